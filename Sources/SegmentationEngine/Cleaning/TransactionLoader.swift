@@ -1,0 +1,267 @@
+import Foundation
+
+/// Cleaned order lines in columns, one entry per kept row.
+public struct TransactionTable: Sendable {
+    /// Distinct customer ids, indexed by `customer`.
+    public var customerIDs: [String] = []
+    public var customer: [Int32] = []
+    /// Seconds since 1970 (wall clock).
+    public var seconds: [Int64] = []
+    /// Interned invoice ids; nil when the input has no invoice column.
+    public var invoice: [Int32]?
+    public var quantity: [Double] = []
+    /// Quantity x unit price, or the amount column.
+    public var amount: [Double] = []
+    public var country: [Int32]?
+    public var countries: [String] = []
+    public var product: [Int32]?
+
+    public var count: Int { customer.count }
+}
+
+/// Reads transaction CSVs (one or many files with the same columns) and cleans them as it goes,
+/// counting every removed row by reason. Steps, in order: missing customer id, unparseable row,
+/// cancellation (invoice starting with "C"), non-positive quantity or price, exact duplicate row.
+public struct TransactionLoader {
+    public let columns: TransactionColumns
+    private var table = TransactionTable()
+    private var report = DataReport(kind: .transactions)
+    private var removed: [CleaningStep.Name: Int] = [:]
+    private var customerIndex: [String: Int32] = [:]
+    private var allCustomerIDs: [String] = []
+    private var invoiceIndex: [String: Int32] = [:]
+    private var countryIndex: [String: Int32] = [:]
+    private var productIndex: [String: Int32] = [:]
+    private var seenRows = Set<RowFingerprint>()
+    private var hasInvoices = false, hasCountries = false, hasProducts = false
+    private var firstSource = true
+
+    public init(columns: TransactionColumns = TransactionColumns()) {
+        self.columns = columns
+    }
+
+    /// Loads one file or every .csv file of a folder.
+    public mutating func add(path: String) throws {
+        for file in try CSVReader.files(at: path) {
+            var resolved: ResolvedTransactionColumns?
+            let name = (file as NSString).lastPathComponent
+            try CSVReader.forEachRecord(inFile: file) { record in
+                try self.consume(record, source: name, resolved: &resolved)
+            }
+            try finishSource(name, resolved: resolved)
+        }
+    }
+
+    /// Loads CSV bytes already in memory (an upload).
+    public mutating func add(bytes: some Collection<UInt8>, source: String) throws {
+        var resolved: ResolvedTransactionColumns?
+        try CSVReader.forEachRecord(in: bytes, source: source) { record in
+            try self.consume(record, source: source, resolved: &resolved)
+        }
+        try finishSource(source, resolved: resolved)
+    }
+
+    private mutating func finishSource(_ source: String, resolved: ResolvedTransactionColumns?) throws {
+        guard resolved != nil else { throw CSVError.emptyInput(source: source) }
+        report.sources.append(source)
+    }
+
+    private mutating func consume(
+        _ record: CSVRecord, source: String, resolved: inout ResolvedTransactionColumns?
+    ) throws {
+        guard let columnsAt = resolved else {
+            let header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+            let found = try columns.resolve(header: header, source: source)
+            if firstSource {
+                hasInvoices = found.invoice != nil
+                hasCountries = found.country != nil
+                hasProducts = found.product != nil
+                firstSource = false
+            } else if hasInvoices != (found.invoice != nil) || hasCountries != (found.country != nil)
+                        || hasProducts != (found.product != nil) {
+                throw InputError.headerMismatch(source: source, expected: [], found: header)
+            }
+            resolved = found
+            return
+        }
+        report.rowsIn += 1
+        if let problem = check(record, columnsAt) {
+            drop(.unparseable)
+            note(RowProblem(source: source, line: record.line, reason: problem))
+            return
+        }
+        let customerID = Self.normalizedCustomerID(record.bytes(columnsAt.customer))
+        guard !customerID.isEmpty else { drop(.missingCustomer); return }
+        let customerRef = intern(customerID)
+        guard let seconds = TimestampParser.parse(record.bytes(columnsAt.time)) else {
+            drop(.unparseable)
+            note(RowProblem(source: source, line: record.line,
+                            reason: "unreadable timestamp '\(record.string(columnsAt.time))'"))
+            return
+        }
+        let quantity: Double, amount: Double
+        if let amountAt = columnsAt.amount {
+            guard let value = record.double(amountAt) else {
+                return reject(record, source, "amount '\(record.string(amountAt))' is not a number")
+            }
+            quantity = columnsAt.quantity.flatMap { record.double($0) } ?? 1
+            amount = value
+        } else {
+            guard let q = record.double(columnsAt.quantity!) else {
+                return reject(record, source, "quantity '\(record.string(columnsAt.quantity!))' is not a number")
+            }
+            guard let price = record.double(columnsAt.unitPrice!) else {
+                return reject(record, source, "unit price '\(record.string(columnsAt.unitPrice!))' is not a number")
+            }
+            quantity = q
+            amount = q * price
+            if price <= 0 || q <= 0 { return dropNonPositiveUnlessCancelled(record, columnsAt) }
+        }
+        if let invoiceAt = columnsAt.invoice, Self.isCancellation(record.bytes(invoiceAt)) {
+            drop(.cancellation); return
+        }
+        guard amount > 0, quantity > 0 else { drop(.nonPositive); return }
+        guard seenRows.insert(RowFingerprint(record)).inserted else { drop(.duplicate); return }
+        append(record, columnsAt, customer: customerRef, seconds: seconds, quantity: quantity, amount: amount)
+    }
+
+    /// Rows are checked for cancellation before value, as pandas notebooks do.
+    private mutating func dropNonPositiveUnlessCancelled(_ record: CSVRecord, _ at: ResolvedTransactionColumns) {
+        if let invoiceAt = at.invoice, Self.isCancellation(record.bytes(invoiceAt)) {
+            drop(.cancellation)
+        } else {
+            drop(.nonPositive)
+        }
+    }
+
+    private mutating func reject(_ record: CSVRecord, _ source: String, _ reason: String) {
+        drop(.unparseable)
+        note(RowProblem(source: source, line: record.line, reason: reason))
+    }
+
+    private func check(_ record: CSVRecord, _ at: ResolvedTransactionColumns) -> String? {
+        record.count == at.width ? nil : "expected \(at.width) fields, found \(record.count)"
+    }
+
+    private mutating func append(
+        _ record: CSVRecord, _ at: ResolvedTransactionColumns, customer: Int32, seconds: Int64,
+        quantity: Double, amount: Double
+    ) {
+        table.customer.append(customer)
+        table.seconds.append(seconds)
+        table.quantity.append(quantity)
+        table.amount.append(amount)
+        if let invoiceAt = at.invoice {
+            let id = record.string(invoiceAt).trimmingCharacters(in: .whitespaces)
+            if table.invoice == nil { table.invoice = [] }
+            table.invoice!.append(Self.intern(id, in: &invoiceIndex))
+        }
+        if let countryAt = at.country {
+            let name = record.string(countryAt).trimmingCharacters(in: .whitespaces)
+            let before = countryIndex.count
+            let ref = Self.intern(name, in: &countryIndex)
+            if countryIndex.count > before { table.countries.append(name) }
+            if table.country == nil { table.country = [] }
+            table.country!.append(ref)
+        }
+        if let productAt = at.product {
+            if table.product == nil { table.product = [] }
+            table.product!.append(Self.intern(record.string(productAt), in: &productIndex))
+        }
+    }
+
+    private mutating func intern(_ customerID: String) -> Int32 {
+        if let ref = customerIndex[customerID] { return ref }
+        let ref = Int32(allCustomerIDs.count)
+        customerIndex[customerID] = ref
+        allCustomerIDs.append(customerID)
+        return ref
+    }
+
+    private static func intern(_ key: String, in index: inout [String: Int32]) -> Int32 {
+        if let ref = index[key] { return ref }
+        let ref = Int32(index.count)
+        index[key] = ref
+        return ref
+    }
+
+    private mutating func drop(_ step: CleaningStep.Name) { removed[step, default: 0] += 1 }
+
+    private mutating func note(_ problem: RowProblem) {
+        if report.problems.count < DataReport.maximumProblemsKept { report.problems.append(problem) }
+    }
+
+    static func isCancellation(_ invoice: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = invoice.first(where: { $0 != UInt8(ascii: " ") }) else { return false }
+        return first == UInt8(ascii: "C") || first == UInt8(ascii: "c")
+    }
+
+    /// Trims spaces and turns a float-printed id such as `17850.0` into `17850`.
+    static func normalizedCustomerID(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        var start = 0, end = bytes.count
+        while start < end, bytes[start] == UInt8(ascii: " ") { start += 1 }
+        while end > start, bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
+        if let point = bytes[start..<end].lastIndex(of: UInt8(ascii: ".")), point > start,
+           bytes[start..<point].allSatisfy({ $0 >= 48 && $0 <= 57 }),
+           bytes[(point + 1)..<end].allSatisfy({ $0 == 48 }) {
+            end = point
+        }
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+    }
+
+    /// The cleaned table and the report of what was removed. Customers are renumbered so that
+    /// only those with kept rows remain, in order of first appearance.
+    public func finish() throws -> (table: TransactionTable, report: DataReport) {
+        var table = self.table
+        var report = self.report
+        report.customersIn = allCustomerIDs.count
+        var remaining = report.rowsIn
+        for step in CleaningStep.Name.allCases {
+            let count = removed[step] ?? 0
+            remaining -= count
+            report.steps.append(CleaningStep(name: step, removed: count, remaining: remaining))
+        }
+        report.rowsOut = table.count
+        guard table.count > 0 else {
+            throw InputError.noUsableRows("no transactions left after cleaning \(report.rowsIn) rows"
+                + (report.problems.first.map { "; first problem: \($0.source) line \($0.line): \($0.reason)" } ?? ""))
+        }
+        var compact = [Int32](repeating: -1, count: allCustomerIDs.count)
+        for i in 0..<table.count {
+            let old = Int(table.customer[i])
+            if compact[old] < 0 {
+                compact[old] = Int32(table.customerIDs.count)
+                table.customerIDs.append(allCustomerIDs[old])
+            }
+            table.customer[i] = compact[old]
+        }
+        report.customersOut = table.customerIDs.count
+        let days = table.seconds.lazy.map(TimestampParser.day(of:))
+        report.firstDate = days.min().map(TimestampParser.isoDate(day:))
+        report.lastDate = days.max().map(TimestampParser.isoDate(day:))
+        return (table, report)
+    }
+}
+
+/// A 128-bit fingerprint of a whole row (two independent 64-bit hashes over all its bytes and
+/// field boundaries), so exact duplicates are found without keeping every row's text.
+struct RowFingerprint: Hashable {
+    let a: UInt64
+    let b: UInt64
+
+    init(_ record: CSVRecord) {
+        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h2: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for field in 0..<record.count {
+            for byte in record.bytes(field) {
+                h1 = (h1 ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+                h2 = (h2 &+ UInt64(byte) &+ 1) &* 0xFF51_AFD7_ED55_8CCD
+                h2 ^= h2 >> 29
+            }
+            h1 = (h1 ^ 0x1F) &* 0x0000_0100_0000_01B3  // field separator
+            h2 = (h2 &+ 0x100) &* 0xC4CE_B9FE_1A85_EC53
+        }
+        a = h1
+        b = h2
+    }
+}

@@ -1,0 +1,34 @@
+/// The result every clustering algorithm returns: the shape a model stores and scores with.
+public struct Clustering: Sendable, Equatable {
+    /// One row per cluster, in the scaled feature space.
+    public var centroids: Matrix
+    /// Cluster of each training row, `0..<k`.
+    public var labels: [Int32]
+    /// Sum of squared distances of rows to their centroid.
+    public var inertia: Double
+    public var iterations: Int
+
+    public var k: Int { centroids.rows }
+}
+
+/// What all clustering algorithms share, so mini-batch k-means, Gaussian mixtures, Ward and
+/// DBSCAN can stand behind the same model shape later.
+public protocol ClusteringAlgorithm: Sendable {
+    /// A stable name stored in models ("kmeans").
+    var name: String { get }
+    var parameters: [String: String] { get }
+    func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck) throws -> Clustering
+}
+
+public enum ClusteringError: Error, Equatable, CustomStringConvertible {
+    case invalidK(k: Int, customers: Int)
+    case invalidParameter(String)
+
+    public var description: String {
+        switch self {
+        case .invalidK(let k, let customers):
+            "k = \(k) is not possible with \(customers) customers: k must be at least 2 and at most the number of distinct customers"
+        case .invalidParameter(let message): message
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// One named segment of a model.
+public struct Segment: Codable, Sendable, Equatable {
+    public var id: Int
+    public var name: String
+    /// The name the labeler gave; differs from `name` when a person renamed the segment.
+    public var generatedName: String
+    public var description: String
+    public var actions: [String]
+    public var profile: SegmentProfile
+}
+
+public struct AlgorithmInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var parameters: [String: String]
+}
+
+/// How and when the model was trained.
+public struct TrainingInfo: Codable, Sendable, Equatable {
+    public var configuration: TrainingConfiguration
+    public var durationSeconds: Double
+    public var trainedAt: Date
+    public var engineVersion: String
+}
+
+/// Up to a few thousand training customers kept for reports (PCA map, silhouette plot).
+public struct ModelSample: Codable, Sendable, Equatable {
+    public var customerIDs: [String]
+    /// Scaled features, as clustered.
+    public var points: Matrix
+    public var labels: [Int32]
+    /// Per-customer silhouette for the chosen k, measured within this sample.
+    public var silhouettes: [Double]
+}
+
+/// A change a person made to a generated model, recorded rather than applied silently.
+public struct Annotation: Codable, Sendable, Equatable {
+    public var kind: String
+    public var segmentID: Int?
+    public var oldValue: String
+    public var newValue: String
+    public var author: String?
+    public var at: Date
+}
+
+/// Everything needed to score a customer (input spec, pipeline, centroids, labels) and to
+/// explain the model (data report, k table, metrics, profiles, parameters). Serializes to bytes
+/// with a format version; fields added later must be optional so old models keep loading.
+public struct SegmentationModel: Codable, Sendable, Equatable {
+    public static let currentFormatVersion = 1
+    public static let engineVersion = "1.0.0"
+
+    public var formatVersion: Int
+    public var kind: InputKind
+    public var transactionColumns: TransactionColumns?
+    public var customerEncoder: CustomerEncoder?
+    /// Day (since 1970) recency was measured to at training time.
+    public var snapshotDay: Int?
+    public var pipeline: FittedPipeline
+    public var algorithm: AlgorithmInfo
+    public var centroids: Matrix
+    public var segments: [Segment]
+    public var rfmScorer: RFMScorer?
+    public var dataReport: DataReport
+    public var kSelection: KSelection
+    public var training: TrainingInfo
+    public var sample: ModelSample?
+    public var annotations: [Annotation]
+
+    /// The metrics of the chosen k.
+    public var metrics: KCandidate { kSelection.chosen }
+    public var k: Int { centroids.rows }
+    /// Columns a numeric scoring request must carry, in any order.
+    public var expectedColumns: [String] { pipeline.features }
+
+    // MARK: Serialization
+
+    private static let magic: [UInt8] = Array("SEGMODEL".utf8)
+
+    /// Bytes: an 8-byte magic, a 4-byte big-endian format version, then the JSON body.
+    public func serialized() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var data = Data(Self.magic)
+        withUnsafeBytes(of: UInt32(formatVersion).bigEndian) { data.append(contentsOf: $0) }
+        data.append(try encoder.encode(self))
+        return data
+    }
+
+    public init(serialized data: Data) throws {
+        let bytes = [UInt8](data)
+        guard bytes.count > 12, Array(bytes[0..<8]) == Self.magic else { throw ModelError.notAModel }
+        let version = bytes[8..<12].reduce(0) { Int($0) << 8 | Int($1) }
+        guard version <= Self.currentFormatVersion else {
+            throw ModelError.newerFormat(found: version, supported: Self.currentFormatVersion)
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            self = try decoder.decode(SegmentationModel.self, from: Data(bytes[12...]))
+        } catch {
+            throw ModelError.corrupt(String(describing: error))
+        }
+    }
+
+    init(
+        kind: InputKind, transactionColumns: TransactionColumns?, customerEncoder: CustomerEncoder?,
+        snapshotDay: Int?, pipeline: FittedPipeline, algorithm: AlgorithmInfo, centroids: Matrix,
+        segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
+        training: TrainingInfo, sample: ModelSample?
+    ) {
+        formatVersion = Self.currentFormatVersion
+        self.kind = kind
+        self.transactionColumns = transactionColumns
+        self.customerEncoder = customerEncoder
+        self.snapshotDay = snapshotDay
+        self.pipeline = pipeline
+        self.algorithm = algorithm
+        self.centroids = centroids
+        self.segments = segments
+        self.rfmScorer = rfmScorer
+        self.dataReport = dataReport
+        self.kSelection = kSelection
+        self.training = training
+        self.sample = sample
+        annotations = []
+    }
+
+    /// A copy with one segment renamed by a person, the change recorded as an annotation.
+    public func renamingSegment(_ id: Int, to name: String, author: String? = nil, at date: Date = Date()) throws -> SegmentationModel {
+        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let index = segments.firstIndex(where: { $0.id == id }) else {
+            throw ModelError.unknownSegment(id, available: segments.map(\.id))
+        }
+        guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment name cannot be empty") }
+        if let clash = segments.first(where: { $0.id != id && $0.name == trimmed }) {
+            throw ModelError.invalidName("segment \(clash.id) is already named '\(trimmed)'")
+        }
+        var copy = self
+        copy.annotations.append(Annotation(kind: "rename-segment", segmentID: id, oldValue: segments[index].name,
+                                           newValue: trimmed, author: author, at: date))
+        copy.segments[index].name = trimmed
+        return copy
+    }
+}
+
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case notAModel
+    case newerFormat(found: Int, supported: Int)
+    case corrupt(String)
+    case unknownSegment(Int, available: [Int])
+    case invalidName(String)
+    case wrongKind(expected: InputKind, found: InputKind)
+
+    public var description: String {
+        switch self {
+        case .notAModel: "the bytes are not a segmentation model"
+        case .newerFormat(let found, let supported):
+            "the model has format version \(found); this engine reads up to \(supported)"
+        case .corrupt(let detail): "the model cannot be decoded: \(detail)"
+        case .unknownSegment(let id, let available):
+            "no segment \(id); segments are \(available.map(String.init).joined(separator: ", "))"
+        case .invalidName(let message): message
+        case .wrongKind(let expected, let found):
+            "the model was trained on \(expected) data; \(found) data cannot be scored with it"
+        }
+    }
+}

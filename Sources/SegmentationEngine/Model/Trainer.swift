@@ -1,0 +1,230 @@
+import Foundation
+
+/// Everything a user chooses about a training run. Stored in the model.
+public struct TrainingConfiguration: Codable, Sendable, Equatable {
+    public var kind: InputKind = .transactions
+    public var transactionColumns = TransactionColumns()
+    public var customerColumns = CustomerColumns()
+    /// Features to cluster on; nil: recency, frequency, monetary, avg_order_value for
+    /// transactions, every encoded column for customer tables.
+    public var features: [String]?
+    /// nil: log1p on every feature then standard scaling for transactions; log1p on skewed
+    /// non-negative columns then standard scaling for customer tables.
+    public var pipeline: PipelineSpec?
+    public var algorithm = "kmeans"
+    public var ks: [Int] = Array(2...10)
+    /// nil: fixed when one k is given, silhouette otherwise.
+    public var selection: KSelectionMethod?
+    public var nInit = 10
+    public var maxIterations = 300
+    public var tolerance = 1e-4
+    public var seed: UInt64 = 0
+    /// `YYYY-MM-DD`; nil: the day after the last transaction.
+    public var snapshotDate: String?
+    public var exactSilhouetteLimit = 30_000
+    /// Customers kept in the model for reports.
+    public var sampleSize = 2_000
+
+    public init() {}
+
+    public var effectiveSelection: KSelectionMethod { selection ?? (ks.count == 1 ? .fixed : .silhouette) }
+
+    public var effectivePipeline: PipelineSpec {
+        pipeline ?? PipelineSpec(log: kind == .transactions ? .all : .auto, scaling: .standard)
+    }
+
+    /// Checks the options that do not depend on the data.
+    public func validate() throws {
+        guard !ks.isEmpty else { throw InputError.invalidOption("give at least one k") }
+        if let bad = ks.first(where: { $0 < 2 }) { throw ClusteringError.invalidK(k: bad, customers: 0) }
+        guard nInit >= 1 && nInit <= 1000 else { throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)") }
+        guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
+        guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
+        guard algorithm == "kmeans" else {
+            throw InputError.invalidOption("unknown algorithm '\(algorithm)'; available: kmeans")
+        }
+        if let snapshotDate, TimestampParser.day(ofDate: snapshotDate) == nil {
+            throw InputError.invalidOption("snapshot date '\(snapshotDate)' is not a date (use YYYY-MM-DD)")
+        }
+        if effectiveSelection == .fixed && ks.count != 1 {
+            throw InputError.invalidOption("a fixed k needs exactly one k")
+        }
+    }
+}
+
+/// Where training is in its work, for progress bars and logs.
+public struct TrainingEvent: Sendable, Equatable {
+    public enum Stage: String, Sendable, CaseIterable {
+        case reading, features, clustering, metrics, profiling, done
+    }
+    public var stage: Stage
+    /// Overall fraction done, 0...1.
+    public var fraction: Double
+    public var message: String
+    /// The k just fitted, and its metrics once they are known.
+    public var k: Int?
+    public var candidate: KCandidate?
+}
+
+/// One input for training: a path (file or folder) or bytes with a name.
+public enum TrainingSource: Sendable {
+    case path(String)
+    case bytes(name: String, data: Data)
+}
+
+/// The whole pipeline: read and clean, features, transform, cluster for every k, measure,
+/// choose k, profile, label, and package everything as a model.
+public struct SegmentationTrainer: Sendable {
+    public var configuration: TrainingConfiguration
+
+    public init(configuration: TrainingConfiguration) { self.configuration = configuration }
+
+    public func train(
+        _ sources: [TrainingSource], cancellation: CancellationCheck = .never,
+        progress: (TrainingEvent) -> Void = { _ in }
+    ) throws -> SegmentationModel {
+        try configuration.validate()
+        let started = Date()
+        progress(TrainingEvent(stage: .reading, fraction: 0, message: "reading \(sources.count) source(s)"))
+        let prepared = try prepare(sources)
+        try cancellation.throwIfCancelled()
+        progress(TrainingEvent(stage: .features, fraction: 0.1,
+                               message: "\(prepared.report.rowsOut) rows kept of \(prepared.report.rowsIn); \(prepared.features.count) customers"))
+        return try train(prepared, started: started, cancellation: cancellation, progress: progress)
+    }
+
+    /// Data read, cleaned and turned into raw features, ready to cluster.
+    public struct PreparedData: Sendable {
+        public var features: CustomerFeatures
+        public var report: DataReport
+        public var customerEncoder: CustomerEncoder?
+        public var snapshotDay: Int?
+    }
+
+    public func prepare(_ sources: [TrainingSource]) throws -> PreparedData {
+        guard !sources.isEmpty else { throw InputError.noUsableRows("no input given") }
+        switch configuration.kind {
+        case .transactions:
+            var loader = TransactionLoader(columns: configuration.transactionColumns)
+            for source in sources {
+                switch source {
+                case .path(let path): try loader.add(path: path)
+                case .bytes(let name, let data): try loader.add(bytes: data, source: name)
+                }
+            }
+            var (table, report) = try loader.finish()
+            let snapshot = configuration.snapshotDate.flatMap(TimestampParser.day(ofDate:))
+            let (features, day) = RFMFeatureBuilder.build(table, snapshotDay: snapshot)
+            table = TransactionTable()
+            report.snapshotDate = TimestampParser.isoDate(day: day)
+            return PreparedData(features: features, report: report, customerEncoder: nil, snapshotDay: day)
+        case .customers:
+            let tables = try sources.flatMap { source -> [CustomerTableLoader.Table] in
+                switch source {
+                case .path(let path): try CustomerTableLoader.read(path: path)
+                case .bytes(let name, let data): [try CustomerTableLoader.read(bytes: data, source: name)]
+                }
+            }
+            let (features, encoder, report) = try CustomerTableLoader.load(tables, columns: configuration.customerColumns)
+            return PreparedData(features: features, report: report, customerEncoder: encoder, snapshotDay: nil)
+        }
+    }
+
+    public func train(
+        _ data: PreparedData, started: Date = Date(), cancellation: CancellationCheck = .never,
+        progress: (TrainingEvent) -> Void = { _ in }
+    ) throws -> SegmentationModel {
+        try configuration.validate()
+        let config = configuration
+        let featureNames = config.features ?? (config.kind == .transactions
+            ? TransactionFeature.defaultSelection.map(\.rawValue) : data.features.names)
+        guard !featureNames.isEmpty else { throw InputError.invalidOption("no features to cluster on") }
+        let raw = try data.features.selecting(features: featureNames)
+        for k in config.ks where k > data.features.count {
+            throw ClusteringError.invalidK(k: k, customers: data.features.count)
+        }
+        let pipeline = try FittedPipeline.fit(raw, features: featureNames, spec: config.effectivePipeline)
+        let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
+
+        let algorithm = KMeans(nInit: config.nInit, maxIterations: config.maxIterations,
+                               tolerance: config.tolerance, seed: config.seed)
+        let sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
+                           exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
+        let outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
+            progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(done) / Double(total),
+                                   message: "fitted k=\(k) (\(done) of \(total))", k: k))
+        }
+        for candidate in outcome.selection.candidates {
+            progress(TrainingEvent(
+                stage: .metrics, fraction: 0.85,
+                message: String(format: "k=%d inertia=%.4g silhouette=%.4f davies-bouldin=%.4f calinski-harabasz=%.4g",
+                                candidate.k, candidate.inertia, candidate.silhouette, candidate.daviesBouldin,
+                                candidate.calinskiHarabasz),
+                k: candidate.k, candidate: candidate))
+        }
+        try cancellation.throwIfCancelled()
+        progress(TrainingEvent(stage: .profiling, fraction: 0.9, message: "profiling \(outcome.selection.chosenK) segments"))
+
+        let ordered = orderedBySize(outcome.chosen)
+        let rfmScorer = makeRFMScorer(data.features)
+        let rfmSegments = rfmScorer.map { scorer in
+            let recency = data.features.column(named: "recency")!, frequency = data.features.column(named: "frequency")!
+            return zip(recency, frequency).map { scorer.segment(recency: $0, frequency: $1) }
+        }
+        let profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
+                                                pipeline: pipeline, rfm: rfmSegments)
+        let labels = SegmentLabeler.labels(for: profiles)
+        let segments = profiles.indices.map { c in
+            Segment(id: c, name: labels[c].name, generatedName: labels[c].name, description: labels[c].description,
+                    actions: labels[c].actions, profile: profiles[c])
+        }
+        let model = SegmentationModel(
+            kind: config.kind,
+            transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
+            customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
+            algorithm: AlgorithmInfo(name: algorithm.name, parameters: algorithm.parameters),
+            centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
+            kSelection: outcome.selection,
+            training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
+                                   trainedAt: Date(), engineVersion: SegmentationModel.engineVersion),
+            sample: try makeSample(scaled, ids: data.features.customerIDs, labels: ordered.labels))
+        progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
+        return model
+    }
+
+    /// Segments numbered by size, largest first (ties by centroid), so ids read naturally.
+    private func orderedBySize(_ clustering: Clustering) -> Clustering {
+        let k = clustering.k
+        var sizes = [Int](repeating: 0, count: k)
+        for label in clustering.labels { sizes[Int(label)] += 1 }
+        let order = (0..<k).sorted { a, b in
+            sizes[a] != sizes[b] ? sizes[a] > sizes[b]
+                : Array(clustering.centroids.row(a)).lexicographicallyPrecedes(Array(clustering.centroids.row(b)))
+        }
+        var newID = [Int32](repeating: 0, count: k)
+        for (position, old) in order.enumerated() { newID[old] = Int32(position) }
+        var result = clustering
+        result.centroids = clustering.centroids.selecting(rows: order)
+        result.labels = clustering.labels.map { newID[Int($0)] }
+        return result
+    }
+
+    private func makeRFMScorer(_ features: CustomerFeatures) -> RFMScorer? {
+        guard let recency = features.column(named: "recency"), let frequency = features.column(named: "frequency") else {
+            return nil
+        }
+        return RFMScorer(recency: recency, frequency: frequency)
+    }
+
+    private func makeSample(_ scaled: Matrix, ids: [String], labels: [Int32]) throws -> ModelSample? {
+        guard configuration.sampleSize > 0 else { return nil }
+        let rows = ClusterMetrics.sampleIndices(count: scaled.rows, size: min(configuration.sampleSize, scaled.rows),
+                                                seed: configuration.seed)
+        let points = scaled.selecting(rows: rows)
+        let sampleLabels = rows.map { labels[$0] }
+        let distinct = Set(sampleLabels).count
+        let silhouettes = distinct >= 2 && distinct < rows.count
+            ? try SilhouetteSweep.samples(points, labelings: [sampleLabels])[0] : []
+        return ModelSample(customerIDs: rows.map { ids[$0] }, points: points, labels: sampleLabels, silhouettes: silhouettes)
+    }
+}

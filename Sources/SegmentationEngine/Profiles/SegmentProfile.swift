@@ -1,0 +1,93 @@
+import Foundation
+
+/// Mean, median and standing against the whole population of one raw feature in one segment.
+public struct FeatureSummary: Codable, Sendable, Equatable {
+    public var feature: String
+    public var mean: Double
+    public var median: Double
+    /// (segment mean - population mean) / population standard deviation, measured after the
+    /// pipeline's log transform where it applies: how unusual the segment is on this feature.
+    public var zScore: Double
+}
+
+public struct CountryShare: Codable, Sendable, Equatable {
+    public var country: String
+    public var share: Double
+}
+
+public struct RFMShare: Codable, Sendable, Equatable {
+    public var segment: RFMSegment
+    public var share: Double
+}
+
+/// What a segment looks like.
+public struct SegmentProfile: Codable, Sendable, Equatable {
+    public var size: Int
+    public var customerShare: Double
+    /// Share of total monetary value, when the features include it.
+    public var revenueShare: Double?
+    public var features: [FeatureSummary]
+    public var modeQuantity: Double?
+    public var topCountries: [CountryShare]
+    /// The RFM score segments found in this cluster, largest first.
+    public var rfmMix: [RFMShare]
+
+    public func summary(of feature: String) -> FeatureSummary? { features.first { $0.feature == feature } }
+}
+
+/// Builds segment profiles from raw features and cluster labels.
+public enum SegmentProfiler {
+    public static func profiles(
+        features: CustomerFeatures, labels: [Int32], k: Int, pipeline: FittedPipeline, rfm: [RFMSegment]?
+    ) -> [SegmentProfile] {
+        let n = features.count
+        let members = (0..<k).map { c in (0..<n).filter { labels[$0] == Int32(c) } }
+        let monetary = features.column(named: TransactionFeature.monetary.rawValue)
+        let totalRevenue = monetary?.reduce(0, +) ?? 0
+        let logged: [[Double]] = features.names.indices.map { j in
+            let column = features.values.column(j)
+            guard let p = pipeline.features.firstIndex(of: features.names[j]) else { return column }
+            return column.map { pipeline.logged($0, feature: p) }
+        }
+        let population = logged.map { column -> (Double, Double) in
+            let mean = Statistics.mean(column)
+            return (mean, Statistics.populationStandardDeviation(column, mean: mean))
+        }
+        return members.map { rows in
+            let summaries = features.names.indices.map { j -> FeatureSummary in
+                let raw = rows.map { features.values[$0, j] }
+                let segmentLoggedMean = Statistics.mean(rows.map { logged[j][$0] })
+                let (mean, sd) = population[j]
+                return FeatureSummary(
+                    feature: features.names[j], mean: Statistics.mean(raw), median: Statistics.median(raw),
+                    zScore: sd > 0 ? (segmentLoggedMean - mean) / sd : 0)
+            }
+            let revenue = monetary.map { m in rows.reduce(0) { $0 + m[$1] } }
+            return SegmentProfile(
+                size: rows.count,
+                customerShare: Double(rows.count) / Double(max(n, 1)),
+                revenueShare: revenue.map { totalRevenue > 0 ? $0 / totalRevenue : 0 },
+                features: summaries,
+                modeQuantity: summaries.first { $0.feature == TransactionFeature.modeQuantity.rawValue }.map { _ in
+                    var quantities = rows.map { features.values[$0, features.names.firstIndex(of: TransactionFeature.modeQuantity.rawValue)!] }
+                    return RFMFeatureBuilder.mode(of: &quantities)
+                },
+                topCountries: topShares(rows.compactMap { features.homeCountry?[$0] }, limit: 3)
+                    .map { CountryShare(country: $0.key, share: $0.share) },
+                rfmMix: rfm.map { segments in
+                    topShares(rows.map { segments[$0].rawValue }, limit: 10)
+                        .map { RFMShare(segment: RFMSegment(rawValue: $0.key)!, share: $0.share) }
+                } ?? [])
+        }
+    }
+
+    /// The most common values and their shares, largest first (ties by value).
+    static func topShares(_ values: [String], limit: Int) -> [(key: String, share: Double)] {
+        guard !values.isEmpty else { return [] }
+        var counts: [String: Int] = [:]
+        for value in values { counts[value, default: 0] += 1 }
+        return counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+            .prefix(limit)
+            .map { ($0.key, Double($0.value) / Double(values.count)) }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// How the number of segments is chosen.
+public enum KSelectionMethod: String, Codable, Sendable, CaseIterable {
+    /// The k with the highest silhouette.
+    case silhouette
+    /// The elbow of the inertia curve (Kneedle); silhouette when no elbow exists.
+    case elbow
+    /// Exactly the one k asked for.
+    case fixed
+}
+
+/// Every metric for one candidate k.
+public struct KCandidate: Codable, Sendable, Equatable {
+    public var k: Int
+    public var inertia: Double
+    public var silhouette: Double
+    public var daviesBouldin: Double
+    public var calinskiHarabasz: Double
+    public var iterations: Int
+}
+
+/// The table of candidates and the decision taken from it; kept in the model.
+public struct KSelection: Codable, Sendable, Equatable {
+    public var method: KSelectionMethod
+    public var candidates: [KCandidate]
+    /// The elbow of the inertia curve, when there is one.
+    public var elbowK: Int?
+    public var chosenK: Int
+    /// Rows used for silhouettes when they were computed on a sample (nil: exact).
+    public var silhouetteSampleSize: Int?
+
+    public var chosen: KCandidate { candidates.first { $0.k == chosenK }! }
+}
+
+/// The Kneedle method (Satopää et al. 2011) for a decreasing, convex curve such as inertia
+/// against k: normalise both axes to [0, 1], and take the point farthest below the straight line
+/// joining the ends. No point below the line means no elbow.
+public enum Kneedle {
+    public static func elbow(ks: [Int], values: [Double]) -> Int? {
+        guard ks.count >= 3, ks.count == values.count else { return nil }
+        let kLow = Double(ks.first!), kHigh = Double(ks.last!)
+        guard let vLow = values.min(), let vHigh = values.max(), vHigh > vLow, kHigh > kLow else { return nil }
+        var best: Int?
+        var bestGap = 0.0
+        for (k, value) in zip(ks, values) {
+            let x = (Double(k) - kLow) / (kHigh - kLow)
+            let y = (value - vLow) / (vHigh - vLow)
+            let gap = (1 - x) - y  // the chord from (0, 1) to (1, 0), minus the curve
+            if gap > bestGap + 1e-12 { bestGap = gap; best = k }
+        }
+        return best
+    }
+}
+
+/// Runs the clustering for every candidate k, measures each, and picks one.
+public struct KSweep: Sendable {
+    public var ks: [Int]
+    public var method: KSelectionMethod
+    /// Silhouettes are exact up to this many rows; above it they use a seeded sample this large.
+    public var exactSilhouetteLimit: Int
+    public var seed: UInt64
+
+    public init(ks: [Int], method: KSelectionMethod = .silhouette, exactSilhouetteLimit: Int = 30_000, seed: UInt64 = 0) {
+        self.ks = ks
+        self.method = method
+        self.exactSilhouetteLimit = exactSilhouetteLimit
+        self.seed = seed
+    }
+
+    public struct Outcome: Sendable {
+        public var selection: KSelection
+        public var clusterings: [Int: Clustering]
+        public var chosen: Clustering { clusterings[selection.chosenK]! }
+    }
+
+    public func run(
+        _ x: Matrix, algorithm: some ClusteringAlgorithm,
+        cancellation: CancellationCheck = .never,
+        progress: (_ done: Int, _ total: Int, _ k: Int) -> Void = { _, _, _ in }
+    ) throws -> Outcome {
+        let ks = Array(Set(ks)).sorted()
+        guard !ks.isEmpty else { throw ClusteringError.invalidParameter("no k to try") }
+        if method == .fixed && ks.count != 1 {
+            throw ClusteringError.invalidParameter("a fixed k needs exactly one k, got \(ks.count)")
+        }
+        for k in ks where k < 2 || k > x.rows {
+            throw ClusteringError.invalidK(k: k, customers: x.rows)
+        }
+        var clusterings: [Int: Clustering] = [:]
+        for (index, k) in ks.enumerated() {
+            try cancellation.throwIfCancelled()
+            clusterings[k] = try algorithm.fit(x, k: k, cancellation: cancellation)
+            progress(index + 1, ks.count, k)
+        }
+        let sampled = x.rows > exactSilhouetteLimit
+        let rows = sampled ? ClusterMetrics.sampleIndices(count: x.rows, size: exactSilhouetteLimit, seed: seed) : Array(0..<x.rows)
+        let silhouetteData = sampled ? x.selecting(rows: rows) : x
+        let measurable = ks.filter { $0 <= silhouetteData.rows - 1 }
+        let silhouettes = try SilhouetteSweep.samples(
+            silhouetteData,
+            labelings: measurable.map { k in sampled ? rows.map { clusterings[k]!.labels[$0] } : clusterings[k]!.labels },
+            cancellation: cancellation)
+        var candidates: [KCandidate] = []
+        for k in ks {
+            let clustering = clusterings[k]!
+            let silhouette = measurable.firstIndex(of: k).map { Statistics.mean(silhouettes[$0]) } ?? 0
+            let measurableK = k <= x.rows - 1
+            candidates.append(KCandidate(
+                k: k, inertia: clustering.inertia, silhouette: silhouette,
+                daviesBouldin: measurableK ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
+                calinskiHarabasz: measurableK ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
+                iterations: clustering.iterations))
+        }
+        let elbow = Kneedle.elbow(ks: ks, values: candidates.map(\.inertia))
+        let bySilhouette = candidates.max { $0.silhouette < $1.silhouette || ($0.silhouette == $1.silhouette && $0.k > $1.k) }!.k
+        let chosen: Int
+        switch method {
+        case .fixed: chosen = ks[0]
+        case .silhouette: chosen = bySilhouette
+        case .elbow: chosen = elbow ?? bySilhouette
+        }
+        let selection = KSelection(method: method, candidates: candidates, elbowK: elbow, chosenK: chosen,
+                                   silhouetteSampleSize: sampled ? rows.count : nil)
+        return Outcome(selection: selection, clusterings: clusterings)
+    }
+}
