@@ -82,7 +82,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     public func serialized() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .secondsSince1970  // exact round trip, unlike ISO 8601
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var data = Data(Self.magic)
         withUnsafeBytes(of: UInt32(formatVersion).bigEndian) { data.append(contentsOf: $0) }
@@ -98,7 +98,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
             throw ModelError.newerFormat(found: version, supported: Self.currentFormatVersion)
         }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .secondsSince1970
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do {
             self = try decoder.decode(SegmentationModel.self, from: Data(bytes[12...]))
@@ -142,9 +142,16 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         }
         var copy = self
         copy.annotations.append(Annotation(kind: "rename-segment", segmentID: id, oldValue: segments[index].name,
-                                           newValue: trimmed, author: author, at: date))
+                                           newValue: trimmed, author: author, at: Date.wholeSeconds(date)))
         copy.segments[index].name = trimmed
         return copy
+    }
+}
+
+extension Date {
+    /// Now, to the whole second: stored dates then survive encoding exactly.
+    public static func wholeSeconds(_ date: Date = Date()) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
     }
 }
 

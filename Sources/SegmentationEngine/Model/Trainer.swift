@@ -186,7 +186,7 @@ public struct SegmentationTrainer: Sendable {
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
             kSelection: outcome.selection,
             training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
-                                   trainedAt: Date(), engineVersion: SegmentationModel.engineVersion),
+                                   trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
             sample: try makeSample(scaled, ids: data.features.customerIDs, labels: ordered.labels))
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model

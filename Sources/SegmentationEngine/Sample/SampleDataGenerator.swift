@@ -102,7 +102,9 @@ public struct SampleDataGenerator: Sendable {
             output.groupOf[id] = group.name
             let country = pickCountry(&random)
             let orders = Int.random(in: group.orders, using: &random)
-            let lastDay = endDay - Int(uniform(group.recencyDays, &random).rounded())
+            // Recency is counted to the snapshot, the day after `endDate`; the first customer
+            // bought on the last day so the data always ends on `endDate`.
+            let lastDay = c == 0 ? endDay : endDay + 1 - max(1, Int(uniform(group.recencyDays, &random).rounded()))
             // Orders spread back from the last one over up to a year.
             let span = max(0, min(365, lastDay - (endDay - 372)))
             let days = [lastDay] + (1..<max(orders, 1)).map { _ in lastDay - Int.random(in: 0...max(span, 0), using: &random) }
@@ -177,8 +179,11 @@ public struct SampleDataGenerator: Sendable {
     private func orderLines(value: Double, _ random: inout SeededGenerator) -> [(String, String, Int, Double)] {
         let count = Int.random(in: 1...4, using: &random)
         let share = value / Double(count)
-        return (0..<count).map { _ in
-            let product = Self.products[Int.random(in: 0..<Self.products.count, using: &random)]
+        // Distinct products per order, so the only duplicate lines are the injected ones.
+        var catalogue = Array(Self.products.indices)
+        for i in 0..<count { catalogue.swapAt(i, Int.random(in: i..<catalogue.count, using: &random)) }
+        return catalogue.prefix(count).map { index in
+            let product = Self.products[index]
             let quantity = max(1, Int((share / product.price).rounded()))
             return (product.code, product.description, quantity, product.price)
         }

@@ -1,0 +1,247 @@
+import Foundation
+import Testing
+@testable import SegmentationEngine
+
+@Suite("Pipeline, labels, model and scoring")
+struct ModelTests {
+    static func trainedModel(customers: Int = 800, ks: [Int] = Array(2...6), seed: UInt64 = 7) throws -> (SegmentationModel, SampleDataGenerator.Output) {
+        let output = SampleDataGenerator(customers: customers, seed: seed).generate()
+        var configuration = TrainingConfiguration()
+        configuration.ks = ks
+        configuration.nInit = 4
+        let model = try SegmentationTrainer(configuration: configuration)
+            .train([.bytes(name: "sample.csv", data: Data(output.csv.utf8))])
+        return (model, output)
+    }
+
+    @Test("log1p then standard scaling with the population standard deviation")
+    func standardPipeline() throws {
+        let raw = Matrix(rowArrays: [[0, 10], [1, 20], [3, 30]])
+        let pipeline = try FittedPipeline.fit(raw, features: ["a", "b"], spec: PipelineSpec(log: .features(["a"]), scaling: .standard))
+        let logged = [0.0, log1p(1.0), log1p(3.0)]
+        let mean = logged.reduce(0, +) / 3
+        let sd = (logged.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 3).squareRoot()
+        let out = try pipeline.transform(raw)
+        #expect(abs(out[2, 0] - (log1p(3.0) - mean) / sd) < 1e-12)
+        #expect(abs(out[0, 1] - (10 - 20) / (200.0 / 3).squareRoot()) < 1e-12)
+    }
+
+    @Test("Robust and min-max scaling; constant columns stay finite")
+    func otherScalers() throws {
+        let raw = Matrix(rowArrays: [[1, 5], [2, 5], [3, 5], [4, 5], [100, 5]])
+        let robust = try FittedPipeline.fit(raw, features: ["a", "b"], spec: PipelineSpec(log: .none, scaling: .robust))
+        #expect(robust.center == [3, 5])
+        #expect(robust.scale == [2, 1])
+        let minMax = try FittedPipeline.fit(raw, features: ["a", "b"], spec: PipelineSpec(log: .none, scaling: .minMax))
+        let out = try minMax.transform(raw)
+        #expect(out[4, 0] == 1 && out[0, 0] == 0 && out[0, 1] == 0)
+    }
+
+    @Test("The RFM rules partition the 5 x 5 grid and every segment is reachable")
+    func rfmGrid() {
+        var reached = Set<RFMSegment>()
+        for r in 1...5 { for f in 1...5 { reached.insert(RFMSegment.segment(r: r, f: f)) } }
+        #expect(reached == Set(RFMSegment.allCases))
+        #expect(RFMSegment.segment(r: 5, f: 5) == .champions)
+        #expect(RFMSegment.segment(r: 1, f: 5) == .cantLoseThem)
+        #expect(RFMSegment.segment(r: 5, f: 1) == .newCustomers)
+        #expect(RFMSegment.segment(r: 1, f: 1) == .hibernating)
+        let scorer = RFMScorer(recency: (1...100).map(Double.init), frequency: (1...100).map(Double.init))
+        #expect(scorer.recencyScore(1) == 5 && scorer.recencyScore(100) == 1)
+        #expect(scorer.frequencyScore(100) == 5 && scorer.frequencyScore(1) == 1)
+    }
+
+    @Test("Labels follow the profile and are unique")
+    func labels() {
+        func profile(_ z: [String: Double]) -> SegmentProfile {
+            SegmentProfile(size: 10, customerShare: 0.25, revenueShare: nil,
+                           features: ["recency", "frequency", "monetary", "avg_order_value"].map {
+                               FeatureSummary(feature: $0, mean: 0, median: 0, zScore: z[$0] ?? 0)
+                           }, modeQuantity: nil, topCountries: [], rfmMix: [])
+        }
+        let labels = SegmentLabeler.labels(for: [
+            profile(["recency": -1, "frequency": 1.2, "monetary": 1.5]),
+            profile(["recency": 1.2, "frequency": -0.8, "monetary": -0.9]),
+            profile(["monetary": 1.1, "frequency": -0.6]),
+            profile(["frequency": 0.9, "monetary": -0.2]),
+            profile(["recency": 0.1]),
+            profile(["recency": -0.1, "avg_order_value": 0.3]),
+        ])
+        #expect(labels[0].name == "Champions")
+        #expect(labels[1].name == "Low Activity, Low Value")
+        #expect(labels[2].name == "High-Value, Infrequent Buyers")
+        #expect(labels[3].name == "Frequent, Low-Spending")
+        #expect(labels[4].name.hasPrefix("Balanced"))
+        #expect(labels[5].name.hasPrefix("Balanced"))
+        #expect(Set(labels.map(\.name)).count == labels.count)
+        #expect(labels.allSatisfy { !$0.actions.isEmpty && !$0.description.isEmpty })
+    }
+
+    @Test("The sample generator's groups are recovered (adjusted Rand index >= 0.9)")
+    func recoversGeneratedGroups() throws {
+        let output = SampleDataGenerator(customers: 1200, groups: SampleDataGenerator.clearGroups, seed: 3, noise: true).generate()
+        var configuration = TrainingConfiguration()
+        configuration.ks = [4]
+        configuration.nInit = 5
+        let model = try SegmentationTrainer(configuration: configuration)
+            .train([.bytes(name: "clear.csv", data: Data(output.csv.utf8))])
+        var loader = TransactionLoader()
+        try loader.add(bytes: Array(output.csv.utf8), source: "clear.csv")
+        let (table, report) = try loader.finish()
+        #expect(report.removed(by: .missingCustomer) == output.guestRows)
+        #expect(report.removed(by: .cancellation) == output.cancellationRows)
+        #expect(report.removed(by: .nonPositive) == output.zeroPriceRows)
+        #expect(report.removed(by: .duplicate) == output.duplicateRows)
+        let assignments = try model.score(transactions: table, snapshotDay: model.snapshotDay)
+        let truth = assignments.map { output.groupOf[$0.customerID]! }
+        let ari = AdjustedRandIndex.compute(truth, assignments.map(\.segmentID))
+        #expect(ari >= 0.9, "ARI \(ari)")
+    }
+
+    @Test("Training produces named segments, the k table and a report; the model round-trips byte for byte")
+    func trainAndRoundTrip() throws {
+        let (model, _) = try Self.trainedModel()
+        #expect(model.kSelection.candidates.map(\.k) == Array(2...6))
+        #expect(model.k == model.kSelection.chosenK)
+        #expect(Set(model.segments.map(\.name)).count == model.k)
+        #expect(model.segments.map(\.profile.size).reduce(0, +) == model.dataReport.customersOut)
+        #expect(model.segments.map(\.profile.size) == model.segments.map(\.profile.size).sorted(by: >))
+        #expect(abs(model.segments.compactMap(\.profile.revenueShare).reduce(0, +) - 1) < 1e-9)
+        #expect(model.dataReport.snapshotDate == "2011-12-10")
+        #expect(model.sample?.points.rows == min(2000, model.dataReport.customersOut))
+        let bytes = try model.serialized()
+        let loaded = try SegmentationModel(serialized: bytes)
+        #expect(try loaded.serialized() == bytes)
+        let equal = loaded == model  // not inside #expect: a failure would print both models whole
+        #expect(equal, "the decoded model differs from the trained one")
+    }
+
+    @Test("Models from a newer format or other bytes are refused")
+    func formatVersion() throws {
+        let (model, _) = try Self.trainedModel(customers: 200, ks: [3])
+        var bytes = try model.serialized()
+        bytes[11] = 99
+        #expect(throws: ModelError.newerFormat(found: 99, supported: 1)) { try SegmentationModel(serialized: bytes) }
+        #expect(throws: ModelError.notAModel) { try SegmentationModel(serialized: Data("hello world!!".utf8)) }
+    }
+
+    @Test("Scoring: feature rows in any column order, batch equals one by one, training customers land in their segment")
+    func scoring() throws {
+        let (model, output) = try Self.trainedModel(customers: 400, ks: [4])
+        var loader = TransactionLoader()
+        try loader.add(bytes: Array(output.csv.utf8), source: "s.csv")
+        let (table, _) = try loader.finish()
+        let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: model.snapshotDay)
+        let columns = ["monetary", "recency", "avg_order_value", "frequency"]
+        let values = try features.selecting(features: columns)
+        let batch = try model.score(customerIDs: features.customerIDs, columns: columns, values: values)
+        #expect(batch.count == features.count)
+        let sampleLabels = Dictionary(uniqueKeysWithValues: zip(model.sample!.customerIDs, model.sample!.labels))
+        for assignment in batch {
+            if let label = sampleLabels[assignment.customerID] { #expect(Int32(assignment.segmentID) == label) }
+            #expect(assignment.distance <= assignment.runnerUpDistance)
+            #expect(assignment.rfmSegment != nil)
+        }
+        let single = try model.score(customerID: features.customerIDs[5], features: Dictionary(uniqueKeysWithValues: zip(columns, values.row(5))))
+        #expect(single == batch[5])
+    }
+
+    @Test("Scoring errors name the customer and field")
+    func scoringErrors() throws {
+        let (model, _) = try Self.trainedModel(customers: 200, ks: [3])
+        let columns = model.expectedColumns
+        func row(_ values: [Double]) -> Matrix { Matrix(rows: 1, columns: values.count, values: values) }
+        #expect(throws: ScoringError.nonFinite(customer: "c1", field: "monetary", value: .infinity)) {
+            try model.score(customerIDs: ["c1"], columns: columns, values: row([10, 2, .infinity, 5]))
+        }
+        #expect(throws: ScoringError.self) {
+            try model.score(customerIDs: ["c1"], columns: columns, values: row([.nan, 2, 3, 5]))
+        }
+        #expect(throws: ScoringError.unknownColumn("colour", expected: columns)) {
+            try model.score(customerIDs: ["c1"], columns: columns + ["colour"], values: row([1, 2, 3, 4, 5]))
+        }
+        #expect(throws: ScoringError.missingColumn("avg_order_value")) {
+            try model.score(customerIDs: ["c1"], columns: Array(columns.prefix(3)), values: row([1, 2, 3]))
+        }
+        #expect(throws: ScoringError.outOfDomain(customer: "c2", field: "recency", value: -5,
+                                                 reason: "is <= -1, outside the log1p transform's domain")) {
+            try model.score(customerIDs: ["c2"], columns: columns, values: row([-5, 2, 3, 4]))
+        }
+    }
+
+    @Test("Renaming a segment is recorded, and refused for unknown ids or clashing names")
+    func rename() throws {
+        let (model, _) = try Self.trainedModel(customers: 300, ks: [3])
+        let renamed = try model.renamingSegment(1, to: "  VIP  ", author: "ana")
+        #expect(renamed.segments[1].name == "VIP")
+        #expect(renamed.segments[1].generatedName == model.segments[1].name)
+        #expect(renamed.annotations.count == 1 && renamed.annotations[0].oldValue == model.segments[1].name)
+        #expect(throws: ModelError.self) { try model.renamingSegment(9, to: "x") }
+        #expect(throws: ModelError.self) { try renamed.renamingSegment(0, to: "VIP") }
+    }
+
+    @Test("Customer tables: text columns one-hot encoded, missing numbers imputed by the median and counted")
+    func customerTables() throws {
+        var csv = "CUST_ID,balance,purchases,gender\n"
+        var random = SeededGenerator(seed: 2)
+        for i in 0..<120 {
+            let rich = i % 2 == 0
+            let balance = rich ? 5000 + random.nextUnit() * 1000 : 100 + random.nextUnit() * 50
+            let purchases = i == 7 ? "" : String(rich ? 3000 + random.nextUnit() * 500 : 20 + random.nextUnit() * 10)
+            csv += "C\(i),\(balance),\(purchases),\(rich ? "F" : "M")\n"
+        }
+        csv += "C0,1,2\n"  // malformed
+        var configuration = TrainingConfiguration()
+        configuration.kind = .customers
+        configuration.ks = [2]
+        let model = try SegmentationTrainer(configuration: configuration)
+            .train([.bytes(name: "cards.csv", data: Data(csv.utf8))])
+        #expect(model.pipeline.features == ["balance", "purchases", "gender=F", "gender=M"])
+        #expect(model.dataReport.imputed.map(\.column) == ["purchases"])
+        #expect(model.dataReport.imputed.first?.count == 1)
+        #expect(model.dataReport.removed(by: .unparseable) == 1)
+        #expect(model.segments.map(\.profile.size) == [60, 60])
+        #expect(Set(model.segments.map(\.name)).count == 2)
+        let table = try CustomerTableLoader.read(bytes: Array("CUST_ID,balance,purchases,gender\nX1,5500,3100,F\nX2,120,,M\n".utf8), source: "new.csv")
+        let scores = try model.score(customerTable: table)
+        #expect(scores[0].segmentID != scores[1].segmentID)
+        let bad = try CustomerTableLoader.read(bytes: Array("CUST_ID,balance,purchases,gender\nX3,lots,1,F\n".utf8), source: "bad.csv")
+        #expect(throws: ScoringError.unreadable(customer: "X3", field: "balance", text: "lots")) {
+            try model.score(customerTable: bad)
+        }
+    }
+
+    @Test("Invalid training options are refused before any work")
+    func invalidOptions() {
+        var configuration = TrainingConfiguration()
+        configuration.ks = [1, 3]
+        #expect(throws: ClusteringError.self) { try configuration.validate() }
+        configuration.ks = [3]
+        configuration.algorithm = "magic"
+        #expect(throws: InputError.self) { try configuration.validate() }
+        configuration.algorithm = "kmeans"
+        configuration.features = ["recency", "shoe_size"]
+        let output = SampleDataGenerator(customers: 50, seed: 1).generate()
+        #expect(throws: InputError.unknownFeature("shoe_size", available: TransactionFeature.allCases.map(\.rawValue))) {
+            try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s", data: Data(output.csv.utf8))])
+        }
+        configuration.features = nil
+        configuration.ks = [10_000]
+        #expect(throws: ClusteringError.self) {
+            try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s", data: Data(output.csv.utf8))])
+        }
+    }
+
+    @Test("The whole pipeline on the real Online Retail data gives 2+ segments with distinct names",
+          .enabled(if: Shared.hasOnlineRetail, "../shared is absent: skipped"))
+    func onlineRetailPipeline() throws {
+        var configuration = TrainingConfiguration()
+        configuration.ks = Array(2...6)
+        configuration.nInit = 3
+        let model = try SegmentationTrainer(configuration: configuration)
+            .train([.path(Shared.path("data/online-retail/by-day"))])
+        #expect(model.k >= 2)
+        #expect(Set(model.segments.map(\.name)).count == model.k)
+        #expect(model.dataReport.customersOut == 4338)
+    }
+}
