@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SegmentServer
+import ServiceLifecycle
+
+@main
+struct SegmentServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segment-server",
+        abstract: "Trains and hosts versioned customer-segmentation models over gRPC.",
+        discussion: "Every option falls back to its environment variable, then to its default.")
+
+    @Option(help: "Address to listen on (env SEGMENT_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on, 0 for any free port (env SEGMENT_PORT; default 50051).")
+    var port: Int?
+
+    @Option(name: .customLong("data-dir"), help: "Folder for the registry and datasets (env SEGMENT_DATA_DIR; default ./segmentation-data).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("max-jobs"), help: "Training jobs run at once (env SEGMENT_MAX_JOBS; default 1).")
+    var maximumJobs: Int?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var configuration = ServerConfiguration()
+        configuration.host = host ?? environment["SEGMENT_HOST"] ?? configuration.host
+        configuration.port = try port ?? environment["SEGMENT_PORT"].map { try Self.integer($0, "SEGMENT_PORT") } ?? configuration.port
+        configuration.dataDirectory = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? configuration.dataDirectory
+        configuration.maximumConcurrentJobs = try maximumJobs
+            ?? environment["SEGMENT_MAX_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_JOBS") } ?? 1
+        guard (0...65535).contains(configuration.port) else {
+            throw ValidationError("port \(configuration.port) is outside 0...65535")
+        }
+        guard configuration.maximumConcurrentJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1") }
+        let levelName = logLevel ?? environment["SEGMENT_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "segment-server")
+        let server = try await SegmentationServer(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    private static func integer(_ text: String, _ name: String) throws -> Int {
+        guard let value = Int(text) else { throw ValidationError("\(name)='\(text)' is not a whole number") }
+        return value
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import Logging
+import SegmentationEngine
+import Synchronization
+
+/// One change of a job, sent to its watchers.
+public struct JobUpdate: Sendable {
+    public var job: JobRecord
+    public var event: TrainingEvent?
+    public var isFinal: Bool { job.status.isFinished }
+}
+
+/// Runs training jobs: a queue, at most `maximumConcurrentJobs` at a time, each on a thread of
+/// its own (never on the cooperative pool that serves RPCs). Progress is fanned out to watchers
+/// and persisted at every stage; a finished job registers its model version in the same
+/// registry transaction that marks it succeeded.
+public actor JobManager {
+    private let registry: any Registry
+    private let catalog: ModelCatalog
+    private let store: DatasetStore
+    private let maximumConcurrentJobs: Int
+    private let logger: Logger
+
+    private var live: [String: LiveJob] = [:]
+    private var queue: [String] = []
+    private var running = 0
+    private var watchers: [String: [UUID: AsyncStream<JobUpdate>.Continuation]] = [:]
+    private var accepting = true
+    private var idle: [CheckedContinuation<Void, Never>] = []
+
+    private struct LiveJob {
+        var record: JobRecord
+        var dataset: DatasetRecord
+        let stop = StopFlag()
+    }
+
+    public init(registry: any Registry, catalog: ModelCatalog, store: DatasetStore, maximumConcurrentJobs: Int, logger: Logger) {
+        self.registry = registry
+        self.catalog = catalog
+        self.store = store
+        self.maximumConcurrentJobs = max(1, maximumConcurrentJobs)
+        self.logger = logger
+    }
+
+    // MARK: Requests
+
+    public func submit(modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration) async throws -> JobRecord {
+        guard accepting else { throw JobError.shuttingDown }
+        let record = JobRecord(
+            id: "job-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
+            modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
+            stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil, finishedAt: nil,
+            error: nil, modelVersion: nil, kMetrics: [])
+        try await registry.insertJob(record)
+        live[record.id] = LiveJob(record: record, dataset: dataset)
+        queue.append(record.id)
+        logger.info("job queued", metadata: ["job": "\(record.id)", "model": "\(modelName)", "dataset": "\(dataset.id)"])
+        startQueuedJobs()
+        return record
+    }
+
+    public func job(id: String) async throws -> JobRecord {
+        if let job = live[id]?.record { return job }
+        guard let job = try await registry.job(id: id) else { throw RegistryError.notFound("job '\(id)'") }
+        return job
+    }
+
+    public func jobs(limit: Int, modelName: String?) async throws -> [JobRecord] {
+        try await registry.jobs(limit: limit, modelName: modelName).map { live[$0.id]?.record ?? $0 }
+    }
+
+    public func cancel(id: String) async throws -> JobRecord {
+        guard var job = live[id] else {
+            let stored = try await self.job(id: id)
+            throw JobError.alreadyFinished(id: id, status: stored.status)
+        }
+        if let position = queue.firstIndex(of: id) {
+            queue.remove(at: position)
+            job.record.status = .cancelled
+            job.record.error = "cancelled by request before it started"
+            job.record.finishedAt = Date.wholeSeconds()
+            live[id] = nil
+            try await registry.updateJob(job.record)
+            publish(JobUpdate(job: job.record, event: nil))
+            return job.record
+        }
+        job.stop.request(.cancelled)
+        return job.record
+    }
+
+    /// Updates for one job: the current state at once, then every change; ends after the final one.
+    public func watch(id: String) async throws -> (updates: AsyncStream<JobUpdate>, token: UUID) {
+        let current = try await job(id: id)
+        let (stream, continuation) = AsyncStream<JobUpdate>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let token = UUID()
+        continuation.yield(JobUpdate(job: current, event: nil))
+        if current.status.isFinished || live[id] == nil {
+            continuation.finish()
+            return (stream, token)
+        }
+        watchers[id, default: [:]][token] = continuation
+        return (stream, token)
+    }
+
+    /// Ends one watcher's stream (its client went away).
+    public func endWatch(_ id: String, _ token: UUID) {
+        watchers[id]?.removeValue(forKey: token)?.finish()
+    }
+
+    /// Stops accepting jobs, fails queued ones, stops running ones, and waits for them to end.
+    public func shutdown() async {
+        accepting = false
+        for id in queue {
+            guard var job = live[id] else { continue }
+            job.record.status = .failed
+            job.record.error = "server shut down before the job started"
+            job.record.finishedAt = Date.wholeSeconds()
+            live[id] = nil
+            try? await registry.updateJob(job.record)
+            publish(JobUpdate(job: job.record, event: nil))
+        }
+        queue.removeAll()
+        for job in live.values { job.stop.request(.shutdown) }
+        if running > 0 {
+            await withCheckedContinuation { idle.append($0) }
+        }
+    }
+
+    // MARK: Running
+
+    private func startQueuedJobs() {
+        while accepting, running < maximumConcurrentJobs, !queue.isEmpty {
+            let id = queue.removeFirst()
+            guard live[id] != nil else { continue }
+            running += 1
+            Task { await self.run(id) }
+        }
+    }
+
+    private func run(_ id: String) async {
+        guard var job = live[id] else { return }
+        job.record.status = .running
+        job.record.stage = TrainingEvent.Stage.reading.rawValue
+        job.record.startedAt = Date.wholeSeconds()
+        live[id] = job
+        try? await registry.updateJob(job.record)
+        publish(JobUpdate(job: job.record, event: nil))
+        logger.info("job started", metadata: ["job": "\(id)"])
+
+        let sources = store.paths(of: job.dataset).map(TrainingSource.path)
+        let trainer = SegmentationTrainer(configuration: job.record.configuration)
+        let stop = job.stop
+        let (events, sink) = AsyncStream<TrainingEvent>.makeStream()
+        async let outcome = OffPool.run(name: "train-\(id)") { () -> Result<SegmentationModel, any Error> in
+            defer { sink.finish() }
+            return Result {
+                try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { sink.yield($0) }
+            }
+        }
+        for await event in events { await progress(id, event) }
+        await finish(id, (try? await outcome) ?? .failure(CancellationError()))
+    }
+
+    private func progress(_ id: String, _ event: TrainingEvent) async {
+        guard var job = live[id] else { return }
+        let stageChanged = job.record.stage != event.stage.rawValue
+        job.record.stage = event.stage.rawValue
+        job.record.fraction = event.fraction
+        if let candidate = event.candidate { job.record.kMetrics.append(candidate) }
+        live[id] = job
+        if stageChanged { try? await registry.updateJob(job.record) }
+        publish(JobUpdate(job: job.record, event: event))
+    }
+
+    private func finish(_ id: String, _ outcome: Result<SegmentationModel, any Error>) async {
+        guard var job = live[id] else { return }
+        job.record.finishedAt = Date.wholeSeconds()
+        switch outcome {
+        case .success(let model):
+            job.record.status = .succeeded
+            job.record.stage = TrainingEvent.Stage.done.rawValue
+            job.record.fraction = 1
+            job.record.kMetrics = model.kSelection.candidates
+            do {
+                let bytes = try model.serialized()
+                let version = try await registry.addVersion(
+                    NewVersion(name: job.record.modelName, model: model, modelBytes: bytes, datasetID: job.dataset.id,
+                               jobID: id, parentVersion: nil),
+                    completing: job.record)
+                job.record.modelVersion = version.version
+                catalog.added(version.name, version: version.version, model: model)
+                logger.info("job succeeded", metadata: ["job": "\(id)", "version": "\(version.name)@\(version.version)"])
+            } catch {
+                job.record.status = .failed
+                job.record.error = "could not register the model: \(error)"
+            }
+        case .failure(let error):
+            switch (error, job.stop.reason) {
+            case (is CancellationError, .cancelled?):
+                job.record.status = .cancelled
+                job.record.error = "cancelled by request"
+            case (is CancellationError, .shutdown?):
+                job.record.status = .failed
+                job.record.error = "server shut down while the job was running"
+            default:
+                job.record.status = .failed
+                job.record.error = String(describing: error)
+            }
+            logger.info("job ended", metadata: ["job": "\(id)", "status": "\(job.record.status.rawValue)",
+                                                "error": "\(job.record.error ?? "")"])
+        }
+        if job.record.status != .succeeded { try? await registry.updateJob(job.record) }
+        live[id] = nil
+        publish(JobUpdate(job: job.record, event: nil))
+        running -= 1
+        if running == 0 && !accepting {
+            for waiter in idle { waiter.resume() }
+            idle.removeAll()
+        }
+        startQueuedJobs()
+    }
+
+    private func publish(_ update: JobUpdate) {
+        guard let continuations = watchers[update.job.id] else { return }
+        for continuation in continuations.values {
+            continuation.yield(update)
+            if update.isFinal { continuation.finish() }
+        }
+        if update.isFinal { watchers[update.job.id] = nil }
+    }
+}
+
+/// Why a running job should stop; read by the training thread.
+final class StopFlag: Sendable {
+    enum Reason: Sendable { case cancelled, shutdown }
+    private let value = Mutex<Reason?>(nil)
+    var reason: Reason? { value.withLock { $0 } }
+    func request(_ reason: Reason) { value.withLock { if $0 == nil { $0 = reason } } }
+}
+
+public enum JobError: Error, Equatable, CustomStringConvertible {
+    case shuttingDown
+    case alreadyFinished(id: String, status: JobStatus)
+
+    public var description: String {
+        switch self {
+        case .shuttingDown: "the server is shutting down and accepts no new jobs"
+        case .alreadyFinished(let id, let status): "job \(id) has already finished (\(status.rawValue))"
+        }
+    }
+}

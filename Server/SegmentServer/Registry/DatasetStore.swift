@@ -1,0 +1,128 @@
+import Crypto
+import Foundation
+import SegmentationEngine
+
+/// Dataset files on disk, under `<data dir>/datasets/<hash>/`. An upload is written to a
+/// staging folder first and renamed into place only when complete, so a crash never leaves a
+/// half-written dataset where training could find it.
+public struct DatasetStore: Sendable {
+    public let root: String
+    /// Largest upload accepted, in bytes.
+    public let maximumBytes: Int64
+
+    public init(dataDirectory: String, maximumBytes: Int64) throws {
+        root = (dataDirectory as NSString).appendingPathComponent("datasets")
+        self.maximumBytes = maximumBytes
+        try FileManager.default.createDirectory(atPath: stagingRoot, withIntermediateDirectories: true)
+        // Leftovers of uploads interrupted by a crash.
+        for leftover in (try? FileManager.default.contentsOfDirectory(atPath: stagingRoot)) ?? [] {
+            try? FileManager.default.removeItem(atPath: (stagingRoot as NSString).appendingPathComponent(leftover))
+        }
+    }
+
+    private var stagingRoot: String { (root as NSString).appendingPathComponent(".staging") }
+
+    public func folder(for id: String) -> String {
+        (root as NSString).appendingPathComponent(id.replacingOccurrences(of: "sha256:", with: ""))
+    }
+
+    public func paths(of dataset: DatasetRecord) -> [String] {
+        dataset.files.map { (folder(for: dataset.id) as NSString).appendingPathComponent($0.name) }
+    }
+
+    /// Receives one upload's files.
+    public final class Upload {
+        public let folder: String
+        private let maximumBytes: Int64
+        private var hasher = SHA256()
+        private var handle: FileHandle?
+        public private(set) var files: [DatasetFileRecord] = []
+        public private(set) var totalBytes: Int64 = 0
+
+        init(folder: String, maximumBytes: Int64, kind: InputKind, columns: DatasetColumns) throws {
+            self.folder = folder
+            self.maximumBytes = maximumBytes
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            hasher.update(data: Data("kind=\(kind.rawValue);columns=\(try JSON.text(columns));".utf8))
+        }
+
+        /// Appends a chunk; a new file name closes the current file and starts the next.
+        public func append(fileName: String, data: Data) throws {
+            if files.last?.name != fileName {
+                try startFile(fileName)
+            }
+            totalBytes += Int64(data.count)
+            guard totalBytes <= maximumBytes else {
+                throw UploadError.tooLarge(limit: maximumBytes)
+            }
+            try handle!.write(contentsOf: data)
+            files[files.count - 1].sizeBytes += Int64(data.count)
+            hasher.update(data: data)
+        }
+
+        private func startFile(_ name: String) throws {
+            let clean = (name as NSString).lastPathComponent
+            guard !clean.isEmpty, clean == name, !clean.hasPrefix("."), clean.count <= 255 else {
+                throw UploadError.badFileName(name)
+            }
+            guard !files.contains(where: { $0.name == clean }) else { throw UploadError.duplicateFile(clean) }
+            try handle?.close()
+            let path = (folder as NSString).appendingPathComponent(clean)
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw UploadError.storage("cannot create \(path)")
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            files.append(DatasetFileRecord(name: clean, sizeBytes: 0))
+            hasher.update(data: Data("\u{0}file=\(clean)\u{0}".utf8))
+        }
+
+        /// Closes the last file; returns the content id.
+        public func finish() throws -> String {
+            try handle?.synchronize()
+            try handle?.close()
+            handle = nil
+            guard !files.isEmpty else { throw UploadError.empty }
+            return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        }
+
+        public var paths: [String] { files.map { (folder as NSString).appendingPathComponent($0.name) } }
+    }
+
+    public func beginUpload(kind: InputKind, columns: DatasetColumns) throws -> Upload {
+        try Upload(folder: (stagingRoot as NSString).appendingPathComponent(UUID().uuidString),
+                   maximumBytes: maximumBytes, kind: kind, columns: columns)
+    }
+
+    /// Moves a finished upload into place; returns false when the same content is already stored.
+    public func commit(_ upload: Upload, id: String) throws -> Bool {
+        let target = folder(for: id)
+        if FileManager.default.fileExists(atPath: target) {
+            discard(upload)
+            return false
+        }
+        try FileManager.default.moveItem(atPath: upload.folder, toPath: target)
+        return true
+    }
+
+    public func discard(_ upload: Upload) {
+        try? FileManager.default.removeItem(atPath: upload.folder)
+    }
+}
+
+public enum UploadError: Error, Equatable, CustomStringConvertible {
+    case tooLarge(limit: Int64)
+    case badFileName(String)
+    case duplicateFile(String)
+    case empty
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .tooLarge(let limit): "the upload exceeds the server's limit of \(limit) bytes"
+        case .badFileName(let name): "file name '\(name)' must be a plain name without folders or a leading dot"
+        case .duplicateFile(let name): "file '\(name)' was sent twice; a file's chunks must be consecutive"
+        case .empty: "the upload holds no file"
+        case .storage(let message): message
+        }
+    }
+}

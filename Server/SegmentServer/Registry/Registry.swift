@@ -1,0 +1,197 @@
+import Foundation
+import SegmentationEngine
+
+/// How a dataset's files are read.
+public struct DatasetColumns: Codable, Sendable, Equatable {
+    /// Transactions: role -> column.
+    public var roles: [String: String] = [:]
+    /// Customers: the id column (empty: detected).
+    public var idColumn: String = ""
+
+    public init(roles: [String: String] = [:], idColumn: String = "") {
+        self.roles = roles
+        self.idColumn = idColumn
+    }
+}
+
+public struct DatasetFileRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var sizeBytes: Int64
+}
+
+/// An uploaded dataset. Its files live in the data directory under the id.
+public struct DatasetRecord: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var kind: InputKind
+    public var columns: DatasetColumns
+    public var files: [DatasetFileRecord]
+    public var rows: Int64
+    /// Customers left after cleaning, and the features they offer (checked at submit time).
+    public var customers: Int64
+    public var features: [String]
+    public var createdAt: Date
+
+    public var sizeBytes: Int64 { files.reduce(0) { $0 + $1.sizeBytes } }
+}
+
+public enum JobStatus: String, Codable, Sendable {
+    case queued, running, succeeded, failed, cancelled
+
+    public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// A training job as stored.
+public struct JobRecord: Sendable, Equatable {
+    public var id: String
+    public var modelName: String
+    public var datasetID: String
+    public var configuration: TrainingConfiguration
+    public var status: JobStatus
+    public var stage: String
+    public var fraction: Double
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var error: String?
+    public var modelVersion: Int?
+    public var kMetrics: [KCandidate]
+}
+
+/// An immutable model version as stored (the model bytes are fetched separately).
+public struct VersionRecord: Sendable, Equatable {
+    public var name: String
+    public var version: Int
+    public var createdAt: Date
+    public var datasetID: String
+    public var jobID: String?
+    public var parentVersion: Int?
+    public var kind: InputKind
+    public var k: Int
+    public var silhouette: Double
+    public var customers: Int
+}
+
+public struct ModelSummaryRecord: Sendable, Equatable {
+    public var name: String
+    public var latestVersion: Int
+    public var versionCount: Int
+    public var aliases: [String: Int]
+    public var updatedAt: Date
+}
+
+/// A version about to be registered.
+public struct NewVersion: Sendable {
+    public var name: String
+    public var model: SegmentationModel
+    public var modelBytes: Data
+    public var datasetID: String
+    public var jobID: String?
+    public var parentVersion: Int?
+}
+
+public enum RegistryError: Error, Equatable, CustomStringConvertible {
+    case notFound(String)
+    case aliasedVersion(name: String, version: Int, aliases: [String])
+    case invalid(String)
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let what): "\(what) not found"
+        case .aliasedVersion(let name, let version, let aliases):
+            "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
+        case .invalid(let message): message
+        case .storage(let message): "storage error: \(message)"
+        }
+    }
+}
+
+/// Where datasets, jobs, models, versions and aliases are kept. The embedded default is SQLite;
+/// a shared PostgreSQL backend for many replicas implements the same protocol.
+///
+/// Every method is one transaction: a crash leaves either nothing or the whole change.
+public protocol Registry: Sendable {
+    func insertDataset(_ dataset: DatasetRecord) async throws -> Bool
+    func dataset(id: String) async throws -> DatasetRecord?
+    func datasets() async throws -> [DatasetRecord]
+
+    func insertJob(_ job: JobRecord) async throws
+    func updateJob(_ job: JobRecord) async throws
+    func job(id: String) async throws -> JobRecord?
+    func jobs(limit: Int, modelName: String?) async throws -> [JobRecord]
+    /// Marks queued and running jobs failed (after a restart); returns how many.
+    func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int
+
+    /// Registers the next version of a model, and when `completing` is given, records that job
+    /// as succeeded with that version, in the same transaction.
+    func addVersion(_ version: NewVersion, completing job: JobRecord?) async throws -> VersionRecord
+    func models() async throws -> [ModelSummaryRecord]
+    /// Throws `notFound` for an unknown model.
+    func versions(of name: String) async throws -> [VersionRecord]
+    func version(_ name: String, _ number: Int) async throws -> VersionRecord?
+    func modelBytes(_ name: String, _ number: Int) async throws -> Data
+    func aliases() async throws -> [(model: String, alias: String, version: Int)]
+    /// Returns the version the alias pointed at before.
+    func setAlias(_ name: String, alias: String, version: Int) async throws -> Int?
+    func deleteAlias(_ name: String, alias: String) async throws
+    /// Returns the aliases removed with it (only when forced).
+    func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String]
+}
+
+/// Checks names of models and aliases (they appear in references like `name@alias`).
+public enum Names {
+    public static func validateModelName(_ name: String) throws {
+        guard !name.isEmpty, name.count <= 64,
+              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }),
+              name.unicodeScalars.allSatisfy(\.isASCII) else {
+            throw RegistryError.invalid("model name '\(name)' must be 1-64 letters, digits, '-', '_' or '.'")
+        }
+    }
+
+    public static func validateAlias(_ alias: String) throws {
+        guard !alias.isEmpty, alias.count <= 64, !alias.allSatisfy(\.isNumber),
+              alias.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_".unicodeScalars.contains($0)) }) else {
+            throw RegistryError.invalid("alias '\(alias)' must be 1-64 letters, digits, '-' or '_', and not a number")
+        }
+    }
+}
+
+/// `name`, `name@3` or `name@alias`.
+public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
+    public enum Selector: Sendable, Equatable {
+        case latest
+        case version(Int)
+        case alias(String)
+    }
+
+    public var name: String
+    public var selector: Selector
+
+    public init(name: String, selector: Selector) {
+        self.name = name
+        self.selector = selector
+    }
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        try Names.validateModelName(parts[0])
+        name = parts[0]
+        guard parts.count == 2 else { selector = .latest; return }
+        if let number = Int(parts[1]) {
+            guard number >= 1 else { throw RegistryError.invalid("version numbers start at 1, got \(number)") }
+            selector = .version(number)
+        } else {
+            try Names.validateAlias(parts[1])
+            selector = .alias(parts[1])
+        }
+    }
+
+    public var description: String {
+        switch selector {
+        case .latest: name
+        case .version(let number): "\(name)@\(number)"
+        case .alias(let alias): "\(name)@\(alias)"
+        }
+    }
+}

@@ -1,0 +1,325 @@
+import Foundation
+import GRDB
+import SegmentationEngine
+
+/// The embedded registry: one SQLite database (WAL mode) in the data directory, through GRDB.
+/// Model bytes are stored in the versions table, so a version and its model are written in one
+/// transaction: after a crash there is either no version or a complete one.
+public final class SQLiteRegistry: Registry {
+    private let database: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(5)
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw RegistryError.storage("cannot open the registry at \(path): \(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE datasets (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, columns_json TEXT NOT NULL,
+                    files_json TEXT NOT NULL, rows INTEGER NOT NULL, customers INTEGER NOT NULL,
+                    features_json TEXT NOT NULL, created_at REAL NOT NULL);
+                CREATE TABLE models (
+                    name TEXT PRIMARY KEY, next_version INTEGER NOT NULL, created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL);
+                CREATE TABLE versions (
+                    model TEXT NOT NULL REFERENCES models(name), version INTEGER NOT NULL,
+                    created_at REAL NOT NULL, dataset_id TEXT NOT NULL, job_id TEXT, parent_version INTEGER,
+                    kind TEXT NOT NULL, k INTEGER NOT NULL, silhouette REAL NOT NULL, customers INTEGER NOT NULL,
+                    model_blob BLOB NOT NULL, PRIMARY KEY (model, version));
+                CREATE TABLE aliases (
+                    model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+                    PRIMARY KEY (model, alias), FOREIGN KEY (model, version) REFERENCES versions(model, version));
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY, model_name TEXT NOT NULL, dataset_id TEXT NOT NULL,
+                    configuration_json TEXT NOT NULL, status TEXT NOT NULL, stage TEXT NOT NULL,
+                    fraction REAL NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
+                    error TEXT, model_version INTEGER, k_metrics_json TEXT NOT NULL);
+                CREATE INDEX jobs_by_created ON jobs(created_at);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Datasets
+
+    public func insertDataset(_ dataset: DatasetRecord) async throws -> Bool {
+        try await write { db in
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM datasets WHERE id = ?", arguments: [dataset.id]) != nil {
+                return false
+            }
+            try db.execute(sql: """
+                INSERT INTO datasets (id, name, kind, columns_json, files_json, rows, customers, features_json, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [dataset.id, dataset.name, dataset.kind.rawValue, try JSON.text(dataset.columns),
+                                 try JSON.text(dataset.files), dataset.rows, dataset.customers,
+                                 try JSON.text(dataset.features), dataset.createdAt.timeIntervalSince1970])
+            return true
+        }
+    }
+
+    public func dataset(id: String) async throws -> DatasetRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM datasets WHERE id = ?", arguments: [id]).map(Self.dataset(from:))
+        }
+    }
+
+    public func datasets() async throws -> [DatasetRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id").map(Self.dataset(from:))
+        }
+    }
+
+    private static func dataset(from row: Row) throws -> DatasetRecord {
+        DatasetRecord(
+            id: row["id"], name: row["name"], kind: InputKind(rawValue: row["kind"]) ?? .transactions,
+            columns: try JSON.decode(row["columns_json"]), files: try JSON.decode(row["files_json"]),
+            rows: row["rows"], customers: row["customers"], features: try JSON.decode(row["features_json"]),
+            createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    // MARK: Jobs
+
+    public func insertJob(_ job: JobRecord) async throws {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO jobs (id, model_name, dataset_id, configuration_json, status, stage, fraction, created_at,
+                    started_at, finished_at, error, model_version, k_metrics_json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: StatementArguments(try Self.jobArguments(job)))
+        }
+    }
+
+    public func updateJob(_ job: JobRecord) async throws {
+        try await write { db in try Self.update(job, db) }
+    }
+
+    private static func update(_ job: JobRecord, _ db: Database) throws {
+        var arguments = try jobArguments(job)
+        let id = arguments.removeFirst()
+        try db.execute(sql: """
+            UPDATE jobs SET model_name = ?, dataset_id = ?, configuration_json = ?, status = ?, stage = ?,
+                fraction = ?, created_at = ?, started_at = ?, finished_at = ?, error = ?, model_version = ?,
+                k_metrics_json = ?
+            WHERE id = ?
+            """, arguments: StatementArguments(arguments + [id]))
+        guard db.changesCount == 1 else { throw RegistryError.notFound("job \(job.id)") }
+    }
+
+    private static func jobArguments(_ job: JobRecord) throws -> [(any DatabaseValueConvertible)?] {
+        [job.id, job.modelName, job.datasetID, try JSON.text(job.configuration), job.status.rawValue, job.stage,
+         job.fraction, job.createdAt.timeIntervalSince1970, job.startedAt?.timeIntervalSince1970,
+         job.finishedAt?.timeIntervalSince1970, job.error, job.modelVersion, try JSON.text(job.kMetrics)]
+    }
+
+    public func job(id: String) async throws -> JobRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
+        }
+    }
+
+    public func jobs(limit: Int, modelName: String?) async throws -> [JobRecord] {
+        try await read { db in
+            if let modelName {
+                return try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE model_name = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                                        arguments: [modelName, limit]).map(Self.job(from:))
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
+                                    arguments: [limit]).map(Self.job(from:))
+        }
+    }
+
+    public func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET status = 'failed', error = ?, finished_at = ?
+                WHERE status IN ('queued', 'running')
+                """, arguments: [reason, date.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    private static func job(from row: Row) throws -> JobRecord {
+        JobRecord(
+            id: row["id"], modelName: row["model_name"], datasetID: row["dataset_id"],
+            configuration: try JSON.decode(row["configuration_json"]),
+            status: JobStatus(rawValue: row["status"]) ?? .failed, stage: row["stage"], fraction: row["fraction"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            startedAt: (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            error: row["error"], modelVersion: row["model_version"], kMetrics: try JSON.decode(row["k_metrics_json"]))
+    }
+
+    // MARK: Models and versions
+
+    public func addVersion(_ new: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
+        try await write { db in
+            let now = Date.wholeSeconds()
+            let next = try Int.fetchOne(db, sql: "SELECT next_version FROM models WHERE name = ?", arguments: [new.name])
+            if next == nil {
+                try db.execute(sql: "INSERT INTO models (name, next_version, created_at, updated_at) VALUES (?, 1, ?, ?)",
+                               arguments: [new.name, now.timeIntervalSince1970, now.timeIntervalSince1970])
+            }
+            let number = next ?? 1
+            let record = VersionRecord(
+                name: new.name, version: number, createdAt: now, datasetID: new.datasetID, jobID: new.jobID,
+                parentVersion: new.parentVersion, kind: new.model.kind, k: new.model.k,
+                silhouette: new.model.metrics.silhouette, customers: new.model.dataReport.customersOut)
+            try db.execute(sql: """
+                INSERT INTO versions (model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette,
+                    customers, model_blob)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.name, record.version, now.timeIntervalSince1970, record.datasetID, record.jobID,
+                                 record.parentVersion, record.kind.rawValue, record.k, record.silhouette,
+                                 record.customers, new.modelBytes])
+            try db.execute(sql: "UPDATE models SET next_version = ?, updated_at = ? WHERE name = ?",
+                           arguments: [number + 1, now.timeIntervalSince1970, new.name])
+            if var job {
+                job.modelVersion = number
+                try Self.update(job, db)
+            }
+            return record
+        }
+    }
+
+    public func models() async throws -> [ModelSummaryRecord] {
+        try await read { db in
+            let aliasRows = try Row.fetchAll(db, sql: "SELECT model, alias, version FROM aliases")
+            var aliases: [String: [String: Int]] = [:]
+            for row in aliasRows { aliases[row["model"], default: [:]][row["alias"]] = row["version"] }
+            return try Row.fetchAll(db, sql: """
+                SELECT m.name, m.updated_at, MAX(v.version) AS latest, COUNT(v.version) AS count
+                FROM models m JOIN versions v ON v.model = m.name
+                GROUP BY m.name ORDER BY m.name
+                """).map { row in
+                ModelSummaryRecord(name: row["name"], latestVersion: row["latest"], versionCount: row["count"],
+                                   aliases: aliases[row["name"]] ?? [:],
+                                   updatedAt: Date(timeIntervalSince1970: row["updated_at"]))
+            }
+        }
+    }
+
+    public func versions(of name: String) async throws -> [VersionRecord] {
+        try await read { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM models WHERE name = ?", arguments: [name]) != nil else {
+                throw RegistryError.notFound("model '\(name)'")
+            }
+            return try Row.fetchAll(db, sql: "\(Self.versionColumns) WHERE model = ? ORDER BY version", arguments: [name])
+                .map(Self.version(from:))
+        }
+    }
+
+    public func version(_ name: String, _ number: Int) async throws -> VersionRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "\(Self.versionColumns) WHERE model = ? AND version = ?", arguments: [name, number])
+                .map(Self.version(from:))
+        }
+    }
+
+    private static let versionColumns = """
+        SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers FROM versions
+        """
+
+    private static func version(from row: Row) -> VersionRecord {
+        VersionRecord(
+            name: row["model"], version: row["version"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            datasetID: row["dataset_id"], jobID: row["job_id"], parentVersion: row["parent_version"],
+            kind: InputKind(rawValue: row["kind"]) ?? .transactions, k: row["k"], silhouette: row["silhouette"],
+            customers: row["customers"])
+    }
+
+    public func modelBytes(_ name: String, _ number: Int) async throws -> Data {
+        try await read { db in
+            guard let data = try Data.fetchOne(db, sql: "SELECT model_blob FROM versions WHERE model = ? AND version = ?",
+                                               arguments: [name, number]) else {
+                throw RegistryError.notFound("model version \(name)@\(number)")
+            }
+            return data
+        }
+    }
+
+    public func aliases() async throws -> [(model: String, alias: String, version: Int)] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT model, alias, version FROM aliases ORDER BY model, alias").map {
+                (model: $0["model"], alias: $0["alias"], version: $0["version"])
+            }
+        }
+    }
+
+    public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
+        try Names.validateAlias(alias)
+        return try await write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM versions WHERE model = ? AND version = ?",
+                                   arguments: [name, version]) != nil else {
+                throw RegistryError.notFound("model version \(name)@\(version)")
+            }
+            let previous = try Int.fetchOne(db, sql: "SELECT version FROM aliases WHERE model = ? AND alias = ?",
+                                            arguments: [name, alias])
+            try db.execute(sql: """
+                INSERT INTO aliases (model, alias, version) VALUES (?, ?, ?)
+                ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version
+                """, arguments: [name, alias, version])
+            return previous
+        }
+    }
+
+    public func deleteAlias(_ name: String, alias: String) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM aliases WHERE model = ? AND alias = ?", arguments: [name, alias])
+            guard db.changesCount == 1 else { throw RegistryError.notFound("alias '\(alias)' of model '\(name)'") }
+        }
+    }
+
+    public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+        try await write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM versions WHERE model = ? AND version = ?",
+                                   arguments: [name, number]) != nil else {
+                throw RegistryError.notFound("model version \(name)@\(number)")
+            }
+            let aliases = try String.fetchAll(db, sql: "SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias",
+                                              arguments: [name, number])
+            if !aliases.isEmpty && !force {
+                throw RegistryError.aliasedVersion(name: name, version: number, aliases: aliases)
+            }
+            try db.execute(sql: "DELETE FROM aliases WHERE model = ? AND version = ?", arguments: [name, number])
+            try db.execute(sql: "DELETE FROM versions WHERE model = ? AND version = ?", arguments: [name, number])
+            return aliases
+        }
+    }
+
+    // MARK: Access
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await database.read(body) } catch let error as RegistryError { throw error } catch {
+            throw RegistryError.storage(String(describing: error))
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do { return try await database.write(body) } catch let error as RegistryError { throw error } catch {
+            throw RegistryError.storage(String(describing: error))
+        }
+    }
+}
+
+/// JSON columns for small nested values.
+enum JSON {
+    static func text(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ text: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import SegmentationAPI
+import ServiceLifecycle
+
+/// Everything the server is configured with.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (tests).
+    public var port = 50051
+    public var dataDirectory = "./segmentation-data"
+    public var maximumConcurrentJobs = 1
+    /// Largest dataset upload accepted.
+    public var maximumUploadBytes: Int64 = 2 << 30
+    /// Largest single request message (a Score batch, an upload chunk).
+    public var maximumMessageBytes = 16 << 20
+
+    public init() {}
+}
+
+/// The model server: registry, dataset store, job manager and model catalog behind the gRPC
+/// services, on the HTTP/2 transport. Runs as a swift-service-lifecycle `Service`: on SIGINT or
+/// SIGTERM it stops accepting calls, stops running jobs (marking them failed), and lets
+/// in-flight calls finish.
+public final class SegmentationServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    public let registry: SQLiteRegistry
+    public let catalog: ModelCatalog
+    public let jobs: JobManager
+    public let health: HealthStatus
+    private let transport: HTTP2ServerTransport.Posix
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let logger: Logger
+
+    public init(configuration: ServerConfiguration, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        let directory = configuration.dataDirectory
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        registry = try SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+        let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds())
+        if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
+        catalog = ModelCatalog(registry: registry)
+        try await catalog.load()
+        let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes)
+        jobs = JobManager(registry: registry, catalog: catalog, store: store,
+                          maximumConcurrentJobs: configuration.maximumConcurrentJobs, logger: logger)
+        health = HealthStatus()
+        transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: configuration.host, port: configuration.port),
+            transportSecurity: .plaintext,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = configuration.maximumMessageBytes })
+        server = GRPCServer(transport: transport, services: [
+            DatasetService(registry: registry, store: store),
+            TrainingService(registry: registry, jobs: jobs),
+            ModelRegistryService(registry: registry, catalog: catalog),
+            ScoringService(catalog: catalog),
+            HealthService(health: health),
+        ])
+    }
+
+    /// The port actually listened on (useful with port 0), once listening.
+    public var listeningPort: Int {
+        get async throws {
+            guard let address = try await transport.listeningAddress.ipv4 else {
+                throw RPCError(code: .internalError, message: "the server is not listening on IPv4")
+            }
+            return address.port
+        }
+    }
+
+    /// Serves until shut down; SERVING as soon as it listens.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.server.serve() }
+                let port = try await self.listeningPort
+                self.health.set(.serving)
+                self.logger.info("serving", metadata: ["address": "\(self.configuration.host):\(port)",
+                                                       "data": "\(self.configuration.dataDirectory)"])
+            }
+        } onGracefulShutdown: {
+            Task { await self.shutDown() }
+        }
+    }
+
+    /// Stops accepting calls and jobs, ends running jobs, then lets in-flight calls finish.
+    public func shutDown() async {
+        logger.info("shutting down")
+        health.shutDown()
+        await jobs.shutdown()
+        server.beginGracefulShutdown()
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+
+/// Receives uploads, checks they read as training will read them, stores them once by hash.
+struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
+    let registry: any Registry
+    let store: DatasetStore
+
+    func uploadDataset(
+        request: RPCAsyncSequence<Segmentation_V1_UploadDatasetRequest, any Error>, context: ServerContext
+    ) async throws -> Segmentation_V1_UploadDatasetResponse {
+        try await handling {
+            var messages = request.makeAsyncIterator()
+            guard case .header(let header)? = try await messages.next()?.part else {
+                throw RPCErrors.invalid("the first message of an upload must be its header")
+            }
+            let kind = try InputKind(header.kind)
+            let columns = DatasetColumns(header.columns)
+            var configuration = TrainingConfiguration()
+            configuration.kind = kind
+            if kind == .transactions { configuration.transactionColumns = try columns.transactionColumns() }
+            if !columns.idColumn.isEmpty { configuration.customerColumns.id = columns.idColumn }
+
+            let upload = try store.beginUpload(kind: kind, columns: columns)
+            do {
+                while let message = try await messages.next() {
+                    guard case .chunk(let chunk)? = message.part else {
+                        throw RPCErrors.invalid("an upload has one header, then only file chunks")
+                    }
+                    try upload.append(fileName: chunk.fileName, data: chunk.data)
+                }
+                let id = try upload.finish()
+                if let existing = try await registry.dataset(id: id) {
+                    store.discard(upload)
+                    return .with { $0.dataset = existing.proto; $0.alreadyExisted = true }
+                }
+                let paths = upload.paths
+                let prepared = try await OffPool.run(name: "check-upload") { [configuration] in
+                    try SegmentationTrainer(configuration: configuration).prepare(paths.map(TrainingSource.path))
+                }
+                let record = DatasetRecord(
+                    id: id, name: header.name.isEmpty ? upload.files[0].name : header.name, kind: kind, columns: columns,
+                    files: upload.files, rows: Int64(prepared.report.rowsIn), customers: Int64(prepared.features.count),
+                    features: prepared.customerEncoder?.columns.map(\.name) ?? prepared.features.names,
+                    createdAt: Date.wholeSeconds())
+                _ = try store.commit(upload, id: id)
+                let inserted = try await registry.insertDataset(record)
+                return .with { $0.dataset = record.proto; $0.alreadyExisted = !inserted }
+            } catch {
+                store.discard(upload)
+                throw error
+            }
+        }
+    }
+
+    func getDataset(request: Segmentation_V1_GetDatasetRequest, context: ServerContext) async throws -> Segmentation_V1_GetDatasetResponse {
+        try await handling {
+            guard let dataset = try await registry.dataset(id: request.id) else {
+                throw RegistryError.notFound("dataset '\(request.id)'")
+            }
+            return .with { $0.dataset = dataset.proto }
+        }
+    }
+
+    func listDatasets(request: Segmentation_V1_ListDatasetsRequest, context: ServerContext) async throws -> Segmentation_V1_ListDatasetsResponse {
+        try await handling {
+            let datasets = try await registry.datasets()
+            return .with { $0.datasets = datasets.map(\.proto) }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+
+/// Submits, watches, lists and cancels training jobs.
+struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
+    let registry: any Registry
+    let jobs: JobManager
+
+    func submitTrainingJob(
+        request: Segmentation_V1_SubmitTrainingJobRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_SubmitTrainingJobResponse {
+        try await handling {
+            let spec = request.spec
+            try Names.validateModelName(spec.modelName)
+            guard !spec.datasetID.isEmpty else { throw RPCErrors.invalid("spec.dataset_id is required") }
+            guard let dataset = try await registry.dataset(id: spec.datasetID) else {
+                throw RegistryError.notFound("dataset '\(spec.datasetID)'")
+            }
+            let configuration = try TrainingSpecs.configuration(spec, dataset: dataset)
+            let job = try await jobs.submit(modelName: spec.modelName, dataset: dataset, configuration: configuration)
+            return .with { $0.job = job.proto }
+        }
+    }
+
+    func watchJob(
+        request: Segmentation_V1_WatchJobRequest, response: RPCWriter<Segmentation_V1_JobEvent>, context: ServerContext
+    ) async throws {
+        try await handling {
+            let (updates, token) = try await jobs.watch(id: request.jobID)
+            // A client that goes away must end the stream: the handler's task is not cancelled for us.
+            try await withRPCCancellationHandler {
+                for await update in updates { try await response.write(Self.event(update)) }
+            } onCancelRPC: {
+                Task { await jobs.endWatch(request.jobID, token) }
+            }
+        }
+    }
+
+    static func event(_ update: JobUpdate) -> Segmentation_V1_JobEvent {
+        .with {
+            $0.state = update.job.status.proto
+            $0.stage = update.event?.stage.rawValue ?? update.job.stage
+            $0.fraction = update.event?.fraction ?? update.job.fraction
+            $0.currentK = Int32(update.event?.k ?? 0)
+            if let candidate = update.event?.candidate { $0.metrics = candidate.proto }
+            $0.logLine = update.event?.message ?? Self.statusLine(update.job)
+            if update.isFinal { $0.finalJob = update.job.proto }
+        }
+    }
+
+    private static func statusLine(_ job: JobRecord) -> String {
+        switch job.status {
+        case .queued: "queued"
+        case .running: "running"
+        case .succeeded: "registered \(job.modelName)@\(job.modelVersion ?? 0)"
+        case .failed: "failed: \(job.error ?? "unknown error")"
+        case .cancelled: "cancelled: \(job.error ?? "")"
+        }
+    }
+
+    func getJob(request: Segmentation_V1_GetJobRequest, context: ServerContext) async throws -> Segmentation_V1_GetJobResponse {
+        try await handling {
+            let job = try await jobs.job(id: request.jobID)
+            return .with { $0.job = job.proto }
+        }
+    }
+
+    func listJobs(request: Segmentation_V1_ListJobsRequest, context: ServerContext) async throws -> Segmentation_V1_ListJobsResponse {
+        try await handling {
+            guard request.limit >= 0 else { throw RPCErrors.invalid("limit must not be negative") }
+            let limit = request.limit == 0 ? 50 : min(Int(request.limit), 1000)
+            let list = try await jobs.jobs(limit: limit, modelName: request.modelName.isEmpty ? nil : request.modelName)
+            return .with { $0.jobs = list.map(\.proto) }
+        }
+    }
+
+    func cancelJob(request: Segmentation_V1_CancelJobRequest, context: ServerContext) async throws -> Segmentation_V1_CancelJobResponse {
+        try await handling {
+            let job = try await jobs.cancel(id: request.jobID)
+            return .with { $0.job = job.proto }
+        }
+    }
+}
+

@@ -1,0 +1,351 @@
+import Foundation
+import SegmentationAPI
+import SegmentationEngine
+import SwiftProtobuf
+
+// Translation between the engine's and registry's types and the API's messages.
+
+extension Google_Protobuf_Timestamp {
+    init(_ date: Date) { self.init(timeIntervalSince1970: date.timeIntervalSince1970) }
+}
+
+extension InputKind {
+    init(_ kind: Segmentation_V1_InputKind) throws {
+        switch kind {
+        case .transactions: self = .transactions
+        case .customers: self = .customers
+        default: throw RPCErrors.invalid("kind must be INPUT_KIND_TRANSACTIONS or INPUT_KIND_CUSTOMERS")
+        }
+    }
+
+    var proto: Segmentation_V1_InputKind { self == .transactions ? .transactions : .customers }
+}
+
+extension DatasetColumns {
+    init(_ spec: Segmentation_V1_ColumnSpec) {
+        self.init(roles: spec.roles, idColumn: spec.idColumn)
+    }
+
+    var proto: Segmentation_V1_ColumnSpec {
+        .with { $0.roles = roles; $0.idColumn = idColumn }
+    }
+
+    /// The engine's column options, or an error naming a bad role.
+    func transactionColumns() throws -> TransactionColumns {
+        var columns = TransactionColumns()
+        for (role, column) in roles.sorted(by: { $0.key < $1.key }) { try columns.set(role: role, column: column) }
+        return columns
+    }
+}
+
+extension DatasetRecord {
+    var proto: Segmentation_V1_Dataset {
+        .with {
+            $0.id = id
+            $0.name = name
+            $0.kind = kind.proto
+            $0.columns = columns.proto
+            $0.files = files.map { file in .with { $0.name = file.name; $0.sizeBytes = file.sizeBytes } }
+            $0.sizeBytes = sizeBytes
+            $0.rows = rows
+            $0.createdAt = Google_Protobuf_Timestamp(createdAt)
+        }
+    }
+}
+
+extension KCandidate {
+    var proto: Segmentation_V1_KMetrics {
+        .with {
+            $0.k = Int32(k)
+            $0.inertia = inertia
+            $0.silhouette = silhouette
+            $0.daviesBouldin = daviesBouldin
+            $0.calinskiHarabasz = calinskiHarabasz
+            $0.iterations = Int32(iterations)
+        }
+    }
+}
+
+extension JobStatus {
+    var proto: Segmentation_V1_JobState {
+        switch self {
+        case .queued: .queued
+        case .running: .running
+        case .succeeded: .succeeded
+        case .failed: .failed
+        case .cancelled: .cancelled
+        }
+    }
+}
+
+extension Scaling {
+    var proto: Segmentation_V1_Scaling {
+        switch self {
+        case .standard: .standard
+        case .robust: .robust
+        case .minMax: .minMax
+        case .none: .none
+        }
+    }
+}
+
+extension KSelectionMethod {
+    var proto: Segmentation_V1_KSelection {
+        switch self {
+        case .silhouette: .silhouette
+        case .elbow: .elbow
+        case .fixed: .fixed
+        }
+    }
+}
+
+/// A training spec as the engine's configuration, checked field by field.
+enum TrainingSpecs {
+    static func configuration(_ spec: Segmentation_V1_TrainingSpec, dataset: DatasetRecord) throws -> TrainingConfiguration {
+        var configuration = TrainingConfiguration()
+        configuration.kind = dataset.kind
+        switch dataset.kind {
+        case .transactions: configuration.transactionColumns = try dataset.columns.transactionColumns()
+        case .customers:
+            configuration.customerColumns = CustomerColumns(id: dataset.columns.idColumn.isEmpty ? nil : dataset.columns.idColumn)
+        }
+        if !spec.features.isEmpty {
+            configuration.features = spec.features
+            if dataset.kind == .customers {
+                // Customer tables name input columns; the model clusters their encoded forms.
+                configuration.customerColumns.features = spec.features
+                configuration.features = nil
+            }
+        }
+        let log: LogTransform? = switch spec.logTransform {
+        case .unspecified, .UNRECOGNIZED: nil
+        case .none: LogTransform.none
+        case .all: .all
+        case .auto: .auto
+        case .listed: .features(spec.logFeatures)
+        }
+        let scaling: Scaling? = switch spec.scaling {
+        case .unspecified, .UNRECOGNIZED: nil
+        case .standard: .standard
+        case .robust: .robust
+        case .minMax: .minMax
+        case .none: Scaling.none
+        }
+        if log != nil || scaling != nil {
+            let base = configuration.effectivePipeline
+            configuration.pipeline = PipelineSpec(log: log ?? base.log, scaling: scaling ?? base.scaling)
+        }
+        switch spec.algorithm {
+        case .unspecified, .kmeans: configuration.algorithm = "kmeans"
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("unknown algorithm \(value)")
+        }
+        switch spec.kChoice {
+        case .k(let k)?: configuration.ks = [Int(k)]
+        case .kRange(let range)?:
+            guard range.min >= 2, range.max >= range.min, range.max <= 1000 else {
+                throw RPCErrors.invalid("k range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= 1000")
+            }
+            configuration.ks = Array(Int(range.min)...Int(range.max))
+        case nil: break
+        }
+        switch spec.selection {
+        case .unspecified, .UNRECOGNIZED: configuration.selection = nil
+        case .silhouette: configuration.selection = .silhouette
+        case .elbow: configuration.selection = .elbow
+        case .fixed: configuration.selection = .fixed
+        }
+        if spec.nInit != 0 { configuration.nInit = Int(spec.nInit) }
+        if spec.maxIter != 0 { configuration.maxIterations = Int(spec.maxIter) }
+        if spec.tol != 0 { configuration.tolerance = spec.tol }
+        configuration.seed = spec.seed
+        if !spec.snapshotDate.isEmpty { configuration.snapshotDate = spec.snapshotDate }
+        try configuration.validate()
+        try checkAgainstDataset(configuration, dataset)
+        return configuration
+    }
+
+    /// What can be checked before reading the data again: features exist, k fits the customers.
+    private static func checkAgainstDataset(_ configuration: TrainingConfiguration, _ dataset: DatasetRecord) throws {
+        let wanted = configuration.features ?? configuration.customerColumns.features ?? []
+        for feature in wanted where !dataset.features.contains(feature) {
+            throw InputError.unknownFeature(feature, available: dataset.features)
+        }
+        if let k = configuration.ks.first(where: { $0 > dataset.customers }) {
+            throw ClusteringError.invalidK(k: k, customers: Int(dataset.customers))
+        }
+    }
+
+    /// The spec a stored configuration came from (for showing jobs).
+    static func spec(_ configuration: TrainingConfiguration, modelName: String, datasetID: String) -> Segmentation_V1_TrainingSpec {
+        .with {
+            $0.modelName = modelName
+            $0.datasetID = datasetID
+            $0.features = configuration.features ?? configuration.customerColumns.features ?? []
+            if let pipeline = configuration.pipeline {
+                $0.scaling = pipeline.scaling.proto
+                switch pipeline.log {
+                case .none: $0.logTransform = .none
+                case .all: $0.logTransform = .all
+                case .auto: $0.logTransform = .auto
+                case .features(let names): $0.logTransform = .listed; $0.logFeatures = names
+                }
+            }
+            $0.algorithm = .kmeans
+            if configuration.ks.count == 1 {
+                $0.k = Int32(configuration.ks[0])
+            } else if let low = configuration.ks.min(), let high = configuration.ks.max() {
+                $0.kRange = .with { $0.min = Int32(low); $0.max = Int32(high) }
+            }
+            $0.selection = configuration.selection?.proto ?? .unspecified
+            $0.nInit = Int32(configuration.nInit)
+            $0.maxIter = Int32(configuration.maxIterations)
+            $0.tol = configuration.tolerance
+            $0.seed = configuration.seed
+            $0.snapshotDate = configuration.snapshotDate ?? ""
+        }
+    }
+}
+
+extension JobRecord {
+    var proto: Segmentation_V1_Job {
+        .with {
+            $0.id = id
+            $0.spec = TrainingSpecs.spec(configuration, modelName: modelName, datasetID: datasetID)
+            $0.state = status.proto
+            $0.stage = stage
+            $0.fraction = fraction
+            $0.createdAt = Google_Protobuf_Timestamp(createdAt)
+            if let startedAt { $0.startedAt = Google_Protobuf_Timestamp(startedAt) }
+            if let finishedAt { $0.finishedAt = Google_Protobuf_Timestamp(finishedAt) }
+            $0.error = error ?? ""
+            $0.modelVersion = Int32(modelVersion ?? 0)
+            $0.kMetrics = kMetrics.map(\.proto)
+        }
+    }
+}
+
+extension VersionRecord {
+    func proto(aliases: [String: Int]) -> Segmentation_V1_VersionSummary {
+        .with {
+            $0.name = name
+            $0.version = Int32(version)
+            $0.aliases = aliases.filter { $0.value == version }.keys.sorted()
+            $0.createdAt = Google_Protobuf_Timestamp(createdAt)
+            $0.k = Int32(k)
+            $0.silhouette = silhouette
+            $0.customers = Int64(customers)
+            $0.datasetID = datasetID
+            $0.jobID = jobID ?? ""
+            $0.parentVersion = Int32(parentVersion ?? 0)
+            $0.kind = kind.proto
+        }
+    }
+}
+
+extension DataReport {
+    var proto: Segmentation_V1_DataReport {
+        .with {
+            $0.kind = kind.proto
+            $0.sources = sources
+            $0.rowsIn = Int64(rowsIn)
+            $0.customersIn = Int64(customersIn)
+            $0.steps = steps.map { step in
+                .with { $0.name = step.name.rawValue; $0.removed = Int64(step.removed); $0.remaining = Int64(step.remaining) }
+            }
+            $0.rowsOut = Int64(rowsOut)
+            $0.customersOut = Int64(customersOut)
+            $0.problems = problems.map { problem in
+                .with { $0.source = problem.source; $0.line = Int64(problem.line); $0.reason = problem.reason }
+            }
+            $0.firstDate = firstDate ?? ""
+            $0.lastDate = lastDate ?? ""
+            $0.snapshotDate = snapshotDate ?? ""
+            $0.imputed = imputed.map { column in
+                .with { $0.column = column.column; $0.count = Int64(column.count); $0.median = column.median }
+            }
+        }
+    }
+}
+
+extension SegmentationModel {
+    func detail(version: VersionRecord, aliases: [String: Int], includeSample: Bool) -> Segmentation_V1_ModelDetail {
+        .with { detail in
+            detail.version = version.proto(aliases: aliases)
+            detail.kind = kind.proto
+            detail.features = pipeline.features
+            detail.log1P = pipeline.log1p
+            detail.scaling = pipeline.scaling.proto
+            detail.algorithm = .kmeans
+            detail.algorithmParameters = algorithm.parameters
+            detail.selection = kSelection.method.proto
+            detail.chosenK = Int32(kSelection.chosenK)
+            detail.elbowK = Int32(kSelection.elbowK ?? 0)
+            detail.kTable = kSelection.candidates.map(\.proto)
+            detail.metrics = metrics.proto
+            detail.silhouetteSampleSize = Int32(kSelection.silhouetteSampleSize ?? 0)
+            detail.dataReport = dataReport.proto
+            detail.segments = segments.map { segment in segment.proto(centroid: Array(centroids.row(segment.id))) }
+            detail.annotations = annotations.map { note in
+                .with {
+                    $0.kind = note.kind
+                    $0.segmentID = Int32(note.segmentID ?? -1)
+                    $0.oldValue = note.oldValue
+                    $0.newValue = note.newValue
+                    $0.author = note.author ?? ""
+                    $0.at = Google_Protobuf_Timestamp(note.at)
+                }
+            }
+            detail.spec = TrainingSpecs.spec(training.configuration, modelName: version.name, datasetID: version.datasetID)
+            detail.trainingSeconds = training.durationSeconds
+            detail.formatVersion = Int32(formatVersion)
+            detail.engineVersion = training.engineVersion
+            detail.expectedColumns = expectedColumns
+            if includeSample, let sample {
+                detail.sample = .with {
+                    $0.customerIds = sample.customerIDs
+                    $0.dimensions = Int32(sample.points.columns)
+                    $0.points = sample.points.values
+                    $0.labels = sample.labels
+                    $0.silhouettes = sample.silhouettes
+                }
+            }
+        }
+    }
+}
+
+extension Segment {
+    func proto(centroid: [Double]) -> Segmentation_V1_Segment {
+        .with {
+            $0.id = Int32(id)
+            $0.name = name
+            $0.generatedName = generatedName
+            $0.description_p = description
+            $0.actions = actions
+            $0.size = Int64(profile.size)
+            $0.customerShare = profile.customerShare
+            if let share = profile.revenueShare { $0.revenueShare = share }
+            $0.features = profile.features.map { summary in
+                .with { $0.feature = summary.feature; $0.mean = summary.mean; $0.median = summary.median; $0.zScore = summary.zScore }
+            }
+            if let mode = profile.modeQuantity { $0.modeQuantity = mode }
+            $0.topCountries = profile.topCountries.map { country in .with { $0.value = country.country; $0.share = country.share } }
+            $0.rfmMix = profile.rfmMix.map { mix in .with { $0.value = mix.segment.rawValue; $0.share = mix.share } }
+            $0.centroid = centroid
+        }
+    }
+}
+
+extension Assignment {
+    var proto: Segmentation_V1_CustomerScore {
+        .with {
+            $0.customerID = customerID
+            $0.segmentID = Int32(segmentID)
+            $0.segmentName = segmentName
+            $0.distance = distance
+            $0.runnerUpID = Int32(runnerUpID)
+            $0.runnerUpName = runnerUpName
+            $0.runnerUpDistance = runnerUpDistance
+            $0.rfmSegment = rfmSegment?.rawValue ?? ""
+        }
+    }
+}
