@@ -379,6 +379,16 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
     set {_uniqueStorage()._expectedColumns = newValue}
   }
 
+  /// How the model reads CSV input (transaction column roles, or the customers' id column).
+  public var inputColumns: Segmentation_V1_ColumnSpec {
+    get {_storage._inputColumns ?? Segmentation_V1_ColumnSpec()}
+    set {_uniqueStorage()._inputColumns = newValue}
+  }
+  /// Returns true if `inputColumns` has been explicitly set.
+  public var hasInputColumns: Bool {_storage._inputColumns != nil}
+  /// Clears the value of `inputColumns`. Subsequent reads from it will return its default value.
+  public mutating func clearInputColumns() {_uniqueStorage()._inputColumns = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1019,7 +1029,7 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -1044,6 +1054,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _engineVersion: String = String()
     var _sample: Segmentation_V1_ModelSample? = nil
     var _expectedColumns: [String] = []
+    var _inputColumns: Segmentation_V1_ColumnSpec? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1076,6 +1087,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _engineVersion = source._engineVersion
       _sample = source._sample
       _expectedColumns = source._expectedColumns
+      _inputColumns = source._inputColumns
     }
   }
 
@@ -1116,6 +1128,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._engineVersion) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._sample) }()
         case 22: try { try decoder.decodeRepeatedStringField(value: &_storage._expectedColumns) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._inputColumns) }()
         default: break
         }
       }
@@ -1194,6 +1207,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       if !_storage._expectedColumns.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._expectedColumns, fieldNumber: 22)
       }
+      try { if let v = _storage._inputColumns {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1225,6 +1241,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._engineVersion != rhs_storage._engineVersion {return false}
         if _storage._sample != rhs_storage._sample {return false}
         if _storage._expectedColumns != rhs_storage._expectedColumns {return false}
+        if _storage._inputColumns != rhs_storage._inputColumns {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -300,6 +300,16 @@ extension SegmentationModel {
             detail.formatVersion = Int32(formatVersion)
             detail.engineVersion = training.engineVersion
             detail.expectedColumns = expectedColumns
+            detail.inputColumns = .with { columns in
+                if let roles = transactionColumns {
+                    columns.roles = ["customer": roles.customer, "time": roles.time]
+                    for (role, column) in [("invoice", roles.invoice), ("quantity", roles.quantity), ("price", roles.unitPrice),
+                                           ("amount", roles.amount), ("country", roles.country), ("product", roles.product)] {
+                        if let column { columns.roles[role] = column }
+                    }
+                }
+                columns.idColumn = customerEncoder?.idColumn ?? ""
+            }
             if includeSample, let sample {
                 detail.sample = .with {
                     $0.customerIds = sample.customerIDs

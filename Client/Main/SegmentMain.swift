@@ -1,0 +1,8 @@
+import SegmentCLI
+
+@main
+enum SegmentMain {
+    static func main() async {
+        await SegmentCommand.main()
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import SegmentationAPI
+
+struct Datasets: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List uploaded datasets.", subcommands: [List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List datasets, newest first.")
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            try await reportingErrors(server: server.address) {
+                let format = server.output
+                try await server.withServer { services in
+                    let response = try await services.datasets.listDatasets(.init())
+                    let rows = response.datasets.map { d in
+                        [d.id, d.name, d.kind == .transactions ? "transactions" : "customers", String(d.files.count),
+                         String(d.sizeBytes), String(d.rows), Output.timestamp(d.createdAt)]
+                    }
+                    try Output.emit(format, header: ["dataset", "name", "kind", "files", "bytes", "rows", "created"], rows: rows) {
+                        try Output.json(response)
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that the server is up and serving.")
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        try await reportingErrors(server: server.address) {
+            let status = try await server.withServer { services in
+                try await services.health.check(.with { $0.service = "" }).status
+            }
+            guard status == .serving else { throw CLIError.unreachable("the server at \(server.address) is \(status)") }
+            Output.print("SERVING")
+        }
+    }
+}

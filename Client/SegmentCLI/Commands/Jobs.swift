@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import SegmentationAPI
+
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, show, watch and cancel training jobs.",
+        subcommands: [List.self, Show.self, Watch.self, Cancel.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recent jobs, newest first.")
+        @Option(help: "Only jobs of this model.") var model: String?
+        @Option(help: "How many (default 50).") var limit: Int = 50
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            try await reportingErrors(server: server.address) {
+                let format = server.output
+                try await server.withServer { services in
+                    let jobs = try await services.training.listJobs(.with {
+                        $0.limit = Int32(limit)
+                        $0.modelName = model ?? ""
+                    }).jobs
+                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map(ModelPrinter.jobRow)) {
+                        try Output.jsonArray(jobs)
+                    }
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one job with the metrics of every k.")
+        @Argument(help: "Job id.") var id: String
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            try await reportingErrors(server: server.address) {
+                let format = server.output
+                try await server.withServer { services in
+                    let job = try await services.training.getJob(.with { $0.jobID = id }).job
+                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                    if format == .table && !job.kMetrics.isEmpty {
+                        Output.print("")
+                        Output.print(Output.table(["k", "inertia", "silhouette", "davies-bouldin", "calinski-harabasz"],
+                            job.kMetrics.map { [String($0.k), Output.number($0.inertia, digits: 1), Output.number($0.silhouette, digits: 4),
+                                                Output.number($0.daviesBouldin, digits: 4), Output.number($0.calinskiHarabasz, digits: 1)] }))
+                    }
+                }
+            }
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Follow a job's progress to its end.")
+        @Argument(help: "Job id.") var id: String
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            try await reportingErrors(server: server.address) {
+                let format = server.output
+                try await server.withServer { services in
+                    let job = try await JobWatcher.watch(id, services: services)
+                    try await JobWatcher.printOutcome(job, format: format, services: services)
+                }
+            }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a queued or running job.")
+        @Argument(help: "Job id.") var id: String
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            try await reportingErrors(server: server.address) {
+                let format = server.output
+                try await server.withServer { services in
+                    let job = try await services.training.cancelJob(.with { $0.jobID = id }).job
+                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                }
+            }
+        }
+    }
+}
+
+/// Follows `WatchJob` with a live progress bar and the metrics of each k as they arrive.
+enum JobWatcher {
+    static func watch(_ id: String, services: Services) async throws -> Segmentation_V1_Job {
+        let bar = ProgressBar("training")
+        let final = try await services.training.watchJob(.with { $0.jobID = id }) { response in
+            var last: Segmentation_V1_Job?
+            for try await event in response.messages {
+                if event.hasMetrics {
+                    let m = event.metrics
+                    bar.log(String(format: "  k=%-3d silhouette %.4f  davies-bouldin %.4f  calinski-harabasz %.1f  inertia %.1f",
+                                   m.k, m.silhouette, m.daviesBouldin, m.calinskiHarabasz, m.inertia))
+                }
+                bar.update(event.fraction, "\(event.stage) \(event.currentK > 0 ? "k=\(event.currentK)" : "")")
+                if event.hasFinalJob { last = event.finalJob }
+            }
+            return last
+        }
+        guard let final else { throw CLIError.failed("the job's progress stream ended before the job finished") }
+        bar.finish("job \(id) \(ModelPrinter.stateName(final.state))"
+            + (final.modelVersion > 0 ? ": registered \(final.spec.modelName)@\(final.modelVersion)" : "")
+            + (final.error.isEmpty ? "" : ": \(final.error)"))
+        return final
+    }
+
+    /// Prints the trained model's segments, or fails with exit code 7.
+    static func printOutcome(_ job: Segmentation_V1_Job, format: OutputFormat, services: Services) async throws {
+        guard job.state == .succeeded else {
+            throw CLIError.jobFailed("job \(job.id) \(ModelPrinter.stateName(job.state)): \(job.error)")
+        }
+        let model = try await services.models.getModel(
+            .with { $0.reference = "\(job.spec.modelName)@\(job.modelVersion)" }, options: largeResponses).model
+        let table = ModelPrinter.segmentsTable(model)
+        switch format {
+        case .json: Output.print(try Output.json(model))
+        case .csv: Output.print(Output.csv(table.header, table.rows))
+        case .table:
+            Output.print(ModelPrinter.summary(model))
+            Output.print("")
+            Output.print(Output.table(table.header, table.rows))
+            Output.print("")
+            Output.print(ModelPrinter.actions(model))
+        }
+    }
+}

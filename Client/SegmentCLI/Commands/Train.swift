@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+
+struct Train: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload data and train a new version of a model.",
+        discussion: """
+            Examples:
+              segment train data/by-day --model retail --wait
+              segment train cards.csv --model cards --kind customers --features BALANCE,PURCHASES --k 4 --wait
+            """)
+
+    @Argument(help: "CSV files or folders of CSV files (one table).")
+    var paths: [String]
+
+    @Option(help: "Model name (letters, digits, '-', '_', '.').")
+    var model: String
+
+    @Option(help: "transactions (order lines, aggregated per customer) or customers (one row per customer).")
+    var kind: InputKind = .transactions
+
+    @Option(help: "Transactions: role=column pairs, e.g. customer=CustomerID,time=InvoiceDate,amount=Total. Roles: customer, time, invoice, quantity, price, amount, country, product.")
+    var columns: String?
+
+    @Option(name: .customLong("id-column"), help: "Customers: the id column (default: detected).")
+    var idColumn: String?
+
+    @Option(help: "Comma-separated features (transactions) or columns (customers) to cluster on.")
+    var features: String?
+
+    @Option(help: "One k (4) or a range (2...10, 2-10). Default 2...10.")
+    var k: String?
+
+    @Option(help: "How k is chosen from a range: silhouette, elbow or fixed.")
+    var selection: KSelectionMethod?
+
+    @Option(name: .customLong("n-init"), help: "k-means restarts per k (default 10).")
+    var nInit: Int?
+
+    @Option(help: "Random seed (default 0).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Clustering algorithm (kmeans).")
+    var algorithm: String = "kmeans"
+
+    @Option(help: "standard, robust, minmax or none.")
+    var scaling: Scaling?
+
+    @Option(help: "log1p: all, none, auto, or a comma-separated list of features.")
+    var log: String?
+
+    @Option(name: .customLong("snapshot-date"), help: "YYYY-MM-DD recency is measured to (default: the day after the last transaction).")
+    var snapshotDate: String?
+
+    @Flag(help: "Watch the job to the end and print the segments.")
+    var wait = false
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        try await reportingErrors(server: server.address) {
+            let spec = try buildSpec()
+            let files = try Uploader.files(paths)
+            let header = try datasetHeader()
+            let format = server.output
+            try await server.withServer { services in
+                let dataset = try await Uploader.upload(files, header: header, services: services).dataset
+                var submitted = spec
+                submitted.datasetID = dataset.id
+                let job = try await services.training.submitTrainingJob(.with { $0.spec = submitted }).job
+                FileHandle.standardError.writeQuietly("submitted \(job.id) for model \(job.spec.modelName)\n")
+                guard wait else {
+                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                    return
+                }
+                let finished = try await JobWatcher.watch(job.id, services: services)
+                try await JobWatcher.printOutcome(finished, format: format, services: services)
+            }
+        }
+    }
+
+    private func datasetHeader() throws -> Segmentation_V1_DatasetHeader {
+        var roles: [String: String] = [:]
+        if let columns {
+            // Checked here too, so a typo fails before the upload.
+            var check = TransactionColumns()
+            for pair in columns.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[1].isEmpty else { throw CLIError.usage("--columns: '\(pair)' is not role=column") }
+                do { try check.set(role: parts[0], column: parts[1]) } catch { throw CLIError.usage("--columns: \(error)") }
+                roles[parts[0]] = parts[1]
+            }
+        }
+        return .with {
+            $0.name = (paths.first.map { ($0 as NSString).lastPathComponent }) ?? "upload"
+            $0.kind = kind == .transactions ? .transactions : .customers
+            $0.columns = .with { $0.roles = roles; $0.idColumn = idColumn ?? "" }
+        }
+    }
+
+    func buildSpec() throws -> Segmentation_V1_TrainingSpec {
+        var spec = Segmentation_V1_TrainingSpec()
+        spec.modelName = model
+        if let features { spec.features = features.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let k {
+            let range = try KRangeText.parse(k)
+            if range.count == 1 { spec.k = Int32(range.lowerBound) } else {
+                spec.kRange = .with { $0.min = Int32(range.lowerBound); $0.max = Int32(range.upperBound) }
+            }
+        }
+        switch selection {
+        case .silhouette?: spec.selection = .silhouette
+        case .elbow?: spec.selection = .elbow
+        case .fixed?: spec.selection = .fixed
+        case nil: break
+        }
+        if let nInit {
+            guard nInit >= 1 else { throw CLIError.usage("--n-init must be at least 1") }
+            spec.nInit = Int32(nInit)
+        }
+        spec.seed = seed
+        guard algorithm == "kmeans" else { throw CLIError.usage("--algorithm: unknown '\(algorithm)'; available: kmeans") }
+        spec.algorithm = .kmeans
+        switch scaling {
+        case .standard?: spec.scaling = .standard
+        case .robust?: spec.scaling = .robust
+        case .minMax?: spec.scaling = .minMax
+        case Scaling.none?: spec.scaling = .none
+        case nil: break
+        }
+        switch log {
+        case nil: break
+        case "all"?: spec.logTransform = .all
+        case "none"?: spec.logTransform = .none
+        case "auto"?: spec.logTransform = .auto
+        case let list?:
+            spec.logTransform = .listed
+            spec.logFeatures = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        if let snapshotDate { spec.snapshotDate = snapshotDate }
+        return spec
+    }
+}
+
+/// `4`, `2...10` or `2-10`.
+enum KRangeText {
+    static func parse(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.replacingOccurrences(of: "...", with: "-").split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...2).contains(parts.count), let low = parts.first!, let high = parts.last!, low <= high else {
+            throw CLIError.usage("--k '\(text)' must be a number (4) or a range (2...10)")
+        }
+        guard low >= 2 else { throw CLIError.usage("--k: k must be at least 2, got \(low)") }
+        return low...high
+    }
+}
+
+extension InputKind: ExpressibleByArgument {}
+extension KSelectionMethod: ExpressibleByArgument {}
+extension Scaling: ExpressibleByArgument {}

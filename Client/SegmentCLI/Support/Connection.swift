@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import SegmentationAPI
+
+public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case table, json, csv
+}
+
+/// Options every command that talks to the server takes.
+public struct ServerOptions: ParsableArguments, Sendable {
+    @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
+    var server: String?
+
+    @Option(name: .shortAndLong, help: "table for people, json (proto3 JSON mapping of the API's messages) or csv for scripts.")
+    var output: OutputFormat = .table
+
+    public init() {}
+
+    var address: String {
+        server ?? ProcessInfo.processInfo.environment["SEGMENT_SERVER"] ?? "127.0.0.1:50051"
+    }
+
+    /// Runs `body` with typed clients for every service of the server.
+    func withServer<T: Sendable>(_ body: @Sendable (Services) async throws -> T) async throws -> T {
+        let (host, port) = try Self.parse(address)
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .dns(host: host, port: port), transportSecurity: .plaintext,
+            config: .defaults { $0.connection.maxIdleTime = nil })
+        return try await withGRPCClient(transport: transport) { client in
+            try await body(Services(client: client))
+        }
+    }
+
+    static func parse(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (1...65535).contains(port), colon > address.startIndex else {
+            throw CLIError.usage("--server '\(address)' must be host:port, e.g. 127.0.0.1:50051")
+        }
+        return (String(address[..<colon]), port)
+    }
+}
+
+/// The generated clients, created once per connection.
+struct Services: Sendable {
+    let datasets: Segmentation_V1_DatasetService.Client<HTTP2ClientTransport.Posix>
+    let training: Segmentation_V1_TrainingService.Client<HTTP2ClientTransport.Posix>
+    let models: Segmentation_V1_ModelRegistry.Client<HTTP2ClientTransport.Posix>
+    let scoring: Segmentation_V1_ScoringService.Client<HTTP2ClientTransport.Posix>
+    let health: Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
+
+    init(client: GRPCClient<HTTP2ClientTransport.Posix>) {
+        datasets = .init(wrapping: client)
+        training = .init(wrapping: client)
+        models = .init(wrapping: client)
+        scoring = .init(wrapping: client)
+        health = .init(wrapping: client)
+    }
+}
+
+/// Call options for responses that may be large (a model with its sample, a score batch).
+let largeResponses: CallOptions = {
+    var options = CallOptions.defaults
+    options.maxResponseMessageBytes = 64 << 20
+    options.maxRequestMessageBytes = 64 << 20
+    return options
+}()
