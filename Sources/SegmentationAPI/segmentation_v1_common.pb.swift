@@ -169,6 +169,9 @@ public nonisolated struct Segmentation_V1_DataReport: Sendable {
 
   public var imputed: [Segmentation_V1_ImputedColumn] = []
 
+  /// Customers: text columns left out because they hold free text, not categories.
+  public var ignoredColumns: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -400,7 +403,7 @@ nonisolated extension Segmentation_V1_ImputedColumn: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DataReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -420,6 +423,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
       case 10: try { try decoder.decodeSingularStringField(value: &self.lastDate) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.snapshotDate) }()
       case 12: try { try decoder.decodeRepeatedMessageField(value: &self.imputed) }()
+      case 13: try { try decoder.decodeRepeatedStringField(value: &self.ignoredColumns) }()
       default: break
       }
     }
@@ -462,6 +466,9 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
     if !self.imputed.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.imputed, fieldNumber: 12)
     }
+    if !self.ignoredColumns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.ignoredColumns, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -478,6 +485,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
     if lhs.lastDate != rhs.lastDate {return false}
     if lhs.snapshotDate != rhs.snapshotDate {return false}
     if lhs.imputed != rhs.imputed {return false}
+    if lhs.ignoredColumns != rhs.ignoredColumns {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

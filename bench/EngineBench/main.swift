@@ -1,1 +1,164 @@
-print("")
+// segment-bench: times the engine's pipeline stages (release build) and writes the inputs the
+// scikit-learn peer (bench/peer_sklearn.py) reads, so both run on identical data.
+//
+//   segment-bench retail <by-day folder>          read + clean + RFM, then the k sweep
+//   segment-bench sweep-generated <customers>      the k sweep on generated customers
+//   segment-bench kmeans <rows> <out-dir>          rows x 8 k-means (k=6, n_init=3) + peak memory
+//   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
+import Foundation
+import SegmentationEngine
+
+struct Timing: Codable {
+    var name: String
+    var seconds: [Double]
+    var median: Double { seconds.sorted()[seconds.count / 2] }
+    var extra: [String: String] = [:]
+}
+
+func measure(_ repeats: Int, _ body: () throws -> Void) rethrows -> [Double] {
+    try (0..<repeats).map { _ in
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
+
+func peakResidentBytes() -> Int {
+    // VmHWM: the process's peak resident set size.
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
+
+func currentResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
+
+func report(_ timing: Timing) {
+    let extra = timing.extra.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    print(String(format: "%-28@ median %8.3f s  (runs: %@) %@", timing.name as NSString, timing.median,
+                 timing.seconds.map { String(format: "%.3f", $0) }.joined(separator: ", "), extra))
+    if let path = ProcessInfo.processInfo.environment["SEGMENT_BENCH_JSON"] {
+        let line = String(decoding: try! JSONEncoder().encode(timing), as: UTF8.self) + "\n"
+        if let handle = FileHandle(forWritingAtPath: path) {
+            handle.seekToEndOfFile(); handle.write(Data(line.utf8)); handle.closeFile()
+        } else {
+            try? line.write(toFile: path, atomically: false, encoding: .utf8)
+        }
+    }
+}
+
+/// The standard pipeline's scaled RFM matrix: log1p then standard scaling.
+func scaledRFM(_ features: CustomerFeatures) throws -> Matrix {
+    let names = TransactionFeature.defaultSelection.map(\.rawValue)
+    let raw = try features.selecting(features: names)
+    return try FittedPipeline.fit(raw, features: names, spec: PipelineSpec()).transform(raw)
+}
+
+/// The k sweep 2...10 with n_init restarts and all four metrics per k.
+func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Array(2...10)) throws {
+    var outcome: KSweep.Outcome?
+    let seconds = try measure(repeats) {
+        outcome = try KSweep(ks: ks, exactSilhouetteLimit: Int.max).run(x, algorithm: KMeans(nInit: nInit, seed: 0))
+    }
+    let selection = outcome!.selection
+    var timing = Timing(name: name, seconds: seconds)
+    timing.extra["customers"] = String(x.rows)
+    timing.extra["chosen_k"] = String(selection.chosenK)
+    timing.extra["silhouettes"] = selection.candidates.map { String(format: "%.4f", $0.silhouette) }.joined(separator: "/")
+    report(timing)
+}
+
+func retail(_ folder: String, repeats: Int, nInit: Int) throws {
+    var features: CustomerFeatures?
+    var rows = 0
+    let seconds = try measure(repeats) {
+        var loader = TransactionLoader()
+        try loader.add(path: folder)
+        let (table, report) = try loader.finish()
+        rows = report.rowsIn
+        features = RFMFeatureBuilder.build(table).features
+    }
+    var timing = Timing(name: "retail_read_clean_rfm", seconds: seconds)
+    timing.extra["rows"] = String(rows)
+    timing.extra["customers"] = String(features!.count)
+    report(timing)
+    try sweep(try scaledRFM(features!), name: "retail_k_sweep", nInit: nInit, repeats: repeats)
+}
+
+func generatedSweep(customers: Int, repeats: Int, nInit: Int, csvOut: String?) throws {
+    let output = SampleDataGenerator(customers: customers, seed: 42).generate()
+    if let csvOut { try output.csv.write(toFile: csvOut, atomically: true, encoding: .utf8) }
+    var loader = TransactionLoader()
+    try loader.add(bytes: Array(output.csv.utf8), source: "generated")
+    let (table, _) = try loader.finish()
+    let features = RFMFeatureBuilder.build(table).features
+    try sweep(try scaledRFM(features), name: "generated_k_sweep", nInit: nInit, repeats: repeats)
+}
+
+/// rows x 8 Gaussian blobs around 6 centres, seeded; written as float64 for the peer.
+func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
+    let baseline = currentResidentBytes()
+    let columns = 8
+    var random = SeededGenerator(seed: 7)
+    let centres = (0..<6).map { _ in (0..<columns).map { _ in random.nextGaussian() * 4 } }
+    var values = [Double](repeating: 0, count: rows * columns)
+    for i in 0..<rows {
+        let centre = centres[i % 6]
+        for j in 0..<columns { values[i * columns + j] = centre[j] + random.nextGaussian() }
+    }
+    let x = Matrix(rows: rows, columns: columns, values: values)
+    values = []
+    if let outDirectory {
+        let path = (outDirectory as NSString).appendingPathComponent("kmeans_\(rows)x8.f64")
+        try x.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
+    }
+    let dataBytes = rows * columns * 8
+    var result: Clustering?
+    let seconds = try measure(repeats) { result = try KMeans(nInit: 3, seed: 0).fit(x, k: 6) }
+    var timing = Timing(name: "kmeans_\(rows)x8_k6", seconds: seconds)
+    let peak = peakResidentBytes() - baseline
+    timing.extra["inertia"] = String(format: "%.6g", result!.inertia)
+    timing.extra["iterations"] = String(result!.iterations)
+    timing.extra["peak_over_baseline_mb"] = String(format: "%.1f", Double(peak) / 1_048_576)
+    timing.extra["data_mb"] = String(format: "%.1f", Double(dataBytes) / 1_048_576)
+    timing.extra["peak_over_data"] = String(format: "%.2f", Double(peak) / Double(dataBytes))
+    report(timing)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+do {
+    switch arguments.first {
+    case "--smoke":
+        // Seconds, for CI: every code path of the benchmark, on tiny inputs.
+        try generatedSweep(customers: 300, repeats: 1, nInit: 2, csvOut: nil)
+        try kmeansLarge(rows: 20_000, outDirectory: nil, repeats: 1)
+        print("benchmark smoke run: ok")
+    case "retail":
+        guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
+        try retail(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10)
+    case "sweep-generated":
+        try generatedSweep(customers: Int(arguments.dropFirst().first ?? "") ?? 25_000,
+                           repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10,
+                           csvOut: arguments.dropFirst(3).first)
+    case "kmeans":
+        try kmeansLarge(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
+                        outDirectory: arguments.dropFirst(2).first, repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+    default:
+        FileHandle.standardError.write(Data("""
+            usage: segment-bench retail <by-day folder> [repeats]
+                   segment-bench sweep-generated [customers] [repeats] [write-csv-path]
+                   segment-bench kmeans [rows] [out-dir] [repeats]
+                   segment-bench --smoke
+
+            """.utf8))
+        exit(64)
+    }
+} catch {
+    FileHandle.standardError.write(Data("segment-bench: error: \(error)\n".utf8))
+    exit(1)
+}

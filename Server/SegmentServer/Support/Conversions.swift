@@ -263,6 +263,7 @@ extension DataReport {
             $0.imputed = imputed.map { column in
                 .with { $0.column = column.column; $0.count = Int64(column.count); $0.median = column.median }
             }
+            $0.ignoredColumns = ignoredColumns
         }
     }
 }

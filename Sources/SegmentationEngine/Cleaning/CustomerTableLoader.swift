@@ -161,7 +161,8 @@ public enum CustomerTableLoader {
         guard kept.count >= 2 else {
             throw InputError.noUsableRows("only \(kept.count) usable customer rows out of \(report.rowsIn)")
         }
-        let encoder = try learnEncoder(header: header, rows: kept, idColumn: idColumn, features: featureColumns, report: &report)
+        let encoder = try learnEncoder(header: header, rows: kept, idColumn: idColumn, features: featureColumns,
+                                       explicitFeatures: columns.features != nil, report: &report)
         let (matrix, _) = try encoder.encode(header: header, rows: kept, customerIDs: ids)
         return (CustomerFeatures(customerIDs: ids, names: encoder.featureNames, values: matrix), encoder, report)
     }
@@ -176,8 +177,12 @@ public enum CustomerTableLoader {
         return header.first { idCandidates.contains($0.lowercased()) }
     }
 
+    /// Text columns with more distinct values than this are not one-hot encoded.
+    public static let maximumCategories = 100
+
     private static func learnEncoder(
-        header: [String], rows: [[String]], idColumn: String?, features: [String], report: inout DataReport
+        header: [String], rows: [[String]], idColumn: String?, features: [String], explicitFeatures: Bool,
+        report: inout DataReport
     ) throws -> CustomerEncoder {
         var encoded: [CustomerEncoder.Column] = []
         for name in features {
@@ -195,14 +200,20 @@ public enum CustomerTableLoader {
                 encoded.append(.numeric(name: name, median: median))
             } else {
                 let categories = Set(present.map { $0.trimmingCharacters(in: .whitespaces) }).sorted()
-                guard categories.count <= 100 else {
-                    throw InputError.invalidOption("column '\(name)' has \(categories.count) distinct text values; "
-                        + "leave it out with --features or make it numeric")
+                if categories.count > maximumCategories {
+                    // Free text (names, notes) is no category: skipped when columns were not named, refused when they were.
+                    guard explicitFeatures else {
+                        report.ignoredColumns.append(name)
+                        continue
+                    }
+                    throw InputError.invalidOption("column '\(name)' has \(categories.count) distinct text values (at most "
+                        + "\(maximumCategories) are one-hot encoded); leave it out or make it numeric")
                 }
                 encoded.append(.categorical(name: name, categories: categories))
             }
         }
-        let ignored = header.filter { $0 != idColumn && !features.contains($0) }
+        let used = Set(encoded.map(\.name))
+        let ignored = header.filter { $0 != idColumn && !used.contains($0) }
         return CustomerEncoder(idColumn: idColumn, columns: encoded, ignoredColumns: ignored)
     }
 }

@@ -15,6 +15,8 @@ public struct DataReport: Codable, Sendable, Equatable {
     public var snapshotDate: String?
     /// Customers tables: missing numbers replaced by the column median, per column.
     public var imputed: [ImputedColumn] = []
+    /// Customers tables: text columns left out because they hold free text, not categories.
+    public var ignoredColumns: [String] = []
 
     public init(kind: InputKind) { self.kind = kind }
 

@@ -1,0 +1,111 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import SegmentationAPI
+import SegmentationEngine
+@testable import SegmentCLI
+@testable import SegmentServer
+
+/// A server on a free loopback port with its own data directory, and clients for it.
+struct Harness {
+    let dataDirectory: String
+
+    init() throws {
+        dataDirectory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("segment-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
+    func withServer<T: Sendable>(maximumJobs: Int = 1, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = dataDirectory
+        configuration.maximumConcurrentJobs = maximumJobs
+        var logger = Logger(label: "test-server")
+        logger.logLevel = .warning
+        let server = try await SegmentationServer(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await server.run()
+                return nil
+            }
+            let port = try await server.listeningPort
+            let result = try await withGRPCClient(
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            ) { client in
+                try await body(Services(client: client), server)
+            }
+            await server.shutDown()
+            for try await _ in group {}
+            return result
+        }
+    }
+
+    /// Writes generated sample transactions; returns the file and the generator's truth.
+    func sampleFile(customers: Int, seed: UInt64 = 1, groups: [SampleDataGenerator.Group] = SampleDataGenerator.realisticGroups,
+                    name: String = "sample.csv") throws -> (path: String, output: SampleDataGenerator.Output) {
+        let output = SampleDataGenerator(customers: customers, groups: groups, seed: seed).generate()
+        let path = (dataDirectory as NSString).appendingPathComponent("../\(UUID().uuidString)-\(name)")
+        try output.csv.write(toFile: path, atomically: true, encoding: .utf8)
+        return (path, output)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+    }
+}
+
+extension Services {
+    func upload(_ path: String, kind: Segmentation_V1_InputKind = .transactions,
+                roles: [String: String] = [:]) async throws -> Segmentation_V1_Dataset {
+        try await Uploader.upload([path], header: .with {
+            $0.name = "test"
+            $0.kind = kind
+            $0.columns = .with { $0.roles = roles }
+        }, services: self).dataset
+    }
+
+    func train(_ datasetID: String, model: String, ks: ClosedRange<Int> = 2...4, nInit: Int32 = 3,
+               features: [String] = []) async throws -> Segmentation_V1_Job {
+        let submitted = try await training.submitTrainingJob(.with {
+            $0.spec = .with {
+                $0.modelName = model
+                $0.datasetID = datasetID
+                $0.kRange = .with { $0.min = Int32(ks.lowerBound); $0.max = Int32(ks.upperBound) }
+                $0.nInit = nInit
+                $0.features = features
+            }
+        }).job
+        return try await waitForJob(submitted.id)
+    }
+
+    /// Watches a job to its end; returns the final job and the events seen.
+    func waitForJob(_ id: String) async throws -> Segmentation_V1_Job {
+        try await watchEvents(id).final
+    }
+
+    func watchEvents(_ id: String) async throws -> (final: Segmentation_V1_Job, events: [Segmentation_V1_JobEvent]) {
+        try await training.watchJob(.with { $0.jobID = id }) { response in
+            var events: [Segmentation_V1_JobEvent] = []
+            for try await event in response.messages { events.append(event) }
+            guard let last = events.last, last.hasFinalJob else {
+                throw RPCError(code: .internalError, message: "watch ended without a final job")
+            }
+            return (last.finalJob, events)
+        }
+    }
+}
+
+/// The status code of a failing call, or nil when it succeeds.
+func statusCode(_ body: () async throws -> Void) async -> RPCError.Code? {
+    do {
+        try await body()
+        return nil
+    } catch let error as RPCError {
+        return error.code
+    } catch {
+        return .unknown
+    }
+}

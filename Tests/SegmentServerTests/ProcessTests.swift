@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+
+/// The built `segment-server` and `segment` executables, run as separate processes.
+@Suite("Executables as separate processes", .serialized)
+struct ProcessTests {
+    static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    static let server = binaries.appendingPathComponent("segment-server").path
+    static let client = binaries.appendingPathComponent("segment").path
+    static var built: Bool { FileManager.default.isExecutableFile(atPath: server) && FileManager.default.isExecutableFile(atPath: client) }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Starts the server on a free port; returns the process and its port (read from its log).
+    static func startServer(dataDirectory: String) throws -> (Process, Int, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: server)
+        process.arguments = ["--port", "0", "--data-dir", dataDirectory]
+        let log = Pipe()
+        process.standardError = log
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let chunk = log.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                let port = Int(text[range].split(separator: ":").last!)!
+                return (process, port, log)
+            }
+        }
+        process.terminate()
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(text)"])
+    }
+
+    @Test("segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
+          .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
+    func executables() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-proc-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let data = (work as NSString).appendingPathComponent("data")
+        let sample = (work as NSString).appendingPathComponent("sample.csv")
+
+        let generated = try Self.run(Self.client, ["generate-sample", "--customers", "400", "--seed", "2", "--file", sample])
+        #expect(generated.status == 0, "\(generated.stderr)")
+
+        var (server, port, _) = try Self.startServer(dataDirectory: data)
+        let env = ["SEGMENT_SERVER": "127.0.0.1:\(port)"]
+        let trained = try Self.run(Self.client, ["train", sample, "--model", "shop", "--k", "2...4", "--n-init", "3", "--wait"], environment: env)
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stdout.contains("model shop@1"))
+        #expect(trained.stderr.contains("k=3"))
+
+        let scored = try Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "csv"], environment: env)
+        #expect(scored.status == 0, "\(scored.stderr)")
+        #expect(scored.stdout.split(separator: "\n").first == "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment")
+        #expect(scored.stdout.split(separator: "\n").count == 401)
+
+        #expect(try Self.run(Self.client, ["models", "alias", "shop", "production", "1"], environment: env).status == 0)
+        let refused = try Self.run(Self.client, ["models", "delete", "shop@1"], environment: env)
+        #expect(refused.status == 6)
+        #expect(refused.stderr.hasPrefix("segment: error:") && refused.stderr.split(separator: "\n").count == 1)
+        #expect(try Self.run(Self.client, ["models", "show", "shop@nope"], environment: env).status == 3)
+        #expect(try Self.run(Self.client, ["train", "/no/such/file.csv", "--model", "x"], environment: env).status == 4)
+        #expect(try Self.run(Self.client, ["train", sample, "--model", "x", "--k", "1"], environment: env).status == 64)
+        let json = try Self.run(Self.client, ["models", "list", "--output", "json"], environment: env)
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect((parsed?["models"] as? [[String: Any]])?.first?["name"] as? String == "shop")
+
+        server.interrupt()
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+        #expect(try Self.run(Self.client, ["models", "list"], environment: env).status == 5)
+
+        (server, port, _) = try Self.startServer(dataDirectory: data)
+        defer { server.terminate(); server.waitUntilExit() }
+        let versions = try Self.run(Self.client, ["models", "versions", "shop", "--output", "csv"],
+                                    environment: ["SEGMENT_SERVER": "127.0.0.1:\(port)"])
+        #expect(versions.status == 0)
+        #expect(versions.stdout.contains("1,production,"))
+    }
+}
