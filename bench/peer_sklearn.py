@@ -1,0 +1,109 @@
+"""The peer: the same pipeline in pandas + scikit-learn, on the same inputs as segment-bench.
+
+    python peer_sklearn.py retail <by-day folder> [repeats]
+    python peer_sklearn.py sweep-csv <transactions.csv> [repeats]
+    python peer_sklearn.py kmeans <file.f64> <rows> [repeats]
+
+Prints one JSON object per benchmark (name, seconds per run, extra facts) to stdout.
+"""
+import glob
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+
+def timed(repeats, body):
+    seconds, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = body()
+        seconds.append(time.perf_counter() - start)
+    return seconds, result
+
+
+def emit(name, seconds, **extra):
+    print(json.dumps({"name": name, "seconds": seconds, "extra": {k: str(v) for k, v in extra.items()}}), flush=True)
+
+
+def rfm(frame):
+    """The cleaning rules and features of shared/fixtures/rfm (what segment's engine does)."""
+    frame = frame[frame["CustomerID"].notna()]
+    frame = frame[~frame["InvoiceNo"].astype(str).str.startswith("C")]
+    frame = frame[(frame["Quantity"] > 0) & (frame["UnitPrice"] > 0)]
+    frame = frame.drop_duplicates()
+    frame = frame.assign(
+        amount=frame["Quantity"] * frame["UnitPrice"],
+        day=pd.to_datetime(frame["InvoiceDate"]).dt.normalize(),
+        CustomerID=frame["CustomerID"].astype("int64"),
+    )
+    snapshot = frame["day"].max() + pd.Timedelta(days=1)
+    grouped = frame.groupby("CustomerID")
+    features = pd.DataFrame({
+        "recency": (snapshot - grouped["day"].max()).dt.days,
+        "frequency": grouped["InvoiceNo"].nunique(),
+        "monetary": grouped["amount"].sum(),
+    })
+    features["avg_order_value"] = features["monetary"] / features["frequency"]
+    return features
+
+
+def scaled(features):
+    logged = np.log1p(features[["recency", "frequency", "monetary", "avg_order_value"]].to_numpy(dtype=float))
+    return (logged - logged.mean(axis=0)) / logged.std(axis=0)
+
+
+def sweep(x, n_init=10):
+    rows = []
+    for k in range(2, 11):
+        model = KMeans(n_clusters=k, n_init=n_init, random_state=0).fit(x)
+        rows.append((k, model.inertia_, silhouette_score(x, model.labels_),
+                     davies_bouldin_score(x, model.labels_), calinski_harabasz_score(x, model.labels_)))
+    return rows
+
+
+def report_sweep(name, x, repeats):
+    seconds, rows = timed(repeats, lambda: sweep(x))
+    best = max(rows, key=lambda row: (row[2], -row[0]))
+    emit(name, seconds, customers=len(x), chosen_k=best[0],
+         silhouettes="/".join(f"{row[2]:.4f}" for row in rows))
+
+
+def read_folder(folder):
+    files = sorted(glob.glob(os.path.join(folder, "*.csv")))
+    return pd.concat((pd.read_csv(f, dtype={"InvoiceNo": str, "StockCode": str}) for f in files), ignore_index=True)
+
+
+def main():
+    what = sys.argv[1]
+    if what == "retail":
+        repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+        seconds, features = timed(repeats, lambda: rfm(read_folder(sys.argv[2])))
+        emit("retail_read_clean_rfm", seconds, customers=len(features))
+        report_sweep("retail_k_sweep", scaled(features), repeats)
+    elif what == "sweep-csv":
+        repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+        features = rfm(pd.read_csv(sys.argv[2], dtype={"InvoiceNo": str, "StockCode": str}))
+        report_sweep("generated_k_sweep", scaled(features), repeats)
+    elif what == "kmeans":
+        rows = int(sys.argv[3])
+        repeats = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+        x = np.fromfile(sys.argv[2], dtype="<f8").reshape(rows, 8)
+        import resource
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        seconds, model = timed(repeats, lambda: KMeans(n_clusters=6, n_init=3, random_state=0).fit(x))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        emit(f"kmeans_{rows}x8_k6", seconds, inertia=f"{model.inertia_:.6g}", iterations=model.n_iter_,
+             data_mb=f"{x.nbytes / 1048576:.1f}", peak_over_loaded_data_mb=f"{(peak - before) / 1048576:.1f}",
+             peak_over_data=f"{(peak - before + x.nbytes) / x.nbytes:.2f}")
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every engine benchmark against the scikit-learn + pandas peer in the same run, on the
+# same inputs, and prints the side-by-side table (paste it into BENCHMARKS.md).
+#   bash bench/run.sh            full run (about 10 minutes after the release build)
+#   REPEATS=1 bash bench/run.sh  quicker
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeats=${REPEATS:-3}
+shared=${SEGMENT_SHARED_DIR:-../shared}
+out=bench/results
+mkdir -p "$out"
+rm -f "$out/ours.jsonl" "$out/peer.jsonl"
+
+bash scripts/setup.sh
+swift build -c release --product segment-bench
+bench=$(swift build -c release --show-bin-path)/segment-bench
+if [ ! -x bench/.venv/bin/python ]; then
+  python3 -m venv bench/.venv
+  bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1
+fi
+py=bench/.venv/bin/python
+export SEGMENT_BENCH_JSON=$out/ours.jsonl
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(swift --version 2>&1 | head -1)"
+"$py" -c "import sklearn, numpy, pandas, threadpoolctl, json; print('peer: scikit-learn', sklearn.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__, json.dumps([(i['internal_api'], i.get('architecture'), i['num_threads']) for i in threadpoolctl.threadpool_info()]))"
+
+if [ -d "$shared/data/online-retail/by-day" ]; then
+  "$bench" retail "$shared/data/online-retail/by-day" "$repeats"
+  "$py" bench/peer_sklearn.py retail "$shared/data/online-retail/by-day" "$repeats" >> "$out/peer.jsonl"
+else
+  echo "skipping Online Retail: $shared/data/online-retail/by-day is absent"
+fi
+"$bench" sweep-generated 25000 "$repeats" "$out/generated_25000.csv"
+"$py" bench/peer_sklearn.py sweep-csv "$out/generated_25000.csv" 1 >> "$out/peer.jsonl"
+"$bench" kmeans 1000000 "$out" "$repeats"
+"$py" bench/peer_sklearn.py kmeans "$out/kmeans_1000000x8.f64" 1000000 "$repeats" >> "$out/peer.jsonl"
+rm -f "$out/kmeans_1000000x8.f64" "$out/generated_25000.csv"
+
+echo
+"$py" bench/compare.py "$out/ours.jsonl" "$out/peer.jsonl"
