@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "segment-server", targets: ["segment-server"]),
         .executable(name: "segment", targets: ["segment"]),
         .executable(name: "segment-bench", targets: ["segment-bench"]),
+        .executable(name: "segment-load", targets: ["segment-load"]),
+        .executable(name: "segment-empty-server", targets: ["segment-empty-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -23,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // Only the benchmark uses it: the measured comparison behind our own CSV reader.
+        .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
     ],
     targets: [
         // The segmentation engine: data, cleaning, features, clustering, metrics, labels,
@@ -84,8 +88,28 @@ let package = Package(
         // Release-build benchmark of the engine (see bench/ and BENCHMARKS.md).
         .executableTarget(
             name: "segment-bench",
-            dependencies: ["SegmentationEngine"],
+            dependencies: ["SegmentationEngine", .product(name: "CSV", package: "CSV.swift")],
             path: "bench/EngineBench"
+        ),
+
+        // Serving benchmarks: a load client and the empty-handler server (the framework's ceiling).
+        .executableTarget(
+            name: "segment-load",
+            dependencies: [
+                "SegmentationAPI", "SegmentationEngine",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "bench/LoadClient"
+        ),
+        .executableTarget(
+            name: "segment-empty-server",
+            dependencies: [
+                "SegmentationAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "bench/EmptyServer"
         ),
 
         .testTarget(

@@ -38,6 +38,11 @@ func currentResidentBytes() -> Int {
     return kb * 1024
 }
 
+/// Resets the kernel's peak-RSS mark (VmHWM) to the current RSS, so a later peak measures one phase.
+func resetPeakResident() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
 func report(_ timing: Timing) {
     let extra = timing.extra.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
     print(String(format: "%-28@ median %8.3f s  (runs: %@) %@", timing.name as NSString, timing.median,
@@ -67,8 +72,15 @@ func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Arra
     }
     let selection = outcome!.selection
     var timing = Timing(name: name, seconds: seconds)
+    // Where the time goes: the k-means fits alone, then the silhouettes of all k at once.
+    let fits = try measure(1) { for k in ks { _ = try KMeans(nInit: nInit, seed: 0).fit(x, k: k) } }
+    let labelings = ks.map { outcome!.clusterings[$0]!.labels }
+    let silhouettes = try measure(1) { _ = try SilhouetteSweep.samples(x, labelings: labelings) }
+    timing.extra["kmeans_fits_s"] = String(format: "%.3f", fits[0])
+    timing.extra["silhouettes_s"] = String(format: "%.3f", silhouettes[0])
     timing.extra["customers"] = String(x.rows)
     timing.extra["chosen_k"] = String(selection.chosenK)
+    timing.extra["iterations"] = selection.candidates.map { String($0.iterations) }.joined(separator: "/")
     timing.extra["silhouettes"] = selection.candidates.map { String(format: "%.4f", $0.silhouette) }.joined(separator: "/")
     report(timing)
 }
@@ -88,6 +100,41 @@ func retail(_ folder: String, repeats: Int, nInit: Int) throws {
     timing.extra["customers"] = String(features!.count)
     report(timing)
     try sweep(try scaledRFM(features!), name: "retail_k_sweep", nInit: nInit, repeats: repeats)
+}
+
+/// The same folder through yaslab/CSV.swift, the maintained library we would otherwise use:
+/// rows and the sum of Quantity x UnitPrice, to show both readers see the same data.
+func csvLibraryComparison(_ folder: String, repeats: Int) throws {
+    var ours = (rows: 0, sum: 0.0), library = (rows: 0, sum: 0.0)
+    let files = try CSVReader.files(at: folder)
+    let oursSeconds = try measure(repeats) {
+        ours = (0, 0)
+        for file in files {
+            var header = true
+            try CSVReader.forEachRecord(inFile: file) { record in
+                if header { header = false; return }
+                ours.rows += 1
+                ours.sum += (record.double(3) ?? 0) * (record.double(5) ?? 0)
+            }
+        }
+    }
+    let librarySeconds = try measure(repeats) {
+        library = (0, 0)
+        for file in files {
+            try readWithCSVSwift(file) { row in
+                library.rows += 1
+                library.sum += (Double(row[3]) ?? 0) * (Double(row[5]) ?? 0)
+            }
+        }
+    }
+    var timing = Timing(name: "csv_read_ours", seconds: oursSeconds)
+    timing.extra["rows"] = String(ours.rows)
+    timing.extra["quantity_x_price"] = String(format: "%.6f", ours.sum)
+    report(timing)
+    timing = Timing(name: "csv_read_yaslab_CSV.swift", seconds: librarySeconds)
+    timing.extra["rows"] = String(library.rows)
+    timing.extra["quantity_x_price"] = String(format: "%.6f", library.sum)
+    report(timing)
 }
 
 func generatedSweep(customers: Int, repeats: Int, nInit: Int, csvOut: String?) throws {
@@ -118,9 +165,12 @@ func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
         try x.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
     }
     let dataBytes = rows * columns * 8
+    // Writing the peer's copy of the data allocated a transient copy: measure the fit alone.
+    resetPeakResident()
     var result: Clustering?
     let seconds = try measure(repeats) { result = try KMeans(nInit: 3, seed: 0).fit(x, k: 6) }
     var timing = Timing(name: "kmeans_\(rows)x8_k6", seconds: seconds)
+    // Baseline: before the data existed; so the peak counts the data plus everything the fit allocates.
     let peak = peakResidentBytes() - baseline
     timing.extra["inertia"] = String(format: "%.6g", result!.inertia)
     timing.extra["iterations"] = String(result!.iterations)
@@ -140,6 +190,7 @@ do {
         print("benchmark smoke run: ok")
     case "retail":
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
+        try csvLibraryComparison(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3)
         try retail(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10)
     case "sweep-generated":
         try generatedSweep(customers: Int(arguments.dropFirst().first ?? "") ?? 25_000,

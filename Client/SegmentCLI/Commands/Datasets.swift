@@ -10,17 +10,14 @@ struct Datasets: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let response = try await services.datasets.listDatasets(.init())
-                    let rows = response.datasets.map { d in
-                        [d.id, d.name, d.kind == .transactions ? "transactions" : "customers", String(d.files.count),
-                         String(d.sizeBytes), String(d.rows), Output.timestamp(d.createdAt)]
-                    }
-                    try Output.emit(format, header: ["dataset", "name", "kind", "files", "bytes", "rows", "created"], rows: rows) {
-                        try Output.json(response)
-                    }
+            try await server.call { services, format in
+                let response = try await services.datasets.listDatasets(.init())
+                let rows = response.datasets.map { d in
+                    [d.id, d.name, d.kind == .transactions ? "transactions" : "customers", String(d.files.count),
+                     String(d.sizeBytes), String(d.rows), Output.timestamp(d.createdAt)]
+                }
+                try Output.emit(format, header: ["dataset", "name", "kind", "files", "bytes", "rows", "created"], rows: rows) {
+                    try Output.json(response)
                 }
             }
         }

@@ -15,16 +15,13 @@ struct Jobs: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let jobs = try await services.training.listJobs(.with {
-                        $0.limit = Int32(limit)
-                        $0.modelName = model ?? ""
-                    }).jobs
-                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map(ModelPrinter.jobRow)) {
-                        try Output.jsonArray(jobs)
-                    }
+            try await server.call { services, format in
+                let jobs = try await services.training.listJobs(.with {
+                    $0.limit = Int32(limit)
+                    $0.modelName = model ?? ""
+                }).jobs
+                try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map(ModelPrinter.jobRow)) {
+                    try Output.jsonArray(jobs)
                 }
             }
         }
@@ -36,17 +33,14 @@ struct Jobs: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let job = try await services.training.getJob(.with { $0.jobID = id }).job
-                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
-                    if format == .table && !job.kMetrics.isEmpty {
-                        Output.print("")
-                        Output.print(Output.table(["k", "inertia", "silhouette", "davies-bouldin", "calinski-harabasz"],
-                            job.kMetrics.map { [String($0.k), Output.number($0.inertia, digits: 1), Output.number($0.silhouette, digits: 4),
-                                                Output.number($0.daviesBouldin, digits: 4), Output.number($0.calinskiHarabasz, digits: 1)] }))
-                    }
+            try await server.call { services, format in
+                let job = try await services.training.getJob(.with { $0.jobID = id }).job
+                try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                if format == .table && !job.kMetrics.isEmpty {
+                    Output.print("")
+                    Output.print(Output.table(["k", "inertia", "silhouette", "davies-bouldin", "calinski-harabasz"],
+                        job.kMetrics.map { [String($0.k), Output.number($0.inertia, digits: 1), Output.number($0.silhouette, digits: 4),
+                                            Output.number($0.daviesBouldin, digits: 4), Output.number($0.calinskiHarabasz, digits: 1)] }))
                 }
             }
         }
@@ -58,12 +52,9 @@ struct Jobs: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let job = try await JobWatcher.watch(id, services: services)
-                    try await JobWatcher.printOutcome(job, format: format, services: services)
-                }
+            try await server.call { services, format in
+                let job = try await JobWatcher.watch(id, services: services)
+                try await JobWatcher.printOutcome(job, format: format, services: services)
             }
         }
     }
@@ -74,12 +65,9 @@ struct Jobs: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let job = try await services.training.cancelJob(.with { $0.jobID = id }).job
-                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
-                }
+            try await server.call { services, format in
+                let job = try await services.training.cancelJob(.with { $0.jobID = id }).job
+                try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
             }
         }
     }

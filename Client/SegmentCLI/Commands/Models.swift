@@ -13,18 +13,15 @@ struct Models: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let response = try await services.models.listModels(.init())
-                    let rows = response.models.map { model in
-                        [model.name, String(model.latestVersion), String(model.versionCount),
-                         model.aliases.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
-                         Output.timestamp(model.updatedAt)]
-                    }
-                    try Output.emit(format, header: ["model", "latest", "versions", "aliases", "updated"], rows: rows) {
-                        try Output.json(response)
-                    }
+            try await server.call { services, format in
+                let response = try await services.models.listModels(.init())
+                let rows = response.models.map { model in
+                    [model.name, String(model.latestVersion), String(model.versionCount),
+                     model.aliases.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+                     Output.timestamp(model.updatedAt)]
+                }
+                try Output.emit(format, header: ["model", "latest", "versions", "aliases", "updated"], rows: rows) {
+                    try Output.json(response)
                 }
             }
         }
@@ -69,18 +66,15 @@ struct Models: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let response = try await services.models.listVersions(.with { $0.name = name })
-                    let rows = response.versions.map { v in
-                        [String(v.version), v.aliases.joined(separator: " "), String(v.k), Output.number(v.silhouette, digits: 4),
-                         String(v.customers), v.parentVersion > 0 ? "from @\(v.parentVersion)" : (v.jobID.isEmpty ? "" : v.jobID),
-                         Output.timestamp(v.createdAt)]
-                    }
-                    try Output.emit(format, header: ["version", "aliases", "k", "silhouette", "customers", "origin", "created"], rows: rows) {
-                        try Output.json(response)
-                    }
+            try await server.call { services, format in
+                let response = try await services.models.listVersions(.with { $0.name = name })
+                let rows = response.versions.map { v in
+                    [String(v.version), v.aliases.joined(separator: " "), String(v.k), Output.number(v.silhouette, digits: 4),
+                     String(v.customers), v.parentVersion > 0 ? "from @\(v.parentVersion)" : (v.jobID.isEmpty ? "" : v.jobID),
+                     Output.timestamp(v.createdAt)]
+                }
+                try Output.emit(format, header: ["version", "aliases", "k", "silhouette", "customers", "origin", "created"], rows: rows) {
+                    try Output.json(response)
                 }
             }
         }
@@ -94,19 +88,16 @@ struct Models: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let response = try await services.models.setAlias(.with {
-                        $0.name = name; $0.alias = alias; $0.version = Int32(version)
-                    })
-                    let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
-                    try Output.emit(format, header: ["model", "alias", "version", "previous"],
-                                    rows: [[name, alias, String(version), response.previousVersion > 0 ? String(response.previousVersion) : ""]]) {
-                        try Output.json(response)
-                    }
-                    if format == .table { FileHandle.standardError.writeQuietly("\(name)@\(alias) -> \(version)\(moved)\n") }
+            try await server.call { services, format in
+                let response = try await services.models.setAlias(.with {
+                    $0.name = name; $0.alias = alias; $0.version = Int32(version)
+                })
+                let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
+                try Output.emit(format, header: ["model", "alias", "version", "previous"],
+                                rows: [[name, alias, String(version), response.previousVersion > 0 ? String(response.previousVersion) : ""]]) {
+                    try Output.json(response)
                 }
+                if format == .table { FileHandle.standardError.writeQuietly("\(name)@\(alias) -> \(version)\(moved)\n") }
             }
         }
     }
@@ -162,18 +153,15 @@ struct Models: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
-            try await reportingErrors(server: server.address) {
-                let format = server.output
-                try await server.withServer { services in
-                    let version = try await services.models.renameSegment(.with {
-                        $0.reference = reference
-                        $0.segmentID = Int32(segmentID)
-                        $0.newName = newName
-                        $0.author = author ?? ProcessInfo.processInfo.environment["USER"] ?? ""
-                    }).version
-                    try Output.emit(format, header: ["model", "version", "from"],
-                                    rows: [[version.name, String(version.version), String(version.parentVersion)]]) { try Output.json(version) }
-                }
+            try await server.call { services, format in
+                let version = try await services.models.renameSegment(.with {
+                    $0.reference = reference
+                    $0.segmentID = Int32(segmentID)
+                    $0.newName = newName
+                    $0.author = author ?? ProcessInfo.processInfo.environment["USER"] ?? ""
+                }).version
+                try Output.emit(format, header: ["model", "version", "from"],
+                                rows: [[version.name, String(version.version), String(version.parentVersion)]]) { try Output.json(version) }
             }
         }
     }

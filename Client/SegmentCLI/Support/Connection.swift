@@ -33,6 +33,14 @@ public struct ServerOptions: ParsableArguments, Sendable {
         }
     }
 
+    /// Runs a command's body against the server, reporting any failure as one line and an exit code.
+    func call(_ body: @Sendable (Services, OutputFormat) async throws -> Void) async throws {
+        let format = output
+        try await reportingErrors(server: address) {
+            try await withServer { services in try await body(services, format) }
+        }
+    }
+
     static func parse(_ address: String) throws -> (String, Int) {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
               (1...65535).contains(port), colon > address.startIndex else {

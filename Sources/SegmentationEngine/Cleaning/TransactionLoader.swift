@@ -152,12 +152,12 @@ public struct TransactionLoader {
         table.quantity.append(quantity)
         table.amount.append(amount)
         if let invoiceAt = at.invoice {
-            let id = record.string(invoiceAt).trimmingCharacters(in: .whitespaces)
+            let id = record.trimmedString(invoiceAt)
             if table.invoice == nil { table.invoice = [] }
             table.invoice!.append(Self.intern(id, in: &invoiceIndex))
         }
         if let countryAt = at.country {
-            let name = record.string(countryAt).trimmingCharacters(in: .whitespaces)
+            let name = record.trimmedString(countryAt)
             let before = countryIndex.count
             let ref = Self.intern(name, in: &countryIndex)
             if countryIndex.count > before { table.countries.append(name) }

@@ -14,34 +14,60 @@ struct Lloyd {
 
     /// Greedy k-means++ as scikit-learn does it: each new centre is the best, by resulting
     /// potential, of `2 + ln k` candidates drawn with probability proportional to D(x)^2.
+    /// One pass over the data per step scores all candidates at once and keeps their D^2 arrays,
+    /// so the chosen one becomes the new D^2 without another pass (the data is read k times).
     func kMeansPlusPlus(k: Int, generator: inout SeededGenerator) -> Matrix {
         var centers = Matrix(rows: k, columns: d)
         let first = min(n - 1, Int(generator.nextUnit() * Double(n)))
         copyRow(first, into: &centers, at: 0)
+        let trials = 2 + Int(log(Double(k)))
+        let chunks = Parallel.chunkCount(rows: n)
         var closest = [Double](repeating: 0, count: n)
+        var candidateDistances = [Double](repeating: 0, count: trials * n)
+        var partial = [Double](repeating: 0, count: chunks * trials)
         x.values.withUnsafeBufferPointer { xs in
             closest.withUnsafeMutableBufferPointer { out in
                 let center = xs.baseAddress! + first * d
-                for i in 0..<n { out[i] = squaredDistance(xs.baseAddress! + i * d, center, d) }
+                forEachChunk(chunks) { chunk in
+                    for i in Parallel.chunkRange(chunk, rows: n) { out[i] = squaredDistance(xs.baseAddress! + i * d, center, d) }
+                }
             }
         }
         var potential = closest.reduce(0, +)
-        let trials = 2 + Int(log(Double(k)))
         for c in 1..<k {
             let targets = (0..<trials).map { _ in generator.nextUnit() * potential }
             let candidates = Self.searchCumulative(closest, targets)
-            let potentials = candidates.map { potentialWith(candidate: $0, closest: closest) }
+            x.values.withUnsafeBufferPointer { xs in
+                closest.withUnsafeBufferPointer { near in
+                    candidateDistances.withUnsafeMutableBufferPointer { out in
+                        partial.withUnsafeMutableBufferPointer { sums in
+                            forEachChunk(chunks) { chunk in
+                                for t in 0..<trials {
+                                    let center = xs.baseAddress! + candidates[t] * d
+                                    let row = out.baseAddress! + t * n
+                                    var sum = 0.0
+                                    for i in Parallel.chunkRange(chunk, rows: n) {
+                                        let value = min(near[i], squaredDistance(xs.baseAddress! + i * d, center, d))
+                                        row[i] = value
+                                        sum += value
+                                    }
+                                    sums[chunk * trials + t] = sum
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let potentials = (0..<trials).map { t in (0..<chunks).reduce(0.0) { $0 + partial[$1 * trials + t] } }
             var best = 0
             for t in 1..<trials where potentials[t] < potentials[best] { best = t }
             potential = potentials[best]
-            let chosen = candidates[best]
-            x.values.withUnsafeBufferPointer { xs in
-                closest.withUnsafeMutableBufferPointer { out in
-                    let center = xs.baseAddress! + chosen * d
-                    for i in 0..<n { out[i] = min(out[i], squaredDistance(xs.baseAddress! + i * d, center, d)) }
+            closest.withUnsafeMutableBufferPointer { out in
+                candidateDistances.withUnsafeBufferPointer { source in
+                    out.baseAddress!.update(from: source.baseAddress! + best * n, count: n)
                 }
             }
-            copyRow(chosen, into: &centers, at: c)
+            copyRow(candidates[best], into: &centers, at: c)
         }
         return centers
     }
@@ -64,27 +90,6 @@ struct Lloyd {
         return result
     }
 
-    /// Sum over rows of min(current closest D^2, D^2 to the candidate).
-    private func potentialWith(candidate: Int, closest: [Double]) -> Double {
-        let chunks = Parallel.chunkCount(rows: n)
-        var partial = [Double](repeating: 0, count: chunks)
-        x.values.withUnsafeBufferPointer { xs in
-            closest.withUnsafeBufferPointer { near in
-                partial.withUnsafeMutableBufferPointer { sums in
-                    let center = xs.baseAddress! + candidate * d
-                    forEachChunk(chunks) { chunk in
-                        var sum = 0.0
-                        for i in Parallel.chunkRange(chunk, rows: n) {
-                            sum += min(near[i], squaredDistance(xs.baseAddress! + i * d, center, d))
-                        }
-                        sums[chunk] = sum
-                    }
-                }
-            }
-        }
-        return partial.reduce(0, +)
-    }
-
     // MARK: Lloyd
 
     func run(centers initial: Matrix, maxIterations: Int, tolerance: Double) -> Clustering {
@@ -92,26 +97,32 @@ struct Lloyd {
         var centers = initial
         var labels = [Int32](repeating: -1, count: n)
         var iterations = 0
+        let workspace = Workspace(chunks: Parallel.chunkCount(rows: n), k: k, d: d)
+        var step = Step(sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k), changed: 0, inertia: 0)
         for iteration in 0..<maxIterations {
             iterations = iteration + 1
-            var step = assignAndSum(centers: centers, labels: &labels)
+            assignAndSum(centers: centers, labels: &labels, workspace: workspace, into: &step)
             relocateEmptyClusters(&step, centers: centers, labels: &labels)
             var shift = 0.0
             var next = centers
             for c in 0..<k {
                 let count = step.counts[c]
                 for j in 0..<d {
-                    let value = count > 0 ? step.sums[c * d + j] / Double(count) : centers[c, j]
-                    let delta = value - centers[c, j]
-                    shift += delta * delta
-                    next[c, j] = value
+                    let old = centers.values[c * d + j]
+                    let value = count > 0 ? step.sums[c * d + j] / Double(count) : old
+                    shift += (value - old) * (value - old)
+                    next.values[c * d + j] = value
                 }
             }
             centers = next
-            if step.changed == 0 { break }  // strict convergence: labels did not move
+            if step.changed == 0 {
+                // Strict convergence: the labels did not move, so the new centres equal the ones just
+                // assigned against, and that pass's distances are the final inertia.
+                return Clustering(centroids: centers, labels: labels, inertia: step.inertia, iterations: iterations)
+            }
             if shift <= tolerance { break }
         }
-        // One last assignment so labels match the final centres (a no-op after strict convergence).
+        // One last assignment so labels match the final centres.
         let inertia = assignFinal(centers: centers, labels: &labels)
         return Clustering(centroids: centers, labels: labels, inertia: inertia, iterations: iterations)
     }
@@ -120,48 +131,71 @@ struct Lloyd {
         var sums: [Double]
         var counts: [Int]
         var changed: Int
+        /// Sum of squared distances to the centres assigned against.
+        var inertia: Double
+    }
+
+    /// Per-chunk partial results of an assignment pass, allocated once per run.
+    private final class Workspace {
+        let chunks: Int
+        let sums: UnsafeMutableBufferPointer<Double>
+        let counts: UnsafeMutableBufferPointer<Int>
+        let moved: UnsafeMutableBufferPointer<Int>
+        let inertia: UnsafeMutableBufferPointer<Double>
+
+        init(chunks: Int, k: Int, d: Int) {
+            self.chunks = chunks
+            sums = .allocate(capacity: chunks * k * d)
+            counts = .allocate(capacity: chunks * k)
+            moved = .allocate(capacity: chunks)
+            inertia = .allocate(capacity: chunks)
+        }
+
+        deinit {
+            sums.deallocate(); counts.deallocate(); moved.deallocate(); inertia.deallocate()
+        }
     }
 
     /// Assigns every row to its nearest centre and sums rows per cluster.
-    private func assignAndSum(centers: Matrix, labels: inout [Int32]) -> Step {
+    private func assignAndSum(centers: Matrix, labels: inout [Int32], workspace: Workspace, into step: inout Step) {
         let k = centers.rows
-        let chunks = Parallel.chunkCount(rows: n)
-        var sums = [Double](repeating: 0, count: chunks * k * d)
-        var counts = [Int](repeating: 0, count: chunks * k)
-        var changed = [Int](repeating: 0, count: chunks)
+        let d = self.d, n = self.n
         x.values.withUnsafeBufferPointer { xs in
             centers.values.withUnsafeBufferPointer { cs in
                 labels.withUnsafeMutableBufferPointer { ls in
-                    sums.withUnsafeMutableBufferPointer { ss in
-                        counts.withUnsafeMutableBufferPointer { ns in
-                            changed.withUnsafeMutableBufferPointer { ch in
-                                forEachChunk(chunks) { chunk in
-                                    let sum = ss.baseAddress! + chunk * k * d
-                                    let count = ns.baseAddress! + chunk * k
-                                    var moved = 0
-                                    for i in Parallel.chunkRange(chunk, rows: n) {
-                                        let row = xs.baseAddress! + i * d
-                                        let (best, _) = nearest(row, cs.baseAddress!, k)
-                                        if ls[i] != Int32(best) { moved += 1; ls[i] = Int32(best) }
-                                        count[best] += 1
-                                        let target = sum + best * d
-                                        for j in 0..<d { target[j] += row[j] }
-                                    }
-                                    ch[chunk] = moved
-                                }
-                            }
+                    forEachChunk(workspace.chunks) { chunk in
+                        let sum = workspace.sums.baseAddress! + chunk * k * d
+                        let count = workspace.counts.baseAddress! + chunk * k
+                        sum.initialize(repeating: 0, count: k * d)
+                        count.initialize(repeating: 0, count: k)
+                        var moved = 0
+                        var inertia = 0.0
+                        for i in Parallel.chunkRange(chunk, rows: n) {
+                            let row = xs.baseAddress! + i * d
+                            let (best, distance) = nearest(row, cs.baseAddress!, k)
+                            inertia += distance
+                            if ls[i] != Int32(best) { moved += 1; ls[i] = Int32(best) }
+                            count[best] += 1
+                            let target = sum + best * d
+                            for j in 0..<d { target[j] += row[j] }
                         }
+                        workspace.moved[chunk] = moved
+                        workspace.inertia[chunk] = inertia
                     }
                 }
             }
         }
-        var total = Step(sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k),
-                         changed: changed.reduce(0, +))
-        for chunk in 0..<chunks {
-            for index in 0..<(k * d) { total.sums[index] += sums[chunk * k * d + index] }
-            for c in 0..<k { total.counts[c] += counts[chunk * k + c] }
+        // Combined in chunk order: the same sums whatever the number of cores.
+        for index in 0..<(k * d) { step.sums[index] = 0 }
+        for c in 0..<k { step.counts[c] = 0 }
+        step.changed = 0
+        step.inertia = 0
+        for chunk in 0..<workspace.chunks {
+            for index in 0..<(k * d) { step.sums[index] += workspace.sums[chunk * k * d + index] }
+            for c in 0..<k { step.counts[c] += workspace.counts[chunk * k + c] }
+            step.changed += workspace.moved[chunk]
+            step.inertia += workspace.inertia[chunk]
         }
-        return total
     }
 
     /// Empty clusters take the rows farthest from their current centres (scikit-learn's rule).

@@ -45,6 +45,15 @@ public struct CSVRecord {
         String(decoding: bytes(index), as: UTF8.self)
     }
 
+    /// Field `index` without leading and trailing spaces and tabs (cheaper than Foundation's trimming).
+    public func trimmedString(_ index: Int) -> String {
+        let field = bytes(index)
+        var start = 0, end = field.count
+        while start < end, field[start] == UInt8(ascii: " ") || field[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, field[end - 1] == UInt8(ascii: " ") || field[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        return String(decoding: UnsafeBufferPointer(rebasing: field[start..<end]), as: UTF8.self)
+    }
+
     /// All bytes of the record's fields, for hashing whole rows.
     var allFieldBytes: UnsafeBufferPointer<UInt8> {
         guard count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }

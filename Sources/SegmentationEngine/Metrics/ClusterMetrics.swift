@@ -153,7 +153,7 @@ public enum ClusterMetrics {
 ///
 /// The O(n^2) pairwise distances dominate a silhouette; choosing k needs one silhouette per
 /// candidate k, so each distance is computed once and added to the per-cluster sums of every
-/// labeling. Rows are processed in blocks, on all cores.
+/// labeling. Rows are processed in blocks of eight (one SIMD lane each), on all cores.
 public enum SilhouetteSweep {
     public static func samples(_ x: Matrix, labelings: [[Int32]], cancellation: CancellationCheck = .never) throws -> [[Double]] {
         let n = x.rows, d = x.columns, s = labelings.count
@@ -173,37 +173,57 @@ public enum SilhouetteSweep {
         for j in 0..<n { for t in 0..<s { sizes[Int(slot[j * s + t])] += 1 } }
 
         var result = [Double](repeating: 0, count: s * n)
-        let rowsPerBlock = 64
-        let blocks = Parallel.chunkCount(rows: n, rowsPerChunk: rowsPerBlock)
+        // Eight rows at a time: one SIMD lane per row, so each distance row costs one pass over the
+        // data and each (point, labeling) pair one vector add for eight rows.
+        let lanes = 8
+        let blocks = (n + lanes - 1) / lanes
+        let blocksPerTask = 4
+        let tasks = (blocks + blocksPerTask - 1) / blocksPerTask
         let cancelled = UnsafeAtomicFlag()
         x.values.withUnsafeBufferPointer { xs in
             slot.withUnsafeBufferPointer { slots in
                 result.withUnsafeMutableBufferPointer { out in
-                    Parallel.forEach(blocks) { block in
+                    Parallel.forEach(tasks) { task in
                         if cancelled.value { return }
-                        if block % 64 == 0 && cancellation.isCancelled { cancelled.set(); return }
-                        var sums = [Double](repeating: 0, count: totalClusters)
-                        for i in Parallel.chunkRange(block, rows: n, rowsPerChunk: rowsPerBlock) {
-                            for c in 0..<totalClusters { sums[c] = 0 }
-                            let row = xs.baseAddress! + i * d
+                        if task % 16 == 0 && cancellation.isCancelled { cancelled.set(); return }
+                        var sums = [SIMD8<Double>](repeating: .zero, count: totalClusters)
+                        var coordinates = [SIMD8<Double>](repeating: .zero, count: d)
+                        for block in (task * blocksPerTask)..<min(blocks, (task + 1) * blocksPerTask) {
+                            // Rows past the end repeat the last row; their results are dropped.
+                            let rows = (0..<lanes).map { min(block * lanes + $0, n - 1) }
+                            for dim in 0..<d {
+                                coordinates[dim] = SIMD8((0..<lanes).map { xs[rows[$0] * d + dim] })
+                            }
                             sums.withUnsafeMutableBufferPointer { acc in
-                                for j in 0..<n {
-                                    let distance = squaredDistance(row, xs.baseAddress! + j * d, d).squareRoot()
-                                    let base = slots.baseAddress! + j * s
-                                    for t in 0..<s { acc[Int(base[t])] += distance }
+                                for c in 0..<totalClusters { acc[c] = .zero }
+                                coordinates.withUnsafeBufferPointer { coords in
+                                    for j in 0..<n {
+                                        let point = xs.baseAddress! + j * d
+                                        var squared = SIMD8<Double>.zero
+                                        for dim in 0..<d {
+                                            let diff = coords[dim] - SIMD8(repeating: point[dim])
+                                            squared += diff * diff
+                                        }
+                                        let distance = squared.squareRoot()
+                                        let base = slots.baseAddress! + j * s
+                                        for t in 0..<s { acc[Int(base[t])] += distance }
+                                    }
                                 }
                             }
-                            for t in 0..<s {
-                                let own = Int(slots[i * s + t])
-                                let ownSize = sizes[own]
-                                guard ownSize > 1 else { out[t * n + i] = 0; continue }
-                                let a = sums[own] / Double(ownSize - 1)
-                                var b = Double.infinity
-                                for c in offsets[t]..<offsets[t + 1] where c != own {
-                                    b = min(b, sums[c] / Double(sizes[c]))
+                            for lane in 0..<lanes where block * lanes + lane < n {
+                                let i = block * lanes + lane
+                                for t in 0..<s {
+                                    let own = Int(slots[i * s + t])
+                                    let ownSize = sizes[own]
+                                    guard ownSize > 1 else { out[t * n + i] = 0; continue }
+                                    let a = sums[own][lane] / Double(ownSize - 1)
+                                    var b = Double.infinity
+                                    for c in offsets[t]..<offsets[t + 1] where c != own {
+                                        b = min(b, sums[c][lane] / Double(sizes[c]))
+                                    }
+                                    let denominator = max(a, b)
+                                    out[t * n + i] = denominator > 0 ? (b - a) / denominator : 0
                                 }
-                                let denominator = max(a, b)
-                                out[t * n + i] = denominator > 0 ? (b - a) / denominator : 0
                             }
                         }
                     }

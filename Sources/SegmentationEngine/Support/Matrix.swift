@@ -48,9 +48,18 @@ public struct Matrix: Sendable, Equatable, Codable {
     }
 }
 
-/// Squared Euclidean distance between two points of dimension `count`.
+/// Squared Euclidean distance between two points of dimension `count`. Four and eight
+/// dimensions (the RFM features, a typical customer table) take a SIMD path.
 @inline(__always)
 func squaredDistance(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ count: Int) -> Double {
+    if count == 4 {
+        let diff = UnsafeRawPointer(a).loadUnaligned(as: SIMD4<Double>.self) - UnsafeRawPointer(b).loadUnaligned(as: SIMD4<Double>.self)
+        return (diff * diff).sum()
+    }
+    if count == 8 {
+        let diff = UnsafeRawPointer(a).loadUnaligned(as: SIMD8<Double>.self) - UnsafeRawPointer(b).loadUnaligned(as: SIMD8<Double>.self)
+        return (diff * diff).sum()
+    }
     var sum = 0.0
     for j in 0..<count {
         let diff = a[j] - b[j]

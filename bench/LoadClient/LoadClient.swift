@@ -1,0 +1,205 @@
+// segment-load: drives segment-server over gRPC for the serving benchmarks.
+//
+//   segment-load unary  <port> <model> <concurrency> <seconds> [rate/s]   one customer per call
+//   segment-load stream <port> <model> <messages> <customers per message>  ScoreStream throughput
+//   segment-load populate <port> <versions>                                 train many small versions
+//   segment-load cold-start <server binary> <data dir> <port>               time to SERVING
+//   segment-load rss <pid>                                                  resident memory of a process
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import SegmentationAPI
+import SegmentationEngine
+import Synchronization
+
+let columns = ["recency", "frequency", "monetary", "avg_order_value"]
+
+func customer(_ i: Int) -> Segmentation_V1_FeatureRow {
+    .with {
+        $0.customerID = "c\(i)"
+        $0.values = [Double(1 + i % 300), Double(1 + i % 20), 50 + Double(i % 5000), 20 + Double(i % 700)]
+    }
+}
+
+func withClient<T: Sendable>(_ port: Int, _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    try await withGRPCClient(
+        transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+                                  config: .defaults { $0.http2.targetWindowSize = 16 << 20 })
+    ) { client in try await body(client) }
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+/// Unary Score calls, one customer each, from `concurrency` tasks for `seconds`; paced to `rate`
+/// calls per second in total when given. Prints throughput and latency percentiles as JSON.
+func unary(port: Int, model: String, concurrency: Int, seconds: Double, rate: Double?) async throws {
+    let stats = Stats()
+    let start = ContinuousClock.now
+    let end = start + .seconds(seconds)
+    try await withClient(port) { client in
+        let scoring = Segmentation_V1_ScoringService.Client(wrapping: client)
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var local: [Double] = []
+                    var i = worker
+                    var next = start
+                    let interval = rate.map { Duration.seconds(Double(concurrency) / $0) }
+                    while ContinuousClock.now < end {
+                        if let interval {
+                            next += interval
+                            if next > ContinuousClock.now { try? await Task.sleep(until: next) }
+                        }
+                        let request = Segmentation_V1_ScoreRequest.with {
+                            $0.model = model
+                            $0.features = .with { $0.columns = columns; $0.rows = [customer(i)] }
+                        }
+                        let sent = ContinuousClock.now
+                        do {
+                            let response = try await scoring.score(request)
+                            if response.scores.count != 1 && !model.isEmpty { stats.fail() }
+                            local.append((ContinuousClock.now - sent).seconds)
+                        } catch {
+                            stats.fail()
+                        }
+                        i += concurrency
+                    }
+                    stats.add(local)
+                }
+            }
+        }
+    }
+    let elapsed = (ContinuousClock.now - start).seconds
+    let sorted = stats.latencies.sorted()
+    print(String(format: #"{"name":"unary","calls":%d,"failures":%d,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f}"#,
+                 sorted.count, stats.failures, Double(sorted.count) / elapsed,
+                 percentile(sorted, 0.5) * 1000, percentile(sorted, 0.99) * 1000, (sorted.last ?? .nan) * 1000))
+}
+
+final class Stats: Sendable {
+    private let state = Mutex<(latencies: [Double], failures: Int)>(([], 0))
+    func add(_ latencies: [Double]) { state.withLock { $0.latencies += latencies } }
+    func fail() { state.withLock { $0.failures += 1 } }
+    var latencies: [Double] { state.withLock { $0.latencies } }
+    var failures: Int { state.withLock { $0.failures } }
+}
+
+/// One ScoreStream with `messages` requests of `batch` customers each.
+func stream(port: Int, model: String, messages: Int, batch: Int) async throws {
+    let requests = (0..<messages).map { m in
+        Segmentation_V1_ScoreRequest.with {
+            $0.model = m == 0 ? model : ""
+            $0.features = .with { $0.columns = columns; $0.rows = (0..<batch).map { customer(m * batch + $0) } }
+        }
+    }
+    let start = ContinuousClock.now
+    let scored = try await withClient(port) { client in
+        try await Segmentation_V1_ScoringService.Client(wrapping: client).scoreStream { writer in
+            for request in requests { try await writer.write(request) }
+        } onResponse: { response in
+            var count = 0
+            for try await part in response.messages { count += part.scores.count }
+            return count
+        }
+    }
+    let elapsed = (ContinuousClock.now - start).seconds
+    print(String(format: #"{"name":"stream","customers":%d,"expected":%d,"seconds":%.3f,"customers_per_s":%.0f}"#,
+                 scored, messages * batch, elapsed, Double(scored) / elapsed))
+}
+
+/// Uploads one small generated dataset and trains `versions` versions over ten models.
+func populate(port: Int, versions: Int) async throws {
+    let output = SampleDataGenerator(customers: 300, seed: 5).generate()
+    try await withClient(port) { client in
+        let datasets = Segmentation_V1_DatasetService.Client(wrapping: client)
+        let training = Segmentation_V1_TrainingService.Client(wrapping: client)
+        let dataset = try await datasets.uploadDataset { writer in
+            try await writer.write(.with { $0.header = .with { $0.kind = .transactions; $0.name = "bench" } })
+            try await writer.write(.with { $0.chunk = .with { $0.fileName = "bench.csv"; $0.data = Data(output.csv.utf8) } })
+        }.dataset
+        for v in 0..<versions {
+            let job = try await training.submitTrainingJob(.with {
+                $0.spec = .with { $0.modelName = "bench-\(v % 10)"; $0.datasetID = dataset.id; $0.k = 3 + Int32(v % 3); $0.nInit = 1; $0.seed = UInt64(v) }
+            }).job
+            let state = try await training.watchJob(.with { $0.jobID = job.id }) { response in
+                var last = Segmentation_V1_JobState.unspecified
+                for try await event in response.messages { last = event.state }
+                return last
+            }
+            guard state == .succeeded else { throw RPCError(code: .internalError, message: "job \(job.id) ended \(state)") }
+        }
+    }
+    print(#"{"name":"populate","versions":\#(versions)}"#)
+}
+
+/// Starts the server and polls Health.Check until SERVING.
+func coldStart(binary: String, dataDirectory: String, port: Int) async throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["--port", String(port), "--data-dir", dataDirectory, "--log-level", "warning"]
+    let start = ContinuousClock.now
+    try process.run()
+    defer { process.interrupt(); process.waitUntilExit() }
+    var serving: Duration?
+    while ContinuousClock.now - start < .seconds(30) {
+        let status = try? await withClient(port) { client in
+            try await Grpc_Health_V1_Health.Client(wrapping: client).check(.with { $0.service = "" }).status
+        }
+        if status == .serving { serving = ContinuousClock.now - start; break }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    guard let serving else { throw RPCError(code: .unavailable, message: "the server never became SERVING") }
+    // Load every version once (as scoring would), then read the server's resident memory.
+    let loaded = try await withClient(port) { client in
+        let models = Segmentation_V1_ModelRegistry.Client(wrapping: client)
+        let scoring = Segmentation_V1_ScoringService.Client(wrapping: client)
+        var count = 0
+        for model in try await models.listModels(.init()).models {
+            for version in try await models.listVersions(.with { $0.name = model.name }).versions {
+                _ = try await scoring.score(.with {
+                    $0.model = "\(model.name)@\(version.version)"
+                    $0.features = .with { $0.columns = columns; $0.rows = [customer(count)] }
+                })
+                count += 1
+            }
+        }
+        return count
+    }
+    print(String(format: #"{"name":"cold_start","seconds_to_serving":%.3f,"versions_loaded":%d,"rss_mb":%.1f}"#,
+                 serving.seconds, loaded, Double(residentBytes(of: process.processIdentifier)) / 1_048_576))
+}
+
+func residentBytes(of pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+@main
+enum LoadClient {
+    static func main() async throws {
+        let a = Array(CommandLine.arguments.dropFirst())
+        func int(_ i: Int, _ fallback: Int) -> Int { a.count > i ? Int(a[i]) ?? fallback : fallback }
+        switch a.first {
+        case "unary":
+            try await unary(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", concurrency: int(3, 64),
+                            seconds: Double(int(4, 10)), rate: a.count > 5 ? Double(a[5]) : nil)
+        case "stream":
+            try await stream(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", messages: int(3, 1000), batch: int(4, 1000))
+        case "populate":
+            try await populate(port: int(1, 50051), versions: int(2, 100))
+        case "cold-start":
+            try await coldStart(binary: a[1], dataDirectory: a[2], port: int(3, 50071))
+        default:
+            FileHandle.standardError.write(Data("usage: see the header of bench/LoadClient/LoadClient.swift\n".utf8))
+            exit(64)
+        }
+    }
+}

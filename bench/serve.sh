@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Serving benchmarks on loopback: segment-server vs a Python grpcio + scikit-learn server vs
+# our empty-handler server (the framework's ceiling), under h2load; latency, streaming, cold
+# start and memory with the Swift load client. Run by bench/run.sh; also on its own.
+#   SMOKE=1 bash bench/serve.sh   a seconds-long pass over every step (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+smoke=${SMOKE:-0}
+config=${CONFIG:-release}
+out=bench/results
+mkdir -p "$out"
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+if ! command -v h2load >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq nghttp2-client >/dev/null; fi
+fi
+for product in segment-server segment-load segment-empty-server segment; do swift build -c "$config" --product "$product" >/dev/null; done
+bin=$(swift build -c "$config" --show-bin-path)
+if [ ! -x bench/.venv/bin/python ]; then python3 -m venv bench/.venv; fi
+bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools" 2>/dev/null \
+  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1
+py=bench/.venv/bin/python
+gen="$work/py"
+mkdir -p "$gen"
+$py -m grpc_tools.protoc -IProtos --python_out="$gen" --grpc_python_out="$gen" Protos/segmentation/v1/*.proto
+touch "$gen/segmentation/__init__.py" "$gen/segmentation/v1/__init__.py"
+
+if [ "$smoke" = 1 ]; then versions=3; seconds=2; requests=2000; messages=5; else versions=100; seconds=10; requests=200000; messages=1000; fi
+ours=50081; empty=50082; peer=50083
+
+wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+"$bin/segment-server" --port $ours --data-dir "$work/data" --log-level warning 2>"$work/ours.log" & pids+=($!)
+"$bin/segment-empty-server" $empty 2>"$work/empty.log" & pids+=($!)
+"$bin/segment" generate-sample --customers 5000 --seed 3 --file "$work/sample.csv" 2>/dev/null
+(cd bench && exec ../$py peer_server.py "$gen" "$work/sample.csv" $peer) 2>"$work/peer.log" & pids+=($!)
+wait_port $ours; wait_port $empty; wait_port $peer
+
+echo "populating $versions model versions"
+"$bin/segment-load" populate $ours $versions
+$py bench/grpc_frame.py body "$gen" bench-0 "$work/body.bin"
+
+h2() {  # name port -> one JSON line, after checking every reply was a full, successful frame
+  local name=$1 port=$2 expected
+  expected=$($py bench/grpc_frame.py reply-size "$gen" bench-0 "$port")
+  h2load -n $requests -c 4 -m 16 -t 1 -d "$work/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+    "http://127.0.0.1:$port/segmentation.v1.ScoringService/Score" > "$work/h2-$name.txt"
+  $py - "$work/h2-$name.txt" "$name" "$expected" <<'PY'
+import json, re, sys
+text = open(sys.argv[1]).read()
+rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text).group(1))
+succeeded = int(re.search(r"(\d+) succeeded", text).group(1))
+data = int(re.search(r"\((\d+)\) data", text).group(1))
+mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", text).group(1)
+ok = data == succeeded * int(sys.argv[3])
+print(json.dumps({"name": f"h2load_unary_{sys.argv[2]}", "rps": rps, "succeeded": succeeded,
+                  "mean_latency": mean, "all_replies_ok": ok}))
+if not ok:
+    sys.exit(f"{sys.argv[2]}: {data} reply bytes for {succeeded} replies of {sys.argv[3]} bytes: some calls failed")
+PY
+}
+h2 ours $ours | tee "$out/serving.jsonl"
+h2 empty $empty | tee -a "$out/serving.jsonl"
+h2 python $peer | tee -a "$out/serving.jsonl"
+
+max_rps=$($py -c "import json; print(json.loads(open('$out/serving.jsonl').readline())['rps'])")
+half=$($py -c "print(int($max_rps / 2))")
+echo "latency at half of our max throughput ($half calls/s)"
+"$bin/segment-load" unary $ours bench-0 64 $seconds "$half" | tee -a "$out/serving.jsonl"
+echo "ScoreStream, 1000 customers per message"
+"$bin/segment-load" stream $ours bench-0 $messages 1000 | tee -a "$out/serving.jsonl"
+
+echo "cold start with $versions stored versions"
+kill -INT "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+"$bin/segment-load" cold-start "$bin/segment-server" "$work/data" $ours | tee -a "$out/serving.jsonl"
+
+$py - "$out/serving.jsonl" <<'PY'
+import json, sys
+rows = {}
+for line in open(sys.argv[1]):
+    row = json.loads(line); rows[row["name"]] = row
+ours, empty, python = (rows[f"h2load_unary_{n}"]["rps"] for n in ("ours", "empty", "python"))
+print()
+print("| serving benchmark | result | target |")
+print("| --- | ---: | --- |")
+print(f"| unary Score, 1 customer/call, 64 streams (h2load): segment-server | {ours:,.0f} req/s | |")
+print(f"| the same, Python grpcio + scikit-learn peer | {python:,.0f} req/s (segment is {ours / python:.1f}x) | >= 3x |")
+print(f"| the same, empty-handler server | {empty:,.0f} req/s (segment reaches {ours / empty:.0%}) | >= 90% |")
+u = rows["unary"]
+print(f"| unary latency at {u['rps']:,.0f} calls/s (half of max) | p50 {u['p50_ms']:.2f} ms, p99 {u['p99_ms']:.2f} ms | p99 <= 5 ms |")
+s = rows["stream"]
+print(f"| ScoreStream, 1,000 customers/message | {s['customers_per_s']:,.0f} customers/s | >= 1,000,000/s |")
+c = rows["cold_start"]
+print(f"| cold start to SERVING with {c['versions_loaded']} versions | {c['seconds_to_serving']:.3f} s | <= 1 s |")
+print(f"| server RSS holding {c['versions_loaded']} versions | {c['rss_mb']:.1f} MB | <= 100 MB |")
+PY
