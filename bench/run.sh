@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every engine benchmark against the scikit-learn + pandas peer in the same run, on the
-# same inputs, and prints the side-by-side table (paste it into BENCHMARKS.md).
-#   bash bench/run.sh            full run (about 10 minutes after the release build)
+# Every benchmark, one command: the engine against scikit-learn + pandas on the same inputs,
+# then serving (bench/serve.sh) against a Python grpcio peer and the empty-handler server.
+# Prints side-by-side tables (the source of BENCHMARKS.md).
+#   bash bench/run.sh            full run (about 5 minutes after the release builds)
 #   REPEATS=1 bash bench/run.sh  quicker
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,9 @@ swift build -c release --product segment-bench
 bench=$(swift build -c release --show-bin-path)/segment-bench
 if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
-  bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1
 fi
+bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools" 2>/dev/null \
+  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1
 py=bench/.venv/bin/python
 export SEGMENT_BENCH_JSON=$out/ours.jsonl
 
@@ -38,3 +40,6 @@ rm -f "$out/kmeans_1000000x8.f64" "$out/generated_25000.csv"
 
 echo
 "$py" bench/compare.py "$out/ours.jsonl" "$out/peer.jsonl"
+
+echo
+bash bench/serve.sh

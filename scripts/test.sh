@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: builds everything (the process tests run the built executables), runs
-# every test, then a seconds-long smoke run of the engine benchmark so it never rots.
+# every test, then seconds-long smoke runs of the engine and serving benchmarks so they never rot
+# (debug builds; no timing is asserted).
 # Tests that need ../shared skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,3 +9,4 @@ bash scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
 .build/debug/segment-bench --smoke
+SMOKE=1 CONFIG=debug bash bench/serve.sh

@@ -1,16 +1,14 @@
-// segment-load: drives segment-server over gRPC for the serving benchmarks.
+// segment-load: drives segment-server over gRPC for the serving benchmarks (unary load and
+// latency come from h2load, see bench/serve.sh).
 //
-//   segment-load unary  <port> <model> <concurrency> <seconds> [rate/s]   one customer per call
 //   segment-load stream <port> <model> <messages> <customers per message>  ScoreStream throughput
 //   segment-load populate <port> <versions>                                 train many small versions
 //   segment-load cold-start <server binary> <data dir> <port>               time to SERVING
-//   segment-load rss <pid>                                                  resident memory of a process
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import SegmentationAPI
 import SegmentationEngine
-import Synchronization
 
 let columns = ["recency", "frequency", "monetary", "avg_order_value"]
 
@@ -26,64 +24,6 @@ func withClient<T: Sendable>(_ port: Int, _ body: @Sendable (GRPCClient<HTTP2Cli
         transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
                                   config: .defaults { $0.http2.targetWindowSize = 16 << 20 })
     ) { client in try await body(client) }
-}
-
-func percentile(_ sorted: [Double], _ p: Double) -> Double {
-    sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-}
-
-/// Unary Score calls, one customer each, from `concurrency` tasks for `seconds`; paced to `rate`
-/// calls per second in total when given. Prints throughput and latency percentiles as JSON.
-func unary(port: Int, model: String, concurrency: Int, seconds: Double, rate: Double?) async throws {
-    let stats = Stats()
-    let start = ContinuousClock.now
-    let end = start + .seconds(seconds)
-    try await withClient(port) { client in
-        let scoring = Segmentation_V1_ScoringService.Client(wrapping: client)
-        await withTaskGroup(of: Void.self) { group in
-            for worker in 0..<concurrency {
-                group.addTask {
-                    var local: [Double] = []
-                    var i = worker
-                    var next = start
-                    let interval = rate.map { Duration.seconds(Double(concurrency) / $0) }
-                    while ContinuousClock.now < end {
-                        if let interval {
-                            next += interval
-                            if next > ContinuousClock.now { try? await Task.sleep(until: next) }
-                        }
-                        let request = Segmentation_V1_ScoreRequest.with {
-                            $0.model = model
-                            $0.features = .with { $0.columns = columns; $0.rows = [customer(i)] }
-                        }
-                        let sent = ContinuousClock.now
-                        do {
-                            let response = try await scoring.score(request)
-                            if response.scores.count != 1 && !model.isEmpty { stats.fail() }
-                            local.append((ContinuousClock.now - sent).seconds)
-                        } catch {
-                            stats.fail()
-                        }
-                        i += concurrency
-                    }
-                    stats.add(local)
-                }
-            }
-        }
-    }
-    let elapsed = (ContinuousClock.now - start).seconds
-    let sorted = stats.latencies.sorted()
-    print(String(format: #"{"name":"unary","calls":%d,"failures":%d,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f}"#,
-                 sorted.count, stats.failures, Double(sorted.count) / elapsed,
-                 percentile(sorted, 0.5) * 1000, percentile(sorted, 0.99) * 1000, (sorted.last ?? .nan) * 1000))
-}
-
-final class Stats: Sendable {
-    private let state = Mutex<(latencies: [Double], failures: Int)>(([], 0))
-    func add(_ latencies: [Double]) { state.withLock { $0.latencies += latencies } }
-    func fail() { state.withLock { $0.failures += 1 } }
-    var latencies: [Double] { state.withLock { $0.latencies } }
-    var failures: Int { state.withLock { $0.failures } }
 }
 
 /// One ScoreStream with `messages` requests of `batch` customers each.
@@ -188,9 +128,6 @@ enum LoadClient {
         let a = Array(CommandLine.arguments.dropFirst())
         func int(_ i: Int, _ fallback: Int) -> Int { a.count > i ? Int(a[i]) ?? fallback : fallback }
         switch a.first {
-        case "unary":
-            try await unary(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", concurrency: int(3, 64),
-                            seconds: Double(int(4, 10)), rate: a.count > 5 ? Double(a[5]) : nil)
         case "stream":
             try await stream(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", messages: int(3, 1000), batch: int(4, 1000))
         case "populate":

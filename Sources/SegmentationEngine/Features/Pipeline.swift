@@ -100,19 +100,28 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
 
     /// Applies the pipeline; `customerIDs` name rows in errors.
     public func transform(_ raw: Matrix, customerIDs: [String]? = nil) throws -> Matrix {
+        func name(_ row: Int) -> String { customerIDs?[row] ?? "row \(row + 1)" }
         guard raw.columns == features.count else {
-            throw ScoringError.wrongArity(customer: customerIDs?.first ?? "row 1", expected: features.count, found: raw.columns)
+            throw ScoringError.wrongArity(customer: name(0), expected: features.count, found: raw.columns)
         }
-        var out = raw
-        for i in 0..<raw.rows {
-            for j in 0..<raw.columns {
-                var value = raw[i, j]
-                try checkDomain(value, feature: j, customer: customerIDs?[i] ?? "row \(i + 1)")
-                if log1p[j] { value = Foundation.log1p(value) }
-                out[i, j] = (value - center[j]) / scale[j]
+        let width = raw.columns
+        var out = [Double](repeating: 0, count: raw.values.count)
+        try raw.values.withUnsafeBufferPointer { input in
+            try out.withUnsafeMutableBufferPointer { output in
+                for i in 0..<raw.rows {
+                    for j in 0..<width {
+                        var value = input[i * width + j]
+                        // Checked inline; the customer's name is only built for the error.
+                        if !value.isFinite || (log1p[j] && value <= -1) {
+                            try checkDomain(value, feature: j, customer: name(i))
+                        }
+                        if log1p[j] { value = Foundation.log1p(value) }
+                        output[i * width + j] = (value - center[j]) / scale[j]
+                    }
+                }
             }
         }
-        return out
+        return Matrix(rows: raw.rows, columns: width, values: out)
     }
 
     /// The log-transformed but unscaled value of feature `j` (for z-scores in profiles).

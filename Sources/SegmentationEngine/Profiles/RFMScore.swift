@@ -61,10 +61,17 @@ public struct RFMScorer: Codable, Sendable, Equatable {
     }
 
     /// 5 for the most recent fifth, 1 for the least recent.
-    public func recencyScore(_ days: Double) -> Int { 5 - recencyCuts.filter { days > $0 }.count }
+    public func recencyScore(_ days: Double) -> Int { 5 - Self.countBelow(days, recencyCuts) }
 
     /// 5 for the most frequent fifth, 1 for the least.
-    public func frequencyScore(_ count: Double) -> Int { 1 + frequencyCuts.filter { count > $0 }.count }
+    public func frequencyScore(_ count: Double) -> Int { 1 + Self.countBelow(count, frequencyCuts) }
+
+    /// How many cut points lie below `value` (no allocation: this runs once per scored customer).
+    private static func countBelow(_ value: Double, _ cuts: [Double]) -> Int {
+        var count = 0
+        for cut in cuts where value > cut { count += 1 }
+        return count
+    }
 
     public func segment(recency: Double, frequency: Double) -> RFMSegment {
         RFMSegment.segment(r: recencyScore(recency), f: frequencyScore(frequency))
