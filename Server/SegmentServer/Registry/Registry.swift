@@ -142,17 +142,24 @@ public protocol Registry: Sendable {
 /// Checks names of models and aliases (they appear in references like `name@alias`).
 public enum Names {
     public static func validateModelName(_ name: String) throws {
-        guard !name.isEmpty, name.count <= 64,
-              name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }),
-              name.unicodeScalars.allSatisfy(\.isASCII) else {
+        guard !name.isEmpty, name.utf8.count <= 64, name.utf8.allSatisfy({ isWordByte($0) || $0 == UInt8(ascii: ".") }) else {
             throw RegistryError.invalid("model name '\(name)' must be 1-64 letters, digits, '-', '_' or '.'")
         }
     }
 
     public static func validateAlias(_ alias: String) throws {
-        guard !alias.isEmpty, alias.count <= 64, !alias.allSatisfy(\.isNumber),
-              alias.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_".unicodeScalars.contains($0)) }) else {
+        guard !alias.isEmpty, alias.utf8.count <= 64, !alias.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              alias.utf8.allSatisfy(isWordByte) else {
             throw RegistryError.invalid("alias '\(alias)' must be 1-64 letters, digits, '-' or '_', and not a number")
+        }
+    }
+
+    /// ASCII letters, digits, '-' and '_' (checked on bytes: this runs on every scoring call).
+    private static func isWordByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "_"): true
+        default: false
         }
     }
 }
