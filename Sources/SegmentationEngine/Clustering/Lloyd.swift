@@ -92,37 +92,44 @@ struct Lloyd {
 
     // MARK: Lloyd
 
+    /// Lloyd iterations with Hamerly's bounds (2010): each row keeps an upper bound on the
+    /// distance to its centre and a lower bound on the distance to any other; a row whose bounds
+    /// prove its centre is still the nearest is not measured again. Bounds are compared with a
+    /// relative margin far above rounding error, so every assignment is the one plain Lloyd makes
+    /// (the nearest centre, ties to the lower index), and centres are recomputed from all rows
+    /// in chunk order: the results equal plain Lloyd's, with far fewer distances.
     func run(centers initial: Matrix, maxIterations: Int, tolerance: Double) -> Clustering {
         let k = initial.rows
         var centers = initial
         var labels = [Int32](repeating: -1, count: n)
         var iterations = 0
-        let workspace = Workspace(chunks: Parallel.chunkCount(rows: n), k: k, d: d)
+        let workspace = Workspace(chunks: Parallel.chunkCount(rows: n), k: k, d: d, rows: n)
         var step = Step(sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k), changed: 0, inertia: 0)
+        var moves = [Double](repeating: 0, count: k)
         for iteration in 0..<maxIterations {
             iterations = iteration + 1
-            assignAndSum(centers: centers, labels: &labels, workspace: workspace, into: &step)
-            relocateEmptyClusters(&step, centers: centers, labels: &labels)
+            let bounds = BoundShifts(centers: centers, moves: moves)
+            assignAndSum(centers: centers, labels: &labels, workspace: workspace, bounds: bounds, into: &step)
+            relocateEmptyClusters(&step, centers: centers, labels: &labels, workspace: workspace)
             var shift = 0.0
             var next = centers
             for c in 0..<k {
                 let count = step.counts[c]
+                var moved = 0.0
                 for j in 0..<d {
                     let old = centers.values[c * d + j]
                     let value = count > 0 ? step.sums[c * d + j] / Double(count) : old
-                    shift += (value - old) * (value - old)
+                    moved += (value - old) * (value - old)
                     next.values[c * d + j] = value
                 }
+                shift += moved
+                moves[c] = moved.squareRoot()
             }
             centers = next
-            if step.changed == 0 {
-                // Strict convergence: the labels did not move, so the new centres equal the ones just
-                // assigned against, and that pass's distances are the final inertia.
-                return Clustering(centroids: centers, labels: labels, inertia: step.inertia, iterations: iterations)
-            }
+            if step.changed == 0 { break }  // strict convergence: the labels did not move
             if shift <= tolerance { break }
         }
-        // One last assignment so labels match the final centres.
+        // One exact pass: labels against the final centres, and the inertia.
         let inertia = assignFinal(centers: centers, labels: &labels)
         return Clustering(centroids: centers, labels: labels, inertia: inertia, iterations: iterations)
     }
@@ -131,35 +138,76 @@ struct Lloyd {
         var sums: [Double]
         var counts: [Int]
         var changed: Int
-        /// Sum of squared distances to the centres assigned against.
         var inertia: Double
     }
 
-    /// Per-chunk partial results of an assignment pass, allocated once per run.
+    /// What one round of centre moves does to the bounds, and each centre's half distance to its
+    /// nearest other centre.
+    struct BoundShifts {
+        var moves: [Double]
+        var largestMove = 0.0, largestMover = -1, secondMove = 0.0
+        var halfGap: [Double]
+
+        init(centers: Matrix, moves: [Double]) {
+            self.moves = moves
+            for (c, move) in moves.enumerated() {
+                if move > largestMove { secondMove = largestMove; largestMove = move; largestMover = c }
+                else if move > secondMove { secondMove = move }
+            }
+            let k = centers.rows
+            halfGap = [Double](repeating: .infinity, count: k)
+            centers.values.withUnsafeBufferPointer { cs in
+                for a in 0..<k {
+                    for b in (a + 1)..<max(a + 1, k) {
+                        let gap = squaredDistance(cs.baseAddress! + a * centers.columns, cs.baseAddress! + b * centers.columns,
+                                                  centers.columns).squareRoot() / 2
+                        halfGap[a] = min(halfGap[a], gap)
+                        halfGap[b] = min(halfGap[b], gap)
+                    }
+                }
+            }
+        }
+
+        /// How far the lower bound of a row assigned to `c` must drop.
+        @inline(__always) func lowerDrop(_ c: Int) -> Double { c == largestMover ? secondMove : largestMove }
+    }
+
+    /// Relative slack on bound tests: rounding errors are ~1e-16 per operation, so a skip is only
+    /// taken when the nearest centre wins by far more than arithmetic could blur.
+    private static let margin = 1e-9
+
+    /// Per-chunk partial results of an assignment pass and the per-row bounds, allocated once per run.
     private final class Workspace {
         let chunks: Int
         let sums: UnsafeMutableBufferPointer<Double>
         let counts: UnsafeMutableBufferPointer<Int>
         let moved: UnsafeMutableBufferPointer<Int>
-        let inertia: UnsafeMutableBufferPointer<Double>
+        let upper: UnsafeMutableBufferPointer<Double>
+        let lower: UnsafeMutableBufferPointer<Double>
 
-        init(chunks: Int, k: Int, d: Int) {
+        init(chunks: Int, k: Int, d: Int, rows: Int) {
             self.chunks = chunks
             sums = .allocate(capacity: chunks * k * d)
             counts = .allocate(capacity: chunks * k)
             moved = .allocate(capacity: chunks)
-            inertia = .allocate(capacity: chunks)
+            upper = .allocate(capacity: rows)
+            upper.initialize(repeating: .infinity)
+            lower = .allocate(capacity: rows)
+            lower.initialize(repeating: 0)
         }
 
         deinit {
-            sums.deallocate(); counts.deallocate(); moved.deallocate(); inertia.deallocate()
+            sums.deallocate(); counts.deallocate(); moved.deallocate(); upper.deallocate(); lower.deallocate()
         }
     }
 
-    /// Assigns every row to its nearest centre and sums rows per cluster.
-    private func assignAndSum(centers: Matrix, labels: inout [Int32], workspace: Workspace, into step: inout Step) {
+    /// Assigns every row to its nearest centre (measuring only rows whose bounds do not settle it)
+    /// and sums rows per cluster.
+    private func assignAndSum(centers: Matrix, labels: inout [Int32], workspace: Workspace, bounds: BoundShifts,
+                              into step: inout Step) {
         let k = centers.rows
         let d = self.d, n = self.n
+        let margin = Self.margin
         x.values.withUnsafeBufferPointer { xs in
             centers.values.withUnsafeBufferPointer { cs in
                 labels.withUnsafeMutableBufferPointer { ls in
@@ -169,18 +217,30 @@ struct Lloyd {
                         sum.initialize(repeating: 0, count: k * d)
                         count.initialize(repeating: 0, count: k)
                         var moved = 0
-                        var inertia = 0.0
                         for i in Parallel.chunkRange(chunk, rows: n) {
                             let row = xs.baseAddress! + i * d
-                            let (best, distance) = nearest(row, cs.baseAddress!, k)
-                            inertia += distance
-                            if ls[i] != Int32(best) { moved += 1; ls[i] = Int32(best) }
-                            count[best] += 1
-                            let target = sum + best * d
+                            var assigned = Int(ls[i])
+                            if assigned >= 0 {
+                                workspace.upper[i] += bounds.moves[assigned]
+                                workspace.lower[i] -= bounds.lowerDrop(assigned)
+                            }
+                            let limit = max(assigned >= 0 ? bounds.halfGap[assigned] : 0, workspace.lower[i]) * (1 - margin)
+                            if assigned < 0 || workspace.upper[i] * (1 + margin) > limit {
+                                let tight = assigned >= 0
+                                    ? squaredDistance(row, cs.baseAddress! + assigned * d, d).squareRoot() : Double.infinity
+                                workspace.upper[i] = tight
+                                if assigned < 0 || tight * (1 + margin) > limit {
+                                    let (best, bestDistance, secondDistance) = nearestTwo(row, cs.baseAddress!, k)
+                                    if best != assigned { moved += 1; ls[i] = Int32(best); assigned = best }
+                                    workspace.upper[i] = bestDistance.squareRoot()
+                                    workspace.lower[i] = secondDistance.squareRoot()
+                                }
+                            }
+                            count[assigned] += 1
+                            let target = sum + assigned * d
                             for j in 0..<d { target[j] += row[j] }
                         }
                         workspace.moved[chunk] = moved
-                        workspace.inertia[chunk] = inertia
                     }
                 }
             }
@@ -189,17 +249,33 @@ struct Lloyd {
         for index in 0..<(k * d) { step.sums[index] = 0 }
         for c in 0..<k { step.counts[c] = 0 }
         step.changed = 0
-        step.inertia = 0
         for chunk in 0..<workspace.chunks {
             for index in 0..<(k * d) { step.sums[index] += workspace.sums[chunk * k * d + index] }
             for c in 0..<k { step.counts[c] += workspace.counts[chunk * k + c] }
             step.changed += workspace.moved[chunk]
-            step.inertia += workspace.inertia[chunk]
         }
     }
 
+    /// The nearest centre (ties to the lower index), its squared distance, and the runner-up's.
+    @inline(__always)
+    private func nearestTwo(_ row: UnsafePointer<Double>, _ centers: UnsafePointer<Double>, _ k: Int) -> (Int, Double, Double) {
+        var best = 0
+        var bestDistance = Double.infinity, secondDistance = Double.infinity
+        for c in 0..<k {
+            let distance = squaredDistance(row, centers + c * d, d)
+            if distance < bestDistance {
+                secondDistance = bestDistance
+                bestDistance = distance
+                best = c
+            } else if distance < secondDistance {
+                secondDistance = distance
+            }
+        }
+        return (best, bestDistance, secondDistance)
+    }
+
     /// Empty clusters take the rows farthest from their current centres (scikit-learn's rule).
-    private func relocateEmptyClusters(_ step: inout Step, centers: Matrix, labels: inout [Int32]) {
+    private func relocateEmptyClusters(_ step: inout Step, centers: Matrix, labels: inout [Int32], workspace: Workspace) {
         let empty = step.counts.indices.filter { step.counts[$0] == 0 }
         guard !empty.isEmpty else { return }
         let distances = (0..<n).map { i in
@@ -221,6 +297,8 @@ struct Lloyd {
             step.counts[old] -= 1
             step.counts[cluster] = 1
             labels[row] = Int32(cluster)
+            workspace.upper[row] = .infinity  // measured again next pass
+            workspace.lower[row] = 0
             step.changed += 1
         }
     }
