@@ -23,6 +23,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-jobs"), help: "Training jobs run at once (env SEGMENT_MAX_JOBS; default 1).")
     var maximumJobs: Int?
 
+    @Option(name: .customLong("max-upload-mb"), help: "Largest dataset upload accepted, in MiB (env SEGMENT_MAX_UPLOAD_MB; default 2048).")
+    var maximumUploadMegabytes: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -34,6 +37,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.dataDirectory = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? configuration.dataDirectory
         configuration.maximumConcurrentJobs = try maximumJobs
             ?? environment["SEGMENT_MAX_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_JOBS") } ?? 1
+        let uploadMegabytes = try maximumUploadMegabytes
+            ?? environment["SEGMENT_MAX_UPLOAD_MB"].map { try Self.integer($0, "SEGMENT_MAX_UPLOAD_MB") } ?? 2048
+        guard uploadMegabytes >= 1 else { throw ValidationError("--max-upload-mb must be at least 1") }
+        configuration.maximumUploadBytes = Int64(uploadMegabytes) << 20
         guard (0...65535).contains(configuration.port) else {
             throw ValidationError("port \(configuration.port) is outside 0...65535")
         }

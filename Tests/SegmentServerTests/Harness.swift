@@ -18,11 +18,12 @@ struct Harness {
     }
 
     /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
-    func withServer<T: Sendable>(maximumJobs: Int = 1, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+    func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.dataDirectory = dataDirectory
         configuration.maximumConcurrentJobs = maximumJobs
+        configuration.maximumUploadBytes = maximumUploadBytes
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         let server = try await SegmentationServer(configuration: configuration, logger: logger)

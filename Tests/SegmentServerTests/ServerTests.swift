@@ -273,6 +273,21 @@ struct ServerTests {
         }
     }
 
+    @Test("An upload over the size limit is RESOURCE_EXHAUSTED and leaves nothing behind")
+    func uploadLimit() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200)
+        try await harness.withServer(maximumUploadBytes: 10_000) { services, _ in
+            #expect(await statusCode { _ = try await services.upload(path) } == .resourceExhausted)
+            #expect(try await services.datasets.listDatasets(.init()).datasets.isEmpty)
+            let datasets = (harness.dataDirectory as NSString).appendingPathComponent("datasets")
+            let left = try FileManager.default.contentsOfDirectory(atPath: datasets).filter { $0 != ".staging" }
+            #expect(left.isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: (datasets as NSString).appendingPathComponent(".staging")).isEmpty)
+        }
+    }
+
     @Test("Health: SERVING once the registry is open; unknown services are NOT_FOUND")
     func health() async throws {
         let harness = try Harness()
