@@ -75,6 +75,13 @@ struct ModelTests {
         #expect(labels[5].name.hasPrefix("Balanced"))
         #expect(Set(labels.map(\.name)).count == labels.count)
         #expect(labels.allSatisfy { !$0.actions.isEmpty && !$0.description.isEmpty })
+
+        // Two champion-like segments: the stronger keeps the name, the other is loyal, high-value.
+        let two = SegmentLabeler.labels(for: [
+            profile(["recency": -0.7, "frequency": 0.9, "monetary": 0.7]),
+            profile(["recency": -1.4, "frequency": 1.9, "monetary": 1.5]),
+        ])
+        #expect(two.map(\.name) == ["Loyal, High-Value", "Champions"])
     }
 
     @Test("The sample generator's groups are recovered (adjusted Rand index >= 0.9)")

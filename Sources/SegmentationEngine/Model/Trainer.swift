@@ -112,10 +112,10 @@ public struct SegmentationTrainer: Sendable {
                 case .bytes(let name, let data): try loader.add(bytes: data, source: name)
                 }
             }
-            var (table, report) = try loader.finish()
+            let (table, loaded) = try loader.finish()
+            var report = loaded
             let snapshot = configuration.snapshotDate.flatMap(TimestampParser.day(ofDate:))
             let (features, day) = RFMFeatureBuilder.build(table, snapshotDay: snapshot)
-            table = TransactionTable()
             report.snapshotDate = TimestampParser.isoDate(day: day)
             return PreparedData(features: features, report: report, customerEncoder: nil, snapshotDay: day)
         case .customers:

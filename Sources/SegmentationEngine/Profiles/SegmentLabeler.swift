@@ -22,7 +22,7 @@ public enum SegmentLabeler {
         let base = profiles.map { profile in
             isRFM(profile) ? rfmLabel(profile) : genericLabel(profile)
         }
-        return disambiguated(base, profiles)
+        return disambiguated(oneChampion(base, profiles), profiles)
     }
 
     private static func isRFM(_ profile: SegmentProfile) -> Bool {
@@ -57,10 +57,7 @@ public enum SegmentLabeler {
                 description: "Bought little, rarely, and long ago.",
                 actions: ["Low-cost automated reactivation emails", "Reduce paid marketing spend on this group"])
         case frequent && highValue:
-            return SegmentLabel(
-                name: "Loyal, High-Value",
-                description: "Buy often and spend a lot, though not the most recent buyers.",
-                actions: ["Loyalty programme rewards", "Upsell premium products", "Keep in regular contact"])
+            return loyalHighValue
         case highValue && !frequent:
             return SegmentLabel(
                 name: "High-Value, Infrequent Buyers",
@@ -93,6 +90,26 @@ public enum SegmentLabeler {
                 description: "Close to the average customer on every measure.",
                 actions: ["Regular newsletter and seasonal promotions", "Nurture toward higher frequency"])
         }
+    }
+
+    private static let loyalHighValue = SegmentLabel(
+        name: "Loyal, High-Value",
+        description: "Buy often and spend a lot, though not the most recent or biggest buyers.",
+        actions: ["Loyalty programme rewards", "Upsell premium products", "Keep in regular contact"])
+
+    /// Only the strongest of several "Champions" keeps the name; the others are loyal,
+    /// high-value customers one step below (clearer than two Champions with qualifiers).
+    private static func oneChampion(_ labels: [SegmentLabel], _ profiles: [SegmentProfile]) -> [SegmentLabel] {
+        let champions = labels.indices.filter { labels[$0].name == "Champions" }
+        guard champions.count > 1 else { return labels }
+        func strength(_ index: Int) -> Double {
+            let z = { (feature: String) in profiles[index].summary(of: feature)?.zScore ?? 0 }
+            return z("frequency") + (profiles[index].summary(of: "monetary") != nil ? z("monetary") : z("avg_order_value")) - z("recency")
+        }
+        let strongest = champions.max { strength($0) < strength($1) || (strength($0) == strength($1) && $0 > $1) }!
+        var result = labels
+        for index in champions where index != strongest { result[index] = loyalHighValue }
+        return result
     }
 
     private static func genericLabel(_ profile: SegmentProfile) -> SegmentLabel {
