@@ -32,7 +32,7 @@ public struct KMeans: ClusteringAlgorithm {
         let perRestartWork = x.rows * k * x.columns
         var results = [Clustering?](repeating: nil, count: nInit)
         if perRestartWork < 2_000_000 && nInit > 1 {
-            let cancelled = UnsafeAtomicFlag()
+            let cancelled = SharedFlag()
             results.withUnsafeMutableBufferPointer { slots in
                 Parallel.forEach(nInit) { r in
                     if cancelled.value || cancellation.isCancelled { cancelled.set(); return }
@@ -86,8 +86,8 @@ public struct KMeans: ClusteringAlgorithm {
     }
 }
 
-/// A flag written from several threads; a lost race only delays stopping by one restart.
-final class UnsafeAtomicFlag: @unchecked Sendable {
+/// A flag raised from any thread (a cancelled restart or silhouette block) and read by the others.
+final class SharedFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var raised = false
     var value: Bool { lock.withLock { raised } }

@@ -179,7 +179,7 @@ public enum SilhouetteSweep {
         let blocks = (n + lanes - 1) / lanes
         let blocksPerTask = 4
         let tasks = (blocks + blocksPerTask - 1) / blocksPerTask
-        let cancelled = UnsafeAtomicFlag()
+        let cancelled = SharedFlag()
         x.values.withUnsafeBufferPointer { xs in
             slot.withUnsafeBufferPointer { slots in
                 result.withUnsafeMutableBufferPointer { out in
