@@ -83,6 +83,7 @@ print(json.dumps({"name": "unary", "calls": len(latencies), "rps": rps, "p50_ms"
 PY
 echo "ScoreStream, 1000 customers per message"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 | tee -a "$out/serving.jsonl"
+"$bin/segment-load" stream $ours bench-0 $messages 1000 --omit-names | tee -a "$out/serving.jsonl"
 
 echo "cold start with $versions stored versions"
 kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
@@ -105,6 +106,8 @@ u = rows["unary"]
 print(f"| unary latency at {u['rps']:,.0f} calls/s (about half of max; h2load) | p50 {u['p50_ms']:.2f} ms, p99 {u['p99_ms']:.2f} ms | p99 <= 5 ms |")
 s = rows["stream"]
 print(f"| ScoreStream, 1,000 customers/message | {s['customers_per_s']:,.0f} customers/s | >= 1,000,000/s |")
+s = rows["stream_ids_only"]
+print(f"| the same with omit_names (ids and distances only) | {s['customers_per_s']:,.0f} customers/s | |")
 c = rows["cold_start"]
 print(f"| cold start to SERVING with {c['versions_loaded']} versions | {c['seconds_to_serving']:.3f} s | <= 1 s |")
 print(f"| server RSS holding {c['versions_loaded']} versions | {c['rss_mb']:.1f} MB | <= 100 MB |")

@@ -60,6 +60,10 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   /// snapshot and the day after the last transaction given.
   public var snapshotDate: String = String()
 
+  /// Bulk scoring: leave segment_name, runner_up_name and rfm_segment empty and send ids and
+  /// distances only (the names are in GetModel's segments). Halves the response size.
+  public var omitNames: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Input: Equatable, Sendable {
@@ -164,7 +168,7 @@ fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -200,6 +204,7 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
         }
       }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.snapshotDate) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.omitNames) }()
       default: break
       }
     }
@@ -227,6 +232,9 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     if !self.snapshotDate.isEmpty {
       try visitor.visitSingularStringField(value: self.snapshotDate, fieldNumber: 4)
     }
+    if self.omitNames != false {
+      try visitor.visitSingularBoolField(value: self.omitNames, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -234,6 +242,7 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     if lhs.model != rhs.model {return false}
     if lhs.input != rhs.input {return false}
     if lhs.snapshotDate != rhs.snapshotDate {return false}
+    if lhs.omitNames != rhs.omitNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -78,6 +78,14 @@ struct ServerTests {
                 return scores
             }
             #expect(streamed == unary.scores)
+            let compact = try await services.scoring.score(.with {
+                $0.model = "retail@1"
+                $0.omitNames = true
+                $0.features = .with { $0.columns = model.expectedColumns; $0.rows = rows }
+            })
+            #expect(compact.scores.map(\.segmentID) == unary.scores.map(\.segmentID))
+            #expect(compact.scores.map(\.runnerUpDistance) == unary.scores.map(\.runnerUpDistance))
+            #expect(compact.scores.allSatisfy { $0.segmentName.isEmpty && $0.runnerUpName.isEmpty && $0.rfmSegment.isEmpty })
 
             // Raw transactions through the server aggregate exactly as the engine does.
             let csvScores = try await services.scoring.score(.with {

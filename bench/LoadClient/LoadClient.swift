@@ -1,7 +1,7 @@
 // segment-load: drives segment-server over gRPC for the serving benchmarks (unary load and
 // latency come from h2load, see bench/serve.sh).
 //
-//   segment-load stream <port> <model> <messages> <customers per message>  ScoreStream throughput
+//   segment-load stream <port> <model> <messages> <customers per message> [--omit-names]  ScoreStream throughput
 //   segment-load populate <port> <versions>                                 train many small versions
 //   segment-load cold-start <server binary> <data dir> <port>               time to SERVING
 import Foundation
@@ -27,9 +27,10 @@ func withClient<T: Sendable>(_ port: Int, _ body: @Sendable (GRPCClient<HTTP2Cli
 }
 
 /// One ScoreStream with `messages` requests of `batch` customers each.
-func stream(port: Int, model: String, messages: Int, batch: Int) async throws {
+func stream(port: Int, model: String, messages: Int, batch: Int, omitNames: Bool) async throws {
     let requests = (0..<messages).map { m in
         Segmentation_V1_ScoreRequest.with {
+            $0.omitNames = omitNames
             $0.model = m == 0 ? model : ""
             $0.features = .with { $0.columns = columns; $0.rows = (0..<batch).map { customer(m * batch + $0) } }
         }
@@ -45,8 +46,8 @@ func stream(port: Int, model: String, messages: Int, batch: Int) async throws {
         }
     }
     let elapsed = (ContinuousClock.now - start).seconds
-    print(String(format: #"{"name":"stream","customers":%d,"expected":%d,"seconds":%.3f,"customers_per_s":%.0f}"#,
-                 scored, messages * batch, elapsed, Double(scored) / elapsed))
+    print(String(format: #"{"name":"%@","customers":%d,"expected":%d,"seconds":%.3f,"customers_per_s":%.0f}"#,
+                 (omitNames ? "stream_ids_only" : "stream") as NSString, scored, messages * batch, elapsed, Double(scored) / elapsed))
 }
 
 /// Uploads one small generated dataset and trains `versions` versions over ten models.
@@ -129,7 +130,8 @@ enum LoadClient {
         func int(_ i: Int, _ fallback: Int) -> Int { a.count > i ? Int(a[i]) ?? fallback : fallback }
         switch a.first {
         case "stream":
-            try await stream(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", messages: int(3, 1000), batch: int(4, 1000))
+            try await stream(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", messages: int(3, 1000), batch: int(4, 1000),
+                             omitNames: a.contains("--omit-names"))
         case "populate":
             try await populate(port: int(1, 50051), versions: int(2, 100))
         case "cold-start":

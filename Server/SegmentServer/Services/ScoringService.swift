@@ -38,7 +38,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         return .with {
             $0.modelName = resolved.name
             $0.modelVersion = Int32(resolved.version)
-            $0.scores = assignments.map(\.proto)
+            $0.scores = request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
         }
     }
 

@@ -359,4 +359,15 @@ extension Assignment {
             $0.rfmSegment = rfmSegment?.rawValue ?? ""
         }
     }
+
+    /// Ids and distances only (`ScoreRequest.omit_names`).
+    var compactProto: Segmentation_V1_CustomerScore {
+        .with {
+            $0.customerID = customerID
+            $0.segmentID = Int32(segmentID)
+            $0.distance = distance
+            $0.runnerUpID = Int32(runnerUpID)
+            $0.runnerUpDistance = runnerUpDistance
+        }
+    }
 }
