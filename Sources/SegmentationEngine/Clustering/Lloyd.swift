@@ -208,8 +208,10 @@ struct Lloyd {
         let k = centers.rows
         let d = self.d, n = self.n
         let margin = Self.margin
+        let centreLanes = CentreLanes(centers)
         x.values.withUnsafeBufferPointer { xs in
             centers.values.withUnsafeBufferPointer { cs in
+              centreLanes.lanes.withUnsafeBufferPointer { laneValues in
                 labels.withUnsafeMutableBufferPointer { ls in
                     forEachChunk(workspace.chunks) { chunk in
                         let sum = workspace.sums.baseAddress! + chunk * k * d
@@ -230,7 +232,7 @@ struct Lloyd {
                                     ? squaredDistance(row, cs.baseAddress! + assigned * d, d).squareRoot() : Double.infinity
                                 workspace.upper[i] = tight
                                 if assigned < 0 || tight * (1 + margin) > limit {
-                                    let (best, bestDistance, secondDistance) = nearestTwo(row, cs.baseAddress!, k)
+                                    let (best, bestDistance, secondDistance) = nearestTwo(row, centreLanes, laneValues.baseAddress!)
                                     if best != assigned { moved += 1; ls[i] = Int32(best); assigned = best }
                                     workspace.upper[i] = bestDistance.squareRoot()
                                     workspace.lower[i] = secondDistance.squareRoot()
@@ -243,6 +245,7 @@ struct Lloyd {
                         workspace.moved[chunk] = moved
                     }
                 }
+              }
             }
         }
         // Combined in chunk order: the same sums whatever the number of cores.
@@ -256,19 +259,47 @@ struct Lloyd {
         }
     }
 
+    /// Centres laid out across SIMD lanes: block b, coordinate j holds coordinate j of centres
+    /// 8b...8b+7, so one row's distances to eight centres take d vector steps. Unused lanes hold
+    /// a far-away centre that never wins.
+    struct CentreLanes {
+        let k: Int
+        let blocks: Int
+        var lanes: [SIMD8<Double>]
+
+        init(_ centers: Matrix) {
+            k = centers.rows
+            blocks = (k + 7) / 8
+            let d = centers.columns
+            lanes = [SIMD8<Double>](repeating: SIMD8(repeating: 1e150), count: blocks * d)
+            for c in 0..<k {
+                for j in 0..<d { lanes[(c / 8) * d + j][c % 8] = centers.values[c * d + j] }
+            }
+        }
+    }
+
     /// The nearest centre (ties to the lower index), its squared distance, and the runner-up's.
     @inline(__always)
-    private func nearestTwo(_ row: UnsafePointer<Double>, _ centers: UnsafePointer<Double>, _ k: Int) -> (Int, Double, Double) {
+    private func nearestTwo(_ row: UnsafePointer<Double>, _ centres: borrowing CentreLanes,
+                            _ lanes: UnsafePointer<SIMD8<Double>>) -> (Int, Double, Double) {
         var best = 0
         var bestDistance = Double.infinity, secondDistance = Double.infinity
-        for c in 0..<k {
-            let distance = squaredDistance(row, centers + c * d, d)
-            if distance < bestDistance {
-                secondDistance = bestDistance
-                bestDistance = distance
-                best = c
-            } else if distance < secondDistance {
-                secondDistance = distance
+        for block in 0..<centres.blocks {
+            var squared = SIMD8<Double>.zero
+            let base = lanes + block * d
+            for j in 0..<d {
+                let diff = base[j] - SIMD8(repeating: row[j])
+                squared += diff * diff
+            }
+            for lane in 0..<min(8, centres.k - block * 8) {
+                let distance = squared[lane]
+                if distance < bestDistance {
+                    secondDistance = bestDistance
+                    bestDistance = distance
+                    best = block * 8 + lane
+                } else if distance < secondDistance {
+                    secondDistance = distance
+                }
             }
         }
         return (best, bestDistance, secondDistance)
@@ -305,17 +336,17 @@ struct Lloyd {
 
     /// Labels against the final centres, and the inertia.
     private func assignFinal(centers: Matrix, labels: inout [Int32]) -> Double {
-        let k = centers.rows
         let chunks = Parallel.chunkCount(rows: n)
         var partial = [Double](repeating: 0, count: chunks)
+        let centreLanes = CentreLanes(centers)
         x.values.withUnsafeBufferPointer { xs in
-            centers.values.withUnsafeBufferPointer { cs in
+            centreLanes.lanes.withUnsafeBufferPointer { cs in
                 labels.withUnsafeMutableBufferPointer { ls in
                     partial.withUnsafeMutableBufferPointer { sums in
                         forEachChunk(chunks) { chunk in
                             var sum = 0.0
                             for i in Parallel.chunkRange(chunk, rows: n) {
-                                let (best, distance) = nearest(xs.baseAddress! + i * d, cs.baseAddress!, k)
+                                let (best, distance, _) = nearestTwo(xs.baseAddress! + i * d, centreLanes, cs.baseAddress!)
                                 ls[i] = Int32(best)
                                 sum += distance
                             }
@@ -326,17 +357,6 @@ struct Lloyd {
             }
         }
         return partial.reduce(0, +)
-    }
-
-    @inline(__always)
-    private func nearest(_ row: UnsafePointer<Double>, _ centers: UnsafePointer<Double>, _ k: Int) -> (Int, Double) {
-        var best = 0
-        var bestDistance = Double.infinity
-        for c in 0..<k {
-            let distance = squaredDistance(row, centers + c * d, d)
-            if distance < bestDistance { bestDistance = distance; best = c }
-        }
-        return (best, bestDistance)
     }
 
     private func forEachChunk(_ chunks: Int, _ body: (Int) -> Void) {
