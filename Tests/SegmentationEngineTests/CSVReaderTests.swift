@@ -33,8 +33,8 @@ struct CSVReaderTests {
             var start = 0
             while start < bytes.count {
                 let end = min(bytes.count, start + size)
-                try Array(bytes[start..<end]).withUnsafeBufferPointer { chunk in
-                    try parser.feed(chunk) { record in rows.append((0..<record.count).map { record.string($0) }) }
+                Array(bytes[start..<end]).withUnsafeBufferPointer { chunk in
+                    parser.feed(chunk) { record in rows.append((0..<record.count).map { record.string($0) }) }
                 }
                 start = end
             }

@@ -75,6 +75,21 @@ struct TransactionLoaderTests {
         #expect(features.column(named: "monetary") == [12])
     }
 
+    @Test("A later file without the first file's optional columns is refused, naming both headers")
+    func headerMismatch() throws {
+        var loader = TransactionLoader()
+        try loader.add(bytes: Array((Self.header + "1,A,Mug,2,2011-01-01 10:00:00,1.5,1,UK\n").utf8), source: "a.csv")
+        let other = "StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\nA,2,2011-01-02 10:00:00,1.5,1\n"
+        do {
+            try loader.add(bytes: Array(other.utf8), source: "b.csv")
+            Issue.record("a file without InvoiceNo and Country was accepted")
+        } catch let error as InputError {
+            guard case .headerMismatch(let source, let expected, let found) = error else { throw error }
+            #expect(source == "b.csv")
+            #expect(expected.first == "InvoiceNo" && found.first == "StockCode")
+        }
+    }
+
     @Test("A missing column names itself and the header")
     func missingColumn() {
         var loader = TransactionLoader(columns: try! TransactionColumns(parsing: "customer=client"))

@@ -38,9 +38,7 @@ struct Jobs: AsyncParsableCommand {
                 try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
                 if format == .table && !job.kMetrics.isEmpty {
                     Output.print("")
-                    Output.print(Output.table(["k", "inertia", "silhouette", "davies-bouldin", "calinski-harabasz"],
-                        job.kMetrics.map { [String($0.k), Output.number($0.inertia, digits: 1), Output.number($0.silhouette, digits: 4),
-                                            Output.number($0.daviesBouldin, digits: 4), Output.number($0.calinskiHarabasz, digits: 1)] }))
+                    Output.print(ModelPrinter.kTable(job.kMetrics))
                 }
             }
         }

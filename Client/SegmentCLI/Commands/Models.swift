@@ -49,7 +49,7 @@ struct Models: AsyncParsableCommand {
                     case .table:
                         Output.print(ModelPrinter.summary(model))
                         Output.print("")
-                        Output.print(ModelPrinter.kTable(model))
+                        Output.print(ModelPrinter.kTable(model.kTable, chosen: model.chosenK, elbow: model.elbowK))
                         Output.print("")
                         Output.print(Output.table(table.header, table.rows))
                         Output.print("")

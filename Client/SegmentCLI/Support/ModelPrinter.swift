@@ -16,13 +16,14 @@ enum ModelPrinter {
         return (header, rows)
     }
 
-    static func kTable(_ model: Segmentation_V1_ModelDetail) -> String {
+    /// The metrics of every k tried; the chosen k and the elbow marked when known.
+    static func kTable(_ rows: [Segmentation_V1_KMetrics], chosen: Int32 = 0, elbow: Int32 = 0) -> String {
         Output.table(
             ["k", "inertia", "silhouette", "davies-bouldin", "calinski-harabasz", ""],
-            model.kTable.map { row in
+            rows.map { row in
                 [String(row.k), Output.number(row.inertia, digits: 1), Output.number(row.silhouette, digits: 4),
                  Output.number(row.daviesBouldin, digits: 4), Output.number(row.calinskiHarabasz, digits: 1),
-                 (row.k == model.chosenK ? "chosen" : "") + (row.k == model.elbowK ? (row.k == model.chosenK ? ", elbow" : "elbow") : "")]
+                 [row.k == chosen ? "chosen" : nil, row.k == elbow ? "elbow" : nil].compactMap { $0 }.joined(separator: ", ")]
             })
     }
 

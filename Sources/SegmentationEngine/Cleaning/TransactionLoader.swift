@@ -34,7 +34,8 @@ public struct TransactionLoader {
     private var productIndex: [String: Int32] = [:]
     private var seenRows = Set<RowFingerprint>()
     private var hasInvoices = false, hasCountries = false, hasProducts = false
-    private var firstSource = true
+    /// The first file's header: later files must offer the same optional columns.
+    private var firstHeader: [String]?
 
     public init(columns: TransactionColumns = TransactionColumns()) {
         self.columns = columns
@@ -72,14 +73,16 @@ public struct TransactionLoader {
         guard let columnsAt = resolved else {
             let header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
             let found = try columns.resolve(header: header, source: source)
-            if firstSource {
+            if let firstHeader {
+                if hasInvoices != (found.invoice != nil) || hasCountries != (found.country != nil)
+                    || hasProducts != (found.product != nil) {
+                    throw InputError.headerMismatch(source: source, expected: firstHeader, found: header)
+                }
+            } else {
                 hasInvoices = found.invoice != nil
                 hasCountries = found.country != nil
                 hasProducts = found.product != nil
-                firstSource = false
-            } else if hasInvoices != (found.invoice != nil) || hasCountries != (found.country != nil)
-                        || hasProducts != (found.product != nil) {
-                throw InputError.headerMismatch(source: source, expected: [], found: header)
+                firstHeader = header
             }
             resolved = found
             return

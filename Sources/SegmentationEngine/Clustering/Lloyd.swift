@@ -104,7 +104,7 @@ struct Lloyd {
         var labels = [Int32](repeating: -1, count: n)
         var iterations = 0
         let workspace = Workspace(chunks: Parallel.chunkCount(rows: n), k: k, d: d, rows: n)
-        var step = Step(sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k), changed: 0, inertia: 0)
+        var step = Step(sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k), changed: 0)
         var moves = [Double](repeating: 0, count: k)
         for iteration in 0..<maxIterations {
             iterations = iteration + 1
@@ -138,7 +138,6 @@ struct Lloyd {
         var sums: [Double]
         var counts: [Int]
         var changed: Int
-        var inertia: Double
     }
 
     /// What one round of centre moves does to the bounds, and each centre's half distance to its

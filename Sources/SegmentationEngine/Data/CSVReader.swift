@@ -54,19 +54,9 @@ public struct CSVRecord {
         return String(decoding: UnsafeBufferPointer(rebasing: field[start..<end]), as: UTF8.self)
     }
 
-    /// All bytes of the record's fields, for hashing whole rows.
-    var allFieldBytes: UnsafeBufferPointer<UInt8> {
-        guard count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(rebasing: buffer[bounds[0]..<bounds[bounds.count - 1]])
-    }
-
     /// Field `index` as a number, or nil when it is not one (empty, text, NaN or infinite).
     public func double(_ index: Int) -> Double? {
         NumberParser.parse(bytes(index))
-    }
-
-    public func isBlank(_ index: Int) -> Bool {
-        bytes(index).allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
     }
 }
 

@@ -43,11 +43,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
     }
 
-    /// A seed for an independent stream (e.g. one k-means restart).
-    public mutating func split() -> SeededGenerator {
-        SeededGenerator(seed: next())
-    }
-
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
