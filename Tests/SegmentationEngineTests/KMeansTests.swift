@@ -46,6 +46,52 @@ struct KMeansTests {
         #expect(result == (try KMeans(nInit: 2, seed: 1).fit(x, k: 4)))
     }
 
+    @Test("Every feature count (specialised or not) and ragged row counts give plain Lloyd's answer",
+          arguments: [1, 2, 3, 4, 5, 6, 7, 8, 9, 12])
+    func blockKernelMatchesPlainLloyd(columns: Int) throws {
+        var random = SeededGenerator(seed: UInt64(columns))
+        for rows in [5, 1_003, 4_201] {
+            let x = Matrix(rows: rows, columns: columns,
+                           values: (0..<(rows * columns)).map { i in random.nextGaussian() + Double(i / columns % 3) * 2 })
+            let k = min(rows, 5)
+            let initial = x.selecting(rows: (0..<k).map { $0 * (rows / k) })
+            let ours = try KMeans(nInit: 1, maxIterations: 15, tolerance: 0).fit(x, initialCentroids: initial)
+            let plain = plainLloyd(x, initial, iterations: ours.iterations)
+            #expect(ours.labels == plain.labels, "d=\(columns) n=\(rows)")
+            for (a, b) in zip(ours.centroids.values, plain.centres.values) { #expect(abs(a - b) <= 1e-12 * max(1, abs(b))) }
+            #expect(abs(ours.inertia - plain.inertia) <= 1e-12 * plain.inertia)
+        }
+    }
+
+    /// The textbook loop, one row and one centre at a time (no empty clusters in these inputs).
+    private func plainLloyd(_ x: Matrix, _ initial: Matrix, iterations: Int) -> (labels: [Int32], centres: Matrix, inertia: Double) {
+        var centres = initial
+        var labels = [Int32](repeating: 0, count: x.rows)
+        func nearest(_ i: Int) -> (Int32, Double) {
+            var best = (Int32(0), Double.infinity)
+            for c in 0..<centres.rows {
+                let distance = (0..<x.columns).reduce(0.0) { $0 + (x[i, $1] - centres[c, $1]) * (x[i, $1] - centres[c, $1]) }
+                if distance < best.1 { best = (Int32(c), distance) }
+            }
+            return best
+        }
+        for _ in 0..<iterations {
+            var sums = Matrix(rows: centres.rows, columns: x.columns)
+            var counts = [Int](repeating: 0, count: centres.rows)
+            for i in 0..<x.rows {
+                labels[i] = nearest(i).0
+                counts[Int(labels[i])] += 1
+                for j in 0..<x.columns { sums[Int(labels[i]), j] += x[i, j] }
+            }
+            for c in 0..<centres.rows where counts[c] > 0 {
+                for j in 0..<x.columns { centres[c, j] = sums[c, j] / Double(counts[c]) }
+            }
+        }
+        var inertia = 0.0
+        for i in 0..<x.rows { let (label, distance) = nearest(i); labels[i] = label; inertia += distance }
+        return (labels, centres, inertia)
+    }
+
     @Test("An empty cluster is re-seeded with the farthest point")
     func emptyClusterReseeded() throws {
         let (x, _) = twoBlobs()

@@ -2,6 +2,7 @@
 // scikit-learn peer (bench/peer_sklearn.py) reads, so both run on identical data.
 //
 //   segment-bench retail <by-day folder>          read + clean + RFM, then the k sweep
+//   segment-bench retail-sweep <by-day folder>    the k sweep alone, repeated (profiling)
 //   segment-bench sweep-generated <customers>      the k sweep on generated customers
 //   segment-bench kmeans <rows> <out-dir>          rows x 8 k-means (k=6, n_init=3) + peak memory
 //   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
@@ -11,9 +12,11 @@ import SegmentationEngine
 struct Timing: Codable {
     var name: String
     var seconds: [Double]
-    var median: Double { seconds.sorted()[seconds.count / 2] }
+    var median: Double { medianOf(seconds) }
     var extra: [String: String] = [:]
 }
+
+func medianOf(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 func measure(_ repeats: Int, _ body: () throws -> Void) rethrows -> [Double] {
     try (0..<repeats).map { _ in
@@ -73,11 +76,11 @@ func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Arra
     let selection = outcome!.selection
     var timing = Timing(name: name, seconds: seconds)
     // Where the time goes: the k-means fits alone, then the silhouettes of all k at once.
-    let fits = try measure(1) { for k in ks { _ = try KMeans(nInit: nInit, seed: 0).fit(x, k: k) } }
+    let fits = try measure(repeats) { for k in ks { _ = try KMeans(nInit: nInit, seed: 0).fit(x, k: k) } }
     let labelings = ks.map { outcome!.clusterings[$0]!.labels }
-    let silhouettes = try measure(1) { _ = try SilhouetteSweep.samples(x, labelings: labelings) }
-    timing.extra["kmeans_fits_s"] = String(format: "%.3f", fits[0])
-    timing.extra["silhouettes_s"] = String(format: "%.3f", silhouettes[0])
+    let silhouettes = try measure(repeats) { _ = try SilhouetteSweep.samples(x, labelings: labelings) }
+    timing.extra["kmeans_fits_s"] = String(format: "%.3f", medianOf(fits))
+    timing.extra["silhouettes_s"] = String(format: "%.3f", medianOf(silhouettes))
     timing.extra["customers"] = String(x.rows)
     timing.extra["chosen_k"] = String(selection.chosenK)
     timing.extra["iterations"] = selection.candidates.map { String($0.iterations) }.joined(separator: "/")
@@ -85,7 +88,7 @@ func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Arra
     report(timing)
 }
 
-func retail(_ folder: String, repeats: Int, nInit: Int) throws {
+func retail(_ folder: String, repeats: Int, nInit: Int, sweepRepeats: Int? = nil) throws {
     var features: CustomerFeatures?
     var rows = 0
     let seconds = try measure(repeats) {
@@ -99,7 +102,7 @@ func retail(_ folder: String, repeats: Int, nInit: Int) throws {
     timing.extra["rows"] = String(rows)
     timing.extra["customers"] = String(features!.count)
     report(timing)
-    try sweep(try scaledRFM(features!), name: "retail_k_sweep", nInit: nInit, repeats: repeats)
+    try sweep(try scaledRFM(features!), name: "retail_k_sweep", nInit: nInit, repeats: sweepRepeats ?? repeats)
 }
 
 /// The same folder through yaslab/CSV.swift, the maintained library we would otherwise use:
@@ -192,6 +195,10 @@ do {
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
         try csvLibraryComparison(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3)
         try retail(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10)
+    case "retail-sweep":
+        // The Online Retail sweep alone, read once and swept many times (for profiling).
+        guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
+        try retail(arguments[1], repeats: 1, nInit: 10, sweepRepeats: Int(arguments.dropFirst(2).first ?? "") ?? 9)
     case "sweep-generated":
         try generatedSweep(customers: Int(arguments.dropFirst().first ?? "") ?? 25_000,
                            repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10,
@@ -202,6 +209,7 @@ do {
     default:
         FileHandle.standardError.write(Data("""
             usage: segment-bench retail <by-day folder> [repeats]
+                   segment-bench retail-sweep <by-day folder> [repeats]
                    segment-bench sweep-generated [customers] [repeats] [write-csv-path]
                    segment-bench kmeans [rows] [out-dir] [repeats]
                    segment-bench --smoke

@@ -92,220 +92,109 @@ struct Lloyd {
 
     // MARK: Lloyd
 
-    /// Lloyd iterations with Hamerly's bounds (2010): each row keeps an upper bound on the
-    /// distance to its centre and a lower bound on the distance to any other; a row whose bounds
-    /// prove its centre is still the nearest is not measured again. Bounds are compared with a
-    /// relative margin far above rounding error, so every assignment is the one plain Lloyd makes
-    /// (the nearest centre, ties to the lower index), and centres are recomputed from all rows
-    /// in chunk order: the results equal plain Lloyd's, with far fewer distances.
+    /// Lloyd iterations: assign every row to its nearest centre (ties to the lower index), move
+    /// each centre to the mean of its rows, until no label changes or the centres move less than
+    /// `tolerance` in total squared distance; then one exact pass for the final labels and inertia.
+    /// Rows are measured eight at a time across SIMD lanes (see `BlockKernel`): on low-dimensional
+    /// customer features that is faster than skipping rows with Hamerly's or Elkan's bounds,
+    /// whose per-row bookkeeping costs as much as the distances it saves (measured in BENCHMARKS.md).
     func run(centers initial: Matrix, maxIterations: Int, tolerance: Double) -> Clustering {
         let k = initial.rows
         var centers = initial
         var labels = [Int32](repeating: -1, count: n)
         var iterations = 0
-        let workspace = Workspace(chunks: Parallel.chunkCount(rows: n), k: k, d: d, rows: n)
-        var step = Step(sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k), changed: 0)
-        var moves = [Double](repeating: 0, count: k)
+        var step = Step(k: k, d: d, chunks: Parallel.chunkCount(rows: n))
         for iteration in 0..<maxIterations {
             iterations = iteration + 1
-            let bounds = BoundShifts(centers: centers, moves: moves)
-            assignAndSum(centers: centers, labels: &labels, workspace: workspace, bounds: bounds, into: &step)
-            relocateEmptyClusters(&step, centers: centers, labels: &labels, workspace: workspace)
+            assign(centers: centers, labels: &labels, into: &step)
+            relocateEmptyClusters(&step, centers: centers, labels: &labels)
             var shift = 0.0
             var next = centers
             for c in 0..<k {
                 let count = step.counts[c]
-                var moved = 0.0
                 for j in 0..<d {
                     let old = centers.values[c * d + j]
                     let value = count > 0 ? step.sums[c * d + j] / Double(count) : old
-                    moved += (value - old) * (value - old)
+                    shift += (value - old) * (value - old)
                     next.values[c * d + j] = value
                 }
-                shift += moved
-                moves[c] = moved.squareRoot()
             }
             centers = next
             if step.changed == 0 { break }  // strict convergence: the labels did not move
             if shift <= tolerance { break }
         }
         // One exact pass: labels against the final centres, and the inertia.
-        let inertia = assignFinal(centers: centers, labels: &labels)
-        return Clustering(centroids: centers, labels: labels, inertia: inertia, iterations: iterations)
+        assign(centers: centers, labels: &labels, into: &step)
+        return Clustering(centroids: centers, labels: labels, inertia: step.inertia, iterations: iterations)
     }
 
+    /// One assignment pass's results: per-cluster sums and counts, labels changed, inertia
+    /// (against the centres the rows were assigned to). Per-chunk partials live in `partial`,
+    /// allocated once per run and combined in chunk order so results do not depend on the cores.
     struct Step {
         var sums: [Double]
         var counts: [Int]
-        var changed: Int
-    }
+        var changed = 0
+        var inertia = 0.0
+        var partial: ChunkPartials
 
-    /// What one round of centre moves does to the bounds, and each centre's half distance to its
-    /// nearest other centre.
-    struct BoundShifts {
-        var moves: [Double]
-        var largestMove = 0.0, largestMover = -1, secondMove = 0.0
-        var halfGap: [Double]
-
-        init(centers: Matrix, moves: [Double]) {
-            self.moves = moves
-            for (c, move) in moves.enumerated() {
-                if move > largestMove { secondMove = largestMove; largestMove = move; largestMover = c }
-                else if move > secondMove { secondMove = move }
-            }
-            let k = centers.rows
-            halfGap = [Double](repeating: .infinity, count: k)
-            centers.values.withUnsafeBufferPointer { cs in
-                for a in 0..<k {
-                    for b in (a + 1)..<max(a + 1, k) {
-                        let gap = squaredDistance(cs.baseAddress! + a * centers.columns, cs.baseAddress! + b * centers.columns,
-                                                  centers.columns).squareRoot() / 2
-                        halfGap[a] = min(halfGap[a], gap)
-                        halfGap[b] = min(halfGap[b], gap)
-                    }
-                }
-            }
+        init(k: Int, d: Int, chunks: Int) {
+            sums = [Double](repeating: 0, count: k * d)
+            counts = [Int](repeating: 0, count: k)
+            partial = ChunkPartials(chunks: chunks, k: k, d: d)
         }
-
-        /// How far the lower bound of a row assigned to `c` must drop.
-        @inline(__always) func lowerDrop(_ c: Int) -> Double { c == largestMover ? secondMove : largestMove }
     }
 
-    /// Relative slack on bound tests: rounding errors are ~1e-16 per operation, so a skip is only
-    /// taken when the nearest centre wins by far more than arithmetic could blur.
-    private static let margin = 1e-9
-
-    /// Per-chunk partial results of an assignment pass and the per-row bounds, allocated once per run.
-    private final class Workspace {
+    final class ChunkPartials {
         let chunks: Int
         let sums: UnsafeMutableBufferPointer<Double>
         let counts: UnsafeMutableBufferPointer<Int>
         let moved: UnsafeMutableBufferPointer<Int>
-        let upper: UnsafeMutableBufferPointer<Double>
-        let lower: UnsafeMutableBufferPointer<Double>
+        let inertia: UnsafeMutableBufferPointer<Double>
 
-        init(chunks: Int, k: Int, d: Int, rows: Int) {
+        init(chunks: Int, k: Int, d: Int) {
             self.chunks = chunks
             sums = .allocate(capacity: chunks * k * d)
             counts = .allocate(capacity: chunks * k)
             moved = .allocate(capacity: chunks)
-            upper = .allocate(capacity: rows)
-            upper.initialize(repeating: .infinity)
-            lower = .allocate(capacity: rows)
-            lower.initialize(repeating: 0)
+            inertia = .allocate(capacity: chunks)
         }
 
-        deinit {
-            sums.deallocate(); counts.deallocate(); moved.deallocate(); upper.deallocate(); lower.deallocate()
-        }
+        deinit { sums.deallocate(); counts.deallocate(); moved.deallocate(); inertia.deallocate() }
     }
 
-    /// Assigns every row to its nearest centre (measuring only rows whose bounds do not settle it)
-    /// and sums rows per cluster.
-    private func assignAndSum(centers: Matrix, labels: inout [Int32], workspace: Workspace, bounds: BoundShifts,
-                              into step: inout Step) {
-        let k = centers.rows
-        let d = self.d, n = self.n
-        let margin = Self.margin
-        let centreLanes = CentreLanes(centers)
+    /// Assigns every row to its nearest centre, sums rows per cluster, and measures the inertia.
+    private func assign(centers: Matrix, labels: inout [Int32], into step: inout Step) {
+        let k = centers.rows, d = self.d, n = self.n
+        let partial = step.partial
         x.values.withUnsafeBufferPointer { xs in
             centers.values.withUnsafeBufferPointer { cs in
-              centreLanes.lanes.withUnsafeBufferPointer { laneValues in
                 labels.withUnsafeMutableBufferPointer { ls in
-                    forEachChunk(workspace.chunks) { chunk in
-                        let sum = workspace.sums.baseAddress! + chunk * k * d
-                        let count = workspace.counts.baseAddress! + chunk * k
-                        sum.initialize(repeating: 0, count: k * d)
-                        count.initialize(repeating: 0, count: k)
-                        var moved = 0
-                        for i in Parallel.chunkRange(chunk, rows: n) {
-                            let row = xs.baseAddress! + i * d
-                            var assigned = Int(ls[i])
-                            if assigned >= 0 {
-                                workspace.upper[i] += bounds.moves[assigned]
-                                workspace.lower[i] -= bounds.lowerDrop(assigned)
-                            }
-                            let limit = max(assigned >= 0 ? bounds.halfGap[assigned] : 0, workspace.lower[i]) * (1 - margin)
-                            if assigned < 0 || workspace.upper[i] * (1 + margin) > limit {
-                                let tight = assigned >= 0
-                                    ? squaredDistance(row, cs.baseAddress! + assigned * d, d).squareRoot() : Double.infinity
-                                workspace.upper[i] = tight
-                                if assigned < 0 || tight * (1 + margin) > limit {
-                                    let (best, bestDistance, secondDistance) = nearestTwo(row, centreLanes, laneValues.baseAddress!)
-                                    if best != assigned { moved += 1; ls[i] = Int32(best); assigned = best }
-                                    workspace.upper[i] = bestDistance.squareRoot()
-                                    workspace.lower[i] = secondDistance.squareRoot()
-                                }
-                            }
-                            count[assigned] += 1
-                            let target = sum + assigned * d
-                            for j in 0..<d { target[j] += row[j] }
-                        }
-                        workspace.moved[chunk] = moved
+                    forEachChunk(partial.chunks) { chunk in
+                        let kernel = BlockKernel(xs: xs.baseAddress!, d: d, centres: cs.baseAddress!, k: k,
+                                                 labels: ls.baseAddress!, sums: partial.sums.baseAddress! + chunk * k * d,
+                                                 counts: partial.counts.baseAddress! + chunk * k)
+                        let (moved, inertia) = kernel.run(rows: Parallel.chunkRange(chunk, rows: n))
+                        partial.moved[chunk] = moved
+                        partial.inertia[chunk] = inertia
                     }
                 }
-              }
             }
         }
-        // Combined in chunk order: the same sums whatever the number of cores.
         for index in 0..<(k * d) { step.sums[index] = 0 }
         for c in 0..<k { step.counts[c] = 0 }
         step.changed = 0
-        for chunk in 0..<workspace.chunks {
-            for index in 0..<(k * d) { step.sums[index] += workspace.sums[chunk * k * d + index] }
-            for c in 0..<k { step.counts[c] += workspace.counts[chunk * k + c] }
-            step.changed += workspace.moved[chunk]
+        step.inertia = 0
+        for chunk in 0..<partial.chunks {
+            for index in 0..<(k * d) { step.sums[index] += partial.sums[chunk * k * d + index] }
+            for c in 0..<k { step.counts[c] += partial.counts[chunk * k + c] }
+            step.changed += partial.moved[chunk]
+            step.inertia += partial.inertia[chunk]
         }
-    }
-
-    /// Centres laid out across SIMD lanes: block b, coordinate j holds coordinate j of centres
-    /// 8b...8b+7, so one row's distances to eight centres take d vector steps. Unused lanes hold
-    /// a far-away centre that never wins.
-    struct CentreLanes {
-        let k: Int
-        let blocks: Int
-        var lanes: [SIMD8<Double>]
-
-        init(_ centers: Matrix) {
-            k = centers.rows
-            blocks = (k + 7) / 8
-            let d = centers.columns
-            lanes = [SIMD8<Double>](repeating: SIMD8(repeating: 1e150), count: blocks * d)
-            for c in 0..<k {
-                for j in 0..<d { lanes[(c / 8) * d + j][c % 8] = centers.values[c * d + j] }
-            }
-        }
-    }
-
-    /// The nearest centre (ties to the lower index), its squared distance, and the runner-up's.
-    @inline(__always)
-    private func nearestTwo(_ row: UnsafePointer<Double>, _ centres: borrowing CentreLanes,
-                            _ lanes: UnsafePointer<SIMD8<Double>>) -> (Int, Double, Double) {
-        var best = 0
-        var bestDistance = Double.infinity, secondDistance = Double.infinity
-        for block in 0..<centres.blocks {
-            var squared = SIMD8<Double>.zero
-            let base = lanes + block * d
-            for j in 0..<d {
-                let diff = base[j] - SIMD8(repeating: row[j])
-                squared += diff * diff
-            }
-            for lane in 0..<min(8, centres.k - block * 8) {
-                let distance = squared[lane]
-                if distance < bestDistance {
-                    secondDistance = bestDistance
-                    bestDistance = distance
-                    best = block * 8 + lane
-                } else if distance < secondDistance {
-                    secondDistance = distance
-                }
-            }
-        }
-        return (best, bestDistance, secondDistance)
     }
 
     /// Empty clusters take the rows farthest from their current centres (scikit-learn's rule).
-    private func relocateEmptyClusters(_ step: inout Step, centers: Matrix, labels: inout [Int32], workspace: Workspace) {
+    private func relocateEmptyClusters(_ step: inout Step, centers: Matrix, labels: inout [Int32]) {
         let empty = step.counts.indices.filter { step.counts[$0] == 0 }
         guard !empty.isEmpty else { return }
         let distances = (0..<n).map { i in
@@ -327,35 +216,8 @@ struct Lloyd {
             step.counts[old] -= 1
             step.counts[cluster] = 1
             labels[row] = Int32(cluster)
-            workspace.upper[row] = .infinity  // measured again next pass
-            workspace.lower[row] = 0
             step.changed += 1
         }
-    }
-
-    /// Labels against the final centres, and the inertia.
-    private func assignFinal(centers: Matrix, labels: inout [Int32]) -> Double {
-        let chunks = Parallel.chunkCount(rows: n)
-        var partial = [Double](repeating: 0, count: chunks)
-        let centreLanes = CentreLanes(centers)
-        x.values.withUnsafeBufferPointer { xs in
-            centreLanes.lanes.withUnsafeBufferPointer { cs in
-                labels.withUnsafeMutableBufferPointer { ls in
-                    partial.withUnsafeMutableBufferPointer { sums in
-                        forEachChunk(chunks) { chunk in
-                            var sum = 0.0
-                            for i in Parallel.chunkRange(chunk, rows: n) {
-                                let (best, distance, _) = nearestTwo(xs.baseAddress! + i * d, centreLanes, cs.baseAddress!)
-                                ls[i] = Int32(best)
-                                sum += distance
-                            }
-                            sums[chunk] = sum
-                        }
-                    }
-                }
-            }
-        }
-        return partial.reduce(0, +)
     }
 
     private func forEachChunk(_ chunks: Int, _ body: (Int) -> Void) {
