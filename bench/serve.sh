@@ -70,20 +70,25 @@ h2 python $peer $((requests / 4)) | tee -a "$out/serving.jsonl"
 
 max_rps=$($py -c "import json; print(json.loads(open('$out/serving.jsonl').readline())['rps'])")
 per_client=$($py -c "print(max(1, int($max_rps / 2 / 8)))")
-echo "latency at half of our max throughput (8 connections x $per_client calls/s, h2load paced, per-request log)"
-h2load -D $seconds -c 8 -m 4 --rps "$per_client" -t 1 -d "$work/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
-  --log-file "$work/latency.tsv" "http://127.0.0.1:$ours/segmentation.v1.ScoringService/Score" > "$work/h2-latency.txt"
-$py - "$work/latency.tsv" "$work/h2-latency.txt" <<'PY' | tee -a "$out/serving.jsonl"
+echo "latency at half of our max throughput (8 connections x $per_client calls/s, h2load paced, per-request log), ours then the empty server"
+latency() {  # name port -> one JSON line: p50/p99 of every call's time from h2load's log
+  h2load -D $seconds -c 8 -m 4 --rps "$per_client" -t 1 -d "$work/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+    --log-file "$work/latency-$1.tsv" "http://127.0.0.1:$2/segmentation.v1.ScoringService/Score" > "$work/h2-latency-$1.txt"
+  $py - "$work/latency-$1.tsv" "$work/h2-latency-$1.txt" "$1" <<'PY'
 import json, re, sys
 latencies = sorted(int(line.split("\t")[2]) / 1000 for line in open(sys.argv[1]) if line.strip())
 rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", open(sys.argv[2]).read()).group(1))
 pick = lambda p: latencies[min(len(latencies) - 1, int(len(latencies) * p))]
-print(json.dumps({"name": "unary", "calls": len(latencies), "rps": rps, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+print(json.dumps({"name": sys.argv[3], "calls": len(latencies), "rps": rps, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
                   "max_ms": latencies[-1]}))
 PY
+}
+latency unary $ours | tee -a "$out/serving.jsonl"
+latency unary_empty $empty | tee -a "$out/serving.jsonl"
 echo "ScoreStream, 1000 customers per message"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 | tee -a "$out/serving.jsonl"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 --omit-names | tee -a "$out/serving.jsonl"
+"$bin/segment-load" stream $ours bench-0 $messages 1000 --matrix | tee -a "$out/serving.jsonl"
 
 echo "cold start with $versions stored versions"
 kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
@@ -102,12 +107,15 @@ print("| --- | ---: | --- |")
 print(f"| unary Score, 1 customer/call, 64 streams (h2load): segment-server | {ours:,.0f} req/s | |")
 print(f"| the same, Python grpcio + scikit-learn peer | {python:,.0f} req/s (segment is {ours / python:.1f}x) | >= 3x |")
 print(f"| the same, empty-handler server | {empty:,.0f} req/s (segment reaches {ours / empty:.0%}) | >= 90% |")
-u = rows["unary"]
+u, e = rows["unary"], rows["unary_empty"]
 print(f"| unary latency at {u['rps']:,.0f} calls/s (about half of max; h2load) | p50 {u['p50_ms']:.2f} ms, p99 {u['p99_ms']:.2f} ms | p99 <= 5 ms |")
+print(f"| the same load on the empty-handler server | p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms | |")
 s = rows["stream"]
-print(f"| ScoreStream, 1,000 customers/message | {s['customers_per_s']:,.0f} customers/s | >= 1,000,000/s |")
+print(f"| ScoreStream, 1,000 customers/message, one message per customer (FeatureRows) | {s['customers_per_s']:,.0f} customers/s | |")
 s = rows["stream_ids_only"]
 print(f"| the same with omit_names (ids and distances only) | {s['customers_per_s']:,.0f} customers/s | |")
+s = rows["stream_matrix"]
+print(f"| ScoreStream, 1,000 customers/message as one packed FeatureMatrix (ids kept) | {s['customers_per_s']:,.0f} customers/s | >= 1,000,000/s |")
 c = rows["cold_start"]
 print(f"| cold start to SERVING with {c['versions_loaded']} versions | {c['seconds_to_serving']:.3f} s | <= 1 s |")
 print(f"| server RSS holding {c['versions_loaded']} versions | {c['rss_mb']:.1f} MB | <= 100 MB |")

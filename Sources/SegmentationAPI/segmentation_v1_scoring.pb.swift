@@ -56,6 +56,16 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
     set {input = .csv(newValue)}
   }
 
+  /// Many customers' raw features as one packed array: the bulk form, with no message per
+  /// customer. Answered with ScoreResponse.columns instead of scores.
+  public var matrix: Segmentation_V1_FeatureMatrix {
+    get {
+      if case .matrix(let v)? = input {return v}
+      return Segmentation_V1_FeatureMatrix()
+    }
+    set {input = .matrix(newValue)}
+  }
+
   /// Transactions only: YYYY-MM-DD recency is measured to. Empty: the later of the model's
   /// snapshot and the day after the last transaction given.
   public var snapshotDate: String = String()
@@ -72,6 +82,9 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
     /// CSV text with a header: transactions (aggregated per customer within this request)
     /// or customer rows, as the model was trained on.
     case csv(Segmentation_V1_CsvRows)
+    /// Many customers' raw features as one packed array: the bulk form, with no message per
+    /// customer. Answered with ScoreResponse.columns instead of scores.
+    case matrix(Segmentation_V1_FeatureMatrix)
 
   }
 
@@ -98,6 +111,24 @@ public nonisolated struct Segmentation_V1_FeatureRow: Sendable {
   // methods supported on all messages.
 
   public var customerID: String = String()
+
+  public var values: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Rows of len(columns) values each, row after row, in `values`. customer_ids, when given, name
+/// the rows (one per row) in errors; without them errors say "row N" (from 1 in this message).
+public nonisolated struct Segmentation_V1_FeatureMatrix: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var columns: [String] = []
+
+  public var customerIds: [String] = []
 
   public var values: [Double] = []
 
@@ -157,6 +188,37 @@ public nonisolated struct Segmentation_V1_ScoreResponse: Sendable {
 
   public var scores: [Segmentation_V1_CustomerScore] = []
 
+  /// The answer to a FeatureMatrix: one entry per row, in the request's row order.
+  public var columns: Segmentation_V1_ScoreColumns {
+    get {_columns ?? Segmentation_V1_ScoreColumns()}
+    set {_columns = newValue}
+  }
+  /// Returns true if `columns` has been explicitly set.
+  public var hasColumns: Bool {self._columns != nil}
+  /// Clears the value of `columns`. Subsequent reads from it will return its default value.
+  public mutating func clearColumns() {self._columns = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _columns: Segmentation_V1_ScoreColumns? = nil
+}
+
+/// Scores as parallel packed arrays (segment names are in GetModel's segments).
+public nonisolated struct Segmentation_V1_ScoreColumns: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var segmentIds: [Int32] = []
+
+  public var distances: [Double] = []
+
+  public var runnerUpIds: [Int32] = []
+
+  public var runnerUpDistances: [Double] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -168,7 +230,7 @@ fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -205,6 +267,19 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
       }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.snapshotDate) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.omitNames) }()
+      case 6: try {
+        var v: Segmentation_V1_FeatureMatrix?
+        var hadOneofValue = false
+        if let current = self.input {
+          hadOneofValue = true
+          if case .matrix(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.input = .matrix(v)
+        }
+      }()
       default: break
       }
     }
@@ -227,7 +302,7 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
       guard case .csv(let v)? = self.input else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     }()
-    case nil: break
+    default: break
     }
     if !self.snapshotDate.isEmpty {
       try visitor.visitSingularStringField(value: self.snapshotDate, fieldNumber: 4)
@@ -235,6 +310,9 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     if self.omitNames != false {
       try visitor.visitSingularBoolField(value: self.omitNames, fieldNumber: 5)
     }
+    try { if case .matrix(let v)? = self.input {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -312,6 +390,46 @@ nonisolated extension Segmentation_V1_FeatureRow: SwiftProtobuf.Message, SwiftPr
 
   public static func ==(lhs: Segmentation_V1_FeatureRow, rhs: Segmentation_V1_FeatureRow) -> Bool {
     if lhs.customerID != rhs.customerID {return false}
+    if lhs.values != rhs.values {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_FeatureMatrix: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeatureMatrix"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{3}customer_ids\0\u{1}values\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.columns) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.customerIds) }()
+      case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.values) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.columns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.columns, fieldNumber: 1)
+    }
+    if !self.customerIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.customerIds, fieldNumber: 2)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.values, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_FeatureMatrix, rhs: Segmentation_V1_FeatureMatrix) -> Bool {
+    if lhs.columns != rhs.columns {return false}
+    if lhs.customerIds != rhs.customerIds {return false}
     if lhs.values != rhs.values {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -415,7 +533,7 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{1}scores\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{1}scores\0\u{1}columns\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -426,12 +544,17 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
       case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.scores) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._columns) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.modelName.isEmpty {
       try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
     }
@@ -441,6 +564,9 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
     if !self.scores.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.scores, fieldNumber: 3)
     }
+    try { if let v = self._columns {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -448,6 +574,52 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
     if lhs.modelName != rhs.modelName {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.scores != rhs.scores {return false}
+    if lhs._columns != rhs._columns {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreColumns"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt32Field(value: &self.segmentIds) }()
+      case 2: try { try decoder.decodeRepeatedDoubleField(value: &self.distances) }()
+      case 3: try { try decoder.decodeRepeatedInt32Field(value: &self.runnerUpIds) }()
+      case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.runnerUpDistances) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.segmentIds.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.segmentIds, fieldNumber: 1)
+    }
+    if !self.distances.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.distances, fieldNumber: 2)
+    }
+    if !self.runnerUpIds.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.runnerUpIds, fieldNumber: 3)
+    }
+    if !self.runnerUpDistances.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.runnerUpDistances, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ScoreColumns, rhs: Segmentation_V1_ScoreColumns) -> Bool {
+    if lhs.segmentIds != rhs.segmentIds {return false}
+    if lhs.distances != rhs.distances {return false}
+    if lhs.runnerUpIds != rhs.runnerUpIds {return false}
+    if lhs.runnerUpDistances != rhs.runnerUpDistances {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

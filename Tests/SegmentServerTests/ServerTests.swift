@@ -86,6 +86,21 @@ struct ServerTests {
             #expect(compact.scores.map(\.segmentID) == unary.scores.map(\.segmentID))
             #expect(compact.scores.map(\.runnerUpDistance) == unary.scores.map(\.runnerUpDistance))
             #expect(compact.scores.allSatisfy { $0.segmentName.isEmpty && $0.runnerUpName.isEmpty && $0.rfmSegment.isEmpty })
+            // The packed matrix form: the same answers as parallel arrays, in row order, columns in any order.
+            let reordered = [3, 1, 0, 2]
+            let matrix = try await services.scoring.score(.with {
+                $0.model = "retail@1"
+                $0.matrix = .with {
+                    $0.columns = reordered.map { model.expectedColumns[$0] }
+                    $0.customerIds = features.customerIDs
+                    $0.values = (0..<features.count).flatMap { i in reordered.map { values[i, $0] } }
+                }
+            })
+            #expect(matrix.scores.isEmpty)
+            #expect(matrix.columns.segmentIds == unary.scores.map(\.segmentID))
+            #expect(matrix.columns.distances == unary.scores.map(\.distance))
+            #expect(matrix.columns.runnerUpIds == unary.scores.map(\.runnerUpID))
+            #expect(matrix.columns.runnerUpDistances == unary.scores.map(\.runnerUpDistance))
 
             // Raw transactions through the server aggregate exactly as the engine does.
             let csvScores = try await services.scoring.score(.with {
@@ -163,6 +178,28 @@ struct ServerTests {
             } catch let error as RPCError {
                 #expect(error.message.contains("c9") && error.message.contains("monetary"), "\(error.message)")
             }
+            // The matrix form's own shape errors, and row errors naming the customer (or "row N").
+            func scoreMatrix(_ ids: [String], _ values: [Double], columns: [String] = columns) async -> String? {
+                do {
+                    _ = try await services.scoring.score(.with {
+                        $0.model = "m"
+                        $0.matrix = .with { $0.columns = columns; $0.customerIds = ids; $0.values = values }
+                    })
+                    return nil
+                } catch let error as RPCError {
+                    return error.code == .invalidArgument ? error.message : "\(error.code): \(error.message)"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(await scoreMatrix([], [1, 2, 3, 4, 5])?.contains("5 values, not a whole number of rows of 4") == true)
+            #expect(await scoreMatrix(["a"], [1, 2, 3, 4, 5, 6, 7, 8])?.contains("1 customer_ids but 2 rows") == true)
+            #expect(await scoreMatrix([], [], columns: [])?.contains("matrix.columns is empty") == true)
+            #expect(await scoreMatrix([], [])?.isEmpty == false)
+            #expect(await scoreMatrix(["a", "b"], [1, 2, 3, 4, 1, 2, .nan, 4]).map { $0.contains("b") && $0.contains("monetary") } == true)
+            #expect(await scoreMatrix([], [1, 2, 3, 4, 1, .infinity, 3, 4]).map { $0.contains("row 2") && $0.contains("frequency") } == true)
+            #expect(await scoreMatrix([], [1, 2, 3, 4, 5], columns: columns + ["shoe_size"])?.contains("shoe_size") == true)
+            #expect(await scoreMatrix(["a"], [1, 2, 3, 4]) == nil)
             // INVALID_ARGUMENT for bad specs
             func submit(_ change: (inout Segmentation_V1_TrainingSpec) -> Void) async -> RPCError.Code? {
                 var spec = Segmentation_V1_TrainingSpec()

@@ -1,7 +1,8 @@
 // segment-load: drives segment-server over gRPC for the serving benchmarks (unary load and
 // latency come from h2load, see bench/serve.sh).
 //
-//   segment-load stream <port> <model> <messages> <customers per message> [--omit-names]  ScoreStream throughput
+//   segment-load stream <port> <model> <messages> <customers per message> [--omit-names | --matrix]
+//                                                                           ScoreStream throughput
 //   segment-load populate <port> <versions>                                 train many small versions
 //   segment-load cold-start <server binary> <data dir> <port>               time to SERVING
 import Foundation
@@ -26,13 +27,30 @@ func withClient<T: Sendable>(_ port: Int, _ body: @Sendable (GRPCClient<HTTP2Cli
     ) { client in try await body(client) }
 }
 
+/// The same customers as one packed matrix (ids kept, so errors could name them).
+func matrix(_ first: Int, _ count: Int) -> Segmentation_V1_FeatureMatrix {
+    let rows = (first..<(first + count)).map(customer)
+    return .with {
+        $0.columns = columns
+        $0.customerIds = rows.map(\.customerID)
+        $0.values = rows.flatMap(\.values)
+    }
+}
+
+enum StreamForm: String { case rows = "stream", idsOnly = "stream_ids_only", matrix = "stream_matrix" }
+
 /// One ScoreStream with `messages` requests of `batch` customers each.
-func stream(port: Int, model: String, messages: Int, batch: Int, omitNames: Bool) async throws {
+func stream(port: Int, model: String, messages: Int, batch: Int, form: StreamForm) async throws {
     let requests = (0..<messages).map { m in
         Segmentation_V1_ScoreRequest.with {
-            $0.omitNames = omitNames
             $0.model = m == 0 ? model : ""
-            $0.features = .with { $0.columns = columns; $0.rows = (0..<batch).map { customer(m * batch + $0) } }
+            switch form {
+            case .rows, .idsOnly:
+                $0.omitNames = form == .idsOnly
+                $0.features = .with { $0.columns = columns; $0.rows = (0..<batch).map { customer(m * batch + $0) } }
+            case .matrix:
+                $0.matrix = matrix(m * batch, batch)
+            }
         }
     }
     let start = ContinuousClock.now
@@ -41,13 +59,13 @@ func stream(port: Int, model: String, messages: Int, batch: Int, omitNames: Bool
             for request in requests { try await writer.write(request) }
         } onResponse: { response in
             var count = 0
-            for try await part in response.messages { count += part.scores.count }
+            for try await part in response.messages { count += part.scores.count + part.columns.segmentIds.count }
             return count
         }
     }
     let elapsed = (ContinuousClock.now - start).seconds
     print(String(format: #"{"name":"%@","customers":%d,"expected":%d,"seconds":%.3f,"customers_per_s":%.0f}"#,
-                 (omitNames ? "stream_ids_only" : "stream") as NSString, scored, messages * batch, elapsed, Double(scored) / elapsed))
+                 form.rawValue as NSString, scored, messages * batch, elapsed, Double(scored) / elapsed))
 }
 
 /// Uploads one small generated dataset and trains `versions` versions over ten models.
@@ -131,7 +149,7 @@ enum LoadClient {
         switch a.first {
         case "stream":
             try await stream(port: int(1, 50051), model: a.count > 2 ? a[2] : "bench-0", messages: int(3, 1000), batch: int(4, 1000),
-                             omitNames: a.contains("--omit-names"))
+                             form: a.contains("--matrix") ? .matrix : a.contains("--omit-names") ? .idsOnly : .rows)
         case "populate":
             try await populate(port: int(1, 50051), versions: int(2, 100))
         case "cold-start":

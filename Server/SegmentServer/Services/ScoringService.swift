@@ -34,37 +34,54 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     }
 
     static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelCatalog.Resolved) throws -> Segmentation_V1_ScoreResponse {
-        let assignments = try assign(request, resolved.model)
-        return .with {
+        var response = Segmentation_V1_ScoreResponse.with {
             $0.modelName = resolved.name
             $0.modelVersion = Int32(resolved.version)
-            $0.scores = request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
         }
+        let model = resolved.model
+        func present(_ assignments: [Assignment]) -> [Segmentation_V1_CustomerScore] {
+            request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
+        }
+        switch request.input {
+        case .matrix(let matrix)?: response.columns = try scoreMatrix(matrix, model).proto
+        case .features(let rows)?: response.scores = present(try scoreFeatureRows(rows, model))
+        case .csv(let csv)?: response.scores = present(try scoreCSV(csv.data, snapshotDate: request.snapshotDate, model))
+        case nil: throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
+        }
+        return response
     }
 
-    private static func assign(_ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel) throws -> [Assignment] {
-        switch request.input {
-        case .features(let rows)?:
-            return try scoreFeatureRows(rows, model)
-        case .csv(let csv)?:
-            switch model.kind {
-            case .transactions:
-                var loader = TransactionLoader(columns: model.transactionColumns ?? TransactionColumns())
-                try loader.add(bytes: csv.data, source: "request")
-                let (table, _) = try loader.finish()
-                var snapshot: Int?
-                if !request.snapshotDate.isEmpty {
-                    guard let day = TimestampParser.day(ofDate: request.snapshotDate) else {
-                        throw RPCErrors.invalid("snapshot_date '\(request.snapshotDate)' is not a date (YYYY-MM-DD)")
-                    }
-                    snapshot = day
+    /// The bulk form: packed values in, packed ids and distances out.
+    private static func scoreMatrix(_ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel) throws -> BatchScores {
+        let width = matrix.columns.count
+        guard width > 0 else { throw RPCErrors.invalid("matrix.columns is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))") }
+        guard matrix.values.count % width == 0 else {
+            throw RPCErrors.invalid("matrix.values has \(matrix.values.count) values, not a whole number of rows of \(width) columns")
+        }
+        let rows = matrix.values.count / width
+        guard matrix.customerIds.isEmpty || matrix.customerIds.count == rows else {
+            throw RPCErrors.invalid("matrix has \(matrix.customerIds.count) customer_ids but \(rows) rows of \(width) values")
+        }
+        return try model.scoreBatch(customerIDs: matrix.customerIds.isEmpty ? nil : matrix.customerIds,
+                                    columns: matrix.columns, values: Matrix(rows: rows, columns: width, values: matrix.values))
+    }
+
+    private static func scoreCSV(_ data: Data, snapshotDate: String, _ model: SegmentationModel) throws -> [Assignment] {
+        switch model.kind {
+        case .transactions:
+            var loader = TransactionLoader(columns: model.transactionColumns ?? TransactionColumns())
+            try loader.add(bytes: data, source: "request")
+            let (table, _) = try loader.finish()
+            var snapshot: Int?
+            if !snapshotDate.isEmpty {
+                guard let day = TimestampParser.day(ofDate: snapshotDate) else {
+                    throw RPCErrors.invalid("snapshot_date '\(snapshotDate)' is not a date (YYYY-MM-DD)")
                 }
-                return try model.score(transactions: table, snapshotDay: snapshot)
-            case .customers:
-                return try model.score(customerTable: try CustomerTableLoader.read(bytes: csv.data, source: "request"))
+                snapshot = day
             }
-        case nil:
-            throw RPCErrors.invalid("the request has no customers: set features or csv")
+            return try model.score(transactions: table, snapshotDay: snapshot)
+        case .customers:
+            return try model.score(customerTable: try CustomerTableLoader.read(bytes: data, source: "request"))
         }
     }
 

@@ -371,3 +371,14 @@ extension Assignment {
         }
     }
 }
+
+extension BatchScores {
+    var proto: Segmentation_V1_ScoreColumns {
+        .with {
+            $0.segmentIds = segmentIDs
+            $0.distances = distances
+            $0.runnerUpIds = runnerUpIDs
+            $0.runnerUpDistances = runnerUpDistances
+        }
+    }
+}

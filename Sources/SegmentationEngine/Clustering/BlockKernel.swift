@@ -49,10 +49,17 @@ struct BlockKernel {
         for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 8) {
             let width = min(8, rows.upperBound - start)
             let block = xs + start * d
-            for j in 0..<d {
-                var column = SIMD8<Double>.zero
-                for lane in 0..<width { column[lane] = block[lane * d + j] }
-                columns[j] = column
+            if width == 8 {
+                for j in 0..<d {
+                    columns[j] = SIMD8(block[j], block[d + j], block[2 * d + j], block[3 * d + j],
+                                       block[4 * d + j], block[5 * d + j], block[6 * d + j], block[7 * d + j])
+                }
+            } else {
+                for j in 0..<d {
+                    var column = SIMD8<Double>.zero
+                    for lane in 0..<width { column[lane] = block[lane * d + j] }
+                    columns[j] = column
+                }
             }
             var best = SIMD8<Double>(repeating: .infinity)
             var nearest = SIMD8<Int64>.zero
@@ -78,8 +85,7 @@ struct BlockKernel {
                 labels[start + lane] = label
                 let slot = lane * k + Int(label)
                 laneCounts[slot] &+= 1
-                let sum = laneSums + slot * d
-                for j in 0..<d { sum[j] += block[lane * d + j] }
+                add(block + lane * d, to: laneSums + slot * d, count: d)
             }
         }
         for c in 0..<k {
@@ -89,6 +95,21 @@ struct BlockKernel {
             }
         }
         return (moved, inertia.sum() + tailInertia)
+    }
+}
+
+/// `sum[0..<count] += row[0..<count]`, one vector step for four or eight features.
+@inline(__always)
+private func add(_ row: UnsafePointer<Double>, to sum: UnsafeMutablePointer<Double>, count: Int) {
+    switch count {
+    case 4:
+        let total = UnsafeRawPointer(sum).loadUnaligned(as: SIMD4<Double>.self) + UnsafeRawPointer(row).loadUnaligned(as: SIMD4<Double>.self)
+        UnsafeMutableRawPointer(sum).storeBytes(of: total, as: SIMD4<Double>.self)
+    case 8:
+        let total = UnsafeRawPointer(sum).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(row).loadUnaligned(as: SIMD8<Double>.self)
+        UnsafeMutableRawPointer(sum).storeBytes(of: total, as: SIMD8<Double>.self)
+    default:
+        for j in 0..<count { sum[j] += row[j] }
     }
 }
 

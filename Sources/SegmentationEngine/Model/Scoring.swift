@@ -14,12 +14,63 @@ public struct Assignment: Codable, Sendable, Equatable {
     public var rfmSegment: RFMSegment?
 }
 
+/// Many customers' scores as parallel arrays, in the order of the rows scored.
+public struct BatchScores: Sendable, Equatable {
+    public var segmentIDs: [Int32]
+    /// Euclidean distances to the segment's centroid, in the scaled feature space.
+    public var distances: [Double]
+    public var runnerUpIDs: [Int32]
+    public var runnerUpDistances: [Double]
+
+    init(count: Int) {
+        segmentIDs = [Int32](repeating: 0, count: count)
+        distances = [Double](repeating: 0, count: count)
+        runnerUpIDs = [Int32](repeating: 0, count: count)
+        runnerUpDistances = [Double](repeating: 0, count: count)
+    }
+
+    public var count: Int { segmentIDs.count }
+}
+
 extension SegmentationModel {
     /// Scores customers given as raw feature values under the named columns (any order; exactly
     /// the model's `expectedColumns`).
     public func score(customerIDs: [String], columns: [String], values: Matrix) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
+        let (ordered, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values)
+        let recency = pipeline.features.firstIndex(of: "recency")
+        let frequency = pipeline.features.firstIndex(of: "frequency")
+        return (0..<values.rows).map { i in
+            let best = segments[Int(scores.segmentIDs[i])], second = segments[Int(scores.runnerUpIDs[i])]
+            var assignment = Assignment(
+                customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
+                distance: scores.distances[i], runnerUpID: second.id, runnerUpName: second.name,
+                runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil)
+            if let rfmScorer, let recency, let frequency {
+                assignment.rfmSegment = rfmScorer.segment(recency: ordered[i, recency], frequency: ordered[i, frequency])
+            }
+            return assignment
+        }
+    }
+
+    /// The bulk form: segment ids and distances as parallel arrays in row order, no string per
+    /// customer (names are the model's `segments`). `customerIDs` only name customers in errors
+    /// (rows are "row N" without them).
+    public func scoreBatch(customerIDs: [String]?, columns: [String], values: Matrix) throws -> BatchScores {
+        guard values.rows > 0 else { throw ScoringError.emptyBatch }
+        precondition(customerIDs == nil || customerIDs!.count == values.rows, "one id per row")
+        var scores = try scoreRows(customerIDs: customerIDs, columns: columns, values: values).scores
+        let ids = segments.map { Int32($0.id) }
+        for i in 0..<scores.count {
+            scores.segmentIDs[i] = ids[Int(scores.segmentIDs[i])]
+            scores.runnerUpIDs[i] = ids[Int(scores.runnerUpIDs[i])]
+        }
+        return scores
+    }
+
+    /// The rows in the model's column order, and their scores (segments as centroid indices).
+    private func scoreRows(customerIDs: [String]?, columns: [String], values: Matrix) throws -> (ordered: Matrix, scores: BatchScores) {
         if let unknown = columns.first(where: { !pipeline.features.contains($0) }) {
             throw ScoringError.unknownColumn(unknown, expected: pipeline.features)
         }
@@ -28,19 +79,39 @@ extension SegmentationModel {
             return index
         }
         guard values.columns == columns.count else {
-            throw ScoringError.wrongArity(customer: customerIDs[0], expected: columns.count, found: values.columns)
+            throw ScoringError.wrongArity(customer: customerIDs?[0] ?? "row 1", expected: columns.count, found: values.columns)
         }
         let ordered = positions == Array(0..<positions.count) ? values : reorder(values, positions)
         let scaled = try pipeline.transform(ordered, customerIDs: customerIDs)
-        let recency = pipeline.features.firstIndex(of: "recency")
-        let frequency = pipeline.features.firstIndex(of: "frequency")
-        return (0..<scaled.rows).map { i in
-            var assignment = nearest(scaled, row: i, customerID: customerIDs[i])
-            if let rfmScorer, let recency, let frequency {
-                assignment.rfmSegment = rfmScorer.segment(recency: ordered[i, recency], frequency: ordered[i, frequency])
+        return (ordered, nearestTwo(scaled))
+    }
+
+    /// Nearest and runner-up centroid (by index) of every row of scaled data.
+    func nearestTwo(_ scaled: Matrix) -> BatchScores {
+        var scores = BatchScores(count: scaled.rows)
+        let k = centroids.rows, d = centroids.columns
+        scaled.values.withUnsafeBufferPointer { xs in
+            centroids.values.withUnsafeBufferPointer { cs in
+                for i in 0..<scaled.rows {
+                    var best = (index: 0, distance: Double.infinity)
+                    var second = (index: 0, distance: Double.infinity)
+                    for c in 0..<k {
+                        let sum = squaredDistance(xs.baseAddress! + i * d, cs.baseAddress! + c * d, d)
+                        if sum < best.distance {
+                            second = best
+                            best = (c, sum)
+                        } else if sum < second.distance {
+                            second = (c, sum)
+                        }
+                    }
+                    scores.segmentIDs[i] = Int32(best.index)
+                    scores.distances[i] = best.distance.squareRoot()
+                    scores.runnerUpIDs[i] = Int32(second.index)
+                    scores.runnerUpDistances[i] = second.distance.squareRoot()
+                }
             }
-            return assignment
         }
+        return scores
     }
 
     /// Scores one customer given as named values.
@@ -75,30 +146,6 @@ extension SegmentationModel {
         }
         let (values, _) = try customerEncoder.encode(header: table.header, rows: table.rows, customerIDs: ids)
         return try score(customerIDs: ids, columns: pipeline.features, values: values)
-    }
-
-    /// Nearest and runner-up centroid of row `i` of scaled data.
-    func nearest(_ scaled: Matrix, row i: Int, customerID: String) -> Assignment {
-        var best = (index: 0, distance: Double.infinity)
-        var second = (index: 0, distance: Double.infinity)
-        for c in 0..<centroids.rows {
-            var sum = 0.0
-            for j in 0..<centroids.columns {
-                let delta = scaled[i, j] - centroids[c, j]
-                sum += delta * delta
-            }
-            if sum < best.distance {
-                second = best
-                best = (c, sum)
-            } else if sum < second.distance {
-                second = (c, sum)
-            }
-        }
-        return Assignment(
-            customerID: customerID, segmentID: segments[best.index].id, segmentName: segments[best.index].name,
-            distance: best.distance.squareRoot(), runnerUpID: segments[second.index].id,
-            runnerUpName: segments[second.index].name, runnerUpDistance: second.distance.squareRoot(),
-            rfmSegment: nil)
     }
 
     private func reorder(_ values: Matrix, _ positions: [Int]) -> Matrix {
