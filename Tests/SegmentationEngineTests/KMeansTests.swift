@@ -35,15 +35,22 @@ struct KMeansTests {
         #expect(abs(a.inertia - (try ClusterMetrics.inertia(x, labels: a.labels))) < 1e-6)
     }
 
-    @Test("Large inputs (parallel kernels) and small ones (parallel restarts) agree with a direct computation")
-    func parallelKernels() throws {
+    @Test("Restarts on a shared pool and restarts with parallel kernels give the same clusterings")
+    func parallelPaths() throws {
         var random = SeededGenerator(seed: 12)
         let rows = 20_000
         let x = Matrix(rows: rows, columns: 4, values: (0..<(rows * 4)).map { i in random.nextGaussian() + Double(i / 4 % 4) * 3 })
-        let result = try KMeans(nInit: 2, seed: 1).fit(x, k: 4)
-        #expect(Set(result.labels).count == 4)
-        #expect(abs(result.inertia - (try ClusterMetrics.inertia(x, labels: result.labels))) / result.inertia < 1e-9)
-        #expect(result == (try KMeans(nInit: 2, seed: 1).fit(x, k: 4)))
+        let pooled = KMeans(nInit: 2, seed: 1)
+        var kernels = pooled
+        kernels.pooledWorkLimit = 0
+        var reported: [Int] = []
+        let a = try pooled.fit(x, ks: [4, 2, 3]) { reported.append($0) }
+        let b = try kernels.fit(x, ks: [2, 3, 4])
+        #expect(reported == [2, 3, 4])
+        #expect(a == b)
+        #expect(a[4] == (try pooled.fit(x, k: 4)))
+        #expect(Set(a[4]!.labels).count == 4)
+        #expect(abs(a[4]!.inertia - (try ClusterMetrics.inertia(x, labels: a[4]!.labels))) / a[4]!.inertia < 1e-9)
     }
 
     @Test("Every feature count (specialised or not) and ragged row counts give plain Lloyd's answer",

@@ -76,7 +76,7 @@ func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Arra
     let selection = outcome!.selection
     var timing = Timing(name: name, seconds: seconds)
     // Where the time goes: the k-means fits alone, then the silhouettes of all k at once.
-    let fits = try measure(repeats) { for k in ks { _ = try KMeans(nInit: nInit, seed: 0).fit(x, k: k) } }
+    let fits = try measure(repeats) { _ = try KMeans(nInit: nInit, seed: 0).fit(x, ks: ks) }
     let labelings = ks.map { outcome!.clusterings[$0]!.labels }
     let silhouettes = try measure(repeats) { _ = try SilhouetteSweep.samples(x, labelings: labelings) }
     timing.extra["kmeans_fits_s"] = String(format: "%.3f", medianOf(fits))

@@ -18,6 +18,22 @@ public protocol ClusteringAlgorithm: Sendable {
     var name: String { get }
     var parameters: [String: String] { get }
     func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck) throws -> Clustering
+    /// Fits every k of a sweep. An algorithm may run the ks together to keep every core busy;
+    /// `progress(k)` is called once per k, in increasing k, when that k is done.
+    func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck, progress: (_ k: Int) -> Void) throws -> [Int: Clustering]
+}
+
+extension ClusteringAlgorithm {
+    /// One k after the other.
+    public func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck, progress: (_ k: Int) -> Void) throws -> [Int: Clustering] {
+        var clusterings: [Int: Clustering] = [:]
+        for k in ks.sorted() {
+            try cancellation.throwIfCancelled()
+            clusterings[k] = try fit(x, k: k, cancellation: cancellation)
+            progress(k)
+        }
+        return clusterings
+    }
 }
 
 public enum ClusteringError: Error, Equatable, CustomStringConvertible {

@@ -9,6 +9,9 @@ public struct KMeans: ClusteringAlgorithm {
     public var maxIterations: Int
     public var tolerance: Double
     public var seed: UInt64
+    /// Up to this many row x k x feature values per restart, restarts share a task pool (each
+    /// single-threaded); above it each restart's kernels use every core.
+    var pooledWorkLimit = 2_000_000
 
     public init(nInit: Int = 10, maxIterations: Int = 300, tolerance: Double = 1e-4, seed: UInt64 = 0) {
         self.nInit = nInit
@@ -24,29 +27,53 @@ public struct KMeans: ClusteringAlgorithm {
     }
 
     public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
-        try validate(x, k: k)
+        try fit(x, ks: [k], cancellation: cancellation) { _ in }[k]!
+    }
+
+    /// Every k's restarts, keeping each k's lowest inertia. Small problems run every (k, restart)
+    /// pair as one task on a shared pool, largest k first, so no core idles while another
+    /// finishes a k's last restart; large ones run restarts in turn, each kernel on all cores.
+    /// Either way each restart's seed depends only on `seed` and its index: the same results.
+    public func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck = .never,
+                    progress: (_ k: Int) -> Void = { _ in }) throws -> [Int: Clustering] {
+        let ks = Array(Set(ks)).sorted()
+        for k in ks { try validate(x, k: k) }
         let absoluteTolerance = tolerance * Self.meanVariance(x)
         var generator = SeededGenerator(seed: seed)
         let seeds = (0..<nInit).map { _ in generator.next() }
-        // Small problems: one restart per core. Large ones: restarts in turn, each kernel on all cores.
-        let perRestartWork = x.rows * k * x.columns
-        var results = [Clustering?](repeating: nil, count: nInit)
-        if perRestartWork < 2_000_000 && nInit > 1 {
+        var clusterings: [Int: Clustering] = [:]
+        if x.rows * (ks.last ?? 0) * x.columns < pooledWorkLimit && ks.count * nInit > 1 {
+            let tasks = ks.reversed().flatMap { k in (0..<nInit).map { (k: k, restart: $0) } }
+            var results = [Clustering?](repeating: nil, count: tasks.count)
             let cancelled = SharedFlag()
             results.withUnsafeMutableBufferPointer { slots in
-                Parallel.forEach(nInit) { r in
+                Parallel.forEach(tasks.count) { t in
                     if cancelled.value || cancellation.isCancelled { cancelled.set(); return }
-                    slots[r] = runOnce(x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: false)
+                    slots[t] = runOnce(x, k: tasks[t].k, seed: seeds[tasks[t].restart], tolerance: absoluteTolerance, parallel: false)
                 }
             }
             if cancelled.value { throw CancellationError() }
+            for k in ks {
+                clusterings[k] = Self.best(tasks.indices.filter { tasks[$0].k == k }.map { results[$0]! })
+                progress(k)
+            }
         } else {
-            for r in 0..<nInit {
-                try cancellation.throwIfCancelled()
-                results[r] = runOnce(x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: true)
+            for k in ks {
+                var restarts: [Clustering] = []
+                for r in 0..<nInit {
+                    try cancellation.throwIfCancelled()
+                    restarts.append(runOnce(x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: true))
+                }
+                clusterings[k] = Self.best(restarts)
+                progress(k)
             }
         }
-        return results.compactMap { $0 }.enumerated().min {
+        return clusterings
+    }
+
+    /// The lowest inertia; ties to the earlier restart.
+    private static func best(_ restarts: [Clustering]) -> Clustering {
+        restarts.enumerated().min {
             $0.element.inertia < $1.element.inertia || ($0.element.inertia == $1.element.inertia && $0.offset < $1.offset)
         }!.element
     }

@@ -87,11 +87,10 @@ public struct KSweep: Sendable {
         for k in ks where k < 2 || k > x.rows {
             throw ClusteringError.invalidK(k: k, customers: x.rows)
         }
-        var clusterings: [Int: Clustering] = [:]
-        for (index, k) in ks.enumerated() {
-            try cancellation.throwIfCancelled()
-            clusterings[k] = try algorithm.fit(x, k: k, cancellation: cancellation)
-            progress(index + 1, ks.count, k)
+        var done = 0
+        let clusterings = try algorithm.fit(x, ks: ks, cancellation: cancellation) { k in
+            done += 1
+            progress(done, ks.count, k)
         }
         let sampled = x.rows > exactSilhouetteLimit
         let rows = sampled ? ClusterMetrics.sampleIndices(count: x.rows, size: exactSilhouetteLimit, seed: seed) : Array(0..<x.rows)
