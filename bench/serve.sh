@@ -14,10 +14,12 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-if ! command -v h2load >/dev/null; then
-  if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq nghttp2-client >/dev/null; fi
+# h2load (nghttp2-client) and libnghttp2's headers for our evenly paced generator (bench/paced).
+if ! command -v h2load >/dev/null || [ ! -f /usr/include/nghttp2/nghttp2.h ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nghttp2-client libnghttp2-dev gcc >/dev/null
 fi
+gcc -O2 -Wall -o "$work/segment-paced" bench/paced/paced.c -lnghttp2
 for product in segment-server segment-load segment-empty-server segment; do swift build -c "$config" --product "$product" >/dev/null; done
 bin=$(swift build -c "$config" --show-bin-path)
 if [ ! -x bench/.venv/bin/python ]; then python3 -m venv bench/.venv; fi
@@ -90,6 +92,12 @@ PY
 }
 latency unary $ours | tee -a "$out/serving.jsonl"
 latency unary_empty $empty | tee -a "$out/serving.jsonl"
+echo "the same rate evenly paced, open loop (bench/paced: call i sent at i/rate, timed from then)"
+rate=$((per_client * 8))
+"$work/segment-paced" paced_ours 127.0.0.1 $ours /segmentation.v1.ScoringService/Score "$work/body.bin" $rate $seconds 8 \
+  "$($py bench/grpc_frame.py reply-size "$gen" bench-0 $ours)" | tee -a "$out/serving.jsonl"
+"$work/segment-paced" paced_empty 127.0.0.1 $empty /segmentation.v1.ScoringService/Score "$work/body.bin" $rate $seconds 8 \
+  "$($py bench/grpc_frame.py reply-size "$gen" bench-0 $empty)" | tee -a "$out/serving.jsonl"
 echo "ScoreStream, 1000 customers per message"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 | tee -a "$out/serving.jsonl"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 --omit-names | tee -a "$out/serving.jsonl"
@@ -118,6 +126,9 @@ print(f"| the same, empty-handler server, median of {each('empty')} | {empty:,.0
 u, e = rows["unary"], rows["unary_empty"]
 print(f"| unary latency at {u['rps']:,.0f} calls/s (about half of max; h2load) | p50 {u['p50_ms']:.2f} ms, p99 {u['p99_ms']:.2f} ms | p99 <= 5 ms |")
 print(f"| the same load on the empty-handler server | p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms | |")
+u, e = rows["paced_ours"], rows["paced_empty"]
+print(f"| the same rate evenly paced, open loop (bench/paced): segment-server | p50 {u['p50_ms']:.2f} ms, p99 {u['p99_ms']:.2f} ms | |")
+print(f"| ... and the empty-handler server | p50 {e['p50_ms']:.2f} ms, p99 {e['p99_ms']:.2f} ms | |")
 s = rows["stream"]
 print(f"| ScoreStream, 1,000 customers/message, one message per customer (FeatureRows) | {s['customers_per_s']:,.0f} customers/s | |")
 s = rows["stream_ids_only"]
