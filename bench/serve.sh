@@ -31,7 +31,7 @@ mkdir -p "$gen"
 $py -m grpc_tools.protoc -IProtos --python_out="$gen" --grpc_python_out="$gen" Protos/segmentation/v1/*.proto
 touch "$gen/segmentation/__init__.py" "$gen/segmentation/v1/__init__.py"
 
-if [ "$smoke" = 1 ]; then versions=3; seconds=2; requests=2000; messages=5; rounds=1; else versions=100; seconds=10; requests=200000; messages=1000; rounds=3; fi
+if [ "$smoke" = 1 ]; then versions=3; seconds=2; requests=2000; messages=5; rounds=1; else versions=100; seconds=10; requests=100000; messages=1000; rounds=3; fi
 ours=50081; empty=50082; peer=50083
 
 wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
