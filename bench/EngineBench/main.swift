@@ -204,8 +204,10 @@ do {
                            repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10,
                            csvOut: arguments.dropFirst(3).first)
     case "kmeans":
+        // An empty out-dir means no peer copy (never a 64 MB file in the working folder).
         try kmeansLarge(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
-                        outDirectory: arguments.dropFirst(2).first, repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+                        outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+                        repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     default:
         FileHandle.standardError.write(Data("""
             usage: segment-bench retail <by-day folder> [repeats]
