@@ -151,6 +151,17 @@ struct ModelTests {
         }
         let single = try model.score(customerID: features.customerIDs[5], features: Dictionary(uniqueKeysWithValues: zip(columns, values.row(5))))
         #expect(single == batch[5])
+        // The bulk form: the same ids and distances as parallel arrays; rows without ids are "row N".
+        let packed = try model.scoreBatch(customerIDs: nil, columns: columns, values: values)
+        #expect(packed.segmentIDs == batch.map { Int32($0.segmentID) })
+        #expect(packed.distances == batch.map(\.distance))
+        #expect(packed.runnerUpIDs == batch.map { Int32($0.runnerUpID) })
+        #expect(packed.runnerUpDistances == batch.map(\.runnerUpDistance))
+        var broken = values
+        broken[1, 2] = .infinity
+        #expect(throws: ScoringError.nonFinite(customer: "row 2", field: "avg_order_value", value: .infinity)) {
+            try model.scoreBatch(customerIDs: nil, columns: columns, values: broken)
+        }
     }
 
     @Test("Scoring errors name the customer and field")
