@@ -46,9 +46,13 @@ echo "populating $versions model versions"
 "$bin/segment-load" populate $ours $versions
 $py bench/grpc_frame.py body "$gen" bench-0 "$work/body.bin"
 
-h2() {  # name port requests -> one JSON line, after checking every reply was a full, successful frame
-  local name=$1 port=$2 requests=$3 expected
-  expected=$($py bench/grpc_frame.py reply-size "$gen" bench-0 "$port")
+# The size of one successful reply from each server (asked once): every load run checks its replies against it.
+reply_ours=$($py bench/grpc_frame.py reply-size "$gen" bench-0 $ours)
+reply_empty=$($py bench/grpc_frame.py reply-size "$gen" bench-0 $empty)
+reply_python=$($py bench/grpc_frame.py reply-size "$gen" bench-0 $peer)
+
+h2() {  # name port requests reply-size -> one JSON line, after checking every reply was a full, successful frame
+  local name=$1 port=$2 requests=$3 expected=$4
   h2load -n $requests -c 4 -m 16 -t 1 -d "$work/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$port/segmentation.v1.ScoringService/Score" > "$work/h2-$name.txt"
   $py - "$work/h2-$name.txt" "$name" "$expected" <<'PY'
@@ -65,15 +69,15 @@ if not ok:
     sys.exit(f"{sys.argv[2]}: {data} reply bytes for {succeeded} replies of {sys.argv[3]} bytes: some calls failed")
 PY
 }
-# The Python peer is ~15x slower: a quarter of the requests keeps its run under a minute.
 # Ours and the empty server alternate, three rounds (one when smoke): single runs on this noisy
 # machine move by 10-20%, so the table compares medians.
 : > "$out/serving.jsonl"
 for _ in $(seq 1 $rounds); do
-  h2 ours $ours $requests | tee -a "$out/serving.jsonl"
-  h2 empty $empty $requests | tee -a "$out/serving.jsonl"
+  h2 ours $ours $requests $reply_ours | tee -a "$out/serving.jsonl"
+  h2 empty $empty $requests $reply_empty | tee -a "$out/serving.jsonl"
 done
-h2 python $peer $((requests / 4)) | tee -a "$out/serving.jsonl"
+# The Python peer is ~15x slower: a quarter of the requests keeps its run short.
+h2 python $peer $((requests / 4)) $reply_python | tee -a "$out/serving.jsonl"
 
 max_rps=$($py -c "import json, statistics; print(statistics.median(r['rps'] for r in map(json.loads, open('$out/serving.jsonl')) if r['name'] == 'h2load_unary_ours'))")
 per_client=$($py -c "print(max(1, int($max_rps / 2 / 8)))")
@@ -93,11 +97,11 @@ PY
 latency unary $ours | tee -a "$out/serving.jsonl"
 latency unary_empty $empty | tee -a "$out/serving.jsonl"
 echo "the same rate evenly paced, open loop (bench/paced: call i sent at i/rate, timed from then)"
-rate=$((per_client * 8))
-"$work/segment-paced" paced_ours 127.0.0.1 $ours /segmentation.v1.ScoringService/Score "$work/body.bin" $rate $seconds 8 \
-  "$($py bench/grpc_frame.py reply-size "$gen" bench-0 $ours)" | tee -a "$out/serving.jsonl"
-"$work/segment-paced" paced_empty 127.0.0.1 $empty /segmentation.v1.ScoringService/Score "$work/body.bin" $rate $seconds 8 \
-  "$($py bench/grpc_frame.py reply-size "$gen" bench-0 $empty)" | tee -a "$out/serving.jsonl"
+paced() {  # name port reply-size -> one JSON line; fails if any reply was not a full, successful frame
+  "$work/segment-paced" "$1" 127.0.0.1 "$2" /segmentation.v1.ScoringService/Score "$work/body.bin" $((per_client * 8)) $seconds 8 "$3"
+}
+paced paced_ours $ours $reply_ours | tee -a "$out/serving.jsonl"
+paced paced_empty $empty $reply_empty | tee -a "$out/serving.jsonl"
 echo "ScoreStream, 1000 customers per message"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 | tee -a "$out/serving.jsonl"
 "$bin/segment-load" stream $ours bench-0 $messages 1000 --omit-names | tee -a "$out/serving.jsonl"

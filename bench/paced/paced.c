@@ -227,8 +227,9 @@ int main(int argc, char **argv) {
     double elapsed = now() - start;
     errors += total - completed - errors;  // never answered
     qsort(latencies, completed, sizeof *latencies, compare);
-    double p50 = completed ? latencies[completed / 2] * 1e3 : 0;
-    double p99 = completed ? latencies[(size_t)((double)completed * 0.99) < completed ? (size_t)((double)completed * 0.99) : completed - 1] * 1e3 : 0;
+    // The value below which a share q of the calls fall (ms); 0 when none completed.
+#define PERCENTILE(q) (completed ? latencies[(size_t)((double)completed * (q))] * 1e3 : 0)
+    double p50 = PERCENTILE(0.5), p99 = PERCENTILE(0.99);
     double max = completed ? latencies[completed - 1] * 1e3 : 0;
     printf("{\"name\": \"%s\", \"calls\": %zu, \"rps\": %.1f, \"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f, \"errors\": %zu}\n",
            name, completed, (double)completed / elapsed, p50, p99, max, errors);

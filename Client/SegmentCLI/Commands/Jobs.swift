@@ -35,7 +35,7 @@ struct Jobs: AsyncParsableCommand {
         func run() async throws {
             try await server.call { services, format in
                 let job = try await services.training.getJob(.with { $0.jobID = id }).job
-                try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                try ModelPrinter.emit(job, format: format)
                 if format == .table && !job.kMetrics.isEmpty {
                     Output.print("")
                     Output.print(ModelPrinter.kTable(job.kMetrics))
@@ -65,7 +65,7 @@ struct Jobs: AsyncParsableCommand {
         func run() async throws {
             try await server.call { services, format in
                 let job = try await services.training.cancelJob(.with { $0.jobID = id }).job
-                try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                try ModelPrinter.emit(job, format: format)
             }
         }
     }

@@ -73,7 +73,7 @@ struct Train: AsyncParsableCommand {
                 let job = try await services.training.submitTrainingJob(.with { $0.spec = submitted }).job
                 FileHandle.standardError.writeQuietly("submitted \(job.id) for model \(job.spec.modelName)\n")
                 guard wait else {
-                    try Output.emit(format, header: ModelPrinter.jobHeader, rows: [ModelPrinter.jobRow(job)]) { try Output.json(job) }
+                    try ModelPrinter.emit(job, format: format)
                     return
                 }
                 let finished = try await JobWatcher.watch(job.id, services: services)

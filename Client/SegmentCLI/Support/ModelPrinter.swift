@@ -60,6 +60,11 @@ enum ModelPrinter {
 
     static let jobHeader = ["job", "model", "state", "stage", "progress", "version", "created", "error"]
 
+    /// One job as a one-row table, CSV, or its JSON.
+    static func emit(_ job: Segmentation_V1_Job, format: OutputFormat) throws {
+        try Output.emit(format, header: jobHeader, rows: [jobRow(job)]) { try Output.json(job) }
+    }
+
     static func stateName(_ state: Segmentation_V1_JobState) -> String {
         switch state {
         case .queued: "queued"

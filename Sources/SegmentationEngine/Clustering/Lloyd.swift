@@ -96,7 +96,7 @@ struct Lloyd {
     /// each centre to the mean of its rows, until no label changes or the centres move less than
     /// `tolerance` in total squared distance; then one exact pass for the final labels and inertia.
     /// Rows are measured eight at a time across SIMD lanes (see `BlockKernel`): on low-dimensional
-    /// customer features that is faster than skipping rows with Hamerly's or Elkan's bounds,
+    /// customer features that is faster than skipping rows with Hamerly's bounds (the previous kernel),
     /// whose per-row bookkeeping costs as much as the distances it saves (measured in BENCHMARKS.md).
     func run(centers initial: Matrix, maxIterations: Int, tolerance: Double) -> Clustering {
         let k = initial.rows
