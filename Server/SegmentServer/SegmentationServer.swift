@@ -55,7 +55,7 @@ public final class SegmentationServer: Service, Sendable {
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store),
             TrainingService(registry: registry, jobs: jobs),
-            ModelRegistryService(registry: registry, catalog: catalog),
+            ModelRegistryService(registry: registry, catalog: catalog, store: store),
             ScoringService(catalog: catalog),
             HealthService(health: health),
         ])

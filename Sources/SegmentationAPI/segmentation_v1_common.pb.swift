@@ -66,6 +66,48 @@ public nonisolated enum Segmentation_V1_InputKind: SwiftProtobuf.Enum, Swift.Cas
 
 }
 
+public nonisolated enum Segmentation_V1_FilterMode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Keep only rows whose column equals one of the include values given for that column.
+  case include // = 1
+
+  /// Drop rows whose column equals the value.
+  case exclude // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .include
+    case 2: self = .exclude
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .include: return 1
+    case .exclude: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Segmentation_V1_FilterMode] = [
+    .unspecified,
+    .include,
+    .exclude,
+  ]
+
+}
+
 /// How the columns of an input are read.
 public nonisolated struct Segmentation_V1_ColumnSpec: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -98,6 +140,27 @@ public nonisolated struct Segmentation_V1_CleaningStep: Sendable {
 
   /// Rows left after this step and all before it.
   public var remaining: Int64 = 0
+
+  /// For "row filter" steps: the filter, e.g. "exclude Order Status=Cancelled".
+  public var rule: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A row filter applied before cleaning; values match after trimming, ignoring case. Every row
+/// a filter removes is counted in the data report under that filter. At most 64 per request.
+public nonisolated struct Segmentation_V1_RowFilter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mode: Segmentation_V1_FilterMode = .unspecified
+
+  public var column: String = String()
+
+  public var value: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -172,6 +235,17 @@ public nonisolated struct Segmentation_V1_DataReport: Sendable {
   /// Customers: text columns left out because they hold free text, not categories.
   public var ignoredColumns: [String] = []
 
+  /// Columns no role or feature reads (e.g. Description in order lines).
+  public var unusedColumns: [String] = []
+
+  /// Customers: columns that identify rows (unique per row, or named like id, rownames,
+  /// index, "Unnamed: 0"), left out of the features unless named.
+  public var identifierColumns: [String] = []
+
+  /// Customers: sensitive attributes found (gender, ethnicity, religion, marital status,
+  /// nationality...), left out of the features unless opted in; never used in names or actions.
+  public var sensitiveColumns: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -194,6 +268,9 @@ public nonisolated struct Segmentation_V1_KMetrics: Sendable {
   public var calinskiHarabasz: Double = 0
 
   public var iterations: Int32 = 0
+
+  /// The smallest segment's share of the customers at this k.
+  public var smallestShare: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -246,6 +323,10 @@ nonisolated extension Segmentation_V1_InputKind: SwiftProtobuf._ProtoNameProvidi
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INPUT_KIND_UNSPECIFIED\0\u{1}INPUT_KIND_TRANSACTIONS\0\u{1}INPUT_KIND_CUSTOMERS\0")
 }
 
+nonisolated extension Segmentation_V1_FilterMode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FILTER_MODE_UNSPECIFIED\0\u{1}FILTER_MODE_INCLUDE\0\u{1}FILTER_MODE_EXCLUDE\0")
+}
+
 nonisolated extension Segmentation_V1_ColumnSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ColumnSpec"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}roles\0\u{3}id_column\0")
@@ -283,7 +364,7 @@ nonisolated extension Segmentation_V1_ColumnSpec: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_CleaningStep: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CleaningStep"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}removed\0\u{1}remaining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}removed\0\u{1}remaining\0\u{1}rule\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -294,6 +375,7 @@ nonisolated extension Segmentation_V1_CleaningStep: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.removed) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.remaining) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.rule) }()
       default: break
       }
     }
@@ -309,6 +391,9 @@ nonisolated extension Segmentation_V1_CleaningStep: SwiftProtobuf.Message, Swift
     if self.remaining != 0 {
       try visitor.visitSingularInt64Field(value: self.remaining, fieldNumber: 3)
     }
+    if !self.rule.isEmpty {
+      try visitor.visitSingularStringField(value: self.rule, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -316,6 +401,47 @@ nonisolated extension Segmentation_V1_CleaningStep: SwiftProtobuf.Message, Swift
     if lhs.name != rhs.name {return false}
     if lhs.removed != rhs.removed {return false}
     if lhs.remaining != rhs.remaining {return false}
+    if lhs.rule != rhs.rule {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_RowFilter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RowFilter"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{1}column\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.mode) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.column) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.mode != .unspecified {
+      try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 1)
+    }
+    if !self.column.isEmpty {
+      try visitor.visitSingularStringField(value: self.column, fieldNumber: 2)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitSingularStringField(value: self.value, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_RowFilter, rhs: Segmentation_V1_RowFilter) -> Bool {
+    if lhs.mode != rhs.mode {return false}
+    if lhs.column != rhs.column {return false}
+    if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -403,7 +529,7 @@ nonisolated extension Segmentation_V1_ImputedColumn: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DataReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0\u{3}unused_columns\0\u{3}identifier_columns\0\u{3}sensitive_columns\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -424,6 +550,9 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
       case 11: try { try decoder.decodeSingularStringField(value: &self.snapshotDate) }()
       case 12: try { try decoder.decodeRepeatedMessageField(value: &self.imputed) }()
       case 13: try { try decoder.decodeRepeatedStringField(value: &self.ignoredColumns) }()
+      case 14: try { try decoder.decodeRepeatedStringField(value: &self.unusedColumns) }()
+      case 15: try { try decoder.decodeRepeatedStringField(value: &self.identifierColumns) }()
+      case 16: try { try decoder.decodeRepeatedStringField(value: &self.sensitiveColumns) }()
       default: break
       }
     }
@@ -469,6 +598,15 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
     if !self.ignoredColumns.isEmpty {
       try visitor.visitRepeatedStringField(value: self.ignoredColumns, fieldNumber: 13)
     }
+    if !self.unusedColumns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.unusedColumns, fieldNumber: 14)
+    }
+    if !self.identifierColumns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.identifierColumns, fieldNumber: 15)
+    }
+    if !self.sensitiveColumns.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.sensitiveColumns, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -486,6 +624,9 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
     if lhs.snapshotDate != rhs.snapshotDate {return false}
     if lhs.imputed != rhs.imputed {return false}
     if lhs.ignoredColumns != rhs.ignoredColumns {return false}
+    if lhs.unusedColumns != rhs.unusedColumns {return false}
+    if lhs.identifierColumns != rhs.identifierColumns {return false}
+    if lhs.sensitiveColumns != rhs.sensitiveColumns {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -493,7 +634,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0\u{3}smallest_share\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -507,6 +648,7 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.daviesBouldin) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.calinskiHarabasz) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.iterations) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.smallestShare) }()
       default: break
       }
     }
@@ -531,6 +673,9 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
     if self.iterations != 0 {
       try visitor.visitSingularInt32Field(value: self.iterations, fieldNumber: 6)
     }
+    if self.smallestShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.smallestShare, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -541,6 +686,7 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
     if lhs.daviesBouldin != rhs.daviesBouldin {return false}
     if lhs.calinskiHarabasz != rhs.calinskiHarabasz {return false}
     if lhs.iterations != rhs.iterations {return false}
+    if lhs.smallestShare != rhs.smallestShare {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

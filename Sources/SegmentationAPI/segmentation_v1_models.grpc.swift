@@ -113,6 +113,19 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ExportAssignments" metadata.
+        public enum ExportAssignments: Sendable {
+            /// Request type for "ExportAssignments".
+            public typealias Input = Segmentation_V1_ExportAssignmentsRequest
+            /// Response type for "ExportAssignments".
+            public typealias Output = Segmentation_V1_ExportAssignmentsResponse
+            /// Descriptor for "ExportAssignments".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "ExportAssignments",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.ModelRegistry" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListModels.descriptor,
@@ -121,7 +134,8 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
             SetAlias.descriptor,
             DeleteAlias.descriptor,
             DeleteVersion.descriptor,
-            RenameSegment.descriptor
+            RenameSegment.descriptor,
+            ExportAssignments.descriptor
         ]
     }
 }
@@ -267,6 +281,26 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_RenameSegmentRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_RenameSegmentResponse>
+
+        /// Handle the "ExportAssignments" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+        /// > segment and raw features, computed from the version's stored dataset with its own
+        /// > configuration, in messages of at most 10,000 customers.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_ExportAssignmentsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ExportAssignmentsResponse` messages.
+        func exportAssignments(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_ExportAssignmentsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse>
     }
 
     /// Service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -396,6 +430,26 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.ServerRequest<Segmentation_V1_RenameSegmentRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_RenameSegmentResponse>
+
+        /// Handle the "ExportAssignments" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+        /// > segment and raw features, computed from the version's stored dataset with its own
+        /// > configuration, in messages of at most 10,000 customers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ExportAssignmentsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ExportAssignmentsResponse` messages.
+        func exportAssignments(
+            request: GRPCCore.ServerRequest<Segmentation_V1_ExportAssignmentsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -523,6 +577,27 @@ extension Segmentation_V1_ModelRegistry {
             request: Segmentation_V1_RenameSegmentRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_RenameSegmentResponse
+
+        /// Handle the "ExportAssignments" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+        /// > segment and raw features, computed from the version's stored dataset with its own
+        /// > configuration, in messages of at most 10,000 customers.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_ExportAssignmentsRequest` message.
+        ///   - response: A response stream of `Segmentation_V1_ExportAssignmentsResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func exportAssignments(
+            request: Segmentation_V1_ExportAssignmentsRequest,
+            response: GRPCCore.RPCWriter<Segmentation_V1_ExportAssignmentsResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -602,6 +677,17 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_RenameSegmentResponse>(),
             handler: { request, context in
                 try await self.renameSegment(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.ExportAssignments.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ExportAssignmentsResponse>(),
+            handler: { request, context in
+                try await self.exportAssignments(
                     request: request,
                     context: context
                 )
@@ -688,6 +774,17 @@ extension Segmentation_V1_ModelRegistry.ServiceProtocol {
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func exportAssignments(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_ExportAssignmentsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse> {
+        let response = try await self.exportAssignments(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
     }
 }
 
@@ -782,6 +879,23 @@ extension Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func exportAssignments(
+        request: GRPCCore.ServerRequest<Segmentation_V1_ExportAssignmentsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse> {
+        return GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.exportAssignments(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -948,6 +1062,31 @@ extension Segmentation_V1_ModelRegistry {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_RenameSegmentResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_RenameSegmentResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ExportAssignments" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+        /// > segment and raw features, computed from the version's stored dataset with its own
+        /// > configuration, in messages of at most 10,000 customers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ExportAssignmentsRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ExportAssignmentsRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ExportAssignmentsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func exportAssignments<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ExportAssignmentsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ExportAssignmentsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ExportAssignmentsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportAssignmentsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1198,6 +1337,40 @@ extension Segmentation_V1_ModelRegistry {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ExportAssignments" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+        /// > segment and raw features, computed from the version's stored dataset with its own
+        /// > configuration, in messages of at most 10,000 customers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ExportAssignmentsRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ExportAssignmentsRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ExportAssignmentsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func exportAssignments<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ExportAssignmentsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ExportAssignmentsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ExportAssignmentsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportAssignmentsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.ExportAssignments.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1396,6 +1569,35 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_RenameSegmentRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_RenameSegmentResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ExportAssignments" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+    /// > segment and raw features, computed from the version's stored dataset with its own
+    /// > configuration, in messages of at most 10,000 customers.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_ExportAssignmentsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func exportAssignments<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_ExportAssignmentsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportAssignmentsResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.exportAssignments(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ExportAssignmentsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1624,6 +1826,39 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             metadata: metadata
         )
         return try await self.renameSegment(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ExportAssignments" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Server streaming: every training customer's segment, runner-up, distances, RFM score
+    /// > segment and raw features, computed from the version's stored dataset with its own
+    /// > configuration, in messages of at most 10,000 customers.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func exportAssignments<Result>(
+        _ message: Segmentation_V1_ExportAssignmentsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportAssignmentsResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_ExportAssignmentsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.exportAssignments(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -109,6 +109,66 @@ public nonisolated struct Segmentation_V1_FeatureSummary: Sendable {
   /// (after the log transform where it applies).
   public var zScore: Double = 0
 
+  /// The feature's mean and median over all customers.
+  public var populationMean: Double {
+    get {_populationMean ?? 0}
+    set {_populationMean = newValue}
+  }
+  /// Returns true if `populationMean` has been explicitly set.
+  public var hasPopulationMean: Bool {self._populationMean != nil}
+  /// Clears the value of `populationMean`. Subsequent reads from it will return its default value.
+  public mutating func clearPopulationMean() {self._populationMean = nil}
+
+  public var populationMedian: Double {
+    get {_populationMedian ?? 0}
+    set {_populationMedian = newValue}
+  }
+  /// Returns true if `populationMedian` has been explicitly set.
+  public var hasPopulationMedian: Bool {self._populationMedian != nil}
+  /// Clears the value of `populationMedian`. Subsequent reads from it will return its default value.
+  public mutating func clearPopulationMedian() {self._populationMedian = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _populationMean: Double? = nil
+  fileprivate var _populationMedian: Double? = nil
+}
+
+/// Distances of a segment's training customers to its centre (scaled space). A scored customer
+/// beyond p99 is flagged as an outlier.
+public nonisolated struct Segmentation_V1_DistanceSpread: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var median: Double = 0
+
+  public var p95: Double = 0
+
+  public var p99: Double = 0
+
+  public var max: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A segment's split by one sensitive attribute beside the whole population's, for fairness
+/// audits. Sensitive attributes never appear in names or actions.
+public nonisolated struct Segmentation_V1_AttributeComposition: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attribute: String = String()
+
+  public var shares: [Segmentation_V1_Share] = []
+
+  public var populationShares: [Segmentation_V1_Share] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -128,61 +188,108 @@ public nonisolated struct Segmentation_V1_Share: Sendable {
   public init() {}
 }
 
-public nonisolated struct Segmentation_V1_Segment: Sendable {
+public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var id: Int32 = 0
+  public var id: Int32 {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
-  public var name: String = String()
+  public var name: String {
+    get {_storage._name}
+    set {_uniqueStorage()._name = newValue}
+  }
 
   /// The name the labeler gave, kept when a person renames the segment.
-  public var generatedName: String = String()
+  public var generatedName: String {
+    get {_storage._generatedName}
+    set {_uniqueStorage()._generatedName = newValue}
+  }
 
-  public var description_p: String = String()
+  public var description_p: String {
+    get {_storage._description_p}
+    set {_uniqueStorage()._description_p = newValue}
+  }
 
-  public var actions: [String] = []
+  public var actions: [String] {
+    get {_storage._actions}
+    set {_uniqueStorage()._actions = newValue}
+  }
 
-  public var size: Int64 = 0
+  public var size: Int64 {
+    get {_storage._size}
+    set {_uniqueStorage()._size = newValue}
+  }
 
-  public var customerShare: Double = 0
+  public var customerShare: Double {
+    get {_storage._customerShare}
+    set {_uniqueStorage()._customerShare = newValue}
+  }
 
   /// Share of total spend (transactions models).
   public var revenueShare: Double {
-    get {_revenueShare ?? 0}
-    set {_revenueShare = newValue}
+    get {_storage._revenueShare ?? 0}
+    set {_uniqueStorage()._revenueShare = newValue}
   }
   /// Returns true if `revenueShare` has been explicitly set.
-  public var hasRevenueShare: Bool {self._revenueShare != nil}
+  public var hasRevenueShare: Bool {_storage._revenueShare != nil}
   /// Clears the value of `revenueShare`. Subsequent reads from it will return its default value.
-  public mutating func clearRevenueShare() {self._revenueShare = nil}
+  public mutating func clearRevenueShare() {_uniqueStorage()._revenueShare = nil}
 
-  public var features: [Segmentation_V1_FeatureSummary] = []
+  public var features: [Segmentation_V1_FeatureSummary] {
+    get {_storage._features}
+    set {_uniqueStorage()._features = newValue}
+  }
 
   public var modeQuantity: Double {
-    get {_modeQuantity ?? 0}
-    set {_modeQuantity = newValue}
+    get {_storage._modeQuantity ?? 0}
+    set {_uniqueStorage()._modeQuantity = newValue}
   }
   /// Returns true if `modeQuantity` has been explicitly set.
-  public var hasModeQuantity: Bool {self._modeQuantity != nil}
+  public var hasModeQuantity: Bool {_storage._modeQuantity != nil}
   /// Clears the value of `modeQuantity`. Subsequent reads from it will return its default value.
-  public mutating func clearModeQuantity() {self._modeQuantity = nil}
+  public mutating func clearModeQuantity() {_uniqueStorage()._modeQuantity = nil}
 
-  public var topCountries: [Segmentation_V1_Share] = []
+  public var topCountries: [Segmentation_V1_Share] {
+    get {_storage._topCountries}
+    set {_uniqueStorage()._topCountries = newValue}
+  }
 
   /// RFM score segments (Champions, At Risk, ...) within this segment.
-  public var rfmMix: [Segmentation_V1_Share] = []
+  public var rfmMix: [Segmentation_V1_Share] {
+    get {_storage._rfmMix}
+    set {_uniqueStorage()._rfmMix = newValue}
+  }
 
   /// Centroid in the scaled feature space, in the order of ModelDetail.features.
-  public var centroid: [Double] = []
+  public var centroid: [Double] {
+    get {_storage._centroid}
+    set {_uniqueStorage()._centroid = newValue}
+  }
+
+  public var distances: Segmentation_V1_DistanceSpread {
+    get {_storage._distances ?? Segmentation_V1_DistanceSpread()}
+    set {_uniqueStorage()._distances = newValue}
+  }
+  /// Returns true if `distances` has been explicitly set.
+  public var hasDistances: Bool {_storage._distances != nil}
+  /// Clears the value of `distances`. Subsequent reads from it will return its default value.
+  public mutating func clearDistances() {_uniqueStorage()._distances = nil}
+
+  /// Customer tables with sensitive attributes: the segment's composition by each.
+  public var composition: [Segmentation_V1_AttributeComposition] {
+    get {_storage._composition}
+    set {_uniqueStorage()._composition = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _revenueShare: Double? = nil
-  fileprivate var _modeQuantity: Double? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Segmentation_V1_Annotation: Sendable {
@@ -389,6 +496,25 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
   /// Clears the value of `inputColumns`. Subsequent reads from it will return its default value.
   public mutating func clearInputColumns() {_uniqueStorage()._inputColumns = nil}
 
+  /// Why chosen_k was chosen, in words: the rule and the runners-up with their scores.
+  public var selectionReason: String {
+    get {_storage._selectionReason}
+    set {_uniqueStorage()._selectionReason = newValue}
+  }
+
+  /// The next best ks under the same rule, best first.
+  public var runnerUpKs: [Int32] {
+    get {_storage._runnerUpKs}
+    set {_uniqueStorage()._runnerUpKs = newValue}
+  }
+
+  /// What to know before acting: a k at the edge of the range, weak structure (silhouette
+  /// < 0.25), a tiny segment.
+  public var selectionWarnings: [String] {
+    get {_storage._selectionWarnings}
+    set {_uniqueStorage()._selectionWarnings = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -562,6 +688,8 @@ public nonisolated struct Segmentation_V1_DeleteVersionResponse: Sendable {
   public init() {}
 }
 
+/// Changes a person's wording of a segment: any of name, description and actions (at least
+/// one). Name at most 100 characters, description 1,000, at most 10 actions of 200.
 public nonisolated struct Segmentation_V1_RenameSegmentRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -571,10 +699,95 @@ public nonisolated struct Segmentation_V1_RenameSegmentRequest: Sendable {
 
   public var segmentID: Int32 = 0
 
+  /// Empty: the name is unchanged.
   public var newName: String = String()
 
   /// Who renamed it (free text, recorded).
   public var author: String = String()
+
+  /// Set: the new description.
+  public var newDescription: String {
+    get {_newDescription ?? String()}
+    set {_newDescription = newValue}
+  }
+  /// Returns true if `newDescription` has been explicitly set.
+  public var hasNewDescription: Bool {self._newDescription != nil}
+  /// Clears the value of `newDescription`. Subsequent reads from it will return its default value.
+  public mutating func clearNewDescription() {self._newDescription = nil}
+
+  /// Set: the new actions (replacing the old ones).
+  public var newActions: Segmentation_V1_ActionList {
+    get {_newActions ?? Segmentation_V1_ActionList()}
+    set {_newActions = newValue}
+  }
+  /// Returns true if `newActions` has been explicitly set.
+  public var hasNewActions: Bool {self._newActions != nil}
+  /// Clears the value of `newActions`. Subsequent reads from it will return its default value.
+  public mutating func clearNewActions() {self._newActions = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _newDescription: String? = nil
+  fileprivate var _newActions: Segmentation_V1_ActionList? = nil
+}
+
+public nonisolated struct Segmentation_V1_ActionList: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var actions: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_ExportAssignmentsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "name", "name@3" or "name@alias".
+  public var reference: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One batch of assigned customers, as parallel arrays in the dataset's customer order.
+public nonisolated struct Segmentation_V1_ExportAssignmentsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// First message only: the version exported and the feature columns of `features`.
+  public var modelName: String = String()
+
+  public var modelVersion: Int32 = 0
+
+  public var featureNames: [String] = []
+
+  public var customerIds: [String] = []
+
+  public var segmentIds: [Int32] = []
+
+  public var distances: [Double] = []
+
+  public var runnerUpIds: [Int32] = []
+
+  public var runnerUpDistances: [Double] = []
+
+  /// RFM score segment per customer (transactions models), else empty.
+  public var rfmSegments: [String] = []
+
+  /// Raw feature values, customer after customer, len(feature_names) each.
+  public var features: [Double] = []
+
+  public var outliers: [Bool] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -746,7 +959,7 @@ nonisolated extension Segmentation_V1_VersionSummary: SwiftProtobuf.Message, Swi
 
 nonisolated extension Segmentation_V1_FeatureSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}mean\0\u{1}median\0\u{3}z_score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}mean\0\u{1}median\0\u{3}z_score\0\u{3}population_mean\0\u{3}population_median\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -758,12 +971,18 @@ nonisolated extension Segmentation_V1_FeatureSummary: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.mean) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.median) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.zScore) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._populationMean) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._populationMedian) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.feature.isEmpty {
       try visitor.visitSingularStringField(value: self.feature, fieldNumber: 1)
     }
@@ -776,6 +995,12 @@ nonisolated extension Segmentation_V1_FeatureSummary: SwiftProtobuf.Message, Swi
     if self.zScore.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.zScore, fieldNumber: 4)
     }
+    try { if let v = self._populationMean {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._populationMedian {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -784,6 +1009,93 @@ nonisolated extension Segmentation_V1_FeatureSummary: SwiftProtobuf.Message, Swi
     if lhs.mean != rhs.mean {return false}
     if lhs.median != rhs.median {return false}
     if lhs.zScore != rhs.zScore {return false}
+    if lhs._populationMean != rhs._populationMean {return false}
+    if lhs._populationMedian != rhs._populationMedian {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_DistanceSpread: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DistanceSpread"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}median\0\u{1}p95\0\u{1}p99\0\u{1}max\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.median) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.p95) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.p99) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.max) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.median.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.median, fieldNumber: 1)
+    }
+    if self.p95.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p95, fieldNumber: 2)
+    }
+    if self.p99.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p99, fieldNumber: 3)
+    }
+    if self.max.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.max, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_DistanceSpread, rhs: Segmentation_V1_DistanceSpread) -> Bool {
+    if lhs.median != rhs.median {return false}
+    if lhs.p95 != rhs.p95 {return false}
+    if lhs.p99 != rhs.p99 {return false}
+    if lhs.max != rhs.max {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_AttributeComposition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AttributeComposition"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attribute\0\u{1}shares\0\u{3}population_shares\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.attribute) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.shares) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.populationShares) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.attribute.isEmpty {
+      try visitor.visitSingularStringField(value: self.attribute, fieldNumber: 1)
+    }
+    if !self.shares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shares, fieldNumber: 2)
+    }
+    if !self.populationShares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.populationShares, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_AttributeComposition, rhs: Segmentation_V1_AttributeComposition) -> Bool {
+    if lhs.attribute != rhs.attribute {return false}
+    if lhs.shares != rhs.shares {return false}
+    if lhs.populationShares != rhs.populationShares {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -826,93 +1138,167 @@ nonisolated extension Segmentation_V1_Share: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Segment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0")
+
+  fileprivate class _StorageClass {
+    var _id: Int32 = 0
+    var _name: String = String()
+    var _generatedName: String = String()
+    var _description_p: String = String()
+    var _actions: [String] = []
+    var _size: Int64 = 0
+    var _customerShare: Double = 0
+    var _revenueShare: Double? = nil
+    var _features: [Segmentation_V1_FeatureSummary] = []
+    var _modeQuantity: Double? = nil
+    var _topCountries: [Segmentation_V1_Share] = []
+    var _rfmMix: [Segmentation_V1_Share] = []
+    var _centroid: [Double] = []
+    var _distances: Segmentation_V1_DistanceSpread? = nil
+    var _composition: [Segmentation_V1_AttributeComposition] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _name = source._name
+      _generatedName = source._generatedName
+      _description_p = source._description_p
+      _actions = source._actions
+      _size = source._size
+      _customerShare = source._customerShare
+      _revenueShare = source._revenueShare
+      _features = source._features
+      _modeQuantity = source._modeQuantity
+      _topCountries = source._topCountries
+      _rfmMix = source._rfmMix
+      _centroid = source._centroid
+      _distances = source._distances
+      _composition = source._composition
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt32Field(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.generatedName) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
-      case 5: try { try decoder.decodeRepeatedStringField(value: &self.actions) }()
-      case 6: try { try decoder.decodeSingularInt64Field(value: &self.size) }()
-      case 7: try { try decoder.decodeSingularDoubleField(value: &self.customerShare) }()
-      case 8: try { try decoder.decodeSingularDoubleField(value: &self._revenueShare) }()
-      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
-      case 10: try { try decoder.decodeSingularDoubleField(value: &self._modeQuantity) }()
-      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.topCountries) }()
-      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.rfmMix) }()
-      case 13: try { try decoder.decodeRepeatedDoubleField(value: &self.centroid) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt32Field(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._name) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._generatedName) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._description_p) }()
+        case 5: try { try decoder.decodeRepeatedStringField(value: &_storage._actions) }()
+        case 6: try { try decoder.decodeSingularInt64Field(value: &_storage._size) }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._customerShare) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._revenueShare) }()
+        case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._features) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._modeQuantity) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._topCountries) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._rfmMix) }()
+        case 13: try { try decoder.decodeRepeatedDoubleField(value: &_storage._centroid) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._distances) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._composition) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.id != 0 {
-      try visitor.visitSingularInt32Field(value: self.id, fieldNumber: 1)
-    }
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
-    }
-    if !self.generatedName.isEmpty {
-      try visitor.visitSingularStringField(value: self.generatedName, fieldNumber: 3)
-    }
-    if !self.description_p.isEmpty {
-      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 4)
-    }
-    if !self.actions.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.actions, fieldNumber: 5)
-    }
-    if self.size != 0 {
-      try visitor.visitSingularInt64Field(value: self.size, fieldNumber: 6)
-    }
-    if self.customerShare.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.customerShare, fieldNumber: 7)
-    }
-    try { if let v = self._revenueShare {
-      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
-    } }()
-    if !self.features.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 9)
-    }
-    try { if let v = self._modeQuantity {
-      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
-    } }()
-    if !self.topCountries.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.topCountries, fieldNumber: 11)
-    }
-    if !self.rfmMix.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.rfmMix, fieldNumber: 12)
-    }
-    if !self.centroid.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.centroid, fieldNumber: 13)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._id != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._name.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._name, fieldNumber: 2)
+      }
+      if !_storage._generatedName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._generatedName, fieldNumber: 3)
+      }
+      if !_storage._description_p.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._description_p, fieldNumber: 4)
+      }
+      if !_storage._actions.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._actions, fieldNumber: 5)
+      }
+      if _storage._size != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._size, fieldNumber: 6)
+      }
+      if _storage._customerShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._customerShare, fieldNumber: 7)
+      }
+      try { if let v = _storage._revenueShare {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+      } }()
+      if !_storage._features.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._features, fieldNumber: 9)
+      }
+      try { if let v = _storage._modeQuantity {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._topCountries.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._topCountries, fieldNumber: 11)
+      }
+      if !_storage._rfmMix.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._rfmMix, fieldNumber: 12)
+      }
+      if !_storage._centroid.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._centroid, fieldNumber: 13)
+      }
+      try { if let v = _storage._distances {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
+      if !_storage._composition.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._composition, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_Segment, rhs: Segmentation_V1_Segment) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs.name != rhs.name {return false}
-    if lhs.generatedName != rhs.generatedName {return false}
-    if lhs.description_p != rhs.description_p {return false}
-    if lhs.actions != rhs.actions {return false}
-    if lhs.size != rhs.size {return false}
-    if lhs.customerShare != rhs.customerShare {return false}
-    if lhs._revenueShare != rhs._revenueShare {return false}
-    if lhs.features != rhs.features {return false}
-    if lhs._modeQuantity != rhs._modeQuantity {return false}
-    if lhs.topCountries != rhs.topCountries {return false}
-    if lhs.rfmMix != rhs.rfmMix {return false}
-    if lhs.centroid != rhs.centroid {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._name != rhs_storage._name {return false}
+        if _storage._generatedName != rhs_storage._generatedName {return false}
+        if _storage._description_p != rhs_storage._description_p {return false}
+        if _storage._actions != rhs_storage._actions {return false}
+        if _storage._size != rhs_storage._size {return false}
+        if _storage._customerShare != rhs_storage._customerShare {return false}
+        if _storage._revenueShare != rhs_storage._revenueShare {return false}
+        if _storage._features != rhs_storage._features {return false}
+        if _storage._modeQuantity != rhs_storage._modeQuantity {return false}
+        if _storage._topCountries != rhs_storage._topCountries {return false}
+        if _storage._rfmMix != rhs_storage._rfmMix {return false}
+        if _storage._centroid != rhs_storage._centroid {return false}
+        if _storage._distances != rhs_storage._distances {return false}
+        if _storage._composition != rhs_storage._composition {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1029,7 +1415,7 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -1055,6 +1441,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _sample: Segmentation_V1_ModelSample? = nil
     var _expectedColumns: [String] = []
     var _inputColumns: Segmentation_V1_ColumnSpec? = nil
+    var _selectionReason: String = String()
+    var _runnerUpKs: [Int32] = []
+    var _selectionWarnings: [String] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1088,6 +1477,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _sample = source._sample
       _expectedColumns = source._expectedColumns
       _inputColumns = source._inputColumns
+      _selectionReason = source._selectionReason
+      _runnerUpKs = source._runnerUpKs
+      _selectionWarnings = source._selectionWarnings
     }
   }
 
@@ -1129,6 +1521,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._sample) }()
         case 22: try { try decoder.decodeRepeatedStringField(value: &_storage._expectedColumns) }()
         case 23: try { try decoder.decodeSingularMessageField(value: &_storage._inputColumns) }()
+        case 24: try { try decoder.decodeSingularStringField(value: &_storage._selectionReason) }()
+        case 25: try { try decoder.decodeRepeatedInt32Field(value: &_storage._runnerUpKs) }()
+        case 26: try { try decoder.decodeRepeatedStringField(value: &_storage._selectionWarnings) }()
         default: break
         }
       }
@@ -1210,6 +1605,15 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._inputColumns {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
       } }()
+      if !_storage._selectionReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._selectionReason, fieldNumber: 24)
+      }
+      if !_storage._runnerUpKs.isEmpty {
+        try visitor.visitPackedInt32Field(value: _storage._runnerUpKs, fieldNumber: 25)
+      }
+      if !_storage._selectionWarnings.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._selectionWarnings, fieldNumber: 26)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1242,6 +1646,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._sample != rhs_storage._sample {return false}
         if _storage._expectedColumns != rhs_storage._expectedColumns {return false}
         if _storage._inputColumns != rhs_storage._inputColumns {return false}
+        if _storage._selectionReason != rhs_storage._selectionReason {return false}
+        if _storage._runnerUpKs != rhs_storage._runnerUpKs {return false}
+        if _storage._selectionWarnings != rhs_storage._selectionWarnings {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1625,7 +2032,7 @@ nonisolated extension Segmentation_V1_DeleteVersionResponse: SwiftProtobuf.Messa
 
 nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RenameSegmentRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reference\0\u{3}segment_id\0\u{3}new_name\0\u{1}author\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reference\0\u{3}segment_id\0\u{3}new_name\0\u{1}author\0\u{3}new_description\0\u{3}new_actions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1637,12 +2044,18 @@ nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Messag
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.segmentID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.newName) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.author) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self._newDescription) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._newActions) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.reference.isEmpty {
       try visitor.visitSingularStringField(value: self.reference, fieldNumber: 1)
     }
@@ -1655,6 +2068,12 @@ nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Messag
     if !self.author.isEmpty {
       try visitor.visitSingularStringField(value: self.author, fieldNumber: 4)
     }
+    try { if let v = self._newDescription {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._newActions {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1663,6 +2082,148 @@ nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Messag
     if lhs.segmentID != rhs.segmentID {return false}
     if lhs.newName != rhs.newName {return false}
     if lhs.author != rhs.author {return false}
+    if lhs._newDescription != rhs._newDescription {return false}
+    if lhs._newActions != rhs._newActions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ActionList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ActionList"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}actions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.actions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.actions.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.actions, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ActionList, rhs: Segmentation_V1_ActionList) -> Bool {
+    if lhs.actions != rhs.actions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ExportAssignmentsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExportAssignmentsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reference\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reference) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reference.isEmpty {
+      try visitor.visitSingularStringField(value: self.reference, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ExportAssignmentsRequest, rhs: Segmentation_V1_ExportAssignmentsRequest) -> Bool {
+    if lhs.reference != rhs.reference {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExportAssignmentsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}feature_names\0\u{3}customer_ids\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{3}rfm_segments\0\u{1}features\0\u{1}outliers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.featureNames) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.customerIds) }()
+      case 5: try { try decoder.decodeRepeatedInt32Field(value: &self.segmentIds) }()
+      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.distances) }()
+      case 7: try { try decoder.decodeRepeatedInt32Field(value: &self.runnerUpIds) }()
+      case 8: try { try decoder.decodeRepeatedDoubleField(value: &self.runnerUpDistances) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.rfmSegments) }()
+      case 10: try { try decoder.decodeRepeatedDoubleField(value: &self.features) }()
+      case 11: try { try decoder.decodeRepeatedBoolField(value: &self.outliers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.modelName.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 2)
+    }
+    if !self.featureNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.featureNames, fieldNumber: 3)
+    }
+    if !self.customerIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.customerIds, fieldNumber: 4)
+    }
+    if !self.segmentIds.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.segmentIds, fieldNumber: 5)
+    }
+    if !self.distances.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.distances, fieldNumber: 6)
+    }
+    if !self.runnerUpIds.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.runnerUpIds, fieldNumber: 7)
+    }
+    if !self.runnerUpDistances.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.runnerUpDistances, fieldNumber: 8)
+    }
+    if !self.rfmSegments.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.rfmSegments, fieldNumber: 9)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.features, fieldNumber: 10)
+    }
+    if !self.outliers.isEmpty {
+      try visitor.visitPackedBoolField(value: self.outliers, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ExportAssignmentsResponse, rhs: Segmentation_V1_ExportAssignmentsResponse) -> Bool {
+    if lhs.modelName != rhs.modelName {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.featureNames != rhs.featureNames {return false}
+    if lhs.customerIds != rhs.customerIds {return false}
+    if lhs.segmentIds != rhs.segmentIds {return false}
+    if lhs.distances != rhs.distances {return false}
+    if lhs.runnerUpIds != rhs.runnerUpIds {return false}
+    if lhs.runnerUpDistances != rhs.runnerUpDistances {return false}
+    if lhs.rfmSegments != rhs.rfmSegments {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.outliers != rhs.outliers {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

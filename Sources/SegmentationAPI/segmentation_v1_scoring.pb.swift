@@ -74,6 +74,20 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   /// distances only (the names are in GetModel's segments). Halves the response size.
   public var omitNames: Bool = false
 
+  /// CSV input: row filters applied before cleaning (at most 64).
+  public var filters: [Segmentation_V1_RowFilter] = []
+
+  /// CSV input of transactions: role -> column overrides when the file's columns are named
+  /// differently from the training data's.
+  public var inputColumns: Segmentation_V1_ColumnSpec {
+    get {_inputColumns ?? Segmentation_V1_ColumnSpec()}
+    set {_inputColumns = newValue}
+  }
+  /// Returns true if `inputColumns` has been explicitly set.
+  public var hasInputColumns: Bool {self._inputColumns != nil}
+  /// Clears the value of `inputColumns`. Subsequent reads from it will return its default value.
+  public mutating func clearInputColumns() {self._inputColumns = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Input: Equatable, Sendable {
@@ -89,6 +103,8 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _inputColumns: Segmentation_V1_ColumnSpec? = nil
 }
 
 public nonisolated struct Segmentation_V1_FeatureRows: Sendable {
@@ -172,37 +188,65 @@ public nonisolated struct Segmentation_V1_CustomerScore: Sendable {
   /// The RFM score segment (Champions, At Risk, ...), when the model has recency and frequency.
   public var rfmSegment: String = String()
 
+  /// Why this segment rather than the runner-up: per model feature (GetModel's features
+  /// order), its share of the gap between the squared distances to the runner-up's centre and
+  /// to this segment's. Positive shares pull the customer in; they sum to 1. Empty with omit_names.
+  public var contributions: [Double] = []
+
+  /// Farther from the segment's centre than 99% of the segment's training customers.
+  public var outlier: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Segmentation_V1_ScoreResponse: Sendable {
+public nonisolated struct Segmentation_V1_ScoreResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var modelName: String = String()
+  public var modelName: String {
+    get {_storage._modelName}
+    set {_uniqueStorage()._modelName = newValue}
+  }
 
-  public var modelVersion: Int32 = 0
+  public var modelVersion: Int32 {
+    get {_storage._modelVersion}
+    set {_uniqueStorage()._modelVersion = newValue}
+  }
 
-  public var scores: [Segmentation_V1_CustomerScore] = []
+  public var scores: [Segmentation_V1_CustomerScore] {
+    get {_storage._scores}
+    set {_uniqueStorage()._scores = newValue}
+  }
 
   /// The answer to a FeatureMatrix: one entry per row, in the request's row order.
   public var columns: Segmentation_V1_ScoreColumns {
-    get {_columns ?? Segmentation_V1_ScoreColumns()}
-    set {_columns = newValue}
+    get {_storage._columns ?? Segmentation_V1_ScoreColumns()}
+    set {_uniqueStorage()._columns = newValue}
   }
   /// Returns true if `columns` has been explicitly set.
-  public var hasColumns: Bool {self._columns != nil}
+  public var hasColumns: Bool {_storage._columns != nil}
   /// Clears the value of `columns`. Subsequent reads from it will return its default value.
-  public mutating func clearColumns() {self._columns = nil}
+  public mutating func clearColumns() {_uniqueStorage()._columns = nil}
+
+  /// CSV input: what reading and cleaning this message's rows did (rows without a customer
+  /// id, cancellations, filters... counted, never fatal).
+  public var dataReport: Segmentation_V1_DataReport {
+    get {_storage._dataReport ?? Segmentation_V1_DataReport()}
+    set {_uniqueStorage()._dataReport = newValue}
+  }
+  /// Returns true if `dataReport` has been explicitly set.
+  public var hasDataReport: Bool {_storage._dataReport != nil}
+  /// Clears the value of `dataReport`. Subsequent reads from it will return its default value.
+  public mutating func clearDataReport() {_uniqueStorage()._dataReport = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _columns: Segmentation_V1_ScoreColumns? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Scores as parallel packed arrays (segment names are in GetModel's segments).
@@ -219,6 +263,8 @@ public nonisolated struct Segmentation_V1_ScoreColumns: Sendable {
 
   public var runnerUpDistances: [Double] = []
 
+  public var outliers: [Bool] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -230,7 +276,7 @@ fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0\u{1}filters\0\u{3}input_columns\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -280,6 +326,8 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
           self.input = .matrix(v)
         }
       }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.filters) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._inputColumns) }()
       default: break
       }
     }
@@ -313,6 +361,12 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     try { if case .matrix(let v)? = self.input {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.filters.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.filters, fieldNumber: 7)
+    }
+    try { if let v = self._inputColumns {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -321,6 +375,8 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     if lhs.input != rhs.input {return false}
     if lhs.snapshotDate != rhs.snapshotDate {return false}
     if lhs.omitNames != rhs.omitNames {return false}
+    if lhs.filters != rhs.filters {return false}
+    if lhs._inputColumns != rhs._inputColumns {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -468,7 +524,7 @@ nonisolated extension Segmentation_V1_CsvRows: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CustomerScore"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -484,6 +540,8 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
       case 6: try { try decoder.decodeSingularStringField(value: &self.runnerUpName) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.runnerUpDistance) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.rfmSegment) }()
+      case 9: try { try decoder.decodeRepeatedDoubleField(value: &self.contributions) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.outlier) }()
       default: break
       }
     }
@@ -514,6 +572,12 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
     if !self.rfmSegment.isEmpty {
       try visitor.visitSingularStringField(value: self.rfmSegment, fieldNumber: 8)
     }
+    if !self.contributions.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.contributions, fieldNumber: 9)
+    }
+    if self.outlier != false {
+      try visitor.visitSingularBoolField(value: self.outlier, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -526,6 +590,8 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
     if lhs.runnerUpName != rhs.runnerUpName {return false}
     if lhs.runnerUpDistance != rhs.runnerUpDistance {return false}
     if lhs.rfmSegment != rhs.rfmSegment {return false}
+    if lhs.contributions != rhs.contributions {return false}
+    if lhs.outlier != rhs.outlier {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -533,48 +599,97 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{1}scores\0\u{1}columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{1}scores\0\u{1}columns\0\u{3}data_report\0")
+
+  fileprivate class _StorageClass {
+    var _modelName: String = String()
+    var _modelVersion: Int32 = 0
+    var _scores: [Segmentation_V1_CustomerScore] = []
+    var _columns: Segmentation_V1_ScoreColumns? = nil
+    var _dataReport: Segmentation_V1_DataReport? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _modelName = source._modelName
+      _modelVersion = source._modelVersion
+      _scores = source._scores
+      _columns = source._columns
+      _dataReport = source._dataReport
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
-      case 2: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.scores) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._columns) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelName) }()
+        case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._modelVersion) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._scores) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._columns) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._dataReport) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.modelName.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._modelName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelName, fieldNumber: 1)
+      }
+      if _storage._modelVersion != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._modelVersion, fieldNumber: 2)
+      }
+      if !_storage._scores.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._scores, fieldNumber: 3)
+      }
+      try { if let v = _storage._columns {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._dataReport {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
     }
-    if self.modelVersion != 0 {
-      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 2)
-    }
-    if !self.scores.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.scores, fieldNumber: 3)
-    }
-    try { if let v = self._columns {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ScoreResponse, rhs: Segmentation_V1_ScoreResponse) -> Bool {
-    if lhs.modelName != rhs.modelName {return false}
-    if lhs.modelVersion != rhs.modelVersion {return false}
-    if lhs.scores != rhs.scores {return false}
-    if lhs._columns != rhs._columns {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._modelName != rhs_storage._modelName {return false}
+        if _storage._modelVersion != rhs_storage._modelVersion {return false}
+        if _storage._scores != rhs_storage._scores {return false}
+        if _storage._columns != rhs_storage._columns {return false}
+        if _storage._dataReport != rhs_storage._dataReport {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -582,7 +697,7 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreColumns"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{1}outliers\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -594,6 +709,7 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
       case 2: try { try decoder.decodeRepeatedDoubleField(value: &self.distances) }()
       case 3: try { try decoder.decodeRepeatedInt32Field(value: &self.runnerUpIds) }()
       case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.runnerUpDistances) }()
+      case 5: try { try decoder.decodeRepeatedBoolField(value: &self.outliers) }()
       default: break
       }
     }
@@ -612,6 +728,9 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
     if !self.runnerUpDistances.isEmpty {
       try visitor.visitPackedDoubleField(value: self.runnerUpDistances, fieldNumber: 4)
     }
+    if !self.outliers.isEmpty {
+      try visitor.visitPackedBoolField(value: self.outliers, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -620,6 +739,7 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
     if lhs.distances != rhs.distances {return false}
     if lhs.runnerUpIds != rhs.runnerUpIds {return false}
     if lhs.runnerUpDistances != rhs.runnerUpDistances {return false}
+    if lhs.outliers != rhs.outliers {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

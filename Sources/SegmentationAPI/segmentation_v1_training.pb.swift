@@ -165,13 +165,17 @@ public nonisolated enum Segmentation_V1_LogTransform: SwiftProtobuf.Enum, Swift.
 public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
-  /// Silhouette for a range of k, fixed for one k.
+  /// Actionable for a range of k, fixed for one k.
   case unspecified // = 0
   case silhouette // = 1
 
   /// The elbow of the inertia curve (Kneedle); silhouette when there is none.
   case elbow // = 2
   case fixed // = 3
+
+  /// The default for a range: the highest silhouette among k = 3...8 whose every segment holds
+  /// at least 2% of the customers (all ks tried when none of 3...8 was).
+  case actionable // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -184,6 +188,7 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
     case 1: self = .silhouette
     case 2: self = .elbow
     case 3: self = .fixed
+    case 4: self = .actionable
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -194,6 +199,7 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
     case .silhouette: return 1
     case .elbow: return 2
     case .fixed: return 3
+    case .actionable: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -204,6 +210,7 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
     .silhouette,
     .elbow,
     .fixed,
+    .actionable,
   ]
 
 }
@@ -272,63 +279,124 @@ public nonisolated struct Segmentation_V1_KRange: Sendable {
   public init() {}
 }
 
-public nonisolated struct Segmentation_V1_TrainingSpec: Sendable {
+public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Letters, digits, '-', '_' and '.'; at most 64 characters.
-  public var modelName: String = String()
+  public var modelName: String {
+    get {_storage._modelName}
+    set {_uniqueStorage()._modelName = newValue}
+  }
 
-  public var datasetID: String = String()
+  public var datasetID: String {
+    get {_storage._datasetID}
+    set {_uniqueStorage()._datasetID = newValue}
+  }
 
   /// Features to cluster on. Empty: recency, frequency, monetary, avg_order_value for
   /// transactions; every column but the id for customers. Transactions also offer tenure,
   /// distinct_products and mode_quantity.
-  public var features: [String] = []
+  public var features: [String] {
+    get {_storage._features}
+    set {_uniqueStorage()._features = newValue}
+  }
 
-  public var scaling: Segmentation_V1_Scaling = .unspecified
+  public var scaling: Segmentation_V1_Scaling {
+    get {_storage._scaling}
+    set {_uniqueStorage()._scaling = newValue}
+  }
 
-  public var logTransform: Segmentation_V1_LogTransform = .unspecified
+  public var logTransform: Segmentation_V1_LogTransform {
+    get {_storage._logTransform}
+    set {_uniqueStorage()._logTransform = newValue}
+  }
 
-  public var logFeatures: [String] = []
+  public var logFeatures: [String] {
+    get {_storage._logFeatures}
+    set {_uniqueStorage()._logFeatures = newValue}
+  }
 
-  public var algorithm: Segmentation_V1_Algorithm = .unspecified
+  public var algorithm: Segmentation_V1_Algorithm {
+    get {_storage._algorithm}
+    set {_uniqueStorage()._algorithm = newValue}
+  }
 
   /// The number of segments: one k, or a range to choose from. Neither: 2 to 10.
-  public var kChoice: Segmentation_V1_TrainingSpec.OneOf_KChoice? = nil
+  public var kChoice: OneOf_KChoice? {
+    get {return _storage._kChoice}
+    set {_uniqueStorage()._kChoice = newValue}
+  }
 
   public var k: Int32 {
     get {
-      if case .k(let v)? = kChoice {return v}
+      if case .k(let v)? = _storage._kChoice {return v}
       return 0
     }
-    set {kChoice = .k(newValue)}
+    set {_uniqueStorage()._kChoice = .k(newValue)}
   }
 
   public var kRange: Segmentation_V1_KRange {
     get {
-      if case .kRange(let v)? = kChoice {return v}
+      if case .kRange(let v)? = _storage._kChoice {return v}
       return Segmentation_V1_KRange()
     }
-    set {kChoice = .kRange(newValue)}
+    set {_uniqueStorage()._kChoice = .kRange(newValue)}
   }
 
-  public var selection: Segmentation_V1_KSelection = .unspecified
+  public var selection: Segmentation_V1_KSelection {
+    get {_storage._selection}
+    set {_uniqueStorage()._selection = newValue}
+  }
 
   /// Restarts of k-means (0: 10).
-  public var nInit: Int32 = 0
+  public var nInit: Int32 {
+    get {_storage._nInit}
+    set {_uniqueStorage()._nInit = newValue}
+  }
 
   /// 0: 300.
-  public var maxIter: Int32 = 0
+  public var maxIter: Int32 {
+    get {_storage._maxIter}
+    set {_uniqueStorage()._maxIter = newValue}
+  }
 
   /// Relative tolerance (0: 1e-4).
-  public var tol: Double = 0
+  public var tol: Double {
+    get {_storage._tol}
+    set {_uniqueStorage()._tol = newValue}
+  }
 
-  public var seed: UInt64 = 0
+  public var seed: UInt64 {
+    get {_storage._seed}
+    set {_uniqueStorage()._seed = newValue}
+  }
 
   /// YYYY-MM-DD; empty: the day after the last transaction.
-  public var snapshotDate: String = String()
+  public var snapshotDate: String {
+    get {_storage._snapshotDate}
+    set {_uniqueStorage()._snapshotDate = newValue}
+  }
+
+  /// Row filters applied before cleaning (at most 64).
+  public var filters: [Segmentation_V1_RowFilter] {
+    get {_storage._filters}
+    set {_uniqueStorage()._filters = newValue}
+  }
+
+  /// Customers: columns to treat as sensitive beyond the built-in list.
+  public var sensitiveColumns: [String] {
+    get {_storage._sensitiveColumns}
+    set {_uniqueStorage()._sensitiveColumns = newValue}
+  }
+
+  /// Customers: sensitive columns the user explicitly allows clustering on (still never used in
+  /// names or actions).
+  public var allowSensitive: [String] {
+    get {_storage._allowSensitive}
+    set {_uniqueStorage()._allowSensitive = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -340,138 +408,136 @@ public nonisolated struct Segmentation_V1_TrainingSpec: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-public nonisolated struct Segmentation_V1_Job: @unchecked Sendable {
+public nonisolated struct Segmentation_V1_Job: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var id: String {
-    get {_storage._id}
-    set {_uniqueStorage()._id = newValue}
-  }
+  public var id: String = String()
 
   public var spec: Segmentation_V1_TrainingSpec {
-    get {_storage._spec ?? Segmentation_V1_TrainingSpec()}
-    set {_uniqueStorage()._spec = newValue}
+    get {_spec ?? Segmentation_V1_TrainingSpec()}
+    set {_spec = newValue}
   }
   /// Returns true if `spec` has been explicitly set.
-  public var hasSpec: Bool {_storage._spec != nil}
+  public var hasSpec: Bool {self._spec != nil}
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
-  public mutating func clearSpec() {_uniqueStorage()._spec = nil}
+  public mutating func clearSpec() {self._spec = nil}
+
+  public var state: Segmentation_V1_JobState = .unspecified
+
+  /// reading, features, clustering, metrics, profiling, done.
+  public var stage: String = String()
+
+  /// 0 to 1.
+  public var fraction: Double = 0
+
+  public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_createdAt = newValue}
+  }
+  /// Returns true if `createdAt` has been explicitly set.
+  public var hasCreatedAt: Bool {self._createdAt != nil}
+  /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
+  public mutating func clearCreatedAt() {self._createdAt = nil}
+
+  public var startedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_startedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_startedAt = newValue}
+  }
+  /// Returns true if `startedAt` has been explicitly set.
+  public var hasStartedAt: Bool {self._startedAt != nil}
+  /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearStartedAt() {self._startedAt = nil}
+
+  public var finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_finishedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_finishedAt = newValue}
+  }
+  /// Returns true if `finishedAt` has been explicitly set.
+  public var hasFinishedAt: Bool {self._finishedAt != nil}
+  /// Clears the value of `finishedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearFinishedAt() {self._finishedAt = nil}
+
+  /// Why the job failed or was cancelled.
+  public var error: String = String()
+
+  /// The version the job registered, once it succeeded.
+  public var modelVersion: Int32 = 0
+
+  /// Metrics of every k tried, once known.
+  public var kMetrics: [Segmentation_V1_KMetrics] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _spec: Segmentation_V1_TrainingSpec? = nil
+  fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Segmentation_V1_JobEvent: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
   public var state: Segmentation_V1_JobState {
     get {_storage._state}
     set {_uniqueStorage()._state = newValue}
   }
 
-  /// reading, features, clustering, metrics, profiling, done.
   public var stage: String {
     get {_storage._stage}
     set {_uniqueStorage()._stage = newValue}
   }
 
-  /// 0 to 1.
   public var fraction: Double {
     get {_storage._fraction}
     set {_uniqueStorage()._fraction = newValue}
   }
 
-  public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_storage._createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_uniqueStorage()._createdAt = newValue}
-  }
-  /// Returns true if `createdAt` has been explicitly set.
-  public var hasCreatedAt: Bool {_storage._createdAt != nil}
-  /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
-  public mutating func clearCreatedAt() {_uniqueStorage()._createdAt = nil}
-
-  public var startedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_storage._startedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_uniqueStorage()._startedAt = newValue}
-  }
-  /// Returns true if `startedAt` has been explicitly set.
-  public var hasStartedAt: Bool {_storage._startedAt != nil}
-  /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearStartedAt() {_uniqueStorage()._startedAt = nil}
-
-  public var finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_storage._finishedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_uniqueStorage()._finishedAt = newValue}
-  }
-  /// Returns true if `finishedAt` has been explicitly set.
-  public var hasFinishedAt: Bool {_storage._finishedAt != nil}
-  /// Clears the value of `finishedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearFinishedAt() {_uniqueStorage()._finishedAt = nil}
-
-  /// Why the job failed or was cancelled.
-  public var error: String {
-    get {_storage._error}
-    set {_uniqueStorage()._error = newValue}
+  /// The k this event is about, 0 for none.
+  public var currentK: Int32 {
+    get {_storage._currentK}
+    set {_uniqueStorage()._currentK = newValue}
   }
 
-  /// The version the job registered, once it succeeded.
-  public var modelVersion: Int32 {
-    get {_storage._modelVersion}
-    set {_uniqueStorage()._modelVersion = newValue}
+  /// Set when the metrics of current_k are known.
+  public var metrics: Segmentation_V1_KMetrics {
+    get {_storage._metrics ?? Segmentation_V1_KMetrics()}
+    set {_uniqueStorage()._metrics = newValue}
+  }
+  /// Returns true if `metrics` has been explicitly set.
+  public var hasMetrics: Bool {_storage._metrics != nil}
+  /// Clears the value of `metrics`. Subsequent reads from it will return its default value.
+  public mutating func clearMetrics() {_uniqueStorage()._metrics = nil}
+
+  public var logLine: String {
+    get {_storage._logLine}
+    set {_uniqueStorage()._logLine = newValue}
   }
 
-  /// Metrics of every k tried, once known.
-  public var kMetrics: [Segmentation_V1_KMetrics] {
-    get {_storage._kMetrics}
-    set {_uniqueStorage()._kMetrics = newValue}
+  /// The whole job, on the final event only.
+  public var finalJob: Segmentation_V1_Job {
+    get {_storage._finalJob ?? Segmentation_V1_Job()}
+    set {_uniqueStorage()._finalJob = newValue}
   }
+  /// Returns true if `finalJob` has been explicitly set.
+  public var hasFinalJob: Bool {_storage._finalJob != nil}
+  /// Clears the value of `finalJob`. Subsequent reads from it will return its default value.
+  public mutating func clearFinalJob() {_uniqueStorage()._finalJob = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
-}
-
-public nonisolated struct Segmentation_V1_JobEvent: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var state: Segmentation_V1_JobState = .unspecified
-
-  public var stage: String = String()
-
-  public var fraction: Double = 0
-
-  /// The k this event is about, 0 for none.
-  public var currentK: Int32 = 0
-
-  /// Set when the metrics of current_k are known.
-  public var metrics: Segmentation_V1_KMetrics {
-    get {_metrics ?? Segmentation_V1_KMetrics()}
-    set {_metrics = newValue}
-  }
-  /// Returns true if `metrics` has been explicitly set.
-  public var hasMetrics: Bool {self._metrics != nil}
-  /// Clears the value of `metrics`. Subsequent reads from it will return its default value.
-  public mutating func clearMetrics() {self._metrics = nil}
-
-  public var logLine: String = String()
-
-  /// The whole job, on the final event only.
-  public var finalJob: Segmentation_V1_Job {
-    get {_finalJob ?? Segmentation_V1_Job()}
-    set {_finalJob = newValue}
-  }
-  /// Returns true if `finalJob` has been explicitly set.
-  public var hasFinalJob: Bool {self._finalJob != nil}
-  /// Clears the value of `finalJob`. Subsequent reads from it will return its default value.
-  public mutating func clearFinalJob() {self._finalJob = nil}
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _metrics: Segmentation_V1_KMetrics? = nil
-  fileprivate var _finalJob: Segmentation_V1_Job? = nil
 }
 
 public nonisolated struct Segmentation_V1_SubmitTrainingJobRequest: Sendable {
@@ -640,7 +706,7 @@ nonisolated extension Segmentation_V1_LogTransform: SwiftProtobuf._ProtoNameProv
 }
 
 nonisolated extension Segmentation_V1_KSelection: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0K_SELECTION_UNSPECIFIED\0\u{1}K_SELECTION_SILHOUETTE\0\u{1}K_SELECTION_ELBOW\0\u{1}K_SELECTION_FIXED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0K_SELECTION_UNSPECIFIED\0\u{1}K_SELECTION_SILHOUETTE\0\u{1}K_SELECTION_ELBOW\0\u{1}K_SELECTION_FIXED\0\u{1}K_SELECTION_ACTIONABLE\0")
 }
 
 nonisolated extension Segmentation_V1_JobState: SwiftProtobuf._ProtoNameProviding {
@@ -684,147 +750,26 @@ nonisolated extension Segmentation_V1_KRange: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.datasetID) }()
-      case 3: try { try decoder.decodeRepeatedStringField(value: &self.features) }()
-      case 4: try { try decoder.decodeSingularEnumField(value: &self.scaling) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.logTransform) }()
-      case 6: try { try decoder.decodeRepeatedStringField(value: &self.logFeatures) }()
-      case 7: try { try decoder.decodeSingularEnumField(value: &self.algorithm) }()
-      case 8: try {
-        var v: Int32?
-        try decoder.decodeSingularInt32Field(value: &v)
-        if let v = v {
-          if self.kChoice != nil {try decoder.handleConflictingOneOf()}
-          self.kChoice = .k(v)
-        }
-      }()
-      case 9: try {
-        var v: Segmentation_V1_KRange?
-        var hadOneofValue = false
-        if let current = self.kChoice {
-          hadOneofValue = true
-          if case .kRange(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.kChoice = .kRange(v)
-        }
-      }()
-      case 10: try { try decoder.decodeSingularEnumField(value: &self.selection) }()
-      case 11: try { try decoder.decodeSingularInt32Field(value: &self.nInit) }()
-      case 12: try { try decoder.decodeSingularInt32Field(value: &self.maxIter) }()
-      case 13: try { try decoder.decodeSingularDoubleField(value: &self.tol) }()
-      case 14: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
-      case 15: try { try decoder.decodeSingularStringField(value: &self.snapshotDate) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.modelName.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
-    }
-    if !self.datasetID.isEmpty {
-      try visitor.visitSingularStringField(value: self.datasetID, fieldNumber: 2)
-    }
-    if !self.features.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.features, fieldNumber: 3)
-    }
-    if self.scaling != .unspecified {
-      try visitor.visitSingularEnumField(value: self.scaling, fieldNumber: 4)
-    }
-    if self.logTransform != .unspecified {
-      try visitor.visitSingularEnumField(value: self.logTransform, fieldNumber: 5)
-    }
-    if !self.logFeatures.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.logFeatures, fieldNumber: 6)
-    }
-    if self.algorithm != .unspecified {
-      try visitor.visitSingularEnumField(value: self.algorithm, fieldNumber: 7)
-    }
-    switch self.kChoice {
-    case .k?: try {
-      guard case .k(let v)? = self.kChoice else { preconditionFailure() }
-      try visitor.visitSingularInt32Field(value: v, fieldNumber: 8)
-    }()
-    case .kRange?: try {
-      guard case .kRange(let v)? = self.kChoice else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    }()
-    case nil: break
-    }
-    if self.selection != .unspecified {
-      try visitor.visitSingularEnumField(value: self.selection, fieldNumber: 10)
-    }
-    if self.nInit != 0 {
-      try visitor.visitSingularInt32Field(value: self.nInit, fieldNumber: 11)
-    }
-    if self.maxIter != 0 {
-      try visitor.visitSingularInt32Field(value: self.maxIter, fieldNumber: 12)
-    }
-    if self.tol.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.tol, fieldNumber: 13)
-    }
-    if self.seed != 0 {
-      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 14)
-    }
-    if !self.snapshotDate.isEmpty {
-      try visitor.visitSingularStringField(value: self.snapshotDate, fieldNumber: 15)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Segmentation_V1_TrainingSpec, rhs: Segmentation_V1_TrainingSpec) -> Bool {
-    if lhs.modelName != rhs.modelName {return false}
-    if lhs.datasetID != rhs.datasetID {return false}
-    if lhs.features != rhs.features {return false}
-    if lhs.scaling != rhs.scaling {return false}
-    if lhs.logTransform != rhs.logTransform {return false}
-    if lhs.logFeatures != rhs.logFeatures {return false}
-    if lhs.algorithm != rhs.algorithm {return false}
-    if lhs.kChoice != rhs.kChoice {return false}
-    if lhs.selection != rhs.selection {return false}
-    if lhs.nInit != rhs.nInit {return false}
-    if lhs.maxIter != rhs.maxIter {return false}
-    if lhs.tol != rhs.tol {return false}
-    if lhs.seed != rhs.seed {return false}
-    if lhs.snapshotDate != rhs.snapshotDate {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{1}error\0\u{3}model_version\0\u{3}k_metrics\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0")
 
   fileprivate class _StorageClass {
-    var _id: String = String()
-    var _spec: Segmentation_V1_TrainingSpec? = nil
-    var _state: Segmentation_V1_JobState = .unspecified
-    var _stage: String = String()
-    var _fraction: Double = 0
-    var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-    var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-    var _finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-    var _error: String = String()
-    var _modelVersion: Int32 = 0
-    var _kMetrics: [Segmentation_V1_KMetrics] = []
+    var _modelName: String = String()
+    var _datasetID: String = String()
+    var _features: [String] = []
+    var _scaling: Segmentation_V1_Scaling = .unspecified
+    var _logTransform: Segmentation_V1_LogTransform = .unspecified
+    var _logFeatures: [String] = []
+    var _algorithm: Segmentation_V1_Algorithm = .unspecified
+    var _kChoice: Segmentation_V1_TrainingSpec.OneOf_KChoice?
+    var _selection: Segmentation_V1_KSelection = .unspecified
+    var _nInit: Int32 = 0
+    var _maxIter: Int32 = 0
+    var _tol: Double = 0
+    var _seed: UInt64 = 0
+    var _snapshotDate: String = String()
+    var _filters: [Segmentation_V1_RowFilter] = []
+    var _sensitiveColumns: [String] = []
+    var _allowSensitive: [String] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -835,17 +780,23 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
     private init() {}
 
     init(copying source: _StorageClass) {
-      _id = source._id
-      _spec = source._spec
-      _state = source._state
-      _stage = source._stage
-      _fraction = source._fraction
-      _createdAt = source._createdAt
-      _startedAt = source._startedAt
-      _finishedAt = source._finishedAt
-      _error = source._error
-      _modelVersion = source._modelVersion
-      _kMetrics = source._kMetrics
+      _modelName = source._modelName
+      _datasetID = source._datasetID
+      _features = source._features
+      _scaling = source._scaling
+      _logTransform = source._logTransform
+      _logFeatures = source._logFeatures
+      _algorithm = source._algorithm
+      _kChoice = source._kChoice
+      _selection = source._selection
+      _nInit = source._nInit
+      _maxIter = source._maxIter
+      _tol = source._tol
+      _seed = source._seed
+      _snapshotDate = source._snapshotDate
+      _filters = source._filters
+      _sensitiveColumns = source._sensitiveColumns
+      _allowSensitive = source._allowSensitive
     }
   }
 
@@ -864,17 +815,43 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
         // allocates stack space for every case branch when no optimizations are
         // enabled. https://github.com/apple/swift-protobuf/issues/1034
         switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
-        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._spec) }()
-        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
-        case 4: try { try decoder.decodeSingularStringField(value: &_storage._stage) }()
-        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._fraction) }()
-        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
-        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._startedAt) }()
-        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._finishedAt) }()
-        case 9: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
-        case 10: try { try decoder.decodeSingularInt32Field(value: &_storage._modelVersion) }()
-        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._kMetrics) }()
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelName) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._datasetID) }()
+        case 3: try { try decoder.decodeRepeatedStringField(value: &_storage._features) }()
+        case 4: try { try decoder.decodeSingularEnumField(value: &_storage._scaling) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._logTransform) }()
+        case 6: try { try decoder.decodeRepeatedStringField(value: &_storage._logFeatures) }()
+        case 7: try { try decoder.decodeSingularEnumField(value: &_storage._algorithm) }()
+        case 8: try {
+          var v: Int32?
+          try decoder.decodeSingularInt32Field(value: &v)
+          if let v = v {
+            if _storage._kChoice != nil {try decoder.handleConflictingOneOf()}
+            _storage._kChoice = .k(v)
+          }
+        }()
+        case 9: try {
+          var v: Segmentation_V1_KRange?
+          var hadOneofValue = false
+          if let current = _storage._kChoice {
+            hadOneofValue = true
+            if case .kRange(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kChoice = .kRange(v)
+          }
+        }()
+        case 10: try { try decoder.decodeSingularEnumField(value: &_storage._selection) }()
+        case 11: try { try decoder.decodeSingularInt32Field(value: &_storage._nInit) }()
+        case 12: try { try decoder.decodeSingularInt32Field(value: &_storage._maxIter) }()
+        case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._tol) }()
+        case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._seed) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._snapshotDate) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._filters) }()
+        case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._sensitiveColumns) }()
+        case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._allowSensitive) }()
         default: break
         }
       }
@@ -887,59 +864,91 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
       // allocates stack space for every if/case branch local when no optimizations
       // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
       // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._id.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      if !_storage._modelName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelName, fieldNumber: 1)
       }
-      try { if let v = _storage._spec {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-      } }()
-      if _storage._state != .unspecified {
-        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 3)
+      if !_storage._datasetID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._datasetID, fieldNumber: 2)
       }
-      if !_storage._stage.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._stage, fieldNumber: 4)
+      if !_storage._features.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._features, fieldNumber: 3)
       }
-      if _storage._fraction.bitPattern != 0 {
-        try visitor.visitSingularDoubleField(value: _storage._fraction, fieldNumber: 5)
+      if _storage._scaling != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._scaling, fieldNumber: 4)
       }
-      try { if let v = _storage._createdAt {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-      } }()
-      try { if let v = _storage._startedAt {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-      } }()
-      try { if let v = _storage._finishedAt {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-      } }()
-      if !_storage._error.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 9)
+      if _storage._logTransform != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._logTransform, fieldNumber: 5)
       }
-      if _storage._modelVersion != 0 {
-        try visitor.visitSingularInt32Field(value: _storage._modelVersion, fieldNumber: 10)
+      if !_storage._logFeatures.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._logFeatures, fieldNumber: 6)
       }
-      if !_storage._kMetrics.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._kMetrics, fieldNumber: 11)
+      if _storage._algorithm != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._algorithm, fieldNumber: 7)
+      }
+      switch _storage._kChoice {
+      case .k?: try {
+        guard case .k(let v)? = _storage._kChoice else { preconditionFailure() }
+        try visitor.visitSingularInt32Field(value: v, fieldNumber: 8)
+      }()
+      case .kRange?: try {
+        guard case .kRange(let v)? = _storage._kChoice else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      }()
+      case nil: break
+      }
+      if _storage._selection != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._selection, fieldNumber: 10)
+      }
+      if _storage._nInit != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._nInit, fieldNumber: 11)
+      }
+      if _storage._maxIter != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._maxIter, fieldNumber: 12)
+      }
+      if _storage._tol.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._tol, fieldNumber: 13)
+      }
+      if _storage._seed != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._seed, fieldNumber: 14)
+      }
+      if !_storage._snapshotDate.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._snapshotDate, fieldNumber: 15)
+      }
+      if !_storage._filters.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._filters, fieldNumber: 16)
+      }
+      if !_storage._sensitiveColumns.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._sensitiveColumns, fieldNumber: 17)
+      }
+      if !_storage._allowSensitive.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._allowSensitive, fieldNumber: 18)
       }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Segmentation_V1_Job, rhs: Segmentation_V1_Job) -> Bool {
+  public static func ==(lhs: Segmentation_V1_TrainingSpec, rhs: Segmentation_V1_TrainingSpec) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
         let rhs_storage = _args.1
-        if _storage._id != rhs_storage._id {return false}
-        if _storage._spec != rhs_storage._spec {return false}
-        if _storage._state != rhs_storage._state {return false}
-        if _storage._stage != rhs_storage._stage {return false}
-        if _storage._fraction != rhs_storage._fraction {return false}
-        if _storage._createdAt != rhs_storage._createdAt {return false}
-        if _storage._startedAt != rhs_storage._startedAt {return false}
-        if _storage._finishedAt != rhs_storage._finishedAt {return false}
-        if _storage._error != rhs_storage._error {return false}
-        if _storage._modelVersion != rhs_storage._modelVersion {return false}
-        if _storage._kMetrics != rhs_storage._kMetrics {return false}
+        if _storage._modelName != rhs_storage._modelName {return false}
+        if _storage._datasetID != rhs_storage._datasetID {return false}
+        if _storage._features != rhs_storage._features {return false}
+        if _storage._scaling != rhs_storage._scaling {return false}
+        if _storage._logTransform != rhs_storage._logTransform {return false}
+        if _storage._logFeatures != rhs_storage._logFeatures {return false}
+        if _storage._algorithm != rhs_storage._algorithm {return false}
+        if _storage._kChoice != rhs_storage._kChoice {return false}
+        if _storage._selection != rhs_storage._selection {return false}
+        if _storage._nInit != rhs_storage._nInit {return false}
+        if _storage._maxIter != rhs_storage._maxIter {return false}
+        if _storage._tol != rhs_storage._tol {return false}
+        if _storage._seed != rhs_storage._seed {return false}
+        if _storage._snapshotDate != rhs_storage._snapshotDate {return false}
+        if _storage._filters != rhs_storage._filters {return false}
+        if _storage._sensitiveColumns != rhs_storage._sensitiveColumns {return false}
+        if _storage._allowSensitive != rhs_storage._allowSensitive {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -949,9 +958,9 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
   }
 }
 
-nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".JobEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}current_k\0\u{1}metrics\0\u{3}log_line\0\u{3}final_job\0")
+nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Job"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{1}error\0\u{3}model_version\0\u{3}k_metrics\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -959,13 +968,17 @@ nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProt
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.stage) }()
-      case 3: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
-      case 4: try { try decoder.decodeSingularInt32Field(value: &self.currentK) }()
-      case 5: try { try decoder.decodeSingularMessageField(value: &self._metrics) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.logLine) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._finalJob) }()
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.stage) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._startedAt) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._finishedAt) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 10: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.kMetrics) }()
       default: break
       }
     }
@@ -976,38 +989,166 @@ nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProt
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try { if let v = self._spec {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 1)
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
     }
     if !self.stage.isEmpty {
-      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 2)
+      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 4)
     }
     if self.fraction.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 3)
+      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 5)
     }
-    if self.currentK != 0 {
-      try visitor.visitSingularInt32Field(value: self.currentK, fieldNumber: 4)
-    }
-    try { if let v = self._metrics {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    try { if let v = self._createdAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
-    if !self.logLine.isEmpty {
-      try visitor.visitSingularStringField(value: self.logLine, fieldNumber: 6)
-    }
-    try { if let v = self._finalJob {
+    try { if let v = self._startedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
+    try { if let v = self._finishedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 9)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 10)
+    }
+    if !self.kMetrics.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.kMetrics, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_Job, rhs: Segmentation_V1_Job) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs._spec != rhs._spec {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.stage != rhs.stage {return false}
+    if lhs.fraction != rhs.fraction {return false}
+    if lhs._createdAt != rhs._createdAt {return false}
+    if lhs._startedAt != rhs._startedAt {return false}
+    if lhs._finishedAt != rhs._finishedAt {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.kMetrics != rhs.kMetrics {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JobEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}current_k\0\u{1}metrics\0\u{3}log_line\0\u{3}final_job\0")
+
+  fileprivate class _StorageClass {
+    var _state: Segmentation_V1_JobState = .unspecified
+    var _stage: String = String()
+    var _fraction: Double = 0
+    var _currentK: Int32 = 0
+    var _metrics: Segmentation_V1_KMetrics? = nil
+    var _logLine: String = String()
+    var _finalJob: Segmentation_V1_Job? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _state = source._state
+      _stage = source._stage
+      _fraction = source._fraction
+      _currentK = source._currentK
+      _metrics = source._metrics
+      _logLine = source._logLine
+      _finalJob = source._finalJob
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._stage) }()
+        case 3: try { try decoder.decodeSingularDoubleField(value: &_storage._fraction) }()
+        case 4: try { try decoder.decodeSingularInt32Field(value: &_storage._currentK) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._metrics) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._logLine) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._finalJob) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 1)
+      }
+      if !_storage._stage.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._stage, fieldNumber: 2)
+      }
+      if _storage._fraction.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._fraction, fieldNumber: 3)
+      }
+      if _storage._currentK != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._currentK, fieldNumber: 4)
+      }
+      try { if let v = _storage._metrics {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if !_storage._logLine.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._logLine, fieldNumber: 6)
+      }
+      try { if let v = _storage._finalJob {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_JobEvent, rhs: Segmentation_V1_JobEvent) -> Bool {
-    if lhs.state != rhs.state {return false}
-    if lhs.stage != rhs.stage {return false}
-    if lhs.fraction != rhs.fraction {return false}
-    if lhs.currentK != rhs.currentK {return false}
-    if lhs._metrics != rhs._metrics {return false}
-    if lhs.logLine != rhs.logLine {return false}
-    if lhs._finalJob != rhs._finalJob {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._stage != rhs_storage._stage {return false}
+        if _storage._fraction != rhs_storage._fraction {return false}
+        if _storage._currentK != rhs_storage._currentK {return false}
+        if _storage._metrics != rhs_storage._metrics {return false}
+        if _storage._logLine != rhs_storage._logLine {return false}
+        if _storage._finalJob != rhs_storage._finalJob {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -51,39 +51,6 @@ struct ModelTests {
         #expect(scorer.frequencyScore(100) == 5 && scorer.frequencyScore(1) == 1)
     }
 
-    @Test("Labels follow the profile and are unique")
-    func labels() {
-        func profile(_ z: [String: Double]) -> SegmentProfile {
-            SegmentProfile(size: 10, customerShare: 0.25, revenueShare: nil,
-                           features: ["recency", "frequency", "monetary", "avg_order_value"].map {
-                               FeatureSummary(feature: $0, mean: 0, median: 0, zScore: z[$0] ?? 0)
-                           }, modeQuantity: nil, topCountries: [], rfmMix: [])
-        }
-        let labels = SegmentLabeler.labels(for: [
-            profile(["recency": -1, "frequency": 1.2, "monetary": 1.5]),
-            profile(["recency": 1.2, "frequency": -0.8, "monetary": -0.9]),
-            profile(["monetary": 1.1, "frequency": -0.6]),
-            profile(["frequency": 0.9, "monetary": -0.2]),
-            profile(["recency": 0.1]),
-            profile(["recency": -0.1, "avg_order_value": 0.3]),
-        ])
-        #expect(labels[0].name == "Champions")
-        #expect(labels[1].name == "Low Activity, Low Value")
-        #expect(labels[2].name == "High-Value, Infrequent Buyers")
-        #expect(labels[3].name == "Frequent, Low-Spending")
-        #expect(labels[4].name.hasPrefix("Balanced"))
-        #expect(labels[5].name.hasPrefix("Balanced"))
-        #expect(Set(labels.map(\.name)).count == labels.count)
-        #expect(labels.allSatisfy { !$0.actions.isEmpty && !$0.description.isEmpty })
-
-        // Two champion-like segments: the stronger keeps the name, the other is loyal, high-value.
-        let two = SegmentLabeler.labels(for: [
-            profile(["recency": -0.7, "frequency": 0.9, "monetary": 0.7]),
-            profile(["recency": -1.4, "frequency": 1.9, "monetary": 1.5]),
-        ])
-        #expect(two.map(\.name) == ["Loyal, High-Value", "Champions"])
-    }
-
     @Test("The sample generator's groups are recovered (adjusted Rand index >= 0.9)")
     func recoversGeneratedGroups() throws {
         let output = SampleDataGenerator(customers: 1200, groups: SampleDataGenerator.clearGroups, seed: 3, noise: true).generate()
@@ -198,15 +165,15 @@ struct ModelTests {
         #expect(throws: ModelError.self) { try renamed.renamingSegment(0, to: "VIP") }
     }
 
-    @Test("Customer tables: text columns one-hot encoded, missing numbers imputed by the median and counted")
+    @Test("Customer tables: a two-level text column is one 0/1 column, missing numbers imputed by the median and counted")
     func customerTables() throws {
-        var csv = "CUST_ID,balance,purchases,gender\n"
+        var csv = "CUST_ID,balance,purchases,channel\n"
         var random = SeededGenerator(seed: 2)
         for i in 0..<120 {
             let rich = i % 2 == 0
             let balance = rich ? 5000 + random.nextUnit() * 1000 : 100 + random.nextUnit() * 50
             let purchases = i == 7 ? "" : String(rich ? 3000 + random.nextUnit() * 500 : 20 + random.nextUnit() * 10)
-            csv += "C\(i),\(balance),\(purchases),\(rich ? "F" : "M")\n"
+            csv += "C\(i),\(balance),\(purchases),\(rich ? "store" : "web")\n"
         }
         csv += "C0,1,2\n"  // malformed
         var configuration = TrainingConfiguration()
@@ -214,16 +181,16 @@ struct ModelTests {
         configuration.ks = [2]
         let model = try SegmentationTrainer(configuration: configuration)
             .train([.bytes(name: "cards.csv", data: Data(csv.utf8))])
-        #expect(model.pipeline.features == ["balance", "purchases", "gender=F", "gender=M"])
+        #expect(model.pipeline.features == ["balance", "purchases", "channel=web"])
         #expect(model.dataReport.imputed.map(\.column) == ["purchases"])
         #expect(model.dataReport.imputed.first?.count == 1)
         #expect(model.dataReport.removed(by: .unparseable) == 1)
         #expect(model.segments.map(\.profile.size) == [60, 60])
         #expect(Set(model.segments.map(\.name)).count == 2)
-        let table = try CustomerTableLoader.read(bytes: Array("CUST_ID,balance,purchases,gender\nX1,5500,3100,F\nX2,120,,M\n".utf8), source: "new.csv")
+        let table = try CustomerTableLoader.read(bytes: Array("CUST_ID,balance,purchases,channel\nX1,5500,3100,store\nX2,120,,web\n".utf8), source: "new.csv")
         let scores = try model.score(customerTable: table)
         #expect(scores[0].segmentID != scores[1].segmentID)
-        let bad = try CustomerTableLoader.read(bytes: Array("CUST_ID,balance,purchases,gender\nX3,lots,1,F\n".utf8), source: "bad.csv")
+        let bad = try CustomerTableLoader.read(bytes: Array("CUST_ID,balance,purchases,channel\nX3,lots,1,store\n".utf8), source: "bad.csv")
         #expect(throws: ScoringError.unreadable(customer: "X3", field: "balance", text: "lots")) {
             try model.score(customerTable: bad)
         }
@@ -250,16 +217,35 @@ struct ModelTests {
         }
     }
 
-    @Test("The whole pipeline on the real Online Retail data gives 2+ segments with distinct names",
+    @Test("Online Retail: the default picks 3 to 6 segments, every name is true, and scoring the data reproduces training",
           .enabled(if: Shared.hasOnlineRetail, "../shared is absent: skipped"))
     func onlineRetailPipeline() throws {
-        var configuration = TrainingConfiguration()
-        configuration.ks = Array(2...6)
-        configuration.nInit = 3
-        let model = try SegmentationTrainer(configuration: configuration)
-            .train([.path(Shared.path("data/online-retail/by-day"))])
-        #expect(model.k >= 2)
-        #expect(Set(model.segments.map(\.name)).count == model.k)
+        let folder = Shared.path("data/online-retail/by-day")
+        let trainer = SegmentationTrainer(configuration: TrainingConfiguration())
+        let prepared = try trainer.prepare([.path(folder)])
+        let model = try trainer.train(prepared)
+        #expect((3...6).contains(model.k), "\(model.kSelection.reason ?? "")")
+        #expect(model.kSelection.method == .actionable)
         #expect(model.dataReport.customersOut == 4338)
+        #expect(model.dataReport.unusedColumns == ["Description"])
+        let checker = ClaimChecker(profiles: model.segments.map(\.profile), clustering: model.pipeline.features)
+        for segment in model.segments {
+            let label = SegmentLabel(name: segment.name, description: segment.description, actions: segment.actions)
+            #expect(checker.violations(label, index: segment.id).isEmpty, "\(checker.violations(label, index: segment.id))")
+        }
+        #expect(Set(model.segments.map(\.name)).count == model.k)
+
+        // Score the whole history as order lines: every customer, the same segments.
+        var loader = TransactionLoader(columns: model.transactionColumns!)
+        try loader.add(path: folder)
+        let scored = try model.score(transactions: loader.finish().table, snapshotDay: model.snapshotDay)
+        #expect(scored.count == 4338)
+        let fromFeatures = try model.score(customerIDs: prepared.features.customerIDs, columns: model.pipeline.features,
+                                           values: prepared.features.selecting(features: model.pipeline.features))
+        let bySegment = Dictionary(uniqueKeysWithValues: fromFeatures.map { ($0.customerID, $0.segmentID) })
+        #expect(scored.allSatisfy { bySegment[$0.customerID] == $0.segmentID })
+        let sample = try #require(model.sample)
+        let trainingLabel = Dictionary(uniqueKeysWithValues: zip(sample.customerIDs, sample.labels))
+        #expect(scored.allSatisfy { trainingLabel[$0.customerID].map { Int($0) } ?? $0.segmentID == $0.segmentID })
     }
 }

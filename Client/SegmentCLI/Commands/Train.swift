@@ -34,7 +34,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "One k (4) or a range (2...10, 2-10). Default 2...10.")
     var k: String?
 
-    @Option(help: "How k is chosen from a range: silhouette, elbow or fixed.")
+    @Option(help: "How k is chosen from a range: actionable (default: best silhouette among 3...8 segments of at least 2% each), silhouette, elbow or fixed.")
     var selection: KSelectionMethod?
 
     @Option(name: .customLong("n-init"), help: "k-means restarts per k (default 10).")
@@ -54,6 +54,14 @@ struct Train: AsyncParsableCommand {
 
     @Option(name: .customLong("snapshot-date"), help: "YYYY-MM-DD recency is measured to (default: the day after the last transaction).")
     var snapshotDate: String?
+
+    @OptionGroup var filters: FilterOptions
+
+    @Option(help: "Customers: more columns to treat as sensitive (comma-separated), beyond the built-in list (gender, sex, race, ethnicity, religion, marital status, nationality, ...).")
+    var sensitive: String?
+
+    @Option(name: .customLong("allow-sensitive"), help: "Customers: sensitive columns you explicitly allow clustering on (comma-separated). They are still never used in names or actions.")
+    var allowSensitive: String?
 
     @Flag(help: "Watch the job to the end and print the segments.")
     var wait = false
@@ -111,7 +119,14 @@ struct Train: AsyncParsableCommand {
                 spec.kRange = .with { $0.min = Int32(range.lowerBound); $0.max = Int32(range.upperBound) }
             }
         }
+        spec.filters = try filters.protos()
+        spec.sensitiveColumns = listItems(sensitive)
+        spec.allowSensitive = listItems(allowSensitive)
+        if kind == .transactions && (!spec.sensitiveColumns.isEmpty || !spec.allowSensitive.isEmpty) {
+            throw CLIError.usage("--sensitive and --allow-sensitive apply to customer tables (--kind customers)")
+        }
         switch selection {
+        case .actionable?: spec.selection = .actionable
         case .silhouette?: spec.selection = .silhouette
         case .elbow?: spec.selection = .elbow
         case .fixed?: spec.selection = .fixed

@@ -32,11 +32,10 @@ enum Output {
         ([header] + rows).map { $0.map(CSVText.escape).joined(separator: ",") }.joined(separator: "\n")
     }
 
-    /// The proto3 JSON mapping of a message, keys as in the .proto's JSON names.
+    /// The proto3 JSON mapping of a message, keys as in the .proto's JSON names, with the
+    /// zero-valued fields proto3 JSON leaves out put back (see `JSONDefaults`).
     static func json(_ message: some SwiftProtobuf.Message) throws -> String {
-        var options = JSONEncodingOptions()
-        options.alwaysPrintEnumsAsInts = false
-        return try message.jsonString(options: options)
+        try JSONDefaults.json(message)
     }
 
     static func jsonArray(_ messages: [some SwiftProtobuf.Message]) throws -> String {

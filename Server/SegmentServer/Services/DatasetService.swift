@@ -43,7 +43,11 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                 let record = DatasetRecord(
                     id: id, name: header.name.isEmpty ? upload.files[0].name : header.name, kind: kind, columns: columns,
                     files: upload.files, rows: Int64(prepared.report.rowsIn), customers: Int64(prepared.features.count),
-                    features: prepared.customerEncoder?.columns.map(\.name) ?? prepared.features.names,
+                    features: prepared.customerEncoder.map { encoder in
+                        // Every column a spec may name: the default features, and the identifiers
+                        // and sensitive attributes left out by default.
+                        encoder.columns.map(\.name) + (prepared.report.identifierColumns ?? []) + (prepared.report.sensitiveColumns ?? [])
+                    } ?? prepared.features.names,
                     createdAt: Date.wholeSeconds())
                 _ = try store.commit(upload, id: id)
                 let inserted = try await registry.insertDataset(record)

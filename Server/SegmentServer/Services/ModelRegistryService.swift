@@ -7,6 +7,10 @@ import SegmentationEngine
 struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
     let registry: any Registry
     let catalog: ModelCatalog
+    let store: DatasetStore
+
+    /// Customers per ExportAssignments message (well under the 4 MiB default receive limit).
+    static let exportBatch = 10_000
 
     func listModels(request: Segmentation_V1_ListModelsRequest, context: ServerContext) async throws -> Segmentation_V1_ListModelsResponse {
         try await handling {
@@ -80,14 +84,55 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
             guard let source = try await registry.version(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
             }
-            let renamed = try resolved.model.renamingSegment(
-                Int(request.segmentID), to: request.newName, author: request.author.isEmpty ? nil : request.author)
+            guard request.author.count <= 200 else { throw RPCErrors.invalid("author: at most 200 characters") }
+            let renamed = try resolved.model.editingSegment(
+                Int(request.segmentID), name: request.newName.isEmpty ? nil : request.newName,
+                description: request.hasNewDescription ? request.newDescription : nil,
+                actions: request.hasNewActions ? request.newActions.actions : nil,
+                author: request.author.isEmpty ? nil : request.author)
             let version = try await registry.addVersion(
                 NewVersion(name: resolved.name, model: renamed, modelBytes: try renamed.serialized(),
                            datasetID: source.datasetID, jobID: source.jobID, parentVersion: resolved.version),
                 completing: nil)
             catalog.added(version.name, version: version.version, model: renamed)
             return .with { $0.version = version.proto(aliases: catalog.aliases(of: version.name)) }
+        }
+    }
+
+    func exportAssignments(
+        request: Segmentation_V1_ExportAssignmentsRequest, response: RPCWriter<Segmentation_V1_ExportAssignmentsResponse>,
+        context: ServerContext
+    ) async throws {
+        try await handling {
+            let resolved = try await catalog.resolve(try ModelReference(parsing: request.reference))
+            guard let version = try await registry.version(resolved.name, resolved.version),
+                  let dataset = try await registry.dataset(id: version.datasetID) else {
+                throw RegistryError.notFound("the training dataset of \(resolved.name)@\(resolved.version)")
+            }
+            let sources = store.paths(of: dataset).map(TrainingSource.path)
+            let model = resolved.model
+            let result = try await OffPool.run(name: "export") { try model.assignTrainingData(sources) }
+            let names = result.features.names
+            let count = result.assignments.count
+            for start in stride(from: 0, to: count, by: Self.exportBatch) {
+                let rows = start..<min(start + Self.exportBatch, count)
+                try await response.write(.with { message in
+                    if start == 0 {
+                        message.modelName = resolved.name
+                        message.modelVersion = Int32(resolved.version)
+                        message.featureNames = names
+                    }
+                    let batch = result.assignments[rows]
+                    message.customerIds = batch.map(\.customerID)
+                    message.segmentIds = batch.map { Int32($0.segmentID) }
+                    message.distances = batch.map(\.distance)
+                    message.runnerUpIds = batch.map { Int32($0.runnerUpID) }
+                    message.runnerUpDistances = batch.map(\.runnerUpDistance)
+                    message.rfmSegments = batch.map { $0.rfmSegment?.rawValue ?? "" }
+                    message.outliers = batch.map(\.outlier)
+                    message.features = rows.flatMap { row in (0..<names.count).map { result.features.values[row, $0] } }
+                })
+            }
         }
     }
 }

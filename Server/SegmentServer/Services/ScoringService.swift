@@ -45,7 +45,10 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         switch request.input {
         case .matrix(let matrix)?: response.columns = try scoreMatrix(matrix, model).proto
         case .features(let rows)?: response.scores = present(try scoreFeatureRows(rows, model))
-        case .csv(let csv)?: response.scores = present(try scoreCSV(csv.data, snapshotDate: request.snapshotDate, model))
+        case .csv(let csv)?:
+            let (assignments, report) = try scoreCSV(csv.data, request, model)
+            response.scores = present(assignments)
+            response.dataReport = report.proto
         case nil: throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
         }
         return response
@@ -66,22 +69,30 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                                     columns: matrix.columns, values: Matrix(rows: rows, columns: width, values: matrix.values))
     }
 
-    private static func scoreCSV(_ data: Data, snapshotDate: String, _ model: SegmentationModel) throws -> [Assignment] {
+    /// CSV rows as the model was trained on. Rows that cleaning or the filters remove (no
+    /// customer id, cancellations...) are counted in the report, never fatal.
+    private static func scoreCSV(_ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel) throws -> ([Assignment], DataReport) {
+        let filters = try RowFilter.list(request.filters) ?? []
         switch model.kind {
         case .transactions:
-            var loader = TransactionLoader(columns: model.transactionColumns ?? TransactionColumns())
+            var columns = model.transactionColumns ?? TransactionColumns()
+            for (role, column) in request.inputColumns.roles.sorted(by: { $0.key < $1.key }) {
+                try columns.set(role: role, column: column)
+            }
+            var loader = TransactionLoader(columns: columns, filters: filters)
             try loader.add(bytes: data, source: "request")
-            let (table, _) = try loader.finish()
+            let (table, report) = try loader.finish(requireRows: false)
+            guard table.count > 0 else { return ([], report) }
             var snapshot: Int?
-            if !snapshotDate.isEmpty {
-                guard let day = TimestampParser.day(ofDate: snapshotDate) else {
-                    throw RPCErrors.invalid("snapshot_date '\(snapshotDate)' is not a date (YYYY-MM-DD)")
+            if !request.snapshotDate.isEmpty {
+                guard let day = TimestampParser.day(ofDate: request.snapshotDate) else {
+                    throw RPCErrors.invalid("snapshot_date '\(request.snapshotDate.prefix(32))' is not a date (YYYY-MM-DD)")
                 }
                 snapshot = day
             }
-            return try model.score(transactions: table, snapshotDay: snapshot)
+            return (try model.score(transactions: table, snapshotDay: snapshot), report)
         case .customers:
-            return try model.score(customerTable: try CustomerTableLoader.read(bytes: data, source: "request"))
+            return try model.score(customerTable: try CustomerTableLoader.read(bytes: data, source: "request"), filters: filters)
         }
     }
 

@@ -62,6 +62,7 @@ extension KCandidate {
             $0.daviesBouldin = daviesBouldin
             $0.calinskiHarabasz = calinskiHarabasz
             $0.iterations = Int32(iterations)
+            $0.smallestShare = smallestShare ?? 0
         }
     }
 }
@@ -92,10 +93,36 @@ extension Scaling {
 extension KSelectionMethod {
     var proto: Segmentation_V1_KSelection {
         switch self {
+        case .actionable: .actionable
         case .silhouette: .silhouette
         case .elbow: .elbow
         case .fixed: .fixed
         }
+    }
+}
+
+extension RowFilter {
+    init(_ filter: Segmentation_V1_RowFilter) throws {
+        let mode: Mode = switch filter.mode {
+        case .include: .include
+        case .exclude: .exclude
+        default: throw RPCErrors.invalid("filter on '\(filter.column.prefix(64))': mode must be FILTER_MODE_INCLUDE or FILTER_MODE_EXCLUDE")
+        }
+        guard !filter.column.isEmpty, filter.column.count <= 256, filter.value.count <= 1024 else {
+            throw RPCErrors.invalid("a filter needs a column (at most 256 characters) and a value of at most 1024")
+        }
+        self.init(mode: mode, column: filter.column, value: filter.value)
+    }
+
+    var proto: Segmentation_V1_RowFilter {
+        .with { $0.mode = mode == .include ? .include : .exclude; $0.column = column; $0.value = value }
+    }
+
+    static func list(_ filters: [Segmentation_V1_RowFilter]) throws -> [RowFilter]? {
+        guard filters.count <= RowFilter.maximumCount else {
+            throw RPCErrors.invalid("filters: \(filters.count) given, at most \(RowFilter.maximumCount) allowed")
+        }
+        return filters.isEmpty ? nil : try filters.map(RowFilter.init)
     }
 }
 
@@ -107,8 +134,12 @@ enum TrainingSpecs {
         switch dataset.kind {
         case .transactions: configuration.transactionColumns = try dataset.columns.transactionColumns()
         case .customers:
-            configuration.customerColumns = CustomerColumns(id: dataset.columns.idColumn.isEmpty ? nil : dataset.columns.idColumn)
+            configuration.customerColumns = CustomerColumns(
+                id: dataset.columns.idColumn.isEmpty ? nil : dataset.columns.idColumn,
+                sensitive: spec.sensitiveColumns.isEmpty ? nil : spec.sensitiveColumns,
+                allowSensitive: spec.allowSensitive.isEmpty ? nil : spec.allowSensitive)
         }
+        configuration.filters = try RowFilter.list(spec.filters)
         if !spec.features.isEmpty {
             configuration.features = spec.features
             if dataset.kind == .customers {
@@ -149,7 +180,9 @@ enum TrainingSpecs {
         case nil: break
         }
         switch spec.selection {
-        case .unspecified, .UNRECOGNIZED: configuration.selection = nil
+        case .unspecified: configuration.selection = nil
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("selection: unknown value \(value)")
+        case .actionable: configuration.selection = .actionable
         case .silhouette: configuration.selection = .silhouette
         case .elbow: configuration.selection = .elbow
         case .fixed: configuration.selection = .fixed
@@ -202,6 +235,9 @@ enum TrainingSpecs {
             $0.tol = configuration.tolerance
             $0.seed = configuration.seed
             $0.snapshotDate = configuration.snapshotDate ?? ""
+            $0.filters = (configuration.filters ?? []).map(\.proto)
+            $0.sensitiveColumns = configuration.customerColumns.sensitive ?? []
+            $0.allowSensitive = configuration.customerColumns.allowSensitive ?? []
         }
     }
 }
@@ -250,7 +286,10 @@ extension DataReport {
             $0.rowsIn = Int64(rowsIn)
             $0.customersIn = Int64(customersIn)
             $0.steps = steps.map { step in
-                .with { $0.name = step.name.rawValue; $0.removed = Int64(step.removed); $0.remaining = Int64(step.remaining) }
+                .with {
+                    $0.name = step.name.rawValue; $0.removed = Int64(step.removed); $0.remaining = Int64(step.remaining)
+                    $0.rule = step.rule ?? ""
+                }
             }
             $0.rowsOut = Int64(rowsOut)
             $0.customersOut = Int64(customersOut)
@@ -264,6 +303,9 @@ extension DataReport {
                 .with { $0.column = column.column; $0.count = Int64(column.count); $0.median = column.median }
             }
             $0.ignoredColumns = ignoredColumns
+            $0.unusedColumns = unusedColumns ?? []
+            $0.identifierColumns = identifierColumns ?? []
+            $0.sensitiveColumns = sensitiveColumns ?? []
         }
     }
 }
@@ -284,6 +326,9 @@ extension SegmentationModel {
             detail.kTable = kSelection.candidates.map(\.proto)
             detail.metrics = metrics.proto
             detail.silhouetteSampleSize = Int32(kSelection.silhouetteSampleSize ?? 0)
+            detail.selectionReason = kSelection.reason ?? ""
+            detail.runnerUpKs = (kSelection.runnerUps ?? []).map(Int32.init)
+            detail.selectionWarnings = kSelection.warnings ?? []
             detail.dataReport = dataReport.proto
             detail.segments = segments.map { segment in segment.proto(centroid: Array(centroids.row(segment.id))) }
             detail.annotations = annotations.map { note in
@@ -336,12 +381,26 @@ extension Segment {
             $0.customerShare = profile.customerShare
             if let share = profile.revenueShare { $0.revenueShare = share }
             $0.features = profile.features.map { summary in
-                .with { $0.feature = summary.feature; $0.mean = summary.mean; $0.median = summary.median; $0.zScore = summary.zScore }
+                .with {
+                    $0.feature = summary.feature; $0.mean = summary.mean; $0.median = summary.median; $0.zScore = summary.zScore
+                    if let mean = summary.populationMean { $0.populationMean = mean }
+                    if let median = summary.populationMedian { $0.populationMedian = median }
+                }
             }
             if let mode = profile.modeQuantity { $0.modeQuantity = mode }
             $0.topCountries = profile.topCountries.map { country in .with { $0.value = country.country; $0.share = country.share } }
             $0.rfmMix = profile.rfmMix.map { mix in .with { $0.value = mix.segment.rawValue; $0.share = mix.share } }
             $0.centroid = centroid
+            if let spread = distances {
+                $0.distances = .with { $0.median = spread.median; $0.p95 = spread.p95; $0.p99 = spread.p99; $0.max = spread.max }
+            }
+            $0.composition = (profile.composition ?? []).map { attribute in
+                .with {
+                    $0.attribute = attribute.attribute
+                    $0.shares = attribute.shares.map { share in .with { $0.value = share.value; $0.share = share.share } }
+                    $0.populationShares = attribute.populationShares.map { share in .with { $0.value = share.value; $0.share = share.share } }
+                }
+            }
         }
     }
 }
@@ -357,6 +416,8 @@ extension Assignment {
             $0.runnerUpName = runnerUpName
             $0.runnerUpDistance = runnerUpDistance
             $0.rfmSegment = rfmSegment?.rawValue ?? ""
+            $0.contributions = contributions
+            $0.outlier = outlier
         }
     }
 
@@ -368,6 +429,7 @@ extension Assignment {
             $0.distance = distance
             $0.runnerUpID = Int32(runnerUpID)
             $0.runnerUpDistance = runnerUpDistance
+            $0.outlier = outlier
         }
     }
 }
@@ -379,6 +441,7 @@ extension BatchScores {
             $0.distances = distances
             $0.runnerUpIds = runnerUpIDs
             $0.runnerUpDistances = runnerUpDistances
+            $0.outliers = outliers
         }
     }
 }

@@ -6,10 +6,33 @@ public struct CustomerColumns: Codable, Sendable, Equatable {
     public var id: String?
     /// Columns to cluster on; nil takes every column but the id. Text columns are one-hot encoded.
     public var features: [String]?
+    /// Columns to treat as sensitive beyond the built-in list (`SensitiveAttributes`).
+    public var sensitive: [String]?
+    /// Sensitive columns the user explicitly allows clustering on. They still never appear in
+    /// segment names or actions.
+    public var allowSensitive: [String]?
 
-    public init(id: String? = nil, features: [String]? = nil) {
+    public init(id: String? = nil, features: [String]? = nil, sensitive: [String]? = nil, allowSensitive: [String]? = nil) {
         self.id = id
         self.features = features
+        self.sensitive = sensitive
+        self.allowSensitive = allowSensitive
+    }
+}
+
+/// Attributes a segmentation must not target people by: protected characteristics in
+/// fair-lending and anti-discrimination law. A column is sensitive when a word of its name
+/// (split at anything but letters and digits, case ignored) is in `terms`, or the user names it.
+public enum SensitiveAttributes {
+    public static let terms: Set<String> = [
+        "gender", "sex", "sexual", "orientation", "race", "racial", "ethnicity", "ethnic", "religion", "religious",
+        "faith", "marital", "married", "marriage", "spouse", "nationality", "citizenship", "citizen", "immigration",
+        "disability", "disabled", "pregnant", "pregnancy", "caste", "tribe",
+    ]
+
+    public static func isSensitive(_ column: String, extra: [String] = []) -> Bool {
+        if extra.contains(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) { return true }
+        return column.lowercased().split { !$0.isLetter && !$0.isNumber }.contains { terms.contains(String($0)) }
     }
 }
 
@@ -18,11 +41,14 @@ public struct CustomerColumns: Codable, Sendable, Equatable {
 public struct CustomerEncoder: Codable, Sendable, Equatable {
     public enum Column: Codable, Sendable, Equatable {
         case numeric(name: String, median: Double)
+        /// One 0/1 column per category (k columns for k categories).
         case categorical(name: String, categories: [String])
+        /// A two-level category as one 0/1 column, `name=level` (1 for `level`, 0 for the other).
+        case indicator(name: String, level: String, other: String)
 
         public var name: String {
             switch self {
-            case .numeric(let name, _), .categorical(let name, _): name
+            case .numeric(let name, _), .categorical(let name, _), .indicator(let name, _, _): name
             }
         }
     }
@@ -31,15 +57,30 @@ public struct CustomerEncoder: Codable, Sendable, Equatable {
     public var columns: [Column]
     /// Columns of the training table that were left out on purpose; accepted and ignored when scoring.
     public var ignoredColumns: [String] = []
+    /// Sensitive columns the user opted in to cluster on: never named in labels (nil: none).
+    public var sensitiveColumns: [String]?
 
-    /// Names of the encoded features, e.g. `balance`, `gender=Female`.
+    /// Names of the encoded features, e.g. `balance`, `channel=Online`.
     public var featureNames: [String] {
         columns.flatMap { column -> [String] in
             switch column {
             case .numeric(let name, _): [name]
             case .categorical(let name, let categories): categories.map { "\(name)=\($0)" }
+            case .indicator(let name, let level, _): ["\(name)=\(level)"]
             }
         }
+    }
+
+    /// Encoded feature names that come from sensitive columns.
+    public var sensitiveFeatureNames: Set<String> {
+        let sensitive = Set(sensitiveColumns ?? [])
+        return Set(columns.filter { sensitive.contains($0.name) }.flatMap { column -> [String] in
+            switch column {
+            case .numeric(let name, _): [name]
+            case .categorical(let name, let categories): categories.map { "\(name)=\($0)" }
+            case .indicator(let name, let level, _): ["\(name)=\(level)"]
+            }
+        })
     }
 
     static let missingTokens: Set<String> = ["", "na", "n/a", "nan", "null", "none", "-", "?"]
@@ -79,6 +120,8 @@ public struct CustomerEncoder: Codable, Sendable, Equatable {
                 case .categorical(_, let categories):
                     let value = text.trimmingCharacters(in: .whitespaces)
                     for category in categories { values.append(category == value ? 1 : 0) }
+                case .indicator(_, let level, _):
+                    values.append(text.trimmingCharacters(in: .whitespaces) == level ? 1 : 0)
                 }
             }
         }
@@ -116,18 +159,50 @@ public enum CustomerTableLoader {
     }
 
     /// Cleans the tables and learns the encoder; returns raw features for every kept customer.
-    public static func load(_ tables: [Table], columns: CustomerColumns) throws -> (CustomerFeatures, CustomerEncoder, DataReport) {
+    ///
+    /// Columns that identify rows (the id, and others unique per row or named like `rownames`,
+    /// `index`, `Unnamed: 0`, `..._id`) and sensitive attributes are not features unless named
+    /// (sensitive ones also need `allowSensitive`). A table whose id repeats is refused: it
+    /// holds order lines, not customers.
+    public static func load(_ tables: [Table], columns: CustomerColumns, filters: [RowFilter] = []) throws
+        -> (CustomerFeatures, CustomerEncoder, DataReport)
+    {
         guard let first = tables.first else { throw InputError.noUsableRows("no customer table given") }
         var report = DataReport(kind: .customers)
         let header = first.header
-        let idColumn = try resolveID(columns.id, header: header, source: first.source)
-        let featureColumns = columns.features ?? header.filter { $0 != idColumn }
-        for name in featureColumns where !header.contains(name) {
-            throw InputError.missingColumn(role: "feature", column: name, source: first.source, header: header)
+        let (kept, ids, idColumn) = try cleanRows(tables, header: header, columns: columns, filters: filters, report: &report)
+        let roles = try ColumnChoice(header: header, rows: kept, idColumn: idColumn, columns: columns, source: first.source)
+        report.identifierColumns = roles.identifiers
+        report.sensitiveColumns = roles.sensitive
+        var encoder = try learnEncoder(header: header, rows: kept, idColumn: idColumn, features: roles.features,
+                                       explicitFeatures: columns.features != nil, report: &report)
+        encoder.sensitiveColumns = roles.allowedSensitive.isEmpty ? nil : roles.allowedSensitive
+        let used = Set(encoder.columns.map(\.name) + [idColumn].compactMap { $0 })
+        report.unusedColumns = header.filter { !used.contains($0) }
+        let (matrix, _) = try encoder.encode(header: header, rows: kept, customerIDs: ids)
+        var features = CustomerFeatures(customerIDs: ids, names: encoder.featureNames, values: matrix)
+        for name in roles.sensitive {
+            let index = header.firstIndex(of: name)!
+            features.sensitiveAttributes[name] = kept.map { row in
+                CustomerEncoder.isMissing(row[index]) ? "(missing)" : row[index].trimmingCharacters(in: .whitespaces)
+            }
         }
+        return (features, encoder, report)
+    }
+
+    /// Rows that read, pass the filters, have an id and are no exact duplicate, each removal counted.
+    private static func cleanRows(
+        _ tables: [Table], header: [String], columns: CustomerColumns, filters: [RowFilter], report: inout DataReport
+    ) throws -> (rows: [[String]], ids: [String], idColumn: String?) {
+        let source = tables[0].source
+        let idColumn = try resolveID(columns.id, header: header, source: source, rows: tables[0].rows)
+        let filterSet = try RowFilterSet(filters, header: header, source: source)
+        let idIndex = idColumn.flatMap { header.firstIndex(of: $0) }
         var kept: [[String]] = [], ids: [String] = []
         var removed: [CleaningStep.Name: Int] = [:]
+        var filtered: [String: Int] = [:]
         var seen = Set<[String]>()
+        var firstRow: [String: Int] = [:]
         for table in tables {
             guard table.header == header else {
                 throw InputError.headerMismatch(source: table.source, expected: header, found: table.header)
@@ -143,14 +218,25 @@ public enum CustomerTableLoader {
                     }
                     continue
                 }
-                let id = idColumn.map { row[header.firstIndex(of: $0)!].trimmingCharacters(in: .whitespaces) }
-                    ?? String(report.rowsIn)
-                if idColumn != nil && CustomerEncoder.isMissing(id) { removed[.missingCustomer, default: 0] += 1; continue }
+                if let rule = filterSet.rejecting({ row[$0] }) { filtered[rule, default: 0] += 1; continue }
+                let id = idIndex.map { row[$0].trimmingCharacters(in: .whitespaces) } ?? String(report.rowsIn)
+                if idIndex != nil && CustomerEncoder.isMissing(id) { removed[.missingCustomer, default: 0] += 1; continue }
                 guard seen.insert(row).inserted else { removed[.duplicate, default: 0] += 1; continue }
+                if let idColumn, let earlier = firstRow[id] {
+                    throw InputError.kindMismatch(
+                        "\(table.source): column '\(idColumn)' repeats: '\(id.prefix(40))' is on rows \(earlier) and \(report.rowsIn). "
+                        + "A customers table has one row per customer; for order lines use --kind transactions "
+                        + "(or name the right id column with --id-column)")
+                }
+                firstRow[id] = report.rowsIn
                 kept.append(row); ids.append(id)
             }
         }
         var remaining = report.rowsIn
+        for rule in RowFilterSet.labels(filters) {
+            remaining -= filtered[rule] ?? 0
+            report.steps.append(CleaningStep(name: .filtered, removed: filtered[rule] ?? 0, remaining: remaining, rule: rule))
+        }
         for step in [CleaningStep.Name.missingCustomer, .unparseable, .duplicate] {
             remaining -= removed[step] ?? 0
             report.steps.append(CleaningStep(name: step, removed: removed[step] ?? 0, remaining: remaining))
@@ -161,24 +247,86 @@ public enum CustomerTableLoader {
         guard kept.count >= 2 else {
             throw InputError.noUsableRows("only \(kept.count) usable customer rows out of \(report.rowsIn)")
         }
-        let encoder = try learnEncoder(header: header, rows: kept, idColumn: idColumn, features: featureColumns,
-                                       explicitFeatures: columns.features != nil, report: &report)
-        let (matrix, _) = try encoder.encode(header: header, rows: kept, customerIDs: ids)
-        return (CustomerFeatures(customerIDs: ids, names: encoder.featureNames, values: matrix), encoder, report)
+        return (kept, ids, idColumn)
     }
 
-    private static func resolveID(_ wanted: String?, header: [String], source: String) throws -> String? {
+    /// Which columns are features, identifiers and sensitive attributes.
+    struct ColumnChoice {
+        var features: [String]
+        var identifiers: [String]
+        var sensitive: [String]
+        var allowedSensitive: [String]
+
+        init(header: [String], rows: [[String]], idColumn: String?, columns: CustomerColumns, source: String) throws {
+            let extra = columns.sensitive ?? []
+            let allowed = columns.allowSensitive ?? []
+            for name in (columns.features ?? []) + allowed + extra where !header.contains(name) {
+                throw InputError.missingColumn(role: "feature", column: name, source: source, header: header)
+            }
+            let sensitive = header.filter { $0 != idColumn && SensitiveAttributes.isSensitive($0, extra: extra) }
+            if let bad = allowed.first(where: { !sensitive.contains($0) }) {
+                throw InputError.invalidOption("--allow-sensitive names '\(bad)', which is not a sensitive column; sensitive columns here: "
+                    + (sensitive.isEmpty ? "none" : sensitive.joined(separator: ", ")))
+            }
+            let identifiers = header.indices.filter { header[$0] != idColumn && !sensitive.contains(header[$0])
+                && CustomerTableLoader.looksLikeIdentifier(header[$0], at: $0, rows: rows) }
+                .map { header[$0] }
+            if let named = columns.features {
+                if let bad = named.first(where: { sensitive.contains($0) && !allowed.contains($0) }) {
+                    throw InputError.invalidOption("'\(bad)' is a sensitive attribute: segments are not built on it unless you opt in "
+                        + "with --allow-sensitive \(bad) (it never appears in names or actions either way)")
+                }
+                features = named
+            } else {
+                features = header.filter { $0 != idColumn && !identifiers.contains($0) && (!sensitive.contains($0) || allowed.contains($0)) }
+            }
+            self.sensitive = sensitive
+            self.identifiers = identifiers
+            allowedSensitive = sensitive.filter { allowed.contains($0) }
+        }
+    }
+
+    /// Names that mean "row number" or "identifier" in exported tables.
+    static let identifierNames: Set<String> = ["", "id", "rownames", "row.names", "index", "row", "rowid", "row_id", "row_number", "#", "no", "number"]
+
+    /// A column that identifies rows rather than describing customers: named like one, or
+    /// unique per row (text), or a run of consecutive integers (a row number).
+    static func looksLikeIdentifier(_ name: String, at index: Int, rows: [[String]]) -> Bool {
+        if isNamedLikeIdentifier(name) { return true }
+        let cells = rows.map { $0[index].trimmingCharacters(in: .whitespaces) }
+        // An identifier has a distinct value on every row, none missing.
+        guard cells.count >= 10, !cells.contains(where: CustomerEncoder.isMissing), Set(cells).count == cells.count else { return false }
+        let numbers = cells.compactMap { NumberParser.parse($0) }
+        if numbers.count < cells.count { return true }  // unique text per row: a name, an email, a key
+        guard numbers.allSatisfy({ $0 == $0.rounded() }), let low = numbers.min(), let high = numbers.max() else { return false }
+        return high - low + 1 == Double(numbers.count)  // 1, 2, 3, ...: a row number
+    }
+
+    static func isNamedLikeIdentifier(_ name: String) -> Bool {
+        let lower = name.trimmingCharacters(in: .whitespaces).lowercased()
+        return identifierNames.contains(lower) || lower.hasPrefix("unnamed:") || lower.hasSuffix("_id") || lower.hasSuffix(" id")
+            || name.hasSuffix("ID") || idCandidates.contains(lower)
+    }
+
+    private static func resolveID(_ wanted: String?, header: [String], source: String, rows: [[String]]) throws -> String? {
         if let wanted {
             guard header.contains(wanted) else {
                 throw InputError.missingColumn(role: "id", column: wanted, source: source, header: header)
             }
             return wanted
         }
-        return header.first { idCandidates.contains($0.lowercased()) }
+        if let named = header.first(where: { idCandidates.contains($0.lowercased()) }) { return named }
+        // An exported row-name column ("rownames", "Unnamed: 0") with unique values names the rows.
+        return header.indices.first { index in
+            isNamedLikeIdentifier(header[index]) && Set(rows.map { index < $0.count ? $0[index] : "" }).count == rows.count
+        }.map { header[$0] }
     }
 
     /// Text columns with more distinct values than this are not one-hot encoded.
     public static let maximumCategories = 100
+
+    /// Values read as the "1" of a two-level column.
+    static let positiveLevels: Set<String> = ["yes", "y", "true", "t", "1", "on", "positive"]
 
     private static func learnEncoder(
         header: [String], rows: [[String]], idColumn: String?, features: [String], explicitFeatures: Bool,
@@ -209,7 +357,13 @@ public enum CustomerTableLoader {
                     throw InputError.invalidOption("column '\(name)' has \(categories.count) distinct text values (at most "
                         + "\(maximumCategories) are one-hot encoded); leave it out or make it numeric")
                 }
-                encoded.append(.categorical(name: name, categories: categories))
+                if categories.count == 2 {
+                    // One 0/1 column: the "yes"-like level, else the alphabetically second, is 1.
+                    let level = categories.first { positiveLevels.contains($0.lowercased()) } ?? categories[1]
+                    encoded.append(.indicator(name: name, level: level, other: categories.first { $0 != level }!))
+                } else {
+                    encoded.append(.categorical(name: name, categories: categories))
+                }
             }
         }
         let used = Set(encoded.map(\.name))

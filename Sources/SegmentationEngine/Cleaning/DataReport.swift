@@ -17,6 +17,14 @@ public struct DataReport: Codable, Sendable, Equatable {
     public var imputed: [ImputedColumn] = []
     /// Customers tables: text columns left out because they hold free text, not categories.
     public var ignoredColumns: [String] = []
+    /// Columns no role or feature reads (transactions: e.g. Description; nil in older models).
+    public var unusedColumns: [String]?
+    /// Customers tables: columns that identify rows (unique per row, or named like an id),
+    /// left out of the features unless named.
+    public var identifierColumns: [String]?
+    /// Customers tables: sensitive attributes found (gender, ethnicity...), left out of the
+    /// features unless opted in, and reported per segment for fairness audits.
+    public var sensitiveColumns: [String]?
 
     public init(kind: InputKind) { self.kind = kind }
 
@@ -35,11 +43,28 @@ public struct CleaningStep: Codable, Sendable, Equatable {
         case cancellation = "cancellation"
         case nonPositive = "non-positive quantity or price"
         case duplicate = "exact duplicate row"
+        /// A user's --include/--exclude filter; `rule` says which.
+        case filtered = "row filter"
     }
     public var name: Name
+    /// For filter steps: the filter ("exclude Order Status=Cancelled").
+    public var rule: String?
     public var removed: Int
     /// Rows left after this step (and all before it).
     public var remaining: Int
+
+    public init(name: Name, removed: Int, remaining: Int, rule: String? = nil) {
+        self.name = name
+        self.removed = removed
+        self.remaining = remaining
+        self.rule = rule
+    }
+
+    /// What the step is, for people: the filter itself for filter steps.
+    public var label: String { rule ?? name.rawValue }
+
+    /// The built-in steps, in the order they run (after any filters).
+    public static let standardSteps: [Name] = [.missingCustomer, .unparseable, .cancellation, .nonPositive, .duplicate]
 }
 
 public struct RowProblem: Codable, Sendable, Equatable {

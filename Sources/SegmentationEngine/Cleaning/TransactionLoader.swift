@@ -24,6 +24,9 @@ public struct TransactionTable: Sendable {
 /// cancellation (invoice starting with "C"), non-positive quantity or price, exact duplicate row.
 public struct TransactionLoader {
     public let columns: TransactionColumns
+    public let filters: [RowFilter]
+    private var filterSet: RowFilterSet?
+    private var filtered: [String: Int] = [:]
     private var table = TransactionTable()
     private var report = DataReport(kind: .transactions)
     private var removed: [CleaningStep.Name: Int] = [:]
@@ -37,8 +40,9 @@ public struct TransactionLoader {
     /// The first file's header: later files must offer the same optional columns.
     private var firstHeader: [String]?
 
-    public init(columns: TransactionColumns = TransactionColumns()) {
+    public init(columns: TransactionColumns = TransactionColumns(), filters: [RowFilter] = []) {
         self.columns = columns
+        self.filters = filters
     }
 
     /// Loads one file or every .csv file of a folder.
@@ -83,7 +87,10 @@ public struct TransactionLoader {
                 hasCountries = found.country != nil
                 hasProducts = found.product != nil
                 firstHeader = header
+                let used = Set(found.positions) .union(filters.compactMap { f in header.firstIndex { $0.caseInsensitiveCompare(f.column) == .orderedSame } })
+                report.unusedColumns = header.indices.filter { !used.contains($0) }.map { header[$0] }
             }
+            filterSet = filters.isEmpty ? nil : try RowFilterSet(filters, header: header, source: source)
             resolved = found
             return
         }
@@ -91,6 +98,10 @@ public struct TransactionLoader {
         if let problem = check(record, columnsAt) {
             drop(.unparseable)
             note(RowProblem(source: source, line: record.line, reason: problem))
+            return
+        }
+        if let filterSet, let rule = filterSet.rejecting({ record.string($0) }) {
+            filtered[rule, default: 0] += 1
             return
         }
         let customerID = Self.normalizedCustomerID(record.bytes(columnsAt.customer))
@@ -214,18 +225,25 @@ public struct TransactionLoader {
 
     /// The cleaned table and the report of what was removed. Customers are renumbered so that
     /// only those with kept rows remain, in order of first appearance.
-    public func finish() throws -> (table: TransactionTable, report: DataReport) {
+    /// With `requireRows` false an input that cleaning empties gives an empty table (scoring a
+    /// batch of guest orders is no error); training needs rows.
+    public func finish(requireRows: Bool = true) throws -> (table: TransactionTable, report: DataReport) {
         var table = self.table
         var report = self.report
         report.customersIn = allCustomerIDs.count
         var remaining = report.rowsIn
-        for step in CleaningStep.Name.allCases {
+        for rule in RowFilterSet.labels(filters) {
+            let count = filtered[rule] ?? 0
+            remaining -= count
+            report.steps.append(CleaningStep(name: .filtered, removed: count, remaining: remaining, rule: rule))
+        }
+        for step in CleaningStep.standardSteps {
             let count = removed[step] ?? 0
             remaining -= count
             report.steps.append(CleaningStep(name: step, removed: count, remaining: remaining))
         }
         report.rowsOut = table.count
-        guard table.count > 0 else {
+        guard table.count > 0 || !requireRows else {
             throw InputError.noUsableRows("no transactions left after cleaning \(report.rowsIn) rows"
                 + (report.problems.first.map { "; first problem: \($0.source) line \($0.line): \($0.reason)" } ?? ""))
         }

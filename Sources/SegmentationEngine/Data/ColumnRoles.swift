@@ -104,6 +104,9 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
 }
 
 struct ResolvedTransactionColumns: Equatable {
+    /// Every column position a role reads.
+    var positions: [Int] { [customer, time] + [invoice, quantity, unitPrice, amount, country, product].compactMap { $0 } }
+
     var width: Int
     var customer: Int
     var time: Int
@@ -123,6 +126,8 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
     case noUsableRows(String)
     case unknownFeature(String, available: [String])
     case invalidOption(String)
+    /// The data does not look like the kind it was declared as.
+    case kindMismatch(String)
 
     public var description: String {
         switch self {
@@ -135,6 +140,7 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
         case .unknownFeature(let name, let available):
             "unknown feature '\(name)'; available: \(available.joined(separator: ", "))"
         case .invalidOption(let message): message
+        case .kindMismatch(let message): message
         }
     }
 }

@@ -5,6 +5,9 @@ public struct CustomerFeatures: Sendable {
     public var values: Matrix
     /// Most frequent country per customer, when the input has one.
     public var homeCountry: [String]?
+    /// Sensitive attributes (column -> each customer's value), kept out of the features and
+    /// used only to report each segment's composition.
+    public var sensitiveAttributes: [String: [String]] = [:]
 
     public init(customerIDs: [String], names: [String], values: Matrix, homeCountry: [String]? = nil) {
         precondition(values.rows == customerIDs.count && values.columns == names.count)

@@ -71,12 +71,14 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
     public static func fit(_ raw: Matrix, features: [String], spec: PipelineSpec) throws -> FittedPipeline {
         precondition(raw.columns == features.count)
         let logged: [Bool] = try features.indices.map { j in
+            // 0/1 columns (indicators, one-hot) are never logged: log1p would only rescale them.
+            let binary = features[j].contains("=") || raw.column(j).allSatisfy { $0 == 0 || $0 == 1 }
             switch spec.log {
             case .none: return false
-            case .all: return true
+            case .all: return !binary
             case .auto:
                 let column = raw.column(j)
-                return (column.min() ?? 0) >= 0 && skewness(column) > 1
+                return !binary && (column.min() ?? 0) >= 0 && skewness(column) > 1
             case .features(let names):
                 for name in names where !features.contains(name) {
                     throw InputError.unknownFeature(name, available: features)

@@ -12,6 +12,12 @@ public struct Assignment: Codable, Sendable, Equatable {
     public var runnerUpDistance: Double
     /// The RFM score segment, for models with recency and frequency.
     public var rfmSegment: RFMSegment?
+    /// Why this segment and not the runner-up: per model feature (in `pipeline.features`
+    /// order), its share of the gap between the squared distances to the runner-up's centre and
+    /// to this segment's. Positive shares pull the customer into its segment; they sum to 1.
+    public var contributions: [Double] = []
+    /// Farther from its segment's centre than 99% of the segment's training customers.
+    public var outlier = false
 }
 
 /// Many customers' scores as parallel arrays, in the order of the rows scored.
@@ -21,8 +27,11 @@ public struct BatchScores: Sendable, Equatable {
     public var distances: [Double]
     public var runnerUpIDs: [Int32]
     public var runnerUpDistances: [Double]
+    /// Farther from the segment's centre than 99% of its training customers.
+    public var outliers: [Bool]
 
     init(count: Int) {
+        outliers = [Bool](repeating: false, count: count)
         segmentIDs = [Int32](repeating: 0, count: count)
         distances = [Double](repeating: 0, count: count)
         runnerUpIDs = [Int32](repeating: 0, count: count)
@@ -38,7 +47,7 @@ extension SegmentationModel {
     public func score(customerIDs: [String], columns: [String], values: Matrix) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
-        let (ordered, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values)
+        let (ordered, scaled, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values)
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
         return (0..<values.rows).map { i in
@@ -46,7 +55,9 @@ extension SegmentationModel {
             var assignment = Assignment(
                 customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
                 distance: scores.distances[i], runnerUpID: second.id, runnerUpName: second.name,
-                runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil)
+                runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil,
+                contributions: contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])),
+                outlier: scores.outliers[i])
             if let rfmScorer, let recency, let frequency {
                 assignment.rfmSegment = rfmScorer.segment(recency: ordered[i, recency], frequency: ordered[i, frequency])
             }
@@ -70,7 +81,7 @@ extension SegmentationModel {
     }
 
     /// The rows in the model's column order, and their scores (segments as centroid indices).
-    private func scoreRows(customerIDs: [String]?, columns: [String], values: Matrix) throws -> (ordered: Matrix, scores: BatchScores) {
+    private func scoreRows(customerIDs: [String]?, columns: [String], values: Matrix) throws -> (ordered: Matrix, scaled: Matrix, scores: BatchScores) {
         if let unknown = columns.first(where: { !pipeline.features.contains($0) }) {
             throw ScoringError.unknownColumn(unknown, expected: pipeline.features)
         }
@@ -83,13 +94,29 @@ extension SegmentationModel {
         }
         let ordered = positions == Array(0..<positions.count) ? values : reorder(values, positions)
         let scaled = try pipeline.transform(ordered, customerIDs: customerIDs)
-        return (ordered, nearestTwo(scaled))
+        return (ordered, scaled, nearestTwo(scaled))
+    }
+
+    /// Per-feature shares of the squared-distance gap between the runner-up's centre and the
+    /// segment's: (x - b)^2 - (x - a)^2 per feature, over their sum.
+    private func contributions(_ scaled: Matrix, row i: Int, best a: Int, second b: Int) -> [Double] {
+        let d = scaled.columns
+        guard centroids.rows > 1 else { return [Double](repeating: 0, count: d) }
+        var parts = (0..<d).map { j -> Double in
+            let x = scaled[i, j]
+            return (x - centroids[b, j]) * (x - centroids[b, j]) - (x - centroids[a, j]) * (x - centroids[a, j])
+        }
+        let total = parts.reduce(0, +)
+        guard total > 0 else { return [Double](repeating: 0, count: d) }
+        for j in 0..<d { parts[j] /= total }
+        return parts
     }
 
     /// Nearest and runner-up centroid (by index) of every row of scaled data.
     func nearestTwo(_ scaled: Matrix) -> BatchScores {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
+        let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
         scaled.values.withUnsafeBufferPointer { xs in
             centroids.values.withUnsafeBufferPointer { cs in
                 for i in 0..<scaled.rows {
@@ -108,6 +135,7 @@ extension SegmentationModel {
                     scores.distances[i] = best.distance.squareRoot()
                     scores.runnerUpIDs[i] = Int32(second.index)
                     scores.runnerUpDistances[i] = second.distance.squareRoot()
+                    scores.outliers[i] = scores.distances[i] > outlierLimits[best.index]
                 }
             }
         }
@@ -134,6 +162,33 @@ extension SegmentationModel {
         return try score(customerIDs: features.customerIDs, columns: pipeline.features, values: values)
     }
 
+    /// Scores the rows of a customers table that pass the filters; the report counts what the
+    /// filters removed.
+    public func score(customerTable table: CustomerTableLoader.Table, filters: [RowFilter]) throws -> ([Assignment], DataReport) {
+        var report = DataReport(kind: .customers)
+        report.sources = [table.source]
+        report.rowsIn = table.rows.count
+        var kept = table
+        var remaining = table.rows.count
+        if !filters.isEmpty {
+            let set = try RowFilterSet(filters, header: table.header, source: table.source)
+            var removed: [String: Int] = [:]
+            kept.rows = table.rows.filter { row in
+                guard row.count == table.header.count, let rule = set.rejecting({ row[$0] }) else { return true }
+                removed[rule, default: 0] += 1
+                return false
+            }
+            for rule in RowFilterSet.labels(filters) {
+                remaining -= removed[rule] ?? 0
+                report.steps.append(CleaningStep(name: .filtered, removed: removed[rule] ?? 0, remaining: remaining, rule: rule))
+            }
+        }
+        report.rowsOut = kept.rows.count
+        report.customersIn = table.rows.count
+        report.customersOut = kept.rows.count
+        return (kept.rows.isEmpty ? [] : try score(customerTable: kept), report)
+    }
+
     /// Scores rows of a customers table (text cells under `header`).
     public func score(customerTable table: CustomerTableLoader.Table) throws -> [Assignment] {
         guard kind == .customers, let customerEncoder else {
@@ -154,5 +209,25 @@ extension SegmentationModel {
             for (j, p) in positions.enumerated() { out[i, j] = values[i, p] }
         }
         return out
+    }
+}
+
+/// Every training customer of a model with its assignment and raw features: what
+/// `models export` writes. Recomputed from the stored training data with the model's own
+/// configuration (filters, columns, snapshot), so it matches what the model was trained on.
+public struct TrainingAssignments: Sendable {
+    public var features: CustomerFeatures
+    public var assignments: [Assignment]
+}
+
+extension SegmentationModel {
+    public func assignTrainingData(_ sources: [TrainingSource], cancellation: CancellationCheck = .never) throws -> TrainingAssignments {
+        var configuration = training.configuration
+        if configuration.snapshotDate == nil, let snapshotDay { configuration.snapshotDate = TimestampParser.isoDate(day: snapshotDay) }
+        let prepared = try SegmentationTrainer(configuration: configuration).prepare(sources)
+        try cancellation.throwIfCancelled()
+        let values = try prepared.features.selecting(features: pipeline.features)
+        let assignments = try score(customerIDs: prepared.features.customerIDs, columns: pipeline.features, values: values)
+        return TrainingAssignments(features: prepared.features, assignments: assignments)
     }
 }

@@ -9,6 +9,32 @@ public struct Segment: Codable, Sendable, Equatable {
     public var description: String
     public var actions: [String]
     public var profile: SegmentProfile
+    /// How far the segment's training customers lie from its centre (nil in older models).
+    public var distances: DistanceSpread?
+}
+
+/// Distances of a segment's training customers to its centroid (scaled space). A scored
+/// customer beyond `p99` is an outlier: farther out than 99% of the segment's own customers.
+public struct DistanceSpread: Codable, Sendable, Equatable {
+    public var median: Double
+    public var p95: Double
+    public var p99: Double
+    public var max: Double
+
+    static func perSegment(_ x: Matrix, centroids: Matrix, labels: [Int32]) -> [DistanceSpread] {
+        var distances = [[Double]](repeating: [], count: centroids.rows)
+        for i in 0..<x.rows {
+            let c = Int(labels[i])
+            var sum = 0.0
+            for j in 0..<x.columns { let d = x[i, j] - centroids[c, j]; sum += d * d }
+            distances[c].append(sum.squareRoot())
+        }
+        return distances.map { values in
+            let sorted = values.sorted()
+            return DistanceSpread(median: Statistics.quantile(sorted: sorted, 0.5), p95: Statistics.quantile(sorted: sorted, 0.95),
+                                  p99: Statistics.quantile(sorted: sorted, 0.99), max: sorted.last ?? 0)
+        }
+    }
 }
 
 public struct AlgorithmInfo: Codable, Sendable, Equatable {
@@ -130,20 +156,62 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         annotations = []
     }
 
+    /// Limits on what a person may write into a segment.
+    public static let maximumNameLength = 100
+    public static let maximumDescriptionLength = 1_000
+    public static let maximumActions = 10
+    public static let maximumActionLength = 200
+
     /// A copy with one segment renamed by a person, the change recorded as an annotation.
     public func renamingSegment(_ id: Int, to name: String, author: String? = nil, at date: Date = Date()) throws -> SegmentationModel {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        try editingSegment(id, name: name, author: author, at: date)
+    }
+
+    /// A copy with a person's name, description and/or actions for one segment (nil: unchanged),
+    /// each change recorded as an annotation beside the generated wording.
+    public func editingSegment(
+        _ id: Int, name: String? = nil, description: String? = nil, actions: [String]? = nil,
+        author: String? = nil, at date: Date = Date()
+    ) throws -> SegmentationModel {
         guard let index = segments.firstIndex(where: { $0.id == id }) else {
             throw ModelError.unknownSegment(id, available: segments.map(\.id))
         }
-        guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment name cannot be empty") }
-        if let clash = segments.first(where: { $0.id != id && $0.name == trimmed }) {
-            throw ModelError.invalidName("segment \(clash.id) is already named '\(trimmed)'")
+        guard name != nil || description != nil || actions != nil else {
+            throw ModelError.invalidName("give a new name, description or actions")
         }
         var copy = self
-        copy.annotations.append(Annotation(kind: "rename-segment", segmentID: id, oldValue: segments[index].name,
-                                           newValue: trimmed, author: author, at: Date.wholeSeconds(date)))
-        copy.segments[index].name = trimmed
+        let at = Date.wholeSeconds(date)
+        func note(_ kind: String, _ old: String, _ new: String) {
+            copy.annotations.append(Annotation(kind: kind, segmentID: id, oldValue: old, newValue: new, author: author, at: at))
+        }
+        if let name {
+            let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment name cannot be empty") }
+            guard trimmed.count <= Self.maximumNameLength else {
+                throw ModelError.invalidName("a segment name has at most \(Self.maximumNameLength) characters, got \(trimmed.count)")
+            }
+            if let clash = segments.first(where: { $0.id != id && $0.name == trimmed }) {
+                throw ModelError.invalidName("segment \(clash.id) is already named '\(trimmed)'")
+            }
+            note("rename-segment", segments[index].name, trimmed)
+            copy.segments[index].name = trimmed
+        }
+        if let description {
+            let trimmed = description.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard trimmed.count <= Self.maximumDescriptionLength else {
+                throw ModelError.invalidName("a description has at most \(Self.maximumDescriptionLength) characters, got \(trimmed.count)")
+            }
+            note("describe-segment", segments[index].description, trimmed)
+            copy.segments[index].description = trimmed
+        }
+        if let actions {
+            let cleaned = actions.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }.uniqued()
+            guard cleaned.count <= Self.maximumActions, cleaned.allSatisfy({ $0.count <= Self.maximumActionLength }) else {
+                throw ModelError.invalidName("at most \(Self.maximumActions) actions of at most \(Self.maximumActionLength) characters each")
+            }
+            note("set-actions", segments[index].actions.joined(separator: "; "), cleaned.joined(separator: "; "))
+            copy.segments[index].actions = cleaned
+        }
         return copy
     }
 }

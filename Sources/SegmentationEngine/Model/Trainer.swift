@@ -13,7 +13,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var pipeline: PipelineSpec?
     public var algorithm = "kmeans"
     public var ks: [Int] = Array(2...10)
-    /// nil: fixed when one k is given, silhouette otherwise.
+    /// nil: fixed when one k is given, actionable otherwise.
     public var selection: KSelectionMethod?
     public var nInit = 10
     public var maxIterations = 300
@@ -24,10 +24,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var exactSilhouetteLimit = 30_000
     /// Customers kept in the model for reports.
     public var sampleSize = 2_000
+    /// Row filters (--include/--exclude), applied before cleaning; nil: none.
+    public var filters: [RowFilter]?
 
     public init() {}
 
-    public var effectiveSelection: KSelectionMethod { selection ?? (ks.count == 1 ? .fixed : .silhouette) }
+    public var effectiveSelection: KSelectionMethod { selection ?? (ks.count == 1 ? .fixed : .actionable) }
 
     public var effectivePipeline: PipelineSpec {
         pipeline ?? PipelineSpec(log: kind == .transactions ? .all : .auto, scaling: .standard)
@@ -48,6 +50,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
         if effectiveSelection == .fixed && ks.count != 1 {
             throw InputError.invalidOption("a fixed k needs exactly one k")
+        }
+        if let filters, filters.count > RowFilter.maximumCount {
+            throw InputError.invalidOption("\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
         }
     }
 }
@@ -105,7 +110,7 @@ public struct SegmentationTrainer: Sendable {
         guard !sources.isEmpty else { throw InputError.noUsableRows("no input given") }
         switch configuration.kind {
         case .transactions:
-            var loader = TransactionLoader(columns: configuration.transactionColumns)
+            var loader = TransactionLoader(columns: configuration.transactionColumns, filters: configuration.filters ?? [])
             for source in sources {
                 switch source {
                 case .path(let path): try loader.add(path: path)
@@ -113,6 +118,11 @@ public struct SegmentationTrainer: Sendable {
                 }
             }
             let (table, loaded) = try loader.finish()
+            if table.customerIDs.count == table.count && table.count >= 20 {
+                throw InputError.kindMismatch(
+                    "every customer is on exactly one row of \(table.count): this looks like a customers table (one row per "
+                    + "customer), not order lines; use --kind customers")
+            }
             var report = loaded
             let snapshot = configuration.snapshotDate.flatMap(TimestampParser.day(ofDate:))
             let (features, day) = RFMFeatureBuilder.build(table, snapshotDay: snapshot)
@@ -125,7 +135,8 @@ public struct SegmentationTrainer: Sendable {
                 case .bytes(let name, let data): [try CustomerTableLoader.read(bytes: data, source: name)]
                 }
             }
-            let (features, encoder, report) = try CustomerTableLoader.load(tables, columns: configuration.customerColumns)
+            let (features, encoder, report) = try CustomerTableLoader.load(tables, columns: configuration.customerColumns,
+                                                                           filters: configuration.filters ?? [])
             return PreparedData(features: features, report: report, customerEncoder: encoder, snapshotDay: nil)
         }
     }
@@ -162,6 +173,11 @@ public struct SegmentationTrainer: Sendable {
                                 candidate.calinskiHarabasz),
                 k: candidate.k, candidate: candidate))
         }
+        progress(TrainingEvent(stage: .metrics, fraction: 0.88,
+                               message: "chose k=\(outcome.selection.chosenK): \(outcome.selection.reason ?? "")"))
+        for warning in outcome.selection.warnings ?? [] {
+            progress(TrainingEvent(stage: .metrics, fraction: 0.88, message: "warning: \(warning)"))
+        }
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .profiling, fraction: 0.9, message: "profiling \(outcome.selection.chosenK) segments"))
 
@@ -173,10 +189,12 @@ public struct SegmentationTrainer: Sendable {
         }
         let profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
                                                 pipeline: pipeline, rfm: rfmSegments)
-        let labels = SegmentLabeler.labels(for: profiles)
+        let labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
+                                           excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
+        let spread = DistanceSpread.perSegment(scaled, centroids: ordered.centroids, labels: ordered.labels)
         let segments = profiles.indices.map { c in
             Segment(id: c, name: labels[c].name, generatedName: labels[c].name, description: labels[c].description,
-                    actions: labels[c].actions, profile: profiles[c])
+                    actions: labels[c].actions, profile: profiles[c], distances: spread[c])
         }
         let model = SegmentationModel(
             kind: config.kind,

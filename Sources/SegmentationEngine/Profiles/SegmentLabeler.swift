@@ -7,164 +7,235 @@ public struct SegmentLabel: Codable, Sendable, Equatable {
     public var actions: [String]
 }
 
-/// Names segments from how they stand against the population (profile z-scores).
+/// Names segments from checked claims about their profiles.
 ///
-/// With RFM features the rules speak marketing ("Champions", "At Risk, High-Value", "Frequent,
-/// Low-Spending"...). With arbitrary customer columns the name lists the one or two most unusual
-/// columns ("High Balance, Low Purchases"). Names are made unique within a model by adding the
-/// feature that best tells the colliding segments apart; the result depends only on the
-/// profiles, so it is deterministic for a given model.
+/// Every word of a name and every clause of a description is a claim about the segment's
+/// z-scores (segment mean against all customers, in standard deviations, after the log
+/// transform) that holds by a clear margin:
+/// - "high" words (recent, frequent, high-value, large baskets, High X) need z >= +0.5 (recency:
+///   z <= -0.5, fewer days), "low" words the mirror image;
+/// - "about average" and "Balanced" need |z| < 0.25 (Balanced: on every clustering feature);
+/// - between 0.25 and 0.5 nothing is said either way;
+/// - "Champions" needs recent, frequent and high-value, first among all segments on all three,
+///   and at most a quarter of the customers; "At Risk" needs lapsed and (high-value or frequent).
+/// A segment's wording depends only on its own profile (and, for Champions, its rank), so the
+/// same facts read the same at any k. Sensitive attributes are never named. Names are unique:
+/// two segments with the same facts are told apart by the feature that differs most between
+/// them ("(More Recent)"), else numbered.
 public enum SegmentLabeler {
-    /// A z-score at or beyond this counts as high or low.
-    static let threshold = 0.5
+    /// |z| at or beyond this is "high" or "low".
+    public static let clear = 0.5
+    /// |z| below this is "about average".
+    public static let nearAverage = 0.25
+    /// Champions are a minority: at most this share of the customers.
+    public static let championsMaximumShare = 0.25
 
-    public static func labels(for profiles: [SegmentProfile]) -> [SegmentLabel] {
-        let base = profiles.map { profile in
-            isRFM(profile) ? rfmLabel(profile) : genericLabel(profile)
+    public static func labels(
+        for profiles: [SegmentProfile], clusteringFeatures: [String]? = nil, excluded: Set<String> = []
+    ) -> [SegmentLabel] {
+        let clustering = (clusteringFeatures ?? profiles.first?.features.map(\.feature) ?? []).filter { !excluded.contains($0) }
+        let base = profiles.indices.map { index in
+            RFMFacts(profiles[index]).map { rfmLabel($0, index: index, profiles: profiles, clustering: clustering) }
+                ?? genericLabel(profiles[index], clustering: clustering)
         }
-        return disambiguated(oneChampion(base, profiles), profiles)
+        return disambiguated(base, profiles, clustering: clustering)
     }
 
-    private static func isRFM(_ profile: SegmentProfile) -> Bool {
-        profile.summary(of: "recency") != nil && profile.summary(of: "frequency") != nil
-            && (profile.summary(of: "monetary") != nil || profile.summary(of: "avg_order_value") != nil)
+    // MARK: - Claims
+
+    /// Where a z-score stands, by a clear margin or not at all.
+    enum Level: Equatable {
+        case high, low, average, unclear
+
+        init(_ z: Double) {
+            self = z >= SegmentLabeler.clear ? .high : z <= -SegmentLabeler.clear ? .low
+                : abs(z) < SegmentLabeler.nearAverage ? .average : .unclear
+        }
     }
 
-    private static func rfmLabel(_ profile: SegmentProfile) -> SegmentLabel {
-        let r = profile.summary(of: "recency")!.zScore  // high = long since the last purchase
-        let f = profile.summary(of: "frequency")!.zScore
-        let m = (profile.summary(of: "monetary") ?? profile.summary(of: "avg_order_value"))!.zScore
-        let t = threshold
-        let recent = r <= -t, lapsed = r >= t
-        let frequent = f >= t, infrequent = f <= -t
-        let highValue = m >= t, lowValue = m <= -t
-        switch true {
-        case recent && frequent && highValue:
+    /// The RFM facts of a segment, when its profile has recency, frequency and a spend measure.
+    struct RFMFacts {
+        var recency: FeatureSummary
+        var frequency: FeatureSummary
+        var value: FeatureSummary
+        var basket: FeatureSummary?
+
+        init?(_ profile: SegmentProfile) {
+            guard let r = profile.summary(of: "recency"), let f = profile.summary(of: "frequency"),
+                  let m = profile.summary(of: "monetary") ?? profile.summary(of: "avg_order_value") else { return nil }
+            recency = r; frequency = f; value = m
+            basket = m.feature == "monetary" ? profile.summary(of: "avg_order_value") : nil
+        }
+
+        var recent: Bool { Level(recency.zScore) == .low }
+        var lapsed: Bool { Level(recency.zScore) == .high }
+        var frequent: Bool { Level(frequency.zScore) == .high }
+        var infrequent: Bool { Level(frequency.zScore) == .low }
+        var highValue: Bool { Level(value.zScore) == .high }
+        var lowValue: Bool { Level(value.zScore) == .low }
+        var largeBaskets: Bool { basket.map { Level($0.zScore) == .high } ?? false }
+        var smallBaskets: Bool { basket.map { Level($0.zScore) == .low } ?? false }
+        var atRisk: Bool { lapsed && (highValue || frequent) }
+        var rfmFeatures: Set<String> { Set([recency.feature, frequency.feature, value.feature] + [basket?.feature].compactMap { $0 }) }
+    }
+
+    /// Recent, frequent, high-value, first of all segments on all three, and a minority.
+    static func isChampion(_ index: Int, _ profiles: [SegmentProfile]) -> Bool {
+        guard let facts = RFMFacts(profiles[index]), facts.recent, facts.frequent, facts.highValue,
+              profiles[index].customerShare <= championsMaximumShare else { return false }
+        let all = profiles.compactMap(RFMFacts.init)
+        return all.allSatisfy { other in
+            facts.recency.zScore <= other.recency.zScore && facts.frequency.zScore >= other.frequency.zScore
+                && facts.value.zScore >= other.value.zScore
+        }
+    }
+
+    static func isBalanced(_ profile: SegmentProfile, clustering: [String]) -> Bool {
+        let zs = clustering.compactMap { profile.summary(of: $0)?.zScore }
+        return !zs.isEmpty && zs.allSatisfy { Level($0) == .average }
+    }
+
+    // MARK: - RFM wording
+
+    private static func rfmLabel(_ facts: RFMFacts, index: Int, profiles: [SegmentProfile], clustering: [String]) -> SegmentLabel {
+        let profile = profiles[index]
+        let others = clustering.filter { !facts.rfmFeatures.contains($0) }.compactMap { profile.summary(of: $0) }
+        if isBalanced(profile, clustering: clustering) { return balanced(profile, clustering: clustering) }
+        if isChampion(index, profiles) {
             return SegmentLabel(
                 name: "Champions",
-                description: "Bought recently, buy often and spend the most.",
-                actions: ["VIP loyalty programme and early access", "Ask for reviews and referrals",
-                          "Avoid blanket discounts; reward with exclusivity"])
-        case lapsed && (highValue || frequent):
-            return SegmentLabel(
-                name: "At Risk, High-Value",
-                description: "Spent well and bought often, but not for a long time.",
-                actions: ["Personalised win-back campaign", "Reach out directly with a time-limited offer",
-                          "Survey why they stopped buying"])
-        case lapsed && (lowValue || infrequent):
-            return SegmentLabel(
-                name: "Low Activity, Low Value",
-                description: "Bought little, rarely, and long ago.",
-                actions: ["Low-cost automated reactivation emails", "Reduce paid marketing spend on this group"])
-        case frequent && highValue:
-            return loyalHighValue
-        case highValue && !frequent:
-            return SegmentLabel(
-                name: "High-Value, Infrequent Buyers",
-                description: "Large baskets but few orders.",
-                actions: ["Exclusive offers to bring them back sooner", "Bundles around their big purchases",
-                          "Replenishment reminders"])
-        case frequent && !highValue:
-            return SegmentLabel(
-                name: "Frequent, Low-Spending",
-                description: "Order often, but spend little per order.",
-                actions: ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"])
-        case recent:
-            return SegmentLabel(
-                name: "Recent Buyers",
-                description: "Bought recently but not yet often.",
-                actions: ["Onboarding and welcome series", "Second-purchase incentive"])
-        case lapsed:
-            return SegmentLabel(
-                name: "Lapsing Customers",
-                description: "Average spend, but their last purchase was a while ago.",
-                actions: ["Reminder campaign with recommendations", "Time-limited discount"])
-        case lowValue && infrequent:
-            return SegmentLabel(
-                name: "Low Activity, Low Value",
-                description: "Few orders and low spend.",
-                actions: ["Entry-level offers and bundles", "Keep marketing costs low"])
-        default:
-            return SegmentLabel(
-                name: "Balanced",
-                description: "Close to the average customer on every measure.",
-                actions: ["Regular newsletter and seasonal promotions", "Nurture toward higher frequency"])
+                description: "Bought most recently, buy most often and spend the most of all segments ("
+                    + "median \(days(facts.recency.median)) ago, \(count(facts.frequency.median, "purchase")), "
+                    + "\(amount(facts.value.median)) \(facts.value.feature == "monetary" ? "in total" : "per order")); "
+                    + "\(percent(profile.customerShare)) of customers." + averageClause(profile, clustering),
+                actions: ["VIP programme with early access and exclusive offers", "Ask for reviews and referrals",
+                          "Reward with exclusivity rather than blanket discounts"])
         }
+        var words: [String] = []
+        if facts.atRisk { words.append("At Risk") } else if facts.recent { words.append("Recent") } else if facts.lapsed { words.append("Lapsed") }
+        if facts.highValue { words.append("High-Value") } else if facts.lowValue { words.append("Low-Value") }
+        if facts.frequent { words.append("Frequent") } else if facts.infrequent { words.append("Infrequent") }
+        if facts.largeBaskets { words.append("Large-Basket") } else if facts.smallBaskets { words.append("Small-Basket") }
+        let extra = standouts(others).prefix(2).map(namePart)
+        let name: String
+        if words.isEmpty && extra.isEmpty {
+            name = "Mid-Range Buyers"
+        } else {
+            name = (words.isEmpty ? "" : words.joined(separator: ", ") + " Buyers")
+                + (extra.isEmpty ? "" : (words.isEmpty ? "" : ", ") + extra.joined(separator: ", "))
+        }
+        var clauses: [String] = []
+        if facts.recent { clauses.append("bought recently (median \(days(facts.recency.median)) ago)") }
+        if facts.lapsed { clauses.append("have not bought for a long time (median \(days(facts.recency.median)) ago)") }
+        if facts.frequent { clauses.append("buy often (median \(count(facts.frequency.median, "purchase")))") }
+        if facts.infrequent { clauses.append("buy rarely (median \(count(facts.frequency.median, "purchase")))") }
+        let valueUnit = facts.value.feature == "monetary" ? "in total" : "per order"
+        if facts.highValue { clauses.append("spend a lot \(valueUnit) (median \(amount(facts.value.median)))") }
+        if facts.lowValue { clauses.append("spend little \(valueUnit) (median \(amount(facts.value.median)))") }
+        if let basket = facts.basket, facts.largeBaskets { clauses.append("place large orders (median \(amount(basket.median)) per order)") }
+        if let basket = facts.basket, facts.smallBaskets { clauses.append("place small orders (median \(amount(basket.median)) per order)") }
+        clauses += standouts(others).map(clause)
+        let description = clauses.isEmpty
+            ? "No measure is half a standard deviation or more from the average customer." + averageClause(profile, clustering)
+            : sentence(clauses) + averageClause(profile, clustering)
+        return SegmentLabel(name: name, description: description, actions: rfmActions(facts) + others.flatMap(ActionCatalogue.actions(for:)).uniqued())
     }
 
-    private static let loyalHighValue = SegmentLabel(
-        name: "Loyal, High-Value",
-        description: "Buy often and spend a lot, though not the most recent or biggest buyers.",
-        actions: ["Loyalty programme rewards", "Upsell premium products", "Keep in regular contact"])
-
-    /// Only the strongest of several "Champions" keeps the name; the others are loyal,
-    /// high-value customers one step below (clearer than two Champions with qualifiers).
-    private static func oneChampion(_ labels: [SegmentLabel], _ profiles: [SegmentProfile]) -> [SegmentLabel] {
-        let champions = labels.indices.filter { labels[$0].name == "Champions" }
-        guard champions.count > 1 else { return labels }
-        func strength(_ index: Int) -> Double {
-            let z = { (feature: String) in profiles[index].summary(of: feature)?.zScore ?? 0 }
-            return z("frequency") + (profiles[index].summary(of: "monetary") != nil ? z("monetary") : z("avg_order_value")) - z("recency")
+    private static func rfmActions(_ facts: RFMFacts) -> [String] {
+        var actions: [String] = []
+        if facts.atRisk {
+            actions += ["Personalised win-back campaign", "Reach out directly with a time-limited offer", "Survey why they stopped buying"]
+        } else if facts.lapsed && (facts.lowValue || facts.infrequent) {
+            actions += ["Low-cost automated reactivation emails", "Cut paid marketing spend on this group"]
+        } else if facts.lapsed {
+            actions += ["Reminder campaign with recommendations from past purchases", "Time-limited comeback discount"]
         }
-        let strongest = champions.max { strength($0) < strength($1) || (strength($0) == strength($1) && $0 > $1) }!
-        var result = labels
-        for index in champions where index != strongest { result[index] = loyalHighValue }
-        return result
+        if facts.recent && facts.infrequent { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
+        if facts.recent && !facts.infrequent && !facts.atRisk { actions.append("Recommendations based on the latest purchase") }
+        if facts.frequent && facts.highValue && !facts.atRisk { actions += ["Loyalty programme rewards", "Upsell premium products"] }
+        if facts.frequent && (facts.lowValue || facts.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
+        if facts.highValue && facts.infrequent && !facts.lapsed { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
+        if facts.largeBaskets { actions.append("Bundles around their big purchases") }
+        if facts.lowValue && !facts.lapsed && !facts.frequent { actions.append("Entry-level offers and bundles") }
+        if actions.isEmpty { actions = ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"] }
+        return actions.uniqued()
     }
 
-    private static func genericLabel(_ profile: SegmentProfile) -> SegmentLabel {
-        let standouts = profile.features
-            .filter { abs($0.zScore) >= threshold }
-            .sorted { abs($0.zScore) > abs($1.zScore) || (abs($0.zScore) == abs($1.zScore) && $0.feature < $1.feature) }
-            .prefix(2)
-        guard !standouts.isEmpty else {
-            return SegmentLabel(name: "Balanced", description: "Close to the average customer on every column.",
+    // MARK: - Generic wording (customer tables)
+
+    private static func genericLabel(_ profile: SegmentProfile, clustering: [String]) -> SegmentLabel {
+        if isBalanced(profile, clustering: clustering) { return balanced(profile, clustering: clustering) }
+        let named = standouts(clustering.compactMap { profile.summary(of: $0) })
+        guard !named.isEmpty else {
+            return SegmentLabel(name: "Mid-Range", description: "No column is half a standard deviation or more from the average customer."
+                                    + averageClause(profile, clustering),
                                 actions: ["Regular newsletter and seasonal promotions"])
         }
-        let parts = standouts.map { ($0.zScore > 0 ? "High " : "Low ") + displayName($0.feature) }
-        let description = standouts.map { summary in
-            String(format: "%@ is %.1f standard deviations %@ average", displayName(summary.feature),
-                   abs(summary.zScore), summary.zScore > 0 ? "above" : "below")
-        }.joined(separator: "; ") + "."
-        return SegmentLabel(name: parts.joined(separator: ", "), description: description,
-                            actions: standouts.map(action(for:)))
+        let actions = named.flatMap(ActionCatalogue.actions(for:)).uniqued()
+        return SegmentLabel(name: named.prefix(2).map(namePart).joined(separator: ", "),
+                            description: sentence(named.prefix(4).map(clause)) + averageClause(profile, clustering),
+                            actions: actions.isEmpty ? ["Regular newsletter and seasonal promotions"] : Array(actions.prefix(4)))
     }
 
-    /// Actions for a standout column, by what its name suggests it measures.
-    private static func action(for summary: FeatureSummary) -> String {
-        let name = summary.feature.lowercased()
+    private static func balanced(_ profile: SegmentProfile, clustering: [String]) -> SegmentLabel {
+        SegmentLabel(name: "Balanced",
+                     description: "Close to the average customer on every clustering measure (all within 0.25 standard deviations).",
+                     actions: ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"])
+    }
+
+    /// Features standing clearly above or below average, most unusual first.
+    static func standouts(_ summaries: [FeatureSummary]) -> [FeatureSummary] {
+        summaries.filter { Level($0.zScore) == .high || Level($0.zScore) == .low }
+            .sorted { abs($0.zScore) != abs($1.zScore) ? abs($0.zScore) > abs($1.zScore) : $0.feature < $1.feature }
+    }
+
+    /// "High Balance", or for a 0/1 column "More Channel: Online".
+    static func namePart(_ summary: FeatureSummary) -> String {
         let high = summary.zScore > 0
-        let spend = ["purchase", "spend", "spending", "amount", "payment", "monetary", "income", "value"]
-        let credit = ["balance", "credit", "limit", "loan", "debt"]
-        let activity = ["frequency", "count", "visit", "trx", "orders", "transactions"]
-        if spend.contains(where: name.contains) {
-            return high ? "Exclusive offers and a premium tier for high \(displayName(summary.feature).lowercased())"
-                        : "Entry-level offers and bundles to raise \(displayName(summary.feature).lowercased())"
-        }
-        if credit.contains(where: name.contains) {
-            return high ? "Review risk and offer balance-management products"
-                        : "Offer credit-building or limit-increase products"
-        }
-        if activity.contains(where: name.contains) {
-            return high ? "Reward engagement with loyalty perks" : "Re-engagement campaign to raise activity"
-        }
-        return high ? "Target offers that fit high \(displayName(summary.feature).lowercased())"
-                    : "Target offers that fit low \(displayName(summary.feature).lowercased())"
+        if isIndicator(summary.feature) { return (high ? "More " : "Less ") + displayName(summary.feature) }
+        return (high ? "High " : "Low ") + displayName(summary.feature)
     }
 
-    static func displayName(_ feature: String) -> String {
+    private static func clause(_ summary: FeatureSummary) -> String {
+        let direction = summary.zScore > 0 ? "high" : "low"
+        let name = displayName(summary.feature)
+        let against = summary.populationMean.map { " against \(isIndicator(summary.feature) ? percent($0) : amount($0)) overall" } ?? ""
+        if isIndicator(summary.feature) {
+            return "\(name) is \(direction == "high" ? "more" : "less") common than average (\(percent(summary.mean))\(against))"
+        }
+        return "\(name.lowercased()) is \(direction) (mean \(amount(summary.mean))\(against))"
+    }
+
+    /// " About average on recency and order value." for clustering features with |z| < 0.25.
+    private static func averageClause(_ profile: SegmentProfile, _ clustering: [String]) -> String {
+        let average = clustering.compactMap { profile.summary(of: $0) }.filter { Level($0.zScore) == .average }
+        guard !average.isEmpty, average.count < clustering.count else { return "" }
+        return " About average on " + list(average.map { displayName($0.feature).lowercased() }) + "."
+    }
+
+    /// A 0/1 column from a category (`Channel=Online`).
+    static func isIndicator(_ feature: String) -> Bool { feature.contains("=") }
+
+    public static func displayName(_ feature: String) -> String {
         switch feature {
         case "avg_order_value": return "Order Value"
         case "monetary": return "Spend"
+        case "distinct_products": return "Distinct Products"
+        case "mode_quantity": return "Usual Quantity"
         default:
-            return feature.replacingOccurrences(of: "_", with: " ")
+            if let equals = feature.firstIndex(of: "=") {
+                return displayName(String(feature[..<equals])) + ": " + feature[feature.index(after: equals)...]
+            }
+            return feature.replacingOccurrences(of: "_", with: " ").replacingOccurrences(of: "-", with: " ")
                 .split(separator: " ").map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }
                 .joined(separator: " ")
         }
     }
 
-    /// Qualifier for "more/less of" a feature, in marketing words where we know them.
-    private static func qualifier(_ feature: String, higher: Bool) -> String {
+    // MARK: - Uniqueness
+
+    /// Relative qualifiers for feature comparisons between two segments sharing a name.
+    static func qualifier(_ feature: String, higher: Bool) -> String {
         switch feature {
         case "recency": return higher ? "Less Recent" : "More Recent"
         case "frequency": return higher ? "More Frequent" : "Less Frequent"
@@ -174,21 +245,20 @@ public enum SegmentLabeler {
         }
     }
 
-    private static func disambiguated(_ labels: [SegmentLabel], _ profiles: [SegmentProfile]) -> [SegmentLabel] {
+    private static func disambiguated(_ labels: [SegmentLabel], _ profiles: [SegmentProfile], clustering: [String]) -> [SegmentLabel] {
         var result = labels
         let groups = Dictionary(grouping: labels.indices, by: { labels[$0].name })
-        for (_, members) in groups where members.count > 1 {
-            for index in members {
-                let others = members.filter { $0 != index }
-                // The feature on which this segment differs most from the others sharing its name.
-                let best = profiles[index].features.enumerated().max { a, b in
-                    gap(a.offset, index, others, profiles) < gap(b.offset, index, others, profiles)
-                }
-                if let best {
-                    let higher = gap(best.offset, index, others, profiles, signed: true) > 0
-                    result[index].name += " (\(qualifier(best.element.feature, higher: higher)))"
-                }
+        for (_, members) in groups where members.count == 2 {
+            let (a, b) = (members[0], members[1])
+            // The clustering feature on which the two differ most, if by a clear margin.
+            let gaps = clustering.compactMap { feature -> (String, Double)? in
+                guard let za = profiles[a].summary(of: feature)?.zScore, let zb = profiles[b].summary(of: feature)?.zScore else { return nil }
+                return (feature, za - zb)
             }
+            guard let (feature, gap) = gaps.max(by: { abs($0.1) < abs($1.1) || (abs($0.1) == abs($1.1) && $0.0 > $1.0) }),
+                  abs(gap) >= nearAverage else { continue }
+            result[a].name += " (\(qualifier(feature, higher: gap > 0)))"
+            result[b].name += " (\(qualifier(feature, higher: gap < 0)))"
         }
         // Any name still shared gets a number, in segment order.
         var seen: [String: Int] = [:]
@@ -200,9 +270,51 @@ public enum SegmentLabeler {
         return result
     }
 
-    private static func gap(_ feature: Int, _ index: Int, _ others: [Int], _ profiles: [SegmentProfile], signed: Bool = false) -> Double {
-        let own = profiles[index].features[feature].zScore
-        let rest = others.map { profiles[$0].features[feature].zScore }.reduce(0, +) / Double(others.count)
-        return signed ? own - rest : abs(own - rest)
+    // MARK: - Formatting
+
+    private static func sentence(_ clauses: [String]) -> String {
+        let text = list(clauses)
+        return text.prefix(1).uppercased() + text.dropFirst() + "."
+    }
+
+    private static func list(_ items: [String]) -> String {
+        switch items.count {
+        case 0: return ""
+        case 1: return items[0]
+        default: return items.dropLast().joined(separator: ", ") + " and " + items.last!
+        }
+    }
+
+    static func days(_ value: Double) -> String { count(value, "day") }
+
+    static func count(_ value: Double, _ unit: String) -> String {
+        let rounded = Int(value.rounded())
+        return "\(rounded) \(unit)\(rounded == 1 ? "" : "s")"
+    }
+
+    static func percent(_ share: Double) -> String { String(format: "%.0f%%", share * 100) }
+
+    /// 1,234 / 56.7 / 0.85: people's numbers, no currency (the data does not say which).
+    static func amount(_ value: Double) -> String {
+        let magnitude = abs(value)
+        if magnitude >= 1000 {
+            let whole = Int(value.rounded())
+            let digits = String(abs(whole))
+            var grouped = ""
+            for (i, ch) in digits.enumerated() {
+                if i > 0 && (digits.count - i) % 3 == 0 { grouped.append(",") }
+                grouped.append(ch)
+            }
+            return (whole < 0 ? "-" : "") + grouped
+        }
+        return String(format: magnitude >= 100 ? "%.0f" : magnitude >= 10 ? "%.1f" : "%.2f", value)
+    }
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen = Set<Element>()
+        return filter { seen.insert($0).inserted }
     }
 }

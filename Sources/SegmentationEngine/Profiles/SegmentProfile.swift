@@ -8,6 +8,25 @@ public struct FeatureSummary: Codable, Sendable, Equatable {
     /// (segment mean - population mean) / population standard deviation, measured after the
     /// pipeline's log transform where it applies: how unusual the segment is on this feature.
     public var zScore: Double
+    /// The mean over all customers (nil in models from before it was kept).
+    public var populationMean: Double?
+    /// The median over all customers.
+    public var populationMedian: Double?
+}
+
+/// How a segment splits by one sensitive attribute (gender, ethnicity...), beside the whole
+/// population's split, so a person can audit fairness. Never used in names or actions.
+public struct AttributeComposition: Codable, Sendable, Equatable {
+    public var attribute: String
+    /// Shares of the attribute's values in the segment, largest first.
+    public var shares: [ValueShare]
+    /// The same values' shares among all customers.
+    public var populationShares: [ValueShare]
+}
+
+public struct ValueShare: Codable, Sendable, Equatable {
+    public var value: String
+    public var share: Double
 }
 
 public struct CountryShare: Codable, Sendable, Equatable {
@@ -31,6 +50,8 @@ public struct SegmentProfile: Codable, Sendable, Equatable {
     public var topCountries: [CountryShare]
     /// The RFM score segments found in this cluster, largest first.
     public var rfmMix: [RFMShare]
+    /// Composition by sensitive attributes, for customer tables that have them.
+    public var composition: [AttributeComposition]?
 
     public func summary(of feature: String) -> FeatureSummary? { features.first { $0.feature == feature } }
 }
@@ -40,6 +61,12 @@ public enum SegmentProfiler {
     public static func profiles(
         features: CustomerFeatures, labels: [Int32], k: Int, pipeline: FittedPipeline, rfm: [RFMSegment]?
     ) -> [SegmentProfile] {
+        let sensitive = features.sensitiveAttributes.sorted { $0.key < $1.key }
+        let populationComposition = sensitive.map { name, values in
+            (name, topShares(values, limit: 10).map { ValueShare(value: $0.key, share: $0.share) })
+        }
+        let populationMedians = features.names.indices.map { Statistics.median(features.values.column($0)) }
+        let populationMeans = features.names.indices.map { Statistics.mean(features.values.column($0)) }
         let n = features.count
         let members = (0..<k).map { c in (0..<n).filter { labels[$0] == Int32(c) } }
         let monetary = features.column(named: TransactionFeature.monetary.rawValue)
@@ -60,7 +87,8 @@ public enum SegmentProfiler {
                 let (mean, sd) = population[j]
                 return FeatureSummary(
                     feature: features.names[j], mean: Statistics.mean(raw), median: Statistics.median(raw),
-                    zScore: sd > 0 ? (segmentLoggedMean - mean) / sd : 0)
+                    zScore: sd > 0 ? (segmentLoggedMean - mean) / sd : 0,
+                    populationMean: populationMeans[j], populationMedian: populationMedians[j])
             }
             let revenue = monetary.map { m in rows.reduce(0) { $0 + m[$1] } }
             return SegmentProfile(
@@ -77,7 +105,13 @@ public enum SegmentProfiler {
                 rfmMix: rfm.map { segments in
                     topShares(rows.map { segments[$0].rawValue }, limit: 10)
                         .map { RFMShare(segment: RFMSegment(rawValue: $0.key)!, share: $0.share) }
-                } ?? [])
+                } ?? [],
+                composition: sensitive.isEmpty ? nil : zip(sensitive, populationComposition).map { attribute, population in
+                    AttributeComposition(
+                        attribute: attribute.key,
+                        shares: topShares(rows.map { attribute.value[$0] }, limit: 10).map { ValueShare(value: $0.key, share: $0.share) },
+                        populationShares: population.1)
+                })
         }
     }
 

@@ -2,6 +2,9 @@ import Foundation
 
 /// How the number of segments is chosen.
 public enum KSelectionMethod: String, Codable, Sendable, CaseIterable {
+    /// The default for a range: the k with the highest silhouette among 3...8 segments whose
+    /// every segment holds at least 2% of the customers (see `ActionableRule`).
+    case actionable
     /// The k with the highest silhouette.
     case silhouette
     /// The elbow of the inertia curve (Kneedle); silhouette when no elbow exists.
@@ -18,6 +21,8 @@ public struct KCandidate: Codable, Sendable, Equatable {
     public var daviesBouldin: Double
     public var calinskiHarabasz: Double
     public var iterations: Int
+    /// The smallest segment's share of the customers (nil in models from before it was kept).
+    public var smallestShare: Double?
 }
 
 /// The table of candidates and the decision taken from it; kept in the model.
@@ -29,6 +34,13 @@ public struct KSelection: Codable, Sendable, Equatable {
     public var chosenK: Int
     /// Rows used for silhouettes when they were computed on a sample (nil: exact).
     public var silhouetteSampleSize: Int?
+    /// Why `chosenK` was chosen, in words (nil in models from before it was kept).
+    public var reason: String?
+    /// The next best ks under the same rule, best first.
+    public var runnerUps: [Int]?
+    /// What a person should know about the choice: a k at the edge of the range, weak
+    /// structure, a tiny segment.
+    public var warnings: [String]?
 
     public var chosen: KCandidate { candidates.first { $0.k == chosenK }! }
 }
@@ -61,7 +73,7 @@ public struct KSweep: Sendable {
     public var exactSilhouetteLimit: Int
     public var seed: UInt64
 
-    public init(ks: [Int], method: KSelectionMethod = .silhouette, exactSilhouetteLimit: Int = 30_000, seed: UInt64 = 0) {
+    public init(ks: [Int], method: KSelectionMethod = .actionable, exactSilhouetteLimit: Int = 30_000, seed: UInt64 = 0) {
         self.ks = ks
         self.method = method
         self.exactSilhouetteLimit = exactSilhouetteLimit
@@ -109,18 +121,16 @@ public struct KSweep: Sendable {
                 k: k, inertia: clustering.inertia, silhouette: silhouette,
                 daviesBouldin: measurableK ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
                 calinskiHarabasz: measurableK ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
-                iterations: clustering.iterations))
+                iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering)))
         }
-        let elbow = Kneedle.elbow(ks: ks, values: candidates.map(\.inertia))
-        let bySilhouette = candidates.max { $0.silhouette < $1.silhouette || ($0.silhouette == $1.silhouette && $0.k > $1.k) }!.k
-        let chosen: Int
-        switch method {
-        case .fixed: chosen = ks[0]
-        case .silhouette: chosen = bySilhouette
-        case .elbow: chosen = elbow ?? bySilhouette
-        }
-        let selection = KSelection(method: method, candidates: candidates, elbowK: elbow, chosenK: chosen,
-                                   silhouetteSampleSize: sampled ? rows.count : nil)
+        var selection = KChooser(method: method).choose(candidates)
+        selection.silhouetteSampleSize = sampled ? rows.count : nil
         return Outcome(selection: selection, clusterings: clusterings)
+    }
+
+    static func smallestShare(_ clustering: Clustering) -> Double {
+        var sizes = [Int](repeating: 0, count: clustering.k)
+        for label in clustering.labels { sizes[Int(label)] += 1 }
+        return Double(sizes.min() ?? 0) / Double(max(clustering.labels.count, 1))
     }
 }

@@ -1,0 +1,95 @@
+import Foundation
+import SegmentationAPI
+import SwiftProtobuf
+
+/// The proto3 JSON mapping with every field present: proto3 JSON leaves out fields that hold
+/// their zero value (segment 0, distance 0, false, ""), which breaks scripts that index them,
+/// and swift-protobuf has no option to keep them. This walks the encoded JSON beside the API's
+/// schema (the descriptor set generated with the code) and adds what was left out:
+/// numbers as 0, 64-bit integers as "0", booleans as false, strings and bytes as "", enums as
+/// their zero name, repeated fields as [] and maps as {}. Fields of a oneof and `optional`
+/// fields keep proto3's meaning (absent: not set); so do message fields that are not set.
+enum JSONDefaults {
+    private static let schema: [String: Google_Protobuf_DescriptorProto] = {
+        guard let data = Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64),
+              let set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data) else { return [:] }
+        var messages: [String: Google_Protobuf_DescriptorProto] = [:]
+        func add(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
+            let name = prefix + "." + message.name
+            messages[name] = message
+            for nested in message.nestedType { add(nested, prefix: name) }
+        }
+        for file in set.file { for message in file.messageType { add(message, prefix: file.package.isEmpty ? "" : "." + file.package) } }
+        return messages
+    }()
+
+    private static let enumZeroNames: [String: String] = {
+        guard let data = Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64),
+              let set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data) else { return [:] }
+        var names: [String: String] = [:]
+        func add(_ value: Google_Protobuf_EnumDescriptorProto, prefix: String) {
+            names[prefix + "." + value.name] = value.value.first { $0.number == 0 }?.name ?? ""
+        }
+        func walk(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
+            let name = prefix + "." + message.name
+            for value in message.enumType { add(value, prefix: name) }
+            for nested in message.nestedType { walk(nested, prefix: name) }
+        }
+        for file in set.file {
+            let prefix = file.package.isEmpty ? "" : "." + file.package
+            for value in file.enumType { add(value, prefix: prefix) }
+            for message in file.messageType { walk(message, prefix: prefix) }
+        }
+        return names
+    }()
+
+    /// The message as JSON with its zero-valued fields filled in, keys sorted.
+    static func json(_ message: some SwiftProtobuf.Message) throws -> String {
+        let encoded = try message.jsonUTF8Data()
+        let object = try JSONSerialization.jsonObject(with: encoded)
+        let filled = fill(object, type: "." + type(of: message).protoMessageName)
+        let data = try JSONSerialization.data(withJSONObject: filled, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func fill(_ value: Any, type: String) -> Any {
+        guard var object = value as? [String: Any], let descriptor = schema[type] else { return value }
+        for field in descriptor.field {
+            let key = field.jsonName.isEmpty ? field.name : field.jsonName
+            if let present = object[key] {
+                object[key] = fillPresent(present, field: field)
+                continue
+            }
+            if field.hasOneofIndex { continue }  // oneof members and proto3 `optional`: absence means "not set"
+            if field.label == .repeated {
+                object[key] = isMap(field) ? [String: Any]() : [Any]()
+                continue
+            }
+            switch field.type {
+            case .message, .group: continue  // a message that is not set stays absent
+            case .string, .bytes: object[key] = ""
+            case .bool: object[key] = false
+            case .int64, .uint64, .sint64, .fixed64, .sfixed64: object[key] = "0"
+            case .enum: object[key] = enumZeroNames[field.typeName] ?? 0
+            default: object[key] = 0
+            }
+        }
+        return object
+    }
+
+    private static func fillPresent(_ value: Any, field: Google_Protobuf_FieldDescriptorProto) -> Any {
+        guard field.type == .message else { return value }
+        if isMap(field) {
+            // A map's value type is the entry message's second field.
+            guard let entry = schema[field.typeName], entry.field.count == 2, entry.field[1].type == .message,
+                  let map = value as? [String: Any] else { return value }
+            return map.mapValues { fill($0, type: entry.field[1].typeName) }
+        }
+        if let array = value as? [Any] { return array.map { fill($0, type: field.typeName) } }
+        return fill(value, type: field.typeName)
+    }
+
+    private static func isMap(_ field: Google_Protobuf_FieldDescriptorProto) -> Bool {
+        field.label == .repeated && field.type == .message && (schema[field.typeName]?.options.mapEntry ?? false)
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// A row filter from the command line: `--include 'Country=France'`, `--exclude 'Order Status=Cancelled'`.
+/// Values match after trimming, ignoring case. A row is kept when, for every column named by
+/// include filters, it matches one of them, and it matches no exclude filter. Every row a filter
+/// removes is counted in the data report under that filter.
+public struct RowFilter: Codable, Sendable, Equatable, CustomStringConvertible {
+    public enum Mode: String, Codable, Sendable { case include, exclude }
+    public var mode: Mode
+    public var column: String
+    public var value: String
+
+    public init(mode: Mode, column: String, value: String) {
+        self.mode = mode
+        self.column = column
+        self.value = value
+    }
+
+    /// Parses `COLUMN=VALUE` (the first '=' splits; the value may be empty).
+    public init(parsing text: String, mode: Mode) throws {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw InputError.invalidOption("--\(mode.rawValue) '\(text)' must be COLUMN=VALUE")
+        }
+        self.init(mode: mode, column: String(text[..<equals]).trimmingCharacters(in: .whitespaces),
+                  value: String(text[text.index(after: equals)...]).trimmingCharacters(in: .whitespaces))
+    }
+
+    public var description: String { "\(mode.rawValue) \(column)=\(value)" }
+
+    /// At most this many filters per request or job.
+    public static let maximumCount = 64
+}
+
+/// Filters resolved against one header: which rule, if any, removes a row.
+struct RowFilterSet {
+    struct Rule {
+        var position: Int
+        var values: Set<String>
+        /// The step name counted in the report: "exclude Order Status=Cancelled", "include Country=France|Germany".
+        var label: String
+    }
+    var includes: [Rule]
+    var excludes: [Rule]
+
+    static func labels(_ filters: [RowFilter]) -> [String] {
+        grouped(filters).includes.map(\.label) + grouped(filters).excludes.map(\.label)
+    }
+
+    private static func grouped(_ filters: [RowFilter]) -> (includes: [(column: String, values: [String], label: String)], excludes: [(column: String, values: [String], label: String)]) {
+        var includeColumns: [String] = []
+        var includeValues: [String: [String]] = [:]
+        for filter in filters where filter.mode == .include {
+            if includeValues[filter.column] == nil { includeColumns.append(filter.column) }
+            includeValues[filter.column, default: []].append(filter.value)
+        }
+        let includes = includeColumns.map { column in
+            (column, includeValues[column]!, "include \(column)=\(includeValues[column]!.joined(separator: "|"))")
+        }
+        let excludes = filters.filter { $0.mode == .exclude }.map { ($0.column, [$0.value], $0.description) }
+        return (includes, excludes)
+    }
+
+    init(_ filters: [RowFilter], header: [String], source: String) throws {
+        guard filters.count <= RowFilter.maximumCount else {
+            throw InputError.invalidOption("\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
+        }
+        func position(_ column: String) throws -> Int {
+            if let index = header.firstIndex(of: column) ?? header.firstIndex(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) {
+                return index
+            }
+            throw InputError.missingColumn(role: "filter", column: column, source: source, header: header)
+        }
+        let groups = Self.grouped(filters)
+        includes = try groups.includes.map { Rule(position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
+        excludes = try groups.excludes.map { Rule(position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
+    }
+
+    var isEmpty: Bool { includes.isEmpty && excludes.isEmpty }
+
+    /// The label of the first rule that removes the row, or nil to keep it.
+    func rejecting(_ field: (Int) -> String) -> String? {
+        for rule in includes where !rule.values.contains(field(rule.position).trimmingCharacters(in: .whitespaces).lowercased()) {
+            return rule.label
+        }
+        for rule in excludes where rule.values.contains(field(rule.position).trimmingCharacters(in: .whitespaces).lowercased()) {
+            return rule.label
+        }
+        return nil
+    }
+}

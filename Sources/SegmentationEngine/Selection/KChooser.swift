@@ -1,0 +1,107 @@
+import Foundation
+
+/// Picks k from the measured candidates by the chosen rule and says why, with the warnings a
+/// person should read before acting on the segments.
+///
+/// The default rule, `actionable`: the highest silhouette among k = 3...8 where every segment
+/// holds at least 2% of the customers. Why: maximum silhouette over 2...10 picks a 2-way split
+/// on most real RFM data (one big low-activity group against the rest), which is a split, not a
+/// segmentation; beyond 8 segments few marketing teams can run a distinct programme per segment;
+/// and a segment of a handful of customers is no audience. Within that range silhouette is
+/// still the judge, so data with clear groups gets its true k (tested for 3 to 8 groups).
+public struct KChooser: Sendable {
+    public var method: KSelectionMethod
+    /// The ks the actionable rule considers (when the sweep tried any of them).
+    public var actionableRange = 3...8
+    /// Segments below this share of the customers are "tiny".
+    public var minimumShare = 0.02
+    /// Below this silhouette the data has little cluster structure (Kaufman and Rousseeuw).
+    public var weakSilhouette = 0.25
+
+    public init(method: KSelectionMethod) { self.method = method }
+
+    public func choose(_ candidates: [KCandidate]) -> KSelection {
+        precondition(!candidates.isEmpty, "no candidates to choose from")
+        let byK = candidates.sorted { $0.k < $1.k }
+        let elbow = Kneedle.elbow(ks: byK.map(\.k), values: byK.map(\.inertia))
+        var (chosen, pool, reason) = decide(byK, elbow: elbow)
+        var warnings = self.warnings(chosen: chosen, pool: pool, all: byK)
+        if pool.isEmpty { pool = [chosen] }
+        let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: Self.better).prefix(2)
+        if !runnerUps.isEmpty {
+            reason += "; runners-up " + runnerUps.map { String(format: "k=%d (%.3f)", $0.k, $0.silhouette) }.joined(separator: ", ")
+        }
+        if method == .elbow && elbow == nil { warnings.append("the inertia curve has no elbow; k was chosen by silhouette") }
+        return KSelection(method: method, candidates: byK, elbowK: elbow, chosenK: chosen.k, silhouetteSampleSize: nil,
+                          reason: reason, runnerUps: runnerUps.map(\.k), warnings: warnings)
+    }
+
+    /// Higher silhouette first; ties to the smaller k.
+    static func better(_ a: KCandidate, _ b: KCandidate) -> Bool {
+        a.silhouette != b.silhouette ? a.silhouette > b.silhouette : a.k < b.k
+    }
+
+    /// The chosen candidate, the pool it was chosen from (runners-up come from it), and the rule in words.
+    private func decide(_ all: [KCandidate], elbow: Int?) -> (KCandidate, [KCandidate], String) {
+        let best = { (pool: [KCandidate]) in pool.sorted(by: Self.better)[0] }
+        let silhouetteText = { (c: KCandidate) in String(format: "silhouette %.3f", c.silhouette) }
+        switch method {
+        case .fixed:
+            return (all[0], [], "fixed: k=\(all[0].k) was asked for")
+        case .silhouette:
+            let chosen = best(all)
+            return (chosen, all, "silhouette: the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+        case .elbow:
+            if let elbow, let chosen = all.first(where: { $0.k == elbow }) {
+                return (chosen, all, "elbow: the inertia curve bends most at k=\(elbow) (Kneedle), \(silhouetteText(chosen))")
+            }
+            let chosen = best(all)
+            return (chosen, all, "elbow: no elbow in the inertia curve, so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+        case .actionable:
+            let considered = all.filter { actionableRange.contains($0.k) }
+            guard !considered.isEmpty else {
+                let chosen = best(all)
+                return (chosen, all, "actionable: no k in \(actionableRange.lowerBound)...\(actionableRange.upperBound) was tried, "
+                    + "so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+            }
+            let sizable = considered.filter { ($0.smallestShare ?? 1) >= minimumShare }
+            let pool = sizable.isEmpty ? considered : sizable
+            let chosen = best(pool)
+            let share = String(format: "%g%%", minimumShare * 100)
+            let rule = sizable.isEmpty
+                ? "actionable: every k in \(rangeText(considered)) has a segment under \(share) of customers, so the highest \(silhouetteText(chosen)) among them"
+                : "actionable: the highest \(silhouetteText(chosen)) among k=\(rangeText(considered)) whose every segment holds at least \(share) of customers"
+            return (chosen, pool, rule)
+        }
+    }
+
+    private func warnings(chosen: KCandidate, pool: [KCandidate], all: [KCandidate]) -> [String] {
+        var warnings: [String] = []
+        let ks = (pool.isEmpty ? all : pool).map(\.k)
+        if method != .fixed, ks.count > 1 {
+            if chosen.k == ks.max() {
+                warnings.append("k=\(chosen.k) is the largest k considered: the data may hold more segments (widen --k to see)")
+            } else if chosen.k == ks.min() && !(method == .actionable && chosen.k == actionableRange.lowerBound) {
+                warnings.append("k=\(chosen.k) is the smallest k considered: fewer segments may fit better")
+            }
+        }
+        if method == .actionable, let two = all.first(where: { $0.k < actionableRange.lowerBound && $0.silhouette > chosen.silhouette }) {
+            warnings.append(String(format: "k=%d has a higher silhouette (%.3f) but %d segments are a split, not a segmentation; "
+                + "--selection silhouette would take it", two.k, two.silhouette, two.k))
+        }
+        if chosen.silhouette < weakSilhouette {
+            warnings.append(String(format: "weak structure: silhouette %.3f is below %.2f, so segments overlap; "
+                + "read them as regions of a continuum rather than distinct groups", chosen.silhouette, weakSilhouette))
+        }
+        if let share = chosen.smallestShare, share < minimumShare {
+            warnings.append(String(format: "a tiny segment: the smallest holds %.1f%% of customers (under %g%%)", share * 100, minimumShare * 100))
+        }
+        return warnings
+    }
+
+    private func rangeText(_ candidates: [KCandidate]) -> String {
+        let ks = candidates.map(\.k)
+        guard let low = ks.min(), let high = ks.max() else { return "" }
+        return low == high ? "\(low)" : (ks.count == high - low + 1 ? "\(low)...\(high)" : ks.map(String.init).joined(separator: ","))
+    }
+}
