@@ -77,8 +77,44 @@ struct ProcessTests {
 
         let scored = try Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "csv"], environment: env)
         #expect(scored.status == 0, "\(scored.stderr)")
-        #expect(scored.stdout.split(separator: "\n").first == "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment")
+        let header = "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment,outlier,"
+            + "contribution_recency,contribution_frequency,contribution_monetary,contribution_avg_order_value"
+        #expect(scored.stdout.split(separator: "\n").first.map(String.init) == header)
         #expect(scored.stdout.split(separator: "\n").count == 401)
+        #expect(scored.stderr.contains("scored 400 customers with shop@1"))
+
+        // The same rows split across three files (every customer's rows scattered): the same segments.
+        let folder = (work as NSString).appendingPathComponent("split")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lines = try String(contentsOfFile: sample, encoding: .utf8).split(separator: "\n")
+        for part in 0..<3 {
+            let body = lines.dropFirst().enumerated().filter { $0.offset % 3 == part }.map { String($0.element) }
+            try ([String(lines[0])] + body).joined(separator: "\n").write(toFile: "\(folder)/part-\(part).csv", atomically: true, encoding: .utf8)
+        }
+        let split = try Self.run(Self.client, ["score", "--model", "shop", folder, "--output", "csv"], environment: env)
+        #expect(split.status == 0, "\(split.stderr)")
+        func segments(_ csv: String) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: csv.split(separator: "\n").dropFirst().map { line in
+                let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+                return (String(cells[0]), String(cells[1]))
+            })
+        }
+        #expect(segments(split.stdout) == segments(scored.stdout))
+        #expect(split.stderr.contains("without a customer id skipped"))
+
+        // JSON keeps zero-valued fields: every score has a segmentId, segment 0 included.
+        let scoredJSON = try Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "json"], environment: env)
+        let scores = (try JSONSerialization.jsonObject(with: Data(scoredJSON.stdout.utf8)) as? [String: Any])?["scores"] as? [[String: Any]] ?? []
+        #expect(scores.count == 400 && scores.allSatisfy { $0["segmentId"] is NSNumber && $0["outlier"] is Bool })
+        #expect(scores.contains { ($0["segmentId"] as? NSNumber)?.intValue == 0 })
+        #expect(try Self.run(Self.client, ["score", "--model", "shop", sample, "--kind", "customers"], environment: env).status == 4)
+
+        let exportPath = (work as NSString).appendingPathComponent("assignments.csv")
+        let exported = try Self.run(Self.client, ["models", "export", "shop", "-o", exportPath], environment: env)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let exportedLines = try String(contentsOfFile: exportPath, encoding: .utf8).split(separator: "\n")
+        #expect(exportedLines.count == 401)
+        #expect(segments(exportedLines.joined(separator: "\n")) == segments(scored.stdout))
 
         #expect(try Self.run(Self.client, ["models", "alias", "shop", "production", "1"], environment: env).status == 0)
         let refused = try Self.run(Self.client, ["models", "delete", "shop@1"], environment: env)

@@ -102,16 +102,6 @@ enum JobWatcher {
         }
         let model = try await services.models.getModel(
             .with { $0.reference = "\(job.spec.modelName)@\(job.modelVersion)" }, options: largeResponses).model
-        let table = ModelPrinter.segmentsTable(model)
-        switch format {
-        case .json: Output.print(try Output.json(model))
-        case .csv: Output.print(Output.csv(table.header, table.rows))
-        case .table:
-            Output.print(ModelPrinter.summary(model))
-            Output.print("")
-            Output.print(Output.table(table.header, table.rows))
-            Output.print("")
-            Output.print(ModelPrinter.actions(model))
-        }
+        try ModelPrinter.show(model, format: format, kTable: false)
     }
 }

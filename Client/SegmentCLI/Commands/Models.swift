@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import GRPCCore
 import SegmentationAPI
+import Synchronization
 
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, inspect, alias, delete and annotate model versions.",
-        subcommands: [List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self, RenameSegment.self])
+        subcommands: [List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self, RenameSegment.self, Export.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List models with their latest version and aliases.")
@@ -42,19 +43,7 @@ struct Models: AsyncParsableCommand {
                         $0.reference = reference
                         $0.includeSample = includeSample
                     }, options: largeResponses).model
-                    let table = ModelPrinter.segmentsTable(model)
-                    switch format {
-                    case .json: Output.print(try Output.json(model))
-                    case .csv: Output.print(Output.csv(table.header, table.rows))
-                    case .table:
-                        Output.print(ModelPrinter.summary(model))
-                        Output.print("")
-                        Output.print(ModelPrinter.kTable(model.kTable, chosen: model.chosenK, elbow: model.elbowK))
-                        Output.print("")
-                        Output.print(Output.table(table.header, table.rows))
-                        Output.print("")
-                        Output.print(ModelPrinter.actions(model))
-                    }
+                    try ModelPrinter.show(model, format: format)
                 }
             }
         }
@@ -145,24 +134,136 @@ struct Models: AsyncParsableCommand {
     struct RenameSegment: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rename-segment",
-            abstract: "Give a segment a person's name; registers a new version recording the change.")
+            abstract: "Give a segment a person's name, description or actions; registers a new version recording the change.",
+            discussion: """
+                Examples:
+                  segment models rename-segment retail@3 0 "VIP"
+                  segment models rename-segment retail 2 --description "Lapsed big spenders" --action "Call them" --action "Send a gift"
+                """)
         @Argument(help: "name, name@version or name@alias.") var reference: String
         @Argument(help: "Segment id.") var segmentID: Int
-        @Argument(help: "New name.") var newName: String
+        @Argument(help: "New name (at most 100 characters; omit to keep the name).") var newName: String?
+        @Option(help: "New description (at most 1000 characters).") var description: String?
+        @Option(name: .customLong("action"), parsing: .singleValue, help: "A new action (repeatable, at most 10; replaces the old actions).")
+        var actions: [String] = []
         @Option(help: "Who renamed it (recorded).") var author: String?
         @OptionGroup var server: ServerOptions
 
+        func validate() throws {
+            guard newName != nil || description != nil || !actions.isEmpty else {
+                throw ValidationError("give a new name, --description or --action")
+            }
+        }
+
         func run() async throws {
+            let (newName, description, actions) = (newName, description, actions)
             try await server.call { services, format in
                 let version = try await services.models.renameSegment(.with {
                     $0.reference = reference
                     $0.segmentID = Int32(segmentID)
-                    $0.newName = newName
+                    $0.newName = newName ?? ""
+                    if let description { $0.newDescription = description }
+                    if !actions.isEmpty { $0.newActions = .with { $0.actions = actions } }
                     $0.author = author ?? ProcessInfo.processInfo.environment["USER"] ?? ""
                 }).version
                 try Output.emit(format, header: ["model", "version", "from"],
                                 rows: [[version.name, String(version.version), String(version.parentVersion)]]) { try Output.json(version) }
             }
         }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write every training customer's segment, runner-up, distances, RFM score segment and features as CSV.",
+            discussion: "Computed by the server from the version's stored training data, streamed. Numbers are plain numbers.")
+        @Argument(help: "name, name@version or name@alias.") var reference: String
+        @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+        @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
+        var server: String?
+
+        func run() async throws {
+            var options = ServerOptions()
+            options.server = server
+            let (reference, path) = (reference, output)
+            try await reportingErrors(server: options.address) {
+                let sink = try CSVSink(path: path)
+                let count = try await options.withServer { services in
+                    try await services.models.exportAssignments(.with { $0.reference = reference }, options: largeResponses) { response in
+                        var names: [String: String] = [:]
+                        var features: [String] = []
+                        var count = 0
+                        for try await part in response.messages {
+                            if count == 0 {
+                                features = part.featureNames
+                                let detail = try await services.models.getModel(.with { $0.reference = "\(part.modelName)@\(part.modelVersion)" }).model
+                                names = Dictionary(uniqueKeysWithValues: detail.segments.map { (String($0.id), $0.name) })
+                                try sink.write(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
+                                                "rfm_segment", "outlier"] + features)
+                            }
+                            for i in part.customerIds.indices {
+                                let values = part.features[(i * features.count)..<((i + 1) * features.count)].map(Output.raw)
+                                try sink.write([part.customerIds[i], String(part.segmentIds[i]), names[String(part.segmentIds[i])] ?? "",
+                                                Output.raw(part.distances[i]), String(part.runnerUpIds[i]), names[String(part.runnerUpIds[i])] ?? "",
+                                                Output.raw(part.runnerUpDistances[i]), part.rfmSegments[i], part.outliers[i] ? "true" : "false"] + values)
+                            }
+                            count += part.customerIds.count
+                        }
+                        return count
+                    }
+                }
+                try sink.close()
+                FileHandle.standardError.writeQuietly("exported \(count) customers of \(reference)\(path.map { " to \($0)" } ?? "")\n")
+            }
+        }
+    }
+}
+
+/// CSV rows to a file (written whole or not at all: a temporary file renamed at the end) or stdout.
+final class CSVSink: Sendable {
+    private let path: String?
+    private let temporary: String?
+    private let handle: FileHandle
+    private let buffer = Mutex(Data())
+
+    init(path: String?) throws {
+        self.path = path
+        if let path {
+            let temporary = path + ".partial"
+            guard FileManager.default.createFile(atPath: temporary, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: temporary) else {
+                throw CLIError.invalidInput("cannot write \(path)")
+            }
+            self.temporary = temporary
+            self.handle = handle
+        } else {
+            temporary = nil
+            handle = FileHandle.standardOutput
+        }
+    }
+
+    deinit { if let temporary, FileManager.default.fileExists(atPath: temporary) { try? FileManager.default.removeItem(atPath: temporary) } }
+
+    func write(_ fields: [String]) throws {
+        let full = buffer.withLock { buffer in
+            buffer.append(contentsOf: (CSVText.line(fields) + "\n").utf8)
+            return buffer.count >= 1 << 20
+        }
+        if full { try flush() }
+    }
+
+    private func flush() throws {
+        let data = buffer.withLock { buffer in
+            defer { buffer.removeAll(keepingCapacity: true) }
+            return buffer
+        }
+        if path == nil { handle.writeQuietly(String(decoding: data, as: UTF8.self)) } else { try handle.write(contentsOf: data) }
+    }
+
+    func close() throws {
+        try flush()
+        guard let path, let temporary else { return }
+        try handle.close()
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 }

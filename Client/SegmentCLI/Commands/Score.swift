@@ -6,157 +6,262 @@ import SegmentationEngine
 
 struct Score: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score customers from a CSV file against a model.",
+        abstract: "Score customers from CSV files or folders against a model.",
         discussion: """
-            The file holds either the model's feature columns (plus a customer id column), or raw rows \
-            as the model was trained on: transactions (aggregated per customer) or customer rows. \
-            Large files are streamed with ScoreStream.
+            Takes the same inputs as train: files and folders of raw rows as the model was trained on \
+            (order lines, aggregated per customer, or customer rows), or a CSV of the model's feature \
+            columns plus an id column. Any size: input is streamed with ScoreStream; each customer's \
+            order lines are kept together however the files split them; rows without a customer id \
+            are counted and skipped.
+
+            Recency is measured to --snapshot-date, by default the later of the model's training \
+            snapshot and the day after the last transaction scored, so scoring the training data \
+            reproduces its segments.
+
+            Each customer gets an explanation: the features that place it in its segment rather than \
+            the runner-up (their shares of the distance gap), and an outlier flag when it lies farther \
+            from its segment's centre than 99% of that segment's training customers.
+
+            Examples:
+              segment score --model retail data/by-day
+              segment score --model retail@production orders.csv --columns customer=Cust,time=Date --exclude 'Status=Cancelled'
             """)
 
     @Option(help: "Model reference: name, name@version or name@alias.")
     var model: String
 
-    @Argument(help: "CSV file to score.")
-    var file: String
+    @Argument(help: "CSV files or folders of CSV files (one table).")
+    var paths: [String]
 
-    @Option(name: .customLong("snapshot-date"), help: "Transactions: YYYY-MM-DD recency is measured to.")
+    @Option(help: "transactions or customers: checked against the model's kind (default: the model's).")
+    var kind: InputKind?
+
+    @Option(help: "Transactions: role=column pairs when the files name columns differently from the training data, e.g. customer=Cust,time=Date.")
+    var columns: String?
+
+    @OptionGroup var filters: FilterOptions
+
+    @Option(name: .customLong("snapshot-date"), help: "Transactions: YYYY-MM-DD recency is measured to (default: the later of the model's snapshot and the day after the last transaction).")
     var snapshotDate: String?
 
-    @Option(name: .customLong("batch-size"), help: "Customers per message for feature rows (default 1000).")
+    @Option(name: .customLong("batch-size"), help: "Customers per message for feature-column files (default 1000).")
     var batchSize: Int = 1000
 
     @OptionGroup var server: ServerOptions
 
+    func validate() throws {
+        guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000") }
+        if let snapshotDate, TimestampParser.day(ofDate: snapshotDate) == nil {
+            throw ValidationError("--snapshot-date '\(snapshotDate)' is not a date (use YYYY-MM-DD)")
+        }
+    }
+
     func run() async throws {
         try await reportingErrors(server: server.address) {
-            guard batchSize >= 1 else { throw CLIError.usage("--batch-size must be at least 1") }
-            guard FileManager.default.fileExists(atPath: file) else { throw CLIError.invalidInput("no such file: \(file)") }
-            let format = server.output
-            let (reference, snapshot, file, batchSize) = (model, snapshotDate ?? "", file, batchSize)
+            let files = try Uploader.files(paths)
+            let roles = try Self.roles(columns)
+            let (format, reference, kind, snapshotDate, batchSize) = (server.output, model, kind, snapshotDate, batchSize)
+            let filterMessages = try filters.protos()
             try await server.withServer { services in
                 let detail = try await services.models.getModel(.with { $0.reference = reference }).model
-                let requests = try ScoreRequests.build(file: file, model: detail, reference: reference,
-                                                       snapshotDate: snapshot, batchSize: batchSize)
-                let merged = try await send(requests, services: services)
-                try print(merged, format: format)
+                if let kind, (kind == .transactions ? Segmentation_V1_InputKind.transactions : .customers) != detail.kind {
+                    throw CLIError.invalidInput("model \(reference) was trained on \(detail.kind == .transactions ? "transactions" : "customers"); "
+                        + "--kind \(kind.rawValue) data cannot be scored with it")
+                }
+                let plan = try ScorePlan(files: files, model: detail, roles: roles, snapshotDate: snapshotDate, batchSize: batchSize)
+                let printer = ScorePrinter(format: format, model: detail)
+                try await plan.send(reference: reference, filters: filterMessages, services: services, printer: printer)
             }
         }
     }
 
-    private func send(_ requests: [Segmentation_V1_ScoreRequest], services: Services) async throws -> Segmentation_V1_ScoreResponse {
-        if requests.count == 1 {
-            return try await services.scoring.score(requests[0], options: largeResponses)
+    static func roles(_ text: String?) throws -> [String: String] {
+        var roles: [String: String] = [:]
+        var check = TransactionColumns()
+        for pair in (text ?? "").split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[1].isEmpty else { throw CLIError.usage("--columns: '\(pair)' is not role=column") }
+            do { try check.set(role: parts[0], column: parts[1]) } catch { throw CLIError.usage("--columns: \(error)") }
+            roles[parts[0]] = parts[1]
         }
-        let bar = ProgressBar("scoring")
-        let total = requests.count
-        let merged = try await services.scoring.scoreStream(options: largeResponses) { writer in
-            for request in requests { try await writer.write(request) }
-        } onResponse: { response in
-            var merged = Segmentation_V1_ScoreResponse()
-            var received = 0
-            for try await part in response.messages {
-                merged.modelName = part.modelName
-                merged.modelVersion = part.modelVersion
-                merged.scores.append(contentsOf: part.scores)
-                received += 1
-                bar.update(Double(received) / Double(total), "\(merged.scores.count) customers")
-            }
-            return merged
-        }
-        bar.finish("scored \(merged.scores.count) customers with \(merged.modelName)@\(merged.modelVersion) in \(total) messages")
-        return merged
-    }
-
-    private func print(_ response: Segmentation_V1_ScoreResponse, format: OutputFormat) throws {
-        let header = ["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance", "rfm_segment"]
-        let rows = response.scores.map {
-            [$0.customerID, String($0.segmentID), $0.segmentName, Output.number($0.distance, digits: 4), String($0.runnerUpID),
-             $0.runnerUpName, Output.number($0.runnerUpDistance, digits: 4), $0.rfmSegment]
-        }
-        try Output.emit(format, header: header, rows: rows) { try Output.json(response) }
+        return roles
     }
 }
 
-/// Splits a CSV file into score requests of the right shape and size.
-enum ScoreRequests {
-    /// Bytes of CSV per request (well under the 4 MiB default message limit).
+/// How the input becomes ScoreStream messages: feature rows, customer rows, or order lines
+/// grouped by customer.
+struct ScorePlan: Sendable {
+    enum Input: @unchecked Sendable {  // TransactionBatches is read-only once built
+        case featureRows([Segmentation_V1_ScoreRequest])
+        case customerRows(files: [String])
+        case transactions(TransactionBatches, customerColumn: String, snapshot: String)
+    }
+
+    let input: Input
+    let roles: [String: String]
+    /// Bytes of CSV per message (well under the server's 16 MiB request limit).
     static let csvChunkBytes = 1 << 20
 
-    static func build(file: String, model: Segmentation_V1_ModelDetail, reference: String, snapshotDate: String,
-                      batchSize: Int) throws -> [Segmentation_V1_ScoreRequest] {
-        var header: [String] = []
-        var rows: [[String]] = []
-        try CSVReader.forEachRecord(inFile: file) { record in
-            let cells = (0..<record.count).map { record.string($0) }
-            if header.isEmpty { header = cells.map { $0.trimmingCharacters(in: .whitespaces) } } else { rows.append(cells) }
-        }
-        guard !header.isEmpty else { throw CLIError.invalidInput("\(file) is empty") }
-        guard !rows.isEmpty else { throw CLIError.invalidInput("\(file) has a header but no rows") }
-        var requests: [Segmentation_V1_ScoreRequest]
-        if Set(model.expectedColumns).isSubset(of: header) {
-            requests = try featureBatches(header: header, rows: rows, model: model, batchSize: batchSize)
+    init(files: [String], model: Segmentation_V1_ModelDetail, roles: [String: String], snapshotDate: String?, batchSize: Int) throws {
+        self.roles = roles
+        let header = try Self.header(of: files[0])
+        if !model.expectedColumns.isEmpty && Set(model.expectedColumns).isSubset(of: header) {
+            input = .featureRows(try FeatureRowBatches.build(files: files, model: model, batchSize: batchSize))
+        } else if model.kind == .transactions {
+            if !roles.isEmpty && model.kind != .transactions { throw CLIError.usage("--columns applies to transactions models") }
+            let customer = roles["customer"] ?? model.inputColumns.roles["customer"] ?? "CustomerID"
+            let time = roles["time"] ?? roles["date"] ?? model.inputColumns.roles["time"] ?? "InvoiceDate"
+            let batches = try TransactionBatches(files: files, customerColumn: customer, timeColumn: time)
+            let modelDay = TimestampParser.day(ofDate: model.dataReport.snapshotDate)
+            let dataDay = batches.lastDay.map { $0 + 1 }
+            let day = snapshotDate.flatMap(TimestampParser.day(ofDate:)) ?? [modelDay, dataDay].compactMap { $0 }.max()
+            input = .transactions(batches, customerColumn: customer, snapshot: day.map(TimestampParser.isoDate(day:)) ?? "")
         } else {
-            requests = csvChunks(header: header, rows: rows, groupBy: model.kind == .transactions
-                ? header.firstIndex(of: model.inputColumns.roles["customer"] ?? "CustomerID") : nil)
+            input = .customerRows(files: files)
         }
-        for index in requests.indices {
-            requests[index].model = index == 0 ? reference : ""
-            requests[index].snapshotDate = snapshotDate
-        }
-        return requests
     }
 
-    private static func featureBatches(header: [String], rows: [[String]], model: Segmentation_V1_ModelDetail,
-                                       batchSize: Int) throws -> [Segmentation_V1_ScoreRequest] {
-        let columns = model.expectedColumns
-        let positions = columns.map { header.firstIndex(of: $0)! }
-        let idNames = ["customer_id", "customerid", "customer", "cust_id", "id"]
-        let idIndex = header.firstIndex { idNames.contains($0.lowercased()) } ?? header.indices.first { !columns.contains(header[$0]) }
-        var featureRows: [Segmentation_V1_FeatureRow] = []
-        for (number, cells) in rows.enumerated() {
-            let id = idIndex.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "row \(number + 1)"
-            guard cells.count == header.count else {
-                throw CLIError.invalidInput("customer \(id) (line \(number + 2)): expected \(header.count) fields, found \(cells.count)")
+    static func header(of file: String) throws -> [String] {
+        var header: [String]?
+        struct Stop: Error {}
+        do {
+            try CSVReader.forEachRecord(inFile: file) { record in
+                header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+                throw Stop()
             }
-            var row = Segmentation_V1_FeatureRow()
-            row.customerID = id
-            row.values = try zip(columns, positions).map { column, position in
-                guard let value = Double(cells[position].trimmingCharacters(in: .whitespaces)) else {
-                    throw CLIError.invalidInput("customer \(id): field \(column) = '\(cells[position])' is not a number")
+        } catch is Stop {}
+        guard let header else { throw CLIError.invalidInput("\(file) is empty") }
+        return header
+    }
+
+    /// Streams every message, prints scores as they arrive, and ends with a one-line summary on stderr.
+    func send(reference: String, filters: [Segmentation_V1_RowFilter], services: Services, printer: ScorePrinter) async throws {
+        let bar = ProgressBar("scoring")
+        let roles = self.roles
+        let input = self.input
+        let tally = try await services.scoring.scoreStream(options: largeResponses) { writer in
+            var first = true
+            func stamp(_ request: Segmentation_V1_ScoreRequest) -> Segmentation_V1_ScoreRequest {
+                var request = request
+                request.model = first ? reference : ""
+                first = false
+                return request
+            }
+            switch input {
+            case .featureRows(let requests):
+                for request in requests { try await writer.write(stamp(request)) }
+            case .customerRows(let files):
+                for file in files {
+                    try await CustomerRowChunks.forEach(file: file, chunkBytes: Self.csvChunkBytes) { data in
+                        try await writer.write(stamp(.with { $0.csv = .with { $0.data = data }; $0.filters = filters }))
+                    }
                 }
-                return value
+            case .transactions(let batches, let customerColumn, let snapshot):
+                try await batches.forEachMessage(chunkBytes: Self.csvChunkBytes, customerColumn: customerColumn) { data in
+                    try await writer.write(stamp(.with {
+                        $0.csv = .with { $0.data = data }
+                        $0.snapshotDate = snapshot
+                        $0.filters = filters
+                        $0.inputColumns = .with { $0.roles = roles }
+                    }))
+                }
             }
-            featureRows.append(row)
+        } onResponse: { response in
+            var tally = Tally()
+            for try await part in response.messages {
+                tally.add(part)
+                printer.add(part)
+                bar.update(0, "\(tally.customers) customers")
+            }
+            return tally
         }
-        return stride(from: 0, to: featureRows.count, by: batchSize).map { start in
-            .with { $0.features = .with { $0.columns = columns; $0.rows = Array(featureRows[start..<min(start + batchSize, featureRows.count)]) } }
+        printer.finish()
+        var summary = "scored \(tally.customers) customers with \(tally.model)"
+        if case .transactions(let batches, _, let snapshot) = input {
+            summary += "; \(batches.rows) rows read"
+            if batches.skippedWithoutID > 0 { summary += ", \(batches.skippedWithoutID) without a customer id skipped" }
+            if !snapshot.isEmpty { summary += "; recency measured to \(snapshot)" }
         }
+        let removed = tally.removed.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        if !removed.isEmpty { summary += "; removed by cleaning: " + removed.map { "\($0.value) \($0.key)" }.joined(separator: ", ") }
+        bar.finish(summary)
     }
 
-    /// CSV chunks with the header repeated; a customer's transactions stay in one chunk.
-    private static func csvChunks(header: [String], rows: [[String]], groupBy customerColumn: Int?) -> [Segmentation_V1_ScoreRequest] {
-        var groups: [[[String]]] = []
-        if let customerColumn {
-            var index: [String: Int] = [:]
-            for row in rows {
-                let key = customerColumn < row.count ? row[customerColumn] : ""
-                if let at = index[key] { groups[at].append(row) } else { index[key] = groups.count; groups.append([row]) }
-            }
-        } else {
-            groups = rows.map { [$0] }
+    /// What the responses add up to.
+    struct Tally: Sendable {
+        var customers = 0
+        var model = ""
+        var removed: [String: Int64] = [:]
+
+        mutating func add(_ part: Segmentation_V1_ScoreResponse) {
+            customers += part.scores.count
+            if model.isEmpty { model = "\(part.modelName)@\(part.modelVersion)" }
+            for step in part.dataReport.steps { removed[step.rule.isEmpty ? step.name : step.rule, default: 0] += step.removed }
         }
-        let headerLine = CSVText.line(header) + "\n"
-        var chunks: [String] = []
-        var current = headerLine
-        for group in groups {
-            let text = group.map { CSVText.line($0) + "\n" }.joined()
-            if current.utf8.count + text.utf8.count > csvChunkBytes && current != headerLine {
+    }
+}
+
+/// Customer rows cut into CSV messages with the header repeated.
+enum CustomerRowChunks {
+    static func forEach(file: String, chunkBytes: Int, _ body: (Data) async throws -> Void) async throws {
+        var chunks: [Data] = []
+        var headerLine = Data()
+        var current = Data()
+        try CSVReader.forEachRecord(inFile: file) { record in
+            let line = Data((CSVText.line((0..<record.count).map { record.string($0) }) + "\n").utf8)
+            if headerLine.isEmpty { headerLine = line; current = line; return }
+            if current.count + line.count > chunkBytes && current.count > headerLine.count {
                 chunks.append(current)
                 current = headerLine
             }
-            current += text
+            current.append(line)
         }
-        if current != headerLine { chunks.append(current) }
-        return chunks.map { chunk in .with { $0.csv = .with { $0.data = Data(chunk.utf8) } } }
+        if current.count > headerLine.count { chunks.append(current) }
+        for chunk in chunks { try await body(chunk) }
+    }
+}
+
+/// Files of the model's feature columns (plus an id column) as FeatureRows messages.
+enum FeatureRowBatches {
+    static func build(files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int) throws -> [Segmentation_V1_ScoreRequest] {
+        let columns = model.expectedColumns
+        var featureRows: [Segmentation_V1_FeatureRow] = []
+        for file in files {
+            var header: [String] = []
+            var positions: [Int] = []
+            var idIndex: Int?
+            var number = 0
+            try CSVReader.forEachRecord(inFile: file) { record in
+                let cells = (0..<record.count).map { record.string($0) }
+                if header.isEmpty {
+                    header = cells.map { $0.trimmingCharacters(in: .whitespaces) }
+                    guard Set(columns).isSubset(of: header) else {
+                        throw CLIError.invalidInput("\(file): the model's columns \(columns.joined(separator: ",")) are not all in the header")
+                    }
+                    positions = columns.map { header.firstIndex(of: $0)! }
+                    let idNames = ["customer_id", "customerid", "customer", "cust_id", "id"]
+                    idIndex = header.firstIndex { idNames.contains($0.lowercased()) } ?? header.indices.first { !columns.contains(header[$0]) }
+                    return
+                }
+                number += 1
+                let id = idIndex.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "row \(number)"
+                guard cells.count == header.count else {
+                    throw CLIError.invalidInput("customer \(id) (line \(record.line)): expected \(header.count) fields, found \(cells.count)")
+                }
+                var row = Segmentation_V1_FeatureRow()
+                row.customerID = id
+                row.values = try zip(columns, positions).map { column, position in
+                    guard let value = Double(cells[position].trimmingCharacters(in: .whitespaces)) else {
+                        throw CLIError.invalidInput("customer \(id): field \(column) = '\(cells[position].prefix(40))' is not a number")
+                    }
+                    return value
+                }
+                featureRows.append(row)
+            }
+        }
+        guard !featureRows.isEmpty else { throw CLIError.invalidInput("no rows to score") }
+        return stride(from: 0, to: featureRows.count, by: batchSize).map { start in
+            .with { $0.features = .with { $0.columns = columns; $0.rows = Array(featureRows[start..<min(start + batchSize, featureRows.count)]) } }
+        }
     }
 }

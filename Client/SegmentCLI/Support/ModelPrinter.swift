@@ -3,27 +3,72 @@ import SegmentationAPI
 
 /// How models, segments and jobs are shown in tables.
 enum ModelPrinter {
-    static func segmentsTable(_ model: Segmentation_V1_ModelDetail) -> (header: [String], rows: [[String]]) {
-        let keyFeatures = Array(model.features.prefix(4))
-        let header = ["id", "segment", "customers", "share", "revenue"] + keyFeatures.map { "mean \($0)" } + ["first action"]
-        let rows = model.segments.map { segment -> [String] in
-            let means = keyFeatures.map { feature in
-                segment.features.first { $0.feature == feature }.map { Output.number($0.mean, digits: 1) } ?? ""
+    /// A model for people (summary, warnings, k table, segments, feature means and medians,
+    /// descriptions and actions), as CSV (the segments table) or as JSON (the whole detail).
+    static func show(_ model: Segmentation_V1_ModelDetail, format: OutputFormat, kTable showK: Bool = true) throws {
+        let table = segmentsTable(model, format: format)
+        switch format {
+        case .json: Output.print(try Output.json(model))
+        case .csv: Output.print(Output.csv(table.header, table.rows))
+        case .table:
+            Output.print(summary(model))
+            if showK {
+                Output.print("")
+                Output.print(kTable(model.kTable, chosen: model.chosenK, elbow: model.elbowK, runnerUps: model.runnerUpKs))
             }
-            return [String(segment.id), segment.name, String(segment.size), Output.percent(segment.customerShare),
-                    segment.hasRevenueShare ? Output.percent(segment.revenueShare) : ""] + means + [segment.actions.first ?? ""]
+            Output.print("")
+            Output.print(Output.table(table.header, table.rows))
+            Output.print("")
+            Output.print(featureTable(model))
+            Output.print("")
+            Output.print(actions(model))
+        }
+    }
+
+    /// One row per segment: size, shares and the first action. Table cells are formatted for
+    /// people; the CSV form carries plain numbers (shares as fractions).
+    static func segmentsTable(_ model: Segmentation_V1_ModelDetail, format: OutputFormat) -> (header: [String], rows: [[String]]) {
+        let people = format != .csv
+        let header = ["id", "segment", "customers", "share", "revenue_share", "first_action"]
+        let rows = model.segments.map { segment -> [String] in
+            [String(segment.id), segment.name, String(segment.size),
+             people ? Output.percent(segment.customerShare) : Output.raw(segment.customerShare),
+             segment.hasRevenueShare ? (people ? Output.percent(segment.revenueShare) : Output.raw(segment.revenueShare)) : "",
+             segment.actions.first ?? ""]
         }
         return (header, rows)
     }
 
-    /// The metrics of every k tried; the chosen k and the elbow marked when known.
-    static func kTable(_ rows: [Segmentation_V1_KMetrics], chosen: Int32 = 0, elbow: Int32 = 0) -> String {
+    /// Every clustering feature's mean and median per segment, beside the population's.
+    static func featureTable(_ model: Segmentation_V1_ModelDetail) -> String {
+        let features = model.features
+        func cell(_ summary: Segmentation_V1_FeatureSummary?) -> String {
+            guard let summary else { return "" }
+            return "\(Output.number(summary.mean, digits: 1)) / \(Output.number(summary.median, digits: 1)) (z \(String(format: "%+.2f", summary.zScore)))"
+        }
+        var rows = model.segments.map { segment in
+            [String(segment.id), segment.name] + features.map { feature in cell(segment.features.first { $0.feature == feature }) }
+        }
+        if let any = model.segments.first {
+            rows.append(["", "all customers"] + features.map { feature in
+                guard let summary = any.features.first(where: { $0.feature == feature }), summary.hasPopulationMean else { return "" }
+                return "\(Output.number(summary.populationMean, digits: 1)) / \(Output.number(summary.populationMedian, digits: 1))"
+            })
+        }
+        return "mean / median (z-score against all customers) of every clustering feature:\n"
+            + Output.table(["id", "segment"] + features, rows)
+    }
+
+    /// The metrics of every k tried; the chosen k, the runners-up and the elbow marked.
+    static func kTable(_ rows: [Segmentation_V1_KMetrics], chosen: Int32 = 0, elbow: Int32 = 0, runnerUps: [Int32] = []) -> String {
         Output.table(
-            ["k", "inertia", "silhouette", "davies-bouldin", "calinski-harabasz", ""],
+            ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz", "smallest_segment", "note"],
             rows.map { row in
                 [String(row.k), Output.number(row.inertia, digits: 1), Output.number(row.silhouette, digits: 4),
                  Output.number(row.daviesBouldin, digits: 4), Output.number(row.calinskiHarabasz, digits: 1),
-                 [row.k == chosen ? "chosen" : nil, row.k == elbow ? "elbow" : nil].compactMap { $0 }.joined(separator: ", ")]
+                 row.smallestShare > 0 ? Output.percent(row.smallestShare) : "",
+                 [row.k == chosen ? "chosen" : nil, runnerUps.contains(row.k) ? "runner-up" : nil, row.k == elbow ? "elbow" : nil]
+                    .compactMap { $0 }.joined(separator: ", ")]
             })
     }
 
@@ -33,24 +78,68 @@ enum ModelPrinter {
             "model \(model.version.name)@\(model.version.version)"
                 + (model.version.aliases.isEmpty ? "" : " (\(model.version.aliases.joined(separator: ", ")))")
                 + ", \(model.segments.count) segments of \(report.customersOut) customers",
-            "features: \(model.features.enumerated().map { (model.log1P[$0.offset] ? "log1p " : "") + $0.element }.joined(separator: ", ")); scaling \(model.scaling)",
-            "k chosen by \(model.selection): \(model.chosenK)" + (model.elbowK > 0 ? " (elbow at \(model.elbowK))" : "")
-                + String(format: "; silhouette %.4f, Davies-Bouldin %.4f, Calinski-Harabasz %.1f",
-                         model.metrics.silhouette, model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
-            "data: \(report.rowsIn) rows in, \(report.rowsOut) kept; "
-                + report.steps.filter { $0.removed > 0 }.map { "\($0.removed) \($0.name)" }.joined(separator: ", ")
-                + (report.snapshotDate.isEmpty ? "" : "; snapshot \(report.snapshotDate)"),
+            "features: \(model.features.enumerated().map { (model.log1P[$0.offset] ? "log1p " : "") + $0.element }.joined(separator: ", ")); scaling \(name(model.scaling))",
+            "k = \(model.chosenK)" + (model.selectionReason.isEmpty ? " chosen by \(name(model.selection))" : ", \(model.selectionReason)")
+                + String(format: " (Davies-Bouldin %.4f, Calinski-Harabasz %.1f)", model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
         ]
-        if !report.imputed.isEmpty {
-            lines.append("imputed: " + report.imputed.map { "\($0.count) in \($0.column) (median \($0.median))" }.joined(separator: ", "))
-        }
+        lines += model.selectionWarnings.map { "warning: \($0)" }
+        lines += dataLines(report)
         return lines.joined(separator: "\n")
+    }
+
+    /// The data report in lines, each only when it has something to say.
+    static func dataLines(_ report: Segmentation_V1_DataReport) -> [String] {
+        var data = "data: \(report.rowsIn) rows in, \(report.rowsOut) kept"
+        let removed = report.steps.filter { $0.removed > 0 }.map { "\($0.removed) \($0.rule.isEmpty ? $0.name : $0.rule)" }
+        if !removed.isEmpty { data += " (removed: " + removed.joined(separator: ", ") + ")" }
+        if !report.firstDate.isEmpty { data += "; \(report.firstDate) to \(report.lastDate)" }
+        if !report.snapshotDate.isEmpty { data += "; recency to \(report.snapshotDate)" }
+        var lines = [data]
+        if !report.imputed.isEmpty {
+            lines.append("imputed: " + report.imputed.map { "\($0.count) in \($0.column) (median \(Output.number($0.median)))" }.joined(separator: ", "))
+        }
+        let lists: [(String, [String])] = [
+            ("columns not used", report.unusedColumns), ("identifier columns left out", report.identifierColumns),
+            ("sensitive columns (not clustered on unless allowed; never in names or actions)", report.sensitiveColumns),
+            ("free-text columns left out", report.ignoredColumns),
+        ]
+        for (label, names) in lists where !names.isEmpty { lines.append("\(label): \(names.joined(separator: ", "))") }
+        if let problem = report.problems.first {
+            lines.append("first unreadable row: \(problem.source) line \(problem.line): \(problem.reason)")
+        }
+        return lines
     }
 
     static func actions(_ model: Segmentation_V1_ModelDetail) -> String {
         model.segments.map { segment in
-            "\(segment.id) \(segment.name): \(segment.description_p)\n    actions: \(segment.actions.joined(separator: "; "))"
+            var text = "\(segment.id) \(segment.name): \(segment.description_p)"
+            if !segment.actions.isEmpty { text += "\n    actions: \(segment.actions.joined(separator: "; "))" }
+            for attribute in segment.composition {
+                let population = Dictionary(uniqueKeysWithValues: attribute.populationShares.map { ($0.value, $0.share) })
+                text += "\n    by \(attribute.attribute): " + attribute.shares.map { share in
+                    "\(share.value) \(Output.percent(share.share))" + (population[share.value].map { " (all \(Output.percent($0)))" } ?? "")
+                }.joined(separator: ", ")
+            }
+            return text
         }.joined(separator: "\n")
+    }
+
+    private static func name(_ scaling: Segmentation_V1_Scaling) -> String {
+        switch scaling {
+        case .robust: "robust"
+        case .minMax: "min-max"
+        case .none: "none"
+        default: "standard"
+        }
+    }
+
+    private static func name(_ selection: Segmentation_V1_KSelection) -> String {
+        switch selection {
+        case .silhouette: "silhouette"
+        case .elbow: "elbow"
+        case .fixed: "fixed"
+        default: "actionable"
+        }
     }
 
     static func jobRow(_ job: Segmentation_V1_Job) -> [String] {

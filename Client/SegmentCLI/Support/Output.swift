@@ -54,6 +54,11 @@ enum Output {
         String(format: "%.\(digits)f", value)
     }
 
+    /// A number as a number for CSV: full precision, no grouping, no unit.
+    static func raw(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+    }
+
     static func percent(_ value: Double) -> String {
         String(format: "%.1f%%", value * 100)
     }

@@ -1,0 +1,62 @@
+import Foundation
+import SegmentationAPI
+import Synchronization
+
+/// Prints scores as they arrive: CSV row by row (numbers as numbers, one contribution column
+/// per feature), a table or one JSON ScoreResponse at the end.
+final class ScorePrinter: Sendable {
+    let format: OutputFormat
+    let features: [String]
+    private let pending = Mutex<(rows: [[String]], merged: Segmentation_V1_ScoreResponse)>(([], .init()))
+
+    init(format: OutputFormat, model: Segmentation_V1_ModelDetail) {
+        self.format = format
+        features = model.features
+        if format == .csv {
+            Output.print(Output.csv(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
+                                     "rfm_segment", "outlier"] + features.map { "contribution_\($0)" }, []))
+        }
+    }
+
+    func add(_ response: Segmentation_V1_ScoreResponse) {
+        switch format {
+        case .csv:
+            let lines = response.scores.map { score in
+                CSVText.line([score.customerID, String(score.segmentID), score.segmentName, Output.raw(score.distance),
+                              String(score.runnerUpID), score.runnerUpName, Output.raw(score.runnerUpDistance), score.rfmSegment,
+                              score.outlier ? "true" : "false"] + score.contributions.map(Output.raw))
+            }
+            if !lines.isEmpty { Output.print(lines.joined(separator: "\n")) }
+        case .table:
+            let rows = response.scores.map { score in
+                [score.customerID, String(score.segmentID), score.segmentName, Output.number(score.distance, digits: 3),
+                 score.runnerUpName, score.outlier ? "yes" : "", why(score.contributions), score.rfmSegment]
+            }
+            pending.withLock { $0.rows += rows }
+        case .json:
+            pending.withLock { state in
+                state.merged.modelName = response.modelName
+                state.merged.modelVersion = response.modelVersion
+                state.merged.scores += response.scores
+            }
+        }
+    }
+
+    func finish() {
+        switch format {
+        case .csv: break
+        case .table:
+            let rows = pending.withLock { $0.rows }
+            Output.print(Output.table(["customer", "segment_id", "segment", "distance", "runner_up", "outlier", "why (share of the gap to the runner-up)", "rfm_segment"], rows))
+        case .json:
+            let merged = pending.withLock { $0.merged }
+            Output.print((try? Output.json(merged)) ?? "{}")
+        }
+    }
+
+    /// The features that pull the customer into its segment most: "frequency 61%, monetary 30%".
+    func why(_ contributions: [Double]) -> String {
+        zip(features, contributions).filter { $0.1 >= 0.1 }.sorted { $0.1 > $1.1 }.prefix(2)
+            .map { "\($0.0) \(Int(($0.1 * 100).rounded()))%" }.joined(separator: ", ")
+    }
+}
