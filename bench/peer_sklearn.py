@@ -62,14 +62,23 @@ def sweep(x, n_init=10):
     rows = []
     for k in range(2, 11):
         model = KMeans(n_clusters=k, n_init=n_init, random_state=0).fit(x)
+        smallest = np.bincount(model.labels_, minlength=k).min() / len(x)
         rows.append((k, model.inertia_, silhouette_score(x, model.labels_),
-                     davies_bouldin_score(x, model.labels_), calinski_harabasz_score(x, model.labels_)))
+                     davies_bouldin_score(x, model.labels_), calinski_harabasz_score(x, model.labels_), smallest))
     return rows
+
+
+def actionable(rows):
+    """The engine's default rule: the best silhouette among k = 3...8 whose every segment holds
+    at least 2% of the customers (all of 3...8 when none qualifies)."""
+    considered = [row for row in rows if 3 <= row[0] <= 8] or rows
+    pool = [row for row in considered if row[5] >= 0.02] or considered
+    return max(pool, key=lambda row: (row[2], -row[0]))
 
 
 def report_sweep(name, x, repeats):
     seconds, rows = timed(repeats, lambda: sweep(x))
-    best = max(rows, key=lambda row: (row[2], -row[0]))
+    best = actionable(rows)
     emit(name, seconds, customers=len(x), chosen_k=best[0],
          silhouettes="/".join(f"{row[2]:.4f}" for row in rows))
 

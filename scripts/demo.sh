@@ -25,12 +25,11 @@ done
 echo "== generating sample transactions for 3000 customers"
 "$bin/segment" generate-sample --customers 3000 --seed 7 --file "$work/transactions.csv"
 
-echo "== training model 'demo' (k from 2 to 10, chosen by silhouette)"
+echo "== training model 'demo' (k from 2 to 10, chosen by the actionable rule)"
 "$bin/segment" train "$work/transactions.csv" --model demo --wait
 
-echo "== scoring the first customers against demo (latest version)"
-head -n 400 "$work/transactions.csv" > "$work/recent.csv"
-"$bin/segment" score --model demo "$work/recent.csv" | head -n 12
+echo "== scoring every customer against demo (latest version); the first ten"
+"$bin/segment" score --model demo "$work/transactions.csv" | head -n 12
 
 echo "== models in the registry ($data)"
 "$bin/segment" models list

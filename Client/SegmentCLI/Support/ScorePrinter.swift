@@ -47,16 +47,20 @@ final class ScorePrinter: Sendable {
         case .csv: break
         case .table:
             let rows = pending.withLock { $0.rows }
-            Output.print(Output.table(["customer", "segment_id", "segment", "distance", "runner_up", "outlier", "why (share of the gap to the runner-up)", "rfm_segment"], rows))
+            Output.print(Output.table(["customer", "segment_id", "segment", "distance", "runner_up", "outlier", "why (what pulls it in, vs the runner-up)", "rfm_segment"], rows))
         case .json:
             let merged = pending.withLock { $0.merged }
             Output.print((try? Output.json(merged)) ?? "{}")
         }
     }
 
-    /// The features that pull the customer into its segment most: "frequency 61%, monetary 30%".
+    /// The features that pull the customer into its segment most, as shares of everything that
+    /// pulls it in (features pushing toward the runner-up left out): "frequency 61%, monetary 30%".
     func why(_ contributions: [Double]) -> String {
-        zip(features, contributions).filter { $0.1 >= 0.1 }.sorted { $0.1 > $1.1 }.prefix(2)
-            .map { "\($0.0) \(Int(($0.1 * 100).rounded()))%" }.joined(separator: ", ")
+        let pulling = zip(features, contributions).filter { $0.1 > 0 }
+        let total = pulling.reduce(0) { $0 + $1.1 }
+        guard total > 0 else { return "" }
+        return pulling.sorted { $0.1 > $1.1 }.prefix(2)
+            .map { "\($0.0) \(Int(($0.1 / total * 100).rounded()))%" }.joined(separator: ", ")
     }
 }

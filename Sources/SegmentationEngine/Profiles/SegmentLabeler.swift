@@ -141,6 +141,7 @@ public enum SegmentLabeler {
         return SegmentLabel(name: name, description: description, actions: rfmActions(facts) + others.flatMap(ActionCatalogue.actions(for:)).uniqued())
     }
 
+    /// Actions keyed on the claims, the most valuable programme first.
     private static func rfmActions(_ facts: RFMFacts) -> [String] {
         var actions: [String] = []
         if facts.atRisk {
@@ -150,13 +151,14 @@ public enum SegmentLabeler {
         } else if facts.lapsed {
             actions += ["Reminder campaign with recommendations from past purchases", "Time-limited comeback discount"]
         }
+        if facts.frequent && facts.highValue && !facts.atRisk { actions += ["Loyalty programme rewards", "Upsell premium products"] }
+        if facts.highValue && facts.infrequent && !facts.lapsed { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
+        if facts.frequent && (facts.lowValue || facts.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
         if facts.recent && facts.infrequent { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
         if facts.recent && !facts.infrequent && !facts.atRisk { actions.append("Recommendations based on the latest purchase") }
-        if facts.frequent && facts.highValue && !facts.atRisk { actions += ["Loyalty programme rewards", "Upsell premium products"] }
-        if facts.frequent && (facts.lowValue || facts.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
-        if facts.highValue && facts.infrequent && !facts.lapsed { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
         if facts.largeBaskets { actions.append("Bundles around their big purchases") }
         if facts.lowValue && !facts.lapsed && !facts.frequent { actions.append("Entry-level offers and bundles") }
+        if !facts.recent && !facts.lapsed && !facts.frequent && !facts.atRisk { actions.append("Nurture toward more frequent purchases") }
         if actions.isEmpty { actions = ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"] }
         return actions.uniqued()
     }
