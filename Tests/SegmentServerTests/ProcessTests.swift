@@ -139,4 +139,46 @@ struct ProcessTests {
         #expect(versions.status == 0)
         #expect(versions.stdout.contains("1,production,"))
     }
+
+    static let retailFolder: String = {
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shared = ProcessInfo.processInfo.environment["SEGMENT_SHARED_DIR"] ?? package.deletingLastPathComponent().appendingPathComponent("shared").path
+        return (shared as NSString).appendingPathComponent("data/online-retail/by-day")
+    }()
+
+    @Test("Online Retail through the CLI: the default k is 3 to 6, scoring the 305 daily files gives all 4,338 customers their training segments",
+          .enabled(if: built && FileManager.default.fileExists(atPath: retailFolder), "needs the built executables and ../shared/data"))
+    func onlineRetail() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-retail-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let (server, port, _) = try Self.startServer(dataDirectory: (work as NSString).appendingPathComponent("data"))
+        defer { server.terminate(); server.waitUntilExit() }
+        let env = ["SEGMENT_SERVER": "127.0.0.1:\(port)"]
+        let trained = try Self.run(Self.client, ["train", Self.retailFolder, "--model", "retail", "--n-init", "4", "--wait"], environment: env)
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let shown = try Self.run(Self.client, ["models", "show", "retail", "--output", "json"], environment: env)
+        let detail = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        let k = (detail["chosenK"] as? NSNumber)?.intValue ?? 0
+        #expect((3...6).contains(k))
+        #expect((detail["selectionReason"] as? String)?.hasPrefix("actionable:") == true)
+        let table = try Self.run(Self.client, ["models", "show", "retail"], environment: env)
+        #expect(table.stdout.contains("columns not used: Description"))
+        #expect(!table.stdout.contains("; ;") && !table.stdout.contains(": \n"))
+
+        let scored = try Self.run(Self.client, ["score", "--model", "retail", Self.retailFolder, "--output", "csv"], environment: env)
+        #expect(scored.status == 0, "\(scored.stderr)")
+        #expect(scored.stderr.contains("scored 4338 customers") && scored.stderr.contains("135080 without a customer id skipped"))
+        let exportPath = (work as NSString).appendingPathComponent("assignments.csv")
+        #expect(try Self.run(Self.client, ["models", "export", "retail", "-o", exportPath], environment: env).status == 0)
+        func segments(_ csv: String) -> [Substring: Substring] {
+            Dictionary(uniqueKeysWithValues: csv.split(separator: "\n").dropFirst().map { line in
+                let cells = line.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
+                return (cells[0], cells[1])
+            })
+        }
+        let scoredSegments = segments(scored.stdout)
+        #expect(scoredSegments.count == 4338)
+        #expect(scoredSegments == segments(try String(contentsOfFile: exportPath, encoding: .utf8)))
+    }
 }

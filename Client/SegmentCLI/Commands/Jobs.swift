@@ -20,7 +20,7 @@ struct Jobs: AsyncParsableCommand {
                     $0.limit = Int32(limit)
                     $0.modelName = model ?? ""
                 }).jobs
-                try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map(ModelPrinter.jobRow)) {
+                try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map { ModelPrinter.jobRow($0, format: format) }) {
                     try Output.jsonArray(jobs)
                 }
             }
@@ -82,6 +82,8 @@ enum JobWatcher {
                     let m = event.metrics
                     bar.log(String(format: "  k=%-3d silhouette %.4f  davies-bouldin %.4f  calinski-harabasz %.1f  inertia %.1f",
                                    m.k, m.silhouette, m.daviesBouldin, m.calinskiHarabasz, m.inertia))
+                } else if event.logLine.hasPrefix("chose k=") || event.logLine.hasPrefix("warning:") {
+                    bar.log("  " + event.logLine)
                 }
                 bar.update(event.fraction, "\(event.stage) \(event.currentK > 0 ? "k=\(event.currentK)" : "")")
                 if event.hasFinalJob { last = event.finalJob }

@@ -142,8 +142,8 @@ enum ModelPrinter {
         }
     }
 
-    static func jobRow(_ job: Segmentation_V1_Job) -> [String] {
-        [job.id, job.spec.modelName, stateName(job.state), job.stage, Output.percent(job.fraction),
+    static func jobRow(_ job: Segmentation_V1_Job, format: OutputFormat = .table) -> [String] {
+        [job.id, job.spec.modelName, stateName(job.state), job.stage, format == .csv ? Output.raw(job.fraction) : Output.percent(job.fraction),
          job.modelVersion > 0 ? "\(job.spec.modelName)@\(job.modelVersion)" : "", Output.timestamp(job.createdAt), job.error]
     }
 
@@ -151,7 +151,7 @@ enum ModelPrinter {
 
     /// One job as a one-row table, CSV, or its JSON.
     static func emit(_ job: Segmentation_V1_Job, format: OutputFormat) throws {
-        try Output.emit(format, header: jobHeader, rows: [jobRow(job)]) { try Output.json(job) }
+        try Output.emit(format, header: jobHeader, rows: [jobRow(job, format: format)]) { try Output.json(job) }
     }
 
     static func stateName(_ state: Segmentation_V1_JobState) -> String {

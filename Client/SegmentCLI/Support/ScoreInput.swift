@@ -20,12 +20,15 @@ final class TransactionBatches {
     static let maximumBuckets = 256
 
     init(files: [String], customerColumn: String, timeColumn: String) throws {
-        self.folder = FileManager.default.temporaryDirectory.appendingPathComponent("segment-score-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: self.folder, withIntermediateDirectories: true)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segment-score-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // deinit does not run for an initializer that throws: the partial buckets go here.
+        var complete = false
+        defer { if !complete { try? FileManager.default.removeItem(at: folder) } }
+        self.folder = folder
         let total = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? NSNumber)?.intValue ?? 0) }
         let count = min(Self.maximumBuckets, max(1, total / Self.bucketBytes + 1))
         var pending = [Data](repeating: Data(), count: count)
-        let folder = self.folder
         let buckets = (0..<count).map { folder.appendingPathComponent("bucket-\($0).csv") }
         self.buckets = buckets
         var rows = 0, skipped = 0
@@ -69,6 +72,7 @@ final class TransactionBatches {
         self.rows = rows
         skippedWithoutID = skipped
         self.lastDay = lastDay
+        complete = true
     }
 
     deinit { try? FileManager.default.removeItem(at: folder) }

@@ -42,8 +42,10 @@ struct RowFilterSet {
     var includes: [Rule]
     var excludes: [Rule]
 
+    /// The report's step labels, in the order rules are checked (includes, then excludes).
     static func labels(_ filters: [RowFilter]) -> [String] {
-        grouped(filters).includes.map(\.label) + grouped(filters).excludes.map(\.label)
+        let groups = grouped(filters)
+        return groups.includes.map(\.label) + groups.excludes.map(\.label)
     }
 
     private static func grouped(_ filters: [RowFilter]) -> (includes: [(column: String, values: [String], label: String)], excludes: [(column: String, values: [String], label: String)]) {
