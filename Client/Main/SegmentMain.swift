@@ -3,6 +3,6 @@ import SegmentCLI
 @main
 enum SegmentMain {
     static func main() async {
-        await SegmentCommand.main()
+        await SegmentCommand.runMain()
     }
 }

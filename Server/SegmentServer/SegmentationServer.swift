@@ -54,7 +54,7 @@ public final class SegmentationServer: Service, Sendable {
             config: .defaults { $0.rpc.maxRequestPayloadSize = configuration.maximumMessageBytes })
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store),
-            TrainingService(registry: registry, jobs: jobs),
+            TrainingService(registry: registry, jobs: jobs, store: store),
             ModelRegistryService(registry: registry, catalog: catalog, store: store),
             ScoringService(catalog: catalog),
             HealthService(health: health),

@@ -12,6 +12,16 @@ struct ClaimChecker {
 
     func z(_ index: Int, _ feature: String) -> Double? { profiles[index].summary(of: feature)?.zScore }
 
+    /// A high or low claim's typical value (median; mean for 0/1 columns) lies on the same side
+    /// of all customers' as the claim says (true when the profile kept no population figure).
+    func typicalAgrees(_ index: Int, _ feature: String?, high: Bool) -> Bool {
+        guard let feature, let summary = profiles[index].summary(of: feature) else { return true }
+        let indicator = feature.contains("=")
+        guard let reference = indicator ? summary.populationMean : summary.populationMedian else { return true }
+        let typical = indicator ? summary.mean : summary.median
+        return high ? typical > reference : typical < reference
+    }
+
     /// Every claim of the label that its numbers do not back, in words (empty: all true).
     func violations(_ label: SegmentLabel, index: Int) -> [String] {
         var problems: [String] = []
@@ -19,10 +29,19 @@ struct ClaimChecker {
         let r = z(index, "recency"), f = z(index, "frequency")
         let m = z(index, "monetary") ?? z(index, "avg_order_value")
         let b = z(index, "monetary") != nil ? z(index, "avg_order_value") : nil
+        let valueFeature = z(index, "monetary") != nil ? "monetary" : "avg_order_value"
+        let medianChecks: [(String, String?, Bool)] = [
+            ("Recent", "recency", false), ("Lapsed", "recency", true), ("High-Value", valueFeature, true), ("Low-Value", valueFeature, false),
+            ("Frequent", "frequency", true), ("Infrequent", "frequency", false),
+            ("Large-Basket", b != nil ? "avg_order_value" : nil, true), ("Small-Basket", b != nil ? "avg_order_value" : nil, false),
+        ]
         let words = label.name.replacingOccurrences(of: "(", with: ", ").replacingOccurrences(of: ")", with: "")
             .components(separatedBy: ", ").map { $0.trimmingCharacters(in: .whitespaces) }
         let base = words.first ?? ""
         for word in words {
+            for (claim, feature, high) in medianChecks where word == claim || word == claim + " Buyers" {
+                require(typicalAgrees(index, feature, high: high), "\(word): the median must lie on the claimed side of all customers'")
+            }
             switch word {
             case "Champions":
                 guard let r, let f, let m else { problems.append("Champions without RFM"); continue }
@@ -45,6 +64,12 @@ struct ClaimChecker {
                 require(clustering.allSatisfy { abs(z(index, $0) ?? 0) < 0.25 }, "Balanced needs every clustering |z| < 0.25")
             case "Mid-Range", "Mid-Range Buyers":
                 require(clustering.allSatisfy { abs(z(index, $0) ?? 0) < 0.5 }, "Mid-Range needs every clustering |z| < 0.5")
+            case "Mixed Profile", "Mixed-Profile Buyers":
+                // No feature both far from average and with its typical value on the same side.
+                require(clustering.allSatisfy { feature in
+                    let value = z(index, feature) ?? 0
+                    return abs(value) < 0.5 || !typicalAgrees(index, feature, high: value > 0)
+                }, "Mixed Profile needs no clear standout")
             default:
                 if let relative = relativeClaim(word) {
                     // "(More Recent)": this segment against another that shares its base name.
@@ -57,6 +82,7 @@ struct ClaimChecker {
                 } else if let generic = genericClaim(word) {
                     let value = z(index, generic.feature)
                     require(value.map { generic.high ? $0 >= 0.5 : $0 <= -0.5 } ?? false, "\(word) needs |z| >= 0.5 in that direction")
+                    require(typicalAgrees(index, generic.feature, high: generic.high), "\(word): the typical value must agree")
                     require(!sensitive.contains(generic.feature), "\(word) names a sensitive attribute")
                 } else if Int(word.split(separator: " ").last ?? "") == nil {
                     problems.append("'\(label.name)': unknown word '\(word)'")
@@ -85,10 +111,10 @@ struct ClaimChecker {
                 problems.append("'\(label.name)' description: '\(phrase)' is false")
             }
         }
-        claim("bought recently", (r ?? 0) <= -0.5)
-        claim("have not bought for a long time", (r ?? 0) >= 0.5)
-        claim("buy often", (f ?? 0) >= 0.5)
-        claim("buy rarely", (f ?? 0) <= -0.5)
+        claim("bought recently", (r ?? 0) <= -0.5 && typicalAgrees(index, "recency", high: false))
+        claim("have not bought for a long time", (r ?? 0) >= 0.5 && typicalAgrees(index, "recency", high: true))
+        claim("buy often", (f ?? 0) >= 0.5 && typicalAgrees(index, "frequency", high: true))
+        claim("buy rarely", (f ?? 0) <= -0.5 && typicalAgrees(index, "frequency", high: false))
         claim("spend a lot", (m ?? 0) >= 0.5)
         claim("spend little", (m ?? 0) <= -0.5)
         claim("place large orders", (b ?? 0) >= 0.5)
@@ -96,8 +122,10 @@ struct ClaimChecker {
         if text.contains("most of all segments") && label.name != "Champions" { problems.append("'most of all segments' outside Champions") }
         for summary in profiles[index].features {
             let shown = SegmentLabeler.displayName(summary.feature).lowercased()
-            claim("\(shown) is high", summary.zScore >= 0.5)
-            claim("\(shown) is low", summary.zScore <= -0.5)
+            for verb in ["is", "are"] {
+                claim("\(shown) \(verb) high", summary.zScore >= 0.5 && typicalAgrees(index, summary.feature, high: true))
+                claim("\(shown) \(verb) low", summary.zScore <= -0.5 && typicalAgrees(index, summary.feature, high: false))
+            }
             claim("\(shown) is more common", summary.zScore >= 0.5)
             claim("\(shown) is less common", summary.zScore <= -0.5)
         }

@@ -37,7 +37,12 @@ struct CustomerTableTests {
         #expect(model.pipeline.log1p[3] == false)
         #expect(model.dataReport.identifierColumns == ["rownames"])
         #expect(model.dataReport.sensitiveColumns == ["Gender", "Marital_Status"])
-        #expect(Set(model.dataReport.unusedColumns ?? []) == ["rownames", "Gender", "Marital_Status"])
+        #expect(model.dataReport.unusedColumns == [])
+        #expect(SensitiveAttributes.isSensitive("MaritalStatus") && SensitiveAttributes.isSensitive("GenderCode")
+                && SensitiveAttributes.isSensitive("maritalstatus") && SensitiveAttributes.isSensitive("SEX"))
+        #expect(!SensitiveAttributes.isSensitive("Sessions") && !SensitiveAttributes.isSensitive("Trace") && !SensitiveAttributes.isSensitive("Age"))
+        #expect(CustomerTableLoader.isNamedLikeIdentifier("CustomerID") && CustomerTableLoader.isNamedLikeIdentifier("Unnamed: 0"))
+        #expect(!CustomerTableLoader.isNamedLikeIdentifier("AMOUNT_PAID") && !CustomerTableLoader.isNamedLikeIdentifier("VALID"))
         for segment in model.segments {
             let words = (segment.name + segment.description + segment.actions.joined()).lowercased()
             #expect(!words.contains("gender") && !words.contains("marital"))

@@ -157,12 +157,12 @@ struct ModelTests {
     @Test("Renaming a segment is recorded, and refused for unknown ids or clashing names")
     func rename() throws {
         let (model, _) = try Self.trainedModel(customers: 300, ks: [3])
-        let renamed = try model.renamingSegment(1, to: "  VIP  ", author: "ana")
+        let renamed = try model.editingSegment(1, name: "  VIP  ", author: "ana")
         #expect(renamed.segments[1].name == "VIP")
         #expect(renamed.segments[1].generatedName == model.segments[1].name)
         #expect(renamed.annotations.count == 1 && renamed.annotations[0].oldValue == model.segments[1].name)
-        #expect(throws: ModelError.self) { try model.renamingSegment(9, to: "x") }
-        #expect(throws: ModelError.self) { try renamed.renamingSegment(0, to: "VIP") }
+        #expect(throws: ModelError.self) { try model.editingSegment(9, name: "x") }
+        #expect(throws: ModelError.self) { try renamed.editingSegment(0, name: "VIP") }
     }
 
     @Test("Customer tables: a two-level text column is one 0/1 column, missing numbers imputed by the median and counted")

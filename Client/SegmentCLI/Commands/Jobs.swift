@@ -91,9 +91,9 @@ enum JobWatcher {
             return last
         }
         guard let final else { throw CLIError.failed("the job's progress stream ended before the job finished") }
+        // A failure's reason is the error line the command ends with; it is not printed twice.
         bar.finish("job \(id) \(ModelPrinter.stateName(final.state))"
-            + (final.modelVersion > 0 ? ": registered \(final.spec.modelName)@\(final.modelVersion)" : "")
-            + (final.error.isEmpty ? "" : ": \(final.error)"))
+            + (final.modelVersion > 0 ? ": registered \(final.spec.modelName)@\(final.modelVersion)" : ""))
         return final
     }
 

@@ -153,6 +153,10 @@ struct Models: AsyncParsableCommand {
             guard newName != nil || description != nil || !actions.isEmpty else {
                 throw ValidationError("give a new name, --description or --action")
             }
+            let blank = { (text: String) in text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            if newName.map(blank) == true { throw ValidationError("the new name is empty") }
+            if description.map(blank) == true { throw ValidationError("--description is empty") }
+            if actions.contains(where: blank) { throw ValidationError("an --action is empty") }
         }
 
         func run() async throws {
@@ -177,9 +181,16 @@ struct Models: AsyncParsableCommand {
             abstract: "Write every training customer's segment, runner-up, distances, RFM score segment and features as CSV.",
             discussion: "Computed by the server from the version's stored training data, streamed. Numbers are plain numbers.")
         @Argument(help: "name, name@version or name@alias.") var reference: String
-        @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+        @Option(name: .shortAndLong, help: "Output CSV file (default: standard output).") var output: String?
         @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
         var server: String?
+
+        func validate() throws {
+            // Elsewhere -o names a format; here it names the file, and the format is always CSV.
+            if let output, OutputFormat(rawValue: output) != nil {
+                throw ValidationError("-o names the CSV file to write here, not a format: export always writes CSV (e.g. -o assignments.csv)")
+            }
+        }
 
         func run() async throws {
             var options = ServerOptions()

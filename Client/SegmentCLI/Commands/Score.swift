@@ -92,7 +92,7 @@ struct Score: AsyncParsableCommand {
 /// grouped by customer.
 struct ScorePlan: Sendable {
     enum Input: @unchecked Sendable {  // TransactionBatches is read-only once built
-        case featureRows([Segmentation_V1_ScoreRequest])
+        case featureRows(files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int)
         case customerRows(files: [String])
         case transactions(TransactionBatches, customerColumn: String, snapshot: String)
     }
@@ -104,11 +104,13 @@ struct ScorePlan: Sendable {
 
     init(files: [String], model: Segmentation_V1_ModelDetail, roles: [String: String], snapshotDate: String?, batchSize: Int) throws {
         self.roles = roles
+        if !roles.isEmpty && model.kind != .transactions {
+            throw CLIError.usage("--columns names transaction roles; this model was trained on a customers table")
+        }
         let header = try Self.header(of: files[0])
         if !model.expectedColumns.isEmpty && Set(model.expectedColumns).isSubset(of: header) {
-            input = .featureRows(try FeatureRowBatches.build(files: files, model: model, batchSize: batchSize))
+            input = .featureRows(files: files, model: model, batchSize: batchSize)
         } else if model.kind == .transactions {
-            if !roles.isEmpty && model.kind != .transactions { throw CLIError.usage("--columns applies to transactions models") }
             let customer = roles["customer"] ?? model.inputColumns.roles["customer"] ?? "CustomerID"
             let time = roles["time"] ?? roles["date"] ?? model.inputColumns.roles["time"] ?? "InvoiceDate"
             let batches = try TransactionBatches(files: files, customerColumn: customer, timeColumn: time)
@@ -122,20 +124,15 @@ struct ScorePlan: Sendable {
     }
 
     static func header(of file: String) throws -> [String] {
-        var header: [String]?
-        struct Stop: Error {}
-        do {
-            try CSVReader.forEachRecord(inFile: file) { record in
-                header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
-                throw Stop()
-            }
-        } catch is Stop {}
-        guard let header else { throw CLIError.invalidInput("\(file) is empty") }
+        guard let header = try CSVReader.header(ofFile: file) else { throw CLIError.invalidInput("\(file) is empty") }
         return header
     }
 
     /// Streams every message, prints scores as they arrive, and ends with a one-line summary on stderr.
     func send(reference: String, filters: [Segmentation_V1_RowFilter], services: Services, printer: ScorePrinter) async throws {
+        if case .featureRows = input, !filters.isEmpty {
+            throw CLIError.usage("--include/--exclude filter raw rows; this file holds the model's feature columns")
+        }
         let bar = ProgressBar("scoring")
         let roles = self.roles
         let input = self.input
@@ -148,8 +145,10 @@ struct ScorePlan: Sendable {
                 return request
             }
             switch input {
-            case .featureRows(let requests):
-                for request in requests { try await writer.write(stamp(request)) }
+            case .featureRows(let files, let model, let batchSize):
+                try await FeatureRowBatches.forEach(files: files, model: model, batchSize: batchSize) { request in
+                    try await writer.write(stamp(request))
+                }
             case .customerRows(let files):
                 for file in files {
                     try await CustomerRowChunks.forEach(file: file, chunkBytes: Self.csvChunkBytes) { data in
@@ -176,14 +175,14 @@ struct ScorePlan: Sendable {
             return tally
         }
         printer.finish()
-        var summary = "scored \(tally.customers) customers with \(tally.model)"
+        var summary = "scored \(tally.customers) customer\(tally.customers == 1 ? "" : "s") with \(tally.model)"
         if case .transactions(let batches, _, let snapshot) = input {
             summary += "; \(batches.rows) rows read"
             if batches.skippedWithoutID > 0 { summary += ", \(batches.skippedWithoutID) without a customer id skipped" }
             if !snapshot.isEmpty { summary += "; recency measured to \(snapshot)" }
         }
-        let removed = tally.removed.filter { $0.value > 0 }.sorted { $0.key < $1.key }
-        if !removed.isEmpty { summary += "; removed by cleaning: " + removed.map { "\($0.value) \($0.key)" }.joined(separator: ", ") }
+        let removed = tally.steps.compactMap { step in tally.removed[step].flatMap { $0 > 0 ? "\($0) \(step)" : nil } }
+        if !removed.isEmpty { summary += "; removed by cleaning: " + removed.joined(separator: ", ") }
         bar.finish(summary)
     }
 
@@ -191,77 +190,95 @@ struct ScorePlan: Sendable {
     struct Tally: Sendable {
         var customers = 0
         var model = ""
+        /// Rows removed per cleaning step or filter, the steps in the order they run.
         var removed: [String: Int64] = [:]
+        var steps: [String] = []
 
         mutating func add(_ part: Segmentation_V1_ScoreResponse) {
             customers += part.scores.count
             if model.isEmpty { model = "\(part.modelName)@\(part.modelVersion)" }
-            for step in part.dataReport.steps { removed[step.rule.isEmpty ? step.name : step.rule, default: 0] += step.removed }
+            for step in part.dataReport.steps {
+                let label = step.rule.isEmpty ? step.name : step.rule
+                if removed[label] == nil { steps.append(label) }
+                removed[label, default: 0] += step.removed
+            }
         }
     }
 }
 
-/// Customer rows cut into CSV messages with the header repeated.
+/// Customer rows cut into CSV messages of about `chunkBytes` with the header repeated, each
+/// sent before the file is read on.
 enum CustomerRowChunks {
     static func forEach(file: String, chunkBytes: Int, _ body: (Data) async throws -> Void) async throws {
-        var chunks: [Data] = []
         var headerLine = Data()
         var current = Data()
-        try CSVReader.forEachRecord(inFile: file) { record in
-            let line = Data((CSVText.line((0..<record.count).map { record.string($0) }) + "\n").utf8)
-            if headerLine.isEmpty { headerLine = line; current = line; return }
-            if current.count + line.count > chunkBytes && current.count > headerLine.count {
-                chunks.append(current)
-                current = headerLine
+        try await CSVRows.forEachBatch(file: file) { records in
+            for record in records {
+                let line = Data((CSVText.line(record) + "\n").utf8)
+                if headerLine.isEmpty { headerLine = line; current = line; continue }
+                if current.count + line.count > chunkBytes && current.count > headerLine.count {
+                    try await body(current)
+                    current = headerLine
+                }
+                current.append(line)
             }
-            current.append(line)
         }
-        if current.count > headerLine.count { chunks.append(current) }
-        for chunk in chunks { try await body(chunk) }
+        if current.count > headerLine.count { try await body(current) }
     }
 }
 
-/// Files of the model's feature columns (plus an id column) as FeatureRows messages.
+/// Files of the model's feature columns (plus an id column) as FeatureRows messages of
+/// `batchSize` customers, each sent before the file is read on.
 enum FeatureRowBatches {
-    static func build(files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int) throws -> [Segmentation_V1_ScoreRequest] {
+    static func forEach(files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int,
+                        _ body: (Segmentation_V1_ScoreRequest) async throws -> Void) async throws {
         let columns = model.expectedColumns
-        var featureRows: [Segmentation_V1_FeatureRow] = []
+        var pending: [Segmentation_V1_FeatureRow] = []
+        func send() async throws {
+            let rows = pending
+            pending.removeAll(keepingCapacity: true)
+            try await body(.with { $0.features = .with { $0.columns = columns; $0.rows = rows } })
+        }
         for file in files {
             var header: [String] = []
             var positions: [Int] = []
             var idIndex: Int?
             var number = 0
-            try CSVReader.forEachRecord(inFile: file) { record in
-                let cells = (0..<record.count).map { record.string($0) }
-                if header.isEmpty {
-                    header = cells.map { $0.trimmingCharacters(in: .whitespaces) }
-                    guard Set(columns).isSubset(of: header) else {
-                        throw CLIError.invalidInput("\(file): the model's columns \(columns.joined(separator: ",")) are not all in the header")
+            try await CSVRows.forEachBatch(file: file) { records in
+                for cells in records {
+                    if header.isEmpty {
+                        header = cells.map { $0.trimmingCharacters(in: .whitespaces) }
+                        guard Set(columns).isSubset(of: header) else {
+                            throw CLIError.invalidInput("\(file): the model's columns \(columns.joined(separator: ",")) are not all in the header")
+                        }
+                        positions = columns.map { header.firstIndex(of: $0)! }
+                        let idNames = ["customer_id", "customerid", "customer", "cust_id", "id"]
+                        idIndex = header.firstIndex { idNames.contains($0.lowercased()) } ?? header.indices.first { !columns.contains(header[$0]) }
+                        continue
                     }
-                    positions = columns.map { header.firstIndex(of: $0)! }
-                    let idNames = ["customer_id", "customerid", "customer", "cust_id", "id"]
-                    idIndex = header.firstIndex { idNames.contains($0.lowercased()) } ?? header.indices.first { !columns.contains(header[$0]) }
-                    return
+                    number += 1
+                    pending.append(try row(cells, number: number, header: header, columns: columns, positions: positions, idIndex: idIndex))
+                    if pending.count >= batchSize { try await send() }
                 }
-                number += 1
-                let id = idIndex.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "row \(number)"
-                guard cells.count == header.count else {
-                    throw CLIError.invalidInput("customer \(id) (line \(record.line)): expected \(header.count) fields, found \(cells.count)")
-                }
-                var row = Segmentation_V1_FeatureRow()
-                row.customerID = id
-                row.values = try zip(columns, positions).map { column, position in
-                    guard let value = Double(cells[position].trimmingCharacters(in: .whitespaces)) else {
-                        throw CLIError.invalidInput("customer \(id): field \(column) = '\(cells[position].prefix(40))' is not a number")
-                    }
-                    return value
-                }
-                featureRows.append(row)
             }
         }
-        guard !featureRows.isEmpty else { throw CLIError.invalidInput("no rows to score") }
-        return stride(from: 0, to: featureRows.count, by: batchSize).map { start in
-            .with { $0.features = .with { $0.columns = columns; $0.rows = Array(featureRows[start..<min(start + batchSize, featureRows.count)]) } }
+        if !pending.isEmpty { try await send() }
+    }
+
+    private static func row(_ cells: [String], number: Int, header: [String], columns: [String], positions: [Int],
+                            idIndex: Int?) throws -> Segmentation_V1_FeatureRow {
+        let id = idIndex.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "row \(number)"
+        guard cells.count == header.count else {
+            throw CLIError.invalidInput("customer \(id.prefix(40)) (row \(number)): expected \(header.count) fields, found \(cells.count)")
+        }
+        return try .with { row in
+            row.customerID = id
+            row.values = try zip(columns, positions).map { column, position in
+                guard let value = Double(cells[position].trimmingCharacters(in: .whitespaces)) else {
+                    throw CLIError.invalidInput("customer \(id.prefix(40)): field \(column) = '\(cells[position].prefix(40))' is not a number")
+                }
+                return value
+            }
         }
     }
 }

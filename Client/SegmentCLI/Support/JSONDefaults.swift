@@ -10,38 +10,35 @@ import SwiftProtobuf
 /// their zero name, repeated fields as [] and maps as {}. Fields of a oneof and `optional`
 /// fields keep proto3's meaning (absent: not set); so do message fields that are not set.
 enum JSONDefaults {
-    private static let schema: [String: Google_Protobuf_DescriptorProto] = {
-        guard let data = Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64),
-              let set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data) else { return [:] }
+    /// Messages and enums' zero names by full name (".segmentation.v1.Segment"), read once.
+    private struct Schema {
         var messages: [String: Google_Protobuf_DescriptorProto] = [:]
-        func add(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
+        var enumZeroNames: [String: String] = [:]
+
+        init() {
+            // The descriptor set is generated with the code it describes; it always decodes.
+            let data = Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64)!
+            let set = try! Google_Protobuf_FileDescriptorSet(serializedBytes: data)
+            for file in set.file {
+                let prefix = file.package.isEmpty ? "" : "." + file.package
+                for value in file.enumType { addEnum(value, prefix: prefix) }
+                for message in file.messageType { addMessage(message, prefix: prefix) }
+            }
+        }
+
+        private mutating func addMessage(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
             let name = prefix + "." + message.name
             messages[name] = message
-            for nested in message.nestedType { add(nested, prefix: name) }
+            for value in message.enumType { addEnum(value, prefix: name) }
+            for nested in message.nestedType { addMessage(nested, prefix: name) }
         }
-        for file in set.file { for message in file.messageType { add(message, prefix: file.package.isEmpty ? "" : "." + file.package) } }
-        return messages
-    }()
 
-    private static let enumZeroNames: [String: String] = {
-        guard let data = Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64),
-              let set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data) else { return [:] }
-        var names: [String: String] = [:]
-        func add(_ value: Google_Protobuf_EnumDescriptorProto, prefix: String) {
-            names[prefix + "." + value.name] = value.value.first { $0.number == 0 }?.name ?? ""
+        private mutating func addEnum(_ value: Google_Protobuf_EnumDescriptorProto, prefix: String) {
+            enumZeroNames[prefix + "." + value.name] = value.value.first { $0.number == 0 }?.name ?? ""
         }
-        func walk(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
-            let name = prefix + "." + message.name
-            for value in message.enumType { add(value, prefix: name) }
-            for nested in message.nestedType { walk(nested, prefix: name) }
-        }
-        for file in set.file {
-            let prefix = file.package.isEmpty ? "" : "." + file.package
-            for value in file.enumType { add(value, prefix: prefix) }
-            for message in file.messageType { walk(message, prefix: prefix) }
-        }
-        return names
-    }()
+    }
+
+    private static let schema = Schema()
 
     /// The message as JSON with its zero-valued fields filled in, keys sorted.
     static func json(_ message: some SwiftProtobuf.Message) throws -> String {
@@ -53,7 +50,7 @@ enum JSONDefaults {
     }
 
     static func fill(_ value: Any, type: String) -> Any {
-        guard var object = value as? [String: Any], let descriptor = schema[type] else { return value }
+        guard var object = value as? [String: Any], let descriptor = schema.messages[type] else { return value }
         for field in descriptor.field {
             let key = field.jsonName.isEmpty ? field.name : field.jsonName
             if let present = object[key] {
@@ -70,7 +67,7 @@ enum JSONDefaults {
             case .string, .bytes: object[key] = ""
             case .bool: object[key] = false
             case .int64, .uint64, .sint64, .fixed64, .sfixed64: object[key] = "0"
-            case .enum: object[key] = enumZeroNames[field.typeName] ?? 0
+            case .enum: object[key] = schema.enumZeroNames[field.typeName] ?? 0
             default: object[key] = 0
             }
         }
@@ -81,7 +78,7 @@ enum JSONDefaults {
         guard field.type == .message else { return value }
         if isMap(field) {
             // A map's value type is the entry message's second field.
-            guard let entry = schema[field.typeName], entry.field.count == 2, entry.field[1].type == .message,
+            guard let entry = schema.messages[field.typeName], entry.field.count == 2, entry.field[1].type == .message,
                   let map = value as? [String: Any] else { return value }
             return map.mapValues { fill($0, type: entry.field[1].typeName) }
         }
@@ -90,6 +87,6 @@ enum JSONDefaults {
     }
 
     private static func isMap(_ field: Google_Protobuf_FieldDescriptorProto) -> Bool {
-        field.label == .repeated && field.type == .message && (schema[field.typeName]?.options.mapEntry ?? false)
+        field.label == .repeated && field.type == .message && (schema.messages[field.typeName]?.options.mapEntry ?? false)
     }
 }

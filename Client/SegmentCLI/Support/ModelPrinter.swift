@@ -55,7 +55,7 @@ enum ModelPrinter {
                 return "\(Output.number(summary.populationMean, digits: 1)) / \(Output.number(summary.populationMedian, digits: 1))"
             })
         }
-        return "mean / median (z-score against all customers) of every clustering feature:\n"
+        return "mean / median (z-score against all customers, on the log scale where log1p applies) of every clustering feature:\n"
             + Output.table(["id", "segment"] + features, rows)
     }
 
@@ -79,8 +79,9 @@ enum ModelPrinter {
                 + (model.version.aliases.isEmpty ? "" : " (\(model.version.aliases.joined(separator: ", ")))")
                 + ", \(model.segments.count) segments of \(report.customersOut) customers",
             "features: \(model.features.enumerated().map { (model.log1P[$0.offset] ? "log1p " : "") + $0.element }.joined(separator: ", ")); scaling \(name(model.scaling))",
-            "k = \(model.chosenK)" + (model.selectionReason.isEmpty ? " chosen by \(name(model.selection))" : ", \(model.selectionReason)")
-                + String(format: " (Davies-Bouldin %.4f, Calinski-Harabasz %.1f)", model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
+            "k = \(model.chosenK)" + String(format: " (silhouette %.3f, Davies-Bouldin %.3f, Calinski-Harabasz %.1f)",
+                                           model.metrics.silhouette, model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
+            "chosen by " + (model.selectionReason.isEmpty ? name(model.selection) : model.selectionReason),
         ]
         lines += model.selectionWarnings.map { "warning: \($0)" }
         lines += dataLines(report)
@@ -100,7 +101,7 @@ enum ModelPrinter {
         }
         let lists: [(String, [String])] = [
             ("columns not used", report.unusedColumns), ("identifier columns left out", report.identifierColumns),
-            ("sensitive columns (not clustered on unless allowed; never in names or actions)", report.sensitiveColumns),
+            ("sensitive columns (clustered on only with --allow-sensitive; never in names or actions)", report.sensitiveColumns),
             ("free-text columns left out", report.ignoredColumns),
         ]
         for (label, names) in lists where !names.isEmpty { lines.append("\(label): \(names.joined(separator: ", "))") }

@@ -112,14 +112,7 @@ final class TransactionBatches {
     }
 
     /// As the engine reads ids: trimmed, and `17850.0` is `17850`.
-    static func normalizedID(_ text: String) -> String {
-        var id = text.trimmingCharacters(in: .whitespaces)
-        if let point = id.lastIndex(of: "."), point > id.startIndex,
-           id[..<point].allSatisfy(\.isNumber), id[id.index(after: point)...].allSatisfy({ $0 == "0" }) {
-            id = String(id[..<point])
-        }
-        return id
-    }
+    static func normalizedID(_ text: String) -> String { TransactionLoader.normalizedCustomerID(text) }
 
     /// FNV-1a: stable across runs, unlike Swift's seeded Hasher.
     static func hash(_ text: String) -> UInt64 {

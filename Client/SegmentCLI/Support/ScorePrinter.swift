@@ -1,5 +1,6 @@
 import Foundation
 import SegmentationAPI
+import SegmentationEngine
 import Synchronization
 
 /// Prints scores as they arrive: CSV row by row (numbers as numbers, one contribution column
@@ -38,6 +39,7 @@ final class ScorePrinter: Sendable {
                 state.merged.modelName = response.modelName
                 state.merged.modelVersion = response.modelVersion
                 state.merged.scores += response.scores
+                if response.hasDataReport { Self.merge(response.dataReport, into: &state.merged.dataReport) }
             }
         }
     }
@@ -54,6 +56,29 @@ final class ScorePrinter: Sendable {
         }
     }
 
+    /// Adds one message's cleaning counts to the whole input's (steps matched by name and rule).
+    static func merge(_ part: Segmentation_V1_DataReport, into total: inout Segmentation_V1_DataReport) {
+        total.kind = part.kind
+        total.rowsIn += part.rowsIn
+        total.rowsOut += part.rowsOut
+        total.customersIn += part.customersIn
+        total.customersOut += part.customersOut
+        for step in part.steps {
+            if let index = total.steps.firstIndex(where: { $0.name == step.name && $0.rule == step.rule }) {
+                total.steps[index].removed += step.removed
+            } else {
+                total.steps.append(step)
+            }
+        }
+        var remaining = total.rowsIn
+        for index in total.steps.indices {
+            remaining -= total.steps[index].removed
+            total.steps[index].remaining = remaining
+        }
+        for problem in part.problems where total.problems.count < 20 { total.problems.append(problem) }
+        total.unusedColumns = part.unusedColumns
+    }
+
     /// The features that pull the customer into its segment most, as shares of everything that
     /// pulls it in (features pushing toward the runner-up left out): "frequency 61%, monetary 30%".
     func why(_ contributions: [Double]) -> String {
@@ -61,6 +86,6 @@ final class ScorePrinter: Sendable {
         let total = pulling.reduce(0) { $0 + $1.1 }
         guard total > 0 else { return "" }
         return pulling.sorted { $0.1 > $1.1 }.prefix(2)
-            .map { "\($0.0) \(Int(($0.1 / total * 100).rounded()))%" }.joined(separator: ", ")
+            .map { "\(SegmentLabeler.displayName($0.0).lowercased()) \(Int(($0.1 / total * 100).rounded()))%" }.joined(separator: ", ")
     }
 }

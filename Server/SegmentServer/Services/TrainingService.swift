@@ -7,6 +7,7 @@ import SegmentationEngine
 struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
     let registry: any Registry
     let jobs: JobManager
+    let store: DatasetStore
 
     func submitTrainingJob(
         request: Segmentation_V1_SubmitTrainingJobRequest, context: ServerContext
@@ -19,6 +20,9 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
                 throw RegistryError.notFound("dataset '\(spec.datasetID)'")
             }
             let configuration = try TrainingSpecs.configuration(spec, dataset: dataset)
+            if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {
+                try configuration.check(header: header, source: dataset.files[0].name)
+            }
             let job = try await jobs.submit(modelName: spec.modelName, dataset: dataset, configuration: configuration)
             return .with { $0.job = job.proto }
         }

@@ -22,7 +22,9 @@ public struct CustomerColumns: Codable, Sendable, Equatable {
 
 /// Attributes a segmentation must not target people by: protected characteristics in
 /// fair-lending and anti-discrimination law. A column is sensitive when a word of its name
-/// (split at anything but letters and digits, case ignored) is in `terms`, or the user names it.
+/// (split at anything but letters and digits and between camel-case words, case ignored) is in
+/// `terms`, when its lowercased name contains a term of six letters or more (`maritalstatus`),
+/// or when the user names it.
 public enum SensitiveAttributes {
     public static let terms: Set<String> = [
         "gender", "sex", "sexual", "orientation", "race", "racial", "ethnicity", "ethnic", "religion", "religious",
@@ -32,7 +34,30 @@ public enum SensitiveAttributes {
 
     public static func isSensitive(_ column: String, extra: [String] = []) -> Bool {
         if extra.contains(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) { return true }
-        return column.lowercased().split { !$0.isLetter && !$0.isNumber }.contains { terms.contains(String($0)) }
+        let lower = column.lowercased()
+        return words(column).contains { terms.contains($0) } || terms.contains { $0.count >= 6 && lower.contains($0) }
+    }
+
+    /// "MaritalStatus" -> marital, status; "GENDER_CODE" -> gender, code.
+    static func words(_ name: String) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var previous: Character?
+        for character in name {
+            if !character.isLetter && !character.isNumber {
+                if !current.isEmpty { words.append(current) }
+                current = ""
+            } else {
+                if character.isUppercase, let previous, previous.isLowercase, !current.isEmpty {
+                    words.append(current)
+                    current = ""
+                }
+                current.append(character)
+            }
+            previous = character
+        }
+        if !current.isEmpty { words.append(current) }
+        return words.map { $0.lowercased() }
     }
 }
 
@@ -177,8 +202,10 @@ public enum CustomerTableLoader {
         var encoder = try learnEncoder(header: header, rows: kept, idColumn: idColumn, features: roles.features,
                                        explicitFeatures: columns.features != nil, report: &report)
         encoder.sensitiveColumns = roles.allowedSensitive.isEmpty ? nil : roles.allowedSensitive
-        let used = Set(encoder.columns.map(\.name) + [idColumn].compactMap { $0 })
-        report.unusedColumns = header.filter { !used.contains($0) }
+        // Columns left out for a stated reason are listed under that reason, not again here.
+        let accounted = Set(encoder.columns.map(\.name) + [idColumn].compactMap { $0 } + roles.identifiers + roles.sensitive
+                            + report.ignoredColumns)
+        report.unusedColumns = header.filter { !accounted.contains($0) }
         let (matrix, _) = try encoder.encode(header: header, rows: kept, customerIDs: ids)
         var features = CustomerFeatures(customerIDs: ids, names: encoder.featureNames, values: matrix)
         for name in roles.sensitive {
@@ -252,12 +279,7 @@ public enum CustomerTableLoader {
 
     /// Which columns are features, identifiers and sensitive attributes.
     struct ColumnChoice {
-        var features: [String]
-        var identifiers: [String]
-        var sensitive: [String]
-        var allowedSensitive: [String]
-
-        init(header: [String], rows: [[String]], idColumn: String?, columns: CustomerColumns, source: String) throws {
+        static func check(header: [String], idColumn: String?, columns: CustomerColumns, source: String) throws -> [String] {
             let extra = columns.sensitive ?? []
             let allowed = columns.allowSensitive ?? []
             for name in (columns.features ?? []) + allowed + extra where !header.contains(name) {
@@ -268,14 +290,25 @@ public enum CustomerTableLoader {
                 throw InputError.invalidOption("--allow-sensitive names '\(bad)', which is not a sensitive column; sensitive columns here: "
                     + (sensitive.isEmpty ? "none" : sensitive.joined(separator: ", ")))
             }
+            if let bad = columns.features?.first(where: { sensitive.contains($0) && !allowed.contains($0) }) {
+                throw InputError.invalidOption("'\(bad)' is a sensitive attribute: segments are not built on it unless you opt in "
+                    + "with --allow-sensitive \(bad) (it never appears in names or actions either way)")
+            }
+            return sensitive
+        }
+
+        var features: [String]
+        var identifiers: [String]
+        var sensitive: [String]
+        var allowedSensitive: [String]
+
+        init(header: [String], rows: [[String]], idColumn: String?, columns: CustomerColumns, source: String) throws {
+            let sensitive = try Self.check(header: header, idColumn: idColumn, columns: columns, source: source)
+            let allowed = columns.allowSensitive ?? []
             let identifiers = header.indices.filter { header[$0] != idColumn && !sensitive.contains(header[$0])
                 && CustomerTableLoader.looksLikeIdentifier(header[$0], at: $0, rows: rows) }
                 .map { header[$0] }
             if let named = columns.features {
-                if let bad = named.first(where: { sensitive.contains($0) && !allowed.contains($0) }) {
-                    throw InputError.invalidOption("'\(bad)' is a sensitive attribute: segments are not built on it unless you opt in "
-                        + "with --allow-sensitive \(bad) (it never appears in names or actions either way)")
-                }
                 features = named
             } else {
                 features = header.filter { $0 != idColumn && !identifiers.contains($0) && (!sensitive.contains($0) || allowed.contains($0)) }
@@ -284,6 +317,15 @@ public enum CustomerTableLoader {
             self.identifiers = identifiers
             allowedSensitive = sensitive.filter { allowed.contains($0) }
         }
+    }
+
+    /// Checks the column options against a header (before any row is read): named columns
+    /// exist, sensitive columns are named as features only with an opt-in, and only sensitive
+    /// columns are opted in. Returns the sensitive columns.
+    @discardableResult
+    public static func checkColumns(header: [String], columns: CustomerColumns, source: String) throws -> [String] {
+        try ColumnChoice.check(header: header, idColumn: columns.id ?? header.first { idCandidates.contains($0.lowercased()) },
+                               columns: columns, source: source)
     }
 
     /// Names that mean "row number" or "identifier" in exported tables.
@@ -304,8 +346,10 @@ public enum CustomerTableLoader {
 
     static func isNamedLikeIdentifier(_ name: String) -> Bool {
         let lower = name.trimmingCharacters(in: .whitespaces).lowercased()
+        // "CustomerID" is an id; "AMOUNT_PAID" is not (the letter before "ID" must be lowercase).
+        let camelID = name.hasSuffix("ID") && name.dropLast(2).last?.isLowercase == true
         return identifierNames.contains(lower) || lower.hasPrefix("unnamed:") || lower.hasSuffix("_id") || lower.hasSuffix(" id")
-            || name.hasSuffix("ID") || idCandidates.contains(lower)
+            || lower.hasSuffix("-id") || camelID || idCandidates.contains(lower)
     }
 
     private static func resolveID(_ wanted: String?, header: [String], source: String, rows: [[String]]) throws -> String? {

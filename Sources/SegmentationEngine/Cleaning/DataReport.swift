@@ -60,9 +60,6 @@ public struct CleaningStep: Codable, Sendable, Equatable {
         self.rule = rule
     }
 
-    /// What the step is, for people: the filter itself for filter steps.
-    public var label: String { rule ?? name.rawValue }
-
     /// The built-in steps, in the order they run (after any filters).
     public static let standardSteps: [Name] = [.missingCustomer, .unparseable, .cancellation, .nonPositive, .duplicate]
 }

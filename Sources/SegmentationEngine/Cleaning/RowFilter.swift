@@ -77,8 +77,6 @@ struct RowFilterSet {
         excludes = try groups.excludes.map { Rule(position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
     }
 
-    var isEmpty: Bool { includes.isEmpty && excludes.isEmpty }
-
     /// The label of the first rule that removes the row, or nil to keep it.
     func rejecting(_ field: (Int) -> String) -> String? {
         for rule in includes where !rule.values.contains(field(rule.position).trimmingCharacters(in: .whitespaces).lowercased()) {

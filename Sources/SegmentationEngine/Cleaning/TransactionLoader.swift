@@ -210,6 +210,12 @@ public struct TransactionLoader {
         return first == UInt8(ascii: "C") || first == UInt8(ascii: "c")
     }
 
+    /// A customer id as the loader reads it (for clients that group rows by customer).
+    public static func normalizedCustomerID(_ text: String) -> String {
+        var text = text
+        return text.withUTF8 { normalizedCustomerID($0) }
+    }
+
     /// Trims spaces and turns a float-printed id such as `17850.0` into `17850`.
     static func normalizedCustomerID(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         var start = 0, end = bytes.count

@@ -257,6 +257,19 @@ public enum CSVReader {
         try parser.finish(body)
     }
 
+    /// The first record of a file (its header), trimmed; nil for an empty file. Reads no further.
+    public static func header(ofFile path: String) throws -> [String]? {
+        struct Stop: Error {}
+        var header: [String]?
+        do {
+            try forEachRecord(inFile: path) { record in
+                header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+                throw Stop()
+            }
+        } catch is Stop {}
+        return header
+    }
+
     /// Parses CSV text into rows of strings (for small inputs and tests).
     public static func rows(of text: String) throws -> [[String]] {
         var rows: [[String]] = []

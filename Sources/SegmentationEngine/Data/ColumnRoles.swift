@@ -129,11 +129,24 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
     /// The data does not look like the kind it was declared as.
     case kindMismatch(String)
 
+    private static func missingColumnText(role: String, column: String, source: String, header: [String]) -> String {
+        let shown = header.prefix(20).map { String($0.prefix(64)) }.joined(separator: ", ") + (header.count > 20 ? ", ... (\(header.count) in all)" : "")
+        switch role {
+        case "filter":
+            return "\(source): no column '\(column)' to filter on (columns: \(shown))"
+        case "customer", "time":
+            return "\(source): no column '\(column)' for the \(role) role (columns: \(shown)); name it with --columns \(role)=COLUMN, "
+                + "or, for a table with one row per customer, use --kind customers"
+        default:
+            return "\(source): no column '\(column)' for the \(role) role (columns: \(shown))"
+        }
+    }
+
     public var description: String {
         switch self {
         case .badColumnSpec(let message): "bad column spec: \(message)"
         case .missingColumn(let role, let column, let source, let header):
-            "\(source): no column '\(column)' for the \(role) role (columns: \(header.joined(separator: ", ")))"
+            Self.missingColumnText(role: role, column: column, source: source, header: header)
         case .headerMismatch(let source, let expected, let found):
             "\(source): header \(found.joined(separator: ",")) differs from the first file's \(expected.joined(separator: ","))"
         case .noUsableRows(let message): message

@@ -72,7 +72,7 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
         precondition(raw.columns == features.count)
         let logged: [Bool] = try features.indices.map { j in
             // 0/1 columns (indicators, one-hot) are never logged: log1p would only rescale them.
-            let binary = features[j].contains("=") || raw.column(j).allSatisfy { $0 == 0 || $0 == 1 }
+            let binary = raw.column(j).allSatisfy { $0 == 0 || $0 == 1 }
             switch spec.log {
             case .none: return false
             case .all: return !binary

@@ -162,11 +162,6 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     public static let maximumActions = 10
     public static let maximumActionLength = 200
 
-    /// A copy with one segment renamed by a person, the change recorded as an annotation.
-    public func renamingSegment(_ id: Int, to name: String, author: String? = nil, at date: Date = Date()) throws -> SegmentationModel {
-        try editingSegment(id, name: name, author: author, at: date)
-    }
-
     /// A copy with a person's name, description and/or actions for one segment (nil: unchanged),
     /// each change recorded as an annotation beside the generated wording.
     public func editingSegment(
@@ -198,6 +193,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         }
         if let description {
             let trimmed = description.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment description cannot be empty") }
             guard trimmed.count <= Self.maximumDescriptionLength else {
                 throw ModelError.invalidName("a description has at most \(Self.maximumDescriptionLength) characters, got \(trimmed.count)")
             }
@@ -206,6 +202,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         }
         if let actions {
             let cleaned = actions.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }.uniqued()
+            guard !cleaned.isEmpty else { throw ModelError.invalidName("give at least one non-empty action") }
             guard cleaned.count <= Self.maximumActions, cleaned.allSatisfy({ $0.count <= Self.maximumActionLength }) else {
                 throw ModelError.invalidName("at most \(Self.maximumActions) actions of at most \(Self.maximumActionLength) characters each")
             }

@@ -57,6 +57,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     }
 }
 
+extension TrainingConfiguration {
+    /// Checks the options against the data's header before any row is read, so a filter on a
+    /// missing column or a sensitive column named without an opt-in fails at once.
+    public func check(header: [String], source: String) throws {
+        _ = try RowFilterSet(filters ?? [], header: header, source: source)
+        if kind == .customers { try CustomerTableLoader.checkColumns(header: header, columns: customerColumns, source: source) }
+    }
+}
+
 /// Where training is in its work, for progress bars and logs.
 public struct TrainingEvent: Sendable, Equatable {
     public enum Stage: String, Sendable, CaseIterable {

@@ -19,9 +19,9 @@ enum ActionCatalogue {
              low: "Introduce instalment options for larger purchases"),
         Rule(matches: ["cash_advance", "cashadvance", "cash advance"],
              high: "Offer a lower-cost alternative to cash advances (personal loan or balance transfer)",
-             low: "No cash-advance messaging; focus on purchase rewards"),
+             low: "Focus on purchase rewards rather than cash advances"),
         Rule(matches: ["credit_limit", "creditlimit", "credit limit", "limit"], high: "Premium card upgrade and concierge perks",
-             low: "Credit-limit review for customers who pay reliably"),
+             low: "Offer a credit-limit review"),
         Rule(matches: ["prc_full_payment", "full_payment"], high: "Reward full payers: fee waivers and loyalty points",
              low: "Payment reminders and autopay enrolment"),
         Rule(matches: ["minimum_payment"], high: "Check affordability and offer balance-management tools",
@@ -43,7 +43,7 @@ enum ActionCatalogue {
     /// The action for one standout column; nil for a column of no family we know (we would
     /// rather say nothing than invent a programme).
     static func actions(for summary: FeatureSummary) -> [String] {
-        guard SegmentLabeler.Level(summary.zScore) == .high || SegmentLabeler.Level(summary.zScore) == .low else { return [] }
+        guard SegmentLabeler.Level(summary) == .high || SegmentLabeler.Level(summary) == .low else { return [] }
         let name = summary.feature.lowercased()
         let tokens = Set(name.split { !$0.isLetter && !$0.isNumber }.map(String.init))
         // Short fragments ("age", "trx") must be whole words: "usage" is no age.

@@ -16,6 +16,9 @@ public struct SegmentLabel: Codable, Sendable, Equatable {
 ///   z <= -0.5, fewer days), "low" words the mirror image;
 /// - "about average" and "Balanced" need |z| < 0.25 (Balanced: on every clustering feature);
 /// - between 0.25 and 0.5 nothing is said either way;
+/// - a "high" or "low" word also needs the segment's median on the same side of all customers'
+///   median (its mean, for 0/1 columns): z is measured after the log transform, and a
+///   description quotes medians, so the two must agree;
 /// - "Champions" needs recent, frequent and high-value, first among all segments on all three,
 ///   and at most a quarter of the customers; "At Risk" needs lapsed and (high-value or frequent).
 /// A segment's wording depends only on its own profile (and, for Champions, its rank), so the
@@ -51,6 +54,15 @@ public enum SegmentLabeler {
             self = z >= SegmentLabeler.clear ? .high : z <= -SegmentLabeler.clear ? .low
                 : abs(z) < SegmentLabeler.nearAverage ? .average : .unclear
         }
+
+        /// The z-score's level, "high" and "low" only when the typical value agrees.
+        init(_ summary: FeatureSummary) {
+            self.init(summary.zScore)
+            let indicator = SegmentLabeler.isIndicator(summary.feature)
+            guard let reference = indicator ? summary.populationMean : summary.populationMedian else { return }
+            let typical = indicator ? summary.mean : summary.median
+            if (self == .high && !(typical > reference)) || (self == .low && !(typical < reference)) { self = .unclear }
+        }
     }
 
     /// The RFM facts of a segment, when its profile has recency, frequency and a spend measure.
@@ -67,14 +79,14 @@ public enum SegmentLabeler {
             basket = m.feature == "monetary" ? profile.summary(of: "avg_order_value") : nil
         }
 
-        var recent: Bool { Level(recency.zScore) == .low }
-        var lapsed: Bool { Level(recency.zScore) == .high }
-        var frequent: Bool { Level(frequency.zScore) == .high }
-        var infrequent: Bool { Level(frequency.zScore) == .low }
-        var highValue: Bool { Level(value.zScore) == .high }
-        var lowValue: Bool { Level(value.zScore) == .low }
-        var largeBaskets: Bool { basket.map { Level($0.zScore) == .high } ?? false }
-        var smallBaskets: Bool { basket.map { Level($0.zScore) == .low } ?? false }
+        var recent: Bool { Level(recency) == .low }
+        var lapsed: Bool { Level(recency) == .high }
+        var frequent: Bool { Level(frequency) == .high }
+        var infrequent: Bool { Level(frequency) == .low }
+        var highValue: Bool { Level(value) == .high }
+        var lowValue: Bool { Level(value) == .low }
+        var largeBaskets: Bool { basket.map { Level($0) == .high } ?? false }
+        var smallBaskets: Bool { basket.map { Level($0) == .low } ?? false }
         var atRisk: Bool { lapsed && (highValue || frequent) }
         var rfmFeatures: Set<String> { Set([recency.feature, frequency.feature, value.feature] + [basket?.feature].compactMap { $0 }) }
     }
@@ -88,6 +100,18 @@ public enum SegmentLabeler {
             facts.recency.zScore <= other.recency.zScore && facts.frequency.zScore >= other.frequency.zScore
                 && facts.value.zScore >= other.value.zScore
         }
+    }
+
+    /// No clustering feature half a standard deviation or more from average.
+    static func isMidRange(_ profile: SegmentProfile, clustering: [String]) -> Bool {
+        clustering.compactMap { profile.summary(of: $0)?.zScore }.allSatisfy { abs($0) < clear }
+    }
+
+    /// Why nothing is named: every feature near average, or large z-scores whose medians disagree.
+    private static func noStandoutText(_ profile: SegmentProfile, clustering: [String], noun: String) -> String {
+        isMidRange(profile, clustering: clustering)
+            ? "No \(noun) is half a standard deviation or more from the average customer."
+            : "No \(noun) stands clearly above or below the average customer: where the mean differs most, the median does not follow."
     }
 
     static func isBalanced(_ profile: SegmentProfile, clustering: [String]) -> Bool {
@@ -104,8 +128,8 @@ public enum SegmentLabeler {
         if isChampion(index, profiles) {
             return SegmentLabel(
                 name: "Champions",
-                description: "Bought most recently, buy most often and spend the most of all segments ("
-                    + "median \(days(facts.recency.median)) ago, \(count(facts.frequency.median, "purchase")), "
+                description: "Bought most recently, buy most often and spend the most of all segments (medians "
+                    + "\(days(facts.recency.median)) ago, \(count(facts.frequency.median, "purchase")) and "
                     + "\(amount(facts.value.median)) \(facts.value.feature == "monetary" ? "in total" : "per order")); "
                     + "\(percent(profile.customerShare)) of customers." + averageClause(profile, clustering),
                 actions: ["VIP programme with early access and exclusive offers", "Ask for reviews and referrals",
@@ -119,24 +143,26 @@ public enum SegmentLabeler {
         let extra = standouts(others).prefix(2).map(namePart)
         let name: String
         if words.isEmpty && extra.isEmpty {
-            name = "Mid-Range Buyers"
+            name = isMidRange(profile, clustering: clustering) ? "Mid-Range Buyers" : "Mixed-Profile Buyers"
         } else {
             name = (words.isEmpty ? "" : words.joined(separator: ", ") + " Buyers")
                 + (extra.isEmpty ? "" : (words.isEmpty ? "" : ", ") + extra.joined(separator: ", "))
         }
         var clauses: [String] = []
-        if facts.recent { clauses.append("bought recently (median \(days(facts.recency.median)) ago)") }
-        if facts.lapsed { clauses.append("have not bought for a long time (median \(days(facts.recency.median)) ago)") }
-        if facts.frequent { clauses.append("buy often (median \(count(facts.frequency.median, "purchase")))") }
-        if facts.infrequent { clauses.append("buy rarely (median \(count(facts.frequency.median, "purchase")))") }
-        let valueUnit = facts.value.feature == "monetary" ? "in total" : "per order"
-        if facts.highValue { clauses.append("spend a lot \(valueUnit) (median \(amount(facts.value.median)))") }
-        if facts.lowValue { clauses.append("spend little \(valueUnit) (median \(amount(facts.value.median)))") }
-        if let basket = facts.basket, facts.largeBaskets { clauses.append("place large orders (median \(amount(basket.median)) per order)") }
-        if let basket = facts.basket, facts.smallBaskets { clauses.append("place small orders (median \(amount(basket.median)) per order)") }
+        let r = facts.recency, f = facts.frequency, m = facts.value
+        if facts.recent { clauses.append("bought recently (median \(days(r.median)) ago\(against(r, days)))") }
+        if facts.lapsed { clauses.append("have not bought for a long time (median \(days(r.median)) ago\(against(r, days)))") }
+        let purchases = { (value: Double) in count(value, "purchase") }
+        if facts.frequent { clauses.append("buy often (median \(purchases(f.median))\(against(f, purchases)))") }
+        if facts.infrequent { clauses.append("buy rarely (median \(purchases(f.median))\(against(f, purchases)))") }
+        let valueUnit = m.feature == "monetary" ? "in total" : "per order"
+        if facts.highValue { clauses.append("spend a lot \(valueUnit) (median \(amount(m.median))\(against(m, amount)))") }
+        if facts.lowValue { clauses.append("spend little \(valueUnit) (median \(amount(m.median))\(against(m, amount)))") }
+        if let b = facts.basket, facts.largeBaskets { clauses.append("place large orders (median \(amount(b.median)) per order\(against(b, amount)))") }
+        if let b = facts.basket, facts.smallBaskets { clauses.append("place small orders (median \(amount(b.median)) per order\(against(b, amount)))") }
         clauses += standouts(others).map(clause)
         let description = clauses.isEmpty
-            ? "No measure is half a standard deviation or more from the average customer." + averageClause(profile, clustering)
+            ? noStandoutText(profile, clustering: clustering, noun: "measure") + averageClause(profile, clustering)
             : sentence(clauses) + averageClause(profile, clustering)
         return SegmentLabel(name: name, description: description, actions: rfmActions(facts) + others.flatMap(ActionCatalogue.actions(for:)).uniqued())
     }
@@ -156,7 +182,7 @@ public enum SegmentLabeler {
         if facts.frequent && (facts.lowValue || facts.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
         if facts.recent && facts.infrequent { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
         if facts.recent && !facts.infrequent && !facts.atRisk { actions.append("Recommendations based on the latest purchase") }
-        if facts.largeBaskets { actions.append("Bundles around their big purchases") }
+        if facts.largeBaskets && !(facts.lapsed && (facts.lowValue || facts.infrequent)) { actions.append("Bundles around their big purchases") }
         if facts.lowValue && !facts.lapsed && !facts.frequent { actions.append("Entry-level offers and bundles") }
         if !facts.recent && !facts.lapsed && !facts.frequent && !facts.atRisk { actions.append("Nurture toward more frequent purchases") }
         if actions.isEmpty { actions = ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"] }
@@ -169,8 +195,8 @@ public enum SegmentLabeler {
         if isBalanced(profile, clustering: clustering) { return balanced(profile, clustering: clustering) }
         let named = standouts(clustering.compactMap { profile.summary(of: $0) })
         guard !named.isEmpty else {
-            return SegmentLabel(name: "Mid-Range", description: "No column is half a standard deviation or more from the average customer."
-                                    + averageClause(profile, clustering),
+            return SegmentLabel(name: isMidRange(profile, clustering: clustering) ? "Mid-Range" : "Mixed Profile",
+                                description: noStandoutText(profile, clustering: clustering, noun: "column") + averageClause(profile, clustering),
                                 actions: ["Regular newsletter and seasonal promotions"])
         }
         let actions = named.flatMap(ActionCatalogue.actions(for:)).uniqued()
@@ -187,7 +213,7 @@ public enum SegmentLabeler {
 
     /// Features standing clearly above or below average, most unusual first.
     static func standouts(_ summaries: [FeatureSummary]) -> [FeatureSummary] {
-        summaries.filter { Level($0.zScore) == .high || Level($0.zScore) == .low }
+        summaries.filter { Level($0) == .high || Level($0) == .low }
             .sorted { abs($0.zScore) != abs($1.zScore) ? abs($0.zScore) > abs($1.zScore) : $0.feature < $1.feature }
     }
 
@@ -199,13 +225,20 @@ public enum SegmentLabeler {
     }
 
     private static func clause(_ summary: FeatureSummary) -> String {
-        let direction = summary.zScore > 0 ? "high" : "low"
+        let high = summary.zScore > 0
         let name = displayName(summary.feature)
-        let against = summary.populationMean.map { " against \(isIndicator(summary.feature) ? percent($0) : amount($0)) overall" } ?? ""
         if isIndicator(summary.feature) {
-            return "\(name) is \(direction == "high" ? "more" : "less") common than average (\(percent(summary.mean))\(against))"
+            let against = summary.populationMean.map { " against \(percent($0)) overall" } ?? ""
+            return "\(name) is \(high ? "more" : "less") common than average (\(percent(summary.mean))\(against))"
         }
-        return "\(name.lowercased()) is \(direction) (mean \(amount(summary.mean))\(against))"
+        // "Purchases are high", "Balance is high".
+        let verb = name.hasSuffix("s") && !name.hasSuffix("ss") ? "are" : "is"
+        return "\(name.lowercased()) \(verb) \(high ? "high" : "low") (median \(amount(summary.median))\(against(summary, amount)))"
+    }
+
+    /// ", against 51 days overall": all customers' median, when the model kept it.
+    private static func against(_ summary: FeatureSummary, _ format: (Double) -> String) -> String {
+        summary.populationMedian.map { " against \(format($0)) overall" } ?? ""
     }
 
     /// " About average on recency and order value." for clustering features with |z| < 0.25.

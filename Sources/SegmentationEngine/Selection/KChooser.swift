@@ -77,17 +77,38 @@ public struct KChooser: Sendable {
 
     private func warnings(chosen: KCandidate, pool: [KCandidate], all: [KCandidate]) -> [String] {
         var warnings: [String] = []
-        let ks = (pool.isEmpty ? all : pool).map(\.k)
-        if method != .fixed, ks.count > 1 {
-            if chosen.k == ks.max() {
-                warnings.append("k=\(chosen.k) is the largest k considered: the data may hold more segments (widen --k to see)")
-            } else if chosen.k == ks.min() && !(method == .actionable && chosen.k == actionableRange.lowerBound) {
-                warnings.append("k=\(chosen.k) is the smallest k considered: fewer segments may fit better")
+        let tried = all.map(\.k)
+        let silhouette = { (c: KCandidate) in String(format: "%.3f", c.silhouette) }
+        if method == .actionable {
+            // Better silhouettes the rule passed over, and why.
+            if let below = all.filter({ $0.k < actionableRange.lowerBound && $0.silhouette > chosen.silhouette }).max(by: { $0.silhouette < $1.silhouette }) {
+                warnings.append("k=\(below.k) has a higher silhouette (\(silhouette(below))) but \(below.k) segments are a split, not a "
+                    + "segmentation; --selection silhouette would take it")
+            }
+            if let above = all.filter({ $0.k > actionableRange.upperBound && $0.silhouette > chosen.silhouette }).max(by: { $0.silhouette < $1.silhouette }) {
+                warnings.append("k=\(above.k) has a higher silhouette (\(silhouette(above))) but more than \(actionableRange.upperBound) "
+                    + "segments are hard to act on; --selection silhouette would take it")
+            }
+            let poolKs = Set(pool.map(\.k))
+            if let tiny = all.filter({ actionableRange.contains($0.k) && !poolKs.contains($0.k) && $0.silhouette > chosen.silhouette })
+                .max(by: { $0.silhouette < $1.silhouette }), let share = tiny.smallestShare {
+                warnings.append(String(format: "k=%d has a higher silhouette (%@) but was ruled out: its smallest segment holds %.1f%% of customers",
+                                       tiny.k, silhouette(tiny), share * 100))
+            }
+            if chosen.k == tried.max(), chosen.k < actionableRange.upperBound {
+                warnings.append("k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)")
+            } else if chosen.k == tried.min(), chosen.k > actionableRange.lowerBound {
+                warnings.append("k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)")
+            }
+        } else if method != .fixed && tried.count > 1 {
+            if chosen.k == tried.max() {
+                warnings.append("k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)")
+            } else if chosen.k == tried.min() && chosen.k > 2 {
+                warnings.append("k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)")
             }
         }
-        if method == .actionable, let two = all.first(where: { $0.k < actionableRange.lowerBound && $0.silhouette > chosen.silhouette }) {
-            warnings.append(String(format: "k=%d has a higher silhouette (%.3f) but %d segments are a split, not a segmentation; "
-                + "--selection silhouette would take it", two.k, two.silhouette, two.k))
+        if chosen.k == 2 {
+            warnings.append("2 segments split the customers in two: a split rather than a segmentation")
         }
         if chosen.silhouette < weakSilhouette {
             warnings.append(String(format: "weak structure: silhouette %.3f is below %.2f, so segments overlap; "

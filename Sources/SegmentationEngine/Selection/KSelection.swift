@@ -3,7 +3,7 @@ import Foundation
 /// How the number of segments is chosen.
 public enum KSelectionMethod: String, Codable, Sendable, CaseIterable {
     /// The default for a range: the k with the highest silhouette among 3...8 segments whose
-    /// every segment holds at least 2% of the customers (see `ActionableRule`).
+    /// every segment holds at least 2% of the customers (see `KChooser`).
     case actionable
     /// The k with the highest silhouette.
     case silhouette
