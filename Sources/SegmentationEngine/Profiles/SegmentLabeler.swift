@@ -211,10 +211,14 @@ public enum SegmentLabeler {
                      actions: ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"])
     }
 
-    /// Features standing clearly above or below average, most unusual first.
+    /// Features standing clearly above or below average: measured columns before 0/1 category
+    /// columns (a balance says more about a customer than a region), then most unusual first.
     static func standouts(_ summaries: [FeatureSummary]) -> [FeatureSummary] {
         summaries.filter { Level($0) == .high || Level($0) == .low }
-            .sorted { abs($0.zScore) != abs($1.zScore) ? abs($0.zScore) > abs($1.zScore) : $0.feature < $1.feature }
+            .sorted { a, b in
+                if isIndicator(a.feature) != isIndicator(b.feature) { return !isIndicator(a.feature) }
+                return abs(a.zScore) != abs(b.zScore) ? abs(a.zScore) > abs(b.zScore) : a.feature < b.feature
+            }
     }
 
     /// "High Balance", or for a 0/1 column "More Channel: Online".
