@@ -107,6 +107,10 @@ struct LabelTests {
         #expect(labels[1].name == "High Installments Purchases, High Purchases")
         #expect(labels[1].actions.first == "Promote instalment plans and partner-merchant offers")
         #expect(labels[2].name == "Low Balance, Low Purchases")
+        // The same two standouts in the other order are told apart, not left as look-alikes.
+        let twins = check([profile(["BALANCE": 1.4, "PURCHASES": 1.0], features: columns), profile(["BALANCE": 0.9, "PURCHASES": 1.2], features: columns)],
+                          clustering: columns)
+        #expect(twins.map(\.name) == ["High Balance, High Purchases (Higher Balance)", "High Purchases, High Balance (Lower Balance)"])
         #expect(labels.allSatisfy { !$0.description.lowercased().contains("ethnicity") })
     }
 

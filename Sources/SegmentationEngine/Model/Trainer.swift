@@ -129,7 +129,7 @@ public struct SegmentationTrainer: Sendable {
             let (table, loaded) = try loader.finish()
             if table.customerIDs.count == table.count && table.count >= 20 {
                 throw InputError.kindMismatch(
-                    "every customer is on exactly one row of \(table.count): this looks like a customers table (one row per "
+                    "each of the \(table.count) rows is a different customer: this looks like a customers table (one row per "
                     + "customer), not order lines; use --kind customers")
             }
             var report = loaded

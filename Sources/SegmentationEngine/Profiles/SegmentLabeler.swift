@@ -286,7 +286,9 @@ public enum SegmentLabeler {
 
     private static func disambiguated(_ labels: [SegmentLabel], _ profiles: [SegmentProfile], clustering: [String]) -> [SegmentLabel] {
         var result = labels
-        let groups = Dictionary(grouping: labels.indices, by: { labels[$0].name })
+        // "Low A, Low B" and "Low B, Low A" say the same: they are told apart like equal names.
+        let canonical = { (name: String) in name.components(separatedBy: ", ").sorted().joined(separator: ", ") }
+        let groups = Dictionary(grouping: labels.indices, by: { canonical(labels[$0].name) })
         for (_, members) in groups where members.count == 2 {
             let (a, b) = (members[0], members[1])
             // The clustering feature on which the two differ most, if by a clear margin.
