@@ -26,6 +26,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-upload-mb"), help: "Largest dataset upload accepted, in MiB (env SEGMENT_MAX_UPLOAD_MB; default 2048).")
     var maximumUploadMegabytes: Int?
 
+    @Option(name: .customLong("model-cache-mb"), help: "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512).")
+    var modelCacheMegabytes: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -41,6 +44,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
             ?? environment["SEGMENT_MAX_UPLOAD_MB"].map { try Self.integer($0, "SEGMENT_MAX_UPLOAD_MB") } ?? 2048
         guard uploadMegabytes >= 1 else { throw ValidationError("--max-upload-mb must be at least 1") }
         configuration.maximumUploadBytes = Int64(uploadMegabytes) << 20
+        let cacheMegabytes = try modelCacheMegabytes
+            ?? environment["SEGMENT_MODEL_CACHE_MB"].map { try Self.integer($0, "SEGMENT_MODEL_CACHE_MB") } ?? 512
+        guard cacheMegabytes >= 0 else { throw ValidationError("--model-cache-mb must be at least 0") }
+        configuration.modelCacheBytes = cacheMegabytes << 20
         guard (0...65535).contains(configuration.port) else {
             throw ValidationError("port \(configuration.port) is outside 0...65535")
         }

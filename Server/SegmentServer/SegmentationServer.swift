@@ -16,36 +16,41 @@ public struct ServerConfiguration: Sendable {
     public var maximumUploadBytes: Int64 = 2 << 30
     /// Largest single request message (a Score batch, an upload chunk).
     public var maximumMessageBytes = 16 << 20
+    /// Decoded models kept in memory, in bytes of serialized model (LRU).
+    public var modelCacheBytes = 512 << 20
 
     public init() {}
 }
 
-/// The model server: registry, dataset store, job manager and model catalog behind the gRPC
+/// The model server: registry, dataset store, job manager and model repository behind the gRPC
 /// services, on the HTTP/2 transport. Runs as a swift-service-lifecycle `Service`: on SIGINT or
 /// SIGTERM it stops accepting calls, stops running jobs (marking them failed), and lets
 /// in-flight calls finish.
 public final class SegmentationServer: Service, Sendable {
     public let configuration: ServerConfiguration
-    public let registry: SQLiteRegistry
-    public let catalog: ModelCatalog
+    public let registry: any Registry
+    /// The one write path for models, versions and aliases, and what scoring serves.
+    public let models: ModelRepository
     public let jobs: JobManager
     public let health: HealthStatus
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
 
-    public init(configuration: ServerConfiguration, logger: Logger) async throws {
+    /// - Parameter registry: the storage of models, datasets and jobs; nil: the embedded SQLite
+    ///   registry in the data directory.
+    public init(configuration: ServerConfiguration, logger: Logger, registry injected: (any Registry)? = nil) async throws {
         self.configuration = configuration
         self.logger = logger
         let directory = configuration.dataDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        registry = try SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+        registry = try injected ?? SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
         let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds())
         if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
-        catalog = ModelCatalog(registry: registry)
-        try await catalog.load()
+        models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
+        try await models.load()
         let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes)
-        jobs = JobManager(registry: registry, catalog: catalog, store: store,
+        jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs, logger: logger)
         health = HealthStatus()
         transport = HTTP2ServerTransport.Posix(
@@ -55,8 +60,8 @@ public final class SegmentationServer: Service, Sendable {
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store),
             TrainingService(registry: registry, jobs: jobs, store: store),
-            ModelRegistryService(registry: registry, catalog: catalog, store: store),
-            ScoringService(catalog: catalog),
+            ModelRegistryService(models: models, store: store),
+            ScoringService(models: models),
             HealthService(health: health),
         ])
     }

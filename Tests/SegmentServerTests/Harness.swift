@@ -18,15 +18,20 @@ struct Harness {
     }
 
     /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
-    func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+    func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, modelCacheBytes: Int = 512 << 20,
+                                 jittery: Bool = false, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
+        configuration.modelCacheBytes = modelCacheBytes
         configuration.port = 0
         configuration.dataDirectory = dataDirectory
         configuration.maximumConcurrentJobs = maximumJobs
         configuration.maximumUploadBytes = maximumUploadBytes
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
-        let server = try await SegmentationServer(configuration: configuration, logger: logger)
+        let registry: (any Registry)? = jittery
+            ? JitteryRegistry(base: try SQLiteRegistry(path: (dataDirectory as NSString).appendingPathComponent("registry.sqlite")))
+            : nil
+        let server = try await SegmentationServer(configuration: configuration, logger: logger, registry: registry)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await server.run()

@@ -16,7 +16,7 @@ public struct JobUpdate: Sendable {
 /// registry transaction that marks it succeeded.
 public actor JobManager {
     private let registry: any Registry
-    private let catalog: ModelCatalog
+    private let models: ModelRepository
     private let store: DatasetStore
     private let maximumConcurrentJobs: Int
     private let logger: Logger
@@ -32,11 +32,13 @@ public actor JobManager {
         var record: JobRecord
         var dataset: DatasetRecord
         let stop = StopFlag()
+        /// The model is being registered: too late to cancel.
+        var registering = false
     }
 
-    public init(registry: any Registry, catalog: ModelCatalog, store: DatasetStore, maximumConcurrentJobs: Int, logger: Logger) {
+    public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int, logger: Logger) {
         self.registry = registry
-        self.catalog = catalog
+        self.models = models
         self.store = store
         self.maximumConcurrentJobs = max(1, maximumConcurrentJobs)
         self.logger = logger
@@ -74,6 +76,7 @@ public actor JobManager {
             let stored = try await self.job(id: id)
             throw JobError.alreadyFinished(id: id, status: stored.status)
         }
+        guard !job.registering else { throw JobError.alreadyFinished(id: id, status: .succeeded) }
         if let position = queue.firstIndex(of: id) {
             queue.remove(at: position)
             job.record.status = .cancelled
@@ -175,20 +178,25 @@ public actor JobManager {
     private func finish(_ id: String, _ outcome: Result<SegmentationModel, any Error>) async {
         guard var job = live[id] else { return }
         job.record.finishedAt = Date.wholeSeconds()
+        // A cancel or shutdown that arrived while the last stage ran still wins: no version.
+        var outcome = outcome
+        if case .success = outcome, job.stop.reason != nil { outcome = .failure(CancellationError()) }
         switch outcome {
         case .success(let model):
             job.record.status = .succeeded
             job.record.stage = TrainingEvent.Stage.done.rawValue
             job.record.fraction = 1
             job.record.kMetrics = model.kSelection.candidates
+            // From here the job cannot be cancelled (CancelJob answers that it is finishing).
+            job.registering = true
+            live[id] = job
             do {
                 let bytes = try model.serialized()
-                let version = try await registry.addVersion(
+                let version = try await models.addVersion(
                     NewVersion(name: job.record.modelName, model: model, modelBytes: bytes, datasetID: job.dataset.id,
                                jobID: id, parentVersion: nil),
                     completing: job.record)
                 job.record.modelVersion = version.version
-                catalog.added(version.name, version: version.version, model: model)
                 logger.info("job succeeded", metadata: ["job": "\(id)", "version": "\(version.name)@\(version.version)"])
             } catch {
                 job.record.status = .failed

@@ -5,9 +5,9 @@ import SegmentationEngine
 
 /// Lists, explains, aliases, deletes and annotates model versions.
 struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
-    let registry: any Registry
-    let catalog: ModelCatalog
+    let models: ModelRepository
     let store: DatasetStore
+    var registry: any Registry { models.registry }
 
     /// Customers per ExportAssignments message (well under the 4 MiB default receive limit).
     static let exportBatch = 10_000
@@ -33,18 +33,18 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         try await handling {
             try Names.validateModelName(request.name)
             let versions = try await registry.versions(of: request.name)
-            let aliases = catalog.aliases(of: request.name)
+            let aliases = models.aliases(of: request.name)
             return .with { $0.versions = versions.map { $0.proto(aliases: aliases) } }
         }
     }
 
     func getModel(request: Segmentation_V1_GetModelRequest, context: ServerContext) async throws -> Segmentation_V1_GetModelResponse {
         try await handling {
-            let resolved = try await catalog.resolve(try ModelReference(parsing: request.reference))
+            let resolved = try await models.resolve(try ModelReference(parsing: request.reference))
             guard let version = try await registry.version(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
             }
-            let detail = resolved.model.detail(version: version, aliases: catalog.aliases(of: resolved.name),
+            let detail = resolved.model.detail(version: version, aliases: models.aliases(of: resolved.name),
                                                includeSample: request.includeSample)
             return .with { $0.model = detail }
         }
@@ -54,8 +54,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         try await handling {
             try Names.validateModelName(request.name)
             try Names.validateAlias(request.alias)
-            let previous = try await registry.setAlias(request.name, alias: request.alias, version: Int(request.version))
-            catalog.aliasSet(request.name, alias: request.alias, version: Int(request.version))
+            let previous = try await models.setAlias(request.name, alias: request.alias, version: Int(request.version))
             return .with { $0.previousVersion = Int32(previous ?? 0) }
         }
     }
@@ -63,8 +62,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     func deleteAlias(request: Segmentation_V1_DeleteAliasRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteAliasResponse {
         try await handling {
             try Names.validateModelName(request.name)
-            try await registry.deleteAlias(request.name, alias: request.alias)
-            catalog.aliasDeleted(request.name, alias: request.alias)
+            try await models.deleteAlias(request.name, alias: request.alias)
             return .init()
         }
     }
@@ -72,30 +70,21 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     func deleteVersion(request: Segmentation_V1_DeleteVersionRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteVersionResponse {
         try await handling {
             try Names.validateModelName(request.name)
-            let removed = try await registry.deleteVersion(request.name, Int(request.version), force: request.force)
-            catalog.versionDeleted(request.name, version: Int(request.version))
+            let removed = try await models.deleteVersion(request.name, Int(request.version), force: request.force)
             return .with { $0.removedAliases = removed }
         }
     }
 
     func renameSegment(request: Segmentation_V1_RenameSegmentRequest, context: ServerContext) async throws -> Segmentation_V1_RenameSegmentResponse {
         try await handling {
-            let resolved = try await catalog.resolve(try ModelReference(parsing: request.reference))
-            guard let source = try await registry.version(resolved.name, resolved.version) else {
-                throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
-            }
             guard request.author.count <= 200 else { throw RPCErrors.invalid("author: at most 200 characters") }
-            let renamed = try resolved.model.editingSegment(
-                Int(request.segmentID), name: request.newName.isEmpty ? nil : request.newName,
+            let version = try await models.editSegment(
+                try ModelReference(parsing: request.reference), segment: Int(request.segmentID),
+                name: request.newName.isEmpty ? nil : request.newName,
                 description: request.hasNewDescription ? request.newDescription : nil,
                 actions: request.hasNewActions ? request.newActions.actions : nil,
                 author: request.author.isEmpty ? nil : request.author)
-            let version = try await registry.addVersion(
-                NewVersion(name: resolved.name, model: renamed, modelBytes: try renamed.serialized(),
-                           datasetID: source.datasetID, jobID: source.jobID, parentVersion: resolved.version),
-                completing: nil)
-            catalog.added(version.name, version: version.version, model: renamed)
-            return .with { $0.version = version.proto(aliases: catalog.aliases(of: version.name)) }
+            return .with { $0.version = version.proto(aliases: models.aliases(of: version.name)) }
         }
     }
 
@@ -104,7 +93,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         context: ServerContext
     ) async throws {
         try await handling {
-            let resolved = try await catalog.resolve(try ModelReference(parsing: request.reference))
+            let resolved = try await models.resolve(try ModelReference(parsing: request.reference))
             guard let version = try await registry.version(resolved.name, resolved.version),
                   let dataset = try await registry.dataset(id: version.datasetID) else {
                 throw RegistryError.notFound("the training dataset of \(resolved.name)@\(resolved.version)")

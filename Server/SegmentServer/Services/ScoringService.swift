@@ -5,12 +5,12 @@ import SegmentationEngine
 
 /// Scores customers against cached, decoded models: no disk on the hot path.
 struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
-    let catalog: ModelCatalog
+    let models: ModelRepository
 
     func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
         try await handling {
             guard !request.model.isEmpty else { throw RPCErrors.invalid("model is required (name, name@version or name@alias)") }
-            let resolved = try await catalog.resolve(try ModelReference(parsing: request.model))
+            let resolved = try await models.resolve(try ModelReference(parsing: request.model))
             return try Self.score(request, with: resolved)
         }
     }
@@ -20,10 +20,10 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         response: RPCWriter<Segmentation_V1_ScoreResponse>, context: ServerContext
     ) async throws {
         try await handling {
-            var current: ModelCatalog.Resolved?
+            var current: ModelRepository.Resolved?
             for try await message in request {
                 if !message.model.isEmpty {
-                    current = try await catalog.resolve(try ModelReference(parsing: message.model))
+                    current = try await models.resolve(try ModelReference(parsing: message.model))
                 }
                 guard let resolved = current else {
                     throw RPCErrors.invalid("the first message of a score stream must name the model")
@@ -33,7 +33,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         }
     }
 
-    static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelCatalog.Resolved) throws -> Segmentation_V1_ScoreResponse {
+    static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved) throws -> Segmentation_V1_ScoreResponse {
         var response = Segmentation_V1_ScoreResponse.with {
             $0.modelName = resolved.name
             $0.modelVersion = Int32(resolved.version)

@@ -49,10 +49,11 @@ public struct KMeans: ClusteringAlgorithm {
             results.withUnsafeMutableBufferPointer { slots in
                 Parallel.forEach(tasks.count) { t in
                     if cancelled.value || cancellation.isCancelled { cancelled.set(); return }
-                    slots[t] = runOnce(x, k: tasks[t].k, seed: seeds[tasks[t].restart], tolerance: absoluteTolerance, parallel: false)
+                    slots[t] = runOnce(x, k: tasks[t].k, seed: seeds[tasks[t].restart], tolerance: absoluteTolerance, parallel: false,
+                                       cancellation: cancellation)
                 }
             }
-            if cancelled.value { throw CancellationError() }
+            if cancelled.value || cancellation.isCancelled { throw CancellationError() }
             for k in ks {
                 clusterings[k] = Self.best(tasks.indices.filter { tasks[$0].k == k }.map { results[$0]! })
                 progress(k)
@@ -62,7 +63,8 @@ public struct KMeans: ClusteringAlgorithm {
                 var restarts: [Clustering] = []
                 for r in 0..<nInit {
                     try cancellation.throwIfCancelled()
-                    restarts.append(runOnce(x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: true))
+                    restarts.append(runOnce(x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: true, cancellation: cancellation))
+                    try cancellation.throwIfCancelled()  // a run stopped early is no result
                 }
                 clusterings[k] = Self.best(restarts)
                 progress(k)
@@ -93,11 +95,12 @@ public struct KMeans: ClusteringAlgorithm {
         }
     }
 
-    private func runOnce(_ x: Matrix, k: Int, seed: UInt64, tolerance: Double, parallel: Bool) -> Clustering {
+    private func runOnce(_ x: Matrix, k: Int, seed: UInt64, tolerance: Double, parallel: Bool,
+                         cancellation: CancellationCheck) -> Clustering {
         var generator = SeededGenerator(seed: seed)
         let lloyd = Lloyd(x: x, parallel: parallel)
         let centers = lloyd.kMeansPlusPlus(k: k, generator: &generator)
-        return lloyd.run(centers: centers, maxIterations: maxIterations, tolerance: tolerance)
+        return lloyd.run(centers: centers, maxIterations: maxIterations, tolerance: tolerance, cancellation: cancellation)
     }
 
     /// Mean of the per-feature population variances (scikit-learn scales `tol` by it).

@@ -98,13 +98,16 @@ struct Lloyd {
     /// Rows are measured eight at a time across SIMD lanes (see `BlockKernel`): on low-dimensional
     /// customer features that is faster than skipping rows with Hamerly's bounds (the previous kernel),
     /// whose per-row bookkeeping costs as much as the distances it saves (measured in BENCHMARKS.md).
-    func run(centers initial: Matrix, maxIterations: Int, tolerance: Double) -> Clustering {
+    /// `cancellation` is read once per iteration (each a few milliseconds at most on customer
+    /// data): a cancelled run stops early and its caller throws.
+    func run(centers initial: Matrix, maxIterations: Int, tolerance: Double, cancellation: CancellationCheck = .never) -> Clustering {
         let k = initial.rows
         var centers = initial
         var labels = [Int32](repeating: -1, count: n)
         var iterations = 0
         var step = Step(k: k, d: d, chunks: Parallel.chunkCount(rows: n))
         for iteration in 0..<maxIterations {
+            if cancellation.isCancelled { break }
             iterations = iteration + 1
             assign(centers: centers, labels: &labels, into: &step)
             relocateEmptyClusters(&step, centers: centers, labels: &labels)

@@ -198,9 +198,11 @@ public struct SegmentationTrainer: Sendable {
         }
         let profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
                                                 pipeline: pipeline, rfm: rfmSegments)
+        try cancellation.throwIfCancelled()
         let labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
                                            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
         let spread = DistanceSpread.perSegment(scaled, centroids: ordered.centroids, labels: ordered.labels)
+        try cancellation.throwIfCancelled()
         let segments = profiles.indices.map { c in
             Segment(id: c, name: labels[c].name, generatedName: labels[c].name, description: labels[c].description,
                     actions: labels[c].actions, profile: profiles[c], distances: spread[c])
@@ -214,7 +216,8 @@ public struct SegmentationTrainer: Sendable {
             kSelection: outcome.selection,
             training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
                                    trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
-            sample: try makeSample(scaled, ids: data.features.customerIDs, labels: ordered.labels))
+            sample: try makeSample(scaled, ids: data.features.customerIDs, labels: ordered.labels, cancellation: cancellation))
+        try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model
     }
@@ -243,7 +246,7 @@ public struct SegmentationTrainer: Sendable {
         return RFMScorer(recency: recency, frequency: frequency)
     }
 
-    private func makeSample(_ scaled: Matrix, ids: [String], labels: [Int32]) throws -> ModelSample? {
+    private func makeSample(_ scaled: Matrix, ids: [String], labels: [Int32], cancellation: CancellationCheck) throws -> ModelSample? {
         guard configuration.sampleSize > 0 else { return nil }
         let rows = ClusterMetrics.sampleIndices(count: scaled.rows, size: min(configuration.sampleSize, scaled.rows),
                                                 seed: configuration.seed)
@@ -251,7 +254,7 @@ public struct SegmentationTrainer: Sendable {
         let sampleLabels = rows.map { labels[$0] }
         let distinct = Set(sampleLabels).count
         let silhouettes = distinct >= 2 && distinct < rows.count
-            ? try SilhouetteSweep.samples(points, labelings: [sampleLabels])[0] : []
+            ? try SilhouetteSweep.samples(points, labelings: [sampleLabels], cancellation: cancellation)[0] : []
         return ModelSample(customerIDs: rows.map { ids[$0] }, points: points, labels: sampleLabels, silhouettes: silhouettes)
     }
 }

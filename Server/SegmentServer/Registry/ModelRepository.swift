@@ -1,0 +1,273 @@
+import Foundation
+import SegmentationEngine
+import Synchronization
+
+/// The one way models, versions and aliases change: each write is stored and applied to the
+/// in-memory view scoring serves as one serialised step, so the two never disagree (no
+/// interleaving of two writers between "committed" and "served"). Services and the job manager
+/// call it and never touch the view. Reads (resolving `name@ref`) take one short lock and no
+/// disk once a version's model is decoded.
+///
+/// Changes made elsewhere (another replica on a shared registry) come in through
+/// `refresh(model:)`, the same serialised step, so a backend with change notifications can feed
+/// them without a second write path.
+public final class ModelRepository: Sendable {
+    public struct Resolved: Sendable {
+        public var name: String
+        public var version: Int
+        public var model: SegmentationModel
+    }
+
+    public let registry: any Registry
+    private let view: Mutex<View>
+    private let writes = SerialLock()
+
+    /// - Parameter cacheBytes: decoded models are kept up to about this many bytes of serialized
+    ///   model (least recently used first out); 0 keeps none.
+    public init(registry: any Registry, cacheBytes: Int = 512 << 20) {
+        self.registry = registry
+        view = Mutex(View(cacheBytes: cacheBytes))
+    }
+
+    /// Loads the version and alias tables (not the models: they are decoded on first use).
+    public func load() async throws {
+        try await writes.run {
+            var versions: [String: Set<Int>] = [:]
+            for summary in try await registry.models() {
+                versions[summary.name] = Set(try await registry.versions(of: summary.name).map(\.version))
+            }
+            var aliases: [String: [String: Int]] = [:]
+            for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
+            view.withLock { $0.replaceAll(versions: versions, aliases: aliases) }
+        }
+    }
+
+    // MARK: Reads
+
+    /// The version a reference points at, or `notFound` naming what is missing.
+    public func resolveVersion(_ reference: ModelReference) throws -> Int {
+        try view.withLock { try $0.resolveVersion(reference) }
+    }
+
+    /// The decoded model a reference points at.
+    public func resolve(_ reference: ModelReference) async throws -> Resolved {
+        let version = try resolveVersion(reference)
+        if let model = view.withLock({ $0.cached(reference.name, version) }) {
+            return Resolved(name: reference.name, version: version, model: model)
+        }
+        let bytes = try await registry.modelBytes(reference.name, version)
+        let model = try SegmentationModel(serialized: bytes)
+        view.withLock { $0.cache(model, bytes: bytes.count, name: reference.name, version: version) }
+        return Resolved(name: reference.name, version: version, model: model)
+    }
+
+    public func aliases(of name: String) -> [String: Int] {
+        view.withLock { $0.aliases[name] ?? [:] }
+    }
+
+    /// Versions known to the view, for consistency checks.
+    public func versions(of name: String) -> Set<Int> {
+        view.withLock { $0.versions[name] ?? [] }
+    }
+
+    // MARK: Writes (each one serialised step: stored, then served)
+
+    public func addVersion(_ version: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
+        try await writes.run {
+            let record = try await registry.addVersion(version, completing: job)
+            view.withLock { $0.added(record.name, version: record.version, model: version.model, bytes: version.modelBytes.count) }
+            return record
+        }
+    }
+
+    /// Points an alias at a version; returns the version it pointed at before.
+    public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
+        try await writes.run {
+            let previous = try await registry.setAlias(name, alias: alias, version: version)
+            view.withLock { $0.aliases[name, default: [:]][alias] = version }
+            return previous
+        }
+    }
+
+    public func deleteAlias(_ name: String, alias: String) async throws {
+        try await writes.run {
+            try await registry.deleteAlias(name, alias: alias)
+            view.withLock { _ = $0.aliases[name]?.removeValue(forKey: alias) }
+        }
+    }
+
+    /// Deletes a version (and, when forced, the aliases on it); returns the aliases removed.
+    public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+        try await writes.run {
+            let removed = try await registry.deleteVersion(name, number, force: force)
+            view.withLock { $0.deleted(name, version: number) }
+            return removed
+        }
+    }
+
+    /// A person's wording for one segment of the version a reference points at, registered as a
+    /// new version; the read of the source version and the write are one step.
+    public func editSegment(
+        _ reference: ModelReference, segment: Int, name: String?, description: String?, actions: [String]?, author: String?
+    ) async throws -> VersionRecord {
+        try await writes.run {
+            let resolved = try await resolve(reference)
+            guard let source = try await registry.version(resolved.name, resolved.version) else {
+                throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
+            }
+            let edited = try resolved.model.editingSegment(segment, name: name, description: description, actions: actions, author: author)
+            let bytes = try edited.serialized()
+            let record = try await registry.addVersion(
+                NewVersion(name: resolved.name, model: edited, modelBytes: bytes, datasetID: source.datasetID, jobID: source.jobID,
+                           parentVersion: resolved.version),
+                completing: nil)
+            view.withLock { $0.added(record.name, version: record.version, model: edited, bytes: bytes.count) }
+            return record
+        }
+    }
+
+    /// Re-reads one model's versions and aliases from storage into the view (for changes made
+    /// elsewhere), as one serialised step.
+    public func refresh(model name: String) async throws {
+        try await writes.run {
+            let versions = Set(try await registry.versions(of: name).map(\.version))
+            let aliases = try await registry.aliases().filter { $0.model == name }
+            view.withLock { $0.replace(name, versions: versions, aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) })) }
+        }
+    }
+}
+
+/// What the repository serves: versions, aliases, and decoded models in an LRU cache bounded by
+/// their serialized size.
+private struct View {
+    struct Key: Hashable {
+        var name: String
+        var version: Int
+    }
+
+    struct Entry {
+        var model: SegmentationModel
+        var bytes: Int
+        var lastUse: UInt64
+    }
+
+    var versions: [String: Set<Int>] = [:]
+    var aliases: [String: [String: Int]] = [:]
+    private var models: [Key: Entry] = [:]
+    private var cachedBytes = 0
+    private var clock: UInt64 = 0
+    let cacheBytes: Int
+
+    init(cacheBytes: Int) { self.cacheBytes = cacheBytes }
+
+    func resolveVersion(_ reference: ModelReference) throws -> Int {
+        guard let known = versions[reference.name], !known.isEmpty else {
+            throw RegistryError.notFound("model '\(reference.name)'")
+        }
+        switch reference.selector {
+        case .latest:
+            return known.max()!
+        case .version(let number):
+            guard known.contains(number) else { throw RegistryError.notFound("model version \(reference)") }
+            return number
+        case .alias(let alias):
+            guard let number = aliases[reference.name]?[alias] else {
+                throw RegistryError.notFound("alias '\(alias)' of model '\(reference.name)'")
+            }
+            return number
+        }
+    }
+
+    mutating func cached(_ name: String, _ version: Int) -> SegmentationModel? {
+        let key = Key(name: name, version: version)
+        guard models[key] != nil else { return nil }
+        clock += 1
+        models[key]!.lastUse = clock
+        return models[key]!.model
+    }
+
+    /// Keeps a decoded model if its version still exists, then evicts the least recently used
+    /// until the cache fits its budget.
+    mutating func cache(_ model: SegmentationModel, bytes: Int, name: String, version: Int) {
+        guard versions[name]?.contains(version) == true, cacheBytes > 0 else { return }
+        let key = Key(name: name, version: version)
+        if let old = models[key] { cachedBytes -= old.bytes }
+        clock += 1
+        models[key] = Entry(model: model, bytes: bytes, lastUse: clock)
+        cachedBytes += bytes
+        while cachedBytes > cacheBytes, models.count > 1,
+              let victim = models.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            cachedBytes -= victim.value.bytes
+            models[victim.key] = nil
+        }
+    }
+
+    mutating func added(_ name: String, version: Int, model: SegmentationModel, bytes: Int) {
+        versions[name, default: []].insert(version)
+        cache(model, bytes: bytes, name: name, version: version)
+    }
+
+    mutating func deleted(_ name: String, version: Int) {
+        versions[name]?.remove(version)
+        if let old = models.removeValue(forKey: Key(name: name, version: version)) { cachedBytes -= old.bytes }
+        aliases[name] = aliases[name]?.filter { $0.value != version }
+    }
+
+    mutating func replaceAll(versions: [String: Set<Int>], aliases: [String: [String: Int]]) {
+        self.versions = versions
+        self.aliases = aliases
+        for key in models.keys where versions[key.name]?.contains(key.version) != true {
+            cachedBytes -= models.removeValue(forKey: key)!.bytes
+        }
+    }
+
+    mutating func replace(_ name: String, versions: Set<Int>, aliases: [String: Int]) {
+        self.versions[name] = versions
+        self.aliases[name] = aliases
+        for key in models.keys where key.name == name && !versions.contains(key.version) {
+            cachedBytes -= models.removeValue(forKey: key)!.bytes
+        }
+    }
+}
+
+/// Runs async bodies one at a time, in arrival order (an actor alone would interleave them at
+/// every `await`).
+final class SerialLock: Sendable {
+    private struct State {
+        var busy = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        do {
+            let result = try await body()
+            release()
+            return result
+        } catch {
+            release()
+            throw error
+        }
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.busy { state.waiters.append(continuation); return false }
+                state.busy = true
+                return true
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty { state.busy = false; return nil }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+@testable import SegmentServer
+
+/// A registry injected into the server by tests: every call goes to the real one, and each
+/// write then waits a random few milliseconds before it returns, as a slow disk or a remote
+/// database would. Writers that are not serialised end up applying their in-memory updates in a
+/// different order from their commits; the one write path must not care.
+struct JitteryRegistry: Registry {
+    let base: any Registry
+
+    private func jitter() async throws { try await Task.sleep(for: .microseconds(Int.random(in: 0...3000))) }
+
+    func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await base.insertDataset(dataset) }
+    func dataset(id: String) async throws -> DatasetRecord? { try await base.dataset(id: id) }
+    func datasets() async throws -> [DatasetRecord] { try await base.datasets() }
+    func insertJob(_ job: JobRecord) async throws { try await base.insertJob(job) }
+    func updateJob(_ job: JobRecord) async throws { try await base.updateJob(job) }
+    func job(id: String) async throws -> JobRecord? { try await base.job(id: id) }
+    func jobs(limit: Int, modelName: String?) async throws -> [JobRecord] { try await base.jobs(limit: limit, modelName: modelName) }
+    func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int { try await base.failUnfinishedJobs(reason: reason, at: date) }
+    func models() async throws -> [ModelSummaryRecord] { try await base.models() }
+    func versions(of name: String) async throws -> [VersionRecord] { try await base.versions(of: name) }
+    func version(_ name: String, _ number: Int) async throws -> VersionRecord? { try await base.version(name, number) }
+    func modelBytes(_ name: String, _ number: Int) async throws -> Data { try await base.modelBytes(name, number) }
+    func aliases() async throws -> [(model: String, alias: String, version: Int)] { try await base.aliases() }
+
+    func addVersion(_ version: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
+        let record = try await base.addVersion(version, completing: job)
+        try await jitter()
+        return record
+    }
+
+    func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
+        let previous = try await base.setAlias(name, alias: alias, version: version)
+        try await jitter()
+        return previous
+    }
+
+    func deleteAlias(_ name: String, alias: String) async throws {
+        try await base.deleteAlias(name, alias: alias)
+        try await jitter()
+    }
+
+    func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+        let removed = try await base.deleteVersion(name, number, force: force)
+        try await jitter()
+        return removed
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+import Testing
+@testable import SegmentCLI
+@testable import SegmentServer
+
+@Suite("One write path: what is stored and what is served agree", .serialized)
+struct RepositoryTests {
+    /// The stored aliases and versions equal the served ones, and Score on every alias serves
+    /// the stored version.
+    static func expectAgreement(_ services: Services, _ server: SegmentationServer, model: String) async throws {
+        let stored = try await server.registry.aliases().filter { $0.model == model }
+        let storedAliases = Dictionary(uniqueKeysWithValues: stored.map { ($0.alias, $0.version) })
+        #expect(server.models.aliases(of: model) == storedAliases)
+        let storedVersions = Set(try await server.registry.versions(of: model).map(\.version))
+        #expect(server.models.versions(of: model) == storedVersions)
+        let listed = try await services.models.listModels(.init()).models.first { $0.name == model }
+        #expect(listed?.aliases.mapValues(Int.init) == storedAliases)
+        for (alias, version) in storedAliases {
+            #expect(storedVersions.contains(version), "alias \(alias) points at a deleted version \(version)")
+            let scored = try await services.scoring.score(.with {
+                $0.model = "\(model)@\(alias)"
+                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [10, 2, 100, 50] }] }
+            })
+            #expect(Int(scored.modelVersion) == version)
+        }
+    }
+
+    @Test("Concurrent alias switches, forced deletes, renames and trainings leave one consistent registry, before and after a restart")
+    func concurrentWrites() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300)
+        // The injected registry delays every write's return by a random few milliseconds.
+        try await harness.withServer(maximumJobs: 2, jittery: true) { services, server in
+            let dataset = try await services.upload(path)
+            for _ in 0..<3 { #expect(try await services.train(dataset.id, model: "shop", ks: 3...3, nInit: 1).state == .succeeded) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<24 {
+                    group.addTask { _ = try await services.models.setAlias(.with { $0.name = "shop"; $0.alias = "prod"; $0.version = Int32(1 + i % 2) }) }
+                    group.addTask { _ = try? await services.models.setAlias(.with { $0.name = "shop"; $0.alias = "canary"; $0.version = 3 }) }
+                }
+                group.addTask { _ = try? await services.models.deleteVersion(.with { $0.name = "shop"; $0.version = 3; $0.force = true }) }
+                for i in 0..<4 {
+                    group.addTask {
+                        _ = try await services.models.renameSegment(.with { $0.reference = "shop@1"; $0.segmentID = 0; $0.newName = "Renamed \(i)" })
+                    }
+                }
+                group.addTask { _ = try await services.train(dataset.id, model: "shop", ks: 3...3, nInit: 1) }
+                try await group.waitForAll()
+            }
+            try await Self.expectAgreement(services, server, model: "shop")
+        }
+        try await harness.withServer { services, server in
+            try await Self.expectAgreement(services, server, model: "shop")
+        }
+    }
+
+    @Test("A model cache smaller than one model still serves every version (decoded again when evicted)")
+    func boundedCache() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200)
+        try await harness.withServer(modelCacheBytes: 1) { services, server in
+            let dataset = try await services.upload(path)
+            for _ in 0..<2 { _ = try await services.train(dataset.id, model: "small", ks: 3...3, nInit: 1) }
+            for reference in ["small@1", "small@2", "small@1", "small"] {
+                #expect(try await services.models.getModel(.with { $0.reference = reference }).model.segments.count == 3)
+            }
+        }
+    }
+}
