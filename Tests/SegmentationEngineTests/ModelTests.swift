@@ -200,7 +200,21 @@ struct ModelTests {
     func invalidOptions() {
         var configuration = TrainingConfiguration()
         configuration.ks = [1, 3]
-        #expect(throws: ClusteringError.self) { try configuration.validate() }
+        #expect(throws: InputError.invalidOption("k must be at least 2, got 1")) { try configuration.validate() }
+        configuration.ks = [3, 101]
+        #expect(throws: InputError.self) { try configuration.validate() }
+        configuration.ks = [3]
+        configuration.selection = .elbow
+        #expect(throws: InputError.self) { try configuration.validate() }
+        configuration.selection = nil
+        configuration.pipeline = PipelineSpec(log: .features([]), scaling: .standard)
+        #expect(throws: InputError.self) { try configuration.validate() }
+        configuration.pipeline = nil
+        for date in ["0001-01-01", "9999-12-31"] {
+            configuration.snapshotDate = date
+            #expect(throws: InputError.self) { try configuration.validate() }
+        }
+        configuration.snapshotDate = nil
         configuration.ks = [3]
         configuration.algorithm = "magic"
         #expect(throws: InputError.self) { try configuration.validate() }
@@ -211,7 +225,7 @@ struct ModelTests {
             try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s", data: Data(output.csv.utf8))])
         }
         configuration.features = nil
-        configuration.ks = [10_000]
+        configuration.ks = [60]  // more segments than the 50 customers
         #expect(throws: ClusteringError.self) {
             try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s", data: Data(output.csv.utf8))])
         }

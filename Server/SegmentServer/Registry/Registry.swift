@@ -141,17 +141,30 @@ public protocol Registry: Sendable {
 
 /// Checks names of models and aliases (they appear in references like `name@alias`).
 public enum Names {
+    /// Aliases that would shadow a way of naming versions.
+    public static let reservedAliases: Set<String> = ["latest"]
+
     public static func validateModelName(_ name: String) throws {
-        guard !name.isEmpty, name.utf8.count <= 64, name.utf8.allSatisfy({ isWordByte($0) || $0 == UInt8(ascii: ".") }) else {
-            throw RegistryError.invalid("model name '\(name)' must be 1-64 letters, digits, '-', '_' or '.'")
+        guard !name.isEmpty, name.utf8.count <= 64, name.utf8.allSatisfy({ isWordByte($0) || $0 == UInt8(ascii: ".") }),
+              !name.utf8.allSatisfy({ $0 == UInt8(ascii: ".") }) else {
+            throw RegistryError.invalid("model name \(quoted(name)) must be 1-64 letters, digits, '-', '_' or '.', not only dots")
         }
     }
 
     public static func validateAlias(_ alias: String) throws {
         guard !alias.isEmpty, alias.utf8.count <= 64, !alias.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
               alias.utf8.allSatisfy(isWordByte) else {
-            throw RegistryError.invalid("alias '\(alias)' must be 1-64 letters, digits, '-' or '_', and not a number")
+            throw RegistryError.invalid("alias \(quoted(alias)) must be 1-64 letters, digits, '-' or '_', and not a number")
         }
+        guard !reservedAliases.contains(alias.lowercased()) else {
+            throw RegistryError.invalid("alias '\(alias)' is reserved: name@\(alias) already means the newest version")
+        }
+    }
+
+    /// A client's text in an error message: quoted, and cut at 64 characters (errors never echo
+    /// unbounded input).
+    public static func quoted(_ text: String) -> String {
+        text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))...' (\(text.utf8.count) bytes)"
     }
 
     /// ASCII letters, digits, '-' and '_' (checked on bytes: this runs on every scoring call).

@@ -149,14 +149,16 @@ enum TrainingSpecs {
             }
         }
         let log: LogTransform? = switch spec.logTransform {
-        case .unspecified, .UNRECOGNIZED: nil
+        case .unspecified: nil
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.log_transform: unknown value \(value)")
         case .none: LogTransform.none
         case .all: .all
         case .auto: .auto
         case .listed: .features(spec.logFeatures)
         }
         let scaling: Scaling? = switch spec.scaling {
-        case .unspecified, .UNRECOGNIZED: nil
+        case .unspecified: nil
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.scaling: unknown value \(value)")
         case .standard: .standard
         case .robust: .robust
         case .minMax: .minMax
@@ -168,20 +170,20 @@ enum TrainingSpecs {
         }
         switch spec.algorithm {
         case .unspecified, .kmeans: configuration.algorithm = "kmeans"
-        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("unknown algorithm \(value)")
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.algorithm: unknown value \(value)")
         }
         switch spec.kChoice {
         case .k(let k)?: configuration.ks = [Int(k)]
         case .kRange(let range)?:
-            guard range.min >= 2, range.max >= range.min, range.max <= 1000 else {
-                throw RPCErrors.invalid("k range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= 1000")
+            guard range.min >= 2, range.max >= range.min, range.max <= TrainingConfiguration.maximumK else {
+                throw RPCErrors.invalid("spec.k_range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= \(TrainingConfiguration.maximumK)")
             }
             configuration.ks = Array(Int(range.min)...Int(range.max))
         case nil: break
         }
         switch spec.selection {
         case .unspecified: configuration.selection = nil
-        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("selection: unknown value \(value)")
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.selection: unknown value \(value)")
         case .actionable: configuration.selection = .actionable
         case .silhouette: configuration.selection = .silhouette
         case .elbow: configuration.selection = .elbow
@@ -202,6 +204,12 @@ enum TrainingSpecs {
         let wanted = configuration.features ?? configuration.customerColumns.features ?? []
         for feature in wanted where !dataset.features.contains(feature) {
             throw InputError.unknownFeature(feature, available: dataset.features)
+        }
+        if configuration.kind == .transactions, case .features(let logged)? = configuration.pipeline?.log {
+            let clustered = configuration.features ?? TransactionFeature.defaultSelection.map(\.rawValue)
+            if let unknown = logged.first(where: { !clustered.contains($0) }) {
+                throw RPCErrors.invalid("spec.log_features: '\(unknown.prefix(64))' is not a clustering feature (\(clustered.joined(separator: ", ")))")
+            }
         }
         if let k = configuration.ks.first(where: { $0 > dataset.customers }) {
             throw ClusteringError.invalidK(k: k, customers: Int(dataset.customers))

@@ -29,6 +29,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The most segments a model may have.
+    public static let maximumK = 100
+    /// Snapshot dates accepted (days since 1970): 1970-01-01 to 2100-12-31.
+    public static let snapshotDays = 0...47_846
+
     public var effectiveSelection: KSelectionMethod { selection ?? (ks.count == 1 ? .fixed : .actionable) }
 
     public var effectivePipeline: PipelineSpec {
@@ -38,15 +43,29 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Checks the options that do not depend on the data.
     public func validate() throws {
         guard !ks.isEmpty else { throw InputError.invalidOption("give at least one k") }
-        if let bad = ks.first(where: { $0 < 2 }) { throw ClusteringError.invalidK(k: bad, customers: 0) }
+        if let bad = ks.first(where: { $0 < 2 }) { throw InputError.invalidOption("k must be at least 2, got \(bad)") }
+        if let bad = ks.first(where: { $0 > Self.maximumK }) {
+            throw InputError.invalidOption("k must be at most \(Self.maximumK), got \(bad): segments are for people to act on")
+        }
+        if case .features(let names)? = pipeline?.log, names.isEmpty {
+            throw InputError.invalidOption("the listed log transform names no feature: list them (log_features) or choose all, auto or none")
+        }
+        if let selection, selection != .fixed, ks.count == 1 {
+            throw InputError.invalidOption("selection \(selection.rawValue) chooses among several k, but one k (\(ks[0])) was given: give a range or selection fixed")
+        }
         guard nInit >= 1 && nInit <= 1000 else { throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)") }
         guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
         guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
         guard algorithm == "kmeans" else {
             throw InputError.invalidOption("unknown algorithm '\(algorithm)'; available: kmeans")
         }
-        if let snapshotDate, TimestampParser.day(ofDate: snapshotDate) == nil {
-            throw InputError.invalidOption("snapshot date '\(snapshotDate)' is not a date (use YYYY-MM-DD)")
+        if let snapshotDate {
+            guard let day = TimestampParser.day(ofDate: snapshotDate) else {
+                throw InputError.invalidOption("snapshot date '\(snapshotDate.prefix(32))' is not a date (use YYYY-MM-DD)")
+            }
+            guard Self.snapshotDays.contains(day) else {
+                throw InputError.invalidOption("snapshot date \(snapshotDate) is outside 1970-01-01...2100-12-31")
+            }
         }
         if effectiveSelection == .fixed && ks.count != 1 {
             throw InputError.invalidOption("a fixed k needs exactly one k")

@@ -1,0 +1,111 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+import Testing
+@testable import SegmentCLI
+@testable import SegmentServer
+
+@Suite("Wrong specs and names are refused at once; cancellation and shutdown bite", .serialized)
+struct LimitsTests {
+    @Test("Table of bad specs and names: INVALID_ARGUMENT with a short message naming the field, and nothing stored")
+    func badSpecs() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 60)
+        try await harness.withServer { services, server in
+            let dataset = try await services.upload(path)
+            _ = try await services.train(dataset.id, model: "m", ks: 3...3)
+            let huge = String(repeating: "x", count: 1 << 20)
+            let cases: [(String, (inout Segmentation_V1_TrainingSpec) -> Void, String)] = [
+                ("k = 1", { $0.k = 1 }, "at least 2"),
+                ("k above 100", { $0.k = 101 }, "at most 100"),
+                ("k range above 100", { $0.kRange = .with { $0.min = 2; $0.max = 500 } }, "k_range"),
+                ("k range upside down", { $0.kRange = .with { $0.min = 6; $0.max = 3 } }, "k_range"),
+                ("k above the customers", { $0.k = 100 }, "customers"),
+                ("unknown scaling", { $0.scaling = .UNRECOGNIZED(42) }, "spec.scaling"),
+                ("unknown log transform", { $0.logTransform = .UNRECOGNIZED(42) }, "spec.log_transform"),
+                ("unknown algorithm", { $0.algorithm = .UNRECOGNIZED(42) }, "spec.algorithm"),
+                ("unknown selection", { $0.selection = .UNRECOGNIZED(42) }, "spec.selection"),
+                ("listed log with no feature", { $0.logTransform = .listed }, "names no feature"),
+                ("listed log of an unknown feature", { $0.logTransform = .listed; $0.logFeatures = ["shoe_size"] }, "log_features"),
+                ("elbow with one k", { $0.k = 4; $0.selection = .elbow }, "one k"),
+                ("snapshot 0001-01-01", { $0.snapshotDate = "0001-01-01" }, "outside"),
+                ("snapshot 9999-12-31", { $0.snapshotDate = "9999-12-31" }, "outside"),
+                ("snapshot not a date", { $0.snapshotDate = "yesterday" }, "not a date"),
+                ("unknown feature", { $0.features = ["shoe_size"] }, "shoe_size"),
+                ("filter without a mode", { $0.filters = [.with { $0.column = "Country" }] }, "mode"),
+                ("filter on a missing column", { $0.filters = [.with { $0.mode = .exclude; $0.column = "Status"; $0.value = "x" }] }, "to filter on"),
+                ("n_init too large", { $0.nInit = 5000 }, "n_init"),
+                ("model name '.'", { $0.modelName = "." }, "model name"),
+                ("model name '..'", { $0.modelName = ".." }, "model name"),
+                ("model name too long", { $0.modelName = huge }, "bytes"),
+                ("model name with a slash", { $0.modelName = "a/b" }, "model name"),
+            ]
+            for (label, change, expected) in cases {
+                var spec = Segmentation_V1_TrainingSpec.with { $0.modelName = "m"; $0.datasetID = dataset.id }
+                change(&spec)
+                do {
+                    _ = try await services.training.submitTrainingJob(.with { $0.spec = spec }, options: largeResponses)
+                    Issue.record("\(label): accepted")
+                } catch let error as RPCError {
+                    #expect(error.code == .invalidArgument, "\(label): \(error.code)")
+                    #expect(error.message.contains(expected), "\(label): \(error.message)")
+                    #expect(error.message.utf8.count < 600, "\(label): a \(error.message.utf8.count)-byte message")
+                    #expect(!error.message.contains(harness.dataDirectory), "\(label): names a server path")
+                }
+            }
+            for alias in ["latest", "LATEST", "12", "", "a b"] {
+                #expect(await statusCode { _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = alias; $0.version = 1 }) }
+                        == .invalidArgument, "alias '\(alias)'")
+            }
+            #expect(try await server.registry.versions(of: "m").count == 1)
+            #expect(try await server.registry.aliases().isEmpty)
+        }
+    }
+
+    @Test("CancelJob while training ends the job CANCELLED with no version; shutdown during a long job takes seconds")
+    func cancelAndShutdown() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 3000)
+        // A deliberately long job: 99 ks, 100 restarts each, no tolerance.
+        let long = { @Sendable (datasetID: String) in
+            Segmentation_V1_SubmitTrainingJobRequest.with {
+                $0.spec = .with {
+                    $0.modelName = "slow"; $0.datasetID = datasetID
+                    $0.kRange = .with { $0.min = 2; $0.max = 100 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
+                }
+            }
+        }
+        let started = try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            let job = try await services.training.submitTrainingJob(long(dataset.id)).job
+            try await Self.waitForClustering(services, job.id)
+            _ = try await services.training.cancelJob(.with { $0.jobID = job.id })
+            let finished = try await services.waitForJob(job.id)
+            #expect(finished.state == .cancelled)
+            #expect(finished.modelVersion == 0)
+            #expect(await statusCode { _ = try await services.models.listVersions(.with { $0.name = "slow" }) } == .notFound)
+            // Start another long job and leave it running: the server must still stop within seconds.
+            let second = try await services.training.submitTrainingJob(long(dataset.id)).job
+            try await Self.waitForClustering(services, second.id)
+            return Date()
+        }
+        let shutdownSeconds = Date().timeIntervalSince(started)
+        #expect(shutdownSeconds < 5, "shutdown took \(shutdownSeconds) s")
+    }
+
+    /// Waits until the job has its features (clustering starts right after), then a moment more.
+    static func waitForClustering(_ services: Services, _ id: String) async throws {
+        for _ in 0..<600 {
+            let job = try await services.training.getJob(.with { $0.jobID = id }).job
+            if ["features", "clustering", "metrics"].contains(job.stage) {
+                try await Task.sleep(for: .milliseconds(300))
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("job \(id) never started clustering")
+    }
+}
