@@ -129,6 +129,7 @@ let package = Package(
                 "SegmentServer", "SegmentCLI", "SegmentationEngine", "SegmentationAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Tests/SegmentServerTests"
         ),

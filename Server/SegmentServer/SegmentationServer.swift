@@ -49,6 +49,10 @@ public final class SegmentationServer: Service, Sendable {
         if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
         models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
         try await models.load()
+        for damaged in models.problems() {
+            logger.error("a stored model version cannot be served",
+                         metadata: ["model": "\(damaged.name)@\(damaged.version)", "reason": "\(damaged.reason)"])
+        }
         let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes)
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs, logger: logger)

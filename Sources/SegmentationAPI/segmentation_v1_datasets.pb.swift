@@ -235,6 +235,9 @@ public nonisolated struct Segmentation_V1_ListDatasetsResponse: Sendable {
   /// Newest first.
   public var datasets: [Segmentation_V1_Dataset] = []
 
+  /// Stored datasets that could not be read (skipped, and logged by the server).
+  public var unreadable: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -618,7 +621,7 @@ nonisolated extension Segmentation_V1_ListDatasetsRequest: SwiftProtobuf.Message
 
 nonisolated extension Segmentation_V1_ListDatasetsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListDatasetsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}datasets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}datasets\0\u{1}unreadable\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -627,6 +630,7 @@ nonisolated extension Segmentation_V1_ListDatasetsResponse: SwiftProtobuf.Messag
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.datasets) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.unreadable) }()
       default: break
       }
     }
@@ -636,11 +640,15 @@ nonisolated extension Segmentation_V1_ListDatasetsResponse: SwiftProtobuf.Messag
     if !self.datasets.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.datasets, fieldNumber: 1)
     }
+    if self.unreadable != 0 {
+      try visitor.visitSingularInt32Field(value: self.unreadable, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListDatasetsResponse, rhs: Segmentation_V1_ListDatasetsResponse) -> Bool {
     if lhs.datasets != rhs.datasets {return false}
+    if lhs.unreadable != rhs.unreadable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

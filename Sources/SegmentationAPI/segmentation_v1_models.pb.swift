@@ -87,6 +87,10 @@ public nonisolated struct Segmentation_V1_VersionSummary: Sendable {
 
   public var kind: Segmentation_V1_InputKind = .unspecified
 
+  /// Why this version cannot be served (its stored bytes fail their SHA-256 checksum or do not
+  /// decode); empty when it is healthy. Scoring it answers DATA_LOSS; other versions serve on.
+  public var problem: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -875,7 +879,7 @@ nonisolated extension Segmentation_V1_ModelSummary: SwiftProtobuf.Message, Swift
 
 nonisolated extension Segmentation_V1_VersionSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}aliases\0\u{3}created_at\0\u{1}k\0\u{1}silhouette\0\u{1}customers\0\u{3}dataset_id\0\u{3}job_id\0\u{3}parent_version\0\u{1}kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}aliases\0\u{3}created_at\0\u{1}k\0\u{1}silhouette\0\u{1}customers\0\u{3}dataset_id\0\u{3}job_id\0\u{3}parent_version\0\u{1}kind\0\u{1}problem\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -894,6 +898,7 @@ nonisolated extension Segmentation_V1_VersionSummary: SwiftProtobuf.Message, Swi
       case 9: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 10: try { try decoder.decodeSingularInt32Field(value: &self.parentVersion) }()
       case 11: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.problem) }()
       default: break
       }
     }
@@ -937,6 +942,9 @@ nonisolated extension Segmentation_V1_VersionSummary: SwiftProtobuf.Message, Swi
     if self.kind != .unspecified {
       try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 11)
     }
+    if !self.problem.isEmpty {
+      try visitor.visitSingularStringField(value: self.problem, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -952,6 +960,7 @@ nonisolated extension Segmentation_V1_VersionSummary: SwiftProtobuf.Message, Swi
     if lhs.jobID != rhs.jobID {return false}
     if lhs.parentVersion != rhs.parentVersion {return false}
     if lhs.kind != rhs.kind {return false}
+    if lhs.problem != rhs.problem {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -651,6 +651,9 @@ public nonisolated struct Segmentation_V1_ListJobsResponse: Sendable {
   /// Newest first.
   public var jobs: [Segmentation_V1_Job] = []
 
+  /// Stored jobs that could not be read (skipped, and logged by the server).
+  public var unreadable: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1353,7 +1356,7 @@ nonisolated extension Segmentation_V1_ListJobsRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Segmentation_V1_ListJobsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListJobsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}jobs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}jobs\0\u{1}unreadable\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1362,6 +1365,7 @@ nonisolated extension Segmentation_V1_ListJobsResponse: SwiftProtobuf.Message, S
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.unreadable) }()
       default: break
       }
     }
@@ -1371,11 +1375,15 @@ nonisolated extension Segmentation_V1_ListJobsResponse: SwiftProtobuf.Message, S
     if !self.jobs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.jobs, fieldNumber: 1)
     }
+    if self.unreadable != 0 {
+      try visitor.visitSingularInt32Field(value: self.unreadable, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListJobsResponse, rhs: Segmentation_V1_ListJobsResponse) -> Bool {
     if lhs.jobs != rhs.jobs {return false}
+    if lhs.unreadable != rhs.unreadable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

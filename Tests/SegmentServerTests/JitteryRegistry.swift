@@ -12,16 +12,17 @@ struct JitteryRegistry: Registry {
 
     func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await base.insertDataset(dataset) }
     func dataset(id: String) async throws -> DatasetRecord? { try await base.dataset(id: id) }
-    func datasets() async throws -> [DatasetRecord] { try await base.datasets() }
+    func datasets() async throws -> Listing<DatasetRecord> { try await base.datasets() }
     func insertJob(_ job: JobRecord) async throws { try await base.insertJob(job) }
     func updateJob(_ job: JobRecord) async throws { try await base.updateJob(job) }
     func job(id: String) async throws -> JobRecord? { try await base.job(id: id) }
-    func jobs(limit: Int, modelName: String?) async throws -> [JobRecord] { try await base.jobs(limit: limit, modelName: modelName) }
+    func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord> { try await base.jobs(limit: limit, modelName: modelName) }
     func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int { try await base.failUnfinishedJobs(reason: reason, at: date) }
     func models() async throws -> [ModelSummaryRecord] { try await base.models() }
     func versions(of name: String) async throws -> [VersionRecord] { try await base.versions(of: name) }
     func version(_ name: String, _ number: Int) async throws -> VersionRecord? { try await base.version(name, number) }
     func modelBytes(_ name: String, _ number: Int) async throws -> Data { try await base.modelBytes(name, number) }
+    func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] { try await base.corruptVersions() }
     func aliases() async throws -> [(model: String, alias: String, version: Int)] { try await base.aliases() }
 
     func addVersion(_ version: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {

@@ -67,8 +67,11 @@ public actor JobManager {
         return job
     }
 
-    public func jobs(limit: Int, modelName: String?) async throws -> [JobRecord] {
-        try await registry.jobs(limit: limit, modelName: modelName).map { live[$0.id]?.record ?? $0 }
+    public func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord> {
+        var listing = try await registry.jobs(limit: limit, modelName: modelName)
+        listing.items = listing.items.map { live[$0.id]?.record ?? $0 }
+        if listing.unreadable > 0 { logger.warning("stored jobs could not be read", metadata: ["count": "\(listing.unreadable)"]) }
+        return listing
     }
 
     public func cancel(id: String) async throws -> JobRecord {

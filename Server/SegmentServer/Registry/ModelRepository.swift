@@ -38,8 +38,22 @@ public final class ModelRepository: Sendable {
             }
             var aliases: [String: [String: Int]] = [:]
             for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
-            view.withLock { $0.replaceAll(versions: versions, aliases: aliases) }
+            let damaged = try await registry.corruptVersions()
+            view.withLock { view in
+                view.replaceAll(versions: versions, aliases: aliases)
+                view.problems = Dictionary(uniqueKeysWithValues: damaged.map { (View.Key(name: $0.model, version: $0.version), $0.reason) })
+            }
         }
+    }
+
+    /// Versions that cannot be served, and why (checked at load, and whenever a read fails).
+    public func problems() -> [(name: String, version: Int, reason: String)] {
+        view.withLock { $0.problems.map { (name: $0.key.name, version: $0.key.version, reason: $0.value) } }
+            .sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+    }
+
+    public func problem(_ name: String, _ version: Int) -> String? {
+        view.withLock { $0.problems[View.Key(name: name, version: version)] }
     }
 
     // MARK: Reads
@@ -55,8 +69,22 @@ public final class ModelRepository: Sendable {
         if let model = view.withLock({ $0.cached(reference.name, version) }) {
             return Resolved(name: reference.name, version: version, model: model)
         }
-        let bytes = try await registry.modelBytes(reference.name, version)
-        let model = try SegmentationModel(serialized: bytes)
+        let key = View.Key(name: reference.name, version: version)
+        if let problem = view.withLock({ $0.problems[key] }) {
+            throw RegistryError.corrupt("model version \(reference.name)@\(version) is damaged: \(problem)")
+        }
+        let model: SegmentationModel
+        let bytes: Data
+        do {
+            bytes = try await registry.modelBytes(reference.name, version)
+            model = try SegmentationModel(serialized: bytes)
+        } catch let error as RegistryError {
+            if case .corrupt = error { view.withLock { $0.problems[key] = "its stored bytes fail their SHA-256 checksum" } }
+            throw error
+        } catch let error as ModelError {
+            view.withLock { $0.problems[key] = "its stored bytes do not decode: \(String(describing: error).prefix(200))" }
+            throw RegistryError.corrupt("model version \(reference.name)@\(version) is damaged: its stored bytes do not decode")
+        }
         view.withLock { $0.cache(model, bytes: bytes.count, name: reference.name, version: version) }
         return Resolved(name: reference.name, version: version, model: model)
     }
@@ -139,7 +167,7 @@ public final class ModelRepository: Sendable {
 
 /// What the repository serves: versions, aliases, and decoded models in an LRU cache bounded by
 /// their serialized size.
-private struct View {
+struct View {
     struct Key: Hashable {
         var name: String
         var version: Int
@@ -153,6 +181,8 @@ private struct View {
 
     var versions: [String: Set<Int>] = [:]
     var aliases: [String: [String: Int]] = [:]
+    /// Versions that cannot be served, and why.
+    var problems: [Key: String] = [:]
     private var models: [Key: Entry] = [:]
     private var cachedBytes = 0
     private var clock: UInt64 = 0

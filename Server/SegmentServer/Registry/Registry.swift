@@ -95,6 +95,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case aliasedVersion(name: String, version: Int, aliases: [String])
     case invalid(String)
     case storage(String)
+    /// Stored bytes that fail their checksum or do not decode.
+    case corrupt(String)
 
     public var description: String {
         switch self {
@@ -103,6 +105,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
         case .invalid(let message): message
         case .storage(let message): "storage error: \(message)"
+        case .corrupt(let message): message
         }
     }
 }
@@ -114,12 +117,12 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
 public protocol Registry: Sendable {
     func insertDataset(_ dataset: DatasetRecord) async throws -> Bool
     func dataset(id: String) async throws -> DatasetRecord?
-    func datasets() async throws -> [DatasetRecord]
+    func datasets() async throws -> Listing<DatasetRecord>
 
     func insertJob(_ job: JobRecord) async throws
     func updateJob(_ job: JobRecord) async throws
     func job(id: String) async throws -> JobRecord?
-    func jobs(limit: Int, modelName: String?) async throws -> [JobRecord]
+    func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord>
     /// Marks queued and running jobs failed (after a restart); returns how many.
     func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int
 
@@ -130,13 +133,28 @@ public protocol Registry: Sendable {
     /// Throws `notFound` for an unknown model.
     func versions(of name: String) async throws -> [VersionRecord]
     func version(_ name: String, _ number: Int) async throws -> VersionRecord?
+    /// The model's bytes, checked against the SHA-256 stored with them: `corrupt` when they differ.
     func modelBytes(_ name: String, _ number: Int) async throws -> Data
+    /// Every version whose stored bytes fail their checksum, with the reason (a startup check).
+    func corruptVersions() async throws -> [(model: String, version: Int, reason: String)]
     func aliases() async throws -> [(model: String, alias: String, version: Int)]
     /// Returns the version the alias pointed at before.
     func setAlias(_ name: String, alias: String, version: Int) async throws -> Int?
     func deleteAlias(_ name: String, alias: String) async throws
     /// Returns the aliases removed with it (only when forced).
     func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String]
+}
+
+/// Records read from storage; rows that could not be read are skipped and counted, so one bad
+/// row never breaks a list.
+public struct Listing<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var unreadable: Int
+
+    public init(items: [Item], unreadable: Int = 0) {
+        self.items = items
+        self.unreadable = unreadable
+    }
 }
 
 /// Checks names of models and aliases (they appear in references like `name@alias`).

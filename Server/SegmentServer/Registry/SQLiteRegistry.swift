@@ -1,10 +1,14 @@
+import Crypto
 import Foundation
 import GRDB
 import SegmentationEngine
 
 /// The embedded registry: one SQLite database (WAL mode) in the data directory, through GRDB.
-/// Model bytes are stored in the versions table, so a version and its model are written in one
-/// transaction: after a crash there is either no version or a complete one.
+/// Model bytes are stored in the versions table with their SHA-256, so a version and its model
+/// are written in one transaction (after a crash there is either no version or a complete one)
+/// and a changed byte is caught when read. `synchronous=FULL`: a commit the server acknowledged
+/// survives a power cut too, at the cost of one more fsync per write (writes are rare: uploads,
+/// jobs, versions, aliases). The database is checked (`quick_check`) when opened.
 public final class SQLiteRegistry: Registry {
     private let database: DatabasePool
 
@@ -12,12 +16,21 @@ public final class SQLiteRegistry: Registry {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
             database = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch {
             throw RegistryError.storage("cannot open the registry at \(path): \(error)")
         }
+        let check = try database.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        guard check == ["ok"] else {
+            throw RegistryError.storage("the registry at \(path) fails SQLite's integrity check: \(check.prefix(3).joined(separator: "; "))")
+        }
+    }
+
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
     private static var migrator: DatabaseMigrator {
@@ -47,6 +60,14 @@ public final class SQLiteRegistry: Registry {
                 CREATE INDEX jobs_by_created ON jobs(created_at);
                 """)
         }
+        migrator.registerMigration("v2: model checksums") { db in
+            try db.execute(sql: "ALTER TABLE versions ADD COLUMN model_sha256 TEXT")
+            for row in try Row.fetchAll(db, sql: "SELECT model, version, model_blob FROM versions") {
+                let blob: Data = row["model_blob"]
+                try db.execute(sql: "UPDATE versions SET model_sha256 = ? WHERE model = ? AND version = ?",
+                               arguments: [Self.sha256(blob), row["model"], row["version"]])
+            }
+        }
         return migrator
     }
 
@@ -73,10 +94,20 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
-    public func datasets() async throws -> [DatasetRecord] {
+    public func datasets() async throws -> Listing<DatasetRecord> {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id").map(Self.dataset(from:))
+            Self.listing(try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id"), Self.dataset(from:))
         }
+    }
+
+    /// Rows turned into records; a row that does not decode is skipped and counted.
+    private static func listing<T>(_ rows: [Row], _ decode: (Row) throws -> T) -> Listing<T> {
+        var items: [T] = []
+        var unreadable = 0
+        for row in rows {
+            if let item = try? decode(row) { items.append(item) } else { unreadable += 1 }
+        }
+        return Listing(items: items, unreadable: unreadable)
     }
 
     private static func dataset(from row: Row) throws -> DatasetRecord {
@@ -127,14 +158,14 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
-    public func jobs(limit: Int, modelName: String?) async throws -> [JobRecord] {
+    public func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord> {
         try await read { db in
             if let modelName {
-                return try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE model_name = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                                        arguments: [modelName, limit]).map(Self.job(from:))
+                return Self.listing(try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE model_name = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                                                     arguments: [modelName, limit]), Self.job(from:))
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
-                                    arguments: [limit]).map(Self.job(from:))
+            return Self.listing(try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
+                                                 arguments: [limit]), Self.job(from:))
         }
     }
 
@@ -176,11 +207,11 @@ public final class SQLiteRegistry: Registry {
                 silhouette: new.model.metrics.silhouette, customers: new.model.dataReport.customersOut)
             try db.execute(sql: """
                 INSERT INTO versions (model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette,
-                    customers, model_blob)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    customers, model_blob, model_sha256)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.name, record.version, now.timeIntervalSince1970, record.datasetID, record.jobID,
                                  record.parentVersion, record.kind.rawValue, record.k, record.silhouette,
-                                 record.customers, new.modelBytes])
+                                 record.customers, new.modelBytes, Self.sha256(new.modelBytes)])
             try db.execute(sql: "UPDATE models SET next_version = ?, updated_at = ? WHERE name = ?",
                            arguments: [number + 1, now.timeIntervalSince1970, new.name])
             if var job {
@@ -239,11 +270,27 @@ public final class SQLiteRegistry: Registry {
 
     public func modelBytes(_ name: String, _ number: Int) async throws -> Data {
         try await read { db in
-            guard let data = try Data.fetchOne(db, sql: "SELECT model_blob FROM versions WHERE model = ? AND version = ?",
-                                               arguments: [name, number]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT model_blob, model_sha256 FROM versions WHERE model = ? AND version = ?",
+                                             arguments: [name, number]) else {
                 throw RegistryError.notFound("model version \(name)@\(number)")
             }
+            let data: Data = row["model_blob"]
+            let expected: String? = row["model_sha256"]
+            guard expected == Self.sha256(data) else {
+                throw RegistryError.corrupt("model version \(name)@\(number) is damaged: its stored bytes fail their SHA-256 checksum")
+            }
             return data
+        }
+    }
+
+    public func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT model, version, model_blob, model_sha256 FROM versions ORDER BY model, version").compactMap { row in
+                let data: Data = row["model_blob"]
+                let expected: String? = row["model_sha256"]
+                return expected == Self.sha256(data) ? nil
+                    : (model: row["model"], version: row["version"], reason: "its stored bytes fail their SHA-256 checksum")
+            }
         }
     }
 

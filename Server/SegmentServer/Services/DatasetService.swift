@@ -71,7 +71,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     func listDatasets(request: Segmentation_V1_ListDatasetsRequest, context: ServerContext) async throws -> Segmentation_V1_ListDatasetsResponse {
         try await handling {
             let datasets = try await registry.datasets()
-            return .with { $0.datasets = datasets.map(\.proto) }
+            return .with { $0.datasets = datasets.items.map(\.proto); $0.unreadable = Int32(datasets.unreadable) }
         }
     }
 }

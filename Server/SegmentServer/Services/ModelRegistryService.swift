@@ -34,7 +34,13 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
             try Names.validateModelName(request.name)
             let versions = try await registry.versions(of: request.name)
             let aliases = models.aliases(of: request.name)
-            return .with { $0.versions = versions.map { $0.proto(aliases: aliases) } }
+            return .with {
+                $0.versions = versions.map { version in
+                    var summary = version.proto(aliases: aliases)
+                    summary.problem = models.problem(version.name, version.version) ?? ""
+                    return summary
+                }
+            }
         }
     }
 

@@ -76,7 +76,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             guard request.limit >= 0 else { throw RPCErrors.invalid("limit must not be negative") }
             let limit = request.limit == 0 ? 50 : min(Int(request.limit), 1000)
             let list = try await jobs.jobs(limit: limit, modelName: request.modelName.isEmpty ? nil : request.modelName)
-            return .with { $0.jobs = list.map(\.proto) }
+            return .with { $0.jobs = list.items.map(\.proto); $0.unreadable = Int32(list.unreadable) }
         }
     }
 

@@ -13,6 +13,7 @@ enum RPCErrors {
             case .aliasedVersion: return RPCError(code: .failedPrecondition, message: error.description)
             case .invalid: return RPCError(code: .invalidArgument, message: error.description)
             case .storage: return RPCError(code: .internalError, message: error.description)
+            case .corrupt: return RPCError(code: .dataLoss, message: error.description)
             }
         case let error as JobError:
             switch error {
@@ -33,6 +34,7 @@ enum RPCErrors {
             switch error {
             case .unknownSegment: return RPCError(code: .notFound, message: error.description)
             case .invalidName, .wrongKind: return RPCError(code: .invalidArgument, message: error.description)
+            case .corrupt, .notAModel: return RPCError(code: .dataLoss, message: error.description)
             default: return RPCError(code: .internalError, message: error.description)
             }
         case is CancellationError: return RPCError(code: .cancelled, message: "the request was cancelled")
