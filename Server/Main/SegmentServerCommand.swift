@@ -26,6 +26,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-upload-mb"), help: "Largest dataset upload accepted, in MiB (env SEGMENT_MAX_UPLOAD_MB; default 2048).")
     var maximumUploadMegabytes: Int?
 
+    @Option(name: .customLong("max-queued-jobs"), help: "Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_QUEUED_JOBS; default 100).")
+    var maximumQueuedJobs: Int?
+
     @Option(name: .customLong("model-cache-mb"), help: "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512).")
     var modelCacheMegabytes: Int?
 
@@ -44,6 +47,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
             ?? environment["SEGMENT_MAX_UPLOAD_MB"].map { try Self.integer($0, "SEGMENT_MAX_UPLOAD_MB") } ?? 2048
         guard uploadMegabytes >= 1 else { throw ValidationError("--max-upload-mb must be at least 1") }
         configuration.maximumUploadBytes = Int64(uploadMegabytes) << 20
+        configuration.maximumQueuedJobs = try maximumQueuedJobs
+            ?? environment["SEGMENT_MAX_QUEUED_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_QUEUED_JOBS") } ?? 100
+        guard configuration.maximumQueuedJobs >= 1 else { throw ValidationError("--max-queued-jobs must be at least 1") }
         let cacheMegabytes = try modelCacheMegabytes
             ?? environment["SEGMENT_MODEL_CACHE_MB"].map { try Self.integer($0, "SEGMENT_MODEL_CACHE_MB") } ?? 512
         guard cacheMegabytes >= 0 else { throw ValidationError("--model-cache-mb must be at least 0") }

@@ -12,6 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var port = 50051
     public var dataDirectory = "./segmentation-data"
     public var maximumConcurrentJobs = 1
+    /// Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED.
+    public var maximumQueuedJobs = 100
     /// Largest dataset upload accepted.
     public var maximumUploadBytes: Int64 = 2 << 30
     /// Largest single request message (a Score batch, an upload chunk).
@@ -55,7 +57,8 @@ public final class SegmentationServer: Service, Sendable {
         }
         let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes)
         jobs = JobManager(registry: registry, models: models, store: store,
-                          maximumConcurrentJobs: configuration.maximumConcurrentJobs, logger: logger)
+                          maximumConcurrentJobs: configuration.maximumConcurrentJobs,
+                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger)
         health = HealthStatus()
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),

@@ -42,4 +42,23 @@ struct IntegrityTests {
             #expect(jobs.jobs.count == 1 && jobs.unreadable == 1)
         }
     }
+
+    @Test("A stored dataset edited on disk is not trained on: the job fails naming the damage")
+    func editedDataset() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 150)
+        try await harness.withServer { services, server in
+            let dataset = try await services.upload(path)
+            let stored = (harness.dataDirectory as NSString).appendingPathComponent(
+                "datasets/\(dataset.id.replacingOccurrences(of: "sha256:", with: ""))/\(dataset.files[0].name)")
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: stored))
+            bytes[bytes.count - 3] = UInt8(ascii: "9")
+            try bytes.write(to: URL(fileURLWithPath: stored))
+            let job = try await services.train(dataset.id, model: "edited", ks: 3...3, nInit: 1)
+            #expect(job.state == .failed)
+            #expect(job.error.contains("damaged"), "\(job.error)")
+            #expect(!job.error.contains(harness.dataDirectory))
+        }
+    }
 }

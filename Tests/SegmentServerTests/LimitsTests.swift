@@ -108,4 +108,31 @@ struct LimitsTests {
         }
         Issue.record("job \(id) never started clustering")
     }
+
+    @Test("A full job queue answers RESOURCE_EXHAUSTED")
+    func queueFull() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 3000)
+        try await harness.withServer(maximumQueuedJobs: 2) { services, _ in
+            let dataset = try await services.upload(path)
+            let slow = Segmentation_V1_SubmitTrainingJobRequest.with {
+                $0.spec = .with {
+                    $0.modelName = "q"; $0.datasetID = dataset.id
+                    $0.kRange = .with { $0.min = 2; $0.max = 100 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
+                }
+            }
+            // One runs, two wait: the fourth is refused.
+            var ids: [String] = []
+            for _ in 0..<3 { ids.append(try await services.training.submitTrainingJob(slow).job.id) }
+            do {
+                _ = try await services.training.submitTrainingJob(slow)
+                Issue.record("a fourth job was queued")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted)
+                #expect(error.message.contains("--max-queued-jobs"))
+            }
+            for id in ids { _ = try? await services.training.cancelJob(.with { $0.jobID = id }) }
+        }
+    }
 }

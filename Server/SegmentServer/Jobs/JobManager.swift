@@ -19,6 +19,7 @@ public actor JobManager {
     private let models: ModelRepository
     private let store: DatasetStore
     private let maximumConcurrentJobs: Int
+    private let maximumQueuedJobs: Int
     private let logger: Logger
 
     private var live: [String: LiveJob] = [:]
@@ -36,7 +37,9 @@ public actor JobManager {
         var registering = false
     }
 
-    public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int, logger: Logger) {
+    public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int,
+                maximumQueuedJobs: Int = 100, logger: Logger) {
+        self.maximumQueuedJobs = max(1, maximumQueuedJobs)
         self.registry = registry
         self.models = models
         self.store = store
@@ -48,6 +51,7 @@ public actor JobManager {
 
     public func submit(modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration) async throws -> JobRecord {
         guard accepting else { throw JobError.shuttingDown }
+        guard queue.count < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
         let record = JobRecord(
             id: "job-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
             modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
@@ -154,13 +158,16 @@ public actor JobManager {
         logger.info("job started", metadata: ["job": "\(id)"])
 
         let sources = store.paths(of: job.dataset).map(TrainingSource.path)
+        let (store, dataset) = (self.store, job.dataset)
         let trainer = SegmentationTrainer(configuration: job.record.configuration)
         let stop = job.stop
         let (events, sink) = AsyncStream<TrainingEvent>.makeStream()
         async let outcome = OffPool.run(name: "train-\(id)") { () -> Result<SegmentationModel, any Error> in
             defer { sink.finish() }
             return Result {
-                try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { sink.yield($0) }
+                // The stored files must still be the uploaded ones (their content hash is the dataset's id).
+                try store.verify(dataset)
+                return try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { sink.yield($0) }
             }
         }
         for await event in events { await progress(id, event) }
@@ -252,11 +259,13 @@ final class StopFlag: Sendable {
 public enum JobError: Error, Equatable, CustomStringConvertible {
     case shuttingDown
     case alreadyFinished(id: String, status: JobStatus)
+    case queueFull(limit: Int)
 
     public var description: String {
         switch self {
         case .shuttingDown: "the server is shutting down and accepts no new jobs"
         case .alreadyFinished(let id, let status): "job \(id) has already finished (\(status.rawValue))"
+        case .queueFull(let limit): "\(limit) jobs are already queued (the server's --max-queued-jobs); retry when some have run"
         }
     }
 }

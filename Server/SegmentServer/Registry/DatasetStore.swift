@@ -30,6 +30,25 @@ public struct DatasetStore: Sendable {
         dataset.files.map { (folder(for: dataset.id) as NSString).appendingPathComponent($0.name) }
     }
 
+    /// Checks that a stored dataset's files are still the uploaded ones: their content hash,
+    /// computed as the upload computed it, must be the dataset's id. Reads every byte once.
+    public func verify(_ dataset: DatasetRecord) throws {
+        var hasher = SHA256()
+        hasher.update(data: Data("kind=\(dataset.kind.rawValue);columns=\(try JSON.text(dataset.columns));".utf8))
+        for (file, path) in zip(dataset.files, paths(of: dataset)) {
+            hasher.update(data: Data("\u{0}file=\(file.name)\u{0}".utf8))
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)): file \(file.name) is missing")
+            }
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        }
+        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        guard digest == dataset.id else {
+            throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: its stored files no longer match their SHA-256")
+        }
+    }
+
     /// Receives one upload's files.
     public final class Upload {
         public let folder: String
@@ -69,7 +88,7 @@ public struct DatasetStore: Sendable {
             try handle?.close()
             let path = (folder as NSString).appendingPathComponent(clean)
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw UploadError.storage("cannot create \(path)")
+                throw UploadError.storage("cannot store file \(clean)")  // never a server path
             }
             handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             files.append(DatasetFileRecord(name: clean, sizeBytes: 0))
@@ -119,7 +138,7 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .tooLarge(let limit): "the upload exceeds the server's limit of \(limit) bytes"
-        case .badFileName(let name): "file name '\(name)' must be a plain name without folders or a leading dot"
+        case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders or a leading dot, at most 255 characters"
         case .duplicateFile(let name): "file '\(name)' was sent twice; a file's chunks must be consecutive"
         case .empty: "the upload holds no file"
         case .storage(let message): message

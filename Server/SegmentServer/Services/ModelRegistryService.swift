@@ -105,8 +105,11 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
                 throw RegistryError.notFound("the training dataset of \(resolved.name)@\(resolved.version)")
             }
             let sources = store.paths(of: dataset).map(TrainingSource.path)
-            let model = resolved.model
-            let result = try await OffPool.run(name: "export") { try model.assignTrainingData(sources) }
+            let (model, store) = (resolved.model, store)
+            let result = try await OffPool.run(name: "export") {
+                try store.verify(dataset)
+                return try model.assignTrainingData(sources)
+            }
             let names = result.features.names
             let count = result.assignments.count
             for start in stride(from: 0, to: count, by: Self.exportBatch) {

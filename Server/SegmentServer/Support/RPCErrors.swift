@@ -19,6 +19,7 @@ enum RPCErrors {
             switch error {
             case .shuttingDown: return RPCError(code: .unavailable, message: error.description)
             case .alreadyFinished: return RPCError(code: .failedPrecondition, message: error.description)
+            case .queueFull: return RPCError(code: .resourceExhausted, message: error.description)
             }
         case let error as UploadError:
             switch error {
