@@ -26,6 +26,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-upload-mb"), help: "Largest dataset upload accepted, in MiB (env SEGMENT_MAX_UPLOAD_MB; default 2048).")
     var maximumUploadMegabytes: Int?
 
+    @Option(name: .customLong("max-datasets-mb"), help: "Largest total of all stored datasets, in MiB; uploads past it are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_DATASETS_MB; default 20480).")
+    var maximumDatasetMegabytes: Int?
+
     @Option(name: .customLong("max-queued-jobs"), help: "Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_QUEUED_JOBS; default 100).")
     var maximumQueuedJobs: Int?
 
@@ -47,6 +50,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
             ?? environment["SEGMENT_MAX_UPLOAD_MB"].map { try Self.integer($0, "SEGMENT_MAX_UPLOAD_MB") } ?? 2048
         guard uploadMegabytes >= 1 else { throw ValidationError("--max-upload-mb must be at least 1") }
         configuration.maximumUploadBytes = Int64(uploadMegabytes) << 20
+        let datasetMegabytes = try maximumDatasetMegabytes
+            ?? environment["SEGMENT_MAX_DATASETS_MB"].map { try Self.integer($0, "SEGMENT_MAX_DATASETS_MB") } ?? 20480
+        guard datasetMegabytes >= 1 else { throw ValidationError("--max-datasets-mb must be at least 1") }
+        configuration.maximumDatasetBytes = Int64(datasetMegabytes) << 20
         configuration.maximumQueuedJobs = try maximumQueuedJobs
             ?? environment["SEGMENT_MAX_QUEUED_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_QUEUED_JOBS") } ?? 100
         guard configuration.maximumQueuedJobs >= 1 else { throw ValidationError("--max-queued-jobs must be at least 1") }

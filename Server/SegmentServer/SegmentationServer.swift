@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumQueuedJobs = 100
     /// Largest dataset upload accepted.
     public var maximumUploadBytes: Int64 = 2 << 30
+    /// Largest total of all stored datasets.
+    public var maximumDatasetBytes: Int64 = 20 << 30
     /// Largest single request message (a Score batch, an upload chunk).
     public var maximumMessageBytes = 16 << 20
     /// Decoded models kept in memory, in bytes of serialized model (LRU).
@@ -55,7 +57,10 @@ public final class SegmentationServer: Service, Sendable {
             logger.error("a stored model version cannot be served",
                          metadata: ["model": "\(damaged.name)@\(damaged.version)", "reason": "\(damaged.reason)"])
         }
-        let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes)
+        let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes,
+                                     quotaBytes: configuration.maximumDatasetBytes)
+        let orphans = store.removeOrphans(keeping: Set(try await registry.datasets().items.map(\.id)))
+        if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,
                           maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger)

@@ -61,11 +61,25 @@ public enum Segmentation_V1_DatasetService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "DeleteDataset" metadata.
+        public enum DeleteDataset: Sendable {
+            /// Request type for "DeleteDataset".
+            public typealias Input = Segmentation_V1_DeleteDatasetRequest
+            /// Response type for "DeleteDataset".
+            public typealias Output = Segmentation_V1_DeleteDatasetResponse
+            /// Descriptor for "DeleteDataset".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.DatasetService"),
+                method: "DeleteDataset",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.DatasetService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             UploadDataset.descriptor,
             GetDataset.descriptor,
-            ListDatasets.descriptor
+            ListDatasets.descriptor,
+            DeleteDataset.descriptor
         ]
     }
 }
@@ -144,6 +158,25 @@ extension Segmentation_V1_DatasetService {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListDatasetsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListDatasetsResponse>
+
+        /// Handle the "DeleteDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+        /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_DeleteDatasetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_DeleteDatasetResponse` messages.
+        func deleteDataset(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_DeleteDatasetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_DeleteDatasetResponse>
     }
 
     /// Service protocol for the "segmentation.v1.DatasetService" service.
@@ -206,6 +239,25 @@ extension Segmentation_V1_DatasetService {
             request: GRPCCore.ServerRequest<Segmentation_V1_ListDatasetsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListDatasetsResponse>
+
+        /// Handle the "DeleteDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+        /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_DeleteDatasetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_DeleteDatasetResponse` message.
+        func deleteDataset(
+            request: GRPCCore.ServerRequest<Segmentation_V1_DeleteDatasetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_DeleteDatasetResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.DatasetService" service.
@@ -266,6 +318,25 @@ extension Segmentation_V1_DatasetService {
             request: Segmentation_V1_ListDatasetsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_ListDatasetsResponse
+
+        /// Handle the "DeleteDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+        /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_DeleteDatasetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_DeleteDatasetResponse` to respond with.
+        func deleteDataset(
+            request: Segmentation_V1_DeleteDatasetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_DeleteDatasetResponse
     }
 }
 
@@ -301,6 +372,17 @@ extension Segmentation_V1_DatasetService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListDatasetsResponse>(),
             handler: { request, context in
                 try await self.listDatasets(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Segmentation_V1_DatasetService.Method.DeleteDataset.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteDatasetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteDatasetResponse>(),
+            handler: { request, context in
+                try await self.deleteDataset(
                     request: request,
                     context: context
                 )
@@ -344,6 +426,17 @@ extension Segmentation_V1_DatasetService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func deleteDataset(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_DeleteDatasetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_DeleteDatasetResponse> {
+        let response = try await self.deleteDataset(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -381,6 +474,19 @@ extension Segmentation_V1_DatasetService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListDatasetsResponse> {
         return GRPCCore.ServerResponse<Segmentation_V1_ListDatasetsResponse>(
             message: try await self.listDatasets(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deleteDataset(
+        request: GRPCCore.ServerRequest<Segmentation_V1_DeleteDatasetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_DeleteDatasetResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_DeleteDatasetResponse>(
+            message: try await self.deleteDataset(
                 request: request.message,
                 context: context
             ),
@@ -464,6 +570,30 @@ extension Segmentation_V1_DatasetService {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListDatasetsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListDatasetsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+        /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_DeleteDatasetRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_DeleteDatasetRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_DeleteDatasetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteDataset<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_DeleteDatasetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_DeleteDatasetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_DeleteDatasetResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DeleteDatasetResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -583,6 +713,41 @@ extension Segmentation_V1_DatasetService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "DeleteDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+        /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_DeleteDatasetRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_DeleteDatasetRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_DeleteDatasetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deleteDataset<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_DeleteDatasetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_DeleteDatasetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_DeleteDatasetResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DeleteDatasetResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Segmentation_V1_DatasetService.Method.DeleteDataset.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -670,6 +835,36 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListDatasetsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListDatasetsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteDataset" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+    /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_DeleteDatasetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteDataset<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_DeleteDatasetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DeleteDatasetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteDataset(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteDatasetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteDatasetResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -772,6 +967,40 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listDatasets(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteDataset" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes a dataset and its files. FAILED_PRECONDITION while a model version was trained on
+    /// > it (its lineage and export need it) unless forced, and always while a job is using it.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteDataset<Result>(
+        _ message: Segmentation_V1_DeleteDatasetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DeleteDatasetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_DeleteDatasetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteDataset(
             request: request,
             options: options,
             onResponse: handleResponse

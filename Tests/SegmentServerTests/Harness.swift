@@ -19,10 +19,11 @@ struct Harness {
 
     /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
     func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, modelCacheBytes: Int = 512 << 20,
-                                 jittery: Bool = false, maximumQueuedJobs: Int = 100, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+                                 jittery: Bool = false, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
         configuration.modelCacheBytes = modelCacheBytes
         configuration.maximumQueuedJobs = maximumQueuedJobs
+        configuration.maximumDatasetBytes = maximumDatasetBytes
         configuration.port = 0
         configuration.dataDirectory = dataDirectory
         configuration.maximumConcurrentJobs = maximumJobs

@@ -135,4 +135,37 @@ struct LimitsTests {
             for id in ids { _ = try? await services.training.cancelJob(.with { $0.jobID = id }) }
         }
     }
+
+    @Test("Datasets can be deleted (refused while versions need them unless forced); the total is under a quota")
+    func datasetLifecycle() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (first, _) = try harness.sampleFile(customers: 150, seed: 1)
+        let (second, _) = try harness.sampleFile(customers: 150, seed: 2)
+        let size = Int64(try Data(contentsOf: URL(fileURLWithPath: first)).count)
+        try await harness.withServer(maximumDatasetBytes: size + size / 2) { services, _ in
+            let dataset = try await services.upload(first)
+            #expect(try await services.train(dataset.id, model: "d", ks: 3...3, nInit: 1).state == .succeeded)
+            // Over the quota: refused, nothing kept.
+            #expect(await statusCode { _ = try await services.upload(second) } == .resourceExhausted)
+            #expect(try await services.datasets.listDatasets(.init()).datasets.count == 1)
+            // Needed by d@1: refused unless forced.
+            #expect(await statusCode { _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id }) } == .failedPrecondition)
+            let deleted = try await services.datasets.deleteDataset(.with { $0.id = dataset.id; $0.force = true })
+            #expect(deleted.trainedVersions == ["d@1"])
+            #expect(await statusCode { _ = try await services.datasets.getDataset(.with { $0.id = dataset.id }) } == .notFound)
+            #expect(await statusCode { _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id }) } == .notFound)
+            let folder = (harness.dataDirectory as NSString).appendingPathComponent("datasets/" + dataset.id.replacingOccurrences(of: "sha256:", with: ""))
+            #expect(!FileManager.default.fileExists(atPath: folder))
+            // The version keeps serving; its export needs the data and says so.
+            #expect(try await services.models.getModel(.with { $0.reference = "d@1" }).model.segments.count == 3)
+            #expect(await statusCode {
+                _ = try await services.models.exportAssignments(.with { $0.reference = "d@1" }) { response in
+                    for try await _ in response.messages {}
+                }
+            } == .notFound)
+            // Room again: the second upload fits.
+            _ = try await services.upload(second)
+        }
+    }
 }

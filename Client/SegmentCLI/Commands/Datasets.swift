@@ -3,7 +3,26 @@ import Foundation
 import SegmentationAPI
 
 struct Datasets: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List uploaded datasets.", subcommands: [List.self])
+    static let configuration = CommandConfiguration(abstract: "List and delete uploaded datasets.", subcommands: [List.self, Delete.self])
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a dataset and its files (refused while versions were trained on it, unless --force).")
+        @Argument(help: "Dataset id (sha256:...).") var id: String
+        @Flag(help: "Delete even though model versions were trained on it (they keep serving; their export no longer works).")
+        var force = false
+        @OptionGroup var server: ServerOptions
+
+        func run() async throws {
+            let (id, force) = (id, force)
+            try await server.call { services, format in
+                let response = try await services.datasets.deleteDataset(.with { $0.id = id; $0.force = force })
+                try Output.emit(format, header: ["deleted", "trained_versions"], rows: [[id, response.trainedVersions.joined(separator: " ")]]) {
+                    try Output.json(response)
+                }
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List datasets, newest first.")

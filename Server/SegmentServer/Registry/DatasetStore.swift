@@ -9,10 +9,13 @@ public struct DatasetStore: Sendable {
     public let root: String
     /// Largest upload accepted, in bytes.
     public let maximumBytes: Int64
+    /// Largest total of all stored datasets, in bytes.
+    public let quotaBytes: Int64
 
-    public init(dataDirectory: String, maximumBytes: Int64) throws {
+    public init(dataDirectory: String, maximumBytes: Int64, quotaBytes: Int64 = Int64.max) throws {
         root = (dataDirectory as NSString).appendingPathComponent("datasets")
         self.maximumBytes = maximumBytes
+        self.quotaBytes = quotaBytes
         try FileManager.default.createDirectory(atPath: stagingRoot, withIntermediateDirectories: true)
         // Leftovers of uploads interrupted by a crash.
         for leftover in (try? FileManager.default.contentsOfDirectory(atPath: stagingRoot)) ?? [] {
@@ -53,14 +56,18 @@ public struct DatasetStore: Sendable {
     public final class Upload {
         public let folder: String
         private let maximumBytes: Int64
+        /// Room left under the total quota when the upload began (uploads running at the same
+        /// time can together pass it by at most one upload's size).
+        private let quota: (limit: Int64, stored: Int64)
         private var hasher = SHA256()
         private var handle: FileHandle?
         public private(set) var files: [DatasetFileRecord] = []
         public private(set) var totalBytes: Int64 = 0
 
-        init(folder: String, maximumBytes: Int64, kind: InputKind, columns: DatasetColumns) throws {
+        init(folder: String, maximumBytes: Int64, quota: (limit: Int64, stored: Int64), kind: InputKind, columns: DatasetColumns) throws {
             self.folder = folder
             self.maximumBytes = maximumBytes
+            self.quota = quota
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             hasher.update(data: Data("kind=\(kind.rawValue);columns=\(try JSON.text(columns));".utf8))
         }
@@ -73,6 +80,9 @@ public struct DatasetStore: Sendable {
             totalBytes += Int64(data.count)
             guard totalBytes <= maximumBytes else {
                 throw UploadError.tooLarge(limit: maximumBytes)
+            }
+            guard quota.stored + totalBytes <= quota.limit else {
+                throw UploadError.quotaExceeded(limit: quota.limit, stored: quota.stored)
             }
             try handle!.write(contentsOf: data)
             files[files.count - 1].sizeBytes += Int64(data.count)
@@ -107,9 +117,10 @@ public struct DatasetStore: Sendable {
         public var paths: [String] { files.map { (folder as NSString).appendingPathComponent($0.name) } }
     }
 
-    public func beginUpload(kind: InputKind, columns: DatasetColumns) throws -> Upload {
+    /// - Parameter storedBytes: what the stored datasets already take, counted against `quotaBytes`.
+    public func beginUpload(kind: InputKind, columns: DatasetColumns, storedBytes: Int64 = 0) throws -> Upload {
         try Upload(folder: (stagingRoot as NSString).appendingPathComponent(UUID().uuidString),
-                   maximumBytes: maximumBytes, kind: kind, columns: columns)
+                   maximumBytes: maximumBytes, quota: (quotaBytes, storedBytes), kind: kind, columns: columns)
     }
 
     /// Moves a finished upload into place; returns false when the same content is already stored.
@@ -126,10 +137,29 @@ public struct DatasetStore: Sendable {
     public func discard(_ upload: Upload) {
         try? FileManager.default.removeItem(atPath: upload.folder)
     }
+
+    /// Removes a dataset's files (after its record is gone).
+    public func delete(id: String) {
+        try? FileManager.default.removeItem(atPath: folder(for: id))
+    }
+
+    /// Removes stored folders that no dataset record names (left by a crash between deleting a
+    /// record and its files, or between storing files and their record). Returns how many.
+    @discardableResult
+    public func removeOrphans(keeping ids: Set<String>) -> Int {
+        let keep = Set(ids.map { folder(for: $0) })
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !name.hasPrefix(".") {
+            let path = (root as NSString).appendingPathComponent(name)
+            if !keep.contains(path), (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
+        }
+        return removed
+    }
 }
 
 public enum UploadError: Error, Equatable, CustomStringConvertible {
     case tooLarge(limit: Int64)
+    case quotaExceeded(limit: Int64, stored: Int64)
     case badFileName(String)
     case duplicateFile(String)
     case empty
@@ -138,6 +168,8 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .tooLarge(let limit): "the upload exceeds the server's limit of \(limit) bytes"
+        case .quotaExceeded(let limit, let stored):
+            "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored); delete datasets first (segment datasets delete)"
         case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders or a leading dot, at most 255 characters"
         case .duplicateFile(let name): "file '\(name)' was sent twice; a file's chunks must be consecutive"
         case .empty: "the upload holds no file"

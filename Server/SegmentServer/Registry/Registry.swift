@@ -97,6 +97,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case storage(String)
     /// Stored bytes that fail their checksum or do not decode.
     case corrupt(String)
+    /// A dataset still needed by versions or a job.
+    case datasetInUse(String)
 
     public var description: String {
         switch self {
@@ -106,6 +108,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .invalid(let message): message
         case .storage(let message): "storage error: \(message)"
         case .corrupt(let message): message
+        case .datasetInUse(let message): message
         }
     }
 }
@@ -118,6 +121,10 @@ public protocol Registry: Sendable {
     func insertDataset(_ dataset: DatasetRecord) async throws -> Bool
     func dataset(id: String) async throws -> DatasetRecord?
     func datasets() async throws -> Listing<DatasetRecord>
+    /// Deletes a dataset's record; returns the versions ("name@N") trained on it. Refused
+    /// (`datasetInUse`) while versions were trained on it unless forced, and while a job that
+    /// is queued or running uses it.
+    func deleteDataset(id: String, force: Bool) async throws -> [String]
 
     func insertJob(_ job: JobRecord) async throws
     func updateJob(_ job: JobRecord) async throws

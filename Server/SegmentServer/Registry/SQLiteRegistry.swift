@@ -100,6 +100,26 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    public func deleteDataset(id: String, force: Bool) async throws -> [String] {
+        try await write { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM datasets WHERE id = ?", arguments: [id]) != nil else {
+                throw RegistryError.notFound("dataset \(Names.quoted(id))")
+            }
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM jobs WHERE dataset_id = ? AND status IN ('queued', 'running')",
+                                arguments: [id]) != nil {
+                throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is being used by a queued or running job; cancel it first")
+            }
+            let trained = try Row.fetchAll(db, sql: "SELECT model, version FROM versions WHERE dataset_id = ? ORDER BY model, version",
+                                           arguments: [id]).map { "\($0["model"] as String)@\($0["version"] as Int)" }
+            if !trained.isEmpty && !force {
+                throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is the training data of \(trained.prefix(5).joined(separator: ", "))"
+                    + (trained.count > 5 ? " and \(trained.count - 5) more" : "") + "; force the delete to remove it anyway")
+            }
+            try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [id])
+            return trained
+        }
+    }
+
     /// Rows turned into records; a row that does not decode is skipped and counted.
     private static func listing<T>(_ rows: [Row], _ decode: (Row) throws -> T) -> Listing<T> {
         var items: [T] = []

@@ -23,7 +23,8 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
             if kind == .transactions { configuration.transactionColumns = try columns.transactionColumns() }
             if !columns.idColumn.isEmpty { configuration.customerColumns.id = columns.idColumn }
 
-            let upload = try store.beginUpload(kind: kind, columns: columns)
+            let stored = try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes }
+            let upload = try store.beginUpload(kind: kind, columns: columns, storedBytes: stored)
             do {
                 while let message = try await messages.next() {
                     guard case .chunk(let chunk)? = message.part else {
@@ -72,6 +73,15 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
         try await handling {
             let datasets = try await registry.datasets()
             return .with { $0.datasets = datasets.items.map(\.proto); $0.unreadable = Int32(datasets.unreadable) }
+        }
+    }
+
+    func deleteDataset(request: Segmentation_V1_DeleteDatasetRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteDatasetResponse {
+        try await handling {
+            guard !request.id.isEmpty else { throw RPCErrors.invalid("id is required") }
+            let trained = try await registry.deleteDataset(id: request.id, force: request.force)
+            store.delete(id: request.id)
+            return .with { $0.trainedVersions = trained }
         }
     }
 }

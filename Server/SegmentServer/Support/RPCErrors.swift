@@ -14,6 +14,7 @@ enum RPCErrors {
             case .invalid: return RPCError(code: .invalidArgument, message: error.description)
             case .storage: return RPCError(code: .internalError, message: error.description)
             case .corrupt: return RPCError(code: .dataLoss, message: error.description)
+            case .datasetInUse: return RPCError(code: .failedPrecondition, message: error.description)
             }
         case let error as JobError:
             switch error {
@@ -23,7 +24,7 @@ enum RPCErrors {
             }
         case let error as UploadError:
             switch error {
-            case .tooLarge: return RPCError(code: .resourceExhausted, message: error.description)
+            case .tooLarge, .quotaExceeded: return RPCError(code: .resourceExhausted, message: error.description)
             case .storage: return RPCError(code: .internalError, message: error.description)
             default: return RPCError(code: .invalidArgument, message: error.description)
             }
