@@ -130,6 +130,7 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             ],
             path: "Tests/SegmentServerTests"
         ),

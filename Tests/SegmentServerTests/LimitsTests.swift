@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import GRPCProtobuf
 import SegmentationAPI
 import SegmentationEngine
 import Testing
@@ -166,6 +167,42 @@ struct LimitsTests {
             } == .notFound)
             // Room again: the second upload fits.
             _ = try await services.upload(second)
+        }
+    }
+
+    @Test("Errors carry google.rpc.Status details: a stable reason, the customer and field of a bad row, the resource not found")
+    func richErrors() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 120)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
+            func status(_ body: () async throws -> Void) async -> GoogleRPCStatus? {
+                do { try await body(); return nil } catch let error as RPCError { return try? error.unpackGoogleRPCStatus() } catch { return nil }
+            }
+            let bad = await status {
+                _ = try await services.scoring.score(.with {
+                    $0.model = "m"
+                    $0.features = .with {
+                        $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]
+                        $0.rows = [.with { $0.customerID = "c9"; $0.values = [1, 2, .nan, 4] }]
+                    }
+                })
+            }
+            let badStatus = try #require(bad)
+            #expect(badStatus.code == .invalidArgument)
+            let badDetails = badStatus.details.map { String(describing: $0) }
+            #expect(badDetails.contains { $0.contains("BAD_ROW") && $0.contains("segmentation.v1") }, "\(badDetails)")
+            #expect(badDetails.contains { $0.contains("customers[c9].monetary") }, "\(badDetails)")
+            let missing = await status { _ = try await services.models.getModel(.with { $0.reference = "ghost" }) }
+            let missingStatus = try #require(missing)
+            #expect(missingStatus.code == .notFound)
+            let missingDetails = missingStatus.details.map { String(describing: $0) }
+            #expect(missingDetails.contains { $0.contains("model") && $0.contains("ghost") }, "\(missingDetails)")
+            let long = await status { _ = try await services.models.getModel(.with { $0.reference = String(repeating: "y", count: 100_000) }) }
+            let longMessage = try #require(long).message
+            #expect(longMessage.utf8.count < 600)
         }
     }
 }

@@ -1,50 +1,93 @@
 import GRPCCore
+import GRPCProtobuf
 import SegmentationEngine
 
 /// Maps the errors of the engine, the registry and the job manager to gRPC status codes with a
-/// message that names the problem.
+/// message that names the problem, capped in length, and `google.rpc.Status` details in
+/// `grpc-status-details-bin` (the richer error model, AIP-193): always an `ErrorInfo` with a
+/// stable reason in the domain "segmentation.v1"; a `BadRequest.FieldViolation` naming the
+/// customer and field for a bad row; a `ResourceInfo` for what was not found; a
+/// `QuotaFailure` for a limit. Documented in the protos' service comments.
 enum RPCErrors {
+    static let domain = "segmentation.v1"
+    /// Messages are cut here: an error never echoes unbounded input.
+    static let maximumMessageLength = 500
+
     static func map(_ error: any Error) -> RPCError {
+        if let error = error as? RPCError { return error }
+        let (code, reason, extra) = classify(error)
+        var message = String(describing: error)
+        if message.count > maximumMessageLength { message = String(message.prefix(maximumMessageLength)) + "..." }
+        let status = GoogleRPCStatus(code: code, message: message,
+                                     details: [.errorInfo(reason: reason, domain: domain)] + extra)
+        return RPCError(code: code, message: message, metadata: status.rpcErrorMetadata)
+    }
+
+    /// The status code, the stable reason, and any further details of an error.
+    private static func classify(_ error: any Error) -> (RPCError.Code, String, [ErrorDetails]) {
         switch error {
-        case let error as RPCError: return error
         case let error as RegistryError:
             switch error {
-            case .notFound: return RPCError(code: .notFound, message: error.description)
-            case .aliasedVersion: return RPCError(code: .failedPrecondition, message: error.description)
-            case .invalid: return RPCError(code: .invalidArgument, message: error.description)
-            case .storage: return RPCError(code: .internalError, message: error.description)
-            case .corrupt: return RPCError(code: .dataLoss, message: error.description)
-            case .datasetInUse: return RPCError(code: .failedPrecondition, message: error.description)
+            case .notFound(let what):
+                let words = what.split(separator: " ", maxSplits: 1)
+                return (.notFound, "NOT_FOUND", [.resourceInfo(type: String(words.first ?? ""), name: String(words.last ?? "").prefix(200).description,
+                                                               errorDescription: "not found")])
+            case .aliasedVersion: return (.failedPrecondition, "ALIASED_VERSION", [])
+            case .invalid: return (.invalidArgument, "INVALID_NAME", [])
+            case .storage: return (.internalError, "STORAGE", [])
+            case .corrupt: return (.dataLoss, "DAMAGED_DATA", [])
+            case .datasetInUse: return (.failedPrecondition, "DATASET_IN_USE", [])
             }
         case let error as JobError:
             switch error {
-            case .shuttingDown: return RPCError(code: .unavailable, message: error.description)
-            case .alreadyFinished: return RPCError(code: .failedPrecondition, message: error.description)
-            case .queueFull: return RPCError(code: .resourceExhausted, message: error.description)
+            case .shuttingDown: return (.unavailable, "SHUTTING_DOWN", [])
+            case .alreadyFinished: return (.failedPrecondition, "JOB_FINISHED", [])
+            case .queueFull: return (.resourceExhausted, "QUEUE_FULL", [.quotaFailure(violations: [.init(subject: "queued jobs", description: "--max-queued-jobs")])])
             }
         case let error as UploadError:
             switch error {
-            case .tooLarge, .quotaExceeded: return RPCError(code: .resourceExhausted, message: error.description)
-            case .storage: return RPCError(code: .internalError, message: error.description)
-            default: return RPCError(code: .invalidArgument, message: error.description)
+            case .tooLarge: return (.resourceExhausted, "UPLOAD_TOO_LARGE", [.quotaFailure(violations: [.init(subject: "upload bytes", description: "--max-upload-mb")])])
+            case .quotaExceeded: return (.resourceExhausted, "DATASET_QUOTA", [.quotaFailure(violations: [.init(subject: "stored dataset bytes", description: "--max-datasets-mb")])])
+            case .storage: return (.internalError, "STORAGE", [])
+            default: return (.invalidArgument, "BAD_UPLOAD", [])
             }
-        case let error as ScoringError: return RPCError(code: .invalidArgument, message: error.description)
-        case let error as InputError: return RPCError(code: .invalidArgument, message: error.description)
-        case let error as CSVError: return RPCError(code: .invalidArgument, message: error.description)
-        case let error as ClusteringError: return RPCError(code: .invalidArgument, message: error.description)
+        case let error as ScoringError:
+            return (.invalidArgument, "BAD_ROW", fieldViolation(error).map { [.badRequest(violations: [$0])] } ?? [])
+        case let error as InputError:
+            if case .kindMismatch = error { return (.invalidArgument, "KIND_MISMATCH", []) }
+            return (.invalidArgument, "INVALID_INPUT", [])
+        case is CSVError: return (.invalidArgument, "BAD_CSV", [])
+        case is ClusteringError: return (.invalidArgument, "INVALID_K", [])
         case let error as ModelError:
             switch error {
-            case .unknownSegment: return RPCError(code: .notFound, message: error.description)
-            case .invalidName, .wrongKind: return RPCError(code: .invalidArgument, message: error.description)
-            case .corrupt, .notAModel: return RPCError(code: .dataLoss, message: error.description)
-            default: return RPCError(code: .internalError, message: error.description)
+            case .unknownSegment: return (.notFound, "NOT_FOUND", [.resourceInfo(type: "segment", name: "", errorDescription: error.description)])
+            case .invalidName, .wrongKind: return (.invalidArgument, "INVALID_SEGMENT_EDIT", [])
+            case .corrupt, .notAModel: return (.dataLoss, "DAMAGED_DATA", [])
+            default: return (.internalError, "MODEL_FORMAT", [])
             }
-        case is CancellationError: return RPCError(code: .cancelled, message: "the request was cancelled")
-        default: return RPCError(code: .internalError, message: String(describing: error))
+        case is CancellationError: return (.cancelled, "CANCELLED", [])
+        default: return (.internalError, "INTERNAL", [])
         }
     }
 
-    static func invalid(_ message: String) -> RPCError { RPCError(code: .invalidArgument, message: message) }
+    /// "customer 17850: field monetary ..." as a field violation, `customers[17850].monetary`.
+    private static func fieldViolation(_ error: ScoringError) -> ErrorDetails.BadRequest.FieldViolation? {
+        let (customer, field): (String, String)
+        switch error {
+        case .wrongArity(let c, _, _): (customer, field) = (c, "values")
+        case .nonFinite(let c, let f, _), .outOfDomain(let c, let f, _, _), .unreadable(let c, let f, _): (customer, field) = (c, f)
+        case .unknownColumn(let name, _), .missingColumn(let name): (customer, field) = ("", name)
+        case .emptyBatch: return nil
+        }
+        let path = customer.isEmpty ? "columns.\(field.prefix(64))" : "customers[\(customer.prefix(64))].\(field.prefix(64))"
+        return .init(field: path, description: String(error.description.prefix(maximumMessageLength)))
+    }
+
+    static func invalid(_ message: String) -> RPCError {
+        let text = message.count > maximumMessageLength ? String(message.prefix(maximumMessageLength)) + "..." : message
+        let status = GoogleRPCStatus(code: .invalidArgument, message: text, details: [.errorInfo(reason: "INVALID_ARGUMENT", domain: domain)])
+        return RPCError(code: .invalidArgument, message: text, metadata: status.rpcErrorMetadata)
+    }
 }
 
 /// Runs a handler body, turning any error into a mapped `RPCError`.
