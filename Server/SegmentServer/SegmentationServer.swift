@@ -59,7 +59,8 @@ public final class SegmentationServer: Service, Sendable {
         }
         let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes,
                                      quotaBytes: configuration.maximumDatasetBytes)
-        let orphans = store.removeOrphans(keeping: Set(try await registry.datasets().items.map(\.id)))
+        // Every id, readable record or not: a damaged row must never cost the dataset its files.
+        let orphans = store.removeOrphans(keeping: try await registry.datasetIDs())
         if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,

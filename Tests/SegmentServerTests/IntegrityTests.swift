@@ -24,6 +24,9 @@ struct IntegrityTests {
             blob[blob.count / 2] ^= 0x01
             try db.execute(sql: "UPDATE versions SET model_blob = ? WHERE model = 'm' AND version = 1", arguments: [blob])
             try db.execute(sql: "UPDATE jobs SET configuration_json = '{not json' WHERE rowid = (SELECT MIN(rowid) FROM jobs)")
+            try db.execute(sql: "INSERT INTO jobs SELECT 'job-typo', model_name, dataset_id, configuration_json, status, stage, fraction, "
+                + "'not a time', started_at, finished_at, error, model_version, k_metrics_json FROM jobs WHERE rowid = (SELECT MAX(rowid) FROM jobs)")
+            try db.execute(sql: "UPDATE datasets SET files_json = '[{bad'")
         }
         try await database.close()
         try await harness.withServer { services, server in
@@ -38,8 +41,16 @@ struct IntegrityTests {
             #expect(try await services.models.getModel(.with { $0.reference = "m@2" }).model.segments.count == 3)
             let versions = try await services.models.listVersions(.with { $0.name = "m" }).versions
             #expect(versions.map(\.problem.isEmpty) == [false, true])
+            // A row with bad JSON and a row with a wrongly typed column: skipped and counted, the server alive.
             let jobs = try await services.training.listJobs(.init())
-            #expect(jobs.jobs.count == 1 && jobs.unreadable == 1)
+            #expect(jobs.jobs.count == 1 && jobs.unreadable == 2)
+            // An unreadable dataset row keeps its files (startup removes only folders no row names).
+            let datasets = try await services.datasets.listDatasets(.init())
+            #expect(datasets.datasets.isEmpty && datasets.unreadable == 1)
+            let folders = try FileManager.default.contentsOfDirectory(atPath: (harness.dataDirectory as NSString).appendingPathComponent("datasets"))
+            #expect(folders.filter { !$0.hasPrefix(".") }.count == 1)
+            // name@latest is the newest version.
+            #expect(try await services.models.getModel(.with { $0.reference = "m@latest" }).model.version.version == 2)
         }
     }
 

@@ -13,6 +13,7 @@ struct JitteryRegistry: Registry {
     func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await base.insertDataset(dataset) }
     func dataset(id: String) async throws -> DatasetRecord? { try await base.dataset(id: id) }
     func datasets() async throws -> Listing<DatasetRecord> { try await base.datasets() }
+    func datasetIDs() async throws -> Set<String> { try await base.datasetIDs() }
     func deleteDataset(id: String, force: Bool) async throws -> [String] { try await base.deleteDataset(id: id, force: force) }
     func insertJob(_ job: JobRecord) async throws { try await base.insertJob(job) }
     func updateJob(_ job: JobRecord) async throws { try await base.updateJob(job) }

@@ -203,6 +203,13 @@ struct LimitsTests {
             let long = await status { _ = try await services.models.getModel(.with { $0.reference = String(repeating: "y", count: 100_000) }) }
             let longMessage = try #require(long).message
             #expect(longMessage.utf8.count < 600)
+            // One character of 60,000 combining accents: bounded in bytes, not characters.
+            let accents = "a" + String(repeating: "\u{301}", count: 60_000)
+            let combining = await status { _ = try await services.models.getModel(.with { $0.reference = accents }) }
+            #expect(try #require(combining).message.utf8.count < 600)
+            #expect(await statusCode {
+                _ = try await services.models.renameSegment(.with { $0.reference = "m"; $0.segmentID = 0; $0.newName = accents }, options: largeResponses)
+            } == .invalidArgument)
         }
     }
 }

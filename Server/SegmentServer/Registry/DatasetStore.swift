@@ -57,7 +57,7 @@ public struct DatasetStore: Sendable {
         public let folder: String
         private let maximumBytes: Int64
         /// Room left under the total quota when the upload began (uploads running at the same
-        /// time can together pass it by at most one upload's size).
+        /// time each see the same room, so together they can pass it).
         private let quota: (limit: Int64, stored: Int64)
         private var hasher = SHA256()
         private var handle: FileHandle?

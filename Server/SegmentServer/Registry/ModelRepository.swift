@@ -239,6 +239,7 @@ struct View {
 
     mutating func deleted(_ name: String, version: Int) {
         versions[name]?.remove(version)
+        problems[Key(name: name, version: version)] = nil
         if let old = models.removeValue(forKey: Key(name: name, version: version)) { cachedBytes -= old.bytes }
         aliases[name] = aliases[name]?.filter { $0.value != version }
     }

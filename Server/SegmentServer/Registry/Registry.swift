@@ -121,6 +121,8 @@ public protocol Registry: Sendable {
     func insertDataset(_ dataset: DatasetRecord) async throws -> Bool
     func dataset(id: String) async throws -> DatasetRecord?
     func datasets() async throws -> Listing<DatasetRecord>
+    /// Every stored dataset's id, readable record or not.
+    func datasetIDs() async throws -> Set<String>
     /// Deletes a dataset's record; returns the versions ("name@N") trained on it. Refused
     /// (`datasetInUse`) while versions were trained on it unless forced, and while a job that
     /// is queued or running uses it.
@@ -150,6 +152,23 @@ public protocol Registry: Sendable {
     func deleteAlias(_ name: String, alias: String) async throws
     /// Returns the aliases removed with it (only when forced).
     func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String]
+}
+
+extension String {
+    /// At most `bytes` bytes of UTF-8, cut at a character boundary (a character may be a
+    /// thousand bytes of combining marks, so counting characters bounds nothing).
+    func cutToUTF8(_ bytes: Int) -> String {
+        guard utf8.count > bytes else { return self }
+        var result = ""
+        var used = 0
+        for scalar in unicodeScalars {
+            let size = String(scalar).utf8.count
+            if used + size > bytes { break }
+            result.unicodeScalars.append(scalar)
+            used += size
+        }
+        return result
+    }
 }
 
 /// Records read from storage; rows that could not be read are skipped and counted, so one bad
@@ -189,7 +208,7 @@ public enum Names {
     /// A client's text in an error message: quoted, and cut at 64 characters (errors never echo
     /// unbounded input).
     public static func quoted(_ text: String) -> String {
-        text.count <= 64 ? "'\(text)'" : "'\(text.prefix(64))...' (\(text.utf8.count) bytes)"
+        text.utf8.count <= 64 ? "'\(text)'" : "'\(text.cutToUTF8(64))...' (\(text.utf8.count) bytes)"
     }
 
     /// ASCII letters, digits, '-' and '_' (checked on bytes: this runs on every scoring call).
@@ -226,6 +245,8 @@ public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
         if let number = Int(parts[1]) {
             guard number >= 1 else { throw RegistryError.invalid("version numbers start at 1, got \(number)") }
             selector = .version(number)
+        } else if parts[1].lowercased() == "latest" {
+            selector = .latest  // name@latest: the newest version, as `name` alone
         } else {
             try Names.validateAlias(parts[1])
             selector = .alias(parts[1])

@@ -131,11 +131,34 @@ public final class SQLiteRegistry: Registry {
     }
 
     private static func dataset(from row: Row) throws -> DatasetRecord {
-        DatasetRecord(
-            id: row["id"], name: row["name"], kind: InputKind(rawValue: row["kind"]) ?? .transactions,
-            columns: try JSON.decode(row["columns_json"]), files: try JSON.decode(row["files_json"]),
-            rows: row["rows"], customers: row["customers"], features: try JSON.decode(row["features_json"]),
-            createdAt: Date(timeIntervalSince1970: row["created_at"]))
+        guard let kind = InputKind(rawValue: try value(row, "kind")) else { throw RegistryError.corrupt("unknown dataset kind") }
+        return DatasetRecord(
+            id: try value(row, "id"), name: try value(row, "name"), kind: kind,
+            columns: try JSON.decode(try value(row, "columns_json") as String), files: try JSON.decode(try value(row, "files_json") as String),
+            rows: try value(row, "rows"), customers: try value(row, "customers"),
+            features: try JSON.decode(try value(row, "features_json") as String),
+            createdAt: Date(timeIntervalSince1970: try value(row, "created_at")))
+    }
+
+    /// A column's value, or an error when it is NULL or of another type (GRDB's subscript would
+    /// stop the process: one damaged row must never take the server down).
+    private static func value<T: DatabaseValueConvertible>(_ row: Row, _ column: String) throws -> T {
+        guard let value = T.fromDatabaseValue(row[column] as DatabaseValue) else {
+            throw RegistryError.corrupt("column \(column) does not hold a \(T.self)")
+        }
+        return value
+    }
+
+    /// An optional column: NULL is nil, another type is an error.
+    private static func optional<T: DatabaseValueConvertible>(_ row: Row, _ column: String) throws -> T? {
+        let raw = row[column] as DatabaseValue
+        if raw.isNull { return nil }
+        guard let value = T.fromDatabaseValue(raw) else { throw RegistryError.corrupt("column \(column) does not hold a \(T.self)") }
+        return value
+    }
+
+    public func datasetIDs() async throws -> Set<String> {
+        try await read { db in Set(try String.fetchAll(db, sql: "SELECT id FROM datasets")) }
     }
 
     // MARK: Jobs
@@ -200,14 +223,16 @@ public final class SQLiteRegistry: Registry {
     }
 
     private static func job(from row: Row) throws -> JobRecord {
-        JobRecord(
-            id: row["id"], modelName: row["model_name"], datasetID: row["dataset_id"],
-            configuration: try JSON.decode(row["configuration_json"]),
-            status: JobStatus(rawValue: row["status"]) ?? .failed, stage: row["stage"], fraction: row["fraction"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            startedAt: (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            error: row["error"], modelVersion: row["model_version"], kMetrics: try JSON.decode(row["k_metrics_json"]))
+        guard let status = JobStatus(rawValue: try value(row, "status")) else { throw RegistryError.corrupt("unknown job status") }
+        return JobRecord(
+            id: try value(row, "id"), modelName: try value(row, "model_name"), datasetID: try value(row, "dataset_id"),
+            configuration: try JSON.decode(try value(row, "configuration_json") as String),
+            status: status, stage: try value(row, "stage"), fraction: try value(row, "fraction"),
+            createdAt: Date(timeIntervalSince1970: try value(row, "created_at")),
+            startedAt: (try optional(row, "started_at") as Double?).map(Date.init(timeIntervalSince1970:)),
+            finishedAt: (try optional(row, "finished_at") as Double?).map(Date.init(timeIntervalSince1970:)),
+            error: try optional(row, "error"), modelVersion: try optional(row, "model_version"),
+            kMetrics: try JSON.decode(try value(row, "k_metrics_json") as String))
     }
 
     // MARK: Models and versions
@@ -294,9 +319,10 @@ public final class SQLiteRegistry: Registry {
                                              arguments: [name, number]) else {
                 throw RegistryError.notFound("model version \(name)@\(number)")
             }
-            let data: Data = row["model_blob"]
-            let expected: String? = row["model_sha256"]
-            guard expected == Self.sha256(data) else {
+            let data: Data = try Self.value(row, "model_blob")
+            let expected: String? = try Self.optional(row, "model_sha256")
+            // A version written without a checksum (by an older binary) cannot be checked, not judged damaged.
+            guard expected == nil || expected == Self.sha256(data) else {
                 throw RegistryError.corrupt("model version \(name)@\(number) is damaged: its stored bytes fail their SHA-256 checksum")
             }
             return data
@@ -305,12 +331,18 @@ public final class SQLiteRegistry: Registry {
 
     public func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT model, version, model_blob, model_sha256 FROM versions ORDER BY model, version").compactMap { row in
-                let data: Data = row["model_blob"]
-                let expected: String? = row["model_sha256"]
-                return expected == Self.sha256(data) ? nil
-                    : (model: row["model"], version: row["version"], reason: "its stored bytes fail their SHA-256 checksum")
+            // One blob in memory at a time.
+            var damaged: [(model: String, version: Int, reason: String)] = []
+            let rows = try Row.fetchCursor(db, sql: "SELECT model, version, model_blob, model_sha256 FROM versions ORDER BY model, version")
+            while let row = try rows.next() {
+                let data: Data? = try? Self.value(row, "model_blob")
+                let expected: String? = try? Self.optional(row, "model_sha256")
+                if expected == nil && data != nil { continue }
+                if let data, expected == Self.sha256(data) { continue }
+                damaged.append((model: (try? Self.value(row, "model")) ?? "?", version: (try? Self.value(row, "version")) ?? 0,
+                                reason: "its stored bytes fail their SHA-256 checksum"))
             }
+            return damaged
         }
     }
 

@@ -10,14 +10,14 @@ import SegmentationEngine
 /// `QuotaFailure` for a limit. Documented in the protos' service comments.
 enum RPCErrors {
     static let domain = "segmentation.v1"
-    /// Messages are cut here: an error never echoes unbounded input.
+    /// Messages are cut at this many bytes: an error never echoes unbounded input.
     static let maximumMessageLength = 500
 
     static func map(_ error: any Error) -> RPCError {
         if let error = error as? RPCError { return error }
         let (code, reason, extra) = classify(error)
         var message = String(describing: error)
-        if message.count > maximumMessageLength { message = String(message.prefix(maximumMessageLength)) + "..." }
+        if message.utf8.count > maximumMessageLength { message = message.cutToUTF8(maximumMessageLength) + "..." }
         let status = GoogleRPCStatus(code: code, message: message,
                                      details: [.errorInfo(reason: reason, domain: domain)] + extra)
         return RPCError(code: code, message: message, metadata: status.rpcErrorMetadata)
@@ -30,7 +30,7 @@ enum RPCErrors {
             switch error {
             case .notFound(let what):
                 let words = what.split(separator: " ", maxSplits: 1)
-                return (.notFound, "NOT_FOUND", [.resourceInfo(type: String(words.first ?? ""), name: String(words.last ?? "").prefix(200).description,
+                return (.notFound, "NOT_FOUND", [.resourceInfo(type: String(words.first ?? ""), name: String(words.last ?? "").cutToUTF8(200),
                                                                errorDescription: "not found")])
             case .aliasedVersion: return (.failedPrecondition, "ALIASED_VERSION", [])
             case .invalid: return (.invalidArgument, "INVALID_NAME", [])
@@ -79,12 +79,12 @@ enum RPCErrors {
         case .unknownColumn(let name, _), .missingColumn(let name): (customer, field) = ("", name)
         case .emptyBatch: return nil
         }
-        let path = customer.isEmpty ? "columns.\(field.prefix(64))" : "customers[\(customer.prefix(64))].\(field.prefix(64))"
-        return .init(field: path, description: String(error.description.prefix(maximumMessageLength)))
+        let path = customer.isEmpty ? "columns.\(field.cutToUTF8(64))" : "customers[\(customer.cutToUTF8(64))].\(field.cutToUTF8(64))"
+        return .init(field: path, description: error.description.cutToUTF8(maximumMessageLength))
     }
 
     static func invalid(_ message: String) -> RPCError {
-        let text = message.count > maximumMessageLength ? String(message.prefix(maximumMessageLength)) + "..." : message
+        let text = message.utf8.count > maximumMessageLength ? message.cutToUTF8(maximumMessageLength) + "..." : message
         let status = GoogleRPCStatus(code: .invalidArgument, message: text, details: [.errorInfo(reason: "INVALID_ARGUMENT", domain: domain)])
         return RPCError(code: .invalidArgument, message: text, metadata: status.rpcErrorMetadata)
     }

@@ -182,8 +182,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         if let name {
             let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment name cannot be empty") }
-            guard trimmed.count <= Self.maximumNameLength else {
-                throw ModelError.invalidName("a segment name has at most \(Self.maximumNameLength) characters, got \(trimmed.count)")
+            guard trimmed.count <= Self.maximumNameLength, trimmed.utf8.count <= 4 * Self.maximumNameLength else {
+                throw ModelError.invalidName("a segment name has at most \(Self.maximumNameLength) characters (\(4 * Self.maximumNameLength) bytes), got \(trimmed.utf8.count) bytes")
             }
             if let clash = segments.first(where: { $0.id != id && $0.name == trimmed }) {
                 throw ModelError.invalidName("segment \(clash.id) is already named '\(trimmed)'")
@@ -194,8 +194,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         if let description {
             let trimmed = description.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment description cannot be empty") }
-            guard trimmed.count <= Self.maximumDescriptionLength else {
-                throw ModelError.invalidName("a description has at most \(Self.maximumDescriptionLength) characters, got \(trimmed.count)")
+            guard trimmed.count <= Self.maximumDescriptionLength, trimmed.utf8.count <= 4 * Self.maximumDescriptionLength else {
+                throw ModelError.invalidName("a description has at most \(Self.maximumDescriptionLength) characters (\(4 * Self.maximumDescriptionLength) bytes), got \(trimmed.utf8.count) bytes")
             }
             note("describe-segment", segments[index].description, trimmed)
             copy.segments[index].description = trimmed
@@ -203,7 +203,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         if let actions {
             let cleaned = actions.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }.uniqued()
             guard !cleaned.isEmpty else { throw ModelError.invalidName("give at least one non-empty action") }
-            guard cleaned.count <= Self.maximumActions, cleaned.allSatisfy({ $0.count <= Self.maximumActionLength }) else {
+            guard cleaned.count <= Self.maximumActions,
+                  cleaned.allSatisfy({ $0.count <= Self.maximumActionLength && $0.utf8.count <= 4 * Self.maximumActionLength }) else {
                 throw ModelError.invalidName("at most \(Self.maximumActions) actions of at most \(Self.maximumActionLength) characters each")
             }
             note("set-actions", segments[index].actions.joined(separator: "; "), cleaned.joined(separator: "; "))
