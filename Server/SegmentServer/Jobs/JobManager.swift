@@ -20,6 +20,8 @@ public actor JobManager {
     private let store: DatasetStore
     private let maximumConcurrentJobs: Int
     private let maximumQueuedJobs: Int
+    /// Submits between their queue check and joining the queue.
+    private var submitting = 0
     private let logger: Logger
 
     private var live: [String: LiveJob] = [:]
@@ -51,13 +53,24 @@ public actor JobManager {
 
     public func submit(modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration) async throws -> JobRecord {
         guard accepting else { throw JobError.shuttingDown }
-        guard queue.count < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
+        // Slots are reserved before the await below, so concurrent submits cannot all pass the check.
+        guard queue.count + submitting < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
+        submitting += 1
+        defer { submitting -= 1 }
         let record = JobRecord(
             id: "job-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
             modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
             stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil, finishedAt: nil,
             error: nil, modelVersion: nil, kMetrics: [])
         try await registry.insertJob(record)
+        guard accepting else {
+            var refused = record
+            refused.status = .failed
+            refused.error = "the server shut down before the job started"
+            refused.finishedAt = Date.wholeSeconds()
+            try? await registry.updateJob(refused)
+            throw JobError.shuttingDown
+        }
         live[record.id] = LiveJob(record: record, dataset: dataset)
         queue.append(record.id)
         logger.info("job queued", metadata: ["job": "\(record.id)", "model": "\(modelName)", "dataset": "\(dataset.id)"])
@@ -83,7 +96,7 @@ public actor JobManager {
             let stored = try await self.job(id: id)
             throw JobError.alreadyFinished(id: id, status: stored.status)
         }
-        guard !job.registering else { throw JobError.alreadyFinished(id: id, status: .succeeded) }
+        guard !job.registering else { throw JobError.registering(id: id) }
         if let position = queue.firstIndex(of: id) {
             queue.remove(at: position)
             job.record.status = .cancelled
@@ -166,7 +179,7 @@ public actor JobManager {
             defer { sink.finish() }
             return Result {
                 // The stored files must still be the uploaded ones (their content hash is the dataset's id).
-                try store.verify(dataset)
+                try store.verify(dataset) { stop.reason != nil }
                 return try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { sink.yield($0) }
             }
         }
@@ -193,20 +206,25 @@ public actor JobManager {
         if case .success = outcome, job.stop.reason != nil { outcome = .failure(CancellationError()) }
         switch outcome {
         case .success(let model):
-            job.record.status = .succeeded
-            job.record.stage = TrainingEvent.Stage.done.rawValue
-            job.record.fraction = 1
-            job.record.kMetrics = model.kSelection.candidates
+            // The job reads as running ("registering") until its version is written; the
+            // succeeded record is stored in the same transaction as the version.
+            var completed = job.record
+            completed.status = .succeeded
+            completed.stage = TrainingEvent.Stage.done.rawValue
+            completed.fraction = 1
+            completed.kMetrics = model.kSelection.candidates
             // From here the job cannot be cancelled (CancelJob answers that it is finishing).
             job.registering = true
+            job.record.stage = "registering"
             live[id] = job
             do {
                 let bytes = try model.serialized()
                 let version = try await models.addVersion(
                     NewVersion(name: job.record.modelName, model: model, modelBytes: bytes, datasetID: job.dataset.id,
                                jobID: id, parentVersion: nil),
-                    completing: job.record)
-                job.record.modelVersion = version.version
+                    completing: completed)
+                completed.modelVersion = version.version
+                job.record = completed
                 logger.info("job succeeded", metadata: ["job": "\(id)", "version": "\(version.name)@\(version.version)"])
             } catch {
                 job.record.status = .failed
@@ -260,11 +278,13 @@ public enum JobError: Error, Equatable, CustomStringConvertible {
     case shuttingDown
     case alreadyFinished(id: String, status: JobStatus)
     case queueFull(limit: Int)
+    case registering(id: String)
 
     public var description: String {
         switch self {
         case .shuttingDown: "the server is shutting down and accepts no new jobs"
         case .alreadyFinished(let id, let status): "job \(id) has already finished (\(status.rawValue))"
+        case .registering(let id): "job \(id) has finished training and is registering its version; it can no longer be cancelled"
         case .queueFull(let limit): "\(limit) jobs are already queued (the server's --max-queued-jobs); retry when some have run"
         }
     }

@@ -35,7 +35,7 @@ public struct DatasetStore: Sendable {
 
     /// Checks that a stored dataset's files are still the uploaded ones: their content hash,
     /// computed as the upload computed it, must be the dataset's id. Reads every byte once.
-    public func verify(_ dataset: DatasetRecord) throws {
+    public func verify(_ dataset: DatasetRecord, isCancelled: () -> Bool = { false }) throws {
         var hasher = SHA256()
         hasher.update(data: Data("kind=\(dataset.kind.rawValue);columns=\(try JSON.text(dataset.columns));".utf8))
         for (file, path) in zip(dataset.files, paths(of: dataset)) {
@@ -44,7 +44,10 @@ public struct DatasetStore: Sendable {
                 throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)): file \(file.name) is missing")
             }
             defer { try? handle.close() }
-            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                if isCancelled() { throw CancellationError() }
+                hasher.update(data: chunk)
+            }
         }
         let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
         guard digest == dataset.id else {

@@ -41,7 +41,7 @@ enum RPCErrors {
         case let error as JobError:
             switch error {
             case .shuttingDown: return (.unavailable, "SHUTTING_DOWN", [])
-            case .alreadyFinished: return (.failedPrecondition, "JOB_FINISHED", [])
+            case .alreadyFinished, .registering: return (.failedPrecondition, "JOB_FINISHED", [])
             case .queueFull: return (.resourceExhausted, "QUEUE_FULL", [.quotaFailure(violations: [.init(subject: "queued jobs", description: "--max-queued-jobs")])])
             }
         case let error as UploadError:

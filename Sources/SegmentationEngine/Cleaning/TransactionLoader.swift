@@ -25,6 +25,8 @@ public struct TransactionTable: Sendable {
 public struct TransactionLoader {
     public let columns: TransactionColumns
     public let filters: [RowFilter]
+    /// Read every 65,536 rows, so a cancel or shutdown stops reading a large input within moments.
+    public var cancellation = CancellationCheck.never
     private var filterSet: RowFilterSet?
     private var filtered: [String: Int] = [:]
     private var table = TransactionTable()
@@ -95,6 +97,7 @@ public struct TransactionLoader {
             return
         }
         report.rowsIn += 1
+        if report.rowsIn & 0xFFFF == 0 { try cancellation.throwIfCancelled() }
         if let problem = check(record, columnsAt) {
             drop(.unparseable)
             note(RowProblem(source: source, line: record.line, reason: problem))

@@ -119,7 +119,7 @@ public struct SegmentationTrainer: Sendable {
         try configuration.validate()
         let started = Date()
         progress(TrainingEvent(stage: .reading, fraction: 0, message: "reading \(sources.count) source(s)"))
-        let prepared = try prepare(sources)
+        let prepared = try prepare(sources, cancellation: cancellation)
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .features, fraction: 0.1,
                                message: "\(prepared.report.rowsOut) rows kept of \(prepared.report.rowsIn); \(prepared.features.count) customers"))
@@ -134,12 +134,14 @@ public struct SegmentationTrainer: Sendable {
         public var snapshotDay: Int?
     }
 
-    public func prepare(_ sources: [TrainingSource]) throws -> PreparedData {
+    public func prepare(_ sources: [TrainingSource], cancellation: CancellationCheck = .never) throws -> PreparedData {
         guard !sources.isEmpty else { throw InputError.noUsableRows("no input given") }
         switch configuration.kind {
         case .transactions:
             var loader = TransactionLoader(columns: configuration.transactionColumns, filters: configuration.filters ?? [])
+            loader.cancellation = cancellation
             for source in sources {
+                try cancellation.throwIfCancelled()
                 switch source {
                 case .path(let path): try loader.add(path: path)
                 case .bytes(let name, let data): try loader.add(bytes: data, source: name)
