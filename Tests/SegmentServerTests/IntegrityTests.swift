@@ -70,6 +70,9 @@ struct IntegrityTests {
             #expect(job.state == .failed)
             #expect(job.error.contains("damaged"), "\(job.error)")
             #expect(!job.error.contains(harness.dataDirectory))
+            // Uploading the same data again repairs the stored copy.
+            #expect(try await services.upload(path).id == dataset.id)
+            #expect(try await services.train(dataset.id, model: "edited", ks: 3...3, nInit: 1).state == .succeeded)
         }
     }
 }

@@ -16,12 +16,16 @@ struct Jobs: AsyncParsableCommand {
 
         func run() async throws {
             try await server.call { services, format in
-                let jobs = try await services.training.listJobs(.with {
+                let response = try await services.training.listJobs(.with {
                     $0.limit = Int32(limit)
                     $0.modelName = model ?? ""
-                }).jobs
+                })
+                let jobs = response.jobs
                 try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map { ModelPrinter.jobRow($0, format: format) }) {
-                    try Output.jsonArray(jobs)
+                    try Output.json(response)
+                }
+                if response.unreadable > 0 {
+                    FileHandle.standardError.writeQuietly("\(response.unreadable) stored job(s) could not be read and are not listed (see the server log)\n")
                 }
             }
         }

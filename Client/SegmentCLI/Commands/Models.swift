@@ -60,9 +60,9 @@ struct Models: AsyncParsableCommand {
                 let rows = response.versions.map { v in
                     [String(v.version), v.aliases.joined(separator: " "), String(v.k), Output.number(v.silhouette, digits: 4),
                      String(v.customers), v.parentVersion > 0 ? "from @\(v.parentVersion)" : (v.jobID.isEmpty ? "" : v.jobID),
-                     Output.timestamp(v.createdAt)]
+                     Output.timestamp(v.createdAt), v.problem]
                 }
-                try Output.emit(format, header: ["version", "aliases", "k", "silhouette", "customers", "origin", "created"], rows: rows) {
+                try Output.emit(format, header: ["version", "aliases", "k", "silhouette", "customers", "origin", "created", "problem"], rows: rows) {
                     try Output.json(response)
                 }
             }

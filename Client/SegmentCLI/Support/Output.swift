@@ -38,10 +38,6 @@ enum Output {
         try JSONDefaults.json(message)
     }
 
-    static func jsonArray(_ messages: [some SwiftProtobuf.Message]) throws -> String {
-        "[" + (try messages.map { try json($0) }).joined(separator: ",") + "]"
-    }
-
     static func emit(_ format: OutputFormat, header: [String], rows: [[String]], json: () throws -> String) throws {
         switch format {
         case .table: print(table(header, rows))

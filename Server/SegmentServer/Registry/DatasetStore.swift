@@ -141,6 +141,15 @@ public struct DatasetStore: Sendable {
         try? FileManager.default.removeItem(atPath: upload.folder)
     }
 
+    /// Puts a fresh upload of the same content in place of a damaged stored copy.
+    public func replace(id: String, with upload: Upload) throws {
+        let target = folder(for: id)
+        let damaged = target + ".damaged-" + UUID().uuidString.prefix(8)
+        if FileManager.default.fileExists(atPath: target) { try FileManager.default.moveItem(atPath: target, toPath: damaged) }
+        try FileManager.default.moveItem(atPath: upload.folder, toPath: target)
+        try? FileManager.default.removeItem(atPath: damaged)
+    }
+
     /// Removes a dataset's files (after its record is gone).
     public func delete(id: String) {
         try? FileManager.default.removeItem(atPath: folder(for: id))

@@ -34,7 +34,14 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                 }
                 let id = try upload.finish()
                 if let existing = try await registry.dataset(id: id) {
-                    store.discard(upload)
+                    // The same content again: keep the stored copy, unless it was damaged since,
+                    // in which case this upload repairs it.
+                    let store = self.store
+                    if (try? await OffPool.run(name: "verify-upload") { try store.verify(existing) }) == nil {
+                        try store.replace(id: id, with: upload)
+                    } else {
+                        store.discard(upload)
+                    }
                     return .with { $0.dataset = existing.proto; $0.alreadyExisted = true }
                 }
                 let paths = upload.paths
