@@ -29,6 +29,18 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-datasets-mb"), help: "Largest total of all stored datasets, in MiB; uploads past it are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_DATASETS_MB; default 20480).")
     var maximumDatasetMegabytes: Int?
 
+    @Option(name: .customLong("max-k"), help: "Most segments a training spec may ask for (env SEGMENT_MAX_K; default 100, at most 1000).")
+    var maximumK: Int?
+
+    @Option(name: .customLong("max-n-init"), help: "Most k-means restarts per k (env SEGMENT_MAX_N_INIT; default 100).")
+    var maximumNInit: Int?
+
+    @Option(name: .customLong("max-iter"), help: "Most Lloyd iterations per restart (env SEGMENT_MAX_ITER; default 10000).")
+    var maximumIterations: Int?
+
+    @Option(name: .customLong("max-columns"), help: "Most columns in an uploaded file, and features in a spec (env SEGMENT_MAX_COLUMNS; default 1000).")
+    var maximumColumns: Int?
+
     @Option(name: .customLong("max-queued-jobs"), help: "Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_QUEUED_JOBS; default 100).")
     var maximumQueuedJobs: Int?
 
@@ -54,6 +66,15 @@ struct SegmentServerCommand: AsyncParsableCommand {
             ?? environment["SEGMENT_MAX_DATASETS_MB"].map { try Self.integer($0, "SEGMENT_MAX_DATASETS_MB") } ?? 20480
         guard datasetMegabytes >= 1 else { throw ValidationError("--max-datasets-mb must be at least 1") }
         configuration.maximumDatasetBytes = Int64(datasetMegabytes) << 20
+        func limit(_ flag: Int?, _ variable: String, _ fallback: Int, _ range: ClosedRange<Int>, _ name: String) throws -> Int {
+            let value = try flag ?? environment[variable].map { try Self.integer($0, variable) } ?? fallback
+            guard range.contains(value) else { throw ValidationError("--\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
+            return value
+        }
+        configuration.limits.maximumK = try limit(maximumK, "SEGMENT_MAX_K", 100, 2...1000, "max-k")
+        configuration.limits.maximumNInit = try limit(maximumNInit, "SEGMENT_MAX_N_INIT", 100, 1...1000, "max-n-init")
+        configuration.limits.maximumIterations = try limit(maximumIterations, "SEGMENT_MAX_ITER", 10_000, 1...1_000_000, "max-iter")
+        configuration.limits.maximumColumns = try limit(maximumColumns, "SEGMENT_MAX_COLUMNS", 1000, 1...100_000, "max-columns")
         configuration.maximumQueuedJobs = try maximumQueuedJobs
             ?? environment["SEGMENT_MAX_QUEUED_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_QUEUED_JOBS") } ?? 100
         guard configuration.maximumQueuedJobs >= 1 else { throw ValidationError("--max-queued-jobs must be at least 1") }

@@ -5,6 +5,20 @@ import Logging
 import SegmentationAPI
 import ServiceLifecycle
 
+/// Bounds on what clients may ask of training, each a server flag with a documented default.
+public struct TrainingLimits: Sendable {
+    /// Most segments (--max-k).
+    public var maximumK = 100
+    /// Most k-means restarts per k (--max-n-init).
+    public var maximumNInit = 100
+    /// Most Lloyd iterations per restart (--max-iter).
+    public var maximumIterations = 10_000
+    /// Most columns in an uploaded file (--max-columns); also bounds the features a spec names.
+    public var maximumColumns = 1_000
+
+    public init() {}
+}
+
 /// Everything the server is configured with.
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -22,6 +36,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumMessageBytes = 16 << 20
     /// Decoded models kept in memory, in bytes of serialized model (LRU).
     public var modelCacheBytes = 512 << 20
+    /// What a training spec and a dataset may ask for.
+    public var limits = TrainingLimits()
 
     public init() {}
 }
@@ -71,8 +87,8 @@ public final class SegmentationServer: Service, Sendable {
             transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = configuration.maximumMessageBytes })
         server = GRPCServer(transport: transport, services: [
-            DatasetService(registry: registry, store: store),
-            TrainingService(registry: registry, jobs: jobs, store: store),
+            DatasetService(registry: registry, store: store, limits: configuration.limits),
+            TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
             ModelRegistryService(models: models, store: store),
             ScoringService(models: models),
             HealthService(health: health),

@@ -38,6 +38,9 @@ struct LimitsTests {
                 ("filter without a mode", { $0.filters = [.with { $0.column = "Country" }] }, "mode"),
                 ("filter on a missing column", { $0.filters = [.with { $0.mode = .exclude; $0.column = "Status"; $0.value = "x" }] }, "to filter on"),
                 ("n_init too large", { $0.nInit = 5000 }, "n_init"),
+                ("n_init over the server's flag", { $0.nInit = 101 }, "--max-n-init"),
+                ("max_iter over the server's flag", { $0.maxIter = 20_000 }, "--max-iter"),
+                ("more features than columns allowed", { $0.features = (0..<1001).map { "f\($0)" } }, "--max-columns"),
                 ("model name '.'", { $0.modelName = "." }, "model name"),
                 ("model name '..'", { $0.modelName = ".." }, "model name"),
                 ("model name too long", { $0.modelName = huge }, "bytes"),
@@ -167,6 +170,16 @@ struct LimitsTests {
             } == .notFound)
             // Room again: the second upload fits.
             _ = try await services.upload(second)
+            // A header wider than --max-columns (default 1000) is refused, naming the file.
+            let wide = (harness.dataDirectory as NSString).appendingPathComponent("../wide-\(UUID().uuidString).csv")
+            try ((0...1000).map { "c\($0)" }.joined(separator: ",") + "\n" + (0...1000).map { _ in "1" }.joined(separator: ",") + "\n")
+                .write(toFile: wide, atomically: true, encoding: .utf8)
+            do {
+                _ = try await services.upload(wide, kind: .customers)
+                Issue.record("a 1,001-column file was accepted")
+            } catch let error as RPCError {
+                #expect(error.code == .invalidArgument && error.message.contains("1001 columns"), "\(error.message)")
+            }
         }
     }
 

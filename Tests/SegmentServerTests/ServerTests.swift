@@ -301,7 +301,7 @@ struct ServerTests {
             let job = try await services.training.submitTrainingJob(.with {
                 $0.spec = .with {
                     $0.modelName = "slow"; $0.datasetID = dataset.id
-                    $0.kRange = .with { $0.min = 2; $0.max = 40 }; $0.nInit = 200
+                    $0.kRange = .with { $0.min = 2; $0.max = 40 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
                 }
             }).job
             // A second job waits in the queue behind it (one job at a time) and is cancelled there.

@@ -201,7 +201,7 @@ struct ModelTests {
         var configuration = TrainingConfiguration()
         configuration.ks = [1, 3]
         #expect(throws: InputError.invalidOption("k must be at least 2, got 1")) { try configuration.validate() }
-        configuration.ks = [3, 101]
+        configuration.ks = [3, 1001]
         #expect(throws: InputError.self) { try configuration.validate() }
         configuration.ks = [3]
         configuration.selection = .elbow

@@ -168,7 +168,7 @@ enum KRangeText {
             throw CLIError.usage("--k '\(text)' must be a number (4) or a range (2...10)")
         }
         guard low >= 2 else { throw CLIError.usage("--k: k must be at least 2, got \(low)") }
-        guard high <= 100 else { throw CLIError.usage("--k: k must be at most 100, got \(high)") }
+        guard high <= TrainingConfiguration.maximumK else { throw CLIError.usage("--k: k must be at most \(TrainingConfiguration.maximumK), got \(high)") }
         return low...high
     }
 }

@@ -172,6 +172,7 @@ public struct DatasetStore: Sendable {
 public enum UploadError: Error, Equatable, CustomStringConvertible {
     case tooLarge(limit: Int64)
     case quotaExceeded(limit: Int64, stored: Int64)
+    case tooManyColumns(file: String, count: Int, limit: Int)
     case badFileName(String)
     case duplicateFile(String)
     case empty
@@ -180,6 +181,8 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .tooLarge(let limit): "the upload exceeds the server's limit of \(limit) bytes"
+        case .tooManyColumns(let file, let count, let limit):
+            "\(Names.quoted(file)) has \(count) columns; the server takes at most \(limit) (--max-columns)"
         case .quotaExceeded(let limit, let stored):
             "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored); delete datasets first (segment datasets delete)"
         case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders or a leading dot, at most 255 characters"

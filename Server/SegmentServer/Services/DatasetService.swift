@@ -7,6 +7,7 @@ import SegmentationEngine
 struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     let registry: any Registry
     let store: DatasetStore
+    let limits: TrainingLimits
 
     func uploadDataset(
         request: RPCAsyncSequence<Segmentation_V1_UploadDatasetRequest, any Error>, context: ServerContext
@@ -45,6 +46,12 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                     return .with { $0.dataset = existing.proto; $0.alreadyExisted = true }
                 }
                 let paths = upload.paths
+                for (file, path) in zip(upload.files, paths) {
+                    let columns = try CSVReader.header(ofFile: path)?.count ?? 0
+                    guard columns <= limits.maximumColumns else {
+                        throw UploadError.tooManyColumns(file: file.name, count: columns, limit: limits.maximumColumns)
+                    }
+                }
                 let prepared = try await OffPool.run(name: "check-upload") { [configuration] in
                     try SegmentationTrainer(configuration: configuration).prepare(paths.map(TrainingSource.path))
                 }

@@ -8,6 +8,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
     let registry: any Registry
     let jobs: JobManager
     let store: DatasetStore
+    let limits: TrainingLimits
 
     func submitTrainingJob(
         request: Segmentation_V1_SubmitTrainingJobRequest, context: ServerContext
@@ -19,7 +20,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             guard let dataset = try await registry.dataset(id: spec.datasetID) else {
                 throw RegistryError.notFound("dataset '\(spec.datasetID)'")
             }
-            let configuration = try TrainingSpecs.configuration(spec, dataset: dataset)
+            let configuration = try TrainingSpecs.configuration(spec, dataset: dataset, limits: limits)
             if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {
                 try configuration.check(header: header, source: dataset.files[0].name)
             }

@@ -128,7 +128,8 @@ extension RowFilter {
 
 /// A training spec as the engine's configuration, checked field by field.
 enum TrainingSpecs {
-    static func configuration(_ spec: Segmentation_V1_TrainingSpec, dataset: DatasetRecord) throws -> TrainingConfiguration {
+    static func configuration(_ spec: Segmentation_V1_TrainingSpec, dataset: DatasetRecord,
+                              limits: TrainingLimits = TrainingLimits()) throws -> TrainingConfiguration {
         var configuration = TrainingConfiguration()
         configuration.kind = dataset.kind
         switch dataset.kind {
@@ -175,8 +176,8 @@ enum TrainingSpecs {
         switch spec.kChoice {
         case .k(let k)?: configuration.ks = [Int(k)]
         case .kRange(let range)?:
-            guard range.min >= 2, range.max >= range.min, range.max <= TrainingConfiguration.maximumK else {
-                throw RPCErrors.invalid("spec.k_range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= \(TrainingConfiguration.maximumK)")
+            guard range.min >= 2, range.max >= range.min, range.max <= limits.maximumK else {
+                throw RPCErrors.invalid("spec.k_range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= \(limits.maximumK) (the server's --max-k)")
             }
             configuration.ks = Array(Int(range.min)...Int(range.max))
         case nil: break
@@ -195,8 +196,26 @@ enum TrainingSpecs {
         configuration.seed = spec.seed
         if !spec.snapshotDate.isEmpty { configuration.snapshotDate = spec.snapshotDate }
         try configuration.validate()
+        try check(configuration, limits)
         try checkAgainstDataset(configuration, dataset)
         return configuration
+    }
+
+    /// The server's own bounds (flags), tighter than the engine's.
+    private static func check(_ configuration: TrainingConfiguration, _ limits: TrainingLimits) throws {
+        if let k = configuration.ks.first(where: { $0 > limits.maximumK }) {
+            throw RPCErrors.invalid("spec.k: k must be at most \(limits.maximumK) (the server's --max-k), got \(k)")
+        }
+        guard configuration.nInit <= limits.maximumNInit else {
+            throw RPCErrors.invalid("spec.n_init: at most \(limits.maximumNInit) restarts (the server's --max-n-init), got \(configuration.nInit)")
+        }
+        guard configuration.maxIterations <= limits.maximumIterations else {
+            throw RPCErrors.invalid("spec.max_iter: at most \(limits.maximumIterations) (the server's --max-iter), got \(configuration.maxIterations)")
+        }
+        let named = (configuration.features ?? configuration.customerColumns.features ?? []).count
+        guard named <= limits.maximumColumns else {
+            throw RPCErrors.invalid("spec.features: at most \(limits.maximumColumns) (the server's --max-columns), got \(named)")
+        }
     }
 
     /// What can be checked before reading the data again: features exist, k fits the customers.

@@ -29,8 +29,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The most segments a model may have.
-    public static let maximumK = 100
+    /// The most segments any model may have (servers set a lower bound of their own, --max-k).
+    public static let maximumK = 1000
     /// Snapshot dates accepted (days since 1970): 1970-01-01 to 2100-12-31.
     public static let snapshotDays = 0...47_846
 
