@@ -75,6 +75,7 @@ struct Score: AsyncParsableCommand {
         }
     }
 
+    /// `--columns role=column,...` (shared with `train`), checked against the known roles.
     static func roles(_ text: String?) throws -> [String: String] {
         var roles: [String: String] = [:]
         var check = TransactionColumns()
@@ -91,7 +92,7 @@ struct Score: AsyncParsableCommand {
 /// How the input becomes ScoreStream messages: feature rows, customer rows, or order lines
 /// grouped by customer.
 struct ScorePlan: Sendable {
-    enum Input: @unchecked Sendable {  // TransactionBatches is read-only once built
+    enum Input: Sendable {
         case featureRows(files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int)
         case customerRows(files: [String])
         case transactions(TransactionBatches, customerColumn: String, snapshot: String)

@@ -91,17 +91,8 @@ struct Train: AsyncParsableCommand {
     }
 
     private func datasetHeader() throws -> Segmentation_V1_DatasetHeader {
-        var roles: [String: String] = [:]
-        if let columns {
-            // Checked here too, so a typo fails before the upload.
-            var check = TransactionColumns()
-            for pair in columns.split(separator: ",") {
-                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard parts.count == 2, !parts[1].isEmpty else { throw CLIError.usage("--columns: '\(pair)' is not role=column") }
-                do { try check.set(role: parts[0], column: parts[1]) } catch { throw CLIError.usage("--columns: \(error)") }
-                roles[parts[0]] = parts[1]
-            }
-        }
+        // Checked here too, so a typo fails before the upload.
+        let roles = try Score.roles(columns)
         return .with {
             $0.name = (paths.first.map { ($0 as NSString).lastPathComponent }) ?? "upload"
             $0.kind = kind == .transactions ? .transactions : .customers

@@ -6,7 +6,7 @@ import SegmentationEngine
 /// temporary bucket files by a hash of the customer id (and finds the last transaction day for
 /// the snapshot); then each bucket, small enough to hold, is grouped by customer and cut into
 /// messages of about `chunkBytes`. Rows without a customer id are counted and left out.
-final class TransactionBatches {
+final class TransactionBatches: Sendable {
     let header: [String]
     let rows: Int
     let skippedWithoutID: Int
@@ -52,7 +52,7 @@ final class TransactionBatches {
                     return
                 }
                 rows += 1
-                let id = at.customer < cells.count ? TransactionBatches.normalizedID(cells[at.customer]) : ""
+                let id = at.customer < cells.count ? TransactionLoader.normalizedCustomerID(cells[at.customer]) : ""
                 guard !id.isEmpty else { skipped += 1; return }
                 if at.time < cells.count, let seconds = TimestampParser.parse(cells[at.time]) {
                     let day = TimestampParser.day(of: seconds)
@@ -86,7 +86,7 @@ final class TransactionBatches {
             var order: [String] = []
             try CSVReader.forEachRecord(inFile: bucket.path) { record in  // bucket files hold no header
                 let cells = (0..<record.count).map { record.string($0) }
-                let id = Self.normalizedID(cells[customer])
+                let id = TransactionLoader.normalizedCustomerID(cells[customer])
                 if groups[id] == nil { order.append(id) }
                 groups[id, default: []].append(CSVText.line(cells) + "\n")
             }
@@ -110,9 +110,6 @@ final class TransactionBatches {
         throw CLIError.invalidInput("\((file as NSString).lastPathComponent): no column '\(column)' for the \(role) role "
             + "(columns: \(header.prefix(20).joined(separator: ", "))); name it with --columns \(role)=COLUMN")
     }
-
-    /// As the engine reads ids: trimmed, and `17850.0` is `17850`.
-    static func normalizedID(_ text: String) -> String { TransactionLoader.normalizedCustomerID(text) }
 
     /// FNV-1a: stable across runs, unlike Swift's seeded Hasher.
     static func hash(_ text: String) -> UInt64 {

@@ -260,10 +260,7 @@ public enum CustomerTableLoader {
             }
         }
         var remaining = report.rowsIn
-        for rule in RowFilterSet.labels(filters) {
-            remaining -= filtered[rule] ?? 0
-            report.steps.append(CleaningStep(name: .filtered, removed: filtered[rule] ?? 0, remaining: remaining, rule: rule))
-        }
+        report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
         for step in [CleaningStep.Name.missingCustomer, .unparseable, .duplicate] {
             remaining -= removed[step] ?? 0
             report.steps.append(CleaningStep(name: step, removed: removed[step] ?? 0, remaining: remaining))

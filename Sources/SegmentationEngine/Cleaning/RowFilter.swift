@@ -48,6 +48,14 @@ struct RowFilterSet {
         return groups.includes.map(\.label) + groups.excludes.map(\.label)
     }
 
+    /// One cleaning step per filter rule with the rows it removed, `remaining` counted down.
+    static func steps(_ filters: [RowFilter], removed: [String: Int], remaining: inout Int) -> [CleaningStep] {
+        labels(filters).map { rule in
+            remaining -= removed[rule] ?? 0
+            return CleaningStep(name: .filtered, removed: removed[rule] ?? 0, remaining: remaining, rule: rule)
+        }
+    }
+
     private static func grouped(_ filters: [RowFilter]) -> (includes: [(column: String, values: [String], label: String)], excludes: [(column: String, values: [String], label: String)]) {
         var includeColumns: [String] = []
         var includeValues: [String: [String]] = [:]

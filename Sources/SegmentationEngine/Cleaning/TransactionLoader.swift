@@ -241,11 +241,7 @@ public struct TransactionLoader {
         var report = self.report
         report.customersIn = allCustomerIDs.count
         var remaining = report.rowsIn
-        for rule in RowFilterSet.labels(filters) {
-            let count = filtered[rule] ?? 0
-            remaining -= count
-            report.steps.append(CleaningStep(name: .filtered, removed: count, remaining: remaining, rule: rule))
-        }
+        report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
         for step in CleaningStep.standardSteps {
             let count = removed[step] ?? 0
             remaining -= count

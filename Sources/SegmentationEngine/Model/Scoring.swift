@@ -178,10 +178,7 @@ extension SegmentationModel {
                 removed[rule, default: 0] += 1
                 return false
             }
-            for rule in RowFilterSet.labels(filters) {
-                remaining -= removed[rule] ?? 0
-                report.steps.append(CleaningStep(name: .filtered, removed: removed[rule] ?? 0, remaining: remaining, rule: rule))
-            }
+            report.steps += RowFilterSet.steps(filters, removed: removed, remaining: &remaining)
         }
         report.rowsOut = kept.rows.count
         report.customersIn = table.rows.count

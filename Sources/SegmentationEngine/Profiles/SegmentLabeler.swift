@@ -124,7 +124,7 @@ public enum SegmentLabeler {
     private static func rfmLabel(_ facts: RFMFacts, index: Int, profiles: [SegmentProfile], clustering: [String]) -> SegmentLabel {
         let profile = profiles[index]
         let others = clustering.filter { !facts.rfmFeatures.contains($0) }.compactMap { profile.summary(of: $0) }
-        if isBalanced(profile, clustering: clustering) { return balanced(profile, clustering: clustering) }
+        if isBalanced(profile, clustering: clustering) { return balanced }
         if isChampion(index, profiles) {
             return SegmentLabel(
                 name: "Champions",
@@ -192,7 +192,7 @@ public enum SegmentLabeler {
     // MARK: - Generic wording (customer tables)
 
     private static func genericLabel(_ profile: SegmentProfile, clustering: [String]) -> SegmentLabel {
-        if isBalanced(profile, clustering: clustering) { return balanced(profile, clustering: clustering) }
+        if isBalanced(profile, clustering: clustering) { return balanced }
         let named = standouts(clustering.compactMap { profile.summary(of: $0) })
         guard !named.isEmpty else {
             return SegmentLabel(name: isMidRange(profile, clustering: clustering) ? "Mid-Range" : "Mixed Profile",
@@ -205,11 +205,10 @@ public enum SegmentLabeler {
                             actions: actions.isEmpty ? ["Regular newsletter and seasonal promotions"] : Array(actions.prefix(4)))
     }
 
-    private static func balanced(_ profile: SegmentProfile, clustering: [String]) -> SegmentLabel {
-        SegmentLabel(name: "Balanced",
-                     description: "Close to the average customer on every clustering measure (all within 0.25 standard deviations).",
-                     actions: ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"])
-    }
+    private static let balanced = SegmentLabel(
+        name: "Balanced",
+        description: "Close to the average customer on every clustering measure (all within 0.25 standard deviations).",
+        actions: ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"])
 
     /// Features standing clearly above or below average: measured columns before 0/1 category
     /// columns (a balance says more about a customer than a region), then most unusual first.
