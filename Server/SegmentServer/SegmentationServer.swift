@@ -59,7 +59,9 @@ public final class SegmentationServer: Service, Sendable {
 
     /// - Parameter registry: the storage of models, datasets and jobs; nil: the embedded SQLite
     ///   registry in the data directory.
-    public init(configuration: ServerConfiguration, logger: Logger, registry injected: (any Registry)? = nil) async throws {
+    /// - Parameter trainingObserver: sees every training event on the training thread (tests).
+    public init(configuration: ServerConfiguration, logger: Logger, registry injected: (any Registry)? = nil,
+                trainingObserver: TrainingObserver? = nil) async throws {
         self.configuration = configuration
         self.logger = logger
         let directory = configuration.dataDirectory
@@ -80,7 +82,7 @@ public final class SegmentationServer: Service, Sendable {
         if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,
-                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger)
+                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: trainingObserver)
         health = HealthStatus()
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),

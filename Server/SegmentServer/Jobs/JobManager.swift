@@ -23,6 +23,7 @@ public actor JobManager {
     /// Submits between their queue check and joining the queue.
     private var submitting = 0
     private let logger: Logger
+    private let observer: TrainingObserver?
 
     private var live: [String: LiveJob] = [:]
     private var queue: [String] = []
@@ -40,7 +41,8 @@ public actor JobManager {
     }
 
     public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int,
-                maximumQueuedJobs: Int = 100, logger: Logger) {
+                maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil) {
+        self.observer = observer
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
         self.registry = registry
         self.models = models
@@ -173,14 +175,17 @@ public actor JobManager {
         let sources = store.paths(of: job.dataset).map(TrainingSource.path)
         let (store, dataset) = (self.store, job.dataset)
         let trainer = SegmentationTrainer(configuration: job.record.configuration)
-        let stop = job.stop
+        let (stop, observer) = (job.stop, self.observer)
         let (events, sink) = AsyncStream<TrainingEvent>.makeStream()
         async let outcome = OffPool.run(name: "train-\(id)") { () -> Result<SegmentationModel, any Error> in
             defer { sink.finish() }
             return Result {
                 // The stored files must still be the uploaded ones (their content hash is the dataset's id).
                 try store.verify(dataset) { stop.reason != nil }
-                return try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { sink.yield($0) }
+                return try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { event in
+                    sink.yield(event)
+                    observer?(id, event)
+                }
             }
         }
         for await event in events { await progress(id, event) }
@@ -265,6 +270,10 @@ public actor JobManager {
         if update.isFinal { watchers[update.job.id] = nil }
     }
 }
+
+/// Called on the training thread with every event of a job, once it is queued for publishing. Tests use it
+/// to hold a job at a chosen stage (the training thread waits while it runs).
+public typealias TrainingObserver = @Sendable (_ jobID: String, _ event: TrainingEvent) -> Void
 
 /// Why a running job should stop; read by the training thread.
 final class StopFlag: Sendable {
