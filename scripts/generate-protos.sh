@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates Sources/SegmentationAPI from Protos/ with protoc and the Swift plugins.
+# Regenerates Sources/SegmentationAPI from Protos/ with protoc and the Swift plugins. The gRPC code
+# uses our codec module (Sources/SegmentationCodec: GRPCProtobuf's, plus the message size limit).
 # The plugins are built once (release, a few minutes) in .build-protoc-plugins/ from the mirrored
 # packages; protoc comes from Debian's protobuf-compiler. Re-running must leave no diff.
 set -euo pipefail
@@ -35,7 +36,7 @@ protoc \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
-  --grpc-swift-2_out="$out" --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores \
+  --grpc-swift-2_out="$out" --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores,GRPCProtobufModuleName=SegmentationCodec \
   $protos
 # The descriptor set of every message (imports included), embedded for tools that walk the
 # schema at run time: the CLI's JSON output adds the zero-valued fields proto3 JSON omits.

@@ -50,42 +50,35 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
     var logLevel: String?
 
+    @Option(name: .customLong("max-rows"), help: "Most data rows in one dataset, all its files together; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_ROWS; default 50000000).")
+    var maximumRows: Int?
+
+    @Option(name: .customLong("max-message-mb"), help: "Largest request message (a Score batch, an upload chunk), in MiB; larger ones are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_MESSAGE_MB; default 16).")
+    var maximumMessageMegabytes: Int?
+
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var configuration = ServerConfiguration()
-        configuration.host = host ?? environment["SEGMENT_HOST"] ?? configuration.host
-        configuration.port = try port ?? environment["SEGMENT_PORT"].map { try Self.integer($0, "SEGMENT_PORT") } ?? configuration.port
-        configuration.dataDirectory = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? configuration.dataDirectory
-        configuration.maximumConcurrentJobs = try maximumJobs
-            ?? environment["SEGMENT_MAX_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_JOBS") } ?? 1
-        let uploadMegabytes = try maximumUploadMegabytes
-            ?? environment["SEGMENT_MAX_UPLOAD_MB"].map { try Self.integer($0, "SEGMENT_MAX_UPLOAD_MB") } ?? 2048
-        guard uploadMegabytes >= 1 else { throw ValidationError("--max-upload-mb must be at least 1") }
-        configuration.maximumUploadBytes = Int64(uploadMegabytes) << 20
-        let datasetMegabytes = try maximumDatasetMegabytes
-            ?? environment["SEGMENT_MAX_DATASETS_MB"].map { try Self.integer($0, "SEGMENT_MAX_DATASETS_MB") } ?? 20480
-        guard datasetMegabytes >= 1 else { throw ValidationError("--max-datasets-mb must be at least 1") }
-        configuration.maximumDatasetBytes = Int64(datasetMegabytes) << 20
-        func limit(_ flag: Int?, _ variable: String, _ fallback: Int, _ range: ClosedRange<Int>, _ name: String) throws -> Int {
+        /// The flag, else its environment variable, else the default (ServerConfiguration's); within its range.
+        func value(_ flag: Int?, _ variable: String, _ fallback: Int, _ range: ClosedRange<Int>, _ name: String) throws -> Int {
             let value = try flag ?? environment[variable].map { try Self.integer($0, variable) } ?? fallback
             guard range.contains(value) else { throw ValidationError("--\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
             return value
         }
-        configuration.limits.maximumK = try limit(maximumK, "SEGMENT_MAX_K", 100, 2...1000, "max-k")
-        configuration.limits.maximumNInit = try limit(maximumNInit, "SEGMENT_MAX_N_INIT", 100, 1...1000, "max-n-init")
-        configuration.limits.maximumIterations = try limit(maximumIterations, "SEGMENT_MAX_ITER", 10_000, 1...1_000_000, "max-iter")
-        configuration.limits.maximumColumns = try limit(maximumColumns, "SEGMENT_MAX_COLUMNS", 1000, 1...100_000, "max-columns")
-        configuration.maximumQueuedJobs = try maximumQueuedJobs
-            ?? environment["SEGMENT_MAX_QUEUED_JOBS"].map { try Self.integer($0, "SEGMENT_MAX_QUEUED_JOBS") } ?? 100
-        guard configuration.maximumQueuedJobs >= 1 else { throw ValidationError("--max-queued-jobs must be at least 1") }
-        let cacheMegabytes = try modelCacheMegabytes
-            ?? environment["SEGMENT_MODEL_CACHE_MB"].map { try Self.integer($0, "SEGMENT_MODEL_CACHE_MB") } ?? 512
-        guard cacheMegabytes >= 0 else { throw ValidationError("--model-cache-mb must be at least 0") }
-        configuration.modelCacheBytes = cacheMegabytes << 20
-        guard (0...65535).contains(configuration.port) else {
-            throw ValidationError("port \(configuration.port) is outside 0...65535")
-        }
-        guard configuration.maximumConcurrentJobs >= 1 else { throw ValidationError("--max-jobs must be at least 1") }
+        configuration.host = host ?? environment["SEGMENT_HOST"] ?? configuration.host
+        configuration.port = try value(port, "SEGMENT_PORT", configuration.port, 0...65535, "port")
+        configuration.dataDirectory = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? configuration.dataDirectory
+        configuration.maximumConcurrentJobs = try value(maximumJobs, "SEGMENT_MAX_JOBS", configuration.maximumConcurrentJobs, 1...256, "max-jobs")
+        configuration.maximumQueuedJobs = try value(maximumQueuedJobs, "SEGMENT_MAX_QUEUED_JOBS", configuration.maximumQueuedJobs, 1...100_000, "max-queued-jobs")
+        configuration.maximumUploadBytes = Int64(try value(maximumUploadMegabytes, "SEGMENT_MAX_UPLOAD_MB", Int(configuration.maximumUploadBytes >> 20), 1...1 << 30, "max-upload-mb")) << 20
+        configuration.maximumDatasetBytes = Int64(try value(maximumDatasetMegabytes, "SEGMENT_MAX_DATASETS_MB", Int(configuration.maximumDatasetBytes >> 20), 1...1 << 30, "max-datasets-mb")) << 20
+        configuration.maximumMessageBytes = try value(maximumMessageMegabytes, "SEGMENT_MAX_MESSAGE_MB", configuration.maximumMessageBytes >> 20, 1...256, "max-message-mb") << 20
+        configuration.modelCacheBytes = try value(modelCacheMegabytes, "SEGMENT_MODEL_CACHE_MB", configuration.modelCacheBytes >> 20, 0...1 << 30, "model-cache-mb") << 20
+        configuration.limits.maximumK = try value(maximumK, "SEGMENT_MAX_K", configuration.limits.maximumK, 2...1000, "max-k")
+        configuration.limits.maximumNInit = try value(maximumNInit, "SEGMENT_MAX_N_INIT", configuration.limits.maximumNInit, 1...1000, "max-n-init")
+        configuration.limits.maximumIterations = try value(maximumIterations, "SEGMENT_MAX_ITER", configuration.limits.maximumIterations, 1...1_000_000, "max-iter")
+        configuration.limits.maximumColumns = try value(maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000, "max-columns")
+        configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
         let levelName = logLevel ?? environment["SEGMENT_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical")

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import SegmentationAPI
+import SegmentationCodec
 import ServiceLifecycle
 
 /// Bounds on what clients may ask of training, each a server flag with a documented default.
@@ -15,6 +16,8 @@ public struct TrainingLimits: Sendable {
     public var maximumIterations = 10_000
     /// Most columns in an uploaded file (--max-columns); also bounds the features a spec names.
     public var maximumColumns = 1_000
+    /// Most data rows in one dataset, all its files together (--max-rows).
+    public var maximumRows = 50_000_000
 
     public init() {}
 }
@@ -32,7 +35,9 @@ public struct ServerConfiguration: Sendable {
     public var maximumUploadBytes: Int64 = 2 << 30
     /// Largest total of all stored datasets.
     public var maximumDatasetBytes: Int64 = 20 << 30
-    /// Largest single request message (a Score batch, an upload chunk).
+    /// Largest single request message (a Score batch, an upload chunk): larger ones are refused
+    /// with RESOURCE_EXHAUSTED. The transport itself resets streams whose message passes four
+    /// times this (it must buffer a message before we can refuse it).
     public var maximumMessageBytes = 16 << 20
     /// Decoded models kept in memory, in bytes of serialized model (LRU).
     public var modelCacheBytes = 512 << 20
@@ -87,7 +92,7 @@ public final class SegmentationServer: Service, Sendable {
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
             transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = configuration.maximumMessageBytes })
+            config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store, limits: configuration.limits),
             TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
@@ -111,7 +116,12 @@ public final class SegmentationServer: Service, Sendable {
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await self.server.serve() }
+                group.addTask {
+                    // Every call's request messages are checked against the limit (SegmentationCodec).
+                    try await MessageSizeLimit.$bytes.withValue(self.configuration.maximumMessageBytes) {
+                        try await self.server.serve()
+                    }
+                }
                 let port = try await self.listeningPort
                 self.health.set(.serving)
                 self.logger.info("serving", metadata: ["address": "\(self.configuration.host):\(port)",

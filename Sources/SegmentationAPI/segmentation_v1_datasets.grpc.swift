@@ -11,7 +11,7 @@
 //   https://github.com/grpc/grpc-swift
 
 import GRPCCore
-import GRPCProtobuf
+import SegmentationCodec
 
 // MARK: - segmentation.v1.DatasetService
 
@@ -346,8 +346,8 @@ extension Segmentation_V1_DatasetService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Segmentation_V1_DatasetService.Method.UploadDataset.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_UploadDatasetRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_UploadDatasetResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_UploadDatasetRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_UploadDatasetResponse>(),
             handler: { request, context in
                 try await self.uploadDataset(
                     request: request,
@@ -357,8 +357,8 @@ extension Segmentation_V1_DatasetService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_DatasetService.Method.GetDataset.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_GetDatasetRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_GetDatasetResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetDatasetRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetDatasetResponse>(),
             handler: { request, context in
                 try await self.getDataset(
                     request: request,
@@ -368,8 +368,8 @@ extension Segmentation_V1_DatasetService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_DatasetService.Method.ListDatasets.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListDatasetsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListDatasetsResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListDatasetsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListDatasetsResponse>(),
             handler: { request, context in
                 try await self.listDatasets(
                     request: request,
@@ -379,8 +379,8 @@ extension Segmentation_V1_DatasetService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_DatasetService.Method.DeleteDataset.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteDatasetRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteDatasetResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DeleteDatasetRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DeleteDatasetResponse>(),
             handler: { request, context in
                 try await self.deleteDataset(
                     request: request,
@@ -779,8 +779,8 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.uploadDataset(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_UploadDatasetRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_UploadDatasetResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_UploadDatasetRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_UploadDatasetResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -808,8 +808,8 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getDataset(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_GetDatasetRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_GetDatasetResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetDatasetRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetDatasetResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -833,8 +833,8 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listDatasets(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListDatasetsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListDatasetsResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListDatasetsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListDatasetsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -863,8 +863,8 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.deleteDataset(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteDatasetRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteDatasetResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DeleteDatasetRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DeleteDatasetResponse>(),
             options: options,
             onResponse: handleResponse
         )

@@ -11,7 +11,7 @@
 //   https://github.com/grpc/grpc-swift
 
 import GRPCCore
-import GRPCProtobuf
+import SegmentationCodec
 
 // MARK: - segmentation.v1.ModelRegistry
 
@@ -607,8 +607,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.ListModels.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListModelsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListModelsResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListModelsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListModelsResponse>(),
             handler: { request, context in
                 try await self.listModels(
                     request: request,
@@ -618,8 +618,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.ListVersions.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListVersionsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListVersionsResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListVersionsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListVersionsResponse>(),
             handler: { request, context in
                 try await self.listVersions(
                     request: request,
@@ -629,8 +629,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.GetModel.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_GetModelRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_GetModelResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetModelRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetModelResponse>(),
             handler: { request, context in
                 try await self.getModel(
                     request: request,
@@ -640,8 +640,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.SetAlias.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_SetAliasRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_SetAliasResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_SetAliasRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_SetAliasResponse>(),
             handler: { request, context in
                 try await self.setAlias(
                     request: request,
@@ -651,8 +651,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.DeleteAlias.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteAliasRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteAliasResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DeleteAliasRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DeleteAliasResponse>(),
             handler: { request, context in
                 try await self.deleteAlias(
                     request: request,
@@ -662,8 +662,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.DeleteVersion.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteVersionRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteVersionResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DeleteVersionRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DeleteVersionResponse>(),
             handler: { request, context in
                 try await self.deleteVersion(
                     request: request,
@@ -673,8 +673,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.RenameSegment.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_RenameSegmentRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_RenameSegmentResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_RenameSegmentRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_RenameSegmentResponse>(),
             handler: { request, context in
                 try await self.renameSegment(
                     request: request,
@@ -684,8 +684,8 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ModelRegistry.Method.ExportAssignments.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ExportAssignmentsResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ExportAssignmentsResponse>(),
             handler: { request, context in
                 try await self.exportAssignments(
                     request: request,
@@ -1395,8 +1395,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listModels(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListModelsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListModelsResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListModelsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListModelsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1424,8 +1424,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listVersions(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListVersionsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListVersionsResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListVersionsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListVersionsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1453,8 +1453,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getModel(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_GetModelRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_GetModelResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetModelRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetModelResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1482,8 +1482,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.setAlias(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_SetAliasRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_SetAliasResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_SetAliasRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_SetAliasResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1507,8 +1507,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.deleteAlias(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteAliasRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteAliasResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DeleteAliasRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DeleteAliasResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1537,8 +1537,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.deleteVersion(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_DeleteVersionRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_DeleteVersionResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DeleteVersionRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DeleteVersionResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1567,8 +1567,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.renameSegment(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_RenameSegmentRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_RenameSegmentResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_RenameSegmentRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_RenameSegmentResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1596,8 +1596,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.exportAssignments(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ExportAssignmentsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ExportAssignmentsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsResponse>(),
             options: options,
             onResponse: handleResponse
         )

@@ -11,7 +11,7 @@
 //   https://github.com/grpc/grpc-swift
 
 import GRPCCore
-import GRPCProtobuf
+import SegmentationCodec
 
 // MARK: - segmentation.v1.ScoringService
 
@@ -220,8 +220,8 @@ extension Segmentation_V1_ScoringService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Segmentation_V1_ScoringService.Method.Score.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ScoreRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ScoreResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ScoreRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ScoreResponse>(),
             handler: { request, context in
                 try await self.score(
                     request: request,
@@ -231,8 +231,8 @@ extension Segmentation_V1_ScoringService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_ScoringService.Method.ScoreStream.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ScoreRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ScoreResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ScoreRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ScoreResponse>(),
             handler: { request, context in
                 try await self.scoreStream(
                     request: request,
@@ -464,8 +464,8 @@ extension Segmentation_V1_ScoringService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.score(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ScoreRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ScoreResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ScoreRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ScoreResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -493,8 +493,8 @@ extension Segmentation_V1_ScoringService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.scoreStream(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ScoreRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ScoreResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ScoreRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ScoreResponse>(),
             options: options,
             onResponse: handleResponse
         )

@@ -11,7 +11,7 @@
 //   https://github.com/grpc/grpc-swift
 
 import GRPCCore
-import GRPCProtobuf
+import SegmentationCodec
 
 // MARK: - segmentation.v1.TrainingService
 
@@ -397,8 +397,8 @@ extension Segmentation_V1_TrainingService.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Segmentation_V1_TrainingService.Method.SubmitTrainingJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_SubmitTrainingJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_SubmitTrainingJobResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_SubmitTrainingJobRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_SubmitTrainingJobResponse>(),
             handler: { request, context in
                 try await self.submitTrainingJob(
                     request: request,
@@ -408,8 +408,8 @@ extension Segmentation_V1_TrainingService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_TrainingService.Method.WatchJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_WatchJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_JobEvent>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_WatchJobRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_JobEvent>(),
             handler: { request, context in
                 try await self.watchJob(
                     request: request,
@@ -419,8 +419,8 @@ extension Segmentation_V1_TrainingService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_TrainingService.Method.GetJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_GetJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_GetJobResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetJobRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetJobResponse>(),
             handler: { request, context in
                 try await self.getJob(
                     request: request,
@@ -430,8 +430,8 @@ extension Segmentation_V1_TrainingService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_TrainingService.Method.ListJobs.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListJobsRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListJobsResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListJobsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListJobsResponse>(),
             handler: { request, context in
                 try await self.listJobs(
                     request: request,
@@ -441,8 +441,8 @@ extension Segmentation_V1_TrainingService.StreamingServiceProtocol {
         )
         router.registerHandler(
             forMethod: Segmentation_V1_TrainingService.Method.CancelJob.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_CancelJobRequest>(),
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_CancelJobResponse>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_CancelJobRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_CancelJobResponse>(),
             handler: { request, context in
                 try await self.cancelJob(
                     request: request,
@@ -910,8 +910,8 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.submitTrainingJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_SubmitTrainingJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_SubmitTrainingJobResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_SubmitTrainingJobRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_SubmitTrainingJobResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -938,8 +938,8 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.watchJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_WatchJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_JobEvent>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_WatchJobRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_JobEvent>(),
             options: options,
             onResponse: handleResponse
         )
@@ -963,8 +963,8 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.getJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_GetJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_GetJobResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetJobRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetJobResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -988,8 +988,8 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.listJobs(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_ListJobsRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_ListJobsResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListJobsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListJobsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1017,8 +1017,8 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     ) async throws -> Result where Result: Sendable {
         try await self.cancelJob(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Segmentation_V1_CancelJobRequest>(),
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Segmentation_V1_CancelJobResponse>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_CancelJobRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_CancelJobResponse>(),
             options: options,
             onResponse: handleResponse
         )

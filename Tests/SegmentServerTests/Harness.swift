@@ -20,7 +20,8 @@ struct Harness {
     /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
     func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, modelCacheBytes: Int = 512 << 20,
                                  jittery: Bool = false, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40,
-                                 trainingObserver: TrainingObserver? = nil, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+                                 trainingObserver: TrainingObserver? = nil,
+                                 configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
         configuration.modelCacheBytes = modelCacheBytes
         configuration.maximumQueuedJobs = maximumQueuedJobs
@@ -29,6 +30,7 @@ struct Harness {
         configuration.dataDirectory = dataDirectory
         configuration.maximumConcurrentJobs = maximumJobs
         configuration.maximumUploadBytes = maximumUploadBytes
+        configure(&configuration)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
         let registry: (any Registry)? = jittery

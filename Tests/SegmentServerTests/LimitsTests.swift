@@ -183,6 +183,69 @@ struct LimitsTests {
         }
     }
 
+    @Test("An oversized request is RESOURCE_EXHAUSTED naming --max-message-mb, not a stream reset; the connection keeps serving")
+    func oversizedMessage() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 120)
+        try await harness.withServer(configure: { $0.maximumMessageBytes = 1 << 20 }) { services, _ in
+            let dataset = try await services.upload(path)
+            _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
+            // About 2.4 MB: over the 1 MiB limit, under the transport's hard cut (4x).
+            let rows = (0..<40_000).map { index in
+                Segmentation_V1_FeatureRow.with { $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120] }
+            }
+            let big = Segmentation_V1_ScoreRequest.with {
+                $0.model = "m"
+                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
+            }
+            do {
+                _ = try await services.scoring.score(big, options: largeResponses)
+                Issue.record("a message over the limit was scored")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted, "\(error.code): \(error.message)")
+                #expect(error.message.contains("--max-message-mb"), "\(error.message)")
+                let details = (try? error.unpackGoogleRPCStatus())?.details.map { String(describing: $0) } ?? []
+                #expect(details.contains { $0.contains("MESSAGE_TOO_LARGE") }, "\(details)")
+            }
+            // The same connection still serves, and a batch under the limit scores.
+            var small = big
+            small.features.rows = Array(rows.prefix(1000))
+            #expect(try await services.scoring.score(small).scores.count == 1000)
+        }
+    }
+
+    @Test("Rows per dataset are bounded by --max-rows (RESOURCE_EXHAUSTED, nothing kept); concurrent uploads cannot pass the quota together")
+    func rowsAndConcurrentQuota() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (first, _) = try harness.sampleFile(customers: 150, seed: 1)
+        let (second, _) = try harness.sampleFile(customers: 150, seed: 2)
+        let rows = try String(contentsOfFile: first, encoding: .utf8).split(separator: "\n").count - 1
+        try await harness.withServer(configure: { $0.limits.maximumRows = rows - 1 }) { services, _ in
+            do {
+                _ = try await services.upload(first)
+                Issue.record("\(rows) rows were accepted under --max-rows \(rows - 1)")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted && error.message.contains("--max-rows"), "\(error.code): \(error.message)")
+            }
+            #expect(try await services.datasets.listDatasets(.init()).datasets.isEmpty)
+        }
+        let size = Int64(try Data(contentsOf: URL(fileURLWithPath: first)).count)
+        for round in 0..<3 {
+            let accepted = try await harness.withServer(maximumDatasetBytes: size + size / 2) { services, _ in
+                let results = await withTaskGroup(of: Bool.self) { group in
+                    for file in [first, second] { group.addTask { (try? await services.upload(file)) != nil } }
+                    return await group.reduce(into: [Bool]()) { $0.append($1) }
+                }
+                let stored = try await services.datasets.listDatasets(.init()).datasets
+                for dataset in stored { _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id; $0.force = true }) }
+                return (results.filter { $0 }.count, stored.count)
+            }
+            #expect(accepted.0 <= 1 && accepted.1 <= 1, "round \(round): \(accepted.0) uploads accepted, \(accepted.1) stored")
+        }
+    }
+
     @Test("Errors carry google.rpc.Status details: a stable reason, the customer and field of a bad row, the resource not found")
     func richErrors() async throws {
         let harness = try Harness()

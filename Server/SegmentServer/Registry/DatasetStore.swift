@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SegmentationEngine
+import Synchronization
 
 /// Dataset files on disk, under `<data dir>/datasets/<hash>/`. An upload is written to a
 /// staging folder first and renamed into place only when complete, so a crash never leaves a
@@ -11,6 +12,9 @@ public struct DatasetStore: Sendable {
     public let maximumBytes: Int64
     /// Largest total of all stored datasets, in bytes.
     public let quotaBytes: Int64
+    /// Bytes held by uploads in progress, so uploads running at the same time cannot together
+    /// pass the quota.
+    private let reservations = Reservations()
 
     public init(dataDirectory: String, maximumBytes: Int64, quotaBytes: Int64 = Int64.max) throws {
         root = (dataDirectory as NSString).appendingPathComponent("datasets")
@@ -59,15 +63,19 @@ public struct DatasetStore: Sendable {
     public final class Upload {
         public let folder: String
         private let maximumBytes: Int64
-        /// Room left under the total quota when the upload began (uploads running at the same
-        /// time each see the same room, so together they can pass it).
+        /// The total quota and what was stored when the upload began; uploads in progress count
+        /// through `reservations`, and `DatasetStore.claim` checks again against a fresh total.
         private let quota: (limit: Int64, stored: Int64)
+        fileprivate let reservations: Reservations
+        fileprivate let id = UUID()
         private var hasher = SHA256()
         private var handle: FileHandle?
         public private(set) var files: [DatasetFileRecord] = []
         public private(set) var totalBytes: Int64 = 0
 
-        init(folder: String, maximumBytes: Int64, quota: (limit: Int64, stored: Int64), kind: InputKind, columns: DatasetColumns) throws {
+        fileprivate init(folder: String, maximumBytes: Int64, quota: (limit: Int64, stored: Int64), reservations: Reservations,
+                         kind: InputKind, columns: DatasetColumns) throws {
+            self.reservations = reservations
             self.folder = folder
             self.maximumBytes = maximumBytes
             self.quota = quota
@@ -84,9 +92,7 @@ public struct DatasetStore: Sendable {
             guard totalBytes <= maximumBytes else {
                 throw UploadError.tooLarge(limit: maximumBytes)
             }
-            guard quota.stored + totalBytes <= quota.limit else {
-                throw UploadError.quotaExceeded(limit: quota.limit, stored: quota.stored)
-            }
+            try reservations.hold(id, bytes: totalBytes, stored: quota.stored, limit: quota.limit)
             try handle!.write(contentsOf: data)
             files[files.count - 1].sizeBytes += Int64(data.count)
             hasher.update(data: data)
@@ -123,7 +129,20 @@ public struct DatasetStore: Sendable {
     /// - Parameter storedBytes: what the stored datasets already take, counted against `quotaBytes`.
     public func beginUpload(kind: InputKind, columns: DatasetColumns, storedBytes: Int64 = 0) throws -> Upload {
         try Upload(folder: (stagingRoot as NSString).appendingPathComponent(UUID().uuidString),
-                   maximumBytes: maximumBytes, quota: (quotaBytes, storedBytes), kind: kind, columns: columns)
+                   maximumBytes: maximumBytes, quota: (quotaBytes, storedBytes), reservations: reservations,
+                   kind: kind, columns: columns)
+    }
+
+    /// The last word on the quota, once an upload is complete: `storedBytes` is read fresh from
+    /// the registry, so an upload that finished meanwhile counts (until its reservation is
+    /// released it counts twice, which errs on the side of the quota).
+    public func claim(_ upload: Upload, storedBytes: Int64) throws {
+        try reservations.hold(upload.id, bytes: upload.totalBytes, stored: storedBytes, limit: quotaBytes)
+    }
+
+    /// Ends an upload's reservation: once its record is stored (the registry counts it) or it is discarded.
+    public func release(_ upload: Upload) {
+        reservations.release(upload.id)
     }
 
     /// Moves a finished upload into place; returns false when the same content is already stored.
@@ -138,6 +157,7 @@ public struct DatasetStore: Sendable {
     }
 
     public func discard(_ upload: Upload) {
+        release(upload)
         try? FileManager.default.removeItem(atPath: upload.folder)
     }
 
@@ -169,10 +189,29 @@ public struct DatasetStore: Sendable {
     }
 }
 
+/// Bytes held by each upload in progress.
+final class Reservations: Sendable {
+    private let held = Mutex<[UUID: Int64]>([:])
+
+    /// Sets one upload's holding to `bytes` if, with every other upload's, it fits the quota.
+    func hold(_ id: UUID, bytes: Int64, stored: Int64, limit: Int64) throws {
+        try held.withLock { held in
+            let others = held.reduce(Int64(0)) { $0 + ($1.key == id ? 0 : $1.value) }
+            guard stored + others + bytes <= limit else {
+                throw UploadError.quotaExceeded(limit: limit, stored: stored + others)
+            }
+            held[id] = bytes
+        }
+    }
+
+    func release(_ id: UUID) { _ = held.withLock { $0.removeValue(forKey: id) } }
+}
+
 public enum UploadError: Error, Equatable, CustomStringConvertible {
     case tooLarge(limit: Int64)
     case quotaExceeded(limit: Int64, stored: Int64)
     case tooManyColumns(file: String, count: Int, limit: Int)
+    case tooManyRows(count: Int, limit: Int)
     case badFileName(String)
     case duplicateFile(String)
     case empty
@@ -183,8 +222,10 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
         case .tooLarge(let limit): "the upload exceeds the server's limit of \(limit) bytes"
         case .tooManyColumns(let file, let count, let limit):
             "\(Names.quoted(file)) has \(count) columns; the server takes at most \(limit) (--max-columns)"
+        case .tooManyRows(let count, let limit):
+            "the upload has \(count) rows; the server takes at most \(limit) in one dataset (--max-rows)"
         case .quotaExceeded(let limit, let stored):
-            "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored); delete datasets first (segment datasets delete)"
+            "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored or being uploaded); delete datasets first (segment datasets delete)"
         case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders or a leading dot, at most 255 characters"
         case .duplicateFile(let name): "file '\(name)' was sent twice; a file's chunks must be consecutive"
         case .empty: "the upload holds no file"

@@ -26,6 +26,8 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
 
             let stored = try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes }
             let upload = try store.beginUpload(kind: kind, columns: columns, storedBytes: stored)
+            // Held until the record is stored (then the registry's total counts it) or discarded.
+            defer { store.release(upload) }
             do {
                 while let message = try await messages.next() {
                     guard case .chunk(let chunk)? = message.part else {
@@ -34,6 +36,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                     try upload.append(fileName: chunk.fileName, data: chunk.data)
                 }
                 let id = try upload.finish()
+                try store.claim(upload, storedBytes: try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes })
                 if let existing = try await registry.dataset(id: id) {
                     // The same content again: keep the stored copy, unless it was damaged since,
                     // in which case this upload repairs it.
@@ -54,6 +57,9 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                 }
                 let prepared = try await OffPool.run(name: "check-upload") { [configuration] in
                     try SegmentationTrainer(configuration: configuration).prepare(paths.map(TrainingSource.path))
+                }
+                guard prepared.report.rowsIn <= limits.maximumRows else {
+                    throw UploadError.tooManyRows(count: prepared.report.rowsIn, limit: limits.maximumRows)
                 }
                 let record = DatasetRecord(
                     id: id, name: header.name.isEmpty ? upload.files[0].name : header.name, kind: kind, columns: columns,

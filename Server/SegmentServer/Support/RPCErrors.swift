@@ -48,6 +48,7 @@ enum RPCErrors {
             switch error {
             case .tooLarge: return (.resourceExhausted, "UPLOAD_TOO_LARGE", [.quotaFailure(violations: [.init(subject: "upload bytes", description: "--max-upload-mb")])])
             case .tooManyColumns: return (.invalidArgument, "TOO_MANY_COLUMNS", [])
+            case .tooManyRows: return (.resourceExhausted, "TOO_MANY_ROWS", [.quotaFailure(violations: [.init(subject: "rows per dataset", description: "--max-rows")])])
             case .quotaExceeded: return (.resourceExhausted, "DATASET_QUOTA", [.quotaFailure(violations: [.init(subject: "stored dataset bytes", description: "--max-datasets-mb")])])
             case .storage: return (.internalError, "STORAGE", [])
             default: return (.invalidArgument, "BAD_UPLOAD", [])
