@@ -58,15 +58,16 @@ public final class SegmentationServer: Service, Sendable {
     public let models: ModelRepository
     public let jobs: JobManager
     public let health: HealthStatus
+    public let counters = ServerCounters()
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
 
     /// - Parameter registry: the storage of models, datasets and jobs; nil: the embedded SQLite
     ///   registry in the data directory.
-    /// - Parameter trainingObserver: sees every training event on the training thread (tests).
+    /// - Parameter hooks: points where tests hold the server's work.
     public init(configuration: ServerConfiguration, logger: Logger, registry injected: (any Registry)? = nil,
-                trainingObserver: TrainingObserver? = nil) async throws {
+                hooks: ServerHooks = ServerHooks()) async throws {
         self.configuration = configuration
         self.logger = logger
         let directory = configuration.dataDirectory
@@ -87,7 +88,7 @@ public final class SegmentationServer: Service, Sendable {
         if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,
-                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: trainingObserver)
+                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: hooks.training)
         health = HealthStatus()
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
@@ -97,7 +98,7 @@ public final class SegmentationServer: Service, Sendable {
             DatasetService(registry: registry, store: store, limits: configuration.limits),
             TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
             ModelRegistryService(models: models, store: store),
-            ScoringService(models: models),
+            ScoringService(models: models, counters: counters, beforeLargeScore: hooks.beforeLargeScore),
             HealthService(health: health),
         ])
     }

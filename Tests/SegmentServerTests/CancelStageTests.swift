@@ -54,7 +54,7 @@ struct CancelStageTests {
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 200)
         let gate = StageGate()
-        try await harness.withServer(trainingObserver: gate.observer) { services, server in
+        try await harness.withServer(hooks: ServerHooks(training: gate.observer)) { services, server in
             let dataset = try await services.upload(path)
             let stages: [TrainingEvent.Stage] = [.reading, .features, .clustering, .metrics, .profiling, .done]
             #expect(Set(stages) == Set(TrainingEvent.Stage.allCases), "a stage without a cancel test")

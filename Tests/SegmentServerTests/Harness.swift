@@ -20,7 +20,7 @@ struct Harness {
     /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
     func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, modelCacheBytes: Int = 512 << 20,
                                  jittery: Bool = false, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40,
-                                 trainingObserver: TrainingObserver? = nil,
+                                 hooks: ServerHooks = ServerHooks(),
                                  configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
         configuration.modelCacheBytes = modelCacheBytes
@@ -37,7 +37,7 @@ struct Harness {
             ? JitteryRegistry(base: try SQLiteRegistry(path: (dataDirectory as NSString).appendingPathComponent("registry.sqlite")))
             : nil
         let server = try await SegmentationServer(configuration: configuration, logger: logger, registry: registry,
-                                                trainingObserver: trainingObserver)
+                                                hooks: hooks)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 try await server.run()

@@ -246,6 +246,37 @@ struct LimitsTests {
         }
     }
 
+    @Test("A Score call past its deadline stops its work part-way; the server keeps serving")
+    func scoreDeadline() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 150)
+        // The scoring thread is held until the client has seen its deadline pass, so the work
+        // always starts late; it must then stop at its first check instead of scoring 20,000 rows.
+        let release = DispatchSemaphore(value: 0)
+        let hooks = ServerHooks(beforeLargeScore: { _ = release.wait(timeout: .now() + 20) })
+        try await harness.withServer(hooks: hooks) { services, server in
+            let dataset = try await services.upload(path)
+            _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
+            let rows = (0..<20_000).map { index in
+                Segmentation_V1_FeatureRow.with { $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120] }
+            }
+            let request = Segmentation_V1_ScoreRequest.with {
+                $0.model = "m"
+                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
+            }
+            var options = largeResponses
+            options.timeout = .milliseconds(300)
+            #expect(await statusCode { _ = try await services.scoring.score(request, options: options) } == .deadlineExceeded)
+            release.signal()
+            for _ in 0..<200 where server.counters.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
+            #expect(server.counters.scoresStoppedEarly == 1)
+            // Without a deadline the same request scores in full.
+            release.signal()
+            #expect(try await services.scoring.score(request, options: largeResponses).scores.count == 20_000)
+        }
+    }
+
     @Test("Errors carry google.rpc.Status details: a stable reason, the customer and field of a bad row, the resource not found")
     func richErrors() async throws {
         let harness = try Harness()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import SegmentationEngine
 
@@ -129,6 +130,29 @@ struct ModelTests {
         #expect(throws: ScoringError.nonFinite(customer: "row 2", field: "avg_order_value", value: .infinity)) {
             try model.scoreBatch(customerIDs: nil, columns: columns, values: broken)
         }
+    }
+
+    @Test("Every scoring path stops when its cancellation check fires, part-way through a large batch")
+    func scoringCancellation() throws {
+        let (model, output) = try Self.trainedModel(customers: 400, ks: [4])
+        var loader = TransactionLoader()
+        try loader.add(bytes: Array(output.csv.utf8), source: "s.csv")
+        let (table, _) = try loader.finish()
+        let now = CancellationCheck { true }
+        #expect(throws: CancellationError.self) { try model.score(transactions: table, cancellation: now) }
+        let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: model.snapshotDay)
+        let columns = model.pipeline.features
+        let values = try features.selecting(features: columns)
+        #expect(throws: CancellationError.self) { try model.scoreBatch(customerIDs: nil, columns: columns, values: values, cancellation: now) }
+        // 10,000 rows: a check that fires after the first call stops the per-customer loop.
+        let many = Matrix(rows: 10_000, columns: columns.count,
+                          values: (0..<10_000).flatMap { values.row($0 % values.rows) })
+        let calls = Mutex(0)
+        let later = CancellationCheck { calls.withLock { $0 += 1; return $0 > 1 } }
+        #expect(throws: CancellationError.self) {
+            try model.score(customerIDs: (0..<10_000).map { "c\($0)" }, columns: columns, values: many, cancellation: later)
+        }
+        #expect(calls.withLock { $0 } == 2)
     }
 
     @Test("Scoring errors name the customer and field")

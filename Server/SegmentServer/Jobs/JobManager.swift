@@ -275,6 +275,19 @@ public actor JobManager {
 /// to hold a job at a chosen stage (the training thread waits while it runs).
 public typealias TrainingObserver = @Sendable (_ jobID: String, _ event: TrainingEvent) -> Void
 
+/// Points where tests can hold the server's work to make a race happen every time.
+public struct ServerHooks: Sendable {
+    /// Sees every training event on the training thread.
+    public var training: TrainingObserver?
+    /// Runs on the scoring thread just before a large Score request is scored.
+    public var beforeLargeScore: (@Sendable () -> Void)?
+
+    public init(training: TrainingObserver? = nil, beforeLargeScore: (@Sendable () -> Void)? = nil) {
+        self.training = training
+        self.beforeLargeScore = beforeLargeScore
+    }
+}
+
 /// Why a running job should stop; read by the training thread.
 final class StopFlag: Sendable {
     enum Reason: Sendable { case cancelled, shutdown }

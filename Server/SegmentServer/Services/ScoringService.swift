@@ -3,15 +3,48 @@ import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
 
-/// Scores customers against cached, decoded models: no disk on the hot path.
+/// Scores customers against cached, decoded models: no disk on the hot path. Large requests are
+/// scored off the cooperative pool; all scoring stops within a few thousand customers once the
+/// call is cancelled or passes its deadline.
 struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let models: ModelRepository
+    let counters: ServerCounters
+    var beforeLargeScore: (@Sendable () -> Void)?
 
     func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
         try await handling {
             guard !request.model.isEmpty else { throw RPCErrors.invalid("model is required (name, name@version or name@alias)") }
             let resolved = try await models.resolve(try ModelReference(parsing: request.model))
-            return try Self.score(request, with: resolved)
+            return try await score(request, with: resolved, context: context)
+        }
+    }
+
+    /// Inline when small (a thread hop would cost more than the work), on a thread of its own when large.
+    private func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+                       context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
+        let call = context.cancellation
+        let cancellation = CancellationCheck { call.isCancelled }
+        do {
+            if Self.isLarge(request) {
+                return try await OffPool.run(name: "score") { [beforeLargeScore] in
+                    beforeLargeScore?()
+                    return try Self.score(request, with: resolved, cancellation: cancellation)
+                }
+            }
+            return try Self.score(request, with: resolved, cancellation: cancellation)
+        } catch is CancellationError {
+            counters.scoreStoppedEarly()
+            throw RPCError(code: .cancelled, message: "the call was cancelled or passed its deadline; scoring stopped")
+        }
+    }
+
+    /// More than about 10,000 customers' worth of input.
+    private static func isLarge(_ request: Segmentation_V1_ScoreRequest) -> Bool {
+        switch request.input {
+        case .matrix(let matrix)?: matrix.values.count > 100_000
+        case .features(let rows)?: rows.rows.count > 10_000
+        case .csv(let csv)?: csv.data.count > 512 << 10
+        case nil: false
         }
     }
 
@@ -28,12 +61,13 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                 guard let resolved = current else {
                     throw RPCErrors.invalid("the first message of a score stream must name the model")
                 }
-                try await response.write(try Self.score(message, with: resolved))
+                try await response.write(try await score(message, with: resolved, context: context))
             }
         }
     }
 
-    static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved) throws -> Segmentation_V1_ScoreResponse {
+    static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+                      cancellation: CancellationCheck = .never) throws -> Segmentation_V1_ScoreResponse {
         var response = Segmentation_V1_ScoreResponse.with {
             $0.modelName = resolved.name
             $0.modelVersion = Int32(resolved.version)
@@ -43,10 +77,10 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
         }
         switch request.input {
-        case .matrix(let matrix)?: response.columns = try scoreMatrix(matrix, model).proto
-        case .features(let rows)?: response.scores = present(try scoreFeatureRows(rows, model))
+        case .matrix(let matrix)?: response.columns = try scoreMatrix(matrix, model, cancellation).proto
+        case .features(let rows)?: response.scores = present(try scoreFeatureRows(rows, model, cancellation))
         case .csv(let csv)?:
-            let (assignments, report) = try scoreCSV(csv.data, request, model)
+            let (assignments, report) = try scoreCSV(csv.data, request, model, cancellation)
             response.scores = present(assignments)
             response.dataReport = report.proto
         case nil: throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
@@ -55,7 +89,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     }
 
     /// The bulk form: packed values in, packed ids and distances out.
-    private static func scoreMatrix(_ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel) throws -> BatchScores {
+    private static func scoreMatrix(_ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel,
+                                    _ cancellation: CancellationCheck) throws -> BatchScores {
         let width = matrix.columns.count
         guard width > 0 else { throw RPCErrors.invalid("matrix.columns is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))") }
         guard matrix.values.count % width == 0 else {
@@ -66,12 +101,14 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             throw RPCErrors.invalid("matrix has \(matrix.customerIds.count) customer_ids but \(rows) rows of \(width) values")
         }
         return try model.scoreBatch(customerIDs: matrix.customerIds.isEmpty ? nil : matrix.customerIds,
-                                    columns: matrix.columns, values: Matrix(rows: rows, columns: width, values: matrix.values))
+                                    columns: matrix.columns, values: Matrix(rows: rows, columns: width, values: matrix.values),
+                                    cancellation: cancellation)
     }
 
     /// CSV rows as the model was trained on. Rows that cleaning or the filters remove (no
     /// customer id, cancellations...) are counted in the report, never fatal.
-    private static func scoreCSV(_ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel) throws -> ([Assignment], DataReport) {
+    private static func scoreCSV(_ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel,
+                                 _ cancellation: CancellationCheck) throws -> ([Assignment], DataReport) {
         let filters = try RowFilter.list(request.filters) ?? []
         switch model.kind {
         case .transactions:
@@ -80,6 +117,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                 try columns.set(role: role, column: column)
             }
             var loader = TransactionLoader(columns: columns, filters: filters)
+            loader.cancellation = cancellation
             try loader.add(bytes: data, source: "request")
             let (table, report) = try loader.finish(requireRows: false)
             guard table.count > 0 else { return ([], report) }
@@ -90,13 +128,15 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                 }
                 snapshot = day
             }
-            return (try model.score(transactions: table, snapshotDay: snapshot), report)
+            return (try model.score(transactions: table, snapshotDay: snapshot, cancellation: cancellation), report)
         case .customers:
-            return try model.score(customerTable: try CustomerTableLoader.read(bytes: data, source: "request"), filters: filters)
+            let table = try CustomerTableLoader.read(bytes: data, source: "request")
+            return try model.score(customerTable: table, filters: filters, cancellation: cancellation)
         }
     }
 
-    private static func scoreFeatureRows(_ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel) throws -> [Assignment] {
+    private static func scoreFeatureRows(_ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel,
+                                         _ cancellation: CancellationCheck) throws -> [Assignment] {
         guard !rows.rows.isEmpty else { throw ScoringError.emptyBatch }
         let width = rows.columns.count
         var values = [Double]()
@@ -112,6 +152,6 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             values.append(contentsOf: row.values)
         }
         return try model.score(customerIDs: ids, columns: rows.columns,
-                               values: Matrix(rows: ids.count, columns: width, values: values))
+                               values: Matrix(rows: ids.count, columns: width, values: values), cancellation: cancellation)
     }
 }

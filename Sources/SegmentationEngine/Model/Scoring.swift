@@ -43,14 +43,17 @@ public struct BatchScores: Sendable, Equatable {
 
 extension SegmentationModel {
     /// Scores customers given as raw feature values under the named columns (any order; exactly
-    /// the model's `expectedColumns`).
-    public func score(customerIDs: [String], columns: [String], values: Matrix) throws -> [Assignment] {
+    /// the model's `expectedColumns`). `cancellation` is checked every 4,096 customers.
+    public func score(customerIDs: [String], columns: [String], values: Matrix,
+                      cancellation: CancellationCheck = .never) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
         let (ordered, scaled, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values)
+        try cancellation.throwIfCancelled()
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
-        return (0..<values.rows).map { i in
+        return try (0..<values.rows).map { i in
+            if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
             let best = segments[Int(scores.segmentIDs[i])], second = segments[Int(scores.runnerUpIDs[i])]
             var assignment = Assignment(
                 customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
@@ -68,10 +71,12 @@ extension SegmentationModel {
     /// The bulk form: segment ids and distances as parallel arrays in row order, no string per
     /// customer (names are the model's `segments`). `customerIDs` only name customers in errors
     /// (rows are "row N" without them).
-    public func scoreBatch(customerIDs: [String]?, columns: [String], values: Matrix) throws -> BatchScores {
+    public func scoreBatch(customerIDs: [String]?, columns: [String], values: Matrix,
+                           cancellation: CancellationCheck = .never) throws -> BatchScores {
         guard values.rows > 0 else { throw ScoringError.emptyBatch }
         precondition(customerIDs == nil || customerIDs!.count == values.rows, "one id per row")
         var scores = try scoreRows(customerIDs: customerIDs, columns: columns, values: values).scores
+        try cancellation.throwIfCancelled()
         let ids = segments.map { Int32($0.id) }
         for i in 0..<scores.count {
             scores.segmentIDs[i] = ids[Int(scores.segmentIDs[i])]
@@ -152,19 +157,22 @@ extension SegmentationModel {
     /// Scores customers from their transactions, aggregated exactly as at training time.
     /// Recency is measured to `snapshotDay`, by default the later of the training snapshot and
     /// the day after the last scored transaction.
-    public func score(transactions table: TransactionTable, snapshotDay: Int? = nil) throws -> [Assignment] {
+    public func score(transactions table: TransactionTable, snapshotDay: Int? = nil,
+                      cancellation: CancellationCheck = .never) throws -> [Assignment] {
         guard kind == .transactions else { throw ModelError.wrongKind(expected: kind, found: .transactions) }
         guard table.count > 0 else { throw ScoringError.emptyBatch }
         let lastDay = table.seconds.map(TimestampParser.day(of:)).max()!
         let day = snapshotDay ?? max(self.snapshotDay ?? 0, lastDay + 1)
         let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: day)
         let values = try features.selecting(features: pipeline.features)
-        return try score(customerIDs: features.customerIDs, columns: pipeline.features, values: values)
+        try cancellation.throwIfCancelled()
+        return try score(customerIDs: features.customerIDs, columns: pipeline.features, values: values, cancellation: cancellation)
     }
 
     /// Scores the rows of a customers table that pass the filters; the report counts what the
     /// filters removed.
-    public func score(customerTable table: CustomerTableLoader.Table, filters: [RowFilter]) throws -> ([Assignment], DataReport) {
+    public func score(customerTable table: CustomerTableLoader.Table, filters: [RowFilter],
+                      cancellation: CancellationCheck = .never) throws -> ([Assignment], DataReport) {
         var report = DataReport(kind: .customers)
         report.sources = [table.source]
         report.rowsIn = table.rows.count
@@ -183,11 +191,12 @@ extension SegmentationModel {
         report.rowsOut = kept.rows.count
         report.customersIn = table.rows.count
         report.customersOut = kept.rows.count
-        return (kept.rows.isEmpty ? [] : try score(customerTable: kept), report)
+        try cancellation.throwIfCancelled()
+        return (kept.rows.isEmpty ? [] : try score(customerTable: kept, cancellation: cancellation), report)
     }
 
     /// Scores rows of a customers table (text cells under `header`).
-    public func score(customerTable table: CustomerTableLoader.Table) throws -> [Assignment] {
+    public func score(customerTable table: CustomerTableLoader.Table, cancellation: CancellationCheck = .never) throws -> [Assignment] {
         guard kind == .customers, let customerEncoder else {
             throw ModelError.wrongKind(expected: kind, found: .customers)
         }
@@ -197,7 +206,8 @@ extension SegmentationModel {
             idIndex.flatMap { $0 < row.count ? row[$0] : nil } ?? "row \(index + 1)"
         }
         let (values, _) = try customerEncoder.encode(header: table.header, rows: table.rows, customerIDs: ids)
-        return try score(customerIDs: ids, columns: pipeline.features, values: values)
+        try cancellation.throwIfCancelled()
+        return try score(customerIDs: ids, columns: pipeline.features, values: values, cancellation: cancellation)
     }
 
     private func reorder(_ values: Matrix, _ positions: [Int]) -> Matrix {
