@@ -9,65 +9,6 @@ import Testing
 
 @Suite("Wrong specs and names are refused at once; cancellation and shutdown bite", .serialized)
 struct LimitsTests {
-    @Test("Table of bad specs and names: INVALID_ARGUMENT with a short message naming the field, and nothing stored")
-    func badSpecs() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 60)
-        try await harness.withServer { services, server in
-            let dataset = try await services.upload(path)
-            _ = try await services.train(dataset.id, model: "m", ks: 3...3)
-            let huge = String(repeating: "x", count: 1 << 20)
-            let cases: [(String, (inout Segmentation_V1_TrainingSpec) -> Void, String)] = [
-                ("k = 1", { $0.k = 1 }, "at least 2"),
-                ("k above 100", { $0.k = 101 }, "at most 100"),
-                ("k range above 100", { $0.kRange = .with { $0.min = 2; $0.max = 500 } }, "k_range"),
-                ("k range upside down", { $0.kRange = .with { $0.min = 6; $0.max = 3 } }, "k_range"),
-                ("k above the customers", { $0.k = 100 }, "customers"),
-                ("unknown scaling", { $0.scaling = .UNRECOGNIZED(42) }, "spec.scaling"),
-                ("unknown log transform", { $0.logTransform = .UNRECOGNIZED(42) }, "spec.log_transform"),
-                ("unknown algorithm", { $0.algorithm = .UNRECOGNIZED(42) }, "spec.algorithm"),
-                ("unknown selection", { $0.selection = .UNRECOGNIZED(42) }, "spec.selection"),
-                ("listed log with no feature", { $0.logTransform = .listed }, "names no feature"),
-                ("listed log of an unknown feature", { $0.logTransform = .listed; $0.logFeatures = ["shoe_size"] }, "log_features"),
-                ("elbow with one k", { $0.k = 4; $0.selection = .elbow }, "one k"),
-                ("snapshot 0001-01-01", { $0.snapshotDate = "0001-01-01" }, "outside"),
-                ("snapshot 9999-12-31", { $0.snapshotDate = "9999-12-31" }, "outside"),
-                ("snapshot not a date", { $0.snapshotDate = "yesterday" }, "not a date"),
-                ("unknown feature", { $0.features = ["shoe_size"] }, "shoe_size"),
-                ("filter without a mode", { $0.filters = [.with { $0.column = "Country" }] }, "mode"),
-                ("filter on a missing column", { $0.filters = [.with { $0.mode = .exclude; $0.column = "Status"; $0.value = "x" }] }, "to filter on"),
-                ("n_init too large", { $0.nInit = 5000 }, "n_init"),
-                ("n_init over the server's flag", { $0.nInit = 101 }, "--max-n-init"),
-                ("max_iter over the server's flag", { $0.maxIter = 20_000 }, "--max-iter"),
-                ("more features than columns allowed", { $0.features = (0..<1001).map { "f\($0)" } }, "--max-columns"),
-                ("model name '.'", { $0.modelName = "." }, "model name"),
-                ("model name '..'", { $0.modelName = ".." }, "model name"),
-                ("model name too long", { $0.modelName = huge }, "bytes"),
-                ("model name with a slash", { $0.modelName = "a/b" }, "model name"),
-            ]
-            for (label, change, expected) in cases {
-                var spec = Segmentation_V1_TrainingSpec.with { $0.modelName = "m"; $0.datasetID = dataset.id }
-                change(&spec)
-                do {
-                    _ = try await services.training.submitTrainingJob(.with { $0.spec = spec }, options: largeResponses)
-                    Issue.record("\(label): accepted")
-                } catch let error as RPCError {
-                    #expect(error.code == .invalidArgument, "\(label): \(error.code)")
-                    #expect(error.message.contains(expected), "\(label): \(error.message)")
-                    #expect(error.message.utf8.count < 600, "\(label): a \(error.message.utf8.count)-byte message")
-                    #expect(!error.message.contains(harness.dataDirectory), "\(label): names a server path")
-                }
-            }
-            for alias in ["latest", "LATEST", "12", "", "a b"] {
-                #expect(await statusCode { _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = alias; $0.version = 1 }) }
-                        == .invalidArgument, "alias '\(alias)'")
-            }
-            #expect(try await server.registry.versions(of: "m").count == 1)
-            #expect(try await server.registry.aliases().isEmpty)
-        }
-    }
-
     @Test("CancelJob while training ends the job CANCELLED with no version; shutdown during a long job takes seconds")
     func cancelAndShutdown() async throws {
         let harness = try Harness()

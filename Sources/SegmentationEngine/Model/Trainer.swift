@@ -47,6 +47,12 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if let bad = ks.first(where: { $0 > Self.maximumK }) {
             throw InputError.invalidOption("k must be at most \(Self.maximumK), got \(bad): segments are for people to act on")
         }
+        if let features {
+            var seen = Set<String>()
+            if let twice = features.first(where: { !seen.insert($0).inserted }) {
+                throw InputError.invalidOption("features names '\(twice.prefix(64))' twice; name each feature once")
+            }
+        }
         if case .features(let names)? = pipeline?.log, names.isEmpty {
             throw InputError.invalidOption("the listed log transform names no feature: list them (log_features) or choose all, auto or none")
         }
