@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: builds everything (the process tests run the built executables), runs
-# every test, then seconds-long smoke runs of the engine and serving benchmarks so they never rot
+# every test, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving benchmarks so they never rot
 # (debug builds; no timing is asserted).
 # Tests that need ../shared skip with a message when it is absent.
 set -euo pipefail
@@ -8,5 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
+# A bounded libFuzzer run over the CSV reader and dataset ingestion (replays past crashes first).
+bash scripts/fuzz.sh 60
 .build/debug/segment-bench --smoke
 SMOKE=1 CONFIG=debug bash bench/serve.sh

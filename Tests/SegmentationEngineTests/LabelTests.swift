@@ -50,6 +50,24 @@ struct LabelTests {
         }
     }
 
+    @Test("Numbers too large for an Int are described, not trapped on (found by the fuzzer)")
+    func hugeNumbers() throws {
+        #expect(SegmentLabeler.amount(3.2444e70) == "3.24e+70")
+        #expect(SegmentLabeler.amount(-.infinity) == "-inf")
+        #expect(SegmentLabeler.amount(1234.4) == "1,234")
+        #expect(SegmentLabeler.count(1e20, "day") == "1e+20 days")
+        #expect(SegmentLabeler.count(1, "day") == "1 day")
+        // The fuzzer's input, as a customers table: trains, and every description is finite text.
+        let csv = "CUST_ID,BALANCE,PURCHASES,TENURE\nC1,40.9,95.4,12\nC2," + String(repeating: "4", count: 70)
+            + ",0,12\nC3,2495.1,773.17,8\nC4,817.7,16,6\nC5,1600,100,9\nC6,12,3,1\n"
+        var configuration = TrainingConfiguration()
+        configuration.kind = .customers
+        configuration.ks = [2]
+        configuration.nInit = 1
+        let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "huge.csv", data: Data(csv.utf8))])
+        #expect(model.segments.allSatisfy { !$0.description.isEmpty })
+    }
+
     @Test("The issue's examples, fixed")
     func issueExamples() {
         // "Balanced" whose order value is the highest (z +1.1) and recency well above average.

@@ -328,8 +328,14 @@ public enum SegmentLabeler {
     static func days(_ value: Double) -> String { count(value, "day") }
 
     static func count(_ value: Double, _ unit: String) -> String {
-        let rounded = Int(value.rounded())
+        guard let rounded = wholeNumber(value) else { return "\(amount(value)) \(unit)s" }
         return "\(rounded) \(unit)\(rounded == 1 ? "" : "s")"
+    }
+
+    /// The nearest whole number, when an Int holds it exactly (found by fuzzing: a customers
+    /// table with a 70-digit balance trapped converting it).
+    static func wholeNumber(_ value: Double) -> Int? {
+        value.isFinite && abs(value) < 1e15 ? Int(value.rounded()) : nil
     }
 
     static func percent(_ share: Double) -> String { String(format: "%.0f%%", share * 100) }
@@ -337,8 +343,8 @@ public enum SegmentLabeler {
     /// 1,234 / 56.7 / 0.85: people's numbers, no currency (the data does not say which).
     static func amount(_ value: Double) -> String {
         let magnitude = abs(value)
+        guard let whole = wholeNumber(value) else { return String(format: "%.3g", value) }
         if magnitude >= 1000 {
-            let whole = Int(value.rounded())
             let digits = String(abs(whole))
             var grouped = ""
             for (i, ch) in digits.enumerated() {
