@@ -19,7 +19,7 @@ struct Harness {
 
     /// Runs `body` against a fresh server process-in-process on this data directory, then shuts it down.
     func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, modelCacheBytes: Int = 512 << 20,
-                                 jittery: Bool = false, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40,
+                                 jittery: Bool = false, registry injected: (any Registry)? = nil, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40,
                                  hooks: ServerHooks = ServerHooks(),
                                  configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
@@ -33,7 +33,7 @@ struct Harness {
         configure(&configuration)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
-        let registry: (any Registry)? = jittery
+        let registry: (any Registry)? = injected != nil ? injected : jittery
             ? JitteryRegistry(base: try SQLiteRegistry(path: (dataDirectory as NSString).appendingPathComponent("registry.sqlite")))
             : nil
         let server = try await SegmentationServer(configuration: configuration, logger: logger, registry: registry,

@@ -58,6 +58,44 @@ struct RepositoryTests {
         }
     }
 
+    @Test("The server runs unchanged on an in-memory registry; changes another replica makes reach scoring through refresh(model:)")
+    func inMemoryRegistryAndRefresh() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200)
+        let registry = InMemoryRegistry()
+        try await harness.withServer(registry: registry) { services, server in
+            let dataset = try await services.upload(path)
+            for _ in 0..<2 { #expect(try await services.train(dataset.id, model: "mem", ks: 3...3, nInit: 1).state == .succeeded) }
+            _ = try await services.models.setAlias(.with { $0.name = "mem"; $0.alias = "prod"; $0.version = 1 })
+            _ = try await services.models.renameSegment(.with { $0.reference = "mem@1"; $0.segmentID = 0; $0.newName = "Our Best" })
+            #expect(try await services.models.listVersions(.with { $0.name = "mem" }).versions.map(\.version) == [1, 2, 3])
+            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.name = "mem"; $0.version = 1 }) } == .failedPrecondition)
+            try await Self.expectAgreement(services, server, model: "mem")
+
+            // Another replica moves the alias and registers a version behind this server's back.
+            _ = try await registry.setAlias("mem", alias: "prod", version: 2)
+            let model = try SegmentationModel(serialized: try await registry.modelBytes("mem", 2))
+            let added = try await registry.addVersion(
+                NewVersion(name: "mem", model: model, modelBytes: try model.serialized(), datasetID: dataset.id, jobID: nil, parentVersion: 2),
+                completing: nil)
+            // Not yet seen: the view still serves what it loaded.
+            #expect(server.models.aliases(of: "mem")["prod"] == 1)
+            try await server.models.refresh(model: "mem")
+            #expect(server.models.versions(of: "mem") == [1, 2, 3, added.version])
+            try await Self.expectAgreement(services, server, model: "mem")
+            let latest = try await services.scoring.score(.with {
+                $0.model = "mem"
+                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [10, 2, 100, 50] }] }
+            })
+            #expect(Int(latest.modelVersion) == added.version)
+            // A version deleted elsewhere stops being served once refreshed.
+            _ = try await registry.deleteVersion("mem", added.version, force: true)
+            try await server.models.refresh(model: "mem")
+            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.reference = "mem@\(added.version)" }) } == .notFound)
+        }
+    }
+
     @Test("A model cache smaller than one model still serves every version (decoded again when evicted)")
     func boundedCache() async throws {
         let harness = try Harness()

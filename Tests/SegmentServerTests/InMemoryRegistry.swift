@@ -1,0 +1,132 @@
+import Foundation
+@testable import SegmentServer
+
+/// A registry in memory, with the semantics the `Registry` protocol documents (each method one
+/// atomic step, as an actor gives). The server runs on it unchanged: it proves the server depends
+/// on the protocol only, and lets tests play "another replica" writing behind the server's back.
+actor InMemoryRegistry: Registry {
+    private var datasetRecords: [String: DatasetRecord] = [:]
+    private var jobRecords: [String: JobRecord] = [:]
+    private struct StoredVersion {
+        var record: VersionRecord
+        var bytes: Data
+    }
+    /// Models ever created, with the next version number (numbers are never reused).
+    private var nextVersion: [String: Int] = [:]
+    private var updatedAt: [String: Date] = [:]
+    private var stored: [String: [Int: StoredVersion]] = [:]
+    private var aliasTable: [String: [String: Int]] = [:]
+
+    func insertDataset(_ dataset: DatasetRecord) -> Bool {
+        guard datasetRecords[dataset.id] == nil else { return false }
+        datasetRecords[dataset.id] = dataset
+        return true
+    }
+
+    func dataset(id: String) -> DatasetRecord? { datasetRecords[id] }
+    func datasets() -> Listing<DatasetRecord> { Listing(items: datasetRecords.values.sorted { $0.createdAt > $1.createdAt }, unreadable: 0) }
+    func datasetIDs() -> Set<String> { Set(datasetRecords.keys) }
+
+    func deleteDataset(id: String, force: Bool) throws -> [String] {
+        guard datasetRecords[id] != nil else { throw RegistryError.notFound("dataset '\(id)'") }
+        if jobRecords.values.contains(where: { $0.datasetID == id && !$0.status.isFinished }) {
+            throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is being used by a queued or running job; cancel it first")
+        }
+        let trained = stored.sorted { $0.key < $1.key }.flatMap { name, versions in
+            versions.keys.sorted().filter { versions[$0]!.record.datasetID == id }.map { "\(name)@\($0)" }
+        }
+        if !trained.isEmpty && !force {
+            throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is the training data of \(trained.joined(separator: ", "))")
+        }
+        datasetRecords[id] = nil
+        return trained
+    }
+
+    func insertJob(_ job: JobRecord) { jobRecords[job.id] = job }
+    func updateJob(_ job: JobRecord) { jobRecords[job.id] = job }
+    func job(id: String) -> JobRecord? { jobRecords[id] }
+
+    func jobs(limit: Int, modelName: String?) -> Listing<JobRecord> {
+        let matching = jobRecords.values.filter { modelName == nil || $0.modelName == modelName }
+            .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+        return Listing(items: Array(matching.prefix(limit)), unreadable: 0)
+    }
+
+    func failUnfinishedJobs(reason: String, at date: Date) -> Int {
+        var count = 0
+        for (id, var job) in jobRecords where !job.status.isFinished {
+            job.status = .failed
+            job.error = reason
+            job.finishedAt = date
+            jobRecords[id] = job
+            count += 1
+        }
+        return count
+    }
+
+    func addVersion(_ new: NewVersion, completing job: JobRecord?) -> VersionRecord {
+        let number = nextVersion[new.name] ?? 1
+        let now = Date.wholeSeconds()
+        let record = VersionRecord(
+            name: new.name, version: number, createdAt: now, datasetID: new.datasetID, jobID: new.jobID,
+            parentVersion: new.parentVersion, kind: new.model.kind, k: new.model.k,
+            silhouette: new.model.metrics.silhouette, customers: new.model.dataReport.customersOut)
+        stored[new.name, default: [:]][number] = StoredVersion(record: record, bytes: new.modelBytes)
+        nextVersion[new.name] = number + 1
+        updatedAt[new.name] = now
+        if var job {
+            job.modelVersion = number
+            jobRecords[job.id] = job
+        }
+        return record
+    }
+
+    func models() -> [ModelSummaryRecord] {
+        stored.keys.sorted().compactMap { name in
+            guard let versions = stored[name], let latest = versions.keys.max() else { return nil }
+            return ModelSummaryRecord(name: name, latestVersion: latest, versionCount: versions.count,
+                                      aliases: aliasTable[name] ?? [:], updatedAt: updatedAt[name] ?? Date())
+        }
+    }
+
+    func versions(of name: String) throws -> [VersionRecord] {
+        guard let versions = stored[name] else { throw RegistryError.notFound("model '\(name)'") }
+        return versions.keys.sorted().map { versions[$0]!.record }
+    }
+
+    func version(_ name: String, _ number: Int) -> VersionRecord? { stored[name]?[number]?.record }
+
+    func modelBytes(_ name: String, _ number: Int) throws -> Data {
+        guard let version = stored[name]?[number] else { throw RegistryError.notFound("model version \(name)@\(number)") }
+        return version.bytes
+    }
+
+    func corruptVersions() -> [(model: String, version: Int, reason: String)] { [] }
+
+    func aliases() -> [(model: String, alias: String, version: Int)] {
+        aliasTable.flatMap { name, aliases in aliases.map { (model: name, alias: $0.key, version: $0.value) } }
+    }
+
+    func setAlias(_ name: String, alias: String, version: Int) throws -> Int? {
+        try Names.validateAlias(alias)
+        guard stored[name]?[version] != nil else { throw RegistryError.notFound("model version \(name)@\(version)") }
+        let previous = aliasTable[name]?[alias]
+        aliasTable[name, default: [:]][alias] = version
+        return previous
+    }
+
+    func deleteAlias(_ name: String, alias: String) throws {
+        guard aliasTable[name]?.removeValue(forKey: alias) != nil else {
+            throw RegistryError.notFound("alias '\(alias)' of model '\(name)'")
+        }
+    }
+
+    func deleteVersion(_ name: String, _ number: Int, force: Bool) throws -> [String] {
+        guard stored[name]?[number] != nil else { throw RegistryError.notFound("model version \(name)@\(number)") }
+        let aliases = (aliasTable[name] ?? [:]).filter { $0.value == number }.keys.sorted()
+        if !aliases.isEmpty && !force { throw RegistryError.aliasedVersion(name: name, version: number, aliases: aliases) }
+        for alias in aliases { aliasTable[name]?[alias] = nil }
+        stored[name]?[number] = nil
+        return aliases
+    }
+}
