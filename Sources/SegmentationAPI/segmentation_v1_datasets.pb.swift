@@ -110,6 +110,10 @@ public nonisolated struct Segmentation_V1_DatasetFile: Sendable {
 
   public var sizeBytes: Int64 = 0
 
+  /// "sha256:" and the hex digest of the file's bytes, checked whenever the file is read
+  /// (empty for datasets stored before per-file digests were kept).
+  public var sha256: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -424,7 +428,7 @@ nonisolated extension Segmentation_V1_FileChunk: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Segmentation_V1_DatasetFile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DatasetFile"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}size_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}size_bytes\0\u{1}sha256\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -434,6 +438,7 @@ nonisolated extension Segmentation_V1_DatasetFile: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.sizeBytes) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       default: break
       }
     }
@@ -446,12 +451,16 @@ nonisolated extension Segmentation_V1_DatasetFile: SwiftProtobuf.Message, SwiftP
     if self.sizeBytes != 0 {
       try visitor.visitSingularInt64Field(value: self.sizeBytes, fieldNumber: 2)
     }
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_DatasetFile, rhs: Segmentation_V1_DatasetFile) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.sizeBytes != rhs.sizeBytes {return false}
+    if lhs.sha256 != rhs.sha256 {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

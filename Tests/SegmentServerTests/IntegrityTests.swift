@@ -68,7 +68,8 @@ struct IntegrityTests {
             try bytes.write(to: URL(fileURLWithPath: stored))
             let job = try await services.train(dataset.id, model: "edited", ks: 3...3, nInit: 1)
             #expect(job.state == .failed)
-            #expect(job.error.contains("damaged"), "\(job.error)")
+            #expect(job.error.contains("damaged") && job.error.contains(dataset.files[0].name), "\(job.error)")
+            #expect(dataset.files[0].sha256.hasPrefix("sha256:") && dataset.files[0].sha256.count == 71)
             #expect(!job.error.contains(harness.dataDirectory))
             // Uploading the same data again repairs the stored copy.
             #expect(try await services.upload(path).id == dataset.id)

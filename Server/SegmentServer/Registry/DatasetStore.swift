@@ -37,26 +37,35 @@ public struct DatasetStore: Sendable {
         dataset.files.map { (folder(for: dataset.id) as NSString).appendingPathComponent($0.name) }
     }
 
-    /// Checks that a stored dataset's files are still the uploaded ones: their content hash,
-    /// computed as the upload computed it, must be the dataset's id. Reads every byte once.
+    /// Checks that a stored dataset's files are still the uploaded ones: each file against its own
+    /// SHA-256 (so the damaged file can be named), and all of them, hashed as the upload hashed
+    /// them, against the dataset's id. Reads every byte once.
     public func verify(_ dataset: DatasetRecord, isCancelled: () -> Bool = { false }) throws {
-        var hasher = SHA256()
-        hasher.update(data: Data("kind=\(dataset.kind.rawValue);columns=\(try JSON.text(dataset.columns));".utf8))
+        var whole = SHA256()
+        whole.update(data: Data("kind=\(dataset.kind.rawValue);columns=\(try JSON.text(dataset.columns));".utf8))
         for (file, path) in zip(dataset.files, paths(of: dataset)) {
-            hasher.update(data: Data("\u{0}file=\(file.name)\u{0}".utf8))
+            whole.update(data: Data("\u{0}file=\(file.name)\u{0}".utf8))
             guard let handle = FileHandle(forReadingAtPath: path) else {
                 throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)): file \(file.name) is missing")
             }
             defer { try? handle.close() }
+            var single = SHA256()
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
                 if isCancelled() { throw CancellationError() }
-                hasher.update(data: chunk)
+                whole.update(data: chunk)
+                single.update(data: chunk)
+            }
+            if let expected = file.sha256, Self.hex(single.finalize()) != expected {
+                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: file \(file.name) no longer matches its SHA-256")
             }
         }
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        guard digest == dataset.id else {
+        guard Self.hex(whole.finalize()) == dataset.id else {
             throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: its stored files no longer match their SHA-256")
         }
+    }
+
+    static func hex(_ digest: SHA256.Digest) -> String {
+        "sha256:" + digest.map { String(format: "%02x", $0) }.joined()
     }
 
     /// Receives one upload's files.
@@ -69,6 +78,8 @@ public struct DatasetStore: Sendable {
         fileprivate let reservations: Reservations
         fileprivate let id = UUID()
         private var hasher = SHA256()
+        /// The current file's own hash.
+        private var fileHasher = SHA256()
         private var handle: FileHandle?
         public private(set) var files: [DatasetFileRecord] = []
         public private(set) var totalBytes: Int64 = 0
@@ -96,6 +107,7 @@ public struct DatasetStore: Sendable {
             try handle!.write(contentsOf: data)
             files[files.count - 1].sizeBytes += Int64(data.count)
             hasher.update(data: data)
+            fileHasher.update(data: data)
         }
 
         private func startFile(_ name: String) throws {
@@ -104,7 +116,7 @@ public struct DatasetStore: Sendable {
                 throw UploadError.badFileName(name)
             }
             guard !files.contains(where: { $0.name == clean }) else { throw UploadError.duplicateFile(clean) }
-            try handle?.close()
+            try closeFile()
             let path = (folder as NSString).appendingPathComponent(clean)
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
                 throw UploadError.storage("cannot store file \(clean)")  // never a server path
@@ -114,13 +126,21 @@ public struct DatasetStore: Sendable {
             hasher.update(data: Data("\u{0}file=\(clean)\u{0}".utf8))
         }
 
+        /// Flushes the current file to disk and records its own hash.
+        private func closeFile() throws {
+            guard let current = handle else { return }
+            try current.synchronize()
+            try current.close()
+            handle = nil
+            files[files.count - 1].sha256 = DatasetStore.hex(fileHasher.finalize())
+            fileHasher = SHA256()
+        }
+
         /// Closes the last file; returns the content id.
         public func finish() throws -> String {
-            try handle?.synchronize()
-            try handle?.close()
-            handle = nil
+            try closeFile()
             guard !files.isEmpty else { throw UploadError.empty }
-            return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            return DatasetStore.hex(hasher.finalize())
         }
 
         public var paths: [String] { files.map { (folder as NSString).appendingPathComponent($0.name) } }

@@ -17,6 +17,15 @@ public struct DatasetColumns: Codable, Sendable, Equatable {
 public struct DatasetFileRecord: Codable, Sendable, Equatable {
     public var name: String
     public var sizeBytes: Int64
+    /// "sha256:" and the hex digest of the file's bytes; nil in records stored before it was kept
+    /// (those are still checked as a whole, by the dataset's id).
+    public var sha256: String?
+
+    public init(name: String, sizeBytes: Int64, sha256: String? = nil) {
+        self.name = name
+        self.sizeBytes = sizeBytes
+        self.sha256 = sha256
+    }
 }
 
 /// An uploaded dataset. Its files live in the data directory under the id.

@@ -45,7 +45,7 @@ extension DatasetRecord {
             $0.name = name
             $0.kind = kind.proto
             $0.columns = columns.proto
-            $0.files = files.map { file in .with { $0.name = file.name; $0.sizeBytes = file.sizeBytes } }
+            $0.files = files.map { file in .with { $0.name = file.name; $0.sizeBytes = file.sizeBytes; $0.sha256 = file.sha256 ?? "" } }
             $0.sizeBytes = sizeBytes
             $0.rows = rows
             $0.createdAt = Google_Protobuf_Timestamp(createdAt)
