@@ -76,4 +76,32 @@ struct IntegrityTests {
             #expect(try await services.train(dataset.id, model: "edited", ks: 3...3, nInit: 1).state == .succeeded)
         }
     }
+
+    @Test("A registry locked by another writer past the busy wait answers UNAVAILABLE (REGISTRY_BUSY: retry), not INTERNAL")
+    func busyRegistry() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let path = (harness.dataDirectory as NSString).appendingPathComponent("busy.sqlite")
+        let registry = try SQLiteRegistry(path: path)
+        // Another connection holds the write lock (inside a write that waits) past the 5 s busy wait.
+        let other = try DatabaseQueue(path: path)
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task {
+            try await other.write { db in
+                try db.execute(sql: "CREATE TABLE held (x)")
+                _ = release.wait(timeout: .now() + 30)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        do {
+            _ = try await registry.failUnfinishedJobs(reason: "test", at: Date())
+            Issue.record("a write passed an exclusive lock")
+        } catch let error as RegistryError {
+            guard case .busy = error else { Issue.record("\(error)"); return }
+            #expect(RPCErrors.map(error).code == .unavailable)
+        }
+        release.signal()
+        try await holder.value
+        #expect(try await registry.failUnfinishedJobs(reason: "test", at: Date()) == 0)
+    }
 }

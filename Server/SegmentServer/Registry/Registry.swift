@@ -104,6 +104,10 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case aliasedVersion(name: String, version: Int, aliases: [String])
     case invalid(String)
     case storage(String)
+    /// Busy for now (locked by another writer past the wait): worth retrying.
+    case busy(String)
+    /// No room left to write.
+    case full(String)
     /// Stored bytes that fail their checksum or do not decode.
     case corrupt(String)
     /// A dataset still needed by versions or a job.
@@ -116,6 +120,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
         case .invalid(let message): message
         case .storage(let message): "storage error: \(message)"
+        case .busy(let message), .full(let message): message
         case .corrupt(let message): message
         case .datasetInUse(let message): message
         }

@@ -398,14 +398,23 @@ public final class SQLiteRegistry: Registry {
     // MARK: Access
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await database.read(body) } catch let error as RegistryError { throw error } catch {
-            throw RegistryError.storage(String(describing: error))
-        }
+        do { return try await database.read(body) } catch { throw Self.registryError(error) }
     }
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do { return try await database.write(body) } catch let error as RegistryError { throw error } catch {
-            throw RegistryError.storage(String(describing: error))
+        do { return try await database.write(body) } catch { throw Self.registryError(error) }
+    }
+
+    /// SQLite's failures by what a caller can do about them: retry (busy), free space (full),
+    /// restore (corrupt), or nothing (the rest).
+    private static func registryError(_ error: any Error) -> RegistryError {
+        if let error = error as? RegistryError { return error }
+        guard let database = error as? DatabaseError else { return .storage(String(describing: error)) }
+        switch database.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return .busy("the registry is busy; retry")
+        case .SQLITE_FULL: return .full("the registry's disk is full")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return .corrupt("the registry database is damaged (\(database.resultCode))")
+        default: return .storage("SQLite error \(database.resultCode.rawValue): \(database.message ?? "")")
         }
     }
 }

@@ -35,6 +35,8 @@ enum RPCErrors {
             case .aliasedVersion: return (.failedPrecondition, "ALIASED_VERSION", [])
             case .invalid: return (.invalidArgument, "INVALID_NAME", [])
             case .storage: return (.internalError, "STORAGE", [])
+            case .busy: return (.unavailable, "REGISTRY_BUSY", [])
+            case .full: return (.resourceExhausted, "DISK_FULL", [])
             case .corrupt: return (.dataLoss, "DAMAGED_DATA", [])
             case .datasetInUse: return (.failedPrecondition, "DATASET_IN_USE", [])
             }
@@ -59,7 +61,9 @@ enum RPCErrors {
             if case .kindMismatch = error { return (.invalidArgument, "KIND_MISMATCH", []) }
             return (.invalidArgument, "INVALID_INPUT", [])
         case is CSVError: return (.invalidArgument, "BAD_CSV", [])
-        case is ClusteringError: return (.invalidArgument, "INVALID_K", [])
+        case let error as ClusteringError:
+            if case .invalidK = error { return (.invalidArgument, "INVALID_K", []) }
+            return (.invalidArgument, "INVALID_PARAMETER", [])
         case let error as ModelError:
             switch error {
             case .unknownSegment: return (.notFound, "NOT_FOUND", [.resourceInfo(type: "segment", name: "", errorDescription: error.description)])
