@@ -9,6 +9,8 @@ import SegmentationEngine
 struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let models: ModelRepository
     let counters: ServerCounters
+    /// Threads for large requests, one per core (more would only queue on the CPU).
+    let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount)
     var beforeLargeScore: (@Sendable () -> Void)?
 
     func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
@@ -26,9 +28,11 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         let cancellation = CancellationCheck { call.isCancelled }
         do {
             if Self.isLarge(request) {
-                return try await OffPool.run(name: "score") { [beforeLargeScore] in
-                    beforeLargeScore?()
-                    return try Self.score(request, with: resolved, cancellation: cancellation)
+                return try await largeRequests.run { [beforeLargeScore] in
+                    try await OffPool.run(name: "score") {
+                        beforeLargeScore?()
+                        return try Self.score(request, with: resolved, cancellation: cancellation)
+                    }
                 }
             }
             return try Self.score(request, with: resolved, cancellation: cancellation)
