@@ -88,6 +88,54 @@ struct CrashTests {
         #expect(await ledger.versions.count >= 3, "too few versions were acknowledged to prove anything (seed \(seed))")
     }
 
+    @Test("SIGTERM to the real server during a deliberately long job: exit 0 within 5 s; after a restart the job reads failed with the reason",
+          .enabled(if: ProcessTests.built, "build the executables first (swift build); scripts/test.sh does"))
+    func sigtermDuringALongJob() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-term-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let data = (work as NSString).appendingPathComponent("data")
+        let sample = (work as NSString).appendingPathComponent("sample.csv")
+        try SampleDataGenerator(customers: 3000, seed: 5).generate().csv.write(toFile: sample, atomically: true, encoding: .utf8)
+        let (server, port, log) = try ProcessTests.startServer(dataDirectory: data)
+        log.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
+        defer { log.fileHandleForReading.readabilityHandler = nil }
+        let jobID = try await withGRPCClient(
+            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+        ) { client in
+            let services = Services(client: client)
+            let dataset = try await services.upload(sample)
+            let job = try await services.training.submitTrainingJob(.with {
+                $0.spec = .with {
+                    $0.modelName = "long"; $0.datasetID = dataset.id
+                    $0.kRange = .with { $0.min = 2; $0.max = 100 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
+                }
+            }).job
+            try await LimitsTests.waitForClustering(services, job.id)
+            return job.id
+        }
+        let signalled = Date()
+        server.terminate()
+        server.waitUntilExit()
+        let seconds = Date().timeIntervalSince(signalled)
+        #expect(server.terminationStatus == 0)
+        #expect(seconds < 5, "SIGTERM took \(seconds) s")
+        let (again, againPort, againLog) = try ProcessTests.startServer(dataDirectory: data)
+        againLog.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
+        defer {
+            again.terminate()
+            again.waitUntilExit()
+            againLog.fileHandleForReading.readabilityHandler = nil
+        }
+        let job = try await withGRPCClient(
+            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: againPort), transportSecurity: .plaintext)
+        ) { client in
+            try await Services(client: client).training.getJob(.with { $0.jobID = jobID }).job
+        }
+        #expect(job.state == .failed && job.error.contains("shut down"), "\(job.state): \(job.error)")
+        #expect(job.modelVersion == 0)
+    }
+
     // MARK: What runs while the kill approaches
 
     static func upload(_ file: String, _ services: Services, _ ledger: CrashLedger) async {
