@@ -13,6 +13,7 @@ binary="$work/ingestion-fuzzer"
 sources=$(find Sources/SegmentationEngine -name '*.swift' | sort)
 if [ ! -x "$binary" ] || [ -n "$(find $sources Tests/Fuzz/IngestionFuzzer.swift -newer "$binary" 2>/dev/null | head -1)" ]; then
   echo "fuzz: building the fuzzer (engine sources, -O, address sanitizer)"
+  rm -f "$binary"  # never fuzz a stale binary when the build fails
   # ld.gold warns about every sanitizer symbol it cannot export: noise, not a problem.
   swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name SegmentationFuzz \
     $sources Tests/Fuzz/IngestionFuzzer.swift -o "$binary" 2>&1 | grep -v "Cannot export local symbol" || true

@@ -95,7 +95,7 @@ public final class SegmentationServer: Service, Sendable {
             transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
         server = GRPCServer(transport: transport, services: [
-            DatasetService(registry: registry, store: store, limits: configuration.limits),
+            DatasetService(registry: registry, store: store, limits: configuration.limits, afterChunk: hooks.afterUploadChunk),
             TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
             ModelRegistryService(models: models, store: store),
             ScoringService(models: models, counters: counters, beforeLargeScore: hooks.beforeLargeScore),

@@ -2,7 +2,7 @@
 // compiled together with the engine's sources by scripts/fuzz.sh (swiftc -sanitize=fuzzer,address),
 // so it reaches the reader's internals. The first input byte picks what is exercised; the rest is
 // the CSV. Errors thrown for bad input are the expected outcome; a crash, a sanitizer report or a
-// broken property (below) is a bug, and its input becomes a regression file in Tests/Fuzz/corpus.
+// broken property (below) is a bug, and its input becomes a regression file in Tests/Fuzz/regressions.
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -45,6 +45,11 @@ struct BadInputTests {
                 }
             }
             #expect(try await Self.snapshot(services) == before, "a refused request changed the store")
+            // Nothing half-written left behind: no staging folder, no folder without a record.
+            let datasets = (harness.dataDirectory as NSString).appendingPathComponent("datasets")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: (datasets as NSString).appendingPathComponent(".staging")).isEmpty)
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: datasets).filter { !$0.hasPrefix(".") })
+                    == [dataset.id.replacingOccurrences(of: "sha256:", with: "")])
             #expect(try await services.health.check(.init()).status == .serving)
             #expect(try await server.registry.versions(of: "m").count == 1)
         }

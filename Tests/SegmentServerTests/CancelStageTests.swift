@@ -38,9 +38,22 @@ final class StageGate: Sendable {
         }
     }
 
-    func waitUntilHeld() async {
-        var iterator = reachedStream.makeAsyncIterator()
-        _ = await iterator.next()
+    /// Waits for the held job; false if none reached the stage within a minute (a test failure, not a hang).
+    func waitUntilHeld() async -> Bool {
+        let stream = reachedStream
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                var iterator = stream.makeAsyncIterator()
+                return await iterator.next() != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
     }
 
     func letGo() { release.signal() }
@@ -66,7 +79,10 @@ struct CancelStageTests {
                         $0.kRange = .with { $0.min = 2; $0.max = 4 }; $0.nInit = 2
                     }
                 }).job
-                await gate.waitUntilHeld()
+                guard await gate.waitUntilHeld() else {
+                    Issue.record("no job reached \(stage) within a minute")
+                    return
+                }
                 var held = try await services.training.getJob(.with { $0.jobID = job.id }).job
                 for _ in 0..<100 where held.stage != stage.rawValue {
                     try await Task.sleep(for: .milliseconds(20))

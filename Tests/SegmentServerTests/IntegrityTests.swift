@@ -85,14 +85,15 @@ struct IntegrityTests {
         let registry = try SQLiteRegistry(path: path)
         // Another connection holds the write lock (inside a write that waits) past the 5 s busy wait.
         let other = try DatabaseQueue(path: path)
-        let release = DispatchSemaphore(value: 0)
+        let (locked, release) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
         let holder = Task {
             try await other.write { db in
                 try db.execute(sql: "CREATE TABLE held (x)")
+                locked.signal()
                 _ = release.wait(timeout: .now() + 30)
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(locked.wait(timeout: .now() + 10) == .success)
         do {
             _ = try await registry.failUnfinishedJobs(reason: "test", at: Date())
             Issue.record("a write passed an exclusive lock")

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCProtobuf
 import SegmentationAPI
 import SegmentationEngine
+import Synchronization
 import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
@@ -172,19 +173,21 @@ struct LimitsTests {
             }
             #expect(try await services.datasets.listDatasets(.init()).datasets.isEmpty)
         }
+        // Two uploads that each fit the quota but not together, held after their first chunk until
+        // both have one stored: without reservations both pass; with them exactly one is kept.
         let size = Int64(try Data(contentsOf: URL(fileURLWithPath: first)).count)
-        for round in 0..<3 {
-            let accepted = try await harness.withServer(maximumDatasetBytes: size + size / 2) { services, _ in
-                let results = await withTaskGroup(of: Bool.self) { group in
-                    for file in [first, second] { group.addTask { (try? await services.upload(file)) != nil } }
-                    return await group.reduce(into: [Bool]()) { $0.append($1) }
-                }
-                let stored = try await services.datasets.listDatasets(.init()).datasets
-                for dataset in stored { _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id; $0.force = true }) }
-                return (results.filter { $0 }.count, stored.count)
+        let barrier = Barrier(parties: 2)
+        let hooks = ServerHooks(afterUploadChunk: { await barrier.arrive(timeout: .seconds(3)) })
+        let outcome = try await harness.withServer(maximumDatasetBytes: size + size / 2, hooks: hooks) { services, _ in
+            let results = await withTaskGroup(of: Bool.self) { group in
+                for file in [first, second] { group.addTask { (try? await services.upload(file)) != nil } }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
             }
-            #expect(accepted.0 <= 1 && accepted.1 <= 1, "round \(round): \(accepted.0) uploads accepted, \(accepted.1) stored")
+            return (results.filter { $0 }.count, try await services.datasets.listDatasets(.init()).datasets.count)
         }
+        #expect(outcome.0 == 1 && outcome.1 == 1, "\(outcome.0) uploads accepted, \(outcome.1) stored")
+        let staging = (harness.dataDirectory as NSString).appendingPathComponent("datasets/.staging")
+        #expect((try FileManager.default.contentsOfDirectory(atPath: staging)).isEmpty)
     }
 
     @Test("A Score call past its deadline stops its work part-way; the server keeps serving")
@@ -192,10 +195,20 @@ struct LimitsTests {
         let harness = try Harness()
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 150)
-        // The scoring thread is held until the client has seen its deadline pass, so the work
-        // always starts late; it must then stop at its first check instead of scoring 20,000 rows.
+        // The scoring thread is held until the client has seen its deadline pass and the server
+        // has marked the call cancelled, so the work always starts late; it must then stop at its
+        // first check instead of scoring 20,000 rows.
         let release = DispatchSemaphore(value: 0)
-        let hooks = ServerHooks(beforeLargeScore: { _ = release.wait(timeout: .now() + 20) })
+        let first = Mutex(true)
+        let hooks = ServerHooks(beforeLargeScore: { cancellation in
+            let isFirst = first.withLock { held -> Bool in
+                defer { held = false }
+                return held
+            }
+            guard isFirst else { return }
+            guard release.wait(timeout: .now() + 20) == .success else { return }
+            for _ in 0..<1000 where !cancellation.isCancelled { usleep(10_000) }
+        })
         try await harness.withServer(hooks: hooks) { services, server in
             let dataset = try await services.upload(path)
             _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
@@ -213,7 +226,6 @@ struct LimitsTests {
             for _ in 0..<200 where server.counters.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
             #expect(server.counters.scoresStoppedEarly == 1)
             // Without a deadline the same request scores in full.
-            release.signal()
             #expect(try await services.scoring.score(request, options: largeResponses).scores.count == 20_000)
         }
     }
@@ -259,5 +271,34 @@ struct LimitsTests {
                 _ = try await services.models.renameSegment(.with { $0.reference = "m"; $0.segmentID = 0; $0.newName = accents }, options: largeResponses)
             } == .invalidArgument)
         }
+    }
+}
+
+/// Lets `parties` callers through together, or each after `timeout` if the others never come.
+actor Barrier {
+    private let parties: Int
+    private var arrived = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(parties: Int) { self.parties = parties }
+
+    func arrive(timeout: Duration) async {
+        arrived += 1
+        if arrived >= parties {
+            for waiter in waiting { waiter.resume() }
+            waiting.removeAll()
+            return
+        }
+        let generation = arrived
+        await withCheckedContinuation { continuation in
+            waiting.append(continuation)
+            Task { try? await Task.sleep(for: timeout); self.timeOut(generation) }
+        }
+    }
+
+    private func timeOut(_ generation: Int) {
+        guard arrived == generation, !waiting.isEmpty else { return }
+        for waiter in waiting { waiter.resume() }
+        waiting.removeAll()
     }
 }

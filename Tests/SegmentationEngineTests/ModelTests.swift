@@ -144,15 +144,22 @@ struct ModelTests {
         let columns = model.pipeline.features
         let values = try features.selecting(features: columns)
         #expect(throws: CancellationError.self) { try model.scoreBatch(customerIDs: nil, columns: columns, values: values, cancellation: now) }
-        // 10,000 rows: a check that fires after the first call stops the per-customer loop.
+        // 10,000 rows: checks before and after scaling, then every 4,096 rows of the nearest-centre
+        // search; one that fires from the third call on stops the search part-way (row 4,096).
         let many = Matrix(rows: 10_000, columns: columns.count,
                           values: (0..<10_000).flatMap { values.row($0 % values.rows) })
-        let calls = Mutex(0)
-        let later = CancellationCheck { calls.withLock { $0 += 1; return $0 > 1 } }
-        #expect(throws: CancellationError.self) {
-            try model.score(customerIDs: (0..<10_000).map { "c\($0)" }, columns: columns, values: many, cancellation: later)
+        for batch in [false, true] {
+            let calls = Mutex(0)
+            let later = CancellationCheck { calls.withLock { $0 += 1; return $0 > 2 } }
+            #expect(throws: CancellationError.self) {
+                if batch {
+                    _ = try model.scoreBatch(customerIDs: nil, columns: columns, values: many, cancellation: later)
+                } else {
+                    _ = try model.score(customerIDs: (0..<10_000).map { "c\($0)" }, columns: columns, values: many, cancellation: later)
+                }
+            }
+            #expect(calls.withLock { $0 } == 3, "batch \(batch)")
         }
-        #expect(calls.withLock { $0 } == 2)
     }
 
     @Test("Scoring errors name the customer and field")

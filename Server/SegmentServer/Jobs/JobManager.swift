@@ -279,12 +279,18 @@ public typealias TrainingObserver = @Sendable (_ jobID: String, _ event: Trainin
 public struct ServerHooks: Sendable {
     /// Sees every training event on the training thread.
     public var training: TrainingObserver?
-    /// Runs on the scoring thread just before a large Score request is scored.
-    public var beforeLargeScore: (@Sendable () -> Void)?
+    /// Runs on the scoring thread just before a large Score request is scored, with the call's
+    /// cancellation check.
+    public var beforeLargeScore: (@Sendable (CancellationCheck) -> Void)?
 
-    public init(training: TrainingObserver? = nil, beforeLargeScore: (@Sendable () -> Void)? = nil) {
+    /// Runs after each upload chunk is stored and counted against the quota.
+    public var afterUploadChunk: (@Sendable () async -> Void)?
+
+    public init(training: TrainingObserver? = nil, beforeLargeScore: (@Sendable (CancellationCheck) -> Void)? = nil,
+                afterUploadChunk: (@Sendable () async -> Void)? = nil) {
         self.training = training
         self.beforeLargeScore = beforeLargeScore
+        self.afterUploadChunk = afterUploadChunk
     }
 }
 

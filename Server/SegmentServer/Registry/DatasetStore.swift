@@ -46,7 +46,7 @@ public struct DatasetStore: Sendable {
         for (file, path) in zip(dataset.files, paths(of: dataset)) {
             whole.update(data: Data("\u{0}file=\(file.name)\u{0}".utf8))
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)): file \(file.name) is missing")
+                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)): file \(Names.quoted(file.name)) is missing")
             }
             defer { try? handle.close() }
             var single = SHA256()
@@ -56,7 +56,7 @@ public struct DatasetStore: Sendable {
                 single.update(data: chunk)
             }
             if let expected = file.sha256, Self.hex(single.finalize()) != expected {
-                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: file \(file.name) no longer matches its SHA-256")
+                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: file \(Names.quoted(file.name)) no longer matches its SHA-256")
             }
         }
         guard Self.hex(whole.finalize()) == dataset.id else {
@@ -247,7 +247,7 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
         case .quotaExceeded(let limit, let stored):
             "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored or being uploaded); delete datasets first (segment datasets delete)"
         case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders or a leading dot, at most 255 characters"
-        case .duplicateFile(let name): "file '\(name)' was sent twice; a file's chunks must be consecutive"
+        case .duplicateFile(let name): "file \(Names.quoted(name)) was sent twice; a file's chunks must be consecutive"
         case .empty: "the upload holds no file"
         case .storage(let message): message
         }

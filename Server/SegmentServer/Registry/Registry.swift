@@ -108,6 +108,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case busy(String)
     /// No room left to write.
     case full(String)
+    /// The database itself is damaged (not one stored value: that is `corrupt`).
+    case damagedDatabase(String)
     /// Stored bytes that fail their checksum or do not decode.
     case corrupt(String)
     /// A dataset still needed by versions or a job.
@@ -120,7 +122,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
         case .invalid(let message): message
         case .storage(let message): "storage error: \(message)"
-        case .busy(let message), .full(let message): message
+        case .busy(let message), .full(let message), .damagedDatabase(let message): message
         case .corrupt(let message): message
         case .datasetInUse(let message): message
         }

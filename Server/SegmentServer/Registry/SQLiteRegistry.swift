@@ -413,7 +413,7 @@ public final class SQLiteRegistry: Registry {
         switch database.resultCode {
         case .SQLITE_BUSY, .SQLITE_LOCKED: return .busy("the registry is busy; retry")
         case .SQLITE_FULL: return .full("the registry's disk is full")
-        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return .corrupt("the registry database is damaged (\(database.resultCode))")
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: return .damagedDatabase("the registry database is damaged (\(database.resultCode))")
         default: return .storage("SQLite error \(database.resultCode.rawValue): \(database.message ?? "")")
         }
     }

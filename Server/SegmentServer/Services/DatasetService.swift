@@ -8,6 +8,10 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     let registry: any Registry
     let store: DatasetStore
     let limits: TrainingLimits
+    /// The final quota check and the record's insert, one upload at a time: no upload can pass
+    /// between another's check and its insert.
+    let commits = SerialLock()
+    var afterChunk: (@Sendable () async -> Void)?
 
     func uploadDataset(
         request: RPCAsyncSequence<Segmentation_V1_UploadDatasetRequest, any Error>, context: ServerContext
@@ -34,9 +38,9 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                         throw RPCErrors.invalid("an upload has one header, then only file chunks")
                     }
                     try upload.append(fileName: chunk.fileName, data: chunk.data)
+                    await afterChunk?()
                 }
                 let id = try upload.finish()
-                try store.claim(upload, storedBytes: try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes })
                 if let existing = try await registry.dataset(id: id) {
                     // The same content again: keep the stored copy, unless it was damaged since,
                     // in which case this upload repairs it.
@@ -70,8 +74,13 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                         encoder.columns.map(\.name) + (prepared.report.identifierColumns ?? []) + (prepared.report.sensitiveColumns ?? [])
                     } ?? prepared.features.names,
                     createdAt: Date.wholeSeconds())
-                _ = try store.commit(upload, id: id)
-                let inserted = try await registry.insertDataset(record)
+                let inserted = try await commits.run {
+                    try store.claim(upload, storedBytes: try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes })
+                    _ = try store.commit(upload, id: id)
+                    let inserted = try await registry.insertDataset(record)
+                    store.release(upload)
+                    return inserted
+                }
                 return .with { $0.dataset = record.proto; $0.alreadyExisted = !inserted }
             } catch {
                 store.discard(upload)

@@ -10,8 +10,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let models: ModelRepository
     let counters: ServerCounters
     /// Threads for large requests, one per core (more would only queue on the CPU).
-    let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount)
-    var beforeLargeScore: (@Sendable () -> Void)?
+    let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
+                                  whenFull: "64 large Score requests are already waiting; retry, or send smaller batches")
+    var beforeLargeScore: (@Sendable (CancellationCheck) -> Void)?
 
     func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
         try await handling {
@@ -29,8 +30,10 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         do {
             if Self.isLarge(request) {
                 return try await largeRequests.run { [beforeLargeScore] in
-                    try await OffPool.run(name: "score") {
-                        beforeLargeScore?()
+                    // A call that gave up while it waited for its turn does no work at all.
+                    try cancellation.throwIfCancelled()
+                    return try await OffPool.run(name: "score") {
+                        beforeLargeScore?(cancellation)
                         return try Self.score(request, with: resolved, cancellation: cancellation)
                     }
                 }
@@ -38,7 +41,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             return try Self.score(request, with: resolved, cancellation: cancellation)
         } catch is CancellationError {
             counters.scoreStoppedEarly()
-            throw RPCError(code: .cancelled, message: "the call was cancelled or passed its deadline; scoring stopped")
+            throw ScoringStopped()
         }
     }
 
@@ -158,4 +161,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         return try model.score(customerIDs: ids, columns: rows.columns,
                                values: Matrix(rows: ids.count, columns: width, values: values), cancellation: cancellation)
     }
+}
+
+/// A Score call that stopped part-way because it was cancelled or passed its deadline.
+struct ScoringStopped: Error, CustomStringConvertible {
+    var description: String { "the call was cancelled or passed its deadline; scoring stopped" }
 }

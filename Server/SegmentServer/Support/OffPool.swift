@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 
 /// Runs CPU-heavy work (parsing an upload, training) on a thread of its own, so the
 /// cooperative pool that serves RPCs is never blocked by it.
@@ -15,17 +16,29 @@ enum OffPool {
     }
 }
 
-/// At most `slots` bodies at once, the rest waiting in arrival order: bounds the threads that
-/// large Score requests take, however many arrive together.
+/// At most `slots` bodies at once, the rest waiting in arrival order, and at most
+/// `maximumWaiting` of those (more are refused with RESOURCE_EXHAUSTED): bounds the threads and
+/// the memory that large Score requests take, however many arrive together.
 actor WorkSlots {
     private let slots: Int
+    private let maximumWaiting: Int
+    private let whenFull: String
     private var busy = 0
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    init(slots: Int) { self.slots = max(1, slots) }
+    init(slots: Int, maximumWaiting: Int, whenFull: String) {
+        self.slots = max(1, slots)
+        self.maximumWaiting = maximumWaiting
+        self.whenFull = whenFull
+    }
 
     func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        if busy < slots { busy += 1 } else { await withCheckedContinuation { waiting.append($0) } }
+        if busy < slots {
+            busy += 1
+        } else {
+            guard waiting.count < maximumWaiting else { throw RPCError(code: .resourceExhausted, message: whenFull) }
+            await withCheckedContinuation { waiting.append($0) }
+        }
         defer { release() }
         return try await body()
     }

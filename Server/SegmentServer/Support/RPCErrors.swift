@@ -37,6 +37,7 @@ enum RPCErrors {
             case .storage: return (.internalError, "STORAGE", [])
             case .busy: return (.unavailable, "REGISTRY_BUSY", [])
             case .full: return (.resourceExhausted, "DISK_FULL", [])
+            case .damagedDatabase: return (.dataLoss, "DAMAGED_REGISTRY", [])
             case .corrupt: return (.dataLoss, "DAMAGED_DATA", [])
             case .datasetInUse: return (.failedPrecondition, "DATASET_IN_USE", [])
             }
@@ -71,7 +72,7 @@ enum RPCErrors {
             case .corrupt, .notAModel: return (.dataLoss, "DAMAGED_DATA", [])
             default: return (.internalError, "MODEL_FORMAT", [])
             }
-        case is CancellationError: return (.cancelled, "CANCELLED", [])
+        case is CancellationError, is ScoringStopped: return (.cancelled, "CANCELLED", [])
         default: return (.internalError, "INTERNAL", [])
         }
     }

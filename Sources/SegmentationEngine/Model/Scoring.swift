@@ -48,8 +48,8 @@ extension SegmentationModel {
                       cancellation: CancellationCheck = .never) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
-        let (ordered, scaled, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values)
-        try cancellation.throwIfCancelled()
+        let (ordered, scaled, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values,
+                                                      cancellation: cancellation)
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
         return try (0..<values.rows).map { i in
@@ -75,8 +75,7 @@ extension SegmentationModel {
                            cancellation: CancellationCheck = .never) throws -> BatchScores {
         guard values.rows > 0 else { throw ScoringError.emptyBatch }
         precondition(customerIDs == nil || customerIDs!.count == values.rows, "one id per row")
-        var scores = try scoreRows(customerIDs: customerIDs, columns: columns, values: values).scores
-        try cancellation.throwIfCancelled()
+        var scores = try scoreRows(customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation).scores
         let ids = segments.map { Int32($0.id) }
         for i in 0..<scores.count {
             scores.segmentIDs[i] = ids[Int(scores.segmentIDs[i])]
@@ -86,7 +85,8 @@ extension SegmentationModel {
     }
 
     /// The rows in the model's column order, and their scores (segments as centroid indices).
-    private func scoreRows(customerIDs: [String]?, columns: [String], values: Matrix) throws -> (ordered: Matrix, scaled: Matrix, scores: BatchScores) {
+    private func scoreRows(customerIDs: [String]?, columns: [String], values: Matrix,
+                           cancellation: CancellationCheck) throws -> (ordered: Matrix, scaled: Matrix, scores: BatchScores) {
         if let unknown = columns.first(where: { !pipeline.features.contains($0) }) {
             throw ScoringError.unknownColumn(unknown, expected: pipeline.features)
         }
@@ -98,8 +98,10 @@ extension SegmentationModel {
             throw ScoringError.wrongArity(customer: customerIDs?[0] ?? "row 1", expected: columns.count, found: values.columns)
         }
         let ordered = positions == Array(0..<positions.count) ? values : reorder(values, positions)
+        try cancellation.throwIfCancelled()
         let scaled = try pipeline.transform(ordered, customerIDs: customerIDs)
-        return (ordered, scaled, nearestTwo(scaled))
+        try cancellation.throwIfCancelled()
+        return (ordered, scaled, try nearestTwo(scaled, cancellation: cancellation))
     }
 
     /// Per-feature shares of the squared-distance gap between the runner-up's centre and the
@@ -117,14 +119,16 @@ extension SegmentationModel {
         return parts
     }
 
-    /// Nearest and runner-up centroid (by index) of every row of scaled data.
-    func nearestTwo(_ scaled: Matrix) -> BatchScores {
+    /// Nearest and runner-up centroid (by index) of every row of scaled data; `cancellation` is
+    /// checked every 4,096 rows.
+    func nearestTwo(_ scaled: Matrix, cancellation: CancellationCheck = .never) throws -> BatchScores {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
         let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
-        scaled.values.withUnsafeBufferPointer { xs in
-            centroids.values.withUnsafeBufferPointer { cs in
+        try scaled.values.withUnsafeBufferPointer { xs in
+            try centroids.values.withUnsafeBufferPointer { cs in
                 for i in 0..<scaled.rows {
+                    if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
                     var best = (index: 0, distance: Double.infinity)
                     var second = (index: 0, distance: Double.infinity)
                     for c in 0..<k {
