@@ -33,3 +33,8 @@ echo "== scoring every customer against demo (latest version); the first ten"
 
 echo "== models in the registry ($data)"
 "$bin/segment" models list
+
+echo "== writing the model's report"
+report=${SEGMENT_REPORT:-./demo-report.html}
+"$bin/segment" report demo -o "$report"
+echo "the report is at $(cd "$(dirname "$report")" && pwd)/$(basename "$report"): open it in any browser (it needs no network)"

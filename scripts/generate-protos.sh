@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates Sources/SegmentationAPI from Protos/ with protoc and the Swift plugins. The gRPC code
-# uses our codec module (Sources/SegmentationCodec: GRPCProtobuf's, plus the message size limit).
+# Regenerates the API's Swift code from Protos/ with protoc and the Swift plugins: the messages in
+# Sources/SegmentationMessages (plain data, SwiftProtobuf only: what a report or any other reader
+# needs), the gRPC services in Sources/SegmentationAPI. The gRPC code uses our codec module
+# (Sources/SegmentationCodec: GRPCProtobuf's, plus the message size limit).
 # The plugins are built once (release, a few minutes) in .build-protoc-plugins/ from the mirrored
 # packages; protoc comes from Debian's protobuf-compiler. Re-running must leave no diff.
 set -euo pipefail
@@ -28,15 +30,18 @@ SWIFT
   && swift build -c release --product protoc-gen-grpc-swift-2 >/dev/null)
 bin=$(cd "$plugins" && swift build -c release --show-bin-path)
 
-out="$root/Sources/SegmentationAPI"
-find "$out" -name '*.pb.swift' -delete
+messages="$root/Sources/SegmentationMessages"
+services="$root/Sources/SegmentationAPI"
+find "$messages" "$services" -name '*.pb.swift' -delete
+find "$services" -name '*.grpc.swift' -delete
 cd "$root/Protos"
 protos=$(find . -name '*.proto' | sed 's|^\./||' | sort)
 protoc \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
-  --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
-  --grpc-swift-2_out="$out" --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores,GRPCProtobufModuleName=SegmentationCodec \
+  --swift_out="$messages" --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
+  --grpc-swift-2_out="$services" \
+  --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores,GRPCProtobufModuleName=SegmentationCodec,ExtraModuleImports=SegmentationMessages \
   $protos
 # The descriptor set of every message (imports included), embedded for tools that walk the
 # schema at run time: the CLI's JSON output adds the zero-valued fields proto3 JSON omits.
@@ -48,6 +53,6 @@ protoc --include_imports --descriptor_set_out="$descriptors" $protos
   echo "public enum SegmentationDescriptors {"
   echo "    public static let fileDescriptorSetBase64 = \"$(base64 -w0 "$descriptors")\""
   echo "}"
-} > "$out/SegmentationDescriptors.swift"
+} > "$messages/SegmentationDescriptors.swift"
 rm -f "$descriptors"
-echo "generated: $(ls "$out" | tr '\n' ' ')"
+echo "generated: $(ls "$messages" "$services" | tr '\n' ' ')"

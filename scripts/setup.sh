@@ -2,7 +2,8 @@
 # Installs the system packages the build and tests need on a fresh Debian machine (idempotent).
 set -euo pipefail
 need=()
-for package in zlib1g-dev libsqlite3-dev; do
+# chromium: the report test renders the HTML report headless and looks at the screenshot.
+for package in zlib1g-dev libsqlite3-dev chromium; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -12,6 +12,7 @@
 
 import GRPCCore
 import SegmentationCodec
+import SegmentationMessages
 
 // MARK: - grpc.health.v1.Health
 

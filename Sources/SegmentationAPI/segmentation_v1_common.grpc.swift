@@ -6,7 +6,7 @@
 /// INVALID_K, INVALID_PARAMETER, INVALID_NAME, INVALID_SEGMENT_EDIT, ALIASED_VERSION,
 /// DATASET_IN_USE, JOB_FINISHED, QUEUE_FULL, UPLOAD_TOO_LARGE, TOO_MANY_COLUMNS, TOO_MANY_ROWS,
 /// DATASET_QUOTA, MESSAGE_TOO_LARGE, BAD_UPLOAD, DAMAGED_DATA, SHUTTING_DOWN, CANCELLED,
-/// REGISTRY_BUSY (UNAVAILABLE: retry), DISK_FULL, STORAGE, MODEL_FORMAT, INTERNAL); for a bad row
+/// REGISTRY_BUSY (UNAVAILABLE: retry), DISK_FULL, DAMAGED_REGISTRY, STORAGE, MODEL_FORMAT, INTERNAL); for a bad row
 /// a google.rpc.BadRequest whose field
 /// violation names "customers[ID].field" (or "columns.NAME"); for a missing model, version,
 /// alias, job or dataset a google.rpc.ResourceInfo; for a limit a google.rpc.QuotaFailure naming

@@ -12,6 +12,7 @@
 
 import GRPCCore
 import SegmentationCodec
+import SegmentationMessages
 
 // MARK: - segmentation.v1.ModelRegistry
 

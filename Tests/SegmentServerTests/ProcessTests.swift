@@ -74,6 +74,17 @@ struct ProcessTests {
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stdout.contains("model shop@1"))
         #expect(trained.stderr.contains("k=3"))
+        // train --wait ends with the text charts: shares as bars, the k table with the chosen row marked.
+        #expect(trained.stdout.contains("segment shares") && trained.stdout.contains("█"))
+        #expect(trained.stdout.split(separator: "\n").filter { $0.contains("▶") && $0.contains("chosen") }.count == 1)
+        let shown = try Self.run(Self.client, ["models", "show", "shop"], environment: env)
+        #expect(shown.stdout.contains("silhouette over k = 2...4: ") && shown.stdout.contains("segment shares"))
+        let reportPath = (work as NSString).appendingPathComponent("shop.html")
+        let report = try Self.run(Self.client, ["report", "shop", "-o", reportPath], environment: env)
+        #expect(report.status == 0 && report.stdout.hasPrefix("wrote \(reportPath)"), "\(report.stderr)")
+        #expect(try String(contentsOfFile: reportPath, encoding: .utf8).contains("<figure id=\"segment-map\""))
+        #expect(try Self.run(Self.client, ["report", "shop", "-o", "json"], environment: env).status == 64)
+        #expect(try Self.run(Self.client, ["report", "nosuch", "-o", reportPath + "2"], environment: env).status == 3)
 
         let scored = try Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "csv"], environment: env)
         #expect(scored.status == 0, "\(scored.stderr)")

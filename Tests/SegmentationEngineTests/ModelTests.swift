@@ -96,8 +96,54 @@ struct ModelTests {
         let (model, _) = try Self.trainedModel(customers: 200, ks: [3])
         var bytes = try model.serialized()
         bytes[11] = 99
-        #expect(throws: ModelError.newerFormat(found: 99, supported: 1)) { try SegmentationModel(serialized: bytes) }
+        #expect(throws: ModelError.newerFormat(found: 99, supported: SegmentationModel.currentFormatVersion)) {
+            try SegmentationModel(serialized: bytes)
+        }
         #expect(throws: ModelError.notAModel) { try SegmentationModel(serialized: Data("hello world!!".utf8)) }
+    }
+
+    @Test("A format 1 model (before charts and the sample's raw values) still loads and scores")
+    func formatOneLoads() throws {
+        let (model, output) = try Self.trainedModel(customers: 200, ks: [3])
+        #expect(model.charts != nil && model.sample?.raw != nil)
+        let bytes = try model.serialized()
+        var body = try JSONSerialization.jsonObject(with: bytes[12...]) as! [String: Any]
+        body["charts"] = nil
+        body["formatVersion"] = 1
+        var sample = body["sample"] as! [String: Any]
+        sample["raw"] = nil
+        body["sample"] = sample
+        var old = Data("SEGMODEL".utf8) + Data([0, 0, 0, 1])
+        old.append(try JSONSerialization.data(withJSONObject: body))
+        let loaded = try SegmentationModel(serialized: old)
+        #expect(loaded.formatVersion == 1 && loaded.charts == nil && loaded.sample?.raw == nil)
+        var loader = TransactionLoader()
+        try loader.add(bytes: Array(output.csv.utf8), source: "s.csv")
+        let (table, _) = try loader.finish()
+        #expect(try loaded.score(transactions: table).map(\.segmentID) == model.score(transactions: table).map(\.segmentID))
+    }
+
+    @Test("Chart data: principal components of a line, Tukey boxes, the RFM grid and country counts add up")
+    func chartData() throws {
+        // Points along (2, 1) with a little noise: the first component is that direction.
+        var random = SeededGenerator(seed: 3)
+        let points = (0..<500).flatMap { _ -> [Double] in
+            let t = Double.random(in: -3...3, using: &random)
+            return [2 * t + Double.random(in: -0.01...0.01, using: &random), t]
+        }
+        let pca = PrincipalComponents.fit(Matrix(rows: 500, columns: 2, values: points))
+        #expect(abs(pca.components[0, 0] - 2 / 5.0.squareRoot()) < 1e-3 && abs(pca.components[0, 1] - 1 / 5.0.squareRoot()) < 1e-3)
+        #expect(pca.explainedVarianceRatio[0] > 0.999 && abs(pca.explainedVarianceRatio.reduce(0, +) - 1) < 1e-9)
+        let box = FeatureBox(feature: "x", values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 100])
+        #expect(box.q1 == 3.25 && box.median == 5.5 && box.q3 == 7.75 && box.upperWhisker == 9 && box.outliers == 1 && box.maximum == 100)
+        let (model, _) = try Self.trainedModel(customers: 400, ks: [4])
+        let charts = try #require(model.charts)
+        #expect(charts.rfmGrid.map { $0.counts.joined().reduce(0, +) } == model.dataReport.customersOut)
+        #expect(charts.countries.map { $0.counts.joined().reduce(0, +) } == model.dataReport.customersOut)
+        #expect(charts.boxes.count == 4 && charts.boxes.allSatisfy { $0.count == model.pipeline.features.count })
+        for (segment, boxes) in zip(model.segments, charts.boxes) {
+            #expect(boxes.map(\.median) == model.pipeline.features.map { segment.profile.summary(of: $0)!.median })
+        }
     }
 
     @Test("Scoring: feature rows in any column order, batch equals one by one, training customers land in their segment")

@@ -1,4 +1,5 @@
 import Foundation
+import SegmentReport
 import SegmentationAPI
 
 /// How models, segments and jobs are shown in tables.
@@ -22,6 +23,8 @@ enum ModelPrinter {
             Output.print(featureTable(model))
             Output.print("")
             Output.print(actions(model))
+            Output.print("")
+            Output.print(charts(model, kTable: !showK))
         }
     }
 
@@ -37,6 +40,19 @@ enum ModelPrinter {
              segment.actions.first ?? ""]
         }
         return (header, rows)
+    }
+
+    /// Text charts: the segments' shares as bars, and silhouette over k as a sparkline (with the
+    /// whole k table, the chosen row marked, when it was not printed above).
+    static func charts(_ model: Segmentation_V1_ModelDetail, kTable full: Bool) -> String {
+        var parts = [TextCharts.shares(model)]
+        let rows = model.kTable.sorted { $0.k < $1.k }
+        if full {
+            parts.append(TextCharts.kTable(model))
+        } else if let first = rows.first, let last = rows.last {
+            parts.append("silhouette over k = \(first.k)...\(last.k): \(TextCharts.sparkline(rows.map(\.silhouette)))  (k = \(model.chosenK) chosen)")
+        }
+        return parts.joined(separator: "\n\n")
     }
 
     /// Every clustering feature's mean and median per segment, beside the population's.

@@ -390,6 +390,43 @@ extension SegmentationModel {
                     $0.points = sample.points.values
                     $0.labels = sample.labels
                     $0.silhouettes = sample.silhouettes
+                    if let charts { $0.pcaXy = charts.pca.project(sample.points).values }
+                    $0.raw = sample.raw?.values ?? []
+                }
+            }
+            if let charts { detail.charts = charts.proto(segmentIDs: segments.map(\.id)) }
+        }
+    }
+}
+
+extension ModelCharts {
+    func proto(segmentIDs: [Int]) -> Segmentation_V1_ModelCharts {
+        .with { charts in
+            charts.pcaComponents = pca.components.values
+            charts.pcaExplainedVariance = pca.explainedVarianceRatio
+            charts.pcaMean = pca.mean
+            charts.boxes = zip(segmentIDs, boxes).map { id, features in
+                .with { segment in
+                    segment.segmentID = Int32(id)
+                    segment.features = features.map { box in
+                        .with {
+                            $0.feature = box.feature
+                            ($0.minimum, $0.lowerWhisker, $0.q1, $0.median) = (box.minimum, box.lowerWhisker, box.q1, box.median)
+                            ($0.q3, $0.upperWhisker, $0.maximum, $0.outliers) = (box.q3, box.upperWhisker, box.maximum, Int64(box.outliers))
+                        }
+                    }
+                }
+            }
+            if let grid = rfmGrid {
+                charts.rfmGrid = .with {
+                    $0.counts = grid.counts.flatMap { $0.map(Int64.init) }
+                    $0.cellSegments = (1...5).flatMap { r in (1...5).map { f in RFMSegment.segment(r: r, f: f).rawValue } }
+                }
+            }
+            if let mix = countries {
+                charts.countryMix = .with {
+                    $0.countries = mix.countries
+                    $0.counts = mix.counts.flatMap { $0.map(Int64.init) }
                 }
             }
         }

@@ -58,6 +58,8 @@ public struct ModelSample: Codable, Sendable, Equatable {
     public var labels: [Int32]
     /// Per-customer silhouette for the chosen k, measured within this sample.
     public var silhouettes: [Double]
+    /// The same customers' raw values of the clustering features (format 2 on; nil before).
+    public var raw: Matrix?
 }
 
 /// A change a person made to a generated model, recorded rather than applied silently.
@@ -74,7 +76,8 @@ public struct Annotation: Codable, Sendable, Equatable {
 /// explain the model (data report, k table, metrics, profiles, parameters). Serializes to bytes
 /// with a format version; fields added later must be optional so old models keep loading.
 public struct SegmentationModel: Codable, Sendable, Equatable {
-    public static let currentFormatVersion = 1
+    /// 2: `charts` and the sample's raw values (format 1 models still load, without them).
+    public static let currentFormatVersion = 2
     public static let engineVersion = "1.0.0"
 
     public var formatVersion: Int
@@ -92,6 +95,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     public var kSelection: KSelection
     public var training: TrainingInfo
     public var sample: ModelSample?
+    /// What the report draws beyond profiles and the k table; nil for format 1 models.
+    public var charts: ModelCharts?
     public var annotations: [Annotation]
 
     /// The metrics of the chosen k.
@@ -137,7 +142,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         kind: InputKind, transactionColumns: TransactionColumns?, customerEncoder: CustomerEncoder?,
         snapshotDay: Int?, pipeline: FittedPipeline, algorithm: AlgorithmInfo, centroids: Matrix,
         segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
-        training: TrainingInfo, sample: ModelSample?
+        training: TrainingInfo, sample: ModelSample?, charts: ModelCharts?
     ) {
         formatVersion = Self.currentFormatVersion
         self.kind = kind
@@ -153,6 +158,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         self.kSelection = kSelection
         self.training = training
         self.sample = sample
+        self.charts = charts
         annotations = []
     }
 

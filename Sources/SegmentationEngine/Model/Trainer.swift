@@ -234,6 +234,13 @@ public struct SegmentationTrainer: Sendable {
             Segment(id: c, name: labels[c].name, generatedName: labels[c].name, description: labels[c].description,
                     actions: labels[c].actions, profile: profiles[c], distances: spread[c])
         }
+        let sample = try makeSample(scaled, raw: raw, ids: data.features.customerIDs, labels: ordered.labels, cancellation: cancellation)
+        let charts = try ModelCharts.make(
+            raw: raw, features: featureNames, labels: ordered.labels, k: ordered.k, scaledForPCA: sample?.points ?? scaled,
+            rfm: rfmScorer.flatMap { scorer in
+                data.features.column(named: "recency").flatMap { r in data.features.column(named: "frequency").map { (scorer, r, $0) } }
+            },
+            homeCountry: data.features.homeCountry, cancellation: cancellation)
         let model = SegmentationModel(
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
@@ -243,7 +250,7 @@ public struct SegmentationTrainer: Sendable {
             kSelection: outcome.selection,
             training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
                                    trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
-            sample: try makeSample(scaled, ids: data.features.customerIDs, labels: ordered.labels, cancellation: cancellation))
+            sample: sample, charts: charts)
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model
@@ -273,7 +280,7 @@ public struct SegmentationTrainer: Sendable {
         return RFMScorer(recency: recency, frequency: frequency)
     }
 
-    private func makeSample(_ scaled: Matrix, ids: [String], labels: [Int32], cancellation: CancellationCheck) throws -> ModelSample? {
+    private func makeSample(_ scaled: Matrix, raw: Matrix, ids: [String], labels: [Int32], cancellation: CancellationCheck) throws -> ModelSample? {
         guard configuration.sampleSize > 0 else { return nil }
         let rows = ClusterMetrics.sampleIndices(count: scaled.rows, size: min(configuration.sampleSize, scaled.rows),
                                                 seed: configuration.seed)
@@ -282,6 +289,7 @@ public struct SegmentationTrainer: Sendable {
         let distinct = Set(sampleLabels).count
         let silhouettes = distinct >= 2 && distinct < rows.count
             ? try SilhouetteSweep.samples(points, labelings: [sampleLabels], cancellation: cancellation)[0] : []
-        return ModelSample(customerIDs: rows.map { ids[$0] }, points: points, labels: sampleLabels, silhouettes: silhouettes)
+        return ModelSample(customerIDs: rows.map { ids[$0] }, points: points, labels: sampleLabels, silhouettes: silhouettes,
+                           raw: raw.selecting(rows: rows))
     }
 }

@@ -344,6 +344,138 @@ public nonisolated struct Segmentation_V1_ModelSample: Sendable {
 
   public var silhouettes: [Double] = []
 
+  /// The customers on the model's first two principal components (charts.pca_components):
+  /// x, y pairs, for the segment map.
+  public var pcaXy: [Double] = []
+
+  /// The customers' raw values of the clustering features (ModelDetail.features order),
+  /// row-major; empty for models trained before they were kept.
+  public var raw: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What the report draws beyond the profiles and the k table, computed at training time.
+/// Absent for models trained before it was kept.
+public nonisolated struct Segmentation_V1_ModelCharts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Principal components of the scaled clustering features: one row of ModelDetail.features
+  /// weights per component (at most two), row-major.
+  public var pcaComponents: [Double] = []
+
+  /// Share of the total variance each component explains.
+  public var pcaExplainedVariance: [Double] = []
+
+  /// Per segment (ModelDetail.segments order): a box plot of each clustering feature.
+  public var boxes: [Segmentation_V1_SegmentBoxes] = []
+
+  /// Customers per recency x frequency score cell, when the features have both.
+  public var rfmGrid: Segmentation_V1_RFMGrid {
+    get {_rfmGrid ?? Segmentation_V1_RFMGrid()}
+    set {_rfmGrid = newValue}
+  }
+  /// Returns true if `rfmGrid` has been explicitly set.
+  public var hasRfmGrid: Bool {self._rfmGrid != nil}
+  /// Clears the value of `rfmGrid`. Subsequent reads from it will return its default value.
+  public mutating func clearRfmGrid() {self._rfmGrid = nil}
+
+  /// Customers per home country and segment, when the data has a country.
+  public var countryMix: Segmentation_V1_CountryMix {
+    get {_countryMix ?? Segmentation_V1_CountryMix()}
+    set {_countryMix = newValue}
+  }
+  /// Returns true if `countryMix` has been explicitly set.
+  public var hasCountryMix: Bool {self._countryMix != nil}
+  /// Clears the value of `countryMix`. Subsequent reads from it will return its default value.
+  public mutating func clearCountryMix() {self._countryMix = nil}
+
+  /// The scaled point the components are centred on: a centroid c projects to
+  /// pca_components * (c - pca_mean).
+  public var pcaMean: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rfmGrid: Segmentation_V1_RFMGrid? = nil
+  fileprivate var _countryMix: Segmentation_V1_CountryMix? = nil
+}
+
+/// A Tukey box plot in the feature's raw units: whiskers reach the most extreme values within
+/// 1.5 interquartile ranges of the box; `outliers` customers lie beyond them.
+public nonisolated struct Segmentation_V1_FeatureBox: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var feature: String = String()
+
+  public var minimum: Double = 0
+
+  public var lowerWhisker: Double = 0
+
+  public var q1: Double = 0
+
+  public var median: Double = 0
+
+  public var q3: Double = 0
+
+  public var upperWhisker: Double = 0
+
+  public var maximum: Double = 0
+
+  public var outliers: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_SegmentBoxes: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var segmentID: Int32 = 0
+
+  public var features: [Segmentation_V1_FeatureBox] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// counts[(r - 1) * 5 + (f - 1)]: customers with recency score r and frequency score f (1-5);
+/// cell_segments the named RFM segment of each cell, same order.
+public nonisolated struct Segmentation_V1_RFMGrid: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var counts: [Int64] = []
+
+  public var cellSegments: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The largest countries by customers (then "Other"); counts[country * k + segment position].
+public nonisolated struct Segmentation_V1_CountryMix: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var countries: [String] = []
+
+  public var counts: [Int64] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -518,6 +650,15 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
     get {_storage._selectionWarnings}
     set {_uniqueStorage()._selectionWarnings = newValue}
   }
+
+  public var charts: Segmentation_V1_ModelCharts {
+    get {_storage._charts ?? Segmentation_V1_ModelCharts()}
+    set {_uniqueStorage()._charts = newValue}
+  }
+  /// Returns true if `charts` has been explicitly set.
+  public var hasCharts: Bool {_storage._charts != nil}
+  /// Clears the value of `charts`. Subsequent reads from it will return its default value.
+  public mutating func clearCharts() {_uniqueStorage()._charts = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1374,7 +1515,7 @@ nonisolated extension Segmentation_V1_Annotation: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelSample"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_ids\0\u{1}dimensions\0\u{1}points\0\u{1}labels\0\u{1}silhouettes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_ids\0\u{1}dimensions\0\u{1}points\0\u{1}labels\0\u{1}silhouettes\0\u{3}pca_xy\0\u{1}raw\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1387,6 +1528,8 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.points) }()
       case 4: try { try decoder.decodeRepeatedInt32Field(value: &self.labels) }()
       case 5: try { try decoder.decodeRepeatedDoubleField(value: &self.silhouettes) }()
+      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.pcaXy) }()
+      case 7: try { try decoder.decodeRepeatedDoubleField(value: &self.raw) }()
       default: break
       }
     }
@@ -1408,6 +1551,12 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
     if !self.silhouettes.isEmpty {
       try visitor.visitPackedDoubleField(value: self.silhouettes, fieldNumber: 5)
     }
+    if !self.pcaXy.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.pcaXy, fieldNumber: 6)
+    }
+    if !self.raw.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.raw, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1417,6 +1566,242 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
     if lhs.points != rhs.points {return false}
     if lhs.labels != rhs.labels {return false}
     if lhs.silhouettes != rhs.silhouettes {return false}
+    if lhs.pcaXy != rhs.pcaXy {return false}
+    if lhs.raw != rhs.raw {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ModelCharts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelCharts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pca_components\0\u{3}pca_explained_variance\0\u{1}boxes\0\u{3}rfm_grid\0\u{3}country_mix\0\u{3}pca_mean\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedDoubleField(value: &self.pcaComponents) }()
+      case 2: try { try decoder.decodeRepeatedDoubleField(value: &self.pcaExplainedVariance) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.boxes) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._rfmGrid) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._countryMix) }()
+      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.pcaMean) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.pcaComponents.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.pcaComponents, fieldNumber: 1)
+    }
+    if !self.pcaExplainedVariance.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.pcaExplainedVariance, fieldNumber: 2)
+    }
+    if !self.boxes.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.boxes, fieldNumber: 3)
+    }
+    try { if let v = self._rfmGrid {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._countryMix {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.pcaMean.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.pcaMean, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ModelCharts, rhs: Segmentation_V1_ModelCharts) -> Bool {
+    if lhs.pcaComponents != rhs.pcaComponents {return false}
+    if lhs.pcaExplainedVariance != rhs.pcaExplainedVariance {return false}
+    if lhs.boxes != rhs.boxes {return false}
+    if lhs._rfmGrid != rhs._rfmGrid {return false}
+    if lhs._countryMix != rhs._countryMix {return false}
+    if lhs.pcaMean != rhs.pcaMean {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_FeatureBox: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FeatureBox"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}feature\0\u{1}minimum\0\u{3}lower_whisker\0\u{1}q1\0\u{1}median\0\u{1}q3\0\u{3}upper_whisker\0\u{1}maximum\0\u{1}outliers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.feature) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.minimum) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.lowerWhisker) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.q1) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.median) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.q3) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.upperWhisker) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.maximum) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.outliers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.feature.isEmpty {
+      try visitor.visitSingularStringField(value: self.feature, fieldNumber: 1)
+    }
+    if self.minimum.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minimum, fieldNumber: 2)
+    }
+    if self.lowerWhisker.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.lowerWhisker, fieldNumber: 3)
+    }
+    if self.q1.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.q1, fieldNumber: 4)
+    }
+    if self.median.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.median, fieldNumber: 5)
+    }
+    if self.q3.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.q3, fieldNumber: 6)
+    }
+    if self.upperWhisker.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.upperWhisker, fieldNumber: 7)
+    }
+    if self.maximum.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.maximum, fieldNumber: 8)
+    }
+    if self.outliers != 0 {
+      try visitor.visitSingularInt64Field(value: self.outliers, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_FeatureBox, rhs: Segmentation_V1_FeatureBox) -> Bool {
+    if lhs.feature != rhs.feature {return false}
+    if lhs.minimum != rhs.minimum {return false}
+    if lhs.lowerWhisker != rhs.lowerWhisker {return false}
+    if lhs.q1 != rhs.q1 {return false}
+    if lhs.median != rhs.median {return false}
+    if lhs.q3 != rhs.q3 {return false}
+    if lhs.upperWhisker != rhs.upperWhisker {return false}
+    if lhs.maximum != rhs.maximum {return false}
+    if lhs.outliers != rhs.outliers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentBoxes: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentBoxes"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_id\0\u{1}features\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.segmentID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.segmentID != 0 {
+      try visitor.visitSingularInt32Field(value: self.segmentID, fieldNumber: 1)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentBoxes, rhs: Segmentation_V1_SegmentBoxes) -> Bool {
+    if lhs.segmentID != rhs.segmentID {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_RFMGrid: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RFMGrid"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}counts\0\u{3}cell_segments\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt64Field(value: &self.counts) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.cellSegments) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.counts.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.counts, fieldNumber: 1)
+    }
+    if !self.cellSegments.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.cellSegments, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_RFMGrid, rhs: Segmentation_V1_RFMGrid) -> Bool {
+    if lhs.counts != rhs.counts {return false}
+    if lhs.cellSegments != rhs.cellSegments {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_CountryMix: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CountryMix"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}countries\0\u{1}counts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.countries) }()
+      case 2: try { try decoder.decodeRepeatedInt64Field(value: &self.counts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.countries.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.countries, fieldNumber: 1)
+    }
+    if !self.counts.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.counts, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CountryMix, rhs: Segmentation_V1_CountryMix) -> Bool {
+    if lhs.countries != rhs.countries {return false}
+    if lhs.counts != rhs.counts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1424,7 +1809,7 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -1453,6 +1838,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _selectionReason: String = String()
     var _runnerUpKs: [Int32] = []
     var _selectionWarnings: [String] = []
+    var _charts: Segmentation_V1_ModelCharts? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1489,6 +1875,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _selectionReason = source._selectionReason
       _runnerUpKs = source._runnerUpKs
       _selectionWarnings = source._selectionWarnings
+      _charts = source._charts
     }
   }
 
@@ -1533,6 +1920,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 24: try { try decoder.decodeSingularStringField(value: &_storage._selectionReason) }()
         case 25: try { try decoder.decodeRepeatedInt32Field(value: &_storage._runnerUpKs) }()
         case 26: try { try decoder.decodeRepeatedStringField(value: &_storage._selectionWarnings) }()
+        case 27: try { try decoder.decodeSingularMessageField(value: &_storage._charts) }()
         default: break
         }
       }
@@ -1623,6 +2011,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       if !_storage._selectionWarnings.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._selectionWarnings, fieldNumber: 26)
       }
+      try { if let v = _storage._charts {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1658,6 +2049,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._selectionReason != rhs_storage._selectionReason {return false}
         if _storage._runnerUpKs != rhs_storage._runnerUpKs {return false}
         if _storage._selectionWarnings != rhs_storage._selectionWarnings {return false}
+        if _storage._charts != rhs_storage._charts {return false}
         return true
       }
       if !storagesAreEqual {return false}

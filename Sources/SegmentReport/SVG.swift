@@ -1,0 +1,159 @@
+import Foundation
+
+/// A small SVG writer: every text and attribute value is escaped, every number written with a
+/// fixed precision, so the output is well-formed XML by construction.
+struct SVG {
+    let width: Double
+    let height: Double
+    private(set) var parts: [String] = []
+
+    init(width: Double, height: Double) {
+        self.width = width
+        self.height = height
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for ch in text.unicodeScalars {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            // Characters XML 1.0 does not allow (control characters other than tab and newlines).
+            case _ where ch.value < 0x20 && ch != "\t" && ch != "\n" && ch != "\r": out += " "
+            case _ where (0xFFFE...0xFFFF).contains(ch.value): out += " "
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "0" }
+        let text = String(format: "%.2f", value)
+        return text.hasSuffix(".00") ? String(text.dropLast(3)) : text
+    }
+
+    /// ` name="value"` pairs; nil values are left out.
+    private static func attributes(_ pairs: [(String, String?)]) -> String {
+        pairs.compactMap { name, value in value.map { " \(name)=\"\(escape($0))\"" } }.joined()
+    }
+
+    mutating func raw(_ element: String) { parts.append(element) }
+
+    mutating func rect(x: Double, y: Double, width: Double, height: Double, fill: String, stroke: String? = nil,
+                       cssClass: String? = nil, title: String? = nil) {
+        let attrs = Self.attributes([("x", Self.number(x)), ("y", Self.number(y)), ("width", Self.number(max(0, width))),
+                                     ("height", Self.number(max(0, height))), ("fill", fill), ("stroke", stroke), ("class", cssClass)])
+        parts.append(title.map { "<rect\(attrs)><title>\(Self.escape($0))</title></rect>" } ?? "<rect\(attrs)/>")
+    }
+
+    mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, stroke: String, width: Double = 1,
+                       dashed: Bool = false, cssClass: String? = nil) {
+        parts.append("<line" + Self.attributes([
+            ("x1", Self.number(x1)), ("y1", Self.number(y1)), ("x2", Self.number(x2)), ("y2", Self.number(y2)),
+            ("stroke", stroke), ("stroke-width", Self.number(width)), ("stroke-dasharray", dashed ? "4 3" : nil), ("class", cssClass),
+        ]) + "/>")
+    }
+
+    mutating func circle(x: Double, y: Double, r: Double, fill: String, stroke: String? = nil, opacity: Double? = nil,
+                         cssClass: String? = nil) {
+        parts.append("<circle" + Self.attributes([
+            ("cx", Self.number(x)), ("cy", Self.number(y)), ("r", Self.number(r)), ("fill", fill), ("stroke", stroke),
+            ("fill-opacity", opacity.map(Self.number)), ("class", cssClass),
+        ]) + "/>")
+    }
+
+    mutating func path(_ d: String, stroke: String, fill: String = "none", width: Double = 1.5, cssClass: String? = nil) {
+        parts.append("<path" + Self.attributes([("d", d), ("stroke", stroke), ("fill", fill), ("stroke-width", Self.number(width)),
+                                                ("class", cssClass)]) + "/>")
+    }
+
+    enum Anchor: String { case start, middle, end }
+
+    mutating func text(_ content: String, x: Double, y: Double, size: Double = 11, anchor: Anchor = .start,
+                       weight: String? = nil, fill: String = "#222", rotate: Bool = false, cssClass: String? = nil) {
+        parts.append("<text" + Self.attributes([
+            ("x", Self.number(x)), ("y", Self.number(y)), ("font-size", Self.number(size)), ("text-anchor", anchor.rawValue),
+            ("font-weight", weight), ("fill", fill), ("class", cssClass),
+            ("transform", rotate ? "rotate(-90 \(Self.number(x)) \(Self.number(y)))" : nil),
+        ]) + ">\(Self.escape(content))</text>")
+    }
+
+    /// The whole element; `label` is its accessible name.
+    func render(label: String, id: String) -> String {
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"\(Self.escape(id))\" role=\"img\" aria-label=\"\(Self.escape(label))\" "
+            + "viewBox=\"0 0 \(Self.number(width)) \(Self.number(height))\" width=\"\(Self.number(width))\" height=\"\(Self.number(height))\">"
+            + parts.joined() + "</svg>"
+    }
+}
+
+/// A linear (or log1p) map from data values to pixels, with readable ticks.
+struct Scale {
+    var domain: (Double, Double)
+    var range: (Double, Double)
+    /// log(1 + x): for features the model log-transforms (monetary values span magnitudes).
+    var log1p = false
+
+    private func forward(_ v: Double) -> Double { log1p ? Foundation.log1p(max(0, v)) : v }
+
+    func callAsFunction(_ value: Double) -> Double {
+        let (a, b) = (forward(domain.0), forward(domain.1))
+        guard b > a else { return (range.0 + range.1) / 2 }
+        return range.0 + (forward(value) - a) / (b - a) * (range.1 - range.0)
+    }
+
+    /// About `count` round values inside the domain (1, 2 or 5 times a power of ten; powers of
+    /// ten on a log scale).
+    func ticks(_ count: Int = 5) -> [Double] {
+        let (low, high) = domain
+        guard high > low, low.isFinite, high.isFinite else { return [low] }
+        if log1p {
+            var ticks: [Double] = low <= 0 ? [0] : []
+            var power = 1.0
+            while power <= high {
+                if power >= low { ticks.append(power) }
+                power *= 10
+            }
+            return ticks
+        }
+        let raw = (high - low) / Double(max(1, count))
+        let magnitude = pow(10, (log10(raw)).rounded(.down))
+        let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
+        var ticks: [Double] = []
+        var value = (low / step).rounded(.up) * step
+        while value <= high + step * 1e-9 {
+            // 0.6, not 0.6000000000000001: ticks are labels.
+            ticks.append(abs(value) < step * 1e-9 ? 0 : Double(String(format: "%.10g", value)) ?? value)
+            value += step
+        }
+        return ticks
+    }
+}
+
+/// Colour-blind-safe colours (Okabe and Ito), in an order that keeps neighbours distinct; past
+/// eight segments the colours repeat with a different marker shape (see `Marker`).
+enum Palette {
+    static let colours = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#666666"]
+
+    static func colour(_ index: Int) -> String { colours[((index % colours.count) + colours.count) % colours.count] }
+
+    /// Blue (low) through white to orange (high), for z-scores in -2...2.
+    static func diverging(_ z: Double) -> String {
+        let t = max(-1, min(1, z / 2))
+        let (r, g, b): (Double, Double, Double) = t < 0
+            ? (255 + t * (255 - 33), 255 + t * (255 - 102), 255 + t * (255 - 172))  // toward #2166AC
+            : (255 - t * (255 - 230), 255 - t * (255 - 97), 255 - t * (255 - 1))  // toward #E66101
+        return String(format: "#%02X%02X%02X", Int(r.rounded()), Int(g.rounded()), Int(b.rounded()))
+    }
+
+    /// Light to dark blue for counts (0...1 of the largest).
+    static func sequential(_ t: Double) -> String {
+        let u = max(0, min(1, t))
+        let (r, g, b) = (247 - u * (247 - 8), 251 - u * (251 - 69), 255 - u * (255 - 148))
+        return String(format: "#%02X%02X%02X", Int(r.rounded()), Int(g.rounded()), Int(b.rounded()))
+    }
+}
