@@ -42,19 +42,30 @@ extension SVG {
         if let yTitle { text(yTitle, x: area.left - 34, y: area.top + area.height / 2, size: 10, anchor: .middle, fill: "#333", rotate: true) }
     }
 
-    /// A legend row of segment swatches, wrapping; returns the height used.
+    /// A legend of segment swatches, wrapping; returns the height used.
     @discardableResult
     mutating func legend(_ segments: [Segmentation_V1_Segment], x: Double, y: Double, width: Double) -> Double {
-        var (cx, cy) = (x, y)
-        for (index, segment) in segments.enumerated() {
-            let label = segmentLabel(segment, limit: 44)
-            let itemWidth = 18 + Double(label.count) * 5.6
-            if cx + itemWidth > x + width && cx > x { cx = x; cy += 15 }
-            rect(x: cx, y: cy - 8, width: 10, height: 10, fill: Palette.colour(index))
-            text(label, x: cx + 14, y: cy + 1, size: 9.5, fill: "#333")
-            cx += itemWidth + 8
+        for (index, place) in Self.legendPlaces(segments, width: width).enumerated() {
+            let label = segmentLabel(segments[index], limit: 60)
+            rect(x: x + place.x, y: y + place.y - 8, width: 10, height: 10, fill: Palette.colour(index))
+            text(label, x: x + place.x + 14, y: y + place.y + 1, size: 9.5, fill: "#333")
         }
-        return cy - y + 15
+        return Self.legendHeight(segments, width: width)
+    }
+
+    /// The height a legend takes at this width (to size the drawing before it is drawn).
+    static func legendHeight(_ segments: [Segmentation_V1_Segment], width: Double) -> Double {
+        (legendPlaces(segments, width: width).map(\.y).max() ?? 0) + 15
+    }
+
+    private static func legendPlaces(_ segments: [Segmentation_V1_Segment], width: Double) -> [(x: Double, y: Double)] {
+        var (cx, cy) = (0.0, 0.0)
+        return segments.map { segment in
+            let itemWidth = 18 + Double(segmentLabel(segment, limit: 60).count) * 5.6
+            if cx + itemWidth > width && cx > 0 { cx = 0; cy += 15 }
+            defer { cx += itemWidth + 8 }
+            return (cx, cy)
+        }
     }
 }
 

@@ -23,7 +23,23 @@ public enum Format {
         guard value.isFinite else { return "n/a" }
         guard abs(value) < 1e15 else { return String(format: "%.3g", value) }
         if abs(value) >= 1000 { return grouped(Int(value.rounded())) }
-        return String(format: abs(value) >= 100 ? "%.0f" : abs(value) >= 10 ? "%.1f" : "%.2f", value)
+        // Rounded half away from zero first, as the segment descriptions round (printf rounds half to even).
+        if abs(value) >= 100 { return String(format: "%.0f", value.rounded()) }
+        if abs(value) >= 10 { return String(format: "%.1f", (value * 10).rounded() / 10) }
+        return String(format: "%.2f", (value * 100).rounded() / 100)
+    }
+
+    /// A clustering feature's value as the segment descriptions write it: days and purchases as
+    /// whole numbers with their unit, money and other measures as amounts.
+    public static func feature(_ name: String, _ value: Double) -> String {
+        guard value.isFinite, abs(value) < 1e15 else { return amount(value) }
+        let whole = Int(value.rounded())
+        switch name {
+        case "recency", "tenure": return "\(grouped(whole)) day\(whole == 1 ? "" : "s")"
+        case "frequency": return "\(grouped(whole)) purchase\(whole == 1 ? "" : "s")"
+        case "distinct_products": return "\(grouped(whole)) product\(whole == 1 ? "" : "s")"
+        default: return amount(value)
+        }
     }
 
     /// 1,234,567.

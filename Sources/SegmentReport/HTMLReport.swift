@@ -18,7 +18,10 @@ public enum HTMLReport {
             """
         html += section("About this model", summaryTable(detail))
         html += section("Choosing k", figureHTML(figures["k-choice"]) + selectionNotes(detail))
-        html += section("Segment map", figureHTML(figures["segment-map"]) + figureHTML(figures["silhouettes"]))
+        let mapNote = figures["segment-map"] == nil && detail.features.count < 2
+            ? "<p class=\"reason\">No segment map: the model clusters on one feature, so there is no second axis to draw; "
+                + "the box plots below show how the segments split it.</p>" : ""
+        html += section("Segment map", mapNote + figureHTML(figures["segment-map"]) + figureHTML(figures["silhouettes"]))
         html += section("Profiles", ["profile-heatmap", "box-plots", "pair-plot", "shares"].map { figureHTML(figures[$0]) }.joined())
         html += section("The segments", detail.segments.enumerated().map { segmentCard($1, index: $0) }.joined())
         if let grid = figures["rfm-grid"] { html += section("The RFM grid", figureHTML(grid)) }
@@ -56,12 +59,15 @@ public enum HTMLReport {
         var rows: [(String, String)] = [
             ("Model", reference(detail) + (detail.version.aliases.isEmpty ? "" : " (aliases: \(detail.version.aliases.joined(separator: ", ")))")),
             ("Trained", detail.version.hasCreatedAt ? ISO8601DateFormatter().string(from: detail.version.createdAt.date) : "unknown"),
-            ("Dataset", String(detail.version.datasetID.prefix(23)) + (report.sources.isEmpty ? "" : " (\(report.sources.count) file(s))")),
+            ("Dataset", detail.version.datasetID + (report.sources.isEmpty ? "" : " (\(report.sources.count) file\(report.sources.count == 1 ? "" : "s"))")),
             ("Rows", "\(Format.grouped(Int(report.rowsIn))) read, \(Format.grouped(Int(report.rowsOut))) kept"),
-            ("Customers", "\(Format.grouped(Int(report.customersOut))) clustered"),
+            ("Customers", "\(Format.grouped(Int(report.customersIn))) found, \(Format.grouped(Int(report.customersOut))) clustered"),
         ]
-        for step in report.steps where step.removed > 0 {
-            rows.append(("  removed", "\(Format.grouped(Int(step.removed))): \(step.rule.isEmpty ? step.name : step.rule)"))
+        for step in report.steps {
+            rows.append(("  removed", "\(Format.grouped(Int(step.removed))) rows: \(step.rule.isEmpty ? step.name : step.rule)"))
+        }
+        for imputed in report.imputed {
+            rows.append(("  filled in", "\(Format.grouped(Int(imputed.count))) missing \(imputed.column) with the median \(Format.amount(imputed.median))"))
         }
         if !report.snapshotDate.isEmpty { rows.append(("Recency measured to", report.snapshotDate)) }
         let transforms = zip(detail.features, detail.log1P + [Bool](repeating: false, count: max(0, detail.features.count - detail.log1P.count)))
@@ -94,19 +100,19 @@ public enum HTMLReport {
     private static func segmentCard(_ segment: Segmentation_V1_Segment, index: Int) -> String {
         var html = "<article class=\"card\" id=\"segment-\(segment.id)\" style=\"border-left-color:\(Palette.colour(index))\">"
         html += "<h3>\(segment.id). \(h(segment.name))</h3>"
-        html += "<p class=\"size\">\(Format.grouped(Int(segment.size))) customers (\(Format.percent(segment.customerShare)))"
-            + (segment.hasRevenueShare ? ", \(Format.percent(segment.revenueShare)) of revenue" : "") + "</p>"
+        html += "<p class=\"size\">" + h("\(Format.grouped(Int(segment.size))) customers (\(Format.percent(segment.customerShare)))"
+            + (segment.hasRevenueShare ? ", \(Format.percent(segment.revenueShare)) of revenue" : "")) + "</p>"
         html += "<p>\(h(segment.description_p))</p>"
         let numbers = segment.features.map { f -> String in
-            let population = f.hasPopulationMedian ? " (all \(Format.amount(f.populationMedian)))" : ""
-            return "<li>\(h(readable(f.feature))): median \(h(Format.amount(f.median)))\(h(population))</li>"
+            let population = f.hasPopulationMedian ? " (all customers \(Format.feature(f.feature, f.populationMedian)))" : ""
+            return "<li>\(h(readable(f.feature))): median \(h(Format.feature(f.feature, f.median)))\(h(population))</li>"
         }
         html += "<ul class=\"numbers\">" + numbers.joined() + "</ul>"
         if !segment.actions.isEmpty {
             html += "<p class=\"label\">Recommended actions</p><ol>" + segment.actions.map { "<li>\(h($0))</li>" }.joined() + "</ol>"
         }
         if !segment.rfmMix.isEmpty {
-            html += "<p class=\"label\">RFM segments inside</p><p>"
+            html += "<p class=\"label\">RFM segments inside" + (segment.rfmMix.count > 5 ? " (the largest five)" : "") + "</p><p>"
                 + segment.rfmMix.prefix(5).map { h("\($0.value) \(Format.percent($0.share))") }.joined(separator: " · ") + "</p>"
         }
         for composition in segment.composition {

@@ -32,15 +32,25 @@ enum KChoiceFigure {
                            cssClass: chosen ? "chosen-point" : nil)
             }
         }
-        let top = 24.0, bottom = 24 + Double(panels.count) * (panelHeight + gap) - gap
+        // The elbow and the chosen k, marked inside each panel (not across the panels' titles).
+        let chosenX = x(Double(detail.chosenK))
+        let nearRight = chosenX > width - 130
+        for index in panels.indices {
+            let top = 24 + Double(index) * (panelHeight + gap), bottom = top + panelHeight
+            if detail.elbowK > 0 {
+                let px = x(Double(detail.elbowK))
+                svg.line(x1: px, y1: top, x2: px, y2: bottom, stroke: "#666666", dashed: true, cssClass: "elbow")
+            }
+            svg.line(x1: chosenX, y1: top, x2: chosenX, y2: bottom, stroke: "#D55E00", width: 2, cssClass: "chosen-k")
+        }
+        let lastBottom = 24 + Double(panels.count) * (panelHeight + gap) - gap
         if detail.elbowK > 0 {
             let px = x(Double(detail.elbowK))
-            svg.line(x1: px, y1: top, x2: px, y2: bottom, stroke: "#666666", dashed: true, cssClass: "elbow")
-            svg.text("elbow k = \(detail.elbowK)", x: px + 4, y: bottom - 4, size: 9, fill: "#555")
+            svg.text("elbow k = \(detail.elbowK)", x: px + (px > width - 130 ? -4 : 4), y: lastBottom - 4, size: 9,
+                     anchor: px > width - 130 ? .end : .start, fill: "#555")
         }
-        let chosenX = x(Double(detail.chosenK))
-        svg.line(x1: chosenX, y1: top, x2: chosenX, y2: bottom, stroke: "#D55E00", width: 2, cssClass: "chosen-k")
-        svg.text("k = \(detail.chosenK) chosen", x: chosenX + 4, y: top + 14, size: 10, weight: "bold", fill: "#D55E00")
+        svg.text("k = \(detail.chosenK) chosen", x: chosenX + (nearRight ? -4 : 4), y: 24 + 14, size: 10,
+                 anchor: nearRight ? .end : .start, weight: "bold", fill: "#D55E00")
         let chosen = rows.first { Int($0.k) == Int(detail.chosenK) }
         let reading = "k = \(detail.chosenK) was chosen"
             + (chosen.map { " (silhouette \(Format.score($0.silhouette)), smallest segment \(Format.percent($0.smallestShare)))" } ?? "")

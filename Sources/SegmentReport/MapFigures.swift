@@ -11,9 +11,9 @@ enum MapFigures {
         let ys = stride(from: 1, to: 2 * n, by: 2).map { sample.pcaXy[$0] }
         let centroids = detail.segments.map { project($0.centroid, charts) }
         let allX = xs + centroids.map(\.0), allY = ys + centroids.map(\.1)
-        let (width, height) = (700.0, 460.0)
-        var svg = SVG(width: width, height: height)
-        let area = PlotArea(left: 60, top: 16, width: width - 80, height: height - 110)
+        let width = 700.0
+        let area = PlotArea(left: 60, top: 16, width: width - 80, height: 350)
+        var svg = SVG(width: width, height: area.bottom + 48 + SVG.legendHeight(detail.segments, width: area.width))
         let pad = { (values: [Double]) -> (Double, Double) in
             let (low, high) = (values.min() ?? 0, values.max() ?? 1)
             let margin = max(1e-9, (high - low) * 0.04)
@@ -66,18 +66,21 @@ enum MapFigures {
         }
         groups = groups.map { $0.sorted(by: >) }
         let total = Double(sample.silhouettes.count)
-        let (width, height) = (700.0, 420.0)
-        var svg = SVG(width: width, height: height)
-        let area = PlotArea(left: 190, top: 22, width: width - 210, height: height - 62)
+        // Bands in proportion to the segments' sampled customers, but never under 26 px, so every
+        // label fits beside its band however small the segment.
+        let (gap, minimumBand, proportional) = (6.0, 26.0, 340.0)
+        let heights = groups.map { max(minimumBand, proportional * Double($0.count) / max(1, total)) }
+        let width = 700.0
+        let area = PlotArea(left: 230, top: 22, width: width - 250, height: heights.reduce(0, +) + gap * Double(groups.count + 1))
+        var svg = SVG(width: width, height: area.bottom + 40)
         let low = min(-0.1, sample.silhouettes.min() ?? 0)
         let x = Scale(domain: (low, 1), range: (area.left, area.right))
         svg.axes(area, x: x, y: nil, xTitle: "silhouette (how much closer each customer is to its own segment than to the next)", yTitle: nil,
                  xLabel: { String(format: "%.1f", $0) })
-        let gap = 6.0
-        let rowHeight = (area.height - gap * Double(groups.count + 1)) / total
         var top = area.top + gap
         for (index, values) in groups.enumerated() {
-            let bandHeight = rowHeight * Double(values.count)
+            let bandHeight = heights[index]
+            let rowHeight = bandHeight / Double(max(1, values.count))
             // One path per segment: a bar per customer would be thousands of elements.
             var d = "M\(SVG.number(x(0))),\(SVG.number(top))"
             for (i, value) in values.enumerated() {
@@ -88,8 +91,9 @@ enum MapFigures {
             svg.path(d, stroke: "none", fill: Palette.colour(index), width: 0, cssClass: "silhouette-band")
             let mean = values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count)
             let segment = detail.segments[index]
-            svg.text(segmentLabel(segment), x: area.left - 6, y: top + bandHeight / 2 + 2, size: 9.5, anchor: .end)
-            svg.text("mean \(Format.score(mean))", x: area.left - 6, y: top + bandHeight / 2 + 13, size: 8.5, anchor: .end, fill: "#666")
+            svg.text(segmentLabel(segment, limit: 40), x: area.left - 6, y: top + bandHeight / 2 - 1, size: 9.5, anchor: .end)
+            svg.text("mean \(Format.score(mean)), \(values.count) customers", x: area.left - 6, y: top + bandHeight / 2 + 10, size: 8.5,
+                     anchor: .end, fill: "#666")
             top += bandHeight + gap
         }
         let overall = sample.silhouettes.reduce(0, +) / total
@@ -101,7 +105,8 @@ enum MapFigures {
         let worst = negative.max { $0.1 < $1.1 }
         var reading = "Mean silhouette \(Format.score(overall)) over \(Format.grouped(Int(total))) sampled customers"
         if let worst, worst.1 > 0 {
-            reading += "; segment \(detail.segments[worst.0].id) has the most customers closer to another segment (\(Format.percent(worst.1)) below 0)"
+            reading += "; segment \(detail.segments[worst.0].id) has the largest share of customers closer to another segment "
+                + "than to their own (\(Format.percent(worst.1)) below 0)"
         }
         return Figure(id: "silhouettes", title: "Silhouette per customer, by segment",
                       svg: svg.render(label: "sorted silhouette values per segment", id: "silhouette-chart"), reading: reading + ".")

@@ -4,14 +4,16 @@ import SegmentationMessages
 /// How the segments differ: the z-score heatmap, box plots of the raw features, the scatter
 /// matrix, and the customer and revenue shares.
 enum ProfileFigures {
-    /// Segments x clustering features, coloured by z-score, raw means in the cells.
+    /// Segments x clustering features, coloured by z-score, the segment's median in the cells
+    /// (the z-score is of the mean on the scale clustered, log where the model logs: a raw mean
+    /// in the cell could contradict its colour on skewed features).
     static func heatmap(_ detail: Segmentation_V1_ModelDetail) -> Figure? {
         let features = detail.features
         guard !features.isEmpty, !detail.segments.isEmpty else { return nil }
         let labelWidth = 200.0
         let cell = min(110, (700 - labelWidth) / Double(features.count))
         let rowHeight = 30.0
-        var svg = SVG(width: labelWidth + cell * Double(features.count) + 10, height: 40 + rowHeight * Double(detail.segments.count) + 30)
+        var svg = SVG(width: max(700, labelWidth + cell * Double(features.count) + 10), height: 40 + rowHeight * Double(detail.segments.count) + 30)
         for (j, feature) in features.enumerated() {
             svg.text(readable(feature), x: labelWidth + cell * (Double(j) + 0.5), y: 28, size: 10, anchor: .middle, weight: "bold")
         }
@@ -22,10 +24,12 @@ enum ProfileFigures {
             for (j, feature) in features.enumerated() {
                 guard let summary = segment.features.first(where: { $0.feature == feature }) else { continue }
                 let x = labelWidth + cell * Double(j)
-                svg.rect(x: x, y: y, width: cell - 2, height: rowHeight - 2, fill: Palette.diverging(summary.zScore), cssClass: "heat-cell",
-                         title: "\(readable(feature)): mean \(Format.amount(summary.mean)), z \(String(format: "%+.2f", summary.zScore))")
-                svg.text(Format.amount(summary.mean), x: x + (cell - 2) / 2, y: y + rowHeight / 2 + 4, size: 10, anchor: .middle,
-                         fill: abs(summary.zScore) > 1.4 ? "#FFFFFF" : "#111111")
+                let fill = Palette.diverging(summary.zScore)
+                svg.rect(x: x, y: y, width: cell - 2, height: rowHeight - 2, fill: fill, cssClass: "heat-cell",
+                         title: "\(readable(feature)): median \(Format.feature(feature, summary.median)), mean \(Format.amount(summary.mean)), "
+                            + "z \(String(format: "%+.2f", summary.zScore))")
+                svg.text(Format.amount(summary.median), x: x + (cell - 2) / 2, y: y + rowHeight / 2 + 4, size: 10, anchor: .middle,
+                         fill: Palette.ink(on: fill))
                 if abs(summary.zScore) > abs(strongest?.z ?? 0) { strongest = (i, j, summary.zScore) }
             }
         }
@@ -34,12 +38,14 @@ enum ProfileFigures {
             svg.rect(x: labelWidth + Double(index) * 46, y: keyY, width: 44, height: 12, fill: Palette.diverging(z))
             svg.text(String(format: "%+.0f", z), x: labelWidth + Double(index) * 46 + 22, y: keyY + 21, size: 8.5, anchor: .middle, fill: "#555")
         }
-        svg.text("z-score: standard deviations from the mean", x: labelWidth + 240, y: keyY + 10, size: 8.5, fill: "#555")
-        var reading = "Each cell is a segment's mean; its colour how far that is from all customers' average (blue below, orange above)."
+        let logged = features.contains { detail.isLogged($0) }
+        svg.text("z-score of the segment's mean" + (logged ? " (log scale where logged)" : ""), x: labelWidth + 240, y: keyY + 10, size: 8.5, fill: "#555")
+        var reading = "Each cell is a segment's median; its colour how far the segment's mean lies from all customers' mean, in standard "
+            + "deviations" + (logged ? " of the scale the model clusters on (log(1 + x) for logged features)" : "") + " (blue below, orange above)."
         if let strongest {
             let segment = detail.segments[strongest.segment]
             reading += " The strongest difference: segment \(segment.id)'s \(readable(features[strongest.feature])), "
-                + String(format: "%.1f", abs(strongest.z)) + " standard deviations \(strongest.z > 0 ? "above" : "below") average."
+                + String(format: "%.1f", abs(strongest.z)) + " standard deviations \(strongest.z > 0 ? "above" : "below") the mean."
         }
         return Figure(id: "profile-heatmap", title: "Segment profiles", svg: svg.render(label: "heatmap of segment z-scores", id: "heatmap-chart"),
                       reading: reading)
@@ -85,7 +91,8 @@ enum ProfileFigures {
         return Figure(id: "box-plots", title: "Each feature by segment (raw values)",
                       svg: svg.render(label: "box plots of every clustering feature per segment", id: "box-chart"),
                       reading: "Boxes hold the middle half of each segment's customers with the median as a line; whiskers reach the furthest "
-                        + "customers within 1.5 box heights; +N counts the customers beyond, the circle marks the largest.")
+                        + "customers within 1.5 interquartile ranges of the box; +N counts the customers beyond the whiskers on either side, "
+                        + "the circle marks the largest value.")
     }
 
     /// The scatter matrix of the clustering features (at most five) over the sample.
@@ -156,7 +163,8 @@ enum ProfileFigures {
                 svg.text(Format.percent(segment.revenueShare), x: x(segment.revenueShare) + 4, y: top + 26, size: 9.5)
             }
         }
-        var reading = "The largest segment, \(detail.segments[0].id) \(detail.segments[0].name), holds \(Format.percent(detail.segments[0].customerShare)) of customers"
+        let largestSegment = detail.segments.max { $0.customerShare < $1.customerShare }!
+        var reading = "The largest segment, \(largestSegment.id) \(largestSegment.name), holds \(Format.percent(largestSegment.customerShare)) of customers"
         if hasRevenue, let richest = detail.segments.max(by: { $0.revenueShare / max($0.customerShare, 1e-9) < $1.revenueShare / max($1.customerShare, 1e-9) }) {
             reading += "; segment \(richest.id) brings \(Format.percent(richest.revenueShare)) of revenue from \(Format.percent(richest.customerShare)) of customers"
         }

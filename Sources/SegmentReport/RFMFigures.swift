@@ -20,7 +20,7 @@ enum RFMFigures {
                 let t = Double(count) / max(1, largest)
                 svg.rect(x: x, y: y, width: cellW - 2, height: cellH - 2, fill: Palette.sequential(t), cssClass: "rfm-cell",
                          title: "R\(r) F\(f) \(grid.cellSegments[index]): \(count) customers")
-                let ink = t > 0.55 ? "#FFFFFF" : "#111111"
+                let ink = Palette.ink(on: Palette.sequential(t))
                 svg.text(Format.grouped(Int(count)), x: x + cellW / 2, y: y + 24, size: 12, anchor: .middle, weight: "bold", fill: ink)
                 svg.text(grid.cellSegments[index], x: x + cellW / 2, y: y + 42, size: 9, anchor: .middle, fill: ink)
             }
@@ -32,7 +32,7 @@ enum RFMFigures {
         var bySegment: [String: Int64] = [:]
         for (name, count) in zip(grid.cellSegments, grid.counts) { bySegment[name, default: 0] += count }
         let biggest = bySegment.max { $0.value < $1.value }
-        let reading = "Quintile scores of recency and frequency over \(Format.grouped(Int(total))) customers, grouped into the named RFM segments"
+        let reading = "Recency and frequency scored 1-5 by the training customers' quintiles (ties in frequency keep equal counts together) over \(Format.grouped(Int(total))) customers, grouped into the named RFM segments"
             + (biggest.map { "; the largest is \($0.key) with \(Format.percent(Double($0.value) / Double(total)))" } ?? "") + "."
         return Figure(id: "rfm-grid", title: "The RFM grid", svg: svg.render(label: "recency by frequency score grid", id: "rfm-chart"),
                       reading: reading)
@@ -44,8 +44,9 @@ enum RFMFigures {
         let k = detail.segments.count
         guard mix.countries.count >= 2, k > 0, mix.counts.count == mix.countries.count * k else { return nil }
         let rowHeight = 24.0
-        var svg = SVG(width: 700, height: 20 + rowHeight * Double(mix.countries.count) + 50)
         let (left, barWidth) = (150.0, 440.0)
+        let legendHeight = SVG.legendHeight(detail.segments, width: barWidth + 100)
+        var svg = SVG(width: 700, height: 20 + rowHeight * Double(mix.countries.count) + 20 + legendHeight)
         var overall = [Int64](repeating: 0, count: k)
         for (c, _) in mix.countries.enumerated() { for s in 0..<k { overall[s] += mix.counts[c * k + s] } }
         let grandTotal = Double(max(1, overall.reduce(0, +)))

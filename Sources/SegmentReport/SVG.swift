@@ -134,10 +134,24 @@ struct Scale {
     }
 }
 
-/// Colour-blind-safe colours (Okabe and Ito), in an order that keeps neighbours distinct; past
-/// eight segments the colours repeat with a different marker shape (see `Marker`).
+/// Colour-blind-safe colours: Okabe and Ito's eight, then Paul Tol's muted set, in an order that
+/// keeps neighbours distinct (16 segments before a colour repeats; the default k rule allows 8).
 enum Palette {
-    static let colours = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#666666"]
+    static let colours = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#666666",
+                          "#332288", "#DDCC77", "#117733", "#CC6677", "#88CCEE", "#882255", "#44AA99", "#999933"]
+
+    /// Black or white, whichever reads better on a fill ("#RRGGBB"), by relative luminance.
+    static func ink(on fill: String) -> String {
+        let hex = fill.dropFirst()
+        guard hex.count == 6, let value = UInt32(hex, radix: 16) else { return "#111111" }
+        func channel(_ shift: UInt32) -> Double {
+            let c = Double((value >> shift) & 0xFF) / 255
+            return c <= 0.03928 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4)
+        }
+        let luminance = 0.2126 * channel(16) + 0.7152 * channel(8) + 0.0722 * channel(0)
+        // Contrast with black (L + 0.05) / 0.05 against white 1.05 / (L + 0.05).
+        return (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) ? "#111111" : "#FFFFFF"
+    }
 
     static func colour(_ index: Int) -> String { colours[((index % colours.count) + colours.count) % colours.count] }
 

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRPCCore
 import SegmentationAPI
+import Synchronization
 import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
@@ -85,15 +86,18 @@ struct IntegrityTests {
         let registry = try SQLiteRegistry(path: path)
         // Another connection holds the write lock (inside a write that waits) past the 5 s busy wait.
         let other = try DatabaseQueue(path: path)
-        let (locked, release) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
-        let holder = Task {
+        // (No semaphore wait on this task: blocking a cooperative thread can starve the pool.)
+        let locked = Mutex(false)
+        let release = DispatchSemaphore(value: 0)
+        let holder = Task.detached {
             try await other.write { db in
                 try db.execute(sql: "CREATE TABLE held (x)")
-                locked.signal()
+                locked.withLock { $0 = true }
                 _ = release.wait(timeout: .now() + 30)
             }
         }
-        #expect(locked.wait(timeout: .now() + 10) == .success)
+        for _ in 0..<600 where !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(locked.withLock { $0 }, "the other connection never took the lock")
         do {
             _ = try await registry.failUnfinishedJobs(reason: "test", at: Date())
             Issue.record("a write passed an exclusive lock")

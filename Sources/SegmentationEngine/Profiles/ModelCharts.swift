@@ -152,6 +152,8 @@ public struct CountryMix: Codable, Sendable, Equatable {
     public var counts: [[Int]]
 
     public init(homeCountry: [String], labels: [Int32], k: Int, top: Int = 8) {
+        // A customer without a country is counted under "Unknown", never as a blank row.
+        let homeCountry = homeCountry.map { $0.trimmingCharacters(in: .whitespaces).isEmpty ? "Unknown" : $0 }
         var totals: [String: Int] = [:]
         for country in homeCountry { totals[country, default: 0] += 1 }
         let largest = totals.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map(\.key)
