@@ -47,6 +47,12 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("model-cache-mb"), help: "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512).")
     var modelCacheMegabytes: Int?
 
+    @Option(name: .customLong("auth-tokens"), help: "File of 'role:sha256-hex-of-token' lines (roles admin, trainer, scorer, viewer); calls then need 'authorization: Bearer TOKEN'. Re-read on SIGHUP (env SEGMENT_AUTH_TOKENS; default: authentication off, loopback only).")
+    var authTokens: String?
+
+    @Flag(help: "Allow listening on a non-loopback address without --auth-tokens (env SEGMENT_INSECURE=1).")
+    var insecure = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -79,6 +85,8 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.limits.maximumIterations = try value(maximumIterations, "SEGMENT_MAX_ITER", configuration.limits.maximumIterations, 1...1_000_000, "max-iter")
         configuration.limits.maximumColumns = try value(maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000, "max-columns")
         configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
+        configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
+        configuration.allowInsecure = insecure || environment["SEGMENT_INSECURE"] == "1"
         let levelName = logLevel ?? environment["SEGMENT_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical")
@@ -89,7 +97,26 @@ struct SegmentServerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "segment-server")
-        let server = try await SegmentationServer(configuration: configuration, logger: logger)
+        let server: SegmentationServer
+        do {
+            server = try await SegmentationServer(configuration: configuration, logger: logger)
+        } catch let error as ServerSetupError {
+            throw ValidationError(error.description)
+        }
+        // SIGHUP re-reads the tokens file: rotate tokens without a restart.
+        signal(SIGHUP, SIG_IGN)
+        let hangups = DispatchSource.makeSignalSource(signal: SIGHUP)
+        hangups.setEventHandler {
+            guard let tokens = server.tokens else { return }
+            do {
+                let count = try tokens.reload()
+                logger.info("tokens reloaded", metadata: ["count": "\(count)"])
+            } catch {
+                logger.error("tokens file not reloaded; the previous tokens stay in force", metadata: ["error": "\(error)"])
+            }
+        }
+        hangups.resume()
+        defer { hangups.cancel() }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -43,6 +43,11 @@ public struct ServerConfiguration: Sendable {
     public var modelCacheBytes = 512 << 20
     /// What a training spec and a dataset may ask for.
     public var limits = TrainingLimits()
+    /// `role:sha256-hex` lines (--auth-tokens); nil: no authentication (loopback only, unless
+    /// `allowInsecure`).
+    public var tokensFile: String?
+    /// Listen on a non-loopback address without tokens (--insecure).
+    public var allowInsecure = false
 
     public init() {}
 }
@@ -59,6 +64,8 @@ public final class SegmentationServer: Service, Sendable {
     public let jobs: JobManager
     public let health: HealthStatus
     public let counters = ServerCounters()
+    /// The bearer tokens in force (reload on SIGHUP); nil when authentication is off.
+    public let tokens: TokenStore?
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
@@ -71,6 +78,16 @@ public final class SegmentationServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         let directory = configuration.dataDirectory
+        if let file = configuration.tokensFile {
+            tokens = try TokenStore(path: file)
+        } else {
+            guard Self.isLoopback(configuration.host) || configuration.allowInsecure else {
+                throw ServerSetupError("refusing to listen on \(configuration.host) without --auth-tokens: anyone reaching the port "
+                                       + "could delete models; give a tokens file, or --insecure to accept that")
+            }
+            tokens = nil
+            logger.warning("authentication is OFF: every client may call every method (give --auth-tokens FILE to require tokens)")
+        }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         registry = try injected ?? SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
         let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds())
@@ -94,13 +111,19 @@ public final class SegmentationServer: Service, Sendable {
             address: .ipv4(host: configuration.host, port: configuration.port),
             transportSecurity: .plaintext,
             config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
+        // Every call but health's is authenticated (when tokens are on) and logged once.
+        let calls = CallInterceptor(tokens: tokens, logger: logger)
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store, limits: configuration.limits, afterChunk: hooks.afterUploadChunk),
             TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
             ModelRegistryService(models: models, store: store),
             ScoringService(models: models, counters: counters, beforeLargeScore: hooks.beforeLargeScore),
             HealthService(health: health),
-        ])
+        ], interceptorPipeline: [.apply(calls, to: .allExcluding(services: [Grpc_Health_V1_Health.descriptor], methods: []))])
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// The port actually listened on (useful with port 0), once listening.
@@ -140,4 +163,10 @@ public final class SegmentationServer: Service, Sendable {
         await jobs.shutdown()
         server.beginGracefulShutdown()
     }
+}
+
+/// A configuration the server refuses to start with.
+public struct ServerSetupError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }

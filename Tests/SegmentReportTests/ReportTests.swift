@@ -53,6 +53,8 @@ struct ReportTests {
         #expect(html.components(separatedBy: "class=\"centroid\"").count - 1 == 4)
         #expect(html.contains("class=\"chosen-k\"") && html.contains("k = 4 chosen"))
         for segment in detail.segments { #expect(html.contains(segment.name)) }
+        // Cards carry the composition by a sensitive attribute, against all customers.
+        #expect(html.components(separatedBy: "By Gender</p><p>F 52% (all 50%) · M 48% (all 50%)").count - 1 == 4)
         // Self-contained: no script, no link, no fetched resource.
         #expect(!html.contains("<script") && !html.contains("<link") && !html.contains("src="))
         #expect(!html.replacingOccurrences(of: "http://www.w3.org/2000/svg", with: "").contains("http"))
@@ -118,6 +120,11 @@ struct ReportTests {
                 } }
                 $0.centroid = (0..<d).map { _ in Double.random(in: -1...1, using: &random) }
                 $0.rfmMix = [.with { $0.value = "Champions"; $0.share = 0.6 }]
+                $0.composition = [.with {
+                    $0.attribute = "Gender"
+                    $0.shares = [.with { $0.value = "F"; $0.share = 0.52 }, .with { $0.value = "M"; $0.share = 0.48 }]
+                    $0.populationShares = [.with { $0.value = "F"; $0.share = 0.5 }, .with { $0.value = "M"; $0.share = 0.5 }]
+                }]
             } }
             if n > 0 {
                 model.sample = .with {

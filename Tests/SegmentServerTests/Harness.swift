@@ -21,7 +21,8 @@ struct Harness {
     func withServer<T: Sendable>(maximumJobs: Int = 1, maximumUploadBytes: Int64 = 1 << 30, modelCacheBytes: Int = 512 << 20,
                                  jittery: Bool = false, registry injected: (any Registry)? = nil, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40,
                                  hooks: ServerHooks = ServerHooks(),
-                                 configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+                                 configure: (inout ServerConfiguration) -> Void = { _ in }, logger given: Logger? = nil,
+                                 clientToken: String? = nil, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
         configuration.modelCacheBytes = modelCacheBytes
         configuration.maximumQueuedJobs = maximumQueuedJobs
@@ -31,8 +32,8 @@ struct Harness {
         configuration.maximumConcurrentJobs = maximumJobs
         configuration.maximumUploadBytes = maximumUploadBytes
         configure(&configuration)
-        var logger = Logger(label: "test-server")
-        logger.logLevel = .warning
+        var logger = given ?? Logger(label: "test-server")
+        if given == nil { logger.logLevel = .warning }
         let registry: (any Registry)? = injected != nil ? injected : jittery
             ? JitteryRegistry(base: try SQLiteRegistry(path: (dataDirectory as NSString).appendingPathComponent("registry.sqlite")))
             : nil
@@ -45,7 +46,8 @@ struct Harness {
             }
             let port = try await server.listeningPort
             let result = try await withGRPCClient(
-                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext),
+                interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []
             ) { client in
                 try await body(Services(client: client), server)
             }

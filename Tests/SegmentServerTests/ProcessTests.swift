@@ -33,10 +33,10 @@ struct ProcessTests {
     }
 
     /// Starts the server on a free port; returns the process and its port (read from its log).
-    static func startServer(dataDirectory: String) throws -> (Process, Int, Pipe) {
+    static func startServer(dataDirectory: String, extra: [String] = []) throws -> (Process, Int, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: server)
-        process.arguments = ["--port", "0", "--data-dir", dataDirectory]
+        process.arguments = ["--port", "0", "--data-dir", dataDirectory] + extra
         let log = Pipe()
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice

@@ -60,7 +60,7 @@ struct ModelReportTests {
             }
         }
         #expect(model.charts.countryMix.counts.reduce(0, +) == model.dataReport.customersOut)
-        for svg in ReportSVGs.split(html) { try ReportSVGs.wellFormed(svg) }
+        for figure in figures.values { try ReportSVGs.wellFormed(figure.svg) }
     }
 
     @Test("Rendered in a real headless browser: the screenshot is not blank and the page logs no console error",
@@ -101,16 +101,6 @@ struct ModelReportTests {
 }
 
 enum ReportSVGs {
-    static func split(_ html: String) -> [String] {
-        var out: [String] = []
-        var rest = html[...]
-        while let start = rest.range(of: "<svg "), let end = rest.range(of: "</svg>", range: start.upperBound..<rest.endIndex) {
-            out.append(String(rest[start.lowerBound..<end.upperBound]))
-            rest = rest[end.upperBound...]
-        }
-        return out
-    }
-
     static func wellFormed(_ xml: String) throws {
         let parser = XMLParser(data: Data(xml.utf8))
         guard parser.parse() else { throw CocoaError(.coderReadCorrupt, userInfo: [NSLocalizedDescriptionKey: "not well-formed: \(parser.parserError.map { "\($0)" } ?? "")"]) }

@@ -184,6 +184,8 @@ struct Models: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "Output CSV file (default: standard output).") var output: String?
         @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
         var server: String?
+        @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
+        var tokenFile: String?
 
         func validate() throws {
             // Elsewhere -o names a format; here it names the file, and the format is always CSV.
@@ -195,6 +197,7 @@ struct Models: AsyncParsableCommand {
         func run() async throws {
             var options = ServerOptions()
             options.server = server
+            options.tokenFile = tokenFile
             let (reference, path) = (reference, output)
             try await reportingErrors(server: options.address) {
                 let sink = try CSVSink(path: path)

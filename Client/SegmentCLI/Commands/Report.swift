@@ -18,6 +18,8 @@ struct Report: AsyncParsableCommand {
     var output: String?
     @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
     var server: String?
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
+    var tokenFile: String?
 
     func validate() throws {
         // Elsewhere -o names a format; here it names the file, and the report is always HTML.
@@ -29,6 +31,7 @@ struct Report: AsyncParsableCommand {
     func run() async throws {
         var server = ServerOptions()
         server.server = self.server
+        server.tokenFile = tokenFile
         let file = output
         try await reportingErrors(server: server.address) {
             let reference = reference

@@ -11,11 +11,13 @@ public enum CLIError: Error, CustomStringConvertible {
     case unreachable(String)
     case conflict(String)
     case jobFailed(String)
+    case denied(String)
     case failed(String)
 
     /// Exit codes (documented in the README): 0 success, 1 other failure, 3 not found,
     /// 4 invalid input, 5 server unreachable, 6 conflict (e.g. deleting an aliased version),
-    /// 7 training job failed or was cancelled, 64 usage.
+    /// 7 training job failed or was cancelled, 8 not allowed (no or unknown token, or a role
+    /// without the right), 64 usage.
     public var exitCode: Int32 {
         switch self {
         case .usage: 64
@@ -24,6 +26,7 @@ public enum CLIError: Error, CustomStringConvertible {
         case .unreachable: 5
         case .conflict: 6
         case .jobFailed: 7
+        case .denied: 8
         case .failed: 1
         }
     }
@@ -31,7 +34,7 @@ public enum CLIError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .usage(let m), .notFound(let m), .invalidInput(let m), .unreachable(let m), .conflict(let m),
-             .jobFailed(let m), .failed(let m): m
+             .jobFailed(let m), .denied(let m), .failed(let m): m
         }
     }
 
@@ -48,6 +51,7 @@ public enum CLIError: Error, CustomStringConvertible {
             case .notFound: return .notFound(error.message)
             case .invalidArgument, .outOfRange, .resourceExhausted: return .invalidInput(error.message)
             case .failedPrecondition, .alreadyExists, .aborted: return .conflict(error.message)
+            case .unauthenticated, .permissionDenied: return .denied(error.message)
             default: return .failed("\(error.code): \(error.message)")
             }
         case let error as CSVError: return .invalidInput(error.description)

@@ -16,6 +16,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(name: .shortAndLong, help: "table for people, json (proto3 JSON mapping of the API's messages) or csv for scripts.")
     var output: OutputFormat = .table
 
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token for a server with --auth-tokens (default: env SEGMENT_TOKEN).")
+    var tokenFile: String?
+
     public init() {}
 
     var address: String {
@@ -28,9 +31,21 @@ public struct ServerOptions: ParsableArguments, Sendable {
         let transport = try HTTP2ClientTransport.Posix(
             target: .dns(host: host, port: port), transportSecurity: .plaintext,
             config: .defaults { $0.connection.maxIdleTime = nil })
-        return try await withGRPCClient(transport: transport) { client in
+        let interceptors: [any ClientInterceptor] = try token().map { [BearerToken(token: $0)] } ?? []
+        return try await withGRPCClient(transport: transport, interceptors: interceptors) { client in
             try await body(Services(client: client))
         }
+    }
+
+    /// The token from --token-file, else SEGMENT_TOKEN; nil when neither is given.
+    func token() throws -> String? {
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw CLIError.invalidInput("cannot read --token-file \(tokenFile)")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return ProcessInfo.processInfo.environment["SEGMENT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Runs a command's body against the server, reporting any failure as one line and an exit code.
@@ -74,3 +89,17 @@ let largeResponses: CallOptions = {
     options.maxRequestMessageBytes = 64 << 20
     return options
 }()
+
+/// Sends `authorization: Bearer TOKEN` with every call.
+struct BearerToken: ClientInterceptor {
+    let token: String
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingClientRequest<Input>, context: ClientContext,
+        next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+    ) async throws -> StreamingClientResponse<Output> {
+        var request = request
+        request.metadata.replaceOrAddString("Bearer \(token)", forKey: "authorization")
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,55 @@
+import GRPCCore
+import SegmentationAPI
+
+/// Who may call what. A token carries one role; each role is a set of what it may do.
+public enum Role: String, Sendable, CaseIterable {
+    /// Everything, including moving aliases, deleting versions and datasets, editing segments.
+    case admin
+    /// Upload, train, manage jobs, export, and read models.
+    case trainer
+    /// Score, and read models.
+    case scorer
+    /// Read only: models, versions, datasets, jobs.
+    case viewer
+
+    var abilities: Set<Ability> {
+        switch self {
+        case .admin: Set(Ability.allCases)
+        case .trainer: [.read, .train, .export]
+        case .scorer: [.read, .score]
+        case .viewer: [.read]
+        }
+    }
+}
+
+/// What a call does, as the roles see it.
+enum Ability: String, Sendable, CaseIterable {
+    case read, score, train, export, administer
+}
+
+enum AccessPolicy {
+    /// The ability each method needs. A method not listed needs `administer` (a new RPC is closed
+    /// until someone decides who may call it).
+    static let needs: [String: Ability] = {
+        typealias Datasets = Segmentation_V1_DatasetService.Method
+        typealias Training = Segmentation_V1_TrainingService.Method
+        typealias Models = Segmentation_V1_ModelRegistry.Method
+        typealias Scoring = Segmentation_V1_ScoringService.Method
+        let pairs: [(MethodDescriptor, Ability)] = [
+            (Datasets.GetDataset.descriptor, .read), (Datasets.ListDatasets.descriptor, .read),
+            (Datasets.UploadDataset.descriptor, .train), (Datasets.DeleteDataset.descriptor, .administer),
+            (Training.SubmitTrainingJob.descriptor, .train), (Training.CancelJob.descriptor, .train),
+            (Training.GetJob.descriptor, .read), (Training.ListJobs.descriptor, .read), (Training.WatchJob.descriptor, .read),
+            (Models.ListModels.descriptor, .read), (Models.ListVersions.descriptor, .read), (Models.GetModel.descriptor, .read),
+            (Models.ExportAssignments.descriptor, .export),
+            (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
+            (Models.DeleteVersion.descriptor, .administer), (Models.RenameSegment.descriptor, .administer),
+            (Scoring.Score.descriptor, .score), (Scoring.ScoreStream.descriptor, .score),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.map { ($0.0.fullyQualifiedMethod, $0.1) })
+    }()
+
+    static func ability(for method: MethodDescriptor) -> Ability {
+        needs[method.fullyQualifiedMethod] ?? .administer
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import GRPCCore
+import Logging
+
+/// Every call passes here once: authenticated by its bearer token and checked against the token's
+/// role (when the server has a tokens file), then logged in one line when it ends: method, status,
+/// duration, peer and role. Never the request's content, never a token.
+struct CallInterceptor: ServerInterceptor {
+    let tokens: TokenStore?
+    let logger: Logger
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>, context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let started = ContinuousClock.now
+        var caller: Role?
+        do {
+            if let tokens {
+                caller = try Self.authenticate(request.metadata, tokens)
+                try Self.permit(caller!, context.descriptor)
+            }
+        } catch let error as RPCError {
+            log(context, role: caller, code: error.code, since: started)
+            throw error
+        }
+        let role = caller
+        var response: StreamingServerResponse<Output>
+        do {
+            response = try await next(request, context)
+        } catch {
+            log(context, role: role, code: (error as? RPCError)?.code ?? .unknown, since: started)
+            throw error
+        }
+        switch response.accepted {
+        case .success(var contents):
+            // The call ends when its producer does (a streaming reply may run long after this returns).
+            let produce = contents.producer
+            contents.producer = { writer in
+                do {
+                    let trailers = try await produce(writer)
+                    log(context, role: role, code: nil, since: started)
+                    return trailers
+                } catch {
+                    log(context, role: role, code: (error as? RPCError)?.code ?? .unknown, since: started)
+                    throw error
+                }
+            }
+            response.accepted = .success(contents)
+        case .failure(let error):
+            log(context, role: role, code: error.code, since: started)
+        }
+        return response
+    }
+
+    /// The caller's role, or UNAUTHENTICATED (no token, or one this server does not know).
+    static func authenticate(_ metadata: Metadata, _ tokens: TokenStore) throws -> Role {
+        guard let header = metadata[stringValues: "authorization"].first(where: { _ in true }) else {
+            throw RPCError(code: .unauthenticated, message: "this server needs a bearer token: set SEGMENT_TOKEN or --token-file")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", let role = tokens.role(of: String(parts[1])) else {
+            throw RPCError(code: .unauthenticated, message: "the bearer token is not one this server knows")
+        }
+        return role
+    }
+
+    /// PERMISSION_DENIED unless the role has the ability the method needs.
+    static func permit(_ role: Role, _ method: MethodDescriptor) throws {
+        let ability = AccessPolicy.ability(for: method)
+        guard role.abilities.contains(ability) else {
+            throw RPCError(code: .permissionDenied,
+                           message: "role \(role.rawValue) may not call \(method.method) (it needs \(ability.rawValue); roles with it: "
+                            + Role.allCases.filter { $0.abilities.contains(ability) }.map(\.rawValue).joined(separator: ", ") + ")")
+        }
+    }
+
+    private func log(_ context: ServerContext, role: Role?, code: RPCError.Code?, since started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        logger.info("rpc", metadata: [
+            "method": "\(context.descriptor.fullyQualifiedMethod)",
+            "status": "\(code.map { "\($0)" } ?? "ok")",
+            "ms": "\(String(format: "%.2f", milliseconds))",
+            "peer": "\(context.remotePeer)",
+            "role": "\(role?.rawValue ?? (tokens == nil ? "open" : "none"))",
+        ])
+    }
+}
