@@ -53,6 +53,15 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Flag(help: "Allow listening on a non-loopback address without --auth-tokens (env SEGMENT_INSECURE=1).")
     var insecure = false
 
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve TLS (with --tls-key; env SEGMENT_TLS_CERT; default plaintext).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (env SEGMENT_TLS_KEY).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: "PEM CA that client certificates must chain to: mutual TLS (env SEGMENT_TLS_CLIENT_CA).")
+    var tlsClientCA: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -87,6 +96,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
         configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
         configuration.allowInsecure = insecure || environment["SEGMENT_INSECURE"] == "1"
+        configuration.tlsCertificate = tlsCertificate ?? environment["SEGMENT_TLS_CERT"]
+        configuration.tlsKey = tlsKey ?? environment["SEGMENT_TLS_KEY"]
+        configuration.tlsClientCA = tlsClientCA ?? environment["SEGMENT_TLS_CLIENT_CA"]
         let levelName = logLevel ?? environment["SEGMENT_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical")

@@ -48,6 +48,35 @@ public struct ServerConfiguration: Sendable {
     public var tokensFile: String?
     /// Listen on a non-loopback address without tokens (--insecure).
     public var allowInsecure = false
+    /// PEM certificate chain and private key (--tls-cert, --tls-key): TLS instead of plaintext.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// PEM CA whose certificates clients must present (--tls-client-ca): mutual TLS.
+    public var tlsClientCA: String?
+
+    /// Plaintext, TLS, or mutual TLS, as configured.
+    func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil):
+            guard tlsClientCA == nil else { throw ServerSetupError("--tls-client-ca needs --tls-cert and --tls-key") }
+            return .plaintext
+        case (let certificate?, let key?):
+            for (flag, path) in [("--tls-cert", certificate), ("--tls-key", key)] + (tlsClientCA.map { [("--tls-client-ca", $0)] } ?? [])
+            where !FileManager.default.isReadableFile(atPath: path) {
+                throw ServerSetupError("\(flag) \(path) cannot be read")
+            }
+            let chain: [TLSConfig.CertificateSource] = [.file(path: certificate, format: .pem)]
+            let privateKey = TLSConfig.PrivateKeySource.file(path: key, format: .pem)
+            guard let ca = tlsClientCA else { return .tls(certificateChain: chain, privateKey: privateKey) }
+            return .mTLS(certificateChain: chain, privateKey: privateKey) { tls in
+                tls.trustRoots = .certificates([.file(path: ca, format: .pem)])
+                // Client certificates name people or services, not hosts: the chain is checked, not a host name.
+                tls.clientCertificateVerification = .noHostnameVerification
+            }
+        default:
+            throw ServerSetupError("TLS needs both --tls-cert and --tls-key")
+        }
+    }
 
     public init() {}
 }
@@ -109,7 +138,7 @@ public final class SegmentationServer: Service, Sendable {
         health = HealthStatus()
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
-            transportSecurity: .plaintext,
+            transportSecurity: try configuration.transportSecurity(),
             config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
         // Every call but health's is authenticated (when tokens are on) and logged once.
         let calls = CallInterceptor(tokens: tokens, logger: logger)

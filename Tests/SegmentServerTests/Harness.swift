@@ -22,7 +22,8 @@ struct Harness {
                                  jittery: Bool = false, registry injected: (any Registry)? = nil, maximumQueuedJobs: Int = 100, maximumDatasetBytes: Int64 = 1 << 40,
                                  hooks: ServerHooks = ServerHooks(),
                                  configure: (inout ServerConfiguration) -> Void = { _ in }, logger given: Logger? = nil,
-                                 clientToken: String? = nil, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
+                                 clientToken: String? = nil,
+                                 clientSecurity: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext, _ body: @Sendable (Services, SegmentationServer) async throws -> T) async throws -> T {
         var configuration = ServerConfiguration()
         configuration.modelCacheBytes = modelCacheBytes
         configuration.maximumQueuedJobs = maximumQueuedJobs
@@ -46,7 +47,7 @@ struct Harness {
             }
             let port = try await server.listeningPort
             let result = try await withGRPCClient(
-                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext),
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: clientSecurity),
                 interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []
             ) { client in
                 try await body(Services(client: client), server)

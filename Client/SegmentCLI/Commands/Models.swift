@@ -186,6 +186,7 @@ struct Models: AsyncParsableCommand {
         var server: String?
         @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
         var tokenFile: String?
+        @OptionGroup var tls: TLSOptions
 
         func validate() throws {
             // Elsewhere -o names a format; here it names the file, and the format is always CSV.
@@ -198,6 +199,7 @@ struct Models: AsyncParsableCommand {
             var options = ServerOptions()
             options.server = server
             options.tokenFile = tokenFile
+            options.tls = tls
             let (reference, path) = (reference, output)
             try await reportingErrors(server: options.address) {
                 let sink = try CSVSink(path: path)

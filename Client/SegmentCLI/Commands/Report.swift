@@ -20,6 +20,7 @@ struct Report: AsyncParsableCommand {
     var server: String?
     @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
     var tokenFile: String?
+    @OptionGroup var tls: TLSOptions
 
     func validate() throws {
         // Elsewhere -o names a format; here it names the file, and the report is always HTML.
@@ -32,6 +33,7 @@ struct Report: AsyncParsableCommand {
         var server = ServerOptions()
         server.server = self.server
         server.tokenFile = tokenFile
+        server.tls = tls
         let file = output
         try await reportingErrors(server: server.address) {
             let reference = reference

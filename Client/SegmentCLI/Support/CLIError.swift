@@ -43,6 +43,10 @@ public enum CLIError: Error, CustomStringConvertible {
         case let error as CLIError: return error
         case let error as RPCError:
             switch error.code {
+            case .unavailable where error.message.contains("preface") || error.message.lowercased().contains("handshake")
+                || error.message.lowercased().contains("certificate"):
+                return .unreachable("cannot talk to the server at \(server) (\(error.message)); if it serves TLS, pass --tls or --ca FILE "
+                                    + "(and --cert/--key if it wants client certificates)")
             case .unavailable where error.message.isEmpty || error.message.lowercased().contains("connect")
                 || error.message.lowercased().contains("refused") || error.message.lowercased().contains("unavailable"):
                 return .unreachable("cannot reach the server at \(server) (\(error.message)); is segment-server running? Set --server or SEGMENT_SERVER")

@@ -19,6 +19,8 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Option(name: .customLong("token-file"), help: "File holding the bearer token for a server with --auth-tokens (default: env SEGMENT_TOKEN).")
     var tokenFile: String?
 
+    @OptionGroup var tls: TLSOptions
+
     public init() {}
 
     var address: String {
@@ -28,9 +30,14 @@ public struct ServerOptions: ParsableArguments, Sendable {
     /// Runs `body` with typed clients for every service of the server.
     func withServer<T: Sendable>(_ body: @Sendable (Services) async throws -> T) async throws -> T {
         let (host, port) = try Self.parse(address)
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: host, port: port), transportSecurity: .plaintext,
-            config: .defaults { $0.connection.maxIdleTime = nil })
+        // An IPv4 literal as such: with TLS, a DNS target would verify the certificate against the
+        // literal as a host name, and certificates name IP addresses in their own field.
+        let isIPv4 = host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
+        let security = try tls.transportSecurity()
+        let configuration = HTTP2ClientTransport.Posix.Config.defaults { $0.connection.maxIdleTime = nil }
+        let transport = isIPv4
+            ? try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security, config: configuration)
+            : try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security, config: configuration)
         let interceptors: [any ClientInterceptor] = try token().map { [BearerToken(token: $0)] } ?? []
         return try await withGRPCClient(transport: transport, interceptors: interceptors) { client in
             try await body(Services(client: client))
@@ -101,5 +108,36 @@ struct BearerToken: ClientInterceptor {
         var request = request
         request.metadata.replaceOrAddString("Bearer \(token)", forKey: "authorization")
         return try await next(request, context)
+    }
+}
+
+/// How the CLI secures its connection: plaintext by default; `--tls` (or a CA, a certificate)
+/// for a server with --tls-cert; `--cert`/`--key` for one that wants client certificates.
+public struct TLSOptions: ParsableArguments, Sendable {
+    @Flag(name: .customLong("tls"), help: "Connect with TLS, trusting the system's CAs (env SEGMENT_TLS=1).") var useTLS = false
+    @Option(name: .customLong("ca"), help: "PEM CA to trust instead of the system's; implies --tls (env SEGMENT_CA).") var ca: String?
+    @Option(name: .customLong("cert"), help: "PEM client certificate for mutual TLS, with --key; implies --tls (env SEGMENT_CERT).") var certificate: String?
+    @Option(name: .customLong("key"), help: "PEM private key of --cert (env SEGMENT_KEY).") var key: String?
+
+    public init() {}
+
+    func transportSecurity() throws -> HTTP2ClientTransport.Posix.TransportSecurity {
+        let environment = ProcessInfo.processInfo.environment
+        let ca = self.ca ?? environment["SEGMENT_CA"]
+        let certificate = self.certificate ?? environment["SEGMENT_CERT"]
+        let key = self.key ?? environment["SEGMENT_KEY"]
+        guard useTLS || environment["SEGMENT_TLS"] == "1" || ca != nil || certificate != nil else { return .plaintext }
+        for path in [ca, certificate, key].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw CLIError.invalidInput("cannot read \(path)")
+        }
+        let roots: TLSConfig.TrustRootsSource = ca.map { .certificates([.file(path: $0, format: .pem)]) } ?? .systemDefault
+        switch (certificate, key) {
+        case (nil, nil): return .tls { $0.trustRoots = roots }
+        case (let certificate?, let key?):
+            return .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: key, format: .pem)) {
+                $0.trustRoots = roots
+            }
+        default: throw CLIError.usage("--cert and --key go together")
+        }
     }
 }
