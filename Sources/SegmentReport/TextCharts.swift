@@ -30,7 +30,9 @@ public enum TextCharts {
         let nameWidth = min(40, detail.segments.map { "\($0.id) \($0.name)".count }.max() ?? 10)
         var lines = ["segment shares (█ customers" + (detail.segments.allSatisfy(\.hasRevenueShare) ? ", revenue after the bar)" : ")")]
         for segment in detail.segments {
-            let label = String("\(segment.id) \(segment.name)".prefix(nameWidth)).padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+            let full = "\(segment.id) \(segment.name)"
+            let cut = full.count > nameWidth ? String(full.prefix(nameWidth - 1)) + "…" : full
+            let label = cut.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
             var line = "  \(label) \(bar(segment.customerShare).padding(toLength: 30, withPad: " ", startingAt: 0)) "
                 + Format.percent(segment.customerShare).padding(toLength: 5, withPad: " ", startingAt: 0)
             if segment.hasRevenueShare { line += "  revenue \(Format.percent(segment.revenueShare))" }
