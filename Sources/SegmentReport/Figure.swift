@@ -80,8 +80,6 @@ extension Segmentation_V1_ModelDetail {
         guard let index = features.firstIndex(of: feature), index < log1P.count else { return false }
         return log1P[index]
     }
-
-    var displayFeatures: [String] { features }
 }
 
 /// "3 Recent, High-Value Buyers", cut to fit a chart's label column.

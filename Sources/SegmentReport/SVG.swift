@@ -42,8 +42,6 @@ struct SVG {
         pairs.compactMap { name, value in value.map { " \(name)=\"\(escape($0))\"" } }.joined()
     }
 
-    mutating func raw(_ element: String) { parts.append(element) }
-
     mutating func rect(x: Double, y: Double, width: Double, height: Double, fill: String, stroke: String? = nil,
                        cssClass: String? = nil, title: String? = nil) {
         let attrs = Self.attributes([("x", Self.number(x)), ("y", Self.number(y)), ("width", Self.number(max(0, width))),

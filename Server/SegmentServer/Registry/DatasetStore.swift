@@ -154,8 +154,8 @@ public struct DatasetStore: Sendable {
     }
 
     /// The last word on the quota, once an upload is complete: `storedBytes` is read fresh from
-    /// the registry, so an upload that finished meanwhile counts (until its reservation is
-    /// released it counts twice, which errs on the side of the quota).
+    /// the registry. The caller runs this, the record's insert and `release` as one serial step
+    /// (DatasetService's `commits`), so every other upload is counted exactly once: stored or held.
     public func claim(_ upload: Upload, storedBytes: Int64) throws {
         try reservations.hold(upload.id, bytes: upload.totalBytes, stored: storedBytes, limit: quotaBytes)
     }
