@@ -18,8 +18,8 @@ bench=$(swift build -c release --show-bin-path)/segment-bench
 if [ ! -x bench/.venv/bin/python ]; then
   python3 -m venv bench/.venv
 fi
-bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools" 2>/dev/null \
-  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1
+bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools, grpc_reflection" 2>/dev/null \
+  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-reflection==1.85.1
 py=bench/.venv/bin/python
 export SEGMENT_BENCH_JSON=$out/ours.jsonl
 

@@ -23,8 +23,8 @@ gcc -O2 -Wall -o "$work/segment-paced" bench/paced/paced.c -lnghttp2
 for product in segment-server segment-load segment-empty-server segment; do swift build -c "$config" --product "$product" >/dev/null; done
 bin=$(swift build -c "$config" --show-bin-path)
 if [ ! -x bench/.venv/bin/python ]; then python3 -m venv bench/.venv; fi
-bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools" 2>/dev/null \
-  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1
+bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools, grpc_reflection" 2>/dev/null \
+  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-reflection==1.85.1
 py=bench/.venv/bin/python
 gen="$work/py"
 mkdir -p "$gen"

@@ -12,3 +12,14 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# The project's Python tools, in bench/.venv (PyPI, pinned): the benchmark peers (scikit-learn,
+# pandas, grpcio) and the reflection test's client (grpcio-reflection).
+if ! dpkg -s python3-venv >/dev/null 2>&1 && ! python3 -c "import ensurepip" 2>/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+fi
+cd "$(dirname "$0")/.."
+if [ ! -x bench/.venv/bin/python ]; then python3 -m venv bench/.venv; fi
+bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools, grpc_reflection" 2>/dev/null \
+  || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-reflection==1.85.1

@@ -62,6 +62,12 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-client-ca"), help: "PEM CA that client certificates must chain to: mutual TLS (env SEGMENT_TLS_CLIENT_CA).")
     var tlsClientCA: String?
 
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics, on the --host address; 0 picks a free port (env SEGMENT_METRICS_PORT; default off).")
+    var metricsPort: Int?
+
+    @Option(name: .customLong("log-format"), help: "text (one key=value line per event) or json (one JSON object per line) (env SEGMENT_LOG_FORMAT; default text).")
+    var logFormat: LogFormat?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -99,14 +105,28 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.tlsCertificate = tlsCertificate ?? environment["SEGMENT_TLS_CERT"]
         configuration.tlsKey = tlsKey ?? environment["SEGMENT_TLS_KEY"]
         configuration.tlsClientCA = tlsClientCA ?? environment["SEGMENT_TLS_CLIENT_CA"]
+        if metricsPort != nil || environment["SEGMENT_METRICS_PORT"] != nil {
+            configuration.metricsPort = try value(metricsPort, "SEGMENT_METRICS_PORT", 0, 0...65535, "metrics-port")
+        }
+        let formatName = environment["SEGMENT_LOG_FORMAT"] ?? "text"
+        guard let format = logFormat ?? LogFormat(rawValue: formatName) else {
+            throw ValidationError("SEGMENT_LOG_FORMAT='\(formatName)' is not a log format; use text or json")
+        }
         let levelName = logLevel ?? environment["SEGMENT_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
             throw ValidationError("unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical")
         }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         let logger = Logger(label: "segment-server")
         let server: SegmentationServer
@@ -132,6 +152,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
     }
 
     private static func integer(_ text: String, _ name: String) throws -> Int {

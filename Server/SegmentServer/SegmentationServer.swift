@@ -53,6 +53,10 @@ public struct ServerConfiguration: Sendable {
     public var tlsKey: String?
     /// PEM CA whose certificates clients must present (--tls-client-ca): mutual TLS.
     public var tlsClientCA: String?
+    /// Port of the plain-HTTP Prometheus endpoint, on `host` (--metrics-port); nil: off; 0: any free port.
+    public var metricsPort: Int?
+    /// How often the registry is probed; health is NOT_SERVING while the probe fails.
+    public var registryProbeInterval: Duration = .seconds(5)
 
     /// Plaintext, TLS, or mutual TLS, as configured.
     func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
@@ -91,10 +95,12 @@ public final class SegmentationServer: Service, Sendable {
     /// The one write path for models, versions and aliases, and what scoring serves.
     public let models: ModelRepository
     public let jobs: JobManager
-    public let health: HealthStatus
-    public let counters = ServerCounters()
+    public let health = HealthStatus()
+    public let metrics = ServerMetrics()
     /// The bearer tokens in force (reload on SIGHUP); nil when authentication is off.
     public let tokens: TokenStore?
+    private let store: DatasetStore
+    private let metricsEndpoint: MetricsEndpoint?
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
@@ -119,37 +125,86 @@ public final class SegmentationServer: Service, Sendable {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         registry = try injected ?? SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+        models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
+        store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes,
+                                 quotaBytes: configuration.maximumDatasetBytes)
+        jobs = JobManager(registry: registry, models: models, store: store,
+                          maximumConcurrentJobs: configuration.maximumConcurrentJobs,
+                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: hooks.training,
+                          metrics: metrics)
+        transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: configuration.host, port: configuration.port),
+            transportSecurity: try configuration.transportSecurity(),
+            config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
+        // Every call is counted and logged once; all but health's and reflection's are authenticated
+        // (when tokens are on) and wait for the startup checks.
+        let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health)
+        let reflection = try ReflectionIndex(services: Self.serviceNames)
+        server = GRPCServer(transport: transport, services: [
+            DatasetService(registry: registry, store: store, limits: configuration.limits, metrics: metrics,
+                           afterChunk: hooks.afterUploadChunk),
+            TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
+            ModelRegistryService(models: models, store: store),
+            ScoringService(models: models, metrics: metrics, beforeLargeScore: hooks.beforeLargeScore),
+            HealthService(health: health),
+            ReflectionService(index: reflection),
+            ReflectionServiceV1Alpha(index: reflection),
+        ], interceptors: [calls])
+        if let port = configuration.metricsPort {
+            let (metrics, jobs, models) = (self.metrics, self.jobs, self.models)
+            metricsEndpoint = try await MetricsEndpoint(host: configuration.host, port: port) {
+                let (queued, running) = await jobs.counts
+                let inventory = models.inventory
+                return metrics.exposition(.init(queuedJobs: queued, runningJobs: running, models: inventory.models,
+                                                versions: inventory.versions, cachedModels: inventory.decoded))
+            }
+        } else {
+            metricsEndpoint = nil
+        }
+    }
+
+    /// What must hold before any call but health's is served: jobs a crash left unfinished are
+    /// marked failed, the model tables are loaded (damaged versions named in the log), and dataset
+    /// folders no record names are removed.
+    private func startUp() async throws {
         let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds())
         if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
-        models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
         try await models.load()
         for damaged in models.problems() {
             logger.error("a stored model version cannot be served",
                          metadata: ["model": "\(damaged.name)@\(damaged.version)", "reason": "\(damaged.reason)"])
         }
-        let store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes,
-                                     quotaBytes: configuration.maximumDatasetBytes)
         // Every id, readable record or not: a damaged row must never cost the dataset its files.
         let orphans = store.removeOrphans(keeping: try await registry.datasetIDs())
         if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
-        jobs = JobManager(registry: registry, models: models, store: store,
-                          maximumConcurrentJobs: configuration.maximumConcurrentJobs,
-                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: hooks.training)
-        health = HealthStatus()
-        transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: configuration.host, port: configuration.port),
-            transportSecurity: try configuration.transportSecurity(),
-            config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
-        // Every call but health's is authenticated (when tokens are on) and logged once.
-        let calls = CallInterceptor(tokens: tokens, logger: logger)
-        server = GRPCServer(transport: transport, services: [
-            DatasetService(registry: registry, store: store, limits: configuration.limits, afterChunk: hooks.afterUploadChunk),
-            TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
-            ModelRegistryService(models: models, store: store),
-            ScoringService(models: models, counters: counters, beforeLargeScore: hooks.beforeLargeScore),
-            HealthService(health: health),
-        ], interceptorPipeline: [.apply(calls, to: .allExcluding(services: [Grpc_Health_V1_Health.descriptor], methods: []))])
     }
+
+    /// Probes the registry every `registryProbeInterval`: NOT_SERVING while it fails, SERVING again
+    /// once it answers. Ends when the surrounding task is cancelled.
+    private func watchRegistry() async {
+        while (try? await Task.sleep(for: configuration.registryProbeInterval)) != nil {
+            do {
+                try await registry.probe()
+                if health.phase == .registryUnavailable {
+                    health.set(.serving)
+                    logger.notice("the registry answers again: serving")
+                }
+            } catch {
+                if health.phase == .serving {
+                    health.set(.registryUnavailable)
+                    logger.error("the registry does not answer: health is NOT_SERVING until it does", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Every service registered above, as reflection lists them.
+    static let serviceNames = [
+        Segmentation_V1_DatasetService.descriptor, Segmentation_V1_TrainingService.descriptor,
+        Segmentation_V1_ModelRegistry.descriptor, Segmentation_V1_ScoringService.descriptor,
+        Grpc_Health_V1_Health.descriptor, Grpc_Reflection_V1_ServerReflection.descriptor,
+        Grpc_Reflection_V1alpha_ServerReflection.descriptor,
+    ].map(\.fullyQualifiedService)
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -165,20 +220,31 @@ public final class SegmentationServer: Service, Sendable {
         }
     }
 
-    /// Serves until shut down; SERVING as soon as it listens.
+    /// The port the metrics endpoint listens on, when it is on.
+    public var metricsPort: Int? { metricsEndpoint?.port }
+
+    /// Serves until shut down. Health is NOT_SERVING (and other calls UNAVAILABLE) while the
+    /// startup checks run, SERVING after them, NOT_SERVING while the registry fails its probe.
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // Every call's request messages are checked against the limit (SegmentationCodec).
                     try await MessageSizeLimit.$bytes.withValue(self.configuration.maximumMessageBytes) {
                         try await self.server.serve()
                     }
                 }
+                if let endpoint = self.metricsEndpoint { group.addTask { try await endpoint.run() } }
                 let port = try await self.listeningPort
+                try await self.startUp()
                 self.health.set(.serving)
                 self.logger.info("serving", metadata: ["address": "\(self.configuration.host):\(port)",
-                                                       "data": "\(self.configuration.dataDirectory)"])
+                                                       "data": "\(self.configuration.dataDirectory)",
+                                                       "metrics": "\(self.metricsPort.map { "\(self.configuration.host):\($0)/metrics" } ?? "off")"])
+                group.addTask { await self.watchRegistry() }
+                // The gRPC server ends after a graceful shutdown; the probe and the metrics endpoint go with it.
+                _ = try await group.next()
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             Task { await self.shutDown() }

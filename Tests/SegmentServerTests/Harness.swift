@@ -46,6 +46,7 @@ struct Harness {
                 return nil
             }
             let port = try await server.listeningPort
+            guard await server.health.untilServing() else { throw RPCError(code: .unavailable, message: "the server stopped while starting") }
             let result = try await withGRPCClient(
                 transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: clientSecurity),
                 interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []

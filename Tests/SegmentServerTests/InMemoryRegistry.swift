@@ -52,7 +52,8 @@ actor InMemoryRegistry: Registry {
         return Listing(items: Array(matching.prefix(limit)), unreadable: 0)
     }
 
-    func failUnfinishedJobs(reason: String, at date: Date) -> Int {
+    func failUnfinishedJobs(reason: String, at date: Date) async -> Int {
+        if holdingStartup { await withCheckedContinuation { startupHold = $0 } }
         var count = 0
         for (id, var job) in jobRecords where !job.status.isFinished {
             job.status = .failed
@@ -102,6 +103,21 @@ actor InMemoryRegistry: Registry {
     }
 
     func corruptVersions() -> [(model: String, version: Int, reason: String)] { [] }
+
+    /// Tests switch the storage "off": the probe (and nothing else) fails while it is.
+    private var unreachable = false
+    func setUnreachable(_ value: Bool) { unreachable = value }
+    func probe() throws { if unreachable { throw RegistryError.storage("unreachable (a test switched it off)") } }
+
+    /// Tests hold the startup checks here (the first of them marks unfinished jobs failed) until they release it.
+    private var startupHold: CheckedContinuation<Void, Never>?
+    private var holdingStartup = false
+    func holdStartup() { holdingStartup = true }
+    func releaseStartup() {
+        holdingStartup = false
+        startupHold?.resume()
+        startupHold = nil
+    }
 
     func aliases() -> [(model: String, alias: String, version: Int)] {
         aliasTable.flatMap { name, aliases in aliases.map { (model: name, alias: $0.key, version: $0.value) } }

@@ -24,6 +24,7 @@ struct JitteryRegistry: Registry {
     func versions(of name: String) async throws -> [VersionRecord] { try await base.versions(of: name) }
     func version(_ name: String, _ number: Int) async throws -> VersionRecord? { try await base.version(name, number) }
     func modelBytes(_ name: String, _ number: Int) async throws -> Data { try await base.modelBytes(name, number) }
+    func probe() async throws { try await base.probe() }
     func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] { try await base.corruptVersions() }
     func aliases() async throws -> [(model: String, alias: String, version: Int)] { try await base.aliases() }
 

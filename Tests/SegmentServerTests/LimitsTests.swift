@@ -225,8 +225,8 @@ struct LimitsTests {
             options.timeout = .milliseconds(300)
             #expect(await statusCode { _ = try await services.scoring.score(request, options: options) } == .deadlineExceeded)
             release.signal()
-            for _ in 0..<200 where server.counters.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
-            #expect(server.counters.scoresStoppedEarly == 1)
+            for _ in 0..<200 where server.metrics.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
+            #expect(server.metrics.scoresStoppedEarly == 1)
             // Without a deadline the same request scores in full.
             #expect(try await services.scoring.score(request, options: largeResponses).scores.count == 20_000)
         }

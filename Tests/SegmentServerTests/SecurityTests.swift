@@ -127,7 +127,14 @@ struct SecurityTests {
     func policyAndSetup() async throws {
         let methods = Segmentation_V1_DatasetService.Method.descriptors + Segmentation_V1_TrainingService.Method.descriptors
             + Segmentation_V1_ModelRegistry.Method.descriptors + Segmentation_V1_ScoringService.Method.descriptors
-        for method in methods { #expect(AccessPolicy.needs[method.fullyQualifiedMethod] != nil, "\(method) has no decided ability") }
+        for method in methods {
+            #expect(AccessPolicy.needs[method.fullyQualifiedMethod] != nil, "\(method) has no decided ability")
+            #expect(AccessPolicy.ability(for: method) != .open, "\(method) must need a token")
+        }
+        // Only health and reflection are open: load balancers and schema tools call them without a token.
+        let open = Grpc_Health_V1_Health.Method.descriptors + Grpc_Reflection_V1_ServerReflection.Method.descriptors
+            + Grpc_Reflection_V1alpha_ServerReflection.Method.descriptors
+        for method in open { #expect(AccessPolicy.ability(for: method) == .open, "\(method) should be open") }
         let harness = try Harness()
         defer { harness.remove() }
         let bad = (harness.dataDirectory as NSString).appendingPathComponent("../bad-tokens-\(UUID().uuidString)")

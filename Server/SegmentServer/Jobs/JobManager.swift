@@ -24,6 +24,7 @@ public actor JobManager {
     private var submitting = 0
     private let logger: Logger
     private let observer: TrainingObserver?
+    private let metrics: ServerMetrics?
 
     private var live: [String: LiveJob] = [:]
     private var queue: [String] = []
@@ -38,11 +39,15 @@ public actor JobManager {
         let stop = StopFlag()
         /// The model is being registered: too late to cancel.
         var registering = false
+        /// When it started running (for the training-duration metric).
+        var started: ContinuousClock.Instant?
     }
 
     public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int,
-                maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil) {
+                maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
+                metrics: ServerMetrics? = nil) {
         self.observer = observer
+        self.metrics = metrics
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
         self.registry = registry
         self.models = models
@@ -106,12 +111,16 @@ public actor JobManager {
             job.record.finishedAt = Date.wholeSeconds()
             live[id] = nil
             try await registry.updateJob(job.record)
+            metrics?.jobFinished(state: job.record.status.rawValue, duration: nil)
             publish(JobUpdate(job: job.record, event: nil))
             return job.record
         }
         job.stop.request(.cancelled)
         return job.record
     }
+
+    /// Jobs waiting to run, and running (for the metrics endpoint).
+    public var counts: (queued: Int, running: Int) { (queue.count, running) }
 
     /// Updates for one job: the current state at once, then every change; ends after the final one.
     public func watch(id: String) async throws -> (updates: AsyncStream<JobUpdate>, token: UUID) {
@@ -142,6 +151,7 @@ public actor JobManager {
             job.record.finishedAt = Date.wholeSeconds()
             live[id] = nil
             try? await registry.updateJob(job.record)
+            metrics?.jobFinished(state: job.record.status.rawValue, duration: nil)
             publish(JobUpdate(job: job.record, event: nil))
         }
         queue.removeAll()
@@ -167,6 +177,7 @@ public actor JobManager {
         job.record.status = .running
         job.record.stage = TrainingEvent.Stage.reading.rawValue
         job.record.startedAt = Date.wholeSeconds()
+        job.started = .now
         live[id] = job
         try? await registry.updateJob(job.record)
         publish(JobUpdate(job: job.record, event: nil))
@@ -251,6 +262,8 @@ public actor JobManager {
                                                 "error": "\(job.record.error ?? "")"])
         }
         if job.record.status != .succeeded { try? await registry.updateJob(job.record) }
+        metrics?.jobFinished(state: job.record.status.rawValue,
+                             duration: job.record.status == .succeeded ? job.started.map { .now - $0 } : nil)
         live[id] = nil
         publish(JobUpdate(job: job.record, event: nil))
         running -= 1

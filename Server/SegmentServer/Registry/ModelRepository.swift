@@ -52,6 +52,14 @@ public final class ModelRepository: Sendable {
             .sorted { ($0.name, $0.version) < ($1.name, $1.version) }
     }
 
+    /// Models with at least one version, their versions, and the versions decoded in memory.
+    public var inventory: (models: Int, versions: Int, decoded: Int) {
+        view.withLock { view in
+            let versions = view.versions.values.filter { !$0.isEmpty }
+            return (versions.count, versions.reduce(0) { $0 + $1.count }, view.decodedCount)
+        }
+    }
+
     public func problem(_ name: String, _ version: Int) -> String? {
         view.withLock { $0.problems[View.Key(name: name, version: version)] }
     }
@@ -185,6 +193,7 @@ struct View {
     var problems: [Key: String] = [:]
     private var models: [Key: Entry] = [:]
     private var cachedBytes = 0
+    var decodedCount: Int { models.count }
     private var clock: UInt64 = 0
     let cacheBytes: Int
 

@@ -162,6 +162,8 @@ public protocol Registry: Sendable {
     func modelBytes(_ name: String, _ number: Int) async throws -> Data
     /// Every version whose stored bytes fail their checksum, with the reason (a startup check).
     func corruptVersions() async throws -> [(model: String, version: Int, reason: String)]
+    /// Answers when the storage can be read; throws when it cannot (health turns NOT_SERVING).
+    func probe() async throws
     func aliases() async throws -> [(model: String, alias: String, version: Int)]
     /// Returns the version the alias pointed at before.
     func setAlias(_ name: String, alias: String, version: Int) async throws -> Int?

@@ -329,6 +329,10 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
+    public func probe() async throws {
+        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM aliases") }
+    }
+
     public func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] {
         try await read { db in
             // One blob in memory at a time.

@@ -24,6 +24,8 @@ public enum Role: String, Sendable, CaseIterable {
 
 /// What a call does, as the roles see it.
 enum Ability: String, Sendable, CaseIterable {
+    /// No token needed: health checks and reflection (load balancers and tools call them).
+    case open
     case read, score, train, export, administer
 }
 
@@ -45,6 +47,9 @@ enum AccessPolicy {
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
             (Models.DeleteVersion.descriptor, .administer), (Models.RenameSegment.descriptor, .administer),
             (Scoring.Score.descriptor, .score), (Scoring.ScoreStream.descriptor, .score),
+            (Grpc_Health_V1_Health.Method.Check.descriptor, .open), (Grpc_Health_V1_Health.Method.Watch.descriptor, .open),
+            (Grpc_Reflection_V1_ServerReflection.Method.ServerReflectionInfo.descriptor, .open),
+            (Grpc_Reflection_V1alpha_ServerReflection.Method.ServerReflectionInfo.descriptor, .open),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.map { ($0.0.fullyQualifiedMethod, $0.1) })
     }()

@@ -1,13 +1,17 @@
 import Foundation
 import GRPCCore
 import Logging
+import SegmentationAPI
 
-/// Every call passes here once: authenticated by its bearer token and checked against the token's
-/// role (when the server has a tokens file), then logged in one line when it ends: method, status,
-/// duration, peer and role. Never the request's content, never a token.
+/// Every call passes here once: refused while the server is starting, authenticated by its bearer
+/// token and checked against the token's role (when the server has a tokens file; health and
+/// reflection stay open), then counted in the metrics and logged in one line when it ends:
+/// method, status, duration, peer and role. Never the request's content, never a token.
 struct CallInterceptor: ServerInterceptor {
     let tokens: TokenStore?
     let logger: Logger
+    let metrics: ServerMetrics
+    let health: HealthStatus
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
@@ -15,10 +19,16 @@ struct CallInterceptor: ServerInterceptor {
     ) async throws -> StreamingServerResponse<Output> {
         let started = ContinuousClock.now
         var caller: Role?
+        let ability = AccessPolicy.ability(for: context.descriptor)
         do {
-            if let tokens {
-                caller = try Self.authenticate(request.metadata, tokens)
-                try Self.permit(caller!, context.descriptor)
+            if ability != .open {
+                guard health.phase != .starting else {
+                    throw RPCError(code: .unavailable, message: "the server is starting (checking the registry, loading model tables); retry shortly")
+                }
+                if let tokens {
+                    caller = try Self.authenticate(request.metadata, tokens)
+                    try Self.permit(caller!, ability, context.descriptor)
+                }
             }
         } catch let error as RPCError {
             log(context, role: caller, code: error.code, since: started)
@@ -66,8 +76,7 @@ struct CallInterceptor: ServerInterceptor {
     }
 
     /// PERMISSION_DENIED unless the role has the ability the method needs.
-    static func permit(_ role: Role, _ method: MethodDescriptor) throws {
-        let ability = AccessPolicy.ability(for: method)
+    static func permit(_ role: Role, _ ability: Ability, _ method: MethodDescriptor) throws {
         guard role.abilities.contains(ability) else {
             throw RPCError(code: .permissionDenied,
                            message: "role \(role.rawValue) may not call \(method.method) (it needs \(ability.rawValue); roles with it: "
@@ -75,15 +84,19 @@ struct CallInterceptor: ServerInterceptor {
         }
     }
 
+    /// Counts the call and logs its line (health checks at debug: probes come every few seconds).
     private func log(_ context: ServerContext, role: Role?, code: RPCError.Code?, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
+        let method = context.descriptor
+        metrics.rpcFinished(service: method.service.fullyQualifiedService, method: method.method, code: code, duration: elapsed)
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        logger.info("rpc", metadata: [
+        let level: Logger.Level = method.service == Grpc_Health_V1_Health.descriptor ? .debug : .info
+        logger.log(level: level, "rpc", metadata: [
             "method": "\(context.descriptor.fullyQualifiedMethod)",
             "status": "\(code.map { "\($0)" } ?? "ok")",
-            "ms": "\(String(format: "%.2f", milliseconds))",
+            "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
             "peer": "\(context.remotePeer)",
-            "role": "\(role?.rawValue ?? (tokens == nil ? "open" : "none"))",
+            "role": "\(role?.rawValue ?? (tokens == nil || AccessPolicy.ability(for: method) == .open ? "open" : "none"))",
         ])
     }
 }

@@ -11,6 +11,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     /// The final quota check and the record's insert, one upload at a time: no upload can pass
     /// between another's check and its insert.
     let commits = SerialLock()
+    let metrics: ServerMetrics
     var afterChunk: (@Sendable () async -> Void)?
 
     func uploadDataset(
@@ -38,6 +39,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                         throw RPCErrors.invalid("an upload has one header, then only file chunks")
                     }
                     try upload.append(fileName: chunk.fileName, data: chunk.data)
+                    metrics.uploadReceived(bytes: chunk.data.count)
                     await afterChunk?()
                 }
                 let id = try upload.finish()

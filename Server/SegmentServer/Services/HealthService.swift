@@ -3,13 +3,26 @@ import GRPCCore
 import SegmentationAPI
 import Synchronization
 
-/// The serving status, SERVING only once the registry is open; watchers see every change.
+/// Where the server is in its life, and the serving status that follows: SERVING only once
+/// startup checks are done and while the registry answers; watchers see every change of status.
 public final class HealthStatus: Sendable {
     public typealias Status = Grpc_Health_V1_HealthCheckResponse.ServingStatus
 
+    public enum Phase: Sendable, Equatable {
+        /// Listening, but the registry's startup checks and the model tables are not done:
+        /// calls other than health and reflection are refused with UNAVAILABLE.
+        case starting
+        case serving
+        /// The registry's periodic probe failed; calls still run (models in memory still score).
+        case registryUnavailable
+        /// Shutting down: final.
+        case stopping
+    }
+
     private struct State {
-        var status: Status = .notServing
+        var phase = Phase.starting
         var watchers: [UUID: AsyncStream<Status>.Continuation] = [:]
+        var status: Status { phase == .serving ? .serving : .notServing }
     }
 
     private let state = Mutex(State())
@@ -17,12 +30,25 @@ public final class HealthStatus: Sendable {
     public init() {}
 
     public var status: Status { state.withLock { $0.status } }
+    public var phase: Phase { state.withLock { $0.phase } }
 
-    public func set(_ status: Status) {
+    /// Moves to `phase`, unless shutting down already (nothing comes after that).
+    public func set(_ phase: Phase) {
         state.withLock { state in
-            state.status = status
-            for watcher in state.watchers.values { watcher.yield(status) }
+            guard state.phase != .stopping else { return }
+            let before = state.status
+            state.phase = phase
+            guard state.status != before else { return }
+            for watcher in state.watchers.values { watcher.yield(state.status) }
         }
+    }
+
+    /// Waits until SERVING (true) or shutdown (false).
+    public func untilServing() async -> Bool {
+        let (statuses, token) = watch()
+        defer { endWatch(token) }
+        for await status in statuses where status == .serving { return true }
+        return false
     }
 
     func watch() -> (AsyncStream<Status>, UUID) {
@@ -30,7 +56,7 @@ public final class HealthStatus: Sendable {
         let token = UUID()
         state.withLock { state in
             continuation.yield(state.status)
-            state.watchers[token] = continuation
+            if state.phase == .stopping { continuation.finish() } else { state.watchers[token] = continuation }
         }
         return (stream, token)
     }
@@ -38,7 +64,7 @@ public final class HealthStatus: Sendable {
     /// NOT_SERVING, and every watch ends (so a graceful shutdown is not held open by them).
     public func shutDown() {
         state.withLock { state in
-            state.status = .notServing
+            state.phase = .stopping
             for watcher in state.watchers.values {
                 watcher.yield(.notServing)
                 watcher.finish()

@@ -8,7 +8,7 @@ import SegmentationEngine
 /// call is cancelled or passes its deadline.
 struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let models: ModelRepository
-    let counters: ServerCounters
+    let metrics: ServerMetrics
     /// Threads for large requests, one per core (more would only queue on the CPU).
     let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
                                   whenFull: "64 large Score requests are already waiting; retry, or send smaller batches")
@@ -28,8 +28,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         let call = context.cancellation
         let cancellation = CancellationCheck { call.isCancelled }
         do {
+            let response: Segmentation_V1_ScoreResponse
             if Self.isLarge(request) {
-                return try await largeRequests.run { [beforeLargeScore] in
+                response = try await largeRequests.run { [beforeLargeScore] in
                     // A call that gave up while it waited for its turn does no work at all.
                     try cancellation.throwIfCancelled()
                     return try await OffPool.run(name: "score") {
@@ -37,10 +38,13 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                         return try Self.score(request, with: resolved, cancellation: cancellation)
                     }
                 }
+            } else {
+                response = try Self.score(request, with: resolved, cancellation: cancellation)
             }
-            return try Self.score(request, with: resolved, cancellation: cancellation)
+            metrics.customersScored(response.scores.count + response.columns.segmentIds.count)
+            return response
         } catch is CancellationError {
-            counters.scoreStoppedEarly()
+            metrics.scoreStoppedEarly()
             throw ScoringStopped()
         }
     }

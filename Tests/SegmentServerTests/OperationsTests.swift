@@ -1,0 +1,255 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import SegmentationAPI
+import Synchronization
+import Testing
+@testable import SegmentCLI
+@testable import SegmentServer
+
+/// One Prometheus sample: its name and labels, parsed from the text exposition.
+struct Sample: Hashable {
+    var name: String
+    var labels: [String: String]
+}
+
+/// Fetches a URL; returns the status and the body.
+func httpGet(_ url: String, method: String = "GET") async throws -> (status: Int, body: String) {
+    var request = URLRequest(url: URL(string: url)!)
+    request.httpMethod = method
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+}
+
+/// `name{a="1",b="2"} value` lines into samples (comments skipped).
+func parseExposition(_ text: String) -> [Sample: Double] {
+    var samples: [Sample: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+        let series = line[..<space]
+        var labels: [String: String] = [:]
+        var name = String(series)
+        if let open = series.firstIndex(of: "{"), series.hasSuffix("}") {
+            name = String(series[..<open])
+            for pair in series[series.index(after: open)..<series.index(before: series.endIndex)].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { labels[String(parts[0])] = String(parts[1].dropFirst().dropLast()) }
+            }
+        }
+        samples[Sample(name: name, labels: labels)] = value
+    }
+    return samples
+}
+
+@Suite("Metrics, health, reflection and logs", .serialized)
+struct OperationsTests {
+    @Test("The metrics endpoint counts real calls by method and code, their latency, jobs, models, scored customers, upload bytes and memory")
+    func metricsAfterRealCalls() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300)
+        let uploadBytes = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        try await harness.withServer(configure: { $0.metricsPort = 0 }) { services, server in
+            let port = try #require(server.metricsPort)
+            let dataset = try await services.upload(path)
+            let job = try await services.train(dataset.id, model: "shop", ks: 3...3, nInit: 1)
+            #expect(job.state == .succeeded)
+            var scored = 0
+            for size in [1, 10, 100] {
+                let response = try await services.scoring.score(.with {
+                    $0.model = "shop"
+                    $0.matrix = .with {
+                        $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]
+                        $0.values = Array(repeating: 1.5, count: 4 * size)
+                    }
+                })
+                scored += response.columns.segmentIds.count
+            }
+            #expect(scored == 111)
+            let missing = await statusCode { _ = try await services.scoring.score(.with { $0.model = "nope"; $0.matrix = .with { $0.columns = ["x"]; $0.values = [1] } }) }
+            #expect(missing == .notFound)
+
+            let (status, body) = try await httpGet("http://127.0.0.1:\(port)/metrics")
+            #expect(status == 200)
+            let samples = parseExposition(body)
+            func value(_ name: String, _ labels: [String: String] = [:]) -> Double? { samples[Sample(name: name, labels: labels)] }
+            let score = ["grpc_service": "segmentation.v1.ScoringService", "grpc_method": "Score"]
+            #expect(value("grpc_server_handled_total", score.merging(["grpc_code": "OK"]) { $1 }) == 3)
+            #expect(value("grpc_server_handled_total", score.merging(["grpc_code": "NOT_FOUND"]) { $1 }) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_service": "segmentation.v1.DatasetService", "grpc_method": "UploadDataset", "grpc_code": "OK"]) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_service": "segmentation.v1.TrainingService", "grpc_method": "SubmitTrainingJob", "grpc_code": "OK"]) == 1)
+            // The latency histogram saw every Score call, and its buckets are cumulative.
+            #expect(value("grpc_server_handling_seconds_count", score) == 4)
+            #expect(value("grpc_server_handling_seconds_bucket", score.merging(["le": "+Inf"]) { $1 }) == 4)
+            #expect((value("grpc_server_handling_seconds_sum", score) ?? 0) > 0)
+            #expect(value("segment_scored_customers_total") == 111)
+            #expect(value("segment_upload_bytes_total") == Double(uploadBytes))
+            #expect(value("segment_jobs_finished_total", ["state": "succeeded"]) == 1)
+            #expect(value("segment_jobs_finished_total", ["state": "failed"]) == 0)
+            #expect(value("segment_training_duration_seconds_count") == 1)
+            #expect(value("segment_jobs", ["state": "queued"]) == 0)
+            #expect(value("segment_jobs", ["state": "running"]) == 0)
+            #expect(value("segment_models") == 1)
+            #expect(value("segment_model_versions") == 1)
+            #expect(value("segment_models_decoded") == 1)
+            #expect((value("process_resident_memory_bytes") ?? 0) > 1_000_000)
+            #expect((value("process_open_fds") ?? 0) > 0)
+            // Nothing about customers: no ids, no file names.
+            #expect(!body.contains("sample.csv"))
+
+            #expect(try await httpGet("http://127.0.0.1:\(port)/other").status == 404)
+            #expect(try await httpGet("http://127.0.0.1:\(port)/metrics", method: "POST").status == 405)
+        }
+    }
+
+    @Test("Health is NOT_SERVING and other calls UNAVAILABLE while starting; NOT_SERVING while the registry fails its probe, SERVING again after")
+    func healthFollowsStartupAndRegistry() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let registry = InMemoryRegistry()
+        await registry.holdStartup()
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = harness.dataDirectory
+        configuration.registryProbeInterval = .milliseconds(50)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = try await SegmentationServer(configuration: configuration, logger: logger, registry: registry)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            let port = try await server.listeningPort
+            try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
+                let services = Services(client: client)
+                #expect(try await services.health.check(.init()).status == .notServing)
+                #expect(await statusCode { _ = try await services.models.listModels(.init()) } == .unavailable)
+                await registry.releaseStartup()
+                #expect(await server.health.untilServing())
+                #expect(try await services.health.check(.init()).status == .serving)
+                _ = try await services.models.listModels(.init())
+
+                await registry.setUnreachable(true)
+                try await Self.eventually { try await services.health.check(.init()).status == .notServing }
+                // Calls still run: what is in memory keeps serving.
+                _ = try await services.models.listModels(.init())
+                await registry.setUnreachable(false)
+                try await Self.eventually { try await services.health.check(.init()).status == .serving }
+            }
+            await server.shutDown()
+            #expect(server.health.status == .notServing)
+            try await group.waitForAll()
+        }
+    }
+
+    static func eventually(_ condition: () async throws -> Bool) async throws {
+        for _ in 0..<200 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("the condition did not hold within 5 s")
+    }
+
+    @Test("--log-format json: one JSON object per line, a call's line with method, status, duration, peer and role, never its token")
+    func jsonLogLines() async throws {
+        let lines = Mutex<[String]>([])
+        var logger = Logger(label: "segment-server") { JSONLogHandler(label: $0) { line in lines.withLock { $0.append(line) } } }
+        logger.logLevel = .info
+        let harness = try Harness()
+        defer { harness.remove() }
+        let token = "scorer-secret-5521"
+        let tokens = try SecurityTests.writeTokens(harness, [.scorer: token])
+        try await harness.withServer(configure: { $0.tokensFile = tokens }, logger: logger, clientToken: token) { services, _ in
+            _ = try await services.models.listModels(.init())
+        }
+        let all = lines.withLock { $0 }
+        #expect(all.allSatisfy { $0.hasSuffix("}\n") && !$0.dropLast().contains("\n") })
+        let objects = try all.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(objects.allSatisfy { $0["time"] is String && $0["level"] is String && $0["message"] is String })
+        let call = try #require(objects.first { $0["message"] as? String == "rpc" && $0["method"] as? String == "segmentation.v1.ModelRegistry/ListModels" })
+        #expect(call["status"] as? String == "ok")
+        #expect(call["role"] as? String == "scorer")
+        #expect(call["ms"] is Double)
+        #expect((call["peer"] as? String ?? "").contains("127.0.0.1"))
+        #expect(!all.joined().contains(token))
+        // Escaping: quotes, backslashes and control characters survive a round trip.
+        let odd = "a \"quoted\" \\ path\nnew line\u{01}"
+        #expect(try JSONSerialization.jsonObject(with: Data(JSONLogHandler.quoted(odd).utf8), options: .fragmentsAllowed) as? String == odd)
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @Test("Reflection (v1 and v1alpha) lets a real client (Python grpcio-reflection) list the services and call a method with no .proto files, while tokens are on")
+    func reflectionWithARealClient() async throws {
+        let python = Self.packageRoot.appendingPathComponent("bench/.venv/bin/python").path
+        let script = Self.packageRoot.appendingPathComponent("Tests/Python/reflection_client.py").path
+        #expect(FileManager.default.isExecutableFile(atPath: python), "bench/.venv is missing: run scripts/setup.sh (it installs grpcio-reflection)")
+        guard FileManager.default.isExecutableFile(atPath: python) else { return }
+        let harness = try Harness()
+        defer { harness.remove() }
+        let token = "viewer-reflect-93"
+        let tokens = try SecurityTests.writeTokens(harness, [.viewer: token, .admin: "admin-reflect-11"])
+        let (path, _) = try harness.sampleFile(customers: 200)
+        let output = try await harness.withServer(configure: { $0.tokensFile = tokens }, clientToken: "admin-reflect-11") { services, server in
+            _ = try await services.train(try await services.upload(path).id, model: "reflected", ks: 3...3, nInit: 1)
+            let port = try await server.listeningPort
+            return try await OffPool.run(name: "python") { try Self.run(python, [script, "127.0.0.1:\(port)", token]) }
+        }
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "not JSON: \(output)")
+        let expected = SegmentationServer.serviceNames.sorted()
+        #expect(result["services"] as? [String] == expected)
+        #expect(result["v1_services"] as? [String] == expected)
+        #expect(result["models"] as? [String] == ["reflected"])
+        #expect(result["score_input"] as? String == "segmentation.v1.ScoreRequest")
+        #expect(result["score_output"] as? String == "segmentation.v1.ScoreResponse")
+        #expect((result["score_input_fields"] as? [String] ?? []).contains("model"))
+        let files = result["v1_symbol_files"] as? [String] ?? []
+        #expect(files.first == "segmentation/v1/scoring.proto")
+        #expect(files.contains("segmentation/v1/common.proto"))
+        #expect(result["v1_missing_code"] as? Int == 5)
+    }
+
+    @Test("segment-server --help documents every flag with its environment variable, and the server reads each variable it names",
+          .enabled(if: ProcessTests.built, "build the executables first (swift build); scripts/test.sh does"))
+    func helpNamesEveryVariable() throws {
+        let help = try Self.run(ProcessTests.server, ["--help"])
+        let source = try String(contentsOf: Self.packageRoot.appendingPathComponent("Server/Main/SegmentServerCommand.swift"), encoding: .utf8)
+        // Each option's block: its line starting with "  --" and the indented lines under it.
+        var blocks: [String] = []
+        for line in help.split(separator: "\n") {
+            if line.hasPrefix("  --") || line.hasPrefix("  -h") { blocks.append(String(line)) } else if !blocks.isEmpty, line.hasPrefix("    ") { blocks[blocks.count - 1] += " " + line.trimmingCharacters(in: .whitespaces) }
+        }
+        let options = blocks.filter { !$0.contains("--help") }
+        let declared = source.matches(of: /@Option\(|@Flag\(/).count
+        #expect(options.count == declared, "--help shows \(options.count) options, the command declares \(declared)")
+        for block in options {
+            let variable = block.firstMatch(of: /env (SEGMENT_[A-Z_]+)/)?.1
+            #expect(variable != nil, "no environment variable in: \(block)")
+            if let variable { #expect(source.contains("\"\(variable)\""), "\(variable) is documented but not read") }
+        }
+        for flag in ["--metrics-port", "--log-format", "--auth-tokens", "--tls-cert", "--tls-client-ca", "--insecure"] {
+            #expect(options.contains { $0.contains(flag) }, "\(flag) is not in --help")
+        }
+    }
+
+    /// Runs a program to its end; its standard output, or an error with its standard error.
+    static func run(_ program: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let (out, err) = (Pipe(), Pipe())
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw RPCError(code: .internalError, message: "\(program) failed: \(String(decoding: errors, as: UTF8.self))")
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}
