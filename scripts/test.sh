@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: builds everything (the process tests run the built executables), runs
-# every test, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving benchmarks so they never rot
-# (debug builds; no timing is asserted).
+# every test, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving
+# benchmarks and of the soak test, so they never rot (debug builds; no timing is asserted; the
+# soak's correctness checks do hold: no failed call, no reply from a half-switched alias).
 # Tests that need ../shared skip with a message when it is absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +13,4 @@ swift test --skip-build
 bash scripts/fuzz.sh 60
 .build/debug/segment-bench --smoke
 SMOKE=1 CONFIG=debug bash bench/serve.sh
+SMOKE=1 CONFIG=debug bash bench/soak.sh

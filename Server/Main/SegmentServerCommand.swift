@@ -149,8 +149,11 @@ struct SegmentServerCommand: AsyncParsableCommand {
         }
         hangups.resume()
         defer { hangups.cancel() }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var lifecycle = ServiceGroupConfiguration(
+            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A call still open this long after SIGTERM (a client's endless stream) is cancelled: the process always exits.
+        lifecycle.maximumGracefulShutdownDuration = .seconds(20)
+        let group = ServiceGroup(configuration: lifecycle)
         try await group.run()
     }
 

@@ -57,6 +57,8 @@ public struct ServerConfiguration: Sendable {
     public var metricsPort: Int?
     /// How often the registry is probed; health is NOT_SERVING while the probe fails.
     public var registryProbeInterval: Duration = .seconds(5)
+    /// A probe not answered within this counts as failed.
+    public var registryProbeTimeout: Duration = .seconds(2)
 
     /// Plaintext, TLS, or mutual TLS, as configured.
     func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
@@ -139,7 +141,7 @@ public final class SegmentationServer: Service, Sendable {
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
         let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health)
-        let reflection = try ReflectionIndex(services: Self.serviceNames)
+        let reflection = ReflectionIndex(services: Self.serviceNames)
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store, limits: configuration.limits, metrics: metrics,
                            afterChunk: hooks.afterUploadChunk),
@@ -147,8 +149,8 @@ public final class SegmentationServer: Service, Sendable {
             ModelRegistryService(models: models, store: store),
             ScoringService(models: models, metrics: metrics, beforeLargeScore: hooks.beforeLargeScore),
             HealthService(health: health),
-            ReflectionService(index: reflection),
-            ReflectionServiceV1Alpha(index: reflection),
+            ReflectionService(index: reflection, health: health),
+            ReflectionServiceV1Alpha(index: reflection, health: health),
         ], interceptors: [calls])
         if let port = configuration.metricsPort {
             let (metrics, jobs, models) = (self.metrics, self.jobs, self.models)
@@ -179,21 +181,19 @@ public final class SegmentationServer: Service, Sendable {
         if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
     }
 
-    /// Probes the registry every `registryProbeInterval`: NOT_SERVING while it fails, SERVING again
-    /// once it answers. Ends when the surrounding task is cancelled.
+    /// Probes the registry every `registryProbeInterval`: NOT_SERVING while it fails or does not
+    /// answer within `registryProbeTimeout`, SERVING again once it answers. Ends when cancelled.
     private func watchRegistry() async {
+        let probe = RegistryProbe(registry: registry, timeout: configuration.registryProbeTimeout)
         while (try? await Task.sleep(for: configuration.registryProbeInterval)) != nil {
-            do {
-                try await registry.probe()
-                if health.phase == .registryUnavailable {
-                    health.set(.serving)
-                    logger.notice("the registry answers again: serving")
-                }
-            } catch {
+            if let problem = await probe.problem() {
                 if health.phase == .serving {
                     health.set(.registryUnavailable)
-                    logger.error("the registry does not answer: health is NOT_SERVING until it does", metadata: ["error": "\(error)"])
+                    logger.error("the registry does not answer: health is NOT_SERVING until it does", metadata: ["error": "\(problem)"])
                 }
+            } else if health.phase == .registryUnavailable {
+                health.set(.serving)
+                logger.notice("the registry answers again: serving")
             }
         }
     }
@@ -226,29 +226,52 @@ public final class SegmentationServer: Service, Sendable {
     /// Serves until shut down. Health is NOT_SERVING (and other calls UNAVAILABLE) while the
     /// startup checks run, SERVING after them, NOT_SERVING while the registry fails its probe.
     public func run() async throws {
+        /// The parts that run beside the gRPC server; they end when it does.
+        enum Part { case server, companion }
         try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: Part.self) { group in
                 group.addTask {
                     // Every call's request messages are checked against the limit (SegmentationCodec).
                     try await MessageSizeLimit.$bytes.withValue(self.configuration.maximumMessageBytes) {
                         try await self.server.serve()
                     }
+                    return .server
                 }
-                if let endpoint = self.metricsEndpoint { group.addTask { try await endpoint.run() } }
-                let port = try await self.listeningPort
-                try await self.startUp()
-                self.health.set(.serving)
-                self.logger.info("serving", metadata: ["address": "\(self.configuration.host):\(port)",
-                                                       "data": "\(self.configuration.dataDirectory)",
-                                                       "metrics": "\(self.metricsPort.map { "\(self.configuration.host):\($0)/metrics" } ?? "off")"])
-                group.addTask { await self.watchRegistry() }
-                // The gRPC server ends after a graceful shutdown; the probe and the metrics endpoint go with it.
-                _ = try await group.next()
+                if let endpoint = self.metricsEndpoint {
+                    group.addTask {
+                        try await endpoint.run()
+                        return .companion
+                    }
+                }
+                // A child task, so that a shutdown during the startup checks cancels them.
+                group.addTask {
+                    try await self.startServing()
+                    await self.watchRegistry()
+                    return .companion
+                }
+                do {
+                    while let part = try await group.next(), part != .server {}
+                } catch {
+                    // Startup failed: nothing will ever serve; waiters for SERVING must not wait on.
+                    self.health.shutDown()
+                    throw error
+                }
                 group.cancelAll()
             }
         } onGracefulShutdown: {
             Task { await self.shutDown() }
         }
+    }
+
+    /// Runs the startup checks once listening, then turns SERVING.
+    private func startServing() async throws {
+        let port = try await listeningPort
+        try await startUp()
+        try Task.checkCancellation()
+        health.markStarted()
+        guard health.phase == .serving else { return }
+        logger.info("serving", metadata: ["address": "\(configuration.host):\(port)", "data": "\(configuration.dataDirectory)",
+                                         "metrics": "\(metricsPort.map { "\(configuration.host):\($0)/metrics" } ?? "off")"])
     }
 
     /// Stops accepting calls and jobs, ends running jobs, then lets in-flight calls finish.

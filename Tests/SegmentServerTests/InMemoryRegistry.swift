@@ -52,8 +52,21 @@ actor InMemoryRegistry: Registry {
         return Listing(items: Array(matching.prefix(limit)), unreadable: 0)
     }
 
-    func failUnfinishedJobs(reason: String, at date: Date) async -> Int {
-        if holdingStartup { await withCheckedContinuation { startupHold = $0 } }
+    /// Tests make the startup checks fail here.
+    private var startupFails = false
+    func failStartup() { startupFails = true }
+
+    func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int {
+        if holdingStartup {
+            // Cancellable, as GRDB's database accesses are: a shutdown during startup must not wait for it.
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { startupHold = $0 }
+            } onCancel: {
+                Task { await self.releaseStartup() }
+            }
+            try Task.checkCancellation()
+        }
+        if startupFails { throw RegistryError.storage("the startup check failed (a test made it)") }
         var count = 0
         for (id, var job) in jobRecords where !job.status.isFinished {
             job.status = .failed

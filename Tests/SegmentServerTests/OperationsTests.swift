@@ -6,6 +6,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import SegmentationAPI
+import SwiftProtobuf
 import Synchronization
 import Testing
 @testable import SegmentCLI
@@ -53,7 +54,8 @@ struct OperationsTests {
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 300)
         let uploadBytes = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
-        try await harness.withServer(configure: { $0.metricsPort = 0 }) { services, server in
+        let tokens = try SecurityTests.writeTokens(harness, [.admin: "admin-metrics-1"])
+        try await harness.withServer(configure: { $0.metricsPort = 0; $0.tokensFile = tokens }, clientToken: "admin-metrics-1") { services, server in
             let port = try #require(server.metricsPort)
             let dataset = try await services.upload(path)
             let job = try await services.train(dataset.id, model: "shop", ks: 3...3, nInit: 1)
@@ -72,21 +74,41 @@ struct OperationsTests {
             #expect(scored == 111)
             let missing = await statusCode { _ = try await services.scoring.score(.with { $0.model = "nope"; $0.matrix = .with { $0.columns = ["x"]; $0.values = [1] } }) }
             #expect(missing == .notFound)
+            // Refused before any handler runs: still counted.
+            let anonymous = try await SecurityTests.asCaller(nil, server) { anonymous in
+                await statusCode { _ = try await anonymous.models.listModels(.init()) }
+            }
+            #expect(anonymous == .unauthenticated)
+            // A bidirectional stream of two messages is one call.
+            let streamed = try await services.scoring.scoreStream { writer in
+                for _ in 0..<2 {
+                    try await writer.write(.with { $0.model = "shop"; $0.matrix = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.values = [1, 2, 3, 4] } })
+                }
+            } onResponse: { response in
+                var count = 0
+                for try await part in response.messages { count += part.columns.segmentIds.count }
+                return count
+            }
+            #expect(streamed == 2)
 
             let (status, body) = try await httpGet("http://127.0.0.1:\(port)/metrics")
             #expect(status == 200)
             let samples = parseExposition(body)
             func value(_ name: String, _ labels: [String: String] = [:]) -> Double? { samples[Sample(name: name, labels: labels)] }
-            let score = ["grpc_service": "segmentation.v1.ScoringService", "grpc_method": "Score"]
+            // go-grpc-prometheus's labels and code names, so existing gRPC dashboards read them.
+            let score = ["grpc_type": "unary", "grpc_service": "segmentation.v1.ScoringService", "grpc_method": "Score"]
             #expect(value("grpc_server_handled_total", score.merging(["grpc_code": "OK"]) { $1 }) == 3)
-            #expect(value("grpc_server_handled_total", score.merging(["grpc_code": "NOT_FOUND"]) { $1 }) == 1)
-            #expect(value("grpc_server_handled_total", ["grpc_service": "segmentation.v1.DatasetService", "grpc_method": "UploadDataset", "grpc_code": "OK"]) == 1)
-            #expect(value("grpc_server_handled_total", ["grpc_service": "segmentation.v1.TrainingService", "grpc_method": "SubmitTrainingJob", "grpc_code": "OK"]) == 1)
+            #expect(value("grpc_server_handled_total", score.merging(["grpc_code": "NotFound"]) { $1 }) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_type": "bidi_stream", "grpc_service": "segmentation.v1.ScoringService", "grpc_method": "ScoreStream", "grpc_code": "OK"]) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_type": "client_stream", "grpc_service": "segmentation.v1.DatasetService", "grpc_method": "UploadDataset", "grpc_code": "OK"]) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_type": "unary", "grpc_service": "segmentation.v1.TrainingService", "grpc_method": "SubmitTrainingJob", "grpc_code": "OK"]) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_type": "server_stream", "grpc_service": "segmentation.v1.TrainingService", "grpc_method": "WatchJob", "grpc_code": "OK"]) == 1)
+            #expect(value("grpc_server_handled_total", ["grpc_type": "unary", "grpc_service": "segmentation.v1.ModelRegistry", "grpc_method": "ListModels", "grpc_code": "Unauthenticated"]) == 1)
             // The latency histogram saw every Score call, and its buckets are cumulative.
             #expect(value("grpc_server_handling_seconds_count", score) == 4)
             #expect(value("grpc_server_handling_seconds_bucket", score.merging(["le": "+Inf"]) { $1 }) == 4)
             #expect((value("grpc_server_handling_seconds_sum", score) ?? 0) > 0)
-            #expect(value("segment_scored_customers_total") == 111)
+            #expect(value("segment_scored_customers_total") == 113)
             #expect(value("segment_upload_bytes_total") == Double(uploadBytes))
             #expect(value("segment_jobs_finished_total", ["state": "succeeded"]) == 1)
             #expect(value("segment_jobs_finished_total", ["state": "failed"]) == 0)
@@ -125,8 +147,19 @@ struct OperationsTests {
             try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
                 let services = Services(client: client)
                 #expect(try await services.health.check(.init()).status == .notServing)
+                // A watcher sees the change as it happens.
+                async let watched: [Grpc_Health_V1_HealthCheckResponse.ServingStatus] = services.health.watch(.init()) { response in
+                    var seen: [Grpc_Health_V1_HealthCheckResponse.ServingStatus] = []
+                    for try await update in response.messages {
+                        seen.append(update.status)
+                        if update.status == .serving { break }
+                    }
+                    return seen
+                }
                 #expect(await statusCode { _ = try await services.models.listModels(.init()) } == .unavailable)
+                try await Task.sleep(for: .milliseconds(100))
                 await registry.releaseStartup()
+                #expect(try await watched == [.notServing, .serving])
                 #expect(await server.health.untilServing())
                 #expect(try await services.health.check(.init()).status == .serving)
                 _ = try await services.models.listModels(.init())
@@ -139,9 +172,112 @@ struct OperationsTests {
                 try await Self.eventually { try await services.health.check(.init()).status == .serving }
             }
             await server.shutDown()
-            #expect(server.health.status == .notServing)
             try await group.waitForAll()
         }
+    }
+
+    /// A server on `registry` in a data directory of its own, run until `body` returns or `run()` ends.
+    static func withRunningServer(_ registry: any Registry, configure: (inout ServerConfiguration) -> Void = { _ in },
+                                  _ body: @Sendable (SegmentationServer, Task<Void, any Error>) async throws -> Void) async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.dataDirectory = harness.dataDirectory
+        configure(&configuration)
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = try await SegmentationServer(configuration: configuration, logger: logger, registry: registry)
+        let running = Task { try await server.run() }
+        try await body(server, running)
+        await server.shutDown()
+        _ = await running.result
+    }
+
+    /// The seconds `task` takes to end from now, at most `limit` (then it is reported and cancelled).
+    static func secondsToEnd(_ task: Task<Void, any Error>, limit: Double = 5) async -> Double {
+        let start = ContinuousClock.now
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(limit))
+            task.cancel()
+        }
+        _ = await task.result
+        watchdog.cancel()
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    @Test("A shutdown during the startup checks ends run() at once; a failing startup check ends run() with its error and nobody waits for SERVING forever")
+    func shutdownAndFailureWhileStarting() async throws {
+        let held = InMemoryRegistry()
+        await held.holdStartup()
+        try await Self.withRunningServer(held) { server, running in
+            _ = try await server.listeningPort
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(server.health.phase == .starting)
+            async let serving = server.health.untilServing()
+            await server.shutDown()
+            #expect(await Self.secondsToEnd(running) < 4)
+            #expect(await serving == false)
+            #expect(!server.health.hasStarted)
+            await held.releaseStartup()
+        }
+        let failing = InMemoryRegistry()
+        await failing.failStartup()
+        try await Self.withRunningServer(failing) { server, running in
+            #expect(await server.health.untilServing() == false)
+            #expect(await Self.secondsToEnd(running) < 4)
+            await #expect(throws: RegistryError.self) { try await running.value }
+        }
+    }
+
+    @Test("A reflection stream left open (as grpcui keeps one) ends at shutdown instead of holding it open")
+    func reflectionStreamEndsAtShutdown() async throws {
+        try await Self.withRunningServer(InMemoryRegistry()) { server, running in
+            #expect(await server.health.untilServing())
+            let port = try await server.listeningPort
+            let answered = try await withGRPCClient(transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)) { client in
+                try await Grpc_Reflection_V1_ServerReflection.Client(wrapping: client).serverReflectionInfo { writer in
+                    try await writer.write(.with { $0.listServices = "" })
+                    // The tool keeps the stream open; the server shuts down meanwhile.
+                    Task { try await Task.sleep(for: .milliseconds(200)); await server.shutDown() }
+                    try? await Task.sleep(for: .seconds(30))
+                } onResponse: { response in
+                    var answers = 0
+                    do { for try await _ in response.messages { answers += 1 } } catch {}
+                    return answers
+                }
+            }
+            #expect(answered == 1)
+            #expect(await Self.secondsToEnd(running) < 4)
+        }
+    }
+
+    @Test("Reflection resolves what grpcurl asks: nested types, enum values in their scope, fields, oneofs, leading dots, files with their imports; unknowns are NOT_FOUND")
+    func reflectionIndex() throws {
+        let index = ReflectionIndex(services: SegmentationServer.serviceNames)
+        func files(_ request: Grpc_Reflection_V1_ServerReflectionRequest) throws -> [String] {
+            try index.answer(request).fileDescriptorResponse.fileDescriptorProto.map { try Google_Protobuf_FileDescriptorProto(serializedBytes: $0).name }
+        }
+        func notFound(_ request: Grpc_Reflection_V1_ServerReflectionRequest) -> Bool {
+            index.answer(request).errorResponse.errorCode == 5
+        }
+        for symbol in ["grpc.health.v1.HealthCheckResponse.ServingStatus", "grpc.health.v1.HealthCheckResponse.SERVING",
+                       "grpc.health.v1.HealthCheckRequest.service", ".grpc.health.v1.Health.Check", "grpc.health.v1.Health"] {
+            #expect(try files(.with { $0.fileContainingSymbol = symbol }) == ["grpc/health/v1/health.proto"], "\(symbol)")
+        }
+        let scoring = try files(.with { $0.fileContainingSymbol = "segmentation.v1.ScoreRequest.model" })
+        #expect(scoring.first == "segmentation/v1/scoring.proto")
+        #expect(try files(.with { $0.fileByFilename = "segmentation/v1/scoring.proto" }) == scoring)
+        #expect(Set(scoring).count == scoring.count && scoring.contains("segmentation/v1/common.proto"))
+        #expect(try files(.with { $0.fileContainingSymbol = "segmentation.v1.ScoreRequest.input" }) == scoring)
+        #expect(notFound(.with { $0.fileContainingSymbol = "segmentation.v1.NoSuchThing" }))
+        #expect(notFound(.with { $0.fileByFilename = "no/such.proto" }))
+        #expect(notFound(.with { $0.allExtensionNumbersOfType = "grpc.health.v1.Health" }))
+        #expect(index.answer(.with { $0.allExtensionNumbersOfType = ".grpc.health.v1.HealthCheckRequest" }).allExtensionNumbersResponse.baseTypeName
+                == "grpc.health.v1.HealthCheckRequest")
+        #expect(index.answer(.init()).errorResponse.errorCode == 3)
+        #expect(index.answer(.with { $0.listServices = "*" }).listServicesResponse.service.map(\.name) == SegmentationServer.serviceNames.sorted())
     }
 
     static func eventually(_ condition: () async throws -> Bool) async throws {
@@ -174,6 +310,12 @@ struct OperationsTests {
         #expect(call["ms"] is Double)
         #expect((call["peer"] as? String ?? "").contains("127.0.0.1"))
         #expect(!all.joined().contains(token))
+        // Nested metadata, numbers, and a number JSON cannot hold.
+        let nested = JSONLogHandler.json(.dictionary(["list": .array([.string("a"), .stringConvertible(2)]), "nan": .stringConvertible(Double.nan),
+                                                      "ok": .stringConvertible(true), "x": .stringConvertible(1.5)]))
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(nested.utf8)) as? [String: Any])
+        #expect(decoded["nan"] as? String == "nan" && decoded["x"] as? Double == 1.5 && decoded["ok"] as? Bool == true)
+        #expect((decoded["list"] as? [Any])?.count == 2)
         // Escaping: quotes, backslashes and control characters survive a round trip.
         let odd = "a \"quoted\" \\ path\nnew line\u{01}"
         #expect(try JSONSerialization.jsonObject(with: Data(JSONLogHandler.quoted(odd).utf8), options: .fragmentsAllowed) as? String == odd)

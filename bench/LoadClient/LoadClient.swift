@@ -5,6 +5,8 @@
 //                                                                           ScoreStream throughput
 //   segment-load populate <port> <versions>                                 train many small versions
 //   segment-load cold-start <server binary> <data dir> <port>               time to SERVING
+//   segment-load soak <port> <ca.pem> <admin token> <scorer token> <seconds> <concurrency> <server pid> [--no-memory-verdict]
+//                                                                           the soak test (bench/soak.sh)
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -70,27 +72,40 @@ func stream(port: Int, model: String, messages: Int, batch: Int, form: StreamFor
 
 /// Uploads one small generated dataset and trains `versions` versions over ten models.
 func populate(port: Int, versions: Int) async throws {
-    let output = SampleDataGenerator(customers: 300, seed: 5).generate()
     try await withClient(port) { client in
-        let datasets = Segmentation_V1_DatasetService.Client(wrapping: client)
+        let dataset = try await uploadSample(Segmentation_V1_DatasetService.Client(wrapping: client), customers: 300)
         let training = Segmentation_V1_TrainingService.Client(wrapping: client)
-        let dataset = try await datasets.uploadDataset { writer in
-            try await writer.write(.with { $0.header = .with { $0.kind = .transactions; $0.name = "bench" } })
-            try await writer.write(.with { $0.chunk = .with { $0.fileName = "bench.csv"; $0.data = Data(output.csv.utf8) } })
-        }.dataset
         for v in 0..<versions {
-            let job = try await training.submitTrainingJob(.with {
-                $0.spec = .with { $0.modelName = "bench-\(v % 10)"; $0.datasetID = dataset.id; $0.k = 3 + Int32(v % 3); $0.nInit = 1; $0.seed = UInt64(v) }
-            }).job
-            let state = try await training.watchJob(.with { $0.jobID = job.id }) { response in
-                var last = Segmentation_V1_JobState.unspecified
-                for try await event in response.messages { last = event.state }
-                return last
-            }
-            guard state == .succeeded else { throw RPCError(code: .internalError, message: "job \(job.id) ended \(state)") }
+            _ = try await trainOnce(training, model: "bench-\(v % 10)", dataset: dataset.id, k: 3 + Int32(v % 3), seed: UInt64(v))
         }
     }
     print(#"{"name":"populate","versions":\#(versions)}"#)
+}
+
+/// Uploads generated sample transactions (seed 5).
+func uploadSample(_ datasets: Segmentation_V1_DatasetService.Client<HTTP2ClientTransport.Posix>, customers: Int) async throws -> Segmentation_V1_Dataset {
+    let output = SampleDataGenerator(customers: customers, seed: 5).generate()
+    return try await datasets.uploadDataset { writer in
+        try await writer.write(.with { $0.header = .with { $0.kind = .transactions; $0.name = "bench" } })
+        try await writer.write(.with { $0.chunk = .with { $0.fileName = "bench.csv"; $0.data = Data(output.csv.utf8) } })
+    }.dataset
+}
+
+/// Trains one version at k (one restart) and waits for it; returns its version number.
+func trainOnce(_ training: Segmentation_V1_TrainingService.Client<HTTP2ClientTransport.Posix>, model: String, dataset: String,
+               k: Int32, seed: UInt64 = 0) async throws -> Int32 {
+    let job = try await training.submitTrainingJob(.with {
+        $0.spec = .with { $0.modelName = model; $0.datasetID = dataset; $0.k = k; $0.nInit = 1; $0.seed = seed }
+    }).job
+    let final = try await training.watchJob(.with { $0.jobID = job.id }) { response in
+        var last: Segmentation_V1_JobEvent?
+        for try await event in response.messages { last = event }
+        return last
+    }
+    guard let final, final.state == .succeeded, final.hasFinalJob else {
+        throw RPCError(code: .internalError, message: "job \(job.id) ended \(final?.state ?? .unspecified)")
+    }
+    return final.finalJob.modelVersion
 }
 
 /// Starts the server and polls Health.Check until SERVING.
@@ -152,6 +167,9 @@ enum LoadClient {
                              form: a.contains("--matrix") ? .matrix : a.contains("--omit-names") ? .idsOnly : .rows)
         case "populate":
             try await populate(port: int(1, 50051), versions: int(2, 100))
+        case "soak":
+            try await soak(SoakOptions(port: int(1, 50051), caFile: a[2], adminToken: a[3], scorerToken: a[4], seconds: int(5, 300),
+                                       concurrency: int(6, 64), serverPID: Int32(int(7, 0)), judgeMemory: !a.contains("--no-memory-verdict")))
         case "cold-start":
             try await coldStart(binary: a[1], dataDirectory: a[2], port: int(3, 50071))
         default:

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// One JSON object per line (`--log-format json`), for log shippers: `time` (UTC, ISO 8601 with
 /// milliseconds), `level`, `logger`, `message`, then the metadata's keys at the top level, nested
@@ -18,9 +19,12 @@ public struct JSONLogHandler: LogHandler {
         self.write = write
     }
 
+    /// Whole lines to standard error, one writer at a time (so long lines never interleave); a
+    /// failed write (a full disk, a closed pipe) loses the line, never the process.
     public static let standardError: @Sendable (String) -> Void = { line in
-        FileHandle.standardError.write(Data(line.utf8))
+        standardErrorLock.withLock { _ in try? FileHandle.standardError.write(contentsOf: Data(line.utf8)) }
     }
+    private static let standardErrorLock = Mutex(())
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }

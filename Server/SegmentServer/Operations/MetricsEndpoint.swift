@@ -20,6 +20,8 @@ final class MetricsEndpoint: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
+                    // A connection that sends nothing for 30 s is closed: idle ones cannot hold the 16 places.
+                    try child.pipeline.syncOperations.addHandlers([IdleStateHandler(readTimeout: .seconds(30)), CloseWhenIdle()])
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: child)
@@ -74,5 +76,14 @@ final class MetricsEndpoint: Sendable {
         guard path == "/metrics" else { return (.notFound, Array("only /metrics is served here\n".utf8)) }
         guard request.method == .GET else { return (.methodNotAllowed, Array("use GET\n".utf8)) }
         return (.ok, await render())
+    }
+}
+
+/// Closes the connection when IdleStateHandler reports it idle.
+private final class CloseWhenIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
     }
 }

@@ -9,8 +9,8 @@ import Synchronization
 /// count apart, and a library embedding the server keeps its own metrics backend.
 ///
 /// RPC metrics follow the names go-grpc-prometheus made common, so existing gRPC dashboards work:
-/// `grpc_server_handled_total{grpc_service,grpc_method,grpc_code}` and the latency histogram
-/// `grpc_server_handling_seconds{grpc_service,grpc_method}`. The rest are ours (`segment_*`) and
+/// `grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}` and the latency
+/// histogram `grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method}`. The rest are ours (`segment_*`) and
 /// the usual process gauges (`process_*`). README's operations section lists them all.
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
@@ -57,15 +57,15 @@ public final class ServerMetrics: Sendable {
             let rpc = RPCKey(method: key, code: code)
             if let counter = handles[rpc] { return counter }
             let counter = CoreMetrics.Counter(label: "grpc_server_handled_total",
-                                  dimensions: [("grpc_service", service), ("grpc_method", method), ("grpc_code", Self.name(of: code))],
-                                  factory: factory)
+                                              dimensions: Self.labels(service, method) + [("grpc_code", Self.name(of: code))],
+                                              factory: factory)
             handles[rpc] = counter
             return counter
         }
         let timer = rpcLatency.withLock { handles in
             if let timer = handles[key] { return timer }
-            let timer = CoreMetrics.Timer(label: "grpc_server_handling_seconds",
-                              dimensions: [("grpc_service", service), ("grpc_method", method)], factory: factory)
+            let timer = CoreMetrics.Timer(label: "grpc_server_handling_seconds", dimensions: Self.labels(service, method),
+                                          factory: factory)
             handles[key] = timer
             return timer
         }
@@ -94,15 +94,32 @@ public final class ServerMetrics: Sendable {
     /// Large Score requests stopped mid-way since the server started.
     public var scoresStoppedEarly: Int { stoppedScoresSoFar.load(ordering: .relaxed) }
 
-    /// The code as gRPC spells it on the wire and in other servers' metrics: OK, INVALID_ARGUMENT...
+    /// grpc_type, grpc_service, grpc_method, as go-grpc-prometheus has them.
+    private static func labels(_ service: String, _ method: String) -> [(String, String)] {
+        [("grpc_type", APISchema.methodTypes[service + "/" + method] ?? "unary"), ("grpc_service", service), ("grpc_method", method)]
+    }
+
+    /// The code as go-grpc-prometheus labels it (Go's `codes.Code.String()`): OK, NotFound, Internal...
     static func name(of code: RPCError.Code?) -> String {
         guard let code else { return "OK" }
-        var name = ""
-        for character in "\(code)" {
-            if character.isUppercase { name += "_" }
-            name += character.uppercased()
+        return switch code {
+        case .cancelled: "Canceled"
+        case .invalidArgument: "InvalidArgument"
+        case .deadlineExceeded: "DeadlineExceeded"
+        case .notFound: "NotFound"
+        case .alreadyExists: "AlreadyExists"
+        case .permissionDenied: "PermissionDenied"
+        case .resourceExhausted: "ResourceExhausted"
+        case .failedPrecondition: "FailedPrecondition"
+        case .aborted: "Aborted"
+        case .outOfRange: "OutOfRange"
+        case .unimplemented: "Unimplemented"
+        case .internalError: "Internal"
+        case .unavailable: "Unavailable"
+        case .dataLoss: "DataLoss"
+        case .unauthenticated: "Unauthenticated"
+        default: "Unknown"
         }
-        return name
     }
 
     private func jobsFinished(_ state: String) -> CoreMetrics.Counter {

@@ -133,6 +133,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
 /// a shared PostgreSQL backend for many replicas implements the same protocol.
 ///
 /// Every method is one transaction: a crash leaves either nothing or the whole change.
+/// A method whose task is cancelled may stop early with CancellationError, leaving nothing
+/// (GRDB's accesses are cancellable): a shutdown during startup does not wait for a slow store.
 public protocol Registry: Sendable {
     func insertDataset(_ dataset: DatasetRecord) async throws -> Bool
     func dataset(id: String) async throws -> DatasetRecord?

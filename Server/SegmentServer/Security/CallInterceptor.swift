@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+import Synchronization
 import SegmentationAPI
 
 /// Every call passes here once: refused while the server is starting, authenticated by its bearer
@@ -22,7 +23,7 @@ struct CallInterceptor: ServerInterceptor {
         let ability = AccessPolicy.ability(for: context.descriptor)
         do {
             if ability != .open {
-                guard health.phase != .starting else {
+                guard health.hasStarted else {
                     throw RPCError(code: .unavailable, message: "the server is starting (checking the registry, loading model tables); retry shortly")
                 }
                 if let tokens {
@@ -35,11 +36,12 @@ struct CallInterceptor: ServerInterceptor {
             throw error
         }
         let role = caller
+        let end = CallEnd { code in log(context, role: role, code: code, since: started) }
         var response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
         } catch {
-            log(context, role: role, code: (error as? RPCError)?.code ?? .unknown, since: started)
+            end.finish(Self.code(of: error))
             throw error
         }
         switch response.accepted {
@@ -49,18 +51,28 @@ struct CallInterceptor: ServerInterceptor {
             contents.producer = { writer in
                 do {
                     let trailers = try await produce(writer)
-                    log(context, role: role, code: nil, since: started)
+                    end.finish(nil)
                     return trailers
                 } catch {
-                    log(context, role: role, code: (error as? RPCError)?.code ?? .unknown, since: started)
+                    end.finish(Self.code(of: error))
                     throw error
                 }
             }
             response.accepted = .success(contents)
         case .failure(let error):
-            log(context, role: role, code: error.code, since: started)
+            end.finish(error.code)
         }
         return response
+    }
+
+    /// The status a handler's error ends its call with: a client that went away is CANCELLED.
+    static func code(of error: any Error) -> RPCError.Code {
+        switch error {
+        case let error as RPCError: error.code
+        case let error as any RPCErrorConvertible: error.rpcErrorCode
+        case is CancellationError: .cancelled
+        default: .unknown
+        }
     }
 
     /// The caller's role, or UNAUTHENTICATED (no token, or one this server does not know).
@@ -99,4 +111,20 @@ struct CallInterceptor: ServerInterceptor {
             "role": "\(role?.rawValue ?? (tokens == nil || AccessPolicy.ability(for: method) == .open ? "open" : "none"))",
         ])
     }
+}
+
+/// Records a call's end exactly once. When the framework drops a response without ever running its
+/// producer (the client reset the stream before the reply began), the call is recorded then, as CANCELLED.
+private final class CallEnd: Sendable {
+    private let recorded = Atomic<Bool>(false)
+    private let record: @Sendable (RPCError.Code?) -> Void
+
+    init(_ record: @escaping @Sendable (RPCError.Code?) -> Void) { self.record = record }
+
+    func finish(_ code: RPCError.Code?) {
+        guard !recorded.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        record(code)
+    }
+
+    deinit { finish(.cancelled) }
 }

@@ -21,6 +21,8 @@ public final class HealthStatus: Sendable {
 
     private struct State {
         var phase = Phase.starting
+        /// The startup checks are done (stays true through shutdown: in-flight calls may finish).
+        var started = false
         var watchers: [UUID: AsyncStream<Status>.Continuation] = [:]
         var status: Status { phase == .serving ? .serving : .notServing }
     }
@@ -31,6 +33,14 @@ public final class HealthStatus: Sendable {
 
     public var status: Status { state.withLock { $0.status } }
     public var phase: Phase { state.withLock { $0.phase } }
+    /// Calls other than health and reflection may run: the startup checks are done.
+    public var hasStarted: Bool { state.withLock { $0.started } }
+
+    /// The startup checks are done: SERVING (unless shutting down already).
+    func markStarted() {
+        state.withLock { $0.started = true }
+        set(.serving)
+    }
 
     /// Moves to `phase`, unless shutting down already (nothing comes after that).
     public func set(_ phase: Phase) {
@@ -41,6 +51,13 @@ public final class HealthStatus: Sendable {
             guard state.status != before else { return }
             for watcher in state.watchers.values { watcher.yield(state.status) }
         }
+    }
+
+    /// Returns once shutdown begins (or the waiting task is cancelled).
+    func untilStopping() async {
+        let (statuses, token) = watch()
+        defer { endWatch(token) }
+        for await _ in statuses {}
     }
 
     /// Waits until SERVING (true) or shutdown (false).

@@ -4,27 +4,29 @@ import SegmentationAPI
 import SwiftProtobuf
 
 /// The schema index server reflection answers from: every .proto of the API (imports included),
-/// read once from the descriptor set `scripts/generate-protos.sh` embeds in the generated code.
+/// from the descriptor set `scripts/generate-protos.sh` embeds in the generated code.
 struct ReflectionIndex: Sendable {
     /// Serialized FileDescriptorProto by file name.
     private var files: [String: Data] = [:]
     private var dependencies: [String: [String]] = [:]
-    /// File declaring each fully-qualified symbol (messages, enums, services, methods, extensions).
+    /// File declaring each fully-qualified symbol: messages, their fields and oneofs, enums and
+    /// their values (in the enclosing scope, as protobuf scopes them), services, methods, extensions.
     private var fileOfSymbol: [String: String] = [:]
+    private var messages: Set<String> = []
     /// Extension numbers by extended type, and the file declaring each.
     private var extensions: [String: [Int32: String]] = [:]
     /// The services this server registered, as list_services names them.
     let services: [String]
 
-    init(services: [String], descriptorSet: Data = Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64)!) throws {
+    init(services: [String], descriptorSet set: Google_Protobuf_FileDescriptorSet = APISchema.descriptorSet) {
         self.services = services.sorted()
-        let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: descriptorSet)
         for file in set.file {
-            files[file.name] = try file.serializedData()
+            // Re-encoding a descriptor that was just decoded cannot fail.
+            files[file.name] = try! file.serializedData()
             dependencies[file.name] = file.dependency
             let prefix = file.package.isEmpty ? "" : file.package + "."
             for message in file.messageType { index(message, prefix: prefix, in: file.name) }
-            for enumeration in file.enumType { fileOfSymbol[prefix + enumeration.name] = file.name }
+            for enumeration in file.enumType { index(enumeration, prefix: prefix, in: file.name) }
             for service in file.service {
                 fileOfSymbol[prefix + service.name] = file.name
                 for method in service.method { fileOfSymbol[prefix + service.name + "." + method.name] = file.name }
@@ -36,9 +38,17 @@ struct ReflectionIndex: Sendable {
     private mutating func index(_ message: Google_Protobuf_DescriptorProto, prefix: String, in file: String) {
         let name = prefix + message.name
         fileOfSymbol[name] = file
+        messages.insert(name)
+        for field in message.field { fileOfSymbol[name + "." + field.name] = file }
+        for oneof in message.oneofDecl { fileOfSymbol[name + "." + oneof.name] = file }
         for nested in message.nestedType { index(nested, prefix: name + ".", in: file) }
-        for enumeration in message.enumType { fileOfSymbol[name + "." + enumeration.name] = file }
+        for enumeration in message.enumType { index(enumeration, prefix: name + ".", in: file) }
         for field in message.extension { record(extension: field, prefix: name + ".", in: file) }
+    }
+
+    private mutating func index(_ enumeration: Google_Protobuf_EnumDescriptorProto, prefix: String, in file: String) {
+        fileOfSymbol[prefix + enumeration.name] = file
+        for value in enumeration.value { fileOfSymbol[prefix + value.name] = file }
     }
 
     private mutating func record(extension field: Google_Protobuf_FieldDescriptorProto, prefix: String, in file: String) {
@@ -60,26 +70,30 @@ struct ReflectionIndex: Sendable {
         case .fileByFilename(let name):
             response.messageResponse = withDependencies(of: name, missing: "no file named '\(name.prefix(200))'")
         case .fileContainingSymbol(let symbol):
-            let name = symbol.hasPrefix(".") ? String(symbol.dropFirst()) : symbol
-            response.messageResponse = withDependencies(of: fileOfSymbol[name], missing: "no symbol named '\(symbol.prefix(200))'")
+            response.messageResponse = withDependencies(of: fileOfSymbol[Self.unqualified(symbol)],
+                                                        missing: "no symbol named '\(symbol.prefix(200))'")
         case .fileContainingExtension(let request):
             response.messageResponse = withDependencies(
-                of: extensions[request.containingType]?[request.extensionNumber],
+                of: extensions[Self.unqualified(request.containingType)]?[request.extensionNumber],
                 missing: "no extension \(request.extensionNumber) of '\(request.containingType.prefix(200))'")
-        case .allExtensionNumbersOfType(let type):
-            if fileOfSymbol[type] != nil {
+        case .allExtensionNumbersOfType(let asked):
+            let type = Self.unqualified(asked)
+            if messages.contains(type) {
                 response.allExtensionNumbersResponse = .with {
                     $0.baseTypeName = type
                     $0.extensionNumber = (extensions[type]?.keys).map { Array($0).sorted() } ?? []
                 }
             } else {
-                response.messageResponse = Self.error(.notFound, "no message type named '\(type.prefix(200))'")
+                response.messageResponse = Self.error(.notFound, "no message type named '\(asked.prefix(200))'")
             }
         case nil:
             response.messageResponse = Self.error(.invalidArgument, "the request names nothing to look up")
         }
         return response
     }
+
+    /// A name without the leading dot descriptors put on fully-qualified names.
+    private static func unqualified(_ name: String) -> String { name.hasPrefix(".") ? String(name.dropFirst()) : name }
 
     /// The file first, then every file it imports, directly or not, each once.
     private func withDependencies(of name: String?, missing: String) -> Grpc_Reflection_V1_ServerReflectionResponse.OneOf_MessageResponse {
@@ -106,12 +120,26 @@ struct ReflectionIndex: Sendable {
 /// grpc.reflection.v1: lets grpcurl, grpcui and Postman list and call the API without the .proto files.
 struct ReflectionService: Grpc_Reflection_V1_ServerReflection.SimpleServiceProtocol {
     let index: ReflectionIndex
+    let health: HealthStatus
 
     func serverReflectionInfo(
         request: RPCAsyncSequence<Grpc_Reflection_V1_ServerReflectionRequest, any Error>,
         response: RPCWriter<Grpc_Reflection_V1_ServerReflectionResponse>, context: ServerContext
     ) async throws {
-        for try await message in request { try await response.write(index.answer(message)) }
+        try await endingAtShutdown(health) {
+            for try await message in request { try await response.write(index.answer(message)) }
+        }
+    }
+}
+
+/// Runs `body` until it ends or the server begins shutting down: tools such as grpcui keep one
+/// reflection stream open for a whole session, and it must not hold a graceful shutdown open.
+func endingAtShutdown(_ health: HealthStatus, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await body() }
+        group.addTask { await health.untilStopping() }
+        try await group.next()
+        group.cancelAll()
     }
 }
 
@@ -119,15 +147,18 @@ struct ReflectionService: Grpc_Reflection_V1_ServerReflection.SimpleServiceProto
 /// package name, so each is translated through its (identical) wire form.
 struct ReflectionServiceV1Alpha: Grpc_Reflection_V1alpha_ServerReflection.SimpleServiceProtocol {
     let index: ReflectionIndex
+    let health: HealthStatus
 
     func serverReflectionInfo(
         request: RPCAsyncSequence<Grpc_Reflection_V1alpha_ServerReflectionRequest, any Error>,
         response: RPCWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext
     ) async throws {
-        for try await message in request {
-            let asked = try Grpc_Reflection_V1_ServerReflectionRequest(serializedBytes: try message.serializedBytes() as [UInt8])
-            let answer = index.answer(asked)
-            try await response.write(try Grpc_Reflection_V1alpha_ServerReflectionResponse(serializedBytes: try answer.serializedBytes() as [UInt8]))
+        try await endingAtShutdown(health) {
+            for try await message in request {
+                let asked = try Grpc_Reflection_V1_ServerReflectionRequest(serializedBytes: try message.serializedBytes() as [UInt8])
+                let answer = index.answer(asked)
+                try await response.write(try Grpc_Reflection_V1alpha_ServerReflectionResponse(serializedBytes: try answer.serializedBytes() as [UInt8]))
+            }
         }
     }
 }
