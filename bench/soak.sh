@@ -129,8 +129,8 @@ print("| soak | result |")
 print("| --- | ---: |")
 print(f"| {s['seconds']} s, {s['concurrency']} concurrent scorers, TLS + scorer token | {s['calls']:,} calls ({s['calls_per_s']:,.0f}/s), p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms |")
 print(f"| failed calls / replies not exactly one version's scores | {s['failed']} / {s['mismatched']} |")
-versions = {k: v for k, v in s.items() if k.startswith("replies_v")}
-print(f"| replies per version ({', '.join(versions)}) | {', '.join(f'{v:,}' for v in versions.values())} |")
+versions = {k.removeprefix("replies_"): v for k, v in s.items() if k.startswith("replies_v")}
+print(f"| replies from {' / '.join(versions)} of the switching alias | {' / '.join(f'{v:,}' for v in versions.values())} |")
 print(f"| alias switches, training jobs finished meanwhile | {s['alias_switches']:,}, {s['jobs_trained']:,} |")
 print(f"| server RSS after warm-up -> end (peak) | {s['rss_after_warmup_mb']:.1f} -> {s['rss_end_mb']:.1f} MB ({s['rss_peak_mb']:.1f}), {s['rss_growth_pct']:+.1f}% |")
 print()
