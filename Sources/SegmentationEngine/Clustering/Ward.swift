@@ -1,0 +1,91 @@
+import Foundation
+
+/// Agglomerative clustering with Ward's linkage, as scikit-learn's `AgglomerativeClustering(linkage="ward")`:
+/// every step merges the two clusters whose union increases the total within-cluster sum of
+/// squares least. Built with the nearest-neighbour chain, on cluster centroids and sizes (Ward's
+/// distance between A and B is sqrt(2 nA nB / (nA + nB)) times the distance of their centroids),
+/// so memory stays O(n x d); time is O(n^2 x d), which is why models cluster a sample past a size.
+public struct Ward: Sendable {
+    public init() {}
+
+    /// One merge of the dendrogram: two clusters, each named by one of its rows, joined at `height`
+    /// (Ward's distance, as scipy and scikit-learn report it) into a cluster of `size` rows.
+    public struct Merge: Sendable, Equatable, Codable {
+        public var left: Int
+        public var right: Int
+        public var height: Double
+        public var size: Int
+    }
+
+    /// The n - 1 merges, lowest first.
+    public func tree(_ x: Matrix, cancellation: CancellationCheck = .never) throws -> [Merge] {
+        let n = x.rows, d = x.columns
+        guard n >= 2 else { return [] }
+        var centroids = x.values
+        var sizes = [Int](repeating: 1, count: n)
+        // Active clusters by slot; each slot keeps a row of its cluster as its name.
+        var active = Array(0..<n)
+        var position = Array(0..<n)
+        var merges: [Merge] = []
+        merges.reserveCapacity(n - 1)
+        var chain: [Int] = []
+
+        func cost(_ a: Int, _ b: Int, _ base: UnsafePointer<Double>) -> Double {
+            let (na, nb) = (Double(sizes[a]), Double(sizes[b]))
+            return 2 * na * nb / (na + nb) * squaredDistance(base + a * d, base + b * d, d)
+        }
+
+        while active.count > 1 {
+            if merges.count % 256 == 0 { try cancellation.throwIfCancelled() }
+            if chain.isEmpty { chain.append(active[0]) }
+            let a = chain[chain.count - 1]
+            let previous = chain.count >= 2 ? chain[chain.count - 2] : nil
+            let (nearest, distance) = centroids.withUnsafeBufferPointer { buffer -> (Int, Double) in
+                let base = buffer.baseAddress!
+                // The previous link wins ties, which is what guarantees the chain ends in a reciprocal pair.
+                var best = previous ?? -1
+                var bestCost = previous.map { cost(a, $0, base) } ?? .infinity
+                for b in active where b != a {
+                    let c = cost(a, b, base)
+                    if c < bestCost { (best, bestCost) = (b, c) }
+                }
+                return (best, bestCost)
+            }
+            guard nearest == previous else {
+                chain.append(nearest)
+                continue
+            }
+            // a and its predecessor are each other's nearest: merge them into a's slot.
+            chain.removeLast(2)
+            let b = nearest
+            let (na, nb) = (Double(sizes[a]), Double(sizes[b]))
+            for j in 0..<d { centroids[a * d + j] = (na * centroids[a * d + j] + nb * centroids[b * d + j]) / (na + nb) }
+            merges.append(Merge(left: min(a, b), right: max(a, b), height: distance.squareRoot(), size: sizes[a] + sizes[b]))
+            sizes[a] += sizes[b]
+            let removed = position[b]
+            active[removed] = active[active.count - 1]
+            position[active[removed]] = removed
+            active.removeLast()
+        }
+        // Ward's merge heights never decrease along the tree, so sorting keeps children before parents.
+        return merges.enumerated().sorted { ($0.element.height, $0.offset) < ($1.element.height, $1.offset) }.map(\.element)
+    }
+
+    /// The clusters left after all but the top k - 1 merges, numbered in order of their first row.
+    public static func labels(_ merges: [Merge], rows: Int, k: Int) -> [Int32] {
+        var parent = Array(0..<rows)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+            return i
+        }
+        for merge in merges.prefix(max(0, rows - k)) { parent[root(merge.right)] = root(merge.left) }
+        var number: [Int: Int32] = [:]
+        return (0..<rows).map { row in
+            let r = root(row)
+            if let known = number[r] { return known }
+            number[r] = Int32(number.count)
+            return number[r]!
+        }
+    }
+}

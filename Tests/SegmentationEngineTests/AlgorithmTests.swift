@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+@testable import SegmentationEngine
+
+/// True when two labelings name the same groups (a one-to-one renaming), noise (-1) kept as noise.
+func sameGroups(_ ours: [Int32], _ theirs: [Int32], noise: Int32? = nil) -> Bool {
+    guard ours.count == theirs.count else { return false }
+    var forward: [Int32: Int32] = [:], backward: [Int32: Int32] = [:]
+    for (a, b) in zip(ours, theirs) {
+        if let noise, (a == noise) != (b == noise) { return false }
+        if let known = forward[a], known != b { return false }
+        if let known = backward[b], known != a { return false }
+        forward[a] = b
+        backward[b] = a
+    }
+    return true
+}
+
+@Suite("DBSCAN, Ward and Gaussian mixtures against scikit-learn")
+struct AlgorithmTests {
+    static let fixture = "fixtures/algorithms/blobs_noise_640x2"
+
+    @Test("DBSCAN: the same clusters and noise as scikit-learn for eps 0.5, min_samples 5",
+          .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
+    func dbscanFixture() throws {
+        let x = try Shared.matrix("\(Self.fixture)/X.csv")
+        let expected = try Shared.labels("\(Self.fixture)/dbscan_eps0.5_min5.csv")
+        let result = try DBSCAN(eps: 0.5, minSamples: 5).fit(x)
+        #expect(sameGroups(result.labels, expected, noise: -1))
+        #expect(result.clusterCount == 3)
+        #expect(result.noiseCount == 52)
+    }
+
+    @Test("DBSCAN's grid search finds exactly the neighbours a comparison of all pairs finds")
+    func radiusNeighboursAgree() throws {
+        var generator = SeededGenerator(seed: 7)
+        for d in [1, 2, 3, 5] {
+            let x = Matrix(rows: 400, columns: d, values: (0..<(400 * d)).map { _ in Double(generator.next() % 1000) / 100 })
+            let neighbours = RadiusNeighbours(x, radius: 0.9)
+            let grid = try neighbours.all(cancellation: .never)
+            var pairs = [[Int]](repeating: [], count: x.rows)
+            for i in 0..<x.rows {
+                for j in 0..<x.rows {
+                    let distance = (0..<d).reduce(0.0) { $0 + (x[i, $1] - x[j, $1]) * (x[i, $1] - x[j, $1]) }
+                    if distance <= 0.81 { pairs[i].append(j) }
+                }
+            }
+            #expect(grid == pairs, "d = \(d)")
+        }
+    }
+
+    @Test("Ward: the same four clusters as scikit-learn", .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
+    func wardFixture() throws {
+        let x = try Shared.matrix("\(Self.fixture)/X.csv")
+        let expected = try Shared.labels("\(Self.fixture)/ward_k4.csv")
+        let merges = try Ward().tree(x)
+        #expect(merges.count == x.rows - 1)
+        #expect(zip(merges, merges.dropFirst()).allSatisfy { $0.height <= $1.height })
+        #expect(merges.last?.size == x.rows)
+        #expect(sameGroups(Ward.labels(merges, rows: x.rows, k: 4), expected))
+    }
+
+    @Test("Ward's chain gives the clusters of the textbook algorithm (merge the pair that adds least within-cluster variance) on random sets")
+    func wardAgainstTextbook() throws {
+        var generator = SeededGenerator(seed: 11)
+        for trial in 0..<5 {
+            let n = 40 + trial * 10
+            let x = Matrix(rows: n, columns: 3, values: (0..<(n * 3)).map { _ in Double(generator.next() % 100_000) / 1000 })
+            let merges = try Ward().tree(x)
+            for k in [2, 3, 5, 8] {
+                #expect(sameGroups(Ward.labels(merges, rows: n, k: k), textbookWard(x, k: k)), "trial \(trial), k = \(k)")
+            }
+        }
+    }
+
+    /// O(n^3): at every step, the pair whose merge raises the total within-cluster sum of squares least.
+    func textbookWard(_ x: Matrix, k: Int) -> [Int32] {
+        var clusters = (0..<x.rows).map { [$0] }
+        func sse(_ rows: [Int]) -> Double {
+            (0..<x.columns).reduce(0.0) { total, column in
+                let mean = rows.reduce(0.0) { $0 + x[$1, column] } / Double(rows.count)
+                return total + rows.reduce(0.0) { $0 + (x[$1, column] - mean) * (x[$1, column] - mean) }
+            }
+        }
+        while clusters.count > k {
+            var best = (0, 1, Double.infinity)
+            for a in 0..<clusters.count {
+                for b in (a + 1)..<clusters.count {
+                    let increase = sse(clusters[a] + clusters[b]) - sse(clusters[a]) - sse(clusters[b])
+                    if increase < best.2 { best = (a, b, increase) }
+                }
+            }
+            clusters[best.0] += clusters[best.1]
+            clusters.remove(at: best.1)
+        }
+        var labels = [Int32](repeating: 0, count: x.rows)
+        for (label, rows) in clusters.enumerated() { for row in rows { labels[row] = Int32(label) } }
+        return labels
+    }
+
+    @Test("Gaussian mixture (full): log-likelihood, BIC, AIC and iterations as scikit-learn's from the same start",
+          .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
+    func gaussianMixtureFixture() throws {
+        let x = try Shared.matrix("\(Self.fixture)/X.csv")
+        let means = try Shared.matrix("\(Self.fixture)/gmm_means_init.csv")
+        let expected = try Shared.json("\(Self.fixture)/expected.json")["gmm_full"] as! [String: Any]
+        let identity = [1.0, 0, 0, 1]
+        let mixture = GaussianMixture(components: 4, covariance: .full, tolerance: 1e-6, regularization: 1e-6, maxIterations: 500)
+        let fitted = try mixture.fit(x, start: .init(weights: [0.25, 0.25, 0.25, 0.25], means: means, precisions: Array(repeating: identity, count: 4)))
+        #expect(relativeError(fitted.meanLogLikelihood(x), expected["mean_log_likelihood"] as! Double) <= 1e-6)
+        #expect(relativeError(fitted.bic(x), expected["bic"] as! Double) <= 1e-6)
+        #expect(relativeError(fitted.aic(x), expected["aic"] as! Double) <= 1e-6)
+        #expect(fitted.iterations == expected["n_iter"] as! Int)
+        #expect(fitted.converged)
+        let membership = fitted.membership(x)
+        #expect((0..<x.rows).allSatisfy { abs(membership.row($0).reduce(0, +) - 1) < 1e-9 })
+    }
+
+    @Test("Gaussian mixtures of every covariance type from k-means labels: EM never lowers the likelihood, and the simpler covariances count fewer parameters")
+    func gaussianMixtureKinds() throws {
+        let x = try Shared.hasFixtures ? Shared.matrix("\(Self.fixture)/X.csv") : twoBlobs().0
+        let k = Shared.hasFixtures ? 4 : 2
+        var counts: [GaussianMixture.Covariance: Int] = [:]
+        for kind in GaussianMixture.Covariance.allCases {
+            var previous = -Double.infinity
+            for iterations in 1...6 {
+                let fitted = try GaussianMixture(components: k, covariance: kind, tolerance: 0, maxIterations: iterations, seed: 3).fit(x)
+                let likelihood = fitted.meanLogLikelihood(x)
+                #expect(likelihood >= previous - 1e-9, "\(kind) iteration \(iterations)")
+                previous = likelihood
+                counts[kind] = fitted.parameterCount
+            }
+        }
+        #expect(counts[.spherical]! < counts[.diagonal]! && counts[.diagonal]! <= counts[.full]!)
+    }
+}
