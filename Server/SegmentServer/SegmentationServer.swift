@@ -154,12 +154,12 @@ public final class SegmentationServer: Service, Sendable {
         ], interceptors: [calls])
         if let port = configuration.metricsPort {
             let (metrics, jobs, models) = (self.metrics, self.jobs, self.models)
-            metricsEndpoint = try await MetricsEndpoint(host: configuration.host, port: port) {
+            metricsEndpoint = try await Self.opening("--metrics-port \(port)") { try await MetricsEndpoint(host: configuration.host, port: port) {
                 let (queued, running) = await jobs.counts
                 let inventory = models.inventory
                 return metrics.exposition(.init(queuedJobs: queued, runningJobs: running, models: inventory.models,
                                                 versions: inventory.versions, cachedModels: inventory.decoded))
-            }
+            } }
         } else {
             metricsEndpoint = nil
         }
@@ -195,6 +195,16 @@ public final class SegmentationServer: Service, Sendable {
                 health.set(.serving)
                 logger.notice("the registry answers again: serving")
             }
+        }
+    }
+
+    /// A port that cannot be opened is a setup error naming its flag, not a transport trace.
+    private static func opening<T>(_ flag: String, _ open: () async throws -> T) async throws -> T {
+        do {
+            return try await open()
+        } catch {
+            let reason = "\(error)".contains("in use") ? "the address is already in use" : "\(error)"
+            throw ServerSetupError("\(flag) cannot be opened: \(reason)")
         }
     }
 
