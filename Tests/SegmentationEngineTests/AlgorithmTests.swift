@@ -16,7 +16,7 @@ func sameGroups(_ ours: [Int32], _ theirs: [Int32], noise: Int32? = nil) -> Bool
     return true
 }
 
-@Suite("DBSCAN, Ward and Gaussian mixtures against scikit-learn")
+@Suite("DBSCAN, Ward, Gaussian mixtures and mini-batch k-means against scikit-learn and full k-means")
 struct AlgorithmTests {
     static let fixture = "fixtures/algorithms/blobs_noise_640x2"
 
@@ -132,5 +132,22 @@ struct AlgorithmTests {
             }
         }
         #expect(counts[.spherical]! < counts[.diagonal]! && counts[.diagonal]! <= counts[.full]!)
+    }
+
+    @Test("Mini-batch k-means: inertia within 2% of full k-means on blobs, the same result for the same seed, every cluster used")
+    func miniBatchAgainstFull() throws {
+        var generator = SeededGenerator(seed: 5)
+        let centres = (0..<6).map { _ in (0..<4).map { _ in generator.nextUnit() * 20 } }
+        func gaussian() -> Double { (-2 * log(max(generator.nextUnit(), 1e-300))).squareRoot() * cos(2 * .pi * generator.nextUnit()) }
+        let n = 30_000
+        var values: [Double] = []
+        for i in 0..<n { for j in 0..<4 { values.append(centres[i % 6][j] + gaussian()) } }
+        let x = Matrix(rows: n, columns: 4, values: values)
+        let full = try KMeans(nInit: 3, seed: 1).fit(x, k: 6)
+        let mini = try MiniBatchKMeans(seed: 1).fit(x, k: 6)
+        #expect(mini.inertia <= full.inertia * 1.02, "mini-batch \(mini.inertia) vs full \(full.inertia)")
+        #expect(try MiniBatchKMeans(seed: 1).fit(x, k: 6) == mini)
+        #expect(Set(mini.labels).count == 6)
+        #expect(throws: ClusteringError.self) { try MiniBatchKMeans().fit(x, k: n + 1) }
     }
 }
