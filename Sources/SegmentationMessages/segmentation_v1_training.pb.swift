@@ -28,6 +28,15 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
   /// k-means
   case unspecified // = 0
   case kmeans // = 1
+
+  /// Sculley's mini-batch k-means: random batches of 1,024 customers, for millions of them.
+  /// n_init is the number of k-means++ tries on its seeding sample, max_iter the most passes.
+  case minibatchKmeans // = 2
+
+  /// Ward's hierarchical clustering, cut at each k; each segment is its members' mean and every
+  /// customer joins the nearest mean. Past 20,000 customers the tree is built on a seeded sample
+  /// (the model's algorithm_parameters say so: sampled_rows).
+  case ward // = 3
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -38,6 +47,8 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     switch rawValue {
     case 0: self = .unspecified
     case 1: self = .kmeans
+    case 2: self = .minibatchKmeans
+    case 3: self = .ward
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -46,6 +57,8 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     switch self {
     case .unspecified: return 0
     case .kmeans: return 1
+    case .minibatchKmeans: return 2
+    case .ward: return 3
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -54,6 +67,8 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
   public static let allCases: [Segmentation_V1_Algorithm] = [
     .unspecified,
     .kmeans,
+    .minibatchKmeans,
+    .ward,
   ]
 
 }
@@ -697,7 +712,7 @@ public nonisolated struct Segmentation_V1_CancelJobResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_Algorithm: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALGORITHM_UNSPECIFIED\0\u{1}ALGORITHM_KMEANS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALGORITHM_UNSPECIFIED\0\u{1}ALGORITHM_KMEANS\0\u{1}ALGORITHM_MINIBATCH_KMEANS\0\u{1}ALGORITHM_WARD\0")
 }
 
 nonisolated extension Segmentation_V1_Scaling: SwiftProtobuf._ProtoNameProviding {

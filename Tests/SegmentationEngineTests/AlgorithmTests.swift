@@ -151,3 +151,27 @@ struct AlgorithmTests {
         #expect(throws: ClusteringError.self) { try MiniBatchKMeans().fit(x, k: n + 1) }
     }
 }
+
+@Suite("Ward as a model's algorithm")
+struct WardClusteringTests {
+    @Test("One tree cut at every k; customers join their nearest segment mean; past max_rows a seeded sample builds the tree and the parameters say so")
+    func sweepAndSample() throws {
+        var generator = SeededGenerator(seed: 3)
+        let x = Matrix(rows: 300, columns: 3, values: (0..<900).map { _ in generator.nextUnit() * 10 })
+        let full = try WardClustering().fit(x, ks: [2, 3, 4])
+        #expect(full.keys.sorted() == [2, 3, 4])
+        for (k, clustering) in full {
+            #expect(clustering.k == k && clustering.labels.count == 300)
+            // Training labels are what scoring by nearest centre gives.
+            #expect(WardClustering.nearest(x, clustering.centroids).0 == clustering.labels)
+        }
+        #expect(WardClustering().parameters(rows: 300)["sampled_rows"] == "none")
+        let sampled = WardClustering(maximumRows: 100, seed: 9)
+        let fit = try sampled.fit(x, k: 3)
+        #expect(fit.labels.count == 300 && Set(fit.labels).count == 3)
+        #expect(sampled.parameters(rows: 300)["sampled_rows"] == "100 of 300")
+        let rows = WardClustering.sampleRows(300, 100, seed: 9)
+        #expect(rows.count == 100 && Set(rows).count == 100 && rows == rows.sorted() && rows.allSatisfy { (0..<300).contains($0) })
+        #expect(throws: ClusteringError.self) { try sampled.fit(x, k: 101) }
+    }
+}

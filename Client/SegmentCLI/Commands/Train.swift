@@ -43,8 +43,8 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Random seed (default 0).")
     var seed: UInt64 = 0
 
-    @Option(help: "Clustering algorithm (kmeans).")
-    var algorithm: String = "kmeans"
+    @Option(help: "kmeans (default), minibatch-kmeans (for millions of customers) or ward (hierarchical; a 20,000-customer sample past that).")
+    var algorithm: AlgorithmChoice = .kmeans
 
     @Option(help: "standard, robust, minmax or none.")
     var scaling: Scaling?
@@ -128,8 +128,7 @@ struct Train: AsyncParsableCommand {
             spec.nInit = Int32(nInit)
         }
         spec.seed = seed
-        guard algorithm == "kmeans" else { throw CLIError.usage("--algorithm: unknown '\(algorithm)'; available: kmeans") }
-        spec.algorithm = .kmeans
+        spec.algorithm = algorithm.proto
         switch scaling {
         case .standard?: spec.scaling = .standard
         case .robust?: spec.scaling = .robust
@@ -167,3 +166,18 @@ enum KRangeText {
 extension InputKind: ExpressibleByArgument {}
 extension KSelectionMethod: ExpressibleByArgument {}
 extension Scaling: ExpressibleByArgument {}
+
+/// `--algorithm`: the clustering algorithms a model can be trained with.
+enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
+    case kmeans
+    case minibatchKMeans = "minibatch-kmeans"
+    case ward
+
+    var proto: Segmentation_V1_Algorithm {
+        switch self {
+        case .kmeans: .kmeans
+        case .minibatchKMeans: .minibatchKmeans
+        case .ward: .ward
+        }
+    }
+}

@@ -95,6 +95,7 @@ enum ModelPrinter {
                 + (model.version.aliases.isEmpty ? "" : " (\(model.version.aliases.joined(separator: ", ")))")
                 + ", \(model.segments.count) segments of \(report.customersOut) customers",
             "features: \(model.features.enumerated().map { (model.log1P[$0.offset] ? "log1p " : "") + $0.element }.joined(separator: ", ")); scaling \(name(model.scaling))",
+            "algorithm: " + algorithmLine(model),
             "k = \(model.chosenK)" + String(format: " (silhouette %.3f, Davies-Bouldin %.3f, Calinski-Harabasz %.1f)",
                                            model.metrics.silhouette, model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
             "chosen by " + (model.selectionReason.isEmpty ? name(model.selection) : model.selectionReason),
@@ -102,6 +103,18 @@ enum ModelPrinter {
         lines += model.selectionWarnings.map { "warning: \($0)" }
         lines += dataLines(report)
         return lines.joined(separator: "\n")
+    }
+
+    /// The algorithm, and for Ward whether its tree saw a sample only.
+    static func algorithmLine(_ model: Segmentation_V1_ModelDetail) -> String {
+        switch model.algorithm {
+        case .minibatchKmeans: return "mini-batch k-means"
+        case .ward:
+            let sampled = model.algorithmParameters["sampled_rows"] ?? "none"
+            return sampled == "none" ? "Ward (hierarchical, every customer in the tree)"
+                : "Ward (hierarchical) on a sample of \(sampled) customers; the rest joined their nearest segment centre"
+        default: return "k-means"
+        }
     }
 
     /// The data report in lines, each only when it has something to say.

@@ -171,6 +171,8 @@ enum TrainingSpecs {
         }
         switch spec.algorithm {
         case .unspecified, .kmeans: configuration.algorithm = "kmeans"
+        case .minibatchKmeans: configuration.algorithm = "minibatch_kmeans"
+        case .ward: configuration.algorithm = "ward"
         case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.algorithm: unknown value \(value)")
         }
         switch spec.kChoice {
@@ -250,7 +252,7 @@ enum TrainingSpecs {
                 case .features(let names): $0.logTransform = .listed; $0.logFeatures = names
                 }
             }
-            $0.algorithm = .kmeans
+            $0.algorithm = Segmentation_V1_Algorithm(name: configuration.algorithm)
             if configuration.ks.count == 1 {
                 $0.k = Int32(configuration.ks[0])
             } else if let low = configuration.ks.min(), let high = configuration.ks.max() {
@@ -345,7 +347,7 @@ extension SegmentationModel {
             detail.features = pipeline.features
             detail.log1P = pipeline.log1p
             detail.scaling = pipeline.scaling.proto
-            detail.algorithm = .kmeans
+            detail.algorithm = Segmentation_V1_Algorithm(name: algorithm.name)
             detail.algorithmParameters = algorithm.parameters
             detail.selection = kSelection.method.proto
             detail.chosenK = Int32(kSelection.chosenK)
@@ -506,6 +508,17 @@ extension BatchScores {
             $0.runnerUpIds = runnerUpIDs
             $0.runnerUpDistances = runnerUpDistances
             $0.outliers = outliers
+        }
+    }
+}
+
+extension Segmentation_V1_Algorithm {
+    /// The API's value for an algorithm name a model stores.
+    init(name: String) {
+        self = switch name {
+        case "minibatch_kmeans": .minibatchKmeans
+        case "ward": .ward
+        default: .kmeans
         }
     }
 }

@@ -11,6 +11,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// nil: log1p on every feature then standard scaling for transactions; log1p on skewed
     /// non-negative columns then standard scaling for customer tables.
     public var pipeline: PipelineSpec?
+    /// One of `algorithms`: kmeans, minibatch_kmeans or ward.
     public var algorithm = "kmeans"
     public var ks: [Int] = Array(2...10)
     /// nil: fixed when one k is given, actionable otherwise.
@@ -62,8 +63,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard nInit >= 1 && nInit <= 1000 else { throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)") }
         guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
         guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
-        guard algorithm == "kmeans" else {
-            throw InputError.invalidOption("unknown algorithm '\(algorithm)'; available: kmeans")
+        guard Self.algorithms.contains(algorithm) else {
+            throw InputError.invalidOption("unknown algorithm '\(algorithm.prefix(32))'; available: \(Self.algorithms.joined(separator: ", "))")
         }
         if let snapshotDate {
             guard let day = TimestampParser.day(ofDate: snapshotDate) else {
@@ -193,8 +194,7 @@ public struct SegmentationTrainer: Sendable {
         let pipeline = try FittedPipeline.fit(raw, features: featureNames, spec: config.effectivePipeline)
         let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
 
-        let algorithm = KMeans(nInit: config.nInit, maxIterations: config.maxIterations,
-                               tolerance: config.tolerance, seed: config.seed)
+        let algorithm = config.clusteringAlgorithm()
         let sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
                            exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
         let outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
@@ -245,7 +245,8 @@ public struct SegmentationTrainer: Sendable {
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
-            algorithm: AlgorithmInfo(name: algorithm.name, parameters: algorithm.parameters),
+            algorithm: AlgorithmInfo(name: algorithm.name,
+                                     parameters: (algorithm as? WardClustering)?.parameters(rows: scaled.rows) ?? algorithm.parameters),
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
             kSelection: outcome.selection,
             training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
@@ -291,5 +292,21 @@ public struct SegmentationTrainer: Sendable {
             ? try SilhouetteSweep.samples(points, labelings: [sampleLabels], cancellation: cancellation)[0] : []
         return ModelSample(customerIDs: rows.map { ids[$0] }, points: points, labels: sampleLabels, silhouettes: silhouettes,
                            raw: raw.selecting(rows: rows))
+    }
+}
+
+extension TrainingConfiguration {
+    /// The algorithms a model can be trained with (the rest of issue 12's follow).
+    public static let algorithms = ["kmeans", "minibatch_kmeans", "ward"]
+
+    /// The configured algorithm: restarts, iterations, tolerance and seed go to the k-means
+    /// family (for mini-batch, n_init is the number of k-means++ tries on its sample and max_iter
+    /// the most passes over the data); Ward takes the seed of its sample.
+    func clusteringAlgorithm() -> any ClusteringAlgorithm {
+        switch algorithm {
+        case "minibatch_kmeans": MiniBatchKMeans(maxEpochs: maxIterations, nInit: nInit, seed: seed)
+        case "ward": WardClustering(seed: seed)
+        default: KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed)
+        }
     }
 }
