@@ -24,7 +24,8 @@ for name, row in ours.items():
     theirs = statistics.median(other["seconds"]) if other else None
     ratio = f"{theirs / mine:.1f}x" if theirs else "n/a"
     notes = []
-    for key in ("chosen_k", "silhouettes", "inertia", "iterations", "peak_over_data"):
+    for key in ("chosen_k", "silhouettes", "inertia", "iterations", "peak_over_data", "mean_log_likelihood", "clusters", "noise",
+                "cluster_sizes"):
         a, b = row.get("extra", {}).get(key), (other or {}).get("extra", {}).get(key)
         if a is not None or b is not None:
             notes.append(f"{key}: {a} vs {b}")

@@ -3,6 +3,7 @@
     python peer_sklearn.py retail <by-day folder> [repeats]
     python peer_sklearn.py sweep-csv <transactions.csv> [repeats]
     python peer_sklearn.py kmeans <file.f64> <rows> [repeats]
+    python peer_sklearn.py algorithms <file.f64> <rows> [repeats]   mini-batch, mixture, DBSCAN, Ward (first 10,000)
 
 Prints one JSON object per benchmark (name, seconds per run, extra facts) to stdout.
 """
@@ -110,6 +111,23 @@ def main():
         emit(f"kmeans_{rows}x8_k6", seconds, inertia=f"{model.inertia_:.6g}", iterations=model.n_iter_,
              data_mb=f"{x.nbytes / 1048576:.1f}", peak_over_loaded_data_mb=f"{(peak - before) / 1048576:.1f}",
              peak_over_data=f"{(peak - before + x.nbytes) / x.nbytes:.2f}")
+    elif what == "algorithms":
+        from sklearn.cluster import DBSCAN, AgglomerativeClustering, MiniBatchKMeans
+        from sklearn.mixture import GaussianMixture
+        rows = int(sys.argv[3])
+        repeats = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+        x = np.fromfile(sys.argv[2], dtype="<f8").reshape(rows, 4)
+        seconds, model = timed(repeats, lambda: MiniBatchKMeans(n_clusters=6, n_init=3, random_state=0).fit(x))
+        emit(f"minibatch_kmeans_{rows}x4_k6", seconds, inertia=f"{model.inertia_:.6g}")
+        seconds, model = timed(repeats, lambda: GaussianMixture(6, covariance_type="full", random_state=0).fit(x))
+        emit(f"gaussian_mixture_full_{rows}x4_k6", seconds, mean_log_likelihood=f"{model.score(x):.6f}", iterations=model.n_iter_)
+        seconds, model = timed(repeats, lambda: DBSCAN(eps=0.3, min_samples=8).fit(x))
+        labels = model.labels_
+        emit(f"dbscan_{rows}x4_eps0.3_min8", seconds, clusters=int(labels.max() + 1), noise=int((labels == -1).sum()))
+        head = x[:min(rows, 10000)]
+        seconds, model = timed(repeats, lambda: AgglomerativeClustering(n_clusters=6, linkage="ward").fit(head))
+        sizes = "/".join(str(c) for c in sorted(np.bincount(model.labels_)))
+        emit(f"ward_{len(head)}x4_k6", seconds, cluster_sizes=sizes)
     else:
         sys.exit(__doc__)
 

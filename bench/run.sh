@@ -36,7 +36,9 @@ fi
 "$py" bench/peer_sklearn.py sweep-csv "$out/generated_25000.csv" 1 >> "$out/peer.jsonl"
 "$bench" kmeans 1000000 "$out" "$repeats"
 "$py" bench/peer_sklearn.py kmeans "$out/kmeans_1000000x8.f64" 1000000 "$repeats" >> "$out/peer.jsonl"
-rm -f "$out/kmeans_1000000x8.f64" "$out/generated_25000.csv"
+"$bench" algorithms 100000 "$out" "$repeats"
+"$py" bench/peer_sklearn.py algorithms "$out/algorithms_100000x4.f64" 100000 "$repeats" >> "$out/peer.jsonl"
+rm -f "$out/kmeans_1000000x8.f64" "$out/generated_25000.csv" "$out/algorithms_100000x4.f64"
 
 echo
 "$py" bench/compare.py "$out/ours.jsonl" "$out/peer.jsonl"

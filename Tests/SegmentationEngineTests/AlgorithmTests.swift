@@ -34,15 +34,17 @@ struct AlgorithmTests {
     @Test("DBSCAN's grid search finds exactly the neighbours a comparison of all pairs finds")
     func radiusNeighboursAgree() throws {
         var generator = SeededGenerator(seed: 7)
-        for d in [1, 2, 3, 5] {
-            let x = Matrix(rows: 400, columns: d, values: (0..<(400 * d)).map { _ in Double(generator.next() % 1000) / 100 })
+        // Coordinates either side of 0 (cells must floor, not truncate), on a 0.1 grid so many
+        // pairs lie exactly 0.9 apart; 7 dimensions take the all-pairs path.
+        for d in [1, 2, 3, 5, 6, 7] {
+            let x = Matrix(rows: 400, columns: d, values: (0..<(400 * d)).map { _ in Double(Int(generator.next() % 100) - 50) / 10 })
             let neighbours = RadiusNeighbours(x, radius: 0.9)
             let grid = try neighbours.all(cancellation: .never)
             var pairs = [[Int]](repeating: [], count: x.rows)
             for i in 0..<x.rows {
                 for j in 0..<x.rows {
                     let distance = (0..<d).reduce(0.0) { $0 + (x[i, $1] - x[j, $1]) * (x[i, $1] - x[j, $1]) }
-                    if distance <= 0.81 { pairs[i].append(j) }
+                    if distance <= 0.9 * 0.9 { pairs[i].append(j) }
                 }
             }
             #expect(grid == pairs, "d = \(d)")
@@ -55,7 +57,6 @@ struct AlgorithmTests {
         let expected = try Shared.labels("\(Self.fixture)/ward_k4.csv")
         let merges = try Ward().tree(x)
         #expect(merges.count == x.rows - 1)
-        #expect(zip(merges, merges.dropFirst()).allSatisfy { $0.height <= $1.height })
         #expect(merges.last?.size == x.rows)
         #expect(sameGroups(Ward.labels(merges, rows: x.rows, k: 4), expected))
     }
@@ -68,14 +69,21 @@ struct AlgorithmTests {
             let x = Matrix(rows: n, columns: 3, values: (0..<(n * 3)).map { _ in Double(generator.next() % 100_000) / 1000 })
             let merges = try Ward().tree(x)
             for k in [2, 3, 5, 8] {
-                #expect(sameGroups(Ward.labels(merges, rows: n, k: k), textbookWard(x, k: k)), "trial \(trial), k = \(k)")
+                #expect(sameGroups(Ward.labels(merges, rows: n, k: k), textbookWard(x, k: k).labels), "trial \(trial), k = \(k)")
+            }
+            // Ward's height is sqrt(2 x the rise in within-cluster sum of squares) at every merge.
+            let rises = textbookWard(x, k: 1).rises
+            for (merge, rise) in zip(merges, rises) {
+                #expect(abs(merge.height * merge.height / 2 - rise) <= 1e-9 * max(1, rise), "trial \(trial)")
             }
         }
     }
 
-    /// O(n^3): at every step, the pair whose merge raises the total within-cluster sum of squares least.
-    func textbookWard(_ x: Matrix, k: Int) -> [Int32] {
+    /// O(n^3): at every step, the pair whose merge raises the total within-cluster sum of squares
+    /// least; the labels at k clusters and every rise, in merge order.
+    func textbookWard(_ x: Matrix, k: Int) -> (labels: [Int32], rises: [Double]) {
         var clusters = (0..<x.rows).map { [$0] }
+        var rises: [Double] = []
         func sse(_ rows: [Int]) -> Double {
             (0..<x.columns).reduce(0.0) { total, column in
                 let mean = rows.reduce(0.0) { $0 + x[$1, column] } / Double(rows.count)
@@ -92,10 +100,11 @@ struct AlgorithmTests {
             }
             clusters[best.0] += clusters[best.1]
             clusters.remove(at: best.1)
+            rises.append(best.2)
         }
         var labels = [Int32](repeating: 0, count: x.rows)
         for (label, rows) in clusters.enumerated() { for row in rows { labels[row] = Int32(label) } }
-        return labels
+        return (labels, rises)
     }
 
     @Test("Gaussian mixture (full): log-likelihood, BIC, AIC and iterations as scikit-learn's from the same start",
@@ -132,6 +141,16 @@ struct AlgorithmTests {
             }
         }
         #expect(counts[.spherical]! < counts[.diagonal]! && counts[.diagonal]! <= counts[.full]!)
+        // One component: the data's own mean and (regularised) covariance, as scikit-learn's k = 1.
+        let single = try GaussianMixture(components: 1, covariance: .full).fit(x)
+        #expect(single.weights == [1])
+        for column in 0..<x.columns {
+            let mean = x.column(column).reduce(0, +) / Double(x.rows)
+            #expect(abs(single.means[0, column] - mean) < 1e-9)
+        }
+        #expect(throws: ClusteringError.self) {
+            try GaussianMixture(components: 2).fit(Matrix(rowArrays: [[1, 2], [.nan, 1], [3, 4]]))
+        }
     }
 
     @Test("Mini-batch k-means: inertia within 2% of full k-means on blobs, the same result for the same seed, every cluster used")
@@ -149,6 +168,12 @@ struct AlgorithmTests {
         #expect(try MiniBatchKMeans(seed: 1).fit(x, k: 6) == mini)
         #expect(Set(mini.labels).count == 6)
         #expect(throws: ClusteringError.self) { try MiniBatchKMeans().fit(x, k: n + 1) }
+        // More centres than groups, duplicated rows, k = n: no segment is ever empty.
+        let duplicated = Matrix(rows: 400, columns: 2, values: (0..<800).map { Double(($0 / 2) % 5) })
+        #expect(Set(try MiniBatchKMeans(batchSize: 64, seed: 2).fit(x.selecting(rows: Array(0..<2000)), k: 12).labels).count == 12)
+        #expect(Set(try MiniBatchKMeans(batchSize: 64, seed: 2).fit(duplicated, k: 5).labels).count == 5)
+        let tiny = Matrix(rowArrays: [[0, 0], [1, 0], [0, 1], [5, 5]])
+        #expect(Set(try MiniBatchKMeans(seed: 1).fit(tiny, k: 4).labels).count == 4)
     }
 }
 
@@ -156,21 +181,31 @@ struct AlgorithmTests {
 struct WardClusteringTests {
     @Test("One tree cut at every k; customers join their nearest segment mean; past max_rows a seeded sample builds the tree and the parameters say so")
     func sweepAndSample() throws {
+        // Four groups in 3 dimensions: Ward finds them, and the k-means step keeps them.
         var generator = SeededGenerator(seed: 3)
-        let x = Matrix(rows: 300, columns: 3, values: (0..<900).map { _ in generator.nextUnit() * 10 })
+        let x = Matrix(rows: 300, columns: 3, values: (0..<900).map { i in Double((i / 3) % 4 * 4) + generator.nextGaussian() })
         let full = try WardClustering().fit(x, ks: [2, 3, 4])
         #expect(full.keys.sorted() == [2, 3, 4])
+        let merges = try Ward().tree(x)
         for (k, clustering) in full {
-            #expect(clustering.k == k && clustering.labels.count == 300)
-            // Training labels are what scoring by nearest centre gives.
-            #expect(WardClustering.nearest(x, clustering.centroids).0 == clustering.labels)
+            #expect(clustering.k == k && clustering.labels.count == 300 && Set(clustering.labels).count == k)
+            // Training labels are what scoring gives: each customer's nearest centre.
+            let nearest = (0..<300).map { row in
+                Int32((0..<k).min { a, b in
+                    (0..<3).reduce(0.0) { $0 + pow(x[row, $1] - clustering.centroids[a, $1], 2) }
+                        < (0..<3).reduce(0.0) { $0 + pow(x[row, $1] - clustering.centroids[b, $1], 2) }
+                }!)
+            }
+            #expect(nearest == clustering.labels)
+            // On grouped data the k-means step moves few customers off Ward's own clusters.
+            #expect(AdjustedRandIndex.compute(clustering.labels, Ward.labels(merges, rows: 300, k: k)) > 0.9)
         }
         #expect(WardClustering().parameters(rows: 300)["sampled_rows"] == "none")
         let sampled = WardClustering(maximumRows: 100, seed: 9)
         let fit = try sampled.fit(x, k: 3)
         #expect(fit.labels.count == 300 && Set(fit.labels).count == 3)
         #expect(sampled.parameters(rows: 300)["sampled_rows"] == "100 of 300")
-        let rows = WardClustering.sampleRows(300, 100, seed: 9)
+        let rows = SeededGenerator.distinctRows(300, 100, seed: 9)
         #expect(rows.count == 100 && Set(rows).count == 100 && rows == rows.sorted() && rows.allSatisfy { (0..<300).contains($0) })
         #expect(throws: ClusteringError.self) { try sampled.fit(x, k: 101) }
     }

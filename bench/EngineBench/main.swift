@@ -5,6 +5,8 @@
 //   segment-bench retail-sweep <by-day folder>    the k sweep alone, repeated (profiling)
 //   segment-bench sweep-generated <customers>      the k sweep on generated customers
 //   segment-bench kmeans <rows> <out-dir>          rows x 8 k-means (k=6, n_init=3) + peak memory
+//   segment-bench algorithms <rows> <out-dir>      rows x 4 blobs with noise: mini-batch k-means, Gaussian
+//                                                  mixture, DBSCAN on all rows; Ward on the first 10,000
 //   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
 import Foundation
 import SegmentationEngine
@@ -183,6 +185,59 @@ func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
     report(timing)
 }
 
+/// rows x 4: six Gaussian blobs and 2% uniform noise, seeded; written as float64 for the peer.
+func algorithmData(rows: Int) -> Matrix {
+    var random = SeededGenerator(seed: 11)
+    let centres = (0..<6).map { _ in (0..<4).map { _ in random.nextGaussian() * 3 } }
+    var values = [Double](repeating: 0, count: rows * 4)
+    for i in 0..<rows {
+        for j in 0..<4 {
+            values[i * 4 + j] = i % 50 == 49 ? random.nextUnit() * 16 - 8 : centres[i % 6][j] + random.nextGaussian() * 0.5
+        }
+    }
+    return Matrix(rows: rows, columns: 4, values: values)
+}
+
+/// The other algorithms on the same data as bench/peer_sklearn.py's `algorithms`.
+func algorithms(rows: Int, outDirectory: String?, repeats: Int) throws {
+    let x = algorithmData(rows: rows)
+    if let outDirectory {
+        let path = (outDirectory as NSString).appendingPathComponent("algorithms_\(rows)x4.f64")
+        try x.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
+    }
+    var mini: Clustering?
+    var timing = Timing(name: "minibatch_kmeans_\(rows)x4_k6", seconds: try measure(repeats) {
+        mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
+    })
+    timing.extra["inertia"] = String(format: "%.6g", mini!.inertia)
+    report(timing)
+
+    var mixture: GaussianMixture.Fitted?
+    timing = Timing(name: "gaussian_mixture_full_\(rows)x4_k6", seconds: try measure(repeats) {
+        mixture = try GaussianMixture(components: 6, covariance: .full, seed: 0).fit(x)
+    })
+    timing.extra["mean_log_likelihood"] = String(format: "%.6f", mixture!.meanLogLikelihood(x))
+    timing.extra["iterations"] = String(mixture!.iterations)
+    report(timing)
+
+    var density: DBSCAN.Result?
+    timing = Timing(name: "dbscan_\(rows)x4_eps0.3_min8", seconds: try measure(repeats) {
+        density = try DBSCAN(eps: 0.3, minSamples: 8).fit(x)
+    })
+    timing.extra["clusters"] = String(density!.clusterCount)
+    timing.extra["noise"] = String(density!.noiseCount)
+    report(timing)
+
+    let wardRows = min(rows, 10_000)
+    let head = x.selecting(rows: Array(0..<wardRows))
+    var labels: [Int32] = []
+    timing = Timing(name: "ward_\(wardRows)x4_k6", seconds: try measure(repeats) {
+        labels = Ward.labels(try Ward().tree(head), rows: wardRows, k: 6)
+    })
+    timing.extra["cluster_sizes"] = Dictionary(grouping: labels, by: { $0 }).values.map(\.count).sorted().map(String.init).joined(separator: "/")
+    report(timing)
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first {
@@ -190,6 +245,7 @@ do {
         // Seconds, for CI: every code path of the benchmark, on tiny inputs.
         try generatedSweep(customers: 300, repeats: 1, nInit: 2, csvOut: nil)
         try kmeansLarge(rows: 20_000, outDirectory: nil, repeats: 1)
+        try algorithms(rows: 3_000, outDirectory: nil, repeats: 1)
         print("benchmark smoke run: ok")
     case "retail":
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
@@ -208,12 +264,17 @@ do {
         try kmeansLarge(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
                         outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
                         repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+    case "algorithms":
+        try algorithms(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000,
+                       outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+                       repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     default:
         FileHandle.standardError.write(Data("""
             usage: segment-bench retail <by-day folder> [repeats]
                    segment-bench retail-sweep <by-day folder> [repeats]
                    segment-bench sweep-generated [customers] [repeats] [write-csv-path]
                    segment-bench kmeans [rows] [out-dir] [repeats]
+                   segment-bench algorithms [rows] [out-dir] [repeats]
                    segment-bench --smoke
 
             """.utf8))

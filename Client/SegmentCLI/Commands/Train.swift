@@ -37,7 +37,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "How k is chosen from a range: actionable (default: best silhouette among 3...8 segments of at least 2% each), silhouette, elbow or fixed.")
     var selection: KSelectionMethod?
 
-    @Option(name: .customLong("n-init"), help: "k-means restarts per k (default 10).")
+    @Option(name: .customLong("n-init"), help: "k-means restarts per k (default 10; --algorithm kmeans only).")
     var nInit: Int?
 
     @Option(help: "Random seed (default 0).")

@@ -14,8 +14,7 @@ public struct DBSCAN: Sendable {
         self.minSamples = minSamples
     }
 
-    /// What a fit finds. Scoring keeps the core points: a new point joins the cluster of its
-    /// nearest core point within eps, or is noise.
+    /// What a fit finds: each row's cluster or noise, and which rows are core points.
     public struct Result: Sendable, Equatable {
         /// Cluster of each row, `0..<clusterCount`, or `noise` (-1).
         public var labels: [Int32]
@@ -29,6 +28,7 @@ public struct DBSCAN: Sendable {
     public func fit(_ x: Matrix, cancellation: CancellationCheck = .never) throws -> Result {
         guard eps > 0, eps.isFinite else { throw ClusteringError.invalidParameter("eps must be a positive number, not \(eps)") }
         guard minSamples >= 1 else { throw ClusteringError.invalidParameter("min_samples must be at least 1, not \(minSamples)") }
+        try x.requireFinite()
         let neighbours = try RadiusNeighbours(x, radius: eps).all(cancellation: cancellation)
         let isCore = neighbours.map { $0.count >= minSamples }
         var labels = [Int32](repeating: Result.noise, count: x.rows)
@@ -66,7 +66,9 @@ struct RadiusNeighbours {
     }
 
     func all(cancellation: CancellationCheck) throws -> [[Int]] {
-        x.columns <= 6 ? try byGrid(cancellation) : try byPairs(cancellation)
+        // Cell numbers must fit an Int with room for the neighbour offsets.
+        let cellsFit = x.values.allSatisfy { abs($0 / radius) < 1e15 }
+        return x.columns <= 6 && cellsFit ? try byGrid(cancellation) : try byPairs(cancellation)
     }
 
     private func byPairs(_ cancellation: CancellationCheck) throws -> [[Int]] {

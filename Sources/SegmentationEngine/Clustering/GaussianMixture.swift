@@ -121,19 +121,25 @@ public struct GaussianMixture: Sendable {
     /// Fits from k-means labels (one run, seeded), as scikit-learn's `init_params="kmeans"`.
     public func fit(_ x: Matrix, cancellation: CancellationCheck = .never) throws -> Fitted {
         try validate(x)
-        let labels = try KMeans(nInit: 1, seed: seed).fit(x, k: components, cancellation: cancellation).labels
+        // One component needs no k-means: every row belongs to it.
+        let labels = components == 1 ? [Int32](repeating: 0, count: x.rows)
+            : try KMeans(nInit: 1, seed: seed).fit(x, k: components, cancellation: cancellation).labels
         var responsibilities = Matrix(rows: x.rows, columns: components)
         for (i, label) in labels.enumerated() { responsibilities[i, Int(label)] = 1 }
         let first = try maximisation(x, responsibilities, iterations: 0)
         return try run(x, from: first, cancellation: cancellation)
     }
 
-    /// Fits from a given start (scikit-learn's `weights_init`, `means_init`, `precisions_init`).
+    /// Fits from a given start (scikit-learn's `weights_init`, `means_init`, `precisions_init`;
+    /// full d x d precisions, whatever the covariance type: only the first E step uses them).
     public func fit(_ x: Matrix, start: Start, cancellation: CancellationCheck = .never) throws -> Fitted {
         try validate(x)
         guard start.weights.count == components, start.means.rows == components, start.means.columns == x.columns,
               start.precisions.count == components, start.precisions.allSatisfy({ $0.count == x.columns * x.columns }) else {
             throw ClusteringError.invalidParameter("the start needs \(components) weights, means and \(x.columns)x\(x.columns) precisions")
+        }
+        guard start.weights.allSatisfy({ $0 > 0 && $0.isFinite }), abs(start.weights.reduce(0, +) - 1) < 1e-6 else {
+            throw ClusteringError.invalidParameter("the starting weights must be positive and sum to 1")
         }
         var factors: [[Double]] = []
         for precision in start.precisions {
@@ -152,6 +158,7 @@ public struct GaussianMixture: Sendable {
         guard regularization >= 0, tolerance >= 0, maxIterations >= 1 else {
             throw ClusteringError.invalidParameter("reg_covar and tol must be at least 0 and max_iter at least 1")
         }
+        try x.requireFinite()
     }
 
     /// EM until the mean log-likelihood changes by less than the tolerance, or max_iter.

@@ -10,7 +10,7 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
     public var batchSize: Int
     /// Passes over the data, at most (scikit-learn's `max_iter`).
     public var maxEpochs: Int
-    /// Steps without a better smoothed inertia before stopping.
+    /// Steps without a better smoothed inertia before stopping; 0: no early stop.
     public var maxNoImprovement: Int
     /// A centre that has seen fewer than this share of the busiest centre's points is reassigned.
     public var reassignmentRatio: Double
@@ -39,6 +39,7 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
         guard batchSize >= 1, maxEpochs >= 1, nInit >= 1 else {
             throw ClusteringError.invalidParameter("batch_size, max_iter and n_init must each be at least 1")
         }
+        try x.requireFinite()
         var generator = SeededGenerator(seed: seed)
         var centres = seeding(x, k: k, generator: &generator)
         let d = x.columns
@@ -83,10 +84,11 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
                 sinceReassignment = 0
             }
             step += 1
-            // Early stop on the batch inertia per point, smoothed.
+            // Early stop on the batch inertia per point, smoothed (from the second step, as scikit-learn).
             let perPoint = inertia / Double(batch)
             let current = smoothed.map { $0 * (1 - smoothing) + perPoint * smoothing } ?? perPoint
             smoothed = current
+            guard step > 1, maxNoImprovement > 0 else { continue }
             if current < best {
                 best = current
                 sinceBest = 0
@@ -96,14 +98,17 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
             }
         }
         let (all, inertia) = try assignAll(x, centres, cancellation: cancellation)
-        return Clustering(centroids: centres, labels: all, inertia: inertia, iterations: step)
+        guard Set(all).count < k else { return Clustering(centroids: centres, labels: all, inertia: inertia, iterations: step) }
+        // A centre nobody is nearest to: one k-means step gives it the customer farthest from its
+        // centre and makes every centre its members' mean (a model never has an empty segment).
+        let settled = Lloyd(x: x, parallel: true).run(centers: centres, maxIterations: 1, tolerance: 0)
+        return Clustering(centroids: settled.centroids, labels: settled.labels, inertia: settled.inertia, iterations: step + 1)
     }
 
-    /// k-means++ on a sample of max(3 x batch, 3k) rows (drawn with replacement), the best of `nInit` tries.
+    /// k-means++ on a sample of max(3 x batch, 3k) distinct rows, the best of `nInit` tries by the sample's inertia.
     private func seeding(_ x: Matrix, k: Int, generator: inout SeededGenerator) -> Matrix {
         let size = min(x.rows, max(3 * batchSize, 3 * k))
-        let picks = (0..<size).map { _ in Int(generator.next() % UInt64(x.rows)) }
-        let sample = x.selecting(rows: picks)
+        let sample = x.selecting(rows: generator.distinctRows(x.rows, size))
         var best: (centres: Matrix, inertia: Double)?
         for _ in 0..<nInit {
             let centres = Lloyd(x: sample, parallel: false).kMeansPlusPlus(k: k, generator: &generator)
@@ -128,10 +133,13 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
         if starved.count > batchRows.count / 2 {
             starved = Array(starved.sorted { counts[$0] < counts[$1] }.prefix(max(1, batchRows.count / 2)))
         }
-        let floor = counts.indices.filter { !starved.contains($0) }.map { counts[$0] }.min() ?? 1
-        for c in starved {
-            let row = batchRows[Int(generator.next() % UInt64(batchRows.count))]
-            for j in 0..<x.columns { centres[c, j] = x[row, j] }
+        var isStarved = [Bool](repeating: false, count: counts.count)
+        for c in starved { isStarved[c] = true }
+        let floor = counts.indices.filter { !isStarved[$0] }.map { counts[$0] }.min() ?? 1
+        // Distinct batch points (scikit-learn draws them without replacement).
+        let picks = generator.distinctRows(batchRows.count, starved.count)
+        for (c, pick) in zip(starved, picks) {
+            for j in 0..<x.columns { centres[c, j] = x[batchRows[pick], j] }
             counts[c] = floor
         }
     }

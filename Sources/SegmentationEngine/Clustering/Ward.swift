@@ -21,6 +21,7 @@ public struct Ward: Sendable {
     public func tree(_ x: Matrix, cancellation: CancellationCheck = .never) throws -> [Merge] {
         let n = x.rows, d = x.columns
         guard n >= 2 else { return [] }
+        try x.requireFinite()
         var centroids = x.values
         var sizes = [Int](repeating: 1, count: n)
         // Active clusters by slot; each slot keeps a row of its cluster as its name.
@@ -43,10 +44,12 @@ public struct Ward: Sendable {
             let (nearest, distance) = centroids.withUnsafeBufferPointer { buffer -> (Int, Double) in
                 let base = buffer.baseAddress!
                 // The previous link wins ties, which is what guarantees the chain ends in a reciprocal pair.
-                var best = previous ?? -1
-                var bestCost = previous.map { cost(a, $0, base) } ?? .infinity
+                var best = previous ?? active.first { $0 != a }!
+                var bestCost = cost(a, best, base)
+                let na = Double(sizes[a])
                 for b in active where b != a {
-                    let c = cost(a, b, base)
+                    let nb = Double(sizes[b])
+                    let c = 2 * na * nb / (na + nb) * squaredDistance(base + a * d, base + b * d, d)
                     if c < bestCost { (best, bestCost) = (b, c) }
                 }
                 return (best, bestCost)

@@ -1,10 +1,11 @@
 import Foundation
 
 /// Ward's hierarchical clustering as a model's algorithm: the tree is built once and cut at every
-/// k of a sweep; each segment is then its members' mean, and every customer is assigned to the
-/// nearest mean, as scoring will do, so training and scoring agree. Past `maximumRows` customers
-/// (Ward takes O(n^2) time) the tree is built on a seeded sample of that many and the rest join
-/// their nearest mean; the model's parameters say so (`sampled_rows`).
+/// k of a sweep. Then one k-means step: every customer joins the nearest of the tree clusters'
+/// means, each segment's centre becomes the mean of its members (a segment left empty takes the
+/// customer farthest from its centre), and the labels are the nearest centres, as scoring will
+/// give. Past `maximumRows` customers (Ward takes O(n^2) time) the tree is built on a seeded
+/// sample of that many; the model's parameters say so (`sampled_rows`).
 public struct WardClustering: ClusteringAlgorithm {
     public var maximumRows: Int
     public var seed: UInt64
@@ -33,7 +34,8 @@ public struct WardClustering: ClusteringAlgorithm {
         for k in ks where k < 2 || k > min(x.rows, maximumRows) {
             throw ClusteringError.invalidK(k: k, customers: min(x.rows, maximumRows))
         }
-        let sample = x.rows > maximumRows ? Self.sampleRows(x.rows, maximumRows, seed: seed) : nil
+        try x.requireFinite()
+        let sample = x.rows > maximumRows ? SeededGenerator.distinctRows(x.rows, maximumRows, seed: seed) : nil
         let treeData = sample.map { x.selecting(rows: $0) } ?? x
         let merges = try Ward().tree(treeData, cancellation: cancellation)
         var clusterings: [Int: Clustering] = [:]
@@ -41,22 +43,10 @@ public struct WardClustering: ClusteringAlgorithm {
             try cancellation.throwIfCancelled()
             let treeLabels = Ward.labels(merges, rows: treeData.rows, k: k)
             let means = Self.means(treeData, labels: treeLabels, k: k)
-            let (labels, inertia) = Self.nearest(x, means)
-            clusterings[k] = Clustering(centroids: means, labels: labels, inertia: inertia, iterations: 0)
+            clusterings[k] = Lloyd(x: x, parallel: true).run(centers: means, maxIterations: 1, tolerance: 0)
             progress(k)
         }
         return clusterings
-    }
-
-    /// `count` distinct rows of `rows`, seeded, in increasing order (Floyd's algorithm: O(count) memory).
-    static func sampleRows(_ rows: Int, _ count: Int, seed: UInt64) -> [Int] {
-        var generator = SeededGenerator(seed: seed)
-        var chosen = Set<Int>()
-        for j in (rows - count)..<rows {
-            let t = Int(generator.next() % UInt64(j + 1))
-            chosen.insert(chosen.contains(t) ? j : t)
-        }
-        return chosen.sorted()
     }
 
     static func means(_ x: Matrix, labels: [Int32], k: Int) -> Matrix {
@@ -68,25 +58,5 @@ public struct WardClustering: ClusteringAlgorithm {
         }
         for c in 0..<k { for j in 0..<x.columns { sums[c, j] /= max(counts[c], 1) } }
         return sums
-    }
-
-    /// Each row's nearest mean, and the total squared distance.
-    static func nearest(_ x: Matrix, _ means: Matrix) -> ([Int32], Double) {
-        var labels = [Int32](repeating: 0, count: x.rows)
-        var inertia = 0.0
-        x.values.withUnsafeBufferPointer { values in
-            means.values.withUnsafeBufferPointer { centres in
-                for row in 0..<x.rows {
-                    var (best, bestDistance) = (0, Double.infinity)
-                    for c in 0..<means.rows {
-                        let distance = squaredDistance(values.baseAddress! + row * x.columns, centres.baseAddress! + c * x.columns, x.columns)
-                        if distance < bestDistance { (best, bestDistance) = (c, distance) }
-                    }
-                    labels[row] = Int32(best)
-                    inertia += bestDistance
-                }
-            }
-        }
-        return (labels, inertia)
     }
 }

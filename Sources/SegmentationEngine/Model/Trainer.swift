@@ -299,12 +299,12 @@ extension TrainingConfiguration {
     /// The algorithms a model can be trained with (the rest of issue 12's follow).
     public static let algorithms = ["kmeans", "minibatch_kmeans", "ward"]
 
-    /// The configured algorithm: restarts, iterations, tolerance and seed go to the k-means
-    /// family (for mini-batch, n_init is the number of k-means++ tries on its sample and max_iter
-    /// the most passes over the data); Ward takes the seed of its sample.
+    /// The configured algorithm. n_init, max_iter and tol are k-means'; mini-batch k-means runs
+    /// with scikit-learn's defaults (3 k-means++ tries on its sample, at most 100 passes, early
+    /// stop) and the seed; Ward takes the seed of its sample.
     func clusteringAlgorithm() -> any ClusteringAlgorithm {
         switch algorithm {
-        case "minibatch_kmeans": MiniBatchKMeans(maxEpochs: maxIterations, nInit: nInit, seed: seed)
+        case "minibatch_kmeans": MiniBatchKMeans(seed: seed)
         case "ward": WardClustering(seed: seed)
         default: KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed)
         }

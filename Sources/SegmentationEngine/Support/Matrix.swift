@@ -26,6 +26,13 @@ public struct Matrix: Sendable, Equatable, Codable {
         self.init(rows: rowArrays.count, columns: columns, values: rowArrays.flatMap { $0 })
     }
 
+    /// Throws when a value is NaN or infinite: distances and densities would be meaningless.
+    func requireFinite() throws {
+        guard values.allSatisfy(\.isFinite) else {
+            throw ClusteringError.invalidParameter("the data holds a value that is not a finite number (NaN or infinity)")
+        }
+    }
+
     public subscript(row: Int, column: Int) -> Double {
         get { values[row * columns + column] }
         set { values[row * columns + column] = newValue }

@@ -46,3 +46,20 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
+
+extension SeededGenerator {
+    /// `count` distinct rows of `rows`, seeded, in increasing order (Floyd's algorithm: O(count) memory).
+    public static func distinctRows(_ rows: Int, _ count: Int, seed: UInt64) -> [Int] {
+        var generator = SeededGenerator(seed: seed)
+        return generator.distinctRows(rows, min(count, rows))
+    }
+
+    mutating func distinctRows(_ rows: Int, _ count: Int) -> [Int] {
+        var chosen = Set<Int>(minimumCapacity: count)
+        for j in (rows - count)..<rows {
+            let t = Int(next() % UInt64(j + 1))
+            chosen.insert(chosen.contains(t) ? j : t)
+        }
+        return chosen.sorted()
+    }
+}
