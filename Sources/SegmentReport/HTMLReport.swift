@@ -17,6 +17,7 @@ public enum HTMLReport {
             <p class="lead">\(h(lead(detail)))</p></header>
             """
         html += section("About this model", summaryTable(detail))
+        html += section("Algorithms compared", comparison(detail))
         html += section("Choosing k", figureHTML(figures["k-choice"]) + selectionNotes(detail))
         let mapNote = figures["segment-map"] == nil && detail.features.count < 2
             ? "<p class=\"reason\">No segment map: the model clusters on one feature, so there is no second axis to draw; "
@@ -74,10 +75,20 @@ public enum HTMLReport {
             .map { $1 ? "log(1 + \(readable($0)))" : readable($0) }
         rows.append(("Features", transforms.joined(separator: ", ") + "; scaling \(scalingName(detail.scaling))"))
         let parameters = detail.algorithmParameters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        rows.append(("Algorithm", "k-means" + (parameters.isEmpty ? "" : " (\(parameters))")))
+        rows.append(("Algorithm", AlgorithmText.describe(detail) + (parameters.isEmpty ? "" : " (\(parameters))")))
         rows.append(("k", "\(detail.chosenK) of \(detail.kTable.map { String($0.k) }.joined(separator: ", "))"))
         rows.append(("Training took", String(format: "%.1f s", detail.trainingSeconds)))
         return "<table class=\"facts\">" + rows.map { "<tr><th>\(h($0.0))</th><td>\(h($0.1))</td></tr>" }.joined() + "</table>"
+    }
+
+    /// Compare mode's table, each algorithm at its own chosen k; empty for other models.
+    private static func comparison(_ detail: Segmentation_V1_ModelDetail) -> String {
+        let rows = AlgorithmText.comparisonRows(detail)
+        guard !rows.isEmpty else { return "" }
+        let header = ["Algorithm", "k", "Silhouette", "Davies-Bouldin", "Calinski-Harabasz", "Seconds", ""]
+        return "<p class=\"reason\"><strong>Kept by the rule:</strong> \(h(detail.algorithmComparison.rule)).</p>"
+            + "<table class=\"facts\"><tr>" + header.map { "<th>\(h($0))</th>" }.joined() + "</tr>"
+            + rows.map { "<tr>" + $0.map { "<td>\(h($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
     }
 
     private static func scalingName(_ scaling: Segmentation_V1_Scaling) -> String {

@@ -660,6 +660,16 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
   /// Clears the value of `charts`. Subsequent reads from it will return its default value.
   public mutating func clearCharts() {_uniqueStorage()._charts = nil}
 
+  /// Compare mode only: every algorithm tried, the rule, and which one this model is.
+  public var algorithmComparison: Segmentation_V1_AlgorithmComparison {
+    get {_storage._algorithmComparison ?? Segmentation_V1_AlgorithmComparison()}
+    set {_uniqueStorage()._algorithmComparison = newValue}
+  }
+  /// Returns true if `algorithmComparison` has been explicitly set.
+  public var hasAlgorithmComparison: Bool {_storage._algorithmComparison != nil}
+  /// Clears the value of `algorithmComparison`. Subsequent reads from it will return its default value.
+  public mutating func clearAlgorithmComparison() {_uniqueStorage()._algorithmComparison = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -958,6 +968,48 @@ public nonisolated struct Segmentation_V1_RenameSegmentResponse: Sendable {
   public init() {}
 
   fileprivate var _version: Segmentation_V1_VersionSummary? = nil
+}
+
+/// The algorithms a compare-mode training tried, side by side, each at the k its own sweep chose.
+public nonisolated struct Segmentation_V1_AlgorithmComparison: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// How the model's algorithm was picked, in words.
+  public var rule: String = String()
+
+  public var candidates: [Segmentation_V1_AlgorithmCandidate] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_AlgorithmCandidate: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var algorithm: Segmentation_V1_Algorithm = .unspecified
+
+  public var chosenK: Int32 = 0
+
+  public var silhouette: Double = 0
+
+  public var daviesBouldin: Double = 0
+
+  public var calinskiHarabasz: Double = 0
+
+  /// Its sweep's wall time.
+  public var seconds: Double = 0
+
+  /// The model is this one.
+  public var chosen: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -1809,7 +1861,7 @@ nonisolated extension Segmentation_V1_CountryMix: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -1839,6 +1891,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _runnerUpKs: [Int32] = []
     var _selectionWarnings: [String] = []
     var _charts: Segmentation_V1_ModelCharts? = nil
+    var _algorithmComparison: Segmentation_V1_AlgorithmComparison? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1876,6 +1929,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _runnerUpKs = source._runnerUpKs
       _selectionWarnings = source._selectionWarnings
       _charts = source._charts
+      _algorithmComparison = source._algorithmComparison
     }
   }
 
@@ -1921,6 +1975,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 25: try { try decoder.decodeRepeatedInt32Field(value: &_storage._runnerUpKs) }()
         case 26: try { try decoder.decodeRepeatedStringField(value: &_storage._selectionWarnings) }()
         case 27: try { try decoder.decodeSingularMessageField(value: &_storage._charts) }()
+        case 28: try { try decoder.decodeSingularMessageField(value: &_storage._algorithmComparison) }()
         default: break
         }
       }
@@ -2014,6 +2069,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._charts {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
       } }()
+      try { if let v = _storage._algorithmComparison {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2050,6 +2108,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._runnerUpKs != rhs_storage._runnerUpKs {return false}
         if _storage._selectionWarnings != rhs_storage._selectionWarnings {return false}
         if _storage._charts != rhs_storage._charts {return false}
+        if _storage._algorithmComparison != rhs_storage._algorithmComparison {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2659,6 +2718,101 @@ nonisolated extension Segmentation_V1_RenameSegmentResponse: SwiftProtobuf.Messa
 
   public static func ==(lhs: Segmentation_V1_RenameSegmentResponse, rhs: Segmentation_V1_RenameSegmentResponse) -> Bool {
     if lhs._version != rhs._version {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_AlgorithmComparison: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlgorithmComparison"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rule\0\u{1}candidates\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.rule) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.candidates) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.rule.isEmpty {
+      try visitor.visitSingularStringField(value: self.rule, fieldNumber: 1)
+    }
+    if !self.candidates.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.candidates, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_AlgorithmComparison, rhs: Segmentation_V1_AlgorithmComparison) -> Bool {
+    if lhs.rule != rhs.rule {return false}
+    if lhs.candidates != rhs.candidates {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AlgorithmCandidate"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}algorithm\0\u{3}chosen_k\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}seconds\0\u{1}chosen\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.algorithm) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.chosenK) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.silhouette) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.daviesBouldin) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.calinskiHarabasz) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.chosen) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.algorithm != .unspecified {
+      try visitor.visitSingularEnumField(value: self.algorithm, fieldNumber: 1)
+    }
+    if self.chosenK != 0 {
+      try visitor.visitSingularInt32Field(value: self.chosenK, fieldNumber: 2)
+    }
+    if self.silhouette.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.silhouette, fieldNumber: 3)
+    }
+    if self.daviesBouldin.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.daviesBouldin, fieldNumber: 4)
+    }
+    if self.calinskiHarabasz.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.calinskiHarabasz, fieldNumber: 5)
+    }
+    if self.seconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.seconds, fieldNumber: 6)
+    }
+    if self.chosen != false {
+      try visitor.visitSingularBoolField(value: self.chosen, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_AlgorithmCandidate, rhs: Segmentation_V1_AlgorithmCandidate) -> Bool {
+    if lhs.algorithm != rhs.algorithm {return false}
+    if lhs.chosenK != rhs.chosenK {return false}
+    if lhs.silhouette != rhs.silhouette {return false}
+    if lhs.daviesBouldin != rhs.daviesBouldin {return false}
+    if lhs.calinskiHarabasz != rhs.calinskiHarabasz {return false}
+    if lhs.seconds != rhs.seconds {return false}
+    if lhs.chosen != rhs.chosen {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

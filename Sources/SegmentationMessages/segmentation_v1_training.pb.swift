@@ -413,6 +413,15 @@ public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
     set {_uniqueStorage()._allowSensitive = newValue}
   }
 
+  /// Compare mode: two or more algorithms, each trained (with its own k sweep) on the same features;
+  /// the model keeps the one with the highest silhouette at its chosen k (within 0.005, the one
+  /// listed first) and the whole table in ModelDetail.algorithm_comparison. `algorithm` is then
+  /// ignored. Empty: train `algorithm` only.
+  public var compareAlgorithms: [Segmentation_V1_Algorithm] {
+    get {_storage._compareAlgorithms}
+    set {_uniqueStorage()._compareAlgorithms = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The number of segments: one k, or a range to choose from. Neither: 2 to 10.
@@ -768,7 +777,7 @@ nonisolated extension Segmentation_V1_KRange: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0")
 
   fileprivate class _StorageClass {
     var _modelName: String = String()
@@ -788,6 +797,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
     var _filters: [Segmentation_V1_RowFilter] = []
     var _sensitiveColumns: [String] = []
     var _allowSensitive: [String] = []
+    var _compareAlgorithms: [Segmentation_V1_Algorithm] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -815,6 +825,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       _filters = source._filters
       _sensitiveColumns = source._sensitiveColumns
       _allowSensitive = source._allowSensitive
+      _compareAlgorithms = source._compareAlgorithms
     }
   }
 
@@ -870,6 +881,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._filters) }()
         case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._sensitiveColumns) }()
         case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._allowSensitive) }()
+        case 19: try { try decoder.decodeRepeatedEnumField(value: &_storage._compareAlgorithms) }()
         default: break
         }
       }
@@ -941,6 +953,9 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       if !_storage._allowSensitive.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._allowSensitive, fieldNumber: 18)
       }
+      if !_storage._compareAlgorithms.isEmpty {
+        try visitor.visitPackedEnumField(value: _storage._compareAlgorithms, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -967,6 +982,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         if _storage._filters != rhs_storage._filters {return false}
         if _storage._sensitiveColumns != rhs_storage._sensitiveColumns {return false}
         if _storage._allowSensitive != rhs_storage._allowSensitive {return false}
+        if _storage._compareAlgorithms != rhs_storage._compareAlgorithms {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import SegmentationAPI
+import SegmentReport
 import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
@@ -33,6 +34,8 @@ struct AlgorithmServerTests {
             #expect(detail.segments.allSatisfy { !$0.name.isEmpty && !$0.actions.isEmpty })
             if algorithm == .ward { #expect(detail.algorithmParameters["sampled_rows"] == "none") }
             #expect(ModelPrinter.algorithmLine(detail) == (algorithm == .ward ? "Ward (hierarchical, every customer in the tree)" : "mini-batch k-means"))
+            // The report names the algorithm that made the model, not k-means.
+            #expect(HTMLReport.render(detail).contains("<th>Algorithm</th><td>\(ModelPrinter.algorithmLine(detail))"))
 
             let exported = try await services.models.exportAssignments(.with { $0.reference = "algo" }) { response in
                 var segments: [String: Int32] = [:]
@@ -48,5 +51,47 @@ struct AlgorithmServerTests {
             #expect(scored.scores.count == exported.count && exported.count > 1000)
             #expect(scored.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
         }
+    }
+}
+
+@Suite("Compare mode end to end", .serialized)
+struct CompareServerTests {
+    @Test("compare_algorithms through the server: the table in GetModel, the kept algorithm reported, the spec kept on the job; the CLI's --algorithm parses lists and auto")
+    func compareThroughServer() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 800, seed: 6)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            let submitted = try await services.training.submitTrainingJob(.with {
+                $0.spec = .with {
+                    $0.modelName = "compared"
+                    $0.datasetID = dataset.id
+                    $0.kRange = .with { $0.min = 3; $0.max = 4 }
+                    $0.compareAlgorithms = [.kmeans, .ward]
+                }
+            }).job
+            let job = try await services.waitForJob(submitted.id)
+            #expect(job.state == .succeeded, "\(job.error)")
+            #expect(job.spec.compareAlgorithms == [.kmeans, .ward])
+            let detail = try await services.models.getModel(.with { $0.reference = "compared" }).model
+            let candidates = detail.algorithmComparison.candidates
+            #expect(candidates.map(\.algorithm) == [.kmeans, .ward])
+            #expect(candidates.filter(\.chosen).map(\.algorithm) == [detail.algorithm])
+            #expect(!detail.algorithmComparison.rule.isEmpty)
+            #expect(AlgorithmText.comparisonRows(detail).count == 2)
+            let html = HTMLReport.render(detail)
+            #expect(html.contains("Algorithms compared") && html.contains("Kept by the rule"))
+
+            let refused = await statusCode {
+                _ = try await services.training.submitTrainingJob(.with {
+                    $0.spec = .with { $0.modelName = "x"; $0.datasetID = dataset.id; $0.compareAlgorithms = [.kmeans] }
+                })
+            }
+            #expect(refused == .invalidArgument)
+        }
+        #expect(AlgorithmSelection(argument: "auto")?.algorithms == AlgorithmChoice.allCases)
+        #expect(AlgorithmSelection(argument: "kmeans,ward")?.algorithms == [.kmeans, .ward])
+        for bad in ["kmeans,kmeans", "dbscan", "", "kmeans,"] { #expect(AlgorithmSelection(argument: bad) == nil, "\(bad)") }
     }
 }

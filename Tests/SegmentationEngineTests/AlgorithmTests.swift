@@ -210,3 +210,37 @@ struct WardClusteringTests {
         #expect(throws: ClusteringError.self) { try sampled.fit(x, k: 101) }
     }
 }
+
+@Suite("Compare mode")
+struct CompareModeTests {
+    @Test("Every listed algorithm is swept on the same features; the model keeps the rule's pick and the whole table; bad lists are refused")
+    func compareThree() throws {
+        let csv = SampleDataGenerator(customers: 900, seed: 21).generate().csv
+        var configuration = TrainingConfiguration()
+        configuration.ks = Array(3...5)
+        configuration.nInit = 2
+        configuration.compareAlgorithms = ["kmeans", "minibatch_kmeans", "ward"]
+        var events: [String] = []
+        let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: Data(csv.utf8))]) {
+            events.append($0.message)
+        }
+        let comparison = try #require(model.algorithm.comparison)
+        #expect(comparison.candidates.map(\.name) == ["kmeans", "minibatch_kmeans", "ward"])
+        #expect(comparison.candidates.filter(\.chosen).count == 1)
+        let best = comparison.candidates.map(\.silhouette).max()!
+        let expected = comparison.candidates.first { $0.silhouette >= best - 0.005 }!
+        let chosen = comparison.candidates.first(where: \.chosen)!
+        #expect(chosen == expected)
+        #expect(model.algorithm.name == chosen.name && model.k == chosen.chosenK)
+        #expect(abs(model.kSelection.chosen.silhouette - chosen.silhouette) < 1e-12)
+        #expect(comparison.candidates.allSatisfy { (3...5).contains($0.chosenK) && $0.seconds >= 0 })
+        #expect(events.contains { $0.hasPrefix("compared kmeans, minibatch_kmeans, ward: kept \(chosen.name)") })
+
+        for bad in [["kmeans"], ["kmeans", "kmeans"], ["kmeans", "dbscan"]] {
+            configuration.compareAlgorithms = bad
+            #expect(throws: InputError.self) { try configuration.validate() }
+        }
+        #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.404, 0.39]) == 0)
+        #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.41, 0.39]) == 1)
+    }
+}

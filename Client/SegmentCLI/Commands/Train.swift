@@ -43,8 +43,11 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Random seed (default 0).")
     var seed: UInt64 = 0
 
-    @Option(help: "kmeans (default), minibatch-kmeans (for millions of customers) or ward (hierarchical; a 20,000-customer sample past that).")
-    var algorithm: AlgorithmChoice = .kmeans
+    @Option(help: ArgumentHelp(
+        "kmeans (default), minibatch-kmeans (for millions of customers) or ward (hierarchical; a 20,000-customer sample past that); "
+            + "several, comma-separated, or auto (all of them) to compare them and keep the best by silhouette at each one's chosen k.",
+        valueName: "algorithm[,algorithm...]|auto"))
+    var algorithm = AlgorithmSelection(.kmeans)
 
     @Option(help: "standard, robust, minmax or none.")
     var scaling: Scaling?
@@ -128,7 +131,11 @@ struct Train: AsyncParsableCommand {
             spec.nInit = Int32(nInit)
         }
         spec.seed = seed
-        spec.algorithm = algorithm.proto
+        if algorithm.algorithms.count == 1 {
+            spec.algorithm = algorithm.algorithms[0].proto
+        } else {
+            spec.compareAlgorithms = algorithm.algorithms.map(\.proto)
+        }
         switch scaling {
         case .standard?: spec.scaling = .standard
         case .robust?: spec.scaling = .robust
@@ -180,4 +187,29 @@ enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
         case .ward: .ward
         }
     }
+}
+
+/// `--algorithm`: one algorithm, or several to compare (a comma list, or auto for all of them).
+struct AlgorithmSelection: ExpressibleByArgument {
+    var algorithms: [AlgorithmChoice]
+
+    init(_ algorithm: AlgorithmChoice) { algorithms = [algorithm] }
+
+    init?(argument: String) {
+        if argument == "auto" {
+            algorithms = AlgorithmChoice.allCases
+            return
+        }
+        var chosen: [AlgorithmChoice] = []
+        for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let one = AlgorithmChoice(rawValue: part.trimmingCharacters(in: .whitespaces)), !chosen.contains(one) else { return nil }
+            chosen.append(one)
+        }
+        guard !chosen.isEmpty else { return nil }
+        algorithms = chosen
+    }
+
+    static var allValueStrings: [String] { AlgorithmChoice.allCases.map(\.rawValue) + ["auto"] }
+
+    var defaultValueDescription: String { algorithms.map(\.rawValue).joined(separator: ",") }
 }

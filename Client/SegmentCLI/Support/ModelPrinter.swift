@@ -13,6 +13,12 @@ enum ModelPrinter {
         case .csv: Output.print(Output.csv(table.header, table.rows))
         case .table:
             Output.print(summary(model))
+            let compared = AlgorithmText.comparisonRows(model)
+            if !compared.isEmpty {
+                Output.print("")
+                Output.print("algorithms compared (\(model.algorithmComparison.rule)):")
+                Output.print(Output.table(AlgorithmText.comparisonHeader, compared))
+            }
             if showK {
                 Output.print("")
                 Output.print(kTable(model.kTable, chosen: model.chosenK, elbow: model.elbowK, runnerUps: model.runnerUpKs))
@@ -105,17 +111,7 @@ enum ModelPrinter {
         return lines.joined(separator: "\n")
     }
 
-    /// The algorithm, and for Ward whether its tree saw a sample only.
-    static func algorithmLine(_ model: Segmentation_V1_ModelDetail) -> String {
-        switch model.algorithm {
-        case .minibatchKmeans: return "mini-batch k-means"
-        case .ward:
-            let sampled = model.algorithmParameters["sampled_rows"] ?? "none"
-            return sampled == "none" ? "Ward (hierarchical, every customer in the tree)"
-                : "Ward (hierarchical) on a sample of \(sampled) customers; the rest joined their nearest segment centre"
-        default: return "k-means"
-        }
-    }
+    static func algorithmLine(_ model: Segmentation_V1_ModelDetail) -> String { AlgorithmText.describe(model) }
 
     /// The data report in lines, each only when it has something to say.
     static func dataLines(_ report: Segmentation_V1_DataReport) -> [String] {

@@ -175,6 +175,14 @@ enum TrainingSpecs {
         case .ward: configuration.algorithm = "ward"
         case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.algorithm: unknown value \(value)")
         }
+        if !spec.compareAlgorithms.isEmpty {
+            configuration.compareAlgorithms = try spec.compareAlgorithms.map { algorithm in
+                guard let name = algorithm.engineName else {
+                    throw RPCErrors.invalid("spec.compare_algorithms: \(algorithm) is not an algorithm to compare")
+                }
+                return name
+            }
+        }
         switch spec.kChoice {
         case .k(let k)?: configuration.ks = [Int(k)]
         case .kRange(let range)?:
@@ -253,6 +261,7 @@ enum TrainingSpecs {
                 }
             }
             $0.algorithm = Segmentation_V1_Algorithm(name: configuration.algorithm)
+            $0.compareAlgorithms = (configuration.compareAlgorithms ?? []).map(Segmentation_V1_Algorithm.init(name:))
             if configuration.ks.count == 1 {
                 $0.k = Int32(configuration.ks[0])
             } else if let low = configuration.ks.min(), let high = configuration.ks.max() {
@@ -349,6 +358,22 @@ extension SegmentationModel {
             detail.scaling = pipeline.scaling.proto
             detail.algorithm = Segmentation_V1_Algorithm(name: algorithm.name)
             detail.algorithmParameters = algorithm.parameters
+            if let comparison = algorithm.comparison {
+                detail.algorithmComparison = .with {
+                    $0.rule = comparison.rule
+                    $0.candidates = comparison.candidates.map { candidate in
+                        .with {
+                            $0.algorithm = Segmentation_V1_Algorithm(name: candidate.name)
+                            $0.chosenK = Int32(candidate.chosenK)
+                            $0.silhouette = candidate.silhouette
+                            $0.daviesBouldin = candidate.daviesBouldin
+                            $0.calinskiHarabasz = candidate.calinskiHarabasz
+                            $0.seconds = candidate.seconds
+                            $0.chosen = candidate.chosen
+                        }
+                    }
+                }
+            }
             detail.selection = kSelection.method.proto
             detail.chosenK = Int32(kSelection.chosenK)
             detail.elbowK = Int32(kSelection.elbowK ?? 0)
@@ -519,6 +544,16 @@ extension Segmentation_V1_Algorithm {
         case "minibatch_kmeans": .minibatchKmeans
         case "ward": .ward
         default: .kmeans
+        }
+    }
+
+    /// The engine's name (TrainingConfiguration.algorithms); nil for none or an unknown value.
+    var engineName: String? {
+        switch self {
+        case .kmeans: "kmeans"
+        case .minibatchKmeans: "minibatch_kmeans"
+        case .ward: "ward"
+        case .unspecified, .UNRECOGNIZED: nil
         }
     }
 }

@@ -40,6 +40,35 @@ public struct DistanceSpread: Codable, Sendable, Equatable {
 public struct AlgorithmInfo: Codable, Sendable, Equatable {
     public var name: String
     public var parameters: [String: String]
+    /// Compare mode only: every algorithm tried; nil otherwise (and in models trained before it).
+    public var comparison: AlgorithmComparison?
+}
+
+/// Compare mode: algorithms trained on the same features, each at the k its own sweep chose.
+public struct AlgorithmComparison: Codable, Sendable, Equatable {
+    public struct Candidate: Codable, Sendable, Equatable {
+        public var name: String
+        public var chosenK: Int
+        public var silhouette: Double
+        public var daviesBouldin: Double
+        public var calinskiHarabasz: Double
+        /// The algorithm's sweep, in seconds of wall time.
+        public var seconds: Double
+        public var chosen: Bool
+    }
+
+    public var rule: String
+    public var candidates: [Candidate]
+
+    /// A silhouette this close to the best is no real difference: the earlier listed one stays.
+    static let tieMargin = 0.005
+    static let ruleText = "the highest silhouette at each algorithm's own chosen k; within 0.005 of the highest, the one listed first"
+
+    /// The candidate the rule picks, by index.
+    static func pick(silhouettes: [Double]) -> Int {
+        let best = silhouettes.max() ?? 0
+        return silhouettes.firstIndex { $0 >= best - tieMargin } ?? 0
+    }
 }
 
 /// How and when the model was trained.

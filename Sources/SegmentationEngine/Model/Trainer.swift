@@ -13,6 +13,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var pipeline: PipelineSpec?
     /// One of `algorithms`: kmeans, minibatch_kmeans or ward.
     public var algorithm = "kmeans"
+    /// Compare mode: two or more of `algorithms`, each swept on the same features; the model
+    /// keeps the one `AlgorithmComparison`'s rule picks. nil: `algorithm` only.
+    public var compareAlgorithms: [String]?
     public var ks: [Int] = Array(2...10)
     /// nil: fixed when one k is given, actionable otherwise.
     public var selection: KSelectionMethod?
@@ -63,8 +66,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard nInit >= 1 && nInit <= 1000 else { throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)") }
         guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
         guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
-        guard Self.algorithms.contains(algorithm) else {
-            throw InputError.invalidOption("unknown algorithm '\(algorithm.prefix(32))'; available: \(Self.algorithms.joined(separator: ", "))")
+        for name in [algorithm] + (compareAlgorithms ?? []) where !Self.algorithms.contains(name) {
+            throw InputError.invalidOption("unknown algorithm '\(name.prefix(32))'; available: \(Self.algorithms.joined(separator: ", "))")
+        }
+        if let compareAlgorithms {
+            guard compareAlgorithms.count >= 2, Set(compareAlgorithms).count == compareAlgorithms.count else {
+                throw InputError.invalidOption("compare mode needs two or more different algorithms, got \(compareAlgorithms.joined(separator: ", "))")
+            }
         }
         if let snapshotDate {
             guard let day = TimestampParser.day(ofDate: snapshotDate) else {
@@ -194,13 +202,7 @@ public struct SegmentationTrainer: Sendable {
         let pipeline = try FittedPipeline.fit(raw, features: featureNames, spec: config.effectivePipeline)
         let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
 
-        let algorithm = config.clusteringAlgorithm()
-        let sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
-                           exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
-        let outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
-            progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(done) / Double(total),
-                                   message: "fitted k=\(k) (\(done) of \(total))", k: k))
-        }
+        let (algorithm, outcome, comparison) = try cluster(scaled, cancellation: cancellation, progress: progress)
         for candidate in outcome.selection.candidates {
             progress(TrainingEvent(
                 stage: .metrics, fraction: 0.85,
@@ -246,7 +248,8 @@ public struct SegmentationTrainer: Sendable {
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
             algorithm: AlgorithmInfo(name: algorithm.name,
-                                     parameters: (algorithm as? WardClustering)?.parameters(rows: scaled.rows) ?? algorithm.parameters),
+                                     parameters: (algorithm as? WardClustering)?.parameters(rows: scaled.rows) ?? algorithm.parameters,
+                                     comparison: comparison),
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
             kSelection: outcome.selection,
             training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
@@ -255,6 +258,48 @@ public struct SegmentationTrainer: Sendable {
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model
+    }
+
+    /// The k sweep of the configured algorithm, or in compare mode of each listed one (on the same
+    /// scaled features, the same ks and rule), keeping the one the comparison's rule picks.
+    private func cluster(_ scaled: Matrix, cancellation: CancellationCheck, progress: (TrainingEvent) -> Void) throws
+        -> (any ClusteringAlgorithm, KSweep.Outcome, AlgorithmComparison?) {
+        let config = configuration
+        let names = config.compareAlgorithms ?? [config.algorithm]
+        let sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
+                           exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
+        var results: [(algorithm: any ClusteringAlgorithm, outcome: KSweep.Outcome, seconds: Double)] = []
+        for (index, name) in names.enumerated() {
+            var one = config
+            one.algorithm = name
+            let algorithm = one.clusteringAlgorithm()
+            let prefix = names.count > 1 ? "\(name): " : ""
+            let started = Date()
+            let outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
+                let fraction = (Double(index) + Double(done) / Double(total)) / Double(names.count)
+                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
+                                       message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
+            }
+            results.append((algorithm, outcome, Date().timeIntervalSince(started)))
+            if names.count > 1 {
+                let metrics = outcome.selection.chosen
+                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
+                                       message: String(format: "%@chose k=%d, silhouette %.4f", prefix, metrics.k, metrics.silhouette)))
+            }
+        }
+        guard names.count > 1 else { return (results[0].algorithm, results[0].outcome, nil) }
+        let winner = AlgorithmComparison.pick(silhouettes: results.map { $0.outcome.selection.chosen.silhouette })
+        let candidates = results.enumerated().map { index, result in
+            let metrics = result.outcome.selection.chosen
+            return AlgorithmComparison.Candidate(
+                name: result.algorithm.name, chosenK: result.outcome.selection.chosenK, silhouette: metrics.silhouette,
+                daviesBouldin: metrics.daviesBouldin, calinskiHarabasz: metrics.calinskiHarabasz,
+                seconds: result.seconds, chosen: index == winner)
+        }
+        progress(TrainingEvent(stage: .clustering, fraction: 0.7,
+                               message: "compared \(names.joined(separator: ", ")): kept \(names[winner]) (\(AlgorithmComparison.ruleText))"))
+        return (results[winner].algorithm, results[winner].outcome,
+                AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
     }
 
     /// Segments numbered by size, largest first (ties by centroid), so ids read naturally.

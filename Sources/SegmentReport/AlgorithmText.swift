@@ -1,0 +1,33 @@
+import Foundation
+import SegmentationMessages
+
+/// How a model's algorithm is named in the report and in the CLI, from what GetModel returns.
+public enum AlgorithmText {
+    public static func name(_ algorithm: Segmentation_V1_Algorithm) -> String {
+        switch algorithm {
+        case .minibatchKmeans: "mini-batch k-means"
+        case .ward: "Ward"
+        default: "k-means"
+        }
+    }
+
+    /// The algorithm in a line; for Ward, whether its tree saw every customer or a sample.
+    public static func describe(_ model: Segmentation_V1_ModelDetail) -> String {
+        guard model.algorithm == .ward else { return name(model.algorithm) }
+        let sampled = model.algorithmParameters["sampled_rows"] ?? "none"
+        return sampled == "none" ? "Ward (hierarchical, every customer in the tree)"
+            : "Ward (hierarchical) on a sample of \(sampled) customers; the rest joined their nearest segment centre"
+    }
+
+    /// The comparison table's rows (algorithm, k, silhouette, Davies-Bouldin, Calinski-Harabasz,
+    /// seconds, note), empty when the model was not trained in compare mode.
+    public static func comparisonRows(_ model: Segmentation_V1_ModelDetail) -> [[String]] {
+        model.algorithmComparison.candidates.map { candidate in
+            [name(candidate.algorithm), String(candidate.chosenK), String(format: "%.4f", candidate.silhouette),
+             String(format: "%.4f", candidate.daviesBouldin), String(format: "%.1f", candidate.calinskiHarabasz),
+             String(format: "%.2f", candidate.seconds), candidate.chosen ? "chosen" : ""]
+        }
+    }
+
+    public static let comparisonHeader = ["algorithm", "k", "silhouette", "davies_bouldin", "calinski_harabasz", "seconds", "note"]
+}
