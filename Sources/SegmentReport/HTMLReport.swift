@@ -18,7 +18,7 @@ public enum HTMLReport {
             """
         html += section("About this model", summaryTable(detail))
         html += section("Algorithms compared", comparison(detail))
-        html += section("Choosing k", figureHTML(figures["k-choice"]) + selectionNotes(detail))
+        html += section("Choosing k", figureHTML(figures["k-choice"]) + selectionNotes(detail) + figureHTML(figures["dendrogram"]))
         let mapNote = figures["segment-map"] == nil && detail.features.count < 2
             ? "<p class=\"reason\">No segment map: the model clusters on one feature, so there is no second axis to draw; "
                 + "the box plots below show how the segments split it.</p>" : ""
@@ -38,7 +38,7 @@ public enum HTMLReport {
         let made: [Figure?] = [
             KChoiceFigure.make(detail), MapFigures.segmentMap(detail), MapFigures.silhouettes(detail),
             ProfileFigures.heatmap(detail), ProfileFigures.boxPlots(detail), ProfileFigures.pairPlot(detail),
-            ProfileFigures.shares(detail), RFMFigures.grid(detail), RFMFigures.countries(detail),
+            ProfileFigures.shares(detail), RFMFigures.grid(detail), RFMFigures.countries(detail), DendrogramFigure.make(detail),
         ]
         return Dictionary(uniqueKeysWithValues: made.compactMap { $0 }.map { ($0.id, $0) })
     }

@@ -398,12 +398,59 @@ public nonisolated struct Segmentation_V1_ModelCharts: Sendable {
   /// pca_components * (c - pca_mean).
   public var pcaMean: [Double] = []
 
+  /// Ward models: the top of the tree the segments started from.
+  public var dendrogram: Segmentation_V1_Dendrogram {
+    get {_dendrogram ?? Segmentation_V1_Dendrogram()}
+    set {_dendrogram = newValue}
+  }
+  /// Returns true if `dendrogram` has been explicitly set.
+  public var hasDendrogram: Bool {self._dendrogram != nil}
+  /// Clears the value of `dendrogram`. Subsequent reads from it will return its default value.
+  public mutating func clearDendrogram() {self._dendrogram = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _rfmGrid: Segmentation_V1_RFMGrid? = nil
   fileprivate var _countryMix: Segmentation_V1_CountryMix? = nil
+  fileprivate var _dendrogram: Segmentation_V1_Dendrogram? = nil
+}
+
+/// The top of a hierarchical tree: leaf_sizes.size() clusters (the tree cut there) and the merges
+/// joining them, lowest first. Node ids as scipy's linkage: leaves 0..L-1, then L + i for merge i.
+public nonisolated struct Segmentation_V1_Dendrogram: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var leafSizes: [Int32] = []
+
+  public var merges: [Segmentation_V1_DendrogramMerge] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_DendrogramMerge: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var left: Int32 = 0
+
+  public var right: Int32 = 0
+
+  /// Ward's distance between the two clusters, in the scaled feature space.
+  public var height: Double = 0
+
+  /// Customers under the merged node.
+  public var size: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A Tukey box plot in the feature's raw units: whiskers reach the most extreme values within
@@ -1627,7 +1674,7 @@ nonisolated extension Segmentation_V1_ModelSample: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Segmentation_V1_ModelCharts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelCharts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pca_components\0\u{3}pca_explained_variance\0\u{1}boxes\0\u{3}rfm_grid\0\u{3}country_mix\0\u{3}pca_mean\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pca_components\0\u{3}pca_explained_variance\0\u{1}boxes\0\u{3}rfm_grid\0\u{3}country_mix\0\u{3}pca_mean\0\u{1}dendrogram\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1641,6 +1688,7 @@ nonisolated extension Segmentation_V1_ModelCharts: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularMessageField(value: &self._rfmGrid) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._countryMix) }()
       case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.pcaMean) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._dendrogram) }()
       default: break
       }
     }
@@ -1669,6 +1717,9 @@ nonisolated extension Segmentation_V1_ModelCharts: SwiftProtobuf.Message, SwiftP
     if !self.pcaMean.isEmpty {
       try visitor.visitPackedDoubleField(value: self.pcaMean, fieldNumber: 6)
     }
+    try { if let v = self._dendrogram {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1679,6 +1730,87 @@ nonisolated extension Segmentation_V1_ModelCharts: SwiftProtobuf.Message, SwiftP
     if lhs._rfmGrid != rhs._rfmGrid {return false}
     if lhs._countryMix != rhs._countryMix {return false}
     if lhs.pcaMean != rhs.pcaMean {return false}
+    if lhs._dendrogram != rhs._dendrogram {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_Dendrogram: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Dendrogram"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}leaf_sizes\0\u{1}merges\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt32Field(value: &self.leafSizes) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.merges) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.leafSizes.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.leafSizes, fieldNumber: 1)
+    }
+    if !self.merges.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.merges, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_Dendrogram, rhs: Segmentation_V1_Dendrogram) -> Bool {
+    if lhs.leafSizes != rhs.leafSizes {return false}
+    if lhs.merges != rhs.merges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_DendrogramMerge: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DendrogramMerge"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}left\0\u{1}right\0\u{1}height\0\u{1}size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.left) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.right) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.height) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.size) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.left != 0 {
+      try visitor.visitSingularInt32Field(value: self.left, fieldNumber: 1)
+    }
+    if self.right != 0 {
+      try visitor.visitSingularInt32Field(value: self.right, fieldNumber: 2)
+    }
+    if self.height.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.height, fieldNumber: 3)
+    }
+    if self.size != 0 {
+      try visitor.visitSingularInt32Field(value: self.size, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_DendrogramMerge, rhs: Segmentation_V1_DendrogramMerge) -> Bool {
+    if lhs.left != rhs.left {return false}
+    if lhs.right != rhs.right {return false}
+    if lhs.height != rhs.height {return false}
+    if lhs.size != rhs.size {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -36,6 +36,14 @@ struct AlgorithmServerTests {
             #expect(ModelPrinter.algorithmLine(detail) == (algorithm == .ward ? "Ward (hierarchical, every customer in the tree)" : "mini-batch k-means"))
             // The report names the algorithm that made the model, not k-means.
             #expect(HTMLReport.render(detail).contains("<th>Algorithm</th><td>\(ModelPrinter.algorithmLine(detail))"))
+            // Ward's models draw the top of their tree, cut at the chosen k; the others have none.
+            let figure = HTMLReport.figures(detail)["dendrogram"]
+            #expect((figure != nil) == (algorithm == .ward))
+            if let figure {
+                #expect(detail.charts.dendrogram.leafSizes.reduce(0, +) > 1000)
+                #expect(figure.svg.contains("class=\"cut\"") && figure.reading.contains("cuts it into the \(detail.chosenK) clusters"))
+                #expect(figure.svg.components(separatedBy: "<line").count - 1 >= 3 * detail.charts.dendrogram.merges.count)
+            }
 
             let exported = try await services.models.exportAssignments(.with { $0.reference = "algo" }) { response in
                 var segments: [String: Int32] = [:]

@@ -208,6 +208,23 @@ struct WardClusteringTests {
         let rows = SeededGenerator.distinctRows(300, 100, seed: 9)
         #expect(rows.count == 100 && Set(rows).count == 100 && rows == rows.sorted() && rows.allSatisfy { (0..<300).contains($0) })
         #expect(throws: ClusteringError.self) { try sampled.fit(x, k: 101) }
+        // The tree's top for the report: 12 leaves covering every row, 11 merges up to the root.
+        let tree = try #require(full[3]?.dendrogram)
+        #expect(tree.leafSizes.count == 12 && tree.leafSizes.reduce(0, +) == 300)
+        #expect(tree.merges.count == 11 && tree.merges.last?.size == 300)
+        #expect(zip(tree.merges, tree.merges.dropFirst()).allSatisfy { $0.height <= $1.height })
+        #expect(tree.merges.enumerated().allSatisfy { index, merge in merge.left < 12 + index && merge.right < 12 + index && merge.left != merge.right })
+        // Cutting the top at 3 clusters gives Ward's own 3 clusters' sizes.
+        let wardSizes = Dictionary(grouping: Ward.labels(merges, rows: 300, k: 3), by: { $0 }).values.map(\.count).sorted()
+        let topNodes: Set<Int> = [12 + 9, 12 + 10]
+        var topSizes: [Int] = []
+        for merge in tree.merges.suffix(2) {
+            for node in [merge.left, merge.right] where !topNodes.contains(node) {
+                topSizes.append(node < 12 ? tree.leafSizes[node] : tree.merges[node - 12].size)
+            }
+        }
+        topSizes.sort()
+        #expect(topSizes == wardSizes)
     }
 }
 

@@ -456,6 +456,14 @@ extension ModelCharts {
                     $0.counts = mix.counts.flatMap { $0.map(Int64.init) }
                 }
             }
+            if let tree = dendrogram {
+                charts.dendrogram = .with {
+                    $0.leafSizes = tree.leafSizes.map(Int32.init)
+                    $0.merges = tree.merges.map { merge in
+                        .with { ($0.left, $0.right, $0.height, $0.size) = (Int32(merge.left), Int32(merge.right), merge.height, Int32(merge.size)) }
+                    }
+                }
+            }
         }
     }
 }

@@ -7,6 +7,16 @@ public struct Clustering: Sendable, Equatable {
     /// Sum of squared distances of rows to their centroid.
     public var inertia: Double
     public var iterations: Int
+    /// Hierarchical algorithms: the top of the tree the clusters came from (for the report).
+    public var dendrogram: Dendrogram?
+
+    public init(centroids: Matrix, labels: [Int32], inertia: Double, iterations: Int, dendrogram: Dendrogram? = nil) {
+        self.centroids = centroids
+        self.labels = labels
+        self.inertia = inertia
+        self.iterations = iterations
+        self.dendrogram = dendrogram
+    }
 
     public var k: Int { centroids.rows }
 }

@@ -92,3 +92,47 @@ public struct Ward: Sendable {
         }
     }
 }
+
+/// The top of a Ward tree, for the report: the tree cut into `leafSizes.count` clusters (numbered
+/// by their first row) and the merges that join them, lowest first. Node ids follow scipy's
+/// linkage: leaves 0..<L, then L + i for merge i.
+public struct Dendrogram: Codable, Sendable, Equatable {
+    public struct Merge: Codable, Sendable, Equatable {
+        public var left: Int
+        public var right: Int
+        public var height: Double
+        /// Rows under the merged node.
+        public var size: Int
+    }
+
+    public var leafSizes: [Int]
+    public var merges: [Merge]
+
+    /// The top `leaves - 1` merges of a tree over `rows` rows (merges lowest first, as `Ward.tree` gives).
+    public static func top(_ merges: [Ward.Merge], rows: Int, leaves requested: Int) -> Dendrogram {
+        let leaves = max(1, min(requested, rows))
+        var parent = Array(0..<rows)
+        func root(_ i: Int) -> Int {
+            var i = i
+            while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
+            return i
+        }
+        let cut = max(0, rows - leaves)
+        for merge in merges.prefix(cut) { parent[root(merge.right)] = root(merge.left) }
+        var node: [Int: Int] = [:]
+        var sizes: [Int] = []
+        for row in 0..<rows {
+            let r = root(row)
+            if let leaf = node[r] { sizes[leaf] += 1 } else { node[r] = sizes.count; sizes.append(1) }
+        }
+        var top: [Merge] = []
+        for merge in merges.dropFirst(cut) {
+            let (a, b) = (root(merge.left), root(merge.right))
+            guard let left = node[a], let right = node[b], a != b else { continue }
+            parent[b] = a
+            node[a] = sizes.count + top.count
+            top.append(Merge(left: left, right: right, height: merge.height, size: merge.size))
+        }
+        return Dendrogram(leafSizes: sizes, merges: top)
+    }
+}

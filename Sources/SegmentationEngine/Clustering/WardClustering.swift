@@ -38,12 +38,16 @@ public struct WardClustering: ClusteringAlgorithm {
         let sample = x.rows > maximumRows ? SeededGenerator.distinctRows(x.rows, maximumRows, seed: seed) : nil
         let treeData = sample.map { x.selecting(rows: $0) } ?? x
         let merges = try Ward().tree(treeData, cancellation: cancellation)
+        // The tree's top, from a dozen clusters (more when the sweep goes higher) up to one.
+        let top = Dendrogram.top(merges, rows: treeData.rows, leaves: max(12, (ks.max() ?? 0) + 2))
         var clusterings: [Int: Clustering] = [:]
         for k in Set(ks).sorted() {
             try cancellation.throwIfCancelled()
             let treeLabels = Ward.labels(merges, rows: treeData.rows, k: k)
             let means = Self.means(treeData, labels: treeLabels, k: k)
-            clusterings[k] = Lloyd(x: x, parallel: true).run(centers: means, maxIterations: 1, tolerance: 0)
+            var clustering = Lloyd(x: x, parallel: true).run(centers: means, maxIterations: 1, tolerance: 0)
+            clustering.dendrogram = top
+            clusterings[k] = clustering
             progress(k)
         }
         return clusterings

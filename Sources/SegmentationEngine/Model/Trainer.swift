@@ -237,12 +237,13 @@ public struct SegmentationTrainer: Sendable {
                     actions: labels[c].actions, profile: profiles[c], distances: spread[c])
         }
         let sample = try makeSample(scaled, raw: raw, ids: data.features.customerIDs, labels: ordered.labels, cancellation: cancellation)
-        let charts = try ModelCharts.make(
+        var charts = try ModelCharts.make(
             raw: raw, features: featureNames, labels: ordered.labels, k: ordered.k, scaledForPCA: sample?.points ?? scaled,
             rfm: rfmScorer.flatMap { scorer in
                 data.features.column(named: "recency").flatMap { r in data.features.column(named: "frequency").map { (scorer, r, $0) } }
             },
             homeCountry: data.features.homeCountry, cancellation: cancellation)
+        charts.dendrogram = ordered.dendrogram
         let model = SegmentationModel(
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,

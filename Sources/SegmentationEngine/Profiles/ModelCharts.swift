@@ -13,6 +13,8 @@ public struct ModelCharts: Codable, Sendable, Equatable {
     public var rfmGrid: RFMGrid?
     /// Customers per home country and segment, for the largest countries, when the data has a country.
     public var countries: CountryMix?
+    /// Ward models: the top of the tree the segments started from.
+    public var dendrogram: Dendrogram?
 }
 
 /// Principal components: `components` has one row per component (at most two), one column per
