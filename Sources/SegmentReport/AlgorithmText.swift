@@ -7,12 +7,17 @@ public enum AlgorithmText {
         switch algorithm {
         case .minibatchKmeans: "mini-batch k-means"
         case .ward: "Ward"
+        case .gaussianMixture: "Gaussian mixture"
         default: "k-means"
         }
     }
 
     /// The algorithm in a line; for Ward, whether its tree saw every customer or a sample.
     public static func describe(_ model: Segmentation_V1_ModelDetail) -> String {
+        if model.algorithm == .gaussianMixture {
+            let covariance = model.algorithmParameters["covariance_type"].map { " (\($0) covariance)" } ?? ""
+            return "Gaussian mixture\(covariance): each customer in its most likely component"
+        }
         guard model.algorithm == .ward else { return name(model.algorithm) }
         let sampled = model.algorithmParameters["sampled_rows"] ?? "none"
         return sampled == "none" ? "Ward (hierarchical, every customer in the tree)"

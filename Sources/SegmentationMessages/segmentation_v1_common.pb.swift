@@ -284,9 +284,21 @@ public nonisolated struct Segmentation_V1_KMetrics: Sendable {
   /// The smallest segment's share of the customers at this k.
   public var smallestShare: Double = 0
 
+  /// Gaussian mixture models: the Bayesian information criterion at this k (lower is better).
+  public var bic: Double {
+    get {_bic ?? 0}
+    set {_bic = newValue}
+  }
+  /// Returns true if `bic` has been explicitly set.
+  public var hasBic: Bool {self._bic != nil}
+  /// Clears the value of `bic`. Subsequent reads from it will return its default value.
+  public mutating func clearBic() {self._bic = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _bic: Double? = nil
 }
 
 /// A reference to a model version: by latest, by number or by alias.
@@ -646,7 +658,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0\u{3}smallest_share\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0\u{3}smallest_share\0\u{1}bic\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -661,12 +673,17 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.calinskiHarabasz) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.iterations) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.smallestShare) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._bic) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.k != 0 {
       try visitor.visitSingularInt32Field(value: self.k, fieldNumber: 1)
     }
@@ -688,6 +705,9 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
     if self.smallestShare.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.smallestShare, fieldNumber: 7)
     }
+    try { if let v = self._bic {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -699,6 +719,7 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
     if lhs.calinskiHarabasz != rhs.calinskiHarabasz {return false}
     if lhs.iterations != rhs.iterations {return false}
     if lhs.smallestShare != rhs.smallestShare {return false}
+    if lhs._bic != rhs._bic {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

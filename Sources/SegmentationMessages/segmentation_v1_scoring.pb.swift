@@ -196,6 +196,11 @@ public nonisolated struct Segmentation_V1_CustomerScore: Sendable {
   /// Farther from the segment's centre than 99% of the segment's training customers.
   public var outlier: Bool = false
 
+  /// Gaussian mixture models: the probability of every segment (in segment id order), summing to
+  /// 1; segment_id is the most likely, runner_up_id the next. Mixture models explain by these, not
+  /// by contributions (empty for them). Empty for other models and with omit_names.
+  public var memberships: [Double] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -264,6 +269,9 @@ public nonisolated struct Segmentation_V1_ScoreColumns: Sendable {
   public var runnerUpDistances: [Double] = []
 
   public var outliers: [Bool] = []
+
+  /// Gaussian mixture models: every row's membership probabilities, row-major (rows x segments).
+  public var memberships: [Double] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -524,7 +532,7 @@ nonisolated extension Segmentation_V1_CsvRows: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CustomerScore"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0\u{1}memberships\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -542,6 +550,7 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
       case 8: try { try decoder.decodeSingularStringField(value: &self.rfmSegment) }()
       case 9: try { try decoder.decodeRepeatedDoubleField(value: &self.contributions) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.outlier) }()
+      case 11: try { try decoder.decodeRepeatedDoubleField(value: &self.memberships) }()
       default: break
       }
     }
@@ -578,6 +587,9 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
     if self.outlier != false {
       try visitor.visitSingularBoolField(value: self.outlier, fieldNumber: 10)
     }
+    if !self.memberships.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.memberships, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -592,6 +604,7 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
     if lhs.rfmSegment != rhs.rfmSegment {return false}
     if lhs.contributions != rhs.contributions {return false}
     if lhs.outlier != rhs.outlier {return false}
+    if lhs.memberships != rhs.memberships {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -697,7 +710,7 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreColumns"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{1}outliers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{1}outliers\0\u{1}memberships\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -710,6 +723,7 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
       case 3: try { try decoder.decodeRepeatedInt32Field(value: &self.runnerUpIds) }()
       case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.runnerUpDistances) }()
       case 5: try { try decoder.decodeRepeatedBoolField(value: &self.outliers) }()
+      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.memberships) }()
       default: break
       }
     }
@@ -731,6 +745,9 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
     if !self.outliers.isEmpty {
       try visitor.visitPackedBoolField(value: self.outliers, fieldNumber: 5)
     }
+    if !self.memberships.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.memberships, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -740,6 +757,7 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
     if lhs.runnerUpIds != rhs.runnerUpIds {return false}
     if lhs.runnerUpDistances != rhs.runnerUpDistances {return false}
     if lhs.outliers != rhs.outliers {return false}
+    if lhs.memberships != rhs.memberships {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

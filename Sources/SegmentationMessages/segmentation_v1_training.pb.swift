@@ -37,6 +37,11 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
   /// customer joins the nearest mean. Past 20,000 customers the tree is built on a seeded sample
   /// (the model's algorithm_parameters say so: sampled_rows).
   case ward // = 3
+
+  /// A Gaussian mixture fitted by EM from k-means labels (covariance_type; scikit-learn's defaults
+  /// otherwise). A customer's segment is its most likely component; scores carry every segment's
+  /// membership probability.
+  case gaussianMixture // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -49,6 +54,7 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     case 1: self = .kmeans
     case 2: self = .minibatchKmeans
     case 3: self = .ward
+    case 4: self = .gaussianMixture
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -59,6 +65,7 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     case .kmeans: return 1
     case .minibatchKmeans: return 2
     case .ward: return 3
+    case .gaussianMixture: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -69,6 +76,52 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     .kmeans,
     .minibatchKmeans,
     .ward,
+    .gaussianMixture,
+  ]
+
+}
+
+/// The Gaussian mixture's covariance per component.
+public nonisolated enum Segmentation_V1_CovarianceType: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// full
+  case unspecified // = 0
+  case full // = 1
+  case diagonal // = 2
+  case spherical // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .full
+    case 2: self = .diagonal
+    case 3: self = .spherical
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .full: return 1
+    case .diagonal: return 2
+    case .spherical: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Segmentation_V1_CovarianceType] = [
+    .unspecified,
+    .full,
+    .diagonal,
+    .spherical,
   ]
 
 }
@@ -422,6 +475,12 @@ public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
     set {_uniqueStorage()._compareAlgorithms = newValue}
   }
 
+  /// ALGORITHM_GAUSSIAN_MIXTURE only.
+  public var covarianceType: Segmentation_V1_CovarianceType {
+    get {_storage._covarianceType}
+    set {_uniqueStorage()._covarianceType = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The number of segments: one k, or a range to choose from. Neither: 2 to 10.
@@ -721,7 +780,11 @@ public nonisolated struct Segmentation_V1_CancelJobResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_Algorithm: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALGORITHM_UNSPECIFIED\0\u{1}ALGORITHM_KMEANS\0\u{1}ALGORITHM_MINIBATCH_KMEANS\0\u{1}ALGORITHM_WARD\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALGORITHM_UNSPECIFIED\0\u{1}ALGORITHM_KMEANS\0\u{1}ALGORITHM_MINIBATCH_KMEANS\0\u{1}ALGORITHM_WARD\0\u{1}ALGORITHM_GAUSSIAN_MIXTURE\0")
+}
+
+nonisolated extension Segmentation_V1_CovarianceType: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0COVARIANCE_TYPE_UNSPECIFIED\0\u{1}COVARIANCE_TYPE_FULL\0\u{1}COVARIANCE_TYPE_DIAGONAL\0\u{1}COVARIANCE_TYPE_SPHERICAL\0")
 }
 
 nonisolated extension Segmentation_V1_Scaling: SwiftProtobuf._ProtoNameProviding {
@@ -777,7 +840,7 @@ nonisolated extension Segmentation_V1_KRange: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0\u{3}covariance_type\0")
 
   fileprivate class _StorageClass {
     var _modelName: String = String()
@@ -798,6 +861,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
     var _sensitiveColumns: [String] = []
     var _allowSensitive: [String] = []
     var _compareAlgorithms: [Segmentation_V1_Algorithm] = []
+    var _covarianceType: Segmentation_V1_CovarianceType = .unspecified
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -826,6 +890,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       _sensitiveColumns = source._sensitiveColumns
       _allowSensitive = source._allowSensitive
       _compareAlgorithms = source._compareAlgorithms
+      _covarianceType = source._covarianceType
     }
   }
 
@@ -882,6 +947,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._sensitiveColumns) }()
         case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._allowSensitive) }()
         case 19: try { try decoder.decodeRepeatedEnumField(value: &_storage._compareAlgorithms) }()
+        case 20: try { try decoder.decodeSingularEnumField(value: &_storage._covarianceType) }()
         default: break
         }
       }
@@ -956,6 +1022,9 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       if !_storage._compareAlgorithms.isEmpty {
         try visitor.visitPackedEnumField(value: _storage._compareAlgorithms, fieldNumber: 19)
       }
+      if _storage._covarianceType != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._covarianceType, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -983,6 +1052,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         if _storage._sensitiveColumns != rhs_storage._sensitiveColumns {return false}
         if _storage._allowSensitive != rhs_storage._allowSensitive {return false}
         if _storage._compareAlgorithms != rhs_storage._compareAlgorithms {return false}
+        if _storage._covarianceType != rhs_storage._covarianceType {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -9,7 +9,7 @@ import Testing
 @Suite("Mini-batch k-means and Ward end to end", .serialized)
 struct AlgorithmServerTests {
     @Test("Each algorithm trains through the server, names its segments, reports itself, and scoring the training customers gives their exported segments",
-          arguments: [Segmentation_V1_Algorithm.minibatchKmeans, .ward])
+          arguments: [Segmentation_V1_Algorithm.minibatchKmeans, .ward, .gaussianMixture])
     func trainScoreExport(algorithm: Segmentation_V1_Algorithm) async throws {
         let harness = try Harness()
         defer { harness.remove() }
@@ -33,7 +33,13 @@ struct AlgorithmServerTests {
             #expect((3...5).contains(detail.chosenK) && detail.segments.count == Int(detail.chosenK))
             #expect(detail.segments.allSatisfy { !$0.name.isEmpty && !$0.actions.isEmpty })
             if algorithm == .ward { #expect(detail.algorithmParameters["sampled_rows"] == "none") }
-            #expect(ModelPrinter.algorithmLine(detail) == (algorithm == .ward ? "Ward (hierarchical, every customer in the tree)" : "mini-batch k-means"))
+            let line = switch algorithm {
+            case .ward: "Ward (hierarchical, every customer in the tree)"
+            case .gaussianMixture: "Gaussian mixture (full covariance): each customer in its most likely component"
+            default: "mini-batch k-means"
+            }
+            #expect(ModelPrinter.algorithmLine(detail) == line)
+            #expect(detail.kTable.allSatisfy { $0.hasBic == (algorithm == .gaussianMixture) })
             // The report names the algorithm that made the model, not k-means.
             #expect(HTMLReport.render(detail).contains("<th>Algorithm</th><td>\(ModelPrinter.algorithmLine(detail))"))
             // Ward's models draw the top of their tree, cut at the chosen k; the others have none.
@@ -58,6 +64,18 @@ struct AlgorithmServerTests {
             })
             #expect(scored.scores.count == exported.count && exported.count > 1000)
             #expect(scored.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
+            // A mixture's scores carry every segment's membership; the segment is the most likely, the runner-up the next.
+            for score in scored.scores {
+                if algorithm == .gaussianMixture {
+                    #expect(score.memberships.count == detail.segments.count)
+                    #expect(abs(score.memberships.reduce(0, +) - 1) < 1e-9)
+                    let ranked = score.memberships.indices.sorted { score.memberships[$0] > score.memberships[$1] }
+                    #expect(Int(score.segmentID) == ranked[0] && Int(score.runnerUpID) == ranked[1])
+                    #expect(score.contributions.isEmpty)
+                } else {
+                    #expect(score.memberships.isEmpty && score.contributions.count == detail.features.count)
+                }
+            }
         }
     }
 }

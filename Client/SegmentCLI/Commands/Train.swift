@@ -44,10 +44,14 @@ struct Train: AsyncParsableCommand {
     var seed: UInt64 = 0
 
     @Option(help: ArgumentHelp(
-        "kmeans (default), minibatch-kmeans (for millions of customers) or ward (hierarchical; a 20,000-customer sample past that); "
+        "kmeans (default), minibatch-kmeans (for millions of customers), ward (hierarchical; a 20,000-customer sample past that) "
+            + "or gmm (Gaussian mixture: membership probabilities in scores); "
             + "several, comma-separated, or auto (all of them) to compare them and keep the best by silhouette at each one's chosen k.",
         valueName: "algorithm[,algorithm...]|auto"))
     var algorithm = AlgorithmSelection(.kmeans)
+
+    @Option(help: "The Gaussian mixture's covariance: full (default), diag or spherical (--algorithm gmm only).")
+    var covariance: CovarianceChoice?
 
     @Option(help: "standard, robust, minmax or none.")
     var scaling: Scaling?
@@ -131,6 +135,15 @@ struct Train: AsyncParsableCommand {
             spec.nInit = Int32(nInit)
         }
         spec.seed = seed
+        switch covariance {
+        case .full?: spec.covarianceType = .full
+        case .diag?: spec.covarianceType = .diagonal
+        case .spherical?: spec.covarianceType = .spherical
+        case nil: break
+        }
+        if covariance != nil, !algorithm.algorithms.contains(.gmm) {
+            throw CLIError.usage("--covariance applies to --algorithm gmm only")
+        }
         if algorithm.algorithms.count == 1 {
             spec.algorithm = algorithm.algorithms[0].proto
         } else {
@@ -179,12 +192,14 @@ enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
     case kmeans
     case minibatchKMeans = "minibatch-kmeans"
     case ward
+    case gmm
 
     var proto: Segmentation_V1_Algorithm {
         switch self {
         case .kmeans: .kmeans
         case .minibatchKMeans: .minibatchKmeans
         case .ward: .ward
+        case .gmm: .gaussianMixture
         }
     }
 }
@@ -212,4 +227,9 @@ struct AlgorithmSelection: ExpressibleByArgument {
     static var allValueStrings: [String] { AlgorithmChoice.allCases.map(\.rawValue) + ["auto"] }
 
     var defaultValueDescription: String { algorithms.map(\.rawValue).joined(separator: ",") }
+}
+
+/// `--covariance`: the Gaussian mixture's covariance type.
+enum CovarianceChoice: String, ExpressibleByArgument, CaseIterable {
+    case full, diag, spherical
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SegmentationAPI
 import SegmentationEngine
+import SegmentReport
 import Synchronization
 
 /// Prints scores as they arrive: CSV row by row (numbers as numbers, one contribution column
@@ -13,9 +14,12 @@ final class ScorePrinter: Sendable {
     init(format: OutputFormat, model: Segmentation_V1_ModelDetail) {
         self.format = format
         features = model.features
+        // Mixture models explain by membership probabilities, one per segment, not by feature shares.
+        let explanation = model.algorithm == .gaussianMixture ? model.segments.map { "membership_\($0.id)" }
+            : features.map { "contribution_\($0)" }
         if format == .csv {
             Output.print(Output.csv(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
-                                     "rfm_segment", "outlier"] + features.map { "contribution_\($0)" }, []))
+                                     "rfm_segment", "outlier"] + explanation, []))
         }
     }
 
@@ -25,13 +29,13 @@ final class ScorePrinter: Sendable {
             let lines = response.scores.map { score in
                 CSVText.line([score.customerID, String(score.segmentID), score.segmentName, Output.raw(score.distance),
                               String(score.runnerUpID), score.runnerUpName, Output.raw(score.runnerUpDistance), score.rfmSegment,
-                              score.outlier ? "true" : "false"] + score.contributions.map(Output.raw))
+                              score.outlier ? "true" : "false"] + (score.memberships.isEmpty ? score.contributions : score.memberships).map(Output.raw))
             }
             if !lines.isEmpty { Output.print(lines.joined(separator: "\n")) }
         case .table:
             let rows = response.scores.map { score in
                 [score.customerID, String(score.segmentID), score.segmentName, Output.number(score.distance, digits: 3),
-                 score.runnerUpName, score.outlier ? "yes" : "", why(score.contributions), score.rfmSegment]
+                 score.runnerUpName, score.outlier ? "yes" : "", why(score), score.rfmSegment]
             }
             pending.withLock { $0.rows += rows }
         case .json:
@@ -81,6 +85,14 @@ final class ScorePrinter: Sendable {
 
     /// The features that pull the customer into its segment most, as shares of everything that
     /// pulls it in (features pushing toward the runner-up left out): "frequency 61%, monetary 30%".
+    /// For a mixture model, how likely its segment and the runner-up are: "likely 82% (runner-up 15%)".
+    func why(_ score: Segmentation_V1_CustomerScore) -> String {
+        guard !score.memberships.isEmpty else { return why(score.contributions) }
+        let likely = score.memberships.indices.contains(Int(score.segmentID)) ? score.memberships[Int(score.segmentID)] : 0
+        let runnerUp = score.memberships.indices.contains(Int(score.runnerUpID)) ? score.memberships[Int(score.runnerUpID)] : 0
+        return "likely \(Format.percent(likely)) (runner-up \(Format.percent(runnerUp)))"
+    }
+
     func why(_ contributions: [Double]) -> String {
         let pulling = zip(features, contributions).filter { $0.1 > 0 }
         let total = pulling.reduce(0) { $0 + $1.1 }

@@ -63,6 +63,7 @@ extension KCandidate {
             $0.calinskiHarabasz = calinskiHarabasz
             $0.iterations = Int32(iterations)
             $0.smallestShare = smallestShare ?? 0
+            if let bic { $0.bic = bic }
         }
     }
 }
@@ -173,7 +174,15 @@ enum TrainingSpecs {
         case .unspecified, .kmeans: configuration.algorithm = "kmeans"
         case .minibatchKmeans: configuration.algorithm = "minibatch_kmeans"
         case .ward: configuration.algorithm = "ward"
+        case .gaussianMixture: configuration.algorithm = "gmm"
         case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.algorithm: unknown value \(value)")
+        }
+        switch spec.covarianceType {
+        case .unspecified: break
+        case .full: configuration.covariance = .full
+        case .diagonal: configuration.covariance = .diagonal
+        case .spherical: configuration.covariance = .spherical
+        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.covariance_type: unknown value \(value)")
         }
         if !spec.compareAlgorithms.isEmpty {
             configuration.compareAlgorithms = try spec.compareAlgorithms.map { algorithm in
@@ -262,6 +271,12 @@ enum TrainingSpecs {
             }
             $0.algorithm = Segmentation_V1_Algorithm(name: configuration.algorithm)
             $0.compareAlgorithms = (configuration.compareAlgorithms ?? []).map(Segmentation_V1_Algorithm.init(name:))
+            switch configuration.covariance {
+            case .full?: $0.covarianceType = .full
+            case .diagonal?: $0.covarianceType = .diagonal
+            case .spherical?: $0.covarianceType = .spherical
+            case nil: break
+            }
             if configuration.ks.count == 1 {
                 $0.k = Int32(configuration.ks[0])
             } else if let low = configuration.ks.min(), let high = configuration.ks.max() {
@@ -517,6 +532,7 @@ extension Assignment {
             $0.rfmSegment = rfmSegment?.rawValue ?? ""
             $0.contributions = contributions
             $0.outlier = outlier
+            $0.memberships = memberships
         }
     }
 
@@ -541,6 +557,7 @@ extension BatchScores {
             $0.runnerUpIds = runnerUpIDs
             $0.runnerUpDistances = runnerUpDistances
             $0.outliers = outliers
+            $0.memberships = memberships
         }
     }
 }
@@ -551,6 +568,7 @@ extension Segmentation_V1_Algorithm {
         self = switch name {
         case "minibatch_kmeans": .minibatchKmeans
         case "ward": .ward
+        case "gmm": .gaussianMixture
         default: .kmeans
         }
     }
@@ -561,6 +579,7 @@ extension Segmentation_V1_Algorithm {
         case .kmeans: "kmeans"
         case .minibatchKmeans: "minibatch_kmeans"
         case .ward: "ward"
+        case .gaussianMixture: "gmm"
         case .unspecified, .UNRECOGNIZED: nil
         }
     }

@@ -9,13 +9,17 @@ public struct Clustering: Sendable, Equatable {
     public var iterations: Int
     /// Hierarchical algorithms: the top of the tree the clusters came from (for the report).
     public var dendrogram: Dendrogram?
+    /// Gaussian mixtures: the fitted mixture, whose components are the clusters (same order).
+    public var mixture: GaussianMixture.Fitted?
 
-    public init(centroids: Matrix, labels: [Int32], inertia: Double, iterations: Int, dendrogram: Dendrogram? = nil) {
+    public init(centroids: Matrix, labels: [Int32], inertia: Double, iterations: Int, dendrogram: Dendrogram? = nil,
+                mixture: GaussianMixture.Fitted? = nil) {
         self.centroids = centroids
         self.labels = labels
         self.inertia = inertia
         self.iterations = iterations
         self.dendrogram = dendrogram
+        self.mixture = mixture
     }
 
     public var k: Int { centroids.rows }

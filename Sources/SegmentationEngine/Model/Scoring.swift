@@ -18,6 +18,9 @@ public struct Assignment: Codable, Sendable, Equatable {
     public var contributions: [Double] = []
     /// Farther from its segment's centre than 99% of the segment's training customers.
     public var outlier = false
+    /// Gaussian mixture models: the probability of each segment (in segment id order), summing
+    /// to 1; the segment is the most likely one and the runner-up the next. Empty otherwise.
+    public var memberships: [Double] = []
 }
 
 /// Many customers' scores as parallel arrays, in the order of the rows scored.
@@ -29,6 +32,8 @@ public struct BatchScores: Sendable, Equatable {
     public var runnerUpDistances: [Double]
     /// Farther from the segment's centre than 99% of its training customers.
     public var outliers: [Bool]
+    /// Gaussian mixture models: every row's membership probabilities, row-major (count x k); empty otherwise.
+    public var memberships: [Double] = []
 
     init(count: Int) {
         outliers = [Bool](repeating: false, count: count)
@@ -52,6 +57,7 @@ extension SegmentationModel {
                                                       cancellation: cancellation)
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
+        let k = centroids.rows
         return try (0..<values.rows).map { i in
             if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
             let best = segments[Int(scores.segmentIDs[i])], second = segments[Int(scores.runnerUpIDs[i])]
@@ -59,8 +65,9 @@ extension SegmentationModel {
                 customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
                 distance: scores.distances[i], runnerUpID: second.id, runnerUpName: second.name,
                 runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil,
-                contributions: contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])),
-                outlier: scores.outliers[i])
+                contributions: mixture == nil ? contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])) : [],
+                outlier: scores.outliers[i],
+                memberships: mixture == nil ? [] : Array(scores.memberships[(i * k)..<((i + 1) * k)]))
             if let rfmScorer, let recency, let frequency {
                 assignment.rfmSegment = rfmScorer.segment(recency: ordered[i, recency], frequency: ordered[i, frequency])
             }
@@ -119,9 +126,49 @@ extension SegmentationModel {
         return parts
     }
 
-    /// Nearest and runner-up centroid (by index) of every row of scaled data; `cancellation` is
-    /// checked every 4,096 rows.
+    /// The segment and runner-up (by index) of every row of scaled data: the nearest two centres,
+    /// or for a mixture the two most likely components. `cancellation` is checked every 4,096 rows.
     func nearestTwo(_ scaled: Matrix, cancellation: CancellationCheck = .never) throws -> BatchScores {
+        guard let mixture else { return try nearestCentres(scaled, cancellation: cancellation) }
+        return try mostLikelyTwo(scaled, mixture, cancellation: cancellation)
+    }
+
+    /// A mixture's two most likely components per row, their memberships, and the Euclidean
+    /// distances to their means (for the outlier flag, as other models).
+    private func mostLikelyTwo(_ scaled: Matrix, _ mixture: GaussianMixture.Fitted, cancellation: CancellationCheck) throws -> BatchScores {
+        var scores = BatchScores(count: scaled.rows)
+        let k = centroids.rows, d = centroids.columns
+        let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
+        var memberships = [Double]()
+        memberships.reserveCapacity(scaled.rows * k)
+        for start in stride(from: 0, to: scaled.rows, by: 4096) {
+            try cancellation.throwIfCancelled()
+            let block = scaled.selecting(rows: Array(start..<min(start + 4096, scaled.rows)))
+            memberships.append(contentsOf: mixture.membership(block).values)
+        }
+        for i in 0..<scaled.rows {
+            let row = memberships[(i * k)..<((i + 1) * k)]
+            var best = 0, second = k > 1 ? 1 : 0
+            if k > 1 && row[row.startIndex + second] > row[row.startIndex + best] { swap(&best, &second) }
+            for c in 2..<max(k, 2) where c < k {
+                let p = row[row.startIndex + c]
+                if p > row[row.startIndex + best] { (second, best) = (best, c) } else if p > row[row.startIndex + second] { second = c }
+            }
+            func distance(_ c: Int) -> Double {
+                (0..<d).reduce(0.0) { $0 + (scaled[i, $1] - centroids[c, $1]) * (scaled[i, $1] - centroids[c, $1]) }.squareRoot()
+            }
+            scores.segmentIDs[i] = Int32(best)
+            scores.distances[i] = distance(best)
+            scores.runnerUpIDs[i] = Int32(second)
+            scores.runnerUpDistances[i] = distance(second)
+            scores.outliers[i] = scores.distances[i] > outlierLimits[best]
+        }
+        scores.memberships = memberships
+        return scores
+    }
+
+    /// Nearest and runner-up centroid (by index) of every row of scaled data.
+    private func nearestCentres(_ scaled: Matrix, cancellation: CancellationCheck) throws -> BatchScores {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
         let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }

@@ -117,6 +117,9 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     public var snapshotDay: Int?
     public var pipeline: FittedPipeline
     public var algorithm: AlgorithmInfo
+    /// Gaussian mixture models: the mixture (components in segment order). Its customers' segment
+    /// is their most likely component, not the nearest centre; scores carry every membership.
+    public var mixture: GaussianMixture.Fitted?
     public var centroids: Matrix
     public var segments: [Segment]
     public var rfmScorer: RFMScorer?
@@ -169,7 +172,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
 
     init(
         kind: InputKind, transactionColumns: TransactionColumns?, customerEncoder: CustomerEncoder?,
-        snapshotDay: Int?, pipeline: FittedPipeline, algorithm: AlgorithmInfo, centroids: Matrix,
+        snapshotDay: Int?, pipeline: FittedPipeline, mixture: GaussianMixture.Fitted? = nil, algorithm: AlgorithmInfo, centroids: Matrix,
         segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
         training: TrainingInfo, sample: ModelSample?, charts: ModelCharts?
     ) {
@@ -179,6 +182,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         self.customerEncoder = customerEncoder
         self.snapshotDay = snapshotDay
         self.pipeline = pipeline
+        self.mixture = mixture
         self.algorithm = algorithm
         self.centroids = centroids
         self.segments = segments

@@ -11,8 +11,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// nil: log1p on every feature then standard scaling for transactions; log1p on skewed
     /// non-negative columns then standard scaling for customer tables.
     public var pipeline: PipelineSpec?
-    /// One of `algorithms`: kmeans, minibatch_kmeans or ward.
+    /// One of `algorithms`: kmeans, minibatch_kmeans, ward or gmm.
     public var algorithm = "kmeans"
+    /// The Gaussian mixture's covariance type; nil: full.
+    public var covariance: GaussianMixture.Covariance?
     /// Compare mode: two or more of `algorithms`, each swept on the same features; the model
     /// keeps the one `AlgorithmComparison`'s rule picks. nil: `algorithm` only.
     public var compareAlgorithms: [String]?
@@ -203,6 +205,11 @@ public struct SegmentationTrainer: Sendable {
         let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
 
         let (algorithm, outcome, comparison) = try cluster(scaled, cancellation: cancellation, progress: progress)
+        let emptySegments = outcome.chosen.k - Set(outcome.chosen.labels).count
+        guard emptySegments == 0 else {
+            throw InputError.invalidOption("\(algorithm.name) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
+                                           + "(a mixture component no customer is most likely to belong to): choose another k, or let the actionable rule choose")
+        }
         for candidate in outcome.selection.candidates {
             progress(TrainingEvent(
                 stage: .metrics, fraction: 0.85,
@@ -248,6 +255,7 @@ public struct SegmentationTrainer: Sendable {
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
+            mixture: ordered.mixture,
             algorithm: AlgorithmInfo(name: algorithm.name,
                                      parameters: (algorithm as? WardClustering)?.parameters(rows: scaled.rows) ?? algorithm.parameters,
                                      comparison: comparison),
@@ -317,6 +325,7 @@ public struct SegmentationTrainer: Sendable {
         var result = clustering
         result.centroids = clustering.centroids.selecting(rows: order)
         result.labels = clustering.labels.map { newID[Int($0)] }
+        result.mixture = clustering.mixture?.reordered(order)
         return result
     }
 
@@ -343,7 +352,7 @@ public struct SegmentationTrainer: Sendable {
 
 extension TrainingConfiguration {
     /// The algorithms a model can be trained with (the rest of issue 12's follow).
-    public static let algorithms = ["kmeans", "minibatch_kmeans", "ward"]
+    public static let algorithms = ["kmeans", "minibatch_kmeans", "ward", "gmm"]
 
     /// The configured algorithm. n_init, max_iter and tol are k-means'; mini-batch k-means runs
     /// with scikit-learn's defaults (3 k-means++ tries on its sample, at most 100 passes, early
@@ -352,6 +361,7 @@ extension TrainingConfiguration {
         switch algorithm {
         case "minibatch_kmeans": MiniBatchKMeans(seed: seed)
         case "ward": WardClustering(seed: seed)
+        case "gmm": GaussianMixtureClustering(covariance: covariance ?? .full, seed: seed)
         default: KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed)
         }
     }

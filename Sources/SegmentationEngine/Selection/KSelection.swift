@@ -23,6 +23,8 @@ public struct KCandidate: Codable, Sendable, Equatable {
     public var iterations: Int
     /// The smallest segment's share of the customers (nil in models from before it was kept).
     public var smallestShare: Double?
+    /// Gaussian mixtures: the Bayesian information criterion at this k; nil for other algorithms.
+    public var bic: Double?
 }
 
 /// The table of candidates and the decision taken from it; kept in the model.
@@ -121,7 +123,7 @@ public struct KSweep: Sendable {
                 k: k, inertia: clustering.inertia, silhouette: silhouette,
                 daviesBouldin: measurableK ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
                 calinskiHarabasz: measurableK ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
-                iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering)))
+                iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering), bic: clustering.mixture?.bic(x)))
         }
         var selection = KChooser(method: method).choose(candidates)
         selection.silhouetteSampleSize = sampled ? rows.count : nil
