@@ -261,3 +261,24 @@ struct CompareModeTests {
         #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.41, 0.39]) == 1)
     }
 }
+
+@Suite("Gaussian mixture models")
+struct MixtureModelTests {
+    @Test("Training a mixture at a k that leaves a segment with no customer is refused with that reason")
+    func emptyComponent() throws {
+        // Two tight groups of identical customers: more components than distinct points cannot all win a customer.
+        var rows: [String] = ["CustomerID,recency,frequency,monetary"]
+        for i in 0..<60 { rows.append(i < 30 ? "c\(i),10,5,500" : "c\(i),200,1,20") }
+        let csv = Data(rows.joined(separator: "\n").utf8)
+        var configuration = TrainingConfiguration()
+        configuration.kind = .customers
+        configuration.algorithm = "gmm"
+        configuration.ks = [4]
+        configuration.selection = .fixed
+        #expect {
+            try SegmentationTrainer(configuration: configuration).train([.bytes(name: "c.csv", data: csv)])
+        } throws: { error in
+            "\(error)".contains("leaves") && "\(error)".contains("segment(s) with no customer")
+        }
+    }
+}
