@@ -55,19 +55,7 @@ h2() {  # name port requests reply-size -> one JSON line, after checking every r
   local name=$1 port=$2 requests=$3 expected=$4
   h2load -n $requests -c 4 -m 16 -t 1 -d "$work/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$port/segmentation.v1.ScoringService/Score" > "$work/h2-$name.txt"
-  $py - "$work/h2-$name.txt" "$name" "$expected" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text).group(1))
-succeeded = int(re.search(r"(\d+) succeeded", text).group(1))
-data = int(re.search(r"\((\d+)\) data", text).group(1))
-mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", text).group(1)
-ok = data == succeeded * int(sys.argv[3])
-print(json.dumps({"name": f"h2load_unary_{sys.argv[2]}", "rps": rps, "succeeded": succeeded,
-                  "mean_latency": mean, "all_replies_ok": ok}))
-if not ok:
-    sys.exit(f"{sys.argv[2]}: {data} reply bytes for {succeeded} replies of {sys.argv[3]} bytes: some calls failed")
-PY
+  $py bench/h2load_check.py "$work/h2-$name.txt" "h2load_unary_$name" "$expected"
 }
 # Ours and the empty server alternate, three rounds (one when smoke): single runs on this noisy
 # machine move by 10-20%, so the table compares medians.

@@ -98,17 +98,7 @@ h2() {  # name -> one JSON line, after checking every reply was a full, successf
   case $name in *token) headers=(-H "authorization: Bearer $scorer");; esac
   h2load -n $requests -c 4 -m 16 -t 1 -d "$work/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' "${headers[@]}" \
     "$scheme://127.0.0.1:${port_of[$name]}/segmentation.v1.ScoringService/Score" > "$work/h2-$name.txt"
-  $py - "$work/h2-$name.txt" "$name" "$reply" <<'PY'
-import json, re, sys
-text = open(sys.argv[1]).read()
-rps = float(re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text).group(1))
-succeeded = int(re.search(r"(\d+) succeeded", text).group(1))
-data = int(re.search(r"\((\d+)\) data", text).group(1))
-mean = re.search(r"time for request:\s+\S+\s+\S+\s+(\S+)", text).group(1)
-if data != succeeded * int(sys.argv[3]) or succeeded == 0:
-    sys.exit(f"{sys.argv[2]}: {data} reply bytes for {succeeded} replies of {sys.argv[3]} bytes: some calls failed")
-print(json.dumps({"name": f"cost_{sys.argv[2]}", "rps": rps, "succeeded": succeeded, "mean_latency": mean}))
-PY
+  $py bench/h2load_check.py "$work/h2-$name.txt" "cost_$name" "$reply"
 }
 : > "$out/cost.jsonl"
 for _ in $(seq 1 $rounds); do

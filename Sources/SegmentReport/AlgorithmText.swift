@@ -28,9 +28,11 @@ public enum AlgorithmText {
     /// seconds, note), empty when the model was not trained in compare mode.
     public static func comparisonRows(_ model: Segmentation_V1_ModelDetail) -> [[String]] {
         model.algorithmComparison.candidates.map { candidate in
-            [name(candidate.algorithm), String(candidate.chosenK), String(format: "%.4f", candidate.silhouette),
-             String(format: "%.4f", candidate.daviesBouldin), String(format: "%.1f", candidate.calinskiHarabasz),
-             String(format: "%.2f", candidate.seconds), candidate.chosen ? "chosen" : ""]
+            let measured = candidate.chosenK > 0
+            return [name(candidate.algorithm), measured ? String(candidate.chosenK) : "",
+                    measured ? String(format: "%.4f", candidate.silhouette) : "", measured ? String(format: "%.4f", candidate.daviesBouldin) : "",
+                    measured ? String(format: "%.1f", candidate.calinskiHarabasz) : "", String(format: "%.2f", candidate.seconds),
+                    candidate.chosen ? "chosen" : candidate.note]
         }
     }
 

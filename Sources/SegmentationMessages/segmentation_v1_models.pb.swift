@@ -419,6 +419,8 @@ public nonisolated struct Segmentation_V1_ModelCharts: Sendable {
 
 /// The top of a hierarchical tree: leaf_sizes.size() clusters (the tree cut there) and the merges
 /// joining them, lowest first. Node ids as scipy's linkage: leaves 0..L-1, then L + i for merge i.
+/// Sizes count the customers the tree was built on: a sample of them when the model's
+/// algorithm_parameters has sampled_rows.
 public nonisolated struct Segmentation_V1_Dendrogram: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -445,7 +447,7 @@ public nonisolated struct Segmentation_V1_DendrogramMerge: Sendable {
   /// Ward's distance between the two clusters, in the scaled feature space.
   public var height: Double = 0
 
-  /// Customers under the merged node.
+  /// Customers (of the tree's data) under the merged node.
   public var size: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1053,6 +1055,9 @@ public nonisolated struct Segmentation_V1_AlgorithmCandidate: Sendable {
 
   /// The model is this one.
   public var chosen: Bool = false
+
+  /// Why it could not be kept: its sweep failed, or its chosen k left a segment with no customer.
+  public var note: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2892,7 +2897,7 @@ nonisolated extension Segmentation_V1_AlgorithmComparison: SwiftProtobuf.Message
 
 nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AlgorithmCandidate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}algorithm\0\u{3}chosen_k\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}seconds\0\u{1}chosen\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}algorithm\0\u{3}chosen_k\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}seconds\0\u{1}chosen\0\u{1}note\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2907,6 +2912,7 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.calinskiHarabasz) }()
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.chosen) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.note) }()
       default: break
       }
     }
@@ -2934,6 +2940,9 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
     if self.chosen != false {
       try visitor.visitSingularBoolField(value: self.chosen, fieldNumber: 7)
     }
+    if !self.note.isEmpty {
+      try visitor.visitSingularStringField(value: self.note, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2945,6 +2954,7 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
     if lhs.calinskiHarabasz != rhs.calinskiHarabasz {return false}
     if lhs.seconds != rhs.seconds {return false}
     if lhs.chosen != rhs.chosen {return false}
+    if lhs.note != rhs.note {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -115,6 +115,19 @@ struct CompareServerTests {
                 })
             }
             #expect(refused == .invalidArgument)
+            // k-means' settings without k-means, the mixture's without the mixture: refused, not ignored.
+            for spec in [Segmentation_V1_TrainingSpec.with { $0.algorithm = .ward; $0.nInit = 3 },
+                         .with { $0.algorithm = .gaussianMixture; $0.maxIter = 50 },
+                         .with { $0.algorithm = .kmeans; $0.covarianceType = .diagonal }] {
+                let code = await statusCode {
+                    _ = try await services.training.submitTrainingJob(.with {
+                        $0.spec = spec
+                        $0.spec.modelName = "x"
+                        $0.spec.datasetID = dataset.id
+                    })
+                }
+                #expect(code == .invalidArgument, "\(spec)")
+            }
         }
         #expect(AlgorithmSelection(argument: "auto")?.algorithms == AlgorithmChoice.allCases)
         #expect(AlgorithmSelection(argument: "kmeans,ward")?.algorithms == [.kmeans, .ward])

@@ -379,19 +379,8 @@ struct OperationsTests {
 
     /// Runs a program to its end; its standard output, or an error with its standard error.
     static func run(_ program: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        let (out, err) = (Pipe(), Pipe())
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw RPCError(code: .internalError, message: "\(program) failed: \(String(decoding: errors, as: UTF8.self))")
-        }
-        return String(decoding: output, as: UTF8.self)
+        let result = try ProcessTests.run(program, arguments)
+        guard result.status == 0 else { throw RPCError(code: .internalError, message: "\(program) failed: \(result.stderr)") }
+        return result.stdout
     }
 }

@@ -281,4 +281,49 @@ struct MixtureModelTests {
             "\(error)".contains("leaves") && "\(error)".contains("segment(s) with no customer")
         }
     }
+
+    @Test("In compare mode a candidate whose chosen k leaves a segment empty is passed over with its reason; when none is left, the error lists each; covariance needs the mixture")
+    func compareSkipsEmptySegments() throws {
+        // Two distinct customers only: at k = 4 every algorithm leaves segments empty.
+        var rows: [String] = ["CustomerID,recency,frequency,monetary"]
+        for i in 0..<60 { rows.append(i < 30 ? "c\(i),10,5,500" : "c\(i),200,1,20") }
+        var configuration = TrainingConfiguration()
+        configuration.kind = .customers
+        configuration.ks = [4]
+        configuration.selection = .fixed
+        configuration.compareAlgorithms = ["gmm", "kmeans"]
+        #expect {
+            try SegmentationTrainer(configuration: configuration).train([.bytes(name: "c.csv", data: Data(rows.joined(separator: "\n").utf8))])
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("no algorithm of the comparison gave a model to keep") && text.contains("gmm ruled out: k=4 left")
+                && text.contains("kmeans ruled out: k=4 left")
+        }
+        configuration.compareAlgorithms = nil
+        configuration.covariance = .diagonal
+        #expect(throws: InputError.self) { try configuration.validate() }
+    }
+
+    @Test("A mixture model is written in format 3 (older engines refuse it), others stay in format 2; both load; scores carry memberships in both forms")
+    func formatAndMemberships() throws {
+        let csv = Data(SampleDataGenerator(customers: 400, seed: 8).generate().csv.utf8)
+        var configuration = TrainingConfiguration()
+        configuration.ks = [3]
+        configuration.algorithm = "gmm"
+        let mixture = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
+        configuration.algorithm = "kmeans"
+        let plain = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
+        let reloaded = try SegmentationModel(serialized: try mixture.serialized())
+        #expect(reloaded.formatVersion == 3 && reloaded.mixture == mixture.mixture)
+        #expect(try SegmentationModel(serialized: try plain.serialized()).formatVersion == 2)
+        let values = Matrix(rowArrays: [[10, 3, 400, 130], [200, 1, 20, 20], [2, 20, 9000, 450]])
+        let batch = try reloaded.scoreBatch(customerIDs: nil, columns: reloaded.expectedColumns, values: values)
+        #expect(batch.memberships.count == 3 * reloaded.k)
+        let single = try reloaded.score(customerIDs: ["a", "b", "c"], columns: reloaded.expectedColumns, values: values)
+        for (i, assignment) in single.enumerated() {
+            #expect(Array(batch.memberships[(i * reloaded.k)..<((i + 1) * reloaded.k)]) == assignment.memberships)
+            #expect(assignment.memberships.indices.max { assignment.memberships[$0] < assignment.memberships[$1] } == assignment.segmentID)
+        }
+        #expect(try plain.scoreBatch(customerIDs: nil, columns: plain.expectedColumns, values: values).memberships.isEmpty)
+    }
 }

@@ -37,6 +37,18 @@ struct KChoiceTests {
                    smallestShare: smallest)
     }
 
+    @Test("A k that left a segment with no customer is passed over by every rule but fixed, with a warning")
+    func emptySegmentRuledOut() {
+        let candidates = [candidate(3, 0.30), candidate(4, 0.50, smallest: 0), candidate(5, 0.35)]
+        for method in [KSelectionMethod.actionable, .silhouette, .elbow] {
+            let selection = KChooser(method: method).choose(candidates)
+            #expect(selection.chosenK != 4, "\(method)")
+            #expect((selection.warnings ?? []).contains { $0.hasPrefix("k=4 left a segment with no customer") }, "\(method)")
+            #expect(selection.candidates.count == 3)
+        }
+        #expect(KChooser(method: .fixed).choose([candidate(4, 0.5, smallest: 0)]).chosenK == 4)
+    }
+
     @Test("k = 2 never wins the default rule, and the choice says why")
     func twoIsASplit() {
         let selection = KChooser(method: .actionable).choose([candidate(2, 0.45), candidate(3, 0.31), candidate(4, 0.33),

@@ -192,6 +192,11 @@ enum TrainingSpecs {
                 return name
             }
         }
+        let algorithms = configuration.compareAlgorithms ?? [configuration.algorithm]
+        for (field, given) in [("n_init", spec.nInit != 0), ("max_iter", spec.maxIter != 0), ("tol", spec.tol != 0)]
+        where given && !algorithms.contains("kmeans") {
+            throw RPCErrors.invalid("spec.\(field) applies to k-means only, and \(algorithms.joined(separator: ", ")) does not include it")
+        }
         switch spec.kChoice {
         case .k(let k)?: configuration.ks = [Int(k)]
         case .kRange(let range)?:
@@ -385,6 +390,7 @@ extension SegmentationModel {
                             $0.calinskiHarabasz = candidate.calinskiHarabasz
                             $0.seconds = candidate.seconds
                             $0.chosen = candidate.chosen
+                            $0.note = candidate.note ?? ""
                         }
                     }
                 }

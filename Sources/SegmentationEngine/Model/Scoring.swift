@@ -139,29 +139,35 @@ extension SegmentationModel {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
         let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
-        var memberships = [Double]()
-        memberships.reserveCapacity(scaled.rows * k)
+        var memberships = [Double](repeating: 0, count: scaled.rows * k)
         for start in stride(from: 0, to: scaled.rows, by: 4096) {
             try cancellation.throwIfCancelled()
             let block = scaled.selecting(rows: Array(start..<min(start + 4096, scaled.rows)))
-            memberships.append(contentsOf: mixture.membership(block).values)
-        }
-        for i in 0..<scaled.rows {
-            let row = memberships[(i * k)..<((i + 1) * k)]
-            var best = 0, second = k > 1 ? 1 : 0
-            if k > 1 && row[row.startIndex + second] > row[row.startIndex + best] { swap(&best, &second) }
-            for c in 2..<max(k, 2) where c < k {
-                let p = row[row.startIndex + c]
-                if p > row[row.startIndex + best] { (second, best) = (best, c) } else if p > row[row.startIndex + second] { second = c }
+            let densities = mixture.weightedLogDensities(block)
+            for r in 0..<block.rows {
+                let i = start + r
+                // The most likely and the next, by log density, exactly as training labels customers.
+                var best = 0, second = -1
+                for c in 1..<k {
+                    if densities[r, c] > densities[r, best] { (second, best) = (best, c) }
+                    else if second < 0 || densities[r, c] > densities[r, second] { second = c }
+                }
+                if second < 0 { second = best }
+                guard densities[r, best].isFinite else {
+                    throw ScoringError.outOfDomain(customer: "row \(i + 1)", field: "features", value: scaled[i, 0],
+                                                   reason: "puts the customer so far from every segment that no membership can be computed")
+                }
+                let total = logSumExp(densities.row(r))
+                for c in 0..<k { memberships[i * k + c] = exp(densities[r, c] - total) }
+                func distance(_ c: Int) -> Double {
+                    (0..<d).reduce(0.0) { $0 + (scaled[i, $1] - centroids[c, $1]) * (scaled[i, $1] - centroids[c, $1]) }.squareRoot()
+                }
+                scores.segmentIDs[i] = Int32(best)
+                scores.distances[i] = distance(best)
+                scores.runnerUpIDs[i] = Int32(second)
+                scores.runnerUpDistances[i] = distance(second)
+                scores.outliers[i] = scores.distances[i] > outlierLimits[best]
             }
-            func distance(_ c: Int) -> Double {
-                (0..<d).reduce(0.0) { $0 + (scaled[i, $1] - centroids[c, $1]) * (scaled[i, $1] - centroids[c, $1]) }.squareRoot()
-            }
-            scores.segmentIDs[i] = Int32(best)
-            scores.distances[i] = distance(best)
-            scores.runnerUpIDs[i] = Int32(second)
-            scores.runnerUpDistances[i] = distance(second)
-            scores.outliers[i] = scores.distances[i] > outlierLimits[best]
         }
         scores.memberships = memberships
         return scores

@@ -55,6 +55,8 @@ public struct AlgorithmComparison: Codable, Sendable, Equatable {
         /// The algorithm's sweep, in seconds of wall time.
         public var seconds: Double
         public var chosen: Bool
+        /// Why it could not be kept (its sweep failed, or its chosen k left a segment empty); nil when it could.
+        public var note: String?
     }
 
     public var rule: String
@@ -106,7 +108,9 @@ public struct Annotation: Codable, Sendable, Equatable {
 /// with a format version; fields added later must be optional so old models keep loading.
 public struct SegmentationModel: Codable, Sendable, Equatable {
     /// 2: `charts` and the sample's raw values (format 1 models still load, without them).
-    public static let currentFormatVersion = 2
+    /// 3: a Gaussian mixture that scoring must use (written only by mixture models, so an engine
+    /// that would score them by nearest centre refuses them instead).
+    public static let currentFormatVersion = 3
     public static let engineVersion = "1.0.0"
 
     public var formatVersion: Int
@@ -176,7 +180,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
         training: TrainingInfo, sample: ModelSample?, charts: ModelCharts?
     ) {
-        formatVersion = Self.currentFormatVersion
+        formatVersion = mixture == nil ? 2 : Self.currentFormatVersion
         self.kind = kind
         self.transactionColumns = transactionColumns
         self.customerEncoder = customerEncoder

@@ -71,6 +71,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         for name in [algorithm] + (compareAlgorithms ?? []) where !Self.algorithms.contains(name) {
             throw InputError.invalidOption("unknown algorithm '\(name.prefix(32))'; available: \(Self.algorithms.joined(separator: ", "))")
         }
+        if covariance != nil, !(compareAlgorithms ?? [algorithm]).contains("gmm") {
+            throw InputError.invalidOption("covariance_type applies to the Gaussian mixture (gmm) only")
+        }
         if let compareAlgorithms {
             guard compareAlgorithms.count >= 2, Set(compareAlgorithms).count == compareAlgorithms.count else {
                 throw InputError.invalidOption("compare mode needs two or more different algorithms, got \(compareAlgorithms.joined(separator: ", "))")
@@ -208,7 +211,7 @@ public struct SegmentationTrainer: Sendable {
         let emptySegments = outcome.chosen.k - Set(outcome.chosen.labels).count
         guard emptySegments == 0 else {
             throw InputError.invalidOption("\(algorithm.name) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
-                                           + "(a mixture component no customer is most likely to belong to): choose another k, or let the actionable rule choose")
+                                           + "(a mixture component no customer is most likely to belong to): choose another k")
         }
         for candidate in outcome.selection.candidates {
             progress(TrainingEvent(
@@ -270,45 +273,60 @@ public struct SegmentationTrainer: Sendable {
     }
 
     /// The k sweep of the configured algorithm, or in compare mode of each listed one (on the same
-    /// scaled features, the same ks and rule), keeping the one the comparison's rule picks.
+    /// scaled features, the same ks and rule), keeping the one the comparison's rule picks among
+    /// those that could be kept: an algorithm whose sweep fails, or whose chosen k leaves a segment
+    /// empty, stays in the table with the reason and is passed over.
     private func cluster(_ scaled: Matrix, cancellation: CancellationCheck, progress: (TrainingEvent) -> Void) throws
         -> (any ClusteringAlgorithm, KSweep.Outcome, AlgorithmComparison?) {
         let config = configuration
         let names = config.compareAlgorithms ?? [config.algorithm]
         let sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
                            exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
-        var results: [(algorithm: any ClusteringAlgorithm, outcome: KSweep.Outcome, seconds: Double)] = []
+        var kept: [(index: Int, algorithm: any ClusteringAlgorithm, outcome: KSweep.Outcome)] = []
+        var candidates: [AlgorithmComparison.Candidate] = []
         for (index, name) in names.enumerated() {
             var one = config
             one.algorithm = name
             let algorithm = one.clusteringAlgorithm()
             let prefix = names.count > 1 ? "\(name): " : ""
             let started = Date()
-            let outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
-                let fraction = (Double(index) + Double(done) / Double(total)) / Double(names.count)
-                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
-                                       message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
-            }
-            results.append((algorithm, outcome, Date().timeIntervalSince(started)))
-            if names.count > 1 {
-                let metrics = outcome.selection.chosen
+            let outcome: KSweep.Outcome
+            do {
+                outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
+                    let fraction = (Double(index) + Double(done) / Double(total)) / Double(names.count)
+                    progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
+                                           message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
+                }
+            } catch where names.count > 1 && !(error is CancellationError) && !cancellation.isCancelled {
+                candidates.append(.init(name: name, chosenK: 0, silhouette: .nan, daviesBouldin: .nan, calinskiHarabasz: .nan,
+                                        seconds: Date().timeIntervalSince(started), chosen: false, note: "failed: \(error)"))
                 progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
-                                       message: String(format: "%@chose k=%d, silhouette %.4f", prefix, metrics.k, metrics.silhouette)))
+                                       message: "\(prefix)failed: \(error)"))
+                continue
             }
+            let metrics = outcome.selection.chosen
+            let empty = outcome.chosen.k - Set(outcome.chosen.labels).count
+            let note = empty > 0 ? "ruled out: k=\(metrics.k) left \(empty) segment(s) with no customer" : nil
+            candidates.append(.init(name: name, chosenK: metrics.k, silhouette: metrics.silhouette, daviesBouldin: metrics.daviesBouldin,
+                                    calinskiHarabasz: metrics.calinskiHarabasz, seconds: Date().timeIntervalSince(started),
+                                    chosen: false, note: note))
+            if note == nil { kept.append((candidates.count - 1, algorithm, outcome)) }
+            if names.count > 1 {
+                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
+                                       message: String(format: "%@chose k=%d, silhouette %.4f", prefix, metrics.k, metrics.silhouette)
+                                           + (note.map { " (\($0))" } ?? "")))
+            }
+            if names.count == 1 { return (algorithm, outcome, nil) }
         }
-        guard names.count > 1 else { return (results[0].algorithm, results[0].outcome, nil) }
-        let winner = AlgorithmComparison.pick(silhouettes: results.map { $0.outcome.selection.chosen.silhouette })
-        let candidates = results.enumerated().map { index, result in
-            let metrics = result.outcome.selection.chosen
-            return AlgorithmComparison.Candidate(
-                name: result.algorithm.name, chosenK: result.outcome.selection.chosenK, silhouette: metrics.silhouette,
-                daviesBouldin: metrics.daviesBouldin, calinskiHarabasz: metrics.calinskiHarabasz,
-                seconds: result.seconds, chosen: index == winner)
+        guard !kept.isEmpty else {
+            throw InputError.invalidOption("no algorithm of the comparison gave a model to keep: "
+                                           + candidates.map { "\($0.name) \($0.note ?? "")" }.joined(separator: "; "))
         }
+        let winner = kept[AlgorithmComparison.pick(silhouettes: kept.map { $0.outcome.selection.chosen.silhouette })]
+        candidates[winner.index].chosen = true
         progress(TrainingEvent(stage: .clustering, fraction: 0.7,
-                               message: "compared \(names.joined(separator: ", ")): kept \(names[winner]) (\(AlgorithmComparison.ruleText))"))
-        return (results[winner].algorithm, results[winner].outcome,
-                AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
+                               message: "compared \(names.joined(separator: ", ")): kept \(winner.algorithm.name) (\(AlgorithmComparison.ruleText))"))
+        return (winner.algorithm, winner.outcome, AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
     }
 
     /// Segments numbered by size, largest first (ties by centroid), so ids read naturally.

@@ -24,8 +24,16 @@ public struct KChooser: Sendable {
         precondition(!candidates.isEmpty, "no candidates to choose from")
         let byK = candidates.sorted { $0.k < $1.k }
         let elbow = Kneedle.elbow(ks: byK.map(\.k), values: byK.map(\.inertia))
-        var (chosen, pool, reason) = decide(byK, elbow: elbow)
-        var warnings = self.warnings(chosen: chosen, pool: pool, all: byK)
+        // A k that left a segment with no customer (a mixture component nobody is most likely in)
+        // is no segmentation at that k: every rule but fixed passes it over.
+        let empty = byK.filter { $0.smallestShare == 0 }
+        let usable = method == .fixed || empty.count == byK.count ? byK : byK.filter { $0.smallestShare != 0 }
+        var (chosen, pool, reason) = decide(usable, elbow: usable.count == byK.count ? elbow : nil)
+        var warnings = self.warnings(chosen: chosen, pool: pool, all: usable)
+        if usable.count < byK.count {
+            warnings.append("k=\(empty.map { String($0.k) }.joined(separator: ", ")) left a segment with no customer and "
+                            + (empty.count == 1 ? "was" : "were") + " ruled out (its metrics describe fewer segments)")
+        }
         if pool.isEmpty { pool = [chosen] }
         let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: Self.better).prefix(2)
         if !runnerUps.isEmpty {
