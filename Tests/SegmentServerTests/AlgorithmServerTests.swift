@@ -22,7 +22,6 @@ struct AlgorithmServerTests {
                     $0.datasetID = dataset.id
                     $0.kRange = .with { $0.min = 3; $0.max = 5 }
                     $0.algorithm = algorithm
-                    $0.nInit = 2
                 }
             }).job
             let job = try await services.waitForJob(submitted.id)
