@@ -111,6 +111,9 @@ def main():
         emit(f"kmeans_{rows}x8_k6", seconds, inertia=f"{model.inertia_:.6g}", iterations=model.n_iter_,
              data_mb=f"{x.nbytes / 1048576:.1f}", peak_over_loaded_data_mb=f"{(peak - before) / 1048576:.1f}",
              peak_over_data=f"{(peak - before + x.nbytes) / x.nbytes:.2f}")
+        from sklearn.cluster import MiniBatchKMeans
+        seconds, model = timed(repeats, lambda: MiniBatchKMeans(n_clusters=6, n_init=3, random_state=0).fit(x))
+        emit(f"minibatch_kmeans_{rows}x8_k6", seconds, inertia=f"{model.inertia_:.6g}")
     elif what == "algorithms":
         from sklearn.cluster import DBSCAN, AgglomerativeClustering, MiniBatchKMeans
         from sklearn.mixture import GaussianMixture

@@ -7,11 +7,12 @@ enum KChoiceFigure {
     static func make(_ detail: Segmentation_V1_ModelDetail) -> Figure? {
         let rows = detail.kTable.sorted { $0.k < $1.k }
         guard rows.count >= 2, let first = rows.first, let last = rows.last else { return nil }
+        // Mixture models add their BIC, the likelihood-based view of k.
         let panels: [(String, KeyPath<Segmentation_V1_KMetrics, Double>, String)] = [
             ("inertia", \.inertia, "lower is tighter"),
             ("silhouette", \.silhouette, "higher is better separated"),
             ("Davies-Bouldin", \.daviesBouldin, "lower is better"),
-        ]
+        ] + (rows.allSatisfy(\.hasBic) ? [("BIC", \.bic, "lower is better, for the mixture")] : [])
         let (width, panelHeight, gap) = (700.0, 100.0, 26.0)
         var svg = SVG(width: width, height: 30 + Double(panels.count) * (panelHeight + gap) + 30)
         let x = Scale(domain: (Double(first.k) - 0.5, Double(last.k) + 0.5), range: (70, width - 20))
@@ -19,7 +20,7 @@ enum KChoiceFigure {
             let area = PlotArea(left: 70, top: 24 + Double(index) * (panelHeight + gap), width: width - 90, height: panelHeight)
             let values = rows.map { $0[keyPath: keyPath] }.filter(\.isFinite)
             let low = min(0, values.min() ?? 0), high = max(values.max() ?? 1, low + 1e-9)
-            let y = Scale(domain: (low, high * 1.05), range: (area.bottom, area.top))
+            let y = Scale(domain: (low, high + (high - low) * 0.05), range: (area.bottom, area.top))
             let isLast = index == panels.count - 1
             svg.axes(area, x: isLast ? x : nil, y: y, xTitle: isLast ? "k (number of segments)" : nil, yTitle: nil,
                      xLabel: { String(Int($0)) }, yLabel: name == "inertia" ? Format.compact : Format.score)

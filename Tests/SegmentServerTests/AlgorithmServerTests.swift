@@ -39,6 +39,8 @@ struct AlgorithmServerTests {
             }
             #expect(ModelPrinter.algorithmLine(detail) == line)
             #expect(detail.kTable.allSatisfy { $0.hasBic == (algorithm == .gaussianMixture) })
+            // The report's k chart adds a BIC panel for the mixture only.
+            #expect(HTMLReport.figures(detail)["k-choice"]?.svg.contains("BIC (lower is better, for the mixture)") == (algorithm == .gaussianMixture))
             // The report names the algorithm that made the model, not k-means.
             #expect(HTMLReport.render(detail).contains("<th>Algorithm</th><td>\(ModelPrinter.algorithmLine(detail))"))
             // Ward's models draw the top of their tree, cut at the chosen k; the others have none.

@@ -327,3 +327,28 @@ struct MixtureModelTests {
         #expect(try plain.scoreBatch(customerIDs: nil, columns: plain.expectedColumns, values: values).memberships.isEmpty)
     }
 }
+
+@Suite("DBSCAN's eps by the k-distance knee")
+struct KneeEpsTests {
+    @Test("On three tight groups in uniform noise the knee's eps finds the three groups and calls most of the noise noise; degenerate data is refused")
+    func threeGroups() throws {
+        var generator = SeededGenerator(seed: 4)
+        var values: [Double] = []
+        for i in 0..<900 {
+            if i % 10 == 9 {
+                values += [generator.nextUnit() * 30 - 15, generator.nextUnit() * 30 - 15]
+            } else {
+                let centre = [(-8.0, -8.0), (0.0, 8.0), (8.0, -4.0)][i % 3]
+                values += [centre.0 + generator.nextGaussian() * 0.4, centre.1 + generator.nextGaussian() * 0.4]
+            }
+        }
+        let x = Matrix(rows: 900, columns: 2, values: values)
+        let eps = try DBSCAN.kneeEps(x, minSamples: 4)
+        let result = try DBSCAN(eps: eps, minSamples: 4).fit(x)
+        #expect(eps > 0.1 && eps < 3, "eps \(eps)")
+        #expect(result.clusterCount == 3, "eps \(eps): \(result.clusterCount) clusters")
+        // 90 noise points were drawn; a few land inside a group.
+        #expect((60...100).contains(result.noiseCount), "eps \(eps): \(result.noiseCount) noise")
+        #expect(throws: ClusteringError.self) { try DBSCAN.kneeEps(Matrix(rows: 10, columns: 2, repeating: 1), minSamples: 4) }
+    }
+}

@@ -183,6 +183,16 @@ func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
     timing.extra["data_mb"] = String(format: "%.1f", Double(dataBytes) / 1_048_576)
     timing.extra["peak_over_data"] = String(format: "%.2f", Double(peak) / Double(dataBytes))
     report(timing)
+
+    // Mini-batch k-means on the same data (scikit-learn's MiniBatchKMeans defaults on both sides).
+    resetPeakResident()
+    var mini: Clustering?
+    var miniTiming = Timing(name: "minibatch_kmeans_\(rows)x8_k6", seconds: try measure(repeats) {
+        mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
+    })
+    miniTiming.extra["inertia"] = String(format: "%.6g", mini!.inertia)
+    miniTiming.extra["peak_over_data"] = String(format: "%.2f", Double(peakResidentBytes() - baseline) / Double(dataBytes))
+    report(miniTiming)
 }
 
 /// rows x 4: six Gaussian blobs and 2% uniform noise, seeded; written as float64 for the peer.

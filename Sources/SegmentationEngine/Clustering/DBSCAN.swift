@@ -113,3 +113,50 @@ struct RadiusNeighbours {
         return neighbours
     }
 }
+
+extension DBSCAN {
+    /// eps by the k-distance knee (Ester et al.'s heuristic): for up to `sampleSize` seeded rows,
+    /// the distance to their `minSamples`-th nearest row (themselves counted, as DBSCAN counts them),
+    /// sorted; eps is the distance where that rising curve bends most (normalised to [0, 1] on both
+    /// axes, the point farthest below the straight line from its first to its last value). A row
+    /// is then a core point when its own k-distance is at most eps.
+    public static func kneeEps(_ x: Matrix, minSamples: Int, sampleSize: Int = 2_000, seed: UInt64 = 0,
+                               cancellation: CancellationCheck = .never) throws -> Double {
+        guard minSamples >= 2, minSamples <= x.rows else {
+            throw ClusteringError.invalidParameter("min_samples must be between 2 and the number of customers (\(x.rows)) to choose eps")
+        }
+        try x.requireFinite()
+        let rows = SeededGenerator.distinctRows(x.rows, min(sampleSize, x.rows), seed: seed)
+        var distances: [Double] = []
+        distances.reserveCapacity(rows.count)
+        try x.values.withUnsafeBufferPointer { values in
+            let base = values.baseAddress!
+            var nearest = [Double](repeating: .infinity, count: minSamples)
+            for row in rows {
+                try cancellation.throwIfCancelled()
+                // The minSamples smallest squared distances, kept sorted (minSamples is small).
+                for i in nearest.indices { nearest[i] = .infinity }
+                for other in 0..<x.rows {
+                    let distance = squaredDistance(base + row * x.columns, base + other * x.columns, x.columns)
+                    guard distance < nearest[minSamples - 1] else { continue }
+                    var slot = minSamples - 1
+                    while slot > 0 && nearest[slot - 1] > distance { nearest[slot] = nearest[slot - 1]; slot -= 1 }
+                    nearest[slot] = distance
+                }
+                distances.append(nearest[minSamples - 1].squareRoot())
+            }
+        }
+        distances.sort()
+        guard let low = distances.first, let high = distances.last, high > low, distances.count >= 3 else {
+            throw ClusteringError.invalidParameter("cannot choose eps: every sampled customer has the same k-distance; give eps")
+        }
+        let last = Double(distances.count - 1)
+        var knee = 0
+        var deepest = -Double.infinity
+        for (index, distance) in distances.enumerated() {
+            let depth = Double(index) / last - (distance - low) / (high - low)
+            if depth > deepest { (knee, deepest) = (index, depth) }
+        }
+        return distances[knee]
+    }
+}
