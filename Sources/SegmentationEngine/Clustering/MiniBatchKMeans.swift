@@ -84,11 +84,12 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
                 sinceReassignment = 0
             }
             step += 1
-            // Early stop on the batch inertia per point, smoothed (from the second step, as scikit-learn).
+            // Early stop on the batch inertia per point, smoothed. The first step's inertia is the
+            // seeding's, not the algorithm's: it is left out, as scikit-learn leaves it out.
+            guard step > 1, maxNoImprovement > 0 else { continue }
             let perPoint = inertia / Double(batch)
             let current = smoothed.map { $0 * (1 - smoothing) + perPoint * smoothing } ?? perPoint
             smoothed = current
-            guard step > 1, maxNoImprovement > 0 else { continue }
             if current < best {
                 best = current
                 sinceBest = 0
