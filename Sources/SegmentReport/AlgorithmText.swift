@@ -8,12 +8,18 @@ public enum AlgorithmText {
         case .minibatchKmeans: "mini-batch k-means"
         case .ward: "Ward"
         case .gaussianMixture: "Gaussian mixture"
+        case .dbscan: "DBSCAN"
         default: "k-means"
         }
     }
 
     /// The algorithm in a line; for Ward, whether its tree saw every customer or a sample.
     public static func describe(_ model: Segmentation_V1_ModelDetail) -> String {
+        if model.algorithm == .dbscan {
+            let parameters = model.algorithmParameters
+            return "DBSCAN (eps \(parameters["eps"] ?? "?") from \(parameters["eps_source"] ?? "?"), min_samples \(parameters["min_samples"] ?? "?")): "
+                + "dense groups, and customers in none as Outliers"
+        }
         if model.algorithm == .gaussianMixture {
             let covariance = model.algorithmParameters["covariance_type"].map { " (\($0) covariance)" } ?? ""
             return "Gaussian mixture\(covariance): each customer in its most likely component"

@@ -42,6 +42,11 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
   /// otherwise). A customer's segment is its most likely component; scores carry every segment's
   /// membership probability.
   case gaussianMixture // = 4
+
+  /// DBSCAN: dense groups of customers, and customers in none as an Outliers segment. It finds its
+  /// own number of segments (no k); eps defaults to the k-distance knee, min_samples to twice the
+  /// features. Scoring: the nearest core customer's segment within eps, else Outliers.
+  case dbscan // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -55,6 +60,7 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     case 2: self = .minibatchKmeans
     case 3: self = .ward
     case 4: self = .gaussianMixture
+    case 5: self = .dbscan
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -66,6 +72,7 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     case .minibatchKmeans: return 2
     case .ward: return 3
     case .gaussianMixture: return 4
+    case .dbscan: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -77,6 +84,7 @@ public nonisolated enum Segmentation_V1_Algorithm: SwiftProtobuf.Enum, Swift.Cas
     .minibatchKmeans,
     .ward,
     .gaussianMixture,
+    .dbscan,
   ]
 
 }
@@ -481,6 +489,18 @@ public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
     set {_uniqueStorage()._covarianceType = newValue}
   }
 
+  /// ALGORITHM_DBSCAN only: the radius in the scaled feature space (0: the k-distance knee), and
+  /// the customers within it, itself included, that make a core customer (0: twice the features).
+  public var eps: Double {
+    get {_storage._eps}
+    set {_uniqueStorage()._eps = newValue}
+  }
+
+  public var minSamples: Int32 {
+    get {_storage._minSamples}
+    set {_uniqueStorage()._minSamples = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The number of segments: one k, or a range to choose from. Neither: 2 to 10.
@@ -780,7 +800,7 @@ public nonisolated struct Segmentation_V1_CancelJobResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_Algorithm: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALGORITHM_UNSPECIFIED\0\u{1}ALGORITHM_KMEANS\0\u{1}ALGORITHM_MINIBATCH_KMEANS\0\u{1}ALGORITHM_WARD\0\u{1}ALGORITHM_GAUSSIAN_MIXTURE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ALGORITHM_UNSPECIFIED\0\u{1}ALGORITHM_KMEANS\0\u{1}ALGORITHM_MINIBATCH_KMEANS\0\u{1}ALGORITHM_WARD\0\u{1}ALGORITHM_GAUSSIAN_MIXTURE\0\u{1}ALGORITHM_DBSCAN\0")
 }
 
 nonisolated extension Segmentation_V1_CovarianceType: SwiftProtobuf._ProtoNameProviding {
@@ -840,7 +860,7 @@ nonisolated extension Segmentation_V1_KRange: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0\u{3}covariance_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0\u{3}covariance_type\0\u{1}eps\0\u{3}min_samples\0")
 
   fileprivate class _StorageClass {
     var _modelName: String = String()
@@ -862,6 +882,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
     var _allowSensitive: [String] = []
     var _compareAlgorithms: [Segmentation_V1_Algorithm] = []
     var _covarianceType: Segmentation_V1_CovarianceType = .unspecified
+    var _eps: Double = 0
+    var _minSamples: Int32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -891,6 +913,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       _allowSensitive = source._allowSensitive
       _compareAlgorithms = source._compareAlgorithms
       _covarianceType = source._covarianceType
+      _eps = source._eps
+      _minSamples = source._minSamples
     }
   }
 
@@ -948,6 +972,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         case 18: try { try decoder.decodeRepeatedStringField(value: &_storage._allowSensitive) }()
         case 19: try { try decoder.decodeRepeatedEnumField(value: &_storage._compareAlgorithms) }()
         case 20: try { try decoder.decodeSingularEnumField(value: &_storage._covarianceType) }()
+        case 21: try { try decoder.decodeSingularDoubleField(value: &_storage._eps) }()
+        case 22: try { try decoder.decodeSingularInt32Field(value: &_storage._minSamples) }()
         default: break
         }
       }
@@ -1025,6 +1051,12 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       if _storage._covarianceType != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._covarianceType, fieldNumber: 20)
       }
+      if _storage._eps.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._eps, fieldNumber: 21)
+      }
+      if _storage._minSamples != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._minSamples, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1053,6 +1085,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         if _storage._allowSensitive != rhs_storage._allowSensitive {return false}
         if _storage._compareAlgorithms != rhs_storage._compareAlgorithms {return false}
         if _storage._covarianceType != rhs_storage._covarianceType {return false}
+        if _storage._eps != rhs_storage._eps {return false}
+        if _storage._minSamples != rhs_storage._minSamples {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -130,8 +130,59 @@ struct CompareServerTests {
                 #expect(code == .invalidArgument, "\(spec)")
             }
         }
-        #expect(AlgorithmSelection(argument: "auto")?.algorithms == AlgorithmChoice.allCases)
+        #expect(AlgorithmSelection(argument: "auto")?.algorithms == [.kmeans, .minibatchKMeans, .ward, .gmm])
         #expect(AlgorithmSelection(argument: "kmeans,ward")?.algorithms == [.kmeans, .ward])
-        for bad in ["kmeans,kmeans", "dbscan", "", "kmeans,"] { #expect(AlgorithmSelection(argument: bad) == nil, "\(bad)") }
+        for bad in ["kmeans,kmeans", "optics", "", "kmeans,"] { #expect(AlgorithmSelection(argument: bad) == nil, "\(bad)") }
+    }
+}
+
+@Suite("DBSCAN end to end", .serialized)
+struct DensityServerTests {
+    @Test("DBSCAN through the server: its own k, Outliers named, scoring the training customers gives their exported segments; k or another algorithm's settings refused")
+    func dbscanThroughServer() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 900, seed: 9)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            let submitted = try await services.training.submitTrainingJob(.with {
+                $0.spec = .with { $0.modelName = "dense"; $0.datasetID = dataset.id; $0.algorithm = .dbscan }
+            }).job
+            let job = try await services.waitForJob(submitted.id)
+            #expect(job.state == .succeeded, "\(job.error)")
+            let detail = try await services.models.getModel(.with { $0.reference = "dense" }).model
+            #expect(detail.algorithm == .dbscan && detail.kTable.count == 1)
+            #expect(detail.selectionReason.hasPrefix("dbscan: "))
+            #expect(AlgorithmText.describe(detail).hasPrefix("DBSCAN (eps "))
+            let outliers = detail.segments.filter { $0.name == "Outliers" }
+            #expect(outliers.count == (Int(detail.algorithmParameters["outliers"] ?? "0")! > 0 ? 1 : 0))
+            let exported = try await services.models.exportAssignments(.with { $0.reference = "dense" }) { response in
+                var segments: [String: Int32] = [:]
+                for try await part in response.messages {
+                    for (id, segment) in zip(part.customerIds, part.segmentIds) { segments[id] = segment }
+                }
+                return segments
+            }
+            let scored = try await services.scoring.score(.with {
+                $0.model = "dense"
+                $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
+            })
+            #expect(scored.scores.count == exported.count && exported.count > 800)
+            #expect(scored.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
+            #expect(HTMLReport.render(detail).contains("<th>Algorithm</th><td>DBSCAN"))
+
+            for spec in [Segmentation_V1_TrainingSpec.with { $0.algorithm = .dbscan; $0.k = 4 },
+                         .with { $0.algorithm = .kmeans; $0.eps = 0.5 },
+                         .with { $0.algorithm = .dbscan; $0.minSamples = 1 }] {
+                let code = await statusCode {
+                    _ = try await services.training.submitTrainingJob(.with {
+                        $0.spec = spec
+                        $0.spec.modelName = "x"
+                        $0.spec.datasetID = dataset.id
+                    })
+                }
+                #expect(code == .invalidArgument, "\(spec)")
+            }
+        }
     }
 }

@@ -352,3 +352,46 @@ struct KneeEpsTests {
         #expect(throws: ClusteringError.self) { try DBSCAN.kneeEps(Matrix(rows: 10, columns: 2, repeating: 1), minSamples: 4) }
     }
 }
+
+@Suite("DBSCAN models")
+struct DensityModelTests {
+    @Test("Three groups in noise: three segments and Outliers (named and described as such); scoring the training customers reproduces every segment's size; a far customer is an outlier")
+    func groupsAndOutliers() throws {
+        var generator = SeededGenerator(seed: 12)
+        var rows = ["CustomerID,spend_index,visit_index"]
+        for i in 0..<600 {
+            let point: (Double, Double)
+            if i % 12 == 11 {
+                point = (generator.nextUnit() * 40 - 20, generator.nextUnit() * 40 - 20)
+            } else {
+                let centre = [(-10.0, -10.0), (0.0, 10.0), (10.0, -5.0)][i % 3]
+                point = (centre.0 + generator.nextGaussian() * 0.8, centre.1 + generator.nextGaussian() * 0.8)
+            }
+            rows.append("c\(i),\(point.0),\(point.1)")
+        }
+        var configuration = TrainingConfiguration()
+        configuration.kind = .customers
+        configuration.algorithm = "dbscan"
+        let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "g.csv", data: Data(rows.joined(separator: "\n").utf8))])
+        let density = try #require(model.density)
+        #expect(model.k == 4 && density.outlierSegment != nil, "k \(model.k)")
+        let outliers = model.segments[density.outlierSegment!]
+        #expect(outliers.name == "Outliers" && outliers.description.contains("in no dense group"))
+        #expect(model.segments.filter { $0.name == "Outliers" }.count == 1)
+        #expect(model.algorithm.parameters["eps_source"] == "k-distance knee" && model.algorithm.parameters["min_samples"] == "4")
+        #expect(model.kSelection.reason?.hasPrefix("dbscan: 3 dense group(s)") == true)
+        #expect(model.formatVersion == 3)
+
+        let ids = (0..<600).map { "c\($0)" }
+        let values = Matrix(rowArrays: rows.dropFirst().map { $0.split(separator: ",").dropFirst().map { Double($0)! } })
+        let scored = try model.score(customerIDs: ids, columns: ["spend_index", "visit_index"], values: values)
+        for segment in model.segments {
+            #expect(scored.count { $0.segmentID == segment.id } == segment.profile.size, "\(segment.name)")
+        }
+        #expect(scored.allSatisfy { $0.contributions.isEmpty })
+        let far = try model.score(customerIDs: ["far"], columns: ["spend_index", "visit_index"], values: Matrix(rowArrays: [[500, 500]]))[0]
+        #expect(far.segmentID == density.outlierSegment && far.outlier)
+        let reloaded = try SegmentationModel(serialized: try model.serialized())
+        #expect(reloaded.density == model.density)
+    }
+}

@@ -45,10 +45,16 @@ struct Train: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "kmeans (default), minibatch-kmeans (for millions of customers), ward (hierarchical; a 20,000-customer sample past that) "
-            + "or gmm (Gaussian mixture: membership probabilities in scores); "
-            + "several, comma-separated, or auto (all of them) to compare them and keep the best by silhouette at each one's chosen k.",
+            + "gmm (Gaussian mixture: membership probabilities in scores) or dbscan (dense groups and Outliers; finds its own k); "
+            + "several, comma-separated, or auto (all but dbscan) to compare them and keep the best by silhouette at each one's chosen k.",
         valueName: "algorithm[,algorithm...]|auto"))
     var algorithm = AlgorithmSelection(.kmeans)
+
+    @Option(help: "DBSCAN's radius in the scaled feature space (default: the k-distance knee; --algorithm dbscan only).")
+    var eps: Double?
+
+    @Option(name: .customLong("min-samples"), help: "DBSCAN's customers within eps, itself included, that make a core customer (default: twice the features; --algorithm dbscan only).")
+    var minSamples: Int?
 
     @Option(help: "The Gaussian mixture's covariance: full (default), diag or spherical (--algorithm gmm only).")
     var covariance: CovarianceChoice?
@@ -144,6 +150,17 @@ struct Train: AsyncParsableCommand {
         if covariance != nil, !algorithm.algorithms.contains(.gmm) {
             throw CLIError.usage("--covariance applies to --algorithm gmm only")
         }
+        if eps != nil || minSamples != nil, !algorithm.algorithms.contains(.dbscan) {
+            throw CLIError.usage("--eps and --min-samples apply to --algorithm dbscan only")
+        }
+        if let eps {
+            guard eps > 0, eps.isFinite else { throw CLIError.usage("--eps must be a positive number") }
+            spec.eps = eps
+        }
+        if let minSamples {
+            guard minSamples >= 2 else { throw CLIError.usage("--min-samples must be at least 2") }
+            spec.minSamples = Int32(minSamples)
+        }
         if algorithm.algorithms.count == 1 {
             spec.algorithm = algorithm.algorithms[0].proto
         } else {
@@ -193,6 +210,7 @@ enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
     case minibatchKMeans = "minibatch-kmeans"
     case ward
     case gmm
+    case dbscan
 
     var proto: Segmentation_V1_Algorithm {
         switch self {
@@ -200,6 +218,7 @@ enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
         case .minibatchKMeans: .minibatchKmeans
         case .ward: .ward
         case .gmm: .gaussianMixture
+        case .dbscan: .dbscan
         }
     }
 }
@@ -210,9 +229,12 @@ struct AlgorithmSelection: ExpressibleByArgument {
 
     init(_ algorithm: AlgorithmChoice) { algorithms = [algorithm] }
 
+    /// Every algorithm with a k sweep (DBSCAN, which finds its own k, is listed by name).
+    static let auto: [AlgorithmChoice] = [.kmeans, .minibatchKMeans, .ward, .gmm]
+
     init?(argument: String) {
         if argument == "auto" {
-            algorithms = AlgorithmChoice.allCases
+            algorithms = Self.auto
             return
         }
         var chosen: [AlgorithmChoice] = []

@@ -175,6 +175,7 @@ enum TrainingSpecs {
         case .minibatchKmeans: configuration.algorithm = "minibatch_kmeans"
         case .ward: configuration.algorithm = "ward"
         case .gaussianMixture: configuration.algorithm = "gmm"
+        case .dbscan: configuration.algorithm = "dbscan"
         case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.algorithm: unknown value \(value)")
         }
         switch spec.covarianceType {
@@ -193,6 +194,17 @@ enum TrainingSpecs {
             }
         }
         let algorithms = configuration.compareAlgorithms ?? [configuration.algorithm]
+        if spec.eps != 0 {
+            guard spec.eps > 0, spec.eps.isFinite else { throw RPCErrors.invalid("spec.eps must be a positive number (0: the k-distance knee)") }
+            configuration.eps = spec.eps
+        }
+        if spec.minSamples != 0 {
+            guard spec.minSamples >= 2, spec.minSamples <= 100_000 else { throw RPCErrors.invalid("spec.min_samples must be between 2 and 100000 (0: twice the features)") }
+            configuration.minSamples = Int(spec.minSamples)
+        }
+        if algorithms == ["dbscan"], spec.kChoice != nil {
+            throw RPCErrors.invalid("spec.k: DBSCAN finds its own number of segments; leave k and k_range unset")
+        }
         for (field, given) in [("n_init", spec.nInit != 0), ("max_iter", spec.maxIter != 0), ("tol", spec.tol != 0)]
         where given && !algorithms.contains("kmeans") {
             throw RPCErrors.invalid("spec.\(field) applies to k-means only, and \(algorithms.joined(separator: ", ")) does not include it")
@@ -276,6 +288,8 @@ enum TrainingSpecs {
             }
             $0.algorithm = Segmentation_V1_Algorithm(name: configuration.algorithm)
             $0.compareAlgorithms = (configuration.compareAlgorithms ?? []).map(Segmentation_V1_Algorithm.init(name:))
+            $0.eps = configuration.eps ?? 0
+            $0.minSamples = Int32(configuration.minSamples ?? 0)
             switch configuration.covariance {
             case .full?: $0.covarianceType = .full
             case .diagonal?: $0.covarianceType = .diagonal
@@ -575,6 +589,7 @@ extension Segmentation_V1_Algorithm {
         case "minibatch_kmeans": .minibatchKmeans
         case "ward": .ward
         case "gmm": .gaussianMixture
+        case "dbscan": .dbscan
         default: .kmeans
         }
     }
@@ -586,6 +601,7 @@ extension Segmentation_V1_Algorithm {
         case .minibatchKmeans: "minibatch_kmeans"
         case .ward: "ward"
         case .gaussianMixture: "gmm"
+        case .dbscan: "dbscan"
         case .unspecified, .UNRECOGNIZED: nil
         }
     }

@@ -11,6 +11,8 @@ public struct Clustering: Sendable, Equatable {
     public var dendrogram: Dendrogram?
     /// Gaussian mixtures: the fitted mixture, whose components are the clusters (same order).
     public var mixture: GaussianMixture.Fitted?
+    /// DBSCAN: the core customers and the Outliers segment, which scoring needs.
+    public var density: DensityModel?
 
     public init(centroids: Matrix, labels: [Int32], inertia: Double, iterations: Int, dendrogram: Dendrogram? = nil,
                 mixture: GaussianMixture.Fitted? = nil) {

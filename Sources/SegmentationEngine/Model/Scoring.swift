@@ -65,7 +65,8 @@ extension SegmentationModel {
                 customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
                 distance: scores.distances[i], runnerUpID: second.id, runnerUpName: second.name,
                 runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil,
-                contributions: mixture == nil ? contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])) : [],
+                contributions: mixture == nil && density == nil
+                    ? contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])) : [],
                 outlier: scores.outliers[i],
                 memberships: mixture == nil ? [] : Array(scores.memberships[(i * k)..<((i + 1) * k)]))
             if let rfmScorer, let recency, let frequency {
@@ -129,8 +130,9 @@ extension SegmentationModel {
     /// The segment and runner-up (by index) of every row of scaled data: the nearest two centres,
     /// or for a mixture the two most likely components. `cancellation` is checked every 4,096 rows.
     func nearestTwo(_ scaled: Matrix, cancellation: CancellationCheck = .never) throws -> BatchScores {
-        guard let mixture else { return try nearestCentres(scaled, cancellation: cancellation) }
-        return try mostLikelyTwo(scaled, mixture, cancellation: cancellation)
+        if let mixture { return try mostLikelyTwo(scaled, mixture, cancellation: cancellation) }
+        if let density { return try densityTwo(scaled, density, cancellation: cancellation) }
+        return try nearestCentres(scaled, cancellation: cancellation)
     }
 
     /// A mixture's two most likely components per row, their memberships, and the Euclidean
@@ -170,6 +172,36 @@ extension SegmentationModel {
             }
         }
         scores.memberships = memberships
+        return scores
+    }
+
+    /// DBSCAN: the segment of the nearest core customer within eps, else Outliers (an outlier
+    /// either way when beyond eps); the runner-up is the nearest other segment's centre.
+    private func densityTwo(_ scaled: Matrix, _ density: DensityModel, cancellation: CancellationCheck) throws -> BatchScores {
+        var scores = BatchScores(count: scaled.rows)
+        let k = centroids.rows, d = centroids.columns
+        let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
+        try scaled.values.withUnsafeBufferPointer { xs in
+            try density.corePoints.values.withUnsafeBufferPointer { cores in
+                try centroids.values.withUnsafeBufferPointer { cs in
+                    for i in 0..<scaled.rows {
+                        if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
+                        let row = xs.baseAddress! + i * d
+                        let (segment, dense) = density.segment(of: row, cores: cores.baseAddress!)
+                        var second = (index: segment, distance: Double.infinity)
+                        for c in 0..<k where c != segment {
+                            let distance = squaredDistance(row, cs.baseAddress! + c * d, d)
+                            if distance < second.distance { second = (c, distance) }
+                        }
+                        scores.segmentIDs[i] = Int32(segment)
+                        scores.distances[i] = squaredDistance(row, cs.baseAddress! + segment * d, d).squareRoot()
+                        scores.runnerUpIDs[i] = Int32(second.index)
+                        scores.runnerUpDistances[i] = second.distance.squareRoot()
+                        scores.outliers[i] = !dense || segment == density.outlierSegment || scores.distances[i] > outlierLimits[segment]
+                    }
+                }
+            }
+        }
         return scores
     }
 

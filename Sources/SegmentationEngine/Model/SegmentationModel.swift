@@ -108,8 +108,8 @@ public struct Annotation: Codable, Sendable, Equatable {
 /// with a format version; fields added later must be optional so old models keep loading.
 public struct SegmentationModel: Codable, Sendable, Equatable {
     /// 2: `charts` and the sample's raw values (format 1 models still load, without them).
-    /// 3: a Gaussian mixture that scoring must use (written only by mixture models, so an engine
-    /// that would score them by nearest centre refuses them instead).
+    /// 3: a Gaussian mixture or DBSCAN's core customers that scoring must use (written only by
+    /// those models, so an engine that would score them by nearest centre refuses them instead).
     public static let currentFormatVersion = 3
     public static let engineVersion = "1.0.0"
 
@@ -124,6 +124,9 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     /// Gaussian mixture models: the mixture (components in segment order). Its customers' segment
     /// is their most likely component, not the nearest centre; scores carry every membership.
     public var mixture: GaussianMixture.Fitted?
+    /// DBSCAN models: the core customers; a customer's segment is its nearest core customer's
+    /// within eps, else Outliers.
+    public var density: DensityModel?
     public var centroids: Matrix
     public var segments: [Segment]
     public var rfmScorer: RFMScorer?
@@ -176,17 +179,19 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
 
     init(
         kind: InputKind, transactionColumns: TransactionColumns?, customerEncoder: CustomerEncoder?,
-        snapshotDay: Int?, pipeline: FittedPipeline, mixture: GaussianMixture.Fitted? = nil, algorithm: AlgorithmInfo, centroids: Matrix,
+        snapshotDay: Int?, pipeline: FittedPipeline, mixture: GaussianMixture.Fitted? = nil, density: DensityModel? = nil,
+        algorithm: AlgorithmInfo, centroids: Matrix,
         segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
         training: TrainingInfo, sample: ModelSample?, charts: ModelCharts?
     ) {
-        formatVersion = mixture == nil ? 2 : Self.currentFormatVersion
+        formatVersion = mixture == nil && density == nil ? 2 : Self.currentFormatVersion
         self.kind = kind
         self.transactionColumns = transactionColumns
         self.customerEncoder = customerEncoder
         self.snapshotDay = snapshotDay
         self.pipeline = pipeline
         self.mixture = mixture
+        self.density = density
         self.algorithm = algorithm
         self.centroids = centroids
         self.segments = segments

@@ -15,6 +15,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var algorithm = "kmeans"
     /// The Gaussian mixture's covariance type; nil: full.
     public var covariance: GaussianMixture.Covariance?
+    /// DBSCAN's radius in the scaled feature space; nil: the k-distance knee.
+    public var eps: Double?
+    /// DBSCAN's neighbours (itself included) that make a core customer; nil: twice the features.
+    public var minSamples: Int?
     /// Compare mode: two or more of `algorithms`, each swept on the same features; the model
     /// keeps the one `AlgorithmComparison`'s rule picks. nil: `algorithm` only.
     public var compareAlgorithms: [String]?
@@ -74,6 +78,11 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if covariance != nil, !(compareAlgorithms ?? [algorithm]).contains("gmm") {
             throw InputError.invalidOption("covariance_type applies to the Gaussian mixture (gmm) only")
         }
+        if eps != nil || minSamples != nil, !(compareAlgorithms ?? [algorithm]).contains("dbscan") {
+            throw InputError.invalidOption("eps and min_samples apply to DBSCAN (dbscan) only")
+        }
+        if let eps, !(eps > 0 && eps.isFinite) { throw InputError.invalidOption("eps must be a positive number, not \(eps)") }
+        if let minSamples, minSamples < 2 { throw InputError.invalidOption("min_samples must be at least 2, not \(minSamples)") }
         if let compareAlgorithms {
             guard compareAlgorithms.count >= 2, Set(compareAlgorithms).count == compareAlgorithms.count else {
                 throw InputError.invalidOption("compare mode needs two or more different algorithms, got \(compareAlgorithms.joined(separator: ", "))")
@@ -238,8 +247,12 @@ public struct SegmentationTrainer: Sendable {
         let profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
                                                 pipeline: pipeline, rfm: rfmSegments)
         try cancellation.throwIfCancelled()
-        let labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
+        var labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
                                            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
+        if let density = ordered.density, let outliers = density.outlierSegment {
+            labels[outliers] = SegmentLabeler.outliers(count: profiles[outliers].size, share: profiles[outliers].customerShare,
+                                                       eps: density.eps, minSamples: density.minSamples)
+        }
         let spread = DistanceSpread.perSegment(scaled, centroids: ordered.centroids, labels: ordered.labels)
         try cancellation.throwIfCancelled()
         let segments = profiles.indices.map { c in
@@ -258,9 +271,8 @@ public struct SegmentationTrainer: Sendable {
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
-            mixture: ordered.mixture,
-            algorithm: AlgorithmInfo(name: algorithm.name,
-                                     parameters: (algorithm as? WardClustering)?.parameters(rows: scaled.rows) ?? algorithm.parameters,
+            mixture: ordered.mixture, density: ordered.density,
+            algorithm: AlgorithmInfo(name: algorithm.name, parameters: parameters(of: algorithm, ordered, rows: scaled.rows),
                                      comparison: comparison),
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
             kSelection: outcome.selection,
@@ -292,10 +304,16 @@ public struct SegmentationTrainer: Sendable {
             let started = Date()
             let outcome: KSweep.Outcome
             do {
-                outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
-                    let fraction = (Double(index) + Double(done) / Double(total)) / Double(names.count)
-                    progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
-                                           message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
+                if let density = algorithm as? DBSCANClustering {
+                    outcome = try once(density, scaled, sweep: sweep, cancellation: cancellation)
+                    progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
+                                           message: "\(prefix)fitted k=\(outcome.selection.chosenK) (1 of 1)", k: outcome.selection.chosenK))
+                } else {
+                    outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
+                        let fraction = (Double(index) + Double(done) / Double(total)) / Double(names.count)
+                        progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
+                                               message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
+                    }
                 }
             } catch where names.count > 1 && !(error is CancellationError) && !cancellation.isCancelled {
                 candidates.append(.init(name: name, chosenK: 0, silhouette: .nan, daviesBouldin: .nan, calinskiHarabasz: .nan,
@@ -329,6 +347,30 @@ public struct SegmentationTrainer: Sendable {
         return (winner.algorithm, winner.outcome, AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
     }
 
+    /// What the algorithm ran with: Ward's sample, DBSCAN's eps and min_samples as used.
+    private func parameters(of algorithm: any ClusteringAlgorithm, _ clustering: Clustering, rows: Int) -> [String: String] {
+        if let ward = algorithm as? WardClustering { return ward.parameters(rows: rows) }
+        if let dbscan = algorithm as? DBSCANClustering, let model = clustering.density {
+            let outliers = model.outlierSegment.map { segment in clustering.labels.count { $0 == Int32(segment) } } ?? 0
+            return dbscan.parameters(of: model, noise: outliers)
+        }
+        return algorithm.parameters
+    }
+
+    /// DBSCAN's one fit, measured as a sweep of its own k, and the choice said in words.
+    private func once(_ density: DBSCANClustering, _ scaled: Matrix, sweep: KSweep, cancellation: CancellationCheck) throws -> KSweep.Outcome {
+        let clustering = try density.fit(scaled, k: 0, cancellation: cancellation)
+        let model = clustering.density!
+        let single = KSweep(ks: [clustering.k], method: .fixed, exactSilhouetteLimit: sweep.exactSilhouetteLimit, seed: sweep.seed)
+        var outcome = try single.measure(scaled, [clustering.k: clustering], ks: [clustering.k], cancellation: cancellation)
+        let groups = model.outlierSegment == nil ? clustering.k : clustering.k - 1
+        let outliers = model.outlierSegment.map { segment in clustering.labels.count { $0 == Int32(segment) } } ?? 0
+        outcome.selection.reason = String(format: "dbscan: %d dense group(s) with eps %.4g (%@) and min_samples %d", groups, model.eps,
+                                          density.eps == nil ? "the k-distance knee" : "given", model.minSamples)
+            + (outliers > 0 ? ", and \(outliers) customers in none (the Outliers segment)" : "; every customer is in one")
+        return outcome
+    }
+
     /// Segments numbered by size, largest first (ties by centroid), so ids read naturally.
     private func orderedBySize(_ clustering: Clustering) -> Clustering {
         let k = clustering.k
@@ -344,6 +386,7 @@ public struct SegmentationTrainer: Sendable {
         result.centroids = clustering.centroids.selecting(rows: order)
         result.labels = clustering.labels.map { newID[Int($0)] }
         result.mixture = clustering.mixture?.reordered(order)
+        result.density = clustering.density?.renumbered(newID)
         return result
     }
 
@@ -370,7 +413,7 @@ public struct SegmentationTrainer: Sendable {
 
 extension TrainingConfiguration {
     /// The algorithms a model can be trained with (the rest of issue 12's follow).
-    public static let algorithms = ["kmeans", "minibatch_kmeans", "ward", "gmm"]
+    public static let algorithms = ["kmeans", "minibatch_kmeans", "ward", "gmm", "dbscan"]
 
     /// The configured algorithm. n_init, max_iter and tol are k-means'; mini-batch k-means runs
     /// with scikit-learn's defaults (3 k-means++ tries on its sample, at most 100 passes, early
@@ -380,6 +423,7 @@ extension TrainingConfiguration {
         case "minibatch_kmeans": MiniBatchKMeans(seed: seed)
         case "ward": WardClustering(seed: seed)
         case "gmm": GaussianMixtureClustering(covariance: covariance ?? .full, seed: seed)
+        case "dbscan": DBSCANClustering(eps: eps, minSamples: minSamples, seed: seed)
         default: KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed)
         }
     }

@@ -364,3 +364,17 @@ extension Array where Element: Hashable {
         return filter { seen.insert($0).inserted }
     }
 }
+
+extension SegmentLabeler {
+    /// DBSCAN's noise: customers in no dense group. Named for what they are, not for a profile
+    /// they do not share; no group campaign is recommended for them.
+    public static func outliers(count: Int, share: Double, eps: Double, minSamples: Int) -> SegmentLabel {
+        SegmentLabel(
+            name: "Outliers",
+            description: String(format: "%d customers (%.1f%%) in no dense group: fewer than %d customers lie within %.3g of each of them "
+                                + "(scaled features), and no group's core customer is that near. They share no profile.",
+                                count, share * 100, minSamples, eps),
+            actions: ["Review these customers one by one before including them in any campaign",
+                      "Check their records for data errors, one-off bulk orders or test accounts"])
+    }
+}

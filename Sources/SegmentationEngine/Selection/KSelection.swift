@@ -106,6 +106,11 @@ public struct KSweep: Sendable {
             done += 1
             progress(done, ks.count, k)
         }
+        return try measure(x, clusterings, ks: ks, cancellation: cancellation)
+    }
+
+    /// Every clustering's metrics (silhouette sampled past `exactSilhouetteLimit`) and the rule's choice.
+    func measure(_ x: Matrix, _ clusterings: [Int: Clustering], ks: [Int], cancellation: CancellationCheck) throws -> Outcome {
         let sampled = x.rows > exactSilhouetteLimit
         let rows = sampled ? ClusterMetrics.sampleIndices(count: x.rows, size: exactSilhouetteLimit, seed: seed) : Array(0..<x.rows)
         let silhouetteData = sampled ? x.selecting(rows: rows) : x

@@ -1,0 +1,113 @@
+import Foundation
+
+/// DBSCAN as a model: the core customers (scaled) and their segments. A customer belongs to the
+/// segment of its nearest core customer when that one is within eps, else to the Outliers segment.
+public struct DensityModel: Codable, Sendable, Equatable {
+    public var eps: Double
+    public var minSamples: Int
+    public var corePoints: Matrix
+    public var coreLabels: [Int32]
+    /// The segment of customers in no dense group; nil when training had none (a customer beyond
+    /// eps of every core customer then joins the nearest core's segment, flagged as an outlier).
+    public var outlierSegment: Int?
+
+    /// The segment of a scaled row, and whether it lies within eps of a core customer.
+    func segment(of row: UnsafePointer<Double>, cores: UnsafePointer<Double>) -> (segment: Int, dense: Bool) {
+        let d = corePoints.columns
+        var nearest = 0
+        var best = Double.infinity
+        for core in 0..<corePoints.rows {
+            let distance = squaredDistance(row, cores + core * d, d)
+            if distance < best { (nearest, best) = (core, distance) }
+        }
+        if best <= eps * eps { return (Int(coreLabels[nearest]), true) }
+        return (outlierSegment ?? Int(coreLabels[nearest]), false)
+    }
+
+    /// The same model with segments renumbered (`newID[old]`).
+    func renumbered(_ newID: [Int32]) -> DensityModel {
+        var copy = self
+        copy.coreLabels = coreLabels.map { newID[Int($0)] }
+        copy.outlierSegment = outlierSegment.map { Int(newID[$0]) }
+        return copy
+    }
+}
+
+/// DBSCAN as a model's algorithm: it finds its own number of segments, so it runs once instead of
+/// a k sweep. eps defaults to the k-distance knee and min_samples to twice the dimensions.
+/// Border customers join the cluster of their nearest core customer (scikit-learn gives a border
+/// customer to whichever cluster reaches it first), so scoring a training customer returns its
+/// segment; customers in no dense group form one more segment, Outliers.
+public struct DBSCANClustering: ClusteringAlgorithm {
+    public var eps: Double?
+    public var minSamples: Int?
+    public var seed: UInt64
+
+    public init(eps: Double? = nil, minSamples: Int? = nil, seed: UInt64 = 0) {
+        self.eps = eps
+        self.minSamples = minSamples
+        self.seed = seed
+    }
+
+    public var name: String { "dbscan" }
+
+    public var parameters: [String: String] {
+        ["eps": eps.map { String($0) } ?? "k-distance knee", "min_samples": minSamples.map(String.init) ?? "2 x dimensions"]
+    }
+
+    /// The parameters a fit actually used.
+    public func parameters(of model: DensityModel, noise: Int) -> [String: String] {
+        ["eps": String(format: "%.6g", model.eps), "eps_source": eps == nil ? "k-distance knee" : "given",
+         "min_samples": String(model.minSamples), "core_customers": String(model.corePoints.rows), "outliers": String(noise)]
+    }
+
+    /// k is DBSCAN's own: the `k` asked for is ignored.
+    public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
+        let samples = minSamples ?? max(2, 2 * x.columns)
+        guard samples >= 2, samples <= x.rows else {
+            throw ClusteringError.invalidParameter("min_samples must be between 2 and the number of customers (\(x.rows))")
+        }
+        let radius = try eps ?? DBSCAN.kneeEps(x, minSamples: samples, seed: seed, cancellation: cancellation)
+        let result = try DBSCAN(eps: radius, minSamples: samples).fit(x, cancellation: cancellation)
+        let noiseName = String(format: "eps %.4g, min_samples %d", radius, samples)
+        guard result.clusterCount >= 1 else {
+            throw ClusteringError.invalidParameter("DBSCAN found no dense group (\(noiseName)): raise eps or lower min_samples")
+        }
+        let cores = (0..<x.rows).filter { result.isCore[$0] }
+        let corePoints = x.selecting(rows: cores)
+        var model = DensityModel(eps: radius, minSamples: samples, corePoints: corePoints,
+                                 coreLabels: cores.map { result.labels[$0] }, outlierSegment: nil)
+        // Every customer as scoring will place it: core customers in their own cluster, the rest
+        // with their nearest core customer within eps, or among the outliers.
+        var labels = [Int32](repeating: 0, count: x.rows)
+        var noise = 0
+        x.values.withUnsafeBufferPointer { values in
+            corePoints.values.withUnsafeBufferPointer { corePointer in
+                for row in 0..<x.rows {
+                    if row & 4095 == 0, cancellation.isCancelled { return }
+                    if result.isCore[row] { labels[row] = result.labels[row]; continue }
+                    let (segment, dense) = model.segment(of: values.baseAddress! + row * x.columns, cores: corePointer.baseAddress!)
+                    labels[row] = dense ? Int32(segment) : -1
+                    if !dense { noise += 1 }
+                }
+            }
+        }
+        try cancellation.throwIfCancelled()
+        if noise > 0 {
+            model.outlierSegment = result.clusterCount
+            for row in 0..<x.rows where labels[row] == -1 { labels[row] = Int32(result.clusterCount) }
+        }
+        let k = result.clusterCount + (noise > 0 ? 1 : 0)
+        guard k >= 2 else {
+            throw ClusteringError.invalidParameter("DBSCAN found one dense group and no outliers (\(noiseName)): nothing to segment; lower eps")
+        }
+        let centroids = WardClustering.means(x, labels: labels, k: k)
+        var inertia = 0.0
+        for row in 0..<x.rows {
+            for j in 0..<x.columns { inertia += (x[row, j] - centroids[Int(labels[row]), j]) * (x[row, j] - centroids[Int(labels[row]), j]) }
+        }
+        var clustering = Clustering(centroids: centroids, labels: labels, inertia: inertia, iterations: 1)
+        clustering.density = model
+        return clustering
+    }
+}
