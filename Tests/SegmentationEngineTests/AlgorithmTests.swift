@@ -253,7 +253,7 @@ struct CompareModeTests {
         #expect(comparison.candidates.allSatisfy { (3...5).contains($0.chosenK) && $0.seconds >= 0 })
         #expect(events.contains { $0.hasPrefix("compared kmeans, minibatch_kmeans, ward: kept \(chosen.name)") })
 
-        for bad in [["kmeans"], ["kmeans", "kmeans"], ["kmeans", "dbscan"]] {
+        for bad in [["kmeans"], ["kmeans", "kmeans"], ["kmeans", "optics"]] {
             configuration.compareAlgorithms = bad
             #expect(throws: InputError.self) { try configuration.validate() }
         }
