@@ -31,16 +31,22 @@ public enum AlgorithmText {
     }
 
     /// The comparison table's rows (algorithm, k, silhouette, Davies-Bouldin, Calinski-Harabasz,
-    /// seconds, note), empty when the model was not trained in compare mode.
+    /// the mixture's BIC when one was compared, seconds, note), empty outside compare mode.
     public static func comparisonRows(_ model: Segmentation_V1_ModelDetail) -> [[String]] {
-        model.algorithmComparison.candidates.map { candidate in
+        let withBIC = model.algorithmComparison.candidates.contains(where: \.hasBic)
+        return model.algorithmComparison.candidates.map { candidate in
             let measured = candidate.chosenK > 0
             return [name(candidate.algorithm), measured ? String(candidate.chosenK) : "",
                     measured ? String(format: "%.4f", candidate.silhouette) : "", measured ? String(format: "%.4f", candidate.daviesBouldin) : "",
-                    measured ? String(format: "%.1f", candidate.calinskiHarabasz) : "", String(format: "%.2f", candidate.seconds),
-                    candidate.chosen ? "chosen" : candidate.note]
+                    measured ? String(format: "%.1f", candidate.calinskiHarabasz) : ""]
+                + (withBIC ? [candidate.hasBic ? String(format: "%.1f", candidate.bic) : ""] : [])
+                + [String(format: "%.2f", candidate.seconds), candidate.chosen ? "chosen" : candidate.note]
         }
     }
 
-    public static let comparisonHeader = ["algorithm", "k", "silhouette", "davies_bouldin", "calinski_harabasz", "seconds", "note"]
+    /// The header of `comparisonRows`.
+    public static func comparisonHeader(_ model: Segmentation_V1_ModelDetail) -> [String] {
+        ["algorithm", "k", "silhouette", "davies_bouldin", "calinski_harabasz"]
+            + (model.algorithmComparison.candidates.contains(where: \.hasBic) ? ["bic"] : []) + ["seconds", "note"]
+    }
 }

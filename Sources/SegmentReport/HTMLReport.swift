@@ -85,7 +85,8 @@ public enum HTMLReport {
     private static func comparison(_ detail: Segmentation_V1_ModelDetail) -> String {
         let rows = AlgorithmText.comparisonRows(detail)
         guard !rows.isEmpty else { return "" }
-        let header = ["Algorithm", "k", "Silhouette", "Davies-Bouldin", "Calinski-Harabasz", "Seconds", ""]
+        let header = ["Algorithm", "k", "Silhouette", "Davies-Bouldin", "Calinski-Harabasz"]
+            + (detail.algorithmComparison.candidates.contains(where: \.hasBic) ? ["BIC"] : []) + ["Seconds", ""]
         return "<p class=\"reason\"><strong>Kept by the rule:</strong> \(h(detail.algorithmComparison.rule)).</p>"
             + "<table class=\"facts\"><tr>" + header.map { "<th>\(h($0))</th>" }.joined() + "</tr>"
             + rows.map { "<tr>" + $0.map { "<td>\(h($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"

@@ -294,11 +294,33 @@ public nonisolated struct Segmentation_V1_KMetrics: Sendable {
   /// Clears the value of `bic`. Subsequent reads from it will return its default value.
   public mutating func clearBic() {self._bic = nil}
 
+  /// Gaussian mixture models: the Akaike information criterion (lower is better) and the mean
+  /// log-likelihood per customer at this k.
+  public var aic: Double {
+    get {_aic ?? 0}
+    set {_aic = newValue}
+  }
+  /// Returns true if `aic` has been explicitly set.
+  public var hasAic: Bool {self._aic != nil}
+  /// Clears the value of `aic`. Subsequent reads from it will return its default value.
+  public mutating func clearAic() {self._aic = nil}
+
+  public var meanLogLikelihood: Double {
+    get {_meanLogLikelihood ?? 0}
+    set {_meanLogLikelihood = newValue}
+  }
+  /// Returns true if `meanLogLikelihood` has been explicitly set.
+  public var hasMeanLogLikelihood: Bool {self._meanLogLikelihood != nil}
+  /// Clears the value of `meanLogLikelihood`. Subsequent reads from it will return its default value.
+  public mutating func clearMeanLogLikelihood() {self._meanLogLikelihood = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _bic: Double? = nil
+  fileprivate var _aic: Double? = nil
+  fileprivate var _meanLogLikelihood: Double? = nil
 }
 
 /// A reference to a model version: by latest, by number or by alias.
@@ -658,7 +680,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".KMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0\u{3}smallest_share\0\u{1}bic\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0\u{3}smallest_share\0\u{1}bic\0\u{1}aic\0\u{3}mean_log_likelihood\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -674,6 +696,8 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.iterations) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.smallestShare) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self._bic) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._aic) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._meanLogLikelihood) }()
       default: break
       }
     }
@@ -708,6 +732,12 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
     try { if let v = self._bic {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
     } }()
+    try { if let v = self._aic {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._meanLogLikelihood {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -720,6 +750,8 @@ nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProt
     if lhs.iterations != rhs.iterations {return false}
     if lhs.smallestShare != rhs.smallestShare {return false}
     if lhs._bic != rhs._bic {return false}
+    if lhs._aic != rhs._aic {return false}
+    if lhs._meanLogLikelihood != rhs._meanLogLikelihood {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

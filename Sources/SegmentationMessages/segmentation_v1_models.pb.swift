@@ -1059,9 +1059,21 @@ public nonisolated struct Segmentation_V1_AlgorithmCandidate: Sendable {
   /// Why it could not be kept: its sweep failed, or its chosen k left a segment with no customer.
   public var note: String = String()
 
+  /// The Gaussian mixture only: its BIC at its chosen k (lower is better).
+  public var bic: Double {
+    get {_bic ?? 0}
+    set {_bic = newValue}
+  }
+  /// Returns true if `bic` has been explicitly set.
+  public var hasBic: Bool {self._bic != nil}
+  /// Clears the value of `bic`. Subsequent reads from it will return its default value.
+  public mutating func clearBic() {self._bic = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _bic: Double? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -2897,7 +2909,7 @@ nonisolated extension Segmentation_V1_AlgorithmComparison: SwiftProtobuf.Message
 
 nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AlgorithmCandidate"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}algorithm\0\u{3}chosen_k\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}seconds\0\u{1}chosen\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}algorithm\0\u{3}chosen_k\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}seconds\0\u{1}chosen\0\u{1}note\0\u{1}bic\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2913,12 +2925,17 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.seconds) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.chosen) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._bic) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.algorithm != .unspecified {
       try visitor.visitSingularEnumField(value: self.algorithm, fieldNumber: 1)
     }
@@ -2943,6 +2960,9 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
     if !self.note.isEmpty {
       try visitor.visitSingularStringField(value: self.note, fieldNumber: 8)
     }
+    try { if let v = self._bic {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2955,6 +2975,7 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
     if lhs.seconds != rhs.seconds {return false}
     if lhs.chosen != rhs.chosen {return false}
     if lhs.note != rhs.note {return false}
+    if lhs._bic != rhs._bic {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -39,6 +39,11 @@ struct AlgorithmServerTests {
             }
             #expect(ModelPrinter.algorithmLine(detail) == line)
             #expect(detail.kTable.allSatisfy { $0.hasBic == (algorithm == .gaussianMixture) })
+            // The mixture's criteria agree with each other: BIC - AIC = p (ln n - 2), the same p at every k's own parameter count.
+            for row in detail.kTable where algorithm == .gaussianMixture {
+                #expect(row.hasAic && row.hasMeanLogLikelihood)
+                #expect(abs(row.bic + 2 * row.meanLogLikelihood * Double(detail.dataReport.customersOut) - (row.bic - row.aic) / (log(Double(detail.dataReport.customersOut)) - 2) * log(Double(detail.dataReport.customersOut))) < 1e-6 * abs(row.bic))
+            }
             // The report's k chart adds a BIC panel for the mixture only.
             #expect(HTMLReport.figures(detail)["k-choice"]?.svg.contains("BIC (lower is better, for the mixture)") == (algorithm == .gaussianMixture))
             // The report names the algorithm that made the model, not k-means.
@@ -95,18 +100,22 @@ struct CompareServerTests {
                     $0.modelName = "compared"
                     $0.datasetID = dataset.id
                     $0.kRange = .with { $0.min = 3; $0.max = 4 }
-                    $0.compareAlgorithms = [.kmeans, .ward]
+                    $0.compareAlgorithms = [.kmeans, .ward, .gaussianMixture]
                 }
             }).job
             let job = try await services.waitForJob(submitted.id)
             #expect(job.state == .succeeded, "\(job.error)")
-            #expect(job.spec.compareAlgorithms == [.kmeans, .ward])
+            #expect(job.spec.compareAlgorithms == [.kmeans, .ward, .gaussianMixture])
             let detail = try await services.models.getModel(.with { $0.reference = "compared" }).model
             let candidates = detail.algorithmComparison.candidates
-            #expect(candidates.map(\.algorithm) == [.kmeans, .ward])
+            #expect(candidates.map(\.algorithm) == [.kmeans, .ward, .gaussianMixture])
+            // The mixture's BIC, and only the mixture's, is in the table.
+            #expect(candidates.map(\.hasBic) == [false, false, true])
+            #expect(AlgorithmText.comparisonHeader(detail).contains("bic"))
             #expect(candidates.filter(\.chosen).map(\.algorithm) == [detail.algorithm])
             #expect(!detail.algorithmComparison.rule.isEmpty)
-            #expect(AlgorithmText.comparisonRows(detail).count == 2)
+            #expect(AlgorithmText.comparisonRows(detail).count == 3)
+            #expect(AlgorithmText.comparisonRows(detail).allSatisfy { $0.count == AlgorithmText.comparisonHeader(detail).count })
             let html = HTMLReport.render(detail)
             #expect(html.contains("Algorithms compared") && html.contains("Kept by the rule"))
 

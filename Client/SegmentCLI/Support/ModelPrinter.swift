@@ -17,7 +17,7 @@ enum ModelPrinter {
             if !compared.isEmpty {
                 Output.print("")
                 Output.print("algorithms compared (\(model.algorithmComparison.rule)):")
-                Output.print(Output.table(AlgorithmText.comparisonHeader, compared))
+                Output.print(Output.table(AlgorithmText.comparisonHeader(model), compared))
             }
             if showK {
                 Output.print("")
@@ -82,15 +82,17 @@ enum ModelPrinter {
     }
 
     /// The metrics of every k tried; the chosen k, the runners-up and the elbow marked.
-    /// Mixture models add each k's BIC (lower is better).
+    /// Mixture models add each k's BIC and AIC (lower is better) and mean log-likelihood per customer.
     static func kTable(_ rows: [Segmentation_V1_KMetrics], chosen: Int32 = 0, elbow: Int32 = 0, runnerUps: [Int32] = []) -> String {
         let bic = rows.contains(where: \.hasBic)
         return Output.table(
-            ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz"] + (bic ? ["bic"] : []) + ["smallest_segment", "note"],
+            ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz"] + (bic ? ["bic", "aic", "log_likelihood"] : [])
+                + ["smallest_segment", "note"],
             rows.map { row in
                 [String(row.k), Output.number(row.inertia, digits: 1), Output.number(row.silhouette, digits: 4),
                  Output.number(row.daviesBouldin, digits: 4), Output.number(row.calinskiHarabasz, digits: 1)]
-                 + (bic ? [row.hasBic ? Output.number(row.bic, digits: 1) : ""] : []) + [
+                 + (bic ? [row.hasBic ? Output.number(row.bic, digits: 1) : "", row.hasAic ? Output.number(row.aic, digits: 1) : "",
+                           row.hasMeanLogLikelihood ? Output.number(row.meanLogLikelihood, digits: 4) : ""] : []) + [
                  row.smallestShare > 0 ? Output.percent(row.smallestShare) : "",
                  [row.k == chosen ? "chosen" : nil, runnerUps.contains(row.k) ? "runner-up" : nil, row.k == elbow ? "elbow" : nil]
                     .compactMap { $0 }.joined(separator: ", ")]

@@ -64,6 +64,8 @@ extension KCandidate {
             $0.iterations = Int32(iterations)
             $0.smallestShare = smallestShare ?? 0
             if let bic { $0.bic = bic }
+            if let aic { $0.aic = aic }
+            if let meanLogLikelihood { $0.meanLogLikelihood = meanLogLikelihood }
         }
     }
 }
@@ -405,6 +407,7 @@ extension SegmentationModel {
                             $0.seconds = candidate.seconds
                             $0.chosen = candidate.chosen
                             $0.note = candidate.note ?? ""
+                            if let bic = candidate.bic { $0.bic = bic }
                         }
                     }
                 }

@@ -94,6 +94,13 @@ public struct GaussianMixture: Sendable {
             return densities
         }
 
+        /// The mean log-likelihood per row and both information criteria, from one pass over the data.
+        public func criteria(_ x: Matrix) -> (meanLogLikelihood: Double, bic: Double, aic: Double) {
+            let mean = meanLogLikelihood(x)
+            let total = -2 * mean * Double(x.rows)
+            return (mean, total + Double(parameterCount) * log(Double(x.rows)), total + 2 * Double(parameterCount))
+        }
+
         /// Bayesian information criterion: lower is better.
         public func bic(_ x: Matrix) -> Double {
             -2 * meanLogLikelihood(x) * Double(x.rows) + Double(parameterCount) * log(Double(x.rows))

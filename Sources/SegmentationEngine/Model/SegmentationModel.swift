@@ -57,6 +57,8 @@ public struct AlgorithmComparison: Codable, Sendable, Equatable {
         public var chosen: Bool
         /// Why it could not be kept (its sweep failed, or its chosen k left a segment empty); nil when it could.
         public var note: String?
+        /// Gaussian mixtures: the BIC at its chosen k (lower is better); nil for other algorithms.
+        public var bic: Double?
     }
 
     public var rule: String

@@ -327,7 +327,7 @@ public struct SegmentationTrainer: Sendable {
             let note = empty > 0 ? "ruled out: k=\(metrics.k) left \(empty) segment(s) with no customer" : nil
             candidates.append(.init(name: name, chosenK: metrics.k, silhouette: metrics.silhouette, daviesBouldin: metrics.daviesBouldin,
                                     calinskiHarabasz: metrics.calinskiHarabasz, seconds: Date().timeIntervalSince(started),
-                                    chosen: false, note: note))
+                                    chosen: false, note: note, bic: metrics.bic))
             if note == nil { kept.append((candidates.count - 1, algorithm, outcome)) }
             if names.count > 1 {
                 progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),

@@ -25,6 +25,9 @@ public struct KCandidate: Codable, Sendable, Equatable {
     public var smallestShare: Double?
     /// Gaussian mixtures: the Bayesian information criterion at this k; nil for other algorithms.
     public var bic: Double?
+    /// Gaussian mixtures: the Akaike information criterion and the mean log-likelihood per customer.
+    public var aic: Double?
+    public var meanLogLikelihood: Double?
 }
 
 /// The table of candidates and the decision taken from it; kept in the model.
@@ -122,13 +125,15 @@ public struct KSweep: Sendable {
         var candidates: [KCandidate] = []
         for k in ks {
             let clustering = clusterings[k]!
+            let criteria = clustering.mixture?.criteria(x)
             let silhouette = measurable.firstIndex(of: k).map { Statistics.mean(silhouettes[$0]) } ?? 0
             let measurableK = k <= x.rows - 1
             candidates.append(KCandidate(
                 k: k, inertia: clustering.inertia, silhouette: silhouette,
                 daviesBouldin: measurableK ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
                 calinskiHarabasz: measurableK ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
-                iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering), bic: clustering.mixture?.bic(x)))
+                iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering), bic: criteria?.bic, aic: criteria?.aic,
+                meanLogLikelihood: criteria?.meanLogLikelihood))
         }
         var selection = KChooser(method: method).choose(candidates)
         selection.silhouetteSampleSize = sampled ? rows.count : nil
