@@ -32,11 +32,11 @@ struct CallInterceptor: ServerInterceptor {
                 }
             }
         } catch let error as RPCError {
-            log(context, role: caller, code: error.code, since: started)
+            log(context, role: caller, ability: ability, code: error.code, since: started)
             throw error
         }
         let role = caller
-        let end = CallEnd { code in log(context, role: role, code: code, since: started) }
+        let end = CallEnd { code in log(context, role: role, ability: ability, code: code, since: started) }
         var response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
@@ -97,7 +97,7 @@ struct CallInterceptor: ServerInterceptor {
     }
 
     /// Counts the call and logs its line (health checks at debug: probes come every few seconds).
-    private func log(_ context: ServerContext, role: Role?, code: RPCError.Code?, since started: ContinuousClock.Instant) {
+    private func log(_ context: ServerContext, role: Role?, ability: Ability, code: RPCError.Code?, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         let method = context.descriptor
         metrics.rpcFinished(service: method.service.fullyQualifiedService, method: method.method, code: code, duration: elapsed)
@@ -108,7 +108,7 @@ struct CallInterceptor: ServerInterceptor {
             "status": "\(code.map { "\($0)" } ?? "ok")",
             "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
             "peer": "\(context.remotePeer)",
-            "role": "\(role?.rawValue ?? (tokens == nil || AccessPolicy.ability(for: method) == .open ? "open" : "none"))",
+            "role": "\(role?.rawValue ?? (tokens == nil || ability == .open ? "open" : "none"))",
         ])
     }
 }

@@ -101,11 +101,8 @@ public struct DBSCANClustering: ClusteringAlgorithm {
         guard k >= 2 else {
             throw ClusteringError.invalidParameter("DBSCAN found one dense group and no outliers (\(noiseName)): nothing to segment; lower eps")
         }
-        let centroids = WardClustering.means(x, labels: labels, k: k)
-        var inertia = 0.0
-        for row in 0..<x.rows {
-            for j in 0..<x.columns { inertia += (x[row, j] - centroids[Int(labels[row]), j]) * (x[row, j] - centroids[Int(labels[row]), j]) }
-        }
+        let centroids = ClusterMetrics.means(x, labels, k).centers
+        let inertia = try ClusterMetrics.inertia(x, labels: labels)
         var clustering = Clustering(centroids: centroids, labels: labels, inertia: inertia, iterations: 1)
         clustering.density = model
         return clustering

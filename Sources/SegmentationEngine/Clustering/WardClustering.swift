@@ -44,23 +44,12 @@ public struct WardClustering: ClusteringAlgorithm {
         for k in Set(ks).sorted() {
             try cancellation.throwIfCancelled()
             let treeLabels = Ward.labels(merges, rows: treeData.rows, k: k)
-            let means = Self.means(treeData, labels: treeLabels, k: k)
+            let means = ClusterMetrics.means(treeData, treeLabels, k).centers
             var clustering = Lloyd(x: x, parallel: true).run(centers: means, maxIterations: 1, tolerance: 0)
             clustering.dendrogram = top
             clusterings[k] = clustering
             progress(k)
         }
         return clusterings
-    }
-
-    static func means(_ x: Matrix, labels: [Int32], k: Int) -> Matrix {
-        var sums = Matrix(rows: k, columns: x.columns)
-        var counts = [Double](repeating: 0, count: k)
-        for (row, label) in labels.enumerated() {
-            counts[Int(label)] += 1
-            for j in 0..<x.columns { sums[Int(label), j] += x[row, j] }
-        }
-        for c in 0..<k { for j in 0..<x.columns { sums[c, j] /= max(counts[c], 1) } }
-        return sums
     }
 }
