@@ -252,6 +252,12 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
   /// The default for a range: the highest silhouette among k = 3...8 whose every segment holds
   /// at least 2% of the customers (all ks tried when none of 3...8 was).
   case actionable // = 4
+
+  /// Gaussian mixture only: the lowest Bayesian information criterion.
+  case bic // = 5
+
+  /// Gaussian mixture only: the lowest Akaike information criterion.
+  case aic // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -265,6 +271,8 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
     case 2: self = .elbow
     case 3: self = .fixed
     case 4: self = .actionable
+    case 5: self = .bic
+    case 6: self = .aic
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -276,6 +284,8 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
     case .elbow: return 2
     case .fixed: return 3
     case .actionable: return 4
+    case .bic: return 5
+    case .aic: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -287,6 +297,8 @@ public nonisolated enum Segmentation_V1_KSelection: SwiftProtobuf.Enum, Swift.Ca
     .elbow,
     .fixed,
     .actionable,
+    .bic,
+    .aic,
   ]
 
 }
@@ -816,7 +828,7 @@ nonisolated extension Segmentation_V1_LogTransform: SwiftProtobuf._ProtoNameProv
 }
 
 nonisolated extension Segmentation_V1_KSelection: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0K_SELECTION_UNSPECIFIED\0\u{1}K_SELECTION_SILHOUETTE\0\u{1}K_SELECTION_ELBOW\0\u{1}K_SELECTION_FIXED\0\u{1}K_SELECTION_ACTIONABLE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0K_SELECTION_UNSPECIFIED\0\u{1}K_SELECTION_SILHOUETTE\0\u{1}K_SELECTION_ELBOW\0\u{1}K_SELECTION_FIXED\0\u{1}K_SELECTION_ACTIONABLE\0\u{1}K_SELECTION_BIC\0\u{1}K_SELECTION_AIC\0")
 }
 
 nonisolated extension Segmentation_V1_JobState: SwiftProtobuf._ProtoNameProviding {

@@ -128,7 +128,9 @@ struct CompareServerTests {
             // k-means' settings without k-means, the mixture's without the mixture: refused, not ignored.
             for spec in [Segmentation_V1_TrainingSpec.with { $0.algorithm = .ward; $0.nInit = 3 },
                          .with { $0.algorithm = .gaussianMixture; $0.maxIter = 50 },
-                         .with { $0.algorithm = .kmeans; $0.covarianceType = .diagonal }] {
+                         .with { $0.algorithm = .kmeans; $0.covarianceType = .diagonal },
+                         .with { $0.algorithm = .kmeans; $0.selection = .bic; $0.kRange = .with { $0.min = 2; $0.max = 4 } },
+                         .with { $0.compareAlgorithms = [.kmeans, .gaussianMixture]; $0.selection = .aic }] {
                 let code = await statusCode {
                     _ = try await services.training.submitTrainingJob(.with {
                         $0.spec = spec
@@ -142,6 +144,42 @@ struct CompareServerTests {
         #expect(AlgorithmSelection(argument: "auto")?.algorithms == [.kmeans, .minibatchKMeans, .ward, .gmm])
         #expect(AlgorithmSelection(argument: "kmeans,ward")?.algorithms == [.kmeans, .ward])
         for bad in ["kmeans,kmeans", "optics", "", "kmeans,"] { #expect(AlgorithmSelection(argument: bad) == nil, "\(bad)") }
+    }
+}
+
+@Suite("The mixture's k by BIC end to end", .serialized)
+struct MixtureCriterionServerTests {
+    @Test("selection BIC through the server and the CLI: the lowest BIC among the usable k is kept and the reason says so; kmeans with BIC is refused by the CLI")
+    func bicThroughServer() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 1500, seed: 9)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            let submitted = try await services.training.submitTrainingJob(.with {
+                $0.spec = .with {
+                    $0.modelName = "bic"
+                    $0.datasetID = dataset.id
+                    $0.kRange = .with { $0.min = 2; $0.max = 7 }
+                    $0.algorithm = .gaussianMixture
+                    $0.covarianceType = .diagonal
+                    $0.selection = .bic
+                }
+            }).job
+            let job = try await services.waitForJob(submitted.id)
+            #expect(job.state == .succeeded, "\(job.error)")
+            #expect(job.spec.selection == .bic)
+            let detail = try await services.models.getModel(.with { $0.reference = "bic" }).model
+            let usable = detail.kTable.filter { $0.smallestShare > 0 }
+            let lowest = try #require(usable.min { $0.bic < $1.bic })
+            #expect(detail.chosenK == lowest.k)
+            #expect(detail.selection == .bic)
+            #expect(detail.selectionReason.hasPrefix(String(format: "bic: the lowest BIC %.1f among k=", lowest.bic)), "\(detail.selectionReason)")
+        }
+        var train = try Train.parse(["data.csv", "--model", "m", "--selection", "bic", "--k", "2...6"])
+        #expect(throws: CLIError.self) { try train.buildSpec() }
+        train = try Train.parse(["data.csv", "--model", "m", "--selection", "aic", "--k", "2...6", "--algorithm", "gmm"])
+        #expect(try train.buildSpec().selection == .aic)
     }
 }
 

@@ -32,6 +32,34 @@ struct KChoiceTests {
         }
     }
 
+    @Test("BIC and AIC as k rules for the mixture: the lowest criterion wins (not the best silhouette), runners-up by the criterion; other algorithms are refused")
+    func informationCriteria() throws {
+        let x = Self.blobs(groups: 5, seed: 505)
+        for method in [KSelectionMethod.bic, .aic] {
+            let outcome = try KSweep(ks: Array(2...8), method: method).run(x, algorithm: GaussianMixtureClustering(covariance: .diagonal, seed: 1))
+            let value = { (c: KCandidate) in method == .bic ? c.bic! : c.aic! }
+            let usable = outcome.selection.candidates.filter { $0.smallestShare != 0 }
+            let lowest = usable.min { value($0) < value($1) }!
+            #expect(outcome.selection.chosenK == lowest.k && lowest.k == 5, "\(method): \(outcome.selection.reason ?? "")")
+            #expect(outcome.selection.reason?.hasPrefix("\(method.rawValue): the lowest \(method.rawValue.uppercased()) ") == true)
+            let runnerUps = usable.filter { $0.k != lowest.k }.sorted { value($0) < value($1) }.prefix(2).map(\.k)
+            #expect(outcome.selection.runnerUps == Array(runnerUps))
+        }
+        // The criterion, not the silhouette, decides.
+        var a = candidate(3, 0.9), b = candidate(4, 0.5)
+        a.bic = 200; b.bic = 100
+        #expect(KChooser(method: .bic).choose([a, b]).chosenK == 4)
+        #expect(KChooser(method: .silhouette).choose([a, b]).chosenK == 3)
+        // Without a likelihood (not a mixture) the rule is refused before training.
+        var configuration = TrainingConfiguration()
+        configuration.selection = .bic
+        #expect(throws: InputError.self) { try configuration.validate() }
+        configuration.algorithm = "gmm"
+        try configuration.validate()
+        configuration.compareAlgorithms = ["gmm", "kmeans"]
+        #expect(throws: InputError.self) { try configuration.validate() }
+    }
+
     func candidate(_ k: Int, _ silhouette: Double, smallest: Double = 0.1) -> KCandidate {
         KCandidate(k: k, inertia: 1000 / Double(k), silhouette: silhouette, daviesBouldin: 1, calinskiHarabasz: 1, iterations: 1,
                    smallestShare: smallest)

@@ -34,7 +34,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "One k (4) or a range (2...10, 2-10). Default 2...10.")
     var k: String?
 
-    @Option(help: "How k is chosen from a range: actionable (default: best silhouette among 3...8 segments of at least 2% each), silhouette, elbow or fixed.")
+    @Option(help: "How k is chosen from a range: actionable (default: best silhouette among 3...8 segments of at least 2% each), silhouette, elbow, fixed, or for --algorithm gmm bic or aic (lowest criterion).")
     var selection: KSelectionMethod?
 
     @Option(name: .customLong("n-init"), help: "k-means restarts per k (default 10; --algorithm kmeans only).")
@@ -134,6 +134,8 @@ struct Train: AsyncParsableCommand {
         case .silhouette?: spec.selection = .silhouette
         case .elbow?: spec.selection = .elbow
         case .fixed?: spec.selection = .fixed
+        case .bic?: spec.selection = .bic
+        case .aic?: spec.selection = .aic
         case nil: break
         }
         if let nInit {
@@ -146,6 +148,9 @@ struct Train: AsyncParsableCommand {
         case .diag?: spec.covarianceType = .diagonal
         case .spherical?: spec.covarianceType = .spherical
         case nil: break
+        }
+        if let selection, selection.needsLikelihood, algorithm.algorithms != [.gmm] {
+            throw CLIError.usage("--selection \(selection.rawValue) needs --algorithm gmm alone (only the mixture has a likelihood)")
         }
         if covariance != nil, !algorithm.algorithms.contains(.gmm) {
             throw CLIError.usage("--covariance applies to --algorithm gmm only")

@@ -169,6 +169,8 @@ enum ModelPrinter {
         case .silhouette: "silhouette"
         case .elbow: "elbow"
         case .fixed: "fixed"
+        case .bic: "bic"
+        case .aic: "aic"
         default: "actionable"
         }
     }

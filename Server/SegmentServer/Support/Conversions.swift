@@ -100,6 +100,8 @@ extension KSelectionMethod {
         case .silhouette: .silhouette
         case .elbow: .elbow
         case .fixed: .fixed
+        case .bic: .bic
+        case .aic: .aic
         }
     }
 }
@@ -227,6 +229,8 @@ enum TrainingSpecs {
         case .silhouette: configuration.selection = .silhouette
         case .elbow: configuration.selection = .elbow
         case .fixed: configuration.selection = .fixed
+        case .bic: configuration.selection = .bic
+        case .aic: configuration.selection = .aic
         }
         if spec.nInit != 0 { configuration.nInit = Int(spec.nInit) }
         if spec.maxIter != 0 { configuration.maxIterations = Int(spec.maxIter) }

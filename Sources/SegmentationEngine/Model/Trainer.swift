@@ -81,6 +81,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if eps != nil || minSamples != nil, !(compareAlgorithms ?? [algorithm]).contains("dbscan") {
             throw InputError.invalidOption("eps and min_samples apply to DBSCAN (dbscan) only")
         }
+        if let selection, selection.needsLikelihood, algorithm != "gmm" || compareAlgorithms != nil {
+            throw InputError.invalidOption("selection \(selection.rawValue) reads a likelihood, which only the Gaussian mixture (gmm) has: "
+                + "train gmm alone, or choose k by silhouette, elbow or actionable")
+        }
         if let eps, !(eps > 0 && eps.isFinite) { throw InputError.invalidOption("eps must be a positive number, not \(eps)") }
         if let minSamples, minSamples < 2 { throw InputError.invalidOption("min_samples must be at least 2, not \(minSamples)") }
         if let compareAlgorithms {

@@ -35,9 +35,9 @@ public struct KChooser: Sendable {
                             + (empty.count == 1 ? "was" : "were") + " ruled out (its metrics describe fewer segments)")
         }
         if pool.isEmpty { pool = [chosen] }
-        let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: Self.better).prefix(2)
+        let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: ranking).prefix(2)
         if !runnerUps.isEmpty {
-            reason += "; runners-up " + runnerUps.map { String(format: "k=%d (%.3f)", $0.k, $0.silhouette) }.joined(separator: ", ")
+            reason += "; runners-up " + runnerUps.map { "k=\($0.k) (\(judgedValue($0)))" }.joined(separator: ", ")
         }
         if method == .elbow && elbow == nil { warnings.append("the inertia curve has no elbow; k was chosen by silhouette") }
         return KSelection(method: method, candidates: byK, elbowK: elbow, chosenK: chosen.k, silhouetteSampleSize: nil,
@@ -47,6 +47,28 @@ public struct KChooser: Sendable {
     /// Higher silhouette first; ties to the smaller k.
     static func better(_ a: KCandidate, _ b: KCandidate) -> Bool {
         a.silhouette != b.silhouette ? a.silhouette > b.silhouette : a.k < b.k
+    }
+
+    /// The information criterion a likelihood rule minimises (nil for other rules or candidates
+    /// without a likelihood).
+    private func criterion(_ c: KCandidate) -> Double? {
+        switch method {
+        case .bic: c.bic
+        case .aic: c.aic
+        default: nil
+        }
+    }
+
+    /// Best first under this rule: the lower criterion for BIC and AIC, else the higher silhouette.
+    private func ranking(_ a: KCandidate, _ b: KCandidate) -> Bool {
+        if let ca = criterion(a), let cb = criterion(b), ca != cb { return ca < cb }
+        return Self.better(a, b)
+    }
+
+    /// The number the rule judged a candidate by, as the reason prints it.
+    private func judgedValue(_ c: KCandidate) -> String {
+        if let value = criterion(c) { return String(format: "%@ %.1f", method.rawValue.uppercased(), value) }
+        return String(format: "%.3f", c.silhouette)
     }
 
     /// The chosen candidate, the pool it was chosen from (runners-up come from it), and the rule in words.
@@ -59,6 +81,14 @@ public struct KChooser: Sendable {
         case .silhouette:
             let chosen = best(all)
             return (chosen, all, "silhouette: the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+        case .bic, .aic:
+            let name = method.rawValue.uppercased()
+            guard all.allSatisfy({ criterion($0) != nil }) else {
+                let chosen = best(all)
+                return (chosen, all, "\(method.rawValue): no \(name) without a likelihood, so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+            }
+            let chosen = all.sorted(by: ranking)[0]
+            return (chosen, all, "\(method.rawValue): the lowest \(judgedValue(chosen)) among k=\(rangeText(all)), \(silhouetteText(chosen))")
         case .elbow:
             if let elbow, let chosen = all.first(where: { $0.k == elbow }) {
                 return (chosen, all, "elbow: the inertia curve bends most at k=\(elbow) (Kneedle), \(silhouetteText(chosen))")

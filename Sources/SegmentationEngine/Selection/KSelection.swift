@@ -11,6 +11,15 @@ public enum KSelectionMethod: String, Codable, Sendable, CaseIterable {
     case elbow
     /// Exactly the one k asked for.
     case fixed
+    /// Gaussian mixtures only: the k with the lowest Bayesian information criterion (Schwarz), which
+    /// charges each component's parameters against the likelihood it adds.
+    case bic
+    /// Gaussian mixtures only: the k with the lowest Akaike information criterion (a lighter charge
+    /// per parameter than BIC's, so it tends to a larger k).
+    case aic
+
+    /// Rules that read the mixture's likelihood and so need a Gaussian mixture.
+    public var needsLikelihood: Bool { self == .bic || self == .aic }
 }
 
 /// Every metric for one candidate k.
