@@ -16,18 +16,30 @@ def load(path):
 
 
 ours, peer = load(sys.argv[1]), load(sys.argv[2])
-print("| benchmark | segment (median s) | scikit-learn (median s) | speed-up | notes |")
-print("| --- | ---: | ---: | ---: | --- |")
+KEYS = ("chosen_k", "silhouettes", "inertia", "iterations", "peak_over_data", "peak_over_loaded_data_mb", "mean_log_likelihood",
+        "clusters", "noise", "cluster_sizes")
+
+
+def median(row):
+    return statistics.median(row["seconds"]) if row else None
+
+
+def cell(value, ratio_of=None):
+    if value is None:
+        return "n/a", "n/a"
+    return f"{value:.3f}", (f"{value / ratio_of:.1f}x" if ratio_of else "n/a")
+
+
+print("| benchmark | segment (median s) | scikit-learn (median s) | speed-up | oneDAL (median s) | speed-up vs oneDAL | notes |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
 for name, row in ours.items():
-    mine = statistics.median(row["seconds"])
-    other = peer.get(name)
-    theirs = statistics.median(other["seconds"]) if other else None
-    ratio = f"{theirs / mine:.1f}x" if theirs else "n/a"
+    mine = median(row)
+    sklearn, onedal = peer.get(name), peer.get(name + "_onedal")
+    sk_time, sk_ratio = cell(median(sklearn), mine)
+    dal_time, dal_ratio = cell(median(onedal), mine)
     notes = []
-    for key in ("chosen_k", "silhouettes", "inertia", "iterations", "peak_over_data", "mean_log_likelihood", "clusters", "noise",
-                "cluster_sizes"):
-        a, b = row.get("extra", {}).get(key), (other or {}).get("extra", {}).get(key)
-        if a is not None or b is not None:
-            notes.append(f"{key}: {a} vs {b}")
-    print(f"| {name} | {mine:.3f} | {theirs:.3f} | {ratio} | {'; '.join(notes)} |" if theirs else
-          f"| {name} | {mine:.3f} | n/a | n/a | {'; '.join(notes)} |")
+    for key in KEYS:
+        values = [row.get("extra", {}).get(key)] + [(p or {}).get("extra", {}).get(key) for p in (sklearn, onedal) if p]
+        if any(v is not None for v in values):
+            notes.append(f"{key}: " + " vs ".join(str(v) for v in values))
+    print(f"| {name} | {mine:.3f} | {sk_time} | {sk_ratio} | {dal_time} | {dal_ratio} | {'; '.join(notes)} |")

@@ -4,6 +4,9 @@
     python peer_sklearn.py sweep-csv <transactions.csv> [repeats]
     python peer_sklearn.py kmeans <file.f64> <rows> [repeats]
     python peer_sklearn.py algorithms <file.f64> <rows> [repeats]   mini-batch, mixture, DBSCAN, Ward (first 10,000)
+    python peer_sklearn.py kmeans-rfm <file.f64> <start.f64> <rows> [repeats]
+        full k-means from segment-bench's start, in scikit-learn and (when installed) oneDAL
+        through scikit-learn-intelex
 
 Prints one JSON object per benchmark (name, seconds per run, extra facts) to stdout.
 """
@@ -84,6 +87,34 @@ def report_sweep(name, x, repeats):
          silhouettes="/".join(f"{row[2]:.4f}" for row in rows))
 
 
+def onedal_estimators():
+    """oneDAL's KMeans and DBSCAN through scikit-learn-intelex, or None when it is not installed."""
+    try:
+        from importlib.metadata import version
+        from sklearnex.cluster import DBSCAN, KMeans as DalKMeans
+    except ImportError:
+        print("scikit-learn-intelex is not installed: the oneDAL peer is skipped", file=sys.stderr)
+        return None
+    return {"KMeans": DalKMeans, "DBSCAN": DBSCAN, "version": version("scikit-learn-intelex")}
+
+
+def kmeans_rfm(data_path, start_path, rows, repeats):
+    """Lloyd from the same start as segment-bench, tol 0 (until no label moves), 300 iterations at most."""
+    x = np.fromfile(data_path, dtype="<f8").reshape(rows, 4)
+    start = np.fromfile(start_path, dtype="<f8").reshape(-1, 4)
+    k = len(start)
+    onedal = onedal_estimators()
+    peers = [("sklearn", KMeans)] + ([("onedal", onedal["KMeans"])] if onedal else [])
+    for name, estimator in peers:
+        fit = lambda: estimator(n_clusters=k, init=start, n_init=1, max_iter=300, tol=0.0).fit(x)
+        seconds, model = timed(repeats, fit)
+        extra = {"inertia": f"{model.inertia_:.10g}", "iterations": model.n_iter_,
+                 "per_iteration_ms": f"{sorted(seconds)[len(seconds) // 2] / model.n_iter_ * 1000:.2f}"}
+        if name == "onedal":
+            extra["sklearnex"] = onedal["version"]
+        emit(f"kmeans_rfm_{rows}x4_k{k}" + ("" if name == "sklearn" else "_onedal"), seconds, **extra)
+
+
 def read_folder(folder):
     files = sorted(glob.glob(os.path.join(folder, "*.csv")))
     return pd.concat((pd.read_csv(f, dtype={"InvoiceNo": str, "StockCode": str}) for f in files), ignore_index=True)
@@ -114,6 +145,11 @@ def main():
         from sklearn.cluster import MiniBatchKMeans
         seconds, model = timed(repeats, lambda: MiniBatchKMeans(n_clusters=6, n_init=3, random_state=0).fit(x))
         emit(f"minibatch_kmeans_{rows}x8_k6", seconds, inertia=f"{model.inertia_:.6g}")
+        onedal = onedal_estimators()
+        if onedal:
+            seconds, model = timed(repeats, lambda: onedal["KMeans"](n_clusters=6, n_init=3, random_state=0).fit(x))
+            emit(f"kmeans_{rows}x8_k6_onedal", seconds, inertia=f"{model.inertia_:.6g}", iterations=model.n_iter_,
+                 sklearnex=onedal["version"])
     elif what == "algorithms":
         from sklearn.cluster import DBSCAN, AgglomerativeClustering, MiniBatchKMeans
         from sklearn.mixture import GaussianMixture
@@ -127,10 +163,18 @@ def main():
         seconds, model = timed(repeats, lambda: DBSCAN(eps=0.3, min_samples=8).fit(x))
         labels = model.labels_
         emit(f"dbscan_{rows}x4_eps0.3_min8", seconds, clusters=int(labels.max() + 1), noise=int((labels == -1).sum()))
+        onedal = onedal_estimators()
+        if onedal:
+            seconds, model = timed(repeats, lambda: onedal["DBSCAN"](eps=0.3, min_samples=8).fit(x))
+            labels = model.labels_
+            emit(f"dbscan_{rows}x4_eps0.3_min8_onedal", seconds, clusters=int(labels.max() + 1),
+                 noise=int((labels == -1).sum()), sklearnex=onedal["version"])
         head = x[:min(rows, 10000)]
         seconds, model = timed(repeats, lambda: AgglomerativeClustering(n_clusters=6, linkage="ward").fit(head))
         sizes = "/".join(str(c) for c in sorted(np.bincount(model.labels_)))
         emit(f"ward_{len(head)}x4_k6", seconds, cluster_sizes=sizes)
+    elif what == "kmeans-rfm":
+        kmeans_rfm(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 3)
     else:
         sys.exit(__doc__)
 

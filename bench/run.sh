@@ -20,6 +20,8 @@ if [ ! -x bench/.venv/bin/python ]; then
 fi
 bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools, grpc_reflection" 2>/dev/null \
   || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-reflection==1.85.1
+# The second peer where it accelerates the algorithm (KMeans, DBSCAN): Intel oneDAL.
+bench/.venv/bin/python -c "import sklearnex" 2>/dev/null || bench/.venv/bin/pip install -q scikit-learn-intelex==2026.2.0
 py=bench/.venv/bin/python
 export SEGMENT_BENCH_JSON=$out/ours.jsonl
 
@@ -38,7 +40,11 @@ fi
 "$py" bench/peer_sklearn.py kmeans "$out/kmeans_1000000x8.f64" 1000000 "$repeats" >> "$out/peer.jsonl"
 "$bench" algorithms 100000 "$out" "$repeats"
 "$py" bench/peer_sklearn.py algorithms "$out/algorithms_100000x4.f64" 100000 "$repeats" >> "$out/peer.jsonl"
-rm -f "$out/kmeans_1000000x8.f64" "$out/generated_25000.csv" "$out/algorithms_100000x4.f64"
+# Mini-batch k-means' own peak memory, in a process of its own.
+"$bench" minibatch-memory 1000000
+"$bench" kmeans-rfm 1000000 "$out" "$repeats"
+"$py" bench/peer_sklearn.py kmeans-rfm "$out/kmeans_rfm_1000000x4.f64" "$out/kmeans_rfm_1000000x4_start8.f64" 1000000 "$repeats" >> "$out/peer.jsonl"
+rm -f "$out/kmeans_1000000x8.f64" "$out/generated_25000.csv" "$out/algorithms_100000x4.f64" "$out"/kmeans_rfm_1000000x4*.f64
 
 echo
 "$py" bench/compare.py "$out/ours.jsonl" "$out/peer.jsonl"

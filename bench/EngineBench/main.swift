@@ -5,6 +5,9 @@
 //   segment-bench retail-sweep <by-day folder>    the k sweep alone, repeated (profiling)
 //   segment-bench sweep-generated <customers>      the k sweep on generated customers
 //   segment-bench kmeans <rows> <out-dir>          rows x 8 k-means (k=6, n_init=3) + peak memory
+//   segment-bench minibatch-memory <rows>          mini-batch k-means' own peak memory (own process)
+//   segment-bench kmeans-rfm <rows> <out-dir>      rows x 4 RFM-like customers, k=8 from a shared start
+//                                                  to convergence (many Lloyd iterations)
 //   segment-bench algorithms <rows> <out-dir>      rows x 4 blobs with noise: mini-batch k-means, Gaussian
 //                                                  mixture, DBSCAN on all rows; Ward on the first 10,000
 //   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
@@ -152,9 +155,8 @@ func generatedSweep(customers: Int, repeats: Int, nInit: Int, csvOut: String?) t
     try sweep(try scaledRFM(features), name: "generated_k_sweep", nInit: nInit, repeats: repeats)
 }
 
-/// rows x 8 Gaussian blobs around 6 centres, seeded; written as float64 for the peer.
-func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
-    let baseline = currentResidentBytes()
+/// rows x 8 Gaussian blobs around 6 centres, seeded.
+func blobs8(rows: Int) -> Matrix {
     let columns = 8
     var random = SeededGenerator(seed: 7)
     let centres = (0..<6).map { _ in (0..<columns).map { _ in random.nextGaussian() * 4 } }
@@ -163,8 +165,33 @@ func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
         let centre = centres[i % 6]
         for j in 0..<columns { values[i * columns + j] = centre[j] + random.nextGaussian() }
     }
-    let x = Matrix(rows: rows, columns: columns, values: values)
-    values = []
+    return Matrix(rows: rows, columns: columns, values: values)
+}
+
+/// Mini-batch k-means' own peak memory, in a process that has done nothing else: the peak
+/// resident size during the fit over the resident size with the data loaded. What the fit may
+/// hold besides the data: O(k x d), one batch, the seeding sample, and the labels it returns
+/// (4 bytes per customer).
+func miniBatchMemory(rows: Int) throws {
+    let x = blobs8(rows: rows)
+    let loaded = currentResidentBytes()
+    resetPeakResident()
+    var mini: Clustering?
+    var timing = Timing(name: "minibatch_kmeans_memory_\(rows)x8_k6", seconds: try measure(1) {
+        mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
+    })
+    let over = peakResidentBytes() - loaded
+    timing.extra["data_mb"] = String(format: "%.1f", Double(x.values.count * 8) / 1_048_576)
+    timing.extra["peak_over_loaded_data_mb"] = String(format: "%.1f", Double(over) / 1_048_576)
+    timing.extra["labels_mb"] = String(format: "%.1f", Double(mini!.labels.count * 4) / 1_048_576)
+    report(timing)
+}
+
+/// rows x 8 Gaussian blobs around 6 centres (`blobs8`); written as float64 for the peer.
+func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
+    let baseline = currentResidentBytes()
+    let columns = 8
+    let x = blobs8(rows: rows)
     if let outDirectory {
         let path = (outDirectory as NSString).appendingPathComponent("kmeans_\(rows)x8.f64")
         try x.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
@@ -255,6 +282,8 @@ do {
         try generatedSweep(customers: 300, repeats: 1, nInit: 2, csvOut: nil)
         try kmeansLarge(rows: 20_000, outDirectory: nil, repeats: 1)
         try algorithms(rows: 3_000, outDirectory: nil, repeats: 1)
+        try kmeansRFM(rows: 5_000, outDirectory: nil, repeats: 1)
+        try miniBatchMemory(rows: 20_000)
         print("benchmark smoke run: ok")
     case "retail":
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
@@ -273,6 +302,12 @@ do {
         try kmeansLarge(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
                         outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
                         repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+    case "minibatch-memory":
+        try miniBatchMemory(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
+    case "kmeans-rfm":
+        try kmeansRFM(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
+                      outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+                      repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     case "algorithms":
         try algorithms(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000,
                        outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
@@ -284,6 +319,8 @@ do {
                    segment-bench sweep-generated [customers] [repeats] [write-csv-path]
                    segment-bench kmeans [rows] [out-dir] [repeats]
                    segment-bench algorithms [rows] [out-dir] [repeats]
+                   segment-bench kmeans-rfm [rows] [out-dir] [repeats]
+                   segment-bench minibatch-memory [rows]
                    segment-bench --smoke
 
             """.utf8))
