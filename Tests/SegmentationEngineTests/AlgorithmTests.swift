@@ -125,6 +125,29 @@ struct AlgorithmTests {
         #expect((0..<x.rows).allSatisfy { abs(membership.row($0).reduce(0, +) - 1) < 1e-9 })
     }
 
+    @Test("Gaussian mixture (diagonal, spherical): log-likelihood, BIC, AIC, iterations, weights and means as scikit-learn's from the same start",
+          .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"), arguments: [GaussianMixture.Covariance.diagonal, .spherical])
+    func gaussianMixtureCovariances(kind: GaussianMixture.Covariance) throws {
+        // The numbers come from scripts/make-mixture-fixtures.py (scikit-learn on the same X).
+        let committed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/mixture_covariances.json")
+        let all = try JSONSerialization.jsonObject(with: Data(contentsOf: committed)) as! [String: Any]
+        let expected = all[kind == .diagonal ? "diag" : "spherical"] as! [String: Any]
+        let x = try Shared.matrix("\(Self.fixture)/X.csv")
+        let means = try Shared.matrix("\(Self.fixture)/gmm_means_init.csv")
+        let mixture = GaussianMixture(components: 4, covariance: kind, tolerance: 1e-6, regularization: 1e-6, maxIterations: 500)
+        let fitted = try mixture.fit(x, start: .init(weights: [0.25, 0.25, 0.25, 0.25], means: means,
+                                                     precisions: Array(repeating: [1.0, 0, 0, 1], count: 4)))
+        #expect(relativeError(fitted.meanLogLikelihood(x), expected["mean_log_likelihood"] as! Double) <= 1e-6)
+        #expect(relativeError(fitted.bic(x), expected["bic"] as! Double) <= 1e-6)
+        #expect(relativeError(fitted.aic(x), expected["aic"] as! Double) <= 1e-6)
+        #expect(fitted.iterations == expected["n_iter"] as! Int && fitted.converged)
+        for (ours, theirs) in zip(fitted.weights, expected["weights"] as! [Double]) { #expect(abs(ours - theirs) < 1e-6) }
+        for (c, row) in (expected["means"] as! [[Double]]).enumerated() {
+            for (j, value) in row.enumerated() { #expect(abs(fitted.means[c, j] - value) < 1e-5, "component \(c)") }
+        }
+    }
+
     @Test("Gaussian mixtures of every covariance type from k-means labels: EM never lowers the likelihood, and the simpler covariances count fewer parameters")
     func gaussianMixtureKinds() throws {
         let x = try Shared.hasFixtures ? Shared.matrix("\(Self.fixture)/X.csv") : twoBlobs().0
