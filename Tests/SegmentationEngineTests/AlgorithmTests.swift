@@ -417,4 +417,50 @@ struct DensityModelTests {
         let reloaded = try SegmentationModel(serialized: try model.serialized())
         #expect(reloaded.density == model.density)
     }
+
+    @Test("The cell grid over core customers finds the same segment as comparing with every core, for customers near, between and far from the groups, in 2 to 6 dimensions; decoded models have it too")
+    func gridAgreesWithScan() throws {
+        for d in [2, 4, 6] {
+            var generator = SeededGenerator(seed: UInt64(40 + d))
+            let centres = (0..<4).map { _ in (0..<d).map { _ in generator.nextUnit() * 12 - 6 } }
+            var rowArrays: [[Double]] = []
+            for i in 0..<2500 {
+                if i % 10 == 9 {
+                    rowArrays.append((0..<d).map { _ in generator.nextUnit() * 20 - 10 })
+                } else {
+                    rowArrays.append(centres[i % 4].map { $0 + generator.nextGaussian() * 0.7 })
+                }
+            }
+            let x = Matrix(rowArrays: rowArrays)
+            let clustering = try DBSCANClustering(eps: 0.25 * Double(d), minSamples: 2 * d).fit(x, k: 0)
+            let indexed = try #require(clustering.density)
+            #expect(indexed.isIndexed, "\(d) dimensions, \(indexed.corePoints.rows) cores")
+            let scan = indexed.unindexed()
+            #expect(!scan.isIndexed && scan == indexed)
+            // Queries: every training customer, and points spread over and beyond the data, some on cell edges.
+            var queries = x.values
+            for q in 0..<1500 {
+                for _ in 0..<d {
+                    let onEdge: Double = (generator.nextUnit() * 16 - 8).rounded() * indexed.eps
+                    let anywhere: Double = generator.nextUnit() * 40 - 20
+                    queries.append(q % 3 == 0 ? onEdge : anywhere)
+                }
+            }
+            let rows = queries.count / d
+            var dense = 0
+            queries.withUnsafeBufferPointer { q in
+                indexed.corePoints.values.withUnsafeBufferPointer { cores in
+                    for row in 0..<rows {
+                        let a = indexed.segment(of: q.baseAddress! + row * d, cores: cores.baseAddress!)
+                        let b = scan.segment(of: q.baseAddress! + row * d, cores: cores.baseAddress!)
+                        #expect(a == b, "\(d) dimensions, row \(row)")
+                        if a.dense { dense += 1 }
+                    }
+                }
+            }
+            #expect(dense > rows / 2 && dense < rows)
+            let decoded = try JSONDecoder().decode(DensityModel.self, from: JSONEncoder().encode(indexed))
+            #expect(decoded.isIndexed && decoded == indexed)
+        }
+    }
 }

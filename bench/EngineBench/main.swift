@@ -264,6 +264,16 @@ func algorithms(rows: Int, outDirectory: String?, repeats: Int) throws {
     timing.extra["noise"] = String(density!.noiseCount)
     report(timing)
 
+    // The same as a model's algorithm: DBSCAN, then every non-core customer placed as scoring
+    // places it (its nearest core customer within eps, looked up in the cores' cell grid).
+    var model: Clustering?
+    timing = Timing(name: "dbscan_model_\(rows)x4_eps0.3_min8", seconds: try measure(repeats) {
+        model = try DBSCANClustering(eps: 0.3, minSamples: 8).fit(x, k: 0)
+    })
+    timing.extra["segments"] = String(model!.k)
+    timing.extra["core_customers"] = String(model!.density!.corePoints.rows)
+    report(timing)
+
     let wardRows = min(rows, 10_000)
     let head = x.selecting(rows: Array(0..<wardRows))
     var labels: [Int32] = []

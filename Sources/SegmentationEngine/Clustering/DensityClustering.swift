@@ -3,25 +3,71 @@ import Foundation
 /// DBSCAN as a model: the core customers (scaled) and their segments. A customer belongs to the
 /// segment of its nearest core customer when that one is within eps, else to the Outliers segment.
 public struct DensityModel: Codable, Sendable, Equatable {
-    public var eps: Double
-    public var minSamples: Int
-    public var corePoints: Matrix
+    public let eps: Double
+    public let minSamples: Int
+    public let corePoints: Matrix
     public var coreLabels: [Int32]
     /// The segment of customers in no dense group; nil when training had none (a customer beyond
     /// eps of every core customer then joins the nearest core's segment, flagged as an outlier).
     public var outlierSegment: Int?
+    /// The cores by cell, built with the model (never stored): nil for few cores or many dimensions.
+    private var grid: CoreGrid?
+
+    public init(eps: Double, minSamples: Int, corePoints: Matrix, coreLabels: [Int32], outlierSegment: Int?) {
+        self.eps = eps
+        self.minSamples = minSamples
+        self.corePoints = corePoints
+        self.coreLabels = coreLabels
+        self.outlierSegment = outlierSegment
+        grid = CoreGrid(corePoints, eps: eps)
+    }
+
+    private enum CodingKeys: String, CodingKey { case eps, minSamples, corePoints, coreLabels, outlierSegment }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(eps: try container.decode(Double.self, forKey: .eps), minSamples: try container.decode(Int.self, forKey: .minSamples),
+                  corePoints: try container.decode(Matrix.self, forKey: .corePoints),
+                  coreLabels: try container.decode([Int32].self, forKey: .coreLabels),
+                  outlierSegment: try container.decodeIfPresent(Int.self, forKey: .outlierSegment))
+    }
+
+    public static func == (a: DensityModel, b: DensityModel) -> Bool {
+        a.eps == b.eps && a.minSamples == b.minSamples && a.corePoints == b.corePoints && a.coreLabels == b.coreLabels
+            && a.outlierSegment == b.outlierSegment
+    }
 
     /// The segment of a scaled row, and whether it lies within eps of a core customer.
     func segment(of row: UnsafePointer<Double>, cores: UnsafePointer<Double>) -> (segment: Int, dense: Bool) {
+        if let segment = denseSegment(of: row, cores: cores) { return (segment, true) }
+        return (outlierSegment ?? Int(coreLabels[nearestCore(row, cores).core]), false)
+    }
+
+    /// The segment of the nearest core customer within eps (ties to the lower core), or nil.
+    func denseSegment(of row: UnsafePointer<Double>, cores: UnsafePointer<Double>) -> Int? {
+        if let grid { return grid.nearestWithin(row, cores: cores).map { Int(coreLabels[$0.core]) } }
+        let nearest = nearestCore(row, cores)
+        return nearest.squaredDistance <= eps * eps ? Int(coreLabels[nearest.core]) : nil
+    }
+
+    private func nearestCore(_ row: UnsafePointer<Double>, _ cores: UnsafePointer<Double>) -> (core: Int, squaredDistance: Double) {
         let d = corePoints.columns
-        var nearest = 0
-        var best = Double.infinity
+        var nearest = (core: 0, squaredDistance: Double.infinity)
         for core in 0..<corePoints.rows {
             let distance = squaredDistance(row, cores + core * d, d)
-            if distance < best { (nearest, best) = (core, distance) }
+            if distance < nearest.squaredDistance { nearest = (core, distance) }
         }
-        if best <= eps * eps { return (Int(coreLabels[nearest]), true) }
-        return (outlierSegment ?? Int(coreLabels[nearest]), false)
+        return nearest
+    }
+
+    /// Whether scoring looks cores up by cell (false: compares with every core).
+    var isIndexed: Bool { grid != nil }
+
+    /// The same model without its grid (tests compare the two).
+    func unindexed() -> DensityModel {
+        var copy = self
+        copy.grid = nil
+        return copy
     }
 
     /// The same model with segments renumbered (`newID[old]`).
@@ -86,9 +132,9 @@ public struct DBSCANClustering: ClusteringAlgorithm {
                 for row in 0..<x.rows {
                     if row & 4095 == 0, cancellation.isCancelled { return }
                     if result.isCore[row] { labels[row] = result.labels[row]; continue }
-                    let (segment, dense) = model.segment(of: values.baseAddress! + row * x.columns, cores: corePointer.baseAddress!)
-                    labels[row] = dense ? Int32(segment) : -1
-                    if !dense { noise += 1 }
+                    let segment = model.denseSegment(of: values.baseAddress! + row * x.columns, cores: corePointer.baseAddress!)
+                    labels[row] = segment.map(Int32.init) ?? -1
+                    if segment == nil { noise += 1 }
                 }
             }
         }
