@@ -16,7 +16,7 @@ def load(path):
 
 
 ours, peer = load(sys.argv[1]), load(sys.argv[2])
-KEYS = ("chosen_k", "silhouettes", "inertia", "iterations", "peak_over_data", "peak_over_loaded_data_mb", "mean_log_likelihood",
+KEYS = ("chosen_k", "silhouettes", "inertia", "iterations", "per_iteration_ms", "peak_over_data", "peak_over_loaded_data_mb", "mean_log_likelihood",
         "clusters", "noise", "cluster_sizes")
 
 
@@ -39,7 +39,8 @@ for name, row in ours.items():
     dal_time, dal_ratio = cell(median(onedal), mine)
     notes = []
     for key in KEYS:
-        values = [row.get("extra", {}).get(key)] + [(p or {}).get("extra", {}).get(key) for p in (sklearn, onedal) if p]
-        if any(v is not None for v in values):
-            notes.append(f"{key}: " + " vs ".join(str(v) for v in values))
+        sides = [("segment", row), ("scikit-learn", sklearn), ("oneDAL", onedal)]
+        values = [(side, p.get("extra", {}).get(key)) for side, p in sides if p]
+        if any(v is not None for _, v in values):
+            notes.append(f"{key}: " + ", ".join(f"{side} {v}" for side, v in values))
     print(f"| {name} | {mine:.3f} | {sk_time} | {sk_ratio} | {dal_time} | {dal_ratio} | {'; '.join(notes)} |")

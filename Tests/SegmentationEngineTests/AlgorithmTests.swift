@@ -327,7 +327,7 @@ struct MixtureModelTests {
         #expect(throws: InputError.self) { try configuration.validate() }
     }
 
-    @Test("A mixture model is written in format 3 (older engines refuse it), others stay in format 2; both load; scores carry memberships in both forms")
+    @Test("A mixture model is written in format 3 (older engines refuse it), with k by BIC in format 4, others stay in format 2; all load; scores carry memberships in both forms")
     func formatAndMemberships() throws {
         let csv = Data(SampleDataGenerator(customers: 400, seed: 8).generate().csv.utf8)
         var configuration = TrainingConfiguration()
@@ -339,6 +339,11 @@ struct MixtureModelTests {
         let reloaded = try SegmentationModel(serialized: try mixture.serialized())
         #expect(reloaded.formatVersion == 3 && reloaded.mixture == mixture.mixture)
         #expect(try SegmentationModel(serialized: try plain.serialized()).formatVersion == 2)
+        configuration.algorithm = "gmm"
+        configuration.ks = [2, 3, 4]
+        configuration.selection = .bic
+        let byBIC = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
+        #expect(try SegmentationModel(serialized: try byBIC.serialized()).formatVersion == 4)
         let values = Matrix(rowArrays: [[10, 3, 400, 130], [200, 1, 20, 20], [2, 20, 9000, 450]])
         let batch = try reloaded.scoreBatch(customerIDs: nil, columns: reloaded.expectedColumns, values: values)
         #expect(batch.memberships.count == 3 * reloaded.k)
@@ -420,7 +425,7 @@ struct DensityModelTests {
 
     @Test("The cell grid over core customers finds the same segment as comparing with every core, for customers near, between and far from the groups, in 2 to 6 dimensions; decoded models have it too")
     func gridAgreesWithScan() throws {
-        for d in [2, 4, 6] {
+        for d in [1, 2, 4, 6] {
             var generator = SeededGenerator(seed: UInt64(40 + d))
             let centres = (0..<4).map { _ in (0..<d).map { _ in generator.nextUnit() * 12 - 6 } }
             var rowArrays: [[Double]] = []
@@ -446,6 +451,8 @@ struct DensityModelTests {
                     queries.append(q % 3 == 0 ? onEdge : anywhere)
                 }
             }
+            // Customers far outside the data, as scoring may be sent (any finite value).
+            for far in [1e12, -1e12, 1e300, -1e300, 3e9] { queries += [Double](repeating: far, count: d) }
             let rows = queries.count / d
             var dense = 0
             queries.withUnsafeBufferPointer { q in
@@ -461,6 +468,27 @@ struct DensityModelTests {
             #expect(dense > rows / 2 && dense < rows)
             let decoded = try JSONDecoder().decode(DensityModel.self, from: JSONEncoder().encode(indexed))
             #expect(decoded.isIndexed && decoded == indexed)
+        }
+    }
+
+    @Test("A core at exactly eps across a cell edge is found by the grid as by the scan; without an Outliers segment a far customer joins the nearest core's segment")
+    func gridEdges() throws {
+        // 600 cores on a line, 10 apart, from 0.3: the first sits exactly eps from a customer at -1e-20.
+        let cores = Matrix(rowArrays: (0..<600).map { [0.3 + 10 * Double($0)] })
+        let labels = (0..<600).map { Int32($0 < 300 ? 0 : 1) }
+        for outliers in [Int?.some(2), nil] {
+            let model = DensityModel(eps: 0.3, minSamples: 2, corePoints: cores, coreLabels: labels, outlierSegment: outliers)
+            #expect(model.isIndexed)
+            for (query, expected) in [(-1e-20, (0, true)), (0.6, (0, true)), (5.3, (outliers ?? 0, false)),
+                                      (5_995.0, (outliers ?? 1, false)), (-1e12, (outliers ?? 0, false)), (1e12, (outliers ?? 1, false))] {
+                let found = [query].withUnsafeBufferPointer { q in
+                    cores.values.withUnsafeBufferPointer { model.segment(of: q.baseAddress!, cores: $0.baseAddress!) }
+                }
+                let scanned = [query].withUnsafeBufferPointer { q in
+                    cores.values.withUnsafeBufferPointer { model.unindexed().segment(of: q.baseAddress!, cores: $0.baseAddress!) }
+                }
+                #expect(found == scanned && found == expected, "query \(query), outliers \(String(describing: outliers)): \(found)")
+            }
         }
     }
 }

@@ -1,8 +1,11 @@
 import Foundation
 
-/// DBSCAN's core customers bucketed into cells one eps wide, so "the nearest core customer
-/// within eps" compares a customer with the cores of its 3^d surrounding cells instead of every
-/// core: any core within eps lies in one of them. Built once per model (at training or when a
+/// DBSCAN's core customers bucketed into cells a hair wider than eps, so "the nearest core
+/// customer within eps" compares a customer with the cores of its 3^d surrounding cells instead
+/// of every core: any core within eps lies in one of them. The cells are wider than eps by a
+/// millionth so that a core at exactly eps (eps from the knee is itself a distance between two
+/// customers) never lands two cells away through the division's rounding; a customer's cell
+/// number is clamped, so a customer far outside the data (any finite value) cannot overflow it. Built once per model (at training or when a
 /// stored model is decoded), read by many scoring calls. Up to 6 dimensions (3^6 = 729 cells);
 /// beyond that, or with coordinates too large for a cell number, there is no grid and callers
 /// compare with every core.
@@ -14,6 +17,8 @@ struct CoreGrid: Sendable {
     static let minimumCores = 512
 
     let eps: Double
+    /// The cell width: eps and a millionth.
+    let width: Double
     let d: Int
     /// Core indices grouped by cell (ascending within a cell); `cells` maps a cell to its slice.
     private let order: [Int32]
@@ -23,10 +28,12 @@ struct CoreGrid: Sendable {
     init?(_ points: Matrix, eps: Double) {
         let d = points.columns
         guard d >= 1, d <= Self.maximumDimensions, points.rows >= Self.minimumCores, eps > 0,
-              points.values.allSatisfy({ abs($0 / eps) < Double(Int32.max - 2) }) else { return nil }
+              points.values.allSatisfy({ abs($0 / eps) < Self.limit / 2 }) else { return nil }
         self.eps = eps
+        let width = eps * (1 + 1e-6)
+        self.width = width
         self.d = d
-        let keys = (0..<points.rows).map { row in points.values.withUnsafeBufferPointer { Self.cell(of: $0.baseAddress! + row * d, d, eps) } }
+        let keys = (0..<points.rows).map { row in points.values.withUnsafeBufferPointer { Self.cell(of: $0.baseAddress! + row * d, d, width) } }
         let sorted = (0..<points.rows).sorted { keys[$0] == keys[$1] ? $0 < $1 : Self.precedes(keys[$0], keys[$1]) }
         var cells: [Cell: Range<Int>] = [:]
         var start = 0
@@ -45,15 +52,15 @@ struct CoreGrid: Sendable {
 
     /// The nearest core within eps (ties to the lower core index, as a scan of every core), or nil.
     func nearestWithin(_ row: UnsafePointer<Double>, cores: UnsafePointer<Double>) -> (core: Int, squaredDistance: Double)? {
-        let home = Self.cell(of: row, d, eps)
-        let limit = eps * eps
+        let home = Self.cell(of: row, d, width)
+        let within = eps * eps
         var best: (core: Int, squaredDistance: Double)?
         for offset in offsets {
             guard let range = cells[home &+ offset] else { continue }
             for i in range {
                 let core = Int(order[i])
                 let distance = squaredDistance(row, cores + core * d, d)
-                guard distance <= limit else { continue }
+                guard distance <= within else { continue }
                 if let current = best, distance > current.squaredDistance || (distance == current.squaredDistance && core > current.core) { continue }
                 best = (core, distance)
             }
@@ -61,9 +68,13 @@ struct CoreGrid: Sendable {
         return best
     }
 
-    private static func cell(of row: UnsafePointer<Double>, _ d: Int, _ eps: Double) -> Cell {
+    /// Cell numbers stay within ±limit, so a neighbour offset never overflows; cores lie within
+    /// half of it, so a clamped customer (beyond every core by far more than eps) finds none.
+    private static let limit = Double(Int32.max - 2)
+
+    private static func cell(of row: UnsafePointer<Double>, _ d: Int, _ width: Double) -> Cell {
         var cell = Cell()
-        for j in 0..<d { cell[j] = Int32((row[j] / eps).rounded(.down)) }
+        for j in 0..<d { cell[j] = Int32(max(-limit, min(limit, (row[j] / width).rounded(.down)))) }
         return cell
     }
 

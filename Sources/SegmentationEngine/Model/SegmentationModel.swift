@@ -112,7 +112,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     /// 2: `charts` and the sample's raw values (format 1 models still load, without them).
     /// 3: a Gaussian mixture or DBSCAN's core customers that scoring must use (written only by
     /// those models, so an engine that would score them by nearest centre refuses them instead).
-    public static let currentFormatVersion = 3
+    /// 4: k chosen by BIC or AIC (a k rule older engines cannot decode).
+    public static let currentFormatVersion = 4
     public static let engineVersion = "1.0.0"
 
     public var formatVersion: Int
@@ -186,7 +187,10 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
         training: TrainingInfo, sample: ModelSample?, charts: ModelCharts?
     ) {
-        formatVersion = mixture == nil && density == nil ? 2 : Self.currentFormatVersion
+        // The oldest format that holds everything this model uses, so older engines read what they
+        // can and refuse (newerFormat) what they cannot: 3 added mixtures and DBSCAN's cores, 4 the
+        // BIC and AIC k rules.
+        formatVersion = kSelection.method.needsLikelihood ? 4 : (mixture == nil && density == nil ? 2 : 3)
         self.kind = kind
         self.transactionColumns = transactionColumns
         self.customerEncoder = customerEncoder
