@@ -11,8 +11,14 @@ from segmentation.v1 import scoring_pb2, scoring_pb2_grpc  # noqa: E402
 
 
 def request(model):
-    message = scoring_pb2.ScoreRequest(model=model)
-    message.features.columns.extend(["recency", "frequency", "monetary", "avg_order_value"])
+    name, _, ref = model.partition("@")
+    message = scoring_pb2.ScoreRequest()
+    message.model.name = name
+    if ref.isdigit():
+        message.model.version = int(ref)
+    elif ref:
+        message.model.alias = ref
+    message.features.feature_names.extend(["recency", "frequency", "monetary", "avg_order_value"])
     message.features.rows.add(customer_id="c1", values=[12.0, 4.0, 820.5, 205.1])
     return message
 

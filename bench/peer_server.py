@@ -28,7 +28,7 @@ class Scoring(scoring_pb2_grpc.ScoringServiceServicer):
 
     def _score(self, request, context):
         rows = request.features.rows
-        columns = list(request.features.columns)
+        columns = list(request.features.feature_names)
         try:
             positions = [columns.index(name) for name in FEATURES]
         except ValueError:
@@ -41,7 +41,7 @@ class Scoring(scoring_pb2_grpc.ScoringServiceServicer):
         response = scoring_pb2.ScoreResponse(model_name="peer", model_version=1)
         for row, ranked, d in zip(rows, order, distances):
             best, second = int(ranked[0]), int(ranked[1])
-            response.scores.add(customer_id=row.customer_id, segment_id=best, segment_name=self.names[best],
+            response.scores.scores.add(customer_id=row.customer_id, segment_id=best, segment_name=self.names[best],
                                 distance=float(d[best]), runner_up_id=second, runner_up_name=self.names[second],
                                 runner_up_distance=float(d[second]))
         return response

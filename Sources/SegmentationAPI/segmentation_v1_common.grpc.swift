@@ -11,6 +11,14 @@
 /// violation names "customers[ID].field" (or "columns.NAME"); for a missing model, version,
 /// alias, job or dataset a google.rpc.ResourceInfo; for a limit a google.rpc.QuotaFailure naming
 /// the server flag. Messages are at most 500 characters.
+///
+/// Field comments follow Google's field_behavior words: "Required." fields must be set;
+/// "Output only." fields are set by the server and ignored in requests; other fields are optional
+/// and their comment says what an unset value means.
+///
+/// Lists (ListModels, ListVersions, ListJobs, ListDatasets) page as AIP-158 describes: page_size
+/// (0: 50, at most 1000) and the opaque next_page_token of the previous page as page_token; an
+/// empty next_page_token is the last page. A token only works with the same request otherwise.
 
 // DO NOT EDIT.
 // swift-format-ignore-file

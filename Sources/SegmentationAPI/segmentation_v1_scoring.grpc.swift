@@ -103,8 +103,11 @@ extension Segmentation_V1_ScoringService {
         /// > Source IDL Documentation:
         /// >
         /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-        /// > on its own and answered by one response, in order. The first request names the model;
-        /// > later ones may leave it empty to keep it.
+        /// > on its own and answered by one response, in order, carrying the request's request_id. The
+        /// > first request names the model; later ones may leave it unset to keep the last one named.
+        /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+        /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+        /// > the size limit) end it.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ScoreRequest` messages.
@@ -151,8 +154,11 @@ extension Segmentation_V1_ScoringService {
         /// > Source IDL Documentation:
         /// >
         /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-        /// > on its own and answered by one response, in order. The first request names the model;
-        /// > later ones may leave it empty to keep it.
+        /// > on its own and answered by one response, in order, carrying the request's request_id. The
+        /// > first request names the model; later ones may leave it unset to keep the last one named.
+        /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+        /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+        /// > the size limit) end it.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ScoreRequest` messages.
@@ -197,8 +203,11 @@ extension Segmentation_V1_ScoringService {
         /// > Source IDL Documentation:
         /// >
         /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-        /// > on its own and answered by one response, in order. The first request names the model;
-        /// > later ones may leave it empty to keep it.
+        /// > on its own and answered by one response, in order, carrying the request's request_id. The
+        /// > first request names the model; later ones may leave it unset to keep the last one named.
+        /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+        /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+        /// > the size limit) end it.
         ///
         /// - Parameters:
         ///   - request: A stream of `Segmentation_V1_ScoreRequest` messages.
@@ -331,8 +340,11 @@ extension Segmentation_V1_ScoringService {
         /// > Source IDL Documentation:
         /// >
         /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-        /// > on its own and answered by one response, in order. The first request names the model;
-        /// > later ones may leave it empty to keep it.
+        /// > on its own and answered by one response, in order, carrying the request's request_id. The
+        /// > first request names the model; later ones may leave it unset to keep the last one named.
+        /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+        /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+        /// > the size limit) end it.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Segmentation_V1_ScoreRequest` messages.
@@ -408,8 +420,11 @@ extension Segmentation_V1_ScoringService {
         /// > Source IDL Documentation:
         /// >
         /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-        /// > on its own and answered by one response, in order. The first request names the model;
-        /// > later ones may leave it empty to keep it.
+        /// > on its own and answered by one response, in order, carrying the request's request_id. The
+        /// > first request names the model; later ones may leave it unset to keep the last one named.
+        /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+        /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+        /// > the size limit) end it.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Segmentation_V1_ScoreRequest` messages.
@@ -477,8 +492,11 @@ extension Segmentation_V1_ScoringService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-    /// > on its own and answered by one response, in order. The first request names the model;
-    /// > later ones may leave it empty to keep it.
+    /// > on its own and answered by one response, in order, carrying the request's request_id. The
+    /// > first request names the model; later ones may leave it unset to keep the last one named.
+    /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+    /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+    /// > the size limit) end it.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Segmentation_V1_ScoreRequest` messages.
@@ -544,8 +562,11 @@ extension Segmentation_V1_ScoringService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Bidirectional, for bulk scoring beyond the message size limit: each request is scored
-    /// > on its own and answered by one response, in order. The first request names the model;
-    /// > later ones may leave it empty to keep it.
+    /// > on its own and answered by one response, in order, carrying the request's request_id. The
+    /// > first request names the model; later ones may leave it unset to keep the last one named.
+    /// > A request that fails (bad row, unknown model...) is answered with `error` set and the
+    /// > stream goes on; only failures of the call itself (authentication, shutdown, a message over
+    /// > the size limit) end it.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.

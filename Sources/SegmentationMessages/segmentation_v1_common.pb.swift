@@ -21,6 +21,14 @@
 /// violation names "customers[ID].field" (or "columns.NAME"); for a missing model, version,
 /// alias, job or dataset a google.rpc.ResourceInfo; for a limit a google.rpc.QuotaFailure naming
 /// the server flag. Messages are at most 500 characters.
+///
+/// Field comments follow Google's field_behavior words: "Required." fields must be set;
+/// "Output only." fields are set by the server and ignored in requests; other fields are optional
+/// and their comment says what an unset value means.
+///
+/// Lists (ListModels, ListVersions, ListJobs, ListDatasets) page as AIP-158 describes: page_size
+/// (0: 50, at most 1000) and the opaque next_page_token of the previous page as page_token; an
+/// empty next_page_token is the last page. A token only works with the same request otherwise.
 
 import SwiftProtobuf
 
@@ -323,17 +331,20 @@ public nonisolated struct Segmentation_V1_KMetrics: Sendable {
   fileprivate var _meanLogLikelihood: Double? = nil
 }
 
-/// A reference to a model version: by latest, by number or by alias.
-/// Text form: "name", "name@3", "name@production".
+/// The one way every request names a model version: by number, by alias, or (neither set) the
+/// latest version. The alias "latest" is reserved: it means the latest version and cannot be set.
+/// The CLI's text form is "name", "name@3" or "name@production".
 public nonisolated struct Segmentation_V1_ModelRef: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Required. The model's name: 1-64 letters, digits, '-', '_' or '.'.
   public var name: String = String()
 
   public var selector: Segmentation_V1_ModelRef.OneOf_Selector? = nil
 
+  /// A version number, from 1.
   public var version: Int32 {
     get {
       if case .version(let v)? = selector {return v}
@@ -342,6 +353,7 @@ public nonisolated struct Segmentation_V1_ModelRef: Sendable {
     set {selector = .version(newValue)}
   }
 
+  /// An alias set by SetAlias (letters, digits, '-' and '_', not a number).
   public var alias: String {
     get {
       if case .alias(let v)? = selector {return v}
@@ -353,10 +365,36 @@ public nonisolated struct Segmentation_V1_ModelRef: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Selector: Equatable, Sendable {
+    /// A version number, from 1.
     case version(Int32)
+    /// An alias set by SetAlias (letters, digits, '-' and '_', not a number).
     case alias(String)
 
   }
+
+  public init() {}
+}
+
+/// What one Score request of a stream went wrong with (the stream goes on): the gRPC status
+/// code and message the same request would have failed with as a unary Score, and the
+/// machine-readable reason and field from its error details.
+public nonisolated struct Segmentation_V1_ScoreError: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A google.rpc.Code (3 INVALID_ARGUMENT, 5 NOT_FOUND, ...).
+  public var code: Int32 = 0
+
+  public var message: String = String()
+
+  /// The google.rpc.ErrorInfo reason (BAD_ROW, NOT_FOUND, ...).
+  public var reason: String = String()
+
+  /// For a bad row: the field violation, "customers[ID].field".
+  public var field: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -814,6 +852,51 @@ nonisolated extension Segmentation_V1_ModelRef: SwiftProtobuf.Message, SwiftProt
   public static func ==(lhs: Segmentation_V1_ModelRef, rhs: Segmentation_V1_ModelRef) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.selector != rhs.selector {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ScoreError: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScoreError"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{1}reason\0\u{1}field\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.field) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.code != 0 {
+      try visitor.visitSingularInt32Field(value: self.code, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    if !self.field.isEmpty {
+      try visitor.visitSingularStringField(value: self.field, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ScoreError, rhs: Segmentation_V1_ScoreError) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.field != rhs.field {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -69,6 +69,7 @@ public nonisolated struct Segmentation_V1_DatasetHeader: Sendable {
   /// A human name; not unique.
   public var name: String = String()
 
+  /// Required.
   public var kind: Segmentation_V1_InputKind = .unspecified
 
   public var columns: Segmentation_V1_ColumnSpec {
@@ -79,6 +80,11 @@ public nonisolated struct Segmentation_V1_DatasetHeader: Sendable {
   public var hasColumns: Bool {self._columns != nil}
   /// Clears the value of `columns`. Subsequent reads from it will return its default value.
   public mutating func clearColumns() {self._columns = nil}
+
+  /// Idempotency (AIP-155): a client-chosen id, at most 64 characters. A retry with the same id
+  /// and the same files within 24 hours returns the same dataset; the same id with other files is
+  /// refused (ALREADY_EXISTS). Uploads are also stored once by content, whatever the id.
+  public var requestID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -193,6 +199,7 @@ public nonisolated struct Segmentation_V1_GetDatasetRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Required.
   public var id: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -226,6 +233,11 @@ public nonisolated struct Segmentation_V1_ListDatasetsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 0: 50; at most 1000.
+  public var pageSize: Int32 = 0
+
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -241,6 +253,8 @@ public nonisolated struct Segmentation_V1_ListDatasetsResponse: Sendable {
 
   /// Stored datasets that could not be read (skipped, and logged by the server).
   public var unreadable: Int32 = 0
+
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -349,7 +363,7 @@ nonisolated extension Segmentation_V1_UploadDatasetRequest: SwiftProtobuf.Messag
 
 nonisolated extension Segmentation_V1_DatasetHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DatasetHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}columns\0\u{3}request_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -360,6 +374,7 @@ nonisolated extension Segmentation_V1_DatasetHeader: SwiftProtobuf.Message, Swif
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._columns) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       default: break
       }
     }
@@ -379,6 +394,9 @@ nonisolated extension Segmentation_V1_DatasetHeader: SwiftProtobuf.Message, Swif
     try { if let v = self._columns {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -386,6 +404,7 @@ nonisolated extension Segmentation_V1_DatasetHeader: SwiftProtobuf.Message, Swif
     if lhs.name != rhs.name {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs._columns != rhs._columns {return false}
+    if lhs.requestID != rhs.requestID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -640,18 +659,34 @@ nonisolated extension Segmentation_V1_GetDatasetResponse: SwiftProtobuf.Message,
 
 nonisolated extension Segmentation_V1_ListDatasetsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListDatasetsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListDatasetsRequest, rhs: Segmentation_V1_ListDatasetsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -659,7 +694,7 @@ nonisolated extension Segmentation_V1_ListDatasetsRequest: SwiftProtobuf.Message
 
 nonisolated extension Segmentation_V1_ListDatasetsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListDatasetsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}datasets\0\u{1}unreadable\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}datasets\0\u{1}unreadable\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -669,6 +704,7 @@ nonisolated extension Segmentation_V1_ListDatasetsResponse: SwiftProtobuf.Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.datasets) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.unreadable) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -681,12 +717,16 @@ nonisolated extension Segmentation_V1_ListDatasetsResponse: SwiftProtobuf.Messag
     if self.unreadable != 0 {
       try visitor.visitSingularInt32Field(value: self.unreadable, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListDatasetsResponse, rhs: Segmentation_V1_ListDatasetsResponse) -> Bool {
     if lhs.datasets != rhs.datasets {return false}
     if lhs.unreadable != rhs.unreadable {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

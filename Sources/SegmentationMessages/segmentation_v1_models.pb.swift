@@ -731,6 +731,12 @@ public nonisolated struct Segmentation_V1_ListModelsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 0: 50; at most 1000.
+  public var pageSize: Int32 = 0
+
+  /// The previous response's next_page_token; empty: the first page.
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -741,7 +747,11 @@ public nonisolated struct Segmentation_V1_ListModelsResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// By name.
   public var models: [Segmentation_V1_ModelSummary] = []
+
+  /// Empty on the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -753,7 +763,13 @@ public nonisolated struct Segmentation_V1_ListVersionsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Required. The model's name.
   public var name: String = String()
+
+  /// 0: 50; at most 1000.
+  public var pageSize: Int32 = 0
+
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -768,6 +784,8 @@ public nonisolated struct Segmentation_V1_ListVersionsResponse: Sendable {
   /// Oldest first.
   public var versions: [Segmentation_V1_VersionSummary] = []
 
+  public var nextPageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -778,14 +796,24 @@ public nonisolated struct Segmentation_V1_GetModelRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "name", "name@3" or "name@alias".
-  public var reference: String = String()
+  /// Required.
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
 
+  /// Also return a sample of training customers (for reports; makes the reply larger).
   public var includeSample: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
 }
 
 public nonisolated struct Segmentation_V1_GetModelResponse: Sendable {
@@ -814,16 +842,25 @@ public nonisolated struct Segmentation_V1_SetAliasRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var name: String = String()
+  /// Required. The version the alias will point at: by number, or by another alias (promoting
+  /// "staging" to "production"); neither: the latest version.
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
 
-  /// Letters, digits, '-' and '_', not all digits.
+  /// Required. Letters, digits, '-' and '_', not all digits, not "latest".
   public var alias: String = String()
-
-  public var version: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
 }
 
 public nonisolated struct Segmentation_V1_SetAliasResponse: Sendable {
@@ -844,8 +881,10 @@ public nonisolated struct Segmentation_V1_DeleteAliasRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Required. The model's name.
   public var name: String = String()
 
+  /// Required.
   public var alias: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -868,15 +907,25 @@ public nonisolated struct Segmentation_V1_DeleteVersionRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var name: String = String()
+  /// Required, by version number (an alias or the latest version is refused: deleting is
+  /// never done by a name that moves).
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
 
-  public var version: Int32 = 0
-
+  /// Delete even when aliases point at it (they are removed too).
   public var force: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
 }
 
 public nonisolated struct Segmentation_V1_DeleteVersionResponse: Sendable {
@@ -899,8 +948,17 @@ public nonisolated struct Segmentation_V1_RenameSegmentRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var reference: String = String()
+  /// Required. The version to edit: the edit makes a new version.
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
 
+  /// Required.
   public var segmentID: Int32 = 0
 
   /// Empty: the name is unchanged.
@@ -933,6 +991,7 @@ public nonisolated struct Segmentation_V1_RenameSegmentRequest: Sendable {
 
   public init() {}
 
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
   fileprivate var _newDescription: String? = nil
   fileprivate var _newActions: Segmentation_V1_ActionList? = nil
 }
@@ -954,12 +1013,21 @@ public nonisolated struct Segmentation_V1_ExportAssignmentsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "name", "name@3" or "name@alias".
-  public var reference: String = String()
+  /// Required.
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
 }
 
 /// One batch of assigned customers, as parallel arrays in the dataset's customer order.
@@ -2269,18 +2337,34 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Segmentation_V1_ListModelsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListModelsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListModelsRequest, rhs: Segmentation_V1_ListModelsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2288,7 +2372,7 @@ nonisolated extension Segmentation_V1_ListModelsRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Segmentation_V1_ListModelsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListModelsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}models\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}models\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2297,6 +2381,7 @@ nonisolated extension Segmentation_V1_ListModelsResponse: SwiftProtobuf.Message,
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.models) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -2306,11 +2391,15 @@ nonisolated extension Segmentation_V1_ListModelsResponse: SwiftProtobuf.Message,
     if !self.models.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.models, fieldNumber: 1)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListModelsResponse, rhs: Segmentation_V1_ListModelsResponse) -> Bool {
     if lhs.models != rhs.models {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2318,7 +2407,7 @@ nonisolated extension Segmentation_V1_ListModelsResponse: SwiftProtobuf.Message,
 
 nonisolated extension Segmentation_V1_ListVersionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListVersionsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2327,6 +2416,8 @@ nonisolated extension Segmentation_V1_ListVersionsRequest: SwiftProtobuf.Message
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -2336,11 +2427,19 @@ nonisolated extension Segmentation_V1_ListVersionsRequest: SwiftProtobuf.Message
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListVersionsRequest, rhs: Segmentation_V1_ListVersionsRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2348,7 +2447,7 @@ nonisolated extension Segmentation_V1_ListVersionsRequest: SwiftProtobuf.Message
 
 nonisolated extension Segmentation_V1_ListVersionsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListVersionsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}versions\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2357,6 +2456,7 @@ nonisolated extension Segmentation_V1_ListVersionsResponse: SwiftProtobuf.Messag
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.versions) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -2366,11 +2466,15 @@ nonisolated extension Segmentation_V1_ListVersionsResponse: SwiftProtobuf.Messag
     if !self.versions.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.versions, fieldNumber: 1)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListVersionsResponse, rhs: Segmentation_V1_ListVersionsResponse) -> Bool {
     if lhs.versions != rhs.versions {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2378,7 +2482,7 @@ nonisolated extension Segmentation_V1_ListVersionsResponse: SwiftProtobuf.Messag
 
 nonisolated extension Segmentation_V1_GetModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetModelRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reference\0\u{3}include_sample\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}include_sample\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2386,7 +2490,7 @@ nonisolated extension Segmentation_V1_GetModelRequest: SwiftProtobuf.Message, Sw
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.reference) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.includeSample) }()
       default: break
       }
@@ -2394,9 +2498,13 @@ nonisolated extension Segmentation_V1_GetModelRequest: SwiftProtobuf.Message, Sw
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.reference.isEmpty {
-      try visitor.visitSingularStringField(value: self.reference, fieldNumber: 1)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     if self.includeSample != false {
       try visitor.visitSingularBoolField(value: self.includeSample, fieldNumber: 2)
     }
@@ -2404,7 +2512,7 @@ nonisolated extension Segmentation_V1_GetModelRequest: SwiftProtobuf.Message, Sw
   }
 
   public static func ==(lhs: Segmentation_V1_GetModelRequest, rhs: Segmentation_V1_GetModelRequest) -> Bool {
-    if lhs.reference != rhs.reference {return false}
+    if lhs._model != rhs._model {return false}
     if lhs.includeSample != rhs.includeSample {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -2447,7 +2555,7 @@ nonisolated extension Segmentation_V1_GetModelResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetAliasRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}alias\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}alias\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2455,31 +2563,30 @@ nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, Sw
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.alias) }()
-      case 3: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     if !self.alias.isEmpty {
       try visitor.visitSingularStringField(value: self.alias, fieldNumber: 2)
-    }
-    if self.version != 0 {
-      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_SetAliasRequest, rhs: Segmentation_V1_SetAliasRequest) -> Bool {
-    if lhs.name != rhs.name {return false}
+    if lhs._model != rhs._model {return false}
     if lhs.alias != rhs.alias {return false}
-    if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2571,7 +2678,7 @@ nonisolated extension Segmentation_V1_DeleteAliasResponse: SwiftProtobuf.Message
 
 nonisolated extension Segmentation_V1_DeleteVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeleteVersionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}version\0\u{1}force\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}force\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2579,30 +2686,29 @@ nonisolated extension Segmentation_V1_DeleteVersionRequest: SwiftProtobuf.Messag
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
-      case 2: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self.force) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.force) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.name.isEmpty {
-      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
-    }
-    if self.version != 0 {
-      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 2)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     if self.force != false {
-      try visitor.visitSingularBoolField(value: self.force, fieldNumber: 3)
+      try visitor.visitSingularBoolField(value: self.force, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_DeleteVersionRequest, rhs: Segmentation_V1_DeleteVersionRequest) -> Bool {
-    if lhs.name != rhs.name {return false}
-    if lhs.version != rhs.version {return false}
+    if lhs._model != rhs._model {return false}
     if lhs.force != rhs.force {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -2641,7 +2747,7 @@ nonisolated extension Segmentation_V1_DeleteVersionResponse: SwiftProtobuf.Messa
 
 nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RenameSegmentRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reference\0\u{3}segment_id\0\u{3}new_name\0\u{1}author\0\u{3}new_description\0\u{3}new_actions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}segment_id\0\u{3}new_name\0\u{1}author\0\u{3}new_description\0\u{3}new_actions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2649,7 +2755,7 @@ nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Messag
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.reference) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.segmentID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.newName) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.author) }()
@@ -2665,9 +2771,9 @@ nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Messag
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.reference.isEmpty {
-      try visitor.visitSingularStringField(value: self.reference, fieldNumber: 1)
-    }
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     if self.segmentID != 0 {
       try visitor.visitSingularInt32Field(value: self.segmentID, fieldNumber: 2)
     }
@@ -2687,7 +2793,7 @@ nonisolated extension Segmentation_V1_RenameSegmentRequest: SwiftProtobuf.Messag
   }
 
   public static func ==(lhs: Segmentation_V1_RenameSegmentRequest, rhs: Segmentation_V1_RenameSegmentRequest) -> Bool {
-    if lhs.reference != rhs.reference {return false}
+    if lhs._model != rhs._model {return false}
     if lhs.segmentID != rhs.segmentID {return false}
     if lhs.newName != rhs.newName {return false}
     if lhs.author != rhs.author {return false}
@@ -2730,7 +2836,7 @@ nonisolated extension Segmentation_V1_ActionList: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_ExportAssignmentsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportAssignmentsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reference\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2738,21 +2844,25 @@ nonisolated extension Segmentation_V1_ExportAssignmentsRequest: SwiftProtobuf.Me
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.reference) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.reference.isEmpty {
-      try visitor.visitSingularStringField(value: self.reference, fieldNumber: 1)
-    }
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ExportAssignmentsRequest, rhs: Segmentation_V1_ExportAssignmentsRequest) -> Bool {
-    if lhs.reference != rhs.reference {return false}
+    if lhs._model != rhs._model {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -27,13 +27,24 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// Sizes: a request and its response must each fit the receive limits (the server's
+/// --max-message-mib, 16 MiB by default; most clients' own default is 4 MiB: raise it, e.g.
+/// grpc.max_receive_message_length, or send fewer customers per request). A response with names
+/// and explanations takes about 200 bytes per customer, packed columns about 30.
 public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// "name", "name@3" or "name@alias".
-  public var model: String = String()
+  /// Required for Score and the first request of a stream.
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
 
   public var input: Segmentation_V1_ScoreRequest.OneOf_Input? = nil
 
@@ -46,8 +57,8 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
     set {input = .features(newValue)}
   }
 
-  /// CSV text with a header: transactions (aggregated per customer within this request)
-  /// or customer rows, as the model was trained on.
+  /// CSV text with a header: transactions (aggregated per customer within this request, into
+  /// the features below) or customer rows, as the model was trained on.
   public var csv: Segmentation_V1_CsvRows {
     get {
       if case .csv(let v)? = input {return v}
@@ -57,7 +68,7 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   }
 
   /// Many customers' raw features as one packed array: the bulk form, with no message per
-  /// customer. Answered with ScoreResponse.columns instead of scores.
+  /// customer. Answered with ScoreResponse.packed instead of scores.
   public var matrix: Segmentation_V1_FeatureMatrix {
     get {
       if case .matrix(let v)? = input {return v}
@@ -88,31 +99,51 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   /// Clears the value of `inputColumns`. Subsequent reads from it will return its default value.
   public mutating func clearInputColumns() {self._inputColumns = nil}
 
+  /// ScoreStream: echoed in this request's response, to match them up. Ignored by Score.
+  public var requestID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Input: Equatable, Sendable {
     /// Raw feature values (the model's expected_columns, any order).
     case features(Segmentation_V1_FeatureRows)
-    /// CSV text with a header: transactions (aggregated per customer within this request)
-    /// or customer rows, as the model was trained on.
+    /// CSV text with a header: transactions (aggregated per customer within this request, into
+    /// the features below) or customer rows, as the model was trained on.
     case csv(Segmentation_V1_CsvRows)
     /// Many customers' raw features as one packed array: the bulk form, with no message per
-    /// customer. Answered with ScoreResponse.columns instead of scores.
+    /// customer. Answered with ScoreResponse.packed instead of scores.
     case matrix(Segmentation_V1_FeatureMatrix)
 
   }
 
   public init() {}
 
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
   fileprivate var _inputColumns: Segmentation_V1_ColumnSpec? = nil
 }
 
+/// Features of transaction models, computed per customer from its order lines after cleaning
+/// (rows without a customer, cancellations, non-positive quantity or price, exact duplicates
+/// are dropped and counted). Days are whole calendar days of the timestamps (the time of day
+/// is ignored); the snapshot day is the day recency is measured to.
+///   recency           whole days from the customer's last purchase day to the snapshot day
+///                     (a purchase on the day before the snapshot: 1)
+///   frequency         distinct invoices (without an invoice column: distinct purchase days)
+///   monetary          total spend: the sum of quantity x unit price (or the amount column)
+///   avg_order_value   monetary / frequency
+///   tenure            whole days from the first purchase day to the snapshot day
+///   distinct_products distinct products bought (0 without a product column)
+///   mode_quantity     the most common quantity per order line (ties: the smallest)
+/// Customer-table models use the table's own columns (numbers as given, text one-hot encoded as
+/// "column=value" features). GetModel's features and expected_columns name what a model needs.
 public nonisolated struct Segmentation_V1_FeatureRows: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var columns: [String] = []
+  /// Required. The feature names of `rows`' values, in order (the model's expected_columns, in
+  /// any order).
+  public var featureNames: [String] = []
 
   public var rows: [Segmentation_V1_FeatureRow] = []
 
@@ -142,7 +173,8 @@ public nonisolated struct Segmentation_V1_FeatureMatrix: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var columns: [String] = []
+  /// Required. The feature names of each row's values, in order.
+  public var featureNames: [String] = []
 
   public var customerIds: [String] = []
 
@@ -211,6 +243,8 @@ public nonisolated struct Segmentation_V1_ScoreResponse: @unchecked Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Output only. The version that scored every customer of this response (one version per
+  /// response, even while an alias moves).
   public var modelName: String {
     get {_storage._modelName}
     set {_uniqueStorage()._modelName = newValue}
@@ -221,20 +255,27 @@ public nonisolated struct Segmentation_V1_ScoreResponse: @unchecked Sendable {
     set {_uniqueStorage()._modelVersion = newValue}
   }
 
-  public var scores: [Segmentation_V1_CustomerScore] {
-    get {_storage._scores}
-    set {_uniqueStorage()._scores = newValue}
+  /// One of the two, by the request's input: features and csv get `scores`, matrix `packed`.
+  public var result: OneOf_Result? {
+    get {return _storage._result}
+    set {_uniqueStorage()._result = newValue}
   }
 
-  /// The answer to a FeatureMatrix: one entry per row, in the request's row order.
-  public var columns: Segmentation_V1_ScoreColumns {
-    get {_storage._columns ?? Segmentation_V1_ScoreColumns()}
-    set {_uniqueStorage()._columns = newValue}
+  public var scores: Segmentation_V1_CustomerScores {
+    get {
+      if case .scores(let v)? = _storage._result {return v}
+      return Segmentation_V1_CustomerScores()
+    }
+    set {_uniqueStorage()._result = .scores(newValue)}
   }
-  /// Returns true if `columns` has been explicitly set.
-  public var hasColumns: Bool {_storage._columns != nil}
-  /// Clears the value of `columns`. Subsequent reads from it will return its default value.
-  public mutating func clearColumns() {_uniqueStorage()._columns = nil}
+
+  public var packed: Segmentation_V1_PackedScores {
+    get {
+      if case .packed(let v)? = _storage._result {return v}
+      return Segmentation_V1_PackedScores()
+    }
+    set {_uniqueStorage()._result = .packed(newValue)}
+  }
 
   /// CSV input: what reading and cleaning this message's rows did (rows without a customer
   /// id, cancellations, filters... counted, never fatal).
@@ -247,15 +288,52 @@ public nonisolated struct Segmentation_V1_ScoreResponse: @unchecked Sendable {
   /// Clears the value of `dataReport`. Subsequent reads from it will return its default value.
   public mutating func clearDataReport() {_uniqueStorage()._dataReport = nil}
 
+  /// ScoreStream: the request_id of the request this answers.
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
+
+  /// ScoreStream: set when this request failed (no result then); the stream goes on.
+  public var error: Segmentation_V1_ScoreError {
+    get {_storage._error ?? Segmentation_V1_ScoreError()}
+    set {_uniqueStorage()._error = newValue}
+  }
+  /// Returns true if `error` has been explicitly set.
+  public var hasError: Bool {_storage._error != nil}
+  /// Clears the value of `error`. Subsequent reads from it will return its default value.
+  public mutating func clearError() {_uniqueStorage()._error = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// One of the two, by the request's input: features and csv get `scores`, matrix `packed`.
+  public nonisolated enum OneOf_Result: Equatable, Sendable {
+    case scores(Segmentation_V1_CustomerScores)
+    case packed(Segmentation_V1_PackedScores)
+
+  }
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-/// Scores as parallel packed arrays (segment names are in GetModel's segments).
-public nonisolated struct Segmentation_V1_ScoreColumns: Sendable {
+public nonisolated struct Segmentation_V1_CustomerScores: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// In the request's order (CSV input: in order of first appearance).
+  public var scores: [Segmentation_V1_CustomerScore] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Scores as parallel packed arrays, one entry per request row (segment names are in GetModel's
+/// segments).
+public nonisolated struct Segmentation_V1_PackedScores: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -284,7 +362,7 @@ fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0\u{1}filters\0\u{3}input_columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0\u{1}filters\0\u{3}input_columns\0\u{3}request_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -292,7 +370,7 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.model) }()
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try {
         var v: Segmentation_V1_FeatureRows?
         var hadOneofValue = false
@@ -336,6 +414,7 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
       }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.filters) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._inputColumns) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       default: break
       }
     }
@@ -346,9 +425,9 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.model.isEmpty {
-      try visitor.visitSingularStringField(value: self.model, fieldNumber: 1)
-    }
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     switch self.input {
     case .features?: try {
       guard case .features(let v)? = self.input else { preconditionFailure() }
@@ -375,16 +454,20 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     try { if let v = self._inputColumns {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ScoreRequest, rhs: Segmentation_V1_ScoreRequest) -> Bool {
-    if lhs.model != rhs.model {return false}
+    if lhs._model != rhs._model {return false}
     if lhs.input != rhs.input {return false}
     if lhs.snapshotDate != rhs.snapshotDate {return false}
     if lhs.omitNames != rhs.omitNames {return false}
     if lhs.filters != rhs.filters {return false}
     if lhs._inputColumns != rhs._inputColumns {return false}
+    if lhs.requestID != rhs.requestID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -392,7 +475,7 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Segmentation_V1_FeatureRows: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureRows"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{1}rows\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}feature_names\0\u{1}rows\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -400,7 +483,7 @@ nonisolated extension Segmentation_V1_FeatureRows: SwiftProtobuf.Message, SwiftP
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedStringField(value: &self.columns) }()
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.featureNames) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
       default: break
       }
@@ -408,8 +491,8 @@ nonisolated extension Segmentation_V1_FeatureRows: SwiftProtobuf.Message, SwiftP
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.columns.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.columns, fieldNumber: 1)
+    if !self.featureNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.featureNames, fieldNumber: 1)
     }
     if !self.rows.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.rows, fieldNumber: 2)
@@ -418,7 +501,7 @@ nonisolated extension Segmentation_V1_FeatureRows: SwiftProtobuf.Message, SwiftP
   }
 
   public static func ==(lhs: Segmentation_V1_FeatureRows, rhs: Segmentation_V1_FeatureRows) -> Bool {
-    if lhs.columns != rhs.columns {return false}
+    if lhs.featureNames != rhs.featureNames {return false}
     if lhs.rows != rhs.rows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -462,7 +545,7 @@ nonisolated extension Segmentation_V1_FeatureRow: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_FeatureMatrix: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureMatrix"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}columns\0\u{3}customer_ids\0\u{1}values\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}feature_names\0\u{3}customer_ids\0\u{1}values\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -470,7 +553,7 @@ nonisolated extension Segmentation_V1_FeatureMatrix: SwiftProtobuf.Message, Swif
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedStringField(value: &self.columns) }()
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.featureNames) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.customerIds) }()
       case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.values) }()
       default: break
@@ -479,8 +562,8 @@ nonisolated extension Segmentation_V1_FeatureMatrix: SwiftProtobuf.Message, Swif
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.columns.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.columns, fieldNumber: 1)
+    if !self.featureNames.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.featureNames, fieldNumber: 1)
     }
     if !self.customerIds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.customerIds, fieldNumber: 2)
@@ -492,7 +575,7 @@ nonisolated extension Segmentation_V1_FeatureMatrix: SwiftProtobuf.Message, Swif
   }
 
   public static func ==(lhs: Segmentation_V1_FeatureMatrix, rhs: Segmentation_V1_FeatureMatrix) -> Bool {
-    if lhs.columns != rhs.columns {return false}
+    if lhs.featureNames != rhs.featureNames {return false}
     if lhs.customerIds != rhs.customerIds {return false}
     if lhs.values != rhs.values {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
@@ -612,14 +695,15 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{1}scores\0\u{1}columns\0\u{3}data_report\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{4}\u{3}data_report\0\u{1}scores\0\u{1}packed\0\u{3}request_id\0\u{1}error\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}")
 
   fileprivate class _StorageClass {
     var _modelName: String = String()
     var _modelVersion: Int32 = 0
-    var _scores: [Segmentation_V1_CustomerScore] = []
-    var _columns: Segmentation_V1_ScoreColumns? = nil
+    var _result: Segmentation_V1_ScoreResponse.OneOf_Result?
     var _dataReport: Segmentation_V1_DataReport? = nil
+    var _requestID: String = String()
+    var _error: Segmentation_V1_ScoreError? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -632,9 +716,10 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
     init(copying source: _StorageClass) {
       _modelName = source._modelName
       _modelVersion = source._modelVersion
-      _scores = source._scores
-      _columns = source._columns
+      _result = source._result
       _dataReport = source._dataReport
+      _requestID = source._requestID
+      _error = source._error
     }
   }
 
@@ -655,9 +740,35 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
         switch fieldNumber {
         case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelName) }()
         case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._modelVersion) }()
-        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._scores) }()
-        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._columns) }()
         case 5: try { try decoder.decodeSingularMessageField(value: &_storage._dataReport) }()
+        case 6: try {
+          var v: Segmentation_V1_CustomerScores?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .scores(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .scores(v)
+          }
+        }()
+        case 7: try {
+          var v: Segmentation_V1_PackedScores?
+          var hadOneofValue = false
+          if let current = _storage._result {
+            hadOneofValue = true
+            if case .packed(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._result = .packed(v)
+          }
+        }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._error) }()
         default: break
         }
       }
@@ -676,14 +787,25 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
       if _storage._modelVersion != 0 {
         try visitor.visitSingularInt32Field(value: _storage._modelVersion, fieldNumber: 2)
       }
-      if !_storage._scores.isEmpty {
-        try visitor.visitRepeatedMessageField(value: _storage._scores, fieldNumber: 3)
-      }
-      try { if let v = _storage._columns {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-      } }()
       try { if let v = _storage._dataReport {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      switch _storage._result {
+      case .scores?: try {
+        guard case .scores(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      }()
+      case .packed?: try {
+        guard case .packed(let v)? = _storage._result else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      }()
+      case nil: break
+      }
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 8)
+      }
+      try { if let v = _storage._error {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
       } }()
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -696,9 +818,10 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
         let rhs_storage = _args.1
         if _storage._modelName != rhs_storage._modelName {return false}
         if _storage._modelVersion != rhs_storage._modelVersion {return false}
-        if _storage._scores != rhs_storage._scores {return false}
-        if _storage._columns != rhs_storage._columns {return false}
+        if _storage._result != rhs_storage._result {return false}
         if _storage._dataReport != rhs_storage._dataReport {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._error != rhs_storage._error {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -708,8 +831,38 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
   }
 }
 
-nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".ScoreColumns"
+nonisolated extension Segmentation_V1_CustomerScores: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CustomerScores"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scores\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.scores) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.scores.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.scores, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CustomerScores, rhs: Segmentation_V1_CustomerScores) -> Bool {
+    if lhs.scores != rhs.scores {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_PackedScores: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PackedScores"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{1}outliers\0\u{1}memberships\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
@@ -751,7 +904,7 @@ nonisolated extension Segmentation_V1_ScoreColumns: SwiftProtobuf.Message, Swift
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Segmentation_V1_ScoreColumns, rhs: Segmentation_V1_ScoreColumns) -> Bool {
+  public static func ==(lhs: Segmentation_V1_PackedScores, rhs: Segmentation_V1_PackedScores) -> Bool {
     if lhs.segmentIds != rhs.segmentIds {return false}
     if lhs.distances != rhs.distances {return false}
     if lhs.runnerUpIds != rhs.runnerUpIds {return false}

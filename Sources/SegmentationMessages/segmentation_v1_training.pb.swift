@@ -372,20 +372,22 @@ public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Letters, digits, '-', '_' and '.'; at most 64 characters.
+  /// Required. Letters, digits, '-', '_' and '.'; at most 64 characters.
   public var modelName: String {
     get {_storage._modelName}
     set {_uniqueStorage()._modelName = newValue}
   }
 
+  /// Required. An uploaded dataset's id.
   public var datasetID: String {
     get {_storage._datasetID}
     set {_uniqueStorage()._datasetID = newValue}
   }
 
   /// Features to cluster on. Empty: recency, frequency, monetary, avg_order_value for
-  /// transactions; every column but the id for customers. Transactions also offer tenure,
-  /// distinct_products and mode_quantity.
+  /// transactions; every column but the id and sensitive attributes for customers. Transactions
+  /// also offer tenure, distinct_products and mode_quantity. Definitions (units, whole days):
+  /// see FeatureRows in scoring.proto.
   public var features: [String] {
     get {_storage._features}
     set {_uniqueStorage()._features = newValue}
@@ -660,6 +662,7 @@ public nonisolated struct Segmentation_V1_SubmitTrainingJobRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// Required.
   public var spec: Segmentation_V1_TrainingSpec {
     get {_spec ?? Segmentation_V1_TrainingSpec()}
     set {_spec = newValue}
@@ -668,6 +671,11 @@ public nonisolated struct Segmentation_V1_SubmitTrainingJobRequest: Sendable {
   public var hasSpec: Bool {self._spec != nil}
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
   public mutating func clearSpec() {self._spec = nil}
+
+  /// Idempotency (AIP-155): a client-chosen id, e.g. a UUID, at most 64 characters. A retry with
+  /// the same id and spec within 24 hours returns the job the first request made instead of a
+  /// second job; the same id with another spec is refused (ALREADY_EXISTS). Empty: no check.
+  public var requestID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -747,11 +755,13 @@ public nonisolated struct Segmentation_V1_ListJobsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// 0: 50.
-  public var limit: Int32 = 0
+  /// 0: 50; at most 1000.
+  public var pageSize: Int32 = 0
 
   /// Only jobs for this model, when set.
   public var modelName: String = String()
+
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -768,6 +778,8 @@ public nonisolated struct Segmentation_V1_ListJobsResponse: Sendable {
 
   /// Stored jobs that could not be read (skipped, and logged by the server).
   public var unreadable: Int32 = 0
+
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1306,7 +1318,7 @@ nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Segmentation_V1_SubmitTrainingJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubmitTrainingJobRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spec\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}spec\0\u{3}request_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1315,6 +1327,7 @@ nonisolated extension Segmentation_V1_SubmitTrainingJobRequest: SwiftProtobuf.Me
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       default: break
       }
     }
@@ -1328,11 +1341,15 @@ nonisolated extension Segmentation_V1_SubmitTrainingJobRequest: SwiftProtobuf.Me
     try { if let v = self._spec {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_SubmitTrainingJobRequest, rhs: Segmentation_V1_SubmitTrainingJobRequest) -> Bool {
     if lhs._spec != rhs._spec {return false}
+    if lhs.requestID != rhs.requestID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1468,7 +1485,7 @@ nonisolated extension Segmentation_V1_GetJobResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Segmentation_V1_ListJobsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListJobsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}limit\0\u{3}model_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}model_name\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1476,26 +1493,31 @@ nonisolated extension Segmentation_V1_ListJobsRequest: SwiftProtobuf.Message, Sw
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.limit != 0 {
-      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 1)
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
     }
     if !self.modelName.isEmpty {
       try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListJobsRequest, rhs: Segmentation_V1_ListJobsRequest) -> Bool {
-    if lhs.limit != rhs.limit {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
     if lhs.modelName != rhs.modelName {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1503,7 +1525,7 @@ nonisolated extension Segmentation_V1_ListJobsRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Segmentation_V1_ListJobsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListJobsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}jobs\0\u{1}unreadable\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}jobs\0\u{1}unreadable\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1513,6 +1535,7 @@ nonisolated extension Segmentation_V1_ListJobsResponse: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.jobs) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.unreadable) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -1525,12 +1548,16 @@ nonisolated extension Segmentation_V1_ListJobsResponse: SwiftProtobuf.Message, S
     if self.unreadable != 0 {
       try visitor.visitSingularInt32Field(value: self.unreadable, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ListJobsResponse, rhs: Segmentation_V1_ListJobsResponse) -> Bool {
     if lhs.jobs != rhs.jobs {return false}
     if lhs.unreadable != rhs.unreadable {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -27,7 +27,7 @@ struct AlgorithmServerTests {
             let job = try await services.waitForJob(submitted.id)
             #expect(job.state == .succeeded, "\(job.error)")
             #expect(job.spec.algorithm == algorithm)
-            let detail = try await services.models.getModel(.with { $0.reference = "algo" }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: "algo") }).model
             #expect(detail.algorithm == algorithm)
             #expect((3...5).contains(detail.chosenK) && detail.segments.count == Int(detail.chosenK))
             #expect(detail.segments.allSatisfy { !$0.name.isEmpty && !$0.actions.isEmpty })
@@ -57,7 +57,7 @@ struct AlgorithmServerTests {
                 #expect(figure.svg.components(separatedBy: "<line").count - 1 >= 3 * detail.charts.dendrogram.merges.count)
             }
 
-            let exported = try await services.models.exportAssignments(.with { $0.reference = "algo" }) { response in
+            let exported = try await services.models.exportAssignments(.with { $0.model = .init(text: "algo") }) { response in
                 var segments: [String: Int32] = [:]
                 for try await part in response.messages {
                     for (id, segment) in zip(part.customerIds, part.segmentIds) { segments[id] = segment }
@@ -65,13 +65,13 @@ struct AlgorithmServerTests {
                 return segments
             }
             let scored = try await services.scoring.score(.with {
-                $0.model = "algo"
+                $0.model = .init(text: "algo")
                 $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
             })
-            #expect(scored.scores.count == exported.count && exported.count > 1000)
-            #expect(scored.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
+            #expect(scored.scores.scores.count == exported.count && exported.count > 1000)
+            #expect(scored.scores.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
             // A mixture's scores carry every segment's membership; the segment is the most likely, the runner-up the next.
-            for score in scored.scores {
+            for score in scored.scores.scores {
                 if algorithm == .gaussianMixture {
                     #expect(score.memberships.count == detail.segments.count)
                     #expect(abs(score.memberships.reduce(0, +) - 1) < 1e-9)
@@ -106,7 +106,7 @@ struct CompareServerTests {
             let job = try await services.waitForJob(submitted.id)
             #expect(job.state == .succeeded, "\(job.error)")
             #expect(job.spec.compareAlgorithms == [.kmeans, .ward, .gaussianMixture])
-            let detail = try await services.models.getModel(.with { $0.reference = "compared" }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: "compared") }).model
             let candidates = detail.algorithmComparison.candidates
             #expect(candidates.map(\.algorithm) == [.kmeans, .ward, .gaussianMixture])
             // The mixture's BIC, and only the mixture's, is in the table.
@@ -169,7 +169,7 @@ struct MixtureCriterionServerTests {
             let job = try await services.waitForJob(submitted.id)
             #expect(job.state == .succeeded, "\(job.error)")
             #expect(job.spec.selection == .bic)
-            let detail = try await services.models.getModel(.with { $0.reference = "bic" }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: "bic") }).model
             let usable = detail.kTable.filter { $0.smallestShare > 0 }
             let lowest = try #require(usable.min { $0.bic < $1.bic })
             #expect(detail.chosenK == lowest.k)
@@ -197,13 +197,13 @@ struct DensityServerTests {
             }).job
             let job = try await services.waitForJob(submitted.id)
             #expect(job.state == .succeeded, "\(job.error)")
-            let detail = try await services.models.getModel(.with { $0.reference = "dense" }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: "dense") }).model
             #expect(detail.algorithm == .dbscan && detail.kTable.count == 1)
             #expect(detail.selectionReason.hasPrefix("dbscan: "))
             #expect(AlgorithmText.describe(detail).hasPrefix("DBSCAN (eps "))
             let outliers = detail.segments.filter { $0.name == "Outliers" }
             #expect(outliers.count == (Int(detail.algorithmParameters["outliers"] ?? "0")! > 0 ? 1 : 0))
-            let exported = try await services.models.exportAssignments(.with { $0.reference = "dense" }) { response in
+            let exported = try await services.models.exportAssignments(.with { $0.model = .init(text: "dense") }) { response in
                 var segments: [String: Int32] = [:]
                 for try await part in response.messages {
                     for (id, segment) in zip(part.customerIds, part.segmentIds) { segments[id] = segment }
@@ -211,11 +211,11 @@ struct DensityServerTests {
                 return segments
             }
             let scored = try await services.scoring.score(.with {
-                $0.model = "dense"
+                $0.model = .init(text: "dense")
                 $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
             })
-            #expect(scored.scores.count == exported.count && exported.count > 800)
-            #expect(scored.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
+            #expect(scored.scores.scores.count == exported.count && exported.count > 800)
+            #expect(scored.scores.scores.allSatisfy { exported[$0.customerID] == $0.segmentID })
             #expect(HTMLReport.render(detail).contains("<th>Algorithm</th><td>DBSCAN"))
 
             for spec in [Segmentation_V1_TrainingSpec.with { $0.algorithm = .dbscan; $0.k = 4 },

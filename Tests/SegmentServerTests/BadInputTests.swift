@@ -26,7 +26,7 @@ struct BadInputTests {
         try await harness.withServer { services, server in
             let dataset = try await services.upload(path)
             let job = try await services.train(dataset.id, model: "m", ks: 3...3)
-            _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = "prod"; $0.version = 1 })
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "prod" })
             let cases = Self.specCases(dataset: dataset.id) + Self.registryCases(job: job.id) + Self.scoringCases()
                 + Self.uploadCases() + Self.jobAndDatasetCases(dataset: dataset.id)
             #expect(cases.count >= 80)
@@ -60,10 +60,10 @@ struct BadInputTests {
         var lines = try await services.datasets.listDatasets(.init()).datasets.map { "dataset \($0.id) \($0.sizeBytes)" }
         for model in try await services.models.listModels(.init()).models {
             lines.append("model \(model.name) \(model.latestVersion) \(model.aliases.sorted { $0.key < $1.key })")
-            let detail = try await services.models.getModel(.with { $0.reference = model.name }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: model.name) }).model
             lines += detail.segments.map { "segment \($0.id) \($0.name) | \($0.description_p) | \($0.actions)" }
         }
-        lines += try await services.training.listJobs(.with { $0.limit = 1000 }).jobs.map { "job \($0.id) \($0.state)" }
+        lines += try await services.training.listJobs(.with { $0.pageSize = 1000 }).jobs.map { "job \($0.id) \($0.state)" }
         return lines
     }
 
@@ -121,49 +121,52 @@ struct BadInputTests {
         var cases: [BadInput] = []
         for alias in ["latest", "LATEST", "12", "", "a b", String(repeating: "a", count: 65)] {
             cases.append(BadInput(label: "alias '\(alias.prefix(8))' (\(alias.count) characters)", code: .invalidArgument, names: "alias") { services in
-                _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = alias; $0.version = 1 })
+                _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = alias })
             })
         }
         func rename(_ change: @escaping @Sendable (inout Segmentation_V1_RenameSegmentRequest) -> Void) -> @Sendable (Services) async throws -> Void {
             { services in
-                var request = Segmentation_V1_RenameSegmentRequest.with { $0.reference = "m"; $0.segmentID = 0 }
+                var request = Segmentation_V1_RenameSegmentRequest.with { $0.model = .init(text: "m"); $0.segmentID = 0 }
                 change(&request)
                 _ = try await services.models.renameSegment(request, options: largeResponses)
             }
         }
         cases += [
             BadInput(label: "alias to a missing version", code: .notFound, names: "m@9", call: { services in
-                _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = "prod"; $0.version = 9 })
+                _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(9)); $0.alias = "prod" })
             }),
             BadInput(label: "alias on a missing model", code: .notFound, names: "ghost", call: { services in
-                _ = try await services.models.setAlias(.with { $0.name = "ghost"; $0.alias = "prod"; $0.version = 1 })
+                _ = try await services.models.setAlias(.with { $0.model = .init(name: "ghost", version: Int(1)); $0.alias = "prod" })
             }),
             BadInput(label: "unalias a missing alias", code: .notFound, names: "canary", call: { services in
                 _ = try await services.models.deleteAlias(.with { $0.name = "m"; $0.alias = "canary" })
             }),
             BadInput(label: "delete an aliased version", code: .failedPrecondition, names: "prod", call: { services in
-                _ = try await services.models.deleteVersion(.with { $0.name = "m"; $0.version = 1 })
+                _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 1) })
+            }),
+            BadInput(label: "delete a version by alias", code: .invalidArgument, names: "model.version", call: { services in
+                _ = try await services.models.deleteVersion(.with { $0.model = .init(text: "m@prod"); $0.force = true })
             }),
             BadInput(label: "delete a missing version", code: .notFound, names: "m@7", call: { services in
-                _ = try await services.models.deleteVersion(.with { $0.name = "m"; $0.version = 7; $0.force = true })
+                _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 7); $0.force = true })
             }),
             BadInput(label: "get a missing version", code: .notFound, names: "m@999", call: { services in
-                _ = try await services.models.getModel(.with { $0.reference = "m@999" })
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "m@999") })
             }),
             BadInput(label: "get with an empty version", code: .invalidArgument, names: "alias ''", call: { services in
-                _ = try await services.models.getModel(.with { $0.reference = "m@" })
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "m@") })
             }),
             BadInput(label: "get a 100 kB reference", code: .invalidArgument, names: "bytes", call: { services in
-                _ = try await services.models.getModel(.with { $0.reference = String(repeating: "y", count: 100_000) })
+                _ = try await services.models.getModel(.with { $0.model = .init(text: String(repeating: "y", count: 100_000)) })
             }),
             BadInput(label: "get a reference of 60,000 combining accents", code: .invalidArgument, names: "bytes", call: { services in
-                _ = try await services.models.getModel(.with { $0.reference = accents })
+                _ = try await services.models.getModel(.with { $0.model = .init(text: accents) })
             }),
             BadInput(label: "list versions of a missing model", code: .notFound, names: "ghost", call: { services in
                 _ = try await services.models.listVersions(.with { $0.name = "ghost" })
             }),
             BadInput(label: "export a missing model", code: .notFound, names: "ghost", call: { services in
-                _ = try await services.models.exportAssignments(.with { $0.reference = "ghost" }) { for try await _ in $0.messages {} }
+                _ = try await services.models.exportAssignments(.with { $0.model = .init(text: "ghost") }) { for try await _ in $0.messages {} }
             }),
             BadInput(label: "rename an unknown segment", code: .notFound, names: "segment", call: rename { $0.segmentID = 42 }),
             BadInput(label: "rename to 101 characters", code: .invalidArgument, names: "100", call: rename { $0.newName = String(repeating: "n", count: 101) }),
@@ -172,7 +175,7 @@ struct BadInputTests {
             BadInput(label: "description of 1,001 characters", code: .invalidArgument, names: "1000", call: rename { $0.newDescription = String(repeating: "d", count: 1001) }),
             BadInput(label: "11 actions", code: .invalidArgument, names: "10", call: rename { $0.newActions = .with { $0.actions = (0..<11).map { "do \($0)" } } }),
             BadInput(label: "an action of 201 characters", code: .invalidArgument, names: "200", call: rename { $0.newActions = .with { $0.actions = [String(repeating: "a", count: 201)] } }),
-            BadInput(label: "rename on a missing model", code: .notFound, names: "ghost", call: rename { $0.reference = "ghost"; $0.newName = "x" }),
+            BadInput(label: "rename on a missing model", code: .notFound, names: "ghost", call: rename { $0.model = .init(text: "ghost"); $0.newName = "x" }),
         ]
         return cases
     }
@@ -181,20 +184,20 @@ struct BadInputTests {
         let columns = ["recency", "frequency", "monetary", "avg_order_value"]
         func score(_ change: @escaping @Sendable (inout Segmentation_V1_ScoreRequest) -> Void) -> @Sendable (Services) async throws -> Void {
             { services in
-                var request = Segmentation_V1_ScoreRequest.with { $0.model = "m" }
+                var request = Segmentation_V1_ScoreRequest.with { $0.model = .init(text: "m") }
                 change(&request)
                 _ = try await services.scoring.score(request, options: largeResponses)
             }
         }
         @Sendable func rows(_ values: [Double], columns: [String] = columns) -> Segmentation_V1_FeatureRows {
-            .with { $0.columns = columns; $0.rows = [.with { $0.customerID = "c1"; $0.values = values }] }
+            .with { $0.featureNames = columns; $0.rows = [.with { $0.customerID = "c1"; $0.values = values }] }
         }
         return [
-            BadInput(label: "score without a model", code: .invalidArgument, names: "model", call: score { $0.model = ""; $0.features = rows([1, 2, 3, 4]) }),
-            BadInput(label: "score a missing model", code: .notFound, names: "ghost", call: score { $0.model = "ghost"; $0.features = rows([1, 2, 3, 4]) }),
-            BadInput(label: "score a missing alias", code: .notFound, names: "canary", call: score { $0.model = "m@canary"; $0.features = rows([1, 2, 3, 4]) }),
+            BadInput(label: "score without a model", code: .invalidArgument, names: "model", call: score { $0.model = .init(text: ""); $0.features = rows([1, 2, 3, 4]) }),
+            BadInput(label: "score a missing model", code: .notFound, names: "ghost", call: score { $0.model = .init(text: "ghost"); $0.features = rows([1, 2, 3, 4]) }),
+            BadInput(label: "score a missing alias", code: .notFound, names: "canary", call: score { $0.model = .init(text: "m@canary"); $0.features = rows([1, 2, 3, 4]) }),
             BadInput(label: "score with no customers", code: .invalidArgument, names: "no customers", call: score { _ in }),
-            BadInput(label: "score an empty batch", code: .invalidArgument, names: "no customers", call: score { $0.features = .with { $0.columns = columns } }),
+            BadInput(label: "score an empty batch", code: .invalidArgument, names: "no customers", call: score { $0.features = .with { $0.featureNames = columns } }),
             BadInput(label: "score a NaN", code: .invalidArgument, names: "c1", call: score { $0.features = rows([1, 2, .nan, 4]) }),
             BadInput(label: "score an infinity", code: .invalidArgument, names: "monetary", call: score { $0.features = rows([1, 2, .infinity, 4]) }),
             BadInput(label: "score a negative recency", code: .invalidArgument, names: "recency", call: score { $0.features = rows([-5, 2, 3, 4]) }),
@@ -205,12 +208,12 @@ struct BadInputTests {
             BadInput(label: "score without a column", code: .invalidArgument, names: "avg_order_value", call: score {
                 $0.features = rows([1, 2, 3], columns: Array(columns.prefix(3)))
             }),
-            BadInput(label: "matrix without columns", code: .invalidArgument, names: "matrix.columns", call: score { $0.matrix = .with { $0.values = [1, 2, 3, 4] } }),
+            BadInput(label: "matrix without columns", code: .invalidArgument, names: "matrix.feature_names", call: score { $0.matrix = .with { $0.values = [1, 2, 3, 4] } }),
             BadInput(label: "matrix of a partial row", code: .invalidArgument, names: "matrix.values", call: score {
-                $0.matrix = .with { $0.columns = columns; $0.values = [1, 2, 3, 4, 5] }
+                $0.matrix = .with { $0.featureNames = columns; $0.values = [1, 2, 3, 4, 5] }
             }),
             BadInput(label: "matrix with the wrong number of ids", code: .invalidArgument, names: "customer_ids", call: score {
-                $0.matrix = .with { $0.columns = columns; $0.values = [1, 2, 3, 4]; $0.customerIds = ["a", "b"] }
+                $0.matrix = .with { $0.featureNames = columns; $0.values = [1, 2, 3, 4]; $0.customerIds = ["a", "b"] }
             }),
             BadInput(label: "CSV of binary bytes", code: .invalidArgument, names: "request", call: score {
                 $0.csv = .with { $0.data = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 7919) }) }
@@ -283,7 +286,7 @@ struct BadInputTests {
                 _ = try await services.training.cancelJob(.with { $0.jobID = "job-0" })
             }),
             BadInput(label: "cancel a finished job", code: .failedPrecondition, names: "finished", call: { services in
-                let finished = try await services.training.listJobs(.with { $0.limit = 1 }).jobs[0]
+                let finished = try await services.training.listJobs(.with { $0.pageSize = 1 }).jobs[0]
                 _ = try await services.training.cancelJob(.with { $0.jobID = finished.id })
             }),
             BadInput(label: "get a missing dataset", code: .notFound, names: "sha256:feed", call: { services in

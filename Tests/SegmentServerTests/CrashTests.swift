@@ -158,7 +158,7 @@ struct CrashTests {
                 continue
             }
             let alias = ["prod", "staging"].randomElement(using: &random)!
-            guard (try? await services.models.setAlias(.with { $0.name = "crash"; $0.alias = alias; $0.version = version })) != nil else { return }
+            guard (try? await services.models.setAlias(.with { $0.model = .init(name: "crash", version: Int(version)); $0.alias = alias })) != nil else { return }
         }
     }
 
@@ -177,7 +177,7 @@ struct CrashTests {
     static func checkInvariants(_ services: Services, _ ledger: CrashLedger, dataDirectory: String, context: String) async throws {
         let acknowledged = await ledger.versions
         if !acknowledged.isEmpty {
-            let versions = try await services.models.listVersions(.with { $0.name = "crash" }).versions
+            let versions = try await services.models.listVersions(.with { $0.name = "crash"; $0.pageSize = 1000 }).versions
             let stored = Set(versions.map(\.version))
             #expect(acknowledged.isSubset(of: stored), "\(context): acknowledged \(acknowledged.sorted()), stored \(stored.sorted())")
             for version in versions {
@@ -212,19 +212,19 @@ struct CrashTests {
             }
         }
         // No job is left queued or running by a dead server.
-        let jobs = try await services.training.listJobs(.with { $0.limit = 1000 })
+        let jobs = try await services.training.listJobs(.with { $0.pageSize = 1000 })
         #expect(jobs.unreadable == 0)
         #expect(!jobs.jobs.contains { $0.state == .queued || $0.state == .running }, "\(context): a job survived as unfinished")
     }
 
     static func scores(_ services: Services, _ reference: String) async throws -> Bool {
         let response = try await services.scoring.score(.with {
-            $0.model = reference
+            $0.model = .init(text: reference)
             $0.features = .with {
-                $0.columns = features
+                $0.featureNames = features
                 $0.rows = [.with { $0.customerID = "probe"; $0.values = [30, 4, 800, 200] }]
             }
         })
-        return response.scores.count == 1
+        return response.scores.scores.count == 1
     }
 }

@@ -17,7 +17,20 @@ actor InMemoryRegistry: Registry {
     private var stored: [String: [Int: StoredVersion]] = [:]
     private var aliasTable: [String: [String: Int]] = [:]
 
-    func insertDataset(_ dataset: DatasetRecord) -> Bool {
+    private var requests: [String: ClientRequest] = [:]
+
+    func clientRequest(method: String, id: String) -> ClientRequest? {
+        requests["\(method) \(id)"].flatMap { $0.createdAt.timeIntervalSinceNow > -ClientRequest.retention ? $0 : nil }
+    }
+
+    private func record(_ request: ClientRequest) throws -> String? {
+        if let earlier = clientRequest(method: request.method, id: request.id), try request.isRetry(of: earlier) { return earlier.resultID }
+        requests["\(request.method) \(request.id)"] = request
+        return nil
+    }
+
+    func insertDataset(_ dataset: DatasetRecord, request: ClientRequest?) throws -> Bool {
+        if let request { _ = try record(request) }
         guard datasetRecords[dataset.id] == nil else { return false }
         datasetRecords[dataset.id] = dataset
         return true
@@ -42,12 +55,16 @@ actor InMemoryRegistry: Registry {
         return trained
     }
 
-    func insertJob(_ job: JobRecord) { jobRecords[job.id] = job }
+    func insertJob(_ job: JobRecord, request: ClientRequest?) throws -> String {
+        if let request, let earlier = try record(request) { return earlier }
+        jobRecords[job.id] = job
+        return job.id
+    }
     func updateJob(_ job: JobRecord) { jobRecords[job.id] = job }
     func job(id: String) -> JobRecord? { jobRecords[id] }
 
-    func jobs(limit: Int, modelName: String?) -> Listing<JobRecord> {
-        let matching = jobRecords.values.filter { modelName == nil || $0.modelName == modelName }
+    func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) -> Listing<JobRecord> {
+        let matching = jobRecords.values.filter { (modelName == nil || $0.modelName == modelName) && (cursor?.precedes($0) ?? true) }
             .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
         return Listing(items: Array(matching.prefix(limit)), unreadable: 0)
     }

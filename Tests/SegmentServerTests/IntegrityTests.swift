@@ -33,13 +33,13 @@ struct IntegrityTests {
         try await harness.withServer { services, server in
             #expect(server.models.problems().map { "\($0.name)@\($0.version)" } == ["m@1"])
             do {
-                _ = try await services.models.getModel(.with { $0.reference = "m@1" })
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "m@1") })
                 Issue.record("a damaged version was served")
             } catch let error as RPCError {
                 #expect(error.code == .dataLoss)
                 #expect(error.message.contains("m@1") && error.message.contains("checksum"))
             }
-            #expect(try await services.models.getModel(.with { $0.reference = "m@2" }).model.segments.count == 3)
+            #expect(try await services.models.getModel(.with { $0.model = .init(text: "m@2") }).model.segments.count == 3)
             let versions = try await services.models.listVersions(.with { $0.name = "m" }).versions
             #expect(versions.map(\.problem.isEmpty) == [false, true])
             // A row with bad JSON and a row with a wrongly typed column: skipped and counted, the server alive.
@@ -51,7 +51,7 @@ struct IntegrityTests {
             let folders = try FileManager.default.contentsOfDirectory(atPath: (harness.dataDirectory as NSString).appendingPathComponent("datasets"))
             #expect(folders.filter { !$0.hasPrefix(".") }.count == 1)
             // name@latest is the newest version.
-            #expect(try await services.models.getModel(.with { $0.reference = "m@latest" }).model.version.version == 2)
+            #expect(try await services.models.getModel(.with { $0.model = .init(text: "m@latest") }).model.version.version == 2)
         }
     }
 

@@ -10,15 +10,20 @@ struct JitteryRegistry: Registry {
 
     private func jitter() async throws { try await Task.sleep(for: .microseconds(Int.random(in: 0...3000))) }
 
-    func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await base.insertDataset(dataset) }
+    func insertDataset(_ dataset: DatasetRecord, request: ClientRequest?) async throws -> Bool {
+        try await base.insertDataset(dataset, request: request)
+    }
+    func clientRequest(method: String, id: String) async throws -> ClientRequest? { try await base.clientRequest(method: method, id: id) }
     func dataset(id: String) async throws -> DatasetRecord? { try await base.dataset(id: id) }
     func datasets() async throws -> Listing<DatasetRecord> { try await base.datasets() }
     func datasetIDs() async throws -> Set<String> { try await base.datasetIDs() }
     func deleteDataset(id: String, force: Bool) async throws -> [String] { try await base.deleteDataset(id: id, force: force) }
-    func insertJob(_ job: JobRecord) async throws { try await base.insertJob(job) }
+    func insertJob(_ job: JobRecord, request: ClientRequest?) async throws -> String { try await base.insertJob(job, request: request) }
     func updateJob(_ job: JobRecord) async throws { try await base.updateJob(job) }
     func job(id: String) async throws -> JobRecord? { try await base.job(id: id) }
-    func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord> { try await base.jobs(limit: limit, modelName: modelName) }
+    func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord> {
+        try await base.jobs(limit: limit, modelName: modelName, after: cursor)
+    }
     func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int { try await base.failUnfinishedJobs(reason: reason, at: date) }
     func models() async throws -> [ModelSummaryRecord] { try await base.models() }
     func versions(of name: String) async throws -> [VersionRecord] { try await base.versions(of: name) }

@@ -106,9 +106,9 @@ struct LimitsTests {
             let folder = (harness.dataDirectory as NSString).appendingPathComponent("datasets/" + dataset.id.replacingOccurrences(of: "sha256:", with: ""))
             #expect(!FileManager.default.fileExists(atPath: folder))
             // The version keeps serving; its export needs the data and says so.
-            #expect(try await services.models.getModel(.with { $0.reference = "d@1" }).model.segments.count == 3)
+            #expect(try await services.models.getModel(.with { $0.model = .init(text: "d@1") }).model.segments.count == 3)
             #expect(await statusCode {
-                _ = try await services.models.exportAssignments(.with { $0.reference = "d@1" }) { response in
+                _ = try await services.models.exportAssignments(.with { $0.model = .init(text: "d@1") }) { response in
                     for try await _ in response.messages {}
                 }
             } == .notFound)
@@ -140,8 +140,8 @@ struct LimitsTests {
                 Segmentation_V1_FeatureRow.with { $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120] }
             }
             let big = Segmentation_V1_ScoreRequest.with {
-                $0.model = "m"
-                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
+                $0.model = .init(text: "m")
+                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
             }
             do {
                 _ = try await services.scoring.score(big, options: largeResponses)
@@ -155,7 +155,7 @@ struct LimitsTests {
             // The same connection still serves, and a batch under the limit scores.
             var small = big
             small.features.rows = Array(rows.prefix(1000))
-            #expect(try await services.scoring.score(small).scores.count == 1000)
+            #expect(try await services.scoring.score(small).scores.scores.count == 1000)
         }
     }
 
@@ -218,8 +218,8 @@ struct LimitsTests {
                 Segmentation_V1_FeatureRow.with { $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120] }
             }
             let request = Segmentation_V1_ScoreRequest.with {
-                $0.model = "m"
-                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
+                $0.model = .init(text: "m")
+                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
             }
             var options = largeResponses
             options.timeout = .milliseconds(300)
@@ -228,7 +228,7 @@ struct LimitsTests {
             for _ in 0..<200 where server.metrics.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
             #expect(server.metrics.scoresStoppedEarly == 1)
             // Without a deadline the same request scores in full.
-            #expect(try await services.scoring.score(request, options: largeResponses).scores.count == 20_000)
+            #expect(try await services.scoring.score(request, options: largeResponses).scores.scores.count == 20_000)
         }
     }
 
@@ -245,9 +245,9 @@ struct LimitsTests {
             }
             let bad = await status {
                 _ = try await services.scoring.score(.with {
-                    $0.model = "m"
+                    $0.model = .init(text: "m")
                     $0.features = .with {
-                        $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]
+                        $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
                         $0.rows = [.with { $0.customerID = "c9"; $0.values = [1, 2, .nan, 4] }]
                     }
                 })
@@ -257,20 +257,20 @@ struct LimitsTests {
             let badDetails = badStatus.details.map { String(describing: $0) }
             #expect(badDetails.contains { $0.contains("BAD_ROW") && $0.contains("segmentation.v1") }, "\(badDetails)")
             #expect(badDetails.contains { $0.contains("customers[c9].monetary") }, "\(badDetails)")
-            let missing = await status { _ = try await services.models.getModel(.with { $0.reference = "ghost" }) }
+            let missing = await status { _ = try await services.models.getModel(.with { $0.model = .init(text: "ghost") }) }
             let missingStatus = try #require(missing)
             #expect(missingStatus.code == .notFound)
             let missingDetails = missingStatus.details.map { String(describing: $0) }
             #expect(missingDetails.contains { $0.contains("model") && $0.contains("ghost") }, "\(missingDetails)")
-            let long = await status { _ = try await services.models.getModel(.with { $0.reference = String(repeating: "y", count: 100_000) }) }
+            let long = await status { _ = try await services.models.getModel(.with { $0.model = .init(text: String(repeating: "y", count: 100_000)) }) }
             let longMessage = try #require(long).message
             #expect(longMessage.utf8.count < 600)
             // One character of 60,000 combining accents: bounded in bytes, not characters.
             let accents = "a" + String(repeating: "\u{301}", count: 60_000)
-            let combining = await status { _ = try await services.models.getModel(.with { $0.reference = accents }) }
+            let combining = await status { _ = try await services.models.getModel(.with { $0.model = .init(text: accents) }) }
             #expect(try #require(combining).message.utf8.count < 600)
             #expect(await statusCode {
-                _ = try await services.models.renameSegment(.with { $0.reference = "m"; $0.segmentID = 0; $0.newName = accents }, options: largeResponses)
+                _ = try await services.models.renameSegment(.with { $0.model = .init(text: "m"); $0.segmentID = 0; $0.newName = accents }, options: largeResponses)
             } == .invalidArgument)
         }
     }

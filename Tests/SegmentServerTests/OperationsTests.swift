@@ -63,16 +63,16 @@ struct OperationsTests {
             var scored = 0
             for size in [1, 10, 100] {
                 let response = try await services.scoring.score(.with {
-                    $0.model = "shop"
+                    $0.model = .init(text: "shop")
                     $0.matrix = .with {
-                        $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]
+                        $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
                         $0.values = Array(repeating: 1.5, count: 4 * size)
                     }
                 })
-                scored += response.columns.segmentIds.count
+                scored += response.packed.segmentIds.count
             }
             #expect(scored == 111)
-            let missing = await statusCode { _ = try await services.scoring.score(.with { $0.model = "nope"; $0.matrix = .with { $0.columns = ["x"]; $0.values = [1] } }) }
+            let missing = await statusCode { _ = try await services.scoring.score(.with { $0.model = .init(text: "nope"); $0.matrix = .with { $0.featureNames = ["x"]; $0.values = [1] } }) }
             #expect(missing == .notFound)
             // Refused before any handler runs: still counted.
             let anonymous = try await SecurityTests.asCaller(nil, server) { anonymous in
@@ -82,11 +82,11 @@ struct OperationsTests {
             // A bidirectional stream of two messages is one call.
             let streamed = try await services.scoring.scoreStream { writer in
                 for _ in 0..<2 {
-                    try await writer.write(.with { $0.model = "shop"; $0.matrix = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.values = [1, 2, 3, 4] } })
+                    try await writer.write(.with { $0.model = .init(text: "shop"); $0.matrix = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.values = [1, 2, 3, 4] } })
                 }
             } onResponse: { response in
                 var count = 0
-                for try await part in response.messages { count += part.columns.segmentIds.count }
+                for try await part in response.messages { count += part.packed.segmentIds.count }
                 return count
             }
             #expect(streamed == 2)

@@ -9,12 +9,12 @@ struct OutputTests {
     func jsonDefaults() throws {
         let response = Segmentation_V1_ScoreResponse.with {
             $0.modelName = "shop"
-            $0.scores = [.with { $0.customerID = "c1"; $0.segmentID = 0; $0.distance = 0; $0.contributions = [0.5, 0.5] }]
+            $0.scores = .with { $0.scores = [.with { $0.customerID = "c1"; $0.segmentID = 0; $0.distance = 0; $0.contributions = [0.5, 0.5] }] }
         }
         let object = try #require(try JSONSerialization.jsonObject(with: Data(Output.json(response).utf8)) as? [String: Any])
         #expect(object["modelVersion"] as? NSNumber == 0)
-        #expect(object["columns"] == nil && object["dataReport"] == nil)  // messages that are not set
-        let score = try #require((object["scores"] as? [[String: Any]])?.first)
+        #expect(object["packed"] == nil && object["dataReport"] == nil && object["error"] == nil)  // messages that are not set
+        let score = try #require(((object["scores"] as? [String: Any])?["scores"] as? [[String: Any]])?.first)
         #expect(score["segmentId"] as? NSNumber == 0)
         #expect(score["distance"] as? NSNumber == 0)
         #expect(score["outlier"] as? Bool == false)

@@ -115,7 +115,7 @@ struct ProcessTests {
 
         // JSON keeps zero-valued fields: every score has a segmentId, segment 0 included.
         let scoredJSON = try Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "json"], environment: env)
-        let scores = (try JSONSerialization.jsonObject(with: Data(scoredJSON.stdout.utf8)) as? [String: Any])?["scores"] as? [[String: Any]] ?? []
+        let scores = ((try JSONSerialization.jsonObject(with: Data(scoredJSON.stdout.utf8)) as? [String: Any])?["scores"] as? [String: Any])?["scores"] as? [[String: Any]] ?? []
         #expect(scores.count == 400 && scores.allSatisfy { $0["segmentId"] is NSNumber && $0["outlier"] is Bool })
         #expect(scores.contains { ($0["segmentId"] as? NSNumber)?.intValue == 0 })
         #expect(try Self.run(Self.client, ["score", "--model", "shop", sample, "--kind", "customers"], environment: env).status == 4)

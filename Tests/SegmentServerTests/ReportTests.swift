@@ -23,7 +23,7 @@ struct ModelReportTests {
             let dataset = try await services.upload(path)
             let job = try await services.train(dataset.id, model: "shop", ks: 2...6, nInit: 2)
             #expect(job.state == .succeeded)
-            let model = try await services.models.getModel(.with { $0.reference = "shop"; $0.includeSample = true },
+            let model = try await services.models.getModel(.with { $0.model = .init(text: "shop"); $0.includeSample = true },
                                                            options: largeResponses).model
             return (model, HTMLReport.render(model))
         }

@@ -21,8 +21,8 @@ struct RepositoryTests {
         for (alias, version) in storedAliases {
             #expect(storedVersions.contains(version), "alias \(alias) points at a deleted version \(version)")
             let scored = try await services.scoring.score(.with {
-                $0.model = "\(model)@\(alias)"
-                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [10, 2, 100, 50] }] }
+                $0.model = .init(text: "\(model)@\(alias)")
+                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [10, 2, 100, 50] }] }
             })
             #expect(Int(scored.modelVersion) == version)
         }
@@ -39,13 +39,13 @@ struct RepositoryTests {
             for _ in 0..<3 { #expect(try await services.train(dataset.id, model: "shop", ks: 3...3, nInit: 1).state == .succeeded) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<24 {
-                    group.addTask { _ = try await services.models.setAlias(.with { $0.name = "shop"; $0.alias = "prod"; $0.version = Int32(1 + i % 2) }) }
-                    group.addTask { _ = try? await services.models.setAlias(.with { $0.name = "shop"; $0.alias = "canary"; $0.version = 3 }) }
+                    group.addTask { _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: Int(Int32(1 + i % 2))); $0.alias = "prod" }) }
+                    group.addTask { _ = try? await services.models.setAlias(.with { $0.model = .init(name: "shop", version: Int(3)); $0.alias = "canary" }) }
                 }
-                group.addTask { _ = try? await services.models.deleteVersion(.with { $0.name = "shop"; $0.version = 3; $0.force = true }) }
+                group.addTask { _ = try? await services.models.deleteVersion(.with { $0.model = .init(name: "shop", version: 3); $0.force = true }) }
                 for i in 0..<4 {
                     group.addTask {
-                        _ = try await services.models.renameSegment(.with { $0.reference = "shop@1"; $0.segmentID = 0; $0.newName = "Renamed \(i)" })
+                        _ = try await services.models.renameSegment(.with { $0.model = .init(text: "shop@1"); $0.segmentID = 0; $0.newName = "Renamed \(i)" })
                     }
                 }
                 group.addTask { _ = try await services.train(dataset.id, model: "shop", ks: 3...3, nInit: 1) }
@@ -67,10 +67,10 @@ struct RepositoryTests {
         try await harness.withServer(registry: registry) { services, server in
             let dataset = try await services.upload(path)
             for _ in 0..<2 { #expect(try await services.train(dataset.id, model: "mem", ks: 3...3, nInit: 1).state == .succeeded) }
-            _ = try await services.models.setAlias(.with { $0.name = "mem"; $0.alias = "prod"; $0.version = 1 })
-            _ = try await services.models.renameSegment(.with { $0.reference = "mem@1"; $0.segmentID = 0; $0.newName = "Our Best" })
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "mem", version: Int(1)); $0.alias = "prod" })
+            _ = try await services.models.renameSegment(.with { $0.model = .init(text: "mem@1"); $0.segmentID = 0; $0.newName = "Our Best" })
             #expect(try await services.models.listVersions(.with { $0.name = "mem" }).versions.map(\.version) == [1, 2, 3])
-            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.name = "mem"; $0.version = 1 }) } == .failedPrecondition)
+            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "mem", version: 1) }) } == .failedPrecondition)
             try await Self.expectAgreement(services, server, model: "mem")
 
             // Another replica moves the alias and registers a version behind this server's back.
@@ -85,14 +85,14 @@ struct RepositoryTests {
             #expect(server.models.versions(of: "mem") == [1, 2, 3, added.version])
             try await Self.expectAgreement(services, server, model: "mem")
             let latest = try await services.scoring.score(.with {
-                $0.model = "mem"
-                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [10, 2, 100, 50] }] }
+                $0.model = .init(text: "mem")
+                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [10, 2, 100, 50] }] }
             })
             #expect(Int(latest.modelVersion) == added.version)
             // A version deleted elsewhere stops being served once refreshed.
             _ = try await registry.deleteVersion("mem", added.version, force: true)
             try await server.models.refresh(model: "mem")
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.reference = "mem@\(added.version)" }) } == .notFound)
+            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "mem@\(added.version)") }) } == .notFound)
         }
     }
 
@@ -105,7 +105,7 @@ struct RepositoryTests {
             let dataset = try await services.upload(path)
             for _ in 0..<2 { _ = try await services.train(dataset.id, model: "small", ks: 3...3, nInit: 1) }
             for reference in ["small@1", "small@2", "small@1", "small"] {
-                #expect(try await services.models.getModel(.with { $0.reference = reference }).model.segments.count == 3)
+                #expect(try await services.models.getModel(.with { $0.model = .init(text: reference) }).model.segments.count == 3)
             }
         }
     }

@@ -65,19 +65,19 @@ struct SecurityTests {
                                      clientToken: Self.tokens[.admin]) { admin, server in
             let score = { @Sendable (services: Services) async throws in
                 _ = try await services.scoring.score(.with {
-                    $0.model = "m"
-                    $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [5, 2, 90, 45] }] }
+                    $0.model = .init(text: "m")
+                    $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [.with { $0.values = [5, 2, 90, 45] }] }
                 })
             }
             // The trainer uploads and trains; the admin moves the alias.
             let dataset = try await Self.asCaller(Self.tokens[.trainer], server) { trainer in
                 let dataset = try await trainer.upload(path)
                 #expect(try await trainer.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded)
-                #expect(await statusCode { _ = try await trainer.models.setAlias(.with { $0.name = "m"; $0.alias = "prod"; $0.version = 1 }) } == .permissionDenied)
+                #expect(await statusCode { _ = try await trainer.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "prod" }) } == .permissionDenied)
                 #expect(await statusCode { try await score(trainer) } == .permissionDenied)
                 return dataset
             }
-            _ = try await admin.models.setAlias(.with { $0.name = "m"; $0.alias = "prod"; $0.version = 1 })
+            _ = try await admin.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "prod" })
             try await Self.asCaller(Self.tokens[.scorer], server) { scorer in
                 try await score(scorer)
                 let models = try await scorer.models.listModels(.init())
@@ -86,12 +86,12 @@ struct SecurityTests {
                 #expect(await statusCode { _ = try await scorer.datasets.deleteDataset(.with { $0.id = dataset.id; $0.force = true }) } == .permissionDenied)
             }
             try await Self.asCaller(Self.tokens[.viewer], server) { viewer in
-                let model = try await viewer.models.getModel(.with { $0.reference = "m@prod" }).model
+                let model = try await viewer.models.getModel(.with { $0.model = .init(text: "m@prod") }).model
                 #expect(model.segments.count == 3)
                 #expect(await statusCode { try await score(viewer) } == .permissionDenied)
-                #expect(await statusCode { _ = try await viewer.models.renameSegment(.with { $0.reference = "m"; $0.segmentID = 0; $0.newName = "X" }) } == .permissionDenied)
+                #expect(await statusCode { _ = try await viewer.models.renameSegment(.with { $0.model = .init(text: "m"); $0.segmentID = 0; $0.newName = "X" }) } == .permissionDenied)
                 #expect(await statusCode {
-                    _ = try await viewer.models.exportAssignments(.with { $0.reference = "m" }) { for try await _ in $0.messages {} }
+                    _ = try await viewer.models.exportAssignments(.with { $0.model = .init(text: "m") }) { for try await _ in $0.messages {} }
                 } == .permissionDenied)
             }
             for token in [nil, "not-a-token", Self.tokens[.admin]! + "x"] as [String?] {

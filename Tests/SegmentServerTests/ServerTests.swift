@@ -39,7 +39,7 @@ struct ServerTests {
             #expect(events.map(\.fraction) == events.map(\.fraction).sorted())
             #expect(job.kMetrics.count == 4)
 
-            let detail = try await services.models.getModel(.with { $0.reference = "retail" }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: "retail") }).model
             #expect(detail.version.version == 1)
             #expect(detail.kTable.map(\.k) == [2, 3, 4, 5])
             #expect(detail.segments.count == Int(detail.chosenK))
@@ -61,74 +61,74 @@ struct ServerTests {
                 Segmentation_V1_FeatureRow.with { $0.customerID = features.customerIDs[i]; $0.values = Array(values.row(i)) }
             }
             let unary = try await services.scoring.score(.with {
-                $0.model = "retail@1"
-                $0.features = .with { $0.columns = model.expectedColumns; $0.rows = rows }
+                $0.model = .init(text: "retail@1")
+                $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = rows }
             })
             #expect(unary.modelVersion == 1)
-            #expect(unary.scores.map(\.segmentID) == engine.map { Int32($0.segmentID) })
-            #expect(unary.scores.map(\.distance) == engine.map(\.distance))
-            #expect(unary.scores.map(\.rfmSegment) == engine.map { $0.rfmSegment?.rawValue ?? "" })
+            #expect(unary.scores.scores.map(\.segmentID) == engine.map { Int32($0.segmentID) })
+            #expect(unary.scores.scores.map(\.distance) == engine.map(\.distance))
+            #expect(unary.scores.scores.map(\.rfmSegment) == engine.map { $0.rfmSegment?.rawValue ?? "" })
 
             let streamed = try await services.scoring.scoreStream { writer in
                 for (index, start) in stride(from: 0, to: rows.count, by: 100).enumerated() {
                     try await writer.write(.with {
-                        $0.model = index == 0 ? "retail" : ""
-                        $0.features = .with { $0.columns = model.expectedColumns; $0.rows = Array(rows[start..<min(start + 100, rows.count)]) }
+                        if index == 0 { $0.model = .init(text: "retail") }
+                        $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = Array(rows[start..<min(start + 100, rows.count)]) }
                     })
                 }
             } onResponse: { response in
                 var scores: [Segmentation_V1_CustomerScore] = []
-                for try await part in response.messages { scores += part.scores }
+                for try await part in response.messages { scores += part.scores.scores }
                 return scores
             }
-            #expect(streamed == unary.scores)
+            #expect(streamed == unary.scores.scores)
             let compact = try await services.scoring.score(.with {
-                $0.model = "retail@1"
+                $0.model = .init(text: "retail@1")
                 $0.omitNames = true
-                $0.features = .with { $0.columns = model.expectedColumns; $0.rows = rows }
+                $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = rows }
             })
-            #expect(compact.scores.map(\.segmentID) == unary.scores.map(\.segmentID))
-            #expect(compact.scores.map(\.runnerUpDistance) == unary.scores.map(\.runnerUpDistance))
-            #expect(compact.scores.allSatisfy { $0.segmentName.isEmpty && $0.runnerUpName.isEmpty && $0.rfmSegment.isEmpty })
+            #expect(compact.scores.scores.map(\.segmentID) == unary.scores.scores.map(\.segmentID))
+            #expect(compact.scores.scores.map(\.runnerUpDistance) == unary.scores.scores.map(\.runnerUpDistance))
+            #expect(compact.scores.scores.allSatisfy { $0.segmentName.isEmpty && $0.runnerUpName.isEmpty && $0.rfmSegment.isEmpty })
             // The packed matrix form: the same answers as parallel arrays, in row order, columns in any order.
             let reordered = [3, 1, 0, 2]
             let matrix = try await services.scoring.score(.with {
-                $0.model = "retail@1"
+                $0.model = .init(text: "retail@1")
                 $0.matrix = .with {
-                    $0.columns = reordered.map { model.expectedColumns[$0] }
+                    $0.featureNames = reordered.map { model.expectedColumns[$0] }
                     $0.customerIds = features.customerIDs
                     $0.values = (0..<features.count).flatMap { i in reordered.map { values[i, $0] } }
                 }
             })
-            #expect(matrix.scores.isEmpty)
-            #expect(matrix.columns.segmentIds == unary.scores.map(\.segmentID))
-            #expect(matrix.columns.distances == unary.scores.map(\.distance))
-            #expect(matrix.columns.runnerUpIds == unary.scores.map(\.runnerUpID))
-            #expect(matrix.columns.runnerUpDistances == unary.scores.map(\.runnerUpDistance))
+            #expect(matrix.scores.scores.isEmpty)
+            #expect(matrix.packed.segmentIds == unary.scores.scores.map(\.segmentID))
+            #expect(matrix.packed.distances == unary.scores.scores.map(\.distance))
+            #expect(matrix.packed.runnerUpIds == unary.scores.scores.map(\.runnerUpID))
+            #expect(matrix.packed.runnerUpDistances == unary.scores.scores.map(\.runnerUpDistance))
 
             // Raw transactions through the server aggregate exactly as the engine does.
             let csvScores = try await services.scoring.score(.with {
-                $0.model = "retail"
+                $0.model = .init(text: "retail")
                 $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
             }, options: largeResponses)
-            let byCustomer = Dictionary(uniqueKeysWithValues: unary.scores.map { ($0.customerID, $0.segmentID) })
-            #expect(csvScores.scores.count == unary.scores.count)
-            #expect(csvScores.scores.allSatisfy { byCustomer[$0.customerID] == $0.segmentID })
+            let byCustomer = Dictionary(uniqueKeysWithValues: unary.scores.scores.map { ($0.customerID, $0.segmentID) })
+            #expect(csvScores.scores.scores.count == unary.scores.scores.count)
+            #expect(csvScores.scores.scores.allSatisfy { byCustomer[$0.customerID] == $0.segmentID })
 
             // Version 2, aliases, delete refusal.
             let second = try await services.train(dataset.id, model: "retail", ks: 3...3)
             #expect(second.modelVersion == 2)
-            #expect(try await services.models.setAlias(.with { $0.name = "retail"; $0.alias = "production"; $0.version = 1 }).previousVersion == 0)
-            #expect(try await services.scoring.score(.with { $0.model = "retail@production"; $0.features = .with { $0.columns = model.expectedColumns; $0.rows = Array(rows.prefix(1)) } }).modelVersion == 1)
-            #expect(try await services.models.setAlias(.with { $0.name = "retail"; $0.alias = "production"; $0.version = 2 }).previousVersion == 1)
-            #expect(try await services.scoring.score(.with { $0.model = "retail@production"; $0.features = .with { $0.columns = model.expectedColumns; $0.rows = Array(rows.prefix(1)) } }).modelVersion == 2)
-            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.name = "retail"; $0.version = 2 }) } == .failedPrecondition)
-            let deleted = try await services.models.deleteVersion(.with { $0.name = "retail"; $0.version = 1 })
+            #expect(try await services.models.setAlias(.with { $0.model = .init(name: "retail", version: Int(1)); $0.alias = "production" }).previousVersion == 0)
+            #expect(try await services.scoring.score(.with { $0.model = .init(text: "retail@production"); $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = Array(rows.prefix(1)) } }).modelVersion == 1)
+            #expect(try await services.models.setAlias(.with { $0.model = .init(name: "retail", version: Int(2)); $0.alias = "production" }).previousVersion == 1)
+            #expect(try await services.scoring.score(.with { $0.model = .init(text: "retail@production"); $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = Array(rows.prefix(1)) } }).modelVersion == 2)
+            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "retail", version: 2) }) } == .failedPrecondition)
+            let deleted = try await services.models.deleteVersion(.with { $0.model = .init(name: "retail", version: 1) })
             #expect(deleted.removedAliases.isEmpty)
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.reference = "retail@1" }) } == .notFound)
-            let forced = try await services.models.deleteVersion(.with { $0.name = "retail"; $0.version = 2; $0.force = true })
+            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "retail@1") }) } == .notFound)
+            let forced = try await services.models.deleteVersion(.with { $0.model = .init(name: "retail", version: 2); $0.force = true })
             #expect(forced.removedAliases == ["production"])
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.reference = "retail@production" }) } == .notFound)
+            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "retail@production") }) } == .notFound)
 
             // Version numbers are never reused.
             let third = try await services.train(dataset.id, model: "retail", ks: 2...2)
@@ -153,8 +153,8 @@ struct ServerTests {
             func score(_ model: String, _ columns: [String], _ values: [Double]) async -> RPCError.Code? {
                 await statusCode {
                     _ = try await services.scoring.score(.with {
-                        $0.model = model
-                        $0.features = .with { $0.columns = columns; $0.rows = [.with { $0.customerID = "c9"; $0.values = values }] }
+                        $0.model = .init(text: model)
+                        $0.features = .with { $0.featureNames = columns; $0.rows = [.with { $0.customerID = "c9"; $0.values = values }] }
                     })
                 }
             }
@@ -165,7 +165,7 @@ struct ServerTests {
             #expect(await statusCode { _ = try await services.training.getJob(.with { $0.jobID = "job-nope" }) } == .notFound)
             #expect(await statusCode { _ = try await services.datasets.getDataset(.with { $0.id = "sha256:00" }) } == .notFound)
             #expect(await statusCode { _ = try await services.models.listVersions(.with { $0.name = "ghost" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = "x"; $0.version = 9 }) } == .notFound)
+            #expect(await statusCode { _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(9)); $0.alias = "x" }) } == .notFound)
             #expect(await statusCode { _ = try await services.models.deleteAlias(.with { $0.name = "m"; $0.alias = "x" }) } == .notFound)
             // INVALID_ARGUMENT for bad rows, naming customer and field
             #expect(await score("m", columns, [1, 2, 3]) == .invalidArgument)
@@ -175,8 +175,8 @@ struct ServerTests {
             #expect(await score("bad name!", columns, [1, 2, 3, 4]) == .invalidArgument)
             do {
                 _ = try await services.scoring.score(.with {
-                    $0.model = "m"
-                    $0.features = .with { $0.columns = columns; $0.rows = [.with { $0.customerID = "c9"; $0.values = [1, 2, .nan, 4] }] }
+                    $0.model = .init(text: "m")
+                    $0.features = .with { $0.featureNames = columns; $0.rows = [.with { $0.customerID = "c9"; $0.values = [1, 2, .nan, 4] }] }
                 })
                 Issue.record("NaN was accepted")
             } catch let error as RPCError {
@@ -186,8 +186,8 @@ struct ServerTests {
             func scoreMatrix(_ ids: [String], _ values: [Double], columns: [String] = columns) async -> String? {
                 do {
                     _ = try await services.scoring.score(.with {
-                        $0.model = "m"
-                        $0.matrix = .with { $0.columns = columns; $0.customerIds = ids; $0.values = values }
+                        $0.model = .init(text: "m")
+                        $0.matrix = .with { $0.featureNames = columns; $0.customerIds = ids; $0.values = values }
                     })
                     return nil
                 } catch let error as RPCError {
@@ -198,7 +198,7 @@ struct ServerTests {
             }
             #expect(await scoreMatrix([], [1, 2, 3, 4, 5])?.contains("5 values, not a whole number of rows of 4") == true)
             #expect(await scoreMatrix(["a"], [1, 2, 3, 4, 5, 6, 7, 8])?.contains("1 customer_ids but 2 rows") == true)
-            #expect(await scoreMatrix([], [], columns: [])?.contains("matrix.columns is empty") == true)
+            #expect(await scoreMatrix([], [], columns: [])?.contains("matrix.feature_names is empty") == true)
             #expect(await scoreMatrix([], [])?.isEmpty == false)
             #expect(await scoreMatrix(["a", "b"], [1, 2, 3, 4, 1, 2, .nan, 4]).map { $0.contains("b") && $0.contains("monetary") } == true)
             #expect(await scoreMatrix([], [1, 2, 3, 4, 1, .infinity, 3, 4]).map { $0.contains("row 2") && $0.contains("frequency") } == true)
@@ -220,8 +220,8 @@ struct ServerTests {
             #expect(await submit { $0.snapshotDate = "someday" } == .invalidArgument)
             #expect(await submit { $0.datasetID = "sha256:missing" } == .notFound)
             // FAILED_PRECONDITION
-            _ = try await services.models.setAlias(.with { $0.name = "m"; $0.alias = "live"; $0.version = 1 })
-            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.name = "m"; $0.version = 1 }) } == .failedPrecondition)
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "live" })
+            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 1) }) } == .failedPrecondition)
             #expect(await statusCode { _ = try await services.training.cancelJob(.with { $0.jobID = job.id }) } == .failedPrecondition)
             // Uploads: no header, bad columns, unreadable data
             #expect(await statusCode {
@@ -258,13 +258,13 @@ struct ServerTests {
         let (jobID, rows) = try await harness.withServer { services, _ in
             let dataset = try await services.upload(path)
             let job = try await services.train(dataset.id, model: "kept", ks: 2...3)
-            _ = try await services.models.setAlias(.with { $0.name = "kept"; $0.alias = "production"; $0.version = 1 })
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "kept", version: Int(1)); $0.alias = "production" })
             let row = Segmentation_V1_FeatureRow.with { $0.customerID = "x"; $0.values = [10, 3, 500, 160] }
             let scored = try await services.scoring.score(.with {
-                $0.model = "kept@production"
-                $0.features = .with { $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [row] }
+                $0.model = .init(text: "kept@production")
+                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [row] }
             })
-            return (job.id, scored.scores)
+            return (job.id, scored.scores.scores)
         }
         // A job left "running" by a crash.
         let registry = try SQLiteRegistry(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
@@ -279,13 +279,13 @@ struct ServerTests {
             #expect(models.map(\.name) == ["kept"])
             #expect(models.first?.aliases == ["production": 1])
             let scored = try await services.scoring.score(.with {
-                $0.model = "kept@production"
+                $0.model = .init(text: "kept@production")
                 $0.features = .with {
-                    $0.columns = ["recency", "frequency", "monetary", "avg_order_value"]
+                    $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
                     $0.rows = [.with { $0.customerID = "x"; $0.values = [10, 3, 500, 160] }]
                 }
             })
-            #expect(scored.scores == rows)
+            #expect(scored.scores.scores == rows)
             #expect(try await services.training.getJob(.with { $0.jobID = jobID }).job.state == .succeeded)
             let orphanNow = try await services.training.getJob(.with { $0.jobID = "job-orphan" }).job
             #expect(orphanNow.state == .failed)
@@ -318,7 +318,7 @@ struct ServerTests {
             let final = try await services.waitForJob(job.id)
             #expect(final.state == .cancelled)
             #expect(final.modelVersion == 0)
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.reference = "slow" }) } == .notFound)
+            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "slow") }) } == .notFound)
         }
     }
 
@@ -362,17 +362,17 @@ struct ServerTests {
             let dataset = try await services.upload(path)
             _ = try await services.train(dataset.id, model: "r", ks: 3...3)
             let version = try await services.models.renameSegment(.with {
-                $0.reference = "r@1"; $0.segmentID = 0; $0.newName = "Sleepers"; $0.author = "ana"
+                $0.model = .init(text: "r@1"); $0.segmentID = 0; $0.newName = "Sleepers"; $0.author = "ana"
             }).version
             #expect(version.version == 2 && version.parentVersion == 1)
-            let renamed = try await services.models.getModel(.with { $0.reference = "r" }).model
+            let renamed = try await services.models.getModel(.with { $0.model = .init(text: "r") }).model
             #expect(renamed.segments[0].name == "Sleepers")
             #expect(renamed.segments[0].generatedName != "Sleepers")
             #expect(renamed.annotations.first?.author == "ana")
-            let original = try await services.models.getModel(.with { $0.reference = "r@1" }).model
+            let original = try await services.models.getModel(.with { $0.model = .init(text: "r@1") }).model
             #expect(original.segments[0].name == renamed.segments[0].generatedName)
-            #expect(await statusCode { _ = try await services.models.renameSegment(.with { $0.reference = "r"; $0.segmentID = 99; $0.newName = "x" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.models.renameSegment(.with { $0.reference = "r"; $0.segmentID = 1; $0.newName = " " }) } == .invalidArgument)
+            #expect(await statusCode { _ = try await services.models.renameSegment(.with { $0.model = .init(text: "r"); $0.segmentID = 99; $0.newName = "x" }) } == .notFound)
+            #expect(await statusCode { _ = try await services.models.renameSegment(.with { $0.model = .init(text: "r"); $0.segmentID = 1; $0.newName = " " }) } == .invalidArgument)
         }
     }
 
@@ -394,19 +394,19 @@ struct ServerTests {
             #expect(dataset.rows == 200)
             let job = try await services.train(dataset.id, model: "cards", ks: 2...2, features: ["BALANCE", "PURCHASES", "REGION"])
             #expect(job.state == .succeeded, "\(job.error)")
-            let model = try await services.models.getModel(.with { $0.reference = "cards" }).model
+            let model = try await services.models.getModel(.with { $0.model = .init(text: "cards") }).model
             #expect(model.features == ["BALANCE", "PURCHASES", "REGION=south"])
             #expect(model.dataReport.imputed.first?.column == "PURCHASES")
             #expect(model.segments.map(\.size) == [100, 100])
             let scored = try await services.scoring.score(.with {
-                $0.model = "cards"
+                $0.model = .init(text: "cards")
                 $0.csv = .with { $0.data = Data("CUST_ID,BALANCE,PURCHASES,REGION,NOTES\nN1,4100,2600,north,x\nN2,90,,south,y\n".utf8) }
             })
-            #expect(scored.scores.map(\.customerID) == ["N1", "N2"])
-            #expect(scored.scores[0].segmentID != scored.scores[1].segmentID)
+            #expect(scored.scores.scores.map(\.customerID) == ["N1", "N2"])
+            #expect(scored.scores.scores[0].segmentID != scored.scores.scores[1].segmentID)
             #expect(await statusCode {
                 _ = try await services.scoring.score(.with {
-                    $0.model = "cards"
+                    $0.model = .init(text: "cards")
                     $0.csv = .with { $0.data = Data("CUST_ID,BALANCE,PURCHASES,REGION,NOTES,EXTRA\nN1,1,2,north,x,9\n".utf8) }
                 })
             } == .invalidArgument)

@@ -36,7 +36,7 @@ struct TrustTests {
             if events.contains(where: { $0.logLine.hasPrefix("fitted k=") }) {
                 #expect(events.contains { $0.logLine.hasPrefix("chose k=") })
             }
-            let detail = try await services.models.getModel(.with { $0.reference = "shop" }).model
+            let detail = try await services.models.getModel(.with { $0.model = .init(text: "shop") }).model
             #expect(detail.selection == .actionable)
             #expect((3...8).contains(detail.chosenK))
             #expect(detail.selectionReason.hasPrefix("actionable: the highest silhouette"))
@@ -49,7 +49,7 @@ struct TrustTests {
             #expect(detail.segments.allSatisfy { $0.hasDistances && $0.distances.p99 >= $0.distances.median })
 
             // Export: every training customer, the same segments as scoring them.
-            let exported = try await services.models.exportAssignments(.with { $0.reference = "shop" }) { response in
+            let exported = try await services.models.exportAssignments(.with { $0.model = .init(text: "shop") }) { response in
                 var parts: [Segmentation_V1_ExportAssignmentsResponse] = []
                 for try await part in response.messages { parts.append(part) }
                 return parts
@@ -59,36 +59,36 @@ struct TrustTests {
             #expect(ids.count == Int(detail.dataReport.customersOut))
             #expect(exported.flatMap(\.features).count == ids.count * exported[0].featureNames.count)
             let scored = try await services.scoring.score(.with {
-                $0.model = "shop"
+                $0.model = .init(text: "shop")
                 $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
                 $0.filters = [.with { $0.mode = .exclude; $0.column = "Order Status"; $0.value = "Cancelled" }]
                 $0.snapshotDate = detail.dataReport.snapshotDate
             }, options: largeResponses)
             let exportedSegment = Dictionary(uniqueKeysWithValues: zip(ids, exported.flatMap(\.segmentIds)))
-            #expect(scored.scores.count == ids.count)
-            #expect(scored.scores.allSatisfy { exportedSegment[$0.customerID] == $0.segmentID })
-            #expect(scored.scores.allSatisfy { abs($0.contributions.reduce(0, +) - 1) < 1e-9 })
+            #expect(scored.scores.scores.count == ids.count)
+            #expect(scored.scores.scores.allSatisfy { exportedSegment[$0.customerID] == $0.segmentID })
+            #expect(scored.scores.scores.allSatisfy { abs($0.contributions.reduce(0, +) - 1) < 1e-9 })
             #expect(scored.dataReport.steps.first { $0.rule == "exclude Order Status=Cancelled" }?.removed == Int64(cancelled))
 
             // A message holding only guest orders (no customer id) scores nobody, and says why.
             let guests = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country,Order Status\n"
                 + "1,A,x,1,2011-12-01 10:00:00,2.5,,UK,Complete\n2,A,x,1,2011-12-01 10:00:00,2.5,,UK,Complete\n"
-            let none = try await services.scoring.score(.with { $0.model = "shop"; $0.csv = .with { $0.data = Data(guests.utf8) } })
-            #expect(none.scores.isEmpty)
+            let none = try await services.scoring.score(.with { $0.model = .init(text: "shop"); $0.csv = .with { $0.data = Data(guests.utf8) } })
+            #expect(none.scores.scores.isEmpty)
             #expect(none.dataReport.steps.first { $0.name == "missing customer id" }?.removed == 2)
 
             // A person's wording: name, description and actions, each bounded.
             let renamed = try await services.models.renameSegment(.with {
-                $0.reference = "shop"; $0.segmentID = 0; $0.newName = "Core"
+                $0.model = .init(text: "shop"); $0.segmentID = 0; $0.newName = "Core"
                 $0.newDescription = "Our core customers"; $0.newActions = .with { $0.actions = ["Thank them"] }
             }).version
-            let edited = try await services.models.getModel(.with { $0.reference = "shop@\(renamed.version)" }).model
+            let edited = try await services.models.getModel(.with { $0.model = .init(text: "shop@\(renamed.version)") }).model
             #expect(edited.segments[0].name == "Core" && edited.segments[0].description_p == "Our core customers")
             #expect(edited.segments[0].actions == ["Thank them"])
             #expect(edited.annotations.map(\.kind) == ["rename-segment", "describe-segment", "set-actions"])
             #expect(await statusCode {
                 _ = try await services.models.renameSegment(.with {
-                    $0.reference = "shop"; $0.segmentID = 0; $0.newName = String(repeating: "x", count: 10 << 20)
+                    $0.model = .init(text: "shop"); $0.segmentID = 0; $0.newName = String(repeating: "x", count: 10 << 20)
                 }, options: largeResponses)
             } == .invalidArgument)
             #expect(await statusCode {

@@ -33,7 +33,7 @@ func withClient<T: Sendable>(_ port: Int, _ body: @Sendable (GRPCClient<HTTP2Cli
 func matrix(_ first: Int, _ count: Int) -> Segmentation_V1_FeatureMatrix {
     let rows = (first..<(first + count)).map(customer)
     return .with {
-        $0.columns = columns
+        $0.featureNames = columns
         $0.customerIds = rows.map(\.customerID)
         $0.values = rows.flatMap(\.values)
     }
@@ -45,11 +45,11 @@ enum StreamForm: String { case rows = "stream", idsOnly = "stream_ids_only", mat
 func stream(port: Int, model: String, messages: Int, batch: Int, form: StreamForm) async throws {
     let requests = (0..<messages).map { m in
         Segmentation_V1_ScoreRequest.with {
-            $0.model = m == 0 ? model : ""
+            if m == 0 { $0.model = .init(text: model) }
             switch form {
             case .rows, .idsOnly:
                 $0.omitNames = form == .idsOnly
-                $0.features = .with { $0.columns = columns; $0.rows = (0..<batch).map { customer(m * batch + $0) } }
+                $0.features = .with { $0.featureNames = columns; $0.rows = (0..<batch).map { customer(m * batch + $0) } }
             case .matrix:
                 $0.matrix = matrix(m * batch, batch)
             }
@@ -61,7 +61,7 @@ func stream(port: Int, model: String, messages: Int, batch: Int, form: StreamFor
             for request in requests { try await writer.write(request) }
         } onResponse: { response in
             var count = 0
-            for try await part in response.messages { count += part.scores.count + part.columns.segmentIds.count }
+            for try await part in response.messages { count += part.scores.scores.count + part.packed.segmentIds.count }
             return count
         }
     }
@@ -133,8 +133,8 @@ func coldStart(binary: String, dataDirectory: String, port: Int) async throws {
         for model in try await models.listModels(.init()).models {
             for version in try await models.listVersions(.with { $0.name = model.name }).versions {
                 _ = try await scoring.score(.with {
-                    $0.model = "\(model.name)@\(version.version)"
-                    $0.features = .with { $0.columns = columns; $0.rows = [customer(count)] }
+                    $0.model = .init(name: model.name, version: Int(version.version))
+                    $0.features = .with { $0.featureNames = columns; $0.rows = [customer(count)] }
                 })
                 count += 1
             }

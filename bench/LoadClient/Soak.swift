@@ -72,7 +72,7 @@ struct SoakTally: Sendable {
 }
 
 func soak(_ options: SoakOptions) async throws {
-    let batch = Segmentation_V1_FeatureRows.with { $0.columns = columns; $0.rows = (0..<20).map(customer) }
+    let batch = Segmentation_V1_FeatureRows.with { $0.featureNames = columns; $0.rows = (0..<20).map(customer) }
     let start = ContinuousClock.now
     let end = start + .seconds(options.seconds)
     let warmUpEnds = Double(max(1, options.seconds / 4))
@@ -91,7 +91,7 @@ func soak(_ options: SoakOptions) async throws {
                 group.addTask {
                     await repeatUntil(end, pause: .milliseconds(100)) { round in
                         _ = try await Segmentation_V1_ModelRegistry.Client(wrapping: admin).setAlias(.with {
-                            $0.name = "soak"; $0.alias = "prod"; $0.version = versions[(round + 1) % 2]
+                            $0.model = .init(name: "soak", version: Int(versions[(round + 1) % 2])); $0.alias = "prod"
                         })
                         progress.switches.add(1, ordering: .relaxed)
                     }
@@ -104,7 +104,7 @@ func soak(_ options: SoakOptions) async throws {
                                                           dataset: dataset, k: 3 + Int32(round % 3))
                         if let previous {
                             _ = try await Segmentation_V1_ModelRegistry.Client(wrapping: admin).deleteVersion(.with {
-                                $0.name = "soak-train"; $0.version = previous; $0.force = true
+                                $0.model = .init(name: "soak-train", version: Int(previous)); $0.force = true
                             })
                         }
                         previous = version
@@ -138,14 +138,14 @@ private func prepareSoak(_ admin: GRPCClient<HTTP2ClientTransport.Posix>, batch:
     var expected: [Int32: [Segmentation_V1_CustomerScore]] = [:]
     for k: Int32 in [3, 5] {
         let version = try await trainOnce(training, model: "soak", dataset: dataset, k: k)
-        expected[version] = try await scoring.score(.with { $0.model = "soak@\(version)"; $0.features = batch }).scores
+        expected[version] = try await scoring.score(.with { $0.model = .init(name: "soak", version: Int(version)); $0.features = batch }).scores.scores
     }
     let versions = expected.keys.sorted()
     guard versions.count == 2, expected[versions[0]] != expected[versions[1]] else {
         throw RPCError(code: .internalError, message: "the two soak versions score alike")
     }
     _ = try await Segmentation_V1_ModelRegistry.Client(wrapping: admin).setAlias(.with {
-        $0.name = "soak"; $0.alias = "prod"; $0.version = versions[0]
+        $0.model = .init(name: "soak", version: Int(versions[0])); $0.alias = "prod"
     })
     return (dataset, expected)
 }
@@ -158,10 +158,10 @@ private func scoreUntil(_ end: ContinuousClock.Instant, _ scoring: Segmentation_
         let sent = ContinuousClock.now
         tally.calls += 1
         do {
-            let reply = try await scoring.score(.with { $0.model = "soak@prod"; $0.features = batch })
+            let reply = try await scoring.score(.with { $0.model = .init(text: "soak@prod"); $0.features = batch })
             tally.latenciesMs.append((ContinuousClock.now - sent).seconds * 1000)
             tally.byVersion[reply.modelVersion, default: 0] += 1
-            if expected[reply.modelVersion] != reply.scores {
+            if expected[reply.modelVersion] != reply.scores.scores {
                 tally.mismatched += 1
                 tally.firstProblem = tally.firstProblem ?? "a reply from version \(reply.modelVersion) differs from that version's scores"
             }

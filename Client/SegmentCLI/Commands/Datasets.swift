@@ -30,7 +30,13 @@ struct Datasets: AsyncParsableCommand {
 
         func run() async throws {
             try await server.call { services, format in
-                let response = try await services.datasets.listDatasets(.init())
+                var unreadable: Int32 = 0
+                let datasets = try await Pages.all { token in
+                    let page = try await services.datasets.listDatasets(.with { $0.pageSize = Pages.size; $0.pageToken = token })
+                    unreadable = max(unreadable, page.unreadable)
+                    return (page.datasets, page.nextPageToken)
+                }
+                let response = Segmentation_V1_ListDatasetsResponse.with { $0.datasets = datasets; $0.unreadable = unreadable }
                 let rows = response.datasets.map { d in
                     [d.id, d.name, d.kind == .transactions ? "transactions" : "customers", String(d.files.count),
                      String(d.sizeBytes), String(d.rows), Output.timestamp(d.createdAt)]

@@ -11,15 +11,24 @@ struct Jobs: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List recent jobs, newest first.")
         @Option(help: "Only jobs of this model.") var model: String?
-        @Option(help: "How many (default 50).") var limit: Int = 50
+        @Option(help: "How many, newest first (default 50, at most 1000 per page; more are fetched page by page).") var limit: Int = 50
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
             try await server.call { services, format in
-                let response = try await services.training.listJobs(.with {
-                    $0.limit = Int32(limit)
-                    $0.modelName = model ?? ""
-                })
+                guard limit >= 1 else { throw CLIError.usage("--limit must be at least 1") }
+                var response = Segmentation_V1_ListJobsResponse()
+                var token = ""
+                repeat {
+                    let page = try await services.training.listJobs(.with {
+                        $0.pageSize = Int32(min(limit - response.jobs.count, 1000))
+                        $0.modelName = model ?? ""
+                        $0.pageToken = token
+                    })
+                    response.jobs += page.jobs
+                    response.unreadable += page.unreadable
+                    token = page.nextPageToken
+                } while !token.isEmpty && response.jobs.count < limit
                 let jobs = response.jobs
                 try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map { ModelPrinter.jobRow($0, format: format) }) {
                     try Output.json(response)
@@ -107,7 +116,7 @@ enum JobWatcher {
             throw CLIError.jobFailed("job \(job.id) \(ModelPrinter.stateName(job.state)): \(job.error)")
         }
         let model = try await services.models.getModel(
-            .with { $0.reference = "\(job.spec.modelName)@\(job.modelVersion)" }, options: largeResponses).model
+            .with { $0.model = .init(name: job.spec.modelName, version: Int(job.modelVersion)) }, options: largeResponses).model
         try ModelPrinter.show(model, format: format, kTable: false)
     }
 }

@@ -15,7 +15,11 @@ struct Models: AsyncParsableCommand {
 
         func run() async throws {
             try await server.call { services, format in
-                let response = try await services.models.listModels(.init())
+                let models = try await Pages.all { token in
+                    let page = try await services.models.listModels(.with { $0.pageSize = Pages.size; $0.pageToken = token })
+                    return (page.models, page.nextPageToken)
+                }
+                let response = Segmentation_V1_ListModelsResponse.with { $0.models = models }
                 let rows = response.models.map { model in
                     [model.name, String(model.latestVersion), String(model.versionCount),
                      model.aliases.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
@@ -40,7 +44,7 @@ struct Models: AsyncParsableCommand {
                 let (reference, includeSample) = (reference, includeSample)
                 try await server.withServer { services in
                     let model = try await services.models.getModel(.with {
-                        $0.reference = reference
+                        $0.model = .init(text: reference)
                         $0.includeSample = includeSample
                     }, options: largeResponses).model
                     try ModelPrinter.show(model, format: format)
@@ -56,7 +60,11 @@ struct Models: AsyncParsableCommand {
 
         func run() async throws {
             try await server.call { services, format in
-                let response = try await services.models.listVersions(.with { $0.name = name })
+                let versions = try await Pages.all { token in
+                    let page = try await services.models.listVersions(.with { $0.name = name; $0.pageSize = Pages.size; $0.pageToken = token })
+                    return (page.versions, page.nextPageToken)
+                }
+                let response = Segmentation_V1_ListVersionsResponse.with { $0.versions = versions }
                 let rows = response.versions.map { v in
                     [String(v.version), v.aliases.joined(separator: " "), String(v.k), Output.number(v.silhouette, digits: 4),
                      String(v.customers), v.parentVersion > 0 ? "from @\(v.parentVersion)" : (v.jobID.isEmpty ? "" : v.jobID),
@@ -79,7 +87,7 @@ struct Models: AsyncParsableCommand {
         func run() async throws {
             try await server.call { services, format in
                 let response = try await services.models.setAlias(.with {
-                    $0.name = name; $0.alias = alias; $0.version = Int32(version)
+                    $0.model = .init(name: name, version: version); $0.alias = alias
                 })
                 let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
                 try Output.emit(format, header: ["model", "alias", "version", "previous"],
@@ -122,7 +130,7 @@ struct Models: AsyncParsableCommand {
                 let format = server.output
                 try await server.withServer { services in
                     let response = try await services.models.deleteVersion(.with {
-                        $0.name = String(parts[0]); $0.version = Int32(version); $0.force = force
+                        $0.model = .init(name: String(parts[0]), version: version); $0.force = force
                     })
                     try Output.emit(format, header: ["deleted", "removed_aliases"],
                                     rows: [[reference, response.removedAliases.joined(separator: " ")]]) { try Output.json(response) }
@@ -163,7 +171,7 @@ struct Models: AsyncParsableCommand {
             let (newName, description, actions) = (newName, description, actions)
             try await server.call { services, format in
                 let version = try await services.models.renameSegment(.with {
-                    $0.reference = reference
+                    $0.model = .init(text: reference)
                     $0.segmentID = Int32(segmentID)
                     $0.newName = newName ?? ""
                     if let description { $0.newDescription = description }
@@ -204,14 +212,14 @@ struct Models: AsyncParsableCommand {
             try await reportingErrors(server: options.address) {
                 let sink = try CSVSink(path: path)
                 let count = try await options.withServer { services in
-                    try await services.models.exportAssignments(.with { $0.reference = reference }, options: largeResponses) { response in
+                    try await services.models.exportAssignments(.with { $0.model = .init(text: reference) }, options: largeResponses) { response in
                         var names: [String: String] = [:]
                         var features: [String] = []
                         var count = 0
                         for try await part in response.messages {
                             if count == 0 {
                                 features = part.featureNames
-                                let detail = try await services.models.getModel(.with { $0.reference = "\(part.modelName)@\(part.modelVersion)" }).model
+                                let detail = try await services.models.getModel(.with { $0.model = .init(name: part.modelName, version: Int(part.modelVersion)) }).model
                                 names = Dictionary(uniqueKeysWithValues: detail.segments.map { (String($0.id), $0.name) })
                                 try sink.write(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
                                                 "rfm_segment", "outlier"] + features)

@@ -38,7 +38,7 @@ struct Report: AsyncParsableCommand {
         try await reportingErrors(server: server.address) {
             let reference = reference
             let model = try await server.withServer { services in
-                try await services.models.getModel(.with { $0.reference = reference; $0.includeSample = true }, options: largeResponses).model
+                try await services.models.getModel(.with { $0.model = .init(text: reference); $0.includeSample = true }, options: largeResponses).model
             }
             let html = HTMLReport.render(model)
             let path = file ?? "\(model.version.name)-v\(model.version.version)-report.html"

@@ -63,7 +63,7 @@ struct Score: AsyncParsableCommand {
             let (format, reference, kind, snapshotDate, batchSize) = (server.output, model, kind, snapshotDate, batchSize)
             let filterMessages = try filters.protos()
             try await server.withServer { services in
-                let detail = try await services.models.getModel(.with { $0.reference = reference }).model
+                let detail = try await services.models.getModel(.with { $0.model = .init(text: reference) }).model
                 if let kind, (kind == .transactions ? Segmentation_V1_InputKind.transactions : .customers) != detail.kind {
                     throw CLIError.invalidInput("model \(reference) was trained on \(detail.kind == .transactions ? "transactions" : "customers"); "
                         + "--kind \(kind.rawValue) data cannot be scored with it")
@@ -139,9 +139,12 @@ struct ScorePlan: Sendable {
         let input = self.input
         let tally = try await services.scoring.scoreStream(options: largeResponses) { writer in
             var first = true
+            var sent = 0
             func stamp(_ request: Segmentation_V1_ScoreRequest) -> Segmentation_V1_ScoreRequest {
                 var request = request
-                request.model = first ? reference : ""
+                if first { request.model = .init(text: reference) }
+                request.requestID = String(sent)
+                sent += 1
                 first = false
                 return request
             }
@@ -169,6 +172,11 @@ struct ScorePlan: Sendable {
         } onResponse: { response in
             var tally = Tally()
             for try await part in response.messages {
+                // A failed request does not end the stream on the server; the CLI stops at the first.
+                if part.hasError {
+                    throw RPCError(code: Status.Code(rawValue: Int(part.error.code)).flatMap(RPCError.Code.init) ?? .unknown,
+                                   message: part.error.message + (part.requestID.isEmpty ? "" : " (message \(Int(part.requestID).map { $0 + 1 } ?? 0) of the stream)"))
+                }
                 tally.add(part)
                 printer.add(part)
                 bar.update(0, "\(tally.customers) customers")
@@ -196,7 +204,7 @@ struct ScorePlan: Sendable {
         var steps: [String] = []
 
         mutating func add(_ part: Segmentation_V1_ScoreResponse) {
-            customers += part.scores.count
+            customers += part.scores.scores.count
             if model.isEmpty { model = "\(part.modelName)@\(part.modelVersion)" }
             for step in part.dataReport.steps {
                 let label = step.rule.isEmpty ? step.name : step.rule
@@ -238,7 +246,7 @@ enum FeatureRowBatches {
         func send() async throws {
             let rows = pending
             pending.removeAll(keepingCapacity: true)
-            try await body(.with { $0.features = .with { $0.columns = columns; $0.rows = rows } })
+            try await body(.with { $0.features = .with { $0.featureNames = columns; $0.rows = rows } })
         }
         for file in files {
             var header: [String] = []

@@ -26,14 +26,14 @@ final class ScorePrinter: Sendable {
     func add(_ response: Segmentation_V1_ScoreResponse) {
         switch format {
         case .csv:
-            let lines = response.scores.map { score in
+            let lines = response.scores.scores.map { score in
                 CSVText.line([score.customerID, String(score.segmentID), score.segmentName, Output.raw(score.distance),
                               String(score.runnerUpID), score.runnerUpName, Output.raw(score.runnerUpDistance), score.rfmSegment,
                               score.outlier ? "true" : "false"] + (score.memberships.isEmpty ? score.contributions : score.memberships).map(Output.raw))
             }
             if !lines.isEmpty { Output.print(lines.joined(separator: "\n")) }
         case .table:
-            let rows = response.scores.map { score in
+            let rows = response.scores.scores.map { score in
                 [score.customerID, String(score.segmentID), score.segmentName, Output.number(score.distance, digits: 3),
                  score.runnerUpName, score.outlier ? "yes" : "", why(score), score.rfmSegment]
             }
@@ -42,7 +42,7 @@ final class ScorePrinter: Sendable {
             pending.withLock { state in
                 state.merged.modelName = response.modelName
                 state.merged.modelVersion = response.modelVersion
-                state.merged.scores += response.scores
+                state.merged.scores.scores += response.scores.scores
                 if response.hasDataReport { Self.merge(response.dataReport, into: &state.merged.dataReport) }
             }
         }

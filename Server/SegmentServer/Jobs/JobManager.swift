@@ -58,7 +58,15 @@ public actor JobManager {
 
     // MARK: Requests
 
-    public func submit(modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration) async throws -> JobRecord {
+    /// Queues a job. With a client request id (idempotency key) and its fingerprint, a retry of
+    /// a request already made returns that request's job instead of queuing another.
+    public func submit(modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration,
+                       requestID: (id: String, fingerprint: String)? = nil) async throws -> JobRecord {
+        if let requestID, let earlier = try await registry.clientRequest(method: Self.submitMethod, id: requestID.id),
+           try ClientRequest(method: Self.submitMethod, id: requestID.id, fingerprint: requestID.fingerprint, resultID: "",
+                             createdAt: Date()).isRetry(of: earlier) {
+            return try await job(id: earlier.resultID)
+        }
         guard accepting else { throw JobError.shuttingDown }
         // Slots are reserved before the await below, so concurrent submits cannot all pass the check.
         guard queue.count + submitting < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
@@ -69,7 +77,12 @@ public actor JobManager {
             modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
             stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil, finishedAt: nil,
             error: nil, modelVersion: nil, kMetrics: [])
-        try await registry.insertJob(record)
+        let request = requestID.map {
+            ClientRequest(method: Self.submitMethod, id: $0.id, fingerprint: $0.fingerprint, resultID: record.id, createdAt: record.createdAt)
+        }
+        let holder = try await registry.insertJob(record, request: request)
+        // A concurrent identical request got there first: its job is the answer.
+        guard holder == record.id else { return try await job(id: holder) }
         guard accepting else {
             var refused = record
             refused.status = .failed
@@ -85,14 +98,16 @@ public actor JobManager {
         return record
     }
 
+    static let submitMethod = "SubmitTrainingJob"
+
     public func job(id: String) async throws -> JobRecord {
         if let job = live[id]?.record { return job }
         guard let job = try await registry.job(id: id) else { throw RegistryError.notFound("job '\(id)'") }
         return job
     }
 
-    public func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord> {
-        var listing = try await registry.jobs(limit: limit, modelName: modelName)
+    public func jobs(limit: Int, modelName: String?, after cursor: JobCursor? = nil) async throws -> Listing<JobRecord> {
+        var listing = try await registry.jobs(limit: limit, modelName: modelName, after: cursor)
         listing.items = listing.items.map { live[$0.id]?.record ?? $0 }
         if listing.unreadable > 0 { logger.warning("stored jobs could not be read", metadata: ["count": "\(listing.unreadable)"]) }
         return listing

@@ -67,6 +67,64 @@ public struct JobRecord: Sendable, Equatable {
     public var kMetrics: [KCandidate]
 }
 
+/// A client's idempotency key (AIP-155 `request_id`) and what its request produced.
+public struct ClientRequest: Sendable, Equatable {
+    /// How long a request id is remembered.
+    public static let retention: TimeInterval = 24 * 3600
+
+    public var method: String
+    public var id: String
+    /// A digest of what the request asked for: the same id with another fingerprint is refused.
+    public var fingerprint: String
+    /// The job or dataset it produced.
+    public var resultID: String
+    public var createdAt: Date
+
+    public init(method: String, id: String, fingerprint: String, resultID: String, createdAt: Date) {
+        self.method = method
+        self.id = id
+        self.fingerprint = fingerprint
+        self.resultID = resultID
+        self.createdAt = createdAt
+    }
+
+    /// The same id and fingerprint as `other`: a retry.
+    func isRetry(of other: ClientRequest) throws -> Bool {
+        guard other.fingerprint == fingerprint else {
+            throw RegistryError.requestReused("request_id '\(id.prefix(64))' was used within the last 24 hours for a different "
+                + (method == "UploadDataset" ? "upload" : "spec") + "; use a new request_id for a new request")
+        }
+        return true
+    }
+}
+
+extension Registry {
+    public func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await insertDataset(dataset, request: nil) }
+    public func insertJob(_ job: JobRecord) async throws { _ = try await insertJob(job, request: nil) }
+}
+
+/// Where a page of jobs ended, in their order (newest first, then id descending).
+public struct JobCursor: Sendable, Equatable {
+    public var createdAt: Date
+    public var id: String
+
+    public init(_ job: JobRecord) { createdAt = job.createdAt; id = job.id }
+
+    init?(key: String) {
+        let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let seconds = Double(parts[0]) else { return nil }
+        createdAt = Date(timeIntervalSince1970: seconds)
+        id = parts[1]
+    }
+
+    var key: String { "\(createdAt.timeIntervalSince1970) \(id)" }
+
+    /// Whether a job comes after this cursor in list order.
+    public func precedes(_ job: JobRecord) -> Bool {
+        job.createdAt < createdAt || (job.createdAt == createdAt && job.id < id)
+    }
+}
+
 /// An immutable model version as stored (the model bytes are fetched separately).
 public struct VersionRecord: Sendable, Equatable {
     public var name: String
@@ -114,6 +172,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case corrupt(String)
     /// A dataset still needed by versions or a job.
     case datasetInUse(String)
+    /// A client's request id already used for a different request.
+    case requestReused(String)
 
     public var description: String {
         switch self {
@@ -124,7 +184,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
         case .storage(let message): "storage error: \(message)"
         case .busy(let message), .full(let message), .damagedDatabase(let message): message
         case .corrupt(let message): message
-        case .datasetInUse(let message): message
+        case .datasetInUse(let message), .requestReused(let message): message
         }
     }
 }
@@ -136,7 +196,10 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
 /// A method whose task is cancelled may stop early with CancellationError, leaving nothing
 /// (GRDB's accesses are cancellable): a shutdown during startup does not wait for a slow store.
 public protocol Registry: Sendable {
-    func insertDataset(_ dataset: DatasetRecord) async throws -> Bool
+    /// Records the dataset, and the client's request id when given (in the same transaction).
+    /// Returns whether the dataset was new. A request id already recorded for another dataset
+    /// within `ClientRequest.retention` is refused (`requestReused`).
+    func insertDataset(_ dataset: DatasetRecord, request: ClientRequest?) async throws -> Bool
     func dataset(id: String) async throws -> DatasetRecord?
     func datasets() async throws -> Listing<DatasetRecord>
     /// Every stored dataset's id, readable record or not.
@@ -146,10 +209,16 @@ public protocol Registry: Sendable {
     /// is queued or running uses it.
     func deleteDataset(id: String, force: Bool) async throws -> [String]
 
-    func insertJob(_ job: JobRecord) async throws
+    /// Records the job, and the client's request id when given, in one transaction; returns the
+    /// id of the job that holds the request: this one, or the one a request with the same id and
+    /// fingerprint made before (then nothing is inserted). Another fingerprint: `requestReused`.
+    func insertJob(_ job: JobRecord, request: ClientRequest?) async throws -> String
+    /// A request id recorded within `ClientRequest.retention`, if any.
+    func clientRequest(method: String, id: String) async throws -> ClientRequest?
     func updateJob(_ job: JobRecord) async throws
     func job(id: String) async throws -> JobRecord?
-    func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord>
+    /// Newest first (then id descending), after `cursor` when given.
+    func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord>
     /// Marks queued and running jobs failed (after a restart); returns how many.
     func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int
 

@@ -68,13 +68,48 @@ public final class SQLiteRegistry: Registry {
                                arguments: [Self.sha256(blob), row["model"], row["version"]])
             }
         }
+        migrator.registerMigration("v3: client request ids") { db in
+            try db.execute(sql: """
+                CREATE TABLE requests (
+                    method TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                    result_id TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (method, request_id));
+                """)
+        }
         return migrator
+    }
+
+    // MARK: Client request ids (idempotency)
+
+    public func clientRequest(method: String, id: String) async throws -> ClientRequest? {
+        try await read { db in try Self.clientRequest(db, method: method, id: id) }
+    }
+
+    private static func clientRequest(_ db: Database, method: String, id: String) throws -> ClientRequest? {
+        let oldest = Date().timeIntervalSince1970 - ClientRequest.retention
+        return try Row.fetchOne(db, sql: "SELECT * FROM requests WHERE method = ? AND request_id = ? AND created_at >= ?",
+                                arguments: [method, id, oldest]).map { row in
+            ClientRequest(method: row["method"], id: row["request_id"], fingerprint: row["fingerprint"], resultID: row["result_id"],
+                          createdAt: Date(timeIntervalSince1970: row["created_at"]))
+        }
+    }
+
+    /// Records a request (forgetting those past the retention); returns the result id of an
+    /// earlier identical request instead, when there is one.
+    private static func record(_ request: ClientRequest, _ db: Database) throws -> String? {
+        if let earlier = try clientRequest(db, method: request.method, id: request.id), try request.isRetry(of: earlier) {
+            return earlier.resultID
+        }
+        try db.execute(sql: "DELETE FROM requests WHERE created_at < ?", arguments: [Date().timeIntervalSince1970 - ClientRequest.retention])
+        try db.execute(sql: "INSERT OR REPLACE INTO requests (method, request_id, fingerprint, result_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [request.method, request.id, request.fingerprint, request.resultID, request.createdAt.timeIntervalSince1970])
+        return nil
     }
 
     // MARK: Datasets
 
-    public func insertDataset(_ dataset: DatasetRecord) async throws -> Bool {
+    public func insertDataset(_ dataset: DatasetRecord, request: ClientRequest?) async throws -> Bool {
         try await write { db in
+            if let request { _ = try Self.record(request, db) }
             if try Row.fetchOne(db, sql: "SELECT 1 FROM datasets WHERE id = ?", arguments: [dataset.id]) != nil {
                 return false
             }
@@ -163,13 +198,15 @@ public final class SQLiteRegistry: Registry {
 
     // MARK: Jobs
 
-    public func insertJob(_ job: JobRecord) async throws {
+    public func insertJob(_ job: JobRecord, request: ClientRequest?) async throws -> String {
         try await write { db in
+            if let request, let earlier = try Self.record(request, db) { return earlier }
             try db.execute(sql: """
                 INSERT INTO jobs (id, model_name, dataset_id, configuration_json, status, stage, fraction, created_at,
                     started_at, finished_at, error, model_version, k_metrics_json)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: StatementArguments(try Self.jobArguments(job)))
+            return job.id
         }
     }
 
@@ -201,14 +238,22 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
-    public func jobs(limit: Int, modelName: String?) async throws -> Listing<JobRecord> {
+    public func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord> {
         try await read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
             if let modelName {
-                return Self.listing(try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE model_name = ? ORDER BY created_at DESC, id DESC LIMIT ?",
-                                                     arguments: [modelName, limit]), Self.job(from:))
+                conditions.append("model_name = ?")
+                arguments += [modelName]
             }
-            return Self.listing(try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY created_at DESC, id DESC LIMIT ?",
-                                                 arguments: [limit]), Self.job(from:))
+            if let cursor {
+                conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
+                arguments += [cursor.createdAt.timeIntervalSince1970, cursor.createdAt.timeIntervalSince1970, cursor.id]
+            }
+            arguments += [limit]
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            return Self.listing(try Row.fetchAll(db, sql: "SELECT * FROM jobs \(filter) ORDER BY created_at DESC, id DESC LIMIT ?",
+                                                 arguments: arguments), Self.job(from:))
         }
     }
 

@@ -79,7 +79,10 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                 let inserted = try await commits.run {
                     try store.claim(upload, storedBytes: try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes })
                     _ = try store.commit(upload, id: id)
-                    let inserted = try await registry.insertDataset(record)
+                    let request = try RequestIDs.check(header.requestID, field: "header.request_id").map {
+                        ClientRequest(method: "UploadDataset", id: $0, fingerprint: id, resultID: id, createdAt: record.createdAt)
+                    }
+                    let inserted = try await registry.insertDataset(record, request: request)
                     store.release(upload)
                     return inserted
                 }
@@ -102,8 +105,20 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
 
     func listDatasets(request: Segmentation_V1_ListDatasetsRequest, context: ServerContext) async throws -> Segmentation_V1_ListDatasetsResponse {
         try await handling {
+            let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "datasets")
             let datasets = try await registry.datasets()
-            return .with { $0.datasets = datasets.items.map(\.proto); $0.unreadable = Int32(datasets.unreadable) }
+            // Newest first, then by id: the key is "seconds id".
+            let page = paging.page(datasets.items, key: { "\(Int64($0.createdAt.timeIntervalSince1970)) \($0.id)" }) { item, key in
+                let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
+                let (seconds, id) = (Int64(parts.first ?? "") ?? 0, parts.count > 1 ? parts[1] : "")
+                let itemSeconds = Int64(item.createdAt.timeIntervalSince1970)
+                return itemSeconds < seconds || (itemSeconds == seconds && item.id > id)
+            }
+            return .with {
+                $0.datasets = page.items.map(\.proto)
+                $0.unreadable = Int32(datasets.unreadable)
+                $0.nextPageToken = page.nextToken
+            }
         }
     }
 

@@ -14,9 +14,11 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
 
     func listModels(request: Segmentation_V1_ListModelsRequest, context: ServerContext) async throws -> Segmentation_V1_ListModelsResponse {
         try await handling {
-            let models = try await registry.models()
+            let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "models")
+            let page = paging.page(try await registry.models().sorted { $0.name < $1.name }, key: \.name) { $0.name > $1 }
             return .with {
-                $0.models = models.map { model in
+                $0.nextPageToken = page.nextToken
+                $0.models = page.items.map { model in
                     .with {
                         $0.name = model.name
                         $0.latestVersion = Int32(model.latestVersion)
@@ -32,10 +34,13 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     func listVersions(request: Segmentation_V1_ListVersionsRequest, context: ServerContext) async throws -> Segmentation_V1_ListVersionsResponse {
         try await handling {
             try Names.validateModelName(request.name)
-            let versions = try await registry.versions(of: request.name)
+            let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "versions", scope: request.name)
+            let page = paging.page(try await registry.versions(of: request.name).sorted { $0.version < $1.version },
+                                   key: { String($0.version) }) { $0.version > Int($1) ?? Int.max }
             let aliases = models.aliases(of: request.name)
             return .with {
-                $0.versions = versions.map { version in
+                $0.nextPageToken = page.nextToken
+                $0.versions = page.items.map { version in
                     var summary = version.proto(aliases: aliases)
                     summary.problem = models.problem(version.name, version.version) ?? ""
                     return summary
@@ -46,7 +51,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
 
     func getModel(request: Segmentation_V1_GetModelRequest, context: ServerContext) async throws -> Segmentation_V1_GetModelResponse {
         try await handling {
-            let resolved = try await models.resolve(try ModelReference(parsing: request.reference))
+            let resolved = try await models.resolve(try ModelReference(request.model))
             guard let version = try await registry.version(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
             }
@@ -58,9 +63,9 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
 
     func setAlias(request: Segmentation_V1_SetAliasRequest, context: ServerContext) async throws -> Segmentation_V1_SetAliasResponse {
         try await handling {
-            try Names.validateModelName(request.name)
+            let reference = try ModelReference(request.model)
             try Names.validateAlias(request.alias)
-            let previous = try await models.setAlias(request.name, alias: request.alias, version: Int(request.version))
+            let previous = try await models.setAlias(request.alias, to: reference)
             return .with { $0.previousVersion = Int32(previous ?? 0) }
         }
     }
@@ -75,8 +80,11 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
 
     func deleteVersion(request: Segmentation_V1_DeleteVersionRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteVersionResponse {
         try await handling {
-            try Names.validateModelName(request.name)
-            let removed = try await models.deleteVersion(request.name, Int(request.version), force: request.force)
+            let reference = try ModelReference(request.model)
+            guard case .version(let number) = reference.selector else {
+                throw RPCErrors.invalid("model.version is required: a version is deleted by its number, never by an alias or as the latest")
+            }
+            let removed = try await models.deleteVersion(reference.name, number, force: request.force)
             return .with { $0.removedAliases = removed }
         }
     }
@@ -85,7 +93,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         try await handling {
             guard request.author.count <= 200 else { throw RPCErrors.invalid("author: at most 200 characters") }
             let version = try await models.editSegment(
-                try ModelReference(parsing: request.reference), segment: Int(request.segmentID),
+                try ModelReference(request.model), segment: Int(request.segmentID),
                 name: request.newName.isEmpty ? nil : request.newName,
                 description: request.hasNewDescription ? request.newDescription : nil,
                 actions: request.hasNewActions ? request.newActions.actions : nil,
@@ -99,7 +107,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         context: ServerContext
     ) async throws {
         try await handling {
-            let resolved = try await models.resolve(try ModelReference(parsing: request.reference))
+            let resolved = try await models.resolve(try ModelReference(request.model))
             guard let version = try await registry.version(resolved.name, resolved.version),
                   let dataset = try await registry.dataset(id: version.datasetID) else {
                 throw RegistryError.notFound("the training dataset of \(resolved.name)@\(resolved.version)")

@@ -16,8 +16,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
 
     func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
         try await handling {
-            guard !request.model.isEmpty else { throw RPCErrors.invalid("model is required (name, name@version or name@alias)") }
-            let resolved = try await models.resolve(try ModelReference(parsing: request.model))
+            let resolved = try await models.resolve(try ModelReference(request.model))
             return try await score(request, with: resolved, context: context)
         }
     }
@@ -41,7 +40,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             } else {
                 response = try Self.score(request, with: resolved, cancellation: cancellation)
             }
-            metrics.customersScored(response.scores.count + response.columns.segmentIds.count)
+            metrics.customersScored(response.scores.scores.count + response.packed.segmentIds.count)
             return response
         } catch is CancellationError {
             metrics.scoreStoppedEarly()
@@ -66,15 +65,32 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         try await handling {
             var current: ModelRepository.Resolved?
             for try await message in request {
-                if !message.model.isEmpty {
-                    current = try await models.resolve(try ModelReference(parsing: message.model))
+                var answer: Segmentation_V1_ScoreResponse
+                do {
+                    if message.hasModel {
+                        current = nil  // a model that cannot be resolved is not silently replaced by the previous one
+                        current = try await models.resolve(try ModelReference(message.model))
+                    }
+                    guard let resolved = current else {
+                        throw RPCErrors.invalid("model is required: the first request of a score stream, and any after one whose model failed, must name it")
+                    }
+                    answer = try await score(message, with: resolved, context: context)
+                } catch let error where !Self.endsStream(error) {
+                    // This request failed; the stream goes on with the next.
+                    answer = .with { $0.error = RPCErrors.scoreError(error) }
                 }
-                guard let resolved = current else {
-                    throw RPCErrors.invalid("the first message of a score stream must name the model")
-                }
-                try await response.write(try await score(message, with: resolved, context: context))
+                answer.requestID = message.requestID
+                try await response.write(answer)
             }
         }
+    }
+
+    /// Failures of the call itself (it was cancelled, passed its deadline, or the server is
+    /// stopping) end a stream; a bad request only fails its own response.
+    private static func endsStream(_ error: any Error) -> Bool {
+        if error is CancellationError || error is ScoringStopped { return true }
+        if let error = error as? RPCError { return [.cancelled, .deadlineExceeded, .unavailable].contains(error.code) }
+        return false
     }
 
     static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
@@ -88,11 +104,13 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
         }
         switch request.input {
-        case .matrix(let matrix)?: response.columns = try scoreMatrix(matrix, model, cancellation).proto
-        case .features(let rows)?: response.scores = present(try scoreFeatureRows(rows, model, cancellation))
+        case .matrix(let matrix)?: response.packed = try scoreMatrix(matrix, model, cancellation).proto
+        case .features(let rows)?:
+            let scored = present(try scoreFeatureRows(rows, model, cancellation))
+            response.scores = .with { $0.scores = scored }
         case .csv(let csv)?:
             let (assignments, report) = try scoreCSV(csv.data, request, model, cancellation)
-            response.scores = present(assignments)
+            response.scores = .with { $0.scores = present(assignments) }
             response.dataReport = report.proto
         case nil: throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
         }
@@ -102,8 +120,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     /// The bulk form: packed values in, packed ids and distances out.
     private static func scoreMatrix(_ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel,
                                     _ cancellation: CancellationCheck) throws -> BatchScores {
-        let width = matrix.columns.count
-        guard width > 0 else { throw RPCErrors.invalid("matrix.columns is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))") }
+        let width = matrix.featureNames.count
+        guard width > 0 else { throw RPCErrors.invalid("matrix.feature_names is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))") }
         guard matrix.values.count % width == 0 else {
             throw RPCErrors.invalid("matrix.values has \(matrix.values.count) values, not a whole number of rows of \(width) columns")
         }
@@ -112,7 +130,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             throw RPCErrors.invalid("matrix has \(matrix.customerIds.count) customer_ids but \(rows) rows of \(width) values")
         }
         return try model.scoreBatch(customerIDs: matrix.customerIds.isEmpty ? nil : matrix.customerIds,
-                                    columns: matrix.columns, values: Matrix(rows: rows, columns: width, values: matrix.values),
+                                    columns: matrix.featureNames, values: Matrix(rows: rows, columns: width, values: matrix.values),
                                     cancellation: cancellation)
     }
 
@@ -149,7 +167,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     private static func scoreFeatureRows(_ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel,
                                          _ cancellation: CancellationCheck) throws -> [Assignment] {
         guard !rows.rows.isEmpty else { throw ScoringError.emptyBatch }
-        let width = rows.columns.count
+        let width = rows.featureNames.count
         var values = [Double]()
         values.reserveCapacity(rows.rows.count * width)
         var ids = [String]()
@@ -162,7 +180,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             ids.append(id)
             values.append(contentsOf: row.values)
         }
-        return try model.score(customerIDs: ids, columns: rows.columns,
+        return try model.score(customerIDs: ids, columns: rows.featureNames,
                                values: Matrix(rows: ids.count, columns: width, values: values), cancellation: cancellation)
     }
 }

@@ -24,7 +24,8 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {
                 try configuration.check(header: header, source: dataset.files[0].name)
             }
-            let job = try await jobs.submit(modelName: spec.modelName, dataset: dataset, configuration: configuration)
+            let requestID = try RequestIDs.check(request.requestID, field: "request_id").map { ($0, try RequestIDs.fingerprint(spec)) }
+            let job = try await jobs.submit(modelName: spec.modelName, dataset: dataset, configuration: configuration, requestID: requestID)
             return .with { $0.job = job.proto }
         }
     }
@@ -74,10 +75,19 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
 
     func listJobs(request: Segmentation_V1_ListJobsRequest, context: ServerContext) async throws -> Segmentation_V1_ListJobsResponse {
         try await handling {
-            guard request.limit >= 0 else { throw RPCErrors.invalid("limit must not be negative") }
-            let limit = request.limit == 0 ? 50 : min(Int(request.limit), 1000)
-            let list = try await jobs.jobs(limit: limit, modelName: request.modelName.isEmpty ? nil : request.modelName)
-            return .with { $0.jobs = list.items.map(\.proto); $0.unreadable = Int32(list.unreadable) }
+            let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "jobs", scope: request.modelName)
+            let cursor = try paging.after.map { key in
+                guard let cursor = JobCursor(key: key) else { throw RPCErrors.invalid("page_token is damaged; start again with an empty page_token") }
+                return cursor
+            }
+            // One more than a page: whether another page follows.
+            let list = try await jobs.jobs(limit: paging.size + 1, modelName: request.modelName.isEmpty ? nil : request.modelName, after: cursor)
+            let items = Array(list.items.prefix(paging.size))
+            return .with {
+                $0.jobs = items.map(\.proto)
+                $0.unreadable = Int32(list.unreadable)
+                $0.nextPageToken = list.items.count > paging.size ? paging.token(after: JobCursor(items[items.count - 1]).key) : ""
+            }
         }
     }
 

@@ -576,8 +576,40 @@ extension Assignment {
     }
 }
 
+extension ModelReference {
+    /// A request's ModelRef, checked: `field` names it in errors ("model").
+    init(_ ref: Segmentation_V1_ModelRef, field: String = "model") throws {
+        guard !ref.name.isEmpty else {
+            throw RPCErrors.invalid("\(field).name is required (a model name; version or alias optional, neither: the latest)")
+        }
+        do {
+            try Names.validateModelName(ref.name)
+        } catch RegistryError.invalid(let why) {
+            throw RPCErrors.invalid("\(field).name: \(why)")
+        }
+        switch ref.selector {
+        case nil:
+            self.init(name: ref.name, selector: .latest)
+        case .version(let number)?:
+            guard number >= 1 else { throw RPCErrors.invalid("\(field).version: version numbers start at 1, got \(number)") }
+            self.init(name: ref.name, selector: .version(Int(number)))
+        case .alias(let alias)?:
+            if alias.lowercased() == "latest" {
+                self.init(name: ref.name, selector: .latest)
+                return
+            }
+            do {
+                try Names.validateAlias(alias)
+            } catch RegistryError.invalid(let why) {
+                throw RPCErrors.invalid("\(field).alias: \(why)")
+            }
+            self.init(name: ref.name, selector: .alias(alias))
+        }
+    }
+}
+
 extension BatchScores {
-    var proto: Segmentation_V1_ScoreColumns {
+    var proto: Segmentation_V1_PackedScores {
         .with {
             $0.segmentIds = segmentIDs
             $0.distances = distances

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCProtobuf
+import SegmentationAPI
 import SegmentationEngine
 
 /// Maps the errors of the engine, the registry and the job manager to gRPC status codes with a
@@ -40,6 +41,7 @@ enum RPCErrors {
             case .damagedDatabase: return (.dataLoss, "DAMAGED_REGISTRY", [])
             case .corrupt: return (.dataLoss, "DAMAGED_DATA", [])
             case .datasetInUse: return (.failedPrecondition, "DATASET_IN_USE", [])
+            case .requestReused: return (.alreadyExists, "REQUEST_ID_REUSED", [])
             }
         case let error as JobError:
             switch error {
@@ -88,6 +90,23 @@ enum RPCErrors {
         }
         let path = customer.isEmpty ? "columns.\(field.cutToUTF8(64))" : "customers[\(customer.cutToUTF8(64))].\(field.cutToUTF8(64))"
         return .init(field: path, description: error.description.cutToUTF8(maximumMessageLength))
+    }
+
+    /// A failed request of a score stream, as the status it would have failed a unary call with.
+    static func scoreError(_ error: any Error) -> Segmentation_V1_ScoreError {
+        let status = map(error)
+        var answer = Segmentation_V1_ScoreError.with {
+            $0.code = Int32(status.code.rawValue)
+            $0.message = status.message
+        }
+        if error is RPCError {
+            answer.reason = status.code == .invalidArgument ? "INVALID_ARGUMENT" : ""
+        } else {
+            let (_, reason, _) = classify(error)
+            answer.reason = reason
+            if let error = error as? ScoringError, let violation = fieldViolation(error) { answer.field = violation.field }
+        }
+        return answer
     }
 
     static func invalid(_ message: String) -> RPCError {
