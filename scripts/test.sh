@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: builds everything (the process tests run the built executables), runs
-# every test, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving
+# every test, the Python and C clients against the real server, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving
 # benchmarks and of the soak test, so they never rot (debug builds; no timing is asserted; the
 # soak's correctness checks do hold: no failed call, no reply from a half-switched alias).
 # Tests that need ../shared skip with a message when it is absent.
@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
+# The Python and C clients against the real server: the same segments as the CLI, the right statuses.
+bash scripts/test-clients.sh
 # A bounded libFuzzer run over the CSV reader and dataset ingestion (replays past crashes first).
 bash scripts/fuzz.sh 60
 .build/debug/segment-bench --smoke

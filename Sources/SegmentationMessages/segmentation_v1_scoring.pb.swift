@@ -28,7 +28,7 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// Sizes: a request and its response must each fit the receive limits (the server's
-/// --max-message-mib, 16 MiB by default; most clients' own default is 4 MiB: raise it, e.g.
+/// --max-message-mb, 16 MiB by default; most clients' own default is 4 MiB: raise it, e.g.
 /// grpc.max_receive_message_length, or send fewer customers per request). A response with names
 /// and explanations takes about 200 bytes per customer, packed columns about 30.
 public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {

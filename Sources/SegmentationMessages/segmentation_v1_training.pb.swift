@@ -353,6 +353,66 @@ public nonisolated enum Segmentation_V1_JobState: SwiftProtobuf.Enum, Swift.Case
 
 }
 
+/// The metrics of one candidate number of segments.
+public nonisolated struct Segmentation_V1_KMetrics: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var k: Int32 = 0
+
+  public var inertia: Double = 0
+
+  public var silhouette: Double = 0
+
+  public var daviesBouldin: Double = 0
+
+  public var calinskiHarabasz: Double = 0
+
+  public var iterations: Int32 = 0
+
+  /// The smallest segment's share of the customers at this k.
+  public var smallestShare: Double = 0
+
+  /// Gaussian mixture models: the Bayesian information criterion at this k (lower is better).
+  public var bic: Double {
+    get {_bic ?? 0}
+    set {_bic = newValue}
+  }
+  /// Returns true if `bic` has been explicitly set.
+  public var hasBic: Bool {self._bic != nil}
+  /// Clears the value of `bic`. Subsequent reads from it will return its default value.
+  public mutating func clearBic() {self._bic = nil}
+
+  /// Gaussian mixture models: the Akaike information criterion (lower is better) and the mean
+  /// log-likelihood per customer at this k.
+  public var aic: Double {
+    get {_aic ?? 0}
+    set {_aic = newValue}
+  }
+  /// Returns true if `aic` has been explicitly set.
+  public var hasAic: Bool {self._aic != nil}
+  /// Clears the value of `aic`. Subsequent reads from it will return its default value.
+  public mutating func clearAic() {self._aic = nil}
+
+  public var meanLogLikelihood: Double {
+    get {_meanLogLikelihood ?? 0}
+    set {_meanLogLikelihood = newValue}
+  }
+  /// Returns true if `meanLogLikelihood` has been explicitly set.
+  public var hasMeanLogLikelihood: Bool {self._meanLogLikelihood != nil}
+  /// Clears the value of `meanLogLikelihood`. Subsequent reads from it will return its default value.
+  public mutating func clearMeanLogLikelihood() {self._meanLogLikelihood = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bic: Double? = nil
+  fileprivate var _aic: Double? = nil
+  fileprivate var _meanLogLikelihood: Double? = nil
+}
+
 public nonisolated struct Segmentation_V1_KRange: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -845,6 +905,85 @@ nonisolated extension Segmentation_V1_KSelection: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Segmentation_V1_JobState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JOB_STATE_UNSPECIFIED\0\u{1}JOB_STATE_QUEUED\0\u{1}JOB_STATE_RUNNING\0\u{1}JOB_STATE_SUCCEEDED\0\u{1}JOB_STATE_FAILED\0\u{1}JOB_STATE_CANCELLED\0")
+}
+
+nonisolated extension Segmentation_V1_KMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".KMetrics"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}k\0\u{1}inertia\0\u{1}silhouette\0\u{3}davies_bouldin\0\u{3}calinski_harabasz\0\u{1}iterations\0\u{3}smallest_share\0\u{1}bic\0\u{1}aic\0\u{3}mean_log_likelihood\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.k) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.inertia) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.silhouette) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.daviesBouldin) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.calinskiHarabasz) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.iterations) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.smallestShare) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._bic) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._aic) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._meanLogLikelihood) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.k != 0 {
+      try visitor.visitSingularInt32Field(value: self.k, fieldNumber: 1)
+    }
+    if self.inertia.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.inertia, fieldNumber: 2)
+    }
+    if self.silhouette.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.silhouette, fieldNumber: 3)
+    }
+    if self.daviesBouldin.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.daviesBouldin, fieldNumber: 4)
+    }
+    if self.calinskiHarabasz.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.calinskiHarabasz, fieldNumber: 5)
+    }
+    if self.iterations != 0 {
+      try visitor.visitSingularInt32Field(value: self.iterations, fieldNumber: 6)
+    }
+    if self.smallestShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.smallestShare, fieldNumber: 7)
+    }
+    try { if let v = self._bic {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._aic {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._meanLogLikelihood {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_KMetrics, rhs: Segmentation_V1_KMetrics) -> Bool {
+    if lhs.k != rhs.k {return false}
+    if lhs.inertia != rhs.inertia {return false}
+    if lhs.silhouette != rhs.silhouette {return false}
+    if lhs.daviesBouldin != rhs.daviesBouldin {return false}
+    if lhs.calinskiHarabasz != rhs.calinskiHarabasz {return false}
+    if lhs.iterations != rhs.iterations {return false}
+    if lhs.smallestShare != rhs.smallestShare {return false}
+    if lhs._bic != rhs._bic {return false}
+    if lhs._aic != rhs._aic {return false}
+    if lhs._meanLogLikelihood != rhs._meanLogLikelihood {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Segmentation_V1_KRange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

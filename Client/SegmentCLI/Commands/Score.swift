@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
+import Synchronization
 
 struct Score: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -137,6 +138,13 @@ struct ScorePlan: Sendable {
         let bar = ProgressBar("scoring")
         let roles = self.roles
         let input = self.input
+        // The first request the server answers with an error: the CLI stops sending there and
+        // reports it once the stream has ended cleanly (the server goes on after a failed request).
+        let failure = Mutex<RPCError?>(nil)
+        // An error reading the input (a value that is not a number...) ends the request stream
+        // cleanly and is reported after it: thrown inside the writer, gRPC would report only that
+        // the stream closed.
+        let inputFailure = Mutex<(any Error)?>(nil)
         let tally = try await services.scoring.scoreStream(options: largeResponses) { writer in
             var first = true
             var sent = 0
@@ -148,40 +156,59 @@ struct ScorePlan: Sendable {
                 first = false
                 return request
             }
-            switch input {
-            case .featureRows(let files, let model, let batchSize):
-                try await FeatureRowBatches.forEach(files: files, model: model, batchSize: batchSize) { request in
-                    try await writer.write(stamp(request))
-                }
-            case .customerRows(let files):
-                for file in files {
-                    try await CustomerRowChunks.forEach(file: file, chunkBytes: Self.csvChunkBytes) { data in
-                        try await writer.write(stamp(.with { $0.csv = .with { $0.data = data }; $0.filters = filters }))
+            func send(_ request: Segmentation_V1_ScoreRequest) async throws {
+                guard failure.withLock({ $0 == nil }) else { return }
+                try await writer.write(stamp(request))
+            }
+            do {
+                switch input {
+                case .featureRows(let files, let model, let batchSize):
+                    try await FeatureRowBatches.forEach(files: files, model: model, batchSize: batchSize) { request in
+                        try await send(request)
+                    }
+                case .customerRows(let files):
+                    for file in files {
+                        try await CustomerRowChunks.forEach(file: file, chunkBytes: Self.csvChunkBytes) { data in
+                            try await send(.with { $0.csv = .with { $0.data = data }; $0.filters = filters })
+                        }
+                    }
+                case .transactions(let batches, let customerColumn, let snapshot):
+                    try await batches.forEachMessage(chunkBytes: Self.csvChunkBytes, customerColumn: customerColumn) { data in
+                        try await send(.with {
+                            $0.csv = .with { $0.data = data }
+                            $0.snapshotDate = snapshot
+                            $0.filters = filters
+                            $0.inputColumns = .with { $0.roles = roles }
+                        })
                     }
                 }
-            case .transactions(let batches, let customerColumn, let snapshot):
-                try await batches.forEachMessage(chunkBytes: Self.csvChunkBytes, customerColumn: customerColumn) { data in
-                    try await writer.write(stamp(.with {
-                        $0.csv = .with { $0.data = data }
-                        $0.snapshotDate = snapshot
-                        $0.filters = filters
-                        $0.inputColumns = .with { $0.roles = roles }
-                    }))
-                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                inputFailure.withLock { $0 = error }
             }
         } onResponse: { response in
             var tally = Tally()
             for try await part in response.messages {
-                // A failed request does not end the stream on the server; the CLI stops at the first.
                 if part.hasError {
-                    throw RPCError(code: Status.Code(rawValue: Int(part.error.code)).flatMap(RPCError.Code.init) ?? .unknown,
-                                   message: part.error.message + (part.requestID.isEmpty ? "" : " (message \(Int(part.requestID).map { $0 + 1 } ?? 0) of the stream)"))
+                    let error = RPCError(code: Status.Code(rawValue: Int(part.error.code)).flatMap(RPCError.Code.init) ?? .unknown,
+                                         message: part.error.message)
+                    failure.withLock { if $0 == nil { $0 = error } }
                 }
+                if failure.withLock({ $0 != nil }) { continue }
                 tally.add(part)
                 printer.add(part)
                 bar.update(0, "\(tally.customers) customers")
             }
             return tally
+        }
+        if let error = inputFailure.withLock({ $0 }) {
+            bar.finish("stopped: the input could not be read")
+            throw error
+        }
+        if let error = failure.withLock({ $0 }) {
+            bar.finish("stopped: a request of the stream failed")
+            throw error
         }
         printer.finish()
         var summary = "scored \(tally.customers) customer\(tally.customers == 1 ? "" : "s") with \(tally.model)"

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Other languages against the real segment-server on loopback, with tokens on: the Python client
+# (examples/python, installed into .build/clients/python with stubs generated from Protos/) trains
+# a model and scores; the C client (examples/c: protoc-c + libnghttp2) scores; both must give
+# every customer the segment the Swift CLI gives it, and an unknown model, a bad row and a missing
+# token must arrive as NOT_FOUND, INVALID_ARGUMENT and UNAUTHENTICATED (exit 3, 4 and 8) in both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(swift build --show-bin-path)
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill -INT $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+venv=.build/clients/python
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --force-reinstall --no-deps ./examples/python 2>&1 | grep -v "^$" || true
+"$venv/bin/python" -c "import grpc, grpc_health" 2>/dev/null || "$venv/bin/pip" install -q -r examples/python/requirements.txt
+rm -rf examples/python/build examples/python/src/*.egg-info
+make -s -C examples/c
+
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+echo "admin:$(printf %s "$token" | sha256sum | cut -d' ' -f1)" > "$work/tokens.txt"
+"$bin/segment-server" --port 0 --data-dir "$work/data" --auth-tokens "$work/tokens.txt" 2> "$work/server.log" &
+server=$!
+address=""
+for _ in $(seq 1 150); do
+  address=$(grep -o 'address=[0-9.]*:[0-9]*' "$work/server.log" | head -1 | cut -d= -f2 || true)
+  [ -n "$address" ] && grep -q "serving" "$work/server.log" && break
+  sleep 0.2
+done
+[ -n "$address" ] || { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
+export SEGMENT_SERVER=$address SEGMENT_TOKEN=$token
+py="$venv/bin/python"
+cli="$bin/segment"
+
+echo "== clients: training through the Python client on $address"
+"$cli" generate-sample --customers 600 --seed 11 --file "$work/tx.csv" >/dev/null
+"$py" examples/python/train.py --model shop --k 3-6 "$work/tx.csv" > "$work/train.json" 2> "$work/train.log"
+"$cli" score --model shop "$work/tx.csv" --output csv > "$work/cli.csv" 2>/dev/null
+"$py" examples/python/score.py --model shop "$work/tx.csv" > "$work/python.json" 2>/dev/null
+examples/c/segment-score "$SEGMENT_SERVER" shop@1 "$work/tx.csv" > "$work/c.csv" 2>/dev/null
+python3 - "$work" <<'PYTHON'
+import csv, json, sys
+work = sys.argv[1]
+cli = {row["customer"]: (int(row["segment_id"]), row["segment"]) for row in csv.DictReader(open(f"{work}/cli.csv"))}
+python = {s["customer_id"]: (s["segment_id"], s["segment_name"]) for s in json.load(open(f"{work}/python.json"))}
+c = {row["customer_id"]: (int(row["segment_id"]), row["segment_name"]) for row in csv.DictReader(open(f"{work}/c.csv"))}
+trained = json.load(open(f"{work}/train.json"))
+assert len(cli) == 600, f"the CLI scored {len(cli)} customers, not 600"
+assert python == cli, f"Python and the CLI disagree on {sum(python.get(k) != v for k, v in cli.items())} customers"
+assert c == cli, f"C and the CLI disagree on {sum(c.get(k) != v for k, v in cli.items())} customers"
+assert sum(s["customers"] for s in trained["segments"]) == 600 and trained["version"] == 1
+print(f"ok: the CLI, Python and C give the same segment to all {len(cli)} customers ({trained['k']} segments)")
+PYTHON
+
+# A customer-table model, for a row whose value is not a number.
+python3 -c "
+import random
+random.seed(1)
+print('customer_id,spend,visits')
+for i in range(300):
+    g = i % 3
+    print(f'c{i},{[100, 1000, 5000][g] * random.uniform(0.8, 1.2):.1f},{[2, 10, 30][g] + random.randint(0, 3)}')
+" > "$work/customers.csv"
+"$cli" train "$work/customers.csv" --kind customers --model members --k 3 --wait >/dev/null 2>&1
+printf 'customer_id,spend,visits\nx1,abc,3\n' > "$work/bad-row.csv"
+
+expect() {  # expect LABEL EXIT_CODE STATUS COMMAND...
+  local label=$1 code=$2 status=$3; shift 3
+  set +e
+  "$@" > /dev/null 2> "$work/err.txt"
+  local got=$?
+  set -e
+  if [ "$got" -ne "$code" ] || ! grep -q "$status" "$work/err.txt"; then
+    echo "FAILED: $label: exit $got (wanted $code with $status): $(cat "$work/err.txt")"
+    exit 1
+  fi
+  echo "ok: $label: exit $got, $(head -c 160 "$work/err.txt" | head -1)"
+}
+expect "Python, unknown model" 3 NOT_FOUND "$py" examples/python/score.py --model ghost "$work/tx.csv"
+expect "C, unknown model" 3 NOT_FOUND examples/c/segment-score "$SEGMENT_SERVER" ghost "$work/tx.csv"
+expect "Python, bad row" 4 INVALID_ARGUMENT "$py" examples/python/score.py --model members "$work/bad-row.csv"
+expect "C, bad row" 4 INVALID_ARGUMENT examples/c/segment-score "$SEGMENT_SERVER" members "$work/bad-row.csv"
+expect "Python, no token" 8 UNAUTHENTICATED env -u SEGMENT_TOKEN "$py" examples/python/score.py --model shop "$work/tx.csv"
+expect "C, no token" 8 UNAUTHENTICATED env -u SEGMENT_TOKEN examples/c/segment-score "$SEGMENT_SERVER" shop "$work/tx.csv"
+expect "Python, wrong token" 8 UNAUTHENTICATED env SEGMENT_TOKEN=wrong "$py" examples/python/score.py --model shop "$work/tx.csv"
+echo "clients: all checks passed"
