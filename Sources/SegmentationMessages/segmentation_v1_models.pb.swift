@@ -868,8 +868,11 @@ public nonisolated struct Segmentation_V1_SetAliasResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The version the alias pointed at before, 0 for none.
+  /// Output only. The version the alias pointed at before, 0 for none.
   public var previousVersion: Int32 = 0
+
+  /// Output only. The version it points at now.
+  public var version: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2594,7 +2597,7 @@ nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Segmentation_V1_SetAliasResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetAliasResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}previous_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}previous_version\0\u{1}version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2603,6 +2606,7 @@ nonisolated extension Segmentation_V1_SetAliasResponse: SwiftProtobuf.Message, S
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.previousVersion) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
       default: break
       }
     }
@@ -2612,11 +2616,15 @@ nonisolated extension Segmentation_V1_SetAliasResponse: SwiftProtobuf.Message, S
     if self.previousVersion != 0 {
       try visitor.visitSingularInt32Field(value: self.previousVersion, fieldNumber: 1)
     }
+    if self.version != 0 {
+      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_SetAliasResponse, rhs: Segmentation_V1_SetAliasResponse) -> Bool {
     if lhs.previousVersion != rhs.previousVersion {return false}
+    if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

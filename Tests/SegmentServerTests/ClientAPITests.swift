@@ -104,7 +104,7 @@ struct ClientAPITests {
             _ = try await services.train(dataset.id, model: "refs", ks: 4...4)
             _ = try await services.models.setAlias(.with { $0.model = .init(name: "refs", version: 1); $0.alias = "staging" })
             let promoted = try await services.models.setAlias(.with { $0.model = .init(text: "refs@staging"); $0.alias = "production" })
-            #expect(promoted.previousVersion == 0)
+            #expect(promoted.previousVersion == 0 && promoted.version == 1)
             let detail = try await services.models.getModel(.with { $0.model = .init(text: "refs@production") }).model
             #expect(detail.version.version == 1)
             #expect(try await services.models.getModel(.with { $0.model = .init(text: "refs") }).model.version.version == 2)

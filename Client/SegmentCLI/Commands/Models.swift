@@ -78,23 +78,23 @@ struct Models: AsyncParsableCommand {
     }
 
     struct Alias: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Point an alias (e.g. production) at a version; atomic.")
+        static let configuration = CommandConfiguration(abstract: "Point an alias (e.g. production) at a version, or at another alias's version; atomic.")
         @Argument(help: "Model name.") var name: String
         @Argument(help: "Alias name.") var alias: String
-        @Argument(help: "Version number.") var version: Int
+        @Argument(help: "Version number, or another alias (promote staging: alias NAME production staging).") var target: String
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
             try await server.call { services, format in
                 let response = try await services.models.setAlias(.with {
-                    $0.model = .init(name: name, version: version); $0.alias = alias
+                    $0.model = .init(text: "\(name)@\(target)"); $0.alias = alias
                 })
                 let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
                 try Output.emit(format, header: ["model", "alias", "version", "previous"],
-                                rows: [[name, alias, String(version), response.previousVersion > 0 ? String(response.previousVersion) : ""]]) {
+                                rows: [[name, alias, String(response.version), response.previousVersion > 0 ? String(response.previousVersion) : ""]]) {
                     try Output.json(response)
                 }
-                if format == .table { FileHandle.standardError.writeQuietly("\(name)@\(alias) -> \(version)\(moved)\n") }
+                if format == .table { FileHandle.standardError.writeQuietly("\(name)@\(alias) -> \(response.version)\(moved)\n") }
             }
         }
     }

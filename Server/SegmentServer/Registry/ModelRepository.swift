@@ -118,18 +118,18 @@ public final class ModelRepository: Sendable {
 
     /// Points an alias at a version; returns the version it pointed at before.
     public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
-        try await setAlias(alias, to: ModelReference(name: name, selector: .version(version)))
+        try await setAlias(alias, to: ModelReference(name: name, selector: .version(version))).previous
     }
 
     /// Points an alias at the version a reference names (a number, another alias, or the
     /// latest), resolved in the same serialised step as the write, so promoting "staging" to
     /// "production" cannot pick up a version that moved in between.
-    public func setAlias(_ alias: String, to reference: ModelReference) async throws -> Int? {
+    public func setAlias(_ alias: String, to reference: ModelReference) async throws -> (previous: Int?, version: Int) {
         try await writes.run {
             let version = try resolveVersion(reference)
             let previous = try await registry.setAlias(reference.name, alias: alias, version: version)
             view.withLock { $0.aliases[reference.name, default: [:]][alias] = version }
-            return previous
+            return (previous, version)
         }
     }
 

@@ -65,8 +65,8 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         try await handling {
             let reference = try ModelReference(request.model)
             try Names.validateAlias(request.alias)
-            let previous = try await models.setAlias(request.alias, to: reference)
-            return .with { $0.previousVersion = Int32(previous ?? 0) }
+            let (previous, version) = try await models.setAlias(request.alias, to: reference)
+            return .with { $0.previousVersion = Int32(previous ?? 0); $0.version = Int32(version) }
         }
     }
 
