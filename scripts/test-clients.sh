@@ -53,6 +53,27 @@ assert sum(s["customers"] for s in trained["segments"]) == 600 and trained["vers
 print(f"ok: the CLI, Python and C give the same segment to all {len(cli)} customers ({trained['k']} segments)")
 PYTHON
 
+# Feature rows (an id column, then the model's features in another order) through the C client.
+"$cli" models export shop -o "$work/export.csv" >/dev/null 2>&1
+python3 - "$work" <<'PYTHON'
+import csv, sys
+work = sys.argv[1]
+with open(f"{work}/features.csv", "w", newline="") as out:
+    writer = csv.writer(out)
+    writer.writerow(["customer_id", "monetary", "recency", "avg_order_value", "frequency"])
+    for row in csv.DictReader(open(f"{work}/export.csv")):
+        writer.writerow([row["customer"], row["monetary"], row["recency"], row["avg_order_value"], row["frequency"]])
+PYTHON
+examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/features.csv" > "$work/c-features.csv" 2>/dev/null
+python3 - "$work" <<'PYTHON'
+import csv, sys
+work = sys.argv[1]
+exported = {row["customer"]: int(row["segment_id"]) for row in csv.DictReader(open(f"{work}/export.csv"))}
+scored = {row["customer_id"]: int(row["segment_id"]) for row in csv.DictReader(open(f"{work}/c-features.csv"))}
+assert scored == exported and len(scored) == 600, "C's feature-row scores differ from the export"
+print(f"ok: C's feature rows give all {len(scored)} customers their exported segment")
+PYTHON
+
 # A customer-table model, for a row whose value is not a number.
 python3 -c "
 import random
@@ -84,4 +105,32 @@ expect "C, bad row" 4 INVALID_ARGUMENT examples/c/segment-score "$SEGMENT_SERVER
 expect "Python, no token" 8 UNAUTHENTICATED env -u SEGMENT_TOKEN "$py" examples/python/score.py --model shop "$work/tx.csv"
 expect "C, no token" 8 UNAUTHENTICATED env -u SEGMENT_TOKEN examples/c/segment-score "$SEGMENT_SERVER" shop "$work/tx.csv"
 expect "Python, wrong token" 8 UNAUTHENTICATED env SEGMENT_TOKEN=wrong "$py" examples/python/score.py --model shop "$work/tx.csv"
+printf 'customer_id,recency,frequency,monetary,avg_order_value\nq1,12,abc,300,100\n' > "$work/bad-features.csv"
+expect "C, bad feature row" 4 INVALID_ARGUMENT examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/bad-features.csv"
+
+# The same server again, now with mutual TLS: the Python client with its CA, certificate and key.
+kill -INT $server; wait $server 2>/dev/null || true
+ssl() { openssl "$@" 2>/dev/null; }
+ssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=clients-ca -keyout "$work/ca-key.pem" -out "$work/ca.pem"
+echo "subjectAltName=IP:127.0.0.1,DNS:localhost" > "$work/san.ext"
+for who in server client; do
+  ssl req -newkey rsa:2048 -nodes -subj "/CN=$who" -keyout "$work/$who-key.pem" -out "$work/$who.csr"
+  ssl x509 -req -in "$work/$who.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" -CAcreateserial -days 2 \
+    -extfile "$work/san.ext" -out "$work/$who.pem"
+done
+: > "$work/server.log"
+"$bin/segment-server" --port 0 --data-dir "$work/data" --auth-tokens "$work/tokens.txt" --tls-cert "$work/server.pem" \
+  --tls-key "$work/server-key.pem" --tls-client-ca "$work/ca.pem" 2> "$work/server.log" &
+server=$!
+address=""
+for _ in $(seq 1 150); do
+  address=$(grep -o 'address=[0-9.]*:[0-9]*' "$work/server.log" | head -1 | cut -d= -f2 || true)
+  [ -n "$address" ] && grep -q "serving" "$work/server.log" && break
+  sleep 0.2
+done
+tls=(--server "$address" --tls-ca "$work/ca.pem" --tls-cert "$work/client.pem" --tls-key "$work/client-key.pem")
+"$py" examples/python/score.py "${tls[@]}" --model shop@1 "$work/tx.csv" > "$work/python-tls.json" 2>/dev/null
+cmp -s "$work/python.json" "$work/python-tls.json" || { echo "FAILED: Python over mutual TLS scored differently"; exit 1; }
+echo "ok: Python over mutual TLS: the same scores"
+expect "Python over TLS without a client certificate" 5 UNAVAILABLE "$py" examples/python/score.py --server "$address" --tls-ca "$work/ca.pem" --timeout 5 --model shop "$work/tx.csv"
 echo "clients: all checks passed"

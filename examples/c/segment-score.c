@@ -2,11 +2,13 @@
 // the Score RPC, speaking gRPC itself over HTTP/2 (libnghttp2, cleartext h2c) with messages from
 // protobuf-c. Prints CSV `customer_id,segment_id,segment_name`, one row per customer.
 //
-//   segment-score HOST:PORT MODEL_REF FILE.csv
+//   segment-score [--feature-rows] HOST:PORT MODEL_REF FILE.csv
 //
 // MODEL_REF is NAME, NAME@VERSION or NAME@ALIAS. FILE.csv holds what the model was trained on
-// (order lines, aggregated per customer by the server, or one row per customer) and goes in one
-// message, so it must fit the server's limit (16 MiB by default). SEGMENT_TOKEN, when set, is
+// (order lines, aggregated per customer by the server, or one row per customer), sent as CSV; or,
+// with --feature-rows, the customer id in the first column and the model's features (GetModel's
+// expected_columns, any order) in the others, all numbers, sent as FeatureRows. Either way it goes
+// in one message, so it must fit the server's limit (16 MiB by default). SEGMENT_TOKEN, when set, is
 // sent as `authorization: Bearer TOKEN`; SEGMENT_TIMEOUT (seconds, default 30) as grpc-timeout.
 // On a failed call it prints "error: STATUS (code): message" and exits with the segment CLI's
 // codes: 3 not found, 4 invalid input, 5 unreachable or deadline, 6 conflict, 8 denied, 1 other,
@@ -18,6 +20,7 @@
 // and grpc-message (percent-encoded) in the trailers, or in the headers of a trailers-only reply.
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -209,6 +212,80 @@ static void parse_reference(char *text, Segmentation__V1__ModelRef *ref) {
     }
 }
 
+// One CSV record from `*cursor` (quotes and doubled quotes understood): its fields, NUL-terminated
+// in place. Returns the field count, 0 at the end of the text.
+static size_t csv_record(char **cursor, char *end, char **fields, size_t capacity) {
+    char *c = *cursor;
+    if (c >= end) return 0;
+    size_t count = 0;
+    while (c < end) {
+        char *out = c, *start = c;
+        bool quoted = *c == '"';
+        if (quoted) c++;
+        while (c < end) {
+            if (quoted && *c == '"') {
+                if (c + 1 < end && c[1] == '"') { *out++ = '"'; c += 2; continue; }
+                quoted = false; c++; continue;
+            }
+            if (!quoted && (*c == ',' || *c == '\n' || *c == '\r')) break;
+            *out++ = *c++;
+        }
+        char stop = c < end ? *c : '\n';
+        *out = 0;
+        if (count < capacity) fields[count] = start;
+        count++;
+        c++;
+        if (stop == '\r' && c < end && *c == '\n') c++;
+        if (stop != ',') break;
+    }
+    *cursor = c;
+    return count;
+}
+
+#define MAX_COLUMNS 1000
+
+// --feature-rows: the file as FeatureRows (id column first, then the features).
+static Segmentation__V1__FeatureRows *feature_rows(char *text, size_t length, const char *path) {
+    char *cursor = text, *end = text + length;
+    char *header[MAX_COLUMNS];
+    size_t columns = csv_record(&cursor, end, header, MAX_COLUMNS);
+    if (columns < 2 || columns > MAX_COLUMNS) die(EXIT_USAGE, "%s needs a header of an id column and at most 999 feature columns", path);
+    Segmentation__V1__FeatureRows *rows = calloc(1, sizeof *rows);
+    segmentation__v1__feature_rows__init(rows);
+    rows->n_feature_names = columns - 1;
+    rows->feature_names = malloc((columns - 1) * sizeof(char *));
+    for (size_t j = 1; j < columns; j++) rows->feature_names[j - 1] = strdup(header[j]);
+    size_t capacity = 1024;
+    rows->rows = malloc(capacity * sizeof *rows->rows);
+    char *fields[MAX_COLUMNS];
+    size_t line = 1, count;
+    while ((count = csv_record(&cursor, end, fields, MAX_COLUMNS)) > 0) {
+        line++;
+        if (count == 1 && fields[0][0] == 0) continue;  // a blank line
+        if (count != columns) {
+            char where[64];
+            snprintf(where, sizeof where, "%zu", line);
+            die(EXIT_USAGE, "line %s has another number of fields than the header", where);
+        }
+        Segmentation__V1__FeatureRow *row = malloc(sizeof *row);
+        segmentation__v1__feature_row__init(row);
+        row->customer_id = fields[0];
+        row->n_values = columns - 1;
+        row->values = malloc((columns - 1) * sizeof(double));
+        for (size_t j = 1; j < columns; j++) {
+            char *stop;
+            row->values[j - 1] = strtod(fields[j], &stop);
+            if (stop == fields[j] || *stop) {
+                // Not a number: sent as NaN, so the server names the customer and field (INVALID_ARGUMENT).
+                row->values[j - 1] = NAN;
+            }
+        }
+        if (rows->n_rows == capacity) rows->rows = realloc(rows->rows, (capacity *= 2) * sizeof *rows->rows);
+        rows->rows[rows->n_rows++] = row;
+    }
+    return rows;
+}
+
 static void print_csv_field(const char *text) {
     if (!strpbrk(text, ",\"\n\r")) { fputs(text, stdout); return; }
     putchar('"');
@@ -220,8 +297,10 @@ static void print_csv_field(const char *text) {
 }
 
 int main(int argc, char **argv) {
+    bool as_features = argc > 1 && strcmp(argv[1], "--feature-rows") == 0;
+    if (as_features) { argv++; argc--; }
     if (argc != 4) {
-        fprintf(stderr, "usage: segment-score HOST:PORT MODEL_REF FILE.csv\n");
+        fprintf(stderr, "usage: segment-score [--feature-rows] HOST:PORT MODEL_REF FILE.csv\n");
         return EXIT_USAGE;
     }
     char *target = argv[1], *colon = strrchr(target, ':');
@@ -234,12 +313,18 @@ int main(int argc, char **argv) {
     size_t file_length;
     uint8_t *file = read_file(argv[3], &file_length);
     Segmentation__V1__CsvRows csv = SEGMENTATION__V1__CSV_ROWS__INIT;
-    csv.data.data = file;
-    csv.data.len = file_length;
     Segmentation__V1__ScoreRequest request = SEGMENTATION__V1__SCORE_REQUEST__INIT;
     request.model = &ref;
-    request.input_case = SEGMENTATION__V1__SCORE_REQUEST__INPUT_CSV;
-    request.csv = &csv;
+    if (as_features) {
+        file[file_length] = 0;
+        request.input_case = SEGMENTATION__V1__SCORE_REQUEST__INPUT_FEATURES;
+        request.features = feature_rows((char *)file, file_length, argv[3]);
+    } else {
+        csv.data.data = file;
+        csv.data.len = file_length;
+        request.input_case = SEGMENTATION__V1__SCORE_REQUEST__INPUT_CSV;
+        request.csv = &csv;
+    }
 
     struct call state = {.grpc_status = -1}, *call = &state;
     size_t packed = segmentation__v1__score_request__get_packed_size(&request);

@@ -12,12 +12,16 @@ prints "error: STATUS: message" and exits non-zero (3 not found, 4 invalid input
 """
 import argparse
 import json
+import os
 import sys
 
-import grpc
+# gRPC's C core logs connection failures on stderr too; the one-line error below says it (set
+# GRPC_VERBOSITY=ERROR to see them).
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+import grpc  # noqa: E402
 
-from segment_client import ClientError, Connection, add_connection_arguments, pb
-from segment_client.connection import fail
+from segment_client import ClientError, Connection, add_connection_arguments, pb  # noqa: E402
+from segment_client.connection import fail  # noqa: E402
 
 LIMIT = 16 * 1024 * 1024
 

@@ -30,7 +30,8 @@ EXIT_CODES = {
 SERVICE_CONFIG = json.dumps({
     "methodConfig": [{
         "name": [{"service": "segmentation.v1.ScoringService"}, {"service": "segmentation.v1.ModelRegistry"},
-                 {"service": "segmentation.v1.TrainingService"}, {"service": "segmentation.v1.DatasetService"}],
+                 {"service": "segmentation.v1.TrainingService"}, {"service": "segmentation.v1.DatasetService"},
+                 {"service": "grpc.health.v1.Health"}],
         "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
                         "retryableStatusCodes": ["UNAVAILABLE"]},
     }]
@@ -96,7 +97,7 @@ class Connection:
         """The server's health (grpc.health.v1) must be SERVING: it is NOT_SERVING while starting,
         while its registry is unreachable, and while shutting down."""
         try:
-            reply = self.health.Check(health_pb2.HealthCheckRequest(service=""), wait_for_ready=True, timeout=timeout)
+            reply = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         except grpc.RpcError as error:
             raise ClientError(error.code(), error.details() or "health check failed") from None
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
