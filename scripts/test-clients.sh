@@ -9,26 +9,50 @@ cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
 work=$(mktemp -d)
 server=""
-trap '[ -n "$server" ] && kill -INT $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+stop_server() {  # SIGINT, then SIGKILL after 10 s: a stuck server never hangs the tests
+  [ -n "$server" ] || return 0
+  kill -INT "$server" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  server=""
+}
+finish() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then  # say why, before the evidence goes with $work
+    echo "clients: FAILED (exit $status); the last lines of each log:"
+    for log in "$work"/*.log "$work"/err.txt; do [ -f "$log" ] && { echo "--- $(basename "$log")"; tail -n 15 "$log"; }; done
+  fi
+  stop_server
+  rm -rf "$work"
+}
+trap finish EXIT
+start_server() {  # start_server ARGS...: sets $server and $address, or fails with the server's log
+  : > "$work/server.log"
+  "$bin/segment-server" --port 0 --data-dir "$work/data" "$@" 2> "$work/server.log" &
+  server=$!
+  address=""
+  for _ in $(seq 1 150); do
+    address=$(grep -o 'address=[0-9.]*:[0-9]*' "$work/server.log" | head -1 | cut -d= -f2 || true)
+    [ -n "$address" ] && grep -q "serving" "$work/server.log" && return 0
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "the server did not start"
+  return 1
+}
 
 venv=.build/clients/python
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --force-reinstall --no-deps ./examples/python 2>&1 | grep -v "^$" || true
 "$venv/bin/python" -c "import grpc, grpc_health" 2>/dev/null || "$venv/bin/pip" install -q -r examples/python/requirements.txt
+# Reinstalled every run, so the stubs always come from the Protos/ of this checkout.
+"$venv/bin/pip" install -q --force-reinstall --no-deps ./examples/python
 rm -rf examples/python/build examples/python/src/*.egg-info
 make -s -C examples/c
 
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "admin:$(printf %s "$token" | sha256sum | cut -d' ' -f1)" > "$work/tokens.txt"
-"$bin/segment-server" --port 0 --data-dir "$work/data" --auth-tokens "$work/tokens.txt" 2> "$work/server.log" &
-server=$!
-address=""
-for _ in $(seq 1 150); do
-  address=$(grep -o 'address=[0-9.]*:[0-9]*' "$work/server.log" | head -1 | cut -d= -f2 || true)
-  [ -n "$address" ] && grep -q "serving" "$work/server.log" && break
-  sleep 0.2
-done
-[ -n "$address" ] || { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
+start_server --auth-tokens "$work/tokens.txt"
 export SEGMENT_SERVER=$address SEGMENT_TOKEN=$token
 py="$venv/bin/python"
 cli="$bin/segment"
@@ -36,9 +60,9 @@ cli="$bin/segment"
 echo "== clients: training through the Python client on $address"
 "$cli" generate-sample --customers 600 --seed 11 --file "$work/tx.csv" >/dev/null
 "$py" examples/python/train.py --model shop --k 3-6 "$work/tx.csv" > "$work/train.json" 2> "$work/train.log"
-"$cli" score --model shop "$work/tx.csv" --output csv > "$work/cli.csv" 2>/dev/null
-"$py" examples/python/score.py --model shop "$work/tx.csv" > "$work/python.json" 2>/dev/null
-examples/c/segment-score "$SEGMENT_SERVER" shop@1 "$work/tx.csv" > "$work/c.csv" 2>/dev/null
+"$cli" score --model shop "$work/tx.csv" --output csv > "$work/cli.csv" 2> "$work/cli-score.log"
+"$py" examples/python/score.py --model shop "$work/tx.csv" > "$work/python.json" 2> "$work/python-score.log"
+examples/c/segment-score "$SEGMENT_SERVER" shop@1 "$work/tx.csv" > "$work/c.csv" 2> "$work/c-score.log"
 python3 - "$work" <<'PYTHON'
 import csv, json, sys
 work = sys.argv[1]
@@ -54,7 +78,7 @@ print(f"ok: the CLI, Python and C give the same segment to all {len(cli)} custom
 PYTHON
 
 # Feature rows (an id column, then the model's features in another order) through the C client.
-"$cli" models export shop -o "$work/export.csv" >/dev/null 2>&1
+"$cli" models export shop -o "$work/export.csv" > /dev/null 2> "$work/export.log"
 python3 - "$work" <<'PYTHON'
 import csv, sys
 work = sys.argv[1]
@@ -64,7 +88,7 @@ with open(f"{work}/features.csv", "w", newline="") as out:
     for row in csv.DictReader(open(f"{work}/export.csv")):
         writer.writerow([row["customer"], row["monetary"], row["recency"], row["avg_order_value"], row["frequency"]])
 PYTHON
-examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/features.csv" > "$work/c-features.csv" 2>/dev/null
+examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/features.csv" > "$work/c-features.csv" 2> "$work/c-features.log"
 python3 - "$work" <<'PYTHON'
 import csv, sys
 work = sys.argv[1]
@@ -83,7 +107,7 @@ for i in range(300):
     g = i % 3
     print(f'c{i},{[100, 1000, 5000][g] * random.uniform(0.8, 1.2):.1f},{[2, 10, 30][g] + random.randint(0, 3)}')
 " > "$work/customers.csv"
-"$cli" train "$work/customers.csv" --kind customers --model members --k 3 --wait >/dev/null 2>&1
+"$cli" train "$work/customers.csv" --kind customers --model members --k 3 --wait > /dev/null 2> "$work/members.log"
 printf 'customer_id,spend,visits\nx1,abc,3\n' > "$work/bad-row.csv"
 
 expect() {  # expect LABEL EXIT_CODE STATUS COMMAND...
@@ -109,7 +133,7 @@ printf 'customer_id,recency,frequency,monetary,avg_order_value\nq1,12,abc,300,10
 expect "C, bad feature row" 4 INVALID_ARGUMENT examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/bad-features.csv"
 
 # The same server again, now with mutual TLS: the Python client with its CA, certificate and key.
-kill -INT $server; wait $server 2>/dev/null || true
+stop_server
 ssl() { openssl "$@" 2>/dev/null; }
 ssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=clients-ca -keyout "$work/ca-key.pem" -out "$work/ca.pem"
 echo "subjectAltName=IP:127.0.0.1,DNS:localhost" > "$work/san.ext"
@@ -118,18 +142,10 @@ for who in server client; do
   ssl x509 -req -in "$work/$who.csr" -CA "$work/ca.pem" -CAkey "$work/ca-key.pem" -CAcreateserial -days 2 \
     -extfile "$work/san.ext" -out "$work/$who.pem"
 done
-: > "$work/server.log"
-"$bin/segment-server" --port 0 --data-dir "$work/data" --auth-tokens "$work/tokens.txt" --tls-cert "$work/server.pem" \
-  --tls-key "$work/server-key.pem" --tls-client-ca "$work/ca.pem" 2> "$work/server.log" &
-server=$!
-address=""
-for _ in $(seq 1 150); do
-  address=$(grep -o 'address=[0-9.]*:[0-9]*' "$work/server.log" | head -1 | cut -d= -f2 || true)
-  [ -n "$address" ] && grep -q "serving" "$work/server.log" && break
-  sleep 0.2
-done
+start_server --auth-tokens "$work/tokens.txt" --tls-cert "$work/server.pem" --tls-key "$work/server-key.pem" \
+  --tls-client-ca "$work/ca.pem"
 tls=(--server "$address" --tls-ca "$work/ca.pem" --tls-cert "$work/client.pem" --tls-key "$work/client-key.pem")
-"$py" examples/python/score.py "${tls[@]}" --model shop@1 "$work/tx.csv" > "$work/python-tls.json" 2>/dev/null
+"$py" examples/python/score.py "${tls[@]}" --model shop@1 "$work/tx.csv" > "$work/python-tls.json" 2> "$work/python-tls.log"
 cmp -s "$work/python.json" "$work/python-tls.json" || { echo "FAILED: Python over mutual TLS scored differently"; exit 1; }
 echo "ok: Python over mutual TLS: the same scores"
 expect "Python over TLS without a client certificate" 5 UNAVAILABLE "$py" examples/python/score.py --server "$address" --tls-ca "$work/ca.pem" --timeout 5 --model shop "$work/tx.csv"

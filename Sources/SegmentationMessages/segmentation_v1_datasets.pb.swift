@@ -282,8 +282,8 @@ public nonisolated struct Segmentation_V1_DeleteDatasetResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The versions ("name@N") that were trained on it (forced deletes only).
-  public var trainedVersions: [String] = []
+  /// Output only. The versions that were trained on it (forced deletes only).
+  public var trainedVersions: [Segmentation_V1_ModelRef] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -777,7 +777,7 @@ nonisolated extension Segmentation_V1_DeleteDatasetResponse: SwiftProtobuf.Messa
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeRepeatedStringField(value: &self.trainedVersions) }()
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.trainedVersions) }()
       default: break
       }
     }
@@ -785,7 +785,7 @@ nonisolated extension Segmentation_V1_DeleteDatasetResponse: SwiftProtobuf.Messa
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.trainedVersions.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.trainedVersions, fieldNumber: 1)
+      try visitor.visitRepeatedMessageField(value: self.trainedVersions, fieldNumber: 1)
     }
     try unknownFields.traverse(visitor: &visitor)
   }

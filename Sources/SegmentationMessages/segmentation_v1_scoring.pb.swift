@@ -166,7 +166,7 @@ public nonisolated struct Segmentation_V1_FeatureRow: Sendable {
   public init() {}
 }
 
-/// Rows of len(columns) values each, row after row, in `values`. customer_ids, when given, name
+/// Rows of len(feature_names) values each, row after row, in `values`. customer_ids, when given, name
 /// the rows (one per row) in errors; without them errors say "row N" (from 1 in this message).
 public nonisolated struct Segmentation_V1_FeatureMatrix: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the

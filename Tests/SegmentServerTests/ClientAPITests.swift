@@ -63,6 +63,13 @@ struct ClientAPITests {
             let dataset = try await upload(path, id: "upload-1")
             #expect(try await upload(path, id: "upload-1").id == dataset.id)
             #expect(await statusCode { _ = try await upload(otherPath, id: "upload-1") } == .alreadyExists)
+            // Content stored before under no id: the same rules, and nothing left behind by a refusal.
+            let other = try await upload(otherPath, id: "")
+            #expect(await statusCode { _ = try await upload(otherPath, id: "upload-1") } == .alreadyExists)
+            #expect(await statusCode { _ = try await upload(otherPath, id: "bad id with spaces") } == .invalidArgument)
+            #expect(try await upload(otherPath, id: "upload-2").id == other.id)
+            let folders = try FileManager.default.contentsOfDirectory(atPath: (harness.dataDirectory as NSString).appendingPathComponent("datasets"))
+            #expect(folders.filter { !$0.hasPrefix(".") }.count == 2, "\(folders)")
 
             func submit(_ id: String, k: Int32) async throws -> Segmentation_V1_Job {
                 try await services.training.submitTrainingJob(.with {

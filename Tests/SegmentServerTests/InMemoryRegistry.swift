@@ -23,6 +23,8 @@ actor InMemoryRegistry: Registry {
         requests["\(method) \(id)"].flatMap { $0.createdAt.timeIntervalSinceNow > -ClientRequest.retention ? $0 : nil }
     }
 
+    func forgetClientRequest(method: String, id: String) { requests["\(method) \(id)"] = nil }
+
     private func record(_ request: ClientRequest) throws -> String? {
         if let earlier = clientRequest(method: request.method, id: request.id), try request.isRetry(of: earlier) { return earlier.resultID }
         requests["\(request.method) \(request.id)"] = request

@@ -14,6 +14,7 @@ struct JitteryRegistry: Registry {
         try await base.insertDataset(dataset, request: request)
     }
     func clientRequest(method: String, id: String) async throws -> ClientRequest? { try await base.clientRequest(method: method, id: id) }
+    func forgetClientRequest(method: String, id: String) async throws { try await base.forgetClientRequest(method: method, id: id) }
     func dataset(id: String) async throws -> DatasetRecord? { try await base.dataset(id: id) }
     func datasets() async throws -> Listing<DatasetRecord> { try await base.datasets() }
     func datasetIDs() async throws -> Set<String> { try await base.datasetIDs() }

@@ -56,6 +56,7 @@ struct call {
     int grpc_status;  // -1 until one arrives
     char grpc_message[1024];
     bool closed;
+    bool too_large;  // the reply passed MAX_REPLY
     uint32_t close_error;
     int fd;  // the connection's socket
 };
@@ -78,13 +79,17 @@ static void die(int code, const char *format, const char *detail) {
     exit(code);
 }
 
-// grpc-message is percent-encoded (RFC 3986 style, as the gRPC spec says).
+static int hex_digit(uint8_t c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+// grpc-message is percent-encoded (as the gRPC spec says); a malformed escape passes through as is.
 static void percent_decode(const uint8_t *in, size_t length, char *out, size_t capacity) {
     size_t o = 0;
     for (size_t i = 0; i < length && o + 1 < capacity; i++) {
-        if (in[i] == '%' && i + 2 < length) {
-            char hex[3] = {(char)in[i + 1], (char)in[i + 2], 0};
-            out[o++] = (char)strtol(hex, NULL, 16);
+        int high, low;
+        if (in[i] == '%' && i + 2 < length && (high = hex_digit(in[i + 1])) >= 0 && (low = hex_digit(in[i + 2])) >= 0) {
+            out[o++] = (char)(high * 16 + low);
             i += 2;
         } else {
             out[o++] = (char)in[i];
@@ -113,7 +118,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 static int on_data(nghttp2_session *session, uint8_t flags, int32_t stream, const uint8_t *data, size_t length, void *user) {
     (void)session; (void)flags; (void)stream;
     struct call *call = user;
-    if (call->reply_length + length > MAX_REPLY) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (call->reply_length + length > MAX_REPLY) {
+        call->too_large = true;
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (call->reply_length + length > call->reply_capacity) {
         size_t capacity = call->reply_capacity ? call->reply_capacity * 2 : 65536;
         while (capacity < call->reply_length + length) capacity *= 2;
@@ -304,9 +312,13 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     char *target = argv[1], *colon = strrchr(target, ':');
-    if (!colon || colon == target) die(EXIT_USAGE, "'%s' must be HOST:PORT", target);
+    if (!colon || colon == target) die(EXIT_USAGE, "'%s' must be HOST:PORT (IPv6: [ADDRESS]:PORT)", target);
     char host[256];
-    snprintf(host, sizeof host, "%.*s", (int)(colon - target), target);
+    if (target[0] == '[' && colon[-1] == ']') {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - target - 2), target + 1);
+    } else {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - target), target);
+    }
 
     Segmentation__V1__ModelRef ref = SEGMENTATION__V1__MODEL_REF__INIT;
     parse_reference(argv[2], &ref);
@@ -361,6 +373,7 @@ int main(int argc, char **argv) {
     // The server enforces grpc-timeout; this bounds the wait if the server itself goes silent.
     struct timeval wait = {.tv_sec = seconds + 5};
     setsockopt(call->fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    setsockopt(call->fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof wait);
     nghttp2_nv headers[9];
     size_t count = 0;
 #define HEADER(n, v) headers[count++] = (nghttp2_nv){(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
@@ -385,15 +398,22 @@ int main(int argc, char **argv) {
         ssize_t n = recv(call->fd, buffer, sizeof buffer, 0);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) die(EXIT_UNREACHABLE, "%s", "DEADLINE_EXCEEDED: no answer from the server in time");
         if (n <= 0) die(EXIT_UNREACHABLE, "%s", "UNAVAILABLE: the server closed the connection");
-        if (nghttp2_session_mem_recv(session, buffer, (size_t)n) < 0) die(EXIT_UNREACHABLE, "%s", "UNAVAILABLE: bad HTTP/2 from the server");
+        if (nghttp2_session_mem_recv(session, buffer, (size_t)n) < 0) {
+            if (call->too_large) die(EXIT_INVALID, "%s", "RESOURCE_EXHAUSTED: the reply passed 64 MiB: score fewer customers per call");
+            die(EXIT_UNREACHABLE, "%s", "UNAVAILABLE: bad HTTP/2 from the server");
+        }
     }
     nghttp2_session_del(session);
     close(call->fd);
 
     if (call->grpc_status < 0) {
-        char why[64];
-        snprintf(why, sizeof why, "HTTP %d, HTTP/2 error %u", call->http_status, call->close_error);
-        die(EXIT_UNREACHABLE, "UNAVAILABLE: the reply carried no grpc-status (%s)", why);
+        // No gRPC status (a proxy answered, say): gRPC's mapping of the HTTP status.
+        int http = call->http_status;
+        int status = http == 400 ? 13 : http == 401 ? 16 : http == 403 ? 7 : http == 404 ? 12
+                   : (http == 429 || http == 502 || http == 503 || http == 504) ? 14 : 2;
+        snprintf(call->grpc_message, sizeof call->grpc_message, "the reply carried no grpc-status (HTTP %d, HTTP/2 error %u)",
+                 http, call->close_error);
+        call->grpc_status = status;
     }
     if (call->grpc_status != 0) {
         int status = call->grpc_status;

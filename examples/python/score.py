@@ -48,6 +48,9 @@ def main():
                 pb.scoring.ScoreRequest(model=pb.model_ref(args.model), csv=pb.scoring.CsvRows(data=data)), **connection.call())
     except (grpc.RpcError, ClientError) as error:
         fail(error)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(64)
     scores = [{"customer_id": s.customer_id, "segment_id": s.segment_id, "segment_name": s.segment_name, "distance": s.distance}
               for s in reply.scores.scores]
     json.dump(scores, sys.stdout, indent=1)

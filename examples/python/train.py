@@ -80,6 +80,9 @@ def main():
                 model=pb.common.ModelRef(name=args.model, version=final.model_version)), **connection.call()).model
     except (grpc.RpcError, ClientError) as error:
         fail(error)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(64)
     json.dump({"model": args.model, "version": final.model_version, "k": detail.chosen_k,
                "segments": [{"id": s.id, "name": s.name, "customers": s.size} for s in detail.segments]},
               sys.stdout, indent=1)

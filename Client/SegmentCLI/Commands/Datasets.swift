@@ -17,7 +17,7 @@ struct Datasets: AsyncParsableCommand {
             let (id, force) = (id, force)
             try await server.call { services, format in
                 let response = try await services.datasets.deleteDataset(.with { $0.id = id; $0.force = force })
-                try Output.emit(format, header: ["deleted", "trained_versions"], rows: [[id, response.trainedVersions.joined(separator: " ")]]) {
+                try Output.emit(format, header: ["deleted", "trained_versions"], rows: [[id, response.trainedVersions.map(\.text).joined(separator: " ")]]) {
                     try Output.json(response)
                 }
             }

@@ -89,6 +89,8 @@ public actor JobManager {
             refused.error = "the server shut down before the job started"
             refused.finishedAt = Date.wholeSeconds()
             try? await registry.updateJob(refused)
+            // Refused, not run: a retry with the same request id (after the restart) must run it.
+            if let request { try? await registry.forgetClientRequest(method: request.method, id: request.id) }
             throw JobError.shuttingDown
         }
         live[record.id] = LiveJob(record: record, dataset: dataset)

@@ -215,6 +215,8 @@ public protocol Registry: Sendable {
     func insertJob(_ job: JobRecord, request: ClientRequest?) async throws -> String
     /// A request id recorded within `ClientRequest.retention`, if any.
     func clientRequest(method: String, id: String) async throws -> ClientRequest?
+    /// Forgets a request id (its request was refused after all, so a retry must run it).
+    func forgetClientRequest(method: String, id: String) async throws
     func updateJob(_ job: JobRecord) async throws
     func job(id: String) async throws -> JobRecord?
     /// Newest first (then id descending), after `cursor` when given.

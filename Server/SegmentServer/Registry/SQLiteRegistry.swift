@@ -84,6 +84,10 @@ public final class SQLiteRegistry: Registry {
         try await read { db in try Self.clientRequest(db, method: method, id: id) }
     }
 
+    public func forgetClientRequest(method: String, id: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM requests WHERE method = ? AND request_id = ?", arguments: [method, id]) }
+    }
+
     private static func clientRequest(_ db: Database, method: String, id: String) throws -> ClientRequest? {
         let oldest = Date().timeIntervalSince1970 - ClientRequest.retention
         return try Row.fetchOne(db, sql: "SELECT * FROM requests WHERE method = ? AND request_id = ? AND created_at >= ?",

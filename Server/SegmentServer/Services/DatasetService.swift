@@ -5,6 +5,7 @@ import SegmentationEngine
 
 /// Receives uploads, checks they read as training will read them, stores them once by hash.
 struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
+    static let uploadMethod = "UploadDataset"
     let registry: any Registry
     let store: DatasetStore
     let limits: TrainingLimits
@@ -24,6 +25,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
             }
             let kind = try InputKind(header.kind)
             let columns = DatasetColumns(header.columns)
+            let requestID = try RequestIDs.check(header.requestID, field: "header.request_id")
             var configuration = TrainingConfiguration()
             configuration.kind = kind
             if kind == .transactions { configuration.transactionColumns = try columns.transactionColumns() }
@@ -43,7 +45,13 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                     await afterChunk?()
                 }
                 let id = try upload.finish()
+                // A request id used before for other files is refused before anything is stored.
+                let request = requestID.map { ClientRequest(method: Self.uploadMethod, id: $0, fingerprint: id, resultID: id, createdAt: Date.wholeSeconds()) }
+                if let request, let earlier = try await registry.clientRequest(method: Self.uploadMethod, id: request.id) {
+                    _ = try request.isRetry(of: earlier)
+                }
                 if let existing = try await registry.dataset(id: id) {
+                    if let request { _ = try await registry.insertDataset(existing, request: request) }
                     // The same content again: keep the stored copy, unless it was damaged since,
                     // in which case this upload repairs it.
                     let store = self.store
@@ -79,9 +87,6 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                 let inserted = try await commits.run {
                     try store.claim(upload, storedBytes: try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes })
                     _ = try store.commit(upload, id: id)
-                    let request = try RequestIDs.check(header.requestID, field: "header.request_id").map {
-                        ClientRequest(method: "UploadDataset", id: $0, fingerprint: id, resultID: id, createdAt: record.createdAt)
-                    }
                     let inserted = try await registry.insertDataset(record, request: request)
                     store.release(upload)
                     return inserted
@@ -127,7 +132,8 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
             guard !request.id.isEmpty else { throw RPCErrors.invalid("id is required") }
             let trained = try await registry.deleteDataset(id: request.id, force: request.force)
             store.delete(id: request.id)
-            return .with { $0.trainedVersions = trained }
+            // The registry names them "name@N".
+            return .with { $0.trainedVersions = trained.map(Segmentation_V1_ModelRef.init(text:)) }
         }
     }
 }

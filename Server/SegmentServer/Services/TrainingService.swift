@@ -15,6 +15,14 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
     ) async throws -> Segmentation_V1_SubmitTrainingJobResponse {
         try await handling {
             let spec = request.spec
+            let requestID = try RequestIDs.check(request.requestID, field: "request_id").map { ($0, try RequestIDs.fingerprint(spec)) }
+            // A retry answers with the first request's job before anything else is checked, so it
+            // gets that job even if, say, its dataset was deleted since.
+            if let (id, fingerprint) = requestID, let earlier = try await registry.clientRequest(method: JobManager.submitMethod, id: id),
+               try ClientRequest(method: JobManager.submitMethod, id: id, fingerprint: fingerprint, resultID: "", createdAt: Date()).isRetry(of: earlier) {
+                let first = try await jobs.job(id: earlier.resultID)
+                return .with { $0.job = first.proto }
+            }
             try Names.validateModelName(spec.modelName)
             guard !spec.datasetID.isEmpty else { throw RPCErrors.invalid("spec.dataset_id is required") }
             guard let dataset = try await registry.dataset(id: spec.datasetID) else {
@@ -24,7 +32,6 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {
                 try configuration.check(header: header, source: dataset.files[0].name)
             }
-            let requestID = try RequestIDs.check(request.requestID, field: "request_id").map { ($0, try RequestIDs.fingerprint(spec)) }
             let job = try await jobs.submit(modelName: spec.modelName, dataset: dataset, configuration: configuration, requestID: requestID)
             return .with { $0.job = job.proto }
         }
@@ -86,7 +93,9 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             return .with {
                 $0.jobs = items.map(\.proto)
                 $0.unreadable = Int32(list.unreadable)
-                $0.nextPageToken = list.items.count > paging.size ? paging.token(after: JobCursor(items[items.count - 1]).key) : ""
+                // Unreadable rows count towards the page too: more rows than a page means more jobs.
+                let more = list.items.count + Int(list.unreadable) > paging.size && !items.isEmpty
+                $0.nextPageToken = more ? paging.token(after: JobCursor(items[items.count - 1]).key) : ""
             }
         }
     }

@@ -93,11 +93,11 @@ class Connection:
         """Keyword arguments for a stub call: the token and a deadline."""
         return {"metadata": self.metadata, "timeout": timeout or self.timeout}
 
-    def wait_until_serving(self, timeout=10.0):
+    def wait_until_serving(self, timeout=None):
         """The server's health (grpc.health.v1) must be SERVING: it is NOT_SERVING while starting,
         while its registry is unreachable, and while shutting down."""
         try:
-            reply = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            reply = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout or self.timeout)
         except grpc.RpcError as error:
             raise ClientError(error.code(), error.details() or "health check failed") from None
         if reply.status != health_pb2.HealthCheckResponse.SERVING:

@@ -11,11 +11,18 @@ from segmentation.v1 import training_pb2_grpc as training_grpc  # noqa: F401
 
 
 def model_ref(text):
-    """"name", "name@3" or "name@alias" as a ModelRef ("name@latest": the latest version)."""
-    name, _, selector = text.partition("@")
+    """"name", "name@3" or "name@alias" as a ModelRef ("name@latest": the latest version).
+    Raises ValueError for text that names nothing ("", "name@", a version of 0 or beyond int32);
+    the server checks names and aliases themselves."""
+    name, at, selector = text.partition("@")
+    if not name or (at and not selector):
+        raise ValueError(f"model reference {text!r} must be NAME, NAME@VERSION or NAME@ALIAS")
     ref = common.ModelRef(name=name)
-    if selector.isdigit():
-        ref.version = int(selector)
+    if selector.lstrip("-").isdigit():
+        version = int(selector)
+        if not 1 <= version <= 2**31 - 1:
+            raise ValueError(f"model version {selector} must be between 1 and {2**31 - 1}")
+        ref.version = version
     elif selector and selector.lower() != "latest":
         ref.alias = selector
     return ref
