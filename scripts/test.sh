@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: builds everything (the process tests run the built executables), runs
-# every test, the Python and C clients against the real server, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving
+# every test (the registry's against SQLite and a throwaway PostgreSQL), the Python and C clients against the real server, fuzzes ingestion for 60 s, then seconds-long smoke runs of the engine and serving
 # benchmarks and of the soak test, so they never rot (debug builds; no timing is asserted; the
 # soak's correctness checks do hold: no failed call, no reply from a half-switched alias).
 # Tests that need ../shared skip with a message when it is absent.
@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
+# A throwaway PostgreSQL on loopback for the shared registry's tests (stopped and removed at exit).
+pg=$(mktemp -d)
+trap 'bash scripts/postgres.sh stop "$pg"; rm -rf "$pg"' EXIT
+SEGMENT_TEST_POSTGRES=$(bash scripts/postgres.sh start "$pg")
+SEGMENT_TEST_POSTGRES_PASSWORD=$(cat "$pg/password")
+export SEGMENT_TEST_POSTGRES SEGMENT_TEST_POSTGRES_PASSWORD
 swift test --skip-build
 # The Python and C clients against the real server: the same segments as the CLI, the right statuses.
 bash scripts/test-clients.sh

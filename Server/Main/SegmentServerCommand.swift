@@ -47,6 +47,12 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("model-cache-mb"), help: "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512).")
     var modelCacheMegabytes: Int?
 
+    @Option(name: .customLong("registry"), help: "The shared registry of replicas: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=require] (env SEGMENT_REGISTRY; default: the embedded SQLite registry in --data-dir). Give the password by --registry-password-file or SEGMENT_REGISTRY_PASSWORD, not in the URL: it is never logged either way.")
+    var registry: String?
+
+    @Option(name: .customLong("registry-password-file"), help: "File holding the registry's password (env SEGMENT_REGISTRY_PASSWORD_FILE; or the password itself in SEGMENT_REGISTRY_PASSWORD).")
+    var registryPasswordFile: String?
+
     @Option(name: .customLong("auth-tokens"), help: "File of 'role:sha256-hex-of-token' lines (roles admin, trainer, scorer, viewer); calls then need 'authorization: Bearer TOKEN'. Re-read on SIGHUP (env SEGMENT_AUTH_TOKENS; default: authentication off, loopback only).")
     var authTokens: String?
 
@@ -101,6 +107,20 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.limits.maximumColumns = try value(maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000, "max-columns")
         configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
         configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
+        if let url = registry ?? environment["SEGMENT_REGISTRY"] {
+            var password = environment["SEGMENT_REGISTRY_PASSWORD"]
+            if let file = registryPasswordFile ?? environment["SEGMENT_REGISTRY_PASSWORD_FILE"] {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ValidationError("--registry-password-file: cannot read \(file)")
+                }
+                password = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            do {
+                configuration.postgres = try PostgresSettings(url: url, password: password)
+            } catch {
+                throw ValidationError(String(describing: error))
+            }
+        }
         configuration.allowInsecure = insecure || environment["SEGMENT_INSECURE"] == "1"
         configuration.tlsCertificate = tlsCertificate ?? environment["SEGMENT_TLS_CERT"]
         configuration.tlsKey = tlsKey ?? environment["SEGMENT_TLS_KEY"]
@@ -134,6 +154,8 @@ struct SegmentServerCommand: AsyncParsableCommand {
             server = try await SegmentationServer(configuration: configuration, logger: logger)
         } catch let error as ServerSetupError {
             throw ValidationError(error.description)
+        } catch let error as RegistryError {
+            throw ValidationError("cannot open the registry: \(error)")
         }
         // SIGHUP re-reads the tokens file: rotate tokens without a restart.
         signal(SIGHUP, SIG_IGN)

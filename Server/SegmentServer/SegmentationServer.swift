@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
     /// `role:sha256-hex` lines (--auth-tokens); nil: no authentication (loopback only, unless
     /// `allowInsecure`).
     public var tokensFile: String?
+    /// The shared PostgreSQL registry (--registry); nil: the embedded SQLite registry in the data
+    /// directory.
+    public var postgres: PostgresSettings?
     /// Listen on a non-loopback address without tokens (--insecure).
     public var allowInsecure = false
     /// PEM certificate chain and private key (--tls-cert, --tls-key): TLS instead of plaintext.
@@ -126,7 +129,14 @@ public final class SegmentationServer: Service, Sendable {
             logger.warning("authentication is OFF: every client may call every method (give --auth-tokens FILE to require tokens)")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        registry = try injected ?? SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+        if let injected {
+            registry = injected
+        } else if let postgres = configuration.postgres {
+            registry = try await PostgresRegistry(settings: postgres, logger: logger)
+            logger.info("registry: PostgreSQL", metadata: ["registry": "\(postgres)"])
+        } else {
+            registry = try SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+        }
         models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
         store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes,
                                  quotaBytes: configuration.maximumDatasetBytes)

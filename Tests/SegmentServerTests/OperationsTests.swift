@@ -249,7 +249,9 @@ struct OperationsTests {
                 }
             }
             #expect(answered == 1)
-            #expect(await Self.secondsToEnd(running) < 4)
+            // Held open, the stream would keep the server up until the 20 s escalation; ended, it
+            // stops in well under a second alone and a few seconds on a loaded CI machine.
+            #expect(await Self.secondsToEnd(running) < 10)
         }
     }
 

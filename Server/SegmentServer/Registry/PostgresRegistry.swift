@@ -1,0 +1,580 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresNIO
+import SegmentationEngine
+
+/// The shared registry for many replicas: PostgreSQL through postgres-nio's connection pool,
+/// the same tables and checksums as the embedded SQLite registry. Every method is one
+/// transaction; the schema is created and migrated by whichever replica starts first, under a
+/// transaction-scoped advisory lock, so replicas starting together wait for each other.
+public final class PostgresRegistry: Registry {
+    private let client: PostgresClient
+    private let running: Task<Void, Never>
+    private let logger: Logger
+    /// Where it connects, without the password (for logs).
+    public let location: String
+
+    /// Advisory lock key of schema migrations ("segm" as an integer).
+    static let migrationLock: Int64 = 0x7365_676D
+
+    public init(settings: PostgresSettings, logger: Logger) async throws {
+        var configuration = PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+            database: settings.database, tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable)
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = settings.maximumConnections
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = self.client
+        running = Task { await client.run() }
+        self.logger = logger
+        location = settings.description
+        do {
+            // The pool waits for a connection as long as the server keeps trying: bound the first
+            // contact, so a wrong address fails the start in seconds, saying where it looked.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.migrate() }
+                group.addTask {
+                    try await Task.sleep(for: settings.startTimeout)
+                    throw RegistryError.storage("no answer from the registry at \(settings) within \(settings.startTimeout)")
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            running.cancel()
+            throw Self.registryError(error, location: settings.description)
+        }
+    }
+
+    deinit { running.cancel() }
+
+    // MARK: Schema
+
+    /// Versioned migrations, applied in order, each once.
+    static let migrations: [(version: Int, name: String, sql: [String])] = [
+        (1, "tables", [
+            """
+            CREATE TABLE datasets (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, columns_json TEXT NOT NULL,
+                files_json TEXT NOT NULL, rows BIGINT NOT NULL, customers BIGINT NOT NULL,
+                features_json TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)
+            """,
+            """
+            CREATE TABLE models (
+                name TEXT PRIMARY KEY, next_version INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL)
+            """,
+            """
+            CREATE TABLE versions (
+                model TEXT NOT NULL REFERENCES models(name), version INTEGER NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL, dataset_id TEXT NOT NULL, job_id TEXT, parent_version INTEGER,
+                kind TEXT NOT NULL, k INTEGER NOT NULL, silhouette DOUBLE PRECISION NOT NULL, customers BIGINT NOT NULL,
+                model_blob BYTEA NOT NULL, model_sha256 TEXT NOT NULL, PRIMARY KEY (model, version))
+            """,
+            """
+            CREATE TABLE aliases (
+                model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+                PRIMARY KEY (model, alias), FOREIGN KEY (model, version) REFERENCES versions(model, version))
+            """,
+            """
+            CREATE TABLE jobs (
+                id TEXT PRIMARY KEY, model_name TEXT NOT NULL, dataset_id TEXT NOT NULL,
+                configuration_json TEXT NOT NULL, status TEXT NOT NULL, stage TEXT NOT NULL,
+                fraction DOUBLE PRECISION NOT NULL, created_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION, error TEXT, model_version INTEGER, k_metrics_json TEXT NOT NULL)
+            """,
+            "CREATE INDEX jobs_by_created ON jobs(created_at)",
+            """
+            CREATE TABLE requests (
+                method TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                result_id TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (method, request_id))
+            """,
+        ]),
+    ]
+
+    private func migrate() async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)
+                """, logger: logger)
+            var applied = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM schema_migrations", logger: logger).decode(Int.self) {
+                applied.insert(version)
+            }
+            if let newest = applied.max(), newest > Self.migrations.last!.version {
+                throw RegistryError.storage("the registry's schema is version \(newest), newer than this server's \(Self.migrations.last!.version): upgrade the server")
+            }
+            for migration in Self.migrations where !applied.contains(migration.version) {
+                for statement in migration.sql {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("""
+                    INSERT INTO schema_migrations (version, name, applied_at)
+                    VALUES (\(migration.version), \(migration.name), \(Date().timeIntervalSince1970))
+                    """, logger: logger)
+            }
+        }
+    }
+
+    // MARK: Client request ids
+
+    public func clientRequest(method: String, id: String) async throws -> ClientRequest? {
+        try await read { connection, logger in try await Self.clientRequest(connection, logger, method: method, id: id) }
+    }
+
+    public func forgetClientRequest(method: String, id: String) async throws {
+        try await write { connection, logger in
+            try await connection.query("DELETE FROM requests WHERE method = \(method) AND request_id = \(id)", logger: logger)
+        }
+    }
+
+    private static func clientRequest(_ connection: PostgresConnection, _ logger: Logger, method: String, id: String) async throws -> ClientRequest? {
+        let oldest = Date().timeIntervalSince1970 - ClientRequest.retention
+        let rows = try await connection.query("""
+            SELECT fingerprint, result_id, created_at FROM requests
+            WHERE method = \(method) AND request_id = \(id) AND created_at >= \(oldest)
+            """, logger: logger)
+        for try await (fingerprint, result, created) in rows.decode((String, String, Double).self) {
+            return ClientRequest(method: method, id: id, fingerprint: fingerprint, resultID: result, createdAt: Date(timeIntervalSince1970: created))
+        }
+        return nil
+    }
+
+    /// Records a request (forgetting those past the retention); returns the result id of an
+    /// earlier identical request instead, when there is one. The advisory lock on the id makes two
+    /// replicas' identical requests take turns.
+    private static func record(_ request: ClientRequest, _ connection: PostgresConnection, _ logger: Logger) async throws -> String? {
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(request.method + " " + request.id)))", logger: logger)
+        if let earlier = try await clientRequest(connection, logger, method: request.method, id: request.id), try request.isRetry(of: earlier) {
+            return earlier.resultID
+        }
+        try await connection.query("DELETE FROM requests WHERE created_at < \(Date().timeIntervalSince1970 - ClientRequest.retention)", logger: logger)
+        try await connection.query("""
+            INSERT INTO requests (method, request_id, fingerprint, result_id, created_at)
+            VALUES (\(request.method), \(request.id), \(request.fingerprint), \(request.resultID), \(request.createdAt.timeIntervalSince1970))
+            ON CONFLICT (method, request_id) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, result_id = EXCLUDED.result_id,
+                created_at = EXCLUDED.created_at
+            """, logger: logger)
+        return nil
+    }
+
+    // MARK: Datasets
+
+    public func insertDataset(_ dataset: DatasetRecord, request: ClientRequest?) async throws -> Bool {
+        let columns = try JSON.text(dataset.columns), files = try JSON.text(dataset.files), features = try JSON.text(dataset.features)
+        return try await write { connection, logger in
+            if let request { _ = try await Self.record(request, connection, logger) }
+            let inserted = try await connection.query("""
+                INSERT INTO datasets (id, name, kind, columns_json, files_json, rows, customers, features_json, created_at)
+                VALUES (\(dataset.id), \(dataset.name), \(dataset.kind.rawValue), \(columns), \(files), \(dataset.rows),
+                    \(dataset.customers), \(features), \(dataset.createdAt.timeIntervalSince1970))
+                ON CONFLICT (id) DO NOTHING RETURNING id
+                """, logger: logger).collect()
+            return !inserted.isEmpty
+        }
+    }
+
+    public func dataset(id: String) async throws -> DatasetRecord? {
+        try await read { connection, logger in
+            try await connection.query("SELECT * FROM datasets WHERE id = \(id)", logger: logger).collect().first.map(Self.dataset(from:))
+        }
+    }
+
+    public func datasets() async throws -> Listing<DatasetRecord> {
+        try await read { connection, logger in
+            Self.listing(try await connection.query("SELECT * FROM datasets ORDER BY created_at DESC, id", logger: logger).collect(),
+                         Self.dataset(from:))
+        }
+    }
+
+    public func datasetIDs() async throws -> Set<String> {
+        try await read { connection, logger in
+            var ids = Set<String>()
+            for try await id in try await connection.query("SELECT id FROM datasets", logger: logger).decode(String.self) { ids.insert(id) }
+            return ids
+        }
+    }
+
+    public func deleteDataset(id: String, force: Bool) async throws -> [String] {
+        try await write { connection, logger in
+            guard try await !connection.query("SELECT 1 FROM datasets WHERE id = \(id) FOR UPDATE", logger: logger).collect().isEmpty else {
+                throw RegistryError.notFound("dataset \(Names.quoted(id))")
+            }
+            if try await !connection.query("SELECT 1 FROM jobs WHERE dataset_id = \(id) AND status IN ('queued', 'running')",
+                                           logger: logger).collect().isEmpty {
+                throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is being used by a queued or running job; cancel it first")
+            }
+            var trained: [String] = []
+            for try await (model, version) in try await connection.query(
+                "SELECT model, version FROM versions WHERE dataset_id = \(id) ORDER BY model, version", logger: logger
+            ).decode((String, Int).self) {
+                trained.append("\(model)@\(version)")
+            }
+            if !trained.isEmpty && !force {
+                throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is the training data of \(trained.prefix(5).joined(separator: ", "))"
+                    + (trained.count > 5 ? " and \(trained.count - 5) more" : "") + "; force the delete to remove it anyway")
+            }
+            try await connection.query("DELETE FROM datasets WHERE id = \(id)", logger: logger)
+            return trained
+        }
+    }
+
+    private static func dataset(from row: PostgresRow) throws -> DatasetRecord {
+        let r = row.makeRandomAccess()
+        guard let kind = InputKind(rawValue: try r["kind"].decode(String.self)) else { throw RegistryError.corrupt("unknown dataset kind") }
+        return DatasetRecord(
+            id: try r["id"].decode(String.self), name: try r["name"].decode(String.self), kind: kind,
+            columns: try JSON.decode(try r["columns_json"].decode(String.self)), files: try JSON.decode(try r["files_json"].decode(String.self)),
+            rows: try r["rows"].decode(Int64.self), customers: try r["customers"].decode(Int64.self),
+            features: try JSON.decode(try r["features_json"].decode(String.self)),
+            createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)))
+    }
+
+    /// Rows turned into records; a row that does not decode is skipped and counted.
+    private static func listing<T>(_ rows: [PostgresRow], _ decode: (PostgresRow) throws -> T) -> Listing<T> {
+        var items: [T] = []
+        var unreadable = 0
+        for row in rows {
+            if let item = try? decode(row) { items.append(item) } else { unreadable += 1 }
+        }
+        return Listing(items: items, unreadable: unreadable)
+    }
+
+    // MARK: Jobs
+
+    public func insertJob(_ job: JobRecord, request: ClientRequest?) async throws -> String {
+        let configuration = try JSON.text(job.configuration), metrics = try JSON.text(job.kMetrics)
+        return try await write { connection, logger in
+            if let request, let earlier = try await Self.record(request, connection, logger) { return earlier }
+            try await connection.query("""
+                INSERT INTO jobs (id, model_name, dataset_id, configuration_json, status, stage, fraction, created_at,
+                    started_at, finished_at, error, model_version, k_metrics_json)
+                VALUES (\(job.id), \(job.modelName), \(job.datasetID), \(configuration), \(job.status.rawValue), \(job.stage),
+                    \(job.fraction), \(job.createdAt.timeIntervalSince1970), \(job.startedAt?.timeIntervalSince1970),
+                    \(job.finishedAt?.timeIntervalSince1970), \(job.error), \(job.modelVersion), \(metrics))
+                """, logger: logger)
+            return job.id
+        }
+    }
+
+    public func updateJob(_ job: JobRecord) async throws {
+        let configuration = try JSON.text(job.configuration), metrics = try JSON.text(job.kMetrics)
+        try await write { connection, logger in try await Self.update(job, configuration: configuration, metrics: metrics, connection, logger) }
+    }
+
+    private static func update(_ job: JobRecord, configuration: String, metrics: String, _ connection: PostgresConnection,
+                               _ logger: Logger) async throws {
+        let updated = try await connection.query("""
+            UPDATE jobs SET model_name = \(job.modelName), dataset_id = \(job.datasetID), configuration_json = \(configuration),
+                status = \(job.status.rawValue), stage = \(job.stage), fraction = \(job.fraction),
+                created_at = \(job.createdAt.timeIntervalSince1970), started_at = \(job.startedAt?.timeIntervalSince1970),
+                finished_at = \(job.finishedAt?.timeIntervalSince1970), error = \(job.error), model_version = \(job.modelVersion),
+                k_metrics_json = \(metrics)
+            WHERE id = \(job.id) RETURNING id
+            """, logger: logger).collect()
+        guard updated.count == 1 else { throw RegistryError.notFound("job \(job.id)") }
+    }
+
+    public func job(id: String) async throws -> JobRecord? {
+        try await read { connection, logger in
+            try await connection.query("SELECT * FROM jobs WHERE id = \(id)", logger: logger).collect().first.map(Self.job(from:))
+        }
+    }
+
+    public func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord> {
+        try await read { connection, logger in
+            // NULL filters are off: one statement serves every combination.
+            let seconds = cursor?.createdAt.timeIntervalSince1970
+            let rows = try await connection.query("""
+                SELECT * FROM jobs
+                WHERE (\(modelName)::TEXT IS NULL OR model_name = \(modelName))
+                  AND (\(seconds)::DOUBLE PRECISION IS NULL OR created_at < \(seconds) OR (created_at = \(seconds) AND id < \(cursor?.id)))
+                ORDER BY created_at DESC, id DESC LIMIT \(limit)
+                """, logger: logger).collect()
+            return Self.listing(rows, Self.job(from:))
+        }
+    }
+
+    /// Marks queued and running jobs failed. With one server per registry (this phase of the
+    /// shared registry) that is every unfinished job; replicas sharing the queue will need to
+    /// fail only their own (the job queue's heartbeat, next).
+    public func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int {
+        try await write { connection, logger in
+            try await connection.query("""
+                UPDATE jobs SET status = 'failed', error = \(reason), finished_at = \(date.timeIntervalSince1970)
+                WHERE status IN ('queued', 'running') RETURNING id
+                """, logger: logger).collect().count
+        }
+    }
+
+    private static func job(from row: PostgresRow) throws -> JobRecord {
+        let r = row.makeRandomAccess()
+        guard let status = JobStatus(rawValue: try r["status"].decode(String.self)) else { throw RegistryError.corrupt("unknown job status") }
+        return JobRecord(
+            id: try r["id"].decode(String.self), modelName: try r["model_name"].decode(String.self), datasetID: try r["dataset_id"].decode(String.self),
+            configuration: try JSON.decode(try r["configuration_json"].decode(String.self)),
+            status: status, stage: try r["stage"].decode(String.self), fraction: try r["fraction"].decode(Double.self),
+            createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
+            startedAt: try r["started_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            finishedAt: try r["finished_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
+            error: try r["error"].decode(String?.self), modelVersion: try r["model_version"].decode(Int?.self),
+            kMetrics: try JSON.decode(try r["k_metrics_json"].decode(String.self)))
+    }
+
+    // MARK: Models and versions
+
+    public func addVersion(_ new: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
+        let jobColumns = try job.map { (try JSON.text($0.configuration), try JSON.text($0.kMetrics)) }
+        let checksum = SQLiteRegistry.sha256(new.modelBytes)
+        return try await write { connection, logger in
+            let now = Date.wholeSeconds().timeIntervalSince1970
+            // The model's row, locked: two replicas registering versions of one model take turns.
+            try await connection.query("""
+                INSERT INTO models (name, next_version, created_at, updated_at) VALUES (\(new.name), 1, \(now), \(now))
+                ON CONFLICT (name) DO NOTHING
+                """, logger: logger)
+            var number = 1
+            for try await next in try await connection.query("SELECT next_version FROM models WHERE name = \(new.name) FOR UPDATE",
+                                                             logger: logger).decode(Int.self) {
+                number = next
+            }
+            let record = VersionRecord(
+                name: new.name, version: number, createdAt: Date(timeIntervalSince1970: now), datasetID: new.datasetID, jobID: new.jobID,
+                parentVersion: new.parentVersion, kind: new.model.kind, k: new.model.k,
+                silhouette: new.model.metrics.silhouette, customers: new.model.dataReport.customersOut)
+            try await connection.query("""
+                INSERT INTO versions (model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette,
+                    customers, model_blob, model_sha256)
+                VALUES (\(record.name), \(record.version), \(now), \(record.datasetID), \(record.jobID), \(record.parentVersion),
+                    \(record.kind.rawValue), \(record.k), \(record.silhouette), \(record.customers), \(new.modelBytes), \(checksum))
+                """, logger: logger)
+            try await connection.query("UPDATE models SET next_version = \(number + 1), updated_at = \(now) WHERE name = \(new.name)",
+                                       logger: logger)
+            if var job, let (configuration, metrics) = jobColumns {
+                job.modelVersion = number
+                try await Self.update(job, configuration: configuration, metrics: metrics, connection, logger)
+            }
+            return record
+        }
+    }
+
+    public func models() async throws -> [ModelSummaryRecord] {
+        try await read { connection, logger in
+            var aliases: [String: [String: Int]] = [:]
+            for try await (model, alias, version) in try await connection.query("SELECT model, alias, version FROM aliases", logger: logger)
+                .decode((String, String, Int).self) {
+                aliases[model, default: [:]][alias] = version
+            }
+            var summaries: [ModelSummaryRecord] = []
+            for try await (name, updated, latest, count) in try await connection.query("""
+                SELECT m.name, m.updated_at, MAX(v.version), COUNT(v.version)
+                FROM models m JOIN versions v ON v.model = m.name
+                GROUP BY m.name ORDER BY m.name
+                """, logger: logger).decode((String, Double, Int, Int).self) {
+                summaries.append(ModelSummaryRecord(name: name, latestVersion: latest, versionCount: count, aliases: aliases[name] ?? [:],
+                                                    updatedAt: Date(timeIntervalSince1970: updated)))
+            }
+            return summaries
+        }
+    }
+
+    public func versions(of name: String) async throws -> [VersionRecord] {
+        try await read { connection, logger in
+            guard try await !connection.query("SELECT 1 FROM models WHERE name = \(name)", logger: logger).collect().isEmpty else {
+                throw RegistryError.notFound("model '\(name)'")
+            }
+            return try await connection.query("""
+                SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers
+                FROM versions WHERE model = \(name) ORDER BY version
+                """, logger: logger).collect().map(Self.version(from:))
+        }
+    }
+
+    public func version(_ name: String, _ number: Int) async throws -> VersionRecord? {
+        try await read { connection, logger in
+            try await connection.query("""
+                SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers
+                FROM versions WHERE model = \(name) AND version = \(number)
+                """, logger: logger).collect().first.map(Self.version(from:))
+        }
+    }
+
+    private static func version(from row: PostgresRow) throws -> VersionRecord {
+        let r = row.makeRandomAccess()
+        return VersionRecord(
+            name: try r["model"].decode(String.self), version: try r["version"].decode(Int.self),
+            createdAt: Date(timeIntervalSince1970: try r["created_at"].decode(Double.self)),
+            datasetID: try r["dataset_id"].decode(String.self), jobID: try r["job_id"].decode(String?.self),
+            parentVersion: try r["parent_version"].decode(Int?.self),
+            kind: InputKind(rawValue: try r["kind"].decode(String.self)) ?? .transactions, k: try r["k"].decode(Int.self),
+            silhouette: try r["silhouette"].decode(Double.self), customers: try r["customers"].decode(Int.self))
+    }
+
+    public func modelBytes(_ name: String, _ number: Int) async throws -> Data {
+        try await read { connection, logger in
+            for try await (data, expected) in try await connection.query(
+                "SELECT model_blob, model_sha256 FROM versions WHERE model = \(name) AND version = \(number)", logger: logger
+            ).decode((Data, String).self) {
+                guard expected == SQLiteRegistry.sha256(data) else {
+                    throw RegistryError.corrupt("model version \(name)@\(number) is damaged: its stored bytes fail their SHA-256 checksum")
+                }
+                return data
+            }
+            throw RegistryError.notFound("model version \(name)@\(number)")
+        }
+    }
+
+    public func probe() async throws {
+        _ = try await read { connection, logger in try await connection.query("SELECT count(*) FROM aliases", logger: logger).collect() }
+    }
+
+    public func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] {
+        try await read { connection, logger in
+            // One blob in memory at a time: the rows stream.
+            var damaged: [(model: String, version: Int, reason: String)] = []
+            for try await (model, version, data, expected) in try await connection.query(
+                "SELECT model, version, model_blob, model_sha256 FROM versions ORDER BY model, version", logger: logger
+            ).decode((String, Int, Data, String).self) where SQLiteRegistry.sha256(data) != expected {
+                damaged.append((model: model, version: version, reason: "its stored bytes fail their SHA-256 checksum"))
+            }
+            return damaged
+        }
+    }
+
+    public func aliases() async throws -> [(model: String, alias: String, version: Int)] {
+        try await read { connection, logger in
+            var all: [(model: String, alias: String, version: Int)] = []
+            for try await (model, alias, version) in try await connection.query("SELECT model, alias, version FROM aliases ORDER BY model, alias",
+                                                                                 logger: logger).decode((String, String, Int).self) {
+                all.append((model: model, alias: alias, version: version))
+            }
+            return all
+        }
+    }
+
+    public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
+        try Names.validateAlias(alias)
+        return try await write { connection, logger in
+            guard try await !connection.query("SELECT 1 FROM versions WHERE model = \(name) AND version = \(version) FOR SHARE",
+                                              logger: logger).collect().isEmpty else {
+                throw RegistryError.notFound("model version \(name)@\(version)")
+            }
+            var previous: Int?
+            for try await old in try await connection.query("SELECT version FROM aliases WHERE model = \(name) AND alias = \(alias) FOR UPDATE",
+                                                            logger: logger).decode(Int.self) {
+                previous = old
+            }
+            try await connection.query("""
+                INSERT INTO aliases (model, alias, version) VALUES (\(name), \(alias), \(version))
+                ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version
+                """, logger: logger)
+            return previous
+        }
+    }
+
+    public func deleteAlias(_ name: String, alias: String) async throws {
+        try await write { connection, logger in
+            let deleted = try await connection.query("DELETE FROM aliases WHERE model = \(name) AND alias = \(alias) RETURNING alias",
+                                                     logger: logger).collect()
+            guard deleted.count == 1 else { throw RegistryError.notFound("alias '\(alias)' of model '\(name)'") }
+        }
+    }
+
+    public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+        try await write { connection, logger in
+            guard try await !connection.query("SELECT 1 FROM versions WHERE model = \(name) AND version = \(number) FOR UPDATE",
+                                              logger: logger).collect().isEmpty else {
+                throw RegistryError.notFound("model version \(name)@\(number)")
+            }
+            var aliases: [String] = []
+            for try await alias in try await connection.query(
+                "SELECT alias FROM aliases WHERE model = \(name) AND version = \(number) ORDER BY alias", logger: logger
+            ).decode(String.self) {
+                aliases.append(alias)
+            }
+            if !aliases.isEmpty && !force {
+                throw RegistryError.aliasedVersion(name: name, version: number, aliases: aliases)
+            }
+            try await connection.query("DELETE FROM aliases WHERE model = \(name) AND version = \(number)", logger: logger)
+            try await connection.query("DELETE FROM versions WHERE model = \(name) AND version = \(number)", logger: logger)
+            return aliases
+        }
+    }
+
+    // MARK: Access
+
+    private func read<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+        try await write(body)
+    }
+
+    /// One transaction; PostgreSQL's failures by what a caller can do about them.
+    private func write<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
+        } catch {
+            throw Self.registryError(error, location: location)
+        }
+    }
+
+    static func registryError(_ error: any Error, location: String) -> RegistryError {
+        if let error = error as? RegistryError { return error }
+        if let error = error as? PostgresTransactionError {
+            // The closure's own error (a RegistryError, say) is the one that matters.
+            if let inner = error.closureError ?? error.beginError ?? error.commitError ?? error.rollbackError {
+                return registryError(inner, location: location)
+            }
+        }
+        if let error = error as? PSQLError {
+            switch error.serverInfo?[.sqlState] {
+            case "40001", "40P01", "55P03", "57014": return .busy("the registry is busy; retry")
+            case "53100": return .full("the registry's disk is full")
+            case "XX001", "XX002": return .damagedDatabase("the registry database is damaged")
+            case let state?: return .storage("PostgreSQL error \(state): \(error.serverInfo?[.message] ?? "")")
+            case nil:
+                // No server answer: the connection failed. Worth retrying once it is back.
+                return .busy("the registry at \(location) cannot be reached (\(error.code)); retry")
+            }
+        }
+        if error is CancellationError { return .busy("the registry call was cancelled") }
+        return .storage(String(describing: error))
+    }
+}
+
+/// Where the PostgreSQL registry is: `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=require]`,
+/// the password preferably from a file or the environment, never from logs.
+public struct PostgresSettings: Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var username: String
+    public var password: String?
+    public var database: String
+    public var requireTLS: Bool
+    public var maximumConnections = 10
+    /// How long the first contact (connect and migrate) may take.
+    public var startTimeout: Duration = .seconds(15)
+
+    /// Parses the URL; `password` (from --registry-password-file or SEGMENT_REGISTRY_PASSWORD)
+    /// overrides one in the URL.
+    public init(url text: String, password: String? = nil) throws {
+        guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme ?? ""),
+              let host = url.host, !host.isEmpty else {
+            throw RegistryError.invalid("--registry must be postgres://USER@HOST[:PORT]/DATABASE (got a value that is not)")
+        }
+        guard let user = url.user, !user.isEmpty else { throw RegistryError.invalid("--registry needs a user: postgres://USER@HOST/DATABASE") }
+        let database = url.path.hasPrefix("/") ? String(url.path.dropFirst()) : url.path
+        guard !database.isEmpty else { throw RegistryError.invalid("--registry needs a database: postgres://USER@HOST/DATABASE") }
+        self.host = host
+        port = url.port ?? 5432
+        username = user
+        self.password = password ?? url.password
+        self.database = database
+        requireTLS = url.queryItems?.contains { $0.name == "sslmode" && ["require", "verify-full", "verify-ca"].contains($0.value ?? "") } ?? false
+    }
+
+    /// The URL without the password.
+    public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" + (requireTLS ? "?sslmode=require" : "") }
+}
