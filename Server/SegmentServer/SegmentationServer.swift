@@ -269,6 +269,12 @@ public final class SegmentationServer: Service, Sendable {
                     await self.watchRegistry()
                     return .companion
                 }
+                if let shared = self.registry as? any SharedRegistry {
+                    group.addTask {
+                        await self.follow(shared)
+                        return .companion
+                    }
+                }
                 do {
                     while let part = try await group.next(), part != .server {}
                 } catch {
@@ -280,6 +286,19 @@ public final class SegmentationServer: Service, Sendable {
             }
         } onGracefulShutdown: {
             Task { await self.shutDown() }
+        }
+    }
+
+    /// Applies other servers' changes to what this one serves, through the repository's one write
+    /// path: a model's versions and aliases re-read when it changed, everything after a gap.
+    private func follow(_ shared: any SharedRegistry) async {
+        let models = self.models, logger = self.logger
+        await shared.followChanges { name in
+            do {
+                if let name { try await models.refresh(model: name) } else { try await models.reloadCatalog() }
+            } catch {
+                logger.warning("a registry change was not applied; it will be on the next one", metadata: ["model": "\(name ?? "all")", "error": "\(error)"])
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import SegmentationAPI
 @testable import SegmentationEngine
 import Testing
 @testable import SegmentCLI
@@ -270,6 +271,62 @@ struct PostgresRegistryTests {
         try await harness.withServer(configure: { $0.postgres = settings }) { services, _ in
             let detail = try await services.models.getModel(.with { $0.model = .init(text: "pg@prod") }).model
             #expect(detail.version.version == 1 && detail.segments.count == Int(detail.chosenK))
+        }
+    }
+}
+
+@Suite("Two servers on one PostgreSQL registry", .serialized)
+struct SharedRegistryTests {
+    /// Polls `check` every 20 ms for up to `seconds`; the seconds it took, or nil if it never held.
+    static func within(_ seconds: Double, _ check: () async -> Bool) async -> Double? {
+        let start = ContinuousClock.now
+        while (ContinuousClock.now - start) < .seconds(seconds) {
+            if await check() { return Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    @Test("A version trained on A, an alias set on B, a delete on A: each served by the other within a second; B scores A's version",
+          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    func changesReachTheOtherServer() async throws {
+        let (settings, cleanup) = try await Backend.freshDatabase()
+        defer { Task { await cleanup() } }
+        let (first, second) = (try Harness(), try Harness())
+        defer { first.remove(); second.remove() }
+        let (path, _) = try first.sampleFile(customers: 300, seed: 13)
+        try await first.withServer(configure: { $0.postgres = settings }) { a, _ in
+            try await second.withServer(configure: { $0.postgres = settings }) { b, _ in
+                func version(_ services: Services, _ text: String) async -> Int32? {
+                    try? await services.models.getModel(.with { $0.model = .init(text: text) }).model.version.version
+                }
+                let dataset = try await a.upload(path)
+                #expect(try await a.train(dataset.id, model: "shared", ks: 3...3).state == .succeeded)
+                let seen = await Self.within(1) { await version(b, "shared") == 1 }
+                #expect(seen != nil, "B did not serve shared@1 within a second")
+
+                _ = try await b.models.setAlias(.with { $0.model = .init(name: "shared", version: 1); $0.alias = "prod" })
+                #expect(await Self.within(1) { await version(a, "shared@prod") == 1 } != nil, "A did not see the alias within a second")
+
+                let row = Segmentation_V1_FeatureRows.with {
+                    $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
+                    $0.rows = [.with { $0.customerID = "x"; $0.values = [10, 3, 300, 100] }]
+                }
+                let onA = try await a.scoring.score(.with { $0.model = .init(text: "shared@prod"); $0.features = row })
+                let onB = try await b.scoring.score(.with { $0.model = .init(text: "shared@prod"); $0.features = row })
+                #expect(onA.scores == onB.scores && onB.modelVersion == 1)
+
+                // The feeds' connections cut (a failover, a restart of PostgreSQL's backends): a
+                // change made meanwhile still arrives, by the re-read after reconnecting.
+                try await Backend.admin(settings, """
+                    SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'
+                    """)
+                _ = try await a.models.setAlias(.with { $0.model = .init(name: "shared", version: 1); $0.alias = "canary" })
+                #expect(await Self.within(5) { await version(b, "shared@canary") == 1 } != nil, "B missed a change made while its feed was down")
+
+                _ = try await a.models.deleteVersion(.with { $0.model = .init(name: "shared", version: 1); $0.force = true })
+                #expect(await Self.within(1) { await version(b, "shared") == nil } != nil, "B still served the deleted version after a second")
+            }
         }
     }
 }

@@ -46,6 +46,20 @@ public final class ModelRepository: Sendable {
         }
     }
 
+    /// Re-reads the version and alias tables (after changes elsewhere may have been missed),
+    /// keeping the decoded models still listed and the known problems; one serialised step.
+    public func reloadCatalog() async throws {
+        try await writes.run {
+            var versions: [String: Set<Int>] = [:]
+            for summary in try await registry.models() {
+                versions[summary.name] = Set(try await registry.versions(of: summary.name).map(\.version))
+            }
+            var aliases: [String: [String: Int]] = [:]
+            for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
+            view.withLock { $0.replaceAll(versions: versions, aliases: aliases) }
+        }
+    }
+
     /// Versions that cannot be served, and why (checked at load, and whenever a read fails).
     public func problems() -> [(name: String, version: Int, reason: String)] {
         view.withLock { $0.problems.map { (name: $0.key.name, version: $0.key.version, reason: $0.value) } }
@@ -174,7 +188,12 @@ public final class ModelRepository: Sendable {
     /// elsewhere), as one serialised step.
     public func refresh(model name: String) async throws {
         try await writes.run {
-            let versions = Set(try await registry.versions(of: name).map(\.version))
+            let versions: Set<Int>
+            do {
+                versions = Set(try await registry.versions(of: name).map(\.version))
+            } catch RegistryError.notFound {
+                versions = []  // its last version was deleted
+            }
             let aliases = try await registry.aliases().filter { $0.model == name }
             view.withLock { $0.replace(name, versions: versions, aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) })) }
         }

@@ -8,12 +8,16 @@ import SegmentationEngine
 /// the same tables and checksums as the embedded SQLite registry. Every method is one
 /// transaction; the schema is created and migrated by whichever replica starts first, under a
 /// transaction-scoped advisory lock, so replicas starting together wait for each other.
-public final class PostgresRegistry: Registry {
+public final class PostgresRegistry: SharedRegistry {
     private let client: PostgresClient
     private let running: Task<Void, Never>
     private let logger: Logger
     /// Where it connects, without the password (for logs).
     public let location: String
+
+    /// The channel every change of models, versions and aliases is announced on (the payload is
+    /// the model's name), by NOTIFY in the changing transaction: sent only if it commits.
+    static let changes = "segment_catalog"
 
     /// Advisory lock key of schema migrations ("segm" as an integer).
     static let migrationLock: Int64 = 0x7365_676D
@@ -117,6 +121,37 @@ public final class PostgresRegistry: Registry {
                     """, logger: logger)
             }
         }
+    }
+
+    // MARK: Change feed
+
+    /// LISTEN on the changes channel on a connection of its own; each time it starts listening
+    /// (the first time too: changes between the server's load and the LISTEN would be missed)
+    /// it reports a possible gap, so the caller re-reads all; a lost connection is retried with
+    /// backoff up to 2 s.
+    public func followChanges(_ changed: @escaping @Sendable (String?) async -> Void) async {
+        var pause = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.changes) { notifications in
+                        // Listening now: whatever changed before (or while disconnected) is read afresh.
+                        await changed(nil)
+                        pause = .milliseconds(100)
+                        for try await notification in notifications { await changed(notification.payload) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("registry change feed lost; reconnecting", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(2))
+        }
+    }
+
+    private static func announce(_ name: String, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        try await connection.query("SELECT pg_notify(\(changes), \(name))", logger: logger)
     }
 
     // MARK: Client request ids
@@ -353,6 +388,7 @@ public final class PostgresRegistry: Registry {
                 """, logger: logger)
             try await connection.query("UPDATE models SET next_version = \(number + 1), updated_at = \(now) WHERE name = \(new.name)",
                                        logger: logger)
+            try await Self.announce(new.name, connection, logger)
             if var job, let (configuration, metrics) = jobColumns {
                 job.modelVersion = number
                 try await Self.update(job, configuration: configuration, metrics: metrics, connection, logger)
@@ -471,6 +507,7 @@ public final class PostgresRegistry: Registry {
                 INSERT INTO aliases (model, alias, version) VALUES (\(name), \(alias), \(version))
                 ON CONFLICT (model, alias) DO UPDATE SET version = EXCLUDED.version
                 """, logger: logger)
+            try await Self.announce(name, connection, logger)
             return previous
         }
     }
@@ -480,6 +517,7 @@ public final class PostgresRegistry: Registry {
             let deleted = try await connection.query("DELETE FROM aliases WHERE model = \(name) AND alias = \(alias) RETURNING alias",
                                                      logger: logger).collect()
             guard deleted.count == 1 else { throw RegistryError.notFound("alias '\(alias)' of model '\(name)'") }
+            try await Self.announce(name, connection, logger)
         }
     }
 
@@ -500,6 +538,7 @@ public final class PostgresRegistry: Registry {
             }
             try await connection.query("DELETE FROM aliases WHERE model = \(name) AND version = \(number)", logger: logger)
             try await connection.query("DELETE FROM versions WHERE model = \(name) AND version = \(number)", logger: logger)
+            try await Self.announce(name, connection, logger)
             return aliases
         }
     }

@@ -98,6 +98,16 @@ public struct ClientRequest: Sendable, Equatable {
     }
 }
 
+/// A registry other servers also write to: it tells of their changes to models, versions and
+/// aliases, so every server serves them promptly (the one write path still applies them:
+/// `ModelRepository.refresh`).
+public protocol SharedRegistry: Registry {
+    /// Runs until cancelled, calling `changed(name)` when a model's versions or aliases changed
+    /// anywhere, and `changed(nil)` when changes may have been missed (the feed's connection was
+    /// lost and is back): then everything must be re-read.
+    func followChanges(_ changed: @escaping @Sendable (String?) async -> Void) async
+}
+
 extension Registry {
     public func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await insertDataset(dataset, request: nil) }
     public func insertJob(_ job: JobRecord) async throws { _ = try await insertJob(job, request: nil) }
