@@ -28,6 +28,10 @@ public struct ServerConfiguration: Sendable {
     /// 0 picks a free port (tests).
     public var port = 50051
     public var dataDirectory = "./segmentation-data"
+    /// This server among the replicas of a shared registry; nil: the host name and the data
+    /// directory's path, which stay the same across restarts (so a restarted server recognises
+    /// its own unfinished jobs).
+    public var replicaID: String?
     public var maximumConcurrentJobs = 1
     /// Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED.
     public var maximumQueuedJobs = 100
@@ -88,6 +92,13 @@ public struct ServerConfiguration: Sendable {
     }
 
     public init() {}
+
+    /// `replicaID`, or the host name and the data directory's absolute path.
+    public var effectiveReplicaID: String {
+        if let replicaID { return replicaID }
+        let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        return "\(ProcessInfo.processInfo.hostName):\(path)"
+    }
 }
 
 /// The model server: registry, dataset store, job manager and model repository behind the gRPC
@@ -143,7 +154,7 @@ public final class SegmentationServer: Service, Sendable {
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,
                           maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: hooks.training,
-                          metrics: metrics)
+                          metrics: metrics, replicaID: configuration.effectiveReplicaID)
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
             transportSecurity: try configuration.transportSecurity(),
@@ -179,7 +190,9 @@ public final class SegmentationServer: Service, Sendable {
     /// marked failed, the model tables are loaded (damaged versions named in the log), and dataset
     /// folders no record names are removed.
     private func startUp() async throws {
-        let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds())
+        // On a shared registry only this server's own jobs: the others' are still running elsewhere.
+        let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds(),
+                                                                owner: registry is any SharedRegistry ? configuration.effectiveReplicaID : nil)
         if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
         try await models.load()
         for damaged in models.problems() {

@@ -75,7 +75,7 @@ actor InMemoryRegistry: Registry {
     private var startupFails = false
     func failStartup() { startupFails = true }
 
-    func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int {
+    func failUnfinishedJobs(reason: String, at date: Date, owner: String?) async throws -> Int {
         if holdingStartup {
             // Cancellable, as GRDB's database accesses are: a shutdown during startup must not wait for it.
             await withTaskCancellationHandler {

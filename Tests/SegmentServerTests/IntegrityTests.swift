@@ -99,7 +99,7 @@ struct IntegrityTests {
         for _ in 0..<600 where !locked.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
         #expect(locked.withLock { $0 }, "the other connection never took the lock")
         do {
-            _ = try await registry.failUnfinishedJobs(reason: "test", at: Date())
+            _ = try await registry.failUnfinishedJobs(reason: "test", at: Date(), owner: nil)
             Issue.record("a write passed an exclusive lock")
         } catch let error as RegistryError {
             guard case .busy = error else { Issue.record("\(error)"); return }
@@ -107,6 +107,6 @@ struct IntegrityTests {
         }
         release.signal()
         try await holder.value
-        #expect(try await registry.failUnfinishedJobs(reason: "test", at: Date()) == 0)
+        #expect(try await registry.failUnfinishedJobs(reason: "test", at: Date(), owner: nil) == 0)
     }
 }

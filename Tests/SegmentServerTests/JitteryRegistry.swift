@@ -25,7 +25,7 @@ struct JitteryRegistry: Registry {
     func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord> {
         try await base.jobs(limit: limit, modelName: modelName, after: cursor)
     }
-    func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int { try await base.failUnfinishedJobs(reason: reason, at: date) }
+    func failUnfinishedJobs(reason: String, at date: Date, owner: String?) async throws -> Int { try await base.failUnfinishedJobs(reason: reason, at: date, owner: owner) }
     func models() async throws -> [ModelSummaryRecord] { try await base.models() }
     func versions(of name: String) async throws -> [VersionRecord] { try await base.versions(of: name) }
     func version(_ name: String, _ number: Int) async throws -> VersionRecord? { try await base.version(name, number) }

@@ -118,7 +118,7 @@ struct RegistryContractTests {
         let rest = try await registry.jobs(limit: 10, modelName: nil, after: JobCursor(job("c"))).items.map(\.id)
         #expect(rest == ["b", "a"])
         #expect(try await registry.jobs(limit: 10, modelName: "n", after: nil).items.map(\.id) == ["d", "b"])
-        #expect(try await registry.failUnfinishedJobs(reason: "restarted", at: Date(timeIntervalSince1970: 2_000)) == 4)
+        #expect(try await registry.failUnfinishedJobs(reason: "restarted", at: Date(timeIntervalSince1970: 2_000), owner: nil) == 4)
         let failed = try await registry.job(id: "a")
         #expect(failed?.status == .failed && failed?.error == "restarted")
     }
@@ -246,6 +246,16 @@ struct PostgresRegistryTests {
         #expect(throws: RegistryError.self) { try PostgresSettings(url: "mysql://a@b/c") }
         #expect(throws: RegistryError.self) { try PostgresSettings(url: "postgres://127.0.0.1/c") }
         #expect(try PostgresSettings(url: "postgres://u:secret@h:6000/d?sslmode=require").requireTLS)
+
+        // A restarting server fails only its own unfinished jobs: the others run elsewhere.
+        for (id, owner) in [("j1", "replica-a"), ("j2", "replica-b"), ("j3", "replica-b")] {
+            var job = RegistryContractTests().job(id)
+            job.owner = owner
+            try await registry.insertJob(job)
+        }
+        #expect(try await registry.failUnfinishedJobs(reason: "restarted", at: Date(), owner: "replica-b") == 2)
+        let untouched = try await registry.job(id: "j1")
+        #expect(untouched?.status == .queued && untouched?.owner == "replica-a")
     }
 
     @Test("The whole server on PostgreSQL: upload, train, score, alias, and a restart that finds everything",

@@ -43,10 +43,14 @@ public actor JobManager {
         var started: ContinuousClock.Instant?
     }
 
+    /// This server, as jobs' owner in a shared registry.
+    private let replicaID: String?
+
     public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int,
                 maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
-                metrics: ServerMetrics? = nil) {
+                metrics: ServerMetrics? = nil, replicaID: String? = nil) {
         self.observer = observer
+        self.replicaID = replicaID
         self.metrics = metrics
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
         self.registry = registry
@@ -76,7 +80,7 @@ public actor JobManager {
             id: "job-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
             modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
             stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil, finishedAt: nil,
-            error: nil, modelVersion: nil, kMetrics: [])
+            error: nil, modelVersion: nil, kMetrics: [], owner: replicaID)
         let request = requestID.map {
             ClientRequest(method: Self.submitMethod, id: $0.id, fingerprint: $0.fingerprint, resultID: record.id, createdAt: record.createdAt)
         }

@@ -95,6 +95,7 @@ public final class PostgresRegistry: SharedRegistry {
                 result_id TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (method, request_id))
             """,
         ]),
+        (2, "job owners", ["ALTER TABLE jobs ADD COLUMN owner TEXT"]),
     ]
 
     private func migrate() async throws {
@@ -286,10 +287,10 @@ public final class PostgresRegistry: SharedRegistry {
             if let request, let earlier = try await Self.record(request, connection, logger) { return earlier }
             try await connection.query("""
                 INSERT INTO jobs (id, model_name, dataset_id, configuration_json, status, stage, fraction, created_at,
-                    started_at, finished_at, error, model_version, k_metrics_json)
+                    started_at, finished_at, error, model_version, k_metrics_json, owner)
                 VALUES (\(job.id), \(job.modelName), \(job.datasetID), \(configuration), \(job.status.rawValue), \(job.stage),
                     \(job.fraction), \(job.createdAt.timeIntervalSince1970), \(job.startedAt?.timeIntervalSince1970),
-                    \(job.finishedAt?.timeIntervalSince1970), \(job.error), \(job.modelVersion), \(metrics))
+                    \(job.finishedAt?.timeIntervalSince1970), \(job.error), \(job.modelVersion), \(metrics), \(job.owner))
                 """, logger: logger)
             return job.id
         }
@@ -333,14 +334,13 @@ public final class PostgresRegistry: SharedRegistry {
         }
     }
 
-    /// Marks queued and running jobs failed. With one server per registry (this phase of the
-    /// shared registry) that is every unfinished job; replicas sharing the queue will need to
-    /// fail only their own (the job queue's heartbeat, next).
-    public func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int {
+    /// Marks queued and running jobs failed: `owner`'s only when given (a restarting server
+    /// must not fail the jobs other servers are running).
+    public func failUnfinishedJobs(reason: String, at date: Date, owner: String?) async throws -> Int {
         try await write { connection, logger in
             try await connection.query("""
                 UPDATE jobs SET status = 'failed', error = \(reason), finished_at = \(date.timeIntervalSince1970)
-                WHERE status IN ('queued', 'running') RETURNING id
+                WHERE status IN ('queued', 'running') AND (\(owner)::TEXT IS NULL OR owner = \(owner)) RETURNING id
                 """, logger: logger).collect().count
         }
     }
@@ -356,7 +356,7 @@ public final class PostgresRegistry: SharedRegistry {
             startedAt: try r["started_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             finishedAt: try r["finished_at"].decode(Double?.self).map(Date.init(timeIntervalSince1970:)),
             error: try r["error"].decode(String?.self), modelVersion: try r["model_version"].decode(Int?.self),
-            kMetrics: try JSON.decode(try r["k_metrics_json"].decode(String.self)))
+            kMetrics: try JSON.decode(try r["k_metrics_json"].decode(String.self)), owner: try r["owner"].decode(String?.self))
     }
 
     // MARK: Models and versions

@@ -65,6 +65,9 @@ public struct JobRecord: Sendable, Equatable {
     public var error: String?
     public var modelVersion: Int?
     public var kMetrics: [KCandidate]
+    /// The server running it (`ServerConfiguration.replicaID`); kept by shared registries, so a
+    /// restarting server fails its own unfinished jobs and not another's.
+    public var owner: String? = nil
 }
 
 /// A client's idempotency key (AIP-155 `request_id`) and what its request produced.
@@ -232,7 +235,8 @@ public protocol Registry: Sendable {
     /// Newest first (then id descending), after `cursor` when given.
     func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord>
     /// Marks queued and running jobs failed (after a restart); returns how many.
-    func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int
+    /// `owner` nil: every unfinished job (one server per registry); else only that server's.
+    func failUnfinishedJobs(reason: String, at date: Date, owner: String?) async throws -> Int
 
     /// Registers the next version of a model, and when `completing` is given, records that job
     /// as succeeded with that version, in the same transaction.

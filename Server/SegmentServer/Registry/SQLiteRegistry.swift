@@ -261,7 +261,8 @@ public final class SQLiteRegistry: Registry {
         }
     }
 
-    public func failUnfinishedJobs(reason: String, at date: Date) async throws -> Int {
+    /// The embedded registry has one server: every unfinished job is that server's.
+    public func failUnfinishedJobs(reason: String, at date: Date, owner: String?) async throws -> Int {
         try await write { db in
             try db.execute(sql: """
                 UPDATE jobs SET status = 'failed', error = ?, finished_at = ?
