@@ -53,6 +53,12 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("registry-password-file"), help: "File holding the registry's password (env SEGMENT_REGISTRY_PASSWORD_FILE; or the password itself in SEGMENT_REGISTRY_PASSWORD).")
     var registryPasswordFile: String?
 
+    @Option(name: .customLong("datasets-dir"), help: "Folder of uploaded datasets shared by the replicas of a --registry (every replica reads and writes it: one disk or NFS) (env SEGMENT_DATASETS_DIR; default DATA_DIR/datasets, this server's own).")
+    var datasetsDirectory: String?
+
+    @Option(name: .customLong("replica-id"), help: "This server among the replicas of a --registry, recorded on the jobs it runs; keep it across restarts (env SEGMENT_REPLICA_ID; default HOST:DATA_DIR).")
+    var replicaID: String?
+
     @Option(name: .customLong("auth-tokens"), help: "File of 'role:sha256-hex-of-token' lines (roles admin, trainer, scorer, viewer); calls then need 'authorization: Bearer TOKEN'. Re-read on SIGHUP (env SEGMENT_AUTH_TOKENS; default: authentication off, loopback only).")
     var authTokens: String?
 
@@ -107,6 +113,8 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.limits.maximumColumns = try value(maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000, "max-columns")
         configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
         configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
+        configuration.datasetsDirectory = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
+        configuration.replicaID = replicaID ?? environment["SEGMENT_REPLICA_ID"]
         if let url = registry ?? environment["SEGMENT_REGISTRY"] {
             var password = environment["SEGMENT_REGISTRY_PASSWORD"]
             if let file = registryPasswordFile ?? environment["SEGMENT_REGISTRY_PASSWORD_FILE"] {

@@ -32,6 +32,9 @@ public struct ServerConfiguration: Sendable {
     /// directory's path, which stay the same across restarts (so a restarted server recognises
     /// its own unfinished jobs).
     public var replicaID: String?
+    /// Where datasets live when several servers share them (a directory every replica reads and
+    /// writes: one disk, or NFS); nil: `<dataDirectory>/datasets`, this server's own.
+    public var datasetsDirectory: String?
     public var maximumConcurrentJobs = 1
     /// Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED.
     public var maximumQueuedJobs = 100
@@ -149,7 +152,8 @@ public final class SegmentationServer: Service, Sendable {
             registry = try SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
         }
         models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
-        store = try DatasetStore(dataDirectory: directory, maximumBytes: configuration.maximumUploadBytes,
+        store = try DatasetStore(dataDirectory: directory, datasetsDirectory: configuration.datasetsDirectory,
+                                 replicaID: configuration.effectiveReplicaID, maximumBytes: configuration.maximumUploadBytes,
                                  quotaBytes: configuration.maximumDatasetBytes)
         jobs = JobManager(registry: registry, models: models, store: store,
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,

@@ -297,7 +297,7 @@ struct SharedRegistryTests {
         return nil
     }
 
-    @Test("A version trained on A, an alias set on B, a delete on A: each served by the other within a second; B scores A's version",
+    @Test("Uploaded to A, trained on B (a shared datasets folder), aliased on B, deleted on A: each change served by the other within a second; both score alike",
           .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func changesReachTheOtherServer() async throws {
         let (settings, cleanup) = try await Backend.freshDatabase()
@@ -305,15 +305,17 @@ struct SharedRegistryTests {
         let (first, second) = (try Harness(), try Harness())
         defer { first.remove(); second.remove() }
         let (path, _) = try first.sampleFile(customers: 300, seed: 13)
-        try await first.withServer(configure: { $0.postgres = settings }) { a, _ in
-            try await second.withServer(configure: { $0.postgres = settings }) { b, _ in
+        let datasets = first.dataDirectory + "-shared-datasets"
+        defer { try? FileManager.default.removeItem(atPath: datasets) }
+        try await first.withServer(configure: { $0.postgres = settings; $0.datasetsDirectory = datasets }) { a, _ in
+            try await second.withServer(configure: { $0.postgres = settings; $0.datasetsDirectory = datasets }) { b, _ in
                 func version(_ services: Services, _ text: String) async -> Int32? {
                     try? await services.models.getModel(.with { $0.model = .init(text: text) }).model.version.version
                 }
                 let dataset = try await a.upload(path)
-                #expect(try await a.train(dataset.id, model: "shared", ks: 3...3).state == .succeeded)
-                let seen = await Self.within(1) { await version(b, "shared") == 1 }
-                #expect(seen != nil, "B did not serve shared@1 within a second")
+                #expect(try await b.train(dataset.id, model: "shared", ks: 3...3).state == .succeeded)
+                let seen = await Self.within(1) { await version(a, "shared") == 1 }
+                #expect(seen != nil, "A did not serve shared@1 within a second")
 
                 _ = try await b.models.setAlias(.with { $0.model = .init(name: "shared", version: 1); $0.alias = "prod" })
                 #expect(await Self.within(1) { await version(a, "shared@prod") == 1 } != nil, "A did not see the alias within a second")

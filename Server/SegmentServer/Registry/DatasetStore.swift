@@ -3,9 +3,12 @@ import Foundation
 import SegmentationEngine
 import Synchronization
 
-/// Dataset files on disk, under `<data dir>/datasets/<hash>/`. An upload is written to a
-/// staging folder first and renamed into place only when complete, so a crash never leaves a
-/// half-written dataset where training could find it.
+/// Dataset files on disk, under `<data dir>/datasets/<hash>/` (or a directory several servers
+/// share, `--datasets-dir`). An upload is written to a staging folder first and renamed into
+/// place only when complete, so a crash never leaves a half-written dataset where training
+/// could find it. Shared by several servers, each stages in a folder of its own, and folders no
+/// record names are removed only once they are an hour old (another server may be between
+/// renaming its upload into place and recording it).
 public struct DatasetStore: Sendable {
     public let root: String
     /// Largest upload accepted, in bytes.
@@ -16,18 +19,29 @@ public struct DatasetStore: Sendable {
     /// pass the quota.
     private let reservations = Reservations()
 
-    public init(dataDirectory: String, maximumBytes: Int64, quotaBytes: Int64 = Int64.max) throws {
-        root = (dataDirectory as NSString).appendingPathComponent("datasets")
+    /// Other servers use the same folder: be careful with what looks abandoned.
+    public let shared: Bool
+    private let stagingRoot: String
+
+    /// - Parameters:
+    ///   - datasetsDirectory: where the datasets live; nil: `<dataDirectory>/datasets`.
+    ///   - replicaID: this server among those sharing `datasetsDirectory` (its staging folder).
+    public init(dataDirectory: String, datasetsDirectory: String? = nil, replicaID: String? = nil,
+                maximumBytes: Int64, quotaBytes: Int64 = Int64.max) throws {
+        root = datasetsDirectory ?? (dataDirectory as NSString).appendingPathComponent("datasets")
+        shared = datasetsDirectory != nil
         self.maximumBytes = maximumBytes
         self.quotaBytes = quotaBytes
+        let staging = (root as NSString).appendingPathComponent(".staging")
+        stagingRoot = shared
+            ? (staging as NSString).appendingPathComponent(String(Self.hex(SHA256.hash(data: Data((replicaID ?? "").utf8))).dropFirst(7).prefix(16)))
+            : staging
         try FileManager.default.createDirectory(atPath: stagingRoot, withIntermediateDirectories: true)
-        // Leftovers of uploads interrupted by a crash.
+        // Leftovers of uploads interrupted by a crash: this server's own.
         for leftover in (try? FileManager.default.contentsOfDirectory(atPath: stagingRoot)) ?? [] {
             try? FileManager.default.removeItem(atPath: (stagingRoot as NSString).appendingPathComponent(leftover))
         }
     }
-
-    private var stagingRoot: String { (root as NSString).appendingPathComponent(".staging") }
 
     public func folder(for id: String) -> String {
         (root as NSString).appendingPathComponent(id.replacingOccurrences(of: "sha256:", with: ""))
@@ -203,7 +217,12 @@ public struct DatasetStore: Sendable {
         var removed = 0
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !name.hasPrefix(".") {
             let path = (root as NSString).appendingPathComponent(name)
-            if !keep.contains(path), (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
+            guard !keep.contains(path) else { continue }
+            if shared, let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+               modified.timeIntervalSinceNow > -3600 {
+                continue  // maybe another server's upload, renamed into place and about to be recorded
+            }
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
         }
         return removed
     }
