@@ -4,8 +4,9 @@ set -euo pipefail
 need=()
 # chromium: the report test renders the HTML report headless and looks at the screenshot.
 # protobuf-c, nghttp2, gcc and make: the C client (examples/c) the client tests build.
-# postgresql: the shared registry's tests run against a throwaway cluster (scripts/postgres.sh).
-for package in zlib1g-dev libsqlite3-dev chromium libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev gcc make postgresql; do
+# postgresql and nginx: the shared registry's tests and the local cluster (scripts/postgres.sh,
+# deploy/local-cluster.sh start and stop their own, on loopback).
+for package in zlib1g-dev libsqlite3-dev chromium libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev gcc make postgresql nginx; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then

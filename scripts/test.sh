@@ -17,6 +17,8 @@ export SEGMENT_TEST_POSTGRES SEGMENT_TEST_POSTGRES_PASSWORD
 swift test --skip-build
 # The Python and C clients against the real server: the same segments as the CLI, the right statuses.
 bash scripts/test-clients.sh
+# Three replicas on PostgreSQL behind nginx: changes everywhere within a second, a replica killed under load.
+bash scripts/test-cluster.sh
 # A bounded libFuzzer run over the CSV reader and dataset ingestion (replays past crashes first).
 bash scripts/fuzz.sh 60
 .build/debug/segment-bench --smoke

@@ -149,12 +149,38 @@ public actor JobManager {
         let (stream, continuation) = AsyncStream<JobUpdate>.makeStream(bufferingPolicy: .bufferingNewest(256))
         let token = UUID()
         continuation.yield(JobUpdate(job: current, event: nil))
-        if current.status.isFinished || live[id] == nil {
+        if current.status.isFinished {
             continuation.finish()
             return (stream, token)
         }
         watchers[id, default: [:]][token] = continuation
+        if live[id] == nil {
+            // Queued or running on another server of a shared registry: follow its stored record.
+            Task { await self.followStored(id, token, from: current) }
+        }
         return (stream, token)
+    }
+
+    /// How often a job another server runs is read for its watchers here.
+    static let remotePollInterval: Duration = .milliseconds(500)
+
+    /// Sends one watcher the stored record of a job another server runs whenever its state,
+    /// stage or progress changed, until it finishes or the watcher leaves.
+    private func followStored(_ id: String, _ token: UUID, from first: JobRecord) async {
+        var last = first
+        while watchers[id]?[token] != nil {
+            try? await Task.sleep(for: Self.remotePollInterval)
+            guard let continuation = watchers[id]?[token] else { return }
+            guard let job = try? await registry.job(id: id) else { continue }
+            if job.status != last.status || job.stage != last.stage || job.fraction != last.fraction || job.kMetrics != last.kMetrics {
+                continuation.yield(JobUpdate(job: job, event: nil))
+                last = job
+            }
+            if job.status.isFinished {
+                watchers[id]?.removeValue(forKey: token)?.finish()
+                return
+            }
+        }
     }
 
     /// Ends one watcher's stream (its client went away).
