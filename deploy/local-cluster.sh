@@ -55,9 +55,16 @@ for i in $(seq 1 "$replicas"); do
   echo $! > "$dir/replica-$i.pid"
   addresses+=("127.0.0.1:$port")
 done
+serving() {  # replica number: its health is SERVING (asked with the CLI beside the server, else read from its log)
+  if [ -x "$bin/segment" ]; then
+    [ "$("$bin/segment" health --server "${addresses[$(($1 - 1))]}" 2>/dev/null)" = SERVING ]
+  else
+    grep -q " serving" "$dir/replica-$1.log"
+  fi
+}
 for i in $(seq 1 "$replicas"); do
-  for _ in $(seq 1 300); do grep -q " serving" "$dir/replica-$i.log" && break; sleep 0.1; done
-  grep -q " serving" "$dir/replica-$i.log" || { echo "replica $i did not start:" >&2; tail -5 "$dir/replica-$i.log" >&2; down; exit 1; }
+  for _ in $(seq 1 300); do serving "$i" && break; sleep 0.1; done
+  serving "$i" || { echo "replica $i did not start:" >&2; tail -5 "$dir/replica-$i.log" >&2; down; exit 1; }
 done
 
 nginx_port=$(free_port)
