@@ -2,7 +2,8 @@
 # The local cluster (deploy/local-cluster.sh: PostgreSQL, three replicas, nginx) end to end:
 # train through replica A, alias through replica B, and see both through nginx and replica C
 # within a second; then SIGKILL a replica under scoring load through nginx: with the client's
-# retry policy no call fails for good. Needs the debug binaries and the Python client's venv
+# retry policy no call fails for good; then SIGKILL the replica running a training job: another
+# replica runs it to the end. Needs the debug binaries and the Python client's venv
 # (scripts/test-clients.sh makes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,4 +78,33 @@ assert load["failed"] == 0, f"{load['failed']} of {load['calls']} calls failed f
 assert load["ok"] > 100, f"only {load['ok']} calls in 10 s"
 print(f"ok: {load['ok']} calls through nginx while a replica was killed, none failed for good")
 PYTHON
+# A replica killed (SIGKILL) while it runs a training job: the job is queued again once the
+# replica stops marking it alive (10 s) and another replica runs it to the end.
+"$cli" generate-sample --customers 30000 --seed 22 --file "$root/big.csv" > /dev/null 2>&1
+job=$("$cli" train "$root/big.csv" --model big --k 2...10 --n-init 10 --server "$nginx" --output json 2> /dev/null \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+owner=""
+for _ in $(seq 1 300); do
+  owner=$("$cli" jobs show "$job" --output json --server "$nginx" 2>/dev/null \
+    | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j.get("server", "") if j.get("state") == "JOB_STATE_RUNNING" else "")')
+  [ -n "$owner" ] && break
+  sleep 0.1
+done
+[ -n "$owner" ] || { echo "FAILED: the job never started running"; exit 1; }
+victim=$(cat "$SEGMENT_CLUSTER_DIR/${owner}.pid" 2>/dev/null || true)
+[ -n "$victim" ] && kill -0 "$victim" 2>/dev/null || { echo "FAILED: $owner (running $job) is not a live replica of this cluster"; exit 1; }
+kill -KILL "$victim"
+echo "killed $owner (pid $victim) while it ran $job"
+final=""
+for _ in $(seq 1 1200); do
+  final=$("$cli" jobs show "$job" --output json --server "$nginx" 2>/dev/null \
+    | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["state"] + " " + j.get("server", "") if j.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED") else "")' || true)
+  [ -n "$final" ] && break
+  sleep 0.1
+done
+case $final in
+  "JOB_STATE_SUCCEEDED "*) [ "${final#* }" != "$owner" ] || { echo "FAILED: the job finished on the killed replica?"; exit 1; }
+                           echo "ok: $job re-run by ${final#* } after $owner was killed, and succeeded" ;;
+  *) echo "FAILED: the killed replica's job ended as '$final'"; exit 1 ;;
+esac
 echo "cluster: all checks passed"

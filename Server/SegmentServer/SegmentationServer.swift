@@ -194,9 +194,10 @@ public final class SegmentationServer: Service, Sendable {
     /// marked failed, the model tables are loaded (damaged versions named in the log), and dataset
     /// folders no record names are removed.
     private func startUp() async throws {
-        // On a shared registry only this server's own jobs: the others' are still running elsewhere.
-        let interrupted = try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds(),
-                                                                owner: registry is any SharedRegistry ? configuration.effectiveReplicaID : nil)
+        // On a shared registry nothing: jobs a crash left "running" stop being marked alive, and
+        // the shared queue runs them again elsewhere (or here), or fails them after two tries.
+        let interrupted = registry is any SharedRegistry ? 0
+            : try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds(), owner: nil)
         if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
         try await models.load()
         for damaged in models.problems() {
@@ -289,6 +290,12 @@ public final class SegmentationServer: Service, Sendable {
                 if let shared = self.registry as? any SharedRegistry {
                     group.addTask {
                         await self.follow(shared)
+                        return .companion
+                    }
+                    // The shared job queue: claims, heartbeats, and re-queuing other servers' stalled jobs.
+                    group.addTask {
+                        guard await self.health.untilServing() else { return .companion }
+                        await self.jobs.runSharedQueue()
                         return .companion
                     }
                 }

@@ -649,6 +649,10 @@ public nonisolated struct Segmentation_V1_Job: Sendable {
   /// Metrics of every k tried, once known.
   public var kMetrics: [Segmentation_V1_KMetrics] = []
 
+  /// Output only. The server that runs (or last ran) the job: its --replica-id. Empty until a
+  /// server takes it from a shared registry's queue.
+  public var server: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1261,7 +1265,7 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
 
 nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{1}error\0\u{3}model_version\0\u{3}k_metrics\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{1}error\0\u{3}model_version\0\u{3}k_metrics\0\u{1}server\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1280,6 +1284,7 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
       case 9: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 10: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.kMetrics) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.server) }()
       default: break
       }
     }
@@ -1323,6 +1328,9 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
     if !self.kMetrics.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.kMetrics, fieldNumber: 11)
     }
+    if !self.server.isEmpty {
+      try visitor.visitSingularStringField(value: self.server, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1338,6 +1346,7 @@ nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.error != rhs.error {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.kMetrics != rhs.kMetrics {return false}
+    if lhs.server != rhs.server {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -258,6 +258,37 @@ struct PostgresRegistryTests {
         #expect(untouched?.status == .queued && untouched?.owner == "replica-a")
     }
 
+    @Test("The shared queue: claims take the oldest queued job once each, heartbeats report cancels, stalled jobs are queued again once and then failed",
+          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    func sharedQueue() async throws {
+        let (made, cleanup) = try await Backend.postgres.make()
+        defer { Task { await cleanup() } }
+        let registry = try #require(made as? PostgresRegistry)
+        let jobs = RegistryContractTests()
+        for (id, seconds) in [("old", 1_000.0), ("new", 2_000.0), ("newest", 3_000.0)] { try await registry.insertJob(jobs.job(id, at: seconds)) }
+        let now = Date()
+        #expect(try await registry.claimJob(owner: "r1", at: now)?.id == "old")
+        let second = try #require(try await registry.claimJob(owner: "r2", at: now))
+        #expect(second.id == "new" && second.status == .running && second.owner == "r2")
+        // A queued job cancelled elsewhere is cancelled at once and never claimed.
+        #expect(try await registry.requestCancel(jobID: "newest", at: now).status == .cancelled)
+        #expect(try await registry.claimJob(owner: "r3", at: now) == nil)
+        // A running one is asked to stop; its server hears it on the next heartbeat.
+        #expect(try await registry.requestCancel(jobID: "new", at: now).status == .running)
+        #expect(try await registry.heartbeat(owner: "r2", jobs: ["new"], at: now) == ["new"])
+        #expect(try await registry.heartbeat(owner: "r1", jobs: ["old"], at: now).isEmpty)
+        // r1 stops marking "old" alive: queued again (first attempt), claimed by r3, stalls again: failed.
+        let later = now.addingTimeInterval(60)
+        let first = try await registry.requeueStalled(staleBefore: later, maximumAttempts: 2, at: later)
+        #expect(first.requeued == ["old"] && first.failed == ["new"])
+        #expect(try await registry.job(id: "new")?.status == .cancelled)
+        #expect(try await registry.claimJob(owner: "r3", at: later)?.id == "old")
+        let again = try await registry.requeueStalled(staleBefore: later.addingTimeInterval(60), maximumAttempts: 2, at: later)
+        #expect(again.requeued.isEmpty && again.failed == ["old"])
+        let failed = try await registry.job(id: "old")
+        #expect(failed?.status == .failed && failed?.error?.contains("on each of 2 attempts") == true)
+    }
+
     @Test("The whole server on PostgreSQL: upload, train, score, alias, and a restart that finds everything",
           .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func serverOnPostgres() async throws {

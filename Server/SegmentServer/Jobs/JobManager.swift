@@ -45,6 +45,17 @@ public actor JobManager {
 
     /// This server, as jobs' owner in a shared registry.
     private let replicaID: String?
+    /// A registry other servers share: jobs go to a queue in it, which any server's claim loop
+    /// takes from (nil: this server's own queue in memory).
+    private var shared: (any SharedRegistry)? { registry as? any SharedRegistry }
+    /// How often this server looks for queued jobs, marks its running jobs alive, and looks for
+    /// jobs whose server stopped doing so.
+    static let claimInterval: Duration = .milliseconds(250)
+    static let heartbeatInterval: Duration = .seconds(2)
+    /// A running job not marked alive for this long is taken to have lost its server.
+    static let stalledAfter: TimeInterval = 10
+    /// Runs a job may have (its server died during each): then it fails with the reason.
+    static let maximumAttempts = 2
 
     public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int,
                 maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
@@ -80,13 +91,18 @@ public actor JobManager {
             id: "job-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
             modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
             stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil, finishedAt: nil,
-            error: nil, modelVersion: nil, kMetrics: [], owner: replicaID)
+            error: nil, modelVersion: nil, kMetrics: [], owner: shared == nil ? replicaID : nil)  // shared: whichever server claims it
         let request = requestID.map {
             ClientRequest(method: Self.submitMethod, id: $0.id, fingerprint: $0.fingerprint, resultID: record.id, createdAt: record.createdAt)
         }
         let holder = try await registry.insertJob(record, request: request)
         // A concurrent identical request got there first: its job is the answer.
         guard holder == record.id else { return try await job(id: holder) }
+        if shared != nil {
+            logger.info("job queued (shared)", metadata: ["job": "\(record.id)", "model": "\(modelName)"])
+            Task { await self.claimJobs() }
+            return record
+        }
         guard accepting else {
             var refused = record
             refused.status = .failed
@@ -122,6 +138,10 @@ public actor JobManager {
     public func cancel(id: String) async throws -> JobRecord {
         guard var job = live[id] else {
             let stored = try await self.job(id: id)
+            if let shared, !stored.status.isFinished {
+                // Queued in the shared queue, or running on another server: the registry carries the request.
+                return try await shared.requestCancel(jobID: id, at: Date.wholeSeconds())
+            }
             throw JobError.alreadyFinished(id: id, status: stored.status)
         }
         guard !job.registering else { throw JobError.registering(id: id) }
@@ -206,6 +226,61 @@ public actor JobManager {
         if running > 0 {
             await withCheckedContinuation { idle.append($0) }
         }
+    }
+
+    // MARK: The shared queue
+
+    /// Runs until cancelled: claims queued jobs while this server has room, marks its running
+    /// jobs alive (and stops those cancelled elsewhere), and queues again the jobs of servers
+    /// that stopped marking theirs.
+    public func runSharedQueue() async {
+        guard shared != nil else { return }
+        var lastHeartbeat = ContinuousClock.now - Self.heartbeatInterval
+        while !Task.isCancelled && accepting {
+            await claimJobs()
+            if ContinuousClock.now - lastHeartbeat >= Self.heartbeatInterval {
+                lastHeartbeat = .now
+                await heartbeat()
+                await requeueStalled()
+            }
+            try? await Task.sleep(for: Self.claimInterval)
+        }
+    }
+
+    /// Claims queued jobs while fewer than `maximumConcurrentJobs` run here.
+    private func claimJobs() async {
+        guard let shared, let owner = replicaID else { return }
+        while accepting, running < maximumConcurrentJobs {
+            guard let claimed = try? await shared.claimJob(owner: owner, at: Date.wholeSeconds()) else { return }
+            guard let dataset = try? await registry.dataset(id: claimed.datasetID) else {
+                var failed = claimed
+                failed.status = .failed
+                failed.error = "its dataset \(claimed.datasetID.prefix(19)) is gone"
+                failed.finishedAt = Date.wholeSeconds()
+                try? await registry.updateJob(failed)
+                continue
+            }
+            logger.info("job claimed", metadata: ["job": "\(claimed.id)", "attempt": "\(claimed.owner ?? "")"])
+            live[claimed.id] = LiveJob(record: claimed, dataset: dataset)
+            running += 1
+            Task { await self.run(claimed.id) }
+        }
+    }
+
+    private func heartbeat() async {
+        guard let shared, let owner = replicaID else { return }
+        let mine = live.filter { $0.value.record.status == .running }.map(\.key)
+        guard let stopping = try? await shared.heartbeat(owner: owner, jobs: mine, at: Date()) else { return }
+        for id in stopping where live[id]?.registering == false { live[id]?.stop.request(.cancelled) }
+    }
+
+    private func requeueStalled() async {
+        guard let shared else { return }
+        guard let (requeued, failed) = try? await shared.requeueStalled(
+            staleBefore: Date().addingTimeInterval(-Self.stalledAfter), maximumAttempts: Self.maximumAttempts, at: Date.wholeSeconds())
+        else { return }
+        for id in requeued { logger.warning("job queued again: its server stopped responding", metadata: ["job": "\(id)"]) }
+        for id in failed { logger.warning("job failed: its server stopped responding too often", metadata: ["job": "\(id)"]) }
     }
 
     // MARK: Running
@@ -298,6 +373,14 @@ public actor JobManager {
             case (is CancellationError, .cancelled?):
                 job.record.status = .cancelled
                 job.record.error = "cancelled by request"
+            case (is CancellationError, .shutdown?) where shared != nil:
+                // Another server takes it from the shared queue (counted as an attempt).
+                job.record.status = .queued
+                job.record.stage = "queued"
+                job.record.fraction = 0
+                job.record.owner = nil
+                job.record.finishedAt = nil
+                job.record.error = "its server shut down; queued again"
             case (is CancellationError, .shutdown?):
                 job.record.status = .failed
                 job.record.error = "server shut down while the job was running"

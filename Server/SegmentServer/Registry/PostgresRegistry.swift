@@ -96,6 +96,12 @@ public final class PostgresRegistry: SharedRegistry {
             """,
         ]),
         (2, "job owners", ["ALTER TABLE jobs ADD COLUMN owner TEXT"]),
+        (3, "shared job queue", [
+            "ALTER TABLE jobs ADD COLUMN heartbeat_at DOUBLE PRECISION",
+            "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE",
+            "CREATE INDEX jobs_by_status ON jobs(status, created_at)",
+        ]),
     ]
 
     private func migrate() async throws {
@@ -153,6 +159,87 @@ public final class PostgresRegistry: SharedRegistry {
 
     private static func announce(_ name: String, _ connection: PostgresConnection, _ logger: Logger) async throws {
         try await connection.query("SELECT pg_notify(\(changes), \(name))", logger: logger)
+    }
+
+    // MARK: Shared job queue
+
+    // Each of these is one statement, atomic on its own: no transaction block around it.
+
+    public func claimJob(owner: String, at date: Date) async throws -> JobRecord? {
+        let now = date.timeIntervalSince1970
+        let rows = try await single("""
+            UPDATE jobs SET status = 'running', owner = \(owner), heartbeat_at = \(now), attempts = attempts + 1,
+                started_at = \(now), stage = 'reading', error = NULL
+            WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND NOT cancel_requested
+                        ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
+            RETURNING *
+            """)
+        return try rows.first.map(Self.job(from:))
+    }
+
+    public func heartbeat(owner: String, jobs: [String], at date: Date) async throws -> Set<String> {
+        var stopping = Set<String>()
+        // One statement per job: a server runs a handful at most.
+        for id in jobs {
+            let rows = try await single("""
+                UPDATE jobs SET heartbeat_at = \(date.timeIntervalSince1970)
+                WHERE owner = \(owner) AND status = 'running' AND id = \(id) AND cancel_requested
+                RETURNING id
+                """)
+            if !rows.isEmpty { stopping.insert(id) }
+            _ = try await single("""
+                UPDATE jobs SET heartbeat_at = \(date.timeIntervalSince1970)
+                WHERE owner = \(owner) AND status = 'running' AND id = \(id)
+                """)
+        }
+        return stopping
+    }
+
+    /// One statement outside a transaction block, its rows collected.
+    private func single(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await client.query(query, logger: logger).collect()
+        } catch {
+            throw Self.registryError(error, location: location)
+        }
+    }
+
+    public func requeueStalled(staleBefore: Date, maximumAttempts: Int, at date: Date) async throws -> (requeued: [String], failed: [String]) {
+        let stale = staleBefore.timeIntervalSince1970
+        let requeued = try await single("""
+            UPDATE jobs SET status = 'queued', owner = NULL, stage = 'queued', fraction = 0, heartbeat_at = NULL,
+                error = 'its server stopped responding; queued again'
+            WHERE status = 'running' AND heartbeat_at < \(stale) AND attempts < \(maximumAttempts) AND NOT cancel_requested
+            RETURNING id
+            """).compactMap { try? $0.decode(String.self) }
+        let failed = try await single("""
+            UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END,
+                finished_at = \(date.timeIntervalSince1970),
+                error = CASE WHEN cancel_requested THEN 'cancelled by request; its server had stopped responding'
+                             ELSE 'its server stopped responding, on each of ' || attempts || ' attempts' END
+            WHERE status = 'running' AND heartbeat_at < \(stale)
+            RETURNING id
+            """).compactMap { try? $0.decode(String.self) }
+        return (requeued, failed)
+    }
+
+    public func requestCancel(jobID: String, at date: Date) async throws -> JobRecord {
+        try await write { connection, logger in
+            guard let row = try await connection.query("""
+                UPDATE jobs SET cancel_requested = TRUE,
+                    status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+                    error = CASE WHEN status = 'queued' THEN 'cancelled by request before it started' ELSE error END,
+                    finished_at = CASE WHEN status = 'queued' THEN \(date.timeIntervalSince1970) ELSE finished_at END
+                WHERE id = \(jobID) AND status IN ('queued', 'running')
+                RETURNING *
+                """, logger: logger).collect().first else {
+                guard let stored = try await connection.query("SELECT * FROM jobs WHERE id = \(jobID)", logger: logger).collect().first else {
+                    throw RegistryError.notFound("job '\(jobID)'")
+                }
+                return try Self.job(from: stored)
+            }
+            return try Self.job(from: row)
+        }
     }
 
     // MARK: Client request ids

@@ -109,6 +109,20 @@ public protocol SharedRegistry: Registry {
     /// anywhere, and `changed(nil)` when changes may have been missed (the feed's connection was
     /// lost and is back): then everything must be re-read.
     func followChanges(_ changed: @escaping @Sendable (String?) async -> Void) async
+
+    // The shared job queue: any server may run any job.
+
+    /// Takes the oldest queued job for `owner` (running, attempt counted, heartbeat now), or nil.
+    /// Servers claiming at once never get the same job (`FOR UPDATE SKIP LOCKED`).
+    func claimJob(owner: String, at date: Date) async throws -> JobRecord?
+    /// Marks `owner`'s running jobs alive; returns those asked to stop (CancelJob elsewhere).
+    func heartbeat(owner: String, jobs: [String], at date: Date) async throws -> Set<String>
+    /// Jobs whose server stopped heartbeating before `staleBefore`: queued again while they have
+    /// run fewer than `maximumAttempts` times, failed with the reason otherwise.
+    func requeueStalled(staleBefore: Date, maximumAttempts: Int, at date: Date) async throws -> (requeued: [String], failed: [String])
+    /// CancelJob for a job this server does not run: a queued one is cancelled at once, a running
+    /// one asked to stop (its server sees it on its next heartbeat). Returns the job.
+    func requestCancel(jobID: String, at date: Date) async throws -> JobRecord
 }
 
 extension Registry {

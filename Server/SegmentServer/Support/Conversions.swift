@@ -334,6 +334,7 @@ extension JobRecord {
             $0.error = error ?? ""
             $0.modelVersion = Int32(modelVersion ?? 0)
             $0.kMetrics = kMetrics.map(\.proto)
+            $0.server = owner ?? ""
         }
     }
 }
