@@ -28,9 +28,9 @@ public struct ServerConfiguration: Sendable {
     /// 0 picks a free port (tests).
     public var port = 50051
     public var dataDirectory = "./segmentation-data"
-    /// This server among the replicas of a shared registry; nil: the host name and the data
-    /// directory's path, which stay the same across restarts (so a restarted server recognises
-    /// its own unfinished jobs).
+    /// This server among the replicas of a shared registry, recorded on the jobs it runs; each
+    /// replica needs its own. nil: the host name and the data directory's path (the same across
+    /// restarts).
     public var replicaID: String?
     /// Where datasets live when several servers share them (a directory every replica reads and
     /// writes: one disk, or NFS); nil: `<dataDirectory>/datasets`, this server's own.
@@ -314,9 +314,22 @@ public final class SegmentationServer: Service, Sendable {
     }
 
     /// Applies other servers' changes to what this one serves, through the repository's one write
-    /// path: a model's versions and aliases re-read when it changed, everything after a gap.
+    /// path: a model's versions and aliases re-read when it changed, everything after a gap, and
+    /// everything every 30 s besides (the fallback for a notification missed or not applied, or a
+    /// feed connection that hangs without failing).
     private func follow(_ shared: any SharedRegistry) async {
         let models = self.models, logger = self.logger
+        // Both run until the server's task group cancels them.
+        let polling = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(30))
+                if Task.isCancelled { return }
+                do { try await models.reloadCatalog() } catch {
+                    logger.warning("the periodic catalog re-read failed; it is tried again in 30 s", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        defer { polling.cancel() }
         await shared.followChanges { name in
             do {
                 if let name { try await models.refresh(model: name) } else { try await models.reloadCatalog() }

@@ -267,23 +267,36 @@ struct PostgresRegistryTests {
         let jobs = RegistryContractTests()
         for (id, seconds) in [("old", 1_000.0), ("new", 2_000.0), ("newest", 3_000.0)] { try await registry.insertJob(jobs.job(id, at: seconds)) }
         let now = Date()
-        #expect(try await registry.claimJob(owner: "r1", at: now)?.id == "old")
-        let second = try #require(try await registry.claimJob(owner: "r2", at: now))
+        #expect(try await registry.claimJob(owner: "r1")?.id == "old")
+        let second = try #require(try await registry.claimJob(owner: "r2"))
         #expect(second.id == "new" && second.status == .running && second.owner == "r2")
         // A queued job cancelled elsewhere is cancelled at once and never claimed.
         #expect(try await registry.requestCancel(jobID: "newest", at: now).status == .cancelled)
-        #expect(try await registry.claimJob(owner: "r3", at: now) == nil)
+        #expect(try await registry.claimJob(owner: "r3") == nil)
         // A running one is asked to stop; its server hears it on the next heartbeat.
         #expect(try await registry.requestCancel(jobID: "new", at: now).status == .running)
-        #expect(try await registry.heartbeat(owner: "r2", jobs: ["new"], at: now) == ["new"])
-        #expect(try await registry.heartbeat(owner: "r1", jobs: ["old"], at: now).isEmpty)
-        // r1 stops marking "old" alive: queued again (first attempt), claimed by r3, stalls again: failed.
-        let later = now.addingTimeInterval(60)
-        let first = try await registry.requeueStalled(staleBefore: later, maximumAttempts: 2, at: later)
+        let beat = try await registry.heartbeat(owner: "r2", jobs: ["new"])
+        #expect(beat.stop == ["new"] && beat.lost.isEmpty)
+        // Only the holder may write a claimed job.
+        var stale = second
+        stale.owner = "r9"
+        stale.stage = "profiling"
+        await #expect(throws: RegistryError.self) { try await registry.updateJob(stale) }
+        // Stalled (a negative allowance makes every heartbeat stale by the database's clock):
+        // "old" is queued again (first attempt), "new" had a cancel asked: cancelled.
+        let first = try await registry.requeueStalled(stalledAfter: -60, maximumAttempts: 2)
         #expect(first.requeued == ["old"] && first.failed == ["new"])
         #expect(try await registry.job(id: "new")?.status == .cancelled)
-        #expect(try await registry.claimJob(owner: "r3", at: later)?.id == "old")
-        let again = try await registry.requeueStalled(staleBefore: later.addingTimeInterval(60), maximumAttempts: 2, at: later)
+        // r1 comes back: it lost "old" and must stop it; r3 claims it.
+        #expect(try await registry.heartbeat(owner: "r1", jobs: ["old"]).lost == ["old"])
+        #expect(try await registry.claimJob(owner: "r3")?.id == "old")
+        // A graceful shutdown gives it back without using an attempt; the next claim is attempt 2.
+        try await registry.releaseJob(id: "old", owner: "r3")
+        let released = try await registry.job(id: "old")
+        let waiting = try await registry.queuedJobCount()
+        #expect(released?.status == .queued && waiting == 1)
+        #expect(try await registry.claimJob(owner: "r4")?.id == "old")
+        let again = try await registry.requeueStalled(stalledAfter: -60, maximumAttempts: 2)
         #expect(again.requeued.isEmpty && again.failed == ["old"])
         let failed = try await registry.job(id: "old")
         #expect(failed?.status == .failed && failed?.error?.contains("on each of 2 attempts") == true)

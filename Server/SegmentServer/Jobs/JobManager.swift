@@ -48,6 +48,8 @@ public actor JobManager {
     /// A registry other servers share: jobs go to a queue in it, which any server's claim loop
     /// takes from (nil: this server's own queue in memory).
     private var shared: (any SharedRegistry)? { registry as? any SharedRegistry }
+    /// A claim pass is under way (there is one at a time).
+    private var claiming = false
     /// How often this server looks for queued jobs, marks its running jobs alive, and looks for
     /// jobs whose server stopped doing so.
     static let claimInterval: Duration = .milliseconds(250)
@@ -84,7 +86,8 @@ public actor JobManager {
         }
         guard accepting else { throw JobError.shuttingDown }
         // Slots are reserved before the await below, so concurrent submits cannot all pass the check.
-        guard queue.count + submitting < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
+        let waiting = try await shared?.queuedJobCount() ?? queue.count
+        guard waiting + submitting < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
         submitting += 1
         defer { submitting -= 1 }
         let record = JobRecord(
@@ -247,37 +250,67 @@ public actor JobManager {
         }
     }
 
-    /// Claims queued jobs while fewer than `maximumConcurrentJobs` run here.
+    /// Claims queued jobs while fewer than `maximumConcurrentJobs` run here. One claimer at a
+    /// time, and a slot is taken before asking, so interleaved calls never run more than the limit.
     private func claimJobs() async {
-        guard let shared, let owner = replicaID else { return }
+        guard let shared, let owner = replicaID, !claiming else { return }
+        claiming = true
+        defer { claiming = false }
         while accepting, running < maximumConcurrentJobs {
-            guard let claimed = try? await shared.claimJob(owner: owner, at: Date.wholeSeconds()) else { return }
-            guard let dataset = try? await registry.dataset(id: claimed.datasetID) else {
+            running += 1
+            let claimed: JobRecord
+            do {
+                guard let job = try await shared.claimJob(owner: owner) else { running -= 1; return }
+                claimed = job
+            } catch {
+                running -= 1
+                return
+            }
+            let dataset: DatasetRecord?
+            do {
+                dataset = try await registry.dataset(id: claimed.datasetID)
+            } catch {
+                // The registry failed for now: give the job back for a later try.
+                try? await shared.releaseJob(id: claimed.id, owner: owner)
+                running -= 1
+                return
+            }
+            guard accepting else {
+                // Shut down while claiming: the job goes back for another server.
+                try? await shared.releaseJob(id: claimed.id, owner: owner)
+                running -= 1
+                return
+            }
+            guard let dataset else {
                 var failed = claimed
                 failed.status = .failed
-                failed.error = "its dataset \(claimed.datasetID.prefix(19)) is gone"
+                failed.error = "its dataset \(claimed.datasetID.prefix(19)) was deleted"
                 failed.finishedAt = Date.wholeSeconds()
                 try? await registry.updateJob(failed)
+                running -= 1
                 continue
             }
-            logger.info("job claimed", metadata: ["job": "\(claimed.id)", "attempt": "\(claimed.owner ?? "")"])
+            logger.info("job claimed", metadata: ["job": "\(claimed.id)", "server": "\(owner)"])
             live[claimed.id] = LiveJob(record: claimed, dataset: dataset)
-            running += 1
             Task { await self.run(claimed.id) }
         }
     }
 
     private func heartbeat() async {
         guard let shared, let owner = replicaID else { return }
-        let mine = live.filter { $0.value.record.status == .running }.map(\.key)
-        guard let stopping = try? await shared.heartbeat(owner: owner, jobs: mine, at: Date()) else { return }
-        for id in stopping where live[id]?.registering == false { live[id]?.stop.request(.cancelled) }
+        let mine = live.filter { $0.value.record.status == .running && !$0.value.registering }.map(\.key)
+        guard let (stop, lost) = try? await shared.heartbeat(owner: owner, jobs: mine) else { return }
+        for id in stop where live[id]?.registering == false { live[id]?.stop.request(.cancelled) }
+        for id in lost where live[id]?.registering == false {
+            // Queued again after this server seemed dead: another server runs it now.
+            logger.warning("job lost to another server (this one missed its heartbeats); stopping it here", metadata: ["job": "\(id)"])
+            live[id]?.stop.request(.lost)
+        }
     }
 
     private func requeueStalled() async {
         guard let shared else { return }
-        guard let (requeued, failed) = try? await shared.requeueStalled(
-            staleBefore: Date().addingTimeInterval(-Self.stalledAfter), maximumAttempts: Self.maximumAttempts, at: Date.wholeSeconds())
+        guard let (requeued, failed) = try? await shared.requeueStalled(stalledAfter: Self.stalledAfter, maximumAttempts: Self.maximumAttempts)
         else { return }
         for id in requeued { logger.warning("job queued again: its server stopped responding", metadata: ["job": "\(id)"]) }
         for id in failed { logger.warning("job failed: its server stopped responding too often", metadata: ["job": "\(id)"]) }
@@ -373,14 +406,12 @@ public actor JobManager {
             case (is CancellationError, .cancelled?):
                 job.record.status = .cancelled
                 job.record.error = "cancelled by request"
-            case (is CancellationError, .shutdown?) where shared != nil:
-                // Another server takes it from the shared queue (counted as an attempt).
+            case (is CancellationError, .shutdown?) where shared != nil,
+                 (is CancellationError, .lost?):
+                // Given back (shutdown) or already someone else's (lost): the registry's row is
+                // not this run's to write; the shutdown path releases it below.
                 job.record.status = .queued
-                job.record.stage = "queued"
-                job.record.fraction = 0
-                job.record.owner = nil
-                job.record.finishedAt = nil
-                job.record.error = "its server shut down; queued again"
+                job.record.error = job.stop.reason == .lost ? "lost to another server" : "its server shut down; queued again"
             case (is CancellationError, .shutdown?):
                 job.record.status = .failed
                 job.record.error = "server shut down while the job was running"
@@ -391,9 +422,15 @@ public actor JobManager {
             logger.info("job ended", metadata: ["job": "\(id)", "status": "\(job.record.status.rawValue)",
                                                 "error": "\(job.record.error ?? "")"])
         }
-        if job.record.status != .succeeded { try? await registry.updateJob(job.record) }
-        metrics?.jobFinished(state: job.record.status.rawValue,
-                             duration: job.record.status == .succeeded ? job.started.map { .now - $0 } : nil)
+        if job.record.status == .queued, let shared, let owner = replicaID {
+            if job.stop.reason == .shutdown { try? await shared.releaseJob(id: id, owner: owner) }
+        } else if job.record.status != .succeeded {
+            try? await registry.updateJob(job.record)
+        }
+        if job.record.status.isFinished {
+            metrics?.jobFinished(state: job.record.status.rawValue,
+                                 duration: job.record.status == .succeeded ? job.started.map { .now - $0 } : nil)
+        }
         live[id] = nil
         publish(JobUpdate(job: job.record, event: nil))
         running -= 1
@@ -439,7 +476,7 @@ public struct ServerHooks: Sendable {
 
 /// Why a running job should stop; read by the training thread.
 final class StopFlag: Sendable {
-    enum Reason: Sendable { case cancelled, shutdown }
+    enum Reason: Sendable { case cancelled, shutdown, lost }
     private let value = Mutex<Reason?>(nil)
     var reason: Reason? { value.withLock { $0 } }
     func request(_ reason: Reason) { value.withLock { if $0 == nil { $0 = reason } } }

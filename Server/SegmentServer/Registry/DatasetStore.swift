@@ -186,7 +186,13 @@ public struct DatasetStore: Sendable {
             discard(upload)
             return false
         }
-        try FileManager.default.moveItem(atPath: upload.folder, toPath: target)
+        do {
+            try FileManager.default.moveItem(atPath: upload.folder, toPath: target)
+        } catch where FileManager.default.fileExists(atPath: target) {
+            // Another server put the same content in place meanwhile (a shared folder): keep its copy.
+            discard(upload)
+            return false
+        }
         return true
     }
 

@@ -32,12 +32,7 @@ public final class ModelRepository: Sendable {
     /// Loads the version and alias tables (not the models: they are decoded on first use).
     public func load() async throws {
         try await writes.run {
-            var versions: [String: Set<Int>] = [:]
-            for summary in try await registry.models() {
-                versions[summary.name] = Set(try await registry.versions(of: summary.name).map(\.version))
-            }
-            var aliases: [String: [String: Int]] = [:]
-            for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
+            let (versions, aliases) = try await readCatalog()
             let damaged = try await registry.corruptVersions()
             view.withLock { view in
                 view.replaceAll(versions: versions, aliases: aliases)
@@ -50,14 +45,20 @@ public final class ModelRepository: Sendable {
     /// keeping the decoded models still listed and the known problems; one serialised step.
     public func reloadCatalog() async throws {
         try await writes.run {
-            var versions: [String: Set<Int>] = [:]
-            for summary in try await registry.models() {
-                versions[summary.name] = Set(try await registry.versions(of: summary.name).map(\.version))
-            }
-            var aliases: [String: [String: Int]] = [:]
-            for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
+            let (versions, aliases) = try await readCatalog()
             view.withLock { $0.replaceAll(versions: versions, aliases: aliases) }
         }
+    }
+
+    /// Every model's version numbers and aliases, as stored.
+    private func readCatalog() async throws -> (versions: [String: Set<Int>], aliases: [String: [String: Int]]) {
+        var versions: [String: Set<Int>] = [:]
+        for summary in try await registry.models() {
+            versions[summary.name] = Set(try await registry.versions(of: summary.name).map(\.version))
+        }
+        var aliases: [String: [String: Int]] = [:]
+        for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
+        return (versions, aliases)
     }
 
     /// Versions that cannot be served, and why (checked at load, and whenever a read fails).

@@ -163,13 +163,13 @@ public final class PostgresRegistry: SharedRegistry {
 
     // MARK: Shared job queue
 
-    // Each of these is one statement, atomic on its own: no transaction block around it.
+    // Each of these is one statement, atomic on its own: no transaction block around it. Times
+    // come from the database's clock (`clock_timestamp()`), never the servers'.
 
-    public func claimJob(owner: String, at date: Date) async throws -> JobRecord? {
-        let now = date.timeIntervalSince1970
+    public func claimJob(owner: String) async throws -> JobRecord? {
         let rows = try await single("""
-            UPDATE jobs SET status = 'running', owner = \(owner), heartbeat_at = \(now), attempts = attempts + 1,
-                started_at = \(now), stage = 'reading', error = NULL
+            UPDATE jobs SET status = 'running', owner = \(owner), heartbeat_at = EXTRACT(EPOCH FROM clock_timestamp()),
+                attempts = attempts + 1, started_at = EXTRACT(EPOCH FROM clock_timestamp()), stage = 'reading', error = NULL
             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND NOT cancel_requested
                         ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
             RETURNING *
@@ -177,22 +177,19 @@ public final class PostgresRegistry: SharedRegistry {
         return try rows.first.map(Self.job(from:))
     }
 
-    public func heartbeat(owner: String, jobs: [String], at date: Date) async throws -> Set<String> {
-        var stopping = Set<String>()
+    public func heartbeat(owner: String, jobs: [String]) async throws -> (stop: Set<String>, lost: Set<String>) {
+        var stop = Set<String>(), lost = Set<String>()
         // One statement per job: a server runs a handful at most.
         for id in jobs {
             let rows = try await single("""
-                UPDATE jobs SET heartbeat_at = \(date.timeIntervalSince1970)
-                WHERE owner = \(owner) AND status = 'running' AND id = \(id) AND cancel_requested
-                RETURNING id
-                """)
-            if !rows.isEmpty { stopping.insert(id) }
-            _ = try await single("""
-                UPDATE jobs SET heartbeat_at = \(date.timeIntervalSince1970)
+                UPDATE jobs SET heartbeat_at = EXTRACT(EPOCH FROM clock_timestamp())
                 WHERE owner = \(owner) AND status = 'running' AND id = \(id)
+                RETURNING cancel_requested
                 """)
+            guard let row = rows.first else { lost.insert(id); continue }
+            if (try? row.decode(Bool.self)) == true { stop.insert(id) }
         }
-        return stopping
+        return (stop, lost)
     }
 
     /// One statement outside a transaction block, its rows collected.
@@ -204,23 +201,37 @@ public final class PostgresRegistry: SharedRegistry {
         }
     }
 
-    public func requeueStalled(staleBefore: Date, maximumAttempts: Int, at date: Date) async throws -> (requeued: [String], failed: [String]) {
-        let stale = staleBefore.timeIntervalSince1970
+    public func requeueStalled(stalledAfter: Double, maximumAttempts: Int) async throws -> (requeued: [String], failed: [String]) {
         let requeued = try await single("""
             UPDATE jobs SET status = 'queued', owner = NULL, stage = 'queued', fraction = 0, heartbeat_at = NULL,
                 error = 'its server stopped responding; queued again'
-            WHERE status = 'running' AND heartbeat_at < \(stale) AND attempts < \(maximumAttempts) AND NOT cancel_requested
+            WHERE status = 'running' AND heartbeat_at < EXTRACT(EPOCH FROM clock_timestamp()) - \(stalledAfter)
+              AND attempts < \(maximumAttempts) AND NOT cancel_requested
             RETURNING id
             """).compactMap { try? $0.decode(String.self) }
         let failed = try await single("""
             UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END,
-                finished_at = \(date.timeIntervalSince1970),
+                finished_at = EXTRACT(EPOCH FROM clock_timestamp()),
                 error = CASE WHEN cancel_requested THEN 'cancelled by request; its server had stopped responding'
                              ELSE 'its server stopped responding, on each of ' || attempts || ' attempts' END
-            WHERE status = 'running' AND heartbeat_at < \(stale)
+            WHERE status = 'running' AND heartbeat_at < EXTRACT(EPOCH FROM clock_timestamp()) - \(stalledAfter)
             RETURNING id
             """).compactMap { try? $0.decode(String.self) }
         return (requeued, failed)
+    }
+
+    public func releaseJob(id: String, owner: String) async throws {
+        _ = try await single("""
+            UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+                owner = NULL, stage = 'queued', fraction = 0, heartbeat_at = NULL, attempts = GREATEST(attempts - 1, 0),
+                finished_at = CASE WHEN cancel_requested THEN EXTRACT(EPOCH FROM clock_timestamp()) ELSE NULL END,
+                error = CASE WHEN cancel_requested THEN 'cancelled by request' ELSE 'its server shut down; queued again' END
+            WHERE id = \(id) AND owner = \(owner) AND status = 'running'
+            """)
+    }
+
+    public func queuedJobCount() async throws -> Int {
+        try await single("SELECT count(*) FROM jobs WHERE status = 'queued'").first.map { try $0.decode(Int.self) } ?? 0
     }
 
     public func requestCancel(jobID: String, at date: Date) async throws -> JobRecord {
@@ -396,9 +407,14 @@ public final class PostgresRegistry: SharedRegistry {
                 created_at = \(job.createdAt.timeIntervalSince1970), started_at = \(job.startedAt?.timeIntervalSince1970),
                 finished_at = \(job.finishedAt?.timeIntervalSince1970), error = \(job.error), model_version = \(job.modelVersion),
                 k_metrics_json = \(metrics)
-            WHERE id = \(job.id) RETURNING id
+            WHERE id = \(job.id)
+              -- A job claimed by a server is written only by it, while it holds the job: a server
+              -- that lost it (queued again after it seemed dead) cannot overwrite the new run or
+              -- register a second version for it.
+              AND (\(job.owner)::TEXT IS NULL OR (owner = \(job.owner) AND status = 'running'))
+            RETURNING id
             """, logger: logger).collect()
-        guard updated.count == 1 else { throw RegistryError.notFound("job \(job.id)") }
+        guard updated.count == 1 else { throw RegistryError.notFound("job \(job.id) (held by this server)") }
     }
 
     public func job(id: String) async throws -> JobRecord? {

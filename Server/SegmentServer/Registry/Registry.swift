@@ -113,13 +113,20 @@ public protocol SharedRegistry: Registry {
     // The shared job queue: any server may run any job.
 
     /// Takes the oldest queued job for `owner` (running, attempt counted, heartbeat now), or nil.
-    /// Servers claiming at once never get the same job (`FOR UPDATE SKIP LOCKED`).
-    func claimJob(owner: String, at date: Date) async throws -> JobRecord?
-    /// Marks `owner`'s running jobs alive; returns those asked to stop (CancelJob elsewhere).
-    func heartbeat(owner: String, jobs: [String], at date: Date) async throws -> Set<String>
-    /// Jobs whose server stopped heartbeating before `staleBefore`: queued again while they have
-    /// run fewer than `maximumAttempts` times, failed with the reason otherwise.
-    func requeueStalled(staleBefore: Date, maximumAttempts: Int, at date: Date) async throws -> (requeued: [String], failed: [String])
+    /// Servers claiming at once never get the same job (`FOR UPDATE SKIP LOCKED`). Times are the
+    /// database's clock, so servers' clocks need not agree.
+    func claimJob(owner: String) async throws -> JobRecord?
+    /// Marks `owner`'s running jobs alive. Returns those asked to stop (CancelJob elsewhere) and
+    /// those it no longer holds (queued again after it seemed dead): it must stop both.
+    func heartbeat(owner: String, jobs: [String]) async throws -> (stop: Set<String>, lost: Set<String>)
+    /// Jobs not marked alive for `stalledAfter` seconds (by the database's clock): queued again
+    /// while they have run fewer than `maximumAttempts` times, failed with the reason otherwise.
+    func requeueStalled(stalledAfter: Double, maximumAttempts: Int) async throws -> (requeued: [String], failed: [String])
+    /// Gives a running job back (its server is shutting down): queued again without counting the
+    /// attempt, or cancelled if that was asked meanwhile. Only while `owner` still holds it.
+    func releaseJob(id: String, owner: String) async throws
+    /// Jobs waiting in the queue (for --max-queued-jobs).
+    func queuedJobCount() async throws -> Int
     /// CancelJob for a job this server does not run: a queued one is cancelled at once, a running
     /// one asked to stop (its server sees it on its next heartbeat). Returns the job.
     func requestCancel(jobID: String, at date: Date) async throws -> JobRecord
