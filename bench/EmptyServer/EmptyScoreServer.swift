@@ -21,7 +21,17 @@ struct EmptyScoring: Segmentation_V1_ScoringService.SimpleServiceProtocol {
 
 @main
 enum EmptyScoreServer {
-    static func main() async throws {
+    static func main() async {
+        do {
+            try await serve()
+        } catch {
+            // A port in use, say: one line and a failing exit, not a trap.
+            FileHandle.standardError.write(Data("segment-empty-server: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func serve() async throws {
         let port = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 50061 : 50061
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: "127.0.0.1", port: port), transportSecurity: .plaintext,

@@ -164,7 +164,13 @@ public actor JobManager {
     }
 
     /// Jobs waiting to run, and running (for the metrics endpoint).
-    public var counts: (queued: Int, running: Int) { (queue.count, running) }
+    /// On a shared registry the queue is the registry's (every server's waiting jobs).
+    public var counts: (queued: Int, running: Int) {
+        get async {
+            guard let shared else { return (queue.count, running) }
+            return ((try? await shared.queuedJobCount()) ?? 0, running)
+        }
+    }
 
     /// Updates for one job: the current state at once, then every change; ends after the final one.
     public func watch(id: String) async throws -> (updates: AsyncStream<JobUpdate>, token: UUID) {

@@ -78,7 +78,7 @@ struct CallInterceptor: ServerInterceptor {
     /// The caller's role, or UNAUTHENTICATED (no token, or one this server does not know).
     static func authenticate(_ metadata: Metadata, _ tokens: TokenStore) throws -> Role {
         guard let header = metadata[stringValues: "authorization"].first(where: { _ in true }) else {
-            throw RPCError(code: .unauthenticated, message: "this server needs a bearer token: set SEGMENT_TOKEN or --token-file")
+            throw RPCError(code: .unauthenticated, message: "this server needs a bearer token: send 'authorization: Bearer TOKEN' (the segment CLI: SEGMENT_TOKEN or --token-file)")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", let role = tokens.role(of: String(parts[1])) else {
