@@ -335,7 +335,7 @@ struct SharedRegistryTests {
     static func within(_ seconds: Double, _ check: () async -> Bool) async -> Double? {
         let start = ContinuousClock.now
         while (ContinuousClock.now - start) < .seconds(seconds) {
-            if await check() { return Double((ContinuousClock.now - start).components.attoseconds) / 1e18 + Double((ContinuousClock.now - start).components.seconds) }
+            if await check() { return (ContinuousClock.now - start) / .seconds(1) }
             try? await Task.sleep(for: .milliseconds(20))
         }
         return nil

@@ -525,21 +525,21 @@ public final class PostgresRegistry: SharedRegistry {
             guard try await !connection.query("SELECT 1 FROM models WHERE name = \(name)", logger: logger).collect().isEmpty else {
                 throw RegistryError.notFound("model '\(name)'")
             }
-            return try await connection.query("""
-                SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers
-                FROM versions WHERE model = \(name) ORDER BY version
-                """, logger: logger).collect().map(Self.version(from:))
+            return try await connection.query("\(unescaped: Self.versionColumns) WHERE model = \(name) ORDER BY version",
+                                              logger: logger).collect().map(Self.version(from:))
         }
     }
 
     public func version(_ name: String, _ number: Int) async throws -> VersionRecord? {
         try await read { connection, logger in
-            try await connection.query("""
-                SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers
-                FROM versions WHERE model = \(name) AND version = \(number)
-                """, logger: logger).collect().first.map(Self.version(from:))
+            try await connection.query("\(unescaped: Self.versionColumns) WHERE model = \(name) AND version = \(number)",
+                                       logger: logger).collect().first.map(Self.version(from:))
         }
     }
+
+    /// A version's record without its model bytes (they are read only by `modelBytes`).
+    private static let versionColumns =
+        "SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers FROM versions"
 
     private static func version(from row: PostgresRow) throws -> VersionRecord {
         let r = row.makeRandomAccess()
@@ -648,6 +648,8 @@ public final class PostgresRegistry: SharedRegistry {
 
     // MARK: Access
 
+    /// Reads run in a transaction too: the statements of one read (a model's summary and its
+    /// aliases, say) see one snapshot.
     private func read<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
         try await write(body)
     }
