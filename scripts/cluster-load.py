@@ -1,6 +1,6 @@
 """Scoring load through one address (nginx) for the cluster test: WORKERS threads call Score for
 SECONDS with the client's retry policy (examples/python's service config: UNAVAILABLE retried up
-to 4 attempts with backoff), and print one JSON line: calls, ok, failed (for good, after the
+to 5 attempts with backoff), and print one JSON line: calls, ok, failed (for good, after the
 retries), and the first failure's status.
 
     python cluster-load.py HOST:PORT MODEL_REF WORKERS SECONDS

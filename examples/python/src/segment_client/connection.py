@@ -32,7 +32,7 @@ SERVICE_CONFIG = json.dumps({
         "name": [{"service": "segmentation.v1.ScoringService"}, {"service": "segmentation.v1.ModelRegistry"},
                  {"service": "segmentation.v1.TrainingService"}, {"service": "segmentation.v1.DatasetService"},
                  {"service": "grpc.health.v1.Health"}],
-        "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
+        "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
                         "retryableStatusCodes": ["UNAVAILABLE"]},
     }]
 })
