@@ -19,7 +19,64 @@ struct ClaimChecker {
         let indicator = feature.contains("=")
         guard let reference = indicator ? summary.populationMean : summary.populationMedian else { return true }
         let typical = indicator ? summary.mean : summary.median
-        return high ? typical > reference : typical < reference
+        let (above, below) = high ? (typical, reference) : (reference, typical)
+        // A clear raw margin: 1.25x (anything above 0), and 10 points for shares.
+        return above > below && (below <= 0 || above / below >= 1.25) && (!indicator || above - below >= 0.1)
+    }
+
+    /// The README's raw-scale rule for each transactions word, written apart from the labeler.
+    func rfmWordHolds(_ word: String, _ f: SegmentFacts, index: Int) -> Bool {
+        func ratio(_ a: Double, _ b: Double) -> Double { b > 0 ? a / b : (a > 0 ? .infinity : 1) }
+        let lapsed = f.lapsedShare >= 0.9 || (f.lapsedShare > 0.5 && f.lapsedShare - f.populationLapsedShare >= 0.2)
+        let recent = !lapsed && ratio(f.medianRecency, f.populationMedianRecency) <= 0.5 && f.lapsedShare <= 0.1
+        let frequent = f.medianFrequency >= 2 && ratio(f.medianFrequency, f.populationMedianFrequency) >= 1.5 && f.oneTimeShare <= 0.1
+        let highValue = ratio(f.medianSpend, f.populationMedianSpend) >= 1.5 && ratio(f.revenueShare, f.customerShare) >= 1.25
+        let oneTime = f.oneTimeShare >= 0.9
+        switch word {
+        case "Recent": return recent
+        case "Lapsed": return lapsed
+        case "At Risk": return lapsed && (highValue || frequent)
+        case "One-Time": return oneTime
+        case "Infrequent":
+            return !oneTime && ((f.oneTimeShare > 0.5 && f.oneTimeShare - f.populationOneTimeShare >= 0.2)
+                || (f.populationMedianFrequency >= 2 && ratio(f.medianFrequency, f.populationMedianFrequency) <= 0.5))
+        case "Frequent": return frequent
+        case "High-Value": return highValue
+        case "Low-Value": return ratio(f.medianSpend, f.populationMedianSpend) <= 1 / 1.5 && ratio(f.revenueShare, f.customerShare) <= 0.8
+        case "Large-Basket": return ratio(f.medianBasket, f.populationMedianBasket) >= 1.5
+        case "Small-Basket": return ratio(f.medianBasket, f.populationMedianBasket) <= 1 / 1.5
+        case "Champions":
+            return recent && frequent && highValue && f.customerShare <= 0.25 && profiles.compactMap(\.facts).allSatisfy {
+                f.medianRecency <= $0.medianRecency && f.medianFrequency >= $0.medianFrequency && f.medianSpend >= $0.medianSpend
+            }
+        case "Mid-Range":
+            return !["Recent", "Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value", "Low-Value", "Large-Basket", "Small-Basket"]
+                .contains { rfmWordHolds($0, f, index: index) }
+        default: return false
+        }
+    }
+
+    /// What a transactions segment's wording must not leave out, and the figures it quotes.
+    func factViolations(_ label: SegmentLabel, _ f: SegmentFacts, index: Int) -> [String] {
+        var problems: [String] = []
+        func require(_ condition: Bool, _ what: String) { if !condition { problems.append("'\(label.name)': \(what)") } }
+        let pct = { (share: Double) in String(format: "%.0f%%", share * 100) }
+        if label.name != "Champions" {
+            if f.lapsedShare >= 0.9 { require(label.name.contains("Lapsed") || label.name.contains("At Risk"), "leaves out that \(pct(f.lapsedShare)) are lapsed") }
+            if f.oneTimeShare >= 0.9 { require(label.name.contains("One-Time"), "leaves out that \(pct(f.oneTimeShare)) bought once") }
+        }
+        require(label.description.contains("\(pct(f.customerShare)) of customers bring \(pct(f.revenueShare)) of revenue"),
+                "description must state its customer and revenue shares")
+        require(label.description.contains("\(pct(f.oneTimeShare)) bought once and \(pct(f.lapsedShare)) have not bought for over \(f.lapseDays) day"),
+                "description must state its one-time and lapsed shares")
+        if f.lapsedShare > 0.5 {
+            let winBack: Set<String> = ["Personalised win-back campaign", "Low-cost automated reactivation emails",
+                                        "Reminder campaign with recommendations from past purchases"]
+            require(label.actions.first.map(winBack.contains) ?? false, "a mostly lapsed segment must be won back first: \(label.actions)")
+            require(!label.actions.contains("Bundles around their big purchases") && !label.actions.contains("Nurture toward more frequent purchases"),
+                    "a mostly lapsed segment gets no bundles or nurture: \(label.actions)")
+        }
+        return problems
     }
 
     /// Every claim of the label that its numbers do not back, in words (empty: all true).
@@ -29,37 +86,20 @@ struct ClaimChecker {
         let r = z(index, "recency"), f = z(index, "frequency")
         let m = z(index, "monetary") ?? z(index, "avg_order_value")
         let b = z(index, "monetary") != nil ? z(index, "avg_order_value") : nil
-        let valueFeature = z(index, "monetary") != nil ? "monetary" : "avg_order_value"
-        let medianChecks: [(String, String?, Bool)] = [
-            ("Recent", "recency", false), ("Lapsed", "recency", true), ("High-Value", valueFeature, true), ("Low-Value", valueFeature, false),
-            ("Frequent", "frequency", true), ("Infrequent", "frequency", false),
-            ("Large-Basket", b != nil ? "avg_order_value" : nil, true), ("Small-Basket", b != nil ? "avg_order_value" : nil, false),
-        ]
+        let facts = profiles[index].facts
         let words = label.name.replacingOccurrences(of: "(", with: ", ").replacingOccurrences(of: ")", with: "")
             .components(separatedBy: ", ").map { $0.trimmingCharacters(in: .whitespaces) }
         let base = words.first ?? ""
+        let rfmWords: Set<String> = ["Champions", "At Risk", "Recent", "Lapsed", "High-Value", "Low-Value", "One-Time", "Frequent",
+                                     "Infrequent", "Large-Basket", "Small-Basket", "Mid-Range"]
         for word in words {
-            for (claim, feature, high) in medianChecks where word == claim || word == claim + " Buyers" {
-                require(typicalAgrees(index, feature, high: high), "\(word): the median must lie on the claimed side of all customers'")
+            let bare = word.hasSuffix(" Buyers") ? String(word.dropLast(" Buyers".count)) : word
+            if rfmWords.contains(bare) && (facts != nil || bare != "Mid-Range") {
+                guard let facts else { problems.append("'\(label.name)': \(bare) without the segment's facts"); continue }
+                require(rfmWordHolds(bare, facts, index: index), "\(bare) is not backed by the raw facts")
+                continue
             }
             switch word {
-            case "Champions":
-                guard let r, let f, let m else { problems.append("Champions without RFM"); continue }
-                require(r <= -0.5 && f >= 0.5 && m >= 0.5, "Champions must be recent, frequent and high-value")
-                require(profiles[index].customerShare <= 0.25, "Champions must be a minority (<= 25%)")
-                for other in profiles.indices {
-                    require(r <= z(other, "recency")! && f >= z(other, "frequency")! && m >= (z(other, "monetary") ?? z(other, "avg_order_value"))!,
-                            "Champions must lead segment \(other) on recency, frequency and spend")
-                }
-            case "At Risk": require((r ?? 0) >= 0.5 && ((m ?? 0) >= 0.5 || (f ?? 0) >= 0.5), "At Risk needs lapsed and (high-value or frequent)")
-            case "Recent", "Recent Buyers": require((r ?? 0) <= -0.5, "Recent needs recency z <= -0.5")
-            case "Lapsed", "Lapsed Buyers": require((r ?? 0) >= 0.5, "Lapsed needs recency z >= 0.5")
-            case "High-Value", "High-Value Buyers": require((m ?? 0) >= 0.5, "High-Value needs spend z >= 0.5")
-            case "Low-Value", "Low-Value Buyers": require((m ?? 0) <= -0.5, "Low-Value needs spend z <= -0.5")
-            case "Frequent", "Frequent Buyers": require((f ?? 0) >= 0.5, "Frequent needs frequency z >= 0.5")
-            case "Infrequent", "Infrequent Buyers": require((f ?? 0) <= -0.5, "Infrequent needs frequency z <= -0.5")
-            case "Large-Basket", "Large-Basket Buyers": require((b ?? 0) >= 0.5, "Large-Basket needs order value z >= 0.5")
-            case "Small-Basket", "Small-Basket Buyers": require((b ?? 0) <= -0.5, "Small-Basket needs order value z <= -0.5")
             case "Balanced":
                 require(clustering.allSatisfy { abs(z(index, $0) ?? 0) < 0.25 }, "Balanced needs every clustering |z| < 0.25")
             case "Mid-Range", "Mid-Range Buyers":
@@ -89,6 +129,7 @@ struct ClaimChecker {
                 }
             }
         }
+        if let facts { problems += factViolations(label, facts, index: index) }
         problems += descriptionViolations(label, index: index, r: r, f: f, m: m, b: b)
         require(Set(label.actions).count == label.actions.count, "actions are unique")
         require(!label.actions.isEmpty, "has actions")
@@ -111,14 +152,12 @@ struct ClaimChecker {
                 problems.append("'\(label.name)' description: '\(phrase)' is false")
             }
         }
-        claim("bought recently", (r ?? 0) <= -0.5 && typicalAgrees(index, "recency", high: false))
-        claim("have not bought for a long time", (r ?? 0) >= 0.5 && typicalAgrees(index, "recency", high: true))
-        claim("buy often", (f ?? 0) >= 0.5 && typicalAgrees(index, "frequency", high: true))
-        claim("buy rarely", (f ?? 0) <= -0.5 && typicalAgrees(index, "frequency", high: false))
-        claim("spend a lot", (m ?? 0) >= 0.5)
-        claim("spend little", (m ?? 0) <= -0.5)
-        claim("place large orders", (b ?? 0) >= 0.5)
-        claim("place small orders", (b ?? 0) <= -0.5)
+        let facts = profiles[index].facts
+        for (phrase, word) in [("bought recently", "Recent"), ("have not bought for a long time", "Lapsed"), ("bought only once", "One-Time"),
+                               ("buy often", "Frequent"), ("buy rarely", "Infrequent"), ("spend a lot", "High-Value"),
+                               ("spend little", "Low-Value"), ("place large orders", "Large-Basket"), ("place small orders", "Small-Basket")] {
+            claim(phrase, facts.map { rfmWordHolds(word, $0, index: index) } ?? false)
+        }
         if text.contains("most of all segments") && label.name != "Champions" { problems.append("'most of all segments' outside Champions") }
         for summary in profiles[index].features {
             let shown = SegmentLabeler.displayName(summary.feature).lowercased()

@@ -40,7 +40,14 @@ struct CustomerTableTests {
         #expect(model.dataReport.unusedColumns == [])
         #expect(SensitiveAttributes.isSensitive("MaritalStatus") && SensitiveAttributes.isSensitive("GenderCode")
                 && SensitiveAttributes.isSensitive("maritalstatus") && SensitiveAttributes.isSensitive("SEX"))
-        #expect(!SensitiveAttributes.isSensitive("Sessions") && !SensitiveAttributes.isSensitive("Trace") && !SensitiveAttributes.isSensitive("Age"))
+        #expect(!SensitiveAttributes.isSensitive("Sessions") && !SensitiveAttributes.isSensitive("Trace"))
+        // Age and what gives it away are protected too; look-alike words are not.
+        for name in ["Age", "customer_age", "AgeGroup", "DateOfBirth", "DOB", "birth_date", "National Origin", "Disability", "Pregnant"] {
+            #expect(SensitiveAttributes.isSensitive(name), "\(name)")
+        }
+        for name in ["Usage", "PageViews", "Storage", "InternationalOrders", "Original_Price", "Average_Basket"] {
+            #expect(!SensitiveAttributes.isSensitive(name), "\(name)")
+        }
         #expect(CustomerTableLoader.isNamedLikeIdentifier("CustomerID") && CustomerTableLoader.isNamedLikeIdentifier("Unnamed: 0"))
         #expect(!CustomerTableLoader.isNamedLikeIdentifier("AMOUNT_PAID") && !CustomerTableLoader.isNamedLikeIdentifier("VALID"))
         for segment in model.segments {

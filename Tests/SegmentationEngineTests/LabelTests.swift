@@ -17,16 +17,23 @@ struct LabelTests {
         return labels
     }
 
-    @Test("Property: random RFM profiles at k = 2...10 get only true, unique words")
+    @Test("Property: random transactions segments at k = 2...10 get only true, unique words, and leave out no dominant fact")
     func randomRFMProfiles() {
         var rng = SplitMix64(seed: 42)
+        func uniform(_ range: ClosedRange<Double>) -> Double { range.lowerBound + Double(rng.next() % 10_000) / 10_000 * (range.upperBound - range.lowerBound) }
         for _ in 0..<600 {
             let k = Int(rng.next() % 9) + 2
-            let shares = (0..<k).map { _ in Double(rng.next() % 100 + 1) }
-            let total = shares.reduce(0, +)
+            let population = RFMPopulation(lapsed: uniform(0...0.95), oneTime: uniform(0...0.95), recency: uniform(5...300).rounded(),
+                                           frequency: [1, 2, 3, 5][Int(rng.next() % 4)], spend: uniform(50...2000), basket: uniform(20...500))
+            let shares = (0..<k).map { _ in uniform(1...100) }
+            let weights = (0..<k).map { _ in uniform(0.05...5) }
+            let total = shares.reduce(0, +), revenue = zip(shares, weights).map(*).reduce(0, +)
             let profiles = (0..<k).map { c in
-                profile(Dictionary(uniqueKeysWithValues: Self.rfm.map { ($0, Double(Int(rng.next() % 500)) / 100 - 2.5) }),
-                        share: shares[c] / total)
+                // Some segments sit exactly at a dominant share, the rest anywhere.
+                let pick = rng.next() % 4
+                return rfmProfile(population, lapsed: pick == 0 ? 0.9 : uniform(0...1), oneTime: pick == 1 ? 0.9 : uniform(0...1),
+                                  recency: uniform(1...500).rounded(), frequency: Double(Int(uniform(1...20))), spend: uniform(5...8000),
+                                  basket: uniform(5...900), revenue: shares[c] * weights[c] / revenue, share: shares[c] / total)
             }
             _ = check(profiles)
         }
@@ -68,49 +75,49 @@ struct LabelTests {
         #expect(model.segments.allSatisfy { !$0.description.isEmpty })
     }
 
-    @Test("The issue's examples, fixed")
+    @Test("Names tell what dominates a segment, on the raw scale (the issue's music and electronics examples)")
     func issueExamples() {
-        // "Balanced" whose order value is the highest (z +1.1) and recency well above average.
-        let notBalanced = check([profile(["avg_order_value": 1.1, "recency": 0.7]), profile(["recency": -0.4])])
-        #expect(!notBalanced[0].name.contains("Balanced"))
-        #expect(notBalanced[0].name.contains("Large-Basket") && notBalanced[0].name.contains("Lapsed"))
-        // "Low Activity, Low Value (Larger Orders)" whose spend is exactly average.
-        let averageSpend = check([profile(["recency": 1.2, "frequency": -0.8, "monetary": 0, "avg_order_value": 0.6]),
-                                  profile(["recency": 1.0, "frequency": -0.9, "monetary": 0, "avg_order_value": -0.6])])
-        #expect(averageSpend.allSatisfy { !$0.name.contains("Low-Value") && !$0.name.contains("Low Value") })
-        #expect(averageSpend.allSatisfy { $0.description.contains("About average on spend") })
-        // "High-Value, Infrequent Buyers: large baskets" whose frequency is above average and basket average.
-        let hv = check([profile(["monetary": 1.0, "frequency": 0.3, "avg_order_value": 0.1])])
-        #expect(hv[0].name == "High-Value Buyers")
-        #expect(!hv[0].description.contains("large orders") && !hv[0].description.contains("rarely"))
-        // "Champions" for 39% of customers.
-        let big = check([profile(["recency": -1, "frequency": 1.2, "monetary": 1.5], share: 0.39),
-                         profile(["recency": 0.8, "frequency": -0.7, "monetary": -0.9], share: 0.61)])
-        #expect(big[0].name != "Champions")
-        #expect(big[0].name == "Recent, High-Value, Frequent Buyers")
-        // A real champion: a minority leading on all three.
-        let champions = check([profile(["recency": -1.2, "frequency": 1.5, "monetary": 1.6], share: 0.12),
-                               profile(["recency": -0.6, "frequency": 0.7, "monetary": 0.6], share: 0.3),
-                               profile(["recency": 1.1, "frequency": -0.9, "monetary": -0.8], share: 0.58)])
-        #expect(champions.map(\.name) == ["Champions", "Recent, High-Value, Frequent Buyers", "Lapsed, Low-Value, Infrequent Buyers"])
-        #expect(champions[2].actions.contains("Low-cost automated reactivation emails"))
-        let atRisk = check([profile(["recency": 0.9, "frequency": 0.8, "monetary": 1.1]), profile(["recency": -0.3])])
-        #expect(atRisk[0].name == "At Risk, High-Value, Frequent Buyers")
-        #expect(atRisk[0].actions.first == "Personalised win-back campaign")
-        // Near average on everything.
-        let balanced = check([profile(["recency": 0.1, "monetary": -0.2]), profile(["recency": 0.3, "frequency": 0.4])])
-        #expect(balanced.map(\.name) == ["Balanced", "Mid-Range Buyers"])
+        let music = RFMPopulation(lapsed: 0.7, oneTime: 0.55, recency: 300, frequency: 1, spend: 60, basket: 40)
+        // 98% lapsed (median 488 days), 63% bought once, big baskets: named lapsed, won back first, no bundles.
+        let lapsed = check([rfmProfile(music, lapsed: 0.98, oneTime: 0.63, recency: 488, frequency: 1, spend: 120, basket: 110, revenue: 0.2, share: 0.18),
+                            rfmProfile(music, lapsed: 0.6, oneTime: 0.5, recency: 250, frequency: 1, spend: 50, basket: 35, revenue: 0.8, share: 0.82)])
+        #expect(lapsed[0].name.hasPrefix("Lapsed") || lapsed[0].name.hasPrefix("At Risk"), "\(lapsed[0].name)")
+        #expect(!lapsed[0].actions.contains("Bundles around their big purchases"))
+        #expect(lapsed[0].description.contains("98% not for over 120 days"), "\(lapsed[0].description)")
+        // Spend 1.03x the average with 21% of revenue for 20% of customers is no "High-Value".
+        let logScale = check([rfmProfile(music, lapsed: 0.05, oneTime: 0.1, recency: 30, frequency: 3, spend: 62, basket: 30, revenue: 0.21, share: 0.2),
+                              rfmProfile(music, revenue: 0.79, share: 0.8)])
+        #expect(!logScale[0].name.contains("High-Value"), "\(logScale[0].name)")
+        // Every customer bought once: "One-Time", never "Mixed" or "Mid-Range".
+        let electronics = RFMPopulation(lapsed: 0.2, oneTime: 0.6, recency: 90, frequency: 1, spend: 400, basket: 350)
+        let oneTime = check([rfmProfile(electronics, lapsed: 0.15, oneTime: 1, recency: 95, frequency: 1, spend: 390, basket: 390, revenue: 0.55, share: 0.6),
+                             rfmProfile(electronics, lapsed: 0.3, oneTime: 0, recency: 80, frequency: 2, spend: 420, basket: 250, revenue: 0.45, share: 0.4)])
+        #expect(oneTime[0].name == "One-Time Buyers", "\(oneTime[0].name)")
+        #expect(oneTime[0].description.contains("100% bought once"))
+        // Champions: a minority leading on all three medians; At Risk: lapsed and high-value.
+        let retail = RFMPopulation(lapsed: 0.3, oneTime: 0.35, recency: 50, frequency: 2, spend: 650, basket: 300)
+        let three = check([rfmProfile(retail, lapsed: 0.01, oneTime: 0, recency: 8, frequency: 9, spend: 4000, basket: 420, revenue: 0.55, share: 0.12),
+                           rfmProfile(retail, lapsed: 0.85, oneTime: 0.2, recency: 200, frequency: 3, spend: 1500, basket: 450, revenue: 0.25, share: 0.2),
+                           rfmProfile(retail, lapsed: 0.2, oneTime: 0.5, recency: 40, frequency: 2, spend: 300, basket: 200, revenue: 0.2, share: 0.68)])
+        #expect(three[0].name == "Champions")
+        #expect(three[1].name.hasPrefix("At Risk, High-Value"), "\(three[1].name)")
+        #expect(three[1].actions.first == "Personalised win-back campaign")
+        // The same facts at 39% of customers are no Champions.
+        let big = check([rfmProfile(retail, lapsed: 0.01, oneTime: 0, recency: 8, frequency: 9, spend: 4000, basket: 420, revenue: 0.8, share: 0.39),
+                         rfmProfile(retail, lapsed: 0.5, oneTime: 0.6, recency: 120, frequency: 1, spend: 200, basket: 180, revenue: 0.2, share: 0.61)])
+        #expect(big[0].name == "Recent, High-Value, Frequent Buyers", "\(big[0].name)")
     }
 
-    @Test("The same facts read the same at any k; twins are told apart by a true comparison")
+    @Test("The same facts read the same at any k")
     func sameFactsSameWords() {
-        let facts = ["recency": 0.9, "frequency": -0.8, "monetary": -0.7]
-        let atThree = check([profile(facts), profile(["recency": -1, "frequency": 1, "monetary": 0.9], share: 0.3), profile(["recency": 0.1])])
-        let atFive = check([profile(["frequency": 0.7]), profile(["monetary": 2, "frequency": -1]), profile(facts),
-                            profile(["recency": -0.6]), profile(["avg_order_value": -0.9])])
-        #expect(atThree[0] == atFive[2])
-        let twins = check([profile(["recency": 0.9, "frequency": -0.8]), profile(["recency": 1.6, "frequency": -0.7])])
-        #expect(twins.map(\.name) == ["Lapsed, Infrequent Buyers (More Recent)", "Lapsed, Infrequent Buyers (Less Recent)"])
+        let retail = RFMPopulation(lapsed: 0.3, oneTime: 0.35, recency: 50, frequency: 2, spend: 650, basket: 300)
+        let facts = rfmProfile(retail, lapsed: 0.8, oneTime: 0.7, recency: 220, frequency: 1, spend: 200, basket: 250, revenue: 0.1, share: 0.3)
+        let atTwo = check([facts, rfmProfile(retail, revenue: 0.9, share: 0.7)])
+        let atFour = check([rfmProfile(retail, lapsed: 0, oneTime: 0, recency: 10, frequency: 6, spend: 3000, basket: 500, revenue: 0.5, share: 0.2),
+                            facts, rfmProfile(retail, revenue: 0.3, share: 0.4), rfmProfile(retail, spend: 700, revenue: 0.1, share: 0.1)])
+        #expect(atTwo[0] == atFour[1])
+        #expect(atTwo[0].name == "Lapsed, Low-Value, Infrequent Buyers", "\(atTwo[0].name)")
+        #expect(atTwo[0].actions.first == "Low-cost automated reactivation emails")
     }
 
     @Test("Customer-table names use readable columns and the credit-card family's actions, once each")
@@ -159,4 +166,31 @@ struct SplitMix64 {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// All customers' figures for `rfmProfile`.
+struct RFMPopulation {
+    var lapsed = 0.3, oneTime = 0.4, recency = 50.0, frequency = 2.0, spend = 600.0, basket = 300.0
+}
+
+/// A transactions segment with the given raw facts (by default the population's own), lapsed
+/// after 120 days; its z-scores follow the log ratios, as training's would.
+func rfmProfile(_ p: RFMPopulation = RFMPopulation(), lapsed: Double? = nil, oneTime: Double? = nil, recency: Double? = nil,
+                frequency: Double? = nil, spend: Double? = nil, basket: Double? = nil, revenue: Double, share: Double) -> SegmentProfile {
+    let facts = SegmentFacts(
+        lapseDays: 120, lapseBasis: .purchaseGaps, lapsedShare: lapsed ?? p.lapsed, populationLapsedShare: p.lapsed,
+        oneTimeShare: oneTime ?? p.oneTime, populationOneTimeShare: p.oneTime, medianRecency: recency ?? p.recency,
+        populationMedianRecency: p.recency, medianFrequency: frequency ?? p.frequency, populationMedianFrequency: p.frequency,
+        medianSpend: spend ?? p.spend, populationMedianSpend: p.spend, meanSpend: (spend ?? p.spend) * 1.3,
+        populationMeanSpend: p.spend * 1.3, medianBasket: basket ?? p.basket, populationMedianBasket: p.basket,
+        revenueShare: revenue, customerShare: share)
+    func summary(_ feature: String, _ value: Double, _ population: Double) -> FeatureSummary {
+        FeatureSummary(feature: feature, mean: value, median: value, zScore: log((value + 1) / (population + 1)),
+                       populationMean: population, populationMedian: population)
+    }
+    return SegmentProfile(
+        size: Int(share * 1000), customerShare: share, revenueShare: revenue,
+        features: [summary("recency", facts.medianRecency, p.recency), summary("frequency", facts.medianFrequency, p.frequency),
+                   summary("monetary", facts.medianSpend, p.spend), summary("avg_order_value", facts.medianBasket, p.basket)],
+        modeQuantity: nil, topCountries: [], rfmMix: [], facts: facts)
 }

@@ -23,19 +23,23 @@ public struct CustomerColumns: Codable, Sendable, Equatable {
 /// Attributes a segmentation must not target people by: protected characteristics in
 /// fair-lending and anti-discrimination law. A column is sensitive when a word of its name
 /// (split at anything but letters and digits and between camel-case words, case ignored) is in
-/// `terms`, when its lowercased name contains a term of six letters or more (`maritalstatus`),
+/// `terms` or `wordTerms`, when its lowercased name contains a term of six letters or more (`maritalstatus`),
 /// or when the user names it.
 public enum SensitiveAttributes {
     public static let terms: Set<String> = [
         "gender", "sex", "sexual", "orientation", "race", "racial", "ethnicity", "ethnic", "religion", "religious",
         "faith", "marital", "married", "marriage", "spouse", "nationality", "citizenship", "citizen", "immigration",
-        "disability", "disabled", "pregnant", "pregnancy", "caste", "tribe",
+        "disability", "disabled", "handicap", "pregnant", "pregnancy", "caste", "tribe",
+        // Age is protected in lending and employment law (and date of birth gives it away).
+        "birthday", "birthdate", "dateofbirth", "veteran", "genetic",
     ]
+    /// Matched as whole words only: "usage" is no age, "international" no national origin.
+    public static let wordTerms: Set<String> = ["age", "aged", "dob", "birth", "born", "national", "origin"]
 
     public static func isSensitive(_ column: String, extra: [String] = []) -> Bool {
         if extra.contains(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) { return true }
         let lower = column.lowercased()
-        return words(column).contains { terms.contains($0) } || terms.contains { $0.count >= 6 && lower.contains($0) }
+        return words(column).contains { terms.contains($0) || wordTerms.contains($0) } || terms.contains { $0.count >= 6 && lower.contains($0) }
     }
 
     /// "MaritalStatus" -> marital, status; "GENDER_CODE" -> gender, code.

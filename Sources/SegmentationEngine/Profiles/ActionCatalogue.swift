@@ -2,8 +2,9 @@ import Foundation
 
 /// Marketing actions for a column that stands clearly above or below average, by the column
 /// family its name belongs to: credit-card usage (balance, purchases, instalments, cash advance,
-/// credit limit, payments, tenure), retail profiles (income, spending score, age), generic
-/// activity and spend. Only non-sensitive columns ever reach it.
+/// credit limit, payments, tenure), retail profiles (income, spending score), generic
+/// activity and spend. Only non-sensitive columns ever reach it, and no rule acts on a
+/// sensitive attribute (age among them) even when a user opted in to cluster on one.
 enum ActionCatalogue {
     struct Rule {
         /// Lowercased fragments of which the column name must contain one.
@@ -37,7 +38,6 @@ enum ActionCatalogue {
              high: "Reward engagement with loyalty perks", low: "Re-engagement campaign to raise activity"),
         Rule(matches: ["tenure", "months", "years_with", "since"], high: "Recognise long-standing customers",
              low: "Onboarding and early-life engagement"),
-        Rule(matches: ["age"], high: "Channels and products suited to older customers", low: "Channels and products suited to younger customers"),
     ]
 
     /// The action for one standout column; nil for a column of no family we know (we would

@@ -9,18 +9,16 @@ public struct SegmentLabel: Codable, Sendable, Equatable {
 
 /// Names segments from checked claims about their profiles.
 ///
-/// Every word of a name and every clause of a description is a claim about the segment's
-/// z-scores (segment mean against all customers, in standard deviations, after the log
-/// transform) that holds by a clear margin:
-/// - "high" words (recent, frequent, high-value, large baskets, High X) need z >= +0.5 (recency:
-///   z <= -0.5, fewer days), "low" words the mirror image;
-/// - "about average" and "Balanced" need |z| < 0.25 (Balanced: on every clustering feature);
-/// - between 0.25 and 0.5 nothing is said either way;
-/// - a "high" or "low" word also needs the segment's median on the same side of all customers'
-///   median (its mean, for 0/1 columns): z is measured after the log transform, and a
-///   description quotes medians, so the two must agree;
-/// - "Champions" needs recent, frequent and high-value, first among all segments on all three,
-///   and at most a quarter of the customers; "At Risk" needs lapsed and (high-value or frequent).
+/// Transactions segments are worded from their raw facts (`SegmentFacts`, `RFMClaims` lists the
+/// rules): shares of lapsed and one-time buyers, medians of recency, purchases, spend and basket
+/// against all customers', revenue share against customer share.
+///
+/// Customer-table columns are claimed from z-scores (segment mean against all customers, in
+/// standard deviations, after the log transform) backed by the raw values:
+/// - "High X" / "More X" need z >= +0.5, "Low X" / "Less X" z <= -0.5;
+/// - and the segment's median (its share, for 0/1 columns) on the same side of all customers' by
+///   a clear margin: at least 1.25x or at most 0.8x of it (0/1 columns: also 10 points apart);
+/// - "Balanced" needs |z| < 0.25 on every clustering feature; "about average" |z| < 0.25.
 /// A segment's wording depends only on its own profile (and, for Champions, its rank), so the
 /// same facts read the same at any k. Sensitive attributes are never named. Names are unique:
 /// two segments with the same facts are told apart by the feature that differs most between
@@ -38,7 +36,7 @@ public enum SegmentLabeler {
     ) -> [SegmentLabel] {
         let clustering = (clusteringFeatures ?? profiles.first?.features.map(\.feature) ?? []).filter { !excluded.contains($0) }
         let base = profiles.indices.map { index in
-            RFMFacts(profiles[index]).map { rfmLabel($0, index: index, profiles: profiles, clustering: clustering) }
+            profiles[index].facts.map { RFMWording.label(RFMClaims(facts: $0), isChampion: isChampion(index, profiles)) }
                 ?? genericLabel(profiles[index], clustering: clustering)
         }
         return disambiguated(base, profiles, clustering: clustering)
@@ -61,44 +59,25 @@ public enum SegmentLabeler {
             let indicator = SegmentLabeler.isIndicator(summary.feature)
             guard let reference = indicator ? summary.populationMean : summary.populationMedian else { return }
             let typical = indicator ? summary.mean : summary.median
-            if (self == .high && !(typical > reference)) || (self == .low && !(typical < reference)) { self = .unclear }
+            if (self == .high && !SegmentLabeler.clearlyAbove(typical, reference, indicator: indicator))
+                || (self == .low && !SegmentLabeler.clearlyAbove(reference, typical, indicator: indicator)) { self = .unclear }
         }
     }
 
-    /// The RFM facts of a segment, when its profile has recency, frequency and a spend measure.
-    struct RFMFacts {
-        var recency: FeatureSummary
-        var frequency: FeatureSummary
-        var value: FeatureSummary
-        var basket: FeatureSummary?
-
-        init?(_ profile: SegmentProfile) {
-            guard let r = profile.summary(of: "recency"), let f = profile.summary(of: "frequency"),
-                  let m = profile.summary(of: "monetary") ?? profile.summary(of: "avg_order_value") else { return nil }
-            recency = r; frequency = f; value = m
-            basket = m.feature == "monetary" ? profile.summary(of: "avg_order_value") : nil
-        }
-
-        var recent: Bool { Level(recency) == .low }
-        var lapsed: Bool { Level(recency) == .high }
-        var frequent: Bool { Level(frequency) == .high }
-        var infrequent: Bool { Level(frequency) == .low }
-        var highValue: Bool { Level(value) == .high }
-        var lowValue: Bool { Level(value) == .low }
-        var largeBaskets: Bool { basket.map { Level($0) == .high } ?? false }
-        var smallBaskets: Bool { basket.map { Level($0) == .low } ?? false }
-        var atRisk: Bool { lapsed && (highValue || frequent) }
-        var rfmFeatures: Set<String> { Set([recency.feature, frequency.feature, value.feature] + [basket?.feature].compactMap { $0 }) }
+    /// `a` above `b` by a clear raw margin: 1.25x (from 0: any amount); shares also 10 points.
+    static func clearlyAbove(_ a: Double, _ b: Double, indicator: Bool) -> Bool {
+        let ratio = SegmentFacts.ratio(a, b)
+        return a > b && ratio >= 1.25 && (!indicator || a - b >= 0.1)
     }
 
-    /// Recent, frequent, high-value, first of all segments on all three, and a minority.
+    /// Recent, frequent, high-value, first of all segments on the three medians, and a minority.
     static func isChampion(_ index: Int, _ profiles: [SegmentProfile]) -> Bool {
-        guard let facts = RFMFacts(profiles[index]), facts.recent, facts.frequent, facts.highValue,
-              profiles[index].customerShare <= championsMaximumShare else { return false }
-        let all = profiles.compactMap(RFMFacts.init)
-        return all.allSatisfy { other in
-            facts.recency.zScore <= other.recency.zScore && facts.frequency.zScore >= other.frequency.zScore
-                && facts.value.zScore >= other.value.zScore
+        guard let facts = profiles[index].facts, facts.customerShare <= championsMaximumShare else { return false }
+        let claims = RFMClaims(facts: facts)
+        guard claims.recent, claims.frequent, claims.highValue else { return false }
+        return profiles.compactMap(\.facts).allSatisfy { other in
+            facts.medianRecency <= other.medianRecency && facts.medianFrequency >= other.medianFrequency
+                && facts.medianSpend >= other.medianSpend
         }
     }
 
@@ -111,82 +90,12 @@ public enum SegmentLabeler {
     private static func noStandoutText(_ profile: SegmentProfile, clustering: [String], noun: String) -> String {
         isMidRange(profile, clustering: clustering)
             ? "No \(noun) is half a standard deviation or more from the average customer."
-            : "No \(noun) stands clearly above or below the average customer: where the mean differs most, the median does not follow."
+            : "No \(noun) stands clearly above or below the average customer: where the mean differs most, the median (or share) is not clearly apart from all customers'."
     }
 
     static func isBalanced(_ profile: SegmentProfile, clustering: [String]) -> Bool {
         let zs = clustering.compactMap { profile.summary(of: $0)?.zScore }
         return !zs.isEmpty && zs.allSatisfy { Level($0) == .average }
-    }
-
-    // MARK: - RFM wording
-
-    private static func rfmLabel(_ facts: RFMFacts, index: Int, profiles: [SegmentProfile], clustering: [String]) -> SegmentLabel {
-        let profile = profiles[index]
-        let others = clustering.filter { !facts.rfmFeatures.contains($0) }.compactMap { profile.summary(of: $0) }
-        if isBalanced(profile, clustering: clustering) { return balanced }
-        if isChampion(index, profiles) {
-            return SegmentLabel(
-                name: "Champions",
-                description: "Bought most recently, buy most often and spend the most of all segments (medians "
-                    + "\(days(facts.recency.median)) ago, \(count(facts.frequency.median, "purchase")) and "
-                    + "\(amount(facts.value.median)) \(facts.value.feature == "monetary" ? "in total" : "per order")); "
-                    + "\(percent(profile.customerShare)) of customers." + averageClause(profile, clustering),
-                actions: ["VIP programme with early access and exclusive offers", "Ask for reviews and referrals",
-                          "Reward with exclusivity rather than blanket discounts"])
-        }
-        var words: [String] = []
-        if facts.atRisk { words.append("At Risk") } else if facts.recent { words.append("Recent") } else if facts.lapsed { words.append("Lapsed") }
-        if facts.highValue { words.append("High-Value") } else if facts.lowValue { words.append("Low-Value") }
-        if facts.frequent { words.append("Frequent") } else if facts.infrequent { words.append("Infrequent") }
-        if facts.largeBaskets { words.append("Large-Basket") } else if facts.smallBaskets { words.append("Small-Basket") }
-        let extra = standouts(others).prefix(2).map(namePart)
-        let name: String
-        if words.isEmpty && extra.isEmpty {
-            name = isMidRange(profile, clustering: clustering) ? "Mid-Range Buyers" : "Mixed-Profile Buyers"
-        } else {
-            name = (words.isEmpty ? "" : words.joined(separator: ", ") + " Buyers")
-                + (extra.isEmpty ? "" : (words.isEmpty ? "" : ", ") + extra.joined(separator: ", "))
-        }
-        var clauses: [String] = []
-        let r = facts.recency, f = facts.frequency, m = facts.value
-        if facts.recent { clauses.append("bought recently (median \(days(r.median)) ago\(against(r, days)))") }
-        if facts.lapsed { clauses.append("have not bought for a long time (median \(days(r.median)) ago\(against(r, days)))") }
-        let purchases = { (value: Double) in count(value, "purchase") }
-        if facts.frequent { clauses.append("buy often (median \(purchases(f.median))\(against(f, purchases)))") }
-        if facts.infrequent { clauses.append("buy rarely (median \(purchases(f.median))\(against(f, purchases)))") }
-        let valueUnit = m.feature == "monetary" ? "in total" : "per order"
-        if facts.highValue { clauses.append("spend a lot \(valueUnit) (median \(amount(m.median))\(against(m, amount)))") }
-        if facts.lowValue { clauses.append("spend little \(valueUnit) (median \(amount(m.median))\(against(m, amount)))") }
-        if let b = facts.basket, facts.largeBaskets { clauses.append("place large orders (median \(amount(b.median)) per order\(against(b, amount)))") }
-        if let b = facts.basket, facts.smallBaskets { clauses.append("place small orders (median \(amount(b.median)) per order\(against(b, amount)))") }
-        clauses += standouts(others).map(clause)
-        let description = clauses.isEmpty
-            ? noStandoutText(profile, clustering: clustering, noun: "measure") + averageClause(profile, clustering)
-            : sentence(clauses) + averageClause(profile, clustering)
-        return SegmentLabel(name: name, description: description, actions: rfmActions(facts) + others.flatMap(ActionCatalogue.actions(for:)).uniqued())
-    }
-
-    /// Actions keyed on the claims, the most valuable programme first.
-    private static func rfmActions(_ facts: RFMFacts) -> [String] {
-        var actions: [String] = []
-        if facts.atRisk {
-            actions += ["Personalised win-back campaign", "Reach out directly with a time-limited offer", "Survey why they stopped buying"]
-        } else if facts.lapsed && (facts.lowValue || facts.infrequent) {
-            actions += ["Low-cost automated reactivation emails", "Cut paid marketing spend on this group"]
-        } else if facts.lapsed {
-            actions += ["Reminder campaign with recommendations from past purchases", "Time-limited comeback discount"]
-        }
-        if facts.frequent && facts.highValue && !facts.atRisk { actions += ["Loyalty programme rewards", "Upsell premium products"] }
-        if facts.highValue && facts.infrequent && !facts.lapsed { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
-        if facts.frequent && (facts.lowValue || facts.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
-        if facts.recent && facts.infrequent { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
-        if facts.recent && !facts.infrequent && !facts.atRisk { actions.append("Recommendations based on the latest purchase") }
-        if facts.largeBaskets && !(facts.lapsed && (facts.lowValue || facts.infrequent)) { actions.append("Bundles around their big purchases") }
-        if facts.lowValue && !facts.lapsed && !facts.frequent { actions.append("Entry-level offers and bundles") }
-        if !facts.recent && !facts.lapsed && !facts.frequent && !facts.atRisk { actions.append("Nurture toward more frequent purchases") }
-        if actions.isEmpty { actions = ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"] }
-        return actions.uniqued()
     }
 
     // MARK: - Generic wording (customer tables)
@@ -312,7 +221,7 @@ public enum SegmentLabeler {
 
     // MARK: - Formatting
 
-    private static func sentence(_ clauses: [String]) -> String {
+    static func sentence(_ clauses: [String]) -> String {
         let text = list(clauses)
         return text.prefix(1).uppercased() + text.dropFirst() + "."
     }

@@ -52,6 +52,9 @@ public struct SegmentProfile: Codable, Sendable, Equatable {
     public var rfmMix: [RFMShare]
     /// Composition by sensitive attributes, for customer tables that have them.
     public var composition: [AttributeComposition]?
+    /// Transactions models: lapsed and one-time shares, spend and basket against all customers
+    /// (nil for customer tables and in models from before facts were kept).
+    public var facts: SegmentFacts?
 
     public func summary(of feature: String) -> FeatureSummary? { features.first { $0.feature == feature } }
 }
@@ -68,7 +71,9 @@ public enum SegmentProfiler {
         let populationMedians = features.names.indices.map { Statistics.median(features.values.column($0)) }
         let populationMeans = features.names.indices.map { Statistics.mean(features.values.column($0)) }
         let n = features.count
-        let members = (0..<k).map { c in (0..<n).filter { labels[$0] == Int32(c) } }
+        var members = [[Int]](repeating: [], count: k)
+        for row in 0..<n { members[Int(labels[row])].append(row) }
+        let facts = SegmentFacts.perSegment(features: features, members: members)
         let monetary = features.column(named: TransactionFeature.monetary.rawValue)
         let totalRevenue = monetary?.reduce(0, +) ?? 0
         let logged: [[Double]] = features.names.indices.map { j in
@@ -80,7 +85,7 @@ public enum SegmentProfiler {
             let mean = Statistics.mean(column)
             return (mean, Statistics.populationStandardDeviation(column, mean: mean))
         }
-        return members.map { rows in
+        return members.enumerated().map { segment, rows in
             let summaries = features.names.indices.map { j -> FeatureSummary in
                 let raw = rows.map { features.values[$0, j] }
                 let segmentLoggedMean = Statistics.mean(rows.map { logged[j][$0] })
@@ -111,7 +116,8 @@ public enum SegmentProfiler {
                         attribute: attribute.key,
                         shares: topShares(rows.map { attribute.value[$0] }, limit: 10).map { ValueShare(value: $0.key, share: $0.share) },
                         populationShares: population.1)
-                })
+                },
+                facts: facts?[segment])
         }
     }
 

@@ -1,0 +1,167 @@
+import Foundation
+
+/// What a transactions segment's raw facts (`SegmentFacts`) let us claim, each by a clear margin
+/// against all customers:
+/// - Recent: median days since the last purchase at most half all customers', and at most 10% lapsed.
+/// - Lapsed: at least 90% lapsed, or a majority lapsed and 20 points more than all customers.
+/// - One-Time: at least 90% bought once.
+/// - Infrequent: a majority bought once and 20 points more than all customers, or a median number
+///   of purchases at most half all customers' (when theirs is 2 or more).
+/// - Frequent: a median number of purchases of 2 or more and at least 1.5x all customers', and at
+///   most 10% bought once.
+/// - High-Value: median spend at least 1.5x all customers' and a revenue share at least 1.25x the
+///   customer share; Low-Value: median spend at most 1/1.5 of theirs and a revenue share at most
+///   0.8x the customer share.
+/// - Large-Basket / Small-Basket: median spend per purchase at least 1.5x / at most 1/1.5 of theirs.
+/// - At Risk: lapsed and (high-value or frequent). Champions: recent, frequent and high-value, first
+///   of all segments on the three medians, and at most a quarter of the customers.
+/// Dominant facts are never left out: 90% or more lapsed puts Lapsed (or At Risk) in the name,
+/// 90% or more one-time puts One-Time in it, and every description says the segment's share of
+/// customers and of revenue and its one-time and lapsed shares beside all customers'.
+struct RFMClaims {
+    let facts: SegmentFacts
+
+    static let dominantShare = 0.9
+    static let clearRatio = 1.5
+    static let clearPoints = 0.2
+
+    var lapsed: Bool {
+        facts.lapsedShare >= Self.dominantShare
+            || (facts.lapsedShare > 0.5 && facts.lapsedShare - facts.populationLapsedShare >= Self.clearPoints)
+    }
+    var recent: Bool { !lapsed && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1 }
+    var oneTime: Bool { facts.oneTimeShare >= Self.dominantShare }
+    var infrequent: Bool {
+        !oneTime && ((facts.oneTimeShare > 0.5 && facts.oneTimeShare - facts.populationOneTimeShare >= Self.clearPoints)
+            || (facts.populationMedianFrequency >= 2 && facts.medianFrequencyRatio <= 0.5))
+    }
+    var frequent: Bool {
+        facts.medianFrequency >= 2 && facts.medianFrequencyRatio >= Self.clearRatio && facts.oneTimeShare <= 0.1
+    }
+    var highValue: Bool { facts.medianSpendRatio >= Self.clearRatio && facts.revenueIndex >= 1.25 }
+    var lowValue: Bool { facts.medianSpendRatio <= 1 / Self.clearRatio && facts.revenueIndex <= 0.8 }
+    var largeBaskets: Bool { facts.medianBasketRatio >= Self.clearRatio }
+    var smallBaskets: Bool { facts.medianBasketRatio <= 1 / Self.clearRatio }
+    var atRisk: Bool { lapsed && (highValue || frequent) }
+    /// Most customers lapsed, whether or not all customers are too: win-back comes first.
+    var mostlyLapsed: Bool { facts.lapsedShare > 0.5 }
+    var buysOnce: Bool { oneTime || infrequent }
+    var anyClaim: Bool { lapsed || recent || oneTime || infrequent || frequent || highValue || lowValue || largeBaskets || smallBaskets }
+
+    /// How far a ratio is from 1, in halvings or doublings (1.5x: 0.58, 4x: 2).
+    private static func strength(ratio: Double) -> Double { ratio.isFinite && ratio > 0 ? abs(log2(ratio)) : 3 }
+
+    /// The claimed facts, strongest first: a dominant share counts beyond any ratio.
+    var ranked: [Fact] {
+        var facts: [(Fact, Double)] = []
+        let f = self.facts
+        if lapsed { facts.append((.lapsed, f.lapsedShare - f.populationLapsedShare + (f.lapsedShare >= Self.dominantShare ? 2 : 0))) }
+        if recent { facts.append((.recent, Self.strength(ratio: f.medianRecencyRatio))) }
+        if oneTime { facts.append((.oneTime, 2 + f.oneTimeShare - f.populationOneTimeShare)) }
+        if infrequent { facts.append((.infrequent, max(f.oneTimeShare - f.populationOneTimeShare, Self.strength(ratio: f.medianFrequencyRatio)))) }
+        if frequent { facts.append((.frequent, Self.strength(ratio: f.medianFrequencyRatio))) }
+        if highValue || lowValue {
+            facts.append((highValue ? .highValue : .lowValue, max(Self.strength(ratio: f.medianSpendRatio), Self.strength(ratio: f.revenueIndex))))
+        }
+        if largeBaskets || smallBaskets { facts.append((largeBaskets ? .largeBaskets : .smallBaskets, Self.strength(ratio: f.medianBasketRatio))) }
+        return facts.sorted { $0.1 > $1.1 }.map(\.0)
+    }
+
+    enum Fact: CaseIterable {
+        case recent, lapsed, oneTime, infrequent, frequent, highValue, lowValue, largeBaskets, smallBaskets
+    }
+}
+
+/// Names, descriptions and actions of transactions segments, from their facts.
+enum RFMWording {
+    static func label(_ claims: RFMClaims, isChampion: Bool) -> SegmentLabel {
+        let f = claims.facts
+        if isChampion {
+            return SegmentLabel(
+                name: "Champions",
+                description: "Bought most recently, buy most often and spend the most of all segments (medians "
+                    + "\(SegmentLabeler.days(f.medianRecency)) ago, \(SegmentLabeler.count(f.medianFrequency, "purchase")) and "
+                    + "\(SegmentLabeler.amount(f.medianSpend)) in total). " + factsSentence(f),
+                actions: ["VIP programme with early access and exclusive offers", "Ask for reviews and referrals",
+                          "Reward with exclusivity rather than blanket discounts"])
+        }
+        let ranked = claims.ranked
+        let description = (ranked.isEmpty
+            ? "No measure stands clearly apart from all customers (within 1.5x of their medians, and no share 20 points from theirs). "
+            : SegmentLabeler.sentence(ranked.map { clause($0, f) }) + " ") + factsSentence(f)
+        return SegmentLabel(name: name(claims), description: description, actions: actions(claims))
+    }
+
+    /// Words in a fixed order (recency, value, frequency, basket) so names read alike across models.
+    static func name(_ claims: RFMClaims) -> String {
+        var words: [String] = []
+        if claims.atRisk { words.append("At Risk") } else if claims.recent { words.append("Recent") } else if claims.lapsed { words.append("Lapsed") }
+        if claims.highValue { words.append("High-Value") } else if claims.lowValue { words.append("Low-Value") }
+        if claims.oneTime { words.append("One-Time") } else if claims.frequent { words.append("Frequent") } else if claims.infrequent { words.append("Infrequent") }
+        if claims.largeBaskets { words.append("Large-Basket") } else if claims.smallBaskets { words.append("Small-Basket") }
+        return words.isEmpty ? "Mid-Range Buyers" : words.joined(separator: ", ") + " Buyers"
+    }
+
+    static func clause(_ fact: RFMClaims.Fact, _ f: SegmentFacts) -> String {
+        let all = "for all customers"
+        let days = SegmentLabeler.days, amount = SegmentLabeler.amount, percent = SegmentLabeler.percent
+        let purchases = { (value: Double) in SegmentLabeler.count(value, "purchase") }
+        switch fact {
+        case .recent:
+            return "bought recently (median \(days(f.medianRecency)) ago against \(days(f.populationMedianRecency)) \(all))"
+        case .lapsed:
+            return "have not bought for a long time (\(percent(f.lapsedShare)) not for over \(days(Double(f.lapseDays))), "
+                + "against \(percent(f.populationLapsedShare)) of all customers; median \(days(f.medianRecency)) since the last purchase)"
+        case .oneTime:
+            return "bought only once (\(percent(f.oneTimeShare)) of them, against \(percent(f.populationOneTimeShare)) of all customers)"
+        case .infrequent:
+            return "buy rarely (median \(purchases(f.medianFrequency)) against \(purchases(f.populationMedianFrequency)) \(all); "
+                + "\(percent(f.oneTimeShare)) bought once)"
+        case .frequent:
+            return "buy often (median \(purchases(f.medianFrequency)) against \(purchases(f.populationMedianFrequency)) \(all))"
+        case .highValue:
+            return "spend a lot in total (median \(amount(f.medianSpend)) against \(amount(f.populationMedianSpend)) \(all))"
+        case .lowValue:
+            return "spend little in total (median \(amount(f.medianSpend)) against \(amount(f.populationMedianSpend)) \(all))"
+        case .largeBaskets:
+            return "place large orders (median \(amount(f.medianBasket)) per purchase against \(amount(f.populationMedianBasket)) \(all))"
+        case .smallBaskets:
+            return "place small orders (median \(amount(f.medianBasket)) per purchase against \(amount(f.populationMedianBasket)) \(all))"
+        }
+    }
+
+    /// The facts every description states, claimed or not, so none that dominates is left out.
+    static func factsSentence(_ f: SegmentFacts) -> String {
+        let percent = SegmentLabeler.percent
+        return "\(percent(f.customerShare)) of customers bring \(percent(f.revenueShare)) of revenue; "
+            + "\(percent(f.oneTimeShare)) bought once and \(percent(f.lapsedShare)) have not bought for over "
+            + "\(SegmentLabeler.days(Double(f.lapseDays))) (all customers: \(percent(f.populationOneTimeShare)) and "
+            + "\(percent(f.populationLapsedShare)))."
+    }
+
+    /// Actions for the claims, what the strongest fact calls for first: a mostly lapsed segment
+    /// is won back before anything else is tried.
+    static func actions(_ c: RFMClaims) -> [String] {
+        var actions: [String] = []
+        if c.atRisk {
+            actions += ["Personalised win-back campaign", "Reach out directly with a time-limited offer", "Survey why they stopped buying"]
+        } else if c.mostlyLapsed && (c.lowValue || c.buysOnce || !c.highValue) {
+            actions += ["Low-cost automated reactivation emails", "Cut paid marketing spend on this group"]
+        } else if c.mostlyLapsed {
+            actions += ["Reminder campaign with recommendations from past purchases", "Time-limited comeback discount"]
+        }
+        if !c.mostlyLapsed {
+            if c.frequent && c.highValue { actions += ["Loyalty programme rewards", "Upsell premium products"] }
+            if c.highValue && c.buysOnce { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
+            if c.frequent && (c.lowValue || c.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
+            if c.recent && c.buysOnce { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
+            if !c.recent && c.buysOnce { actions.append("Second-purchase incentive") }
+            if c.recent && !c.buysOnce { actions.append("Recommendations based on the latest purchase") }
+            if c.largeBaskets { actions.append("Bundles around their big purchases") }
+            if c.lowValue && !c.frequent { actions.append("Entry-level offers and bundles") }
+            if !c.recent && !c.frequent && !c.buysOnce { actions.append("Nurture toward more frequent purchases") }
+        }
+        if actions.isEmpty { actions = ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"] }
+        return actions.uniqued()
+    }
+}
