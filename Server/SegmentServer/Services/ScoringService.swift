@@ -145,7 +145,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             for (role, column) in request.inputColumns.roles.sorted(by: { $0.key < $1.key }) {
                 try columns.set(role: role, column: column)
             }
-            var loader = TransactionLoader(columns: columns, filters: filters)
+            // Cleaned as at training: older models (no cleaning stored) neither netted nor left out cancelled orders.
+            var loader = TransactionLoader(columns: columns, filters: filters,
+                                           cleaning: model.training.configuration.cleaning ?? .legacy)
             loader.cancellation = cancellation
             try loader.add(bytes: data, source: "request")
             let (table, report) = try loader.finish(requireRows: false)

@@ -228,6 +228,7 @@ public enum CustomerTableLoader {
         let source = tables[0].source
         let idColumn = try resolveID(columns.id, header: header, source: source, rows: tables[0].rows)
         let filterSet = try RowFilterSet(filters, header: header, source: source)
+        var tally = FilterTally()
         let idIndex = idColumn.flatMap { header.firstIndex(of: $0) }
         var kept: [[String]] = [], ids: [String] = []
         var removed: [CleaningStep.Name: Int] = [:]
@@ -249,6 +250,7 @@ public enum CustomerTableLoader {
                     }
                     continue
                 }
+                tally.observe(filterSet) { row[$0] }
                 if let rule = filterSet.rejecting({ row[$0] }) { filtered[rule, default: 0] += 1; continue }
                 let id = idIndex.map { row[$0].trimmingCharacters(in: .whitespaces) } ?? String(report.rowsIn)
                 if idIndex != nil && CustomerEncoder.isMissing(id) { removed[.missingCustomer, default: 0] += 1; continue }
@@ -264,6 +266,7 @@ public enum CustomerTableLoader {
             }
         }
         var remaining = report.rowsIn
+        try tally.check(filters)
         report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
         for step in [CleaningStep.Name.missingCustomer, .unparseable, .duplicate] {
             remaining -= removed[step] ?? 0

@@ -25,6 +25,10 @@ public struct DataReport: Codable, Sendable, Equatable {
     /// Customers tables: sensitive attributes found (gender, ethnicity...), left out of the
     /// features unless opted in, and reported per segment for fairness audits.
     public var sensitiveColumns: [String]?
+    /// Transactions: the spend netted away by cancellation invoices (nil when not netted).
+    public var cancelledAmount: Double?
+    /// Transactions: customers left out because their cancellations cancel all they bought.
+    public var customersWithoutNetSpend: Int?
 
     public init(kind: InputKind) { self.kind = kind }
 
@@ -40,9 +44,15 @@ public struct CleaningStep: Codable, Sendable, Equatable {
     public enum Name: String, Codable, Sendable, CaseIterable {
         case missingCustomer = "missing customer id"
         case unparseable = "unparseable row"
+        /// A status column says the order was cancelled, refunded, returned or failed; `rule`
+        /// names the column and the values found.
+        case cancelledStatus = "cancelled status"
+        /// Cancellation invoices: not purchases; netted against the customer's spend.
         case cancellation = "cancellation"
         case nonPositive = "non-positive quantity or price"
         case duplicate = "exact duplicate row"
+        /// Rows of customers whose cancellations cancel all they bought (net spend <= 0).
+        case noNetSpend = "no net spend"
         /// A user's --include/--exclude filter; `rule` says which.
         case filtered = "row filter"
     }
@@ -61,7 +71,7 @@ public struct CleaningStep: Codable, Sendable, Equatable {
     }
 
     /// The built-in steps, in the order they run (after any filters).
-    public static let standardSteps: [Name] = [.missingCustomer, .unparseable, .cancellation, .nonPositive, .duplicate]
+    public static let standardSteps: [Name] = [.missingCustomer, .unparseable, .cancelledStatus, .cancellation, .nonPositive, .duplicate, .noNetSpend]
 }
 
 public struct RowProblem: Codable, Sendable, Equatable {

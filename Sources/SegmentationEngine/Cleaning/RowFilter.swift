@@ -34,6 +34,7 @@ public struct RowFilter: Codable, Sendable, Equatable, CustomStringConvertible {
 /// Filters resolved against one header: which rule, if any, removes a row.
 struct RowFilterSet {
     struct Rule {
+        var column: String
         var position: Int
         var values: Set<String>
         /// The step name counted in the report: "exclude Order Status=Cancelled", "include Country=France|Germany".
@@ -81,8 +82,8 @@ struct RowFilterSet {
             throw InputError.missingColumn(role: "filter", column: column, source: source, header: header)
         }
         let groups = Self.grouped(filters)
-        includes = try groups.includes.map { Rule(position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
-        excludes = try groups.excludes.map { Rule(position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
+        includes = try groups.includes.map { Rule(column: $0.column, position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
+        excludes = try groups.excludes.map { Rule(column: $0.column, position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
     }
 
     /// The label of the first rule that removes the row, or nil to keep it.
@@ -94,5 +95,37 @@ struct RowFilterSet {
             return rule.label
         }
         return nil
+    }
+}
+
+/// Which filter values met a row, and each filtered column's most common values, across all the
+/// files of an input: a filter value that matches no row (`Order Status=Canceled` where the data
+/// says `Cancelled`) is an error listing what the column does hold, never a silent no-op.
+struct FilterTally {
+    private var matched = Set<String>()
+    private var values: [String: [String: Int]] = [:]
+    /// Distinct values counted per column; rarer values past it are not listed.
+    static let distinctLimit = 1000
+
+    private static func key(_ column: String, _ value: String) -> String { column.lowercased() + "\u{1}" + value.lowercased() }
+
+    mutating func observe(_ set: RowFilterSet, _ field: (Int) -> String) {
+        for rule in set.includes + set.excludes {
+            let value = field(rule.position).trimmingCharacters(in: .whitespaces)
+            if rule.values.contains(value.lowercased()) { matched.insert(Self.key(rule.column, value)) }
+            let column = rule.column.lowercased()
+            if values[column]?[value] != nil || (values[column]?.count ?? 0) < Self.distinctLimit {
+                values[column, default: [:]][value, default: 0] += 1
+            }
+        }
+    }
+
+    /// Throws for the first filter whose value met no row.
+    func check(_ filters: [RowFilter]) throws {
+        guard let unmatched = filters.first(where: { !matched.contains(Self.key($0.column, $0.value)) }) else { return }
+        let common = (values[unmatched.column.lowercased()] ?? [:]).sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
+            .prefix(8).map { "\($0.key.isEmpty ? "(empty)" : String($0.key.prefix(40))) (\($0.value))" }
+        throw InputError.invalidOption("filter \(unmatched.mode.rawValue) \(unmatched.column.prefix(64))=\(unmatched.value.prefix(64)) matches no row; "
+            + (common.isEmpty ? "the column has no values" : "its most common values: \(common.joined(separator: ", "))"))
     }
 }

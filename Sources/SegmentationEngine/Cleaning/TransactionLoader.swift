@@ -15,19 +15,25 @@ public struct TransactionTable: Sendable {
     public var country: [Int32]?
     public var countries: [String] = []
     public var product: [Int32]?
+    /// Per customer (indexed like `customerIDs`): spend cancelled by cancellation invoices, to
+    /// net against purchases; nil when cancellations are not netted.
+    public var cancelled: [Double]?
 
     public var count: Int { customer.count }
 }
 
 /// Reads transaction CSVs (one or many files with the same columns) and cleans them as it goes,
 /// counting every removed row by reason. Steps, in order: missing customer id, unparseable row,
-/// cancellation (invoice starting with "C"), non-positive quantity or price, exact duplicate row.
+/// cancelled status, cancellation (invoice starting with "C"; netted, see `TransactionCleaning`),
+/// non-positive quantity or price, exact duplicate row, no net spend.
 public struct TransactionLoader {
     public let columns: TransactionColumns
     public let filters: [RowFilter]
+    public let cleaning: TransactionCleaning
     /// Read every 65,536 rows, so a cancel or shutdown stops reading a large input within moments.
     public var cancellation = CancellationCheck.never
     private var filterSet: RowFilterSet?
+    private var filterTally = FilterTally()
     private var filtered: [String: Int] = [:]
     private var table = TransactionTable()
     private var report = DataReport(kind: .transactions)
@@ -38,13 +44,20 @@ public struct TransactionLoader {
     private var countryIndex: [String: Int32] = [:]
     private var productIndex: [String: Int32] = [:]
     private var seenRows = Set<RowFingerprint>()
+    /// Cancelled spend per customer (indexed like `allCustomerIDs`).
+    private var cancelledSpend: [Int32: Double] = [:]
+    /// Status columns of the current file, and the cancelled values met (at most 10 kept).
+    private var statusColumns: [Int] = []
+    private var statusColumnNames: [String] = []
+    private var cancelledValues: [String] = []
     private var hasInvoices = false, hasCountries = false, hasProducts = false
     /// The first file's header: later files must offer the same optional columns.
     private var firstHeader: [String]?
 
-    public init(columns: TransactionColumns = TransactionColumns(), filters: [RowFilter] = []) {
+    public init(columns: TransactionColumns = TransactionColumns(), filters: [RowFilter] = [], cleaning: TransactionCleaning = TransactionCleaning()) {
         self.columns = columns
         self.filters = filters
+        self.cleaning = cleaning
     }
 
     /// Loads one file or every .csv file of a folder.
@@ -89,10 +102,13 @@ public struct TransactionLoader {
                 hasCountries = found.country != nil
                 hasProducts = found.product != nil
                 firstHeader = header
-                let used = Set(found.positions) .union(filters.compactMap { f in header.firstIndex { $0.caseInsensitiveCompare(f.column) == .orderedSame } })
+                let used = Set(found.positions).union(Self.statusColumns(header, found, cleaning))
+                    .union(filters.compactMap { f in header.firstIndex { $0.caseInsensitiveCompare(f.column) == .orderedSame } })
                 report.unusedColumns = header.indices.filter { !used.contains($0) }.map { header[$0] }
             }
             filterSet = filters.isEmpty ? nil : try RowFilterSet(filters, header: header, source: source)
+            statusColumns = Self.statusColumns(header, found, cleaning)
+            for position in statusColumns where !statusColumnNames.contains(header[position]) { statusColumnNames.append(header[position]) }
             resolved = found
             return
         }
@@ -103,13 +119,21 @@ public struct TransactionLoader {
             note(RowProblem(source: source, line: record.line, reason: problem))
             return
         }
-        if let filterSet, let rule = filterSet.rejecting({ record.string($0) }) {
-            filtered[rule, default: 0] += 1
-            return
+        if let filterSet {
+            filterTally.observe(filterSet) { record.string($0) }
+            if let rule = filterSet.rejecting({ record.string($0) }) {
+                filtered[rule, default: 0] += 1
+                return
+            }
         }
         let customerID = Self.normalizedCustomerID(record.bytes(columnsAt.customer))
         guard !customerID.isEmpty else { drop(.missingCustomer); return }
         let customerRef = intern(customerID)
+        if let cancelled = statusColumns.lazy.map({ record.trimmedString($0) }).first(where: TransactionCleaning.saysCancelled) {
+            if cancelledValues.count < 10 && !cancelledValues.contains(cancelled) { cancelledValues.append(cancelled) }
+            drop(.cancelledStatus)
+            return
+        }
         guard let seconds = TimestampParser.parse(record.bytes(columnsAt.time)) else {
             drop(.unparseable)
             note(RowProblem(source: source, line: record.line,
@@ -132,23 +156,34 @@ public struct TransactionLoader {
             }
             quantity = q
             amount = q * price
-            if price <= 0 || q <= 0 { return dropNonPositiveUnlessCancelled(record, columnsAt) }
+            if price <= 0 || q <= 0 {
+                if q < 0 && price > 0 { return dropCancellationOrNonPositive(record, columnsAt, customer: customerRef, amount: amount) }
+                return dropCancellationOrNonPositive(record, columnsAt, customer: customerRef, amount: 0)
+            }
         }
         if let invoiceAt = columnsAt.invoice, Self.isCancellation(record.bytes(invoiceAt)) {
-            drop(.cancellation); return
+            return dropCancellationOrNonPositive(record, columnsAt, customer: customerRef, amount: amount)
         }
         guard amount > 0, quantity > 0 else { drop(.nonPositive); return }
         guard seenRows.insert(RowFingerprint(record)).inserted else { drop(.duplicate); return }
         append(record, columnsAt, customer: customerRef, seconds: seconds, quantity: quantity, amount: amount)
     }
 
-    /// Rows are checked for cancellation before value, as pandas notebooks do.
-    private mutating func dropNonPositiveUnlessCancelled(_ record: CSVRecord, _ at: ResolvedTransactionColumns) {
-        if let invoiceAt = at.invoice, Self.isCancellation(record.bytes(invoiceAt)) {
-            drop(.cancellation)
-        } else {
-            drop(.nonPositive)
+    /// Rows are checked for cancellation before value, as pandas notebooks do. A cancellation
+    /// line's |amount| is netted against its customer's purchases, once per distinct line.
+    private mutating func dropCancellationOrNonPositive(_ record: CSVRecord, _ at: ResolvedTransactionColumns, customer: Int32, amount: Double) {
+        guard let invoiceAt = at.invoice, Self.isCancellation(record.bytes(invoiceAt)) else { return drop(.nonPositive) }
+        drop(.cancellation)
+        if cleaning.netCancellations, amount != 0, amount.isFinite, seenRows.insert(RowFingerprint(record)).inserted {
+            cancelledSpend[customer, default: 0] += abs(amount)
         }
+    }
+
+    /// Status columns that decide whether a row is a cancelled order (none when they are kept).
+    private static func statusColumns(_ header: [String], _ found: ResolvedTransactionColumns, _ cleaning: TransactionCleaning) -> [Int] {
+        guard !cleaning.keepCancelled else { return [] }
+        let roles = Set(found.positions)
+        return header.indices.filter { !roles.contains($0) && TransactionCleaning.isStatusColumn(header[$0]) }
     }
 
     private mutating func reject(_ record: CSVRecord, _ source: String, _ reason: String) {
@@ -237,15 +272,21 @@ public struct TransactionLoader {
     /// With `requireRows` false an input that cleaning empties gives an empty table (scoring a
     /// batch of guest orders is no error); training needs rows.
     public func finish(requireRows: Bool = true) throws -> (table: TransactionTable, report: DataReport) {
+        // A training input must meet every filter value: a misspelt one would otherwise do nothing.
+        if requireRows { try filterTally.check(filters) }
         var table = self.table
         var report = self.report
         report.customersIn = allCustomerIDs.count
         var remaining = report.rowsIn
         report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
+        if cleaning.netCancellations { removeCustomersWithoutNetSpend(&table, &report) }
         for step in CleaningStep.standardSteps {
-            let count = removed[step] ?? 0
+            let count = step == .noNetSpend ? (report.customersWithoutNetSpend == nil ? 0 : self.table.count - table.count) : removed[step] ?? 0
             remaining -= count
-            report.steps.append(CleaningStep(name: step, removed: count, remaining: remaining))
+            let rule = step == .cancelledStatus && !statusColumnNames.isEmpty
+                ? "\(statusColumnNames.joined(separator: ", ")): \(cancelledValues.isEmpty ? "no cancelled value found" : cancelledValues.joined(separator: ", "))"
+                : nil
+            report.steps.append(CleaningStep(name: step, removed: count, remaining: remaining, rule: rule))
         }
         report.rowsOut = table.count
         guard table.count > 0 || !requireRows else {
@@ -261,11 +302,42 @@ public struct TransactionLoader {
             }
             table.customer[i] = compact[old]
         }
+        if cleaning.netCancellations {
+            var cancelled = [Double](repeating: 0, count: table.customerIDs.count)
+            for (old, amount) in cancelledSpend where compact[Int(old)] >= 0 { cancelled[Int(compact[Int(old)])] = amount }
+            table.cancelled = cancelled
+        }
         report.customersOut = table.customerIDs.count
         let days = table.seconds.lazy.map(TimestampParser.day(of:))
         report.firstDate = days.min().map(TimestampParser.isoDate(day:))
         report.lastDate = days.max().map(TimestampParser.isoDate(day:))
         return (table, report)
+    }
+}
+
+extension TransactionLoader {
+    /// Leaves out the rows of customers whose cancellations cancel all they bought, counting
+    /// them and the spend netted.
+    fileprivate func removeCustomersWithoutNetSpend(_ table: inout TransactionTable, _ report: inout DataReport) {
+        var bought = [Double](repeating: 0, count: allCustomerIDs.count)
+        for i in 0..<table.count { bought[Int(table.customer[i])] += table.amount[i] }
+        var without = Set<Int32>()
+        var netted = 0.0
+        for (customer, amount) in cancelledSpend where bought[Int(customer)] > 0 {
+            netted += min(amount, bought[Int(customer)])
+            if bought[Int(customer)] - amount <= 0 { without.insert(customer) }
+        }
+        report.cancelledAmount = netted
+        report.customersWithoutNetSpend = without.count
+        guard !without.isEmpty else { return }
+        let keep = (0..<table.count).filter { !without.contains(table.customer[$0]) }
+        table.customer = keep.map { table.customer[$0] }
+        table.seconds = keep.map { table.seconds[$0] }
+        table.quantity = keep.map { table.quantity[$0] }
+        table.amount = keep.map { table.amount[$0] }
+        table.invoice = table.invoice.map { invoice in keep.map { invoice[$0] } }
+        table.country = table.country.map { country in keep.map { country[$0] } }
+        table.product = table.product.map { product in keep.map { product[$0] } }
     }
 }
 

@@ -82,6 +82,8 @@ public enum RFMFeatureBuilder {
             let products = table.product.map { p in distinctCount(rows.map { p[$0] }, scratch: &scratch) } ?? 0
             quantities.removeAll(keepingCapacity: true)
             quantities.append(contentsOf: rows.map { table.quantity[$0] })
+            // Net of what the customer cancelled (cleaning left out customers with nothing left).
+            monetary -= table.cancelled?[c] ?? 0
             let base = c * names.count
             values[base + 0] = Double(snapshot - last)
             values[base + 1] = Double(frequency)

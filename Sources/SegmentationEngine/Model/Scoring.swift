@@ -320,6 +320,7 @@ extension SegmentationModel {
     public func assignTrainingData(_ sources: [TrainingSource], cancellation: CancellationCheck = .never) throws -> TrainingAssignments {
         var configuration = training.configuration
         if configuration.snapshotDate == nil, let snapshotDay { configuration.snapshotDate = TimestampParser.isoDate(day: snapshotDay) }
+        if configuration.cleaning == nil { configuration.cleaning = .legacy }
         let prepared = try SegmentationTrainer(configuration: configuration).prepare(sources)
         try cancellation.throwIfCancelled()
         let values = try prepared.features.selecting(features: pipeline.features)

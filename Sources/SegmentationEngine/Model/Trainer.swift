@@ -36,6 +36,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var sampleSize = 2_000
     /// Row filters (--include/--exclude), applied before cleaning; nil: none.
     public var filters: [RowFilter]?
+    /// Cancelled orders and cancellation invoices (transactions); nil: the defaults (left out
+    /// and netted; older models were trained without either).
+    public var cleaning: TransactionCleaning?
 
     public init() {}
 
@@ -171,7 +174,8 @@ public struct SegmentationTrainer: Sendable {
         guard !sources.isEmpty else { throw InputError.noUsableRows("no input given") }
         switch configuration.kind {
         case .transactions:
-            var loader = TransactionLoader(columns: configuration.transactionColumns, filters: configuration.filters ?? [])
+            var loader = TransactionLoader(columns: configuration.transactionColumns, filters: configuration.filters ?? [],
+                                           cleaning: configuration.cleaning ?? TransactionCleaning())
             loader.cancellation = cancellation
             for source in sources {
                 try cancellation.throwIfCancelled()
@@ -209,7 +213,9 @@ public struct SegmentationTrainer: Sendable {
         progress: (TrainingEvent) -> Void = { _ in }
     ) throws -> SegmentationModel {
         try configuration.validate()
-        let config = configuration
+        var config = configuration
+        // The model records the cleaning it was trained with, so scoring cleans alike.
+        if config.kind == .transactions && config.cleaning == nil { config.cleaning = TransactionCleaning() }
         let featureNames = config.features ?? (config.kind == .transactions
             ? TransactionFeature.defaultSelection.map(\.rawValue) : data.features.names)
         guard !featureNames.isEmpty else { throw InputError.invalidOption("no features to cluster on") }
