@@ -58,4 +58,5 @@ rm -f "$descriptors"
 echo "generated: $(ls "$messages" "$services" | tr '\n' ' ')"
 # SwiftPM's incremental build can keep objects compiled against the previous messages (a changed
 # field layout then reads garbage at run time): mark every dependant source changed.
+cd "$root"
 find Server Client Tests bench Sources/SegmentReport -name '*.swift' -not -path '*/.venv/*' -exec touch {} +

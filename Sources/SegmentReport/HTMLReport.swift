@@ -70,6 +70,11 @@ public enum HTMLReport {
         for imputed in report.imputed {
             rows.append(("  filled in", "\(Format.grouped(Int(imputed.count))) missing \(imputed.column) with the median \(Format.amount(imputed.median))"))
         }
+        if report.hasCancelledAmount {
+            rows.append(("  netted", "\(Format.amount(report.cancelledAmount)) of spend given back by cancellation invoices"
+                + (report.customersWithoutNetSpend > 0 ? "; \(Format.grouped(Int(report.customersWithoutNetSpend))) customers with no net spend left out" : "")))
+        }
+        rows += leftOutColumns(report)
         if !report.snapshotDate.isEmpty { rows.append(("Recency measured to", report.snapshotDate)) }
         let transforms = zip(detail.features, detail.log1P + [Bool](repeating: false, count: max(0, detail.features.count - detail.log1P.count)))
             .map { $1 ? "log(1 + \(readable($0)))" : readable($0) }
@@ -79,6 +84,18 @@ public enum HTMLReport {
         rows.append(("k", "\(detail.chosenK) of \(detail.kTable.map { String($0.k) }.joined(separator: ", "))"))
         rows.append(("Training took", String(format: "%.1f s", detail.trainingSeconds)))
         return "<table class=\"facts\">" + rows.map { "<tr><th>\(h($0.0))</th><td>\(h($0.1))</td></tr>" }.joined() + "</table>"
+    }
+
+    /// Every column the model does not cluster on, and why.
+    private static func leftOutColumns(_ report: Segmentation_V1_DataReport) -> [(String, String)] {
+        let groups: [(String, [String], String)] = [
+            ("Identifiers", report.identifierColumns, "left out: they name rows, they do not describe customers"),
+            ("Sensitive", report.sensitiveColumns, "left out unless explicitly allowed, and never used in names or actions; "
+                + "each segment's make-up by them is shown below for fairness review"),
+            ("Free text", report.ignoredColumns, "left out: too many distinct values to be categories"),
+            ("Not used", report.unusedColumns, "no role or feature reads them"),
+        ]
+        return groups.filter { !$0.1.isEmpty }.map { ($0.0 + " columns", "\($0.1.joined(separator: ", ")): \($0.2)") }
     }
 
     /// Compare mode's table, each algorithm at its own chosen k; empty for other models.
@@ -115,6 +132,7 @@ public enum HTMLReport {
         html += "<p class=\"size\">" + h("\(Format.grouped(Int(segment.size))) customers (\(Format.percent(segment.customerShare)))"
             + (segment.hasRevenueShare ? ", \(Format.percent(segment.revenueShare)) of revenue" : "")) + "</p>"
         html += "<p>\(h(segment.description_p))</p>"
+        if segment.hasFacts { html += factsList(segment) }
         let numbers = segment.features.map { f -> String in
             let population = f.hasPopulationMedian ? " (all customers \(Format.feature(f.feature, f.populationMedian)))" : ""
             return "<li>\(h(readable(f.feature))): median \(h(Format.feature(f.feature, f.median)))\(h(population))</li>"
@@ -135,6 +153,21 @@ public enum HTMLReport {
                 }.joined(separator: " · ") + "</p>"
         }
         return html + "</article>"
+    }
+
+    /// The raw facts a transactions segment's name is built from, each beside all customers'.
+    private static func factsList(_ segment: Segmentation_V1_Segment) -> String {
+        let f = segment.facts
+        func times(_ value: Double, _ population: Double) -> String { population > 0 ? String(format: "%.2fx", value / population) : "" }
+        let items = [
+            "Lapsed (no purchase for over \(f.lapseDays) days): \(Format.percent(f.lapsedShare)) (all customers \(Format.percent(f.populationLapsedShare)))",
+            "Bought once: \(Format.percent(f.oneTimeShare)) (all customers \(Format.percent(f.populationOneTimeShare)))",
+            "Median spend: \(Format.amount(f.medianSpend)), \(times(f.medianSpend, f.populationMedianSpend)) all customers' \(Format.amount(f.populationMedianSpend)); "
+                + "mean \(Format.amount(f.meanSpend)), \(times(f.meanSpend, f.populationMeanSpend)) theirs",
+            "Revenue: \(Format.percent(f.revenueShare)) from \(Format.percent(segment.customerShare)) of customers",
+            "Median spend per purchase: \(Format.amount(f.medianBasket)), \(times(f.medianBasket, f.populationMedianBasket)) all customers'",
+        ]
+        return "<p class=\"label\">Facts</p><ul class=\"numbers facts-list\">" + items.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
     }
 
     private static func figureHTML(_ figure: Figure?) -> String {

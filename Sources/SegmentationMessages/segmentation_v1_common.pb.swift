@@ -221,54 +221,124 @@ public nonisolated struct Segmentation_V1_ImputedColumn: Sendable {
 }
 
 /// What happened to the input on its way to features.
-public nonisolated struct Segmentation_V1_DataReport: Sendable {
+public nonisolated struct Segmentation_V1_DataReport: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var kind: Segmentation_V1_InputKind = .unspecified
+  public var kind: Segmentation_V1_InputKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
 
-  public var sources: [String] = []
+  public var sources: [String] {
+    get {_storage._sources}
+    set {_uniqueStorage()._sources = newValue}
+  }
 
-  public var rowsIn: Int64 = 0
+  public var rowsIn: Int64 {
+    get {_storage._rowsIn}
+    set {_uniqueStorage()._rowsIn = newValue}
+  }
 
-  public var customersIn: Int64 = 0
+  public var customersIn: Int64 {
+    get {_storage._customersIn}
+    set {_uniqueStorage()._customersIn = newValue}
+  }
 
-  public var steps: [Segmentation_V1_CleaningStep] = []
+  public var steps: [Segmentation_V1_CleaningStep] {
+    get {_storage._steps}
+    set {_uniqueStorage()._steps = newValue}
+  }
 
-  public var rowsOut: Int64 = 0
+  public var rowsOut: Int64 {
+    get {_storage._rowsOut}
+    set {_uniqueStorage()._rowsOut = newValue}
+  }
 
-  public var customersOut: Int64 = 0
+  public var customersOut: Int64 {
+    get {_storage._customersOut}
+    set {_uniqueStorage()._customersOut = newValue}
+  }
 
   /// The first problems found (at most 20).
-  public var problems: [Segmentation_V1_RowProblem] = []
+  public var problems: [Segmentation_V1_RowProblem] {
+    get {_storage._problems}
+    set {_uniqueStorage()._problems = newValue}
+  }
 
-  public var firstDate: String = String()
+  public var firstDate: String {
+    get {_storage._firstDate}
+    set {_uniqueStorage()._firstDate = newValue}
+  }
 
-  public var lastDate: String = String()
+  public var lastDate: String {
+    get {_storage._lastDate}
+    set {_uniqueStorage()._lastDate = newValue}
+  }
 
   /// Recency is measured to this day (YYYY-MM-DD).
-  public var snapshotDate: String = String()
+  public var snapshotDate: String {
+    get {_storage._snapshotDate}
+    set {_uniqueStorage()._snapshotDate = newValue}
+  }
 
-  public var imputed: [Segmentation_V1_ImputedColumn] = []
+  public var imputed: [Segmentation_V1_ImputedColumn] {
+    get {_storage._imputed}
+    set {_uniqueStorage()._imputed = newValue}
+  }
 
   /// Customers: text columns left out because they hold free text, not categories.
-  public var ignoredColumns: [String] = []
+  public var ignoredColumns: [String] {
+    get {_storage._ignoredColumns}
+    set {_uniqueStorage()._ignoredColumns = newValue}
+  }
 
   /// Columns no role or feature reads (e.g. Description in order lines).
-  public var unusedColumns: [String] = []
+  public var unusedColumns: [String] {
+    get {_storage._unusedColumns}
+    set {_uniqueStorage()._unusedColumns = newValue}
+  }
 
   /// Customers: columns that identify rows (unique per row, or named like id, rownames,
   /// index, "Unnamed: 0"), left out of the features unless named.
-  public var identifierColumns: [String] = []
+  public var identifierColumns: [String] {
+    get {_storage._identifierColumns}
+    set {_uniqueStorage()._identifierColumns = newValue}
+  }
 
   /// Customers: sensitive attributes found (gender, ethnicity, religion, marital status,
   /// nationality...), left out of the features unless opted in; never used in names or actions.
-  public var sensitiveColumns: [String] = []
+  public var sensitiveColumns: [String] {
+    get {_storage._sensitiveColumns}
+    set {_uniqueStorage()._sensitiveColumns = newValue}
+  }
+
+  /// Transactions: spend netted away by cancellation invoices.
+  public var cancelledAmount: Double {
+    get {_storage._cancelledAmount ?? 0}
+    set {_uniqueStorage()._cancelledAmount = newValue}
+  }
+  /// Returns true if `cancelledAmount` has been explicitly set.
+  public var hasCancelledAmount: Bool {_storage._cancelledAmount != nil}
+  /// Clears the value of `cancelledAmount`. Subsequent reads from it will return its default value.
+  public mutating func clearCancelledAmount() {_uniqueStorage()._cancelledAmount = nil}
+
+  /// Transactions: customers left out because their cancellations cancel all they bought.
+  public var customersWithoutNetSpend: Int64 {
+    get {_storage._customersWithoutNetSpend ?? 0}
+    set {_uniqueStorage()._customersWithoutNetSpend = newValue}
+  }
+  /// Returns true if `customersWithoutNetSpend` has been explicitly set.
+  public var hasCustomersWithoutNetSpend: Bool {_storage._customersWithoutNetSpend != nil}
+  /// Clears the value of `customersWithoutNetSpend`. Subsequent reads from it will return its default value.
+  public mutating func clearCustomersWithoutNetSpend() {_uniqueStorage()._customersWithoutNetSpend = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// The one way every request names a model version: by number, by alias, or (neither set) the
@@ -553,104 +623,188 @@ nonisolated extension Segmentation_V1_ImputedColumn: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DataReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0\u{3}unused_columns\0\u{3}identifier_columns\0\u{3}sensitive_columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0\u{3}unused_columns\0\u{3}identifier_columns\0\u{3}sensitive_columns\0\u{3}cancelled_amount\0\u{3}customers_without_net_spend\0")
+
+  fileprivate class _StorageClass {
+    var _kind: Segmentation_V1_InputKind = .unspecified
+    var _sources: [String] = []
+    var _rowsIn: Int64 = 0
+    var _customersIn: Int64 = 0
+    var _steps: [Segmentation_V1_CleaningStep] = []
+    var _rowsOut: Int64 = 0
+    var _customersOut: Int64 = 0
+    var _problems: [Segmentation_V1_RowProblem] = []
+    var _firstDate: String = String()
+    var _lastDate: String = String()
+    var _snapshotDate: String = String()
+    var _imputed: [Segmentation_V1_ImputedColumn] = []
+    var _ignoredColumns: [String] = []
+    var _unusedColumns: [String] = []
+    var _identifierColumns: [String] = []
+    var _sensitiveColumns: [String] = []
+    var _cancelledAmount: Double? = nil
+    var _customersWithoutNetSpend: Int64? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _kind = source._kind
+      _sources = source._sources
+      _rowsIn = source._rowsIn
+      _customersIn = source._customersIn
+      _steps = source._steps
+      _rowsOut = source._rowsOut
+      _customersOut = source._customersOut
+      _problems = source._problems
+      _firstDate = source._firstDate
+      _lastDate = source._lastDate
+      _snapshotDate = source._snapshotDate
+      _imputed = source._imputed
+      _ignoredColumns = source._ignoredColumns
+      _unusedColumns = source._unusedColumns
+      _identifierColumns = source._identifierColumns
+      _sensitiveColumns = source._sensitiveColumns
+      _cancelledAmount = source._cancelledAmount
+      _customersWithoutNetSpend = source._customersWithoutNetSpend
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
-      case 2: try { try decoder.decodeRepeatedStringField(value: &self.sources) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.rowsIn) }()
-      case 4: try { try decoder.decodeSingularInt64Field(value: &self.customersIn) }()
-      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
-      case 6: try { try decoder.decodeSingularInt64Field(value: &self.rowsOut) }()
-      case 7: try { try decoder.decodeSingularInt64Field(value: &self.customersOut) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.problems) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.firstDate) }()
-      case 10: try { try decoder.decodeSingularStringField(value: &self.lastDate) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.snapshotDate) }()
-      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.imputed) }()
-      case 13: try { try decoder.decodeRepeatedStringField(value: &self.ignoredColumns) }()
-      case 14: try { try decoder.decodeRepeatedStringField(value: &self.unusedColumns) }()
-      case 15: try { try decoder.decodeRepeatedStringField(value: &self.identifierColumns) }()
-      case 16: try { try decoder.decodeRepeatedStringField(value: &self.sensitiveColumns) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 2: try { try decoder.decodeRepeatedStringField(value: &_storage._sources) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._rowsIn) }()
+        case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._customersIn) }()
+        case 5: try { try decoder.decodeRepeatedMessageField(value: &_storage._steps) }()
+        case 6: try { try decoder.decodeSingularInt64Field(value: &_storage._rowsOut) }()
+        case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._customersOut) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._problems) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._firstDate) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._lastDate) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._snapshotDate) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._imputed) }()
+        case 13: try { try decoder.decodeRepeatedStringField(value: &_storage._ignoredColumns) }()
+        case 14: try { try decoder.decodeRepeatedStringField(value: &_storage._unusedColumns) }()
+        case 15: try { try decoder.decodeRepeatedStringField(value: &_storage._identifierColumns) }()
+        case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._sensitiveColumns) }()
+        case 17: try { try decoder.decodeSingularDoubleField(value: &_storage._cancelledAmount) }()
+        case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._customersWithoutNetSpend) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.kind != .unspecified {
-      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
-    }
-    if !self.sources.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.sources, fieldNumber: 2)
-    }
-    if self.rowsIn != 0 {
-      try visitor.visitSingularInt64Field(value: self.rowsIn, fieldNumber: 3)
-    }
-    if self.customersIn != 0 {
-      try visitor.visitSingularInt64Field(value: self.customersIn, fieldNumber: 4)
-    }
-    if !self.steps.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 5)
-    }
-    if self.rowsOut != 0 {
-      try visitor.visitSingularInt64Field(value: self.rowsOut, fieldNumber: 6)
-    }
-    if self.customersOut != 0 {
-      try visitor.visitSingularInt64Field(value: self.customersOut, fieldNumber: 7)
-    }
-    if !self.problems.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.problems, fieldNumber: 8)
-    }
-    if !self.firstDate.isEmpty {
-      try visitor.visitSingularStringField(value: self.firstDate, fieldNumber: 9)
-    }
-    if !self.lastDate.isEmpty {
-      try visitor.visitSingularStringField(value: self.lastDate, fieldNumber: 10)
-    }
-    if !self.snapshotDate.isEmpty {
-      try visitor.visitSingularStringField(value: self.snapshotDate, fieldNumber: 11)
-    }
-    if !self.imputed.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.imputed, fieldNumber: 12)
-    }
-    if !self.ignoredColumns.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.ignoredColumns, fieldNumber: 13)
-    }
-    if !self.unusedColumns.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.unusedColumns, fieldNumber: 14)
-    }
-    if !self.identifierColumns.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.identifierColumns, fieldNumber: 15)
-    }
-    if !self.sensitiveColumns.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.sensitiveColumns, fieldNumber: 16)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 1)
+      }
+      if !_storage._sources.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._sources, fieldNumber: 2)
+      }
+      if _storage._rowsIn != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._rowsIn, fieldNumber: 3)
+      }
+      if _storage._customersIn != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._customersIn, fieldNumber: 4)
+      }
+      if !_storage._steps.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._steps, fieldNumber: 5)
+      }
+      if _storage._rowsOut != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._rowsOut, fieldNumber: 6)
+      }
+      if _storage._customersOut != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._customersOut, fieldNumber: 7)
+      }
+      if !_storage._problems.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._problems, fieldNumber: 8)
+      }
+      if !_storage._firstDate.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._firstDate, fieldNumber: 9)
+      }
+      if !_storage._lastDate.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._lastDate, fieldNumber: 10)
+      }
+      if !_storage._snapshotDate.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._snapshotDate, fieldNumber: 11)
+      }
+      if !_storage._imputed.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._imputed, fieldNumber: 12)
+      }
+      if !_storage._ignoredColumns.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._ignoredColumns, fieldNumber: 13)
+      }
+      if !_storage._unusedColumns.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._unusedColumns, fieldNumber: 14)
+      }
+      if !_storage._identifierColumns.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._identifierColumns, fieldNumber: 15)
+      }
+      if !_storage._sensitiveColumns.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._sensitiveColumns, fieldNumber: 16)
+      }
+      try { if let v = _storage._cancelledAmount {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 17)
+      } }()
+      try { if let v = _storage._customersWithoutNetSpend {
+        try visitor.visitSingularInt64Field(value: v, fieldNumber: 18)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_DataReport, rhs: Segmentation_V1_DataReport) -> Bool {
-    if lhs.kind != rhs.kind {return false}
-    if lhs.sources != rhs.sources {return false}
-    if lhs.rowsIn != rhs.rowsIn {return false}
-    if lhs.customersIn != rhs.customersIn {return false}
-    if lhs.steps != rhs.steps {return false}
-    if lhs.rowsOut != rhs.rowsOut {return false}
-    if lhs.customersOut != rhs.customersOut {return false}
-    if lhs.problems != rhs.problems {return false}
-    if lhs.firstDate != rhs.firstDate {return false}
-    if lhs.lastDate != rhs.lastDate {return false}
-    if lhs.snapshotDate != rhs.snapshotDate {return false}
-    if lhs.imputed != rhs.imputed {return false}
-    if lhs.ignoredColumns != rhs.ignoredColumns {return false}
-    if lhs.unusedColumns != rhs.unusedColumns {return false}
-    if lhs.identifierColumns != rhs.identifierColumns {return false}
-    if lhs.sensitiveColumns != rhs.sensitiveColumns {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._sources != rhs_storage._sources {return false}
+        if _storage._rowsIn != rhs_storage._rowsIn {return false}
+        if _storage._customersIn != rhs_storage._customersIn {return false}
+        if _storage._steps != rhs_storage._steps {return false}
+        if _storage._rowsOut != rhs_storage._rowsOut {return false}
+        if _storage._customersOut != rhs_storage._customersOut {return false}
+        if _storage._problems != rhs_storage._problems {return false}
+        if _storage._firstDate != rhs_storage._firstDate {return false}
+        if _storage._lastDate != rhs_storage._lastDate {return false}
+        if _storage._snapshotDate != rhs_storage._snapshotDate {return false}
+        if _storage._imputed != rhs_storage._imputed {return false}
+        if _storage._ignoredColumns != rhs_storage._ignoredColumns {return false}
+        if _storage._unusedColumns != rhs_storage._unusedColumns {return false}
+        if _storage._identifierColumns != rhs_storage._identifierColumns {return false}
+        if _storage._sensitiveColumns != rhs_storage._sensitiveColumns {return false}
+        if _storage._cancelledAmount != rhs_storage._cancelledAmount {return false}
+        if _storage._customersWithoutNetSpend != rhs_storage._customersWithoutNetSpend {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

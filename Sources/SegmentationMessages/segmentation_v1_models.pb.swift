@@ -289,6 +289,124 @@ public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
     set {_uniqueStorage()._composition = newValue}
   }
 
+  /// Transactions: the facts the name, description and actions are built from, on the raw scale.
+  public var facts: Segmentation_V1_SegmentFacts {
+    get {_storage._facts ?? Segmentation_V1_SegmentFacts()}
+    set {_uniqueStorage()._facts = newValue}
+  }
+  /// Returns true if `facts` has been explicitly set.
+  public var hasFacts: Bool {_storage._facts != nil}
+  /// Clears the value of `facts`. Subsequent reads from it will return its default value.
+  public mutating func clearFacts() {_uniqueStorage()._facts = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Business facts about a transactions segment, each beside the same figure for all customers.
+/// A name's words follow documented thresholds on these (README, "Segment names").
+public nonisolated struct Segmentation_V1_SegmentFacts: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A customer is lapsed after this many days without a purchase.
+  public var lapseDays: Int32 {
+    get {_storage._lapseDays}
+    set {_uniqueStorage()._lapseDays = newValue}
+  }
+
+  /// How lapse_days was found: "purchase_gaps" (twice the median gap between a repeat
+  /// customer's purchases, within 30...365) or "fallback" (180 days: too few repeat customers).
+  public var lapseBasis: String {
+    get {_storage._lapseBasis}
+    set {_uniqueStorage()._lapseBasis = newValue}
+  }
+
+  public var lapsedShare: Double {
+    get {_storage._lapsedShare}
+    set {_uniqueStorage()._lapsedShare = newValue}
+  }
+
+  public var populationLapsedShare: Double {
+    get {_storage._populationLapsedShare}
+    set {_uniqueStorage()._populationLapsedShare = newValue}
+  }
+
+  /// Customers with exactly one purchase.
+  public var oneTimeShare: Double {
+    get {_storage._oneTimeShare}
+    set {_uniqueStorage()._oneTimeShare = newValue}
+  }
+
+  public var populationOneTimeShare: Double {
+    get {_storage._populationOneTimeShare}
+    set {_uniqueStorage()._populationOneTimeShare = newValue}
+  }
+
+  /// Days since the last purchase.
+  public var medianRecency: Double {
+    get {_storage._medianRecency}
+    set {_uniqueStorage()._medianRecency = newValue}
+  }
+
+  public var populationMedianRecency: Double {
+    get {_storage._populationMedianRecency}
+    set {_uniqueStorage()._populationMedianRecency = newValue}
+  }
+
+  public var medianFrequency: Double {
+    get {_storage._medianFrequency}
+    set {_uniqueStorage()._medianFrequency = newValue}
+  }
+
+  public var populationMedianFrequency: Double {
+    get {_storage._populationMedianFrequency}
+    set {_uniqueStorage()._populationMedianFrequency = newValue}
+  }
+
+  /// Net spend per customer.
+  public var medianSpend: Double {
+    get {_storage._medianSpend}
+    set {_uniqueStorage()._medianSpend = newValue}
+  }
+
+  public var populationMedianSpend: Double {
+    get {_storage._populationMedianSpend}
+    set {_uniqueStorage()._populationMedianSpend = newValue}
+  }
+
+  public var meanSpend: Double {
+    get {_storage._meanSpend}
+    set {_uniqueStorage()._meanSpend = newValue}
+  }
+
+  public var populationMeanSpend: Double {
+    get {_storage._populationMeanSpend}
+    set {_uniqueStorage()._populationMeanSpend = newValue}
+  }
+
+  /// Spend per purchase.
+  public var medianBasket: Double {
+    get {_storage._medianBasket}
+    set {_uniqueStorage()._medianBasket = newValue}
+  }
+
+  public var populationMedianBasket: Double {
+    get {_storage._populationMedianBasket}
+    set {_uniqueStorage()._populationMedianBasket = newValue}
+  }
+
+  /// Share of all customers' spend; with Segment.customer_share, revenue_share / customer_share
+  /// says how much more (or less) the segment brings than its headcount.
+  public var revenueShare: Double {
+    get {_storage._revenueShare}
+    set {_uniqueStorage()._revenueShare = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1475,7 +1593,7 @@ nonisolated extension Segmentation_V1_Share: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Segment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0")
 
   fileprivate class _StorageClass {
     var _id: Int32 = 0
@@ -1493,6 +1611,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
     var _centroid: [Double] = []
     var _distances: Segmentation_V1_DistanceSpread? = nil
     var _composition: [Segmentation_V1_AttributeComposition] = []
+    var _facts: Segmentation_V1_SegmentFacts? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1518,6 +1637,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       _centroid = source._centroid
       _distances = source._distances
       _composition = source._composition
+      _facts = source._facts
     }
   }
 
@@ -1551,6 +1671,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         case 13: try { try decoder.decodeRepeatedDoubleField(value: &_storage._centroid) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._distances) }()
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._composition) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._facts) }()
         default: break
         }
       }
@@ -1608,6 +1729,9 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       if !_storage._composition.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._composition, fieldNumber: 15)
       }
+      try { if let v = _storage._facts {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1632,6 +1756,185 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         if _storage._centroid != rhs_storage._centroid {return false}
         if _storage._distances != rhs_storage._distances {return false}
         if _storage._composition != rhs_storage._composition {return false}
+        if _storage._facts != rhs_storage._facts {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentFacts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lapse_days\0\u{3}lapse_basis\0\u{3}lapsed_share\0\u{3}population_lapsed_share\0\u{3}one_time_share\0\u{3}population_one_time_share\0\u{3}median_recency\0\u{3}population_median_recency\0\u{3}median_frequency\0\u{3}population_median_frequency\0\u{3}median_spend\0\u{3}population_median_spend\0\u{3}mean_spend\0\u{3}population_mean_spend\0\u{3}median_basket\0\u{3}population_median_basket\0\u{3}revenue_share\0")
+
+  fileprivate class _StorageClass {
+    var _lapseDays: Int32 = 0
+    var _lapseBasis: String = String()
+    var _lapsedShare: Double = 0
+    var _populationLapsedShare: Double = 0
+    var _oneTimeShare: Double = 0
+    var _populationOneTimeShare: Double = 0
+    var _medianRecency: Double = 0
+    var _populationMedianRecency: Double = 0
+    var _medianFrequency: Double = 0
+    var _populationMedianFrequency: Double = 0
+    var _medianSpend: Double = 0
+    var _populationMedianSpend: Double = 0
+    var _meanSpend: Double = 0
+    var _populationMeanSpend: Double = 0
+    var _medianBasket: Double = 0
+    var _populationMedianBasket: Double = 0
+    var _revenueShare: Double = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _lapseDays = source._lapseDays
+      _lapseBasis = source._lapseBasis
+      _lapsedShare = source._lapsedShare
+      _populationLapsedShare = source._populationLapsedShare
+      _oneTimeShare = source._oneTimeShare
+      _populationOneTimeShare = source._populationOneTimeShare
+      _medianRecency = source._medianRecency
+      _populationMedianRecency = source._populationMedianRecency
+      _medianFrequency = source._medianFrequency
+      _populationMedianFrequency = source._populationMedianFrequency
+      _medianSpend = source._medianSpend
+      _populationMedianSpend = source._populationMedianSpend
+      _meanSpend = source._meanSpend
+      _populationMeanSpend = source._populationMeanSpend
+      _medianBasket = source._medianBasket
+      _populationMedianBasket = source._populationMedianBasket
+      _revenueShare = source._revenueShare
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt32Field(value: &_storage._lapseDays) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._lapseBasis) }()
+        case 3: try { try decoder.decodeSingularDoubleField(value: &_storage._lapsedShare) }()
+        case 4: try { try decoder.decodeSingularDoubleField(value: &_storage._populationLapsedShare) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._oneTimeShare) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._populationOneTimeShare) }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._medianRecency) }()
+        case 8: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMedianRecency) }()
+        case 9: try { try decoder.decodeSingularDoubleField(value: &_storage._medianFrequency) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMedianFrequency) }()
+        case 11: try { try decoder.decodeSingularDoubleField(value: &_storage._medianSpend) }()
+        case 12: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMedianSpend) }()
+        case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._meanSpend) }()
+        case 14: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMeanSpend) }()
+        case 15: try { try decoder.decodeSingularDoubleField(value: &_storage._medianBasket) }()
+        case 16: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMedianBasket) }()
+        case 17: try { try decoder.decodeSingularDoubleField(value: &_storage._revenueShare) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if _storage._lapseDays != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._lapseDays, fieldNumber: 1)
+      }
+      if !_storage._lapseBasis.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._lapseBasis, fieldNumber: 2)
+      }
+      if _storage._lapsedShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._lapsedShare, fieldNumber: 3)
+      }
+      if _storage._populationLapsedShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationLapsedShare, fieldNumber: 4)
+      }
+      if _storage._oneTimeShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._oneTimeShare, fieldNumber: 5)
+      }
+      if _storage._populationOneTimeShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationOneTimeShare, fieldNumber: 6)
+      }
+      if _storage._medianRecency.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._medianRecency, fieldNumber: 7)
+      }
+      if _storage._populationMedianRecency.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationMedianRecency, fieldNumber: 8)
+      }
+      if _storage._medianFrequency.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._medianFrequency, fieldNumber: 9)
+      }
+      if _storage._populationMedianFrequency.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationMedianFrequency, fieldNumber: 10)
+      }
+      if _storage._medianSpend.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._medianSpend, fieldNumber: 11)
+      }
+      if _storage._populationMedianSpend.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationMedianSpend, fieldNumber: 12)
+      }
+      if _storage._meanSpend.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._meanSpend, fieldNumber: 13)
+      }
+      if _storage._populationMeanSpend.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationMeanSpend, fieldNumber: 14)
+      }
+      if _storage._medianBasket.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._medianBasket, fieldNumber: 15)
+      }
+      if _storage._populationMedianBasket.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._populationMedianBasket, fieldNumber: 16)
+      }
+      if _storage._revenueShare.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._revenueShare, fieldNumber: 17)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentFacts, rhs: Segmentation_V1_SegmentFacts) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._lapseDays != rhs_storage._lapseDays {return false}
+        if _storage._lapseBasis != rhs_storage._lapseBasis {return false}
+        if _storage._lapsedShare != rhs_storage._lapsedShare {return false}
+        if _storage._populationLapsedShare != rhs_storage._populationLapsedShare {return false}
+        if _storage._oneTimeShare != rhs_storage._oneTimeShare {return false}
+        if _storage._populationOneTimeShare != rhs_storage._populationOneTimeShare {return false}
+        if _storage._medianRecency != rhs_storage._medianRecency {return false}
+        if _storage._populationMedianRecency != rhs_storage._populationMedianRecency {return false}
+        if _storage._medianFrequency != rhs_storage._medianFrequency {return false}
+        if _storage._populationMedianFrequency != rhs_storage._populationMedianFrequency {return false}
+        if _storage._medianSpend != rhs_storage._medianSpend {return false}
+        if _storage._populationMedianSpend != rhs_storage._populationMedianSpend {return false}
+        if _storage._meanSpend != rhs_storage._meanSpend {return false}
+        if _storage._populationMeanSpend != rhs_storage._populationMeanSpend {return false}
+        if _storage._medianBasket != rhs_storage._medianBasket {return false}
+        if _storage._populationMedianBasket != rhs_storage._populationMedianBasket {return false}
+        if _storage._revenueShare != rhs_storage._revenueShare {return false}
         return true
       }
       if !storagesAreEqual {return false}

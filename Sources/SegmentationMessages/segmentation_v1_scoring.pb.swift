@@ -238,71 +238,59 @@ public nonisolated struct Segmentation_V1_CustomerScore: Sendable {
   public init() {}
 }
 
-public nonisolated struct Segmentation_V1_ScoreResponse: @unchecked Sendable {
+public nonisolated struct Segmentation_V1_ScoreResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Output only. The version that scored every customer of this response (one version per
   /// response, even while an alias moves).
-  public var modelName: String {
-    get {_storage._modelName}
-    set {_uniqueStorage()._modelName = newValue}
-  }
+  public var modelName: String = String()
 
-  public var modelVersion: Int32 {
-    get {_storage._modelVersion}
-    set {_uniqueStorage()._modelVersion = newValue}
-  }
+  public var modelVersion: Int32 = 0
 
   /// One of the two, by the request's input: features and csv get `scores`, matrix `packed`.
-  public var result: OneOf_Result? {
-    get {return _storage._result}
-    set {_uniqueStorage()._result = newValue}
-  }
+  public var result: Segmentation_V1_ScoreResponse.OneOf_Result? = nil
 
   public var scores: Segmentation_V1_CustomerScores {
     get {
-      if case .scores(let v)? = _storage._result {return v}
+      if case .scores(let v)? = result {return v}
       return Segmentation_V1_CustomerScores()
     }
-    set {_uniqueStorage()._result = .scores(newValue)}
+    set {result = .scores(newValue)}
   }
 
   public var packed: Segmentation_V1_PackedScores {
     get {
-      if case .packed(let v)? = _storage._result {return v}
+      if case .packed(let v)? = result {return v}
       return Segmentation_V1_PackedScores()
     }
-    set {_uniqueStorage()._result = .packed(newValue)}
+    set {result = .packed(newValue)}
   }
 
   /// CSV input: what reading and cleaning this message's rows did (rows without a customer
   /// id, cancellations, filters... counted, never fatal).
   public var dataReport: Segmentation_V1_DataReport {
-    get {_storage._dataReport ?? Segmentation_V1_DataReport()}
-    set {_uniqueStorage()._dataReport = newValue}
+    get {_dataReport ?? Segmentation_V1_DataReport()}
+    set {_dataReport = newValue}
   }
   /// Returns true if `dataReport` has been explicitly set.
-  public var hasDataReport: Bool {_storage._dataReport != nil}
+  public var hasDataReport: Bool {self._dataReport != nil}
   /// Clears the value of `dataReport`. Subsequent reads from it will return its default value.
-  public mutating func clearDataReport() {_uniqueStorage()._dataReport = nil}
+  public mutating func clearDataReport() {self._dataReport = nil}
 
   /// ScoreStream: the request_id of the request this answers.
-  public var requestID: String {
-    get {_storage._requestID}
-    set {_uniqueStorage()._requestID = newValue}
-  }
+  public var requestID: String = String()
 
   /// ScoreStream: set when this request failed (no result then); the stream goes on.
   public var error: Segmentation_V1_ScoreError {
-    get {_storage._error ?? Segmentation_V1_ScoreError()}
-    set {_uniqueStorage()._error = newValue}
+    get {_error ?? Segmentation_V1_ScoreError()}
+    set {_error = newValue}
   }
   /// Returns true if `error` has been explicitly set.
-  public var hasError: Bool {_storage._error != nil}
+  public var hasError: Bool {self._error != nil}
   /// Clears the value of `error`. Subsequent reads from it will return its default value.
-  public mutating func clearError() {_uniqueStorage()._error = nil}
+  public mutating func clearError() {self._error = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -315,7 +303,8 @@ public nonisolated struct Segmentation_V1_ScoreResponse: @unchecked Sendable {
 
   public init() {}
 
-  fileprivate var _storage = _StorageClass.defaultInstance
+  fileprivate var _dataReport: Segmentation_V1_DataReport? = nil
+  fileprivate var _error: Segmentation_V1_ScoreError? = nil
 }
 
 public nonisolated struct Segmentation_V1_CustomerScores: Sendable {
@@ -697,135 +686,89 @@ nonisolated extension Segmentation_V1_ScoreResponse: SwiftProtobuf.Message, Swif
   public static let protoMessageName: String = _protobuf_package + ".ScoreResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{4}\u{3}data_report\0\u{1}scores\0\u{1}packed\0\u{3}request_id\0\u{1}error\0\u{c}\u{3}\u{1}\u{c}\u{4}\u{1}")
 
-  fileprivate class _StorageClass {
-    var _modelName: String = String()
-    var _modelVersion: Int32 = 0
-    var _result: Segmentation_V1_ScoreResponse.OneOf_Result?
-    var _dataReport: Segmentation_V1_DataReport? = nil
-    var _requestID: String = String()
-    var _error: Segmentation_V1_ScoreError? = nil
-
-      // This property is used as the initial default value for new instances of the type.
-      // The type itself is protecting the reference to its storage via CoW semantics.
-      // This will force a copy to be made of this reference when the first mutation occurs;
-      // hence, it is safe to mark this as `nonisolated(unsafe)`.
-      static nonisolated(unsafe) let defaultInstance = _StorageClass()
-
-    private init() {}
-
-    init(copying source: _StorageClass) {
-      _modelName = source._modelName
-      _modelVersion = source._modelVersion
-      _result = source._result
-      _dataReport = source._dataReport
-      _requestID = source._requestID
-      _error = source._error
-    }
-  }
-
-  fileprivate mutating func _uniqueStorage() -> _StorageClass {
-    if !isKnownUniquelyReferenced(&_storage) {
-      _storage = _StorageClass(copying: _storage)
-    }
-    return _storage
-  }
-
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    _ = _uniqueStorage()
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      while let fieldNumber = try decoder.nextFieldNumber() {
-        // The use of inline closures is to circumvent an issue where the compiler
-        // allocates stack space for every case branch when no optimizations are
-        // enabled. https://github.com/apple/swift-protobuf/issues/1034
-        switch fieldNumber {
-        case 1: try { try decoder.decodeSingularStringField(value: &_storage._modelName) }()
-        case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._modelVersion) }()
-        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._dataReport) }()
-        case 6: try {
-          var v: Segmentation_V1_CustomerScores?
-          var hadOneofValue = false
-          if let current = _storage._result {
-            hadOneofValue = true
-            if case .scores(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._result = .scores(v)
-          }
-        }()
-        case 7: try {
-          var v: Segmentation_V1_PackedScores?
-          var hadOneofValue = false
-          if let current = _storage._result {
-            hadOneofValue = true
-            if case .packed(let m) = current {v = m}
-          }
-          try decoder.decodeSingularMessageField(value: &v)
-          if let v = v {
-            if hadOneofValue {try decoder.handleConflictingOneOf()}
-            _storage._result = .packed(v)
-          }
-        }()
-        case 8: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
-        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._error) }()
-        default: break
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._dataReport) }()
+      case 6: try {
+        var v: Segmentation_V1_CustomerScores?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .scores(let m) = current {v = m}
         }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .scores(v)
+        }
+      }()
+      case 7: try {
+        var v: Segmentation_V1_PackedScores?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .packed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .packed(v)
+        }
+      }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._error) }()
+      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
-      if !_storage._modelName.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._modelName, fieldNumber: 1)
-      }
-      if _storage._modelVersion != 0 {
-        try visitor.visitSingularInt32Field(value: _storage._modelVersion, fieldNumber: 2)
-      }
-      try { if let v = _storage._dataReport {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
-      } }()
-      switch _storage._result {
-      case .scores?: try {
-        guard case .scores(let v)? = _storage._result else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-      }()
-      case .packed?: try {
-        guard case .packed(let v)? = _storage._result else { preconditionFailure() }
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-      }()
-      case nil: break
-      }
-      if !_storage._requestID.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 8)
-      }
-      try { if let v = _storage._error {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-      } }()
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.modelName.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
     }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 2)
+    }
+    try { if let v = self._dataReport {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    switch self.result {
+    case .scores?: try {
+      guard case .scores(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .packed?: try {
+      guard case .packed(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case nil: break
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 8)
+    }
+    try { if let v = self._error {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_ScoreResponse, rhs: Segmentation_V1_ScoreResponse) -> Bool {
-    if lhs._storage !== rhs._storage {
-      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
-        let _storage = _args.0
-        let rhs_storage = _args.1
-        if _storage._modelName != rhs_storage._modelName {return false}
-        if _storage._modelVersion != rhs_storage._modelVersion {return false}
-        if _storage._result != rhs_storage._result {return false}
-        if _storage._dataReport != rhs_storage._dataReport {return false}
-        if _storage._requestID != rhs_storage._requestID {return false}
-        if _storage._error != rhs_storage._error {return false}
-        return true
-      }
-      if !storagesAreEqual {return false}
-    }
+    if lhs.modelName != rhs.modelName {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.result != rhs.result {return false}
+    if lhs._dataReport != rhs._dataReport {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs._error != rhs._error {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -575,6 +575,21 @@ public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
     set {_uniqueStorage()._minSamples = newValue}
   }
 
+  /// Transactions: keep rows whose status column (a column named like "Order Status" or
+  /// "payment_state") says cancelled, refunded, returned or failed. Default: left out, counted.
+  public var keepCancelled: Bool {
+    get {_storage._keepCancelled}
+    set {_uniqueStorage()._keepCancelled = newValue}
+  }
+
+  /// Transactions: do not net cancellation invoices (InvoiceNo starting with "C") against the
+  /// customer's purchases; they are dropped and change nothing (the older rule). Default: netted,
+  /// and customers whose net spend is 0 or less left out, counted.
+  public var grossSpend: Bool {
+    get {_storage._grossSpend}
+    set {_uniqueStorage()._grossSpend = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The number of segments: one k, or a range to choose from. Neither: 2 to 10.
@@ -1027,7 +1042,7 @@ nonisolated extension Segmentation_V1_KRange: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingSpec"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0\u{3}covariance_type\0\u{1}eps\0\u{3}min_samples\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}dataset_id\0\u{1}features\0\u{1}scaling\0\u{3}log_transform\0\u{3}log_features\0\u{1}algorithm\0\u{1}k\0\u{3}k_range\0\u{1}selection\0\u{3}n_init\0\u{3}max_iter\0\u{1}tol\0\u{1}seed\0\u{3}snapshot_date\0\u{1}filters\0\u{3}sensitive_columns\0\u{3}allow_sensitive\0\u{3}compare_algorithms\0\u{3}covariance_type\0\u{1}eps\0\u{3}min_samples\0\u{3}keep_cancelled\0\u{3}gross_spend\0")
 
   fileprivate class _StorageClass {
     var _modelName: String = String()
@@ -1051,6 +1066,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
     var _covarianceType: Segmentation_V1_CovarianceType = .unspecified
     var _eps: Double = 0
     var _minSamples: Int32 = 0
+    var _keepCancelled: Bool = false
+    var _grossSpend: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1082,6 +1099,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       _covarianceType = source._covarianceType
       _eps = source._eps
       _minSamples = source._minSamples
+      _keepCancelled = source._keepCancelled
+      _grossSpend = source._grossSpend
     }
   }
 
@@ -1141,6 +1160,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         case 20: try { try decoder.decodeSingularEnumField(value: &_storage._covarianceType) }()
         case 21: try { try decoder.decodeSingularDoubleField(value: &_storage._eps) }()
         case 22: try { try decoder.decodeSingularInt32Field(value: &_storage._minSamples) }()
+        case 23: try { try decoder.decodeSingularBoolField(value: &_storage._keepCancelled) }()
+        case 24: try { try decoder.decodeSingularBoolField(value: &_storage._grossSpend) }()
         default: break
         }
       }
@@ -1224,6 +1245,12 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
       if _storage._minSamples != 0 {
         try visitor.visitSingularInt32Field(value: _storage._minSamples, fieldNumber: 22)
       }
+      if _storage._keepCancelled != false {
+        try visitor.visitSingularBoolField(value: _storage._keepCancelled, fieldNumber: 23)
+      }
+      if _storage._grossSpend != false {
+        try visitor.visitSingularBoolField(value: _storage._grossSpend, fieldNumber: 24)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1254,6 +1281,8 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
         if _storage._covarianceType != rhs_storage._covarianceType {return false}
         if _storage._eps != rhs_storage._eps {return false}
         if _storage._minSamples != rhs_storage._minSamples {return false}
+        if _storage._keepCancelled != rhs_storage._keepCancelled {return false}
+        if _storage._grossSpend != rhs_storage._grossSpend {return false}
         return true
       }
       if !storagesAreEqual {return false}

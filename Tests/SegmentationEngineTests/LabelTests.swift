@@ -108,6 +108,34 @@ struct LabelTests {
         #expect(big[0].name == "Recent, High-Value, Frequent Buyers", "\(big[0].name)")
     }
 
+    @Test("Trained on generated orders, a segment of lapsed one-time buyers says so in its name, and is won back first")
+    func lapsedOneTimeBuyersEndToEnd() throws {
+        var rows = ["InvoiceNo,InvoiceDate,CustomerID,Quantity,UnitPrice"]
+        var invoice = 1
+        func order(_ customer: String, daysBeforeEnd: Int, amount: Double) {
+            let day = TimestampParser.isoDate(day: 15_000 - daysBeforeEnd)
+            rows.append("\(invoice),\(day) 10:00,\(customer),1,\(amount)")
+            invoice += 1
+        }
+        // 200 bought once, 300 to 500 days ago; 200 buy every 2 weeks; 200 now and then.
+        for c in 0..<200 { order("L\(c)", daysBeforeEnd: 300 + c, amount: 40 + Double(c % 7)) }
+        for c in 0..<200 { for n in 0..<(6 + c % 5) { order("F\(c)", daysBeforeEnd: 3 + 14 * n + c % 9, amount: 60 + Double(c % 11)) } }
+        for c in 0..<200 { for n in 0..<(2 + c % 2) { order("M\(c)", daysBeforeEnd: 20 + 90 * n + c % 40, amount: 50 + Double(c % 13)) } }
+        var configuration = TrainingConfiguration()
+        configuration.ks = [3]
+        configuration.nInit = 3
+        let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "orders.csv", data: Data(rows.joined(separator: "\n").utf8))])
+        let checker = ClaimChecker(profiles: model.segments.map(\.profile), clustering: model.pipeline.features)
+        for segment in model.segments {
+            let label = SegmentLabel(name: segment.name, description: segment.description, actions: segment.actions)
+            #expect(checker.violations(label, index: segment.id).isEmpty, "\(checker.violations(label, index: segment.id))")
+        }
+        let lapsed = try #require(model.segments.first { ($0.profile.facts?.oneTimeShare ?? 0) >= 0.99 })
+        #expect(lapsed.profile.facts!.lapsedShare >= 0.99)
+        #expect(lapsed.name.contains("One-Time") && lapsed.name.contains("Lapsed"), "\(lapsed.name)")
+        #expect(lapsed.actions.first == "Low-cost automated reactivation emails", "\(lapsed.actions)")
+    }
+
     @Test("The same facts read the same at any k")
     func sameFactsSameWords() {
         let retail = RFMPopulation(lapsed: 0.3, oneTime: 0.35, recency: 50, frequency: 2, spend: 650, basket: 300)

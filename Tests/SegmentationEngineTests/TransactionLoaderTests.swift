@@ -144,7 +144,7 @@ struct TransactionLoaderTests {
         let (_, report) = try loader.finish()
         let step = try #require(report.steps.first { $0.name == .cancelledStatus })
         #expect(step.removed == 40)
-        #expect(step.rule == "Order Status: Cancelled, REFUNDED, Payment failed, Returned")
+        #expect(step.rule == "cancelled status in Order Status: Cancelled, REFUNDED, Payment failed, Returned")
         #expect(report.rowsOut == 30)
         #expect(report.unusedColumns == [])
         var keeping = TransactionLoader(cleaning: TransactionCleaning(keepCancelled: true))

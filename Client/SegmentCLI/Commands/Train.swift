@@ -76,6 +76,12 @@ struct Train: AsyncParsableCommand {
     @Option(name: .customLong("allow-sensitive"), help: "Customers: sensitive columns you explicitly allow clustering on (comma-separated). They are still never used in names or actions.")
     var allowSensitive: String?
 
+    @Flag(name: .customLong("keep-cancelled"), help: "Transactions: keep rows whose status column (named like 'Order Status') says cancelled, refunded, returned or failed (default: left out and counted).")
+    var keepCancelled = false
+
+    @Flag(name: .customLong("gross-spend"), help: "Transactions: drop cancellation invoices (InvoiceNo starting with C) without netting them against the customer's purchases (default: netted; customers left with no net spend are left out and counted).")
+    var grossSpend = false
+
     @Flag(help: "Watch the job to the end and print the segments.")
     var wait = false
 
@@ -128,6 +134,11 @@ struct Train: AsyncParsableCommand {
         spec.allowSensitive = listItems(allowSensitive)
         if kind == .transactions && (!spec.sensitiveColumns.isEmpty || !spec.allowSensitive.isEmpty) {
             throw CLIError.usage("--sensitive and --allow-sensitive apply to customer tables (--kind customers)")
+        }
+        spec.keepCancelled = keepCancelled
+        spec.grossSpend = grossSpend
+        if kind == .customers && (keepCancelled || grossSpend) {
+            throw CLIError.usage("--keep-cancelled and --gross-spend apply to transactions (order lines)")
         }
         switch selection {
         case .actionable?: spec.selection = .actionable

@@ -25,6 +25,10 @@ enum ModelPrinter {
             }
             Output.print("")
             Output.print(Output.table(table.header, table.rows))
+            if let facts = factsTable(model) {
+                Output.print("")
+                Output.print(facts)
+            }
             Output.print("")
             Output.print(featureTable(model))
             Output.print("")
@@ -46,6 +50,31 @@ enum ModelPrinter {
              segment.actions.first ?? ""]
         }
         return (header, rows)
+    }
+
+    /// Transactions models: the raw facts behind every name, each segment beside all customers.
+    static func factsTable(_ model: Segmentation_V1_ModelDetail) -> String? {
+        guard let first = model.segments.first, first.hasFacts else { return nil }
+        let f0 = first.facts
+        func times(_ value: Double, _ population: Double) -> String {
+            population > 0 ? String(format: "%.2fx", value / population) : "-"
+        }
+        var rows = model.segments.map { segment -> [String] in
+            let f = segment.facts
+            return [String(segment.id), segment.name, Output.percent(f.lapsedShare), Output.percent(f.oneTimeShare),
+                    Output.number(f.medianRecency, digits: 0), Output.number(f.medianFrequency, digits: 1),
+                    "\(Output.number(f.medianSpend, digits: 1)) (\(times(f.medianSpend, f.populationMedianSpend)))",
+                    "\(Output.percent(f.revenueShare)) / \(Output.percent(segment.customerShare))",
+                    "\(Output.number(f.medianBasket, digits: 1)) (\(times(f.medianBasket, f.populationMedianBasket)))"]
+        }
+        rows.append(["", "all customers", Output.percent(f0.populationLapsedShare), Output.percent(f0.populationOneTimeShare),
+                     Output.number(f0.populationMedianRecency, digits: 0), Output.number(f0.populationMedianFrequency, digits: 1),
+                     Output.number(f0.populationMedianSpend, digits: 1), "100% / 100%", Output.number(f0.populationMedianBasket, digits: 1)])
+        let basis = f0.lapseBasis == "fallback" ? "the default: too few repeat customers to read gaps from"
+            : "twice the median gap between a repeat customer's purchases"
+        return "segment facts (lapsed: no purchase for over \(f0.lapseDays) days, \(basis)):\n"
+            + Output.table(["id", "segment", "lapsed", "one_time", "median_days_since", "median_purchases", "median_spend (x all)",
+                            "revenue / customers", "median_basket (x all)"], rows)
     }
 
     /// Text charts: the segments' shares as bars, and silhouette over k as a sparkline (with the
@@ -126,6 +155,10 @@ enum ModelPrinter {
         if !report.firstDate.isEmpty { data += "; \(report.firstDate) to \(report.lastDate)" }
         if !report.snapshotDate.isEmpty { data += "; recency to \(report.snapshotDate)" }
         var lines = [data]
+        if report.hasCancelledAmount {
+            lines.append("cancellations netted against purchases: \(Output.number(report.cancelledAmount, digits: 2)) of spend"
+                + (report.customersWithoutNetSpend > 0 ? "; \(report.customersWithoutNetSpend) customers left out with no net spend" : ""))
+        }
         if !report.imputed.isEmpty {
             lines.append("imputed: " + report.imputed.map { "\($0.count) in \($0.column) (median \(Output.number($0.median)))" }.joined(separator: ", "))
         }

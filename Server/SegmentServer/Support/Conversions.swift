@@ -146,6 +146,11 @@ enum TrainingSpecs {
                 allowSensitive: spec.allowSensitive.isEmpty ? nil : spec.allowSensitive)
         }
         configuration.filters = try RowFilter.list(spec.filters)
+        if dataset.kind == .transactions {
+            configuration.cleaning = TransactionCleaning(keepCancelled: spec.keepCancelled, netCancellations: !spec.grossSpend)
+        } else if spec.keepCancelled || spec.grossSpend {
+            throw RPCErrors.invalid("spec.keep_cancelled and spec.gross_spend apply to transactions datasets only")
+        }
         if !spec.features.isEmpty {
             configuration.features = spec.features
             if dataset.kind == .customers {
@@ -316,6 +321,8 @@ enum TrainingSpecs {
             $0.filters = (configuration.filters ?? []).map(\.proto)
             $0.sensitiveColumns = configuration.customerColumns.sensitive ?? []
             $0.allowSensitive = configuration.customerColumns.allowSensitive ?? []
+            $0.keepCancelled = configuration.cleaning?.keepCancelled ?? false
+            $0.grossSpend = !(configuration.cleaning?.netCancellations ?? true)
         }
     }
 }
@@ -385,6 +392,8 @@ extension DataReport {
             $0.unusedColumns = unusedColumns ?? []
             $0.identifierColumns = identifierColumns ?? []
             $0.sensitiveColumns = sensitiveColumns ?? []
+            if let cancelledAmount { $0.cancelledAmount = cancelledAmount }
+            if let customersWithoutNetSpend { $0.customersWithoutNetSpend = Int64(customersWithoutNetSpend) }
         }
     }
 }
@@ -530,6 +539,7 @@ extension Segment {
                 }
             }
             if let mode = profile.modeQuantity { $0.modeQuantity = mode }
+            if let facts = profile.facts { $0.facts = facts.proto }
             $0.topCountries = profile.topCountries.map { country in .with { $0.value = country.country; $0.share = country.share } }
             $0.rfmMix = profile.rfmMix.map { mix in .with { $0.value = mix.segment.rawValue; $0.share = mix.share } }
             $0.centroid = centroid
@@ -643,6 +653,22 @@ extension Segmentation_V1_Algorithm {
         case .gaussianMixture: "gmm"
         case .dbscan: "dbscan"
         case .unspecified, .UNRECOGNIZED: nil
+        }
+    }
+}
+
+extension SegmentFacts {
+    var proto: Segmentation_V1_SegmentFacts {
+        .with {
+            $0.lapseDays = Int32(lapseDays); $0.lapseBasis = lapseBasis.rawValue
+            ($0.lapsedShare, $0.populationLapsedShare) = (lapsedShare, populationLapsedShare)
+            ($0.oneTimeShare, $0.populationOneTimeShare) = (oneTimeShare, populationOneTimeShare)
+            ($0.medianRecency, $0.populationMedianRecency) = (medianRecency, populationMedianRecency)
+            ($0.medianFrequency, $0.populationMedianFrequency) = (medianFrequency, populationMedianFrequency)
+            ($0.medianSpend, $0.populationMedianSpend) = (medianSpend, populationMedianSpend)
+            ($0.meanSpend, $0.populationMeanSpend) = (meanSpend, populationMeanSpend)
+            ($0.medianBasket, $0.populationMedianBasket) = (medianBasket, populationMedianBasket)
+            $0.revenueShare = revenueShare
         }
     }
 }

@@ -283,9 +283,13 @@ public struct TransactionLoader {
         for step in CleaningStep.standardSteps {
             let count = step == .noNetSpend ? (report.customersWithoutNetSpend == nil ? 0 : self.table.count - table.count) : removed[step] ?? 0
             remaining -= count
-            let rule = step == .cancelledStatus && !statusColumnNames.isEmpty
-                ? "\(statusColumnNames.joined(separator: ", ")): \(cancelledValues.isEmpty ? "no cancelled value found" : cancelledValues.joined(separator: ", "))"
-                : nil
+            var rule: String?
+            if step == .cancelledStatus && !statusColumnNames.isEmpty {
+                rule = "cancelled status in \(statusColumnNames.joined(separator: ", ")): "
+                    + (cancelledValues.isEmpty ? "no cancelled value found" : cancelledValues.joined(separator: ", "))
+            } else if step == .cancellation && cleaning.netCancellations && count > 0 {
+                rule = "cancellation invoice lines (netted against the customer's purchases)"
+            }
             report.steps.append(CleaningStep(name: step, removed: count, remaining: remaining, rule: rule))
         }
         report.rowsOut = table.count
