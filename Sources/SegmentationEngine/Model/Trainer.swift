@@ -261,7 +261,7 @@ public struct SegmentationTrainer: Sendable {
                                            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
         if let density = ordered.density, let outliers = density.outlierSegment {
             labels[outliers] = SegmentLabeler.outliers(count: profiles[outliers].size, share: profiles[outliers].customerShare,
-                                                       eps: density.eps, minSamples: density.minSamples)
+                                                       eps: density.eps, minSamples: density.minSamples, facts: profiles[outliers].facts)
         }
         let spread = DistanceSpread.perSegment(scaled, centroids: ordered.centroids, labels: ordered.labels)
         try cancellation.throwIfCancelled()

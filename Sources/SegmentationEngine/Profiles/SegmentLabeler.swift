@@ -275,14 +275,21 @@ extension Array where Element: Hashable {
 }
 
 extension SegmentLabeler {
-    /// DBSCAN's noise: customers in no dense group. Named for what they are, not for a profile
-    /// they do not share; no group campaign is recommended for them.
-    public static func outliers(count: Int, share: Double, eps: Double, minSamples: Int) -> SegmentLabel {
-        SegmentLabel(
-            name: "Outliers",
-            description: String(format: "%d customers (%.1f%%) in no dense group: fewer than %d customers lie within %.3g of each of them "
-                                + "(scaled features), and no group's core customer is that near. They share no profile.",
-                                count, share * 100, minSamples, eps),
+    /// DBSCAN's noise: customers in no dense group. Named for what they are; described by
+    /// their facts like any other segment (they may hold the biggest spenders), and given no
+    /// group campaign.
+    public static func outliers(count: Int, share: Double, eps: Double, minSamples: Int, facts: SegmentFacts? = nil) -> SegmentLabel {
+        var description = String(format: "%d customers (%.1f%%) in no dense group: fewer than %d customers lie within %.3g of each of them "
+                                  + "(scaled features), and no group's core customer is that near.", count, share * 100, minSamples, eps)
+        if let facts {
+            let ranked = RFMClaims(facts: facts).ranked
+            if !ranked.isEmpty { description += " As a group they " + ranked.map { RFMWording.clause($0, facts) }.joined(separator: ", ") + "." }
+            description += " " + RFMWording.factsSentence(facts)
+        } else {
+            description += " They share no profile."
+        }
+        return SegmentLabel(
+            name: "Outliers", description: description,
             actions: ["Review these customers one by one before including them in any campaign",
                       "Check their records for data errors, one-off bulk orders or test accounts"])
     }
