@@ -226,7 +226,7 @@ public enum SegmentLabeler {
         return text.prefix(1).uppercased() + text.dropFirst() + "."
     }
 
-    private static func list(_ items: [String]) -> String {
+    static func list(_ items: [String]) -> String {
         switch items.count {
         case 0: return ""
         case 1: return items[0]
@@ -283,7 +283,7 @@ extension SegmentLabeler {
                                   + "(scaled features), and no group's core customer is that near.", count, share * 100, minSamples, eps)
         if let facts {
             let ranked = RFMClaims(facts: facts).ranked
-            if !ranked.isEmpty { description += " As a group they " + ranked.map { RFMWording.clause($0, facts) }.joined(separator: ", ") + "." }
+            if !ranked.isEmpty { description += " As a group they " + list(ranked.map { RFMWording.clause($0, facts) }) + "." }
             description += " " + RFMWording.factsSentence(facts)
         } else {
             description += " They share no profile."
