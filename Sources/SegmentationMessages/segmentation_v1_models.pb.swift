@@ -1182,6 +1182,10 @@ public nonisolated struct Segmentation_V1_ExportAssignmentsResponse: Sendable {
 
   public var outliers: [Bool] = []
 
+  /// Per customer: the facts that contradict its segment's name, joined by "; " (empty: none).
+  /// See CustomerScore.atypical.
+  public var atypical: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3181,7 +3185,7 @@ nonisolated extension Segmentation_V1_ExportAssignmentsRequest: SwiftProtobuf.Me
 
 nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportAssignmentsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}feature_names\0\u{3}customer_ids\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{3}rfm_segments\0\u{1}features\0\u{1}outliers\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}feature_names\0\u{3}customer_ids\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{3}rfm_segments\0\u{1}features\0\u{1}outliers\0\u{1}atypical\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3200,6 +3204,7 @@ nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.M
       case 9: try { try decoder.decodeRepeatedStringField(value: &self.rfmSegments) }()
       case 10: try { try decoder.decodeRepeatedDoubleField(value: &self.features) }()
       case 11: try { try decoder.decodeRepeatedBoolField(value: &self.outliers) }()
+      case 12: try { try decoder.decodeRepeatedStringField(value: &self.atypical) }()
       default: break
       }
     }
@@ -3239,6 +3244,9 @@ nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.M
     if !self.outliers.isEmpty {
       try visitor.visitPackedBoolField(value: self.outliers, fieldNumber: 11)
     }
+    if !self.atypical.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.atypical, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3254,6 +3262,7 @@ nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.M
     if lhs.rfmSegments != rhs.rfmSegments {return false}
     if lhs.features != rhs.features {return false}
     if lhs.outliers != rhs.outliers {return false}
+    if lhs.atypical != rhs.atypical {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -233,6 +233,12 @@ public nonisolated struct Segmentation_V1_CustomerScore: Sendable {
   /// by contributions (empty for them). Empty for other models and with omit_names.
   public var memberships: [Double] = []
 
+  /// Facts of this customer that contradict what its segment's name claims, e.g. "lapsed: last
+  /// purchase 373 days ago (over 107 days) in a segment of recent buyers" (transactions models),
+  /// or "Balance 120 is below all customers' median 870 in a High Balance segment" (customer
+  /// tables). Empty when none, and with omit_names.
+  public var atypical: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -604,7 +610,7 @@ nonisolated extension Segmentation_V1_CsvRows: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CustomerScore"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0\u{1}memberships\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0\u{1}memberships\0\u{1}atypical\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -623,6 +629,7 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
       case 9: try { try decoder.decodeRepeatedDoubleField(value: &self.contributions) }()
       case 10: try { try decoder.decodeSingularBoolField(value: &self.outlier) }()
       case 11: try { try decoder.decodeRepeatedDoubleField(value: &self.memberships) }()
+      case 12: try { try decoder.decodeRepeatedStringField(value: &self.atypical) }()
       default: break
       }
     }
@@ -662,6 +669,9 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
     if !self.memberships.isEmpty {
       try visitor.visitPackedDoubleField(value: self.memberships, fieldNumber: 11)
     }
+    if !self.atypical.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.atypical, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -677,6 +687,7 @@ nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, Swif
     if lhs.contributions != rhs.contributions {return false}
     if lhs.outlier != rhs.outlier {return false}
     if lhs.memberships != rhs.memberships {return false}
+    if lhs.atypical != rhs.atypical {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

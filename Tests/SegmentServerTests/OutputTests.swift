@@ -5,6 +5,15 @@ import Testing
 
 @Suite("What the CLI prints for scripts and people")
 struct OutputTests {
+    @Test("The why column shows what pulls a customer in and what pushes it away, signed")
+    func whyBothWays() {
+        let model = Segmentation_V1_ModelDetail.with { $0.features = ["recency", "frequency", "monetary", "avg_order_value"] }
+        let printer = ScorePrinter(format: .table, model: model)
+        // A first-time buyer of 5,000 among frequent buyers: spend pulls, frequency pushes hard.
+        #expect(printer.why([0.05, -2.3, 3.0, 0.25]) == "spend +300%, order value +25%, frequency -230%")
+        #expect(printer.why([0.6, 0.4, 0, 0]) == "recency +60%, frequency +40%")
+    }
+
     @Test("JSON keeps zero-valued fields; unset messages, optional fields and oneofs stay absent")
     func jsonDefaults() throws {
         let response = Segmentation_V1_ScoreResponse.with {

@@ -88,7 +88,7 @@ struct ProcessTests {
 
         let scored = try Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "csv"], environment: env)
         #expect(scored.status == 0, "\(scored.stderr)")
-        let header = "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment,outlier,"
+        let header = "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment,outlier,atypical,"
             + "contribution_recency,contribution_frequency,contribution_monetary,contribution_avg_order_value"
         #expect(scored.stdout.split(separator: "\n").first.map(String.init) == header)
         #expect(scored.stdout.split(separator: "\n").count == 401)

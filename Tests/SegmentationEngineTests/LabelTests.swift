@@ -134,6 +134,23 @@ struct LabelTests {
         #expect(lapsed.profile.facts!.lapsedShare >= 0.99)
         #expect(lapsed.name.contains("One-Time") && lapsed.name.contains("Lapsed"), "\(lapsed.name)")
         #expect(lapsed.actions.first == "Low-cost automated reactivation emails", "\(lapsed.actions)")
+        // A customer who contradicts its segment's name is flagged with the fact; the training
+        // customers of the one-time segment all bought once, so none of them is.
+        let recent = try #require(model.segments.first { $0.profile.facts.map { RFMClaims(facts: $0).recent } ?? false })
+        let lapse = recent.profile.facts!.lapseDays
+        let columns = model.pipeline.features
+        var flagged: Assignment?
+        for recency in stride(from: Double(lapse + 1), through: Double(lapse + 200), by: 10) {
+            let row: [String: Double] = ["recency": recency, "frequency": 9, "monetary": 600, "avg_order_value": 66]
+            let scored = try model.score(customerIDs: ["x"], columns: columns, values: Matrix(rowArrays: [columns.map { row[$0]! }]))[0]
+            if scored.segmentID == recent.id { flagged = scored; break }
+        }
+        let atypical = try #require(flagged, "no lapsed customer lands in '\(recent.name)'")
+        #expect(atypical.atypical.contains { $0.hasPrefix("lapsed: last purchase") && $0.contains("segment of recent buyers") }, "\(atypical.atypical)")
+        var loader = TransactionLoader()
+        try loader.add(bytes: Array(rows.joined(separator: "\n").utf8), source: "orders.csv")
+        let training = try model.score(transactions: loader.finish().table, snapshotDay: model.snapshotDay)
+        #expect(training.filter { $0.segmentID == lapsed.id }.allSatisfy { !$0.atypical.contains { $0.hasPrefix("repeat buyer") } })
     }
 
     @Test("The same facts read the same at any k")

@@ -222,13 +222,14 @@ struct Models: AsyncParsableCommand {
                                 let detail = try await services.models.getModel(.with { $0.model = .init(name: part.modelName, version: Int(part.modelVersion)) }).model
                                 names = Dictionary(uniqueKeysWithValues: detail.segments.map { (String($0.id), $0.name) })
                                 try sink.write(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
-                                                "rfm_segment", "outlier"] + features)
+                                                "rfm_segment", "outlier", "atypical"] + features)
                             }
                             for i in part.customerIds.indices {
                                 let values = part.features[(i * features.count)..<((i + 1) * features.count)].map(Output.raw)
                                 try sink.write([part.customerIds[i], String(part.segmentIds[i]), names[String(part.segmentIds[i])] ?? "",
                                                 Output.raw(part.distances[i]), String(part.runnerUpIds[i]), names[String(part.runnerUpIds[i])] ?? "",
-                                                Output.raw(part.runnerUpDistances[i]), part.rfmSegments[i], part.outliers[i] ? "true" : "false"] + values)
+                                                Output.raw(part.runnerUpDistances[i]), part.rfmSegments[i], part.outliers[i] ? "true" : "false",
+                                                i < part.atypical.count ? part.atypical[i] : ""] + values)
                             }
                             count += part.customerIds.count
                         }

@@ -19,7 +19,7 @@ final class ScorePrinter: Sendable {
             : features.map { "contribution_\($0)" }
         if format == .csv {
             Output.print(Output.csv(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
-                                     "rfm_segment", "outlier"] + explanation, []))
+                                     "rfm_segment", "outlier", "atypical"] + explanation, []))
         }
     }
 
@@ -29,13 +29,13 @@ final class ScorePrinter: Sendable {
             let lines = response.scores.scores.map { score in
                 CSVText.line([score.customerID, String(score.segmentID), score.segmentName, Output.raw(score.distance),
                               String(score.runnerUpID), score.runnerUpName, Output.raw(score.runnerUpDistance), score.rfmSegment,
-                              score.outlier ? "true" : "false"] + (score.memberships.isEmpty ? score.contributions : score.memberships).map(Output.raw))
+                              score.outlier ? "true" : "false", score.atypical.joined(separator: "; ")] + (score.memberships.isEmpty ? score.contributions : score.memberships).map(Output.raw))
             }
             if !lines.isEmpty { Output.print(lines.joined(separator: "\n")) }
         case .table:
             let rows = response.scores.scores.map { score in
                 [score.customerID, String(score.segmentID), score.segmentName, Output.number(score.distance, digits: 3),
-                 score.runnerUpName, score.outlier ? "yes" : "", why(score), score.rfmSegment]
+                 score.runnerUpName, score.outlier ? "yes" : "", why(score), score.atypical.joined(separator: "; "), score.rfmSegment]
             }
             pending.withLock { $0.rows += rows }
         case .json:
@@ -53,7 +53,7 @@ final class ScorePrinter: Sendable {
         case .csv: break
         case .table:
             let rows = pending.withLock { $0.rows }
-            Output.print(Output.table(["customer", "segment_id", "segment", "distance", "runner_up", "outlier", "why (what pulls it in, vs the runner-up)", "rfm_segment"], rows))
+            Output.print(Output.table(["customer", "segment_id", "segment", "distance", "runner_up", "outlier", "why (+ pulls in, - pushes away, vs the runner-up)", "atypical", "rfm_segment"], rows))
         case .json:
             let merged = pending.withLock { $0.merged }
             Output.print((try? Output.json(merged)) ?? "{}")
@@ -83,8 +83,10 @@ final class ScorePrinter: Sendable {
         total.unusedColumns = part.unusedColumns
     }
 
-    /// The features that pull the customer into its segment most, as shares of everything that
-    /// pulls it in (features pushing toward the runner-up left out): "frequency 61%, monetary 30%".
+    /// Both directions, as signed shares of the gap between the customer's distances to the
+    /// runner-up's centre and to its segment's (they sum to 100%): the two features that pull it
+    /// in most, then every feature that pushes it toward the runner-up ("frequency +61%,
+    /// monetary +52%, recency -23%").
     /// For a mixture model, how likely its segment and the runner-up are: "likely 82% (runner-up 15%)".
     func why(_ score: Segmentation_V1_CustomerScore) -> String {
         guard !score.memberships.isEmpty else { return why(score.contributions) }
@@ -94,10 +96,9 @@ final class ScorePrinter: Sendable {
     }
 
     func why(_ contributions: [Double]) -> String {
-        let pulling = zip(features, contributions).filter { $0.1 > 0 }
-        let total = pulling.reduce(0) { $0 + $1.1 }
-        guard total > 0 else { return "" }
-        return pulling.sorted { $0.1 > $1.1 }.prefix(2)
-            .map { "\(SegmentLabeler.displayName($0.0).lowercased()) \(Int(($0.1 / total * 100).rounded()))%" }.joined(separator: ", ")
+        let named = zip(features, contributions).map { (SegmentLabeler.displayName($0.0).lowercased(), $0.1) }
+        let pulls = named.filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }.prefix(2)
+        let pushes = named.filter { $0.1 < 0 }.sorted { $0.1 < $1.1 }
+        return (Array(pulls) + pushes).map { "\($0.0) \($0.1 > 0 ? "+" : "-")\(Int((abs($0.1) * 100).rounded()))%" }.joined(separator: ", ")
     }
 }

@@ -136,6 +136,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
                     message.runnerUpDistances = batch.map(\.runnerUpDistance)
                     message.rfmSegments = batch.map { $0.rfmSegment?.rawValue ?? "" }
                     message.outliers = batch.map(\.outlier)
+                    message.atypical = batch.map { $0.atypical.joined(separator: "; ") }
                     message.features = rows.flatMap { row in (0..<names.count).map { result.features.values[row, $0] } }
                 })
             }

@@ -571,6 +571,7 @@ extension Assignment {
             $0.contributions = contributions
             $0.outlier = outlier
             $0.memberships = memberships
+            $0.atypical = atypical
         }
     }
 

@@ -18,6 +18,9 @@ public struct Assignment: Codable, Sendable, Equatable {
     public var contributions: [Double] = []
     /// Farther from its segment's centre than 99% of the segment's training customers.
     public var outlier = false
+    /// Facts of this customer that contradict what its segment's name claims ("lapsed: last
+    /// purchase 373 days ago (over 107 days) in a segment of recent buyers"); empty when none.
+    public var atypical: [String] = []
     /// Gaussian mixture models: the probability of each segment (in segment id order), summing
     /// to 1; the segment is the most likely one and the runner-up the next. Empty otherwise.
     public var memberships: [Double] = []
@@ -58,6 +61,7 @@ extension SegmentationModel {
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
         let k = centroids.rows
+        let checks = atypicalChecks()
         return try (0..<values.rows).map { i in
             if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
             let best = segments[Int(scores.segmentIDs[i])], second = segments[Int(scores.runnerUpIDs[i])]
@@ -69,6 +73,10 @@ extension SegmentationModel {
                     ? contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])) : [],
                 outlier: scores.outliers[i],
                 memberships: mixture == nil ? [] : Array(scores.memberships[(i * k)..<((i + 1) * k)]))
+            assignment.atypical = checks[Int(scores.segmentIDs[i])].compactMap { check in
+                let value = ordered[i, check.feature]
+                return check.contradicts(value) ? check.describe(value) : nil
+            }
             if let rfmScorer, let recency, let frequency {
                 assignment.rfmSegment = rfmScorer.segment(recency: ordered[i, recency], frequency: ordered[i, frequency])
             }
