@@ -120,6 +120,15 @@ public enum HTMLReport {
 
     private static func selectionNotes(_ detail: Segmentation_V1_ModelDetail) -> String {
         var html = detail.selectionReason.isEmpty ? "" : "<p class=\"reason\"><strong>Why k = \(detail.chosenK):</strong> \(h(detail.selectionReason))</p>"
+        if detail.hasStability {
+            let s = detail.stability
+            html += "<p class=\"reason\"><strong>Stability:</strong> " + h(String(
+                format: "refitted %d times (%d other seeds, %d bootstrap samples), the segments agree with these by a mean adjusted Rand index of %.2f "
+                    + "(lowest %.2f; 1 is identical, 0 chance). Each segment is found again with a mean Jaccard index of ",
+                s.seedRuns + s.bootstrapRuns, s.seedRuns, s.bootstrapRuns, s.meanAri, s.minimumAri)
+                + detail.segments.indices.map { i in i < s.segmentJaccard.count ? String(format: "%.2f (%d)", s.segmentJaccard[i], i) : "" }
+                    .joined(separator: ", ") + ". Below 0.8 a warning follows.") + "</p>"
+        }
         if !detail.selectionWarnings.isEmpty {
             html += "<ul class=\"warnings\">" + detail.selectionWarnings.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
         }

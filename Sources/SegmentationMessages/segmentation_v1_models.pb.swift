@@ -306,6 +306,33 @@ public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// Refits of the chosen configuration compared with the model's segments: below 0.8 the model's
+/// selection_warnings say the segmentation (or a segment) is unstable.
+public nonisolated struct Segmentation_V1_Stability: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var seedRuns: Int32 = 0
+
+  public var bootstrapRuns: Int32 = 0
+
+  /// Refits that failed (not counted in the figures).
+  public var failedRuns: Int32 = 0
+
+  /// Adjusted Rand index between the model's segments and a refit's: the mean and the lowest.
+  public var meanAri: Double = 0
+
+  public var minimumAri: Double = 0
+
+  /// Per segment (in segment id order): the mean Jaccard index of its best-matching refit cluster.
+  public var segmentJaccard: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// Business facts about a transactions segment, each beside the same figure for all customers.
 /// A name's words follow documented thresholds on these (README, "Segment names").
 public nonisolated struct Segmentation_V1_SegmentFacts: @unchecked Sendable {
@@ -836,6 +863,17 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
   public var hasAlgorithmComparison: Bool {_storage._algorithmComparison != nil}
   /// Clears the value of `algorithmComparison`. Subsequent reads from it will return its default value.
   public mutating func clearAlgorithmComparison() {_uniqueStorage()._algorithmComparison = nil}
+
+  /// How much the segments hold up when the chosen configuration is refitted with other seeds and
+  /// on bootstrap samples (unset in models from before it was measured).
+  public var stability: Segmentation_V1_Stability {
+    get {_storage._stability ?? Segmentation_V1_Stability()}
+    set {_uniqueStorage()._stability = newValue}
+  }
+  /// Returns true if `stability` has been explicitly set.
+  public var hasStability: Bool {_storage._stability != nil}
+  /// Clears the value of `stability`. Subsequent reads from it will return its default value.
+  public mutating func clearStability() {_uniqueStorage()._stability = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1770,6 +1808,61 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension Segmentation_V1_Stability: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Stability"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}seed_runs\0\u{3}bootstrap_runs\0\u{3}failed_runs\0\u{3}mean_ari\0\u{3}minimum_ari\0\u{3}segment_jaccard\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.seedRuns) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.bootstrapRuns) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.failedRuns) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.meanAri) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.minimumAri) }()
+      case 6: try { try decoder.decodeRepeatedDoubleField(value: &self.segmentJaccard) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.seedRuns != 0 {
+      try visitor.visitSingularInt32Field(value: self.seedRuns, fieldNumber: 1)
+    }
+    if self.bootstrapRuns != 0 {
+      try visitor.visitSingularInt32Field(value: self.bootstrapRuns, fieldNumber: 2)
+    }
+    if self.failedRuns != 0 {
+      try visitor.visitSingularInt32Field(value: self.failedRuns, fieldNumber: 3)
+    }
+    if self.meanAri.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanAri, fieldNumber: 4)
+    }
+    if self.minimumAri.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.minimumAri, fieldNumber: 5)
+    }
+    if !self.segmentJaccard.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.segmentJaccard, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_Stability, rhs: Segmentation_V1_Stability) -> Bool {
+    if lhs.seedRuns != rhs.seedRuns {return false}
+    if lhs.bootstrapRuns != rhs.bootstrapRuns {return false}
+    if lhs.failedRuns != rhs.failedRuns {return false}
+    if lhs.meanAri != rhs.meanAri {return false}
+    if lhs.minimumAri != rhs.minimumAri {return false}
+    if lhs.segmentJaccard != rhs.segmentJaccard {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentFacts"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lapse_days\0\u{3}lapse_basis\0\u{3}lapsed_share\0\u{3}population_lapsed_share\0\u{3}one_time_share\0\u{3}population_one_time_share\0\u{3}median_recency\0\u{3}population_median_recency\0\u{3}median_frequency\0\u{3}population_median_frequency\0\u{3}median_spend\0\u{3}population_median_spend\0\u{3}mean_spend\0\u{3}population_mean_spend\0\u{3}median_basket\0\u{3}population_median_basket\0\u{3}revenue_share\0")
@@ -2388,7 +2481,7 @@ nonisolated extension Segmentation_V1_CountryMix: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0\u{1}stability\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -2419,6 +2512,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _selectionWarnings: [String] = []
     var _charts: Segmentation_V1_ModelCharts? = nil
     var _algorithmComparison: Segmentation_V1_AlgorithmComparison? = nil
+    var _stability: Segmentation_V1_Stability? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2457,6 +2551,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _selectionWarnings = source._selectionWarnings
       _charts = source._charts
       _algorithmComparison = source._algorithmComparison
+      _stability = source._stability
     }
   }
 
@@ -2503,6 +2598,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 26: try { try decoder.decodeRepeatedStringField(value: &_storage._selectionWarnings) }()
         case 27: try { try decoder.decodeSingularMessageField(value: &_storage._charts) }()
         case 28: try { try decoder.decodeSingularMessageField(value: &_storage._algorithmComparison) }()
+        case 29: try { try decoder.decodeSingularMessageField(value: &_storage._stability) }()
         default: break
         }
       }
@@ -2599,6 +2695,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._algorithmComparison {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
       } }()
+      try { if let v = _storage._stability {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2636,6 +2735,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._selectionWarnings != rhs_storage._selectionWarnings {return false}
         if _storage._charts != rhs_storage._charts {return false}
         if _storage._algorithmComparison != rhs_storage._algorithmComparison {return false}
+        if _storage._stability != rhs_storage._stability {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -382,7 +382,7 @@ struct SharedRegistryTests {
                     SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'
                     """)
                 _ = try await a.models.setAlias(.with { $0.model = .init(name: "shared", version: 1); $0.alias = "canary" })
-                #expect(await Self.within(5) { await version(b, "shared@canary") == 1 } != nil, "B missed a change made while its feed was down")
+                #expect(await Self.within(10) { await version(b, "shared@canary") == 1 } != nil, "B missed a change made while its feed was down (10 s)")
 
                 _ = try await a.models.deleteVersion(.with { $0.model = .init(name: "shared", version: 1); $0.force = true })
                 #expect(await Self.within(10) { await version(b, "shared") == nil } != nil, "B still served the deleted version after 10 s")

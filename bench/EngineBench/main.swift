@@ -90,6 +90,17 @@ func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Arra
     timing.extra["chosen_k"] = String(selection.chosenK)
     timing.extra["iterations"] = selection.candidates.map { String($0.iterations) }.joined(separator: "/")
     timing.extra["silhouettes"] = selection.candidates.map { String(format: "%.4f", $0.silhouette) }.joined(separator: "/")
+    // Training's stability check at the chosen k (5 seed refits, 5 bootstrap refits), which
+    // must stay inside the sweep's own time.
+    let chosen = outcome!.clusterings[selection.chosenK]!
+    var stability: StabilityReport?
+    let stabilitySeconds = try measure(repeats) {
+        stability = try StabilityCheck.measure(x, labels: chosen.labels, k: chosen.k, seed: 0) { rows, seed in
+            try KMeans(nInit: nInit, seed: seed).fit(rows, k: chosen.k, cancellation: .never)
+        }
+    }
+    timing.extra["stability_s"] = String(format: "%.3f", medianOf(stabilitySeconds))
+    timing.extra["stability_mean_ari"] = String(format: "%.3f", stability?.meanARI ?? .nan)
     report(timing)
 }
 

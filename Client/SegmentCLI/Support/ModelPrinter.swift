@@ -140,6 +140,13 @@ enum ModelPrinter {
                                            model.metrics.silhouette, model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
             "chosen by " + (model.selectionReason.isEmpty ? name(model.selection) : model.selectionReason),
         ]
+        if model.hasStability {
+            let s = model.stability
+            lines.append(String(format: "stability: %d refits (%d seeds, %d bootstrap samples), mean adjusted Rand index %.2f (lowest %.2f); ",
+                                s.seedRuns + s.bootstrapRuns, s.seedRuns, s.bootstrapRuns, s.meanAri, s.minimumAri)
+                + "each segment found again (Jaccard): " + s.segmentJaccard.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+                + (s.failedRuns > 0 ? "; \(s.failedRuns) refits failed" : ""))
+        }
         lines += model.selectionWarnings.map { "warning: \($0)" }
         lines += dataLines(report)
         return lines.joined(separator: "\n")

@@ -435,6 +435,14 @@ extension SegmentationModel {
             detail.selectionReason = kSelection.reason ?? ""
             detail.runnerUpKs = (kSelection.runnerUps ?? []).map(Int32.init)
             detail.selectionWarnings = kSelection.warnings ?? []
+            if let stability {
+                detail.stability = .with {
+                    $0.seedRuns = Int32(stability.seedRuns); $0.bootstrapRuns = Int32(stability.bootstrapRuns)
+                    $0.failedRuns = Int32(stability.failedRuns)
+                    $0.meanAri = stability.meanARI; $0.minimumAri = stability.minimumARI
+                    $0.segmentJaccard = stability.segmentJaccard
+                }
+            }
             detail.dataReport = dataReport.proto
             detail.segments = segments.map { segment in segment.proto(centroid: Array(centroids.row(segment.id))) }
             detail.annotations = annotations.map { note in

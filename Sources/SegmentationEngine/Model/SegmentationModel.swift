@@ -140,6 +140,9 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     /// What the report draws beyond profiles and the k table; nil for format 1 models.
     public var charts: ModelCharts?
     public var annotations: [Annotation]
+    /// How much the segments hold up when refitted with other seeds and on bootstrap samples
+    /// (nil in models from before it was measured, or when turned off).
+    public var stability: StabilityReport?
 
     /// The metrics of the chosen k.
     public var metrics: KCandidate { kSelection.chosen }

@@ -34,6 +34,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var exactSilhouetteLimit = 30_000
     /// Customers kept in the model for reports.
     public var sampleSize = 2_000
+    /// Refits measuring stability: this many with other seeds and as many on bootstrap samples;
+    /// nil: 5 and 5 (`StabilityCheck.defaultRuns`); 0: not measured.
+    public var stabilityRuns: Int?
     /// Row filters (--include/--exclude), applied before cleaning; nil: none.
     public var filters: [RowFilter]?
     /// Cancelled orders and cancellation invoices (transactions); nil: the defaults (left out
@@ -105,6 +108,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
         if effectiveSelection == .fixed && ks.count != 1 {
             throw InputError.invalidOption("a fixed k needs exactly one k")
+        }
+        if let stabilityRuns, !(0...50).contains(stabilityRuns) {
+            throw InputError.invalidOption("stability runs must be between 0 and 50, got \(stabilityRuns)")
         }
         if let filters, filters.count > RowFilter.maximumCount {
             throw InputError.invalidOption("\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
@@ -246,9 +252,16 @@ public struct SegmentationTrainer: Sendable {
             progress(TrainingEvent(stage: .metrics, fraction: 0.88, message: "warning: \(warning)"))
         }
         try cancellation.throwIfCancelled()
+        let ordered = orderedBySize(outcome.chosen)
+        let stability = try measureStability(scaled, ordered, algorithm: algorithm.name, cancellation: cancellation)
+        if let stability {
+            progress(TrainingEvent(stage: .metrics, fraction: 0.89, message: String(
+                format: "stability: %d refits, mean adjusted Rand index %.3f (lowest %.3f), segments' Jaccard %@",
+                stability.seedRuns + stability.bootstrapRuns, stability.meanARI, stability.minimumARI,
+                stability.segmentJaccard.map { String(format: "%.2f", $0) }.joined(separator: ", "))))
+        }
         progress(TrainingEvent(stage: .profiling, fraction: 0.9, message: "profiling \(outcome.selection.chosenK) segments"))
 
-        let ordered = orderedBySize(outcome.chosen)
         let rfmScorer = makeRFMScorer(data.features)
         let rfmSegments = rfmScorer.map { scorer in
             let recency = data.features.column(named: "recency")!, frequency = data.features.column(named: "frequency")!
@@ -277,7 +290,13 @@ public struct SegmentationTrainer: Sendable {
             },
             homeCountry: data.features.homeCountry, cancellation: cancellation)
         charts.dendrogram = ordered.dendrogram
-        let model = SegmentationModel(
+        var selection = outcome.selection
+        if let stability {
+            let warnings = stability.warnings(segmentNames: labels.map(\.name))
+            if !warnings.isEmpty { selection.warnings = (selection.warnings ?? []) + warnings }
+            for warning in warnings { progress(TrainingEvent(stage: .profiling, fraction: 0.95, message: "warning: \(warning)")) }
+        }
+        var model = SegmentationModel(
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
@@ -285,10 +304,11 @@ public struct SegmentationTrainer: Sendable {
             algorithm: AlgorithmInfo(name: algorithm.name, parameters: parameters(of: algorithm, ordered, rows: scaled.rows),
                                      comparison: comparison),
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
-            kSelection: outcome.selection,
+            kSelection: selection,
             training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
                                    trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
             sample: sample, charts: charts)
+        model.stability = stability
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model
@@ -355,6 +375,25 @@ public struct SegmentationTrainer: Sendable {
         progress(TrainingEvent(stage: .clustering, fraction: 0.7,
                                message: "compared \(names.joined(separator: ", ")): kept \(winner.algorithm.name) (\(AlgorithmComparison.ruleText))"))
         return (winner.algorithm, winner.outcome, AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
+    }
+
+    /// The chosen configuration refitted with other seeds and on bootstrap samples (nil when
+    /// turned off). DBSCAN finds its own k, so only its bootstrap refits say anything.
+    private func measureStability(_ scaled: Matrix, _ clustering: Clustering, algorithm: String,
+                                  cancellation: CancellationCheck) throws -> StabilityReport? {
+        let runs = configuration.stabilityRuns ?? StabilityCheck.defaultRuns.seeds
+        guard runs > 0, clustering.k >= 2, scaled.rows > clustering.k * 2 else { return nil }
+        var one = configuration
+        one.algorithm = algorithm
+        one.compareAlgorithms = nil
+        let k = clustering.k
+        return try StabilityCheck.measure(
+            scaled, labels: clustering.labels, k: k, seed: configuration.seed,
+            seedRuns: algorithm == "dbscan" ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation
+        ) { x, seed in
+            one.seed = seed
+            return try one.clusteringAlgorithm().fit(x, k: algorithm == "dbscan" ? 0 : k, cancellation: cancellation)
+        }
     }
 
     /// What the algorithm ran with: Ward's sample, DBSCAN's eps and min_samples as used.
