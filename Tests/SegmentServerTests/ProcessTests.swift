@@ -59,6 +59,7 @@ struct ProcessTests {
     @Test("segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
           .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
     func executables() throws {
+        func lines0(_ path: String) throws -> Substring { try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")[0] }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-proc-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -93,6 +94,14 @@ struct ProcessTests {
         #expect(scored.stdout.split(separator: "\n").first.map(String.init) == header)
         #expect(scored.stdout.split(separator: "\n").count == 401)
         #expect(scored.stderr.contains("scored 400 customers with shop@1"))
+        // models show prints the facts behind the names and the stability figure.
+        #expect(shown.stdout.contains("segment facts (lapsed: no purchase for over") && shown.stdout.contains("stability: 10 refits"), "\(shown.stdout)")
+        // A file of which no row can be scored fails with the reason counted, never "scored 0 customers".
+        let unusable = (work as NSString).appendingPathComponent("unusable.csv")
+        try (String(lines0(sample)) + "\n1,A,Mug,two,2011-01-01 10:00,1.5,17850,UK\n2,A,Mug,1,2011-01-01 10:00,1.5,,UK\n")
+            .write(toFile: unusable, atomically: true, encoding: .utf8)
+        let none = try Self.run(Self.client, ["score", "--model", "shop", unusable], environment: env)
+        #expect(none.status == 4 && none.stderr.contains("no scorable row"), "\(none.status) \(none.stderr)")
 
         // The same rows split across three files (every customer's rows scattered): the same segments.
         let folder = (work as NSString).appendingPathComponent("split")

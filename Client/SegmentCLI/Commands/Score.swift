@@ -211,14 +211,20 @@ struct ScorePlan: Sendable {
             throw error
         }
         printer.finish()
-        var summary = "scored \(tally.customers) customer\(tally.customers == 1 ? "" : "s") with \(tally.model)"
+        var details = ""
         if case .transactions(let batches, _, let snapshot) = input {
-            summary += "; \(batches.rows) rows read"
-            if batches.skippedWithoutID > 0 { summary += ", \(batches.skippedWithoutID) without a customer id skipped" }
-            if !snapshot.isEmpty { summary += "; recency measured to \(snapshot)" }
+            details += "; \(batches.rows) rows read"
+            if batches.skippedWithoutID > 0 { details += ", \(batches.skippedWithoutID) without a customer id skipped" }
+            if !snapshot.isEmpty { details += "; recency measured to \(snapshot)" }
         }
         let removed = tally.steps.compactMap { step in tally.removed[step].flatMap { $0 > 0 ? "\($0) \(step)" : nil } }
-        if !removed.isEmpty { summary += "; removed by cleaning: " + removed.joined(separator: ", ") }
+        if !removed.isEmpty { details += "; removed by cleaning: " + removed.joined(separator: ", ") }
+        // Nothing scored is a failure a script must see, with what removed every row.
+        guard tally.customers > 0 else {
+            bar.finish("stopped: no customer could be scored")
+            throw CLIError.invalidInput("no scorable row in the input" + details)
+        }
+        let summary = "scored \(tally.customers) customer\(tally.customers == 1 ? "" : "s") with \(tally.model)" + details
         bar.finish(summary)
     }
 
