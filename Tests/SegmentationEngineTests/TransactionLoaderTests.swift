@@ -76,6 +76,11 @@ struct TransactionLoaderTests {
         let (features, _) = RFMFeatureBuilder.build(table)
         #expect(features.column(named: "frequency") == [2])
         #expect(features.column(named: "monetary") == [12])
+        // No product or quantity column: those features are not made up (they would read 0 and 1).
+        #expect(features.names == ["recency", "frequency", "monetary", "avg_order_value", "tenure"])
+        #expect(throws: InputError.unknownFeature("distinct_products", available: features.names)) {
+            try features.selecting(features: ["distinct_products"])
+        }
     }
 
     @Test("A later file without the first file's optional columns is refused, naming both headers")

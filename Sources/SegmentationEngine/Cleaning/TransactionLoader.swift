@@ -15,6 +15,8 @@ public struct TransactionTable: Sendable {
     public var country: [Int32]?
     public var countries: [String] = []
     public var product: [Int32]?
+    /// Whether the input had a quantity column (without one every line counts 1).
+    public var hasQuantity = true
     /// Per customer (indexed like `customerIDs`): spend cancelled by cancellation invoices, to
     /// net against purchases; nil when cancellations are not netted.
     public var cancelled: [Double]?
@@ -101,6 +103,7 @@ public struct TransactionLoader {
                 hasInvoices = found.invoice != nil
                 hasCountries = found.country != nil
                 hasProducts = found.product != nil
+                table.hasQuantity = found.quantity != nil
                 firstHeader = header
                 let used = Set(found.positions).union(Self.statusColumns(header, found, cleaning))
                     .union(filters.compactMap { f in header.firstIndex { $0.caseInsensitiveCompare(f.column) == .orderedSame } })

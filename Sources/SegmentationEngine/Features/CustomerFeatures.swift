@@ -61,8 +61,8 @@ public enum RFMFeatureBuilder {
         let rowDays = table.seconds.map(TimestampParser.day(of:))
         let snapshot = snapshotDay ?? ((rowDays.max() ?? 0) + 1)
         let order = rowsGroupedByCustomer(table.customer, customers: customers)
-        let names = TransactionFeature.allCases.map(\.rawValue)
-        var values = [Double](repeating: 0, count: customers * names.count)
+        let all = TransactionFeature.allCases.map(\.rawValue)
+        var values = [Double](repeating: 0, count: customers * all.count)
         var homeCountry: [String]? = table.country == nil ? nil : []
         var scratch: [Int32] = []
         var quantities: [Double] = []
@@ -84,7 +84,7 @@ public enum RFMFeatureBuilder {
             quantities.append(contentsOf: rows.map { table.quantity[$0] })
             // Net of what the customer cancelled (cleaning left out customers with nothing left).
             monetary -= table.cancelled?[c] ?? 0
-            let base = c * names.count
+            let base = c * all.count
             values[base + 0] = Double(snapshot - last)
             values[base + 1] = Double(frequency)
             values[base + 2] = monetary
@@ -99,9 +99,15 @@ public enum RFMFeatureBuilder {
                 homeCountry!.append(table.countries[Int(best.key)])
             }
         }
+        // Features the data cannot supply are not features at all: distinct products without a
+        // product column, the usual quantity without a quantity column (every line would read 0 or 1).
+        let missing: Set<String> = Set([table.product == nil ? TransactionFeature.distinctProducts.rawValue : nil,
+                                         table.hasQuantity ? nil : TransactionFeature.modeQuantity.rawValue].compactMap { $0 })
+        let full = Matrix(rows: customers, columns: all.count, values: values)
+        let kept = all.indices.filter { !missing.contains(all[$0]) }
         let features = CustomerFeatures(
-            customerIDs: table.customerIDs, names: names,
-            values: Matrix(rows: customers, columns: names.count, values: values),
+            customerIDs: table.customerIDs, names: kept.map { all[$0] },
+            values: kept.count == all.count ? full : full.selecting(columns: kept),
             homeCountry: homeCountry)
         return (features, snapshot)
     }

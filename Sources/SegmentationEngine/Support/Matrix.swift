@@ -53,6 +53,14 @@ public struct Matrix: Sendable, Equatable, Codable {
         for index in indices { out.append(contentsOf: row(index)) }
         return Matrix(rows: indices.count, columns: columns, values: out)
     }
+
+    /// The columns at the given indices, in that order.
+    public func selecting(columns indices: [Int]) -> Matrix {
+        var out = [Double]()
+        out.reserveCapacity(rows * indices.count)
+        for r in 0..<rows { for c in indices { out.append(values[r * columns + c]) } }
+        return Matrix(rows: rows, columns: indices.count, values: out)
+    }
 }
 
 /// Squared Euclidean distance between two points of dimension `count`. Four and eight
