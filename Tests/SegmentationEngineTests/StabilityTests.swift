@@ -53,3 +53,46 @@ struct StabilityTests {
         #expect(model.stability == nil)
     }
 }
+
+@Suite("Algorithms that fit the data")
+struct FitTheDataTests {
+    @Test("A discrete feature raises the mixture's regularisation; a segment that is one interior value is degenerate and passed over")
+    func discreteFeatures() {
+        // Column 0: purchase-like counts 1...5 (discrete); column 1: continuous.
+        var rng = SplitMix64(seed: 5)
+        let rows = (0..<400).map { i -> [Double] in [Double(1 + i % 5), Double(rng.next() % 100_000) / 1000] }
+        let x = Matrix(rowArrays: rows)
+        #expect(DiscreteFeatures.regularization(x) == 0.25)  // (gap 1 / 2)^2
+        #expect(DiscreteFeatures.regularization(Matrix(rowArrays: rows.map { [$0[1]] })) == 1e-6)
+        #expect(DiscreteFeatures.describe(x, names: ["frequency", "spend"]) == ["frequency (5 values hold 100% of customers)"])
+        // Segment 1 is exactly the customers with 3: degenerate; all customers with 1 (the minimum) are a natural group.
+        let onThree = rows.map { Int32($0[0] == 3 ? 1 : 0) }
+        #expect(DiscreteFeatures.collapse(x, labels: onThree, k: 2, names: ["frequency", "spend"])
+                == "segment 2 of 2 is exactly the customers at one value of frequency, not a group")
+        #expect(DiscreteFeatures.collapse(x, labels: rows.map { Int32($0[0] == 1 ? 1 : 0) }, k: 2) == nil)
+        func candidate(_ k: Int, _ silhouette: Double, _ bic: Double, degenerate: String? = nil) -> KCandidate {
+            KCandidate(k: k, inertia: 1, silhouette: silhouette, daviesBouldin: 1, calinskiHarabasz: 1, iterations: 1,
+                       smallestShare: 0.1, bic: bic, aic: bic, meanLogLikelihood: 0, degenerate: degenerate)
+        }
+        let selection = KChooser(method: .bic).choose([candidate(3, 0.3, 900), candidate(4, 0.2, 500, degenerate: "segment 2 of 4 is exactly ..."),
+                                                       candidate(5, 0.25, 800)])
+        #expect(selection.chosenK == 5)
+        #expect(selection.warnings?.contains("k=4 was ruled out: segment 2 of 4 is exactly ...") == true, "\(selection.warnings ?? [])")
+    }
+
+    @Test("DBSCAN: a dense group under 1% of customers joins the Outliers, counted")
+    func smallGroupsJoinOutliers() throws {
+        var rng = SplitMix64(seed: 8)
+        func jitter() -> Double { Double(rng.next() % 1000) / 1000 - 0.5 }
+        var rows: [[Double]] = []
+        for centre in [[0.0, 0.0], [10, 0], [0, 10]] { for _ in 0..<600 { rows.append([centre[0] + jitter(), centre[1] + jitter()]) } }
+        for _ in 0..<8 { rows.append([30 + jitter() / 10, 30 + jitter() / 10]) }  // 8 of 1,808: 0.4%
+        let clustering = try DBSCANClustering(eps: 0.5, minSamples: 5).fit(Matrix(rowArrays: rows), k: 0, cancellation: .never)
+        let model = try #require(clustering.density)
+        #expect(clustering.k == 4)  // three groups and the Outliers
+        #expect(model.smallGroupsJoined == 1)
+        let outliers = try #require(model.outlierSegment)
+        #expect(clustering.labels.suffix(8).allSatisfy { $0 == Int32(outliers) })
+        #expect(DBSCANClustering(eps: 0.5, minSamples: 5).parameters(of: model, noise: 8)["small_groups_joined"] == "1")
+    }
+}

@@ -20,6 +20,8 @@ public struct DBSCAN: Sendable {
         public var labels: [Int32]
         public var clusterCount: Int
         public var isCore: [Bool]
+        /// Groups under the minimum size whose customers were made noise (DBSCANClustering).
+        public var smallGroupsJoined = 0
         public static let noise: Int32 = -1
 
         public var noiseCount: Int { labels.count { $0 == Self.noise } }

@@ -10,6 +10,8 @@ public struct DensityModel: Codable, Sendable, Equatable {
     /// The segment of customers in no dense group; nil when training had none (a customer beyond
     /// eps of every core customer then joins the nearest core's segment, flagged as an outlier).
     public var outlierSegment: Int?
+    /// Training only (not stored; the parameters record it): small dense groups joined to the Outliers.
+    public var smallGroupsJoined: Int?
     /// The cores by cell, built with the model (never stored): nil for few cores or many dimensions.
     private var grid: CoreGrid?
 
@@ -83,8 +85,12 @@ public struct DensityModel: Codable, Sendable, Equatable {
 /// a k sweep. eps defaults to the k-distance knee and min_samples to twice the dimensions.
 /// Border customers join the cluster of their nearest core customer (scikit-learn gives a border
 /// customer to whichever cluster reaches it first), so scoring a training customer returns its
-/// segment; customers in no dense group form one more segment, Outliers.
+/// segment; customers in no dense group form one more segment, Outliers. A dense group of fewer
+/// than 1% of the customers (`minimumGroupShare`) is no audience: its customers join the Outliers
+/// (counted in the parameters as `small_groups_joined`), so a model never has a dozen tiny
+/// segments named "... 2" to "... 7".
 public struct DBSCANClustering: ClusteringAlgorithm {
+    public static let minimumGroupShare = 0.01
     public var eps: Double?
     public var minSamples: Int?
     public var seed: UInt64
@@ -101,10 +107,31 @@ public struct DBSCANClustering: ClusteringAlgorithm {
         ["eps": eps.map { String($0) } ?? "k-distance knee", "min_samples": minSamples.map(String.init) ?? "2 x dimensions"]
     }
 
+    /// Groups under `minimum` customers become noise (their cores no longer cores), the rest
+    /// renumbered in order; the largest group stays whatever its size.
+    static func dropSmallGroups(_ result: inout DBSCAN.Result, rows: Int, minimum: Int) {
+        guard result.clusterCount > 0 else { return }
+        var sizes = [Int](repeating: 0, count: result.clusterCount)
+        for label in result.labels where label >= 0 { sizes[Int(label)] += 1 }
+        let largest = sizes.indices.max { sizes[$0] < sizes[$1] }!
+        var newID = [Int32](repeating: -1, count: result.clusterCount)
+        var next: Int32 = 0
+        for c in sizes.indices where sizes[c] >= minimum || c == largest { newID[c] = next; next += 1 }
+        guard Int(next) < result.clusterCount else { return }
+        for row in 0..<rows where result.labels[row] >= 0 {
+            let id = newID[Int(result.labels[row])]
+            result.labels[row] = id < 0 ? DBSCAN.Result.noise : id
+            if id < 0 { result.isCore[row] = false }
+        }
+        result.smallGroupsJoined = result.clusterCount - Int(next)
+        result.clusterCount = Int(next)
+    }
+
     /// The parameters a fit actually used.
     public func parameters(of model: DensityModel, noise: Int) -> [String: String] {
         ["eps": String(format: "%.6g", model.eps), "eps_source": eps == nil ? "k-distance knee" : "given",
-         "min_samples": String(model.minSamples), "core_customers": String(model.corePoints.rows), "outliers": String(noise)]
+         "min_samples": String(model.minSamples), "core_customers": String(model.corePoints.rows), "outliers": String(noise),
+         "small_groups_joined": String(model.smallGroupsJoined ?? 0)]
     }
 
     /// k is DBSCAN's own: the `k` asked for is ignored.
@@ -114,7 +141,8 @@ public struct DBSCANClustering: ClusteringAlgorithm {
             throw ClusteringError.invalidParameter("min_samples must be between 2 and the number of customers (\(x.rows))")
         }
         let radius = try eps ?? DBSCAN.kneeEps(x, minSamples: samples, seed: seed, cancellation: cancellation)
-        let result = try DBSCAN(eps: radius, minSamples: samples).fit(x, cancellation: cancellation)
+        var result = try DBSCAN(eps: radius, minSamples: samples).fit(x, cancellation: cancellation)
+        Self.dropSmallGroups(&result, rows: x.rows, minimum: max(samples, Int((Double(x.rows) * Self.minimumGroupShare).rounded(.up))))
         let noiseName = String(format: "eps %.4g, min_samples %d", radius, samples)
         guard result.clusterCount >= 1 else {
             throw ClusteringError.invalidParameter("DBSCAN found no dense group (\(noiseName)): raise eps or lower min_samples")
@@ -123,6 +151,7 @@ public struct DBSCANClustering: ClusteringAlgorithm {
         let corePoints = x.selecting(rows: cores)
         var model = DensityModel(eps: radius, minSamples: samples, corePoints: corePoints,
                                  coreLabels: cores.map { result.labels[$0] }, outlierSegment: nil)
+        model.smallGroupsJoined = result.smallGroupsJoined
         // Every customer as scoring will place it: core customers in their own cluster, the rest
         // with their nearest core customer within eps, or among the outliers.
         var labels = [Int32](repeating: 0, count: x.rows)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A Gaussian mixture as a model's algorithm: EM from k-means labels (scikit-learn's defaults:
-/// reg_covar 1e-6, tol 1e-3, at most 100 iterations). Each customer's segment is its most likely
+/// reg_covar 1e-6, raised on discrete features by `DiscreteFeatures.regularization`, tol 1e-3,
+/// at most 100 iterations). Each customer's segment is its most likely
 /// component, which is what scoring gives; the mixture is kept so scoring can return every
 /// segment's membership probability. A component that is no customer's most likely one leaves
 /// an empty segment at that k, which the k rules rule out (smallest segment 0%).
@@ -16,6 +17,13 @@ public struct GaussianMixtureClustering: ClusteringAlgorithm {
 
     public var name: String { "gmm" }
 
+    /// The parameters a fit on `x` uses (reg_covar follows the data's discrete features).
+    public func parameters(for x: Matrix) -> [String: String] {
+        var all = parameters
+        all["reg_covar"] = String(format: "%.6g", DiscreteFeatures.regularization(x))
+        return all
+    }
+
     public var parameters: [String: String] {
         let defaults = GaussianMixture(components: 2, covariance: covariance)
         return ["covariance_type": covariance.rawValue, "reg_covar": String(defaults.regularization), "tol": String(defaults.tolerance),
@@ -24,7 +32,9 @@ public struct GaussianMixtureClustering: ClusteringAlgorithm {
 
     public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
         guard k >= 2, k <= x.rows else { throw ClusteringError.invalidK(k: k, customers: x.rows) }
-        let fitted = try GaussianMixture(components: k, covariance: covariance, seed: seed).fit(x, cancellation: cancellation)
+        // Discrete features (counts) would let a component sit on one value: regularise to their spacing.
+        let fitted = try GaussianMixture(components: k, covariance: covariance, regularization: DiscreteFeatures.regularization(x), seed: seed)
+            .fit(x, cancellation: cancellation)
         let labels = fitted.mostLikely(x)
         var inertia = 0.0
         for (row, label) in labels.enumerated() {

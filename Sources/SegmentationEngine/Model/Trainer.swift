@@ -232,7 +232,7 @@ public struct SegmentationTrainer: Sendable {
         let pipeline = try FittedPipeline.fit(raw, features: featureNames, spec: config.effectivePipeline)
         let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
 
-        let (algorithm, outcome, comparison) = try cluster(scaled, cancellation: cancellation, progress: progress)
+        let (algorithm, outcome, comparison) = try cluster(scaled, featureNames: featureNames, cancellation: cancellation, progress: progress)
         let emptySegments = outcome.chosen.k - Set(outcome.chosen.labels).count
         guard emptySegments == 0 else {
             throw InputError.invalidOption("\(algorithm.name) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
@@ -291,6 +291,14 @@ public struct SegmentationTrainer: Sendable {
             homeCountry: data.features.homeCountry, cancellation: cancellation)
         charts.dendrogram = ordered.dendrogram
         var selection = outcome.selection
+        if algorithm.name == "gmm" {
+            let discrete = DiscreteFeatures.describe(scaled, names: featureNames)
+            if !discrete.isEmpty {
+                selection.warnings = (selection.warnings ?? []) + ["a Gaussian mixture on features with few distinct values: "
+                    + discrete.joined(separator: ", ") + "; its covariance was regularised to their spacing (reg_covar in the parameters) "
+                    + "and any k where a segment is exactly one value of such a feature was passed over; k-means suits counts better"]
+            }
+        }
         if let stability {
             let warnings = stability.warnings(segmentNames: labels.map(\.name))
             if !warnings.isEmpty { selection.warnings = (selection.warnings ?? []) + warnings }
@@ -301,7 +309,7 @@ public struct SegmentationTrainer: Sendable {
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
             mixture: ordered.mixture, density: ordered.density,
-            algorithm: AlgorithmInfo(name: algorithm.name, parameters: parameters(of: algorithm, ordered, rows: scaled.rows),
+            algorithm: AlgorithmInfo(name: algorithm.name, parameters: parameters(of: algorithm, ordered, rows: scaled.rows, scaled: scaled),
                                      comparison: comparison),
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
             kSelection: selection,
@@ -318,12 +326,13 @@ public struct SegmentationTrainer: Sendable {
     /// scaled features, the same ks and rule), keeping the one the comparison's rule picks among
     /// those that could be kept: an algorithm whose sweep fails, or whose chosen k leaves a segment
     /// empty, stays in the table with the reason and is passed over.
-    private func cluster(_ scaled: Matrix, cancellation: CancellationCheck, progress: (TrainingEvent) -> Void) throws
+    private func cluster(_ scaled: Matrix, featureNames: [String], cancellation: CancellationCheck, progress: (TrainingEvent) -> Void) throws
         -> (any ClusteringAlgorithm, KSweep.Outcome, AlgorithmComparison?) {
         let config = configuration
         let names = config.compareAlgorithms ?? [config.algorithm]
-        let sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
+        var sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
                            exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
+        sweep.featureNames = featureNames
         var kept: [(index: Int, algorithm: any ClusteringAlgorithm, outcome: KSweep.Outcome)] = []
         var candidates: [AlgorithmComparison.Candidate] = []
         for (index, name) in names.enumerated() {
@@ -397,8 +406,9 @@ public struct SegmentationTrainer: Sendable {
     }
 
     /// What the algorithm ran with: Ward's sample, DBSCAN's eps and min_samples as used.
-    private func parameters(of algorithm: any ClusteringAlgorithm, _ clustering: Clustering, rows: Int) -> [String: String] {
+    private func parameters(of algorithm: any ClusteringAlgorithm, _ clustering: Clustering, rows: Int, scaled: Matrix? = nil) -> [String: String] {
         if let ward = algorithm as? WardClustering { return ward.parameters(rows: rows) }
+        if let mixture = algorithm as? GaussianMixtureClustering, let scaled { return mixture.parameters(for: scaled) }
         if let dbscan = algorithm as? DBSCANClustering, let model = clustering.density {
             let outliers = model.outlierSegment.map { segment in clustering.labels.count { $0 == Int32(segment) } } ?? 0
             return dbscan.parameters(of: model, noise: outliers)
@@ -417,6 +427,9 @@ public struct SegmentationTrainer: Sendable {
         outcome.selection.reason = String(format: "dbscan: %d dense group(s) with eps %.4g (%@) and min_samples %d", groups, model.eps,
                                           density.eps == nil ? "the k-distance knee" : "given", model.minSamples)
             + (outliers > 0 ? ", and \(outliers) customers in none (the Outliers segment)" : "; every customer is in one")
+            + ((model.smallGroupsJoined ?? 0) > 0
+               ? String(format: "; %d dense group(s) under %g%% of customers joined the Outliers", model.smallGroupsJoined!,
+                        DBSCANClustering.minimumGroupShare * 100) : "")
         return outcome
     }
 

@@ -154,6 +154,9 @@ enum RFMWording {
             if c.frequent && c.highValue { actions += ["Loyalty programme rewards", "Upsell premium products"] }
             if c.highValue && c.buysOnce { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
             if c.frequent && (c.lowValue || c.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
+            if c.frequent && !c.highValue && !c.lowValue && !c.smallBaskets {
+                actions += ["Reward their engagement with loyalty perks", "Cross-sell into categories they have not bought"]
+            }
             if c.recent && c.buysOnce { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
             if !c.recent && c.buysOnce { actions.append("Second-purchase incentive") }
             if c.recent && !c.buysOnce { actions.append("Recommendations based on the latest purchase") }

@@ -26,13 +26,20 @@ public struct KChooser: Sendable {
         let elbow = Kneedle.elbow(ks: byK.map(\.k), values: byK.map(\.inertia))
         // A k that left a segment with no customer (a mixture component nobody is most likely in)
         // is no segmentation at that k: every rule but fixed passes it over.
-        let empty = byK.filter { $0.smallestShare == 0 }
-        let usable = method == .fixed || empty.count == byK.count ? byK : byK.filter { $0.smallestShare != 0 }
+        // So is a k where a mixture segment is one value of a discrete feature (`DiscreteFeatures`).
+        let empty = byK.filter { $0.smallestShare == 0 || $0.degenerate != nil }
+        let usable = method == .fixed || empty.count == byK.count ? byK : byK.filter { $0.smallestShare != 0 && $0.degenerate == nil }
         var (chosen, pool, reason) = decide(usable, elbow: usable.count == byK.count ? elbow : nil)
         var warnings = self.warnings(chosen: chosen, pool: pool, all: usable)
         if usable.count < byK.count {
-            warnings.append("k=\(empty.map { String($0.k) }.joined(separator: ", ")) left a segment with no customer and "
-                            + (empty.count == 1 ? "was" : "were") + " ruled out (its metrics describe fewer segments)")
+            let noCustomer = empty.filter { $0.smallestShare == 0 }
+            if !noCustomer.isEmpty {
+                warnings.append("k=\(noCustomer.map { String($0.k) }.joined(separator: ", ")) left a segment with no customer and "
+                                + (noCustomer.count == 1 ? "was" : "were") + " ruled out (its metrics describe fewer segments)")
+            }
+            for candidate in empty where candidate.smallestShare != 0 {
+                warnings.append("k=\(candidate.k) was ruled out: \(candidate.degenerate ?? "")")
+            }
         }
         if pool.isEmpty { pool = [chosen] }
         let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: ranking).prefix(2)
@@ -153,7 +160,7 @@ public struct KChooser: Sendable {
                 + "read them as regions of a continuum rather than distinct groups", chosen.silhouette, weakSilhouette))
         }
         if let share = chosen.smallestShare, share < minimumShare {
-            warnings.append(String(format: "a tiny segment: the smallest holds %.1f%% of customers (under %g%%)", share * 100, minimumShare * 100))
+            warnings.append(String(format: "a tiny segment: the smallest holds %.2f%% of customers (under %g%%)", share * 100, minimumShare * 100))
         }
         return warnings
     }

@@ -37,6 +37,9 @@ public struct KCandidate: Codable, Sendable, Equatable {
     /// Gaussian mixtures: the Akaike information criterion and the mean log-likelihood per customer.
     public var aic: Double?
     public var meanLogLikelihood: Double?
+    /// Why this k is degenerate and passed over (a mixture segment that is one value of a
+    /// discrete feature); nil when it is not.
+    public var degenerate: String?
 }
 
 /// The table of candidates and the decision taken from it; kept in the model.
@@ -86,6 +89,8 @@ public struct KSweep: Sendable {
     /// Silhouettes are exact up to this many rows; above it they use a seeded sample this large.
     public var exactSilhouetteLimit: Int
     public var seed: UInt64
+    /// The columns' names, for the reasons a k is passed over.
+    public var featureNames: [String]?
 
     public init(ks: [Int], method: KSelectionMethod = .actionable, exactSilhouetteLimit: Int = 30_000, seed: UInt64 = 0) {
         self.ks = ks
@@ -142,7 +147,8 @@ public struct KSweep: Sendable {
                 daviesBouldin: measurableK ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
                 calinskiHarabasz: measurableK ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
                 iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering), bic: criteria?.bic, aic: criteria?.aic,
-                meanLogLikelihood: criteria?.meanLogLikelihood))
+                meanLogLikelihood: criteria?.meanLogLikelihood,
+                degenerate: clustering.mixture == nil ? nil : DiscreteFeatures.collapse(x, labels: clustering.labels, k: k, names: featureNames)))
         }
         var selection = KChooser(method: method).choose(candidates)
         selection.silhouetteSampleSize = sampled ? rows.count : nil
