@@ -99,11 +99,16 @@ enum MapFigures {
         let overall = sample.silhouettes.reduce(0, +) / total
         svg.line(x1: x(overall), y1: area.top, x2: x(overall), y2: area.bottom, stroke: "#D55E00", width: 1.5, dashed: true,
                  cssClass: "mean-line")
-        svg.text("mean \(Format.score(overall))", x: x(overall), y: area.top - 6, size: 9.5, anchor: .middle, fill: "#D55E00")
+        svg.text("sample mean \(Format.score(overall))", x: x(overall), y: area.top - 6, size: 9.5, anchor: .middle, fill: "#D55E00")
         svg.line(x1: x(0), y1: area.top, x2: x(0), y2: area.bottom, stroke: "#333333")
         let negative = groups.enumerated().map { ($0.offset, Double($0.element.filter { $0 < 0 }.count) / Double(max(1, $0.element.count))) }
         let worst = negative.max { $0.1 < $1.1 }
-        var reading = "Mean silhouette \(Format.score(overall)) over \(Format.grouped(Int(total))) sampled customers"
+        // One silhouette figure for the model (all customers, or the sample the k choice used);
+        // this chart's mean is of its own smaller sample, and says so.
+        var reading = "Mean silhouette \(Format.score(overall)) over the \(Format.grouped(Int(total))) customers drawn here (a sample; "
+            + "the model's silhouette, \(Format.score(detail.metrics.silhouette)), is over "
+            + (detail.silhouetteSampleSize > 0 ? "a sample of \(Format.grouped(Int(detail.silhouetteSampleSize)))" : "all \(Format.grouped(Int(detail.dataReport.customersOut)))")
+            + " customers)"
         if let worst, worst.1 > 0 {
             reading += "; segment \(detail.segments[worst.0].id) has the largest share of customers closer to another segment "
                 + "than to their own (\(Format.percent(worst.1)) below 0)"

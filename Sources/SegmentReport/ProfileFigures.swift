@@ -13,13 +13,22 @@ enum ProfileFigures {
         let labelWidth = 200.0
         let cell = min(110, (700 - labelWidth) / Double(features.count))
         let rowHeight = 30.0
-        var svg = SVG(width: max(700, labelWidth + cell * Double(features.count) + 10), height: 40 + rowHeight * Double(detail.segments.count) + 30)
-        for (j, feature) in features.enumerated() {
-            svg.text(readable(feature), x: labelWidth + cell * (Double(j) + 0.5), y: 28, size: 10, anchor: .middle, weight: "bold")
+        // Headers that would not fit their cell stand upright (cut at 24 characters), never overprint.
+        let headers = features.map { String(readable($0).prefix(24)) }
+        let upright = headers.contains { Double($0.count) * 5.8 > cell - 4 }
+        let top = upright ? 12 + (headers.map { Double($0.count) }.max() ?? 0) * 5.8 : 36
+        var svg = SVG(width: max(700, labelWidth + cell * Double(features.count) + 10), height: top + 4 + rowHeight * Double(detail.segments.count) + 30)
+        for (j, header) in headers.enumerated() {
+            let x = labelWidth + cell * (Double(j) + 0.5)
+            if upright {
+                svg.text(header, x: x + 3.5, y: top - 6, size: 10, anchor: .start, weight: "bold", rotate: true)
+            } else {
+                svg.text(header, x: x, y: 28, size: 10, anchor: .middle, weight: "bold")
+            }
         }
         var strongest: (segment: Int, feature: Int, z: Double)?
         for (i, segment) in detail.segments.enumerated() {
-            let y = 36 + rowHeight * Double(i)
+            let y = top + rowHeight * Double(i)
             svg.text(segmentLabel(segment), x: labelWidth - 8, y: y + rowHeight / 2 + 4, size: 10, anchor: .end)
             for (j, feature) in features.enumerated() {
                 guard let summary = segment.features.first(where: { $0.feature == feature }) else { continue }
@@ -28,20 +37,25 @@ enum ProfileFigures {
                 svg.rect(x: x, y: y, width: cell - 2, height: rowHeight - 2, fill: fill, cssClass: "heat-cell",
                          title: "\(readable(feature)): median \(Format.feature(feature, summary.median)), mean \(Format.amount(summary.mean)), "
                             + "z \(String(format: "%+.2f", summary.zScore))")
-                svg.text(Format.amount(summary.median), x: x + (cell - 2) / 2, y: y + rowHeight / 2 + 4, size: 10, anchor: .middle,
+                // A 0/1 column's cell is the share of the segment's customers with it, not a 0 or 1 median.
+                let shown = isIndicator(feature) ? Format.percent(summary.mean) : Format.amount(summary.median)
+                svg.text(shown, x: x + (cell - 2) / 2, y: y + rowHeight / 2 + 4, size: cell < 40 ? 8 : 10, anchor: .middle,
                          fill: Palette.ink(on: fill))
                 if abs(summary.zScore) > abs(strongest?.z ?? 0) { strongest = (i, j, summary.zScore) }
             }
         }
-        let keyY = 40 + rowHeight * Double(detail.segments.count) + 8
+        let keyY = top + 4 + rowHeight * Double(detail.segments.count) + 8
         for (index, z) in [-2.0, -1, 0, 1, 2].enumerated() {
             svg.rect(x: labelWidth + Double(index) * 46, y: keyY, width: 44, height: 12, fill: Palette.diverging(z))
             svg.text(String(format: "%+.0f", z), x: labelWidth + Double(index) * 46 + 22, y: keyY + 21, size: 8.5, anchor: .middle, fill: "#555")
         }
         let logged = features.contains { detail.isLogged($0) }
-        svg.text("z-score of the segment's mean" + (logged ? " (log scale where logged)" : ""), x: labelWidth + 240, y: keyY + 10, size: 8.5, fill: "#555")
-        var reading = "Each cell is a segment's median; its colour how far the segment's mean lies from all customers' mean, in standard "
-            + "deviations" + (logged ? " of the scale the model clusters on (log(1 + x) for logged features)" : "") + " (blue below, orange above)."
+        svg.text("blue below all customers, orange above (z-score)", x: labelWidth + 240, y: keyY + 10, size: 8.5, fill: "#555")
+        var reading = "Each cell is a segment's median (for a 0/1 column, the share of its customers with it); its colour how far the "
+            + "segment's mean lies from all customers' mean, in standard deviations"
+            + (logged ? " of the scale the model clusters on (log(1 + x) for logged features)" : "")
+            + ". One meaning whatever the measure: blue is below all customers, orange above, whether that is good or bad "
+            + "(for recency, orange is more days since the last purchase)."
         if let strongest {
             let segment = detail.segments[strongest.segment]
             reading += " The strongest difference: segment \(segment.id)'s \(readable(features[strongest.feature])), "
@@ -61,6 +75,10 @@ enum ProfileFigures {
         for (j, feature) in features.enumerated() {
             let left = Double(j % columns) * panelWidth, top = Double(j / columns) * (panelHeight + 20)
             let area = PlotArea(left: left + 52, top: top + 20, width: panelWidth - 64, height: panelHeight - 50)
+            if isIndicator(feature) {
+                shareBars(&svg, detail, feature: feature, area: area, title: (readable(feature), left + 52, top + 12))
+                continue
+            }
             let stats = boxes.compactMap { segment in segment.features.first { $0.feature == feature } }
             let low = stats.map(\.minimum).filter(\.isFinite).min() ?? 0, high = stats.map(\.maximum).filter(\.isFinite).max() ?? 1
             let logged = detail.isLogged(feature) && low >= 0
@@ -94,6 +112,30 @@ enum ProfileFigures {
                         + "customers within 1.5 interquartile ranges of the box; +N counts the customers beyond the whiskers on either side, "
                         + "the circle marks the largest value.")
     }
+
+    /// A 0/1 column's panel: each segment's share with it as a bar, all customers' as a line (a
+    /// box of zeros and ones would collapse to a line).
+    private static func shareBars(_ svg: inout SVG, _ detail: Segmentation_V1_ModelDetail, feature: String, area: PlotArea,
+                                  title: (String, Double, Double)) {
+        let y = Scale(domain: (0, 1), range: (area.bottom, area.top))
+        svg.axes(area, x: nil, y: y, xTitle: nil, yTitle: nil, yLabel: { Format.percent($0) })
+        svg.text(title.0 + " (share of customers)", x: title.1, y: title.2, size: 10.5, weight: "bold")
+        let slot = area.width / Double(max(1, detail.segments.count))
+        for (index, segment) in detail.segments.enumerated() {
+            guard let summary = segment.features.first(where: { $0.feature == feature }) else { continue }
+            let centre = area.left + slot * (Double(index) + 0.5), half = min(14, slot * 0.3)
+            svg.rect(x: centre - half, y: y(summary.mean), width: 2 * half, height: area.bottom - y(summary.mean), fill: Palette.colour(index),
+                     stroke: "#333333", cssClass: "share-box", title: "segment \(segment.id): \(Format.percent(summary.mean))")
+            svg.text(String(segment.id), x: centre, y: area.bottom + 12, size: 9, anchor: .middle, fill: "#333")
+        }
+        if let all = detail.segments.first?.features.first(where: { $0.feature == feature }), all.hasPopulationMean {
+            svg.line(x1: area.left, y1: y(all.populationMean), x2: area.right, y2: y(all.populationMean), stroke: "#333333", width: 1, dashed: true)
+            svg.text("all \(Format.percent(all.populationMean))", x: area.right - 2, y: y(all.populationMean) - 3, size: 8, anchor: .end, fill: "#333")
+        }
+    }
+
+    /// A 0/1 column made from a category (`Channel=Online`).
+    static func isIndicator(_ feature: String) -> Bool { feature.contains("=") }
 
     /// The scatter matrix of the clustering features (at most five) over the sample.
     static func pairPlot(_ detail: Segmentation_V1_ModelDetail) -> Figure? {
@@ -150,7 +192,7 @@ enum ProfileFigures {
         svg.rect(x: 220, y: 6, width: 10, height: 10, fill: "#0072B2")
         svg.text("customers", x: 234, y: 15, size: 9.5)
         if hasRevenue {
-            svg.rect(x: 310, y: 6, width: 10, height: 10, fill: "#E69F00")
+            svg.rect(x: 310, y: 6, width: 10, height: 10, fill: "#555555")
             svg.text("revenue", x: 324, y: 15, size: 9.5)
         }
         for (i, segment) in detail.segments.enumerated() {
@@ -159,7 +201,7 @@ enum ProfileFigures {
             svg.rect(x: 220, y: top + 2, width: x(segment.customerShare) - 220, height: 12, fill: "#0072B2", cssClass: "share-bar")
             svg.text(Format.percent(segment.customerShare), x: x(segment.customerShare) + 4, y: top + 12, size: 9.5)
             if hasRevenue {
-                svg.rect(x: 220, y: top + 16, width: x(segment.revenueShare) - 220, height: 12, fill: "#E69F00", cssClass: "revenue-bar")
+                svg.rect(x: 220, y: top + 16, width: x(segment.revenueShare) - 220, height: 12, fill: "#555555", cssClass: "revenue-bar")
                 svg.text(Format.percent(segment.revenueShare), x: x(segment.revenueShare) + 4, y: top + 26, size: 9.5)
             }
         }

@@ -39,6 +39,9 @@ enum RFMFigures {
     }
 
     /// For the largest countries, the segment mix as a 100% bar, with the country's customers.
+    /// A country is singled out in the reading only with at least this many customers.
+    static let minimumCountryCustomers = 100
+
     static func countries(_ detail: Segmentation_V1_ModelDetail) -> Figure? {
         let mix = detail.charts.countryMix
         let k = detail.segments.count
@@ -63,7 +66,7 @@ enum RFMFigures {
                          title: "\(country), segment \(detail.segments[s].id): \(count) customers (\(Format.percent(Double(count) / total)))")
                 x += w
                 let gap = Double(count) / total - Double(overall[s]) / grandTotal
-                if country != "Other", total >= 20, abs(gap) > abs(mostDifferent.map { $0.share - Double(overall[$0.segment]) / grandTotal } ?? 0) {
+                if country != "Other", total >= Double(Self.minimumCountryCustomers), abs(gap) > abs(mostDifferent.map { $0.share - Double(overall[$0.segment]) / grandTotal } ?? 0) {
                     mostDifferent = (country, s, Double(count) / total)
                 }
             }
@@ -72,8 +75,12 @@ enum RFMFigures {
         svg.legend(detail.segments, x: left, y: 20 + rowHeight * Double(mix.countries.count) + 10, width: barWidth + 100)
         var reading = "Segment mix of each country's customers (countries by size)"
         if let m = mostDifferent {
-            reading += "; it differs most in \(m.country), where segment \(detail.segments[m.segment].id) is \(Format.percent(m.share)) "
+            let customers = mix.countries.firstIndex(of: m.country).map { c in (0..<k).reduce(Int64(0)) { $0 + mix.counts[c * k + $1] } } ?? 0
+            reading += "; among countries of at least \(Self.minimumCountryCustomers) customers it differs most in \(m.country) "
+                + "(\(Format.grouped(Int(customers))) customers), where segment \(detail.segments[m.segment].id) is \(Format.percent(m.share)) "
                 + "of customers against \(Format.percent(Double(overall[m.segment]) / grandTotal)) overall"
+        } else {
+            reading += "; no country of at least \(Self.minimumCountryCustomers) customers differs from the overall mix to single out"
         }
         return Figure(id: "countries", title: "Segments by country", svg: svg.render(label: "segment mix per country", id: "country-chart"),
                       reading: reading + ".")

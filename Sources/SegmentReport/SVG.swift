@@ -110,13 +110,19 @@ struct Scale {
         let (low, high) = domain
         guard high > low, low.isFinite, high.isFinite else { return [low] }
         if log1p {
-            var ticks: [Double] = low <= 0 ? [0] : []
+            // 1, 2 and 5 times each power of ten while that leaves a readable number of ticks,
+            // so a range like 1...374 days has ticks above 100 too (200), not only 1, 10, 100.
+            var powers: [Double] = [], fine: [Double] = []
             var power = 1.0
             while power <= high {
-                if power >= low { ticks.append(power) }
+                for multiple in [1.0, 2, 5] where power * multiple >= low && power * multiple <= high {
+                    fine.append(power * multiple)
+                    if multiple == 1 { powers.append(power) }
+                }
                 power *= 10
             }
-            return ticks
+            let chosen = fine.count <= 9 ? fine : powers
+            return (low <= 0 ? [0] : []) + chosen
         }
         let raw = (high - low) / Double(max(1, count))
         let magnitude = pow(10, (log10(raw)).rounded(.down))
@@ -151,7 +157,31 @@ enum Palette {
         return (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) ? "#111111" : "#FFFFFF"
     }
 
-    static func colour(_ index: Int) -> String { colours[((index % colours.count) + colours.count) % colours.count] }
+    /// The 16 listed colours, then hues 137.5 degrees apart (the golden angle) in two lightnesses,
+    /// so no two of a model's segments share a colour however many there are.
+    static func colour(_ index: Int) -> String {
+        let index = max(0, index)
+        if index < colours.count { return colours[index] }
+        let n = index - colours.count
+        let hue = (Double(n) * 137.508).truncatingRemainder(dividingBy: 360)
+        return hsl(hue, saturation: 0.6, lightness: n % 2 == 0 ? 0.42 : 0.62)
+    }
+
+    /// "#RRGGBB" for a hue in degrees, saturation and lightness in 0...1.
+    static func hsl(_ hue: Double, saturation: Double, lightness: Double) -> String {
+        let c = (1 - abs(2 * lightness - 1)) * saturation
+        let h = hue / 60, x = c * (1 - abs(h.truncatingRemainder(dividingBy: 2) - 1))
+        let (r, g, b): (Double, Double, Double) = switch Int(h) {
+        case 0: (c, x, 0)
+        case 1: (x, c, 0)
+        case 2: (0, c, x)
+        case 3: (0, x, c)
+        case 4: (x, 0, c)
+        default: (c, 0, x)
+        }
+        let m = lightness - c / 2
+        return String(format: "#%02X%02X%02X", Int(((r + m) * 255).rounded()), Int(((g + m) * 255).rounded()), Int(((b + m) * 255).rounded()))
+    }
 
     /// Blue (low) through white to orange (high), for z-scores in -2...2.
     static func diverging(_ z: Double) -> String {

@@ -27,7 +27,49 @@ struct ReportTests {
         #expect(linear == [0, 0.2, 0.4, 0.6])
         let log = Scale(domain: (0, 25_000), range: (0, 100), log1p: true).ticks()
         #expect(log == [0, 1, 10, 100, 1000, 10_000])
+        // A range of under three decades ticks at 1, 2 and 5 times each power: recency's 1...374 days
+        // has ticks above 100.
+        #expect(Scale(domain: (1, 374), range: (0, 100), log1p: true).ticks() == [1, 2, 5, 10, 20, 50, 100, 200])
         #expect(Scale(domain: (5, 5), range: (0, 100))(5) == 50)
+    }
+
+    @Test("Report defects fixed: upright headers at many columns, shares for 0/1 columns, one silhouette meaning, distinct colours, regional call-outs on enough customers")
+    func reportDefects() throws {
+        // 40 segments: every colour differs.
+        #expect(Set((0..<40).map(Palette.colour)).count == 40)
+        var detail = Self.syntheticModel(k: 3, features: 3, sample: 60)
+        let columns = (0..<14).map { "A_RATHER_LONG_COLUMN_NAME_\($0)" } + ["Channel=Online"]
+        detail.features = columns
+        detail.log1P = columns.map { _ in false }
+        for c in detail.segments.indices {
+            detail.segments[c].features = columns.map { f in .with {
+                $0.feature = f; $0.mean = f.contains("=") ? 0.25 * Double(c + 1) : 10; $0.median = f.contains("=") ? 0 : 9
+                $0.zScore = 0.3; $0.populationMean = f.contains("=") ? 0.5 : 10; $0.populationMedian = 9
+            } }
+        }
+        detail.charts.boxes = detail.segments.indices.map { c in .with {
+            $0.segmentID = Int32(c)
+            $0.features = columns.map { f in .with { $0.feature = f; $0.minimum = 0; $0.lowerWhisker = 0; $0.q1 = 0; $0.median = 0; $0.q3 = 1; $0.upperWhisker = 1; $0.maximum = 1 } }
+        } }
+        let heatmap = try #require(ProfileFigures.heatmap(detail))
+        #expect(heatmap.svg.contains("rotate(-90"), "15 long headers stand upright")
+        #expect(heatmap.svg.contains(">25%<") && heatmap.svg.contains(">75%<"), "a 0/1 column's cells are shares")
+        let boxes = try #require(ProfileFigures.boxPlots(detail))
+        #expect(boxes.svg.components(separatedBy: "class=\"share-box\"").count - 1 == 3)
+        #expect(boxes.svg.contains("Channel=Online (share of customers)"))
+        // The silhouette chart's mean is of its sample, and the reading gives the model's figure beside it.
+        detail.metrics.silhouette = 0.092
+        let silhouettes = try #require(MapFigures.silhouettes(detail))
+        #expect(silhouettes.svg.contains("sample mean") && silhouettes.reading.contains("the model's silhouette, 0.092"))
+        // A country of 20 customers is not singled out.
+        detail.charts.countryMix = .with {
+            $0.countries = ["United Kingdom", "Bahrain"]
+            $0.counts = [400, 300, 300, 20, 0, 0]
+        }
+        let countries = try #require(RFMFigures.countries(detail))
+        #expect(!countries.reading.contains("Bahrain") && countries.reading.contains("at least 100 customers"), "\(countries.reading)")
+        // The revenue bars are not orange, which means "above all customers" in the heatmap.
+        #expect(!(ProfileFigures.shares(detail)?.svg.contains("#E69F00") ?? true))
     }
 
     @Test("Text is escaped: a hostile segment name cannot break the SVG or the page")
