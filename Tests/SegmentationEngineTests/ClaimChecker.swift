@@ -9,6 +9,8 @@ struct ClaimChecker {
     var profiles: [SegmentProfile]
     var clustering: [String]
     var sensitive: Set<String> = []
+    /// Every segment's label, when known: "(More Recent)" must compare with a segment of the same base name.
+    var labels: [SegmentLabel]? = nil
 
     func z(_ index: Int, _ feature: String) -> Double? { profiles[index].summary(of: feature)?.zScore }
 
@@ -50,10 +52,24 @@ struct ClaimChecker {
                 f.medianRecency <= $0.medianRecency && f.medianFrequency >= $0.medianFrequency && f.medianSpend >= $0.medianSpend
             }
         case "Mid-Range":
-            return !["Recent", "Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value", "Low-Value", "Large-Basket", "Small-Basket"]
-                .contains { rfmWordHolds($0, f, index: index) }
+            return !anyRFMClaim(f, index: index) && !standsApart(f)
+        case "Mixed-Profile":
+            return !anyRFMClaim(f, index: index) && standsApart(f)
         default: return false
         }
+    }
+
+    func anyRFMClaim(_ f: SegmentFacts, index: Int) -> Bool {
+        ["Recent", "Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value", "Low-Value", "Large-Basket", "Small-Basket"]
+            .contains { rfmWordHolds($0, f, index: index) }
+    }
+
+    /// Anything 20 points or 1.5x from all customers' figure (the README's rule for Mid-Range).
+    func standsApart(_ f: SegmentFacts) -> Bool {
+        func far(_ a: Double, _ b: Double) -> Bool { b > 0 ? (a / b >= 1.5 || a / b <= 1 / 1.5) : a > 0 }
+        return abs(f.lapsedShare - f.populationLapsedShare) >= 0.2 || abs(f.oneTimeShare - f.populationOneTimeShare) >= 0.2
+            || far(f.revenueShare, f.customerShare) || far(f.medianSpend, f.populationMedianSpend)
+            || far(f.medianFrequency, f.populationMedianFrequency) || far(f.medianRecency, f.populationMedianRecency)
     }
 
     /// What a transactions segment's wording must not leave out, and the figures it quotes.
@@ -65,10 +81,26 @@ struct ClaimChecker {
             if f.lapsedShare >= 0.9 { require(label.name.contains("Lapsed") || label.name.contains("At Risk"), "leaves out that \(pct(f.lapsedShare)) are lapsed") }
             if f.oneTimeShare >= 0.9 { require(label.name.contains("One-Time"), "leaves out that \(pct(f.oneTimeShare)) bought once") }
         }
-        require(label.description.contains("\(pct(f.customerShare)) of customers bring \(pct(f.revenueShare)) of revenue"),
-                "description must state its customer and revenue shares")
-        require(label.description.contains("\(pct(f.oneTimeShare)) bought once and \(pct(f.lapsedShare)) have not bought for over \(f.lapseDays) day"),
-                "description must state its one-time and lapsed shares")
+        // The figures every description states, read back from the text and compared with the facts:
+        // within rounding, and never printed on the other side of a rule's threshold.
+        let pattern = #"([0-9.]+)% of customers bring ([0-9.]+)% of revenue; ([0-9.]+)% bought once and ([0-9.]+)% have not bought for over ([0-9]+) days? \(all customers: ([0-9.]+)% and ([0-9.]+)%\)"#
+        if let match = label.description.range(of: pattern, options: .regularExpression) {
+            let numbers = label.description[match].matches(of: #/[0-9]+(\.[0-9]+)?/#).compactMap { Double($0.output.0) }
+            let expected = [f.customerShare, f.revenueShare, f.oneTimeShare, f.lapsedShare, Double(f.lapseDays) / 100,
+                            f.populationOneTimeShare, f.populationLapsedShare].map { $0 * 100 }
+            for (printed, value) in zip(numbers, expected) {
+                require(abs(printed - value) <= 0.51, "prints \(printed) for \(value)")
+                for threshold in [10.0, 50, 90] { require((printed < threshold) == (value < threshold), "prints \(printed)% for \(value)%, across \(threshold)%") }
+            }
+        } else {
+            problems.append("'\(label.name)': the description does not state its customer, revenue, one-time and lapsed shares")
+        }
+        let text = label.description
+        if text.contains("No measure stands clearly apart") { require(!standsApart(f) && !anyRFMClaim(f, index: index), "says nothing stands apart") }
+        if text.contains("No claim's threshold is met") { require(standsApart(f) && !anyRFMClaim(f, index: index), "says no claim holds but something differs") }
+        for onboarding in ["Second-purchase incentive", "Onboarding and welcome series"] where label.actions.contains(onboarding) {
+            require(f.oneTimeShare > 0.5, "\(onboarding) for a segment where only \(pct(f.oneTimeShare)) bought once")
+        }
         if f.lapsedShare > 0.5 {
             let winBack: Set<String> = ["Personalised win-back campaign", "Low-cost automated reactivation emails",
                                         "Reminder campaign with recommendations from past purchases"]
@@ -91,9 +123,16 @@ struct ClaimChecker {
             .components(separatedBy: ", ").map { $0.trimmingCharacters(in: .whitespaces) }
         let base = words.first ?? ""
         let rfmWords: Set<String> = ["Champions", "At Risk", "Recent", "Lapsed", "High-Value", "Low-Value", "One-Time", "Frequent",
-                                     "Infrequent", "Large-Basket", "Small-Basket", "Mid-Range"]
-        for word in words {
+                                     "Infrequent", "Large-Basket", "Small-Basket", "Mid-Range", "Mixed-Profile"]
+        for numbered in words {
+            // "High-Value Buyers 2": the number tells twins apart; the words before it are still claims.
+            let parts = numbered.split(separator: " ")
+            let word = parts.count > 1 && Int(parts.last!) != nil ? parts.dropLast().joined(separator: " ") : numbered
             let bare = word.hasSuffix(" Buyers") ? String(word.dropLast(" Buyers".count)) : word
+            if bare == "Outliers" {
+                require(label.description.contains("in no dense group"), "Outliers must say they are in no dense group")
+                continue
+            }
             if rfmWords.contains(bare) && (facts != nil || bare != "Mid-Range") {
                 guard let facts else { problems.append("'\(label.name)': \(bare) without the segment's facts"); continue }
                 require(rfmWordHolds(bare, facts, index: index), "\(bare) is not backed by the raw facts")
@@ -113,7 +152,11 @@ struct ClaimChecker {
             default:
                 if let relative = relativeClaim(word) {
                     // "(More Recent)": this segment against another that shares its base name.
-                    let twins = profiles.indices.filter { $0 != index }
+                    let baseName = { (name: String) in name.components(separatedBy: " (").first ?? name }
+                    let twins = profiles.indices.filter { other in
+                        other != index && (labels.map { baseName($0[other].name).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.sorted()
+                            == baseName(label.name).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.sorted() } ?? true)
+                    }
                     let holds = twins.contains { other in
                         guard let mine = z(index, relative.feature), let theirs = z(other, relative.feature) else { return false }
                         return relative.higher ? mine - theirs >= 0.25 : theirs - mine >= 0.25
@@ -124,7 +167,7 @@ struct ClaimChecker {
                     require(value.map { generic.high ? $0 >= 0.5 : $0 <= -0.5 } ?? false, "\(word) needs |z| >= 0.5 in that direction")
                     require(typicalAgrees(index, generic.feature, high: generic.high), "\(word): the typical value must agree")
                     require(!sensitive.contains(generic.feature), "\(word) names a sensitive attribute")
-                } else if Int(word.split(separator: " ").last ?? "") == nil {
+                } else {
                     problems.append("'\(label.name)': unknown word '\(word)'")
                 }
             }
@@ -145,7 +188,7 @@ struct ClaimChecker {
         var problems: [String] = []
         let text = label.description.lowercased()
         // Clauses start after a comma, "and", a full stop or a semicolon.
-        let clauses = text.replacingOccurrences(of: " and ", with: ", ").replacingOccurrences(of: ". ", with: ", ")
+        let clauses = text.replacingOccurrences(of: "as a group they ", with: "").replacingOccurrences(of: " and ", with: ", ").replacingOccurrences(of: ". ", with: ", ")
             .replacingOccurrences(of: "; ", with: ", ").components(separatedBy: ", ").map { $0.trimmingCharacters(in: .whitespaces) }
         func claim(_ phrase: String, _ condition: Bool) {
             if clauses.contains(where: { $0.hasPrefix(phrase) }) && !condition {

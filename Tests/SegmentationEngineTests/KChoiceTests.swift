@@ -110,7 +110,7 @@ struct KChoiceTests {
         let allTiny = KChooser(method: .actionable).choose([candidate(3, 0.30, smallest: 0.01), candidate(4, 0.35, smallest: 0.01)])
         #expect(allTiny.chosenK == 4)
         #expect(allTiny.reason?.contains("every k in 3...4 has a segment under 2%") == true)
-        #expect(allTiny.warnings?.contains { $0.hasPrefix("a tiny segment: the smallest holds 1.0%") } == true)
+        #expect(allTiny.warnings?.contains { $0.hasPrefix("a tiny segment: the smallest holds 1.00%") } == true)
         let elbowless = KChooser(method: .elbow).choose([candidate(3, 0.3), candidate(4, 0.2)])
         #expect(elbowless.warnings?.contains("the inertia curve has no elbow; k was chosen by silhouette") == true)
     }

@@ -8,7 +8,7 @@ struct LabelTests {
 
     func check(_ profiles: [SegmentProfile], clustering: [String] = rfm, sensitive: Set<String> = []) -> [SegmentLabel] {
         let labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: clustering, excluded: sensitive)
-        let checker = ClaimChecker(profiles: profiles, clustering: clustering.filter { !sensitive.contains($0) }, sensitive: sensitive)
+        let checker = ClaimChecker(profiles: profiles, clustering: clustering.filter { !sensitive.contains($0) }, sensitive: sensitive, labels: labels)
         for (index, label) in labels.enumerated() {
             let problems = checker.violations(label, index: index)
             #expect(problems.isEmpty, "\(problems)")
@@ -151,6 +151,22 @@ struct LabelTests {
         try loader.add(bytes: Array(rows.joined(separator: "\n").utf8), source: "orders.csv")
         let training = try model.score(transactions: loader.finish().table, snapshotDay: model.snapshotDay)
         #expect(training.filter { $0.segmentID == lapsed.id }.allSatisfy { !$0.atypical.contains { $0.hasPrefix("repeat buyer") } })
+    }
+
+    @Test("No claim but a clear difference is 'Mixed-Profile', saying the difference; shares never round across a rule's threshold")
+    func mixedProfileAndRounding() {
+        let retail = RFMPopulation(lapsed: 0.3, oneTime: 0.35, recency: 50, frequency: 2, spend: 650, basket: 300)
+        // A few big spenders inside: revenue 3x its headcount, median spend only 1.2x.
+        let labels = check([rfmProfile(retail, spend: 780, revenue: 0.3, share: 0.1), rfmProfile(retail, revenue: 0.7, share: 0.9)])
+        #expect(labels[0].name == "Mixed-Profile Buyers", "\(labels[0].name)")
+        #expect(labels[0].description.hasPrefix("No claim's threshold is met, but they bring 30% of revenue from 10% of customers"), "\(labels[0].description)")
+        #expect(labels[1].name == "Mid-Range Buyers")
+        #expect(SegmentLabeler.factPercent(0.896) == "89.6%" && SegmentLabeler.factPercent(0.0997) == "9.9%")
+        #expect(SegmentLabeler.factPercent(0.504) == "50.4%" && SegmentLabeler.factPercent(0.5) == "50%" && SegmentLabeler.factPercent(0.42) == "42%")
+        // 89.6% one-time is not "One-Time", and is not printed as 90%.
+        let almost = check([rfmProfile(retail, oneTime: 0.896, revenue: 0.2, share: 0.3), rfmProfile(retail, revenue: 0.8, share: 0.7)])
+        #expect(!almost[0].name.contains("One-Time") && almost[0].description.contains("89.6% bought once"), "\(almost[0])")
+        #expect(SegmentLabeler.count(1.5, "day") == "1.5 days")
     }
 
     @Test("The same facts read the same at any k")

@@ -157,6 +157,12 @@ struct TransactionLoaderTests {
         let kept = try keeping.finish()
         #expect(kept.report.rowsOut == 70 && kept.report.removed(by: .cancelledStatus) == 0)
         #expect(kept.report.unusedColumns == ["Order Status"])
+        for value in ["Cancelled", "canceled", "REFUNDED", "Payment failed", "Returned to sender", "Charged back", "Voided", "Declined"] {
+            #expect(TransactionCleaning.saysCancelled(value), "\(value)")
+        }
+        for value in ["Complete", "Partially refunded", "Not returned", "No refund", "Return requested", "Refund declined", "Refund pending", ""] {
+            #expect(!TransactionCleaning.saysCancelled(value), "\(value)")
+        }
     }
 
     @Test("A filter value that matches no row is an error listing the column's most common values")

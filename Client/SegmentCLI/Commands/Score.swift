@@ -115,7 +115,10 @@ struct ScorePlan: Sendable {
         } else if model.kind == .transactions {
             let customer = roles["customer"] ?? model.inputColumns.roles["customer"] ?? "CustomerID"
             let time = roles["time"] ?? roles["date"] ?? model.inputColumns.roles["time"] ?? "InvoiceDate"
-            let batches = try TransactionBatches(files: files, customerColumn: customer, timeColumn: time)
+            let invoice = roles["invoice"] ?? roles["order"] ?? model.inputColumns.roles["invoice"] ?? "InvoiceNo"
+            // The last day of purchases training would keep: cancellations and cancelled orders do not count.
+            let batches = try TransactionBatches(files: files, customerColumn: customer, timeColumn: time, invoiceColumn: invoice,
+                                                 statusCancelled: !model.spec.keepCancelled)
             let modelDay = TimestampParser.day(ofDate: model.dataReport.snapshotDate)
             let dataDay = batches.lastDay.map { $0 + 1 }
             let day = snapshotDate.flatMap(TimestampParser.day(ofDate:)) ?? [modelDay, dataDay].compactMap { $0 }.max()

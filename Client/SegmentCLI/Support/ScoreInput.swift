@@ -19,7 +19,10 @@ final class TransactionBatches: Sendable {
     static let bucketBytes = 8 << 20
     static let maximumBuckets = 256
 
-    init(files: [String], customerColumn: String, timeColumn: String) throws {
+    /// - Parameters:
+    ///   - invoiceColumn: rows whose invoice starts with "C" (cancellations) do not move the last day.
+    ///   - statusCancelled: rows a status column marks cancelled do not either (as training drops them).
+    init(files: [String], customerColumn: String, timeColumn: String, invoiceColumn: String? = nil, statusCancelled: Bool = false) throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segment-score-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // deinit does not run for an initializer that throws: the partial buckets go here.
@@ -39,6 +42,7 @@ final class TransactionBatches: Sendable {
         var firstHeader: [String]?
         for file in files {
             var positions: (customer: Int, time: Int)?
+            var ignored: (invoice: Int?, status: [Int]) = (nil, [])
             try CSVReader.forEachRecord(inFile: file) { record in
                 let cells = (0..<record.count).map { record.string($0) }
                 guard let at = positions else {
@@ -49,12 +53,19 @@ final class TransactionBatches: Sendable {
                     firstHeader = names
                     positions = (try TransactionBatches.position(of: customerColumn, role: "customer", in: names, file: file),
                                  try TransactionBatches.position(of: timeColumn, role: "time", in: names, file: file))
+                    ignored.invoice = invoiceColumn.flatMap { column in names.firstIndex { $0.caseInsensitiveCompare(column) == .orderedSame } }
+                    if statusCancelled {
+                        ignored.status = names.indices.filter { ![positions!.customer, positions!.time, ignored.invoice].contains($0)
+                            && TransactionCleaning.isStatusColumn(names[$0]) }
+                    }
                     return
                 }
                 rows += 1
                 let id = at.customer < cells.count ? TransactionLoader.normalizedCustomerID(cells[at.customer]) : ""
                 guard !id.isEmpty else { skipped += 1; return }
-                if at.time < cells.count, let seconds = TimestampParser.parse(cells[at.time]) {
+                let cancelled = ignored.invoice.map { $0 < cells.count && cells[$0].trimmingCharacters(in: .whitespaces).uppercased().hasPrefix("C") } ?? false
+                    || ignored.status.contains { $0 < cells.count && TransactionCleaning.saysCancelled(cells[$0]) }
+                if !cancelled, at.time < cells.count, let seconds = TimestampParser.parse(cells[at.time]) {
                     let day = TimestampParser.day(of: seconds)
                     lastDay = max(lastDay ?? day, day)
                 }

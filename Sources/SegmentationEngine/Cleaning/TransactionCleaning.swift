@@ -27,17 +27,24 @@ public struct TransactionCleaning: Codable, Sendable, Equatable {
     public static let legacy = TransactionCleaning(keepCancelled: true, netCancellations: false)
 
     static let statusWords: Set<String> = ["status", "state"]
-    static let cancelledStems = ["cancel", "refund", "return", "fail", "void", "declin", "revers", "reject", "chargeback", "charged back"]
+    /// Word beginnings that say an order ended without the money: "Cancelled", "Refunded", "Payment failed".
+    static let cancelledStems = ["cancel", "refund", "return", "fail", "void", "declin", "revers", "reject", "chargeback"]
+    /// Words that say it did not (yet) happen, or only in part: "Not returned", "Refund pending".
+    static let negations: Set<String> = ["not", "no", "non", "never", "partial", "partially", "pending", "requested", "request", "awaiting"]
 
     /// `Order Status`, `PaymentStatus`, `order_state`: a column whose values say how an order ended.
-    static func isStatusColumn(_ name: String) -> Bool {
+    public static func isStatusColumn(_ name: String) -> Bool {
         SensitiveAttributes.words(name).contains { statusWords.contains($0) }
     }
 
-    /// "Cancelled", "REFUNDED", "Payment failed", "Returned to sender"; not "Partially refunded".
-    static func saysCancelled(_ value: String) -> Bool {
-        let lower = value.trimmingCharacters(in: .whitespaces).lowercased()
-        guard !lower.isEmpty, !lower.contains("partial") else { return false }
-        return cancelledStems.contains { lower.contains($0) }
+    /// "Cancelled", "REFUNDED", "Payment failed", "Returned to sender", "Charged back"; not
+    /// "Partially refunded", "Not returned", "Return requested", nor "Refund declined" (a refused
+    /// refund leaves the order paid).
+    public static func saysCancelled(_ value: String) -> Bool {
+        let words = SensitiveAttributes.words(value)
+        guard !words.isEmpty, !words.contains(where: negations.contains) else { return false }
+        let starts = { (stems: [String]) in words.contains { word in stems.contains { word.hasPrefix($0) } } }
+        if starts(["refund", "return"]) && starts(["declin", "reject", "denied", "deny"]) { return false }
+        return starts(cancelledStems) || (words.contains("charged") && words.contains("back"))
     }
 }

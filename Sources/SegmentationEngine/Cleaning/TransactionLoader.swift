@@ -132,7 +132,10 @@ public struct TransactionLoader {
         let customerID = Self.normalizedCustomerID(record.bytes(columnsAt.customer))
         guard !customerID.isEmpty else { drop(.missingCustomer); return }
         let customerRef = intern(customerID)
-        if let cancelled = statusColumns.lazy.map({ record.trimmedString($0) }).first(where: TransactionCleaning.saysCancelled) {
+        // A cancellation invoice is netted whatever its status says; other rows are judged by their status.
+        let isCancellationInvoice = columnsAt.invoice.map { Self.isCancellation(record.bytes($0)) } ?? false
+        if !isCancellationInvoice,
+           let cancelled = statusColumns.lazy.map({ record.trimmedString($0) }).first(where: TransactionCleaning.saysCancelled) {
             if cancelledValues.count < 10 && !cancelledValues.contains(cancelled) { cancelledValues.append(cancelled) }
             drop(.cancelledStatus)
             return
@@ -177,8 +180,9 @@ public struct TransactionLoader {
     private mutating func dropCancellationOrNonPositive(_ record: CSVRecord, _ at: ResolvedTransactionColumns, customer: Int32, amount: Double) {
         guard let invoiceAt = at.invoice, Self.isCancellation(record.bytes(invoiceAt)) else { return drop(.nonPositive) }
         drop(.cancellation)
-        if cleaning.netCancellations, amount != 0, amount.isFinite, seenRows.insert(RowFingerprint(record)).inserted {
-            cancelledSpend[customer, default: 0] += abs(amount)
+        // Only a line that gives money back (negative quantity or amount) is netted, as the pandas rule.
+        if cleaning.netCancellations, amount < 0, amount.isFinite, seenRows.insert(RowFingerprint(record)).inserted {
+            cancelledSpend[customer, default: 0] -= amount
         }
     }
 

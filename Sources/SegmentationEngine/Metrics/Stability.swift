@@ -2,7 +2,9 @@ import Foundation
 
 /// How much to trust a segmentation: the chosen configuration refitted with other seeds and on
 /// bootstrap samples of the customers, each refit's partition of all customers compared with
-/// the model's. A refit on a bootstrap sample places every customer at its nearest centre.
+/// the model's. A refit on a bootstrap sample places every customer by its own rule (nearest
+/// centre, most likely component, nearest core). Algorithms whose fit ignores the seed (DBSCAN,
+/// Ward below its sample size) get bootstrap refits only: a seed refit would agree by construction.
 public struct StabilityReport: Codable, Sendable, Equatable {
     public var seedRuns: Int
     public var bootstrapRuns: Int
@@ -67,20 +69,34 @@ public enum StabilityCheck {
                 compare(refit.labels, clusters: refit.k)
             }
         }
-        var rng = SplitMix(seed: seed ^ 0xB007_5724)
+        var rng = SeededGenerator(seed: seed ^ 0xB007_5724)
         for _ in 0..<bootstrapRuns {
             try cancellation.throwIfCancelled()
             let rows = (0..<scaled.rows).map { _ in Int(rng.next() % UInt64(scaled.rows)) }
             let runSeed = rng.next()
             try attempt {
                 let refit = try fit(scaled.selecting(rows: rows), runSeed)
-                compare(nearestCentre(scaled, refit.centroids), clusters: refit.k)
+                compare(assign(scaled, by: refit), clusters: refit.k)
             }
         }
         let runs = Double(max(aris.count, 1))
         guard !aris.isEmpty else { return nil }
         return StabilityReport(seedRuns: seedRuns, bootstrapRuns: bootstrapRuns, failedRuns: failed, meanARI: aris.reduce(0, +) / runs,
                                minimumARI: aris.min() ?? 1, segmentJaccard: jaccardSums.map { $0 / runs })
+    }
+
+    /// Each row's segment by the refit's own rule, as scoring would place it: a mixture's most
+    /// likely component, DBSCAN's nearest core within eps (else its Outliers), else the nearest centre.
+    static func assign(_ x: Matrix, by refit: Clustering) -> [Int32] {
+        if let mixture = refit.mixture { return mixture.mostLikely(x) }
+        if let density = refit.density {
+            return x.values.withUnsafeBufferPointer { rows in
+                density.corePoints.values.withUnsafeBufferPointer { cores in
+                    (0..<x.rows).map { Int32(density.segment(of: rows.baseAddress! + $0 * x.columns, cores: cores.baseAddress!).segment) }
+                }
+            }
+        }
+        return nearestCentre(x, refit.centroids)
     }
 
     /// Each row's nearest centre.
@@ -93,19 +109,6 @@ public enum StabilityCheck {
                 if sum < best.distance { best = (c, sum) }
             }
             return Int32(best.index)
-        }
-    }
-
-    /// A small seeded generator (SplitMix64) for the bootstrap draws.
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }

@@ -274,7 +274,8 @@ public struct SegmentationTrainer: Sendable {
                                            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
         if let density = ordered.density, let outliers = density.outlierSegment {
             labels[outliers] = SegmentLabeler.outliers(count: profiles[outliers].size, share: profiles[outliers].customerShare,
-                                                       eps: density.eps, minSamples: density.minSamples, facts: profiles[outliers].facts)
+                                                       eps: density.eps, minSamples: density.minSamples,
+                                                       smallGroups: density.smallGroupsJoined ?? 0, facts: profiles[outliers].facts)
         }
         let spread = DistanceSpread.perSegment(scaled, centroids: ordered.centroids, labels: ordered.labels)
         try cancellation.throwIfCancelled()
@@ -296,7 +297,8 @@ public struct SegmentationTrainer: Sendable {
             if !discrete.isEmpty {
                 selection.warnings = (selection.warnings ?? []) + ["a Gaussian mixture on features with few distinct values: "
                     + discrete.joined(separator: ", ") + "; its covariance was regularised to their spacing (reg_covar in the parameters) "
-                    + "and any k where a segment is exactly one value of such a feature was passed over; k-means suits counts better"]
+                    + "and a k where a segment is exactly one value of such a feature is passed over unless k is fixed or no other k is usable; "
+                    + "k-means suits counts better"]
             }
         }
         if let stability {
@@ -398,11 +400,16 @@ public struct SegmentationTrainer: Sendable {
         let k = clustering.k
         return try StabilityCheck.measure(
             scaled, labels: clustering.labels, k: k, seed: configuration.seed,
-            seedRuns: algorithm == "dbscan" ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation
+            seedRuns: Self.ignoresSeed(algorithm, rows: scaled.rows) ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation
         ) { x, seed in
             one.seed = seed
             return try one.clusteringAlgorithm().fit(x, k: algorithm == "dbscan" ? 0 : k, cancellation: cancellation)
         }
+    }
+
+    /// A fit that gives the same answer whatever the seed: DBSCAN, and Ward on all rows.
+    static func ignoresSeed(_ algorithm: String, rows: Int) -> Bool {
+        algorithm == "dbscan" || (algorithm == "ward" && rows <= WardClustering().maximumRows)
     }
 
     /// What the algorithm ran with: Ward's sample, DBSCAN's eps and min_samples as used.

@@ -15,11 +15,16 @@ import Foundation
 /// - Large-Basket / Small-Basket: median spend per purchase at least 1.5x / at most 1/1.5 of theirs.
 /// - At Risk: lapsed and (high-value or frequent). Champions: recent, frequent and high-value, first
 ///   of all segments on the three medians, and at most a quarter of the customers.
+/// With no claim, a segment is "Mid-Range Buyers" only when nothing differs from all customers by
+/// those margins (lapsed or one-time share 20 points apart, a median or the revenue index 1.5x);
+/// otherwise "Mixed-Profile Buyers", and its description names each difference.
 /// Dominant facts are never left out: 90% or more lapsed puts Lapsed (or At Risk) in the name,
 /// 90% or more one-time puts One-Time in it, and every description says the segment's share of
 /// customers and of revenue and its one-time and lapsed shares beside all customers'.
 struct RFMClaims {
     let facts: SegmentFacts
+    /// Champions' name claims recency, frequency and value only (for per-customer checks).
+    var onlyChampionClaims = false
 
     static let dominantShare = 0.9
     static let clearRatio = 1.5
@@ -45,7 +50,36 @@ struct RFMClaims {
     var atRisk: Bool { lapsed && (highValue || frequent) }
     /// Most customers lapsed, whether or not all customers are too: win-back comes first.
     var mostlyLapsed: Bool { facts.lapsedShare > 0.5 }
-    var buysOnce: Bool { oneTime || infrequent }
+    /// Most customers bought once: second-purchase programmes fit (not merely fewer purchases).
+    var buysOnce: Bool { oneTime || (infrequent && facts.oneTimeShare > 0.5) }
+
+    /// Facts that differ from all customers' without clearing a claim's threshold: a segment with
+    /// any of these is no "Mid-Range", and its description says them.
+    var apart: [String] {
+        let f = facts, pct = SegmentLabeler.factPercent
+        var differences: [String] = []
+        func ratio(_ value: Double) -> Bool { value >= Self.clearRatio || value <= 1 / Self.clearRatio }
+        if abs(f.lapsedShare - f.populationLapsedShare) >= Self.clearPoints {
+            differences.append("\(pct(f.lapsedShare)) have not bought for over \(SegmentLabeler.days(Double(f.lapseDays))) against "
+                + "\(pct(f.populationLapsedShare)) of all customers")
+        }
+        if abs(f.oneTimeShare - f.populationOneTimeShare) >= Self.clearPoints {
+            differences.append("\(pct(f.oneTimeShare)) bought once against \(pct(f.populationOneTimeShare)) of all customers")
+        }
+        if ratio(f.revenueIndex) {
+            differences.append("they bring \(pct(f.revenueShare)) of revenue from \(pct(f.customerShare)) of customers")
+        }
+        if ratio(f.medianSpendRatio) {
+            differences.append("median spend \(SegmentLabeler.amount(f.medianSpend)) against \(SegmentLabeler.amount(f.populationMedianSpend)) for all customers")
+        }
+        if ratio(f.medianFrequencyRatio) {
+            differences.append("median \(SegmentLabeler.count(f.medianFrequency, "purchase")) against \(SegmentLabeler.count(f.populationMedianFrequency, "purchase")) for all customers")
+        }
+        if ratio(f.medianRecencyRatio) {
+            differences.append("median \(SegmentLabeler.days(f.medianRecency)) since the last purchase against \(SegmentLabeler.days(f.populationMedianRecency)) for all customers")
+        }
+        return differences
+    }
     var anyClaim: Bool { lapsed || recent || oneTime || infrequent || frequent || highValue || lowValue || largeBaskets || smallBaskets }
 
     /// How far a ratio is from 1, in halvings or doublings (1.5x: 0.58, 4x: 2).
@@ -86,9 +120,16 @@ enum RFMWording {
                           "Reward with exclusivity rather than blanket discounts"])
         }
         let ranked = claims.ranked
-        let description = (ranked.isEmpty
-            ? "No measure stands clearly apart from all customers (within 1.5x of their medians, and no share 20 points from theirs). "
-            : SegmentLabeler.sentence(ranked.map { clause($0, f) }) + " ") + factsSentence(f)
+        let opening: String
+        if !ranked.isEmpty {
+            opening = SegmentLabeler.sentence(ranked.map { clause($0, f) })
+        } else if claims.apart.isEmpty {
+            opening = "No measure stands clearly apart from all customers (every median within 1.5x of theirs, revenue within 1.5x "
+                + "of the headcount's share, and no share 20 points from theirs)."
+        } else {
+            opening = "No claim's threshold is met, but " + SegmentLabeler.list(claims.apart) + "."
+        }
+        let description = opening + " " + factsSentence(f)
         return SegmentLabel(name: name(claims), description: description, actions: actions(claims))
     }
 
@@ -99,12 +140,13 @@ enum RFMWording {
         if claims.highValue { words.append("High-Value") } else if claims.lowValue { words.append("Low-Value") }
         if claims.oneTime { words.append("One-Time") } else if claims.frequent { words.append("Frequent") } else if claims.infrequent { words.append("Infrequent") }
         if claims.largeBaskets { words.append("Large-Basket") } else if claims.smallBaskets { words.append("Small-Basket") }
-        return words.isEmpty ? "Mid-Range Buyers" : words.joined(separator: ", ") + " Buyers"
+        if words.isEmpty { return claims.apart.isEmpty ? "Mid-Range Buyers" : "Mixed-Profile Buyers" }
+        return words.joined(separator: ", ") + " Buyers"
     }
 
     static func clause(_ fact: RFMClaims.Fact, _ f: SegmentFacts) -> String {
         let all = "for all customers"
-        let days = SegmentLabeler.days, amount = SegmentLabeler.amount, percent = SegmentLabeler.percent
+        let days = SegmentLabeler.days, amount = SegmentLabeler.amount, percent = SegmentLabeler.factPercent
         let purchases = { (value: Double) in SegmentLabeler.count(value, "purchase") }
         switch fact {
         case .recent:
@@ -132,7 +174,7 @@ enum RFMWording {
 
     /// The facts every description states, claimed or not, so none that dominates is left out.
     static func factsSentence(_ f: SegmentFacts) -> String {
-        let percent = SegmentLabeler.percent
+        let percent = SegmentLabeler.factPercent
         return "\(percent(f.customerShare)) of customers bring \(percent(f.revenueShare)) of revenue; "
             + "\(percent(f.oneTimeShare)) bought once and \(percent(f.lapsedShare)) have not bought for over "
             + "\(SegmentLabeler.days(Double(f.lapseDays))) (all customers: \(percent(f.populationOneTimeShare)) and "
@@ -145,7 +187,7 @@ enum RFMWording {
         var actions: [String] = []
         if c.atRisk {
             actions += ["Personalised win-back campaign", "Reach out directly with a time-limited offer", "Survey why they stopped buying"]
-        } else if c.mostlyLapsed && (c.lowValue || c.buysOnce || !c.highValue) {
+        } else if c.mostlyLapsed && !c.highValue {
             actions += ["Low-cost automated reactivation emails", "Cut paid marketing spend on this group"]
         } else if c.mostlyLapsed {
             actions += ["Reminder campaign with recommendations from past purchases", "Time-limited comeback discount"]

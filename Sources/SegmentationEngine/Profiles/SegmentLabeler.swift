@@ -238,6 +238,8 @@ public enum SegmentLabeler {
 
     static func count(_ value: Double, _ unit: String) -> String {
         guard let rounded = wholeNumber(value) else { return "\(amount(value)) \(unit)s" }
+        // A median of an even count can fall between two whole numbers: 1.5 days, not "2 days".
+        if abs(value - Double(rounded)) > 1e-9 { return String(format: "%.1f %@s", value, unit) }
         return "\(rounded) \(unit)\(rounded == 1 ? "" : "s")"
     }
 
@@ -248,6 +250,18 @@ public enum SegmentLabeler {
     }
 
     static func percent(_ share: Double) -> String { String(format: "%.0f%%", share * 100) }
+
+    /// A share as a whole percent, with one decimal where rounding would cross or touch a rule's
+    /// threshold (10%, 50%, 90%): 89.6% is not printed "90%" beside a rule that needs 90%.
+    static func factPercent(_ share: Double) -> String {
+        let value = share * 100, thresholds = [10.0, 50, 90]
+        let crosses = { (shown: Double) in thresholds.contains { t in (value < t) != (shown < t) || (shown == t && value != t) } }
+        guard crosses(value.rounded()) else { return String(format: "%.0f%%", value) }
+        // One decimal, rounded away from the threshold's other side: 9.97% reads 9.9%, not 10.0%.
+        var tenths = (value * 10).rounded() / 10
+        if crosses(tenths) { tenths = thresholds.contains { value < $0 && tenths >= $0 } ? (value * 10).rounded(.down) / 10 : (value * 10).rounded(.up) / 10 }
+        return String(format: "%.1f%%", tenths)
+    }
 
     /// 1,234 / 56.7 / 0.85: people's numbers, no currency (the data does not say which).
     static func amount(_ value: Double) -> String {
@@ -278,9 +292,11 @@ extension SegmentLabeler {
     /// DBSCAN's noise: customers in no dense group. Named for what they are; described by
     /// their facts like any other segment (they may hold the biggest spenders), and given no
     /// group campaign.
-    public static func outliers(count: Int, share: Double, eps: Double, minSamples: Int, facts: SegmentFacts? = nil) -> SegmentLabel {
-        var description = String(format: "%d customers (%.1f%%) in no dense group: fewer than %d customers lie within %.3g of each of them "
-                                  + "(scaled features), and no group's core customer is that near.", count, share * 100, minSamples, eps)
+    public static func outliers(count: Int, share: Double, eps: Double, minSamples: Int, smallGroups: Int = 0,
+                                facts: SegmentFacts? = nil) -> SegmentLabel {
+        var description = String(format: "%@ (%.1f%%) in no dense group of at least 1%% of customers: ", Self.count(Double(count), "customer"), share * 100)
+            + String(format: "each has fewer than %d customers within %.3g (scaled features) and no group's core customer that near", minSamples, eps)
+            + (smallGroups > 0 ? ", or belonged to one of \(smallGroups) dense group\(smallGroups == 1 ? "" : "s") under 1% of customers" : "") + "."
         if let facts {
             let ranked = RFMClaims(facts: facts).ranked
             if !ranked.isEmpty { description += " As a group they " + list(ranked.map { RFMWording.clause($0, facts) }) + "." }

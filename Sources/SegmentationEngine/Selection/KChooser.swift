@@ -41,6 +41,10 @@ public struct KChooser: Sendable {
                 warnings.append("k=\(candidate.k) was ruled out: \(candidate.degenerate ?? "")")
             }
         }
+        if let degenerate = chosen.degenerate {
+            warnings.append("k=\(chosen.k) is kept although \(degenerate)"
+                + (method == .fixed ? " (k was fixed)" : " (no other k was usable)"))
+        }
         if pool.isEmpty { pool = [chosen] }
         let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: ranking).prefix(2)
         if !runnerUps.isEmpty {
