@@ -70,7 +70,7 @@ public enum HTMLReport {
         for imputed in report.imputed {
             rows.append(("  filled in", "\(Format.grouped(Int(imputed.count))) missing \(imputed.column) with the median \(Format.amount(imputed.median))"))
         }
-        if report.hasCancelledAmount {
+        if report.cancellationsNetted {
             rows.append(("  netted", "\(Format.amount(report.cancelledAmount)) of spend given back by cancellation invoices"
                 + (report.customersWithoutNetSpend > 0 ? "; \(Format.grouped(Int(report.customersWithoutNetSpend))) customers with no net spend left out" : "")))
         }

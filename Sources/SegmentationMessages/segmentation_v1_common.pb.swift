@@ -314,25 +314,24 @@ public nonisolated struct Segmentation_V1_DataReport: @unchecked Sendable {
     set {_uniqueStorage()._sensitiveColumns = newValue}
   }
 
-  /// Transactions: spend netted away by cancellation invoices.
+  /// Transactions: spend netted away by cancellation invoices (when cancellations_netted).
+  /// (No proto3 optional in this file: protoc-c, which the C client builds with, cannot read it.)
   public var cancelledAmount: Double {
-    get {_storage._cancelledAmount ?? 0}
+    get {_storage._cancelledAmount}
     set {_uniqueStorage()._cancelledAmount = newValue}
   }
-  /// Returns true if `cancelledAmount` has been explicitly set.
-  public var hasCancelledAmount: Bool {_storage._cancelledAmount != nil}
-  /// Clears the value of `cancelledAmount`. Subsequent reads from it will return its default value.
-  public mutating func clearCancelledAmount() {_uniqueStorage()._cancelledAmount = nil}
 
   /// Transactions: customers left out because their cancellations cancel all they bought.
   public var customersWithoutNetSpend: Int64 {
-    get {_storage._customersWithoutNetSpend ?? 0}
+    get {_storage._customersWithoutNetSpend}
     set {_uniqueStorage()._customersWithoutNetSpend = newValue}
   }
-  /// Returns true if `customersWithoutNetSpend` has been explicitly set.
-  public var hasCustomersWithoutNetSpend: Bool {_storage._customersWithoutNetSpend != nil}
-  /// Clears the value of `customersWithoutNetSpend`. Subsequent reads from it will return its default value.
-  public mutating func clearCustomersWithoutNetSpend() {_uniqueStorage()._customersWithoutNetSpend = nil}
+
+  /// Transactions: cancellation invoices were netted against purchases (the default).
+  public var cancellationsNetted: Bool {
+    get {_storage._cancellationsNetted}
+    set {_uniqueStorage()._cancellationsNetted = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -623,7 +622,7 @@ nonisolated extension Segmentation_V1_ImputedColumn: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DataReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0\u{3}unused_columns\0\u{3}identifier_columns\0\u{3}sensitive_columns\0\u{3}cancelled_amount\0\u{3}customers_without_net_spend\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}sources\0\u{3}rows_in\0\u{3}customers_in\0\u{1}steps\0\u{3}rows_out\0\u{3}customers_out\0\u{1}problems\0\u{3}first_date\0\u{3}last_date\0\u{3}snapshot_date\0\u{1}imputed\0\u{3}ignored_columns\0\u{3}unused_columns\0\u{3}identifier_columns\0\u{3}sensitive_columns\0\u{3}cancelled_amount\0\u{3}customers_without_net_spend\0\u{3}cancellations_netted\0")
 
   fileprivate class _StorageClass {
     var _kind: Segmentation_V1_InputKind = .unspecified
@@ -642,8 +641,9 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
     var _unusedColumns: [String] = []
     var _identifierColumns: [String] = []
     var _sensitiveColumns: [String] = []
-    var _cancelledAmount: Double? = nil
-    var _customersWithoutNetSpend: Int64? = nil
+    var _cancelledAmount: Double = 0
+    var _customersWithoutNetSpend: Int64 = 0
+    var _cancellationsNetted: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -672,6 +672,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
       _sensitiveColumns = source._sensitiveColumns
       _cancelledAmount = source._cancelledAmount
       _customersWithoutNetSpend = source._customersWithoutNetSpend
+      _cancellationsNetted = source._cancellationsNetted
     }
   }
 
@@ -708,6 +709,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
         case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._sensitiveColumns) }()
         case 17: try { try decoder.decodeSingularDoubleField(value: &_storage._cancelledAmount) }()
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._customersWithoutNetSpend) }()
+        case 19: try { try decoder.decodeSingularBoolField(value: &_storage._cancellationsNetted) }()
         default: break
         }
       }
@@ -716,10 +718,6 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every if/case branch local when no optimizations
-      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-      // https://github.com/apple/swift-protobuf/issues/1182
       if _storage._kind != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 1)
       }
@@ -768,12 +766,15 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
       if !_storage._sensitiveColumns.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._sensitiveColumns, fieldNumber: 16)
       }
-      try { if let v = _storage._cancelledAmount {
-        try visitor.visitSingularDoubleField(value: v, fieldNumber: 17)
-      } }()
-      try { if let v = _storage._customersWithoutNetSpend {
-        try visitor.visitSingularInt64Field(value: v, fieldNumber: 18)
-      } }()
+      if _storage._cancelledAmount.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._cancelledAmount, fieldNumber: 17)
+      }
+      if _storage._customersWithoutNetSpend != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._customersWithoutNetSpend, fieldNumber: 18)
+      }
+      if _storage._cancellationsNetted != false {
+        try visitor.visitSingularBoolField(value: _storage._cancellationsNetted, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -801,6 +802,7 @@ nonisolated extension Segmentation_V1_DataReport: SwiftProtobuf.Message, SwiftPr
         if _storage._sensitiveColumns != rhs_storage._sensitiveColumns {return false}
         if _storage._cancelledAmount != rhs_storage._cancelledAmount {return false}
         if _storage._customersWithoutNetSpend != rhs_storage._customersWithoutNetSpend {return false}
+        if _storage._cancellationsNetted != rhs_storage._cancellationsNetted {return false}
         return true
       }
       if !storagesAreEqual {return false}

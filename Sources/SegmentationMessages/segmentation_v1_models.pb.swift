@@ -434,11 +434,35 @@ public nonisolated struct Segmentation_V1_SegmentFacts: @unchecked Sendable {
     set {_uniqueStorage()._revenueShare = newValue}
   }
 
+  /// Words whose rule the segment meets but whose best match in fewer than 80% of the stability
+  /// refits meets it: left out of the name, said in the description.
+  public var unsteadyClaims: [Segmentation_V1_UnsteadyClaim] {
+    get {_storage._unsteadyClaims}
+    set {_uniqueStorage()._unsteadyClaims = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Segmentation_V1_UnsteadyClaim: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "Frequent", "High-Value", ...
+  public var word: String = String()
+
+  public var refitsHolding: Int32 = 0
+
+  public var refits: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Segmentation_V1_Annotation: Sendable {
@@ -1865,7 +1889,7 @@ nonisolated extension Segmentation_V1_Stability: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentFacts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lapse_days\0\u{3}lapse_basis\0\u{3}lapsed_share\0\u{3}population_lapsed_share\0\u{3}one_time_share\0\u{3}population_one_time_share\0\u{3}median_recency\0\u{3}population_median_recency\0\u{3}median_frequency\0\u{3}population_median_frequency\0\u{3}median_spend\0\u{3}population_median_spend\0\u{3}mean_spend\0\u{3}population_mean_spend\0\u{3}median_basket\0\u{3}population_median_basket\0\u{3}revenue_share\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lapse_days\0\u{3}lapse_basis\0\u{3}lapsed_share\0\u{3}population_lapsed_share\0\u{3}one_time_share\0\u{3}population_one_time_share\0\u{3}median_recency\0\u{3}population_median_recency\0\u{3}median_frequency\0\u{3}population_median_frequency\0\u{3}median_spend\0\u{3}population_median_spend\0\u{3}mean_spend\0\u{3}population_mean_spend\0\u{3}median_basket\0\u{3}population_median_basket\0\u{3}revenue_share\0\u{3}unsteady_claims\0")
 
   fileprivate class _StorageClass {
     var _lapseDays: Int32 = 0
@@ -1885,6 +1909,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
     var _medianBasket: Double = 0
     var _populationMedianBasket: Double = 0
     var _revenueShare: Double = 0
+    var _unsteadyClaims: [Segmentation_V1_UnsteadyClaim] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1912,6 +1937,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
       _medianBasket = source._medianBasket
       _populationMedianBasket = source._populationMedianBasket
       _revenueShare = source._revenueShare
+      _unsteadyClaims = source._unsteadyClaims
     }
   }
 
@@ -1947,6 +1973,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
         case 15: try { try decoder.decodeSingularDoubleField(value: &_storage._medianBasket) }()
         case 16: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMedianBasket) }()
         case 17: try { try decoder.decodeSingularDoubleField(value: &_storage._revenueShare) }()
+        case 18: try { try decoder.decodeRepeatedMessageField(value: &_storage._unsteadyClaims) }()
         default: break
         }
       }
@@ -2006,6 +2033,9 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
       if _storage._revenueShare.bitPattern != 0 {
         try visitor.visitSingularDoubleField(value: _storage._revenueShare, fieldNumber: 17)
       }
+      if !_storage._unsteadyClaims.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._unsteadyClaims, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2032,10 +2062,51 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
         if _storage._medianBasket != rhs_storage._medianBasket {return false}
         if _storage._populationMedianBasket != rhs_storage._populationMedianBasket {return false}
         if _storage._revenueShare != rhs_storage._revenueShare {return false}
+        if _storage._unsteadyClaims != rhs_storage._unsteadyClaims {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_UnsteadyClaim: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UnsteadyClaim"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}word\0\u{3}refits_holding\0\u{1}refits\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.word) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.refitsHolding) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.refits) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.word.isEmpty {
+      try visitor.visitSingularStringField(value: self.word, fieldNumber: 1)
+    }
+    if self.refitsHolding != 0 {
+      try visitor.visitSingularInt32Field(value: self.refitsHolding, fieldNumber: 2)
+    }
+    if self.refits != 0 {
+      try visitor.visitSingularInt32Field(value: self.refits, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_UnsteadyClaim, rhs: Segmentation_V1_UnsteadyClaim) -> Bool {
+    if lhs.word != rhs.word {return false}
+    if lhs.refitsHolding != rhs.refitsHolding {return false}
+    if lhs.refits != rhs.refits {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -59,9 +59,11 @@ struct ClaimChecker {
         }
     }
 
+    /// A word whose rule holds and that stability did not mark unsteady.
     func anyRFMClaim(_ f: SegmentFacts, index: Int) -> Bool {
-        ["Recent", "Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value", "Low-Value", "Large-Basket", "Small-Basket"]
-            .contains { rfmWordHolds($0, f, index: index) }
+        let unsteady = Set((f.unsteadyClaims ?? []).map(\.word))
+        return ["Recent", "Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value", "Low-Value", "Large-Basket", "Small-Basket"]
+            .contains { !unsteady.contains($0) && rfmWordHolds($0, f, index: index) }
     }
 
     /// Anything 20 points or 1.5x from all customers' figure (the README's rule for Mid-Range).
@@ -70,6 +72,7 @@ struct ClaimChecker {
         return abs(f.lapsedShare - f.populationLapsedShare) >= 0.2 || abs(f.oneTimeShare - f.populationOneTimeShare) >= 0.2
             || far(f.revenueShare, f.customerShare) || far(f.medianSpend, f.populationMedianSpend)
             || far(f.medianFrequency, f.populationMedianFrequency) || far(f.medianRecency, f.populationMedianRecency)
+            || far(f.medianBasket, f.populationMedianBasket)
     }
 
     /// What a transactions segment's wording must not leave out, and the figures it quotes.
@@ -96,6 +99,11 @@ struct ClaimChecker {
             problems.append("'\(label.name)': the description does not state its customer, revenue, one-time and lapsed shares")
         }
         let text = label.description
+        for unsteady in f.unsteadyClaims ?? [] where rfmWordHolds(unsteady.word, f, index: index) {
+            require(text.contains("\(unsteady.word) (met in \(unsteady.refitsHolding) of \(unsteady.refits) refits)"),
+                    "leaves out unnamed near-threshold \(unsteady.word) without saying so")
+            require(unsteady.word != "One-Time" && !(unsteady.word == "Lapsed" && f.lapsedShare >= 0.9), "a dominant fact marked unsteady")
+        }
         if text.contains("No measure stands clearly apart") { require(!standsApart(f) && !anyRFMClaim(f, index: index), "says nothing stands apart") }
         if text.contains("No claim's threshold is met") { require(standsApart(f) && !anyRFMClaim(f, index: index), "says no claim holds but something differs") }
         for onboarding in ["Second-purchase incentive", "Onboarding and welcome series"] where label.actions.contains(onboarding) {
@@ -136,6 +144,7 @@ struct ClaimChecker {
             if rfmWords.contains(bare) && (facts != nil || bare != "Mid-Range") {
                 guard let facts else { problems.append("'\(label.name)': \(bare) without the segment's facts"); continue }
                 require(rfmWordHolds(bare, facts, index: index), "\(bare) is not backed by the raw facts")
+                require(!(facts.unsteadyClaims ?? []).contains { $0.word == bare }, "\(bare) is named though refits do not steadily meet it")
                 continue
             }
             switch word {

@@ -169,6 +169,19 @@ struct LabelTests {
         #expect(SegmentLabeler.count(1.5, "day") == "1.5 days")
     }
 
+    @Test("A claim the refits do not steadily meet is left out of the name and said in the description; a dominant one stays")
+    func unsteadyClaims() {
+        let retail = RFMPopulation(lapsed: 0.3, oneTime: 0.35, recency: 50, frequency: 2, spend: 650, basket: 300)
+        var frequent = rfmProfile(retail, lapsed: 0.05, oneTime: 0.05, recency: 45, frequency: 3, spend: 700, basket: 280, revenue: 0.25, share: 0.2)
+        frequent.facts!.unsteadyClaims = [UnsteadyClaim(word: "Frequent", refitsHolding: 6, refits: 10)]
+        var oneTime = rfmProfile(retail, lapsed: 0.3, oneTime: 0.95, recency: 60, frequency: 1, spend: 300, basket: 300, revenue: 0.1, share: 0.3)
+        oneTime.facts!.unsteadyClaims = []
+        let labels = check([frequent, oneTime, rfmProfile(retail, revenue: 0.65, share: 0.5)])
+        #expect(!labels[0].name.contains("Frequent") && labels[0].name == "Mixed-Profile Buyers", "\(labels[0].name)")
+        #expect(labels[0].description.contains("Near a rule's threshold, so not named: Frequent (met in 6 of 10 refits)"), "\(labels[0].description)")
+        #expect(labels[1].name.contains("One-Time"))
+    }
+
     @Test("The same facts read the same at any k")
     func sameFactsSameWords() {
         let retail = RFMPopulation(lapsed: 0.3, oneTime: 0.35, recency: 50, frequency: 2, spend: 650, basket: 300)

@@ -162,7 +162,7 @@ enum ModelPrinter {
         if !report.firstDate.isEmpty { data += "; \(report.firstDate) to \(report.lastDate)" }
         if !report.snapshotDate.isEmpty { data += "; recency to \(report.snapshotDate)" }
         var lines = [data]
-        if report.hasCancelledAmount {
+        if report.cancellationsNetted {
             lines.append("cancellations netted against purchases: \(Output.number(report.cancelledAmount, digits: 2)) of spend"
                 + (report.customersWithoutNetSpend > 0 ? "; \(report.customersWithoutNetSpend) customers left out with no net spend" : ""))
         }

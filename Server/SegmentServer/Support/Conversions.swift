@@ -392,7 +392,7 @@ extension DataReport {
             $0.unusedColumns = unusedColumns ?? []
             $0.identifierColumns = identifierColumns ?? []
             $0.sensitiveColumns = sensitiveColumns ?? []
-            if let cancelledAmount { $0.cancelledAmount = cancelledAmount }
+            if let cancelledAmount { $0.cancelledAmount = cancelledAmount; $0.cancellationsNetted = true }
             if let customersWithoutNetSpend { $0.customersWithoutNetSpend = Int64(customersWithoutNetSpend) }
         }
     }
@@ -678,6 +678,9 @@ extension SegmentFacts {
             ($0.meanSpend, $0.populationMeanSpend) = (meanSpend, populationMeanSpend)
             ($0.medianBasket, $0.populationMedianBasket) = (medianBasket, populationMedianBasket)
             $0.revenueShare = revenueShare
+            $0.unsteadyClaims = (unsteadyClaims ?? []).map { claim in
+                .with { $0.word = claim.word; $0.refitsHolding = Int32(claim.refitsHolding); $0.refits = Int32(claim.refits) }
+            }
         }
     }
 }

@@ -48,11 +48,13 @@ public enum StabilityCheck {
     public static func measure(
         _ scaled: Matrix, labels: [Int32], k: Int, seed: UInt64, seedRuns: Int = defaultRuns.seeds,
         bootstrapRuns: Int = defaultRuns.bootstraps, cancellation: CancellationCheck = .never,
+        observe: (_ labels: [Int32], _ clusters: Int) -> Void = { _, _ in },
         fit: (_ x: Matrix, _ seed: UInt64) throws -> Clustering
     ) throws -> StabilityReport? {
         var aris: [Double] = []
         var jaccardSums = [Double](repeating: 0, count: k)
         func compare(_ other: [Int32], clusters: Int) {
+            observe(other, clusters)
             let table = Contingency(labels, k: k, other, clusters: clusters)
             aris.append(table.adjustedRandIndex)
             for c in 0..<k { jaccardSums[c] += table.bestJaccard(of: c) }
@@ -146,11 +148,16 @@ struct Contingency {
     }
 
     /// The Jaccard index of cluster `c` of the first partition with its best match in the second.
-    func bestJaccard(of c: Int) -> Double {
-        (0..<clusters).map { other -> Double in
-            let both = counts[c * clusters + other]
-            let either = rowSizes[c] + columnSizes[other] - both
-            return either > 0 ? Double(both) / Double(either) : 0
-        }.max() ?? 0
+    func bestJaccard(of c: Int) -> Double { jaccard(c, bestMatch(of: c)) }
+
+    /// The cluster of the second partition that best matches cluster `c` of the first (by Jaccard).
+    func bestMatch(of c: Int) -> Int {
+        (0..<clusters).max { jaccard(c, $0) < jaccard(c, $1) } ?? 0
+    }
+
+    private func jaccard(_ c: Int, _ other: Int) -> Double {
+        let both = counts[c * clusters + other]
+        let either = rowSizes[c] + columnSizes[other] - both
+        return either > 0 ? Double(both) / Double(either) : 0
     }
 }

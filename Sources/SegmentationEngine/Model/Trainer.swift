@@ -253,7 +253,8 @@ public struct SegmentationTrainer: Sendable {
         }
         try cancellation.throwIfCancelled()
         let ordered = orderedBySize(outcome.chosen)
-        let stability = try measureStability(scaled, ordered, algorithm: algorithm.name, cancellation: cancellation)
+        var refits: [(labels: [Int32], clusters: Int)] = []
+        let stability = try measureStability(scaled, ordered, algorithm: algorithm.name, cancellation: cancellation) { refits.append(($0, $1)) }
         if let stability {
             progress(TrainingEvent(stage: .metrics, fraction: 0.89, message: String(
                 format: "stability: %d refits, mean adjusted Rand index %.3f (lowest %.3f), segments' Jaccard %@",
@@ -267,9 +268,10 @@ public struct SegmentationTrainer: Sendable {
             let recency = data.features.column(named: "recency")!, frequency = data.features.column(named: "frequency")!
             return zip(recency, frequency).map { scorer.segment(recency: $0, frequency: $1) }
         }
-        let profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
+        var profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
                                                 pipeline: pipeline, rfm: rfmSegments)
         try cancellation.throwIfCancelled()
+        UnsteadyClaims.mark(&profiles, features: data.features, labels: ordered.labels, refits: refits)
         var labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
                                            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
         if let density = ordered.density, let outliers = density.outlierSegment {
@@ -390,8 +392,8 @@ public struct SegmentationTrainer: Sendable {
 
     /// The chosen configuration refitted with other seeds and on bootstrap samples (nil when
     /// turned off). DBSCAN finds its own k, so only its bootstrap refits say anything.
-    private func measureStability(_ scaled: Matrix, _ clustering: Clustering, algorithm: String,
-                                  cancellation: CancellationCheck) throws -> StabilityReport? {
+    private func measureStability(_ scaled: Matrix, _ clustering: Clustering, algorithm: String, cancellation: CancellationCheck,
+                                  observe: ([Int32], Int) -> Void) throws -> StabilityReport? {
         let runs = configuration.stabilityRuns ?? StabilityCheck.defaultRuns.seeds
         guard runs > 0, clustering.k >= 2, scaled.rows > clustering.k * 2 else { return nil }
         var one = configuration
@@ -400,7 +402,8 @@ public struct SegmentationTrainer: Sendable {
         let k = clustering.k
         return try StabilityCheck.measure(
             scaled, labels: clustering.labels, k: k, seed: configuration.seed,
-            seedRuns: Self.ignoresSeed(algorithm, rows: scaled.rows) ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation
+            seedRuns: Self.ignoresSeed(algorithm, rows: scaled.rows) ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation,
+            observe: observe
         ) { x, seed in
             one.seed = seed
             return try one.clusteringAlgorithm().fit(x, k: algorithm == "dbscan" ? 0 : k, cancellation: cancellation)

@@ -25,28 +25,69 @@ struct RFMClaims {
     let facts: SegmentFacts
     /// Champions' name claims recency, frequency and value only (for per-customer checks).
     var onlyChampionClaims = false
+    /// Words left out because refits do not steadily meet them (dominant facts are never among them).
+    let unsteady: Set<String>
+
+    init(facts: SegmentFacts, steadyOnly: Bool = true) {
+        self.facts = facts
+        unsteady = steadyOnly ? Set((facts.unsteadyClaims ?? []).map(\.word)) : []
+    }
+
+    /// The rules alone, before steadiness (stability compares refits by these).
+    static func rawWords(_ facts: SegmentFacts) -> Set<String> {
+        let claims = RFMClaims(facts: facts, steadyOnly: false)
+        return Set(Fact.allCases.filter(claims.holds).map(\.word))
+    }
 
     static let dominantShare = 0.9
     static let clearRatio = 1.5
     static let clearPoints = 0.2
 
-    var lapsed: Bool {
+    private var lapsedRule: Bool {
         facts.lapsedShare >= Self.dominantShare
             || (facts.lapsedShare > 0.5 && facts.lapsedShare - facts.populationLapsedShare >= Self.clearPoints)
     }
-    var recent: Bool { !lapsed && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1 }
-    var oneTime: Bool { facts.oneTimeShare >= Self.dominantShare }
-    var infrequent: Bool {
-        !oneTime && ((facts.oneTimeShare > 0.5 && facts.oneTimeShare - facts.populationOneTimeShare >= Self.clearPoints)
+    private var recentRule: Bool { !lapsedRule && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1 }
+    private var oneTimeRule: Bool { facts.oneTimeShare >= Self.dominantShare }
+    private var infrequentRule: Bool {
+        !oneTimeRule && ((facts.oneTimeShare > 0.5 && facts.oneTimeShare - facts.populationOneTimeShare >= Self.clearPoints)
             || (facts.populationMedianFrequency >= 2 && facts.medianFrequencyRatio <= 0.5))
     }
-    var frequent: Bool {
+    private var frequentRule: Bool {
         facts.medianFrequency >= 2 && facts.medianFrequencyRatio >= Self.clearRatio && facts.oneTimeShare <= 0.1
     }
-    var highValue: Bool { facts.medianSpendRatio >= Self.clearRatio && facts.revenueIndex >= 1.25 }
-    var lowValue: Bool { facts.medianSpendRatio <= 1 / Self.clearRatio && facts.revenueIndex <= 0.8 }
-    var largeBaskets: Bool { facts.medianBasketRatio >= Self.clearRatio }
-    var smallBaskets: Bool { facts.medianBasketRatio <= 1 / Self.clearRatio }
+    private var highValueRule: Bool { facts.medianSpendRatio >= Self.clearRatio && facts.revenueIndex >= 1.25 }
+    private var lowValueRule: Bool { facts.medianSpendRatio <= 1 / Self.clearRatio && facts.revenueIndex <= 0.8 }
+    private var largeBasketsRule: Bool { facts.medianBasketRatio >= Self.clearRatio }
+    private var smallBasketsRule: Bool { facts.medianBasketRatio <= 1 / Self.clearRatio }
+
+    /// Whether a fact's rule holds (before steadiness).
+    func holds(_ fact: Fact) -> Bool {
+        switch fact {
+        case .recent: recentRule
+        case .lapsed: lapsedRule
+        case .oneTime: oneTimeRule
+        case .infrequent: infrequentRule
+        case .frequent: frequentRule
+        case .highValue: highValueRule
+        case .lowValue: lowValueRule
+        case .largeBaskets: largeBasketsRule
+        case .smallBaskets: smallBasketsRule
+        }
+    }
+
+    /// Claimed: the rule holds and the claim is steady.
+    private func claimed(_ fact: Fact) -> Bool { holds(fact) && !unsteady.contains(fact.word) }
+
+    var lapsed: Bool { claimed(.lapsed) }
+    var recent: Bool { claimed(.recent) }
+    var oneTime: Bool { claimed(.oneTime) }
+    var infrequent: Bool { claimed(.infrequent) }
+    var frequent: Bool { claimed(.frequent) }
+    var highValue: Bool { claimed(.highValue) }
+    var lowValue: Bool { claimed(.lowValue) }
+    var largeBaskets: Bool { claimed(.largeBaskets) }
+    var smallBaskets: Bool { claimed(.smallBaskets) }
     var atRisk: Bool { lapsed && (highValue || frequent) }
     /// Most customers lapsed, whether or not all customers are too: win-back comes first.
     var mostlyLapsed: Bool { facts.lapsedShare > 0.5 }
@@ -74,6 +115,9 @@ struct RFMClaims {
         }
         if ratio(f.medianFrequencyRatio) {
             differences.append("median \(SegmentLabeler.count(f.medianFrequency, "purchase")) against \(SegmentLabeler.count(f.populationMedianFrequency, "purchase")) for all customers")
+        }
+        if ratio(f.medianBasketRatio) {
+            differences.append("median spend per purchase \(SegmentLabeler.amount(f.medianBasket)) against \(SegmentLabeler.amount(f.populationMedianBasket)) for all customers")
         }
         if ratio(f.medianRecencyRatio) {
             differences.append("median \(SegmentLabeler.days(f.medianRecency)) since the last purchase against \(SegmentLabeler.days(f.populationMedianRecency)) for all customers")
@@ -103,6 +147,26 @@ struct RFMClaims {
 
     enum Fact: CaseIterable {
         case recent, lapsed, oneTime, infrequent, frequent, highValue, lowValue, largeBaskets, smallBaskets
+
+        /// The word a name uses for it.
+        var word: String {
+            switch self {
+            case .recent: "Recent"
+            case .lapsed: "Lapsed"
+            case .oneTime: "One-Time"
+            case .infrequent: "Infrequent"
+            case .frequent: "Frequent"
+            case .highValue: "High-Value"
+            case .lowValue: "Low-Value"
+            case .largeBaskets: "Large-Basket"
+            case .smallBaskets: "Small-Basket"
+            }
+        }
+
+        /// Dominant facts are named whatever the refits say.
+        func isDominant(_ facts: SegmentFacts) -> Bool {
+            (self == .lapsed && facts.lapsedShare >= RFMClaims.dominantShare) || self == .oneTime
+        }
     }
 }
 
@@ -120,16 +184,21 @@ enum RFMWording {
                           "Reward with exclusivity rather than blanket discounts"])
         }
         let ranked = claims.ranked
+        let unsteady = (f.unsteadyClaims ?? []).filter { u in RFMClaims.Fact.allCases.contains { $0.word == u.word && claims.holds($0) } }
+        let unsteadyText = unsteady.isEmpty ? "" : " Near a rule's threshold, so not named: "
+            + unsteady.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }.joined(separator: ", ") + "."
         let opening: String
         if !ranked.isEmpty {
             opening = SegmentLabeler.sentence(ranked.map { clause($0, f) })
+        } else if !unsteady.isEmpty {
+            opening = "No claim holds steadily."
         } else if claims.apart.isEmpty {
             opening = "No measure stands clearly apart from all customers (every median within 1.5x of theirs, revenue within 1.5x "
                 + "of the headcount's share, and no share 20 points from theirs)."
         } else {
             opening = "No claim's threshold is met, but " + SegmentLabeler.list(claims.apart) + "."
         }
-        let description = opening + " " + factsSentence(f)
+        let description = opening + unsteadyText + " " + factsSentence(f)
         return SegmentLabel(name: name(claims), description: description, actions: actions(claims))
     }
 

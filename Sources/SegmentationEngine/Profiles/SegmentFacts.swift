@@ -30,6 +30,10 @@ public struct SegmentFacts: Codable, Sendable, Equatable {
     /// The segment's share of all customers' spend, and of the customers.
     public var revenueShare: Double
     public var customerShare: Double
+    /// Words whose rule this segment meets but not steadily: the segment's best match in fewer
+    /// than 80% of the stability refits meets it too, so the name leaves them out and the
+    /// description says so ("Frequent: 6 of 10 refits"). nil when stability was not measured.
+    public var unsteadyClaims: [UnsteadyClaim]?
 
     /// Revenue share per customer share: 2 means the segment brings twice its headcount's share.
     public var revenueIndex: Double { Self.ratio(revenueShare, customerShare) }
@@ -43,6 +47,13 @@ public struct SegmentFacts: Codable, Sendable, Equatable {
     static func ratio(_ a: Double, _ b: Double) -> Double {
         b > 0 ? a / b : (a > 0 ? .infinity : 1)
     }
+}
+
+/// A claim near its threshold: how many refits' matching segments also meet it.
+public struct UnsteadyClaim: Codable, Sendable, Equatable {
+    public var word: String
+    public var refitsHolding: Int
+    public var refits: Int
 }
 
 /// When a customer counts as lapsed: no purchase for more than twice the typical gap between
@@ -85,24 +96,46 @@ public enum LapseRule {
 extension SegmentFacts {
     /// Every segment's facts, for features built from transactions (nil for customer tables).
     static func perSegment(features: CustomerFeatures, members: [[Int]]) -> [SegmentFacts]? {
-        guard let recency = features.column(named: TransactionFeature.recency.rawValue),
-              let frequency = features.column(named: TransactionFeature.frequency.rawValue),
-              let monetary = features.column(named: TransactionFeature.monetary.rawValue),
-              let basket = features.column(named: TransactionFeature.averageOrderValue.rawValue),
-              let tenure = features.column(named: TransactionFeature.tenure.rawValue) else { return nil }
-        let (lapseDays, basis) = LapseRule.threshold(recency: recency, frequency: frequency, tenure: tenure)
+        Population(features).map { perSegment($0, members: members) }
+    }
+
+    /// All customers' columns and figures, computed once for any number of groupings.
+    struct Population {
+        let recency, frequency, monetary, basket: [Double]
+        let lapseDays: Int, basis: LapseRule.Basis
+        let lapsed, oneTime: [Bool]
+        let totalSpend: Double
+        let lapsedShare, oneTimeShare, medianRecency, medianFrequency, medianSpend, medianBasket, meanSpend: Double
+
+        init?(_ features: CustomerFeatures) {
+            guard let recency = features.column(named: TransactionFeature.recency.rawValue),
+                  let frequency = features.column(named: TransactionFeature.frequency.rawValue),
+                  let monetary = features.column(named: TransactionFeature.monetary.rawValue),
+                  let basket = features.column(named: TransactionFeature.averageOrderValue.rawValue),
+                  let tenure = features.column(named: TransactionFeature.tenure.rawValue) else { return nil }
+            (self.recency, self.frequency, self.monetary, self.basket) = (recency, frequency, monetary, basket)
+            (lapseDays, basis) = LapseRule.threshold(recency: recency, frequency: frequency, tenure: tenure)
+            lapsed = recency.map { [lapseDays] in $0 > Double(lapseDays) }
+            oneTime = frequency.map { $0 <= 1 }
+            totalSpend = monetary.reduce(0, +)
+            let n = Double(max(recency.count, 1))
+            lapsedShare = Double(lapsed.count { $0 }) / n
+            oneTimeShare = Double(oneTime.count { $0 }) / n
+            (medianRecency, medianFrequency) = (Statistics.median(recency), Statistics.median(frequency))
+            (medianSpend, medianBasket, meanSpend) = (Statistics.median(monetary), Statistics.median(basket), Statistics.mean(monetary))
+        }
+    }
+
+    static func perSegment(_ p: Population, members: [[Int]]) -> [SegmentFacts] {
+        let (recency, frequency, monetary, basket) = (p.recency, p.frequency, p.monetary, p.basket)
+        let (lapseDays, basis, lapsed, oneTime, totalSpend) = (p.lapseDays, p.basis, p.lapsed, p.oneTime, p.totalSpend)
         let n = Double(max(recency.count, 1))
-        let lapsed = recency.map { $0 > Double(lapseDays) }
-        let oneTime = frequency.map { $0 <= 1 }
-        let totalSpend = monetary.reduce(0, +)
-        let all = Array(recency.indices)
         func share(_ flags: [Bool], _ rows: [Int]) -> Double {
             rows.isEmpty ? 0 : Double(rows.count { flags[$0] }) / Double(rows.count)
         }
         func median(_ column: [Double], _ rows: [Int]) -> Double { Statistics.median(rows.map { column[$0] }) }
-        let population = (lapsed: share(lapsed, all), oneTime: share(oneTime, all), recency: median(recency, all),
-                          frequency: median(frequency, all), spend: median(monetary, all), basket: median(basket, all),
-                          meanSpend: Statistics.mean(monetary))
+        let population = (lapsed: p.lapsedShare, oneTime: p.oneTimeShare, recency: p.medianRecency,
+                          frequency: p.medianFrequency, spend: p.medianSpend, basket: p.medianBasket, meanSpend: p.meanSpend)
         return members.map { rows in
             let spend = rows.reduce(0) { $0 + monetary[$1] }
             return SegmentFacts(
@@ -115,6 +148,34 @@ extension SegmentFacts {
                 meanSpend: rows.isEmpty ? 0 : spend / Double(rows.count), populationMeanSpend: population.meanSpend,
                 medianBasket: median(basket, rows), populationMedianBasket: population.basket,
                 revenueShare: totalSpend > 0 ? spend / totalSpend : 0, customerShare: Double(rows.count) / n)
+        }
+    }
+}
+
+/// Which claims of each transactions segment hold steadily: a word its facts meet is kept only
+/// when the segment's best match (by Jaccard) in at least 80% of the stability refits meets it
+/// too; dominant facts (90% lapsed, one-time) are named whatever the refits say.
+enum UnsteadyClaims {
+    static let steadyShare = StabilityReport.threshold
+
+    static func mark(_ profiles: inout [SegmentProfile], features: CustomerFeatures, labels: [Int32],
+                     refits: [(labels: [Int32], clusters: Int)]) {
+        guard !refits.isEmpty, profiles.contains(where: { $0.facts != nil }), let population = SegmentFacts.Population(features) else { return }
+        let k = profiles.count
+        var holding = [[String: Int]](repeating: [:], count: k)
+        for refit in refits {
+            let table = Contingency(labels, k: k, refit.labels, clusters: refit.clusters)
+            var rows = [[Int]](repeating: [], count: refit.clusters)
+            for (row, label) in refit.labels.enumerated() { rows[Int(label)].append(row) }
+            let matched = SegmentFacts.perSegment(population, members: (0..<k).map { rows[table.bestMatch(of: $0)] })
+            for c in 0..<k { for word in RFMClaims.rawWords(matched[c]) { holding[c][word, default: 0] += 1 } }
+        }
+        for c in profiles.indices {
+            guard let facts = profiles[c].facts else { continue }
+            let dominant = Set(RFMClaims.Fact.allCases.filter { $0.isDominant(facts) }.map(\.word))
+            profiles[c].facts!.unsteadyClaims = RFMClaims.rawWords(facts).subtracting(dominant).sorted()
+                .filter { Double(holding[c][$0] ?? 0) < steadyShare * Double(refits.count) }
+                .map { UnsteadyClaim(word: $0, refitsHolding: holding[c][$0] ?? 0, refits: refits.count) }
         }
     }
 }
