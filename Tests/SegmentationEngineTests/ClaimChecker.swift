@@ -86,13 +86,17 @@ struct ClaimChecker {
         }
         // The figures every description states, read back from the text and compared with the facts:
         // within rounding, and never printed on the other side of a rule's threshold.
-        let pattern = #"([0-9.]+)% of customers bring ([0-9.]+)% of revenue; ([0-9.]+)% bought once and ([0-9.]+)% have not bought for over ([0-9]+) days? \(all customers: ([0-9.]+)% and ([0-9.]+)%\)"#
+        let pattern = #"([<>]?[0-9.]+)% of customers bring ([<>]?[0-9.]+)% of revenue; ([<>]?[0-9.]+)% bought once and ([<>]?[0-9.]+)% have not bought for over ([0-9]+) days? \(all customers: ([<>]?[0-9.]+)% and ([<>]?[0-9.]+)%\)"#
         if let match = label.description.range(of: pattern, options: .regularExpression) {
-            let numbers = label.description[match].matches(of: #/[0-9]+(\.[0-9]+)?/#).compactMap { Double($0.output.0) }
+            let numbers = label.description[match].matches(of: #/[<>]?[0-9]+(\.[0-9]+)?/#).map { String($0.output.0) }
             let expected = [f.customerShare, f.revenueShare, f.oneTimeShare, f.lapsedShare, Double(f.lapseDays) / 100,
                             f.populationOneTimeShare, f.populationLapsedShare].map { $0 * 100 }
-            for (printed, value) in zip(numbers, expected) {
+            for (text, value) in zip(numbers, expected) {
+                if text == "<1" { require(value > 0 && value < 1, "prints <1% for \(value)%"); continue }
+                if text == ">99" { require(value > 99 && value < 100, "prints >99% for \(value)%"); continue }
+                let printed = Double(text) ?? .nan
                 require(abs(printed - value) <= 0.51, "prints \(printed) for \(value)")
+                require((printed == 0) == (value == 0) && (printed == 100) == (value == 100), "prints \(printed)% for \(value)%")
                 for threshold in [10.0, 50, 90] { require((printed < threshold) == (value < threshold), "prints \(printed)% for \(value)%, across \(threshold)%") }
             }
         } else {

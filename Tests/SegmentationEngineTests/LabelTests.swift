@@ -167,6 +167,7 @@ struct LabelTests {
         let almost = check([rfmProfile(retail, oneTime: 0.896, revenue: 0.2, share: 0.3), rfmProfile(retail, revenue: 0.8, share: 0.7)])
         #expect(!almost[0].name.contains("One-Time") && almost[0].description.contains("89.6% bought once"), "\(almost[0])")
         #expect(SegmentLabeler.count(1.5, "day") == "1.5 days")
+        #expect(SegmentLabeler.factPercent(0.002) == "<1%" && SegmentLabeler.factPercent(0.998) == ">99%" && SegmentLabeler.factPercent(0) == "0%")
     }
 
     @Test("A claim the refits do not steadily meet is left out of the name and said in the description; a dominant one stays")

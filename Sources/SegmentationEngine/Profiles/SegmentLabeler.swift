@@ -255,6 +255,9 @@ public enum SegmentLabeler {
     /// threshold (10%, 50%, 90%): 89.6% is not printed "90%" beside a rule that needs 90%.
     static func factPercent(_ share: Double) -> String {
         let value = share * 100, thresholds = [10.0, 50, 90]
+        // A few customers are not none, and nearly all are not all.
+        if value > 0 && value < 0.5 { return "<1%" }
+        if value < 100 && value >= 99.5 { return ">99%" }
         let crosses = { (shown: Double) in thresholds.contains { t in (value < t) != (shown < t) || (shown == t && value != t) } }
         guard crosses(value.rounded()) else { return String(format: "%.0f%%", value) }
         // One decimal, rounded away from the threshold's other side: 9.97% reads 9.9%, not 10.0%.
