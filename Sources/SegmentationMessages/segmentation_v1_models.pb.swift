@@ -299,6 +299,13 @@ public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
   /// Clears the value of `facts`. Subsequent reads from it will return its default value.
   public mutating func clearFacts() {_uniqueStorage()._facts = nil}
 
+  /// Customer tables: standout columns ("High Balance") whose best match in fewer than 80% of the
+  /// stability refits stands out the same way: left out of the name, said in the description.
+  public var unsteadyColumns: [Segmentation_V1_UnsteadyClaim] {
+    get {_storage._unsteadyColumns}
+    set {_uniqueStorage()._unsteadyColumns = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1659,7 +1666,7 @@ nonisolated extension Segmentation_V1_Share: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Segment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0\u{3}unsteady_columns\0")
 
   fileprivate class _StorageClass {
     var _id: Int32 = 0
@@ -1678,6 +1685,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
     var _distances: Segmentation_V1_DistanceSpread? = nil
     var _composition: [Segmentation_V1_AttributeComposition] = []
     var _facts: Segmentation_V1_SegmentFacts? = nil
+    var _unsteadyColumns: [Segmentation_V1_UnsteadyClaim] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1704,6 +1712,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       _distances = source._distances
       _composition = source._composition
       _facts = source._facts
+      _unsteadyColumns = source._unsteadyColumns
     }
   }
 
@@ -1738,6 +1747,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._distances) }()
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._composition) }()
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._facts) }()
+        case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._unsteadyColumns) }()
         default: break
         }
       }
@@ -1798,6 +1808,9 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._facts {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
       } }()
+      if !_storage._unsteadyColumns.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._unsteadyColumns, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1823,6 +1836,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         if _storage._distances != rhs_storage._distances {return false}
         if _storage._composition != rhs_storage._composition {return false}
         if _storage._facts != rhs_storage._facts {return false}
+        if _storage._unsteadyColumns != rhs_storage._unsteadyColumns {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -158,10 +158,14 @@ struct ClaimChecker {
                 require(clustering.allSatisfy { abs(z(index, $0) ?? 0) < 0.5 }, "Mid-Range needs every clustering |z| < 0.5")
             case "Mixed Profile", "Mixed-Profile Buyers":
                 // No feature both far from average and with its typical value on the same side.
+                // (A standout the refits do not steadily find counts as none: it is said, not named.)
+                let unsteady = Set((profiles[index].unsteadyColumns ?? []).map(\.word))
                 require(clustering.allSatisfy { feature in
                     let value = z(index, feature) ?? 0
-                    return abs(value) < 0.5 || !typicalAgrees(index, feature, high: value > 0)
-                }, "Mixed Profile needs no clear standout")
+                    let shown = SegmentLabeler.displayName(feature)
+                    let word = (feature.contains("=") ? (value > 0 ? "More " : "Less ") : (value > 0 ? "High " : "Low ")) + shown
+                    return abs(value) < 0.5 || !typicalAgrees(index, feature, high: value > 0) || unsteady.contains(word)
+                }, "Mixed Profile needs no clear, steady standout")
             default:
                 if let relative = relativeClaim(word) {
                     // "(More Recent)": this segment against another that shares its base name.
@@ -180,12 +184,19 @@ struct ClaimChecker {
                     require(value.map { generic.high ? $0 >= 0.5 : $0 <= -0.5 } ?? false, "\(word) needs |z| >= 0.5 in that direction")
                     require(typicalAgrees(index, generic.feature, high: generic.high), "\(word): the typical value must agree")
                     require(!sensitive.contains(generic.feature), "\(word) names a sensitive attribute")
+                    require(!(profiles[index].unsteadyColumns ?? []).contains { $0.word == word }, "\(word) is named though refits do not steadily find it")
                 } else {
                     problems.append("'\(label.name)': unknown word '\(word)'")
                 }
             }
         }
         if let facts { problems += factViolations(label, facts, index: index) }
+        for claim in profiles[index].unsteadyColumns ?? [] where genericClaim(claim.word).map({ generic in
+            (z(index, generic.feature).map { generic.high ? $0 >= 0.5 : $0 <= -0.5 } ?? false) && typicalAgrees(index, generic.feature, high: generic.high)
+        }) ?? false {
+            require(label.description.contains("\(claim.word) (met in \(claim.refitsHolding) of \(claim.refits) refits)"),
+                    "leaves out near-threshold \(claim.word) without saying so")
+        }
         problems += descriptionViolations(label, index: index, r: r, f: f, m: m, b: b)
         require(Set(label.actions).count == label.actions.count, "actions are unique")
         require(!label.actions.isEmpty, "has actions")

@@ -181,6 +181,13 @@ struct LabelTests {
         #expect(!labels[0].name.contains("Frequent") && labels[0].name == "Mixed-Profile Buyers", "\(labels[0].name)")
         #expect(labels[0].description.contains("Near a rule's threshold, so not named: Frequent (met in 6 of 10 refits)"), "\(labels[0].description)")
         #expect(labels[1].name.contains("One-Time"))
+        // Customer tables: an unsteady standout column is said, not named; the next steady one takes its place.
+        let columns = ["BALANCE", "PURCHASES", "CASH_ADVANCE"]
+        var first = profile(["BALANCE": 1.4, "PURCHASES": -0.9, "CASH_ADVANCE": 1.2], features: columns)
+        first.unsteadyColumns = [UnsteadyClaim(word: "High Balance", refitsHolding: 5, refits: 10)]
+        let table = check([first, profile(["BALANCE": -0.8], features: columns)], clustering: columns)
+        #expect(table[0].name == "High Cash Advance, Low Purchases", "\(table[0].name)")
+        #expect(table[0].description.contains("Near a rule's threshold, so not named: High Balance (met in 5 of 10 refits)"))
     }
 
     @Test("The same facts read the same at any k")

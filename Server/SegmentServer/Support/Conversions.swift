@@ -548,6 +548,9 @@ extension Segment {
             }
             if let mode = profile.modeQuantity { $0.modeQuantity = mode }
             if let facts = profile.facts { $0.facts = facts.proto }
+            $0.unsteadyColumns = (profile.unsteadyColumns ?? []).map { claim in
+                .with { $0.word = claim.word; $0.refitsHolding = Int32(claim.refitsHolding); $0.refits = Int32(claim.refits) }
+            }
             $0.topCountries = profile.topCountries.map { country in .with { $0.value = country.country; $0.share = country.share } }
             $0.rfmMix = profile.rfmMix.map { mix in .with { $0.value = mix.segment.rawValue; $0.share = mix.share } }
             $0.centroid = centroid

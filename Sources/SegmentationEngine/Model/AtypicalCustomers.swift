@@ -73,7 +73,8 @@ extension SegmentationModel {
     /// value on the other side of all customers' median.
     private static func columnChecks(_ profile: SegmentProfile, features: [String], excluded: Set<String>) -> [AtypicalCheck] {
         let clustering = profile.features.filter { features.contains($0.feature) && !excluded.contains($0.feature) }
-        return SegmentLabeler.standouts(clustering).prefix(2).compactMap { summary in
+        let unsteady = Set((profile.unsteadyColumns ?? []).map(\.word))
+        return SegmentLabeler.standouts(clustering).filter { !unsteady.contains(SegmentLabeler.namePart($0)) }.prefix(2).compactMap { summary in
             guard !SegmentLabeler.isIndicator(summary.feature), let median = summary.populationMedian,
                   let index = features.firstIndex(of: summary.feature) else { return nil }
             let high = summary.zScore > 0

@@ -272,6 +272,9 @@ public struct SegmentationTrainer: Sendable {
                                                 pipeline: pipeline, rfm: rfmSegments)
         try cancellation.throwIfCancelled()
         UnsteadyClaims.mark(&profiles, features: data.features, labels: ordered.labels, refits: refits)
+        let sensitive = data.customerEncoder?.sensitiveFeatureNames ?? []
+        UnsteadyClaims.markColumns(&profiles, features: data.features, labels: ordered.labels, pipeline: pipeline,
+                                   clustering: featureNames.filter { !sensitive.contains($0) }, refits: refits)
         var labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
                                            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
         if let density = ordered.density, let outliers = density.outlierSegment {

@@ -179,3 +179,27 @@ enum UnsteadyClaims {
         }
     }
 }
+
+extension UnsteadyClaims {
+    /// Customer tables: a standout column word ("High Balance") a segment's profile earns stays in
+    /// its name only when its best match in at least 80% of the refits earns the same word.
+    static func markColumns(_ profiles: inout [SegmentProfile], features: CustomerFeatures, labels: [Int32], pipeline: FittedPipeline,
+                            clustering: [String], refits: [(labels: [Int32], clusters: Int)]) {
+        guard !refits.isEmpty, profiles.allSatisfy({ $0.facts == nil }) else { return }
+        let k = profiles.count
+        func words(_ profile: SegmentProfile) -> Set<String> {
+            Set(SegmentLabeler.standouts(clustering.compactMap { profile.summary(of: $0) }).map(SegmentLabeler.namePart))
+        }
+        var holding = [[String: Int]](repeating: [:], count: k)
+        for refit in refits {
+            let table = Contingency(labels, k: k, refit.labels, clusters: refit.clusters)
+            let refitProfiles = SegmentProfiler.profiles(features: features, labels: refit.labels, k: refit.clusters, pipeline: pipeline, rfm: nil)
+            for c in 0..<k { for word in words(refitProfiles[table.bestMatch(of: c)]) { holding[c][word, default: 0] += 1 } }
+        }
+        for c in profiles.indices {
+            profiles[c].unsteadyColumns = words(profiles[c]).sorted()
+                .filter { Double(holding[c][$0] ?? 0) < steadyShare * Double(refits.count) }
+                .map { UnsteadyClaim(word: $0, refitsHolding: holding[c][$0] ?? 0, refits: refits.count) }
+        }
+    }
+}

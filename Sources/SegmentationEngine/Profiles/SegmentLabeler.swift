@@ -102,15 +102,22 @@ public enum SegmentLabeler {
 
     private static func genericLabel(_ profile: SegmentProfile, clustering: [String]) -> SegmentLabel {
         if isBalanced(profile, clustering: clustering) { return balanced }
-        let named = standouts(clustering.compactMap { profile.summary(of: $0) })
+        // A standout the stability refits do not steadily find is said, not named.
+        let unsteady = profile.unsteadyColumns ?? []
+        let all = standouts(clustering.compactMap { profile.summary(of: $0) })
+        let named = all.filter { summary in !unsteady.contains { $0.word == namePart(summary) } }
+        let near = unsteady.filter { claim in all.contains { namePart($0) == claim.word } }
+        let nearText = near.isEmpty ? "" : " Near a rule's threshold, so not named: "
+            + near.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }.joined(separator: ", ") + "."
         guard !named.isEmpty else {
+            let opening = near.isEmpty ? noStandoutText(profile, clustering: clustering, noun: "column") : "No column stands steadily apart."
             return SegmentLabel(name: isMidRange(profile, clustering: clustering) ? "Mid-Range" : "Mixed Profile",
-                                description: noStandoutText(profile, clustering: clustering, noun: "column") + averageClause(profile, clustering),
+                                description: opening + nearText + averageClause(profile, clustering),
                                 actions: ["Regular newsletter and seasonal promotions"])
         }
         let actions = named.flatMap(ActionCatalogue.actions(for:)).uniqued()
         return SegmentLabel(name: named.prefix(2).map(namePart).joined(separator: ", "),
-                            description: sentence(named.prefix(4).map(clause)) + averageClause(profile, clustering),
+                            description: sentence(named.prefix(4).map(clause)) + nearText + averageClause(profile, clustering),
                             actions: actions.isEmpty ? ["Regular newsletter and seasonal promotions"] : Array(actions.prefix(4)))
     }
 

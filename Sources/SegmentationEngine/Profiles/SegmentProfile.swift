@@ -55,6 +55,9 @@ public struct SegmentProfile: Codable, Sendable, Equatable {
     /// Transactions models: lapsed and one-time shares, spend and basket against all customers
     /// (nil for customer tables and in models from before facts were kept).
     public var facts: SegmentFacts?
+    /// Customer tables: standout columns ("High Balance") the stability refits do not steadily
+    /// find, so the name leaves them out (transactions keep theirs in `facts`).
+    public var unsteadyColumns: [UnsteadyClaim]?
 
     public func summary(of feature: String) -> FeatureSummary? { features.first { $0.feature == feature } }
 }
