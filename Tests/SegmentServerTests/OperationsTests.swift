@@ -217,7 +217,9 @@ struct OperationsTests {
             #expect(server.health.phase == .starting)
             async let serving = server.health.untilServing()
             await server.shutDown()
-            #expect(await Self.secondsToEnd(running) < 4)
+            // Ended by the graceful shutdown, not by the watchdog's cancellation: beside the whole
+            // suite on two cores (trainings on every core) a CI run once took just over 4 s.
+            #expect(await Self.secondsToEnd(running, limit: 10) < 8)
             #expect(await serving == false)
             #expect(!server.health.hasStarted)
             await held.releaseStartup()

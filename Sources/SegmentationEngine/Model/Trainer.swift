@@ -402,6 +402,9 @@ public struct SegmentationTrainer: Sendable {
         var one = configuration
         one.algorithm = algorithm
         one.compareAlgorithms = nil
+        // At most 3 k-means restarts a refit: ten refits stay near the cost of the sweep's one k,
+        // and fewer restarts can only make a refit differ more (the figure errs on the cautious side).
+        one.nInit = min(one.nInit, 3)
         let k = clustering.k
         return try StabilityCheck.measure(
             scaled, labels: clustering.labels, k: k, seed: configuration.seed,

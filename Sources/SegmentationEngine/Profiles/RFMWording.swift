@@ -185,8 +185,7 @@ enum RFMWording {
         }
         let ranked = claims.ranked
         let unsteady = (f.unsteadyClaims ?? []).filter { u in RFMClaims.Fact.allCases.contains { $0.word == u.word && claims.holds($0) } }
-        let unsteadyText = unsteady.isEmpty ? "" : " Near a rule's threshold, so not named: "
-            + unsteady.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }.joined(separator: ", ") + "."
+        let unsteadyText = SegmentLabeler.nearThresholdText(unsteady)
         let opening: String
         if !ranked.isEmpty {
             opening = SegmentLabeler.sentence(ranked.map { clause($0, f) })

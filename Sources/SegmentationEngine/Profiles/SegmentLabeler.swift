@@ -107,8 +107,7 @@ public enum SegmentLabeler {
         let all = standouts(clustering.compactMap { profile.summary(of: $0) })
         let named = all.filter { summary in !unsteady.contains { $0.word == namePart(summary) } }
         let near = unsteady.filter { claim in all.contains { namePart($0) == claim.word } }
-        let nearText = near.isEmpty ? "" : " Near a rule's threshold, so not named: "
-            + near.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }.joined(separator: ", ") + "."
+        let nearText = nearThresholdText(near)
         guard !named.isEmpty else {
             let opening = near.isEmpty ? noStandoutText(profile, clustering: clustering, noun: "column") : "No column stands steadily apart."
             return SegmentLabel(name: isMidRange(profile, clustering: clustering) ? "Mid-Range" : "Mixed Profile",
@@ -227,6 +226,12 @@ public enum SegmentLabeler {
     }
 
     // MARK: - Formatting
+
+    /// " Near a rule's threshold, so not named: Frequent (met in 6 of 10 refits)." (empty for none).
+    static func nearThresholdText(_ claims: [UnsteadyClaim]) -> String {
+        claims.isEmpty ? "" : " Near a rule's threshold, so not named: "
+            + claims.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }.joined(separator: ", ") + "."
+    }
 
     static func sentence(_ clauses: [String]) -> String {
         let text = list(clauses)
