@@ -4,9 +4,10 @@ set -euo pipefail
 need=()
 # chromium: the report test renders the HTML report headless and looks at the screenshot.
 # protobuf-c, nghttp2, gcc and make: the C client (examples/c) the client tests build.
+# gdb: backtraces of a test run that hangs (scripts/bounded.sh).
 # postgresql and nginx: the shared registry's tests and the local cluster (scripts/postgres.sh,
 # deploy/local-cluster.sh start and stop their own, on loopback).
-for package in zlib1g-dev libsqlite3-dev chromium libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev gcc make postgresql nginx; do
+for package in zlib1g-dev libsqlite3-dev chromium libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev gcc make gdb postgresql nginx; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -3,7 +3,7 @@
 # train through replica A, alias through replica B, and see both through nginx and replica C
 # within a second; then SIGKILL a replica under scoring load through nginx: with the client's
 # retry policy no call fails for good; then SIGKILL the replica running a training job: another
-# replica runs it to the end. Needs the debug binaries and the Python client's venv
+# replica runs it to the end; with every replica down nginx answers UNAVAILABLE. Needs the debug binaries and the Python client's venv
 # (scripts/test-clients.sh makes it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,4 +107,13 @@ case $final in
                            echo "ok: $job re-run by ${final#* } after $owner was killed, and succeeded" ;;
   *) echo "FAILED: the killed replica's job ended as '$final'"; exit 1 ;;
 esac
+# Every replica down: nginx answers gRPC UNAVAILABLE (which clients retry), not a bare HTTP 502.
+for pidfile in "$SEGMENT_CLUSTER_DIR"/replica-*.pid; do kill -KILL "$(cat "$pidfile")" 2>/dev/null || true; done
+sleep 0.5
+set +e
+said=$("$cli" models show shop@prod --server "$nginx" 2>&1 >/dev/null); code=$?
+set -e
+[ "$code" -eq 5 ] && grep -q "no segment-server replica could take the call" <<< "$said" \
+  || { echo "FAILED: with every replica down nginx answered (exit $code): $said"; exit 1; }
+echo "ok: every replica down: the CLI says '$said' (exit 5)"
 echo "cluster: all checks passed"

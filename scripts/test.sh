@@ -14,7 +14,10 @@ trap 'bash scripts/postgres.sh stop "$pg"; rm -rf "$pg"' EXIT
 SEGMENT_TEST_POSTGRES=$(bash scripts/postgres.sh start "$pg")
 SEGMENT_TEST_POSTGRES_PASSWORD=$(cat "$pg/password")
 export SEGMENT_TEST_POSTGRES SEGMENT_TEST_POSTGRES_PASSWORD
-swift test --skip-build
+# Bounded: every test has a time limit and every child process a bounded wait, and should the
+# run still hang, it fails after 25 minutes with every thread's backtrace instead of silently
+# using up the CI's own limit.
+bash scripts/bounded.sh 1500 swift test --skip-build
 # The Python and C clients against the real server: the same segments as the CLI, the right statuses.
 bash scripts/test-clients.sh
 # Three replicas on PostgreSQL behind nginx: changes everywhere within a second, a replica killed under load.

@@ -6,7 +6,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("Mini-batch k-means and Ward end to end", .serialized)
+@Suite("Mini-batch k-means and Ward end to end", .serialized, .timeLimit(.minutes(10)))
 struct AlgorithmServerTests {
     @Test("Each algorithm trains through the server, names its segments, reports itself, and scoring the training customers gives their exported segments",
           arguments: [Segmentation_V1_Algorithm.minibatchKmeans, .ward, .gaussianMixture])
@@ -86,7 +86,7 @@ struct AlgorithmServerTests {
     }
 }
 
-@Suite("Compare mode end to end", .serialized)
+@Suite("Compare mode end to end", .serialized, .timeLimit(.minutes(10)))
 struct CompareServerTests {
     @Test("compare_algorithms through the server: the table in GetModel, the kept algorithm reported, the spec kept on the job; the CLI's --algorithm parses lists and auto")
     func compareThroughServer() async throws {
@@ -147,7 +147,7 @@ struct CompareServerTests {
     }
 }
 
-@Suite("The mixture's k by BIC end to end", .serialized)
+@Suite("The mixture's k by BIC end to end", .serialized, .timeLimit(.minutes(10)))
 struct MixtureCriterionServerTests {
     @Test("selection BIC through the server and the CLI: the lowest BIC among the usable k is kept and the reason says so; kmeans with BIC is refused by the CLI")
     func bicThroughServer() async throws {
@@ -183,7 +183,7 @@ struct MixtureCriterionServerTests {
     }
 }
 
-@Suite("DBSCAN end to end", .serialized)
+@Suite("DBSCAN end to end", .serialized, .timeLimit(.minutes(10)))
 struct DensityServerTests {
     @Test("DBSCAN through the server: its own k, Outliers named, scoring the training customers gives their exported segments; k or another algorithm's settings refused")
     func dbscanThroughServer() async throws {

@@ -16,7 +16,7 @@ struct BadInput: Sendable {
     var call: @Sendable (Services) async throws -> Void
 }
 
-@Suite("Bad input through the real server", .serialized)
+@Suite("Bad input through the real server", .serialized, .timeLimit(.minutes(10)))
 struct BadInputTests {
     @Test("Every bad request: the exact status, a short message naming the problem and no server path; the server keeps serving and the store is unchanged")
     func table() async throws {

@@ -59,7 +59,7 @@ final class StageGate: Sendable {
     func letGo() { release.signal() }
 }
 
-@Suite("CancelJob in every stage", .serialized)
+@Suite("CancelJob in every stage", .serialized, .timeLimit(.minutes(10)))
 struct CancelStageTests {
     @Test("CancelJob during reading, features, clustering, metrics, profiling and after the last stage: CANCELLED, no version")
     func cancelInEveryStage() async throws {

@@ -8,7 +8,7 @@ import Testing
 /// What a client in another language relies on: one model reference form, pages, idempotent
 /// submits and uploads, responses that say what they hold, a score stream that survives a bad
 /// request.
-@Suite("The API for other services", .serialized)
+@Suite("The API for other services", .serialized, .timeLimit(.minutes(10)))
 struct ClientAPITests {
     @Test("Pages: every version once, in order, across pages; tokens bound to their list and filter; bad sizes and tokens refused")
     func paging() async throws {

@@ -20,7 +20,7 @@ actor CrashLedger {
     func acknowledgeDeleted(_ id: String) { deleted.insert(id) }
 }
 
-@Suite("Crash safety: the real server killed at random moments", .serialized)
+@Suite("Crash safety: the real server killed at random moments", .serialized, .timeLimit(.minutes(10)))
 struct CrashTests {
     static let features = ["recency", "frequency", "monetary", "avg_order_value"]
 
@@ -45,8 +45,8 @@ struct CrashTests {
         var kills = 0
 
         for round in 0...rounds {
-            let (server, port, log) = try ProcessTests.startServer(dataDirectory: data)
-            log.fileHandleForReading.readabilityHandler = { _ = $0.availableData }  // never let the log pipe fill
+            let server = try ServerProcess.start(dataDirectory: data)
+            let port = server.port
             let delay = Int.random(in: 10...600, using: &random)
             let final = round == rounds
             try await withGRPCClient(
@@ -72,15 +72,12 @@ struct CrashTests {
                 }
             }
             if final {
-                server.terminate()
-                server.waitUntilExit()
+                server.stop()
                 #expect(server.terminationStatus == 0, "the last server did not exit cleanly after SIGTERM")
             } else {
                 if round > 0 { kills += 1 }
-                kill(server.processIdentifier, SIGKILL)  // round 0 ends here too
-                server.waitUntilExit()
+                try server.kill()  // round 0 ends here too
             }
-            log.fileHandleForReading.readabilityHandler = nil
         }
         print("crash test (seed \(seed)): \(kills) kills; acknowledged \(await ledger.versions.count) versions, "
               + "\(await ledger.datasets.count) datasets, \(await ledger.deleted.count) of \(await ledger.deleting.count) deletes")
@@ -97,9 +94,8 @@ struct CrashTests {
         let data = (work as NSString).appendingPathComponent("data")
         let sample = (work as NSString).appendingPathComponent("sample.csv")
         try SampleDataGenerator(customers: 3000, seed: 5).generate().csv.write(toFile: sample, atomically: true, encoding: .utf8)
-        let (server, port, log) = try ProcessTests.startServer(dataDirectory: data)
-        log.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
-        defer { log.fileHandleForReading.readabilityHandler = nil }
+        let server = try ServerProcess.start(dataDirectory: data)
+        let port = server.port
         let jobID = try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
         ) { client in
@@ -115,18 +111,13 @@ struct CrashTests {
             return job.id
         }
         let signalled = Date()
-        server.terminate()
-        server.waitUntilExit()
+        server.stop()
         let seconds = Date().timeIntervalSince(signalled)
         #expect(server.terminationStatus == 0)
         #expect(seconds < 5, "SIGTERM took \(seconds) s")
-        let (again, againPort, againLog) = try ProcessTests.startServer(dataDirectory: data)
-        againLog.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
-        defer {
-            again.terminate()
-            again.waitUntilExit()
-            againLog.fileHandleForReading.readabilityHandler = nil
-        }
+        let again = try ServerProcess.start(dataDirectory: data)
+        let againPort = again.port
+        defer { again.stop() }
         let job = try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: againPort), transportSecurity: .plaintext)
         ) { client in

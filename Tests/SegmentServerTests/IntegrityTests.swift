@@ -7,7 +7,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("Stored bytes prove themselves", .serialized)
+@Suite("Stored bytes prove themselves", .serialized, .timeLimit(.minutes(10)))
 struct IntegrityTests {
     @Test("A flipped byte in a model blob: DATA_LOSS naming the version, ListVersions shows it, the other version serves; a bad jobs row is skipped and counted")
     func damagedModelAndRow() async throws {

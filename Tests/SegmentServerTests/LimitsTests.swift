@@ -8,7 +8,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("Wrong specs and names are refused at once; cancellation and shutdown bite", .serialized)
+@Suite("Wrong specs and names are refused at once; cancellation and shutdown bite", .serialized, .timeLimit(.minutes(10)))
 struct LimitsTests {
     @Test("CancelJob while training ends the job CANCELLED with no version; shutdown during a long job takes seconds")
     func cancelAndShutdown() async throws {

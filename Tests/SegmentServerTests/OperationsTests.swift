@@ -46,7 +46,7 @@ func parseExposition(_ text: String) -> [Sample: Double] {
     return samples
 }
 
-@Suite("Metrics, health, reflection and logs", .serialized)
+@Suite("Metrics, health, reflection and logs", .serialized, .timeLimit(.minutes(10)))
 struct OperationsTests {
     @Test("The metrics endpoint counts real calls by method and code, their latency, jobs, models, scored customers, upload bytes and memory")
     func metricsAfterRealCalls() async throws {

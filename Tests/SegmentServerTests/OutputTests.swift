@@ -3,7 +3,7 @@ import SegmentationAPI
 import Testing
 @testable import SegmentCLI
 
-@Suite("What the CLI prints for scripts and people")
+@Suite("What the CLI prints for scripts and people", .timeLimit(.minutes(10)))
 struct OutputTests {
     @Test("The why column shows what pulls a customer in and what pushes it away, signed")
     func whyBothWays() {

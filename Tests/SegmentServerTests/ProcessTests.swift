@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The built `segment-server` and `segment` executables, run as separate processes.
-@Suite("Executables as separate processes", .serialized)
+@Suite("Executables as separate processes", .serialized, .timeLimit(.minutes(10)))
 struct ProcessTests {
     static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     static let server = binaries.appendingPathComponent("segment-server").path
@@ -15,8 +15,10 @@ struct ProcessTests {
         var stderr: String
     }
 
+    /// Runs a program to its end (bounded: past `seconds` it is killed and the test fails).
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                    seconds: Double = 300) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -25,35 +27,10 @@ struct ProcessTests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
-    /// Starts the server on a free port; returns the process and its port (read from its log).
-    static func startServer(dataDirectory: String, extra: [String] = []) throws -> (Process, Int, Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: server)
-        process.arguments = ["--port", "0", "--data-dir", dataDirectory] + extra
-        let log = Pipe()
-        process.standardError = log
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        var text = ""
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let chunk = log.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-            if let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                let port = Int(text[range].split(separator: ":").last!)!
-                return (process, port, log)
-            }
-        }
-        process.terminate()
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(text)"])
+        let stdout = PipeReader(out), stderr = PipeReader(err)
+        let command = ([(executable as NSString).lastPathComponent] + arguments).joined(separator: " ")
+        try ChildProcess.waitForExit(process, seconds: seconds, what: command)
+        return Result(status: process.terminationStatus, stdout: stdout.whole(), stderr: stderr.whole())
     }
 
     @Test("segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
@@ -69,8 +46,8 @@ struct ProcessTests {
         let generated = try Self.run(Self.client, ["generate-sample", "--customers", "400", "--seed", "2", "--file", sample])
         #expect(generated.status == 0, "\(generated.stderr)")
 
-        var (server, port, _) = try Self.startServer(dataDirectory: data)
-        let env = ["SEGMENT_SERVER": "127.0.0.1:\(port)"]
+        var server = try ServerProcess.start(dataDirectory: data)
+        let env = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
         let trained = try Self.run(Self.client, ["train", sample, "--model", "shop", "--k", "2...4", "--n-init", "3", "--wait"], environment: env)
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stdout.contains("model shop@1"))
@@ -147,15 +124,14 @@ struct ProcessTests {
         let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((parsed?["models"] as? [[String: Any]])?.first?["name"] as? String == "shop")
 
-        server.interrupt()
-        server.waitUntilExit()
+        try server.interrupt()
         #expect(server.terminationStatus == 0)
         #expect(try Self.run(Self.client, ["models", "list"], environment: env).status == 5)
 
-        (server, port, _) = try Self.startServer(dataDirectory: data)
-        defer { server.terminate(); server.waitUntilExit() }
+        server = try ServerProcess.start(dataDirectory: data)
+        defer { server.stop() }
         let versions = try Self.run(Self.client, ["models", "versions", "shop", "--output", "csv"],
-                                    environment: ["SEGMENT_SERVER": "127.0.0.1:\(port)"])
+                                    environment: ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"])
         #expect(versions.status == 0)
         #expect(versions.stdout.contains("1,production,"))
     }
@@ -172,9 +148,9 @@ struct ProcessTests {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-retail-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let (server, port, _) = try Self.startServer(dataDirectory: (work as NSString).appendingPathComponent("data"))
-        defer { server.terminate(); server.waitUntilExit() }
-        let env = ["SEGMENT_SERVER": "127.0.0.1:\(port)"]
+        let server = try ServerProcess.start(dataDirectory: (work as NSString).appendingPathComponent("data"))
+        defer { server.stop() }
+        let env = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
         let trained = try Self.run(Self.client, ["train", Self.retailFolder, "--model", "retail", "--n-init", "4", "--wait"], environment: env)
         #expect(trained.status == 0, "\(trained.stderr)")
         let shown = try Self.run(Self.client, ["models", "show", "retail", "--output", "json"], environment: env)

@@ -56,7 +56,7 @@ enum Backend: String, CaseIterable, CustomStringConvertible {
     }
 }
 
-@Suite("One registry contract, every backend", .serialized)
+@Suite("One registry contract, every backend", .serialized, .timeLimit(.minutes(10)))
 struct RegistryContractTests {
     static let model: SegmentationModel = {
         let csv = Data(SampleDataGenerator(customers: 200, seed: 2).generate().csv.utf8)
@@ -207,7 +207,7 @@ struct RegistryContractTests {
     }
 }
 
-@Suite("The PostgreSQL registry", .serialized)
+@Suite("The PostgreSQL registry", .serialized, .timeLimit(.minutes(10)))
 struct PostgresRegistryTests {
     @Test("Replicas starting together migrate the schema once, under the advisory lock; the password never shows in the settings' text",
           .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
@@ -329,7 +329,7 @@ struct PostgresRegistryTests {
     }
 }
 
-@Suite("Two servers on one PostgreSQL registry", .serialized)
+@Suite("Two servers on one PostgreSQL registry", .serialized, .timeLimit(.minutes(10)))
 struct SharedRegistryTests {
     /// Polls `check` every 20 ms for up to `seconds`; the seconds it took, or nil if it never held.
     static func within(_ seconds: Double, _ check: () async -> Bool) async -> Double? {

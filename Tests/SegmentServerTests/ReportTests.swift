@@ -10,7 +10,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("The model report, from a model the server trained", .serialized)
+@Suite("The model report, from a model the server trained", .serialized, .timeLimit(.minutes(10)))
 struct ModelReportTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
     static let pngStats = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -6,7 +6,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("One write path: what is stored and what is served agree", .serialized)
+@Suite("One write path: what is stored and what is served agree", .serialized, .timeLimit(.minutes(10)))
 struct RepositoryTests {
     /// The stored aliases and versions equal the served ones, and Score on every alias serves
     /// the stored version.

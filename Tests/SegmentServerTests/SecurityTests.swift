@@ -34,7 +34,7 @@ final class CapturedLog: Sendable {
     }
 }
 
-@Suite("Tokens and roles, per-call logs", .serialized)
+@Suite("Tokens and roles, per-call logs", .serialized, .timeLimit(.minutes(10)))
 struct SecurityTests {
     static let tokens: [Role: String] = [.admin: "admin-7f3a", .trainer: "trainer-91bc", .scorer: "scorer-44d0", .viewer: "viewer-0e2f"]
 
@@ -155,14 +155,9 @@ struct SecurityTests {
         let harness = try Harness()
         defer { harness.remove() }
         let tokensFile = try Self.writeTokens(harness, [.viewer: "first-token"])
-        let (server, port, log) = try ProcessTests.startServer(dataDirectory: harness.dataDirectory, extra: ["--auth-tokens", tokensFile])
-        log.fileHandleForReading.readabilityHandler = { _ = $0.availableData }
-        defer {
-            server.terminate()
-            server.waitUntilExit()
-            log.fileHandleForReading.readabilityHandler = nil
-        }
-        let address = ["SEGMENT_SERVER": "127.0.0.1:\(port)"]
+        let server = try ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--auth-tokens", tokensFile])
+        defer { server.stop() }
+        let address = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
         let denied = try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address)
         #expect(denied.status == 8 && denied.stderr.contains("bearer token"), "\(denied.status) \(denied.stderr)")
         #expect(try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 0)

@@ -6,7 +6,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("Server end to end over gRPC on loopback", .serialized)
+@Suite("Server end to end over gRPC on loopback", .serialized, .timeLimit(.minutes(10)))
 struct ServerTests {
     @Test("Upload, train with progress, score unary and streaming, versions, aliases, delete refusal")
     func endToEnd() async throws {

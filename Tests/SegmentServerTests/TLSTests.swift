@@ -45,7 +45,7 @@ struct TestPKI {
     }
 }
 
-@Suite("TLS and mutual TLS", .serialized)
+@Suite("TLS and mutual TLS", .serialized, .timeLimit(.minutes(10)))
 struct TLSTests {
     /// Whether a client with this security can call the server (a real RPC, not only a handshake).
     static func canCall(_ port: Int, _ security: HTTP2ClientTransport.Posix.TransportSecurity) async -> Bool {

@@ -6,7 +6,7 @@ import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("What the server tells a marketer, over gRPC", .serialized)
+@Suite("What the server tells a marketer, over gRPC", .serialized, .timeLimit(.minutes(10)))
 struct TrustTests {
     @Test("The k choice explains itself; filters are counted; export equals scoring; guests never fail a score")
     func trust() async throws {

@@ -191,8 +191,10 @@ struct TransactionLoaderTests {
         process.executableURL = URL(fileURLWithPath: Self.python)
         process.arguments = [Self.packagePath("Tests/Python/netted_rfm.py"), Shared.path("data/online-retail/by-day"), csv, json]
         try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0)
+        let deadline = Date().addingTimeInterval(600)  // bounded: a hung child must not hang the suite
+        while process.isRunning, Date() < deadline { usleep(50_000) }
+        if process.isRunning { process.terminate() }
+        try #require(!process.isRunning && process.terminationStatus == 0, "pandas did not finish within 600 s")
 
         var loader = TransactionLoader()
         try loader.add(path: Shared.path("data/online-retail/by-day"))
