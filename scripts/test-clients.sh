@@ -3,7 +3,8 @@
 # (examples/python, installed into .build/clients/python with stubs generated from Protos/) trains
 # a model and scores; the C client (examples/c: protoc-c + libnghttp2) scores; both must give
 # every customer the segment the Swift CLI gives it, and an unknown model, a bad row and a missing
-# token must arrive as NOT_FOUND, INVALID_ARGUMENT and UNAUTHENTICATED (exit 3, 4 and 8) in both.
+# token must arrive as NOT_FOUND, INVALID_ARGUMENT and UNAUTHENTICATED (exit 3, 4 and 8) in both;
+# the connection limits hold (scripts/connection-limits.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
@@ -52,7 +53,7 @@ make -s -C examples/c
 
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "admin:$(printf %s "$token" | sha256sum | cut -d' ' -f1)" > "$work/tokens.txt"
-start_server --auth-tokens "$work/tokens.txt"
+start_server --auth-tokens "$work/tokens.txt" --idle-timeout 3
 export SEGMENT_SERVER=$address SEGMENT_TOKEN=$token
 py="$venv/bin/python"
 cli="$bin/segment"
@@ -131,6 +132,10 @@ expect "C, no token" 8 UNAUTHENTICATED env -u SEGMENT_TOKEN examples/c/segment-s
 expect "Python, wrong token" 8 UNAUTHENTICATED env SEGMENT_TOKEN=wrong "$py" examples/python/score.py --model shop "$work/tx.csv"
 printf 'customer_id,recency,frequency,monetary,avg_order_value\nq1,12,abc,300,100\n' > "$work/bad-features.csv"
 expect "C, bad feature row" 4 INVALID_ARGUMENT examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/bad-features.csv"
+
+# Connection limits: MAX_CONCURRENT_STREAMS advertised, 1,000 concurrent calls on one connection
+# all answered, an idle connection closed after --idle-timeout.
+"$py" scripts/connection-limits.py "$SEGMENT_SERVER" "$token" shop 3
 
 # The same server again, now with mutual TLS: the Python client with its CA, certificate and key.
 stop_server

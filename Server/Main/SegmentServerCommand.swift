@@ -53,6 +53,18 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("registry-password-file"), help: "File holding the registry's password (env SEGMENT_REGISTRY_PASSWORD_FILE; or the password itself in SEGMENT_REGISTRY_PASSWORD).")
     var registryPasswordFile: String?
 
+    @Option(name: .customLong("registry-timeout"), help: "Seconds a call to the shared --registry may take, waiting for a connection included; past it the call fails with UNAVAILABLE (REGISTRY_UNAVAILABLE) and its write is never applied later (env SEGMENT_REGISTRY_TIMEOUT; default 5; 1 to 60).")
+    var registryTimeout: Int?
+
+    @Option(name: .customLong("drain-seconds"), help: "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); what is still open then is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600).")
+    var drainSeconds: Int?
+
+    @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS; a call over it is refused alone, never the connection (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")
+    var maximumConcurrentStreams: Int?
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay open with no call in progress before the server closes it (env SEGMENT_IDLE_TIMEOUT; default 300; 1 to 86400).")
+    var idleTimeout: Int?
+
     @Option(name: .customLong("datasets-dir"), help: "Folder of uploaded datasets shared by the replicas of a --registry (every replica reads and writes it: one disk or NFS) (env SEGMENT_DATASETS_DIR; default DATA_DIR/datasets, this server's own).")
     var datasetsDirectory: String?
 
@@ -112,6 +124,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.limits.maximumIterations = try value(maximumIterations, "SEGMENT_MAX_ITER", configuration.limits.maximumIterations, 1...1_000_000, "max-iter")
         configuration.limits.maximumColumns = try value(maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000, "max-columns")
         configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
+        configuration.drainSeconds = try value(drainSeconds, "SEGMENT_DRAIN_SECONDS", configuration.drainSeconds, 0...3600, "drain-seconds")
+        configuration.maximumConcurrentStreams = try value(maximumConcurrentStreams, "SEGMENT_MAX_CONCURRENT_STREAMS", configuration.maximumConcurrentStreams, 1...10_000, "max-concurrent-streams")
+        configuration.idleTimeoutSeconds = try value(idleTimeout, "SEGMENT_IDLE_TIMEOUT", configuration.idleTimeoutSeconds, 1...86_400, "idle-timeout")
         configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
         configuration.datasetsDirectory = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
         configuration.replicaID = replicaID ?? environment["SEGMENT_REPLICA_ID"]
@@ -124,7 +139,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
                 password = text.trimmingCharacters(in: .whitespacesAndNewlines)
             }
             do {
-                configuration.postgres = try PostgresSettings(url: url, password: password)
+                var settings = try PostgresSettings(url: url, password: password)
+                settings.callTimeout = .seconds(try value(registryTimeout, "SEGMENT_REGISTRY_TIMEOUT", Int(settings.callTimeout.components.seconds), 1...60, "registry-timeout"))
+                configuration.postgres = settings
             } catch {
                 throw ValidationError(String(describing: error))
             }
@@ -161,9 +178,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
         do {
             server = try await SegmentationServer(configuration: configuration, logger: logger)
         } catch let error as ServerSetupError {
-            throw ValidationError(error.description)
+            // A setup the operator must change (not a mistyped flag: no usage text).
+            Self.fail(error.description, code: Self.setupRefused)
         } catch let error as RegistryError {
-            throw ValidationError("cannot open the registry: \(error)")
+            Self.fail("cannot open the registry: \(error)", code: Self.registryUnavailable)
         }
         // SIGHUP re-reads the tokens file: rotate tokens without a restart.
         signal(SIGHUP, SIG_IGN)
@@ -181,10 +199,21 @@ struct SegmentServerCommand: AsyncParsableCommand {
         defer { hangups.cancel() }
         var lifecycle = ServiceGroupConfiguration(
             services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        // A call still open this long after SIGTERM (a client's endless stream) is cancelled: the process always exits.
-        lifecycle.maximumGracefulShutdownDuration = .seconds(20)
+        // A call still open --drain-seconds after SIGTERM (a client's endless stream) is cancelled: the process always exits.
+        lifecycle.maximumGracefulShutdownDuration = .seconds(configuration.drainSeconds)
         let group = ServiceGroup(configuration: lifecycle)
         try await group.run()
+    }
+
+    /// Exit codes besides 64 (a bad flag or value, with the usage text): the setup is refused
+    /// (data directory held by another server, no tokens on a public address...), or the
+    /// registry cannot be opened (unreachable PostgreSQL: worth retrying).
+    static let setupRefused: Int32 = 78
+    static let registryUnavailable: Int32 = 69
+
+    private static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("segment-server: error: \(message)\n".utf8))
+        Foundation.exit(code)
     }
 
     enum LogFormat: String, ExpressibleByArgument, CaseIterable {

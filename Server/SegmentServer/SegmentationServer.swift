@@ -46,6 +46,13 @@ public struct ServerConfiguration: Sendable {
     /// with RESOURCE_EXHAUSTED. The transport itself resets streams whose message passes four
     /// times this (it must buffer a message before we can refuse it).
     public var maximumMessageBytes = 16 << 20
+    /// After SIGTERM/SIGINT: how long calls and streams in flight may take to finish before what
+    /// is left is cancelled (`--drain-seconds`).
+    public var drainSeconds = 20
+    /// Concurrent calls (HTTP/2 streams) per connection (`--max-concurrent-streams`).
+    public var maximumConcurrentStreams = 100
+    /// Seconds a connection may stay open with no call before it is closed (`--idle-timeout`).
+    public var idleTimeoutSeconds = 300
     /// Decoded models kept in memory, in bytes of serialized model (LRU).
     public var modelCacheBytes = 512 << 20
     /// What a training spec and a dataset may ask for.
@@ -119,6 +126,8 @@ public final class SegmentationServer: Service, Sendable {
     /// The bearer tokens in force (reload on SIGHUP); nil when authentication is off.
     public let tokens: TokenStore?
     private let store: DatasetStore
+    /// Held from start to end: one server per data directory.
+    private let directoryLock: DataDirectoryLock
     private let metricsEndpoint: MetricsEndpoint?
     private let transport: HTTP2ServerTransport.Posix
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
@@ -143,6 +152,7 @@ public final class SegmentationServer: Service, Sendable {
             logger.warning("authentication is OFF: every client may call every method (give --auth-tokens FILE to require tokens)")
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directoryLock = try DataDirectoryLock(directory: directory)
         if let injected {
             registry = injected
         } else if let postgres = configuration.postgres {
@@ -162,7 +172,15 @@ public final class SegmentationServer: Service, Sendable {
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
             transportSecurity: try configuration.transportSecurity(),
-            config: .defaults { $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes })
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes
+                // Advertised in SETTINGS, so compliant clients hold calls back instead of having
+                // the connection reset; a stream over it is refused alone (REFUSED_STREAM).
+                $0.http2.maxConcurrentStreams = configuration.maximumConcurrentStreams
+                // A connection with no call for this long is closed (GOAWAY): idle connections
+                // cannot pile up and hold file descriptors for ever.
+                $0.connection.maxIdleTime = .seconds(configuration.idleTimeoutSeconds)
+            })
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
         let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health)
@@ -172,7 +190,7 @@ public final class SegmentationServer: Service, Sendable {
                            afterChunk: hooks.afterUploadChunk),
             TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
             ModelRegistryService(models: models, store: store),
-            ScoringService(models: models, metrics: metrics, beforeLargeScore: hooks.beforeLargeScore),
+            ScoringService(models: models, metrics: metrics, health: health, beforeLargeScore: hooks.beforeLargeScore),
             HealthService(health: health),
             ReflectionService(index: reflection, health: health),
             ReflectionServiceV1Alpha(index: reflection, health: health),
@@ -266,6 +284,7 @@ public final class SegmentationServer: Service, Sendable {
     public func run() async throws {
         /// The parts that run beside the gRPC server; they end when it does.
         enum Part { case server, companion }
+        defer { directoryLock.release() }  // the next server on this directory may start now
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Part.self) { group in
                 group.addTask {
@@ -352,7 +371,7 @@ public final class SegmentationServer: Service, Sendable {
 
     /// Stops accepting calls and jobs, ends running jobs, then lets in-flight calls finish.
     public func shutDown() async {
-        logger.info("shutting down")
+        logger.info("shutting down: no new calls or jobs; draining the calls in flight", metadata: ["drain_seconds": "\(configuration.drainSeconds)"])
         health.shutDown()
         await jobs.shutdown()
         server.beginGracefulShutdown()

@@ -255,6 +255,12 @@ struct BadInputTests {
             BadInput(label: "upload of a path", code: .invalidArgument, names: "plain name", call: upload([header, chunk("../../etc/passwd", good)])),
             BadInput(label: "upload of a hidden file", code: .invalidArgument, names: "plain name", call: upload([header, chunk(".hidden.csv", good)])),
             BadInput(label: "upload of an unnamed file", code: .invalidArgument, names: "plain name", call: upload([header, chunk("", good)])),
+            BadInput(label: "upload of a file name over 255 bytes", code: .invalidArgument, names: "255 bytes",
+                     call: upload([header, chunk(String(repeating: "é", count: 200) + ".csv", good)])),
+            BadInput(label: "upload of a file name with a NUL", code: .invalidArgument, names: "control characters",
+                     call: upload([header, chunk("a\u{0}b.csv", good)])),
+            BadInput(label: "upload of a file name with a newline", code: .invalidArgument, names: "'a\\nb.csv'",
+                     call: upload([header, chunk("a\nb.csv", good)])),
             BadInput(label: "upload of a file sent twice", code: .invalidArgument, names: "twice", call: upload([
                 header, chunk("a.csv", good), chunk("b.csv", good), chunk("a.csv", good),
             ])),

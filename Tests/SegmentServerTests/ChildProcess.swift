@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Child processes for tests, with every wait bounded: a hung child is killed and the test fails
@@ -12,30 +13,42 @@ enum ChildProcess {
         var description: String { "\(what) did not finish within \(Int(seconds)) s; it was killed" }
     }
 
-    /// Waits up to `seconds` for `process` to exit; SIGKILLs it past that and throws.
-    static func waitForExit(_ process: Process, seconds: Double, what: String) throws {
-        if exits(process, within: seconds) { return }
+    /// Waits up to `seconds` for `process` to exit and returns its exit status (128 + the signal
+    /// for a signalled one); SIGKILLs it past that and throws.
+    @discardableResult
+    static func waitForExit(_ process: Process, seconds: Double, what: String) throws -> Int32 {
+        if let status = exitStatus(process, within: seconds) { return status }
         kill(process.processIdentifier, SIGKILL)
-        _ = exits(process, within: 5)
+        _ = exitStatus(process, within: 5)
         throw TimedOut(what: what, seconds: seconds)
     }
 
     /// SIGTERM, then the bounded wait; a child that ignores it is killed and the test fails.
-    static func terminate(_ process: Process, seconds: Double = 20, what: String) {
-        guard process.isRunning else { return }
+    @discardableResult
+    static func terminate(_ process: Process, seconds: Double = 20, what: String) -> Int32? {
         process.terminate()
-        do { try waitForExit(process, seconds: seconds, what: "\(what) after SIGTERM") } catch {
+        do { return try waitForExit(process, seconds: seconds, what: "\(what) after SIGTERM") } catch {
             Issue.record("\(error)")
+            return nil
         }
     }
 
-    private static func exits(_ process: Process, within seconds: Double) -> Bool {
+    /// Reaps the child itself as well: Foundation was seen here leaving an exited child a zombie
+    /// and reporting it running for ever (and, once, reporting a live one gone).
+    private static func exitStatus(_ process: Process, within seconds: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning {
-            if Date() >= deadline { return false }
+        let pid = process.processIdentifier
+        while true {
+            if !process.isRunning, kill(pid, 0) != 0 { return process.terminationStatus }
+            var status: Int32 = 0
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid {
+                let signal = status & 0x7f
+                return signal == 0 ? (status >> 8) & 0xff : 128 + signal
+            }
+            if Date() >= deadline { return nil }
             usleep(10_000)
         }
-        return true
     }
 }
 
@@ -105,20 +118,33 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     var processIdentifier: Int32 { process.processIdentifier }
-    var terminationStatus: Int32 { process.terminationStatus }
+    private let status = Mutex<Int32?>(nil)
+    /// The exit status once a wait here has seen the exit (-1 before).
+    var terminationStatus: Int32 { status.withLock { $0 } ?? -1 }
+    private var exited: Bool { status.withLock { $0 } != nil }
 
     /// SIGTERM and a bounded wait (a server that does not exit within `seconds` fails the test).
-    func stop(seconds: Double = 20) { ChildProcess.terminate(process, seconds: seconds, what: "segment-server") }
+    func stop(seconds: Double = 20) {
+        guard !exited else { return }
+        let code = ChildProcess.terminate(process, seconds: seconds, what: "segment-server")
+        status.withLock { $0 = code ?? -1 }
+    }
 
     /// SIGINT and a bounded wait.
     func interrupt(seconds: Double = 20) throws {
         process.interrupt()
-        try ChildProcess.waitForExit(process, seconds: seconds, what: "segment-server after SIGINT")
+        try wait(seconds: seconds, what: "segment-server after SIGINT")
     }
 
     /// SIGKILL, then waits for the exit.
     func kill() throws {
         Foundation.kill(process.processIdentifier, SIGKILL)
-        try ChildProcess.waitForExit(process, seconds: 10, what: "segment-server after SIGKILL")
+        try wait(seconds: 10, what: "segment-server after SIGKILL")
+    }
+
+    /// Waits for an exit some other signal caused.
+    func wait(seconds: Double, what: String) throws {
+        let code = try ChildProcess.waitForExit(process, seconds: seconds, what: what)
+        status.withLock { $0 = code }
     }
 }

@@ -29,8 +29,8 @@ struct ProcessTests {
         try process.run()
         let stdout = PipeReader(out), stderr = PipeReader(err)
         let command = ([(executable as NSString).lastPathComponent] + arguments).joined(separator: " ")
-        try ChildProcess.waitForExit(process, seconds: seconds, what: command)
-        return Result(status: process.terminationStatus, stdout: stdout.whole(), stderr: stderr.whole())
+        let status = try ChildProcess.waitForExit(process, seconds: seconds, what: command)
+        return Result(status: status, stdout: stdout.whole(), stderr: stderr.whole())
     }
 
     @Test("segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
@@ -48,6 +48,15 @@ struct ProcessTests {
 
         var server = try ServerProcess.start(dataDirectory: data)
         let env = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
+        // A second server on the same data directory refuses to start, naming the holder (exit 78).
+        let second = try Self.run(Self.server, ["--port", "0", "--data-dir", data])
+        #expect(second.status == 78 && second.stderr.contains("in use by another segment-server (pid \(server.processIdentifier)")
+                && !second.stderr.contains("USAGE"), "\(second.status) \(second.stderr)")
+        // An unreachable registry: exit 69, one line, no usage text.
+        let unreachable = try Self.run(Self.server, ["--port", "0", "--data-dir", data + "-pg", "--registry", "postgres://segment@127.0.0.1:1/segment"],
+                                       environment: ["SEGMENT_REGISTRY_PASSWORD": "x"])
+        #expect(unreachable.status == 69 && unreachable.stderr.contains("cannot open the registry") && !unreachable.stderr.contains("USAGE"),
+                "\(unreachable.status) \(unreachable.stderr)")
         let trained = try Self.run(Self.client, ["train", sample, "--model", "shop", "--k", "2...4", "--n-init", "3", "--wait"], environment: env)
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stdout.contains("model shop@1"))

@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import SegmentationAPI
 @testable import SegmentationEngine
+import Synchronization
 import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
@@ -341,6 +342,30 @@ struct SharedRegistryTests {
         return nil
     }
 
+    @Test("A shutdown that lands while the shared queue is claiming ends at once (it once waited for ever for the slot the empty claim gave back)",
+          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    func shutdownDuringAClaim() async throws {
+        let (settings, cleanup) = try await Backend.freshDatabase()
+        defer { Task { await cleanup() } }
+        let harness = try Harness()
+        defer { harness.remove() }
+        let registry = HeldClaimsRegistry(base: try await PostgresRegistry(settings: settings, logger: Logger(label: "held")))
+        try await harness.withServer(registry: registry) { _, server in
+            registry.hold.withLock { $0 = true }
+            #expect(await Self.within(10) { registry.claimWaiting.withLock { $0 } } != nil, "no claim started within 10 s")
+            let finished = Mutex(false)
+            let shutdown = Task {
+                await server.jobs.shutdown()
+                finished.withLock { $0 = true }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            registry.hold.withLock { $0 = false }  // the claim goes on, finds no job, gives its slot back
+            let took = await Self.within(10) { finished.withLock { $0 } }
+            #expect(took != nil, "the shutdown still waited 10 s after the empty claim ended")
+            if took == nil { shutdown.cancel() }
+        }
+    }
+
     @Test("Uploaded to A, trained on B (a shared datasets folder), aliased on B, deleted on A: each change served by the other (well before the 30 s re-read); both score alike",
           .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func changesReachTheOtherServer() async throws {
@@ -378,11 +403,9 @@ struct SharedRegistryTests {
 
                 // The feeds' connections cut (a failover, a restart of PostgreSQL's backends): a
                 // change made meanwhile still arrives, by the re-read after reconnecting.
-                // Off unless SEGMENT_TEST_FEED_CUT=1: a CI run on 2026-12-02 hung here for good (a
-                // registry call after the cut waited forever: no statement or connect timeout, and
-                // the feed takes its connection from the same pool) and two others missed the
-                // bound; bounded registry calls are issue 21's first part, which turns this back on.
-                if ProcessInfo.processInfo.environment["SEGMENT_TEST_FEED_CUT"] == "1" {
+                // (A CI run once hung here: the feed shared the calls' pool and calls had no bound.
+                // The feed now has a connection of its own and every registry call a timeout.)
+                do {
                     try await Backend.admin(settings, """
                         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'
                         """)

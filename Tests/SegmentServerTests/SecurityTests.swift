@@ -140,6 +140,12 @@ struct SecurityTests {
         let bad = (harness.dataDirectory as NSString).appendingPathComponent("../bad-tokens-\(UUID().uuidString)")
         try "superuser:abcd\n".write(toFile: bad, atomically: true, encoding: .utf8)
         #expect(throws: TokenFileError.self) { try TokenStore(path: bad) }
+        // No token at all would lock everyone out: refused, saying why. CRLF line ends are fine.
+        try "# nobody yet\n\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect { try TokenStore(path: bad) } throws: { "\($0)".contains("names no token") }
+        try (TokenStore.line(role: .viewer, token: "t1") + "\r\n" + TokenStore.line(role: .admin, token: "t2") + "\r\n")
+            .write(toFile: bad, atomically: true, encoding: .utf8)
+        #expect(try TokenStore(path: bad).reload() == 2)
         var configuration = ServerConfiguration()
         configuration.host = "0.0.0.0"
         configuration.port = 0
@@ -177,6 +183,6 @@ struct SecurityTests {
         #expect(status == 0)
         #expect(try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 8)
         let open = try ProcessTests.run(ProcessTests.server, ["--host", "0.0.0.0", "--port", "0", "--data-dir", harness.dataDirectory + "-open"])
-        #expect(open.status != 0 && open.stderr.contains("--insecure"), "\(open.stderr)")
+        #expect(open.status == 78 && open.stderr.contains("--insecure") && !open.stderr.contains("USAGE"), "\(open.status) \(open.stderr)")
     }
 }

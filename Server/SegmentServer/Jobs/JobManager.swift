@@ -237,6 +237,17 @@ public actor JobManager {
         }
     }
 
+    /// Gives back a running slot, and wakes a shutdown waiting for the last one. Every slot is
+    /// given back here: a claim that found nothing, while a shutdown waited, once left the
+    /// shutdown waiting for ever (a CI run hung on it).
+    private func releaseSlot() {
+        running -= 1
+        if running == 0 && !accepting {
+            for waiter in idle { waiter.resume() }
+            idle.removeAll()
+        }
+    }
+
     // MARK: The shared queue
 
     /// Runs until cancelled: claims queued jobs while this server has room, marks its running
@@ -266,10 +277,10 @@ public actor JobManager {
             running += 1
             let claimed: JobRecord
             do {
-                guard let job = try await shared.claimJob(owner: owner) else { running -= 1; return }
+                guard let job = try await shared.claimJob(owner: owner) else { releaseSlot(); return }
                 claimed = job
             } catch {
-                running -= 1
+                releaseSlot()
                 return
             }
             let dataset: DatasetRecord?
@@ -278,13 +289,13 @@ public actor JobManager {
             } catch {
                 // The registry failed for now: give the job back for a later try.
                 try? await shared.releaseJob(id: claimed.id, owner: owner)
-                running -= 1
+                releaseSlot()
                 return
             }
             guard accepting else {
                 // Shut down while claiming: the job goes back for another server.
                 try? await shared.releaseJob(id: claimed.id, owner: owner)
-                running -= 1
+                releaseSlot()
                 return
             }
             guard let dataset else {
@@ -293,7 +304,7 @@ public actor JobManager {
                 failed.error = "its dataset \(claimed.datasetID.prefix(19)) was deleted"
                 failed.finishedAt = Date.wholeSeconds()
                 try? await registry.updateJob(failed)
-                running -= 1
+                releaseSlot()
                 continue
             }
             logger.info("job claimed", metadata: ["job": "\(claimed.id)", "server": "\(owner)"])
@@ -439,11 +450,7 @@ public actor JobManager {
         }
         live[id] = nil
         publish(JobUpdate(job: job.record, event: nil))
-        running -= 1
-        if running == 0 && !accepting {
-            for waiter in idle { waiter.resume() }
-            idle.removeAll()
-        }
+        releaseSlot()
         startQueuedJobs()
     }
 

@@ -125,8 +125,12 @@ public struct DatasetStore: Sendable {
         }
 
         private func startFile(_ name: String) throws {
+            // Checked before any file system call: a name the file system would refuse (over 255
+            // bytes, a NUL) must be a clear INVALID_ARGUMENT, never an error naming a server path;
+            // control characters (a newline) would be stored and printed back into logs and tables.
             let clean = (name as NSString).lastPathComponent
-            guard !clean.isEmpty, clean == name, !clean.hasPrefix("."), clean.count <= 255 else {
+            guard !clean.isEmpty, clean == name, !clean.hasPrefix("."), clean.utf8.count <= 255,
+                  !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "/" }) else {
                 throw UploadError.badFileName(name)
             }
             guard !files.contains(where: { $0.name == clean }) else { throw UploadError.duplicateFile(clean) }
@@ -271,7 +275,7 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
             "the upload has \(count) rows; the server takes at most \(limit) in one dataset (--max-rows)"
         case .quotaExceeded(let limit, let stored):
             "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored or being uploaded); delete datasets first (segment datasets delete)"
-        case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders or a leading dot, at most 255 characters"
+        case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders, a leading dot or control characters, at most 255 bytes of UTF-8"
         case .duplicateFile(let name): "file \(Names.quoted(name)) was sent twice; a file's chunks must be consecutive"
         case .empty: "the upload holds no file"
         case .storage(let message): message

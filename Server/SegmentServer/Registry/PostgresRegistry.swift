@@ -14,6 +14,10 @@ public final class PostgresRegistry: SharedRegistry {
     private let logger: Logger
     /// Where it connects, without the password (for logs).
     public let location: String
+    /// How long one call may take, waiting for a connection included (`--registry-timeout`).
+    private let callTimeout: Duration
+    /// The change feed's own connection (LISTEN), outside the pool.
+    private let feedConfiguration: PostgresConnection.Configuration
 
     /// The channel every change of models, versions and aliases is announced on (the payload is
     /// the model's name), by NOTIFY in the changing transaction: sent only if it commits.
@@ -28,11 +32,24 @@ public final class PostgresRegistry: SharedRegistry {
             database: settings.database, tls: settings.requireTLS ? .require(.makeClientConfiguration()) : .disable)
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = settings.maximumConnections
+        // The database bounds each statement and lock wait too, so a statement whose caller gave
+        // up cannot hold locks past the call's own bound.
+        let milliseconds = String(settings.callTimeout.components.seconds * 1000)
+        configuration.options.additionalStartupParameters = [
+            ("statement_timeout", milliseconds), ("lock_timeout", milliseconds),
+            ("idle_in_transaction_session_timeout", milliseconds),
+        ]
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let client = self.client
         running = Task { await client.run() }
         self.logger = logger
         location = settings.description
+        callTimeout = settings.callTimeout
+        var feed = PostgresConnection.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+            database: settings.database, tls: settings.requireTLS ? .require(try .init(configuration: .makeClientConfiguration())) : .disable)
+        feed.options.connectTimeout = .seconds(5)
+        feedConfiguration = feed
         do {
             // The pool waits for a connection as long as the server keeps trying: bound the first
             // contact, so a wrong address fails the start in seconds, saying where it looked.
@@ -132,25 +149,27 @@ public final class PostgresRegistry: SharedRegistry {
 
     // MARK: Change feed
 
-    /// LISTEN on the changes channel on a connection of its own; each time it starts listening
-    /// (the first time too: changes between the server's load and the LISTEN would be missed)
-    /// it reports a possible gap, so the caller re-reads all; a lost connection is retried with
-    /// backoff up to 2 s.
+    /// LISTEN on the changes channel on a connection of its own, outside the pool (a feed that
+    /// is cut or stuck never holds up the calls); each time it starts listening (the first time
+    /// too: changes between the server's load and the LISTEN would be missed) it reports a
+    /// possible gap, so the caller re-reads all; a lost connection is retried with backoff up to 2 s.
     public func followChanges(_ changed: @escaping @Sendable (String?) async -> Void) async {
         var pause = Duration.milliseconds(100)
+        var attempt = 0
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
-                    try await connection.listen(on: Self.changes) { notifications in
-                        // Listening now: whatever changed before (or while disconnected) is read afresh.
-                        await changed(nil)
-                        pause = .milliseconds(100)
-                        for try await notification in notifications { await changed(notification.payload) }
-                    }
+                attempt += 1
+                let connection = try await PostgresConnection.connect(configuration: feedConfiguration, id: attempt, logger: logger)
+                defer { Task { try? await connection.close() } }
+                try await connection.listen(on: Self.changes) { notifications in
+                    // Listening now: whatever changed before (or while disconnected) is read afresh.
+                    await changed(nil)
+                    pause = .milliseconds(100)
+                    for try await notification in notifications { await changed(notification.payload) }
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("registry change feed lost; reconnecting", metadata: ["error": "\(error)"])
+                logger.warning("registry change feed lost; reconnecting", metadata: ["error": "\(Self.describe(error))"])
             }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(2))
@@ -194,8 +213,9 @@ public final class PostgresRegistry: SharedRegistry {
 
     /// One statement outside a transaction block, its rows collected.
     private func single(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let client = self.client, logger = self.logger
         do {
-            return try await client.query(query, logger: logger).collect()
+            return try await bounded { try await client.query(query, logger: logger).collect() }
         } catch {
             throw Self.registryError(error, location: location)
         }
@@ -650,18 +670,71 @@ public final class PostgresRegistry: SharedRegistry {
 
     /// Reads run in a transaction too: the statements of one read (a model's summary and its
     /// aliases, say) see one snapshot.
-    private func read<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
         try await write(body)
     }
 
-    /// One transaction; PostgreSQL's failures by what a caller can do about them.
-    private func write<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
-        let logger = self.logger
+    /// One transaction, bounded by the call timeout; PostgreSQL's failures by what a caller can
+    /// do about them. A write is never applied after its caller was told it failed: waiting for
+    /// a connection is cancelled at the bound (the pool drops the request, it never runs later),
+    /// and a transaction that reaches its end past the bound, by the database's own clock, rolls
+    /// back instead of committing.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+        let client = self.client, logger = self.logger, timeout = callTimeout, location = self.location
+        let started = ContinuousClock.now
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection, logger) }
+            return try await bounded {
+                try await client.withTransaction(logger: logger) { connection in
+                    let budget = timeout - (ContinuousClock.now - started)
+                    let begun = try await Self.databaseSeconds(connection, logger)
+                    let result = try await body(connection, logger)
+                    let ended = try await Self.databaseSeconds(connection, logger)
+                    guard ended - begun < Self.seconds(budget) else {
+                        throw RegistryError.unavailable(Self.lateMessage(location, timeout))
+                    }
+                    return result
+                }
+            }
         } catch {
             throw Self.registryError(error, location: location)
         }
+    }
+
+    /// `body`, or UNAVAILABLE once the call timeout has passed (`body` is cancelled then).
+    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = callTimeout, location = self.location
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw RegistryError.unavailable(Self.lateMessage(location, timeout))
+            }
+            return result
+        }
+    }
+
+    private static func lateMessage(_ location: String, _ timeout: Duration) -> String {
+        "the registry at \(location) did not answer within \(timeout.components.seconds) s (--registry-timeout); nothing was changed; retry"
+    }
+
+    private static func databaseSeconds(_ connection: PostgresConnection, _ logger: Logger) async throws -> Double {
+        let rows = try await connection.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8", logger: logger).collect()
+        return try rows.first?.decode(Double.self) ?? 0
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// For logs: postgres-nio's errors print a generic text; their code and the server's
+    /// message say what happened (no query text, no parameters).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return String(describing: error) }
+        return "\(error.code)" + (error.serverInfo?[.message].map { ": \($0)" } ?? "")
     }
 
     static func registryError(_ error: any Error, location: String) -> RegistryError {
@@ -680,7 +753,7 @@ public final class PostgresRegistry: SharedRegistry {
             case let state?: return .storage("PostgreSQL error \(state): \(error.serverInfo?[.message] ?? "")")
             case nil:
                 // No server answer: the connection failed. Worth retrying once it is back.
-                return .busy("the registry at \(location) cannot be reached (\(error.code)); retry")
+                return .unavailable("the registry at \(location) cannot be reached (\(error.code)); retry")
             }
         }
         if error is CancellationError { return .busy("the registry call was cancelled") }
@@ -700,6 +773,9 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
     public var maximumConnections = 10
     /// How long the first contact (connect and migrate) may take.
     public var startTimeout: Duration = .seconds(15)
+    /// How long one call may take, waiting for a connection included (`--registry-timeout`);
+    /// also the database's statement, lock and idle-in-transaction timeouts.
+    public var callTimeout: Duration = .seconds(5)
 
     /// Parses the URL; `password` (from --registry-password-file or SEGMENT_REGISTRY_PASSWORD)
     /// overrides one in the URL.

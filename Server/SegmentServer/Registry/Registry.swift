@@ -198,6 +198,9 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case storage(String)
     /// Busy for now (locked by another writer past the wait): worth retrying.
     case busy(String)
+    /// The registry did not answer within its call timeout (a shared database that is away):
+    /// nothing was changed, and the call is worth retrying once it is back.
+    case unavailable(String)
     /// No room left to write.
     case full(String)
     /// The database itself is damaged (not one stored value: that is `corrupt`).
@@ -216,7 +219,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
         case .invalid(let message): message
         case .storage(let message): "storage error: \(message)"
-        case .busy(let message), .full(let message), .damagedDatabase(let message): message
+        case .busy(let message), .unavailable(let message), .full(let message), .damagedDatabase(let message): message
         case .corrupt(let message): message
         case .datasetInUse(let message), .requestReused(let message): message
         }
@@ -333,8 +336,11 @@ public enum Names {
 
     /// A client's text in an error message: quoted, and cut at 64 characters (errors never echo
     /// unbounded input).
+    /// Control characters are shown escaped (`\n`, `\0`), never written into a message or a log.
     public static func quoted(_ text: String) -> String {
-        text.utf8.count <= 64 ? "'\(text)'" : "'\(text.cutToUTF8(64))...' (\(text.utf8.count) bytes)"
+        let shown = text.utf8.count <= 64 ? text : text.cutToUTF8(64)
+        let escaped = shown.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? $0.escaped(asASCII: true) : String($0) }.joined()
+        return text.utf8.count <= 64 ? "'\(escaped)'" : "'\(escaped)...' (\(text.utf8.count) bytes)"
     }
 
     /// ASCII letters, digits, '-' and '_' (checked on bytes: this runs on every scoring call).

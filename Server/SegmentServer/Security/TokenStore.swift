@@ -24,7 +24,7 @@ public final class TokenStore: Sendable {
         }
         var parsed: [(digest: [UInt8], role: Role)] = []
         for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)  // CRLF files too
             if line.isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
             guard parts.count == 2, let role = Role(rawValue: parts[0]), let digest = Self.bytes(hex: parts[1]), digest.count == 32 else {
@@ -32,6 +32,12 @@ public final class TokenStore: Sendable {
                                              + Role.allCases.map(\.rawValue).joined(separator: ", "))
             }
             parsed.append((digest, role))
+        }
+        // No token would refuse every call but health's: surely a mistake, so say so (a reload
+        // keeps the tokens in force).
+        guard !parsed.isEmpty else {
+            throw TokenFileError.badLine("the tokens file \(path) names no token, so every call would be refused; "
+                                         + "add 'role:SHA-256-hex-of-token' lines (README: Tokens and roles)")
         }
         tokens.withLock { $0 = parsed }
         return parsed.count
@@ -52,7 +58,7 @@ public final class TokenStore: Sendable {
         }
     }
 
-    /// "role:hex" for a token: what an operator writes into the file (`segment-server hash-token`).
+    /// "role:hex" for a token: what an operator writes into the file.
     public static func line(role: Role, token: String) -> String {
         role.rawValue + ":" + SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }

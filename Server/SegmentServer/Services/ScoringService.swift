@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
+import Synchronization
 
 /// Scores customers against cached, decoded models: no disk on the hot path. Large requests are
 /// scored off the cooperative pool; all scoring stops within a few thousand customers once the
@@ -9,6 +10,8 @@ import SegmentationEngine
 struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let models: ModelRepository
     let metrics: ServerMetrics
+    /// Whether the server is draining (see `score(_:with:context:)`).
+    let health: HealthStatus
     /// Threads for large requests, one per core (more would only queue on the CPU).
     let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
                                   whenFull: "64 large Score requests are already waiting; retry, or send smaller batches")
@@ -24,8 +27,22 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     /// Inline when small (a thread hop would cost more than the work), on a thread of its own when large.
     private func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
                        context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
-        let call = context.cancellation
-        let cancellation = CancellationCheck { call.isCancelled }
+        // A drain (SIGTERM) also fires `context.cancellation`: grpc-swift cancels every call's
+        // handle when the connection quiesces. Calls in flight must run to their end then, so
+        // while the server stops only the drain's own end (this task cancelled after
+        // --drain-seconds) stops scoring; before that, the client's cancel or deadline does.
+        let call = context.cancellation, health = self.health
+        let drainEnded = DrainEnd()
+        let cancellation = CancellationCheck { drainEnded.isSet || (call.isCancelled && health.phase != .stopping) }
+        return try await withTaskCancellationHandler {
+            try await score(request, with: resolved, cancellation: cancellation)
+        } onCancel: {
+            drainEnded.set()
+        }
+    }
+
+    private func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+                       cancellation: CancellationCheck) async throws -> Segmentation_V1_ScoreResponse {
         do {
             let response: Segmentation_V1_ScoreResponse
             if Self.isLarge(request) {
@@ -190,4 +207,11 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
 /// A Score call that stopped part-way because it was cancelled or passed its deadline.
 struct ScoringStopped: Error, CustomStringConvertible {
     var description: String { "the call was cancelled or passed its deadline; scoring stopped" }
+}
+
+/// Set once the drain has ended (the call's task cancelled); read from scoring threads.
+final class DrainEnd: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .relaxed) }
+    var isSet: Bool { flag.load(ordering: .relaxed) }
 }

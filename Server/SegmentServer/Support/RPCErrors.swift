@@ -37,6 +37,7 @@ enum RPCErrors {
             case .invalid: return (.invalidArgument, "INVALID_NAME", [])
             case .storage: return (.internalError, "STORAGE", [])
             case .busy: return (.unavailable, "REGISTRY_BUSY", [])
+            case .unavailable: return (.unavailable, "REGISTRY_UNAVAILABLE", [])
             case .full: return (.resourceExhausted, "DISK_FULL", [])
             case .damagedDatabase: return (.dataLoss, "DAMAGED_REGISTRY", [])
             case .corrupt: return (.dataLoss, "DAMAGED_DATA", [])

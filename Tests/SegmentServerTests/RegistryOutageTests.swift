@@ -1,0 +1,110 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentServer
+import Testing
+@testable import SegmentCLI
+
+/// The shared registry's database goes away under a running server and comes back: calls fail
+/// fast with UNAVAILABLE instead of hanging, scoring goes on from the served view, and no write
+/// a client was told had failed appears afterwards.
+@Suite("A PostgreSQL outage under a running server", .serialized, .timeLimit(.minutes(10)))
+struct RegistryOutageTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/postgres.sh").path
+    static var postgresInstalled: Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).contains {
+            FileManager.default.isExecutableFile(atPath: "/usr/lib/postgresql/\($0)/bin/pg_ctl")
+        }
+    }
+
+    /// A throwaway PostgreSQL cluster of the test's own (it is stopped mid-test, so it cannot be
+    /// the suite's shared one).
+    struct Cluster {
+        let directory: String
+        func start() throws -> String {
+            let started = try ProcessTests.run("/bin/bash", [RegistryOutageTests.script, "start", directory], seconds: 120)
+            guard started.status == 0 else { throw RegistryError.storage("postgres.sh start: \(started.stderr)") }
+            return started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func stop() throws {
+            try ProcessTests.run("/bin/bash", [RegistryOutageTests.script, "stop", directory], seconds: 60)
+        }
+    }
+
+    static func code(_ body: () async throws -> Void) async -> (RPCError.Code?, String, Double) {
+        let start = ContinuousClock.now
+        var code: RPCError.Code?, message = ""
+        do { try await body() } catch let error as RPCError { code = error.code; message = error.message } catch { message = "\(error)" }
+        return (code, message, (ContinuousClock.now - start) / .seconds(1))
+    }
+
+    @Test("Database stopped: reads and writes answer UNAVAILABLE (REGISTRY_UNAVAILABLE) within --registry-timeout, scoring goes on; back again: nothing that failed was applied, and calls work",
+          .enabled(if: ProcessTests.built && postgresInstalled, "needs PostgreSQL installed (scripts/setup.sh)"))
+    func outage() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let cluster = Cluster(directory: harness.dataDirectory + "-postgres")
+        defer {
+            try? cluster.stop()
+            try? FileManager.default.removeItem(atPath: cluster.directory)
+        }
+        let url = try cluster.start()
+        var settings = try PostgresSettings(url: url, password: try String(contentsOfFile: cluster.directory + "/password", encoding: .utf8))
+        let bound = 2.0
+        settings.callTimeout = .seconds(2)
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 17)
+
+        try await harness.withServer(configure: { $0.postgres = settings }) { services, _ in
+            let dataset = try await services.upload(path)
+            #expect(try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "prod" })
+            let row = Segmentation_V1_FeatureRows.with {
+                $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
+                $0.rows = [.with { $0.customerID = "x"; $0.values = [10, 3, 300, 100] }]
+            }
+            let before = try await services.scoring.score(.with { $0.model = .init(text: "shop@prod"); $0.features = row })
+            let jobsBefore = try await services.training.listJobs(.init()).jobs.count
+
+            try cluster.stop()
+            let calls: [(String, () async throws -> Void)] = [
+                ("ListModels", { _ = try await services.models.listModels(.init()) }),
+                ("ListJobs", { _ = try await services.training.listJobs(.init()) }),
+                ("SetAlias", { _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "canary" }) }),
+                ("DeleteVersion --force", { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "shop", version: 1); $0.force = true }) }),
+                ("SubmitTrainingJob", {
+                    _ = try await services.training.submitTrainingJob(.with {
+                        $0.spec = .with { $0.modelName = "late"; $0.datasetID = dataset.id; $0.kRange = .with { $0.min = 2; $0.max = 2 } }
+                    })
+                }),
+            ]
+            for (name, call) in calls {
+                let (code, message, seconds) = await Self.code(call)
+                #expect(code == .unavailable, "\(name) with the database down: \(String(describing: code)) \(message)")
+                #expect(seconds < bound * 2 + 1, "\(name) took \(seconds) s with the database down (bound \(bound) s)")
+                #expect(message.contains("registry"), "\(name): \(message)")
+            }
+            // Scoring is served from memory: the outage does not reach it.
+            let during = try await services.scoring.score(.with { $0.model = .init(text: "shop@prod"); $0.features = row })
+            #expect(during.scores == before.scores)
+
+            _ = try cluster.start()
+            let back = await SharedRegistryTests.within(30) {
+                (try? await services.models.listModels(.init())) != nil
+            }
+            #expect(back != nil, "calls still failed 30 s after the database came back")
+            // Give anything queued behind the outage time to land, then look: nothing may have.
+            try await Task.sleep(for: .seconds(3))
+            let versions = try await services.models.listVersions(.with { $0.name = "shop" }).versions
+            #expect(versions.map(\.version) == [1], "the version a failed DeleteVersion named is gone")
+            #expect(versions.first?.aliases.sorted() == ["prod"], "aliases after the outage: \(versions.first?.aliases ?? [])")
+            let models = try await services.models.listModels(.init()).models.map(\.name)
+            #expect(!models.contains("late"))
+            #expect(try await services.training.listJobs(.init()).jobs.count == jobsBefore, "a job a failed SubmitTrainingJob sent was queued after all")
+            let after = try await services.scoring.score(.with { $0.model = .init(text: "shop@prod"); $0.features = row })
+            #expect(after.scores == before.scores)
+            // And writes work again.
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "canary" })
+        }
+    }
+}

@@ -1,0 +1,81 @@
+"""Connection limits of a running segment-server, for scripts/test-clients.sh:
+
+    python connection-limits.py HOST:PORT TOKEN MODEL IDLE_SECONDS
+
+1. Its HTTP/2 SETTINGS advertise MAX_CONCURRENT_STREAMS (read from a raw connection).
+2. 1,000 concurrent Score calls on ONE connection (plain grpcio, one channel) all succeed: the
+   client holds back what is over the limit instead of losing the connection.
+3. A connection that sends only the HTTP/2 preface and then nothing is closed by the server
+   after about IDLE_SECONDS (never held for ever).
+Prints one line per check; exits 1 on the first failure.
+"""
+import os
+import socket
+import struct
+import sys
+import time
+from concurrent.futures import wait
+
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+import grpc  # noqa: E402
+
+from segment_client import pb  # noqa: E402
+from segmentation.v1 import scoring_pb2_grpc  # noqa: E402
+
+target, token, model, idle = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+host, port = target.rsplit(":", 1)
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + struct.pack(">I", 0)[1:] + bytes([4, 0]) + struct.pack(">I", 0)
+
+
+def fail(message):
+    print(f"FAILED: {message}")
+    sys.exit(1)
+
+
+def server_settings():
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(PREFACE)
+        data = b""
+        while len(data) < 9:
+            data += sock.recv(65536)
+        length = int.from_bytes(data[:3], "big")
+        while len(data) < 9 + length:
+            data += sock.recv(65536)
+        if data[3] != 4:
+            fail(f"the server's first frame is type {data[3]}, not SETTINGS")
+        payload = data[9:9 + length]
+        return {struct.unpack(">H", payload[i:i + 2])[0]: struct.unpack(">I", payload[i + 2:i + 6])[0]
+                for i in range(0, len(payload), 6)}
+
+
+settings = server_settings()
+limit = settings.get(3)
+if not limit:
+    fail(f"SETTINGS without MAX_CONCURRENT_STREAMS: {settings}")
+print(f"ok: the server's SETTINGS advertise MAX_CONCURRENT_STREAMS {limit}")
+
+rows = pb.scoring.FeatureRows(feature_names=["recency", "frequency", "monetary", "avg_order_value"])
+rows.rows.add(customer_id="c", values=[12.0, 4.0, 820.5, 205.1])
+request = pb.scoring.ScoreRequest(model=pb.model_ref(model), features=rows)
+with grpc.insecure_channel(target) as channel:
+    stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+    metadata = [("authorization", f"Bearer {token}")]
+    calls = [stub.Score.future(request, metadata=metadata, timeout=60) for _ in range(1000)]
+    wait(calls)
+    failed = [call.exception() for call in calls if call.exception() is not None]
+    if failed:
+        fail(f"{len(failed)} of 1000 concurrent calls on one connection failed, the first: {failed[0].code()} {failed[0].details()}")
+print(f"ok: 1000 concurrent Score calls on one connection, none failed (the limit is {limit} at a time)")
+
+with socket.create_connection((host, int(port)), timeout=idle + 10) as sock:
+    start = time.monotonic()
+    sock.sendall(PREFACE)
+    try:
+        while sock.recv(65536):
+            pass
+    except socket.timeout:
+        fail(f"a connection that sent only the preface was still open after {idle + 10:.0f} s")
+    took = time.monotonic() - start
+if not idle * 0.5 <= took <= idle + 5:
+    fail(f"the idle connection was closed after {took:.1f} s (--idle-timeout {idle:g})")
+print(f"ok: a connection that sent only the preface was closed after {took:.1f} s (--idle-timeout {idle:g})")
