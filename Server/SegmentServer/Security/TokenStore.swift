@@ -23,7 +23,7 @@ public final class TokenStore: Sendable {
             throw TokenFileError.unreadable("cannot read the tokens file: \(error.localizedDescription)")
         }
         var parsed: [(digest: [UInt8], role: Role)] = []
-        for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)  // CRLF files too
             if line.isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
