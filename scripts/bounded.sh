@@ -13,7 +13,11 @@ while kill -0 "$pid" 2>/dev/null; do
     for p in "$pid" $(pgrep -P "$pid"); do
       echo "=== pid $p: $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-200)"
       if command -v gdb > /dev/null; then
-        gdb -p "$p" -batch -ex "thread apply all bt 30" 2>&1 | grep -v "^\[New LWP\|^\[Thread debugging\|^Using host libthread" | head -n 1500
+        # Flush its buffered output first (a test runner writing to a pipe holds the last few KB,
+        # which name the tests still running), then the threads.
+        gdb -p "$p" -batch -ex "call (int)fflush(0)" > /dev/null 2>&1
+        gdb -p "$p" -batch -ex "thread apply all bt 30" 2>&1 \
+          | grep -v "^\[New LWP\|^\[Thread debugging\|^Using host libthread\|^During symbol reading\|^warning: " | head -n 1500
       fi
     done
     pkill -KILL -P "$pid"

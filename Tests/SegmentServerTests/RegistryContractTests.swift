@@ -43,6 +43,9 @@ enum Backend: String, CaseIterable, CustomStringConvertible {
         try await admin(base, "CREATE DATABASE \(name)")
         var settings = base
         settings.database = name
+        // Beside the whole suite on two cores a call can take seconds; these tests are not
+        // about the bound (RegistryOutageTests is).
+        settings.callTimeout = .seconds(30)
         return (settings, { try? await admin(base, "DROP DATABASE \(name) WITH (FORCE)") })
     }
 

@@ -51,8 +51,10 @@ struct RegistryOutageTests {
         }
         let url = try cluster.start()
         var settings = try PostgresSettings(url: url, password: try String(contentsOfFile: cluster.directory + "/password", encoding: .utf8))
-        let bound = 2.0
-        settings.callTimeout = .seconds(2)
+        // Generous enough for the calls before the outage beside the whole suite on two cores;
+        // with the database down every call must still answer within it (plus scheduling).
+        let bound = 8.0
+        settings.callTimeout = .seconds(8)
         let (path, _) = try harness.sampleFile(customers: 300, seed: 17)
 
         try await harness.withServer(configure: { $0.postgres = settings }) { services, _ in
@@ -81,7 +83,8 @@ struct RegistryOutageTests {
             for (name, call) in calls {
                 let (code, message, seconds) = await Self.code(call)
                 #expect(code == .unavailable, "\(name) with the database down: \(String(describing: code)) \(message)")
-                #expect(seconds < bound * 2 + 1, "\(name) took \(seconds) s with the database down (bound \(bound) s)")
+                // A call may first wait behind a catalog re-read (the feed's reconnect starts one), itself bounded.
+                #expect(seconds < 2 * bound + 4, "\(name) took \(seconds) s with the database down (bound \(bound) s)")
                 #expect(message.contains("registry"), "\(name): \(message)")
             }
             // Scoring is served from memory: the outage does not reach it.

@@ -700,20 +700,28 @@ public final class PostgresRegistry: SharedRegistry {
         }
     }
 
-    /// `body`, or UNAVAILABLE once the call timeout has passed (`body` is cancelled then).
+    /// `body`, or UNAVAILABLE once the call timeout has passed. The caller gets its answer at
+    /// the bound whatever `body` does: `body` is cancelled then, and not waited for (a task
+    /// group would wait for it, and a connection attempt or a pool wait can ignore the
+    /// cancellation for seconds; what it might still do is harmless: see `write`).
     private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let timeout = callTimeout, location = self.location
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw RegistryError.unavailable(Self.lateMessage(location, timeout))
-            }
-            return result
+        let outcome = FirstOutcome<T>()
+        let work = Task {
+            do { await outcome.settle(.success(try await body())) } catch { await outcome.settle(.failure(error)) }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            await outcome.settle(.failure(RegistryError.unavailable(Self.lateMessage(location, timeout))))
+        }
+        defer {
+            work.cancel()
+            timer.cancel()
+        }
+        return try await withTaskCancellationHandler {
+            try await outcome.value()
+        } onCancel: {
+            Task { await outcome.settle(.failure(CancellationError())) }
         }
     }
 
@@ -797,4 +805,22 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
 
     /// The URL without the password.
     public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" + (requireTLS ? "?sslmode=require" : "") }
+}
+
+/// The first of several outcomes (a result, the timeout, the caller's cancellation) wins.
+private actor FirstOutcome<T: Sendable> {
+    private var outcome: Result<T, any Error>?
+    private var waiter: CheckedContinuation<T, any Error>?
+
+    func settle(_ result: Result<T, any Error>) {
+        guard outcome == nil else { return }
+        outcome = result
+        waiter?.resume(with: result)
+        waiter = nil
+    }
+
+    func value() async throws -> T {
+        if let outcome { return try outcome.get() }
+        return try await withCheckedThrowingContinuation { waiter = $0 }
+    }
 }
