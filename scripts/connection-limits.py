@@ -36,11 +36,16 @@ def server_settings():
     with socket.create_connection((host, int(port)), timeout=5) as sock:
         sock.sendall(PREFACE)
         data = b""
+        def more():
+            chunk = sock.recv(65536)
+            if not chunk:
+                fail("the server closed the connection before its SETTINGS")
+            return chunk
         while len(data) < 9:
-            data += sock.recv(65536)
+            data += more()
         length = int.from_bytes(data[:3], "big")
         while len(data) < 9 + length:
-            data += sock.recv(65536)
+            data += more()
         if data[3] != 4:
             fail(f"the server's first frame is type {data[3]}, not SETTINGS")
         payload = data[9:9 + length]

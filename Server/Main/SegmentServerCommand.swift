@@ -59,7 +59,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-seconds"), help: "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); what is still open then is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600).")
     var drainSeconds: Int?
 
-    @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS; a call over it is refused alone, never the connection (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")
+    @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS so they queue the rest (a client that opens more anyway loses the connection: HTTP/2 PROTOCOL_ERROR) (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")
     var maximumConcurrentStreams: Int?
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay open with no call in progress before the server closes it (env SEGMENT_IDLE_TIMEOUT; default 300; 1 to 86400).")
@@ -180,8 +180,14 @@ struct SegmentServerCommand: AsyncParsableCommand {
         } catch let error as ServerSetupError {
             // A setup the operator must change (not a mistyped flag: no usage text).
             Self.fail(error.description, code: Self.setupRefused)
+        } catch let error as TokenFileError {
+            Self.fail("\(error)", code: Self.setupRefused)
         } catch let error as RegistryError {
-            Self.fail("cannot open the registry: \(error)", code: Self.registryUnavailable)
+            // Only an unreachable registry is worth retrying as it is; a damaged or newer one is not.
+            switch error {
+            case .unavailable, .busy: Self.fail("cannot open the registry: \(error)", code: Self.registryUnavailable)
+            default: Self.fail("cannot open the registry: \(error)", code: Self.setupRefused)
+            }
         }
         // SIGHUP re-reads the tokens file: rotate tokens without a restart.
         signal(SIGHUP, SIG_IGN)
@@ -207,7 +213,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
 
     /// Exit codes besides 64 (a bad flag or value, with the usage text): the setup is refused
     /// (data directory held by another server, no tokens on a public address...), or the
-    /// registry cannot be opened (unreachable PostgreSQL: worth retrying).
+    /// registry cannot be reached (unreachable PostgreSQL: worth retrying).
     static let setupRefused: Int32 = 78
     static let registryUnavailable: Int32 = 69
 

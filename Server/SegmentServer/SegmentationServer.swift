@@ -175,7 +175,8 @@ public final class SegmentationServer: Service, Sendable {
             config: .defaults {
                 $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes
                 // Advertised in SETTINGS, so compliant clients hold calls back instead of having
-                // the connection reset; a stream over it is refused alone (REFUSED_STREAM).
+                // the connection reset (swift-nio-http2 answers a stream over it with a
+                // connection-level PROTOCOL_ERROR).
                 $0.http2.maxConcurrentStreams = configuration.maximumConcurrentStreams
                 // A connection with no call for this long is closed (GOAWAY): idle connections
                 // cannot pile up and hold file descriptors for ever.

@@ -52,7 +52,8 @@ struct ProcessTests {
         let second = try Self.run(Self.server, ["--port", "0", "--data-dir", data])
         #expect(second.status == 78 && second.stderr.contains("in use by another segment-server (pid \(server.processIdentifier)")
                 && !second.stderr.contains("USAGE"), "\(second.status) \(second.stderr)")
-        // An unreachable registry: exit 69, one line, no usage text.
+        // An unreachable registry: exit 69, no usage text.
+        defer { try? FileManager.default.removeItem(atPath: data + "-pg") }
         let unreachable = try Self.run(Self.server, ["--port", "0", "--data-dir", data + "-pg", "--registry", "postgres://segment@127.0.0.1:1/segment"],
                                        environment: ["SEGMENT_REGISTRY_PASSWORD": "x"])
         #expect(unreachable.status == 69 && unreachable.stderr.contains("cannot open the registry") && !unreachable.stderr.contains("USAGE"),

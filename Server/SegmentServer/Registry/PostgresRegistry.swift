@@ -57,7 +57,7 @@ public final class PostgresRegistry: SharedRegistry {
                 group.addTask { try await self.migrate() }
                 group.addTask {
                     try await Task.sleep(for: settings.startTimeout)
-                    throw RegistryError.storage("no answer from the registry at \(settings) within \(settings.startTimeout)")
+                    throw RegistryError.unavailable("no answer from the registry at \(settings) within \(settings.startTimeout)")
                 }
                 try await group.next()
                 group.cancelAll()
@@ -123,6 +123,9 @@ public final class PostgresRegistry: SharedRegistry {
 
     private func migrate() async throws {
         try await client.withTransaction(logger: logger) { connection in
+            // Bounded by the start timeout instead: a replica waits its turn behind another's migration.
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
+            try await connection.query("SET LOCAL lock_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -186,7 +189,9 @@ public final class PostgresRegistry: SharedRegistry {
     // come from the database's clock (`clock_timestamp()`), never the servers'.
 
     public func claimJob(owner: String) async throws -> JobRecord? {
-        let rows = try await single("""
+        // Through the commit gate: a claim that lands after the caller gave up would leave a job
+        // "running" here that nothing runs.
+        let rows = try await gated("""
             UPDATE jobs SET status = 'running', owner = \(owner), heartbeat_at = EXTRACT(EPOCH FROM clock_timestamp()),
                 attempts = attempts + 1, started_at = EXTRACT(EPOCH FROM clock_timestamp()), stage = 'reading', error = NULL
             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND NOT cancel_requested
@@ -211,11 +216,17 @@ public final class PostgresRegistry: SharedRegistry {
         return (stop, lost)
     }
 
-    /// One statement outside a transaction block, its rows collected.
+    /// One statement in a transaction with the commit gate (see `write`), its rows collected.
+    private func gated(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await write { connection, logger in try await connection.query(query, logger: logger).collect() }
+    }
+
+    /// One statement outside a transaction block, its rows collected (for statements whose late
+    /// effect is harmless: heartbeats, re-queues, counts).
     private func single(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let client = self.client, logger = self.logger
         do {
-            return try await bounded { try await client.query(query, logger: logger).collect() }
+            return try await bounded { _ in try await client.query(query, logger: logger).collect() }
         } catch {
             throw Self.registryError(error, location: location)
         }
@@ -241,7 +252,7 @@ public final class PostgresRegistry: SharedRegistry {
     }
 
     public func releaseJob(id: String, owner: String) async throws {
-        _ = try await single("""
+        _ = try await gated("""
             UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
                 owner = NULL, stage = 'queued', fraction = 0, heartbeat_at = NULL, attempts = GREATEST(attempts - 1, 0),
                 finished_at = CASE WHEN cancel_requested THEN EXTRACT(EPOCH FROM clock_timestamp()) ELSE NULL END,
@@ -591,7 +602,8 @@ public final class PostgresRegistry: SharedRegistry {
     }
 
     public func corruptVersions() async throws -> [(model: String, version: Int, reason: String)] {
-        try await read { connection, logger in
+        // Every stored model's bytes, once at start: far more than one call's work.
+        try await read(bound: .seconds(max(300, callTimeout.components.seconds * 20))) { connection, logger in
             // One blob in memory at a time: the rows stream.
             var damaged: [(model: String, version: Int, reason: String)] = []
             for try await (model, version, data, expected) in try await connection.query(
@@ -670,28 +682,28 @@ public final class PostgresRegistry: SharedRegistry {
 
     /// Reads run in a transaction too: the statements of one read (a model's summary and its
     /// aliases, say) see one snapshot.
-    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
-        try await write(body)
+    private func read<T: Sendable>(bound: Duration? = nil,
+                                   _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+        try await write(bound: bound, body)
     }
 
     /// One transaction, bounded by the call timeout; PostgreSQL's failures by what a caller can
     /// do about them. A write is never applied after its caller was told it failed: waiting for
     /// a connection is cancelled at the bound (the pool drops the request, it never runs later),
-    /// and a transaction that reaches its end past the bound, by the database's own clock, rolls
-    /// back instead of committing.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
-        let client = self.client, logger = self.logger, timeout = callTimeout, location = self.location
-        let started = ContinuousClock.now
+    /// and the transaction's last step claims the commit from the bound's timer: past the bound
+    /// it rolls back instead; once claimed, the caller waits for COMMIT's own answer.
+    private func write<T: Sendable>(bound seconds: Duration? = nil,
+                                    _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+        let client = self.client, logger = self.logger, location = self.location, timeout = seconds ?? callTimeout
         do {
-            return try await bounded {
+            return try await bounded(timeout) { gate in
                 try await client.withTransaction(logger: logger) { connection in
-                    let budget = timeout - (ContinuousClock.now - started)
-                    let begun = try await Self.databaseSeconds(connection, logger)
-                    let result = try await body(connection, logger)
-                    let ended = try await Self.databaseSeconds(connection, logger)
-                    guard ended - begun < Self.seconds(budget) else {
-                        throw RegistryError.unavailable(Self.lateMessage(location, timeout))
+                    if seconds != nil {
+                        // A longer bound than the database's own per-statement one (set at connect).
+                        try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
                     }
+                    let result = try await body(connection, logger)
+                    guard await gate.claimCommit() else { throw RegistryError.unavailable(Self.lateMessage(location, timeout)) }
                     return result
                 }
             }
@@ -700,19 +712,20 @@ public final class PostgresRegistry: SharedRegistry {
         }
     }
 
-    /// `body`, or UNAVAILABLE once the call timeout has passed. The caller gets its answer at
-    /// the bound whatever `body` does: `body` is cancelled then, and not waited for (a task
-    /// group would wait for it, and a connection attempt or a pool wait can ignore the
-    /// cancellation for seconds; what it might still do is harmless: see `write`).
-    private func bounded<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let timeout = callTimeout, location = self.location
+    /// `body`, or UNAVAILABLE once `timeout` has passed. The caller gets its answer at the bound
+    /// whatever `body` does, unless `body` has claimed its commit by then (the answer is then
+    /// COMMIT's): `body` is cancelled and not waited for (a task group would wait, and a
+    /// connection attempt or a pool wait can ignore cancellation for seconds).
+    private func bounded<T: Sendable>(_ timeout: Duration? = nil,
+                                      _ body: @escaping @Sendable (FirstOutcome<T>) async throws -> T) async throws -> T {
+        let timeout = timeout ?? callTimeout, location = self.location
         let outcome = FirstOutcome<T>()
         let work = Task {
-            do { await outcome.settle(.success(try await body())) } catch { await outcome.settle(.failure(error)) }
+            do { await outcome.settle(.success(try await body(outcome)), final: true) } catch { await outcome.settle(.failure(error), final: true) }
         }
         let timer = Task {
             try? await Task.sleep(for: timeout)
-            await outcome.settle(.failure(RegistryError.unavailable(Self.lateMessage(location, timeout))))
+            await outcome.settle(.failure(RegistryError.unavailable(Self.lateMessage(location, timeout))), final: false)
         }
         defer {
             work.cancel()
@@ -721,21 +734,12 @@ public final class PostgresRegistry: SharedRegistry {
         return try await withTaskCancellationHandler {
             try await outcome.value()
         } onCancel: {
-            Task { await outcome.settle(.failure(CancellationError())) }
+            Task { await outcome.settle(.failure(CancellationError()), final: false) }
         }
     }
 
     private static func lateMessage(_ location: String, _ timeout: Duration) -> String {
         "the registry at \(location) did not answer within \(timeout.components.seconds) s (--registry-timeout); nothing was changed; retry"
-    }
-
-    private static func databaseSeconds(_ connection: PostgresConnection, _ logger: Logger) async throws -> Double {
-        let rows = try await connection.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8", logger: logger).collect()
-        return try rows.first?.decode(Double.self) ?? 0
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// For logs: postgres-nio's errors print a generic text; their code and the server's
@@ -807,16 +811,27 @@ public struct PostgresSettings: Sendable, CustomStringConvertible {
     public var description: String { "postgres://\(username)@\(host):\(port)/\(database)" + (requireTLS ? "?sslmode=require" : "") }
 }
 
-/// The first of several outcomes (a result, the timeout, the caller's cancellation) wins.
-private actor FirstOutcome<T: Sendable> {
+/// The first of several outcomes (a result, the timeout, the caller's cancellation) wins,
+/// except that once the work has claimed its commit only the work's own result counts.
+actor FirstOutcome<T: Sendable> {
     private var outcome: Result<T, any Error>?
+    private var committing = false
     private var waiter: CheckedContinuation<T, any Error>?
 
-    func settle(_ result: Result<T, any Error>) {
-        guard outcome == nil else { return }
+    /// `final`: the work's own result (it wins even after a claimed commit).
+    func settle(_ result: Result<T, any Error>, final: Bool) {
+        guard outcome == nil, final || !committing else { return }
         outcome = result
         waiter?.resume(with: result)
         waiter = nil
+    }
+
+    /// Whether the work may commit: false once the bound or the caller's cancellation has
+    /// answered the caller (the work must roll back then).
+    func claimCommit() -> Bool {
+        guard outcome == nil else { return false }
+        committing = true
+        return true
     }
 
     func value() async throws -> T {
