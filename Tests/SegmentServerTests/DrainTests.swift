@@ -30,7 +30,8 @@ struct DrainTests {
         let harness = try Harness()
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 300, seed: 23)
-        let server = try ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--drain-seconds", "3"])
+        // A drain long enough for the three answers beside the whole suite on two cores.
+        let server = try ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--drain-seconds", "60"])
         defer { server.stop() }
         let signalled = Mutex<ContinuousClock.Instant?>(nil)
         try await withGRPCClient(
