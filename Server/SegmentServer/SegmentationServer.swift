@@ -223,9 +223,28 @@ public final class SegmentationServer: Service, Sendable {
             logger.error("a stored model version cannot be served",
                          metadata: ["model": "\(damaged.name)@\(damaged.version)", "reason": "\(damaged.reason)"])
         }
-        // Every id, readable record or not: a damaged row must never cost the dataset its files.
-        let orphans = store.removeOrphans(keeping: try await registry.datasetIDs())
-        if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
+        // Only in a datasets folder this registry owns: another registry's folder (a --datasets-dir
+        // shared by mistake) is never cleaned. Every id, readable record or not: a damaged row
+        // must never cost the dataset its files.
+        switch try store.claim(for: registryIdentity) {
+        case .ours:
+            let orphans = store.removeOrphans(keeping: try await registry.datasetIDs())
+            if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
+        case .another(let owner):
+            logger.error("the datasets folder belongs to another registry: nothing in it is cleaned up; give this server its own --datasets-dir (or, if the folder really is this registry's now, delete its .segment-registry file)",
+                         metadata: ["datasets": "\(store.root)", "owner": "\(owner)", "this_registry": "\(registryIdentity)"])
+        }
+    }
+
+    /// Names this server's registry in the datasets folder's ownership marker: the PostgreSQL
+    /// database (as configured; replicas name it alike), or the SQLite file's full path.
+    private var registryIdentity: String {
+        if let postgres = configuration.postgres { return postgres.description }
+        if registry is SQLiteRegistry {
+            let path = (configuration.dataDirectory as NSString).appendingPathComponent("registry.sqlite")
+            return "sqlite:" + URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        }
+        return "injected:\(type(of: registry)):" + URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
     }
 
     /// Probes the registry every `registryProbeInterval`: NOT_SERVING while it fails or does not

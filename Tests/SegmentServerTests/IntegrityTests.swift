@@ -9,6 +9,32 @@ import Testing
 
 @Suite("Stored bytes prove themselves", .serialized, .timeLimit(.minutes(10)))
 struct IntegrityTests {
+    @Test("A server with its own registry pointed at another registry's --datasets-dir deletes nothing there (it says whose folder it is); the owner still trains on its dataset")
+    func foreignDatasetsFolder() async throws {
+        let (owner, stranger) = (try Harness(), try Harness())
+        defer { owner.remove(); stranger.remove() }
+        let shared = owner.dataDirectory + "-datasets"
+        defer { try? FileManager.default.removeItem(atPath: shared) }
+        let (path, _) = try owner.sampleFile(customers: 200, seed: 31)
+        let dataset = try await owner.withServer(configure: { $0.datasetsDirectory = shared }) { services, _ in
+            try await services.upload(path)
+        }
+        // Old enough to count as an orphan for a server whose registry does not know it.
+        let folder = (shared as NSString).appendingPathComponent(dataset.id.replacingOccurrences(of: "sha256:", with: ""))
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-7200)], ofItemAtPath: folder)
+        let log = CapturedLog()
+        try await stranger.withServer(configure: { $0.datasetsDirectory = shared }, logger: log.logger) { services, _ in
+            let listed = try await services.datasets.listDatasets(.init()).datasets
+            #expect(listed.isEmpty)
+        }
+        #expect(FileManager.default.fileExists(atPath: folder), "the stranger deleted the owner's dataset")
+        #expect(log.lines.withLock { $0 }.contains { $0.contains("belongs to another registry") })
+        try await owner.withServer(configure: { $0.datasetsDirectory = shared }) { services, _ in
+            let job = try await services.train(dataset.id, model: "m", ks: 3...3)
+            #expect(job.state == .succeeded, "\(job.error)")
+        }
+    }
+
     @Test("A flipped byte in a model blob: DATA_LOSS naming the version, ListVersions shows it, the other version serves; a bad jobs row is skipped and counted")
     func damagedModelAndRow() async throws {
         let harness = try Harness()

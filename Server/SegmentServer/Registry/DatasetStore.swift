@@ -219,6 +219,24 @@ public struct DatasetStore: Sendable {
         try? FileManager.default.removeItem(atPath: folder(for: id))
     }
 
+    /// Which registry this datasets folder belongs to: `.segment-registry` names it, written by
+    /// the first server to use the folder. Another registry's server pointed here by mistake
+    /// must not delete what that registry holds as "orphans".
+    public enum Ownership: Equatable {
+        case ours
+        case another(String)
+    }
+
+    /// Claims the folder for `registry` if nobody has, else says whose it is.
+    public func claim(for registry: String) throws -> Ownership {
+        let marker = (root as NSString).appendingPathComponent(".segment-registry")
+        if let owner = try? String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !owner.isEmpty {
+            return owner == registry ? .ours : .another(owner)
+        }
+        try (registry + "\n").write(toFile: marker, atomically: true, encoding: .utf8)
+        return .ours
+    }
+
     /// Removes stored folders that no dataset record names (left by a crash between deleting a
     /// record and its files, or between storing files and their record). Returns how many.
     @discardableResult
