@@ -331,7 +331,7 @@ struct ServerTests {
             #expect(await statusCode { _ = try await services.upload(path) } == .resourceExhausted)
             #expect(try await services.datasets.listDatasets(.init()).datasets.isEmpty)
             let datasets = (harness.dataDirectory as NSString).appendingPathComponent("datasets")
-            let left = try FileManager.default.contentsOfDirectory(atPath: datasets).filter { $0 != ".staging" }
+            let left = try FileManager.default.contentsOfDirectory(atPath: datasets).filter { !$0.hasPrefix(".") }  // .staging, .segment-registry
             #expect(left.isEmpty)
             #expect(try FileManager.default.contentsOfDirectory(atPath: (datasets as NSString).appendingPathComponent(".staging")).isEmpty)
         }
