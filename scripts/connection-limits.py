@@ -5,9 +5,11 @@
 1. Its HTTP/2 SETTINGS advertise MAX_CONCURRENT_STREAMS (read from a raw connection).
 2. 1,000 concurrent Score calls on ONE connection (plain grpcio, one channel) all succeed: the
    client holds back what is over the limit instead of losing the connection.
-3. A connection that starts no call is closed by the server after about IDLE_SECONDS (the
-   client ACKs the server's SETTINGS and PINGs, as every HTTP/2 client does; one that never
-   ACKs the closing PING is not yet closed: grpc-swift waits for the ACK).
+3. Metadata over --max-header-bytes (the server's default, 16 KiB) fails that call alone with
+   RESOURCE_EXHAUSTED; the calls beside it on the same connection succeed.
+4. A connection that starts no call is closed by the server after about IDLE_SECONDS (the
+   client ACKs the server's SETTINGS and PINGs, as every HTTP/2 client does), and so is one
+   whose client never ACKs anything, soon after (the server's idle cut).
 Prints one line per check; exits 1 on the first failure.
 """
 import os
@@ -72,6 +74,21 @@ with grpc.insecure_channel(target) as channel:
         fail(f"{len(failed)} of 1000 concurrent calls on one connection failed, the first: {failed[0].code()} {failed[0].details()}")
 print(f"ok: 1000 concurrent Score calls on one connection, none failed (the limit is {limit} at a time)")
 
+with grpc.insecure_channel(target) as channel:
+    stub = scoring_pb2_grpc.ScoringServiceStub(channel)
+    metadata = [("authorization", f"Bearer {token}")]
+    big = stub.Score.future(request, metadata=metadata + [("x-big", "x" * 20000)], timeout=60)
+    others = [stub.Score.future(request, metadata=metadata, timeout=60) for _ in range(20)]
+    error = big.exception()
+    if error is None or error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or "--max-header-bytes" not in error.details():
+        fail(f"a call with 20 KB of metadata: {error and (error.code(), error.details())}, not RESOURCE_EXHAUSTED")
+    failed = [e for e in (call.exception() for call in others) if e is not None]
+    if failed:
+        fail(f"{len(failed)} of the 20 calls beside the oversized one failed: {failed[0].code()} {failed[0].details()}")
+    stub.Score(request, metadata=metadata, timeout=10)
+print(f"ok: 20 KB of metadata: RESOURCE_EXHAUSTED ({error.details()}); the 20 calls beside it succeeded")
+
+
 def frames(sock):
     """The server's HTTP/2 frames as (type, flags, payload), until it closes the connection."""
     data = b""
@@ -102,3 +119,17 @@ with socket.create_connection((host, int(port)), timeout=idle + 10) as sock:
 if not idle * 0.5 <= took <= idle + 5:
     fail(f"the idle connection was closed after {took:.1f} s (--idle-timeout {idle:g})")
 print(f"ok: a connection with no call was closed after {took:.1f} s (--idle-timeout {idle:g})")
+
+# A client that sends the preface and then nothing, not even ACKs: cut off soon after the timeout.
+with socket.create_connection((host, int(port)), timeout=2 * idle + 10) as sock:
+    start = time.monotonic()
+    sock.sendall(PREFACE)
+    try:
+        for _ in frames(sock):
+            pass
+    except socket.timeout:
+        fail(f"a connection that never ACKs was still open after {2 * idle + 10:.0f} s")
+    took = time.monotonic() - start
+if not idle <= took <= 2 * idle + 5:
+    fail(f"the connection that never ACKs was closed after {took:.1f} s (--idle-timeout {idle:g})")
+print(f"ok: a connection that never ACKs was closed after {took:.1f} s (--idle-timeout {idle:g})")

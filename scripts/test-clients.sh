@@ -134,7 +134,7 @@ printf 'customer_id,recency,frequency,monetary,avg_order_value\nq1,12,abc,300,10
 expect "C, bad feature row" 4 INVALID_ARGUMENT examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/bad-features.csv"
 
 # Connection limits: MAX_CONCURRENT_STREAMS advertised, 1,000 concurrent calls on one connection
-# all answered, an idle connection closed after --idle-timeout.
+# all answered, oversized metadata failing its call alone, idle and mute connections closed.
 "$py" scripts/connection-limits.py "$SEGMENT_SERVER" "$token" shop 3
 
 # The same server again, now with mutual TLS: the Python client with its CA, certificate and key.

@@ -65,6 +65,15 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay open with no call in progress before the server closes it (env SEGMENT_IDLE_TIMEOUT; default 300; 1 to 86400).")
     var idleTimeout: Int?
 
+    @Option(name: .customLong("max-connections"), help: "Connections open at once; more are closed as they are accepted (clients see UNAVAILABLE and retry). Keep it under the open-files limit (ulimit -n) (env SEGMENT_MAX_CONNECTIONS; default 1000; 1 to 1000000).")
+    var maximumConnections: Int?
+
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection may take to finish its TLS handshake and start HTTP/2; then it is closed (env SEGMENT_HANDSHAKE_TIMEOUT; default 10; 1 to 300).")
+    var handshakeTimeout: Int?
+
+    @Option(name: .customLong("max-header-bytes"), help: "Largest metadata (headers) of one call, counted as HTTP/2 does (name + value + 32 per entry); a larger one fails that call alone with RESOURCE_EXHAUSTED (env SEGMENT_MAX_HEADER_BYTES; default 16384; 1024 to 65536; clients are told 64 KiB is the most they may send, and a connection that sends more is closed).")
+    var maximumHeaderBytes: Int?
+
     @Option(name: .customLong("datasets-dir"), help: "Folder of uploaded datasets shared by the replicas of a --registry (every replica reads and writes it: one disk or NFS) (env SEGMENT_DATASETS_DIR; default DATA_DIR/datasets, this server's own).")
     var datasetsDirectory: String?
 
@@ -127,6 +136,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.drainSeconds = try value(drainSeconds, "SEGMENT_DRAIN_SECONDS", configuration.drainSeconds, 0...3600, "drain-seconds")
         configuration.maximumConcurrentStreams = try value(maximumConcurrentStreams, "SEGMENT_MAX_CONCURRENT_STREAMS", configuration.maximumConcurrentStreams, 1...10_000, "max-concurrent-streams")
         configuration.idleTimeoutSeconds = try value(idleTimeout, "SEGMENT_IDLE_TIMEOUT", configuration.idleTimeoutSeconds, 1...86_400, "idle-timeout")
+        configuration.maximumConnections = try value(maximumConnections, "SEGMENT_MAX_CONNECTIONS", configuration.maximumConnections, 1...1_000_000, "max-connections")
+        configuration.handshakeTimeoutSeconds = try value(handshakeTimeout, "SEGMENT_HANDSHAKE_TIMEOUT", configuration.handshakeTimeoutSeconds, 1...300, "handshake-timeout")
+        configuration.maximumHeaderBytes = try value(maximumHeaderBytes, "SEGMENT_MAX_HEADER_BYTES", configuration.maximumHeaderBytes, 1024...65_536, "max-header-bytes")
         configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
         configuration.datasetsDirectory = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
         configuration.replicaID = replicaID ?? environment["SEGMENT_REPLICA_ID"]

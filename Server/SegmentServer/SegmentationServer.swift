@@ -53,6 +53,16 @@ public struct ServerConfiguration: Sendable {
     public var maximumConcurrentStreams = 100
     /// Seconds a connection may stay open with no call before it is closed (`--idle-timeout`).
     public var idleTimeoutSeconds = 300
+    /// Connections open at once (`--max-connections`); more are closed as they are accepted.
+    public var maximumConnections = 1_000
+    /// Seconds from accepting a connection to its first HTTP/2 bytes, the TLS handshake included
+    /// (`--handshake-timeout`).
+    public var handshakeTimeoutSeconds = 10
+    /// Largest header list (metadata) of one call, in bytes as HTTP/2 counts them (name + value +
+    /// 32 per entry) (`--max-header-bytes`); a larger one fails that call alone with
+    /// RESOURCE_EXHAUSTED. Lists up to 64 KiB are decoded to tell (the size advertised in SETTINGS);
+    /// past that the connection goes.
+    public var maximumHeaderBytes = 16 << 10
     /// Decoded models kept in memory, in bytes of serialized model (LRU).
     public var modelCacheBytes = 512 << 20
     /// What a training spec and a dataset may ask for.
@@ -130,6 +140,7 @@ public final class SegmentationServer: Service, Sendable {
     private let directoryLock: DataDirectoryLock
     private let metricsEndpoint: MetricsEndpoint?
     private let transport: HTTP2ServerTransport.Posix
+    private let connections: ConnectionGuards
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
 
@@ -169,6 +180,14 @@ public final class SegmentationServer: Service, Sendable {
                           maximumConcurrentJobs: configuration.maximumConcurrentJobs,
                           maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: hooks.training,
                           metrics: metrics, replicaID: configuration.effectiveReplicaID)
+        let connections = ConnectionGuards(limits: ConnectionLimits(
+            maximumConnections: configuration.maximumConnections,
+            handshakeTimeout: .seconds(Int64(configuration.handshakeTimeoutSeconds)),
+            // grpc-swift sends GOAWAY and a PING at the idle timeout and waits for the ACK; a client
+            // that never sends it is cut off 10 s later (sooner for idle timeouts under 10 s).
+            idleCut: .seconds(Int64(configuration.idleTimeoutSeconds + min(10, configuration.idleTimeoutSeconds))),
+            headerListBytes: ConnectionLimits.decodableHeaderListBytes), metrics: metrics)
+        self.connections = connections
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
             transportSecurity: try configuration.transportSecurity(),
@@ -181,10 +200,13 @@ public final class SegmentationServer: Service, Sendable {
                 // A connection with no call for this long is closed (GOAWAY): idle connections
                 // cannot pile up and hold file descriptors for ever.
                 $0.connection.maxIdleTime = .seconds(configuration.idleTimeoutSeconds)
+                // --max-connections, --handshake-timeout, the idle cut and the header list size.
+                $0.channelDebuggingCallbacks = connections.callbacks
             })
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
-        let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health)
+        let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health,
+                                    maximumHeaderBytes: configuration.maximumHeaderBytes)
         let reflection = ReflectionIndex(services: Self.serviceNames)
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store, limits: configuration.limits, metrics: metrics,
@@ -202,7 +224,8 @@ public final class SegmentationServer: Service, Sendable {
                 let (queued, running) = await jobs.counts
                 let inventory = models.inventory
                 return metrics.exposition(.init(queuedJobs: queued, runningJobs: running, models: inventory.models,
-                                                versions: inventory.versions, cachedModels: inventory.decoded))
+                                                versions: inventory.versions, cachedModels: inventory.decoded,
+                                                openConnections: connections.openConnections))
             } }
         } else {
             metricsEndpoint = nil

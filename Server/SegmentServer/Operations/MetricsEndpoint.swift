@@ -9,6 +9,9 @@ import Synchronization
 final class MetricsEndpoint: Sendable {
     /// Scrapers are few; more connections than this at once are closed at accept.
     static let maximumConnections = 16
+    /// A whole request must arrive within this of connecting or of the previous answer, however
+    /// the client trickles it; then the connection is closed.
+    static let requestDeadline: TimeAmount = .seconds(10)
 
     private let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
     private let render: @Sendable () async -> [UInt8]
@@ -20,9 +23,9 @@ final class MetricsEndpoint: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { child in
                 child.eventLoop.makeCompletedFuture {
-                    // A connection that sends nothing for 30 s is closed: idle ones cannot hold the 16 places.
-                    try child.pipeline.syncOperations.addHandlers([IdleStateHandler(readTimeout: .seconds(30)), CloseWhenIdle()])
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
+                    // Slow or idle connections cannot hold the 16 places for long.
+                    try child.pipeline.syncOperations.addHandler(RequestDeadline(Self.requestDeadline))
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: child)
                 }
@@ -79,11 +82,39 @@ final class MetricsEndpoint: Sendable {
     }
 }
 
-/// Closes the connection when IdleStateHandler reports it idle.
-private final class CloseWhenIdle: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
+/// Closes the connection unless a whole request arrives within `limit` of connecting or of the
+/// previous answer: a byte now and then (which would reset a read-idle timer) does not keep it.
+private final class RequestDeadline: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+    private let limit: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(_ limit: TimeAmount) { self.limit = limit }
+
+    func handlerAdded(context: ChannelHandlerContext) { arm(context) }
+
+    func handlerRemoved(context: ChannelHandlerContext) { timer?.cancel() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = unwrapInboundIn(data) {
+            timer?.cancel()
+            timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { arm(context) }
+        context.write(data, promise: promise)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        timer?.cancel()
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { bound.value.close(promise: nil) }
     }
 }

@@ -46,6 +46,9 @@ public final class ServerMetrics: Sendable {
         stoppedScores = CoreMetrics.Counter(label: "segment_scores_stopped_early_total", factory: factory)
         // Present from the start, at zero, so a dashboard's rate() has a first sample.
         for state in ["succeeded", "failed", "cancelled"] { _ = jobsFinished(state) }
+        for reason in ["over_limit", "handshake_timeout", "idle"] {
+            _ = CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", reason)], factory: factory)
+        }
     }
 
     // MARK: Recording
@@ -94,6 +97,12 @@ public final class ServerMetrics: Sendable {
     /// Large Score requests stopped mid-way since the server started.
     public var scoresStoppedEarly: Int { stoppedScoresSoFar.load(ordering: .relaxed) }
 
+    /// A connection the server closed itself: `over_limit` (--max-connections), `handshake_timeout`
+    /// (--handshake-timeout) or `idle` (no call past --idle-timeout, its client not closing it).
+    func connectionClosed(reason: String) {
+        CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", reason)], factory: factory).increment()
+    }
+
     /// grpc_type, grpc_service, grpc_method, as go-grpc-prometheus has them.
     private static func labels(_ service: String, _ method: String) -> [(String, String)] {
         [("grpc_type", APISchema.methodTypes[service + "/" + method] ?? "unary"), ("grpc_service", service), ("grpc_method", method)]
@@ -135,6 +144,7 @@ public final class ServerMetrics: Sendable {
         var models: Int
         var versions: Int
         var cachedModels: Int
+        var openConnections: Int
     }
 
     /// The Prometheus text exposition, with the sampled gauges brought up to date first.
@@ -144,6 +154,7 @@ public final class ServerMetrics: Sendable {
         gauge("segment_models").record(snapshot.models)
         gauge("segment_model_versions").record(snapshot.versions)
         gauge("segment_models_decoded").record(snapshot.cachedModels)
+        gauge("segment_open_connections").record(snapshot.openConnections)
         let memory = ProcessMemory.current()
         gauge("process_resident_memory_bytes").record(memory.residentBytes)
         gauge("process_virtual_memory_bytes").record(memory.virtualBytes)

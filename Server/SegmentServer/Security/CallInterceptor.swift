@@ -13,6 +13,9 @@ struct CallInterceptor: ServerInterceptor {
     let logger: Logger
     let metrics: ServerMetrics
     let health: HealthStatus
+    /// `--max-header-bytes`: a call whose metadata is larger fails alone (the HTTP/2 layer decodes
+    /// lists up to 64 KiB so that it can be told, instead of closing the connection).
+    var maximumHeaderBytes = 16 << 10
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
@@ -22,6 +25,7 @@ struct CallInterceptor: ServerInterceptor {
         var caller: Role?
         let ability = AccessPolicy.ability(for: context.descriptor)
         do {
+            try Self.checkSize(request.metadata, limit: maximumHeaderBytes)
             if ability != .open {
                 guard health.hasStarted else {
                     throw RPCError(code: .unavailable, message: "the server is starting (checking the registry, loading model tables); retry shortly")
@@ -73,6 +77,21 @@ struct CallInterceptor: ServerInterceptor {
         case is CancellationError: .cancelled
         default: .unknown
         }
+    }
+
+    /// RESOURCE_EXHAUSTED when the metadata is over `limit`, counted as HTTP/2's header list size
+    /// is: name + value + 32 bytes per entry.
+    static func checkSize(_ metadata: Metadata, limit: Int) throws {
+        var size = 0
+        for entry in metadata {
+            let value = switch entry.value {
+            case .string(let text): text.utf8.count
+            case .binary(let bytes): (bytes.count + 2) / 3 * 4  // sent base64
+            }
+            size += entry.key.utf8.count + value + 32
+        }
+        guard size > limit else { return }
+        throw RPCError(code: .resourceExhausted, message: "the call's metadata is \(size) bytes; this server takes at most \(limit) (--max-header-bytes)")
     }
 
     /// The caller's role, or UNAUTHENTICATED (no token, or one this server does not know).
