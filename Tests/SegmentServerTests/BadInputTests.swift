@@ -55,6 +55,101 @@ struct BadInputTests {
         }
     }
 
+    @Test("Client text in any error is cut at 64 characters: a 400-character value in each field a client fills is never echoed longer")
+    func echoBound() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 60)
+        let long = String(repeating: "Q", count: 400)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            _ = try await services.train(dataset.id, model: "m", ks: 3...3)
+            let cases = Self.echoCases(long, dataset: dataset.id)
+            for (label, call) in cases {
+                let text: String
+                do {
+                    text = try await call(services)  // accepted: what the client reads (a failed job's error)
+                } catch let error as RPCError {
+                    text = error.message
+                }
+                let run = text.split(whereSeparator: { $0 != "Q" }).map(\.count).max() ?? 0
+                #expect(run <= 64, "\(label): echoes \(run) characters of client text: \(text.prefix(200))")
+            }
+        }
+    }
+
+    /// A long value in each client-filled text field, in a request that is refused.
+    static func echoCases(_ long: String, dataset: String) -> [(String, @Sendable (Services) async throws -> String)] {
+        let columns = ["recency", "frequency", "monetary", "avg_order_value"]
+        @Sendable func spec(_ change: @escaping @Sendable (inout Segmentation_V1_TrainingSpec) -> Void) -> @Sendable (Services) async throws -> String {
+            { services in
+                var spec = Segmentation_V1_TrainingSpec.with { $0.modelName = "m"; $0.datasetID = dataset; $0.k = 3 }
+                change(&spec)
+                let job = try await services.training.submitTrainingJob(.with { $0.spec = spec }).job
+                let final = try await services.waitForJob(job.id)
+                return final.state == .failed ? final.error : "accepted"
+            }
+        }
+        @Sendable func score(_ change: @escaping @Sendable (inout Segmentation_V1_ScoreRequest) -> Void) -> @Sendable (Services) async throws -> String {
+            { services in
+                var request = Segmentation_V1_ScoreRequest.with {
+                    $0.model = .init(text: "m")
+                    $0.features = .with { $0.featureNames = columns; $0.rows = [.with { $0.customerID = "c1"; $0.values = [1, 2, 3, 4] }] }
+                }
+                change(&request)
+                _ = try await services.scoring.score(request)
+                return "accepted"
+            }
+        }
+        @Sendable func upload(header: Segmentation_V1_DatasetHeader = .with { $0.name = "x"; $0.kind = .transactions },
+                              file: String = "a.csv", text: String) -> @Sendable (Services) async throws -> String {
+            { services in
+                _ = try await services.datasets.uploadDataset(requestProducer: { writer in
+                    try await writer.write(.with { $0.header = header })
+                    try await writer.write(.with { $0.chunk = .with { $0.fileName = file; $0.data = Data(text.utf8) } })
+                })
+                return "accepted"
+            }
+        }
+        let retail = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        return [
+            ("spec model name", spec { $0.modelName = long }),
+            ("spec dataset id", spec { $0.datasetID = "sha256:" + long }),
+            ("spec feature", spec { $0.features = [long] }),
+            ("spec log feature", spec { $0.logTransform = .listed; $0.logFeatures = [long] }),
+            ("spec snapshot date", spec { $0.snapshotDate = long }),
+            ("spec filter column", spec { $0.filters = [.with { $0.mode = .exclude; $0.column = long; $0.value = "x" }] }),
+            ("spec filter value", spec { $0.filters = [.with { $0.mode = .include; $0.column = "Country"; $0.value = long }] }),
+            ("spec sensitive opt-in", spec { $0.allowSensitive = [long] }),
+            ("get model", { services in _ = try await services.models.getModel(.with { $0.model = .init(text: long) }); return "accepted" }),
+            ("get model alias", { services in _ = try await services.models.getModel(.with { $0.model = .init(text: "m@" + long) }); return "accepted" }),
+            ("set alias", { services in _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = long }); return "accepted" }),
+            ("delete alias", { services in _ = try await services.models.deleteAlias(.with { $0.name = "m"; $0.alias = long }); return "accepted" }),
+            ("list versions", { services in _ = try await services.models.listVersions(.with { $0.name = long }); return "accepted" }),
+            ("list versions page token", { services in _ = try await services.models.listVersions(.with { $0.name = "m"; $0.pageToken = long }); return "accepted" }),
+            ("list jobs page token", { services in _ = try await services.training.listJobs(.with { $0.pageToken = long }); return "accepted" }),
+            ("list datasets page token", { services in _ = try await services.datasets.listDatasets(.with { $0.pageToken = long }); return "accepted" }),
+            ("get job", { services in _ = try await services.training.getJob(.with { $0.jobID = long }); return "accepted" }),
+            ("cancel job", { services in _ = try await services.training.cancelJob(.with { $0.jobID = long }); return "accepted" }),
+            ("get dataset", { services in _ = try await services.datasets.getDataset(.with { $0.id = "sha256:" + long }); return "accepted" }),
+            ("delete dataset", { services in _ = try await services.datasets.deleteDataset(.with { $0.id = long }); return "accepted" }),
+            ("score feature name", score { $0.features.featureNames = Array(columns.prefix(3)) + [long] }),
+            ("score customer id", score { $0.features.rows = [.with { $0.customerID = long; $0.values = [1, 2, .nan, 4] }] }),
+            ("score matrix customer id", score { $0.matrix = .with { $0.featureNames = columns; $0.values = [1, -2, 3, 4]; $0.customerIds = [long] } }),
+            ("score CSV column", score { $0.csv = .with { $0.data = Data("\(long),x\n1,2\n".utf8) } }),
+            ("score CSV snapshot", score { $0.csv = .with { $0.data = Data((retail + "536365,A,x,1,2010-12-01 08:26,2.5,17850,UK\n").utf8) }; $0.snapshotDate = long }),
+            ("score CSV cell", score { $0.csv = .with { $0.data = Data((retail + "536365,A,x,\(long),2010-12-01 08:26,2.5,17850,UK\n").utf8) } }),
+            ("score CSV date", score { $0.csv = .with { $0.data = Data((retail + "536365,A,x,1,\(long),2.5,17850,UK\n").utf8) } }),
+            ("upload role column", upload(header: .with { $0.kind = .transactions; $0.columns = .with { $0.roles = [long: "customer_id"] } }, text: retail + "1,A,x,1,2010-12-01 08:26,2.5,1,UK\n")),
+            ("upload role", upload(header: .with { $0.kind = .transactions; $0.columns = .with { $0.roles = ["CustomerID": long] } }, text: retail + "1,A,x,1,2010-12-01 08:26,2.5,1,UK\n")),
+            ("upload file name", upload(file: String(repeating: "Q", count: 250) + "/", text: retail)),
+            ("upload header column", upload(text: "\(long),Quantity\n1,2\n")),
+            ("upload cell", upload(text: retail + "1,A,x,\(long),2010-12-01 08:26,2.5,1,UK\n")),
+            ("upload date", upload(text: retail + "1,A,x,1,\(long),2.5,1,UK\n")),
+            ("upload customer id", upload(text: retail + "1,A,x,1,2010-12-01 08:26,2.5,\(long),UK\n" + "2,A,x,1,2010-12-01 08:26,abc,\(long),UK\n")),
+        ]
+    }
+
     /// What a refused request must not change: datasets, versions, aliases, segment names, jobs.
     static func snapshot(_ services: Services) async throws -> [String] {
         var lines = try await services.datasets.listDatasets(.init()).datasets.map { "dataset \($0.id) \($0.sizeBytes)" }

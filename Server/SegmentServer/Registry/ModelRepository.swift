@@ -229,7 +229,7 @@ struct View {
 
     func resolveVersion(_ reference: ModelReference) throws -> Int {
         guard let known = versions[reference.name], !known.isEmpty else {
-            throw RegistryError.notFound("model '\(reference.name)'")
+            throw RegistryError.notFound("model \(reference.name.quotedForMessage)")
         }
         switch reference.selector {
         case .latest:
@@ -239,7 +239,7 @@ struct View {
             return number
         case .alias(let alias):
             guard let number = aliases[reference.name]?[alias] else {
-                throw RegistryError.notFound("alias '\(alias)' of model '\(reference.name)'")
+                throw RegistryError.notFound("alias \(alias.quotedForMessage) of model \(reference.name.quotedForMessage)")
             }
             return number
         }

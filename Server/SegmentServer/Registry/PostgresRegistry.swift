@@ -276,7 +276,7 @@ public final class PostgresRegistry: SharedRegistry {
                 RETURNING *
                 """, logger: logger).collect().first else {
                 guard let stored = try await connection.query("SELECT * FROM jobs WHERE id = \(jobID)", logger: logger).collect().first else {
-                    throw RegistryError.notFound("job '\(jobID)'")
+                    throw RegistryError.notFound("job \(jobID.quotedForMessage)")
                 }
                 return try Self.job(from: stored)
             }
@@ -554,7 +554,7 @@ public final class PostgresRegistry: SharedRegistry {
     public func versions(of name: String) async throws -> [VersionRecord] {
         try await read { connection, logger in
             guard try await !connection.query("SELECT 1 FROM models WHERE name = \(name)", logger: logger).collect().isEmpty else {
-                throw RegistryError.notFound("model '\(name)'")
+                throw RegistryError.notFound("model \(name.quotedForMessage)")
             }
             return try await connection.query("\(unescaped: Self.versionColumns) WHERE model = \(name) ORDER BY version",
                                               logger: logger).collect().map(Self.version(from:))
@@ -651,7 +651,7 @@ public final class PostgresRegistry: SharedRegistry {
         try await write { connection, logger in
             let deleted = try await connection.query("DELETE FROM aliases WHERE model = \(name) AND alias = \(alias) RETURNING alias",
                                                      logger: logger).collect()
-            guard deleted.count == 1 else { throw RegistryError.notFound("alias '\(alias)' of model '\(name)'") }
+            guard deleted.count == 1 else { throw RegistryError.notFound("alias \(alias.quotedForMessage) of model \(name.quotedForMessage)") }
             try await Self.announce(name, connection, logger)
         }
     }

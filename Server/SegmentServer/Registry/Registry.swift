@@ -94,7 +94,7 @@ public struct ClientRequest: Sendable, Equatable {
     /// The same id and fingerprint as `other`: a retry.
     func isRetry(of other: ClientRequest) throws -> Bool {
         guard other.fingerprint == fingerprint else {
-            throw RegistryError.requestReused("request_id '\(id.prefix(64))' was used within the last 24 hours for a different "
+            throw RegistryError.requestReused("request_id \(id.quotedForMessage) was used within the last 24 hours for a different "
                 + (method == "UploadDataset" ? "upload" : "spec") + "; use a new request_id for a new request")
         }
         return true
@@ -284,20 +284,6 @@ public protocol Registry: Sendable {
 }
 
 extension String {
-    /// At most `bytes` bytes of UTF-8, cut at a character boundary (a character may be a
-    /// thousand bytes of combining marks, so counting characters bounds nothing).
-    func cutToUTF8(_ bytes: Int) -> String {
-        guard utf8.count > bytes else { return self }
-        var result = ""
-        var used = 0
-        for scalar in unicodeScalars {
-            let size = String(scalar).utf8.count
-            if used + size > bytes { break }
-            result.unicodeScalars.append(scalar)
-            used += size
-        }
-        return result
-    }
 }
 
 /// Records read from storage; rows that could not be read are skipped and counted, so one bad
@@ -330,18 +316,14 @@ public enum Names {
             throw RegistryError.invalid("alias \(quoted(alias)) must be 1-64 letters, digits, '-' or '_', and not a number")
         }
         guard !reservedAliases.contains(alias.lowercased()) else {
-            throw RegistryError.invalid("alias '\(alias)' is reserved: name@\(alias) already means the newest version")
+            throw RegistryError.invalid("alias \(alias.quotedForMessage) is reserved: name@\(alias.forMessage) already means the newest version")
         }
     }
 
     /// A client's text in an error message: quoted, and cut at 64 characters (errors never echo
     /// unbounded input).
     /// Control characters are shown escaped (`\n`, `\0`), never written into a message or a log.
-    public static func quoted(_ text: String) -> String {
-        let shown = text.utf8.count <= 64 ? text : text.cutToUTF8(64)
-        let escaped = shown.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? $0.escaped(asASCII: true) : String($0) }.joined()
-        return text.utf8.count <= 64 ? "'\(escaped)'" : "'\(escaped)...' (\(text.utf8.count) bytes)"
-    }
+    public static func quoted(_ text: String) -> String { text.quotedForMessage }
 
     /// ASCII letters, digits, '-' and '_' (checked on bytes: this runs on every scoring call).
     private static func isWordByte(_ byte: UInt8) -> Bool {

@@ -337,7 +337,7 @@ public final class SQLiteRegistry: Registry {
     public func versions(of name: String) async throws -> [VersionRecord] {
         try await read { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM models WHERE name = ?", arguments: [name]) != nil else {
-                throw RegistryError.notFound("model '\(name)'")
+                throw RegistryError.notFound("model \(name.quotedForMessage)")
             }
             return try Row.fetchAll(db, sql: "\(Self.versionColumns) WHERE model = ? ORDER BY version", arguments: [name])
                 .map(Self.version(from:))
@@ -428,7 +428,7 @@ public final class SQLiteRegistry: Registry {
     public func deleteAlias(_ name: String, alias: String) async throws {
         try await write { db in
             try db.execute(sql: "DELETE FROM aliases WHERE model = ? AND alias = ?", arguments: [name, alias])
-            guard db.changesCount == 1 else { throw RegistryError.notFound("alias '\(alias)' of model '\(name)'") }
+            guard db.changesCount == 1 else { throw RegistryError.notFound("alias \(alias.quotedForMessage) of model \(name.quotedForMessage)") }
         }
     }
 

@@ -102,7 +102,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     func getDataset(request: Segmentation_V1_GetDatasetRequest, context: ServerContext) async throws -> Segmentation_V1_GetDatasetResponse {
         try await handling {
             guard let dataset = try await registry.dataset(id: request.id) else {
-                throw RegistryError.notFound("dataset '\(request.id)'")
+                throw RegistryError.notFound("dataset \(request.id.quotedForMessage)")
             }
             return .with { $0.dataset = dataset.proto }
         }

@@ -106,7 +106,7 @@ struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
 
     func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
         guard Self.services.contains(request.service) else {
-            throw RPCError(code: .notFound, message: "unknown service '\(request.service)'")
+            throw RPCError(code: .notFound, message: "unknown service \(request.service.quotedForMessage)")
         }
         return .with { $0.status = health.status }
     }

@@ -68,14 +68,14 @@ struct ReflectionIndex: Sendable {
         case .listServices:
             response.listServicesResponse = .with { $0.service = services.map { name in .with { $0.name = name } } }
         case .fileByFilename(let name):
-            response.messageResponse = withDependencies(of: name, missing: "no file named '\(name.prefix(200))'")
+            response.messageResponse = withDependencies(of: name, missing: "no file named \(name.quotedForMessage)")
         case .fileContainingSymbol(let symbol):
             response.messageResponse = withDependencies(of: fileOfSymbol[Self.unqualified(symbol)],
-                                                        missing: "no symbol named '\(symbol.prefix(200))'")
+                                                        missing: "no symbol named \(symbol.quotedForMessage)")
         case .fileContainingExtension(let request):
             response.messageResponse = withDependencies(
                 of: extensions[Self.unqualified(request.containingType)]?[request.extensionNumber],
-                missing: "no extension \(request.extensionNumber) of '\(request.containingType.prefix(200))'")
+                missing: "no extension \(request.extensionNumber) of \(request.containingType.quotedForMessage)")
         case .allExtensionNumbersOfType(let asked):
             let type = Self.unqualified(asked)
             if messages.contains(type) {
@@ -84,7 +84,7 @@ struct ReflectionIndex: Sendable {
                     $0.extensionNumber = (extensions[type]?.keys).map { Array($0).sorted() } ?? []
                 }
             } else {
-                response.messageResponse = Self.error(.notFound, "no message type named '\(asked.prefix(200))'")
+                response.messageResponse = Self.error(.notFound, "no message type named \(asked.quotedForMessage)")
             }
         case nil:
             response.messageResponse = Self.error(.invalidArgument, "the request names nothing to look up")

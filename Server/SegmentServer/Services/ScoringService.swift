@@ -172,7 +172,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             var snapshot: Int?
             if !request.snapshotDate.isEmpty {
                 guard let day = TimestampParser.day(ofDate: request.snapshotDate) else {
-                    throw RPCErrors.invalid("snapshot_date '\(request.snapshotDate.prefix(32))' is not a date (YYYY-MM-DD)")
+                    throw RPCErrors.invalid("snapshot_date \(request.snapshotDate.quotedForMessage) is not a date (YYYY-MM-DD)")
                 }
                 snapshot = day
             }

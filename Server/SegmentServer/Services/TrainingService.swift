@@ -26,7 +26,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             try Names.validateModelName(spec.modelName)
             guard !spec.datasetID.isEmpty else { throw RPCErrors.invalid("spec.dataset_id is required") }
             guard let dataset = try await registry.dataset(id: spec.datasetID) else {
-                throw RegistryError.notFound("dataset '\(spec.datasetID)'")
+                throw RegistryError.notFound("dataset \(spec.datasetID.quotedForMessage)")
             }
             let configuration = try TrainingSpecs.configuration(spec, dataset: dataset, limits: limits)
             if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {

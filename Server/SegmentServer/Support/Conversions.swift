@@ -111,7 +111,7 @@ extension RowFilter {
         let mode: Mode = switch filter.mode {
         case .include: .include
         case .exclude: .exclude
-        default: throw RPCErrors.invalid("filter on '\(filter.column.prefix(64))': mode must be FILTER_MODE_INCLUDE or FILTER_MODE_EXCLUDE")
+        default: throw RPCErrors.invalid("filter on \(filter.column.quotedForMessage): mode must be FILTER_MODE_INCLUDE or FILTER_MODE_EXCLUDE")
         }
         guard !filter.column.isEmpty, filter.column.count <= 256, filter.value.count <= 1024 else {
             throw RPCErrors.invalid("a filter needs a column (at most 256 characters) and a value of at most 1024")
@@ -274,7 +274,7 @@ enum TrainingSpecs {
         if configuration.kind == .transactions, case .features(let logged)? = configuration.pipeline?.log {
             let clustered = configuration.features ?? TransactionFeature.defaultSelection.map(\.rawValue)
             if let unknown = logged.first(where: { !clustered.contains($0) }) {
-                throw RPCErrors.invalid("spec.log_features: '\(unknown.prefix(64))' is not a clustering feature (\(clustered.joined(separator: ", ")))")
+                throw RPCErrors.invalid("spec.log_features: \(unknown.quotedForMessage) is not a clustering feature (\(clustered.joined(separator: ", ")))")
             }
         }
         if let k = configuration.ks.first(where: { $0 > dataset.customers }) {

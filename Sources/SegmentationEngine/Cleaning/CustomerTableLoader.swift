@@ -257,7 +257,7 @@ public enum CustomerTableLoader {
                 guard seen.insert(row).inserted else { removed[.duplicate, default: 0] += 1; continue }
                 if let idColumn, let earlier = firstRow[id] {
                     throw InputError.kindMismatch(
-                        "\(table.source): column '\(idColumn)' repeats: '\(id.prefix(40))' is on rows \(earlier) and \(report.rowsIn). "
+                        "\(table.source): column \(idColumn.quotedForMessage) repeats: \(id.quotedForMessage) is on rows \(earlier) and \(report.rowsIn). "
                         + "A customers table has one row per customer; for order lines use --kind transactions "
                         + "(or name the right id column with --id-column)")
                 }
@@ -291,11 +291,11 @@ public enum CustomerTableLoader {
             }
             let sensitive = header.filter { $0 != idColumn && SensitiveAttributes.isSensitive($0, extra: extra) }
             if let bad = allowed.first(where: { !sensitive.contains($0) }) {
-                throw InputError.invalidOption("--allow-sensitive names '\(bad)', which is not a sensitive column; sensitive columns here: "
+                throw InputError.invalidOption("--allow-sensitive names \(bad.quotedForMessage), which is not a sensitive column; sensitive columns here: "
                     + (sensitive.isEmpty ? "none" : sensitive.joined(separator: ", ")))
             }
             if let bad = columns.features?.first(where: { sensitive.contains($0) && !allowed.contains($0) }) {
-                throw InputError.invalidOption("'\(bad)' is a sensitive attribute: segments are not built on it unless you opt in "
+                throw InputError.invalidOption("\(bad.quotedForMessage) is a sensitive attribute: segments are not built on it unless you opt in "
                     + "with --allow-sensitive \(bad) (it never appears in names or actions either way)")
             }
             return sensitive
@@ -386,7 +386,7 @@ public enum CustomerTableLoader {
             let cells = rows.map { $0[index] }
             let present = cells.filter { !CustomerEncoder.isMissing($0) }
             guard !present.isEmpty else {
-                throw InputError.noUsableRows("column '\(name)' has no values")
+                throw InputError.noUsableRows("column \(name.quotedForMessage) has no values")
             }
             let numbers = present.compactMap { NumberParser.parse($0) }
             if numbers.count == present.count {
@@ -402,7 +402,7 @@ public enum CustomerTableLoader {
                         report.ignoredColumns.append(name)
                         continue
                     }
-                    throw InputError.invalidOption("column '\(name)' has \(categories.count) distinct text values (at most "
+                    throw InputError.invalidOption("column \(name.quotedForMessage) has \(categories.count) distinct text values (at most "
                         + "\(maximumCategories) are one-hot encoded); leave it out or make it numeric")
                 }
                 if categories.count == 2 {

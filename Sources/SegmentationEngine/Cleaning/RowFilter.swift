@@ -19,7 +19,7 @@ public struct RowFilter: Codable, Sendable, Equatable, CustomStringConvertible {
     /// Parses `COLUMN=VALUE` (the first '=' splits; the value may be empty).
     public init(parsing text: String, mode: Mode) throws {
         guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-            throw InputError.invalidOption("--\(mode.rawValue) '\(text)' must be COLUMN=VALUE")
+            throw InputError.invalidOption("--\(mode.rawValue) \(text.quotedForMessage) must be COLUMN=VALUE")
         }
         self.init(mode: mode, column: String(text[..<equals]).trimmingCharacters(in: .whitespaces),
                   value: String(text[text.index(after: equals)...]).trimmingCharacters(in: .whitespaces))

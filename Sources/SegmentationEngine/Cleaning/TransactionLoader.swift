@@ -143,22 +143,22 @@ public struct TransactionLoader {
         guard let seconds = TimestampParser.parse(record.bytes(columnsAt.time)) else {
             drop(.unparseable)
             note(RowProblem(source: source, line: record.line,
-                            reason: "unreadable timestamp '\(record.string(columnsAt.time))'"))
+                            reason: "unreadable timestamp \(record.string(columnsAt.time).quotedForMessage)"))
             return
         }
         let quantity: Double, amount: Double
         if let amountAt = columnsAt.amount {
             guard let value = record.double(amountAt) else {
-                return reject(record, source, "amount '\(record.string(amountAt))' is not a number")
+                return reject(record, source, "amount \(record.string(amountAt).quotedForMessage) is not a number")
             }
             quantity = columnsAt.quantity.flatMap { record.double($0) } ?? 1
             amount = value
         } else {
             guard let q = record.double(columnsAt.quantity!) else {
-                return reject(record, source, "quantity '\(record.string(columnsAt.quantity!))' is not a number")
+                return reject(record, source, "quantity \(record.string(columnsAt.quantity!).quotedForMessage) is not a number")
             }
             guard let price = record.double(columnsAt.unitPrice!) else {
-                return reject(record, source, "unit price '\(record.string(columnsAt.unitPrice!))' is not a number")
+                return reject(record, source, "unit price \(record.string(columnsAt.unitPrice!).quotedForMessage) is not a number")
             }
             quantity = q
             amount = q * price

@@ -35,7 +35,7 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
         for pair in assignments.split(separator: ",", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.count == 2, !parts[1].isEmpty else {
-                throw InputError.badColumnSpec("'\(pair)' is not role=column")
+                throw InputError.badColumnSpec("\(String(pair).quotedForMessage) is not role=column")
             }
             try set(role: parts[0], column: parts[1])
         }
@@ -53,7 +53,7 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
         case "product", "sku", "stockcode": product = column
         default:
             throw InputError.badColumnSpec(
-                "unknown role '\(role)'; roles are \(Self.roleNames.joined(separator: ", "))")
+                "unknown role \(role.quotedForMessage); roles are \(Self.roleNames.joined(separator: ", "))")
         }
         explicitRoles.insert(Self.canonicalRole(role))
     }
@@ -130,15 +130,15 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
     case kindMismatch(String)
 
     private static func missingColumnText(role: String, column: String, source: String, header: [String]) -> String {
-        let shown = header.prefix(20).map { String($0.prefix(64)) }.joined(separator: ", ") + (header.count > 20 ? ", ... (\(header.count) in all)" : "")
+        let shown = header.forMessage()
         switch role {
         case "filter":
-            return "\(source): no column '\(column)' to filter on (columns: \(shown))"
+            return "\(source): no column \(column.quotedForMessage) to filter on (columns: \(shown))"
         case "customer", "time":
-            return "\(source): no column '\(column)' for the \(role) role (columns: \(shown)); name it with --columns \(role)=COLUMN, "
+            return "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown)); name it with --columns \(role)=COLUMN, "
                 + "or, for a table with one row per customer, use --kind customers"
         default:
-            return "\(source): no column '\(column)' for the \(role) role (columns: \(shown))"
+            return "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown))"
         }
     }
 
@@ -148,10 +148,10 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
         case .missingColumn(let role, let column, let source, let header):
             Self.missingColumnText(role: role, column: column, source: source, header: header)
         case .headerMismatch(let source, let expected, let found):
-            "\(source): header \(found.joined(separator: ",")) differs from the first file's \(expected.joined(separator: ","))"
+            "\(source): header \(found.forMessage()) differs from the first file's \(expected.forMessage())"
         case .noUsableRows(let message): message
         case .unknownFeature(let name, let available):
-            "unknown feature '\(name)'; available: \(available.joined(separator: ", "))"
+            "unknown feature \(name.quotedForMessage); available: \(available.joined(separator: ", "))"
         case .invalidOption(let message): message
         case .kindMismatch(let message): message
         }

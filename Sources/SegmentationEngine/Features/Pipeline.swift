@@ -43,16 +43,16 @@ public enum ScoringError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .wrongArity(let customer, let expected, let found):
-            "customer \(customer): expected \(expected) values, found \(found)"
+            "customer \(customer.forMessage): expected \(expected) values, found \(found)"
         case .nonFinite(let customer, let field, let value):
-            "customer \(customer): field \(field) is \(value), not a finite number"
+            "customer \(customer.forMessage): field \(field.forMessage) is \(value), not a finite number"
         case .outOfDomain(let customer, let field, let value, let reason):
-            "customer \(customer): field \(field) = \(value) \(reason)"
+            "customer \(customer.forMessage): field \(field.forMessage) = \(value) \(reason)"
         case .unknownColumn(let name, let expected):
-            "unknown column '\(name)'; the model expects \(expected.joined(separator: ", "))"
-        case .missingColumn(let name): "missing column '\(name)'"
+            "unknown column \(name.quotedForMessage); the model expects \(expected.joined(separator: ", "))"
+        case .missingColumn(let name): "missing column \(name.quotedForMessage)"
         case .unreadable(let customer, let field, let text):
-            "customer \(customer): field \(field) = '\(text)' is not a number"
+            "customer \(customer.forMessage): field \(field.forMessage) = \(text.quotedForMessage) is not a number"
         case .emptyBatch: "no customers to score"
         }
     }

@@ -243,7 +243,7 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
                 throw ModelError.invalidName("a segment name has at most \(Self.maximumNameLength) characters (\(4 * Self.maximumNameLength) bytes), got \(trimmed.utf8.count) bytes")
             }
             if let clash = segments.first(where: { $0.id != id && $0.name == trimmed }) {
-                throw ModelError.invalidName("segment \(clash.id) is already named '\(trimmed)'")
+                throw ModelError.invalidName("segment \(clash.id) is already named \(trimmed.quotedForMessage)")
             }
             note("rename-segment", segments[index].name, trimmed)
             copy.segments[index].name = trimmed

@@ -66,7 +66,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if let features {
             var seen = Set<String>()
             if let twice = features.first(where: { !seen.insert($0).inserted }) {
-                throw InputError.invalidOption("features names '\(twice.prefix(64))' twice; name each feature once")
+                throw InputError.invalidOption("features names \(twice.quotedForMessage) twice; name each feature once")
             }
         }
         if case .features(let names)? = pipeline?.log, names.isEmpty {
@@ -79,7 +79,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
         guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
         for name in [algorithm] + (compareAlgorithms ?? []) where !Self.algorithms.contains(name) {
-            throw InputError.invalidOption("unknown algorithm '\(name.prefix(32))'; available: \(Self.algorithms.joined(separator: ", "))")
+            throw InputError.invalidOption("unknown algorithm \(name.quotedForMessage); available: \(Self.algorithms.joined(separator: ", "))")
         }
         if covariance != nil, !(compareAlgorithms ?? [algorithm]).contains("gmm") {
             throw InputError.invalidOption("covariance_type applies to the Gaussian mixture (gmm) only")
@@ -100,7 +100,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
         if let snapshotDate {
             guard let day = TimestampParser.day(ofDate: snapshotDate) else {
-                throw InputError.invalidOption("snapshot date '\(snapshotDate.prefix(32))' is not a date (use YYYY-MM-DD)")
+                throw InputError.invalidOption("snapshot date \(snapshotDate.quotedForMessage) is not a date (use YYYY-MM-DD)")
             }
             guard Self.snapshotDays.contains(day) else {
                 throw InputError.invalidOption("snapshot date \(snapshotDate) is outside 1970-01-01...2100-12-31")
