@@ -35,6 +35,47 @@ struct IntegrityTests {
         }
     }
 
+    @Test("A version the database lost after acknowledging it (its rows gone as a truncated WAL leaves them): named in the log at start, DATA_LOSS saying so, not NOT_FOUND; the other version serves; training again takes the number back")
+    func lostVersion() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            for _ in 0..<3 { #expect(try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded) }
+            _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 3) })
+        }
+        // The database as it is after losing its last committed transaction: version 2 never written.
+        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM versions WHERE model = 'm' AND version = 2")
+            try db.execute(sql: "UPDATE models SET next_version = 2 WHERE name = 'm'")
+            try db.execute(sql: "UPDATE jobs SET model_version = NULL WHERE model_version = 2")
+        }
+        try await database.close()
+        let log = CapturedLog()
+        try await harness.withServer(logger: log.logger) { services, server in
+            #expect(server.models.problems().map { "\($0.name)@\($0.version)" } == ["m@2"], "version 3 was deleted, not lost")
+            #expect(log.lines.withLock { $0 }.contains { $0.contains("m@2") && $0.contains("no longer holds it") })
+            do {
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "m@2") })
+                Issue.record("a lost version was answered")
+            } catch let error as RPCError {
+                #expect(error.code == .dataLoss && error.message.contains("lost committed writes"), "\(error)")
+            }
+            #expect(try await services.models.getModel(.with { $0.model = .init(text: "m@1") }).model.segments.count == 3)
+            let dataset = try await services.datasets.listDatasets(.init()).datasets[0]
+            let again = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
+            #expect(again.modelVersion == 2)
+            #expect(try await services.models.getModel(.with { $0.model = .init(text: "m@2") }).model.segments.count == 3)
+        }
+        try await harness.withServer { services, server in
+            let retrained = try await services.models.getModel(.with { $0.model = .init(text: "m@2") }).model
+            #expect(retrained.segments.count == 3)
+            #expect(server.models.problems().isEmpty, "the retrained version 2 is still reported lost")
+        }
+    }
+
     @Test("A flipped byte in a model blob: DATA_LOSS naming the version, ListVersions shows it, the other version serves; a bad jobs row is skipped and counted")
     func damagedModelAndRow() async throws {
         let harness = try Harness()

@@ -11,8 +11,10 @@ import SegmentationEngine
 /// jobs, versions, aliases). The database is checked (`quick_check`) when opened.
 public final class SQLiteRegistry: Registry {
     private let database: DatabasePool
+    private let ledger: VersionLedger
 
     public init(path: String) throws {
+        ledger = VersionLedger(path: (path as NSString).deletingPathExtension + "-versions.log")
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(5)
@@ -288,7 +290,7 @@ public final class SQLiteRegistry: Registry {
     // MARK: Models and versions
 
     public func addVersion(_ new: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
-        try await write { db in
+        let record = try await write { db in
             let now = Date.wholeSeconds()
             let next = try Int.fetchOne(db, sql: "SELECT next_version FROM models WHERE name = ?", arguments: [new.name])
             if next == nil {
@@ -315,6 +317,8 @@ public final class SQLiteRegistry: Registry {
             }
             return record
         }
+        ledger.registered(record.name, record.version, at: record.createdAt)
+        return record
     }
 
     public func models() async throws -> [ModelSummaryRecord] {
@@ -397,6 +401,20 @@ public final class SQLiteRegistry: Registry {
                                 reason: "its stored bytes fail their SHA-256 checksum"))
             }
             return damaged
+        } + lostVersions()
+    }
+
+    /// Versions this registry acknowledged that its database no longer holds.
+    private func lostVersions() async throws -> [(model: String, version: Int, reason: String)] {
+        let acknowledged = ledger.acknowledged()
+        guard !acknowledged.isEmpty else { return [] }
+        let present = try await read { db in
+            Set(try Row.fetchAll(db, sql: "SELECT model, version FROM versions").map { VersionLedger.Entry(model: $0["model"], version: $0["version"]) })
+        }
+        return acknowledged.filter { !present.contains($0.key) }.sorted { ($0.key.model, $0.key.version) < ($1.key.model, $1.key.version) }.map {
+            (model: $0.key.model, version: $0.key.version,
+             reason: "it was registered on \($0.value.formatted(.iso8601)) and acknowledged, but the database no longer holds it: "
+                + "it lost committed writes (a WAL file truncated or deleted after a crash, or an older backup restored); restore it from a backup or train it again")
         }
     }
 
@@ -433,7 +451,8 @@ public final class SQLiteRegistry: Registry {
     }
 
     public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
-        try await write { db in
+        ledger.deleting(name, number)
+        return try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM versions WHERE model = ? AND version = ?",
                                    arguments: [name, number]) != nil else {
                 throw RegistryError.notFound("model version \(name)@\(number)")
