@@ -32,10 +32,10 @@ public final class ModelRepository: Sendable {
     /// Loads the version and alias tables (not the models: they are decoded on first use).
     public func load() async throws {
         try await writes.run {
-            let (versions, aliases) = try await readCatalog()
+            let (versions, aliases, updated) = try await readCatalog()
             let damaged = try await registry.corruptVersions()
             view.withLock { view in
-                view.replaceAll(versions: versions, aliases: aliases)
+                view.replaceAll(versions: versions, aliases: aliases, updated: updated)
                 view.problems = Dictionary(uniqueKeysWithValues: damaged.map { (View.Key(name: $0.model, version: $0.version), $0.reason) })
             }
         }
@@ -45,20 +45,22 @@ public final class ModelRepository: Sendable {
     /// keeping the decoded models still listed and the known problems; one serialised step.
     public func reloadCatalog() async throws {
         try await writes.run {
-            let (versions, aliases) = try await readCatalog()
-            view.withLock { $0.replaceAll(versions: versions, aliases: aliases) }
+            let (versions, aliases, updated) = try await readCatalog()
+            view.withLock { $0.replaceAll(versions: versions, aliases: aliases, updated: updated) }
         }
     }
 
     /// Every model's version numbers and aliases, as stored.
-    private func readCatalog() async throws -> (versions: [String: Set<Int>], aliases: [String: [String: Int]]) {
-        var versions: [String: Set<Int>] = [:]
+    private func readCatalog() async throws -> (versions: [String: [VersionRecord]], aliases: [String: [String: Int]], updated: [String: Date]) {
+        var versions: [String: [VersionRecord]] = [:]
+        var updated: [String: Date] = [:]
         for summary in try await registry.models() {
-            versions[summary.name] = Set(try await registry.versions(of: summary.name).map(\.version))
+            versions[summary.name] = try await registry.versions(of: summary.name)
+            updated[summary.name] = summary.updatedAt
         }
         var aliases: [String: [String: Int]] = [:]
         for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
-        return (versions, aliases)
+        return (versions, aliases, updated)
     }
 
     /// Versions that cannot be served, and why (checked at load, and whenever a read fails).
@@ -121,12 +123,37 @@ public final class ModelRepository: Sendable {
         view.withLock { $0.versions[name] ?? [] }
     }
 
+    // Reads answered from the view, as served: they go on answering while the registry is away.
+
+    /// A version's record, as served.
+    public func record(_ name: String, _ version: Int) -> VersionRecord? {
+        view.withLock { $0.records[View.Key(name: name, version: version)] }
+    }
+
+    /// A model's version records, oldest first, as served; `notFound` for a model with none.
+    public func records(of name: String) throws -> [VersionRecord] {
+        let records = view.withLock { view in (view.versions[name] ?? []).compactMap { view.records[View.Key(name: name, version: $0)] } }
+        guard !records.isEmpty else { throw RegistryError.notFound("model \(name.quotedForMessage)") }
+        return records.sorted { $0.version < $1.version }
+    }
+
+    /// Every model with a version, by name, as served.
+    public func summaries() -> [ModelSummaryRecord] {
+        view.withLock { view in
+            view.versions.compactMap { name, versions -> ModelSummaryRecord? in
+                guard let latest = versions.max() else { return nil }
+                return ModelSummaryRecord(name: name, latestVersion: latest, versionCount: versions.count,
+                                          aliases: view.aliases[name] ?? [:], updatedAt: view.updated[name] ?? .distantPast)
+            }.sorted { $0.name < $1.name }
+        }
+    }
+
     // MARK: Writes (each one serialised step: stored, then served)
 
     public func addVersion(_ version: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
         try await writes.run {
             let record = try await registry.addVersion(version, completing: job)
-            view.withLock { $0.added(record.name, version: record.version, model: version.model, bytes: version.modelBytes.count) }
+            view.withLock { $0.added(record, model: version.model, bytes: version.modelBytes.count) }
             return record
         }
     }
@@ -180,7 +207,7 @@ public final class ModelRepository: Sendable {
                 NewVersion(name: resolved.name, model: edited, modelBytes: bytes, datasetID: source.datasetID, jobID: source.jobID,
                            parentVersion: resolved.version),
                 completing: nil)
-            view.withLock { $0.added(record.name, version: record.version, model: edited, bytes: bytes.count) }
+            view.withLock { $0.added(record, model: edited, bytes: bytes.count) }
             return record
         }
     }
@@ -189,14 +216,16 @@ public final class ModelRepository: Sendable {
     /// elsewhere), as one serialised step.
     public func refresh(model name: String) async throws {
         try await writes.run {
-            let versions: Set<Int>
+            let versions: [VersionRecord]
             do {
-                versions = Set(try await registry.versions(of: name).map(\.version))
+                versions = try await registry.versions(of: name)
             } catch RegistryError.notFound {
                 versions = []  // its last version was deleted
             }
+            let updated = try await registry.models().first { $0.name == name }?.updatedAt
             let aliases = try await registry.aliases().filter { $0.model == name }
-            view.withLock { $0.replace(name, versions: versions, aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) })) }
+            view.withLock { $0.replace(name, versions: versions, aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }),
+                                       updated: updated) }
         }
     }
 }
@@ -216,6 +245,10 @@ struct View {
     }
 
     var versions: [String: Set<Int>] = [:]
+    /// Each served version's record (what ListVersions and GetModel tell about it).
+    var records: [Key: VersionRecord] = [:]
+    /// When each model last got a version.
+    var updated: [String: Date] = [:]
     var aliases: [String: [String: Int]] = [:]
     /// Versions that cannot be served, and why.
     var problems: [Key: String] = [:]
@@ -275,28 +308,38 @@ struct View {
         }
     }
 
-    mutating func added(_ name: String, version: Int, model: SegmentationModel, bytes: Int) {
-        versions[name, default: []].insert(version)
-        cache(model, bytes: bytes, name: name, version: version)
+    mutating func added(_ record: VersionRecord, model: SegmentationModel, bytes: Int) {
+        versions[record.name, default: []].insert(record.version)
+        records[Key(name: record.name, version: record.version)] = record
+        updated[record.name] = record.createdAt
+        problems[Key(name: record.name, version: record.version)] = nil
+        cache(model, bytes: bytes, name: record.name, version: record.version)
     }
 
     mutating func deleted(_ name: String, version: Int) {
         versions[name]?.remove(version)
+        records[Key(name: name, version: version)] = nil
         problems[Key(name: name, version: version)] = nil
         if let old = models.removeValue(forKey: Key(name: name, version: version)) { cachedBytes -= old.bytes }
         aliases[name] = aliases[name]?.filter { $0.value != version }
     }
 
-    mutating func replaceAll(versions: [String: Set<Int>], aliases: [String: [String: Int]]) {
-        self.versions = versions
+    mutating func replaceAll(versions: [String: [VersionRecord]], aliases: [String: [String: Int]], updated: [String: Date]) {
+        self.versions = versions.mapValues { Set($0.map(\.version)) }
+        records = Dictionary(versions.values.joined().map { (Key(name: $0.name, version: $0.version), $0) }, uniquingKeysWith: { $1 })
+        self.updated = updated
         self.aliases = aliases
-        for key in models.keys where versions[key.name]?.contains(key.version) != true {
+        for key in models.keys where self.versions[key.name]?.contains(key.version) != true {
             cachedBytes -= models.removeValue(forKey: key)!.bytes
         }
     }
 
-    mutating func replace(_ name: String, versions: Set<Int>, aliases: [String: Int]) {
+    mutating func replace(_ name: String, versions records: [VersionRecord], aliases: [String: Int], updated: Date?) {
+        let versions = Set(records.map(\.version))
         self.versions[name] = versions
+        for key in self.records.keys where key.name == name { self.records[key] = nil }
+        for record in records { self.records[Key(name: name, version: record.version)] = record }
+        self.updated[name] = updated
         self.aliases[name] = aliases
         for key in models.keys where key.name == name && !versions.contains(key.version) {
             cachedBytes -= models.removeValue(forKey: key)!.bytes

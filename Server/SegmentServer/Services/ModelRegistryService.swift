@@ -15,7 +15,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     func listModels(request: Segmentation_V1_ListModelsRequest, context: ServerContext) async throws -> Segmentation_V1_ListModelsResponse {
         try await handling {
             let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "models")
-            let page = paging.page(try await registry.models().sorted { $0.name < $1.name }, key: \.name) { $0.name > $1 }
+            let page = paging.page(models.summaries(), key: \.name) { $0.name > $1 }
             return .with {
                 $0.nextPageToken = page.nextToken
                 $0.models = page.items.map { model in
@@ -35,7 +35,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         try await handling {
             try Names.validateModelName(request.name)
             let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "versions", scope: request.name)
-            let page = paging.page(try await registry.versions(of: request.name).sorted { $0.version < $1.version },
+            let page = paging.page(try models.records(of: request.name),
                                    key: { String($0.version) }) { $0.version > Int($1) ?? Int.max }
             let aliases = models.aliases(of: request.name)
             return .with {
@@ -52,7 +52,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     func getModel(request: Segmentation_V1_GetModelRequest, context: ServerContext) async throws -> Segmentation_V1_GetModelResponse {
         try await handling {
             let resolved = try await models.resolve(try ModelReference(request.model))
-            guard let version = try await registry.version(resolved.name, resolved.version) else {
+            guard let version = models.record(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
             }
             let detail = resolved.model.detail(version: version, aliases: models.aliases(of: resolved.name),
