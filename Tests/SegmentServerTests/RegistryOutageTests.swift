@@ -42,8 +42,8 @@ struct RegistryOutageTests {
     @Test("Database stopped: writes and job reads answer UNAVAILABLE (REGISTRY_UNAVAILABLE) within --registry-timeout; scoring, ListModels, ListVersions and GetModel answer from what is served; back again: nothing that failed was applied, and calls work",
           .enabled(if: ProcessTests.built && postgresInstalled, "needs PostgreSQL installed (scripts/setup.sh)"))
     func outage() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
+        let (harness, replica) = (try Harness(), try Harness())
+        defer { harness.remove(); replica.remove() }
         let cluster = Cluster(directory: harness.dataDirectory + "-postgres")
         defer {
             try? cluster.stop()
@@ -55,9 +55,12 @@ struct RegistryOutageTests {
         // with the database down every call must still answer within it (plus scheduling).
         let bound = 8.0
         settings.callTimeout = .seconds(8)
+        let shared = settings
         let (path, _) = try harness.sampleFile(customers: 300, seed: 17)
 
-        try await harness.withServer(configure: { $0.postgres = settings }) { services, server in
+        // A second replica on the same database, to see the two agree again after the outage.
+        try await replica.withServer(configure: { $0.postgres = shared }) { replicaServices, replicaServer in
+        try await harness.withServer(configure: { $0.postgres = shared }) { services, server in
             let dataset = try await services.upload(path)
             #expect(try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
             _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "prod" })
@@ -114,8 +117,14 @@ struct RegistryOutageTests {
             #expect(try await services.training.listJobs(.init()).jobs.count == jobsBefore, "a job a failed SubmitTrainingJob sent was queued after all")
             let after = try await services.scoring.score(.with { $0.model = .init(text: "shop@prod"); $0.features = row })
             #expect(after.scores == before.scores)
-            // And writes work again.
+            // And writes work again; the other replica serves them within the change feed's bound
+            // (its reconnect backs off to at most 2 s, then it re-reads everything).
             _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "canary" })
+            let converged = await SharedRegistryTests.within(10) { replicaServer.models.aliases(of: "shop")["canary"] == 1 }
+            #expect(converged != nil && converged! < 5, "the other replica served the alias after \(String(describing: converged)) s")
+            let replicaAnswer = try await replicaServices.scoring.score(.with { $0.model = .init(text: "shop@canary"); $0.features = row })
+            #expect(replicaAnswer.scores == before.scores)
+        }
         }
     }
 }
