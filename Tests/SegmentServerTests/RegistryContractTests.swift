@@ -345,6 +345,46 @@ struct SharedRegistryTests {
         return nil
     }
 
+    @Test("A slow database, not a down one: a SetAlias whose statements each wait under the bound but end past it answers UNAVAILABLE at the bound and is rolled back, never committed late",
+          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    func slowDatabaseNeverCommitsLate() async throws {
+        let (fresh, cleanup) = try await Backend.freshDatabase()
+        defer { Task { await cleanup() } }
+        var settings = fresh
+        settings.callTimeout = .seconds(2)
+        let registry = try await PostgresRegistry(settings: settings, logger: Logger(label: "slow"))
+        _ = try await registry.addVersion(try RegistryContractTests().version("m"), completing: nil)
+        let admin = PostgresClient(configuration: .init(host: settings.host, port: settings.port, username: settings.username,
+                                                        password: settings.password, database: settings.database, tls: .disable))
+        let locked = LockCount()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await admin.run() }
+            // Two transactions hold the two tables SetAlias reads: versions for 1.5 s, aliases for
+            // 3 s. Each of its waits (1.5 s) is under the 2 s lock timeout; together they pass the bound.
+            for (table, seconds) in [("versions", 1.5), ("aliases", 3.0)] {
+                group.addTask { @Sendable in
+                    try await admin.withConnection { connection in
+                        try await connection.query(PostgresQuery(unsafeSQL: "BEGIN"), logger: Logger(label: "admin"))
+                        try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(table) IN EXCLUSIVE MODE"), logger: Logger(label: "admin"))
+                        locked.count.withLock { $0 += 1 }
+                        try await Task.sleep(for: .seconds(seconds))
+                        try await connection.query(PostgresQuery(unsafeSQL: "COMMIT"), logger: Logger(label: "admin"))
+                    }
+                }
+            }
+            #expect(await Self.within(10) { locked.count.withLock { $0 } == 2 } != nil)
+            let start = ContinuousClock.now
+            await #expect(throws: RegistryError.self) { _ = try await registry.setAlias("m", alias: "prod", version: 1) }
+            let took = (ContinuousClock.now - start) / .seconds(1)
+            #expect(took < 2.8, "SetAlias answered after \(took) s (bound 2 s)")
+            try await Task.sleep(for: .seconds(4))  // both locks gone, the transaction long finished
+            #expect(try await registry.aliases().isEmpty, "the SetAlias that failed was committed after all")
+            _ = try await registry.setAlias("m", alias: "prod", version: 1)  // the database is fine again
+            #expect(try await registry.aliases().map(\.alias) == ["prod"])
+            group.cancelAll()
+        }
+    }
+
     @Test("A shutdown that lands while the shared queue is claiming ends at once (it once waited for ever for the slot the empty claim gave back)",
           .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func shutdownDuringAClaim() async throws {
@@ -421,4 +461,9 @@ struct SharedRegistryTests {
             }
         }
     }
+}
+
+/// Tables locked so far, shared with the tasks that lock them.
+final class LockCount: Sendable {
+    let count = Mutex(0)
 }
