@@ -132,6 +132,8 @@ public final class SegmentationServer: Service, Sendable {
     public let models: ModelRepository
     public let jobs: JobManager
     public let health = HealthStatus()
+    /// Ends the shutdown's drain just before --drain-seconds run out, while connections are open.
+    let drain = DrainDeadline()
     public let metrics = ServerMetrics()
     /// The bearer tokens in force (reload on SIGHUP); nil when authentication is off.
     public let tokens: TokenStore?
@@ -206,14 +208,14 @@ public final class SegmentationServer: Service, Sendable {
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
         let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health,
-                                    maximumHeaderBytes: configuration.maximumHeaderBytes)
+                                    maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain)
         let reflection = ReflectionIndex(services: Self.serviceNames)
         server = GRPCServer(transport: transport, services: [
             DatasetService(registry: registry, store: store, limits: configuration.limits, metrics: metrics,
                            afterChunk: hooks.afterUploadChunk),
             TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
             ModelRegistryService(models: models, store: store),
-            ScoringService(models: models, metrics: metrics, health: health, beforeLargeScore: hooks.beforeLargeScore),
+            ScoringService(models: models, metrics: metrics, health: health, drain: drain, beforeLargeScore: hooks.beforeLargeScore),
             HealthService(health: health),
             ReflectionService(index: reflection, health: health),
             ReflectionServiceV1Alpha(index: reflection, health: health),
@@ -416,6 +418,11 @@ public final class SegmentationServer: Service, Sendable {
     public func shutDown() async {
         logger.info("shutting down: no new calls or jobs; draining the calls in flight", metadata: ["drain_seconds": "\(configuration.drainSeconds)"])
         health.shutDown()
+        let (drain, seconds) = (self.drain, configuration.drainSeconds)
+        Task {
+            try? await Task.sleep(for: .seconds(seconds) - DrainDeadline.margin(drainSeconds: seconds))
+            drain.end()
+        }
         await jobs.shutdown()
         server.beginGracefulShutdown()
     }

@@ -16,6 +16,8 @@ struct CallInterceptor: ServerInterceptor {
     /// `--max-header-bytes`: a call whose metadata is larger fails alone (the HTTP/2 layer decodes
     /// lists up to 64 KiB so that it can be told, instead of closing the connection).
     var maximumHeaderBytes = 16 << 10
+    /// Streams still open when the drain ends are stopped then, answering UNAVAILABLE.
+    var drain = DrainDeadline()
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
@@ -45,6 +47,7 @@ struct CallInterceptor: ServerInterceptor {
         do {
             response = try await next(request, context)
         } catch {
+            let error = cutByDrain(error)
             end.finish(Self.code(of: error))
             throw error
         }
@@ -52,12 +55,16 @@ struct CallInterceptor: ServerInterceptor {
         case .success(var contents):
             // The call ends when its producer does (a streaming reply may run long after this returns).
             let produce = contents.producer
-            contents.producer = { writer in
+            let streaming = APISchema.methodTypes[context.descriptor.service.fullyQualifiedService + "/" + context.descriptor.method] ?? "unary" != "unary"
+            contents.producer = { [drain] writer in
                 do {
-                    let trailers = try await produce(writer)
+                    // A stream can stay open for ever: it is stopped when the drain ends. (A unary
+                    // call's only long work, a large Score, checks the drain itself.)
+                    let trailers = streaming ? try await drain.stopping { try await produce(writer) } : try await produce(writer)
                     end.finish(nil)
                     return trailers
                 } catch {
+                    let error = cutByDrain(error)
                     end.finish(Self.code(of: error))
                     throw error
                 }
@@ -67,6 +74,14 @@ struct CallInterceptor: ServerInterceptor {
             end.finish(error.code)
         }
         return response
+    }
+
+    /// A call cancelled while the server shuts down was cut by the drain's end (a client that
+    /// cancelled itself no longer reads the status): UNAVAILABLE, which the documented retry
+    /// policy sends again (to another replica, or to this one once restarted), not CANCELLED.
+    private func cutByDrain(_ error: any Error) -> any Error {
+        guard health.phase == .stopping, Self.code(of: error) == .cancelled else { return error }
+        return RPCErrors.map(DrainEnded())
     }
 
     /// The status a handler's error ends its call with: a client that went away is CANCELLED.

@@ -12,6 +12,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let metrics: ServerMetrics
     /// Whether the server is draining (see `score(_:with:context:)`).
     let health: HealthStatus
+    /// Ends large scores still running when the shutdown's drain ends (they then answer UNAVAILABLE).
+    var drain = DrainDeadline()
     /// Threads for large requests, one per core (more would only queue on the CPU).
     let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
                                   whenFull: "64 large Score requests are already waiting; retry, or send smaller batches")
@@ -33,7 +35,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         // --drain-seconds) stops scoring; before that, the client's cancel or deadline does.
         let call = context.cancellation, health = self.health
         let drainEnded = DrainEnd()
-        let cancellation = CancellationCheck { drainEnded.isSet || (call.isCancelled && health.phase != .stopping) }
+        let drain = self.drain
+        let cancellation = CancellationCheck { drainEnded.isSet || drain.hasEnded || (call.isCancelled && health.phase != .stopping) }
         return try await withTaskCancellationHandler {
             try await score(request, with: resolved, cancellation: cancellation)
         } onCancel: {

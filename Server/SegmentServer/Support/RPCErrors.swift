@@ -76,6 +76,7 @@ enum RPCErrors {
             default: return (.internalError, "MODEL_FORMAT", [])
             }
         case is CancellationError, is ScoringStopped: return (.cancelled, "CANCELLED", [])
+        case is DrainEnded: return (.unavailable, "SHUTTING_DOWN", [])
         default: return (.internalError, "INTERNAL", [])
         }
     }
@@ -120,4 +121,11 @@ enum RPCErrors {
 /// Runs a handler body, turning any error into a mapped `RPCError`.
 func handling<T>(_ body: () async throws -> T) async throws -> T {
     do { return try await body() } catch { throw RPCErrors.map(error) }
+}
+
+/// A call still running when the shutdown's drain (--drain-seconds) ended.
+struct DrainEnded: Error, CustomStringConvertible {
+    var description: String {
+        "the server shut down before this call finished (its --drain-seconds drain ended); retry: another replica, or this one once restarted"
+    }
 }
