@@ -5,9 +5,11 @@
 1. Its HTTP/2 SETTINGS advertise MAX_CONCURRENT_STREAMS (read from a raw connection).
 2. 1,000 concurrent Score calls on ONE connection (plain grpcio, one channel) all succeed: the
    client holds back what is over the limit instead of losing the connection.
-3. Metadata over --max-header-bytes (the server's default, 16 KiB) fails that call alone with
+3. A client that ignores the limit and opens more streams at once has each one over it refused
+   alone (RST_STREAM REFUSED_STREAM, which gRPC clients retry); the connection stays up.
+4. Metadata over --max-header-bytes (the server's default, 16 KiB) fails that call alone with
    RESOURCE_EXHAUSTED; the calls beside it on the same connection succeed.
-4. A connection that starts no call is closed by the server after about IDLE_SECONDS (the
+5. A connection that starts no call is closed by the server after about IDLE_SECONDS (the
    client ACKs the server's SETTINGS and PINGs, as every HTTP/2 client does), and so is one
    whose client never ACKs anything, soon after (the server's idle cut).
 Prints one line per check; exits 1 on the first failure.
@@ -73,6 +75,55 @@ with grpc.insecure_channel(target) as channel:
     if failed:
         fail(f"{len(failed)} of 1000 concurrent calls on one connection failed, the first: {failed[0].code()} {failed[0].details()}")
 print(f"ok: 1000 concurrent Score calls on one connection, none failed (the limit is {limit} at a time)")
+
+def literal(name, value):
+    """One HPACK header field, literal without indexing, no Huffman (lengths under 127)."""
+    name, value = name.encode(), value.encode()
+    return bytes([0, len(name)]) + name + bytes([len(value)]) + value
+
+
+def frame(kind, flags, stream, payload):
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+# A client that ignores MAX_CONCURRENT_STREAMS: limit + 20 calls opened at once, none finished.
+extra = 20
+block = b"".join(literal(n, v) for n, v in [
+    (":method", "POST"), (":scheme", "http"), (":path", "/segmentation.v1.ModelRegistry/ListModels"),
+    (":authority", target), ("content-type", "application/grpc"), ("te", "trailers"),
+    ("authorization", f"Bearer {token}")])
+with socket.create_connection((host, int(port)), timeout=10) as sock:
+    sock.sendall(PREFACE + frame(4, 1, 0, b""))  # and an ACK of the server's SETTINGS
+    sock.sendall(b"".join(frame(1, 4, 1 + 2 * i, block) for i in range(limit + extra)))  # END_HEADERS, no END_STREAM
+    refused, data, deadline = set(), b"", time.monotonic() + 10
+    while len(refused) < extra and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            fail(f"the server closed the connection after {len(refused)} refused streams")
+        data += chunk
+        while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+            length, kind = int.from_bytes(data[:3], "big"), data[3]
+            stream, payload = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF, data[9:9 + length]
+            data = data[9 + length:]
+            if kind == 7:
+                fail(f"GOAWAY (error {int.from_bytes(payload[4:8], 'big')}) for {limit + extra} concurrent streams")
+            if kind == 3 and int.from_bytes(payload, "big") == 7:
+                refused.add(stream)
+    if len(refused) != extra:
+        fail(f"{len(refused)} streams refused with REFUSED_STREAM, not {extra}")
+    sock.sendall(frame(6, 0, 0, b"12345678"))  # a PING: the connection still answers
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            fail("the connection closed after the refused streams")
+        data += chunk
+        if b"\x00\x00\x08\x06\x01\x00\x00\x00\x00" + b"12345678" in data:
+            break
+print(f"ok: {limit + extra} streams opened at once by a client ignoring the limit: {extra} refused alone (REFUSED_STREAM), the connection still answers")
 
 with grpc.insecure_channel(target) as channel:
     stub = scoring_pb2_grpc.ScoringServiceStub(channel)

@@ -59,7 +59,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-seconds"), help: "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); what is still open then is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600).")
     var drainSeconds: Int?
 
-    @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS so they queue the rest (a client that opens more anyway loses the connection: HTTP/2 PROTOCOL_ERROR) (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")
+    @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS so they queue the rest; a stream over it is refused alone (REFUSED_STREAM, which gRPC clients retry), and only past four times it does the connection go (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")
     var maximumConcurrentStreams: Int?
 
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay open with no call in progress before the server closes it (env SEGMENT_IDLE_TIMEOUT; default 300; 1 to 86400).")

@@ -188,7 +188,8 @@ public final class SegmentationServer: Service, Sendable {
             // grpc-swift sends GOAWAY and a PING at the idle timeout and waits for the ACK; a client
             // that never sends it is cut off 10 s later (sooner for idle timeouts under 10 s).
             idleCut: .seconds(Int64(configuration.idleTimeoutSeconds + min(10, configuration.idleTimeoutSeconds))),
-            headerListBytes: ConnectionLimits.decodableHeaderListBytes), metrics: metrics)
+            headerListBytes: ConnectionLimits.decodableHeaderListBytes,
+            advertisedStreams: configuration.maximumConcurrentStreams), metrics: metrics)
         self.connections = connections
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
@@ -198,7 +199,9 @@ public final class SegmentationServer: Service, Sendable {
                 // Advertised in SETTINGS, so compliant clients hold calls back instead of having
                 // the connection reset (swift-nio-http2 answers a stream over it with a
                 // connection-level PROTOCOL_ERROR).
-                $0.http2.maxConcurrentStreams = configuration.maximumConcurrentStreams
+                // swift-nio-http2 enforces this larger number; clients are told the flag's
+                // (ConnectionGuard), and a stream between the two is refused alone.
+                $0.http2.maxConcurrentStreams = connections.limits.enforcedStreams
                 // A connection with no call for this long is closed (GOAWAY): idle connections
                 // cannot pile up and hold file descriptors for ever.
                 $0.connection.maxIdleTime = .seconds(configuration.idleTimeoutSeconds)

@@ -103,6 +103,11 @@ public final class ServerMetrics: Sendable {
         CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// A stream over the advertised MAX_CONCURRENT_STREAMS, refused alone (REFUSED_STREAM).
+    func streamRefused() {
+        CoreMetrics.Counter(label: "segment_streams_refused_total", factory: factory).increment()
+    }
+
     /// grpc_type, grpc_service, grpc_method, as go-grpc-prometheus has them.
     private static func labels(_ service: String, _ method: String) -> [(String, String)] {
         [("grpc_type", APISchema.methodTypes[service + "/" + method] ?? "unary"), ("grpc_service", service), ("grpc_method", method)]

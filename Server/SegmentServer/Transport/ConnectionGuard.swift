@@ -20,6 +20,12 @@ struct ConnectionLimits: Sendable {
     /// closes a connection after 5 CONTINUATION frames in a row (6 frames of 16 KiB).
     static let decodableHeaderListBytes = 64 << 10
     var headerListBytes = decodableHeaderListBytes
+    /// SETTINGS_MAX_CONCURRENT_STREAMS as clients are told it (`--max-concurrent-streams`). A
+    /// stream over it is refused alone (RST_STREAM REFUSED_STREAM, which gRPC clients retry);
+    /// swift-nio-http2 itself enforces `enforcedStreams`, and answers a stream over that with a
+    /// connection error, so it is told a larger number than clients are.
+    var advertisedStreams = 100
+    var enforcedStreams: Int { advertisedStreams * 4 }
 }
 
 /// Installs a `ConnectionGuard` on every accepted connection and tells it when calls start and
@@ -39,7 +45,7 @@ final class ConnectionGuards: Sendable {
         .init(
             onBindTCPListener: nil,
             onAcceptTCPConnection: { channel in channel.eventLoop.makeCompletedFuture { try self.install(on: channel) } },
-            onAcceptHTTP2Stream: { stream in stream.eventLoop.makeCompletedFuture { self.track(stream) } })
+            onAcceptHTTP2Stream: { stream in stream.eventLoop.makeCompletedFuture { try self.track(stream) } })
     }
 
     /// Connections open now.
@@ -52,10 +58,16 @@ final class ConnectionGuards: Sendable {
         try pipeline.addHandler(ConnectionGuard(guards: self), position: .before(try pipeline.handler(type: NIOHTTP2Handler.self)))
     }
 
-    private func track(_ stream: any Channel) {
+    private func track(_ stream: any Channel) throws {
         guard let connection = stream.parent,
               let guarding = try? connection.pipeline.syncOperations.handler(type: ConnectionGuard.self) else { return }
-        guarding.callStarted()
+        guard guarding.callStarted() else {
+            // First in the stream's pipeline, so that its frame goes straight to HTTP/2, before
+            // gRPC has seen the call.
+            try stream.pipeline.syncOperations.addHandler(RefuseStream(), position: .first)
+            metrics.streamRefused()
+            return
+        }
         let bound = NIOLoopBound(guarding, eventLoop: stream.eventLoop)
         stream.closeFuture.whenComplete { _ in bound.value.callEnded() }
     }
@@ -88,6 +100,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var handshake: Scheduled<Void>?
     private var idle: Scheduled<Void>?
     private var calls = 0
+    /// Whether the server's SETTINGS have gone out (their stream limit rewritten to the advertised one).
+    private var settingsSent = false
 
     init(guards: ConnectionGuards) { self.guards = guards }
 
@@ -126,15 +140,45 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelRead(data)
     }
 
-    func callStarted() {
+    /// Counts a new call; false when the connection already has as many as clients are told.
+    func callStarted() -> Bool {
+        guard calls < guards.limits.advertisedStreams else { return false }
         calls += 1
         idle?.cancel()
         idle = nil
+        return true
     }
 
     func callEnded() {
         calls -= 1
         if calls == 0 { armIdleCut() }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !settingsSent {
+            var bytes = unwrapOutboundIn(data)
+            if Self.advertise(guards.limits.advertisedStreams, in: &bytes) {
+                settingsSent = true
+                context.write(wrapOutboundOut(bytes), promise: promise)
+                return
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// Rewrites SETTINGS_MAX_CONCURRENT_STREAMS in the server's first SETTINGS frame, if `bytes`
+    /// begins with it (swift-nio-http2 writes its preface as one buffer); true once done.
+    static func advertise(_ streams: Int, in bytes: inout ByteBuffer) -> Bool {
+        let start = bytes.readerIndex
+        guard let length = bytes.getInteger(at: start, as: UInt32.self).map({ Int($0 >> 8) }),
+              bytes.getInteger(at: start + 3, as: UInt8.self) == 0x4,
+              bytes.getInteger(at: start + 4, as: UInt8.self) == 0,  // not an ACK
+              bytes.readableBytes >= 9 + length else { return false }
+        for entry in stride(from: start + 9, to: start + 9 + length, by: 6)
+        where bytes.getInteger(at: entry, as: UInt16.self) == 0x3 {
+            bytes.setInteger(UInt32(streams), at: entry + 2)
+        }
+        return true
     }
 
     private func armIdleCut() {
@@ -147,5 +191,32 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context, context.channel.isActive else { return }
         guards.closed(reason)
         context.close(promise: nil)
+    }
+}
+
+/// Refuses a stream over the advertised limit: RST_STREAM REFUSED_STREAM (the server did not
+/// process it, so gRPC clients send it again), then closes it.
+final class RefuseStream: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias OutboundIn = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
+
+    private var refused = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context)
+    }
+
+    /// Nothing of a refused call reaches gRPC.
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !refused else { return }
+        refused = true
+        context.writeAndFlush(wrapOutboundOut(.rstStream(.refusedStream)), promise: nil)
     }
 }
