@@ -9,8 +9,9 @@ import Synchronization
 /// disk once a version's model is decoded.
 ///
 /// Changes made elsewhere (another replica on a shared registry) come in through
-/// `refresh(model:)`, the same serialised step, so a backend with change notifications can feed
-/// them without a second write path.
+/// `refresh(model:)` and `reloadCatalog()`: they read the registry without holding the write
+/// lock (so a write never waits behind their network reads) and apply what they read in one
+/// serialised step, only if no write came in between (else they read again).
 public final class ModelRepository: Sendable {
     public struct Resolved: Sendable {
         public var name: String
@@ -21,6 +22,8 @@ public final class ModelRepository: Sendable {
     public let registry: any Registry
     private let view: Mutex<View>
     private let writes = SerialLock()
+    /// Writes applied so far: a re-read that saw a different count at its start is stale.
+    private let writeCount = Atomic<Int>(0)
 
     /// - Parameter cacheBytes: decoded models are kept up to about this many bytes of serialized
     ///   model (least recently used first out); 0 keeps none.
@@ -44,11 +47,29 @@ public final class ModelRepository: Sendable {
     /// Re-reads the version and alias tables (after changes elsewhere may have been missed),
     /// keeping the decoded models still listed and the known problems; one serialised step.
     public func reloadCatalog() async throws {
-        try await writes.run {
-            let (versions, aliases, updated) = try await readCatalog()
-            view.withLock { $0.replaceAll(versions: versions, aliases: aliases, updated: updated) }
+        try await applyingFresh(readCatalog) { catalog in
+            view.withLock { $0.replaceAll(versions: catalog.versions, aliases: catalog.aliases, updated: catalog.updated) }
         }
     }
+
+    /// Reads with no lock held, then applies in one serialised step if no write came in between;
+    /// after three stale reads (writes keep coming), reads under the lock.
+    private func applyingFresh<Read: Sendable>(_ read: @Sendable () async throws -> Read, apply: (Read) -> Void) async throws {
+        for _ in 0..<3 {
+            let before = writeCount.load(ordering: .acquiring)
+            let fresh = try await read()
+            let applied = try await writes.run {
+                guard writeCount.load(ordering: .acquiring) == before else { return false }
+                apply(fresh)
+                return true
+            }
+            if applied { return }
+        }
+        try await writes.run { apply(try await read()) }
+    }
+
+    /// Counts a write; called inside the write lock once the view has it.
+    private func wrote() { writeCount.add(1, ordering: .releasing) }
 
     /// Every model's version numbers and aliases, as stored.
     private func readCatalog() async throws -> (versions: [String: [VersionRecord]], aliases: [String: [String: Int]], updated: [String: Date]) {
@@ -154,6 +175,7 @@ public final class ModelRepository: Sendable {
         try await writes.run {
             let record = try await registry.addVersion(version, completing: job)
             view.withLock { $0.added(record, model: version.model, bytes: version.modelBytes.count) }
+            wrote()
             return record
         }
     }
@@ -171,6 +193,7 @@ public final class ModelRepository: Sendable {
             let version = try resolveVersion(reference)
             let previous = try await registry.setAlias(reference.name, alias: alias, version: version)
             view.withLock { $0.aliases[reference.name, default: [:]][alias] = version }
+            wrote()
             return (previous, version)
         }
     }
@@ -179,6 +202,7 @@ public final class ModelRepository: Sendable {
         try await writes.run {
             try await registry.deleteAlias(name, alias: alias)
             view.withLock { _ = $0.aliases[name]?.removeValue(forKey: alias) }
+            wrote()
         }
     }
 
@@ -187,6 +211,7 @@ public final class ModelRepository: Sendable {
         try await writes.run {
             let removed = try await registry.deleteVersion(name, number, force: force)
             view.withLock { $0.deleted(name, version: number) }
+            wrote()
             return removed
         }
     }
@@ -208,6 +233,7 @@ public final class ModelRepository: Sendable {
                            parentVersion: resolved.version),
                 completing: nil)
             view.withLock { $0.added(record, model: edited, bytes: bytes.count) }
+            wrote()
             return record
         }
     }
@@ -215,7 +241,8 @@ public final class ModelRepository: Sendable {
     /// Re-reads one model's versions and aliases from storage into the view (for changes made
     /// elsewhere), as one serialised step.
     public func refresh(model name: String) async throws {
-        try await writes.run {
+        let registry = self.registry
+        try await applyingFresh({ () async throws -> (versions: [VersionRecord], updated: Date?, aliases: [String: Int]) in
             let versions: [VersionRecord]
             do {
                 versions = try await registry.versions(of: name)
@@ -224,8 +251,9 @@ public final class ModelRepository: Sendable {
             }
             let updated = try await registry.models().first { $0.name == name }?.updatedAt
             let aliases = try await registry.aliases().filter { $0.model == name }
-            view.withLock { $0.replace(name, versions: versions, aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }),
-                                       updated: updated) }
+            return (versions, updated, Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }))
+        }) { fresh in
+            view.withLock { $0.replace(name, versions: fresh.versions, aliases: fresh.aliases, updated: fresh.updated) }
         }
     }
 }
