@@ -6,6 +6,7 @@ import SegmentationEngine
 import Synchronization
 import Testing
 @testable import SegmentCLI
+@testable import SegmentServer
 
 /// SIGTERM during a rolling restart: calls and streams already in flight finish, new ones go
 /// elsewhere, and only what is still open after --drain-seconds is cancelled.
@@ -107,5 +108,37 @@ struct DrainTests {
                 "the open stream ended with \(String(describing: outcome))")
         #expect(server.terminationStatus == 0)
         #expect(took >= 1.5 && took < 8, "the server took \(took) s to exit with --drain-seconds 2 (it must wait for the drain, then end it)")
+    }
+
+    @Test("Shutdown with large Score calls in flight: each finishes OK with every customer scored, then the server stops")
+    func largeScoresFinish() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 25)
+        // Each large Score is held on its scoring thread until the shutdown has begun.
+        let shuttingDown = Atomic<Bool>(false)
+        let held = Atomic<Int>(0)
+        let hooks = ServerHooks(beforeLargeScore: { _ in
+            held.add(1, ordering: .relaxed)
+            for _ in 0..<2000 where !shuttingDown.load(ordering: .relaxed) { usleep(5_000) }
+            usleep(300_000)  // and a little after it, so the drain is under way while it scores
+        })
+        try await harness.withServer(hooks: hooks) { services, server in
+            let dataset = try await services.upload(path)
+            #expect(try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            let request = Self.request("large", rows: 20_000)
+            let calls = (0..<2).map { _ in
+                Task { try await services.scoring.score(request, options: largeResponses).scores.scores.count }
+            }
+            for _ in 0..<400 where held.load(ordering: .relaxed) < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(held.load(ordering: .relaxed) == 2, "the large calls did not reach scoring")
+            let shutdown = Task { await server.shutDown() }
+            for _ in 0..<400 where server.health.phase != .stopping { try await Task.sleep(for: .milliseconds(5)) }
+            shuttingDown.store(true, ordering: .relaxed)
+            for call in calls {
+                #expect(try await call.value == 20_000)
+            }
+            await shutdown.value
+        }
     }
 }
