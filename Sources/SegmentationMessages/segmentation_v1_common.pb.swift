@@ -16,9 +16,14 @@
 /// INVALID_K, INVALID_PARAMETER, INVALID_NAME, INVALID_SEGMENT_EDIT, ALIASED_VERSION,
 /// DATASET_IN_USE, JOB_FINISHED, QUEUE_FULL, UPLOAD_TOO_LARGE, TOO_MANY_COLUMNS, TOO_MANY_ROWS,
 /// DATASET_QUOTA, MESSAGE_TOO_LARGE, BAD_UPLOAD, DAMAGED_DATA, SHUTTING_DOWN, CANCELLED,
-/// REGISTRY_BUSY (UNAVAILABLE: retry), DISK_FULL, DAMAGED_REGISTRY, STORAGE, MODEL_FORMAT, INTERNAL); for a bad row
-/// a google.rpc.BadRequest whose field
-/// violation names "customers[ID].field" (or "columns.NAME"); for a missing model, version,
+/// REGISTRY_BUSY (UNAVAILABLE: retry), REGISTRY_UNAVAILABLE (UNAVAILABLE: the shared registry
+/// did not answer within --registry-timeout; nothing was changed; retry), DISK_FULL,
+/// DAMAGED_REGISTRY, STORAGE, MODEL_FORMAT, INTERNAL; refusals before a handler runs: STARTING
+/// (UNAVAILABLE: retry shortly), UNAUTHENTICATED, PERMISSION_DENIED, METADATA_TOO_LARGE; and
+/// SCORING_BUSY when every large-Score slot and waiting place is taken; an error with no more
+/// specific reason carries its code's name, such as NOT_FOUND for an unknown health service);
+/// for a bad row a google.rpc.BadRequest
+/// whose field violation names "customers[ID].field" (or "columns.NAME"); for a missing model, version,
 /// alias, job or dataset a google.rpc.ResourceInfo; for a limit a google.rpc.QuotaFailure naming
 /// the server flag. Messages are at most 500 characters.
 ///

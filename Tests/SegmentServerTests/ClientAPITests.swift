@@ -150,7 +150,7 @@ struct ClientAPITests {
         let harness = try Harness()
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 300, seed: 7)
-        try await harness.withServer { services, _ in
+        try await harness.withServer { services, server in
             let dataset = try await services.upload(path)
             _ = try await services.train(dataset.id, model: "stream", ks: 3...3)
             let features = try await services.models.getModel(.with { $0.model = .init(text: "stream") }).model.expectedColumns
@@ -179,6 +179,10 @@ struct ClientAPITests {
             #expect(answers[3].error.code == Int32(RPCError.Code.notFound.rawValue) && answers[3].error.message.contains("ghost"))
             #expect(answers[4].error.message.contains("model is required"))
             #expect(answers[0].scores.scores == answers[2].scores.scores && answers[5].modelVersion == 1)
+            // The failed requests are counted, though the stream's own status is OK.
+            let exposition = String(decoding: server.metrics.registry.emitToBuffer(), as: UTF8.self)
+            #expect(exposition.contains(#"segment_score_stream_errors_total{grpc_code="InvalidArgument"} 2"#), "\(exposition)")
+            #expect(exposition.contains(#"segment_score_stream_errors_total{grpc_code="NotFound"} 1"#))
         }
     }
 }

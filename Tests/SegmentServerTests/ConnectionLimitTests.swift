@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import GRPCProtobuf
 import SegmentationAPI
 import Testing
 #if canImport(Glibc)
@@ -136,15 +137,28 @@ struct ConnectionLimitTests {
         large.addString(String(repeating: "x", count: 4000), forKey: "x-big")
         large.addBinary(Array(repeating: 7, count: 300), forKey: "x-bin")
         // 5 + 4000 + 32 + 5 + 400 (base64) + 32
-        #expect(throws: RPCError.self) { try CallInterceptor.checkSize(large, limit: 4473) }
+        #expect(throws: Refusal.self) { try CallInterceptor.checkSize(large, limit: 4473) }
         try CallInterceptor.checkSize(large, limit: 4474)
-        do { try CallInterceptor.checkSize(large, limit: 4096) } catch let error as RPCError {
-            #expect(error.code == .resourceExhausted && error.message.contains("4474 bytes") && error.message.contains("--max-header-bytes"))
+        do { try CallInterceptor.checkSize(large, limit: 4096) } catch {
+            let answer = RPCErrors.map(error)
+            #expect(answer.code == .resourceExhausted && answer.message.contains("4474 bytes") && answer.message.contains("--max-header-bytes"))
         }
 
         let harness = try Harness()
         defer { harness.remove() }
-        try await harness.withServer { _, server in
+        try await harness.withServer(configure: { $0.maximumHeaderBytes = 4096 }) { services, server in
+            // End to end with our own client (which sends up to 16 KiB of metadata): the call alone fails.
+            var metadata = Metadata()
+            metadata.addString(String(repeating: "z", count: 5_000), forKey: "x-big")
+            do {
+                _ = try await services.models.listModels(.init(), metadata: metadata)
+                Issue.record("5,000 bytes of metadata were taken with --max-header-bytes 4096")
+            } catch let error as RPCError {
+                #expect(error.code == .resourceExhausted)
+                let details = try #require(try error.unpackGoogleRPCStatus()).details.map { String(describing: $0) }
+                #expect(details.joined().contains("METADATA_TOO_LARGE") && details.joined().contains("--max-header-bytes"), "\(details)")
+            }
+            _ = try await services.models.listModels(.init())
             let connection = try RawConnection(port: try await server.listeningPort)
             connection.send(RawConnection.preface)
             try await Task.sleep(for: .milliseconds(300))

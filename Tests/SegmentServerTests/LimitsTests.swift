@@ -227,6 +227,11 @@ struct LimitsTests {
             release.signal()
             for _ in 0..<200 where server.metrics.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
             #expect(server.metrics.scoresStoppedEarly == 1)
+            // Counted as the deadline it was, not as the cancellation it looks like to the server.
+            let exposition = String(decoding: server.metrics.registry.emitToBuffer(), as: UTF8.self)
+            #expect(exposition.contains(#"grpc_method="Score",grpc_code="DeadlineExceeded""#) || exposition.contains(#"grpc_code="DeadlineExceeded",grpc_method="Score""#)
+                    || exposition.split(separator: "\n").contains { $0.contains("grpc_server_handled_total") && $0.contains("Score") && $0.contains("DeadlineExceeded") },
+                    "\(exposition.split(separator: "\n").filter { $0.contains("grpc_server_handled_total") && $0.contains("Score") })")
             // Without a deadline the same request scores in full.
             #expect(try await services.scoring.score(request, options: largeResponses).scores.scores.count == 20_000)
         }
@@ -272,6 +277,27 @@ struct LimitsTests {
             #expect(await statusCode {
                 _ = try await services.models.renameSegment(.with { $0.model = .init(text: "m"); $0.segmentID = 0; $0.newName = accents }, options: largeResponses)
             } == .invalidArgument)
+            // Errors thrown outside a handler carry details too: health's own NOT_FOUND, the
+            // interceptor's refusals.
+            let unknownService = try #require(await status { _ = try await services.health.check(.with { $0.service = "nope.Service" }) })
+            #expect(unknownService.details.map { String(describing: $0) }.contains { $0.contains("NOT_FOUND") && $0.contains("segmentation.v1") })
+        }
+    }
+
+    @Test("Refusals by role and token carry their reason in google.rpc.Status details")
+    func refusalDetails() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let tokens = try SecurityTests.writeTokens(harness, [.viewer: "view-token"])
+        defer { try? FileManager.default.removeItem(atPath: tokens) }
+        try await harness.withServer(configure: { $0.tokensFile = tokens }, clientToken: "view-token") { services, _ in
+            func status(_ body: () async throws -> Void) async -> GoogleRPCStatus? {
+                do { try await body(); return nil } catch let error as RPCError { return try? error.unpackGoogleRPCStatus() } catch { return nil }
+            }
+            let denied = try #require(await status { _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "x" }) })
+            #expect(denied.code == .permissionDenied)
+            #expect(denied.details.map { String(describing: $0) }.contains { $0.contains("PERMISSION_DENIED") })
+            _ = try await services.models.listModels(.init())
         }
     }
 }

@@ -103,6 +103,12 @@ public final class ServerMetrics: Sendable {
         CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// One request of a ScoreStream answered with a ScoreError (the stream itself goes on, OK).
+    func scoreStreamRequestFailed(code: RPCError.Code?) {
+        CoreMetrics.Counter(label: "segment_score_stream_errors_total", dimensions: [("grpc_code", Self.name(of: code))],
+                            factory: factory).increment()
+    }
+
     /// A stream over the advertised MAX_CONCURRENT_STREAMS, refused alone (REFUSED_STREAM).
     func streamRefused() {
         CoreMetrics.Counter(label: "segment_streams_refused_total", factory: factory).increment()

@@ -30,25 +30,33 @@ struct CallInterceptor: ServerInterceptor {
             try Self.checkSize(request.metadata, limit: maximumHeaderBytes)
             if ability != .open {
                 guard health.hasStarted else {
-                    throw RPCError(code: .unavailable, message: "the server is starting (checking the registry, loading model tables); retry shortly")
+                    throw Refusal.starting
                 }
                 if let tokens {
                     caller = try Self.authenticate(request.metadata, tokens)
                     try Self.permit(caller!, ability, context.descriptor)
                 }
             }
-        } catch let error as RPCError {
+        } catch {
+            let error = RPCErrors.map(error)
             log(context, role: caller, ability: ability, code: error.code, since: started)
             throw error
         }
         let role = caller
-        let end = CallEnd { code in log(context, role: role, ability: ability, code: code, since: started) }
+        // The client's deadline, to count a call it ended as DeadlineExceeded rather than cancelled.
+        // The framework's own timer started a little before this (when the call's headers came).
+        let deadline = Self.timeout(in: request.metadata).map { started + $0 - min(.milliseconds(50), $0 / 10) }
+        let end = CallEnd { code in
+            let passed = deadline.map { ContinuousClock.now >= $0 } ?? false
+            log(context, role: role, ability: ability, code: passed && [.cancelled, .unavailable].contains(code) ? .deadlineExceeded : code,
+                since: started)
+        }
         var response: StreamingServerResponse<Output>
         do {
             response = try await next(request, context)
         } catch {
-            let error = cutByDrain(error)
-            end.finish(Self.code(of: error))
+            let error = answer(for: error)
+            end.finish(error.code)
             throw error
         }
         switch response.accepted {
@@ -64,13 +72,15 @@ struct CallInterceptor: ServerInterceptor {
                     end.finish(nil)
                     return trailers
                 } catch {
-                    let error = cutByDrain(error)
-                    end.finish(Self.code(of: error))
+                    let error = answer(for: error)
+                    end.finish(error.code)
                     throw error
                 }
             }
             response.accepted = .success(contents)
         case .failure(let error):
+            let error = answer(for: error)
+            response.accepted = .failure(error)
             end.finish(error.code)
         }
         return response
@@ -81,7 +91,28 @@ struct CallInterceptor: ServerInterceptor {
     /// policy sends again (to another replica, or to this one once restarted), not CANCELLED.
     private func cutByDrain(_ error: any Error) -> any Error {
         guard health.phase == .stopping, Self.code(of: error) == .cancelled else { return error }
-        return RPCErrors.map(DrainEnded())
+        return Refusal.drainEnded
+    }
+
+    /// What the client is told: every error mapped here, once, to its status and details
+    /// (handlers throw domain errors and never map them).
+    private func answer(for error: any Error) -> RPCError {
+        RPCErrors.map(cutByDrain(error))
+    }
+
+    /// The `grpc-timeout` a client sent (an integer and a unit: H, M, S, m, u or n).
+    static func timeout(in metadata: Metadata) -> Duration? {
+        guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }), let unit = text.last,
+              let amount = Int64(text.dropLast()) else { return nil }
+        switch unit {
+        case "H": return .seconds(amount * 3600)
+        case "M": return .seconds(amount * 60)
+        case "S": return .seconds(amount)
+        case "m": return .milliseconds(amount)
+        case "u": return .microseconds(amount)
+        case "n": return .nanoseconds(amount)
+        default: return nil
+        }
     }
 
     /// The status a handler's error ends its call with: a client that went away is CANCELLED.
@@ -106,17 +137,17 @@ struct CallInterceptor: ServerInterceptor {
             size += entry.key.utf8.count + value + 32
         }
         guard size > limit else { return }
-        throw RPCError(code: .resourceExhausted, message: "the call's metadata is \(size) bytes; this server takes at most \(limit) (--max-header-bytes)")
+        throw Refusal.metadataTooLarge(size: size, limit: limit)
     }
 
     /// The caller's role, or UNAUTHENTICATED (no token, or one this server does not know).
     static func authenticate(_ metadata: Metadata, _ tokens: TokenStore) throws -> Role {
         guard let header = metadata[stringValues: "authorization"].first(where: { _ in true }) else {
-            throw RPCError(code: .unauthenticated, message: "this server needs a bearer token: send 'authorization: Bearer TOKEN' (the segment CLI: SEGMENT_TOKEN or --token-file)")
+            throw Refusal.noToken
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", let role = tokens.role(of: String(parts[1])) else {
-            throw RPCError(code: .unauthenticated, message: "the bearer token is not one this server knows")
+            throw Refusal.unknownToken
         }
         return role
     }
@@ -124,9 +155,8 @@ struct CallInterceptor: ServerInterceptor {
     /// PERMISSION_DENIED unless the role has the ability the method needs.
     static func permit(_ role: Role, _ ability: Ability, _ method: MethodDescriptor) throws {
         guard role.abilities.contains(ability) else {
-            throw RPCError(code: .permissionDenied,
-                           message: "role \(role.rawValue) may not call \(method.method) (it needs \(ability.rawValue); roles with it: "
-                            + Role.allCases.filter { $0.abilities.contains(ability) }.map(\.rawValue).joined(separator: ", ") + ")")
+            throw Refusal.notPermitted(role: role.rawValue, method: method.method, needs: ability.rawValue,
+                                       roles: Role.allCases.filter { $0.abilities.contains(ability) }.map(\.rawValue))
         }
     }
 

@@ -20,10 +20,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     var beforeLargeScore: (@Sendable (CancellationCheck) -> Void)?
 
     func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
-        try await handling {
-            let resolved = try await models.resolve(try ModelReference(request.model))
-            return try await score(request, with: resolved, context: context)
-        }
+        let resolved = try await models.resolve(try ModelReference(request.model))
+        return try await score(request, with: resolved, context: context)
     }
 
     /// Inline when small (a thread hop would cost more than the work), on a thread of its own when large.
@@ -82,26 +80,26 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         request: RPCAsyncSequence<Segmentation_V1_ScoreRequest, any Error>,
         response: RPCWriter<Segmentation_V1_ScoreResponse>, context: ServerContext
     ) async throws {
-        try await handling {
-            var current: ModelRepository.Resolved?
-            for try await message in request {
-                var answer: Segmentation_V1_ScoreResponse
-                do {
-                    if message.hasModel {
-                        current = nil  // a model that cannot be resolved is not silently replaced by the previous one
-                        current = try await models.resolve(try ModelReference(message.model))
-                    }
-                    guard let resolved = current else {
-                        throw RPCErrors.invalid("model is required: the first request of a score stream, and any after one whose model failed, must name it")
-                    }
-                    answer = try await score(message, with: resolved, context: context)
-                } catch let error where !Self.endsStream(error) {
-                    // This request failed; the stream goes on with the next.
-                    answer = .with { $0.error = RPCErrors.scoreError(error) }
+        var current: ModelRepository.Resolved?
+        for try await message in request {
+            var answer: Segmentation_V1_ScoreResponse
+            do {
+                if message.hasModel {
+                    current = nil  // a model that cannot be resolved is not silently replaced by the previous one
+                    current = try await models.resolve(try ModelReference(message.model))
                 }
-                answer.requestID = message.requestID
-                try await response.write(answer)
+                guard let resolved = current else {
+                    throw RPCErrors.invalid("model is required: the first request of a score stream, and any after one whose model failed, must name it")
+                }
+                answer = try await score(message, with: resolved, context: context)
+            } catch let error where !Self.endsStream(error) {
+                // This request failed; the stream goes on with the next (counted: the call's own
+                // status stays OK).
+                answer = .with { $0.error = RPCErrors.scoreError(error) }
+                metrics.scoreStreamRequestFailed(code: RPCErrors.map(error).code)
             }
+            answer.requestID = message.requestID
+            try await response.write(answer)
         }
     }
 

@@ -36,7 +36,7 @@ actor WorkSlots {
         if busy < slots {
             busy += 1
         } else {
-            guard waiting.count < maximumWaiting else { throw RPCError(code: .resourceExhausted, message: whenFull) }
+            guard waiting.count < maximumWaiting else { throw Refusal.scoringBusy(whenFull) }
             await withCheckedContinuation { waiting.append($0) }
         }
         defer { release() }

@@ -15,7 +15,7 @@ enum RPCErrors {
     static let maximumMessageLength = 500
 
     static func map(_ error: any Error) -> RPCError {
-        if let error = error as? RPCError { return error }
+        if let error = error as? RPCError { return withDetails(error) }
         let (code, reason, extra) = classify(error)
         var message = String(describing: error)
         if message.utf8.count > maximumMessageLength { message = message.cutToUTF8(maximumMessageLength) + "..." }
@@ -76,7 +76,7 @@ enum RPCErrors {
             default: return (.internalError, "MODEL_FORMAT", [])
             }
         case is CancellationError, is ScoringStopped: return (.cancelled, "CANCELLED", [])
-        case is DrainEnded: return (.unavailable, "SHUTTING_DOWN", [])
+        case let refusal as Refusal: return refusal.status
         default: return (.internalError, "INTERNAL", [])
         }
     }
@@ -118,14 +118,66 @@ enum RPCErrors {
     }
 }
 
-/// Runs a handler body, turning any error into a mapped `RPCError`.
-func handling<T>(_ body: () async throws -> T) async throws -> T {
-    do { return try await body() } catch { throw RPCErrors.map(error) }
+/// Calls refused around their handler (by the interceptor, the scoring slots, the drain), each
+/// with its stable reason.
+enum Refusal: Error, CustomStringConvertible {
+    case starting
+    case noToken
+    case unknownToken
+    case notPermitted(role: String, method: String, needs: String, roles: [String])
+    case metadataTooLarge(size: Int, limit: Int)
+    /// Every scoring slot and waiting place taken.
+    case scoringBusy(String)
+    /// Still running when the shutdown's drain (--drain-seconds) ended.
+    case drainEnded
+
+    var description: String {
+        switch self {
+        case .starting: "the server is starting (checking the registry, loading model tables); retry shortly"
+        case .noToken: "this server needs a bearer token: send 'authorization: Bearer TOKEN' (the segment CLI: SEGMENT_TOKEN or --token-file)"
+        case .unknownToken: "the bearer token is not one this server knows"
+        case .notPermitted(let role, let method, let needs, let roles):
+            "role \(role) may not call \(method) (it needs \(needs); roles with it: \(roles.joined(separator: ", ")))"
+        case .metadataTooLarge(let size, let limit): "the call's metadata is \(size) bytes; this server takes at most \(limit) (--max-header-bytes)"
+        case .scoringBusy(let message): message
+        case .drainEnded:
+            "the server shut down before this call finished (its --drain-seconds drain ended); retry: another replica, or this one once restarted"
+        }
+    }
+
+    fileprivate var status: (RPCError.Code, String, [ErrorDetails]) {
+        switch self {
+        case .starting: (.unavailable, "STARTING", [])
+        case .noToken, .unknownToken: (.unauthenticated, "UNAUTHENTICATED", [])
+        case .notPermitted: (.permissionDenied, "PERMISSION_DENIED", [])
+        case .metadataTooLarge:
+            (.resourceExhausted, "METADATA_TOO_LARGE", [.quotaFailure(violations: [.init(subject: "metadata bytes", description: "--max-header-bytes")])])
+        case .scoringBusy: (.resourceExhausted, "SCORING_BUSY", [])
+        case .drainEnded: (.unavailable, "SHUTTING_DOWN", [])
+        }
+    }
 }
 
-/// A call still running when the shutdown's drain (--drain-seconds) ended.
-struct DrainEnded: Error, CustomStringConvertible {
-    var description: String {
-        "the server shut down before this call finished (its --drain-seconds drain ended); retry: another replica, or this one once restarted"
+extension RPCErrors {
+    /// An `RPCError` thrown bare (by the framework, or health's NOT_FOUND) gets the details
+    /// every error carries: an ErrorInfo whose reason is its code's name.
+    static func withDetails(_ error: RPCError) -> RPCError {
+        guard !error.metadata.contains(where: { $0.key == "grpc-status-details-bin" }) else { return error }
+        let status = GoogleRPCStatus(code: error.code, message: error.message,
+                                     details: [.errorInfo(reason: reasonName(error.code), domain: domain)])
+        var metadata = error.metadata
+        metadata.add(contentsOf: status.rpcErrorMetadata)
+        return RPCError(code: error.code, message: error.message, metadata: metadata, cause: error.cause)
+    }
+
+    /// UNAVAILABLE, NOT_FOUND... as the reason of an error that has no more specific one.
+    static func reasonName(_ code: RPCError.Code) -> String {
+        var words: [String] = []
+        for character in String(describing: code) {
+            if character.isUppercase { words.append("") }
+            if words.isEmpty { words.append("") }
+            words[words.count - 1].append(character.uppercased())
+        }
+        return words.joined(separator: "_")
     }
 }
