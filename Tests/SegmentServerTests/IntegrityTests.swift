@@ -76,6 +76,28 @@ struct IntegrityTests {
         }
     }
 
+    @Test("A version row with a wrongly typed column: the server starts, names it at start and answers DATA_LOSS for it; the other version serves and is listed")
+    func badVersionRow() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            for _ in 0..<2 { #expect(try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded) }
+        }
+        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
+        try await database.write { db in try db.execute(sql: "UPDATE versions SET k = 'three' WHERE model = 'm' AND version = 1") }
+        try await database.close()
+        try await harness.withServer { services, server in
+            #expect(server.models.problems().map { "\($0.name)@\($0.version): \($0.reason)" }.contains { $0.hasPrefix("m@1") && $0.contains("column k") })
+            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "m@1") }) } == .dataLoss)
+            let listed = try await services.models.listVersions(.with { $0.name = "m" }).versions.map(\.version)
+            #expect(listed == [2])
+            let latest = try await services.models.getModel(.with { $0.model = .init(text: "m") }).model.version.version
+            #expect(latest == 2)
+        }
+    }
+
     @Test("A flipped byte in a model blob: DATA_LOSS naming the version, ListVersions shows it, the other version serves; a bad jobs row is skipped and counted")
     func damagedModelAndRow() async throws {
         let harness = try Harness()

@@ -291,7 +291,7 @@ struct View {
     func resolveVersion(_ reference: ModelReference) throws -> Int {
         guard let known = versions[reference.name], !known.isEmpty else {
             if case .version(let number) = reference.selector, let problem = problems[Key(name: reference.name, version: number)] {
-                throw RegistryError.corrupt("model version \(reference) is lost: \(problem)")
+                throw RegistryError.corrupt("model version \(reference) cannot be served: \(problem)")
             }
             throw RegistryError.notFound("model \(reference.name.quotedForMessage)")
         }
@@ -300,7 +300,7 @@ struct View {
             return known.max()!
         case .version(let number):
             if let problem = problems[Key(name: reference.name, version: number)], !known.contains(number) {
-                throw RegistryError.corrupt("model version \(reference) is lost: \(problem)")
+                throw RegistryError.corrupt("model version \(reference) cannot be served: \(problem)")
             }
             guard known.contains(number) else { throw RegistryError.notFound("model version \(reference)") }
             return number

@@ -343,15 +343,16 @@ public final class SQLiteRegistry: Registry {
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM models WHERE name = ?", arguments: [name]) != nil else {
                 throw RegistryError.notFound("model \(name.quotedForMessage)")
             }
+            // A row that does not decode is left out here and named by corruptVersions().
             return try Row.fetchAll(db, sql: "\(Self.versionColumns) WHERE model = ? ORDER BY version", arguments: [name])
-                .map(Self.version(from:))
+                .compactMap { try? Self.version(from: $0) }
         }
     }
 
     public func version(_ name: String, _ number: Int) async throws -> VersionRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "\(Self.versionColumns) WHERE model = ? AND version = ?", arguments: [name, number])
-                .map(Self.version(from:))
+                .map { try Self.version(from: $0) }
         }
     }
 
@@ -359,12 +360,15 @@ public final class SQLiteRegistry: Registry {
         SELECT model, version, created_at, dataset_id, job_id, parent_version, kind, k, silhouette, customers FROM versions
         """
 
-    private static func version(from row: Row) -> VersionRecord {
+    /// A version's record; `corrupt` naming the column when one holds the wrong type (GRDB's
+    /// subscripts would stop the process on it).
+    private static func version(from row: Row) throws -> VersionRecord {
         VersionRecord(
-            name: row["model"], version: row["version"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            datasetID: row["dataset_id"], jobID: row["job_id"], parentVersion: row["parent_version"],
-            kind: InputKind(rawValue: row["kind"]) ?? .transactions, k: row["k"], silhouette: row["silhouette"],
-            customers: row["customers"])
+            name: try value(row, "model"), version: try value(row, "version"),
+            createdAt: Date(timeIntervalSince1970: try value(row, "created_at")),
+            datasetID: try value(row, "dataset_id"), jobID: try optional(row, "job_id"), parentVersion: try optional(row, "parent_version"),
+            kind: InputKind(rawValue: try value(row, "kind")) ?? .transactions, k: try value(row, "k"),
+            silhouette: try value(row, "silhouette"), customers: try value(row, "customers"))
     }
 
     public func modelBytes(_ name: String, _ number: Int) async throws -> Data {
@@ -399,6 +403,12 @@ public final class SQLiteRegistry: Registry {
                 if let data, expected == Self.sha256(data) { continue }
                 damaged.append((model: (try? Self.value(row, "model")) ?? "?", version: (try? Self.value(row, "version")) ?? 0,
                                 reason: "its stored bytes fail their SHA-256 checksum"))
+            }
+            for row in try Row.fetchAll(db, sql: Self.versionColumns) {
+                do { _ = try Self.version(from: row) } catch {
+                    damaged.append((model: (try? Self.value(row, "model")) ?? "?", version: (try? Self.value(row, "version")) ?? 0,
+                                    reason: "its record does not decode (\(error))"))
+                }
             }
             return damaged
         } + lostVersions()
