@@ -9,6 +9,22 @@ import Testing
 
 @Suite("Stored bytes prove themselves", .serialized, .timeLimit(.minutes(10)))
 struct IntegrityTests {
+    /// Model "m" trained twice (versions 1 and 2) on this data directory; the server stopped.
+    static func trainTwice(_ harness: Harness) async throws {
+        let (path, _) = try harness.sampleFile(customers: 200)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            for _ in 0..<2 { #expect(try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded) }
+        }
+    }
+
+    /// Changes the stopped server's SQLite registry behind its back.
+    static func editRegistry(_ harness: Harness, _ edit: @escaping @Sendable (Database) throws -> Void) async throws {
+        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
+        try await database.write(edit)
+        try await database.close()
+    }
+
     @Test("A server with its own registry pointed at another registry's --datasets-dir deletes nothing there (it says whose folder it is); the owner still trains on its dataset")
     func foreignDatasetsFolder() async throws {
         let (owner, stranger) = (try Harness(), try Harness())
@@ -46,13 +62,11 @@ struct IntegrityTests {
             _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 3) })
         }
         // The database as it is after losing its last committed transaction: version 2 never written.
-        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
-        try await database.write { db in
+        try await Self.editRegistry(harness) { db in
             try db.execute(sql: "DELETE FROM versions WHERE model = 'm' AND version = 2")
             try db.execute(sql: "UPDATE models SET next_version = 2 WHERE name = 'm'")
             try db.execute(sql: "UPDATE jobs SET model_version = NULL WHERE model_version = 2")
         }
-        try await database.close()
         let log = CapturedLog()
         try await harness.withServer(logger: log.logger) { services, server in
             #expect(server.models.problems().map { "\($0.name)@\($0.version)" } == ["m@2"], "version 3 was deleted, not lost")
@@ -80,14 +94,8 @@ struct IntegrityTests {
     func badVersionRow() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 200)
-        try await harness.withServer { services, _ in
-            let dataset = try await services.upload(path)
-            for _ in 0..<2 { #expect(try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded) }
-        }
-        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
-        try await database.write { db in try db.execute(sql: "UPDATE versions SET k = 'three' WHERE model = 'm' AND version = 1") }
-        try await database.close()
+        try await Self.trainTwice(harness)
+        try await Self.editRegistry(harness) { db in try db.execute(sql: "UPDATE versions SET k = 'three' WHERE model = 'm' AND version = 1") }
         try await harness.withServer { services, server in
             #expect(server.models.problems().map { "\($0.name)@\($0.version): \($0.reason)" }.contains { $0.hasPrefix("m@1") && $0.contains("column k") })
             #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "m@1") }) } == .dataLoss)
@@ -102,14 +110,9 @@ struct IntegrityTests {
     func damagedModelAndRow() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 200)
-        try await harness.withServer { services, _ in
-            let dataset = try await services.upload(path)
-            for _ in 0..<2 { #expect(try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded) }
-        }
+        try await Self.trainTwice(harness)
         // Damage version 1's bytes and one job's row behind the server's back.
-        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
-        try await database.write { db in
+        try await Self.editRegistry(harness) { db in
             var blob = try Data.fetchOne(db, sql: "SELECT model_blob FROM versions WHERE model = 'm' AND version = 1")!
             blob[blob.count / 2] ^= 0x01
             try db.execute(sql: "UPDATE versions SET model_blob = ? WHERE model = 'm' AND version = 1", arguments: [blob])
@@ -118,7 +121,6 @@ struct IntegrityTests {
                 + "'not a time', started_at, finished_at, error, model_version, k_metrics_json FROM jobs WHERE rowid = (SELECT MAX(rowid) FROM jobs)")
             try db.execute(sql: "UPDATE datasets SET files_json = '[{bad'")
         }
-        try await database.close()
         try await harness.withServer { services, server in
             #expect(server.models.problems().map { "\($0.name)@\($0.version)" } == ["m@1"])
             do {
