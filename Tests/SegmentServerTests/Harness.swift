@@ -63,13 +63,25 @@ struct Harness {
     func sampleFile(customers: Int, seed: UInt64 = 1, groups: [SampleDataGenerator.Group] = SampleDataGenerator.realisticGroups,
                     name: String = "sample.csv") throws -> (path: String, output: SampleDataGenerator.Output) {
         let output = SampleDataGenerator(customers: customers, groups: groups, seed: seed).generate()
-        let path = (dataDirectory as NSString).appendingPathComponent("../\(UUID().uuidString)-\(name)")
+        // Beside the data directory (the server must not see it), in a folder `remove()` deletes.
+        try FileManager.default.createDirectory(atPath: samplesDirectory, withIntermediateDirectories: true)
+        let path = (samplesDirectory as NSString).appendingPathComponent("\(UUID().uuidString)-\(name)")
         try output.csv.write(toFile: path, atomically: true, encoding: .utf8)
         return (path, output)
     }
 
+    /// Where `sampleFile` and `sideFile` write.
+    var samplesDirectory: String { dataDirectory + "-samples" }
+
+    /// A fresh path for a test's own file beside the data directory, deleted by `remove()`.
+    func sideFile(_ name: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: samplesDirectory, withIntermediateDirectories: true)
+        return (samplesDirectory as NSString).appendingPathComponent("\(UUID().uuidString)-\(name)")
+    }
+
     func remove() {
         try? FileManager.default.removeItem(atPath: dataDirectory)
+        try? FileManager.default.removeItem(atPath: samplesDirectory)
     }
 }
 

@@ -115,7 +115,7 @@ struct LimitsTests {
             // Room again: the second upload fits.
             _ = try await services.upload(second)
             // A header wider than --max-columns (default 1000) is refused, naming the file.
-            let wide = (harness.dataDirectory as NSString).appendingPathComponent("../wide-\(UUID().uuidString).csv")
+            let wide = try harness.sideFile("wide.csv")
             try ((0...1000).map { "c\($0)" }.joined(separator: ",") + "\n" + (0...1000).map { _ in "1" }.joined(separator: ",") + "\n")
                 .write(toFile: wide, atomically: true, encoding: .utf8)
             do {
@@ -224,6 +224,9 @@ struct LimitsTests {
             var options = largeResponses
             options.timeout = .milliseconds(300)
             #expect(await statusCode { _ = try await services.scoring.score(request, options: options) } == .deadlineExceeded)
+            // Well past the deadline on the server's side too, however long the 1 MB request took
+            // to arrive (the server counts from its arrival).
+            try await Task.sleep(for: .milliseconds(300))
             release.signal()
             for _ in 0..<200 where server.metrics.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
             #expect(server.metrics.scoresStoppedEarly == 1)

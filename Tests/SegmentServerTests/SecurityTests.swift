@@ -39,7 +39,7 @@ struct SecurityTests {
     static let tokens: [Role: String] = [.admin: "admin-7f3a", .trainer: "trainer-91bc", .scorer: "scorer-44d0", .viewer: "viewer-0e2f"]
 
     static func writeTokens(_ harness: Harness, _ roles: [Role: String]) throws -> String {
-        let path = (harness.dataDirectory as NSString).appendingPathComponent("../tokens-\(UUID().uuidString)")
+        let path = try harness.sideFile("tokens")
         let text = "# role:sha256 of the token\n" + roles.map { TokenStore.line(role: $0.key, token: $0.value) }.joined(separator: "\n") + "\n"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -137,7 +137,7 @@ struct SecurityTests {
         for method in open { #expect(AccessPolicy.ability(for: method) == .open, "\(method) should be open") }
         let harness = try Harness()
         defer { harness.remove() }
-        let bad = (harness.dataDirectory as NSString).appendingPathComponent("../bad-tokens-\(UUID().uuidString)")
+        let bad = try harness.sideFile("bad-tokens")
         try "superuser:abcd\n".write(toFile: bad, atomically: true, encoding: .utf8)
         #expect(throws: TokenFileError.self) { try TokenStore(path: bad) }
         // No token at all would lock everyone out: refused, saying why. CRLF line ends are fine.
@@ -167,7 +167,7 @@ struct SecurityTests {
         let denied = try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address)
         #expect(denied.status == 8 && denied.stderr.contains("bearer token"), "\(denied.status) \(denied.stderr)")
         #expect(try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 0)
-        let file = (harness.dataDirectory as NSString).appendingPathComponent("../token-\(UUID().uuidString)")
+        let file = try harness.sideFile("token")
         try "second-token\n".write(toFile: file, atomically: true, encoding: .utf8)
         // Rotate: the second token replaces the first once the server has re-read the file.
         let rotated = try Self.writeTokens(harness, [.viewer: "second-token"])

@@ -387,7 +387,7 @@ struct ServerTests {
             csv += "C\(i),\(rich ? 4000 + random.nextUnit() * 900 : 80 + random.nextUnit() * 40),"
             csv += "\(i == 3 ? "" : String(rich ? 2500 + random.nextUnit() * 300 : 15 + random.nextUnit() * 5)),\(rich ? "north" : "south"),free text \(i)\n"
         }
-        let path = (harness.dataDirectory as NSString).appendingPathComponent("../\(UUID().uuidString)-cards.csv")
+        let path = try harness.sideFile("cards.csv")
         try csv.write(toFile: path, atomically: true, encoding: .utf8)
         try await harness.withServer { services, _ in
             let dataset = try await services.upload(path, kind: .customers)

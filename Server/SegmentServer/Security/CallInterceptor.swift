@@ -44,8 +44,10 @@ struct CallInterceptor: ServerInterceptor {
         }
         let role = caller
         // The client's deadline, to count a call it ended as DeadlineExceeded rather than cancelled.
-        // The framework's own timer started a little before this (when the call's headers came).
-        let deadline = Self.timeout(in: request.metadata).map { started + $0 - min(.milliseconds(50), $0 / 10) }
+        // The framework's timer starts before this runs, by as long as a large request took to
+        // arrive, which the server cannot see: a call cancelled once half its deadline had gone
+        // counts as past it (a client's own cancel that late is counted so too).
+        let deadline = Self.timeout(in: request.metadata).map { started + $0 / 2 }
         let end = CallEnd { code in
             let passed = deadline.map { ContinuousClock.now >= $0 } ?? false
             log(context, role: role, ability: ability, code: passed && [.cancelled, .unavailable].contains(code) ? .deadlineExceeded : code,
