@@ -47,15 +47,22 @@ struct Harness {
             }
             let port = try await server.listeningPort
             guard await server.health.untilServing() else { throw RPCError(code: .unavailable, message: "the server stopped while starting") }
-            let result = try await withGRPCClient(
-                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: clientSecurity),
-                interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []
-            ) { client in
-                try await body(Services(client: client), server)
+            let outcome: Result<T, any Error>
+            do {
+                outcome = .success(try await withGRPCClient(
+                    transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: clientSecurity),
+                    interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []
+                ) { client in
+                    try await body(Services(client: client), server)
+                })
+            } catch {
+                outcome = .failure(error)
             }
+            // Shut down whether the body passed or threw: a thrown error must fail the test, not
+            // leave the group waiting for ever on a server nobody stops.
             await server.shutDown()
             for try await _ in group {}
-            return result
+            return try outcome.get()
         }
     }
 

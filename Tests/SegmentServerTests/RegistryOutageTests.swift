@@ -120,10 +120,14 @@ struct RegistryOutageTests {
             // And writes work again; the other replica serves them within the change feed's bound
             // (its reconnect backs off to at most 2 s, then it re-reads everything).
             _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "canary" })
-            let converged = await SharedRegistryTests.within(10) { replicaServer.models.aliases(of: "shop")["canary"] == 1 }
-            #expect(converged != nil && converged! < 5, "the other replica served the alias after \(String(describing: converged)) s")
-            let replicaAnswer = try await replicaServices.scoring.score(.with { $0.model = .init(text: "shop@canary"); $0.features = row })
-            #expect(replicaAnswer.scores == before.scores)
+            let converged = await SharedRegistryTests.within(30) { replicaServer.models.aliases(of: "shop")["canary"] == 1 }
+            print("the other replica served the alias after \(converged.map { String(format: "%.3f", $0) } ?? "never") s")
+            // Measured here: well under a second; the bound allows for the whole suite on two cores.
+            #expect(converged != nil && converged! < 10, "the other replica served the alias after \(String(describing: converged)) s")
+            if converged != nil {
+                let replicaAnswer = try await replicaServices.scoring.score(.with { $0.model = .init(text: "shop@canary"); $0.features = row })
+                #expect(replicaAnswer.scores == before.scores)
+            }
         }
         }
     }
