@@ -56,7 +56,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("registry-timeout"), help: "Seconds a call to the shared --registry may take, waiting for a connection included; past it the call fails with UNAVAILABLE (REGISTRY_UNAVAILABLE) and its write is never applied later (env SEGMENT_REGISTRY_TIMEOUT; default 5; 1 to 60).")
     var registryTimeout: Int?
 
-    @Option(name: .customLong("drain-seconds"), help: "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); what is still open then is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600).")
+    @Option(name: .customLong("drain-seconds"), help: "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); streams and large Scores still open just before the end answer UNAVAILABLE (SHUTTING_DOWN), and anything left at the end is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600).")
     var drainSeconds: Int?
 
     @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS so they queue the rest; a stream over it is refused alone (REFUSED_STREAM, which gRPC clients retry), and only past four times it does the connection go (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")

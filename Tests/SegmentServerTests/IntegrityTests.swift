@@ -60,9 +60,13 @@ struct IntegrityTests {
             let dataset = try await services.upload(path)
             for _ in 0..<3 { #expect(try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1).state == .succeeded) }
             _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 3) })
+            // A refused delete (version 2 is aliased) must not take version 2 out of the check.
+            _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(2)); $0.alias = "prod" })
+            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 2) }) } == .failedPrecondition)
         }
         // The database as it is after losing its last committed transaction: version 2 never written.
         try await Self.editRegistry(harness) { db in
+            try db.execute(sql: "DELETE FROM aliases WHERE model = 'm' AND version = 2")
             try db.execute(sql: "DELETE FROM versions WHERE model = 'm' AND version = 2")
             try db.execute(sql: "UPDATE models SET next_version = 2 WHERE name = 'm'")
             try db.execute(sql: "UPDATE jobs SET model_version = NULL WHERE model_version = 2")

@@ -164,11 +164,17 @@ public final class PostgresRegistry: SharedRegistry {
                 attempt += 1
                 let connection = try await PostgresConnection.connect(configuration: feedConfiguration, id: attempt, logger: logger)
                 defer { Task { try? await connection.close() } }
-                try await connection.listen(on: Self.changes) { notifications in
-                    // Listening now: whatever changed before (or while disconnected) is read afresh.
-                    await changed(nil)
-                    pause = .milliseconds(100)
-                    for try await notification in notifications { await changed(notification.payload) }
+                // The notifications do not end when this task is cancelled (the server's shutdown):
+                // closing the connection ends them.
+                try await withTaskCancellationHandler {
+                    try await connection.listen(on: Self.changes) { notifications in
+                        // Listening now: whatever changed before (or while disconnected) is read afresh.
+                        await changed(nil)
+                        pause = .milliseconds(100)
+                        for try await notification in notifications { await changed(notification.payload) }
+                    }
+                } onCancel: {
+                    Task { try? await connection.close() }
                 }
             } catch {
                 if Task.isCancelled { return }

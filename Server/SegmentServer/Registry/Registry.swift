@@ -320,8 +320,8 @@ public enum Names {
         }
     }
 
-    /// A client's text in an error message: quoted, and cut at 64 characters (errors never echo
-    /// unbounded input).
+    /// A client's text in an error message: quoted, and cut at 64 bytes of UTF-8 (errors never
+    /// echo unbounded input).
     /// Control characters are shown escaped (`\n`, `\0`), never written into a message or a log.
     public static func quoted(_ text: String) -> String { text.quotedForMessage }
 

@@ -462,7 +462,16 @@ public final class SQLiteRegistry: Registry {
 
     public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
         ledger.deleting(name, number)
-        return try await write { db in
+        do {
+            return try await deleteVersionRows(name, number, force: force)
+        } catch {
+            ledger.notDeleted(name, number)
+            throw error
+        }
+    }
+
+    private func deleteVersionRows(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+        try await write { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM versions WHERE model = ? AND version = ?",
                                    arguments: [name, number]) != nil else {
                 throw RegistryError.notFound("model version \(name)@\(number)")

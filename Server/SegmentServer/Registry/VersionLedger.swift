@@ -19,22 +19,29 @@ struct VersionLedger: Sendable {
         append("+\t\(model)\t\(version)\t\(Int(date.timeIntervalSince1970))\n")
     }
 
-    /// Records a deletion before its transaction runs (a failed delete then only goes unchecked).
+    /// Records a deletion before its transaction runs...
     func deleting(_ model: String, _ version: Int) {
         append("-\t\(model)\t\(version)\n")
+    }
+
+    /// ...and takes it back when the delete did not happen (refused, or failed).
+    func notDeleted(_ model: String, _ version: Int) {
+        append("!\t\(model)\t\(version)\n")
     }
 
     /// Versions recorded as registered and not deleted, with when they were registered.
     func acknowledged() -> [Entry: Date] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
         var live: [Entry: Date] = [:]
+        var deleted: [Entry: Date] = [:]
         for line in text.split(separator: "\n") {  // a torn last line after a crash is skipped
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count >= 3, let version = Int(fields[2]) else { continue }
             let entry = Entry(model: String(fields[1]), version: version)
             switch fields[0] {
             case "+" where fields.count == 4: live[entry] = Date(timeIntervalSince1970: Double(fields[3]) ?? 0)
-            case "-": live[entry] = nil
+            case "-": deleted[entry] = live.removeValue(forKey: entry)
+            case "!": if let date = deleted.removeValue(forKey: entry) { live[entry] = date }
             default: continue
             }
         }

@@ -50,12 +50,21 @@ struct CallInterceptor: ServerInterceptor {
         let deadline = Self.timeout(in: request.metadata).map { started + $0 / 2 }
         let end = CallEnd { code in
             let passed = deadline.map { ContinuousClock.now >= $0 } ?? false
-            log(context, role: role, ability: ability, code: passed && [.cancelled, .unavailable].contains(code) ? .deadlineExceeded : code,
-                since: started)
+            log(context, role: role, ability: ability, code: passed && code == .cancelled ? .deadlineExceeded : code, since: started)
         }
+        // Calls that stream may run long: the drain's end stops them. A client stream (an upload)
+        // does its work here, in `next`; a server or bidirectional stream in its producer below.
+        let streaming = APISchema.methodTypes[context.descriptor.service.fullyQualifiedService + "/" + context.descriptor.method] ?? "unary" != "unary"
         var response: StreamingServerResponse<Output>
         do {
-            response = try await next(request, context)
+            if streaming {
+                // `stopping` returns only once `next` has (a task group), so it never outlives this call.
+                response = try await withoutActuallyEscaping(next) { next in
+                    try await drain.stopping { try await next(request, context) }
+                }
+            } else {
+                response = try await next(request, context)
+            }
         } catch {
             let error = answer(for: error)
             end.finish(error.code)
@@ -65,7 +74,6 @@ struct CallInterceptor: ServerInterceptor {
         case .success(var contents):
             // The call ends when its producer does (a streaming reply may run long after this returns).
             let produce = contents.producer
-            let streaming = APISchema.methodTypes[context.descriptor.service.fullyQualifiedService + "/" + context.descriptor.method] ?? "unary" != "unary"
             contents.producer = { [drain] writer in
                 do {
                     // A stream can stay open for ever: it is stopped when the drain ends. (A unary

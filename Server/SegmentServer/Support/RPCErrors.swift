@@ -102,7 +102,7 @@ enum RPCErrors {
             $0.message = status.message
         }
         if error is RPCError {
-            answer.reason = status.code == .invalidArgument ? "INVALID_ARGUMENT" : ""
+            answer.reason = reasonName(status.code)
         } else {
             let (_, reason, _) = classify(error)
             answer.reason = reason
@@ -172,6 +172,7 @@ extension RPCErrors {
 
     /// UNAVAILABLE, NOT_FOUND... as the reason of an error that has no more specific one.
     static func reasonName(_ code: RPCError.Code) -> String {
+        if code == .internalError { return "INTERNAL" }  // gRPC's name; grpc-swift's case is internalError
         var words: [String] = []
         for character in String(describing: code) {
             if character.isUppercase { words.append("") }
