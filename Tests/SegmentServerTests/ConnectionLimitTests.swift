@@ -114,19 +114,22 @@ struct ConnectionLimitTests {
             mute.send(RawConnection.preface)  // and never a SETTINGS or PING ACK
             let closedAfter = mute.secondsUntilClosed(within: 30)
             #expect(closedAfter != nil && closedAfter! > 1.5, "closed after \(String(describing: closedAfter)) s; expected about 4 s")
-            // A stream open three times the idle timeout is left alone. (The harness's own
-            // connection was idle meanwhile and may have been closed: wait for its reconnect.)
-            var options = CallOptions.defaults
-            options.waitForReady = true
-            let answered = try await services.scoring.scoreStream(options: options) { writer in
-                for _ in 0..<4 {
-                    try await writer.write(.with { $0.model = .init(text: "nothing-here") })
-                    try await Task.sleep(for: .seconds(2))
+            // A stream open three times the idle timeout is left alone. On a connection of its own:
+            // the harness's was idle meanwhile, and grpc-swift can fail a call made just as the
+            // server closes an idle connection ("subchannel isn't ready").
+            let answered = try await withGRPCClient(
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            ) { client in
+                try await Services(client: client).scoring.scoreStream { writer in
+                    for _ in 0..<4 {
+                        try await writer.write(.with { $0.model = .init(text: "nothing-here") })
+                        try await Task.sleep(for: .seconds(2))
+                    }
+                } onResponse: { response in
+                    var count = 0
+                    for try await _ in response.messages { count += 1 }
+                    return count
                 }
-            } onResponse: { response in
-                var count = 0
-                for try await _ in response.messages { count += 1 }
-                return count
             }
             #expect(answered == 4)
         }
