@@ -46,6 +46,7 @@ enum Backend: String, CaseIterable, CustomStringConvertible {
         // Beside the whole suite on two cores a call can take seconds; these tests are not
         // about the bound (RegistryOutageTests is).
         settings.callTimeout = .seconds(30)
+        settings.startTimeout = .seconds(60)
         return (settings, { try? await admin(base, "DROP DATABASE \(name) WITH (FORCE)") })
     }
 
@@ -376,12 +377,14 @@ struct SharedRegistryTests {
             let start = ContinuousClock.now
             await #expect(throws: RegistryError.self) { _ = try await registry.setAlias("m", alias: "prod", version: 1) }
             let took = (ContinuousClock.now - start) / .seconds(1)
-            // The bound, plus scheduling beside the whole suite on two cores.
-            #expect(took < 6, "SetAlias answered after \(took) s (bound 2 s)")
+            // The bound, plus scheduling beside the whole suite on two cores (6.3 s seen in CI here).
+            #expect(took < 12, "SetAlias answered after \(took) s (bound 2 s)")
             try await Task.sleep(for: .seconds(4))  // both locks gone, the transaction long finished
-            #expect(try await registry.aliases().isEmpty, "the SetAlias that failed was committed after all")
-            _ = try await registry.setAlias("m", alias: "prod", version: 1)  // the database is fine again
-            #expect(try await registry.aliases().map(\.alias) == ["prod"])
+            // Read with a roomy bound: under load a 2 s bound can pass on a healthy database too.
+            let reader = try await PostgresRegistry(settings: fresh, logger: Logger(label: "slow"))
+            #expect(try await reader.aliases().isEmpty, "the SetAlias that failed was committed after all")
+            _ = try await reader.setAlias("m", alias: "prod", version: 1)  // the database is fine again
+            #expect(try await reader.aliases().map(\.alias) == ["prod"])
             group.cancelAll()
         }
     }

@@ -56,11 +56,14 @@ struct RegistryOutageTests {
         let bound = 8.0
         settings.callTimeout = .seconds(8)
         let shared = settings
+        // Either replica may claim the training job from the shared queue: both read one datasets folder.
+        let datasets = harness.dataDirectory + "-datasets"
+        defer { try? FileManager.default.removeItem(atPath: datasets) }
         let (path, _) = try harness.sampleFile(customers: 300, seed: 17)
 
         // A second replica on the same database, to see the two agree again after the outage.
-        try await replica.withServer(configure: { $0.postgres = shared }) { replicaServices, replicaServer in
-        try await harness.withServer(configure: { $0.postgres = shared }) { services, server in
+        try await replica.withServer(configure: { $0.postgres = shared; $0.datasetsDirectory = datasets }) { replicaServices, replicaServer in
+        try await harness.withServer(configure: { $0.postgres = shared; $0.datasetsDirectory = datasets }) { services, server in
             let dataset = try await services.upload(path)
             #expect(try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
             _ = try await services.models.setAlias(.with { $0.model = .init(name: "shop", version: 1); $0.alias = "prod" })
