@@ -775,6 +775,10 @@ public final class PostgresRegistry: SharedRegistry {
             }
         }
         if error is CancellationError { return .busy("the registry call was cancelled") }
+        // The pool gives up on a database it cannot reach (its circuit breaker): unreachable, not a storage fault.
+        if String(describing: type(of: error)).contains("ConnectionPoolError") {
+            return .unavailable("the registry at \(location) cannot be reached (\(error)); retry")
+        }
         return .storage(String(describing: error))
     }
 }
