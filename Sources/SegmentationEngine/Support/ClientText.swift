@@ -20,17 +20,15 @@ extension String {
     }
 
     /// Escaped (`\n`, `\0`), and cut at 64 bytes with the full length said: `abc... (400 bytes)`.
-    public var forMessage: String {
-        let shown = cutToUTF8(Self.messageEchoBytes)
-        let escaped = shown.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? $0.escaped(asASCII: true) : String($0) }.joined()
-        return shown.utf8.count == utf8.count ? escaped : "\(escaped)... (\(utf8.count) bytes)"
-    }
+    public var forMessage: String { shownForMessage(quote: "") }
 
     /// `forMessage` in single quotes: `'abc'`, `'abc...' (400 bytes)`.
-    public var quotedForMessage: String {
+    public var quotedForMessage: String { shownForMessage(quote: "'") }
+
+    private func shownForMessage(quote: String) -> String {
         let shown = cutToUTF8(Self.messageEchoBytes)
         let escaped = shown.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? $0.escaped(asASCII: true) : String($0) }.joined()
-        return shown.utf8.count == utf8.count ? "'\(escaped)'" : "'\(escaped)...' (\(utf8.count) bytes)"
+        return shown.utf8.count == utf8.count ? quote + escaped + quote : "\(quote)\(escaped)...\(quote) (\(utf8.count) bytes)"
     }
 }
 
