@@ -24,6 +24,9 @@ public final class ServerMetrics: Sendable {
     private let uploadBytes: CoreMetrics.Counter
     private let stoppedScores: CoreMetrics.Counter
     private let stoppedScoresSoFar = Atomic<Int>(0)
+    private let connectionsClosed: [String: CoreMetrics.Counter]
+    private let streamsRefused: CoreMetrics.Counter
+    private let streamErrors = Mutex<[RPCError.Code?: CoreMetrics.Counter]>([:])
 
     private struct MethodKey: Hashable { var service: String; var method: String }
     private struct RPCKey: Hashable { var method: MethodKey; var code: RPCError.Code? }
@@ -44,11 +47,12 @@ public final class ServerMetrics: Sendable {
         scoredCustomers = CoreMetrics.Counter(label: "segment_scored_customers_total", factory: factory)
         uploadBytes = CoreMetrics.Counter(label: "segment_upload_bytes_total", factory: factory)
         stoppedScores = CoreMetrics.Counter(label: "segment_scores_stopped_early_total", factory: factory)
+        connectionsClosed = Dictionary(uniqueKeysWithValues: ["over_limit", "handshake_timeout", "idle"].map {
+            ($0, CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", $0)], factory: factory))
+        })
+        streamsRefused = CoreMetrics.Counter(label: "segment_streams_refused_total", factory: factory)
         // Present from the start, at zero, so a dashboard's rate() has a first sample.
         for state in ["succeeded", "failed", "cancelled"] { _ = jobsFinished(state) }
-        for reason in ["over_limit", "handshake_timeout", "idle"] {
-            _ = CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", reason)], factory: factory)
-        }
     }
 
     // MARK: Recording
@@ -100,18 +104,24 @@ public final class ServerMetrics: Sendable {
     /// A connection the server closed itself: `over_limit` (--max-connections), `handshake_timeout`
     /// (--handshake-timeout) or `idle` (no call past --idle-timeout, its client not closing it).
     func connectionClosed(reason: String) {
-        CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", reason)], factory: factory).increment()
+        connectionsClosed[reason]?.increment()
     }
 
     /// One request of a ScoreStream answered with a ScoreError (the stream itself goes on, OK).
     func scoreStreamRequestFailed(code: RPCError.Code?) {
-        CoreMetrics.Counter(label: "segment_score_stream_errors_total", dimensions: [("grpc_code", Self.name(of: code))],
-                            factory: factory).increment()
+        // One handle per code, made once (making one takes the registry's lock).
+        streamErrors.withLock { handles in
+            if handles[code] == nil {
+                handles[code] = CoreMetrics.Counter(label: "segment_score_stream_errors_total", dimensions: [("grpc_code", Self.name(of: code))],
+                                                    factory: factory)
+            }
+            return handles[code]!
+        }.increment()
     }
 
     /// A stream over the advertised MAX_CONCURRENT_STREAMS, refused alone (REFUSED_STREAM).
     func streamRefused() {
-        CoreMetrics.Counter(label: "segment_streams_refused_total", factory: factory).increment()
+        streamsRefused.increment()
     }
 
     /// grpc_type, grpc_service, grpc_method, as go-grpc-prometheus has them.
