@@ -143,6 +143,8 @@ public final class SegmentationServer: Service, Sendable {
     private let metricsEndpoint: MetricsEndpoint?
     private let transport: HTTP2ServerTransport.Posix
     private let connections: ConnectionGuards
+    /// What still runs, for a shutdown that overruns its drain.
+    private let parts = RunningParts()
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let logger: Logger
 
@@ -333,36 +335,41 @@ public final class SegmentationServer: Service, Sendable {
         /// The parts that run beside the gRPC server; they end when it does.
         enum Part { case server, companion }
         defer { directoryLock.release() }  // the next server on this directory may start now
-        try await withGracefulShutdownHandler {
+        let (parts, logger) = (self.parts, self.logger)
+        // Cancelled only when the shutdown overran (the ServiceGroup's --drain-seconds): say what
+        // was still running, so an overrun can be traced.
+        try await withTaskCancellationHandler { try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Part.self) { group in
                 group.addTask {
                     // Every call's request messages are checked against the limit (SegmentationCodec).
-                    try await MessageSizeLimit.$bytes.withValue(self.configuration.maximumMessageBytes) {
-                        try await self.server.serve()
+                    try await parts.run("gRPC server") {
+                        try await MessageSizeLimit.$bytes.withValue(self.configuration.maximumMessageBytes) {
+                            try await self.server.serve()
+                        }
                     }
                     return .server
                 }
                 if let endpoint = self.metricsEndpoint {
                     group.addTask {
-                        try await endpoint.run()
+                        try await parts.run("metrics endpoint") { try await endpoint.run() }
                         return .companion
                     }
                 }
                 // A child task, so that a shutdown during the startup checks cancels them.
                 group.addTask {
-                    try await self.startServing()
-                    await self.watchRegistry()
+                    try await parts.run("startup checks") { try await self.startServing() }
+                    await parts.run("registry probe") { await self.watchRegistry() }
                     return .companion
                 }
                 if let shared = self.registry as? any SharedRegistry {
                     group.addTask {
-                        await self.follow(shared)
+                        await parts.run("registry change feed") { await self.follow(shared) }
                         return .companion
                     }
                     // The shared job queue: claims, heartbeats, and re-queuing other servers' stalled jobs.
                     group.addTask {
                         guard await self.health.untilServing() else { return .companion }
-                        await self.jobs.runSharedQueue()
+                        await parts.run("shared job queue") { await self.jobs.runSharedQueue() }
                         return .companion
                     }
                 }
@@ -377,7 +384,16 @@ public final class SegmentationServer: Service, Sendable {
             }
         } onGracefulShutdown: {
             Task { await self.shutDown() }
+        } } onCancel: {
+            logger.warning("cancelling the server: its shutdown did not end within --drain-seconds",
+                           metadata: ["still_running": "\(parts.description)"])
         }
+    }
+
+    /// What still runs and where the shutdown has got to, jobs included (logged when the drain's
+    /// time is up; tests name it when a shutdown does not end).
+    public var shutdownProgress: String {
+        get async { "\(parts.description); jobs: \(await jobs.shutdownProgress)" }
     }
 
     /// Applies other servers' changes to what this one serves, through the repository's one write
@@ -426,7 +442,9 @@ public final class SegmentationServer: Service, Sendable {
             try? await Task.sleep(for: .seconds(seconds) - DrainDeadline.margin(drainSeconds: seconds))
             drain.end()
         }
+        parts.shutdown(at: "stopping jobs")
         await jobs.shutdown()
+        parts.shutdown(at: "draining calls")
         server.beginGracefulShutdown()
     }
 }

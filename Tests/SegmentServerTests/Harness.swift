@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2Posix
 import Logging
 import SegmentationAPI
 import SegmentationEngine
+import Testing
 @testable import SegmentCLI
 @testable import SegmentServer
 
@@ -40,30 +41,36 @@ struct Harness {
             : nil
         let server = try await SegmentationServer(configuration: configuration, logger: logger, registry: registry,
                                                 hooks: hooks)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await server.run()
-                return nil
-            }
+        // Unstructured, so that the watchdog below can cancel it as the server's ServiceGroup does
+        // in production once --drain-seconds have passed.
+        let running = Task { try await server.run() }
+        let outcome: Result<T, any Error>
+        do {
             let port = try await server.listeningPort
             guard await server.health.untilServing() else { throw RPCError(code: .unavailable, message: "the server stopped while starting") }
-            let outcome: Result<T, any Error>
-            do {
-                outcome = .success(try await withGRPCClient(
-                    transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: clientSecurity),
-                    interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []
-                ) { client in
-                    try await body(Services(client: client), server)
-                })
-            } catch {
-                outcome = .failure(error)
-            }
-            // Shut down whether the body passed or threw: a thrown error must fail the test, not
-            // leave the group waiting for ever on a server nobody stops.
-            await server.shutDown()
-            for try await _ in group {}
-            return try outcome.get()
+            outcome = .success(try await withGRPCClient(
+                transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: clientSecurity),
+                interceptors: clientToken.map { [BearerToken(token: $0)] } ?? []
+            ) { client in
+                try await body(Services(client: client), server)
+            })
+        } catch {
+            outcome = .failure(error)
         }
+        // Shut down whether the body passed or threw: a thrown error must fail the test, not
+        // leave the server running. A shutdown that does not end is a failure that names what
+        // still runs, not a hung suite: past the drain and a margin the run is cancelled.
+        let bound = configuration.drainSeconds + 40
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(bound))
+            Issue.record("the server did not stop within \(bound) s of shutDown(); still running: \(await server.shutdownProgress)")
+            running.cancel()
+        }
+        Task { await server.shutDown() }
+        let ran = await running.result
+        watchdog.cancel()
+        if case .failure(let error) = ran, !(error is CancellationError) { throw error }
+        return try outcome.get()
     }
 
     /// Writes generated sample transactions; returns the file and the generator's truth.

@@ -471,3 +471,46 @@ struct SharedRegistryTests {
 final class LockCount: Sendable {
     let count = Mutex(0)
 }
+
+@Suite("A PostgreSQL registry call's time bound", .timeLimit(.minutes(1)))
+struct RegistryBoundTests {
+    /// Hangs past `seconds` whatever cancellation says, as a COMMIT the database never answered did.
+    static func unanswered(for seconds: Double) async {
+        let end = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    @Test("A COMMIT that never answers (seen when the database stopped mid-commit) is waited for one more bound, then the caller hears UNAVAILABLE saying the outcome is not known, never nothing; one answered within that is its answer")
+    func unansweredCommit() async throws {
+        let bound = Duration.milliseconds(300)
+        let start = ContinuousClock.now
+        await #expect {
+            _ = try await PostgresRegistry.bounded(bound, location: "test") { (gate: FirstOutcome<Int>) in
+                #expect(await gate.claimCommit())
+                await Self.unanswered(for: 5)
+                return 1
+            }
+        } throws: { error in
+            guard case RegistryError.unavailable(let message) = error else { return false }
+            return message.contains("may or may not have been applied")
+        }
+        #expect(ContinuousClock.now - start >= bound * 2)
+        // Claimed and answered after the first bound but within the second: the commit's answer counts.
+        let answered = try await PostgresRegistry.bounded(bound, location: "test") { (gate: FirstOutcome<Int>) in
+            #expect(await gate.claimCommit())
+            await Self.unanswered(for: 0.4)
+            return 7
+        }
+        #expect(answered == 7)
+        // Not claimed: the first bound answers, "nothing was changed".
+        await #expect {
+            _ = try await PostgresRegistry.bounded(bound, location: "test") { (_: FirstOutcome<Int>) in
+                await Self.unanswered(for: 2)
+                return 1
+            }
+        } throws: { error in
+            guard case RegistryError.unavailable(let message) = error else { return false }
+            return message.contains("nothing was changed")
+        }
+    }
+}

@@ -47,20 +47,22 @@ struct TestPKI {
 
 @Suite("TLS and mutual TLS", .serialized, .timeLimit(.minutes(10)))
 struct TLSTests {
-    /// Whether a client with this security can call the server (a real RPC, not only a handshake).
-    static func canCall(_ port: Int, _ security: HTTP2ClientTransport.Posix.TransportSecurity) async -> Bool {
+    /// Why a client with this security cannot call the server (a real RPC, not only a handshake),
+    /// or nil when it can, within `seconds`. A call expected to work gets a roomy bound: beside the
+    /// whole suite on two cores, a TLS handshake in a debug build has taken more than 5 s.
+    static func callFailure(_ port: Int, _ security: HTTP2ClientTransport.Posix.TransportSecurity, within seconds: Int64 = 5) async -> String? {
         do {
             return try await withGRPCClient(
                 transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security,
                                           config: .defaults { config in config.backoff.initial = .milliseconds(50); config.backoff.max = .milliseconds(100) })
             ) { client in
                 var options = CallOptions.defaults
-                options.timeout = .seconds(5)
+                options.timeout = .seconds(seconds)
                 _ = try await Services(client: client).models.listModels(.init(), options: options)
-                return true
+                return nil
             }
         } catch {
-            return false
+            return "\(error)"
         }
     }
 
@@ -75,11 +77,12 @@ struct TLSTests {
                                      clientSecurity: .tls { $0.trustRoots = .certificates([.file(path: pki.ca, format: .pem)]) }) { services, server in
             let port = try await server.listeningPort
             #expect(try await services.models.listModels(.init()).models.isEmpty)
-            #expect(await Self.canCall(port, .plaintext) == false)
-            #expect(await Self.canCall(port, .tls { $0.trustRoots = .certificates([.file(path: pki.otherCA, format: .pem)]) }) == false)
+            #expect(await Self.callFailure(port, .plaintext) != nil)
+            #expect(await Self.callFailure(port, .tls { $0.trustRoots = .certificates([.file(path: pki.otherCA, format: .pem)]) }) != nil)
             // The CLI's options build the same client.
             let options = try TLSOptions.parse(["--ca", pki.ca])
-            #expect(await Self.canCall(port, try options.transportSecurity()))
+            let failure = await Self.callFailure(port, try options.transportSecurity(), within: 60)
+            #expect(failure == nil, "the CLI's TLS options: \(failure ?? "")")
         }
     }
 
@@ -98,9 +101,10 @@ struct TLSTests {
         }, clientSecurity: trusted) { services, server in
             let port = try await server.listeningPort
             #expect(try await services.models.listModels(.init()).models.isEmpty)
-            #expect(await Self.canCall(port, .tls { $0.trustRoots = .certificates([.file(path: pki.ca, format: .pem)]) }) == false)
+            #expect(await Self.callFailure(port, .tls { $0.trustRoots = .certificates([.file(path: pki.ca, format: .pem)]) }) != nil)
             let options = try TLSOptions.parse(["--ca", pki.ca, "--cert", pki.clientCertificate, "--key", pki.clientKey])
-            #expect(await Self.canCall(port, try options.transportSecurity()))
+            let failure = await Self.callFailure(port, try options.transportSecurity(), within: 60)
+            #expect(failure == nil, "the CLI's TLS options: \(failure ?? "")")
         }
     }
 

@@ -202,6 +202,11 @@ public actor JobManager {
             guard let continuation = watchers[id]?[token] else { return }
             guard let job = try? await registry.job(id: id) else { continue }
             if job.status != last.status || job.stage != last.stage || job.fraction != last.fraction || job.kMetrics != last.kMetrics {
+                if job.status == .succeeded {
+                    // Its version is served here before the watcher hears it succeeded, so the
+                    // client's next call (score, alias) finds it on this server too.
+                    try? await models.refresh(model: job.modelName)
+                }
                 continuation.yield(JobUpdate(job: job, event: nil))
                 last = job
             }
@@ -235,6 +240,11 @@ public actor JobManager {
         if running > 0 {
             await withCheckedContinuation { idle.append($0) }
         }
+    }
+
+    /// Where a shutdown waits: the slots taken, whether a claim is out, the jobs still here.
+    public var shutdownProgress: String {
+        "accepting \(accepting), \(running) slot(s) taken, claiming \(claiming), jobs here: \(live.keys.sorted())"
     }
 
     /// Gives back a running slot, and wakes a shutdown waiting for the last one. Every slot is

@@ -190,7 +190,7 @@ public final class ModelRepository: Sendable {
     /// "production" cannot pick up a version that moved in between.
     public func setAlias(_ alias: String, to reference: ModelReference) async throws -> (previous: Int?, version: Int) {
         try await writes.run {
-            let version = try resolveVersion(reference)
+            let version = try await resolveVersionCatchingUp(reference)
             let previous = try await registry.setAlias(reference.name, alias: alias, version: version)
             view.withLock { $0.aliases[reference.name, default: [:]][alias] = version }
             wrote()
@@ -222,6 +222,7 @@ public final class ModelRepository: Sendable {
         _ reference: ModelReference, segment: Int, name: String?, description: String?, actions: [String]?, author: String?
     ) async throws -> VersionRecord {
         try await writes.run {
+            _ = try await resolveVersionCatchingUp(reference)
             let resolved = try await resolve(reference)
             guard let source = try await registry.version(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
@@ -242,18 +243,44 @@ public final class ModelRepository: Sendable {
     /// elsewhere), as one serialised step.
     public func refresh(model name: String) async throws {
         let registry = self.registry
-        try await applyingFresh({ () async throws -> (versions: [VersionRecord], updated: Date?, aliases: [String: Int]) in
-            let versions: [VersionRecord]
-            do {
-                versions = try await registry.versions(of: name)
-            } catch RegistryError.notFound {
-                versions = []  // its last version was deleted
-            }
-            let updated = try await registry.models().first { $0.name == name }?.updatedAt
-            let aliases = try await registry.aliases().filter { $0.model == name }
-            return (versions, updated, Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }))
-        }) { fresh in
-            view.withLock { $0.replace(name, versions: fresh.versions, aliases: fresh.aliases, updated: fresh.updated) }
+        try await applyingFresh({ try await Self.readModel(name, from: registry) }) { apply($0, to: name) }
+    }
+
+    /// One model's versions, last update and aliases, as stored.
+    private static func readModel(_ name: String, from registry: any Registry) async throws -> StoredModel {
+        let versions: [VersionRecord]
+        do {
+            versions = try await registry.versions(of: name)
+        } catch RegistryError.notFound {
+            versions = []  // its last version was deleted
+        }
+        let updated = try await registry.models().first { $0.name == name }?.updatedAt
+        let aliases = try await registry.aliases().filter { $0.model == name }
+        return StoredModel(versions: versions, updated: updated,
+                           aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }))
+    }
+
+    private struct StoredModel: Sendable {
+        var versions: [VersionRecord]
+        var updated: Date?
+        var aliases: [String: Int]
+    }
+
+    private func apply(_ fresh: StoredModel, to name: String) {
+        view.withLock { $0.replace(name, versions: fresh.versions, aliases: fresh.aliases, updated: fresh.updated) }
+    }
+
+    /// Inside the write lock: the version a reference names. On a shared registry a version
+    /// another replica just registered may not be in this view yet (its change notification is
+    /// still on the way), so a reference this view does not know is looked up in the registry
+    /// once before NOT_FOUND: a client that saw its job succeed can alias the version on any replica.
+    private func resolveVersionCatchingUp(_ reference: ModelReference) async throws -> Int {
+        do {
+            return try resolveVersion(reference)
+        } catch RegistryError.notFound where registry is any SharedRegistry {
+            apply(try await Self.readModel(reference.name, from: registry), to: reference.name)
+            wrote()  // a re-read that started before this one is older: it must not overwrite it
+            return try resolveVersion(reference)
         }
     }
 }

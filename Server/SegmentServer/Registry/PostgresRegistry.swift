@@ -697,7 +697,8 @@ public final class PostgresRegistry: SharedRegistry {
     /// do about them. A write is never applied after its caller was told it failed: waiting for
     /// a connection is cancelled at the bound (the pool drops the request, it never runs later),
     /// and the transaction's last step claims the commit from the bound's timer: past the bound
-    /// it rolls back instead; once claimed, the caller waits for COMMIT's own answer.
+    /// it rolls back instead; once claimed, the caller waits for COMMIT's own answer, one more
+    /// bound at most (then it is told the outcome is not known).
     private func write<T: Sendable>(bound seconds: Duration? = nil,
                                     _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
         let client = self.client, logger = self.logger, location = self.location, timeout = seconds ?? callTimeout
@@ -720,18 +721,26 @@ public final class PostgresRegistry: SharedRegistry {
 
     /// `body`, or UNAVAILABLE once `timeout` has passed. The caller gets its answer at the bound
     /// whatever `body` does, unless `body` has claimed its commit by then (the answer is then
-    /// COMMIT's): `body` is cancelled and not waited for (a task group would wait, and a
-    /// connection attempt or a pool wait can ignore cancellation for seconds).
+    /// COMMIT's, for one more `timeout` at most): `body` is cancelled and not waited for (a task
+    /// group would wait, and a connection attempt or a pool wait can ignore cancellation for
+    /// seconds). A COMMIT sent as the database stopped was seen never to answer (postgres-nio
+    /// 1.33): waiting for it held a server's shutdown for ever.
     private func bounded<T: Sendable>(_ timeout: Duration? = nil,
                                       _ body: @escaping @Sendable (FirstOutcome<T>) async throws -> T) async throws -> T {
-        let timeout = timeout ?? callTimeout, location = self.location
+        try await Self.bounded(timeout ?? callTimeout, location: location, body)
+    }
+
+    static func bounded<T: Sendable>(_ timeout: Duration, location: String,
+                                     _ body: @escaping @Sendable (FirstOutcome<T>) async throws -> T) async throws -> T {
         let outcome = FirstOutcome<T>()
         let work = Task {
             do { await outcome.settle(.success(try await body(outcome)), final: true) } catch { await outcome.settle(.failure(error), final: true) }
         }
         let timer = Task {
-            try? await Task.sleep(for: timeout)
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
             await outcome.settle(.failure(RegistryError.unavailable(Self.lateMessage(location, timeout))), final: false)
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            await outcome.giveUpOnCommit(.failure(RegistryError.unavailable(Self.unconfirmedMessage(location, timeout))))
         }
         defer {
             work.cancel()
@@ -742,6 +751,12 @@ public final class PostgresRegistry: SharedRegistry {
         } onCancel: {
             Task { await outcome.settle(.failure(CancellationError()), final: false) }
         }
+    }
+
+    /// The answer when COMMIT was sent and never answered: whether it was applied is not known.
+    private static func unconfirmedMessage(_ location: String, _ timeout: Duration) -> String {
+        "the registry at \(location) did not confirm the change within \(2 * timeout.components.seconds) s (--registry-timeout, "
+            + "twice): it may or may not have been applied; read it back before retrying"
     }
 
     private static func lateMessage(_ location: String, _ timeout: Duration) -> String {
@@ -842,6 +857,14 @@ actor FirstOutcome<T: Sendable> {
         guard outcome == nil else { return false }
         committing = true
         return true
+    }
+
+    /// The commit was claimed but never answered: the caller gets `result` all the same.
+    func giveUpOnCommit(_ result: Result<T, any Error>) {
+        guard outcome == nil else { return }
+        outcome = result
+        waiter?.resume(with: result)
+        waiter = nil
     }
 
     func value() async throws -> T {
