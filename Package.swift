@@ -81,6 +81,12 @@ let package = Package(
 
         // The model report: self-contained HTML with inline SVG charts, and text charts for the
         // terminal, drawn from a GetModel response. No gRPC, no engine: any model a server returns.
+        // The one place API messages and engine types are mapped, for the server and the CLI.
+        .target(
+            name: "SegmentationMapping",
+            dependencies: ["SegmentationEngine", "SegmentationMessages"],
+            path: "Sources/SegmentationMapping"
+        ),
         .target(
             name: "SegmentReport",
             dependencies: ["SegmentationMessages"],
@@ -94,6 +100,7 @@ let package = Package(
                 "SegmentationEngine",
                 "SegmentationAPI",
                 "SegmentationCodec",
+                "SegmentationMapping",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -129,6 +136,7 @@ let package = Package(
             dependencies: [
                 "SegmentationEngine",
                 "SegmentationAPI",
+                "SegmentationMapping",
                 "SegmentReport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

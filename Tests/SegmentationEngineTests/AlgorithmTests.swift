@@ -259,27 +259,29 @@ struct CompareModeTests {
         var configuration = TrainingConfiguration()
         configuration.ks = Array(3...5)
         configuration.nInit = 2
-        configuration.compareAlgorithms = ["kmeans", "minibatch_kmeans", "ward"]
+        configuration.compareAlgorithms = [.kmeans, .minibatchKMeans, .ward]
         var events: [String] = []
         let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: Data(csv.utf8))]) {
             events.append($0.message)
         }
         let comparison = try #require(model.algorithm.comparison)
-        #expect(comparison.candidates.map(\.name) == ["kmeans", "minibatch_kmeans", "ward"])
+        #expect(comparison.candidates.map(\.method.rawValue) == ["kmeans", "minibatch_kmeans", "ward"])
         #expect(comparison.candidates.filter(\.chosen).count == 1)
         let best = comparison.candidates.map(\.silhouette).max()!
         let expected = comparison.candidates.first { $0.silhouette >= best - 0.005 }!
         let chosen = comparison.candidates.first(where: \.chosen)!
         #expect(chosen == expected)
-        #expect(model.algorithm.name == chosen.name && model.k == chosen.chosenK)
+        #expect(model.algorithm.method == chosen.method && model.k == chosen.chosenK)
         #expect(abs(model.kSelection.chosen.silhouette - chosen.silhouette) < 1e-12)
         #expect(comparison.candidates.allSatisfy { (3...5).contains($0.chosenK) && $0.seconds >= 0 })
-        #expect(events.contains { $0.hasPrefix("compared kmeans, minibatch_kmeans, ward: kept \(chosen.name)") })
+        #expect(events.contains { $0.hasPrefix("compared kmeans, minibatch_kmeans, ward: kept \(chosen.method.rawValue)") })
 
-        for bad in [["kmeans"], ["kmeans", "kmeans"], ["kmeans", "optics"]] {
+        for bad: [ClusteringMethod] in [[.kmeans], [.kmeans, .kmeans]] {
             configuration.compareAlgorithms = bad
             #expect(throws: InputError.self) { try configuration.validate() }
         }
+        // An unknown method ("optics") is not a ClusteringMethod: the type refuses it, and the API's
+        // and the CLI's parsers refuse it by name (AlgorithmServerTests).
         #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.404, 0.39]) == 0)
         #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.41, 0.39]) == 1)
     }
@@ -295,7 +297,7 @@ struct MixtureModelTests {
         let csv = Data(rows.joined(separator: "\n").utf8)
         var configuration = TrainingConfiguration()
         configuration.kind = .customers
-        configuration.algorithm = "gmm"
+        configuration.algorithm = .gmm
         configuration.ks = [4]
         configuration.selection = .fixed
         #expect {
@@ -314,7 +316,7 @@ struct MixtureModelTests {
         configuration.kind = .customers
         configuration.ks = [4]
         configuration.selection = .fixed
-        configuration.compareAlgorithms = ["gmm", "kmeans"]
+        configuration.compareAlgorithms = [.gmm, .kmeans]
         #expect {
             try SegmentationTrainer(configuration: configuration).train([.bytes(name: "c.csv", data: Data(rows.joined(separator: "\n").utf8))])
         } throws: { error in
@@ -332,14 +334,14 @@ struct MixtureModelTests {
         let csv = Data(SampleDataGenerator(customers: 400, seed: 8).generate().csv.utf8)
         var configuration = TrainingConfiguration()
         configuration.ks = [3]
-        configuration.algorithm = "gmm"
+        configuration.algorithm = .gmm
         let mixture = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
-        configuration.algorithm = "kmeans"
+        configuration.algorithm = .kmeans
         let plain = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
         let reloaded = try SegmentationModel(serialized: try mixture.serialized())
         #expect(reloaded.formatVersion == 3 && reloaded.mixture == mixture.mixture)
         #expect(try SegmentationModel(serialized: try plain.serialized()).formatVersion == 2)
-        configuration.algorithm = "gmm"
+        configuration.algorithm = .gmm
         configuration.ks = [2, 3, 4]
         configuration.selection = .bic
         let byBIC = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
@@ -399,7 +401,7 @@ struct DensityModelTests {
         }
         var configuration = TrainingConfiguration()
         configuration.kind = .customers
-        configuration.algorithm = "dbscan"
+        configuration.algorithm = .dbscan
         let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "g.csv", data: Data(rows.joined(separator: "\n").utf8))])
         let density = try #require(model.density)
         #expect(model.k == 4 && density.outlierSegment != nil, "k \(model.k)")

@@ -54,9 +54,9 @@ struct KChoiceTests {
         var configuration = TrainingConfiguration()
         configuration.selection = .bic
         #expect(throws: InputError.self) { try configuration.validate() }
-        configuration.algorithm = "gmm"
+        configuration.algorithm = .gmm
         try configuration.validate()
-        configuration.compareAlgorithms = ["gmm", "kmeans"]
+        configuration.compareAlgorithms = [.gmm, .kmeans]
         #expect(throws: InputError.self) { try configuration.validate() }
     }
 

@@ -293,9 +293,9 @@ struct ModelTests {
         }
         configuration.snapshotDate = nil
         configuration.ks = [3]
-        configuration.algorithm = "magic"
-        #expect(throws: InputError.self) { try configuration.validate() }
-        configuration.algorithm = "kmeans"
+        // An unknown method cannot be configured (the type has no such case), and a stored one does not decode.
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(ClusteringMethod.self, from: Data(#""magic""#.utf8)) }
+        configuration.algorithm = .kmeans
         configuration.features = ["recency", "shoe_size"]
         let output = SampleDataGenerator(customers: 50, seed: 1).generate()
         #expect(throws: InputError.unknownFeature("shoe_size", available: TransactionFeature.allCases.map(\.rawValue))) {

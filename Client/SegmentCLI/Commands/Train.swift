@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -178,9 +179,9 @@ struct Train: AsyncParsableCommand {
             spec.minSamples = Int32(minSamples)
         }
         if algorithm.algorithms.count == 1 {
-            spec.algorithm = algorithm.algorithms[0].proto
+            spec.algorithm = Segmentation_V1_Algorithm(algorithm.algorithms[0])
         } else {
-            spec.compareAlgorithms = algorithm.algorithms.map(\.proto)
+            spec.compareAlgorithms = algorithm.algorithms.map(Segmentation_V1_Algorithm.init)
         }
         switch scaling {
         case .standard?: spec.scaling = .standard
@@ -220,51 +221,41 @@ extension InputKind: ExpressibleByArgument {}
 extension KSelectionMethod: ExpressibleByArgument {}
 extension Scaling: ExpressibleByArgument {}
 
-/// `--algorithm`: the clustering algorithms a model can be trained with.
-enum AlgorithmChoice: String, ExpressibleByArgument, CaseIterable {
-    case kmeans
-    case minibatchKMeans = "minibatch-kmeans"
-    case ward
-    case gmm
-    case dbscan
-
-    var proto: Segmentation_V1_Algorithm {
-        switch self {
-        case .kmeans: .kmeans
-        case .minibatchKMeans: .minibatchKmeans
-        case .ward: .ward
-        case .gmm: .gaussianMixture
-        case .dbscan: .dbscan
-        }
-    }
+/// `--algorithm`'s spelling of a method: its stored name with dashes (minibatch-kmeans); the
+/// underscore spelling is accepted too.
+extension ClusteringMethod: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument.replacingOccurrences(of: "-", with: "_")) }
+    public var argumentName: String { rawValue.replacingOccurrences(of: "_", with: "-") }
+    public var defaultValueDescription: String { argumentName }
+    public static var allValueStrings: [String] { allCases.map(\.argumentName) }
 }
 
 /// `--algorithm`: one algorithm, or several to compare (a comma list, or auto for all of them).
 struct AlgorithmSelection: ExpressibleByArgument {
-    var algorithms: [AlgorithmChoice]
+    var algorithms: [ClusteringMethod]
 
-    init(_ algorithm: AlgorithmChoice) { algorithms = [algorithm] }
+    init(_ algorithm: ClusteringMethod) { algorithms = [algorithm] }
 
     /// Every algorithm with a k sweep (DBSCAN, which finds its own k, is listed by name).
-    static let auto: [AlgorithmChoice] = [.kmeans, .minibatchKMeans, .ward, .gmm]
+    static let auto: [ClusteringMethod] = [.kmeans, .minibatchKMeans, .ward, .gmm]
 
     init?(argument: String) {
         if argument == "auto" {
             algorithms = Self.auto
             return
         }
-        var chosen: [AlgorithmChoice] = []
+        var chosen: [ClusteringMethod] = []
         for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let one = AlgorithmChoice(rawValue: part.trimmingCharacters(in: .whitespaces)), !chosen.contains(one) else { return nil }
+            guard let one = ClusteringMethod(argument: part.trimmingCharacters(in: .whitespaces)), !chosen.contains(one) else { return nil }
             chosen.append(one)
         }
         guard !chosen.isEmpty else { return nil }
         algorithms = chosen
     }
 
-    static var allValueStrings: [String] { AlgorithmChoice.allCases.map(\.rawValue) + ["auto"] }
+    static var allValueStrings: [String] { ClusteringMethod.allValueStrings + ["auto"] }
 
-    var defaultValueDescription: String { algorithms.map(\.rawValue).joined(separator: ",") }
+    var defaultValueDescription: String { algorithms.map(\.argumentName).joined(separator: ",") }
 }
 
 /// `--covariance`: the Gaussian mixture's covariance type.

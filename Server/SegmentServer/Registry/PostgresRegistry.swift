@@ -52,16 +52,11 @@ public final class PostgresRegistry: SharedRegistry {
         feedConfiguration = feed
         do {
             // The pool waits for a connection as long as the server keeps trying: bound the first
-            // contact, so a wrong address fails the start in seconds, saying where it looked.
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.migrate() }
-                group.addTask {
-                    try await Task.sleep(for: settings.startTimeout)
-                    throw RegistryError.unavailable("no answer from the registry at \(settings) within \(settings.startTimeout)")
-                }
-                try await group.next()
-                group.cancelAll()
-            }
+            // contact, so a wrong address fails the start in seconds, saying where it looked. Not
+            // a task group: it would wait for a migration that ignores its cancellation (a pool
+            // wait can), and a start must end on time.
+            try await Self.bounded(settings.startTimeout, location: location, late: RegistryError.unavailable(
+                "no answer from the registry at \(settings) within \(settings.startTimeout)")) { _ in try await self.migrate() }
         } catch {
             running.cancel()
             throw Self.registryError(error, location: settings.description)
@@ -687,31 +682,45 @@ public final class PostgresRegistry: SharedRegistry {
     // MARK: Access
 
     /// Reads run in a transaction too: the statements of one read (a model's summary and its
-    /// aliases, say) see one snapshot.
+    /// aliases, say) see one snapshot. A read is answered as soon as its statements are: the
+    /// COMMIT of nothing is not waited for (on a starved or dying connection it can come late).
     private func read<T: Sendable>(bound: Duration? = nil,
                                    _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
-        try await write(bound: bound, body)
+        try await transaction(bound: bound) { connection, logger, outcome, _ in
+            let result = try await body(connection, logger)
+            await outcome.settle(.success(result), final: true)
+            return result
+        }
     }
 
     /// One transaction, bounded by the call timeout; PostgreSQL's failures by what a caller can
     /// do about them. A write is never applied after its caller was told it failed: waiting for
     /// a connection is cancelled at the bound (the pool drops the request, it never runs later),
     /// and the transaction's last step claims the commit from the bound's timer: past the bound
-    /// it rolls back instead; once claimed, the caller waits for COMMIT's own answer, one more
-    /// bound at most (then it is told the outcome is not known).
-    private func write<T: Sendable>(bound seconds: Duration? = nil,
+    /// it rolls back instead; once claimed, the caller waits for COMMIT's own answer, a few more
+    /// bounds at most (then it is told the outcome is not known).
+    private func write<T: Sendable>(bound: Duration? = nil,
                                     _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> sending T) async throws -> T {
+        try await transaction(bound: bound) { connection, logger, outcome, late in
+            let result = try await body(connection, logger)
+            guard await outcome.claimCommit() else { throw late }
+            return result
+        }
+    }
+
+    private func transaction<T: Sendable>(
+        bound seconds: Duration?,
+        _ body: @escaping @Sendable (PostgresConnection, Logger, FirstOutcome<T>, _ late: RegistryError) async throws -> T
+    ) async throws -> T {
         let client = self.client, logger = self.logger, location = self.location, timeout = seconds ?? callTimeout
         do {
-            return try await bounded(timeout) { gate in
+            return try await bounded(timeout) { outcome in
                 try await client.withTransaction(logger: logger) { connection in
                     if seconds != nil {
                         // A longer bound than the database's own per-statement one (set at connect).
                         try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
                     }
-                    let result = try await body(connection, logger)
-                    guard await gate.claimCommit() else { throw RegistryError.unavailable(Self.lateMessage(location, timeout)) }
-                    return result
+                    return try await body(connection, logger, outcome, RegistryError.unavailable(Self.lateMessage(location, timeout)))
                 }
             }
         } catch {
@@ -721,7 +730,7 @@ public final class PostgresRegistry: SharedRegistry {
 
     /// `body`, or UNAVAILABLE once `timeout` has passed. The caller gets its answer at the bound
     /// whatever `body` does, unless `body` has claimed its commit by then (the answer is then
-    /// COMMIT's, for one more `timeout` at most): `body` is cancelled and not waited for (a task
+    /// COMMIT's, for `commitBounds` more at most): `body` is cancelled and not waited for (a task
     /// group would wait, and a connection attempt or a pool wait can ignore cancellation for
     /// seconds). A COMMIT sent as the database stopped was seen never to answer (postgres-nio
     /// 1.33): waiting for it held a server's shutdown for ever.
@@ -730,16 +739,19 @@ public final class PostgresRegistry: SharedRegistry {
         try await Self.bounded(timeout ?? callTimeout, location: location, body)
     }
 
-    static func bounded<T: Sendable>(_ timeout: Duration, location: String,
+    static func bounded<T: Sendable>(_ timeout: Duration, location: String, late: RegistryError? = nil,
                                      _ body: @escaping @Sendable (FirstOutcome<T>) async throws -> T) async throws -> T {
+        let late = late ?? RegistryError.unavailable(Self.lateMessage(location, timeout))
         let outcome = FirstOutcome<T>()
         let work = Task {
             do { await outcome.settle(.success(try await body(outcome)), final: true) } catch { await outcome.settle(.failure(error), final: true) }
         }
         let timer = Task {
             guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            await outcome.settle(.failure(RegistryError.unavailable(Self.lateMessage(location, timeout))), final: false)
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            await outcome.settle(.failure(late), final: false)
+            // Claimed: COMMIT's answer, for a few more bounds (a busy process can take that long
+            // to read it; one that never comes must not hold the caller for ever).
+            guard (try? await Task.sleep(for: timeout * Self.commitBounds)) != nil else { return }
             await outcome.giveUpOnCommit(.failure(RegistryError.unavailable(Self.unconfirmedMessage(location, timeout))))
         }
         defer {
@@ -753,10 +765,13 @@ public final class PostgresRegistry: SharedRegistry {
         }
     }
 
+    /// How many bounds past the first a claimed COMMIT's answer is waited for.
+    static let commitBounds = 3
+
     /// The answer when COMMIT was sent and never answered: whether it was applied is not known.
     private static func unconfirmedMessage(_ location: String, _ timeout: Duration) -> String {
-        "the registry at \(location) did not confirm the change within \(2 * timeout.components.seconds) s (--registry-timeout, "
-            + "twice): it may or may not have been applied; read it back before retrying"
+        "the registry at \(location) did not confirm the change within \((1 + commitBounds) * Int(timeout.components.seconds)) s "
+            + "(--registry-timeout x \(1 + commitBounds)): it may or may not have been applied; read it back before retrying"
     }
 
     private static func lateMessage(_ location: String, _ timeout: Duration) -> String {

@@ -1,6 +1,7 @@
 import Foundation
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 import SwiftProtobuf
 
 // Translation between the engine's and registry's types and the API's messages.
@@ -179,13 +180,9 @@ enum TrainingSpecs {
             let base = configuration.effectivePipeline
             configuration.pipeline = PipelineSpec(log: log ?? base.log, scaling: scaling ?? base.scaling)
         }
-        switch spec.algorithm {
-        case .unspecified, .kmeans: configuration.algorithm = "kmeans"
-        case .minibatchKmeans: configuration.algorithm = "minibatch_kmeans"
-        case .ward: configuration.algorithm = "ward"
-        case .gaussianMixture: configuration.algorithm = "gmm"
-        case .dbscan: configuration.algorithm = "dbscan"
-        case .UNRECOGNIZED(let value): throw RPCErrors.invalid("spec.algorithm: unknown value \(value)")
+        if spec.algorithm != .unspecified {  // unspecified: the configuration's default, k-means
+            guard let method = spec.algorithm.method else { throw RPCErrors.invalid("spec.algorithm: unknown value \(spec.algorithm.rawValue)") }
+            configuration.algorithm = method
         }
         switch spec.covarianceType {
         case .unspecified: break
@@ -196,13 +193,13 @@ enum TrainingSpecs {
         }
         if !spec.compareAlgorithms.isEmpty {
             configuration.compareAlgorithms = try spec.compareAlgorithms.map { algorithm in
-                guard let name = algorithm.engineName else {
+                guard let method = algorithm.method else {
                     throw RPCErrors.invalid("spec.compare_algorithms: \(algorithm) is not an algorithm to compare")
                 }
-                return name
+                return method
             }
         }
-        let algorithms = configuration.compareAlgorithms ?? [configuration.algorithm]
+        let methods = configuration.methods
         if spec.eps != 0 {
             guard spec.eps > 0, spec.eps.isFinite else { throw RPCErrors.invalid("spec.eps must be a positive number (0: the k-distance knee)") }
             configuration.eps = spec.eps
@@ -211,12 +208,12 @@ enum TrainingSpecs {
             guard spec.minSamples >= 2, spec.minSamples <= 100_000 else { throw RPCErrors.invalid("spec.min_samples must be between 2 and 100000 (0: twice the features)") }
             configuration.minSamples = Int(spec.minSamples)
         }
-        if algorithms == ["dbscan"], spec.kChoice != nil {
+        if !methods.contains(where: \.takesK), spec.kChoice != nil {
             throw RPCErrors.invalid("spec.k: DBSCAN finds its own number of segments; leave k and k_range unset")
         }
         for (field, given) in [("n_init", spec.nInit != 0), ("max_iter", spec.maxIter != 0), ("tol", spec.tol != 0)]
-        where given && !algorithms.contains("kmeans") {
-            throw RPCErrors.invalid("spec.\(field) applies to k-means only, and \(algorithms.joined(separator: ", ")) does not include it")
+        where given && !methods.contains(where: \.takesLloydOptions) {
+            throw RPCErrors.invalid("spec.\(field) applies to k-means only, and \(methods.map(\.rawValue).joined(separator: ", ")) does not include it")
         }
         switch spec.kChoice {
         case .k(let k)?: configuration.ks = [Int(k)]
@@ -297,8 +294,8 @@ enum TrainingSpecs {
                 case .features(let names): $0.logTransform = .listed; $0.logFeatures = names
                 }
             }
-            $0.algorithm = Segmentation_V1_Algorithm(name: configuration.algorithm)
-            $0.compareAlgorithms = (configuration.compareAlgorithms ?? []).map(Segmentation_V1_Algorithm.init(name:))
+            $0.algorithm = Segmentation_V1_Algorithm(configuration.algorithm)
+            $0.compareAlgorithms = (configuration.compareAlgorithms ?? []).map(Segmentation_V1_Algorithm.init)
             $0.eps = configuration.eps ?? 0
             $0.minSamples = Int32(configuration.minSamples ?? 0)
             switch configuration.covariance {
@@ -406,14 +403,14 @@ extension SegmentationModel {
             detail.features = pipeline.features
             detail.log1P = pipeline.log1p
             detail.scaling = pipeline.scaling.proto
-            detail.algorithm = Segmentation_V1_Algorithm(name: algorithm.name)
+            detail.algorithm = Segmentation_V1_Algorithm(algorithm.method)
             detail.algorithmParameters = algorithm.parameters
             if let comparison = algorithm.comparison {
                 detail.algorithmComparison = .with {
                     $0.rule = comparison.rule
                     $0.candidates = comparison.candidates.map { candidate in
                         .with {
-                            $0.algorithm = Segmentation_V1_Algorithm(name: candidate.name)
+                            $0.algorithm = Segmentation_V1_Algorithm(candidate.method)
                             $0.chosenK = Int32(candidate.chosenK)
                             $0.silhouette = candidate.silhouette
                             $0.daviesBouldin = candidate.daviesBouldin
@@ -640,31 +637,6 @@ extension BatchScores {
             $0.runnerUpDistances = runnerUpDistances
             $0.outliers = outliers
             $0.memberships = memberships
-        }
-    }
-}
-
-extension Segmentation_V1_Algorithm {
-    /// The API's value for an algorithm name a model stores.
-    init(name: String) {
-        self = switch name {
-        case "minibatch_kmeans": .minibatchKmeans
-        case "ward": .ward
-        case "gmm": .gaussianMixture
-        case "dbscan": .dbscan
-        default: .kmeans
-        }
-    }
-
-    /// The engine's name (TrainingConfiguration.algorithms); nil for none or an unknown value.
-    var engineName: String? {
-        switch self {
-        case .kmeans: "kmeans"
-        case .minibatchKmeans: "minibatch_kmeans"
-        case .ward: "ward"
-        case .gaussianMixture: "gmm"
-        case .dbscan: "dbscan"
-        case .unspecified, .UNRECOGNIZED: nil
         }
     }
 }

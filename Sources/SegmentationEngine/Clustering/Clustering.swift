@@ -30,8 +30,8 @@ public struct Clustering: Sendable, Equatable {
 /// What all clustering algorithms share, so mini-batch k-means, Gaussian mixtures, Ward and
 /// DBSCAN can stand behind the same model shape later.
 public protocol ClusteringAlgorithm: Sendable {
-    /// A stable name stored in models ("kmeans").
-    var name: String { get }
+    /// Which method this is (its stored name is the method's).
+    var method: ClusteringMethod { get }
     var parameters: [String: String] { get }
     func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck) throws -> Clustering
     /// Fits every k of a sweep. An algorithm may run the ks together to keep every core busy;
@@ -63,4 +63,28 @@ public enum ClusteringError: Error, Equatable, CustomStringConvertible {
         case .invalidParameter(let message): message
         }
     }
+}
+
+/// How a fit places a customer in a segment: the nearest centre (k-means, mini-batch k-means,
+/// Ward), the most likely component (a Gaussian mixture), or the nearest core customer within eps
+/// (DBSCAN, else its Outliers). Scoring, refits and the model's format switch on it exhaustively.
+public enum Placement: Sendable {
+    case nearestCentre
+    case mostLikely(GaussianMixture.Fitted)
+    case nearestCore(DensityModel)
+
+    /// From the parts a fit or a stored model keeps (a mixture and DBSCAN's cores are never both set).
+    init(mixture: GaussianMixture.Fitted?, density: DensityModel?) {
+        if let mixture {
+            self = .mostLikely(mixture)
+        } else if let density {
+            self = .nearestCore(density)
+        } else {
+            self = .nearestCentre
+        }
+    }
+}
+
+extension Clustering {
+    public var placement: Placement { Placement(mixture: mixture, density: density) }
 }

@@ -101,7 +101,7 @@ public struct DBSCANClustering: ClusteringAlgorithm {
         self.seed = seed
     }
 
-    public var name: String { "dbscan" }
+    public var method: ClusteringMethod { .dbscan }
 
     public var parameters: [String: String] {
         ["eps": eps.map { String($0) } ?? "k-distance knee", "min_samples": minSamples.map(String.init) ?? "2 x dimensions"]

@@ -15,7 +15,7 @@ public struct GaussianMixtureClustering: ClusteringAlgorithm {
         self.seed = seed
     }
 
-    public var name: String { "gmm" }
+    public var method: ClusteringMethod { .gmm }
 
     /// The parameters a fit on `x` uses (reg_covar follows the data's discrete features).
     public func parameters(for x: Matrix) -> [String: String] {

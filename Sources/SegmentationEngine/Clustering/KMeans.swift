@@ -20,7 +20,7 @@ public struct KMeans: ClusteringAlgorithm {
         self.seed = seed
     }
 
-    public var name: String { "kmeans" }
+    public var method: ClusteringMethod { .kmeans }
 
     public var parameters: [String: String] {
         ["n_init": String(nInit), "max_iter": String(maxIterations), "tol": String(tolerance), "seed": String(seed)]

@@ -27,7 +27,7 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
         self.seed = seed
     }
 
-    public var name: String { "minibatch_kmeans" }
+    public var method: ClusteringMethod { .minibatchKMeans }
 
     public var parameters: [String: String] {
         ["batch_size": String(batchSize), "max_iter": String(maxEpochs), "max_no_improvement": String(maxNoImprovement),

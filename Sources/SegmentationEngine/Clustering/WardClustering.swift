@@ -15,7 +15,7 @@ public struct WardClustering: ClusteringAlgorithm {
         self.seed = seed
     }
 
-    public var name: String { "ward" }
+    public var method: ClusteringMethod { .ward }
 
     public var parameters: [String: String] { ["max_rows": String(maximumRows), "seed": String(seed)] }
 

@@ -90,15 +90,16 @@ public enum StabilityCheck {
     /// Each row's segment by the refit's own rule, as scoring would place it: a mixture's most
     /// likely component, DBSCAN's nearest core within eps (else its Outliers), else the nearest centre.
     static func assign(_ x: Matrix, by refit: Clustering) -> [Int32] {
-        if let mixture = refit.mixture { return mixture.mostLikely(x) }
-        if let density = refit.density {
+        switch refit.placement {
+        case .mostLikely(let mixture): return mixture.mostLikely(x)
+        case .nearestCore(let density):
             return x.values.withUnsafeBufferPointer { rows in
                 density.corePoints.values.withUnsafeBufferPointer { cores in
                     (0..<x.rows).map { Int32(density.segment(of: rows.baseAddress! + $0 * x.columns, cores: cores.baseAddress!).segment) }
                 }
             }
+        case .nearestCentre: return nearestCentre(x, refit.centroids)
         }
-        return nearestCentre(x, refit.centroids)
     }
 
     /// Each row's nearest centre.

@@ -62,6 +62,12 @@ extension SegmentationModel {
         let frequency = pipeline.features.firstIndex(of: "frequency")
         let k = centroids.rows
         let checks = atypicalChecks()
+        // Feature contributions explain a distance to a centre; memberships are a mixture's.
+        let (explainsDistance, hasMemberships) = switch placement {
+        case .nearestCentre: (true, false)
+        case .mostLikely: (false, true)
+        case .nearestCore: (false, false)
+        }
         return try (0..<values.rows).map { i in
             if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
             let best = segments[Int(scores.segmentIDs[i])], second = segments[Int(scores.runnerUpIDs[i])]
@@ -69,10 +75,10 @@ extension SegmentationModel {
                 customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
                 distance: scores.distances[i], runnerUpID: second.id, runnerUpName: second.name,
                 runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil,
-                contributions: mixture == nil && density == nil
+                contributions: explainsDistance
                     ? contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])) : [],
                 outlier: scores.outliers[i],
-                memberships: mixture == nil ? [] : Array(scores.memberships[(i * k)..<((i + 1) * k)]))
+                memberships: hasMemberships ? Array(scores.memberships[(i * k)..<((i + 1) * k)]) : [])
             assignment.atypical = checks[Int(scores.segmentIDs[i])].compactMap { check in
                 let value = ordered[i, check.feature]
                 return check.contradicts(value) ? check.describe(value) : nil
@@ -138,9 +144,11 @@ extension SegmentationModel {
     /// The segment and runner-up (by index) of every row of scaled data: the nearest two centres,
     /// or for a mixture the two most likely components. `cancellation` is checked every 4,096 rows.
     func nearestTwo(_ scaled: Matrix, cancellation: CancellationCheck = .never) throws -> BatchScores {
-        if let mixture { return try mostLikelyTwo(scaled, mixture, cancellation: cancellation) }
-        if let density { return try densityTwo(scaled, density, cancellation: cancellation) }
-        return try nearestCentres(scaled, cancellation: cancellation)
+        switch placement {
+        case .mostLikely(let mixture): return try mostLikelyTwo(scaled, mixture, cancellation: cancellation)
+        case .nearestCore(let density): return try densityTwo(scaled, density, cancellation: cancellation)
+        case .nearestCentre: return try nearestCentres(scaled, cancellation: cancellation)
+        }
     }
 
     /// A mixture's two most likely components per row, their memberships, and the Euclidean

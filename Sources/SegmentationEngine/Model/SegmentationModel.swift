@@ -38,16 +38,21 @@ public struct DistanceSpread: Codable, Sendable, Equatable {
 }
 
 public struct AlgorithmInfo: Codable, Sendable, Equatable {
-    public var name: String
+    public var method: ClusteringMethod
     public var parameters: [String: String]
     /// Compare mode only: every algorithm tried; nil otherwise (and in models trained before it).
     public var comparison: AlgorithmComparison?
+
+    /// Stored models name the method `name`.
+    enum CodingKeys: String, CodingKey {
+        case method = "name", parameters, comparison
+    }
 }
 
 /// Compare mode: algorithms trained on the same features, each at the k its own sweep chose.
 public struct AlgorithmComparison: Codable, Sendable, Equatable {
     public struct Candidate: Codable, Sendable, Equatable {
-        public var name: String
+        public var method: ClusteringMethod
         public var chosenK: Int
         public var silhouette: Double
         public var daviesBouldin: Double
@@ -59,6 +64,11 @@ public struct AlgorithmComparison: Codable, Sendable, Equatable {
         public var note: String?
         /// Gaussian mixtures: the BIC at its chosen k (lower is better); nil for other algorithms.
         public var bic: Double?
+
+        /// Stored models name the method `name`.
+        enum CodingKeys: String, CodingKey {
+            case method = "name", chosenK, silhouette, daviesBouldin, calinskiHarabasz, seconds, chosen, note, bic
+        }
     }
 
     public var rule: String
@@ -146,6 +156,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
 
     /// The metrics of the chosen k.
     public var metrics: KCandidate { kSelection.chosen }
+    /// How scoring places a customer.
+    public var placement: Placement { Placement(mixture: mixture, density: density) }
     public var k: Int { centroids.rows }
     /// Columns a numeric scoring request must carry, in any order.
     public var expectedColumns: [String] { pipeline.features }
@@ -193,14 +205,18 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         // The oldest format that holds everything this model uses, so older engines read what they
         // can and refuse (newerFormat) what they cannot: 3 added mixtures and DBSCAN's cores, 4 the
         // BIC and AIC k rules.
-        formatVersion = kSelection.method.needsLikelihood ? 4 : (mixture == nil && density == nil ? 2 : 3)
+        self.mixture = mixture
+        self.density = density
+        formatVersion = switch (kSelection.method.needsLikelihood, Placement(mixture: mixture, density: density)) {
+        case (true, _): 4
+        case (false, .mostLikely), (false, .nearestCore): 3
+        case (false, .nearestCentre): 2
+        }
         self.kind = kind
         self.transactionColumns = transactionColumns
         self.customerEncoder = customerEncoder
         self.snapshotDay = snapshotDay
         self.pipeline = pipeline
-        self.mixture = mixture
-        self.density = density
         self.algorithm = algorithm
         self.centroids = centroids
         self.segments = segments

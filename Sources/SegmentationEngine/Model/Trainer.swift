@@ -11,17 +11,16 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// nil: log1p on every feature then standard scaling for transactions; log1p on skewed
     /// non-negative columns then standard scaling for customer tables.
     public var pipeline: PipelineSpec?
-    /// One of `algorithms`: kmeans, minibatch_kmeans, ward or gmm.
-    public var algorithm = "kmeans"
+    public var algorithm = ClusteringMethod.kmeans
     /// The Gaussian mixture's covariance type; nil: full.
     public var covariance: GaussianMixture.Covariance?
     /// DBSCAN's radius in the scaled feature space; nil: the k-distance knee.
     public var eps: Double?
     /// DBSCAN's neighbours (itself included) that make a core customer; nil: twice the features.
     public var minSamples: Int?
-    /// Compare mode: two or more of `algorithms`, each swept on the same features; the model
-    /// keeps the one `AlgorithmComparison`'s rule picks. nil: `algorithm` only.
-    public var compareAlgorithms: [String]?
+    /// Compare mode: two or more methods, each swept on the same features; the model keeps the
+    /// one `AlgorithmComparison`'s rule picks. nil: `algorithm` only.
+    public var compareAlgorithms: [ClusteringMethod]?
     public var ks: [Int] = Array(2...10)
     /// nil: fixed when one k is given, actionable otherwise.
     public var selection: KSelectionMethod?
@@ -49,6 +48,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public static let maximumK = 1000
     /// Snapshot dates accepted (days since 1970): 1970-01-01 to 2100-12-31.
     public static let snapshotDays = 0...47_846
+
+    /// The methods a run fits: the compared ones, or the one.
+    public var methods: [ClusteringMethod] { compareAlgorithms ?? [algorithm] }
 
     public var effectiveSelection: KSelectionMethod { selection ?? (ks.count == 1 ? .fixed : .actionable) }
 
@@ -78,16 +80,13 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         guard nInit >= 1 && nInit <= 1000 else { throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)") }
         guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
         guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
-        for name in [algorithm] + (compareAlgorithms ?? []) where !Self.algorithms.contains(name) {
-            throw InputError.invalidOption("unknown algorithm \(name.quotedForMessage); available: \(Self.algorithms.joined(separator: ", "))")
-        }
-        if covariance != nil, !(compareAlgorithms ?? [algorithm]).contains("gmm") {
+        if covariance != nil, !methods.contains(.gmm) {
             throw InputError.invalidOption("covariance_type applies to the Gaussian mixture (gmm) only")
         }
-        if eps != nil || minSamples != nil, !(compareAlgorithms ?? [algorithm]).contains("dbscan") {
+        if eps != nil || minSamples != nil, !methods.contains(.dbscan) {
             throw InputError.invalidOption("eps and min_samples apply to DBSCAN (dbscan) only")
         }
-        if let selection, selection.needsLikelihood, algorithm != "gmm" || compareAlgorithms != nil {
+        if let selection, selection.needsLikelihood, !algorithm.hasLikelihood || compareAlgorithms != nil {
             throw InputError.invalidOption("selection \(selection.rawValue) reads a likelihood, which only the Gaussian mixture (gmm) has: "
                 + "train gmm alone, or choose k by silhouette, elbow or actionable")
         }
@@ -95,7 +94,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if let minSamples, minSamples < 2 { throw InputError.invalidOption("min_samples must be at least 2, not \(minSamples)") }
         if let compareAlgorithms {
             guard compareAlgorithms.count >= 2, Set(compareAlgorithms).count == compareAlgorithms.count else {
-                throw InputError.invalidOption("compare mode needs two or more different algorithms, got \(compareAlgorithms.joined(separator: ", "))")
+                throw InputError.invalidOption("compare mode needs two or more different algorithms, got \(compareAlgorithms.map(\.rawValue).joined(separator: ", "))")
             }
         }
         if let snapshotDate {
@@ -232,10 +231,10 @@ public struct SegmentationTrainer: Sendable {
         let pipeline = try FittedPipeline.fit(raw, features: featureNames, spec: config.effectivePipeline)
         let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
 
-        let (algorithm, outcome, comparison) = try cluster(scaled, featureNames: featureNames, cancellation: cancellation, progress: progress)
+        let (configured, outcome, comparison) = try cluster(scaled, featureNames: featureNames, cancellation: cancellation, progress: progress)
         let emptySegments = outcome.chosen.k - Set(outcome.chosen.labels).count
         guard emptySegments == 0 else {
-            throw InputError.invalidOption("\(algorithm.name) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
+            throw InputError.invalidOption("\(configured.method.rawValue) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
                                            + "(a mixture component no customer is most likely to belong to): choose another k")
         }
         for candidate in outcome.selection.candidates {
@@ -254,7 +253,7 @@ public struct SegmentationTrainer: Sendable {
         try cancellation.throwIfCancelled()
         let ordered = orderedBySize(outcome.chosen)
         var refits: [(labels: [Int32], clusters: Int)] = []
-        let stability = try measureStability(scaled, ordered, algorithm: algorithm.name, cancellation: cancellation) { refits.append(($0, $1)) }
+        let stability = try measureStability(scaled, ordered, method: configured.method, cancellation: cancellation) { refits.append(($0, $1)) }
         if let stability {
             progress(TrainingEvent(stage: .metrics, fraction: 0.89, message: String(
                 format: "stability: %d refits, mean adjusted Rand index %.3f (lowest %.3f), segments' Jaccard %@",
@@ -297,7 +296,7 @@ public struct SegmentationTrainer: Sendable {
             homeCountry: data.features.homeCountry, cancellation: cancellation)
         charts.dendrogram = ordered.dendrogram
         var selection = outcome.selection
-        if algorithm.name == "gmm" {
+        if case .gmm = configured {
             let discrete = DiscreteFeatures.describe(scaled, names: featureNames)
             if !discrete.isEmpty {
                 selection.warnings = (selection.warnings ?? []) + ["a Gaussian mixture on features with few distinct values: "
@@ -316,7 +315,7 @@ public struct SegmentationTrainer: Sendable {
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
             customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
             mixture: ordered.mixture, density: ordered.density,
-            algorithm: AlgorithmInfo(name: algorithm.name, parameters: parameters(of: algorithm, ordered, rows: scaled.rows, scaled: scaled),
+            algorithm: AlgorithmInfo(method: configured.method, parameters: parameters(of: configured, ordered, rows: scaled.rows, scaled: scaled),
                                      comparison: comparison),
             centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
             kSelection: selection,
@@ -334,73 +333,74 @@ public struct SegmentationTrainer: Sendable {
     /// those that could be kept: an algorithm whose sweep fails, or whose chosen k leaves a segment
     /// empty, stays in the table with the reason and is passed over.
     private func cluster(_ scaled: Matrix, featureNames: [String], cancellation: CancellationCheck, progress: (TrainingEvent) -> Void) throws
-        -> (any ClusteringAlgorithm, KSweep.Outcome, AlgorithmComparison?) {
+        -> (ConfiguredClustering, KSweep.Outcome, AlgorithmComparison?) {
         let config = configuration
-        let names = config.compareAlgorithms ?? [config.algorithm]
+        let methods = config.methods
         var sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
                            exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
         sweep.featureNames = featureNames
-        var kept: [(index: Int, algorithm: any ClusteringAlgorithm, outcome: KSweep.Outcome)] = []
+        var kept: [(index: Int, configured: ConfiguredClustering, outcome: KSweep.Outcome)] = []
         var candidates: [AlgorithmComparison.Candidate] = []
-        for (index, name) in names.enumerated() {
+        for (index, method) in methods.enumerated() {
             var one = config
-            one.algorithm = name
-            let algorithm = one.clusteringAlgorithm()
-            let prefix = names.count > 1 ? "\(name): " : ""
+            one.algorithm = method
+            let configured = one.configuredClustering()
+            let prefix = methods.count > 1 ? "\(method.rawValue): " : ""
             let started = Date()
             let outcome: KSweep.Outcome
             do {
-                if let density = algorithm as? DBSCANClustering {
+                switch configured {
+                case .dbscan(let density):
                     outcome = try once(density, scaled, sweep: sweep, cancellation: cancellation)
-                    progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
+                    progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
                                            message: "\(prefix)fitted k=\(outcome.selection.chosenK) (1 of 1)", k: outcome.selection.chosenK))
-                } else {
-                    outcome = try sweep.run(scaled, algorithm: algorithm, cancellation: cancellation) { done, total, k in
-                        let fraction = (Double(index) + Double(done) / Double(total)) / Double(names.count)
+                case .kmeans, .minibatchKMeans, .ward, .gmm:
+                    outcome = try sweep.run(scaled, algorithm: configured.algorithm, cancellation: cancellation) { done, total, k in
+                        let fraction = (Double(index) + Double(done) / Double(total)) / Double(methods.count)
                         progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
                                                message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
                     }
                 }
-            } catch where names.count > 1 && !(error is CancellationError) && !cancellation.isCancelled {
-                candidates.append(.init(name: name, chosenK: 0, silhouette: .nan, daviesBouldin: .nan, calinskiHarabasz: .nan,
+            } catch where methods.count > 1 && !(error is CancellationError) && !cancellation.isCancelled {
+                candidates.append(.init(method: method, chosenK: 0, silhouette: .nan, daviesBouldin: .nan, calinskiHarabasz: .nan,
                                         seconds: Date().timeIntervalSince(started), chosen: false, note: "failed: \(error)"))
-                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
+                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
                                        message: "\(prefix)failed: \(error)"))
                 continue
             }
             let metrics = outcome.selection.chosen
             let empty = outcome.chosen.k - Set(outcome.chosen.labels).count
             let note = empty > 0 ? "ruled out: k=\(metrics.k) left \(empty) segment(s) with no customer" : nil
-            candidates.append(.init(name: name, chosenK: metrics.k, silhouette: metrics.silhouette, daviesBouldin: metrics.daviesBouldin,
+            candidates.append(.init(method: method, chosenK: metrics.k, silhouette: metrics.silhouette, daviesBouldin: metrics.daviesBouldin,
                                     calinskiHarabasz: metrics.calinskiHarabasz, seconds: Date().timeIntervalSince(started),
                                     chosen: false, note: note, bic: metrics.bic))
-            if note == nil { kept.append((candidates.count - 1, algorithm, outcome)) }
-            if names.count > 1 {
-                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(names.count),
+            if note == nil { kept.append((candidates.count - 1, configured, outcome)) }
+            if methods.count > 1 {
+                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
                                        message: String(format: "%@chose k=%d, silhouette %.4f", prefix, metrics.k, metrics.silhouette)
                                            + (note.map { " (\($0))" } ?? "")))
             }
-            if names.count == 1 { return (algorithm, outcome, nil) }
+            if methods.count == 1 { return (configured, outcome, nil) }
         }
         guard !kept.isEmpty else {
             throw InputError.invalidOption("no algorithm of the comparison gave a model to keep: "
-                                           + candidates.map { "\($0.name) \($0.note ?? "")" }.joined(separator: "; "))
+                                           + candidates.map { "\($0.method.rawValue) \($0.note ?? "")" }.joined(separator: "; "))
         }
         let winner = kept[AlgorithmComparison.pick(silhouettes: kept.map { $0.outcome.selection.chosen.silhouette })]
         candidates[winner.index].chosen = true
         progress(TrainingEvent(stage: .clustering, fraction: 0.7,
-                               message: "compared \(names.joined(separator: ", ")): kept \(winner.algorithm.name) (\(AlgorithmComparison.ruleText))"))
-        return (winner.algorithm, winner.outcome, AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
+                               message: "compared \(methods.map(\.rawValue).joined(separator: ", ")): kept \(winner.configured.method.rawValue) (\(AlgorithmComparison.ruleText))"))
+        return (winner.configured, winner.outcome, AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
     }
 
     /// The chosen configuration refitted with other seeds and on bootstrap samples (nil when
     /// turned off). DBSCAN finds its own k, so only its bootstrap refits say anything.
-    private func measureStability(_ scaled: Matrix, _ clustering: Clustering, algorithm: String, cancellation: CancellationCheck,
+    private func measureStability(_ scaled: Matrix, _ clustering: Clustering, method: ClusteringMethod, cancellation: CancellationCheck,
                                   observe: ([Int32], Int) -> Void) throws -> StabilityReport? {
         let runs = configuration.stabilityRuns ?? StabilityCheck.defaultRuns.seeds
         guard runs > 0, clustering.k >= 2, scaled.rows > clustering.k * 2 else { return nil }
         var one = configuration
-        one.algorithm = algorithm
+        one.algorithm = method
         one.compareAlgorithms = nil
         // At most 3 k-means restarts a refit: ten refits stay near the cost of the sweep's one k,
         // and fewer restarts can only make a refit differ more (the figure errs on the cautious side).
@@ -408,28 +408,26 @@ public struct SegmentationTrainer: Sendable {
         let k = clustering.k
         return try StabilityCheck.measure(
             scaled, labels: clustering.labels, k: k, seed: configuration.seed,
-            seedRuns: Self.ignoresSeed(algorithm, rows: scaled.rows) ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation,
+            seedRuns: method.ignoresSeed(rows: scaled.rows) ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation,
             observe: observe
         ) { x, seed in
             one.seed = seed
-            return try one.clusteringAlgorithm().fit(x, k: algorithm == "dbscan" ? 0 : k, cancellation: cancellation)
+            return try one.configuredClustering().algorithm.fit(x, k: method.takesK ? k : 0, cancellation: cancellation)
         }
-    }
-
-    /// A fit that gives the same answer whatever the seed: DBSCAN, and Ward on all rows.
-    static func ignoresSeed(_ algorithm: String, rows: Int) -> Bool {
-        algorithm == "dbscan" || (algorithm == "ward" && rows <= WardClustering().maximumRows)
     }
 
     /// What the algorithm ran with: Ward's sample, DBSCAN's eps and min_samples as used.
-    private func parameters(of algorithm: any ClusteringAlgorithm, _ clustering: Clustering, rows: Int, scaled: Matrix? = nil) -> [String: String] {
-        if let ward = algorithm as? WardClustering { return ward.parameters(rows: rows) }
-        if let mixture = algorithm as? GaussianMixtureClustering, let scaled { return mixture.parameters(for: scaled) }
-        if let dbscan = algorithm as? DBSCANClustering, let model = clustering.density {
+    private func parameters(of configured: ConfiguredClustering, _ clustering: Clustering, rows: Int, scaled: Matrix) -> [String: String] {
+        switch configured {
+        case .ward(let ward): return ward.parameters(rows: rows)
+        case .gmm(let mixture): return mixture.parameters(for: scaled)
+        case .dbscan(let dbscan):
+            guard let model = clustering.density else { return dbscan.parameters }
             let outliers = model.outlierSegment.map { segment in clustering.labels.count { $0 == Int32(segment) } } ?? 0
             return dbscan.parameters(of: model, noise: outliers)
+        case .kmeans(let algorithm): return algorithm.parameters
+        case .minibatchKMeans(let algorithm): return algorithm.parameters
         }
-        return algorithm.parameters
     }
 
     /// DBSCAN's one fit, measured as a sweep of its own k, and the choice said in words.
@@ -489,20 +487,39 @@ public struct SegmentationTrainer: Sendable {
     }
 }
 
-extension TrainingConfiguration {
-    /// The algorithms a model can be trained with (the rest of issue 12's follow).
-    public static let algorithms = ["kmeans", "minibatch_kmeans", "ward", "gmm", "dbscan"]
+/// A method with its options: one case per method, so each use that depends on the method is
+/// an exhaustive switch (no downcasts).
+enum ConfiguredClustering: Sendable {
+    case kmeans(KMeans)
+    case minibatchKMeans(MiniBatchKMeans)
+    case ward(WardClustering)
+    case gmm(GaussianMixtureClustering)
+    case dbscan(DBSCANClustering)
 
-    /// The configured algorithm. n_init, max_iter and tol are k-means'; mini-batch k-means runs
+    var algorithm: any ClusteringAlgorithm {
+        switch self {
+        case .kmeans(let algorithm): algorithm
+        case .minibatchKMeans(let algorithm): algorithm
+        case .ward(let algorithm): algorithm
+        case .gmm(let algorithm): algorithm
+        case .dbscan(let algorithm): algorithm
+        }
+    }
+
+    var method: ClusteringMethod { algorithm.method }
+}
+
+extension TrainingConfiguration {
+    /// The configured method. n_init, max_iter and tol are k-means'; mini-batch k-means runs
     /// with scikit-learn's defaults (3 k-means++ tries on its sample, at most 100 passes, early
     /// stop) and the seed; Ward takes the seed of its sample.
-    func clusteringAlgorithm() -> any ClusteringAlgorithm {
+    func configuredClustering() -> ConfiguredClustering {
         switch algorithm {
-        case "minibatch_kmeans": MiniBatchKMeans(seed: seed)
-        case "ward": WardClustering(seed: seed)
-        case "gmm": GaussianMixtureClustering(covariance: covariance ?? .full, seed: seed)
-        case "dbscan": DBSCANClustering(eps: eps, minSamples: minSamples, seed: seed)
-        default: KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed)
+        case .kmeans: .kmeans(KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed))
+        case .minibatchKMeans: .minibatchKMeans(MiniBatchKMeans(seed: seed))
+        case .ward: .ward(WardClustering(seed: seed))
+        case .gmm: .gmm(GaussianMixtureClustering(covariance: covariance ?? .full, seed: seed))
+        case .dbscan: .dbscan(DBSCANClustering(eps: eps, minSamples: minSamples, seed: seed))
         }
     }
 }
