@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Customer segmentation: an engine (pure Swift, no transport), its gRPC API, a model server
-// and a CLI. See README.md for the layout and docs/ for the design.
+// and a CLI. See docs/architecture.md for the layout and the design.
 import PackageDescription
 
 /// Release builds of the engine are compiled for the CPU that builds them (AVX2 or AVX-512 where

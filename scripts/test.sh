@@ -14,6 +14,8 @@ trap 'bash scripts/postgres.sh stop "$pg"; rm -rf "$pg"' EXIT
 SEGMENT_TEST_POSTGRES=$(bash scripts/postgres.sh start "$pg")
 SEGMENT_TEST_POSTGRES_PASSWORD=$(cat "$pg/password")
 export SEGMENT_TEST_POSTGRES SEGMENT_TEST_POSTGRES_PASSWORD
+# Here the PostgreSQL tests must run: a missing database fails the run instead of skipping them.
+export SEGMENT_REQUIRE_POSTGRES=1
 # Bounded: every test has a time limit and every child process a bounded wait, and should the
 # run still hang, it fails after 25 minutes with every thread's backtrace instead of silently
 # using up the CI's own limit.

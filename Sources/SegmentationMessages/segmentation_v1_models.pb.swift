@@ -341,7 +341,7 @@ public nonisolated struct Segmentation_V1_Stability: Sendable {
 }
 
 /// Business facts about a transactions segment, each beside the same figure for all customers.
-/// A name's words follow documented thresholds on these (README, "Segment names").
+/// A name's words follow documented thresholds on these (docs/algorithms.md, "What a segment's name claims").
 public nonisolated struct Segmentation_V1_SegmentFacts: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -518,3 +518,13 @@ struct RegistryBoundTests {
         }
     }
 }
+
+@Suite("The PostgreSQL tests run where they must")
+struct PostgresRequiredTests {
+    @Test("Under scripts/test.sh (and so CI), a missing test database or missing PostgreSQL binaries fail the run; elsewhere the PostgreSQL tests skip, saying why")
+    func required() {
+        guard ProcessInfo.processInfo.environment["SEGMENT_REQUIRE_POSTGRES"] == "1" else { return }
+        #expect(Backend.postgresURL != nil, "SEGMENT_REQUIRE_POSTGRES=1 but SEGMENT_TEST_POSTGRES is not set: every PostgreSQL test would be skipped")
+        #expect(RegistryOutageTests.postgresInstalled, "SEGMENT_REQUIRE_POSTGRES=1 but PostgreSQL is not installed (scripts/setup.sh installs it)")
+    }
+}

@@ -3,7 +3,7 @@ import Foundation
 
 /// Reads a segment's name and description as a marketer would and checks every claim against
 /// the profile's numbers. Written apart from the labeler: each word or phrase is mapped to what
-/// it asserts, with the thresholds the README documents (high/low: |z| >= 0.5; about average and
+/// it asserts, with the thresholds docs/algorithms.md documents (high/low: |z| >= 0.5; about average and
 /// Balanced: |z| < 0.25; Champions: recent, frequent and high-value, first on all three, <= 25%).
 struct ClaimChecker {
     var profiles: [SegmentProfile]
@@ -26,7 +26,7 @@ struct ClaimChecker {
         return above > below && (below <= 0 || above / below >= 1.25) && (!indicator || above - below >= 0.1)
     }
 
-    /// The README's raw-scale rule for each transactions word, written apart from the labeler.
+    /// The raw-scale rule (docs/algorithms.md) for each transactions word, written apart from the labeler.
     func rfmWordHolds(_ word: String, _ f: SegmentFacts, index: Int) -> Bool {
         func ratio(_ a: Double, _ b: Double) -> Double { b > 0 ? a / b : (a > 0 ? .infinity : 1) }
         let lapsed = f.lapsedShare >= 0.9 || (f.lapsedShare > 0.5 && f.lapsedShare - f.populationLapsedShare >= 0.2)
@@ -66,7 +66,7 @@ struct ClaimChecker {
             .contains { !unsteady.contains($0) && rfmWordHolds($0, f, index: index) }
     }
 
-    /// Anything 20 points or 1.5x from all customers' figure (the README's rule for Mid-Range).
+    /// Anything 20 points or 1.5x from all customers' figure (docs/algorithms.md's rule for Mid-Range).
     func standsApart(_ f: SegmentFacts) -> Bool {
         func far(_ a: Double, _ b: Double) -> Bool { b > 0 ? (a / b >= 1.5 || a / b <= 1 / 1.5) : a > 0 }
         return abs(f.lapsedShare - f.populationLapsedShare) >= 0.2 || abs(f.oneTimeShare - f.populationOneTimeShare) >= 0.2

@@ -14,7 +14,7 @@ public enum CLIError: Error, CustomStringConvertible {
     case denied(String)
     case failed(String)
 
-    /// Exit codes (documented in the README): 0 success, 1 other failure, 3 not found,
+    /// Exit codes (documented in docs/cli.md): 0 success, 1 other failure, 3 not found,
     /// 4 invalid input, 5 server unreachable, 6 conflict (e.g. deleting an aliased version),
     /// 7 training job failed or was cancelled, 8 not allowed (no or unknown token, or a role
     /// without the right), 64 usage.

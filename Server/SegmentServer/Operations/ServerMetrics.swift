@@ -11,7 +11,7 @@ import Synchronization
 /// RPC metrics follow the names go-grpc-prometheus made common, so existing gRPC dashboards work:
 /// `grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}` and the latency
 /// histogram `grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method}`. The rest are ours (`segment_*`) and
-/// the usual process gauges (`process_*`). README's operations section lists them all.
+/// the usual process gauges (`process_*`). docs/operations.md (Metrics) lists them all.
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory

@@ -37,7 +37,7 @@ public final class TokenStore: Sendable {
         // keeps the tokens in force).
         guard !parsed.isEmpty else {
             throw TokenFileError.badLine("the tokens file \(path) names no token, so every call would be refused; "
-                                         + "add 'role:SHA-256-hex-of-token' lines (README: Tokens and roles)")
+                                         + "add 'role:SHA-256-hex-of-token' lines (docs/operations.md: Tokens and roles)")
         }
         tokens.withLock { $0 = parsed }
         return parsed.count
