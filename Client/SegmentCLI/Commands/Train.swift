@@ -237,7 +237,7 @@ struct AlgorithmSelection: ExpressibleByArgument {
     init(_ algorithm: ClusteringMethod) { algorithms = [algorithm] }
 
     /// Every algorithm with a k sweep (DBSCAN, which finds its own k, is listed by name).
-    static let auto: [ClusteringMethod] = [.kmeans, .minibatchKMeans, .ward, .gmm]
+    static let auto = ClusteringMethod.allCases.filter(\.takesK)
 
     init?(argument: String) {
         if argument == "auto" {

@@ -111,28 +111,32 @@ public final class ModelRepository: Sendable {
 
     /// The decoded model a reference points at.
     public func resolve(_ reference: ModelReference) async throws -> Resolved {
-        let version = try resolveVersion(reference)
-        if let model = view.withLock({ $0.cached(reference.name, version) }) {
-            return Resolved(name: reference.name, version: version, model: model)
+        try await model(reference.name, version: try resolveVersion(reference))
+    }
+
+    /// The decoded model of one version the view knows (decoded and cached on first use).
+    private func model(_ name: String, version: Int) async throws -> Resolved {
+        if let model = view.withLock({ $0.cached(name, version) }) {
+            return Resolved(name: name, version: version, model: model)
         }
-        let key = View.Key(name: reference.name, version: version)
+        let key = View.Key(name: name, version: version)
         if let problem = view.withLock({ $0.problems[key] }) {
-            throw RegistryError.corrupt("model version \(reference.name)@\(version) is damaged: \(problem)")
+            throw RegistryError.corrupt("model version \(name)@\(version) is damaged: \(problem)")
         }
         let model: SegmentationModel
         let bytes: Data
         do {
-            bytes = try await registry.modelBytes(reference.name, version)
+            bytes = try await registry.modelBytes(name, version)
             model = try SegmentationModel(serialized: bytes)
         } catch let error as RegistryError {
             if case .corrupt = error { view.withLock { $0.problems[key] = "its stored bytes fail their SHA-256 checksum" } }
             throw error
         } catch let error as ModelError {
             view.withLock { $0.problems[key] = "its stored bytes do not decode: \(String(describing: error).prefix(200))" }
-            throw RegistryError.corrupt("model version \(reference.name)@\(version) is damaged: its stored bytes do not decode")
+            throw RegistryError.corrupt("model version \(name)@\(version) is damaged: its stored bytes do not decode")
         }
-        view.withLock { $0.cache(model, bytes: bytes.count, name: reference.name, version: version) }
-        return Resolved(name: reference.name, version: version, model: model)
+        view.withLock { $0.cache(model, bytes: bytes.count, name: name, version: version) }
+        return Resolved(name: name, version: version, model: model)
     }
 
     public func aliases(of name: String) -> [String: Int] {
@@ -222,8 +226,7 @@ public final class ModelRepository: Sendable {
         _ reference: ModelReference, segment: Int, name: String?, description: String?, actions: [String]?, author: String?
     ) async throws -> VersionRecord {
         try await writes.run {
-            _ = try await resolveVersionCatchingUp(reference)
-            let resolved = try await resolve(reference)
+            let resolved = try await model(reference.name, version: try await resolveVersionCatchingUp(reference))
             guard let source = try await registry.version(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
             }

@@ -860,10 +860,8 @@ actor FirstOutcome<T: Sendable> {
 
     /// `final`: the work's own result (it wins even after a claimed commit).
     func settle(_ result: Result<T, any Error>, final: Bool) {
-        guard outcome == nil, final || !committing else { return }
-        outcome = result
-        waiter?.resume(with: result)
-        waiter = nil
+        guard final || !committing else { return }
+        answer(result)
     }
 
     /// Whether the work may commit: false once the bound or the caller's cancellation has
@@ -875,7 +873,10 @@ actor FirstOutcome<T: Sendable> {
     }
 
     /// The commit was claimed but never answered: the caller gets `result` all the same.
-    func giveUpOnCommit(_ result: Result<T, any Error>) {
+    func giveUpOnCommit(_ result: Result<T, any Error>) { answer(result) }
+
+    /// The caller's answer, once: later ones are dropped.
+    private func answer(_ result: Result<T, any Error>) {
         guard outcome == nil else { return }
         outcome = result
         waiter?.resume(with: result)

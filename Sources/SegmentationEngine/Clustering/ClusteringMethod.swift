@@ -41,7 +41,4 @@ public enum ClusteringMethod: String, Codable, Sendable, CaseIterable {
         case .kmeans, .minibatchKMeans, .gmm: false
         }
     }
-
-    /// The names, as listed in errors and help.
-    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
