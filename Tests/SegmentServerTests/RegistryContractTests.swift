@@ -478,44 +478,53 @@ final class LockCount: Sendable {
 
 @Suite("A PostgreSQL registry call's time bound", .timeLimit(.minutes(1)))
 struct RegistryBoundTests {
-    /// Hangs past `seconds` whatever cancellation says, as a COMMIT the database never answered did.
-    static func unanswered(for seconds: Double) async {
-        let end = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
+    /// A COMMIT that does not answer until the test says so, whatever cancellation says: the caller's
+    /// answer cannot depend on how fast a loaded machine runs the two sides.
+    final class Unanswered: Sendable {
+        private let released = Mutex(false)
+        func release() { released.withLock { $0 = true } }
+        func wait() async {
+            while !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(20)) }
+        }
     }
 
     @Test("A COMMIT that never answers (seen when the database stopped mid-commit) is waited for a few more bounds, then the caller hears UNAVAILABLE saying the outcome is not known, never nothing; one answered within that is its answer")
     func unansweredCommit() async throws {
         let bound = Duration.milliseconds(300)
         let start = ContinuousClock.now
+        let never = Unanswered()
         await #expect {
             _ = try await PostgresRegistry.bounded(bound, location: "test") { (gate: FirstOutcome<Int>) in
                 #expect(await gate.claimCommit())
-                await Self.unanswered(for: 5)
+                await never.wait()
                 return 1
             }
         } throws: { error in
             guard case RegistryError.unavailable(let message) = error else { return false }
             return message.contains("may or may not have been applied")
         }
+        never.release()
         #expect(ContinuousClock.now - start >= bound * (1 + PostgresRegistry.commitBounds))
-        // Claimed and answered after the first bound but within the second: the commit's answer counts.
-        let answered = try await PostgresRegistry.bounded(bound, location: "test") { (gate: FirstOutcome<Int>) in
+        // Claimed and answered after the first bound but well within the extra ones: the commit's answer counts.
+        let roomy = Duration.seconds(3)
+        let answered = try await PostgresRegistry.bounded(roomy, location: "test") { (gate: FirstOutcome<Int>) in
             #expect(await gate.claimCommit())
-            await Self.unanswered(for: 0.4)
+            try? await Task.sleep(for: roomy + .milliseconds(500))
             return 7
         }
         #expect(answered == 7)
         // Not claimed: the first bound answers, "nothing was changed".
+        let stuck = Unanswered()
         await #expect {
             _ = try await PostgresRegistry.bounded(bound, location: "test") { (_: FirstOutcome<Int>) in
-                await Self.unanswered(for: 2)
+                await stuck.wait()
                 return 1
             }
         } throws: { error in
             guard case RegistryError.unavailable(let message) = error else { return false }
             return message.contains("nothing was changed")
         }
+        stuck.release()
     }
 }
 
