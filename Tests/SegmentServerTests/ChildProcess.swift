@@ -5,7 +5,9 @@ import Testing
 /// Child processes for tests, with every wait bounded: a hung child is killed and the test fails
 /// saying so, instead of the whole suite waiting for ever (a CI run once hung that way). Output
 /// is read on threads of its own while the child runs, so a chatty child can never fill a pipe
-/// and stall.
+/// and stall. Every wait suspends (`Task.sleep`) instead of blocking its thread: the test process
+/// has one cooperative thread per core, two on CI, and two tests each blocking one for a minute-long
+/// CLI run starved every other test (timers, gRPC replies) for that minute.
 enum ChildProcess {
     struct TimedOut: Error, CustomStringConvertible {
         var what: String
@@ -16,18 +18,18 @@ enum ChildProcess {
     /// Waits up to `seconds` for `process` to exit and returns its exit status (128 + the signal
     /// for a signalled one); SIGKILLs it past that and throws.
     @discardableResult
-    static func waitForExit(_ process: Process, seconds: Double, what: String) throws -> Int32 {
-        if let status = exitStatus(process, within: seconds) { return status }
+    static func waitForExit(_ process: Process, seconds: Double, what: String) async throws -> Int32 {
+        if let status = await exitStatus(process, within: seconds) { return status }
         kill(process.processIdentifier, SIGKILL)
-        _ = exitStatus(process, within: 5)
+        _ = await exitStatus(process, within: 5)
         throw TimedOut(what: what, seconds: seconds)
     }
 
     /// SIGTERM, then the bounded wait; a child that ignores it is killed and the test fails.
     @discardableResult
-    static func terminate(_ process: Process, seconds: Double = 20, what: String) -> Int32? {
+    static func terminate(_ process: Process, seconds: Double = 20, what: String) async -> Int32? {
         process.terminate()
-        do { return try waitForExit(process, seconds: seconds, what: "\(what) after SIGTERM") } catch {
+        do { return try await waitForExit(process, seconds: seconds, what: "\(what) after SIGTERM") } catch {
             Issue.record("\(error)")
             return nil
         }
@@ -35,7 +37,7 @@ enum ChildProcess {
 
     /// Reaps the child itself as well: Foundation was seen here leaving an exited child a zombie
     /// and reporting it running for ever (and, once, reporting a live one gone).
-    private static func exitStatus(_ process: Process, within seconds: Double) -> Int32? {
+    private static func exitStatus(_ process: Process, within seconds: Double) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         let pid = process.processIdentifier
         while true {
@@ -47,16 +49,20 @@ enum ChildProcess {
                 return signal == 0 ? (status >> 8) & 0xff : 128 + signal
             }
             if Date() >= deadline { return nil }
-            usleep(10_000)
+            await pause()
         }
     }
+
+    /// 10 ms, suspended rather than blocked; a cancelled task still waits its bound out (`try?`),
+    /// so a child is never left running unreaped.
+    static func pause() async { try? await Task.sleep(for: .milliseconds(10)) }
 }
 
 /// Everything a pipe carries, read on a thread of its own until the writer closes it.
 final class PipeReader: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
+    private var closed = false
 
     init(_ pipe: Pipe) {
         let handle = pipe.fileHandleForReading
@@ -66,7 +72,7 @@ final class PipeReader: @unchecked Sendable {
                 if chunk.isEmpty { break }
                 lock.withLock { data.append(chunk) }
             }
-            done.signal()
+            lock.withLock { closed = true }
         }
         thread.name = "test pipe reader"
         thread.start()
@@ -77,10 +83,13 @@ final class PipeReader: @unchecked Sendable {
 
     /// Everything, once the writer has closed the pipe (bounded: a grandchild holding it open
     /// must not hang the test).
-    func whole(waiting seconds: Double = 5) -> String {
-        _ = done.wait(timeout: .now() + seconds)
+    func whole(waiting seconds: Double = 5) async -> String {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !finished, Date() < deadline { await ChildProcess.pause() }
         return text
     }
+
+    private var finished: Bool { lock.withLock { closed } }
 }
 
 /// A `segment-server` started by a test on a free port, its log always drained.
@@ -95,7 +104,7 @@ final class ServerProcess: @unchecked Sendable {
         self.log = log
     }
 
-    static func start(dataDirectory: String, extra: [String] = []) throws -> ServerProcess {
+    static func start(dataDirectory: String, extra: [String] = []) async throws -> ServerProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ProcessTests.server)
         process.arguments = ["--port", "0", "--data-dir", dataDirectory] + extra
@@ -110,10 +119,10 @@ final class ServerProcess: @unchecked Sendable {
             if let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                 return ServerProcess(process: process, port: Int(text[range].split(separator: ":").last!)!, log: log)
             }
-            usleep(10_000)
+            await ChildProcess.pause()
         }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        _ = try? ChildProcess.waitForExit(process, seconds: 5, what: "segment-server that did not start")
+        _ = try? await ChildProcess.waitForExit(process, seconds: 5, what: "segment-server that did not start")
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not start within 30 s: \(log.text)"])
     }
 
@@ -124,27 +133,35 @@ final class ServerProcess: @unchecked Sendable {
     private var exited: Bool { status.withLock { $0 } != nil }
 
     /// SIGTERM and a bounded wait (a server that does not exit within `seconds` fails the test).
-    func stop(seconds: Double = 20) {
+    func stop(seconds: Double = 20) async {
         guard !exited else { return }
-        let code = ChildProcess.terminate(process, seconds: seconds, what: "segment-server")
+        let code = await ChildProcess.terminate(process, seconds: seconds, what: "segment-server")
         status.withLock { $0 = code ?? -1 }
     }
 
+    /// For `defer`, which cannot wait: SIGTERM now, and the bounded wait (SIGKILL past it) in a
+    /// task of its own, so the child never outlives the test process unreaped.
+    func stopWithoutWaiting() {
+        guard !exited else { return }
+        process.terminate()
+        Task { await stop() }
+    }
+
     /// SIGINT and a bounded wait.
-    func interrupt(seconds: Double = 20) throws {
+    func interrupt(seconds: Double = 20) async throws {
         process.interrupt()
-        try wait(seconds: seconds, what: "segment-server after SIGINT")
+        try await wait(seconds: seconds, what: "segment-server after SIGINT")
     }
 
     /// SIGKILL, then waits for the exit.
-    func kill() throws {
+    func kill() async throws {
         Foundation.kill(process.processIdentifier, SIGKILL)
-        try wait(seconds: 10, what: "segment-server after SIGKILL")
+        try await wait(seconds: 10, what: "segment-server after SIGKILL")
     }
 
     /// Waits for an exit some other signal caused.
-    func wait(seconds: Double, what: String) throws {
-        let code = try ChildProcess.waitForExit(process, seconds: seconds, what: what)
+    func wait(seconds: Double, what: String) async throws {
+        let code = try await ChildProcess.waitForExit(process, seconds: seconds, what: what)
         status.withLock { $0 = code }
     }
 }

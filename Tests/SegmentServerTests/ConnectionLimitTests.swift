@@ -81,7 +81,7 @@ struct ConnectionLimitTests {
     func handshakeTimeout() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let pki = try TestPKI(in: harness.dataDirectory + "-pki")
+        let pki = try await TestPKI(in: harness.dataDirectory + "-pki")
         defer { try? FileManager.default.removeItem(atPath: pki.folder) }
         try await harness.withServer(configure: {
             $0.handshakeTimeoutSeconds = 1

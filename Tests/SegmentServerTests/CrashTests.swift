@@ -45,7 +45,7 @@ struct CrashTests {
         var kills = 0
 
         for round in 0...rounds {
-            let server = try ServerProcess.start(dataDirectory: data)
+            let server = try await ServerProcess.start(dataDirectory: data)
             let port = server.port
             let delay = Int.random(in: 10...600, using: &random)
             let final = round == rounds
@@ -72,11 +72,11 @@ struct CrashTests {
                 }
             }
             if final {
-                server.stop()
+                await server.stop()
                 #expect(server.terminationStatus == 0, "the last server did not exit cleanly after SIGTERM")
             } else {
                 if round > 0 { kills += 1 }
-                try server.kill()  // round 0 ends here too
+                try await server.kill()  // round 0 ends here too
             }
         }
         print("crash test (seed \(seed)): \(kills) kills; acknowledged \(await ledger.versions.count) versions, "
@@ -94,7 +94,7 @@ struct CrashTests {
         let data = (work as NSString).appendingPathComponent("data")
         let sample = (work as NSString).appendingPathComponent("sample.csv")
         try SampleDataGenerator(customers: 3000, seed: 5).generate().csv.write(toFile: sample, atomically: true, encoding: .utf8)
-        let server = try ServerProcess.start(dataDirectory: data)
+        let server = try await ServerProcess.start(dataDirectory: data)
         let port = server.port
         let jobID = try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
@@ -111,13 +111,13 @@ struct CrashTests {
             return job.id
         }
         let signalled = Date()
-        server.stop()
+        await server.stop()
         let seconds = Date().timeIntervalSince(signalled)
         #expect(server.terminationStatus == 0)
         #expect(seconds < 5, "SIGTERM took \(seconds) s")
-        let again = try ServerProcess.start(dataDirectory: data)
+        let again = try await ServerProcess.start(dataDirectory: data)
         let againPort = again.port
-        defer { again.stop() }
+        defer { again.stopWithoutWaiting() }
         let job = try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: againPort), transportSecurity: .plaintext)
         ) { client in

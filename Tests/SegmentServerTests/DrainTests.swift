@@ -32,8 +32,8 @@ struct DrainTests {
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 300, seed: 23)
         // A drain long enough for the three answers beside the whole suite on two cores.
-        let server = try ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--drain-seconds", "60"])
-        defer { server.stop() }
+        let server = try await ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--drain-seconds", "60"])
+        defer { server.stopWithoutWaiting() }
         let signalled = Mutex<ContinuousClock.Instant?>(nil)
         try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.port), transportSecurity: .plaintext)
@@ -64,10 +64,10 @@ struct DrainTests {
             }
             #expect(answers == ["before", "after-0", "after-1", "after-2"])
         }
-        try server.wait(seconds: 10, what: "segment-server draining")
+        try await server.wait(seconds: 10, what: "segment-server draining")
         #expect(server.terminationStatus == 0)
         #expect(signalled.withLock { $0 } != nil)
-        #expect(server.log.whole().contains("draining"), "the log does not say it drains")
+        #expect(await server.log.whole().contains("draining"), "the log does not say it drains")
     }
 
     @Test("A stream kept open past --drain-seconds is ended then with UNAVAILABLE (retryable, not CANCELLED), and the server exits 0",
@@ -76,8 +76,8 @@ struct DrainTests {
         let harness = try Harness()
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 300, seed: 24)
-        let server = try ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--drain-seconds", "2"])
-        defer { server.stop() }
+        let server = try await ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--drain-seconds", "2"])
+        defer { server.stopWithoutWaiting() }
         let start = Mutex<ContinuousClock.Instant?>(nil)
         let outcome: (code: RPCError.Code, message: String)? = try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: server.port), transportSecurity: .plaintext)
@@ -102,7 +102,7 @@ struct DrainTests {
                 return (.unknown, "\(error)")
             }
         }
-        try server.wait(seconds: 15, what: "segment-server past its drain")
+        try await server.wait(seconds: 15, what: "segment-server past its drain")
         let took = start.withLock { $0 }.map { (ContinuousClock.now - $0) / .seconds(1) } ?? -1
         #expect(outcome?.code == .unavailable && outcome?.message.contains("--drain-seconds") == true,
                 "the open stream ended with \(String(describing: outcome))")

@@ -20,9 +20,14 @@ struct IntegrityTests {
 
     /// Changes the stopped server's SQLite registry behind its back.
     static func editRegistry(_ harness: Harness, _ edit: @escaping @Sendable (Database) throws -> Void) async throws {
-        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
+        // With a busy wait: the stopped server's last connection may still be closing (its
+        // checkpoint holds the lock for a moment), which a loaded CI machine once caught.
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let database = try DatabaseQueue(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"),
+                                         configuration: configuration)
         try await database.write(edit)
-        try await database.close()
+        try database.close()
     }
 
     @Test("A server with its own registry pointed at another registry's --datasets-dir deletes nothing there (it says whose folder it is); the owner still trains on its dataset")

@@ -342,7 +342,7 @@ struct OperationsTests {
         let output = try await harness.withServer(configure: { $0.tokensFile = tokens }, clientToken: "admin-reflect-11") { services, server in
             _ = try await services.train(try await services.upload(path).id, model: "reflected", ks: 3...3, nInit: 1)
             let port = try await server.listeningPort
-            return try await OffPool.run(name: "python") { try Self.run(python, [script, "127.0.0.1:\(port)", token]) }
+            return try await Self.run(python, [script, "127.0.0.1:\(port)", token])
         }
         let result = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "not JSON: \(output)")
         let expected = SegmentationServer.serviceNames.sorted()
@@ -360,8 +360,8 @@ struct OperationsTests {
 
     @Test("segment-server --help documents every flag with its environment variable, and the server reads each variable it names",
           .enabled(if: ProcessTests.built, "build the executables first (swift build); scripts/test.sh does"))
-    func helpNamesEveryVariable() throws {
-        let help = try Self.run(ProcessTests.server, ["--help"])
+    func helpNamesEveryVariable() async throws {
+        let help = try await Self.run(ProcessTests.server, ["--help"])
         let source = try String(contentsOf: Self.packageRoot.appendingPathComponent("Server/Main/SegmentServerCommand.swift"), encoding: .utf8)
         // Each option's block: its line starting with "  --" and the indented lines under it.
         var blocks: [String] = []
@@ -382,8 +382,8 @@ struct OperationsTests {
     }
 
     /// Runs a program to its end; its standard output, or an error with its standard error.
-    static func run(_ program: String, _ arguments: [String]) throws -> String {
-        let result = try ProcessTests.run(program, arguments)
+    static func run(_ program: String, _ arguments: [String]) async throws -> String {
+        let result = try await ProcessTests.run(program, arguments)
         guard result.status == 0 else { throw RPCError(code: .internalError, message: "\(program) failed: \(result.stderr)") }
         return result.stdout
     }

@@ -71,9 +71,9 @@ struct ModelReportTests {
         let (_, html) = try await Self.trainedReport(harness)
         let page = (harness.dataDirectory as NSString).appendingPathComponent("report.html")
         try html.write(toFile: page, atomically: true, encoding: .utf8)
-        let shot = try Self.screenshot(page, harness)
+        let shot = try await Self.screenshot(page, harness)
         #expect(shot.errors.isEmpty, "console: \(shot.errors)")
-        let stats = try ProcessTests.run("/usr/bin/python3", [Self.pngStats, shot.png]).stdout.split(separator: " ")
+        let stats = try await ProcessTests.run("/usr/bin/python3", [Self.pngStats, shot.png]).stdout.split(separator: " ")
         #expect(stats.count == 4)
         let (colours, inked) = (Int(stats[2]) ?? 0, Double(stats[3].trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
         #expect(colours > 50 && inked > 0.05, "a blank-looking screenshot: \(colours) colours, \(inked) non-white")
@@ -81,14 +81,14 @@ struct ModelReportTests {
         let broken = (harness.dataDirectory as NSString).appendingPathComponent("broken.html")
         try "<!DOCTYPE html><html><body><p>x</p><script>console.error('deliberate')</script></body></html>"
             .write(toFile: broken, atomically: true, encoding: .utf8)
-        #expect(!(try Self.screenshot(broken, harness)).errors.isEmpty, "a console error was not reported")
+        #expect(!(try await Self.screenshot(broken, harness)).errors.isEmpty, "a console error was not reported")
     }
 
     /// A full-page screenshot at A4-ish width, and the console errors Chromium logged.
-    static func screenshot(_ page: String, _ harness: Harness) throws -> (png: String, errors: [String]) {
+    static func screenshot(_ page: String, _ harness: Harness) async throws -> (png: String, errors: [String]) {
         let png = page + ".png"
         let profile = (harness.dataDirectory as NSString).appendingPathComponent("chromium-profile-\(UUID().uuidString)")
-        let result = try ProcessTests.run(chromium!, [
+        let result = try await ProcessTests.run(chromium!, [
             "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run", "--user-data-dir=\(profile)",
             "--enable-logging=stderr", "--v=0", "--window-size=800,3000", "--screenshot=\(png)", "file://\(page)",
         ])

@@ -157,16 +157,16 @@ struct SecurityTests {
 
     @Test("The real server and CLI: no token exits 8, SEGMENT_TOKEN and --token-file work, SIGHUP rotates tokens; a public address without tokens is refused",
           .enabled(if: ProcessTests.built, "build the executables first (swift build); scripts/test.sh does"))
-    func processes() throws {
+    func processes() async throws {
         let harness = try Harness()
         defer { harness.remove() }
         let tokensFile = try Self.writeTokens(harness, [.viewer: "first-token"])
-        let server = try ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--auth-tokens", tokensFile])
-        defer { server.stop() }
+        let server = try await ServerProcess.start(dataDirectory: harness.dataDirectory, extra: ["--auth-tokens", tokensFile])
+        defer { server.stopWithoutWaiting() }
         let address = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
-        let denied = try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address)
+        let denied = try await ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address)
         #expect(denied.status == 8 && denied.stderr.contains("bearer token"), "\(denied.status) \(denied.stderr)")
-        #expect(try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 0)
+        #expect(try await ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 0)
         let file = try harness.sideFile("token")
         try "second-token\n".write(toFile: file, atomically: true, encoding: .utf8)
         // Rotate: the second token replaces the first once the server has re-read the file.
@@ -176,13 +176,13 @@ struct SecurityTests {
         kill(server.processIdentifier, SIGHUP)
         var status: Int32 = -1
         for _ in 0..<50 {
-            status = try ProcessTests.run(ProcessTests.client, ["models", "list", "--token-file", file], environment: address).status
+            status = try await ProcessTests.run(ProcessTests.client, ["models", "list", "--token-file", file], environment: address).status
             if status == 0 { break }
-            usleep(100_000)
+            try await Task.sleep(for: .milliseconds(100))
         }
         #expect(status == 0)
-        #expect(try ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 8)
-        let open = try ProcessTests.run(ProcessTests.server, ["--host", "0.0.0.0", "--port", "0", "--data-dir", harness.dataDirectory + "-open"])
+        #expect(try await ProcessTests.run(ProcessTests.client, ["models", "list"], environment: address.merging(["SEGMENT_TOKEN": "first-token"]) { $1 }).status == 8)
+        let open = try await ProcessTests.run(ProcessTests.server, ["--host", "0.0.0.0", "--port", "0", "--data-dir", harness.dataDirectory + "-open"])
         #expect(open.status == 78 && open.stderr.contains("--insecure") && !open.stderr.contains("USAGE"), "\(open.status) \(open.stderr)")
     }
 }

@@ -20,27 +20,27 @@ struct TestPKI {
 
     static let openssl = ["/usr/bin/openssl", "/usr/local/bin/openssl"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    init(in folder: String) throws {
+    init(in folder: String) async throws {
         self.folder = folder
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for name in ["ca", "other-ca"] {
-            try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(name)",
+            try await run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=\(name)",
                      "-keyout", path("\(name)-key.pem"), "-out", path("\(name).pem")])
         }
         try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: path("server.ext"), atomically: true, encoding: .utf8)
         try "extendedKeyUsage=clientAuth\n".write(toFile: path("client.ext"), atomically: true, encoding: .utf8)
         for name in ["server", "client"] {
-            try run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name)-key.pem"),
+            try await run(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name)", "-keyout", path("\(name)-key.pem"),
                      "-out", path("\(name).csr")])
-            try run(["x509", "-req", "-in", path("\(name).csr"), "-CA", ca, "-CAkey", path("ca-key.pem"), "-CAcreateserial",
+            try await run(["x509", "-req", "-in", path("\(name).csr"), "-CA", ca, "-CAkey", path("ca-key.pem"), "-CAcreateserial",
                      "-days", "2", "-extfile", path("\(name).ext"), "-out", path("\(name).pem")])
         }
     }
 
     private func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
 
-    private func run(_ arguments: [String]) throws {
-        let result = try ProcessTests.run(Self.openssl!, arguments)
+    private func run(_ arguments: [String]) async throws {
+        let result = try await ProcessTests.run(Self.openssl!, arguments)
         guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: result.stderr]) }
     }
 }
@@ -71,7 +71,7 @@ struct TLSTests {
     func tls() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let pki = try TestPKI(in: harness.dataDirectory + "-pki")
+        let pki = try await TestPKI(in: harness.dataDirectory + "-pki")
         defer { try? FileManager.default.removeItem(atPath: pki.folder) }
         try await harness.withServer(configure: { $0.tlsCertificate = pki.serverCertificate; $0.tlsKey = pki.serverKey },
                                      clientSecurity: .tls { $0.trustRoots = .certificates([.file(path: pki.ca, format: .pem)]) }) { services, server in
@@ -91,7 +91,7 @@ struct TLSTests {
     func mutualTLS() async throws {
         let harness = try Harness()
         defer { harness.remove() }
-        let pki = try TestPKI(in: harness.dataDirectory + "-pki")
+        let pki = try await TestPKI(in: harness.dataDirectory + "-pki")
         defer { try? FileManager.default.removeItem(atPath: pki.folder) }
         let trusted = HTTP2ClientTransport.Posix.TransportSecurity.mTLS(
             certificateChain: [.file(path: pki.clientCertificate, format: .pem)], privateKey: .file(path: pki.clientKey, format: .pem)

@@ -182,7 +182,7 @@ struct TransactionLoaderTests {
 
     @Test("Netting on Online Retail equals pandas customer by customer (Tests/Python/netted_rfm.py)",
           .enabled(if: Shared.hasOnlineRetail && FileManager.default.isExecutableFile(atPath: Self.python), "../shared or bench/.venv is absent: skipped"))
-    func onlineRetailNettingMatchesPandas() throws {
+    func onlineRetailNettingMatchesPandas() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("netting-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -191,12 +191,14 @@ struct TransactionLoaderTests {
         process.executableURL = URL(fileURLWithPath: Self.python)
         process.arguments = [Self.packagePath("Tests/Python/netted_rfm.py"), Shared.path("data/online-retail/by-day"), csv, json]
         try process.run()
-        // Bounded, and reaped here too (Foundation was seen leaving an exited child a zombie).
+        // Bounded, and reaped here too (Foundation was seen leaving an exited child a zombie);
+        // suspended, not blocked, so the minute pandas takes leaves the cooperative thread to
+        // the tests beside this one.
         let deadline = Date().addingTimeInterval(600)
         var status: Int32 = 0, reaped: Int32 = 0
         while process.isRunning, reaped == 0, Date() < deadline {
             reaped = waitpid(process.processIdentifier, &status, WNOHANG)
-            if reaped == 0 { usleep(50_000) }
+            if reaped == 0 { try? await Task.sleep(for: .milliseconds(50)) }
         }
         let exitCode = reaped == process.processIdentifier ? status : (process.isRunning ? -1 : process.terminationStatus)
         if exitCode == -1 { kill(process.processIdentifier, SIGKILL) }
