@@ -79,14 +79,15 @@ let package = Package(
             path: "Sources/SegmentationAPI"
         ),
 
-        // The model report: self-contained HTML with inline SVG charts, and text charts for the
-        // terminal, drawn from a GetModel response. No gRPC, no engine: any model a server returns.
-        // The one place API messages and engine types are mapped, for the server and the CLI.
+        // The one place API messages and engine types are mapped, and training specs checked,
+        // for the server and the CLI. No gRPC.
         .target(
             name: "SegmentationMapping",
-            dependencies: ["SegmentationEngine", "SegmentationMessages"],
+            dependencies: ["SegmentationEngine", "SegmentationMessages", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/SegmentationMapping"
         ),
+        // The model report: self-contained HTML with inline SVG charts, and text charts for the
+        // terminal, drawn from a GetModel response. No gRPC, no engine: any model a server returns.
         .target(
             name: "SegmentReport",
             dependencies: ["SegmentationMessages"],
@@ -177,6 +178,11 @@ let package = Package(
             name: "SegmentationEngineTests",
             dependencies: ["SegmentationEngine"],
             path: "Tests/SegmentationEngineTests"
+        ),
+        .testTarget(
+            name: "SegmentationMappingTests",
+            dependencies: ["SegmentationMapping", "SegmentationEngine", "SegmentationMessages"],
+            path: "Tests/SegmentationMappingTests"
         ),
         .testTarget(
             name: "SegmentReportTests",

@@ -3,24 +3,9 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import SegmentationAPI
+import SegmentationMapping
 import SegmentationCodec
 import ServiceLifecycle
-
-/// Bounds on what clients may ask of training, each a server flag with a documented default.
-public struct TrainingLimits: Sendable {
-    /// Most segments (--max-k).
-    public var maximumK = 100
-    /// Most k-means restarts per k (--max-n-init).
-    public var maximumNInit = 100
-    /// Most Lloyd iterations per restart (--max-iter).
-    public var maximumIterations = 10_000
-    /// Most columns in an uploaded file (--max-columns); also bounds the features a spec names.
-    public var maximumColumns = 1_000
-    /// Most data rows in one dataset, all its files together (--max-rows).
-    public var maximumRows = 50_000_000
-
-    public init() {}
-}
 
 /// Everything the server is configured with.
 public struct ServerConfiguration: Sendable {

@@ -202,12 +202,14 @@ struct LimitsTests {
         // first check instead of scoring 20,000 rows.
         let release = DispatchSemaphore(value: 0)
         let first = Mutex(true)
+        let reached = Atomic<Bool>(false)
         let hooks = ServerHooks(beforeLargeScore: { cancellation in
             let isFirst = first.withLock { held -> Bool in
                 defer { held = false }
                 return held
             }
             guard isFirst else { return }
+            reached.store(true, ordering: .relaxed)
             guard release.wait(timeout: .now() + 20) == .success else { return }
             for _ in 0..<1000 where !cancellation.isCancelled { usleep(10_000) }
         })
@@ -221,9 +223,13 @@ struct LimitsTests {
                 $0.model = .init(text: "m")
                 $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
             }
+            // Long enough for the 1 MB request to arrive on a loaded machine (a 300 ms deadline
+            // once passed before it had, so the server never started the work this test is about).
             var options = largeResponses
-            options.timeout = .milliseconds(300)
+            options.timeout = .seconds(5)
             #expect(await statusCode { _ = try await services.scoring.score(request, options: options) } == .deadlineExceeded)
+            let arrived = reached.load(ordering: .relaxed)
+            try #require(arrived, "the request did not reach scoring within its 5 s deadline")
             // Well past the deadline on the server's side too, however long the 1 MB request took
             // to arrive (the server counts from its arrival).
             try await Task.sleep(for: .milliseconds(300))

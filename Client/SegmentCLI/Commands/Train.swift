@@ -58,7 +58,7 @@ struct Train: AsyncParsableCommand {
     var minSamples: Int?
 
     @Option(help: "The Gaussian mixture's covariance: full (default), diag or spherical (--algorithm gmm only).")
-    var covariance: CovarianceChoice?
+    var covariance: GaussianMixture.Covariance?
 
     @Option(help: "standard, robust, minmax or none.")
     var scaling: Scaling?
@@ -115,7 +115,7 @@ struct Train: AsyncParsableCommand {
         let roles = try Score.roles(columns)
         return .with {
             $0.name = (paths.first.map { ($0 as NSString).lastPathComponent }) ?? "upload"
-            $0.kind = kind == .transactions ? .transactions : .customers
+            $0.kind = kind.proto
             $0.columns = .with { $0.roles = roles; $0.idColumn = idColumn ?? "" }
         }
     }
@@ -133,43 +133,16 @@ struct Train: AsyncParsableCommand {
         spec.filters = try filters.protos()
         spec.sensitiveColumns = listItems(sensitive)
         spec.allowSensitive = listItems(allowSensitive)
-        if kind == .transactions && (!spec.sensitiveColumns.isEmpty || !spec.allowSensitive.isEmpty) {
-            throw CLIError.usage("--sensitive and --allow-sensitive apply to customer tables (--kind customers)")
-        }
         spec.keepCancelled = keepCancelled
         spec.grossSpend = grossSpend
-        if kind == .customers && (keepCancelled || grossSpend) {
-            throw CLIError.usage("--keep-cancelled and --gross-spend apply to transactions (order lines)")
-        }
-        switch selection {
-        case .actionable?: spec.selection = .actionable
-        case .silhouette?: spec.selection = .silhouette
-        case .elbow?: spec.selection = .elbow
-        case .fixed?: spec.selection = .fixed
-        case .bic?: spec.selection = .bic
-        case .aic?: spec.selection = .aic
-        case nil: break
-        }
+        if let selection { spec.selection = selection.proto }
+        // 0 means "unset" in the API, so a 0 here would be silently replaced by the default.
         if let nInit {
             guard nInit >= 1 else { throw CLIError.usage("--n-init must be at least 1") }
             spec.nInit = Int32(nInit)
         }
         spec.seed = seed
-        switch covariance {
-        case .full?: spec.covarianceType = .full
-        case .diag?: spec.covarianceType = .diagonal
-        case .spherical?: spec.covarianceType = .spherical
-        case nil: break
-        }
-        if let selection, selection.needsLikelihood, algorithm.algorithms != [.gmm] {
-            throw CLIError.usage("--selection \(selection.rawValue) needs --algorithm gmm alone (only the mixture has a likelihood)")
-        }
-        if covariance != nil, !algorithm.algorithms.contains(.gmm) {
-            throw CLIError.usage("--covariance applies to --algorithm gmm only")
-        }
-        if eps != nil || minSamples != nil, !algorithm.algorithms.contains(.dbscan) {
-            throw CLIError.usage("--eps and --min-samples apply to --algorithm dbscan only")
-        }
+        if let covariance { spec.covarianceType = covariance.proto }
         if let eps {
             guard eps > 0, eps.isFinite else { throw CLIError.usage("--eps must be a positive number") }
             spec.eps = eps
@@ -183,13 +156,7 @@ struct Train: AsyncParsableCommand {
         } else {
             spec.compareAlgorithms = algorithm.algorithms.map(Segmentation_V1_Algorithm.init)
         }
-        switch scaling {
-        case .standard?: spec.scaling = .standard
-        case .robust?: spec.scaling = .robust
-        case .minMax?: spec.scaling = .minMax
-        case Scaling.none?: spec.scaling = .none
-        case nil: break
-        }
+        if let scaling { spec.scaling = scaling.proto }
         switch log {
         case nil: break
         case "all"?: spec.logTransform = .all
@@ -200,7 +167,39 @@ struct Train: AsyncParsableCommand {
             spec.logFeatures = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
         if let snapshotDate { spec.snapshotDate = snapshotDate }
+        try checkAsTheServerWill(spec)
         return spec
+    }
+
+    /// The server's rules for a spec (SegmentationMapping's, shared), checked before uploading;
+    /// with the engine's bounds, since a server's own (--max-k...) may allow more than its defaults.
+    private func checkAsTheServerWill(_ spec: Segmentation_V1_TrainingSpec) throws {
+        let shape = DatasetShape(kind: kind, roles: try Score.roles(columns), idColumn: idColumn ?? "")
+        do {
+            _ = try TrainingSpecs.configuration(spec, dataset: shape, limits: .engine)
+        } catch let error as InvalidField {
+            throw CLIError.usage(TrainFlags.spelled(error.message))
+        } catch let error as InputError {
+            throw CLIError.usage(TrainFlags.spelled(error.description))
+        }
+    }
+}
+
+/// The API's training fields as this command's flags, so a refusal names what to change.
+enum TrainFlags {
+    static let byField: [(field: String, flag: String)] = [
+        ("spec.sensitive_columns and spec.allow_sensitive", "--sensitive and --allow-sensitive"),
+        ("spec.keep_cancelled and spec.gross_spend", "--keep-cancelled and --gross-spend"),
+        ("spec.k_range", "--k"), ("spec.k", "--k"), ("spec.n_init", "--n-init"), ("spec.eps", "--eps"),
+        ("spec.min_samples", "--min-samples"), ("spec.log_features", "--log"), ("spec.features", "--features"),
+        ("spec.compare_algorithms", "--algorithm"), ("spec.algorithm", "--algorithm"),
+        ("eps and min_samples", "--eps and --min-samples"), ("covariance_type", "--covariance"),
+        ("n_init", "--n-init"), ("customers datasets", "customer tables (--kind customers)"),
+        ("transactions datasets", "transactions (--kind transactions)"),
+    ]
+
+    static func spelled(_ message: String) -> String {
+        byField.reduce(message) { $0.replacingOccurrences(of: $1.field, with: $1.flag) }
     }
 }
 
@@ -259,6 +258,4 @@ struct AlgorithmSelection: ExpressibleByArgument {
 }
 
 /// `--covariance`: the Gaussian mixture's covariance type.
-enum CovarianceChoice: String, ExpressibleByArgument, CaseIterable {
-    case full, diag, spherical
-}
+extension GaussianMixture.Covariance: ExpressibleByArgument {}

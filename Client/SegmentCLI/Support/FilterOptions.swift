@@ -1,6 +1,7 @@
 import ArgumentParser
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 
 /// `--include` / `--exclude` row filters, shared by `train` and `score`.
 struct FilterOptions: ParsableArguments, Sendable {
@@ -18,9 +19,7 @@ struct FilterOptions: ParsableArguments, Sendable {
 
     /// The filters as the API's messages; a malformed one is a usage error naming it.
     func protos() throws -> [Segmentation_V1_RowFilter] {
-        try filters().map { filter in
-            .with { $0.mode = filter.mode == .include ? .include : .exclude; $0.column = filter.column; $0.value = filter.value }
-        }
+        try filters().map(\.proto)
     }
 
     private func filters() throws -> [RowFilter] {

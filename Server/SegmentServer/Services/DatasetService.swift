@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import SegmentationAPI
+import SegmentationMapping
 import SegmentationEngine
 
 /// Receives uploads, checks they read as training will read them, stores them once by hash.

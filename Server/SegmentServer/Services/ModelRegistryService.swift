@@ -50,7 +50,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         guard let version = models.record(resolved.name, resolved.version) else {
             throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
         }
-        let detail = resolved.model.detail(version: version, aliases: models.aliases(of: resolved.name),
+        let detail = resolved.model.detail(version: version.proto(aliases: models.aliases(of: resolved.name)),
                                            includeSample: request.includeSample)
         return .with { $0.model = detail }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import SegmentationAPI
+import SegmentationMapping
 import SegmentationEngine
 
 /// Submits, watches, lists and cancels training jobs.
@@ -27,7 +28,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
         guard let dataset = try await registry.dataset(id: spec.datasetID) else {
             throw RegistryError.notFound("dataset \(spec.datasetID.quotedForMessage)")
         }
-        let configuration = try TrainingSpecs.configuration(spec, dataset: dataset, limits: limits)
+        let configuration = try TrainingSpecs.configuration(spec, dataset: dataset.shape, limits: limits)
         if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {
             try configuration.check(header: header, source: dataset.files[0].name)
         }

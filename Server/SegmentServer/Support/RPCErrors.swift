@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCProtobuf
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 
 /// Maps the errors of the engine, the registry and the job manager to gRPC status codes with a
 /// message that names the problem, capped in length, and `google.rpc.Status` details in
@@ -59,6 +60,9 @@ enum RPCErrors {
             case .storage: return (.internalError, "STORAGE", [])
             default: return (.invalidArgument, "BAD_UPLOAD", [])
             }
+        case let error as InvalidField:
+            return (.invalidArgument, "INVALID_ARGUMENT",
+                    [.badRequest(violations: [.init(field: error.field.cutToUTF8(200), description: error.message.cutToUTF8(maximumMessageLength))])])
         case let error as ScoringError:
             return (.invalidArgument, "BAD_ROW", fieldViolation(error).map { [.badRequest(violations: [$0])] } ?? [])
         case let error as InputError:

@@ -102,6 +102,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var calls = 0
     /// Whether the server's SETTINGS have gone out (their stream limit rewritten to the advertised one).
     private var settingsSent = false
+    /// The output is half-closed (grpc-swift's graceful close: every response written).
+    private var outputClosed = false
+    /// A full close waiting for the client to close its side, and its bound.
+    private var lingering: (promise: EventLoopPromise<Void>, bound: Scheduled<Void>)?
+    /// How long a full close after the output's waits for the client to close its side.
+    static let lingerBound: TimeAmount = .seconds(5)
 
     init(guards: ConnectionGuards) { self.guards = guards }
 
@@ -120,6 +126,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         handshake?.cancel()
         idle?.cancel()
+        endLingering(context, closing: false)
         if admitted { guards.leave() }
         admitted = false
         self.context = nil
@@ -152,6 +159,55 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func callEnded() {
         calls -= 1
         if calls == 0 { armIdleCut() }
+    }
+
+    /// A full close right after the output's half-close (how grpc-swift closes a connection once
+    /// its last call has ended in a graceful shutdown) waits, within `lingerBound`, for the client
+    /// to close its side. Closing a socket that has unread input (the client's WINDOW_UPDATEs and
+    /// PINGs keep coming) sends a TCP reset, and the client's kernel then drops the response bytes
+    /// its application has not read yet: a large Score answered OK during a shutdown reached a
+    /// busy client as "Stream unexpectedly closed".
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        switch mode {
+        case .output:
+            outputClosed = true
+            context.close(mode: .output, promise: promise)
+        case .all where outputClosed && context.channel.isActive:
+            if let lingering {
+                promise.map { lingering.promise.futureResult.cascade(to: $0) }
+                return
+            }
+            let waiting = context.eventLoop.makePromise(of: Void.self)
+            promise.map { waiting.futureResult.cascade(to: $0) }
+            let bound = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerBound) { self.endLingering(context, closing: true) }
+            lingering = (waiting, bound)
+        default:
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its side (with remote half-closure allowed): nothing more will arrive.
+        if case ChannelEvent.inputClosed = event { endLingering(context, closing: true) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endLingering(context, closing: false)
+        context.fireChannelInactive()
+    }
+
+    /// Ends a lingering close: closes the connection now, or (`closing` false) reports the
+    /// close that already happened.
+    private func endLingering(_ context: ChannelHandlerContext, closing: Bool) {
+        guard let (promise, bound) = lingering else { return }
+        lingering = nil
+        bound.cancel()
+        if closing, context.channel.isActive {
+            context.close(mode: .all, promise: promise)
+        } else {
+            promise.succeed()
+        }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
