@@ -7,7 +7,9 @@ import PackageDescription
 /// present): the clustering kernels run 1.3-1.6x faster that way (BENCHMARKS.md). To build a
 /// binary for other machines, name their CPU: `SEGMENT_TARGET_CPU=x86-64 swift build -c release`.
 let engineTargetCPU = Context.environment["SEGMENT_TARGET_CPU"] ?? "native"
-let engineSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", engineTargetCPU], .when(configuration: .release))]
+let engineSettings: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", engineTargetCPU], .when(configuration: .release))
+]
 
 let package = Package(
     name: "CustomerSegmentation",
@@ -30,7 +32,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(
+            url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         // The shared registry of replicas (--registry postgres://...).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -46,7 +49,9 @@ let package = Package(
     targets: [
         // The segmentation engine: data, cleaning, features, clustering, metrics, labels,
         // the model value and scoring. It depends on nothing else of ours and knows no transport.
-        .target(name: "SegmentationEngine", path: "Sources/SegmentationEngine", swiftSettings: engineSettings),
+        .target(
+            name: "SegmentationEngine", path: "Sources/SegmentationEngine",
+            swiftSettings: engineSettings),
 
         // The message codec the generated code uses: GRPCProtobuf's, with the server's message size
         // limit answered as RESOURCE_EXHAUSTED.
@@ -83,7 +88,10 @@ let package = Package(
         // for the server and the CLI. No gRPC.
         .target(
             name: "SegmentationMapping",
-            dependencies: ["SegmentationEngine", "SegmentationMessages", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: [
+                "SegmentationEngine", "SegmentationMessages",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             path: "Sources/SegmentationMapping"
         ),
         // The model report: self-contained HTML with inline SVG charts, and text charts for the
@@ -192,7 +200,8 @@ let package = Package(
         .testTarget(
             name: "SegmentServerTests",
             dependencies: [
-                "SegmentServer", "SegmentCLI", "SegmentationEngine", "SegmentationAPI", "SegmentReport",
+                "SegmentServer", "SegmentCLI", "SegmentationEngine", "SegmentationAPI",
+                "SegmentReport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, in stages; with no argument, all of them in order (the README's test command,
 # and what CI runs). Each stage also runs alone: `bash scripts/test.sh unit`.
-#   unit         the engine's, mapping's and report's tests: pure functions, CPU-bound, nothing timed
+#   unit         swift-format's check (scripts/format.sh), then the engine's, mapping's and
+#                report's tests: pure functions, CPU-bound, nothing timed
 #   integration  the server's tests: in-process and real servers, the registry on SQLite and on a
 #                throwaway PostgreSQL (required here: missing, it fails the run instead of skipping)
 #   system       the Python and C clients against the real server, three replicas behind nginx,
@@ -25,6 +26,7 @@ swift build --build-tests
 # Bounded: every test has a time limit and every child process a bounded wait, and should a run
 # still hang, it fails with every thread's backtrace instead of using up CI's own limit.
 unit() {
+  bash scripts/format.sh --check
   bash scripts/bounded.sh 600 swift test --skip-build --skip SegmentServerTests
 }
 

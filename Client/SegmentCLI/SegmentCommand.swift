@@ -10,7 +10,10 @@ public struct SegmentCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 other failure, 3 not found, 4 invalid input, 5 server unreachable, \
             6 conflict, 7 training job failed or cancelled, 64 usage.
             """,
-        subcommands: [Train.self, Jobs.self, Score.self, Models.self, Report.self, Datasets.self, GenerateSample.self, Health.self])
+        subcommands: [
+            Train.self, Jobs.self, Score.self, Models.self, Report.self, Datasets.self,
+            GenerateSample.self, Health.self,
+        ])
 
     public init() {}
 

@@ -17,128 +17,289 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on, 0 for any free port (env SEGMENT_PORT; default 50051).")
     var port: Int?
 
-    @Option(name: .customLong("data-dir"), help: "Folder for the registry and datasets (env SEGMENT_DATA_DIR; default ./segmentation-data).")
+    @Option(
+        name: .customLong("data-dir"),
+        help:
+            "Folder for the registry and datasets (env SEGMENT_DATA_DIR; default ./segmentation-data)."
+    )
     var dataDirectory: String?
 
-    @Option(name: .customLong("max-jobs"), help: "Training jobs run at once (env SEGMENT_MAX_JOBS; default 1).")
+    @Option(
+        name: .customLong("max-jobs"),
+        help: "Training jobs run at once (env SEGMENT_MAX_JOBS; default 1).")
     var maximumJobs: Int?
 
-    @Option(name: .customLong("max-upload-mb"), help: "Largest dataset upload accepted, in MiB (env SEGMENT_MAX_UPLOAD_MB; default 2048).")
+    @Option(
+        name: .customLong("max-upload-mb"),
+        help: "Largest dataset upload accepted, in MiB (env SEGMENT_MAX_UPLOAD_MB; default 2048).")
     var maximumUploadMegabytes: Int?
 
-    @Option(name: .customLong("max-datasets-mb"), help: "Largest total of all stored datasets, in MiB; uploads past it are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_DATASETS_MB; default 20480).")
+    @Option(
+        name: .customLong("max-datasets-mb"),
+        help:
+            "Largest total of all stored datasets, in MiB; uploads past it are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_DATASETS_MB; default 20480)."
+    )
     var maximumDatasetMegabytes: Int?
 
-    @Option(name: .customLong("max-k"), help: "Most segments a training spec may ask for (env SEGMENT_MAX_K; default 100, at most 1000).")
+    @Option(
+        name: .customLong("max-k"),
+        help:
+            "Most segments a training spec may ask for (env SEGMENT_MAX_K; default 100, at most 1000)."
+    )
     var maximumK: Int?
 
-    @Option(name: .customLong("max-n-init"), help: "Most k-means restarts per k (env SEGMENT_MAX_N_INIT; default 100).")
+    @Option(
+        name: .customLong("max-n-init"),
+        help: "Most k-means restarts per k (env SEGMENT_MAX_N_INIT; default 100).")
     var maximumNInit: Int?
 
-    @Option(name: .customLong("max-iter"), help: "Most Lloyd iterations per restart (env SEGMENT_MAX_ITER; default 10000).")
+    @Option(
+        name: .customLong("max-iter"),
+        help: "Most Lloyd iterations per restart (env SEGMENT_MAX_ITER; default 10000).")
     var maximumIterations: Int?
 
-    @Option(name: .customLong("max-columns"), help: "Most columns in an uploaded file, and features in a spec (env SEGMENT_MAX_COLUMNS; default 1000).")
+    @Option(
+        name: .customLong("max-columns"),
+        help:
+            "Most columns in an uploaded file, and features in a spec (env SEGMENT_MAX_COLUMNS; default 1000)."
+    )
     var maximumColumns: Int?
 
-    @Option(name: .customLong("max-queued-jobs"), help: "Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_QUEUED_JOBS; default 100).")
+    @Option(
+        name: .customLong("max-queued-jobs"),
+        help:
+            "Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_QUEUED_JOBS; default 100)."
+    )
     var maximumQueuedJobs: Int?
 
-    @Option(name: .customLong("model-cache-mb"), help: "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512).")
+    @Option(
+        name: .customLong("model-cache-mb"),
+        help:
+            "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512)."
+    )
     var modelCacheMegabytes: Int?
 
-    @Option(name: .customLong("registry"), help: "The shared registry of replicas: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=require] (env SEGMENT_REGISTRY; default: the embedded SQLite registry in --data-dir). Give the password by --registry-password-file or SEGMENT_REGISTRY_PASSWORD, not in the URL: it is never logged either way.")
+    @Option(
+        name: .customLong("registry"),
+        help:
+            "The shared registry of replicas: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=require] (env SEGMENT_REGISTRY; default: the embedded SQLite registry in --data-dir). Give the password by --registry-password-file or SEGMENT_REGISTRY_PASSWORD, not in the URL: it is never logged either way."
+    )
     var registry: String?
 
-    @Option(name: .customLong("registry-password-file"), help: "File holding the registry's password (env SEGMENT_REGISTRY_PASSWORD_FILE; or the password itself in SEGMENT_REGISTRY_PASSWORD).")
+    @Option(
+        name: .customLong("registry-password-file"),
+        help:
+            "File holding the registry's password (env SEGMENT_REGISTRY_PASSWORD_FILE; or the password itself in SEGMENT_REGISTRY_PASSWORD)."
+    )
     var registryPasswordFile: String?
 
-    @Option(name: .customLong("registry-timeout"), help: "Seconds a call to the shared --registry may take, waiting for a connection included; past it the call fails with UNAVAILABLE (REGISTRY_UNAVAILABLE) and its write is never applied later (env SEGMENT_REGISTRY_TIMEOUT; default 5; 1 to 60).")
+    @Option(
+        name: .customLong("registry-timeout"),
+        help:
+            "Seconds a call to the shared --registry may take, waiting for a connection included; past it the call fails with UNAVAILABLE (REGISTRY_UNAVAILABLE) and its write is never applied later (env SEGMENT_REGISTRY_TIMEOUT; default 5; 1 to 60)."
+    )
     var registryTimeout: Int?
 
-    @Option(name: .customLong("drain-seconds"), help: "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); streams and large Scores still open just before the end answer UNAVAILABLE (SHUTTING_DOWN), and anything left at the end is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600).")
+    @Option(
+        name: .customLong("drain-seconds"),
+        help:
+            "After SIGTERM or SIGINT: seconds in-flight calls and streams may take to finish (new calls are refused, health is NOT_SERVING); streams and large Scores still open just before the end answer UNAVAILABLE (SHUTTING_DOWN), and anything left at the end is cancelled (env SEGMENT_DRAIN_SECONDS; default 20; 0 to 3600)."
+    )
     var drainSeconds: Int?
 
-    @Option(name: .customLong("max-concurrent-streams"), help: "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS so they queue the rest; a stream over it is refused alone (REFUSED_STREAM, which gRPC clients retry), and only past four times it does the connection go (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000).")
+    @Option(
+        name: .customLong("max-concurrent-streams"),
+        help:
+            "Concurrent calls per connection, advertised to clients in HTTP/2 SETTINGS so they queue the rest; a stream over it is refused alone (REFUSED_STREAM, which gRPC clients retry), and only past four times it does the connection go (env SEGMENT_MAX_CONCURRENT_STREAMS; default 100; 1 to 10000)."
+    )
     var maximumConcurrentStreams: Int?
 
-    @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay open with no call in progress before the server closes it (env SEGMENT_IDLE_TIMEOUT; default 300; 1 to 86400).")
+    @Option(
+        name: .customLong("idle-timeout"),
+        help:
+            "Seconds a connection may stay open with no call in progress before the server closes it (env SEGMENT_IDLE_TIMEOUT; default 300; 1 to 86400)."
+    )
     var idleTimeout: Int?
 
-    @Option(name: .customLong("max-connections"), help: "Connections open at once; more are closed as they are accepted (clients see UNAVAILABLE and retry). Keep it under the open-files limit (ulimit -n) (env SEGMENT_MAX_CONNECTIONS; default 1000; 1 to 1000000).")
+    @Option(
+        name: .customLong("max-connections"),
+        help:
+            "Connections open at once; more are closed as they are accepted (clients see UNAVAILABLE and retry). Keep it under the open-files limit (ulimit -n) (env SEGMENT_MAX_CONNECTIONS; default 1000; 1 to 1000000)."
+    )
     var maximumConnections: Int?
 
-    @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection may take to finish its TLS handshake and start HTTP/2; then it is closed (env SEGMENT_HANDSHAKE_TIMEOUT; default 10; 1 to 300).")
+    @Option(
+        name: .customLong("handshake-timeout"),
+        help:
+            "Seconds a new connection may take to finish its TLS handshake and start HTTP/2; then it is closed (env SEGMENT_HANDSHAKE_TIMEOUT; default 10; 1 to 300)."
+    )
     var handshakeTimeout: Int?
 
-    @Option(name: .customLong("max-header-bytes"), help: "Largest metadata (headers) of one call, counted as HTTP/2 does (name + value + 32 per entry); a larger one fails that call alone with RESOURCE_EXHAUSTED (env SEGMENT_MAX_HEADER_BYTES; default 16384; 1024 to 65536; clients are told 64 KiB is the most they may send, and a connection that sends more is closed).")
+    @Option(
+        name: .customLong("max-header-bytes"),
+        help:
+            "Largest metadata (headers) of one call, counted as HTTP/2 does (name + value + 32 per entry); a larger one fails that call alone with RESOURCE_EXHAUSTED (env SEGMENT_MAX_HEADER_BYTES; default 16384; 1024 to 65536; clients are told 64 KiB is the most they may send, and a connection that sends more is closed)."
+    )
     var maximumHeaderBytes: Int?
 
-    @Option(name: .customLong("datasets-dir"), help: "Folder of uploaded datasets shared by the replicas of a --registry (every replica reads and writes it: one disk or NFS) (env SEGMENT_DATASETS_DIR; default DATA_DIR/datasets, this server's own).")
+    @Option(
+        name: .customLong("datasets-dir"),
+        help:
+            "Folder of uploaded datasets shared by the replicas of a --registry (every replica reads and writes it: one disk or NFS) (env SEGMENT_DATASETS_DIR; default DATA_DIR/datasets, this server's own)."
+    )
     var datasetsDirectory: String?
 
-    @Option(name: .customLong("replica-id"), help: "This server among the replicas of a --registry, recorded on the jobs it runs; keep it across restarts (env SEGMENT_REPLICA_ID; default HOST:DATA_DIR).")
+    @Option(
+        name: .customLong("replica-id"),
+        help:
+            "This server among the replicas of a --registry, recorded on the jobs it runs; keep it across restarts (env SEGMENT_REPLICA_ID; default HOST:DATA_DIR)."
+    )
     var replicaID: String?
 
-    @Option(name: .customLong("auth-tokens"), help: "File of 'role:sha256-hex-of-token' lines (roles admin, trainer, scorer, viewer); calls then need 'authorization: Bearer TOKEN'. Re-read on SIGHUP (env SEGMENT_AUTH_TOKENS; default: authentication off, loopback only).")
+    @Option(
+        name: .customLong("auth-tokens"),
+        help:
+            "File of 'role:sha256-hex-of-token' lines (roles admin, trainer, scorer, viewer); calls then need 'authorization: Bearer TOKEN'. Re-read on SIGHUP (env SEGMENT_AUTH_TOKENS; default: authentication off, loopback only)."
+    )
     var authTokens: String?
 
-    @Flag(help: "Allow listening on a non-loopback address without --auth-tokens (env SEGMENT_INSECURE=1).")
+    @Flag(
+        help:
+            "Allow listening on a non-loopback address without --auth-tokens (env SEGMENT_INSECURE=1)."
+    )
     var insecure = false
 
-    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve TLS (with --tls-key; env SEGMENT_TLS_CERT; default plaintext).")
+    @Option(
+        name: .customLong("tls-cert"),
+        help:
+            "PEM certificate chain: serve TLS (with --tls-key; env SEGMENT_TLS_CERT; default plaintext)."
+    )
     var tlsCertificate: String?
 
-    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (env SEGMENT_TLS_KEY).")
+    @Option(
+        name: .customLong("tls-key"), help: "PEM private key of --tls-cert (env SEGMENT_TLS_KEY).")
     var tlsKey: String?
 
-    @Option(name: .customLong("tls-client-ca"), help: "PEM CA that client certificates must chain to: mutual TLS (env SEGMENT_TLS_CLIENT_CA).")
+    @Option(
+        name: .customLong("tls-client-ca"),
+        help:
+            "PEM CA that client certificates must chain to: mutual TLS (env SEGMENT_TLS_CLIENT_CA)."
+    )
     var tlsClientCA: String?
 
-    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics, on the --host address; 0 picks a free port (env SEGMENT_METRICS_PORT; default off).")
+    @Option(
+        name: .customLong("metrics-port"),
+        help:
+            "Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics, on the --host address; 0 picks a free port (env SEGMENT_METRICS_PORT; default off)."
+    )
     var metricsPort: Int?
 
-    @Option(name: .customLong("log-format"), help: "text (one key=value line per event) or json (one JSON object per line) (env SEGMENT_LOG_FORMAT; default text).")
+    @Option(
+        name: .customLong("log-format"),
+        help:
+            "text (one key=value line per event) or json (one JSON object per line) (env SEGMENT_LOG_FORMAT; default text)."
+    )
     var logFormat: LogFormat?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info).")
+    @Option(
+        name: .customLong("log-level"),
+        help:
+            "trace, debug, info, notice, warning, error or critical (env SEGMENT_LOG_LEVEL; default info)."
+    )
     var logLevel: String?
 
-    @Option(name: .customLong("max-rows"), help: "Most data rows in one dataset, all its files together; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_ROWS; default 50000000).")
+    @Option(
+        name: .customLong("max-rows"),
+        help:
+            "Most data rows in one dataset, all its files together; more are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_ROWS; default 50000000)."
+    )
     var maximumRows: Int?
 
-    @Option(name: .customLong("max-message-mb"), help: "Largest request message (a Score batch, an upload chunk), in MiB; larger ones are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_MESSAGE_MB; default 16).")
+    @Option(
+        name: .customLong("max-message-mb"),
+        help:
+            "Largest request message (a Score batch, an upload chunk), in MiB; larger ones are refused with RESOURCE_EXHAUSTED (env SEGMENT_MAX_MESSAGE_MB; default 16)."
+    )
     var maximumMessageMegabytes: Int?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         var configuration = ServerConfiguration()
         /// The flag, else its environment variable, else the default (ServerConfiguration's); within its range.
-        func value(_ flag: Int?, _ variable: String, _ fallback: Int, _ range: ClosedRange<Int>, _ name: String) throws -> Int {
-            let value = try flag ?? environment[variable].map { try Self.integer($0, variable) } ?? fallback
-            guard range.contains(value) else { throw ValidationError("--\(name) must be between \(range.lowerBound) and \(range.upperBound)") }
+        func value(
+            _ flag: Int?, _ variable: String, _ fallback: Int, _ range: ClosedRange<Int>,
+            _ name: String
+        ) throws -> Int {
+            let value =
+                try flag ?? environment[variable].map { try Self.integer($0, variable) } ?? fallback
+            guard range.contains(value) else {
+                throw ValidationError(
+                    "--\(name) must be between \(range.lowerBound) and \(range.upperBound)")
+            }
             return value
         }
         configuration.host = host ?? environment["SEGMENT_HOST"] ?? configuration.host
         configuration.port = try value(port, "SEGMENT_PORT", configuration.port, 0...65535, "port")
-        configuration.dataDirectory = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? configuration.dataDirectory
-        configuration.maximumConcurrentJobs = try value(maximumJobs, "SEGMENT_MAX_JOBS", configuration.maximumConcurrentJobs, 1...256, "max-jobs")
-        configuration.maximumQueuedJobs = try value(maximumQueuedJobs, "SEGMENT_MAX_QUEUED_JOBS", configuration.maximumQueuedJobs, 1...100_000, "max-queued-jobs")
-        configuration.maximumUploadBytes = Int64(try value(maximumUploadMegabytes, "SEGMENT_MAX_UPLOAD_MB", Int(configuration.maximumUploadBytes >> 20), 1...1 << 30, "max-upload-mb")) << 20
-        configuration.maximumDatasetBytes = Int64(try value(maximumDatasetMegabytes, "SEGMENT_MAX_DATASETS_MB", Int(configuration.maximumDatasetBytes >> 20), 1...1 << 30, "max-datasets-mb")) << 20
-        configuration.maximumMessageBytes = try value(maximumMessageMegabytes, "SEGMENT_MAX_MESSAGE_MB", configuration.maximumMessageBytes >> 20, 1...256, "max-message-mb") << 20
-        configuration.modelCacheBytes = try value(modelCacheMegabytes, "SEGMENT_MODEL_CACHE_MB", configuration.modelCacheBytes >> 20, 0...1 << 30, "model-cache-mb") << 20
-        configuration.limits.maximumK = try value(maximumK, "SEGMENT_MAX_K", configuration.limits.maximumK, 2...1000, "max-k")
-        configuration.limits.maximumNInit = try value(maximumNInit, "SEGMENT_MAX_N_INIT", configuration.limits.maximumNInit, 1...1000, "max-n-init")
-        configuration.limits.maximumIterations = try value(maximumIterations, "SEGMENT_MAX_ITER", configuration.limits.maximumIterations, 1...1_000_000, "max-iter")
-        configuration.limits.maximumColumns = try value(maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000, "max-columns")
-        configuration.limits.maximumRows = try value(maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max), "max-rows")
-        configuration.drainSeconds = try value(drainSeconds, "SEGMENT_DRAIN_SECONDS", configuration.drainSeconds, 0...3600, "drain-seconds")
-        configuration.maximumConcurrentStreams = try value(maximumConcurrentStreams, "SEGMENT_MAX_CONCURRENT_STREAMS", configuration.maximumConcurrentStreams, 1...10_000, "max-concurrent-streams")
-        configuration.idleTimeoutSeconds = try value(idleTimeout, "SEGMENT_IDLE_TIMEOUT", configuration.idleTimeoutSeconds, 1...86_400, "idle-timeout")
-        configuration.maximumConnections = try value(maximumConnections, "SEGMENT_MAX_CONNECTIONS", configuration.maximumConnections, 1...1_000_000, "max-connections")
-        configuration.handshakeTimeoutSeconds = try value(handshakeTimeout, "SEGMENT_HANDSHAKE_TIMEOUT", configuration.handshakeTimeoutSeconds, 1...300, "handshake-timeout")
-        configuration.maximumHeaderBytes = try value(maximumHeaderBytes, "SEGMENT_MAX_HEADER_BYTES", configuration.maximumHeaderBytes, 1024...65_536, "max-header-bytes")
+        configuration.dataDirectory =
+            dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? configuration.dataDirectory
+        configuration.maximumConcurrentJobs = try value(
+            maximumJobs, "SEGMENT_MAX_JOBS", configuration.maximumConcurrentJobs, 1...256,
+            "max-jobs")
+        configuration.maximumQueuedJobs = try value(
+            maximumQueuedJobs, "SEGMENT_MAX_QUEUED_JOBS", configuration.maximumQueuedJobs,
+            1...100_000, "max-queued-jobs")
+        configuration.maximumUploadBytes =
+            Int64(
+                try value(
+                    maximumUploadMegabytes, "SEGMENT_MAX_UPLOAD_MB",
+                    Int(configuration.maximumUploadBytes >> 20), 1...1 << 30, "max-upload-mb"))
+            << 20
+        configuration.maximumDatasetBytes =
+            Int64(
+                try value(
+                    maximumDatasetMegabytes, "SEGMENT_MAX_DATASETS_MB",
+                    Int(configuration.maximumDatasetBytes >> 20), 1...1 << 30, "max-datasets-mb"))
+            << 20
+        configuration.maximumMessageBytes =
+            try value(
+                maximumMessageMegabytes, "SEGMENT_MAX_MESSAGE_MB",
+                configuration.maximumMessageBytes >> 20, 1...256, "max-message-mb") << 20
+        configuration.modelCacheBytes =
+            try value(
+                modelCacheMegabytes, "SEGMENT_MODEL_CACHE_MB", configuration.modelCacheBytes >> 20,
+                0...1 << 30, "model-cache-mb") << 20
+        configuration.limits.maximumK = try value(
+            maximumK, "SEGMENT_MAX_K", configuration.limits.maximumK, 2...1000, "max-k")
+        configuration.limits.maximumNInit = try value(
+            maximumNInit, "SEGMENT_MAX_N_INIT", configuration.limits.maximumNInit, 1...1000,
+            "max-n-init")
+        configuration.limits.maximumIterations = try value(
+            maximumIterations, "SEGMENT_MAX_ITER", configuration.limits.maximumIterations,
+            1...1_000_000, "max-iter")
+        configuration.limits.maximumColumns = try value(
+            maximumColumns, "SEGMENT_MAX_COLUMNS", configuration.limits.maximumColumns, 1...100_000,
+            "max-columns")
+        configuration.limits.maximumRows = try value(
+            maximumRows, "SEGMENT_MAX_ROWS", configuration.limits.maximumRows, 1...Int(Int32.max),
+            "max-rows")
+        configuration.drainSeconds = try value(
+            drainSeconds, "SEGMENT_DRAIN_SECONDS", configuration.drainSeconds, 0...3600,
+            "drain-seconds")
+        configuration.maximumConcurrentStreams = try value(
+            maximumConcurrentStreams, "SEGMENT_MAX_CONCURRENT_STREAMS",
+            configuration.maximumConcurrentStreams, 1...10_000, "max-concurrent-streams")
+        configuration.idleTimeoutSeconds = try value(
+            idleTimeout, "SEGMENT_IDLE_TIMEOUT", configuration.idleTimeoutSeconds, 1...86_400,
+            "idle-timeout")
+        configuration.maximumConnections = try value(
+            maximumConnections, "SEGMENT_MAX_CONNECTIONS", configuration.maximumConnections,
+            1...1_000_000, "max-connections")
+        configuration.handshakeTimeoutSeconds = try value(
+            handshakeTimeout, "SEGMENT_HANDSHAKE_TIMEOUT", configuration.handshakeTimeoutSeconds,
+            1...300, "handshake-timeout")
+        configuration.maximumHeaderBytes = try value(
+            maximumHeaderBytes, "SEGMENT_MAX_HEADER_BYTES", configuration.maximumHeaderBytes,
+            1024...65_536, "max-header-bytes")
         configuration.tokensFile = authTokens ?? environment["SEGMENT_AUTH_TOKENS"]
         configuration.datasetsDirectory = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
         configuration.replicaID = replicaID ?? environment["SEGMENT_REPLICA_ID"]
@@ -152,7 +313,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
             }
             do {
                 var settings = try PostgresSettings(url: url, password: password)
-                settings.callTimeout = .seconds(try value(registryTimeout, "SEGMENT_REGISTRY_TIMEOUT", Int(settings.callTimeout.components.seconds), 1...60, "registry-timeout"))
+                settings.callTimeout = .seconds(
+                    try value(
+                        registryTimeout, "SEGMENT_REGISTRY_TIMEOUT",
+                        Int(settings.callTimeout.components.seconds), 1...60, "registry-timeout"))
                 configuration.postgres = settings
             } catch {
                 throw ValidationError(String(describing: error))
@@ -163,15 +327,19 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.tlsKey = tlsKey ?? environment["SEGMENT_TLS_KEY"]
         configuration.tlsClientCA = tlsClientCA ?? environment["SEGMENT_TLS_CLIENT_CA"]
         if metricsPort != nil || environment["SEGMENT_METRICS_PORT"] != nil {
-            configuration.metricsPort = try value(metricsPort, "SEGMENT_METRICS_PORT", 0, 0...65535, "metrics-port")
+            configuration.metricsPort = try value(
+                metricsPort, "SEGMENT_METRICS_PORT", 0, 0...65535, "metrics-port")
         }
         let formatName = environment["SEGMENT_LOG_FORMAT"] ?? "text"
         guard let format = logFormat ?? LogFormat(rawValue: formatName) else {
-            throw ValidationError("SEGMENT_LOG_FORMAT='\(formatName)' is not a log format; use text or json")
+            throw ValidationError(
+                "SEGMENT_LOG_FORMAT='\(formatName)' is not a log format; use text or json")
         }
         let levelName = logLevel ?? environment["SEGMENT_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelName) else {
-            throw ValidationError("unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical")
+            throw ValidationError(
+                "unknown log level '\(levelName)'; use trace, debug, info, notice, warning, error or critical"
+            )
         }
         LoggingSystem.bootstrap { label in
             switch format {
@@ -197,7 +365,8 @@ struct SegmentServerCommand: AsyncParsableCommand {
         } catch let error as RegistryError {
             // Only an unreachable registry is worth retrying as it is; a damaged or newer one is not.
             switch error {
-            case .unavailable, .busy: Self.fail("cannot open the registry: \(error)", code: Self.registryUnavailable)
+            case .unavailable, .busy:
+                Self.fail("cannot open the registry: \(error)", code: Self.registryUnavailable)
             default: Self.fail("cannot open the registry: \(error)", code: Self.setupRefused)
             }
         }
@@ -210,13 +379,16 @@ struct SegmentServerCommand: AsyncParsableCommand {
                 let count = try tokens.reload()
                 logger.info("tokens reloaded", metadata: ["count": "\(count)"])
             } catch {
-                logger.error("tokens file not reloaded; the previous tokens stay in force", metadata: ["error": "\(error)"])
+                logger.error(
+                    "tokens file not reloaded; the previous tokens stay in force",
+                    metadata: ["error": "\(error)"])
             }
         }
         hangups.resume()
         defer { hangups.cancel() }
         var lifecycle = ServiceGroupConfiguration(
-            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
         // A call still open --drain-seconds after SIGTERM (a client's endless stream) is cancelled: the process always exits.
         lifecycle.maximumGracefulShutdownDuration = .seconds(configuration.drainSeconds)
         let group = ServiceGroup(configuration: lifecycle)
@@ -239,7 +411,9 @@ struct SegmentServerCommand: AsyncParsableCommand {
     }
 
     private static func integer(_ text: String, _ name: String) throws -> Int {
-        guard let value = Int(text) else { throw ValidationError("\(name)='\(text)' is not a whole number") }
+        guard let value = Int(text) else {
+            throw ValidationError("\(name)='\(text)' is not a whole number")
+        }
         return value
     }
 }

@@ -3,108 +3,9 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import SegmentationAPI
-import SegmentationMapping
 import SegmentationCodec
+import SegmentationMapping
 import ServiceLifecycle
-
-/// Everything the server is configured with.
-public struct ServerConfiguration: Sendable {
-    public var host = "127.0.0.1"
-    /// 0 picks a free port (tests).
-    public var port = 50051
-    public var dataDirectory = "./segmentation-data"
-    /// This server among the replicas of a shared registry, recorded on the jobs it runs; each
-    /// replica needs its own. nil: the host name and the data directory's path (the same across
-    /// restarts).
-    public var replicaID: String?
-    /// Where datasets live when several servers share them (a directory every replica reads and
-    /// writes: one disk, or NFS); nil: `<dataDirectory>/datasets`, this server's own.
-    public var datasetsDirectory: String?
-    public var maximumConcurrentJobs = 1
-    /// Jobs waiting to run; more are refused with RESOURCE_EXHAUSTED.
-    public var maximumQueuedJobs = 100
-    /// Largest dataset upload accepted.
-    public var maximumUploadBytes: Int64 = 2 << 30
-    /// Largest total of all stored datasets.
-    public var maximumDatasetBytes: Int64 = 20 << 30
-    /// Largest single request message (a Score batch, an upload chunk): larger ones are refused
-    /// with RESOURCE_EXHAUSTED. The transport itself resets streams whose message passes four
-    /// times this (it must buffer a message before we can refuse it).
-    public var maximumMessageBytes = 16 << 20
-    /// After SIGTERM/SIGINT: how long calls and streams in flight may take to finish before what
-    /// is left is cancelled (`--drain-seconds`).
-    public var drainSeconds = 20
-    /// Concurrent calls (HTTP/2 streams) per connection (`--max-concurrent-streams`).
-    public var maximumConcurrentStreams = 100
-    /// Seconds a connection may stay open with no call before it is closed (`--idle-timeout`).
-    public var idleTimeoutSeconds = 300
-    /// Connections open at once (`--max-connections`); more are closed as they are accepted.
-    public var maximumConnections = 1_000
-    /// Seconds from accepting a connection to its first HTTP/2 bytes, the TLS handshake included
-    /// (`--handshake-timeout`).
-    public var handshakeTimeoutSeconds = 10
-    /// Largest header list (metadata) of one call, in bytes as HTTP/2 counts them (name + value +
-    /// 32 per entry) (`--max-header-bytes`); a larger one fails that call alone with
-    /// RESOURCE_EXHAUSTED. Lists up to 64 KiB are decoded to tell (the size advertised in SETTINGS);
-    /// past that the connection goes.
-    public var maximumHeaderBytes = 16 << 10
-    /// Decoded models kept in memory, in bytes of serialized model (LRU).
-    public var modelCacheBytes = 512 << 20
-    /// What a training spec and a dataset may ask for.
-    public var limits = TrainingLimits()
-    /// `role:sha256-hex` lines (--auth-tokens); nil: no authentication (loopback only, unless
-    /// `allowInsecure`).
-    public var tokensFile: String?
-    /// The shared PostgreSQL registry (--registry); nil: the embedded SQLite registry in the data
-    /// directory.
-    public var postgres: PostgresSettings?
-    /// Listen on a non-loopback address without tokens (--insecure).
-    public var allowInsecure = false
-    /// PEM certificate chain and private key (--tls-cert, --tls-key): TLS instead of plaintext.
-    public var tlsCertificate: String?
-    public var tlsKey: String?
-    /// PEM CA whose certificates clients must present (--tls-client-ca): mutual TLS.
-    public var tlsClientCA: String?
-    /// Port of the plain-HTTP Prometheus endpoint, on `host` (--metrics-port); nil: off; 0: any free port.
-    public var metricsPort: Int?
-    /// How often the registry is probed; health is NOT_SERVING while the probe fails.
-    public var registryProbeInterval: Duration = .seconds(5)
-    /// A probe not answered within this counts as failed.
-    public var registryProbeTimeout: Duration = .seconds(2)
-
-    /// Plaintext, TLS, or mutual TLS, as configured.
-    func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
-        switch (tlsCertificate, tlsKey) {
-        case (nil, nil):
-            guard tlsClientCA == nil else { throw ServerSetupError("--tls-client-ca needs --tls-cert and --tls-key") }
-            return .plaintext
-        case (let certificate?, let key?):
-            for (flag, path) in [("--tls-cert", certificate), ("--tls-key", key)] + (tlsClientCA.map { [("--tls-client-ca", $0)] } ?? [])
-            where !FileManager.default.isReadableFile(atPath: path) {
-                throw ServerSetupError("\(flag) \(path) cannot be read")
-            }
-            let chain: [TLSConfig.CertificateSource] = [.file(path: certificate, format: .pem)]
-            let privateKey = TLSConfig.PrivateKeySource.file(path: key, format: .pem)
-            guard let ca = tlsClientCA else { return .tls(certificateChain: chain, privateKey: privateKey) }
-            return .mTLS(certificateChain: chain, privateKey: privateKey) { tls in
-                tls.trustRoots = .certificates([.file(path: ca, format: .pem)])
-                // Client certificates name people or services, not hosts: the chain is checked, not a host name.
-                tls.clientCertificateVerification = .noHostnameVerification
-            }
-        default:
-            throw ServerSetupError("TLS needs both --tls-cert and --tls-key")
-        }
-    }
-
-    public init() {}
-
-    /// `replicaID`, or the host name and the data directory's absolute path.
-    public var effectiveReplicaID: String {
-        if let replicaID { return replicaID }
-        let path = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
-        return "\(ProcessInfo.processInfo.hostName):\(path)"
-    }
-}
 
 /// The model server: registry, dataset store, job manager and model repository behind the gRPC
 /// services, on the HTTP/2 transport. Runs as a swift-service-lifecycle `Service`: on SIGINT or
@@ -136,8 +37,11 @@ public final class SegmentationServer: Service, Sendable {
     /// - Parameter registry: the storage of models, datasets and jobs; nil: the embedded SQLite
     ///   registry in the data directory.
     /// - Parameter hooks: points where tests hold the server's work.
-    public init(configuration: ServerConfiguration, logger: Logger, registry injected: (any Registry)? = nil,
-                hooks: ServerHooks = ServerHooks()) async throws {
+    public init(
+        configuration: ServerConfiguration, logger: Logger,
+        registry injected: (any Registry)? = nil,
+        hooks: ServerHooks = ServerHooks()
+    ) async throws {
         self.configuration = configuration
         self.logger = logger
         let directory = configuration.dataDirectory
@@ -145,13 +49,17 @@ public final class SegmentationServer: Service, Sendable {
             tokens = try TokenStore(path: file)
         } else {
             guard Self.isLoopback(configuration.host) || configuration.allowInsecure else {
-                throw ServerSetupError("refusing to listen on \(configuration.host) without --auth-tokens: anyone reaching the port "
-                                       + "could delete models; give a tokens file, or --insecure to accept that")
+                throw ServerSetupError(
+                    "refusing to listen on \(configuration.host) without --auth-tokens: anyone reaching the port "
+                        + "could delete models; give a tokens file, or --insecure to accept that")
             }
             tokens = nil
-            logger.warning("authentication is OFF: every client may call every method (give --auth-tokens FILE to require tokens)")
+            logger.warning(
+                "authentication is OFF: every client may call every method (give --auth-tokens FILE to require tokens)"
+            )
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true)
         directoryLock = try DataDirectoryLock(directory: directory)
         if let injected {
             registry = injected
@@ -159,24 +67,33 @@ public final class SegmentationServer: Service, Sendable {
             registry = try await PostgresRegistry(settings: postgres, logger: logger)
             logger.info("registry: PostgreSQL", metadata: ["registry": "\(postgres)"])
         } else {
-            registry = try SQLiteRegistry(path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+            registry = try SQLiteRegistry(
+                path: (directory as NSString).appendingPathComponent("registry.sqlite"))
         }
         models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
-        store = try DatasetStore(dataDirectory: directory, datasetsDirectory: configuration.datasetsDirectory,
-                                 replicaID: configuration.effectiveReplicaID, maximumBytes: configuration.maximumUploadBytes,
-                                 quotaBytes: configuration.maximumDatasetBytes)
-        jobs = JobManager(registry: registry, models: models, store: store,
-                          maximumConcurrentJobs: configuration.maximumConcurrentJobs,
-                          maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger, observer: hooks.training,
-                          metrics: metrics, replicaID: configuration.effectiveReplicaID)
-        let connections = ConnectionGuards(limits: ConnectionLimits(
-            maximumConnections: configuration.maximumConnections,
-            handshakeTimeout: .seconds(Int64(configuration.handshakeTimeoutSeconds)),
-            // grpc-swift sends GOAWAY and a PING at the idle timeout and waits for the ACK; a client
-            // that never sends it is cut off 10 s later (sooner for idle timeouts under 10 s).
-            idleCut: .seconds(Int64(configuration.idleTimeoutSeconds + min(10, configuration.idleTimeoutSeconds))),
-            headerListBytes: ConnectionLimits.decodableHeaderListBytes,
-            advertisedStreams: configuration.maximumConcurrentStreams), metrics: metrics)
+        store = try DatasetStore(
+            dataDirectory: directory, datasetsDirectory: configuration.datasetsDirectory,
+            replicaID: configuration.effectiveReplicaID,
+            maximumBytes: configuration.maximumUploadBytes,
+            quotaBytes: configuration.maximumDatasetBytes)
+        jobs = JobManager(
+            registry: registry, models: models, store: store,
+            maximumConcurrentJobs: configuration.maximumConcurrentJobs,
+            maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger,
+            observer: hooks.training,
+            metrics: metrics, replicaID: configuration.effectiveReplicaID)
+        let connections = ConnectionGuards(
+            limits: ConnectionLimits(
+                maximumConnections: configuration.maximumConnections,
+                handshakeTimeout: .seconds(Int64(configuration.handshakeTimeoutSeconds)),
+                // grpc-swift sends GOAWAY and a PING at the idle timeout and waits for the ACK; a client
+                // that never sends it is cut off 10 s later (sooner for idle timeouts under 10 s).
+                idleCut: .seconds(
+                    Int64(
+                        configuration.idleTimeoutSeconds + min(10, configuration.idleTimeoutSeconds)
+                    )),
+                headerListBytes: ConnectionLimits.decodableHeaderListBytes,
+                advertisedStreams: configuration.maximumConcurrentStreams), metrics: metrics)
         self.connections = connections
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: configuration.host, port: configuration.port),
@@ -197,28 +114,40 @@ public final class SegmentationServer: Service, Sendable {
             })
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
-        let calls = CallInterceptor(tokens: tokens, logger: logger, metrics: metrics, health: health,
-                                    maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain)
+        let calls = CallInterceptor(
+            tokens: tokens, logger: logger, metrics: metrics, health: health,
+            maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain)
         let reflection = ReflectionIndex(services: Self.serviceNames)
-        server = GRPCServer(transport: transport, services: [
-            DatasetService(registry: registry, store: store, limits: configuration.limits, metrics: metrics,
-                           afterChunk: hooks.afterUploadChunk),
-            TrainingService(registry: registry, jobs: jobs, store: store, limits: configuration.limits),
-            ModelRegistryService(models: models, store: store),
-            ScoringService(models: models, metrics: metrics, health: health, drain: drain, beforeLargeScore: hooks.beforeLargeScore),
-            HealthService(health: health),
-            ReflectionService(index: reflection, health: health),
-            ReflectionServiceV1Alpha(index: reflection, health: health),
-        ], interceptors: [calls])
+        server = GRPCServer(
+            transport: transport,
+            services: [
+                DatasetService(
+                    registry: registry, store: store, limits: configuration.limits,
+                    metrics: metrics,
+                    afterChunk: hooks.afterUploadChunk),
+                TrainingService(
+                    registry: registry, jobs: jobs, store: store, limits: configuration.limits),
+                ModelRegistryService(models: models, store: store),
+                ScoringService(
+                    models: models, metrics: metrics, health: health, drain: drain,
+                    beforeLargeScore: hooks.beforeLargeScore),
+                HealthService(health: health),
+                ReflectionService(index: reflection, health: health),
+                ReflectionServiceV1Alpha(index: reflection, health: health),
+            ], interceptors: [calls])
         if let port = configuration.metricsPort {
             let (metrics, jobs, models) = (self.metrics, self.jobs, self.models)
-            metricsEndpoint = try await Self.opening("--metrics-port \(port)") { try await MetricsEndpoint(host: configuration.host, port: port) {
-                let (queued, running) = await jobs.counts
-                let inventory = models.inventory
-                return metrics.exposition(.init(queuedJobs: queued, runningJobs: running, models: inventory.models,
-                                                versions: inventory.versions, cachedModels: inventory.decoded,
-                                                openConnections: connections.openConnections))
-            } }
+            metricsEndpoint = try await Self.opening("--metrics-port \(port)") {
+                try await MetricsEndpoint(host: configuration.host, port: port) {
+                    let (queued, running) = await jobs.counts
+                    let inventory = models.inventory
+                    return metrics.exposition(
+                        .init(
+                            queuedJobs: queued, runningJobs: running, models: inventory.models,
+                            versions: inventory.versions, cachedModels: inventory.decoded,
+                            openConnections: connections.openConnections))
+                }
+            }
         } else {
             metricsEndpoint = nil
         }
@@ -230,13 +159,22 @@ public final class SegmentationServer: Service, Sendable {
     private func startUp() async throws {
         // On a shared registry nothing: jobs a crash left "running" stop being marked alive, and
         // the shared queue runs them again elsewhere (or here), or fails them after two tries.
-        let interrupted = registry is any SharedRegistry ? 0
-            : try await registry.failUnfinishedJobs(reason: "server restarted", at: Date.wholeSeconds(), owner: nil)
-        if interrupted > 0 { logger.warning("marked jobs failed after a restart", metadata: ["count": "\(interrupted)"]) }
+        let interrupted =
+            registry is any SharedRegistry
+            ? 0
+            : try await registry.failUnfinishedJobs(
+                reason: "server restarted", at: Date.wholeSeconds(), owner: nil)
+        if interrupted > 0 {
+            logger.warning(
+                "marked jobs failed after a restart", metadata: ["count": "\(interrupted)"])
+        }
         try await models.load()
         for damaged in models.problems() {
-            logger.error("a stored model version cannot be served",
-                         metadata: ["model": "\(damaged.name)@\(damaged.version)", "reason": "\(damaged.reason)"])
+            logger.error(
+                "a stored model version cannot be served",
+                metadata: [
+                    "model": "\(damaged.name)@\(damaged.version)", "reason": "\(damaged.reason)",
+                ])
         }
         // Only in a datasets folder this registry owns: another registry's folder (a --datasets-dir
         // shared by mistake) is never cleaned. Every id, readable record or not: a damaged row
@@ -244,10 +182,17 @@ public final class SegmentationServer: Service, Sendable {
         switch try store.claim(for: registryIdentity) {
         case .ours:
             let orphans = store.removeOrphans(keeping: try await registry.datasetIDs())
-            if orphans > 0 { logger.warning("removed dataset folders no record names", metadata: ["count": "\(orphans)"]) }
+            if orphans > 0 {
+                logger.warning(
+                    "removed dataset folders no record names", metadata: ["count": "\(orphans)"])
+            }
         case .another(let owner):
-            logger.error("the datasets folder belongs to another registry: nothing in it is cleaned up; give this server its own --datasets-dir (or, if the folder really is this registry's now, delete its .segment-registry file)",
-                         metadata: ["datasets": "\(store.root)", "owner": "\(owner)", "this_registry": "\(registryIdentity)"])
+            logger.error(
+                "the datasets folder belongs to another registry: nothing in it is cleaned up; give this server its own --datasets-dir (or, if the folder really is this registry's now, delete its .segment-registry file)",
+                metadata: [
+                    "datasets": "\(store.root)", "owner": "\(owner)",
+                    "this_registry": "\(registryIdentity)",
+                ])
         }
     }
 
@@ -256,10 +201,13 @@ public final class SegmentationServer: Service, Sendable {
     private var registryIdentity: String {
         if let postgres = configuration.postgres { return postgres.description }
         if registry is SQLiteRegistry {
-            let path = (configuration.dataDirectory as NSString).appendingPathComponent("registry.sqlite")
-            return "sqlite:" + URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+            let path = (configuration.dataDirectory as NSString).appendingPathComponent(
+                "registry.sqlite")
+            return "sqlite:"
+                + URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
         }
-        return "injected:\(type(of: registry)):" + URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
+        return "injected:\(type(of: registry)):"
+            + URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
     }
 
     /// Probes the registry every `registryProbeInterval`: NOT_SERVING while it fails or does not
@@ -270,7 +218,9 @@ public final class SegmentationServer: Service, Sendable {
             if let problem = await probe.problem() {
                 if health.phase == .serving {
                     health.set(.registryUnavailable)
-                    logger.error("the registry does not answer: health is NOT_SERVING until it does", metadata: ["error": "\(problem)"])
+                    logger.error(
+                        "the registry does not answer: health is NOT_SERVING until it does",
+                        metadata: ["error": "\(problem)"])
                 }
             } else if health.phase == .registryUnavailable {
                 health.set(.serving)
@@ -284,7 +234,8 @@ public final class SegmentationServer: Service, Sendable {
         do {
             return try await open()
         } catch {
-            let reason = "\(error)".contains("in use") ? "the address is already in use" : "\(error)"
+            let reason =
+                "\(error)".contains("in use") ? "the address is already in use" : "\(error)"
             throw ServerSetupError("\(flag) cannot be opened: \(reason)")
         }
     }
@@ -323,55 +274,60 @@ public final class SegmentationServer: Service, Sendable {
         let (parts, logger) = (self.parts, self.logger)
         // Cancelled only when the shutdown overran (the ServiceGroup's --drain-seconds): say what
         // was still running, so an overrun can be traced.
-        try await withTaskCancellationHandler { try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Part.self) { group in
-                group.addTask {
-                    // Every call's request messages are checked against the limit (SegmentationCodec).
-                    try await parts.run("gRPC server") {
-                        try await MessageSizeLimit.$bytes.withValue(self.configuration.maximumMessageBytes) {
-                            try await self.server.serve()
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Part.self) { group in
+                    group.addTask {
+                        // Every call's request messages are checked against the limit (SegmentationCodec).
+                        try await parts.run("gRPC server") {
+                            try await MessageSizeLimit.$bytes.withValue(
+                                self.configuration.maximumMessageBytes
+                            ) {
+                                try await self.server.serve()
+                            }
+                        }
+                        return .server
+                    }
+                    if let endpoint = self.metricsEndpoint {
+                        group.addTask {
+                            try await parts.run("metrics endpoint") { try await endpoint.run() }
+                            return .companion
                         }
                     }
-                    return .server
-                }
-                if let endpoint = self.metricsEndpoint {
+                    // A child task, so that a shutdown during the startup checks cancels them.
                     group.addTask {
-                        try await parts.run("metrics endpoint") { try await endpoint.run() }
+                        try await parts.run("startup checks") { try await self.startServing() }
+                        await parts.run("registry probe") { await self.watchRegistry() }
                         return .companion
                     }
-                }
-                // A child task, so that a shutdown during the startup checks cancels them.
-                group.addTask {
-                    try await parts.run("startup checks") { try await self.startServing() }
-                    await parts.run("registry probe") { await self.watchRegistry() }
-                    return .companion
-                }
-                if let shared = self.registry as? any SharedRegistry {
-                    group.addTask {
-                        await parts.run("registry change feed") { await self.follow(shared) }
-                        return .companion
+                    if let shared = self.registry as? any SharedRegistry {
+                        group.addTask {
+                            await parts.run("registry change feed") { await self.follow(shared) }
+                            return .companion
+                        }
+                        // The shared job queue: claims, heartbeats, and re-queuing other servers' stalled jobs.
+                        group.addTask {
+                            guard await self.health.untilServing() else { return .companion }
+                            await parts.run("shared job queue") { await self.jobs.runSharedQueue() }
+                            return .companion
+                        }
                     }
-                    // The shared job queue: claims, heartbeats, and re-queuing other servers' stalled jobs.
-                    group.addTask {
-                        guard await self.health.untilServing() else { return .companion }
-                        await parts.run("shared job queue") { await self.jobs.runSharedQueue() }
-                        return .companion
+                    do {
+                        while let part = try await group.next(), part != .server {}
+                    } catch {
+                        // Startup failed: nothing will ever serve; waiters for SERVING must not wait on.
+                        self.health.shutDown()
+                        throw error
                     }
+                    group.cancelAll()
                 }
-                do {
-                    while let part = try await group.next(), part != .server {}
-                } catch {
-                    // Startup failed: nothing will ever serve; waiters for SERVING must not wait on.
-                    self.health.shutDown()
-                    throw error
-                }
-                group.cancelAll()
+            } onGracefulShutdown: {
+                Task { await self.shutDown() }
             }
-        } onGracefulShutdown: {
-            Task { await self.shutDown() }
-        } } onCancel: {
-            logger.warning("cancelling the server: its shutdown did not end within --drain-seconds",
-                           metadata: ["still_running": "\(parts.description)"])
+        } onCancel: {
+            logger.warning(
+                "cancelling the server: its shutdown did not end within --drain-seconds",
+                metadata: ["still_running": "\(parts.description)"])
         }
     }
 
@@ -393,16 +349,24 @@ public final class SegmentationServer: Service, Sendable {
                 try? await Task.sleep(for: .seconds(30))
                 if Task.isCancelled { return }
                 do { try await models.reloadCatalog() } catch {
-                    logger.warning("the periodic catalog re-read failed; it is tried again in 30 s", metadata: ["error": "\(error)"])
+                    logger.warning(
+                        "the periodic catalog re-read failed; it is tried again in 30 s",
+                        metadata: ["error": "\(error)"])
                 }
             }
         }
         defer { polling.cancel() }
         await shared.followChanges { name in
             do {
-                if let name { try await models.refresh(model: name) } else { try await models.reloadCatalog() }
+                if let name {
+                    try await models.refresh(model: name)
+                } else {
+                    try await models.reloadCatalog()
+                }
             } catch {
-                logger.warning("a registry change was not applied; it will be on the next one", metadata: ["model": "\(name ?? "all")", "error": "\(error)"])
+                logger.warning(
+                    "a registry change was not applied; it will be on the next one",
+                    metadata: ["model": "\(name ?? "all")", "error": "\(error)"])
             }
         }
     }
@@ -414,17 +378,25 @@ public final class SegmentationServer: Service, Sendable {
         try Task.checkCancellation()
         health.markStarted()
         guard health.phase == .serving else { return }
-        logger.info("serving", metadata: ["address": "\(configuration.host):\(port)", "data": "\(configuration.dataDirectory)",
-                                         "metrics": "\(metricsPort.map { "\(configuration.host):\($0)/metrics" } ?? "off")"])
+        logger.info(
+            "serving",
+            metadata: [
+                "address": "\(configuration.host):\(port)",
+                "data": "\(configuration.dataDirectory)",
+                "metrics": "\(metricsPort.map { "\(configuration.host):\($0)/metrics" } ?? "off")",
+            ])
     }
 
     /// Stops accepting calls and jobs, ends running jobs, then lets in-flight calls finish.
     public func shutDown() async {
-        logger.info("shutting down: no new calls or jobs; draining the calls in flight", metadata: ["drain_seconds": "\(configuration.drainSeconds)"])
+        logger.info(
+            "shutting down: no new calls or jobs; draining the calls in flight",
+            metadata: ["drain_seconds": "\(configuration.drainSeconds)"])
         health.shutDown()
         let (drain, seconds) = (self.drain, configuration.drainSeconds)
         Task {
-            try? await Task.sleep(for: .seconds(seconds) - DrainDeadline.margin(drainSeconds: seconds))
+            try? await Task.sleep(
+                for: .seconds(seconds) - DrainDeadline.margin(drainSeconds: seconds))
             drain.end()
         }
         parts.shutdown(at: "stopping jobs")

@@ -58,11 +58,14 @@ public enum Format {
         guard share.isFinite else { return "n/a" }
         let p = share * 100
         if p > 0 && p < 0.1 { return "<0.1%" }
-        return p < 10 && p != p.rounded() ? String(format: "%.1f%%", p) : String(format: "%.0f%%", p)
+        return p < 10 && p != p.rounded()
+            ? String(format: "%.1f%%", p) : String(format: "%.0f%%", p)
     }
 
     /// 0.412.
-    public static func score(_ value: Double) -> String { value.isFinite ? String(format: "%.3f", value) : "n/a" }
+    public static func score(_ value: Double) -> String {
+        value.isFinite ? String(format: "%.3f", value) : "n/a"
+    }
 
     private static func trimmed(_ value: Double, digits: Int) -> String {
         var text = String(format: "%.\(digits)f", value)

@@ -5,7 +5,9 @@ import SegmentationMessages
 /// from anywhere) that opens offline in any browser and prints to A4.
 public enum HTMLReport {
     /// - Parameter detail: a GetModel response's model, asked for with its sample.
-    public static func render(_ detail: Segmentation_V1_ModelDetail, generatedAt: Date = Date()) -> String {
+    public static func render(
+        _ detail: Segmentation_V1_ModelDetail, generatedAt: Date = Date()
+    ) -> String {
         let figures = Self.figures(detail)
         var html = """
             <!DOCTYPE html>
@@ -18,17 +20,31 @@ public enum HTMLReport {
             """
         html += section("About this model", summaryTable(detail))
         html += section("Algorithms compared", comparison(detail))
-        html += section("Choosing k", figureHTML(figures["k-choice"]) + selectionNotes(detail) + figureHTML(figures["dendrogram"]))
-        let mapNote = figures["segment-map"] == nil && detail.features.count < 2
+        html += section(
+            "Choosing k",
+            figureHTML(figures["k-choice"]) + selectionNotes(detail)
+                + figureHTML(figures["dendrogram"]))
+        let mapNote =
+            figures["segment-map"] == nil && detail.features.count < 2
             ? "<p class=\"reason\">No segment map: the model clusters on one feature, so there is no second axis to draw; "
                 + "the box plots below show how the segments split it.</p>" : ""
-        html += section("Segment map", mapNote + figureHTML(figures["segment-map"]) + figureHTML(figures["silhouettes"]))
-        html += section("Profiles", ["profile-heatmap", "box-plots", "pair-plot", "shares"].map { figureHTML(figures[$0]) }.joined())
-        html += section("The segments", detail.segments.enumerated().map { segmentCard($1, index: $0) }.joined())
+        html += section(
+            "Segment map",
+            mapNote + figureHTML(figures["segment-map"]) + figureHTML(figures["silhouettes"]))
+        html += section(
+            "Profiles",
+            ["profile-heatmap", "box-plots", "pair-plot", "shares"].map { figureHTML(figures[$0]) }
+                .joined())
+        html += section(
+            "The segments", detail.segments.enumerated().map { segmentCard($1, index: $0) }.joined()
+        )
         if let grid = figures["rfm-grid"] { html += section("The RFM grid", figureHTML(grid)) }
-        if let countries = figures["countries"] { html += section("Regional view", figureHTML(countries)) }
+        if let countries = figures["countries"] {
+            html += section("Regional view", figureHTML(countries))
+        }
         let stamp = ISO8601DateFormatter().string(from: generatedAt)
-        html += "<footer>Generated \(h(stamp)) by segment report from \(h(reference(detail))). "
+        html +=
+            "<footer>Generated \(h(stamp)) by segment report from \(h(reference(detail))). "
             + "Numbers are the model's own, computed when it was trained.</footer></body></html>\n"
         return html
     }
@@ -36,9 +52,12 @@ public enum HTMLReport {
     /// Every chart the model's data allows, by id.
     public static func figures(_ detail: Segmentation_V1_ModelDetail) -> [String: Figure] {
         let made: [Figure?] = [
-            KChoiceFigure.make(detail), MapFigures.segmentMap(detail), MapFigures.silhouettes(detail),
-            ProfileFigures.heatmap(detail), ProfileFigures.boxPlots(detail), ProfileFigures.pairPlot(detail),
-            ProfileFigures.shares(detail), RFMFigures.grid(detail), RFMFigures.countries(detail), DendrogramFigure.make(detail),
+            KChoiceFigure.make(detail), MapFigures.segmentMap(detail),
+            MapFigures.silhouettes(detail),
+            ProfileFigures.heatmap(detail), ProfileFigures.boxPlots(detail),
+            ProfileFigures.pairPlot(detail),
+            ProfileFigures.shares(detail), RFMFigures.grid(detail), RFMFigures.countries(detail),
+            DendrogramFigure.make(detail),
         ]
         return Dictionary(uniqueKeysWithValues: made.compactMap { $0 }.map { ($0.id, $0) })
     }
@@ -58,55 +77,128 @@ public enum HTMLReport {
     private static func summaryTable(_ detail: Segmentation_V1_ModelDetail) -> String {
         let report = detail.dataReport
         var rows: [(String, String)] = [
-            ("Model", reference(detail) + (detail.version.aliases.isEmpty ? "" : " (aliases: \(detail.version.aliases.joined(separator: ", ")))")),
-            ("Trained", detail.version.hasCreatedAt ? ISO8601DateFormatter().string(from: detail.version.createdAt.date) : "unknown"),
-            ("Dataset", detail.version.datasetID + (report.sources.isEmpty ? "" : " (\(report.sources.count) file\(report.sources.count == 1 ? "" : "s"))")),
-            ("Rows", "\(Format.grouped(Int(report.rowsIn))) read, \(Format.grouped(Int(report.rowsOut))) kept"),
-            ("Customers", "\(Format.grouped(Int(report.customersIn))) found, \(Format.grouped(Int(report.customersOut))) clustered"),
+            (
+                "Model",
+                reference(detail)
+                    + (detail.version.aliases.isEmpty
+                        ? "" : " (aliases: \(detail.version.aliases.joined(separator: ", ")))")
+            ),
+            (
+                "Trained",
+                detail.version.hasCreatedAt
+                    ? ISO8601DateFormatter().string(from: detail.version.createdAt.date) : "unknown"
+            ),
+            (
+                "Dataset",
+                detail.version.datasetID
+                    + (report.sources.isEmpty
+                        ? ""
+                        : " (\(report.sources.count) file\(report.sources.count == 1 ? "" : "s"))")
+            ),
+            (
+                "Rows",
+                "\(Format.grouped(Int(report.rowsIn))) read, \(Format.grouped(Int(report.rowsOut))) kept"
+            ),
+            (
+                "Customers",
+                "\(Format.grouped(Int(report.customersIn))) found, \(Format.grouped(Int(report.customersOut))) clustered"
+            ),
         ]
         for step in report.steps {
-            rows.append(("  removed", "\(Format.grouped(Int(step.removed))) rows: \(step.rule.isEmpty ? step.name : step.rule)"))
+            rows.append(
+                (
+                    "  removed",
+                    "\(Format.grouped(Int(step.removed))) rows: \(step.rule.isEmpty ? step.name : step.rule)"
+                ))
         }
         for imputed in report.imputed {
-            rows.append(("  filled in", "\(Format.grouped(Int(imputed.count))) missing \(imputed.column) with the median \(Format.amount(imputed.median))"))
+            rows.append(
+                (
+                    "  filled in",
+                    "\(Format.grouped(Int(imputed.count))) missing \(imputed.column) with the median \(Format.amount(imputed.median))"
+                ))
         }
         if report.cancellationsNetted {
-            rows.append(("  netted", "\(Format.amount(report.cancelledAmount)) of spend given back by cancellation invoices"
-                + (report.customersWithoutNetSpend > 0 ? "; \(Format.grouped(Int(report.customersWithoutNetSpend))) customers with no net spend left out" : "")))
+            rows.append(
+                (
+                    "  netted",
+                    "\(Format.amount(report.cancelledAmount)) of spend given back by cancellation invoices"
+                        + (report.customersWithoutNetSpend > 0
+                            ? "; \(Format.grouped(Int(report.customersWithoutNetSpend))) customers with no net spend left out"
+                            : "")
+                ))
         }
         rows += leftOutColumns(report)
-        if !report.snapshotDate.isEmpty { rows.append(("Recency measured to", report.snapshotDate)) }
-        let transforms = zip(detail.features, detail.log1P + [Bool](repeating: false, count: max(0, detail.features.count - detail.log1P.count)))
-            .map { $1 ? "log(1 + \(readable($0)))" : readable($0) }
-        rows.append(("Features", transforms.joined(separator: ", ") + "; scaling \(scalingName(detail.scaling))"))
-        let parameters = detail.algorithmParameters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-        rows.append(("Algorithm", AlgorithmText.describe(detail) + (parameters.isEmpty ? "" : " (\(parameters))")))
-        rows.append(("k", "\(detail.chosenK) of \(detail.kTable.map { String($0.k) }.joined(separator: ", "))"))
+        if !report.snapshotDate.isEmpty {
+            rows.append(("Recency measured to", report.snapshotDate))
+        }
+        let transforms = zip(
+            detail.features,
+            detail.log1P
+                + [Bool](
+                    repeating: false, count: max(0, detail.features.count - detail.log1P.count))
+        )
+        .map { $1 ? "log(1 + \(readable($0)))" : readable($0) }
+        rows.append(
+            (
+                "Features",
+                transforms.joined(separator: ", ") + "; scaling \(scalingName(detail.scaling))"
+            ))
+        let parameters = detail.algorithmParameters.sorted { $0.key < $1.key }.map {
+            "\($0.key) \($0.value)"
+        }.joined(separator: ", ")
+        rows.append(
+            (
+                "Algorithm",
+                AlgorithmText.describe(detail) + (parameters.isEmpty ? "" : " (\(parameters))")
+            ))
+        rows.append(
+            (
+                "k",
+                "\(detail.chosenK) of \(detail.kTable.map { String($0.k) }.joined(separator: ", "))"
+            ))
         rows.append(("Training took", String(format: "%.1f s", detail.trainingSeconds)))
-        return "<table class=\"facts\">" + rows.map { "<tr><th>\(h($0.0))</th><td>\(h($0.1))</td></tr>" }.joined() + "</table>"
+        return "<table class=\"facts\">"
+            + rows.map { "<tr><th>\(h($0.0))</th><td>\(h($0.1))</td></tr>" }.joined() + "</table>"
     }
 
     /// Every column the model does not cluster on, and why.
     private static func leftOutColumns(_ report: Segmentation_V1_DataReport) -> [(String, String)] {
         let groups: [(String, [String], String)] = [
-            ("Identifiers", report.identifierColumns, "left out: they name rows, they do not describe customers"),
-            ("Sensitive", report.sensitiveColumns, "left out unless explicitly allowed, and never used in names or actions; "
-                + "each segment's make-up by them is shown below for fairness review"),
-            ("Free text", report.ignoredColumns, "left out: too many distinct values to be categories"),
+            (
+                "Identifiers", report.identifierColumns,
+                "left out: they name rows, they do not describe customers"
+            ),
+            (
+                "Sensitive", report.sensitiveColumns,
+                "left out unless explicitly allowed, and never used in names or actions; "
+                    + "each segment's make-up by them is shown below for fairness review"
+            ),
+            (
+                "Free text", report.ignoredColumns,
+                "left out: too many distinct values to be categories"
+            ),
             ("Not used", report.unusedColumns, "no role or feature reads them"),
         ]
-        return groups.filter { !$0.1.isEmpty }.map { ($0.0 + " columns", "\($0.1.joined(separator: ", ")): \($0.2)") }
+        return groups.filter { !$0.1.isEmpty }.map {
+            ($0.0 + " columns", "\($0.1.joined(separator: ", ")): \($0.2)")
+        }
     }
 
     /// Compare mode's table, each algorithm at its own chosen k; empty for other models.
     private static func comparison(_ detail: Segmentation_V1_ModelDetail) -> String {
         let rows = AlgorithmText.comparisonRows(detail)
         guard !rows.isEmpty else { return "" }
-        let header = ["Algorithm", "k", "Silhouette", "Davies-Bouldin", "Calinski-Harabasz"]
-            + (detail.algorithmComparison.candidates.contains(where: \.hasBic) ? ["BIC"] : []) + ["Seconds", ""]
-        return "<p class=\"reason\"><strong>Kept by the rule:</strong> \(h(detail.algorithmComparison.rule)).</p>"
+        let header =
+            ["Algorithm", "k", "Silhouette", "Davies-Bouldin", "Calinski-Harabasz"]
+            + (detail.algorithmComparison.candidates.contains(where: \.hasBic) ? ["BIC"] : []) + [
+                "Seconds", "",
+            ]
+        return
+            "<p class=\"reason\"><strong>Kept by the rule:</strong> \(h(detail.algorithmComparison.rule)).</p>"
             + "<table class=\"facts\"><tr>" + header.map { "<th>\(h($0))</th>" }.joined() + "</tr>"
-            + rows.map { "<tr>" + $0.map { "<td>\(h($0))</td>" }.joined() + "</tr>" }.joined() + "</table>"
+            + rows.map { "<tr>" + $0.map { "<td>\(h($0))</td>" }.joined() + "</tr>" }.joined()
+            + "</table>"
     }
 
     private static func scalingName(_ scaling: Segmentation_V1_Scaling) -> String {
@@ -119,46 +211,76 @@ public enum HTMLReport {
     }
 
     private static func selectionNotes(_ detail: Segmentation_V1_ModelDetail) -> String {
-        var html = detail.selectionReason.isEmpty ? "" : "<p class=\"reason\"><strong>Why k = \(detail.chosenK):</strong> \(h(detail.selectionReason))</p>"
+        var html =
+            detail.selectionReason.isEmpty
+            ? ""
+            : "<p class=\"reason\"><strong>Why k = \(detail.chosenK):</strong> \(h(detail.selectionReason))</p>"
         if detail.hasStability {
             let s = detail.stability
-            html += "<p class=\"reason\"><strong>Stability:</strong> " + h(String(
-                format: "refitted %d times (%d other seeds, %d bootstrap samples), the segments agree with these by a mean adjusted Rand index of %.2f "
-                    + "(lowest %.2f; 1 is identical, 0 chance). Each segment is found again with a mean Jaccard index of ",
-                s.seedRuns + s.bootstrapRuns, s.seedRuns, s.bootstrapRuns, s.meanAri, s.minimumAri)
-                + detail.segments.indices.map { i in i < s.segmentJaccard.count ? String(format: "%.2f (%d)", s.segmentJaccard[i], i) : "" }
-                    .joined(separator: ", ") + ". Below 0.8 a warning follows.") + "</p>"
+            html +=
+                "<p class=\"reason\"><strong>Stability:</strong> "
+                + h(
+                    String(
+                        format:
+                            "refitted %d times (%d other seeds, %d bootstrap samples), the segments agree with these by a mean adjusted Rand index of %.2f "
+                            + "(lowest %.2f; 1 is identical, 0 chance). Each segment is found again with a mean Jaccard index of ",
+                        s.seedRuns + s.bootstrapRuns, s.seedRuns, s.bootstrapRuns, s.meanAri,
+                        s.minimumAri)
+                        + detail.segments.indices.map { i in
+                            i < s.segmentJaccard.count
+                                ? String(format: "%.2f (%d)", s.segmentJaccard[i], i) : ""
+                        }
+                        .joined(separator: ", ") + ". Below 0.8 a warning follows.") + "</p>"
         }
         if !detail.selectionWarnings.isEmpty {
-            html += "<ul class=\"warnings\">" + detail.selectionWarnings.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
+            html +=
+                "<ul class=\"warnings\">"
+                + detail.selectionWarnings.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
         }
         return html
     }
 
     private static func segmentCard(_ segment: Segmentation_V1_Segment, index: Int) -> String {
-        var html = "<article class=\"card\" id=\"segment-\(segment.id)\" style=\"border-left-color:\(Palette.colour(index))\">"
+        var html =
+            "<article class=\"card\" id=\"segment-\(segment.id)\" style=\"border-left-color:\(Palette.colour(index))\">"
         html += "<h3>\(segment.id). \(h(segment.name))</h3>"
-        html += "<p class=\"size\">" + h("\(Format.grouped(Int(segment.size))) customers (\(Format.percent(segment.customerShare)))"
-            + (segment.hasRevenueShare ? ", \(Format.percent(segment.revenueShare)) of revenue" : "")) + "</p>"
+        html +=
+            "<p class=\"size\">"
+            + h(
+                "\(Format.grouped(Int(segment.size))) customers (\(Format.percent(segment.customerShare)))"
+                    + (segment.hasRevenueShare
+                        ? ", \(Format.percent(segment.revenueShare)) of revenue" : "")) + "</p>"
         html += "<p>\(h(segment.description_p))</p>"
         if segment.hasFacts { html += factsList(segment) }
         let numbers = segment.features.map { f -> String in
-            let population = f.hasPopulationMedian ? " (all customers \(Format.feature(f.feature, f.populationMedian)))" : ""
-            return "<li>\(h(readable(f.feature))): median \(h(Format.feature(f.feature, f.median)))\(h(population))</li>"
+            let population =
+                f.hasPopulationMedian
+                ? " (all customers \(Format.feature(f.feature, f.populationMedian)))" : ""
+            return
+                "<li>\(h(readable(f.feature))): median \(h(Format.feature(f.feature, f.median)))\(h(population))</li>"
         }
         html += "<ul class=\"numbers\">" + numbers.joined() + "</ul>"
         if !segment.actions.isEmpty {
-            html += "<p class=\"label\">Recommended actions</p><ol>" + segment.actions.map { "<li>\(h($0))</li>" }.joined() + "</ol>"
+            html +=
+                "<p class=\"label\">Recommended actions</p><ol>"
+                + segment.actions.map { "<li>\(h($0))</li>" }.joined() + "</ol>"
         }
         if !segment.rfmMix.isEmpty {
-            html += "<p class=\"label\">RFM segments inside" + (segment.rfmMix.count > 5 ? " (the largest five)" : "") + "</p><p>"
-                + segment.rfmMix.prefix(5).map { h("\($0.value) \(Format.percent($0.share))") }.joined(separator: " · ") + "</p>"
+            html +=
+                "<p class=\"label\">RFM segments inside"
+                + (segment.rfmMix.count > 5 ? " (the largest five)" : "") + "</p><p>"
+                + segment.rfmMix.prefix(5).map { h("\($0.value) \(Format.percent($0.share))") }
+                .joined(separator: " · ") + "</p>"
         }
         for composition in segment.composition {
-            let all = Dictionary(uniqueKeysWithValues: composition.populationShares.map { ($0.value, $0.share) })
-            html += "<p class=\"label\">By \(h(composition.attribute))</p><p>"
+            let all = Dictionary(
+                uniqueKeysWithValues: composition.populationShares.map { ($0.value, $0.share) })
+            html +=
+                "<p class=\"label\">By \(h(composition.attribute))</p><p>"
                 + composition.shares.map { share in
-                    h("\(share.value) \(Format.percent(share.share))" + (all[share.value].map { " (all \(Format.percent($0)))" } ?? ""))
+                    h(
+                        "\(share.value) \(Format.percent(share.share))"
+                            + (all[share.value].map { " (all \(Format.percent($0)))" } ?? ""))
                 }.joined(separator: " · ") + "</p>"
         }
         return html + "</article>"
@@ -167,7 +289,9 @@ public enum HTMLReport {
     /// The raw facts a transactions segment's name is built from, each beside all customers'.
     private static func factsList(_ segment: Segmentation_V1_Segment) -> String {
         let f = segment.facts
-        func times(_ value: Double, _ population: Double) -> String { population > 0 ? String(format: "%.2fx", value / population) : "" }
+        func times(_ value: Double, _ population: Double) -> String {
+            population > 0 ? String(format: "%.2fx", value / population) : ""
+        }
         let items = [
             "Lapsed (no purchase for over \(f.lapseDays) days): \(Format.percent(f.lapsedShare)) (all customers \(Format.percent(f.populationLapsedShare)))",
             "Bought once: \(Format.percent(f.oneTimeShare)) (all customers \(Format.percent(f.populationOneTimeShare)))",
@@ -176,12 +300,14 @@ public enum HTMLReport {
             "Revenue: \(Format.percent(f.revenueShare)) from \(Format.percent(segment.customerShare)) of customers",
             "Median spend per purchase: \(Format.amount(f.medianBasket)), \(times(f.medianBasket, f.populationMedianBasket)) all customers'",
         ]
-        return "<p class=\"label\">Facts</p><ul class=\"numbers facts-list\">" + items.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
+        return "<p class=\"label\">Facts</p><ul class=\"numbers facts-list\">"
+            + items.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
     }
 
     private static func figureHTML(_ figure: Figure?) -> String {
         guard let figure else { return "" }
-        return "<figure id=\"\(h(figure.id))\"><figcaption class=\"title\">\(h(figure.title))</figcaption>\(figure.svg)"
+        return
+            "<figure id=\"\(h(figure.id))\"><figcaption class=\"title\">\(h(figure.title))</figcaption>\(figure.svg)"
             + "<figcaption class=\"reading\">\(h(figure.reading))</figcaption></figure>"
     }
 

@@ -42,43 +42,75 @@ struct SVG {
         pairs.compactMap { name, value in value.map { " \(name)=\"\(escape($0))\"" } }.joined()
     }
 
-    mutating func rect(x: Double, y: Double, width: Double, height: Double, fill: String, stroke: String? = nil,
-                       cssClass: String? = nil, title: String? = nil) {
-        let attrs = Self.attributes([("x", Self.number(x)), ("y", Self.number(y)), ("width", Self.number(max(0, width))),
-                                     ("height", Self.number(max(0, height))), ("fill", fill), ("stroke", stroke), ("class", cssClass)])
-        parts.append(title.map { "<rect\(attrs)><title>\(Self.escape($0))</title></rect>" } ?? "<rect\(attrs)/>")
+    mutating func rect(
+        x: Double, y: Double, width: Double, height: Double, fill: String, stroke: String? = nil,
+        cssClass: String? = nil, title: String? = nil
+    ) {
+        let attrs = Self.attributes([
+            ("x", Self.number(x)), ("y", Self.number(y)), ("width", Self.number(max(0, width))),
+            ("height", Self.number(max(0, height))), ("fill", fill), ("stroke", stroke),
+            ("class", cssClass),
+        ])
+        parts.append(
+            title.map { "<rect\(attrs)><title>\(Self.escape($0))</title></rect>" }
+                ?? "<rect\(attrs)/>")
     }
 
-    mutating func line(x1: Double, y1: Double, x2: Double, y2: Double, stroke: String, width: Double = 1,
-                       dashed: Bool = false, cssClass: String? = nil) {
-        parts.append("<line" + Self.attributes([
-            ("x1", Self.number(x1)), ("y1", Self.number(y1)), ("x2", Self.number(x2)), ("y2", Self.number(y2)),
-            ("stroke", stroke), ("stroke-width", Self.number(width)), ("stroke-dasharray", dashed ? "4 3" : nil), ("class", cssClass),
-        ]) + "/>")
+    mutating func line(
+        x1: Double, y1: Double, x2: Double, y2: Double, stroke: String, width: Double = 1,
+        dashed: Bool = false, cssClass: String? = nil
+    ) {
+        parts.append(
+            "<line"
+                + Self.attributes([
+                    ("x1", Self.number(x1)), ("y1", Self.number(y1)), ("x2", Self.number(x2)),
+                    ("y2", Self.number(y2)),
+                    ("stroke", stroke), ("stroke-width", Self.number(width)),
+                    ("stroke-dasharray", dashed ? "4 3" : nil), ("class", cssClass),
+                ]) + "/>")
     }
 
-    mutating func circle(x: Double, y: Double, r: Double, fill: String, stroke: String? = nil, opacity: Double? = nil,
-                         cssClass: String? = nil) {
-        parts.append("<circle" + Self.attributes([
-            ("cx", Self.number(x)), ("cy", Self.number(y)), ("r", Self.number(r)), ("fill", fill), ("stroke", stroke),
-            ("fill-opacity", opacity.map(Self.number)), ("class", cssClass),
-        ]) + "/>")
+    mutating func circle(
+        x: Double, y: Double, r: Double, fill: String, stroke: String? = nil,
+        opacity: Double? = nil,
+        cssClass: String? = nil
+    ) {
+        parts.append(
+            "<circle"
+                + Self.attributes([
+                    ("cx", Self.number(x)), ("cy", Self.number(y)), ("r", Self.number(r)),
+                    ("fill", fill), ("stroke", stroke),
+                    ("fill-opacity", opacity.map(Self.number)), ("class", cssClass),
+                ]) + "/>")
     }
 
-    mutating func path(_ d: String, stroke: String, fill: String = "none", width: Double = 1.5, cssClass: String? = nil) {
-        parts.append("<path" + Self.attributes([("d", d), ("stroke", stroke), ("fill", fill), ("stroke-width", Self.number(width)),
-                                                ("class", cssClass)]) + "/>")
+    mutating func path(
+        _ d: String, stroke: String, fill: String = "none", width: Double = 1.5,
+        cssClass: String? = nil
+    ) {
+        parts.append(
+            "<path"
+                + Self.attributes([
+                    ("d", d), ("stroke", stroke), ("fill", fill),
+                    ("stroke-width", Self.number(width)),
+                    ("class", cssClass),
+                ]) + "/>")
     }
 
     enum Anchor: String { case start, middle, end }
 
-    mutating func text(_ content: String, x: Double, y: Double, size: Double = 11, anchor: Anchor = .start,
-                       weight: String? = nil, fill: String = "#222", rotate: Bool = false, cssClass: String? = nil) {
-        parts.append("<text" + Self.attributes([
-            ("x", Self.number(x)), ("y", Self.number(y)), ("font-size", Self.number(size)), ("text-anchor", anchor.rawValue),
-            ("font-weight", weight), ("fill", fill), ("class", cssClass),
-            ("transform", rotate ? "rotate(-90 \(Self.number(x)) \(Self.number(y)))" : nil),
-        ]) + ">\(Self.escape(content))</text>")
+    mutating func text(
+        _ content: String, x: Double, y: Double, size: Double = 11, anchor: Anchor = .start,
+        weight: String? = nil, fill: String = "#222", rotate: Bool = false, cssClass: String? = nil
+    ) {
+        parts.append(
+            "<text"
+                + Self.attributes([
+                    ("x", Self.number(x)), ("y", Self.number(y)), ("font-size", Self.number(size)),
+                    ("text-anchor", anchor.rawValue),
+                    ("font-weight", weight), ("fill", fill), ("class", cssClass),
+                    ("transform", rotate ? "rotate(-90 \(Self.number(x)) \(Self.number(y)))" : nil),
+                ]) + ">\(Self.escape(content))</text>")
     }
 
     /// The whole element; `label` is its accessible name.
@@ -115,7 +147,8 @@ struct Scale {
             var powers: [Double] = [], fine: [Double] = []
             var power = 1.0
             while power <= high {
-                for multiple in [1.0, 2, 5] where power * multiple >= low && power * multiple <= high {
+                for multiple in [1.0, 2, 5]
+                where power * multiple >= low && power * multiple <= high {
                     fine.append(power * multiple)
                     if multiple == 1 { powers.append(power) }
                 }
@@ -131,7 +164,8 @@ struct Scale {
         var value = (low / step).rounded(.up) * step
         while value <= high + step * 1e-9 {
             // 0.6, not 0.6000000000000001: ticks are labels.
-            ticks.append(abs(value) < step * 1e-9 ? 0 : Double(String(format: "%.10g", value)) ?? value)
+            ticks.append(
+                abs(value) < step * 1e-9 ? 0 : Double(String(format: "%.10g", value)) ?? value)
             value += step
         }
         return ticks
@@ -141,8 +175,10 @@ struct Scale {
 /// Colour-blind-safe colours: Okabe and Ito's eight, then Paul Tol's muted set, in an order that
 /// keeps neighbours distinct (16 segments before a colour repeats; the default k rule allows 8).
 enum Palette {
-    static let colours = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#666666",
-                          "#332288", "#DDCC77", "#117733", "#CC6677", "#88CCEE", "#882255", "#44AA99", "#999933"]
+    static let colours = [
+        "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#666666",
+        "#332288", "#DDCC77", "#117733", "#CC6677", "#88CCEE", "#882255", "#44AA99", "#999933",
+    ]
 
     /// Black or white, whichever reads better on a fill ("#RRGGBB"), by relative luminance.
     static func ink(on fill: String) -> String {
@@ -171,23 +207,28 @@ enum Palette {
     static func hsl(_ hue: Double, saturation: Double, lightness: Double) -> String {
         let c = (1 - abs(2 * lightness - 1)) * saturation
         let h = hue / 60, x = c * (1 - abs(h.truncatingRemainder(dividingBy: 2) - 1))
-        let (r, g, b): (Double, Double, Double) = switch Int(h) {
-        case 0: (c, x, 0)
-        case 1: (x, c, 0)
-        case 2: (0, c, x)
-        case 3: (0, x, c)
-        case 4: (x, 0, c)
-        default: (c, 0, x)
-        }
+        let (r, g, b): (Double, Double, Double) =
+            switch Int(h) {
+            case 0: (c, x, 0)
+            case 1: (x, c, 0)
+            case 2: (0, c, x)
+            case 3: (0, x, c)
+            case 4: (x, 0, c)
+            default: (c, 0, x)
+            }
         let m = lightness - c / 2
-        return String(format: "#%02X%02X%02X", Int(((r + m) * 255).rounded()), Int(((g + m) * 255).rounded()), Int(((b + m) * 255).rounded()))
+        return String(
+            format: "#%02X%02X%02X", Int(((r + m) * 255).rounded()), Int(((g + m) * 255).rounded()),
+            Int(((b + m) * 255).rounded()))
     }
 
     /// Blue (low) through white to orange (high), for z-scores in -2...2.
     static func diverging(_ z: Double) -> String {
         let t = max(-1, min(1, z / 2))
-        let (r, g, b): (Double, Double, Double) = t < 0
-            ? (255 + t * (255 - 33), 255 + t * (255 - 102), 255 + t * (255 - 172))  // toward #2166AC
+        let (r, g, b): (Double, Double, Double) =
+            t < 0
+            // toward #2166AC
+            ? (255 + t * (255 - 33), 255 + t * (255 - 102), 255 + t * (255 - 172))
             : (255 - t * (255 - 230), 255 - t * (255 - 97), 255 - t * (255 - 1))  // toward #E66101
         return String(format: "#%02X%02X%02X", Int(r.rounded()), Int(g.rounded()), Int(b.rounded()))
     }

@@ -10,11 +10,12 @@ public enum TextCharts {
     public static func sparkline(_ values: [Double]) -> String {
         let finite = values.filter(\.isFinite)
         guard let low = finite.min(), let high = finite.max() else { return "" }
-        return String(values.map { value -> Character in
-            guard value.isFinite else { return " " }
-            let t = high > low ? (value - low) / (high - low) : 0.5
-            return blocks[min(blocks.count - 1, Int(t * Double(blocks.count - 1) + 0.5))]
-        })
+        return String(
+            values.map { value -> Character in
+                guard value.isFinite else { return " " }
+                let t = high > low ? (value - low) / (high - low) : 0.5
+                return blocks[min(blocks.count - 1, Int(t * Double(blocks.count - 1) + 0.5))]
+            })
     }
 
     /// A bar of `width` cells for a share 0...1, in eighths.
@@ -28,14 +29,21 @@ public enum TextCharts {
     /// Segment shares (customers, and revenue when known), one line per segment.
     public static func shares(_ detail: Segmentation_V1_ModelDetail) -> String {
         let nameWidth = min(40, detail.segments.map { "\($0.id) \($0.name)".count }.max() ?? 10)
-        var lines = ["segment shares (█ customers" + (detail.segments.allSatisfy(\.hasRevenueShare) ? ", revenue after the bar)" : ")")]
+        var lines = [
+            "segment shares (█ customers"
+                + (detail.segments.allSatisfy(\.hasRevenueShare) ? ", revenue after the bar)" : ")")
+        ]
         for segment in detail.segments {
             let full = "\(segment.id) \(segment.name)"
             let cut = full.count > nameWidth ? String(full.prefix(nameWidth - 1)) + "…" : full
             let label = cut.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-            var line = "  \(label) \(bar(segment.customerShare).padding(toLength: 30, withPad: " ", startingAt: 0)) "
-                + Format.percent(segment.customerShare).padding(toLength: 5, withPad: " ", startingAt: 0)
-            if segment.hasRevenueShare { line += "  revenue \(Format.percent(segment.revenueShare))" }
+            var line =
+                "  \(label) \(bar(segment.customerShare).padding(toLength: 30, withPad: " ", startingAt: 0)) "
+                + Format.percent(segment.customerShare).padding(
+                    toLength: 5, withPad: " ", startingAt: 0)
+            if segment.hasRevenueShare {
+                line += "  revenue \(Format.percent(segment.revenueShare))"
+            }
             lines.append(line)
         }
         return lines.joined(separator: "\n")
@@ -45,18 +53,25 @@ public enum TextCharts {
     public static func kTable(_ detail: Segmentation_V1_ModelDetail) -> String {
         let rows = detail.kTable.sorted { $0.k < $1.k }
         guard !rows.isEmpty else { return "" }
-        var lines = ["k choice: silhouette over k = \(rows.first!.k)...\(rows.last!.k)  \(sparkline(rows.map(\.silhouette)))",
-                     "     k    inertia  silhouette  davies-bouldin  smallest"]
+        var lines = [
+            "k choice: silhouette over k = \(rows.first!.k)...\(rows.last!.k)  \(sparkline(rows.map(\.silhouette)))",
+            "     k    inertia  silhouette  davies-bouldin  smallest",
+        ]
         for row in rows {
             let mark = Int(row.k) == Int(detail.chosenK) ? "▶" : " "
-            lines.append("  \(mark) " + String(row.k).leftPad(3) + Format.compact(row.inertia).leftPad(11)
-                         + Format.score(row.silhouette).leftPad(12) + Format.score(row.daviesBouldin).leftPad(16)
-                         + Format.percent(row.smallestShare).leftPad(10) + (mark == "▶" ? "  chosen" : ""))
+            lines.append(
+                "  \(mark) " + String(row.k).leftPad(3) + Format.compact(row.inertia).leftPad(11)
+                    + Format.score(row.silhouette).leftPad(12)
+                    + Format.score(row.daviesBouldin).leftPad(16)
+                    + Format.percent(row.smallestShare).leftPad(10)
+                    + (mark == "▶" ? "  chosen" : ""))
         }
         return lines.joined(separator: "\n")
     }
 }
 
 extension String {
-    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    func leftPad(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }

@@ -5,13 +5,14 @@ import SegmentationMessages
 extension Segmentation_V1_Algorithm {
     /// The API's value for a method.
     public init(_ method: ClusteringMethod) {
-        self = switch method {
-        case .kmeans: .kmeans
-        case .minibatchKMeans: .minibatchKmeans
-        case .ward: .ward
-        case .gmm: .gaussianMixture
-        case .dbscan: .dbscan
-        }
+        self =
+            switch method {
+            case .kmeans: .kmeans
+            case .minibatchKMeans: .minibatchKmeans
+            case .ward: .ward
+            case .gmm: .gaussianMixture
+            case .dbscan: .dbscan
+            }
     }
 
     /// The engine's method; nil for none or an unknown value.

@@ -14,11 +14,15 @@ extension InputKind {
         switch kind {
         case .transactions: self = .transactions
         case .customers: self = .customers
-        default: throw InvalidField("kind", "kind must be INPUT_KIND_TRANSACTIONS or INPUT_KIND_CUSTOMERS")
+        default:
+            throw InvalidField(
+                "kind", "kind must be INPUT_KIND_TRANSACTIONS or INPUT_KIND_CUSTOMERS")
         }
     }
 
-    public var proto: Segmentation_V1_InputKind { self == .transactions ? .transactions : .customers }
+    public var proto: Segmentation_V1_InputKind {
+        self == .transactions ? .transactions : .customers
+    }
 }
 
 extension Scaling {
@@ -94,26 +98,36 @@ extension GaussianMixture.Covariance {
 
 extension RowFilter {
     public init(_ filter: Segmentation_V1_RowFilter) throws {
-        let mode: Mode = switch filter.mode {
-        case .include: .include
-        case .exclude: .exclude
-        default:
-            throw InvalidField("filters", "filter on \(filter.column.quotedForMessage): mode must be FILTER_MODE_INCLUDE or FILTER_MODE_EXCLUDE")
-        }
+        let mode: Mode =
+            switch filter.mode {
+            case .include: .include
+            case .exclude: .exclude
+            default:
+                throw InvalidField(
+                    "filters",
+                    "filter on \(filter.column.quotedForMessage): mode must be FILTER_MODE_INCLUDE or FILTER_MODE_EXCLUDE"
+                )
+            }
         guard !filter.column.isEmpty, filter.column.count <= 256, filter.value.count <= 1024 else {
-            throw InvalidField("filters", "a filter needs a column (at most 256 characters) and a value of at most 1024")
+            throw InvalidField(
+                "filters",
+                "a filter needs a column (at most 256 characters) and a value of at most 1024")
         }
         self.init(mode: mode, column: filter.column, value: filter.value)
     }
 
     public var proto: Segmentation_V1_RowFilter {
-        .with { $0.mode = mode == .include ? .include : .exclude; $0.column = column; $0.value = value }
+        .with {
+            $0.mode = mode == .include ? .include : .exclude; $0.column = column; $0.value = value
+        }
     }
 
     /// The filters of a request; nil for none.
     public static func list(_ filters: [Segmentation_V1_RowFilter]) throws -> [RowFilter]? {
         guard filters.count <= RowFilter.maximumCount else {
-            throw InvalidField("filters", "filters: \(filters.count) given, at most \(RowFilter.maximumCount) allowed")
+            throw InvalidField(
+                "filters",
+                "filters: \(filters.count) given, at most \(RowFilter.maximumCount) allowed")
         }
         return filters.isEmpty ? nil : try filters.map(RowFilter.init)
     }

@@ -20,13 +20,17 @@ public func ingestionFuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: In
 }
 
 /// Every field of every record, read as text and as a number.
-private func records(_ feed: (inout CSVParser, (CSVRecord) throws -> Void) throws -> Void) -> Result<[[String]], any Error> {
+private func records(
+    _ feed: (inout CSVParser, (CSVRecord) throws -> Void) throws -> Void
+) -> Result<[[String]], any Error> {
     var out: [[String]] = []
     var parser = CSVParser(source: "fuzz")
     return Result {
         try feed(&parser) { record in
             out.append((0..<record.count).map { record.string($0) })
-            for index in 0..<record.count { _ = record.double(index); _ = record.trimmedString(index) }
+            for index in 0..<record.count {
+                _ = record.double(index); _ = record.trimmedString(index)
+            }
         }
         try parser.finish { record in out.append((0..<record.count).map { record.string($0) }) }
         return out
@@ -36,7 +40,9 @@ private func records(_ feed: (inout CSVParser, (CSVRecord) throws -> Void) throw
 /// The same bytes fed whole and fed in pieces must give the same records (uploads and files
 /// arrive in chunks whose boundaries fall anywhere, even inside a quoted field or a BOM).
 private func checkChunking(_ csv: [UInt8], split: Int) {
-    let whole = records { parser, body in try csv.withUnsafeBufferPointer { try parser.feed($0, body) } }
+    let whole = records { parser, body in
+        try csv.withUnsafeBufferPointer { try parser.feed($0, body) }
+    }
     let step = max(1, split % 7 + 1)
     let pieces = records { parser, body in
         try csv.withUnsafeBufferPointer { buffer in
@@ -49,16 +55,21 @@ private func checkChunking(_ csv: [UInt8], split: Int) {
         }
     }
     switch (whole, pieces) {
-    case (.success(let a), .success(let b)): precondition(a == b, "chunked parsing differs from whole parsing")
+    case (.success(let a), .success(let b)):
+        precondition(a == b, "chunked parsing differs from whole parsing")
     case (.failure, .failure): break
-    default: preconditionFailure("chunked parsing and whole parsing disagree on whether the input is valid")
+    default:
+        preconditionFailure(
+            "chunked parsing and whole parsing disagree on whether the input is valid")
     }
 }
 
 private func ingest(_ csv: [UInt8], kind: InputKind) {
     var configuration = TrainingConfiguration()
     configuration.kind = kind
-    _ = try? SegmentationTrainer(configuration: configuration).prepare([.bytes(name: "fuzz.csv", data: Data(csv))])
+    _ = try? SegmentationTrainer(configuration: configuration).prepare([
+        .bytes(name: "fuzz.csv", data: Data(csv))
+    ])
 }
 
 /// Ingestion through to a fitted, profiled, labelled model and scoring it, on whatever survives cleaning.
@@ -71,10 +82,13 @@ private func ingestAndTrain(_ csv: [UInt8]) {
         configuration.maxIterations = 20
         let trainer = SegmentationTrainer(configuration: configuration)
         guard let prepared = try? trainer.prepare([.bytes(name: "fuzz.csv", data: Data(csv))]),
-              (2...300).contains(prepared.features.count),
-              let model = try? trainer.train(prepared) else { continue }
+            (2...300).contains(prepared.features.count),
+            let model = try? trainer.train(prepared)
+        else { continue }
         let bytes = try! model.serialized()
-        precondition((try? SegmentationModel(serialized: bytes)) != nil, "a trained model does not read back")
+        precondition(
+            (try? SegmentationModel(serialized: bytes)) != nil, "a trained model does not read back"
+        )
         _ = try? model.assignTrainingData([.bytes(name: "fuzz.csv", data: Data(csv))])
     }
 }

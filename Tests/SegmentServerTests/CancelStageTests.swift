@@ -4,6 +4,7 @@ import SegmentationAPI
 import SegmentationEngine
 import Synchronization
 import Testing
+
 @testable import SegmentCLI
 @testable import SegmentServer
 
@@ -61,24 +62,34 @@ final class StageGate: Sendable {
 
 @Suite("CancelJob in every stage", .serialized, .timeLimit(.minutes(10)))
 struct CancelStageTests {
-    @Test("CancelJob during reading, features, clustering, metrics, profiling and after the last stage: CANCELLED, no version")
+    @Test(
+        "CancelJob during reading, features, clustering, metrics, profiling and after the last stage: CANCELLED, no version"
+    )
     func cancelInEveryStage() async throws {
         let harness = try Harness()
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 200)
         let gate = StageGate()
-        try await harness.withServer(hooks: ServerHooks(training: gate.observer)) { services, server in
+        try await harness.withServer(hooks: ServerHooks(training: gate.observer)) {
+            services, server in
             let dataset = try await services.upload(path)
-            let stages: [TrainingEvent.Stage] = [.reading, .features, .clustering, .metrics, .profiling, .done]
-            #expect(Set(stages) == Set(TrainingEvent.Stage.allCases), "a stage without a cancel test")
+            let stages: [TrainingEvent.Stage] = [
+                .reading, .features, .clustering, .metrics, .profiling, .done,
+            ]
+            #expect(
+                Set(stages) == Set(TrainingEvent.Stage.allCases), "a stage without a cancel test")
             for stage in stages {
                 gate.arm(stage)
-                let job = try await services.training.submitTrainingJob(.with {
-                    $0.spec = .with {
-                        $0.modelName = "held"; $0.datasetID = dataset.id
-                        $0.kRange = .with { $0.min = 2; $0.max = 4 }; $0.nInit = 2
+                let job = try await services.training.submitTrainingJob(
+                    .with {
+                        $0.spec = .with {
+                            $0.modelName = "held"; $0.datasetID = dataset.id
+                            $0.kRange = .with {
+                                $0.min = 2; $0.max = 4
+                            }; $0.nInit = 2
+                        }
                     }
-                }).job
+                ).job
                 guard await gate.waitUntilHeld() else {
                     Issue.record("no job reached \(stage) within a minute")
                     return
@@ -92,10 +103,15 @@ struct CancelStageTests {
                 _ = try await services.training.cancelJob(.with { $0.jobID = job.id })
                 gate.letGo()
                 let finished = try await services.waitForJob(job.id)
-                #expect(finished.state == .cancelled, "\(stage): \(finished.state) \(finished.error)")
-                #expect(finished.modelVersion == 0, "\(stage): registered version \(finished.modelVersion)")
+                #expect(
+                    finished.state == .cancelled, "\(stage): \(finished.state) \(finished.error)")
+                #expect(
+                    finished.modelVersion == 0,
+                    "\(stage): registered version \(finished.modelVersion)")
             }
-            #expect((try? await server.registry.versions(of: "held"))?.isEmpty ?? true, "a cancelled job left a version")
+            #expect(
+                (try? await server.registry.versions(of: "held"))?.isEmpty ?? true,
+                "a cancelled job left a version")
             // The same spec, not held, still trains: the cancels left nothing behind.
             let job = try await services.train(dataset.id, model: "held", ks: 2...4, nInit: 2)
             #expect(job.state == .succeeded && job.modelVersion == 1)

@@ -18,7 +18,8 @@ enum ChildProcess {
     /// Waits up to `seconds` for `process` to exit and returns its exit status (128 + the signal
     /// for a signalled one); SIGKILLs it past that and throws.
     @discardableResult
-    static func waitForExit(_ process: Process, seconds: Double, what: String) async throws -> Int32 {
+    static func waitForExit(_ process: Process, seconds: Double, what: String) async throws -> Int32
+    {
         if let status = await exitStatus(process, within: seconds) { return status }
         kill(process.processIdentifier, SIGKILL)
         _ = await exitStatus(process, within: 5)
@@ -29,7 +30,9 @@ enum ChildProcess {
     @discardableResult
     static func terminate(_ process: Process, seconds: Double = 20, what: String) async -> Int32? {
         process.terminate()
-        do { return try await waitForExit(process, seconds: seconds, what: "\(what) after SIGTERM") } catch {
+        do {
+            return try await waitForExit(process, seconds: seconds, what: "\(what) after SIGTERM")
+        } catch {
             Issue.record("\(error)")
             return nil
         }
@@ -116,14 +119,20 @@ final class ServerProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline, process.isRunning {
             let text = log.text
-            if let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                return ServerProcess(process: process, port: Int(text[range].split(separator: ":").last!)!, log: log)
+            if let range = text.range(
+                of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+            {
+                return ServerProcess(
+                    process: process, port: Int(text[range].split(separator: ":").last!)!, log: log)
             }
             await ChildProcess.pause()
         }
         Foundation.kill(process.processIdentifier, SIGKILL)
-        _ = try? await ChildProcess.waitForExit(process, seconds: 5, what: "segment-server that did not start")
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "server did not start within 30 s: \(log.text)"])
+        _ = try? await ChildProcess.waitForExit(
+            process, seconds: 5, what: "segment-server that did not start")
+        throw CocoaError(
+            .fileReadUnknown,
+            userInfo: [NSLocalizedDescriptionKey: "server did not start within 30 s: \(log.text)"])
     }
 
     var processIdentifier: Int32 { process.processIdentifier }

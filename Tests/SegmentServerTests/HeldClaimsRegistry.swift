@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 @testable import SegmentServer
 
 /// A shared registry whose job claims can be held: tests land a shutdown while a claim is in
@@ -22,14 +23,24 @@ final class HeldClaimsRegistry: SharedRegistry, ForwardingRegistry {
         claimWaiting.withLock { $0 = false }
         return try await base.claimJob(owner: owner)
     }
-    func followChanges(_ changed: @escaping @Sendable (String?) async -> Void) async { await base.followChanges(changed) }
-    func heartbeat(owner: String, jobs: [String]) async throws -> (stop: Set<String>, lost: Set<String>) {
+    func followChanges(_ changed: @escaping @Sendable (String?) async -> Void) async {
+        await base.followChanges(changed)
+    }
+    func heartbeat(
+        owner: String, jobs: [String]
+    ) async throws -> (stop: Set<String>, lost: Set<String>) {
         try await base.heartbeat(owner: owner, jobs: jobs)
     }
-    func requeueStalled(stalledAfter: Double, maximumAttempts: Int) async throws -> (requeued: [String], failed: [String]) {
+    func requeueStalled(
+        stalledAfter: Double, maximumAttempts: Int
+    ) async throws -> (requeued: [String], failed: [String]) {
         try await base.requeueStalled(stalledAfter: stalledAfter, maximumAttempts: maximumAttempts)
     }
-    func releaseJob(id: String, owner: String) async throws { try await base.releaseJob(id: id, owner: owner) }
+    func releaseJob(id: String, owner: String) async throws {
+        try await base.releaseJob(id: id, owner: owner)
+    }
     func queuedJobCount() async throws -> Int { try await base.queuedJobCount() }
-    func requestCancel(jobID: String, at date: Date) async throws -> JobRecord { try await base.requestCancel(jobID: jobID, at: date) }
+    func requestCancel(jobID: String, at date: Date) async throws -> JobRecord {
+        try await base.requestCancel(jobID: jobID, at: date)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import SegmentServer
 
 /// A registry in memory, with the semantics the `Registry` protocol documents (each method one
@@ -20,13 +21,19 @@ actor InMemoryRegistry: Registry {
     private var requests: [String: ClientRequest] = [:]
 
     func clientRequest(method: String, id: String) -> ClientRequest? {
-        requests["\(method) \(id)"].flatMap { $0.createdAt.timeIntervalSinceNow > -ClientRequest.retention ? $0 : nil }
+        requests["\(method) \(id)"].flatMap {
+            $0.createdAt.timeIntervalSinceNow > -ClientRequest.retention ? $0 : nil
+        }
     }
 
     func forgetClientRequest(method: String, id: String) { requests["\(method) \(id)"] = nil }
 
     private func record(_ request: ClientRequest) throws -> String? {
-        if let earlier = clientRequest(method: request.method, id: request.id), try request.isRetry(of: earlier) { return earlier.resultID }
+        if let earlier = clientRequest(method: request.method, id: request.id),
+            try request.isRetry(of: earlier)
+        {
+            return earlier.resultID
+        }
         requests["\(request.method) \(request.id)"] = request
         return nil
     }
@@ -39,19 +46,27 @@ actor InMemoryRegistry: Registry {
     }
 
     func dataset(id: String) -> DatasetRecord? { datasetRecords[id] }
-    func datasets() -> Listing<DatasetRecord> { Listing(items: datasetRecords.values.sorted { $0.createdAt > $1.createdAt }, unreadable: 0) }
+    func datasets() -> Listing<DatasetRecord> {
+        Listing(items: datasetRecords.values.sorted { $0.createdAt > $1.createdAt }, unreadable: 0)
+    }
     func datasetIDs() -> Set<String> { Set(datasetRecords.keys) }
 
     func deleteDataset(id: String, force: Bool) throws -> [String] {
         guard datasetRecords[id] != nil else { throw RegistryError.notFound("dataset '\(id)'") }
         if jobRecords.values.contains(where: { $0.datasetID == id && !$0.status.isFinished }) {
-            throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is being used by a queued or running job; cancel it first")
+            throw RegistryError.datasetInUse(
+                "dataset \(id.prefix(19)) is being used by a queued or running job; cancel it first"
+            )
         }
         let trained = stored.sorted { $0.key < $1.key }.flatMap { name, versions in
-            versions.keys.sorted().filter { versions[$0]!.record.datasetID == id }.map { "\(name)@\($0)" }
+            versions.keys.sorted().filter { versions[$0]!.record.datasetID == id }.map {
+                "\(name)@\($0)"
+            }
         }
         if !trained.isEmpty && !force {
-            throw RegistryError.datasetInUse("dataset \(id.prefix(19)) is the training data of \(trained.joined(separator: ", "))")
+            throw RegistryError.datasetInUse(
+                "dataset \(id.prefix(19)) is the training data of \(trained.joined(separator: ", "))"
+            )
         }
         datasetRecords[id] = nil
         return trained
@@ -66,8 +81,10 @@ actor InMemoryRegistry: Registry {
     func job(id: String) -> JobRecord? { jobRecords[id] }
 
     func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) -> Listing<JobRecord> {
-        let matching = jobRecords.values.filter { (modelName == nil || $0.modelName == modelName) && (cursor?.precedes($0) ?? true) }
-            .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+        let matching = jobRecords.values.filter {
+            (modelName == nil || $0.modelName == modelName) && (cursor?.precedes($0) ?? true)
+        }
+        .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
         return Listing(items: Array(matching.prefix(limit)), unreadable: 0)
     }
 
@@ -101,10 +118,12 @@ actor InMemoryRegistry: Registry {
         let number = nextVersion[new.name] ?? 1
         let now = Date.wholeSeconds()
         let record = VersionRecord(
-            name: new.name, version: number, createdAt: now, datasetID: new.datasetID, jobID: new.jobID,
+            name: new.name, version: number, createdAt: now, datasetID: new.datasetID,
+            jobID: new.jobID,
             parentVersion: new.parentVersion, kind: new.model.kind, k: new.model.k,
             silhouette: new.model.metrics.silhouette, customers: new.model.dataReport.customersOut)
-        stored[new.name, default: [:]][number] = StoredVersion(record: record, bytes: new.modelBytes)
+        stored[new.name, default: [:]][number] = StoredVersion(
+            record: record, bytes: new.modelBytes)
         nextVersion[new.name] = number + 1
         updatedAt[new.name] = now
         if var job {
@@ -117,8 +136,9 @@ actor InMemoryRegistry: Registry {
     func models() -> [ModelSummaryRecord] {
         stored.keys.sorted().compactMap { name in
             guard let versions = stored[name], let latest = versions.keys.max() else { return nil }
-            return ModelSummaryRecord(name: name, latestVersion: latest, versionCount: versions.count,
-                                      aliases: aliasTable[name] ?? [:], updatedAt: updatedAt[name] ?? Date())
+            return ModelSummaryRecord(
+                name: name, latestVersion: latest, versionCount: versions.count,
+                aliases: aliasTable[name] ?? [:], updatedAt: updatedAt[name] ?? Date())
         }
     }
 
@@ -130,7 +150,9 @@ actor InMemoryRegistry: Registry {
     func version(_ name: String, _ number: Int) -> VersionRecord? { stored[name]?[number]?.record }
 
     func modelBytes(_ name: String, _ number: Int) throws -> Data {
-        guard let version = stored[name]?[number] else { throw RegistryError.notFound("model version \(name)@\(number)") }
+        guard let version = stored[name]?[number] else {
+            throw RegistryError.notFound("model version \(name)@\(number)")
+        }
         return version.bytes
     }
 
@@ -139,7 +161,9 @@ actor InMemoryRegistry: Registry {
     /// Tests switch the storage "off": the probe (and nothing else) fails while it is.
     private var unreachable = false
     func setUnreachable(_ value: Bool) { unreachable = value }
-    func probe() throws { if unreachable { throw RegistryError.storage("unreachable (a test switched it off)") } }
+    func probe() throws {
+        if unreachable { throw RegistryError.storage("unreachable (a test switched it off)") }
+    }
 
     /// Tests hold the startup checks here (the first of them marks unfinished jobs failed) until they release it.
     private var startupHold: CheckedContinuation<Void, Never>?
@@ -152,12 +176,16 @@ actor InMemoryRegistry: Registry {
     }
 
     func aliases() -> [(model: String, alias: String, version: Int)] {
-        aliasTable.flatMap { name, aliases in aliases.map { (model: name, alias: $0.key, version: $0.value) } }
+        aliasTable.flatMap { name, aliases in
+            aliases.map { (model: name, alias: $0.key, version: $0.value) }
+        }
     }
 
     func setAlias(_ name: String, alias: String, version: Int) throws -> Int? {
         try Names.validateAlias(alias)
-        guard stored[name]?[version] != nil else { throw RegistryError.notFound("model version \(name)@\(version)") }
+        guard stored[name]?[version] != nil else {
+            throw RegistryError.notFound("model version \(name)@\(version)")
+        }
         let previous = aliasTable[name]?[alias]
         aliasTable[name, default: [:]][alias] = version
         return previous
@@ -170,9 +198,13 @@ actor InMemoryRegistry: Registry {
     }
 
     func deleteVersion(_ name: String, _ number: Int, force: Bool) throws -> [String] {
-        guard stored[name]?[number] != nil else { throw RegistryError.notFound("model version \(name)@\(number)") }
+        guard stored[name]?[number] != nil else {
+            throw RegistryError.notFound("model version \(name)@\(number)")
+        }
         let aliases = (aliasTable[name] ?? [:]).filter { $0.value == number }.keys.sorted()
-        if !aliases.isEmpty && !force { throw RegistryError.aliasedVersion(name: name, version: number, aliases: aliases) }
+        if !aliases.isEmpty && !force {
+            throw RegistryError.aliasedVersion(name: name, version: number, aliases: aliases)
+        }
         for alias in aliases { aliasTable[name]?[alias] = nil }
         stored[name]?[number] = nil
         return aliases

@@ -5,12 +5,17 @@ import SegmentationAPI
 import SegmentationEngine
 import Synchronization
 import Testing
+
 @testable import SegmentCLI
 @testable import SegmentServer
 
-@Suite("Wrong specs and names are refused at once; cancellation and shutdown bite", .serialized, .timeLimit(.minutes(10)))
+@Suite(
+    "Wrong specs and names are refused at once; cancellation and shutdown bite", .serialized,
+    .timeLimit(.minutes(10)))
 struct LimitsTests {
-    @Test("CancelJob while training ends the job CANCELLED with no version; shutdown during a long job takes seconds")
+    @Test(
+        "CancelJob while training ends the job CANCELLED with no version; shutdown during a long job takes seconds"
+    )
     func cancelAndShutdown() async throws {
         let harness = try Harness()
         defer { harness.remove() }
@@ -20,7 +25,9 @@ struct LimitsTests {
             Segmentation_V1_SubmitTrainingJobRequest.with {
                 $0.spec = .with {
                     $0.modelName = "slow"; $0.datasetID = datasetID
-                    $0.kRange = .with { $0.min = 2; $0.max = 100 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
+                    $0.kRange = .with {
+                        $0.min = 2; $0.max = 100
+                    }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
                 }
             }
         }
@@ -32,7 +39,10 @@ struct LimitsTests {
             let finished = try await services.waitForJob(job.id)
             #expect(finished.state == .cancelled)
             #expect(finished.modelVersion == 0)
-            #expect(await statusCode { _ = try await services.models.listVersions(.with { $0.name = "slow" }) } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.listVersions(.with { $0.name = "slow" })
+                } == .notFound)
             // Start another long job and leave it running: the server must still stop within seconds.
             let second = try await services.training.submitTrainingJob(long(dataset.id)).job
             try await Self.waitForClustering(services, second.id)
@@ -67,12 +77,16 @@ struct LimitsTests {
             let slow = Segmentation_V1_SubmitTrainingJobRequest.with {
                 $0.spec = .with {
                     $0.modelName = "q"; $0.datasetID = dataset.id
-                    $0.kRange = .with { $0.min = 2; $0.max = 100 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
+                    $0.kRange = .with {
+                        $0.min = 2; $0.max = 100
+                    }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
                 }
             }
             // One runs, two wait: the fourth is refused.
             var ids: [String] = []
-            for _ in 0..<3 { ids.append(try await services.training.submitTrainingJob(slow).job.id) }
+            for _ in 0..<3 {
+                ids.append(try await services.training.submitTrainingJob(slow).job.id)
+            }
             do {
                 _ = try await services.training.submitTrainingJob(slow)
                 Issue.record("a fourth job was queued")
@@ -84,7 +98,9 @@ struct LimitsTests {
         }
     }
 
-    @Test("Datasets can be deleted (refused while versions need them unless forced); the total is under a quota")
+    @Test(
+        "Datasets can be deleted (refused while versions need them unless forced); the total is under a quota"
+    )
     func datasetLifecycle() async throws {
         let harness = try Harness()
         defer { harness.remove() }
@@ -93,55 +109,90 @@ struct LimitsTests {
         let size = Int64(try Data(contentsOf: URL(fileURLWithPath: first)).count)
         try await harness.withServer(maximumDatasetBytes: size + size / 2) { services, _ in
             let dataset = try await services.upload(first)
-            #expect(try await services.train(dataset.id, model: "d", ks: 3...3, nInit: 1).state == .succeeded)
+            #expect(
+                try await services.train(dataset.id, model: "d", ks: 3...3, nInit: 1).state
+                    == .succeeded)
             // Over the quota: refused, nothing kept.
-            #expect(await statusCode { _ = try await services.upload(second) } == .resourceExhausted)
+            #expect(
+                await statusCode { _ = try await services.upload(second) } == .resourceExhausted)
             #expect(try await services.datasets.listDatasets(.init()).datasets.count == 1)
             // Needed by d@1: refused unless forced.
-            #expect(await statusCode { _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id }) } == .failedPrecondition)
-            let deleted = try await services.datasets.deleteDataset(.with { $0.id = dataset.id; $0.force = true })
-            #expect(deleted.trainedVersions.map(\.text) == ["d@1"] && deleted.trainedVersions.first?.version == 1)
-            #expect(await statusCode { _ = try await services.datasets.getDataset(.with { $0.id = dataset.id }) } == .notFound)
-            #expect(await statusCode { _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id }) } == .notFound)
-            let folder = (harness.dataDirectory as NSString).appendingPathComponent("datasets/" + dataset.id.replacingOccurrences(of: "sha256:", with: ""))
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id })
+                } == .failedPrecondition)
+            let deleted = try await services.datasets.deleteDataset(
+                .with {
+                    $0.id = dataset.id; $0.force = true
+                })
+            #expect(
+                deleted.trainedVersions.map(\.text) == ["d@1"]
+                    && deleted.trainedVersions.first?.version == 1)
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.getDataset(.with { $0.id = dataset.id })
+                } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.deleteDataset(.with { $0.id = dataset.id })
+                } == .notFound)
+            let folder = (harness.dataDirectory as NSString).appendingPathComponent(
+                "datasets/" + dataset.id.replacingOccurrences(of: "sha256:", with: ""))
             #expect(!FileManager.default.fileExists(atPath: folder))
             // The version keeps serving; its export needs the data and says so.
-            #expect(try await services.models.getModel(.with { $0.model = .init(text: "d@1") }).model.segments.count == 3)
-            #expect(await statusCode {
-                _ = try await services.models.exportAssignments(.with { $0.model = .init(text: "d@1") }) { response in
-                    for try await _ in response.messages {}
-                }
-            } == .notFound)
+            #expect(
+                try await services.models.getModel(.with { $0.model = .init(text: "d@1") }).model
+                    .segments.count == 3)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.exportAssignments(
+                        .with { $0.model = .init(text: "d@1") }
+                    ) { response in
+                        for try await _ in response.messages {}
+                    }
+                } == .notFound)
             // Room again: the second upload fits.
             _ = try await services.upload(second)
             // A header wider than --max-columns (default 1000) is refused, naming the file.
             let wide = try harness.sideFile("wide.csv")
-            try ((0...1000).map { "c\($0)" }.joined(separator: ",") + "\n" + (0...1000).map { _ in "1" }.joined(separator: ",") + "\n")
+            try
+                ((0...1000).map { "c\($0)" }.joined(separator: ",") + "\n"
+                + (0...1000).map { _ in "1" }.joined(separator: ",") + "\n")
                 .write(toFile: wide, atomically: true, encoding: .utf8)
             do {
                 _ = try await services.upload(wide, kind: .customers)
                 Issue.record("a 1,001-column file was accepted")
             } catch let error as RPCError {
-                #expect(error.code == .invalidArgument && error.message.contains("1001 columns"), "\(error.message)")
+                #expect(
+                    error.code == .invalidArgument && error.message.contains("1001 columns"),
+                    "\(error.message)")
             }
         }
     }
 
-    @Test("An oversized request is RESOURCE_EXHAUSTED naming --max-message-mb, not a stream reset; the connection keeps serving")
+    @Test(
+        "An oversized request is RESOURCE_EXHAUSTED naming --max-message-mb, not a stream reset; the connection keeps serving"
+    )
     func oversizedMessage() async throws {
         let harness = try Harness()
         defer { harness.remove() }
         let (path, _) = try harness.sampleFile(customers: 120)
-        try await harness.withServer(configure: { $0.maximumMessageBytes = 1 << 20 }) { services, _ in
+        try await harness.withServer(configure: { $0.maximumMessageBytes = 1 << 20 }) {
+            services, _ in
             let dataset = try await services.upload(path)
             _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
             // About 2.4 MB: over the 1 MiB limit, under the transport's hard cut (4x).
             let rows = (0..<40_000).map { index in
-                Segmentation_V1_FeatureRow.with { $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120] }
+                Segmentation_V1_FeatureRow.with {
+                    $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120]
+                }
             }
             let big = Segmentation_V1_ScoreRequest.with {
                 $0.model = .init(text: "m")
-                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
+                $0.features = .with {
+                    $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"];
+                    $0.rows = rows
+                }
             }
             do {
                 _ = try await services.scoring.score(big, options: largeResponses)
@@ -149,7 +200,9 @@ struct LimitsTests {
             } catch let error as RPCError {
                 #expect(error.code == .resourceExhausted, "\(error.code): \(error.message)")
                 #expect(error.message.contains("--max-message-mb"), "\(error.message)")
-                let details = (try? error.unpackGoogleRPCStatus())?.details.map { String(describing: $0) } ?? []
+                let details =
+                    (try? error.unpackGoogleRPCStatus())?.details.map { String(describing: $0) }
+                    ?? []
                 #expect(details.contains { $0.contains("MESSAGE_TOO_LARGE") }, "\(details)")
             }
             // The same connection still serves, and a batch under the limit scores.
@@ -159,19 +212,25 @@ struct LimitsTests {
         }
     }
 
-    @Test("Rows per dataset are bounded by --max-rows (RESOURCE_EXHAUSTED, nothing kept); concurrent uploads cannot pass the quota together")
+    @Test(
+        "Rows per dataset are bounded by --max-rows (RESOURCE_EXHAUSTED, nothing kept); concurrent uploads cannot pass the quota together"
+    )
     func rowsAndConcurrentQuota() async throws {
         let harness = try Harness()
         defer { harness.remove() }
         let (first, _) = try harness.sampleFile(customers: 150, seed: 1)
         let (second, _) = try harness.sampleFile(customers: 150, seed: 2)
-        let rows = try String(contentsOfFile: first, encoding: .utf8).split(separator: "\n").count - 1
-        try await harness.withServer(configure: { $0.limits.maximumRows = rows - 1 }) { services, _ in
+        let rows =
+            try String(contentsOfFile: first, encoding: .utf8).split(separator: "\n").count - 1
+        try await harness.withServer(configure: { $0.limits.maximumRows = rows - 1 }) {
+            services, _ in
             do {
                 _ = try await services.upload(first)
                 Issue.record("\(rows) rows were accepted under --max-rows \(rows - 1)")
             } catch let error as RPCError {
-                #expect(error.code == .resourceExhausted && error.message.contains("--max-rows"), "\(error.code): \(error.message)")
+                #expect(
+                    error.code == .resourceExhausted && error.message.contains("--max-rows"),
+                    "\(error.code): \(error.message)")
             }
             #expect(try await services.datasets.listDatasets(.init()).datasets.isEmpty)
         }
@@ -180,15 +239,24 @@ struct LimitsTests {
         let size = Int64(try Data(contentsOf: URL(fileURLWithPath: first)).count)
         let barrier = Barrier(parties: 2)
         let hooks = ServerHooks(afterUploadChunk: { await barrier.arrive(timeout: .seconds(3)) })
-        let outcome = try await harness.withServer(maximumDatasetBytes: size + size / 2, hooks: hooks) { services, _ in
+        let outcome = try await harness.withServer(
+            maximumDatasetBytes: size + size / 2, hooks: hooks
+        ) { services, _ in
             let results = await withTaskGroup(of: Bool.self) { group in
-                for file in [first, second] { group.addTask { (try? await services.upload(file)) != nil } }
+                for file in [first, second] {
+                    group.addTask { (try? await services.upload(file)) != nil }
+                }
                 return await group.reduce(into: [Bool]()) { $0.append($1) }
             }
-            return (results.filter { $0 }.count, try await services.datasets.listDatasets(.init()).datasets.count)
+            return (
+                results.filter { $0 }.count,
+                try await services.datasets.listDatasets(.init()).datasets.count
+            )
         }
-        #expect(outcome.0 == 1 && outcome.1 == 1, "\(outcome.0) uploads accepted, \(outcome.1) stored")
-        let staging = (harness.dataDirectory as NSString).appendingPathComponent("datasets/.staging")
+        #expect(
+            outcome.0 == 1 && outcome.1 == 1, "\(outcome.0) uploads accepted, \(outcome.1) stored")
+        let staging = (harness.dataDirectory as NSString).appendingPathComponent(
+            "datasets/.staging")
         #expect((try FileManager.default.contentsOfDirectory(atPath: staging)).isEmpty)
     }
 
@@ -217,36 +285,55 @@ struct LimitsTests {
             let dataset = try await services.upload(path)
             _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
             let rows = (0..<20_000).map { index in
-                Segmentation_V1_FeatureRow.with { $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120] }
+                Segmentation_V1_FeatureRow.with {
+                    $0.customerID = "c\(index)"; $0.values = [10, 3, 500, 120]
+                }
             }
             let request = Segmentation_V1_ScoreRequest.with {
                 $0.model = .init(text: "m")
-                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = rows }
+                $0.features = .with {
+                    $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"];
+                    $0.rows = rows
+                }
             }
             // Long enough for the 1 MB request to arrive on a loaded machine (a 300 ms deadline
             // once passed before it had, so the server never started the work this test is about).
             var options = largeResponses
             options.timeout = .seconds(5)
-            #expect(await statusCode { _ = try await services.scoring.score(request, options: options) } == .deadlineExceeded)
+            #expect(
+                await statusCode { _ = try await services.scoring.score(request, options: options) }
+                    == .deadlineExceeded)
             let arrived = reached.load(ordering: .relaxed)
             try #require(arrived, "the request did not reach scoring within its 5 s deadline")
             // Well past the deadline on the server's side too, however long the 1 MB request took
             // to arrive (the server counts from its arrival).
             try await Task.sleep(for: .milliseconds(300))
             release.signal()
-            for _ in 0..<200 where server.metrics.scoresStoppedEarly == 0 { try await Task.sleep(for: .milliseconds(25)) }
+            for _ in 0..<200 where server.metrics.scoresStoppedEarly == 0 {
+                try await Task.sleep(for: .milliseconds(25))
+            }
             #expect(server.metrics.scoresStoppedEarly == 1)
             // Counted as the deadline it was, not as the cancellation it looks like to the server.
             let exposition = String(decoding: server.metrics.registry.emitToBuffer(), as: UTF8.self)
-            #expect(exposition.contains(#"grpc_method="Score",grpc_code="DeadlineExceeded""#) || exposition.contains(#"grpc_code="DeadlineExceeded",grpc_method="Score""#)
-                    || exposition.split(separator: "\n").contains { $0.contains("grpc_server_handled_total") && $0.contains("Score") && $0.contains("DeadlineExceeded") },
-                    "\(exposition.split(separator: "\n").filter { $0.contains("grpc_server_handled_total") && $0.contains("Score") })")
+            #expect(
+                exposition.contains(#"grpc_method="Score",grpc_code="DeadlineExceeded""#)
+                    || exposition.contains(#"grpc_code="DeadlineExceeded",grpc_method="Score""#)
+                    || exposition.split(separator: "\n").contains {
+                        $0.contains("grpc_server_handled_total") && $0.contains("Score")
+                            && $0.contains("DeadlineExceeded")
+                    },
+                "\(exposition.split(separator: "\n").filter { $0.contains("grpc_server_handled_total") && $0.contains("Score") })"
+            )
             // Without a deadline the same request scores in full.
-            #expect(try await services.scoring.score(request, options: largeResponses).scores.scores.count == 20_000)
+            #expect(
+                try await services.scoring.score(request, options: largeResponses).scores.scores
+                    .count == 20_000)
         }
     }
 
-    @Test("Errors carry google.rpc.Status details: a stable reason, the customer and field of a bad row, the resource not found")
+    @Test(
+        "Errors carry google.rpc.Status details: a stable reason, the customer and field of a bad row, the resource not found"
+    )
     func richErrors() async throws {
         let harness = try Harness()
         defer { harness.remove() }
@@ -255,41 +342,71 @@ struct LimitsTests {
             let dataset = try await services.upload(path)
             _ = try await services.train(dataset.id, model: "m", ks: 3...3, nInit: 1)
             func status(_ body: () async throws -> Void) async -> GoogleRPCStatus? {
-                do { try await body(); return nil } catch let error as RPCError { return try? error.unpackGoogleRPCStatus() } catch { return nil }
+                do { try await body(); return nil } catch let error as RPCError {
+                    return try? error.unpackGoogleRPCStatus()
+                } catch { return nil }
             }
             let bad = await status {
-                _ = try await services.scoring.score(.with {
-                    $0.model = .init(text: "m")
-                    $0.features = .with {
-                        $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
-                        $0.rows = [.with { $0.customerID = "c9"; $0.values = [1, 2, .nan, 4] }]
-                    }
-                })
+                _ = try await services.scoring.score(
+                    .with {
+                        $0.model = .init(text: "m")
+                        $0.features = .with {
+                            $0.featureNames = [
+                                "recency", "frequency", "monetary", "avg_order_value",
+                            ]
+                            $0.rows = [
+                                .with {
+                                    $0.customerID = "c9"; $0.values = [1, 2, .nan, 4]
+                                }
+                            ]
+                        }
+                    })
             }
             let badStatus = try #require(bad)
             #expect(badStatus.code == .invalidArgument)
             let badDetails = badStatus.details.map { String(describing: $0) }
-            #expect(badDetails.contains { $0.contains("BAD_ROW") && $0.contains("segmentation.v1") }, "\(badDetails)")
+            #expect(
+                badDetails.contains { $0.contains("BAD_ROW") && $0.contains("segmentation.v1") },
+                "\(badDetails)")
             #expect(badDetails.contains { $0.contains("customers[c9].monetary") }, "\(badDetails)")
-            let missing = await status { _ = try await services.models.getModel(.with { $0.model = .init(text: "ghost") }) }
+            let missing = await status {
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "ghost") })
+            }
             let missingStatus = try #require(missing)
             #expect(missingStatus.code == .notFound)
             let missingDetails = missingStatus.details.map { String(describing: $0) }
-            #expect(missingDetails.contains { $0.contains("model") && $0.contains("ghost") }, "\(missingDetails)")
-            let long = await status { _ = try await services.models.getModel(.with { $0.model = .init(text: String(repeating: "y", count: 100_000)) }) }
+            #expect(
+                missingDetails.contains { $0.contains("model") && $0.contains("ghost") },
+                "\(missingDetails)")
+            let long = await status {
+                _ = try await services.models.getModel(
+                    .with { $0.model = .init(text: String(repeating: "y", count: 100_000)) })
+            }
             let longMessage = try #require(long).message
             #expect(longMessage.utf8.count < 600)
             // One character of 60,000 combining accents: bounded in bytes, not characters.
             let accents = "a" + String(repeating: "\u{301}", count: 60_000)
-            let combining = await status { _ = try await services.models.getModel(.with { $0.model = .init(text: accents) }) }
+            let combining = await status {
+                _ = try await services.models.getModel(.with { $0.model = .init(text: accents) })
+            }
             #expect(try #require(combining).message.utf8.count < 600)
-            #expect(await statusCode {
-                _ = try await services.models.renameSegment(.with { $0.model = .init(text: "m"); $0.segmentID = 0; $0.newName = accents }, options: largeResponses)
-            } == .invalidArgument)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.renameSegment(
+                        .with {
+                            $0.model = .init(text: "m"); $0.segmentID = 0; $0.newName = accents
+                        }, options: largeResponses)
+                } == .invalidArgument)
             // Errors thrown outside a handler carry details too: health's own NOT_FOUND, the
             // interceptor's refusals.
-            let unknownService = try #require(await status { _ = try await services.health.check(.with { $0.service = "nope.Service" }) })
-            #expect(unknownService.details.map { String(describing: $0) }.contains { $0.contains("NOT_FOUND") && $0.contains("segmentation.v1") })
+            let unknownService = try #require(
+                await status {
+                    _ = try await services.health.check(.with { $0.service = "nope.Service" })
+                })
+            #expect(
+                unknownService.details.map { String(describing: $0) }.contains {
+                    $0.contains("NOT_FOUND") && $0.contains("segmentation.v1")
+                })
         }
     }
 
@@ -299,13 +416,26 @@ struct LimitsTests {
         defer { harness.remove() }
         let tokens = try SecurityTests.writeTokens(harness, [.viewer: "view-token"])
         defer { try? FileManager.default.removeItem(atPath: tokens) }
-        try await harness.withServer(configure: { $0.tokensFile = tokens }, clientToken: "view-token") { services, _ in
+        try await harness.withServer(
+            configure: { $0.tokensFile = tokens }, clientToken: "view-token"
+        ) { services, _ in
             func status(_ body: () async throws -> Void) async -> GoogleRPCStatus? {
-                do { try await body(); return nil } catch let error as RPCError { return try? error.unpackGoogleRPCStatus() } catch { return nil }
+                do { try await body(); return nil } catch let error as RPCError {
+                    return try? error.unpackGoogleRPCStatus()
+                } catch { return nil }
             }
-            let denied = try #require(await status { _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "x" }) })
+            let denied = try #require(
+                await status {
+                    _ = try await services.models.setAlias(
+                        .with {
+                            $0.model = .init(name: "m", version: Int(1)); $0.alias = "x"
+                        })
+                })
             #expect(denied.code == .permissionDenied)
-            #expect(denied.details.map { String(describing: $0) }.contains { $0.contains("PERMISSION_DENIED") })
+            #expect(
+                denied.details.map { String(describing: $0) }.contains {
+                    $0.contains("PERMISSION_DENIED")
+                })
             _ = try await services.models.listModels(.init())
         }
     }
@@ -329,7 +459,9 @@ actor Barrier {
         let generation = arrived
         await withCheckedContinuation { continuation in
             waiting.append(continuation)
-            Task { try? await Task.sleep(for: timeout); self.timeOut(generation) }
+            Task {
+                try? await Task.sleep(for: timeout); self.timeOut(generation)
+            }
         }
     }
 

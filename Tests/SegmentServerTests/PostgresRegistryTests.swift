@@ -2,49 +2,67 @@ import Foundation
 import Logging
 import PostgresNIO
 import SegmentationAPI
-@testable import SegmentationEngine
 import Synchronization
 import Testing
+
 @testable import SegmentCLI
 @testable import SegmentServer
+@testable import SegmentationEngine
 
 @Suite("The PostgreSQL registry", .serialized, .timeLimit(.minutes(10)))
 struct PostgresRegistryTests {
-    @Test("Replicas starting together migrate the schema once, under the advisory lock; the password never shows in the settings' text",
-          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    @Test(
+        "Replicas starting together migrate the schema once, under the advisory lock; the password never shows in the settings' text",
+        .enabled(
+            if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func concurrentMigrations() async throws {
-        let base = try PostgresSettings(url: Backend.postgresURL!, password: Backend.postgresPassword)
-        #expect(!"\(base)".contains(Backend.postgresPassword ?? "no password") && "\(base)".hasPrefix("postgres://segment@127.0.0.1:"))
+        let base = try PostgresSettings(
+            url: Backend.postgresURL!, password: Backend.postgresPassword)
+        #expect(
+            !"\(base)".contains(Backend.postgresPassword ?? "no password")
+                && "\(base)".hasPrefix("postgres://segment@127.0.0.1:"))
         let (first, cleanup) = try await Backend.postgres.make()
         defer { Task { await cleanup() } }
         // The same database again, from four "replicas" at once: each finds the schema current.
-        guard let registry = first as? PostgresRegistry else { Issue.record("not a PostgresRegistry"); return }
+        guard let registry = first as? PostgresRegistry else {
+            Issue.record("not a PostgresRegistry"); return
+        }
         var same = base
         same.database = registry.location.split(separator: "/").last.map(String.init) ?? ""
         var quiet = Logger(label: "registry-test")
         quiet.logLevel = .warning
         let (settings, logger) = (same, quiet)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<4 { group.addTask { _ = try await PostgresRegistry(settings: settings, logger: logger) } }
+            for _ in 0..<4 {
+                group.addTask { _ = try await PostgresRegistry(settings: settings, logger: logger) }
+            }
             try await group.waitForAll()
         }
-        let client = PostgresClient(configuration: .init(host: settings.host, port: settings.port, username: settings.username,
-                                                         password: settings.password, database: settings.database, tls: .disable))
+        let client = PostgresClient(
+            configuration: .init(
+                host: settings.host, port: settings.port, username: settings.username,
+                password: settings.password, database: settings.database, tls: .disable))
         let applied = try await Backend.running(client) { client in
             var versions: [Int] = []
-            for try await version in try await client.query("SELECT version FROM schema_migrations ORDER BY version").decode(Int.self) {
+            for try await version in try await client.query(
+                "SELECT version FROM schema_migrations ORDER BY version"
+            ).decode(Int.self) {
                 versions.append(version)
             }
             return versions
         }
         #expect(applied == PostgresRegistry.migrations.map(\.version))
-        var nowhere = try PostgresSettings(url: "postgres://segment@127.0.0.1:1/none", password: "x")
+        var nowhere = try PostgresSettings(
+            url: "postgres://segment@127.0.0.1:1/none", password: "x")
         nowhere.startTimeout = .seconds(2)
         let unreachable = nowhere
-        await #expect(throws: RegistryError.self) { _ = try await PostgresRegistry(settings: unreachable, logger: logger) }
+        await #expect(throws: RegistryError.self) {
+            _ = try await PostgresRegistry(settings: unreachable, logger: logger)
+        }
         #expect(throws: RegistryError.self) { try PostgresSettings(url: "mysql://a@b/c") }
         #expect(throws: RegistryError.self) { try PostgresSettings(url: "postgres://127.0.0.1/c") }
-        #expect(try PostgresSettings(url: "postgres://u:secret@h:6000/d?sslmode=require").requireTLS)
+        #expect(
+            try PostgresSettings(url: "postgres://u:secret@h:6000/d?sslmode=require").requireTLS)
 
         // A restarting server fails only its own unfinished jobs: the others run elsewhere.
         for (id, owner) in [("j1", "replica-a"), ("j2", "replica-b"), ("j3", "replica-b")] {
@@ -52,19 +70,25 @@ struct PostgresRegistryTests {
             job.owner = owner
             try await registry.insertJob(job)
         }
-        #expect(try await registry.failUnfinishedJobs(reason: "restarted", at: Date(), owner: "replica-b") == 2)
+        #expect(
+            try await registry.failUnfinishedJobs(
+                reason: "restarted", at: Date(), owner: "replica-b") == 2)
         let untouched = try await registry.job(id: "j1")
         #expect(untouched?.status == .queued && untouched?.owner == "replica-a")
     }
 
-    @Test("The shared queue: claims take the oldest queued job once each, heartbeats report cancels, stalled jobs are queued again once and then failed",
-          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    @Test(
+        "The shared queue: claims take the oldest queued job once each, heartbeats report cancels, stalled jobs are queued again once and then failed",
+        .enabled(
+            if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func sharedQueue() async throws {
         let (made, cleanup) = try await Backend.postgres.make()
         defer { Task { await cleanup() } }
         let registry = try #require(made as? PostgresRegistry)
         let jobs = RegistryContractTests()
-        for (id, seconds) in [("old", 1_000.0), ("new", 2_000.0), ("newest", 3_000.0)] { try await registry.insertJob(jobs.job(id, at: seconds)) }
+        for (id, seconds) in [("old", 1_000.0), ("new", 2_000.0), ("newest", 3_000.0)] {
+            try await registry.insertJob(jobs.job(id, at: seconds))
+        }
         let now = Date()
         #expect(try await registry.claimJob(owner: "r1")?.id == "old")
         let second = try #require(try await registry.claimJob(owner: "r2"))
@@ -98,11 +122,14 @@ struct PostgresRegistryTests {
         let again = try await registry.requeueStalled(stalledAfter: -60, maximumAttempts: 2)
         #expect(again.requeued.isEmpty && again.failed == ["old"])
         let failed = try await registry.job(id: "old")
-        #expect(failed?.status == .failed && failed?.error?.contains("on each of 2 attempts") == true)
+        #expect(
+            failed?.status == .failed && failed?.error?.contains("on each of 2 attempts") == true)
     }
 
-    @Test("The whole server on PostgreSQL: upload, train, score, alias, and a restart that finds everything",
-          .enabled(if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
+    @Test(
+        "The whole server on PostgreSQL: upload, train, score, alias, and a restart that finds everything",
+        .enabled(
+            if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func serverOnPostgres() async throws {
         let (settings, cleanup) = try await Backend.freshDatabase()
         defer { Task { await cleanup() } }
@@ -114,15 +141,21 @@ struct PostgresRegistryTests {
             let dataset = try await services.upload(path)
             let job = try await services.train(dataset.id, model: "pg", ks: 3...4)
             #expect(job.state == .succeeded, "\(job.error)")
-            _ = try await services.models.setAlias(.with { $0.model = .init(name: "pg", version: 1); $0.alias = "prod" })
-            let scored = try await services.scoring.score(.with {
-                $0.model = .init(text: "pg@prod")
-                $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
-            })
+            _ = try await services.models.setAlias(
+                .with {
+                    $0.model = .init(name: "pg", version: 1); $0.alias = "prod"
+                })
+            let scored = try await services.scoring.score(
+                .with {
+                    $0.model = .init(text: "pg@prod")
+                    $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
+                })
             #expect(scored.scores.scores.count == 400 && scored.modelVersion == 1)
         }
         try await harness.withServer(configure: { $0.postgres = settings }) { services, _ in
-            let detail = try await services.models.getModel(.with { $0.model = .init(text: "pg@prod") }).model
+            let detail = try await services.models.getModel(
+                .with { $0.model = .init(text: "pg@prod") }
+            ).model
             #expect(detail.version.version == 1 && detail.segments.count == Int(detail.chosenK))
         }
     }
@@ -145,13 +178,16 @@ struct RegistryBoundTests {
         }
     }
 
-    @Test("A COMMIT that never answers (seen when the database stopped mid-commit) is waited for a few more bounds, then the caller hears UNAVAILABLE saying the outcome is not known, never nothing; one answered within that is its answer")
+    @Test(
+        "A COMMIT that never answers (seen when the database stopped mid-commit) is waited for a few more bounds, then the caller hears UNAVAILABLE saying the outcome is not known, never nothing; one answered within that is its answer"
+    )
     func unansweredCommit() async throws {
         let bound = Duration.milliseconds(300)
         let start = ContinuousClock.now
         let never = Unanswered()
         await #expect {
-            _ = try await PostgresRegistry.bounded(bound, location: "test") { (gate: FirstOutcome<Int>) in
+            _ = try await PostgresRegistry.bounded(bound, location: "test") {
+                (gate: FirstOutcome<Int>) in
                 #expect(await gate.claimCommit())
                 await never.wait()
                 return 1
@@ -164,7 +200,8 @@ struct RegistryBoundTests {
         #expect(ContinuousClock.now - start >= bound * (1 + PostgresRegistry.commitBounds))
         // Claimed and answered after the first bound but well within the extra ones: the commit's answer counts.
         let roomy = Duration.seconds(3)
-        let answered = try await PostgresRegistry.bounded(roomy, location: "test") { (gate: FirstOutcome<Int>) in
+        let answered = try await PostgresRegistry.bounded(roomy, location: "test") {
+            (gate: FirstOutcome<Int>) in
             #expect(await gate.claimCommit())
             try? await Task.sleep(for: roomy + .milliseconds(500))
             return 7
@@ -173,7 +210,8 @@ struct RegistryBoundTests {
         // Not claimed: the first bound answers, "nothing was changed".
         let stuck = Unanswered()
         await #expect {
-            _ = try await PostgresRegistry.bounded(bound, location: "test") { (_: FirstOutcome<Int>) in
+            _ = try await PostgresRegistry.bounded(bound, location: "test") {
+                (_: FirstOutcome<Int>) in
                 await stuck.wait()
                 return 1
             }
@@ -187,10 +225,18 @@ struct RegistryBoundTests {
 
 @Suite("The PostgreSQL tests run where they must")
 struct PostgresRequiredTests {
-    @Test("Under scripts/test.sh (and so CI), a missing test database or missing PostgreSQL binaries fail the run; elsewhere the PostgreSQL tests skip, saying why")
+    @Test(
+        "Under scripts/test.sh (and so CI), a missing test database or missing PostgreSQL binaries fail the run; elsewhere the PostgreSQL tests skip, saying why"
+    )
     func required() {
         guard ProcessInfo.processInfo.environment["SEGMENT_REQUIRE_POSTGRES"] == "1" else { return }
-        #expect(Backend.postgresURL != nil, "SEGMENT_REQUIRE_POSTGRES=1 but SEGMENT_TEST_POSTGRES is not set: every PostgreSQL test would be skipped")
-        #expect(RegistryOutageTests.postgresInstalled, "SEGMENT_REQUIRE_POSTGRES=1 but PostgreSQL is not installed (scripts/setup.sh installs it)")
+        #expect(
+            Backend.postgresURL != nil,
+            "SEGMENT_REQUIRE_POSTGRES=1 but SEGMENT_TEST_POSTGRES is not set: every PostgreSQL test would be skipped"
+        )
+        #expect(
+            RegistryOutageTests.postgresInstalled,
+            "SEGMENT_REQUIRE_POSTGRES=1 but PostgreSQL is not installed (scripts/setup.sh installs it)"
+        )
     }
 }

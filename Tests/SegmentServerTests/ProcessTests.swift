@@ -4,10 +4,14 @@ import Testing
 /// The built `segment-server` and `segment` executables, run as separate processes.
 @Suite("Executables as separate processes", .serialized, .timeLimit(.minutes(10)))
 struct ProcessTests {
-    static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    static let binaries = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        .deletingLastPathComponent()
     static let server = binaries.appendingPathComponent("segment-server").path
     static let client = binaries.appendingPathComponent("segment").path
-    static var built: Bool { FileManager.default.isExecutableFile(atPath: server) && FileManager.default.isExecutableFile(atPath: client) }
+    static var built: Bool {
+        FileManager.default.isExecutableFile(atPath: server)
+            && FileManager.default.isExecutableFile(atPath: client)
+    }
 
     struct Result {
         var status: Int32
@@ -17,8 +21,10 @@ struct ProcessTests {
 
     /// Runs a program to its end (bounded: past `seconds` it is killed and the test fails).
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                    seconds: Double = 300) async throws -> Result {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        seconds: Double = 300
+    ) async throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -28,110 +34,186 @@ struct ProcessTests {
         process.standardError = err
         try process.run()
         let stdout = PipeReader(out), stderr = PipeReader(err)
-        let command = ([(executable as NSString).lastPathComponent] + arguments).joined(separator: " ")
+        let command = ([(executable as NSString).lastPathComponent] + arguments).joined(
+            separator: " ")
         let status = try await ChildProcess.waitForExit(process, seconds: seconds, what: command)
         return Result(status: status, stdout: await stdout.whole(), stderr: await stderr.whole())
     }
 
-    @Test("segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
-          .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
+    @Test(
+        "segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
+        .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
     func executables() async throws {
-        func lines0(_ path: String) throws -> Substring { try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")[0] }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-proc-\(UUID().uuidString)").path
+        func lines0(_ path: String) throws -> Substring {
+            try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")[0]
+        }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "segment-proc-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let data = (work as NSString).appendingPathComponent("data")
         let sample = (work as NSString).appendingPathComponent("sample.csv")
 
-        let generated = try await Self.run(Self.client, ["generate-sample", "--customers", "400", "--seed", "2", "--file", sample])
+        let generated = try await Self.run(
+            Self.client, ["generate-sample", "--customers", "400", "--seed", "2", "--file", sample])
         #expect(generated.status == 0, "\(generated.stderr)")
 
         var server = try await ServerProcess.start(dataDirectory: data)
         let env = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
         // A second server on the same data directory refuses to start, naming the holder (exit 78).
         let second = try await Self.run(Self.server, ["--port", "0", "--data-dir", data])
-        #expect(second.status == 78 && second.stderr.contains("in use by another segment-server (pid \(server.processIdentifier)")
+        #expect(
+            second.status == 78
+                && second.stderr.contains(
+                    "in use by another segment-server (pid \(server.processIdentifier)")
                 && !second.stderr.contains("USAGE"), "\(second.status) \(second.stderr)")
         // An unreachable registry: exit 69, no usage text.
         defer { try? FileManager.default.removeItem(atPath: data + "-pg") }
-        let unreachable = try await Self.run(Self.server, ["--port", "0", "--data-dir", data + "-pg", "--registry", "postgres://segment@127.0.0.1:1/segment"],
-                                       environment: ["SEGMENT_REGISTRY_PASSWORD": "x"])
-        #expect(unreachable.status == 69 && unreachable.stderr.contains("cannot open the registry") && !unreachable.stderr.contains("USAGE"),
-                "\(unreachable.status) \(unreachable.stderr)")
-        let trained = try await Self.run(Self.client, ["train", sample, "--model", "shop", "--k", "2...4", "--n-init", "3", "--wait"], environment: env)
+        let unreachable = try await Self.run(
+            Self.server,
+            [
+                "--port", "0", "--data-dir", data + "-pg", "--registry",
+                "postgres://segment@127.0.0.1:1/segment",
+            ],
+            environment: ["SEGMENT_REGISTRY_PASSWORD": "x"])
+        #expect(
+            unreachable.status == 69 && unreachable.stderr.contains("cannot open the registry")
+                && !unreachable.stderr.contains("USAGE"),
+            "\(unreachable.status) \(unreachable.stderr)")
+        let trained = try await Self.run(
+            Self.client,
+            ["train", sample, "--model", "shop", "--k", "2...4", "--n-init", "3", "--wait"],
+            environment: env)
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stdout.contains("model shop@1"))
         #expect(trained.stderr.contains("k=3"))
         // train --wait ends with the text charts: shares as bars, the k table with the chosen row marked.
         #expect(trained.stdout.contains("segment shares") && trained.stdout.contains("█"))
-        #expect(trained.stdout.split(separator: "\n").filter { $0.contains("▶") && $0.contains("chosen") }.count == 1)
+        #expect(
+            trained.stdout.split(separator: "\n").filter {
+                $0.contains("▶") && $0.contains("chosen")
+            }.count == 1)
         let shown = try await Self.run(Self.client, ["models", "show", "shop"], environment: env)
-        #expect(shown.stdout.contains("silhouette over k = 2...4: ") && shown.stdout.contains("segment shares"))
+        #expect(
+            shown.stdout.contains("silhouette over k = 2...4: ")
+                && shown.stdout.contains("segment shares"))
         let reportPath = (work as NSString).appendingPathComponent("shop.html")
-        let report = try await Self.run(Self.client, ["report", "shop", "-o", reportPath], environment: env)
-        #expect(report.status == 0 && report.stdout.hasPrefix("wrote \(reportPath)"), "\(report.stderr)")
-        #expect(try String(contentsOfFile: reportPath, encoding: .utf8).contains("<figure id=\"segment-map\""))
-        #expect(try await Self.run(Self.client, ["report", "shop", "-o", "json"], environment: env).status == 64)
-        #expect(try await Self.run(Self.client, ["report", "nosuch", "-o", reportPath + "2"], environment: env).status == 3)
+        let report = try await Self.run(
+            Self.client, ["report", "shop", "-o", reportPath], environment: env)
+        #expect(
+            report.status == 0 && report.stdout.hasPrefix("wrote \(reportPath)"), "\(report.stderr)"
+        )
+        #expect(
+            try String(contentsOfFile: reportPath, encoding: .utf8).contains(
+                "<figure id=\"segment-map\""))
+        #expect(
+            try await Self.run(Self.client, ["report", "shop", "-o", "json"], environment: env)
+                .status == 64)
+        #expect(
+            try await Self.run(
+                Self.client, ["report", "nosuch", "-o", reportPath + "2"], environment: env
+            ).status == 3)
 
-        let scored = try await Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "csv"], environment: env)
+        let scored = try await Self.run(
+            Self.client, ["score", "--model", "shop", sample, "--output", "csv"], environment: env)
         #expect(scored.status == 0, "\(scored.stderr)")
-        let header = "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment,outlier,atypical,"
+        let header =
+            "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment,outlier,atypical,"
             + "contribution_recency,contribution_frequency,contribution_monetary,contribution_avg_order_value"
         #expect(scored.stdout.split(separator: "\n").first.map(String.init) == header)
         #expect(scored.stdout.split(separator: "\n").count == 401)
         #expect(scored.stderr.contains("scored 400 customers with shop@1"))
         // models show prints the facts behind the names and the stability figure.
-        #expect(shown.stdout.contains("segment facts (lapsed: no purchase for over") && shown.stdout.contains("stability: 10 refits"), "\(shown.stdout)")
+        #expect(
+            shown.stdout.contains("segment facts (lapsed: no purchase for over")
+                && shown.stdout.contains("stability: 10 refits"), "\(shown.stdout)")
         // A file of which no row can be scored fails with the reason counted, never "scored 0 customers".
         let unusable = (work as NSString).appendingPathComponent("unusable.csv")
-        try (String(lines0(sample)) + "\n1,A,Mug,two,2011-01-01 10:00,1.5,17850,UK\n2,A,Mug,1,2011-01-01 10:00,1.5,,UK\n")
+        try
+            (String(lines0(sample))
+            + "\n1,A,Mug,two,2011-01-01 10:00,1.5,17850,UK\n2,A,Mug,1,2011-01-01 10:00,1.5,,UK\n")
             .write(toFile: unusable, atomically: true, encoding: .utf8)
-        let none = try await Self.run(Self.client, ["score", "--model", "shop", unusable], environment: env)
-        #expect(none.status == 4 && none.stderr.contains("no scorable row"), "\(none.status) \(none.stderr)")
+        let none = try await Self.run(
+            Self.client, ["score", "--model", "shop", unusable], environment: env)
+        #expect(
+            none.status == 4 && none.stderr.contains("no scorable row"),
+            "\(none.status) \(none.stderr)")
 
         // The same rows split across three files (every customer's rows scattered): the same segments.
         let folder = (work as NSString).appendingPathComponent("split")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let lines = try String(contentsOfFile: sample, encoding: .utf8).split(separator: "\n")
         for part in 0..<3 {
-            let body = lines.dropFirst().enumerated().filter { $0.offset % 3 == part }.map { String($0.element) }
-            try ([String(lines[0])] + body).joined(separator: "\n").write(toFile: "\(folder)/part-\(part).csv", atomically: true, encoding: .utf8)
+            let body = lines.dropFirst().enumerated().filter { $0.offset % 3 == part }.map {
+                String($0.element)
+            }
+            try ([String(lines[0])] + body).joined(separator: "\n").write(
+                toFile: "\(folder)/part-\(part).csv", atomically: true, encoding: .utf8)
         }
-        let split = try await Self.run(Self.client, ["score", "--model", "shop", folder, "--output", "csv"], environment: env)
+        let split = try await Self.run(
+            Self.client, ["score", "--model", "shop", folder, "--output", "csv"], environment: env)
         #expect(split.status == 0, "\(split.stderr)")
         func segments(_ csv: String) -> [String: String] {
-            Dictionary(uniqueKeysWithValues: csv.split(separator: "\n").dropFirst().map { line in
-                let cells = line.split(separator: ",", omittingEmptySubsequences: false)
-                return (String(cells[0]), String(cells[1]))
-            })
+            Dictionary(
+                uniqueKeysWithValues: csv.split(separator: "\n").dropFirst().map { line in
+                    let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+                    return (String(cells[0]), String(cells[1]))
+                })
         }
         #expect(segments(split.stdout) == segments(scored.stdout))
         #expect(split.stderr.contains("without a customer id skipped"))
 
         // JSON keeps zero-valued fields: every score has a segmentId, segment 0 included.
-        let scoredJSON = try await Self.run(Self.client, ["score", "--model", "shop", sample, "--output", "json"], environment: env)
-        let scores = ((try JSONSerialization.jsonObject(with: Data(scoredJSON.stdout.utf8)) as? [String: Any])?["scores"] as? [String: Any])?["scores"] as? [[String: Any]] ?? []
-        #expect(scores.count == 400 && scores.allSatisfy { $0["segmentId"] is NSNumber && $0["outlier"] is Bool })
+        let scoredJSON = try await Self.run(
+            Self.client, ["score", "--model", "shop", sample, "--output", "json"], environment: env)
+        let scores =
+            ((try JSONSerialization.jsonObject(with: Data(scoredJSON.stdout.utf8)) as? [String: Any])?[
+                "scores"] as? [String: Any])?["scores"] as? [[String: Any]] ?? []
+        #expect(
+            scores.count == 400
+                && scores.allSatisfy { $0["segmentId"] is NSNumber && $0["outlier"] is Bool })
         #expect(scores.contains { ($0["segmentId"] as? NSNumber)?.intValue == 0 })
-        #expect(try await Self.run(Self.client, ["score", "--model", "shop", sample, "--kind", "customers"], environment: env).status == 4)
+        #expect(
+            try await Self.run(
+                Self.client, ["score", "--model", "shop", sample, "--kind", "customers"],
+                environment: env
+            ).status == 4)
 
         let exportPath = (work as NSString).appendingPathComponent("assignments.csv")
-        let exported = try await Self.run(Self.client, ["models", "export", "shop", "-o", exportPath], environment: env)
+        let exported = try await Self.run(
+            Self.client, ["models", "export", "shop", "-o", exportPath], environment: env)
         #expect(exported.status == 0, "\(exported.stderr)")
-        let exportedLines = try String(contentsOfFile: exportPath, encoding: .utf8).split(separator: "\n")
+        let exportedLines = try String(contentsOfFile: exportPath, encoding: .utf8).split(
+            separator: "\n")
         #expect(exportedLines.count == 401)
         #expect(segments(exportedLines.joined(separator: "\n")) == segments(scored.stdout))
 
-        #expect(try await Self.run(Self.client, ["models", "alias", "shop", "production", "1"], environment: env).status == 0)
-        let refused = try await Self.run(Self.client, ["models", "delete", "shop@1"], environment: env)
+        #expect(
+            try await Self.run(
+                Self.client, ["models", "alias", "shop", "production", "1"], environment: env
+            ).status == 0)
+        let refused = try await Self.run(
+            Self.client, ["models", "delete", "shop@1"], environment: env)
         #expect(refused.status == 6)
-        #expect(refused.stderr.hasPrefix("segment: error:") && refused.stderr.split(separator: "\n").count == 1)
-        #expect(try await Self.run(Self.client, ["models", "show", "shop@nope"], environment: env).status == 3)
-        #expect(try await Self.run(Self.client, ["train", "/no/such/file.csv", "--model", "x"], environment: env).status == 4)
-        #expect(try await Self.run(Self.client, ["train", sample, "--model", "x", "--k", "1"], environment: env).status == 64)
-        let json = try await Self.run(Self.client, ["models", "list", "--output", "json"], environment: env)
-        let parsed = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(
+            refused.stderr.hasPrefix("segment: error:")
+                && refused.stderr.split(separator: "\n").count == 1)
+        #expect(
+            try await Self.run(Self.client, ["models", "show", "shop@nope"], environment: env)
+                .status == 3)
+        #expect(
+            try await Self.run(
+                Self.client, ["train", "/no/such/file.csv", "--model", "x"], environment: env
+            ).status == 4)
+        #expect(
+            try await Self.run(
+                Self.client, ["train", sample, "--model", "x", "--k", "1"], environment: env
+            ).status == 64)
+        let json = try await Self.run(
+            Self.client, ["models", "list", "--output", "json"], environment: env)
+        let parsed =
+            try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((parsed?["models"] as? [[String: Any]])?.first?["name"] as? String == "shop")
 
         try await server.interrupt()
@@ -140,31 +222,46 @@ struct ProcessTests {
 
         server = try await ServerProcess.start(dataDirectory: data)
         defer { server.stopWithoutWaiting() }
-        let versions = try await Self.run(Self.client, ["models", "versions", "shop", "--output", "csv"],
-                                    environment: ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"])
+        let versions = try await Self.run(
+            Self.client, ["models", "versions", "shop", "--output", "csv"],
+            environment: ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"])
         #expect(versions.status == 0)
         #expect(versions.stdout.contains("1,production,"))
     }
 
     static let retailFolder: String = {
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let shared = ProcessInfo.processInfo.environment["SEGMENT_SHARED_DIR"] ?? package.deletingLastPathComponent().appendingPathComponent("shared").path
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let shared =
+            ProcessInfo.processInfo.environment["SEGMENT_SHARED_DIR"]
+            ?? package.deletingLastPathComponent().appendingPathComponent("shared").path
         return (shared as NSString).appendingPathComponent("data/online-retail/by-day")
     }()
 
-    @Test("Online Retail through the CLI: the default k is 3 to 6, scoring the 305 daily files gives all 4,319 customers (those with net spend) their training segments",
-          .enabled(if: built && FileManager.default.fileExists(atPath: retailFolder), "needs the built executables and ../shared/data"))
+    @Test(
+        "Online Retail through the CLI: the default k is 3 to 6, scoring the 305 daily files gives all 4,319 customers (those with net spend) their training segments",
+        .enabled(
+            if: built && FileManager.default.fileExists(atPath: retailFolder),
+            "needs the built executables and ../shared/data"))
     func onlineRetail() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("segment-retail-\(UUID().uuidString)").path
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "segment-retail-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let server = try await ServerProcess.start(dataDirectory: (work as NSString).appendingPathComponent("data"))
+        let server = try await ServerProcess.start(
+            dataDirectory: (work as NSString).appendingPathComponent("data"))
         defer { server.stopWithoutWaiting() }
         let env = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
-        let trained = try await Self.run(Self.client, ["train", Self.retailFolder, "--model", "retail", "--n-init", "4", "--wait"], environment: env)
+        let trained = try await Self.run(
+            Self.client,
+            ["train", Self.retailFolder, "--model", "retail", "--n-init", "4", "--wait"],
+            environment: env)
         #expect(trained.status == 0, "\(trained.stderr)")
-        let shown = try await Self.run(Self.client, ["models", "show", "retail", "--output", "json"], environment: env)
-        let detail = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        let shown = try await Self.run(
+            Self.client, ["models", "show", "retail", "--output", "json"], environment: env)
+        let detail = try #require(
+            try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
         let k = (detail["chosenK"] as? NSNumber)?.intValue ?? 0
         #expect((3...6).contains(k))
         #expect((detail["selectionReason"] as? String)?.hasPrefix("actionable:") == true)
@@ -172,16 +269,25 @@ struct ProcessTests {
         #expect(table.stdout.contains("columns not used: Description"))
         #expect(!table.stdout.contains("; ;") && !table.stdout.contains(": \n"))
 
-        let scored = try await Self.run(Self.client, ["score", "--model", "retail", Self.retailFolder, "--output", "csv"], environment: env)
+        let scored = try await Self.run(
+            Self.client, ["score", "--model", "retail", Self.retailFolder, "--output", "csv"],
+            environment: env)
         #expect(scored.status == 0, "\(scored.stderr)")
-        #expect(scored.stderr.contains("scored 4319 customers") && scored.stderr.contains("135080 without a customer id skipped"))
+        #expect(
+            scored.stderr.contains("scored 4319 customers")
+                && scored.stderr.contains("135080 without a customer id skipped"))
         let exportPath = (work as NSString).appendingPathComponent("assignments.csv")
-        #expect(try await Self.run(Self.client, ["models", "export", "retail", "-o", exportPath], environment: env).status == 0)
+        #expect(
+            try await Self.run(
+                Self.client, ["models", "export", "retail", "-o", exportPath], environment: env
+            ).status == 0)
         func segments(_ csv: String) -> [Substring: Substring] {
-            Dictionary(uniqueKeysWithValues: csv.split(separator: "\n").dropFirst().map { line in
-                let cells = line.split(separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
-                return (cells[0], cells[1])
-            })
+            Dictionary(
+                uniqueKeysWithValues: csv.split(separator: "\n").dropFirst().map { line in
+                    let cells = line.split(
+                        separator: ",", maxSplits: 2, omittingEmptySubsequences: false)
+                    return (cells[0], cells[1])
+                })
         }
         let scoredSegments = segments(scored.stdout)
         #expect(scoredSegments.count == 4319)

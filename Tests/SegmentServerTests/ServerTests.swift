@@ -3,12 +3,14 @@ import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
 import Testing
+
 @testable import SegmentCLI
 @testable import SegmentServer
 
 @Suite("Server end to end over gRPC on loopback", .serialized, .timeLimit(.minutes(10)))
 struct ServerTests {
-    @Test("Upload, train with progress, score unary and streaming, versions, aliases, delete refusal")
+    @Test(
+        "Upload, train with progress, score unary and streaming, versions, aliases, delete refusal")
     func endToEnd() async throws {
         let harness = try Harness()
         defer { harness.remove() }
@@ -17,16 +19,21 @@ struct ServerTests {
             let dataset = try await services.upload(path)
             #expect(dataset.id.hasPrefix("sha256:"))
             #expect(dataset.rows > 0 && dataset.files.count == 1)
-            let again = try await Uploader.upload([path], header: .with { $0.kind = .transactions }, services: services)
+            let again = try await Uploader.upload(
+                [path], header: .with { $0.kind = .transactions }, services: services)
             #expect(again.alreadyExisted && again.dataset.id == dataset.id)
 
             // Train version 1 and watch it.
-            let submitted = try await services.training.submitTrainingJob(.with {
-                $0.spec = .with {
-                    $0.modelName = "retail"; $0.datasetID = dataset.id
-                    $0.kRange = .with { $0.min = 2; $0.max = 5 }; $0.nInit = 3
+            let submitted = try await services.training.submitTrainingJob(
+                .with {
+                    $0.spec = .with {
+                        $0.modelName = "retail"; $0.datasetID = dataset.id
+                        $0.kRange = .with {
+                            $0.min = 2; $0.max = 5
+                        }; $0.nInit = 3
+                    }
                 }
-            }).job
+            ).job
             #expect(submitted.state == .queued || submitted.state == .running)
             let (job, events) = try await services.watchEvents(submitted.id)
             #expect(job.state == .succeeded)
@@ -39,42 +46,58 @@ struct ServerTests {
             #expect(events.map(\.fraction) == events.map(\.fraction).sorted())
             #expect(job.kMetrics.count == 4)
 
-            let detail = try await services.models.getModel(.with { $0.model = .init(text: "retail") }).model
+            let detail = try await services.models.getModel(
+                .with { $0.model = .init(text: "retail") }
+            ).model
             #expect(detail.version.version == 1)
             #expect(detail.kTable.map(\.k) == [2, 3, 4, 5])
             #expect(detail.segments.count == Int(detail.chosenK))
             #expect(Set(detail.segments.map(\.name)).count == detail.segments.count)
             #expect(detail.dataReport.rowsIn == dataset.rows)
             #expect(detail.dataReport.steps.map(\.name).contains("cancellation"))
-            #expect(detail.expectedColumns == ["recency", "frequency", "monetary", "avg_order_value"])
+            #expect(
+                detail.expectedColumns == ["recency", "frequency", "monetary", "avg_order_value"])
             #expect(detail.segments.allSatisfy { !$0.actions.isEmpty && $0.centroid.count == 4 })
 
             // Score the training customers: unary feature rows, streaming, and through the engine.
-            let model = try SegmentationModel(serialized: try await server.registry.modelBytes("retail", 1))
+            let model = try SegmentationModel(
+                serialized: try await server.registry.modelBytes("retail", 1))
             var loader = TransactionLoader()
             try loader.add(path: path)
             let (table, _) = try loader.finish()
             let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: model.snapshotDay)
             let values = try features.selecting(features: model.expectedColumns)
-            let engine = try model.score(customerIDs: features.customerIDs, columns: model.expectedColumns, values: values)
+            let engine = try model.score(
+                customerIDs: features.customerIDs, columns: model.expectedColumns, values: values)
             let rows = (0..<features.count).map { i in
-                Segmentation_V1_FeatureRow.with { $0.customerID = features.customerIDs[i]; $0.values = Array(values.row(i)) }
+                Segmentation_V1_FeatureRow.with {
+                    $0.customerID = features.customerIDs[i]; $0.values = Array(values.row(i))
+                }
             }
-            let unary = try await services.scoring.score(.with {
-                $0.model = .init(text: "retail@1")
-                $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = rows }
-            })
+            let unary = try await services.scoring.score(
+                .with {
+                    $0.model = .init(text: "retail@1")
+                    $0.features = .with {
+                        $0.featureNames = model.expectedColumns; $0.rows = rows
+                    }
+                })
             #expect(unary.modelVersion == 1)
             #expect(unary.scores.scores.map(\.segmentID) == engine.map { Int32($0.segmentID) })
             #expect(unary.scores.scores.map(\.distance) == engine.map(\.distance))
-            #expect(unary.scores.scores.map(\.rfmSegment) == engine.map { $0.rfmSegment?.rawValue ?? "" })
+            #expect(
+                unary.scores.scores.map(\.rfmSegment)
+                    == engine.map { $0.rfmSegment?.rawValue ?? "" })
 
             let streamed = try await services.scoring.scoreStream { writer in
                 for (index, start) in stride(from: 0, to: rows.count, by: 100).enumerated() {
-                    try await writer.write(.with {
-                        if index == 0 { $0.model = .init(text: "retail") }
-                        $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = Array(rows[start..<min(start + 100, rows.count)]) }
-                    })
+                    try await writer.write(
+                        .with {
+                            if index == 0 { $0.model = .init(text: "retail") }
+                            $0.features = .with {
+                                $0.featureNames = model.expectedColumns;
+                                $0.rows = Array(rows[start..<min(start + 100, rows.count)])
+                            }
+                        })
                 }
             } onResponse: { response in
                 var scores: [Segmentation_V1_CustomerScore] = []
@@ -82,24 +105,35 @@ struct ServerTests {
                 return scores
             }
             #expect(streamed == unary.scores.scores)
-            let compact = try await services.scoring.score(.with {
-                $0.model = .init(text: "retail@1")
-                $0.omitNames = true
-                $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = rows }
-            })
+            let compact = try await services.scoring.score(
+                .with {
+                    $0.model = .init(text: "retail@1")
+                    $0.omitNames = true
+                    $0.features = .with {
+                        $0.featureNames = model.expectedColumns; $0.rows = rows
+                    }
+                })
             #expect(compact.scores.scores.map(\.segmentID) == unary.scores.scores.map(\.segmentID))
-            #expect(compact.scores.scores.map(\.runnerUpDistance) == unary.scores.scores.map(\.runnerUpDistance))
-            #expect(compact.scores.scores.allSatisfy { $0.segmentName.isEmpty && $0.runnerUpName.isEmpty && $0.rfmSegment.isEmpty })
+            #expect(
+                compact.scores.scores.map(\.runnerUpDistance)
+                    == unary.scores.scores.map(\.runnerUpDistance))
+            #expect(
+                compact.scores.scores.allSatisfy {
+                    $0.segmentName.isEmpty && $0.runnerUpName.isEmpty && $0.rfmSegment.isEmpty
+                })
             // The packed matrix form: the same answers as parallel arrays, in row order, columns in any order.
             let reordered = [3, 1, 0, 2]
-            let matrix = try await services.scoring.score(.with {
-                $0.model = .init(text: "retail@1")
-                $0.matrix = .with {
-                    $0.featureNames = reordered.map { model.expectedColumns[$0] }
-                    $0.customerIds = features.customerIDs
-                    $0.values = (0..<features.count).flatMap { i in reordered.map { values[i, $0] } }
-                }
-            })
+            let matrix = try await services.scoring.score(
+                .with {
+                    $0.model = .init(text: "retail@1")
+                    $0.matrix = .with {
+                        $0.featureNames = reordered.map { model.expectedColumns[$0] }
+                        $0.customerIds = features.customerIDs
+                        $0.values = (0..<features.count).flatMap { i in
+                            reordered.map { values[i, $0] }
+                        }
+                    }
+                })
             #expect(matrix.scores.scores.isEmpty)
             #expect(matrix.packed.segmentIds == unary.scores.scores.map(\.segmentID))
             #expect(matrix.packed.distances == unary.scores.scores.map(\.distance))
@@ -107,33 +141,79 @@ struct ServerTests {
             #expect(matrix.packed.runnerUpDistances == unary.scores.scores.map(\.runnerUpDistance))
 
             // Raw transactions through the server aggregate exactly as the engine does.
-            let csvScores = try await services.scoring.score(.with {
-                $0.model = .init(text: "retail")
-                $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
-            }, options: largeResponses)
-            let byCustomer = Dictionary(uniqueKeysWithValues: unary.scores.scores.map { ($0.customerID, $0.segmentID) })
+            let csvScores = try await services.scoring.score(
+                .with {
+                    $0.model = .init(text: "retail")
+                    $0.csv = .with { $0.data = try! Data(contentsOf: URL(fileURLWithPath: path)) }
+                }, options: largeResponses)
+            let byCustomer = Dictionary(
+                uniqueKeysWithValues: unary.scores.scores.map { ($0.customerID, $0.segmentID) })
             #expect(csvScores.scores.scores.count == unary.scores.scores.count)
-            #expect(csvScores.scores.scores.allSatisfy { byCustomer[$0.customerID] == $0.segmentID })
+            #expect(
+                csvScores.scores.scores.allSatisfy { byCustomer[$0.customerID] == $0.segmentID })
 
             // Version 2, aliases, delete refusal.
             let second = try await services.train(dataset.id, model: "retail", ks: 3...3)
             #expect(second.modelVersion == 2)
-            #expect(try await services.models.setAlias(.with { $0.model = .init(name: "retail", version: Int(1)); $0.alias = "production" }).previousVersion == 0)
-            #expect(try await services.scoring.score(.with { $0.model = .init(text: "retail@production"); $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = Array(rows.prefix(1)) } }).modelVersion == 1)
-            #expect(try await services.models.setAlias(.with { $0.model = .init(name: "retail", version: Int(2)); $0.alias = "production" }).previousVersion == 1)
-            #expect(try await services.scoring.score(.with { $0.model = .init(text: "retail@production"); $0.features = .with { $0.featureNames = model.expectedColumns; $0.rows = Array(rows.prefix(1)) } }).modelVersion == 2)
-            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "retail", version: 2) }) } == .failedPrecondition)
-            let deleted = try await services.models.deleteVersion(.with { $0.model = .init(name: "retail", version: 1) })
+            #expect(
+                try await services.models.setAlias(
+                    .with {
+                        $0.model = .init(name: "retail", version: Int(1)); $0.alias = "production"
+                    }
+                ).previousVersion == 0)
+            #expect(
+                try await services.scoring.score(
+                    .with {
+                        $0.model = .init(text: "retail@production");
+                        $0.features = .with {
+                            $0.featureNames = model.expectedColumns; $0.rows = Array(rows.prefix(1))
+                        }
+                    }
+                ).modelVersion == 1)
+            #expect(
+                try await services.models.setAlias(
+                    .with {
+                        $0.model = .init(name: "retail", version: Int(2)); $0.alias = "production"
+                    }
+                ).previousVersion == 1)
+            #expect(
+                try await services.scoring.score(
+                    .with {
+                        $0.model = .init(text: "retail@production");
+                        $0.features = .with {
+                            $0.featureNames = model.expectedColumns; $0.rows = Array(rows.prefix(1))
+                        }
+                    }
+                ).modelVersion == 2)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.deleteVersion(
+                        .with { $0.model = .init(name: "retail", version: 2) })
+                } == .failedPrecondition)
+            let deleted = try await services.models.deleteVersion(
+                .with { $0.model = .init(name: "retail", version: 1) })
             #expect(deleted.removedAliases.isEmpty)
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "retail@1") }) } == .notFound)
-            let forced = try await services.models.deleteVersion(.with { $0.model = .init(name: "retail", version: 2); $0.force = true })
+            #expect(
+                await statusCode {
+                    _ = try await services.models.getModel(
+                        .with { $0.model = .init(text: "retail@1") })
+                } == .notFound)
+            let forced = try await services.models.deleteVersion(
+                .with {
+                    $0.model = .init(name: "retail", version: 2); $0.force = true
+                })
             #expect(forced.removedAliases == ["production"])
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "retail@production") }) } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.getModel(
+                        .with { $0.model = .init(text: "retail@production") })
+                } == .notFound)
 
             // Version numbers are never reused.
             let third = try await services.train(dataset.id, model: "retail", ks: 2...2)
             #expect(third.modelVersion == 3)
-            let versions = try await services.models.listVersions(.with { $0.name = "retail" }).versions
+            let versions = try await services.models.listVersions(.with { $0.name = "retail" })
+                .versions
             #expect(versions.map(\.version) == [3])
             let jobs = try await services.training.listJobs(.init()).jobs
             #expect(jobs.count == 3 && jobs.allSatisfy { $0.state == .succeeded })
@@ -150,23 +230,54 @@ struct ServerTests {
             let job = try await services.train(dataset.id, model: "m", ks: 2...3)
             #expect(job.state == .succeeded)
             let columns = ["recency", "frequency", "monetary", "avg_order_value"]
-            func score(_ model: String, _ columns: [String], _ values: [Double]) async -> RPCError.Code? {
+            func score(
+                _ model: String, _ columns: [String], _ values: [Double]
+            ) async -> RPCError.Code? {
                 await statusCode {
-                    _ = try await services.scoring.score(.with {
-                        $0.model = .init(text: model)
-                        $0.features = .with { $0.featureNames = columns; $0.rows = [.with { $0.customerID = "c9"; $0.values = values }] }
-                    })
+                    _ = try await services.scoring.score(
+                        .with {
+                            $0.model = .init(text: model)
+                            $0.features = .with {
+                                $0.featureNames = columns;
+                                $0.rows = [
+                                    .with {
+                                        $0.customerID = "c9"; $0.values = values
+                                    }
+                                ]
+                            }
+                        })
                 }
             }
             // NOT_FOUND
             #expect(await score("nosuch", columns, [1, 2, 3, 4]) == .notFound)
             #expect(await score("m@7", columns, [1, 2, 3, 4]) == .notFound)
             #expect(await score("m@staging", columns, [1, 2, 3, 4]) == .notFound)
-            #expect(await statusCode { _ = try await services.training.getJob(.with { $0.jobID = "job-nope" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.datasets.getDataset(.with { $0.id = "sha256:00" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.models.listVersions(.with { $0.name = "ghost" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(9)); $0.alias = "x" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.models.deleteAlias(.with { $0.name = "m"; $0.alias = "x" }) } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.training.getJob(.with { $0.jobID = "job-nope" })
+                } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.getDataset(.with { $0.id = "sha256:00" })
+                } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.listVersions(.with { $0.name = "ghost" })
+                } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.setAlias(
+                        .with {
+                            $0.model = .init(name: "m", version: Int(9)); $0.alias = "x"
+                        })
+                } == .notFound)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.deleteAlias(
+                        .with {
+                            $0.name = "m"; $0.alias = "x"
+                        })
+                } == .notFound)
             // INVALID_ARGUMENT for bad rows, naming customer and field
             #expect(await score("m", columns, [1, 2, 3]) == .invalidArgument)
             #expect(await score("m", columns, [1, 2, .nan, 4]) == .invalidArgument)
@@ -174,242 +285,154 @@ struct ServerTests {
             #expect(await score("m", columns + ["shoe_size"], [1, 2, 3, 4, 5]) == .invalidArgument)
             #expect(await score("bad name!", columns, [1, 2, 3, 4]) == .invalidArgument)
             do {
-                _ = try await services.scoring.score(.with {
-                    $0.model = .init(text: "m")
-                    $0.features = .with { $0.featureNames = columns; $0.rows = [.with { $0.customerID = "c9"; $0.values = [1, 2, .nan, 4] }] }
-                })
+                _ = try await services.scoring.score(
+                    .with {
+                        $0.model = .init(text: "m")
+                        $0.features = .with {
+                            $0.featureNames = columns;
+                            $0.rows = [
+                                .with {
+                                    $0.customerID = "c9"; $0.values = [1, 2, .nan, 4]
+                                }
+                            ]
+                        }
+                    })
                 Issue.record("NaN was accepted")
             } catch let error as RPCError {
-                #expect(error.message.contains("c9") && error.message.contains("monetary"), "\(error.message)")
+                #expect(
+                    error.message.contains("c9") && error.message.contains("monetary"),
+                    "\(error.message)")
             }
             // The matrix form's own shape errors, and row errors naming the customer (or "row N").
-            func scoreMatrix(_ ids: [String], _ values: [Double], columns: [String] = columns) async -> String? {
+            func scoreMatrix(
+                _ ids: [String], _ values: [Double], columns: [String] = columns
+            ) async -> String? {
                 do {
-                    _ = try await services.scoring.score(.with {
-                        $0.model = .init(text: "m")
-                        $0.matrix = .with { $0.featureNames = columns; $0.customerIds = ids; $0.values = values }
-                    })
+                    _ = try await services.scoring.score(
+                        .with {
+                            $0.model = .init(text: "m")
+                            $0.matrix = .with {
+                                $0.featureNames = columns; $0.customerIds = ids; $0.values = values
+                            }
+                        })
                     return nil
                 } catch let error as RPCError {
-                    return error.code == .invalidArgument ? error.message : "\(error.code): \(error.message)"
+                    return error.code == .invalidArgument
+                        ? error.message : "\(error.code): \(error.message)"
                 } catch {
                     return "\(error)"
                 }
             }
-            #expect(await scoreMatrix([], [1, 2, 3, 4, 5])?.contains("5 values, not a whole number of rows of 4") == true)
-            #expect(await scoreMatrix(["a"], [1, 2, 3, 4, 5, 6, 7, 8])?.contains("1 customer_ids but 2 rows") == true)
-            #expect(await scoreMatrix([], [], columns: [])?.contains("matrix.feature_names is empty") == true)
+            #expect(
+                await scoreMatrix([], [1, 2, 3, 4, 5])?.contains(
+                    "5 values, not a whole number of rows of 4") == true)
+            #expect(
+                await scoreMatrix(["a"], [1, 2, 3, 4, 5, 6, 7, 8])?.contains(
+                    "1 customer_ids but 2 rows") == true)
+            #expect(
+                await scoreMatrix([], [], columns: [])?.contains("matrix.feature_names is empty")
+                    == true)
             #expect(await scoreMatrix([], [])?.isEmpty == false)
-            #expect(await scoreMatrix(["a", "b"], [1, 2, 3, 4, 1, 2, .nan, 4]).map { $0.contains("b") && $0.contains("monetary") } == true)
-            #expect(await scoreMatrix([], [1, 2, 3, 4, 1, .infinity, 3, 4]).map { $0.contains("row 2") && $0.contains("frequency") } == true)
-            #expect(await scoreMatrix([], [1, 2, 3, 4, 5], columns: columns + ["shoe_size"])?.contains("shoe_size") == true)
+            #expect(
+                await scoreMatrix(["a", "b"], [1, 2, 3, 4, 1, 2, .nan, 4]).map {
+                    $0.contains("b") && $0.contains("monetary")
+                } == true)
+            #expect(
+                await scoreMatrix([], [1, 2, 3, 4, 1, .infinity, 3, 4]).map {
+                    $0.contains("row 2") && $0.contains("frequency")
+                } == true)
+            #expect(
+                await scoreMatrix([], [1, 2, 3, 4, 5], columns: columns + ["shoe_size"])?.contains(
+                    "shoe_size") == true)
             #expect(await scoreMatrix(["a"], [1, 2, 3, 4]) == nil)
             // INVALID_ARGUMENT for bad specs
-            func submit(_ change: (inout Segmentation_V1_TrainingSpec) -> Void) async -> RPCError.Code? {
+            func submit(
+                _ change: (inout Segmentation_V1_TrainingSpec) -> Void
+            ) async -> RPCError.Code? {
                 var spec = Segmentation_V1_TrainingSpec()
                 spec.modelName = "m2"
                 spec.datasetID = dataset.id
                 change(&spec)
-                return await statusCode { _ = try await services.training.submitTrainingJob(.with { $0.spec = spec }) }
+                return await statusCode {
+                    _ = try await services.training.submitTrainingJob(.with { $0.spec = spec })
+                }
             }
             #expect(await submit { $0.k = 1 } == .invalidArgument)
             #expect(await submit { $0.k = 100_000 } == .invalidArgument)
             #expect(await submit { $0.features = ["recency", "shoe_size"] } == .invalidArgument)
             #expect(await submit { $0.modelName = "" } == .invalidArgument)
-            #expect(await submit { $0.kRange = .with { $0.min = 5; $0.max = 3 } } == .invalidArgument)
+            #expect(
+                await submit {
+                    $0.kRange = .with {
+                        $0.min = 5; $0.max = 3
+                    }
+                } == .invalidArgument)
             #expect(await submit { $0.snapshotDate = "someday" } == .invalidArgument)
             #expect(await submit { $0.datasetID = "sha256:missing" } == .notFound)
             // FAILED_PRECONDITION
-            _ = try await services.models.setAlias(.with { $0.model = .init(name: "m", version: Int(1)); $0.alias = "live" })
-            #expect(await statusCode { _ = try await services.models.deleteVersion(.with { $0.model = .init(name: "m", version: 1) }) } == .failedPrecondition)
-            #expect(await statusCode { _ = try await services.training.cancelJob(.with { $0.jobID = job.id }) } == .failedPrecondition)
-            // Uploads: no header, bad columns, unreadable data
-            #expect(await statusCode {
-                _ = try await services.datasets.uploadDataset { writer in
-                    try await writer.write(.with { $0.chunk = .with { $0.fileName = "a.csv"; $0.data = Data("x\n".utf8) } })
-                }
-            } == .invalidArgument)
-            #expect(await statusCode {
-                _ = try await services.datasets.uploadDataset { writer in
-                    try await writer.write(.with { $0.header = .with { $0.kind = .transactions } })
-                    try await writer.write(.with { $0.chunk = .with { $0.fileName = "a.csv"; $0.data = Data("a,b\n1,2\n".utf8) } })
-                }
-            } == .invalidArgument)
-            #expect(await statusCode {
-                _ = try await services.datasets.uploadDataset { writer in
-                    try await writer.write(.with { $0.header = .with { $0.kind = .transactions; $0.columns.roles = ["colour": "red"] } })
-                }
-            } == .invalidArgument)
-            #expect(await statusCode {
-                _ = try await services.datasets.uploadDataset { writer in
-                    try await writer.write(.with { $0.header = .with { $0.kind = .transactions } })
-                    try await writer.write(.with { $0.chunk = .with { $0.fileName = "../evil.csv"; $0.data = Data("x".utf8) } })
-                }
-            } == .invalidArgument)
-            #expect(try await services.datasets.listDatasets(.init()).datasets.count == 1)
-        }
-    }
-
-    @Test("After a restart every model, version, alias and finished job is back; running jobs are marked failed")
-    func restartPersistence() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 150)
-        let (jobID, rows) = try await harness.withServer { services, _ in
-            let dataset = try await services.upload(path)
-            let job = try await services.train(dataset.id, model: "kept", ks: 2...3)
-            _ = try await services.models.setAlias(.with { $0.model = .init(name: "kept", version: Int(1)); $0.alias = "production" })
-            let row = Segmentation_V1_FeatureRow.with { $0.customerID = "x"; $0.values = [10, 3, 500, 160] }
-            let scored = try await services.scoring.score(.with {
-                $0.model = .init(text: "kept@production")
-                $0.features = .with { $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]; $0.rows = [row] }
-            })
-            return (job.id, scored.scores.scores)
-        }
-        // A job left "running" by a crash.
-        let registry = try SQLiteRegistry(path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
-        var orphan = try #require(try await registry.job(id: jobID))
-        orphan.id = "job-orphan"
-        orphan.status = .running
-        orphan.modelVersion = nil
-        try await registry.insertJob(orphan)
-
-        try await harness.withServer { services, _ in
-            let models = try await services.models.listModels(.init()).models
-            #expect(models.map(\.name) == ["kept"])
-            #expect(models.first?.aliases == ["production": 1])
-            let scored = try await services.scoring.score(.with {
-                $0.model = .init(text: "kept@production")
-                $0.features = .with {
-                    $0.featureNames = ["recency", "frequency", "monetary", "avg_order_value"]
-                    $0.rows = [.with { $0.customerID = "x"; $0.values = [10, 3, 500, 160] }]
-                }
-            })
-            #expect(scored.scores.scores == rows)
-            #expect(try await services.training.getJob(.with { $0.jobID = jobID }).job.state == .succeeded)
-            let orphanNow = try await services.training.getJob(.with { $0.jobID = "job-orphan" }).job
-            #expect(orphanNow.state == .failed)
-            #expect(orphanNow.error == "server restarted")
-            #expect(try await services.datasets.listDatasets(.init()).datasets.count == 1)
-        }
-    }
-
-    @Test("A running job can be cancelled; watchers see it end")
-    func cancelRunningJob() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 3000)
-        try await harness.withServer { services, _ in
-            let dataset = try await services.upload(path)
-            let job = try await services.training.submitTrainingJob(.with {
-                $0.spec = .with {
-                    $0.modelName = "slow"; $0.datasetID = dataset.id
-                    $0.kRange = .with { $0.min = 2; $0.max = 40 }; $0.nInit = 100; $0.maxIter = 10_000; $0.tol = 1e-300
-                }
-            }).job
-            // A second job waits in the queue behind it (one job at a time) and is cancelled there.
-            let queued = try await services.training.submitTrainingJob(.with {
-                $0.spec = .with { $0.modelName = "later"; $0.datasetID = dataset.id; $0.k = 3 }
-            }).job
-            try await Task.sleep(for: .milliseconds(300))
-            let cancelledQueued = try await services.training.cancelJob(.with { $0.jobID = queued.id }).job
-            #expect(cancelledQueued.state == .cancelled)
-            _ = try await services.training.cancelJob(.with { $0.jobID = job.id })
-            let final = try await services.waitForJob(job.id)
-            #expect(final.state == .cancelled)
-            #expect(final.modelVersion == 0)
-            #expect(await statusCode { _ = try await services.models.getModel(.with { $0.model = .init(text: "slow") }) } == .notFound)
-        }
-    }
-
-    @Test("An upload over the size limit is RESOURCE_EXHAUSTED and leaves nothing behind")
-    func uploadLimit() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 200)
-        try await harness.withServer(maximumUploadBytes: 10_000) { services, _ in
-            #expect(await statusCode { _ = try await services.upload(path) } == .resourceExhausted)
-            #expect(try await services.datasets.listDatasets(.init()).datasets.isEmpty)
-            let datasets = (harness.dataDirectory as NSString).appendingPathComponent("datasets")
-            let left = try FileManager.default.contentsOfDirectory(atPath: datasets).filter { !$0.hasPrefix(".") }  // .staging, .segment-registry
-            #expect(left.isEmpty)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: (datasets as NSString).appendingPathComponent(".staging")).isEmpty)
-        }
-    }
-
-    @Test("Health: SERVING once the registry is open; unknown services are NOT_FOUND")
-    func health() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        try await harness.withServer { services, _ in
-            #expect(try await services.health.check(.with { $0.service = "" }).status == .serving)
-            #expect(try await services.health.check(.with { $0.service = "segmentation.v1.ScoringService" }).status == .serving)
-            #expect(await statusCode { _ = try await services.health.check(.with { $0.service = "nope.Service" }) } == .notFound)
-            let first = try await services.health.watch(.with { $0.service = "" }) { response in
-                for try await status in response.messages { return status.status }
-                return .unknown
-            }
-            #expect(first == .serving)
-        }
-    }
-
-    @Test("Renaming a segment registers a new version that records the change")
-    func renameSegment() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        let (path, _) = try harness.sampleFile(customers: 150)
-        try await harness.withServer { services, _ in
-            let dataset = try await services.upload(path)
-            _ = try await services.train(dataset.id, model: "r", ks: 3...3)
-            let version = try await services.models.renameSegment(.with {
-                $0.model = .init(text: "r@1"); $0.segmentID = 0; $0.newName = "Sleepers"; $0.author = "ana"
-            }).version
-            #expect(version.version == 2 && version.parentVersion == 1)
-            let renamed = try await services.models.getModel(.with { $0.model = .init(text: "r") }).model
-            #expect(renamed.segments[0].name == "Sleepers")
-            #expect(renamed.segments[0].generatedName != "Sleepers")
-            #expect(renamed.annotations.first?.author == "ana")
-            let original = try await services.models.getModel(.with { $0.model = .init(text: "r@1") }).model
-            #expect(original.segments[0].name == renamed.segments[0].generatedName)
-            #expect(await statusCode { _ = try await services.models.renameSegment(.with { $0.model = .init(text: "r"); $0.segmentID = 99; $0.newName = "x" }) } == .notFound)
-            #expect(await statusCode { _ = try await services.models.renameSegment(.with { $0.model = .init(text: "r"); $0.segmentID = 1; $0.newName = " " }) } == .invalidArgument)
-        }
-    }
-
-    @Test("Customer tables: upload, train on chosen columns with one-hot text, score raw rows")
-    func customerTables() async throws {
-        let harness = try Harness()
-        defer { harness.remove() }
-        var csv = "CUST_ID,BALANCE,PURCHASES,REGION,NOTES\n"
-        var random = SeededGenerator(seed: 8)
-        for i in 0..<200 {
-            let rich = i % 2 == 0
-            csv += "C\(i),\(rich ? 4000 + random.nextUnit() * 900 : 80 + random.nextUnit() * 40),"
-            csv += "\(i == 3 ? "" : String(rich ? 2500 + random.nextUnit() * 300 : 15 + random.nextUnit() * 5)),\(rich ? "north" : "south"),free text \(i)\n"
-        }
-        let path = try harness.sideFile("cards.csv")
-        try csv.write(toFile: path, atomically: true, encoding: .utf8)
-        try await harness.withServer { services, _ in
-            let dataset = try await services.upload(path, kind: .customers)
-            #expect(dataset.rows == 200)
-            let job = try await services.train(dataset.id, model: "cards", ks: 2...2, features: ["BALANCE", "PURCHASES", "REGION"])
-            #expect(job.state == .succeeded, "\(job.error)")
-            let model = try await services.models.getModel(.with { $0.model = .init(text: "cards") }).model
-            #expect(model.features == ["BALANCE", "PURCHASES", "REGION=south"])
-            #expect(model.dataReport.imputed.first?.column == "PURCHASES")
-            #expect(model.segments.map(\.size) == [100, 100])
-            let scored = try await services.scoring.score(.with {
-                $0.model = .init(text: "cards")
-                $0.csv = .with { $0.data = Data("CUST_ID,BALANCE,PURCHASES,REGION,NOTES\nN1,4100,2600,north,x\nN2,90,,south,y\n".utf8) }
-            })
-            #expect(scored.scores.scores.map(\.customerID) == ["N1", "N2"])
-            #expect(scored.scores.scores[0].segmentID != scored.scores.scores[1].segmentID)
-            #expect(await statusCode {
-                _ = try await services.scoring.score(.with {
-                    $0.model = .init(text: "cards")
-                    $0.csv = .with { $0.data = Data("CUST_ID,BALANCE,PURCHASES,REGION,NOTES,EXTRA\nN1,1,2,north,x,9\n".utf8) }
+            _ = try await services.models.setAlias(
+                .with {
+                    $0.model = .init(name: "m", version: Int(1)); $0.alias = "live"
                 })
-            } == .invalidArgument)
+            #expect(
+                await statusCode {
+                    _ = try await services.models.deleteVersion(
+                        .with { $0.model = .init(name: "m", version: 1) })
+                } == .failedPrecondition)
+            #expect(
+                await statusCode {
+                    _ = try await services.training.cancelJob(.with { $0.jobID = job.id })
+                } == .failedPrecondition)
+            // Uploads: no header, bad columns, unreadable data
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.uploadDataset { writer in
+                        try await writer.write(
+                            .with {
+                                $0.chunk = .with {
+                                    $0.fileName = "a.csv"; $0.data = Data("x\n".utf8)
+                                }
+                            })
+                    }
+                } == .invalidArgument)
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.uploadDataset { writer in
+                        try await writer.write(
+                            .with { $0.header = .with { $0.kind = .transactions } })
+                        try await writer.write(
+                            .with {
+                                $0.chunk = .with {
+                                    $0.fileName = "a.csv"; $0.data = Data("a,b\n1,2\n".utf8)
+                                }
+                            })
+                    }
+                } == .invalidArgument)
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.uploadDataset { writer in
+                        try await writer.write(
+                            .with {
+                                $0.header = .with {
+                                    $0.kind = .transactions; $0.columns.roles = ["colour": "red"]
+                                }
+                            })
+                    }
+                } == .invalidArgument)
+            #expect(
+                await statusCode {
+                    _ = try await services.datasets.uploadDataset { writer in
+                        try await writer.write(
+                            .with { $0.header = .with { $0.kind = .transactions } })
+                        try await writer.write(
+                            .with {
+                                $0.chunk = .with {
+                                    $0.fileName = "../evil.csv"; $0.data = Data("x".utf8)
+                                }
+                            })
+                    }
+                } == .invalidArgument)
+            #expect(try await services.datasets.listDatasets(.init()).datasets.count == 1)
         }
     }
 }

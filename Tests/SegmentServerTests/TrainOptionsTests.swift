@@ -1,4 +1,5 @@
 import Testing
+
 @testable import SegmentCLI
 
 /// `segment train` checks its options by the server's own rules (SegmentationMapping's) before
@@ -23,25 +24,48 @@ struct TrainOptionsTests {
             (["--covariance", "diag"], ["--covariance", "gmm"]),
             (["--algorithm", "dbscan", "--k", "4"], ["--k", "DBSCAN"]),
             (["--algorithm", "ward", "--n-init", "4"], ["--n-init", "k-means"]),
-            (["--sensitive", "Gender"], ["--sensitive and --allow-sensitive", "--kind customers"]),
-            (["--kind", "customers", "--keep-cancelled"], ["--keep-cancelled and --gross-spend", "--kind transactions"]),
+            (
+                ["--sensitive", "Gender"],
+                ["--sensitive and --allow-sensitive", "--kind customers"]
+            ),
+            (
+                ["--kind", "customers", "--keep-cancelled"],
+                ["--keep-cancelled and --gross-spend", "--kind transactions"]
+            ),
             (["--log", "tenure"], ["--log", "tenure", "not a clustering feature"]),
             (["--selection", "bic", "--k", "2...6"], ["bic", "gmm"]),
         ]
         for (arguments, says) in cases {
             let message = try Self.refusal(arguments)
             #expect(message != nil, "\(arguments) was accepted")
-            for words in says { #expect(message?.contains(words) == true, "\(arguments): \(message ?? "accepted") does not say \(words)") }
-            #expect(message?.contains("spec.") == false, "\(arguments): \(message ?? "") names an API field, not a flag")
+            for words in says {
+                #expect(
+                    message?.contains(words) == true,
+                    "\(arguments): \(message ?? "accepted") does not say \(words)")
+            }
+            #expect(
+                message?.contains("spec.") == false,
+                "\(arguments): \(message ?? "") names an API field, not a flag")
         }
     }
 
-    @Test("What the server would take passes, with the engine's bounds (a server's --max-k may be above its default 100)")
+    @Test(
+        "What the server would take passes, with the engine's bounds (a server's --max-k may be above its default 100)"
+    )
     func acceptedAsTheServerWould() throws {
         #expect(try Self.refusal([]) == nil)
         #expect(try Self.refusal(["--k", "150"]) == nil)
-        #expect(try Self.refusal(["--algorithm", "dbscan", "--eps", "0.4", "--min-samples", "6"]) == nil)
-        #expect(try Self.refusal(["--algorithm", "gmm", "--covariance", "spherical", "--selection", "bic", "--k", "2...6"]) == nil)
-        #expect(try Self.refusal(["--kind", "customers", "--sensitive", "Tier", "--allow-sensitive", "Age"]) == nil)
+        #expect(
+            try Self.refusal(["--algorithm", "dbscan", "--eps", "0.4", "--min-samples", "6"]) == nil
+        )
+        #expect(
+            try Self.refusal([
+                "--algorithm", "gmm", "--covariance", "spherical", "--selection", "bic", "--k",
+                "2...6",
+            ]) == nil)
+        #expect(
+            try Self.refusal([
+                "--kind", "customers", "--sensitive", "Tier", "--allow-sensitive", "Age",
+            ]) == nil)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SegmentationEngine
 
 /// True when two labelings name the same groups (a one-to-one renaming), noise (-1) kept as noise.
@@ -16,12 +17,14 @@ func sameGroups(_ ours: [Int32], _ theirs: [Int32], noise: Int32? = nil) -> Bool
     return true
 }
 
-@Suite("DBSCAN, Ward, Gaussian mixtures and mini-batch k-means against scikit-learn and full k-means")
+@Suite(
+    "DBSCAN, Ward, Gaussian mixtures and mini-batch k-means against scikit-learn and full k-means")
 struct AlgorithmTests {
     static let fixture = "fixtures/algorithms/blobs_noise_640x2"
 
-    @Test("DBSCAN: the same clusters and noise as scikit-learn for eps 0.5, min_samples 5",
-          .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
+    @Test(
+        "DBSCAN: the same clusters and noise as scikit-learn for eps 0.5, min_samples 5",
+        .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
     func dbscanFixture() throws {
         let x = try Shared.matrix("\(Self.fixture)/X.csv")
         let expected = try Shared.labels("\(Self.fixture)/dbscan_eps0.5_min5.csv")
@@ -37,13 +40,17 @@ struct AlgorithmTests {
         // Coordinates either side of 0 (cells must floor, not truncate), on a 0.1 grid so many
         // pairs lie exactly 0.9 apart; 7 dimensions take the all-pairs path.
         for d in [1, 2, 3, 5, 6, 7] {
-            let x = Matrix(rows: 400, columns: d, values: (0..<(400 * d)).map { _ in Double(Int(generator.next() % 100) - 50) / 10 })
+            let x = Matrix(
+                rows: 400, columns: d,
+                values: (0..<(400 * d)).map { _ in Double(Int(generator.next() % 100) - 50) / 10 })
             let neighbours = RadiusNeighbours(x, radius: 0.9)
             let grid = try neighbours.all(cancellation: .never)
             var pairs = [[Int]](repeating: [], count: x.rows)
             for i in 0..<x.rows {
                 for j in 0..<x.rows {
-                    let distance = (0..<d).reduce(0.0) { $0 + (x[i, $1] - x[j, $1]) * (x[i, $1] - x[j, $1]) }
+                    let distance = (0..<d).reduce(0.0) {
+                        $0 + (x[i, $1] - x[j, $1]) * (x[i, $1] - x[j, $1])
+                    }
                     if distance <= 0.9 * 0.9 { pairs[i].append(j) }
                 }
             }
@@ -51,7 +58,9 @@ struct AlgorithmTests {
         }
     }
 
-    @Test("Ward: the same four clusters as scikit-learn", .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
+    @Test(
+        "Ward: the same four clusters as scikit-learn",
+        .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
     func wardFixture() throws {
         let x = try Shared.matrix("\(Self.fixture)/X.csv")
         let expected = try Shared.labels("\(Self.fixture)/ward_k4.csv")
@@ -61,20 +70,28 @@ struct AlgorithmTests {
         #expect(sameGroups(Ward.labels(merges, rows: x.rows, k: 4), expected))
     }
 
-    @Test("Ward's chain gives the clusters of the textbook algorithm (merge the pair that adds least within-cluster variance) on random sets")
+    @Test(
+        "Ward's chain gives the clusters of the textbook algorithm (merge the pair that adds least within-cluster variance) on random sets"
+    )
     func wardAgainstTextbook() throws {
         var generator = SeededGenerator(seed: 11)
         for trial in 0..<5 {
             let n = 40 + trial * 10
-            let x = Matrix(rows: n, columns: 3, values: (0..<(n * 3)).map { _ in Double(generator.next() % 100_000) / 1000 })
+            let x = Matrix(
+                rows: n, columns: 3,
+                values: (0..<(n * 3)).map { _ in Double(generator.next() % 100_000) / 1000 })
             let merges = try Ward().tree(x)
             for k in [2, 3, 5, 8] {
-                #expect(sameGroups(Ward.labels(merges, rows: n, k: k), textbookWard(x, k: k).labels), "trial \(trial), k = \(k)")
+                #expect(
+                    sameGroups(Ward.labels(merges, rows: n, k: k), textbookWard(x, k: k).labels),
+                    "trial \(trial), k = \(k)")
             }
             // Ward's height is sqrt(2 x the rise in within-cluster sum of squares) at every merge.
             let rises = textbookWard(x, k: 1).rises
             for (merge, rise) in zip(merges, rises) {
-                #expect(abs(merge.height * merge.height / 2 - rise) <= 1e-9 * max(1, rise), "trial \(trial)")
+                #expect(
+                    abs(merge.height * merge.height / 2 - rise) <= 1e-9 * max(1, rise),
+                    "trial \(trial)")
             }
         }
     }
@@ -87,14 +104,16 @@ struct AlgorithmTests {
         func sse(_ rows: [Int]) -> Double {
             (0..<x.columns).reduce(0.0) { total, column in
                 let mean = rows.reduce(0.0) { $0 + x[$1, column] } / Double(rows.count)
-                return total + rows.reduce(0.0) { $0 + (x[$1, column] - mean) * (x[$1, column] - mean) }
+                return total
+                    + rows.reduce(0.0) { $0 + (x[$1, column] - mean) * (x[$1, column] - mean) }
             }
         }
         while clusters.count > k {
             var best = (0, 1, Double.infinity)
             for a in 0..<clusters.count {
                 for b in (a + 1)..<clusters.count {
-                    let increase = sse(clusters[a] + clusters[b]) - sse(clusters[a]) - sse(clusters[b])
+                    let increase =
+                        sse(clusters[a] + clusters[b]) - sse(clusters[a]) - sse(clusters[b])
                     if increase < best.2 { best = (a, b, increase) }
                 }
             }
@@ -103,20 +122,32 @@ struct AlgorithmTests {
             rises.append(best.2)
         }
         var labels = [Int32](repeating: 0, count: x.rows)
-        for (label, rows) in clusters.enumerated() { for row in rows { labels[row] = Int32(label) } }
+        for (label, rows) in clusters.enumerated() {
+            for row in rows { labels[row] = Int32(label) }
+        }
         return (labels, rises)
     }
 
-    @Test("Gaussian mixture (full): log-likelihood, BIC, AIC and iterations as scikit-learn's from the same start",
-          .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
+    @Test(
+        "Gaussian mixture (full): log-likelihood, BIC, AIC and iterations as scikit-learn's from the same start",
+        .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"))
     func gaussianMixtureFixture() throws {
         let x = try Shared.matrix("\(Self.fixture)/X.csv")
         let means = try Shared.matrix("\(Self.fixture)/gmm_means_init.csv")
-        let expected = try Shared.json("\(Self.fixture)/expected.json")["gmm_full"] as! [String: Any]
+        let expected =
+            try Shared.json("\(Self.fixture)/expected.json")["gmm_full"] as! [String: Any]
         let identity = [1.0, 0, 0, 1]
-        let mixture = GaussianMixture(components: 4, covariance: .full, tolerance: 1e-6, regularization: 1e-6, maxIterations: 500)
-        let fitted = try mixture.fit(x, start: .init(weights: [0.25, 0.25, 0.25, 0.25], means: means, precisions: Array(repeating: identity, count: 4)))
-        #expect(relativeError(fitted.meanLogLikelihood(x), expected["mean_log_likelihood"] as! Double) <= 1e-6)
+        let mixture = GaussianMixture(
+            components: 4, covariance: .full, tolerance: 1e-6, regularization: 1e-6,
+            maxIterations: 500)
+        let fitted = try mixture.fit(
+            x,
+            start: .init(
+                weights: [0.25, 0.25, 0.25, 0.25], means: means,
+                precisions: Array(repeating: identity, count: 4)))
+        #expect(
+            relativeError(fitted.meanLogLikelihood(x), expected["mean_log_likelihood"] as! Double)
+                <= 1e-6)
         #expect(relativeError(fitted.bic(x), expected["bic"] as! Double) <= 1e-6)
         #expect(relativeError(fitted.aic(x), expected["aic"] as! Double) <= 1e-6)
         #expect(fitted.iterations == expected["n_iter"] as! Int)
@@ -125,30 +156,47 @@ struct AlgorithmTests {
         #expect((0..<x.rows).allSatisfy { abs(membership.row($0).reduce(0, +) - 1) < 1e-9 })
     }
 
-    @Test("Gaussian mixture (diagonal, spherical): log-likelihood, BIC, AIC, iterations, weights and means as scikit-learn's from the same start",
-          .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"), arguments: [GaussianMixture.Covariance.diagonal, .spherical])
+    @Test(
+        "Gaussian mixture (diagonal, spherical): log-likelihood, BIC, AIC, iterations, weights and means as scikit-learn's from the same start",
+        .enabled(if: Shared.hasFixtures, "../shared is absent: skipped"),
+        arguments: [GaussianMixture.Covariance.diagonal, .spherical])
     func gaussianMixtureCovariances(kind: GaussianMixture.Covariance) throws {
         // The numbers come from scripts/make-mixture-fixtures.py (scikit-learn on the same X).
-        let committed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let committed = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Fixtures/mixture_covariances.json")
-        let all = try JSONSerialization.jsonObject(with: Data(contentsOf: committed)) as! [String: Any]
+        let all =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: committed)) as! [String: Any]
         let expected = all[kind == .diagonal ? "diag" : "spherical"] as! [String: Any]
         let x = try Shared.matrix("\(Self.fixture)/X.csv")
         let means = try Shared.matrix("\(Self.fixture)/gmm_means_init.csv")
-        let mixture = GaussianMixture(components: 4, covariance: kind, tolerance: 1e-6, regularization: 1e-6, maxIterations: 500)
-        let fitted = try mixture.fit(x, start: .init(weights: [0.25, 0.25, 0.25, 0.25], means: means,
-                                                     precisions: Array(repeating: [1.0, 0, 0, 1], count: 4)))
-        #expect(relativeError(fitted.meanLogLikelihood(x), expected["mean_log_likelihood"] as! Double) <= 1e-6)
+        let mixture = GaussianMixture(
+            components: 4, covariance: kind, tolerance: 1e-6, regularization: 1e-6,
+            maxIterations: 500)
+        let fitted = try mixture.fit(
+            x,
+            start: .init(
+                weights: [0.25, 0.25, 0.25, 0.25], means: means,
+                precisions: Array(repeating: [1.0, 0, 0, 1], count: 4)))
+        #expect(
+            relativeError(fitted.meanLogLikelihood(x), expected["mean_log_likelihood"] as! Double)
+                <= 1e-6)
         #expect(relativeError(fitted.bic(x), expected["bic"] as! Double) <= 1e-6)
         #expect(relativeError(fitted.aic(x), expected["aic"] as! Double) <= 1e-6)
         #expect(fitted.iterations == expected["n_iter"] as! Int && fitted.converged)
-        for (ours, theirs) in zip(fitted.weights, expected["weights"] as! [Double]) { #expect(abs(ours - theirs) < 1e-6) }
+        for (ours, theirs) in zip(fitted.weights, expected["weights"] as! [Double]) {
+            #expect(abs(ours - theirs) < 1e-6)
+        }
         for (c, row) in (expected["means"] as! [[Double]]).enumerated() {
-            for (j, value) in row.enumerated() { #expect(abs(fitted.means[c, j] - value) < 1e-5, "component \(c)") }
+            for (j, value) in row.enumerated() {
+                #expect(abs(fitted.means[c, j] - value) < 1e-5, "component \(c)")
+            }
         }
     }
 
-    @Test("Gaussian mixtures of every covariance type from k-means labels: EM never lowers the likelihood, and the simpler covariances count fewer parameters")
+    @Test(
+        "Gaussian mixtures of every covariance type from k-means labels: EM never lowers the likelihood, and the simpler covariances count fewer parameters"
+    )
     func gaussianMixtureKinds() throws {
         let x = try Shared.hasFixtures ? Shared.matrix("\(Self.fixture)/X.csv") : twoBlobs().0
         let k = Shared.hasFixtures ? 4 : 2
@@ -156,7 +204,10 @@ struct AlgorithmTests {
         for kind in GaussianMixture.Covariance.allCases {
             var previous = -Double.infinity
             for iterations in 1...6 {
-                let fitted = try GaussianMixture(components: k, covariance: kind, tolerance: 0, maxIterations: iterations, seed: 3).fit(x)
+                let fitted = try GaussianMixture(
+                    components: k, covariance: kind, tolerance: 0, maxIterations: iterations,
+                    seed: 3
+                ).fit(x)
                 let likelihood = fitted.meanLogLikelihood(x)
                 #expect(likelihood >= previous - 1e-9, "\(kind) iteration \(iterations)")
                 previous = likelihood
@@ -172,29 +223,45 @@ struct AlgorithmTests {
             #expect(abs(single.means[0, column] - mean) < 1e-9)
         }
         #expect(throws: ClusteringError.self) {
-            try GaussianMixture(components: 2).fit(Matrix(rowArrays: [[1, 2], [.nan, 1], [3, 4]]))
+            try GaussianMixture(components: 2).fit(
+                Matrix(rowArrays: [[1, 2], [.nan, 1], [3, 4]]))
         }
     }
 
-    @Test("Mini-batch k-means: inertia within 2% of full k-means on blobs, the same result for the same seed, every cluster used")
+    @Test(
+        "Mini-batch k-means: inertia within 2% of full k-means on blobs, the same result for the same seed, every cluster used"
+    )
     func miniBatchAgainstFull() throws {
         var generator = SeededGenerator(seed: 5)
         let centres = (0..<6).map { _ in (0..<4).map { _ in generator.nextUnit() * 20 } }
-        func gaussian() -> Double { (-2 * log(max(generator.nextUnit(), 1e-300))).squareRoot() * cos(2 * .pi * generator.nextUnit()) }
+        func gaussian() -> Double {
+            (-2 * log(max(generator.nextUnit(), 1e-300))).squareRoot()
+                * cos(2 * .pi * generator.nextUnit())
+        }
         let n = 30_000
         var values: [Double] = []
         for i in 0..<n { for j in 0..<4 { values.append(centres[i % 6][j] + gaussian()) } }
         let x = Matrix(rows: n, columns: 4, values: values)
         let full = try KMeans(nInit: 3, seed: 1).fit(x, k: 6)
         let mini = try MiniBatchKMeans(seed: 1).fit(x, k: 6)
-        #expect(mini.inertia <= full.inertia * 1.02, "mini-batch \(mini.inertia) vs full \(full.inertia)")
+        #expect(
+            mini.inertia <= full.inertia * 1.02,
+            "mini-batch \(mini.inertia) vs full \(full.inertia)")
         #expect(try MiniBatchKMeans(seed: 1).fit(x, k: 6) == mini)
         #expect(Set(mini.labels).count == 6)
         #expect(throws: ClusteringError.self) { try MiniBatchKMeans().fit(x, k: n + 1) }
         // More centres than groups, duplicated rows, k = n: no segment is ever empty.
-        let duplicated = Matrix(rows: 400, columns: 2, values: (0..<800).map { Double(($0 / 2) % 5) })
-        #expect(Set(try MiniBatchKMeans(batchSize: 64, seed: 2).fit(x.selecting(rows: Array(0..<2000)), k: 12).labels).count == 12)
-        #expect(Set(try MiniBatchKMeans(batchSize: 64, seed: 2).fit(duplicated, k: 5).labels).count == 5)
+        let duplicated = Matrix(
+            rows: 400, columns: 2, values: (0..<800).map { Double(($0 / 2) % 5) })
+        #expect(
+            Set(
+                try MiniBatchKMeans(batchSize: 64, seed: 2).fit(
+                    x.selecting(rows: Array(0..<2000)), k: 12
+                ).labels
+            ).count == 12)
+        #expect(
+            Set(try MiniBatchKMeans(batchSize: 64, seed: 2).fit(duplicated, k: 5).labels).count == 5
+        )
         let tiny = Matrix(rowArrays: [[0, 0], [1, 0], [0, 1], [5, 5]])
         #expect(Set(try MiniBatchKMeans(seed: 1).fit(tiny, k: 4).labels).count == 4)
     }
@@ -202,26 +269,39 @@ struct AlgorithmTests {
 
 @Suite("Ward as a model's algorithm")
 struct WardClusteringTests {
-    @Test("One tree cut at every k; customers join their nearest segment mean; past max_rows a seeded sample builds the tree and the parameters say so")
+    @Test(
+        "One tree cut at every k; customers join their nearest segment mean; past max_rows a seeded sample builds the tree and the parameters say so"
+    )
     func sweepAndSample() throws {
         // Four groups in 3 dimensions: Ward finds them, and the k-means step keeps them.
         var generator = SeededGenerator(seed: 3)
-        let x = Matrix(rows: 300, columns: 3, values: (0..<900).map { i in Double((i / 3) % 4 * 4) + generator.nextGaussian() })
+        let x = Matrix(
+            rows: 300, columns: 3,
+            values: (0..<900).map { i in Double((i / 3) % 4 * 4) + generator.nextGaussian() })
         let full = try WardClustering().fit(x, ks: [2, 3, 4])
         #expect(full.keys.sorted() == [2, 3, 4])
         let merges = try Ward().tree(x)
         for (k, clustering) in full {
-            #expect(clustering.k == k && clustering.labels.count == 300 && Set(clustering.labels).count == k)
+            #expect(
+                clustering.k == k && clustering.labels.count == 300
+                    && Set(clustering.labels).count == k)
             // Training labels are what scoring gives: each customer's nearest centre.
             let nearest = (0..<300).map { row in
-                Int32((0..<k).min { a, b in
-                    (0..<3).reduce(0.0) { $0 + pow(x[row, $1] - clustering.centroids[a, $1], 2) }
-                        < (0..<3).reduce(0.0) { $0 + pow(x[row, $1] - clustering.centroids[b, $1], 2) }
-                }!)
+                Int32(
+                    (0..<k).min { a, b in
+                        (0..<3).reduce(0.0) {
+                            $0 + pow(x[row, $1] - clustering.centroids[a, $1], 2)
+                        }
+                            < (0..<3).reduce(0.0) {
+                                $0 + pow(x[row, $1] - clustering.centroids[b, $1], 2)
+                            }
+                    }!)
             }
             #expect(nearest == clustering.labels)
             // On grouped data the k-means step moves few customers off Ward's own clusters.
-            #expect(AdjustedRandIndex.compute(clustering.labels, Ward.labels(merges, rows: 300, k: k)) > 0.9)
+            #expect(
+                AdjustedRandIndex.compute(clustering.labels, Ward.labels(merges, rows: 300, k: k))
+                    > 0.9)
         }
         #expect(WardClustering().parameters(rows: 300)["sampled_rows"] == "none")
         let sampled = WardClustering(maximumRows: 100, seed: 9)
@@ -229,16 +309,22 @@ struct WardClusteringTests {
         #expect(fit.labels.count == 300 && Set(fit.labels).count == 3)
         #expect(sampled.parameters(rows: 300)["sampled_rows"] == "100 of 300")
         let rows = SeededGenerator.distinctRows(300, 100, seed: 9)
-        #expect(rows.count == 100 && Set(rows).count == 100 && rows == rows.sorted() && rows.allSatisfy { (0..<300).contains($0) })
+        #expect(
+            rows.count == 100 && Set(rows).count == 100 && rows == rows.sorted()
+                && rows.allSatisfy { (0..<300).contains($0) })
         #expect(throws: ClusteringError.self) { try sampled.fit(x, k: 101) }
         // The tree's top for the report: 12 leaves covering every row, 11 merges up to the root.
         let tree = try #require(full[3]?.dendrogram)
         #expect(tree.leafSizes.count == 12 && tree.leafSizes.reduce(0, +) == 300)
         #expect(tree.merges.count == 11 && tree.merges.last?.size == 300)
         #expect(zip(tree.merges, tree.merges.dropFirst()).allSatisfy { $0.height <= $1.height })
-        #expect(tree.merges.enumerated().allSatisfy { index, merge in merge.left < 12 + index && merge.right < 12 + index && merge.left != merge.right })
+        #expect(
+            tree.merges.enumerated().allSatisfy { index, merge in
+                merge.left < 12 + index && merge.right < 12 + index && merge.left != merge.right
+            })
         // Cutting the top at 3 clusters gives Ward's own 3 clusters' sizes.
-        let wardSizes = Dictionary(grouping: Ward.labels(merges, rows: 300, k: 3), by: { $0 }).values.map(\.count).sorted()
+        let wardSizes = Dictionary(grouping: Ward.labels(merges, rows: 300, k: 3), by: { $0 })
+            .values.map(\.count).sorted()
         let topNodes: Set<Int> = [12 + 9, 12 + 10]
         var topSizes: [Int] = []
         for merge in tree.merges.suffix(2) {
@@ -253,7 +339,9 @@ struct WardClusteringTests {
 
 @Suite("Compare mode")
 struct CompareModeTests {
-    @Test("Every listed algorithm is swept on the same features; the model keeps the rule's pick and the whole table; bad lists are refused")
+    @Test(
+        "Every listed algorithm is swept on the same features; the model keeps the rule's pick and the whole table; bad lists are refused"
+    )
     func compareThree() throws {
         let csv = SampleDataGenerator(customers: 900, seed: 21).generate().csv
         var configuration = TrainingConfiguration()
@@ -261,11 +349,14 @@ struct CompareModeTests {
         configuration.nInit = 2
         configuration.compareAlgorithms = [.kmeans, .minibatchKMeans, .ward]
         var events: [String] = []
-        let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: Data(csv.utf8))]) {
+        let model = try SegmentationTrainer(configuration: configuration).train([
+            .bytes(name: "s.csv", data: Data(csv.utf8))
+        ]) {
             events.append($0.message)
         }
         let comparison = try #require(model.algorithm.comparison)
-        #expect(comparison.candidates.map(\.method.rawValue) == ["kmeans", "minibatch_kmeans", "ward"])
+        #expect(
+            comparison.candidates.map(\.method.rawValue) == ["kmeans", "minibatch_kmeans", "ward"])
         #expect(comparison.candidates.filter(\.chosen).count == 1)
         let best = comparison.candidates.map(\.silhouette).max()!
         let expected = comparison.candidates.first { $0.silhouette >= best - 0.005 }!
@@ -273,8 +364,13 @@ struct CompareModeTests {
         #expect(chosen == expected)
         #expect(model.algorithm.method == chosen.method && model.k == chosen.chosenK)
         #expect(abs(model.kSelection.chosen.silhouette - chosen.silhouette) < 1e-12)
-        #expect(comparison.candidates.allSatisfy { (3...5).contains($0.chosenK) && $0.seconds >= 0 })
-        #expect(events.contains { $0.hasPrefix("compared kmeans, minibatch_kmeans, ward: kept \(chosen.method.rawValue)") })
+        #expect(
+            comparison.candidates.allSatisfy { (3...5).contains($0.chosenK) && $0.seconds >= 0 })
+        #expect(
+            events.contains {
+                $0.hasPrefix(
+                    "compared kmeans, minibatch_kmeans, ward: kept \(chosen.method.rawValue)")
+            })
 
         for bad: [ClusteringMethod] in [[.kmeans], [.kmeans, .kmeans]] {
             configuration.compareAlgorithms = bad
@@ -284,213 +380,5 @@ struct CompareModeTests {
         // and the CLI's parsers refuse it by name (AlgorithmServerTests).
         #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.404, 0.39]) == 0)
         #expect(AlgorithmComparison.pick(silhouettes: [0.40, 0.41, 0.39]) == 1)
-    }
-}
-
-@Suite("Gaussian mixture models")
-struct MixtureModelTests {
-    @Test("Training a mixture at a k that leaves a segment with no customer is refused with that reason")
-    func emptyComponent() throws {
-        // Two tight groups of identical customers: more components than distinct points cannot all win a customer.
-        var rows: [String] = ["CustomerID,recency,frequency,monetary"]
-        for i in 0..<60 { rows.append(i < 30 ? "c\(i),10,5,500" : "c\(i),200,1,20") }
-        let csv = Data(rows.joined(separator: "\n").utf8)
-        var configuration = TrainingConfiguration()
-        configuration.kind = .customers
-        configuration.algorithm = .gmm
-        configuration.ks = [4]
-        configuration.selection = .fixed
-        #expect {
-            try SegmentationTrainer(configuration: configuration).train([.bytes(name: "c.csv", data: csv)])
-        } throws: { error in
-            "\(error)".contains("leaves") && "\(error)".contains("segment(s) with no customer")
-        }
-    }
-
-    @Test("In compare mode a candidate whose chosen k leaves a segment empty is passed over with its reason; when none is left, the error lists each; covariance needs the mixture")
-    func compareSkipsEmptySegments() throws {
-        // Two distinct customers only: at k = 4 every algorithm leaves segments empty.
-        var rows: [String] = ["CustomerID,recency,frequency,monetary"]
-        for i in 0..<60 { rows.append(i < 30 ? "c\(i),10,5,500" : "c\(i),200,1,20") }
-        var configuration = TrainingConfiguration()
-        configuration.kind = .customers
-        configuration.ks = [4]
-        configuration.selection = .fixed
-        configuration.compareAlgorithms = [.gmm, .kmeans]
-        #expect {
-            try SegmentationTrainer(configuration: configuration).train([.bytes(name: "c.csv", data: Data(rows.joined(separator: "\n").utf8))])
-        } throws: { error in
-            let text = "\(error)"
-            return text.contains("no algorithm of the comparison gave a model to keep") && text.contains("gmm ruled out: k=4 left")
-                && text.contains("kmeans ruled out: k=4 left")
-        }
-        configuration.compareAlgorithms = nil
-        configuration.covariance = .diagonal
-        #expect(throws: InputError.self) { try configuration.validate() }
-    }
-
-    @Test("A mixture model is written in format 3 (older engines refuse it), with k by BIC in format 4, others stay in format 2; all load; scores carry memberships in both forms")
-    func formatAndMemberships() throws {
-        let csv = Data(SampleDataGenerator(customers: 400, seed: 8).generate().csv.utf8)
-        var configuration = TrainingConfiguration()
-        configuration.ks = [3]
-        configuration.algorithm = .gmm
-        let mixture = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
-        configuration.algorithm = .kmeans
-        let plain = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
-        let reloaded = try SegmentationModel(serialized: try mixture.serialized())
-        #expect(reloaded.formatVersion == 3 && reloaded.mixture == mixture.mixture)
-        #expect(try SegmentationModel(serialized: try plain.serialized()).formatVersion == 2)
-        configuration.algorithm = .gmm
-        configuration.ks = [2, 3, 4]
-        configuration.selection = .bic
-        let byBIC = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "s.csv", data: csv)])
-        #expect(try SegmentationModel(serialized: try byBIC.serialized()).formatVersion == 4)
-        let values = Matrix(rowArrays: [[10, 3, 400, 130], [200, 1, 20, 20], [2, 20, 9000, 450]])
-        let batch = try reloaded.scoreBatch(customerIDs: nil, columns: reloaded.expectedColumns, values: values)
-        #expect(batch.memberships.count == 3 * reloaded.k)
-        let single = try reloaded.score(customerIDs: ["a", "b", "c"], columns: reloaded.expectedColumns, values: values)
-        for (i, assignment) in single.enumerated() {
-            #expect(Array(batch.memberships[(i * reloaded.k)..<((i + 1) * reloaded.k)]) == assignment.memberships)
-            #expect(assignment.memberships.indices.max { assignment.memberships[$0] < assignment.memberships[$1] } == assignment.segmentID)
-        }
-        #expect(try plain.scoreBatch(customerIDs: nil, columns: plain.expectedColumns, values: values).memberships.isEmpty)
-    }
-}
-
-@Suite("DBSCAN's eps by the k-distance knee")
-struct KneeEpsTests {
-    @Test("On three tight groups in uniform noise the knee's eps finds the three groups and calls most of the noise noise; degenerate data is refused")
-    func threeGroups() throws {
-        var generator = SeededGenerator(seed: 4)
-        var values: [Double] = []
-        for i in 0..<900 {
-            if i % 10 == 9 {
-                values += [generator.nextUnit() * 30 - 15, generator.nextUnit() * 30 - 15]
-            } else {
-                let centre = [(-8.0, -8.0), (0.0, 8.0), (8.0, -4.0)][i % 3]
-                values += [centre.0 + generator.nextGaussian() * 0.4, centre.1 + generator.nextGaussian() * 0.4]
-            }
-        }
-        let x = Matrix(rows: 900, columns: 2, values: values)
-        let eps = try DBSCAN.kneeEps(x, minSamples: 4)
-        let result = try DBSCAN(eps: eps, minSamples: 4).fit(x)
-        #expect(eps > 0.1 && eps < 3, "eps \(eps)")
-        #expect(result.clusterCount == 3, "eps \(eps): \(result.clusterCount) clusters")
-        // 90 noise points were drawn; a few land inside a group.
-        #expect((60...100).contains(result.noiseCount), "eps \(eps): \(result.noiseCount) noise")
-        #expect(throws: ClusteringError.self) { try DBSCAN.kneeEps(Matrix(rows: 10, columns: 2, repeating: 1), minSamples: 4) }
-    }
-}
-
-@Suite("DBSCAN models")
-struct DensityModelTests {
-    @Test("Three groups in noise: three segments and Outliers (named and described as such); scoring the training customers reproduces every segment's size; a far customer is an outlier")
-    func groupsAndOutliers() throws {
-        var generator = SeededGenerator(seed: 12)
-        var rows = ["CustomerID,spend_index,visit_index"]
-        for i in 0..<600 {
-            let point: (Double, Double)
-            if i % 12 == 11 {
-                point = (generator.nextUnit() * 40 - 20, generator.nextUnit() * 40 - 20)
-            } else {
-                let centre = [(-10.0, -10.0), (0.0, 10.0), (10.0, -5.0)][i % 3]
-                point = (centre.0 + generator.nextGaussian() * 0.8, centre.1 + generator.nextGaussian() * 0.8)
-            }
-            rows.append("c\(i),\(point.0),\(point.1)")
-        }
-        var configuration = TrainingConfiguration()
-        configuration.kind = .customers
-        configuration.algorithm = .dbscan
-        let model = try SegmentationTrainer(configuration: configuration).train([.bytes(name: "g.csv", data: Data(rows.joined(separator: "\n").utf8))])
-        let density = try #require(model.density)
-        #expect(model.k == 4 && density.outlierSegment != nil, "k \(model.k)")
-        let outliers = model.segments[density.outlierSegment!]
-        #expect(outliers.name == "Outliers" && outliers.description.contains("in no dense group"))
-        #expect(model.segments.filter { $0.name == "Outliers" }.count == 1)
-        #expect(model.algorithm.parameters["eps_source"] == "k-distance knee" && model.algorithm.parameters["min_samples"] == "4")
-        #expect(model.kSelection.reason?.hasPrefix("dbscan: 3 dense group(s)") == true)
-        #expect(model.formatVersion == 3)
-
-        let ids = (0..<600).map { "c\($0)" }
-        let values = Matrix(rowArrays: rows.dropFirst().map { $0.split(separator: ",").dropFirst().map { Double($0)! } })
-        let scored = try model.score(customerIDs: ids, columns: ["spend_index", "visit_index"], values: values)
-        for segment in model.segments {
-            #expect(scored.count { $0.segmentID == segment.id } == segment.profile.size, "\(segment.name)")
-        }
-        #expect(scored.allSatisfy { $0.contributions.isEmpty })
-        let far = try model.score(customerIDs: ["far"], columns: ["spend_index", "visit_index"], values: Matrix(rowArrays: [[500, 500]]))[0]
-        #expect(far.segmentID == density.outlierSegment && far.outlier)
-        let reloaded = try SegmentationModel(serialized: try model.serialized())
-        #expect(reloaded.density == model.density)
-    }
-
-    @Test("The cell grid over core customers finds the same segment as comparing with every core, for customers near, between and far from the groups, in 2 to 6 dimensions; decoded models have it too")
-    func gridAgreesWithScan() throws {
-        for d in [1, 2, 4, 6] {
-            var generator = SeededGenerator(seed: UInt64(40 + d))
-            let centres = (0..<4).map { _ in (0..<d).map { _ in generator.nextUnit() * 12 - 6 } }
-            var rowArrays: [[Double]] = []
-            for i in 0..<2500 {
-                if i % 10 == 9 {
-                    rowArrays.append((0..<d).map { _ in generator.nextUnit() * 20 - 10 })
-                } else {
-                    rowArrays.append(centres[i % 4].map { $0 + generator.nextGaussian() * 0.7 })
-                }
-            }
-            let x = Matrix(rowArrays: rowArrays)
-            let clustering = try DBSCANClustering(eps: 0.25 * Double(d), minSamples: 2 * d).fit(x, k: 0)
-            let indexed = try #require(clustering.density)
-            #expect(indexed.isIndexed, "\(d) dimensions, \(indexed.corePoints.rows) cores")
-            let scan = indexed.unindexed()
-            #expect(!scan.isIndexed && scan == indexed)
-            // Queries: every training customer, and points spread over and beyond the data, some on cell edges.
-            var queries = x.values
-            for q in 0..<1500 {
-                for _ in 0..<d {
-                    let onEdge: Double = (generator.nextUnit() * 16 - 8).rounded() * indexed.eps
-                    let anywhere: Double = generator.nextUnit() * 40 - 20
-                    queries.append(q % 3 == 0 ? onEdge : anywhere)
-                }
-            }
-            // Customers far outside the data, as scoring may be sent (any finite value).
-            for far in [1e12, -1e12, 1e300, -1e300, 3e9] { queries += [Double](repeating: far, count: d) }
-            let rows = queries.count / d
-            var dense = 0
-            queries.withUnsafeBufferPointer { q in
-                indexed.corePoints.values.withUnsafeBufferPointer { cores in
-                    for row in 0..<rows {
-                        let a = indexed.segment(of: q.baseAddress! + row * d, cores: cores.baseAddress!)
-                        let b = scan.segment(of: q.baseAddress! + row * d, cores: cores.baseAddress!)
-                        #expect(a == b, "\(d) dimensions, row \(row)")
-                        if a.dense { dense += 1 }
-                    }
-                }
-            }
-            #expect(dense > rows / 2 && dense < rows)
-            let decoded = try JSONDecoder().decode(DensityModel.self, from: JSONEncoder().encode(indexed))
-            #expect(decoded.isIndexed && decoded == indexed)
-        }
-    }
-
-    @Test("A core at exactly eps across a cell edge is found by the grid as by the scan; without an Outliers segment a far customer joins the nearest core's segment")
-    func gridEdges() throws {
-        // 600 cores on a line, 10 apart, from 0.3: the first sits exactly eps from a customer at -1e-20.
-        let cores = Matrix(rowArrays: (0..<600).map { [0.3 + 10 * Double($0)] })
-        let labels = (0..<600).map { Int32($0 < 300 ? 0 : 1) }
-        for outliers in [Int?.some(2), nil] {
-            let model = DensityModel(eps: 0.3, minSamples: 2, corePoints: cores, coreLabels: labels, outlierSegment: outliers)
-            #expect(model.isIndexed)
-            for (query, expected) in [(-1e-20, (0, true)), (0.6, (0, true)), (5.3, (outliers ?? 0, false)),
-                                      (5_995.0, (outliers ?? 1, false)), (-1e12, (outliers ?? 0, false)), (1e12, (outliers ?? 1, false))] {
-                let found = [query].withUnsafeBufferPointer { q in
-                    cores.values.withUnsafeBufferPointer { model.segment(of: q.baseAddress!, cores: $0.baseAddress!) }
-                }
-                let scanned = [query].withUnsafeBufferPointer { q in
-                    cores.values.withUnsafeBufferPointer { model.unindexed().segment(of: q.baseAddress!, cores: $0.baseAddress!) }
-                }
-                #expect(found == scanned && found == expected, "query \(query), outliers \(String(describing: outliers)): \(found)")
-            }
-        }
     }
 }

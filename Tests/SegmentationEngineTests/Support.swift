@@ -1,19 +1,27 @@
 import Foundation
+
 @testable import SegmentationEngine
 
 /// Locates `../shared` beside the checkout (or `$SEGMENT_SHARED_DIR`), for fixture tests.
 enum Shared {
     static let root: String = {
         if let custom = ProcessInfo.processInfo.environment["SEGMENT_SHARED_DIR"] { return custom }
-        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent()
             .deletingLastPathComponent()
         return package.deletingLastPathComponent().appendingPathComponent("shared").path
     }()
 
-    static func path(_ relative: String) -> String { (root as NSString).appendingPathComponent(relative) }
+    static func path(_ relative: String) -> String {
+        (root as NSString).appendingPathComponent(relative)
+    }
 
-    static var hasFixtures: Bool { FileManager.default.fileExists(atPath: path("fixtures/README.md")) }
-    static var hasOnlineRetail: Bool { FileManager.default.fileExists(atPath: path("data/online-retail/by-day")) }
+    static var hasFixtures: Bool {
+        FileManager.default.fileExists(atPath: path("fixtures/README.md"))
+    }
+    static var hasOnlineRetail: Bool {
+        FileManager.default.fileExists(atPath: path("data/online-retail/by-day"))
+    }
 
     static let skipMessage = "../shared is absent: fixture test skipped"
 
@@ -24,7 +32,8 @@ enum Shared {
     }
 
     static func labels(_ relative: String) throws -> [Int32] {
-        try CSVReader.rows(of: String(contentsOfFile: path(relative), encoding: .utf8)).dropFirst().map { Int32($0[0])! }
+        try CSVReader.rows(of: String(contentsOfFile: path(relative), encoding: .utf8)).dropFirst()
+            .map { Int32($0[0])! }
     }
 
     static func json(_ relative: String) throws -> [String: Any] {

@@ -7,7 +7,9 @@ import GRPCNIOTransportHTTP2Posix
 import SegmentationAPI
 
 struct EmptyScoring: Segmentation_V1_ScoringService.SimpleServiceProtocol {
-    func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
+    func score(
+        request: Segmentation_V1_ScoreRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ScoreResponse {
         Segmentation_V1_ScoreResponse()
     }
 
@@ -40,7 +42,8 @@ enum EmptyScoreServer {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             let address = try await transport.listeningAddress
-            FileHandle.standardError.write(Data("empty score server listening on \(address)\n".utf8))
+            FileHandle.standardError.write(
+                Data("empty score server listening on \(address)\n".utf8))
         }
     }
 }

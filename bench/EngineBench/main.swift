@@ -34,15 +34,17 @@ func measure(_ repeats: Int, _ body: () throws -> Void) rethrows -> [Double] {
 func peakResidentBytes() -> Int {
     // VmHWM: the process's peak resident set size.
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
     return kb * 1024
 }
 
 func currentResidentBytes() -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
     return kb * 1024
 }
 
@@ -52,9 +54,12 @@ func resetPeakResident() {
 }
 
 func report(_ timing: Timing) {
-    let extra = timing.extra.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-    print(String(format: "%-28@ median %8.3f s  (runs: %@) %@", timing.name as NSString, timing.median,
-                 timing.seconds.map { String(format: "%.3f", $0) }.joined(separator: ", "), extra))
+    let extra = timing.extra.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+        separator: " ")
+    print(
+        String(
+            format: "%-28@ median %8.3f s  (runs: %@) %@", timing.name as NSString, timing.median,
+            timing.seconds.map { String(format: "%.3f", $0) }.joined(separator: ", "), extra))
     if let path = ProcessInfo.processInfo.environment["SEGMENT_BENCH_JSON"] {
         let line = String(decoding: try! JSONEncoder().encode(timing), as: UTF8.self) + "\n"
         if let handle = FileHandle(forWritingAtPath: path) {
@@ -76,27 +81,34 @@ func scaledRFM(_ features: CustomerFeatures) throws -> Matrix {
 func sweep(_ x: Matrix, name: String, nInit: Int, repeats: Int, ks: [Int] = Array(2...10)) throws {
     var outcome: KSweep.Outcome?
     let seconds = try measure(repeats) {
-        outcome = try KSweep(ks: ks, exactSilhouetteLimit: Int.max).run(x, algorithm: KMeans(nInit: nInit, seed: 0))
+        outcome = try KSweep(ks: ks, exactSilhouetteLimit: Int.max).run(
+            x, algorithm: KMeans(nInit: nInit, seed: 0))
     }
     let selection = outcome!.selection
     var timing = Timing(name: name, seconds: seconds)
     // Where the time goes: the k-means fits alone, then the silhouettes of all k at once.
     let fits = try measure(repeats) { _ = try KMeans(nInit: nInit, seed: 0).fit(x, ks: ks) }
     let labelings = ks.map { outcome!.clusterings[$0]!.labels }
-    let silhouettes = try measure(repeats) { _ = try SilhouetteSweep.samples(x, labelings: labelings) }
+    let silhouettes = try measure(repeats) {
+        _ = try SilhouetteSweep.samples(x, labelings: labelings)
+    }
     timing.extra["kmeans_fits_s"] = String(format: "%.3f", medianOf(fits))
     timing.extra["silhouettes_s"] = String(format: "%.3f", medianOf(silhouettes))
     timing.extra["customers"] = String(x.rows)
     timing.extra["chosen_k"] = String(selection.chosenK)
-    timing.extra["iterations"] = selection.candidates.map { String($0.iterations) }.joined(separator: "/")
-    timing.extra["silhouettes"] = selection.candidates.map { String(format: "%.4f", $0.silhouette) }.joined(separator: "/")
+    timing.extra["iterations"] = selection.candidates.map { String($0.iterations) }.joined(
+        separator: "/")
+    timing.extra["silhouettes"] = selection.candidates.map { String(format: "%.4f", $0.silhouette) }
+        .joined(separator: "/")
     // Training's stability check at the chosen k (5 seed refits, 5 bootstrap refits), which
     // must stay inside the sweep's own time.
     let chosen = outcome!.clusterings[selection.chosenK]!
     var stability: StabilityReport?
     let stabilitySeconds = try measure(repeats) {
-        stability = try StabilityCheck.measure(x, labels: chosen.labels, k: chosen.k, seed: 0) { rows, seed in
-            try KMeans(nInit: min(nInit, 3), seed: seed).fit(rows, k: chosen.k, cancellation: .never)
+        stability = try StabilityCheck.measure(x, labels: chosen.labels, k: chosen.k, seed: 0) {
+            rows, seed in
+            try KMeans(nInit: min(nInit, 3), seed: seed).fit(
+                rows, k: chosen.k, cancellation: .never)
         }
     }
     timing.extra["stability_s"] = String(format: "%.3f", medianOf(stabilitySeconds))
@@ -119,7 +131,9 @@ func retail(_ folder: String, repeats: Int, nInit: Int, sweepRepeats: Int? = nil
     timing.extra["rows"] = String(rows)
     timing.extra["customers"] = String(features!.count)
     report(timing)
-    try sweep(try scaledRFM(features!), name: "retail_k_sweep", nInit: nInit, repeats: sweepRepeats ?? repeats)
+    try sweep(
+        try scaledRFM(features!), name: "retail_k_sweep", nInit: nInit,
+        repeats: sweepRepeats ?? repeats)
 }
 
 /// The same folder through yaslab/CSV.swift, the maintained library we would otherwise use:
@@ -189,9 +203,11 @@ func miniBatchMemory(rows: Int) throws {
     let loaded = currentResidentBytes()
     resetPeakResident()
     var mini: Clustering?
-    var timing = Timing(name: "minibatch_kmeans_memory_\(rows)x8_k6", seconds: try measure(1) {
-        mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
-    })
+    var timing = Timing(
+        name: "minibatch_kmeans_memory_\(rows)x8_k6",
+        seconds: try measure(1) {
+            mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
+        })
     let over = peakResidentBytes() - loaded
     timing.extra["data_mb"] = String(format: "%.1f", Double(x.values.count * 8) / 1_048_576)
     timing.extra["peak_over_loaded_data_mb"] = String(format: "%.1f", Double(over) / 1_048_576)
@@ -226,9 +242,11 @@ func kmeansLarge(rows: Int, outDirectory: String?, repeats: Int) throws {
     // Mini-batch k-means on the same data (scikit-learn's MiniBatchKMeans defaults on both sides).
     // No peak memory here: the process still holds what the k-means fit above freed.
     var mini: Clustering?
-    var miniTiming = Timing(name: "minibatch_kmeans_\(rows)x8_k6", seconds: try measure(repeats) {
-        mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
-    })
+    var miniTiming = Timing(
+        name: "minibatch_kmeans_\(rows)x8_k6",
+        seconds: try measure(repeats) {
+            mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
+        })
     miniTiming.extra["inertia"] = String(format: "%.6g", mini!.inertia)
     report(miniTiming)
 }
@@ -240,7 +258,9 @@ func algorithmData(rows: Int) -> Matrix {
     var values = [Double](repeating: 0, count: rows * 4)
     for i in 0..<rows {
         for j in 0..<4 {
-            values[i * 4 + j] = i % 50 == 49 ? random.nextUnit() * 16 - 8 : centres[i % 6][j] + random.nextGaussian() * 0.5
+            values[i * 4 + j] =
+                i % 50 == 49
+                ? random.nextUnit() * 16 - 8 : centres[i % 6][j] + random.nextGaussian() * 0.5
         }
     }
     return Matrix(rows: rows, columns: 4, values: values)
@@ -254,24 +274,30 @@ func algorithms(rows: Int, outDirectory: String?, repeats: Int) throws {
         try x.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path)) }
     }
     var mini: Clustering?
-    var timing = Timing(name: "minibatch_kmeans_\(rows)x4_k6", seconds: try measure(repeats) {
-        mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
-    })
+    var timing = Timing(
+        name: "minibatch_kmeans_\(rows)x4_k6",
+        seconds: try measure(repeats) {
+            mini = try MiniBatchKMeans(nInit: 3, seed: 0).fit(x, k: 6)
+        })
     timing.extra["inertia"] = String(format: "%.6g", mini!.inertia)
     report(timing)
 
     var mixture: GaussianMixture.Fitted?
-    timing = Timing(name: "gaussian_mixture_full_\(rows)x4_k6", seconds: try measure(repeats) {
-        mixture = try GaussianMixture(components: 6, covariance: .full, seed: 0).fit(x)
-    })
+    timing = Timing(
+        name: "gaussian_mixture_full_\(rows)x4_k6",
+        seconds: try measure(repeats) {
+            mixture = try GaussianMixture(components: 6, covariance: .full, seed: 0).fit(x)
+        })
     timing.extra["mean_log_likelihood"] = String(format: "%.6f", mixture!.meanLogLikelihood(x))
     timing.extra["iterations"] = String(mixture!.iterations)
     report(timing)
 
     var density: DBSCAN.Result?
-    timing = Timing(name: "dbscan_\(rows)x4_eps0.3_min8", seconds: try measure(repeats) {
-        density = try DBSCAN(eps: 0.3, minSamples: 8).fit(x)
-    })
+    timing = Timing(
+        name: "dbscan_\(rows)x4_eps0.3_min8",
+        seconds: try measure(repeats) {
+            density = try DBSCAN(eps: 0.3, minSamples: 8).fit(x)
+        })
     timing.extra["clusters"] = String(density!.clusterCount)
     timing.extra["noise"] = String(density!.noiseCount)
     report(timing)
@@ -279,9 +305,11 @@ func algorithms(rows: Int, outDirectory: String?, repeats: Int) throws {
     // The same as a model's algorithm: DBSCAN, then every non-core customer placed as scoring
     // places it (its nearest core customer within eps, looked up in the cores' cell grid).
     var model: Clustering?
-    timing = Timing(name: "dbscan_model_\(rows)x4_eps0.3_min8", seconds: try measure(repeats) {
-        model = try DBSCANClustering(eps: 0.3, minSamples: 8).fit(x, k: 0)
-    })
+    timing = Timing(
+        name: "dbscan_model_\(rows)x4_eps0.3_min8",
+        seconds: try measure(repeats) {
+            model = try DBSCANClustering(eps: 0.3, minSamples: 8).fit(x, k: 0)
+        })
     timing.extra["segments"] = String(model!.k)
     timing.extra["core_customers"] = String(model!.density!.corePoints.rows)
     report(timing)
@@ -289,10 +317,13 @@ func algorithms(rows: Int, outDirectory: String?, repeats: Int) throws {
     let wardRows = min(rows, 10_000)
     let head = x.selecting(rows: Array(0..<wardRows))
     var labels: [Int32] = []
-    timing = Timing(name: "ward_\(wardRows)x4_k6", seconds: try measure(repeats) {
-        labels = Ward.labels(try Ward().tree(head), rows: wardRows, k: 6)
-    })
-    timing.extra["cluster_sizes"] = Dictionary(grouping: labels, by: { $0 }).values.map(\.count).sorted().map(String.init).joined(separator: "/")
+    timing = Timing(
+        name: "ward_\(wardRows)x4_k6",
+        seconds: try measure(repeats) {
+            labels = Ward.labels(try Ward().tree(head), rows: wardRows, k: 6)
+        })
+    timing.extra["cluster_sizes"] = Dictionary(grouping: labels, by: { $0 }).values.map(\.count)
+        .sorted().map(String.init).joined(separator: "/")
     report(timing)
 }
 
@@ -309,43 +340,52 @@ do {
         print("benchmark smoke run: ok")
     case "retail":
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
-        try csvLibraryComparison(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3)
+        try csvLibraryComparison(
+            arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3)
         try retail(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10)
     case "retail-sweep":
         // The Online Retail sweep alone, read once and swept many times (for profiling).
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
-        try retail(arguments[1], repeats: 1, nInit: 10, sweepRepeats: Int(arguments.dropFirst(2).first ?? "") ?? 9)
+        try retail(
+            arguments[1], repeats: 1, nInit: 10,
+            sweepRepeats: Int(arguments.dropFirst(2).first ?? "") ?? 9)
     case "sweep-generated":
-        try generatedSweep(customers: Int(arguments.dropFirst().first ?? "") ?? 25_000,
-                           repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10,
-                           csvOut: arguments.dropFirst(3).first)
+        try generatedSweep(
+            customers: Int(arguments.dropFirst().first ?? "") ?? 25_000,
+            repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3, nInit: 10,
+            csvOut: arguments.dropFirst(3).first)
     case "kmeans":
         // An empty out-dir means no peer copy (never a 64 MB file in the working folder).
-        try kmeansLarge(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
-                        outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
-                        repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+        try kmeansLarge(
+            rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
+            outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+            repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     case "minibatch-memory":
         try miniBatchMemory(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
     case "kmeans-rfm":
-        try kmeansRFM(rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
-                      outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
-                      repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+        try kmeansRFM(
+            rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
+            outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+            repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     case "algorithms":
-        try algorithms(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000,
-                       outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
-                       repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+        try algorithms(
+            rows: Int(arguments.dropFirst().first ?? "") ?? 100_000,
+            outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+            repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     default:
-        FileHandle.standardError.write(Data("""
-            usage: segment-bench retail <by-day folder> [repeats]
-                   segment-bench retail-sweep <by-day folder> [repeats]
-                   segment-bench sweep-generated [customers] [repeats] [write-csv-path]
-                   segment-bench kmeans [rows] [out-dir] [repeats]
-                   segment-bench algorithms [rows] [out-dir] [repeats]
-                   segment-bench kmeans-rfm [rows] [out-dir] [repeats]
-                   segment-bench minibatch-memory [rows]
-                   segment-bench --smoke
+        FileHandle.standardError.write(
+            Data(
+                """
+                usage: segment-bench retail <by-day folder> [repeats]
+                       segment-bench retail-sweep <by-day folder> [repeats]
+                       segment-bench sweep-generated [customers] [repeats] [write-csv-path]
+                       segment-bench kmeans [rows] [out-dir] [repeats]
+                       segment-bench algorithms [rows] [out-dir] [repeats]
+                       segment-bench kmeans-rfm [rows] [out-dir] [repeats]
+                       segment-bench minibatch-memory [rows]
+                       segment-bench --smoke
 
-            """.utf8))
+                """.utf8))
         exit(64)
     }
 } catch {

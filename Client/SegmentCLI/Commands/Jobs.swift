@@ -11,7 +11,10 @@ struct Jobs: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List recent jobs, newest first.")
         @Option(help: "Only jobs of this model.") var model: String?
-        @Option(help: "How many, newest first (default 50, at most 1000 per page; more are fetched page by page).") var limit: Int = 50
+        @Option(
+            help:
+                "How many, newest first (default 50, at most 1000 per page; more are fetched page by page)."
+        ) var limit: Int = 50
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
@@ -20,28 +23,35 @@ struct Jobs: AsyncParsableCommand {
                 var response = Segmentation_V1_ListJobsResponse()
                 var token = ""
                 repeat {
-                    let page = try await services.training.listJobs(.with {
-                        $0.pageSize = Int32(min(limit - response.jobs.count, 1000))
-                        $0.modelName = model ?? ""
-                        $0.pageToken = token
-                    })
+                    let page = try await services.training.listJobs(
+                        .with {
+                            $0.pageSize = Int32(min(limit - response.jobs.count, 1000))
+                            $0.modelName = model ?? ""
+                            $0.pageToken = token
+                        })
                     response.jobs += page.jobs
                     response.unreadable += page.unreadable
                     token = page.nextPageToken
                 } while !token.isEmpty && response.jobs.count < limit
                 let jobs = response.jobs
-                try Output.emit(format, header: ModelPrinter.jobHeader, rows: jobs.map { ModelPrinter.jobRow($0, format: format) }) {
+                try Output.emit(
+                    format, header: ModelPrinter.jobHeader,
+                    rows: jobs.map { ModelPrinter.jobRow($0, format: format) }
+                ) {
                     try Output.json(response)
                 }
                 if response.unreadable > 0 {
-                    FileHandle.standardError.writeQuietly("\(response.unreadable) stored job(s) could not be read and are not listed (see the server log)\n")
+                    FileHandle.standardError.writeQuietly(
+                        "\(response.unreadable) stored job(s) could not be read and are not listed (see the server log)\n"
+                    )
                 }
             }
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one job with the metrics of every k.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one job with the metrics of every k.")
         @Argument(help: "Job id.") var id: String
         @OptionGroup var server: ServerOptions
 
@@ -58,7 +68,8 @@ struct Jobs: AsyncParsableCommand {
     }
 
     struct Watch: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Follow a job's progress to its end.")
+        static let configuration = CommandConfiguration(
+            abstract: "Follow a job's progress to its end.")
         @Argument(help: "Job id.") var id: String
         @OptionGroup var server: ServerOptions
 
@@ -93,30 +104,45 @@ enum JobWatcher {
             for try await event in response.messages {
                 if event.hasMetrics {
                     let m = event.metrics
-                    bar.log(String(format: "  k=%-3d silhouette %.4f  davies-bouldin %.4f  calinski-harabasz %.1f  inertia %.1f",
-                                   m.k, m.silhouette, m.daviesBouldin, m.calinskiHarabasz, m.inertia))
-                } else if event.logLine.hasPrefix("chose k=") || event.logLine.hasPrefix("warning:") {
+                    bar.log(
+                        String(
+                            format:
+                                "  k=%-3d silhouette %.4f  davies-bouldin %.4f  calinski-harabasz %.1f  inertia %.1f",
+                            m.k, m.silhouette, m.daviesBouldin, m.calinskiHarabasz, m.inertia))
+                } else if event.logLine.hasPrefix("chose k=") || event.logLine.hasPrefix("warning:")
+                {
                     bar.log("  " + event.logLine)
                 }
-                bar.update(event.fraction, "\(event.stage) \(event.currentK > 0 ? "k=\(event.currentK)" : "")")
+                bar.update(
+                    event.fraction,
+                    "\(event.stage) \(event.currentK > 0 ? "k=\(event.currentK)" : "")")
                 if event.hasFinalJob { last = event.finalJob }
             }
             return last
         }
-        guard let final else { throw CLIError.failed("the job's progress stream ended before the job finished") }
+        guard let final else {
+            throw CLIError.failed("the job's progress stream ended before the job finished")
+        }
         // A failure's reason is the error line the command ends with; it is not printed twice.
-        bar.finish("job \(id) \(ModelPrinter.stateName(final.state))"
-            + (final.modelVersion > 0 ? ": registered \(final.spec.modelName)@\(final.modelVersion)" : ""))
+        bar.finish(
+            "job \(id) \(ModelPrinter.stateName(final.state))"
+                + (final.modelVersion > 0
+                    ? ": registered \(final.spec.modelName)@\(final.modelVersion)" : ""))
         return final
     }
 
     /// Prints the trained model's segments, or fails with exit code 7.
-    static func printOutcome(_ job: Segmentation_V1_Job, format: OutputFormat, services: Services) async throws {
+    static func printOutcome(
+        _ job: Segmentation_V1_Job, format: OutputFormat, services: Services
+    ) async throws {
         guard job.state == .succeeded else {
-            throw CLIError.jobFailed("job \(job.id) \(ModelPrinter.stateName(job.state)): \(job.error)")
+            throw CLIError.jobFailed(
+                "job \(job.id) \(ModelPrinter.stateName(job.state)): \(job.error)")
         }
         let model = try await services.models.getModel(
-            .with { $0.model = .init(name: job.spec.modelName, version: Int(job.modelVersion)) }, options: largeResponses).model
+            .with { $0.model = .init(name: job.spec.modelName, version: Int(job.modelVersion)) },
+            options: largeResponses
+        ).model
         try ModelPrinter.show(model, format: format, kTable: false)
     }
 }

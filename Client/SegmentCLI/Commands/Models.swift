@@ -7,25 +7,38 @@ import Synchronization
 struct Models: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, inspect, alias, delete and annotate model versions.",
-        subcommands: [List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self, RenameSegment.self, Export.self])
+        subcommands: [
+            List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self,
+            RenameSegment.self, Export.self,
+        ])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List models with their latest version and aliases.")
+        static let configuration = CommandConfiguration(
+            abstract: "List models with their latest version and aliases.")
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
             try await server.call { services, format in
                 let models = try await Pages.all { token in
-                    let page = try await services.models.listModels(.with { $0.pageSize = Pages.size; $0.pageToken = token })
+                    let page = try await services.models.listModels(
+                        .with {
+                            $0.pageSize = Pages.size; $0.pageToken = token
+                        })
                     return (page.models, page.nextPageToken)
                 }
                 let response = Segmentation_V1_ListModelsResponse.with { $0.models = models }
                 let rows = response.models.map { model in
-                    [model.name, String(model.latestVersion), String(model.versionCount),
-                     model.aliases.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
-                     Output.timestamp(model.updatedAt)]
+                    [
+                        model.name, String(model.latestVersion), String(model.versionCount),
+                        model.aliases.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                            .joined(separator: " "),
+                        Output.timestamp(model.updatedAt),
+                    ]
                 }
-                try Output.emit(format, header: ["model", "latest", "versions", "aliases", "updated"], rows: rows) {
+                try Output.emit(
+                    format, header: ["model", "latest", "versions", "aliases", "updated"],
+                    rows: rows
+                ) {
                     try Output.json(response)
                 }
             }
@@ -33,9 +46,12 @@ struct Models: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a version: data report, k table, metrics, segments and actions.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show a version: data report, k table, metrics, segments and actions.")
         @Argument(help: "name, name@version or name@alias.") var reference: String
-        @Flag(name: .customLong("include-sample"), help: "Include the customers kept for reports (json output).") var includeSample = false
+        @Flag(
+            name: .customLong("include-sample"),
+            help: "Include the customers kept for reports (json output).") var includeSample = false
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
@@ -43,10 +59,12 @@ struct Models: AsyncParsableCommand {
                 let format = server.output
                 let (reference, includeSample) = (reference, includeSample)
                 try await server.withServer { services in
-                    let model = try await services.models.getModel(.with {
-                        $0.model = .init(text: reference)
-                        $0.includeSample = includeSample
-                    }, options: largeResponses).model
+                    let model = try await services.models.getModel(
+                        .with {
+                            $0.model = .init(text: reference)
+                            $0.includeSample = includeSample
+                        }, options: largeResponses
+                    ).model
                     try ModelPrinter.show(model, format: format)
                 }
             }
@@ -61,16 +79,30 @@ struct Models: AsyncParsableCommand {
         func run() async throws {
             try await server.call { services, format in
                 let versions = try await Pages.all { token in
-                    let page = try await services.models.listVersions(.with { $0.name = name; $0.pageSize = Pages.size; $0.pageToken = token })
+                    let page = try await services.models.listVersions(
+                        .with {
+                            $0.name = name; $0.pageSize = Pages.size; $0.pageToken = token
+                        })
                     return (page.versions, page.nextPageToken)
                 }
                 let response = Segmentation_V1_ListVersionsResponse.with { $0.versions = versions }
                 let rows = response.versions.map { v in
-                    [String(v.version), v.aliases.joined(separator: " "), String(v.k), Output.number(v.silhouette, digits: 4),
-                     String(v.customers), v.parentVersion > 0 ? "from @\(v.parentVersion)" : (v.jobID.isEmpty ? "" : v.jobID),
-                     Output.timestamp(v.createdAt), v.problem]
+                    [
+                        String(v.version), v.aliases.joined(separator: " "), String(v.k),
+                        Output.number(v.silhouette, digits: 4),
+                        String(v.customers),
+                        v.parentVersion > 0
+                            ? "from @\(v.parentVersion)" : (v.jobID.isEmpty ? "" : v.jobID),
+                        Output.timestamp(v.createdAt), v.problem,
+                    ]
                 }
-                try Output.emit(format, header: ["version", "aliases", "k", "silhouette", "customers", "origin", "created", "problem"], rows: rows) {
+                try Output.emit(
+                    format,
+                    header: [
+                        "version", "aliases", "k", "silhouette", "customers", "origin", "created",
+                        "problem",
+                    ], rows: rows
+                ) {
                     try Output.json(response)
                 }
             }
@@ -78,23 +110,40 @@ struct Models: AsyncParsableCommand {
     }
 
     struct Alias: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Point an alias (e.g. production) at a version, or at another alias's version; atomic.")
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Point an alias (e.g. production) at a version, or at another alias's version; atomic."
+        )
         @Argument(help: "Model name.") var name: String
         @Argument(help: "Alias name.") var alias: String
-        @Argument(help: "Version number, or another alias (promote staging: alias NAME production staging).") var target: String
+        @Argument(
+            help:
+                "Version number, or another alias (promote staging: alias NAME production staging)."
+        ) var target: String
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
             try await server.call { services, format in
-                let response = try await services.models.setAlias(.with {
-                    $0.model = .init(text: "\(name)@\(target)"); $0.alias = alias
-                })
+                let response = try await services.models.setAlias(
+                    .with {
+                        $0.model = .init(text: "\(name)@\(target)"); $0.alias = alias
+                    })
                 let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
-                try Output.emit(format, header: ["model", "alias", "version", "previous"],
-                                rows: [[name, alias, String(response.version), response.previousVersion > 0 ? String(response.previousVersion) : ""]]) {
+                try Output.emit(
+                    format, header: ["model", "alias", "version", "previous"],
+                    rows: [
+                        [
+                            name, alias, String(response.version),
+                            response.previousVersion > 0 ? String(response.previousVersion) : "",
+                        ]
+                    ]
+                ) {
                     try Output.json(response)
                 }
-                if format == .table { FileHandle.standardError.writeQuietly("\(name)@\(alias) -> \(response.version)\(moved)\n") }
+                if format == .table {
+                    FileHandle.standardError.writeQuietly(
+                        "\(name)@\(alias) -> \(response.version)\(moved)\n")
+                }
             }
         }
     }
@@ -108,7 +157,10 @@ struct Models: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors(server: server.address) {
                 try await server.withServer { services in
-                    _ = try await services.models.deleteAlias(.with { $0.name = name; $0.alias = alias })
+                    _ = try await services.models.deleteAlias(
+                        .with {
+                            $0.name = name; $0.alias = alias
+                        })
                 }
                 FileHandle.standardError.writeQuietly("deleted alias \(name)@\(alias)\n")
             }
@@ -116,7 +168,8 @@ struct Models: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a version (refused while an alias points at it, unless --force).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a version (refused while an alias points at it, unless --force).")
         @Argument(help: "name@version.") var reference: String
         @Flag(help: "Delete even if aliases point at it (they are removed too).") var force = false
         @OptionGroup var server: ServerOptions
@@ -129,11 +182,15 @@ struct Models: AsyncParsableCommand {
                 }
                 let format = server.output
                 try await server.withServer { services in
-                    let response = try await services.models.deleteVersion(.with {
-                        $0.model = .init(name: String(parts[0]), version: version); $0.force = force
-                    })
-                    try Output.emit(format, header: ["deleted", "removed_aliases"],
-                                    rows: [[reference, response.removedAliases.joined(separator: " ")]]) { try Output.json(response) }
+                    let response = try await services.models.deleteVersion(
+                        .with {
+                            $0.model = .init(name: String(parts[0]), version: version);
+                            $0.force = force
+                        })
+                    try Output.emit(
+                        format, header: ["deleted", "removed_aliases"],
+                        rows: [[reference, response.removedAliases.joined(separator: " ")]]
+                    ) { try Output.json(response) }
                 }
             }
         }
@@ -142,7 +199,8 @@ struct Models: AsyncParsableCommand {
     struct RenameSegment: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rename-segment",
-            abstract: "Give a segment a person's name, description or actions; registers a new version recording the change.",
+            abstract:
+                "Give a segment a person's name, description or actions; registers a new version recording the change.",
             discussion: """
                 Examples:
                   segment models rename-segment retail@3 0 "VIP"
@@ -150,9 +208,12 @@ struct Models: AsyncParsableCommand {
                 """)
         @Argument(help: "name, name@version or name@alias.") var reference: String
         @Argument(help: "Segment id.") var segmentID: Int
-        @Argument(help: "New name (at most 100 characters; omit to keep the name).") var newName: String?
+        @Argument(help: "New name (at most 100 characters; omit to keep the name).") var newName:
+            String?
         @Option(help: "New description (at most 1000 characters).") var description: String?
-        @Option(name: .customLong("action"), parsing: .singleValue, help: "A new action (repeatable, at most 10; replaces the old actions).")
+        @Option(
+            name: .customLong("action"), parsing: .singleValue,
+            help: "A new action (repeatable, at most 10; replaces the old actions).")
         var actions: [String] = []
         @Option(help: "Who renamed it (recorded).") var author: String?
         @OptionGroup var server: ServerOptions
@@ -161,7 +222,9 @@ struct Models: AsyncParsableCommand {
             guard newName != nil || description != nil || !actions.isEmpty else {
                 throw ValidationError("give a new name, --description or --action")
             }
-            let blank = { (text: String) in text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            let blank = { (text: String) in
+                text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            }
             if newName.map(blank) == true { throw ValidationError("the new name is empty") }
             if description.map(blank) == true { throw ValidationError("--description is empty") }
             if actions.contains(where: blank) { throw ValidationError("an --action is empty") }
@@ -170,36 +233,50 @@ struct Models: AsyncParsableCommand {
         func run() async throws {
             let (newName, description, actions) = (newName, description, actions)
             try await server.call { services, format in
-                let version = try await services.models.renameSegment(.with {
-                    $0.model = .init(text: reference)
-                    $0.segmentID = Int32(segmentID)
-                    $0.newName = newName ?? ""
-                    if let description { $0.newDescription = description }
-                    if !actions.isEmpty { $0.newActions = .with { $0.actions = actions } }
-                    $0.author = author ?? ProcessInfo.processInfo.environment["USER"] ?? ""
-                }).version
-                try Output.emit(format, header: ["model", "version", "from"],
-                                rows: [[version.name, String(version.version), String(version.parentVersion)]]) { try Output.json(version) }
+                let version = try await services.models.renameSegment(
+                    .with {
+                        $0.model = .init(text: reference)
+                        $0.segmentID = Int32(segmentID)
+                        $0.newName = newName ?? ""
+                        if let description { $0.newDescription = description }
+                        if !actions.isEmpty { $0.newActions = .with { $0.actions = actions } }
+                        $0.author = author ?? ProcessInfo.processInfo.environment["USER"] ?? ""
+                    }
+                ).version
+                try Output.emit(
+                    format, header: ["model", "version", "from"],
+                    rows: [[version.name, String(version.version), String(version.parentVersion)]]
+                ) { try Output.json(version) }
             }
         }
     }
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write every training customer's segment, runner-up, distances, RFM score segment and features as CSV.",
-            discussion: "Computed by the server from the version's stored training data, streamed. Numbers are plain numbers.")
+            abstract:
+                "Write every training customer's segment, runner-up, distances, RFM score segment and features as CSV.",
+            discussion:
+                "Computed by the server from the version's stored training data, streamed. Numbers are plain numbers."
+        )
         @Argument(help: "name, name@version or name@alias.") var reference: String
-        @Option(name: .shortAndLong, help: "Output CSV file (default: standard output).") var output: String?
-        @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
+        @Option(name: .shortAndLong, help: "Output CSV file (default: standard output).")
+        var output: String?
+        @Option(
+            name: .customLong("server"),
+            help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
         var server: String?
-        @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
+        @Option(
+            name: .customLong("token-file"),
+            help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
         var tokenFile: String?
         @OptionGroup var tls: TLSOptions
 
         func validate() throws {
             // Elsewhere -o names a format; here it names the file, and the format is always CSV.
             if let output, OutputFormat(rawValue: output) != nil {
-                throw ValidationError("-o names the CSV file to write here, not a format: export always writes CSV (e.g. -o assignments.csv)")
+                throw ValidationError(
+                    "-o names the CSV file to write here, not a format: export always writes CSV (e.g. -o assignments.csv)"
+                )
             }
         }
 
@@ -212,24 +289,46 @@ struct Models: AsyncParsableCommand {
             try await reportingErrors(server: options.address) {
                 let sink = try CSVSink(path: path)
                 let count = try await options.withServer { services in
-                    try await services.models.exportAssignments(.with { $0.model = .init(text: reference) }, options: largeResponses) { response in
+                    try await services.models.exportAssignments(
+                        .with { $0.model = .init(text: reference) }, options: largeResponses
+                    ) { response in
                         var names: [String: String] = [:]
                         var features: [String] = []
                         var count = 0
                         for try await part in response.messages {
                             if count == 0 {
                                 features = part.featureNames
-                                let detail = try await services.models.getModel(.with { $0.model = .init(name: part.modelName, version: Int(part.modelVersion)) }).model
-                                names = Dictionary(uniqueKeysWithValues: detail.segments.map { (String($0.id), $0.name) })
-                                try sink.write(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
-                                                "rfm_segment", "outlier", "atypical"] + features)
+                                let detail = try await services.models.getModel(
+                                    .with {
+                                        $0.model = .init(
+                                            name: part.modelName, version: Int(part.modelVersion))
+                                    }
+                                ).model
+                                names = Dictionary(
+                                    uniqueKeysWithValues: detail.segments.map {
+                                        (String($0.id), $0.name)
+                                    })
+                                try sink.write(
+                                    [
+                                        "customer", "segment_id", "segment", "distance",
+                                        "runner_up_id", "runner_up", "runner_up_distance",
+                                        "rfm_segment", "outlier", "atypical",
+                                    ] + features)
                             }
                             for i in part.customerIds.indices {
-                                let values = part.features[(i * features.count)..<((i + 1) * features.count)].map(Output.raw)
-                                try sink.write([part.customerIds[i], String(part.segmentIds[i]), names[String(part.segmentIds[i])] ?? "",
-                                                Output.raw(part.distances[i]), String(part.runnerUpIds[i]), names[String(part.runnerUpIds[i])] ?? "",
-                                                Output.raw(part.runnerUpDistances[i]), part.rfmSegments[i], part.outliers[i] ? "true" : "false",
-                                                i < part.atypical.count ? part.atypical[i] : ""] + values)
+                                let values = part.features[
+                                    (i * features.count)..<((i + 1) * features.count)
+                                ].map(Output.raw)
+                                try sink.write(
+                                    [
+                                        part.customerIds[i], String(part.segmentIds[i]),
+                                        names[String(part.segmentIds[i])] ?? "",
+                                        Output.raw(part.distances[i]), String(part.runnerUpIds[i]),
+                                        names[String(part.runnerUpIds[i])] ?? "",
+                                        Output.raw(part.runnerUpDistances[i]), part.rfmSegments[i],
+                                        part.outliers[i] ? "true" : "false",
+                                        i < part.atypical.count ? part.atypical[i] : "",
+                                    ] + values)
                             }
                             count += part.customerIds.count
                         }
@@ -237,7 +336,9 @@ struct Models: AsyncParsableCommand {
                     }
                 }
                 try sink.close()
-                FileHandle.standardError.writeQuietly("exported \(count) customers of \(reference)\(path.map { " to \($0)" } ?? "")\n")
+                FileHandle.standardError.writeQuietly(
+                    "exported \(count) customers of \(reference)\(path.map { " to \($0)" } ?? "")\n"
+                )
             }
         }
     }
@@ -255,7 +356,8 @@ final class CSVSink: Sendable {
         if let path {
             let temporary = path + ".partial"
             guard FileManager.default.createFile(atPath: temporary, contents: nil),
-                  let handle = FileHandle(forWritingAtPath: temporary) else {
+                let handle = FileHandle(forWritingAtPath: temporary)
+            else {
                 throw CLIError.invalidInput("cannot write \(path)")
             }
             self.temporary = temporary
@@ -266,7 +368,11 @@ final class CSVSink: Sendable {
         }
     }
 
-    deinit { if let temporary, FileManager.default.fileExists(atPath: temporary) { try? FileManager.default.removeItem(atPath: temporary) } }
+    deinit {
+        if let temporary, FileManager.default.fileExists(atPath: temporary) {
+            try? FileManager.default.removeItem(atPath: temporary)
+        }
+    }
 
     func write(_ fields: [String]) throws {
         let full = buffer.withLock { buffer in
@@ -281,14 +387,20 @@ final class CSVSink: Sendable {
             defer { buffer.removeAll(keepingCapacity: true) }
             return buffer
         }
-        if path == nil { handle.writeQuietly(String(decoding: data, as: UTF8.self)) } else { try handle.write(contentsOf: data) }
+        if path == nil {
+            handle.writeQuietly(String(decoding: data, as: UTF8.self))
+        } else {
+            try handle.write(contentsOf: data)
+        }
     }
 
     func close() throws {
         try flush()
         guard let path, let temporary else { return }
         try handle.close()
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        if FileManager.default.fileExists(atPath: path) {
+            try FileManager.default.removeItem(atPath: path)
+        }
         try FileManager.default.moveItem(atPath: temporary, toPath: path)
     }
 }

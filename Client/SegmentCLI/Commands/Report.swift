@@ -6,7 +6,8 @@ import SegmentationAPI
 /// `segment report NAME[@ref] -o report.html`: the model's charts and cards as one HTML file.
 struct Report: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a model's report: one self-contained HTML file of charts and segment cards.",
+        abstract:
+            "Write a model's report: one self-contained HTML file of charts and segment cards.",
         discussion: """
             The report opens offline in any browser and prints to A4: how k was chosen, a map of the \
             segments, silhouettes, profiles (heatmap, box plots, scatter matrix, shares), a card per \
@@ -14,18 +15,24 @@ struct Report: AsyncParsableCommand {
             """)
 
     @Argument(help: "name, name@version or name@alias.") var reference: String
-    @Option(name: .shortAndLong, help: "The HTML file to write (default: NAME-vVERSION-report.html).")
+    @Option(
+        name: .shortAndLong, help: "The HTML file to write (default: NAME-vVERSION-report.html).")
     var output: String?
-    @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
+    @Option(
+        name: .customLong("server"),
+        help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
     var server: String?
-    @Option(name: .customLong("token-file"), help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
+    @Option(
+        name: .customLong("token-file"),
+        help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
     var tokenFile: String?
     @OptionGroup var tls: TLSOptions
 
     func validate() throws {
         // Elsewhere -o names a format; here it names the file, and the report is always HTML.
         if let output, output.isEmpty || OutputFormat(rawValue: output) != nil {
-            throw ValidationError("-o names the HTML file to write here, not a format (e.g. -o report.html)")
+            throw ValidationError(
+                "-o names the HTML file to write here, not a format (e.g. -o report.html)")
         }
     }
 
@@ -38,7 +45,11 @@ struct Report: AsyncParsableCommand {
         try await reportingErrors(server: server.address) {
             let reference = reference
             let model = try await server.withServer { services in
-                try await services.models.getModel(.with { $0.model = .init(text: reference); $0.includeSample = true }, options: largeResponses).model
+                try await services.models.getModel(
+                    .with {
+                        $0.model = .init(text: reference); $0.includeSample = true
+                    }, options: largeResponses
+                ).model
             }
             let html = HTMLReport.render(model)
             let path = file ?? "\(model.version.name)-v\(model.version.version)-report.html"
@@ -48,7 +59,9 @@ struct Report: AsyncParsableCommand {
                 throw CLIError.failed("cannot write \(path): \(error.localizedDescription)")
             }
             let charts = HTMLReport.figures(model).count
-            Output.print("wrote \(path) (\(Format.compact(Double(html.utf8.count)))B, \(charts) charts, \(model.segments.count) segments): open it in a browser")
+            Output.print(
+                "wrote \(path) (\(Format.compact(Double(html.utf8.count)))B, \(charts) charts, \(model.segments.count) segments): open it in a browser"
+            )
         }
     }
 }

@@ -34,26 +34,39 @@ struct Score: AsyncParsableCommand {
     @Argument(help: "CSV files or folders of CSV files (one table).")
     var paths: [String]
 
-    @Option(help: "transactions or customers: checked against the model's kind (default: the model's).")
+    @Option(
+        help: "transactions or customers: checked against the model's kind (default: the model's).")
     var kind: InputKind?
 
-    @Option(help: "Transactions: role=column pairs when the files name columns differently from the training data, e.g. customer=Cust,time=Date.")
+    @Option(
+        help:
+            "Transactions: role=column pairs when the files name columns differently from the training data, e.g. customer=Cust,time=Date."
+    )
     var columns: String?
 
     @OptionGroup var filters: FilterOptions
 
-    @Option(name: .customLong("snapshot-date"), help: "Transactions: YYYY-MM-DD recency is measured to (default: the later of the model's snapshot and the day after the last transaction).")
+    @Option(
+        name: .customLong("snapshot-date"),
+        help:
+            "Transactions: YYYY-MM-DD recency is measured to (default: the later of the model's snapshot and the day after the last transaction)."
+    )
     var snapshotDate: String?
 
-    @Option(name: .customLong("batch-size"), help: "Customers per message for feature-column files (default 1000).")
+    @Option(
+        name: .customLong("batch-size"),
+        help: "Customers per message for feature-column files (default 1000).")
     var batchSize: Int = 1000
 
     @OptionGroup var server: ServerOptions
 
     func validate() throws {
-        guard batchSize >= 1 && batchSize <= 100_000 else { throw ValidationError("--batch-size must be between 1 and 100000") }
+        guard batchSize >= 1 && batchSize <= 100_000 else {
+            throw ValidationError("--batch-size must be between 1 and 100000")
+        }
         if let snapshotDate, TimestampParser.day(ofDate: snapshotDate) == nil {
-            throw ValidationError("--snapshot-date '\(snapshotDate)' is not a date (use YYYY-MM-DD)")
+            throw ValidationError(
+                "--snapshot-date '\(snapshotDate)' is not a date (use YYYY-MM-DD)")
         }
     }
 
@@ -61,17 +74,29 @@ struct Score: AsyncParsableCommand {
         try await reportingErrors(server: server.address) {
             let files = try Uploader.files(paths)
             let roles = try Self.roles(columns)
-            let (format, reference, kind, snapshotDate, batchSize) = (server.output, model, kind, snapshotDate, batchSize)
+            let (format, reference, kind, snapshotDate, batchSize) = (
+                server.output, model, kind, snapshotDate, batchSize
+            )
             let filterMessages = try filters.protos()
             try await server.withServer { services in
-                let detail = try await services.models.getModel(.with { $0.model = .init(text: reference) }).model
-                if let kind, (kind == .transactions ? Segmentation_V1_InputKind.transactions : .customers) != detail.kind {
-                    throw CLIError.invalidInput("model \(reference) was trained on \(detail.kind == .transactions ? "transactions" : "customers"); "
-                        + "--kind \(kind.rawValue) data cannot be scored with it")
+                let detail = try await services.models.getModel(
+                    .with { $0.model = .init(text: reference) }
+                ).model
+                if let kind,
+                    (kind == .transactions ? Segmentation_V1_InputKind.transactions : .customers)
+                        != detail.kind
+                {
+                    throw CLIError.invalidInput(
+                        "model \(reference) was trained on \(detail.kind == .transactions ? "transactions" : "customers"); "
+                            + "--kind \(kind.rawValue) data cannot be scored with it")
                 }
-                let plan = try ScorePlan(files: files, model: detail, roles: roles, snapshotDate: snapshotDate, batchSize: batchSize)
+                let plan = try ScorePlan(
+                    files: files, model: detail, roles: roles, snapshotDate: snapshotDate,
+                    batchSize: batchSize)
                 let printer = ScorePrinter(format: format, model: detail)
-                try await plan.send(reference: reference, filters: filterMessages, services: services, printer: printer)
+                try await plan.send(
+                    reference: reference, filters: filterMessages, services: services,
+                    printer: printer)
             }
         }
     }
@@ -81,9 +106,15 @@ struct Score: AsyncParsableCommand {
         var roles: [String: String] = [:]
         var check = TransactionColumns()
         for pair in (text ?? "").split(separator: ",") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, !parts[1].isEmpty else { throw CLIError.usage("--columns: '\(pair)' is not role=column") }
-            do { try check.set(role: parts[0], column: parts[1]) } catch { throw CLIError.usage("--columns: \(error)") }
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw CLIError.usage("--columns: '\(pair)' is not role=column")
+            }
+            do { try check.set(role: parts[0], column: parts[1]) } catch {
+                throw CLIError.usage("--columns: \(error)")
+            }
             roles[parts[0]] = parts[1]
         }
         return roles
@@ -104,39 +135,57 @@ struct ScorePlan: Sendable {
     /// Bytes of CSV per message (well under the server's 16 MiB request limit).
     static let csvChunkBytes = 1 << 20
 
-    init(files: [String], model: Segmentation_V1_ModelDetail, roles: [String: String], snapshotDate: String?, batchSize: Int) throws {
+    init(
+        files: [String], model: Segmentation_V1_ModelDetail, roles: [String: String],
+        snapshotDate: String?, batchSize: Int
+    ) throws {
         self.roles = roles
         if !roles.isEmpty && model.kind != .transactions {
-            throw CLIError.usage("--columns names transaction roles; this model was trained on a customers table")
+            throw CLIError.usage(
+                "--columns names transaction roles; this model was trained on a customers table")
         }
         let header = try Self.header(of: files[0])
         if !model.expectedColumns.isEmpty && Set(model.expectedColumns).isSubset(of: header) {
             input = .featureRows(files: files, model: model, batchSize: batchSize)
         } else if model.kind == .transactions {
             let customer = roles["customer"] ?? model.inputColumns.roles["customer"] ?? "CustomerID"
-            let time = roles["time"] ?? roles["date"] ?? model.inputColumns.roles["time"] ?? "InvoiceDate"
-            let invoice = roles["invoice"] ?? roles["order"] ?? model.inputColumns.roles["invoice"] ?? "InvoiceNo"
+            let time =
+                roles["time"] ?? roles["date"] ?? model.inputColumns.roles["time"] ?? "InvoiceDate"
+            let invoice =
+                roles["invoice"] ?? roles["order"] ?? model.inputColumns.roles["invoice"]
+                ?? "InvoiceNo"
             // The last day of purchases training would keep: cancellations and cancelled orders do not count.
-            let batches = try TransactionBatches(files: files, customerColumn: customer, timeColumn: time, invoiceColumn: invoice,
-                                                 statusCancelled: !model.spec.keepCancelled)
+            let batches = try TransactionBatches(
+                files: files, customerColumn: customer, timeColumn: time, invoiceColumn: invoice,
+                statusCancelled: !model.spec.keepCancelled)
             let modelDay = TimestampParser.day(ofDate: model.dataReport.snapshotDate)
             let dataDay = batches.lastDay.map { $0 + 1 }
-            let day = snapshotDate.flatMap(TimestampParser.day(ofDate:)) ?? [modelDay, dataDay].compactMap { $0 }.max()
-            input = .transactions(batches, customerColumn: customer, snapshot: day.map(TimestampParser.isoDate(day:)) ?? "")
+            let day =
+                snapshotDate.flatMap(TimestampParser.day(ofDate:))
+                ?? [modelDay, dataDay].compactMap { $0 }.max()
+            input = .transactions(
+                batches, customerColumn: customer,
+                snapshot: day.map(TimestampParser.isoDate(day:)) ?? "")
         } else {
             input = .customerRows(files: files)
         }
     }
 
     static func header(of file: String) throws -> [String] {
-        guard let header = try CSVReader.header(ofFile: file) else { throw CLIError.invalidInput("\(file) is empty") }
+        guard let header = try CSVReader.header(ofFile: file) else {
+            throw CLIError.invalidInput("\(file) is empty")
+        }
         return header
     }
 
     /// Streams every message, prints scores as they arrive, and ends with a one-line summary on stderr.
-    func send(reference: String, filters: [Segmentation_V1_RowFilter], services: Services, printer: ScorePrinter) async throws {
+    func send(
+        reference: String, filters: [Segmentation_V1_RowFilter], services: Services,
+        printer: ScorePrinter
+    ) async throws {
         if case .featureRows = input, !filters.isEmpty {
-            throw CLIError.usage("--include/--exclude filter raw rows; this file holds the model's feature columns")
+            throw CLIError.usage(
+                "--include/--exclude filter raw rows; this file holds the model's feature columns")
         }
         let bar = ProgressBar("scoring")
         let roles = self.roles
@@ -166,23 +215,33 @@ struct ScorePlan: Sendable {
             do {
                 switch input {
                 case .featureRows(let files, let model, let batchSize):
-                    try await FeatureRowBatches.forEach(files: files, model: model, batchSize: batchSize) { request in
+                    try await FeatureRowBatches.forEach(
+                        files: files, model: model, batchSize: batchSize
+                    ) { request in
                         try await send(request)
                     }
                 case .customerRows(let files):
                     for file in files {
-                        try await CustomerRowChunks.forEach(file: file, chunkBytes: Self.csvChunkBytes) { data in
-                            try await send(.with { $0.csv = .with { $0.data = data }; $0.filters = filters })
+                        try await CustomerRowChunks.forEach(
+                            file: file, chunkBytes: Self.csvChunkBytes
+                        ) { data in
+                            try await send(
+                                .with {
+                                    $0.csv = .with { $0.data = data }; $0.filters = filters
+                                })
                         }
                     }
                 case .transactions(let batches, let customerColumn, let snapshot):
-                    try await batches.forEachMessage(chunkBytes: Self.csvChunkBytes, customerColumn: customerColumn) { data in
-                        try await send(.with {
-                            $0.csv = .with { $0.data = data }
-                            $0.snapshotDate = snapshot
-                            $0.filters = filters
-                            $0.inputColumns = .with { $0.roles = roles }
-                        })
+                    try await batches.forEachMessage(
+                        chunkBytes: Self.csvChunkBytes, customerColumn: customerColumn
+                    ) { data in
+                        try await send(
+                            .with {
+                                $0.csv = .with { $0.data = data }
+                                $0.snapshotDate = snapshot
+                                $0.filters = filters
+                                $0.inputColumns = .with { $0.roles = roles }
+                            })
                     }
                 }
             } catch is CancellationError {
@@ -194,8 +253,10 @@ struct ScorePlan: Sendable {
             var tally = Tally()
             for try await part in response.messages {
                 if part.hasError {
-                    let error = RPCError(code: Status.Code(rawValue: Int(part.error.code)).flatMap(RPCError.Code.init) ?? .unknown,
-                                         message: part.error.message)
+                    let error = RPCError(
+                        code: Status.Code(rawValue: Int(part.error.code)).flatMap(
+                            RPCError.Code.init) ?? .unknown,
+                        message: part.error.message)
                     failure.withLock { if $0 == nil { $0 = error } }
                 }
                 if failure.withLock({ $0 != nil }) { continue }
@@ -217,17 +278,25 @@ struct ScorePlan: Sendable {
         var details = ""
         if case .transactions(let batches, _, let snapshot) = input {
             details += "; \(batches.rows) rows read"
-            if batches.skippedWithoutID > 0 { details += ", \(batches.skippedWithoutID) without a customer id skipped" }
+            if batches.skippedWithoutID > 0 {
+                details += ", \(batches.skippedWithoutID) without a customer id skipped"
+            }
             if !snapshot.isEmpty { details += "; recency measured to \(snapshot)" }
         }
-        let removed = tally.steps.compactMap { step in tally.removed[step].flatMap { $0 > 0 ? "\($0) \(step)" : nil } }
-        if !removed.isEmpty { details += "; removed by cleaning: " + removed.joined(separator: ", ") }
+        let removed = tally.steps.compactMap { step in
+            tally.removed[step].flatMap { $0 > 0 ? "\($0) \(step)" : nil }
+        }
+        if !removed.isEmpty {
+            details += "; removed by cleaning: " + removed.joined(separator: ", ")
+        }
         // Nothing scored is a failure a script must see, with what removed every row.
         guard tally.customers > 0 else {
             bar.finish("stopped: no customer could be scored")
             throw CLIError.invalidInput("no scorable row in the input" + details)
         }
-        let summary = "scored \(tally.customers) customer\(tally.customers == 1 ? "" : "s") with \(tally.model)" + details
+        let summary =
+            "scored \(tally.customers) customer\(tally.customers == 1 ? "" : "s") with \(tally.model)"
+            + details
         bar.finish(summary)
     }
 
@@ -254,7 +323,9 @@ struct ScorePlan: Sendable {
 /// Customer rows cut into CSV messages of about `chunkBytes` with the header repeated, each
 /// sent before the file is read on.
 enum CustomerRowChunks {
-    static func forEach(file: String, chunkBytes: Int, _ body: (Data) async throws -> Void) async throws {
+    static func forEach(
+        file: String, chunkBytes: Int, _ body: (Data) async throws -> Void
+    ) async throws {
         var headerLine = Data()
         var current = Data()
         try await CSVRows.forEachBatch(file: file) { records in
@@ -275,14 +346,21 @@ enum CustomerRowChunks {
 /// Files of the model's feature columns (plus an id column) as FeatureRows messages of
 /// `batchSize` customers, each sent before the file is read on.
 enum FeatureRowBatches {
-    static func forEach(files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int,
-                        _ body: (Segmentation_V1_ScoreRequest) async throws -> Void) async throws {
+    static func forEach(
+        files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int,
+        _ body: (Segmentation_V1_ScoreRequest) async throws -> Void
+    ) async throws {
         let columns = model.expectedColumns
         var pending: [Segmentation_V1_FeatureRow] = []
         func send() async throws {
             let rows = pending
             pending.removeAll(keepingCapacity: true)
-            try await body(.with { $0.features = .with { $0.featureNames = columns; $0.rows = rows } })
+            try await body(
+                .with {
+                    $0.features = .with {
+                        $0.featureNames = columns; $0.rows = rows
+                    }
+                })
         }
         for file in files {
             var header: [String] = []
@@ -294,15 +372,22 @@ enum FeatureRowBatches {
                     if header.isEmpty {
                         header = cells.map { $0.trimmingCharacters(in: .whitespaces) }
                         guard Set(columns).isSubset(of: header) else {
-                            throw CLIError.invalidInput("\(file): the model's columns \(columns.joined(separator: ",")) are not all in the header")
+                            throw CLIError.invalidInput(
+                                "\(file): the model's columns \(columns.joined(separator: ",")) are not all in the header"
+                            )
                         }
                         positions = columns.map { header.firstIndex(of: $0)! }
                         let idNames = ["customer_id", "customerid", "customer", "cust_id", "id"]
-                        idIndex = header.firstIndex { idNames.contains($0.lowercased()) } ?? header.indices.first { !columns.contains(header[$0]) }
+                        idIndex =
+                            header.firstIndex { idNames.contains($0.lowercased()) }
+                            ?? header.indices.first { !columns.contains(header[$0]) }
                         continue
                     }
                     number += 1
-                    pending.append(try row(cells, number: number, header: header, columns: columns, positions: positions, idIndex: idIndex))
+                    pending.append(
+                        try row(
+                            cells, number: number, header: header, columns: columns,
+                            positions: positions, idIndex: idIndex))
                     if pending.count >= batchSize { try await send() }
                 }
             }
@@ -310,17 +395,24 @@ enum FeatureRowBatches {
         if !pending.isEmpty { try await send() }
     }
 
-    private static func row(_ cells: [String], number: Int, header: [String], columns: [String], positions: [Int],
-                            idIndex: Int?) throws -> Segmentation_V1_FeatureRow {
+    private static func row(
+        _ cells: [String], number: Int, header: [String], columns: [String], positions: [Int],
+        idIndex: Int?
+    ) throws -> Segmentation_V1_FeatureRow {
         let id = idIndex.flatMap { $0 < cells.count ? cells[$0] : nil } ?? "row \(number)"
         guard cells.count == header.count else {
-            throw CLIError.invalidInput("customer \(id.prefix(40)) (row \(number)): expected \(header.count) fields, found \(cells.count)")
+            throw CLIError.invalidInput(
+                "customer \(id.prefix(40)) (row \(number)): expected \(header.count) fields, found \(cells.count)"
+            )
         }
         return try .with { row in
             row.customerID = id
             row.values = try zip(columns, positions).map { column, position in
-                guard let value = Double(cells[position].trimmingCharacters(in: .whitespaces)) else {
-                    throw CLIError.invalidInput("customer \(id.prefix(40)): field \(column) = '\(cells[position].prefix(40))' is not a number")
+                guard let value = Double(cells[position].trimmingCharacters(in: .whitespaces))
+                else {
+                    throw CLIError.invalidInput(
+                        "customer \(id.prefix(40)): field \(column) = '\(cells[position].prefix(40))' is not a number"
+                    )
                 }
                 return value
             }

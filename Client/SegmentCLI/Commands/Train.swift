@@ -20,10 +20,16 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Model name (letters, digits, '-', '_', '.').")
     var model: String
 
-    @Option(help: "transactions (order lines, aggregated per customer) or customers (one row per customer).")
+    @Option(
+        help:
+            "transactions (order lines, aggregated per customer) or customers (one row per customer)."
+    )
     var kind: InputKind = .transactions
 
-    @Option(help: "Transactions: role=column pairs, e.g. customer=CustomerID,time=InvoiceDate,amount=Total. Roles: customer, time, invoice, quantity, price, amount, country, product.")
+    @Option(
+        help:
+            "Transactions: role=column pairs, e.g. customer=CustomerID,time=InvoiceDate,amount=Total. Roles: customer, time, invoice, quantity, price, amount, country, product."
+    )
     var columns: String?
 
     @Option(name: .customLong("id-column"), help: "Customers: the id column (default: detected).")
@@ -35,29 +41,45 @@ struct Train: AsyncParsableCommand {
     @Option(help: "One k (4) or a range (2...10, 2-10). Default 2...10.")
     var k: String?
 
-    @Option(help: "How k is chosen from a range: actionable (default: best silhouette among 3...8 segments of at least 2% each), silhouette, elbow, fixed, or for --algorithm gmm bic or aic (lowest criterion).")
+    @Option(
+        help:
+            "How k is chosen from a range: actionable (default: best silhouette among 3...8 segments of at least 2% each), silhouette, elbow, fixed, or for --algorithm gmm bic or aic (lowest criterion)."
+    )
     var selection: KSelectionMethod?
 
-    @Option(name: .customLong("n-init"), help: "k-means restarts per k (default 10; --algorithm kmeans only).")
+    @Option(
+        name: .customLong("n-init"),
+        help: "k-means restarts per k (default 10; --algorithm kmeans only).")
     var nInit: Int?
 
     @Option(help: "Random seed (default 0).")
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp(
-        "kmeans (default), minibatch-kmeans (for millions of customers), ward (hierarchical; a 20,000-customer sample past that) "
-            + "gmm (Gaussian mixture: membership probabilities in scores) or dbscan (dense groups and Outliers; finds its own k); "
-            + "several, comma-separated, or auto (all but dbscan) to compare them and keep the best by silhouette at each one's chosen k.",
-        valueName: "algorithm[,algorithm...]|auto"))
+    @Option(
+        help: ArgumentHelp(
+            "kmeans (default), minibatch-kmeans (for millions of customers), ward (hierarchical; a 20,000-customer sample past that) "
+                + "gmm (Gaussian mixture: membership probabilities in scores) or dbscan (dense groups and Outliers; finds its own k); "
+                + "several, comma-separated, or auto (all but dbscan) to compare them and keep the best by silhouette at each one's chosen k.",
+            valueName: "algorithm[,algorithm...]|auto"))
     var algorithm = AlgorithmSelection(.kmeans)
 
-    @Option(help: "DBSCAN's radius in the scaled feature space (default: the k-distance knee; --algorithm dbscan only).")
+    @Option(
+        help:
+            "DBSCAN's radius in the scaled feature space (default: the k-distance knee; --algorithm dbscan only)."
+    )
     var eps: Double?
 
-    @Option(name: .customLong("min-samples"), help: "DBSCAN's customers within eps, itself included, that make a core customer (default: twice the features; --algorithm dbscan only).")
+    @Option(
+        name: .customLong("min-samples"),
+        help:
+            "DBSCAN's customers within eps, itself included, that make a core customer (default: twice the features; --algorithm dbscan only)."
+    )
     var minSamples: Int?
 
-    @Option(help: "The Gaussian mixture's covariance: full (default), diag or spherical (--algorithm gmm only).")
+    @Option(
+        help:
+            "The Gaussian mixture's covariance: full (default), diag or spherical (--algorithm gmm only)."
+    )
     var covariance: GaussianMixture.Covariance?
 
     @Option(help: "standard, robust, minmax or none.")
@@ -66,21 +88,38 @@ struct Train: AsyncParsableCommand {
     @Option(help: "log1p: all, none, auto, or a comma-separated list of features.")
     var log: String?
 
-    @Option(name: .customLong("snapshot-date"), help: "YYYY-MM-DD recency is measured to (default: the day after the last transaction).")
+    @Option(
+        name: .customLong("snapshot-date"),
+        help: "YYYY-MM-DD recency is measured to (default: the day after the last transaction).")
     var snapshotDate: String?
 
     @OptionGroup var filters: FilterOptions
 
-    @Option(help: "Customers: more columns to treat as sensitive (comma-separated), beyond the built-in list (gender, sex, race, ethnicity, religion, marital status, nationality, ...).")
+    @Option(
+        help:
+            "Customers: more columns to treat as sensitive (comma-separated), beyond the built-in list (gender, sex, race, ethnicity, religion, marital status, nationality, ...)."
+    )
     var sensitive: String?
 
-    @Option(name: .customLong("allow-sensitive"), help: "Customers: sensitive columns you explicitly allow clustering on (comma-separated). They are still never used in names or actions.")
+    @Option(
+        name: .customLong("allow-sensitive"),
+        help:
+            "Customers: sensitive columns you explicitly allow clustering on (comma-separated). They are still never used in names or actions."
+    )
     var allowSensitive: String?
 
-    @Flag(name: .customLong("keep-cancelled"), help: "Transactions: keep rows whose status column (named like 'Order Status') says cancelled, refunded, returned or failed (default: left out and counted).")
+    @Flag(
+        name: .customLong("keep-cancelled"),
+        help:
+            "Transactions: keep rows whose status column (named like 'Order Status') says cancelled, refunded, returned or failed (default: left out and counted)."
+    )
     var keepCancelled = false
 
-    @Flag(name: .customLong("gross-spend"), help: "Transactions: drop cancellation invoices (InvoiceNo starting with C) without netting them against the customer's purchases (default: netted; customers left with no net spend are left out and counted).")
+    @Flag(
+        name: .customLong("gross-spend"),
+        help:
+            "Transactions: drop cancellation invoices (InvoiceNo starting with C) without netting them against the customer's purchases (default: netted; customers left with no net spend are left out and counted)."
+    )
     var grossSpend = false
 
     @Flag(help: "Watch the job to the end and print the segments.")
@@ -95,11 +134,15 @@ struct Train: AsyncParsableCommand {
             let header = try datasetHeader()
             let format = server.output
             try await server.withServer { services in
-                let dataset = try await Uploader.upload(files, header: header, services: services).dataset
+                let dataset = try await Uploader.upload(files, header: header, services: services)
+                    .dataset
                 var submitted = spec
                 submitted.datasetID = dataset.id
-                let job = try await services.training.submitTrainingJob(.with { $0.spec = submitted }).job
-                FileHandle.standardError.writeQuietly("submitted \(job.id) for model \(job.spec.modelName)\n")
+                let job = try await services.training.submitTrainingJob(
+                    .with { $0.spec = submitted }
+                ).job
+                FileHandle.standardError.writeQuietly(
+                    "submitted \(job.id) for model \(job.spec.modelName)\n")
                 guard wait else {
                     try ModelPrinter.emit(job, format: format)
                     return
@@ -116,18 +159,28 @@ struct Train: AsyncParsableCommand {
         return .with {
             $0.name = (paths.first.map { ($0 as NSString).lastPathComponent }) ?? "upload"
             $0.kind = kind.proto
-            $0.columns = .with { $0.roles = roles; $0.idColumn = idColumn ?? "" }
+            $0.columns = .with {
+                $0.roles = roles; $0.idColumn = idColumn ?? ""
+            }
         }
     }
 
     func buildSpec() throws -> Segmentation_V1_TrainingSpec {
         var spec = Segmentation_V1_TrainingSpec()
         spec.modelName = model
-        if let features { spec.features = features.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let features {
+            spec.features = features.split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+        }
         if let k {
             let range = try KRangeText.parse(k)
-            if range.count == 1 { spec.k = Int32(range.lowerBound) } else {
-                spec.kRange = .with { $0.min = Int32(range.lowerBound); $0.max = Int32(range.upperBound) }
+            if range.count == 1 {
+                spec.k = Int32(range.lowerBound)
+            } else {
+                spec.kRange = .with {
+                    $0.min = Int32(range.lowerBound); $0.max = Int32(range.upperBound)
+                }
             }
         }
         spec.filters = try filters.protos()
@@ -144,7 +197,9 @@ struct Train: AsyncParsableCommand {
         spec.seed = seed
         if let covariance { spec.covarianceType = covariance.proto }
         if let eps {
-            guard eps > 0, eps.isFinite else { throw CLIError.usage("--eps must be a positive number") }
+            guard eps > 0, eps.isFinite else {
+                throw CLIError.usage("--eps must be a positive number")
+            }
             spec.eps = eps
         }
         if let minSamples {
@@ -164,7 +219,9 @@ struct Train: AsyncParsableCommand {
         case "auto"?: spec.logTransform = .auto
         case let list?:
             spec.logTransform = .listed
-            spec.logFeatures = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            spec.logFeatures = list.split(separator: ",").map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
         }
         if let snapshotDate { spec.snapshotDate = snapshotDate }
         try checkAsTheServerWill(spec)
@@ -174,7 +231,8 @@ struct Train: AsyncParsableCommand {
     /// The server's rules for a spec (SegmentationMapping's, shared), checked before uploading;
     /// with the engine's bounds, since a server's own (--max-k...) may allow more than its defaults.
     private func checkAsTheServerWill(_ spec: Segmentation_V1_TrainingSpec) throws {
-        let shape = DatasetShape(kind: kind, roles: try Score.roles(columns), idColumn: idColumn ?? "")
+        let shape = DatasetShape(
+            kind: kind, roles: try Score.roles(columns), idColumn: idColumn ?? "")
         do {
             _ = try TrainingSpecs.configuration(spec, dataset: shape, limits: .engine)
         } catch let error as InvalidField {
@@ -190,8 +248,10 @@ enum TrainFlags {
     static let byField: [(field: String, flag: String)] = [
         ("spec.sensitive_columns and spec.allow_sensitive", "--sensitive and --allow-sensitive"),
         ("spec.keep_cancelled and spec.gross_spend", "--keep-cancelled and --gross-spend"),
-        ("spec.k_range", "--k"), ("spec.k", "--k"), ("spec.n_init", "--n-init"), ("spec.eps", "--eps"),
-        ("spec.min_samples", "--min-samples"), ("spec.log_features", "--log"), ("spec.features", "--features"),
+        ("spec.k_range", "--k"), ("spec.k", "--k"), ("spec.n_init", "--n-init"),
+        ("spec.eps", "--eps"),
+        ("spec.min_samples", "--min-samples"), ("spec.log_features", "--log"),
+        ("spec.features", "--features"),
         ("spec.compare_algorithms", "--algorithm"), ("spec.algorithm", "--algorithm"),
         ("eps and min_samples", "--eps and --min-samples"), ("covariance_type", "--covariance"),
         ("n_init", "--n-init"), ("customers datasets", "customer tables (--kind customers)"),
@@ -206,12 +266,19 @@ enum TrainFlags {
 /// `4`, `2...10` or `2-10`.
 enum KRangeText {
     static func parse(_ text: String) throws -> ClosedRange<Int> {
-        let parts = text.replacingOccurrences(of: "...", with: "-").split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard (1...2).contains(parts.count), let low = parts.first!, let high = parts.last!, low <= high else {
+        let parts = text.replacingOccurrences(of: "...", with: "-").split(separator: "-").map {
+            Int($0.trimmingCharacters(in: .whitespaces))
+        }
+        guard (1...2).contains(parts.count), let low = parts.first!, let high = parts.last!,
+            low <= high
+        else {
             throw CLIError.usage("--k '\(text)' must be a number (4) or a range (2...10)")
         }
         guard low >= 2 else { throw CLIError.usage("--k: k must be at least 2, got \(low)") }
-        guard high <= TrainingConfiguration.maximumK else { throw CLIError.usage("--k: k must be at most \(TrainingConfiguration.maximumK), got \(high)") }
+        guard high <= TrainingConfiguration.maximumK else {
+            throw CLIError.usage(
+                "--k: k must be at most \(TrainingConfiguration.maximumK), got \(high)")
+        }
         return low...high
     }
 }
@@ -223,7 +290,9 @@ extension Scaling: ExpressibleByArgument {}
 /// `--algorithm`'s spelling of a method: its stored name with dashes (minibatch-kmeans); the
 /// underscore spelling is accepted too.
 extension ClusteringMethod: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument.replacingOccurrences(of: "-", with: "_")) }
+    public init?(argument: String) {
+        self.init(rawValue: argument.replacingOccurrences(of: "-", with: "_"))
+    }
     public var argumentName: String { rawValue.replacingOccurrences(of: "_", with: "-") }
     public var defaultValueDescription: String { argumentName }
     public static var allValueStrings: [String] { allCases.map(\.argumentName) }
@@ -245,7 +314,9 @@ struct AlgorithmSelection: ExpressibleByArgument {
         }
         var chosen: [ClusteringMethod] = []
         for part in argument.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let one = ClusteringMethod(argument: part.trimmingCharacters(in: .whitespaces)), !chosen.contains(one) else { return nil }
+            guard let one = ClusteringMethod(argument: part.trimmingCharacters(in: .whitespaces)),
+                !chosen.contains(one)
+            else { return nil }
             chosen.append(one)
         }
         guard !chosen.isEmpty else { return nil }

@@ -33,8 +33,10 @@ public enum CLIError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .usage(let m), .notFound(let m), .invalidInput(let m), .unreachable(let m), .conflict(let m),
-             .jobFailed(let m), .denied(let m), .failed(let m): m
+        case .usage(let m), .notFound(let m), .invalidInput(let m), .unreachable(let m),
+            .conflict(let m),
+            .jobFailed(let m), .denied(let m), .failed(let m):
+            m
         }
     }
 
@@ -43,17 +45,27 @@ public enum CLIError: Error, CustomStringConvertible {
         case let error as CLIError: return error
         case let error as RPCError:
             switch error.code {
-            case .unavailable where error.message.contains("preface") || error.message.lowercased().contains("handshake")
+            case .unavailable
+            where error.message.contains("preface")
+                || error.message.lowercased().contains("handshake")
                 || error.message.lowercased().contains("certificate"):
-                return .unreachable("cannot talk to the server at \(server) (\(error.message)); if it serves TLS, pass --tls or --ca FILE "
-                                    + "(and --cert/--key if it wants client certificates)")
-            case .unavailable where error.message.isEmpty || error.message.lowercased().contains("connect")
-                || error.message.lowercased().contains("refused") || error.message.lowercased().contains("unavailable"):
-                return .unreachable("cannot reach the server at \(server) (\(error.message)); is segment-server running? Set --server or SEGMENT_SERVER")
-            case .unavailable: return .unreachable("server at \(server) unavailable: \(error.message)")
-            case .deadlineExceeded: return .unreachable("the server at \(server) did not answer in time")
+                return .unreachable(
+                    "cannot talk to the server at \(server) (\(error.message)); if it serves TLS, pass --tls or --ca FILE "
+                        + "(and --cert/--key if it wants client certificates)")
+            case .unavailable
+            where error.message.isEmpty || error.message.lowercased().contains("connect")
+                || error.message.lowercased().contains("refused")
+                || error.message.lowercased().contains("unavailable"):
+                return .unreachable(
+                    "cannot reach the server at \(server) (\(error.message)); is segment-server running? Set --server or SEGMENT_SERVER"
+                )
+            case .unavailable:
+                return .unreachable("server at \(server) unavailable: \(error.message)")
+            case .deadlineExceeded:
+                return .unreachable("the server at \(server) did not answer in time")
             case .notFound: return .notFound(error.message)
-            case .invalidArgument, .outOfRange, .resourceExhausted: return .invalidInput(error.message)
+            case .invalidArgument, .outOfRange, .resourceExhausted:
+                return .invalidInput(error.message)
             case .failedPrecondition, .alreadyExists, .aborted: return .conflict(error.message)
             case .unauthenticated, .permissionDenied: return .denied(error.message)
             default: return .failed("\(error.code): \(error.message)")
@@ -61,7 +73,8 @@ public enum CLIError: Error, CustomStringConvertible {
         case let error as CSVError: return .invalidInput(error.description)
         case let error as InputError: return .invalidInput(error.description)
         case let error as ScoringError: return .invalidInput(error.description)
-        case let error as CocoaError where error.code == .fileReadNoSuchFile || error.code == .fileNoSuchFile:
+        case let error as CocoaError
+        where error.code == .fileReadNoSuchFile || error.code == .fileNoSuchFile:
             return .invalidInput("no such file: \(error.userInfo[NSFilePathErrorKey] ?? "")")
         case let error as ValidationError: return .usage(error.message)
         default: return .failed(String(describing: error))

@@ -12,11 +12,15 @@ enum CSVRows {
         defer { try? handle.close() }
         var parser = CSVParser(source: (file as NSString).lastPathComponent)
         var batch: [[String]] = []
-        let collect = { (record: CSVRecord) in batch.append((0..<record.count).map { record.string($0) }) }
+        let collect = { (record: CSVRecord) in
+            batch.append((0..<record.count).map { record.string($0) })
+        }
         while true {
             let data = try handle.read(upToCount: CSVReader.chunkSize) ?? Data()
             if data.isEmpty { break }
-            try data.withUnsafeBytes { raw in try parser.feed(raw.bindMemory(to: UInt8.self), collect) }
+            try data.withUnsafeBytes { raw in
+                try parser.feed(raw.bindMemory(to: UInt8.self), collect)
+            }
             if !batch.isEmpty { try await body(batch); batch.removeAll(keepingCapacity: true) }
         }
         try parser.finish(collect)

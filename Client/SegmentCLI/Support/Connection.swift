@@ -10,13 +10,23 @@ public enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable 
 
 /// Options every command that talks to the server takes.
 public struct ServerOptions: ParsableArguments, Sendable {
-    @Option(name: .customLong("server"), help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
+    @Option(
+        name: .customLong("server"),
+        help: "host:port of the segment server (env SEGMENT_SERVER; default 127.0.0.1:50051).")
     var server: String?
 
-    @Option(name: .shortAndLong, help: "table for people, json (proto3 JSON mapping of the API's messages) or csv for scripts.")
+    @Option(
+        name: .shortAndLong,
+        help:
+            "table for people, json (proto3 JSON mapping of the API's messages) or csv for scripts."
+    )
     var output: OutputFormat = .table
 
-    @Option(name: .customLong("token-file"), help: "File holding the bearer token for a server with --auth-tokens (default: env SEGMENT_TOKEN).")
+    @Option(
+        name: .customLong("token-file"),
+        help:
+            "File holding the bearer token for a server with --auth-tokens (default: env SEGMENT_TOKEN)."
+    )
     var tokenFile: String?
 
     @OptionGroup var tls: TLSOptions
@@ -32,14 +42,24 @@ public struct ServerOptions: ParsableArguments, Sendable {
         let (host, port) = try Self.parse(address)
         // An IPv4 literal as such: with TLS, a DNS target would verify the certificate against the
         // literal as a host name, and certificates name IP addresses in their own field.
-        let isIPv4 = host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
+        let isIPv4 =
+            host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
         let security = try tls.transportSecurity()
-        let configuration = HTTP2ClientTransport.Posix.Config.defaults { $0.connection.maxIdleTime = nil }
-        let transport = isIPv4
-            ? try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: security, config: configuration)
-            : try HTTP2ClientTransport.Posix(target: .dns(host: host, port: port), transportSecurity: security, config: configuration)
-        let interceptors: [any ClientInterceptor] = try token().map { [BearerToken(token: $0)] } ?? []
-        return try await withGRPCClient(transport: transport, interceptors: interceptors) { client in
+        let configuration = HTTP2ClientTransport.Posix.Config.defaults {
+            $0.connection.maxIdleTime = nil
+        }
+        let transport =
+            isIPv4
+            ? try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: host, port: port), transportSecurity: security,
+                config: configuration)
+            : try HTTP2ClientTransport.Posix(
+                target: .dns(host: host, port: port), transportSecurity: security,
+                config: configuration)
+        let interceptors: [any ClientInterceptor] =
+            try token().map { [BearerToken(token: $0)] } ?? []
+        return try await withGRPCClient(transport: transport, interceptors: interceptors) {
+            client in
             try await body(Services(client: client))
         }
     }
@@ -52,7 +72,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return ProcessInfo.processInfo.environment["SEGMENT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        return ProcessInfo.processInfo.environment["SEGMENT_TOKEN"].flatMap {
+            $0.isEmpty ? nil : $0
+        }
     }
 
     /// Runs a command's body against the server, reporting any failure as one line and an exit code.
@@ -64,8 +86,10 @@ public struct ServerOptions: ParsableArguments, Sendable {
     }
 
     static func parse(_ address: String) throws -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (1...65535).contains(port), colon > address.startIndex else {
+        guard let colon = address.lastIndex(of: ":"),
+            let port = Int(address[address.index(after: colon)...]),
+            (1...65535).contains(port), colon > address.startIndex
+        else {
             throw CLIError.usage("--server '\(address)' must be host:port, e.g. 127.0.0.1:50051")
         }
         return (String(address[..<colon]), port)
@@ -103,7 +127,8 @@ struct BearerToken: ClientInterceptor {
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingClientRequest<Input>, context: ClientContext,
-        next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+        next: (StreamingClientRequest<Input>, ClientContext) async throws ->
+            StreamingClientResponse<Output>
     ) async throws -> StreamingClientResponse<Output> {
         var request = request
         request.metadata.replaceOrAddString("Bearer \(token)", forKey: "authorization")
@@ -114,10 +139,19 @@ struct BearerToken: ClientInterceptor {
 /// How the CLI secures its connection: plaintext by default; `--tls` (or a CA, a certificate)
 /// for a server with --tls-cert; `--cert`/`--key` for one that wants client certificates.
 public struct TLSOptions: ParsableArguments, Sendable {
-    @Flag(name: .customLong("tls"), help: "Connect with TLS, trusting the system's CAs (env SEGMENT_TLS=1).") var useTLS = false
-    @Option(name: .customLong("ca"), help: "PEM CA to trust instead of the system's; implies --tls (env SEGMENT_CA).") var ca: String?
-    @Option(name: .customLong("cert"), help: "PEM client certificate for mutual TLS, with --key; implies --tls (env SEGMENT_CERT).") var certificate: String?
-    @Option(name: .customLong("key"), help: "PEM private key of --cert (env SEGMENT_KEY).") var key: String?
+    @Flag(
+        name: .customLong("tls"),
+        help: "Connect with TLS, trusting the system's CAs (env SEGMENT_TLS=1).") var useTLS = false
+    @Option(
+        name: .customLong("ca"),
+        help: "PEM CA to trust instead of the system's; implies --tls (env SEGMENT_CA).") var ca:
+        String?
+    @Option(
+        name: .customLong("cert"),
+        help: "PEM client certificate for mutual TLS, with --key; implies --tls (env SEGMENT_CERT)."
+    ) var certificate: String?
+    @Option(name: .customLong("key"), help: "PEM private key of --cert (env SEGMENT_KEY).") var key:
+        String?
 
     public init() {}
 
@@ -126,15 +160,22 @@ public struct TLSOptions: ParsableArguments, Sendable {
         let ca = self.ca ?? environment["SEGMENT_CA"]
         let certificate = self.certificate ?? environment["SEGMENT_CERT"]
         let key = self.key ?? environment["SEGMENT_KEY"]
-        guard useTLS || environment["SEGMENT_TLS"] == "1" || ca != nil || certificate != nil else { return .plaintext }
-        for path in [ca, certificate, key].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+        guard useTLS || environment["SEGMENT_TLS"] == "1" || ca != nil || certificate != nil else {
+            return .plaintext
+        }
+        for path in [ca, certificate, key].compactMap({ $0 })
+        where !FileManager.default.isReadableFile(atPath: path) {
             throw CLIError.invalidInput("cannot read \(path)")
         }
-        let roots: TLSConfig.TrustRootsSource = ca.map { .certificates([.file(path: $0, format: .pem)]) } ?? .systemDefault
+        let roots: TLSConfig.TrustRootsSource =
+            ca.map { .certificates([.file(path: $0, format: .pem)]) } ?? .systemDefault
         switch (certificate, key) {
         case (nil, nil): return .tls { $0.trustRoots = roots }
         case (let certificate?, let key?):
-            return .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: key, format: .pem)) {
+            return .mTLS(
+                certificateChain: [.file(path: certificate, format: .pem)],
+                privateKey: .file(path: key, format: .pem)
+            ) {
                 $0.trustRoots = roots
             }
         default: throw CLIError.usage("--cert and --key go together")

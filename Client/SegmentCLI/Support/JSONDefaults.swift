@@ -26,15 +26,18 @@ enum JSONDefaults {
             }
         }
 
-        private mutating func addMessage(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
+        private mutating func addMessage(_ message: Google_Protobuf_DescriptorProto, prefix: String)
+        {
             let name = prefix + "." + message.name
             messages[name] = message
             for value in message.enumType { addEnum(value, prefix: name) }
             for nested in message.nestedType { addMessage(nested, prefix: name) }
         }
 
-        private mutating func addEnum(_ value: Google_Protobuf_EnumDescriptorProto, prefix: String) {
-            enumZeroNames[prefix + "." + value.name] = value.value.first { $0.number == 0 }?.name ?? ""
+        private mutating func addEnum(_ value: Google_Protobuf_EnumDescriptorProto, prefix: String)
+        {
+            enumZeroNames[prefix + "." + value.name] =
+                value.value.first { $0.number == 0 }?.name ?? ""
         }
     }
 
@@ -45,19 +48,23 @@ enum JSONDefaults {
         let encoded = try message.jsonUTF8Data()
         let object = try JSONSerialization.jsonObject(with: encoded)
         let filled = fill(object, type: "." + type(of: message).protoMessageName)
-        let data = try JSONSerialization.data(withJSONObject: filled, options: [.sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(
+            withJSONObject: filled, options: [.sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 
     static func fill(_ value: Any, type: String) -> Any {
-        guard var object = value as? [String: Any], let descriptor = schema.messages[type] else { return value }
+        guard var object = value as? [String: Any], let descriptor = schema.messages[type] else {
+            return value
+        }
         for field in descriptor.field {
             let key = field.jsonName.isEmpty ? field.name : field.jsonName
             if let present = object[key] {
                 object[key] = fillPresent(present, field: field)
                 continue
             }
-            if field.hasOneofIndex { continue }  // oneof members and proto3 `optional`: absence means "not set"
+            // oneof members and proto3 `optional`: absence means "not set"
+            if field.hasOneofIndex { continue }
             if field.label == .repeated {
                 object[key] = isMap(field) ? [String: Any]() : [Any]()
                 continue
@@ -74,12 +81,16 @@ enum JSONDefaults {
         return object
     }
 
-    private static func fillPresent(_ value: Any, field: Google_Protobuf_FieldDescriptorProto) -> Any {
+    private static func fillPresent(
+        _ value: Any, field: Google_Protobuf_FieldDescriptorProto
+    ) -> Any {
         guard field.type == .message else { return value }
         if isMap(field) {
             // A map's value type is the entry message's second field.
-            guard let entry = schema.messages[field.typeName], entry.field.count == 2, entry.field[1].type == .message,
-                  let map = value as? [String: Any] else { return value }
+            guard let entry = schema.messages[field.typeName], entry.field.count == 2,
+                entry.field[1].type == .message,
+                let map = value as? [String: Any]
+            else { return value }
             return map.mapValues { fill($0, type: entry.field[1].typeName) }
         }
         if let array = value as? [Any] { return array.map { fill($0, type: field.typeName) } }
@@ -87,6 +98,7 @@ enum JSONDefaults {
     }
 
     private static func isMap(_ field: Google_Protobuf_FieldDescriptorProto) -> Bool {
-        field.label == .repeated && field.type == .message && (schema.messages[field.typeName]?.options.mapEntry ?? false)
+        field.label == .repeated && field.type == .message
+            && (schema.messages[field.typeName]?.options.mapEntry ?? false)
     }
 }

@@ -6,7 +6,9 @@ import SegmentationAPI
 enum ModelPrinter {
     /// A model for people (summary, warnings, k table, segments, feature means and medians,
     /// descriptions and actions), as CSV (the segments table) or as JSON (the whole detail).
-    static func show(_ model: Segmentation_V1_ModelDetail, format: OutputFormat, kTable showK: Bool = true) throws {
+    static func show(
+        _ model: Segmentation_V1_ModelDetail, format: OutputFormat, kTable showK: Bool = true
+    ) throws {
         let table = segmentsTable(model, format: format)
         switch format {
         case .json: Output.print(try Output.json(model))
@@ -21,7 +23,10 @@ enum ModelPrinter {
             }
             if showK {
                 Output.print("")
-                Output.print(kTable(model.kTable, chosen: model.chosenK, elbow: model.elbowK, runnerUps: model.runnerUpKs))
+                Output.print(
+                    kTable(
+                        model.kTable, chosen: model.chosenK, elbow: model.elbowK,
+                        runnerUps: model.runnerUpKs))
             }
             Output.print("")
             Output.print(Output.table(table.header, table.rows))
@@ -40,14 +45,21 @@ enum ModelPrinter {
 
     /// One row per segment: size, shares and the first action. Table cells are formatted for
     /// people; the CSV form carries plain numbers (shares as fractions).
-    static func segmentsTable(_ model: Segmentation_V1_ModelDetail, format: OutputFormat) -> (header: [String], rows: [[String]]) {
+    static func segmentsTable(
+        _ model: Segmentation_V1_ModelDetail, format: OutputFormat
+    ) -> (header: [String], rows: [[String]]) {
         let people = format != .csv
         let header = ["id", "segment", "customers", "share", "revenue_share", "first_action"]
         let rows = model.segments.map { segment -> [String] in
-            [String(segment.id), segment.name, String(segment.size),
-             people ? Output.percent(segment.customerShare) : Output.raw(segment.customerShare),
-             segment.hasRevenueShare ? (people ? Output.percent(segment.revenueShare) : Output.raw(segment.revenueShare)) : "",
-             segment.actions.first ?? ""]
+            [
+                String(segment.id), segment.name, String(segment.size),
+                people ? Output.percent(segment.customerShare) : Output.raw(segment.customerShare),
+                segment.hasRevenueShare
+                    ? (people
+                        ? Output.percent(segment.revenueShare) : Output.raw(segment.revenueShare))
+                    : "",
+                segment.actions.first ?? "",
+            ]
         }
         return (header, rows)
     }
@@ -61,20 +73,35 @@ enum ModelPrinter {
         }
         var rows = model.segments.map { segment -> [String] in
             let f = segment.facts
-            return [String(segment.id), segment.name, Output.percent(f.lapsedShare), Output.percent(f.oneTimeShare),
-                    Output.number(f.medianRecency, digits: 0), Output.number(f.medianFrequency, digits: 1),
-                    "\(Output.number(f.medianSpend, digits: 1)) (\(times(f.medianSpend, f.populationMedianSpend)))",
-                    "\(Output.percent(f.revenueShare)) / \(Output.percent(segment.customerShare))",
-                    "\(Output.number(f.medianBasket, digits: 1)) (\(times(f.medianBasket, f.populationMedianBasket)))"]
+            return [
+                String(segment.id), segment.name, Output.percent(f.lapsedShare),
+                Output.percent(f.oneTimeShare),
+                Output.number(f.medianRecency, digits: 0),
+                Output.number(f.medianFrequency, digits: 1),
+                "\(Output.number(f.medianSpend, digits: 1)) (\(times(f.medianSpend, f.populationMedianSpend)))",
+                "\(Output.percent(f.revenueShare)) / \(Output.percent(segment.customerShare))",
+                "\(Output.number(f.medianBasket, digits: 1)) (\(times(f.medianBasket, f.populationMedianBasket)))",
+            ]
         }
-        rows.append(["", "all customers", Output.percent(f0.populationLapsedShare), Output.percent(f0.populationOneTimeShare),
-                     Output.number(f0.populationMedianRecency, digits: 0), Output.number(f0.populationMedianFrequency, digits: 1),
-                     Output.number(f0.populationMedianSpend, digits: 1), "100% / 100%", Output.number(f0.populationMedianBasket, digits: 1)])
-        let basis = f0.lapseBasis == "fallback" ? "the default: too few repeat customers to read gaps from"
+        rows.append([
+            "", "all customers", Output.percent(f0.populationLapsedShare),
+            Output.percent(f0.populationOneTimeShare),
+            Output.number(f0.populationMedianRecency, digits: 0),
+            Output.number(f0.populationMedianFrequency, digits: 1),
+            Output.number(f0.populationMedianSpend, digits: 1), "100% / 100%",
+            Output.number(f0.populationMedianBasket, digits: 1),
+        ])
+        let basis =
+            f0.lapseBasis == "fallback"
+            ? "the default: too few repeat customers to read gaps from"
             : "twice the median gap between a repeat customer's purchases"
         return "segment facts (lapsed: no purchase for over \(f0.lapseDays) days, \(basis)):\n"
-            + Output.table(["id", "segment", "lapsed", "one_time", "median_days_since", "median_purchases", "median_spend (x all)",
-                            "revenue / customers", "median_basket (x all)"], rows)
+            + Output.table(
+                [
+                    "id", "segment", "lapsed", "one_time", "median_days_since", "median_purchases",
+                    "median_spend (x all)",
+                    "revenue / customers", "median_basket (x all)",
+                ], rows)
     }
 
     /// Text charts: the segments' shares as bars, and silhouette over k as a sparkline (with the
@@ -85,7 +112,9 @@ enum ModelPrinter {
         if full {
             parts.append(TextCharts.kTable(model))
         } else if let first = rows.first, let last = rows.last {
-            parts.append("silhouette over k = \(first.k)...\(last.k): \(TextCharts.sparkline(rows.map(\.silhouette)))  (k = \(model.chosenK) chosen)")
+            parts.append(
+                "silhouette over k = \(first.k)...\(last.k): \(TextCharts.sparkline(rows.map(\.silhouette)))  (k = \(model.chosenK) chosen)"
+            )
         }
         return parts.joined(separator: "\n\n")
     }
@@ -95,36 +124,62 @@ enum ModelPrinter {
         let features = model.features
         func cell(_ summary: Segmentation_V1_FeatureSummary?) -> String {
             guard let summary else { return "" }
-            return "\(Output.number(summary.mean, digits: 1)) / \(Output.number(summary.median, digits: 1)) (z \(String(format: "%+.2f", summary.zScore)))"
+            return
+                "\(Output.number(summary.mean, digits: 1)) / \(Output.number(summary.median, digits: 1)) (z \(String(format: "%+.2f", summary.zScore)))"
         }
         var rows = model.segments.map { segment in
-            [String(segment.id), segment.name] + features.map { feature in cell(segment.features.first { $0.feature == feature }) }
+            [String(segment.id), segment.name]
+                + features.map { feature in cell(segment.features.first { $0.feature == feature }) }
         }
         if let any = model.segments.first {
-            rows.append(["", "all customers"] + features.map { feature in
-                guard let summary = any.features.first(where: { $0.feature == feature }), summary.hasPopulationMean else { return "" }
-                return "\(Output.number(summary.populationMean, digits: 1)) / \(Output.number(summary.populationMedian, digits: 1))"
-            })
+            rows.append(
+                ["", "all customers"]
+                    + features.map { feature in
+                        guard let summary = any.features.first(where: { $0.feature == feature }),
+                            summary.hasPopulationMean
+                        else { return "" }
+                        return
+                            "\(Output.number(summary.populationMean, digits: 1)) / \(Output.number(summary.populationMedian, digits: 1))"
+                    })
         }
-        return "mean / median (z-score against all customers, on the log scale where log1p applies) of every clustering feature:\n"
+        return
+            "mean / median (z-score against all customers, on the log scale where log1p applies) of every clustering feature:\n"
             + Output.table(["id", "segment"] + features, rows)
     }
 
     /// The metrics of every k tried; the chosen k, the runners-up and the elbow marked.
     /// Mixture models add each k's BIC and AIC (lower is better) and mean log-likelihood per customer.
-    static func kTable(_ rows: [Segmentation_V1_KMetrics], chosen: Int32 = 0, elbow: Int32 = 0, runnerUps: [Int32] = []) -> String {
+    static func kTable(
+        _ rows: [Segmentation_V1_KMetrics], chosen: Int32 = 0, elbow: Int32 = 0,
+        runnerUps: [Int32] = []
+    ) -> String {
         let bic = rows.contains(where: \.hasBic)
         return Output.table(
-            ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz"] + (bic ? ["bic", "aic", "log_likelihood"] : [])
+            ["k", "inertia", "silhouette", "davies_bouldin", "calinski_harabasz"]
+                + (bic ? ["bic", "aic", "log_likelihood"] : [])
                 + ["smallest_segment", "note"],
             rows.map { row in
-                [String(row.k), Output.number(row.inertia, digits: 1), Output.number(row.silhouette, digits: 4),
-                 Output.number(row.daviesBouldin, digits: 4), Output.number(row.calinskiHarabasz, digits: 1)]
-                 + (bic ? [row.hasBic ? Output.number(row.bic, digits: 1) : "", row.hasAic ? Output.number(row.aic, digits: 1) : "",
-                           row.hasMeanLogLikelihood ? Output.number(row.meanLogLikelihood, digits: 4) : ""] : []) + [
-                 row.smallestShare > 0 ? Output.percent(row.smallestShare) : "",
-                 [row.k == chosen ? "chosen" : nil, runnerUps.contains(row.k) ? "runner-up" : nil, row.k == elbow ? "elbow" : nil]
-                    .compactMap { $0 }.joined(separator: ", ")]
+                [
+                    String(row.k), Output.number(row.inertia, digits: 1),
+                    Output.number(row.silhouette, digits: 4),
+                    Output.number(row.daviesBouldin, digits: 4),
+                    Output.number(row.calinskiHarabasz, digits: 1),
+                ]
+                    + (bic
+                        ? [
+                            row.hasBic ? Output.number(row.bic, digits: 1) : "",
+                            row.hasAic ? Output.number(row.aic, digits: 1) : "",
+                            row.hasMeanLogLikelihood
+                                ? Output.number(row.meanLogLikelihood, digits: 4) : "",
+                        ] : []) + [
+                        row.smallestShare > 0 ? Output.percent(row.smallestShare) : "",
+                        [
+                            row.k == chosen ? "chosen" : nil,
+                            runnerUps.contains(row.k) ? "runner-up" : nil,
+                            row.k == elbow ? "elbow" : nil,
+                        ]
+                        .compactMap { $0 }.joined(separator: ", "),
+                    ]
             })
     }
 
@@ -132,51 +187,79 @@ enum ModelPrinter {
         let report = model.dataReport
         var lines = [
             "model \(model.version.name)@\(model.version.version)"
-                + (model.version.aliases.isEmpty ? "" : " (\(model.version.aliases.joined(separator: ", ")))")
+                + (model.version.aliases.isEmpty
+                    ? "" : " (\(model.version.aliases.joined(separator: ", ")))")
                 + ", \(model.segments.count) segments of \(report.customersOut) customers",
             "features: \(model.features.enumerated().map { (model.log1P[$0.offset] ? "log1p " : "") + $0.element }.joined(separator: ", ")); scaling \(name(model.scaling))",
             "algorithm: " + algorithmLine(model),
-            "k = \(model.chosenK)" + String(format: " (silhouette %.3f, Davies-Bouldin %.3f, Calinski-Harabasz %.1f)",
-                                           model.metrics.silhouette, model.metrics.daviesBouldin, model.metrics.calinskiHarabasz),
-            "chosen by " + (model.selectionReason.isEmpty ? name(model.selection) : model.selectionReason),
+            "k = \(model.chosenK)"
+                + String(
+                    format: " (silhouette %.3f, Davies-Bouldin %.3f, Calinski-Harabasz %.1f)",
+                    model.metrics.silhouette, model.metrics.daviesBouldin,
+                    model.metrics.calinskiHarabasz),
+            "chosen by "
+                + (model.selectionReason.isEmpty ? name(model.selection) : model.selectionReason),
         ]
         if model.hasStability {
             let s = model.stability
-            lines.append(String(format: "stability: %d refits (%d seeds, %d bootstrap samples), mean adjusted Rand index %.2f (lowest %.2f); ",
-                                s.seedRuns + s.bootstrapRuns, s.seedRuns, s.bootstrapRuns, s.meanAri, s.minimumAri)
-                + "each segment found again (Jaccard): " + s.segmentJaccard.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-                + (s.failedRuns > 0 ? "; \(s.failedRuns) refits failed" : ""))
+            lines.append(
+                String(
+                    format:
+                        "stability: %d refits (%d seeds, %d bootstrap samples), mean adjusted Rand index %.2f (lowest %.2f); ",
+                    s.seedRuns + s.bootstrapRuns, s.seedRuns, s.bootstrapRuns, s.meanAri,
+                    s.minimumAri)
+                    + "each segment found again (Jaccard): "
+                    + s.segmentJaccard.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+                    + (s.failedRuns > 0 ? "; \(s.failedRuns) refits failed" : ""))
         }
         lines += model.selectionWarnings.map { "warning: \($0)" }
         lines += dataLines(report)
         return lines.joined(separator: "\n")
     }
 
-    static func algorithmLine(_ model: Segmentation_V1_ModelDetail) -> String { AlgorithmText.describe(model) }
+    static func algorithmLine(_ model: Segmentation_V1_ModelDetail) -> String {
+        AlgorithmText.describe(model)
+    }
 
     /// The data report in lines, each only when it has something to say.
     static func dataLines(_ report: Segmentation_V1_DataReport) -> [String] {
         var data = "data: \(report.rowsIn) rows in, \(report.rowsOut) kept"
-        let removed = report.steps.filter { $0.removed > 0 }.map { "\($0.removed) \($0.rule.isEmpty ? $0.name : $0.rule)" }
+        let removed = report.steps.filter { $0.removed > 0 }.map {
+            "\($0.removed) \($0.rule.isEmpty ? $0.name : $0.rule)"
+        }
         if !removed.isEmpty { data += " (removed: " + removed.joined(separator: ", ") + ")" }
         if !report.firstDate.isEmpty { data += "; \(report.firstDate) to \(report.lastDate)" }
         if !report.snapshotDate.isEmpty { data += "; recency to \(report.snapshotDate)" }
         var lines = [data]
         if report.cancellationsNetted {
-            lines.append("cancellations netted against purchases: \(Output.number(report.cancelledAmount, digits: 2)) of spend"
-                + (report.customersWithoutNetSpend > 0 ? "; \(report.customersWithoutNetSpend) customers left out with no net spend" : ""))
+            lines.append(
+                "cancellations netted against purchases: \(Output.number(report.cancelledAmount, digits: 2)) of spend"
+                    + (report.customersWithoutNetSpend > 0
+                        ? "; \(report.customersWithoutNetSpend) customers left out with no net spend"
+                        : ""))
         }
         if !report.imputed.isEmpty {
-            lines.append("imputed: " + report.imputed.map { "\($0.count) in \($0.column) (median \(Output.number($0.median)))" }.joined(separator: ", "))
+            lines.append(
+                "imputed: "
+                    + report.imputed.map {
+                        "\($0.count) in \($0.column) (median \(Output.number($0.median)))"
+                    }.joined(separator: ", "))
         }
         let lists: [(String, [String])] = [
-            ("columns not used", report.unusedColumns), ("identifier columns left out", report.identifierColumns),
-            ("sensitive columns (clustered on only with --allow-sensitive; never in names or actions)", report.sensitiveColumns),
+            ("columns not used", report.unusedColumns),
+            ("identifier columns left out", report.identifierColumns),
+            (
+                "sensitive columns (clustered on only with --allow-sensitive; never in names or actions)",
+                report.sensitiveColumns
+            ),
             ("free-text columns left out", report.ignoredColumns),
         ]
-        for (label, names) in lists where !names.isEmpty { lines.append("\(label): \(names.joined(separator: ", "))") }
+        for (label, names) in lists where !names.isEmpty {
+            lines.append("\(label): \(names.joined(separator: ", "))")
+        }
         if let problem = report.problems.first {
-            lines.append("first unreadable row: \(problem.source) line \(problem.line): \(problem.reason)")
+            lines.append(
+                "first unreadable row: \(problem.source) line \(problem.line): \(problem.reason)")
         }
         return lines
     }
@@ -184,12 +267,18 @@ enum ModelPrinter {
     static func actions(_ model: Segmentation_V1_ModelDetail) -> String {
         model.segments.map { segment in
             var text = "\(segment.id) \(segment.name): \(segment.description_p)"
-            if !segment.actions.isEmpty { text += "\n    actions: \(segment.actions.joined(separator: "; "))" }
+            if !segment.actions.isEmpty {
+                text += "\n    actions: \(segment.actions.joined(separator: "; "))"
+            }
             for attribute in segment.composition {
-                let population = Dictionary(uniqueKeysWithValues: attribute.populationShares.map { ($0.value, $0.share) })
-                text += "\n    by \(attribute.attribute): " + attribute.shares.map { share in
-                    "\(share.value) \(Output.percent(share.share))" + (population[share.value].map { " (all \(Output.percent($0)))" } ?? "")
-                }.joined(separator: ", ")
+                let population = Dictionary(
+                    uniqueKeysWithValues: attribute.populationShares.map { ($0.value, $0.share) })
+                text +=
+                    "\n    by \(attribute.attribute): "
+                    + attribute.shares.map { share in
+                        "\(share.value) \(Output.percent(share.share))"
+                            + (population[share.value].map { " (all \(Output.percent($0)))" } ?? "")
+                    }.joined(separator: ", ")
             }
             return text
         }.joined(separator: "\n")
@@ -216,15 +305,23 @@ enum ModelPrinter {
     }
 
     static func jobRow(_ job: Segmentation_V1_Job, format: OutputFormat = .table) -> [String] {
-        [job.id, job.spec.modelName, stateName(job.state), job.stage, format == .csv ? Output.raw(job.fraction) : Output.percent(job.fraction),
-         job.modelVersion > 0 ? "\(job.spec.modelName)@\(job.modelVersion)" : "", Output.timestamp(job.createdAt), job.error]
+        [
+            job.id, job.spec.modelName, stateName(job.state), job.stage,
+            format == .csv ? Output.raw(job.fraction) : Output.percent(job.fraction),
+            job.modelVersion > 0 ? "\(job.spec.modelName)@\(job.modelVersion)" : "",
+            Output.timestamp(job.createdAt), job.error,
+        ]
     }
 
-    static let jobHeader = ["job", "model", "state", "stage", "progress", "version", "created", "error"]
+    static let jobHeader = [
+        "job", "model", "state", "stage", "progress", "version", "created", "error",
+    ]
 
     /// One job as a one-row table, CSV, or its JSON.
     static func emit(_ job: Segmentation_V1_Job, format: OutputFormat) throws {
-        try Output.emit(format, header: jobHeader, rows: [jobRow(job, format: format)]) { try Output.json(job) }
+        try Output.emit(format, header: jobHeader, rows: [jobRow(job, format: format)]) {
+            try Output.json(job)
+        }
     }
 
     static func stateName(_ state: Segmentation_V1_JobState) -> String {

@@ -17,19 +17,23 @@ enum Output {
 
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         let widths = header.indices.map { column in
-            ([header[column]] + rows.map { column < $0.count ? $0[column] : "" }).map(\.count).max() ?? 0
+            ([header[column]] + rows.map { column < $0.count ? $0[column] : "" }).map(\.count).max()
+                ?? 0
         }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { index, cell in
-                index == cells.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                index == cells.count - 1
+                    ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
         }
-        return ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line))
+        return
+            ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line))
             .joined(separator: "\n")
     }
 
     static func csv(_ header: [String], _ rows: [[String]]) -> String {
-        ([header] + rows).map { $0.map(CSVText.escape).joined(separator: ",") }.joined(separator: "\n")
+        ([header] + rows).map { $0.map(CSVText.escape).joined(separator: ",") }.joined(
+            separator: "\n")
     }
 
     /// The proto3 JSON mapping of a message, keys as in the .proto's JSON names, with the
@@ -38,7 +42,9 @@ enum Output {
         try JSONDefaults.json(message)
     }
 
-    static func emit(_ format: OutputFormat, header: [String], rows: [[String]], json: () throws -> String) throws {
+    static func emit(
+        _ format: OutputFormat, header: [String], rows: [[String]], json: () throws -> String
+    ) throws {
         switch format {
         case .table: print(table(header, rows))
         case .csv: print(csv(header, rows))
@@ -68,7 +74,9 @@ enum Output {
 
 enum CSVText {
     static func escape(_ field: String) -> String {
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else {
+            return field
+        }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
@@ -91,18 +99,23 @@ final class ProgressBar: Sendable {
         let filled = percent * 30 / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 30 - filled)
         let text = "\r\(label) [\(bar)] \(percent)% \(detail)"
-        FileHandle.standardError.writeQuietly(text.padding(toLength: max(text.count, 100), withPad: " ", startingAt: 0))
+        FileHandle.standardError.writeQuietly(
+            text.padding(toLength: max(text.count, 100), withPad: " ", startingAt: 0))
         drawn.withLock { $0 = true }
     }
 
     /// Ends the bar's line (and prints a message in its place).
     func finish(_ message: String) {
-        if interactive && drawn.withLock({ $0 }) { FileHandle.standardError.writeQuietly("\r\u{1B}[K") }
+        if interactive && drawn.withLock({ $0 }) {
+            FileHandle.standardError.writeQuietly("\r\u{1B}[K")
+        }
         FileHandle.standardError.writeQuietly("\(message)\n")
     }
 
     func log(_ message: String) {
-        if interactive && drawn.withLock({ $0 }) { FileHandle.standardError.writeQuietly("\r\u{1B}[K") }
+        if interactive && drawn.withLock({ $0 }) {
+            FileHandle.standardError.writeQuietly("\r\u{1B}[K")
+        }
         FileHandle.standardError.writeQuietly("\(message)\n")
     }
 }

@@ -5,7 +5,9 @@ enum Pages {
 
     /// Every page's items, in order. `fetch` gets a page token ("" first) and returns the page's
     /// items and the next token ("" on the last page).
-    static func all<Item>(_ fetch: (String) async throws -> (items: [Item], next: String)) async throws -> [Item] {
+    static func all<Item>(
+        _ fetch: (String) async throws -> (items: [Item], next: String)
+    ) async throws -> [Item] {
         var items: [Item] = []
         var token = ""
         repeat {

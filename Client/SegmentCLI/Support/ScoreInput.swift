@@ -22,14 +22,22 @@ final class TransactionBatches: Sendable {
     /// - Parameters:
     ///   - invoiceColumn: rows whose invoice starts with "C" (cancellations) do not move the last day.
     ///   - statusCancelled: rows a status column marks cancelled do not either (as training drops them).
-    init(files: [String], customerColumn: String, timeColumn: String, invoiceColumn: String? = nil, statusCancelled: Bool = false) throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("segment-score-\(UUID().uuidString)")
+    init(
+        files: [String], customerColumn: String, timeColumn: String, invoiceColumn: String? = nil,
+        statusCancelled: Bool = false
+    ) throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "segment-score-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         // deinit does not run for an initializer that throws: the partial buckets go here.
         var complete = false
         defer { if !complete { try? FileManager.default.removeItem(at: folder) } }
         self.folder = folder
-        let total = files.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? NSNumber)?.intValue ?? 0) }
+        let total = files.reduce(0) {
+            $0
+                + ((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? NSNumber)?
+                    .intValue ?? 0)
+        }
         let count = min(Self.maximumBuckets, max(1, total / Self.bucketBytes + 1))
         var pending = [Data](repeating: Data(), count: count)
         let buckets = (0..<count).map { folder.appendingPathComponent("bucket-\($0).csv") }
@@ -48,24 +56,45 @@ final class TransactionBatches: Sendable {
                 guard let at = positions else {
                     let names = cells.map { $0.trimmingCharacters(in: .whitespaces) }
                     if let firstHeader, firstHeader != names {
-                        throw CLIError.invalidInput("\((file as NSString).lastPathComponent): header differs from the first file's")
+                        throw CLIError.invalidInput(
+                            "\((file as NSString).lastPathComponent): header differs from the first file's"
+                        )
                     }
                     firstHeader = names
-                    positions = (try TransactionBatches.position(of: customerColumn, role: "customer", in: names, file: file),
-                                 try TransactionBatches.position(of: timeColumn, role: "time", in: names, file: file))
-                    ignored.invoice = invoiceColumn.flatMap { column in names.firstIndex { $0.caseInsensitiveCompare(column) == .orderedSame } }
+                    positions = (
+                        try TransactionBatches.position(
+                            of: customerColumn, role: "customer", in: names, file: file),
+                        try TransactionBatches.position(
+                            of: timeColumn, role: "time", in: names, file: file)
+                    )
+                    ignored.invoice = invoiceColumn.flatMap { column in
+                        names.firstIndex { $0.caseInsensitiveCompare(column) == .orderedSame }
+                    }
                     if statusCancelled {
-                        ignored.status = names.indices.filter { ![positions!.customer, positions!.time, ignored.invoice].contains($0)
-                            && TransactionCleaning.isStatusColumn(names[$0]) }
+                        ignored.status = names.indices.filter {
+                            ![positions!.customer, positions!.time, ignored.invoice].contains($0)
+                                && TransactionCleaning.isStatusColumn(names[$0])
+                        }
                     }
                     return
                 }
                 rows += 1
-                let id = at.customer < cells.count ? TransactionLoader.normalizedCustomerID(cells[at.customer]) : ""
+                let id =
+                    at.customer < cells.count
+                    ? TransactionLoader.normalizedCustomerID(cells[at.customer]) : ""
                 guard !id.isEmpty else { skipped += 1; return }
-                let cancelled = ignored.invoice.map { $0 < cells.count && cells[$0].trimmingCharacters(in: .whitespaces).uppercased().hasPrefix("C") } ?? false
-                    || ignored.status.contains { $0 < cells.count && TransactionCleaning.saysCancelled(cells[$0]) }
-                if !cancelled, at.time < cells.count, let seconds = TimestampParser.parse(cells[at.time]) {
+                let cancelled =
+                    ignored.invoice.map {
+                        $0 < cells.count
+                            && cells[$0].trimmingCharacters(in: .whitespaces).uppercased()
+                                .hasPrefix("C")
+                    } ?? false
+                    || ignored.status.contains {
+                        $0 < cells.count && TransactionCleaning.saysCancelled(cells[$0])
+                    }
+                if !cancelled, at.time < cells.count,
+                    let seconds = TimestampParser.parse(cells[at.time])
+                {
                     let day = TimestampParser.day(of: seconds)
                     lastDay = max(lastDay ?? day, day)
                 }
@@ -77,7 +106,9 @@ final class TransactionBatches: Sendable {
                 }
             }
         }
-        for (bucket, data) in pending.enumerated() where !data.isEmpty { try handles[bucket].write(contentsOf: data) }
+        for (bucket, data) in pending.enumerated() where !data.isEmpty {
+            try handles[bucket].write(contentsOf: data)
+        }
         guard let firstHeader else { throw CLIError.invalidInput("no input rows") }
         header = firstHeader
         self.rows = rows
@@ -89,13 +120,17 @@ final class TransactionBatches: Sendable {
     deinit { try? FileManager.default.removeItem(at: folder) }
 
     /// CSV messages (header first), each customer's rows in one message.
-    func forEachMessage(chunkBytes: Int, customerColumn: String, _ body: (Data) async throws -> Void) async throws {
+    func forEachMessage(
+        chunkBytes: Int, customerColumn: String, _ body: (Data) async throws -> Void
+    ) async throws {
         let headerLine = Data((CSVText.line(header) + "\n").utf8)
-        let customer = try Self.position(of: customerColumn, role: "customer", in: header, file: "input")
+        let customer = try Self.position(
+            of: customerColumn, role: "customer", in: header, file: "input")
         for bucket in buckets {
             var groups: [String: [String]] = [:]
             var order: [String] = []
-            try CSVReader.forEachRecord(inFile: bucket.path) { record in  // bucket files hold no header
+            // bucket files hold no header
+            try CSVReader.forEachRecord(inFile: bucket.path) { record in
                 let cells = (0..<record.count).map { record.string($0) }
                 let id = TransactionLoader.normalizedCustomerID(cells[customer])
                 if groups[id] == nil { order.append(id) }
@@ -114,12 +149,18 @@ final class TransactionBatches: Sendable {
         }
     }
 
-    static func position(of column: String, role: String, in header: [String], file: String) throws -> Int {
-        if let index = header.firstIndex(of: column) ?? header.firstIndex(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) {
+    static func position(
+        of column: String, role: String, in header: [String], file: String
+    ) throws -> Int {
+        if let index = header.firstIndex(of: column)
+            ?? header.firstIndex(where: { $0.caseInsensitiveCompare(column) == .orderedSame })
+        {
             return index
         }
-        throw CLIError.invalidInput("\((file as NSString).lastPathComponent): no column '\(column)' for the \(role) role "
-            + "(columns: \(header.prefix(20).joined(separator: ", "))); name it with --columns \(role)=COLUMN")
+        throw CLIError.invalidInput(
+            "\((file as NSString).lastPathComponent): no column '\(column)' for the \(role) role "
+                + "(columns: \(header.prefix(20).joined(separator: ", "))); name it with --columns \(role)=COLUMN"
+        )
     }
 
     /// FNV-1a: stable across runs, unlike Swift's seeded Hasher.

@@ -1,7 +1,7 @@
 import Foundation
+import SegmentReport
 import SegmentationAPI
 import SegmentationEngine
-import SegmentReport
 import Synchronization
 
 /// Prints scores as they arrive: CSV row by row (numbers as numbers, one contribution column
@@ -9,17 +9,25 @@ import Synchronization
 final class ScorePrinter: Sendable {
     let format: OutputFormat
     let features: [String]
-    private let pending = Mutex<(rows: [[String]], merged: Segmentation_V1_ScoreResponse)>(([], .init()))
+    private let pending = Mutex<(rows: [[String]], merged: Segmentation_V1_ScoreResponse)>(
+        ([], .init()))
 
     init(format: OutputFormat, model: Segmentation_V1_ModelDetail) {
         self.format = format
         features = model.features
         // Mixture models explain by membership probabilities, one per segment, not by feature shares.
-        let explanation = model.algorithm == .gaussianMixture ? model.segments.map { "membership_\($0.id)" }
+        let explanation =
+            model.algorithm == .gaussianMixture
+            ? model.segments.map { "membership_\($0.id)" }
             : features.map { "contribution_\($0)" }
         if format == .csv {
-            Output.print(Output.csv(["customer", "segment_id", "segment", "distance", "runner_up_id", "runner_up", "runner_up_distance",
-                                     "rfm_segment", "outlier", "atypical"] + explanation, []))
+            Output.print(
+                Output.csv(
+                    [
+                        "customer", "segment_id", "segment", "distance", "runner_up_id",
+                        "runner_up", "runner_up_distance",
+                        "rfm_segment", "outlier", "atypical",
+                    ] + explanation, []))
         }
     }
 
@@ -27,15 +35,26 @@ final class ScorePrinter: Sendable {
         switch format {
         case .csv:
             let lines = response.scores.scores.map { score in
-                CSVText.line([score.customerID, String(score.segmentID), score.segmentName, Output.raw(score.distance),
-                              String(score.runnerUpID), score.runnerUpName, Output.raw(score.runnerUpDistance), score.rfmSegment,
-                              score.outlier ? "true" : "false", score.atypical.joined(separator: "; ")] + (score.memberships.isEmpty ? score.contributions : score.memberships).map(Output.raw))
+                CSVText.line(
+                    [
+                        score.customerID, String(score.segmentID), score.segmentName,
+                        Output.raw(score.distance),
+                        String(score.runnerUpID), score.runnerUpName,
+                        Output.raw(score.runnerUpDistance), score.rfmSegment,
+                        score.outlier ? "true" : "false", score.atypical.joined(separator: "; "),
+                    ]
+                        + (score.memberships.isEmpty ? score.contributions : score.memberships).map(
+                            Output.raw))
             }
             if !lines.isEmpty { Output.print(lines.joined(separator: "\n")) }
         case .table:
             let rows = response.scores.scores.map { score in
-                [score.customerID, String(score.segmentID), score.segmentName, Output.number(score.distance, digits: 3),
-                 score.runnerUpName, score.outlier ? "yes" : "", why(score), score.atypical.joined(separator: "; "), score.rfmSegment]
+                [
+                    score.customerID, String(score.segmentID), score.segmentName,
+                    Output.number(score.distance, digits: 3),
+                    score.runnerUpName, score.outlier ? "yes" : "", why(score),
+                    score.atypical.joined(separator: "; "), score.rfmSegment,
+                ]
             }
             pending.withLock { $0.rows += rows }
         case .json:
@@ -43,7 +62,9 @@ final class ScorePrinter: Sendable {
                 state.merged.modelName = response.modelName
                 state.merged.modelVersion = response.modelVersion
                 state.merged.scores.scores += response.scores.scores
-                if response.hasDataReport { Self.merge(response.dataReport, into: &state.merged.dataReport) }
+                if response.hasDataReport {
+                    Self.merge(response.dataReport, into: &state.merged.dataReport)
+                }
             }
         }
     }
@@ -53,7 +74,13 @@ final class ScorePrinter: Sendable {
         case .csv: break
         case .table:
             let rows = pending.withLock { $0.rows }
-            Output.print(Output.table(["customer", "segment_id", "segment", "distance", "runner_up", "outlier", "why (+ pulls in, - pushes away, vs the runner-up)", "atypical", "rfm_segment"], rows))
+            Output.print(
+                Output.table(
+                    [
+                        "customer", "segment_id", "segment", "distance", "runner_up", "outlier",
+                        "why (+ pulls in, - pushes away, vs the runner-up)", "atypical",
+                        "rfm_segment",
+                    ], rows))
         case .json:
             let merged = pending.withLock { $0.merged }
             Output.print((try? Output.json(merged)) ?? "{}")
@@ -61,14 +88,18 @@ final class ScorePrinter: Sendable {
     }
 
     /// Adds one message's cleaning counts to the whole input's (steps matched by name and rule).
-    static func merge(_ part: Segmentation_V1_DataReport, into total: inout Segmentation_V1_DataReport) {
+    static func merge(
+        _ part: Segmentation_V1_DataReport, into total: inout Segmentation_V1_DataReport
+    ) {
         total.kind = part.kind
         total.rowsIn += part.rowsIn
         total.rowsOut += part.rowsOut
         total.customersIn += part.customersIn
         total.customersOut += part.customersOut
         for step in part.steps {
-            if let index = total.steps.firstIndex(where: { $0.name == step.name && $0.rule == step.rule }) {
+            if let index = total.steps.firstIndex(where: {
+                $0.name == step.name && $0.rule == step.rule
+            }) {
                 total.steps[index].removed += step.removed
             } else {
                 total.steps.append(step)
@@ -79,7 +110,9 @@ final class ScorePrinter: Sendable {
             remaining -= total.steps[index].removed
             total.steps[index].remaining = remaining
         }
-        for problem in part.problems where total.problems.count < 20 { total.problems.append(problem) }
+        for problem in part.problems where total.problems.count < 20 {
+            total.problems.append(problem)
+        }
         total.unusedColumns = part.unusedColumns
     }
 
@@ -90,15 +123,23 @@ final class ScorePrinter: Sendable {
     /// For a mixture model, how likely its segment and the runner-up are: "likely 82% (runner-up 15%)".
     func why(_ score: Segmentation_V1_CustomerScore) -> String {
         guard !score.memberships.isEmpty else { return why(score.contributions) }
-        let likely = score.memberships.indices.contains(Int(score.segmentID)) ? score.memberships[Int(score.segmentID)] : 0
-        let runnerUp = score.memberships.indices.contains(Int(score.runnerUpID)) ? score.memberships[Int(score.runnerUpID)] : 0
+        let likely =
+            score.memberships.indices.contains(Int(score.segmentID))
+            ? score.memberships[Int(score.segmentID)] : 0
+        let runnerUp =
+            score.memberships.indices.contains(Int(score.runnerUpID))
+            ? score.memberships[Int(score.runnerUpID)] : 0
         return "likely \(Format.percent(likely)) (runner-up \(Format.percent(runnerUp)))"
     }
 
     func why(_ contributions: [Double]) -> String {
-        let named = zip(features, contributions).map { (SegmentLabeler.displayName($0.0).lowercased(), $0.1) }
+        let named = zip(features, contributions).map {
+            (SegmentLabeler.displayName($0.0).lowercased(), $0.1)
+        }
         let pulls = named.filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }.prefix(2)
         let pushes = named.filter { $0.1 < 0 }.sorted { $0.1 < $1.1 }
-        return (Array(pulls) + pushes).map { "\($0.0) \($0.1 > 0 ? "+" : "-")\(Int((abs($0.1) * 100).rounded()))%" }.joined(separator: ", ")
+        return (Array(pulls) + pushes).map {
+            "\($0.0) \($0.1 > 0 ? "+" : "-")\(Int((abs($0.1) * 100).rounded()))%"
+        }.joined(separator: ", ")
     }
 }

@@ -59,9 +59,12 @@ public actor JobManager {
     /// Runs a job may have (its server died during each): then it fails with the reason.
     static let maximumAttempts = 2
 
-    public init(registry: any Registry, models: ModelRepository, store: DatasetStore, maximumConcurrentJobs: Int,
-                maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
-                metrics: ServerMetrics? = nil, replicaID: String? = nil) {
+    public init(
+        registry: any Registry, models: ModelRepository, store: DatasetStore,
+        maximumConcurrentJobs: Int,
+        maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
+        metrics: ServerMetrics? = nil, replicaID: String? = nil
+    ) {
         self.observer = observer
         self.replicaID = replicaID
         self.metrics = metrics
@@ -77,32 +80,49 @@ public actor JobManager {
 
     /// Queues a job. With a client request id (idempotency key) and its fingerprint, a retry of
     /// a request already made returns that request's job instead of queuing another.
-    public func submit(modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration,
-                       requestID: (id: String, fingerprint: String)? = nil) async throws -> JobRecord {
-        if let requestID, let earlier = try await registry.clientRequest(method: Self.submitMethod, id: requestID.id),
-           try ClientRequest(method: Self.submitMethod, id: requestID.id, fingerprint: requestID.fingerprint, resultID: "",
-                             createdAt: Date()).isRetry(of: earlier) {
+    public func submit(
+        modelName: String, dataset: DatasetRecord, configuration: TrainingConfiguration,
+        requestID: (id: String, fingerprint: String)? = nil
+    ) async throws -> JobRecord {
+        if let requestID,
+            let earlier = try await registry.clientRequest(
+                method: Self.submitMethod, id: requestID.id),
+            try ClientRequest(
+                method: Self.submitMethod, id: requestID.id, fingerprint: requestID.fingerprint,
+                resultID: "",
+                createdAt: Date()
+            ).isRetry(of: earlier)
+        {
             return try await job(id: earlier.resultID)
         }
         guard accepting else { throw JobError.shuttingDown }
         // Slots are reserved before the await below, so concurrent submits cannot all pass the check.
         let waiting = try await shared?.queuedJobCount() ?? queue.count
-        guard waiting + submitting < maximumQueuedJobs else { throw JobError.queueFull(limit: maximumQueuedJobs) }
+        guard waiting + submitting < maximumQueuedJobs else {
+            throw JobError.queueFull(limit: maximumQueuedJobs)
+        }
         submitting += 1
         defer { submitting -= 1 }
         let record = JobRecord(
-            id: "job-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
-            modelName: modelName, datasetID: dataset.id, configuration: configuration, status: .queued,
-            stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil, finishedAt: nil,
-            error: nil, modelVersion: nil, kMetrics: [], owner: shared == nil ? replicaID : nil)  // shared: whichever server claims it
+            id: "job-"
+                + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16),
+            modelName: modelName, datasetID: dataset.id, configuration: configuration,
+            status: .queued,
+            stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil,
+            finishedAt: nil,
+            // shared: whichever server claims it
+            error: nil, modelVersion: nil, kMetrics: [], owner: shared == nil ? replicaID : nil)
         let request = requestID.map {
-            ClientRequest(method: Self.submitMethod, id: $0.id, fingerprint: $0.fingerprint, resultID: record.id, createdAt: record.createdAt)
+            ClientRequest(
+                method: Self.submitMethod, id: $0.id, fingerprint: $0.fingerprint,
+                resultID: record.id, createdAt: record.createdAt)
         }
         let holder = try await registry.insertJob(record, request: request)
         // A concurrent identical request got there first: its job is the answer.
         guard holder == record.id else { return try await job(id: holder) }
         if shared != nil {
-            logger.info("job queued (shared)", metadata: ["job": "\(record.id)", "model": "\(modelName)"])
+            logger.info(
+                "job queued (shared)", metadata: ["job": "\(record.id)", "model": "\(modelName)"])
             Task { await self.claimJobs() }
             return record
         }
@@ -113,12 +133,16 @@ public actor JobManager {
             refused.finishedAt = Date.wholeSeconds()
             try? await registry.updateJob(refused)
             // Refused, not run: a retry with the same request id (after the restart) must run it.
-            if let request { try? await registry.forgetClientRequest(method: request.method, id: request.id) }
+            if let request {
+                try? await registry.forgetClientRequest(method: request.method, id: request.id)
+            }
             throw JobError.shuttingDown
         }
         live[record.id] = LiveJob(record: record, dataset: dataset)
         queue.append(record.id)
-        logger.info("job queued", metadata: ["job": "\(record.id)", "model": "\(modelName)", "dataset": "\(dataset.id)"])
+        logger.info(
+            "job queued",
+            metadata: ["job": "\(record.id)", "model": "\(modelName)", "dataset": "\(dataset.id)"])
         startQueuedJobs()
         return record
     }
@@ -127,14 +151,21 @@ public actor JobManager {
 
     public func job(id: String) async throws -> JobRecord {
         if let job = live[id]?.record { return job }
-        guard let job = try await registry.job(id: id) else { throw RegistryError.notFound("job \(id.quotedForMessage)") }
+        guard let job = try await registry.job(id: id) else {
+            throw RegistryError.notFound("job \(id.quotedForMessage)")
+        }
         return job
     }
 
-    public func jobs(limit: Int, modelName: String?, after cursor: JobCursor? = nil) async throws -> Listing<JobRecord> {
+    public func jobs(
+        limit: Int, modelName: String?, after cursor: JobCursor? = nil
+    ) async throws -> Listing<JobRecord> {
         var listing = try await registry.jobs(limit: limit, modelName: modelName, after: cursor)
         listing.items = listing.items.map { live[$0.id]?.record ?? $0 }
-        if listing.unreadable > 0 { logger.warning("stored jobs could not be read", metadata: ["count": "\(listing.unreadable)"]) }
+        if listing.unreadable > 0 {
+            logger.warning(
+                "stored jobs could not be read", metadata: ["count": "\(listing.unreadable)"])
+        }
         return listing
     }
 
@@ -175,7 +206,8 @@ public actor JobManager {
     /// Updates for one job: the current state at once, then every change; ends after the final one.
     public func watch(id: String) async throws -> (updates: AsyncStream<JobUpdate>, token: UUID) {
         let current = try await job(id: id)
-        let (stream, continuation) = AsyncStream<JobUpdate>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let (stream, continuation) = AsyncStream<JobUpdate>.makeStream(
+            bufferingPolicy: .bufferingNewest(256))
         let token = UUID()
         continuation.yield(JobUpdate(job: current, event: nil))
         if current.status.isFinished {
@@ -201,7 +233,9 @@ public actor JobManager {
             try? await Task.sleep(for: Self.remotePollInterval)
             guard let continuation = watchers[id]?[token] else { return }
             guard let job = try? await registry.job(id: id) else { continue }
-            if job.status != last.status || job.stage != last.stage || job.fraction != last.fraction || job.kMetrics != last.kMetrics {
+            if job.status != last.status || job.stage != last.stage || job.fraction != last.fraction
+                || job.kMetrics != last.kMetrics
+            {
                 if job.status == .succeeded {
                     // Its version is served here before the watcher hears it succeeded, so the
                     // client's next call (score, alias) finds it on this server too.
@@ -287,7 +321,9 @@ public actor JobManager {
             running += 1
             let claimed: JobRecord
             do {
-                guard let job = try await shared.claimJob(owner: owner) else { releaseSlot(); return }
+                guard let job = try await shared.claimJob(owner: owner) else {
+                    releaseSlot(); return
+                }
                 claimed = job
             } catch {
                 releaseSlot()
@@ -325,22 +361,35 @@ public actor JobManager {
 
     private func heartbeat() async {
         guard let shared, let owner = replicaID else { return }
-        let mine = live.filter { $0.value.record.status == .running && !$0.value.registering }.map(\.key)
-        guard let (stop, lost) = try? await shared.heartbeat(owner: owner, jobs: mine) else { return }
+        let mine = live.filter { $0.value.record.status == .running && !$0.value.registering }.map(
+            \.key)
+        guard let (stop, lost) = try? await shared.heartbeat(owner: owner, jobs: mine) else {
+            return
+        }
         for id in stop where live[id]?.registering == false { live[id]?.stop.request(.cancelled) }
         for id in lost where live[id]?.registering == false {
             // Queued again after this server seemed dead: another server runs it now.
-            logger.warning("job lost to another server (this one missed its heartbeats); stopping it here", metadata: ["job": "\(id)"])
+            logger.warning(
+                "job lost to another server (this one missed its heartbeats); stopping it here",
+                metadata: ["job": "\(id)"])
             live[id]?.stop.request(.lost)
         }
     }
 
     private func requeueStalled() async {
         guard let shared else { return }
-        guard let (requeued, failed) = try? await shared.requeueStalled(stalledAfter: Self.stalledAfter, maximumAttempts: Self.maximumAttempts)
+        guard
+            let (requeued, failed) = try? await shared.requeueStalled(
+                stalledAfter: Self.stalledAfter, maximumAttempts: Self.maximumAttempts)
         else { return }
-        for id in requeued { logger.warning("job queued again: its server stopped responding", metadata: ["job": "\(id)"]) }
-        for id in failed { logger.warning("job failed: its server stopped responding too often", metadata: ["job": "\(id)"]) }
+        for id in requeued {
+            logger.warning(
+                "job queued again: its server stopped responding", metadata: ["job": "\(id)"])
+        }
+        for id in failed {
+            logger.warning(
+                "job failed: its server stopped responding too often", metadata: ["job": "\(id)"])
+        }
     }
 
     // MARK: Running
@@ -370,12 +419,15 @@ public actor JobManager {
         let trainer = SegmentationTrainer(configuration: job.record.configuration)
         let (stop, observer) = (job.stop, self.observer)
         let (events, sink) = AsyncStream<TrainingEvent>.makeStream()
-        async let outcome = OffPool.run(name: "train-\(id)") { () -> Result<SegmentationModel, any Error> in
+        async let outcome = OffPool.run(name: "train-\(id)") {
+            () -> Result<SegmentationModel, any Error> in
             defer { sink.finish() }
             return Result {
                 // The stored files must still be the uploaded ones (their content hash is the dataset's id).
                 try store.verify(dataset) { stop.reason != nil }
-                return try trainer.train(sources, cancellation: CancellationCheck { stop.reason != nil }) { event in
+                return try trainer.train(
+                    sources, cancellation: CancellationCheck { stop.reason != nil }
+                ) { event in
                     sink.yield(event)
                     observer?(id, event)
                 }
@@ -401,7 +453,9 @@ public actor JobManager {
         job.record.finishedAt = Date.wholeSeconds()
         // A cancel or shutdown that arrived while the last stage ran still wins: no version.
         var outcome = outcome
-        if case .success = outcome, job.stop.reason != nil { outcome = .failure(CancellationError()) }
+        if case .success = outcome, job.stop.reason != nil {
+            outcome = .failure(CancellationError())
+        }
         switch outcome {
         case .success(let model):
             // The job reads as running ("registering") until its version is written; the
@@ -418,12 +472,16 @@ public actor JobManager {
             do {
                 let bytes = try model.serialized()
                 let version = try await models.addVersion(
-                    NewVersion(name: job.record.modelName, model: model, modelBytes: bytes, datasetID: job.dataset.id,
-                               jobID: id, parentVersion: nil),
+                    NewVersion(
+                        name: job.record.modelName, model: model, modelBytes: bytes,
+                        datasetID: job.dataset.id,
+                        jobID: id, parentVersion: nil),
                     completing: completed)
                 completed.modelVersion = version.version
                 job.record = completed
-                logger.info("job succeeded", metadata: ["job": "\(id)", "version": "\(version.name)@\(version.version)"])
+                logger.info(
+                    "job succeeded",
+                    metadata: ["job": "\(id)", "version": "\(version.name)@\(version.version)"])
             } catch {
                 job.record.status = .failed
                 job.record.error = "could not register the model: \(error)"
@@ -434,11 +492,13 @@ public actor JobManager {
                 job.record.status = .cancelled
                 job.record.error = "cancelled by request"
             case (is CancellationError, .shutdown?) where shared != nil,
-                 (is CancellationError, .lost?):
+                (is CancellationError, .lost?):
                 // Given back (shutdown) or already someone else's (lost): the registry's row is
                 // not this run's to write; the shutdown path releases it below.
                 job.record.status = .queued
-                job.record.error = job.stop.reason == .lost ? "lost to another server" : "its server shut down; queued again"
+                job.record.error =
+                    job.stop.reason == .lost
+                    ? "lost to another server" : "its server shut down; queued again"
             case (is CancellationError, .shutdown?):
                 job.record.status = .failed
                 job.record.error = "server shut down while the job was running"
@@ -446,8 +506,12 @@ public actor JobManager {
                 job.record.status = .failed
                 job.record.error = String(describing: error)
             }
-            logger.info("job ended", metadata: ["job": "\(id)", "status": "\(job.record.status.rawValue)",
-                                                "error": "\(job.record.error ?? "")"])
+            logger.info(
+                "job ended",
+                metadata: [
+                    "job": "\(id)", "status": "\(job.record.status.rawValue)",
+                    "error": "\(job.record.error ?? "")",
+                ])
         }
         if job.record.status == .queued, let shared, let owner = replicaID {
             if job.stop.reason == .shutdown { try? await shared.releaseJob(id: id, owner: owner) }
@@ -455,8 +519,9 @@ public actor JobManager {
             try? await registry.updateJob(job.record)
         }
         if job.record.status.isFinished {
-            metrics?.jobFinished(state: job.record.status.rawValue,
-                                 duration: job.record.status == .succeeded ? job.started.map { .now - $0 } : nil)
+            metrics?.jobFinished(
+                state: job.record.status.rawValue,
+                duration: job.record.status == .succeeded ? job.started.map { .now - $0 } : nil)
         }
         live[id] = nil
         publish(JobUpdate(job: job.record, event: nil))
@@ -489,8 +554,11 @@ public struct ServerHooks: Sendable {
     /// Runs after each upload chunk is stored and counted against the quota.
     public var afterUploadChunk: (@Sendable () async -> Void)?
 
-    public init(training: TrainingObserver? = nil, beforeLargeScore: (@Sendable (CancellationCheck) -> Void)? = nil,
-                afterUploadChunk: (@Sendable () async -> Void)? = nil) {
+    public init(
+        training: TrainingObserver? = nil,
+        beforeLargeScore: (@Sendable (CancellationCheck) -> Void)? = nil,
+        afterUploadChunk: (@Sendable () async -> Void)? = nil
+    ) {
         self.training = training
         self.beforeLargeScore = beforeLargeScore
         self.afterUploadChunk = afterUploadChunk
@@ -514,9 +582,12 @@ public enum JobError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .shuttingDown: "the server is shutting down and accepts no new jobs"
-        case .alreadyFinished(let id, let status): "job \(id) has already finished (\(status.rawValue))"
-        case .registering(let id): "job \(id) has finished training and is registering its version; it can no longer be cancelled"
-        case .queueFull(let limit): "\(limit) jobs are already queued (the server's --max-queued-jobs); retry when some have run"
+        case .alreadyFinished(let id, let status):
+            "job \(id) has already finished (\(status.rawValue))"
+        case .registering(let id):
+            "job \(id) has finished training and is registering its version; it can no longer be cancelled"
+        case .queueFull(let limit):
+            "\(limit) jobs are already queued (the server's --max-queued-jobs); retry when some have run"
         }
     }
 }

@@ -14,7 +14,9 @@ public struct JSONLogHandler: LogHandler {
     private let write: @Sendable (String) -> Void
 
     /// - Parameter write: receives each line, newline included (standard error by default).
-    public init(label: String, write: @escaping @Sendable (String) -> Void = JSONLogHandler.standardError) {
+    public init(
+        label: String, write: @escaping @Sendable (String) -> Void = JSONLogHandler.standardError
+    ) {
         self.label = label
         self.write = write
     }
@@ -22,7 +24,9 @@ public struct JSONLogHandler: LogHandler {
     /// Whole lines to standard error, one writer at a time (so long lines never interleave); a
     /// failed write (a full disk, a closed pipe) loses the line, never the process.
     public static let standardError: @Sendable (String) -> Void = { line in
-        standardErrorLock.withLock { _ in try? FileHandle.standardError.write(contentsOf: Data(line.utf8)) }
+        standardErrorLock.withLock { _ in
+            try? FileHandle.standardError.write(contentsOf: Data(line.utf8))
+        }
     }
     private static let standardErrorLock = Mutex(())
 
@@ -31,14 +35,20 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
+    public func log(
+        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
+        source: String, file: String, function: String, line: UInt
+    ) {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let explicit { merged.merge(explicit) { _, new in new } }
-        var text = "{\"time\":" + Self.quoted(Self.timestamp(Date())) + ",\"level\":" + Self.quoted(level.rawValue)
-            + ",\"logger\":" + Self.quoted(label) + ",\"message\":" + Self.quoted(message.description)
-        for key in merged.keys.sorted() where !["time", "level", "logger", "message"].contains(key) {
+        var text =
+            "{\"time\":" + Self.quoted(Self.timestamp(Date())) + ",\"level\":"
+            + Self.quoted(level.rawValue)
+            + ",\"logger\":" + Self.quoted(label) + ",\"message\":"
+            + Self.quoted(message.description)
+        for key in merged.keys.sorted() where !["time", "level", "logger", "message"].contains(key)
+        {
             text += "," + Self.quoted(key) + ":" + Self.json(merged[key]!)
         }
         write(text + "}\n")
@@ -53,7 +63,9 @@ public struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible): quoted(convertible.description)
         case .array(let values): "[" + values.map(json).joined(separator: ",") + "]"
         case .dictionary(let entries):
-            "{" + entries.keys.sorted().map { quoted($0) + ":" + json(entries[$0]!) }.joined(separator: ",") + "}"
+            "{"
+                + entries.keys.sorted().map { quoted($0) + ":" + json(entries[$0]!) }.joined(
+                    separator: ",") + "}"
         }
     }
 

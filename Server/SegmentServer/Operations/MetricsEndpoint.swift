@@ -13,7 +13,8 @@ final class MetricsEndpoint: Sendable {
     /// the client trickles it; then the connection is closed.
     static let requestDeadline: TimeAmount = .seconds(10)
 
-    private let channel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    private let channel:
+        NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
     private let render: @Sendable () async -> [UInt8]
     private let open = Atomic<Int>(0)
     let port: Int
@@ -25,7 +26,8 @@ final class MetricsEndpoint: Sendable {
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
                     // Slow or idle connections cannot hold the 16 places for long.
-                    try child.pipeline.syncOperations.addHandler(RequestDeadline(Self.requestDeadline))
+                    try child.pipeline.syncOperations.addHandler(
+                        RequestDeadline(Self.requestDeadline))
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: child)
                 }
@@ -40,7 +42,8 @@ final class MetricsEndpoint: Sendable {
             try await channel.executeThenClose { connections in
                 try await withTaskCancellationHandler {
                     for try await connection in connections {
-                        guard open.add(1, ordering: .relaxed).newValue <= Self.maximumConnections else {
+                        guard open.add(1, ordering: .relaxed).newValue <= Self.maximumConnections
+                        else {
                             open.subtract(1, ordering: .relaxed)
                             try? await connection.channel.close()
                             continue
@@ -57,16 +60,24 @@ final class MetricsEndpoint: Sendable {
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
+    private func serve(
+        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+    ) async throws {
         try await connection.executeThenClose { requests, responses in
             for try await part in requests {
                 guard case .head(let request) = part else { continue }
                 let (status, body) = await answer(request)
                 var headers = HTTPHeaders()
-                headers.add(name: "Content-Type", value: status == .ok ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8")
+                headers.add(
+                    name: "Content-Type",
+                    value: status == .ok
+                        ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain; charset=utf-8")
                 headers.add(name: "Content-Length", value: "\(body.count)")
                 if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
-                try await responses.write(.head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+                try await responses.write(
+                    .head(
+                        HTTPResponseHead(version: request.version, status: status, headers: headers)
+                    ))
                 try await responses.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
                 try await responses.write(.end(nil))
                 if !request.isKeepAlive { return }
@@ -75,8 +86,11 @@ final class MetricsEndpoint: Sendable {
     }
 
     private func answer(_ request: HTTPRequestHead) async -> (HTTPResponseStatus, [UInt8]) {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
-        guard path == "/metrics" else { return (.notFound, Array("only /metrics is served here\n".utf8)) }
+        let path =
+            request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        guard path == "/metrics" else {
+            return (.notFound, Array("only /metrics is served here\n".utf8))
+        }
         guard request.method == .GET else { return (.methodNotAllowed, Array("use GET\n".utf8)) }
         return (.ok, await render())
     }
@@ -115,6 +129,8 @@ private final class RequestDeadline: ChannelDuplexHandler {
     private func arm(_ context: ChannelHandlerContext) {
         timer?.cancel()
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { bound.value.close(promise: nil) }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: limit) {
+            bound.value.close(promise: nil)
+        }
     }
 }

@@ -15,7 +15,11 @@ final class RegistryProbe: Sendable {
 
     /// nil when the registry answered in time; otherwise why not.
     func problem() async -> String? {
-        guard outstanding.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+        guard
+            outstanding.compareExchange(
+                expected: false, desired: true, ordering: .acquiringAndReleasing
+            ).exchanged
+        else {
             return "the previous probe has not answered yet"
         }
         let answer = FirstAnswer()
@@ -40,7 +44,9 @@ final class RegistryProbe: Sendable {
 private final class FirstAnswer: Sendable {
     private let waiting = Mutex<CheckedContinuation<String?, Never>?>(nil)
 
-    func await(_ continuation: CheckedContinuation<String?, Never>) { waiting.withLock { $0 = continuation } }
+    func await(_ continuation: CheckedContinuation<String?, Never>) {
+        waiting.withLock { $0 = continuation }
+    }
 
     func give(_ answer: String?) {
         waiting.withLock { waiting in

@@ -35,22 +35,35 @@ public final class ServerMetrics: Sendable {
         var factory = PrometheusMetricsFactory(registry: registry)
         // Calls take from well under a millisecond (a cached score) to minutes (a large upload).
         factory.durationHistogramBuckets["grpc_server_handling_seconds"] = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-            .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+            .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+            .seconds(60),
         ]
         factory.durationHistogramBuckets["segment_training_duration_seconds"] = [
-            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(30),
+            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15),
+            .seconds(30),
             .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
         ]
         self.factory = factory
-        scoredCustomers = CoreMetrics.Counter(label: "segment_scored_customers_total", factory: factory)
+        scoredCustomers = CoreMetrics.Counter(
+            label: "segment_scored_customers_total", factory: factory)
         uploadBytes = CoreMetrics.Counter(label: "segment_upload_bytes_total", factory: factory)
-        stoppedScores = CoreMetrics.Counter(label: "segment_scores_stopped_early_total", factory: factory)
-        connectionsClosed = Dictionary(uniqueKeysWithValues: ["over_limit", "handshake_timeout", "idle"].map {
-            ($0, CoreMetrics.Counter(label: "segment_connections_closed_total", dimensions: [("reason", $0)], factory: factory))
-        })
-        streamsRefused = CoreMetrics.Counter(label: "segment_streams_refused_total", factory: factory)
+        stoppedScores = CoreMetrics.Counter(
+            label: "segment_scores_stopped_early_total", factory: factory)
+        connectionsClosed = Dictionary(
+            uniqueKeysWithValues: ["over_limit", "handshake_timeout", "idle"].map {
+                (
+                    $0,
+                    CoreMetrics.Counter(
+                        label: "segment_connections_closed_total", dimensions: [("reason", $0)],
+                        factory: factory)
+                )
+            })
+        streamsRefused = CoreMetrics.Counter(
+            label: "segment_streams_refused_total", factory: factory)
         // Present from the start, at zero, so a dashboard's rate() has a first sample.
         for state in ["succeeded", "failed", "cancelled"] { _ = jobsFinished(state) }
     }
@@ -63,16 +76,18 @@ public final class ServerMetrics: Sendable {
         let counter = rpcHandled.withLock { handles in
             let rpc = RPCKey(method: key, code: code)
             if let counter = handles[rpc] { return counter }
-            let counter = CoreMetrics.Counter(label: "grpc_server_handled_total",
-                                              dimensions: Self.labels(service, method) + [("grpc_code", Self.name(of: code))],
-                                              factory: factory)
+            let counter = CoreMetrics.Counter(
+                label: "grpc_server_handled_total",
+                dimensions: Self.labels(service, method) + [("grpc_code", Self.name(of: code))],
+                factory: factory)
             handles[rpc] = counter
             return counter
         }
         let timer = rpcLatency.withLock { handles in
             if let timer = handles[key] { return timer }
-            let timer = CoreMetrics.Timer(label: "grpc_server_handling_seconds", dimensions: Self.labels(service, method),
-                                          factory: factory)
+            let timer = CoreMetrics.Timer(
+                label: "grpc_server_handling_seconds", dimensions: Self.labels(service, method),
+                factory: factory)
             handles[key] = timer
             return timer
         }
@@ -84,7 +99,8 @@ public final class ServerMetrics: Sendable {
     func jobFinished(state: String, duration: Duration?) {
         jobsFinished(state).increment()
         if let duration {
-            CoreMetrics.Timer(label: "segment_training_duration_seconds", factory: factory).recordNanoseconds(duration.nanoseconds)
+            CoreMetrics.Timer(label: "segment_training_duration_seconds", factory: factory)
+                .recordNanoseconds(duration.nanoseconds)
         }
     }
 
@@ -112,8 +128,10 @@ public final class ServerMetrics: Sendable {
         // One handle per code, made once (making one takes the registry's lock).
         streamErrors.withLock { handles in
             if handles[code] == nil {
-                handles[code] = CoreMetrics.Counter(label: "segment_score_stream_errors_total", dimensions: [("grpc_code", Self.name(of: code))],
-                                                    factory: factory)
+                handles[code] = CoreMetrics.Counter(
+                    label: "segment_score_stream_errors_total",
+                    dimensions: [("grpc_code", Self.name(of: code))],
+                    factory: factory)
             }
             return handles[code]!
         }.increment()
@@ -126,7 +144,10 @@ public final class ServerMetrics: Sendable {
 
     /// grpc_type, grpc_service, grpc_method, as go-grpc-prometheus has them.
     private static func labels(_ service: String, _ method: String) -> [(String, String)] {
-        [("grpc_type", APISchema.methodTypes[service + "/" + method] ?? "unary"), ("grpc_service", service), ("grpc_method", method)]
+        [
+            ("grpc_type", APISchema.methodTypes[service + "/" + method] ?? "unary"),
+            ("grpc_service", service), ("grpc_method", method),
+        ]
     }
 
     /// The code as go-grpc-prometheus labels it (Go's `codes.Code.String()`): OK, NotFound, Internal...
@@ -153,7 +174,8 @@ public final class ServerMetrics: Sendable {
     }
 
     private func jobsFinished(_ state: String) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: "segment_jobs_finished_total", dimensions: [("state", state)], factory: factory)
+        CoreMetrics.Counter(
+            label: "segment_jobs_finished_total", dimensions: [("state", state)], factory: factory)
     }
 
     // MARK: Scrape
@@ -184,7 +206,8 @@ public final class ServerMetrics: Sendable {
         return registry.emitToBuffer()
     }
 
-    private func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Gauge {
+    private func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Gauge
+    {
         CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
     }
 }
@@ -193,8 +216,12 @@ public final class ServerMetrics: Sendable {
 enum ProcessMemory {
     static func current() -> (residentBytes: Int, virtualBytes: Int) {
         // statm: size resident shared text lib data dt, in pages.
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return (0, 0) }
-        let pages = text.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
+            return (0, 0)
+        }
+        let pages = text.split(separator: " ").compactMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
         guard pages.count >= 2 else { return (0, 0) }
         let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
         return (pages[1] * pageSize, pages[0] * pageSize)

@@ -26,20 +26,28 @@ public struct DatasetStore: Sendable {
     /// - Parameters:
     ///   - datasetsDirectory: where the datasets live; nil: `<dataDirectory>/datasets`.
     ///   - replicaID: this server among those sharing `datasetsDirectory` (its staging folder).
-    public init(dataDirectory: String, datasetsDirectory: String? = nil, replicaID: String? = nil,
-                maximumBytes: Int64, quotaBytes: Int64 = Int64.max) throws {
+    public init(
+        dataDirectory: String, datasetsDirectory: String? = nil, replicaID: String? = nil,
+        maximumBytes: Int64, quotaBytes: Int64 = Int64.max
+    ) throws {
         root = datasetsDirectory ?? (dataDirectory as NSString).appendingPathComponent("datasets")
         shared = datasetsDirectory != nil
         self.maximumBytes = maximumBytes
         self.quotaBytes = quotaBytes
         let staging = (root as NSString).appendingPathComponent(".staging")
-        stagingRoot = shared
-            ? (staging as NSString).appendingPathComponent(String(Self.hex(SHA256.hash(data: Data((replicaID ?? "").utf8))).dropFirst(7).prefix(16)))
+        stagingRoot =
+            shared
+            ? (staging as NSString).appendingPathComponent(
+                String(
+                    Self.hex(SHA256.hash(data: Data((replicaID ?? "").utf8))).dropFirst(7).prefix(
+                        16)))
             : staging
-        try FileManager.default.createDirectory(atPath: stagingRoot, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: stagingRoot, withIntermediateDirectories: true)
         // Leftovers of uploads interrupted by a crash: this server's own.
         for leftover in (try? FileManager.default.contentsOfDirectory(atPath: stagingRoot)) ?? [] {
-            try? FileManager.default.removeItem(atPath: (stagingRoot as NSString).appendingPathComponent(leftover))
+            try? FileManager.default.removeItem(
+                atPath: (stagingRoot as NSString).appendingPathComponent(leftover))
         }
     }
 
@@ -56,11 +64,14 @@ public struct DatasetStore: Sendable {
     /// them, against the dataset's id. Reads every byte once.
     public func verify(_ dataset: DatasetRecord, isCancelled: () -> Bool = { false }) throws {
         var whole = SHA256()
-        whole.update(data: Data("kind=\(dataset.kind.rawValue);columns=\(try JSON.text(dataset.columns));".utf8))
+        whole.update(
+            data: Data(
+                "kind=\(dataset.kind.rawValue);columns=\(try JSON.text(dataset.columns));".utf8))
         for (file, path) in zip(dataset.files, paths(of: dataset)) {
             whole.update(data: Data("\u{0}file=\(file.name)\u{0}".utf8))
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)): file \(Names.quoted(file.name)) is missing")
+                throw RegistryError.corrupt(
+                    "dataset \(dataset.id.prefix(19)): file \(Names.quoted(file.name)) is missing")
             }
             defer { try? handle.close() }
             var single = SHA256()
@@ -70,11 +81,15 @@ public struct DatasetStore: Sendable {
                 single.update(data: chunk)
             }
             if let expected = file.sha256, Self.hex(single.finalize()) != expected {
-                throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: file \(Names.quoted(file.name)) no longer matches its SHA-256")
+                throw RegistryError.corrupt(
+                    "dataset \(dataset.id.prefix(19)) is damaged: file \(Names.quoted(file.name)) no longer matches its SHA-256"
+                )
             }
         }
         guard Self.hex(whole.finalize()) == dataset.id else {
-            throw RegistryError.corrupt("dataset \(dataset.id.prefix(19)) is damaged: its stored files no longer match their SHA-256")
+            throw RegistryError.corrupt(
+                "dataset \(dataset.id.prefix(19)) is damaged: its stored files no longer match their SHA-256"
+            )
         }
     }
 
@@ -98,14 +113,19 @@ public struct DatasetStore: Sendable {
         public private(set) var files: [DatasetFileRecord] = []
         public private(set) var totalBytes: Int64 = 0
 
-        fileprivate init(folder: String, maximumBytes: Int64, quota: (limit: Int64, stored: Int64), reservations: Reservations,
-                         kind: InputKind, columns: DatasetColumns) throws {
+        fileprivate init(
+            folder: String, maximumBytes: Int64, quota: (limit: Int64, stored: Int64),
+            reservations: Reservations,
+            kind: InputKind, columns: DatasetColumns
+        ) throws {
             self.reservations = reservations
             self.folder = folder
             self.maximumBytes = maximumBytes
             self.quota = quota
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            hasher.update(data: Data("kind=\(kind.rawValue);columns=\(try JSON.text(columns));".utf8))
+            try FileManager.default.createDirectory(
+                atPath: folder, withIntermediateDirectories: true)
+            hasher.update(
+                data: Data("kind=\(kind.rawValue);columns=\(try JSON.text(columns));".utf8))
         }
 
         /// Appends a chunk; a new file name closes the current file and starts the next.
@@ -130,10 +150,15 @@ public struct DatasetStore: Sendable {
             // control characters (a newline) would be stored and printed back into logs and tables.
             let clean = (name as NSString).lastPathComponent
             guard !clean.isEmpty, clean == name, !clean.hasPrefix("."), clean.utf8.count <= 255,
-                  !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "/" }) else {
+                !name.unicodeScalars.contains(where: {
+                    $0.value < 0x20 || $0.value == 0x7F || $0 == "/"
+                })
+            else {
                 throw UploadError.badFileName(name)
             }
-            guard !files.contains(where: { $0.name == clean }) else { throw UploadError.duplicateFile(clean) }
+            guard !files.contains(where: { $0.name == clean }) else {
+                throw UploadError.duplicateFile(clean)
+            }
             try closeFile()
             let path = (folder as NSString).appendingPathComponent(clean)
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
@@ -161,21 +186,28 @@ public struct DatasetStore: Sendable {
             return DatasetStore.hex(hasher.finalize())
         }
 
-        public var paths: [String] { files.map { (folder as NSString).appendingPathComponent($0.name) } }
+        public var paths: [String] {
+            files.map { (folder as NSString).appendingPathComponent($0.name) }
+        }
     }
 
     /// - Parameter storedBytes: what the stored datasets already take, counted against `quotaBytes`.
-    public func beginUpload(kind: InputKind, columns: DatasetColumns, storedBytes: Int64 = 0) throws -> Upload {
-        try Upload(folder: (stagingRoot as NSString).appendingPathComponent(UUID().uuidString),
-                   maximumBytes: maximumBytes, quota: (quotaBytes, storedBytes), reservations: reservations,
-                   kind: kind, columns: columns)
+    public func beginUpload(
+        kind: InputKind, columns: DatasetColumns, storedBytes: Int64 = 0
+    ) throws -> Upload {
+        try Upload(
+            folder: (stagingRoot as NSString).appendingPathComponent(UUID().uuidString),
+            maximumBytes: maximumBytes, quota: (quotaBytes, storedBytes),
+            reservations: reservations,
+            kind: kind, columns: columns)
     }
 
     /// The last word on the quota, once an upload is complete: `storedBytes` is read fresh from
     /// the registry. The caller runs this, the record's insert and `release` as one serial step
     /// (DatasetService's `commits`), so every other upload is counted exactly once: stored or held.
     public func claim(_ upload: Upload, storedBytes: Int64) throws {
-        try reservations.hold(upload.id, bytes: upload.totalBytes, stored: storedBytes, limit: quotaBytes)
+        try reservations.hold(
+            upload.id, bytes: upload.totalBytes, stored: storedBytes, limit: quotaBytes)
     }
 
     /// Ends an upload's reservation: once its record is stored (the registry counts it) or it is discarded.
@@ -192,7 +224,7 @@ public struct DatasetStore: Sendable {
         }
         do {
             try FileManager.default.moveItem(atPath: upload.folder, toPath: target)
-        } catch where FileManager.default.fileExists(atPath: target) {
+        } catch  where FileManager.default.fileExists(atPath: target) {
             // Another server put the same content in place meanwhile (a shared folder): keep its copy.
             discard(upload)
             return false
@@ -209,7 +241,9 @@ public struct DatasetStore: Sendable {
     public func replace(id: String, with upload: Upload) throws {
         let target = folder(for: id)
         let damaged = target + ".damaged-" + UUID().uuidString.prefix(8)
-        if FileManager.default.fileExists(atPath: target) { try FileManager.default.moveItem(atPath: target, toPath: damaged) }
+        if FileManager.default.fileExists(atPath: target) {
+            try FileManager.default.moveItem(atPath: target, toPath: damaged)
+        }
         try FileManager.default.moveItem(atPath: upload.folder, toPath: target)
         try? FileManager.default.removeItem(atPath: damaged)
     }
@@ -230,7 +264,9 @@ public struct DatasetStore: Sendable {
     /// Claims the folder for `registry` if nobody has, else says whose it is.
     public func claim(for registry: String) throws -> Ownership {
         let marker = (root as NSString).appendingPathComponent(".segment-registry")
-        if let owner = try? String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !owner.isEmpty {
+        if let owner = try? String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines), !owner.isEmpty
+        {
             return owner == registry ? .ours : .another(owner)
         }
         try (registry + "\n").write(toFile: marker, atomically: true, encoding: .utf8)
@@ -243,12 +279,17 @@ public struct DatasetStore: Sendable {
     public func removeOrphans(keeping ids: Set<String>) -> Int {
         let keep = Set(ids.map { folder(for: $0) })
         var removed = 0
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where !name.hasPrefix(".") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        where !name.hasPrefix(".") {
             let path = (root as NSString).appendingPathComponent(name)
             guard !keep.contains(path) else { continue }
-            if shared, let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-               modified.timeIntervalSinceNow > -3600 {
-                continue  // maybe another server's upload, renamed into place and about to be recorded
+            if shared,
+                let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[
+                    .modificationDate] as? Date,
+                modified.timeIntervalSinceNow > -3600
+            {
+                // maybe another server's upload, renamed into place and about to be recorded
+                continue
             }
             if (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
         }
@@ -293,8 +334,10 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
             "the upload has \(count) rows; the server takes at most \(limit) in one dataset (--max-rows)"
         case .quotaExceeded(let limit, let stored):
             "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored or being uploaded); delete datasets first (segment datasets delete)"
-        case .badFileName(let name): "file name \(Names.quoted(name)) must be a plain name without folders, a leading dot or control characters, at most 255 bytes of UTF-8"
-        case .duplicateFile(let name): "file \(Names.quoted(name)) was sent twice; a file's chunks must be consecutive"
+        case .badFileName(let name):
+            "file name \(Names.quoted(name)) must be a plain name without folders, a leading dot or control characters, at most 255 bytes of UTF-8"
+        case .duplicateFile(let name):
+            "file \(Names.quoted(name)) was sent twice; a file's chunks must be consecutive"
         case .empty: "the upload holds no file"
         case .storage(let message): message
         }

@@ -39,7 +39,10 @@ public final class ModelRepository: Sendable {
             let damaged = try await registry.corruptVersions()
             view.withLock { view in
                 view.replaceAll(versions: versions, aliases: aliases, updated: updated)
-                view.problems = Dictionary(uniqueKeysWithValues: damaged.map { (View.Key(name: $0.model, version: $0.version), $0.reason) })
+                view.problems = Dictionary(
+                    uniqueKeysWithValues: damaged.map {
+                        (View.Key(name: $0.model, version: $0.version), $0.reason)
+                    })
             }
         }
     }
@@ -48,13 +51,18 @@ public final class ModelRepository: Sendable {
     /// keeping the decoded models still listed and the known problems; one serialised step.
     public func reloadCatalog() async throws {
         try await applyingFresh(readCatalog) { catalog in
-            view.withLock { $0.replaceAll(versions: catalog.versions, aliases: catalog.aliases, updated: catalog.updated) }
+            view.withLock {
+                $0.replaceAll(
+                    versions: catalog.versions, aliases: catalog.aliases, updated: catalog.updated)
+            }
         }
     }
 
     /// Reads with no lock held, then applies in one serialised step if no write came in between;
     /// after three stale reads (writes keep coming), reads under the lock.
-    private func applyingFresh<Read: Sendable>(_ read: @Sendable () async throws -> Read, apply: (Read) -> Void) async throws {
+    private func applyingFresh<Read: Sendable>(
+        _ read: @Sendable () async throws -> Read, apply: (Read) -> Void
+    ) async throws {
         for _ in 0..<3 {
             let before = writeCount.load(ordering: .acquiring)
             let fresh = try await read()
@@ -72,7 +80,10 @@ public final class ModelRepository: Sendable {
     private func wrote() { writeCount.add(1, ordering: .releasing) }
 
     /// Every model's version numbers and aliases, as stored.
-    private func readCatalog() async throws -> (versions: [String: [VersionRecord]], aliases: [String: [String: Int]], updated: [String: Date]) {
+    private func readCatalog() async throws -> (
+        versions: [String: [VersionRecord]], aliases: [String: [String: Int]],
+        updated: [String: Date]
+    ) {
         var versions: [String: [VersionRecord]] = [:]
         var updated: [String: Date] = [:]
         for summary in try await registry.models() {
@@ -80,14 +91,18 @@ public final class ModelRepository: Sendable {
             updated[summary.name] = summary.updatedAt
         }
         var aliases: [String: [String: Int]] = [:]
-        for entry in try await registry.aliases() { aliases[entry.model, default: [:]][entry.alias] = entry.version }
+        for entry in try await registry.aliases() {
+            aliases[entry.model, default: [:]][entry.alias] = entry.version
+        }
         return (versions, aliases, updated)
     }
 
     /// Versions that cannot be served, and why (checked at load, and whenever a read fails).
     public func problems() -> [(name: String, version: Int, reason: String)] {
-        view.withLock { $0.problems.map { (name: $0.key.name, version: $0.key.version, reason: $0.value) } }
-            .sorted { ($0.name, $0.version) < ($1.name, $1.version) }
+        view.withLock {
+            $0.problems.map { (name: $0.key.name, version: $0.key.version, reason: $0.value) }
+        }
+        .sorted { ($0.name, $0.version) < ($1.name, $1.version) }
     }
 
     /// Models with at least one version, their versions, and the versions decoded in memory.
@@ -129,11 +144,17 @@ public final class ModelRepository: Sendable {
             bytes = try await registry.modelBytes(name, version)
             model = try SegmentationModel(serialized: bytes)
         } catch let error as RegistryError {
-            if case .corrupt = error { view.withLock { $0.problems[key] = "its stored bytes fail their SHA-256 checksum" } }
+            if case .corrupt = error {
+                view.withLock { $0.problems[key] = "its stored bytes fail their SHA-256 checksum" }
+            }
             throw error
         } catch let error as ModelError {
-            view.withLock { $0.problems[key] = "its stored bytes do not decode: \(String(describing: error).prefix(200))" }
-            throw RegistryError.corrupt("model version \(name)@\(version) is damaged: its stored bytes do not decode")
+            view.withLock {
+                $0.problems[key] =
+                    "its stored bytes do not decode: \(String(describing: error).prefix(200))"
+            }
+            throw RegistryError.corrupt(
+                "model version \(name)@\(version) is damaged: its stored bytes do not decode")
         }
         view.withLock { $0.cache(model, bytes: bytes.count, name: name, version: version) }
         return Resolved(name: name, version: version, model: model)
@@ -157,8 +178,14 @@ public final class ModelRepository: Sendable {
 
     /// A model's version records, oldest first, as served; `notFound` for a model with none.
     public func records(of name: String) throws -> [VersionRecord] {
-        let records = view.withLock { view in (view.versions[name] ?? []).compactMap { view.records[View.Key(name: name, version: $0)] } }
-        guard !records.isEmpty else { throw RegistryError.notFound("model \(name.quotedForMessage)") }
+        let records = view.withLock { view in
+            (view.versions[name] ?? []).compactMap {
+                view.records[View.Key(name: name, version: $0)]
+            }
+        }
+        guard !records.isEmpty else {
+            throw RegistryError.notFound("model \(name.quotedForMessage)")
+        }
         return records.sorted { $0.version < $1.version }
     }
 
@@ -167,18 +194,24 @@ public final class ModelRepository: Sendable {
         view.withLock { view in
             view.versions.compactMap { name, versions -> ModelSummaryRecord? in
                 guard let latest = versions.max() else { return nil }
-                return ModelSummaryRecord(name: name, latestVersion: latest, versionCount: versions.count,
-                                          aliases: view.aliases[name] ?? [:], updatedAt: view.updated[name] ?? .distantPast)
+                return ModelSummaryRecord(
+                    name: name, latestVersion: latest, versionCount: versions.count,
+                    aliases: view.aliases[name] ?? [:],
+                    updatedAt: view.updated[name] ?? .distantPast)
             }.sorted { $0.name < $1.name }
         }
     }
 
     // MARK: Writes (each one serialised step: stored, then served)
 
-    public func addVersion(_ version: NewVersion, completing job: JobRecord?) async throws -> VersionRecord {
+    public func addVersion(
+        _ version: NewVersion, completing job: JobRecord?
+    ) async throws -> VersionRecord {
         try await writes.run {
             let record = try await registry.addVersion(version, completing: job)
-            view.withLock { $0.added(record, model: version.model, bytes: version.modelBytes.count) }
+            view.withLock {
+                $0.added(record, model: version.model, bytes: version.modelBytes.count)
+            }
             wrote()
             return record
         }
@@ -186,16 +219,20 @@ public final class ModelRepository: Sendable {
 
     /// Points an alias at a version; returns the version it pointed at before.
     public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
-        try await setAlias(alias, to: ModelReference(name: name, selector: .version(version))).previous
+        try await setAlias(alias, to: ModelReference(name: name, selector: .version(version)))
+            .previous
     }
 
     /// Points an alias at the version a reference names (a number, another alias, or the
     /// latest), resolved in the same serialised step as the write, so promoting "staging" to
     /// "production" cannot pick up a version that moved in between.
-    public func setAlias(_ alias: String, to reference: ModelReference) async throws -> (previous: Int?, version: Int) {
+    public func setAlias(
+        _ alias: String, to reference: ModelReference
+    ) async throws -> (previous: Int?, version: Int) {
         try await writes.run {
             let version = try await resolveVersionCatchingUp(reference)
-            let previous = try await registry.setAlias(reference.name, alias: alias, version: version)
+            let previous = try await registry.setAlias(
+                reference.name, alias: alias, version: version)
             view.withLock { $0.aliases[reference.name, default: [:]][alias] = version }
             wrote()
             return (previous, version)
@@ -223,18 +260,23 @@ public final class ModelRepository: Sendable {
     /// A person's wording for one segment of the version a reference points at, registered as a
     /// new version; the read of the source version and the write are one step.
     public func editSegment(
-        _ reference: ModelReference, segment: Int, name: String?, description: String?, actions: [String]?, author: String?
+        _ reference: ModelReference, segment: Int, name: String?, description: String?,
+        actions: [String]?, author: String?
     ) async throws -> VersionRecord {
         try await writes.run {
-            let resolved = try await model(reference.name, version: try await resolveVersionCatchingUp(reference))
+            let resolved = try await model(
+                reference.name, version: try await resolveVersionCatchingUp(reference))
             guard let source = try await registry.version(resolved.name, resolved.version) else {
                 throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
             }
-            let edited = try resolved.model.editingSegment(segment, name: name, description: description, actions: actions, author: author)
+            let edited = try resolved.model.editingSegment(
+                segment, name: name, description: description, actions: actions, author: author)
             let bytes = try edited.serialized()
             let record = try await registry.addVersion(
-                NewVersion(name: resolved.name, model: edited, modelBytes: bytes, datasetID: source.datasetID, jobID: source.jobID,
-                           parentVersion: resolved.version),
+                NewVersion(
+                    name: resolved.name, model: edited, modelBytes: bytes,
+                    datasetID: source.datasetID, jobID: source.jobID,
+                    parentVersion: resolved.version),
                 completing: nil)
             view.withLock { $0.added(record, model: edited, bytes: bytes.count) }
             wrote()
@@ -246,11 +288,15 @@ public final class ModelRepository: Sendable {
     /// elsewhere), as one serialised step.
     public func refresh(model name: String) async throws {
         let registry = self.registry
-        try await applyingFresh({ try await Self.readModel(name, from: registry) }) { apply($0, to: name) }
+        try await applyingFresh({ try await Self.readModel(name, from: registry) }) {
+            apply($0, to: name)
+        }
     }
 
     /// One model's versions, last update and aliases, as stored.
-    private static func readModel(_ name: String, from registry: any Registry) async throws -> StoredModel {
+    private static func readModel(
+        _ name: String, from registry: any Registry
+    ) async throws -> StoredModel {
         let versions: [VersionRecord]
         do {
             versions = try await registry.versions(of: name)
@@ -259,8 +305,9 @@ public final class ModelRepository: Sendable {
         }
         let updated = try await registry.models().first { $0.name == name }?.updatedAt
         let aliases = try await registry.aliases().filter { $0.model == name }
-        return StoredModel(versions: versions, updated: updated,
-                           aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }))
+        return StoredModel(
+            versions: versions, updated: updated,
+            aliases: Dictionary(uniqueKeysWithValues: aliases.map { ($0.alias, $0.version) }))
     }
 
     private struct StoredModel: Sendable {
@@ -270,7 +317,10 @@ public final class ModelRepository: Sendable {
     }
 
     private func apply(_ fresh: StoredModel, to name: String) {
-        view.withLock { $0.replace(name, versions: fresh.versions, aliases: fresh.aliases, updated: fresh.updated) }
+        view.withLock {
+            $0.replace(
+                name, versions: fresh.versions, aliases: fresh.aliases, updated: fresh.updated)
+        }
     }
 
     /// Inside the write lock: the version a reference names. On a shared registry a version
@@ -320,8 +370,11 @@ struct View {
 
     func resolveVersion(_ reference: ModelReference) throws -> Int {
         guard let known = versions[reference.name], !known.isEmpty else {
-            if case .version(let number) = reference.selector, let problem = problems[Key(name: reference.name, version: number)] {
-                throw RegistryError.corrupt("model version \(reference) cannot be served: \(problem)")
+            if case .version(let number) = reference.selector,
+                let problem = problems[Key(name: reference.name, version: number)]
+            {
+                throw RegistryError.corrupt(
+                    "model version \(reference) cannot be served: \(problem)")
             }
             throw RegistryError.notFound("model \(reference.name.quotedForMessage)")
         }
@@ -329,14 +382,20 @@ struct View {
         case .latest:
             return known.max()!
         case .version(let number):
-            if let problem = problems[Key(name: reference.name, version: number)], !known.contains(number) {
-                throw RegistryError.corrupt("model version \(reference) cannot be served: \(problem)")
+            if let problem = problems[Key(name: reference.name, version: number)],
+                !known.contains(number)
+            {
+                throw RegistryError.corrupt(
+                    "model version \(reference) cannot be served: \(problem)")
             }
-            guard known.contains(number) else { throw RegistryError.notFound("model version \(reference)") }
+            guard known.contains(number) else {
+                throw RegistryError.notFound("model version \(reference)")
+            }
             return number
         case .alias(let alias):
             guard let number = aliases[reference.name]?[alias] else {
-                throw RegistryError.notFound("alias \(alias.quotedForMessage) of model \(reference.name.quotedForMessage)")
+                throw RegistryError.notFound(
+                    "alias \(alias.quotedForMessage) of model \(reference.name.quotedForMessage)")
             }
             return number
         }
@@ -360,7 +419,10 @@ struct View {
         models[key] = Entry(model: model, bytes: bytes, lastUse: clock)
         cachedBytes += bytes
         while cachedBytes > cacheBytes, models.count > 1,
-              let victim = models.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            let victim = models.filter({ $0.key != key }).min(by: {
+                $0.value.lastUse < $1.value.lastUse
+            })
+        {
             cachedBytes -= victim.value.bytes
             models[victim.key] = nil
         }
@@ -378,13 +440,20 @@ struct View {
         versions[name]?.remove(version)
         records[Key(name: name, version: version)] = nil
         problems[Key(name: name, version: version)] = nil
-        if let old = models.removeValue(forKey: Key(name: name, version: version)) { cachedBytes -= old.bytes }
+        if let old = models.removeValue(forKey: Key(name: name, version: version)) {
+            cachedBytes -= old.bytes
+        }
         aliases[name] = aliases[name]?.filter { $0.value != version }
     }
 
-    mutating func replaceAll(versions: [String: [VersionRecord]], aliases: [String: [String: Int]], updated: [String: Date]) {
+    mutating func replaceAll(
+        versions: [String: [VersionRecord]], aliases: [String: [String: Int]],
+        updated: [String: Date]
+    ) {
         self.versions = versions.mapValues { Set($0.map(\.version)) }
-        records = Dictionary(versions.values.joined().map { (Key(name: $0.name, version: $0.version), $0) }, uniquingKeysWith: { $1 })
+        records = Dictionary(
+            versions.values.joined().map { (Key(name: $0.name, version: $0.version), $0) },
+            uniquingKeysWith: { $1 })
         self.updated = updated
         self.aliases = aliases
         for key in models.keys where self.versions[key.name]?.contains(key.version) != true {
@@ -392,7 +461,9 @@ struct View {
         }
     }
 
-    mutating func replace(_ name: String, versions records: [VersionRecord], aliases: [String: Int], updated: Date?) {
+    mutating func replace(
+        _ name: String, versions records: [VersionRecord], aliases: [String: Int], updated: Date?
+    ) {
         let versions = Set(records.map(\.version))
         self.versions[name] = versions
         for key in self.records.keys where key.name == name { self.records[key] = nil }

@@ -83,7 +83,8 @@ public struct ClientRequest: Sendable, Equatable {
     public var resultID: String
     public var createdAt: Date
 
-    public init(method: String, id: String, fingerprint: String, resultID: String, createdAt: Date) {
+    public init(method: String, id: String, fingerprint: String, resultID: String, createdAt: Date)
+    {
         self.method = method
         self.id = id
         self.fingerprint = fingerprint
@@ -94,8 +95,10 @@ public struct ClientRequest: Sendable, Equatable {
     /// The same id and fingerprint as `other`: a retry.
     func isRetry(of other: ClientRequest) throws -> Bool {
         guard other.fingerprint == fingerprint else {
-            throw RegistryError.requestReused("request_id \(id.quotedForMessage) was used within the last 24 hours for a different "
-                + (method == "UploadDataset" ? "upload" : "spec") + "; use a new request_id for a new request")
+            throw RegistryError.requestReused(
+                "request_id \(id.quotedForMessage) was used within the last 24 hours for a different "
+                    + (method == "UploadDataset" ? "upload" : "spec")
+                    + "; use a new request_id for a new request")
         }
         return true
     }
@@ -118,10 +121,14 @@ public protocol SharedRegistry: Registry {
     func claimJob(owner: String) async throws -> JobRecord?
     /// Marks `owner`'s running jobs alive. Returns those asked to stop (CancelJob elsewhere) and
     /// those it no longer holds (queued again after it seemed dead): it must stop both.
-    func heartbeat(owner: String, jobs: [String]) async throws -> (stop: Set<String>, lost: Set<String>)
+    func heartbeat(
+        owner: String, jobs: [String]
+    ) async throws -> (stop: Set<String>, lost: Set<String>)
     /// Jobs not marked alive for `stalledAfter` seconds (by the database's clock): queued again
     /// while they have run fewer than `maximumAttempts` times, failed with the reason otherwise.
-    func requeueStalled(stalledAfter: Double, maximumAttempts: Int) async throws -> (requeued: [String], failed: [String])
+    func requeueStalled(
+        stalledAfter: Double, maximumAttempts: Int
+    ) async throws -> (requeued: [String], failed: [String])
     /// Gives a running job back (its server is shutting down): queued again without counting the
     /// attempt, or cancelled if that was asked meanwhile. Only while `owner` still holds it.
     func releaseJob(id: String, owner: String) async throws
@@ -133,8 +140,12 @@ public protocol SharedRegistry: Registry {
 }
 
 extension Registry {
-    public func insertDataset(_ dataset: DatasetRecord) async throws -> Bool { try await insertDataset(dataset, request: nil) }
-    public func insertJob(_ job: JobRecord) async throws { _ = try await insertJob(job, request: nil) }
+    public func insertDataset(_ dataset: DatasetRecord) async throws -> Bool {
+        try await insertDataset(dataset, request: nil)
+    }
+    public func insertJob(_ job: JobRecord) async throws {
+        _ = try await insertJob(job, request: nil)
+    }
 }
 
 /// Where a page of jobs ended, in their order (newest first, then id descending).
@@ -219,7 +230,9 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
         case .invalid(let message): message
         case .storage(let message): "storage error: \(message)"
-        case .busy(let message), .unavailable(let message), .full(let message), .damagedDatabase(let message): message
+        case .busy(let message), .unavailable(let message), .full(let message),
+            .damagedDatabase(let message):
+            message
         case .corrupt(let message): message
         case .datasetInUse(let message), .requestReused(let message): message
         }
@@ -257,7 +270,9 @@ public protocol Registry: Sendable {
     func updateJob(_ job: JobRecord) async throws
     func job(id: String) async throws -> JobRecord?
     /// Newest first (then id descending), after `cursor` when given.
-    func jobs(limit: Int, modelName: String?, after cursor: JobCursor?) async throws -> Listing<JobRecord>
+    func jobs(
+        limit: Int, modelName: String?, after cursor: JobCursor?
+    ) async throws -> Listing<JobRecord>
     /// Marks queued and running jobs failed (after a restart); returns how many.
     /// `owner` nil: every unfinished job (one server per registry); else only that server's.
     func failUnfinishedJobs(reason: String, at date: Date, owner: String?) async throws -> Int
@@ -304,19 +319,28 @@ public enum Names {
     public static let reservedAliases: Set<String> = ["latest"]
 
     public static func validateModelName(_ name: String) throws {
-        guard !name.isEmpty, name.utf8.count <= 64, name.utf8.allSatisfy({ isWordByte($0) || $0 == UInt8(ascii: ".") }),
-              !name.utf8.allSatisfy({ $0 == UInt8(ascii: ".") }) else {
-            throw RegistryError.invalid("model name \(quoted(name)) must be 1-64 letters, digits, '-', '_' or '.', not only dots")
+        guard !name.isEmpty, name.utf8.count <= 64,
+            name.utf8.allSatisfy({ isWordByte($0) || $0 == UInt8(ascii: ".") }),
+            !name.utf8.allSatisfy({ $0 == UInt8(ascii: ".") })
+        else {
+            throw RegistryError.invalid(
+                "model name \(quoted(name)) must be 1-64 letters, digits, '-', '_' or '.', not only dots"
+            )
         }
     }
 
     public static func validateAlias(_ alias: String) throws {
-        guard !alias.isEmpty, alias.utf8.count <= 64, !alias.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              alias.utf8.allSatisfy(isWordByte) else {
-            throw RegistryError.invalid("alias \(quoted(alias)) must be 1-64 letters, digits, '-' or '_', and not a number")
+        guard !alias.isEmpty, alias.utf8.count <= 64,
+            !alias.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            alias.utf8.allSatisfy(isWordByte)
+        else {
+            throw RegistryError.invalid(
+                "alias \(quoted(alias)) must be 1-64 letters, digits, '-' or '_', and not a number")
         }
         guard !reservedAliases.contains(alias.lowercased()) else {
-            throw RegistryError.invalid("alias \(alias.quotedForMessage) is reserved: name@\(alias.forMessage) already means the newest version")
+            throw RegistryError.invalid(
+                "alias \(alias.quotedForMessage) is reserved: name@\(alias.forMessage) already means the newest version"
+            )
         }
     }
 
@@ -328,8 +352,10 @@ public enum Names {
     /// ASCII letters, digits, '-' and '_' (checked on bytes: this runs on every scoring call).
     private static func isWordByte(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "_"): true
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"):
+            true
         default: false
         }
     }
@@ -352,12 +378,15 @@ public struct ModelReference: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(parsing text: String) throws {
-        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(
+            String.init)
         try Names.validateModelName(parts[0])
         name = parts[0]
         guard parts.count == 2 else { selector = .latest; return }
         if let number = Int(parts[1]) {
-            guard number >= 1 else { throw RegistryError.invalid("version numbers start at 1, got \(number)") }
+            guard number >= 1 else {
+                throw RegistryError.invalid("version numbers start at 1, got \(number)")
+            }
             selector = .version(number)
         } else if parts[1].lowercased() == "latest" {
             selector = .latest  // name@latest: the newest version, as `name` alone

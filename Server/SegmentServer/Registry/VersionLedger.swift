@@ -39,7 +39,8 @@ struct VersionLedger: Sendable {
             guard fields.count >= 3, let version = Int(fields[2]) else { continue }
             let entry = Entry(model: String(fields[1]), version: version)
             switch fields[0] {
-            case "+" where fields.count == 4: live[entry] = Date(timeIntervalSince1970: Double(fields[3]) ?? 0)
+            case "+" where fields.count == 4:
+                live[entry] = Date(timeIntervalSince1970: Double(fields[3]) ?? 0)
             case "-": deleted[entry] = live.removeValue(forKey: entry)
             case "!": if let date = deleted.removeValue(forKey: entry) { live[entry] = date }
             default: continue
@@ -53,7 +54,9 @@ struct VersionLedger: Sendable {
         let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
-        _ = line.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
+        _ = line.utf8CString.withUnsafeBufferPointer {
+            write(descriptor, $0.baseAddress, $0.count - 1)
+        }
         _ = fsync(descriptor)
     }
 }

@@ -39,17 +39,26 @@ enum AccessPolicy {
         typealias Scoring = Segmentation_V1_ScoringService.Method
         let pairs: [(MethodDescriptor, Ability)] = [
             (Datasets.GetDataset.descriptor, .read), (Datasets.ListDatasets.descriptor, .read),
-            (Datasets.UploadDataset.descriptor, .train), (Datasets.DeleteDataset.descriptor, .administer),
-            (Training.SubmitTrainingJob.descriptor, .train), (Training.CancelJob.descriptor, .train),
-            (Training.GetJob.descriptor, .read), (Training.ListJobs.descriptor, .read), (Training.WatchJob.descriptor, .read),
-            (Models.ListModels.descriptor, .read), (Models.ListVersions.descriptor, .read), (Models.GetModel.descriptor, .read),
+            (Datasets.UploadDataset.descriptor, .train),
+            (Datasets.DeleteDataset.descriptor, .administer),
+            (Training.SubmitTrainingJob.descriptor, .train),
+            (Training.CancelJob.descriptor, .train),
+            (Training.GetJob.descriptor, .read), (Training.ListJobs.descriptor, .read),
+            (Training.WatchJob.descriptor, .read),
+            (Models.ListModels.descriptor, .read), (Models.ListVersions.descriptor, .read),
+            (Models.GetModel.descriptor, .read),
             (Models.ExportAssignments.descriptor, .export),
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
-            (Models.DeleteVersion.descriptor, .administer), (Models.RenameSegment.descriptor, .administer),
+            (Models.DeleteVersion.descriptor, .administer),
+            (Models.RenameSegment.descriptor, .administer),
             (Scoring.Score.descriptor, .score), (Scoring.ScoreStream.descriptor, .score),
-            (Grpc_Health_V1_Health.Method.Check.descriptor, .open), (Grpc_Health_V1_Health.Method.Watch.descriptor, .open),
+            (Grpc_Health_V1_Health.Method.Check.descriptor, .open),
+            (Grpc_Health_V1_Health.Method.Watch.descriptor, .open),
             (Grpc_Reflection_V1_ServerReflection.Method.ServerReflectionInfo.descriptor, .open),
-            (Grpc_Reflection_V1alpha_ServerReflection.Method.ServerReflectionInfo.descriptor, .open),
+            (
+                Grpc_Reflection_V1alpha_ServerReflection.Method.ServerReflectionInfo.descriptor,
+                .open
+            ),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.map { ($0.0.fullyQualifiedMethod, $0.1) })
     }()

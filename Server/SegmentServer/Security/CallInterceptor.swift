@@ -1,8 +1,8 @@
 import Foundation
 import GRPCCore
 import Logging
-import Synchronization
 import SegmentationAPI
+import Synchronization
 
 /// Every call passes here once: refused while the server is starting, authenticated by its bearer
 /// token and checked against the token's role (when the server has a tokens file; health and
@@ -21,7 +21,9 @@ struct CallInterceptor: ServerInterceptor {
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
-        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+        next:
+            @Sendable (StreamingServerRequest<Input>, ServerContext) async throws ->
+            StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let started = ContinuousClock.now
         var caller: Role?
@@ -50,11 +52,16 @@ struct CallInterceptor: ServerInterceptor {
         let deadline = Self.timeout(in: request.metadata).map { started + $0 / 2 }
         let end = CallEnd { code in
             let passed = deadline.map { ContinuousClock.now >= $0 } ?? false
-            log(context, role: role, ability: ability, code: passed && code == .cancelled ? .deadlineExceeded : code, since: started)
+            log(
+                context, role: role, ability: ability,
+                code: passed && code == .cancelled ? .deadlineExceeded : code, since: started)
         }
         // Calls that stream may run long: the drain's end stops them. A client stream (an upload)
         // does its work here, in `next`; a server or bidirectional stream in its producer below.
-        let streaming = APISchema.methodTypes[context.descriptor.service.fullyQualifiedService + "/" + context.descriptor.method] ?? "unary" != "unary"
+        let streaming =
+            APISchema.methodTypes[
+                context.descriptor.service.fullyQualifiedService + "/" + context.descriptor.method]
+            ?? "unary" != "unary"
         var response: StreamingServerResponse<Output>
         do {
             if streaming {
@@ -78,7 +85,10 @@ struct CallInterceptor: ServerInterceptor {
                 do {
                     // A stream can stay open for ever: it is stopped when the drain ends. (A unary
                     // call's only long work, a large Score, checks the drain itself.)
-                    let trailers = streaming ? try await drain.stopping { try await produce(writer) } : try await produce(writer)
+                    let trailers =
+                        streaming
+                        ? try await drain.stopping { try await produce(writer) }
+                        : try await produce(writer)
                     end.finish(nil)
                     return trailers
                 } catch {
@@ -112,8 +122,10 @@ struct CallInterceptor: ServerInterceptor {
 
     /// The `grpc-timeout` a client sent (an integer and a unit: H, M, S, m, u or n).
     static func timeout(in metadata: Metadata) -> Duration? {
-        guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }), let unit = text.last,
-              let amount = Int64(text.dropLast()) else { return nil }
+        guard let text = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }),
+            let unit = text.last,
+            let amount = Int64(text.dropLast())
+        else { return nil }
         switch unit {
         case "H": return .seconds(amount * 3600)
         case "M": return .seconds(amount * 60)
@@ -140,10 +152,11 @@ struct CallInterceptor: ServerInterceptor {
     static func checkSize(_ metadata: Metadata, limit: Int) throws {
         var size = 0
         for entry in metadata {
-            let value = switch entry.value {
-            case .string(let text): text.utf8.count
-            case .binary(let bytes): (bytes.count + 2) / 3 * 4  // sent base64
-            }
+            let value =
+                switch entry.value {
+                case .string(let text): text.utf8.count
+                case .binary(let bytes): (bytes.count + 2) / 3 * 4  // sent base64
+                }
             size += entry.key.utf8.count + value + 32
         }
         guard size > limit else { return }
@@ -152,11 +165,14 @@ struct CallInterceptor: ServerInterceptor {
 
     /// The caller's role, or UNAUTHENTICATED (no token, or one this server does not know).
     static func authenticate(_ metadata: Metadata, _ tokens: TokenStore) throws -> Role {
-        guard let header = metadata[stringValues: "authorization"].first(where: { _ in true }) else {
+        guard let header = metadata[stringValues: "authorization"].first(where: { _ in true })
+        else {
             throw Refusal.noToken
         }
         let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", let role = tokens.role(of: String(parts[1])) else {
+        guard parts.count == 2, parts[0].lowercased() == "bearer",
+            let role = tokens.role(of: String(parts[1]))
+        else {
             throw Refusal.unknownToken
         }
         return role
@@ -165,25 +181,37 @@ struct CallInterceptor: ServerInterceptor {
     /// PERMISSION_DENIED unless the role has the ability the method needs.
     static func permit(_ role: Role, _ ability: Ability, _ method: MethodDescriptor) throws {
         guard role.abilities.contains(ability) else {
-            throw Refusal.notPermitted(role: role.rawValue, method: method.method, needs: ability.rawValue,
-                                       roles: Role.allCases.filter { $0.abilities.contains(ability) }.map(\.rawValue))
+            throw Refusal.notPermitted(
+                role: role.rawValue, method: method.method, needs: ability.rawValue,
+                roles: Role.allCases.filter { $0.abilities.contains(ability) }.map(\.rawValue))
         }
     }
 
     /// Counts the call and logs its line (health checks at debug: probes come every few seconds).
-    private func log(_ context: ServerContext, role: Role?, ability: Ability, code: RPCError.Code?, since started: ContinuousClock.Instant) {
+    private func log(
+        _ context: ServerContext, role: Role?, ability: Ability, code: RPCError.Code?,
+        since started: ContinuousClock.Instant
+    ) {
         let elapsed = ContinuousClock.now - started
         let method = context.descriptor
-        metrics.rpcFinished(service: method.service.fullyQualifiedService, method: method.method, code: code, duration: elapsed)
-        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        let level: Logger.Level = method.service == Grpc_Health_V1_Health.descriptor ? .debug : .info
-        logger.log(level: level, "rpc", metadata: [
-            "method": "\(context.descriptor.fullyQualifiedMethod)",
-            "status": "\(code.map { "\($0)" } ?? "ok")",
-            "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
-            "peer": "\(context.remotePeer)",
-            "role": "\(role?.rawValue ?? (tokens == nil || ability == .open ? "open" : "none"))",
-        ])
+        metrics.rpcFinished(
+            service: method.service.fullyQualifiedService, method: method.method, code: code,
+            duration: elapsed)
+        let milliseconds =
+            Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds)
+            / 1e15
+        let level: Logger.Level =
+            method.service == Grpc_Health_V1_Health.descriptor ? .debug : .info
+        logger.log(
+            level: level, "rpc",
+            metadata: [
+                "method": "\(context.descriptor.fullyQualifiedMethod)",
+                "status": "\(code.map { "\($0)" } ?? "ok")",
+                "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
+                "peer": "\(context.remotePeer)",
+                "role":
+                    "\(role?.rawValue ?? (tokens == nil || ability == .open ? "open" : "none"))",
+            ])
     }
 }
 

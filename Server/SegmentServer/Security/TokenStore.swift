@@ -20,24 +20,32 @@ public final class TokenStore: Sendable {
     public func reload() throws -> Int {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw TokenFileError.unreadable("cannot read the tokens file: \(error.localizedDescription)")
+            throw TokenFileError.unreadable(
+                "cannot read the tokens file: \(error.localizedDescription)")
         }
         var parsed: [(digest: [UInt8], role: Role)] = []
-        for (number, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+        for (number, raw) in text.split(
+            omittingEmptySubsequences: false, whereSeparator: \.isNewline
+        ).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)  // CRLF files too
             if line.isEmpty || line.hasPrefix("#") { continue }
             let parts = line.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let role = Role(rawValue: parts[0]), let digest = Self.bytes(hex: parts[1]), digest.count == 32 else {
-                throw TokenFileError.badLine("tokens file line \(number + 1) must be 'role:sha256-hex' with a role of "
-                                             + Role.allCases.map(\.rawValue).joined(separator: ", "))
+            guard parts.count == 2, let role = Role(rawValue: parts[0]),
+                let digest = Self.bytes(hex: parts[1]), digest.count == 32
+            else {
+                throw TokenFileError.badLine(
+                    "tokens file line \(number + 1) must be 'role:sha256-hex' with a role of "
+                        + Role.allCases.map(\.rawValue).joined(separator: ", "))
             }
             parsed.append((digest, role))
         }
         // No token would refuse every call but health's: surely a mistake, so say so (a reload
         // keeps the tokens in force).
         guard !parsed.isEmpty else {
-            throw TokenFileError.badLine("the tokens file \(path) names no token, so every call would be refused; "
-                                         + "add 'role:SHA-256-hex-of-token' lines (docs/operations.md: Tokens and roles)")
+            throw TokenFileError.badLine(
+                "the tokens file \(path) names no token, so every call would be refused; "
+                    + "add 'role:SHA-256-hex-of-token' lines (docs/operations.md: Tokens and roles)"
+            )
         }
         tokens.withLock { $0 = parsed }
         return parsed.count
@@ -60,7 +68,8 @@ public final class TokenStore: Sendable {
 
     /// "role:hex" for a token: what an operator writes into the file.
     public static func line(role: Role, token: String) -> String {
-        role.rawValue + ":" + SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        role.rawValue + ":"
+            + SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     private static func bytes(hex: String) -> [UInt8]? {
@@ -68,7 +77,10 @@ public final class TokenStore: Sendable {
         guard characters.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
         for index in stride(from: 0, to: characters.count, by: 2) {
-            guard let byte = UInt8(String(decoding: characters[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
+            guard
+                let byte = UInt8(
+                    String(decoding: characters[index...index + 1], as: UTF8.self), radix: 16)
+            else { return nil }
             out.append(byte)
         }
         return out

@@ -1,8 +1,8 @@
 import Foundation
 import GRPCCore
 import SegmentationAPI
-import SegmentationMapping
 import SegmentationEngine
+import SegmentationMapping
 
 /// Receives uploads, checks they read as training will read them, stores them once by hash.
 struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
@@ -17,7 +17,8 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     var afterChunk: (@Sendable () async -> Void)?
 
     func uploadDataset(
-        request: RPCAsyncSequence<Segmentation_V1_UploadDatasetRequest, any Error>, context: ServerContext
+        request: RPCAsyncSequence<Segmentation_V1_UploadDatasetRequest, any Error>,
+        context: ServerContext
     ) async throws -> Segmentation_V1_UploadDatasetResponse {
         var messages = request.makeAsyncIterator()
         guard case .header(let header)? = try await messages.next()?.part else {
@@ -28,7 +29,9 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
         let requestID = try RequestIDs.check(header.requestID, field: "header.request_id")
         var configuration = TrainingConfiguration()
         configuration.kind = kind
-        if kind == .transactions { configuration.transactionColumns = try columns.transactionColumns() }
+        if kind == .transactions {
+            configuration.transactionColumns = try columns.transactionColumns()
+        }
         if !columns.idColumn.isEmpty { configuration.customerColumns.id = columns.idColumn }
 
         let stored = try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes }
@@ -46,8 +49,15 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
             }
             let id = try upload.finish()
             // A request id used before for other files is refused before anything is stored.
-            let request = requestID.map { ClientRequest(method: Self.uploadMethod, id: $0, fingerprint: id, resultID: id, createdAt: Date.wholeSeconds()) }
-            if let request, let earlier = try await registry.clientRequest(method: Self.uploadMethod, id: request.id) {
+            let request = requestID.map {
+                ClientRequest(
+                    method: Self.uploadMethod, id: $0, fingerprint: id, resultID: id,
+                    createdAt: Date.wholeSeconds())
+            }
+            if let request,
+                let earlier = try await registry.clientRequest(
+                    method: Self.uploadMethod, id: request.id)
+            {
                 _ = try request.isRetry(of: earlier)
             }
             if let existing = try await registry.dataset(id: id) {
@@ -55,61 +65,84 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
                 // The same content again: keep the stored copy, unless it was damaged since,
                 // in which case this upload repairs it.
                 let store = self.store
-                if (try? await OffPool.run(name: "verify-upload") { try store.verify(existing) }) == nil {
+                if (try? await OffPool.run(name: "verify-upload") { try store.verify(existing) })
+                    == nil
+                {
                     try store.replace(id: id, with: upload)
                 } else {
                     store.discard(upload)
                 }
-                return .with { $0.dataset = existing.proto; $0.alreadyExisted = true }
+                return .with {
+                    $0.dataset = existing.proto; $0.alreadyExisted = true
+                }
             }
             let paths = upload.paths
             for (file, path) in zip(upload.files, paths) {
                 let columns = try CSVReader.header(ofFile: path)?.count ?? 0
                 guard columns <= limits.maximumColumns else {
-                    throw UploadError.tooManyColumns(file: file.name, count: columns, limit: limits.maximumColumns)
+                    throw UploadError.tooManyColumns(
+                        file: file.name, count: columns, limit: limits.maximumColumns)
                 }
             }
             let prepared = try await OffPool.run(name: "check-upload") { [configuration] in
-                try SegmentationTrainer(configuration: configuration).prepare(paths.map(TrainingSource.path))
+                try SegmentationTrainer(configuration: configuration).prepare(
+                    paths.map(TrainingSource.path))
             }
             guard prepared.report.rowsIn <= limits.maximumRows else {
-                throw UploadError.tooManyRows(count: prepared.report.rowsIn, limit: limits.maximumRows)
+                throw UploadError.tooManyRows(
+                    count: prepared.report.rowsIn, limit: limits.maximumRows)
             }
             let record = DatasetRecord(
-                id: id, name: header.name.isEmpty ? upload.files[0].name : header.name, kind: kind, columns: columns,
-                files: upload.files, rows: Int64(prepared.report.rowsIn), customers: Int64(prepared.features.count),
+                id: id, name: header.name.isEmpty ? upload.files[0].name : header.name, kind: kind,
+                columns: columns,
+                files: upload.files, rows: Int64(prepared.report.rowsIn),
+                customers: Int64(prepared.features.count),
                 features: prepared.customerEncoder.map { encoder in
                     // Every column a spec may name: the default features, and the identifiers
                     // and sensitive attributes left out by default.
-                    encoder.columns.map(\.name) + (prepared.report.identifierColumns ?? []) + (prepared.report.sensitiveColumns ?? [])
+                    encoder.columns.map(\.name) + (prepared.report.identifierColumns ?? [])
+                        + (prepared.report.sensitiveColumns ?? [])
                 } ?? prepared.features.names,
                 createdAt: Date.wholeSeconds())
             let inserted = try await commits.run {
-                try store.claim(upload, storedBytes: try await registry.datasets().items.reduce(Int64(0)) { $0 + $1.sizeBytes })
+                try store.claim(
+                    upload,
+                    storedBytes: try await registry.datasets().items.reduce(Int64(0)) {
+                        $0 + $1.sizeBytes
+                    })
                 _ = try store.commit(upload, id: id)
                 let inserted = try await registry.insertDataset(record, request: request)
                 store.release(upload)
                 return inserted
             }
-            return .with { $0.dataset = record.proto; $0.alreadyExisted = !inserted }
+            return .with {
+                $0.dataset = record.proto; $0.alreadyExisted = !inserted
+            }
         } catch {
             store.discard(upload)
             throw error
         }
     }
 
-    func getDataset(request: Segmentation_V1_GetDatasetRequest, context: ServerContext) async throws -> Segmentation_V1_GetDatasetResponse {
+    func getDataset(
+        request: Segmentation_V1_GetDatasetRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_GetDatasetResponse {
         guard let dataset = try await registry.dataset(id: request.id) else {
             throw RegistryError.notFound("dataset \(request.id.quotedForMessage)")
         }
         return .with { $0.dataset = dataset.proto }
     }
 
-    func listDatasets(request: Segmentation_V1_ListDatasetsRequest, context: ServerContext) async throws -> Segmentation_V1_ListDatasetsResponse {
-        let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "datasets")
+    func listDatasets(
+        request: Segmentation_V1_ListDatasetsRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListDatasetsResponse {
+        let paging = try PageRequest(
+            size: request.pageSize, token: request.pageToken, list: "datasets")
         let datasets = try await registry.datasets()
         // Newest first, then by id: the key is "seconds id".
-        let page = paging.page(datasets.items, key: { "\(Int64($0.createdAt.timeIntervalSince1970)) \($0.id)" }) { item, key in
+        let page = paging.page(
+            datasets.items, key: { "\(Int64($0.createdAt.timeIntervalSince1970)) \($0.id)" }
+        ) { item, key in
             let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
             let (seconds, id) = (Int64(parts.first ?? "") ?? 0, parts.count > 1 ? parts[1] : "")
             let itemSeconds = Int64(item.createdAt.timeIntervalSince1970)
@@ -122,7 +155,9 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
         }
     }
 
-    func deleteDataset(request: Segmentation_V1_DeleteDatasetRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteDatasetResponse {
+    func deleteDataset(
+        request: Segmentation_V1_DeleteDatasetRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_DeleteDatasetResponse {
         guard !request.id.isEmpty else { throw RPCErrors.invalid("id is required") }
         let trained = try await registry.deleteDataset(id: request.id, force: request.force)
         store.delete(id: request.id)

@@ -69,11 +69,16 @@ public final class HealthStatus: Sendable {
     }
 
     func watch() -> (AsyncStream<Status>, UUID) {
-        let (stream, continuation) = AsyncStream<Status>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let (stream, continuation) = AsyncStream<Status>.makeStream(
+            bufferingPolicy: .bufferingNewest(1))
         let token = UUID()
         state.withLock { state in
             continuation.yield(state.status)
-            if state.phase == .stopping { continuation.finish() } else { state.watchers[token] = continuation }
+            if state.phase == .stopping {
+                continuation.finish()
+            } else {
+                state.watchers[token] = continuation
+            }
         }
         return (stream, token)
     }
@@ -100,19 +105,24 @@ struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     let health: HealthStatus
 
     static let services: Set<String> = [
-        "", "segmentation.v1.DatasetService", "segmentation.v1.TrainingService", "segmentation.v1.ModelRegistry",
+        "", "segmentation.v1.DatasetService", "segmentation.v1.TrainingService",
+        "segmentation.v1.ModelRegistry",
         "segmentation.v1.ScoringService",
     ]
 
-    func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
+    func check(
+        request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext
+    ) async throws -> Grpc_Health_V1_HealthCheckResponse {
         guard Self.services.contains(request.service) else {
-            throw RPCError(code: .notFound, message: "unknown service \(request.service.quotedForMessage)")
+            throw RPCError(
+                code: .notFound, message: "unknown service \(request.service.quotedForMessage)")
         }
         return .with { $0.status = health.status }
     }
 
     func watch(
-        request: Grpc_Health_V1_HealthCheckRequest, response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
+        request: Grpc_Health_V1_HealthCheckRequest,
+        response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
         context: ServerContext
     ) async throws {
         guard Self.services.contains(request.service) else {

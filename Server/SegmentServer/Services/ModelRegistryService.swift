@@ -12,8 +12,11 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     /// Customers per ExportAssignments message (well under the 4 MiB default receive limit).
     static let exportBatch = 10_000
 
-    func listModels(request: Segmentation_V1_ListModelsRequest, context: ServerContext) async throws -> Segmentation_V1_ListModelsResponse {
-        let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "models")
+    func listModels(
+        request: Segmentation_V1_ListModelsRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListModelsResponse {
+        let paging = try PageRequest(
+            size: request.pageSize, token: request.pageToken, list: "models")
         let page = paging.page(models.summaries(), key: \.name) { $0.name > $1 }
         return .with {
             $0.nextPageToken = page.nextToken
@@ -29,11 +32,16 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         }
     }
 
-    func listVersions(request: Segmentation_V1_ListVersionsRequest, context: ServerContext) async throws -> Segmentation_V1_ListVersionsResponse {
+    func listVersions(
+        request: Segmentation_V1_ListVersionsRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListVersionsResponse {
         try Names.validateModelName(request.name)
-        let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "versions", scope: request.name)
-        let page = paging.page(try models.records(of: request.name),
-                               key: { String($0.version) }) { $0.version > Int($1) ?? Int.max }
+        let paging = try PageRequest(
+            size: request.pageSize, token: request.pageToken, list: "versions", scope: request.name)
+        let page = paging.page(
+            try models.records(of: request.name),
+            key: { String($0.version) }
+        ) { $0.version > Int($1) ?? Int.max }
         let aliases = models.aliases(of: request.name)
         return .with {
             $0.nextPageToken = page.nextToken
@@ -45,40 +53,57 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         }
     }
 
-    func getModel(request: Segmentation_V1_GetModelRequest, context: ServerContext) async throws -> Segmentation_V1_GetModelResponse {
+    func getModel(
+        request: Segmentation_V1_GetModelRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_GetModelResponse {
         let resolved = try await models.resolve(try ModelReference(request.model))
         guard let version = models.record(resolved.name, resolved.version) else {
             throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
         }
-        let detail = resolved.model.detail(version: version.proto(aliases: models.aliases(of: resolved.name)),
-                                           includeSample: request.includeSample)
+        let detail = resolved.model.detail(
+            version: version.proto(aliases: models.aliases(of: resolved.name)),
+            includeSample: request.includeSample)
         return .with { $0.model = detail }
     }
 
-    func setAlias(request: Segmentation_V1_SetAliasRequest, context: ServerContext) async throws -> Segmentation_V1_SetAliasResponse {
+    func setAlias(
+        request: Segmentation_V1_SetAliasRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_SetAliasResponse {
         let reference = try ModelReference(request.model)
         try Names.validateAlias(request.alias)
         let (previous, version) = try await models.setAlias(request.alias, to: reference)
-        return .with { $0.previousVersion = Int32(previous ?? 0); $0.version = Int32(version) }
+        return .with {
+            $0.previousVersion = Int32(previous ?? 0); $0.version = Int32(version)
+        }
     }
 
-    func deleteAlias(request: Segmentation_V1_DeleteAliasRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteAliasResponse {
+    func deleteAlias(
+        request: Segmentation_V1_DeleteAliasRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_DeleteAliasResponse {
         try Names.validateModelName(request.name)
         try await models.deleteAlias(request.name, alias: request.alias)
         return .init()
     }
 
-    func deleteVersion(request: Segmentation_V1_DeleteVersionRequest, context: ServerContext) async throws -> Segmentation_V1_DeleteVersionResponse {
+    func deleteVersion(
+        request: Segmentation_V1_DeleteVersionRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_DeleteVersionResponse {
         let reference = try ModelReference(request.model)
         guard case .version(let number) = reference.selector else {
-            throw RPCErrors.invalid("model.version is required: a version is deleted by its number, never by an alias or as the latest")
+            throw RPCErrors.invalid(
+                "model.version is required: a version is deleted by its number, never by an alias or as the latest"
+            )
         }
         let removed = try await models.deleteVersion(reference.name, number, force: request.force)
         return .with { $0.removedAliases = removed }
     }
 
-    func renameSegment(request: Segmentation_V1_RenameSegmentRequest, context: ServerContext) async throws -> Segmentation_V1_RenameSegmentResponse {
-        guard request.author.count <= 200 else { throw RPCErrors.invalid("author: at most 200 characters") }
+    func renameSegment(
+        request: Segmentation_V1_RenameSegmentRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_RenameSegmentResponse {
+        guard request.author.count <= 200 else {
+            throw RPCErrors.invalid("author: at most 200 characters")
+        }
         let version = try await models.editSegment(
             try ModelReference(request.model), segment: Int(request.segmentID),
             name: request.newName.isEmpty ? nil : request.newName,
@@ -89,13 +114,16 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     }
 
     func exportAssignments(
-        request: Segmentation_V1_ExportAssignmentsRequest, response: RPCWriter<Segmentation_V1_ExportAssignmentsResponse>,
+        request: Segmentation_V1_ExportAssignmentsRequest,
+        response: RPCWriter<Segmentation_V1_ExportAssignmentsResponse>,
         context: ServerContext
     ) async throws {
         let resolved = try await models.resolve(try ModelReference(request.model))
         guard let version = try await registry.version(resolved.name, resolved.version),
-              let dataset = try await registry.dataset(id: version.datasetID) else {
-            throw RegistryError.notFound("the training dataset of \(resolved.name)@\(resolved.version)")
+            let dataset = try await registry.dataset(id: version.datasetID)
+        else {
+            throw RegistryError.notFound(
+                "the training dataset of \(resolved.name)@\(resolved.version)")
         }
         let sources = store.paths(of: dataset).map(TrainingSource.path)
         let (model, store) = (resolved.model, store)
@@ -107,23 +135,26 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         let count = result.assignments.count
         for start in stride(from: 0, to: count, by: Self.exportBatch) {
             let rows = start..<min(start + Self.exportBatch, count)
-            try await response.write(.with { message in
-                if start == 0 {
-                    message.modelName = resolved.name
-                    message.modelVersion = Int32(resolved.version)
-                    message.featureNames = names
-                }
-                let batch = result.assignments[rows]
-                message.customerIds = batch.map(\.customerID)
-                message.segmentIds = batch.map { Int32($0.segmentID) }
-                message.distances = batch.map(\.distance)
-                message.runnerUpIds = batch.map { Int32($0.runnerUpID) }
-                message.runnerUpDistances = batch.map(\.runnerUpDistance)
-                message.rfmSegments = batch.map { $0.rfmSegment?.rawValue ?? "" }
-                message.outliers = batch.map(\.outlier)
-                message.atypical = batch.map { $0.atypical.joined(separator: "; ") }
-                message.features = rows.flatMap { row in (0..<names.count).map { result.features.values[row, $0] } }
-            })
+            try await response.write(
+                .with { message in
+                    if start == 0 {
+                        message.modelName = resolved.name
+                        message.modelVersion = Int32(resolved.version)
+                        message.featureNames = names
+                    }
+                    let batch = result.assignments[rows]
+                    message.customerIds = batch.map(\.customerID)
+                    message.segmentIds = batch.map { Int32($0.segmentID) }
+                    message.distances = batch.map(\.distance)
+                    message.runnerUpIds = batch.map { Int32($0.runnerUpID) }
+                    message.runnerUpDistances = batch.map(\.runnerUpDistance)
+                    message.rfmSegments = batch.map { $0.rfmSegment?.rawValue ?? "" }
+                    message.outliers = batch.map(\.outlier)
+                    message.atypical = batch.map { $0.atypical.joined(separator: "; ") }
+                    message.features = rows.flatMap { row in
+                        (0..<names.count).map { result.features.values[row, $0] }
+                    }
+                })
         }
     }
 }

@@ -18,7 +18,10 @@ struct ReflectionIndex: Sendable {
     /// The services this server registered, as list_services names them.
     let services: [String]
 
-    init(services: [String], descriptorSet set: Google_Protobuf_FileDescriptorSet = APISchema.descriptorSet) {
+    init(
+        services: [String],
+        descriptorSet set: Google_Protobuf_FileDescriptorSet = APISchema.descriptorSet
+    ) {
         self.services = services.sorted()
         for file in set.file {
             // Re-encoding a descriptor that was just decoded cannot fail.
@@ -29,13 +32,17 @@ struct ReflectionIndex: Sendable {
             for enumeration in file.enumType { index(enumeration, prefix: prefix, in: file.name) }
             for service in file.service {
                 fileOfSymbol[prefix + service.name] = file.name
-                for method in service.method { fileOfSymbol[prefix + service.name + "." + method.name] = file.name }
+                for method in service.method {
+                    fileOfSymbol[prefix + service.name + "." + method.name] = file.name
+                }
             }
             for field in file.extension { record(extension: field, prefix: prefix, in: file.name) }
         }
     }
 
-    private mutating func index(_ message: Google_Protobuf_DescriptorProto, prefix: String, in file: String) {
+    private mutating func index(
+        _ message: Google_Protobuf_DescriptorProto, prefix: String, in file: String
+    ) {
         let name = prefix + message.name
         fileOfSymbol[name] = file
         messages.insert(name)
@@ -46,36 +53,49 @@ struct ReflectionIndex: Sendable {
         for field in message.extension { record(extension: field, prefix: name + ".", in: file) }
     }
 
-    private mutating func index(_ enumeration: Google_Protobuf_EnumDescriptorProto, prefix: String, in file: String) {
+    private mutating func index(
+        _ enumeration: Google_Protobuf_EnumDescriptorProto, prefix: String, in file: String
+    ) {
         fileOfSymbol[prefix + enumeration.name] = file
         for value in enumeration.value { fileOfSymbol[prefix + value.name] = file }
     }
 
-    private mutating func record(extension field: Google_Protobuf_FieldDescriptorProto, prefix: String, in file: String) {
+    private mutating func record(
+        extension field: Google_Protobuf_FieldDescriptorProto, prefix: String, in file: String
+    ) {
         fileOfSymbol[prefix + field.name] = file
         // Type names in descriptors are fully qualified with a leading dot.
-        let extended = field.extendee.hasPrefix(".") ? String(field.extendee.dropFirst()) : field.extendee
+        let extended =
+            field.extendee.hasPrefix(".") ? String(field.extendee.dropFirst()) : field.extendee
         extensions[extended, default: [:]][field.number] = file
     }
 
     /// The answer to one request, as grpc.reflection.v1 defines it.
-    func answer(_ request: Grpc_Reflection_V1_ServerReflectionRequest) -> Grpc_Reflection_V1_ServerReflectionResponse {
+    func answer(
+        _ request: Grpc_Reflection_V1_ServerReflectionRequest
+    ) -> Grpc_Reflection_V1_ServerReflectionResponse {
         var response = Grpc_Reflection_V1_ServerReflectionResponse.with {
             $0.validHost = request.host
             $0.originalRequest = request
         }
         switch request.messageRequest {
         case .listServices:
-            response.listServicesResponse = .with { $0.service = services.map { name in .with { $0.name = name } } }
+            response.listServicesResponse = .with {
+                $0.service = services.map { name in .with { $0.name = name } }
+            }
         case .fileByFilename(let name):
-            response.messageResponse = withDependencies(of: name, missing: "no file named \(name.quotedForMessage)")
+            response.messageResponse = withDependencies(
+                of: name, missing: "no file named \(name.quotedForMessage)")
         case .fileContainingSymbol(let symbol):
-            response.messageResponse = withDependencies(of: fileOfSymbol[Self.unqualified(symbol)],
-                                                        missing: "no symbol named \(symbol.quotedForMessage)")
+            response.messageResponse = withDependencies(
+                of: fileOfSymbol[Self.unqualified(symbol)],
+                missing: "no symbol named \(symbol.quotedForMessage)")
         case .fileContainingExtension(let request):
             response.messageResponse = withDependencies(
                 of: extensions[Self.unqualified(request.containingType)]?[request.extensionNumber],
-                missing: "no extension \(request.extensionNumber) of \(request.containingType.quotedForMessage)")
+                missing:
+                    "no extension \(request.extensionNumber) of \(request.containingType.quotedForMessage)"
+            )
         case .allExtensionNumbersOfType(let asked):
             let type = Self.unqualified(asked)
             if messages.contains(type) {
@@ -84,19 +104,25 @@ struct ReflectionIndex: Sendable {
                     $0.extensionNumber = (extensions[type]?.keys).map { Array($0).sorted() } ?? []
                 }
             } else {
-                response.messageResponse = Self.error(.notFound, "no message type named \(asked.quotedForMessage)")
+                response.messageResponse = Self.error(
+                    .notFound, "no message type named \(asked.quotedForMessage)")
             }
         case nil:
-            response.messageResponse = Self.error(.invalidArgument, "the request names nothing to look up")
+            response.messageResponse = Self.error(
+                .invalidArgument, "the request names nothing to look up")
         }
         return response
     }
 
     /// A name without the leading dot descriptors put on fully-qualified names.
-    private static func unqualified(_ name: String) -> String { name.hasPrefix(".") ? String(name.dropFirst()) : name }
+    private static func unqualified(_ name: String) -> String {
+        name.hasPrefix(".") ? String(name.dropFirst()) : name
+    }
 
     /// The file first, then every file it imports, directly or not, each once.
-    private func withDependencies(of name: String?, missing: String) -> Grpc_Reflection_V1_ServerReflectionResponse.OneOf_MessageResponse {
+    private func withDependencies(
+        of name: String?, missing: String
+    ) -> Grpc_Reflection_V1_ServerReflectionResponse.OneOf_MessageResponse {
         guard let name, files[name] != nil else { return Self.error(.notFound, missing) }
         var order: [String] = []
         var seen: Set<String> = []
@@ -106,14 +132,18 @@ struct ReflectionIndex: Sendable {
             order.append(next)
             pending.append(contentsOf: (dependencies[next] ?? []).reversed())
         }
-        return .fileDescriptorResponse(.with { $0.fileDescriptorProto = order.compactMap { files[$0] } })
+        return .fileDescriptorResponse(
+            .with { $0.fileDescriptorProto = order.compactMap { files[$0] } })
     }
 
-    private static func error(_ code: RPCError.Code, _ message: String) -> Grpc_Reflection_V1_ServerReflectionResponse.OneOf_MessageResponse {
-        .errorResponse(.with {
-            $0.errorCode = Int32(code.rawValue)
-            $0.errorMessage = message
-        })
+    private static func error(
+        _ code: RPCError.Code, _ message: String
+    ) -> Grpc_Reflection_V1_ServerReflectionResponse.OneOf_MessageResponse {
+        .errorResponse(
+            .with {
+                $0.errorCode = Int32(code.rawValue)
+                $0.errorMessage = message
+            })
     }
 }
 
@@ -134,7 +164,9 @@ struct ReflectionService: Grpc_Reflection_V1_ServerReflection.SimpleServiceProto
 
 /// Runs `body` until it ends or the server begins shutting down: tools such as grpcui keep one
 /// reflection stream open for a whole session, and it must not hold a graceful shutdown open.
-func endingAtShutdown(_ health: HealthStatus, _ body: @escaping @Sendable () async throws -> Void) async throws {
+func endingAtShutdown(
+    _ health: HealthStatus, _ body: @escaping @Sendable () async throws -> Void
+) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await body() }
         group.addTask { await health.untilStopping() }
@@ -151,13 +183,17 @@ struct ReflectionServiceV1Alpha: Grpc_Reflection_V1alpha_ServerReflection.Simple
 
     func serverReflectionInfo(
         request: RPCAsyncSequence<Grpc_Reflection_V1alpha_ServerReflectionRequest, any Error>,
-        response: RPCWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>, context: ServerContext
+        response: RPCWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>,
+        context: ServerContext
     ) async throws {
         try await endingAtShutdown(health) {
             for try await message in request {
-                let asked = try Grpc_Reflection_V1_ServerReflectionRequest(serializedBytes: try message.serializedBytes() as [UInt8])
+                let asked = try Grpc_Reflection_V1_ServerReflectionRequest(
+                    serializedBytes: try message.serializedBytes() as [UInt8])
                 let answer = index.answer(asked)
-                try await response.write(try Grpc_Reflection_V1alpha_ServerReflectionResponse(serializedBytes: try answer.serializedBytes() as [UInt8]))
+                try await response.write(
+                    try Grpc_Reflection_V1alpha_ServerReflectionResponse(
+                        serializedBytes: try answer.serializedBytes() as [UInt8]))
             }
         }
     }

@@ -15,18 +15,23 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     /// Ends large scores still running when the shutdown's drain ends (they then answer UNAVAILABLE).
     var drain = DrainDeadline()
     /// Threads for large requests, one per core (more would only queue on the CPU).
-    let largeRequests = WorkSlots(slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
-                                  whenFull: "64 large Score requests are already waiting; retry, or send smaller batches")
+    let largeRequests = WorkSlots(
+        slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
+        whenFull: "64 large Score requests are already waiting; retry, or send smaller batches")
     var beforeLargeScore: (@Sendable (CancellationCheck) -> Void)?
 
-    func score(request: Segmentation_V1_ScoreRequest, context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
+    func score(
+        request: Segmentation_V1_ScoreRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ScoreResponse {
         let resolved = try await models.resolve(try ModelReference(request.model))
         return try await score(request, with: resolved, context: context)
     }
 
     /// Inline when small (a thread hop would cost more than the work), on a thread of its own when large.
-    private func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
-                       context: ServerContext) async throws -> Segmentation_V1_ScoreResponse {
+    private func score(
+        _ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+        context: ServerContext
+    ) async throws -> Segmentation_V1_ScoreResponse {
         // A drain (SIGTERM) also fires `context.cancellation`: grpc-swift cancels every call's
         // handle when the connection quiesces. Calls in flight must run to their end then, so
         // while the server stops only the drain's own end (this task cancelled after
@@ -34,7 +39,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         let call = context.cancellation, health = self.health
         let drainEnded = DrainEnd()
         let drain = self.drain
-        let cancellation = CancellationCheck { drainEnded.isSet || drain.hasEnded || (call.isCancelled && health.phase != .stopping) }
+        let cancellation = CancellationCheck {
+            drainEnded.isSet || drain.hasEnded || (call.isCancelled && health.phase != .stopping)
+        }
         return try await withTaskCancellationHandler {
             try await score(request, with: resolved, cancellation: cancellation)
         } onCancel: {
@@ -42,8 +49,10 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         }
     }
 
-    private func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
-                       cancellation: CancellationCheck) async throws -> Segmentation_V1_ScoreResponse {
+    private func score(
+        _ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+        cancellation: CancellationCheck
+    ) async throws -> Segmentation_V1_ScoreResponse {
         do {
             let response: Segmentation_V1_ScoreResponse
             if Self.isLarge(request) {
@@ -85,11 +94,14 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             var answer: Segmentation_V1_ScoreResponse
             do {
                 if message.hasModel {
-                    current = nil  // a model that cannot be resolved is not silently replaced by the previous one
+                    // a model that cannot be resolved is not silently replaced by the previous one
+                    current = nil
                     current = try await models.resolve(try ModelReference(message.model))
                 }
                 guard let resolved = current else {
-                    throw RPCErrors.invalid("model is required: the first request of a score stream, and any after one whose model failed, must name it")
+                    throw RPCErrors.invalid(
+                        "model is required: the first request of a score stream, and any after one whose model failed, must name it"
+                    )
                 }
                 answer = try await score(message, with: resolved, context: context)
             } catch let error where !Self.endsStream(error) {
@@ -107,12 +119,16 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     /// stopping) end a stream; a bad request only fails its own response.
     private static func endsStream(_ error: any Error) -> Bool {
         if error is CancellationError || error is ScoringStopped { return true }
-        if let error = error as? RPCError { return [.cancelled, .deadlineExceeded, .unavailable].contains(error.code) }
+        if let error = error as? RPCError {
+            return [.cancelled, .deadlineExceeded, .unavailable].contains(error.code)
+        }
         return false
     }
 
-    static func score(_ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
-                      cancellation: CancellationCheck = .never) throws -> Segmentation_V1_ScoreResponse {
+    static func score(
+        _ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+        cancellation: CancellationCheck = .never
+    ) throws -> Segmentation_V1_ScoreResponse {
         var response = Segmentation_V1_ScoreResponse.with {
             $0.modelName = resolved.name
             $0.modelVersion = Int32(resolved.version)
@@ -122,7 +138,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
         }
         switch request.input {
-        case .matrix(let matrix)?: response.packed = try scoreMatrix(matrix, model, cancellation).proto
+        case .matrix(let matrix)?:
+            response.packed = try scoreMatrix(matrix, model, cancellation).proto
         case .features(let rows)?:
             let scored = present(try scoreFeatureRows(rows, model, cancellation))
             response.scores = .with { $0.scores = scored }
@@ -130,32 +147,47 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             let (assignments, report) = try scoreCSV(csv.data, request, model, cancellation)
             response.scores = .with { $0.scores = present(assignments) }
             response.dataReport = report.proto
-        case nil: throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
+        case nil:
+            throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
         }
         return response
     }
 
     /// The bulk form: packed values in, packed ids and distances out.
-    private static func scoreMatrix(_ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel,
-                                    _ cancellation: CancellationCheck) throws -> BatchScores {
+    private static func scoreMatrix(
+        _ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel,
+        _ cancellation: CancellationCheck
+    ) throws -> BatchScores {
         let width = matrix.featureNames.count
-        guard width > 0 else { throw RPCErrors.invalid("matrix.feature_names is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))") }
+        guard width > 0 else {
+            throw RPCErrors.invalid(
+                "matrix.feature_names is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))"
+            )
+        }
         guard matrix.values.count % width == 0 else {
-            throw RPCErrors.invalid("matrix.values has \(matrix.values.count) values, not a whole number of rows of \(width) columns")
+            throw RPCErrors.invalid(
+                "matrix.values has \(matrix.values.count) values, not a whole number of rows of \(width) columns"
+            )
         }
         let rows = matrix.values.count / width
         guard matrix.customerIds.isEmpty || matrix.customerIds.count == rows else {
-            throw RPCErrors.invalid("matrix has \(matrix.customerIds.count) customer_ids but \(rows) rows of \(width) values")
+            throw RPCErrors.invalid(
+                "matrix has \(matrix.customerIds.count) customer_ids but \(rows) rows of \(width) values"
+            )
         }
-        return try model.scoreBatch(customerIDs: matrix.customerIds.isEmpty ? nil : matrix.customerIds,
-                                    columns: matrix.featureNames, values: Matrix(rows: rows, columns: width, values: matrix.values),
-                                    cancellation: cancellation)
+        return try model.scoreBatch(
+            customerIDs: matrix.customerIds.isEmpty ? nil : matrix.customerIds,
+            columns: matrix.featureNames,
+            values: Matrix(rows: rows, columns: width, values: matrix.values),
+            cancellation: cancellation)
     }
 
     /// CSV rows as the model was trained on. Rows that cleaning or the filters remove (no
     /// customer id, cancellations...) are counted in the report, never fatal.
-    private static func scoreCSV(_ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel,
-                                 _ cancellation: CancellationCheck) throws -> ([Assignment], DataReport) {
+    private static func scoreCSV(
+        _ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel,
+        _ cancellation: CancellationCheck
+    ) throws -> ([Assignment], DataReport) {
         let filters = try RowFilter.list(request.filters) ?? []
         switch model.kind {
         case .transactions:
@@ -164,8 +196,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                 try columns.set(role: role, column: column)
             }
             // Cleaned as at training: older models (no cleaning stored) neither netted nor left out cancelled orders.
-            var loader = TransactionLoader(columns: columns, filters: filters,
-                                           cleaning: model.training.configuration.cleaning ?? .legacy)
+            var loader = TransactionLoader(
+                columns: columns, filters: filters,
+                cleaning: model.training.configuration.cleaning ?? .legacy)
             loader.cancellation = cancellation
             try loader.add(bytes: data, source: "request")
             let (table, report) = try loader.finish(requireRows: false)
@@ -173,19 +206,27 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             var snapshot: Int?
             if !request.snapshotDate.isEmpty {
                 guard let day = TimestampParser.day(ofDate: request.snapshotDate) else {
-                    throw RPCErrors.invalid("snapshot_date \(request.snapshotDate.quotedForMessage) is not a date (YYYY-MM-DD)")
+                    throw RPCErrors.invalid(
+                        "snapshot_date \(request.snapshotDate.quotedForMessage) is not a date (YYYY-MM-DD)"
+                    )
                 }
                 snapshot = day
             }
-            return (try model.score(transactions: table, snapshotDay: snapshot, cancellation: cancellation), report)
+            return (
+                try model.score(
+                    transactions: table, snapshotDay: snapshot, cancellation: cancellation), report
+            )
         case .customers:
             let table = try CustomerTableLoader.read(bytes: data, source: "request")
-            return try model.score(customerTable: table, filters: filters, cancellation: cancellation)
+            return try model.score(
+                customerTable: table, filters: filters, cancellation: cancellation)
         }
     }
 
-    private static func scoreFeatureRows(_ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel,
-                                         _ cancellation: CancellationCheck) throws -> [Assignment] {
+    private static func scoreFeatureRows(
+        _ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel,
+        _ cancellation: CancellationCheck
+    ) throws -> [Assignment] {
         guard !rows.rows.isEmpty else { throw ScoringError.emptyBatch }
         let width = rows.featureNames.count
         var values = [Double]()
@@ -195,13 +236,16 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         for (index, row) in rows.rows.enumerated() {
             let id = row.customerID.isEmpty ? "row \(index + 1)" : row.customerID
             guard row.values.count == width else {
-                throw ScoringError.wrongArity(customer: id, expected: width, found: row.values.count)
+                throw ScoringError.wrongArity(
+                    customer: id, expected: width, found: row.values.count)
             }
             ids.append(id)
             values.append(contentsOf: row.values)
         }
-        return try model.score(customerIDs: ids, columns: rows.featureNames,
-                               values: Matrix(rows: ids.count, columns: width, values: values), cancellation: cancellation)
+        return try model.score(
+            customerIDs: ids, columns: rows.featureNames,
+            values: Matrix(rows: ids.count, columns: width, values: values),
+            cancellation: cancellation)
     }
 }
 

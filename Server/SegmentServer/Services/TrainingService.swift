@@ -1,8 +1,8 @@
 import Foundation
 import GRPCCore
 import SegmentationAPI
-import SegmentationMapping
 import SegmentationEngine
+import SegmentationMapping
 
 /// Submits, watches, lists and cancels training jobs.
 struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
@@ -15,29 +15,44 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
         request: Segmentation_V1_SubmitTrainingJobRequest, context: ServerContext
     ) async throws -> Segmentation_V1_SubmitTrainingJobResponse {
         let spec = request.spec
-        let requestID = try RequestIDs.check(request.requestID, field: "request_id").map { ($0, try RequestIDs.fingerprint(spec)) }
+        let requestID = try RequestIDs.check(request.requestID, field: "request_id").map {
+            ($0, try RequestIDs.fingerprint(spec))
+        }
         // A retry answers with the first request's job before anything else is checked, so it
         // gets that job even if, say, its dataset was deleted since.
-        if let (id, fingerprint) = requestID, let earlier = try await registry.clientRequest(method: JobManager.submitMethod, id: id),
-           try ClientRequest(method: JobManager.submitMethod, id: id, fingerprint: fingerprint, resultID: "", createdAt: Date()).isRetry(of: earlier) {
+        if let (id, fingerprint) = requestID,
+            let earlier = try await registry.clientRequest(method: JobManager.submitMethod, id: id),
+            try ClientRequest(
+                method: JobManager.submitMethod, id: id, fingerprint: fingerprint, resultID: "",
+                createdAt: Date()
+            ).isRetry(of: earlier)
+        {
             let first = try await jobs.job(id: earlier.resultID)
             return .with { $0.job = first.proto }
         }
         try Names.validateModelName(spec.modelName)
-        guard !spec.datasetID.isEmpty else { throw RPCErrors.invalid("spec.dataset_id is required") }
+        guard !spec.datasetID.isEmpty else {
+            throw RPCErrors.invalid("spec.dataset_id is required")
+        }
         guard let dataset = try await registry.dataset(id: spec.datasetID) else {
             throw RegistryError.notFound("dataset \(spec.datasetID.quotedForMessage)")
         }
-        let configuration = try TrainingSpecs.configuration(spec, dataset: dataset.shape, limits: limits)
-        if let first = store.paths(of: dataset).first, let header = try CSVReader.header(ofFile: first) {
+        let configuration = try TrainingSpecs.configuration(
+            spec, dataset: dataset.shape, limits: limits)
+        if let first = store.paths(of: dataset).first,
+            let header = try CSVReader.header(ofFile: first)
+        {
             try configuration.check(header: header, source: dataset.files[0].name)
         }
-        let job = try await jobs.submit(modelName: spec.modelName, dataset: dataset, configuration: configuration, requestID: requestID)
+        let job = try await jobs.submit(
+            modelName: spec.modelName, dataset: dataset, configuration: configuration,
+            requestID: requestID)
         return .with { $0.job = job.proto }
     }
 
     func watchJob(
-        request: Segmentation_V1_WatchJobRequest, response: RPCWriter<Segmentation_V1_JobEvent>, context: ServerContext
+        request: Segmentation_V1_WatchJobRequest, response: RPCWriter<Segmentation_V1_JobEvent>,
+        context: ServerContext
     ) async throws {
         let (updates, token) = try await jobs.watch(id: request.jobID)
         // A client that goes away must end the stream: the handler's task is not cancelled for us.
@@ -70,32 +85,45 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
         }
     }
 
-    func getJob(request: Segmentation_V1_GetJobRequest, context: ServerContext) async throws -> Segmentation_V1_GetJobResponse {
+    func getJob(
+        request: Segmentation_V1_GetJobRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_GetJobResponse {
         let job = try await jobs.job(id: request.jobID)
         return .with { $0.job = job.proto }
     }
 
-    func listJobs(request: Segmentation_V1_ListJobsRequest, context: ServerContext) async throws -> Segmentation_V1_ListJobsResponse {
-        let paging = try PageRequest(size: request.pageSize, token: request.pageToken, list: "jobs", scope: request.modelName)
+    func listJobs(
+        request: Segmentation_V1_ListJobsRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListJobsResponse {
+        let paging = try PageRequest(
+            size: request.pageSize, token: request.pageToken, list: "jobs", scope: request.modelName
+        )
         let cursor = try paging.after.map { key in
-            guard let cursor = JobCursor(key: key) else { throw RPCErrors.invalid("page_token is damaged; start again with an empty page_token") }
+            guard let cursor = JobCursor(key: key) else {
+                throw RPCErrors.invalid(
+                    "page_token is damaged; start again with an empty page_token")
+            }
             return cursor
         }
         // One more than a page: whether another page follows.
-        let list = try await jobs.jobs(limit: paging.size + 1, modelName: request.modelName.isEmpty ? nil : request.modelName, after: cursor)
+        let list = try await jobs.jobs(
+            limit: paging.size + 1, modelName: request.modelName.isEmpty ? nil : request.modelName,
+            after: cursor)
         let items = Array(list.items.prefix(paging.size))
         return .with {
             $0.jobs = items.map(\.proto)
             $0.unreadable = Int32(list.unreadable)
             // Unreadable rows count towards the page too: more rows than a page means more jobs.
             let more = list.items.count + Int(list.unreadable) > paging.size && !items.isEmpty
-            $0.nextPageToken = more ? paging.token(after: JobCursor(items[items.count - 1]).key) : ""
+            $0.nextPageToken =
+                more ? paging.token(after: JobCursor(items[items.count - 1]).key) : ""
         }
     }
 
-    func cancelJob(request: Segmentation_V1_CancelJobRequest, context: ServerContext) async throws -> Segmentation_V1_CancelJobResponse {
+    func cancelJob(
+        request: Segmentation_V1_CancelJobRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_CancelJobResponse {
         let job = try await jobs.cancel(id: request.jobID)
         return .with { $0.job = job.proto }
     }
 }
-

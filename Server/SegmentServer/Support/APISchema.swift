@@ -8,7 +8,8 @@ import SwiftProtobuf
 enum APISchema {
     static let descriptorSet: Google_Protobuf_FileDescriptorSet = {
         // Generated and committed together with the code that uses it: failing to decode is a build defect.
-        try! Google_Protobuf_FileDescriptorSet(serializedBytes: Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64)!)
+        try! Google_Protobuf_FileDescriptorSet(
+            serializedBytes: Data(base64Encoded: SegmentationDescriptors.fileDescriptorSetBase64)!)
     }()
 
     /// "unary", "client_stream", "server_stream" or "bidi_stream" by "package.Service/Method"
@@ -19,12 +20,13 @@ enum APISchema {
             let prefix = file.package.isEmpty ? "" : file.package + "."
             for service in file.service {
                 for method in service.method {
-                    types[prefix + service.name + "/" + method.name] = switch (method.clientStreaming, method.serverStreaming) {
-                    case (false, false): "unary"
-                    case (true, false): "client_stream"
-                    case (false, true): "server_stream"
-                    case (true, true): "bidi_stream"
-                    }
+                    types[prefix + service.name + "/" + method.name] =
+                        switch (method.clientStreaming, method.serverStreaming) {
+                        case (false, false): "unary"
+                        case (true, false): "client_stream"
+                        case (false, true): "server_stream"
+                        case (true, true): "bidi_stream"
+                        }
                 }
             }
         }

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The data directory held by one server at a time: a second server on the same `--data-dir`
@@ -19,11 +20,13 @@ public final class DataDirectoryLock: Sendable {
             throw ServerSetupError("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?
+            let holder =
+                (try? String(contentsOfFile: path, encoding: .utf8))?
                 .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             close(fd)
-            throw ServerSetupError("--data-dir \(directory) is in use by another segment-server (\(holder.isEmpty ? "a process that did not say which" : holder)); "
-                                   + "stop it, or give this server its own --data-dir")
+            throw ServerSetupError(
+                "--data-dir \(directory) is in use by another segment-server (\(holder.isEmpty ? "a process that did not say which" : holder)); "
+                    + "stop it, or give this server its own --data-dir")
         }
         let holder = "pid \(getpid()) on \(ProcessInfo.processInfo.hostName)\n"
         _ = ftruncate(fd, 0)

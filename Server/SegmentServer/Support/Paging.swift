@@ -17,25 +17,35 @@ struct PageRequest {
 
     /// `list` names the RPC's list ("models"); `scope` its filter (a model name), if any.
     init(size: Int32, token: String, list: String, scope: String = "") throws {
-        guard size >= 0 else { throw RPCErrors.invalid("page_size must not be negative, got \(size)") }
+        guard size >= 0 else {
+            throw RPCErrors.invalid("page_size must not be negative, got \(size)")
+        }
         self.size = size == 0 ? Self.defaultSize : min(Int(size), Self.maximumSize)
         self.list = list
         self.scope = scope
         guard !token.isEmpty else { after = nil; return }
         guard token.utf8.count <= 512, let data = Data(base64Encoded: Self.padded(token)),
-              let text = String(data: data, encoding: .utf8) else {
-            throw RPCErrors.invalid("page_token is not a token this server issued; start again with an empty page_token")
+            let text = String(data: data, encoding: .utf8)
+        else {
+            throw RPCErrors.invalid(
+                "page_token is not a token this server issued; start again with an empty page_token"
+            )
         }
-        let parts = text.split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+        let parts = text.split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false).map(
+            String.init)
         guard parts.count == 4, parts[0] == "p1", parts[1] == list, parts[2] == scope else {
-            throw RPCErrors.invalid("page_token belongs to another list or filter; send the same request as the one that returned it")
+            throw RPCErrors.invalid(
+                "page_token belongs to another list or filter; send the same request as the one that returned it"
+            )
         }
         after = parts[3]
     }
 
     /// One page of `all` (already in the list's order), and the token for the next, empty when
     /// this page is the last. `isAfter(item, key)`: the item comes after the key in that order.
-    func page<Item>(_ all: [Item], key: (Item) -> String, isAfter: (Item, String) -> Bool) -> (items: [Item], nextToken: String) {
+    func page<Item>(
+        _ all: [Item], key: (Item) -> String, isAfter: (Item, String) -> Bool
+    ) -> (items: [Item], nextToken: String) {
         let start = after.map { key in all.firstIndex { isAfter($0, key) } ?? all.count } ?? 0
         let end = min(start + size, all.count)
         let items = Array(all[start..<end])
@@ -45,11 +55,13 @@ struct PageRequest {
     /// The token whose page starts after `key`.
     func token(after key: String) -> String {
         Data("p1\n\(list)\n\(scope)\n\(key)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
     }
 
     private static func padded(_ token: String) -> String {
-        let standard = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        let standard = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(
+            of: "_", with: "/")
         return standard + String(repeating: "=", count: (4 - standard.count % 4) % 4)
     }
 }

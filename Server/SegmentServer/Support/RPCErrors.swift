@@ -19,9 +19,12 @@ enum RPCErrors {
         if let error = error as? RPCError { return withDetails(error) }
         let (code, reason, extra) = classify(error)
         var message = String(describing: error)
-        if message.utf8.count > maximumMessageLength { message = message.cutToUTF8(maximumMessageLength) + "..." }
-        let status = GoogleRPCStatus(code: code, message: message,
-                                     details: [.errorInfo(reason: reason, domain: domain)] + extra)
+        if message.utf8.count > maximumMessageLength {
+            message = message.cutToUTF8(maximumMessageLength) + "..."
+        }
+        let status = GoogleRPCStatus(
+            code: code, message: message,
+            details: [.errorInfo(reason: reason, domain: domain)] + extra)
         return RPCError(code: code, message: message, metadata: status.rpcErrorMetadata)
     }
 
@@ -32,8 +35,15 @@ enum RPCErrors {
             switch error {
             case .notFound(let what):
                 let words = what.split(separator: " ", maxSplits: 1)
-                return (.notFound, "NOT_FOUND", [.resourceInfo(type: String(words.first ?? ""), name: String(words.last ?? "").cutToUTF8(200),
-                                                               errorDescription: "not found")])
+                return (
+                    .notFound, "NOT_FOUND",
+                    [
+                        .resourceInfo(
+                            type: String(words.first ?? ""),
+                            name: String(words.last ?? "").cutToUTF8(200),
+                            errorDescription: "not found")
+                    ]
+                )
             case .aliasedVersion: return (.failedPrecondition, "ALIASED_VERSION", [])
             case .invalid: return (.invalidArgument, "INVALID_NAME", [])
             case .storage: return (.internalError, "STORAGE", [])
@@ -49,22 +59,65 @@ enum RPCErrors {
             switch error {
             case .shuttingDown: return (.unavailable, "SHUTTING_DOWN", [])
             case .alreadyFinished, .registering: return (.failedPrecondition, "JOB_FINISHED", [])
-            case .queueFull: return (.resourceExhausted, "QUEUE_FULL", [.quotaFailure(violations: [.init(subject: "queued jobs", description: "--max-queued-jobs")])])
+            case .queueFull:
+                return (
+                    .resourceExhausted, "QUEUE_FULL",
+                    [
+                        .quotaFailure(violations: [
+                            .init(subject: "queued jobs", description: "--max-queued-jobs")
+                        ])
+                    ]
+                )
             }
         case let error as UploadError:
             switch error {
-            case .tooLarge: return (.resourceExhausted, "UPLOAD_TOO_LARGE", [.quotaFailure(violations: [.init(subject: "upload bytes", description: "--max-upload-mb")])])
+            case .tooLarge:
+                return (
+                    .resourceExhausted, "UPLOAD_TOO_LARGE",
+                    [
+                        .quotaFailure(violations: [
+                            .init(subject: "upload bytes", description: "--max-upload-mb")
+                        ])
+                    ]
+                )
             case .tooManyColumns: return (.invalidArgument, "TOO_MANY_COLUMNS", [])
-            case .tooManyRows: return (.resourceExhausted, "TOO_MANY_ROWS", [.quotaFailure(violations: [.init(subject: "rows per dataset", description: "--max-rows")])])
-            case .quotaExceeded: return (.resourceExhausted, "DATASET_QUOTA", [.quotaFailure(violations: [.init(subject: "stored dataset bytes", description: "--max-datasets-mb")])])
+            case .tooManyRows:
+                return (
+                    .resourceExhausted, "TOO_MANY_ROWS",
+                    [
+                        .quotaFailure(violations: [
+                            .init(subject: "rows per dataset", description: "--max-rows")
+                        ])
+                    ]
+                )
+            case .quotaExceeded:
+                return (
+                    .resourceExhausted, "DATASET_QUOTA",
+                    [
+                        .quotaFailure(violations: [
+                            .init(subject: "stored dataset bytes", description: "--max-datasets-mb")
+                        ])
+                    ]
+                )
             case .storage: return (.internalError, "STORAGE", [])
             default: return (.invalidArgument, "BAD_UPLOAD", [])
             }
         case let error as InvalidField:
-            return (.invalidArgument, "INVALID_ARGUMENT",
-                    [.badRequest(violations: [.init(field: error.field.cutToUTF8(200), description: error.message.cutToUTF8(maximumMessageLength))])])
+            return (
+                .invalidArgument, "INVALID_ARGUMENT",
+                [
+                    .badRequest(violations: [
+                        .init(
+                            field: error.field.cutToUTF8(200),
+                            description: error.message.cutToUTF8(maximumMessageLength))
+                    ])
+                ]
+            )
         case let error as ScoringError:
-            return (.invalidArgument, "BAD_ROW", fieldViolation(error).map { [.badRequest(violations: [$0])] } ?? [])
+            return (
+                .invalidArgument, "BAD_ROW",
+                fieldViolation(error).map { [.badRequest(violations: [$0])] } ?? []
+            )
         case let error as InputError:
             if case .kindMismatch = error { return (.invalidArgument, "KIND_MISMATCH", []) }
             return (.invalidArgument, "INVALID_INPUT", [])
@@ -74,7 +127,11 @@ enum RPCErrors {
             return (.invalidArgument, "INVALID_PARAMETER", [])
         case let error as ModelError:
             switch error {
-            case .unknownSegment: return (.notFound, "NOT_FOUND", [.resourceInfo(type: "segment", name: "", errorDescription: error.description)])
+            case .unknownSegment:
+                return (
+                    .notFound, "NOT_FOUND",
+                    [.resourceInfo(type: "segment", name: "", errorDescription: error.description)]
+                )
             case .invalidName, .wrongKind: return (.invalidArgument, "INVALID_SEGMENT_EDIT", [])
             case .corrupt, .notAModel: return (.dataLoss, "DAMAGED_DATA", [])
             default: return (.internalError, "MODEL_FORMAT", [])
@@ -86,15 +143,22 @@ enum RPCErrors {
     }
 
     /// "customer 17850: field monetary ..." as a field violation, `customers[17850].monetary`.
-    private static func fieldViolation(_ error: ScoringError) -> ErrorDetails.BadRequest.FieldViolation? {
+    private static func fieldViolation(
+        _ error: ScoringError
+    ) -> ErrorDetails.BadRequest.FieldViolation? {
         let (customer, field): (String, String)
         switch error {
         case .wrongArity(let c, _, _): (customer, field) = (c, "values")
-        case .nonFinite(let c, let f, _), .outOfDomain(let c, let f, _, _), .unreadable(let c, let f, _): (customer, field) = (c, f)
+        case .nonFinite(let c, let f, _), .outOfDomain(let c, let f, _, _),
+            .unreadable(let c, let f, _):
+            (customer, field) = (c, f)
         case .unknownColumn(let name, _), .missingColumn(let name): (customer, field) = ("", name)
         case .emptyBatch: return nil
         }
-        let path = customer.isEmpty ? "columns.\(field.cutToUTF8(64))" : "customers[\(customer.cutToUTF8(64))].\(field.cutToUTF8(64))"
+        let path =
+            customer.isEmpty
+            ? "columns.\(field.cutToUTF8(64))"
+            : "customers[\(customer.cutToUTF8(64))].\(field.cutToUTF8(64))"
         return .init(field: path, description: error.description.cutToUTF8(maximumMessageLength))
     }
 
@@ -110,14 +174,20 @@ enum RPCErrors {
         } else {
             let (_, reason, _) = classify(error)
             answer.reason = reason
-            if let error = error as? ScoringError, let violation = fieldViolation(error) { answer.field = violation.field }
+            if let error = error as? ScoringError, let violation = fieldViolation(error) {
+                answer.field = violation.field
+            }
         }
         return answer
     }
 
     static func invalid(_ message: String) -> RPCError {
-        let text = message.utf8.count > maximumMessageLength ? message.cutToUTF8(maximumMessageLength) + "..." : message
-        let status = GoogleRPCStatus(code: .invalidArgument, message: text, details: [.errorInfo(reason: "INVALID_ARGUMENT", domain: domain)])
+        let text =
+            message.utf8.count > maximumMessageLength
+            ? message.cutToUTF8(maximumMessageLength) + "..." : message
+        let status = GoogleRPCStatus(
+            code: .invalidArgument, message: text,
+            details: [.errorInfo(reason: "INVALID_ARGUMENT", domain: domain)])
         return RPCError(code: .invalidArgument, message: text, metadata: status.rpcErrorMetadata)
     }
 }
@@ -137,12 +207,15 @@ enum Refusal: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case .starting: "the server is starting (checking the registry, loading model tables); retry shortly"
-        case .noToken: "this server needs a bearer token: send 'authorization: Bearer TOKEN' (the segment CLI: SEGMENT_TOKEN or --token-file)"
+        case .starting:
+            "the server is starting (checking the registry, loading model tables); retry shortly"
+        case .noToken:
+            "this server needs a bearer token: send 'authorization: Bearer TOKEN' (the segment CLI: SEGMENT_TOKEN or --token-file)"
         case .unknownToken: "the bearer token is not one this server knows"
         case .notPermitted(let role, let method, let needs, let roles):
             "role \(role) may not call \(method) (it needs \(needs); roles with it: \(roles.joined(separator: ", ")))"
-        case .metadataTooLarge(let size, let limit): "the call's metadata is \(size) bytes; this server takes at most \(limit) (--max-header-bytes)"
+        case .metadataTooLarge(let size, let limit):
+            "the call's metadata is \(size) bytes; this server takes at most \(limit) (--max-header-bytes)"
         case .scoringBusy(let message): message
         case .drainEnded:
             "the server shut down before this call finished (its --drain-seconds drain ended); retry: another replica, or this one once restarted"
@@ -155,7 +228,14 @@ enum Refusal: Error, CustomStringConvertible {
         case .noToken, .unknownToken: (.unauthenticated, "UNAUTHENTICATED", [])
         case .notPermitted: (.permissionDenied, "PERMISSION_DENIED", [])
         case .metadataTooLarge:
-            (.resourceExhausted, "METADATA_TOO_LARGE", [.quotaFailure(violations: [.init(subject: "metadata bytes", description: "--max-header-bytes")])])
+            (
+                .resourceExhausted, "METADATA_TOO_LARGE",
+                [
+                    .quotaFailure(violations: [
+                        .init(subject: "metadata bytes", description: "--max-header-bytes")
+                    ])
+                ]
+            )
         case .scoringBusy: (.resourceExhausted, "SCORING_BUSY", [])
         case .drainEnded: (.unavailable, "SHUTTING_DOWN", [])
         }
@@ -166,17 +246,22 @@ extension RPCErrors {
     /// An `RPCError` thrown bare (by the framework, or health's NOT_FOUND) gets the details
     /// every error carries: an ErrorInfo whose reason is its code's name.
     static func withDetails(_ error: RPCError) -> RPCError {
-        guard !error.metadata.contains(where: { $0.key == "grpc-status-details-bin" }) else { return error }
-        let status = GoogleRPCStatus(code: error.code, message: error.message,
-                                     details: [.errorInfo(reason: reasonName(error.code), domain: domain)])
+        guard !error.metadata.contains(where: { $0.key == "grpc-status-details-bin" }) else {
+            return error
+        }
+        let status = GoogleRPCStatus(
+            code: error.code, message: error.message,
+            details: [.errorInfo(reason: reasonName(error.code), domain: domain)])
         var metadata = error.metadata
         metadata.add(contentsOf: status.rpcErrorMetadata)
-        return RPCError(code: error.code, message: error.message, metadata: metadata, cause: error.cause)
+        return RPCError(
+            code: error.code, message: error.message, metadata: metadata, cause: error.cause)
     }
 
     /// UNAVAILABLE, NOT_FOUND... as the reason of an error that has no more specific one.
     static func reasonName(_ code: RPCError.Code) -> String {
-        if code == .internalError { return "INTERNAL" }  // gRPC's name; grpc-swift's case is internalError
+        // gRPC's name; grpc-swift's case is internalError
+        if code == .internalError { return "INTERNAL" }
         var words: [String] = []
         for character in String(describing: code) {
             if character.isUppercase { words.append("") }

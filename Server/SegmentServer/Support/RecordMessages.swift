@@ -13,13 +13,17 @@ extension DatasetColumns {
     }
 
     var proto: Segmentation_V1_ColumnSpec {
-        .with { $0.roles = roles; $0.idColumn = idColumn }
+        .with {
+            $0.roles = roles; $0.idColumn = idColumn
+        }
     }
 
     /// The engine's column options, or an error naming a bad role.
     func transactionColumns() throws -> TransactionColumns {
         var columns = TransactionColumns()
-        for (role, column) in roles.sorted(by: { $0.key < $1.key }) { try columns.set(role: role, column: column) }
+        for (role, column) in roles.sorted(by: { $0.key < $1.key }) {
+            try columns.set(role: role, column: column)
+        }
         return columns
     }
 }
@@ -31,7 +35,12 @@ extension DatasetRecord {
             $0.name = name
             $0.kind = kind.proto
             $0.columns = columns.proto
-            $0.files = files.map { file in .with { $0.name = file.name; $0.sizeBytes = file.sizeBytes; $0.sha256 = file.sha256 ?? "" } }
+            $0.files = files.map { file in
+                .with {
+                    $0.name = file.name; $0.sizeBytes = file.sizeBytes;
+                    $0.sha256 = file.sha256 ?? ""
+                }
+            }
             $0.sizeBytes = sizeBytes
             $0.rows = rows
             $0.createdAt = Google_Protobuf_Timestamp(createdAt)
@@ -92,7 +101,10 @@ extension ModelReference {
     /// A request's ModelRef, checked: `field` names it in errors ("model").
     init(_ ref: Segmentation_V1_ModelRef, field: String = "model") throws {
         guard !ref.name.isEmpty else {
-            throw InvalidField("\(field).name", "\(field).name is required (a model name; version or alias optional, neither: the latest)")
+            throw InvalidField(
+                "\(field).name",
+                "\(field).name is required (a model name; version or alias optional, neither: the latest)"
+            )
         }
         do {
             try Names.validateModelName(ref.name)
@@ -103,7 +115,11 @@ extension ModelReference {
         case nil:
             self.init(name: ref.name, selector: .latest)
         case .version(let number)?:
-            guard number >= 1 else { throw InvalidField("\(field).version", "\(field).version: version numbers start at 1, got \(number)") }
+            guard number >= 1 else {
+                throw InvalidField(
+                    "\(field).version",
+                    "\(field).version: version numbers start at 1, got \(number)")
+            }
             self.init(name: ref.name, selector: .version(Int(number)))
         case .alias(let alias)?:
             if alias.lowercased() == "latest" {
@@ -123,6 +139,8 @@ extension ModelReference {
 extension DatasetRecord {
     /// What a training spec is checked against.
     var shape: DatasetShape {
-        DatasetShape(kind: kind, roles: columns.roles, idColumn: columns.idColumn, features: features, customers: customers)
+        DatasetShape(
+            kind: kind, roles: columns.roles, idColumn: columns.idColumn, features: features,
+            customers: customers)
     }
 }

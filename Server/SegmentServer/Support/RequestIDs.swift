@@ -11,8 +11,12 @@ enum RequestIDs {
     /// nil for an empty id (no idempotency asked for); an error naming `field` for a bad one.
     static func check(_ id: String, field: String) throws -> String? {
         guard !id.isEmpty else { return nil }
-        guard id.utf8.count <= maximumLength, id.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) else {
-            throw RPCErrors.invalid("\(field) must be 1-\(maximumLength) printable ASCII characters without spaces (e.g. a UUID)")
+        guard id.utf8.count <= maximumLength,
+            id.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 })
+        else {
+            throw RPCErrors.invalid(
+                "\(field) must be 1-\(maximumLength) printable ASCII characters without spaces (e.g. a UUID)"
+            )
         }
         return id
     }

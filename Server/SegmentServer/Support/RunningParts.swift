@@ -29,7 +29,8 @@ final class RunningParts: Sendable {
     var description: String {
         state.withLock { state in
             let parts = state.parts.keys.sorted()
-            return "parts: \(parts.isEmpty ? "none" : parts.joined(separator: ", ")); shutdown: \(state.shutdown)"
+            return
+                "parts: \(parts.isEmpty ? "none" : parts.joined(separator: ", ")); shutdown: \(state.shutdown)"
         }
     }
 }

@@ -44,8 +44,12 @@ final class ConnectionGuards: Sendable {
     var callbacks: HTTP2ServerTransport.Config.ChannelDebuggingCallbacks {
         .init(
             onBindTCPListener: nil,
-            onAcceptTCPConnection: { channel in channel.eventLoop.makeCompletedFuture { try self.install(on: channel) } },
-            onAcceptHTTP2Stream: { stream in stream.eventLoop.makeCompletedFuture { try self.track(stream) } })
+            onAcceptTCPConnection: { channel in
+                channel.eventLoop.makeCompletedFuture { try self.install(on: channel) }
+            },
+            onAcceptHTTP2Stream: { stream in
+                stream.eventLoop.makeCompletedFuture { try self.track(stream) }
+            })
     }
 
     /// Connections open now.
@@ -55,12 +59,16 @@ final class ConnectionGuards: Sendable {
     /// done and the client is talking HTTP/2.
     private func install(on channel: any Channel) throws {
         let pipeline = channel.pipeline.syncOperations
-        try pipeline.addHandler(ConnectionGuard(guards: self), position: .before(try pipeline.handler(type: NIOHTTP2Handler.self)))
+        try pipeline.addHandler(
+            ConnectionGuard(guards: self),
+            position: .before(try pipeline.handler(type: NIOHTTP2Handler.self)))
     }
 
     private func track(_ stream: any Channel) throws {
         guard let connection = stream.parent,
-              let guarding = try? connection.pipeline.syncOperations.handler(type: ConnectionGuard.self) else { return }
+            let guarding = try? connection.pipeline.syncOperations.handler(
+                type: ConnectionGuard.self)
+        else { return }
         guard guarding.callStarted() else {
             // First in the stream's pipeline, so that its frame goes straight to HTTP/2, before
             // gRPC has seen the call.
@@ -81,7 +89,9 @@ final class ConnectionGuards: Sendable {
 
     func leave() { open.subtract(1, ordering: .relaxed) }
 
-    func closed(_ reason: ConnectionGuard.CloseReason) { metrics.connectionClosed(reason: reason.rawValue) }
+    func closed(_ reason: ConnectionGuard.CloseReason) {
+        metrics.connectionClosed(reason: reason.rawValue)
+    }
 }
 
 /// One connection's watch: admitted or closed at once; closed if it has not started talking
@@ -92,7 +102,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum CloseReason: String { case overLimit = "over_limit", handshakeTimeout = "handshake_timeout", idle }
+    enum CloseReason: String {
+        case overLimit = "over_limit"
+        case handshakeTimeout = "handshake_timeout"
+        case idle
+    }
 
     private let guards: ConnectionGuards
     private var context: ChannelHandlerContext?
@@ -119,7 +133,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         admitted = true
-        handshake = context.eventLoop.assumeIsolated().scheduleTask(in: guards.limits.handshakeTimeout) { self.cut(.handshakeTimeout) }
+        handshake = context.eventLoop.assumeIsolated().scheduleTask(
+            in: guards.limits.handshakeTimeout
+        ) { self.cut(.handshakeTimeout) }
         armIdleCut()
     }
 
@@ -135,9 +151,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelActive(context: ChannelHandlerContext) {
         context.fireChannelActive()  // the HTTP/2 handler sends its preface first
         // A second SETTINGS frame: the transport's own has a fixed 16 KiB header list size.
-        let settings = HTTP2Frame(streamID: .rootStream, payload: .settings(.settings([
-            HTTP2Setting(parameter: .maxHeaderListSize, value: guards.limits.headerListBytes),
-        ])))
+        let settings = HTTP2Frame(
+            streamID: .rootStream,
+            payload: .settings(
+                .settings([
+                    HTTP2Setting(
+                        parameter: .maxHeaderListSize, value: guards.limits.headerListBytes)
+                ])))
         context.channel.writeAndFlush(settings, promise: nil)
     }
 
@@ -179,7 +199,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
             let waiting = context.eventLoop.makePromise(of: Void.self)
             promise.map { waiting.futureResult.cascade(to: $0) }
-            let bound = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerBound) { self.endLingering(context, closing: true) }
+            let bound = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerBound) {
+                self.endLingering(context, closing: true)
+            }
             lingering = (waiting, bound)
         default:
             context.close(mode: mode, promise: promise)
@@ -227,9 +249,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     static func advertise(_ streams: Int, in bytes: inout ByteBuffer) -> Bool {
         let start = bytes.readerIndex
         guard let length = bytes.getInteger(at: start, as: UInt32.self).map({ Int($0 >> 8) }),
-              bytes.getInteger(at: start + 3, as: UInt8.self) == 0x4,
-              bytes.getInteger(at: start + 4, as: UInt8.self) == 0,  // not an ACK
-              bytes.readableBytes >= 9 + length else { return false }
+            bytes.getInteger(at: start + 3, as: UInt8.self) == 0x4,
+            bytes.getInteger(at: start + 4, as: UInt8.self) == 0,  // not an ACK
+            bytes.readableBytes >= 9 + length
+        else { return false }
         for entry in stride(from: start + 9, to: start + 9 + length, by: 6)
         where bytes.getInteger(at: entry, as: UInt16.self) == 0x3 {
             bytes.setInteger(UInt32(streams), at: entry + 2)
@@ -240,7 +263,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func armIdleCut() {
         guard let context else { return }
         idle?.cancel()
-        idle = context.eventLoop.assumeIsolated().scheduleTask(in: guards.limits.idleCut) { self.cut(.idle) }
+        idle = context.eventLoop.assumeIsolated().scheduleTask(in: guards.limits.idleCut) {
+            self.cut(.idle)
+        }
     }
 
     private func cut(_ reason: CloseReason) {

@@ -1,163 +1,5 @@
 import Foundation
 
-/// Which columns of a customers table to use.
-public struct CustomerColumns: Codable, Sendable, Equatable {
-    /// The id column; nil finds one named like `CustomerID`, `CUST_ID` or `id`, else rows are numbered.
-    public var id: String?
-    /// Columns to cluster on; nil takes every column but the id. Text columns are one-hot encoded.
-    public var features: [String]?
-    /// Columns to treat as sensitive beyond the built-in list (`SensitiveAttributes`).
-    public var sensitive: [String]?
-    /// Sensitive columns the user explicitly allows clustering on. They still never appear in
-    /// segment names or actions.
-    public var allowSensitive: [String]?
-
-    public init(id: String? = nil, features: [String]? = nil, sensitive: [String]? = nil, allowSensitive: [String]? = nil) {
-        self.id = id
-        self.features = features
-        self.sensitive = sensitive
-        self.allowSensitive = allowSensitive
-    }
-}
-
-/// Attributes a segmentation must not target people by: protected characteristics in
-/// fair-lending and anti-discrimination law. A column is sensitive when a word of its name
-/// (split at anything but letters and digits and between camel-case words, case ignored) is in
-/// `terms` or `wordTerms`, when its lowercased name contains a term of six letters or more (`maritalstatus`),
-/// or when the user names it.
-public enum SensitiveAttributes {
-    public static let terms: Set<String> = [
-        "gender", "sex", "sexual", "orientation", "race", "racial", "ethnicity", "ethnic", "religion", "religious",
-        "faith", "marital", "married", "marriage", "spouse", "nationality", "citizenship", "citizen", "immigration",
-        "disability", "disabled", "handicap", "pregnant", "pregnancy", "caste", "tribe",
-        // Age is protected in lending and employment law (and date of birth gives it away).
-        "birthday", "birthdate", "dateofbirth", "veteran", "genetic",
-    ]
-    /// Matched as whole words only: "usage" is no age, "international" no national origin.
-    public static let wordTerms: Set<String> = ["age", "aged", "dob", "birth", "born", "national", "origin"]
-
-    public static func isSensitive(_ column: String, extra: [String] = []) -> Bool {
-        if extra.contains(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) { return true }
-        let lower = column.lowercased()
-        return words(column).contains { terms.contains($0) || wordTerms.contains($0) } || terms.contains { $0.count >= 6 && lower.contains($0) }
-    }
-
-    /// "MaritalStatus" -> marital, status; "GENDER_CODE" -> gender, code.
-    static func words(_ name: String) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var previous: Character?
-        for character in name {
-            if !character.isLetter && !character.isNumber {
-                if !current.isEmpty { words.append(current) }
-                current = ""
-            } else {
-                if character.isUppercase, let previous, previous.isLowercase, !current.isEmpty {
-                    words.append(current)
-                    current = ""
-                }
-                current.append(character)
-            }
-            previous = character
-        }
-        if !current.isEmpty { words.append(current) }
-        return words.map { $0.lowercased() }
-    }
-}
-
-/// Turns raw customer columns into numbers: numeric columns with missing values imputed by the
-/// training median, text columns one-hot encoded over the training categories. Part of the model.
-public struct CustomerEncoder: Codable, Sendable, Equatable {
-    public enum Column: Codable, Sendable, Equatable {
-        case numeric(name: String, median: Double)
-        /// One 0/1 column per category (k columns for k categories).
-        case categorical(name: String, categories: [String])
-        /// A two-level category as one 0/1 column, `name=level` (1 for `level`, 0 for the other).
-        case indicator(name: String, level: String, other: String)
-
-        public var name: String {
-            switch self {
-            case .numeric(let name, _), .categorical(let name, _), .indicator(let name, _, _): name
-            }
-        }
-    }
-
-    public var idColumn: String?
-    public var columns: [Column]
-    /// Columns of the training table that were left out on purpose; accepted and ignored when scoring.
-    public var ignoredColumns: [String] = []
-    /// Sensitive columns the user opted in to cluster on: never named in labels (nil: none).
-    public var sensitiveColumns: [String]?
-
-    /// Names of the encoded features, e.g. `balance`, `channel=Online`.
-    public var featureNames: [String] {
-        columns.flatMap { column -> [String] in
-            switch column {
-            case .numeric(let name, _): [name]
-            case .categorical(let name, let categories): categories.map { "\(name)=\($0)" }
-            case .indicator(let name, let level, _): ["\(name)=\(level)"]
-            }
-        }
-    }
-
-    /// Encoded feature names that come from sensitive columns.
-    public var sensitiveFeatureNames: Set<String> {
-        let sensitive = Set(sensitiveColumns ?? [])
-        return Set(columns.filter { sensitive.contains($0.name) }.flatMap { column -> [String] in
-            switch column {
-            case .numeric(let name, _): [name]
-            case .categorical(let name, let categories): categories.map { "\(name)=\($0)" }
-            case .indicator(let name, let level, _): ["\(name)=\(level)"]
-            }
-        })
-    }
-
-    static let missingTokens: Set<String> = ["", "na", "n/a", "nan", "null", "none", "-", "?"]
-
-    static func isMissing(_ text: String) -> Bool {
-        missingTokens.contains(text.trimmingCharacters(in: .whitespaces).lowercased())
-    }
-
-    /// Encodes rows given as text cells under `header`. Returns the matrix and per-column counts
-    /// of imputed values.
-    public func encode(header: [String], rows: [[String]], customerIDs: [String]) throws -> (Matrix, [Int]) {
-        let positions = try columns.map { column -> Int in
-            guard let index = header.firstIndex(of: column.name) else { throw ScoringError.missingColumn(column.name) }
-            return index
-        }
-        let known = Set(columns.map(\.name) + [idColumn].compactMap { $0 } + ignoredColumns)
-        if let unknown = header.first(where: { !known.contains($0) }) {
-            throw ScoringError.unknownColumn(unknown, expected: columns.map(\.name))
-        }
-        let width = featureNames.count
-        var values = [Double]()
-        values.reserveCapacity(rows.count * width)
-        var imputed = [Int](repeating: 0, count: columns.count)
-        for (r, row) in rows.enumerated() {
-            guard row.count == header.count else {
-                throw ScoringError.wrongArity(customer: customerIDs[r], expected: header.count, found: row.count)
-            }
-            for (c, column) in columns.enumerated() {
-                let text = row[positions[c]]
-                switch column {
-                case .numeric(let name, let median):
-                    if Self.isMissing(text) { values.append(median); imputed[c] += 1; continue }
-                    guard let value = NumberParser.parse(text) else {
-                        throw ScoringError.unreadable(customer: customerIDs[r], field: name, text: text)
-                    }
-                    values.append(value)
-                case .categorical(_, let categories):
-                    let value = text.trimmingCharacters(in: .whitespaces)
-                    for category in categories { values.append(category == value ? 1 : 0) }
-                case .indicator(_, let level, _):
-                    values.append(text.trimmingCharacters(in: .whitespaces) == level ? 1 : 0)
-                }
-            }
-        }
-        return (Matrix(rows: rows.count, columns: width, values: values), imputed)
-    }
-}
-
 /// Reads a customers table, cleans it (malformed rows, missing ids, exact duplicates, all
 /// counted) and learns the encoder.
 public enum CustomerTableLoader {
@@ -172,7 +14,9 @@ public enum CustomerTableLoader {
     /// Reads one file or a folder of files with the same header.
     public static func read(path: String) throws -> [Table] {
         try CSVReader.files(at: path).map { file in
-            try read(bytes: try Data(contentsOf: URL(fileURLWithPath: file)), source: (file as NSString).lastPathComponent)
+            try read(
+                bytes: try Data(contentsOf: URL(fileURLWithPath: file)),
+                source: (file as NSString).lastPathComponent)
         }
     }
 
@@ -181,7 +25,11 @@ public enum CustomerTableLoader {
         var rows: [[String]] = []
         try CSVReader.forEachRecord(in: bytes, source: source) { record in
             let cells = (0..<record.count).map { record.string($0) }
-            if header == nil { header = cells.map { $0.trimmingCharacters(in: .whitespaces) } } else { rows.append(cells) }
+            if header == nil {
+                header = cells.map { $0.trimmingCharacters(in: .whitespaces) }
+            } else {
+                rows.append(cells)
+            }
         }
         guard let header else { throw CSVError.emptyInput(source: source) }
         return Table(header: header, rows: rows, source: source)
@@ -193,29 +41,40 @@ public enum CustomerTableLoader {
     /// `index`, `Unnamed: 0`, `..._id`) and sensitive attributes are not features unless named
     /// (sensitive ones also need `allowSensitive`). A table whose id repeats is refused: it
     /// holds order lines, not customers.
-    public static func load(_ tables: [Table], columns: CustomerColumns, filters: [RowFilter] = []) throws
+    public static func load(
+        _ tables: [Table], columns: CustomerColumns, filters: [RowFilter] = []
+    ) throws
         -> (CustomerFeatures, CustomerEncoder, DataReport)
     {
-        guard let first = tables.first else { throw InputError.noUsableRows("no customer table given") }
+        guard let first = tables.first else {
+            throw InputError.noUsableRows("no customer table given")
+        }
         var report = DataReport(kind: .customers)
         let header = first.header
-        let (kept, ids, idColumn) = try cleanRows(tables, header: header, columns: columns, filters: filters, report: &report)
-        let roles = try ColumnChoice(header: header, rows: kept, idColumn: idColumn, columns: columns, source: first.source)
+        let (kept, ids, idColumn) = try cleanRows(
+            tables, header: header, columns: columns, filters: filters, report: &report)
+        let roles = try ColumnChoice(
+            header: header, rows: kept, idColumn: idColumn, columns: columns, source: first.source)
         report.identifierColumns = roles.identifiers
         report.sensitiveColumns = roles.sensitive
-        var encoder = try learnEncoder(header: header, rows: kept, idColumn: idColumn, features: roles.features,
-                                       explicitFeatures: columns.features != nil, report: &report)
+        var encoder = try learnEncoder(
+            header: header, rows: kept, idColumn: idColumn, features: roles.features,
+            explicitFeatures: columns.features != nil, report: &report)
         encoder.sensitiveColumns = roles.allowedSensitive.isEmpty ? nil : roles.allowedSensitive
         // Columns left out for a stated reason are listed under that reason, not again here.
-        let accounted = Set(encoder.columns.map(\.name) + [idColumn].compactMap { $0 } + roles.identifiers + roles.sensitive
-                            + report.ignoredColumns)
+        let accounted = Set(
+            encoder.columns.map(\.name) + [idColumn].compactMap { $0 } + roles.identifiers
+                + roles.sensitive
+                + report.ignoredColumns)
         report.unusedColumns = header.filter { !accounted.contains($0) }
         let (matrix, _) = try encoder.encode(header: header, rows: kept, customerIDs: ids)
-        var features = CustomerFeatures(customerIDs: ids, names: encoder.featureNames, values: matrix)
+        var features = CustomerFeatures(
+            customerIDs: ids, names: encoder.featureNames, values: matrix)
         for name in roles.sensitive {
             let index = header.firstIndex(of: name)!
             features.sensitiveAttributes[name] = kept.map { row in
-                CustomerEncoder.isMissing(row[index]) ? "(missing)" : row[index].trimmingCharacters(in: .whitespaces)
+                CustomerEncoder.isMissing(row[index])
+                    ? "(missing)" : row[index].trimmingCharacters(in: .whitespaces)
             }
         }
         return (features, encoder, report)
@@ -223,10 +82,12 @@ public enum CustomerTableLoader {
 
     /// Rows that read, pass the filters, have an id and are no exact duplicate, each removal counted.
     private static func cleanRows(
-        _ tables: [Table], header: [String], columns: CustomerColumns, filters: [RowFilter], report: inout DataReport
+        _ tables: [Table], header: [String], columns: CustomerColumns, filters: [RowFilter],
+        report: inout DataReport
     ) throws -> (rows: [[String]], ids: [String], idColumn: String?) {
         let source = tables[0].source
-        let idColumn = try resolveID(columns.id, header: header, source: source, rows: tables[0].rows)
+        let idColumn = try resolveID(
+            columns.id, header: header, source: source, rows: tables[0].rows)
         let filterSet = try RowFilterSet(filters, header: header, source: source)
         var tally = FilterTally()
         let idIndex = idColumn.flatMap { header.firstIndex(of: $0) }
@@ -237,7 +98,8 @@ public enum CustomerTableLoader {
         var firstRow: [String: Int] = [:]
         for table in tables {
             guard table.header == header else {
-                throw InputError.headerMismatch(source: table.source, expected: header, found: table.header)
+                throw InputError.headerMismatch(
+                    source: table.source, expected: header, found: table.header)
             }
             report.sources.append(table.source)
             for (index, row) in table.rows.enumerated() {
@@ -245,21 +107,31 @@ public enum CustomerTableLoader {
                 guard row.count == header.count else {
                     removed[.unparseable, default: 0] += 1
                     if report.problems.count < DataReport.maximumProblemsKept {
-                        report.problems.append(RowProblem(source: table.source, line: index + 2,
-                            reason: "expected \(header.count) fields, found \(row.count)"))
+                        report.problems.append(
+                            RowProblem(
+                                source: table.source, line: index + 2,
+                                reason: "expected \(header.count) fields, found \(row.count)"))
                     }
                     continue
                 }
                 tally.observe(filterSet) { row[$0] }
-                if let rule = filterSet.rejecting({ row[$0] }) { filtered[rule, default: 0] += 1; continue }
-                let id = idIndex.map { row[$0].trimmingCharacters(in: .whitespaces) } ?? String(report.rowsIn)
-                if idIndex != nil && CustomerEncoder.isMissing(id) { removed[.missingCustomer, default: 0] += 1; continue }
-                guard seen.insert(row).inserted else { removed[.duplicate, default: 0] += 1; continue }
+                if let rule = filterSet.rejecting({ row[$0] }) {
+                    filtered[rule, default: 0] += 1; continue
+                }
+                let id =
+                    idIndex.map { row[$0].trimmingCharacters(in: .whitespaces) }
+                    ?? String(report.rowsIn)
+                if idIndex != nil && CustomerEncoder.isMissing(id) {
+                    removed[.missingCustomer, default: 0] += 1; continue
+                }
+                guard seen.insert(row).inserted else {
+                    removed[.duplicate, default: 0] += 1; continue
+                }
                 if let idColumn, let earlier = firstRow[id] {
                     throw InputError.kindMismatch(
                         "\(table.source): column \(idColumn.quotedForMessage) repeats: \(id.quotedForMessage) is on rows \(earlier) and \(report.rowsIn). "
-                        + "A customers table has one row per customer; for order lines use --kind transactions "
-                        + "(or name the right id column with --id-column)")
+                            + "A customers table has one row per customer; for order lines use --kind transactions "
+                            + "(or name the right id column with --id-column)")
                 }
                 firstRow[id] = report.rowsIn
                 kept.append(row); ids.append(id)
@@ -270,33 +142,45 @@ public enum CustomerTableLoader {
         report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
         for step in [CleaningStep.Name.missingCustomer, .unparseable, .duplicate] {
             remaining -= removed[step] ?? 0
-            report.steps.append(CleaningStep(name: step, removed: removed[step] ?? 0, remaining: remaining))
+            report.steps.append(
+                CleaningStep(name: step, removed: removed[step] ?? 0, remaining: remaining))
         }
         report.customersIn = report.rowsIn
         report.rowsOut = kept.count
         report.customersOut = kept.count
         guard kept.count >= 2 else {
-            throw InputError.noUsableRows("only \(kept.count) usable customer rows out of \(report.rowsIn)")
+            throw InputError.noUsableRows(
+                "only \(kept.count) usable customer rows out of \(report.rowsIn)")
         }
         return (kept, ids, idColumn)
     }
 
     /// Which columns are features, identifiers and sensitive attributes.
     struct ColumnChoice {
-        static func check(header: [String], idColumn: String?, columns: CustomerColumns, source: String) throws -> [String] {
+        static func check(
+            header: [String], idColumn: String?, columns: CustomerColumns, source: String
+        ) throws -> [String] {
             let extra = columns.sensitive ?? []
             let allowed = columns.allowSensitive ?? []
             for name in (columns.features ?? []) + allowed + extra where !header.contains(name) {
-                throw InputError.missingColumn(role: "feature", column: name, source: source, header: header)
+                throw InputError.missingColumn(
+                    role: "feature", column: name, source: source, header: header)
             }
-            let sensitive = header.filter { $0 != idColumn && SensitiveAttributes.isSensitive($0, extra: extra) }
+            let sensitive = header.filter {
+                $0 != idColumn && SensitiveAttributes.isSensitive($0, extra: extra)
+            }
             if let bad = allowed.first(where: { !sensitive.contains($0) }) {
-                throw InputError.invalidOption("--allow-sensitive names \(bad.quotedForMessage), which is not a sensitive column; sensitive columns here: "
-                    + (sensitive.isEmpty ? "none" : sensitive.joined(separator: ", ")))
+                throw InputError.invalidOption(
+                    "--allow-sensitive names \(bad.quotedForMessage), which is not a sensitive column; sensitive columns here: "
+                        + (sensitive.isEmpty ? "none" : sensitive.joined(separator: ", ")))
             }
-            if let bad = columns.features?.first(where: { sensitive.contains($0) && !allowed.contains($0) }) {
-                throw InputError.invalidOption("\(bad.quotedForMessage) is a sensitive attribute: segments are not built on it unless you opt in "
-                    + "with --allow-sensitive \(bad) (it never appears in names or actions either way)")
+            if let bad = columns.features?.first(where: {
+                sensitive.contains($0) && !allowed.contains($0)
+            }) {
+                throw InputError.invalidOption(
+                    "\(bad.quotedForMessage) is a sensitive attribute: segments are not built on it unless you opt in "
+                        + "with --allow-sensitive \(bad) (it never appears in names or actions either way)"
+                )
             }
             return sensitive
         }
@@ -306,16 +190,25 @@ public enum CustomerTableLoader {
         var sensitive: [String]
         var allowedSensitive: [String]
 
-        init(header: [String], rows: [[String]], idColumn: String?, columns: CustomerColumns, source: String) throws {
-            let sensitive = try Self.check(header: header, idColumn: idColumn, columns: columns, source: source)
+        init(
+            header: [String], rows: [[String]], idColumn: String?, columns: CustomerColumns,
+            source: String
+        ) throws {
+            let sensitive = try Self.check(
+                header: header, idColumn: idColumn, columns: columns, source: source)
             let allowed = columns.allowSensitive ?? []
-            let identifiers = header.indices.filter { header[$0] != idColumn && !sensitive.contains(header[$0])
-                && CustomerTableLoader.looksLikeIdentifier(header[$0], at: $0, rows: rows) }
-                .map { header[$0] }
+            let identifiers = header.indices.filter {
+                header[$0] != idColumn && !sensitive.contains(header[$0])
+                    && CustomerTableLoader.looksLikeIdentifier(header[$0], at: $0, rows: rows)
+            }
+            .map { header[$0] }
             if let named = columns.features {
                 features = named
             } else {
-                features = header.filter { $0 != idColumn && !identifiers.contains($0) && (!sensitive.contains($0) || allowed.contains($0)) }
+                features = header.filter {
+                    $0 != idColumn && !identifiers.contains($0)
+                        && (!sensitive.contains($0) || allowed.contains($0))
+                }
             }
             self.sensitive = sensitive
             self.identifiers = identifiers
@@ -327,13 +220,20 @@ public enum CustomerTableLoader {
     /// exist, sensitive columns are named as features only with an opt-in, and only sensitive
     /// columns are opted in. Returns the sensitive columns.
     @discardableResult
-    public static func checkColumns(header: [String], columns: CustomerColumns, source: String) throws -> [String] {
-        try ColumnChoice.check(header: header, idColumn: columns.id ?? header.first { idCandidates.contains($0.lowercased()) },
-                               columns: columns, source: source)
+    public static func checkColumns(
+        header: [String], columns: CustomerColumns, source: String
+    ) throws -> [String] {
+        try ColumnChoice.check(
+            header: header,
+            idColumn: columns.id ?? header.first { idCandidates.contains($0.lowercased()) },
+            columns: columns, source: source)
     }
 
     /// Names that mean "row number" or "identifier" in exported tables.
-    static let identifierNames: Set<String> = ["", "id", "rownames", "row.names", "index", "row", "rowid", "row_id", "row_number", "#", "no", "number"]
+    static let identifierNames: Set<String> = [
+        "", "id", "rownames", "row.names", "index", "row", "rowid", "row_id", "row_number", "#",
+        "no", "number",
+    ]
 
     /// A column that identifies rows rather than describing customers: named like one, or
     /// unique per row (text), or a run of consecutive integers (a row number).
@@ -341,10 +241,15 @@ public enum CustomerTableLoader {
         if isNamedLikeIdentifier(name) { return true }
         let cells = rows.map { $0[index].trimmingCharacters(in: .whitespaces) }
         // An identifier has a distinct value on every row, none missing.
-        guard cells.count >= 10, !cells.contains(where: CustomerEncoder.isMissing), Set(cells).count == cells.count else { return false }
+        guard cells.count >= 10, !cells.contains(where: CustomerEncoder.isMissing),
+            Set(cells).count == cells.count
+        else { return false }
         let numbers = cells.compactMap { NumberParser.parse($0) }
-        if numbers.count < cells.count { return true }  // unique text per row: a name, an email, a key
-        guard numbers.allSatisfy({ $0 == $0.rounded() }), let low = numbers.min(), let high = numbers.max() else { return false }
+        // unique text per row: a name, an email, a key
+        if numbers.count < cells.count { return true }
+        guard numbers.allSatisfy({ $0 == $0.rounded() }), let low = numbers.min(),
+            let high = numbers.max()
+        else { return false }
         return high - low + 1 == Double(numbers.count)  // 1, 2, 3, ...: a row number
     }
 
@@ -352,21 +257,28 @@ public enum CustomerTableLoader {
         let lower = name.trimmingCharacters(in: .whitespaces).lowercased()
         // "CustomerID" is an id; "AMOUNT_PAID" is not (the letter before "ID" must be lowercase).
         let camelID = name.hasSuffix("ID") && name.dropLast(2).last?.isLowercase == true
-        return identifierNames.contains(lower) || lower.hasPrefix("unnamed:") || lower.hasSuffix("_id") || lower.hasSuffix(" id")
+        return identifierNames.contains(lower) || lower.hasPrefix("unnamed:")
+            || lower.hasSuffix("_id") || lower.hasSuffix(" id")
             || lower.hasSuffix("-id") || camelID || idCandidates.contains(lower)
     }
 
-    private static func resolveID(_ wanted: String?, header: [String], source: String, rows: [[String]]) throws -> String? {
+    private static func resolveID(
+        _ wanted: String?, header: [String], source: String, rows: [[String]]
+    ) throws -> String? {
         if let wanted {
             guard header.contains(wanted) else {
-                throw InputError.missingColumn(role: "id", column: wanted, source: source, header: header)
+                throw InputError.missingColumn(
+                    role: "id", column: wanted, source: source, header: header)
             }
             return wanted
         }
-        if let named = header.first(where: { idCandidates.contains($0.lowercased()) }) { return named }
+        if let named = header.first(where: { idCandidates.contains($0.lowercased()) }) {
+            return named
+        }
         // An exported row-name column ("rownames", "Unnamed: 0") with unique values names the rows.
         return header.indices.first { index in
-            isNamedLikeIdentifier(header[index]) && Set(rows.map { index < $0.count ? $0[index] : "" }).count == rows.count
+            isNamedLikeIdentifier(header[index])
+                && Set(rows.map { index < $0.count ? $0[index] : "" }).count == rows.count
         }.map { header[$0] }
     }
 
@@ -377,7 +289,8 @@ public enum CustomerTableLoader {
     static let positiveLevels: Set<String> = ["yes", "y", "true", "t", "1", "on", "positive"]
 
     private static func learnEncoder(
-        header: [String], rows: [[String]], idColumn: String?, features: [String], explicitFeatures: Bool,
+        header: [String], rows: [[String]], idColumn: String?, features: [String],
+        explicitFeatures: Bool,
         report: inout DataReport
     ) throws -> CustomerEncoder {
         var encoded: [CustomerEncoder.Column] = []
@@ -392,23 +305,33 @@ public enum CustomerTableLoader {
             if numbers.count == present.count {
                 let median = Statistics.median(numbers)
                 let missing = cells.count - present.count
-                if missing > 0 { report.imputed.append(ImputedColumn(column: name, count: missing, median: median)) }
+                if missing > 0 {
+                    report.imputed.append(
+                        ImputedColumn(column: name, count: missing, median: median))
+                }
                 encoded.append(.numeric(name: name, median: median))
             } else {
-                let categories = Set(present.map { $0.trimmingCharacters(in: .whitespaces) }).sorted()
+                let categories = Set(present.map { $0.trimmingCharacters(in: .whitespaces) })
+                    .sorted()
                 if categories.count > maximumCategories {
                     // Free text (names, notes) is no category: skipped when columns were not named, refused when they were.
                     guard explicitFeatures else {
                         report.ignoredColumns.append(name)
                         continue
                     }
-                    throw InputError.invalidOption("column \(name.quotedForMessage) has \(categories.count) distinct text values (at most "
-                        + "\(maximumCategories) are one-hot encoded); leave it out or make it numeric")
+                    throw InputError.invalidOption(
+                        "column \(name.quotedForMessage) has \(categories.count) distinct text values (at most "
+                            + "\(maximumCategories) are one-hot encoded); leave it out or make it numeric"
+                    )
                 }
                 if categories.count == 2 {
                     // One 0/1 column: the "yes"-like level, else the alphabetically second, is 1.
-                    let level = categories.first { positiveLevels.contains($0.lowercased()) } ?? categories[1]
-                    encoded.append(.indicator(name: name, level: level, other: categories.first { $0 != level }!))
+                    let level =
+                        categories.first { positiveLevels.contains($0.lowercased()) }
+                        ?? categories[1]
+                    encoded.append(
+                        .indicator(
+                            name: name, level: level, other: categories.first { $0 != level }!))
                 } else {
                     encoded.append(.categorical(name: name, categories: categories))
                 }

@@ -71,7 +71,10 @@ public struct CleaningStep: Codable, Sendable, Equatable {
     }
 
     /// The built-in steps, in the order they run (after any filters).
-    public static let standardSteps: [Name] = [.missingCustomer, .unparseable, .cancelledStatus, .cancellation, .nonPositive, .duplicate, .noNetSpend]
+    public static let standardSteps: [Name] = [
+        .missingCustomer, .unparseable, .cancelledStatus, .cancellation, .nonPositive, .duplicate,
+        .noNetSpend,
+    ]
 }
 
 public struct RowProblem: Codable, Sendable, Equatable {

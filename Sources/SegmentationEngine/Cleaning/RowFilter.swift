@@ -19,10 +19,12 @@ public struct RowFilter: Codable, Sendable, Equatable, CustomStringConvertible {
     /// Parses `COLUMN=VALUE` (the first '=' splits; the value may be empty).
     public init(parsing text: String, mode: Mode) throws {
         guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-            throw InputError.invalidOption("--\(mode.rawValue) \(text.quotedForMessage) must be COLUMN=VALUE")
+            throw InputError.invalidOption(
+                "--\(mode.rawValue) \(text.quotedForMessage) must be COLUMN=VALUE")
         }
-        self.init(mode: mode, column: String(text[..<equals]).trimmingCharacters(in: .whitespaces),
-                  value: String(text[text.index(after: equals)...]).trimmingCharacters(in: .whitespaces))
+        self.init(
+            mode: mode, column: String(text[..<equals]).trimmingCharacters(in: .whitespaces),
+            value: String(text[text.index(after: equals)...]).trimmingCharacters(in: .whitespaces))
     }
 
     public var description: String { "\(mode.rawValue) \(column)=\(value)" }
@@ -50,14 +52,22 @@ struct RowFilterSet {
     }
 
     /// One cleaning step per filter rule with the rows it removed, `remaining` counted down.
-    static func steps(_ filters: [RowFilter], removed: [String: Int], remaining: inout Int) -> [CleaningStep] {
+    static func steps(
+        _ filters: [RowFilter], removed: [String: Int], remaining: inout Int
+    ) -> [CleaningStep] {
         labels(filters).map { rule in
             remaining -= removed[rule] ?? 0
-            return CleaningStep(name: .filtered, removed: removed[rule] ?? 0, remaining: remaining, rule: rule)
+            return CleaningStep(
+                name: .filtered, removed: removed[rule] ?? 0, remaining: remaining, rule: rule)
         }
     }
 
-    private static func grouped(_ filters: [RowFilter]) -> (includes: [(column: String, values: [String], label: String)], excludes: [(column: String, values: [String], label: String)]) {
+    private static func grouped(
+        _ filters: [RowFilter]
+    ) -> (
+        includes: [(column: String, values: [String], label: String)],
+        excludes: [(column: String, values: [String], label: String)]
+    ) {
         var includeColumns: [String] = []
         var includeValues: [String: [String]] = [:]
         for filter in filters where filter.mode == .include {
@@ -65,33 +75,56 @@ struct RowFilterSet {
             includeValues[filter.column, default: []].append(filter.value)
         }
         let includes = includeColumns.map { column in
-            (column, includeValues[column]!, "include \(column)=\(includeValues[column]!.joined(separator: "|"))")
+            (
+                column, includeValues[column]!,
+                "include \(column)=\(includeValues[column]!.joined(separator: "|"))"
+            )
         }
-        let excludes = filters.filter { $0.mode == .exclude }.map { ($0.column, [$0.value], $0.description) }
+        let excludes = filters.filter { $0.mode == .exclude }.map {
+            ($0.column, [$0.value], $0.description)
+        }
         return (includes, excludes)
     }
 
     init(_ filters: [RowFilter], header: [String], source: String) throws {
         guard filters.count <= RowFilter.maximumCount else {
-            throw InputError.invalidOption("\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
+            throw InputError.invalidOption(
+                "\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
         }
         func position(_ column: String) throws -> Int {
-            if let index = header.firstIndex(of: column) ?? header.firstIndex(where: { $0.caseInsensitiveCompare(column) == .orderedSame }) {
+            if let index = header.firstIndex(of: column)
+                ?? header.firstIndex(where: { $0.caseInsensitiveCompare(column) == .orderedSame })
+            {
                 return index
             }
-            throw InputError.missingColumn(role: "filter", column: column, source: source, header: header)
+            throw InputError.missingColumn(
+                role: "filter", column: column, source: source, header: header)
         }
         let groups = Self.grouped(filters)
-        includes = try groups.includes.map { Rule(column: $0.column, position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
-        excludes = try groups.excludes.map { Rule(column: $0.column, position: try position($0.column), values: Set($0.values.map { $0.lowercased() }), label: $0.label) }
+        includes = try groups.includes.map {
+            Rule(
+                column: $0.column, position: try position($0.column),
+                values: Set($0.values.map { $0.lowercased() }), label: $0.label)
+        }
+        excludes = try groups.excludes.map {
+            Rule(
+                column: $0.column, position: try position($0.column),
+                values: Set($0.values.map { $0.lowercased() }), label: $0.label)
+        }
     }
 
     /// The label of the first rule that removes the row, or nil to keep it.
     func rejecting(_ field: (Int) -> String) -> String? {
-        for rule in includes where !rule.values.contains(field(rule.position).trimmingCharacters(in: .whitespaces).lowercased()) {
+        for rule in includes
+        where !rule.values.contains(
+            field(rule.position).trimmingCharacters(in: .whitespaces).lowercased())
+        {
             return rule.label
         }
-        for rule in excludes where rule.values.contains(field(rule.position).trimmingCharacters(in: .whitespaces).lowercased()) {
+        for rule in excludes
+        where rule.values.contains(
+            field(rule.position).trimmingCharacters(in: .whitespaces).lowercased())
+        {
             return rule.label
         }
         return nil
@@ -107,12 +140,16 @@ struct FilterTally {
     /// Distinct values counted per column; rarer values past it are not listed.
     static let distinctLimit = 1000
 
-    private static func key(_ column: String, _ value: String) -> String { column.lowercased() + "\u{1}" + value.lowercased() }
+    private static func key(_ column: String, _ value: String) -> String {
+        column.lowercased() + "\u{1}" + value.lowercased()
+    }
 
     mutating func observe(_ set: RowFilterSet, _ field: (Int) -> String) {
         for rule in set.includes + set.excludes {
             let value = field(rule.position).trimmingCharacters(in: .whitespaces)
-            if rule.values.contains(value.lowercased()) { matched.insert(Self.key(rule.column, value)) }
+            if rule.values.contains(value.lowercased()) {
+                matched.insert(Self.key(rule.column, value))
+            }
             let column = rule.column.lowercased()
             if values[column]?[value] != nil || (values[column]?.count ?? 0) < Self.distinctLimit {
                 values[column, default: [:]][value, default: 0] += 1
@@ -122,10 +159,19 @@ struct FilterTally {
 
     /// Throws for the first filter whose value met no row.
     func check(_ filters: [RowFilter]) throws {
-        guard let unmatched = filters.first(where: { !matched.contains(Self.key($0.column, $0.value)) }) else { return }
-        let common = (values[unmatched.column.lowercased()] ?? [:]).sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
-            .prefix(8).map { "\($0.key.isEmpty ? "(empty)" : String($0.key.prefix(40))) (\($0.value))" }
-        throw InputError.invalidOption("filter \(unmatched.mode.rawValue) \(unmatched.column.prefix(64))=\(unmatched.value.prefix(64)) matches no row; "
-            + (common.isEmpty ? "the column has no values" : "its most common values: \(common.joined(separator: ", "))"))
+        guard
+            let unmatched = filters.first(where: {
+                !matched.contains(Self.key($0.column, $0.value))
+            })
+        else { return }
+        let common = (values[unmatched.column.lowercased()] ?? [:]).sorted {
+            $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
+        }
+        .prefix(8).map { "\($0.key.isEmpty ? "(empty)" : String($0.key.prefix(40))) (\($0.value))" }
+        throw InputError.invalidOption(
+            "filter \(unmatched.mode.rawValue) \(unmatched.column.prefix(64))=\(unmatched.value.prefix(64)) matches no row; "
+                + (common.isEmpty
+                    ? "the column has no values"
+                    : "its most common values: \(common.joined(separator: ", "))"))
     }
 }

@@ -28,9 +28,14 @@ public struct TransactionCleaning: Codable, Sendable, Equatable {
 
     static let statusWords: Set<String> = ["status", "state"]
     /// Word beginnings that say an order ended without the money: "Cancelled", "Refunded", "Payment failed".
-    static let cancelledStems = ["cancel", "refund", "return", "fail", "void", "declin", "revers", "reject", "chargeback"]
+    static let cancelledStems = [
+        "cancel", "refund", "return", "fail", "void", "declin", "revers", "reject", "chargeback",
+    ]
     /// Words that say it did not (yet) happen, or only in part: "Not returned", "Refund pending".
-    static let negations: Set<String> = ["not", "no", "non", "never", "partial", "partially", "pending", "requested", "request", "awaiting"]
+    static let negations: Set<String> = [
+        "not", "no", "non", "never", "partial", "partially", "pending", "requested", "request",
+        "awaiting",
+    ]
 
     /// `Order Status`, `PaymentStatus`, `order_state`: a column whose values say how an order ended.
     public static func isStatusColumn(_ name: String) -> Bool {
@@ -43,8 +48,12 @@ public struct TransactionCleaning: Codable, Sendable, Equatable {
     public static func saysCancelled(_ value: String) -> Bool {
         let words = SensitiveAttributes.words(value)
         guard !words.isEmpty, !words.contains(where: negations.contains) else { return false }
-        let starts = { (stems: [String]) in words.contains { word in stems.contains { word.hasPrefix($0) } } }
-        if starts(["refund", "return"]) && starts(["declin", "reject", "denied", "deny"]) { return false }
+        let starts = { (stems: [String]) in
+            words.contains { word in stems.contains { word.hasPrefix($0) } }
+        }
+        if starts(["refund", "return"]) && starts(["declin", "reject", "denied", "deny"]) {
+            return false
+        }
         return starts(cancelledStems) || (words.contains("charged") && words.contains("back"))
     }
 }

@@ -56,7 +56,10 @@ public struct TransactionLoader {
     /// The first file's header: later files must offer the same optional columns.
     private var firstHeader: [String]?
 
-    public init(columns: TransactionColumns = TransactionColumns(), filters: [RowFilter] = [], cleaning: TransactionCleaning = TransactionCleaning()) {
+    public init(
+        columns: TransactionColumns = TransactionColumns(), filters: [RowFilter] = [],
+        cleaning: TransactionCleaning = TransactionCleaning()
+    ) {
         self.columns = columns
         self.filters = filters
         self.cleaning = cleaning
@@ -83,7 +86,9 @@ public struct TransactionLoader {
         try finishSource(source, resolved: resolved)
     }
 
-    private mutating func finishSource(_ source: String, resolved: ResolvedTransactionColumns?) throws {
+    private mutating func finishSource(
+        _ source: String, resolved: ResolvedTransactionColumns?
+    ) throws {
         guard resolved != nil else { throw CSVError.emptyInput(source: source) }
         report.sources.append(source)
     }
@@ -92,12 +97,16 @@ public struct TransactionLoader {
         _ record: CSVRecord, source: String, resolved: inout ResolvedTransactionColumns?
     ) throws {
         guard let columnsAt = resolved else {
-            let header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+            let header = (0..<record.count).map {
+                record.string($0).trimmingCharacters(in: .whitespaces)
+            }
             let found = try columns.resolve(header: header, source: source)
             if let firstHeader {
                 if hasInvoices != (found.invoice != nil) || hasCountries != (found.country != nil)
-                    || hasProducts != (found.product != nil) {
-                    throw InputError.headerMismatch(source: source, expected: firstHeader, found: header)
+                    || hasProducts != (found.product != nil)
+                {
+                    throw InputError.headerMismatch(
+                        source: source, expected: firstHeader, found: header)
                 }
             } else {
                 hasInvoices = found.invoice != nil
@@ -106,12 +115,22 @@ public struct TransactionLoader {
                 table.hasQuantity = found.quantity != nil
                 firstHeader = header
                 let used = Set(found.positions).union(Self.statusColumns(header, found, cleaning))
-                    .union(filters.compactMap { f in header.firstIndex { $0.caseInsensitiveCompare(f.column) == .orderedSame } })
-                report.unusedColumns = header.indices.filter { !used.contains($0) }.map { header[$0] }
+                    .union(
+                        filters.compactMap { f in
+                            header.firstIndex {
+                                $0.caseInsensitiveCompare(f.column) == .orderedSame
+                            }
+                        })
+                report.unusedColumns = header.indices.filter { !used.contains($0) }.map {
+                    header[$0]
+                }
             }
-            filterSet = filters.isEmpty ? nil : try RowFilterSet(filters, header: header, source: source)
+            filterSet =
+                filters.isEmpty ? nil : try RowFilterSet(filters, header: header, source: source)
             statusColumns = Self.statusColumns(header, found, cleaning)
-            for position in statusColumns where !statusColumnNames.contains(header[position]) { statusColumnNames.append(header[position]) }
+            for position in statusColumns where !statusColumnNames.contains(header[position]) {
+                statusColumnNames.append(header[position])
+            }
             resolved = found
             return
         }
@@ -133,64 +152,97 @@ public struct TransactionLoader {
         guard !customerID.isEmpty else { drop(.missingCustomer); return }
         let customerRef = intern(customerID)
         // A cancellation invoice is netted whatever its status says; other rows are judged by their status.
-        let isCancellationInvoice = columnsAt.invoice.map { Self.isCancellation(record.bytes($0)) } ?? false
+        let isCancellationInvoice =
+            columnsAt.invoice.map { Self.isCancellation(record.bytes($0)) } ?? false
         if !isCancellationInvoice,
-           let cancelled = statusColumns.lazy.map({ record.trimmedString($0) }).first(where: TransactionCleaning.saysCancelled) {
-            if cancelledValues.count < 10 && !cancelledValues.contains(cancelled) { cancelledValues.append(cancelled) }
+            let cancelled = statusColumns.lazy.map({ record.trimmedString($0) }).first(
+                where: TransactionCleaning.saysCancelled)
+        {
+            if cancelledValues.count < 10 && !cancelledValues.contains(cancelled) {
+                cancelledValues.append(cancelled)
+            }
             drop(.cancelledStatus)
             return
         }
         guard let seconds = TimestampParser.parse(record.bytes(columnsAt.time)) else {
             drop(.unparseable)
-            note(RowProblem(source: source, line: record.line,
-                            reason: "unreadable timestamp \(record.string(columnsAt.time).quotedForMessage)"))
+            note(
+                RowProblem(
+                    source: source, line: record.line,
+                    reason: "unreadable timestamp \(record.string(columnsAt.time).quotedForMessage)"
+                ))
             return
         }
         let quantity: Double, amount: Double
         if let amountAt = columnsAt.amount {
             guard let value = record.double(amountAt) else {
-                return reject(record, source, "amount \(record.string(amountAt).quotedForMessage) is not a number")
+                return reject(
+                    record, source,
+                    "amount \(record.string(amountAt).quotedForMessage) is not a number")
             }
             quantity = columnsAt.quantity.flatMap { record.double($0) } ?? 1
             amount = value
         } else {
             guard let q = record.double(columnsAt.quantity!) else {
-                return reject(record, source, "quantity \(record.string(columnsAt.quantity!).quotedForMessage) is not a number")
+                return reject(
+                    record, source,
+                    "quantity \(record.string(columnsAt.quantity!).quotedForMessage) is not a number"
+                )
             }
             guard let price = record.double(columnsAt.unitPrice!) else {
-                return reject(record, source, "unit price \(record.string(columnsAt.unitPrice!).quotedForMessage) is not a number")
+                return reject(
+                    record, source,
+                    "unit price \(record.string(columnsAt.unitPrice!).quotedForMessage) is not a number"
+                )
             }
             quantity = q
             amount = q * price
             if price <= 0 || q <= 0 {
-                if q < 0 && price > 0 { return dropCancellationOrNonPositive(record, columnsAt, customer: customerRef, amount: amount) }
-                return dropCancellationOrNonPositive(record, columnsAt, customer: customerRef, amount: 0)
+                if q < 0 && price > 0 {
+                    return dropCancellationOrNonPositive(
+                        record, columnsAt, customer: customerRef, amount: amount)
+                }
+                return dropCancellationOrNonPositive(
+                    record, columnsAt, customer: customerRef, amount: 0)
             }
         }
         if let invoiceAt = columnsAt.invoice, Self.isCancellation(record.bytes(invoiceAt)) {
-            return dropCancellationOrNonPositive(record, columnsAt, customer: customerRef, amount: amount)
+            return dropCancellationOrNonPositive(
+                record, columnsAt, customer: customerRef, amount: amount)
         }
         guard amount > 0, quantity > 0 else { drop(.nonPositive); return }
         guard seenRows.insert(RowFingerprint(record)).inserted else { drop(.duplicate); return }
-        append(record, columnsAt, customer: customerRef, seconds: seconds, quantity: quantity, amount: amount)
+        append(
+            record, columnsAt, customer: customerRef, seconds: seconds, quantity: quantity,
+            amount: amount)
     }
 
     /// Rows are checked for cancellation before value, as pandas notebooks do. A cancellation
     /// line's |amount| is netted against its customer's purchases, once per distinct line.
-    private mutating func dropCancellationOrNonPositive(_ record: CSVRecord, _ at: ResolvedTransactionColumns, customer: Int32, amount: Double) {
-        guard let invoiceAt = at.invoice, Self.isCancellation(record.bytes(invoiceAt)) else { return drop(.nonPositive) }
+    private mutating func dropCancellationOrNonPositive(
+        _ record: CSVRecord, _ at: ResolvedTransactionColumns, customer: Int32, amount: Double
+    ) {
+        guard let invoiceAt = at.invoice, Self.isCancellation(record.bytes(invoiceAt)) else {
+            return drop(.nonPositive)
+        }
         drop(.cancellation)
         // Only a line that gives money back (negative quantity or amount) is netted, as the pandas rule.
-        if cleaning.netCancellations, amount < 0, amount.isFinite, seenRows.insert(RowFingerprint(record)).inserted {
+        if cleaning.netCancellations, amount < 0, amount.isFinite,
+            seenRows.insert(RowFingerprint(record)).inserted
+        {
             cancelledSpend[customer, default: 0] -= amount
         }
     }
 
     /// Status columns that decide whether a row is a cancelled order (none when they are kept).
-    private static func statusColumns(_ header: [String], _ found: ResolvedTransactionColumns, _ cleaning: TransactionCleaning) -> [Int] {
+    private static func statusColumns(
+        _ header: [String], _ found: ResolvedTransactionColumns, _ cleaning: TransactionCleaning
+    ) -> [Int] {
         guard !cleaning.keepCancelled else { return [] }
         let roles = Set(found.positions)
-        return header.indices.filter { !roles.contains($0) && TransactionCleaning.isStatusColumn(header[$0]) }
+        return header.indices.filter {
+            !roles.contains($0) && TransactionCleaning.isStatusColumn(header[$0])
+        }
     }
 
     private mutating func reject(_ record: CSVRecord, _ source: String, _ reason: String) {
@@ -247,7 +299,9 @@ public struct TransactionLoader {
     private mutating func drop(_ step: CleaningStep.Name) { removed[step, default: 0] += 1 }
 
     private mutating func note(_ problem: RowProblem) {
-        if report.problems.count < DataReport.maximumProblemsKept { report.problems.append(problem) }
+        if report.problems.count < DataReport.maximumProblemsKept {
+            report.problems.append(problem)
+        }
     }
 
     static func isCancellation(_ invoice: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -267,8 +321,9 @@ public struct TransactionLoader {
         while start < end, bytes[start] == UInt8(ascii: " ") { start += 1 }
         while end > start, bytes[end - 1] == UInt8(ascii: " ") { end -= 1 }
         if let point = bytes[start..<end].lastIndex(of: UInt8(ascii: ".")), point > start,
-           bytes[start..<point].allSatisfy({ $0 >= 48 && $0 <= 57 }),
-           bytes[(point + 1)..<end].allSatisfy({ $0 == 48 }) {
+            bytes[start..<point].allSatisfy({ $0 >= 48 && $0 <= 57 }),
+            bytes[(point + 1)..<end].allSatisfy({ $0 == 48 })
+        {
             end = point
         }
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
@@ -278,7 +333,9 @@ public struct TransactionLoader {
     /// only those with kept rows remain, in order of first appearance.
     /// With `requireRows` false an input that cleaning empties gives an empty table (scoring a
     /// batch of guest orders is no error); training needs rows.
-    public func finish(requireRows: Bool = true) throws -> (table: TransactionTable, report: DataReport) {
+    public func finish(
+        requireRows: Bool = true
+    ) throws -> (table: TransactionTable, report: DataReport) {
         // A training input must meet every filter value: a misspelt one would otherwise do nothing.
         if requireRows { try filterTally.check(filters) }
         var table = self.table
@@ -288,21 +345,30 @@ public struct TransactionLoader {
         report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
         if cleaning.netCancellations { removeCustomersWithoutNetSpend(&table, &report) }
         for step in CleaningStep.standardSteps {
-            let count = step == .noNetSpend ? (report.customersWithoutNetSpend == nil ? 0 : self.table.count - table.count) : removed[step] ?? 0
+            let count =
+                step == .noNetSpend
+                ? (report.customersWithoutNetSpend == nil ? 0 : self.table.count - table.count)
+                : removed[step] ?? 0
             remaining -= count
             var rule: String?
             if step == .cancelledStatus && !statusColumnNames.isEmpty {
-                rule = "cancelled status in \(statusColumnNames.joined(separator: ", ")): "
-                    + (cancelledValues.isEmpty ? "no cancelled value found" : cancelledValues.joined(separator: ", "))
+                rule =
+                    "cancelled status in \(statusColumnNames.joined(separator: ", ")): "
+                    + (cancelledValues.isEmpty
+                        ? "no cancelled value found" : cancelledValues.joined(separator: ", "))
             } else if step == .cancellation && cleaning.netCancellations && count > 0 {
                 rule = "cancellation invoice lines (netted against the customer's purchases)"
             }
-            report.steps.append(CleaningStep(name: step, removed: count, remaining: remaining, rule: rule))
+            report.steps.append(
+                CleaningStep(name: step, removed: count, remaining: remaining, rule: rule))
         }
         report.rowsOut = table.count
         guard table.count > 0 || !requireRows else {
-            throw InputError.noUsableRows("no transactions left after cleaning \(report.rowsIn) rows"
-                + (report.problems.first.map { "; first problem: \($0.source) line \($0.line): \($0.reason)" } ?? ""))
+            throw InputError.noUsableRows(
+                "no transactions left after cleaning \(report.rowsIn) rows"
+                    + (report.problems.first.map {
+                        "; first problem: \($0.source) line \($0.line): \($0.reason)"
+                    } ?? ""))
         }
         var compact = [Int32](repeating: -1, count: allCustomerIDs.count)
         for i in 0..<table.count {
@@ -315,7 +381,9 @@ public struct TransactionLoader {
         }
         if cleaning.netCancellations {
             var cancelled = [Double](repeating: 0, count: table.customerIDs.count)
-            for (old, amount) in cancelledSpend where compact[Int(old)] >= 0 { cancelled[Int(compact[Int(old)])] = amount }
+            for (old, amount) in cancelledSpend where compact[Int(old)] >= 0 {
+                cancelled[Int(compact[Int(old)])] = amount
+            }
             table.cancelled = cancelled
         }
         report.customersOut = table.customerIDs.count
@@ -329,7 +397,9 @@ public struct TransactionLoader {
 extension TransactionLoader {
     /// Leaves out the rows of customers whose cancellations cancel all they bought, counting
     /// them and the spend netted.
-    fileprivate func removeCustomersWithoutNetSpend(_ table: inout TransactionTable, _ report: inout DataReport) {
+    fileprivate func removeCustomersWithoutNetSpend(
+        _ table: inout TransactionTable, _ report: inout DataReport
+    ) {
         var bought = [Double](repeating: 0, count: allCustomerIDs.count)
         for i in 0..<table.count { bought[Int(table.customer[i])] += table.amount[i] }
         var without = Set<Int32>()

@@ -32,7 +32,8 @@ struct BlockKernel {
         }
     }
 
-    private func run<W: FixedWidth>(_ rows: Range<Int>, _: W.Type) -> (moved: Int, inertia: Double) {
+    private func run<W: FixedWidth>(_ rows: Range<Int>, _: W.Type) -> (moved: Int, inertia: Double)
+    {
         let d = W.count ?? self.d
         // Plain allocations, not closure-scoped ones: a closure would not be specialised.
         let columns = UnsafeMutablePointer<SIMD8<Double>>.allocate(capacity: d)
@@ -51,8 +52,9 @@ struct BlockKernel {
             let block = xs + start * d
             if width == 8 {
                 for j in 0..<d {
-                    columns[j] = SIMD8(block[j], block[d + j], block[2 * d + j], block[3 * d + j],
-                                       block[4 * d + j], block[5 * d + j], block[6 * d + j], block[7 * d + j])
+                    columns[j] = SIMD8(
+                        block[j], block[d + j], block[2 * d + j], block[3 * d + j],
+                        block[4 * d + j], block[5 * d + j], block[6 * d + j], block[7 * d + j])
                 }
             } else {
                 for j in 0..<d {
@@ -103,10 +105,14 @@ struct BlockKernel {
 private func add(_ row: UnsafePointer<Double>, to sum: UnsafeMutablePointer<Double>, count: Int) {
     switch count {
     case 4:
-        let total = UnsafeRawPointer(sum).loadUnaligned(as: SIMD4<Double>.self) + UnsafeRawPointer(row).loadUnaligned(as: SIMD4<Double>.self)
+        let total =
+            UnsafeRawPointer(sum).loadUnaligned(as: SIMD4<Double>.self)
+            + UnsafeRawPointer(row).loadUnaligned(as: SIMD4<Double>.self)
         UnsafeMutableRawPointer(sum).storeBytes(of: total, as: SIMD4<Double>.self)
     case 8:
-        let total = UnsafeRawPointer(sum).loadUnaligned(as: SIMD8<Double>.self) + UnsafeRawPointer(row).loadUnaligned(as: SIMD8<Double>.self)
+        let total =
+            UnsafeRawPointer(sum).loadUnaligned(as: SIMD8<Double>.self)
+            + UnsafeRawPointer(row).loadUnaligned(as: SIMD8<Double>.self)
         UnsafeMutableRawPointer(sum).storeBytes(of: total, as: SIMD8<Double>.self)
     default:
         for j in 0..<count { sum[j] += row[j] }

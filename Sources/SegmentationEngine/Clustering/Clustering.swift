@@ -14,8 +14,11 @@ public struct Clustering: Sendable, Equatable {
     /// DBSCAN: the core customers and the Outliers segment, which scoring needs.
     public var density: DensityModel?
 
-    public init(centroids: Matrix, labels: [Int32], inertia: Double, iterations: Int, dendrogram: Dendrogram? = nil,
-                mixture: GaussianMixture.Fitted? = nil) {
+    public init(
+        centroids: Matrix, labels: [Int32], inertia: Double, iterations: Int,
+        dendrogram: Dendrogram? = nil,
+        mixture: GaussianMixture.Fitted? = nil
+    ) {
         self.centroids = centroids
         self.labels = labels
         self.inertia = inertia
@@ -36,12 +39,16 @@ public protocol ClusteringAlgorithm: Sendable {
     func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck) throws -> Clustering
     /// Fits every k of a sweep. An algorithm may run the ks together to keep every core busy;
     /// `progress(k)` is called once per k, in increasing k, when that k is done.
-    func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck, progress: (_ k: Int) -> Void) throws -> [Int: Clustering]
+    func fit(
+        _ x: Matrix, ks: [Int], cancellation: CancellationCheck, progress: (_ k: Int) -> Void
+    ) throws -> [Int: Clustering]
 }
 
 extension ClusteringAlgorithm {
     /// One k after the other.
-    public func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck, progress: (_ k: Int) -> Void) throws -> [Int: Clustering] {
+    public func fit(
+        _ x: Matrix, ks: [Int], cancellation: CancellationCheck, progress: (_ k: Int) -> Void
+    ) throws -> [Int: Clustering] {
         var clusterings: [Int: Clustering] = [:]
         for k in ks.sorted() {
             try cancellation.throwIfCancelled()

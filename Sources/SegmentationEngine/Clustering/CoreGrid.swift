@@ -28,16 +28,24 @@ struct CoreGrid: Sendable {
     init?(_ points: Matrix, eps: Double) {
         let d = points.columns
         guard d >= 1, d <= Self.maximumDimensions, points.rows >= Self.minimumCores, eps > 0,
-              points.values.allSatisfy({ abs($0 / eps) < Self.limit / 2 }) else { return nil }
+            points.values.allSatisfy({ abs($0 / eps) < Self.limit / 2 })
+        else { return nil }
         self.eps = eps
         let width = eps * (1 + 1e-6)
         self.width = width
         self.d = d
-        let keys = (0..<points.rows).map { row in points.values.withUnsafeBufferPointer { Self.cell(of: $0.baseAddress! + row * d, d, width) } }
-        let sorted = (0..<points.rows).sorted { keys[$0] == keys[$1] ? $0 < $1 : Self.precedes(keys[$0], keys[$1]) }
+        let keys = (0..<points.rows).map { row in
+            points.values.withUnsafeBufferPointer {
+                Self.cell(of: $0.baseAddress! + row * d, d, width)
+            }
+        }
+        let sorted = (0..<points.rows).sorted {
+            keys[$0] == keys[$1] ? $0 < $1 : Self.precedes(keys[$0], keys[$1])
+        }
         var cells: [Cell: Range<Int>] = [:]
         var start = 0
-        for i in 1...sorted.count where i == sorted.count || keys[sorted[i]] != keys[sorted[start]] {
+        for i in 1...sorted.count where i == sorted.count || keys[sorted[i]] != keys[sorted[start]]
+        {
             cells[keys[sorted[start]]] = start..<i
             start = i
         }
@@ -45,13 +53,19 @@ struct CoreGrid: Sendable {
         self.cells = cells
         var offsets: [Cell] = [Cell()]
         for j in 0..<d {
-            offsets = offsets.flatMap { base in (-1...1).map { step in var cell = base; cell[j] = Int32(step); return cell } }
+            offsets = offsets.flatMap { base in
+                (-1...1).map { step in
+                    var cell = base; cell[j] = Int32(step); return cell
+                }
+            }
         }
         self.offsets = offsets
     }
 
     /// The nearest core within eps (ties to the lower core index, as a scan of every core), or nil.
-    func nearestWithin(_ row: UnsafePointer<Double>, cores: UnsafePointer<Double>) -> (core: Int, squaredDistance: Double)? {
+    func nearestWithin(
+        _ row: UnsafePointer<Double>, cores: UnsafePointer<Double>
+    ) -> (core: Int, squaredDistance: Double)? {
         let home = Self.cell(of: row, d, width)
         let within = eps * eps
         var best: (core: Int, squaredDistance: Double)?
@@ -61,7 +75,12 @@ struct CoreGrid: Sendable {
                 let core = Int(order[i])
                 let distance = squaredDistance(row, cores + core * d, d)
                 guard distance <= within else { continue }
-                if let current = best, distance > current.squaredDistance || (distance == current.squaredDistance && core > current.core) { continue }
+                if let current = best,
+                    distance > current.squaredDistance
+                        || (distance == current.squaredDistance && core > current.core)
+                {
+                    continue
+                }
                 best = (core, distance)
             }
         }

@@ -28,8 +28,13 @@ public struct DBSCAN: Sendable {
     }
 
     public func fit(_ x: Matrix, cancellation: CancellationCheck = .never) throws -> Result {
-        guard eps > 0, eps.isFinite else { throw ClusteringError.invalidParameter("eps must be a positive number, not \(eps)") }
-        guard minSamples >= 1 else { throw ClusteringError.invalidParameter("min_samples must be at least 1, not \(minSamples)") }
+        guard eps > 0, eps.isFinite else {
+            throw ClusteringError.invalidParameter("eps must be a positive number, not \(eps)")
+        }
+        guard minSamples >= 1 else {
+            throw ClusteringError.invalidParameter(
+                "min_samples must be at least 1, not \(minSamples)")
+        }
         try x.requireFinite()
         let neighbours = try RadiusNeighbours(x, radius: eps).all(cancellation: cancellation)
         let isCore = neighbours.map { $0.count >= minSamples }
@@ -43,7 +48,9 @@ public struct DBSCAN: Sendable {
                 if labels[point] == Result.noise {
                     labels[point] = clusters
                     if isCore[point] {
-                        for neighbour in neighbours[point] where labels[neighbour] == Result.noise { stack.append(neighbour) }
+                        for neighbour in neighbours[point] where labels[neighbour] == Result.noise {
+                            stack.append(neighbour)
+                        }
                     }
                 }
                 guard let next = stack.popLast() else { break }
@@ -80,7 +87,10 @@ struct RadiusNeighbours {
             let base = values.baseAddress!
             for i in 0..<x.rows {
                 if i % 1024 == 0 { try cancellation.throwIfCancelled() }
-                for j in 0..<x.rows where squaredDistance(base + i * x.columns, base + j * x.columns, x.columns) <= limit {
+                for j in 0..<x.rows
+                where squaredDistance(base + i * x.columns, base + j * x.columns, x.columns)
+                    <= limit
+                {
                     neighbours[i].append(j)
                 }
             }
@@ -104,11 +114,16 @@ struct RadiusNeighbours {
                 try cancellation.throwIfCancelled()
                 var candidates: [Int] = []
                 for offset in offsets {
-                    if let rows = cells[zip(key, offset).map(+)] { candidates.append(contentsOf: rows) }
+                    if let rows = cells[zip(key, offset).map(+)] {
+                        candidates.append(contentsOf: rows)
+                    }
                 }
                 candidates.sort()
                 for i in members {
-                    for j in candidates where squaredDistance(base + i * d, base + j * d, d) <= limit { neighbours[i].append(j) }
+                    for j in candidates
+                    where squaredDistance(base + i * d, base + j * d, d) <= limit {
+                        neighbours[i].append(j)
+                    }
                 }
             }
         }
@@ -122,10 +137,14 @@ extension DBSCAN {
     /// sorted; eps is the distance where that rising curve bends most (normalised to [0, 1] on both
     /// axes, the point farthest below the straight line from its first to its last value). A row
     /// is then a core point when its own k-distance is at most eps.
-    public static func kneeEps(_ x: Matrix, minSamples: Int, sampleSize: Int = 2_000, seed: UInt64 = 0,
-                               cancellation: CancellationCheck = .never) throws -> Double {
+    public static func kneeEps(
+        _ x: Matrix, minSamples: Int, sampleSize: Int = 2_000, seed: UInt64 = 0,
+        cancellation: CancellationCheck = .never
+    ) throws -> Double {
         guard minSamples >= 2, minSamples <= x.rows else {
-            throw ClusteringError.invalidParameter("min_samples must be between 2 and the number of customers (\(x.rows)) to choose eps")
+            throw ClusteringError.invalidParameter(
+                "min_samples must be between 2 and the number of customers (\(x.rows)) to choose eps"
+            )
         }
         try x.requireFinite()
         let rows = SeededGenerator.distinctRows(x.rows, min(sampleSize, x.rows), seed: seed)
@@ -139,18 +158,23 @@ extension DBSCAN {
                 // The minSamples smallest squared distances, kept sorted (minSamples is small).
                 for i in nearest.indices { nearest[i] = .infinity }
                 for other in 0..<x.rows {
-                    let distance = squaredDistance(base + row * x.columns, base + other * x.columns, x.columns)
+                    let distance = squaredDistance(
+                        base + row * x.columns, base + other * x.columns, x.columns)
                     guard distance < nearest[minSamples - 1] else { continue }
                     var slot = minSamples - 1
-                    while slot > 0 && nearest[slot - 1] > distance { nearest[slot] = nearest[slot - 1]; slot -= 1 }
+                    while slot > 0 && nearest[slot - 1] > distance {
+                        nearest[slot] = nearest[slot - 1]; slot -= 1
+                    }
                     nearest[slot] = distance
                 }
                 distances.append(nearest[minSamples - 1].squareRoot())
             }
         }
         distances.sort()
-        guard let low = distances.first, let high = distances.last, high > low, distances.count >= 3 else {
-            throw ClusteringError.invalidParameter("cannot choose eps: every sampled customer has the same k-distance; give eps")
+        guard let low = distances.first, let high = distances.last, high > low, distances.count >= 3
+        else {
+            throw ClusteringError.invalidParameter(
+                "cannot choose eps: every sampled customer has the same k-distance; give eps")
         }
         let last = Double(distances.count - 1)
         var knee = 0

@@ -20,9 +20,12 @@ public enum DiscreteFeatures {
         (0..<x.columns).map { j in
             var counts: [Double: Int] = [:]
             for i in 0..<x.rows { counts[x[i, j], default: 0] += 1 }
-            let top = counts.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }.prefix(commonValues)
+            let top = counts.sorted {
+                $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key)
+            }.prefix(commonValues)
             let held = top.reduce(0) { $0 + $1.value }
-            return x.rows > 0 && Double(held) >= commonShare * Double(x.rows) ? top.map(\.key).sorted() : nil
+            return x.rows > 0 && Double(held) >= commonShare * Double(x.rows)
+                ? top.map(\.key).sorted() : nil
         }
     }
 
@@ -32,7 +35,9 @@ public enum DiscreteFeatures {
             guard let values else { return nil }
             let set = Set(values)
             let held = (0..<x.rows).count { set.contains(x[$0, j]) }
-            return String(format: "%@ (%d values hold %.0f%% of customers)", names[j], values.count, Double(held) / Double(max(x.rows, 1)) * 100)
+            return String(
+                format: "%@ (%d values hold %.0f%% of customers)", names[j], values.count,
+                Double(held) / Double(max(x.rows, 1)) * 100)
         }
     }
 
@@ -49,20 +54,30 @@ public enum DiscreteFeatures {
 
     /// Why a clustering is degenerate: a segment whose every customer has one interior value of a
     /// discrete column (nil when none is).
-    public static func collapse(_ x: Matrix, labels: [Int32], k: Int, names: [String]? = nil) -> String? {
+    public static func collapse(
+        _ x: Matrix, labels: [Int32], k: Int, names: [String]? = nil
+    ) -> String? {
         let discrete = commonValues(of: x)
         for j in 0..<x.columns where discrete[j] != nil {
             let column = x.column(j)
             guard let low = column.min(), let high = column.max() else { continue }
-            var first = [Double?](repeating: nil, count: k), single = [Bool](repeating: true, count: k), size = [Int](repeating: 0, count: k)
+            var first = [Double?](repeating: nil, count: k),
+                single = [Bool](repeating: true, count: k), size = [Int](repeating: 0, count: k)
             for (value, label) in zip(column, labels) {
                 let c = Int(label)
                 size[c] += 1
-                if let seen = first[c] { if seen != value { single[c] = false } } else { first[c] = value }
+                if let seen = first[c] {
+                    if seen != value { single[c] = false }
+                } else {
+                    first[c] = value
+                }
             }
-            if let c = (0..<k).first(where: { single[$0] && size[$0] >= 2 && first[$0]! > low && first[$0]! < high }) {
+            if let c = (0..<k).first(where: {
+                single[$0] && size[$0] >= 2 && first[$0]! > low && first[$0]! < high
+            }) {
                 let name = names.map { $0[j] } ?? "feature \(j + 1)"
-                return "segment \(c + 1) of \(k) is exactly the customers at one value of \(name), not a group"
+                return
+                    "segment \(c + 1) of \(k) is exactly the customers at one value of \(name), not a group"
             }
         }
         return nil

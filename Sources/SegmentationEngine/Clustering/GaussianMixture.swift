@@ -7,7 +7,9 @@ import Foundation
 /// is given. Each customer belongs to every segment with a probability (`membership`).
 public struct GaussianMixture: Sendable {
     public enum Covariance: String, Sendable, CaseIterable, Codable {
-        case full, diagonal = "diag", spherical
+        case full
+        case diagonal = "diag"
+        case spherical
     }
 
     public var components: Int
@@ -17,8 +19,11 @@ public struct GaussianMixture: Sendable {
     public var maxIterations: Int
     public var seed: UInt64
 
-    public init(components: Int, covariance: Covariance = .full, tolerance: Double = 1e-3, regularization: Double = 1e-6,
-                maxIterations: Int = 100, seed: UInt64 = 0) {
+    public init(
+        components: Int, covariance: Covariance = .full, tolerance: Double = 1e-3,
+        regularization: Double = 1e-6,
+        maxIterations: Int = 100, seed: UInt64 = 0
+    ) {
         self.components = components
         self.covariance = covariance
         self.tolerance = tolerance
@@ -45,11 +50,12 @@ public struct GaussianMixture: Sendable {
         /// Free parameters: means, covariances and k - 1 weights (for BIC and AIC).
         public var parameterCount: Int {
             let (k, d) = (components, dimensions)
-            let covarianceParameters = switch covariance {
-            case .full: k * d * (d + 1) / 2
-            case .diagonal: k * d
-            case .spherical: k
-            }
+            let covarianceParameters =
+                switch covariance {
+                case .full: k * d * (d + 1) / 2
+                case .diagonal: k * d
+                case .spherical: k
+                }
             return covarianceParameters + k * d + k - 1
         }
 
@@ -98,12 +104,16 @@ public struct GaussianMixture: Sendable {
         public func criteria(_ x: Matrix) -> (meanLogLikelihood: Double, bic: Double, aic: Double) {
             let mean = meanLogLikelihood(x)
             let total = -2 * mean * Double(x.rows)
-            return (mean, total + Double(parameterCount) * log(Double(x.rows)), total + 2 * Double(parameterCount))
+            return (
+                mean, total + Double(parameterCount) * log(Double(x.rows)),
+                total + 2 * Double(parameterCount)
+            )
         }
 
         /// Bayesian information criterion: lower is better.
         public func bic(_ x: Matrix) -> Double {
-            -2 * meanLogLikelihood(x) * Double(x.rows) + Double(parameterCount) * log(Double(x.rows))
+            -2 * meanLogLikelihood(x) * Double(x.rows) + Double(parameterCount)
+                * log(Double(x.rows))
         }
 
         /// Akaike information criterion: lower is better.
@@ -129,8 +139,11 @@ public struct GaussianMixture: Sendable {
     public func fit(_ x: Matrix, cancellation: CancellationCheck = .never) throws -> Fitted {
         try validate(x)
         // One component needs no k-means: every row belongs to it.
-        let labels = components == 1 ? [Int32](repeating: 0, count: x.rows)
-            : try KMeans(nInit: 1, seed: seed).fit(x, k: components, cancellation: cancellation).labels
+        let labels =
+            components == 1
+            ? [Int32](repeating: 0, count: x.rows)
+            : try KMeans(nInit: 1, seed: seed).fit(x, k: components, cancellation: cancellation)
+                .labels
         var responsibilities = Matrix(rows: x.rows, columns: components)
         for (i, label) in labels.enumerated() { responsibilities[i, Int(label)] = 1 }
         let first = try maximisation(x, responsibilities, iterations: 0)
@@ -139,37 +152,55 @@ public struct GaussianMixture: Sendable {
 
     /// Fits from a given start (scikit-learn's `weights_init`, `means_init`, `precisions_init`;
     /// full d x d precisions, whatever the covariance type: only the first E step uses them).
-    public func fit(_ x: Matrix, start: Start, cancellation: CancellationCheck = .never) throws -> Fitted {
+    public func fit(
+        _ x: Matrix, start: Start, cancellation: CancellationCheck = .never
+    ) throws -> Fitted {
         try validate(x)
-        guard start.weights.count == components, start.means.rows == components, start.means.columns == x.columns,
-              start.precisions.count == components, start.precisions.allSatisfy({ $0.count == x.columns * x.columns }) else {
-            throw ClusteringError.invalidParameter("the start needs \(components) weights, means and \(x.columns)x\(x.columns) precisions")
+        guard start.weights.count == components, start.means.rows == components,
+            start.means.columns == x.columns,
+            start.precisions.count == components,
+            start.precisions.allSatisfy({ $0.count == x.columns * x.columns })
+        else {
+            throw ClusteringError.invalidParameter(
+                "the start needs \(components) weights, means and \(x.columns)x\(x.columns) precisions"
+            )
         }
-        guard start.weights.allSatisfy({ $0 > 0 && $0.isFinite }), abs(start.weights.reduce(0, +) - 1) < 1e-6 else {
-            throw ClusteringError.invalidParameter("the starting weights must be positive and sum to 1")
+        guard start.weights.allSatisfy({ $0 > 0 && $0.isFinite }),
+            abs(start.weights.reduce(0, +) - 1) < 1e-6
+        else {
+            throw ClusteringError.invalidParameter(
+                "the starting weights must be positive and sum to 1")
         }
         var factors: [[Double]] = []
         for precision in start.precisions {
             guard let lower = cholesky(precision, x.columns) else {
-                throw ClusteringError.invalidParameter("a starting precision matrix is not positive definite")
+                throw ClusteringError.invalidParameter(
+                    "a starting precision matrix is not positive definite")
             }
             factors.append(lower)
         }
-        let fitted = Fitted(covariance: covariance, weights: start.weights, means: start.means,
-                            covariances: start.precisions.map { _ in [] }, precisionFactors: factors, iterations: 0, converged: false)
+        let fitted = Fitted(
+            covariance: covariance, weights: start.weights, means: start.means,
+            covariances: start.precisions.map { _ in [] }, precisionFactors: factors, iterations: 0,
+            converged: false)
         return try run(x, from: fitted, cancellation: cancellation)
     }
 
     private func validate(_ x: Matrix) throws {
-        guard components >= 1, components <= x.rows else { throw ClusteringError.invalidK(k: components, customers: x.rows) }
+        guard components >= 1, components <= x.rows else {
+            throw ClusteringError.invalidK(k: components, customers: x.rows)
+        }
         guard regularization >= 0, tolerance >= 0, maxIterations >= 1 else {
-            throw ClusteringError.invalidParameter("reg_covar and tol must be at least 0 and max_iter at least 1")
+            throw ClusteringError.invalidParameter(
+                "reg_covar and tol must be at least 0 and max_iter at least 1")
         }
         try x.requireFinite()
     }
 
     /// EM until the mean log-likelihood changes by less than the tolerance, or max_iter.
-    private func run(_ x: Matrix, from start: Fitted, cancellation: CancellationCheck) throws -> Fitted {
+    private func run(
+        _ x: Matrix, from start: Fitted, cancellation: CancellationCheck
+    ) throws -> Fitted {
         var current = start
         var lowerBound = -Double.infinity
         for iteration in 1...maxIterations {
@@ -180,7 +211,9 @@ public struct GaussianMixture: Sendable {
             for i in 0..<x.rows {
                 let norm = logSumExp(responsibilities.row(i))
                 total += norm
-                for j in 0..<components { responsibilities[i, j] = exp(responsibilities[i, j] - norm) }
+                for j in 0..<components {
+                    responsibilities[i, j] = exp(responsibilities[i, j] - norm)
+                }
             }
             current = try maximisation(x, responsibilities, iterations: iteration)
             lowerBound = total / Double(x.rows)
@@ -194,7 +227,9 @@ public struct GaussianMixture: Sendable {
 
     /// The M step: weights, means and covariances from responsibilities (n x k), as scikit-learn's
     /// `_estimate_gaussian_parameters` (each component's mass gets 10 machine epsilons, so none is zero).
-    private func maximisation(_ x: Matrix, _ responsibilities: Matrix, iterations: Int) throws -> Fitted {
+    private func maximisation(
+        _ x: Matrix, _ responsibilities: Matrix, iterations: Int
+    ) throws -> Fitted {
         let (n, k, d) = (x.rows, components, x.columns)
         var mass = [Double](repeating: 10 * Double.ulpOfOne, count: k)
         var means = Matrix(rows: k, columns: d)
@@ -214,7 +249,9 @@ public struct GaussianMixture: Sendable {
                 let r = responsibilities[i, j]
                 for a in 0..<d {
                     let da = x[i, a] - means[j, a]
-                    for b in 0..<d where covariance == .full || a == b { sigma[a * d + b] += r * da * (x[i, b] - means[j, b]) }
+                    for b in 0..<d where covariance == .full || a == b {
+                        sigma[a * d + b] += r * da * (x[i, b] - means[j, b])
+                    }
                 }
             }
             for index in sigma.indices { sigma[index] /= mass[j] }
@@ -225,14 +262,17 @@ public struct GaussianMixture: Sendable {
             for a in 0..<d { sigma[a * d + a] += regularization }
             guard let factor = precisionFactor(ofCovariance: sigma, d) else {
                 throw ClusteringError.invalidParameter(
-                    "component \(j + 1)'s covariance is not positive definite (too few distinct customers in it); raise reg_covar or lower k")
+                    "component \(j + 1)'s covariance is not positive definite (too few distinct customers in it); raise reg_covar or lower k"
+                )
             }
             covariances.append(sigma)
             factors.append(factor)
         }
         let totalMass = mass.reduce(0, +)
-        return Fitted(covariance: covariance, weights: mass.map { $0 / totalMass }, means: means, covariances: covariances,
-                      precisionFactors: factors, iterations: iterations, converged: false)
+        return Fitted(
+            covariance: covariance, weights: mass.map { $0 / totalMass }, means: means,
+            covariances: covariances,
+            precisionFactors: factors, iterations: iterations, converged: false)
     }
 }
 

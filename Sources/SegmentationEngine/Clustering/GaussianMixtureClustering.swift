@@ -26,21 +26,35 @@ public struct GaussianMixtureClustering: ClusteringAlgorithm {
 
     public var parameters: [String: String] {
         let defaults = GaussianMixture(components: 2, covariance: covariance)
-        return ["covariance_type": covariance.rawValue, "reg_covar": String(defaults.regularization), "tol": String(defaults.tolerance),
-                "max_iter": String(defaults.maxIterations), "init": "kmeans", "seed": String(seed)]
+        return [
+            "covariance_type": covariance.rawValue, "reg_covar": String(defaults.regularization),
+            "tol": String(defaults.tolerance),
+            "max_iter": String(defaults.maxIterations), "init": "kmeans", "seed": String(seed),
+        ]
     }
 
-    public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
+    public func fit(
+        _ x: Matrix, k: Int, cancellation: CancellationCheck = .never
+    ) throws -> Clustering {
         guard k >= 2, k <= x.rows else { throw ClusteringError.invalidK(k: k, customers: x.rows) }
         // Discrete features (counts) would let a component sit on one value: regularise to their spacing.
-        let fitted = try GaussianMixture(components: k, covariance: covariance, regularization: DiscreteFeatures.regularization(x), seed: seed)
-            .fit(x, cancellation: cancellation)
+        let fitted = try GaussianMixture(
+            components: k, covariance: covariance,
+            regularization: DiscreteFeatures.regularization(x), seed: seed
+        )
+        .fit(x, cancellation: cancellation)
         let labels = fitted.mostLikely(x)
         var inertia = 0.0
         for (row, label) in labels.enumerated() {
-            for j in 0..<x.columns { inertia += (x[row, j] - fitted.means[Int(label), j]) * (x[row, j] - fitted.means[Int(label), j]) }
+            for j in 0..<x.columns {
+                inertia +=
+                    (x[row, j] - fitted.means[Int(label), j])
+                    * (x[row, j] - fitted.means[Int(label), j])
+            }
         }
-        return Clustering(centroids: fitted.means, labels: labels, inertia: inertia, iterations: fitted.iterations, mixture: fitted)
+        return Clustering(
+            centroids: fitted.means, labels: labels, inertia: inertia,
+            iterations: fitted.iterations, mixture: fitted)
     }
 }
 

@@ -13,7 +13,9 @@ public struct KMeans: ClusteringAlgorithm {
     /// single-threaded); above it each restart's kernels use every core.
     var pooledWorkLimit = 2_000_000
 
-    public init(nInit: Int = 10, maxIterations: Int = 300, tolerance: Double = 1e-4, seed: UInt64 = 0) {
+    public init(
+        nInit: Int = 10, maxIterations: Int = 300, tolerance: Double = 1e-4, seed: UInt64 = 0
+    ) {
         self.nInit = nInit
         self.maxIterations = maxIterations
         self.tolerance = tolerance
@@ -23,10 +25,15 @@ public struct KMeans: ClusteringAlgorithm {
     public var method: ClusteringMethod { .kmeans }
 
     public var parameters: [String: String] {
-        ["n_init": String(nInit), "max_iter": String(maxIterations), "tol": String(tolerance), "seed": String(seed)]
+        [
+            "n_init": String(nInit), "max_iter": String(maxIterations), "tol": String(tolerance),
+            "seed": String(seed),
+        ]
     }
 
-    public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
+    public func fit(
+        _ x: Matrix, k: Int, cancellation: CancellationCheck = .never
+    ) throws -> Clustering {
         try fit(x, ks: [k], cancellation: cancellation) { _ in }[k]!
     }
 
@@ -34,8 +41,10 @@ public struct KMeans: ClusteringAlgorithm {
     /// pair as one task on a shared pool, largest k first, so no core idles while another
     /// finishes a k's last restart; large ones run restarts in turn, each kernel on all cores.
     /// Either way each restart's seed depends only on `seed` and its index: the same results.
-    public func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck = .never,
-                    progress: (_ k: Int) -> Void = { _ in }) throws -> [Int: Clustering] {
+    public func fit(
+        _ x: Matrix, ks: [Int], cancellation: CancellationCheck = .never,
+        progress: (_ k: Int) -> Void = { _ in }
+    ) throws -> [Int: Clustering] {
         let ks = Array(Set(ks)).sorted()
         for k in ks { try validate(x, k: k) }
         let absoluteTolerance = tolerance * Self.meanVariance(x)
@@ -49,13 +58,16 @@ public struct KMeans: ClusteringAlgorithm {
             results.withUnsafeMutableBufferPointer { slots in
                 Parallel.forEach(tasks.count) { t in
                     if cancelled.value || cancellation.isCancelled { cancelled.set(); return }
-                    slots[t] = runOnce(x, k: tasks[t].k, seed: seeds[tasks[t].restart], tolerance: absoluteTolerance, parallel: false,
-                                       cancellation: cancellation)
+                    slots[t] = runOnce(
+                        x, k: tasks[t].k, seed: seeds[tasks[t].restart],
+                        tolerance: absoluteTolerance, parallel: false,
+                        cancellation: cancellation)
                 }
             }
             if cancelled.value || cancellation.isCancelled { throw CancellationError() }
             for k in ks {
-                clusterings[k] = Self.best(tasks.indices.filter { tasks[$0].k == k }.map { results[$0]! })
+                clusterings[k] = Self.best(
+                    tasks.indices.filter { tasks[$0].k == k }.map { results[$0]! })
                 progress(k)
             }
         } else {
@@ -63,7 +75,10 @@ public struct KMeans: ClusteringAlgorithm {
                 var restarts: [Clustering] = []
                 for r in 0..<nInit {
                     try cancellation.throwIfCancelled()
-                    restarts.append(runOnce(x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: true, cancellation: cancellation))
+                    restarts.append(
+                        runOnce(
+                            x, k: k, seed: seeds[r], tolerance: absoluteTolerance, parallel: true,
+                            cancellation: cancellation))
                     try cancellation.throwIfCancelled()  // a run stopped early is no result
                 }
                 clusterings[k] = Self.best(restarts)
@@ -76,7 +91,8 @@ public struct KMeans: ClusteringAlgorithm {
     /// The lowest inertia; ties to the earlier restart.
     private static func best(_ restarts: [Clustering]) -> Clustering {
         restarts.enumerated().min {
-            $0.element.inertia < $1.element.inertia || ($0.element.inertia == $1.element.inertia && $0.offset < $1.offset)
+            $0.element.inertia < $1.element.inertia
+                || ($0.element.inertia == $1.element.inertia && $0.offset < $1.offset)
         }!.element
     }
 
@@ -85,22 +101,28 @@ public struct KMeans: ClusteringAlgorithm {
         try validate(x, k: initialCentroids.rows)
         precondition(initialCentroids.columns == x.columns, "centre dimension differs from data")
         return Lloyd(x: x, parallel: true).run(
-            centers: initialCentroids, maxIterations: maxIterations, tolerance: tolerance * Self.meanVariance(x))
+            centers: initialCentroids, maxIterations: maxIterations,
+            tolerance: tolerance * Self.meanVariance(x))
     }
 
     private func validate(_ x: Matrix, k: Int) throws {
         guard k >= 2, k <= x.rows else { throw ClusteringError.invalidK(k: k, customers: x.rows) }
         guard nInit >= 1, maxIterations >= 1, tolerance >= 0 else {
-            throw ClusteringError.invalidParameter("n_init and max_iter must be at least 1 and tol non-negative")
+            throw ClusteringError.invalidParameter(
+                "n_init and max_iter must be at least 1 and tol non-negative")
         }
     }
 
-    private func runOnce(_ x: Matrix, k: Int, seed: UInt64, tolerance: Double, parallel: Bool,
-                         cancellation: CancellationCheck) -> Clustering {
+    private func runOnce(
+        _ x: Matrix, k: Int, seed: UInt64, tolerance: Double, parallel: Bool,
+        cancellation: CancellationCheck
+    ) -> Clustering {
         var generator = SeededGenerator(seed: seed)
         let lloyd = Lloyd(x: x, parallel: parallel)
         let centers = lloyd.kMeansPlusPlus(k: k, generator: &generator)
-        return lloyd.run(centers: centers, maxIterations: maxIterations, tolerance: tolerance, cancellation: cancellation)
+        return lloyd.run(
+            centers: centers, maxIterations: maxIterations, tolerance: tolerance,
+            cancellation: cancellation)
     }
 
     /// Mean of the per-feature population variances (scikit-learn scales `tol` by it).

@@ -29,7 +29,9 @@ struct Lloyd {
             closest.withUnsafeMutableBufferPointer { out in
                 let center = xs.baseAddress! + first * d
                 forEachChunk(chunks) { chunk in
-                    for i in Parallel.chunkRange(chunk, rows: n) { out[i] = squaredDistance(xs.baseAddress! + i * d, center, d) }
+                    for i in Parallel.chunkRange(chunk, rows: n) {
+                        out[i] = squaredDistance(xs.baseAddress! + i * d, center, d)
+                    }
                 }
             }
         }
@@ -47,7 +49,9 @@ struct Lloyd {
                                     let row = out.baseAddress! + t * n
                                     var sum = 0.0
                                     for i in Parallel.chunkRange(chunk, rows: n) {
-                                        let value = min(near[i], squaredDistance(xs.baseAddress! + i * d, center, d))
+                                        let value = min(
+                                            near[i],
+                                            squaredDistance(xs.baseAddress! + i * d, center, d))
                                         row[i] = value
                                         sum += value
                                     }
@@ -58,7 +62,9 @@ struct Lloyd {
                     }
                 }
             }
-            let potentials = (0..<trials).map { t in (0..<chunks).reduce(0.0) { $0 + partial[$1 * trials + t] } }
+            let potentials = (0..<trials).map { t in
+                (0..<chunks).reduce(0.0) { $0 + partial[$1 * trials + t] }
+            }
             var best = 0
             for t in 1..<trials where potentials[t] < potentials[best] { best = t }
             potential = potentials[best]
@@ -100,7 +106,10 @@ struct Lloyd {
     /// whose per-row bookkeeping costs as much as the distances it saves (measured in BENCHMARKS.md).
     /// `cancellation` is read once per iteration (each a few milliseconds at most on customer
     /// data): a cancelled run stops early and its caller throws.
-    func run(centers initial: Matrix, maxIterations: Int, tolerance: Double, cancellation: CancellationCheck = .never) -> Clustering {
+    func run(
+        centers initial: Matrix, maxIterations: Int, tolerance: Double,
+        cancellation: CancellationCheck = .never
+    ) -> Clustering {
         let k = initial.rows
         var centers = initial
         var labels = [Int32](repeating: -1, count: n)
@@ -128,7 +137,8 @@ struct Lloyd {
         }
         // One exact pass: labels against the final centres, and the inertia.
         assign(centers: centers, labels: &labels, into: &step)
-        return Clustering(centroids: centers, labels: labels, inertia: step.inertia, iterations: iterations)
+        return Clustering(
+            centroids: centers, labels: labels, inertia: step.inertia, iterations: iterations)
     }
 
     /// One assignment pass's results: per-cluster sums and counts, labels changed, inertia
@@ -174,9 +184,11 @@ struct Lloyd {
             centers.values.withUnsafeBufferPointer { cs in
                 labels.withUnsafeMutableBufferPointer { ls in
                     forEachChunk(partial.chunks) { chunk in
-                        let kernel = BlockKernel(xs: xs.baseAddress!, d: d, centres: cs.baseAddress!, k: k,
-                                                 labels: ls.baseAddress!, sums: partial.sums.baseAddress! + chunk * k * d,
-                                                 counts: partial.counts.baseAddress! + chunk * k)
+                        let kernel = BlockKernel(
+                            xs: xs.baseAddress!, d: d, centres: cs.baseAddress!, k: k,
+                            labels: ls.baseAddress!,
+                            sums: partial.sums.baseAddress! + chunk * k * d,
+                            counts: partial.counts.baseAddress! + chunk * k)
                         let (moved, inertia) = kernel.run(rows: Parallel.chunkRange(chunk, rows: n))
                         partial.moved[chunk] = moved
                         partial.inertia[chunk] = inertia
@@ -203,7 +215,8 @@ struct Lloyd {
         let distances = (0..<n).map { i in
             x.values.withUnsafeBufferPointer { xs in
                 centers.values.withUnsafeBufferPointer { cs in
-                    squaredDistance(xs.baseAddress! + i * d, cs.baseAddress! + Int(labels[i]) * d, d)
+                    squaredDistance(
+                        xs.baseAddress! + i * d, cs.baseAddress! + Int(labels[i]) * d, d)
                 }
             }
         }
@@ -224,7 +237,11 @@ struct Lloyd {
     }
 
     private func forEachChunk(_ chunks: Int, _ body: (Int) -> Void) {
-        if parallel { Parallel.forEach(chunks, body) } else { for chunk in 0..<chunks { body(chunk) } }
+        if parallel {
+            Parallel.forEach(chunks, body)
+        } else {
+            for chunk in 0..<chunks { body(chunk) }
+        }
     }
 
     private func copyRow(_ row: Int, into centers: inout Matrix, at index: Int) {

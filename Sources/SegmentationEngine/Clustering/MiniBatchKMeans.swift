@@ -17,8 +17,11 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
     public var nInit: Int
     public var seed: UInt64
 
-    public init(batchSize: Int = 1024, maxEpochs: Int = 100, maxNoImprovement: Int = 10, reassignmentRatio: Double = 0.01,
-                nInit: Int = 3, seed: UInt64 = 0) {
+    public init(
+        batchSize: Int = 1024, maxEpochs: Int = 100, maxNoImprovement: Int = 10,
+        reassignmentRatio: Double = 0.01,
+        nInit: Int = 3, seed: UInt64 = 0
+    ) {
         self.batchSize = batchSize
         self.maxEpochs = maxEpochs
         self.maxNoImprovement = maxNoImprovement
@@ -30,14 +33,21 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
     public var method: ClusteringMethod { .minibatchKMeans }
 
     public var parameters: [String: String] {
-        ["batch_size": String(batchSize), "max_iter": String(maxEpochs), "max_no_improvement": String(maxNoImprovement),
-         "reassignment_ratio": String(reassignmentRatio), "n_init": String(nInit), "seed": String(seed)]
+        [
+            "batch_size": String(batchSize), "max_iter": String(maxEpochs),
+            "max_no_improvement": String(maxNoImprovement),
+            "reassignment_ratio": String(reassignmentRatio), "n_init": String(nInit),
+            "seed": String(seed),
+        ]
     }
 
-    public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
+    public func fit(
+        _ x: Matrix, k: Int, cancellation: CancellationCheck = .never
+    ) throws -> Clustering {
         guard k >= 2, k <= x.rows else { throw ClusteringError.invalidK(k: k, customers: x.rows) }
         guard batchSize >= 1, maxEpochs >= 1, nInit >= 1 else {
-            throw ClusteringError.invalidParameter("batch_size, max_iter and n_init must each be at least 1")
+            throw ClusteringError.invalidParameter(
+                "batch_size, max_iter and n_init must each be at least 1")
         }
         try x.requireFinite()
         var generator = SeededGenerator(seed: seed)
@@ -75,7 +85,9 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
             // Each centre: the mean of every point it has seen, as if they had all come at once.
             for c in 0..<k where batchCounts[c] > 0 {
                 let seen = counts[c] + batchCounts[c]
-                for j in 0..<d { centres[c, j] = (centres[c, j] * counts[c] + sums[c * d + j]) / seen }
+                for j in 0..<d {
+                    centres[c, j] = (centres[c, j] * counts[c] + sums[c * d + j]) / seen
+                }
                 counts[c] = seen
             }
             sinceReassignment += batch
@@ -99,11 +111,16 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
             }
         }
         let (all, inertia) = try assignAll(x, centres, cancellation: cancellation)
-        guard Set(all).count < k else { return Clustering(centroids: centres, labels: all, inertia: inertia, iterations: step) }
+        guard Set(all).count < k else {
+            return Clustering(centroids: centres, labels: all, inertia: inertia, iterations: step)
+        }
         // A centre nobody is nearest to: one k-means step gives it the customer farthest from its
         // centre and makes every centre its members' mean (a model never has an empty segment).
-        let settled = Lloyd(x: x, parallel: true).run(centers: centres, maxIterations: 1, tolerance: 0)
-        return Clustering(centroids: settled.centroids, labels: settled.labels, inertia: settled.inertia, iterations: step + 1)
+        let settled = Lloyd(x: x, parallel: true).run(
+            centers: centres, maxIterations: 1, tolerance: 0)
+        return Clustering(
+            centroids: settled.centroids, labels: settled.labels, inertia: settled.inertia,
+            iterations: step + 1)
     }
 
     /// k-means++ on a sample of max(3 x batch, 3k) distinct rows, the best of `nInit` tries by the sample's inertia.
@@ -112,10 +129,17 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
         let sample = x.selecting(rows: generator.distinctRows(x.rows, size))
         var best: (centres: Matrix, inertia: Double)?
         for _ in 0..<nInit {
-            let centres = Lloyd(x: sample, parallel: false).kMeansPlusPlus(k: k, generator: &generator)
+            let centres = Lloyd(x: sample, parallel: false).kMeansPlusPlus(
+                k: k, generator: &generator)
             let inertia = sample.values.withUnsafeBufferPointer { values in
                 centres.values.withUnsafeBufferPointer { centre in
-                    (0..<sample.rows).reduce(0.0) { $0 + nearest(values.baseAddress! + $1 * x.columns, centre.baseAddress!, k, x.columns).distance }
+                    (0..<sample.rows).reduce(0.0) {
+                        $0
+                            + nearest(
+                                values.baseAddress! + $1 * x.columns, centre.baseAddress!, k,
+                                x.columns
+                            ).distance
+                    }
                 }
             }
             if inertia < best?.inertia ?? .infinity { best = (centres, inertia) }
@@ -126,13 +150,16 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
     /// scikit-learn's `_random_reassign`: centres that have seen under `reassignmentRatio` of the
     /// busiest centre's count move to random points of the batch (at most half a batch of them),
     /// and start from the smallest count among the others so they can still move.
-    private func reassignStarved(_ x: Matrix, _ centres: inout Matrix, _ counts: inout [Double], batchRows: [Int],
-                                 generator: inout SeededGenerator) {
+    private func reassignStarved(
+        _ x: Matrix, _ centres: inout Matrix, _ counts: inout [Double], batchRows: [Int],
+        generator: inout SeededGenerator
+    ) {
         let threshold = reassignmentRatio * (counts.max() ?? 0)
         var starved = counts.indices.filter { counts[$0] < threshold }
         guard !starved.isEmpty else { return }
         if starved.count > batchRows.count / 2 {
-            starved = Array(starved.sorted { counts[$0] < counts[$1] }.prefix(max(1, batchRows.count / 2)))
+            starved = Array(
+                starved.sorted { counts[$0] < counts[$1] }.prefix(max(1, batchRows.count / 2)))
         }
         var isStarved = [Bool](repeating: false, count: counts.count)
         for c in starved { isStarved[c] = true }
@@ -146,7 +173,9 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
     }
 
     /// Every row's nearest centre and the total squared distance, on all cores.
-    private func assignAll(_ x: Matrix, _ centres: Matrix, cancellation: CancellationCheck) throws -> ([Int32], Double) {
+    private func assignAll(
+        _ x: Matrix, _ centres: Matrix, cancellation: CancellationCheck
+    ) throws -> ([Int32], Double) {
         let (k, d) = (centres.rows, x.columns)
         var labels = [Int32](repeating: 0, count: x.rows)
         let chunks = Parallel.chunkCount(rows: x.rows)
@@ -159,7 +188,8 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
                             guard !cancellation.isCancelled else { return }
                             var total = 0.0
                             for row in Parallel.chunkRange(chunk, rows: x.rows) {
-                                let (label, distance) = nearest(values.baseAddress! + row * d, centre.baseAddress!, k, d)
+                                let (label, distance) = nearest(
+                                    values.baseAddress! + row * d, centre.baseAddress!, k, d)
                                 out[row] = Int32(label)
                                 total += distance
                             }
@@ -176,7 +206,9 @@ public struct MiniBatchKMeans: ClusteringAlgorithm {
 
 /// The nearest of k centres (row-major) to a row, and its squared distance.
 @inline(__always)
-private func nearest(_ row: UnsafePointer<Double>, _ centres: UnsafePointer<Double>, _ k: Int, _ d: Int) -> (label: Int, distance: Double) {
+private func nearest(
+    _ row: UnsafePointer<Double>, _ centres: UnsafePointer<Double>, _ k: Int, _ d: Int
+) -> (label: Int, distance: Double) {
     var best = 0
     var bestDistance = Double.infinity
     for c in 0..<k {

@@ -62,8 +62,14 @@ public struct Ward: Sendable {
             chain.removeLast(2)
             let b = nearest
             let (na, nb) = (Double(sizes[a]), Double(sizes[b]))
-            for j in 0..<d { centroids[a * d + j] = (na * centroids[a * d + j] + nb * centroids[b * d + j]) / (na + nb) }
-            merges.append(Merge(left: min(a, b), right: max(a, b), height: distance.squareRoot(), size: sizes[a] + sizes[b]))
+            for j in 0..<d {
+                centroids[a * d + j] =
+                    (na * centroids[a * d + j] + nb * centroids[b * d + j]) / (na + nb)
+            }
+            merges.append(
+                Merge(
+                    left: min(a, b), right: max(a, b), height: distance.squareRoot(),
+                    size: sizes[a] + sizes[b]))
             sizes[a] += sizes[b]
             let removed = position[b]
             active[removed] = active[active.count - 1]
@@ -71,7 +77,9 @@ public struct Ward: Sendable {
             active.removeLast()
         }
         // Ward's merge heights never decrease along the tree, so sorting keeps children before parents.
-        return merges.enumerated().sorted { ($0.element.height, $0.offset) < ($1.element.height, $1.offset) }.map(\.element)
+        return merges.enumerated().sorted {
+            ($0.element.height, $0.offset) < ($1.element.height, $1.offset)
+        }.map(\.element)
     }
 
     /// The clusters left after all but the top k - 1 merges, numbered in order of their first row.
@@ -82,7 +90,9 @@ public struct Ward: Sendable {
             while parent[i] != i { parent[i] = parent[parent[i]]; i = parent[i] }
             return i
         }
-        for merge in merges.prefix(max(0, rows - k)) { parent[root(merge.right)] = root(merge.left) }
+        for merge in merges.prefix(max(0, rows - k)) {
+            parent[root(merge.right)] = root(merge.left)
+        }
         var number: [Int: Int32] = [:]
         return (0..<rows).map { row in
             let r = root(row)
@@ -123,7 +133,11 @@ public struct Dendrogram: Codable, Sendable, Equatable {
         var sizes: [Int] = []
         for row in 0..<rows {
             let r = root(row)
-            if let leaf = node[r] { sizes[leaf] += 1 } else { node[r] = sizes.count; sizes.append(1) }
+            if let leaf = node[r] {
+                sizes[leaf] += 1
+            } else {
+                node[r] = sizes.count; sizes.append(1)
+            }
         }
         var top: [Merge] = []
         for merge in merges.dropFirst(cut) {

@@ -17,25 +17,37 @@ public struct WardClustering: ClusteringAlgorithm {
 
     public var method: ClusteringMethod { .ward }
 
-    public var parameters: [String: String] { ["max_rows": String(maximumRows), "seed": String(seed)] }
+    public var parameters: [String: String] {
+        ["max_rows": String(maximumRows), "seed": String(seed)]
+    }
 
     /// The parameters a fit on `rows` customers records: whether the tree saw all of them.
     public func parameters(rows: Int) -> [String: String] {
-        parameters.merging(["sampled_rows": rows > maximumRows ? "\(maximumRows) of \(rows)" : "none"]) { $1 }
+        parameters.merging([
+            "sampled_rows": rows > maximumRows ? "\(maximumRows) of \(rows)" : "none"
+        ]) { $1 }
     }
 
-    public func fit(_ x: Matrix, k: Int, cancellation: CancellationCheck = .never) throws -> Clustering {
+    public func fit(
+        _ x: Matrix, k: Int, cancellation: CancellationCheck = .never
+    ) throws -> Clustering {
         try fit(x, ks: [k], cancellation: cancellation) { _ in }[k]!
     }
 
-    public func fit(_ x: Matrix, ks: [Int], cancellation: CancellationCheck = .never,
-                    progress: (_ k: Int) -> Void = { _ in }) throws -> [Int: Clustering] {
-        guard maximumRows >= 2 else { throw ClusteringError.invalidParameter("Ward's max_rows must be at least 2") }
+    public func fit(
+        _ x: Matrix, ks: [Int], cancellation: CancellationCheck = .never,
+        progress: (_ k: Int) -> Void = { _ in }
+    ) throws -> [Int: Clustering] {
+        guard maximumRows >= 2 else {
+            throw ClusteringError.invalidParameter("Ward's max_rows must be at least 2")
+        }
         for k in ks where k < 2 || k > min(x.rows, maximumRows) {
             throw ClusteringError.invalidK(k: k, customers: min(x.rows, maximumRows))
         }
         try x.requireFinite()
-        let sample = x.rows > maximumRows ? SeededGenerator.distinctRows(x.rows, maximumRows, seed: seed) : nil
+        let sample =
+            x.rows > maximumRows
+            ? SeededGenerator.distinctRows(x.rows, maximumRows, seed: seed) : nil
         let treeData = sample.map { x.selecting(rows: $0) } ?? x
         let merges = try Ward().tree(treeData, cancellation: cancellation)
         // The tree's top, from a dozen clusters (more when the sweep goes higher) up to one.
@@ -45,7 +57,8 @@ public struct WardClustering: ClusteringAlgorithm {
             try cancellation.throwIfCancelled()
             let treeLabels = Ward.labels(merges, rows: treeData.rows, k: k)
             let means = ClusterMetrics.means(treeData, treeLabels, k).centers
-            var clustering = Lloyd(x: x, parallel: true).run(centers: means, maxIterations: 1, tolerance: 0)
+            var clustering = Lloyd(x: x, parallel: true).run(
+                centers: means, maxIterations: 1, tolerance: 0)
             clustering.dendrogram = top
             clusterings[k] = clustering
             progress(k)

@@ -49,8 +49,12 @@ public struct CSVRecord {
     public func trimmedString(_ index: Int) -> String {
         let field = bytes(index)
         var start = 0, end = field.count
-        while start < end, field[start] == UInt8(ascii: " ") || field[start] == UInt8(ascii: "\t") { start += 1 }
-        while end > start, field[end - 1] == UInt8(ascii: " ") || field[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        while start < end, field[start] == UInt8(ascii: " ") || field[start] == UInt8(ascii: "\t") {
+            start += 1
+        }
+        while end > start,
+            field[end - 1] == UInt8(ascii: " ") || field[end - 1] == UInt8(ascii: "\t")
+        { end -= 1 }
         return String(decoding: UnsafeBufferPointer(rebasing: field[start..<end]), as: UTF8.self)
     }
 
@@ -158,7 +162,9 @@ public struct CSVParser {
                 guard i < n else { continue }
                 let b = bytes[i]
                 i += 1
-                if b == delimiter { endField(); state = .fieldStart } else {
+                if b == delimiter {
+                    endField(); state = .fieldStart
+                } else {
                     line += 1
                     try endRecordIfNotBlank(body)
                     state = b == cr ? .afterCR : .fieldStart
@@ -169,7 +175,9 @@ public struct CSVParser {
                     if bytes[j] == lf { line += 1 }  // a CRLF inside quotes counts once
                     j += 1
                 }
-                if j > i { fieldBytes.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])) }
+                if j > i {
+                    fieldBytes.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j]))
+                }
                 i = j
                 if i < n { state = .quoteInQuoted; i += 1 }
             case .quoteInQuoted:
@@ -263,7 +271,9 @@ public enum CSVReader {
         var header: [String]?
         do {
             try forEachRecord(inFile: path) { record in
-                header = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+                header = (0..<record.count).map {
+                    record.string($0).trimmingCharacters(in: .whitespaces)
+                }
                 throw Stop()
             }
         } catch is Stop {}

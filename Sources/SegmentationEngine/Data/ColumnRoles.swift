@@ -27,15 +27,20 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public static let roleNames = ["customer", "time", "invoice", "quantity", "price", "amount", "country", "product"]
+    public static let roleNames = [
+        "customer", "time", "invoice", "quantity", "price", "amount", "country", "product",
+    ]
 
     /// Parses `customer=CustomerID,time=InvoiceDate,...` on top of the defaults.
     public init(parsing assignments: String) throws {
         self.init()
         for pair in assignments.split(separator: ",", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard parts.count == 2, !parts[1].isEmpty else {
-                throw InputError.badColumnSpec("\(String(pair).quotedForMessage) is not role=column")
+                throw InputError.badColumnSpec(
+                    "\(String(pair).quotedForMessage) is not role=column")
             }
             try set(role: parts[0], column: parts[1])
         }
@@ -53,7 +58,8 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
         case "product", "sku", "stockcode": product = column
         default:
             throw InputError.badColumnSpec(
-                "unknown role \(role.quotedForMessage); roles are \(Self.roleNames.joined(separator: ", "))")
+                "unknown role \(role.quotedForMessage); roles are \(Self.roleNames.joined(separator: ", "))"
+            )
         }
         explicitRoles.insert(Self.canonicalRole(role))
     }
@@ -76,15 +82,21 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
     func resolve(header: [String], source: String) throws -> ResolvedTransactionColumns {
         func find(_ name: String?, role: String, required: Bool) throws -> Int? {
             guard let name else {
-                if required { throw InputError.missingColumn(role: role, column: "(none)", source: source, header: header) }
+                if required {
+                    throw InputError.missingColumn(
+                        role: role, column: "(none)", source: source, header: header)
+                }
                 return nil
             }
             if let index = header.firstIndex(of: name) { return index }
-            if let index = header.firstIndex(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) {
+            if let index = header.firstIndex(where: {
+                $0.caseInsensitiveCompare(name) == .orderedSame
+            }) {
                 return index
             }
             if required || explicitRoles.contains(role) {
-                throw InputError.missingColumn(role: role, column: name, source: source, header: header)
+                throw InputError.missingColumn(
+                    role: role, column: name, source: source, header: header)
             }
             return nil
         }
@@ -105,7 +117,10 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
 
 struct ResolvedTransactionColumns: Equatable {
     /// Every column position a role reads.
-    var positions: [Int] { [customer, time] + [invoice, quantity, unitPrice, amount, country, product].compactMap { $0 } }
+    var positions: [Int] {
+        [customer, time]
+            + [invoice, quantity, unitPrice, amount, country, product].compactMap { $0 }
+    }
 
     var width: Int
     var customer: Int
@@ -129,16 +144,21 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
     /// The data does not look like the kind it was declared as.
     case kindMismatch(String)
 
-    private static func missingColumnText(role: String, column: String, source: String, header: [String]) -> String {
+    private static func missingColumnText(
+        role: String, column: String, source: String, header: [String]
+    ) -> String {
         let shown = header.forMessage()
         switch role {
         case "filter":
-            return "\(source): no column \(column.quotedForMessage) to filter on (columns: \(shown))"
+            return
+                "\(source): no column \(column.quotedForMessage) to filter on (columns: \(shown))"
         case "customer", "time":
-            return "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown)); name it with --columns \(role)=COLUMN, "
+            return
+                "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown)); name it with --columns \(role)=COLUMN, "
                 + "or, for a table with one row per customer, use --kind customers"
         default:
-            return "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown))"
+            return
+                "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown))"
         }
     }
 

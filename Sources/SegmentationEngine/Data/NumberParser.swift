@@ -28,7 +28,9 @@ enum NumberParser {
     }
 
     /// `[+-]digits[.digits]`, at most 15 significant digits.
-    private static func parseSimple(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Double? {
+    private static func parseSimple(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int
+    ) -> Double? {
         var i = start
         var negative = false
         if bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "+") {
@@ -41,7 +43,9 @@ enum NumberParser {
             let b = bytes[i]
             if b >= 48 && b <= 57 {
                 sawDigit = true
-                if mantissa == 0 && b == 48 { if sawPoint { fractionDigits += 1 } ; i += 1; continue }
+                if mantissa == 0 && b == 48 {
+                    if sawPoint { fractionDigits += 1 }; i += 1; continue
+                }
                 mantissa = mantissa * 10 + UInt64(b - 48)
                 digits += 1
                 if sawPoint { fractionDigits += 1 }
@@ -58,12 +62,15 @@ enum NumberParser {
         return negative ? -value : value
     }
 
-    private static func parseSlow(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Double? {
+    private static func parseSlow(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int
+    ) -> Double? {
         // Only decimal syntax: digits, sign, point, exponent.
         for k in start..<end {
             switch bytes[k] {
             case 48...57, UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "+"),
-                 UInt8(ascii: "e"), UInt8(ascii: "E"): continue
+                UInt8(ascii: "e"), UInt8(ascii: "E"):
+                continue
             default: return nil
             }
         }
@@ -72,8 +79,10 @@ enum NumberParser {
         return text.withUnsafeBufferPointer { pointer -> Double? in
             var stop: UnsafeMutablePointer<CChar>?
             let value = strtod(pointer.baseAddress!, &stop)
-            guard let stop, stop - UnsafeMutablePointer(mutating: pointer.baseAddress!) == end - start,
-                  value.isFinite else { return nil }
+            guard let stop,
+                stop - UnsafeMutablePointer(mutating: pointer.baseAddress!) == end - start,
+                value.isFinite
+            else { return nil }
             return value
         }
     }

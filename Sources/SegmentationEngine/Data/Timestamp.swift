@@ -14,11 +14,13 @@ public enum TimestampParser {
             date = (first.value / 10000, first.value / 100 % 100, first.value % 100)
         } else if first.digits == 4 && scanner.take(UInt8(ascii: "-")) {
             guard let month = scanner.number(maxDigits: 2), scanner.take(UInt8(ascii: "-")),
-                  let day = scanner.number(maxDigits: 2) else { return nil }
+                let day = scanner.number(maxDigits: 2)
+            else { return nil }
             date = (first.value, month.value, day.value)
         } else if first.digits <= 2 && scanner.take(UInt8(ascii: "/")) {
             guard let day = scanner.number(maxDigits: 2), scanner.take(UInt8(ascii: "/")),
-                  let year = scanner.number(maxDigits: 4), year.digits == 4 else { return nil }
+                let year = scanner.number(maxDigits: 4), year.digits == 4
+            else { return nil }
             date = (year.value, first.value, day.value)
         } else {
             return nil
@@ -121,7 +123,8 @@ public enum TimestampParser {
         /// `H:MM[:SS[.fraction]]` as seconds into the day.
         mutating func clock() -> Int64? {
             guard let hour = number(maxDigits: 2), take(UInt8(ascii: ":")),
-                  let minute = number(maxDigits: 2), minute.digits == 2 else { return nil }
+                let minute = number(maxDigits: 2), minute.digits == 2
+            else { return nil }
             var second = 0
             if take(UInt8(ascii: ":")) {
                 guard let s = number(maxDigits: 2), s.digits == 2 else { return nil }

@@ -9,7 +9,9 @@ public struct CustomerFeatures: Sendable {
     /// used only to report each segment's composition.
     public var sensitiveAttributes: [String: [String]] = [:]
 
-    public init(customerIDs: [String], names: [String], values: Matrix, homeCountry: [String]? = nil) {
+    public init(
+        customerIDs: [String], names: [String], values: Matrix, homeCountry: [String]? = nil
+    ) {
         precondition(values.rows == customerIDs.count && values.columns == names.count)
         self.customerIDs = customerIDs
         self.names = names
@@ -49,14 +51,18 @@ public enum TransactionFeature: String, CaseIterable, Codable, Sendable {
     case modeQuantity = "mode_quantity"
 
     /// The clustering default: the four classic RFM features.
-    public static let defaultSelection: [TransactionFeature] = [.recency, .frequency, .monetary, .averageOrderValue]
+    public static let defaultSelection: [TransactionFeature] = [
+        .recency, .frequency, .monetary, .averageOrderValue,
+    ]
 }
 
 /// Aggregates cleaned transactions into RFM and related features per customer.
 public enum RFMFeatureBuilder {
     /// - Parameter snapshotDay: the day recency is measured to (days since 1970); by default the
     ///   day after the last transaction.
-    public static func build(_ table: TransactionTable, snapshotDay: Int? = nil) -> (features: CustomerFeatures, snapshotDay: Int) {
+    public static func build(
+        _ table: TransactionTable, snapshotDay: Int? = nil
+    ) -> (features: CustomerFeatures, snapshotDay: Int) {
         let customers = table.customerIDs.count
         let rowDays = table.seconds.map(TimestampParser.day(of:))
         let snapshot = snapshotDay ?? ((rowDays.max() ?? 0) + 1)
@@ -79,7 +85,8 @@ public enum RFMFeatureBuilder {
             } else {
                 frequency = distinctCount(rows.map { Int32(rowDays[$0]) }, scratch: &scratch)
             }
-            let products = table.product.map { p in distinctCount(rows.map { p[$0] }, scratch: &scratch) } ?? 0
+            let products =
+                table.product.map { p in distinctCount(rows.map { p[$0] }, scratch: &scratch) } ?? 0
             quantities.removeAll(keepingCapacity: true)
             quantities.append(contentsOf: rows.map { table.quantity[$0] })
             // Net of what the customer cancelled (cleaning left out customers with nothing left).
@@ -95,14 +102,19 @@ public enum RFMFeatureBuilder {
             if let country = table.country {
                 var counts: [Int32: Int] = [:]
                 for r in rows { counts[country[r], default: 0] += 1 }
-                let best = counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }!
+                let best = counts.max {
+                    $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key)
+                }!
                 homeCountry!.append(table.countries[Int(best.key)])
             }
         }
         // Features the data cannot supply are not features at all: distinct products without a
         // product column, the usual quantity without a quantity column (every line would read 0 or 1).
-        let missing: Set<String> = Set([table.product == nil ? TransactionFeature.distinctProducts.rawValue : nil,
-                                         table.hasQuantity ? nil : TransactionFeature.modeQuantity.rawValue].compactMap { $0 })
+        let missing: Set<String> = Set(
+            [
+                table.product == nil ? TransactionFeature.distinctProducts.rawValue : nil,
+                table.hasQuantity ? nil : TransactionFeature.modeQuantity.rawValue,
+            ].compactMap { $0 })
         let full = Matrix(rows: customers, columns: all.count, values: values)
         let kept = all.indices.filter { !missing.contains(all[$0]) }
         let features = CustomerFeatures(
@@ -113,7 +125,9 @@ public enum RFMFeatureBuilder {
     }
 
     /// Row indices grouped by customer (a counting sort, stable within a customer).
-    static func rowsGroupedByCustomer(_ customer: [Int32], customers: Int) -> (rows: [Int], start: [Int]) {
+    static func rowsGroupedByCustomer(
+        _ customer: [Int32], customers: Int
+    ) -> (rows: [Int], start: [Int]) {
         var start = [Int](repeating: 0, count: customers + 1)
         for c in customer { start[Int(c) + 1] += 1 }
         for c in 0..<customers { start[c + 1] += start[c] }

@@ -68,7 +68,9 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
     public var scale: [Double]
 
     /// Learns the pipeline on raw features (one column per entry of `features`).
-    public static func fit(_ raw: Matrix, features: [String], spec: PipelineSpec) throws -> FittedPipeline {
+    public static func fit(
+        _ raw: Matrix, features: [String], spec: PipelineSpec
+    ) throws -> FittedPipeline {
         precondition(raw.columns == features.count)
         let logged: [Bool] = try features.indices.map { j in
             // 0/1 columns (indicators, one-hot) are never logged: log1p would only rescale them.
@@ -86,16 +88,18 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
                 return names.contains(features[j])
             }
         }
-        var pipeline = FittedPipeline(features: features, log1p: logged, scaling: spec.scaling,
-                                      center: Array(repeating: 0, count: features.count),
-                                      scale: Array(repeating: 1, count: features.count))
+        var pipeline = FittedPipeline(
+            features: features, log1p: logged, scaling: spec.scaling,
+            center: Array(repeating: 0, count: features.count),
+            scale: Array(repeating: 1, count: features.count))
         for j in features.indices {
             var column = raw.column(j)
             for (i, value) in column.enumerated() {
                 try pipeline.checkDomain(value, feature: j, customer: "row \(i + 1)")
                 if logged[j] { column[i] = Foundation.log1p(value) }
             }
-            (pipeline.center[j], pipeline.scale[j]) = Self.parameters(of: column, scaling: spec.scaling)
+            (pipeline.center[j], pipeline.scale[j]) = Self.parameters(
+                of: column, scaling: spec.scaling)
         }
         return pipeline
     }
@@ -104,7 +108,8 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
     public func transform(_ raw: Matrix, customerIDs: [String]? = nil) throws -> Matrix {
         func name(_ row: Int) -> String { customerIDs?[row] ?? "row \(row + 1)" }
         guard raw.columns == features.count else {
-            throw ScoringError.wrongArity(customer: name(0), expected: features.count, found: raw.columns)
+            throw ScoringError.wrongArity(
+                customer: name(0), expected: features.count, found: raw.columns)
         }
         let width = raw.columns
         var out = [Double](repeating: 0, count: raw.values.count)
@@ -136,13 +141,15 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
             throw ScoringError.nonFinite(customer: customer, field: features[j], value: value)
         }
         if log1p[j] && value <= -1 {
-            throw ScoringError.outOfDomain(customer: customer, field: features[j], value: value,
-                                           reason: "is <= -1, outside the log1p transform's domain")
+            throw ScoringError.outOfDomain(
+                customer: customer, field: features[j], value: value,
+                reason: "is <= -1, outside the log1p transform's domain")
         }
     }
 
     private static func parameters(of column: [Double], scaling: Scaling) -> (Double, Double) {
-        func nonZero(_ s: Double) -> Double { s > 0 && s.isFinite ? s : 1 }  // constant columns stay put
+        // constant columns stay put
+        func nonZero(_ s: Double) -> Double { s > 0 && s.isFinite ? s : 1 }
         switch scaling {
         case .none:
             return (0, 1)
@@ -151,7 +158,9 @@ public struct FittedPipeline: Codable, Sendable, Equatable {
             return (mean, nonZero(Statistics.populationStandardDeviation(column, mean: mean)))
         case .robust:
             let sorted = column.sorted()
-            let iqr = Statistics.quantile(sorted: sorted, 0.75) - Statistics.quantile(sorted: sorted, 0.25)
+            let iqr =
+                Statistics.quantile(sorted: sorted, 0.75)
+                - Statistics.quantile(sorted: sorted, 0.25)
             return (Statistics.quantile(sorted: sorted, 0.5), nonZero(iqr))
         case .minMax:
             let low = column.min() ?? 0, high = column.max() ?? 0

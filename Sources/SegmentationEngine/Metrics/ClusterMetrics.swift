@@ -39,7 +39,9 @@ public enum ClusterMetrics {
         var between = 0.0, within = 0.0
         for c in 0..<k {
             var sq = 0.0
-            for j in 0..<x.columns { sq += (centers[c, j] - overall[j]) * (centers[c, j] - overall[j]) }
+            for j in 0..<x.columns {
+                sq += (centers[c, j] - overall[j]) * (centers[c, j] - overall[j])
+            }
             between += Double(counts[c]) * sq
         }
         for i in 0..<x.rows {
@@ -62,7 +64,9 @@ public enum ClusterMetrics {
             centers.values.withUnsafeBufferPointer { cs in
                 for i in 0..<x.rows {
                     let c = Int(codes[i])
-                    spread[c] += squaredDistance(xs.baseAddress! + i * x.columns, cs.baseAddress! + c * x.columns, x.columns).squareRoot()
+                    spread[c] += squaredDistance(
+                        xs.baseAddress! + i * x.columns, cs.baseAddress! + c * x.columns, x.columns
+                    ).squareRoot()
                 }
             }
         }
@@ -71,12 +75,16 @@ public enum ClusterMetrics {
         centers.values.withUnsafeBufferPointer { cs in
             for a in 0..<k {
                 for b in 0..<k {
-                    separation[a * k + b] = squaredDistance(cs.baseAddress! + a * x.columns, cs.baseAddress! + b * x.columns, x.columns).squareRoot()
+                    separation[a * k + b] = squaredDistance(
+                        cs.baseAddress! + a * x.columns, cs.baseAddress! + b * x.columns, x.columns
+                    ).squareRoot()
                 }
             }
         }
         // scikit-learn: 0 when all spreads or all centroid distances are (close to) zero.
-        if spread.allSatisfy({ abs($0) <= 1e-8 }) || separation.allSatisfy({ abs($0) <= 1e-8 }) { return 0 }
+        if spread.allSatisfy({ abs($0) <= 1e-8 }) || separation.allSatisfy({ abs($0) <= 1e-8 }) {
+            return 0
+        }
         var total = 0.0
         for a in 0..<k {
             var worst = -Double.infinity
@@ -100,7 +108,9 @@ public enum ClusterMetrics {
     }
 
     /// Silhouette on a seeded random sample of rows, as scikit-learn's `sample_size` does.
-    public static func sampledSilhouette(_ x: Matrix, labels: [Int32], sampleSize: Int, seed: UInt64) throws -> Double {
+    public static func sampledSilhouette(
+        _ x: Matrix, labels: [Int32], sampleSize: Int, seed: UInt64
+    ) throws -> Double {
         guard sampleSize < x.rows else { return try silhouette(x, labels: labels) }
         let rows = sampleIndices(count: x.rows, size: sampleSize, seed: seed)
         return try silhouette(x.selecting(rows: rows), labels: rows.map { labels[$0] })
@@ -119,7 +129,9 @@ public enum ClusterMetrics {
 
     /// Labels renumbered to `0..<k` in order of first appearance, and k.
     static func compact(_ labels: [Int32], rows: Int) throws -> ([Int32], Int) {
-        guard labels.count == rows else { throw MetricsError.lengthMismatch(rows: rows, labels: labels.count) }
+        guard labels.count == rows else {
+            throw MetricsError.lengthMismatch(rows: rows, labels: labels.count)
+        }
         var map: [Int32: Int32] = [:]
         let codes = labels.map { label -> Int32 in
             if let code = map[label] { return code }
@@ -155,7 +167,9 @@ public enum ClusterMetrics {
 /// candidate k, so each distance is computed once and added to the per-cluster sums of every
 /// labeling. Rows are processed in blocks of eight (one SIMD lane each), on all cores.
 public enum SilhouetteSweep {
-    public static func samples(_ x: Matrix, labelings: [[Int32]], cancellation: CancellationCheck = .never) throws -> [[Double]] {
+    public static func samples(
+        _ x: Matrix, labelings: [[Int32]], cancellation: CancellationCheck = .never
+    ) throws -> [[Double]] {
         let n = x.rows, d = x.columns, s = labelings.count
         var compacted: [[Int32]] = []
         var ks: [Int] = []
@@ -188,7 +202,9 @@ public enum SilhouetteSweep {
                         if task % 16 == 0 && cancellation.isCancelled { cancelled.set(); return }
                         var sums = [SIMD8<Double>](repeating: .zero, count: totalClusters)
                         var coordinates = [SIMD8<Double>](repeating: .zero, count: d)
-                        for block in (task * blocksPerTask)..<min(blocks, (task + 1) * blocksPerTask) {
+                        for block
+                            in (task * blocksPerTask)..<min(blocks, (task + 1) * blocksPerTask)
+                        {
                             // Rows past the end repeat the last row; their results are dropped.
                             let rows = (0..<lanes).map { min(block * lanes + $0, n - 1) }
                             for dim in 0..<d {

@@ -24,14 +24,20 @@ public struct StabilityReport: Codable, Sendable, Equatable {
     public func warnings(segmentNames: [String]) -> [String] {
         var warnings: [String] = []
         if meanARI < Self.threshold {
-            warnings.append(String(format: "unstable segmentation: refitted with %d other seeds and on %d bootstrap samples, the segments agree "
-                                   + "with these by a mean adjusted Rand index of %.2f (below %.1f); read the segments as tendencies, not fixed groups",
-                                   seedRuns, bootstrapRuns, meanARI, Self.threshold))
+            warnings.append(
+                String(
+                    format:
+                        "unstable segmentation: refitted with %d other seeds and on %d bootstrap samples, the segments agree "
+                        + "with these by a mean adjusted Rand index of %.2f (below %.1f); read the segments as tendencies, not fixed groups",
+                    seedRuns, bootstrapRuns, meanARI, Self.threshold))
         }
         for (index, jaccard) in segmentJaccard.enumerated() where jaccard < Self.threshold {
             let name = index < segmentNames.count ? segmentNames[index] : "segment \(index)"
-            warnings.append(String(format: "segment %d (%@) is unstable: a refit finds its customers together with a mean Jaccard index of %.2f",
-                                   index, name, jaccard))
+            warnings.append(
+                String(
+                    format:
+                        "segment %d (%@) is unstable: a refit finds its customers together with a mean Jaccard index of %.2f",
+                    index, name, jaccard))
         }
         return warnings
     }
@@ -62,7 +68,9 @@ public enum StabilityCheck {
         var failed = 0
         /// A refit that fails (a mixture collapsing on a sample) is counted, not fatal.
         func attempt(_ body: () throws -> Void) throws {
-            do { try body() } catch where !(error is CancellationError) && !cancellation.isCancelled { failed += 1 }
+            do { try body() } catch
+                where !(error is CancellationError) && !cancellation.isCancelled
+            { failed += 1 }
         }
         for run in 0..<seedRuns {
             try cancellation.throwIfCancelled()
@@ -83,8 +91,10 @@ public enum StabilityCheck {
         }
         let runs = Double(max(aris.count, 1))
         guard !aris.isEmpty else { return nil }
-        return StabilityReport(seedRuns: seedRuns, bootstrapRuns: bootstrapRuns, failedRuns: failed, meanARI: aris.reduce(0, +) / runs,
-                               minimumARI: aris.min() ?? 1, segmentJaccard: jaccardSums.map { $0 / runs })
+        return StabilityReport(
+            seedRuns: seedRuns, bootstrapRuns: bootstrapRuns, failedRuns: failed,
+            meanARI: aris.reduce(0, +) / runs,
+            minimumARI: aris.min() ?? 1, segmentJaccard: jaccardSums.map { $0 / runs })
     }
 
     /// Each row's segment by the refit's own rule, as scoring would place it: a mixture's most
@@ -95,7 +105,12 @@ public enum StabilityCheck {
         case .nearestCore(let density):
             return x.values.withUnsafeBufferPointer { rows in
                 density.corePoints.values.withUnsafeBufferPointer { cores in
-                    (0..<x.rows).map { Int32(density.segment(of: rows.baseAddress! + $0 * x.columns, cores: cores.baseAddress!).segment) }
+                    (0..<x.rows).map {
+                        Int32(
+                            density.segment(
+                                of: rows.baseAddress! + $0 * x.columns, cores: cores.baseAddress!
+                            ).segment)
+                    }
                 }
             }
         case .nearestCentre: return nearestCentre(x, refit.centroids)
@@ -142,7 +157,8 @@ struct Contingency {
         func pairs(_ count: Int) -> Double { Double(count) * Double(count - 1) / 2 }
         guard n > 1 else { return 1 }
         let index = counts.reduce(0) { $0 + pairs($1) }
-        let rowSum = rowSizes.reduce(0) { $0 + pairs($1) }, columnSum = columnSizes.reduce(0) { $0 + pairs($1) }
+        let rowSum = rowSizes.reduce(0) { $0 + pairs($1) },
+            columnSum = columnSizes.reduce(0) { $0 + pairs($1) }
         let expected = rowSum * columnSum / pairs(n)
         let maximum = (rowSum + columnSum) / 2
         return maximum == expected ? 1 : (index - expected) / (maximum - expected)

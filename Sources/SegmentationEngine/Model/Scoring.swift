@@ -52,39 +52,48 @@ public struct BatchScores: Sendable, Equatable {
 extension SegmentationModel {
     /// Scores customers given as raw feature values under the named columns (any order; exactly
     /// the model's `expectedColumns`). `cancellation` is checked every 4,096 customers.
-    public func score(customerIDs: [String], columns: [String], values: Matrix,
-                      cancellation: CancellationCheck = .never) throws -> [Assignment] {
+    public func score(
+        customerIDs: [String], columns: [String], values: Matrix,
+        cancellation: CancellationCheck = .never
+    ) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
-        let (ordered, scaled, scores) = try scoreRows(customerIDs: customerIDs, columns: columns, values: values,
-                                                      cancellation: cancellation)
+        let (ordered, scaled, scores) = try scoreRows(
+            customerIDs: customerIDs, columns: columns, values: values,
+            cancellation: cancellation)
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
         let k = centroids.rows
         let checks = atypicalChecks()
         // Feature contributions explain a distance to a centre; memberships are a mixture's.
-        let (explainsDistance, hasMemberships) = switch placement {
-        case .nearestCentre: (true, false)
-        case .mostLikely: (false, true)
-        case .nearestCore: (false, false)
-        }
+        let (explainsDistance, hasMemberships) =
+            switch placement {
+            case .nearestCentre: (true, false)
+            case .mostLikely: (false, true)
+            case .nearestCore: (false, false)
+            }
         return try (0..<values.rows).map { i in
             if i & 4095 == 4095 { try cancellation.throwIfCancelled() }
-            let best = segments[Int(scores.segmentIDs[i])], second = segments[Int(scores.runnerUpIDs[i])]
+            let best = segments[Int(scores.segmentIDs[i])],
+                second = segments[Int(scores.runnerUpIDs[i])]
             var assignment = Assignment(
                 customerID: customerIDs[i], segmentID: best.id, segmentName: best.name,
                 distance: scores.distances[i], runnerUpID: second.id, runnerUpName: second.name,
                 runnerUpDistance: scores.runnerUpDistances[i], rfmSegment: nil,
                 contributions: explainsDistance
-                    ? contributions(scaled, row: i, best: Int(scores.segmentIDs[i]), second: Int(scores.runnerUpIDs[i])) : [],
+                    ? contributions(
+                        scaled, row: i, best: Int(scores.segmentIDs[i]),
+                        second: Int(scores.runnerUpIDs[i])) : [],
                 outlier: scores.outliers[i],
-                memberships: hasMemberships ? Array(scores.memberships[(i * k)..<((i + 1) * k)]) : [])
+                memberships: hasMemberships
+                    ? Array(scores.memberships[(i * k)..<((i + 1) * k)]) : [])
             assignment.atypical = checks[Int(scores.segmentIDs[i])].compactMap { check in
                 let value = ordered[i, check.feature]
                 return check.contradicts(value) ? check.describe(value) : nil
             }
             if let rfmScorer, let recency, let frequency {
-                assignment.rfmSegment = rfmScorer.segment(recency: ordered[i, recency], frequency: ordered[i, frequency])
+                assignment.rfmSegment = rfmScorer.segment(
+                    recency: ordered[i, recency], frequency: ordered[i, frequency])
             }
             return assignment
         }
@@ -93,11 +102,15 @@ extension SegmentationModel {
     /// The bulk form: segment ids and distances as parallel arrays in row order, no string per
     /// customer (names are the model's `segments`). `customerIDs` only name customers in errors
     /// (rows are "row N" without them).
-    public func scoreBatch(customerIDs: [String]?, columns: [String], values: Matrix,
-                           cancellation: CancellationCheck = .never) throws -> BatchScores {
+    public func scoreBatch(
+        customerIDs: [String]?, columns: [String], values: Matrix,
+        cancellation: CancellationCheck = .never
+    ) throws -> BatchScores {
         guard values.rows > 0 else { throw ScoringError.emptyBatch }
         precondition(customerIDs == nil || customerIDs!.count == values.rows, "one id per row")
-        var scores = try scoreRows(customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation).scores
+        var scores = try scoreRows(
+            customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation
+        ).scores
         let ids = segments.map { Int32($0.id) }
         for i in 0..<scores.count {
             scores.segmentIDs[i] = ids[Int(scores.segmentIDs[i])]
@@ -107,17 +120,23 @@ extension SegmentationModel {
     }
 
     /// The rows in the model's column order, and their scores (segments as centroid indices).
-    private func scoreRows(customerIDs: [String]?, columns: [String], values: Matrix,
-                           cancellation: CancellationCheck) throws -> (ordered: Matrix, scaled: Matrix, scores: BatchScores) {
+    private func scoreRows(
+        customerIDs: [String]?, columns: [String], values: Matrix,
+        cancellation: CancellationCheck
+    ) throws -> (ordered: Matrix, scaled: Matrix, scores: BatchScores) {
         if let unknown = columns.first(where: { !pipeline.features.contains($0) }) {
             throw ScoringError.unknownColumn(unknown, expected: pipeline.features)
         }
         let positions = try pipeline.features.map { name -> Int in
-            guard let index = columns.firstIndex(of: name) else { throw ScoringError.missingColumn(name) }
+            guard let index = columns.firstIndex(of: name) else {
+                throw ScoringError.missingColumn(name)
+            }
             return index
         }
         guard values.columns == columns.count else {
-            throw ScoringError.wrongArity(customer: customerIDs?[0] ?? "row 1", expected: columns.count, found: values.columns)
+            throw ScoringError.wrongArity(
+                customer: customerIDs?[0] ?? "row 1", expected: columns.count, found: values.columns
+            )
         }
         let ordered = positions == Array(0..<positions.count) ? values : reorder(values, positions)
         try cancellation.throwIfCancelled()
@@ -128,12 +147,14 @@ extension SegmentationModel {
 
     /// Per-feature shares of the squared-distance gap between the runner-up's centre and the
     /// segment's: (x - b)^2 - (x - a)^2 per feature, over their sum.
-    private func contributions(_ scaled: Matrix, row i: Int, best a: Int, second b: Int) -> [Double] {
+    private func contributions(_ scaled: Matrix, row i: Int, best a: Int, second b: Int) -> [Double]
+    {
         let d = scaled.columns
         guard centroids.rows > 1 else { return [Double](repeating: 0, count: d) }
         var parts = (0..<d).map { j -> Double in
             let x = scaled[i, j]
-            return (x - centroids[b, j]) * (x - centroids[b, j]) - (x - centroids[a, j]) * (x - centroids[a, j])
+            return (x - centroids[b, j]) * (x - centroids[b, j]) - (x - centroids[a, j])
+                * (x - centroids[a, j])
         }
         let total = parts.reduce(0, +)
         guard total > 0 else { return [Double](repeating: 0, count: d) }
@@ -143,17 +164,23 @@ extension SegmentationModel {
 
     /// The segment and runner-up (by index) of every row of scaled data: the nearest two centres,
     /// or for a mixture the two most likely components. `cancellation` is checked every 4,096 rows.
-    func nearestTwo(_ scaled: Matrix, cancellation: CancellationCheck = .never) throws -> BatchScores {
+    func nearestTwo(
+        _ scaled: Matrix, cancellation: CancellationCheck = .never
+    ) throws -> BatchScores {
         switch placement {
-        case .mostLikely(let mixture): return try mostLikelyTwo(scaled, mixture, cancellation: cancellation)
-        case .nearestCore(let density): return try densityTwo(scaled, density, cancellation: cancellation)
+        case .mostLikely(let mixture):
+            return try mostLikelyTwo(scaled, mixture, cancellation: cancellation)
+        case .nearestCore(let density):
+            return try densityTwo(scaled, density, cancellation: cancellation)
         case .nearestCentre: return try nearestCentres(scaled, cancellation: cancellation)
         }
     }
 
     /// A mixture's two most likely components per row, their memberships, and the Euclidean
     /// distances to their means (for the outlier flag, as other models).
-    private func mostLikelyTwo(_ scaled: Matrix, _ mixture: GaussianMixture.Fitted, cancellation: CancellationCheck) throws -> BatchScores {
+    private func mostLikelyTwo(
+        _ scaled: Matrix, _ mixture: GaussianMixture.Fitted, cancellation: CancellationCheck
+    ) throws -> BatchScores {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
         let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
@@ -167,18 +194,26 @@ extension SegmentationModel {
                 // The most likely and the next, by log density, exactly as training labels customers.
                 var best = 0, second = -1
                 for c in 1..<k {
-                    if densities[r, c] > densities[r, best] { (second, best) = (best, c) }
-                    else if second < 0 || densities[r, c] > densities[r, second] { second = c }
+                    if densities[r, c] > densities[r, best] {
+                        (second, best) = (best, c)
+                    } else if second < 0 || densities[r, c] > densities[r, second] {
+                        second = c
+                    }
                 }
                 if second < 0 { second = best }
                 guard densities[r, best].isFinite else {
-                    throw ScoringError.outOfDomain(customer: "row \(i + 1)", field: "features", value: scaled[i, 0],
-                                                   reason: "puts the customer so far from every segment that no membership can be computed")
+                    throw ScoringError.outOfDomain(
+                        customer: "row \(i + 1)", field: "features", value: scaled[i, 0],
+                        reason:
+                            "puts the customer so far from every segment that no membership can be computed"
+                    )
                 }
                 let total = logSumExp(densities.row(r))
                 for c in 0..<k { memberships[i * k + c] = exp(densities[r, c] - total) }
                 func distance(_ c: Int) -> Double {
-                    (0..<d).reduce(0.0) { $0 + (scaled[i, $1] - centroids[c, $1]) * (scaled[i, $1] - centroids[c, $1]) }.squareRoot()
+                    (0..<d).reduce(0.0) {
+                        $0 + (scaled[i, $1] - centroids[c, $1]) * (scaled[i, $1] - centroids[c, $1])
+                    }.squareRoot()
                 }
                 scores.segmentIDs[i] = Int32(best)
                 scores.distances[i] = distance(best)
@@ -193,7 +228,9 @@ extension SegmentationModel {
 
     /// DBSCAN: the segment of the nearest core customer within eps, else Outliers (an outlier
     /// either way when beyond eps); the runner-up is the nearest other segment's centre.
-    private func densityTwo(_ scaled: Matrix, _ density: DensityModel, cancellation: CancellationCheck) throws -> BatchScores {
+    private func densityTwo(
+        _ scaled: Matrix, _ density: DensityModel, cancellation: CancellationCheck
+    ) throws -> BatchScores {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
         let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
@@ -210,10 +247,13 @@ extension SegmentationModel {
                             if distance < second.distance { second = (c, distance) }
                         }
                         scores.segmentIDs[i] = Int32(segment)
-                        scores.distances[i] = squaredDistance(row, cs.baseAddress! + segment * d, d).squareRoot()
+                        scores.distances[i] = squaredDistance(row, cs.baseAddress! + segment * d, d)
+                            .squareRoot()
                         scores.runnerUpIDs[i] = Int32(second.index)
                         scores.runnerUpDistances[i] = second.distance.squareRoot()
-                        scores.outliers[i] = !dense || segment == density.outlierSegment || scores.distances[i] > outlierLimits[segment]
+                        scores.outliers[i] =
+                            !dense || segment == density.outlierSegment
+                            || scores.distances[i] > outlierLimits[segment]
                     }
                 }
             }
@@ -222,7 +262,9 @@ extension SegmentationModel {
     }
 
     /// Nearest and runner-up centroid (by index) of every row of scaled data.
-    private func nearestCentres(_ scaled: Matrix, cancellation: CancellationCheck) throws -> BatchScores {
+    private func nearestCentres(
+        _ scaled: Matrix, cancellation: CancellationCheck
+    ) throws -> BatchScores {
         var scores = BatchScores(count: scaled.rows)
         let k = centroids.rows, d = centroids.columns
         let outlierLimits = segments.map { $0.distances?.p99 ?? .infinity }
@@ -233,7 +275,8 @@ extension SegmentationModel {
                     var best = (index: 0, distance: Double.infinity)
                     var second = (index: 0, distance: Double.infinity)
                     for c in 0..<k {
-                        let sum = squaredDistance(xs.baseAddress! + i * d, cs.baseAddress! + c * d, d)
+                        let sum = squaredDistance(
+                            xs.baseAddress! + i * d, cs.baseAddress! + c * d, d)
                         if sum < best.distance {
                             second = best
                             best = (c, sum)
@@ -262,22 +305,30 @@ extension SegmentationModel {
     /// Scores customers from their transactions, aggregated exactly as at training time.
     /// Recency is measured to `snapshotDay`, by default the later of the training snapshot and
     /// the day after the last scored transaction.
-    public func score(transactions table: TransactionTable, snapshotDay: Int? = nil,
-                      cancellation: CancellationCheck = .never) throws -> [Assignment] {
-        guard kind == .transactions else { throw ModelError.wrongKind(expected: kind, found: .transactions) }
+    public func score(
+        transactions table: TransactionTable, snapshotDay: Int? = nil,
+        cancellation: CancellationCheck = .never
+    ) throws -> [Assignment] {
+        guard kind == .transactions else {
+            throw ModelError.wrongKind(expected: kind, found: .transactions)
+        }
         guard table.count > 0 else { throw ScoringError.emptyBatch }
         let lastDay = table.seconds.map(TimestampParser.day(of:)).max()!
         let day = snapshotDay ?? max(self.snapshotDay ?? 0, lastDay + 1)
         let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: day)
         let values = try features.selecting(features: pipeline.features)
         try cancellation.throwIfCancelled()
-        return try score(customerIDs: features.customerIDs, columns: pipeline.features, values: values, cancellation: cancellation)
+        return try score(
+            customerIDs: features.customerIDs, columns: pipeline.features, values: values,
+            cancellation: cancellation)
     }
 
     /// Scores the rows of a customers table that pass the filters; the report counts what the
     /// filters removed.
-    public func score(customerTable table: CustomerTableLoader.Table, filters: [RowFilter],
-                      cancellation: CancellationCheck = .never) throws -> ([Assignment], DataReport) {
+    public func score(
+        customerTable table: CustomerTableLoader.Table, filters: [RowFilter],
+        cancellation: CancellationCheck = .never
+    ) throws -> ([Assignment], DataReport) {
         var report = DataReport(kind: .customers)
         report.sources = [table.source]
         report.rowsIn = table.rows.count
@@ -287,7 +338,9 @@ extension SegmentationModel {
             let set = try RowFilterSet(filters, header: table.header, source: table.source)
             var removed: [String: Int] = [:]
             kept.rows = table.rows.filter { row in
-                guard row.count == table.header.count, let rule = set.rejecting({ row[$0] }) else { return true }
+                guard row.count == table.header.count, let rule = set.rejecting({ row[$0] }) else {
+                    return true
+                }
                 removed[rule, default: 0] += 1
                 return false
             }
@@ -297,11 +350,16 @@ extension SegmentationModel {
         report.customersIn = table.rows.count
         report.customersOut = kept.rows.count
         try cancellation.throwIfCancelled()
-        return (kept.rows.isEmpty ? [] : try score(customerTable: kept, cancellation: cancellation), report)
+        return (
+            kept.rows.isEmpty ? [] : try score(customerTable: kept, cancellation: cancellation),
+            report
+        )
     }
 
     /// Scores rows of a customers table (text cells under `header`).
-    public func score(customerTable table: CustomerTableLoader.Table, cancellation: CancellationCheck = .never) throws -> [Assignment] {
+    public func score(
+        customerTable table: CustomerTableLoader.Table, cancellation: CancellationCheck = .never
+    ) throws -> [Assignment] {
         guard kind == .customers, let customerEncoder else {
             throw ModelError.wrongKind(expected: kind, found: .customers)
         }
@@ -310,9 +368,12 @@ extension SegmentationModel {
         let ids = table.rows.enumerated().map { index, row in
             idIndex.flatMap { $0 < row.count ? row[$0] : nil } ?? "row \(index + 1)"
         }
-        let (values, _) = try customerEncoder.encode(header: table.header, rows: table.rows, customerIDs: ids)
+        let (values, _) = try customerEncoder.encode(
+            header: table.header, rows: table.rows, customerIDs: ids)
         try cancellation.throwIfCancelled()
-        return try score(customerIDs: ids, columns: pipeline.features, values: values, cancellation: cancellation)
+        return try score(
+            customerIDs: ids, columns: pipeline.features, values: values, cancellation: cancellation
+        )
     }
 
     private func reorder(_ values: Matrix, _ positions: [Int]) -> Matrix {
@@ -333,14 +394,19 @@ public struct TrainingAssignments: Sendable {
 }
 
 extension SegmentationModel {
-    public func assignTrainingData(_ sources: [TrainingSource], cancellation: CancellationCheck = .never) throws -> TrainingAssignments {
+    public func assignTrainingData(
+        _ sources: [TrainingSource], cancellation: CancellationCheck = .never
+    ) throws -> TrainingAssignments {
         var configuration = training.configuration
-        if configuration.snapshotDate == nil, let snapshotDay { configuration.snapshotDate = TimestampParser.isoDate(day: snapshotDay) }
+        if configuration.snapshotDate == nil, let snapshotDay {
+            configuration.snapshotDate = TimestampParser.isoDate(day: snapshotDay)
+        }
         if configuration.cleaning == nil { configuration.cleaning = .legacy }
         let prepared = try SegmentationTrainer(configuration: configuration).prepare(sources)
         try cancellation.throwIfCancelled()
         let values = try prepared.features.selecting(features: pipeline.features)
-        let assignments = try score(customerIDs: prepared.features.customerIDs, columns: pipeline.features, values: values)
+        let assignments = try score(
+            customerIDs: prepared.features.customerIDs, columns: pipeline.features, values: values)
         return TrainingAssignments(features: prepared.features, assignments: assignments)
     }
 }

@@ -31,8 +31,10 @@ public struct DistanceSpread: Codable, Sendable, Equatable {
         }
         return distances.map { values in
             let sorted = values.sorted()
-            return DistanceSpread(median: Statistics.quantile(sorted: sorted, 0.5), p95: Statistics.quantile(sorted: sorted, 0.95),
-                                  p99: Statistics.quantile(sorted: sorted, 0.99), max: sorted.last ?? 0)
+            return DistanceSpread(
+                median: Statistics.quantile(sorted: sorted, 0.5),
+                p95: Statistics.quantile(sorted: sorted, 0.95),
+                p99: Statistics.quantile(sorted: sorted, 0.99), max: sorted.last ?? 0)
         }
     }
 }
@@ -45,7 +47,8 @@ public struct AlgorithmInfo: Codable, Sendable, Equatable {
 
     /// Stored models name the method `name`.
     enum CodingKeys: String, CodingKey {
-        case method = "name", parameters, comparison
+        case method = "name"
+        case parameters, comparison
     }
 }
 
@@ -67,7 +70,8 @@ public struct AlgorithmComparison: Codable, Sendable, Equatable {
 
         /// Stored models name the method `name`.
         enum CodingKeys: String, CodingKey {
-            case method = "name", chosenK, silhouette, daviesBouldin, calinskiHarabasz, seconds, chosen, note, bic
+            case method = "name"
+            case chosenK, silhouette, daviesBouldin, calinskiHarabasz, seconds, chosen, note, bic
         }
     }
 
@@ -76,7 +80,8 @@ public struct AlgorithmComparison: Codable, Sendable, Equatable {
 
     /// A silhouette this close to the best is no real difference: the earlier listed one stays.
     static let tieMargin = 0.005
-    static let ruleText = "the highest silhouette at each algorithm's own chosen k; within 0.005 of the highest, the one listed first"
+    static let ruleText =
+        "the highest silhouette at each algorithm's own chosen k; within 0.005 of the highest, the one listed first"
 
     /// The candidate the rule picks, by index.
     static func pick(silhouettes: [Double]) -> Int {
@@ -171,7 +176,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .secondsSince1970  // exact round trip, unlike ISO 8601
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var data = Data(Self.magic)
         withUnsafeBytes(of: UInt32(formatVersion).bigEndian) { data.append(contentsOf: $0) }
         data.append(try encoder.encode(self))
@@ -180,14 +186,17 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
 
     public init(serialized data: Data) throws {
         let bytes = [UInt8](data)
-        guard bytes.count > 12, Array(bytes[0..<8]) == Self.magic else { throw ModelError.notAModel }
+        guard bytes.count > 12, Array(bytes[0..<8]) == Self.magic else {
+            throw ModelError.notAModel
+        }
         let version = bytes[8..<12].reduce(0) { Int($0) << 8 | Int($1) }
         guard version <= Self.currentFormatVersion else {
             throw ModelError.newerFormat(found: version, supported: Self.currentFormatVersion)
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do {
             self = try decoder.decode(SegmentationModel.self, from: Data(bytes[12...]))
         } catch {
@@ -197,7 +206,8 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
 
     init(
         kind: InputKind, transactionColumns: TransactionColumns?, customerEncoder: CustomerEncoder?,
-        snapshotDay: Int?, pipeline: FittedPipeline, mixture: GaussianMixture.Fitted? = nil, density: DensityModel? = nil,
+        snapshotDay: Int?, pipeline: FittedPipeline, mixture: GaussianMixture.Fitted? = nil,
+        density: DensityModel? = nil,
         algorithm: AlgorithmInfo, centroids: Matrix,
         segments: [Segment], rfmScorer: RFMScorer?, dataReport: DataReport, kSelection: KSelection,
         training: TrainingInfo, sample: ModelSample?, charts: ModelCharts?
@@ -207,11 +217,14 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         // BIC and AIC k rules.
         self.mixture = mixture
         self.density = density
-        formatVersion = switch (kSelection.method.needsLikelihood, Placement(mixture: mixture, density: density)) {
-        case (true, _): 4
-        case (false, .mostLikely), (false, .nearestCore): 3
-        case (false, .nearestCentre): 2
-        }
+        formatVersion =
+            switch (
+                kSelection.method.needsLikelihood, Placement(mixture: mixture, density: density)
+            ) {
+            case (true, _): 4
+            case (false, .mostLikely), (false, .nearestCore): 3
+            case (false, .nearestCentre): 2
+            }
         self.kind = kind
         self.transactionColumns = transactionColumns
         self.customerEncoder = customerEncoder
@@ -250,37 +263,64 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
         var copy = self
         let at = Date.wholeSeconds(date)
         func note(_ kind: String, _ old: String, _ new: String) {
-            copy.annotations.append(Annotation(kind: kind, segmentID: id, oldValue: old, newValue: new, author: author, at: at))
+            copy.annotations.append(
+                Annotation(
+                    kind: kind, segmentID: id, oldValue: old, newValue: new, author: author, at: at)
+            )
         }
         if let name {
             let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment name cannot be empty") }
-            guard trimmed.count <= Self.maximumNameLength, trimmed.utf8.count <= 4 * Self.maximumNameLength else {
-                throw ModelError.invalidName("a segment name has at most \(Self.maximumNameLength) characters (\(4 * Self.maximumNameLength) bytes), got \(trimmed.utf8.count) bytes")
+            guard !trimmed.isEmpty else {
+                throw ModelError.invalidName("a segment name cannot be empty")
+            }
+            guard trimmed.count <= Self.maximumNameLength,
+                trimmed.utf8.count <= 4 * Self.maximumNameLength
+            else {
+                throw ModelError.invalidName(
+                    "a segment name has at most \(Self.maximumNameLength) characters (\(4 * Self.maximumNameLength) bytes), got \(trimmed.utf8.count) bytes"
+                )
             }
             if let clash = segments.first(where: { $0.id != id && $0.name == trimmed }) {
-                throw ModelError.invalidName("segment \(clash.id) is already named \(trimmed.quotedForMessage)")
+                throw ModelError.invalidName(
+                    "segment \(clash.id) is already named \(trimmed.quotedForMessage)")
             }
             note("rename-segment", segments[index].name, trimmed)
             copy.segments[index].name = trimmed
         }
         if let description {
             let trimmed = description.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !trimmed.isEmpty else { throw ModelError.invalidName("a segment description cannot be empty") }
-            guard trimmed.count <= Self.maximumDescriptionLength, trimmed.utf8.count <= 4 * Self.maximumDescriptionLength else {
-                throw ModelError.invalidName("a description has at most \(Self.maximumDescriptionLength) characters (\(4 * Self.maximumDescriptionLength) bytes), got \(trimmed.utf8.count) bytes")
+            guard !trimmed.isEmpty else {
+                throw ModelError.invalidName("a segment description cannot be empty")
+            }
+            guard trimmed.count <= Self.maximumDescriptionLength,
+                trimmed.utf8.count <= 4 * Self.maximumDescriptionLength
+            else {
+                throw ModelError.invalidName(
+                    "a description has at most \(Self.maximumDescriptionLength) characters (\(4 * Self.maximumDescriptionLength) bytes), got \(trimmed.utf8.count) bytes"
+                )
             }
             note("describe-segment", segments[index].description, trimmed)
             copy.segments[index].description = trimmed
         }
         if let actions {
-            let cleaned = actions.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }.uniqued()
-            guard !cleaned.isEmpty else { throw ModelError.invalidName("give at least one non-empty action") }
-            guard cleaned.count <= Self.maximumActions,
-                  cleaned.allSatisfy({ $0.count <= Self.maximumActionLength && $0.utf8.count <= 4 * Self.maximumActionLength }) else {
-                throw ModelError.invalidName("at most \(Self.maximumActions) actions of at most \(Self.maximumActionLength) characters each")
+            let cleaned = actions.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter
+            { !$0.isEmpty }.uniqued()
+            guard !cleaned.isEmpty else {
+                throw ModelError.invalidName("give at least one non-empty action")
             }
-            note("set-actions", segments[index].actions.joined(separator: "; "), cleaned.joined(separator: "; "))
+            guard cleaned.count <= Self.maximumActions,
+                cleaned.allSatisfy({
+                    $0.count <= Self.maximumActionLength
+                        && $0.utf8.count <= 4 * Self.maximumActionLength
+                })
+            else {
+                throw ModelError.invalidName(
+                    "at most \(Self.maximumActions) actions of at most \(Self.maximumActionLength) characters each"
+                )
+            }
+            note(
+                "set-actions", segments[index].actions.joined(separator: "; "),
+                cleaned.joined(separator: "; "))
             copy.segments[index].actions = cleaned
         }
         return copy

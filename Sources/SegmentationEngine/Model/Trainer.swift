@@ -33,11 +33,17 @@ public struct SegmentationTrainer: Sendable {
     ) throws -> SegmentationModel {
         try configuration.validate()
         let started = Date()
-        progress(TrainingEvent(stage: .reading, fraction: 0, message: "reading \(sources.count) source(s)"))
+        progress(
+            TrainingEvent(
+                stage: .reading, fraction: 0, message: "reading \(sources.count) source(s)"))
         let prepared = try prepare(sources, cancellation: cancellation)
         try cancellation.throwIfCancelled()
-        progress(TrainingEvent(stage: .features, fraction: 0.1,
-                               message: "\(prepared.report.rowsOut) rows kept of \(prepared.report.rowsIn); \(prepared.features.count) customers"))
+        progress(
+            TrainingEvent(
+                stage: .features, fraction: 0.1,
+                message:
+                    "\(prepared.report.rowsOut) rows kept of \(prepared.report.rowsIn); \(prepared.features.count) customers"
+            ))
         return try train(prepared, started: started, cancellation: cancellation, progress: progress)
     }
 
@@ -49,12 +55,15 @@ public struct SegmentationTrainer: Sendable {
         public var snapshotDay: Int?
     }
 
-    public func prepare(_ sources: [TrainingSource], cancellation: CancellationCheck = .never) throws -> PreparedData {
+    public func prepare(
+        _ sources: [TrainingSource], cancellation: CancellationCheck = .never
+    ) throws -> PreparedData {
         guard !sources.isEmpty else { throw InputError.noUsableRows("no input given") }
         switch configuration.kind {
         case .transactions:
-            var loader = TransactionLoader(columns: configuration.transactionColumns, filters: configuration.filters ?? [],
-                                           cleaning: configuration.cleaning ?? TransactionCleaning())
+            var loader = TransactionLoader(
+                columns: configuration.transactionColumns, filters: configuration.filters ?? [],
+                cleaning: configuration.cleaning ?? TransactionCleaning())
             loader.cancellation = cancellation
             for source in sources {
                 try cancellation.throwIfCancelled()
@@ -67,23 +76,27 @@ public struct SegmentationTrainer: Sendable {
             if table.customerIDs.count == table.count && table.count >= 20 {
                 throw InputError.kindMismatch(
                     "each of the \(table.count) rows is a different customer: this looks like a customers table (one row per "
-                    + "customer), not order lines; use --kind customers")
+                        + "customer), not order lines; use --kind customers")
             }
             var report = loaded
             let snapshot = configuration.snapshotDate.flatMap(TimestampParser.day(ofDate:))
             let (features, day) = RFMFeatureBuilder.build(table, snapshotDay: snapshot)
             report.snapshotDate = TimestampParser.isoDate(day: day)
-            return PreparedData(features: features, report: report, customerEncoder: nil, snapshotDay: day)
+            return PreparedData(
+                features: features, report: report, customerEncoder: nil, snapshotDay: day)
         case .customers:
             let tables = try sources.flatMap { source -> [CustomerTableLoader.Table] in
                 switch source {
                 case .path(let path): try CustomerTableLoader.read(path: path)
-                case .bytes(let name, let data): [try CustomerTableLoader.read(bytes: data, source: name)]
+                case .bytes(let name, let data):
+                    [try CustomerTableLoader.read(bytes: data, source: name)]
                 }
             }
-            let (features, encoder, report) = try CustomerTableLoader.load(tables, columns: configuration.customerColumns,
-                                                                           filters: configuration.filters ?? [])
-            return PreparedData(features: features, report: report, customerEncoder: encoder, snapshotDay: nil)
+            let (features, encoder, report) = try CustomerTableLoader.load(
+                tables, columns: configuration.customerColumns,
+                filters: configuration.filters ?? [])
+            return PreparedData(
+                features: features, report: report, customerEncoder: encoder, snapshotDay: nil)
         }
     }
 
@@ -94,78 +107,119 @@ public struct SegmentationTrainer: Sendable {
         try configuration.validate()
         var config = configuration
         // The model records the cleaning it was trained with, so scoring cleans alike.
-        if config.kind == .transactions && config.cleaning == nil { config.cleaning = TransactionCleaning() }
-        let featureNames = config.features ?? (config.kind == .transactions
-            ? TransactionFeature.defaultSelection.map(\.rawValue) : data.features.names)
-        guard !featureNames.isEmpty else { throw InputError.invalidOption("no features to cluster on") }
+        if config.kind == .transactions && config.cleaning == nil {
+            config.cleaning = TransactionCleaning()
+        }
+        let featureNames =
+            config.features
+            ?? (config.kind == .transactions
+                ? TransactionFeature.defaultSelection.map(\.rawValue) : data.features.names)
+        guard !featureNames.isEmpty else {
+            throw InputError.invalidOption("no features to cluster on")
+        }
         let raw = try data.features.selecting(features: featureNames)
         for k in config.ks where k > data.features.count {
             throw ClusteringError.invalidK(k: k, customers: data.features.count)
         }
-        let pipeline = try FittedPipeline.fit(raw, features: featureNames, spec: config.effectivePipeline)
+        let pipeline = try FittedPipeline.fit(
+            raw, features: featureNames, spec: config.effectivePipeline)
         let scaled = try pipeline.transform(raw, customerIDs: data.features.customerIDs)
 
-        let (configured, outcome, comparison) = try cluster(scaled, featureNames: featureNames, cancellation: cancellation, progress: progress)
+        let (configured, outcome, comparison) = try cluster(
+            scaled, featureNames: featureNames, cancellation: cancellation, progress: progress)
         let emptySegments = outcome.chosen.k - Set(outcome.chosen.labels).count
         guard emptySegments == 0 else {
-            throw InputError.invalidOption("\(configured.method.rawValue) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
-                                           + "(a mixture component no customer is most likely to belong to): choose another k")
+            throw InputError.invalidOption(
+                "\(configured.method.rawValue) at k = \(outcome.selection.chosenK) leaves \(emptySegments) segment(s) with no customer "
+                    + "(a mixture component no customer is most likely to belong to): choose another k"
+            )
         }
         for candidate in outcome.selection.candidates {
-            progress(TrainingEvent(
-                stage: .metrics, fraction: 0.85,
-                message: String(format: "k=%d inertia=%.4g silhouette=%.4f davies-bouldin=%.4f calinski-harabasz=%.4g",
-                                candidate.k, candidate.inertia, candidate.silhouette, candidate.daviesBouldin,
-                                candidate.calinskiHarabasz),
-                k: candidate.k, candidate: candidate))
+            progress(
+                TrainingEvent(
+                    stage: .metrics, fraction: 0.85,
+                    message: String(
+                        format:
+                            "k=%d inertia=%.4g silhouette=%.4f davies-bouldin=%.4f calinski-harabasz=%.4g",
+                        candidate.k, candidate.inertia, candidate.silhouette,
+                        candidate.daviesBouldin,
+                        candidate.calinskiHarabasz),
+                    k: candidate.k, candidate: candidate))
         }
-        progress(TrainingEvent(stage: .metrics, fraction: 0.88,
-                               message: "chose k=\(outcome.selection.chosenK): \(outcome.selection.reason ?? "")"))
+        progress(
+            TrainingEvent(
+                stage: .metrics, fraction: 0.88,
+                message: "chose k=\(outcome.selection.chosenK): \(outcome.selection.reason ?? "")"))
         for warning in outcome.selection.warnings ?? [] {
             progress(TrainingEvent(stage: .metrics, fraction: 0.88, message: "warning: \(warning)"))
         }
         try cancellation.throwIfCancelled()
         let ordered = orderedBySize(outcome.chosen)
         var refits: [(labels: [Int32], clusters: Int)] = []
-        let stability = try measureStability(scaled, ordered, method: configured.method, cancellation: cancellation) { refits.append(($0, $1)) }
+        let stability = try measureStability(
+            scaled, ordered, method: configured.method, cancellation: cancellation
+        ) { refits.append(($0, $1)) }
         if let stability {
-            progress(TrainingEvent(stage: .metrics, fraction: 0.89, message: String(
-                format: "stability: %d refits, mean adjusted Rand index %.3f (lowest %.3f), segments' Jaccard %@",
-                stability.seedRuns + stability.bootstrapRuns, stability.meanARI, stability.minimumARI,
-                stability.segmentJaccard.map { String(format: "%.2f", $0) }.joined(separator: ", "))))
+            progress(
+                TrainingEvent(
+                    stage: .metrics, fraction: 0.89,
+                    message: String(
+                        format:
+                            "stability: %d refits, mean adjusted Rand index %.3f (lowest %.3f), segments' Jaccard %@",
+                        stability.seedRuns + stability.bootstrapRuns, stability.meanARI,
+                        stability.minimumARI,
+                        stability.segmentJaccard.map { String(format: "%.2f", $0) }.joined(
+                            separator: ", "))))
         }
-        progress(TrainingEvent(stage: .profiling, fraction: 0.9, message: "profiling \(outcome.selection.chosenK) segments"))
+        progress(
+            TrainingEvent(
+                stage: .profiling, fraction: 0.9,
+                message: "profiling \(outcome.selection.chosenK) segments"))
 
         let rfmScorer = makeRFMScorer(data.features)
         let rfmSegments = rfmScorer.map { scorer in
-            let recency = data.features.column(named: "recency")!, frequency = data.features.column(named: "frequency")!
+            let recency = data.features.column(named: "recency")!,
+                frequency = data.features.column(named: "frequency")!
             return zip(recency, frequency).map { scorer.segment(recency: $0, frequency: $1) }
         }
-        var profiles = SegmentProfiler.profiles(features: data.features, labels: ordered.labels, k: ordered.k,
-                                                pipeline: pipeline, rfm: rfmSegments)
+        var profiles = SegmentProfiler.profiles(
+            features: data.features, labels: ordered.labels, k: ordered.k,
+            pipeline: pipeline, rfm: rfmSegments)
         try cancellation.throwIfCancelled()
-        UnsteadyClaims.mark(&profiles, features: data.features, labels: ordered.labels, refits: refits)
+        UnsteadyClaims.mark(
+            &profiles, features: data.features, labels: ordered.labels, refits: refits)
         let sensitive = data.customerEncoder?.sensitiveFeatureNames ?? []
-        UnsteadyClaims.markColumns(&profiles, features: data.features, labels: ordered.labels, pipeline: pipeline,
-                                   clustering: featureNames.filter { !sensitive.contains($0) }, refits: refits)
-        var labels = SegmentLabeler.labels(for: profiles, clusteringFeatures: featureNames,
-                                           excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
+        UnsteadyClaims.markColumns(
+            &profiles, features: data.features, labels: ordered.labels, pipeline: pipeline,
+            clustering: featureNames.filter { !sensitive.contains($0) }, refits: refits)
+        var labels = SegmentLabeler.labels(
+            for: profiles, clusteringFeatures: featureNames,
+            excluded: data.customerEncoder?.sensitiveFeatureNames ?? [])
         if let density = ordered.density, let outliers = density.outlierSegment {
-            labels[outliers] = SegmentLabeler.outliers(count: profiles[outliers].size, share: profiles[outliers].customerShare,
-                                                       eps: density.eps, minSamples: density.minSamples,
-                                                       smallGroups: density.smallGroupsJoined ?? 0, facts: profiles[outliers].facts)
+            labels[outliers] = SegmentLabeler.outliers(
+                count: profiles[outliers].size, share: profiles[outliers].customerShare,
+                eps: density.eps, minSamples: density.minSamples,
+                smallGroups: density.smallGroupsJoined ?? 0, facts: profiles[outliers].facts)
         }
-        let spread = DistanceSpread.perSegment(scaled, centroids: ordered.centroids, labels: ordered.labels)
+        let spread = DistanceSpread.perSegment(
+            scaled, centroids: ordered.centroids, labels: ordered.labels)
         try cancellation.throwIfCancelled()
         let segments = profiles.indices.map { c in
-            Segment(id: c, name: labels[c].name, generatedName: labels[c].name, description: labels[c].description,
-                    actions: labels[c].actions, profile: profiles[c], distances: spread[c])
+            Segment(
+                id: c, name: labels[c].name, generatedName: labels[c].name,
+                description: labels[c].description,
+                actions: labels[c].actions, profile: profiles[c], distances: spread[c])
         }
-        let sample = try makeSample(scaled, raw: raw, ids: data.features.customerIDs, labels: ordered.labels, cancellation: cancellation)
+        let sample = try makeSample(
+            scaled, raw: raw, ids: data.features.customerIDs, labels: ordered.labels,
+            cancellation: cancellation)
         var charts = try ModelCharts.make(
-            raw: raw, features: featureNames, labels: ordered.labels, k: ordered.k, scaledForPCA: sample?.points ?? scaled,
+            raw: raw, features: featureNames, labels: ordered.labels, k: ordered.k,
+            scaledForPCA: sample?.points ?? scaled,
             rfm: rfmScorer.flatMap { scorer in
-                data.features.column(named: "recency").flatMap { r in data.features.column(named: "frequency").map { (scorer, r, $0) } }
+                data.features.column(named: "recency").flatMap { r in
+                    data.features.column(named: "frequency").map { (scorer, r, $0) }
+                }
             },
             homeCountry: data.features.homeCountry, cancellation: cancellation)
         charts.dendrogram = ordered.dendrogram
@@ -173,28 +227,41 @@ public struct SegmentationTrainer: Sendable {
         if case .gmm = configured {
             let discrete = DiscreteFeatures.describe(scaled, names: featureNames)
             if !discrete.isEmpty {
-                selection.warnings = (selection.warnings ?? []) + ["a Gaussian mixture on features with few distinct values: "
-                    + discrete.joined(separator: ", ") + "; its covariance was regularised to their spacing (reg_covar in the parameters) "
-                    + "and a k where a segment is exactly one value of such a feature is passed over unless k is fixed or no other k is usable; "
-                    + "k-means suits counts better"]
+                selection.warnings =
+                    (selection.warnings ?? []) + [
+                        "a Gaussian mixture on features with few distinct values: "
+                            + discrete.joined(separator: ", ")
+                            + "; its covariance was regularised to their spacing (reg_covar in the parameters) "
+                            + "and a k where a segment is exactly one value of such a feature is passed over unless k is fixed or no other k is usable; "
+                            + "k-means suits counts better"
+                    ]
             }
         }
         if let stability {
             let warnings = stability.warnings(segmentNames: labels.map(\.name))
             if !warnings.isEmpty { selection.warnings = (selection.warnings ?? []) + warnings }
-            for warning in warnings { progress(TrainingEvent(stage: .profiling, fraction: 0.95, message: "warning: \(warning)")) }
+            for warning in warnings {
+                progress(
+                    TrainingEvent(stage: .profiling, fraction: 0.95, message: "warning: \(warning)")
+                )
+            }
         }
         var model = SegmentationModel(
             kind: config.kind,
             transactionColumns: config.kind == .transactions ? config.transactionColumns : nil,
-            customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay, pipeline: pipeline,
+            customerEncoder: data.customerEncoder, snapshotDay: data.snapshotDay,
+            pipeline: pipeline,
             mixture: ordered.mixture, density: ordered.density,
-            algorithm: AlgorithmInfo(method: configured.method, parameters: parameters(of: configured, ordered, rows: scaled.rows, scaled: scaled),
-                                     comparison: comparison),
-            centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer, dataReport: data.report,
+            algorithm: AlgorithmInfo(
+                method: configured.method,
+                parameters: parameters(of: configured, ordered, rows: scaled.rows, scaled: scaled),
+                comparison: comparison),
+            centroids: ordered.centroids, segments: segments, rfmScorer: rfmScorer,
+            dataReport: data.report,
             kSelection: selection,
-            training: TrainingInfo(configuration: config, durationSeconds: Date().timeIntervalSince(started),
-                                   trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
+            training: TrainingInfo(
+                configuration: config, durationSeconds: Date().timeIntervalSince(started),
+                trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
             sample: sample, charts: charts)
         model.stability = stability
         try cancellation.throwIfCancelled()
@@ -206,12 +273,17 @@ public struct SegmentationTrainer: Sendable {
     /// scaled features, the same ks and rule), keeping the one the comparison's rule picks among
     /// those that could be kept: an algorithm whose sweep fails, or whose chosen k leaves a segment
     /// empty, stays in the table with the reason and is passed over.
-    private func cluster(_ scaled: Matrix, featureNames: [String], cancellation: CancellationCheck, progress: (TrainingEvent) -> Void) throws
-        -> (ConfiguredClustering, KSweep.Outcome, AlgorithmComparison?) {
+    private func cluster(
+        _ scaled: Matrix, featureNames: [String], cancellation: CancellationCheck,
+        progress: (TrainingEvent) -> Void
+    ) throws
+        -> (ConfiguredClustering, KSweep.Outcome, AlgorithmComparison?)
+    {
         let config = configuration
         let methods = config.methods
-        var sweep = KSweep(ks: config.ks, method: config.effectiveSelection,
-                           exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
+        var sweep = KSweep(
+            ks: config.ks, method: config.effectiveSelection,
+            exactSilhouetteLimit: config.exactSilhouetteLimit, seed: config.seed)
         sweep.featureNames = featureNames
         var kept: [(index: Int, configured: ConfiguredClustering, outcome: KSweep.Outcome)] = []
         var candidates: [AlgorithmComparison.Candidate] = []
@@ -226,137 +298,85 @@ public struct SegmentationTrainer: Sendable {
                 switch configured {
                 case .dbscan(let density):
                     outcome = try once(density, scaled, sweep: sweep, cancellation: cancellation)
-                    progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
-                                           message: "\(prefix)fitted k=\(outcome.selection.chosenK) (1 of 1)", k: outcome.selection.chosenK))
+                    progress(
+                        TrainingEvent(
+                            stage: .clustering,
+                            fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
+                            message: "\(prefix)fitted k=\(outcome.selection.chosenK) (1 of 1)",
+                            k: outcome.selection.chosenK))
                 case .kmeans, .minibatchKMeans, .ward, .gmm:
-                    outcome = try sweep.run(scaled, algorithm: configured.algorithm, cancellation: cancellation) { done, total, k in
-                        let fraction = (Double(index) + Double(done) / Double(total)) / Double(methods.count)
-                        progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * fraction,
-                                               message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
+                    outcome = try sweep.run(
+                        scaled, algorithm: configured.algorithm, cancellation: cancellation
+                    ) { done, total, k in
+                        let fraction =
+                            (Double(index) + Double(done) / Double(total)) / Double(methods.count)
+                        progress(
+                            TrainingEvent(
+                                stage: .clustering, fraction: 0.1 + 0.6 * fraction,
+                                message: "\(prefix)fitted k=\(k) (\(done) of \(total))", k: k))
                     }
                 }
-            } catch where methods.count > 1 && !(error is CancellationError) && !cancellation.isCancelled {
-                candidates.append(.init(method: method, chosenK: 0, silhouette: .nan, daviesBouldin: .nan, calinskiHarabasz: .nan,
-                                        seconds: Date().timeIntervalSince(started), chosen: false, note: "failed: \(error)"))
-                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
-                                       message: "\(prefix)failed: \(error)"))
+            } catch
+                where methods.count > 1 && !(error is CancellationError)
+                && !cancellation.isCancelled
+            {
+                candidates.append(
+                    .init(
+                        method: method, chosenK: 0, silhouette: .nan, daviesBouldin: .nan,
+                        calinskiHarabasz: .nan,
+                        seconds: Date().timeIntervalSince(started), chosen: false,
+                        note: "failed: \(error)"))
+                progress(
+                    TrainingEvent(
+                        stage: .clustering,
+                        fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
+                        message: "\(prefix)failed: \(error)"))
                 continue
             }
             let metrics = outcome.selection.chosen
             let empty = outcome.chosen.k - Set(outcome.chosen.labels).count
-            let note = empty > 0 ? "ruled out: k=\(metrics.k) left \(empty) segment(s) with no customer" : nil
-            candidates.append(.init(method: method, chosenK: metrics.k, silhouette: metrics.silhouette, daviesBouldin: metrics.daviesBouldin,
-                                    calinskiHarabasz: metrics.calinskiHarabasz, seconds: Date().timeIntervalSince(started),
-                                    chosen: false, note: note, bic: metrics.bic))
+            let note =
+                empty > 0
+                ? "ruled out: k=\(metrics.k) left \(empty) segment(s) with no customer" : nil
+            candidates.append(
+                .init(
+                    method: method, chosenK: metrics.k, silhouette: metrics.silhouette,
+                    daviesBouldin: metrics.daviesBouldin,
+                    calinskiHarabasz: metrics.calinskiHarabasz,
+                    seconds: Date().timeIntervalSince(started),
+                    chosen: false, note: note, bic: metrics.bic))
             if note == nil { kept.append((candidates.count - 1, configured, outcome)) }
             if methods.count > 1 {
-                progress(TrainingEvent(stage: .clustering, fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
-                                       message: String(format: "%@chose k=%d, silhouette %.4f", prefix, metrics.k, metrics.silhouette)
-                                           + (note.map { " (\($0))" } ?? "")))
+                progress(
+                    TrainingEvent(
+                        stage: .clustering,
+                        fraction: 0.1 + 0.6 * Double(index + 1) / Double(methods.count),
+                        message: String(
+                            format: "%@chose k=%d, silhouette %.4f", prefix, metrics.k,
+                            metrics.silhouette)
+                            + (note.map { " (\($0))" } ?? "")))
             }
             if methods.count == 1 { return (configured, outcome, nil) }
         }
         guard !kept.isEmpty else {
-            throw InputError.invalidOption("no algorithm of the comparison gave a model to keep: "
-                                           + candidates.map { "\($0.method.rawValue) \($0.note ?? "")" }.joined(separator: "; "))
+            throw InputError.invalidOption(
+                "no algorithm of the comparison gave a model to keep: "
+                    + candidates.map { "\($0.method.rawValue) \($0.note ?? "")" }.joined(
+                        separator: "; "))
         }
-        let winner = kept[AlgorithmComparison.pick(silhouettes: kept.map { $0.outcome.selection.chosen.silhouette })]
+        let winner = kept[
+            AlgorithmComparison.pick(
+                silhouettes: kept.map { $0.outcome.selection.chosen.silhouette })]
         candidates[winner.index].chosen = true
-        progress(TrainingEvent(stage: .clustering, fraction: 0.7,
-                               message: "compared \(methods.map(\.rawValue).joined(separator: ", ")): kept \(winner.configured.method.rawValue) (\(AlgorithmComparison.ruleText))"))
-        return (winner.configured, winner.outcome, AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates))
-    }
-
-    /// The chosen configuration refitted with other seeds and on bootstrap samples (nil when
-    /// turned off). DBSCAN finds its own k, so only its bootstrap refits say anything.
-    private func measureStability(_ scaled: Matrix, _ clustering: Clustering, method: ClusteringMethod, cancellation: CancellationCheck,
-                                  observe: ([Int32], Int) -> Void) throws -> StabilityReport? {
-        let runs = configuration.stabilityRuns ?? StabilityCheck.defaultRuns.seeds
-        guard runs > 0, clustering.k >= 2, scaled.rows > clustering.k * 2 else { return nil }
-        var one = configuration
-        one.algorithm = method
-        one.compareAlgorithms = nil
-        // At most 3 k-means restarts a refit: ten refits stay near the cost of the sweep's one k,
-        // and fewer restarts can only make a refit differ more (the figure errs on the cautious side).
-        one.nInit = min(one.nInit, 3)
-        let k = clustering.k
-        return try StabilityCheck.measure(
-            scaled, labels: clustering.labels, k: k, seed: configuration.seed,
-            seedRuns: method.ignoresSeed(rows: scaled.rows) ? 0 : runs, bootstrapRuns: runs, cancellation: cancellation,
-            observe: observe
-        ) { x, seed in
-            one.seed = seed
-            return try one.configuredClustering().algorithm.fit(x, k: method.takesK ? k : 0, cancellation: cancellation)
-        }
-    }
-
-    /// What the algorithm ran with: Ward's sample, DBSCAN's eps and min_samples as used.
-    private func parameters(of configured: ConfiguredClustering, _ clustering: Clustering, rows: Int, scaled: Matrix) -> [String: String] {
-        switch configured {
-        case .ward(let ward): return ward.parameters(rows: rows)
-        case .gmm(let mixture): return mixture.parameters(for: scaled)
-        case .dbscan(let dbscan):
-            guard let model = clustering.density else { return dbscan.parameters }
-            let outliers = model.outlierSegment.map { segment in clustering.labels.count { $0 == Int32(segment) } } ?? 0
-            return dbscan.parameters(of: model, noise: outliers)
-        case .kmeans(let algorithm): return algorithm.parameters
-        case .minibatchKMeans(let algorithm): return algorithm.parameters
-        }
-    }
-
-    /// DBSCAN's one fit, measured as a sweep of its own k, and the choice said in words.
-    private func once(_ density: DBSCANClustering, _ scaled: Matrix, sweep: KSweep, cancellation: CancellationCheck) throws -> KSweep.Outcome {
-        let clustering = try density.fit(scaled, k: 0, cancellation: cancellation)
-        let model = clustering.density!
-        let single = KSweep(ks: [clustering.k], method: .fixed, exactSilhouetteLimit: sweep.exactSilhouetteLimit, seed: sweep.seed)
-        var outcome = try single.measure(scaled, [clustering.k: clustering], ks: [clustering.k], cancellation: cancellation)
-        let groups = model.outlierSegment == nil ? clustering.k : clustering.k - 1
-        let outliers = model.outlierSegment.map { segment in clustering.labels.count { $0 == Int32(segment) } } ?? 0
-        outcome.selection.reason = String(format: "dbscan: %d dense group(s) with eps %.4g (%@) and min_samples %d", groups, model.eps,
-                                          density.eps == nil ? "the k-distance knee" : "given", model.minSamples)
-            + (outliers > 0 ? ", and \(outliers) customers in none (the Outliers segment)" : "; every customer is in one")
-            + ((model.smallGroupsJoined ?? 0) > 0
-               ? String(format: "; %d dense group(s) under %g%% of customers joined the Outliers", model.smallGroupsJoined!,
-                        DBSCANClustering.minimumGroupShare * 100) : "")
-        return outcome
-    }
-
-    /// Segments numbered by size, largest first (ties by centroid), so ids read naturally.
-    private func orderedBySize(_ clustering: Clustering) -> Clustering {
-        let k = clustering.k
-        var sizes = [Int](repeating: 0, count: k)
-        for label in clustering.labels { sizes[Int(label)] += 1 }
-        let order = (0..<k).sorted { a, b in
-            sizes[a] != sizes[b] ? sizes[a] > sizes[b]
-                : Array(clustering.centroids.row(a)).lexicographicallyPrecedes(Array(clustering.centroids.row(b)))
-        }
-        var newID = [Int32](repeating: 0, count: k)
-        for (position, old) in order.enumerated() { newID[old] = Int32(position) }
-        var result = clustering
-        result.centroids = clustering.centroids.selecting(rows: order)
-        result.labels = clustering.labels.map { newID[Int($0)] }
-        result.mixture = clustering.mixture?.reordered(order)
-        result.density = clustering.density?.renumbered(newID)
-        return result
-    }
-
-    private func makeRFMScorer(_ features: CustomerFeatures) -> RFMScorer? {
-        guard let recency = features.column(named: "recency"), let frequency = features.column(named: "frequency") else {
-            return nil
-        }
-        return RFMScorer(recency: recency, frequency: frequency)
-    }
-
-    private func makeSample(_ scaled: Matrix, raw: Matrix, ids: [String], labels: [Int32], cancellation: CancellationCheck) throws -> ModelSample? {
-        guard configuration.sampleSize > 0 else { return nil }
-        let rows = ClusterMetrics.sampleIndices(count: scaled.rows, size: min(configuration.sampleSize, scaled.rows),
-                                                seed: configuration.seed)
-        let points = scaled.selecting(rows: rows)
-        let sampleLabels = rows.map { labels[$0] }
-        let distinct = Set(sampleLabels).count
-        let silhouettes = distinct >= 2 && distinct < rows.count
-            ? try SilhouetteSweep.samples(points, labelings: [sampleLabels], cancellation: cancellation)[0] : []
-        return ModelSample(customerIDs: rows.map { ids[$0] }, points: points, labels: sampleLabels, silhouettes: silhouettes,
-                           raw: raw.selecting(rows: rows))
+        progress(
+            TrainingEvent(
+                stage: .clustering, fraction: 0.7,
+                message:
+                    "compared \(methods.map(\.rawValue).joined(separator: ", ")): kept \(winner.configured.method.rawValue) (\(AlgorithmComparison.ruleText))"
+            ))
+        return (
+            winner.configured, winner.outcome,
+            AlgorithmComparison(rule: AlgorithmComparison.ruleText, candidates: candidates)
+        )
     }
 }

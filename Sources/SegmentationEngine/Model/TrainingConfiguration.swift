@@ -52,7 +52,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// The methods a run fits: the compared ones, or the one.
     public var methods: [ClusteringMethod] { compareAlgorithms ?? [algorithm] }
 
-    public var effectiveSelection: KSelectionMethod { selection ?? (ks.count == 1 ? .fixed : .actionable) }
+    public var effectiveSelection: KSelectionMethod {
+        selection ?? (ks.count == 1 ? .fixed : .actionable)
+    }
 
     public var effectivePipeline: PipelineSpec {
         pipeline ?? PipelineSpec(log: kind == .transactions ? .all : .auto, scaling: .standard)
@@ -61,58 +63,88 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// Checks the options that do not depend on the data.
     public func validate() throws {
         guard !ks.isEmpty else { throw InputError.invalidOption("give at least one k") }
-        if let bad = ks.first(where: { $0 < 2 }) { throw InputError.invalidOption("k must be at least 2, got \(bad)") }
+        if let bad = ks.first(where: { $0 < 2 }) {
+            throw InputError.invalidOption("k must be at least 2, got \(bad)")
+        }
         if let bad = ks.first(where: { $0 > Self.maximumK }) {
-            throw InputError.invalidOption("k must be at most \(Self.maximumK), got \(bad): segments are for people to act on")
+            throw InputError.invalidOption(
+                "k must be at most \(Self.maximumK), got \(bad): segments are for people to act on")
         }
         if let features {
             var seen = Set<String>()
             if let twice = features.first(where: { !seen.insert($0).inserted }) {
-                throw InputError.invalidOption("features names \(twice.quotedForMessage) twice; name each feature once")
+                throw InputError.invalidOption(
+                    "features names \(twice.quotedForMessage) twice; name each feature once")
             }
         }
         if case .features(let names)? = pipeline?.log, names.isEmpty {
-            throw InputError.invalidOption("the listed log transform names no feature: list them (log_features) or choose all, auto or none")
+            throw InputError.invalidOption(
+                "the listed log transform names no feature: list them (log_features) or choose all, auto or none"
+            )
         }
         if let selection, selection != .fixed, ks.count == 1 {
-            throw InputError.invalidOption("selection \(selection.rawValue) chooses among several k, but one k (\(ks[0])) was given: give a range or selection fixed")
+            throw InputError.invalidOption(
+                "selection \(selection.rawValue) chooses among several k, but one k (\(ks[0])) was given: give a range or selection fixed"
+            )
         }
-        guard nInit >= 1 && nInit <= 1000 else { throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)") }
-        guard maxIterations >= 1 else { throw InputError.invalidOption("max_iter must be at least 1") }
-        guard tolerance >= 0 && tolerance.isFinite else { throw InputError.invalidOption("tol must be a finite number >= 0") }
+        guard nInit >= 1 && nInit <= 1000 else {
+            throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)")
+        }
+        guard maxIterations >= 1 else {
+            throw InputError.invalidOption("max_iter must be at least 1")
+        }
+        guard tolerance >= 0 && tolerance.isFinite else {
+            throw InputError.invalidOption("tol must be a finite number >= 0")
+        }
         if covariance != nil, !methods.contains(.gmm) {
-            throw InputError.invalidOption("covariance_type applies to the Gaussian mixture (gmm) only")
+            throw InputError.invalidOption(
+                "covariance_type applies to the Gaussian mixture (gmm) only")
         }
         if eps != nil || minSamples != nil, !methods.contains(.dbscan) {
             throw InputError.invalidOption("eps and min_samples apply to DBSCAN (dbscan) only")
         }
-        if let selection, selection.needsLikelihood, !algorithm.hasLikelihood || compareAlgorithms != nil {
-            throw InputError.invalidOption("selection \(selection.rawValue) reads a likelihood, which only the Gaussian mixture (gmm) has: "
-                + "train gmm alone, or choose k by silhouette, elbow or actionable")
+        if let selection, selection.needsLikelihood,
+            !algorithm.hasLikelihood || compareAlgorithms != nil
+        {
+            throw InputError.invalidOption(
+                "selection \(selection.rawValue) reads a likelihood, which only the Gaussian mixture (gmm) has: "
+                    + "train gmm alone, or choose k by silhouette, elbow or actionable")
         }
-        if let eps, !(eps > 0 && eps.isFinite) { throw InputError.invalidOption("eps must be a positive number, not \(eps)") }
-        if let minSamples, minSamples < 2 { throw InputError.invalidOption("min_samples must be at least 2, not \(minSamples)") }
+        if let eps, !(eps > 0 && eps.isFinite) {
+            throw InputError.invalidOption("eps must be a positive number, not \(eps)")
+        }
+        if let minSamples, minSamples < 2 {
+            throw InputError.invalidOption("min_samples must be at least 2, not \(minSamples)")
+        }
         if let compareAlgorithms {
-            guard compareAlgorithms.count >= 2, Set(compareAlgorithms).count == compareAlgorithms.count else {
-                throw InputError.invalidOption("compare mode needs two or more different algorithms, got \(compareAlgorithms.map(\.rawValue).joined(separator: ", "))")
+            guard compareAlgorithms.count >= 2,
+                Set(compareAlgorithms).count == compareAlgorithms.count
+            else {
+                throw InputError.invalidOption(
+                    "compare mode needs two or more different algorithms, got \(compareAlgorithms.map(\.rawValue).joined(separator: ", "))"
+                )
             }
         }
         if let snapshotDate {
             guard let day = TimestampParser.day(ofDate: snapshotDate) else {
-                throw InputError.invalidOption("snapshot date \(snapshotDate.quotedForMessage) is not a date (use YYYY-MM-DD)")
+                throw InputError.invalidOption(
+                    "snapshot date \(snapshotDate.quotedForMessage) is not a date (use YYYY-MM-DD)")
             }
             guard Self.snapshotDays.contains(day) else {
-                throw InputError.invalidOption("snapshot date \(snapshotDate) is outside 1970-01-01...2100-12-31")
+                throw InputError.invalidOption(
+                    "snapshot date \(snapshotDate) is outside 1970-01-01...2100-12-31")
             }
         }
         if effectiveSelection == .fixed && ks.count != 1 {
             throw InputError.invalidOption("a fixed k needs exactly one k")
         }
         if let stabilityRuns, !(0...50).contains(stabilityRuns) {
-            throw InputError.invalidOption("stability runs must be between 0 and 50, got \(stabilityRuns)")
+            throw InputError.invalidOption(
+                "stability runs must be between 0 and 50, got \(stabilityRuns)")
         }
         if let filters, filters.count > RowFilter.maximumCount {
-            throw InputError.invalidOption("\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
+            throw InputError.invalidOption(
+                "\(filters.count) row filters given; at most \(RowFilter.maximumCount) are allowed")
         }
     }
 }
@@ -122,7 +154,10 @@ extension TrainingConfiguration {
     /// missing column or a sensitive column named without an opt-in fails at once.
     public func check(header: [String], source: String) throws {
         _ = try RowFilterSet(filters ?? [], header: header, source: source)
-        if kind == .customers { try CustomerTableLoader.checkColumns(header: header, columns: customerColumns, source: source) }
+        if kind == .customers {
+            try CustomerTableLoader.checkColumns(
+                header: header, columns: customerColumns, source: source)
+        }
     }
 }
 
@@ -154,7 +189,10 @@ extension TrainingConfiguration {
     /// stop) and the seed; Ward takes the seed of its sample.
     func configuredClustering() -> ConfiguredClustering {
         switch algorithm {
-        case .kmeans: .kmeans(KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed))
+        case .kmeans:
+            .kmeans(
+                KMeans(nInit: nInit, maxIterations: maxIterations, tolerance: tolerance, seed: seed)
+            )
         case .minibatchKMeans: .minibatchKMeans(MiniBatchKMeans(seed: seed))
         case .ward: .ward(WardClustering(seed: seed))
         case .gmm: .gmm(GaussianMixtureClustering(covariance: covariance ?? .full, seed: seed))

@@ -46,7 +46,9 @@ public struct PrincipalComponents: Codable, Sendable, Equatable {
     /// data always draws the same way.
     public static func fit(_ data: Matrix, count: Int = 2) -> PrincipalComponents {
         let (n, d) = (data.rows, data.columns)
-        let mean = (0..<d).map { j in n == 0 ? 0 : (0..<n).reduce(0.0) { $0 + data[$1, j] } / Double(n) }
+        let mean = (0..<d).map { j in
+            n == 0 ? 0 : (0..<n).reduce(0.0) { $0 + data[$1, j] } / Double(n)
+        }
         var covariance = [Double](repeating: 0, count: d * d)
         for i in 0..<n {
             for a in 0..<d {
@@ -55,7 +57,11 @@ public struct PrincipalComponents: Codable, Sendable, Equatable {
             }
         }
         let scale = n > 1 ? 1 / Double(n - 1) : 0
-        for a in 0..<d { for b in a..<d { covariance[a * d + b] *= scale; covariance[b * d + a] = covariance[a * d + b] } }
+        for a in 0..<d {
+            for b in a..<d {
+                covariance[a * d + b] *= scale; covariance[b * d + a] = covariance[a * d + b]
+            }
+        }
         let total = (0..<d).reduce(0.0) { $0 + covariance[$1 * d + $1] }
         var rows: [Double] = []
         var ratios: [Double] = []
@@ -63,13 +69,18 @@ public struct PrincipalComponents: Codable, Sendable, Equatable {
             let (value, vector) = dominantEigenpair(covariance, d, seed: c)
             rows += vector
             ratios.append(total > 0 ? max(0, value) / total : 0)
-            for a in 0..<d { for b in 0..<d { covariance[a * d + b] -= value * vector[a] * vector[b] } }
+            for a in 0..<d {
+                for b in 0..<d { covariance[a * d + b] -= value * vector[a] * vector[b] }
+            }
         }
-        return PrincipalComponents(components: Matrix(rows: ratios.count, columns: d, values: rows),
-                                   explainedVarianceRatio: ratios, mean: mean)
+        return PrincipalComponents(
+            components: Matrix(rows: ratios.count, columns: d, values: rows),
+            explainedVarianceRatio: ratios, mean: mean)
     }
 
-    private static func dominantEigenpair(_ matrix: [Double], _ d: Int, seed: Int) -> (Double, [Double]) {
+    private static func dominantEigenpair(
+        _ matrix: [Double], _ d: Int, seed: Int
+    ) -> (Double, [Double]) {
         // A start that is not orthogonal to any axis in practice (deterministic).
         var vector = (0..<d).map { 1 + 0.1 * Double(($0 + seed) % 7) }
         normalize(&vector)
@@ -85,7 +96,9 @@ public struct PrincipalComponents: Codable, Sendable, Equatable {
             value = length
             if change < 1e-13 { break }
         }
-        if let largest = vector.indices.max(by: { abs(vector[$0]) < abs(vector[$1]) }), vector[largest] < 0 {
+        if let largest = vector.indices.max(by: { abs(vector[$0]) < abs(vector[$1]) }),
+            vector[largest] < 0
+        {
             vector = vector.map { -$0 }
         }
         return (value, vector)
@@ -118,10 +131,14 @@ public struct FeatureBox: Codable, Sendable, Equatable {
         let sorted = values.filter(\.isFinite).sorted()
         self.feature = feature
         guard let first = sorted.first, let last = sorted.last else {
-            (minimum, lowerWhisker, q1, median, q3, upperWhisker, maximum, outliers) = (.nan, .nan, .nan, .nan, .nan, .nan, .nan, 0)
+            (minimum, lowerWhisker, q1, median, q3, upperWhisker, maximum, outliers) = (
+                .nan, .nan, .nan, .nan, .nan, .nan, .nan, 0
+            )
             return
         }
-        let (low, high) = (Statistics.quantile(sorted: sorted, 0.25), Statistics.quantile(sorted: sorted, 0.75))
+        let (low, high) = (
+            Statistics.quantile(sorted: sorted, 0.25), Statistics.quantile(sorted: sorted, 0.75)
+        )
         let reach = 1.5 * (high - low)
         let lower = sorted.first { $0 >= low - reach } ?? first
         let upper = sorted.last { $0 <= high + reach } ?? last
@@ -155,10 +172,13 @@ public struct CountryMix: Codable, Sendable, Equatable {
 
     public init(homeCountry: [String], labels: [Int32], k: Int, top: Int = 8) {
         // A customer without a country is counted under "Unknown", never as a blank row.
-        let homeCountry = homeCountry.map { $0.trimmingCharacters(in: .whitespaces).isEmpty ? "Unknown" : $0 }
+        let homeCountry = homeCountry.map {
+            $0.trimmingCharacters(in: .whitespaces).isEmpty ? "Unknown" : $0
+        }
         var totals: [String: Int] = [:]
         for country in homeCountry { totals[country, default: 0] += 1 }
-        let largest = totals.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map(\.key)
+        let largest = totals.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(top).map(
+            \.key)
         let others = totals.count > largest.count
         countries = largest + (others ? ["Other"] : [])
         let row = Dictionary(uniqueKeysWithValues: largest.enumerated().map { ($1, $0) })
@@ -174,20 +194,26 @@ extension ModelCharts {
     /// Everything above, from the data as trained on: raw features (clustering columns), the
     /// final labels (segment order), and the scaled rows the components are fitted on (the
     /// model sample: a few thousand rows fix two components well, and cost nothing).
-    static func make(raw: Matrix, features: [String], labels: [Int32], k: Int, scaledForPCA: Matrix,
-                     rfm: (scorer: RFMScorer, recency: [Double], frequency: [Double])?, homeCountry: [String]?,
-                     cancellation: CancellationCheck) throws -> ModelCharts {
+    static func make(
+        raw: Matrix, features: [String], labels: [Int32], k: Int, scaledForPCA: Matrix,
+        rfm: (scorer: RFMScorer, recency: [Double], frequency: [Double])?, homeCountry: [String]?,
+        cancellation: CancellationCheck
+    ) throws -> ModelCharts {
         let pca = PrincipalComponents.fit(scaledForPCA)
         try cancellation.throwIfCancelled()
         var members = [[Int]](repeating: [], count: k)
         for (i, label) in labels.enumerated() { members[Int(label)].append(i) }
         let boxes = try members.map { rows in
             try cancellation.throwIfCancelled()
-            return features.indices.map { j in FeatureBox(feature: features[j], values: rows.map { raw[$0, j] }) }
+            return features.indices.map { j in
+                FeatureBox(feature: features[j], values: rows.map { raw[$0, j] })
+            }
         }
         return ModelCharts(
             pca: pca, boxes: boxes,
-            rfmGrid: rfm.map { RFMGrid(scorer: $0.scorer, recency: $0.recency, frequency: $0.frequency) },
+            rfmGrid: rfm.map {
+                RFMGrid(scorer: $0.scorer, recency: $0.recency, frequency: $0.frequency)
+            },
             countries: homeCountry.map { CountryMix(homeCountry: $0, labels: labels, k: k) })
     }
 }

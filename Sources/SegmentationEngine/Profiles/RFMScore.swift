@@ -32,7 +32,8 @@ public enum RFMSegment: String, Codable, Sendable, CaseIterable {
         switch self {
         case .champions: "Reward them: early access, loyalty perks, ask for reviews and referrals."
         case .loyalCustomers: "Upsell higher-value products; enrol in the loyalty programme."
-        case .potentialLoyalists: "Offer membership or loyalty benefits; recommend related products."
+        case .potentialLoyalists:
+            "Offer membership or loyalty benefits; recommend related products."
         case .newCustomers: "Onboard well: welcome series and a second-purchase incentive."
         case .promising: "Build awareness: free trials, targeted offers."
         case .needAttention: "Limited-time offers based on past purchases."

@@ -45,19 +45,29 @@ struct RFMClaims {
 
     private var lapsedRule: Bool {
         facts.lapsedShare >= Self.dominantShare
-            || (facts.lapsedShare > 0.5 && facts.lapsedShare - facts.populationLapsedShare >= Self.clearPoints)
+            || (facts.lapsedShare > 0.5
+                && facts.lapsedShare - facts.populationLapsedShare >= Self.clearPoints)
     }
-    private var recentRule: Bool { !lapsedRule && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1 }
+    private var recentRule: Bool {
+        !lapsedRule && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1
+    }
     private var oneTimeRule: Bool { facts.oneTimeShare >= Self.dominantShare }
     private var infrequentRule: Bool {
-        !oneTimeRule && ((facts.oneTimeShare > 0.5 && facts.oneTimeShare - facts.populationOneTimeShare >= Self.clearPoints)
-            || (facts.populationMedianFrequency >= 2 && facts.medianFrequencyRatio <= 0.5))
+        !oneTimeRule
+            && ((facts.oneTimeShare > 0.5
+                && facts.oneTimeShare - facts.populationOneTimeShare >= Self.clearPoints)
+                || (facts.populationMedianFrequency >= 2 && facts.medianFrequencyRatio <= 0.5))
     }
     private var frequentRule: Bool {
-        facts.medianFrequency >= 2 && facts.medianFrequencyRatio >= Self.clearRatio && facts.oneTimeShare <= 0.1
+        facts.medianFrequency >= 2 && facts.medianFrequencyRatio >= Self.clearRatio
+            && facts.oneTimeShare <= 0.1
     }
-    private var highValueRule: Bool { facts.medianSpendRatio >= Self.clearRatio && facts.revenueIndex >= 1.25 }
-    private var lowValueRule: Bool { facts.medianSpendRatio <= 1 / Self.clearRatio && facts.revenueIndex <= 0.8 }
+    private var highValueRule: Bool {
+        facts.medianSpendRatio >= Self.clearRatio && facts.revenueIndex >= 1.25
+    }
+    private var lowValueRule: Bool {
+        facts.medianSpendRatio <= 1 / Self.clearRatio && facts.revenueIndex <= 0.8
+    }
     private var largeBasketsRule: Bool { facts.medianBasketRatio >= Self.clearRatio }
     private var smallBasketsRule: Bool { facts.medianBasketRatio <= 1 / Self.clearRatio }
 
@@ -99,54 +109,102 @@ struct RFMClaims {
     var apart: [String] {
         let f = facts, pct = SegmentLabeler.factPercent
         var differences: [String] = []
-        func ratio(_ value: Double) -> Bool { value >= Self.clearRatio || value <= 1 / Self.clearRatio }
+        func ratio(_ value: Double) -> Bool {
+            value >= Self.clearRatio || value <= 1 / Self.clearRatio
+        }
         if abs(f.lapsedShare - f.populationLapsedShare) >= Self.clearPoints {
-            differences.append("\(pct(f.lapsedShare)) have not bought for over \(SegmentLabeler.days(Double(f.lapseDays))) against "
-                + "\(pct(f.populationLapsedShare)) of all customers")
+            differences.append(
+                "\(pct(f.lapsedShare)) have not bought for over \(SegmentLabeler.days(Double(f.lapseDays))) against "
+                    + "\(pct(f.populationLapsedShare)) of all customers")
         }
         if abs(f.oneTimeShare - f.populationOneTimeShare) >= Self.clearPoints {
-            differences.append("\(pct(f.oneTimeShare)) bought once against \(pct(f.populationOneTimeShare)) of all customers")
+            differences.append(
+                "\(pct(f.oneTimeShare)) bought once against \(pct(f.populationOneTimeShare)) of all customers"
+            )
         }
         if ratio(f.revenueIndex) {
-            differences.append("they bring \(pct(f.revenueShare)) of revenue from \(pct(f.customerShare)) of customers")
+            differences.append(
+                "they bring \(pct(f.revenueShare)) of revenue from \(pct(f.customerShare)) of customers"
+            )
         }
         if ratio(f.medianSpendRatio) {
-            differences.append("median spend \(SegmentLabeler.amount(f.medianSpend)) against \(SegmentLabeler.amount(f.populationMedianSpend)) for all customers")
+            differences.append(
+                "median spend \(SegmentLabeler.amount(f.medianSpend)) against \(SegmentLabeler.amount(f.populationMedianSpend)) for all customers"
+            )
         }
         if ratio(f.medianFrequencyRatio) {
-            differences.append("median \(SegmentLabeler.count(f.medianFrequency, "purchase")) against \(SegmentLabeler.count(f.populationMedianFrequency, "purchase")) for all customers")
+            differences.append(
+                "median \(SegmentLabeler.count(f.medianFrequency, "purchase")) against \(SegmentLabeler.count(f.populationMedianFrequency, "purchase")) for all customers"
+            )
         }
         if ratio(f.medianBasketRatio) {
-            differences.append("median spend per purchase \(SegmentLabeler.amount(f.medianBasket)) against \(SegmentLabeler.amount(f.populationMedianBasket)) for all customers")
+            differences.append(
+                "median spend per purchase \(SegmentLabeler.amount(f.medianBasket)) against \(SegmentLabeler.amount(f.populationMedianBasket)) for all customers"
+            )
         }
         if ratio(f.medianRecencyRatio) {
-            differences.append("median \(SegmentLabeler.days(f.medianRecency)) since the last purchase against \(SegmentLabeler.days(f.populationMedianRecency)) for all customers")
+            differences.append(
+                "median \(SegmentLabeler.days(f.medianRecency)) since the last purchase against \(SegmentLabeler.days(f.populationMedianRecency)) for all customers"
+            )
         }
         return differences
     }
-    var anyClaim: Bool { lapsed || recent || oneTime || infrequent || frequent || highValue || lowValue || largeBaskets || smallBaskets }
+    var anyClaim: Bool {
+        lapsed || recent || oneTime || infrequent || frequent || highValue || lowValue
+            || largeBaskets || smallBaskets
+    }
 
     /// How far a ratio is from 1, in halvings or doublings (1.5x: 0.58, 4x: 2).
-    private static func strength(ratio: Double) -> Double { ratio.isFinite && ratio > 0 ? abs(log2(ratio)) : 3 }
+    private static func strength(ratio: Double) -> Double {
+        ratio.isFinite && ratio > 0 ? abs(log2(ratio)) : 3
+    }
 
     /// The claimed facts, strongest first: a dominant share counts beyond any ratio.
     var ranked: [Fact] {
         var facts: [(Fact, Double)] = []
         let f = self.facts
-        if lapsed { facts.append((.lapsed, f.lapsedShare - f.populationLapsedShare + (f.lapsedShare >= Self.dominantShare ? 2 : 0))) }
+        if lapsed {
+            facts.append(
+                (
+                    .lapsed,
+                    f.lapsedShare - f.populationLapsedShare
+                        + (f.lapsedShare >= Self.dominantShare ? 2 : 0)
+                ))
+        }
         if recent { facts.append((.recent, Self.strength(ratio: f.medianRecencyRatio))) }
         if oneTime { facts.append((.oneTime, 2 + f.oneTimeShare - f.populationOneTimeShare)) }
-        if infrequent { facts.append((.infrequent, max(f.oneTimeShare - f.populationOneTimeShare, Self.strength(ratio: f.medianFrequencyRatio)))) }
+        if infrequent {
+            facts.append(
+                (
+                    .infrequent,
+                    max(
+                        f.oneTimeShare - f.populationOneTimeShare,
+                        Self.strength(ratio: f.medianFrequencyRatio))
+                ))
+        }
         if frequent { facts.append((.frequent, Self.strength(ratio: f.medianFrequencyRatio))) }
         if highValue || lowValue {
-            facts.append((highValue ? .highValue : .lowValue, max(Self.strength(ratio: f.medianSpendRatio), Self.strength(ratio: f.revenueIndex))))
+            facts.append(
+                (
+                    highValue ? .highValue : .lowValue,
+                    max(
+                        Self.strength(ratio: f.medianSpendRatio),
+                        Self.strength(ratio: f.revenueIndex))
+                ))
         }
-        if largeBaskets || smallBaskets { facts.append((largeBaskets ? .largeBaskets : .smallBaskets, Self.strength(ratio: f.medianBasketRatio))) }
+        if largeBaskets || smallBaskets {
+            facts.append(
+                (
+                    largeBaskets ? .largeBaskets : .smallBaskets,
+                    Self.strength(ratio: f.medianBasketRatio)
+                ))
+        }
         return facts.sorted { $0.1 > $1.1 }.map(\.0)
     }
 
     enum Fact: CaseIterable {
-        case recent, lapsed, oneTime, infrequent, frequent, highValue, lowValue, largeBaskets, smallBaskets
+        case recent, lapsed, oneTime, infrequent, frequent, highValue, lowValue, largeBaskets,
+            smallBaskets
 
         /// The word a name uses for it.
         var word: String {
@@ -177,14 +235,20 @@ enum RFMWording {
         if isChampion {
             return SegmentLabel(
                 name: "Champions",
-                description: "Bought most recently, buy most often and spend the most of all segments (medians "
+                description:
+                    "Bought most recently, buy most often and spend the most of all segments (medians "
                     + "\(SegmentLabeler.days(f.medianRecency)) ago, \(SegmentLabeler.count(f.medianFrequency, "purchase")) and "
                     + "\(SegmentLabeler.amount(f.medianSpend)) in total). " + factsSentence(f),
-                actions: ["VIP programme with early access and exclusive offers", "Ask for reviews and referrals",
-                          "Reward with exclusivity rather than blanket discounts"])
+                actions: [
+                    "VIP programme with early access and exclusive offers",
+                    "Ask for reviews and referrals",
+                    "Reward with exclusivity rather than blanket discounts",
+                ])
         }
         let ranked = claims.ranked
-        let unsteady = (f.unsteadyClaims ?? []).filter { u in RFMClaims.Fact.allCases.contains { $0.word == u.word && claims.holds($0) } }
+        let unsteady = (f.unsteadyClaims ?? []).filter { u in
+            RFMClaims.Fact.allCases.contains { $0.word == u.word && claims.holds($0) }
+        }
         let unsteadyText = SegmentLabeler.nearThresholdText(unsteady)
         let opening: String
         if !ranked.isEmpty {
@@ -192,7 +256,8 @@ enum RFMWording {
         } else if !unsteady.isEmpty {
             opening = "No claim holds steadily."
         } else if claims.apart.isEmpty {
-            opening = "No measure stands clearly apart from all customers (every median within 1.5x of theirs, revenue within 1.5x "
+            opening =
+                "No measure stands clearly apart from all customers (every median within 1.5x of theirs, revenue within 1.5x "
                 + "of the headcount's share, and no share 20 points from theirs)."
         } else {
             opening = "No claim's threshold is met, but " + SegmentLabeler.list(claims.apart) + "."
@@ -204,46 +269,79 @@ enum RFMWording {
     /// Words in a fixed order (recency, value, frequency, basket) so names read alike across models.
     static func name(_ claims: RFMClaims) -> String {
         var words: [String] = []
-        if claims.atRisk { words.append("At Risk") } else if claims.recent { words.append("Recent") } else if claims.lapsed { words.append("Lapsed") }
-        if claims.highValue { words.append("High-Value") } else if claims.lowValue { words.append("Low-Value") }
-        if claims.oneTime { words.append("One-Time") } else if claims.frequent { words.append("Frequent") } else if claims.infrequent { words.append("Infrequent") }
-        if claims.largeBaskets { words.append("Large-Basket") } else if claims.smallBaskets { words.append("Small-Basket") }
-        if words.isEmpty { return claims.apart.isEmpty ? "Mid-Range Buyers" : "Mixed-Profile Buyers" }
+        if claims.atRisk {
+            words.append("At Risk")
+        } else if claims.recent {
+            words.append("Recent")
+        } else if claims.lapsed {
+            words.append("Lapsed")
+        }
+        if claims.highValue {
+            words.append("High-Value")
+        } else if claims.lowValue {
+            words.append("Low-Value")
+        }
+        if claims.oneTime {
+            words.append("One-Time")
+        } else if claims.frequent {
+            words.append("Frequent")
+        } else if claims.infrequent {
+            words.append("Infrequent")
+        }
+        if claims.largeBaskets {
+            words.append("Large-Basket")
+        } else if claims.smallBaskets {
+            words.append("Small-Basket")
+        }
+        if words.isEmpty {
+            return claims.apart.isEmpty ? "Mid-Range Buyers" : "Mixed-Profile Buyers"
+        }
         return words.joined(separator: ", ") + " Buyers"
     }
 
     static func clause(_ fact: RFMClaims.Fact, _ f: SegmentFacts) -> String {
         let all = "for all customers"
-        let days = SegmentLabeler.days, amount = SegmentLabeler.amount, percent = SegmentLabeler.factPercent
+        let days = SegmentLabeler.days, amount = SegmentLabeler.amount,
+            percent = SegmentLabeler.factPercent
         let purchases = { (value: Double) in SegmentLabeler.count(value, "purchase") }
         switch fact {
         case .recent:
-            return "bought recently (median \(days(f.medianRecency)) ago against \(days(f.populationMedianRecency)) \(all))"
+            return
+                "bought recently (median \(days(f.medianRecency)) ago against \(days(f.populationMedianRecency)) \(all))"
         case .lapsed:
-            return "have not bought for a long time (\(percent(f.lapsedShare)) not for over \(days(Double(f.lapseDays))), "
+            return
+                "have not bought for a long time (\(percent(f.lapsedShare)) not for over \(days(Double(f.lapseDays))), "
                 + "against \(percent(f.populationLapsedShare)) of all customers; median \(days(f.medianRecency)) since the last purchase)"
         case .oneTime:
-            return "bought only once (\(percent(f.oneTimeShare)) of them, against \(percent(f.populationOneTimeShare)) of all customers)"
+            return
+                "bought only once (\(percent(f.oneTimeShare)) of them, against \(percent(f.populationOneTimeShare)) of all customers)"
         case .infrequent:
-            return "buy rarely (median \(purchases(f.medianFrequency)) against \(purchases(f.populationMedianFrequency)) \(all); "
+            return
+                "buy rarely (median \(purchases(f.medianFrequency)) against \(purchases(f.populationMedianFrequency)) \(all); "
                 + "\(percent(f.oneTimeShare)) bought once)"
         case .frequent:
-            return "buy often (median \(purchases(f.medianFrequency)) against \(purchases(f.populationMedianFrequency)) \(all))"
+            return
+                "buy often (median \(purchases(f.medianFrequency)) against \(purchases(f.populationMedianFrequency)) \(all))"
         case .highValue:
-            return "spend a lot in total (median \(amount(f.medianSpend)) against \(amount(f.populationMedianSpend)) \(all))"
+            return
+                "spend a lot in total (median \(amount(f.medianSpend)) against \(amount(f.populationMedianSpend)) \(all))"
         case .lowValue:
-            return "spend little in total (median \(amount(f.medianSpend)) against \(amount(f.populationMedianSpend)) \(all))"
+            return
+                "spend little in total (median \(amount(f.medianSpend)) against \(amount(f.populationMedianSpend)) \(all))"
         case .largeBaskets:
-            return "place large orders (median \(amount(f.medianBasket)) per purchase against \(amount(f.populationMedianBasket)) \(all))"
+            return
+                "place large orders (median \(amount(f.medianBasket)) per purchase against \(amount(f.populationMedianBasket)) \(all))"
         case .smallBaskets:
-            return "place small orders (median \(amount(f.medianBasket)) per purchase against \(amount(f.populationMedianBasket)) \(all))"
+            return
+                "place small orders (median \(amount(f.medianBasket)) per purchase against \(amount(f.populationMedianBasket)) \(all))"
         }
     }
 
     /// The facts every description states, claimed or not, so none that dominates is left out.
     static func factsSentence(_ f: SegmentFacts) -> String {
         let percent = SegmentLabeler.factPercent
-        return "\(percent(f.customerShare)) of customers bring \(percent(f.revenueShare)) of revenue; "
+        return
+            "\(percent(f.customerShare)) of customers bring \(percent(f.revenueShare)) of revenue; "
             + "\(percent(f.oneTimeShare)) bought once and \(percent(f.lapsedShare)) have not bought for over "
             + "\(SegmentLabeler.days(Double(f.lapseDays))) (all customers: \(percent(f.populationOneTimeShare)) and "
             + "\(percent(f.populationLapsedShare)))."
@@ -254,27 +352,59 @@ enum RFMWording {
     static func actions(_ c: RFMClaims) -> [String] {
         var actions: [String] = []
         if c.atRisk {
-            actions += ["Personalised win-back campaign", "Reach out directly with a time-limited offer", "Survey why they stopped buying"]
+            actions += [
+                "Personalised win-back campaign", "Reach out directly with a time-limited offer",
+                "Survey why they stopped buying",
+            ]
         } else if c.mostlyLapsed && !c.highValue {
-            actions += ["Low-cost automated reactivation emails", "Cut paid marketing spend on this group"]
+            actions += [
+                "Low-cost automated reactivation emails", "Cut paid marketing spend on this group",
+            ]
         } else if c.mostlyLapsed {
-            actions += ["Reminder campaign with recommendations from past purchases", "Time-limited comeback discount"]
+            actions += [
+                "Reminder campaign with recommendations from past purchases",
+                "Time-limited comeback discount",
+            ]
         }
         if !c.mostlyLapsed {
-            if c.frequent && c.highValue { actions += ["Loyalty programme rewards", "Upsell premium products"] }
-            if c.highValue && c.buysOnce { actions += ["Exclusive offers to bring them back sooner", "Replenishment reminders"] }
-            if c.frequent && (c.lowValue || c.smallBaskets) { actions += ["Cross-sell and upsell", "Bundles and volume discounts to grow basket size"] }
-            if c.frequent && !c.highValue && !c.lowValue && !c.smallBaskets {
-                actions += ["Reward their engagement with loyalty perks", "Cross-sell into categories they have not bought"]
+            if c.frequent && c.highValue {
+                actions += ["Loyalty programme rewards", "Upsell premium products"]
             }
-            if c.recent && c.buysOnce { actions += ["Onboarding and welcome series", "Second-purchase incentive"] }
+            if c.highValue && c.buysOnce {
+                actions += [
+                    "Exclusive offers to bring them back sooner", "Replenishment reminders",
+                ]
+            }
+            if c.frequent && (c.lowValue || c.smallBaskets) {
+                actions += [
+                    "Cross-sell and upsell", "Bundles and volume discounts to grow basket size",
+                ]
+            }
+            if c.frequent && !c.highValue && !c.lowValue && !c.smallBaskets {
+                actions += [
+                    "Reward their engagement with loyalty perks",
+                    "Cross-sell into categories they have not bought",
+                ]
+            }
+            if c.recent && c.buysOnce {
+                actions += ["Onboarding and welcome series", "Second-purchase incentive"]
+            }
             if !c.recent && c.buysOnce { actions.append("Second-purchase incentive") }
-            if c.recent && !c.buysOnce { actions.append("Recommendations based on the latest purchase") }
+            if c.recent && !c.buysOnce {
+                actions.append("Recommendations based on the latest purchase")
+            }
             if c.largeBaskets { actions.append("Bundles around their big purchases") }
             if c.lowValue && !c.frequent { actions.append("Entry-level offers and bundles") }
-            if !c.recent && !c.frequent && !c.buysOnce { actions.append("Nurture toward more frequent purchases") }
+            if !c.recent && !c.frequent && !c.buysOnce {
+                actions.append("Nurture toward more frequent purchases")
+            }
         }
-        if actions.isEmpty { actions = ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"] }
+        if actions.isEmpty {
+            actions = [
+                "Regular newsletter and seasonal promotions",
+                "Nurture toward more frequent purchases",
+            ]
+        }
         return actions.uniqued()
     }
 }

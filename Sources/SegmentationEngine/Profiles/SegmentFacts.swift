@@ -41,7 +41,9 @@ public struct SegmentFacts: Codable, Sendable, Equatable {
     public var meanSpendRatio: Double { Self.ratio(meanSpend, populationMeanSpend) }
     public var medianBasketRatio: Double { Self.ratio(medianBasket, populationMedianBasket) }
     public var medianRecencyRatio: Double { Self.ratio(medianRecency, populationMedianRecency) }
-    public var medianFrequencyRatio: Double { Self.ratio(medianFrequency, populationMedianFrequency) }
+    public var medianFrequencyRatio: Double {
+        Self.ratio(medianFrequency, populationMedianFrequency)
+    }
 
     /// a / b, with 0 / 0 = 1 (no difference) and x / 0 = infinity.
     static func ratio(_ a: Double, _ b: Double) -> Double {
@@ -74,7 +76,9 @@ public enum LapseRule {
     public static let bounds = 30...365
 
     /// The threshold from per-customer recency, frequency and tenure (days since the first purchase).
-    public static func threshold(recency: [Double], frequency: [Double], tenure: [Double]) -> (days: Int, basis: Basis) {
+    public static func threshold(
+        recency: [Double], frequency: [Double], tenure: [Double]
+    ) -> (days: Int, basis: Basis) {
         var gaps: [Double] = []
         for i in recency.indices where frequency[i] >= 2 {
             gaps.append(max(0, tenure[i] - recency[i]) / (frequency[i] - 1))
@@ -88,7 +92,8 @@ public enum LapseRule {
     public static func text(_ basis: Basis) -> String {
         switch basis {
         case .purchaseGaps: "twice the median gap between a repeat customer's purchases"
-        case .fallback: "the default 180 days: fewer than \(minimumRepeatCustomers) customers bought more than once"
+        case .fallback:
+            "the default 180 days: fewer than \(minimumRepeatCustomers) customers bought more than once"
         }
     }
 }
@@ -105,37 +110,53 @@ extension SegmentFacts {
         let lapseDays: Int, basis: LapseRule.Basis
         let lapsed, oneTime: [Bool]
         let totalSpend: Double
-        let lapsedShare, oneTimeShare, medianRecency, medianFrequency, medianSpend, medianBasket, meanSpend: Double
+        let lapsedShare, oneTimeShare, medianRecency, medianFrequency, medianSpend, medianBasket,
+            meanSpend: Double
 
         init?(_ features: CustomerFeatures) {
             guard let recency = features.column(named: TransactionFeature.recency.rawValue),
-                  let frequency = features.column(named: TransactionFeature.frequency.rawValue),
-                  let monetary = features.column(named: TransactionFeature.monetary.rawValue),
-                  let basket = features.column(named: TransactionFeature.averageOrderValue.rawValue),
-                  let tenure = features.column(named: TransactionFeature.tenure.rawValue) else { return nil }
-            (self.recency, self.frequency, self.monetary, self.basket) = (recency, frequency, monetary, basket)
-            (lapseDays, basis) = LapseRule.threshold(recency: recency, frequency: frequency, tenure: tenure)
+                let frequency = features.column(named: TransactionFeature.frequency.rawValue),
+                let monetary = features.column(named: TransactionFeature.monetary.rawValue),
+                let basket = features.column(named: TransactionFeature.averageOrderValue.rawValue),
+                let tenure = features.column(named: TransactionFeature.tenure.rawValue)
+            else { return nil }
+            (self.recency, self.frequency, self.monetary, self.basket) = (
+                recency, frequency, monetary, basket
+            )
+            (lapseDays, basis) = LapseRule.threshold(
+                recency: recency, frequency: frequency, tenure: tenure)
             lapsed = recency.map { [lapseDays] in $0 > Double(lapseDays) }
             oneTime = frequency.map { $0 <= 1 }
             totalSpend = monetary.reduce(0, +)
             let n = Double(max(recency.count, 1))
             lapsedShare = Double(lapsed.count { $0 }) / n
             oneTimeShare = Double(oneTime.count { $0 }) / n
-            (medianRecency, medianFrequency) = (Statistics.median(recency), Statistics.median(frequency))
-            (medianSpend, medianBasket, meanSpend) = (Statistics.median(monetary), Statistics.median(basket), Statistics.mean(monetary))
+            (medianRecency, medianFrequency) = (
+                Statistics.median(recency), Statistics.median(frequency)
+            )
+            (medianSpend, medianBasket, meanSpend) = (
+                Statistics.median(monetary), Statistics.median(basket), Statistics.mean(monetary)
+            )
         }
     }
 
     static func perSegment(_ p: Population, members: [[Int]]) -> [SegmentFacts] {
         let (recency, frequency, monetary, basket) = (p.recency, p.frequency, p.monetary, p.basket)
-        let (lapseDays, basis, lapsed, oneTime, totalSpend) = (p.lapseDays, p.basis, p.lapsed, p.oneTime, p.totalSpend)
+        let (lapseDays, basis, lapsed, oneTime, totalSpend) = (
+            p.lapseDays, p.basis, p.lapsed, p.oneTime, p.totalSpend
+        )
         let n = Double(max(recency.count, 1))
         func share(_ flags: [Bool], _ rows: [Int]) -> Double {
             rows.isEmpty ? 0 : Double(rows.count { flags[$0] }) / Double(rows.count)
         }
-        func median(_ column: [Double], _ rows: [Int]) -> Double { Statistics.median(rows.map { column[$0] }) }
-        let population = (lapsed: p.lapsedShare, oneTime: p.oneTimeShare, recency: p.medianRecency,
-                          frequency: p.medianFrequency, spend: p.medianSpend, basket: p.medianBasket, meanSpend: p.meanSpend)
+        func median(_ column: [Double], _ rows: [Int]) -> Double {
+            Statistics.median(rows.map { column[$0] })
+        }
+        let population = (
+            lapsed: p.lapsedShare, oneTime: p.oneTimeShare, recency: p.medianRecency,
+            frequency: p.medianFrequency, spend: p.medianSpend, basket: p.medianBasket,
+            meanSpend: p.meanSpend
+        )
         return members.map { rows in
             let spend = rows.reduce(0) { $0 + monetary[$1] }
             return SegmentFacts(
@@ -143,11 +164,14 @@ extension SegmentFacts {
                 lapsedShare: share(lapsed, rows), populationLapsedShare: population.lapsed,
                 oneTimeShare: share(oneTime, rows), populationOneTimeShare: population.oneTime,
                 medianRecency: median(recency, rows), populationMedianRecency: population.recency,
-                medianFrequency: median(frequency, rows), populationMedianFrequency: population.frequency,
+                medianFrequency: median(frequency, rows),
+                populationMedianFrequency: population.frequency,
                 medianSpend: median(monetary, rows), populationMedianSpend: population.spend,
-                meanSpend: rows.isEmpty ? 0 : spend / Double(rows.count), populationMeanSpend: population.meanSpend,
+                meanSpend: rows.isEmpty ? 0 : spend / Double(rows.count),
+                populationMeanSpend: population.meanSpend,
                 medianBasket: median(basket, rows), populationMedianBasket: population.basket,
-                revenueShare: totalSpend > 0 ? spend / totalSpend : 0, customerShare: Double(rows.count) / n)
+                revenueShare: totalSpend > 0 ? spend / totalSpend : 0,
+                customerShare: Double(rows.count) / n)
         }
     }
 }
@@ -158,24 +182,35 @@ extension SegmentFacts {
 enum UnsteadyClaims {
     static let steadyShare = StabilityReport.threshold
 
-    static func mark(_ profiles: inout [SegmentProfile], features: CustomerFeatures, labels: [Int32],
-                     refits: [(labels: [Int32], clusters: Int)]) {
-        guard !refits.isEmpty, profiles.contains(where: { $0.facts != nil }), let population = SegmentFacts.Population(features) else { return }
+    static func mark(
+        _ profiles: inout [SegmentProfile], features: CustomerFeatures, labels: [Int32],
+        refits: [(labels: [Int32], clusters: Int)]
+    ) {
+        guard !refits.isEmpty, profiles.contains(where: { $0.facts != nil }),
+            let population = SegmentFacts.Population(features)
+        else { return }
         let k = profiles.count
         var holding = [[String: Int]](repeating: [:], count: k)
         for refit in refits {
             let table = Contingency(labels, k: k, refit.labels, clusters: refit.clusters)
             var rows = [[Int]](repeating: [], count: refit.clusters)
             for (row, label) in refit.labels.enumerated() { rows[Int(label)].append(row) }
-            let matched = SegmentFacts.perSegment(population, members: (0..<k).map { rows[table.bestMatch(of: $0)] })
-            for c in 0..<k { for word in RFMClaims.rawWords(matched[c]) { holding[c][word, default: 0] += 1 } }
+            let matched = SegmentFacts.perSegment(
+                population, members: (0..<k).map { rows[table.bestMatch(of: $0)] })
+            for c in 0..<k {
+                for word in RFMClaims.rawWords(matched[c]) { holding[c][word, default: 0] += 1 }
+            }
         }
         for c in profiles.indices {
             guard let facts = profiles[c].facts else { continue }
             let dominant = Set(RFMClaims.Fact.allCases.filter { $0.isDominant(facts) }.map(\.word))
-            profiles[c].facts!.unsteadyClaims = RFMClaims.rawWords(facts).subtracting(dominant).sorted()
+            profiles[c].facts!.unsteadyClaims = RFMClaims.rawWords(facts).subtracting(dominant)
+                .sorted()
                 .filter { Double(holding[c][$0] ?? 0) < steadyShare * Double(refits.count) }
-                .map { UnsteadyClaim(word: $0, refitsHolding: holding[c][$0] ?? 0, refits: refits.count) }
+                .map {
+                    UnsteadyClaim(
+                        word: $0, refitsHolding: holding[c][$0] ?? 0, refits: refits.count)
+                }
         }
     }
 }
@@ -183,23 +218,37 @@ enum UnsteadyClaims {
 extension UnsteadyClaims {
     /// Customer tables: a standout column word ("High Balance") a segment's profile earns stays in
     /// its name only when its best match in at least 80% of the refits earns the same word.
-    static func markColumns(_ profiles: inout [SegmentProfile], features: CustomerFeatures, labels: [Int32], pipeline: FittedPipeline,
-                            clustering: [String], refits: [(labels: [Int32], clusters: Int)]) {
+    static func markColumns(
+        _ profiles: inout [SegmentProfile], features: CustomerFeatures, labels: [Int32],
+        pipeline: FittedPipeline,
+        clustering: [String], refits: [(labels: [Int32], clusters: Int)]
+    ) {
         guard !refits.isEmpty, profiles.allSatisfy({ $0.facts == nil }) else { return }
         let k = profiles.count
         func words(_ profile: SegmentProfile) -> Set<String> {
-            Set(SegmentLabeler.standouts(clustering.compactMap { profile.summary(of: $0) }).map(SegmentLabeler.namePart))
+            Set(
+                SegmentLabeler.standouts(clustering.compactMap { profile.summary(of: $0) }).map(
+                    SegmentLabeler.namePart))
         }
         var holding = [[String: Int]](repeating: [:], count: k)
         for refit in refits {
             let table = Contingency(labels, k: k, refit.labels, clusters: refit.clusters)
-            let refitProfiles = SegmentProfiler.profiles(features: features, labels: refit.labels, k: refit.clusters, pipeline: pipeline, rfm: nil)
-            for c in 0..<k { for word in words(refitProfiles[table.bestMatch(of: c)]) { holding[c][word, default: 0] += 1 } }
+            let refitProfiles = SegmentProfiler.profiles(
+                features: features, labels: refit.labels, k: refit.clusters, pipeline: pipeline,
+                rfm: nil)
+            for c in 0..<k {
+                for word in words(refitProfiles[table.bestMatch(of: c)]) {
+                    holding[c][word, default: 0] += 1
+                }
+            }
         }
         for c in profiles.indices {
             profiles[c].unsteadyColumns = words(profiles[c]).sorted()
                 .filter { Double(holding[c][$0] ?? 0) < steadyShare * Double(refits.count) }
-                .map { UnsteadyClaim(word: $0, refitsHolding: holding[c][$0] ?? 0, refits: refits.count) }
+                .map {
+                    UnsteadyClaim(
+                        word: $0, refitsHolding: holding[c][$0] ?? 0, refits: refits.count)
+                }
         }
     }
 }

@@ -32,11 +32,15 @@ public enum SegmentLabeler {
     public static let championsMaximumShare = 0.25
 
     public static func labels(
-        for profiles: [SegmentProfile], clusteringFeatures: [String]? = nil, excluded: Set<String> = []
+        for profiles: [SegmentProfile], clusteringFeatures: [String]? = nil,
+        excluded: Set<String> = []
     ) -> [SegmentLabel] {
-        let clustering = (clusteringFeatures ?? profiles.first?.features.map(\.feature) ?? []).filter { !excluded.contains($0) }
+        let clustering = (clusteringFeatures ?? profiles.first?.features.map(\.feature) ?? [])
+            .filter { !excluded.contains($0) }
         let base = profiles.indices.map { index in
-            profiles[index].facts.map { RFMWording.label(RFMClaims(facts: $0), isChampion: isChampion(index, profiles)) }
+            profiles[index].facts.map {
+                RFMWording.label(RFMClaims(facts: $0), isChampion: isChampion(index, profiles))
+            }
                 ?? genericLabel(profiles[index], clustering: clustering)
         }
         return disambiguated(base, profiles, clustering: clustering)
@@ -49,18 +53,28 @@ public enum SegmentLabeler {
         case high, low, average, unclear
 
         init(_ z: Double) {
-            self = z >= SegmentLabeler.clear ? .high : z <= -SegmentLabeler.clear ? .low
-                : abs(z) < SegmentLabeler.nearAverage ? .average : .unclear
+            self =
+                z >= SegmentLabeler.clear
+                ? .high
+                : z <= -SegmentLabeler.clear
+                    ? .low
+                    : abs(z) < SegmentLabeler.nearAverage ? .average : .unclear
         }
 
         /// The z-score's level, "high" and "low" only when the typical value agrees.
         init(_ summary: FeatureSummary) {
             self.init(summary.zScore)
             let indicator = SegmentLabeler.isIndicator(summary.feature)
-            guard let reference = indicator ? summary.populationMean : summary.populationMedian else { return }
+            guard let reference = indicator ? summary.populationMean : summary.populationMedian
+            else { return }
             let typical = indicator ? summary.mean : summary.median
-            if (self == .high && !SegmentLabeler.clearlyAbove(typical, reference, indicator: indicator))
-                || (self == .low && !SegmentLabeler.clearlyAbove(reference, typical, indicator: indicator)) { self = .unclear }
+            if (self == .high
+                && !SegmentLabeler.clearlyAbove(typical, reference, indicator: indicator))
+                || (self == .low
+                    && !SegmentLabeler.clearlyAbove(reference, typical, indicator: indicator))
+            {
+                self = .unclear
+            }
         }
     }
 
@@ -72,11 +86,14 @@ public enum SegmentLabeler {
 
     /// Recent, frequent, high-value, first of all segments on the three medians, and a minority.
     static func isChampion(_ index: Int, _ profiles: [SegmentProfile]) -> Bool {
-        guard let facts = profiles[index].facts, facts.customerShare <= championsMaximumShare else { return false }
+        guard let facts = profiles[index].facts, facts.customerShare <= championsMaximumShare else {
+            return false
+        }
         let claims = RFMClaims(facts: facts)
         guard claims.recent, claims.frequent, claims.highValue else { return false }
         return profiles.compactMap(\.facts).allSatisfy { other in
-            facts.medianRecency <= other.medianRecency && facts.medianFrequency >= other.medianFrequency
+            facts.medianRecency <= other.medianRecency
+                && facts.medianFrequency >= other.medianFrequency
                 && facts.medianSpend >= other.medianSpend
         }
     }
@@ -87,7 +104,9 @@ public enum SegmentLabeler {
     }
 
     /// Why nothing is named: every feature near average, or large z-scores whose medians disagree.
-    private static func noStandoutText(_ profile: SegmentProfile, clustering: [String], noun: String) -> String {
+    private static func noStandoutText(
+        _ profile: SegmentProfile, clustering: [String], noun: String
+    ) -> String {
         isMidRange(profile, clustering: clustering)
             ? "No \(noun) is half a standard deviation or more from the average customer."
             : "No \(noun) stands clearly above or below the average customer: where the mean differs most, the median (or share) is not clearly apart from all customers'."
@@ -100,7 +119,9 @@ public enum SegmentLabeler {
 
     // MARK: - Generic wording (customer tables)
 
-    private static func genericLabel(_ profile: SegmentProfile, clustering: [String]) -> SegmentLabel {
+    private static func genericLabel(
+        _ profile: SegmentProfile, clustering: [String]
+    ) -> SegmentLabel {
         if isBalanced(profile, clustering: clustering) { return balanced }
         // A standout the stability refits do not steadily find is said, not named.
         let unsteady = profile.unsteadyColumns ?? []
@@ -109,36 +130,51 @@ public enum SegmentLabeler {
         let near = unsteady.filter { claim in all.contains { namePart($0) == claim.word } }
         let nearText = nearThresholdText(near)
         guard !named.isEmpty else {
-            let opening = near.isEmpty ? noStandoutText(profile, clustering: clustering, noun: "column") : "No column stands steadily apart."
-            return SegmentLabel(name: isMidRange(profile, clustering: clustering) ? "Mid-Range" : "Mixed Profile",
-                                description: opening + nearText + averageClause(profile, clustering),
-                                actions: ["Regular newsletter and seasonal promotions"])
+            let opening =
+                near.isEmpty
+                ? noStandoutText(profile, clustering: clustering, noun: "column")
+                : "No column stands steadily apart."
+            return SegmentLabel(
+                name: isMidRange(profile, clustering: clustering) ? "Mid-Range" : "Mixed Profile",
+                description: opening + nearText + averageClause(profile, clustering),
+                actions: ["Regular newsletter and seasonal promotions"])
         }
         let actions = named.flatMap(ActionCatalogue.actions(for:)).uniqued()
-        return SegmentLabel(name: named.prefix(2).map(namePart).joined(separator: ", "),
-                            description: sentence(named.prefix(4).map(clause)) + nearText + averageClause(profile, clustering),
-                            actions: actions.isEmpty ? ["Regular newsletter and seasonal promotions"] : Array(actions.prefix(4)))
+        return SegmentLabel(
+            name: named.prefix(2).map(namePart).joined(separator: ", "),
+            description: sentence(named.prefix(4).map(clause)) + nearText
+                + averageClause(profile, clustering),
+            actions: actions.isEmpty
+                ? ["Regular newsletter and seasonal promotions"] : Array(actions.prefix(4)))
     }
 
     private static let balanced = SegmentLabel(
         name: "Balanced",
-        description: "Close to the average customer on every clustering measure (all within 0.25 standard deviations).",
-        actions: ["Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases"])
+        description:
+            "Close to the average customer on every clustering measure (all within 0.25 standard deviations).",
+        actions: [
+            "Regular newsletter and seasonal promotions", "Nurture toward more frequent purchases",
+        ])
 
     /// Features standing clearly above or below average: measured columns before 0/1 category
     /// columns (a balance says more about a customer than a region), then most unusual first.
     static func standouts(_ summaries: [FeatureSummary]) -> [FeatureSummary] {
         summaries.filter { Level($0) == .high || Level($0) == .low }
             .sorted { a, b in
-                if isIndicator(a.feature) != isIndicator(b.feature) { return !isIndicator(a.feature) }
-                return abs(a.zScore) != abs(b.zScore) ? abs(a.zScore) > abs(b.zScore) : a.feature < b.feature
+                if isIndicator(a.feature) != isIndicator(b.feature) {
+                    return !isIndicator(a.feature)
+                }
+                return abs(a.zScore) != abs(b.zScore)
+                    ? abs(a.zScore) > abs(b.zScore) : a.feature < b.feature
             }
     }
 
     /// "High Balance", or for a 0/1 column "More Channel: Online".
     static func namePart(_ summary: FeatureSummary) -> String {
         let high = summary.zScore > 0
-        if isIndicator(summary.feature) { return (high ? "More " : "Less ") + displayName(summary.feature) }
+        if isIndicator(summary.feature) {
+            return (high ? "More " : "Less ") + displayName(summary.feature)
+        }
         return (high ? "High " : "Low ") + displayName(summary.feature)
     }
 
@@ -147,11 +183,13 @@ public enum SegmentLabeler {
         let name = displayName(summary.feature)
         if isIndicator(summary.feature) {
             let against = summary.populationMean.map { " against \(percent($0)) overall" } ?? ""
-            return "\(name) is \(high ? "more" : "less") common than average (\(percent(summary.mean))\(against))"
+            return
+                "\(name) is \(high ? "more" : "less") common than average (\(percent(summary.mean))\(against))"
         }
         // "Purchases are high", "Balance is high".
         let verb = name.hasSuffix("s") && !name.hasSuffix("ss") ? "are" : "is"
-        return "\(name.lowercased()) \(verb) \(high ? "high" : "low") (median \(amount(summary.median))\(against(summary, amount)))"
+        return
+            "\(name.lowercased()) \(verb) \(high ? "high" : "low") (median \(amount(summary.median))\(against(summary, amount)))"
     }
 
     /// ", against 51 days overall": all customers' median, when the model kept it.
@@ -161,9 +199,12 @@ public enum SegmentLabeler {
 
     /// " About average on recency and order value." for clustering features with |z| < 0.25.
     private static func averageClause(_ profile: SegmentProfile, _ clustering: [String]) -> String {
-        let average = clustering.compactMap { profile.summary(of: $0) }.filter { Level($0.zScore) == .average }
+        let average = clustering.compactMap { profile.summary(of: $0) }.filter {
+            Level($0.zScore) == .average
+        }
         guard !average.isEmpty, average.count < clustering.count else { return "" }
-        return " About average on " + list(average.map { displayName($0.feature).lowercased() }) + "."
+        return " About average on " + list(average.map { displayName($0.feature).lowercased() })
+            + "."
     }
 
     /// A 0/1 column from a category (`Channel=Online`).
@@ -177,11 +218,14 @@ public enum SegmentLabeler {
         case "mode_quantity": return "Usual Quantity"
         default:
             if let equals = feature.firstIndex(of: "=") {
-                return displayName(String(feature[..<equals])) + ": " + feature[feature.index(after: equals)...]
+                return displayName(String(feature[..<equals])) + ": "
+                    + feature[feature.index(after: equals)...]
             }
-            return feature.replacingOccurrences(of: "_", with: " ").replacingOccurrences(of: "-", with: " ")
-                .split(separator: " ").map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }
-                .joined(separator: " ")
+            return feature.replacingOccurrences(of: "_", with: " ").replacingOccurrences(
+                of: "-", with: " "
+            )
+            .split(separator: " ").map { $0.prefix(1).uppercased() + $0.dropFirst().lowercased() }
+            .joined(separator: " ")
         }
     }
 
@@ -198,20 +242,30 @@ public enum SegmentLabeler {
         }
     }
 
-    private static func disambiguated(_ labels: [SegmentLabel], _ profiles: [SegmentProfile], clustering: [String]) -> [SegmentLabel] {
+    private static func disambiguated(
+        _ labels: [SegmentLabel], _ profiles: [SegmentProfile], clustering: [String]
+    ) -> [SegmentLabel] {
         var result = labels
         // "Low A, Low B" and "Low B, Low A" say the same: they are told apart like equal names.
-        let canonical = { (name: String) in name.components(separatedBy: ", ").sorted().joined(separator: ", ") }
+        let canonical = { (name: String) in
+            name.components(separatedBy: ", ").sorted().joined(separator: ", ")
+        }
         let groups = Dictionary(grouping: labels.indices, by: { canonical(labels[$0].name) })
         for (_, members) in groups where members.count == 2 {
             let (a, b) = (members[0], members[1])
             // The clustering feature on which the two differ most, if by a clear margin.
             let gaps = clustering.compactMap { feature -> (String, Double)? in
-                guard let za = profiles[a].summary(of: feature)?.zScore, let zb = profiles[b].summary(of: feature)?.zScore else { return nil }
+                guard let za = profiles[a].summary(of: feature)?.zScore,
+                    let zb = profiles[b].summary(of: feature)?.zScore
+                else { return nil }
                 return (feature, za - zb)
             }
-            guard let (feature, gap) = gaps.max(by: { abs($0.1) < abs($1.1) || (abs($0.1) == abs($1.1) && $0.0 > $1.0) }),
-                  abs(gap) >= nearAverage else { continue }
+            guard
+                let (feature, gap) = gaps.max(by: {
+                    abs($0.1) < abs($1.1) || (abs($0.1) == abs($1.1) && $0.0 > $1.0)
+                }),
+                abs(gap) >= nearAverage
+            else { continue }
             result[a].name += " (\(qualifier(feature, higher: gap > 0)))"
             result[b].name += " (\(qualifier(feature, higher: gap < 0)))"
         }
@@ -229,8 +283,11 @@ public enum SegmentLabeler {
 
     /// " Near a rule's threshold, so not named: Frequent (met in 6 of 10 refits)." (empty for none).
     static func nearThresholdText(_ claims: [UnsteadyClaim]) -> String {
-        claims.isEmpty ? "" : " Near a rule's threshold, so not named: "
-            + claims.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }.joined(separator: ", ") + "."
+        claims.isEmpty
+            ? ""
+            : " Near a rule's threshold, so not named: "
+                + claims.map { "\($0.word) (met in \($0.refitsHolding) of \($0.refits) refits)" }
+                .joined(separator: ", ") + "."
     }
 
     static func sentence(_ clauses: [String]) -> String {
@@ -270,11 +327,17 @@ public enum SegmentLabeler {
         // A few customers are not none, and nearly all are not all.
         if value > 0 && value < 0.5 { return "<1%" }
         if value < 100 && value >= 99.5 { return ">99%" }
-        let crosses = { (shown: Double) in thresholds.contains { t in (value < t) != (shown < t) || (shown == t && value != t) } }
+        let crosses = { (shown: Double) in
+            thresholds.contains { t in (value < t) != (shown < t) || (shown == t && value != t) }
+        }
         guard crosses(value.rounded()) else { return String(format: "%.0f%%", value) }
         // One decimal, rounded away from the threshold's other side: 9.97% reads 9.9%, not 10.0%.
         var tenths = (value * 10).rounded() / 10
-        if crosses(tenths) { tenths = thresholds.contains { value < $0 && tenths >= $0 } ? (value * 10).rounded(.down) / 10 : (value * 10).rounded(.up) / 10 }
+        if crosses(tenths) {
+            tenths =
+                thresholds.contains { value < $0 && tenths >= $0 }
+                ? (value * 10).rounded(.down) / 10 : (value * 10).rounded(.up) / 10
+        }
         return String(format: "%.1f%%", tenths)
     }
 
@@ -307,21 +370,36 @@ extension SegmentLabeler {
     /// DBSCAN's noise: customers in no dense group. Named for what they are; described by
     /// their facts like any other segment (they may hold the biggest spenders), and given no
     /// group campaign.
-    public static func outliers(count: Int, share: Double, eps: Double, minSamples: Int, smallGroups: Int = 0,
-                                facts: SegmentFacts? = nil) -> SegmentLabel {
-        var description = String(format: "%@ (%.1f%%) in no dense group of at least 1%% of customers: ", Self.count(Double(count), "customer"), share * 100)
-            + String(format: "each has fewer than %d customers within %.3g (scaled features) and no group's core customer that near", minSamples, eps)
-            + (smallGroups > 0 ? ", or belonged to one of \(smallGroups) dense group\(smallGroups == 1 ? "" : "s") under 1% of customers" : "") + "."
+    public static func outliers(
+        count: Int, share: Double, eps: Double, minSamples: Int, smallGroups: Int = 0,
+        facts: SegmentFacts? = nil
+    ) -> SegmentLabel {
+        var description =
+            String(
+                format: "%@ (%.1f%%) in no dense group of at least 1%% of customers: ",
+                Self.count(Double(count), "customer"), share * 100)
+            + String(
+                format:
+                    "each has fewer than %d customers within %.3g (scaled features) and no group's core customer that near",
+                minSamples, eps)
+            + (smallGroups > 0
+                ? ", or belonged to one of \(smallGroups) dense group\(smallGroups == 1 ? "" : "s") under 1% of customers"
+                : "") + "."
         if let facts {
             let ranked = RFMClaims(facts: facts).ranked
-            if !ranked.isEmpty { description += " As a group they " + list(ranked.map { RFMWording.clause($0, facts) }) + "." }
+            if !ranked.isEmpty {
+                description +=
+                    " As a group they " + list(ranked.map { RFMWording.clause($0, facts) }) + "."
+            }
             description += " " + RFMWording.factsSentence(facts)
         } else {
             description += " They share no profile."
         }
         return SegmentLabel(
             name: "Outliers", description: description,
-            actions: ["Review these customers one by one before including them in any campaign",
-                      "Check their records for data errors, one-off bulk orders or test accounts"])
+            actions: [
+                "Review these customers one by one before including them in any campaign",
+                "Check their records for data errors, one-off bulk orders or test accounts",
+            ])
     }
 }

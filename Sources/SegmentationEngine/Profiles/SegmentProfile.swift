@@ -59,20 +59,27 @@ public struct SegmentProfile: Codable, Sendable, Equatable {
     /// find, so the name leaves them out (transactions keep theirs in `facts`).
     public var unsteadyColumns: [UnsteadyClaim]?
 
-    public func summary(of feature: String) -> FeatureSummary? { features.first { $0.feature == feature } }
+    public func summary(of feature: String) -> FeatureSummary? {
+        features.first { $0.feature == feature }
+    }
 }
 
 /// Builds segment profiles from raw features and cluster labels.
 public enum SegmentProfiler {
     public static func profiles(
-        features: CustomerFeatures, labels: [Int32], k: Int, pipeline: FittedPipeline, rfm: [RFMSegment]?
+        features: CustomerFeatures, labels: [Int32], k: Int, pipeline: FittedPipeline,
+        rfm: [RFMSegment]?
     ) -> [SegmentProfile] {
         let sensitive = features.sensitiveAttributes.sorted { $0.key < $1.key }
         let populationComposition = sensitive.map { name, values in
             (name, topShares(values, limit: 10).map { ValueShare(value: $0.key, share: $0.share) })
         }
-        let populationMedians = features.names.indices.map { Statistics.median(features.values.column($0)) }
-        let populationMeans = features.names.indices.map { Statistics.mean(features.values.column($0)) }
+        let populationMedians = features.names.indices.map {
+            Statistics.median(features.values.column($0))
+        }
+        let populationMeans = features.names.indices.map {
+            Statistics.mean(features.values.column($0))
+        }
         let n = features.count
         var members = [[Int]](repeating: [], count: k)
         for row in 0..<n { members[Int(labels[row])].append(row) }
@@ -94,7 +101,8 @@ public enum SegmentProfiler {
                 let segmentLoggedMean = Statistics.mean(rows.map { logged[j][$0] })
                 let (mean, sd) = population[j]
                 return FeatureSummary(
-                    feature: features.names[j], mean: Statistics.mean(raw), median: Statistics.median(raw),
+                    feature: features.names[j], mean: Statistics.mean(raw),
+                    median: Statistics.median(raw),
                     zScore: sd > 0 ? (segmentLoggedMean - mean) / sd : 0,
                     populationMean: populationMeans[j], populationMedian: populationMedians[j])
             }
@@ -104,8 +112,15 @@ public enum SegmentProfiler {
                 customerShare: Double(rows.count) / Double(max(n, 1)),
                 revenueShare: revenue.map { totalRevenue > 0 ? $0 / totalRevenue : 0 },
                 features: summaries,
-                modeQuantity: summaries.first { $0.feature == TransactionFeature.modeQuantity.rawValue }.map { _ in
-                    var quantities = rows.map { features.values[$0, features.names.firstIndex(of: TransactionFeature.modeQuantity.rawValue)!] }
+                modeQuantity: summaries.first {
+                    $0.feature == TransactionFeature.modeQuantity.rawValue
+                }.map { _ in
+                    var quantities = rows.map {
+                        features.values[
+                            $0,
+                            features.names.firstIndex(of: TransactionFeature.modeQuantity.rawValue)!
+                        ]
+                    }
                     return RFMFeatureBuilder.mode(of: &quantities)
                 },
                 topCountries: topShares(rows.compactMap { features.homeCountry?[$0] }, limit: 3)
@@ -114,12 +129,16 @@ public enum SegmentProfiler {
                     topShares(rows.map { segments[$0].rawValue }, limit: 10)
                         .map { RFMShare(segment: RFMSegment(rawValue: $0.key)!, share: $0.share) }
                 } ?? [],
-                composition: sensitive.isEmpty ? nil : zip(sensitive, populationComposition).map { attribute, population in
-                    AttributeComposition(
-                        attribute: attribute.key,
-                        shares: topShares(rows.map { attribute.value[$0] }, limit: 10).map { ValueShare(value: $0.key, share: $0.share) },
-                        populationShares: population.1)
-                },
+                composition: sensitive.isEmpty
+                    ? nil
+                    : zip(sensitive, populationComposition).map { attribute, population in
+                        AttributeComposition(
+                            attribute: attribute.key,
+                            shares: topShares(rows.map { attribute.value[$0] }, limit: 10).map {
+                                ValueShare(value: $0.key, share: $0.share)
+                            },
+                            populationShares: population.1)
+                    },
                 facts: facts?[segment])
         }
     }

@@ -28,31 +28,42 @@ public struct KChooser: Sendable {
         // is no segmentation at that k: every rule but fixed passes it over.
         // So is a k where a mixture segment is one value of a discrete feature (`DiscreteFeatures`).
         let empty = byK.filter { $0.smallestShare == 0 || $0.degenerate != nil }
-        let usable = method == .fixed || empty.count == byK.count ? byK : byK.filter { $0.smallestShare != 0 && $0.degenerate == nil }
+        let usable =
+            method == .fixed || empty.count == byK.count
+            ? byK : byK.filter { $0.smallestShare != 0 && $0.degenerate == nil }
         var (chosen, pool, reason) = decide(usable, elbow: usable.count == byK.count ? elbow : nil)
         var warnings = self.warnings(chosen: chosen, pool: pool, all: usable)
         if usable.count < byK.count {
             let noCustomer = empty.filter { $0.smallestShare == 0 }
             if !noCustomer.isEmpty {
-                warnings.append("k=\(noCustomer.map { String($0.k) }.joined(separator: ", ")) left a segment with no customer and "
-                                + (noCustomer.count == 1 ? "was" : "were") + " ruled out (its metrics describe fewer segments)")
+                warnings.append(
+                    "k=\(noCustomer.map { String($0.k) }.joined(separator: ", ")) left a segment with no customer and "
+                        + (noCustomer.count == 1 ? "was" : "were")
+                        + " ruled out (its metrics describe fewer segments)")
             }
             for candidate in empty where candidate.smallestShare != 0 {
                 warnings.append("k=\(candidate.k) was ruled out: \(candidate.degenerate ?? "")")
             }
         }
         if let degenerate = chosen.degenerate {
-            warnings.append("k=\(chosen.k) is kept although \(degenerate)"
-                + (method == .fixed ? " (k was fixed)" : " (no other k was usable)"))
+            warnings.append(
+                "k=\(chosen.k) is kept although \(degenerate)"
+                    + (method == .fixed ? " (k was fixed)" : " (no other k was usable)"))
         }
         if pool.isEmpty { pool = [chosen] }
         let runnerUps = pool.filter { $0.k != chosen.k }.sorted(by: ranking).prefix(2)
         if !runnerUps.isEmpty {
-            reason += "; runners-up " + runnerUps.map { "k=\($0.k) (\(judgedValue($0)))" }.joined(separator: ", ")
+            reason +=
+                "; runners-up "
+                + runnerUps.map { "k=\($0.k) (\(judgedValue($0)))" }.joined(separator: ", ")
         }
-        if method == .elbow && elbow == nil { warnings.append("the inertia curve has no elbow; k was chosen by silhouette") }
-        return KSelection(method: method, candidates: byK, elbowK: elbow, chosenK: chosen.k, silhouetteSampleSize: nil,
-                          reason: reason, runnerUps: runnerUps.map(\.k), warnings: warnings)
+        if method == .elbow && elbow == nil {
+            warnings.append("the inertia curve has no elbow; k was chosen by silhouette")
+        }
+        return KSelection(
+            method: method, candidates: byK, elbowK: elbow, chosenK: chosen.k,
+            silhouetteSampleSize: nil,
+            reason: reason, runnerUps: runnerUps.map(\.k), warnings: warnings)
     }
 
     /// Higher silhouette first; ties to the smaller k.
@@ -78,7 +89,9 @@ public struct KChooser: Sendable {
 
     /// The number the rule judged a candidate by, as the reason prints it.
     private func judgedValue(_ c: KCandidate) -> String {
-        if let value = criterion(c) { return String(format: "%@ %.1f", method.rawValue.uppercased(), value) }
+        if let value = criterion(c) {
+            return String(format: "%@ %.1f", method.rawValue.uppercased(), value)
+        }
         return String(format: "%.3f", c.silhouette)
     }
 
@@ -91,33 +104,52 @@ public struct KChooser: Sendable {
             return (all[0], [], "fixed: k=\(all[0].k) was asked for")
         case .silhouette:
             let chosen = best(all)
-            return (chosen, all, "silhouette: the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+            return (
+                chosen, all,
+                "silhouette: the highest \(silhouetteText(chosen)) among k=\(rangeText(all))"
+            )
         case .bic, .aic:
             let name = method.rawValue.uppercased()
             guard all.allSatisfy({ criterion($0) != nil }) else {
                 let chosen = best(all)
-                return (chosen, all, "\(method.rawValue): no \(name) without a likelihood, so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+                return (
+                    chosen, all,
+                    "\(method.rawValue): no \(name) without a likelihood, so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))"
+                )
             }
             let chosen = all.sorted(by: ranking)[0]
-            return (chosen, all, "\(method.rawValue): the lowest \(judgedValue(chosen)) among k=\(rangeText(all)), \(silhouetteText(chosen))")
+            return (
+                chosen, all,
+                "\(method.rawValue): the lowest \(judgedValue(chosen)) among k=\(rangeText(all)), \(silhouetteText(chosen))"
+            )
         case .elbow:
             if let elbow, let chosen = all.first(where: { $0.k == elbow }) {
-                return (chosen, all, "elbow: the inertia curve bends most at k=\(elbow) (Kneedle), \(silhouetteText(chosen))")
+                return (
+                    chosen, all,
+                    "elbow: the inertia curve bends most at k=\(elbow) (Kneedle), \(silhouetteText(chosen))"
+                )
             }
             let chosen = best(all)
-            return (chosen, all, "elbow: no elbow in the inertia curve, so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+            return (
+                chosen, all,
+                "elbow: no elbow in the inertia curve, so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))"
+            )
         case .actionable:
             let considered = all.filter { actionableRange.contains($0.k) }
             guard !considered.isEmpty else {
                 let chosen = best(all)
-                return (chosen, all, "actionable: no k in \(actionableRange.lowerBound)...\(actionableRange.upperBound) was tried, "
-                    + "so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))")
+                return (
+                    chosen, all,
+                    "actionable: no k in \(actionableRange.lowerBound)...\(actionableRange.upperBound) was tried, "
+                        + "so the highest \(silhouetteText(chosen)) among k=\(rangeText(all))"
+                )
             }
             let sizable = considered.filter { ($0.smallestShare ?? 1) >= minimumShare }
             let pool = sizable.isEmpty ? considered : sizable
             let chosen = best(pool)
             let share = String(format: "%g%%", minimumShare * 100)
-            let rule = sizable.isEmpty
+            let rule =
+                sizable.isEmpty
                 ? "actionable: every k in \(rangeText(considered)) has a segment under \(share) of customers, so the highest \(silhouetteText(chosen)) among them"
                 : "actionable: the highest \(silhouetteText(chosen)) among k=\(rangeText(considered)) whose every segment holds at least \(share) of customers"
             return (chosen, pool, rule)
@@ -130,41 +162,68 @@ public struct KChooser: Sendable {
         let silhouette = { (c: KCandidate) in String(format: "%.3f", c.silhouette) }
         if method == .actionable {
             // Better silhouettes the rule passed over, and why.
-            if let below = all.filter({ $0.k < actionableRange.lowerBound && $0.silhouette > chosen.silhouette }).max(by: { $0.silhouette < $1.silhouette }) {
-                warnings.append("k=\(below.k) has a higher silhouette (\(silhouette(below))) but \(below.k) segments are a split, not a "
-                    + "segmentation; --selection silhouette would take it")
+            if let below = all.filter({
+                $0.k < actionableRange.lowerBound && $0.silhouette > chosen.silhouette
+            }).max(by: { $0.silhouette < $1.silhouette }) {
+                warnings.append(
+                    "k=\(below.k) has a higher silhouette (\(silhouette(below))) but \(below.k) segments are a split, not a "
+                        + "segmentation; --selection silhouette would take it")
             }
-            if let above = all.filter({ $0.k > actionableRange.upperBound && $0.silhouette > chosen.silhouette }).max(by: { $0.silhouette < $1.silhouette }) {
-                warnings.append("k=\(above.k) has a higher silhouette (\(silhouette(above))) but more than \(actionableRange.upperBound) "
-                    + "segments are hard to act on; --selection silhouette would take it")
+            if let above = all.filter({
+                $0.k > actionableRange.upperBound && $0.silhouette > chosen.silhouette
+            }).max(by: { $0.silhouette < $1.silhouette }) {
+                warnings.append(
+                    "k=\(above.k) has a higher silhouette (\(silhouette(above))) but more than \(actionableRange.upperBound) "
+                        + "segments are hard to act on; --selection silhouette would take it")
             }
             let poolKs = Set(pool.map(\.k))
-            if let tiny = all.filter({ actionableRange.contains($0.k) && !poolKs.contains($0.k) && $0.silhouette > chosen.silhouette })
-                .max(by: { $0.silhouette < $1.silhouette }), let share = tiny.smallestShare {
-                warnings.append(String(format: "k=%d has a higher silhouette (%@) but was ruled out: its smallest segment holds %.1f%% of customers",
-                                       tiny.k, silhouette(tiny), share * 100))
+            if let tiny = all.filter({
+                actionableRange.contains($0.k) && !poolKs.contains($0.k)
+                    && $0.silhouette > chosen.silhouette
+            })
+            .max(by: { $0.silhouette < $1.silhouette }), let share = tiny.smallestShare {
+                warnings.append(
+                    String(
+                        format:
+                            "k=%d has a higher silhouette (%@) but was ruled out: its smallest segment holds %.1f%% of customers",
+                        tiny.k, silhouette(tiny), share * 100))
             }
             if chosen.k == tried.max(), chosen.k < actionableRange.upperBound {
-                warnings.append("k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)")
+                warnings.append(
+                    "k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)"
+                )
             } else if chosen.k == tried.min(), chosen.k > actionableRange.lowerBound {
-                warnings.append("k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)")
+                warnings.append(
+                    "k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)"
+                )
             }
         } else if method != .fixed && tried.count > 1 {
             if chosen.k == tried.max() {
-                warnings.append("k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)")
+                warnings.append(
+                    "k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)"
+                )
             } else if chosen.k == tried.min() && chosen.k > 2 {
-                warnings.append("k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)")
+                warnings.append(
+                    "k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)"
+                )
             }
         }
         if chosen.k == 2 {
-            warnings.append("2 segments split the customers in two: a split rather than a segmentation")
+            warnings.append(
+                "2 segments split the customers in two: a split rather than a segmentation")
         }
         if chosen.silhouette < weakSilhouette {
-            warnings.append(String(format: "weak structure: silhouette %.3f is below %.2f, so segments overlap; "
-                + "read them as regions of a continuum rather than distinct groups", chosen.silhouette, weakSilhouette))
+            warnings.append(
+                String(
+                    format: "weak structure: silhouette %.3f is below %.2f, so segments overlap; "
+                        + "read them as regions of a continuum rather than distinct groups",
+                    chosen.silhouette, weakSilhouette))
         }
         if let share = chosen.smallestShare, share < minimumShare {
-            warnings.append(String(format: "a tiny segment: the smallest holds %.2f%% of customers (under %g%%)", share * 100, minimumShare * 100))
+            warnings.append(
+                String(
+                    format: "a tiny segment: the smallest holds %.2f%% of customers (under %g%%)",
+                    share * 100, minimumShare * 100))
         }
         return warnings
     }
@@ -172,6 +231,9 @@ public struct KChooser: Sendable {
     private func rangeText(_ candidates: [KCandidate]) -> String {
         let ks = candidates.map(\.k)
         guard let low = ks.min(), let high = ks.max() else { return "" }
-        return low == high ? "\(low)" : (ks.count == high - low + 1 ? "\(low)...\(high)" : ks.map(String.init).joined(separator: ","))
+        return low == high
+            ? "\(low)"
+            : (ks.count == high - low + 1
+                ? "\(low)...\(high)" : ks.map(String.init).joined(separator: ","))
     }
 }

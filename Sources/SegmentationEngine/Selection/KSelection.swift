@@ -69,7 +69,9 @@ public enum Kneedle {
     public static func elbow(ks: [Int], values: [Double]) -> Int? {
         guard ks.count >= 3, ks.count == values.count else { return nil }
         let kLow = Double(ks.first!), kHigh = Double(ks.last!)
-        guard let vLow = values.min(), let vHigh = values.max(), vHigh > vLow, kHigh > kLow else { return nil }
+        guard let vLow = values.min(), let vHigh = values.max(), vHigh > vLow, kHigh > kLow else {
+            return nil
+        }
         var best: Int?
         var bestGap = 0.0
         for (k, value) in zip(ks, values) {
@@ -92,7 +94,10 @@ public struct KSweep: Sendable {
     /// The columns' names, for the reasons a k is passed over.
     public var featureNames: [String]?
 
-    public init(ks: [Int], method: KSelectionMethod = .actionable, exactSilhouetteLimit: Int = 30_000, seed: UInt64 = 0) {
+    public init(
+        ks: [Int], method: KSelectionMethod = .actionable, exactSilhouetteLimit: Int = 30_000,
+        seed: UInt64 = 0
+    ) {
         self.ks = ks
         self.method = method
         self.exactSilhouetteLimit = exactSilhouetteLimit
@@ -127,28 +132,44 @@ public struct KSweep: Sendable {
     }
 
     /// Every clustering's metrics (silhouette sampled past `exactSilhouetteLimit`) and the rule's choice.
-    func measure(_ x: Matrix, _ clusterings: [Int: Clustering], ks: [Int], cancellation: CancellationCheck) throws -> Outcome {
+    func measure(
+        _ x: Matrix, _ clusterings: [Int: Clustering], ks: [Int], cancellation: CancellationCheck
+    ) throws -> Outcome {
         let sampled = x.rows > exactSilhouetteLimit
-        let rows = sampled ? ClusterMetrics.sampleIndices(count: x.rows, size: exactSilhouetteLimit, seed: seed) : Array(0..<x.rows)
+        let rows =
+            sampled
+            ? ClusterMetrics.sampleIndices(count: x.rows, size: exactSilhouetteLimit, seed: seed)
+            : Array(0..<x.rows)
         let silhouetteData = sampled ? x.selecting(rows: rows) : x
         let measurable = ks.filter { $0 <= silhouetteData.rows - 1 }
         let silhouettes = try SilhouetteSweep.samples(
             silhouetteData,
-            labelings: measurable.map { k in sampled ? rows.map { clusterings[k]!.labels[$0] } : clusterings[k]!.labels },
+            labelings: measurable.map { k in
+                sampled ? rows.map { clusterings[k]!.labels[$0] } : clusterings[k]!.labels
+            },
             cancellation: cancellation)
         var candidates: [KCandidate] = []
         for k in ks {
             let clustering = clusterings[k]!
             let criteria = clustering.mixture?.criteria(x)
-            let silhouette = measurable.firstIndex(of: k).map { Statistics.mean(silhouettes[$0]) } ?? 0
+            let silhouette =
+                measurable.firstIndex(of: k).map { Statistics.mean(silhouettes[$0]) } ?? 0
             let measurableK = k <= x.rows - 1
-            candidates.append(KCandidate(
-                k: k, inertia: clustering.inertia, silhouette: silhouette,
-                daviesBouldin: measurableK ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
-                calinskiHarabasz: measurableK ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
-                iterations: clustering.iterations, smallestShare: Self.smallestShare(clustering), bic: criteria?.bic, aic: criteria?.aic,
-                meanLogLikelihood: criteria?.meanLogLikelihood,
-                degenerate: clustering.mixture == nil ? nil : DiscreteFeatures.collapse(x, labels: clustering.labels, k: k, names: featureNames)))
+            candidates.append(
+                KCandidate(
+                    k: k, inertia: clustering.inertia, silhouette: silhouette,
+                    daviesBouldin: measurableK
+                        ? try ClusterMetrics.daviesBouldin(x, labels: clustering.labels) : 0,
+                    calinskiHarabasz: measurableK
+                        ? try ClusterMetrics.calinskiHarabasz(x, labels: clustering.labels) : 0,
+                    iterations: clustering.iterations,
+                    smallestShare: Self.smallestShare(clustering), bic: criteria?.bic,
+                    aic: criteria?.aic,
+                    meanLogLikelihood: criteria?.meanLogLikelihood,
+                    degenerate: clustering.mixture == nil
+                        ? nil
+                        : DiscreteFeatures.collapse(
+                            x, labels: clustering.labels, k: k, names: featureNames)))
         }
         var selection = KChooser(method: method).choose(candidates)
         selection.silhouetteSampleSize = sampled ? rows.count : nil

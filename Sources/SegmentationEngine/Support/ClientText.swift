@@ -27,14 +27,18 @@ extension String {
 
     private func shownForMessage(quote: String) -> String {
         let shown = cutToUTF8(Self.messageEchoBytes)
-        let escaped = shown.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? $0.escaped(asASCII: true) : String($0) }.joined()
-        return shown.utf8.count == utf8.count ? quote + escaped + quote : "\(quote)\(escaped)...\(quote) (\(utf8.count) bytes)"
+        let escaped = shown.unicodeScalars.map {
+            $0.value < 0x20 || $0.value == 0x7F ? $0.escaped(asASCII: true) : String($0)
+        }.joined()
+        return shown.utf8.count == utf8.count
+            ? quote + escaped + quote : "\(quote)\(escaped)...\(quote) (\(utf8.count) bytes)"
     }
 }
 
 extension Array where Element == String {
     /// Client names in a message: each bounded, at most `count` of them, the rest counted.
     public func forMessage(first count: Int = 20) -> String {
-        prefix(count).map(\.forMessage).joined(separator: ", ") + (self.count > count ? ", ... (\(self.count) in all)" : "")
+        prefix(count).map(\.forMessage).joined(separator: ", ")
+            + (self.count > count ? ", ... (\(self.count) in all)" : "")
     }
 }

@@ -16,7 +16,8 @@ public struct Matrix: Sendable, Equatable, Codable {
     }
 
     public init(rows: Int, columns: Int, repeating value: Double = 0) {
-        self.init(rows: rows, columns: columns, values: Array(repeating: value, count: rows * columns))
+        self.init(
+            rows: rows, columns: columns, values: Array(repeating: value, count: rows * columns))
     }
 
     /// Builds a matrix from an array of equally long rows.
@@ -29,7 +30,8 @@ public struct Matrix: Sendable, Equatable, Codable {
     /// Throws when a value is NaN or infinite: distances and densities would be meaningless.
     func requireFinite() throws {
         guard values.allSatisfy(\.isFinite) else {
-            throw ClusteringError.invalidParameter("the data holds a value that is not a finite number (NaN or infinity)")
+            throw ClusteringError.invalidParameter(
+                "the data holds a value that is not a finite number (NaN or infinity)")
         }
     }
 
@@ -66,13 +68,18 @@ public struct Matrix: Sendable, Equatable, Codable {
 /// Squared Euclidean distance between two points of dimension `count`. Four and eight
 /// dimensions (the RFM features, a typical customer table) take a SIMD path.
 @inline(__always)
-func squaredDistance(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ count: Int) -> Double {
+func squaredDistance(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ count: Int) -> Double
+{
     if count == 4 {
-        let diff = UnsafeRawPointer(a).loadUnaligned(as: SIMD4<Double>.self) - UnsafeRawPointer(b).loadUnaligned(as: SIMD4<Double>.self)
+        let diff =
+            UnsafeRawPointer(a).loadUnaligned(as: SIMD4<Double>.self)
+            - UnsafeRawPointer(b).loadUnaligned(as: SIMD4<Double>.self)
         return (diff * diff).sum()
     }
     if count == 8 {
-        let diff = UnsafeRawPointer(a).loadUnaligned(as: SIMD8<Double>.self) - UnsafeRawPointer(b).loadUnaligned(as: SIMD8<Double>.self)
+        let diff =
+            UnsafeRawPointer(a).loadUnaligned(as: SIMD8<Double>.self)
+            - UnsafeRawPointer(b).loadUnaligned(as: SIMD8<Double>.self)
         return (diff * diff).sum()
     }
     var sum = 0.0

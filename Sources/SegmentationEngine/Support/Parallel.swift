@@ -15,7 +15,8 @@ enum Parallel {
         max(1, (rows + rowsPerChunk - 1) / rowsPerChunk)
     }
 
-    static func chunkRange(_ chunk: Int, rows: Int, rowsPerChunk: Int = rowsPerChunk) -> Range<Int> {
+    static func chunkRange(_ chunk: Int, rows: Int, rowsPerChunk: Int = rowsPerChunk) -> Range<Int>
+    {
         let start = chunk * rowsPerChunk
         return start..<min(rows, start + rowsPerChunk)
     }

@@ -46,7 +46,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
-
 extension SeededGenerator {
     /// `count` distinct rows of `rows`, seeded, in increasing order (Floyd's algorithm: O(count) memory).
     public static func distinctRows(_ rows: Int, _ count: Int, seed: UInt64) -> [Int] {
