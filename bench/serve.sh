@@ -32,15 +32,23 @@ $py -m grpc_tools.protoc -IProtos --python_out="$gen" --grpc_python_out="$gen" P
 touch "$gen/segmentation/__init__.py" "$gen/segmentation/v1/__init__.py"
 
 if [ "$smoke" = 1 ]; then versions=3; seconds=2; requests=2000; messages=5; rounds=1; else versions=100; seconds=10; requests=100000; messages=1000; rounds=3; fi
-ours=50081; empty=50082; peer=50083
+ours=20081; empty=20082; peer=20083
 
-wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+# Fixed ports below Linux's ephemeral range (32768-60999): a port in it was once taken, now and
+# then, as the local port of another connection, and the server could not listen there.
+# wait_port PORT [LOG]: waits up to 30 s for the port; fails showing the server's log.
+wait_port() {
+  for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 never opened${2:+; the end of $2:}" >&2
+  [ -n "${2:-}" ] && tail -5 "$2" >&2
+  return 1
+}
 
 "$bin/segment-server" --port $ours --data-dir "$work/data" --log-level warning 2>"$work/ours.log" & pids+=($!)
 "$bin/segment-empty-server" $empty 2>"$work/empty.log" & pids+=($!)
 "$bin/segment" generate-sample --customers 5000 --seed 3 --file "$work/sample.csv" 2>/dev/null
 (cd bench && exec ../$py peer_server.py "$gen" "$work/sample.csv" $peer) 2>"$work/peer.log" & pids+=($!)
-wait_port $ours; wait_port $empty; wait_port $peer
+wait_port $ours "$work/ours.log"; wait_port $empty; wait_port $peer
 
 echo "populating $versions model versions"
 "$bin/segment-load" populate $ours $versions

@@ -47,13 +47,21 @@ hash() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
 printf "admin:%s\nscorer:%s\n" "$(hash "$admin")" "$(hash "$scorer")" > "$work/tokens"
 tls=(--tls-cert "$work/server.pem" --tls-key "$work/server-key.pem")
 
-wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+# Fixed ports below Linux's ephemeral range (32768-60999): a port in it was once taken, now and
+# then, as the local port of another connection, and the server could not listen there.
+# wait_port PORT [LOG]: waits up to 30 s for the port; fails showing the server's log.
+wait_port() {
+  for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "port $1 never opened${2:+; the end of $2:}" >&2
+  [ -n "${2:-}" ] && tail -5 "$2" >&2
+  return 1
+}
 
-soak_port=50091; metrics_port=50092
+soak_port=20091; metrics_port=20092
 "$bin/segment-server" --port $soak_port --data-dir "$work/soak" "${tls[@]}" --auth-tokens "$work/tokens" \
   --metrics-port $metrics_port --log-level warning 2>"$work/soak.log" & pids+=($!)
 server_pid=$!
-wait_port $soak_port
+wait_port $soak_port "$work/soak.log"
 echo "soak: $seconds s, $concurrency scorers over TLS with a token, training and alias switches alongside"
 "$bin/segment-load" soak $soak_port "$work/ca.pem" "$admin" "$scorer" $seconds $concurrency $server_pid $verdict | tee "$out/soak.jsonl"
 # The server's own count must agree: no call ended other than OK.
@@ -76,14 +84,14 @@ PY
 kill -TERM $server_pid; wait $server_pid 2>/dev/null || true
 
 echo "per-call cost: plaintext, tokens, TLS, TLS and tokens (h2load, unary Score, one customer)"
-base=50093
+base=20093
 "$bin/segment-server" --port $base --data-dir "$work/cost" --log-level warning 2>"$work/cost.log" & pid=$!
-wait_port $base
+wait_port $base "$work/cost.log"
 "$bin/segment-load" populate $base 1 >/dev/null
 $py bench/grpc_frame.py body "$gen" bench-0 "$work/body.bin"
 reply=$($py bench/grpc_frame.py reply-size "$gen" bench-0 $base)
 kill -TERM $pid; wait $pid 2>/dev/null || true
-declare -A port_of=([plain]=50094 [plain_token]=50095 [tls]=50096 [tls_token]=50097)
+declare -A port_of=([plain]=20094 [plain_token]=20095 [tls]=20096 [tls_token]=20097)
 for name in plain plain_token tls tls_token; do
   cp -r "$work/cost" "$work/cost-$name"
   extra=()
@@ -91,7 +99,7 @@ for name in plain plain_token tls tls_token; do
   case $name in tls*) extra+=("${tls[@]}");; esac
   "$bin/segment-server" --port "${port_of[$name]}" --data-dir "$work/cost-$name" --log-level warning "${extra[@]}" 2>"$work/$name.log" & pids+=($!)
 done
-for name in plain plain_token tls tls_token; do wait_port "${port_of[$name]}"; done
+for name in plain plain_token tls tls_token; do wait_port "${port_of[$name]}" "$work/$name.log"; done
 h2() {  # name -> one JSON line, after checking every reply was a full, successful frame
   local name=$1 scheme=http headers=()
   case $name in tls*) scheme=https;; esac

@@ -81,7 +81,8 @@ public final class SegmentationServer: Service, Sendable {
             maximumConcurrentJobs: configuration.maximumConcurrentJobs,
             maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger,
             observer: hooks.training,
-            metrics: metrics, replicaID: configuration.effectiveReplicaID)
+            metrics: metrics, replicaID: configuration.effectiveReplicaID,
+            shared: SharedJobQueue(registry, owner: configuration.effectiveReplicaID))
         let connections = ConnectionGuards(
             limits: ConnectionLimits(
                 maximumConnections: configuration.maximumConnections,

@@ -3,13 +3,6 @@ import Logging
 import SegmentationEngine
 import Synchronization
 
-/// One change of a job, sent to its watchers.
-public struct JobUpdate: Sendable {
-    public var job: JobRecord
-    public var event: TrainingEvent?
-    public var isFinal: Bool { job.status.isFinished }
-}
-
 /// Runs training jobs: a queue, at most `maximumConcurrentJobs` at a time, each on a thread of
 /// its own (never on the cooperative pool that serves RPCs). Progress is fanned out to watchers
 /// and persisted at every stage; a finished job registers its model version in the same
@@ -29,7 +22,7 @@ public actor JobManager {
     private var live: [String: LiveJob] = [:]
     private var queue: [String] = []
     private var running = 0
-    private var watchers: [String: [UUID: AsyncStream<JobUpdate>.Continuation]] = [:]
+    private var watchers = JobWatchers()
     private var accepting = true
     private var idle: [CheckedContinuation<Void, Never>] = []
 
@@ -45,28 +38,21 @@ public actor JobManager {
 
     /// This server, as jobs' owner in a shared registry.
     private let replicaID: String?
-    /// A registry other servers share: jobs go to a queue in it, which any server's claim loop
-    /// takes from (nil: this server's own queue in memory).
-    private var shared: (any SharedRegistry)? { registry as? any SharedRegistry }
+    /// The queue in a registry that replicas share, which any server's claim loop takes from;
+    /// nil: this server's own queue, in memory (`queue`).
+    private let shared: SharedJobQueue?
     /// A claim pass is under way (there is one at a time).
     private var claiming = false
-    /// How often this server looks for queued jobs, marks its running jobs alive, and looks for
-    /// jobs whose server stopped doing so.
-    static let claimInterval: Duration = .milliseconds(250)
-    static let heartbeatInterval: Duration = .seconds(2)
-    /// A running job not marked alive for this long is taken to have lost its server.
-    static let stalledAfter: TimeInterval = 10
-    /// Runs a job may have (its server died during each): then it fails with the reason.
-    static let maximumAttempts = 2
 
-    public init(
+    init(
         registry: any Registry, models: ModelRepository, store: DatasetStore,
         maximumConcurrentJobs: Int,
         maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
-        metrics: ServerMetrics? = nil, replicaID: String? = nil
+        metrics: ServerMetrics? = nil, replicaID: String? = nil, shared: SharedJobQueue? = nil
     ) {
         self.observer = observer
         self.replicaID = replicaID
+        self.shared = shared
         self.metrics = metrics
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
         self.registry = registry
@@ -97,7 +83,7 @@ public actor JobManager {
         }
         guard accepting else { throw JobError.shuttingDown }
         // Slots are reserved before the await below, so concurrent submits cannot all pass the check.
-        let waiting = try await shared?.queuedJobCount() ?? queue.count
+        let waiting = try await shared?.waiting() ?? queue.count
         guard waiting + submitting < maximumQueuedJobs else {
             throw JobError.queueFull(limit: maximumQueuedJobs)
         }
@@ -174,7 +160,7 @@ public actor JobManager {
             let stored = try await self.job(id: id)
             if let shared, !stored.status.isFinished {
                 // Queued in the shared queue, or running on another server: the registry carries the request.
-                return try await shared.requestCancel(jobID: id, at: Date.wholeSeconds())
+                return try await shared.requestCancel(id)
             }
             throw JobError.alreadyFinished(id: id, status: stored.status)
         }
@@ -199,23 +185,15 @@ public actor JobManager {
     public var counts: (queued: Int, running: Int) {
         get async {
             guard let shared else { return (queue.count, running) }
-            return ((try? await shared.queuedJobCount()) ?? 0, running)
+            return ((try? await shared.waiting()) ?? 0, running)
         }
     }
 
     /// Updates for one job: the current state at once, then every change; ends after the final one.
     public func watch(id: String) async throws -> (updates: AsyncStream<JobUpdate>, token: UUID) {
         let current = try await job(id: id)
-        let (stream, continuation) = AsyncStream<JobUpdate>.makeStream(
-            bufferingPolicy: .bufferingNewest(256))
-        let token = UUID()
-        continuation.yield(JobUpdate(job: current, event: nil))
-        if current.status.isFinished {
-            continuation.finish()
-            return (stream, token)
-        }
-        watchers[id, default: [:]][token] = continuation
-        if live[id] == nil {
+        let (stream, token) = watchers.add(JobUpdate(job: current, event: nil))
+        if !current.status.isFinished, live[id] == nil {
             // Queued or running on another server of a shared registry: follow its stored record.
             Task { await self.followStored(id, token, from: current) }
         }
@@ -229,9 +207,9 @@ public actor JobManager {
     /// stage or progress changed, until it finishes or the watcher leaves.
     private func followStored(_ id: String, _ token: UUID, from first: JobRecord) async {
         var last = first
-        while watchers[id]?[token] != nil {
+        while watchers.isWatching(id, token) {
             try? await Task.sleep(for: Self.remotePollInterval)
-            guard let continuation = watchers[id]?[token] else { return }
+            guard watchers.isWatching(id, token) else { return }
             guard let job = try? await registry.job(id: id) else { continue }
             if job.status != last.status || job.stage != last.stage || job.fraction != last.fraction
                 || job.kMetrics != last.kMetrics
@@ -241,11 +219,12 @@ public actor JobManager {
                     // client's next call (score, alias) finds it on this server too.
                     try? await models.refresh(model: job.modelName)
                 }
-                continuation.yield(JobUpdate(job: job, event: nil))
+                // The final update ends the watcher's stream.
+                watchers.send(JobUpdate(job: job, event: nil), to: token)
                 last = job
             }
             if job.status.isFinished {
-                watchers[id]?.removeValue(forKey: token)?.finish()
+                watchers.end(id, token)
                 return
             }
         }
@@ -253,7 +232,7 @@ public actor JobManager {
 
     /// Ends one watcher's stream (its client went away).
     public func endWatch(_ id: String, _ token: UUID) {
-        watchers[id]?.removeValue(forKey: token)?.finish()
+        watchers.end(id, token)
     }
 
     /// Stops accepting jobs, fails queued ones, stops running ones, and waits for them to end.
@@ -299,29 +278,29 @@ public actor JobManager {
     /// that stopped marking theirs.
     public func runSharedQueue() async {
         guard shared != nil else { return }
-        var lastHeartbeat = ContinuousClock.now - Self.heartbeatInterval
+        var lastHeartbeat = ContinuousClock.now - SharedJobQueue.heartbeatInterval
         while !Task.isCancelled && accepting {
             await claimJobs()
-            if ContinuousClock.now - lastHeartbeat >= Self.heartbeatInterval {
+            if ContinuousClock.now - lastHeartbeat >= SharedJobQueue.heartbeatInterval {
                 lastHeartbeat = .now
                 await heartbeat()
                 await requeueStalled()
             }
-            try? await Task.sleep(for: Self.claimInterval)
+            try? await Task.sleep(for: SharedJobQueue.claimInterval)
         }
     }
 
     /// Claims queued jobs while fewer than `maximumConcurrentJobs` run here. One claimer at a
     /// time, and a slot is taken before asking, so interleaved calls never run more than the limit.
     private func claimJobs() async {
-        guard let shared, let owner = replicaID, !claiming else { return }
+        guard let shared, !claiming else { return }
         claiming = true
         defer { claiming = false }
         while accepting, running < maximumConcurrentJobs {
             running += 1
             let claimed: JobRecord
             do {
-                guard let job = try await shared.claimJob(owner: owner) else {
+                guard let job = try await shared.claim() else {
                     releaseSlot(); return
                 }
                 claimed = job
@@ -334,13 +313,13 @@ public actor JobManager {
                 dataset = try await registry.dataset(id: claimed.datasetID)
             } catch {
                 // The registry failed for now: give the job back for a later try.
-                try? await shared.releaseJob(id: claimed.id, owner: owner)
+                await shared.giveBack(claimed.id)
                 releaseSlot()
                 return
             }
             guard accepting else {
                 // Shut down while claiming: the job goes back for another server.
-                try? await shared.releaseJob(id: claimed.id, owner: owner)
+                await shared.giveBack(claimed.id)
                 releaseSlot()
                 return
             }
@@ -353,17 +332,18 @@ public actor JobManager {
                 releaseSlot()
                 continue
             }
-            logger.info("job claimed", metadata: ["job": "\(claimed.id)", "server": "\(owner)"])
+            logger.info(
+                "job claimed", metadata: ["job": "\(claimed.id)", "server": "\(shared.owner)"])
             live[claimed.id] = LiveJob(record: claimed, dataset: dataset)
             Task { await self.run(claimed.id) }
         }
     }
 
     private func heartbeat() async {
-        guard let shared, let owner = replicaID else { return }
+        guard let shared else { return }
         let mine = live.filter { $0.value.record.status == .running && !$0.value.registering }.map(
             \.key)
-        guard let (stop, lost) = try? await shared.heartbeat(owner: owner, jobs: mine) else {
+        guard let (stop, lost) = await shared.markAlive(mine) else {
             return
         }
         for id in stop where live[id]?.registering == false { live[id]?.stop.request(.cancelled) }
@@ -378,10 +358,7 @@ public actor JobManager {
 
     private func requeueStalled() async {
         guard let shared else { return }
-        guard
-            let (requeued, failed) = try? await shared.requeueStalled(
-                stalledAfter: Self.stalledAfter, maximumAttempts: Self.maximumAttempts)
-        else { return }
+        guard let (requeued, failed) = await shared.requeueStalled() else { return }
         for id in requeued {
             logger.warning(
                 "job queued again: its server stopped responding", metadata: ["job": "\(id)"])
@@ -487,25 +464,8 @@ public actor JobManager {
                 job.record.error = "could not register the model: \(error)"
             }
         case .failure(let error):
-            switch (error, job.stop.reason) {
-            case (is CancellationError, .cancelled?):
-                job.record.status = .cancelled
-                job.record.error = "cancelled by request"
-            case (is CancellationError, .shutdown?) where shared != nil,
-                (is CancellationError, .lost?):
-                // Given back (shutdown) or already someone else's (lost): the registry's row is
-                // not this run's to write; the shutdown path releases it below.
-                job.record.status = .queued
-                job.record.error =
-                    job.stop.reason == .lost
-                    ? "lost to another server" : "its server shut down; queued again"
-            case (is CancellationError, .shutdown?):
-                job.record.status = .failed
-                job.record.error = "server shut down while the job was running"
-            default:
-                job.record.status = .failed
-                job.record.error = String(describing: error)
-            }
+            (job.record.status, job.record.error) = JobStatus.after(
+                error, stopped: job.stop.reason, sharedQueue: shared != nil)
             logger.info(
                 "job ended",
                 metadata: [
@@ -513,8 +473,8 @@ public actor JobManager {
                     "error": "\(job.record.error ?? "")",
                 ])
         }
-        if job.record.status == .queued, let shared, let owner = replicaID {
-            if job.stop.reason == .shutdown { try? await shared.releaseJob(id: id, owner: owner) }
+        if job.record.status == .queued, let shared {
+            if job.stop.reason == .shutdown { await shared.giveBack(id) }
         } else if job.record.status != .succeeded {
             try? await registry.updateJob(job.record)
         }
@@ -529,65 +489,5 @@ public actor JobManager {
         startQueuedJobs()
     }
 
-    private func publish(_ update: JobUpdate) {
-        guard let continuations = watchers[update.job.id] else { return }
-        for continuation in continuations.values {
-            continuation.yield(update)
-            if update.isFinal { continuation.finish() }
-        }
-        if update.isFinal { watchers[update.job.id] = nil }
-    }
-}
-
-/// Called on the training thread with every event of a job, once it is queued for publishing. Tests use it
-/// to hold a job at a chosen stage (the training thread waits while it runs).
-public typealias TrainingObserver = @Sendable (_ jobID: String, _ event: TrainingEvent) -> Void
-
-/// Points where tests can hold the server's work to make a race happen every time.
-public struct ServerHooks: Sendable {
-    /// Sees every training event on the training thread.
-    public var training: TrainingObserver?
-    /// Runs on the scoring thread just before a large Score request is scored, with the call's
-    /// cancellation check.
-    public var beforeLargeScore: (@Sendable (CancellationCheck) -> Void)?
-
-    /// Runs after each upload chunk is stored and counted against the quota.
-    public var afterUploadChunk: (@Sendable () async -> Void)?
-
-    public init(
-        training: TrainingObserver? = nil,
-        beforeLargeScore: (@Sendable (CancellationCheck) -> Void)? = nil,
-        afterUploadChunk: (@Sendable () async -> Void)? = nil
-    ) {
-        self.training = training
-        self.beforeLargeScore = beforeLargeScore
-        self.afterUploadChunk = afterUploadChunk
-    }
-}
-
-/// Why a running job should stop; read by the training thread.
-final class StopFlag: Sendable {
-    enum Reason: Sendable { case cancelled, shutdown, lost }
-    private let value = Mutex<Reason?>(nil)
-    var reason: Reason? { value.withLock { $0 } }
-    func request(_ reason: Reason) { value.withLock { if $0 == nil { $0 = reason } } }
-}
-
-public enum JobError: Error, Equatable, CustomStringConvertible {
-    case shuttingDown
-    case alreadyFinished(id: String, status: JobStatus)
-    case queueFull(limit: Int)
-    case registering(id: String)
-
-    public var description: String {
-        switch self {
-        case .shuttingDown: "the server is shutting down and accepts no new jobs"
-        case .alreadyFinished(let id, let status):
-            "job \(id) has already finished (\(status.rawValue))"
-        case .registering(let id):
-            "job \(id) has finished training and is registering its version; it can no longer be cancelled"
-        case .queueFull(let limit):
-            "\(limit) jobs are already queued (the server's --max-queued-jobs); retry when some have run"
-        }
-    }
+    private func publish(_ update: JobUpdate) { watchers.publish(update) }
 }
