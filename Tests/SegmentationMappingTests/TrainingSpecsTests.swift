@@ -3,18 +3,6 @@ import SegmentationMapping
 import SegmentationMessages
 import Testing
 
-/// A seeded generator, so a failing spec can be made again from the seed the test prints.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Training specs: read once, for the server and the CLI")
 struct TrainingSpecsTests {
     static let transactions = DatasetShape(
@@ -27,7 +15,7 @@ struct TrainingSpecsTests {
 
     /// A spec a client could send: only some fields set, the rest left to the defaults.
     static func randomSpec(
-        _ random: inout SplitMix, kind: InputKind
+        _ random: inout SeededGenerator, kind: InputKind
     ) -> Segmentation_V1_TrainingSpec {
         var spec = Segmentation_V1_TrainingSpec()
         spec.modelName = "m"
@@ -97,7 +85,7 @@ struct TrainingSpecsTests {
     )
     func specRoundTrip() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
-        var random = SplitMix(state: seed)
+        var random = SeededGenerator(seed: seed)
         var tried = 0
         for index in 0..<400 {
             let kind: InputKind = index.isMultiple(of: 2) ? .transactions : .customers
