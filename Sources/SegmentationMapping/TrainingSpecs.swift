@@ -20,7 +20,7 @@ public struct TrainingLimits: Sendable {
     public static let engine: TrainingLimits = {
         var limits = TrainingLimits()
         limits.maximumK = TrainingConfiguration.maximumK
-        limits.maximumNInit = 1000
+        limits.maximumNInit = TrainingConfiguration.maximumNInit
         limits.maximumIterations = .max
         limits.maximumColumns = .max
         limits.maximumRows = .max
@@ -82,11 +82,7 @@ public enum TrainingSpecs {
     ) throws {
         switch dataset.kind {
         case .transactions:
-            var columns = TransactionColumns()
-            for (role, column) in dataset.roles.sorted(by: { $0.key < $1.key }) {
-                try columns.set(role: role, column: column)
-            }
-            configuration.transactionColumns = columns
+            configuration.transactionColumns = try TransactionColumns(roles: dataset.roles)
             configuration.cleaning = TransactionCleaning(
                 keepCancelled: spec.keepCancelled, netCancellations: !spec.grossSpend)
             if !spec.sensitiveColumns.isEmpty || !spec.allowSensitive.isEmpty {

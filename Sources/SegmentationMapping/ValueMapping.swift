@@ -25,6 +25,16 @@ extension InputKind {
     }
 }
 
+extension TransactionColumns {
+    /// The engine's column options from the API's role -> column map; an error names a bad role.
+    public init(roles: [String: String]) throws {
+        self.init()
+        for (role, column) in roles.sorted(by: { $0.key < $1.key }) {
+            try set(role: role, column: column)
+        }
+    }
+}
+
 extension Scaling {
     /// The engine's scaling; nil for unspecified (the default applies).
     public init?(_ scaling: Segmentation_V1_Scaling, field: String) throws {

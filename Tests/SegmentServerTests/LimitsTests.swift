@@ -378,6 +378,16 @@ struct LimitsTests {
             #expect(
                 missingDetails.contains { $0.contains("model") && $0.contains("ghost") },
                 "\(missingDetails)")
+            // A refused request field is named as a field violation too.
+            let badPage = await status {
+                _ = try await services.models.listModels(.with { $0.pageSize = -1 })
+            }
+            let badPageStatus = try #require(badPage)
+            #expect(badPageStatus.code == .invalidArgument)
+            let badPageDetails = badPageStatus.details.map { String(describing: $0) }
+            #expect(
+                badPageDetails.contains { $0.contains("FieldViolation(field: \"page_size\"") },
+                "\(badPageDetails)")
             let long = await status {
                 _ = try await services.models.getModel(
                     .with { $0.model = .init(text: String(repeating: "y", count: 100_000)) })

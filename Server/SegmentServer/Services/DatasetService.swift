@@ -22,7 +22,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     ) async throws -> Segmentation_V1_UploadDatasetResponse {
         var messages = request.makeAsyncIterator()
         guard case .header(let header)? = try await messages.next()?.part else {
-            throw RPCErrors.invalid("the first message of an upload must be its header")
+            throw InvalidField("header", "the first message of an upload must be its header")
         }
         let kind = try InputKind(header.kind)
         let columns = DatasetColumns(header.columns)
@@ -30,7 +30,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
         var configuration = TrainingConfiguration()
         configuration.kind = kind
         if kind == .transactions {
-            configuration.transactionColumns = try columns.transactionColumns()
+            configuration.transactionColumns = try TransactionColumns(roles: columns.roles)
         }
         if !columns.idColumn.isEmpty { configuration.customerColumns.id = columns.idColumn }
 
@@ -41,7 +41,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
         do {
             while let message = try await messages.next() {
                 guard case .chunk(let chunk)? = message.part else {
-                    throw RPCErrors.invalid("an upload has one header, then only file chunks")
+                    throw InvalidField("header", "an upload has one header, then only file chunks")
                 }
                 try upload.append(fileName: chunk.fileName, data: chunk.data)
                 metrics.uploadReceived(bytes: chunk.data.count)
@@ -158,7 +158,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
     func deleteDataset(
         request: Segmentation_V1_DeleteDatasetRequest, context: ServerContext
     ) async throws -> Segmentation_V1_DeleteDatasetResponse {
-        guard !request.id.isEmpty else { throw RPCErrors.invalid("id is required") }
+        guard !request.id.isEmpty else { throw InvalidField("id", "id is required") }
         let trained = try await registry.deleteDataset(id: request.id, force: request.force)
         store.delete(id: request.id)
         // The registry names them "name@N".

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 
 /// Lists, explains, aliases, deletes and annotates model versions.
 struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
@@ -90,7 +91,8 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     ) async throws -> Segmentation_V1_DeleteVersionResponse {
         let reference = try ModelReference(request.model)
         guard case .version(let number) = reference.selector else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                "model.version",
                 "model.version is required: a version is deleted by its number, never by an alias or as the latest"
             )
         }
@@ -102,7 +104,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         request: Segmentation_V1_RenameSegmentRequest, context: ServerContext
     ) async throws -> Segmentation_V1_RenameSegmentResponse {
         guard request.author.count <= 200 else {
-            throw RPCErrors.invalid("author: at most 200 characters")
+            throw InvalidField("author", "author: at most 200 characters")
         }
         let version = try await models.editSegment(
             try ModelReference(request.model), segment: Int(request.segmentID),

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 import Synchronization
 
 /// Scores customers against cached, decoded models: no disk on the hot path. Large requests are
@@ -99,7 +100,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                     current = try await models.resolve(try ModelReference(message.model))
                 }
                 guard let resolved = current else {
-                    throw RPCErrors.invalid(
+                    throw InvalidField(
+                        "model",
                         "model is required: the first request of a score stream, and any after one whose model failed, must name it"
                     )
                 }
@@ -148,7 +150,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             response.scores = .with { $0.scores = present(assignments) }
             response.dataReport = report.proto
         case nil:
-            throw RPCErrors.invalid("the request has no customers: set features, matrix or csv")
+            throw InvalidField("input", "the request has no customers: set features, matrix or csv")
         }
         return response
     }
@@ -160,18 +162,21 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     ) throws -> BatchScores {
         let width = matrix.featureNames.count
         guard width > 0 else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                "matrix.feature_names",
                 "matrix.feature_names is empty: name the model's columns (\(model.pipeline.features.joined(separator: ", ")))"
             )
         }
         guard matrix.values.count % width == 0 else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                "matrix.values",
                 "matrix.values has \(matrix.values.count) values, not a whole number of rows of \(width) columns"
             )
         }
         let rows = matrix.values.count / width
         guard matrix.customerIds.isEmpty || matrix.customerIds.count == rows else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                "matrix.customer_ids",
                 "matrix has \(matrix.customerIds.count) customer_ids but \(rows) rows of \(width) values"
             )
         }
@@ -206,7 +211,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             var snapshot: Int?
             if !request.snapshotDate.isEmpty {
                 guard let day = TimestampParser.day(ofDate: request.snapshotDate) else {
-                    throw RPCErrors.invalid(
+                    throw InvalidField(
+                        "snapshot_date",
                         "snapshot_date \(request.snapshotDate.quotedForMessage) is not a date (YYYY-MM-DD)"
                     )
                 }

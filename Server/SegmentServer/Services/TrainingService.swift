@@ -32,7 +32,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
         }
         try Names.validateModelName(spec.modelName)
         guard !spec.datasetID.isEmpty else {
-            throw RPCErrors.invalid("spec.dataset_id is required")
+            throw InvalidField("spec.dataset_id", "spec.dataset_id is required")
         }
         guard let dataset = try await registry.dataset(id: spec.datasetID) else {
             throw RegistryError.notFound("dataset \(spec.datasetID.quotedForMessage)")
@@ -100,8 +100,8 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
         )
         let cursor = try paging.after.map { key in
             guard let cursor = JobCursor(key: key) else {
-                throw RPCErrors.invalid(
-                    "page_token is damaged; start again with an empty page_token")
+                throw InvalidField(
+                    "page_token", "page_token is damaged; start again with an empty page_token")
             }
             return cursor
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SegmentationMapping
 
 /// AIP-158 paging: `page_size` (0: 50, at most 1000) and an opaque `page_token` naming where the
 /// previous page ended. The token carries the list it came from and that list's filter, so a
@@ -18,7 +19,7 @@ struct PageRequest {
     /// `list` names the RPC's list ("models"); `scope` its filter (a model name), if any.
     init(size: Int32, token: String, list: String, scope: String = "") throws {
         guard size >= 0 else {
-            throw RPCErrors.invalid("page_size must not be negative, got \(size)")
+            throw InvalidField("page_size", "page_size must not be negative, got \(size)")
         }
         self.size = size == 0 ? Self.defaultSize : min(Int(size), Self.maximumSize)
         self.list = list
@@ -27,14 +28,16 @@ struct PageRequest {
         guard token.utf8.count <= 512, let data = Data(base64Encoded: Self.padded(token)),
             let text = String(data: data, encoding: .utf8)
         else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                "page_token",
                 "page_token is not a token this server issued; start again with an empty page_token"
             )
         }
         let parts = text.split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false).map(
             String.init)
         guard parts.count == 4, parts[0] == "p1", parts[1] == list, parts[2] == scope else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                "page_token",
                 "page_token belongs to another list or filter; send the same request as the one that returned it"
             )
         }

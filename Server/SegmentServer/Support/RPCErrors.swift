@@ -8,7 +8,7 @@ import SegmentationMapping
 /// message that names the problem, capped in length, and `google.rpc.Status` details in
 /// `grpc-status-details-bin` (the richer error model, AIP-193): always an `ErrorInfo` with a
 /// stable reason in the domain "segmentation.v1"; a `BadRequest.FieldViolation` naming the
-/// customer and field for a bad row; a `ResourceInfo` for what was not found; a
+/// customer and field for a bad row, or the request field an `InvalidField` refused; a `ResourceInfo` for what was not found; a
 /// `QuotaFailure` for a limit. Documented in the protos' service comments.
 enum RPCErrors {
     static let domain = "segmentation.v1"
@@ -176,19 +176,11 @@ enum RPCErrors {
             answer.reason = reason
             if let error = error as? ScoringError, let violation = fieldViolation(error) {
                 answer.field = violation.field
+            } else if let error = error as? InvalidField {
+                answer.field = error.field
             }
         }
         return answer
-    }
-
-    static func invalid(_ message: String) -> RPCError {
-        let text =
-            message.utf8.count > maximumMessageLength
-            ? message.cutToUTF8(maximumMessageLength) + "..." : message
-        let status = GoogleRPCStatus(
-            code: .invalidArgument, message: text,
-            details: [.errorInfo(reason: "INVALID_ARGUMENT", domain: domain)])
-        return RPCError(code: .invalidArgument, message: text, metadata: status.rpcErrorMetadata)
     }
 }
 

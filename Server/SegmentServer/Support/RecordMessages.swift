@@ -17,15 +17,6 @@ extension DatasetColumns {
             $0.roles = roles; $0.idColumn = idColumn
         }
     }
-
-    /// The engine's column options, or an error naming a bad role.
-    func transactionColumns() throws -> TransactionColumns {
-        var columns = TransactionColumns()
-        for (role, column) in roles.sorted(by: { $0.key < $1.key }) {
-            try columns.set(role: role, column: column)
-        }
-        return columns
-    }
 }
 
 extension DatasetRecord {

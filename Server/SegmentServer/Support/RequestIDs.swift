@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SegmentationAPI
+import SegmentationMapping
 import SwiftProtobuf
 
 /// Client request ids (AIP-155 `request_id`): checked, and the fingerprint that tells a retry
@@ -14,7 +15,8 @@ enum RequestIDs {
         guard id.utf8.count <= maximumLength,
             id.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 })
         else {
-            throw RPCErrors.invalid(
+            throw InvalidField(
+                field,
                 "\(field) must be 1-\(maximumLength) printable ASCII characters without spaces (e.g. a UUID)"
             )
         }

@@ -46,6 +46,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
     /// The most segments any model may have (servers set a lower bound of their own, --max-k).
     public static let maximumK = 1000
+    /// The most k-means restarts per k any run may ask for (servers set their own, --max-n-init).
+    public static let maximumNInit = 1000
     /// Snapshot dates accepted (days since 1970): 1970-01-01 to 2100-12-31.
     public static let snapshotDays = 0...47_846
 
@@ -87,8 +89,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
                 "selection \(selection.rawValue) chooses among several k, but one k (\(ks[0])) was given: give a range or selection fixed"
             )
         }
-        guard nInit >= 1 && nInit <= 1000 else {
-            throw InputError.invalidOption("n_init must be between 1 and 1000, got \(nInit)")
+        guard nInit >= 1 && nInit <= Self.maximumNInit else {
+            throw InputError.invalidOption(
+                "n_init must be between 1 and \(Self.maximumNInit), got \(nInit)")
         }
         guard maxIterations >= 1 else {
             throw InputError.invalidOption("max_iter must be at least 1")
