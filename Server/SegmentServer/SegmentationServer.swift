@@ -15,7 +15,7 @@ public final class SegmentationServer: Service, Sendable {
     public let configuration: ServerConfiguration
     public let registry: any Registry
     /// The one write path for models, versions and aliases, and what scoring serves.
-    public let models: ModelRepository
+    public let models: ServedModels
     public let jobs: JobManager
     public let health = HealthStatus()
     /// Ends the shutdown's drain just before --drain-seconds run out, while connections are open.
@@ -70,7 +70,7 @@ public final class SegmentationServer: Service, Sendable {
             registry = try SQLiteRegistry(
                 path: (directory as NSString).appendingPathComponent("registry.sqlite"))
         }
-        models = ModelRepository(registry: registry, cacheBytes: configuration.modelCacheBytes)
+        models = ServedModels(registry: registry, cacheBytes: configuration.modelCacheBytes)
         store = try DatasetStore(
             dataDirectory: directory, datasetsDirectory: configuration.datasetsDirectory,
             replicaID: configuration.effectiveReplicaID,
@@ -81,7 +81,7 @@ public final class SegmentationServer: Service, Sendable {
             maximumConcurrentJobs: configuration.maximumConcurrentJobs,
             maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger,
             observer: hooks.training,
-            metrics: metrics, replicaID: configuration.effectiveReplicaID,
+            metrics: metrics,
             shared: SharedJobQueue(registry, owner: configuration.effectiveReplicaID))
         let connections = ConnectionGuards(
             limits: ConnectionLimits(

@@ -193,7 +193,8 @@ struct IntegrityTests {
             )
             try db.execute(
                 sql:
-                    "INSERT INTO jobs SELECT 'job-typo', model_name, dataset_id, configuration_json, status, stage, fraction, "
+                    "INSERT INTO jobs (id, model_name, dataset_id, configuration_json, status, stage, fraction, created_at, "
+                    + "started_at, finished_at, error, model_version, k_metrics_json) SELECT 'job-typo', model_name, dataset_id, configuration_json, status, stage, fraction, "
                     + "'not a time', started_at, finished_at, error, model_version, k_metrics_json FROM jobs WHERE rowid = (SELECT MAX(rowid) FROM jobs)"
             )
             try db.execute(sql: "UPDATE datasets SET files_json = '[{bad'")

@@ -51,7 +51,7 @@ struct PostgresRegistryTests {
             }
             return versions
         }
-        #expect(applied == PostgresRegistry.migrations.map(\.version))
+        #expect(applied == CatalogSchema.migrations.map(\.version))
         var nowhere = try PostgresSettings(
             url: "postgres://segment@127.0.0.1:1/none", password: "x")
         nowhere.startTimeout = .seconds(2)

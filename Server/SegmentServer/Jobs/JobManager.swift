@@ -9,7 +9,7 @@ import Synchronization
 /// registry transaction that marks it succeeded.
 public actor JobManager {
     private let registry: any Registry
-    private let models: ModelRepository
+    private let models: ServedModels
     private let store: DatasetStore
     private let maximumConcurrentJobs: Int
     private let maximumQueuedJobs: Int
@@ -37,7 +37,6 @@ public actor JobManager {
     }
 
     /// This server, as jobs' owner in a shared registry.
-    private let replicaID: String?
     /// The queue in a registry that replicas share, which any server's claim loop takes from;
     /// nil: this server's own queue, in memory (`queue`).
     private let shared: SharedJobQueue?
@@ -45,13 +44,12 @@ public actor JobManager {
     private var claiming = false
 
     init(
-        registry: any Registry, models: ModelRepository, store: DatasetStore,
+        registry: any Registry, models: ServedModels, store: DatasetStore,
         maximumConcurrentJobs: Int,
         maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
-        metrics: ServerMetrics? = nil, replicaID: String? = nil, shared: SharedJobQueue? = nil
+        metrics: ServerMetrics? = nil, shared: SharedJobQueue? = nil
     ) {
         self.observer = observer
-        self.replicaID = replicaID
         self.shared = shared
         self.metrics = metrics
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
@@ -95,9 +93,9 @@ public actor JobManager {
             modelName: modelName, datasetID: dataset.id, configuration: configuration,
             status: .queued,
             stage: "queued", fraction: 0, createdAt: Date.wholeSeconds(), startedAt: nil,
-            finishedAt: nil,
-            // shared: whichever server claims it
-            error: nil, modelVersion: nil, kMetrics: [], owner: shared == nil ? replicaID : nil)
+            finishedAt: nil, error: nil, modelVersion: nil, kMetrics: [],
+            // Set when a server claims it from the shared queue; a local job is only this server's.
+            owner: nil)
         let request = requestID.map {
             ClientRequest(
                 method: Self.submitMethod, id: $0.id, fingerprint: $0.fingerprint,

@@ -6,7 +6,7 @@ import SegmentationMapping
 
 /// Lists, explains, aliases, deletes and annotates model versions.
 struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
-    let models: ModelRepository
+    let models: ServedModels
     let store: DatasetStore
     var registry: any Registry { models.registry }
 

@@ -9,7 +9,7 @@ import Synchronization
 /// scored off the cooperative pool; all scoring stops within a few thousand customers once the
 /// call is cancelled or passes its deadline.
 struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
-    let models: ModelRepository
+    let models: ServedModels
     let metrics: ServerMetrics
     /// Whether the server is draining (see `score(_:with:context:)`).
     let health: HealthStatus
@@ -30,7 +30,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
 
     /// Inline when small (a thread hop would cost more than the work), on a thread of its own when large.
     private func score(
-        _ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+        _ request: Segmentation_V1_ScoreRequest, with resolved: ServedModels.Resolved,
         context: ServerContext
     ) async throws -> Segmentation_V1_ScoreResponse {
         // A drain (SIGTERM) also fires `context.cancellation`: grpc-swift cancels every call's
@@ -51,7 +51,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     }
 
     private func score(
-        _ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+        _ request: Segmentation_V1_ScoreRequest, with resolved: ServedModels.Resolved,
         cancellation: CancellationCheck
     ) async throws -> Segmentation_V1_ScoreResponse {
         do {
@@ -90,7 +90,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         request: RPCAsyncSequence<Segmentation_V1_ScoreRequest, any Error>,
         response: RPCWriter<Segmentation_V1_ScoreResponse>, context: ServerContext
     ) async throws {
-        var current: ModelRepository.Resolved?
+        var current: ServedModels.Resolved?
         for try await message in request {
             var answer: Segmentation_V1_ScoreResponse
             do {
@@ -128,7 +128,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     }
 
     static func score(
-        _ request: Segmentation_V1_ScoreRequest, with resolved: ModelRepository.Resolved,
+        _ request: Segmentation_V1_ScoreRequest, with resolved: ServedModels.Resolved,
         cancellation: CancellationCheck = .never
     ) throws -> Segmentation_V1_ScoreResponse {
         var response = Segmentation_V1_ScoreResponse.with {

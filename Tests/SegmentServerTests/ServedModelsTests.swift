@@ -10,7 +10,7 @@ import Testing
 @Suite(
     "One write path: what is stored and what is served agree", .serialized, .timeLimit(.minutes(10))
 )
-struct RepositoryTests {
+struct ServedModelsTests {
     /// The stored aliases and versions equal the served ones, and Score on every alias serves
     /// the stored version.
     static func expectAgreement(

@@ -1,112 +1,9 @@
 import Foundation
 import SegmentationEngine
 
-/// How a dataset's files are read.
-public struct DatasetColumns: Codable, Sendable, Equatable {
-    /// Transactions: role -> column.
-    public var roles: [String: String] = [:]
-    /// Customers: the id column (empty: detected).
-    public var idColumn: String = ""
-
-    public init(roles: [String: String] = [:], idColumn: String = "") {
-        self.roles = roles
-        self.idColumn = idColumn
-    }
-}
-
-public struct DatasetFileRecord: Codable, Sendable, Equatable {
-    public var name: String
-    public var sizeBytes: Int64
-    /// "sha256:" and the hex digest of the file's bytes; nil in records stored before it was kept
-    /// (those are still checked as a whole, by the dataset's id).
-    public var sha256: String?
-
-    public init(name: String, sizeBytes: Int64, sha256: String? = nil) {
-        self.name = name
-        self.sizeBytes = sizeBytes
-        self.sha256 = sha256
-    }
-}
-
-/// An uploaded dataset. Its files live in the data directory under the id.
-public struct DatasetRecord: Sendable, Equatable {
-    public var id: String
-    public var name: String
-    public var kind: InputKind
-    public var columns: DatasetColumns
-    public var files: [DatasetFileRecord]
-    public var rows: Int64
-    /// Customers left after cleaning, and the features they offer (checked at submit time).
-    public var customers: Int64
-    public var features: [String]
-    public var createdAt: Date
-
-    public var sizeBytes: Int64 { files.reduce(0) { $0 + $1.sizeBytes } }
-}
-
-public enum JobStatus: String, Codable, Sendable {
-    case queued, running, succeeded, failed, cancelled
-
-    public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
-}
-
-/// A training job as stored.
-public struct JobRecord: Sendable, Equatable {
-    public var id: String
-    public var modelName: String
-    public var datasetID: String
-    public var configuration: TrainingConfiguration
-    public var status: JobStatus
-    public var stage: String
-    public var fraction: Double
-    public var createdAt: Date
-    public var startedAt: Date?
-    public var finishedAt: Date?
-    public var error: String?
-    public var modelVersion: Int?
-    public var kMetrics: [KCandidate]
-    /// The server running it (`ServerConfiguration.replicaID`); kept by shared registries, so a
-    /// restarting server fails its own unfinished jobs and not another's.
-    public var owner: String? = nil
-}
-
-/// A client's idempotency key (AIP-155 `request_id`) and what its request produced.
-public struct ClientRequest: Sendable, Equatable {
-    /// How long a request id is remembered.
-    public static let retention: TimeInterval = 24 * 3600
-
-    public var method: String
-    public var id: String
-    /// A digest of what the request asked for: the same id with another fingerprint is refused.
-    public var fingerprint: String
-    /// The job or dataset it produced.
-    public var resultID: String
-    public var createdAt: Date
-
-    public init(method: String, id: String, fingerprint: String, resultID: String, createdAt: Date)
-    {
-        self.method = method
-        self.id = id
-        self.fingerprint = fingerprint
-        self.resultID = resultID
-        self.createdAt = createdAt
-    }
-
-    /// The same id and fingerprint as `other`: a retry.
-    func isRetry(of other: ClientRequest) throws -> Bool {
-        guard other.fingerprint == fingerprint else {
-            throw RegistryError.requestReused(
-                "request_id \(id.quotedForMessage) was used within the last 24 hours for a different "
-                    + (method == "UploadDataset" ? "upload" : "spec")
-                    + "; use a new request_id for a new request")
-        }
-        return true
-    }
-}
-
 /// A registry other servers also write to: it tells of their changes to models, versions and
 /// aliases, so every server serves them promptly (the one write path still applies them:
-/// `ModelRepository.refresh`).
+/// `ServedModels.refresh`).
 public protocol SharedRegistry: Registry {
     /// Runs until cancelled, calling `changed(name)` when a model's versions or aliases changed
     /// anywhere, and `changed(nil)` when changes may have been missed (the feed's connection was
@@ -146,60 +43,6 @@ extension Registry {
     public func insertJob(_ job: JobRecord) async throws {
         _ = try await insertJob(job, request: nil)
     }
-}
-
-/// Where a page of jobs ended, in their order (newest first, then id descending).
-public struct JobCursor: Sendable, Equatable {
-    public var createdAt: Date
-    public var id: String
-
-    public init(_ job: JobRecord) { createdAt = job.createdAt; id = job.id }
-
-    init?(key: String) {
-        let parts = key.split(separator: " ", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let seconds = Double(parts[0]) else { return nil }
-        createdAt = Date(timeIntervalSince1970: seconds)
-        id = parts[1]
-    }
-
-    var key: String { "\(createdAt.timeIntervalSince1970) \(id)" }
-
-    /// Whether a job comes after this cursor in list order.
-    public func precedes(_ job: JobRecord) -> Bool {
-        job.createdAt < createdAt || (job.createdAt == createdAt && job.id < id)
-    }
-}
-
-/// An immutable model version as stored (the model bytes are fetched separately).
-public struct VersionRecord: Sendable, Equatable {
-    public var name: String
-    public var version: Int
-    public var createdAt: Date
-    public var datasetID: String
-    public var jobID: String?
-    public var parentVersion: Int?
-    public var kind: InputKind
-    public var k: Int
-    public var silhouette: Double
-    public var customers: Int
-}
-
-public struct ModelSummaryRecord: Sendable, Equatable {
-    public var name: String
-    public var latestVersion: Int
-    public var versionCount: Int
-    public var aliases: [String: Int]
-    public var updatedAt: Date
-}
-
-/// A version about to be registered.
-public struct NewVersion: Sendable {
-    public var name: String
-    public var model: SegmentationModel
-    public var modelBytes: Data
-    public var datasetID: String
-    public var jobID: String?
-    public var parentVersion: Int?
 }
 
 public enum RegistryError: Error, Equatable, CustomStringConvertible {
@@ -296,21 +139,6 @@ public protocol Registry: Sendable {
     func deleteAlias(_ name: String, alias: String) async throws
     /// Returns the aliases removed with it (only when forced).
     func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String]
-}
-
-extension String {
-}
-
-/// Records read from storage; rows that could not be read are skipped and counted, so one bad
-/// row never breaks a list.
-public struct Listing<Item: Sendable>: Sendable {
-    public var items: [Item]
-    public var unreadable: Int
-
-    public init(items: [Item], unreadable: Int = 0) {
-        self.items = items
-        self.unreadable = unreadable
-    }
 }
 
 /// Checks names of models and aliases (they appear in references like `name@alias`).

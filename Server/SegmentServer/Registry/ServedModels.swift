@@ -12,7 +12,7 @@ import Synchronization
 /// `refresh(model:)` and `reloadCatalog()`: they read the registry without holding the write
 /// lock (so a write never waits behind their network reads) and apply what they read in one
 /// serialised step, only if no write came in between (else they read again).
-public final class ModelRepository: Sendable {
+public final class ServedModels: Sendable {
     public struct Resolved: Sendable {
         public var name: String
         public var version: Int

@@ -8,11 +8,6 @@ import Foundation
 struct VersionLedger: Sendable {
     let path: String
 
-    struct Entry: Hashable {
-        var model: String
-        var version: Int
-    }
-
     /// Records a version once its transaction has committed (a crash before this line only means
     /// the version is not checked).
     func registered(_ model: String, _ version: Int, at date: Date) {
@@ -30,14 +25,14 @@ struct VersionLedger: Sendable {
     }
 
     /// Versions recorded as registered and not deleted, with when they were registered.
-    func acknowledged() -> [Entry: Date] {
+    func acknowledged() -> [VersionKey: Date] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
-        var live: [Entry: Date] = [:]
-        var deleted: [Entry: Date] = [:]
+        var live: [VersionKey: Date] = [:]
+        var deleted: [VersionKey: Date] = [:]
         for line in text.split(separator: "\n") {  // a torn last line after a crash is skipped
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count >= 3, let version = Int(fields[2]) else { continue }
-            let entry = Entry(model: String(fields[1]), version: version)
+            let entry = VersionKey(model: String(fields[1]), version: version)
             switch fields[0] {
             case "+" where fields.count == 4:
                 live[entry] = Date(timeIntervalSince1970: Double(fields[3]) ?? 0)

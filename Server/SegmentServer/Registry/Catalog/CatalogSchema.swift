@@ -1,0 +1,112 @@
+import Foundation
+
+/// The registry's tables, as one list of migrations both backends apply in order, each once,
+/// recording them in `schema_migrations`. A new table or column is one more entry here.
+///
+/// Statements are written in PostgreSQL's types; `statements(for:)` gives SQLite's spelling
+/// (its type affinities read the rest alike).
+public enum CatalogSchema {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        var statements: [String]
+    }
+
+    public enum Dialect: Sendable { case sqlite, postgres }
+
+    public static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "tables",
+            statements: [
+                """
+                CREATE TABLE datasets (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, columns_json TEXT NOT NULL,
+                    files_json TEXT NOT NULL, rows BIGINT NOT NULL, customers BIGINT NOT NULL,
+                    features_json TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)
+                """,
+                """
+                CREATE TABLE models (
+                    name TEXT PRIMARY KEY, next_version INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL)
+                """,
+                """
+                CREATE TABLE versions (
+                    model TEXT NOT NULL REFERENCES models(name), version INTEGER NOT NULL,
+                    created_at DOUBLE PRECISION NOT NULL, dataset_id TEXT NOT NULL, job_id TEXT, parent_version INTEGER,
+                    kind TEXT NOT NULL, k INTEGER NOT NULL, silhouette DOUBLE PRECISION NOT NULL, customers BIGINT NOT NULL,
+                    model_blob BYTEA NOT NULL, model_sha256 TEXT NOT NULL, PRIMARY KEY (model, version))
+                """,
+                """
+                CREATE TABLE aliases (
+                    model TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,
+                    PRIMARY KEY (model, alias), FOREIGN KEY (model, version) REFERENCES versions(model, version))
+                """,
+                """
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY, model_name TEXT NOT NULL, dataset_id TEXT NOT NULL,
+                    configuration_json TEXT NOT NULL, status TEXT NOT NULL, stage TEXT NOT NULL,
+                    fraction DOUBLE PRECISION NOT NULL, created_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION,
+                    finished_at DOUBLE PRECISION, error TEXT, model_version INTEGER, k_metrics_json TEXT NOT NULL)
+                """,
+                "CREATE INDEX jobs_by_created ON jobs(created_at)",
+                """
+                CREATE TABLE requests (
+                    method TEXT NOT NULL, request_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                    result_id TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (method, request_id))
+                """,
+            ]),
+        Migration(
+            version: 2, name: "job owners", statements: ["ALTER TABLE jobs ADD COLUMN owner TEXT"]),
+        Migration(
+            version: 3, name: "shared job queue",
+            statements: [
+                "ALTER TABLE jobs ADD COLUMN heartbeat_at DOUBLE PRECISION",
+                "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE",
+                "CREATE INDEX jobs_by_status ON jobs(status, created_at)",
+            ]),
+    ]
+
+    static var newest: Int { migrations.last!.version }
+
+    static let ledger = """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)
+        """
+
+    /// The migrations a database that has `applied` still needs; refused when it was migrated by
+    /// a newer server (its tables may mean what this one cannot read).
+    static func pending(applied: Set<Int>) throws -> [Migration] {
+        if let newest = applied.max(), newest > Self.newest {
+            throw RegistryError.storage(
+                "the registry's schema is version \(newest), newer than this server's \(Self.newest): upgrade the server"
+            )
+        }
+        return migrations.filter { !applied.contains($0.version) }
+    }
+
+    /// Brings a database up to date in the caller's transaction, which the caller holds alone.
+    static func migrate(_ transaction: any CatalogTransaction, dialect: Dialect) async throws {
+        _ = try await transaction.rows(ledger)
+        let applied = try await transaction.rows("SELECT version FROM schema_migrations")
+            .map { try $0.int("version") }
+        for migration in try pending(applied: Set(applied)) {
+            for statement in migration.statements {
+                _ = try await transaction.rows(spelled(statement, for: dialect))
+            }
+            _ = try await transaction.rows(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                migration.version, migration.name, Date().timeIntervalSince1970)
+        }
+    }
+
+    static func spelled(_ statement: String, for dialect: Dialect) -> String {
+        switch dialect {
+        case .postgres: statement
+        case .sqlite:
+            statement.replacingOccurrences(of: "BYTEA", with: "BLOB")
+                .replacingOccurrences(of: "DOUBLE PRECISION", with: "REAL")
+                .replacingOccurrences(of: "BIGINT", with: "INTEGER")
+        }
+    }
+}
