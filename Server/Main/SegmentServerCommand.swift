@@ -387,7 +387,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
         hangups.resume()
         defer { hangups.cancel() }
         var lifecycle = ServiceGroupConfiguration(
-            services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint],
+            services: server.services, gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         // A call still open --drain-seconds after SIGTERM (a client's endless stream) is cancelled: the process always exits.
         lifecycle.maximumGracefulShutdownDuration = .seconds(configuration.drainSeconds)

@@ -27,6 +27,8 @@ public final class SegmentationServer: Service, Sendable {
     /// Held from start to end: one server per data directory.
     private let directoryLock: DataDirectoryLock
     private let metricsEndpoint: MetricsEndpoint?
+    /// The registry's connection pool when the server opened it (PostgreSQL): one of its services.
+    private let registryPool: (any Service)?
     private let transport: HTTP2ServerTransport.Posix
     private let connections: ConnectionGuards
     /// What still runs, for a shutdown that overruns its drain.
@@ -62,13 +64,16 @@ public final class SegmentationServer: Service, Sendable {
             atPath: directory, withIntermediateDirectories: true)
         directoryLock = try DataDirectoryLock(directory: directory)
         if let injected {
-            registry = injected
+            (registry, registryPool) = (injected, nil)
         } else if let postgres = configuration.postgres {
-            registry = try await PostgresRegistry(settings: postgres, logger: logger)
+            let shared = try await PostgresRegistry(
+                settings: postgres, logger: logger, runsPool: false)
+            (registry, registryPool) = (shared, shared.pool)
             logger.info("registry: PostgreSQL", metadata: ["registry": "\(postgres)"])
         } else {
             registry = try SQLiteRegistry(
                 path: (directory as NSString).appendingPathComponent("registry.sqlite"))
+            registryPool = nil
         }
         models = ServedModels(registry: registry, cacheBytes: configuration.modelCacheBytes)
         store = try DatasetStore(
@@ -82,7 +87,9 @@ public final class SegmentationServer: Service, Sendable {
             maximumQueuedJobs: configuration.maximumQueuedJobs, logger: logger,
             observer: hooks.training,
             metrics: metrics,
-            shared: SharedJobQueue(registry, owner: configuration.effectiveReplicaID))
+            // The registry's own queue when replicas share it, else this server's.
+            queue: SharedJobQueue(registry, owner: configuration.effectiveReplicaID, logger: logger)
+                ?? LocalJobQueue())
         let connections = ConnectionGuards(
             limits: ConnectionLimits(
                 maximumConnections: configuration.maximumConnections,
@@ -266,61 +273,89 @@ public final class SegmentationServer: Service, Sendable {
     /// The port the metrics endpoint listens on, when it is on.
     public var metricsPort: Int? { metricsEndpoint?.port }
 
-    /// Serves until shut down. Health is NOT_SERVING (and other calls UNAVAILABLE) while the
-    /// startup checks run, SERVING after them, NOT_SERVING while the registry fails its probe.
+    /// Serves until shut down: runs `services` in a ServiceGroup of their own (a server embedded
+    /// in a program or a test; `segment-server` puts them in its own group, with the signals).
+    /// Health is NOT_SERVING (and other calls UNAVAILABLE) while the startup checks run, SERVING
+    /// after them, NOT_SERVING while the registry fails its probe.
     public func run() async throws {
-        /// The parts that run beside the gRPC server; they end when it does.
-        enum Part { case server, companion }
-        defer { directoryLock.release() }  // the next server on this directory may start now
-        let (parts, logger) = (self.parts, self.logger)
+        try await ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: services, logger: logger)
+        ).run()
+    }
+
+    /// The server's long-lived parts, each a service of one ServiceGroup, in the order they
+    /// start. A graceful shutdown (SIGTERM, or the gRPC server ending after `shutDown()`) runs
+    /// through them in reverse, each once the one after it has ended: the gRPC server first
+    /// (jobs stopped, calls drained), then the shared job queue, the startup checks and registry
+    /// probe, the change feed and the metrics endpoint, and last the registry's connection pool
+    /// and the data directory's lock, which nothing uses by then.
+    public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
+        var services: [any Service] = [ServerPart("data directory lock", holding: directoryLock)]
+        if let registryPool { services.append(registryPool) }
+        if let endpoint = metricsEndpoint {
+            services.append(part("metrics endpoint") { try await endpoint.run() })
+        }
+        if let shared = registry as? any SharedRegistry {
+            services.append(part("registry change feed") { await self.follow(shared) })
+        }
+        services.append(
+            part("startup checks and registry probe", untilShutdown: false) {
+                // Cancelled by a shutdown during the checks: nothing will serve.
+                try await cancelWhenGracefulShutdown {
+                    do { try await self.startServing() } catch {
+                        // Nothing will ever serve; waiters for SERVING must not wait on.
+                        self.health.shutDown()
+                        throw error
+                    }
+                    await self.watchRegistry()
+                }
+            })
+        if registry is any SharedRegistry {
+            // Claims, heartbeats, and re-queuing other servers' stalled jobs.
+            services.append(
+                part("shared job queue") {
+                    guard await self.health.untilServing() else { return }
+                    await self.jobs.runSharedQueue()
+                })
+        }
+        services.append(ServerPart("gRPC server", parts: parts) { try await self.serve() })
+        return services.map {
+            // Any part ending ends the server; a failure (a startup check, say) is the group's.
+            .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup)
+        }
+    }
+
+    /// A part that runs until the group shuts down (when `untilShutdown`, its body is cancelled
+    /// then) or until its body ends.
+    private func part(
+        _ name: String, untilShutdown: Bool = true,
+        _ body: @escaping @Sendable () async throws -> Void
+    ) -> ServerPart {
+        ServerPart(name, parts: parts) {
+            if untilShutdown {
+                try await cancelWhenGracefulShutdown(body)
+            } else {
+                try await body()
+            }
+        }
+    }
+
+    /// The gRPC server, until its drain ends; a graceful shutdown starts `shutDown()`.
+    private func serve() async throws {
+        let logger = self.logger
         // Cancelled only when the shutdown overran (the ServiceGroup's --drain-seconds): say what
         // was still running, so an overrun can be traced.
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Part.self) { group in
-                    group.addTask {
-                        // Every call's request messages are checked against the limit (SegmentationCodec).
-                        try await parts.run("gRPC server") {
-                            try await MessageSizeLimit.$bytes.withValue(
-                                self.configuration.maximumMessageBytes
-                            ) {
-                                try await self.server.serve()
-                            }
-                        }
-                        return .server
+                do {
+                    // Every call's request messages are checked against the limit (SegmentationCodec).
+                    try await MessageSizeLimit.$bytes.withValue(configuration.maximumMessageBytes) {
+                        try await self.server.serve()
                     }
-                    if let endpoint = self.metricsEndpoint {
-                        group.addTask {
-                            try await parts.run("metrics endpoint") { try await endpoint.run() }
-                            return .companion
-                        }
-                    }
-                    // A child task, so that a shutdown during the startup checks cancels them.
-                    group.addTask {
-                        try await parts.run("startup checks") { try await self.startServing() }
-                        await parts.run("registry probe") { await self.watchRegistry() }
-                        return .companion
-                    }
-                    if let shared = self.registry as? any SharedRegistry {
-                        group.addTask {
-                            await parts.run("registry change feed") { await self.follow(shared) }
-                            return .companion
-                        }
-                        // The shared job queue: claims, heartbeats, and re-queuing other servers' stalled jobs.
-                        group.addTask {
-                            guard await self.health.untilServing() else { return .companion }
-                            await parts.run("shared job queue") { await self.jobs.runSharedQueue() }
-                            return .companion
-                        }
-                    }
-                    do {
-                        while let part = try await group.next(), part != .server {}
-                    } catch {
-                        // Startup failed: nothing will ever serve; waiters for SERVING must not wait on.
-                        self.health.shutDown()
-                        throw error
-                    }
-                    group.cancelAll()
+                } catch {
+                    // Nothing will ever serve; waiters for SERVING must not wait on.
+                    self.health.shutDown()
+                    throw error
                 }
             } onGracefulShutdown: {
                 Task { await self.shutDown() }
@@ -328,7 +363,7 @@ public final class SegmentationServer: Service, Sendable {
         } onCancel: {
             logger.warning(
                 "cancelling the server: its shutdown did not end within --drain-seconds",
-                metadata: ["still_running": "\(parts.description)"])
+                metadata: ["still_running": "\(self.parts.description)"])
         }
     }
 

@@ -10,17 +10,15 @@ import Synchronization
 public actor JobManager {
     private let registry: any Registry
     private let models: ServedModels
-    private let store: DatasetStore
     private let maximumConcurrentJobs: Int
     private let maximumQueuedJobs: Int
     /// Submits between their queue check and joining the queue.
     private var submitting = 0
     private let logger: Logger
-    private let observer: TrainingObserver?
+    private let runner: JobRunner
     private let metrics: ServerMetrics?
 
     private var live: [String: LiveJob] = [:]
-    private var queue: [String] = []
     private var running = 0
     private var watchers = JobWatchers()
     private var accepting = true
@@ -36,26 +34,25 @@ public actor JobManager {
         var started: ContinuousClock.Instant?
     }
 
-    /// This server, as jobs' owner in a shared registry.
-    /// The queue in a registry that replicas share, which any server's claim loop takes from;
-    /// nil: this server's own queue, in memory (`queue`).
-    private let shared: SharedJobQueue?
-    /// A claim pass is under way (there is one at a time).
-    private var claiming = false
+    /// Where jobs wait: this server's own, or the registry's that replicas share.
+    private let queue: any JobQueue
+    /// A pass taking jobs from the queue is under way (there is one at a time)...
+    private var starting = false
+    /// ...and another was asked for meanwhile (a job was added): it runs once this one ends.
+    private var startAgain = false
 
     init(
         registry: any Registry, models: ServedModels, store: DatasetStore,
         maximumConcurrentJobs: Int,
         maximumQueuedJobs: Int = 100, logger: Logger, observer: TrainingObserver? = nil,
-        metrics: ServerMetrics? = nil, shared: SharedJobQueue? = nil
+        metrics: ServerMetrics? = nil, queue: any JobQueue = LocalJobQueue()
     ) {
-        self.observer = observer
-        self.shared = shared
+        runner = JobRunner(store: store, observer: observer)
+        self.queue = queue
         self.metrics = metrics
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
         self.registry = registry
         self.models = models
-        self.store = store
         self.maximumConcurrentJobs = max(1, maximumConcurrentJobs)
         self.logger = logger
     }
@@ -81,7 +78,7 @@ public actor JobManager {
         }
         guard accepting else { throw JobError.shuttingDown }
         // Slots are reserved before the await below, so concurrent submits cannot all pass the check.
-        let waiting = try await shared?.waiting() ?? queue.count
+        let waiting = try await queue.waiting()
         guard waiting + submitting < maximumQueuedJobs else {
             throw JobError.queueFull(limit: maximumQueuedJobs)
         }
@@ -104,10 +101,10 @@ public actor JobManager {
         let holder = try await registry.insertJob(record, request: request)
         // A concurrent identical request got there first: its job is the answer.
         guard holder == record.id else { return try await job(id: holder) }
-        if shared != nil {
+        if queue.isShared {
             logger.info(
                 "job queued (shared)", metadata: ["job": "\(record.id)", "model": "\(modelName)"])
-            Task { await self.claimJobs() }
+            Task { await self.startJobs() }
             return record
         }
         guard accepting else {
@@ -123,11 +120,11 @@ public actor JobManager {
             throw JobError.shuttingDown
         }
         live[record.id] = LiveJob(record: record, dataset: dataset)
-        queue.append(record.id)
+        queue.add(record, dataset: dataset)
         logger.info(
             "job queued",
             metadata: ["job": "\(record.id)", "model": "\(modelName)", "dataset": "\(dataset.id)"])
-        startQueuedJobs()
+        await startJobs()
         return record
     }
 
@@ -156,15 +153,14 @@ public actor JobManager {
     public func cancel(id: String) async throws -> JobRecord {
         guard var job = live[id] else {
             let stored = try await self.job(id: id)
-            if let shared, !stored.status.isFinished {
-                // Queued in the shared queue, or running on another server: the registry carries the request.
-                return try await shared.requestCancel(id)
+            // Queued in the shared queue, or running on another server: the registry carries it.
+            if !stored.status.isFinished, let requested = try await queue.requestCancel(id) {
+                return requested
             }
             throw JobError.alreadyFinished(id: id, status: stored.status)
         }
         guard !job.registering else { throw JobError.registering(id: id) }
-        if let position = queue.firstIndex(of: id) {
-            queue.remove(at: position)
+        if queue.remove(id) {
             job.record.status = .cancelled
             job.record.error = "cancelled by request before it started"
             job.record.finishedAt = Date.wholeSeconds()
@@ -182,8 +178,7 @@ public actor JobManager {
     /// On a shared registry the queue is the registry's (every server's waiting jobs).
     public var counts: (queued: Int, running: Int) {
         get async {
-            guard let shared else { return (queue.count, running) }
-            return ((try? await shared.waiting()) ?? 0, running)
+            ((try? await queue.waiting()) ?? 0, running)
         }
     }
 
@@ -236,26 +231,28 @@ public actor JobManager {
     /// Stops accepting jobs, fails queued ones, stops running ones, and waits for them to end.
     public func shutdown() async {
         accepting = false
-        for id in queue {
-            guard var job = live[id] else { continue }
-            job.record.status = .failed
-            job.record.error = "server shut down before the job started"
-            job.record.finishedAt = Date.wholeSeconds()
-            live[id] = nil
-            try? await registry.updateJob(job.record)
-            metrics?.jobFinished(state: job.record.status.rawValue, duration: nil)
-            publish(JobUpdate(job: job.record, event: nil))
-        }
-        queue.removeAll()
+        for id in queue.drain() { await failUnstarted(id) }
         for job in live.values { job.stop.request(.shutdown) }
         if running > 0 {
             await withCheckedContinuation { idle.append($0) }
         }
     }
 
+    /// A job of this server's queue that will not run now: failed, saying why.
+    private func failUnstarted(_ id: String) async {
+        guard var job = live[id] else { return }
+        job.record.status = .failed
+        job.record.error = "server shut down before the job started"
+        job.record.finishedAt = Date.wholeSeconds()
+        live[id] = nil
+        try? await registry.updateJob(job.record)
+        metrics?.jobFinished(state: job.record.status.rawValue, duration: nil)
+        publish(JobUpdate(job: job.record, event: nil))
+    }
+
     /// Where a shutdown waits: the slots taken, whether a claim is out, the jobs still here.
     public var shutdownProgress: String {
-        "accepting \(accepting), \(running) slot(s) taken, claiming \(claiming), jobs here: \(live.keys.sorted())"
+        "accepting \(accepting), \(running) slot(s) taken, taking jobs \(starting), jobs here: \(live.keys.sorted())"
     }
 
     /// Gives back a running slot, and wakes a shutdown waiting for the last one. Every slot is
@@ -269,16 +266,54 @@ public actor JobManager {
         }
     }
 
-    // MARK: The shared queue
+    // MARK: Taking jobs from the queue
 
-    /// Runs until cancelled: claims queued jobs while this server has room, marks its running
-    /// jobs alive (and stops those cancelled elsewhere), and queues again the jobs of servers
-    /// that stopped marking theirs.
+    /// Starts queued jobs while fewer than `maximumConcurrentJobs` run here. One pass at a time,
+    /// and a slot is taken before asking, so interleaved calls never run more than the limit; a
+    /// call during a pass makes it look again (a job added while it was asking is not missed).
+    private func startJobs() async {
+        startAgain = true
+        guard !starting else { return }
+        starting = true
+        defer { starting = false }
+        while startAgain {
+            startAgain = false
+            await startPass()
+        }
+    }
+
+    private func startPass() async {
+        while accepting, running < maximumConcurrentJobs {
+            running += 1
+            guard let next = try? await queue.next() else {
+                releaseSlot()
+                return
+            }
+            let id = next.record.id
+            guard accepting else {
+                // Shut down while asking: a shared job goes back for another server.
+                if queue.isShared { await queue.giveBack(id) } else { await failUnstarted(id) }
+                releaseSlot()
+                return
+            }
+            // A local job has been here since it was submitted (a cancel may have ended it).
+            if !queue.isShared && live[id] == nil {
+                releaseSlot()
+                continue
+            }
+            live[id] = live[id] ?? LiveJob(record: next.record, dataset: next.dataset)
+            Task { await self.run(id) }
+        }
+    }
+
+    /// Runs until cancelled, on a shared queue: takes queued jobs while this server has room,
+    /// marks its running jobs alive (and stops those cancelled elsewhere), and queues again the
+    /// jobs of servers that stopped marking theirs.
     public func runSharedQueue() async {
-        guard shared != nil else { return }
+        guard queue.isShared else { return }
         var lastHeartbeat = ContinuousClock.now - SharedJobQueue.heartbeatInterval
         while !Task.isCancelled && accepting {
-            await claimJobs()
+            await startJobs()
             if ContinuousClock.now - lastHeartbeat >= SharedJobQueue.heartbeatInterval {
                 lastHeartbeat = .now
                 await heartbeat()
@@ -288,62 +323,10 @@ public actor JobManager {
         }
     }
 
-    /// Claims queued jobs while fewer than `maximumConcurrentJobs` run here. One claimer at a
-    /// time, and a slot is taken before asking, so interleaved calls never run more than the limit.
-    private func claimJobs() async {
-        guard let shared, !claiming else { return }
-        claiming = true
-        defer { claiming = false }
-        while accepting, running < maximumConcurrentJobs {
-            running += 1
-            let claimed: JobRecord
-            do {
-                guard let job = try await shared.claim() else {
-                    releaseSlot(); return
-                }
-                claimed = job
-            } catch {
-                releaseSlot()
-                return
-            }
-            let dataset: DatasetRecord?
-            do {
-                dataset = try await registry.dataset(id: claimed.datasetID)
-            } catch {
-                // The registry failed for now: give the job back for a later try.
-                await shared.giveBack(claimed.id)
-                releaseSlot()
-                return
-            }
-            guard accepting else {
-                // Shut down while claiming: the job goes back for another server.
-                await shared.giveBack(claimed.id)
-                releaseSlot()
-                return
-            }
-            guard let dataset else {
-                var failed = claimed
-                failed.status = .failed
-                failed.error = "its dataset \(claimed.datasetID.prefix(19)) was deleted"
-                failed.finishedAt = Date.wholeSeconds()
-                try? await registry.updateJob(failed)
-                releaseSlot()
-                continue
-            }
-            logger.info(
-                "job claimed", metadata: ["job": "\(claimed.id)", "server": "\(shared.owner)"])
-            live[claimed.id] = LiveJob(record: claimed, dataset: dataset)
-            Task { await self.run(claimed.id) }
-        }
-    }
-
     private func heartbeat() async {
-        guard let shared else { return }
         let mine = live.filter { $0.value.record.status == .running && !$0.value.registering }.map(
             \.key)
-        guard let (stop, lost) = await shared.markAlive(mine) else {
-            return
-        }
+        guard let (stop, lost) = await queue.markAlive(mine) else { return }
         for id in stop where live[id]?.registering == false { live[id]?.stop.request(.cancelled) }
         for id in lost where live[id]?.registering == false {
             // Queued again after this server seemed dead: another server runs it now.
@@ -355,8 +338,7 @@ public actor JobManager {
     }
 
     private func requeueStalled() async {
-        guard let shared else { return }
-        guard let (requeued, failed) = await shared.requeueStalled() else { return }
+        guard let (requeued, failed) = await queue.requeueStalled() else { return }
         for id in requeued {
             logger.warning(
                 "job queued again: its server stopped responding", metadata: ["job": "\(id)"])
@@ -369,15 +351,6 @@ public actor JobManager {
 
     // MARK: Running
 
-    private func startQueuedJobs() {
-        while accepting, running < maximumConcurrentJobs, !queue.isEmpty {
-            let id = queue.removeFirst()
-            guard live[id] != nil else { continue }
-            running += 1
-            Task { await self.run(id) }
-        }
-    }
-
     private func run(_ id: String) async {
         guard var job = live[id] else { return }
         job.record.status = .running
@@ -389,27 +362,9 @@ public actor JobManager {
         publish(JobUpdate(job: job.record, event: nil))
         logger.info("job started", metadata: ["job": "\(id)"])
 
-        let sources = store.paths(of: job.dataset).map(TrainingSource.path)
-        let (store, dataset) = (self.store, job.dataset)
-        let trainer = SegmentationTrainer(configuration: job.record.configuration)
-        let (stop, observer) = (job.stop, self.observer)
-        let (events, sink) = AsyncStream<TrainingEvent>.makeStream()
-        async let outcome = OffPool.run(name: "train-\(id)") {
-            () -> Result<SegmentationModel, any Error> in
-            defer { sink.finish() }
-            return Result {
-                // The stored files must still be the uploaded ones (their content hash is the dataset's id).
-                try store.verify(dataset) { stop.reason != nil }
-                return try trainer.train(
-                    sources, cancellation: CancellationCheck { stop.reason != nil }
-                ) { event in
-                    sink.yield(event)
-                    observer?(id, event)
-                }
-            }
-        }
+        let (events, outcome) = runner.train(job.record, on: job.dataset, stop: job.stop)
         for await event in events { await progress(id, event) }
-        await finish(id, (try? await outcome) ?? .failure(CancellationError()))
+        await finish(id, await outcome.value)
     }
 
     private func progress(_ id: String, _ event: TrainingEvent) async {
@@ -463,7 +418,7 @@ public actor JobManager {
             }
         case .failure(let error):
             (job.record.status, job.record.error) = JobStatus.after(
-                error, stopped: job.stop.reason, sharedQueue: shared != nil)
+                error, stopped: job.stop.reason, sharedQueue: queue.isShared)
             logger.info(
                 "job ended",
                 metadata: [
@@ -471,8 +426,9 @@ public actor JobManager {
                     "error": "\(job.record.error ?? "")",
                 ])
         }
-        if job.record.status == .queued, let shared {
-            if job.stop.reason == .shutdown { await shared.giveBack(id) }
+        if job.record.status == .queued {
+            // Back to the shared queue (`lost`: another server has it already).
+            if job.stop.reason == .shutdown { await queue.giveBack(id) }
         } else if job.record.status != .succeeded {
             try? await registry.updateJob(job.record)
         }
@@ -484,7 +440,7 @@ public actor JobManager {
         live[id] = nil
         publish(JobUpdate(job: job.record, event: nil))
         releaseSlot()
-        startQueuedJobs()
+        await startJobs()
     }
 
     private func publish(_ update: JobUpdate) { watchers.publish(update) }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 
 /// The shared registry for many replicas: PostgreSQL through postgres-nio's connection pool; a
 /// thin driver under the catalogue's rules (`CatalogStore`), the same tables and checksums as
@@ -10,7 +11,7 @@ import PostgresNIO
 /// feed are in `PostgresJobQueue.swift`.
 public final class PostgresRegistry: CatalogStore {
     let client: PostgresClient
-    private let running: Task<Void, Never>
+    private let running: Task<Void, Never>?
     let logger: Logger
     /// Where it connects, without the password (for logs).
     public let location: String
@@ -26,42 +27,63 @@ public final class PostgresRegistry: CatalogStore {
     /// Advisory lock key of schema migrations ("segm" as an integer).
     static let migrationLock: Int64 = 0x7365_676D
 
-    public init(settings: PostgresSettings, logger: Logger) async throws {
+    /// Connects and brings the schema up to date (on a connection of its own, bounded by the
+    /// settings' start timeout).
+    /// - Parameter runsPool: whether the registry runs its connection pool itself, as a task of
+    ///   its own; false when the pool (`pool`) runs as a service of the caller's ServiceGroup.
+    public init(settings: PostgresSettings, logger: Logger, runsPool: Bool = true) async throws {
         client = PostgresClient(
             configuration: settings.poolConfiguration(), backgroundLogger: logger)
-        let client = self.client
-        running = Task { await client.run() }
         self.logger = logger
         location = settings.description
         callTimeout = settings.callTimeout
         feedConfiguration = try settings.connectionConfiguration()
+        let feedConfiguration = self.feedConfiguration
         do {
-            // The pool waits for a connection as long as the server keeps trying: bound the first
-            // contact, so a wrong address fails the start in seconds, saying where it looked. Not
-            // a task group: it would wait for a migration that ignores its cancellation (a pool
-            // wait can), and a start must end on time.
+            // Bound the first contact, so a wrong address fails the start in seconds, saying
+            // where it looked. Not a task group: it would wait for a migration that ignores its
+            // cancellation, and a start must end on time.
             try await Self.bounded(
                 settings.startTimeout, location: location,
                 late: RegistryError.unavailable(
                     "no answer from the registry at \(settings) within \(settings.startTimeout)")
-            ) { _ in try await self.migrate() }
+            ) { _ in try await Self.migrate(feedConfiguration, logger: logger) }
         } catch {
-            running.cancel()
             throw Self.registryError(error, location: settings.description)
         }
+        let client = self.client
+        running = runsPool ? Task { await client.run() } : nil
     }
 
-    deinit { running.cancel() }
+    deinit { running?.cancel() }
 
-    private func migrate() async throws {
-        try await client.withTransaction(logger: logger) { connection in
-            // Bounded by the start timeout instead: a replica waits its turn behind another's migration.
-            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
-            try await connection.query("SET LOCAL lock_timeout = 0", logger: logger)
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
-            try await CatalogSchema.migrate(
-                PostgresTransaction(connection: connection, logger: logger), dialect: .postgres)
+    /// The connection pool, to run as a service when the registry does not run it itself.
+    public var pool: some Service { client }
+
+    /// Migrations take a transaction-scoped advisory lock, so replicas starting together take
+    /// turns; statements are not bounded here (the start timeout bounds the whole).
+    private static func migrate(
+        _ configuration: PostgresConnection.Configuration, logger: Logger
+    ) async throws {
+        let connection = try await PostgresConnection.connect(
+            configuration: configuration, id: 0, logger: logger)
+        try await withTaskCancellationHandler {
+            do {
+                try await connection.withTransaction(logger: logger) { connection in
+                    try await connection.query(
+                        "SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+                    try await CatalogSchema.migrate(
+                        PostgresTransaction(connection: connection, logger: logger),
+                        dialect: .postgres)
+                }
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
+        } onCancel: {
+            // A start that timed out: the migration's connection goes with it.
+            Task { try? await connection.close() }
         }
     }
 }
