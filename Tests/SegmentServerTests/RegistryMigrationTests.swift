@@ -12,12 +12,8 @@ struct RegistryMigrationTests {
         "A SQLite registry from before the shared schema list keeps its datasets, jobs and versions (a version stored without a checksum gets one), and takes the later migrations"
     )
     func adoptsLegacySQLite() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "legacy-\(UUID().uuidString)"
-        ).path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let path = folder + "/registry.sqlite"
+        let (path, remove) = try Self.registryPath()
+        defer { remove() }
         let contract = RegistryContractTests()
         let model = try contract.version("legacy").modelBytes
         try Self.writeLegacy(path: path, modelBytes: model)
@@ -47,12 +43,8 @@ struct RegistryMigrationTests {
 
     @Test("A registry migrated by a newer server is refused, saying to upgrade")
     func refusesNewerSchema() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "newer-\(UUID().uuidString)"
-        ).path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let path = folder + "/registry.sqlite"
+        let (path, remove) = try Self.registryPath()
+        defer { remove() }
         _ = try SQLiteRegistry(path: path)
         try DatabaseQueue(path: path).write { db in
             try db.execute(
@@ -66,6 +58,17 @@ struct RegistryMigrationTests {
             "\(error)".contains("newer than this server's")
                 && "\(error)".contains("upgrade the server")
         }
+    }
+
+    /// Where a test's registry file goes, in a folder of its own, and how to remove it.
+    private static func registryPath() throws -> (String, @Sendable () -> Void) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "registry-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return (
+            folder + "/registry.sqlite", { try? FileManager.default.removeItem(atPath: folder) }
+        )
     }
 
     /// The tables and ledger of an embedded registry from before the shared list, as its oldest
