@@ -1,0 +1,159 @@
+import Foundation
+
+/// One customer's purchase history as the buy-till-you-die models read it, in one unit of time
+/// (days for a transactions model), with the conventions of `lifetimes`'
+/// `summary_data_from_transaction_data`: `frequency` repeat purchase periods (distinct purchase
+/// days - 1), `recency` from the first to the last purchase, `age` (T) from the first purchase
+/// to the snapshot, `monetary` the mean value of the repeat purchases (0 without one).
+public struct PurchaseSummary: Sendable, Equatable, Codable {
+    public var frequency: Int
+    public var recency: Double
+    public var age: Double
+    public var monetary: Double
+
+    public init(frequency: Int, recency: Double, age: Double, monetary: Double = 0) {
+        self.frequency = frequency
+        self.recency = recency
+        self.age = age
+        self.monetary = monetary
+    }
+}
+
+/// A model's fit: how it went, for the model's record and its warnings.
+public struct LikelihoodFit: Sendable, Equatable, Codable {
+    /// The mean log-likelihood per customer at the parameters found.
+    public var meanLogLikelihood: Double
+    public var iterations: Int
+    public var converged: Bool
+    /// Customers the fit used.
+    public var customers: Int
+}
+
+/// The BG/NBD model (Fader, Hardie & Lee 2005, "Counting Your Customers the Easy Way"): while
+/// alive a customer buys as a Poisson process whose rate is Gamma(r, α) across customers, and
+/// after each purchase drops out with a probability that is Beta(a, b) across customers.
+/// Fitted by maximum likelihood over the log-parameters (BFGS, analytic gradient), with times
+/// rescaled so the oldest customer's age is 10 while fitting, as `lifetimes` does (α is scaled
+/// back; r, a and b do not depend on the unit).
+public struct BetaGeometricNBD: Sendable, Equatable, Codable {
+    public var r: Double
+    public var alpha: Double
+    public var a: Double
+    public var b: Double
+
+    public init(r: Double, alpha: Double, a: Double, b: Double) {
+        (self.r, self.alpha, self.a, self.b) = (r, alpha, a, b)
+    }
+
+    /// The maximum-likelihood parameters for `customers`, and how the fit went.
+    public static func fit(
+        _ customers: [PurchaseSummary], optimizer: QuasiNewtonSettings = .init()
+    ) -> (model: BetaGeometricNBD, fit: LikelihoodFit) {
+        let oldest = customers.map(\.age).max() ?? 1
+        let scale = oldest > 0 ? 10 / oldest : 1
+        let scaled = customers.map {
+            PurchaseSummary(
+                frequency: $0.frequency, recency: $0.recency * scale, age: $0.age * scale)
+        }
+        let result = optimizer.minimizer.minimize(from: [0, 0, 0, 0]) { theta in
+            let model = BetaGeometricNBD(
+                r: exp(theta[0]), alpha: exp(theta[1]), a: exp(theta[2]), b: exp(theta[3]))
+            let (value, gradient) = model.meanLogLikelihoodAndGradient(scaled)
+            return (-value, gradient.map { -$0 })
+        }
+        let theta = result.point
+        var model = BetaGeometricNBD(
+            r: exp(theta[0]), alpha: exp(theta[1]), a: exp(theta[2]), b: exp(theta[3]))
+        model.alpha /= scale
+        return (
+            model,
+            LikelihoodFit(
+                meanLogLikelihood: model.meanLogLikelihoodAndGradient(customers).value,
+                iterations: result.iterations, converged: result.converged,
+                customers: customers.count)
+        )
+    }
+
+    /// One customer's log-likelihood.
+    public func logLikelihood(_ customer: PurchaseSummary) -> Double {
+        terms(customer).value
+    }
+
+    /// The mean log-likelihood over `customers`, and its gradient in (ln r, ln α, ln a, ln b).
+    func meanLogLikelihoodAndGradient(
+        _ customers: [PurchaseSummary]
+    ) -> (value: Double, gradient: [Double]) {
+        var total = 0.0
+        var gradient = [0.0, 0.0, 0.0, 0.0]
+        for customer in customers {
+            let t = terms(customer)
+            total += t.value
+            for i in 0..<4 { gradient[i] += t.gradient[i] }
+        }
+        let n = Double(max(customers.count, 1))
+        return (total / n, gradient.map { $0 / n })
+    }
+
+    /// ln L = A1 + A2 + ln(e^A3 + [x > 0] e^A4), and its derivatives by the log-parameters.
+    private func terms(_ customer: PurchaseSummary) -> (value: Double, gradient: [Double]) {
+        let x = Double(customer.frequency), t = customer.recency, age = customer.age
+        let a1 = Special.logGamma(r + x) - Special.logGamma(r) + r * log(alpha)
+        let a2 =
+            Special.logGamma(a + b) + Special.logGamma(b + x) - Special.logGamma(b)
+            - Special.logGamma(a + b + x)
+        let a3 = -(r + x) * log(alpha + age)
+        let repeats = customer.frequency > 0
+        let a4 = repeats ? log(a) - log(b + x - 1) - (r + x) * log(alpha + t) : -Double.infinity
+        let mixed = Special.logSumExp(a3, a4)
+        // The weights of the two cases (alive at T, or dropped out after the last purchase).
+        let w3 = exp(a3 - mixed), w4 = repeats ? exp(a4 - mixed) : 0
+        let dr =
+            Special.digamma(r + x) - Special.digamma(r) + log(alpha) - w3 * log(alpha + age)
+            - w4 * log(alpha + t)
+        let dAlpha = r / alpha - w3 * (r + x) / (alpha + age) - w4 * (r + x) / (alpha + t)
+        let shared = Special.digamma(a + b) - Special.digamma(a + b + x)
+        let da = shared + w4 / a
+        let db =
+            shared + Special.digamma(b + x) - Special.digamma(b)
+            - (repeats ? w4 / (b + x - 1) : 0)
+        return (a1 + a2 + mixed, [r * dr, alpha * dAlpha, a * da, b * db])
+    }
+
+    /// The probability that the customer is still alive (has not dropped out) at the snapshot:
+    /// 1 for a customer with no repeat purchase (the model's dropout follows a purchase).
+    public func probabilityAlive(_ customer: PurchaseSummary) -> Double {
+        guard customer.frequency > 0 else { return 1 }
+        let x = Double(customer.frequency)
+        let logOdds =
+            (r + x) * log((alpha + customer.age) / (alpha + customer.recency))
+            + log(a / (b + x - 1))
+        return 1 / (1 + exp(logOdds))
+    }
+
+    /// The expected number of repeat purchases in the `horizon` after the snapshot (the
+    /// conditional expectation, eq. 10 of the paper).
+    public func expectedPurchases(_ customer: PurchaseSummary, horizon: Double) -> Double {
+        guard horizon > 0 else { return 0 }
+        let x = Double(customer.frequency), age = customer.age
+        let z = horizon / (alpha + age + horizon)
+        let logHyper = Special.logHypergeometric2F1(r + x, b + x, a + b + x - 1, z)
+        let first = (a + b + x - 1) / (a - 1)
+        let second = 1 - exp(logHyper + (r + x) * log((alpha + age) / (alpha + age + horizon)))
+        let dropped =
+            customer.frequency > 0
+            ? (a / (b + x - 1)) * pow((alpha + age) / (alpha + customer.recency), r + x) : 0
+        return first * second / (1 + dropped)
+    }
+}
+
+/// How hard the likelihood fits try.
+public struct QuasiNewtonSettings: Sendable {
+    public var gradientTolerance = 1e-7
+    public var maximumIterations = 500
+
+    public init() {}
+
+    var minimizer: QuasiNewton {
+        QuasiNewton(gradientTolerance: gradientTolerance, maximumIterations: maximumIterations)
+    }
+}

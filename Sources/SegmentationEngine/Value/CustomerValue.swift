@@ -1,0 +1,128 @@
+import Foundation
+
+/// Customer value from purchase histories: BG/NBD for whether customers are still buying and how
+/// often they will, Gamma-Gamma for what they spend per purchase. Fitted on a transactions
+/// model's customers at training time (times in days); a customer table has no purchase
+/// history, so no such model. Figures come only from a fit the data supports: too few repeat
+/// buyers, or a fit that does not converge, gives reasons instead of numbers.
+public struct CustomerValueModel: Sendable, Equatable, Codable {
+    public var purchases: BetaGeometricNBD
+    public var purchasesFit: LikelihoodFit
+    /// Spend per purchase; nil when it could not be fitted (see `warnings`): then no money figure.
+    public var spend: GammaGamma?
+    public var spendFit: LikelihoodFit?
+    /// Correlation of repeat purchases and mean spend among repeat buyers (Gamma-Gamma assumes ~0).
+    public var spendFrequencyCorrelation: Double?
+    /// What a reader of the figures must know (an assumption that does not hold, say).
+    public var warnings: [String]
+
+    /// Fewest repeat buyers a fit rests on.
+    public static let minimumRepeatBuyers = 20
+    /// |correlation| from which the Gamma-Gamma assumption is reported as violated.
+    public static let correlationWarning = 0.3
+
+    /// Why no model could be fitted.
+    public struct Unsupported: Error, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Fits both models; throws `Unsupported` saying why when the purchase model cannot be
+    /// trusted (a money model that cannot is left out, with a warning).
+    public static func fit(
+        _ customers: [PurchaseSummary], optimizer: QuasiNewtonSettings = .init()
+    ) throws -> CustomerValueModel {
+        let repeatBuyers = customers.filter { $0.frequency > 0 }.count
+        guard repeatBuyers >= minimumRepeatBuyers else {
+            throw Unsupported(
+                description:
+                    "only \(repeatBuyers) of \(customers.count) customers bought on more than one day; "
+                    + "the purchase model needs at least \(minimumRepeatBuyers)")
+        }
+        let (purchases, purchasesFit) = BetaGeometricNBD.fit(customers, optimizer: optimizer)
+        guard purchasesFit.converged, purchasesFit.meanLogLikelihood.isFinite else {
+            throw Unsupported(
+                description:
+                    "the purchase model's fit did not converge in \(purchasesFit.iterations) iterations"
+            )
+        }
+        var model = CustomerValueModel(
+            purchases: purchases, purchasesFit: purchasesFit,
+            spendFrequencyCorrelation: GammaGamma.spendFrequencyCorrelation(customers),
+            warnings: [])
+        model.fitSpend(customers, optimizer: optimizer)
+        return model
+    }
+
+    private mutating func fitSpend(_ customers: [PurchaseSummary], optimizer: QuasiNewtonSettings) {
+        let buyers = customers.filter(GammaGamma.fits).count
+        guard buyers >= Self.minimumRepeatBuyers,
+            let (spend, fit) = GammaGamma.fit(customers, optimizer: optimizer)
+        else {
+            warnings.append(
+                "no spend model: \(buyers) repeat buyers with a positive spend, fewer than \(Self.minimumRepeatBuyers)"
+            )
+            return
+        }
+        guard fit.converged, spend.q > 1 else {
+            warnings.append(
+                fit.converged
+                    ? "no spend model: its fit gives no finite mean spend (q = \(spend.q) <= 1)"
+                    : "no spend model: its fit did not converge in \(fit.iterations) iterations")
+            return
+        }
+        (self.spend, spendFit) = (spend, fit)
+        if let correlation = spendFrequencyCorrelation, abs(correlation) >= Self.correlationWarning
+        {
+            warnings.append(
+                "spend per purchase correlates with purchase frequency (r = \(String(format: "%.2f", correlation))): "
+                    + "the spend model assumes it does not, so its figures lean "
+                    + (correlation > 0 ? "low for frequent buyers" : "high for frequent buyers"))
+        }
+    }
+
+    /// A customer's figures at the snapshot.
+    public func figures(
+        _ customer: PurchaseSummary, horizon: Double = 90, valueHorizon: Double = 365,
+        annualDiscountRate: Double = 0
+    ) -> CustomerValueFigures {
+        let spendPerPurchase = spend?.expectedSpend(customer)
+        return CustomerValueFigures(
+            probabilityAlive: purchases.probabilityAlive(customer),
+            expectedPurchases: purchases.expectedPurchases(customer, horizon: horizon),
+            expectedSpend: spendPerPurchase,
+            lifetimeValue: spendPerPurchase.map {
+                lifetimeValue(
+                    customer, spendPerPurchase: $0, horizon: valueHorizon,
+                    annualDiscountRate: annualDiscountRate)
+            })
+    }
+
+    /// Expected spend over the horizon: each 30-day step's expected purchases times the spend
+    /// per purchase, discounted to the snapshot at the annual rate (as `lifetimes`'
+    /// `customer_lifetime_value`, whose rate is per step).
+    func lifetimeValue(
+        _ customer: PurchaseSummary, spendPerPurchase: Double, horizon: Double,
+        annualDiscountRate: Double
+    ) -> Double {
+        var value = 0.0, before = 0.0, end = 0.0
+        while end < horizon {
+            end = min(end + 30, horizon)
+            let upTo = purchases.expectedPurchases(customer, horizon: end)
+            value += (upTo - before) * spendPerPurchase / pow(1 + annualDiscountRate, end / 365)
+            before = upTo
+        }
+        return value
+    }
+}
+
+/// What the customer-value model says of one customer.
+public struct CustomerValueFigures: Sendable, Equatable {
+    /// The probability that the customer still buys (has not dropped out) at the snapshot.
+    public var probabilityAlive: Double
+    /// Expected repeat purchases in the horizon after the snapshot.
+    public var expectedPurchases: Double
+    /// Expected spend per purchase (nil without a spend model).
+    public var expectedSpend: Double?
+    /// Expected spend over the value horizon, discounted (nil without a spend model).
+    public var lifetimeValue: Double?
+}

@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+
+@testable import SegmentationEngine
+
+/// BG/NBD and Gamma-Gamma against `lifetimes` 0.11.3 on its CDNOW sample (2,357 customers, in
+/// weeks), whose parameters are the papers': the numbers come from scripts/make-btyd-fixtures.py.
+@Suite("Customer value (BG/NBD, Gamma-Gamma)")
+struct CustomerValueTests {
+    struct Reference: Sendable {
+        var customers: [PurchaseSummary]
+        var pAlive: [Double]
+        var expectedPurchases: [Double]
+        var expectedSpend: [Double]
+        var bgnbd: [String: Double]
+        var gammaGamma: [String: Double]
+        var bgnbdMeanLogLikelihood: Double
+    }
+
+    static let reference: Reference = {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let text = try! String(
+            contentsOf: folder.appendingPathComponent("btyd_cdnow.csv"), encoding: .utf8)
+        let rows = try! CSVReader.rows(of: text).dropFirst().filter { $0.count == 7 }
+        let numbers = rows.map { $0.map { Double($0)! } }
+        let json =
+            try! JSONSerialization.jsonObject(
+                with: Data(contentsOf: folder.appendingPathComponent("btyd_cdnow.json")))
+            as! [String: Any]
+        return Reference(
+            customers: numbers.map {
+                PurchaseSummary(frequency: Int($0[0]), recency: $0[1], age: $0[2], monetary: $0[3])
+            },
+            pAlive: numbers.map { $0[4] }, expectedPurchases: numbers.map { $0[5] },
+            expectedSpend: numbers.map { $0[6] }, bgnbd: json["bgnbd"] as! [String: Double],
+            gammaGamma: json["gamma_gamma"] as! [String: Double],
+            bgnbdMeanLogLikelihood: json["bgnbd_mean_log_likelihood"] as! Double)
+    }()
+
+    static func relative(_ a: Double, _ b: Double) -> Double { abs(a - b) / max(abs(b), 1e-12) }
+
+    @Test(
+        "BG/NBD on CDNOW: the paper's parameters (r 0.2426, alpha 4.4135, a 0.7929, b 2.4258) and log-likelihood (-9582.4), lifetimes' to 1e-4"
+    )
+    func bgnbdParameters() {
+        let reference = Self.reference
+        let (model, fit) = BetaGeometricNBD.fit(reference.customers)
+        #expect(fit.converged && fit.customers == 2357)
+        let paper = [
+            ("r", model.r, 0.2426), ("alpha", model.alpha, 4.4135), ("a", model.a, 0.7929),
+            ("b", model.b, 2.4258),
+        ]
+        let lifetimes = reference.bgnbd
+        for (name, ours, published) in paper {
+            #expect(abs(ours - published) < 1e-3, "\(name): \(ours) vs the paper's \(published)")
+            #expect(
+                Self.relative(ours, lifetimes[name]!) < 1e-4,
+                "\(name): \(ours) vs lifetimes' \(lifetimes[name]!)")
+        }
+        #expect(abs(fit.meanLogLikelihood * 2357 - -9582.4) < 0.1)
+        let theirs = reference.bgnbdMeanLogLikelihood
+        #expect(fit.meanLogLikelihood >= theirs - 1e-9, "at least as likely as lifetimes' optimum")
+    }
+
+    @Test(
+        "Per customer on CDNOW: P(alive) and expected purchases in the next 39 weeks within 1e-4 of lifetimes'"
+    )
+    func bgnbdPerCustomer() {
+        let reference = Self.reference
+        let (model, _) = BetaGeometricNBD.fit(reference.customers)
+        var worstAlive = 0.0, worstPurchases = 0.0
+        for (i, customer) in reference.customers.enumerated() {
+            worstAlive = max(
+                worstAlive, abs(model.probabilityAlive(customer) - reference.pAlive[i]))
+            worstPurchases = max(
+                worstPurchases,
+                Self.relative(
+                    model.expectedPurchases(customer, horizon: 39), reference.expectedPurchases[i]))
+        }
+        #expect(worstAlive < 1e-4)
+        #expect(worstPurchases < 1e-4)
+    }
+
+    @Test(
+        "Gamma-Gamma on CDNOW's 946 repeat buyers: lifetimes' p, q, v and expected spend per customer to 1e-4"
+    )
+    func gammaGamma() throws {
+        let reference = Self.reference
+        let (model, fit) = try #require(GammaGamma.fit(reference.customers))
+        #expect(fit.converged && fit.customers == 946)
+        let lifetimes = reference.gammaGamma
+        for (name, ours) in [("p", model.p), ("q", model.q), ("v", model.v)] {
+            #expect(
+                Self.relative(ours, lifetimes[name]!) < 1e-4,
+                "\(name): \(ours) vs \(lifetimes[name]!)")
+        }
+        let worst = zip(reference.customers, reference.expectedSpend).map {
+            Self.relative(model.expectedSpend($0), $1)
+        }.max()!
+        #expect(worst < 1e-4)
+    }
+
+    @Test(
+        "P(alive) falls as the time since the last purchase grows, frequency and age fixed; expected purchases too"
+    )
+    func aliveFallsWithSilence() {
+        let model = BetaGeometricNBD(r: 0.2426, alpha: 4.4135, a: 0.7929, b: 2.4258)
+        for frequency in [1, 2, 5, 20] {
+            let ages = stride(from: 38.0, through: 0.0, by: -2.0).map {
+                PurchaseSummary(frequency: frequency, recency: $0, age: 38)
+            }
+            let alive = ages.map(model.probabilityAlive)
+            let purchases = ages.map { model.expectedPurchases($0, horizon: 39) }
+            #expect(zip(alive, alive.dropFirst()).allSatisfy { $0 > $1 }, "frequency \(frequency)")
+            #expect(zip(purchases, purchases.dropFirst()).allSatisfy { $0 > $1 })
+        }
+        #expect(model.probabilityAlive(PurchaseSummary(frequency: 0, recency: 0, age: 30)) == 1)
+    }
+
+    @Test(
+        "Edge cases: one-time buyers only, one customer, all on the snapshot day: no model, saying why; zero spend is left out of the spend model"
+    )
+    func unsupported() throws {
+        let once = (0..<500).map {
+            PurchaseSummary(frequency: 0, recency: 0, age: Double($0 % 300))
+        }
+        #expect(throws: CustomerValueModel.Unsupported.self) { try CustomerValueModel.fit(once) }
+        #expect(throws: CustomerValueModel.Unsupported.self) {
+            try CustomerValueModel.fit([
+                PurchaseSummary(frequency: 3, recency: 10, age: 20, monetary: 5)
+            ])
+        }
+        let today = (0..<100).map { _ in PurchaseSummary(frequency: 0, recency: 0, age: 0) }
+        #expect(throws: CustomerValueModel.Unsupported.self) { try CustomerValueModel.fit(today) }
+        // Zero spend: the purchase model fits, the spend model leaves those customers out.
+        var customers = Self.reference.customers
+        for i in customers.indices where i % 2 == 0 { customers[i].monetary = 0 }
+        let model = try CustomerValueModel.fit(customers)
+        #expect(model.spendFit?.customers == customers.filter(GammaGamma.fits).count)
+        #expect(model.spendFit!.customers < 946)
+    }
+
+    @Test(
+        "Lifetime value: undiscounted, the expected purchases over the horizon times the spend; a discount lowers it"
+    )
+    func lifetimeValue() throws {
+        let model = try CustomerValueModel.fit(Self.reference.customers)
+        let customer = PurchaseSummary(frequency: 4, recency: 30, age: 38, monetary: 30)
+        let plain = model.figures(customer, horizon: 39, valueHorizon: 52)
+        let spend = try #require(plain.expectedSpend)
+        let direct = model.purchases.expectedPurchases(customer, horizon: 52) * spend
+        #expect(Self.relative(try #require(plain.lifetimeValue), direct) < 1e-9)
+        let discounted = model.figures(customer, valueHorizon: 52, annualDiscountRate: 0.1)
+        #expect(try #require(discounted.lifetimeValue) < plain.lifetimeValue!)
+        #expect(model.warnings.isEmpty, "\(model.warnings)")
+    }
+
+    @Test("Special functions: digamma and the hypergeometric series against known values")
+    func specialFunctions() {
+        #expect(abs(Special.digamma(1) - -0.5772156649015329) < 1e-13)
+        #expect(abs(Special.digamma(0.5) - -1.9635100260214235) < 1e-13)
+        #expect(abs(Special.digamma(10) - 2.251752589066721) < 1e-13)
+        // 2F1(1, 1; 2; z) = -ln(1 - z) / z
+        for z in [0.1, 0.5, 0.9, 0.99] {
+            let exact = -log(1 - z) / z
+            #expect(abs(exp(Special.logHypergeometric2F1(1, 1, 2, z)) - exact) / exact < 1e-12)
+        }
+        // 2F1(a, b; b; z) = (1 - z)^-a
+        #expect(abs(Special.logHypergeometric2F1(30, 7, 7, 0.6) - -30 * log(0.4)) < 1e-10)
+    }
+}
