@@ -169,4 +169,30 @@ struct CustomerValueTests {
         // 2F1(a, b; b; z) = (1 - z)^-a
         #expect(abs(Special.logHypergeometric2F1(30, 7, 7, 0.6) - -30 * log(0.4)) < 1e-10)
     }
+
+    @Test(
+        "Purchase summaries from order lines: lifetimes' conventions at daily periods, cancelled spend netted"
+    )
+    func summaries() {
+        var table = TransactionTable()
+        table.customerIDs = ["a", "b", "c"]
+        let day = Int64(86_400)
+        // a: two lines on day 10, then days 15 and 20; b: one day; c: none left after cleaning.
+        let rows: [(Int32, Int64, Double)] = [
+            (0, 10 * day + 3600, 5), (1, 12 * day, 7), (0, 10 * day + 7200, 3), (0, 20 * day, 20),
+            (0, 15 * day, 10),
+        ]
+        table.customer = rows.map(\.0)
+        table.seconds = rows.map(\.1)
+        table.amount = rows.map(\.2)
+        table.quantity = rows.map { _ in 1 }
+        let plain = PurchaseSummary.summaries(of: table, snapshotDay: 30)
+        #expect(plain[0] == PurchaseSummary(frequency: 2, recency: 10, age: 20, monetary: 15))
+        #expect(plain[1] == PurchaseSummary(frequency: 0, recency: 0, age: 18, monetary: 0))
+        #expect(plain[2] == PurchaseSummary(frequency: 0, recency: 0, age: 0, monetary: 0))
+        // 3.8 of a's 38 cancelled: every purchase day counts 90% of its spend.
+        table.cancelled = [3.8, 0, 0]
+        let netted = PurchaseSummary.summaries(of: table, snapshotDay: 30)
+        #expect(abs(netted[0].monetary - 13.5) < 1e-12 && netted[0].frequency == 2)
+    }
 }
