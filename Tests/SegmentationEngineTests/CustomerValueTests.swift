@@ -195,4 +195,35 @@ struct CustomerValueTests {
         let netted = PurchaseSummary.summaries(of: table, snapshotDay: 30)
         #expect(abs(netted[0].monetary - 13.5) < 1e-12 && netted[0].frequency == 2)
     }
+
+    @Test(
+        "Per segment: mean P(alive), the likely-lapsed share, expected purchases and revenue, lifetime value and the value at risk (P(alive) < 0.5)"
+    )
+    func segmentValues() {
+        let figures = [
+            CustomerValueFigures(
+                probabilityAlive: 0.9, expectedPurchases: 2, expectedSpend: 10, lifetimeValue: 50),
+            CustomerValueFigures(
+                probabilityAlive: 0.3, expectedPurchases: 0.5, expectedSpend: 20, lifetimeValue: 30),
+            CustomerValueFigures(
+                probabilityAlive: 0.1, expectedPurchases: 0.1, expectedSpend: 5, lifetimeValue: 2),
+        ]
+        let values = SegmentValue.bySegment(figures, labels: [0, 0, 1], segments: 3)
+        #expect(values[0].customers == 2 && abs(values[0].meanProbabilityAlive - 0.6) < 1e-12)
+        #expect(values[0].shareLikelyLapsed == 0.5 && values[0].expectedPurchases == 2.5)
+        #expect(
+            values[0].expectedRevenue == 30 && values[0].lifetimeValue == 80
+                && values[0].valueAtRisk == 30)
+        #expect(values[1].valueAtRisk == 2 && values[1].shareLikelyLapsed == 1)
+        #expect(values[2].customers == 0 && values[2].lifetimeValue == nil)
+        // Without a spend model: no money figure anywhere.
+        let counts = figures.map {
+            CustomerValueFigures(
+                probabilityAlive: $0.probabilityAlive, expectedPurchases: $0.expectedPurchases)
+        }
+        #expect(
+            SegmentValue.bySegment(counts, labels: [0, 0, 1], segments: 2).allSatisfy {
+                $0.valueAtRisk == nil
+            })
+    }
 }
