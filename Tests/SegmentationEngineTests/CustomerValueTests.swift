@@ -226,4 +226,36 @@ struct CustomerValueTests {
                 $0.valueAtRisk == nil
             })
     }
+
+    @Test(
+        "Online Retail: the purchase summaries' fit equals lifetimes' on the same summaries (BG/NBD and Gamma-Gamma to 1e-4)",
+        .enabled(if: Shared.hasOnlineRetail, "../shared is absent: skipped"))
+    func onlineRetail() throws {
+        var loader = TransactionLoader()
+        try loader.add(path: Shared.path("data/online-retail/by-day"))
+        let (table, _) = try loader.finish()
+        let snapshot = RFMFeatureBuilder.build(table).snapshotDay
+        let customers = PurchaseSummary.summaries(of: table, snapshotDay: snapshot)
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let reference =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: folder.appendingPathComponent("btyd_online_retail.json")))
+            as! [String: Any]
+        #expect(customers.count == reference["customers"] as! Int)
+        let model = try CustomerValueModel.fit(customers)
+        let bgnbd = reference["bgnbd"] as! [String: Double],
+            spend = reference["gamma_gamma"] as! [String: Double]
+        let ours = [
+            ("r", model.purchases.r, bgnbd["r"]!),
+            ("alpha", model.purchases.alpha, bgnbd["alpha"]!),
+            ("a", model.purchases.a, bgnbd["a"]!), ("b", model.purchases.b, bgnbd["b"]!),
+            ("p", model.spend!.p, spend["p"]!), ("q", model.spend!.q, spend["q"]!),
+            ("v", model.spend!.v, spend["v"]!),
+        ]
+        for (name, value, theirs) in ours {
+            #expect(
+                Self.relative(value, theirs) < 1e-4, "\(name): \(value) vs lifetimes' \(theirs)")
+        }
+    }
 }

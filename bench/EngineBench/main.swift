@@ -10,6 +10,7 @@
 //                                                  to convergence (many Lloyd iterations)
 //   segment-bench algorithms <rows> <out-dir>      rows x 4 blobs with noise: mini-batch k-means, Gaussian
 //                                                  mixture, DBSCAN on all rows; Ward on the first 10,000
+//   segment-bench btyd-retail <by-day folder> [summary.csv]  BG/NBD + Gamma-Gamma on Online Retail
 //   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
 import Foundation
 import SegmentationEngine
@@ -367,6 +368,11 @@ do {
             rows: Int(arguments.dropFirst().first ?? "") ?? 1_000_000,
             outDirectory: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
             repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+    case "btyd-retail":
+        guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
+        try customerValueRetail(
+            arguments[1], summaryOut: arguments.dropFirst(2).first,
+            repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     case "algorithms":
         try algorithms(
             rows: Int(arguments.dropFirst().first ?? "") ?? 100_000,
@@ -383,6 +389,7 @@ do {
                        segment-bench algorithms [rows] [out-dir] [repeats]
                        segment-bench kmeans-rfm [rows] [out-dir] [repeats]
                        segment-bench minibatch-memory [rows]
+                       segment-bench btyd-retail <by-day folder> [summary-csv] [repeats]
                        segment-bench --smoke
 
                 """.utf8))

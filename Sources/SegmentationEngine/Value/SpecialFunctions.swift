@@ -43,20 +43,23 @@ enum Special {
         return series(a, b, c, z)
     }
 
+    /// The series summed in linear space, rescaled before it could overflow (its terms can pass
+    /// 1e300 on the way up when a and b are large); the log of the sum.
     private static func series(_ a: Double, _ b: Double, _ c: Double, _ z: Double) -> Double {
-        var logTerm = 0.0
-        var logSum = 0.0
+        var term = 1.0, sum = 1.0, logScale = 0.0
         var n = 0.0
         // The ratio of successive terms tends to z < 1: the tail is bounded once it is below 1.
         while n < 1_000_000 {
             let ratio = (a + n) * (b + n) / ((c + n) * (n + 1)) * z
-            if ratio == 0 { break }
-            logTerm += log(ratio)
-            logSum = logSumExp(logSum, logTerm)
+            term *= ratio
+            sum += term
             n += 1
+            if sum > 1e250 {
+                (term, sum, logScale) = (term * 1e-250, sum * 1e-250, logScale + 250 * M_LN10)
+            }
             let bound = max(ratio, z)  // the later ratios stay below it, or tend to z from above
-            if ratio < 1 && logTerm - logSum < log(1e-17 * (1 - bound)) { break }
+            if ratio < 1 && term <= 1e-17 * (1 - bound) * sum { break }
         }
-        return logSum
+        return log(sum) + logScale
     }
 }
