@@ -15,6 +15,19 @@ func customerValueRetail(_ folder: String, summaryOut: String?, repeats: Int) th
         summaryOut: summaryOut, repeats: repeats)
 }
 
+/// The same on the generated sample's customers (`segment generate-sample`'s generator), for
+/// the smoke run and for sizes Online Retail does not reach.
+func customerValueGenerated(customers: Int, repeats: Int) throws {
+    let output = SampleDataGenerator(customers: customers, seed: 42).generate()
+    var loader = TransactionLoader()
+    try loader.add(bytes: Array(output.csv.utf8), source: "generated")
+    let (table, _) = try loader.finish()
+    let snapshot = RFMFeatureBuilder.build(table).snapshotDay
+    try customerValue(
+        PurchaseSummary.summaries(of: table, snapshotDay: snapshot), name: "generated_\(customers)",
+        summaryOut: nil, repeats: repeats)
+}
+
 func customerValue(
     _ customers: [PurchaseSummary], name: String, summaryOut: String?, repeats: Int
 ) throws {

@@ -338,6 +338,7 @@ do {
         try algorithms(rows: 3_000, outDirectory: nil, repeats: 1)
         try kmeansRFM(rows: 5_000, outDirectory: nil, repeats: 1)
         try miniBatchMemory(rows: 20_000)
+        try customerValueGenerated(customers: 2_000, repeats: 1)
         print("benchmark smoke run: ok")
     case "retail":
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
