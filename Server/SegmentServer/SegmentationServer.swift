@@ -361,6 +361,9 @@ public final class SegmentationServer: Service, Sendable {
                 Task { await self.shutDown() }
             }
         } onCancel: {
+            // Before any shutdown, the group cancels the server because another part failed (a
+            // startup check, say): that error is the group's answer, and nothing overran.
+            guard self.parts.shutdownStarted else { return }
             logger.warning(
                 "cancelling the server: its shutdown did not end within --drain-seconds",
                 metadata: ["still_running": "\(self.parts.description)"])

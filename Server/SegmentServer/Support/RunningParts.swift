@@ -26,6 +26,9 @@ final class RunningParts: Sendable {
     /// Records the step the shutdown is at.
     func shutdown(at step: String) { state.withLock { $0.shutdown = step } }
 
+    /// Whether a shutdown has begun (a cancellation before it comes from a part that failed).
+    var shutdownStarted: Bool { state.withLock { $0.shutdown != "not started" } }
+
     var description: String {
         state.withLock { state in
             let parts = state.parts.keys.sorted()
