@@ -49,9 +49,14 @@ func customerValue(
         fit.extra.merge(["p": "\(spend.p)", "q": "\(spend.q)", "v": "\(spend.v)"]) { $1 }
     }
     report(fit)
+    // The peer's per-customer step (bench/peer_lifetimes.py): P(alive) and the expected purchases
+    // in 90 days, nothing else, so both sides time the same work.
     var total = 0.0
     let figureSeconds = measure(repeats) {
-        total = customers.reduce(0) { $0 + model!.figures($1).expectedPurchases }
+        total = customers.reduce(0) { sum, customer in
+            _ = bgnbd.probabilityAlive(customer)
+            return sum + bgnbd.expectedPurchases(customer, horizon: 90)
+        }
     }
     var figures = Timing(name: "btyd_figures_\(name)", seconds: figureSeconds)
     figures.extra["expected_purchases_90d_total"] = String(format: "%.4f", total)
