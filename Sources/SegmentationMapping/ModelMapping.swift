@@ -80,7 +80,7 @@ extension SegmentationModel {
                         ("invoice", roles.invoice), ("quantity", roles.quantity),
                         ("price", roles.unitPrice),
                         ("amount", roles.amount), ("country", roles.country),
-                        ("product", roles.product),
+                        ("product", roles.product), ("product_name", roles.productName),
                     ] {
                         if let column { columns.roles[role] = column }
                     }

@@ -141,8 +141,8 @@ public nonisolated struct Segmentation_V1_ColumnSpec: Sendable {
   // methods supported on all messages.
 
   /// Transactions: role -> column name. Roles: customer, time, invoice, quantity, price,
-  /// amount, country, product. Unset roles use the Online Retail names (CustomerID,
-  /// InvoiceDate, InvoiceNo, Quantity, UnitPrice, Country, StockCode).
+  /// amount, country, product, product_name. Unset roles use the Online Retail names
+  /// (CustomerID, InvoiceDate, InvoiceNo, Quantity, UnitPrice, Country, StockCode, Description).
   public var roles: Dictionary<String,String> = [:]
 
   /// Customers: the id column. Empty: a column named CustomerID, CUST_ID, customer_id or id,

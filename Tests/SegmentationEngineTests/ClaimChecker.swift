@@ -48,10 +48,13 @@ struct ClaimChecker {
             ratio(f.medianSpend, f.populationMedianSpend) >= 1.5
             && ratio(f.revenueShare, f.customerShare) >= 1.25
         let oneTime = f.oneTimeShare >= 0.9
+        // Most customers' P(alive) under 0.5 by the purchase model, recency alone not Lapsed.
+        let likelyLapsed = !lapsed && (f.value?.shareLikelyLapsed ?? 0) > 0.5
         switch word {
-        case "Recent": return recent
+        case "Recent": return recent && !likelyLapsed
         case "Lapsed": return lapsed
-        case "At Risk": return lapsed && (highValue || frequent)
+        case "Likely Lapsed": return likelyLapsed
+        case "At Risk": return (lapsed || likelyLapsed) && (highValue || frequent)
         case "One-Time": return oneTime
         case "Infrequent":
             return !oneTime
@@ -66,7 +69,7 @@ struct ClaimChecker {
         case "Large-Basket": return ratio(f.medianBasket, f.populationMedianBasket) >= 1.5
         case "Small-Basket": return ratio(f.medianBasket, f.populationMedianBasket) <= 1 / 1.5
         case "Champions":
-            return recent && frequent && highValue && f.customerShare <= 0.25
+            return recent && !likelyLapsed && frequent && highValue && f.customerShare <= 0.25
                 && profiles.compactMap(\.facts).allSatisfy {
                     f.medianRecency <= $0.medianRecency && f.medianFrequency >= $0.medianFrequency
                         && f.medianSpend >= $0.medianSpend
@@ -83,8 +86,8 @@ struct ClaimChecker {
     func anyRFMClaim(_ f: SegmentFacts, index: Int) -> Bool {
         let unsteady = Set((f.unsteadyClaims ?? []).map(\.word))
         return [
-            "Recent", "Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value", "Low-Value",
-            "Large-Basket", "Small-Basket",
+            "Recent", "Lapsed", "Likely Lapsed", "One-Time", "Infrequent", "Frequent", "High-Value",
+            "Low-Value", "Large-Basket", "Small-Basket",
         ]
         .contains { !unsteady.contains($0) && rfmWordHolds($0, f, index: index) }
     }
@@ -100,6 +103,36 @@ struct ClaimChecker {
             || far(f.medianFrequency, f.populationMedianFrequency)
             || far(f.medianRecency, f.populationMedianRecency)
             || far(f.medianBasket, f.populationMedianBasket)
+    }
+
+    /// With a customer-value model, the description states the segment's mean P(alive), its share
+    /// likely lapsed and its figures, as the facts have them.
+    func valueViolations(_ label: SegmentLabel, _ f: SegmentFacts) -> [String] {
+        guard let value = f.value else {
+            return label.description.contains("P(alive)")
+                ? ["'\(label.name)': quotes P(alive) without a purchase model"] : []
+        }
+        let text = label.description
+        let pattern = #"mean probability of still buying is ([0-9.]+) and ([<>]?[0-9.]+)% are likely lapsed"#
+        guard let match = text.range(of: pattern, options: .regularExpression) else {
+            return ["'\(label.name)': the description does not state the segment's P(alive)"]
+        }
+        let numbers = text[match].matches(of: #/[0-9]+(\.[0-9]+)?/#).map { Double($0.output.0)! }
+        var problems: [String] = []
+        if abs(numbers[0] - value.meanProbabilityAlive) > 0.006 {
+            problems.append("'\(label.name)': prints mean P(alive) \(numbers[0]) for \(value.meanProbabilityAlive)")
+        }
+        let bounded = text[match].contains("<1%") || text[match].contains(">99%")
+        if !bounded && abs(numbers[1] - value.shareLikelyLapsed * 100) > 0.51 {
+            problems.append("'\(label.name)': prints \(numbers[1])% likely lapsed for \(value.shareLikelyLapsed)")
+        }
+        if f.oneTimeShare >= 0.5 && !text.contains("one-time buyers count as alive") {
+            problems.append("'\(label.name)': mostly one-time buyers, without saying the model counts them alive")
+        }
+        if value.lifetimeValue != nil && !text.contains("-day value is") {
+            problems.append("'\(label.name)': leaves out the segment's lifetime value")
+        }
+        return problems
     }
 
     /// What a transactions segment's wording must not leave out, and the figures it quotes.
@@ -120,7 +153,13 @@ struct ClaimChecker {
                     label.name.contains("One-Time"),
                     "leaves out that \(pct(f.oneTimeShare)) bought once")
             }
+            if let value = f.value, value.shareLikelyLapsed > 0.5 {
+                require(
+                    label.name.contains("Lapsed") || label.name.contains("At Risk"),
+                    "leaves out that \(pct(value.shareLikelyLapsed)) have P(alive) under 0.5")
+            }
         }
+        problems += valueViolations(label, f)
         // The figures every description states, read back from the text and compared with the facts:
         // within rounding, and never printed on the other side of a rule's threshold.
         let pattern =
@@ -182,7 +221,7 @@ struct ClaimChecker {
                 f.oneTimeShare > 0.5,
                 "\(onboarding) for a segment where only \(pct(f.oneTimeShare)) bought once")
         }
-        if f.lapsedShare > 0.5 {
+        if f.lapsedShare > 0.5 || (f.value?.shareLikelyLapsed ?? 0) > 0.5 {
             let winBack: Set<String> = [
                 "Personalised win-back campaign", "Low-cost automated reactivation emails",
                 "Reminder campaign with recommendations from past purchases",
@@ -214,8 +253,8 @@ struct ClaimChecker {
         .components(separatedBy: ", ").map { $0.trimmingCharacters(in: .whitespaces) }
         let base = words.first ?? ""
         let rfmWords: Set<String> = [
-            "Champions", "At Risk", "Recent", "Lapsed", "High-Value", "Low-Value", "One-Time",
-            "Frequent",
+            "Champions", "At Risk", "Recent", "Lapsed", "Likely Lapsed", "High-Value", "Low-Value",
+            "One-Time", "Frequent",
             "Infrequent", "Large-Basket", "Small-Basket", "Mid-Range", "Mixed-Profile",
         ]
         for numbered in words {
@@ -358,6 +397,7 @@ struct ClaimChecker {
         let facts = profiles[index].facts
         for (phrase, word) in [
             ("bought recently", "Recent"), ("have not bought for a long time", "Lapsed"),
+            ("have most likely stopped buying", "Likely Lapsed"),
             ("bought only once", "One-Time"),
             ("buy often", "Frequent"), ("buy rarely", "Infrequent"), ("spend a lot", "High-Value"),
             ("spend little", "Low-Value"), ("place large orders", "Large-Basket"),

@@ -147,11 +147,13 @@ struct CustomerValueTests {
     func lifetimeValue() throws {
         let model = try CustomerValueModel.fit(Self.reference.customers)
         let customer = PurchaseSummary(frequency: 4, recency: 30, age: 38, monetary: 30)
-        let plain = model.figures(customer, horizon: 39, valueHorizon: 52)
+        let plain = model.figures(
+            customer, settings: ValueSettings(purchaseHorizonDays: 39, valueHorizonDays: 52))
         let spend = try #require(plain.expectedSpend)
         let direct = model.purchases.expectedPurchases(customer, horizon: 52) * spend
         #expect(Self.relative(try #require(plain.lifetimeValue), direct) < 1e-9)
-        let discounted = model.figures(customer, valueHorizon: 52, annualDiscountRate: 0.1)
+        let discounted = model.figures(
+            customer, settings: ValueSettings(valueHorizonDays: 52, annualDiscountRate: 0.1))
         #expect(try #require(discounted.lifetimeValue) < plain.lifetimeValue!)
         #expect(model.warnings.isEmpty, "\(model.warnings)")
     }

@@ -44,16 +44,29 @@ struct LabelTests {
             let shares = (0..<k).map { _ in uniform(1...100) }
             let weights = (0..<k).map { _ in uniform(0.05...5) }
             let total = shares.reduce(0, +), revenue = zip(shares, weights).map(*).reduce(0, +)
+            let withValue = rng.next() % 2 == 0
             let profiles = (0..<k).map { c in
                 // Some segments sit exactly at a dominant share, the rest anywhere.
                 let pick = rng.next() % 4
-                return rfmProfile(
+                var profile = rfmProfile(
                     population, lapsed: pick == 0 ? 0.9 : uniform(0...1),
                     oneTime: pick == 1 ? 0.9 : uniform(0...1),
                     recency: uniform(1...500).rounded(), frequency: Double(Int(uniform(1...20))),
                     spend: uniform(5...8000),
                     basket: uniform(5...900), revenue: shares[c] * weights[c] / revenue,
                     share: shares[c] / total)
+                // Half the models have a customer-value model; some segments sit at exactly half
+                // likely lapsed (not a majority), the rest anywhere.
+                if withValue {
+                    let likelyLapsed = pick == 2 ? 0.5 : uniform(0...1)
+                    profile.facts!.value = SegmentValue(
+                        customers: 100, purchaseHorizonDays: 90, valueHorizonDays: 365,
+                        meanProbabilityAlive: 1 - likelyLapsed * 0.8,
+                        shareLikelyLapsed: likelyLapsed, expectedPurchases: uniform(0...500),
+                        expectedRevenue: uniform(0...9000), lifetimeValue: uniform(0...30000),
+                        valueAtRisk: uniform(0...1000))
+                }
+                return profile
             }
             _ = check(profiles)
         }

@@ -411,7 +411,7 @@ struct ModelTests {
         #expect((3...6).contains(model.k), "\(model.kSelection.reason ?? "")")
         #expect(model.kSelection.method == .actionable)
         #expect(model.dataReport.customersOut == 4319)  // 19 returned all they bought
-        #expect(model.dataReport.unusedColumns == ["Description"])
+        #expect(model.dataReport.unusedColumns == [])  // Description names the products
         let checker = ClaimChecker(
             profiles: model.segments.map(\.profile), clustering: model.pipeline.features)
         for segment in model.segments {

@@ -154,6 +154,9 @@ enum RPCErrors {
             (customer, field) = (c, f)
         case .unknownColumn(let name, _), .missingColumn(let name): (customer, field) = ("", name)
         case .emptyBatch: return nil
+        case .badOption(let option, _):
+            return .init(
+                field: option, description: error.description.cutToUTF8(maximumMessageLength))
         }
         let path =
             customer.isEmpty

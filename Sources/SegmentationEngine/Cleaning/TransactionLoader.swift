@@ -15,6 +15,10 @@ public struct TransactionTable: Sendable {
     public var country: [Int32]?
     public var countries: [String] = []
     public var product: [Int32]?
+    /// Product codes, indexed by `product`.
+    public var products: [String] = []
+    /// A readable name per product (indexed like `products`; "" when none was given).
+    public var productNames: [String] = []
     /// Whether the input had a quantity column (without one every line counts 1).
     public var hasQuantity = true
     /// Per customer (indexed like `customerIDs`): spend cancelled by cancellation invoices, to
@@ -277,7 +281,17 @@ public struct TransactionLoader {
         }
         if let productAt = at.product {
             if table.product == nil { table.product = [] }
-            table.product!.append(Self.intern(record.string(productAt), in: &productIndex))
+            let code = record.trimmedString(productAt)
+            let before = productIndex.count
+            let ref = Self.intern(code, in: &productIndex)
+            if productIndex.count > before {
+                table.products.append(code)
+                table.productNames.append("")
+            }
+            if let nameAt = at.productName, table.productNames[Int(ref)].isEmpty {
+                table.productNames[Int(ref)] = record.trimmedString(nameAt)
+            }
+            table.product!.append(ref)
         }
     }
 

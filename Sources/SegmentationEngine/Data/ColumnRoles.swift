@@ -22,6 +22,9 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
     public var amount: String?
     public var country: String? = "Country"
     public var product: String? = "StockCode"
+    /// A readable product name (the first non-empty one seen per product), for what each segment
+    /// buys; nil in models from before it was read.
+    public var productName: String? = "Description"
     /// Roles named by the user, which must then be present.
     public var explicitRoles: Set<String> = []
 
@@ -29,6 +32,7 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
 
     public static let roleNames = [
         "customer", "time", "invoice", "quantity", "price", "amount", "country", "product",
+        "product_name",
     ]
 
     /// Parses `customer=CustomerID,time=InvoiceDate,...` on top of the defaults.
@@ -56,6 +60,7 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
         case "amount", "total": amount = column
         case "country", "region": country = column
         case "product", "sku", "stockcode": product = column
+        case "product_name", "description": productName = column
         default:
             throw InputError.badColumnSpec(
                 "unknown role \(role.quotedForMessage); roles are \(Self.roleNames.joined(separator: ", "))"
@@ -74,6 +79,7 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
         case "total": "amount"
         case "region": "country"
         case "sku", "stockcode": "product"
+        case "description": "product_name"
         default: role.lowercased()
         }
     }
@@ -110,7 +116,8 @@ public struct TransactionColumns: Codable, Sendable, Equatable {
             unitPrice: usesAmount ? nil : try find(unitPrice, role: "price", required: true),
             amount: usesAmount ? try find(amount, role: "amount", required: true) : nil,
             country: try find(country, role: "country", required: false),
-            product: try find(product, role: "product", required: false)
+            product: try find(product, role: "product", required: false),
+            productName: try find(productName, role: "product_name", required: false)
         )
     }
 }
@@ -119,7 +126,9 @@ struct ResolvedTransactionColumns: Equatable {
     /// Every column position a role reads.
     var positions: [Int] {
         [customer, time]
-            + [invoice, quantity, unitPrice, amount, country, product].compactMap { $0 }
+            + [invoice, quantity, unitPrice, amount, country, product, productName].compactMap {
+                $0
+            }
     }
 
     var width: Int
@@ -131,6 +140,7 @@ struct ResolvedTransactionColumns: Equatable {
     var amount: Int?
     var country: Int?
     var product: Int?
+    var productName: Int?
 }
 
 /// Bad input, each case naming the file, line, column or value at fault.

@@ -39,6 +39,8 @@ public enum ScoringError: Error, Equatable, CustomStringConvertible {
     case missingColumn(String)
     case unreadable(customer: String, field: String, text: String)
     case emptyBatch
+    /// A request option this input or model cannot serve.
+    case badOption(field: String, reason: String)
 
     public var description: String {
         switch self {
@@ -54,6 +56,7 @@ public enum ScoringError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let customer, let field, let text):
             "customer \(customer.forMessage): field \(field.forMessage) = \(text.quotedForMessage) is not a number"
         case .emptyBatch: "no customers to score"
+        case .badOption(let field, let reason): "\(field) \(reason)"
         }
     }
 }

@@ -24,6 +24,11 @@ public struct Assignment: Codable, Sendable, Equatable {
     /// Gaussian mixture models: the probability of each segment (in segment id order), summing
     /// to 1; the segment is the most likely one and the runner-up the next. Empty otherwise.
     public var memberships: [Double] = []
+    /// The customer-value model's figures for the customer (transactions models that have one,
+    /// scored from transactions or from feature rows with the purchase-summary columns).
+    public var value: CustomerValueFigures?
+    /// Products of the customer's segment they have not bought, when asked for.
+    public var recommendations: [ProductStat] = []
 }
 
 /// Many customers' scores as parallel arrays, in the order of the rows scored.
@@ -54,10 +59,25 @@ extension SegmentationModel {
     /// the model's `expectedColumns`). `cancellation` is checked every 4,096 customers.
     public func score(
         customerIDs: [String], columns: [String], values: Matrix,
-        cancellation: CancellationCheck = .never
+        options: ScoreOptions = .init(), cancellation: CancellationCheck = .never
     ) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
+        try options.validate()
+        let (columns, values, summaries) = try PurchaseSummary.split(
+            customerIDs: customerIDs, columns: columns, values: values)
+        if options.recommend > 0 { throw ScoringError.recommendationsNeedPurchases }
+        var assignments = try assign(
+            customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation)
+        if let summaries {
+            addValue(&assignments, summaries: summaries, settings: options.value)
+        }
+        return assignments
+    }
+
+    private func assign(
+        customerIDs: [String], columns: [String], values: Matrix, cancellation: CancellationCheck
+    ) throws -> [Assignment] {
         let (ordered, scaled, scores) = try scoreRows(
             customerIDs: customerIDs, columns: columns, values: values,
             cancellation: cancellation)
@@ -307,8 +327,9 @@ extension SegmentationModel {
     /// the day after the last scored transaction.
     public func score(
         transactions table: TransactionTable, snapshotDay: Int? = nil,
-        cancellation: CancellationCheck = .never
+        options: ScoreOptions = .init(), cancellation: CancellationCheck = .never
     ) throws -> [Assignment] {
+        try options.validate()
         guard kind == .transactions else {
             throw ModelError.wrongKind(expected: kind, found: .transactions)
         }
@@ -318,9 +339,17 @@ extension SegmentationModel {
         let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: day)
         let values = try features.selecting(features: pipeline.features)
         try cancellation.throwIfCancelled()
-        return try score(
+        var assignments = try assign(
             customerIDs: features.customerIDs, columns: pipeline.features, values: values,
             cancellation: cancellation)
+        try addRecommendations(
+            &assignments, purchases: ProductPurchases(table), count: options.recommend)
+        if customerValue?.model != nil {
+            addValue(
+                &assignments, summaries: PurchaseHistories(table).summaries(snapshotDay: day),
+                settings: options.value)
+        }
+        return assignments
     }
 
     /// Scores the rows of a customers table that pass the filters; the report counts what the

@@ -158,6 +158,9 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     /// How much the segments hold up when refitted with other seeds and on bootstrap samples
     /// (nil in models from before it was measured, or when turned off).
     public var stability: StabilityReport?
+    /// Transactions models: customer value (BG/NBD and Gamma-Gamma), or why it could not be
+    /// fitted; nil for customer tables and in models from before it was fitted.
+    public var customerValue: ModelCustomerValue?
 
     /// The metrics of the chosen k.
     public var metrics: KCandidate { kSelection.chosen }

@@ -53,6 +53,10 @@ public struct SegmentationTrainer: Sendable {
         public var report: DataReport
         public var customerEncoder: CustomerEncoder?
         public var snapshotDay: Int?
+        /// Transactions: each customer's purchase days, for the customer-value model.
+        public var histories: PurchaseHistories?
+        /// Transactions with a product column: who bought what, for what each segment buys.
+        public var purchases: ProductPurchases?
     }
 
     public func prepare(
@@ -83,7 +87,8 @@ public struct SegmentationTrainer: Sendable {
             let (features, day) = RFMFeatureBuilder.build(table, snapshotDay: snapshot)
             report.snapshotDate = TimestampParser.isoDate(day: day)
             return PreparedData(
-                features: features, report: report, customerEncoder: nil, snapshotDay: day)
+                features: features, report: report, customerEncoder: nil, snapshotDay: day,
+                histories: PurchaseHistories(table), purchases: ProductPurchases(table))
         case .customers:
             let tables = try sources.flatMap { source -> [CustomerTableLoader.Table] in
                 switch source {
@@ -185,6 +190,14 @@ public struct SegmentationTrainer: Sendable {
         var profiles = SegmentProfiler.profiles(
             features: data.features, labels: ordered.labels, k: ordered.k,
             pipeline: pipeline, rfm: rfmSegments)
+        let customerValue = valueStep(data, labels: ordered.labels, profiles: &profiles)
+        if let note = customerValue?.unavailable {
+            progress(
+                TrainingEvent(stage: .profiling, fraction: 0.9, message: "no customer value: \(note)"))
+        }
+        for warning in customerValue?.model?.warnings ?? [] {
+            progress(TrainingEvent(stage: .profiling, fraction: 0.9, message: "warning: \(warning)"))
+        }
         try cancellation.throwIfCancelled()
         UnsteadyClaims.mark(
             &profiles, features: data.features, labels: ordered.labels, refits: refits)
@@ -264,6 +277,7 @@ public struct SegmentationTrainer: Sendable {
                 trainedAt: Date.wholeSeconds(), engineVersion: SegmentationModel.engineVersion),
             sample: sample, charts: charts)
         model.stability = stability
+        model.customerValue = customerValue
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model

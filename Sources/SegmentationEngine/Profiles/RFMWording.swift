@@ -2,7 +2,8 @@ import Foundation
 
 /// What a transactions segment's raw facts (`SegmentFacts`) let us claim, each by a clear margin
 /// against all customers:
-/// - Recent: median days since the last purchase at most half all customers', and at most 10% lapsed.
+/// - Recent: median days since the last purchase at most half all customers', at most 10% lapsed,
+///   and not Likely Lapsed.
 /// - Lapsed: at least 90% lapsed, or a majority lapsed and 20 points more than all customers.
 /// - One-Time: at least 90% bought once.
 /// - Infrequent: a majority bought once and 20 points more than all customers, or a median number
@@ -18,9 +19,14 @@ import Foundation
 /// With no claim, a segment is "Mid-Range Buyers" only when nothing differs from all customers by
 /// those margins (lapsed or one-time share 20 points apart, a median or the revenue index 1.5x);
 /// otherwise "Mixed-Profile Buyers", and its description names each difference.
+/// - Likely Lapsed (with a customer-value model): most customers have a P(alive) under 0.5 by the
+///   BG/NBD purchase model, though recency alone does not make them Lapsed; named whatever the
+///   refits say (it rests on each customer's own history, not on where the segment's edges fall),
+///   and it makes a high-value or frequent segment At Risk.
 /// Dominant facts are never left out: 90% or more lapsed puts Lapsed (or At Risk) in the name,
 /// 90% or more one-time puts One-Time in it, and every description says the segment's share of
-/// customers and of revenue and its one-time and lapsed shares beside all customers'.
+/// customers and of revenue and its one-time and lapsed shares beside all customers', and, with
+/// a customer-value model, its mean P(alive), expected purchases and value, and value at risk.
 struct RFMClaims {
     let facts: SegmentFacts
     /// Champions' name claims recency, frequency and value only (for per-customer checks).
@@ -49,7 +55,7 @@ struct RFMClaims {
                 && facts.lapsedShare - facts.populationLapsedShare >= Self.clearPoints)
     }
     private var recentRule: Bool {
-        !lapsedRule && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1
+        !lapsedRule && !likelyLapsed && facts.medianRecencyRatio <= 0.5 && facts.lapsedShare <= 0.1
     }
     private var oneTimeRule: Bool { facts.oneTimeShare >= Self.dominantShare }
     private var infrequentRule: Bool {
@@ -98,9 +104,12 @@ struct RFMClaims {
     var lowValue: Bool { claimed(.lowValue) }
     var largeBaskets: Bool { claimed(.largeBaskets) }
     var smallBaskets: Bool { claimed(.smallBaskets) }
-    var atRisk: Bool { lapsed && (highValue || frequent) }
-    /// Most customers lapsed, whether or not all customers are too: win-back comes first.
-    var mostlyLapsed: Bool { facts.lapsedShare > 0.5 }
+    /// Most customers have probably stopped buying by the purchase model (P(alive) < 0.5).
+    var likelyLapsed: Bool { (facts.value?.shareLikelyLapsed ?? 0) > 0.5 }
+    var atRisk: Bool { (lapsed || likelyLapsed) && (highValue || frequent) }
+    /// Most customers lapsed (by recency or by the purchase model), whether or not all customers
+    /// are too: win-back comes first.
+    var mostlyLapsed: Bool { facts.lapsedShare > 0.5 || likelyLapsed }
     /// Most customers bought once: second-purchase programmes fit (not merely fewer purchases).
     var buysOnce: Bool { oneTime || (infrequent && facts.oneTimeShare > 0.5) }
 
@@ -238,7 +247,8 @@ enum RFMWording {
                 description:
                     "Bought most recently, buy most often and spend the most of all segments (medians "
                     + "\(SegmentLabeler.days(f.medianRecency)) ago, \(SegmentLabeler.count(f.medianFrequency, "purchase")) and "
-                    + "\(SegmentLabeler.amount(f.medianSpend)) in total). " + factsSentence(f),
+                    + "\(SegmentLabeler.amount(f.medianSpend)) in total). " + factsSentence(f)
+                    + valueSentence(f),
                 actions: [
                     "VIP programme with early access and exclusive offers",
                     "Ask for reviews and referrals",
@@ -251,8 +261,9 @@ enum RFMWording {
         }
         let unsteadyText = SegmentLabeler.nearThresholdText(unsteady)
         let opening: String
-        if !ranked.isEmpty {
-            opening = SegmentLabeler.sentence(ranked.map { clause($0, f) })
+        let likelyLapsed = claims.likelyLapsed && !claims.lapsed ? [likelyLapsedClause(f)] : []
+        if !ranked.isEmpty || !likelyLapsed.isEmpty {
+            opening = SegmentLabeler.sentence(likelyLapsed + ranked.map { clause($0, f) })
         } else if !unsteady.isEmpty {
             opening = "No claim holds steadily."
         } else if claims.apart.isEmpty {
@@ -262,7 +273,7 @@ enum RFMWording {
         } else {
             opening = "No claim's threshold is met, but " + SegmentLabeler.list(claims.apart) + "."
         }
-        let description = opening + unsteadyText + " " + factsSentence(f)
+        let description = opening + unsteadyText + " " + factsSentence(f) + valueSentence(f)
         return SegmentLabel(name: name(claims), description: description, actions: actions(claims))
     }
 
@@ -271,10 +282,12 @@ enum RFMWording {
         var words: [String] = []
         if claims.atRisk {
             words.append("At Risk")
-        } else if claims.recent {
-            words.append("Recent")
         } else if claims.lapsed {
             words.append("Lapsed")
+        } else if claims.likelyLapsed {
+            words.append("Likely Lapsed")
+        } else if claims.recent {
+            words.append("Recent")
         }
         if claims.highValue {
             words.append("High-Value")
@@ -345,6 +358,40 @@ enum RFMWording {
             + "\(percent(f.oneTimeShare)) bought once and \(percent(f.lapsedShare)) have not bought for over "
             + "\(SegmentLabeler.days(Double(f.lapseDays))) (all customers: \(percent(f.populationOneTimeShare)) and "
             + "\(percent(f.populationLapsedShare)))."
+    }
+
+    /// "have most likely stopped buying (63% with P(alive) under 0.5 ...)".
+    static func likelyLapsedClause(_ f: SegmentFacts) -> String {
+        let value = f.value!
+        return
+            "have most likely stopped buying (\(SegmentLabeler.factPercent(value.shareLikelyLapsed)) with a probability "
+            + "of still buying, P(alive), under 0.5 by the purchase model, though \(SegmentLabeler.factPercent(f.lapsedShare)) "
+            + "have not bought for over \(SegmentLabeler.days(Double(f.lapseDays))))"
+    }
+
+    /// What the customer-value model says of the segment, "" without one: mean P(alive), the
+    /// share likely lapsed, expected purchases and revenue, lifetime value and value at risk.
+    static func valueSentence(_ f: SegmentFacts) -> String {
+        guard let v = f.value else { return "" }
+        let amount = SegmentLabeler.amount, percent = SegmentLabeler.factPercent
+        var text =
+            " By the purchase model (BG/NBD), their mean probability of still buying is "
+            + String(format: "%.2f", v.meanProbabilityAlive)
+            + " and \(percent(v.shareLikelyLapsed)) are likely lapsed (P(alive) under 0.5)"
+        if f.oneTimeShare >= 0.5 {
+            text +=
+                "; one-time buyers count as alive, as the model sees no dropout before a repeat purchase"
+        }
+        text +=
+            "; they are expected to make \(amount(v.expectedPurchases)) purchases in the next \(SegmentLabeler.days(Double(v.purchaseHorizonDays)))"
+        if let revenue = v.expectedRevenue, let lifetime = v.lifetimeValue,
+            let risk = v.valueAtRisk
+        {
+            text +=
+                " worth \(amount(revenue)); their \(v.valueHorizonDays)-day value is \(amount(lifetime)), "
+                + "\(amount(risk)) of it from customers likely lapsed"
+        }
+        return text + "."
     }
 
     /// Actions for the claims, what the strongest fact calls for first: a mostly lapsed segment

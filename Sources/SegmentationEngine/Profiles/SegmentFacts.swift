@@ -34,6 +34,9 @@ public struct SegmentFacts: Codable, Sendable, Equatable {
     /// than 80% of the stability refits meets it too, so the name leaves them out and the
     /// description says so ("Frequent: 6 of 10 refits"). nil when stability was not measured.
     public var unsteadyClaims: [UnsteadyClaim]?
+    /// What the customer-value model says of the segment (nil when it could not be fitted, and
+    /// in models from before it was).
+    public var value: SegmentValue?
 
     /// Revenue share per customer share: 2 means the segment brings twice its headcount's share.
     public var revenueIndex: Double { Self.ratio(revenueShare, customerShare) }

@@ -90,7 +90,9 @@ public enum SegmentLabeler {
             return false
         }
         let claims = RFMClaims(facts: facts)
-        guard claims.recent, claims.frequent, claims.highValue else { return false }
+        guard claims.recent, claims.frequent, claims.highValue, !claims.likelyLapsed else {
+            return false
+        }
         return profiles.compactMap(\.facts).allSatisfy { other in
             facts.medianRecency <= other.medianRecency
                 && facts.medianFrequency >= other.medianFrequency
@@ -325,7 +327,7 @@ public enum SegmentLabeler {
     static func factPercent(_ share: Double) -> String {
         let value = share * 100, thresholds = [10.0, 50, 90]
         // A few customers are not none, and nearly all are not all.
-        if value > 0 && value < 0.5 { return "<1%" }
+        if value > 0 && value <= 0.5 { return "<1%" }
         if value < 100 && value >= 99.5 { return ">99%" }
         let crosses = { (shown: Double) in
             thresholds.contains { t in (value < t) != (shown < t) || (shown == t && value != t) }

@@ -55,6 +55,9 @@ public struct SegmentProfile: Codable, Sendable, Equatable {
     /// Transactions models: lapsed and one-time shares, spend and basket against all customers
     /// (nil for customer tables and in models from before facts were kept).
     public var facts: SegmentFacts?
+    /// Transactions with a product column: what the segment's customers buy (nil otherwise and in
+    /// models from before it was kept).
+    public var products: SegmentProducts?
     /// Customer tables: standout columns ("High Balance") the stability refits do not steadily
     /// find, so the name leaves them out (transactions keep theirs in `facts`).
     public var unsteadyColumns: [UnsteadyClaim]?

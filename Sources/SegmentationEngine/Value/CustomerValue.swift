@@ -80,20 +80,20 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
         }
     }
 
-    /// A customer's figures at the snapshot.
+    /// A customer's figures at the snapshot, over the settings' horizons.
     public func figures(
-        _ customer: PurchaseSummary, horizon: Double = 90, valueHorizon: Double = 365,
-        annualDiscountRate: Double = 0
+        _ customer: PurchaseSummary, settings: ValueSettings = .init()
     ) -> CustomerValueFigures {
         let spendPerPurchase = spend?.expectedSpend(customer)
         return CustomerValueFigures(
             probabilityAlive: purchases.probabilityAlive(customer),
-            expectedPurchases: purchases.expectedPurchases(customer, horizon: horizon),
+            expectedPurchases: purchases.expectedPurchases(
+                customer, horizon: Double(settings.purchaseHorizonDays)),
             expectedSpend: spendPerPurchase,
             lifetimeValue: spendPerPurchase.map {
                 lifetimeValue(
-                    customer, spendPerPurchase: $0, horizon: valueHorizon,
-                    annualDiscountRate: annualDiscountRate)
+                    customer, spendPerPurchase: $0, horizon: Double(settings.valueHorizonDays),
+                    annualDiscountRate: settings.annualDiscountRate)
             })
     }
 
@@ -116,7 +116,7 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
 }
 
 /// What the customer-value model says of one customer.
-public struct CustomerValueFigures: Sendable, Equatable {
+public struct CustomerValueFigures: Sendable, Equatable, Codable {
     /// The probability that the customer still buys (has not dropped out) at the snapshot.
     public var probabilityAlive: Double
     /// Expected repeat purchases in the horizon after the snapshot.

@@ -4,6 +4,9 @@ import Foundation
 /// averaged, so a segment's name and actions can rest on them.
 public struct SegmentValue: Sendable, Equatable, Codable {
     public var customers: Int
+    /// The horizons of the figures below, in days after the snapshot.
+    public var purchaseHorizonDays: Int
+    public var valueHorizonDays: Int
     /// Mean probability that its customers still buy.
     public var meanProbabilityAlive: Double
     /// Share of its customers whose P(alive) is below `SegmentValue.aliveThreshold`.
@@ -22,14 +25,18 @@ public struct SegmentValue: Sendable, Equatable, Codable {
     /// P(alive) under which a customer counts as likely lapsed (and their value at risk).
     public static let aliveThreshold = 0.5
 
-    /// One entry per segment `0..<segments`, from each customer's figures and segment.
+    /// One entry per segment `0..<segments`, from each customer's figures (at `settings`'
+    /// horizons) and segment.
     public static func bySegment(
-        _ figures: [CustomerValueFigures], labels: [Int], segments: Int
+        _ figures: [CustomerValueFigures], labels: [Int], segments: Int,
+        settings: ValueSettings = .init()
     ) -> [SegmentValue] {
         precondition(figures.count == labels.count, "one segment per customer")
         var values = [SegmentValue](
             repeating: SegmentValue(
-                customers: 0, meanProbabilityAlive: 0, shareLikelyLapsed: 0, expectedPurchases: 0),
+                customers: 0, purchaseHorizonDays: settings.purchaseHorizonDays,
+                valueHorizonDays: settings.valueHorizonDays, meanProbabilityAlive: 0,
+                shareLikelyLapsed: 0, expectedPurchases: 0),
             count: segments)
         let money = figures.allSatisfy { $0.expectedSpend != nil && $0.lifetimeValue != nil }
         for (figure, label) in zip(figures, labels) {

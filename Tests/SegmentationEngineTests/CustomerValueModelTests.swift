@@ -1,0 +1,203 @@
+import Foundation
+import Testing
+
+@testable import SegmentationEngine
+
+@Suite("Customer value in trained models, scores and names")
+struct CustomerValueModelTests {
+    static let trained: (SegmentationModel, SampleDataGenerator.Output) = {
+        try! ModelTests.trainedModel(customers: 900, ks: [3, 4, 5], seed: 11)
+    }()
+
+    @Test(
+        "Training fits the customer-value model, and each segment's figures are its customers' figures summed"
+    )
+    func trainingFits() throws {
+        let (model, output) = Self.trained
+        let value = try #require(model.customerValue)
+        let fitted = try #require(value.model, "\(value.unavailable ?? "")")
+        #expect(fitted.purchasesFit.converged && fitted.spend != nil)
+        #expect(value.settings == ValueSettings())
+        // The same figures again from the data, by customer, summed per segment.
+        var loader = TransactionLoader()
+        try loader.add(bytes: Data(output.csv.utf8), source: "sample.csv")
+        let (table, _) = try loader.finish()
+        let summaries = PurchaseHistories(table).summaries(snapshotDay: model.snapshotDay!)
+        let assignments = try model.score(
+            transactions: table, snapshotDay: model.snapshotDay!)
+        var expected = [Double](repeating: 0, count: model.k)
+        var customers = [Int](repeating: 0, count: model.k)
+        for (assignment, summary) in zip(assignments, summaries) {
+            let figures = fitted.figures(summary)
+            #expect(assignment.value == figures)
+            expected[assignment.segmentID] += figures.lifetimeValue!
+            customers[assignment.segmentID] += 1
+        }
+        for segment in model.segments {
+            let segmentValue = try #require(segment.profile.facts?.value)
+            #expect(segmentValue.customers == customers[segment.id])
+            #expect(abs(segmentValue.lifetimeValue! - expected[segment.id]) < 1e-6 * expected[segment.id])
+        }
+    }
+
+    @Test("Every name and description is checked against the value facts too")
+    func namesTellTheValueTruth() {
+        let (model, _) = Self.trained
+        let checker = ClaimChecker(
+            profiles: model.segments.map(\.profile), clustering: model.pipeline.features)
+        for segment in model.segments {
+            let label = SegmentLabel(
+                name: segment.name, description: segment.description, actions: segment.actions)
+            let problems = checker.violations(label, index: segment.id)
+            #expect(problems.isEmpty, "\(problems)")
+            #expect(segment.description.contains("mean probability of still buying"))
+        }
+    }
+
+    @Test(
+        "A segment most of whose customers are likely no longer buying is named so, backed by P(alive), and won back first"
+    )
+    func likelyLapsedIsNamed() {
+        let population = RFMPopulation(
+            lapsed: 0.3, oneTime: 0.3, recency: 60, frequency: 3, spend: 500, basket: 100)
+        var profile = rfmProfile(
+            population, lapsed: 0.35, oneTime: 0.1, recency: 70, frequency: 4, spend: 520,
+            basket: 110, revenue: 0.5, share: 0.5)
+        profile.facts!.value = SegmentValue(
+            customers: 100, purchaseHorizonDays: 90, valueHorizonDays: 365,
+            meanProbabilityAlive: 0.38, shareLikelyLapsed: 0.64, expectedPurchases: 12,
+            expectedRevenue: 1200, lifetimeValue: 4000, valueAtRisk: 1500)
+        let other = rfmProfile(population, revenue: 0.5, share: 0.5)
+        let labels = SegmentLabeler.labels(
+            for: [profile, other], clusteringFeatures: LabelTests.rfm, excluded: [])
+        #expect(labels[0].name.contains("Likely Lapsed"), "\(labels[0].name)")
+        #expect(labels[0].description.contains("ave most likely stopped buying (64% with"))
+        #expect(labels[0].description.contains("1,500 of it from customers likely lapsed"))
+        #expect(
+            ["Low-cost automated reactivation emails", "Reminder campaign with recommendations from past purchases"]
+                .contains(labels[0].actions.first ?? ""), "\(labels[0].actions)")
+        #expect(!labels[1].name.contains("Lapsed"))
+        // The same segment without a purchase model claims nothing of it.
+        profile.facts!.value = nil
+        let plain = SegmentLabeler.labels(
+            for: [profile, other], clusteringFeatures: LabelTests.rfm, excluded: [])
+        #expect(!plain[0].name.contains("Lapsed") && !plain[0].description.contains("P(alive)"))
+    }
+
+    @Test("A customer table has no purchase history: no customer-value model")
+    func customerTablesHaveNone() throws {
+        var rows = ["id,balance,purchases"]
+        for i in 0..<60 { rows.append("c\(i),\(i * 37 % 500),\(i % 7)") }
+        var configuration = TrainingConfiguration()
+        configuration.kind = .customers
+        configuration.ks = [2]
+        let model = try SegmentationTrainer(configuration: configuration).train([
+            .bytes(name: "customers.csv", data: Data(rows.joined(separator: "\n").utf8))
+        ])
+        #expect(model.customerValue == nil)
+        #expect(model.segments.allSatisfy { $0.profile.products == nil })
+    }
+
+    @Test(
+        "Feature rows with the purchase-summary columns get figures; bad summaries are refused naming the column"
+    )
+    func featureRowsWithSummaries() throws {
+        let (model, _) = Self.trained
+        let fitted = try #require(model.customerValue?.model)
+        let columns = model.pipeline.features + PurchaseSummary.columnNames
+        let base = model.pipeline.features.map { name -> Double in
+            model.segments[0].profile.features.first { $0.feature == name }!.median
+        }
+        let row = Matrix(rows: 1, columns: columns.count, values: base + [3, 100, 200, 45])
+        let settings = ValueSettings(purchaseHorizonDays: 30, valueHorizonDays: 730, annualDiscountRate: 0.1)
+        let scored = try model.score(
+            customerIDs: ["x"], columns: columns, values: row,
+            options: ScoreOptions(value: settings))
+        let summary = PurchaseSummary(frequency: 3, recency: 100, age: 200, monetary: 45)
+        #expect(scored[0].value == fitted.figures(summary, settings: settings))
+        // The segment is the one the clustering columns alone give.
+        let plain = try model.score(
+            customerIDs: ["x"], columns: model.pipeline.features,
+            values: Matrix(rows: 1, columns: base.count, values: base))
+        #expect(plain[0].segmentID == scored[0].segmentID && plain[0].value == nil)
+
+        func refusal(_ values: [Double], columns: [String] = columns) -> String {
+            do {
+                _ = try model.score(
+                    customerIDs: ["x"], columns: columns,
+                    values: Matrix(rows: 1, columns: values.count, values: values))
+                return "accepted"
+            } catch { return String(describing: error) }
+        }
+        #expect(refusal(base + [3, 300, 200, 45]).contains("btyd_recency"))
+        #expect(refusal(base + [2.5, 100, 200, 45]).contains("btyd_frequency"))
+        #expect(refusal(base + [3, 100, 200, -1]).contains("btyd_monetary"))
+        #expect(
+            refusal(base + [3, 100], columns: model.pipeline.features + ["btyd_frequency", "btyd_recency"])
+                == "missing column 'btyd_t'")
+        do {
+            _ = try model.score(
+                customerIDs: ["x"], columns: columns, values: row, options: ScoreOptions(recommend: 3))
+            Issue.record("recommendations without purchases were accepted")
+        } catch let error as ScoringError {
+            #expect(error.description.hasPrefix("recommend needs transactions"))
+        }
+        #expect(throws: InputError.self) {
+            try ScoreOptions(value: ValueSettings(purchaseHorizonDays: 0)).validate()
+        }
+    }
+
+    @Test(
+        "What each segment buys: buyers and lift counted by hand; recommendations leave out what the customer has"
+    )
+    func segmentProducts() throws {
+        var table = TransactionTable()
+        table.customerIDs = (0..<40).map { "c\($0)" }
+        table.products = ["A", "B", "C"]
+        table.productNames = ["Apple", "Bread", ""]
+        // Customers 0..<20 (segment 0) all buy A, 0..<12 also B; 20..<40 buy C, 20..<25 also A.
+        var lines: [(Int32, Int32)] = []
+        for c in 0..<20 { lines.append((Int32(c), 0)) }
+        for c in 0..<12 { lines += [(Int32(c), 1), (Int32(c), 1)] }
+        for c in 20..<40 { lines.append((Int32(c), 2)) }
+        for c in 20..<25 { lines.append((Int32(c), 0)) }
+        table.customer = lines.map(\.0)
+        table.product = lines.map(\.1)
+        let purchases = try #require(ProductPurchases(table))
+        let labels = (0..<40).map { Int32($0 < 20 ? 0 : 1) }
+        let lists = SegmentProducts.perSegment(purchases, labels: labels, segments: 2)
+        #expect(lists[0].popular.map(\.code) == ["A", "B"])
+        #expect(lists[0].popular[0].buyers == 20 && lists[0].popular[0].share == 1)
+        // A: bought by 25 of 40; in segment 0 by all 20: lift 1 / (25 / 40) = 1.6.
+        #expect(abs(lists[0].popular[0].lift - 1.6) < 1e-12)
+        // B is bought by segment 0 only: lift 2, so it leads the distinctive list.
+        #expect(lists[0].distinctive.map(\.code) == ["B", "A"])
+        #expect(lists[0].popular[1].name == "Bread")
+        // Segment 1: C by all 20; A by only 5, under the minimum of 10 buyers.
+        #expect(lists[1].popular.map(\.code) == ["C"] && lists[1].minimumBuyers == 10)
+        #expect(
+            lists[0].recommendations(count: 5, excluding: ["A"]).map(\.code) == ["B"])
+        #expect(lists[0].recommendations(count: 1, excluding: []).map(\.code) == ["B"])
+    }
+
+    @Test("The holdout check: predicted repeat purchases in the last third beside those made")
+    func calibration() throws {
+        let (model, _) = Self.trained
+        let value = try #require(model.customerValue)
+        guard let check = value.calibration else {
+            #expect(value.calibrationNote?.contains("span") == true, "\(value.calibrationNote ?? "")")
+            return
+        }
+        #expect(check.groups.reduce(0) { $0 + $1.customers } > 0)
+        #expect(check.totalActual > 0 && check.totalPredicted > 0)
+        #expect(check.holdoutDays >= CalibrationCheck.minimumSpanDays / 3)
+    }
+
+    @Test("A model with its customer value survives serialization")
+    func roundTrip() throws {
+        let (model, _) = Self.trained
+        let again = try SegmentationModel(serialized: model.serialized())
+        #expect(again.customerValue == model.customerValue)
+        #expect(again.segments.map(\.profile.products) == model.segments.map(\.profile.products))
+    }
+}
