@@ -44,6 +44,7 @@ extension SegmentationModel {
             detail.selectionReason = kSelection.reason ?? ""
             detail.runnerUpKs = (kSelection.runnerUps ?? []).map(Int32.init)
             detail.selectionWarnings = kSelection.warnings ?? []
+            if let customerValue { detail.customerValue = customerValue.proto }
             if let stability {
                 detail.stability = .with {
                     $0.seedRuns = Int32(stability.seedRuns);
@@ -239,6 +240,7 @@ extension Segment {
             }
             if let mode = profile.modeQuantity { $0.modeQuantity = mode }
             if let facts = profile.facts { $0.facts = facts.proto }
+            if let products = profile.products { $0.products = products.proto }
             $0.unsteadyColumns = (profile.unsteadyColumns ?? []).map { claim in
                 .with {
                     $0.word = claim.word; $0.refitsHolding = Int32(claim.refitsHolding);
@@ -297,6 +299,7 @@ extension SegmentFacts {
             ($0.meanSpend, $0.populationMeanSpend) = (meanSpend, populationMeanSpend)
             ($0.medianBasket, $0.populationMedianBasket) = (medianBasket, populationMedianBasket)
             $0.revenueShare = revenueShare
+            if let value { $0.value = value.proto }
             $0.unsteadyClaims = (unsteadyClaims ?? []).map { claim in
                 .with {
                     $0.word = claim.word; $0.refitsHolding = Int32(claim.refitsHolding);

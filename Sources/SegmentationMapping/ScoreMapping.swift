@@ -6,7 +6,8 @@ import SwiftProtobuf
 // Scores as the API's messages: one customer's, and a batch's packed columns.
 
 extension Assignment {
-    public var proto: Segmentation_V1_CustomerScore {
+    /// The whole score; value figures at `settings`' horizons (the model's when nil).
+    public func proto(_ settings: ValueSettings? = nil) -> Segmentation_V1_CustomerScore {
         .with {
             $0.customerID = customerID
             $0.segmentID = Int32(segmentID)
@@ -20,6 +21,8 @@ extension Assignment {
             $0.outlier = outlier
             $0.memberships = memberships
             $0.atypical = atypical
+            if let value { $0.value = value.proto(settings ?? ValueSettings()) }
+            $0.recommendations = recommendations.map(\.proto)
         }
     }
 

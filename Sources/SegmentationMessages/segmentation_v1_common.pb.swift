@@ -414,6 +414,106 @@ public nonisolated struct Segmentation_V1_ScoreError: Sendable {
   public init() {}
 }
 
+/// The horizons of customer-value figures (transactions models with a customer-value model).
+public nonisolated struct Segmentation_V1_ValueOptions: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Expected purchases over this many days after the snapshot. 0: 90; 1 to 3650.
+  public var purchaseHorizonDays: Int32 = 0
+
+  /// Lifetime value over this many days after the snapshot. 0: 365; 1 to 3650.
+  public var valueHorizonDays: Int32 = 0
+
+  /// Lifetime value discounted to the snapshot at this annual rate: 0 (none) to 1 (0.1 is 10% a
+  /// year).
+  public var annualDiscountRate: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What the customer-value model (BG/NBD for purchases and dropout, Gamma-Gamma for spend per
+/// purchase; days, at the snapshot) says of one customer.
+public nonisolated struct Segmentation_V1_CustomerValue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The probability that the customer still buys (has not dropped out). A customer with no
+  /// repeat purchase counts as alive: the model sees no dropout before a repeat purchase.
+  public var pAlive: Double = 0
+
+  /// Expected purchases in the next purchase_horizon_days.
+  public var expectedPurchases: Double = 0
+
+  public var purchaseHorizonDays: Int32 = 0
+
+  /// Expected spend per purchase; unset when the model has no spend model (see GetModel's
+  /// customer_value.warnings).
+  public var expectedSpend: Double {
+    get {_expectedSpend ?? 0}
+    set {_expectedSpend = newValue}
+  }
+  /// Returns true if `expectedSpend` has been explicitly set.
+  public var hasExpectedSpend: Bool {self._expectedSpend != nil}
+  /// Clears the value of `expectedSpend`. Subsequent reads from it will return its default value.
+  public mutating func clearExpectedSpend() {self._expectedSpend = nil}
+
+  /// Expected spend over the next value_horizon_days, discounted at annual_discount_rate; unset
+  /// without a spend model.
+  public var lifetimeValue: Double {
+    get {_lifetimeValue ?? 0}
+    set {_lifetimeValue = newValue}
+  }
+  /// Returns true if `lifetimeValue` has been explicitly set.
+  public var hasLifetimeValue: Bool {self._lifetimeValue != nil}
+  /// Clears the value of `lifetimeValue`. Subsequent reads from it will return its default value.
+  public mutating func clearLifetimeValue() {self._lifetimeValue = nil}
+
+  public var valueHorizonDays: Int32 = 0
+
+  public var annualDiscountRate: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _expectedSpend: Double? = nil
+  fileprivate var _lifetimeValue: Double? = nil
+}
+
+/// One product's standing in a segment.
+public nonisolated struct Segmentation_V1_ProductStat: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The product column's value (StockCode in Online Retail).
+  public var code: String = String()
+
+  /// The product name column's first non-empty value for it (Description); may be empty.
+  public var name: String = String()
+
+  /// The segment's customers who bought it.
+  public var buyers: Int64 = 0
+
+  /// buyers over the segment's customers.
+  public var share: Double = 0
+
+  /// The share of all customers who bought it.
+  public var populationShare: Double = 0
+
+  /// share / population_share: 2 means the segment's customers buy it twice as often.
+  public var lift: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "segmentation.v1"
@@ -920,6 +1020,165 @@ nonisolated extension Segmentation_V1_ScoreError: SwiftProtobuf.Message, SwiftPr
     if lhs.message != rhs.message {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.field != rhs.field {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ValueOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ValueOptions"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purchase_horizon_days\0\u{3}value_horizon_days\0\u{3}annual_discount_rate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.purchaseHorizonDays) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.valueHorizonDays) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.annualDiscountRate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.purchaseHorizonDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.purchaseHorizonDays, fieldNumber: 1)
+    }
+    if self.valueHorizonDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.valueHorizonDays, fieldNumber: 2)
+    }
+    if self.annualDiscountRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.annualDiscountRate, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ValueOptions, rhs: Segmentation_V1_ValueOptions) -> Bool {
+    if lhs.purchaseHorizonDays != rhs.purchaseHorizonDays {return false}
+    if lhs.valueHorizonDays != rhs.valueHorizonDays {return false}
+    if lhs.annualDiscountRate != rhs.annualDiscountRate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_CustomerValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CustomerValue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}p_alive\0\u{3}expected_purchases\0\u{3}purchase_horizon_days\0\u{3}expected_spend\0\u{3}lifetime_value\0\u{3}value_horizon_days\0\u{3}annual_discount_rate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.pAlive) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.expectedPurchases) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.purchaseHorizonDays) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._expectedSpend) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._lifetimeValue) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.valueHorizonDays) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.annualDiscountRate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.pAlive.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.pAlive, fieldNumber: 1)
+    }
+    if self.expectedPurchases.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.expectedPurchases, fieldNumber: 2)
+    }
+    if self.purchaseHorizonDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.purchaseHorizonDays, fieldNumber: 3)
+    }
+    try { if let v = self._expectedSpend {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._lifetimeValue {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
+    if self.valueHorizonDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.valueHorizonDays, fieldNumber: 6)
+    }
+    if self.annualDiscountRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.annualDiscountRate, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CustomerValue, rhs: Segmentation_V1_CustomerValue) -> Bool {
+    if lhs.pAlive != rhs.pAlive {return false}
+    if lhs.expectedPurchases != rhs.expectedPurchases {return false}
+    if lhs.purchaseHorizonDays != rhs.purchaseHorizonDays {return false}
+    if lhs._expectedSpend != rhs._expectedSpend {return false}
+    if lhs._lifetimeValue != rhs._lifetimeValue {return false}
+    if lhs.valueHorizonDays != rhs.valueHorizonDays {return false}
+    if lhs.annualDiscountRate != rhs.annualDiscountRate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ProductStat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProductStat"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}name\0\u{1}buyers\0\u{1}share\0\u{3}population_share\0\u{1}lift\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.buyers) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.share) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.populationShare) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.lift) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if self.buyers != 0 {
+      try visitor.visitSingularInt64Field(value: self.buyers, fieldNumber: 3)
+    }
+    if self.share.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.share, fieldNumber: 4)
+    }
+    if self.populationShare.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.populationShare, fieldNumber: 5)
+    }
+    if self.lift.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.lift, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ProductStat, rhs: Segmentation_V1_ProductStat) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.buyers != rhs.buyers {return false}
+    if lhs.share != rhs.share {return false}
+    if lhs.populationShare != rhs.populationShare {return false}
+    if lhs.lift != rhs.lift {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -306,11 +306,101 @@ public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
     set {_uniqueStorage()._unsteadyColumns = newValue}
   }
 
+  /// Transactions with a product column: what the segment's customers buy.
+  public var products: Segmentation_V1_SegmentProducts {
+    get {_storage._products ?? Segmentation_V1_SegmentProducts()}
+    set {_uniqueStorage()._products = newValue}
+  }
+  /// Returns true if `products` has been explicitly set.
+  public var hasProducts: Bool {_storage._products != nil}
+  /// Clears the value of `products`. Subsequent reads from it will return its default value.
+  public mutating func clearProducts() {_uniqueStorage()._products = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A segment's products: those most of its customers bought, and those they buy far more often
+/// than all customers (lift above 1), each counting only products at least minimum_buyers of the
+/// segment's customers bought (10, or 1% of the segment when more). Up to 10 each.
+public nonisolated struct Segmentation_V1_SegmentProducts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// By buyers, most first (ties: by code).
+  public var popular: [Segmentation_V1_ProductStat] = []
+
+  /// By lift, highest first (ties: more buyers, then by code).
+  public var distinctive: [Segmentation_V1_ProductStat] = []
+
+  public var minimumBuyers: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What the customer-value model says of a segment, its customers' figures summed or averaged.
+public nonisolated struct Segmentation_V1_SegmentValue: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var customers: Int64 = 0
+
+  public var purchaseHorizonDays: Int32 = 0
+
+  public var valueHorizonDays: Int32 = 0
+
+  public var meanPAlive: Double = 0
+
+  /// Share of its customers whose P(alive) is under 0.5 (likely lapsed).
+  public var shareLikelyLapsed: Double = 0
+
+  /// Expected purchases in the next purchase_horizon_days, all its customers together.
+  public var expectedPurchases: Double = 0
+
+  /// The same purchases' expected revenue; unset without a spend model.
+  public var expectedRevenue: Double {
+    get {_expectedRevenue ?? 0}
+    set {_expectedRevenue = newValue}
+  }
+  /// Returns true if `expectedRevenue` has been explicitly set.
+  public var hasExpectedRevenue: Bool {self._expectedRevenue != nil}
+  /// Clears the value of `expectedRevenue`. Subsequent reads from it will return its default value.
+  public mutating func clearExpectedRevenue() {self._expectedRevenue = nil}
+
+  /// Lifetime value over value_horizon_days, all its customers together (undiscounted).
+  public var lifetimeValue: Double {
+    get {_lifetimeValue ?? 0}
+    set {_lifetimeValue = newValue}
+  }
+  /// Returns true if `lifetimeValue` has been explicitly set.
+  public var hasLifetimeValue: Bool {self._lifetimeValue != nil}
+  /// Clears the value of `lifetimeValue`. Subsequent reads from it will return its default value.
+  public mutating func clearLifetimeValue() {self._lifetimeValue = nil}
+
+  /// The lifetime value of its customers likely lapsed: what is at stake.
+  public var valueAtRisk: Double {
+    get {_valueAtRisk ?? 0}
+    set {_valueAtRisk = newValue}
+  }
+  /// Returns true if `valueAtRisk` has been explicitly set.
+  public var hasValueAtRisk: Bool {self._valueAtRisk != nil}
+  /// Clears the value of `valueAtRisk`. Subsequent reads from it will return its default value.
+  public mutating func clearValueAtRisk() {self._valueAtRisk = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _expectedRevenue: Double? = nil
+  fileprivate var _lifetimeValue: Double? = nil
+  fileprivate var _valueAtRisk: Double? = nil
 }
 
 /// Refits of the chosen configuration compared with the model's segments: below 0.8 the model's
@@ -447,6 +537,16 @@ public nonisolated struct Segmentation_V1_SegmentFacts: @unchecked Sendable {
     get {_storage._unsteadyClaims}
     set {_uniqueStorage()._unsteadyClaims = newValue}
   }
+
+  /// With a customer-value model: the segment's value figures.
+  public var value: Segmentation_V1_SegmentValue {
+    get {_storage._value ?? Segmentation_V1_SegmentValue()}
+    set {_uniqueStorage()._value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  public var hasValue: Bool {_storage._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  public mutating func clearValue() {_uniqueStorage()._value = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -906,11 +1006,218 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
   /// Clears the value of `stability`. Subsequent reads from it will return its default value.
   public mutating func clearStability() {_uniqueStorage()._stability = nil}
 
+  /// Transactions models: the customer-value model, or why it could not be fitted (unavailable).
+  /// Unset for customer tables, which have no purchase history, and for models from before it.
+  public var customerValue: Segmentation_V1_CustomerValueModel {
+    get {_storage._customerValue ?? Segmentation_V1_CustomerValueModel()}
+    set {_uniqueStorage()._customerValue = newValue}
+  }
+  /// Returns true if `customerValue` has been explicitly set.
+  public var hasCustomerValue: Bool {_storage._customerValue != nil}
+  /// Clears the value of `customerValue`. Subsequent reads from it will return its default value.
+  public mutating func clearCustomerValue() {_uniqueStorage()._customerValue = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// BG/NBD (Fader, Hardie & Lee 2005) for purchases and dropout, and Gamma-Gamma for spend per
+/// purchase, fitted by maximum likelihood on the training customers' purchase summaries (days).
+public nonisolated struct Segmentation_V1_CustomerValueModel: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Why there are no figures (too few repeat buyers, a fit that did not converge); empty when
+  /// fitted.
+  public var unavailable: String {
+    get {_storage._unavailable}
+    set {_uniqueStorage()._unavailable = newValue}
+  }
+
+  public var purchases: Segmentation_V1_BgNbdParameters {
+    get {_storage._purchases ?? Segmentation_V1_BgNbdParameters()}
+    set {_uniqueStorage()._purchases = newValue}
+  }
+  /// Returns true if `purchases` has been explicitly set.
+  public var hasPurchases: Bool {_storage._purchases != nil}
+  /// Clears the value of `purchases`. Subsequent reads from it will return its default value.
+  public mutating func clearPurchases() {_uniqueStorage()._purchases = nil}
+
+  public var purchasesFit: Segmentation_V1_LikelihoodFit {
+    get {_storage._purchasesFit ?? Segmentation_V1_LikelihoodFit()}
+    set {_uniqueStorage()._purchasesFit = newValue}
+  }
+  /// Returns true if `purchasesFit` has been explicitly set.
+  public var hasPurchasesFit: Bool {_storage._purchasesFit != nil}
+  /// Clears the value of `purchasesFit`. Subsequent reads from it will return its default value.
+  public mutating func clearPurchasesFit() {_uniqueStorage()._purchasesFit = nil}
+
+  /// Unset when the spend model could not be fitted (see warnings): then no money figures.
+  public var spend: Segmentation_V1_GammaGammaParameters {
+    get {_storage._spend ?? Segmentation_V1_GammaGammaParameters()}
+    set {_uniqueStorage()._spend = newValue}
+  }
+  /// Returns true if `spend` has been explicitly set.
+  public var hasSpend: Bool {_storage._spend != nil}
+  /// Clears the value of `spend`. Subsequent reads from it will return its default value.
+  public mutating func clearSpend() {_uniqueStorage()._spend = nil}
+
+  public var spendFit: Segmentation_V1_LikelihoodFit {
+    get {_storage._spendFit ?? Segmentation_V1_LikelihoodFit()}
+    set {_uniqueStorage()._spendFit = newValue}
+  }
+  /// Returns true if `spendFit` has been explicitly set.
+  public var hasSpendFit: Bool {_storage._spendFit != nil}
+  /// Clears the value of `spendFit`. Subsequent reads from it will return its default value.
+  public mutating func clearSpendFit() {_uniqueStorage()._spendFit = nil}
+
+  /// Correlation of repeat purchases and mean spend among repeat buyers (Gamma-Gamma assumes ~0).
+  public var spendFrequencyCorrelation: Double {
+    get {_storage._spendFrequencyCorrelation ?? 0}
+    set {_uniqueStorage()._spendFrequencyCorrelation = newValue}
+  }
+  /// Returns true if `spendFrequencyCorrelation` has been explicitly set.
+  public var hasSpendFrequencyCorrelation: Bool {_storage._spendFrequencyCorrelation != nil}
+  /// Clears the value of `spendFrequencyCorrelation`. Subsequent reads from it will return its default value.
+  public mutating func clearSpendFrequencyCorrelation() {_uniqueStorage()._spendFrequencyCorrelation = nil}
+
+  /// What a reader of the figures must know (an assumption that does not hold, say).
+  public var warnings: [String] {
+    get {_storage._warnings}
+    set {_uniqueStorage()._warnings = newValue}
+  }
+
+  /// The horizons of the segments' figures.
+  public var horizons: Segmentation_V1_ValueOptions {
+    get {_storage._horizons ?? Segmentation_V1_ValueOptions()}
+    set {_uniqueStorage()._horizons = newValue}
+  }
+  /// Returns true if `horizons` has been explicitly set.
+  public var hasHorizons: Bool {_storage._horizons != nil}
+  /// Clears the value of `horizons`. Subsequent reads from it will return its default value.
+  public mutating func clearHorizons() {_uniqueStorage()._horizons = nil}
+
+  /// Predicted against actual repeat purchases in a holdout period (the last third of the data);
+  /// unset when the data spans too little time (calibration_note says why).
+  public var calibration: Segmentation_V1_CalibrationCheck {
+    get {_storage._calibration ?? Segmentation_V1_CalibrationCheck()}
+    set {_uniqueStorage()._calibration = newValue}
+  }
+  /// Returns true if `calibration` has been explicitly set.
+  public var hasCalibration: Bool {_storage._calibration != nil}
+  /// Clears the value of `calibration`. Subsequent reads from it will return its default value.
+  public mutating func clearCalibration() {_uniqueStorage()._calibration = nil}
+
+  public var calibrationNote: String {
+    get {_storage._calibrationNote}
+    set {_uniqueStorage()._calibrationNote = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Segmentation_V1_BgNbdParameters: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var r: Double = 0
+
+  public var alpha: Double = 0
+
+  public var a: Double = 0
+
+  public var b: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_GammaGammaParameters: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var p: Double = 0
+
+  public var q: Double = 0
+
+  public var v: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_LikelihoodFit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The mean log-likelihood per customer at the parameters found.
+  public var meanLogLikelihood: Double = 0
+
+  public var iterations: Int32 = 0
+
+  public var converged: Bool = false
+
+  public var customers: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The purchase model fitted on the data up to calibration_end_date, its predicted repeat
+/// purchases in the holdout after it beside those made, grouped by calibration repeat purchases.
+public nonisolated struct Segmentation_V1_CalibrationCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var calibrationEndDate: String = String()
+
+  public var holdoutEndDate: String = String()
+
+  public var holdoutDays: Int32 = 0
+
+  public var groups: [Segmentation_V1_CalibrationGroup] = []
+
+  public var totalActual: Double = 0
+
+  public var totalPredicted: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_CalibrationGroup: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Repeat purchases in calibration; the last group holds this many or more.
+  public var calibrationPurchases: Int32 = 0
+
+  public var customers: Int64 = 0
+
+  public var meanActual: Double = 0
+
+  public var meanPredicted: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Segmentation_V1_ListModelsRequest: Sendable {
@@ -1254,6 +1561,16 @@ public nonisolated struct Segmentation_V1_ExportAssignmentsResponse: Sendable {
   /// Per customer: the facts that contradict its segment's name, joined by "; " (empty: none).
   /// See CustomerScore.atypical.
   public var atypical: [String] = []
+
+  /// Models with a customer-value model: per customer, at 90 and 365 days, undiscounted
+  /// (NaN where a figure is missing: no spend model); empty otherwise.
+  public var pAlive: [Double] = []
+
+  public var expectedPurchases90D: [Double] = []
+
+  public var expectedSpend: [Double] = []
+
+  public var clv365D: [Double] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1666,7 +1983,7 @@ nonisolated extension Segmentation_V1_Share: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Segment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0\u{3}unsteady_columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0\u{3}unsteady_columns\0\u{1}products\0")
 
   fileprivate class _StorageClass {
     var _id: Int32 = 0
@@ -1686,6 +2003,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
     var _composition: [Segmentation_V1_AttributeComposition] = []
     var _facts: Segmentation_V1_SegmentFacts? = nil
     var _unsteadyColumns: [Segmentation_V1_UnsteadyClaim] = []
+    var _products: Segmentation_V1_SegmentProducts? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1713,6 +2031,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       _composition = source._composition
       _facts = source._facts
       _unsteadyColumns = source._unsteadyColumns
+      _products = source._products
     }
   }
 
@@ -1748,6 +2067,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._composition) }()
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._facts) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._unsteadyColumns) }()
+        case 18: try { try decoder.decodeSingularMessageField(value: &_storage._products) }()
         default: break
         }
       }
@@ -1811,6 +2131,9 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       if !_storage._unsteadyColumns.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._unsteadyColumns, fieldNumber: 17)
       }
+      try { if let v = _storage._products {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1837,10 +2160,125 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         if _storage._composition != rhs_storage._composition {return false}
         if _storage._facts != rhs_storage._facts {return false}
         if _storage._unsteadyColumns != rhs_storage._unsteadyColumns {return false}
+        if _storage._products != rhs_storage._products {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentProducts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentProducts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}popular\0\u{1}distinctive\0\u{3}minimum_buyers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.popular) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.distinctive) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.minimumBuyers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.popular.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.popular, fieldNumber: 1)
+    }
+    if !self.distinctive.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.distinctive, fieldNumber: 2)
+    }
+    if self.minimumBuyers != 0 {
+      try visitor.visitSingularInt32Field(value: self.minimumBuyers, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentProducts, rhs: Segmentation_V1_SegmentProducts) -> Bool {
+    if lhs.popular != rhs.popular {return false}
+    if lhs.distinctive != rhs.distinctive {return false}
+    if lhs.minimumBuyers != rhs.minimumBuyers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentValue"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}customers\0\u{3}purchase_horizon_days\0\u{3}value_horizon_days\0\u{3}mean_p_alive\0\u{3}share_likely_lapsed\0\u{3}expected_purchases\0\u{3}expected_revenue\0\u{3}lifetime_value\0\u{3}value_at_risk\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.purchaseHorizonDays) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.valueHorizonDays) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.meanPAlive) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.shareLikelyLapsed) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.expectedPurchases) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self._expectedRevenue) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._lifetimeValue) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._valueAtRisk) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 1)
+    }
+    if self.purchaseHorizonDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.purchaseHorizonDays, fieldNumber: 2)
+    }
+    if self.valueHorizonDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.valueHorizonDays, fieldNumber: 3)
+    }
+    if self.meanPAlive.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanPAlive, fieldNumber: 4)
+    }
+    if self.shareLikelyLapsed.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.shareLikelyLapsed, fieldNumber: 5)
+    }
+    if self.expectedPurchases.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.expectedPurchases, fieldNumber: 6)
+    }
+    try { if let v = self._expectedRevenue {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._lifetimeValue {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._valueAtRisk {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentValue, rhs: Segmentation_V1_SegmentValue) -> Bool {
+    if lhs.customers != rhs.customers {return false}
+    if lhs.purchaseHorizonDays != rhs.purchaseHorizonDays {return false}
+    if lhs.valueHorizonDays != rhs.valueHorizonDays {return false}
+    if lhs.meanPAlive != rhs.meanPAlive {return false}
+    if lhs.shareLikelyLapsed != rhs.shareLikelyLapsed {return false}
+    if lhs.expectedPurchases != rhs.expectedPurchases {return false}
+    if lhs._expectedRevenue != rhs._expectedRevenue {return false}
+    if lhs._lifetimeValue != rhs._lifetimeValue {return false}
+    if lhs._valueAtRisk != rhs._valueAtRisk {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1903,7 +2341,7 @@ nonisolated extension Segmentation_V1_Stability: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentFacts"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lapse_days\0\u{3}lapse_basis\0\u{3}lapsed_share\0\u{3}population_lapsed_share\0\u{3}one_time_share\0\u{3}population_one_time_share\0\u{3}median_recency\0\u{3}population_median_recency\0\u{3}median_frequency\0\u{3}population_median_frequency\0\u{3}median_spend\0\u{3}population_median_spend\0\u{3}mean_spend\0\u{3}population_mean_spend\0\u{3}median_basket\0\u{3}population_median_basket\0\u{3}revenue_share\0\u{3}unsteady_claims\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lapse_days\0\u{3}lapse_basis\0\u{3}lapsed_share\0\u{3}population_lapsed_share\0\u{3}one_time_share\0\u{3}population_one_time_share\0\u{3}median_recency\0\u{3}population_median_recency\0\u{3}median_frequency\0\u{3}population_median_frequency\0\u{3}median_spend\0\u{3}population_median_spend\0\u{3}mean_spend\0\u{3}population_mean_spend\0\u{3}median_basket\0\u{3}population_median_basket\0\u{3}revenue_share\0\u{3}unsteady_claims\0\u{1}value\0")
 
   fileprivate class _StorageClass {
     var _lapseDays: Int32 = 0
@@ -1924,6 +2362,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
     var _populationMedianBasket: Double = 0
     var _revenueShare: Double = 0
     var _unsteadyClaims: [Segmentation_V1_UnsteadyClaim] = []
+    var _value: Segmentation_V1_SegmentValue? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1952,6 +2391,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
       _populationMedianBasket = source._populationMedianBasket
       _revenueShare = source._revenueShare
       _unsteadyClaims = source._unsteadyClaims
+      _value = source._value
     }
   }
 
@@ -1988,6 +2428,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
         case 16: try { try decoder.decodeSingularDoubleField(value: &_storage._populationMedianBasket) }()
         case 17: try { try decoder.decodeSingularDoubleField(value: &_storage._revenueShare) }()
         case 18: try { try decoder.decodeRepeatedMessageField(value: &_storage._unsteadyClaims) }()
+        case 19: try { try decoder.decodeSingularMessageField(value: &_storage._value) }()
         default: break
         }
       }
@@ -1996,6 +2437,10 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if _storage._lapseDays != 0 {
         try visitor.visitSingularInt32Field(value: _storage._lapseDays, fieldNumber: 1)
       }
@@ -2050,6 +2495,9 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
       if !_storage._unsteadyClaims.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._unsteadyClaims, fieldNumber: 18)
       }
+      try { if let v = _storage._value {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2077,6 +2525,7 @@ nonisolated extension Segmentation_V1_SegmentFacts: SwiftProtobuf.Message, Swift
         if _storage._populationMedianBasket != rhs_storage._populationMedianBasket {return false}
         if _storage._revenueShare != rhs_storage._revenueShare {return false}
         if _storage._unsteadyClaims != rhs_storage._unsteadyClaims {return false}
+        if _storage._value != rhs_storage._value {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2566,7 +3015,7 @@ nonisolated extension Segmentation_V1_CountryMix: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0\u{1}stability\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0\u{1}stability\0\u{3}customer_value\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -2598,6 +3047,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _charts: Segmentation_V1_ModelCharts? = nil
     var _algorithmComparison: Segmentation_V1_AlgorithmComparison? = nil
     var _stability: Segmentation_V1_Stability? = nil
+    var _customerValue: Segmentation_V1_CustomerValueModel? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2637,6 +3087,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _charts = source._charts
       _algorithmComparison = source._algorithmComparison
       _stability = source._stability
+      _customerValue = source._customerValue
     }
   }
 
@@ -2684,6 +3135,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 27: try { try decoder.decodeSingularMessageField(value: &_storage._charts) }()
         case 28: try { try decoder.decodeSingularMessageField(value: &_storage._algorithmComparison) }()
         case 29: try { try decoder.decodeSingularMessageField(value: &_storage._stability) }()
+        case 30: try { try decoder.decodeSingularMessageField(value: &_storage._customerValue) }()
         default: break
         }
       }
@@ -2783,6 +3235,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._stability {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
       } }()
+      try { if let v = _storage._customerValue {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2821,10 +3276,374 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._charts != rhs_storage._charts {return false}
         if _storage._algorithmComparison != rhs_storage._algorithmComparison {return false}
         if _storage._stability != rhs_storage._stability {return false}
+        if _storage._customerValue != rhs_storage._customerValue {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_CustomerValueModel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CustomerValueModel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unavailable\0\u{1}purchases\0\u{3}purchases_fit\0\u{1}spend\0\u{3}spend_fit\0\u{3}spend_frequency_correlation\0\u{1}warnings\0\u{1}horizons\0\u{1}calibration\0\u{3}calibration_note\0")
+
+  fileprivate class _StorageClass {
+    var _unavailable: String = String()
+    var _purchases: Segmentation_V1_BgNbdParameters? = nil
+    var _purchasesFit: Segmentation_V1_LikelihoodFit? = nil
+    var _spend: Segmentation_V1_GammaGammaParameters? = nil
+    var _spendFit: Segmentation_V1_LikelihoodFit? = nil
+    var _spendFrequencyCorrelation: Double? = nil
+    var _warnings: [String] = []
+    var _horizons: Segmentation_V1_ValueOptions? = nil
+    var _calibration: Segmentation_V1_CalibrationCheck? = nil
+    var _calibrationNote: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _unavailable = source._unavailable
+      _purchases = source._purchases
+      _purchasesFit = source._purchasesFit
+      _spend = source._spend
+      _spendFit = source._spendFit
+      _spendFrequencyCorrelation = source._spendFrequencyCorrelation
+      _warnings = source._warnings
+      _horizons = source._horizons
+      _calibration = source._calibration
+      _calibrationNote = source._calibrationNote
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._unavailable) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._purchases) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._purchasesFit) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._spend) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._spendFit) }()
+        case 6: try { try decoder.decodeSingularDoubleField(value: &_storage._spendFrequencyCorrelation) }()
+        case 7: try { try decoder.decodeRepeatedStringField(value: &_storage._warnings) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._horizons) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._calibration) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._calibrationNote) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._unavailable.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._unavailable, fieldNumber: 1)
+      }
+      try { if let v = _storage._purchases {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._purchasesFit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._spend {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._spendFit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._spendFrequencyCorrelation {
+        try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._warnings.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._warnings, fieldNumber: 7)
+      }
+      try { if let v = _storage._horizons {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._calibration {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if !_storage._calibrationNote.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._calibrationNote, fieldNumber: 10)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CustomerValueModel, rhs: Segmentation_V1_CustomerValueModel) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._unavailable != rhs_storage._unavailable {return false}
+        if _storage._purchases != rhs_storage._purchases {return false}
+        if _storage._purchasesFit != rhs_storage._purchasesFit {return false}
+        if _storage._spend != rhs_storage._spend {return false}
+        if _storage._spendFit != rhs_storage._spendFit {return false}
+        if _storage._spendFrequencyCorrelation != rhs_storage._spendFrequencyCorrelation {return false}
+        if _storage._warnings != rhs_storage._warnings {return false}
+        if _storage._horizons != rhs_storage._horizons {return false}
+        if _storage._calibration != rhs_storage._calibration {return false}
+        if _storage._calibrationNote != rhs_storage._calibrationNote {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_BgNbdParameters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BgNbdParameters"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}r\0\u{1}alpha\0\u{1}a\0\u{1}b\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.r) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.alpha) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.a) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.b) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.r.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.r, fieldNumber: 1)
+    }
+    if self.alpha.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.alpha, fieldNumber: 2)
+    }
+    if self.a.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.a, fieldNumber: 3)
+    }
+    if self.b.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.b, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_BgNbdParameters, rhs: Segmentation_V1_BgNbdParameters) -> Bool {
+    if lhs.r != rhs.r {return false}
+    if lhs.alpha != rhs.alpha {return false}
+    if lhs.a != rhs.a {return false}
+    if lhs.b != rhs.b {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_GammaGammaParameters: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GammaGammaParameters"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}p\0\u{1}q\0\u{1}v\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.p) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.q) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.v) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.p.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.p, fieldNumber: 1)
+    }
+    if self.q.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.q, fieldNumber: 2)
+    }
+    if self.v.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.v, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_GammaGammaParameters, rhs: Segmentation_V1_GammaGammaParameters) -> Bool {
+    if lhs.p != rhs.p {return false}
+    if lhs.q != rhs.q {return false}
+    if lhs.v != rhs.v {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_LikelihoodFit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LikelihoodFit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}mean_log_likelihood\0\u{1}iterations\0\u{1}converged\0\u{1}customers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.meanLogLikelihood) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.iterations) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.converged) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.meanLogLikelihood.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanLogLikelihood, fieldNumber: 1)
+    }
+    if self.iterations != 0 {
+      try visitor.visitSingularInt32Field(value: self.iterations, fieldNumber: 2)
+    }
+    if self.converged != false {
+      try visitor.visitSingularBoolField(value: self.converged, fieldNumber: 3)
+    }
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_LikelihoodFit, rhs: Segmentation_V1_LikelihoodFit) -> Bool {
+    if lhs.meanLogLikelihood != rhs.meanLogLikelihood {return false}
+    if lhs.iterations != rhs.iterations {return false}
+    if lhs.converged != rhs.converged {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_CalibrationCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CalibrationCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}calibration_end_date\0\u{3}holdout_end_date\0\u{3}holdout_days\0\u{1}groups\0\u{3}total_actual\0\u{3}total_predicted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.calibrationEndDate) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.holdoutEndDate) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.holdoutDays) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.totalActual) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.totalPredicted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.calibrationEndDate.isEmpty {
+      try visitor.visitSingularStringField(value: self.calibrationEndDate, fieldNumber: 1)
+    }
+    if !self.holdoutEndDate.isEmpty {
+      try visitor.visitSingularStringField(value: self.holdoutEndDate, fieldNumber: 2)
+    }
+    if self.holdoutDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.holdoutDays, fieldNumber: 3)
+    }
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 4)
+    }
+    if self.totalActual.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.totalActual, fieldNumber: 5)
+    }
+    if self.totalPredicted.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.totalPredicted, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CalibrationCheck, rhs: Segmentation_V1_CalibrationCheck) -> Bool {
+    if lhs.calibrationEndDate != rhs.calibrationEndDate {return false}
+    if lhs.holdoutEndDate != rhs.holdoutEndDate {return false}
+    if lhs.holdoutDays != rhs.holdoutDays {return false}
+    if lhs.groups != rhs.groups {return false}
+    if lhs.totalActual != rhs.totalActual {return false}
+    if lhs.totalPredicted != rhs.totalPredicted {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_CalibrationGroup: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CalibrationGroup"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}calibration_purchases\0\u{1}customers\0\u{3}mean_actual\0\u{3}mean_predicted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.calibrationPurchases) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.meanActual) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.meanPredicted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.calibrationPurchases != 0 {
+      try visitor.visitSingularInt32Field(value: self.calibrationPurchases, fieldNumber: 1)
+    }
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 2)
+    }
+    if self.meanActual.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanActual, fieldNumber: 3)
+    }
+    if self.meanPredicted.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.meanPredicted, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CalibrationGroup, rhs: Segmentation_V1_CalibrationGroup) -> Bool {
+    if lhs.calibrationPurchases != rhs.calibrationPurchases {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.meanActual != rhs.meanActual {return false}
+    if lhs.meanPredicted != rhs.meanPredicted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3370,7 +4189,7 @@ nonisolated extension Segmentation_V1_ExportAssignmentsRequest: SwiftProtobuf.Me
 
 nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportAssignmentsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}feature_names\0\u{3}customer_ids\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{3}rfm_segments\0\u{1}features\0\u{1}outliers\0\u{1}atypical\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}feature_names\0\u{3}customer_ids\0\u{3}segment_ids\0\u{1}distances\0\u{3}runner_up_ids\0\u{3}runner_up_distances\0\u{3}rfm_segments\0\u{1}features\0\u{1}outliers\0\u{1}atypical\0\u{3}p_alive\0\u{3}expected_purchases_90d\0\u{3}expected_spend\0\u{3}clv_365d\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3390,6 +4209,10 @@ nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.M
       case 10: try { try decoder.decodeRepeatedDoubleField(value: &self.features) }()
       case 11: try { try decoder.decodeRepeatedBoolField(value: &self.outliers) }()
       case 12: try { try decoder.decodeRepeatedStringField(value: &self.atypical) }()
+      case 13: try { try decoder.decodeRepeatedDoubleField(value: &self.pAlive) }()
+      case 14: try { try decoder.decodeRepeatedDoubleField(value: &self.expectedPurchases90D) }()
+      case 15: try { try decoder.decodeRepeatedDoubleField(value: &self.expectedSpend) }()
+      case 16: try { try decoder.decodeRepeatedDoubleField(value: &self.clv365D) }()
       default: break
       }
     }
@@ -3432,6 +4255,18 @@ nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.M
     if !self.atypical.isEmpty {
       try visitor.visitRepeatedStringField(value: self.atypical, fieldNumber: 12)
     }
+    if !self.pAlive.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.pAlive, fieldNumber: 13)
+    }
+    if !self.expectedPurchases90D.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.expectedPurchases90D, fieldNumber: 14)
+    }
+    if !self.expectedSpend.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.expectedSpend, fieldNumber: 15)
+    }
+    if !self.clv365D.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.clv365D, fieldNumber: 16)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3448,6 +4283,10 @@ nonisolated extension Segmentation_V1_ExportAssignmentsResponse: SwiftProtobuf.M
     if lhs.features != rhs.features {return false}
     if lhs.outliers != rhs.outliers {return false}
     if lhs.atypical != rhs.atypical {return false}
+    if lhs.pAlive != rhs.pAlive {return false}
+    if lhs.expectedPurchases90D != rhs.expectedPurchases90D {return false}
+    if lhs.expectedSpend != rhs.expectedSpend {return false}
+    if lhs.clv365D != rhs.clv365D {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -102,6 +102,22 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   /// ScoreStream: echoed in this request's response, to match them up. Ignored by Score.
   public var requestID: String = String()
 
+  /// Horizons of the customer-value figures (CustomerScore.value); unset: 90 and 365 days,
+  /// undiscounted.
+  public var valueOptions: Segmentation_V1_ValueOptions {
+    get {_valueOptions ?? Segmentation_V1_ValueOptions()}
+    set {_valueOptions = newValue}
+  }
+  /// Returns true if `valueOptions` has been explicitly set.
+  public var hasValueOptions: Bool {self._valueOptions != nil}
+  /// Clears the value of `valueOptions`. Subsequent reads from it will return its default value.
+  public mutating func clearValueOptions() {self._valueOptions = nil}
+
+  /// Products to recommend per customer: the segment's most distinctive, then most popular,
+  /// products the customer has not bought (CustomerScore.recommendations). 0: none; at most 20.
+  /// CSV transactions only (feature rows do not say what a customer bought).
+  public var recommend: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Input: Equatable, Sendable {
@@ -120,6 +136,7 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
 
   fileprivate var _model: Segmentation_V1_ModelRef? = nil
   fileprivate var _inputColumns: Segmentation_V1_ColumnSpec? = nil
+  fileprivate var _valueOptions: Segmentation_V1_ValueOptions? = nil
 }
 
 /// Features of transaction models, computed per customer from its order lines after cleaning
@@ -134,6 +151,13 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
 ///   tenure            whole days from the first purchase day to the snapshot day
 ///   distinct_products distinct products bought (0 without a product column)
 ///   mode_quantity     the most common quantity per order line (ties: the smallest)
+/// Transactions models with a customer-value model also take, beside those, a customer's purchase
+/// summary in days (lifetimes' conventions at daily periods), for CustomerScore.value:
+///   btyd_frequency    purchase days after the first (a whole number)
+///   btyd_recency      days from the first purchase day to the last
+///   btyd_t            days from the first purchase day to the snapshot (>= btyd_recency)
+///   btyd_monetary     mean spend of the purchase days after the first (optional: without it,
+///                     no money figures)
 /// Customer-table models use the table's own columns (numbers as given, text one-hot encoded as
 /// "column=value" features). GetModel's features and expected_columns name what a model needs.
 public nonisolated struct Segmentation_V1_FeatureRows: Sendable {
@@ -197,51 +221,107 @@ public nonisolated struct Segmentation_V1_CsvRows: Sendable {
   public init() {}
 }
 
-public nonisolated struct Segmentation_V1_CustomerScore: Sendable {
+public nonisolated struct Segmentation_V1_CustomerScore: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var customerID: String = String()
+  public var customerID: String {
+    get {_storage._customerID}
+    set {_uniqueStorage()._customerID = newValue}
+  }
 
-  public var segmentID: Int32 = 0
+  public var segmentID: Int32 {
+    get {_storage._segmentID}
+    set {_uniqueStorage()._segmentID = newValue}
+  }
 
-  public var segmentName: String = String()
+  public var segmentName: String {
+    get {_storage._segmentName}
+    set {_uniqueStorage()._segmentName = newValue}
+  }
 
   /// Euclidean distance to the segment's centroid in the scaled feature space.
-  public var distance: Double = 0
+  public var distance: Double {
+    get {_storage._distance}
+    set {_uniqueStorage()._distance = newValue}
+  }
 
-  public var runnerUpID: Int32 = 0
+  public var runnerUpID: Int32 {
+    get {_storage._runnerUpID}
+    set {_uniqueStorage()._runnerUpID = newValue}
+  }
 
-  public var runnerUpName: String = String()
+  public var runnerUpName: String {
+    get {_storage._runnerUpName}
+    set {_uniqueStorage()._runnerUpName = newValue}
+  }
 
-  public var runnerUpDistance: Double = 0
+  public var runnerUpDistance: Double {
+    get {_storage._runnerUpDistance}
+    set {_uniqueStorage()._runnerUpDistance = newValue}
+  }
 
   /// The RFM score segment (Champions, At Risk, ...), when the model has recency and frequency.
-  public var rfmSegment: String = String()
+  public var rfmSegment: String {
+    get {_storage._rfmSegment}
+    set {_uniqueStorage()._rfmSegment = newValue}
+  }
 
   /// Why this segment rather than the runner-up: per model feature (GetModel's features
   /// order), its share of the gap between the squared distances to the runner-up's centre and
   /// to this segment's. Positive shares pull the customer in; they sum to 1. Empty with omit_names.
-  public var contributions: [Double] = []
+  public var contributions: [Double] {
+    get {_storage._contributions}
+    set {_uniqueStorage()._contributions = newValue}
+  }
 
   /// Farther from the segment's centre than 99% of the segment's training customers.
-  public var outlier: Bool = false
+  public var outlier: Bool {
+    get {_storage._outlier}
+    set {_uniqueStorage()._outlier = newValue}
+  }
 
   /// Gaussian mixture models: the probability of every segment (in segment id order), summing to
   /// 1; segment_id is the most likely, runner_up_id the next. Mixture models explain by these, not
   /// by contributions (empty for them). Empty for other models and with omit_names.
-  public var memberships: [Double] = []
+  public var memberships: [Double] {
+    get {_storage._memberships}
+    set {_uniqueStorage()._memberships = newValue}
+  }
 
   /// Facts of this customer that contradict what its segment's name claims, e.g. "lapsed: last
   /// purchase 373 days ago (over 107 days) in a segment of recent buyers" (transactions models),
   /// or "Balance 120 is below all customers' median 870 in a High Balance segment" (customer
   /// tables). Empty when none, and with omit_names.
-  public var atypical: [String] = []
+  public var atypical: [String] {
+    get {_storage._atypical}
+    set {_uniqueStorage()._atypical = newValue}
+  }
+
+  /// Transactions models with a customer-value model, for customers scored from CSV
+  /// transactions or from feature rows that carry btyd_frequency, btyd_recency, btyd_t (and
+  /// btyd_monetary for money figures); unset otherwise.
+  public var value: Segmentation_V1_CustomerValue {
+    get {_storage._value ?? Segmentation_V1_CustomerValue()}
+    set {_uniqueStorage()._value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  public var hasValue: Bool {_storage._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  public mutating func clearValue() {_uniqueStorage()._value = nil}
+
+  /// When asked for (ScoreRequest.recommend): products of the segment not yet bought.
+  public var recommendations: [Segmentation_V1_ProductStat] {
+    get {_storage._recommendations}
+    set {_uniqueStorage()._recommendations = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Segmentation_V1_ScoreResponse: Sendable {
@@ -357,7 +437,7 @@ fileprivate nonisolated let _protobuf_package = "segmentation.v1"
 
 nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ScoreRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0\u{1}filters\0\u{3}input_columns\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}features\0\u{1}csv\0\u{3}snapshot_date\0\u{3}omit_names\0\u{1}matrix\0\u{1}filters\0\u{3}input_columns\0\u{3}request_id\0\u{3}value_options\0\u{1}recommend\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -410,6 +490,8 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.filters) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._inputColumns) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._valueOptions) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.recommend) }()
       default: break
       }
     }
@@ -452,6 +534,12 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 9)
     }
+    try { if let v = self._valueOptions {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    if self.recommend != 0 {
+      try visitor.visitSingularInt32Field(value: self.recommend, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -463,6 +551,8 @@ nonisolated extension Segmentation_V1_ScoreRequest: SwiftProtobuf.Message, Swift
     if lhs.filters != rhs.filters {return false}
     if lhs._inputColumns != rhs._inputColumns {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs._valueOptions != rhs._valueOptions {return false}
+    if lhs.recommend != rhs.recommend {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -610,84 +700,160 @@ nonisolated extension Segmentation_V1_CsvRows: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Segmentation_V1_CustomerScore: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CustomerScore"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0\u{1}memberships\0\u{1}atypical\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}distance\0\u{3}runner_up_id\0\u{3}runner_up_name\0\u{3}runner_up_distance\0\u{3}rfm_segment\0\u{1}contributions\0\u{1}outlier\0\u{1}memberships\0\u{1}atypical\0\u{1}value\0\u{1}recommendations\0")
+
+  fileprivate class _StorageClass {
+    var _customerID: String = String()
+    var _segmentID: Int32 = 0
+    var _segmentName: String = String()
+    var _distance: Double = 0
+    var _runnerUpID: Int32 = 0
+    var _runnerUpName: String = String()
+    var _runnerUpDistance: Double = 0
+    var _rfmSegment: String = String()
+    var _contributions: [Double] = []
+    var _outlier: Bool = false
+    var _memberships: [Double] = []
+    var _atypical: [String] = []
+    var _value: Segmentation_V1_CustomerValue? = nil
+    var _recommendations: [Segmentation_V1_ProductStat] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _customerID = source._customerID
+      _segmentID = source._segmentID
+      _segmentName = source._segmentName
+      _distance = source._distance
+      _runnerUpID = source._runnerUpID
+      _runnerUpName = source._runnerUpName
+      _runnerUpDistance = source._runnerUpDistance
+      _rfmSegment = source._rfmSegment
+      _contributions = source._contributions
+      _outlier = source._outlier
+      _memberships = source._memberships
+      _atypical = source._atypical
+      _value = source._value
+      _recommendations = source._recommendations
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.customerID) }()
-      case 2: try { try decoder.decodeSingularInt32Field(value: &self.segmentID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.segmentName) }()
-      case 4: try { try decoder.decodeSingularDoubleField(value: &self.distance) }()
-      case 5: try { try decoder.decodeSingularInt32Field(value: &self.runnerUpID) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.runnerUpName) }()
-      case 7: try { try decoder.decodeSingularDoubleField(value: &self.runnerUpDistance) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.rfmSegment) }()
-      case 9: try { try decoder.decodeRepeatedDoubleField(value: &self.contributions) }()
-      case 10: try { try decoder.decodeSingularBoolField(value: &self.outlier) }()
-      case 11: try { try decoder.decodeRepeatedDoubleField(value: &self.memberships) }()
-      case 12: try { try decoder.decodeRepeatedStringField(value: &self.atypical) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._customerID) }()
+        case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._segmentID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._segmentName) }()
+        case 4: try { try decoder.decodeSingularDoubleField(value: &_storage._distance) }()
+        case 5: try { try decoder.decodeSingularInt32Field(value: &_storage._runnerUpID) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._runnerUpName) }()
+        case 7: try { try decoder.decodeSingularDoubleField(value: &_storage._runnerUpDistance) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._rfmSegment) }()
+        case 9: try { try decoder.decodeRepeatedDoubleField(value: &_storage._contributions) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._outlier) }()
+        case 11: try { try decoder.decodeRepeatedDoubleField(value: &_storage._memberships) }()
+        case 12: try { try decoder.decodeRepeatedStringField(value: &_storage._atypical) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._value) }()
+        case 14: try { try decoder.decodeRepeatedMessageField(value: &_storage._recommendations) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.customerID.isEmpty {
-      try visitor.visitSingularStringField(value: self.customerID, fieldNumber: 1)
-    }
-    if self.segmentID != 0 {
-      try visitor.visitSingularInt32Field(value: self.segmentID, fieldNumber: 2)
-    }
-    if !self.segmentName.isEmpty {
-      try visitor.visitSingularStringField(value: self.segmentName, fieldNumber: 3)
-    }
-    if self.distance.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.distance, fieldNumber: 4)
-    }
-    if self.runnerUpID != 0 {
-      try visitor.visitSingularInt32Field(value: self.runnerUpID, fieldNumber: 5)
-    }
-    if !self.runnerUpName.isEmpty {
-      try visitor.visitSingularStringField(value: self.runnerUpName, fieldNumber: 6)
-    }
-    if self.runnerUpDistance.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.runnerUpDistance, fieldNumber: 7)
-    }
-    if !self.rfmSegment.isEmpty {
-      try visitor.visitSingularStringField(value: self.rfmSegment, fieldNumber: 8)
-    }
-    if !self.contributions.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.contributions, fieldNumber: 9)
-    }
-    if self.outlier != false {
-      try visitor.visitSingularBoolField(value: self.outlier, fieldNumber: 10)
-    }
-    if !self.memberships.isEmpty {
-      try visitor.visitPackedDoubleField(value: self.memberships, fieldNumber: 11)
-    }
-    if !self.atypical.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.atypical, fieldNumber: 12)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._customerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._customerID, fieldNumber: 1)
+      }
+      if _storage._segmentID != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._segmentID, fieldNumber: 2)
+      }
+      if !_storage._segmentName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._segmentName, fieldNumber: 3)
+      }
+      if _storage._distance.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._distance, fieldNumber: 4)
+      }
+      if _storage._runnerUpID != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._runnerUpID, fieldNumber: 5)
+      }
+      if !_storage._runnerUpName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._runnerUpName, fieldNumber: 6)
+      }
+      if _storage._runnerUpDistance.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._runnerUpDistance, fieldNumber: 7)
+      }
+      if !_storage._rfmSegment.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._rfmSegment, fieldNumber: 8)
+      }
+      if !_storage._contributions.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._contributions, fieldNumber: 9)
+      }
+      if _storage._outlier != false {
+        try visitor.visitSingularBoolField(value: _storage._outlier, fieldNumber: 10)
+      }
+      if !_storage._memberships.isEmpty {
+        try visitor.visitPackedDoubleField(value: _storage._memberships, fieldNumber: 11)
+      }
+      if !_storage._atypical.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._atypical, fieldNumber: 12)
+      }
+      try { if let v = _storage._value {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      } }()
+      if !_storage._recommendations.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._recommendations, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_CustomerScore, rhs: Segmentation_V1_CustomerScore) -> Bool {
-    if lhs.customerID != rhs.customerID {return false}
-    if lhs.segmentID != rhs.segmentID {return false}
-    if lhs.segmentName != rhs.segmentName {return false}
-    if lhs.distance != rhs.distance {return false}
-    if lhs.runnerUpID != rhs.runnerUpID {return false}
-    if lhs.runnerUpName != rhs.runnerUpName {return false}
-    if lhs.runnerUpDistance != rhs.runnerUpDistance {return false}
-    if lhs.rfmSegment != rhs.rfmSegment {return false}
-    if lhs.contributions != rhs.contributions {return false}
-    if lhs.outlier != rhs.outlier {return false}
-    if lhs.memberships != rhs.memberships {return false}
-    if lhs.atypical != rhs.atypical {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._customerID != rhs_storage._customerID {return false}
+        if _storage._segmentID != rhs_storage._segmentID {return false}
+        if _storage._segmentName != rhs_storage._segmentName {return false}
+        if _storage._distance != rhs_storage._distance {return false}
+        if _storage._runnerUpID != rhs_storage._runnerUpID {return false}
+        if _storage._runnerUpName != rhs_storage._runnerUpName {return false}
+        if _storage._runnerUpDistance != rhs_storage._runnerUpDistance {return false}
+        if _storage._rfmSegment != rhs_storage._rfmSegment {return false}
+        if _storage._contributions != rhs_storage._contributions {return false}
+        if _storage._outlier != rhs_storage._outlier {return false}
+        if _storage._memberships != rhs_storage._memberships {return false}
+        if _storage._atypical != rhs_storage._atypical {return false}
+        if _storage._value != rhs_storage._value {return false}
+        if _storage._recommendations != rhs_storage._recommendations {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -129,6 +129,11 @@ struct ClaimChecker {
         if f.oneTimeShare >= 0.5 && !text.contains("one-time buyers count as alive") {
             problems.append("'\(label.name)': mostly one-time buyers, without saying the model counts them alive")
         }
+        if let dropout = value.dropoutProbability, dropout < 0.01,
+            !text.contains("finds almost no dropout")
+        {
+            problems.append("'\(label.name)': quotes P(alive) without saying the model sees almost no dropout")
+        }
         if value.lifetimeValue != nil && !text.contains("-day value is") {
             problems.append("'\(label.name)': leaves out the segment's lifetime value")
         }

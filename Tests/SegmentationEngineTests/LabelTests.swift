@@ -64,7 +64,7 @@ struct LabelTests {
                         meanProbabilityAlive: 1 - likelyLapsed * 0.8,
                         shareLikelyLapsed: likelyLapsed, expectedPurchases: uniform(0...500),
                         expectedRevenue: uniform(0...9000), lifetimeValue: uniform(0...30000),
-                        valueAtRisk: uniform(0...1000))
+                        valueAtRisk: uniform(0...1000), dropoutProbability: uniform(0...0.04))
                 }
                 return profile
             }

@@ -256,8 +256,11 @@ struct Models: AsyncParsableCommand {
             abstract:
                 "Write every training customer's segment, runner-up, distances, RFM score segment and features as CSV.",
             discussion:
-                "Computed by the server from the version's stored training data, streamed. Numbers are plain numbers."
+                "Computed by the server from the version's stored training data, streamed. Numbers are plain numbers. "
+                + "Transactions models with a customer-value model add p_alive, expected_purchases_90d, expected_spend "
+                + "and clv_365d (empty where the model has no spend model)."
         )
+        static let valueColumns = ["p_alive", "expected_purchases_90d", "expected_spend", "clv_365d"]
         @Argument(help: "name, name@version or name@alias.") var reference: String
         @Option(name: .shortAndLong, help: "Output CSV file (default: standard output).")
         var output: String?
@@ -294,9 +297,11 @@ struct Models: AsyncParsableCommand {
                     ) { response in
                         var names: [String: String] = [:]
                         var features: [String] = []
+                        var withValue = false
                         var count = 0
                         for try await part in response.messages {
                             if count == 0 {
+                                withValue = !part.pAlive.isEmpty
                                 features = part.featureNames
                                 let detail = try await services.models.getModel(
                                     .with {
@@ -313,7 +318,7 @@ struct Models: AsyncParsableCommand {
                                         "customer", "segment_id", "segment", "distance",
                                         "runner_up_id", "runner_up", "runner_up_distance",
                                         "rfm_segment", "outlier", "atypical",
-                                    ] + features)
+                                    ] + (withValue ? Self.valueColumns : []) + features)
                             }
                             for i in part.customerIds.indices {
                                 let values = part.features[
@@ -328,7 +333,13 @@ struct Models: AsyncParsableCommand {
                                         Output.raw(part.runnerUpDistances[i]), part.rfmSegments[i],
                                         part.outliers[i] ? "true" : "false",
                                         i < part.atypical.count ? part.atypical[i] : "",
-                                    ] + values)
+                                    ]
+                                        + (withValue
+                                            ? [
+                                                part.pAlive, part.expectedPurchases90D,
+                                                part.expectedSpend, part.clv365D,
+                                            ].map { i < $0.count && !$0[i].isNaN ? Output.raw($0[i]) : "" }
+                                            : []) + values)
                             }
                             count += part.customerIds.count
                         }

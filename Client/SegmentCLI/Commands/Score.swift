@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import SegmentationAPI
 import SegmentationEngine
+import SegmentationMapping
 import Synchronization
 
 struct Score: AsyncParsableCommand {
@@ -58,11 +59,23 @@ struct Score: AsyncParsableCommand {
         help: "Customers per message for feature-column files (default 1000).")
     var batchSize: Int = 1000
 
+    @Option(
+        help:
+            "Products to recommend per customer (transactions with a product column): the segment's most distinctive, then most popular, not yet bought; 0 to 20 (default 0)."
+    )
+    var recommend: Int = 0
+
+    @OptionGroup var value: ValueOptions
+
     @OptionGroup var server: ServerOptions
 
     func validate() throws {
         guard batchSize >= 1 && batchSize <= 100_000 else {
             throw ValidationError("--batch-size must be between 1 and 100000")
+        }
+        guard (0...ScoreOptions.maximumRecommendations).contains(recommend) else {
+            throw ValidationError(
+                "--recommend must be between 0 and \(ScoreOptions.maximumRecommendations)")
         }
         if let snapshotDate, TimestampParser.day(ofDate: snapshotDate) == nil {
             throw ValidationError(
@@ -77,6 +90,7 @@ struct Score: AsyncParsableCommand {
             let (format, reference, kind, snapshotDate, batchSize) = (
                 server.output, model, kind, snapshotDate, batchSize
             )
+            let (horizons, recommend) = (value.settings, recommend)
             let filterMessages = try filters.protos()
             try await server.withServer { services in
                 let detail = try await services.models.getModel(
@@ -90,10 +104,15 @@ struct Score: AsyncParsableCommand {
                         "model \(reference) was trained on \(detail.kind == .transactions ? "transactions" : "customers"); "
                             + "--kind \(kind.rawValue) data cannot be scored with it")
                 }
-                let plan = try ScorePlan(
+                var plan = try ScorePlan(
                     files: files, model: detail, roles: roles, snapshotDate: snapshotDate,
                     batchSize: batchSize)
-                let printer = ScorePrinter(format: format, model: detail)
+                plan.options = .with {
+                    $0.valueOptions = horizons.proto
+                    $0.recommend = Int32(recommend)
+                }
+                let printer = ScorePrinter(
+                    format: format, model: detail, horizons: horizons, recommends: recommend > 0)
                 try await plan.send(
                     reference: reference, filters: filterMessages, services: services,
                     printer: printer)
@@ -132,6 +151,8 @@ struct ScorePlan: Sendable {
 
     let input: Input
     let roles: [String: String]
+    /// Every request's value options and recommendations.
+    var options = Segmentation_V1_ScoreRequest()
     /// Bytes of CSV per message (well under the server's 16 MiB request limit).
     static let csvChunkBytes = 1 << 20
 
@@ -188,7 +209,7 @@ struct ScorePlan: Sendable {
                 "--include/--exclude filter raw rows; this file holds the model's feature columns")
         }
         let bar = ProgressBar("scoring")
-        let roles = self.roles
+        let (roles, options) = (self.roles, self.options)
         let input = self.input
         // The first request the server answers with an error: the CLI stops sending there and
         // reports it once the stream has ended cleanly (the server goes on after a failed request).
@@ -202,6 +223,8 @@ struct ScorePlan: Sendable {
             var sent = 0
             func stamp(_ request: Segmentation_V1_ScoreRequest) -> Segmentation_V1_ScoreRequest {
                 var request = request
+                request.valueOptions = options.valueOptions
+                request.recommend = options.recommend
                 if first { request.model = .init(text: reference) }
                 request.requestID = String(sent)
                 sent += 1
@@ -350,7 +373,8 @@ enum FeatureRowBatches {
         files: [String], model: Segmentation_V1_ModelDetail, batchSize: Int,
         _ body: (Segmentation_V1_ScoreRequest) async throws -> Void
     ) async throws {
-        let columns = model.expectedColumns
+        let expected = model.expectedColumns
+        var columns = expected
         var pending: [Segmentation_V1_FeatureRow] = []
         func send() async throws {
             let rows = pending
@@ -371,6 +395,8 @@ enum FeatureRowBatches {
                 for cells in records {
                     if header.isEmpty {
                         header = cells.map { $0.trimmingCharacters(in: .whitespaces) }
+                        // A purchase summary beside the features gives customer-value figures.
+                        columns = expected + PurchaseSummary.columnNames.filter(header.contains)
                         guard Set(columns).isSubset(of: header) else {
                             throw CLIError.invalidInput(
                                 "\(file): the model's columns \(columns.joined(separator: ",")) are not all in the header"

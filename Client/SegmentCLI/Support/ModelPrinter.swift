@@ -30,9 +30,13 @@ enum ModelPrinter {
             }
             Output.print("")
             Output.print(Output.table(table.header, table.rows))
-            if let facts = factsTable(model) {
+            for section in [
+                factsTable(model), ValuePrinter.valueSection(model),
+                ValuePrinter.productsSection(model),
+            ] {
+                guard let section else { continue }
                 Output.print("")
-                Output.print(facts)
+                Output.print(section)
             }
             Output.print("")
             Output.print(featureTable(model))

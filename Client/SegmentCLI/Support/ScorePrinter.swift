@@ -12,9 +12,21 @@ final class ScorePrinter: Sendable {
     private let pending = Mutex<(rows: [[String]], merged: Segmentation_V1_ScoreResponse)>(
         ([], .init()))
 
-    init(format: OutputFormat, model: Segmentation_V1_ModelDetail) {
+    /// Customer-value columns, when the model gives the figures.
+    let value: ValueColumns?
+    /// Whether a recommendations column is printed.
+    let recommends: Bool
+
+    init(
+        format: OutputFormat, model: Segmentation_V1_ModelDetail,
+        horizons: ValueSettings = .init(), recommends: Bool = false
+    ) {
         self.format = format
         features = model.features
+        value =
+            model.hasCustomerValue && model.customerValue.unavailable.isEmpty
+            ? ValueColumns(horizons: horizons, money: model.customerValue.hasSpend) : nil
+        self.recommends = recommends
         // Mixture models explain by membership probabilities, one per segment, not by feature shares.
         let explanation =
             model.algorithm == .gaussianMixture
@@ -27,7 +39,8 @@ final class ScorePrinter: Sendable {
                         "customer", "segment_id", "segment", "distance", "runner_up_id",
                         "runner_up", "runner_up_distance",
                         "rfm_segment", "outlier", "atypical",
-                    ] + explanation, []))
+                    ] + (value?.names ?? []) + (recommends ? ["recommendations"] : [])
+                        + explanation, []))
         }
     }
 
@@ -42,7 +55,8 @@ final class ScorePrinter: Sendable {
                         String(score.runnerUpID), score.runnerUpName,
                         Output.raw(score.runnerUpDistance), score.rfmSegment,
                         score.outlier ? "true" : "false", score.atypical.joined(separator: "; "),
-                    ]
+                    ] + (value?.raw(score) ?? [])
+                        + (recommends ? [Self.products(score.recommendations)] : [])
                         + (score.memberships.isEmpty ? score.contributions : score.memberships).map(
                             Output.raw))
             }
@@ -54,7 +68,8 @@ final class ScorePrinter: Sendable {
                     Output.number(score.distance, digits: 3),
                     score.runnerUpName, score.outlier ? "yes" : "", why(score),
                     score.atypical.joined(separator: "; "), score.rfmSegment,
-                ]
+                ] + (value?.shown(score) ?? [])
+                    + (recommends ? [Self.products(score.recommendations)] : [])
             }
             pending.withLock { $0.rows += rows }
         case .json:
@@ -80,11 +95,17 @@ final class ScorePrinter: Sendable {
                         "customer", "segment_id", "segment", "distance", "runner_up", "outlier",
                         "why (+ pulls in, - pushes away, vs the runner-up)", "atypical",
                         "rfm_segment",
-                    ], rows))
+                    ] + (value?.shownNames ?? []) + (recommends ? ["recommended"] : []), rows))
         case .json:
             let merged = pending.withLock { $0.merged }
             Output.print((try? Output.json(merged)) ?? "{}")
         }
+    }
+
+    /// "85123A WHITE HANGING HEART T-LIGHT HOLDER; 22423 REGENCY CAKESTAND 3 TIER".
+    static func products(_ products: [Segmentation_V1_ProductStat]) -> String {
+        products.map { $0.name.isEmpty ? $0.code : "\($0.code) \($0.name)" }.joined(
+            separator: "; ")
     }
 
     /// Adds one message's cleaning counts to the whole input's (steps matched by name and rule).
@@ -141,5 +162,39 @@ final class ScorePrinter: Sendable {
         return (Array(pulls) + pushes).map {
             "\($0.0) \($0.1 > 0 ? "+" : "-")\(Int((abs($0.1) * 100).rounded()))%"
         }.joined(separator: ", ")
+    }
+}
+
+/// The customer-value columns of scores: named after their horizons, empty for a customer the
+/// model gave no figures (a missing money figure: no spend model).
+struct ValueColumns: Sendable {
+    let horizons: ValueSettings
+    let money: Bool
+
+    var names: [String] {
+        ["p_alive", "expected_purchases_\(horizons.purchaseHorizonDays)d"]
+            + (money ? ["expected_spend", "clv_\(horizons.valueHorizonDays)d"] : [])
+    }
+    var shownNames: [String] {
+        ["P(alive)", "purchases \(horizons.purchaseHorizonDays)d"]
+            + (money ? ["value \(horizons.valueHorizonDays)d"] : [])
+    }
+
+    func raw(_ score: Segmentation_V1_CustomerScore) -> [String] {
+        guard score.hasValue else { return names.map { _ in "" } }
+        let v = score.value
+        return [Output.raw(v.pAlive), Output.raw(v.expectedPurchases)]
+            + (money
+                ? [
+                    v.hasExpectedSpend ? Output.raw(v.expectedSpend) : "",
+                    v.hasLifetimeValue ? Output.raw(v.lifetimeValue) : "",
+                ] : [])
+    }
+
+    func shown(_ score: Segmentation_V1_CustomerScore) -> [String] {
+        guard score.hasValue else { return shownNames.map { _ in "" } }
+        let v = score.value
+        return [Output.number(v.pAlive, digits: 2), Output.number(v.expectedPurchases, digits: 2)]
+            + (money ? [v.hasLifetimeValue ? Output.number(v.lifetimeValue, digits: 0) : ""] : [])
     }
 }

@@ -153,6 +153,13 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
                     message.rfmSegments = batch.map { $0.rfmSegment?.rawValue ?? "" }
                     message.outliers = batch.map(\.outlier)
                     message.atypical = batch.map { $0.atypical.joined(separator: "; ") }
+                    if batch.contains(where: { $0.value != nil }) {
+                        let figures = batch.map(\.value)
+                        message.pAlive = figures.map { $0?.probabilityAlive ?? .nan }
+                        message.expectedPurchases90D = figures.map { $0?.expectedPurchases ?? .nan }
+                        message.expectedSpend = figures.map { $0?.expectedSpend ?? .nan }
+                        message.clv365D = figures.map { $0?.lifetimeValue ?? .nan }
+                    }
                     message.features = rows.flatMap { row in
                         (0..<names.count).map { result.features.values[row, $0] }
                     }

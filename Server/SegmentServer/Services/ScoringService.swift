@@ -80,7 +80,11 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     private static func isLarge(_ request: Segmentation_V1_ScoreRequest) -> Bool {
         switch request.input {
         case .matrix(let matrix)?: matrix.values.count > 100_000
-        case .features(let rows)?: rows.rows.count > 10_000
+        // Customer-value figures cost about as much as ten segment placements each.
+        case .features(let rows)?:
+            rows.rows.count
+                > (rows.featureNames.contains(where: PurchaseSummary.columnNames.contains)
+                    ? 1_000 : 10_000)
         case .csv(let csv)?: csv.data.count > 512 << 10
         case nil: false
         }
@@ -136,17 +140,26 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             $0.modelVersion = Int32(resolved.version)
         }
         let model = resolved.model
+        let options = try request.scoreOptions()
         func present(_ assignments: [Assignment]) -> [Segmentation_V1_CustomerScore] {
-            request.omitNames ? assignments.map(\.compactProto) : assignments.map(\.proto)
+            request.omitNames
+                ? assignments.map(\.compactProto) : assignments.map { $0.proto(options.value) }
         }
         switch request.input {
         case .matrix(let matrix)?:
+            guard options == ScoreOptions() else {
+                throw InvalidField(
+                    options.recommend > 0 ? "recommend" : "value_options",
+                    "matrix input carries segments only: send features or csv for customer value or recommendations"
+                )
+            }
             response.packed = try scoreMatrix(matrix, model, cancellation).proto
         case .features(let rows)?:
-            let scored = present(try scoreFeatureRows(rows, model, cancellation))
+            let scored = present(try scoreFeatureRows(rows, model, options, cancellation))
             response.scores = .with { $0.scores = scored }
         case .csv(let csv)?:
-            let (assignments, report) = try scoreCSV(csv.data, request, model, cancellation)
+            let (assignments, report) = try scoreCSV(
+                csv.data, request, model, options, cancellation)
             response.scores = .with { $0.scores = present(assignments) }
             response.dataReport = report.proto
         case nil:
@@ -191,7 +204,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     /// customer id, cancellations...) are counted in the report, never fatal.
     private static func scoreCSV(
         _ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel,
-        _ cancellation: CancellationCheck
+        _ options: ScoreOptions, _ cancellation: CancellationCheck
     ) throws -> ([Assignment], DataReport) {
         let filters = try RowFilter.list(request.filters) ?? []
         switch model.kind {
@@ -220,9 +233,11 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             }
             return (
                 try model.score(
-                    transactions: table, snapshotDay: snapshot, cancellation: cancellation), report
+                    transactions: table, snapshotDay: snapshot, options: options,
+                    cancellation: cancellation), report
             )
         case .customers:
+            if options.recommend > 0 { throw ScoringError.recommendationsNeedPurchases }
             let table = try CustomerTableLoader.read(bytes: data, source: "request")
             return try model.score(
                 customerTable: table, filters: filters, cancellation: cancellation)
@@ -230,7 +245,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     }
 
     private static func scoreFeatureRows(
-        _ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel,
+        _ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel, _ options: ScoreOptions,
         _ cancellation: CancellationCheck
     ) throws -> [Assignment] {
         guard !rows.rows.isEmpty else { throw ScoringError.emptyBatch }
@@ -250,7 +265,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         }
         return try model.score(
             customerIDs: ids, columns: rows.featureNames,
-            values: Matrix(rows: ids.count, columns: width, values: values),
+            values: Matrix(rows: ids.count, columns: width, values: values), options: options,
             cancellation: cancellation)
     }
 }

@@ -419,6 +419,7 @@ extension SegmentationModel {
 /// configuration (filters, columns, snapshot), so it matches what the model was trained on.
 public struct TrainingAssignments: Sendable {
     public var features: CustomerFeatures
+    /// Each with its customer-value figures at the model's horizons, when the model has them.
     public var assignments: [Assignment]
 }
 
@@ -434,8 +435,14 @@ extension SegmentationModel {
         let prepared = try SegmentationTrainer(configuration: configuration).prepare(sources)
         try cancellation.throwIfCancelled()
         let values = try prepared.features.selecting(features: pipeline.features)
-        let assignments = try score(
+        var assignments = try score(
             customerIDs: prepared.features.customerIDs, columns: pipeline.features, values: values)
+        if let histories = prepared.histories, let snapshotDay = prepared.snapshotDay {
+            try cancellation.throwIfCancelled()
+            addValue(
+                &assignments, summaries: histories.summaries(snapshotDay: snapshotDay),
+                settings: nil)
+        }
         return TrainingAssignments(features: prepared.features, assignments: assignments)
     }
 }

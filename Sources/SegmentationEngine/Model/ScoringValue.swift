@@ -114,7 +114,7 @@ extension SegmentationModel {
 }
 
 extension ScoringError {
-    static let recommendationsNeedPurchases = ScoringError.badOption(
+    public static let recommendationsNeedPurchases = ScoringError.badOption(
         field: "recommend",
         reason: "needs transactions with a product column, to know what each customer bought")
 }

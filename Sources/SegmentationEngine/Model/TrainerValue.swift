@@ -20,7 +20,10 @@ extension SegmentationTrainer {
             let segments = SegmentValue.bySegment(
                 figures, labels: labels.map(Int.init), segments: profiles.count,
                 settings: value.settings)
-            for c in profiles.indices { profiles[c].facts?.value = segments[c] }
+            for c in profiles.indices {
+                profiles[c].facts?.value = segments[c]
+                profiles[c].facts?.value?.dropoutProbability = value.model?.dropoutProbability
+            }
         }
         return value
     }

@@ -378,6 +378,11 @@ enum RFMWording {
             " By the purchase model (BG/NBD), their mean probability of still buying is "
             + String(format: "%.2f", v.meanProbabilityAlive)
             + " and \(percent(v.shareLikelyLapsed)) are likely lapsed (P(alive) under 0.5)"
+        if let dropout = v.dropoutProbability, dropout < CustomerValueModel.negligibleDropout {
+            text +=
+                ", but the model finds almost no dropout in this data (a customer stops after a purchase with probability "
+                + String(format: "%.2g", dropout) + "), so its P(alive) cannot single out lapsed customers"
+        }
         if f.oneTimeShare >= 0.5 {
             text +=
                 "; one-time buyers count as alive, as the model sees no dropout before a repeat purchase"
@@ -389,7 +394,7 @@ enum RFMWording {
         {
             text +=
                 " worth \(amount(revenue)); their \(v.valueHorizonDays)-day value is \(amount(lifetime)), "
-                + "\(amount(risk)) of it from customers likely lapsed"
+                + (risk > 0 ? "\(amount(risk))" : "none") + " of it from customers likely lapsed"
         }
         return text + "."
     }

@@ -16,6 +16,12 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
     /// What a reader of the figures must know (an assumption that does not hold, say).
     public var warnings: [String]
 
+    /// The mean probability that a customer drops out after a purchase, a / (a + b).
+    public var dropoutProbability: Double { purchases.a / (purchases.a + purchases.b) }
+    /// Under this dropout probability the model sees almost no customer stop buying, so its
+    /// P(alive) is near 1 for everyone and cannot single out lapsed customers.
+    public static let negligibleDropout = 0.01
+
     /// Fewest repeat buyers a fit rests on.
     public static let minimumRepeatBuyers = 20
     /// |correlation| from which the Gamma-Gamma assumption is reported as violated.
@@ -49,6 +55,13 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
             purchases: purchases, purchasesFit: purchasesFit,
             spendFrequencyCorrelation: GammaGamma.spendFrequencyCorrelation(customers),
             warnings: [])
+        if model.dropoutProbability < negligibleDropout {
+            model.warnings.append(
+                "the purchase model finds almost no dropout (a customer stops after a purchase with probability "
+                    + String(format: "%.2g", model.dropoutProbability)
+                    + "), so P(alive) is near 1 for nearly everyone and cannot single out lapsed customers; "
+                    + "days since the last purchase are the better guide here")
+        }
         model.fitSpend(customers, optimizer: optimizer)
         return model
     }

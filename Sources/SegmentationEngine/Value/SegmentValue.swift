@@ -21,6 +21,9 @@ public struct SegmentValue: Sendable, Equatable, Codable {
     /// The lifetime value of its customers whose P(alive) is below the threshold: what is at
     /// stake if they are not won back.
     public var valueAtRisk: Double?
+    /// The model's probability that a customer drops out after a purchase (nil in figures made
+    /// without it): under `CustomerValueModel.negligibleDropout`, P(alive) says little.
+    public var dropoutProbability: Double?
 
     /// P(alive) under which a customer counts as likely lapsed (and their value at risk).
     public static let aliveThreshold = 0.5
