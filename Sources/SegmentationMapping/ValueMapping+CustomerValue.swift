@@ -87,7 +87,9 @@ extension ValueSettings {
                 "\(prefix).\(name) is \(value); give \(days.lowerBound) to \(days.upperBound) days (0: the default)"
             )
         }
-        if message.purchaseHorizonDays != 0 { purchaseHorizonDays = Int(message.purchaseHorizonDays) }
+        if message.purchaseHorizonDays != 0 {
+            purchaseHorizonDays = Int(message.purchaseHorizonDays)
+        }
         if message.valueHorizonDays != 0 { valueHorizonDays = Int(message.valueHorizonDays) }
         let rate = message.annualDiscountRate
         guard rate.isFinite, Self.discountRates.contains(rate) else {
@@ -112,7 +114,9 @@ extension ModelCustomerValue {
                 }
                 message.purchasesFit = model.purchasesFit.proto
                 if let spend = model.spend, let fit = model.spendFit {
-                    message.spend = .with { $0.p = spend.p; $0.q = spend.q; $0.v = spend.v }
+                    message.spend = .with {
+                        $0.p = spend.p; $0.q = spend.q; $0.v = spend.v
+                    }
                     message.spendFit = fit.proto
                 }
                 if let correlation = model.spendFrequencyCorrelation {
@@ -147,7 +151,8 @@ extension Segmentation_V1_ScoreRequest {
         let maximum = ScoreOptions.maximumRecommendations
         guard (0...maximum).contains(Int(recommend)) else {
             throw InvalidField(
-                "recommend", "recommend is \(recommend); ask for 0 to \(maximum) products per customer")
+                "recommend",
+                "recommend is \(recommend); ask for 0 to \(maximum) products per customer")
         }
         return ScoreOptions(
             value: hasValueOptions ? try ValueSettings(valueOptions, field: "value_options") : nil,

@@ -113,26 +113,34 @@ struct ClaimChecker {
                 ? ["'\(label.name)': quotes P(alive) without a purchase model"] : []
         }
         let text = label.description
-        let pattern = #"mean probability of still buying is ([0-9.]+) and ([<>]?[0-9.]+)% are likely lapsed"#
+        let pattern =
+            #"mean probability of still buying is ([0-9.]+) and ([<>]?[0-9.]+)% are likely lapsed"#
         guard let match = text.range(of: pattern, options: .regularExpression) else {
             return ["'\(label.name)': the description does not state the segment's P(alive)"]
         }
         let numbers = text[match].matches(of: #/[0-9]+(\.[0-9]+)?/#).map { Double($0.output.0)! }
         var problems: [String] = []
         if abs(numbers[0] - value.meanProbabilityAlive) > 0.006 {
-            problems.append("'\(label.name)': prints mean P(alive) \(numbers[0]) for \(value.meanProbabilityAlive)")
+            problems.append(
+                "'\(label.name)': prints mean P(alive) \(numbers[0]) for \(value.meanProbabilityAlive)"
+            )
         }
         let bounded = text[match].contains("<1%") || text[match].contains(">99%")
         if !bounded && abs(numbers[1] - value.shareLikelyLapsed * 100) > 0.51 {
-            problems.append("'\(label.name)': prints \(numbers[1])% likely lapsed for \(value.shareLikelyLapsed)")
+            problems.append(
+                "'\(label.name)': prints \(numbers[1])% likely lapsed for \(value.shareLikelyLapsed)"
+            )
         }
         if f.oneTimeShare >= 0.5 && !text.contains("one-time buyers count as alive") {
-            problems.append("'\(label.name)': mostly one-time buyers, without saying the model counts them alive")
+            problems.append(
+                "'\(label.name)': mostly one-time buyers, without saying the model counts them alive"
+            )
         }
         if let dropout = value.dropoutProbability, dropout < 0.01,
             !text.contains("finds almost no dropout")
         {
-            problems.append("'\(label.name)': quotes P(alive) without saying the model sees almost no dropout")
+            problems.append(
+                "'\(label.name)': quotes P(alive) without saying the model sees almost no dropout")
         }
         if value.lifetimeValue != nil && !text.contains("-day value is") {
             problems.append("'\(label.name)': leaves out the segment's lifetime value")

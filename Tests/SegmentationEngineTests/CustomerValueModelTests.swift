@@ -36,7 +36,9 @@ struct CustomerValueModelTests {
         for segment in model.segments {
             let segmentValue = try #require(segment.profile.facts?.value)
             #expect(segmentValue.customers == customers[segment.id])
-            #expect(abs(segmentValue.lifetimeValue! - expected[segment.id]) < 1e-6 * expected[segment.id])
+            #expect(
+                abs(segmentValue.lifetimeValue! - expected[segment.id]) < 1e-6
+                    * expected[segment.id])
         }
     }
 
@@ -74,8 +76,11 @@ struct CustomerValueModelTests {
         #expect(labels[0].description.contains("ave most likely stopped buying (64% with"))
         #expect(labels[0].description.contains("1,500 of it from customers likely lapsed"))
         #expect(
-            ["Low-cost automated reactivation emails", "Reminder campaign with recommendations from past purchases"]
-                .contains(labels[0].actions.first ?? ""), "\(labels[0].actions)")
+            [
+                "Low-cost automated reactivation emails",
+                "Reminder campaign with recommendations from past purchases",
+            ]
+            .contains(labels[0].actions.first ?? ""), "\(labels[0].actions)")
         #expect(!labels[1].name.contains("Lapsed"))
         // The same segment without a purchase model claims nothing of it.
         profile.facts!.value = nil
@@ -109,7 +114,8 @@ struct CustomerValueModelTests {
             model.segments[0].profile.features.first { $0.feature == name }!.median
         }
         let row = Matrix(rows: 1, columns: columns.count, values: base + [3, 100, 200, 45])
-        let settings = ValueSettings(purchaseHorizonDays: 30, valueHorizonDays: 730, annualDiscountRate: 0.1)
+        let settings = ValueSettings(
+            purchaseHorizonDays: 30, valueHorizonDays: 730, annualDiscountRate: 0.1)
         let scored = try model.score(
             customerIDs: ["x"], columns: columns, values: row,
             options: ScoreOptions(value: settings))
@@ -133,11 +139,14 @@ struct CustomerValueModelTests {
         #expect(refusal(base + [2.5, 100, 200, 45]).contains("btyd_frequency"))
         #expect(refusal(base + [3, 100, 200, -1]).contains("btyd_monetary"))
         #expect(
-            refusal(base + [3, 100], columns: model.pipeline.features + ["btyd_frequency", "btyd_recency"])
+            refusal(
+                base + [3, 100],
+                columns: model.pipeline.features + ["btyd_frequency", "btyd_recency"])
                 == "missing column 'btyd_t'")
         do {
             _ = try model.score(
-                customerIDs: ["x"], columns: columns, values: row, options: ScoreOptions(recommend: 3))
+                customerIDs: ["x"], columns: columns, values: row,
+                options: ScoreOptions(recommend: 3))
             Issue.record("recommendations without purchases were accepted")
         } catch let error as ScoringError {
             #expect(error.description.hasPrefix("recommend needs transactions"))
@@ -185,7 +194,8 @@ struct CustomerValueModelTests {
         let (model, _) = Self.trained
         let value = try #require(model.customerValue)
         guard let check = value.calibration else {
-            #expect(value.calibrationNote?.contains("span") == true, "\(value.calibrationNote ?? "")")
+            #expect(
+                value.calibrationNote?.contains("span") == true, "\(value.calibrationNote ?? "")")
             return
         }
         #expect(check.groups.reduce(0) { $0 + $1.customers } > 0)
@@ -199,5 +209,32 @@ struct CustomerValueModelTests {
         let again = try SegmentationModel(serialized: model.serialized())
         #expect(again.customerValue == model.customerValue)
         #expect(again.segments.map(\.profile.products) == model.segments.map(\.profile.products))
+    }
+
+    @Test(
+        "On the demo's generated orders (spend per purchase in the hundreds) both fits converge to lifetimes' parameters"
+    )
+    func generatedSpendScale() throws {
+        let csv = SampleDataGenerator(customers: 3000, seed: 7).generate().csv
+        var loader = TransactionLoader()
+        try loader.add(bytes: Data(csv.utf8), source: "sample.csv")
+        let (table, _) = try loader.finish()
+        let snapshot = RFMFeatureBuilder.build(table).snapshotDay
+        let model = try CustomerValueModel.fit(
+            PurchaseHistories(table).summaries(snapshotDay: snapshot))
+        let spend = try #require(model.spend, "\(model.warnings)")
+        #expect(model.spendFit!.converged && model.spendFit!.iterations < 100)
+        // lifetimes 0.11.3 (BetaGeoFitter, GammaGammaFitter) on the same summaries.
+        let theirs: [(String, Double, Double)] = [
+            ("r", model.purchases.r, 0.8345939425929008),
+            ("alpha", model.purchases.alpha, 36.981207130629976),
+            ("a", model.purchases.a, 0.24682813592042255),
+            ("b", model.purchases.b, 1.4286681579018938),
+            ("p", spend.p, 1.466789943015667), ("q", spend.q, 4.297001967947725),
+            ("v", spend.v, 923.1857324070406),
+        ]
+        for (name, ours, reference) in theirs {
+            #expect(abs(ours - reference) / reference < 1e-5, "\(name): \(ours) vs \(reference)")
+        }
     }
 }

@@ -260,7 +260,9 @@ struct Models: AsyncParsableCommand {
                 + "Transactions models with a customer-value model add p_alive, expected_purchases_90d, expected_spend "
                 + "and clv_365d (empty where the model has no spend model)."
         )
-        static let valueColumns = ["p_alive", "expected_purchases_90d", "expected_spend", "clv_365d"]
+        static let valueColumns = [
+            "p_alive", "expected_purchases_90d", "expected_spend", "clv_365d",
+        ]
         @Argument(help: "name, name@version or name@alias.") var reference: String
         @Option(name: .shortAndLong, help: "Output CSV file (default: standard output).")
         var output: String?
@@ -338,7 +340,10 @@ struct Models: AsyncParsableCommand {
                                             ? [
                                                 part.pAlive, part.expectedPurchases90D,
                                                 part.expectedSpend, part.clv365D,
-                                            ].map { i < $0.count && !$0[i].isNaN ? Output.raw($0[i]) : "" }
+                                            ].map {
+                                                i < $0.count && !$0[i].isNaN
+                                                    ? Output.raw($0[i]) : ""
+                                            }
                                             : []) + values)
                             }
                             count += part.customerIds.count

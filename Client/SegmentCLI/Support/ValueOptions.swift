@@ -5,7 +5,8 @@ import SegmentationEngine
 struct ValueOptions: ParsableArguments, Sendable {
     @Option(
         name: .customLong("purchase-horizon-days"),
-        help: "Days after the snapshot expected purchases are counted over (1 to 3650; default 90).")
+        help: "Days after the snapshot expected purchases are counted over (1 to 3650; default 90)."
+    )
     var purchaseHorizonDays = ValueSettings.defaultPurchaseHorizonDays
 
     @Option(
@@ -30,7 +31,8 @@ struct ValueOptions: ParsableArguments, Sendable {
             ("--purchase-horizon-days", purchaseHorizonDays),
             ("--value-horizon-days", valueHorizonDays),
         ] where !days.contains(value) {
-            throw ValidationError("\(flag) must be between \(days.lowerBound) and \(days.upperBound)")
+            throw ValidationError(
+                "\(flag) must be between \(days.lowerBound) and \(days.upperBound)")
         }
         guard discountRate.isFinite, ValueSettings.discountRates.contains(discountRate) else {
             throw ValidationError("--discount-rate must be between 0 and 1 (0.1 is 10% a year)")

@@ -46,10 +46,12 @@ enum ValuePrinter {
                         ? [
                             "revenue_\(h.purchaseHorizonDays)d", "value_\(h.valueHorizonDays)d",
                             "value_at_risk",
-                        ] : []), rows))
+                        ] : []),
+                rows))
         lines.append(
             "likely lapsed: P(alive) under 0.5; value at risk: the value of those customers; "
-                + "one-time buyers count as alive (the model sees no dropout before a repeat purchase)")
+                + "one-time buyers count as alive (the model sees no dropout before a repeat purchase)"
+        )
         if value.hasCalibration {
             let c = value.calibration
             lines.append(

@@ -21,7 +21,8 @@ public struct ScoreOptions: Sendable, Equatable {
             throw ScoringError.badOption(
                 field: "recommend",
                 reason:
-                    "is \(recommend); ask for 0 to \(Self.maximumRecommendations) products per customer")
+                    "is \(recommend); ask for 0 to \(Self.maximumRecommendations) products per customer"
+            )
         }
     }
 }
@@ -51,7 +52,8 @@ extension PurchaseSummary {
                 guard let j = at[k] else { return 0 }
                 let value = values[i, j]
                 guard value.isFinite else {
-                    throw ScoringError.nonFinite(customer: customer, field: columnNames[k], value: value)
+                    throw ScoringError.nonFinite(
+                        customer: customer, field: columnNames[k], value: value)
                 }
                 guard value >= 0 else {
                     throw ScoringError.outOfDomain(
@@ -60,7 +62,9 @@ extension PurchaseSummary {
                 }
                 return value
             }
-            let (frequency, recency, age, monetary) = (try read(0), try read(1), try read(2), try read(3))
+            let (frequency, recency, age, monetary) = (
+                try read(0), try read(1), try read(2), try read(3)
+            )
             guard frequency == frequency.rounded(), frequency < 1e9 else {
                 throw ScoringError.outOfDomain(
                     customer: customer, field: columnNames[0], value: frequency,
@@ -69,7 +73,8 @@ extension PurchaseSummary {
             guard recency <= age else {
                 throw ScoringError.outOfDomain(
                     customer: customer, field: columnNames[1], value: recency,
-                    reason: "is after btyd_t (\(age)): the last purchase cannot follow the snapshot")
+                    reason: "is after btyd_t (\(age)): the last purchase cannot follow the snapshot"
+                )
             }
             summaries.append(
                 PurchaseSummary(

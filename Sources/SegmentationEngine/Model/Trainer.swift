@@ -193,10 +193,12 @@ public struct SegmentationTrainer: Sendable {
         let customerValue = valueStep(data, labels: ordered.labels, profiles: &profiles)
         if let note = customerValue?.unavailable {
             progress(
-                TrainingEvent(stage: .profiling, fraction: 0.9, message: "no customer value: \(note)"))
+                TrainingEvent(
+                    stage: .profiling, fraction: 0.9, message: "no customer value: \(note)"))
         }
         for warning in customerValue?.model?.warnings ?? [] {
-            progress(TrainingEvent(stage: .profiling, fraction: 0.9, message: "warning: \(warning)"))
+            progress(
+                TrainingEvent(stage: .profiling, fraction: 0.9, message: "warning: \(warning)"))
         }
         try cancellation.throwIfCancelled()
         UnsteadyClaims.mark(

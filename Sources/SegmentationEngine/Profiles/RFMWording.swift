@@ -381,7 +381,8 @@ enum RFMWording {
         if let dropout = v.dropoutProbability, dropout < CustomerValueModel.negligibleDropout {
             text +=
                 ", but the model finds almost no dropout in this data (a customer stops after a purchase with probability "
-                + String(format: "%.2g", dropout) + "), so its P(alive) cannot single out lapsed customers"
+                + String(format: "%.2g", dropout)
+                + "), so its P(alive) cannot single out lapsed customers"
         }
         if f.oneTimeShare >= 0.5 {
             text +=

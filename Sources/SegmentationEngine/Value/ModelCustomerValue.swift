@@ -32,7 +32,9 @@ public struct ModelCustomerValue: Codable, Sendable, Equatable {
     }
 
     /// Every customer's figures at the settings (nil without a model).
-    public func figures(_ summaries: [PurchaseSummary], settings: ValueSettings? = nil)
+    public func figures(
+        _ summaries: [PurchaseSummary], settings: ValueSettings? = nil
+    )
         -> [CustomerValueFigures]?
     {
         guard let model else { return nil }

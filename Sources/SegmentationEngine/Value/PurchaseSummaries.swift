@@ -57,7 +57,9 @@ public struct PurchaseHistories: Sendable {
     func summary(of c: Int, through lastDay: Int, snapshotDay: Int) -> PurchaseSummary {
         let range = start[c]..<start[c + 1]
         let end = days[range].firstIndex { $0 > lastDay } ?? range.upperBound
-        guard end > range.lowerBound else { return PurchaseSummary(frequency: 0, recency: 0, age: 0) }
+        guard end > range.lowerBound else {
+            return PurchaseSummary(frequency: 0, recency: 0, age: 0)
+        }
         let first = days[range.lowerBound], last = days[end - 1]
         let repeats = end - range.lowerBound - 1
         let repeatSpend = spend[(range.lowerBound + 1)..<end].reduce(0, +)

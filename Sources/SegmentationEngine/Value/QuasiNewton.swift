@@ -35,7 +35,14 @@ struct QuasiNewton {
                 direction = gradient.map { -$0 }
                 slope = Self.dot(direction, gradient)
             }
-            guard let next = lineSearch(x, value, direction, slope, objective) else {
+            // The first step is scaled to the gradient (about a unit move), as the identity
+            // Hessian knows nothing of the problem's scale; after that BFGS's own step, 1.
+            let initialStep =
+                iteration == 0 ? min(1, 1 / max(Self.norm(gradient), 1e-300)) : 1
+            guard
+                let next = lineSearch(
+                    x, value, direction, slope, initialStep: initialStep, objective)
+            else {
                 return Result(
                     point: x, value: value, iterations: iteration,
                     converged: Self.norm(gradient) < gradientTolerance * 1e3)
@@ -50,22 +57,63 @@ struct QuasiNewton {
             converged: Self.norm(gradient) < gradientTolerance)
     }
 
-    /// The first step 1, 1/2, 1/4... that lowers the value enough (Armijo, c = 1e-4) and keeps it
-    /// finite; nil when none does within 60 halvings.
+    private typealias Probe = (step: Double, value: Double, gradient: [Double], slope: Double)
+
+    /// A step along `direction` meeting the strong Wolfe conditions (enough decrease, c1 = 1e-4,
+    /// and a flattened slope, c2 = 0.9: Nocedal & Wright's algorithm 3.5 with a bisecting zoom),
+    /// so every BFGS update has the curvature it needs. A step to a non-finite value counts as
+    /// too long. nil when no step lowers the value.
     private func lineSearch(
         _ x: [Double], _ value: Double, _ direction: [Double], _ slope: Double,
-        _ objective: ([Double]) -> (value: Double, gradient: [Double])
+        initialStep: Double, _ objective: ([Double]) -> (value: Double, gradient: [Double])
     ) -> (point: [Double], value: Double, gradient: [Double])? {
-        var step = 1.0
-        for _ in 0..<60 {
-            let point = zip(x, direction).map { $0 + step * $1 }
-            let (next, gradient) = objective(point)
-            if next.isFinite, next <= value + 1e-4 * step * slope, gradient.allSatisfy(\.isFinite) {
-                return (point, next, gradient)
-            }
-            step /= 2
+        let (c1, c2) = (1e-4, 0.9)
+        func probe(_ step: Double) -> Probe {
+            let (next, gradient) = objective(zip(x, direction).map { $0 + step * $1 })
+            let finite = next.isFinite && gradient.allSatisfy(\.isFinite)
+            return (
+                step, finite ? next : .infinity, gradient,
+                finite ? Self.dot(gradient, direction) : 0
+            )
         }
-        return nil
+        func sufficient(_ p: Probe) -> Bool { p.value <= value + c1 * p.step * slope }
+        func flat(_ p: Probe) -> Bool { abs(p.slope) <= -c2 * slope }
+        var best: Probe?
+        func found(_ p: Probe) -> (point: [Double], value: Double, gradient: [Double]) {
+            (zip(x, direction).map { $0 + p.step * $1 }, p.value, p.gradient)
+        }
+        func zoom(_ low: Probe, _ high: Probe) -> Probe? {
+            var (low, high) = (low, high)
+            for _ in 0..<40 {
+                let p = probe((low.step + high.step) / 2)
+                if !sufficient(p) || p.value >= low.value {
+                    high = p
+                } else {
+                    if flat(p) { return p }
+                    if p.slope * (high.step - low.step) >= 0 { high = low }
+                    low = p
+                }
+            }
+            return low.step > 0 ? low : nil
+        }
+        var previous: Probe = (0, value, [], slope)
+        var step = initialStep
+        for i in 0..<40 {
+            let p = probe(step)
+            if !sufficient(p) || (i > 0 && p.value >= previous.value) {
+                best = zoom(previous, p)
+                break
+            }
+            if flat(p) { return found(p) }
+            if p.slope >= 0 {
+                best = zoom(p, previous)
+                break
+            }
+            previous = p
+            best = p
+            step *= 2
+        }
+        return best.map(found)
     }
 
     /// The BFGS update of the inverse Hessian, skipped when the curvature condition fails.
