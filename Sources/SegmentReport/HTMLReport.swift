@@ -38,6 +38,7 @@ public enum HTMLReport {
         html += section(
             "The segments", detail.segments.enumerated().map { segmentCard($1, index: $0) }.joined()
         )
+        html += section("Customer value", ValueSection.html(detail, figures: figures))
         if let grid = figures["rfm-grid"] { html += section("The RFM grid", figureHTML(grid)) }
         if let countries = figures["countries"] {
             html += section("Regional view", figureHTML(countries))
@@ -57,7 +58,8 @@ public enum HTMLReport {
             ProfileFigures.heatmap(detail), ProfileFigures.boxPlots(detail),
             ProfileFigures.pairPlot(detail),
             ProfileFigures.shares(detail), RFMFigures.grid(detail), RFMFigures.countries(detail),
-            DendrogramFigure.make(detail),
+            DendrogramFigure.make(detail), ValueFigures.calibration(detail),
+            ValueFigures.probabilityAlive(detail), ValueFigures.segmentValue(detail),
         ]
         return Dictionary(uniqueKeysWithValues: made.compactMap { $0 }.map { ($0.id, $0) })
     }
@@ -260,6 +262,7 @@ public enum HTMLReport {
                 "<li>\(h(readable(f.feature))): median \(h(Format.feature(f.feature, f.median)))\(h(population))</li>"
         }
         html += "<ul class=\"numbers\">" + numbers.joined() + "</ul>"
+        html += ValueSection.card(segment)
         if !segment.actions.isEmpty {
             html +=
                 "<p class=\"label\">Recommended actions</p><ol>"

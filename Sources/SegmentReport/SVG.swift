@@ -86,14 +86,14 @@ struct SVG {
 
     mutating func path(
         _ d: String, stroke: String, fill: String = "none", width: Double = 1.5,
-        cssClass: String? = nil
+        dashed: Bool = false, cssClass: String? = nil
     ) {
         parts.append(
             "<path"
                 + Self.attributes([
                     ("d", d), ("stroke", stroke), ("fill", fill),
                     ("stroke-width", Self.number(width)),
-                    ("class", cssClass),
+                    ("stroke-dasharray", dashed ? "5 3" : nil), ("class", cssClass),
                 ]) + "/>")
     }
 

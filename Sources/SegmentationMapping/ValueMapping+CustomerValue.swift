@@ -51,6 +51,8 @@ extension SegmentValue {
             if let expectedRevenue { $0.expectedRevenue = expectedRevenue }
             if let lifetimeValue { $0.lifetimeValue = lifetimeValue }
             if let valueAtRisk { $0.valueAtRisk = valueAtRisk }
+            $0.pAliveHistogram = (aliveHistogram ?? []).map(Int64.init)
+            $0.dropoutProbability = dropoutProbability ?? 0
         }
     }
 }

@@ -394,6 +394,13 @@ public nonisolated struct Segmentation_V1_SegmentValue: Sendable {
   /// Clears the value of `valueAtRisk`. Subsequent reads from it will return its default value.
   public mutating func clearValueAtRisk() {self._valueAtRisk = nil}
 
+  /// Its customers by P(alive) in tenths: [0, 0.1), [0.1, 0.2), ... [0.9, 1].
+  public var pAliveHistogram: [Int64] = []
+
+  /// The model's probability that a customer drops out after a purchase, a / (a + b): under
+  /// 0.01, P(alive) is near 1 for nearly everyone and cannot single out lapsed customers.
+  public var dropoutProbability: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2212,7 +2219,7 @@ nonisolated extension Segmentation_V1_SegmentProducts: SwiftProtobuf.Message, Sw
 
 nonisolated extension Segmentation_V1_SegmentValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentValue"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}customers\0\u{3}purchase_horizon_days\0\u{3}value_horizon_days\0\u{3}mean_p_alive\0\u{3}share_likely_lapsed\0\u{3}expected_purchases\0\u{3}expected_revenue\0\u{3}lifetime_value\0\u{3}value_at_risk\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}customers\0\u{3}purchase_horizon_days\0\u{3}value_horizon_days\0\u{3}mean_p_alive\0\u{3}share_likely_lapsed\0\u{3}expected_purchases\0\u{3}expected_revenue\0\u{3}lifetime_value\0\u{3}value_at_risk\0\u{3}p_alive_histogram\0\u{3}dropout_probability\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2229,6 +2236,8 @@ nonisolated extension Segmentation_V1_SegmentValue: SwiftProtobuf.Message, Swift
       case 7: try { try decoder.decodeSingularDoubleField(value: &self._expectedRevenue) }()
       case 8: try { try decoder.decodeSingularDoubleField(value: &self._lifetimeValue) }()
       case 9: try { try decoder.decodeSingularDoubleField(value: &self._valueAtRisk) }()
+      case 10: try { try decoder.decodeRepeatedInt64Field(value: &self.pAliveHistogram) }()
+      case 11: try { try decoder.decodeSingularDoubleField(value: &self.dropoutProbability) }()
       default: break
       }
     }
@@ -2266,6 +2275,12 @@ nonisolated extension Segmentation_V1_SegmentValue: SwiftProtobuf.Message, Swift
     try { if let v = self._valueAtRisk {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
     } }()
+    if !self.pAliveHistogram.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.pAliveHistogram, fieldNumber: 10)
+    }
+    if self.dropoutProbability.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.dropoutProbability, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2279,6 +2294,8 @@ nonisolated extension Segmentation_V1_SegmentValue: SwiftProtobuf.Message, Swift
     if lhs._expectedRevenue != rhs._expectedRevenue {return false}
     if lhs._lifetimeValue != rhs._lifetimeValue {return false}
     if lhs._valueAtRisk != rhs._valueAtRisk {return false}
+    if lhs.pAliveHistogram != rhs.pAliveHistogram {return false}
+    if lhs.dropoutProbability != rhs.dropoutProbability {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

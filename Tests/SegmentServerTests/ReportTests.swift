@@ -52,8 +52,18 @@ struct ModelReportTests {
             Set(figures.keys) == [
                 "k-choice", "segment-map", "silhouettes", "profile-heatmap", "box-plots",
                 "pair-plot",
-                "shares", "rfm-grid", "countries",
+                "shares", "rfm-grid", "countries", "value-calibration", "p-alive",
+                "segment-value",
             ])
+        // The customer-value model came through the server: fitted, each segment's figures
+        // summing to what the value chart says.
+        #expect(model.hasCustomerValue && model.customerValue.unavailable.isEmpty)
+        let lifetime = model.segments.reduce(0) { $0 + $1.facts.value.lifetimeValue }
+        #expect(figures["segment-value"]!.reading.contains("\(Format.amount(lifetime)) in all"))
+        #expect(
+            model.segments.allSatisfy {
+                $0.facts.value.pAliveHistogram.reduce(0, +) == $0.size
+            })
         for segment in model.segments {
             #expect(html.contains(SVG.escape(segment.name)), "segment \(segment.id) is not named")
             #expect(html.contains("id=\"segment-\(segment.id)\""))

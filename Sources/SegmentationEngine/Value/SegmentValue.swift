@@ -24,6 +24,8 @@ public struct SegmentValue: Sendable, Equatable, Codable {
     /// The model's probability that a customer drops out after a purchase (nil in figures made
     /// without it): under `CustomerValueModel.negligibleDropout`, P(alive) says little.
     public var dropoutProbability: Double?
+    /// Its customers by P(alive) in tenths: [0, 0.1), [0.1, 0.2), ... [0.9, 1].
+    public var aliveHistogram: [Int]?
 
     /// P(alive) under which a customer counts as likely lapsed (and their value at risk).
     public static let aliveThreshold = 0.5
@@ -39,13 +41,15 @@ public struct SegmentValue: Sendable, Equatable, Codable {
             repeating: SegmentValue(
                 customers: 0, purchaseHorizonDays: settings.purchaseHorizonDays,
                 valueHorizonDays: settings.valueHorizonDays, meanProbabilityAlive: 0,
-                shareLikelyLapsed: 0, expectedPurchases: 0),
+                shareLikelyLapsed: 0, expectedPurchases: 0,
+                aliveHistogram: [Int](repeating: 0, count: 10)),
             count: segments)
         let money = figures.allSatisfy { $0.expectedSpend != nil && $0.lifetimeValue != nil }
         for (figure, label) in zip(figures, labels) {
             var value = values[label]
             let lapsed = figure.probabilityAlive < aliveThreshold
             value.customers += 1
+            value.aliveHistogram![min(9, max(0, Int(figure.probabilityAlive * 10)))] += 1
             value.meanProbabilityAlive += figure.probabilityAlive
             value.shareLikelyLapsed += lapsed ? 1 : 0
             value.expectedPurchases += figure.expectedPurchases
