@@ -27,8 +27,7 @@ struct CustomerValueModelTests {
             transactions: table, snapshotDay: model.snapshotDay!)
         var expected = [Double](repeating: 0, count: model.k)
         var customers = [Int](repeating: 0, count: model.k)
-        for (assignment, summary) in zip(assignments, summaries) {
-            let figures = fitted.figures(summary)
+        for (assignment, figures) in zip(assignments, fitted.figures(summaries)) {
             #expect(assignment.value == figures)
             expected[assignment.segmentID] += figures.lifetimeValue!
             customers[assignment.segmentID] += 1
@@ -120,7 +119,7 @@ struct CustomerValueModelTests {
             customerIDs: ["x"], columns: columns, values: row,
             options: ScoreOptions(value: settings))
         let summary = PurchaseSummary(frequency: 3, recency: 100, age: 200, monetary: 45)
-        #expect(scored[0].value == fitted.figures(summary, settings: settings))
+        #expect(scored[0].value == fitted.figures([summary], settings: settings)[0])
         // The segment is the one the clustering columns alone give.
         let plain = try model.score(
             customerIDs: ["x"], columns: model.pipeline.features,
@@ -235,6 +234,55 @@ struct CustomerValueModelTests {
         ]
         for (name, ours, reference) in theirs {
             #expect(abs(ours - reference) / reference < 1e-5, "\(name): \(ours) vs \(reference)")
+        }
+    }
+
+    @Test(
+        "The arranged likelihoods (identical customers once, gamma functions once per frequency) equal the customer-by-customer sums, value and gradient"
+    )
+    func arrangedLikelihoods() throws {
+        let cdnow = CustomerValueTests.reference.customers
+        let model = try CustomerValueModel.fit(cdnow)
+        let near = BetaGeometricNBD(r: 0.3, alpha: 5, a: 0.7, b: 2.1)
+        for bgnbd in [model.purchases, near] {
+            let direct = bgnbd.meanLogLikelihoodAndGradient(cdnow)
+            let arranged = bgnbd.meanLogLikelihoodAndGradient(PurchaseLikelihoodData(cdnow))
+            #expect(CustomerValueTests.relative(arranged.value, direct.value) < 1e-12)
+            for (a, d) in zip(arranged.gradient, direct.gradient) { #expect(abs(a - d) < 1e-10) }
+        }
+        let spend = GammaGamma(p: 5, q: 3, v: 20)
+        let direct = spend.meanLogLikelihoodAndGradient(cdnow.filter(GammaGamma.fits))
+        let arranged = spend.meanLogLikelihoodAndGradient(SpendLikelihoodData(cdnow))
+        #expect(CustomerValueTests.relative(arranged.value, direct.value) < 1e-12)
+        for (a, d) in zip(arranged.gradient, direct.gradient) { #expect(abs(a - d) < 1e-10) }
+    }
+
+    @Test(
+        "Figures in bulk equal the one-by-one figures: ages in whole days (a table) and in fractions (CDNOW's weeks)"
+    )
+    func bulkFigures() throws {
+        let (trained, _) = Self.trained
+        let model = try #require(trained.customerValue?.model)
+        let days = [
+            PurchaseSummary(frequency: 0, recency: 0, age: 30),
+            PurchaseSummary(frequency: 3, recency: 100, age: 200, monetary: 45),
+            PurchaseSummary(frequency: 3, recency: 20, age: 200, monetary: 80),
+            PurchaseSummary(frequency: 12, recency: 360, age: 365, monetary: 300),
+        ]
+        let weeks = CustomerValueTests.reference.customers
+        let settings = ValueSettings(purchaseHorizonDays: 60, valueHorizonDays: 400, annualDiscountRate: 0.08)
+        for (customers, fitted) in [(days, model), (weeks, try CustomerValueModel.fit(weeks))] {
+            let bulk = fitted.figures(customers, settings: settings)
+            let (alive, purchases) = fitted.purchases.probabilityAliveAndExpectedPurchases(
+                customers, horizon: 60)
+            for (i, customer) in customers.enumerated() {
+                let one = fitted.figures(customer, settings: settings)
+                #expect(bulk[i].probabilityAlive == one.probabilityAlive && alive[i] == one.probabilityAlive)
+                #expect(CustomerValueTests.relative(bulk[i].expectedPurchases, one.expectedPurchases) < 1e-12)
+                #expect(CustomerValueTests.relative(purchases[i], one.expectedPurchases) < 1e-12)
+                #expect(bulk[i].expectedSpend == one.expectedSpend)
+                #expect(CustomerValueTests.relative(bulk[i].lifetimeValue!, one.lifetimeValue!) < 1e-12)
+            }
         }
     }
 }

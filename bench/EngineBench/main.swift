@@ -11,6 +11,7 @@
 //   segment-bench algorithms <rows> <out-dir>      rows x 4 blobs with noise: mini-batch k-means, Gaussian
 //                                                  mixture, DBSCAN on all rows; Ward on the first 10,000
 //   segment-bench btyd-retail <by-day folder> [summary.csv]  BG/NBD + Gamma-Gamma on Online Retail
+//   segment-bench btyd-simulated [customers] [summary.csv]   the same on customers simulated from the models
 //   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
 import Foundation
 import SegmentationEngine
@@ -374,6 +375,11 @@ do {
         try customerValueRetail(
             arguments[1], summaryOut: arguments.dropFirst(2).first,
             repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+    case "btyd-simulated":
+        try customerValueSimulated(
+            customers: Int(arguments.dropFirst().first ?? "") ?? 100_000,
+            summaryOut: arguments.dropFirst(2).first.flatMap { $0.isEmpty ? nil : $0 },
+            repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
     case "algorithms":
         try algorithms(
             rows: Int(arguments.dropFirst().first ?? "") ?? 100_000,
@@ -391,6 +397,7 @@ do {
                        segment-bench kmeans-rfm [rows] [out-dir] [repeats]
                        segment-bench minibatch-memory [rows]
                        segment-bench btyd-retail <by-day folder> [summary-csv] [repeats]
+                       segment-bench btyd-simulated [customers] [summary-csv] [repeats]
                        segment-bench --smoke
 
                 """.utf8))

@@ -51,14 +51,11 @@ public struct BetaGeometricNBD: Sendable, Equatable, Codable {
     ) -> (model: BetaGeometricNBD, fit: LikelihoodFit) {
         let oldest = customers.map(\.age).max() ?? 1
         let scale = oldest > 0 ? 10 / oldest : 1
-        let scaled = customers.map {
-            PurchaseSummary(
-                frequency: $0.frequency, recency: $0.recency * scale, age: $0.age * scale)
-        }
+        let data = PurchaseLikelihoodData(customers, scale: scale)
         let result = optimizer.minimizer.minimize(from: [0, 0, 0, 0]) { theta in
             let model = BetaGeometricNBD(
                 r: exp(theta[0]), alpha: exp(theta[1]), a: exp(theta[2]), b: exp(theta[3]))
-            let (value, gradient) = model.meanLogLikelihoodAndGradient(scaled)
+            let (value, gradient) = model.meanLogLikelihoodAndGradient(data)
             return (-value, gradient.map { -$0 })
         }
         let theta = result.point
@@ -68,7 +65,9 @@ public struct BetaGeometricNBD: Sendable, Equatable, Codable {
         return (
             model,
             LikelihoodFit(
-                meanLogLikelihood: model.meanLogLikelihoodAndGradient(customers).value,
+                meanLogLikelihood: model.meanLogLikelihoodAndGradient(
+                    PurchaseLikelihoodData(customers)
+                ).value,
                 iterations: result.iterations, converged: result.converged,
                 customers: customers.count)
         )
@@ -79,7 +78,66 @@ public struct BetaGeometricNBD: Sendable, Equatable, Codable {
         terms(customer).value
     }
 
-    /// The mean log-likelihood over `customers`, and its gradient in (ln r, ln α, ln a, ln b).
+    /// The mean log-likelihood over the customers, and its gradient in (ln r, ln α, ln a, ln b):
+    /// `terms` arranged so the gamma functions are computed once per frequency.
+    func meanLogLikelihoodAndGradient(
+        _ data: PurchaseLikelihoodData
+    ) -> (value: Double, gradient: [Double]) {
+        var total = 0.0
+        var (gr, gAlpha, ga, gb) = (0.0, 0.0, 0.0, 0.0)
+        let (lgR, dgR, lgB, dgB, logAlpha) = (
+            Special.logGamma(r), Special.digamma(r), Special.logGamma(b), Special.digamma(b),
+            log(alpha)
+        )
+        let (lgAB, dgAB, logA) = (Special.logGamma(a + b), Special.digamma(a + b), log(a))
+        for run in data.runs {
+            let x = run.frequency, n = run.weight, repeats = x > 0
+            // A1 + A2 and their derivatives: the frequency's alone.
+            total +=
+                n
+                * (Special.logGamma(r + x) - lgR + r * logAlpha + lgAB
+                    + Special.logGamma(b + x) - lgB - Special.logGamma(a + b + x))
+            let shared = dgAB - Special.digamma(a + b + x)
+            gr += n * (Special.digamma(r + x) - dgR + logAlpha)
+            gAlpha += n * r / alpha
+            ga += n * shared
+            gb += n * (shared + Special.digamma(b + x) - dgB)
+            let logOdds = repeats ? logA - log(b + x - 1) : 0
+            var (sum, sumR, sumAlpha, sumW4) = (0.0, 0.0, 0.0, 0.0)
+            for i in run.range {
+                let w = data.weight[i]
+                let logAge = log(alpha + data.age[i])
+                let a3 = -(r + x) * logAge
+                guard repeats else {
+                    sum += w * a3
+                    sumR += w * logAge
+                    sumAlpha += w / (alpha + data.age[i])
+                    continue
+                }
+                let logRecency = log(alpha + data.recency[i])
+                let a4 = logOdds - (r + x) * logRecency
+                // ln(e^a3 + e^a4) and the two cases' weights, from one exponential.
+                let (high, low) = a3 >= a4 ? (a3, a4) : (a4, a3)
+                let e = exp(low - high)
+                let w3 = a3 >= a4 ? 1 / (1 + e) : e / (1 + e)
+                let w4 = 1 - w3
+                sum += w * (high + log1p(e))
+                sumR += w * (w3 * logAge + w4 * logRecency)
+                sumAlpha += w * (w3 / (alpha + data.age[i]) + w4 / (alpha + data.recency[i]))
+                sumW4 += w * w4
+            }
+            total += sum
+            gr -= sumR
+            gAlpha -= (r + x) * sumAlpha
+            ga += sumW4 / a
+            if repeats { gb -= sumW4 / (b + x - 1) }
+        }
+        let n = Double(max(data.customers, 1))
+        return (total / n, [r * gr / n, alpha * gAlpha / n, a * ga / n, b * gb / n])
+    }
+
+    /// The mean log-likelihood over `customers`, and its gradient in (ln r, ln α, ln a, ln b),
+    /// customer by customer (the reference the arranged form is tested against).
     func meanLogLikelihoodAndGradient(
         _ customers: [PurchaseSummary]
     ) -> (value: Double, gradient: [Double]) {

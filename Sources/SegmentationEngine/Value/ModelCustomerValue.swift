@@ -39,7 +39,7 @@ public struct ModelCustomerValue: Codable, Sendable, Equatable {
     {
         guard let model else { return nil }
         let settings = settings ?? self.settings
-        return summaries.map { model.figures($0, settings: settings) }
+        return model.figures(summaries, settings: settings)
     }
 }
 
