@@ -27,3 +27,11 @@ cd "$(dirname "$0")/.."
 if [ ! -x bench/.venv/bin/python ]; then python3 -m venv bench/.venv; fi
 bench/.venv/bin/python -c "import sklearn, pandas, grpc, grpc_tools, grpc_reflection" 2>/dev/null \
   || bench/.venv/bin/pip install -q scikit-learn==1.9.1 pandas==3.1.1 grpcio==1.85.1 grpcio-tools==1.85.1 grpcio-reflection==1.85.1
+
+# The customer-value peer, lifetimes 0.11.3, needs an older numpy, scipy and pandas than the
+# tools above: a venv of its own, bench/.venv-lifetimes (pinned; the tests that compare with it
+# skip, saying so, when it is absent).
+if [ ! -x bench/.venv-lifetimes/bin/python ]; then python3 -m venv bench/.venv-lifetimes; fi
+bench/.venv-lifetimes/bin/python -c "import lifetimes" 2>/dev/null \
+  || bench/.venv-lifetimes/bin/pip install -q lifetimes==0.11.3 autograd==1.9.1 numpy==1.26.4 \
+    scipy==1.12.0 pandas==2.1.4

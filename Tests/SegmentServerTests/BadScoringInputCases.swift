@@ -73,6 +73,48 @@ extension BadInputTests {
                     $0.features = rows([1, 2, 3, 4, 5], columns: columns + ["shoe_size"])
                 }),
             BadInput(
+                label: "recommend too many products", code: .invalidArgument, names: "recommend",
+                call: score {
+                    $0.features = rows([1, 2, 3, 4]); $0.recommend = 99
+                }),
+            BadInput(
+                label: "recommend from feature rows", code: .invalidArgument,
+                names: "recommend needs transactions",
+                call: score {
+                    $0.features = rows([1, 2, 3, 4]); $0.recommend = 3
+                }),
+            BadInput(
+                label: "a ten-year-plus purchase horizon", code: .invalidArgument,
+                names: "value_options.purchase_horizon_days",
+                call: score {
+                    $0.features = rows([1, 2, 3, 4])
+                    $0.valueOptions = .with { $0.purchaseHorizonDays = 5000 }
+                }),
+            BadInput(
+                label: "a discount rate over 100%", code: .invalidArgument,
+                names: "value_options.annual_discount_rate",
+                call: score {
+                    $0.features = rows([1, 2, 3, 4])
+                    $0.valueOptions = .with { $0.annualDiscountRate = 2 }
+                }),
+            BadInput(
+                label: "a last purchase after the snapshot", code: .invalidArgument,
+                names: "btyd_recency",
+                call: score {
+                    $0.features = rows(
+                        [1, 2, 3, 4, 3, 300, 200],
+                        columns: columns + ["btyd_frequency", "btyd_recency", "btyd_t"])
+                }),
+            BadInput(
+                label: "value options on a matrix", code: .invalidArgument,
+                names: "matrix input carries segments only",
+                call: score {
+                    $0.matrix = .with {
+                        $0.featureNames = columns; $0.values = [1, 2, 3, 4]
+                    }
+                    $0.recommend = 2
+                }),
+            BadInput(
                 label: "score without a column", code: .invalidArgument, names: "avg_order_value",
                 call: score {
                     $0.features = rows([1, 2, 3], columns: Array(columns.prefix(3)))

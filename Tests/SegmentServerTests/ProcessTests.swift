@@ -1,4 +1,5 @@
 import Foundation
+import SegmentationEngine
 import Testing
 
 /// The built `segment-server` and `segment` executables, run as separate processes.
@@ -120,10 +121,41 @@ struct ProcessTests {
         #expect(scored.status == 0, "\(scored.stderr)")
         let header =
             "customer,segment_id,segment,distance,runner_up_id,runner_up,runner_up_distance,rfm_segment,outlier,atypical,"
+            + "p_alive,expected_purchases_90d,expected_spend,clv_365d,"
             + "contribution_recency,contribution_frequency,contribution_monetary,contribution_avg_order_value"
         #expect(scored.stdout.split(separator: "\n").first.map(String.init) == header)
         #expect(scored.stdout.split(separator: "\n").count == 401)
         #expect(scored.stderr.contains("scored 400 customers with shop@1"))
+        // Other horizons and recommendations: named columns, a P(alive) in [0, 1] and two
+        // products for every customer.
+        let valued = try await Self.run(
+            Self.client,
+            [
+                "score", "--model", "shop", sample, "--output", "csv", "--recommend", "2",
+                "--purchase-horizon-days", "30", "--value-horizon-days", "180",
+                "--discount-rate", "0.1",
+            ], environment: env)
+        #expect(valued.status == 0, "\(valued.stderr)")
+        let table = try CSVReader.rows(of: valued.stdout)
+        let columns = table[0]
+        #expect(
+            columns.contains("expected_purchases_30d") && columns.contains("clv_180d")
+                && columns.contains("recommendations"), "\(columns)")
+        let alive = columns.firstIndex(of: "p_alive")!,
+            recommended = columns.firstIndex(of: "recommendations")!
+        for row in table.dropFirst() where row.count == columns.count {
+            #expect((0...1).contains(Double(row[alive]) ?? -1), "\(row)")
+            #expect(row[recommended].split(separator: ";").count == 2, "\(row)")
+        }
+        let badHorizon = try await Self.run(
+            Self.client, ["score", "--model", "shop", sample, "--value-horizon-days", "0"],
+            environment: env)
+        #expect(
+            badHorizon.status == 64 && badHorizon.stderr.contains("--value-horizon-days"),
+            "\(badHorizon.stderr)")
+        #expect(
+            shown.stdout.contains("customer value (BG/NBD r ")
+                && shown.stdout.contains("what each segment buys"), "\(shown.stdout)")
         // models show prints the facts behind the names and the stability figure.
         #expect(
             shown.stdout.contains("segment facts (lapsed: no purchase for over")
@@ -188,6 +220,20 @@ struct ProcessTests {
             separator: "\n")
         #expect(exportedLines.count == 401)
         #expect(segments(exportedLines.joined(separator: "\n")) == segments(scored.stdout))
+        // The export's customer-value figures are the scores' (the same customers, the same snapshot).
+        func figures(_ csv: String) throws -> [String: [String]] {
+            let rows = try CSVReader.rows(of: csv)
+            let at = ["p_alive", "expected_purchases_90d", "expected_spend", "clv_365d"].map {
+                rows[0].firstIndex(of: $0)!
+            }
+            return Dictionary(
+                uniqueKeysWithValues: rows.dropFirst().filter { $0.count == rows[0].count }.map {
+                    row in (row[0], at.map { row[$0] })
+                })
+        }
+        let exportedFigures = try figures(exportedLines.joined(separator: "\n"))
+        let scoredFigures = try figures(scored.stdout)
+        #expect(exportedFigures.count == 400 && exportedFigures == scoredFigures)
 
         #expect(
             try await Self.run(
@@ -266,7 +312,12 @@ struct ProcessTests {
         #expect((3...6).contains(k))
         #expect((detail["selectionReason"] as? String)?.hasPrefix("actionable:") == true)
         let table = try await Self.run(Self.client, ["models", "show", "retail"], environment: env)
-        #expect(table.stdout.contains("columns not used: Description"))
+        // Description names the products each segment buys.
+        #expect(!table.stdout.contains("columns not used: Description"))
+        #expect(
+            table.stdout.contains("what each segment buys")
+                && table.stdout.contains("REGENCY CAKESTAND 3 TIER"))
+        #expect(table.stdout.contains("warning: the purchase model finds almost no dropout"))
         #expect(!table.stdout.contains("; ;") && !table.stdout.contains(": \n"))
 
         let scored = try await Self.run(

@@ -90,6 +90,8 @@ public struct BetaGeometricNBD: Sendable, Equatable, Codable {
             log(alpha)
         )
         let (lgAB, dgAB, logA) = (Special.logGamma(a + b), Special.digamma(a + b), log(a))
+        let logTime = data.times.map { log(alpha + $0) }
+        let inverseTime = data.times.map { 1 / (alpha + $0) }
         for run in data.runs {
             let x = run.frequency, n = run.weight, repeats = x > 0
             // A1 + A2 and their derivatives: the frequency's alone.
@@ -106,24 +108,27 @@ public struct BetaGeometricNBD: Sendable, Equatable, Codable {
             var (sum, sumR, sumAlpha, sumW4) = (0.0, 0.0, 0.0, 0.0)
             for i in run.range {
                 let w = data.weight[i]
-                let logAge = log(alpha + data.age[i])
+                let (ageAt, recencyAt) = (Int(data.ageSlot[i]), Int(data.recencySlot[i]))
+                let logAge = logTime[ageAt]
                 let a3 = -(r + x) * logAge
                 guard repeats else {
                     sum += w * a3
                     sumR += w * logAge
-                    sumAlpha += w / (alpha + data.age[i])
+                    sumAlpha += w * inverseTime[ageAt]
                     continue
                 }
-                let logRecency = log(alpha + data.recency[i])
+                let logRecency = logTime[recencyAt]
                 let a4 = logOdds - (r + x) * logRecency
                 // ln(e^a3 + e^a4) and the two cases' weights, from one exponential.
                 let (high, low) = a3 >= a4 ? (a3, a4) : (a4, a3)
                 let e = exp(low - high)
                 let w3 = a3 >= a4 ? 1 / (1 + e) : e / (1 + e)
                 let w4 = 1 - w3
-                sum += w * (high + log1p(e))
+                // log(1 + e), not log1p: e <= 1 here, so the absolute error is the same, and
+                // glibc's log1p costs twice as much (a sixth of the fit's time).
+                sum += w * (high + log(1 + e))
                 sumR += w * (w3 * logAge + w4 * logRecency)
-                sumAlpha += w * (w3 / (alpha + data.age[i]) + w4 / (alpha + data.recency[i]))
+                sumAlpha += w * (w3 * inverseTime[ageAt] + w4 * inverseTime[recencyAt])
                 sumW4 += w * w4
             }
             total += sum

@@ -5,24 +5,43 @@ import Foundation
 /// hypergeometric series, times their P(alive), which is cheap: the series is summed once per
 /// distinct (frequency, age) (a few thousand among a million customers with ages in whole days),
 /// and the rest runs on every core.
+/// What the bulk paths need to know of many summaries, found in one pass.
+struct SummaryShape {
+    var maxFrequency = 0
+    var maxDay = 0.0
+    /// Every age and recency a whole, non-negative number of days (below a million).
+    var wholeDays = true
+
+    init(_ customers: [PurchaseSummary]) {
+        for c in customers {
+            maxFrequency = max(maxFrequency, c.frequency)
+            maxDay = max(maxDay, c.age, c.recency)
+            if wholeDays
+                && !(c.age == c.age.rounded() && c.recency == c.recency.rounded()
+                    && c.recency >= 0 && c.age >= 0)
+            {
+                wholeDays = false
+            }
+        }
+        wholeDays = wholeDays && maxDay < 1e6 && maxFrequency < 1 << 20
+    }
+}
+
 struct DistinctPairs {
     /// Each customer's index into `pairs`.
     var index: [Int]
     var pairs: [(frequency: Int, age: Double)]
 
-    init(_ customers: [PurchaseSummary]) {
+    init(_ customers: [PurchaseSummary], shape: SummaryShape) {
         index = []
         index.reserveCapacity(customers.count)
         pairs = []
-        let maxFrequency = customers.map(\.frequency).max() ?? 0
-        let maxAge = customers.map(\.age).max() ?? 0
-        let wholeDays = customers.allSatisfy { $0.age >= 0 && $0.age == $0.age.rounded() }
-        let width = Int(maxAge) + 1
-        if wholeDays, maxAge < 1e6, (maxFrequency + 1) * width <= 4_000_000 {
+        let width = Int(shape.maxDay) + 1
+        if shape.wholeDays, (shape.maxFrequency + 1) * width <= 4_000_000 {
             // Ages in whole days: a flat table, no hashing.
-            var slots = [Int](repeating: -1, count: (maxFrequency + 1) * width)
+            var slots = [Int](repeating: -1, count: (shape.maxFrequency + 1) * width)
             for customer in customers {
-                let slot = customer.frequency * width + Int(customer.age)
+                let slot = customer.frequency &* width &+ Int(customer.age)
                 if slots[slot] < 0 {
                     slots[slot] = pairs.count
                     pairs.append((customer.frequency, customer.age))
@@ -64,6 +83,31 @@ struct DistinctPairs {
     }
 }
 
+/// P(alive) for many customers: with times in whole days the logarithms come from tables (of
+/// ln(α + day), and of ln(a / (b + x - 1)) by frequency), leaving one exponential per customer.
+struct AliveProbabilities {
+    let model: BetaGeometricNBD
+    private var logTime: [Double] = []
+    private var logOdds: [Double] = []
+
+    init(_ model: BetaGeometricNBD, shape: SummaryShape) {
+        self.model = model
+        guard shape.wholeDays else { return }
+        logTime = (0...Int(shape.maxDay)).map { log(model.alpha + Double($0)) }
+        logOdds = (0...shape.maxFrequency).map { log(model.a / (model.b + Double($0) - 1)) }
+    }
+
+    func callAsFunction(_ customer: PurchaseSummary) -> Double {
+        guard !logTime.isEmpty else { return model.probabilityAlive(customer) }
+        guard customer.frequency > 0 else { return 1 }
+        let x = Double(customer.frequency)
+        let odds =
+            logOdds[customer.frequency]
+            + (model.r + x) * (logTime[Int(customer.age)] - logTime[Int(customer.recency)])
+        return 1 / (1 + exp(odds))
+    }
+}
+
 /// Lets each chunk of a parallel loop write its own slots of one buffer.
 struct UnsafeMutableBufferPointerBox<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T>
@@ -73,13 +117,17 @@ struct UnsafeMutableBufferPointerBox<T>: @unchecked Sendable {
 extension BetaGeometricNBD {
     /// The expected purchases in `horizon` of a customer still alive at the snapshot (eq. 10 of
     /// the paper without its P(alive) factor): `expectedPurchases` = this x P(alive).
+    ///
+    /// With z = h / (α + T + h), eq. 10 needs (1 - z)^(r+x) ₂F₁(r + x, b + x; a + b + x - 1; z);
+    /// Euler's transformation turns it into (1 - z)^(a-1) ₂F₁(a + b - 1 - r, a - 1; a + b + x - 1;
+    /// z), whose terms shrink fast (a - 1 is small, and c grows with x): a few terms where the
+    /// direct series needs fifty.
     func alivePurchases(frequency: Int, age: Double, horizon: Double) -> Double {
         guard horizon > 0 else { return 0 }
         let x = Double(frequency)
         let z = horizon / (alpha + age + horizon)
-        let logHyper = Special.logHypergeometric2F1(r + x, b + x, a + b + x - 1, z)
-        let first = (a + b + x - 1) / (a - 1)
-        return first * (1 - exp(logHyper + (r + x) * log((alpha + age) / (alpha + age + horizon))))
+        let hyper = Special.hypergeometric2F1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        return (a + b + x - 1) / (a - 1) * (1 - pow(1 - z, a - 1) * hyper)
     }
 
     /// Every customer's P(alive) and expected purchases in `horizon`, as `probabilityAlive` and
@@ -87,9 +135,11 @@ extension BetaGeometricNBD {
     public func probabilityAliveAndExpectedPurchases(
         _ customers: [PurchaseSummary], horizon: Double
     ) -> (alive: [Double], purchases: [Double]) {
-        let pairs = DistinctPairs(customers)
+        let shape = SummaryShape(customers)
+        let pairs = DistinctPairs(customers, shape: shape)
         let alive = pairs.map(
             { alivePurchases(frequency: $0, age: $1, horizon: horizon) }, empty: 0.0)
+        let probabilityAlive = AliveProbabilities(self, shape: shape)
         var probability = [Double](repeating: 0, count: customers.count)
         var purchases = [Double](repeating: 0, count: customers.count)
         probability.withUnsafeMutableBufferPointer { p in
@@ -115,7 +165,8 @@ extension CustomerValueModel {
     public func figures(
         _ customers: [PurchaseSummary], settings: ValueSettings = .init()
     ) -> [CustomerValueFigures] {
-        let pairs = DistinctPairs(customers)
+        let shape = SummaryShape(customers)
+        let pairs = DistinctPairs(customers, shape: shape)
         let horizon = Double(settings.purchaseHorizonDays)
         let perPair = pairs.map(
             { frequency, age in
@@ -125,6 +176,7 @@ extension CustomerValueModel {
                     value: aliveValueFactor(frequency: frequency, age: age, settings: settings)
                 )
             }, empty: (purchases: 0.0, value: 0.0))
+        let probabilityAlive = AliveProbabilities(purchases, shape: shape)
         let empty = CustomerValueFigures(probabilityAlive: 0, expectedPurchases: 0)
         var out = [CustomerValueFigures](repeating: empty, count: customers.count)
         out.withUnsafeMutableBufferPointer { buffer in
@@ -132,7 +184,7 @@ extension CustomerValueModel {
             Parallel.forEach(Parallel.chunkCount(rows: customers.count)) { chunk in
                 for i in Parallel.chunkRange(chunk, rows: customers.count) {
                     let customer = customers[i], pair = perPair[pairs.index[i]]
-                    let alive = purchases.probabilityAlive(customer)
+                    let alive = probabilityAlive(customer)
                     let spendPerPurchase = spend?.expectedSpend(customer)
                     box.buffer[i] = CustomerValueFigures(
                         probabilityAlive: alive, expectedPurchases: pair.purchases * alive,

@@ -44,7 +44,23 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
                     "only \(repeatBuyers) of \(customers.count) customers bought on more than one day; "
                     + "the purchase model needs at least \(minimumRepeatBuyers)")
         }
-        let (purchases, purchasesFit) = BetaGeometricNBD.fit(customers, optimizer: optimizer)
+        // The two fits are independent: run side by side (the spend fit's result is used only
+        // when the purchase model stands).
+        var bgnbd: (BetaGeometricNBD, LikelihoodFit)?
+        var gammaGamma: (buyers: Int, fit: (model: GammaGamma, fit: LikelihoodFit)?)?
+        Parallel.forEach(2) { part in
+            if part == 0 {
+                bgnbd = BetaGeometricNBD.fit(customers, optimizer: optimizer)
+            } else {
+                let buyers = customers.count(where: GammaGamma.fits)
+                gammaGamma = (
+                    buyers,
+                    buyers >= minimumRepeatBuyers
+                        ? GammaGamma.fit(customers, optimizer: optimizer) : nil
+                )
+            }
+        }
+        let (purchases, purchasesFit) = bgnbd!
         guard purchasesFit.converged, purchasesFit.meanLogLikelihood.isFinite else {
             throw Unsupported(
                 description:
@@ -62,15 +78,15 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
                     + "), so P(alive) is near 1 for nearly everyone and cannot single out lapsed customers; "
                     + "days since the last purchase are the better guide here")
         }
-        model.fitSpend(customers, optimizer: optimizer)
+        model.keepSpend(gammaGamma!.fit, buyers: gammaGamma!.buyers)
         return model
     }
 
-    private mutating func fitSpend(_ customers: [PurchaseSummary], optimizer: QuasiNewtonSettings) {
-        let buyers = customers.filter(GammaGamma.fits).count
-        guard buyers >= Self.minimumRepeatBuyers,
-            let (spend, fit) = GammaGamma.fit(customers, optimizer: optimizer)
-        else {
+    /// Keeps the spend model when its fit stands, else says why there is none.
+    private mutating func keepSpend(
+        _ result: (model: GammaGamma, fit: LikelihoodFit)?, buyers: Int
+    ) {
+        guard buyers >= Self.minimumRepeatBuyers, let (spend, fit) = result else {
             warnings.append(
                 "no spend model: \(buyers) repeat buyers with a positive spend, fewer than \(Self.minimumRepeatBuyers)"
             )

@@ -43,6 +43,26 @@ enum Special {
         return series(a, b, c, z)
     }
 
+    /// ₂F₁(a, b; c; z) by its power series for c > 0, 0 ≤ z < 1 and parameters whose terms stay
+    /// small (a or b may be negative, as after Euler's transformation): summed until a term is
+    /// below 1e-17 of the sum once the ratios have settled under 1.
+    static func hypergeometric2F1(_ a: Double, _ b: Double, _ c: Double, _ z: Double) -> Double {
+        precondition(z >= 0 && z < 1 && c > 0, "2F1 needs c > 0 and z in [0, 1)")
+        var term = 1.0, sum = 1.0, n = 0.0
+        while n < 1_000_000 {
+            let ratio = (a + n) * (b + n) / ((c + n) * (n + 1)) * z
+            term *= ratio
+            sum += term
+            n += 1
+            if term == 0 { break }
+            let bound = max(abs(ratio), z)
+            if bound < 1 && n > -min(a, b) && abs(term) <= 1e-17 * (1 - bound) * abs(sum) {
+                break
+            }
+        }
+        return sum
+    }
+
     /// The series summed in linear space, rescaled before it could overflow (its terms can pass
     /// 1e300 on the way up when a and b are large); the log of the sum.
     private static func series(_ a: Double, _ b: Double, _ c: Double, _ z: Double) -> Double {
