@@ -292,4 +292,29 @@ struct CustomerValueModelTests {
             }
         }
     }
+
+    @Test(
+        "Euler's form of the expected purchases equals the direct series, also where c = a + b - 1 is negative (a + b < 1, a model a small dataset gave)"
+    )
+    func eulerForm() {
+        for (r, alpha, a, b) in [(0.24, 4.4, 0.79, 2.4), (0.8, 40, 0.3, 0.5), (1.5, 10, 0.05, 0.6)]
+        {
+            let model = BetaGeometricNBD(r: r, alpha: alpha, a: a, b: b)
+            for x in [0, 1, 5, 40] {
+                for (age, horizon) in [(30.0, 90.0), (300, 90), (10, 365)] {
+                    let xd = Double(x)
+                    let z = horizon / (alpha + age + horizon)
+                    let direct =
+                        (a + b + xd - 1) / (a - 1)
+                        * (1 - pow(1 - z, r + xd)
+                            * Special.hypergeometric2F1(r + xd, b + xd, a + b + xd - 1, z))
+                    let euler = model.alivePurchases(frequency: x, age: age, horizon: horizon)
+                    #expect(
+                        abs(euler - direct) <= 1e-9 * max(1, abs(direct)),
+                        "r \(r) a \(a) b \(b) x \(x) T \(age): \(euler) vs \(direct)")
+                    #expect(euler.isFinite && euler >= 0)
+                }
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@
 //                                                  mixture, DBSCAN on all rows; Ward on the first 10,000
 //   segment-bench btyd-retail <by-day folder> [summary.csv]  BG/NBD + Gamma-Gamma on Online Retail
 //   segment-bench btyd-simulated [customers] [summary.csv]   the same on customers simulated from the models
+//   segment-bench train-retail <by-day folder>   default training, and its customer-value steps alone
 //   segment-bench --smoke                          all of the above, tiny, in seconds (CI)
 import Foundation
 import SegmentationEngine
@@ -375,6 +376,9 @@ do {
         try customerValueRetail(
             arguments[1], summaryOut: arguments.dropFirst(2).first,
             repeats: Int(arguments.dropFirst(3).first ?? "") ?? 3)
+    case "train-retail":
+        guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
+        try trainRetail(arguments[1], repeats: Int(arguments.dropFirst(2).first ?? "") ?? 3)
     case "btyd-simulated":
         try customerValueSimulated(
             customers: Int(arguments.dropFirst().first ?? "") ?? 100_000,
@@ -398,6 +402,7 @@ do {
                        segment-bench minibatch-memory [rows]
                        segment-bench btyd-retail <by-day folder> [summary-csv] [repeats]
                        segment-bench btyd-simulated [customers] [summary-csv] [repeats]
+                       segment-bench train-retail <by-day folder> [repeats]
                        segment-bench --smoke
 
                 """.utf8))

@@ -194,18 +194,11 @@ public struct BetaGeometricNBD: Sendable, Equatable, Codable {
     }
 
     /// The expected number of repeat purchases in the `horizon` after the snapshot (the
-    /// conditional expectation, eq. 10 of the paper).
+    /// conditional expectation, eq. 10 of the paper): those of a customer still alive, times
+    /// P(alive).
     public func expectedPurchases(_ customer: PurchaseSummary, horizon: Double) -> Double {
-        guard horizon > 0 else { return 0 }
-        let x = Double(customer.frequency), age = customer.age
-        let z = horizon / (alpha + age + horizon)
-        let logHyper = Special.logHypergeometric2F1(r + x, b + x, a + b + x - 1, z)
-        let first = (a + b + x - 1) / (a - 1)
-        let second = 1 - exp(logHyper + (r + x) * log((alpha + age) / (alpha + age + horizon)))
-        let dropped =
-            customer.frequency > 0
-            ? (a / (b + x - 1)) * pow((alpha + age) / (alpha + customer.recency), r + x) : 0
-        return first * second / (1 + dropped)
+        alivePurchases(frequency: customer.frequency, age: customer.age, horizon: horizon)
+            * probabilityAlive(customer)
     }
 }
 
