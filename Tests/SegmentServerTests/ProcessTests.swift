@@ -143,10 +143,15 @@ struct ProcessTests {
                 && columns.contains("recommendations"), "\(columns)")
         let alive = columns.firstIndex(of: "p_alive")!,
             recommended = columns.firstIndex(of: "recommendations")!
+        // At most two each: what a customer has already bought is left out, so a frequent buyer
+        // of the sample's 18 products may get fewer.
+        var counts: [Int] = []
         for row in table.dropFirst() where row.count == columns.count {
             #expect((0...1).contains(Double(row[alive]) ?? -1), "\(row)")
-            #expect(row[recommended].split(separator: ";").count == 2, "\(row)")
+            counts.append(row[recommended].split(separator: ";").count)
         }
+        #expect(counts.count == 400 && counts.allSatisfy { $0 <= 2 })
+        #expect(counts.count { $0 == 2 } > 100, "\(counts)")
         let badHorizon = try await Self.run(
             Self.client, ["score", "--model", "shop", sample, "--value-horizon-days", "0"],
             environment: env)
