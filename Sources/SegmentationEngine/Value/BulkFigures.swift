@@ -38,15 +38,26 @@ struct DistinctPairs {
         pairs = []
         let width = Int(shape.maxDay) + 1
         if shape.wholeDays, (shape.maxFrequency + 1) * width <= 4_000_000 {
-            // Ages in whole days: a flat table, no hashing.
-            var slots = [Int](repeating: -1, count: (shape.maxFrequency + 1) * width)
+            // Ages in whole days: a flat table, no hashing, left uninitialised (a sparse set: a
+            // slot is trusted only when the pair it points to is its own), so a small batch does
+            // not pay for clearing a large table.
+            let size = (shape.maxFrequency + 1) * width
+            let slots = UnsafeMutablePointer<Int32>.allocate(capacity: size)
+            defer { slots.deallocate() }
+            var keys: [Int] = []
+            keys.reserveCapacity(customers.count)
+            pairs.reserveCapacity(customers.count)
             for customer in customers {
-                let slot = customer.frequency &* width &+ Int(customer.age)
-                if slots[slot] < 0 {
-                    slots[slot] = pairs.count
+                let key = customer.frequency &* width &+ Int(customer.age)
+                let known = Int(slots[key])
+                if known >= 0 && known < keys.count && keys[known] == key {
+                    index.append(known)
+                } else {
+                    slots[key] = Int32(pairs.count)
+                    keys.append(key)
+                    index.append(pairs.count)
                     pairs.append((customer.frequency, customer.age))
                 }
-                index.append(slots[slot])
             }
         } else {
             var seen: [PairKey: Int] = [:]
@@ -73,8 +84,9 @@ struct DistinctPairs {
         var out = [T](repeating: empty, count: pairs.count)
         out.withUnsafeMutableBufferPointer { buffer in
             let base = UnsafeMutableBufferPointerBox(buffer)
-            Parallel.forEach(Parallel.chunkCount(rows: pairs.count, rowsPerChunk: 256)) { chunk in
-                for i in Parallel.chunkRange(chunk, rows: pairs.count, rowsPerChunk: 256) {
+            // Chunks large enough that a small batch stays on this thread.
+            Parallel.forEach(Parallel.chunkCount(rows: pairs.count, rowsPerChunk: 2048)) { chunk in
+                for i in Parallel.chunkRange(chunk, rows: pairs.count, rowsPerChunk: 2048) {
                     base.buffer[i] = body(pairs[i].frequency, pairs[i].age)
                 }
             }
@@ -108,6 +120,87 @@ struct AliveProbabilities {
     }
 }
 
+/// The Euler-form series of `alivePurchases` for many (frequency, age, horizon) at once. Its
+/// coefficients depend on the frequency alone (z carries the age and the horizon), so they are
+/// made once per frequency, with as many terms as its largest z needs, and each figure is then a
+/// polynomial in z (Horner: no division), a fraction of a series' cost.
+struct AliveSeries {
+    let model: BetaGeometricNBD
+    private var coefficients: [[Double]]
+    /// Per frequency, the terms z needs, by z's sixteenth of the frequency's largest z (an older
+    /// customer's smaller z needs fewer terms than the youngest's).
+    private var lengths: [[Int]]
+    private var zMax: [Double]
+    static let bins = 16
+
+    /// For the frequencies of `pairs`, horizons up to `maxHorizon`.
+    init(_ model: BetaGeometricNBD, pairs: [(frequency: Int, age: Double)], maxHorizon: Double) {
+        self.model = model
+        let maxFrequency = pairs.map(\.frequency).max() ?? 0
+        var youngest = [Double](repeating: .infinity, count: maxFrequency + 1)
+        for pair in pairs { youngest[pair.frequency] = min(youngest[pair.frequency], pair.age) }
+        let (a, b, r) = (model.a, model.b, model.r)
+        zMax = youngest.map { age in
+            age.isFinite && maxHorizon > 0 ? maxHorizon / (model.alpha + age + maxHorizon) : 0
+        }
+        coefficients = youngest.enumerated().map { x, age in
+            guard age.isFinite, maxHorizon > 0 else { return [] }
+            let zMax = maxHorizon / (model.alpha + age + maxHorizon)
+            let (p, q) = (a + b - 1 - r, a - 1)
+            var c = a + b + Double(x) - 1
+            if c <= 0 && c == c.rounded() { c += 1e-9 }
+            var terms = [1.0]
+            var term = 1.0, sum = 1.0, n = 0.0
+            while n < 100_000 {
+                let ratio = (p + n) * (q + n) / ((c + n) * (n + 1))
+                let coefficient = terms[terms.count - 1] * ratio
+                terms.append(coefficient)
+                term *= ratio * zMax
+                sum += term
+                n += 1
+                if term == 0 { break }
+                let bound = max(abs(ratio * zMax), zMax)
+                // To 1e-16 of the sum: a double's precision, and no term more.
+                if bound < 1 && n > -min(p, q, c) && abs(term) <= 1e-16 * (1 - bound) * abs(sum) {
+                    break
+                }
+            }
+            return terms
+        }
+        lengths = zip(coefficients, zMax).map { terms, zMax in
+            guard !terms.isEmpty else { return [] }
+            // The first n from which every later term is below 1e-16 of the largest sum (1
+            // or so) at that bin's top z: scanned from the end, where the terms are smallest.
+            return (1...Self.bins).map { bin in
+                let z = zMax * Double(bin) / Double(Self.bins)
+                var n = terms.count - 1, power = pow(z, Double(n))
+                while n > 0 && abs(terms[n - 1]) * power / max(z, 1e-300) <= 1e-17 * (1 - z) {
+                    n -= 1
+                    power /= max(z, 1e-300)
+                }
+                return min(terms.count, n + 1)
+            }
+        }
+    }
+
+    /// `model.alivePurchases(frequency:age:horizon:)`, for a frequency of the pairs and a horizon
+    /// up to the maximum given.
+    func callAsFunction(frequency: Int, age: Double, horizon: Double) -> Double {
+        guard horizon > 0 else { return 0 }
+        let (a, b) = (model.a, model.b)
+        let z = horizon / (model.alpha + age + horizon)
+        let terms = coefficients[frequency]
+        let bin = min(
+            Self.bins - 1,
+            max(0, Int((z / max(zMax[frequency], 1e-300) * Double(Self.bins)).rounded(.up)) - 1))
+        let count = lengths[frequency][bin]
+        var hyper = terms[count - 1]
+        for n in stride(from: count - 2, through: 0, by: -1) { hyper = hyper * z + terms[n] }
+        let c = a + b + Double(frequency) - 1
+        return c / (a - 1) * (1 - pow(1 - z, a - 1) * hyper)
+    }
+}
+
 /// Lets each chunk of a parallel loop write its own slots of one buffer.
 struct UnsafeMutableBufferPointerBox<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T>
@@ -137,16 +230,17 @@ extension BetaGeometricNBD {
     ) -> (alive: [Double], purchases: [Double]) {
         let shape = SummaryShape(customers)
         let pairs = DistinctPairs(customers, shape: shape)
-        let alive = pairs.map(
-            { alivePurchases(frequency: $0, age: $1, horizon: horizon) }, empty: 0.0)
+        let series = AliveSeries(self, pairs: pairs.pairs, maxHorizon: horizon)
+        let alive = pairs.map({ series(frequency: $0, age: $1, horizon: horizon) }, empty: 0.0)
         let probabilityAlive = AliveProbabilities(self, shape: shape)
         var probability = [Double](repeating: 0, count: customers.count)
         var purchases = [Double](repeating: 0, count: customers.count)
         probability.withUnsafeMutableBufferPointer { p in
             purchases.withUnsafeMutableBufferPointer { e in
                 let (p, e) = (UnsafeMutableBufferPointerBox(p), UnsafeMutableBufferPointerBox(e))
-                Parallel.forEach(Parallel.chunkCount(rows: customers.count)) { chunk in
-                    for i in Parallel.chunkRange(chunk, rows: customers.count) {
+                Parallel.forEach(Parallel.chunkCount(rows: customers.count, rowsPerChunk: 8192)) {
+                    chunk in
+                    for i in Parallel.chunkRange(chunk, rows: customers.count, rowsPerChunk: 8192) {
                         let q = probabilityAlive(customers[i])
                         p.buffer[i] = q
                         e.buffer[i] = alive[pairs.index[i]] * q
@@ -168,12 +262,15 @@ extension CustomerValueModel {
         let shape = SummaryShape(customers)
         let pairs = DistinctPairs(customers, shape: shape)
         let horizon = Double(settings.purchaseHorizonDays)
+        let series = AliveSeries(
+            purchases, pairs: pairs.pairs,
+            maxHorizon: Double(max(settings.purchaseHorizonDays, settings.valueHorizonDays)))
         let perPair = pairs.map(
             { frequency, age in
                 (
-                    purchases: purchases.alivePurchases(
-                        frequency: frequency, age: age, horizon: horizon),
-                    value: aliveValueFactor(frequency: frequency, age: age, settings: settings)
+                    purchases: series(frequency: frequency, age: age, horizon: horizon),
+                    value: aliveValueFactor(
+                        frequency: frequency, age: age, settings: settings, series: series)
                 )
             }, empty: (purchases: 0.0, value: 0.0))
         let probabilityAlive = AliveProbabilities(purchases, shape: shape)
@@ -181,8 +278,9 @@ extension CustomerValueModel {
         var out = [CustomerValueFigures](repeating: empty, count: customers.count)
         out.withUnsafeMutableBufferPointer { buffer in
             let box = UnsafeMutableBufferPointerBox(buffer)
-            Parallel.forEach(Parallel.chunkCount(rows: customers.count)) { chunk in
-                for i in Parallel.chunkRange(chunk, rows: customers.count) {
+            Parallel.forEach(Parallel.chunkCount(rows: customers.count, rowsPerChunk: 8192)) {
+                chunk in
+                for i in Parallel.chunkRange(chunk, rows: customers.count, rowsPerChunk: 8192) {
                     let customer = customers[i], pair = perPair[pairs.index[i]]
                     let alive = probabilityAlive(customer)
                     let spendPerPurchase = spend?.expectedSpend(customer)
@@ -198,12 +296,14 @@ extension CustomerValueModel {
 
     /// Σ over the value horizon's 30-day steps of the alive customer's expected purchases in the
     /// step, discounted to the snapshot: lifetime value = spend per purchase x P(alive) x this.
-    func aliveValueFactor(frequency: Int, age: Double, settings: ValueSettings) -> Double {
+    func aliveValueFactor(
+        frequency: Int, age: Double, settings: ValueSettings, series: AliveSeries
+    ) -> Double {
         let horizon = Double(settings.valueHorizonDays)
         var factor = 0.0, before = 0.0, end = 0.0
         while end < horizon {
             end = min(end + 30, horizon)
-            let upTo = purchases.alivePurchases(frequency: frequency, age: age, horizon: end)
+            let upTo = series(frequency: frequency, age: age, horizon: end)
             factor += (upTo - before) / pow(1 + settings.annualDiscountRate, end / 365)
             before = upTo
         }
