@@ -341,6 +341,7 @@ do {
         try kmeansRFM(rows: 5_000, outDirectory: nil, repeats: 1)
         try miniBatchMemory(rows: 20_000)
         try customerValueGenerated(customers: 2_000, repeats: 1)
+        try customerValueSimulated(customers: 2_000, summaryOut: nil, repeats: 1)
         print("benchmark smoke run: ok")
     case "retail":
         guard arguments.count >= 2 else { throw CocoaError(.fileNoSuchFile) }
