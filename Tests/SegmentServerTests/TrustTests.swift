@@ -59,7 +59,9 @@ struct TrustTests {
             let step = try #require(
                 detail.dataReport.steps.first { $0.rule == "exclude Order Status=cancelled" })
             #expect(step.removed == Int64(cancelled))
-            #expect(detail.dataReport.unusedColumns == ["Description"])
+            // Description names the products each segment buys: every column is used.
+            #expect(detail.dataReport.unusedColumns == [])
+            #expect(detail.segments.allSatisfy { $0.hasProducts && !$0.products.popular.isEmpty })
             #expect(detail.spec.filters.count == 1)
             #expect(
                 detail.segments.allSatisfy {
