@@ -12,8 +12,11 @@ extension CustomerValueFigures {
             $0.pAlive = probabilityAlive
             $0.expectedPurchases = expectedPurchases
             $0.purchaseHorizonDays = Int32(settings.purchaseHorizonDays)
-            if let expectedSpend { $0.expectedSpend = expectedSpend }
-            if let lifetimeValue { $0.lifetimeValue = lifetimeValue }
+            if let expectedSpend, let lifetimeValue {
+                $0.spend = .with {
+                    $0.expectedSpend = expectedSpend; $0.lifetimeValue = lifetimeValue
+                }
+            }
             $0.valueHorizonDays = Int32(settings.valueHorizonDays)
             $0.annualDiscountRate = settings.annualDiscountRate
         }

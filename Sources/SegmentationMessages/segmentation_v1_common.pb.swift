@@ -451,27 +451,16 @@ public nonisolated struct Segmentation_V1_CustomerValue: Sendable {
 
   public var purchaseHorizonDays: Int32 = 0
 
-  /// Expected spend per purchase; unset when the model has no spend model (see GetModel's
+  /// The money figures; unset when the model has no spend model (see GetModel's
   /// customer_value.warnings).
-  public var expectedSpend: Double {
-    get {_expectedSpend ?? 0}
-    set {_expectedSpend = newValue}
+  public var spend: Segmentation_V1_SpendFigures {
+    get {_spend ?? Segmentation_V1_SpendFigures()}
+    set {_spend = newValue}
   }
-  /// Returns true if `expectedSpend` has been explicitly set.
-  public var hasExpectedSpend: Bool {self._expectedSpend != nil}
-  /// Clears the value of `expectedSpend`. Subsequent reads from it will return its default value.
-  public mutating func clearExpectedSpend() {self._expectedSpend = nil}
-
-  /// Expected spend over the next value_horizon_days, discounted at annual_discount_rate; unset
-  /// without a spend model.
-  public var lifetimeValue: Double {
-    get {_lifetimeValue ?? 0}
-    set {_lifetimeValue = newValue}
-  }
-  /// Returns true if `lifetimeValue` has been explicitly set.
-  public var hasLifetimeValue: Bool {self._lifetimeValue != nil}
-  /// Clears the value of `lifetimeValue`. Subsequent reads from it will return its default value.
-  public mutating func clearLifetimeValue() {self._lifetimeValue = nil}
+  /// Returns true if `spend` has been explicitly set.
+  public var hasSpend: Bool {self._spend != nil}
+  /// Clears the value of `spend`. Subsequent reads from it will return its default value.
+  public mutating func clearSpend() {self._spend = nil}
 
   public var valueHorizonDays: Int32 = 0
 
@@ -481,8 +470,25 @@ public nonisolated struct Segmentation_V1_CustomerValue: Sendable {
 
   public init() {}
 
-  fileprivate var _expectedSpend: Double? = nil
-  fileprivate var _lifetimeValue: Double? = nil
+  fileprivate var _spend: Segmentation_V1_SpendFigures? = nil
+}
+
+/// A customer's money figures (messages, not proto3 optional fields, so every client's code
+/// generator reads them, protobuf-c's included).
+public nonisolated struct Segmentation_V1_SpendFigures: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Expected spend per purchase.
+  public var expectedSpend: Double = 0
+
+  /// Expected spend over the next value_horizon_days, discounted at annual_discount_rate.
+  public var lifetimeValue: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// One product's standing in a segment.
@@ -1067,7 +1073,7 @@ nonisolated extension Segmentation_V1_ValueOptions: SwiftProtobuf.Message, Swift
 
 nonisolated extension Segmentation_V1_CustomerValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CustomerValue"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}p_alive\0\u{3}expected_purchases\0\u{3}purchase_horizon_days\0\u{3}expected_spend\0\u{3}lifetime_value\0\u{3}value_horizon_days\0\u{3}annual_discount_rate\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}p_alive\0\u{3}expected_purchases\0\u{3}purchase_horizon_days\0\u{1}spend\0\u{4}\u{2}value_horizon_days\0\u{3}annual_discount_rate\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1078,8 +1084,7 @@ nonisolated extension Segmentation_V1_CustomerValue: SwiftProtobuf.Message, Swif
       case 1: try { try decoder.decodeSingularDoubleField(value: &self.pAlive) }()
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.expectedPurchases) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.purchaseHorizonDays) }()
-      case 4: try { try decoder.decodeSingularDoubleField(value: &self._expectedSpend) }()
-      case 5: try { try decoder.decodeSingularDoubleField(value: &self._lifetimeValue) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._spend) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.valueHorizonDays) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.annualDiscountRate) }()
       default: break
@@ -1101,11 +1106,8 @@ nonisolated extension Segmentation_V1_CustomerValue: SwiftProtobuf.Message, Swif
     if self.purchaseHorizonDays != 0 {
       try visitor.visitSingularInt32Field(value: self.purchaseHorizonDays, fieldNumber: 3)
     }
-    try { if let v = self._expectedSpend {
-      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
-    } }()
-    try { if let v = self._lifetimeValue {
-      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    try { if let v = self._spend {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
     if self.valueHorizonDays != 0 {
       try visitor.visitSingularInt32Field(value: self.valueHorizonDays, fieldNumber: 6)
@@ -1120,10 +1122,44 @@ nonisolated extension Segmentation_V1_CustomerValue: SwiftProtobuf.Message, Swif
     if lhs.pAlive != rhs.pAlive {return false}
     if lhs.expectedPurchases != rhs.expectedPurchases {return false}
     if lhs.purchaseHorizonDays != rhs.purchaseHorizonDays {return false}
-    if lhs._expectedSpend != rhs._expectedSpend {return false}
-    if lhs._lifetimeValue != rhs._lifetimeValue {return false}
+    if lhs._spend != rhs._spend {return false}
     if lhs.valueHorizonDays != rhs.valueHorizonDays {return false}
     if lhs.annualDiscountRate != rhs.annualDiscountRate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SpendFigures: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SpendFigures"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_spend\0\u{3}lifetime_value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.expectedSpend) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.lifetimeValue) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.expectedSpend.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.expectedSpend, fieldNumber: 1)
+    }
+    if self.lifetimeValue.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.lifetimeValue, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SpendFigures, rhs: Segmentation_V1_SpendFigures) -> Bool {
+    if lhs.expectedSpend != rhs.expectedSpend {return false}
+    if lhs.lifetimeValue != rhs.lifetimeValue {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

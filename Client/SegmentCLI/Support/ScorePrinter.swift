@@ -186,8 +186,8 @@ struct ValueColumns: Sendable {
         return [Output.raw(v.pAlive), Output.raw(v.expectedPurchases)]
             + (money
                 ? [
-                    v.hasExpectedSpend ? Output.raw(v.expectedSpend) : "",
-                    v.hasLifetimeValue ? Output.raw(v.lifetimeValue) : "",
+                    v.hasSpend ? Output.raw(v.spend.expectedSpend) : "",
+                    v.hasSpend ? Output.raw(v.spend.lifetimeValue) : "",
                 ] : [])
     }
 
@@ -195,6 +195,6 @@ struct ValueColumns: Sendable {
         guard score.hasValue else { return shownNames.map { _ in "" } }
         let v = score.value
         return [Output.number(v.pAlive, digits: 2), Output.number(v.expectedPurchases, digits: 2)]
-            + (money ? [v.hasLifetimeValue ? Output.number(v.lifetimeValue, digits: 0) : ""] : [])
+            + (money ? [v.hasSpend ? Output.number(v.spend.lifetimeValue, digits: 0) : ""] : [])
     }
 }
