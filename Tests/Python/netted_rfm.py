@@ -12,25 +12,15 @@ Rules, in order:
 Features: recency (days from the last purchase to the day after the last purchase kept),
 frequency (distinct purchase invoices), monetary (net), avg_order_value (net / frequency).
 """
-import glob
 import json
-import os
 import sys
 
 import pandas as pd
 
+from retail_rows import cancels_and_purchases
+
 folder, out_csv, out_json = sys.argv[1:4]
-frames = [pd.read_csv(f, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str}, keep_default_na=False)
-          for f in sorted(glob.glob(os.path.join(folder, "*.csv")))]
-df = pd.concat(frames, ignore_index=True)
-df = df[df["CustomerID"].str.strip() != ""].copy()
-df["CustomerID"] = df["CustomerID"].str.strip().str.replace(r"\.0+$", "", regex=True)
-df["Quantity"] = pd.to_numeric(df["Quantity"])
-df["UnitPrice"] = pd.to_numeric(df["UnitPrice"])
-is_cancel = df["InvoiceNo"].str.strip().str.upper().str.startswith("C")
-cancels = df[is_cancel & (df["Quantity"] < 0) & (df["UnitPrice"] > 0)].drop_duplicates()
-purchases = df[~is_cancel]
-purchases = purchases[(purchases["Quantity"] > 0) & (purchases["UnitPrice"] > 0)].drop_duplicates()
+cancels, purchases = cancels_and_purchases(folder)
 
 purchases = purchases.assign(amount=purchases["Quantity"] * purchases["UnitPrice"],
                              day=pd.to_datetime(purchases["InvoiceDate"]).dt.normalize())

@@ -11,25 +11,16 @@ population share. Listed only with buyers >= max(10, ceil(1% of the segment)); p
 buyers (most first), then code; distinctive: lift > 1, by lift, then buyers, then code
 (descending lift and buyers, ascending code); ten each.
 """
-import glob
 import json
 import math
-import os
 import sys
 
 import pandas as pd
 
+from retail_rows import cancels_and_purchases
+
 folder, segments_csv, out_json = sys.argv[1:4]
-frames = [pd.read_csv(f, dtype={"InvoiceNo": str, "StockCode": str, "CustomerID": str}, keep_default_na=False)
-          for f in sorted(glob.glob(os.path.join(folder, "*.csv")))]
-df = pd.concat(frames, ignore_index=True)
-df = df[df["CustomerID"].str.strip() != ""].copy()
-df["CustomerID"] = df["CustomerID"].str.strip().str.replace(r"\.0+$", "", regex=True)
-df["Quantity"] = pd.to_numeric(df["Quantity"])
-df["UnitPrice"] = pd.to_numeric(df["UnitPrice"])
-is_cancel = df["InvoiceNo"].str.strip().str.upper().str.startswith("C")
-purchases = df[~is_cancel]
-purchases = purchases[(purchases["Quantity"] > 0) & (purchases["UnitPrice"] > 0)].drop_duplicates()
+_, purchases = cancels_and_purchases(folder)
 
 segments = pd.read_csv(segments_csv, dtype={"CustomerID": str}).set_index("CustomerID")["segment"]
 purchases = purchases[purchases["CustomerID"].isin(segments.index)].copy()
