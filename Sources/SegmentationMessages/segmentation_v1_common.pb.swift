@@ -452,7 +452,7 @@ public nonisolated struct Segmentation_V1_CustomerValue: Sendable {
   public var purchaseHorizonDays: Int32 = 0
 
   /// The money figures; unset when the model has no spend model (see GetModel's
-  /// customer_value.warnings).
+  /// customer_value.warnings) and for feature rows without btyd_monetary.
   public var spend: Segmentation_V1_SpendFigures {
     get {_spend ?? Segmentation_V1_SpendFigures()}
     set {_spend = newValue}
@@ -1073,7 +1073,7 @@ nonisolated extension Segmentation_V1_ValueOptions: SwiftProtobuf.Message, Swift
 
 nonisolated extension Segmentation_V1_CustomerValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CustomerValue"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}p_alive\0\u{3}expected_purchases\0\u{3}purchase_horizon_days\0\u{1}spend\0\u{4}\u{2}value_horizon_days\0\u{3}annual_discount_rate\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}p_alive\0\u{3}expected_purchases\0\u{3}purchase_horizon_days\0\u{1}spend\0\u{4}\u{2}value_horizon_days\0\u{3}annual_discount_rate\0\u{c}\u{5}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {

@@ -323,8 +323,8 @@ public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-/// A segment's products: those most of its customers bought, and those they buy far more often
-/// than all customers (lift above 1), each counting only products at least minimum_buyers of the
+/// A segment's products: those bought by the most of its customers, and those they buy more often
+/// than all customers do (lift above 1, highest first), each counting only products at least minimum_buyers of the
 /// segment's customers bought (10, or 1% of the segment when more). Up to 10 each.
 public nonisolated struct Segmentation_V1_SegmentProducts: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1109,7 +1109,8 @@ public nonisolated struct Segmentation_V1_CustomerValueModel: @unchecked Sendabl
   public mutating func clearHorizons() {_uniqueStorage()._horizons = nil}
 
   /// Predicted against actual repeat purchases in a holdout period (the last third of the data);
-  /// unset when the data spans too little time (calibration_note says why).
+  /// unset when the purchases span under 180 days or the calibration fit fails
+  /// (calibration_note says why).
   public var calibration: Segmentation_V1_CalibrationCheck {
     get {_storage._calibration ?? Segmentation_V1_CalibrationCheck()}
     set {_uniqueStorage()._calibration = newValue}

@@ -82,7 +82,8 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   public var snapshotDate: String = String()
 
   /// Bulk scoring: leave segment_name, runner_up_name and rfm_segment empty and send ids and
-  /// distances only (the names are in GetModel's segments). Halves the response size.
+  /// distances only (the names are in GetModel's segments). Halves the response size. Leaves out
+  /// value and recommendations too.
   public var omitNames: Bool = false
 
   /// CSV input: row filters applied before cleaning (at most 64).
@@ -114,8 +115,12 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   public mutating func clearValueOptions() {self._valueOptions = nil}
 
   /// Products to recommend per customer: the segment's most distinctive, then most popular,
-  /// products the customer has not bought (CustomerScore.recommendations). 0: none; at most 20.
-  /// CSV transactions only (feature rows do not say what a customer bought).
+  /// products the customer has not bought in this request's transactions
+  /// (CustomerScore.recommendations; fewer when the segment's lists, at most 10 + 10, run out).
+  /// 0: none; at most 20. CSV transactions only (feature rows do not say what a customer bought),
+  /// and a model trained on data with a product column; INVALID_ARGUMENT naming `recommend`
+  /// otherwise. `matrix` input carries segments only: with value_options or recommend it is
+  /// refused (INVALID_ARGUMENT).
   public var recommend: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -152,7 +157,9 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
 ///   distinct_products distinct products bought (0 without a product column)
 ///   mode_quantity     the most common quantity per order line (ties: the smallest)
 /// Transactions models with a customer-value model also take, beside those, a customer's purchase
-/// summary in days (lifetimes' conventions at daily periods), for CustomerScore.value:
+/// summary in days (lifetimes' conventions at daily periods), for CustomerScore.value. Beware:
+/// btyd_recency runs from the first purchase to the last (recency above is days since the last),
+/// and btyd_frequency counts purchase days after the first (frequency above counts invoices).
 ///   btyd_frequency    purchase days after the first (a whole number)
 ///   btyd_recency      days from the first purchase day to the last
 ///   btyd_t            days from the first purchase day to the snapshot (>= btyd_recency)

@@ -125,6 +125,13 @@ struct CustomerValueModelTests {
             customerIDs: ["x"], columns: model.pipeline.features,
             values: Matrix(rows: 1, columns: base.count, values: base))
         #expect(plain[0].segmentID == scored[0].segmentID && plain[0].value == nil)
+        // Without btyd_monetary: P(alive) and purchases, no money figure.
+        let countsOnly = try model.score(
+            customerIDs: ["x"], columns: Array(columns.dropLast()),
+            values: Matrix(rows: 1, columns: columns.count - 1, values: base + [3, 100, 200]))
+        let figures = try #require(countsOnly[0].value)
+        #expect(figures.probabilityAlive == scored[0].value!.probabilityAlive)
+        #expect(figures.expectedSpend == nil && figures.lifetimeValue == nil)
 
         func refusal(_ values: [Double], columns: [String] = columns) -> String {
             do {

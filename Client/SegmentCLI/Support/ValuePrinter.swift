@@ -5,7 +5,10 @@ import SegmentationAPI
 enum ValuePrinter {
     /// The customer-value model in a few lines and each segment's figures, or why there are none.
     static func valueSection(_ model: Segmentation_V1_ModelDetail) -> String? {
-        guard model.hasCustomerValue else { return nil }
+        guard model.hasCustomerValue else {
+            return model.kind == .customers
+                ? "customer value: none (a customers table has no purchase history)" : nil
+        }
         let value = model.customerValue
         guard value.unavailable.isEmpty else {
             return "customer value: none (\(value.unavailable))"

@@ -64,13 +64,13 @@ extension SegmentationModel {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
         try options.validate()
-        let (columns, values, summaries) = try PurchaseSummary.split(
+        let (columns, values, summaries, money) = try PurchaseSummary.split(
             customerIDs: customerIDs, columns: columns, values: values)
         if options.recommend > 0 { throw ScoringError.recommendationsNeedPurchases }
         var assignments = try assign(
             customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation)
         if let summaries {
-            addValue(&assignments, summaries: summaries, settings: options.value)
+            addValue(&assignments, summaries: summaries, settings: options.value, money: money)
         }
         return assignments
     }

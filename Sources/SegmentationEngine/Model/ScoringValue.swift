@@ -37,9 +37,9 @@ extension PurchaseSummary {
     /// when the rows carry no summary column).
     static func split(
         customerIDs: [String]?, columns: [String], values: Matrix
-    ) throws -> (columns: [String], values: Matrix, summaries: [PurchaseSummary]?) {
+    ) throws -> (columns: [String], values: Matrix, summaries: [PurchaseSummary]?, money: Bool) {
         let at = columnNames.map { columns.firstIndex(of: $0) }
-        guard at.contains(where: { $0 != nil }) else { return (columns, values, nil) }
+        guard at.contains(where: { $0 != nil }) else { return (columns, values, nil, false) }
         for (name, index) in zip(columnNames.prefix(3), at) where index == nil {
             throw ScoringError.missingColumn(name)
         }
@@ -80,18 +80,27 @@ extension PurchaseSummary {
                 PurchaseSummary(
                     frequency: Int(frequency), recency: recency, age: age, monetary: monetary))
         }
-        return (kept.map { columns[$0] }, values.selecting(columns: kept), summaries)
+        return (kept.map { columns[$0] }, values.selecting(columns: kept), summaries, at[3] != nil)
     }
 }
 
 extension SegmentationModel {
     /// Puts each customer's customer-value figures into their assignments (when the model has a
     /// customer-value model).
+    /// Without their spend (`money` false: no btyd_monetary column), no money figure.
     func addValue(
-        _ assignments: inout [Assignment], summaries: [PurchaseSummary], settings: ValueSettings?
+        _ assignments: inout [Assignment], summaries: [PurchaseSummary], settings: ValueSettings?,
+        money: Bool = true
     ) {
         guard let figures = customerValue?.figures(summaries, settings: settings) else { return }
-        for i in assignments.indices { assignments[i].value = figures[i] }
+        for i in assignments.indices {
+            assignments[i].value = figures[i]
+            if !money {
+                (assignments[i].value!.expectedSpend, assignments[i].value!.lifetimeValue) = (
+                    nil, nil
+                )
+            }
+        }
     }
 
     /// Puts up to `count` products into each assignment: its segment's, not yet bought.
