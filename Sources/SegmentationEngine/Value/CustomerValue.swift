@@ -37,20 +37,13 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
     public static func fit(
         _ customers: [PurchaseSummary], optimizer: QuasiNewtonSettings = .init()
     ) throws -> CustomerValueModel {
-        let repeatBuyers = customers.filter { $0.frequency > 0 }.count
-        guard repeatBuyers >= minimumRepeatBuyers else {
-            throw Unsupported(
-                description:
-                    "only \(repeatBuyers) of \(customers.count) customers bought on more than one day; "
-                    + "the purchase model needs at least \(minimumRepeatBuyers)")
-        }
         // The two fits are independent: run side by side (the spend fit's result is used only
         // when the purchase model stands).
-        var bgnbd: (BetaGeometricNBD, LikelihoodFit)?
+        var bgnbd: Result<(BetaGeometricNBD, LikelihoodFit), Error>?
         var gammaGamma: (buyers: Int, fit: (model: GammaGamma, fit: LikelihoodFit)?)?
         Parallel.forEach(2) { part in
             if part == 0 {
-                bgnbd = BetaGeometricNBD.fit(customers, optimizer: optimizer)
+                bgnbd = Result { try fitPurchases(customers, optimizer: optimizer) }
             } else {
                 let buyers = customers.count(where: GammaGamma.fits)
                 gammaGamma = (
@@ -60,13 +53,7 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
                 )
             }
         }
-        let (purchases, purchasesFit) = bgnbd!
-        guard purchasesFit.converged, purchasesFit.meanLogLikelihood.isFinite else {
-            throw Unsupported(
-                description:
-                    "the purchase model's fit did not converge in \(purchasesFit.iterations) iterations"
-            )
-        }
+        let (purchases, purchasesFit) = try bgnbd!.get()
         var model = CustomerValueModel(
             purchases: purchases, purchasesFit: purchasesFit,
             spendFrequencyCorrelation: GammaGamma.spendFrequencyCorrelation(customers),
@@ -80,6 +67,28 @@ public struct CustomerValueModel: Sendable, Equatable, Codable {
         }
         model.keepSpend(gammaGamma!.fit, buyers: gammaGamma!.buyers)
         return model
+    }
+
+    /// The purchase model alone (the holdout check needs no more); throws `Unsupported` with
+    /// too few repeat buyers or a fit that does not converge.
+    static func fitPurchases(
+        _ customers: [PurchaseSummary], optimizer: QuasiNewtonSettings = .init()
+    ) throws -> (BetaGeometricNBD, LikelihoodFit) {
+        let repeatBuyers = customers.count { $0.frequency > 0 }
+        guard repeatBuyers >= minimumRepeatBuyers else {
+            throw Unsupported(
+                description:
+                    "only \(repeatBuyers) of \(customers.count) customers bought on more than one day; "
+                    + "the purchase model needs at least \(minimumRepeatBuyers)")
+        }
+        let (purchases, fit) = BetaGeometricNBD.fit(customers, optimizer: optimizer)
+        guard fit.converged, fit.meanLogLikelihood.isFinite else {
+            throw Unsupported(
+                description:
+                    "the purchase model's fit did not converge in \(fit.iterations) iterations"
+            )
+        }
+        return (purchases, fit)
     }
 
     /// Keeps the spend model when its fit stands, else says why there is none.

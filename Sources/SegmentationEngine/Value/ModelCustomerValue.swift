@@ -80,9 +80,10 @@ public struct CalibrationCheck: Codable, Sendable, Equatable {
         let cutoff = span.upperBound - holdoutDays
         let (summaries, actual) = histories.calibrationAndHoldout(
             cutoffDay: cutoff, endDay: span.upperBound)
-        let model: CustomerValueModel
+        // The purchase model only: the check compares purchases, so no spend fit.
+        let purchases: BetaGeometricNBD
         do {
-            model = try CustomerValueModel.fit(summaries)
+            purchases = try CustomerValueModel.fitPurchases(summaries).0
         } catch {
             return (nil, "no holdout check: on the calibration period, \(error)")
         }
@@ -91,7 +92,7 @@ public struct CalibrationCheck: Codable, Sendable, Equatable {
         }
         var totalPredicted = 0.0
         for (summary, made) in zip(summaries, actual) {
-            let predicted = model.purchases.expectedPurchases(
+            let predicted = purchases.expectedPurchases(
                 summary, horizon: Double(holdoutDays))
             let g = min(summary.frequency, openGroup)
             groups[g].customers += 1
