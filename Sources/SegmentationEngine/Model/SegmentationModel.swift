@@ -11,6 +11,9 @@ public struct Segment: Codable, Sendable, Equatable {
     public var profile: SegmentProfile
     /// How far the segment's training customers lie from its centre (nil in older models).
     public var distances: DistanceSpread?
+    /// Its id across the model's versions: kept by the matching segment of the next version,
+    /// never reused within a model (nil in models from before: read as `id + 1`).
+    public var stableID: Int?
 }
 
 /// Distances of a segment's training customers to its centroid (scaled space). A scored
@@ -161,6 +164,9 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     /// Transactions models: customer value (BG/NBD and Gamma-Gamma), or why it could not be
     /// fitted; nil for customer tables and in models from before it was fitted.
     public var customerValue: ModelCustomerValue?
+    /// The segments matched to the previous version's (nil for a model's first version and in
+    /// models from before).
+    public var lineage: SegmentLineage?
 
     /// The metrics of the chosen k.
     public var metrics: KCandidate { kSelection.chosen }

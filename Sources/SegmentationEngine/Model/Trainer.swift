@@ -223,7 +223,8 @@ public struct SegmentationTrainer: Sendable {
             Segment(
                 id: c, name: labels[c].name, generatedName: labels[c].name,
                 description: labels[c].description,
-                actions: labels[c].actions, profile: profiles[c], distances: spread[c])
+                actions: labels[c].actions, profile: profiles[c], distances: spread[c],
+                stableID: c + 1)
         }
         let sample = try makeSample(
             scaled, raw: raw, ids: data.features.customerIDs, labels: ordered.labels,
