@@ -127,6 +127,19 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "DiffModels" metadata.
+        public enum DiffModels: Sendable {
+            /// Request type for "DiffModels".
+            public typealias Input = Segmentation_V1_DiffModelsRequest
+            /// Response type for "DiffModels".
+            public typealias Output = Segmentation_V1_DiffModelsResponse
+            /// Descriptor for "DiffModels".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "DiffModels",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.ModelRegistry" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListModels.descriptor,
@@ -136,7 +149,8 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
             DeleteAlias.descriptor,
             DeleteVersion.descriptor,
             RenameSegment.descriptor,
-            ExportAssignments.descriptor
+            ExportAssignments.descriptor,
+            DiffModels.descriptor
         ]
     }
 }
@@ -302,6 +316,27 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_ExportAssignmentsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse>
+
+        /// Handle the "DiffModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where customers move between two versions of a model (or two models with the same
+        /// > features): both assign the customers of `to`'s training data, the match of their segments,
+        /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+        /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_DiffModelsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_DiffModelsResponse` messages.
+        func diffModels(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_DiffModelsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_DiffModelsResponse>
     }
 
     /// Service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -451,6 +486,27 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.ServerRequest<Segmentation_V1_ExportAssignmentsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportAssignmentsResponse>
+
+        /// Handle the "DiffModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where customers move between two versions of a model (or two models with the same
+        /// > features): both assign the customers of `to`'s training data, the match of their segments,
+        /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+        /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_DiffModelsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_DiffModelsResponse` message.
+        func diffModels(
+            request: GRPCCore.ServerRequest<Segmentation_V1_DiffModelsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_DiffModelsResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -599,6 +655,27 @@ extension Segmentation_V1_ModelRegistry {
             response: GRPCCore.RPCWriter<Segmentation_V1_ExportAssignmentsResponse>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "DiffModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where customers move between two versions of a model (or two models with the same
+        /// > features): both assign the customers of `to`'s training data, the match of their segments,
+        /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+        /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_DiffModelsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_DiffModelsResponse` to respond with.
+        func diffModels(
+            request: Segmentation_V1_DiffModelsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_DiffModelsResponse
     }
 }
 
@@ -689,6 +766,17 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ExportAssignmentsResponse>(),
             handler: { request, context in
                 try await self.exportAssignments(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.DiffModels.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DiffModelsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DiffModelsResponse>(),
+            handler: { request, context in
+                try await self.diffModels(
                     request: request,
                     context: context
                 )
@@ -786,6 +874,17 @@ extension Segmentation_V1_ModelRegistry.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func diffModels(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_DiffModelsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_DiffModelsResponse> {
+        let response = try await self.diffModels(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -897,6 +996,19 @@ extension Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func diffModels(
+        request: GRPCCore.ServerRequest<Segmentation_V1_DiffModelsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_DiffModelsResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_DiffModelsResponse>(
+            message: try await self.diffModels(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -1088,6 +1200,32 @@ extension Segmentation_V1_ModelRegistry {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ExportAssignmentsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportAssignmentsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DiffModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where customers move between two versions of a model (or two models with the same
+        /// > features): both assign the customers of `to`'s training data, the match of their segments,
+        /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+        /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_DiffModelsRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_DiffModelsRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_DiffModelsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func diffModels<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_DiffModelsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_DiffModelsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_DiffModelsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DiffModelsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1372,6 +1510,43 @@ extension Segmentation_V1_ModelRegistry {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "DiffModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Where customers move between two versions of a model (or two models with the same
+        /// > features): both assign the customers of `to`'s training data, the match of their segments,
+        /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+        /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_DiffModelsRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_DiffModelsRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_DiffModelsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func diffModels<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_DiffModelsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_DiffModelsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_DiffModelsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DiffModelsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.DiffModels.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1599,6 +1774,38 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             request: request,
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ExportAssignmentsRequest>(),
             deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ExportAssignmentsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DiffModels" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Where customers move between two versions of a model (or two models with the same
+    /// > features): both assign the customers of `to`'s training data, the match of their segments,
+    /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+    /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_DiffModelsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func diffModels<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_DiffModelsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DiffModelsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.diffModels(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DiffModelsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DiffModelsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1860,6 +2067,42 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             metadata: metadata
         )
         return try await self.exportAssignments(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DiffModels" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Where customers move between two versions of a model (or two models with the same
+    /// > features): both assign the customers of `to`'s training data, the match of their segments,
+    /// > counts and value per (from, to) pair. Runs on the stored training data (seconds on large
+    /// > datasets). FAILED_PRECONDITION when the two cannot assign the same customers.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func diffModels<Result>(
+        _ message: Segmentation_V1_DiffModelsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DiffModelsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_DiffModelsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.diffModels(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -45,6 +45,7 @@ extension SegmentationModel {
             detail.runnerUpKs = (kSelection.runnerUps ?? []).map(Int32.init)
             detail.selectionWarnings = kSelection.warnings ?? []
             if let customerValue { detail.customerValue = customerValue.proto }
+            if let lineage { detail.lineage = lineage.proto }
             if let stability {
                 detail.stability = .with {
                     $0.seedRuns = Int32(stability.seedRuns);
@@ -223,6 +224,7 @@ extension Segment {
     public func proto(centroid: [Double]) -> Segmentation_V1_Segment {
         .with {
             $0.id = Int32(id)
+            $0.stableID = Int32(stableIDOrDefault)
             $0.name = name
             $0.generatedName = generatedName
             $0.description_p = description

@@ -316,6 +316,13 @@ public nonisolated struct Segmentation_V1_Segment: @unchecked Sendable {
   /// Clears the value of `products`. Subsequent reads from it will return its default value.
   public mutating func clearProducts() {_uniqueStorage()._products = nil}
 
+  /// The segment's id across the model's versions: the matching segment of the next version
+  /// keeps it (ModelDetail.lineage); never reused within a model. `id` is this version's index.
+  public var stableID: Int32 {
+    get {_storage._stableID}
+    set {_uniqueStorage()._stableID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1024,11 +1031,365 @@ public nonisolated struct Segmentation_V1_ModelDetail: @unchecked Sendable {
   /// Clears the value of `customerValue`. Subsequent reads from it will return its default value.
   public mutating func clearCustomerValue() {_uniqueStorage()._customerValue = nil}
 
+  /// The segments matched to the previous version's when this one was trained (unset for a
+  /// model's first version, a rename's copy says its source's).
+  public var lineage: Segmentation_V1_SegmentLineage {
+    get {_storage._lineage ?? Segmentation_V1_SegmentLineage()}
+    set {_uniqueStorage()._lineage = newValue}
+  }
+  /// Returns true if `lineage` has been explicitly set.
+  public var hasLineage: Bool {_storage._lineage != nil}
+  /// Clears the value of `lineage`. Subsequent reads from it will return its default value.
+  public mutating func clearLineage() {_uniqueStorage()._lineage = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A version's segments matched one-to-one to its predecessor's, on the customers of its
+/// training data as both assign them: the pairing with the most customer overlap (Jaccard) in
+/// total; a pair is kept when the overlap is at least 0.3 or the centres lie within 0.5 spreads
+/// (docs/algorithms.md, "Segments over time").
+public nonisolated struct Segmentation_V1_SegmentLineage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var previousVersion: Int32 = 0
+
+  /// Why the segments could not be matched (then all are new); empty when matched.
+  public var unavailable: String = String()
+
+  public var movement: Segmentation_V1_SegmentMovement {
+    get {_movement ?? Segmentation_V1_SegmentMovement()}
+    set {_movement = newValue}
+  }
+  /// Returns true if `movement` has been explicitly set.
+  public var hasMovement: Bool {self._movement != nil}
+  /// Clears the value of `movement`. Subsequent reads from it will return its default value.
+  public mutating func clearMovement() {self._movement = nil}
+
+  public var matches: [Segmentation_V1_SegmentMatch] = []
+
+  /// What a person set on the previous segments, and whether it was carried over.
+  public var carried: [Segmentation_V1_CarriedWording] = []
+
+  /// Share of the compared customers whose segment continues (in a matched pair).
+  public var stayedShare: Double {
+    get {_stayedShare ?? 0}
+    set {_stayedShare = newValue}
+  }
+  /// Returns true if `stayedShare` has been explicitly set.
+  public var hasStayedShare: Bool {self._stayedShare != nil}
+  /// Clears the value of `stayedShare`. Subsequent reads from it will return its default value.
+  public mutating func clearStayedShare() {self._stayedShare = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _movement: Segmentation_V1_SegmentMovement? = nil
+  fileprivate var _stayedShare: Double? = nil
+}
+
+public nonisolated struct Segmentation_V1_SegmentRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The segment's id in its version.
+  public var id: Int32 = 0
+
+  public var stableID: Int32 = 0
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The same customers in two versions: counts[f * to.size() + t] customers went from from[f]
+/// to to[t] (list positions).
+public nonisolated struct Segmentation_V1_SegmentMovement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var from: [Segmentation_V1_SegmentRef] = []
+
+  public var to: [Segmentation_V1_SegmentRef] = []
+
+  public var counts: [Int64] = []
+
+  /// Their lifetime value by the later version's customer-value model (365 days, undiscounted),
+  /// same layout; empty without money figures.
+  public var lifetimeValue: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_SegmentMatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Segmentation_V1_SegmentMatch.Kind = .unspecified
+
+  /// Segment ids in the earlier and the later version (unset on the side that has none).
+  public var previousID: Int32 {
+    get {_previousID ?? 0}
+    set {_previousID = newValue}
+  }
+  /// Returns true if `previousID` has been explicitly set.
+  public var hasPreviousID: Bool {self._previousID != nil}
+  /// Clears the value of `previousID`. Subsequent reads from it will return its default value.
+  public mutating func clearPreviousID() {self._previousID = nil}
+
+  public var currentID: Int32 {
+    get {_currentID ?? 0}
+    set {_currentID = newValue}
+  }
+  /// Returns true if `currentID` has been explicitly set.
+  public var hasCurrentID: Bool {self._currentID != nil}
+  /// Clears the value of `currentID`. Subsequent reads from it will return its default value.
+  public mutating func clearCurrentID() {self._currentID = nil}
+
+  /// Jaccard index of the two segments' customers; new and retired: the best with any.
+  public var overlap: Double = 0
+
+  /// Distance of the two centres in the later version's scaled space, in units of its spread
+  /// (root mean square distance of a customer to its segment's centre).
+  public var centreDistance: Double {
+    get {_centreDistance ?? 0}
+    set {_centreDistance = newValue}
+  }
+  /// Returns true if `centreDistance` has been explicitly set.
+  public var hasCentreDistance: Bool {self._centreDistance != nil}
+  /// Clears the value of `centreDistance`. Subsequent reads from it will return its default value.
+  public mutating func clearCentreDistance() {self._centreDistance = nil}
+
+  public var sharedCustomers: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// The same segment: it keeps its stable id.
+    case matched // = 1
+
+    /// A segment of the later version matching none of the earlier one's.
+    case new // = 2
+
+    /// A segment of the earlier version matching none of the later one's.
+    case retired // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .matched
+      case 2: self = .new
+      case 3: self = .retired
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .matched: return 1
+      case .new: return 2
+      case .retired: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Segmentation_V1_SegmentMatch.Kind] = [
+      .unspecified,
+      .matched,
+      .new,
+      .retired,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _previousID: Int32? = nil
+  fileprivate var _currentID: Int32? = nil
+  fileprivate var _centreDistance: Double? = nil
+}
+
+public nonisolated struct Segmentation_V1_CarriedWording: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var previousID: Int32 = 0
+
+  /// The matched segment of the new version.
+  public var currentID: Int32 = 0
+
+  /// "name", "description", "actions".
+  public var fields: [String] = []
+
+  public var personName: String = String()
+
+  public var carried: Bool = false
+
+  /// Why not (the segment's generated name now makes other claims).
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_DiffModelsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required: the earlier version (any version or alias).
+  public var from: Segmentation_V1_ModelRef {
+    get {_from ?? Segmentation_V1_ModelRef()}
+    set {_from = newValue}
+  }
+  /// Returns true if `from` has been explicitly set.
+  public var hasFrom: Bool {self._from != nil}
+  /// Clears the value of `from`. Subsequent reads from it will return its default value.
+  public mutating func clearFrom() {self._from = nil}
+
+  /// Required: the later version; its training data's customers are compared.
+  public var to: Segmentation_V1_ModelRef {
+    get {_to ?? Segmentation_V1_ModelRef()}
+    set {_to = newValue}
+  }
+  /// Returns true if `to` has been explicitly set.
+  public var hasTo: Bool {self._to != nil}
+  /// Clears the value of `to`. Subsequent reads from it will return its default value.
+  public mutating func clearTo() {self._to = nil}
+
+  /// Score every customer with `from` (what switching serving from `from` to `to` changes for
+  /// the same data). Unset: customers `from` was trained on keep its own view of them (their
+  /// segment as of its training data), so behaviour that changed shows as movement.
+  public var rescore: Bool = false
+
+  /// List up to this many moved customers (0: none; at most 50,000).
+  public var customerLimit: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _from: Segmentation_V1_ModelRef? = nil
+  fileprivate var _to: Segmentation_V1_ModelRef? = nil
+}
+
+public nonisolated struct Segmentation_V1_MovedCustomer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var customerID: String = String()
+
+  public var fromID: Int32 = 0
+
+  public var toID: Int32 = 0
+
+  /// By `to`'s customer-value model; unset without money figures.
+  public var lifetimeValue: Double {
+    get {_lifetimeValue ?? 0}
+    set {_lifetimeValue = newValue}
+  }
+  /// Returns true if `lifetimeValue` has been explicitly set.
+  public var hasLifetimeValue: Bool {self._lifetimeValue != nil}
+  /// Clears the value of `lifetimeValue`. Subsequent reads from it will return its default value.
+  public mutating func clearLifetimeValue() {self._lifetimeValue = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lifetimeValue: Double? = nil
+}
+
+public nonisolated struct Segmentation_V1_DiffModelsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var fromName: String = String()
+
+  public var fromVersion: Int32 = 0
+
+  public var toName: String = String()
+
+  public var toVersion: Int32 = 0
+
+  public var movement: Segmentation_V1_SegmentMovement {
+    get {_movement ?? Segmentation_V1_SegmentMovement()}
+    set {_movement = newValue}
+  }
+  /// Returns true if `movement` has been explicitly set.
+  public var hasMovement: Bool {self._movement != nil}
+  /// Clears the value of `movement`. Subsequent reads from it will return its default value.
+  public mutating func clearMovement() {self._movement = nil}
+
+  public var matches: [Segmentation_V1_SegmentMatch] = []
+
+  public var customers: Int64 = 0
+
+  /// Customers not in a matched pair (their segment does not continue).
+  public var moved: Int64 = 0
+
+  /// Their lifetime value, and all the compared customers'; unset without money figures.
+  public var movedValue: Double {
+    get {_movedValue ?? 0}
+    set {_movedValue = newValue}
+  }
+  /// Returns true if `movedValue` has been explicitly set.
+  public var hasMovedValue: Bool {self._movedValue != nil}
+  /// Clears the value of `movedValue`. Subsequent reads from it will return its default value.
+  public mutating func clearMovedValue() {self._movedValue = nil}
+
+  public var totalValue: Double {
+    get {_totalValue ?? 0}
+    set {_totalValue = newValue}
+  }
+  /// Returns true if `totalValue` has been explicitly set.
+  public var hasTotalValue: Bool {self._totalValue != nil}
+  /// Clears the value of `totalValue`. Subsequent reads from it will return its default value.
+  public mutating func clearTotalValue() {self._totalValue = nil}
+
+  /// Customers `from` assigned from its own training data (the rest it scored).
+  public var assignedFromEarlierData: Int64 = 0
+
+  public var movedCustomers: [Segmentation_V1_MovedCustomer] = []
+
+  /// More customers moved than customer_limit listed.
+  public var customersTruncated: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _movement: Segmentation_V1_SegmentMovement? = nil
+  fileprivate var _movedValue: Double? = nil
+  fileprivate var _totalValue: Double? = nil
 }
 
 /// BG/NBD (Fader, Hardie & Lee 2005) for purchases and dropout, and Gamma-Gamma for spend per
@@ -1991,7 +2352,7 @@ nonisolated extension Segmentation_V1_Share: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Segment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0\u{3}unsteady_columns\0\u{1}products\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}generated_name\0\u{1}description\0\u{1}actions\0\u{1}size\0\u{3}customer_share\0\u{3}revenue_share\0\u{1}features\0\u{3}mode_quantity\0\u{3}top_countries\0\u{3}rfm_mix\0\u{1}centroid\0\u{1}distances\0\u{1}composition\0\u{1}facts\0\u{3}unsteady_columns\0\u{1}products\0\u{3}stable_id\0")
 
   fileprivate class _StorageClass {
     var _id: Int32 = 0
@@ -2012,6 +2373,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
     var _facts: Segmentation_V1_SegmentFacts? = nil
     var _unsteadyColumns: [Segmentation_V1_UnsteadyClaim] = []
     var _products: Segmentation_V1_SegmentProducts? = nil
+    var _stableID: Int32 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2040,6 +2402,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       _facts = source._facts
       _unsteadyColumns = source._unsteadyColumns
       _products = source._products
+      _stableID = source._stableID
     }
   }
 
@@ -2076,6 +2439,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._facts) }()
         case 17: try { try decoder.decodeRepeatedMessageField(value: &_storage._unsteadyColumns) }()
         case 18: try { try decoder.decodeSingularMessageField(value: &_storage._products) }()
+        case 19: try { try decoder.decodeSingularInt32Field(value: &_storage._stableID) }()
         default: break
         }
       }
@@ -2142,6 +2506,9 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._products {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
       } }()
+      if _storage._stableID != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._stableID, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2169,6 +2536,7 @@ nonisolated extension Segmentation_V1_Segment: SwiftProtobuf.Message, SwiftProto
         if _storage._facts != rhs_storage._facts {return false}
         if _storage._unsteadyColumns != rhs_storage._unsteadyColumns {return false}
         if _storage._products != rhs_storage._products {return false}
+        if _storage._stableID != rhs_storage._stableID {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3033,7 +3401,7 @@ nonisolated extension Segmentation_V1_CountryMix: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelDetail"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0\u{1}stability\0\u{3}customer_value\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}kind\0\u{1}features\0\u{1}log1p\0\u{1}scaling\0\u{1}algorithm\0\u{3}algorithm_parameters\0\u{1}selection\0\u{3}chosen_k\0\u{3}elbow_k\0\u{3}k_table\0\u{1}metrics\0\u{3}silhouette_sample_size\0\u{3}data_report\0\u{1}segments\0\u{1}annotations\0\u{1}spec\0\u{3}training_seconds\0\u{3}format_version\0\u{3}engine_version\0\u{1}sample\0\u{3}expected_columns\0\u{3}input_columns\0\u{3}selection_reason\0\u{3}runner_up_ks\0\u{3}selection_warnings\0\u{1}charts\0\u{3}algorithm_comparison\0\u{1}stability\0\u{3}customer_value\0\u{1}lineage\0")
 
   fileprivate class _StorageClass {
     var _version: Segmentation_V1_VersionSummary? = nil
@@ -3066,6 +3434,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
     var _algorithmComparison: Segmentation_V1_AlgorithmComparison? = nil
     var _stability: Segmentation_V1_Stability? = nil
     var _customerValue: Segmentation_V1_CustomerValueModel? = nil
+    var _lineage: Segmentation_V1_SegmentLineage? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3106,6 +3475,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       _algorithmComparison = source._algorithmComparison
       _stability = source._stability
       _customerValue = source._customerValue
+      _lineage = source._lineage
     }
   }
 
@@ -3154,6 +3524,7 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         case 28: try { try decoder.decodeSingularMessageField(value: &_storage._algorithmComparison) }()
         case 29: try { try decoder.decodeSingularMessageField(value: &_storage._stability) }()
         case 30: try { try decoder.decodeSingularMessageField(value: &_storage._customerValue) }()
+        case 31: try { try decoder.decodeSingularMessageField(value: &_storage._lineage) }()
         default: break
         }
       }
@@ -3256,6 +3627,9 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._customerValue {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
       } }()
+      try { if let v = _storage._lineage {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3295,10 +3669,465 @@ nonisolated extension Segmentation_V1_ModelDetail: SwiftProtobuf.Message, SwiftP
         if _storage._algorithmComparison != rhs_storage._algorithmComparison {return false}
         if _storage._stability != rhs_storage._stability {return false}
         if _storage._customerValue != rhs_storage._customerValue {return false}
+        if _storage._lineage != rhs_storage._lineage {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentLineage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentLineage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}previous_version\0\u{1}unavailable\0\u{1}movement\0\u{1}matches\0\u{1}carried\0\u{3}stayed_share\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.previousVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.unavailable) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._movement) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.matches) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.carried) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self._stayedShare) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.previousVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.previousVersion, fieldNumber: 1)
+    }
+    if !self.unavailable.isEmpty {
+      try visitor.visitSingularStringField(value: self.unavailable, fieldNumber: 2)
+    }
+    try { if let v = self._movement {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.matches.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.matches, fieldNumber: 4)
+    }
+    if !self.carried.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.carried, fieldNumber: 5)
+    }
+    try { if let v = self._stayedShare {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 6)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentLineage, rhs: Segmentation_V1_SegmentLineage) -> Bool {
+    if lhs.previousVersion != rhs.previousVersion {return false}
+    if lhs.unavailable != rhs.unavailable {return false}
+    if lhs._movement != rhs._movement {return false}
+    if lhs.matches != rhs.matches {return false}
+    if lhs.carried != rhs.carried {return false}
+    if lhs._stayedShare != rhs._stayedShare {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}stable_id\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.stableID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.id != 0 {
+      try visitor.visitSingularInt32Field(value: self.id, fieldNumber: 1)
+    }
+    if self.stableID != 0 {
+      try visitor.visitSingularInt32Field(value: self.stableID, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentRef, rhs: Segmentation_V1_SegmentRef) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.stableID != rhs.stableID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentMovement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentMovement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}counts\0\u{3}lifetime_value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.from) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.to) }()
+      case 3: try { try decoder.decodeRepeatedInt64Field(value: &self.counts) }()
+      case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.lifetimeValue) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.from.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.from, fieldNumber: 1)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.to, fieldNumber: 2)
+    }
+    if !self.counts.isEmpty {
+      try visitor.visitPackedInt64Field(value: self.counts, fieldNumber: 3)
+    }
+    if !self.lifetimeValue.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.lifetimeValue, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentMovement, rhs: Segmentation_V1_SegmentMovement) -> Bool {
+    if lhs.from != rhs.from {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.counts != rhs.counts {return false}
+    if lhs.lifetimeValue != rhs.lifetimeValue {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentMatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentMatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}previous_id\0\u{3}current_id\0\u{1}overlap\0\u{3}centre_distance\0\u{3}shared_customers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self._previousID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self._currentID) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.overlap) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self._centreDistance) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.sharedCustomers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    try { if let v = self._previousID {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._currentID {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 3)
+    } }()
+    if self.overlap.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.overlap, fieldNumber: 4)
+    }
+    try { if let v = self._centreDistance {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
+    } }()
+    if self.sharedCustomers != 0 {
+      try visitor.visitSingularInt64Field(value: self.sharedCustomers, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentMatch, rhs: Segmentation_V1_SegmentMatch) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs._previousID != rhs._previousID {return false}
+    if lhs._currentID != rhs._currentID {return false}
+    if lhs.overlap != rhs.overlap {return false}
+    if lhs._centreDistance != rhs._centreDistance {return false}
+    if lhs.sharedCustomers != rhs.sharedCustomers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentMatch.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}MATCHED\0\u{1}NEW\0\u{1}RETIRED\0")
+}
+
+nonisolated extension Segmentation_V1_CarriedWording: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CarriedWording"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}previous_id\0\u{3}current_id\0\u{1}fields\0\u{3}person_name\0\u{1}carried\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.previousID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.currentID) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.fields) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.personName) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.carried) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.previousID != 0 {
+      try visitor.visitSingularInt32Field(value: self.previousID, fieldNumber: 1)
+    }
+    if self.currentID != 0 {
+      try visitor.visitSingularInt32Field(value: self.currentID, fieldNumber: 2)
+    }
+    if !self.fields.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.fields, fieldNumber: 3)
+    }
+    if !self.personName.isEmpty {
+      try visitor.visitSingularStringField(value: self.personName, fieldNumber: 4)
+    }
+    if self.carried != false {
+      try visitor.visitSingularBoolField(value: self.carried, fieldNumber: 5)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_CarriedWording, rhs: Segmentation_V1_CarriedWording) -> Bool {
+    if lhs.previousID != rhs.previousID {return false}
+    if lhs.currentID != rhs.currentID {return false}
+    if lhs.fields != rhs.fields {return false}
+    if lhs.personName != rhs.personName {return false}
+    if lhs.carried != rhs.carried {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_DiffModelsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DiffModelsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}rescore\0\u{3}customer_limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._from) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._to) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.rescore) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.customerLimit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._from {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._to {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.rescore != false {
+      try visitor.visitSingularBoolField(value: self.rescore, fieldNumber: 3)
+    }
+    if self.customerLimit != 0 {
+      try visitor.visitSingularInt32Field(value: self.customerLimit, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_DiffModelsRequest, rhs: Segmentation_V1_DiffModelsRequest) -> Bool {
+    if lhs._from != rhs._from {return false}
+    if lhs._to != rhs._to {return false}
+    if lhs.rescore != rhs.rescore {return false}
+    if lhs.customerLimit != rhs.customerLimit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_MovedCustomer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MovedCustomer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}from_id\0\u{3}to_id\0\u{3}lifetime_value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.customerID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.fromID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.toID) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self._lifetimeValue) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.customerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerID, fieldNumber: 1)
+    }
+    if self.fromID != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromID, fieldNumber: 2)
+    }
+    if self.toID != 0 {
+      try visitor.visitSingularInt32Field(value: self.toID, fieldNumber: 3)
+    }
+    try { if let v = self._lifetimeValue {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_MovedCustomer, rhs: Segmentation_V1_MovedCustomer) -> Bool {
+    if lhs.customerID != rhs.customerID {return false}
+    if lhs.fromID != rhs.fromID {return false}
+    if lhs.toID != rhs.toID {return false}
+    if lhs._lifetimeValue != rhs._lifetimeValue {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_DiffModelsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DiffModelsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_name\0\u{3}from_version\0\u{3}to_name\0\u{3}to_version\0\u{1}movement\0\u{1}matches\0\u{1}customers\0\u{1}moved\0\u{3}moved_value\0\u{3}total_value\0\u{3}assigned_from_earlier_data\0\u{3}moved_customers\0\u{3}customers_truncated\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.fromName) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.fromVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.toName) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.toVersion) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._movement) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.matches) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.moved) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self._movedValue) }()
+      case 10: try { try decoder.decodeSingularDoubleField(value: &self._totalValue) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.assignedFromEarlierData) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.movedCustomers) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.customersTruncated) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.fromName.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromName, fieldNumber: 1)
+    }
+    if self.fromVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromVersion, fieldNumber: 2)
+    }
+    if !self.toName.isEmpty {
+      try visitor.visitSingularStringField(value: self.toName, fieldNumber: 3)
+    }
+    if self.toVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.toVersion, fieldNumber: 4)
+    }
+    try { if let v = self._movement {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.matches.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.matches, fieldNumber: 6)
+    }
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 7)
+    }
+    if self.moved != 0 {
+      try visitor.visitSingularInt64Field(value: self.moved, fieldNumber: 8)
+    }
+    try { if let v = self._movedValue {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._totalValue {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 10)
+    } }()
+    if self.assignedFromEarlierData != 0 {
+      try visitor.visitSingularInt64Field(value: self.assignedFromEarlierData, fieldNumber: 11)
+    }
+    if !self.movedCustomers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.movedCustomers, fieldNumber: 12)
+    }
+    if self.customersTruncated != false {
+      try visitor.visitSingularBoolField(value: self.customersTruncated, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_DiffModelsResponse, rhs: Segmentation_V1_DiffModelsResponse) -> Bool {
+    if lhs.fromName != rhs.fromName {return false}
+    if lhs.fromVersion != rhs.fromVersion {return false}
+    if lhs.toName != rhs.toName {return false}
+    if lhs.toVersion != rhs.toVersion {return false}
+    if lhs._movement != rhs._movement {return false}
+    if lhs.matches != rhs.matches {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.moved != rhs.moved {return false}
+    if lhs._movedValue != rhs._movedValue {return false}
+    if lhs._totalValue != rhs._totalValue {return false}
+    if lhs.assignedFromEarlierData != rhs.assignedFromEarlierData {return false}
+    if lhs.movedCustomers != rhs.movedCustomers {return false}
+    if lhs.customersTruncated != rhs.customersTruncated {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -9,7 +9,7 @@ struct Models: AsyncParsableCommand {
         abstract: "List, inspect, alias, delete and annotate model versions.",
         subcommands: [
             List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self,
-            RenameSegment.self, Export.self,
+            RenameSegment.self, Export.self, Diff.self,
         ])
 
     struct List: AsyncParsableCommand {

@@ -31,8 +31,8 @@ enum ModelPrinter {
             Output.print("")
             Output.print(Output.table(table.header, table.rows))
             for section in [
-                factsTable(model), ValuePrinter.valueSection(model),
-                ValuePrinter.productsSection(model),
+                LineagePrinter.lineageSection(model), factsTable(model),
+                ValuePrinter.valueSection(model), ValuePrinter.productsSection(model),
             ] {
                 guard let section else { continue }
                 Output.print("")
@@ -53,10 +53,12 @@ enum ModelPrinter {
         _ model: Segmentation_V1_ModelDetail, format: OutputFormat
     ) -> (header: [String], rows: [[String]]) {
         let people = format != .csv
-        let header = ["id", "segment", "customers", "share", "revenue_share", "first_action"]
+        let header = [
+            "id", "stable_id", "segment", "customers", "share", "revenue_share", "first_action",
+        ]
         let rows = model.segments.map { segment -> [String] in
             [
-                String(segment.id), segment.name, String(segment.size),
+                String(segment.id), String(segment.stableID), segment.name, String(segment.size),
                 people ? Output.percent(segment.customerShare) : Output.raw(segment.customerShare),
                 segment.hasRevenueShare
                     ? (people

@@ -362,9 +362,26 @@ public actor JobManager {
         publish(JobUpdate(job: job.record, event: nil))
         logger.info("job started", metadata: ["job": "\(id)"])
 
-        let (events, outcome) = runner.train(job.record, on: job.dataset, stop: job.stop)
+        let (events, outcome) = runner.train(
+            job.record, on: job.dataset, continuing: await predecessor(of: job.record.modelName),
+            stop: job.stop)
         for await event in events { await progress(id, event) }
         await finish(id, await outcome.value)
+    }
+
+    /// The model's latest version, whose segments the new one is matched to; nil for a new model.
+    private func predecessor(of name: String) async -> SegmentationTrainer.Predecessor? {
+        let latest = ModelReference(name: name, selector: .latest)
+        guard (try? models.resolveVersion(latest)) != nil else { return nil }
+        do {
+            let resolved = try await models.resolve(latest)
+            return .init(model: resolved.model, version: resolved.version)
+        } catch {
+            logger.warning(
+                "the model's latest version cannot be read: the new version's segments are not matched to it",
+                metadata: ["model": "\(name)", "error": "\(error)"])
+            return nil
+        }
     }
 
     private func progress(_ id: String, _ event: TrainingEvent) async {

@@ -11,7 +11,8 @@ struct JobRunner: Sendable {
 
     /// The job's progress events, ending when training does, and its outcome.
     func train(
-        _ job: JobRecord, on dataset: DatasetRecord, stop: StopFlag
+        _ job: JobRecord, on dataset: DatasetRecord,
+        continuing predecessor: SegmentationTrainer.Predecessor?, stop: StopFlag
     ) -> (
         events: AsyncStream<TrainingEvent>,
         outcome: Task<Result<SegmentationModel, any Error>, Never>
@@ -27,7 +28,8 @@ struct JobRunner: Sendable {
                 return Result {
                     try store.verify(dataset) { stop.reason != nil }
                     return try trainer.train(
-                        sources, cancellation: CancellationCheck { stop.reason != nil }
+                        sources, continuing: predecessor,
+                        cancellation: CancellationCheck { stop.reason != nil }
                     ) { event in
                         sink.yield(event)
                         observer?(id, event)

@@ -48,6 +48,7 @@ enum AccessPolicy {
             (Models.ListModels.descriptor, .read), (Models.ListVersions.descriptor, .read),
             (Models.GetModel.descriptor, .read),
             (Models.ExportAssignments.descriptor, .export),
+            (Models.DiffModels.descriptor, .export),
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
             (Models.DeleteVersion.descriptor, .administer),
             (Models.RenameSegment.descriptor, .administer),

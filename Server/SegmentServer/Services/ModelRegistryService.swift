@@ -115,6 +115,55 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         return .with { $0.version = version.proto(aliases: models.aliases(of: version.name)) }
     }
 
+    /// At most this many moved customers in one DiffModels answer.
+    static let maximumDiffCustomers = 50_000
+
+    func diffModels(
+        request: Segmentation_V1_DiffModelsRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_DiffModelsResponse {
+        guard (0...Int32(Self.maximumDiffCustomers)).contains(request.customerLimit) else {
+            throw InvalidField(
+                "customer_limit",
+                "customer_limit must be 0...\(Self.maximumDiffCustomers), got \(request.customerLimit)"
+            )
+        }
+        let from = try await models.resolve(try ModelReference(request.from, field: "from"))
+        let to = try await models.resolve(try ModelReference(request.to, field: "to"))
+        let toSources = try await trainingSources(of: to)
+        let fromSources = request.rescore ? nil : try await trainingSources(of: from)
+        // The client's cancel or deadline, or the server's shutdown, stops the work.
+        let (call, ended) = (context.cancellation, DrainEnd())
+        let cancellation = CancellationCheck { call.isCancelled || ended.isSet }
+        let comparison = try await withTaskCancellationHandler {
+            try await OffPool.run(name: "diff") {
+                try VersionComparison.compare(
+                    from.model, trainedOn: fromSources?.paths, to.model,
+                    trainedOn: toSources.paths, cancellation: cancellation)
+            }
+        } onCancel: {
+            ended.set()
+        }
+        var response = comparison.proto(customerLimit: Int(request.customerLimit))
+        (response.fromName, response.fromVersion) = (from.name, Int32(from.version))
+        (response.toName, response.toVersion) = (to.name, Int32(to.version))
+        return response
+    }
+
+    /// A version's stored training data, checked to be the uploaded bytes.
+    private func trainingSources(
+        of resolved: ServedModels.Resolved
+    ) async throws -> (paths: [TrainingSource], dataset: DatasetRecord) {
+        guard let version = try await registry.version(resolved.name, resolved.version),
+            let dataset = try await registry.dataset(id: version.datasetID)
+        else {
+            throw RegistryError.notFound(
+                "the training dataset of \(resolved.name)@\(resolved.version)")
+        }
+        let store = self.store
+        try await OffPool.run(name: "verify") { try store.verify(dataset) }
+        return (store.paths(of: dataset).map(TrainingSource.path), dataset)
+    }
+
     func exportAssignments(
         request: Segmentation_V1_ExportAssignmentsRequest,
         response: RPCWriter<Segmentation_V1_ExportAssignmentsResponse>,

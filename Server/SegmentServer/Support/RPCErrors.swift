@@ -136,6 +136,7 @@ enum RPCErrors {
             case .corrupt, .notAModel: return (.dataLoss, "DAMAGED_DATA", [])
             default: return (.internalError, "MODEL_FORMAT", [])
             }
+        case is ComparisonError: return (.failedPrecondition, "INCOMPARABLE_VERSIONS", [])
         case is CancellationError, is ScoringStopped: return (.cancelled, "CANCELLED", [])
         case let refusal as Refusal: return refusal.status
         default: return (.internalError, "INTERNAL", [])

@@ -7,6 +7,12 @@ public struct SegmentReference: Codable, Sendable, Equatable {
     /// Its id across the model's versions (`Segment.stableID`).
     public var stableID: Int
     public var name: String
+
+    public init(id: Int, stableID: Int, name: String) {
+        self.id = id
+        self.stableID = stableID
+        self.name = name
+    }
 }
 
 /// Where the same customers fall in two versions: counts per (earlier segment, later segment).
@@ -18,6 +24,16 @@ public struct SegmentMovement: Codable, Sendable, Equatable {
     /// The same customers' lifetime value by the later version's customer-value model (its
     /// value horizon, undiscounted), same layout; nil when it has no money figures.
     public var lifetimeValue: [Double]?
+
+    public init(
+        from: [SegmentReference], to: [SegmentReference], counts: [Int], lifetimeValue: [Double]?
+    ) {
+        precondition(counts.count == from.count * to.count, "one count per pair")
+        self.from = from
+        self.to = to
+        self.counts = counts
+        self.lifetimeValue = lifetimeValue
+    }
 
     public var customers: Int { counts.reduce(0, +) }
 

@@ -100,6 +100,30 @@ public struct VersionComparison: Sendable {
         return comparison
     }
 
+    /// Compares two stored versions: `to` on its training data read again, `from` by its own
+    /// training data for the customers it was trained on when `fromSources` is given (else it
+    /// scores them all).
+    public static func compare(
+        _ from: SegmentationModel, trainedOn fromSources: [TrainingSource]?,
+        _ to: SegmentationModel, trainedOn toSources: [TrainingSource],
+        cancellation: CancellationCheck = .never
+    ) throws -> VersionComparison {
+        let data = try to.prepareTrainingData(toSources, cancellation: cancellation)
+        var earlier: [String: Int32]?
+        if let fromSources, from.kind == to.kind {
+            let own = try from.prepareTrainingData(fromSources, cancellation: cancellation)
+            let ids = own.features.customerIDs
+            if !ids.isEmpty, from.pipeline.features.allSatisfy(own.features.names.contains) {
+                let scores = try from.scoreBatch(
+                    customerIDs: ids, columns: from.pipeline.features,
+                    values: try own.features.selecting(features: from.pipeline.features),
+                    cancellation: cancellation)
+                earlier = Dictionary(uniqueKeysWithValues: zip(ids, scores.segmentIDs))
+            }
+        }
+        return try compare(from, to, on: data, earlier: earlier, cancellation: cancellation)
+    }
+
     /// Customers whose segment does not continue: not in a matched pair.
     public var movedCustomers: [Int] {
         let continues = Dictionary(

@@ -424,15 +424,24 @@ public struct TrainingAssignments: Sendable {
 }
 
 extension SegmentationModel {
-    public func assignTrainingData(
+    /// The model's training data read again with its own configuration (filters, columns,
+    /// cleaning, snapshot).
+    public func prepareTrainingData(
         _ sources: [TrainingSource], cancellation: CancellationCheck = .never
-    ) throws -> TrainingAssignments {
+    ) throws -> SegmentationTrainer.PreparedData {
         var configuration = training.configuration
         if configuration.snapshotDate == nil, let snapshotDay {
             configuration.snapshotDate = TimestampParser.isoDate(day: snapshotDay)
         }
         if configuration.cleaning == nil { configuration.cleaning = .legacy }
-        let prepared = try SegmentationTrainer(configuration: configuration).prepare(sources)
+        return try SegmentationTrainer(configuration: configuration).prepare(
+            sources, cancellation: cancellation)
+    }
+
+    public func assignTrainingData(
+        _ sources: [TrainingSource], cancellation: CancellationCheck = .never
+    ) throws -> TrainingAssignments {
+        let prepared = try prepareTrainingData(sources, cancellation: cancellation)
         try cancellation.throwIfCancelled()
         let values = try prepared.features.selecting(features: pipeline.features)
         var assignments = try score(

@@ -27,8 +27,21 @@ public struct SegmentationTrainer: Sendable {
 
     public init(configuration: TrainingConfiguration) { self.configuration = configuration }
 
+    /// The version a new one continues: its segments are matched to this one's
+    /// (`SegmentationModel.continuing`).
+    public struct Predecessor: Sendable {
+        public var model: SegmentationModel
+        public var version: Int
+
+        public init(model: SegmentationModel, version: Int) {
+            self.model = model
+            self.version = version
+        }
+    }
+
     public func train(
-        _ sources: [TrainingSource], cancellation: CancellationCheck = .never,
+        _ sources: [TrainingSource], continuing predecessor: Predecessor? = nil,
+        cancellation: CancellationCheck = .never,
         progress: (TrainingEvent) -> Void = { _ in }
     ) throws -> SegmentationModel {
         try configuration.validate()
@@ -44,7 +57,12 @@ public struct SegmentationTrainer: Sendable {
                 message:
                     "\(prepared.report.rowsOut) rows kept of \(prepared.report.rowsIn); \(prepared.features.count) customers"
             ))
-        return try train(prepared, started: started, cancellation: cancellation, progress: progress)
+        let model = try train(
+            prepared, started: started, cancellation: cancellation, progress: progress)
+        guard let predecessor else { return model }
+        return try model.continuing(
+            from: predecessor.model, previousVersion: predecessor.version, on: prepared,
+            cancellation: cancellation)
     }
 
     /// Data read, cleaned and turned into raw features, ready to cluster.

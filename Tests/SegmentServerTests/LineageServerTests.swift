@@ -1,0 +1,124 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+import Testing
+
+@testable import SegmentCLI
+@testable import SegmentServer
+
+/// Segments over time through the API: a retrained version continues its predecessor's segments,
+/// and DiffModels says where customers moved.
+@Suite("Segments over time through the API", .serialized, .timeLimit(.minutes(10)))
+struct LineageServerTests {
+    /// Clear groups without noise, so every customer's group is found again.
+    static func period(
+        _ harness: Harness, seed: UInt64
+    ) throws -> (path: String, truth: [String: String]) {
+        let output = SampleDataGenerator(
+            customers: 500, groups: SampleDataGenerator.clearGroups, seed: seed, noise: false
+        ).generate()
+        let path = try harness.sideFile("period-\(seed).csv")
+        try output.csv.write(toFile: path, atomically: true, encoding: .utf8)
+        return (path, output.groupOf)
+    }
+
+    @Test(
+        "Retrained on the next period: segments keep their stable ids and a person's name, and the diff finds exactly who moved"
+    )
+    func continuityAndDiff() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (first, truth1) = try Self.period(harness, seed: 11)
+        let (second, truth2) = try Self.period(harness, seed: 12)
+        try await harness.withServer { services, _ in
+            let d1 = try await services.upload(first)
+            #expect(try await services.train(d1.id, model: "shop", ks: 4...4).state == .succeeded)
+            let v1 = try await services.models.getModel(.with { $0.model = .init(text: "shop") })
+                .model
+            #expect(!v1.hasLineage)
+            #expect(v1.segments.map(\.stableID) == [1, 2, 3, 4])
+            let whales = try #require(
+                v1.segments.max { $0.facts.medianSpend < $1.facts.medianSpend })
+            _ = try await services.models.renameSegment(
+                .with {
+                    $0.model = .init(text: "shop"); $0.segmentID = whales.id
+                    $0.newName = "Whales"; $0.author = "ana"
+                })
+            let d2 = try await services.upload(second)
+            #expect(try await services.train(d2.id, model: "shop", ks: 4...4).state == .succeeded)
+            let v3 = try await services.models.getModel(.with { $0.model = .init(text: "shop@3") })
+                .model
+            #expect(v3.lineage.previousVersion == 2)
+            #expect(v3.lineage.unavailable.isEmpty)
+            #expect(v3.lineage.matches.count == 4)
+            #expect(v3.lineage.matches.allSatisfy { $0.kind == .matched })
+            #expect(Set(v3.segments.map(\.stableID)) == [1, 2, 3, 4])
+            let kept = try #require(v3.segments.first { $0.stableID == whales.stableID })
+            #expect(kept.name == "Whales")
+            #expect(v3.lineage.carried.count == 1 && v3.lineage.carried[0].carried)
+
+            let diff = try await services.models.diffModels(
+                .with {
+                    $0.from = .init(text: "shop@2"); $0.to = .init(text: "shop@3")
+                    $0.customerLimit = 1000
+                })
+            #expect(diff.fromVersion == 2 && diff.toVersion == 3)
+            #expect(diff.customers == Int64(truth2.count))
+            #expect(diff.assignedFromEarlierData == Int64(truth2.count))
+            let moved = Set(truth2.keys.filter { truth1[$0] != truth2[$0] })
+            #expect(diff.moved == Int64(moved.count))
+            #expect(Set(diff.movedCustomers.map(\.customerID)) == moved)
+            #expect(!diff.customersTruncated)
+            #expect(diff.movement.counts.reduce(0, +) == diff.customers)
+            #expect(diff.hasMovedValue && diff.movedValue > 0 && diff.movedValue < diff.totalValue)
+            // The CSV rows add up to the customers, one row per pair with customers.
+            let (header, rows) = DiffPrinter.pairRows(diff)
+            #expect(
+                Array(header.prefix(5)) == [
+                    "from_segment_id", "from_segment", "to_segment_id", "to_segment", "customers",
+                ])
+            #expect(rows.map { Int($0[4])! }.reduce(0, +) == truth2.count)
+            #expect(rows.contains { $0[1] == "Whales" && $0[3] == "Whales" })
+
+            // Scoring everyone with @2 instead: same data, same segments, nobody moves.
+            let rescored = try await services.models.diffModels(
+                .with {
+                    $0.from = .init(text: "shop@2"); $0.to = .init(text: "shop@3");
+                    $0.rescore = true
+                })
+            #expect(rescored.assignedFromEarlierData == 0)
+            #expect(rescored.moved == 0 && rescored.movedCustomers.isEmpty)
+        }
+    }
+
+    @Test("DiffModels refuses a bad customer limit and names an unknown version")
+    func diffRefusals() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200, seed: 2)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            _ = try await services.train(dataset.id, model: "one", ks: 3...3)
+            let tooMany = await statusCode {
+                _ = try await services.models.diffModels(
+                    .with {
+                        $0.from = .init(text: "one@1"); $0.to = .init(text: "one")
+                        $0.customerLimit = 50_001
+                    })
+            }
+            #expect(tooMany == .invalidArgument)
+            let unknown = await statusCode {
+                _ = try await services.models.diffModels(
+                    .with {
+                        $0.from = .init(text: "one@9"); $0.to = .init(text: "one")
+                    })
+            }
+            #expect(unknown == .notFound)
+            let missing = await statusCode {
+                _ = try await services.models.diffModels(.with { $0.to = .init(text: "one") })
+            }
+            #expect(missing == .invalidArgument)
+        }
+    }
+}
