@@ -38,6 +38,8 @@ public enum HTMLReport {
         html += section(
             "The segments", detail.segments.enumerated().map { segmentCard($1, index: $0) }.joined()
         )
+        html += section(
+            "Since the previous version", LineageSection.html(detail, figures: figures))
         html += section("Customer value", ValueSection.html(detail, figures: figures))
         if let grid = figures["rfm-grid"] { html += section("The RFM grid", figureHTML(grid)) }
         if let countries = figures["countries"] {
@@ -60,6 +62,7 @@ public enum HTMLReport {
             ProfileFigures.shares(detail), RFMFigures.grid(detail), RFMFigures.countries(detail),
             DendrogramFigure.make(detail), ValueFigures.calibration(detail),
             ValueFigures.probabilityAlive(detail), ValueFigures.segmentValue(detail),
+            LineageFigures.flow(detail),
         ]
         return Dictionary(uniqueKeysWithValues: made.compactMap { $0 }.map { ($0.id, $0) })
     }
@@ -307,7 +310,8 @@ public enum HTMLReport {
             + items.map { "<li>\(h($0))</li>" }.joined() + "</ul>"
     }
 
-    private static func figureHTML(_ figure: Figure?) -> String {
+    /// A chart with its title and reading (nothing when there is no chart).
+    static func figureHTML(_ figure: Figure?) -> String {
         guard let figure else { return "" }
         return
             "<figure id=\"\(h(figure.id))\"><figcaption class=\"title\">\(h(figure.title))</figcaption>\(figure.svg)"

@@ -86,15 +86,18 @@ struct SVG {
 
     mutating func path(
         _ d: String, stroke: String, fill: String = "none", width: Double = 1.5,
-        dashed: Bool = false, cssClass: String? = nil
+        dashed: Bool = false, opacity: Double? = nil, cssClass: String? = nil,
+        title: String? = nil
     ) {
+        let attrs = Self.attributes([
+            ("d", d), ("stroke", stroke), ("fill", fill),
+            ("stroke-width", Self.number(width)),
+            ("stroke-dasharray", dashed ? "5 3" : nil),
+            ("fill-opacity", opacity.map(Self.number)), ("class", cssClass),
+        ])
         parts.append(
-            "<path"
-                + Self.attributes([
-                    ("d", d), ("stroke", stroke), ("fill", fill),
-                    ("stroke-width", Self.number(width)),
-                    ("stroke-dasharray", dashed ? "5 3" : nil), ("class", cssClass),
-                ]) + "/>")
+            title.map { "<path\(attrs)><title>\(Self.escape($0))</title></path>" }
+                ?? "<path\(attrs)/>")
     }
 
     enum Anchor: String { case start, middle, end }

@@ -41,7 +41,9 @@ enum ValueSection {
                 + "</ul>"
         }
         return html
-            + ["value-calibration", "p-alive", "segment-value"].map { figureHTML(figures[$0]) }
+            + ["value-calibration", "p-alive", "segment-value"].map {
+                HTMLReport.figureHTML(figures[$0])
+            }
             .joined()
     }
 
@@ -80,13 +82,6 @@ enum ValueSection {
             }
         }
         return html
-    }
-
-    private static func figureHTML(_ figure: Figure?) -> String {
-        guard let figure else { return "" }
-        return
-            "<figure id=\"\(h(figure.id))\"><figcaption class=\"title\">\(h(figure.title))</figcaption>\(figure.svg)"
-            + "<figcaption class=\"reading\">\(h(figure.reading))</figcaption></figure>"
     }
 
     private static func h(_ text: String) -> String { SVG.escape(text) }
