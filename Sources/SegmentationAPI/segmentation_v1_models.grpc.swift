@@ -140,6 +140,19 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListAliasHistory" metadata.
+        public enum ListAliasHistory: Sendable {
+            /// Request type for "ListAliasHistory".
+            public typealias Input = Segmentation_V1_ListAliasHistoryRequest
+            /// Response type for "ListAliasHistory".
+            public typealias Output = Segmentation_V1_ListAliasHistoryResponse
+            /// Descriptor for "ListAliasHistory".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "ListAliasHistory",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.ModelRegistry" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListModels.descriptor,
@@ -150,7 +163,8 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
             DeleteVersion.descriptor,
             RenameSegment.descriptor,
             ExportAssignments.descriptor,
-            DiffModels.descriptor
+            DiffModels.descriptor,
+            ListAliasHistory.descriptor
         ]
     }
 }
@@ -337,6 +351,25 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_DiffModelsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_DiffModelsResponse>
+
+        /// Handle the "ListAliasHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_ListAliasHistoryRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ListAliasHistoryResponse` messages.
+        func listAliasHistory(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListAliasHistoryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListAliasHistoryResponse>
     }
 
     /// Service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -507,6 +540,25 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.ServerRequest<Segmentation_V1_DiffModelsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_DiffModelsResponse>
+
+        /// Handle the "ListAliasHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_ListAliasHistoryResponse` message.
+        func listAliasHistory(
+            request: GRPCCore.ServerRequest<Segmentation_V1_ListAliasHistoryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListAliasHistoryResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -676,6 +728,25 @@ extension Segmentation_V1_ModelRegistry {
             request: Segmentation_V1_DiffModelsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_DiffModelsResponse
+
+        /// Handle the "ListAliasHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_ListAliasHistoryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_ListAliasHistoryResponse` to respond with.
+        func listAliasHistory(
+            request: Segmentation_V1_ListAliasHistoryRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_ListAliasHistoryResponse
     }
 }
 
@@ -782,6 +853,17 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.ListAliasHistory.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListAliasHistoryRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListAliasHistoryResponse>(),
+            handler: { request, context in
+                try await self.listAliasHistory(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -881,6 +963,17 @@ extension Segmentation_V1_ModelRegistry.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_DiffModelsResponse> {
         let response = try await self.diffModels(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAliasHistory(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListAliasHistoryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListAliasHistoryResponse> {
+        let response = try await self.listAliasHistory(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1005,6 +1098,19 @@ extension Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_DiffModelsResponse> {
         return GRPCCore.ServerResponse<Segmentation_V1_DiffModelsResponse>(
             message: try await self.diffModels(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAliasHistory(
+        request: GRPCCore.ServerRequest<Segmentation_V1_ListAliasHistoryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListAliasHistoryResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_ListAliasHistoryResponse>(
+            message: try await self.listAliasHistory(
                 request: request.message,
                 context: context
             ),
@@ -1226,6 +1332,30 @@ extension Segmentation_V1_ModelRegistry {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_DiffModelsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_DiffModelsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAliasHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ListAliasHistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ListAliasHistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAliasHistory<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ListAliasHistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ListAliasHistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListAliasHistoryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListAliasHistoryResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1547,6 +1677,41 @@ extension Segmentation_V1_ModelRegistry {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListAliasHistory" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ListAliasHistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ListAliasHistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAliasHistory<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ListAliasHistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ListAliasHistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListAliasHistoryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListAliasHistoryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.ListAliasHistory.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1806,6 +1971,36 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             request: request,
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_DiffModelsRequest>(),
             deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_DiffModelsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAliasHistory" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+    /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAliasHistory<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_ListAliasHistoryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListAliasHistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAliasHistory(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListAliasHistoryRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListAliasHistoryResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2103,6 +2298,40 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             metadata: metadata
         )
         return try await self.diffModels(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAliasHistory" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
+    /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAliasHistory<Result>(
+        _ message: Segmentation_V1_ListAliasHistoryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListAliasHistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_ListAliasHistoryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAliasHistory(
             request: request,
             options: options,
             onResponse: handleResponse

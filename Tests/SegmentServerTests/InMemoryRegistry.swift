@@ -181,23 +181,43 @@ actor InMemoryRegistry: Registry {
         }
     }
 
-    func setAlias(_ name: String, alias: String, version: Int) throws -> Int? {
+    private var history: [String: [AliasEvent]] = [:]
+
+    private func recordChange(
+        _ name: String, _ alias: String, _ action: AliasEvent.Action, from previous: Int?,
+        to version: Int?, _ actor: AliasActor
+    ) {
+        let sequence = (history[name]?.count ?? 0) + 1
+        history[name, default: []].append(
+            AliasEvent(
+                model: name, sequence: sequence, alias: alias, action: action,
+                previousVersion: previous, version: version, actor: actor, at: Date()))
+    }
+
+    func aliasHistory(of name: String) -> [AliasEvent] { history[name] ?? [] }
+
+    func setAlias(_ name: String, alias: String, version: Int, by actor: AliasActor) throws -> Int?
+    {
         try Names.validateAlias(alias)
         guard stored[name]?[version] != nil else {
             throw RegistryError.notFound("model version \(name)@\(version)")
         }
         let previous = aliasTable[name]?[alias]
         aliasTable[name, default: [:]][alias] = version
+        recordChange(name, alias, .set, from: previous, to: version, actor)
         return previous
     }
 
-    func deleteAlias(_ name: String, alias: String) throws {
-        guard aliasTable[name]?.removeValue(forKey: alias) != nil else {
+    func deleteAlias(_ name: String, alias: String, by actor: AliasActor) throws {
+        guard let previous = aliasTable[name]?.removeValue(forKey: alias) else {
             throw RegistryError.notFound("alias '\(alias)' of model '\(name)'")
         }
+        recordChange(name, alias, .deleted, from: previous, to: nil, actor)
     }
 
-    func deleteVersion(_ name: String, _ number: Int, force: Bool) throws -> [String] {
+    func deleteVersion(
+        _ name: String, _ number: Int, force: Bool, by actor: AliasActor
+    ) throws -> [String] {
         guard stored[name]?[number] != nil else {
             throw RegistryError.notFound("model version \(name)@\(number)")
         }
@@ -205,7 +225,10 @@ actor InMemoryRegistry: Registry {
         if !aliases.isEmpty && !force {
             throw RegistryError.aliasedVersion(name: name, version: number, aliases: aliases)
         }
-        for alias in aliases { aliasTable[name]?[alias] = nil }
+        for alias in aliases {
+            aliasTable[name]?[alias] = nil
+            recordChange(name, alias, .removedWithVersion, from: number, to: nil, actor)
+        }
         stored[name]?[number] = nil
         return aliases
     }

@@ -21,21 +21,29 @@ struct JitteryRegistry: ForwardingRegistry {
         return record
     }
 
-    func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
-        let previous = try await base.setAlias(name, alias: alias, version: version)
+    func setAlias(
+        _ name: String, alias: String, version: Int, by actor: AliasActor
+    ) async throws -> Int? {
+        let previous = try await base.setAlias(name, alias: alias, version: version, by: actor)
         try await jitter()
         return previous
     }
 
-    func deleteAlias(_ name: String, alias: String) async throws {
-        try await base.deleteAlias(name, alias: alias)
+    func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws {
+        try await base.deleteAlias(name, alias: alias, by: actor)
         try await jitter()
     }
 
-    func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
-        let removed = try await base.deleteVersion(name, number, force: force)
+    func deleteVersion(
+        _ name: String, _ number: Int, force: Bool, by actor: AliasActor
+    ) async throws -> [String] {
+        let removed = try await base.deleteVersion(name, number, force: force, by: actor)
         try await jitter()
         return removed
+    }
+
+    func aliasHistory(of name: String) async throws -> [AliasEvent] {
+        try await base.aliasHistory(of: name)
     }
 }
 
@@ -95,13 +103,20 @@ extension ForwardingRegistry {
     {
         try await inner.addVersion(version, completing: job)
     }
-    func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
-        try await inner.setAlias(name, alias: alias, version: version)
+    func setAlias(
+        _ name: String, alias: String, version: Int, by actor: AliasActor
+    ) async throws -> Int? {
+        try await inner.setAlias(name, alias: alias, version: version, by: actor)
     }
-    func deleteAlias(_ name: String, alias: String) async throws {
-        try await inner.deleteAlias(name, alias: alias)
+    func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws {
+        try await inner.deleteAlias(name, alias: alias, by: actor)
     }
-    func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
-        try await inner.deleteVersion(name, number, force: force)
+    func deleteVersion(
+        _ name: String, _ number: Int, force: Bool, by actor: AliasActor
+    ) async throws -> [String] {
+        try await inner.deleteVersion(name, number, force: force, by: actor)
+    }
+    func aliasHistory(of name: String) async throws -> [AliasEvent] {
+        try await inner.aliasHistory(of: name)
     }
 }

@@ -89,6 +89,82 @@ struct LineageServerTests {
                 })
             #expect(rescored.assignedFromEarlierData == 0)
             #expect(rescored.moved == 0 && rescored.movedCustomers.isEmpty)
+            #expect(
+                AliasPreview.text(alias: "production", rescored).hasPrefix(
+                    "production: 2 -> 3 would move 0 of the 500 customers"))
+            // The same preview with the first period's segments scored on the second's data:
+            // the customers of segments that do not continue are named, largest moves first.
+            let behaviour = try await services.models.diffModels(
+                .with {
+                    $0.from = .init(text: "shop@2"); $0.to = .init(text: "shop@3")
+                })
+            let lines = AliasPreview.text(alias: "production", behaviour).split(separator: "\n")
+            #expect(lines[0].contains("would move \(moved.count) of the 500 customers"))
+            #expect(lines.count > 1)
+        }
+    }
+
+    @Test(
+        "The alias history says who moved which alias from what to what, newest first, in pages, and outlives a forced delete"
+    )
+    func aliasHistory() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200, seed: 2)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            for _ in 1...2 { _ = try await services.train(dataset.id, model: "h", ks: 3...3) }
+            _ = try await services.models.setAlias(
+                .with {
+                    $0.model = .init(text: "h@1"); $0.alias = "production"; $0.author = "ana"
+                })
+            _ = try await services.models.setAlias(
+                .with {
+                    $0.model = .init(text: "h@2"); $0.alias = "production"; $0.author = "bob"
+                })
+            _ = try await services.models.setAlias(
+                .with {
+                    $0.model = .init(text: "h@production"); $0.alias = "staging"
+                })
+            _ = try await services.models.deleteAlias(
+                .with {
+                    $0.name = "h"; $0.alias = "staging"; $0.author = "carol"
+                })
+            _ = try await services.models.deleteVersion(
+                .with {
+                    $0.model = .init(text: "h@2"); $0.force = true
+                })
+            let first = try await services.models.listAliasHistory(
+                .with {
+                    $0.name = "h"; $0.pageSize = 3
+                })
+            #expect(first.events.map(\.sequence) == [5, 4, 3])
+            #expect(first.events[0].action == .removedWithVersion)
+            #expect(first.events[0].previousVersion == 2 && first.events[0].alias == "production")
+            #expect(first.events[1].action == .deleted && first.events[1].author == "carol")
+            let rest = try await services.models.listAliasHistory(
+                .with {
+                    $0.name = "h"; $0.pageSize = 3; $0.pageToken = first.nextPageToken
+                })
+            #expect(rest.events.map(\.sequence) == [2, 1] && rest.nextPageToken.isEmpty)
+            #expect(rest.events[0].previousVersion == 1 && rest.events[0].version == 2)
+            #expect(rest.events[0].author == "bob" && rest.events[1].author == "ana")
+            #expect(rest.events.allSatisfy { $0.peer.contains("127.0.0.1") && !$0.role.isEmpty })
+            #expect(
+                Models.History.change(rest.events[0]) == "1 -> 2"
+                    && Models.History.change(first.events[0]) == "removed with version 2")
+            let unknown = await statusCode {
+                _ = try await services.models.listAliasHistory(.with { $0.name = "nosuch" })
+            }
+            #expect(unknown == .notFound)
+            let long = await statusCode {
+                _ = try await services.models.setAlias(
+                    .with {
+                        $0.model = .init(text: "h@1"); $0.alias = "x"
+                        $0.author = String(repeating: "a", count: 201)
+                    })
+            }
+            #expect(long == .invalidArgument)
         }
     }
 

@@ -243,6 +243,45 @@ struct RegistryContractTests {
     }
 
     @Test(
+        "The alias history keeps every set, move, delete and forced removal with who did it, also concurrent ones",
+        arguments: Backend.available)
+    func aliasHistory(backend: Backend) async throws {
+        let (registry, cleanup) = try await backend.make()
+        defer { Task { await cleanup() } }
+        _ = try await registry.insertDataset(dataset("d1"))
+        for _ in 1...3 { _ = try await registry.addVersion(try version("h"), completing: nil) }
+        let ana = AliasActor(author: "ana", role: "admin", peer: "ipv4:127.0.0.1:5000")
+        #expect(try await registry.setAlias("h", alias: "prod", version: 1, by: ana) == nil)
+        #expect(try await registry.setAlias("h", alias: "prod", version: 2, by: ana) == 1)
+        try await registry.setAlias("h", alias: "staging", version: 3, by: .unknown)
+        try await registry.deleteAlias("h", alias: "staging", by: ana)
+        #expect(try await registry.deleteVersion("h", 2, force: true, by: ana) == ["prod"])
+        // A refused change leaves no line.
+        await #expect(throws: RegistryError.self) {
+            try await registry.setAlias("h", alias: "prod", version: 2, by: ana)
+        }
+        let events = try await registry.aliasHistory(of: "h")
+        #expect(events.map(\.sequence) == [1, 2, 3, 4, 5])
+        #expect(
+            events.map(\.action) == [.set, .set, .set, .deleted, .removedWithVersion])
+        #expect(events.map(\.previousVersion) == [nil, 1, nil, 3, 2])
+        #expect(events.map(\.version) == [1, 2, 3, nil, nil])
+        #expect(events[1].actor == ana && events[2].actor == .unknown)
+        #expect(try await registry.aliasHistory(of: "other").isEmpty)
+        // Writers at once: every change recorded once, numbered without gaps.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    _ = try await registry.setAlias(
+                        "h", alias: "a\(i)", version: 1 + 2 * (i % 2), by: .unknown)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await registry.aliasHistory(of: "h").map(\.sequence) == Array(1...13))
+    }
+
+    @Test(
         "Concurrent registrations of one model get distinct, gapless numbers",
         arguments: Backend.available)
     func concurrentVersions(backend: Backend) async throws {

@@ -9,7 +9,7 @@ struct Models: AsyncParsableCommand {
         abstract: "List, inspect, alias, delete and annotate model versions.",
         subcommands: [
             List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self,
-            RenameSegment.self, Export.self, Diff.self,
+            RenameSegment.self, Export.self, Diff.self, History.self,
         ])
 
     struct List: AsyncParsableCommand {
@@ -109,49 +109,12 @@ struct Models: AsyncParsableCommand {
         }
     }
 
-    struct Alias: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract:
-                "Point an alias (e.g. production) at a version, or at another alias's version; atomic."
-        )
-        @Argument(help: "Model name.") var name: String
-        @Argument(help: "Alias name.") var alias: String
-        @Argument(
-            help:
-                "Version number, or another alias (promote staging: alias NAME production staging)."
-        ) var target: String
-        @OptionGroup var server: ServerOptions
-
-        func run() async throws {
-            try await server.call { services, format in
-                let response = try await services.models.setAlias(
-                    .with {
-                        $0.model = .init(text: "\(name)@\(target)"); $0.alias = alias
-                    })
-                let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
-                try Output.emit(
-                    format, header: ["model", "alias", "version", "previous"],
-                    rows: [
-                        [
-                            name, alias, String(response.version),
-                            response.previousVersion > 0 ? String(response.previousVersion) : "",
-                        ]
-                    ]
-                ) {
-                    try Output.json(response)
-                }
-                if format == .table {
-                    FileHandle.standardError.writeQuietly(
-                        "\(name)@\(alias) -> \(response.version)\(moved)\n")
-                }
-            }
-        }
-    }
-
     struct Unalias: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete an alias.")
         @Argument(help: "Model name.") var name: String
         @Argument(help: "Alias name.") var alias: String
+        @Option(help: "Who deletes it (recorded in the alias history; at most 200 characters).")
+        var author: String?
         @OptionGroup var server: ServerOptions
 
         func run() async throws {
@@ -159,7 +122,7 @@ struct Models: AsyncParsableCommand {
                 try await server.withServer { services in
                     _ = try await services.models.deleteAlias(
                         .with {
-                            $0.name = name; $0.alias = alias
+                            $0.name = name; $0.alias = alias; $0.author = author ?? ""
                         })
                 }
                 FileHandle.standardError.writeQuietly("deleted alias \(name)@\(alias)\n")

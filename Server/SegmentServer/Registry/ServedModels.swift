@@ -227,30 +227,34 @@ public final class ServedModels: Sendable {
     /// latest), resolved in the same serialised step as the write, so promoting "staging" to
     /// "production" cannot pick up a version that moved in between.
     public func setAlias(
-        _ alias: String, to reference: ModelReference
+        _ alias: String, to reference: ModelReference, by actor: AliasActor = .unknown
     ) async throws -> (previous: Int?, version: Int) {
         try await writes.run {
             let version = try await resolveVersionCatchingUp(reference)
             let previous = try await registry.setAlias(
-                reference.name, alias: alias, version: version)
+                reference.name, alias: alias, version: version, by: actor)
             view.withLock { $0.aliases[reference.name, default: [:]][alias] = version }
             wrote()
             return (previous, version)
         }
     }
 
-    public func deleteAlias(_ name: String, alias: String) async throws {
+    public func deleteAlias(
+        _ name: String, alias: String, by actor: AliasActor = .unknown
+    ) async throws {
         try await writes.run {
-            try await registry.deleteAlias(name, alias: alias)
+            try await registry.deleteAlias(name, alias: alias, by: actor)
             view.withLock { _ = $0.aliases[name]?.removeValue(forKey: alias) }
             wrote()
         }
     }
 
     /// Deletes a version (and, when forced, the aliases on it); returns the aliases removed.
-    public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+    public func deleteVersion(
+        _ name: String, _ number: Int, force: Bool, by actor: AliasActor = .unknown
+    ) async throws -> [String] {
         try await writes.run {
-            let removed = try await registry.deleteVersion(name, number, force: force)
+            let removed = try await registry.deleteVersion(name, number, force: force, by: actor)
             view.withLock { $0.deleted(name, version: number) }
             wrote()
             return removed

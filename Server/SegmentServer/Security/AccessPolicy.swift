@@ -49,6 +49,7 @@ enum AccessPolicy {
             (Models.GetModel.descriptor, .read),
             (Models.ExportAssignments.descriptor, .export),
             (Models.DiffModels.descriptor, .export),
+            (Models.ListAliasHistory.descriptor, .read),
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
             (Models.DeleteVersion.descriptor, .administer),
             (Models.RenameSegment.descriptor, .administer),

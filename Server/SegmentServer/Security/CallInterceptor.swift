@@ -70,7 +70,9 @@ struct CallInterceptor: ServerInterceptor {
                     try await drain.stopping { try await next(request, context) }
                 }
             } else {
-                response = try await next(request, context)
+                response = try await Caller.$role.withValue(role) {
+                    try await next(request, context)
+                }
             }
         } catch {
             let error = answer(for: error)

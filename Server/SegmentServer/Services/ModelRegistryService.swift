@@ -72,7 +72,10 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     ) async throws -> Segmentation_V1_SetAliasResponse {
         let reference = try ModelReference(request.model)
         try Names.validateAlias(request.alias)
-        let (previous, version) = try await models.setAlias(request.alias, to: reference)
+        try Self.checkAuthor(request.author)
+        let (previous, version) = try await models.setAlias(
+            request.alias, to: reference,
+            by: Caller.actor(author: request.author, context: context))
         return .with {
             $0.previousVersion = Int32(previous ?? 0); $0.version = Int32(version)
         }
@@ -82,8 +85,35 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         request: Segmentation_V1_DeleteAliasRequest, context: ServerContext
     ) async throws -> Segmentation_V1_DeleteAliasResponse {
         try Names.validateModelName(request.name)
-        try await models.deleteAlias(request.name, alias: request.alias)
+        try Self.checkAuthor(request.author)
+        try await models.deleteAlias(
+            request.name, alias: request.alias,
+            by: Caller.actor(author: request.author, context: context))
         return .init()
+    }
+
+    func listAliasHistory(
+        request: Segmentation_V1_ListAliasHistoryRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListAliasHistoryResponse {
+        try Names.validateModelName(request.name)
+        let paging = try PageRequest(
+            size: request.pageSize, token: request.pageToken, list: "alias history",
+            scope: request.name)
+        let events = try await registry.aliasHistory(of: request.name)
+        if events.isEmpty { _ = try models.records(of: request.name) }  // NOT_FOUND when unknown
+        let page = paging.page(
+            Array(events.reversed()), key: { String($0.sequence) }
+        ) { $0.sequence < Int($1) ?? Int.min }
+        return .with {
+            $0.nextPageToken = page.nextToken
+            $0.events = page.items.map(\.proto)
+        }
+    }
+
+    static func checkAuthor(_ author: String) throws {
+        guard author.count <= 200 else {
+            throw InvalidField("author", "author: at most 200 characters")
+        }
     }
 
     func deleteVersion(
@@ -96,7 +126,9 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
                 "model.version is required: a version is deleted by its number, never by an alias or as the latest"
             )
         }
-        let removed = try await models.deleteVersion(reference.name, number, force: request.force)
+        let removed = try await models.deleteVersion(
+            reference.name, number, force: request.force,
+            by: Caller.actor(author: "", context: context))
         return .with { $0.removedAliases = removed }
     }
 

@@ -135,3 +135,24 @@ extension DatasetRecord {
             customers: customers)
     }
 }
+
+extension AliasEvent {
+    var proto: Segmentation_V1_AliasEvent {
+        .with {
+            $0.sequence = Int64(sequence)
+            $0.alias = alias
+            $0.action =
+                switch action {
+                case .set: .set
+                case .deleted: .deleted
+                case .removedWithVersion: .removedWithVersion
+                }
+            $0.previousVersion = Int32(previousVersion ?? 0)
+            $0.version = Int32(version ?? 0)
+            $0.author = actor.author ?? ""
+            $0.role = actor.role ?? ""
+            $0.peer = actor.peer ?? ""
+            $0.at = .init(at)
+        }
+    }
+}

@@ -165,7 +165,9 @@ extension CatalogStore {
         }
     }
 
-    public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
+    public func setAlias(
+        _ name: String, alias: String, version: Int, by actor: AliasActor
+    ) async throws -> Int? {
         try Names.validateAlias(alias)
         return try await write { transaction in
             guard
@@ -184,30 +186,70 @@ extension CatalogStore {
                 INSERT INTO aliases (model, alias, version) VALUES (?, ?, ?)
                 ON CONFLICT (model, alias) DO UPDATE SET version = excluded.version
                 """, name, alias, version)
+            try await Self.recordAliasChange(
+                name, alias, .set, from: previous, to: version, actor, transaction)
             try await transaction.announce(model: name)
             return previous
         }
     }
 
-    public func deleteAlias(_ name: String, alias: String) async throws {
+    public func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws {
         try await write { transaction in
-            guard
-                try await transaction.exists(
-                    "DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING alias", name, alias
-                )
-            else {
+            let removed = try await transaction.rows(
+                "DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING version", name, alias)
+            guard let previous = try removed.first?.int("version") else {
                 throw RegistryError.notFound(
                     "alias \(alias.quotedForMessage) of model \(name.quotedForMessage)")
             }
+            try await Self.recordAliasChange(
+                name, alias, .deleted, from: previous, to: nil, actor, transaction)
             try await transaction.announce(model: name)
         }
     }
 
-    public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+    public func aliasHistory(of name: String) async throws -> [AliasEvent] {
+        try await read { transaction in
+            try await transaction.rows(
+                """
+                SELECT model, sequence, alias, action, previous_version, version, author, role, peer, at
+                FROM alias_history WHERE model = ? ORDER BY sequence
+                """, name
+            ).map(AliasEvent.init(row:))
+        }
+    }
+
+    /// One line of the alias history, numbered after the model's last (the model's row is locked
+    /// first, so two servers changing its aliases at once take turns).
+    private static func recordAliasChange(
+        _ name: String, _ alias: String, _ action: AliasEvent.Action, from previous: Int?,
+        to version: Int?, _ actor: AliasActor, _ transaction: any CatalogTransaction
+    ) async throws {
+        _ = try await transaction.rows(
+            "SELECT name FROM models WHERE name = ?\(transaction.forUpdate)", name)
+        let sequence =
+            try await transaction.rows(
+                "SELECT COALESCE(MAX(sequence), 0) AS last FROM alias_history WHERE model = ?", name
+            ).first?.int("last") ?? 0
+        _ = try await transaction.rows(
+            """
+            INSERT INTO alias_history (model, sequence, alias, action, previous_version, version, author, role, peer, at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, name, sequence + 1, alias, action.rawValue, previous, version, actor.author,
+            actor.role, actor.peer, Date().timeIntervalSince1970)
+    }
+
+    public func deleteVersion(
+        _ name: String, _ number: Int, force: Bool, by actor: AliasActor
+    ) async throws -> [String] {
         deleting(name, number)
         do {
             return try await write { transaction in
-                try await Self.deleteVersion(name, number, force: force, transaction)
+                let removed = try await Self.deleteVersion(name, number, force: force, transaction)
+                for alias in removed {
+                    try await Self.recordAliasChange(
+                        name, alias, .removedWithVersion, from: number, to: nil, actor, transaction)
+                }
+                return removed
             }
         } catch {
             notDeleted(name, number)
@@ -248,6 +290,25 @@ private let versionColumns = """
 /// The hex SHA-256 of a model's bytes, as stored beside them.
 func sha256(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+extension AliasEvent {
+    init(row: StoredRow) throws {
+        let action = try row.text("action")
+        guard let known = Action(rawValue: action) else {
+            throw RegistryError.corrupt(
+                "alias history line with an unknown action \(action.quotedForMessage)")
+        }
+        self.init(
+            model: try row.text("model"), sequence: try row.int("sequence"),
+            alias: try row.text("alias"), action: known,
+            previousVersion: try row.optionalInt("previous_version"),
+            version: try row.optionalInt("version"),
+            actor: AliasActor(
+                author: try row.optionalText("author"), role: try row.optionalText("role"),
+                peer: try row.optionalText("peer")),
+            at: Date(timeIntervalSince1970: try row.double("at")))
+    }
 }
 
 extension VersionRecord {

@@ -65,6 +65,17 @@ public enum CatalogSchema {
                 "ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE",
                 "CREATE INDEX jobs_by_status ON jobs(status, created_at)",
             ]),
+        Migration(
+            version: 4, name: "alias history",
+            statements: [
+                // Kept when versions or the model go: the audit log outlives what it tells of.
+                """
+                CREATE TABLE alias_history (
+                    model TEXT NOT NULL, sequence INTEGER NOT NULL, alias TEXT NOT NULL, action TEXT NOT NULL,
+                    previous_version INTEGER, version INTEGER, author TEXT, role TEXT, peer TEXT,
+                    at DOUBLE PRECISION NOT NULL, PRIMARY KEY (model, sequence))
+                """
+            ]),
     ]
 
     static var newest: Int { migrations.last!.version }

@@ -134,11 +134,30 @@ public protocol Registry: Sendable {
     /// Answers when the storage can be read; throws when it cannot (health turns NOT_SERVING).
     func probe() async throws
     func aliases() async throws -> [(model: String, alias: String, version: Int)]
-    /// Returns the version the alias pointed at before.
-    func setAlias(_ name: String, alias: String, version: Int) async throws -> Int?
-    func deleteAlias(_ name: String, alias: String) async throws
+    /// Returns the version the alias pointed at before. The change and `actor` are added to the
+    /// alias history in the same transaction (so are deletes, below).
+    func setAlias(
+        _ name: String, alias: String, version: Int, by actor: AliasActor
+    ) async throws -> Int?
+    func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws
     /// Returns the aliases removed with it (only when forced).
-    func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String]
+    func deleteVersion(
+        _ name: String, _ number: Int, force: Bool, by actor: AliasActor
+    ) async throws -> [String]
+    /// Every change of the model's aliases, oldest first (empty for a model without any).
+    func aliasHistory(of name: String) async throws -> [AliasEvent]
+}
+
+extension Registry {
+    public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
+        try await setAlias(name, alias: alias, version: version, by: .unknown)
+    }
+    public func deleteAlias(_ name: String, alias: String) async throws {
+        try await deleteAlias(name, alias: alias, by: .unknown)
+    }
+    public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
+        try await deleteVersion(name, number, force: force, by: .unknown)
+    }
 }
 
 /// Checks names of models and aliases (they appear in references like `name@alias`).

@@ -171,3 +171,43 @@ public struct Listing<Item: Sendable>: Sendable {
         self.unreadable = unreadable
     }
 }
+
+/// Who changed an alias, as far as the server knows: the person's own word (`author`, free
+/// text), the token's role and the client's address.
+public struct AliasActor: Sendable, Equatable {
+    public var author: String?
+    public var role: String?
+    public var peer: String?
+
+    public init(author: String? = nil, role: String? = nil, peer: String? = nil) {
+        self.author = author
+        self.role = role
+        self.peer = peer
+    }
+
+    /// A change made by the server's own code (tests, tools), not a call.
+    public static let unknown = AliasActor()
+}
+
+/// One change of an alias, kept for good in the registry's audit log.
+public struct AliasEvent: Sendable, Equatable {
+    public enum Action: String, Sendable {
+        /// Pointed at a version (new, or moved from `previousVersion`).
+        case set
+        /// Deleted (DeleteAlias).
+        case deleted
+        /// Removed with the version it pointed at (a forced DeleteVersion).
+        case removedWithVersion = "removed-with-version"
+    }
+
+    public var model: String
+    /// Per model, in the order the changes were made (1, 2, ...).
+    public var sequence: Int
+    public var alias: String
+    public var action: Action
+    public var previousVersion: Int?
+    /// Where it points after the change; nil when deleted.
+    public var version: Int?
+    public var actor: AliasActor
+    public var at: Date
+}
