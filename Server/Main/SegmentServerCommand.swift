@@ -195,6 +195,13 @@ struct SegmentServerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     @Option(
+        name: .customLong("drift-flush-seconds"),
+        help:
+            "How often what scoring saw is added to the registry's drift windows, 1...3600 (env SEGMENT_DRIFT_FLUSH_SECONDS; default 10)."
+    )
+    var driftFlushSeconds: Int?
+
+    @Option(
         name: .customLong("log-format"),
         help:
             "text (one key=value line per event) or json (one JSON object per line) (env SEGMENT_LOG_FORMAT; default text)."
@@ -330,6 +337,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
             configuration.metricsPort = try value(
                 metricsPort, "SEGMENT_METRICS_PORT", 0, 0...65535, "metrics-port")
         }
+        configuration.driftFlushInterval = .seconds(
+            try value(
+                driftFlushSeconds, "SEGMENT_DRIFT_FLUSH_SECONDS", 10, 1...3600,
+                "drift-flush-seconds"))
         let formatName = environment["SEGMENT_LOG_FORMAT"] ?? "text"
         guard let format = logFormat ?? LogFormat(rawValue: formatName) else {
             throw ValidationError(

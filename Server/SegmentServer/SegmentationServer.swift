@@ -17,6 +17,8 @@ public final class SegmentationServer: Service, Sendable {
     /// The one write path for models, versions and aliases, and what scoring serves.
     public let models: ServedModels
     public let jobs: JobManager
+    /// What scoring saw, per version and hour, for drift.
+    let drift: DriftRecorder
     public let health = HealthStatus()
     /// Ends the shutdown's drain just before --drain-seconds run out, while connections are open.
     let drain = DrainDeadline()
@@ -90,6 +92,9 @@ public final class SegmentationServer: Service, Sendable {
             // The registry's own queue when replicas share it, else this server's.
             queue: SharedJobQueue(registry, owner: configuration.effectiveReplicaID, logger: logger)
                 ?? LocalJobQueue())
+        drift = DriftRecorder(
+            registry: registry, metrics: metrics, logger: logger,
+            flushInterval: configuration.driftFlushInterval)
         let connections = ConnectionGuards(
             limits: ConnectionLimits(
                 maximumConnections: configuration.maximumConnections,
@@ -135,9 +140,9 @@ public final class SegmentationServer: Service, Sendable {
                     afterChunk: hooks.afterUploadChunk),
                 TrainingService(
                     registry: registry, jobs: jobs, store: store, limits: configuration.limits),
-                ModelRegistryService(models: models, store: store),
+                ModelRegistryService(models: models, store: store, drift: drift),
                 ScoringService(
-                    models: models, metrics: metrics, health: health, drain: drain,
+                    models: models, metrics: metrics, health: health, drain: drain, drift: drift,
                     beforeLargeScore: hooks.beforeLargeScore),
                 HealthService(health: health),
                 ReflectionService(index: reflection, health: health),
@@ -309,6 +314,11 @@ public final class SegmentationServer: Service, Sendable {
                     }
                     await self.watchRegistry()
                 }
+            })
+        // Stopped after the gRPC server (listed before it): the last calls' counts are stored.
+        services.append(
+            part("drift recorder") {
+                await self.drift.run()
             })
         if registry is any SharedRegistry {
             // Claims, heartbeats, and re-queuing other servers' stalled jobs.

@@ -71,6 +71,8 @@ public struct ServerConfiguration: Sendable {
     public var registryProbeInterval: Duration = .seconds(5)
     /// A probe not answered within this counts as failed.
     public var registryProbeTimeout: Duration = .seconds(2)
+    /// How often what scoring saw is added to the registry's drift windows (and at shutdown).
+    public var driftFlushInterval: Duration = .seconds(10)
 
     /// Plaintext, TLS, or mutual TLS, as configured.
     func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {

@@ -153,6 +153,19 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetDrift" metadata.
+        public enum GetDrift: Sendable {
+            /// Request type for "GetDrift".
+            public typealias Input = Segmentation_V1_GetDriftRequest
+            /// Response type for "GetDrift".
+            public typealias Output = Segmentation_V1_GetDriftResponse
+            /// Descriptor for "GetDrift".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "GetDrift",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.ModelRegistry" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListModels.descriptor,
@@ -164,7 +177,8 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
             RenameSegment.descriptor,
             ExportAssignments.descriptor,
             DiffModels.descriptor,
-            ListAliasHistory.descriptor
+            ListAliasHistory.descriptor,
+            GetDrift.descriptor
         ]
     }
 }
@@ -357,7 +371,8 @@ extension Segmentation_V1_ModelRegistry {
         /// > Source IDL Documentation:
         /// >
         /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+        /// > NOT_FOUND for a model with neither versions nor history.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ListAliasHistoryRequest` messages.
@@ -370,6 +385,27 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListAliasHistoryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListAliasHistoryResponse>
+
+        /// Handle the "GetDrift" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How far what a version scored lies from its training data: the population stability index
+        /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+        /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+        /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_GetDriftRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_GetDriftResponse` messages.
+        func getDrift(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_GetDriftRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_GetDriftResponse>
     }
 
     /// Service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -546,7 +582,8 @@ extension Segmentation_V1_ModelRegistry {
         /// > Source IDL Documentation:
         /// >
         /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+        /// > NOT_FOUND for a model with neither versions nor history.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
@@ -559,6 +596,27 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.ServerRequest<Segmentation_V1_ListAliasHistoryRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListAliasHistoryResponse>
+
+        /// Handle the "GetDrift" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How far what a version scored lies from its training data: the population stability index
+        /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+        /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+        /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_GetDriftRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_GetDriftResponse` message.
+        func getDrift(
+            request: GRPCCore.ServerRequest<Segmentation_V1_GetDriftRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_GetDriftResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -734,7 +792,8 @@ extension Segmentation_V1_ModelRegistry {
         /// > Source IDL Documentation:
         /// >
         /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+        /// > NOT_FOUND for a model with neither versions nor history.
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_ListAliasHistoryRequest` message.
@@ -747,6 +806,27 @@ extension Segmentation_V1_ModelRegistry {
             request: Segmentation_V1_ListAliasHistoryRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_ListAliasHistoryResponse
+
+        /// Handle the "GetDrift" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How far what a version scored lies from its training data: the population stability index
+        /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+        /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+        /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_GetDriftRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_GetDriftResponse` to respond with.
+        func getDrift(
+            request: Segmentation_V1_GetDriftRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_GetDriftResponse
     }
 }
 
@@ -864,6 +944,17 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.GetDrift.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetDriftRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetDriftResponse>(),
+            handler: { request, context in
+                try await self.getDrift(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -974,6 +1065,17 @@ extension Segmentation_V1_ModelRegistry.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListAliasHistoryResponse> {
         let response = try await self.listAliasHistory(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getDrift(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_GetDriftRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_GetDriftResponse> {
+        let response = try await self.getDrift(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1111,6 +1213,19 @@ extension Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListAliasHistoryResponse> {
         return GRPCCore.ServerResponse<Segmentation_V1_ListAliasHistoryResponse>(
             message: try await self.listAliasHistory(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getDrift(
+        request: GRPCCore.ServerRequest<Segmentation_V1_GetDriftRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_GetDriftResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_GetDriftResponse>(
+            message: try await self.getDrift(
                 request: request.message,
                 context: context
             ),
@@ -1339,7 +1454,8 @@ extension Segmentation_V1_ModelRegistry {
         /// > Source IDL Documentation:
         /// >
         /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+        /// > NOT_FOUND for a model with neither versions nor history.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
@@ -1356,6 +1472,32 @@ extension Segmentation_V1_ModelRegistry {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListAliasHistoryResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListAliasHistoryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetDrift" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How far what a version scored lies from its training data: the population stability index
+        /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+        /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+        /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_GetDriftRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_GetDriftRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_GetDriftResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getDrift<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_GetDriftRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_GetDriftRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_GetDriftResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_GetDriftResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1683,7 +1825,8 @@ extension Segmentation_V1_ModelRegistry {
         /// > Source IDL Documentation:
         /// >
         /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-        /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+        /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+        /// > NOT_FOUND for a model with neither versions nor history.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
@@ -1706,6 +1849,43 @@ extension Segmentation_V1_ModelRegistry {
             try await self.client.unary(
                 request: request,
                 descriptor: Segmentation_V1_ModelRegistry.Method.ListAliasHistory.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetDrift" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > How far what a version scored lies from its training data: the population stability index
+        /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+        /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+        /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_GetDriftRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_GetDriftRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_GetDriftResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getDrift<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_GetDriftRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_GetDriftRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_GetDriftResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_GetDriftResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.GetDrift.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1981,7 +2161,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-    /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+    /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+    /// > NOT_FOUND for a model with neither versions nor history.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_ListAliasHistoryRequest` message.
@@ -2001,6 +2182,38 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             request: request,
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListAliasHistoryRequest>(),
             deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListAliasHistoryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDrift" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > How far what a version scored lies from its training data: the population stability index
+    /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+    /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+    /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_GetDriftRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDrift<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_GetDriftRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_GetDriftResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getDrift(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetDriftRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetDriftResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2309,7 +2522,8 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Every change of a model's aliases (set, moved, deleted, removed with a version): who, from
-    /// > what, to what, when. Newest first. NOT_FOUND for a model that never had an alias change.
+    /// > what, to what, when. Newest first; kept after the versions or the model are deleted.
+    /// > NOT_FOUND for a model with neither versions nor history.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -2332,6 +2546,42 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             metadata: metadata
         )
         return try await self.listAliasHistory(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetDrift" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > How far what a version scored lies from its training data: the population stability index
+    /// > (PSI) per clustering feature (over the training deciles) and for the segment shares, over
+    /// > the hours asked for, every server's scoring added up. Below 0.1 stable, 0.1 to 0.25
+    /// > moderate, above 0.25 a shift. Counts reach the registry within --drift-flush-seconds.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getDrift<Result>(
+        _ message: Segmentation_V1_GetDriftRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_GetDriftResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_GetDriftRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getDrift(
             request: request,
             options: options,
             onResponse: handleResponse

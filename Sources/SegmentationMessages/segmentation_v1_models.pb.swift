@@ -2150,6 +2150,124 @@ public nonisolated struct Segmentation_V1_AlgorithmCandidate: Sendable {
   fileprivate var _bic: Double? = nil
 }
 
+public nonisolated struct Segmentation_V1_GetDriftRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required.
+  public var model: Segmentation_V1_ModelRef {
+    get {_model ?? Segmentation_V1_ModelRef()}
+    set {_model = newValue}
+  }
+  /// Returns true if `model` has been explicitly set.
+  public var hasModel: Bool {self._model != nil}
+  /// Clears the value of `model`. Subsequent reads from it will return its default value.
+  public mutating func clearModel() {self._model = nil}
+
+  /// The hours to add up, this one included: 0: 24; at most 2160 (90 days, what is kept).
+  public var sinceHours: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _model: Segmentation_V1_ModelRef? = nil
+}
+
+public nonisolated struct Segmentation_V1_DriftItem: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A clustering feature, or "segments" for the segment shares.
+  public var name: String = String()
+
+  public var psi: Double = 0
+
+  /// "stable" (< 0.1), "moderate" (0.1 to 0.25) or "shift" (> 0.25).
+  public var reading: String = String()
+
+  /// Shares of the scored customers and of the training customers, bin by bin (training
+  /// deciles; segment by segment for "segments").
+  public var actual: [Double] = []
+
+  public var expected: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_DriftHour: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var start: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_start ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_start = newValue}
+  }
+  /// Returns true if `start` has been explicitly set.
+  public var hasStart: Bool {self._start != nil}
+  /// Clears the value of `start`. Subsequent reads from it will return its default value.
+  public mutating func clearStart() {self._start = nil}
+
+  public var customers: Int64 = 0
+
+  /// The largest PSI of that hour alone.
+  public var largestPsi: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _start: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+public nonisolated struct Segmentation_V1_GetDriftResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var modelName: String = String()
+
+  public var modelVersion: Int32 = 0
+
+  public var sinceHours: Int32 = 0
+
+  /// Customers scored in the period, all servers together.
+  public var customers: Int64 = 0
+
+  public var features: [Segmentation_V1_DriftItem] = []
+
+  public var segments: Segmentation_V1_DriftItem {
+    get {_segments ?? Segmentation_V1_DriftItem()}
+    set {_segments = newValue}
+  }
+  /// Returns true if `segments` has been explicitly set.
+  public var hasSegments: Bool {self._segments != nil}
+  /// Clears the value of `segments`. Subsequent reads from it will return its default value.
+  public mutating func clearSegments() {self._segments = nil}
+
+  public var largestPsi: Double = 0
+
+  public var reading: String = String()
+
+  /// The hours with scoring, oldest first.
+  public var hours: [Segmentation_V1_DriftHour] = []
+
+  /// Why there is no measure (a model from before drift was kept, nothing scored in the
+  /// period); empty when measured.
+  public var unavailable: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _segments: Segmentation_V1_DriftItem? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "segmentation.v1"
@@ -5566,6 +5684,218 @@ nonisolated extension Segmentation_V1_AlgorithmCandidate: SwiftProtobuf.Message,
     if lhs.chosen != rhs.chosen {return false}
     if lhs.note != rhs.note {return false}
     if lhs._bic != rhs._bic {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_GetDriftRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetDriftRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}since_hours\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.sinceHours) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._model {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.sinceHours != 0 {
+      try visitor.visitSingularInt32Field(value: self.sinceHours, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_GetDriftRequest, rhs: Segmentation_V1_GetDriftRequest) -> Bool {
+    if lhs._model != rhs._model {return false}
+    if lhs.sinceHours != rhs.sinceHours {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_DriftItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DriftItem"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}psi\0\u{1}reading\0\u{1}actual\0\u{1}expected\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.psi) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reading) }()
+      case 4: try { try decoder.decodeRepeatedDoubleField(value: &self.actual) }()
+      case 5: try { try decoder.decodeRepeatedDoubleField(value: &self.expected) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.psi.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.psi, fieldNumber: 2)
+    }
+    if !self.reading.isEmpty {
+      try visitor.visitSingularStringField(value: self.reading, fieldNumber: 3)
+    }
+    if !self.actual.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.actual, fieldNumber: 4)
+    }
+    if !self.expected.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.expected, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_DriftItem, rhs: Segmentation_V1_DriftItem) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.psi != rhs.psi {return false}
+    if lhs.reading != rhs.reading {return false}
+    if lhs.actual != rhs.actual {return false}
+    if lhs.expected != rhs.expected {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_DriftHour: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DriftHour"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}start\0\u{1}customers\0\u{3}largest_psi\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._start) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.largestPsi) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._start {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 2)
+    }
+    if self.largestPsi.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.largestPsi, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_DriftHour, rhs: Segmentation_V1_DriftHour) -> Bool {
+    if lhs._start != rhs._start {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.largestPsi != rhs.largestPsi {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_GetDriftResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetDriftResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_name\0\u{3}model_version\0\u{3}since_hours\0\u{1}customers\0\u{1}features\0\u{1}segments\0\u{3}largest_psi\0\u{1}reading\0\u{1}hours\0\u{1}unavailable\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.modelName) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.sinceHours) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.features) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._segments) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.largestPsi) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.reading) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.hours) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.unavailable) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.modelName.isEmpty {
+      try visitor.visitSingularStringField(value: self.modelName, fieldNumber: 1)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 2)
+    }
+    if self.sinceHours != 0 {
+      try visitor.visitSingularInt32Field(value: self.sinceHours, fieldNumber: 3)
+    }
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 4)
+    }
+    if !self.features.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.features, fieldNumber: 5)
+    }
+    try { if let v = self._segments {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    if self.largestPsi.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.largestPsi, fieldNumber: 7)
+    }
+    if !self.reading.isEmpty {
+      try visitor.visitSingularStringField(value: self.reading, fieldNumber: 8)
+    }
+    if !self.hours.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.hours, fieldNumber: 9)
+    }
+    if !self.unavailable.isEmpty {
+      try visitor.visitSingularStringField(value: self.unavailable, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_GetDriftResponse, rhs: Segmentation_V1_GetDriftResponse) -> Bool {
+    if lhs.modelName != rhs.modelName {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.sinceHours != rhs.sinceHours {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.features != rhs.features {return false}
+    if lhs._segments != rhs._segments {return false}
+    if lhs.largestPsi != rhs.largestPsi {return false}
+    if lhs.reading != rhs.reading {return false}
+    if lhs.hours != rhs.hours {return false}
+    if lhs.unavailable != rhs.unavailable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,4 +1,5 @@
 import Foundation
+import SegmentationEngine
 
 @testable import SegmentServer
 
@@ -195,6 +196,24 @@ actor InMemoryRegistry: Registry {
     }
 
     func aliasHistory(of name: String) -> [AliasEvent] { history[name] ?? [] }
+
+    private var drift: [String: DriftWindow] = [:]
+
+    func addDriftCounts(_ windows: [DriftWindow]) {
+        for window in windows {
+            let key = "\(window.model)@\(window.version)@\(window.hour)"
+            if drift[key] != nil {
+                drift[key]!.counts.add(window.counts)
+            } else {
+                drift[key] = window
+            }
+        }
+    }
+
+    func driftWindows(_ name: String, _ version: Int, sinceHour: Int) -> [DriftWindow] {
+        drift.values.filter { $0.model == name && $0.version == version && $0.hour >= sinceHour }
+            .sorted { $0.hour < $1.hour }
+    }
 
     func setAlias(_ name: String, alias: String, version: Int, by actor: AliasActor) throws -> Int?
     {

@@ -45,6 +45,16 @@ struct JitteryRegistry: ForwardingRegistry {
     func aliasHistory(of name: String) async throws -> [AliasEvent] {
         try await base.aliasHistory(of: name)
     }
+
+    func addDriftCounts(_ windows: [DriftWindow]) async throws {
+        try await base.addDriftCounts(windows)
+        try await jitter()
+    }
+
+    func driftWindows(_ name: String, _ version: Int, sinceHour: Int) async throws -> [DriftWindow]
+    {
+        try await base.driftWindows(name, version, sinceHour: sinceHour)
+    }
 }
 
 /// A test registry that passes every call to `inner` unless it says otherwise.
@@ -118,5 +128,12 @@ extension ForwardingRegistry {
     }
     func aliasHistory(of name: String) async throws -> [AliasEvent] {
         try await inner.aliasHistory(of: name)
+    }
+    func addDriftCounts(_ windows: [DriftWindow]) async throws {
+        try await inner.addDriftCounts(windows)
+    }
+    func driftWindows(_ name: String, _ version: Int, sinceHour: Int) async throws -> [DriftWindow]
+    {
+        try await inner.driftWindows(name, version, sinceHour: sinceHour)
     }
 }

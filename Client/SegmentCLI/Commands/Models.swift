@@ -9,7 +9,7 @@ struct Models: AsyncParsableCommand {
         abstract: "List, inspect, alias, delete and annotate model versions.",
         subcommands: [
             List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self,
-            RenameSegment.self, Export.self, Diff.self, History.self,
+            RenameSegment.self, Export.self, Diff.self, History.self, Drift.self,
         ])
 
     struct List: AsyncParsableCommand {
@@ -65,7 +65,17 @@ struct Models: AsyncParsableCommand {
                             $0.includeSample = includeSample
                         }, options: largeResponses
                     ).model
-                    try ModelPrinter.show(model, format: format)
+                    // The last day's live scoring, when it has shifted (a warning beside the model's own).
+                    let drift =
+                        format == .table
+                        ? try? await services.models.getDrift(
+                            .with {
+                                $0.model = .init(
+                                    name: model.version.name, version: Int(model.version.version))
+                            }) : nil
+                    try ModelPrinter.show(
+                        model, format: format,
+                        warnings: drift.flatMap(DriftPrinter.warning).map { [$0] } ?? [])
                 }
             }
         }

@@ -7,7 +7,8 @@ enum ModelPrinter {
     /// A model for people (summary, warnings, k table, segments, feature means and medians,
     /// descriptions and actions), as CSV (the segments table) or as JSON (the whole detail).
     static func show(
-        _ model: Segmentation_V1_ModelDetail, format: OutputFormat, kTable showK: Bool = true
+        _ model: Segmentation_V1_ModelDetail, format: OutputFormat, kTable showK: Bool = true,
+        warnings: [String] = []
     ) throws {
         let table = segmentsTable(model, format: format)
         switch format {
@@ -15,6 +16,7 @@ enum ModelPrinter {
         case .csv: Output.print(Output.csv(table.header, table.rows))
         case .table:
             Output.print(summary(model))
+            for warning in warnings { Output.print(warning) }
             let compared = AlgorithmText.comparisonRows(model)
             if !compared.isEmpty {
                 Output.print("")

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import GRPCCore
 import Prometheus
+import SegmentationEngine
 import Synchronization
 
 /// The server's measurements, recorded through swift-metrics into a Prometheus registry of the
@@ -105,6 +106,21 @@ public final class ServerMetrics: Sendable {
     }
 
     func customersScored(_ count: Int) { scoredCustomers.increment(by: count) }
+
+    /// `segment_drift_psi{model,version,feature}`: the population stability index of the last
+    /// 24 hours' scoring against the training data, per clustering feature and for the segment
+    /// shares (feature="segments"); `segment_drift_customers{model,version}` how many it rests on.
+    func driftMeasured(model: String, version: Int, report: DriftReport) {
+        let version = String(version)
+        for item in report.features + [report.segments] {
+            gauge(
+                "segment_drift_psi",
+                [("model", model), ("version", version), ("feature", item.name)]
+            ).record(item.psi)
+        }
+        gauge("segment_drift_customers", [("model", model), ("version", version)])
+            .record(report.customers)
+    }
 
     func uploadReceived(bytes: Int) { uploadBytes.increment(by: bytes) }
 

@@ -50,6 +50,7 @@ enum AccessPolicy {
             (Models.ExportAssignments.descriptor, .export),
             (Models.DiffModels.descriptor, .export),
             (Models.ListAliasHistory.descriptor, .read),
+            (Models.GetDrift.descriptor, .read),
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
             (Models.DeleteVersion.descriptor, .administer),
             (Models.RenameSegment.descriptor, .administer),

@@ -8,6 +8,8 @@ import SegmentationMapping
 struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
     let models: ServedModels
     let store: DatasetStore
+    /// Scoring's counts, for GetDrift (nil: drift is not measured).
+    var drift: DriftRecorder?
     var registry: any Registry { models.registry }
 
     /// Customers per ExportAssignments message (well under the 4 MiB default receive limit).
@@ -108,6 +110,47 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
             $0.nextPageToken = page.nextToken
             $0.events = page.items.map(\.proto)
         }
+    }
+
+    func getDrift(
+        request: Segmentation_V1_GetDriftRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_GetDriftResponse {
+        let hours = request.sinceHours == 0 ? 24 : Int(request.sinceHours)
+        guard (1...DriftWindow.retentionHours).contains(hours) else {
+            throw InvalidField(
+                "since_hours",
+                "since_hours must be 1...\(DriftWindow.retentionHours) (90 days are kept), got \(request.sinceHours)"
+            )
+        }
+        let resolved = try await models.resolve(try ModelReference(request.model))
+        var response = Segmentation_V1_GetDriftResponse.with {
+            $0.modelName = resolved.name
+            $0.modelVersion = Int32(resolved.version)
+            $0.sinceHours = Int32(hours)
+        }
+        guard let reference = resolved.model.driftReference, let drift else {
+            response.unavailable =
+                "this version was trained before drift references were kept: retrain it to measure drift"
+            return response
+        }
+        await drift.flush()  // this server's latest counts too
+        let (windows, report) = try await drift.measure(
+            resolved.name, resolved.version, reference: reference, hours: hours)
+        guard let report else {
+            response.unavailable = "nothing was scored with this version in the last \(hours) hours"
+            return response
+        }
+        response.fill(report)
+        response.hours = windows.map { window in
+            .with {
+                $0.start = .init(Date(timeIntervalSince1970: Double(window.hour) * 3600))
+                $0.customers = Int64(window.counts.customers)
+                $0.largestPsi =
+                    DriftReport(counts: window.counts, reference: reference)?.largest ?? 0
+            }
+        }
+        drift.metrics.driftMeasured(model: resolved.name, version: resolved.version, report: report)
+        return response
     }
 
     static func checkAuthor(_ author: String) throws {

@@ -15,6 +15,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     let health: HealthStatus
     /// Ends large scores still running when the shutdown's drain ends (they then answer UNAVAILABLE).
     var drain = DrainDeadline()
+    /// Counts what is scored, per version and hour, for drift (nil: not counted).
+    var drift: DriftRecorder?
     /// Threads for large requests, one per core (more would only queue on the CPU).
     let largeRequests = WorkSlots(
         slots: ProcessInfo.processInfo.activeProcessorCount, maximumWaiting: 64,
@@ -56,18 +58,22 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     ) async throws -> Segmentation_V1_ScoreResponse {
         do {
             let response: Segmentation_V1_ScoreResponse
+            let tally = drift?.tally(for: resolved)
             if Self.isLarge(request) {
                 response = try await largeRequests.run { [beforeLargeScore] in
                     // A call that gave up while it waited for its turn does no work at all.
                     try cancellation.throwIfCancelled()
                     return try await OffPool.run(name: "score") {
                         beforeLargeScore?(cancellation)
-                        return try Self.score(request, with: resolved, cancellation: cancellation)
+                        return try Self.score(
+                            request, with: resolved, cancellation: cancellation, drift: tally)
                     }
                 }
             } else {
-                response = try Self.score(request, with: resolved, cancellation: cancellation)
+                response = try Self.score(
+                    request, with: resolved, cancellation: cancellation, drift: tally)
             }
+            if let tally { drift?.add(tally, name: resolved.name, version: resolved.version) }
             metrics.customersScored(response.scores.scores.count + response.packed.segmentIds.count)
             return response
         } catch is CancellationError {
@@ -133,7 +139,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
 
     static func score(
         _ request: Segmentation_V1_ScoreRequest, with resolved: ServedModels.Resolved,
-        cancellation: CancellationCheck = .never
+        cancellation: CancellationCheck = .never, drift: DriftTally? = nil
     ) throws -> Segmentation_V1_ScoreResponse {
         var response = Segmentation_V1_ScoreResponse.with {
             $0.modelName = resolved.name
@@ -153,13 +159,13 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                     "matrix input carries segments only: send features or csv for customer value or recommendations"
                 )
             }
-            response.packed = try scoreMatrix(matrix, model, cancellation).proto
+            response.packed = try scoreMatrix(matrix, model, cancellation, drift).proto
         case .features(let rows)?:
-            let scored = present(try scoreFeatureRows(rows, model, options, cancellation))
+            let scored = present(try scoreFeatureRows(rows, model, options, cancellation, drift))
             response.scores = .with { $0.scores = scored }
         case .csv(let csv)?:
             let (assignments, report) = try scoreCSV(
-                csv.data, request, model, options, cancellation)
+                csv.data, request, model, options, cancellation, drift)
             response.scores = .with { $0.scores = present(assignments) }
             response.dataReport = report.proto
         case nil:
@@ -171,7 +177,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
     /// The bulk form: packed values in, packed ids and distances out.
     private static func scoreMatrix(
         _ matrix: Segmentation_V1_FeatureMatrix, _ model: SegmentationModel,
-        _ cancellation: CancellationCheck
+        _ cancellation: CancellationCheck, _ drift: DriftTally?
     ) throws -> BatchScores {
         let width = matrix.featureNames.count
         guard width > 0 else {
@@ -197,14 +203,14 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             customerIDs: matrix.customerIds.isEmpty ? nil : matrix.customerIds,
             columns: matrix.featureNames,
             values: Matrix(rows: rows, columns: width, values: matrix.values),
-            cancellation: cancellation)
+            cancellation: cancellation, drift: drift)
     }
 
     /// CSV rows as the model was trained on. Rows that cleaning or the filters remove (no
     /// customer id, cancellations...) are counted in the report, never fatal.
     private static func scoreCSV(
         _ data: Data, _ request: Segmentation_V1_ScoreRequest, _ model: SegmentationModel,
-        _ options: ScoreOptions, _ cancellation: CancellationCheck
+        _ options: ScoreOptions, _ cancellation: CancellationCheck, _ drift: DriftTally?
     ) throws -> ([Assignment], DataReport) {
         let filters = try RowFilter.list(request.filters) ?? []
         switch model.kind {
@@ -234,19 +240,19 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
             return (
                 try model.score(
                     transactions: table, snapshotDay: snapshot, options: options,
-                    cancellation: cancellation), report
+                    cancellation: cancellation, drift: drift), report
             )
         case .customers:
             if options.recommend > 0 { throw ScoringError.recommendationsNeedPurchases }
             let table = try CustomerTableLoader.read(bytes: data, source: "request")
             return try model.score(
-                customerTable: table, filters: filters, cancellation: cancellation)
+                customerTable: table, filters: filters, cancellation: cancellation, drift: drift)
         }
     }
 
     private static func scoreFeatureRows(
         _ rows: Segmentation_V1_FeatureRows, _ model: SegmentationModel, _ options: ScoreOptions,
-        _ cancellation: CancellationCheck
+        _ cancellation: CancellationCheck, _ drift: DriftTally?
     ) throws -> [Assignment] {
         guard !rows.rows.isEmpty else { throw ScoringError.emptyBatch }
         let width = rows.featureNames.count
@@ -266,7 +272,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         return try model.score(
             customerIDs: ids, columns: rows.featureNames,
             values: Matrix(rows: ids.count, columns: width, values: values), options: options,
-            cancellation: cancellation)
+            cancellation: cancellation, drift: drift)
     }
 }
 

@@ -156,3 +156,25 @@ extension AliasEvent {
         }
     }
 }
+
+extension Segmentation_V1_GetDriftResponse {
+    mutating func fill(_ report: DriftReport) {
+        customers = Int64(report.customers)
+        features = report.features.map(\.proto)
+        segments = report.segments.proto
+        largestPsi = report.largest
+        reading = DriftReport.reading(report.largest)
+    }
+}
+
+extension DriftReport.Item {
+    var proto: Segmentation_V1_DriftItem {
+        .with {
+            $0.name = name
+            $0.psi = psi
+            $0.reading = DriftReport.reading(psi)
+            $0.actual = actual
+            $0.expected = expected
+        }
+    }
+}

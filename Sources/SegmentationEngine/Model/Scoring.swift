@@ -59,7 +59,8 @@ extension SegmentationModel {
     /// the model's `expectedColumns`). `cancellation` is checked every 4,096 customers.
     public func score(
         customerIDs: [String], columns: [String], values: Matrix,
-        options: ScoreOptions = .init(), cancellation: CancellationCheck = .never
+        options: ScoreOptions = .init(), cancellation: CancellationCheck = .never,
+        drift: DriftTally? = nil
     ) throws -> [Assignment] {
         guard !customerIDs.isEmpty else { throw ScoringError.emptyBatch }
         precondition(values.rows == customerIDs.count, "one id per row")
@@ -68,7 +69,8 @@ extension SegmentationModel {
             customerIDs: customerIDs, columns: columns, values: values)
         if options.recommend > 0 { throw ScoringError.recommendationsNeedPurchases }
         var assignments = try assign(
-            customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation)
+            customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation,
+            drift: drift)
         if let summaries {
             addValue(&assignments, summaries: summaries, settings: options.value, money: money)
         }
@@ -76,11 +78,12 @@ extension SegmentationModel {
     }
 
     private func assign(
-        customerIDs: [String], columns: [String], values: Matrix, cancellation: CancellationCheck
+        customerIDs: [String], columns: [String], values: Matrix, cancellation: CancellationCheck,
+        drift: DriftTally?
     ) throws -> [Assignment] {
         let (ordered, scaled, scores) = try scoreRows(
             customerIDs: customerIDs, columns: columns, values: values,
-            cancellation: cancellation)
+            cancellation: cancellation, drift: drift)
         let recency = pipeline.features.firstIndex(of: "recency")
         let frequency = pipeline.features.firstIndex(of: "frequency")
         let k = centroids.rows
@@ -124,12 +127,13 @@ extension SegmentationModel {
     /// (rows are "row N" without them).
     public func scoreBatch(
         customerIDs: [String]?, columns: [String], values: Matrix,
-        cancellation: CancellationCheck = .never
+        cancellation: CancellationCheck = .never, drift: DriftTally? = nil
     ) throws -> BatchScores {
         guard values.rows > 0 else { throw ScoringError.emptyBatch }
         precondition(customerIDs == nil || customerIDs!.count == values.rows, "one id per row")
         var scores = try scoreRows(
-            customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation
+            customerIDs: customerIDs, columns: columns, values: values, cancellation: cancellation,
+            drift: drift
         ).scores
         let ids = segments.map { Int32($0.id) }
         for i in 0..<scores.count {
@@ -142,7 +146,7 @@ extension SegmentationModel {
     /// The rows in the model's column order, and their scores (segments as centroid indices).
     private func scoreRows(
         customerIDs: [String]?, columns: [String], values: Matrix,
-        cancellation: CancellationCheck
+        cancellation: CancellationCheck, drift: DriftTally? = nil
     ) throws -> (ordered: Matrix, scaled: Matrix, scores: BatchScores) {
         if let unknown = columns.first(where: { !pipeline.features.contains($0) }) {
             throw ScoringError.unknownColumn(unknown, expected: pipeline.features)
@@ -162,7 +166,9 @@ extension SegmentationModel {
         try cancellation.throwIfCancelled()
         let scaled = try pipeline.transform(ordered, customerIDs: customerIDs)
         try cancellation.throwIfCancelled()
-        return (ordered, scaled, try nearestTwo(scaled, cancellation: cancellation))
+        let scores = try nearestTwo(scaled, cancellation: cancellation)
+        drift?.record(ordered, segmentPositions: scores.segmentIDs)
+        return (ordered, scaled, scores)
     }
 
     /// Per-feature shares of the squared-distance gap between the runner-up's centre and the
@@ -327,7 +333,8 @@ extension SegmentationModel {
     /// the day after the last scored transaction.
     public func score(
         transactions table: TransactionTable, snapshotDay: Int? = nil,
-        options: ScoreOptions = .init(), cancellation: CancellationCheck = .never
+        options: ScoreOptions = .init(), cancellation: CancellationCheck = .never,
+        drift: DriftTally? = nil
     ) throws -> [Assignment] {
         try options.validate()
         guard kind == .transactions else {
@@ -341,7 +348,7 @@ extension SegmentationModel {
         try cancellation.throwIfCancelled()
         var assignments = try assign(
             customerIDs: features.customerIDs, columns: pipeline.features, values: values,
-            cancellation: cancellation)
+            cancellation: cancellation, drift: drift)
         try addRecommendations(
             &assignments, purchases: ProductPurchases(table), count: options.recommend)
         if customerValue?.model != nil {
@@ -356,7 +363,7 @@ extension SegmentationModel {
     /// filters removed.
     public func score(
         customerTable table: CustomerTableLoader.Table, filters: [RowFilter],
-        cancellation: CancellationCheck = .never
+        cancellation: CancellationCheck = .never, drift: DriftTally? = nil
     ) throws -> ([Assignment], DataReport) {
         var report = DataReport(kind: .customers)
         report.sources = [table.source]
@@ -380,14 +387,16 @@ extension SegmentationModel {
         report.customersOut = kept.rows.count
         try cancellation.throwIfCancelled()
         return (
-            kept.rows.isEmpty ? [] : try score(customerTable: kept, cancellation: cancellation),
+            kept.rows.isEmpty
+                ? [] : try score(customerTable: kept, cancellation: cancellation, drift: drift),
             report
         )
     }
 
     /// Scores rows of a customers table (text cells under `header`).
     public func score(
-        customerTable table: CustomerTableLoader.Table, cancellation: CancellationCheck = .never
+        customerTable table: CustomerTableLoader.Table, cancellation: CancellationCheck = .never,
+        drift: DriftTally? = nil
     ) throws -> [Assignment] {
         guard kind == .customers, let customerEncoder else {
             throw ModelError.wrongKind(expected: kind, found: .customers)
@@ -401,8 +410,9 @@ extension SegmentationModel {
             header: table.header, rows: table.rows, customerIDs: ids)
         try cancellation.throwIfCancelled()
         return try score(
-            customerIDs: ids, columns: pipeline.features, values: values, cancellation: cancellation
-        )
+            customerIDs: ids, columns: pipeline.features, values: values,
+            cancellation: cancellation,
+            drift: drift)
     }
 
     private func reorder(_ values: Matrix, _ positions: [Int]) -> Matrix {

@@ -167,6 +167,9 @@ public struct SegmentationModel: Codable, Sendable, Equatable {
     /// The segments matched to the previous version's (nil for a model's first version and in
     /// models from before).
     public var lineage: SegmentLineage?
+    /// The training customers' spread over each clustering feature's deciles and the segments,
+    /// that live scoring is compared with (nil in models from before it was kept).
+    public var driftReference: DriftReference?
 
     /// The metrics of the chosen k.
     public var metrics: KCandidate { kSelection.chosen }

@@ -299,6 +299,8 @@ public struct SegmentationTrainer: Sendable {
             sample: sample, charts: charts)
         model.stability = stability
         model.customerValue = customerValue
+        model.driftReference = DriftReference.make(
+            raw: raw, features: featureNames, labels: ordered.labels, k: ordered.k)
         try cancellation.throwIfCancelled()
         progress(TrainingEvent(stage: .done, fraction: 1, message: "trained \(model.k) segments"))
         return model

@@ -76,6 +76,15 @@ public enum CatalogSchema {
                     at DOUBLE PRECISION NOT NULL, PRIMARY KEY (model, sequence))
                 """
             ]),
+        Migration(
+            version: 5, name: "drift windows",
+            statements: [
+                """
+                CREATE TABLE drift_windows (
+                    model TEXT NOT NULL, version INTEGER NOT NULL, hour BIGINT NOT NULL,
+                    counts_json TEXT NOT NULL, PRIMARY KEY (model, version, hour))
+                """
+            ]),
     ]
 
     static var newest: Int { migrations.last!.version }

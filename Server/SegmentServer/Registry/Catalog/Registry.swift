@@ -146,6 +146,12 @@ public protocol Registry: Sendable {
     ) async throws -> [String]
     /// Every change of the model's aliases, oldest first (empty for a model without any).
     func aliasHistory(of name: String) async throws -> [AliasEvent]
+
+    /// Adds each window's counts to what is stored for its version and hour (several servers
+    /// add up), in one transaction; windows older than `DriftWindow.retentionHours` are dropped.
+    func addDriftCounts(_ windows: [DriftWindow]) async throws
+    /// A version's windows from `sinceHour` on, oldest first.
+    func driftWindows(_ name: String, _ version: Int, sinceHour: Int) async throws -> [DriftWindow]
 }
 
 extension Registry {

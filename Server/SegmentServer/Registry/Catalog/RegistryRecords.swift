@@ -211,3 +211,24 @@ public struct AliasEvent: Sendable, Equatable {
     public var actor: AliasActor
     public var at: Date
 }
+
+/// One model version's scored customers in one hour (replicas add to the same window).
+public struct DriftWindow: Sendable, Equatable {
+    public var model: String
+    public var version: Int
+    /// Hours since 1970 (UTC).
+    public var hour: Int
+    public var counts: DriftCounts
+
+    public init(model: String, version: Int, hour: Int, counts: DriftCounts) {
+        self.model = model
+        self.version = version
+        self.hour = hour
+        self.counts = counts
+    }
+
+    /// Windows are kept this long (then dropped when new counts are added).
+    public static let retentionHours = 90 * 24
+
+    public static func hour(of date: Date) -> Int { Int(date.timeIntervalSince1970 / 3600) }
+}
