@@ -32,7 +32,7 @@ $py -m grpc_tools.protoc -IProtos --python_out="$gen" --grpc_python_out="$gen" P
 touch "$gen/segmentation/__init__.py" "$gen/segmentation/v1/__init__.py"
 
 if [ "$smoke" = 1 ]; then versions=3; seconds=2; requests=2000; messages=5; rounds=1; else versions=100; seconds=10; requests=100000; messages=1000; rounds=3; fi
-ours=20081; empty=20082; peer=20083
+ours=20081; empty=20082; peer=20083; nodrift=20084
 
 # Fixed ports below Linux's ephemeral range (32768-60999): a port in it was once taken, now and
 # then, as the local port of another connection, and the server could not listen there.
@@ -48,10 +48,13 @@ wait_port() {
 "$bin/segment-empty-server" $empty 2>"$work/empty.log" & pids+=($!)
 "$bin/segment" generate-sample --customers 5000 --seed 3 --file "$work/sample.csv" 2>/dev/null
 (cd bench && exec ../$py peer_server.py "$gen" "$work/sample.csv" $peer) 2>"$work/peer.log" & pids+=($!)
-wait_port $ours "$work/ours.log"; wait_port $empty; wait_port $peer
+# The same server with drift counting off: what counting costs, in the same run.
+"$bin/segment-server" --port $nodrift --data-dir "$work/data-nodrift" --log-level warning --no-drift 2>"$work/nodrift.log" & pids+=($!)
+wait_port $ours "$work/ours.log"; wait_port $empty; wait_port $peer; wait_port $nodrift "$work/nodrift.log"
 
-echo "populating $versions model versions"
+echo "populating $versions model versions (twice: drift counting on and off)"
 "$bin/segment-load" populate $ours $versions
+"$bin/segment-load" populate $nodrift $versions
 $py bench/grpc_frame.py body "$gen" bench-0 "$work/body.bin"
 
 # The size of one successful reply from each server (asked once): every load run checks its replies against it.
@@ -71,6 +74,16 @@ h2() {  # name port requests reply-size -> one JSON line, after checking every r
 for _ in $(seq 1 $rounds); do
   h2 ours $ours $requests $reply_ours | tee -a "$out/serving.jsonl"
   h2 empty $empty $requests $reply_empty | tee -a "$out/serving.jsonl"
+done
+# Drift counting on (ours) and off, alternating.
+for _ in $(seq 1 $rounds); do
+  h2 nodrift $nodrift $requests $reply_ours | tee -a "$out/serving.jsonl"
+  h2 drift $ours $requests $reply_ours | tee -a "$out/serving.jsonl"
+done
+renamed() { $py -c "import json, sys; [print(json.dumps({**json.loads(l), 'name': json.loads(l)['name'] + sys.argv[1]})) for l in sys.stdin]" "$1"; }
+for _ in $(seq 1 $rounds); do
+  "$bin/segment-load" stream $nodrift bench-0 $messages 1000 --matrix | renamed _nodrift | tee -a "$out/serving.jsonl"
+  "$bin/segment-load" stream $ours bench-0 $messages 1000 --matrix | renamed _drift | tee -a "$out/serving.jsonl"
 done
 # The Python peer is ~15x slower: a quarter of the requests keeps its run short.
 h2 python $peer $((requests / 4)) $reply_python | tee -a "$out/serving.jsonl"
@@ -114,7 +127,7 @@ import statistics
 rows, runs = {}, {}
 for line in open(sys.argv[1]):
     row = json.loads(line); rows[row["name"]] = row
-    runs.setdefault(row["name"], []).append(row.get("rps"))
+    runs.setdefault(row["name"], []).append(row.get("rps", row.get("customers_per_s")))
 ours, empty, python = (statistics.median(runs[f"h2load_unary_{n}"]) for n in ("ours", "empty", "python"))
 each = lambda n: ", ".join(f"{r:,.0f}" for r in runs[f"h2load_unary_{n}"])
 print()
@@ -135,6 +148,10 @@ s = rows["stream_ids_only"]
 print(f"| the same with omit_names (ids and distances only) | {s['customers_per_s']:,.0f} customers/s | |")
 s = rows["stream_matrix"]
 print(f"| ScoreStream, 1,000 customers/message as one packed FeatureMatrix (ids kept) | {s['customers_per_s']:,.0f} customers/s | >= 1,000,000/s |")
+on, off = (statistics.median(runs[f"h2load_unary_{n}"]) for n in ("drift", "nodrift"))
+print(f"| unary Score with drift counting on, median of {each('drift')}; off (--no-drift), {each('nodrift')} | {on:,.0f} vs {off:,.0f} req/s ({on / off:.1%}) | >= 95% |")
+son, soff = (statistics.median(r for r in runs[f"stream_matrix_{n}"]) for n in ("drift", "nodrift"))
+print(f"| ScoreStream packed matrix with drift counting on vs off, medians (customers/s) | {son:,.0f} vs {soff:,.0f} ({son / soff:.1%}) | >= 95% |")
 c = rows["cold_start"]
 print(f"| cold start to SERVING with {c['versions_loaded']} versions | {c['seconds_to_serving']:.3f} s | <= 1 s |")
 print(f"| server RSS holding {c['versions_loaded']} versions | {c['rss_mb']:.1f} MB | <= 100 MB |")

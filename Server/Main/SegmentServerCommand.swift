@@ -201,6 +201,13 @@ struct SegmentServerCommand: AsyncParsableCommand {
     )
     var driftFlushSeconds: Int?
 
+    @Flag(
+        name: .customLong("no-drift"),
+        help:
+            "Do not count what scoring sees for drift (GetDrift then reads only other servers' counts) (env SEGMENT_NO_DRIFT=1)."
+    )
+    var noDrift = false
+
     @Option(
         name: .customLong("log-format"),
         help:
@@ -337,6 +344,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
             configuration.metricsPort = try value(
                 metricsPort, "SEGMENT_METRICS_PORT", 0, 0...65535, "metrics-port")
         }
+        configuration.measureDrift = !(noDrift || environment["SEGMENT_NO_DRIFT"] == "1")
         configuration.driftFlushInterval = .seconds(
             try value(
                 driftFlushSeconds, "SEGMENT_DRIFT_FLUSH_SECONDS", 10, 1...3600,

@@ -142,7 +142,8 @@ public final class SegmentationServer: Service, Sendable {
                     registry: registry, jobs: jobs, store: store, limits: configuration.limits),
                 ModelRegistryService(models: models, store: store, drift: drift),
                 ScoringService(
-                    models: models, metrics: metrics, health: health, drain: drain, drift: drift,
+                    models: models, metrics: metrics, health: health, drain: drain,
+                    drift: configuration.measureDrift ? drift : nil,
                     beforeLargeScore: hooks.beforeLargeScore),
                 HealthService(health: health),
                 ReflectionService(index: reflection, health: health),

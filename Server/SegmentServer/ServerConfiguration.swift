@@ -73,6 +73,8 @@ public struct ServerConfiguration: Sendable {
     public var registryProbeTimeout: Duration = .seconds(2)
     /// How often what scoring saw is added to the registry's drift windows (and at shutdown).
     public var driftFlushInterval: Duration = .seconds(10)
+    /// Whether scoring counts what it sees for drift (--no-drift turns it off).
+    public var measureDrift = true
 
     /// Plaintext, TLS, or mutual TLS, as configured.
     func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {

@@ -130,7 +130,9 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         }
         guard let reference = resolved.model.driftReference, let drift else {
             response.unavailable =
-                "this version was trained before drift references were kept: retrain it to measure drift"
+                drift == nil
+                ? "drift is not measured by this server"
+                : "this version was trained before drift references were kept: retrain it to measure drift"
             return response
         }
         await drift.flush()  // this server's latest counts too
