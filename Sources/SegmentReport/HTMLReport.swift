@@ -5,8 +5,13 @@ import SegmentationMessages
 /// from anywhere) that opens offline in any browser and prints to A4.
 public enum HTMLReport {
     /// - Parameter detail: a GetModel response's model, asked for with its sample.
+    /// - Parameters:
+    ///   - sizes: the model's segment sizes over its versions (a chart when there are two or more).
+    ///   - drift: live scoring's drift, when the report should show it.
     public static func render(
-        _ detail: Segmentation_V1_ModelDetail, generatedAt: Date = Date()
+        _ detail: Segmentation_V1_ModelDetail, generatedAt: Date = Date(),
+        sizes: Segmentation_V1_ListSegmentSizesResponse? = nil,
+        drift: Segmentation_V1_GetDriftResponse? = nil
     ) -> String {
         let figures = Self.figures(detail)
         var html = """
@@ -40,6 +45,7 @@ public enum HTMLReport {
         )
         html += section(
             "Since the previous version", LineageSection.html(detail, figures: figures))
+        html += section("Over time", OverTimeSection.html(detail, sizes: sizes, drift: drift))
         html += section("Customer value", ValueSection.html(detail, figures: figures))
         if let grid = figures["rfm-grid"] { html += section("The RFM grid", figureHTML(grid)) }
         if let countries = figures["countries"] {

@@ -166,6 +166,19 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListSegmentSizes" metadata.
+        public enum ListSegmentSizes: Sendable {
+            /// Request type for "ListSegmentSizes".
+            public typealias Input = Segmentation_V1_ListSegmentSizesRequest
+            /// Response type for "ListSegmentSizes".
+            public typealias Output = Segmentation_V1_ListSegmentSizesResponse
+            /// Descriptor for "ListSegmentSizes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "ListSegmentSizes",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.ModelRegistry" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListModels.descriptor,
@@ -178,7 +191,8 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
             ExportAssignments.descriptor,
             DiffModels.descriptor,
             ListAliasHistory.descriptor,
-            GetDrift.descriptor
+            GetDrift.descriptor,
+            ListSegmentSizes.descriptor
         ]
     }
 }
@@ -406,6 +420,26 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_GetDriftRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_GetDriftResponse>
+
+        /// Handle the "ListSegmentSizes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+        /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+        /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_ListSegmentSizesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ListSegmentSizesResponse` messages.
+        func listSegmentSizes(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListSegmentSizesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListSegmentSizesResponse>
     }
 
     /// Service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -617,6 +651,26 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.ServerRequest<Segmentation_V1_GetDriftRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_GetDriftResponse>
+
+        /// Handle the "ListSegmentSizes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+        /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+        /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ListSegmentSizesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_ListSegmentSizesResponse` message.
+        func listSegmentSizes(
+            request: GRPCCore.ServerRequest<Segmentation_V1_ListSegmentSizesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListSegmentSizesResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -827,6 +881,26 @@ extension Segmentation_V1_ModelRegistry {
             request: Segmentation_V1_GetDriftRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_GetDriftResponse
+
+        /// Handle the "ListSegmentSizes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+        /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+        /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_ListSegmentSizesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_ListSegmentSizesResponse` to respond with.
+        func listSegmentSizes(
+            request: Segmentation_V1_ListSegmentSizesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_ListSegmentSizesResponse
     }
 }
 
@@ -955,6 +1029,17 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.ListSegmentSizes.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListSegmentSizesRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListSegmentSizesResponse>(),
+            handler: { request, context in
+                try await self.listSegmentSizes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1076,6 +1161,17 @@ extension Segmentation_V1_ModelRegistry.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_GetDriftResponse> {
         let response = try await self.getDrift(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listSegmentSizes(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListSegmentSizesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListSegmentSizesResponse> {
+        let response = try await self.listSegmentSizes(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1226,6 +1322,19 @@ extension Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_GetDriftResponse> {
         return GRPCCore.ServerResponse<Segmentation_V1_GetDriftResponse>(
             message: try await self.getDrift(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listSegmentSizes(
+        request: GRPCCore.ServerRequest<Segmentation_V1_ListSegmentSizesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListSegmentSizesResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_ListSegmentSizesResponse>(
+            message: try await self.listSegmentSizes(
                 request: request.message,
                 context: context
             ),
@@ -1498,6 +1607,31 @@ extension Segmentation_V1_ModelRegistry {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_GetDriftResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_GetDriftResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSegmentSizes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+        /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+        /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ListSegmentSizesRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ListSegmentSizesRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ListSegmentSizesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSegmentSizes<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ListSegmentSizesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ListSegmentSizesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListSegmentSizesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListSegmentSizesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1892,6 +2026,42 @@ extension Segmentation_V1_ModelRegistry {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListSegmentSizes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+        /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+        /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ListSegmentSizesRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ListSegmentSizesRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ListSegmentSizesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listSegmentSizes<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ListSegmentSizesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ListSegmentSizesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListSegmentSizesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListSegmentSizesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.ListSegmentSizes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2214,6 +2384,37 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             request: request,
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_GetDriftRequest>(),
             deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetDriftResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSegmentSizes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+    /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+    /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_ListSegmentSizesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSegmentSizes<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_ListSegmentSizesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListSegmentSizesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSegmentSizes(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListSegmentSizesRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListSegmentSizesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2582,6 +2783,41 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             metadata: metadata
         )
         return try await self.getDrift(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSegmentSizes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Each stable segment's size (and value) in each trained version of a model, oldest first:
+    /// > the model's segments over time. The latest 100 trained versions at most (renames' copies
+    /// > are left out: their segments are their source's). NOT_FOUND for an unknown model.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSegmentSizes<Result>(
+        _ message: Segmentation_V1_ListSegmentSizesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListSegmentSizesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_ListSegmentSizesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSegmentSizes(
             request: request,
             options: options,
             onResponse: handleResponse

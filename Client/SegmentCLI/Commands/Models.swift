@@ -10,6 +10,7 @@ struct Models: AsyncParsableCommand {
         subcommands: [
             List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self,
             RenameSegment.self, Export.self, Diff.self, History.self, Drift.self,
+            Sizes.self,
         ])
 
     struct List: AsyncParsableCommand {

@@ -26,6 +26,11 @@ struct Report: AsyncParsableCommand {
         name: .customLong("token-file"),
         help: "File holding the bearer token (default: env SEGMENT_TOKEN).")
     var tokenFile: String?
+    @Option(
+        help:
+            "Include live scoring's drift against the training data over this period back from now (24h, 7d ... 90d)."
+    )
+    var drift: DriftPeriod?
     @OptionGroup var tls: TLSOptions
 
     func validate() throws {
@@ -43,25 +48,46 @@ struct Report: AsyncParsableCommand {
         server.tls = tls
         let file = output
         try await reportingErrors(server: server.address) {
-            let reference = reference
-            let model = try await server.withServer { services in
-                try await services.models.getModel(
+            let (reference, driftHours) = (reference, drift?.hours)
+            let (model, sizes, driftResponse) = try await server.withServer { services in
+                let model = try await services.models.getModel(
                     .with {
                         $0.model = .init(text: reference); $0.includeSample = true
                     }, options: largeResponses
                 ).model
+                let sizes = try await services.models.listSegmentSizes(
+                    .with { $0.name = model.version.name })
+                let drift = try await driftHours.asyncMap { hours in
+                    try await services.models.getDrift(
+                        .with {
+                            $0.model = .init(
+                                name: model.version.name, version: Int(model.version.version))
+                            $0.sinceHours = Int32(hours)
+                        })
+                }
+                return (model, sizes, drift)
             }
-            let html = HTMLReport.render(model)
+            let html = HTMLReport.render(model, sizes: sizes, drift: driftResponse)
             let path = file ?? "\(model.version.name)-v\(model.version.version)-report.html"
             do {
                 try Data(html.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
                 throw CLIError.failed("cannot write \(path): \(error.localizedDescription)")
             }
-            let charts = HTMLReport.figures(model).count
+            let charts =
+                HTMLReport.figures(model).count
+                + (OverTimeSection.sizesFigure(model, sizes) == nil ? 0 : 1)
             Output.print(
                 "wrote \(path) (\(Format.compact(Double(html.utf8.count)))B, \(charts) charts, \(model.segments.count) segments): open it in a browser"
             )
         }
+    }
+}
+
+extension Optional {
+    /// `map` for an async transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

@@ -51,6 +51,7 @@ enum AccessPolicy {
             (Models.DiffModels.descriptor, .export),
             (Models.ListAliasHistory.descriptor, .read),
             (Models.GetDrift.descriptor, .read),
+            (Models.ListSegmentSizes.descriptor, .read),
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
             (Models.DeleteVersion.descriptor, .administer),
             (Models.RenameSegment.descriptor, .administer),

@@ -155,6 +155,49 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         return response
     }
 
+    /// At most this many trained versions in ListSegmentSizes.
+    static let maximumSizeVersions = 100
+
+    func listSegmentSizes(
+        request: Segmentation_V1_ListSegmentSizesRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListSegmentSizesResponse {
+        try Names.validateModelName(request.name)
+        let trained = try models.records(of: request.name).filter { $0.parentVersion == nil }
+        let kept = trained.suffix(Self.maximumSizeVersions)
+        let aliases = models.aliases(of: request.name)
+        var versions: [Segmentation_V1_VersionSizes] = []
+        for record in kept {
+            // A version that cannot be read (damaged) is left out, as ListVersions names it.
+            guard
+                let resolved = try? await models.resolve(
+                    ModelReference(name: request.name, selector: .version(record.version)))
+            else { continue }
+            versions.append(
+                .with { entry in
+                    entry.version = Int32(record.version)
+                    entry.createdAt = .init(record.createdAt)
+                    entry.aliases = aliases.filter { $0.value == record.version }.keys.sorted()
+                    entry.segments = resolved.model.segments.map { segment in
+                        .with {
+                            $0.stableID = Int32(segment.stableIDOrDefault)
+                            $0.id = Int32(segment.id)
+                            $0.name = segment.name
+                            $0.customers = Int64(segment.profile.size)
+                            $0.customerShare = segment.profile.customerShare
+                            if let value = segment.profile.facts?.value?.lifetimeValue {
+                                $0.lifetimeValue = value
+                            }
+                        }
+                    }
+                })
+        }
+        return .with {
+            $0.name = request.name
+            $0.versions = versions
+            $0.omittedVersions = Int32(trained.count - kept.count)
+        }
+    }
+
     static func checkAuthor(_ author: String) throws {
         guard author.count <= 200 else {
             throw InvalidField("author", "author: at most 200 characters")
