@@ -92,9 +92,15 @@ public final class SegmentationServer: Service, Sendable {
             // The registry's own queue when replicas share it, else this server's.
             queue: SharedJobQueue(registry, owner: configuration.effectiveReplicaID, logger: logger)
                 ?? LocalJobQueue())
+        let served = models
         drift = DriftRecorder(
             registry: registry, metrics: metrics, logger: logger,
-            flushInterval: configuration.driftFlushInterval)
+            flushInterval: configuration.driftFlushInterval,
+            reference: { name, version in
+                try? await served.resolve(
+                    ModelReference(name: name, selector: .version(version))
+                ).model.driftReference
+            })
         let connections = ConnectionGuards(
             limits: ConnectionLimits(
                 maximumConnections: configuration.maximumConnections,

@@ -37,8 +37,10 @@ enum LineageSection {
     }
 
     private static func matchTable(_ lineage: Segmentation_V1_SegmentLineage) -> String {
-        let from = Dictionary(uniqueKeysWithValues: lineage.movement.from.map { ($0.id, $0) })
-        let to = Dictionary(uniqueKeysWithValues: lineage.movement.to.map { ($0.id, $0) })
+        let from = Dictionary(
+            lineage.movement.from.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let to = Dictionary(
+            lineage.movement.to.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         let rows = lineage.matches.map { match -> String in
             let earlier = match.hasPreviousID ? from[match.previousID] : nil
             let later = match.hasCurrentID ? to[match.currentID] : nil
@@ -49,19 +51,21 @@ enum LineageSection {
                 case .retired: "retired"
                 default: ""
                 }
-            let cells = [
-                earlier.map { "\($0.id). \($0.name)" } ?? "",
-                kind,
-                later.map { "\($0.id). \($0.name)" } ?? "",
-                String((later ?? earlier)?.stableID ?? 0),
-                Format.percent(match.overlap),
-                match.hasCentreDistance ? String(format: "%.2f", match.centreDistance) : "",
+            let stableIDs: [Int32] = [earlier, later].compactMap { $0?.stableID }
+            let stable: String = Set(stableIDs).sorted().map { String($0) }.joined(separator: " / ")
+            let shared: String = Format.grouped(Int(match.sharedCustomers))
+            let overlap: String = "\(Format.percent(match.overlap)) (\(shared) customers)"
+            let distance: String =
+                match.hasCentreDistance ? String(format: "%.2f", match.centreDistance) : ""
+            let cells: [String] = [
+                earlier.map { "\($0.id). \($0.name)" } ?? "", kind,
+                later.map { "\($0.id). \($0.name)" } ?? "", stable, overlap, distance,
             ]
             return "<tr>" + cells.map { "<td>\(h($0))</td>" }.joined() + "</tr>"
         }
         return
-            "<table><thead><tr><th>previous segment</th><th></th><th>this version</th><th>stable id</th>"
-            + "<th>customers in common</th><th>centres apart (spreads)</th></tr></thead><tbody>"
+            "<table><thead><tr><th>previous segment</th><th></th><th>this version</th><th>stable ids</th>"
+            + "<th>overlap (Jaccard)</th><th>centres apart (spreads)</th></tr></thead><tbody>"
             + rows.joined() + "</tbody></table>"
     }
 
@@ -85,7 +89,8 @@ enum LineageFigures {
         let toTops = tops(movement.toTotals, scale: scale, gap: gap)
         var fromOffset = fromTops, toOffset = toTops
         let colours = Dictionary(
-            uniqueKeysWithValues: detail.segments.enumerated().map { ($1.id, Palette.colour($0)) })
+            detail.segments.enumerated().map { ($1.id, Palette.colour($0)) },
+            uniquingKeysWith: { first, _ in first })
         for f in movement.from.indices {
             for t in movement.to.indices {
                 let count = movement.count(f, t)
@@ -139,7 +144,8 @@ enum LineageFigures {
             + "\(Format.percent(stayed)) stay in a segment that continues (coloured bands); grey bands are customers whose "
             + "segment does not continue. segment models diff shows the customers themselves."
         return Figure(
-            id: "segment-flow", title: "Where the previous version's customers are now",
+            id: "segment-flow",
+            title: "This version's customers in the previous version's segments and in its own",
             svg: svg.render(
                 label: "customers from the previous version's segments to this version's",
                 id: "segment-flow-chart"),

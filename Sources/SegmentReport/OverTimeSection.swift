@@ -18,13 +18,15 @@ public enum OverTimeSection {
     public static func sizesFigure(
         _ detail: Segmentation_V1_ModelDetail, _ sizes: Segmentation_V1_ListSegmentSizesResponse?
     ) -> Figure? {
-        guard let sizes, sizes.versions.count >= 2 else { return nil }
-        let versions = sizes.versions
+        // Up to the report's own version: later versions' segments are not this one's story.
+        guard let sizes else { return nil }
+        let versions = sizes.versions.filter { $0.version <= detail.version.version }
+        guard versions.count >= 2 else { return nil }
         var names: [Int32: String] = [:]
         for version in versions { for s in version.segments { names[s.stableID] = s.name } }
         let stable = names.keys.sorted()
         let high = versions.flatMap { $0.segments.map(\.customers) }.max() ?? 1
-        let (width, height) = (720.0, 340.0)
+        let (width, height) = (720.0, max(340.0, 40 + 15 * Double(stable.count)))
         let area = PlotArea(left: 70, top: 20, width: 420, height: height - 80)
         let x = Scale(
             domain: (0, Double(max(1, versions.count - 1))), range: (area.left, area.right))
@@ -37,7 +39,8 @@ public enum OverTimeSection {
                 anchor: .middle, fill: "#555")
         }
         let current = Dictionary(
-            uniqueKeysWithValues: detail.segments.enumerated().map { ($1.stableID, $0) })
+            detail.segments.enumerated().map { ($1.stableID, $0) },
+            uniquingKeysWith: { first, _ in first })
         for (n, id) in stable.enumerated() {
             let colour = current[id].map(Palette.colour) ?? "#9a9a9a"
             let points = versions.enumerated().compactMap { i, version -> (Double, Double)? in
@@ -63,8 +66,8 @@ public enum OverTimeSection {
         let first = versions.first!, latest = versions.last!
         let reading =
             "Customers in each stable segment (a segment keeps its stable id while later versions match it) from @\(first.version) "
-            + "to @\(latest.version); a line starts where a segment is new and stops where it was retired. Grey: segments this "
-            + "version no longer has."
+            + "to @\(latest.version); a line starts where a segment is new and stops where it was retired. Grey: segments not in "
+            + "@\(detail.version.version), this report's version."
         return Figure(
             id: "segment-sizes", title: "Segment sizes over the model's versions",
             svg: svg.render(label: "customers per stable segment and version", id: "sizes-chart"),
@@ -81,7 +84,7 @@ public enum OverTimeSection {
             "<tr><td>\(h(item.name))</td><td>\(String(format: "%.3f", item.psi))</td><td>\(h(item.reading))</td></tr>"
         }
         return head
-            + "<p class=\"reason\">\(h(Format.grouped(Int(drift.customers)))) customers scored by every server together; "
+            + "<p class=\"reason\">\(h(Format.grouped(Int(drift.customers)))) customers scored by every server that counts drift (a customer scored twice counts twice); "
             + "the population stability index over the training deciles of each feature and over the segment shares: "
             + "below 0.1 stable, 0.1 to 0.25 moderate, above 0.25 a shift.</p>"
             + "<table><thead><tr><th>feature</th><th>PSI</th><th>reading</th></tr></thead><tbody>"

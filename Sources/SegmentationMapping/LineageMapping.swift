@@ -107,7 +107,7 @@ extension VersionComparison {
                     if let lifetimeValues { $0.lifetimeValue = lifetimeValues[i] }
                 }
             }
-            response.customersTruncated = moved.count > customerLimit
+            response.customersTruncated = customerLimit > 0 && moved.count > customerLimit
         }
     }
 }

@@ -2236,7 +2236,8 @@ public nonisolated struct Segmentation_V1_GetDriftResponse: Sendable {
 
   public var sinceHours: Int32 = 0
 
-  /// Customers scored in the period, all servers together.
+  /// Customers scored in the period by every server that counts drift (a customer scored twice
+  /// counts twice).
   public var customers: Int64 = 0
 
   public var features: [Segmentation_V1_DriftItem] = []
@@ -2351,7 +2352,7 @@ public nonisolated struct Segmentation_V1_ListSegmentSizesResponse: Sendable {
   /// Oldest first.
   public var versions: [Segmentation_V1_VersionSizes] = []
 
-  /// Trained versions left out (older than the latest 100).
+  /// Trained versions left out: older than the latest 100, or unreadable (damaged).
   public var omittedVersions: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

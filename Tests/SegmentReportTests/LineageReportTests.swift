@@ -80,6 +80,50 @@ struct LineageReportTests {
         #expect(html.contains("shop@4"))
     }
 
+    @Test("Sizes over time: one line per stable segment across the versions, drift as a table")
+    func overTime() throws {
+        let detail = Self.continuingModel()
+        let sizes = Segmentation_V1_ListSegmentSizesResponse.with { response in
+            response.name = "shop"
+            response.versions = [(1, [1, 2, 3, 4]), (4, [1, 2, 3, 4]), (5, [1, 3, 5])].map {
+                version, ids in
+                .with {
+                    $0.version = Int32(version)
+                    $0.segments = ids.map { id in
+                        .with {
+                            $0.stableID = Int32(id); $0.id = Int32(id - 1); $0.name = "S\(id)"
+                            $0.customers = Int64(100 * id)
+                        }
+                    }
+                }
+            }
+        }
+        let figure = try #require(OverTimeSection.sizesFigure(detail, sizes))
+        try XMLCheck.wellFormed(figure.svg)
+        // Five stable segments: four lines of two or more points, one new segment's lone point.
+        #expect(figure.svg.components(separatedBy: "class=\"size-line\"").count - 1 == 4)
+        #expect(figure.svg.components(separatedBy: "class=\"size-point\"").count - 1 == 11)
+        let drift = Segmentation_V1_GetDriftResponse.with {
+            $0.sinceHours = 24; $0.customers = 1200
+            $0.features = [
+                .with {
+                    $0.name = "recency"; $0.psi = 0.41; $0.reading = "shift"
+                }
+            ]
+            $0.segments = .with {
+                $0.name = "segments"; $0.psi = 0.02; $0.reading = "stable"
+            }
+        }
+        let html = HTMLReport.render(detail, sizes: sizes, drift: drift)
+        #expect(html.contains("<h2>Over time</h2>"))
+        #expect(html.contains("<td>recency</td><td>0.410</td><td>shift</td>"))
+        #expect(html.contains("1,200 customers scored"))
+        // One version only: no chart.
+        var one = sizes
+        one.versions = [sizes.versions[0]]
+        #expect(OverTimeSection.sizesFigure(detail, one) == nil)
+    }
+
     @Test("A first version has no such section; an unmatched one says why and draws nothing")
     func absentOrUnavailable() {
         var detail = ReportTests.syntheticModel(k: 3, features: 4, sample: 60)

@@ -50,7 +50,7 @@ struct DriftServerTests {
             for _ in 1...2 { _ = try await services.train(dataset.id, model: "live", ks: 4...4) }
             let none = try await services.models.getDrift(
                 .with { $0.model = .init(text: "live@1") })
-            #expect(none.unavailable.contains("nothing was scored"))
+            #expect(none.unavailable.contains("no scoring of this version was counted"))
             try await Self.score(services, "live@1", customers: 1200, seed: 41)
             try await Self.score(services, "live@2", customers: 800, seed: 5, groups: Self.lapsed)
             let stable = try await services.models.getDrift(

@@ -58,6 +58,15 @@ struct LineageServerTests {
             #expect(kept.name == "Whales")
             #expect(v3.lineage.carried.count == 1 && v3.lineage.carried[0].carried)
 
+            // Sizes over time: the trained versions only (the rename's copy is left out).
+            let sizes = try await services.models.listSegmentSizes(.with { $0.name = "shop" })
+            #expect(sizes.versions.map(\.version) == [1, 3])
+            #expect(sizes.versions.allSatisfy { Set($0.segments.map(\.stableID)) == [1, 2, 3, 4] })
+            #expect(
+                sizes.versions[1].segments.map(\.customers).reduce(0, +) == Int64(truth2.count))
+            let table = Models.Sizes.table(sizes)
+            #expect(table.contains("@1") && table.contains("@3") && table.contains("Whales"))
+
             let diff = try await services.models.diffModels(
                 .with {
                     $0.from = .init(text: "shop@2"); $0.to = .init(text: "shop@3")

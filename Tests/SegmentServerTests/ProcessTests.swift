@@ -304,11 +304,21 @@ struct ProcessTests {
             dataDirectory: (work as NSString).appendingPathComponent("data"))
         defer { server.stopWithoutWaiting() }
         let env = ["SEGMENT_SERVER": "127.0.0.1:\(server.port)"]
+        // First the half-year to the end of May 2011, then the whole year: the second version
+        // continues the first.
+        let firstHalf = try FileManager.default.contentsOfDirectory(atPath: Self.retailFolder)
+            .filter { $0 < "2011-06" }.sorted()
+            .map { (Self.retailFolder as NSString).appendingPathComponent($0) }
+        let half = try await Self.run(
+            Self.client, ["train"] + firstHalf + ["--model", "retail", "--n-init", "4", "--wait"],
+            environment: env)
+        #expect(half.status == 0, "\(half.stderr)")
         let trained = try await Self.run(
             Self.client,
             ["train", Self.retailFolder, "--model", "retail", "--n-init", "4", "--wait"],
             environment: env)
         #expect(trained.status == 0, "\(trained.stderr)")
+        try await Self.checkOverTime(env)
         let shown = try await Self.run(
             Self.client, ["models", "show", "retail", "--output", "json"], environment: env)
         let detail = try #require(
@@ -348,5 +358,45 @@ struct ProcessTests {
         let scoredSegments = segments(scored.stdout)
         #expect(scoredSegments.count == 4319)
         #expect(scoredSegments == segments(try String(contentsOfFile: exportPath, encoding: .utf8)))
+    }
+
+    /// Online Retail's half-year (@1) and whole year (@2) as a new user reads them: the match in
+    /// `models show`, the diff's counts adding up to the year's customers, sizes per version and
+    /// drift after scoring.
+    static func checkOverTime(_ env: [String: String]) async throws {
+        let shown = try await run(client, ["models", "show", "retail"], environment: env)
+        #expect(shown.stdout.contains("segments matched to @1"))
+        #expect(shown.stdout.contains("stable_id"))
+        let csv = try await run(
+            client, ["models", "diff", "retail@1", "retail@2", "--output", "csv"], environment: env)
+        #expect(csv.status == 0, "\(csv.stderr)")
+        let lines = csv.stdout.split(separator: "\n")
+        #expect(
+            lines.first?.hasPrefix(
+                "from_segment_id,from_segment,to_segment_id,to_segment,customers") == true)
+        // Names hold commas (quoted): fields are split outside quotes.
+        func fields(_ line: Substring) -> [String] {
+            var (fields, field, quoted) = ([String](), "", false)
+            for character in line {
+                if character == "\"" {
+                    quoted.toggle()
+                } else if character == "," && !quoted {
+                    fields.append(field)
+                    field = ""
+                } else {
+                    field.append(character)
+                }
+            }
+            return fields + [field]
+        }
+        let counts = lines.dropFirst().compactMap { Int(fields($0)[4]) }
+        #expect(counts.count == lines.count - 1)
+        #expect(counts.reduce(0, +) == 4319)
+        let table = try await run(
+            client, ["models", "diff", "retail@1", "retail@2"], environment: env)
+        #expect(table.stdout.contains("4319 customers of retail@2's training data"))
+        #expect(table.stdout.contains("moved: "))
+        let sizes = try await run(client, ["models", "sizes", "retail"], environment: env)
+        #expect(sizes.stdout.contains("@1") && sizes.stdout.contains("@2"))
     }
 }

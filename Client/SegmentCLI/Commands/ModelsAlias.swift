@@ -27,9 +27,9 @@ extension Models {
         func run() async throws {
             let (name, alias, target, dryRun, author) = (name, alias, target, dryRun, author)
             try await server.call { services, format in
-                if format == .table {
-                    try await Self.preview(name, alias, target, services: services)
-                }
+                let previewed =
+                    format == .table
+                    ? await Self.preview(name, alias, target, services: services) : nil
                 guard !dryRun else {
                     if format != .table {
                         try await Self.previewData(name, alias, target, services, format)
@@ -56,6 +56,12 @@ extension Models {
                 if format == .table {
                     FileHandle.standardError.writeQuietly(
                         "\(name)@\(alias) -> \(response.version)\(moved)\n")
+                    // The alias or the target moved between the preview and the switch.
+                    if let previewed, previewed != (response.previousVersion, response.version) {
+                        FileHandle.standardError.writeQuietly(
+                            "note: the preview above was of \(previewed.0) -> \(previewed.1); the alias moved from \(response.previousVersion) to \(response.version) (changed meanwhile)\n"
+                        )
+                    }
                 }
             }
         }
@@ -73,15 +79,17 @@ extension Models {
             }
         }
 
-        /// "production: @6 -> @7 would move ..." on standard output, before the switch.
+        /// "production: 6 -> 7 would move ..." on standard output, before the switch; the versions
+        /// previewed, or nil when there was nothing to preview. A preview that fails (a dataset
+        /// deleted, the versions not comparable) is said, and the switch goes on.
         static func preview(
             _ name: String, _ alias: String, _ target: String, services: Services
-        ) async throws {
-            guard let from = try await current(name, alias, services) else {
-                Output.print("\(name)@\(alias) is new: no customer is served by it yet.")
-                return
-            }
+        ) async -> (Int32, Int32)? {
             do {
+                guard let from = try await current(name, alias, services) else {
+                    Output.print("\(name)@\(alias) is new: no customer is served by it yet.")
+                    return nil
+                }
                 let diff = try await services.models.diffModels(
                     .with {
                         $0.from = .init(name: name, version: Int(from))
@@ -89,9 +97,13 @@ extension Models {
                         $0.rescore = true
                     }, options: largeResponses)
                 Output.print(AliasPreview.text(alias: alias, diff))
-            } catch let error as RPCError where error.code == .failedPrecondition {
+                return (diff.fromVersion, diff.toVersion)
+            } catch let error as RPCError {
                 Output.print("cannot show what the switch changes: \(error.message)")
+            } catch {
+                Output.print("cannot show what the switch changes: \(error)")
             }
+            return nil
         }
 
         /// --dry-run with -o csv or json: the switch's diff as `models diff --rescore` gives it.
@@ -168,7 +180,7 @@ enum AliasPreview {
             "\(alias): \(from) -> \(to) would move \(diff.moved) of the \(diff.customers) customers of @\(to)'s training data "
                 + "(\(Output.percent(share))) to a segment that does not continue theirs"
                 + (diff.hasMovedValue && diff.totalValue > 0
-                    ? ", \(Output.percent(diff.movedValue / diff.totalValue)) of their lifetime value."
+                    ? "; they hold \(Output.percent(diff.movedValue / diff.totalValue)) of those customers' 365-day lifetime value."
                     : ".")
         ]
         let movement = diff.movement
@@ -184,6 +196,7 @@ enum AliasPreview {
         for move in moves.sorted(by: { $0.count > $1.count }).prefix(8) {
             lines.append("  \(move.count)  \(move.from) -> \(move.to)")
         }
+        if moves.count > 8 { lines.append("  (and \(moves.count - 8) smaller moves)") }
         return lines.joined(separator: "\n")
     }
 }

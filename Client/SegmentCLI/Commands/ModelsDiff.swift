@@ -42,6 +42,9 @@ enum DiffPrinter {
     static func print(
         _ diff: Segmentation_V1_DiffModelsResponse, format: OutputFormat, customers: Bool
     ) throws {
+        guard LineagePrinter.isWellFormed(diff.movement) else {
+            throw CLIError.failed("the server's DiffModels answer does not fit together")
+        }
         switch format {
         case .json: Output.print(try Output.json(diff))
         case .csv:
@@ -50,7 +53,9 @@ enum DiffPrinter {
         case .table:
             Output.print(summary(diff))
             Output.print("")
-            Output.print("segments matched:")
+            Output.print(
+                "segments matched (on both versions scoring these customers; overlap is their Jaccard index):"
+            )
             Output.print(
                 Output.table(
                     LineagePrinter.matchHeader,
@@ -121,8 +126,10 @@ enum DiffPrinter {
     static func customerRows(
         _ diff: Segmentation_V1_DiffModelsResponse, people: Bool
     ) -> (header: [String], rows: [[String]]) {
-        let from = Dictionary(uniqueKeysWithValues: diff.movement.from.map { ($0.id, $0.name) })
-        let to = Dictionary(uniqueKeysWithValues: diff.movement.to.map { ($0.id, $0.name) })
+        let from = Dictionary(
+            diff.movement.from.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let to = Dictionary(
+            diff.movement.to.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         let withValue = diff.movedCustomers.contains { $0.hasLifetimeValue }
         let rows = diff.movedCustomers.map { customer -> [String] in
             [

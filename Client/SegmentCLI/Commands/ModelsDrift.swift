@@ -8,7 +8,9 @@ struct DriftPeriod: ExpressibleByArgument, Sendable {
 
     init?(argument: String) {
         let text = argument.lowercased()
-        guard let unit = text.last, let number = Int(text.dropLast()), number > 0 else {
+        guard let unit = text.last, let number = Int(text.dropLast()), number > 0,
+            number <= 90 * 24
+        else {
             return nil
         }
         switch unit {
@@ -76,7 +78,7 @@ enum DriftPrinter {
         let version = "\(drift.modelName)@\(drift.modelVersion)"
         guard drift.unavailable.isEmpty else { return "\(version): \(drift.unavailable)." }
         return
-            "\(version): \(drift.customers) customers scored in the last \(drift.sinceHours) hours (all servers); "
+            "\(version): \(drift.customers) customers scored in the last \(drift.sinceHours) hours (every server that counts drift; a customer scored twice counts twice); "
             + "largest PSI \(Output.number(drift.largestPsi)): \(drift.reading)."
     }
 

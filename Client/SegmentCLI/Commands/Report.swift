@@ -55,7 +55,8 @@ struct Report: AsyncParsableCommand {
                         $0.model = .init(text: reference); $0.includeSample = true
                     }, options: largeResponses
                 ).model
-                let sizes = try await services.models.listSegmentSizes(
+                // Optional parts: a server that cannot answer them still gets its report.
+                let sizes = try? await services.models.listSegmentSizes(
                     .with { $0.name = model.version.name })
                 let drift = try await driftHours.asyncMap { hours in
                     try await services.models.getDrift(

@@ -8,6 +8,10 @@ enum LineagePrinter {
     static func lineageSection(_ model: Segmentation_V1_ModelDetail) -> String? {
         guard model.hasLineage else { return nil }
         let lineage = model.lineage
+        guard lineage.unavailable.isEmpty == false || isWellFormed(lineage.movement) else {
+            return
+                "segments matched to @\(lineage.previousVersion): the server's answer does not fit together"
+        }
         let previous = "@\(lineage.previousVersion)"
         guard lineage.unavailable.isEmpty else {
             return
@@ -32,14 +36,16 @@ enum LineagePrinter {
         return lines.joined(separator: "\n")
     }
 
-    static let matchHeader = ["from", "", "to", "stable_id", "overlap", "centres_apart"]
+    static let matchHeader = ["from", "", "to", "stable_ids", "overlap", "centres_apart"]
 
     /// One row per pair, new and retired segment.
     static func matchRows(
         _ matches: [Segmentation_V1_SegmentMatch], _ movement: Segmentation_V1_SegmentMovement
     ) -> [[String]] {
-        let from = Dictionary(uniqueKeysWithValues: movement.from.map { ($0.id, $0) })
-        let to = Dictionary(uniqueKeysWithValues: movement.to.map { ($0.id, $0) })
+        let from = Dictionary(
+            movement.from.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let to = Dictionary(
+            movement.to.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func label(_ ref: Segmentation_V1_SegmentRef?) -> String {
             ref.map { "\($0.id) \($0.name)" } ?? "-"
         }
@@ -53,13 +59,23 @@ enum LineagePrinter {
                 case .retired: "retired"
                 default: "?"
                 }
+            let ids = [earlier, later].compactMap { $0.map { String($0.stableID) } }
             return [
                 label(earlier), kind, label(later),
-                String((later ?? earlier)?.stableID ?? 0),
+                Set(ids).count == 1 ? ids[0] : ids.joined(separator: " -> "),
                 Output.number(match.overlap, digits: 2),
                 match.hasCentreDistance ? Output.number(match.centreDistance, digits: 2) : "",
             ]
         }
+    }
+
+    /// Whether a movement's counts fit its segments (an answer the CLI can draw).
+    static func isWellFormed(_ movement: Segmentation_V1_SegmentMovement) -> Bool {
+        movement.counts.count == movement.from.count * movement.to.count
+            && (movement.lifetimeValue.isEmpty
+                || movement.lifetimeValue.count == movement.counts.count)
+            && Set(movement.from.map(\.id)).count == movement.from.count
+            && Set(movement.to.map(\.id)).count == movement.to.count
     }
 
     /// The from x to counts as a table: rows the earlier segments, columns the later ones.

@@ -55,18 +55,19 @@ enum ModelPrinter {
         _ model: Segmentation_V1_ModelDetail, format: OutputFormat
     ) -> (header: [String], rows: [[String]]) {
         let people = format != .csv
+        // The stable id last: scripts reading the CSV's columns by position keep working.
         let header = [
-            "id", "stable_id", "segment", "customers", "share", "revenue_share", "first_action",
+            "id", "segment", "customers", "share", "revenue_share", "first_action", "stable_id",
         ]
         let rows = model.segments.map { segment -> [String] in
             [
-                String(segment.id), String(segment.stableID), segment.name, String(segment.size),
+                String(segment.id), segment.name, String(segment.size),
                 people ? Output.percent(segment.customerShare) : Output.raw(segment.customerShare),
                 segment.hasRevenueShare
                     ? (people
                         ? Output.percent(segment.revenueShare) : Output.raw(segment.revenueShare))
                     : "",
-                segment.actions.first ?? "",
+                segment.actions.first ?? "", String(segment.stableID),
             ]
         }
         return (header, rows)

@@ -16,6 +16,8 @@ final class DriftRecorder: Sendable {
     }
 
     static let maximumPending = 10_000
+    /// Windows per registry transaction.
+    static let windowsPerWrite = 200
     /// The window the gauges and `models show`'s warning read.
     static let gaugeHours = 24
 
@@ -23,11 +25,17 @@ final class DriftRecorder: Sendable {
     let metrics: ServerMetrics
     let logger: Logger
     let flushInterval: Duration
+    /// A served version's drift reference (from the decoded models the server keeps).
+    let reference: @Sendable (String, Int) async -> DriftReference?
     private let pending = Mutex<[Key: DriftCounts]>([:])
     private let dropped = Atomic<Int>(0)
     private let flushing = SerialLock()
 
-    init(registry: any Registry, metrics: ServerMetrics, logger: Logger, flushInterval: Duration) {
+    init(
+        registry: any Registry, metrics: ServerMetrics, logger: Logger, flushInterval: Duration,
+        reference: @escaping @Sendable (String, Int) async -> DriftReference?
+    ) {
+        self.reference = reference
         self.registry = registry
         self.metrics = metrics
         self.logger = logger
@@ -69,14 +77,19 @@ final class DriftRecorder: Sendable {
                     model: $0.key.model, version: $0.key.version, hour: $0.key.hour,
                     counts: $0.value)
             }
-            do {
-                try await registry.addDriftCounts(windows)
-            } catch {
-                putBack(taken)
-                logger.warning(
-                    "drift counts could not be stored; kept for the next try",
-                    metadata: ["error": "\(error)", "windows": "\(taken.count)"])
-                return
+            // In steps that each fit the registry's call timeout (a backlog after an outage);
+            // what a failed step did not write waits for the next flush.
+            for start in stride(from: 0, to: windows.count, by: Self.windowsPerWrite) {
+                let step = Array(windows[start..<min(start + Self.windowsPerWrite, windows.count)])
+                do {
+                    try await registry.addDriftCounts(step)
+                } catch {
+                    putBack(windows[start...])
+                    logger.warning(
+                        "drift counts could not be stored; kept for the next try",
+                        metadata: ["error": "\(error)", "windows": "\(windows.count - start)"])
+                    return
+                }
             }
             let lost = dropped.exchange(0, ordering: .relaxed)
             if lost > 0 {
@@ -91,9 +104,13 @@ final class DriftRecorder: Sendable {
 
     private struct VersionKey: Hashable { var name: String; var version: Int }
 
-    private func putBack(_ taken: [Key: DriftCounts]) {
+    private func putBack(_ unwritten: ArraySlice<DriftWindow>) {
         pending.withLock { pending in
-            for (key, counts) in taken {
+            for window in unwritten {
+                let (key, counts) = (
+                    Key(model: window.model, version: window.version, hour: window.hour),
+                    window.counts
+                )
                 if pending[key] != nil {
                     pending[key]!.add(counts)
                 } else if pending.count < Self.maximumPending {
@@ -106,9 +123,7 @@ final class DriftRecorder: Sendable {
     }
 
     private func refreshGauges(_ key: VersionKey) async {
-        guard let bytes = try? await registry.modelBytes(key.name, key.version),
-            let model = try? SegmentationModel(serialized: bytes),
-            let reference = model.driftReference,
+        guard let reference = await reference(key.name, key.version),
             let (_, report) = try? await measure(
                 key.name, key.version, reference: reference, hours: Self.gaugeHours),
             let report

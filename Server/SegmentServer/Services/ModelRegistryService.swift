@@ -139,7 +139,8 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         let (windows, report) = try await drift.measure(
             resolved.name, resolved.version, reference: reference, hours: hours)
         guard let report else {
-            response.unavailable = "nothing was scored with this version in the last \(hours) hours"
+            response.unavailable =
+                "no scoring of this version was counted in the last \(hours) hours"
             return response
         }
         response.fill(report)
@@ -151,7 +152,10 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
                     DriftReport(counts: window.counts, reference: reference)?.largest ?? 0
             }
         }
-        drift.metrics.driftMeasured(model: resolved.name, version: resolved.version, report: report)
+        if hours == DriftRecorder.gaugeHours {  // the gauges are the last day's
+            drift.metrics.driftMeasured(
+                model: resolved.name, version: resolved.version, report: report)
+        }
         return response
     }
 
@@ -162,21 +166,42 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         request: Segmentation_V1_ListSegmentSizesRequest, context: ServerContext
     ) async throws -> Segmentation_V1_ListSegmentSizesResponse {
         try Names.validateModelName(request.name)
-        let trained = try models.records(of: request.name).filter { $0.parentVersion == nil }
+        let records = try models.records(of: request.name)
+        let trained = records.filter { $0.parentVersion == nil }
         let kept = trained.suffix(Self.maximumSizeVersions)
-        let aliases = models.aliases(of: request.name)
+        // An alias on a rename's copy is shown on the trained version the copy comes from.
+        let parents = Dictionary(
+            uniqueKeysWithValues: records.map { ($0.version, $0.parentVersion) })
+        func trainedSource(_ version: Int) -> Int {
+            var current = version
+            for _ in 0..<records.count {
+                guard let parent = parents[current] ?? nil else { break }
+                current = parent
+            }
+            return current
+        }
+        var aliases: [Int: [String]] = [:]
+        for (alias, version) in models.aliases(of: request.name) {
+            let source = trainedSource(version)
+            aliases[source, default: []].append(
+                source == version ? alias : "\(alias) (@\(version), a copy)")
+        }
         var versions: [Segmentation_V1_VersionSizes] = []
+        var unreadable = 0
         for record in kept {
-            // A version that cannot be read (damaged) is left out, as ListVersions names it.
+            // A version that cannot be read (damaged) is left out and counted.
             guard
                 let resolved = try? await models.resolve(
                     ModelReference(name: request.name, selector: .version(record.version)))
-            else { continue }
+            else {
+                unreadable += 1
+                continue
+            }
             versions.append(
                 .with { entry in
                     entry.version = Int32(record.version)
                     entry.createdAt = .init(record.createdAt)
-                    entry.aliases = aliases.filter { $0.value == record.version }.keys.sorted()
+                    entry.aliases = (aliases[record.version] ?? []).sorted()
                     entry.segments = resolved.model.segments.map { segment in
                         .with {
                             $0.stableID = Int32(segment.stableIDOrDefault)
@@ -194,13 +219,17 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         return .with {
             $0.name = request.name
             $0.versions = versions
-            $0.omittedVersions = Int32(trained.count - kept.count)
+            $0.omittedVersions = Int32(trained.count - kept.count + unreadable)
         }
     }
 
     static func checkAuthor(_ author: String) throws {
-        guard author.count <= 200 else {
-            throw InvalidField("author", "author: at most 200 characters")
+        guard author.count <= 200, author.utf8.count <= 800 else {
+            throw InvalidField("author", "author: at most 200 characters (800 bytes)")
+        }
+        guard !author.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw InvalidField("author", "author: no control characters")
         }
     }
 
@@ -237,6 +266,10 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
 
     /// At most this many moved customers in one DiffModels answer.
     static let maximumDiffCustomers = 50_000
+    /// DiffModels reads and scores whole training datasets: two at a time, eight more waiting.
+    let diffs = WorkSlots(
+        slots: 2, maximumWaiting: 8,
+        whenFull: "10 DiffModels calls are already running or waiting; retry later")
 
     func diffModels(
         request: Segmentation_V1_DiffModelsRequest, context: ServerContext
@@ -255,10 +288,13 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         let (call, ended) = (context.cancellation, DrainEnd())
         let cancellation = CancellationCheck { call.isCancelled || ended.isSet }
         let comparison = try await withTaskCancellationHandler {
-            try await OffPool.run(name: "diff") {
-                try VersionComparison.compare(
-                    from.model, trainedOn: fromSources?.paths, to.model,
-                    trainedOn: toSources.paths, cancellation: cancellation)
+            try await diffs.run {
+                try cancellation.throwIfCancelled()
+                return try await OffPool.run(name: "diff") {
+                    try VersionComparison.compare(
+                        from.model, trainedOn: fromSources?.paths, to.model,
+                        trainedOn: toSources.paths, cancellation: cancellation)
+                }
             }
         } onCancel: {
             ended.set()

@@ -97,25 +97,28 @@ public final class DriftTally: Sendable {
 
     public var snapshot: DriftCounts { counts.withLock { $0 } }
 
-    /// Rows of raw features in the model's column order and their segment positions.
+    /// Rows of raw features in the model's column order and their segment positions, counted
+    /// in place (one request's tally: its batches come one after another).
     func record(_ ordered: Matrix, segmentPositions: [Int32]) {
-        var local = reference.emptyCounts()
         let edges = reference.edges
         guard ordered.columns == edges.count else { return }
-        local.customers = ordered.rows
-        ordered.values.withUnsafeBufferPointer { values in
-            for i in 0..<ordered.rows {
-                let row = i * ordered.columns
-                for j in 0..<ordered.columns {
-                    let value = values[row + j]
-                    guard value.isFinite else { continue }
-                    local.bins[j][DriftReference.bin(value, edges[j])] += 1
+        counts.withLock { counts in
+            counts.customers += ordered.rows
+            ordered.values.withUnsafeBufferPointer { values in
+                for i in 0..<ordered.rows {
+                    let row = i * ordered.columns
+                    for j in 0..<ordered.columns {
+                        let value = values[row + j]
+                        guard value.isFinite else { continue }
+                        counts.bins[j][DriftReference.bin(value, edges[j])] += 1
+                    }
+                    let segment = Int(segmentPositions[i])
+                    if segment >= 0 && segment < counts.segments.count {
+                        counts.segments[segment] += 1
+                    }
                 }
-                let segment = Int(segmentPositions[i])
-                if segment >= 0 && segment < local.segments.count { local.segments[segment] += 1 }
             }
         }
-        counts.withLock { $0.add(local) }
     }
 }
 

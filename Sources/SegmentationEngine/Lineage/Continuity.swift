@@ -19,13 +19,22 @@ extension SegmentationModel {
         do {
             comparison = try VersionComparison.compare(
                 previous, self, on: data, cancellation: cancellation)
-        } catch let error as ComparisonError {
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // Versions that cannot be compared (other kinds of input, features the data lacks) or
+            // whose earlier one cannot score this data (a value its log transform refuses): the
+            // new version is trained all the same, with every segment new and the reason kept.
             for index in copy.segments.indices {
                 copy.segments[index].stableID = next
                 next += 1
             }
+            let reason =
+                error is ComparisonError
+                ? "\(error)"
+                : "the previous version cannot score this version's customers: \(error)"
             copy.lineage = SegmentLineage(
-                previousVersion: previousVersion, unavailable: error.description, movement: nil,
+                previousVersion: previousVersion, unavailable: reason, movement: nil,
                 matches: [], carried: [], nextStableID: next)
             return copy
         }

@@ -77,7 +77,8 @@ public struct VersionComparison: Sendable {
         let scaled = try current.pipeline.transform(raw, customerIDs: ids)
         let matches = SegmentMatcher(
             movement: sameData,
-            distances: CentreDistances(scaled, from: scored, to: to, movement: sameData)
+            distances: CentreDistances(scaled, from: scored, to: to, movement: sameData),
+            outliers: (previous.density?.outlierSegment, current.density?.outlierSegment)
         ).matches()
         var from = scored
         var assignedFromEarlierData = 0
@@ -110,7 +111,10 @@ public struct VersionComparison: Sendable {
     ) throws -> VersionComparison {
         let data = try to.prepareTrainingData(toSources, cancellation: cancellation)
         var earlier: [String: Int32]?
-        if let fromSources, from.kind == to.kind {
+        // Customers tables without an id column name rows by number: row 5 of one file is not
+        // row 5 of another, so such customers are scored, never joined by id.
+        let identified = from.kind == .transactions || from.customerEncoder?.idColumn != nil
+        if let fromSources, from.kind == to.kind, identified {
             let own = try from.prepareTrainingData(fromSources, cancellation: cancellation)
             let ids = own.features.customerIDs
             if !ids.isEmpty, from.pipeline.features.allSatisfy(own.features.names.contains) {
@@ -236,6 +240,9 @@ extension SegmentMovement {
 struct SegmentMatcher {
     let movement: SegmentMovement
     let distances: CentreDistances
+    /// DBSCAN's Outliers segment on each side (ids), matched only to each other: its centre, the
+    /// mean of scattered customers, can lie near a dense group's.
+    var outliers: (from: Int?, to: Int?) = (nil, nil)
 
     func matches() -> [SegmentMatch] {
         let (m, n) = (movement.from.count, movement.to.count)
@@ -249,13 +256,18 @@ struct SegmentMatcher {
             let union = fromSizes[f] + toSizes[t] - shared
             return union > 0 ? Double(shared) / Double(union) : 0
         }
+        func bothOrNeitherOutliers(_ f: Int, _ t: Int) -> Bool {
+            (movement.from[f].id == outliers.from) == (movement.to[t].id == outliers.to)
+        }
         func accepted(_ f: Int, _ t: Int) -> Bool {
-            overlap(f, t) >= SegmentMatching.minimumOverlap
+            guard bothOrNeitherOutliers(f, t) else { return false }
+            return overlap(f, t) >= SegmentMatching.minimumOverlap
                 || (distances.values[f][t].map { $0 <= SegmentMatching.closeCentres } ?? false)
         }
         let cost = (0..<m).map { f in
             (0..<n).map { t in
-                1 - overlap(f, t) + 0.001 * min(distances.values[f][t] ?? 10, 10)
+                bothOrNeitherOutliers(f, t)
+                    ? 1 - overlap(f, t) + 0.001 * min(distances.values[f][t] ?? 10, 10) : 3
             }
         }
         let pairs = OptimalAssignment.solve(cost)

@@ -7,6 +7,10 @@ import SegmentationEngine
 extension CatalogStore {
     public func addDriftCounts(_ windows: [DriftWindow]) async throws {
         guard !windows.isEmpty else { return }
+        // In one order on every server, so two servers adding to the same rows never deadlock.
+        let windows = windows.sorted {
+            ($0.model, $0.version, $0.hour) < ($1.model, $1.version, $1.hour)
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         try await write { transaction in

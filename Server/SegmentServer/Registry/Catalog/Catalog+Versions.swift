@@ -170,6 +170,7 @@ extension CatalogStore {
     ) async throws -> Int? {
         try Names.validateAlias(alias)
         return try await write { transaction in
+            try await Self.lockModel(name, transaction)
             guard
                 try await transaction.exists(
                     "SELECT 1 FROM versions WHERE model = ? AND version = ?\(transaction.forShare)",
@@ -195,6 +196,7 @@ extension CatalogStore {
 
     public func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws {
         try await write { transaction in
+            try await Self.lockModel(name, transaction)
             let removed = try await transaction.rows(
                 "DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING version", name, alias)
             guard let previous = try removed.first?.int("version") else {
@@ -218,14 +220,21 @@ extension CatalogStore {
         }
     }
 
-    /// One line of the alias history, numbered after the model's last (the model's row is locked
-    /// first, so two servers changing its aliases at once take turns).
+    /// Locks the model's row: changes of its aliases (and their history lines) take turns, and
+    /// what they read of the aliases is what they change.
+    private static func lockModel(
+        _ name: String, _ transaction: any CatalogTransaction
+    ) async throws {
+        _ = try await transaction.rows(
+            "SELECT name FROM models WHERE name = ?\(transaction.forUpdate)", name)
+    }
+
+    /// One line of the alias history, numbered after the model's last (the caller holds the
+    /// model's row: `lockModel`).
     private static func recordAliasChange(
         _ name: String, _ alias: String, _ action: AliasEvent.Action, from previous: Int?,
         to version: Int?, _ actor: AliasActor, _ transaction: any CatalogTransaction
     ) async throws {
-        _ = try await transaction.rows(
-            "SELECT name FROM models WHERE name = ?\(transaction.forUpdate)", name)
         let sequence =
             try await transaction.rows(
                 "SELECT COALESCE(MAX(sequence), 0) AS last FROM alias_history WHERE model = ?", name
@@ -244,6 +253,7 @@ extension CatalogStore {
         deleting(name, number)
         do {
             return try await write { transaction in
+                try await Self.lockModel(name, transaction)
                 let removed = try await Self.deleteVersion(name, number, force: force, transaction)
                 for alias in removed {
                     try await Self.recordAliasChange(

@@ -83,7 +83,9 @@ public enum CatalogSchema {
                 CREATE TABLE drift_windows (
                     model TEXT NOT NULL, version INTEGER NOT NULL, hour BIGINT NOT NULL,
                     counts_json TEXT NOT NULL, PRIMARY KEY (model, version, hour))
-                """
+                """,
+                // Old windows are dropped by hour on every write.
+                "CREATE INDEX drift_windows_by_hour ON drift_windows(hour)",
             ]),
     ]
 
