@@ -90,19 +90,9 @@ struct DriftServerTests {
         .enabled(
             if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func replicasAddUp() async throws {
-        let (settings, cleanup) = try await Backend.freshDatabase()
-        defer { Task { await cleanup() } }
-        let (first, second) = (try Harness(), try Harness())
-        defer { first.remove(); second.remove() }
-        let (path, _) = try first.sampleFile(customers: 800, seed: 3)
-        let datasets = first.dataDirectory + "-shared-datasets"
-        defer { try? FileManager.default.removeItem(atPath: datasets) }
-        try await first.withServer(configure: {
-            $0.postgres = settings; $0.datasetsDirectory = datasets
-        }) { a, _ in
-            try await second.withServer(configure: {
-                $0.postgres = settings; $0.datasetsDirectory = datasets
-            }) { b, serverB in
+        try await SharedRegistryTests.withTwoServers(sample: (800, 3)) { servers in
+            let (path, a, b, serverB) = (servers.path, servers.a, servers.b, servers.serverB)
+            do {
                 let dataset = try await a.upload(path)
                 #expect(try await a.train(dataset.id, model: "live", ks: 3...3).state == .succeeded)
                 let seen = await SharedRegistryTests.within(10) {

@@ -100,10 +100,16 @@ struct OutputTests {
                 $0.segments = [
                     .with {
                         $0.id = 0; $0.name = "A"; $0.size = 1200; $0.customerShare = 0.35;
-                        $0.revenueShare = 0.5
-                    }
+                        $0.revenueShare = 0.5; $0.stableID = 3
+                    },
+                    // From a server before stable ids: none printed rather than a made-up 0.
+                    .with {
+                        $0.id = 1; $0.name = "B"; $0.size = 10; $0.customerShare = 0.01
+                    },
                 ]
             }, format: .csv)
-        #expect(table.rows[0] == ["0", "A", "1200", "0.35", "0.5", ""])
+        #expect(table.header.last == "stable_id")
+        #expect(table.rows[0] == ["0", "A", "1200", "0.35", "0.5", "", "3"])
+        #expect(table.rows[1].last == "")
     }
 }

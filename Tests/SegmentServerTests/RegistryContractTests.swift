@@ -253,7 +253,7 @@ struct RegistryContractTests {
         let ana = AliasActor(author: "ana", role: "admin", peer: "ipv4:127.0.0.1:5000")
         #expect(try await registry.setAlias("h", alias: "prod", version: 1, by: ana) == nil)
         #expect(try await registry.setAlias("h", alias: "prod", version: 2, by: ana) == 1)
-        try await registry.setAlias("h", alias: "staging", version: 3, by: .unknown)
+        _ = try await registry.setAlias("h", alias: "staging", version: 3, by: .unknown)
         try await registry.deleteAlias("h", alias: "staging", by: ana)
         #expect(try await registry.deleteVersion("h", 2, force: true, by: ana) == ["prod"])
         // A refused change leaves no line.

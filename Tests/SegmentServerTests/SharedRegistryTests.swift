@@ -12,6 +12,42 @@ import Testing
 @Suite("Two servers on one PostgreSQL registry", .serialized, .timeLimit(.minutes(10)))
 struct SharedRegistryTests {
     /// Polls `check` every 20 ms for up to `seconds`; the seconds it took, or nil if it never held.
+    /// Two servers on one fresh PostgreSQL database and one datasets folder, with a sample file.
+    struct TwoServers: Sendable {
+        var path: String
+        var settings: PostgresSettings
+        var a: Services
+        var serverA: SegmentationServer
+        var b: Services
+        var serverB: SegmentationServer
+    }
+
+    /// Runs `body` with two servers (`TwoServers`), the sample of `sample` (customers, seed).
+    static func withTwoServers(
+        sample: (customers: Int, seed: UInt64),
+        _ body: @escaping @Sendable (TwoServers) async throws -> Void
+    ) async throws {
+        let (settings, cleanup) = try await Backend.freshDatabase()
+        defer { Task { await cleanup() } }
+        let (first, second) = (try Harness(), try Harness())
+        defer { first.remove(); second.remove() }
+        let (path, _) = try first.sampleFile(customers: sample.customers, seed: sample.seed)
+        let datasets = first.dataDirectory + "-shared-datasets"
+        defer { try? FileManager.default.removeItem(atPath: datasets) }
+        try await first.withServer(configure: {
+            $0.postgres = settings; $0.datasetsDirectory = datasets
+        }) { a, serverA in
+            try await second.withServer(configure: {
+                $0.postgres = settings; $0.datasetsDirectory = datasets
+            }) { b, serverB in
+                try await body(
+                    TwoServers(
+                        path: path, settings: settings, a: a, serverA: serverA, b: b,
+                        serverB: serverB))
+            }
+        }
+    }
+
     static func within(_ seconds: Double, _ check: () async -> Bool) async -> Double? {
         let start = ContinuousClock.now
         while (ContinuousClock.now - start) < .seconds(seconds) {
@@ -114,19 +150,9 @@ struct SharedRegistryTests {
         .enabled(
             if: Backend.postgresURL != nil, "no PostgreSQL (scripts/test.sh starts one): skipped"))
     func changesReachTheOtherServer() async throws {
-        let (settings, cleanup) = try await Backend.freshDatabase()
-        defer { Task { await cleanup() } }
-        let (first, second) = (try Harness(), try Harness())
-        defer { first.remove(); second.remove() }
-        let (path, _) = try first.sampleFile(customers: 300, seed: 13)
-        let datasets = first.dataDirectory + "-shared-datasets"
-        defer { try? FileManager.default.removeItem(atPath: datasets) }
-        try await first.withServer(configure: {
-            $0.postgres = settings; $0.datasetsDirectory = datasets
-        }) { a, _ in
-            try await second.withServer(configure: {
-                $0.postgres = settings; $0.datasetsDirectory = datasets
-            }) { b, _ in
+        try await Self.withTwoServers(sample: (300, 13)) { servers in
+            let (path, settings, a, b) = (servers.path, servers.settings, servers.a, servers.b)
+            do {
                 func version(_ services: Services, _ text: String) async -> Int32? {
                     try? await services.models.getModel(.with { $0.model = .init(text: text) })
                         .model.version.version

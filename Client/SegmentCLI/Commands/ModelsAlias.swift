@@ -90,12 +90,7 @@ extension Models {
                     Output.print("\(name)@\(alias) is new: no customer is served by it yet.")
                     return nil
                 }
-                let diff = try await services.models.diffModels(
-                    .with {
-                        $0.from = .init(name: name, version: Int(from))
-                        $0.to = .init(text: "\(name)@\(target)")
-                        $0.rescore = true
-                    }, options: largeResponses)
+                let diff = try await switchDiff(name, from: from, to: target, services)
                 Output.print(AliasPreview.text(alias: alias, diff))
                 return (diff.fromVersion, diff.toVersion)
             } catch let error as RPCError {
@@ -114,13 +109,21 @@ extension Models {
             guard let from = try await current(name, alias, services) else {
                 throw CLIError.usage("\(name)@\(alias) is new: there is nothing to compare")
             }
-            let diff = try await services.models.diffModels(
+            let diff = try await switchDiff(name, from: from, to: target, services)
+            try DiffPrinter.print(diff, format: format, customers: false)
+        }
+
+        /// What moving the alias from version `from` to `target` changes: the target's training
+        /// customers scored by both.
+        static func switchDiff(
+            _ name: String, from: Int32, to target: String, _ services: Services
+        ) async throws -> Segmentation_V1_DiffModelsResponse {
+            try await services.models.diffModels(
                 .with {
                     $0.from = .init(name: name, version: Int(from))
                     $0.to = .init(text: "\(name)@\(target)")
                     $0.rescore = true
                 }, options: largeResponses)
-            try DiffPrinter.print(diff, format: format, customers: false)
         }
     }
 

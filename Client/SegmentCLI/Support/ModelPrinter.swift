@@ -67,7 +67,7 @@ enum ModelPrinter {
                     ? (people
                         ? Output.percent(segment.revenueShare) : Output.raw(segment.revenueShare))
                     : "",
-                segment.actions.first ?? "", String(segment.stableID),
+                segment.actions.first ?? "", segment.stableID > 0 ? String(segment.stableID) : "",
             ]
         }
         return (header, rows)

@@ -52,14 +52,18 @@ final class DriftRecorder: Sendable {
         let counts = tally.snapshot
         guard counts.customers > 0 else { return }
         let key = Key(model: name, version: version, hour: DriftWindow.hour(of: date))
-        pending.withLock { pending in
-            if pending[key] != nil {
-                pending[key]!.add(counts)
-            } else if pending.count < Self.maximumPending {
-                pending[key] = counts
-            } else {
-                dropped.add(1, ordering: .relaxed)
-            }
+        pending.withLock { merge(counts, as: key, into: &$0) }
+    }
+
+    /// Adds counts to their window, or starts the window while fewer than `maximumPending` wait
+    /// (else the counts are dropped and counted).
+    private func merge(_ counts: DriftCounts, as key: Key, into pending: inout [Key: DriftCounts]) {
+        if pending[key] != nil {
+            pending[key]!.add(counts)
+        } else if pending.count < Self.maximumPending {
+            pending[key] = counts
+        } else {
+            dropped.add(1, ordering: .relaxed)
         }
     }
 
@@ -107,17 +111,10 @@ final class DriftRecorder: Sendable {
     private func putBack(_ unwritten: ArraySlice<DriftWindow>) {
         pending.withLock { pending in
             for window in unwritten {
-                let (key, counts) = (
-                    Key(model: window.model, version: window.version, hour: window.hour),
-                    window.counts
-                )
-                if pending[key] != nil {
-                    pending[key]!.add(counts)
-                } else if pending.count < Self.maximumPending {
-                    pending[key] = counts
-                } else {
-                    dropped.add(1, ordering: .relaxed)
-                }
+                merge(
+                    window.counts,
+                    as: Key(model: window.model, version: window.version, hour: window.hour),
+                    into: &pending)
             }
         }
     }

@@ -155,12 +155,14 @@ public protocol Registry: Sendable {
 }
 
 extension Registry {
+    @discardableResult
     public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
         try await setAlias(name, alias: alias, version: version, by: .unknown)
     }
     public func deleteAlias(_ name: String, alias: String) async throws {
         try await deleteAlias(name, alias: alias, by: .unknown)
     }
+    @discardableResult
     public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
         try await deleteVersion(name, number, force: force, by: .unknown)
     }
