@@ -177,6 +177,46 @@ struct LineageServerTests {
         }
     }
 
+    @Test(
+        "A version continues the one that is latest when it is stored: a rename made while it trained is carried, and its stable ids follow"
+    )
+    func continuesTheLatestAtRegistration() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try Self.period(harness, seed: 21)
+        let gate = StageGate()
+        try await harness.withServer(hooks: ServerHooks(training: gate.observer)) { services, _ in
+            let dataset = try await services.upload(path)
+            #expect(
+                try await services.train(dataset.id, model: "race", ks: 4...4).state == .succeeded)
+            gate.arm(.profiling)
+            let submitted = try await services.training.submitTrainingJob(
+                .with {
+                    $0.spec = .with {
+                        $0.modelName = "race"; $0.datasetID = dataset.id
+                        $0.kRange = .with {
+                            $0.min = 4; $0.max = 4
+                        }; $0.nInit = 3
+                    }
+                }
+            ).job
+            #expect(await gate.waitUntilHeld())
+            // Renamed while the second training is held: @2 is a copy with the person's name.
+            _ = try await services.models.renameSegment(
+                .with {
+                    $0.model = .init(text: "race@1"); $0.segmentID = 1; $0.newName = "Kept By Hand"
+                })
+            gate.letGo()
+            #expect(try await services.waitForJob(submitted.id).state == .succeeded)
+            let third = try await services.models.getModel(
+                .with { $0.model = .init(text: "race@3") }
+            ).model
+            #expect(third.lineage.previousVersion == 2)
+            #expect(third.segments.contains { $0.name == "Kept By Hand" })
+            #expect(Set(third.segments.map(\.stableID)) == [1, 2, 3, 4])
+        }
+    }
+
     @Test("DiffModels refuses a bad customer limit and names an unknown version")
     func diffRefusals() async throws {
         let harness = try Harness()

@@ -362,26 +362,9 @@ public actor JobManager {
         publish(JobUpdate(job: job.record, event: nil))
         logger.info("job started", metadata: ["job": "\(id)"])
 
-        let (events, outcome) = runner.train(
-            job.record, on: job.dataset, continuing: await predecessor(of: job.record.modelName),
-            stop: job.stop)
+        let (events, outcome) = runner.train(job.record, on: job.dataset, stop: job.stop)
         for await event in events { await progress(id, event) }
         await finish(id, await outcome.value)
-    }
-
-    /// The model's latest version, whose segments the new one is matched to; nil for a new model.
-    private func predecessor(of name: String) async -> SegmentationTrainer.Predecessor? {
-        let latest = ModelReference(name: name, selector: .latest)
-        guard (try? models.resolveVersion(latest)) != nil else { return nil }
-        do {
-            let resolved = try await models.resolve(latest)
-            return .init(model: resolved.model, version: resolved.version)
-        } catch {
-            logger.warning(
-                "the model's latest version cannot be read: the new version's segments are not matched to it",
-                metadata: ["model": "\(name)", "error": "\(error)"])
-            return nil
-        }
     }
 
     private func progress(_ id: String, _ event: TrainingEvent) async {
@@ -395,7 +378,7 @@ public actor JobManager {
         publish(JobUpdate(job: job.record, event: event))
     }
 
-    private func finish(_ id: String, _ outcome: Result<SegmentationModel, any Error>) async {
+    private func finish(_ id: String, _ outcome: Result<JobRunner.Trained, any Error>) async {
         guard var job = live[id] else { return }
         job.record.finishedAt = Date.wholeSeconds()
         // A cancel or shutdown that arrived while the last stage ran still wins: no version.
@@ -404,7 +387,8 @@ public actor JobManager {
             outcome = .failure(CancellationError())
         }
         switch outcome {
-        case .success(let model):
+        case .success(let trained):
+            let model = trained.model
             // The job reads as running ("registering") until its version is written; the
             // succeeded record is stored in the same transaction as the version.
             var completed = job.record
@@ -417,13 +401,28 @@ public actor JobManager {
             job.record.stage = "registering"
             live[id] = job
             do {
-                let bytes = try model.serialized()
-                let version = try await models.addVersion(
-                    NewVersion(
-                        name: job.record.modelName, model: model, modelBytes: bytes,
-                        datasetID: job.dataset.id,
-                        jobID: id, parentVersion: nil),
-                    completing: completed)
+                let (name, datasetID) = (job.record.modelName, job.dataset.id)
+                // Matched to the version that is latest when it is stored (a version registered
+                // or a segment renamed while this one trained is the one it continues).
+                let logger = self.logger
+                let version = try await models.addVersion(named: name, completing: completed) {
+                    latest in
+                    if case .failure(let error) = latest {
+                        logger.warning(
+                            "the model's latest version cannot be read: the new version's segments are not matched to it",
+                            metadata: ["model": "\(name)", "error": "\(error)"])
+                    }
+                    return try await OffPool.run(name: "register-\(id)") {
+                        let continued =
+                            try (try? latest?.get()).map {
+                                try trained.model.continuing(
+                                    from: $0.model, previousVersion: $0.version, on: trained.data)
+                            } ?? trained.model
+                        return NewVersion(
+                            name: name, model: continued, modelBytes: try continued.serialized(),
+                            datasetID: datasetID, jobID: id, parentVersion: nil)
+                    }
+                }
                 completed.modelVersion = version.version
                 job.record = completed
                 logger.info(

@@ -9,13 +9,19 @@ struct JobRunner: Sendable {
     /// Sees every job's progress events as they happen (tests hold the work with it).
     let observer: TrainingObserver?
 
+    /// A trained model with the data it was trained on (its segments are matched to the
+    /// model's latest version when it is registered).
+    struct Trained: Sendable {
+        var model: SegmentationModel
+        var data: SegmentationTrainer.PreparedData
+    }
+
     /// The job's progress events, ending when training does, and its outcome.
     func train(
-        _ job: JobRecord, on dataset: DatasetRecord,
-        continuing predecessor: SegmentationTrainer.Predecessor?, stop: StopFlag
+        _ job: JobRecord, on dataset: DatasetRecord, stop: StopFlag
     ) -> (
         events: AsyncStream<TrainingEvent>,
-        outcome: Task<Result<SegmentationModel, any Error>, Never>
+        outcome: Task<Result<Trained, any Error>, Never>
     ) {
         let (store, observer, id) = (self.store, self.observer, job.id)
         let sources = store.paths(of: dataset).map(TrainingSource.path)
@@ -23,17 +29,17 @@ struct JobRunner: Sendable {
         let (events, sink) = AsyncStream<TrainingEvent>.makeStream()
         let outcome = Task {
             let result = try? await OffPool.run(name: "train-\(id)") {
-                () -> Result<SegmentationModel, any Error> in
+                () -> Result<Trained, any Error> in
                 defer { sink.finish() }
                 return Result {
                     try store.verify(dataset) { stop.reason != nil }
-                    return try trainer.train(
-                        sources, continuing: predecessor,
-                        cancellation: CancellationCheck { stop.reason != nil }
+                    let (model, data) = try trainer.trainKeepingData(
+                        sources, cancellation: CancellationCheck { stop.reason != nil }
                     ) { event in
                         sink.yield(event)
                         observer?(id, event)
                     }
+                    return Trained(model: model, data: data)
                 }
             }
             return result ?? .failure(CancellationError())

@@ -217,6 +217,33 @@ public final class ServedModels: Sendable {
         }
     }
 
+    /// Registers a version built against the model's latest version as it is now (nil for a new
+    /// model; a failure when it cannot be read), in the same serialised step as the write, so
+    /// nothing registered or renamed in between is missed.
+    public func addVersion(
+        named name: String, completing job: JobRecord?,
+        _ build: @escaping @Sendable (Result<Resolved, any Error>?) async throws -> NewVersion
+    ) async throws -> VersionRecord {
+        try await writes.run {
+            let latestReference = ModelReference(name: name, selector: .latest)
+            var latest: Result<Resolved, any Error>?
+            if let number = try? await resolveVersionCatchingUp(latestReference) {
+                do {
+                    latest = .success(try await model(name, version: number))
+                } catch {
+                    latest = .failure(error)
+                }
+            }
+            let version = try await build(latest)
+            let record = try await registry.addVersion(version, completing: job)
+            view.withLock {
+                $0.added(record, model: version.model, bytes: version.modelBytes.count)
+            }
+            wrote()
+            return record
+        }
+    }
+
     /// Points an alias at a version; returns the version it pointed at before.
     public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
         try await setAlias(alias, to: ModelReference(name: name, selector: .version(version)))

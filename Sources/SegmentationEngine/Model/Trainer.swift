@@ -44,6 +44,20 @@ public struct SegmentationTrainer: Sendable {
         cancellation: CancellationCheck = .never,
         progress: (TrainingEvent) -> Void = { _ in }
     ) throws -> SegmentationModel {
+        let (model, prepared) = try trainKeepingData(
+            sources, cancellation: cancellation, progress: progress)
+        guard let predecessor else { return model }
+        return try model.continuing(
+            from: predecessor.model, previousVersion: predecessor.version, on: prepared,
+            cancellation: cancellation)
+    }
+
+    /// The model and the data it was trained on, prepared (for `SegmentationModel.continuing`
+    /// once the version it continues is known).
+    public func trainKeepingData(
+        _ sources: [TrainingSource], cancellation: CancellationCheck = .never,
+        progress: (TrainingEvent) -> Void = { _ in }
+    ) throws -> (model: SegmentationModel, data: PreparedData) {
         try configuration.validate()
         let started = Date()
         progress(
@@ -59,10 +73,7 @@ public struct SegmentationTrainer: Sendable {
             ))
         let model = try train(
             prepared, started: started, cancellation: cancellation, progress: progress)
-        guard let predecessor else { return model }
-        return try model.continuing(
-            from: predecessor.model, previousVersion: predecessor.version, on: prepared,
-            cancellation: cancellation)
+        return (model, prepared)
     }
 
     /// Data read, cleaned and turned into raw features, ready to cluster.
