@@ -37,36 +37,11 @@ enum LineageSection {
     }
 
     private static func matchTable(_ lineage: Segmentation_V1_SegmentLineage) -> String {
-        let from = Dictionary(
-            lineage.movement.from.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        let to = Dictionary(
-            lineage.movement.to.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        let rows = lineage.matches.map { match -> String in
-            let earlier = match.hasPreviousID ? from[match.previousID] : nil
-            let later = match.hasCurrentID ? to[match.currentID] : nil
-            let kind =
-                switch match.kind {
-                case .matched: "continues as"
-                case .new: "new"
-                case .retired: "retired"
-                default: ""
-                }
-            let stableIDs: [Int32] = [earlier, later].compactMap { $0?.stableID }
-            let stable: String = Set(stableIDs).sorted().map { String($0) }.joined(separator: " / ")
-            let shared: String = Format.grouped(Int(match.sharedCustomers))
-            let overlap: String = "\(Format.percent(match.overlap)) (\(shared) customers)"
-            let distance: String =
-                match.hasCentreDistance ? String(format: "%.2f", match.centreDistance) : ""
-            let cells: [String] = [
-                earlier.map { "\($0.id). \($0.name)" } ?? "", kind,
-                later.map { "\($0.id). \($0.name)" } ?? "", stable, overlap, distance,
-            ]
-            return "<tr>" + cells.map { "<td>\(h($0))</td>" }.joined() + "</tr>"
+        let rows = LineageText.matchRows(lineage.matches, lineage.movement).map { cells in
+            "<tr>" + cells.map { "<td>\(h($0))</td>" }.joined() + "</tr>"
         }
-        return
-            "<table><thead><tr><th>previous segment</th><th></th><th>this version</th><th>stable ids</th>"
-            + "<th>overlap (Jaccard)</th><th>centres apart (spreads)</th></tr></thead><tbody>"
-            + rows.joined() + "</tbody></table>"
+        return "<table><thead><tr>" + LineageText.matchHeader.map { "<th>\(h($0))</th>" }.joined()
+            + "</tr></thead><tbody>" + rows.joined() + "</tbody></table>"
     }
 
     private static func h(_ text: String) -> String { SVG.escape(text) }

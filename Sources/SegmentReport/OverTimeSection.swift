@@ -48,7 +48,7 @@ public enum OverTimeSection {
                     (x(Double(i)), y(Double($0.customers)))
                 }
             }
-            guard let last = points.last else { continue }
+            guard !points.isEmpty else { continue }
             if points.count > 1 {
                 svg.path(
                     "M"
@@ -61,7 +61,6 @@ public enum OverTimeSection {
             svg.text(
                 "\(id) \(String(names[id]!.prefix(30)))", x: area.right + 10,
                 y: area.top + 12 + Double(n) * 15, size: 9, fill: colour)
-            _ = last
         }
         let first = versions.first!, latest = versions.last!
         let reading =

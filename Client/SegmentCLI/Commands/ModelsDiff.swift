@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegmentReport
 import SegmentationAPI
 
 extension Models {
@@ -58,8 +59,8 @@ enum DiffPrinter {
             )
             Output.print(
                 Output.table(
-                    LineagePrinter.matchHeader,
-                    LineagePrinter.matchRows(diff.matches, diff.movement)))
+                    LineageText.matchHeader,
+                    LineageText.matchRows(diff.matches, diff.movement)))
             Output.print("")
             Output.print("customers from (rows) to (columns):")
             Output.print(LineagePrinter.matrix(diff.movement))

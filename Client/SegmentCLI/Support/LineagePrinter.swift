@@ -1,4 +1,5 @@
 import Foundation
+import SegmentReport
 import SegmentationAPI
 
 /// Segments over time in tables: how a version's segments continue its predecessor's, and where
@@ -23,7 +24,10 @@ enum LineagePrinter {
                     ? " (\(Output.percent(lineage.stayedShare)) of the customers stay in a continuing segment):"
                     : ":")
         ]
-        lines.append(Output.table(matchHeader, matchRows(lineage.matches, lineage.movement)))
+        lines.append(
+            Output.table(
+                LineageText.matchHeader,
+                LineageText.matchRows(lineage.matches, lineage.movement)))
         for note in lineage.carried {
             let fields = note.fields.joined(separator: ", ")
             let what = note.personName.isEmpty ? fields : "\(fields) \(quoted(note.personName))"
@@ -34,39 +38,6 @@ enum LineagePrinter {
             )
         }
         return lines.joined(separator: "\n")
-    }
-
-    static let matchHeader = ["from", "", "to", "stable_ids", "overlap", "centres_apart"]
-
-    /// One row per pair, new and retired segment.
-    static func matchRows(
-        _ matches: [Segmentation_V1_SegmentMatch], _ movement: Segmentation_V1_SegmentMovement
-    ) -> [[String]] {
-        let from = Dictionary(
-            movement.from.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        let to = Dictionary(
-            movement.to.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        func label(_ ref: Segmentation_V1_SegmentRef?) -> String {
-            ref.map { "\($0.id) \($0.name)" } ?? "-"
-        }
-        return matches.map { match in
-            let earlier = match.hasPreviousID ? from[match.previousID] : nil
-            let later = match.hasCurrentID ? to[match.currentID] : nil
-            let kind: String =
-                switch match.kind {
-                case .matched: "->"
-                case .new: "new"
-                case .retired: "retired"
-                default: "?"
-                }
-            let ids = [earlier, later].compactMap { $0.map { String($0.stableID) } }
-            return [
-                label(earlier), kind, label(later),
-                Set(ids).count == 1 ? ids[0] : ids.joined(separator: " -> "),
-                Output.number(match.overlap, digits: 2),
-                match.hasCentreDistance ? Output.number(match.centreDistance, digits: 2) : "",
-            ]
-        }
     }
 
     /// Whether a movement's counts fit its segments (an answer the CLI can draw).

@@ -204,19 +204,6 @@ public final class ServedModels: Sendable {
 
     // MARK: Writes (each one serialised step: stored, then served)
 
-    public func addVersion(
-        _ version: NewVersion, completing job: JobRecord?
-    ) async throws -> VersionRecord {
-        try await writes.run {
-            let record = try await registry.addVersion(version, completing: job)
-            view.withLock {
-                $0.added(record, model: version.model, bytes: version.modelBytes.count)
-            }
-            wrote()
-            return record
-        }
-    }
-
     /// Registers a version built against the model's latest version as it is now (nil for a new
     /// model; a failure when it cannot be read), in the same serialised step as the write, so
     /// nothing registered or renamed in between is missed.

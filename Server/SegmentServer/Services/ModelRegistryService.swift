@@ -292,8 +292,8 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
                 try cancellation.throwIfCancelled()
                 return try await OffPool.run(name: "diff") {
                     try VersionComparison.compare(
-                        from.model, trainedOn: fromSources?.paths, to.model,
-                        trainedOn: toSources.paths, cancellation: cancellation)
+                        from.model, trainedOn: fromSources, to.model,
+                        trainedOn: toSources, cancellation: cancellation)
                 }
             }
         } onCancel: {
@@ -308,7 +308,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     /// A version's stored training data, checked to be the uploaded bytes.
     private func trainingSources(
         of resolved: ServedModels.Resolved
-    ) async throws -> (paths: [TrainingSource], dataset: DatasetRecord) {
+    ) async throws -> [TrainingSource] {
         guard let version = try await registry.version(resolved.name, resolved.version),
             let dataset = try await registry.dataset(id: version.datasetID)
         else {
@@ -317,7 +317,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         }
         let store = self.store
         try await OffPool.run(name: "verify") { try store.verify(dataset) }
-        return (store.paths(of: dataset).map(TrainingSource.path), dataset)
+        return store.paths(of: dataset).map(TrainingSource.path)
     }
 
     func exportAssignments(
@@ -326,17 +326,9 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         context: ServerContext
     ) async throws {
         let resolved = try await models.resolve(try ModelReference(request.model))
-        guard let version = try await registry.version(resolved.name, resolved.version),
-            let dataset = try await registry.dataset(id: version.datasetID)
-        else {
-            throw RegistryError.notFound(
-                "the training dataset of \(resolved.name)@\(resolved.version)")
-        }
-        let sources = store.paths(of: dataset).map(TrainingSource.path)
-        let (model, store) = (resolved.model, store)
+        let (model, sources) = (resolved.model, try await trainingSources(of: resolved))
         let result = try await OffPool.run(name: "export") {
-            try store.verify(dataset)
-            return try model.assignTrainingData(sources)
+            try model.assignTrainingData(sources)
         }
         let names = result.features.names
         let count = result.assignments.count

@@ -98,11 +98,8 @@ public struct SegmentLineage: Codable, Sendable, Equatable {
     /// Share of the compared customers whose segment continues (matched pairs).
     public var stayedShare: Double? {
         guard let movement, movement.customers > 0 else { return nil }
-        return Double(stayed(movement)) / Double(movement.customers)
-    }
-
-    func stayed(_ movement: SegmentMovement) -> Int {
-        matches.filter { $0.kind == .matched }.reduce(0) { $0 + $1.sharedCustomers }
+        let stayed = matches.filter { $0.kind == .matched }.reduce(0) { $0 + $1.sharedCustomers }
+        return Double(stayed) / Double(movement.customers)
     }
 }
 

@@ -53,16 +53,8 @@ public struct VersionComparison: Sendable {
             throw ComparisonError.incomparable("the later version's training data has no customers")
         }
         let ids = data.features.customerIDs
-        let scored = try previous.scoreBatch(
-            customerIDs: ids, columns: previous.pipeline.features,
-            values: try data.features.selecting(features: previous.pipeline.features),
-            cancellation: cancellation
-        ).segmentIDs
-        let raw = try data.features.selecting(features: current.pipeline.features)
-        let to = try current.scoreBatch(
-            customerIDs: ids, columns: current.pipeline.features, values: raw,
-            cancellation: cancellation
-        ).segmentIDs
+        let scored = try previous.segmentIDs(of: data.features, cancellation: cancellation)
+        let to = try current.segmentIDs(of: data.features, cancellation: cancellation)
         try cancellation.throwIfCancelled()
         let values: [Double]? = data.histories.flatMap { histories in
             guard let snapshot = data.snapshotDay,
@@ -74,7 +66,8 @@ public struct VersionComparison: Sendable {
         }
         let sameData = SegmentMovement(
             previous: previous, current: current, from: scored, to: to, values: values)
-        let scaled = try current.pipeline.transform(raw, customerIDs: ids)
+        let scaled = try current.pipeline.transform(
+            try data.features.selecting(features: current.pipeline.features), customerIDs: ids)
         let matches = SegmentMatcher(
             movement: sameData,
             distances: CentreDistances(scaled, from: scored, to: to, movement: sameData),
@@ -118,11 +111,9 @@ public struct VersionComparison: Sendable {
             let own = try from.prepareTrainingData(fromSources, cancellation: cancellation)
             let ids = own.features.customerIDs
             if !ids.isEmpty, from.pipeline.features.allSatisfy(own.features.names.contains) {
-                let scores = try from.scoreBatch(
-                    customerIDs: ids, columns: from.pipeline.features,
-                    values: try own.features.selecting(features: from.pipeline.features),
-                    cancellation: cancellation)
-                earlier = Dictionary(uniqueKeysWithValues: zip(ids, scores.segmentIDs))
+                let segments = try from.segmentIDs(of: own.features, cancellation: cancellation)
+                // A customers table may repeat an id: its first row speaks for it.
+                earlier = Dictionary(zip(ids, segments), uniquingKeysWith: { first, _ in first })
             }
         }
         return try compare(from, to, on: data, earlier: earlier, cancellation: cancellation)
@@ -148,7 +139,8 @@ extension SegmentMovement {
         self.from = previous.segments.map(SegmentReference.init)
         self.to = current.segments.map(SegmentReference.init)
         let (fromPosition, toPosition) = (
-            Self.positions(previous.segments), Self.positions(current.segments)
+            Self.positions(ids: previous.segments.map(\.id)),
+            Self.positions(ids: current.segments.map(\.id))
         )
         let width = self.to.count
         var counts = [Int](repeating: 0, count: self.from.count * width)
@@ -162,9 +154,17 @@ extension SegmentMovement {
         lifetimeValue = sums
     }
 
-    /// Segment id -> position in the model's segment list.
-    static func positions(_ segments: [Segment]) -> [Int: Int] {
-        Dictionary(uniqueKeysWithValues: segments.enumerated().map { ($1.id, $0) })
+}
+
+extension SegmentationModel {
+    /// Each customer's segment id by this model, from the features it clusters on.
+    func segmentIDs(
+        of features: CustomerFeatures, cancellation: CancellationCheck
+    ) throws -> [Int32] {
+        try scoreBatch(
+            customerIDs: features.customerIDs, columns: pipeline.features,
+            values: try features.selecting(features: pipeline.features), cancellation: cancellation
+        ).segmentIDs
     }
 }
 
@@ -230,6 +230,7 @@ struct CentreDistances {
 }
 
 extension SegmentMovement {
+    /// Segment id -> position in the list of segment ids.
     static func positions(ids: [Int]) -> [Int: Int] {
         Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
     }

@@ -27,29 +27,11 @@ public struct SegmentationTrainer: Sendable {
 
     public init(configuration: TrainingConfiguration) { self.configuration = configuration }
 
-    /// The version a new one continues: its segments are matched to this one's
-    /// (`SegmentationModel.continuing`).
-    public struct Predecessor: Sendable {
-        public var model: SegmentationModel
-        public var version: Int
-
-        public init(model: SegmentationModel, version: Int) {
-            self.model = model
-            self.version = version
-        }
-    }
-
     public func train(
-        _ sources: [TrainingSource], continuing predecessor: Predecessor? = nil,
-        cancellation: CancellationCheck = .never,
+        _ sources: [TrainingSource], cancellation: CancellationCheck = .never,
         progress: (TrainingEvent) -> Void = { _ in }
     ) throws -> SegmentationModel {
-        let (model, prepared) = try trainKeepingData(
-            sources, cancellation: cancellation, progress: progress)
-        guard let predecessor else { return model }
-        return try model.continuing(
-            from: predecessor.model, previousVersion: predecessor.version, on: prepared,
-            cancellation: cancellation)
+        try trainKeepingData(sources, cancellation: cancellation, progress: progress).model
     }
 
     /// The model and the data it was trained on, prepared (for `SegmentationModel.continuing`
