@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegmentBuild
 
 /// `segment`: the command-line client of the segment server.
 public struct SegmentCommand: AsyncParsableCommand {
@@ -10,6 +11,7 @@ public struct SegmentCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 other failure, 3 not found, 4 invalid input, 5 server unreachable, \
             6 conflict, 7 training job failed or cancelled, 64 usage.
             """,
+        version: BuildInfo.current.line(program: "segment"),
         subcommands: [
             Train.self, Jobs.self, Score.self, Models.self, Report.self, Datasets.self,
             GenerateSample.self, Health.self,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SegmentBuild
 import SegmentServer
 import ServiceLifecycle
 
@@ -9,7 +10,8 @@ struct SegmentServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment-server",
         abstract: "Trains and hosts versioned customer-segmentation models over gRPC.",
-        discussion: "Every option falls back to its environment variable, then to its default.")
+        discussion: "Every option falls back to its environment variable, then to its default.",
+        version: BuildInfo.current.line(program: "segment-server"))
 
     @Option(help: "Address to listen on (env SEGMENT_HOST; default 127.0.0.1).")
     var host: String?

@@ -42,6 +42,22 @@ struct ProcessTests {
     }
 
     @Test(
+        "--version on both binaries: the version, the commit and the build date, the same build",
+        .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
+    func versions() async throws {
+        let pattern =
+            #/^(segment|segment-server) (\d+\.\d+\.\d+\S*) \(commit ([0-9a-f]{12}(-dirty)?|unknown), built (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)\n$/#
+        var builds: [String] = []
+        for binary in [Self.server, Self.client] {
+            let result = try await Self.run(binary, ["--version"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let match = try #require(result.stdout.wholeMatch(of: pattern), "\(result.stdout)")
+            builds.append("\(match.2) \(match.3)")
+        }
+        #expect(builds[0] == builds[1])
+    }
+
+    @Test(
         "segment and segment-server: train --wait, score, aliases, exit codes, restart on the same data dir",
         .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
     func executables() async throws {
