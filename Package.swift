@@ -51,7 +51,6 @@ let package = Package(
         // The shared registry of replicas (--registry postgres://...).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // The /metrics endpoint's HTTP/1.1 (the gRPC transport already builds on NIO).
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -143,7 +142,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -226,7 +224,7 @@ let package = Package(
             name: "SegmentServerTests",
             dependencies: [
                 "SegmentServer", "SegmentCLI", "SegmentationEngine", "SegmentationAPI",
-                "SegmentReport",
+                "SegmentReport", "SegmentBuild",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "GRDB", package: "GRDB.swift"),

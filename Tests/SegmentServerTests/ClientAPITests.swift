@@ -310,10 +310,10 @@ struct ClientAPITests {
             let exposition = String(decoding: server.metrics.registry.emitToBuffer(), as: UTF8.self)
             #expect(
                 exposition.contains(
-                    #"segment_score_stream_errors_total{grpc_code="InvalidArgument"} 2"#),
+                    #"segment_score_stream_errors_total{grpc_code="INVALID_ARGUMENT"} 2"#),
                 "\(exposition)")
             #expect(
-                exposition.contains(#"segment_score_stream_errors_total{grpc_code="NotFound"} 1"#))
+                exposition.contains(#"segment_score_stream_errors_total{grpc_code="NOT_FOUND"} 1"#))
         }
     }
 }

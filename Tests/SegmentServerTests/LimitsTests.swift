@@ -316,8 +316,8 @@ struct LimitsTests {
             // Counted as the deadline it was, not as the cancellation it looks like to the server.
             let exposition = String(decoding: server.metrics.registry.emitToBuffer(), as: UTF8.self)
             #expect(
-                exposition.contains(#"grpc_method="Score",grpc_code="DeadlineExceeded""#)
-                    || exposition.contains(#"grpc_code="DeadlineExceeded",grpc_method="Score""#)
+                exposition.contains(#"grpc_method="Score",grpc_code="DEADLINE_EXCEEDED""#)
+                    || exposition.contains(#"grpc_code="DEADLINE_EXCEEDED",grpc_method="Score""#)
                     || exposition.split(separator: "\n").contains {
                         $0.contains("grpc_server_handled_total") && $0.contains("Score")
                             && $0.contains("DeadlineExceeded")

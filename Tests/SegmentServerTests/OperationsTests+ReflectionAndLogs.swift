@@ -68,7 +68,7 @@ extension OperationsTests {
     }
 
     @Test(
-        "--log-format json: one JSON object per line, a call's line with method, status, duration, peer and role, never its token"
+        "--log-format json: one JSON object per line, a call's line with method, status, duration, peer, role, trace id, model version and error, never its token"
     )
     func jsonLogLines() async throws {
         let lines = Mutex<[String]>([])
@@ -78,12 +78,26 @@ extension OperationsTests {
         logger.logLevel = .info
         let harness = try Harness()
         defer { harness.remove() }
-        let token = "scorer-secret-5521"
-        let tokens = try SecurityTests.writeTokens(harness, [.scorer: token])
+        let token = "trainer-secret-5521"
+        let tokens = try SecurityTests.writeTokens(harness, [.trainer: token])
+        let sample = try harness.sampleFile(customers: 200)
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
         try await harness.withServer(
             configure: { $0.tokensFile = tokens }, logger: logger, clientToken: token
         ) { services, _ in
             _ = try await services.models.listModels(.init())
+            let dataset = try await services.upload(sample.path)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 2...2).state == .succeeded)
+            // A caller's W3C trace context names the call's trace; a failure logs its message.
+            let traced: Metadata = ["traceparent": "00-\(trace)-00f067aa0ba902b7-01"]
+            _ = try await services.models.getModel(
+                .with { $0.model = .init(text: "shop@1") }, metadata: traced)
+            let missing = await statusCode {
+                _ = try await services.models.getModel(
+                    .with { $0.model = .init(text: "nosuch") }, metadata: traced)
+            }
+            #expect(missing == .notFound)
         }
         let all = lines.withLock { $0 }
         #expect(all.allSatisfy { $0.hasSuffix("}\n") && !$0.dropLast().contains("\n") })
@@ -99,8 +113,19 @@ extension OperationsTests {
                 $0["message"] as? String == "rpc"
                     && $0["method"] as? String == "segmentation.v1.ModelRegistry/ListModels"
             })
-        #expect(call["status"] as? String == "ok")
-        #expect(call["role"] as? String == "scorer")
+        #expect(call["status"] as? String == "OK")
+        #expect(call["role"] as? String == "trainer")
+        // Without a traceparent the server makes a trace id of its own.
+        #expect((call["trace_id"] as? String)?.wholeMatch(of: /[0-9a-f]{32}/) != nil)
+        #expect(call["error"] == nil && call["model"] == nil)
+        let gets = objects.filter {
+            $0["method"] as? String == "segmentation.v1.ModelRegistry/GetModel"
+        }
+        #expect(gets.count == 2 && gets.allSatisfy { $0["trace_id"] as? String == trace })
+        let served = try #require(gets.first { $0["status"] as? String == "OK" })
+        #expect(served["model"] as? String == "shop" && served["version"] as? String == "1")
+        let failed = try #require(gets.first { $0["status"] as? String == "NOT_FOUND" })
+        #expect((failed["error"] as? String ?? "").contains("nosuch"), "\(failed)")
         #expect(call["ms"] is Double)
         #expect((call["peer"] as? String ?? "").contains("127.0.0.1"))
         #expect(!all.joined().contains(token))
@@ -189,7 +214,7 @@ extension OperationsTests {
                 blocks[blocks.count - 1] += " " + line.trimmingCharacters(in: .whitespaces)
             }
         }
-        let options = blocks.filter { !$0.contains("--help") }
+        let options = blocks.filter { !$0.contains("--help") && !$0.contains("--version") }
         let declared = source.matches(of: /@Option\(|@Flag\(/).count
         #expect(
             options.count == declared,

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import SegmentBuild
 import SegmentationAPI
 import SwiftProtobuf
 import Synchronization
@@ -138,7 +139,7 @@ struct OperationsTests {
             #expect(
                 value("grpc_server_handled_total", score.merging(["grpc_code": "OK"]) { $1 }) == 3)
             #expect(
-                value("grpc_server_handled_total", score.merging(["grpc_code": "NotFound"]) { $1 })
+                value("grpc_server_handled_total", score.merging(["grpc_code": "NOT_FOUND"]) { $1 })
                     == 1)
             #expect(
                 value(
@@ -176,7 +177,7 @@ struct OperationsTests {
                     "grpc_server_handled_total",
                     [
                         "grpc_type": "unary", "grpc_service": "segmentation.v1.ModelRegistry",
-                        "grpc_method": "ListModels", "grpc_code": "Unauthenticated",
+                        "grpc_method": "ListModels", "grpc_code": "UNAUTHENTICATED",
                     ]) == 1)
             // The latency histogram saw every Score call, and its buckets are cumulative.
             #expect(value("grpc_server_handling_seconds_count", score) == 4)
@@ -184,7 +185,36 @@ struct OperationsTests {
                 value("grpc_server_handling_seconds_bucket", score.merging(["le": "+Inf"]) { $1 })
                     == 4)
             #expect((value("grpc_server_handling_seconds_sum", score) ?? 0) > 0)
-            #expect(value("segment_scored_customers_total") == 113)
+            // go-grpc-prometheus' other counters: started, messages in and out (a failed unary call
+            // sends none; the stream of two requests received and sent two).
+            #expect(value("grpc_server_started_total", score) == 4)
+            #expect(value("grpc_server_msg_received_total", score) == 4)
+            #expect(value("grpc_server_msg_sent_total", score) == 3)
+            let stream = [
+                "grpc_type": "bidi_stream", "grpc_service": "segmentation.v1.ScoringService",
+                "grpc_method": "ScoreStream",
+            ]
+            #expect(value("grpc_server_started_total", stream) == 1)
+            #expect(value("grpc_server_msg_received_total", stream) == 2)
+            #expect(value("grpc_server_msg_sent_total", stream) == 2)
+            // Scoring by model and version.
+            #expect(
+                value("segment_scored_customers_total", ["model": "shop", "version": "1"]) == 113)
+            #expect(value("segment_score_seconds_count", ["model": "shop", "version": "1"]) == 5)
+            #expect((value("process_cpu_seconds_total") ?? 0) > 0)
+            #expect((value("process_max_fds") ?? 0) >= (value("process_open_fds") ?? 0))
+            let build = BuildInfo.current
+            #expect(
+                value(
+                    "segment_build_info",
+                    ["version": build.version, "commit": build.commit, "built": build.date]) == 1)
+            // Every metric has its # TYPE and its # HELP.
+            let lines = body.split(separator: "\n")
+            let typed = Set(
+                lines.filter { $0.hasPrefix("# TYPE ") }.map { $0.split(separator: " ")[2] })
+            let helped = Set(
+                lines.filter { $0.hasPrefix("# HELP ") }.map { $0.split(separator: " ")[2] })
+            #expect(typed.count >= 25 && typed == helped, "\(typed.symmetricDifference(helped))")
             #expect(value("segment_upload_bytes_total") == Double(uploadBytes))
             #expect(value("segment_jobs_finished_total", ["state": "succeeded"]) == 1)
             #expect(value("segment_jobs_finished_total", ["state": "failed"]) == 0)

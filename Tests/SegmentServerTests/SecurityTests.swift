@@ -173,15 +173,15 @@ struct SecurityTests {
         #expect(
             lines.contains {
                 $0.contains("method=segmentation.v1.ScoringService/Score")
-                    && $0.contains("role=scorer") && $0.contains("status=ok")
+                    && $0.contains("role=scorer") && $0.contains("status=OK")
             })
         #expect(
             lines.contains {
                 $0.contains("method=segmentation.v1.ModelRegistry/SetAlias")
-                    && $0.contains("role=trainer") && $0.contains("status=permissionDenied")
+                    && $0.contains("role=trainer") && $0.contains("status=PERMISSION_DENIED")
             })
         #expect(
-            lines.contains { $0.contains("status=unauthenticated") && $0.contains("role=none") })
+            lines.contains { $0.contains("status=UNAUTHENTICATED") && $0.contains("role=none") })
         #expect(lines.allSatisfy { $0.contains("ms=") && $0.contains("peer=") })
         let everything = log.lines.withLock { $0 }.joined(separator: "\n")
         for token in Self.tokens.values {

@@ -1,111 +1,100 @@
-import CoreMetrics
 import Foundation
 import GRPCCore
 import Prometheus
+import SegmentBuild
 import SegmentationEngine
 import Synchronization
 
-/// The server's measurements, recorded through swift-metrics into a Prometheus registry of the
-/// server's own. No process-wide `MetricsSystem.bootstrap`: two servers in one process (tests)
-/// count apart, and a library embedding the server keeps its own metrics backend.
+/// The server's measurements, in a Prometheus registry of the server's own (no process-wide
+/// bootstrap: two servers in one process, as in the tests, count apart), every metric with the
+/// help text of `MetricCatalog`.
 ///
-/// RPC metrics follow the names go-grpc-prometheus made common, so existing gRPC dashboards work:
-/// `grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}` and the latency
-/// histogram `grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method}`. The rest are ours (`segment_*`) and
-/// the usual process gauges (`process_*`). docs/operations.md (Metrics) lists them all.
+/// RPC metrics are go-grpc-prometheus' server set under its names and labels, so existing gRPC
+/// dashboards read them: `grpc_server_started_total`, `grpc_server_handled_total{...,grpc_code}`,
+/// `grpc_server_msg_received_total`, `grpc_server_msg_sent_total` and the latency histogram
+/// `grpc_server_handling_seconds`; status codes are spelled as everywhere else in the server
+/// (`StatusName`: OK, NOT_FOUND...). The rest are ours (`segment_*`) and the usual process
+/// metrics (`process_*`). docs/operations.md (Metrics) lists them all.
 public final class ServerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    private let factory: PrometheusMetricsFactory
-    /// Handles by label set: making one through the factory validates names and takes the
-    /// registry's lock, which a call should not pay every time.
-    private let rpcHandled = Mutex<[RPCKey: CoreMetrics.Counter]>([:])
-    private let rpcLatency = Mutex<[MethodKey: CoreMetrics.Timer]>([:])
-    private let startTime = Date().timeIntervalSince1970
-    private let scoredCustomers: CoreMetrics.Counter
-    private let uploadBytes: CoreMetrics.Counter
-    private let stoppedScores: CoreMetrics.Counter
-    private let stoppedScoresSoFar = Atomic<Int>(0)
-    private let connectionsClosed: [String: CoreMetrics.Counter]
-    private let streamsRefused: CoreMetrics.Counter
-    private let streamErrors = Mutex<[RPCError.Code?: CoreMetrics.Counter]>([:])
+    /// Scoring metrics carry the model and version for this many (model, version) pairs; later
+    /// pairs are counted under model="_other", version="_other", so a registry of many versions
+    /// cannot grow the scrape without bound.
+    public static let maximumModelSeries = 200
 
-    private struct MethodKey: Hashable { var service: String; var method: String }
-    private struct RPCKey: Hashable { var method: MethodKey; var code: RPCError.Code? }
+    /// Handles by label set: making one takes the registry's lock, which a call should not pay
+    /// every time.
+    private let counters = Mutex<[SeriesKey: Prometheus.Counter]>([:])
+    private let histograms = Mutex<[SeriesKey: DurationHistogram]>([:])
+    private let modelSeries = Mutex<Set<ModelSeries>>([])
+    private let startTime = Date().timeIntervalSince1970
+    private let stoppedScoresSoFar = Atomic<Int>(0)
+    private let cpuCounted = Mutex<Double>(0)
+
+    private struct SeriesKey: Hashable {
+        var metric: MetricCatalog
+        var labels: [String]
+    }
+    private struct ModelSeries: Hashable { var model: String; var version: String }
 
     public init() {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Calls take from well under a millisecond (a cached score) to minutes (a large upload).
-        factory.durationHistogramBuckets["grpc_server_handling_seconds"] = [
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
-            .milliseconds(5),
-            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-            .milliseconds(250),
-            .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
-            .seconds(60),
-        ]
-        factory.durationHistogramBuckets["segment_training_duration_seconds"] = [
-            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15),
-            .seconds(30),
-            .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
-        ]
-        self.factory = factory
-        scoredCustomers = CoreMetrics.Counter(
-            label: "segment_scored_customers_total", factory: factory)
-        uploadBytes = CoreMetrics.Counter(label: "segment_upload_bytes_total", factory: factory)
-        stoppedScores = CoreMetrics.Counter(
-            label: "segment_scores_stopped_early_total", factory: factory)
-        connectionsClosed = Dictionary(
-            uniqueKeysWithValues: ["over_limit", "handshake_timeout", "idle"].map {
-                (
-                    $0,
-                    CoreMetrics.Counter(
-                        label: "segment_connections_closed_total", dimensions: [("reason", $0)],
-                        factory: factory)
-                )
-            })
-        streamsRefused = CoreMetrics.Counter(
-            label: "segment_streams_refused_total", factory: factory)
         // Present from the start, at zero, so a dashboard's rate() has a first sample.
-        for state in ["succeeded", "failed", "cancelled"] { _ = jobsFinished(state) }
+        for state in ["succeeded", "failed", "cancelled"] {
+            _ = counter(.jobsFinished, [("state", state)])
+        }
+        for reason in ["over_limit", "handshake_timeout", "idle"] {
+            _ = counter(.connectionsClosed, [("reason", reason)])
+        }
+        _ = counter(.streamsRefused)
+        _ = counter(.uploadBytes)
+        _ = counter(.scoresStoppedEarly)
+        let build = BuildInfo.current
+        gauge(
+            .buildInfo,
+            [("version", build.version), ("commit", build.commit), ("built", build.date)]
+        )
+        .set(1.0)
+        gauge(.startTime).set(startTime)
+        gauge(.maximumFDs).set(Double(ProcessResources.maximumFileDescriptors()))
     }
 
     // MARK: Recording
 
+    /// A call began (after its method is known; before it is authenticated).
+    func rpcStarted(service: String, method: String) {
+        counter(.grpcStarted, Self.labels(service, method)).increment()
+    }
+
+    /// The counters of a method's messages received and sent (a call looks them up once, then
+    /// counts each message without a lookup).
+    func messageCounters(
+        service: String, method: String
+    ) -> (
+        received: Prometheus.Counter, sent: Prometheus.Counter
+    ) {
+        let labels = Self.labels(service, method)
+        return (counter(.grpcReceived, labels), counter(.grpcSent, labels))
+    }
+
     /// One finished call: its status code (nil: OK) and how long it took.
     func rpcFinished(service: String, method: String, code: RPCError.Code?, duration: Duration) {
-        let key = MethodKey(service: service, method: method)
-        let counter = rpcHandled.withLock { handles in
-            let rpc = RPCKey(method: key, code: code)
-            if let counter = handles[rpc] { return counter }
-            let counter = CoreMetrics.Counter(
-                label: "grpc_server_handled_total",
-                dimensions: Self.labels(service, method) + [("grpc_code", Self.name(of: code))],
-                factory: factory)
-            handles[rpc] = counter
-            return counter
-        }
-        let timer = rpcLatency.withLock { handles in
-            if let timer = handles[key] { return timer }
-            let timer = CoreMetrics.Timer(
-                label: "grpc_server_handling_seconds", dimensions: Self.labels(service, method),
-                factory: factory)
-            handles[key] = timer
-            return timer
-        }
-        counter.increment()
-        timer.recordNanoseconds(duration.nanoseconds)
+        let labels = Self.labels(service, method)
+        counter(.grpcHandled, labels + [("grpc_code", StatusName.of(code))]).increment()
+        histogram(.grpcHandlingSeconds, labels).record(duration)
     }
 
     /// A training job ended: succeeded, failed or cancelled; a succeeded one's duration is recorded.
     func jobFinished(state: String, duration: Duration?) {
-        jobsFinished(state).increment()
-        if let duration {
-            CoreMetrics.Timer(label: "segment_training_duration_seconds", factory: factory)
-                .recordNanoseconds(duration.nanoseconds)
-        }
+        counter(.jobsFinished, [("state", state)]).increment()
+        if let duration { histogram(.trainingSeconds).record(duration) }
     }
 
-    func customersScored(_ count: Int) { scoredCustomers.increment(by: count) }
+    /// One Score request (or one request of a stream) scored `count` customers in `duration`.
+    func customersScored(_ count: Int, model: String, version: Int, duration: Duration) {
+        let labels = modelLabels(model: model, version: String(version))
+        counter(.scoredCustomers, labels).increment(by: Int64(count))
+        histogram(.scoreSeconds, labels).record(duration)
+    }
 
     /// `segment_drift_psi{model,version,feature}`: the population stability index of the last
     /// 24 hours' scoring against the training data, per clustering feature and for the segment
@@ -113,20 +102,18 @@ public final class ServerMetrics: Sendable {
     func driftMeasured(model: String, version: Int, report: DriftReport) {
         let version = String(version)
         for item in report.features + [report.segments] {
-            gauge(
-                "segment_drift_psi",
-                [("model", model), ("version", version), ("feature", item.name)]
-            ).record(item.psi)
+            gauge(.driftPSI, [("model", model), ("version", version), ("feature", item.name)])
+                .set(item.psi)
         }
-        gauge("segment_drift_customers", [("model", model), ("version", version)])
-            .record(report.customers)
+        gauge(.driftCustomers, [("model", model), ("version", version)])
+            .set(Double(report.customers))
     }
 
-    func uploadReceived(bytes: Int) { uploadBytes.increment(by: bytes) }
+    func uploadReceived(bytes: Int) { counter(.uploadBytes).increment(by: Int64(bytes)) }
 
     /// A large Score request stopped mid-way (its client cancelled or its deadline passed).
     func scoreStoppedEarly() {
-        stoppedScores.increment()
+        counter(.scoresStoppedEarly).increment()
         stoppedScoresSoFar.add(1, ordering: .relaxed)
     }
 
@@ -136,26 +123,17 @@ public final class ServerMetrics: Sendable {
     /// A connection the server closed itself: `over_limit` (--max-connections), `handshake_timeout`
     /// (--handshake-timeout) or `idle` (no call past --idle-timeout, its client not closing it).
     func connectionClosed(reason: String) {
-        connectionsClosed[reason]?.increment()
+        counter(.connectionsClosed, [("reason", reason)]).increment()
     }
 
     /// One request of a ScoreStream answered with a ScoreError (the stream itself goes on, OK).
     func scoreStreamRequestFailed(code: RPCError.Code?) {
-        // One handle per code, made once (making one takes the registry's lock).
-        streamErrors.withLock { handles in
-            if handles[code] == nil {
-                handles[code] = CoreMetrics.Counter(
-                    label: "segment_score_stream_errors_total",
-                    dimensions: [("grpc_code", Self.name(of: code))],
-                    factory: factory)
-            }
-            return handles[code]!
-        }.increment()
+        counter(.scoreStreamErrors, [("grpc_code", StatusName.of(code))]).increment()
     }
 
     /// A stream over the advertised MAX_CONCURRENT_STREAMS, refused alone (REFUSED_STREAM).
     func streamRefused() {
-        streamsRefused.increment()
+        counter(.streamsRefused).increment()
     }
 
     /// grpc_type, grpc_service, grpc_method, as go-grpc-prometheus has them.
@@ -166,32 +144,74 @@ public final class ServerMetrics: Sendable {
         ]
     }
 
-    /// The code as go-grpc-prometheus labels it (Go's `codes.Code.String()`): OK, NotFound, Internal...
-    static func name(of code: RPCError.Code?) -> String {
-        guard let code else { return "OK" }
-        return switch code {
-        case .cancelled: "Canceled"
-        case .invalidArgument: "InvalidArgument"
-        case .deadlineExceeded: "DeadlineExceeded"
-        case .notFound: "NotFound"
-        case .alreadyExists: "AlreadyExists"
-        case .permissionDenied: "PermissionDenied"
-        case .resourceExhausted: "ResourceExhausted"
-        case .failedPrecondition: "FailedPrecondition"
-        case .aborted: "Aborted"
-        case .outOfRange: "OutOfRange"
-        case .unimplemented: "Unimplemented"
-        case .internalError: "Internal"
-        case .unavailable: "Unavailable"
-        case .dataLoss: "DataLoss"
-        case .unauthenticated: "Unauthenticated"
-        default: "Unknown"
+    /// model and version, or "_other" for both past `maximumModelSeries` pairs.
+    private func modelLabels(model: String, version: String) -> [(String, String)] {
+        let series = ModelSeries(model: model, version: version)
+        let admitted = modelSeries.withLock { seen in
+            if seen.contains(series) { return true }
+            guard seen.count < Self.maximumModelSeries else { return false }
+            seen.insert(series)
+            return true
+        }
+        return admitted
+            ? [("model", model), ("version", version)]
+            : [("model", "_other"), ("version", "_other")]
+    }
+
+    // MARK: Handles
+
+    private func counter(
+        _ metric: MetricCatalog, _ labels: [(String, String)] = []
+    )
+        -> Prometheus.Counter
+    {
+        let key = SeriesKey(metric: metric, labels: labels.flatMap { [$0.0, $0.1] })
+        return counters.withLock { handles in
+            if let handle = handles[key] { return handle }
+            let handle = registry.makeCounter(descriptor: metric.descriptor, labels: labels)
+            handles[key] = handle
+            return handle
         }
     }
 
-    private func jobsFinished(_ state: String) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(
-            label: "segment_jobs_finished_total", dimensions: [("state", state)], factory: factory)
+    private func histogram(
+        _ metric: MetricCatalog, _ labels: [(String, String)] = []
+    )
+        -> DurationHistogram
+    {
+        let key = SeriesKey(metric: metric, labels: labels.flatMap { [$0.0, $0.1] })
+        return histograms.withLock { handles in
+            if let handle = handles[key] { return handle }
+            let handle = registry.makeDurationHistogram(
+                descriptor: metric.descriptor, labels: labels, buckets: Self.buckets(metric))
+            handles[key] = handle
+            return handle
+        }
+    }
+
+    /// Gauges are set when scraped or rarely (drift): made through the registry each time.
+    private func gauge(_ metric: MetricCatalog, _ labels: [(String, String)] = []) -> Gauge {
+        registry.makeGauge(descriptor: metric.descriptor, labels: labels)
+    }
+
+    private static func buckets(_ metric: MetricCatalog) -> [Duration] {
+        switch metric {
+        // Training takes from a fraction of a second to an hour.
+        case .trainingSeconds:
+            [
+                .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15),
+                .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(3600),
+            ]
+        // Calls and scores take from well under a millisecond (a cached score) to minutes (a
+        // large upload).
+        default:
+            [
+                .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            ]
+        }
     }
 
     // MARK: Scrape
@@ -208,29 +228,48 @@ public final class ServerMetrics: Sendable {
 
     /// The Prometheus text exposition, with the sampled gauges brought up to date first.
     func exposition(_ snapshot: Snapshot) -> [UInt8] {
-        gauge("segment_jobs", [("state", "queued")]).record(snapshot.queuedJobs)
-        gauge("segment_jobs", [("state", "running")]).record(snapshot.runningJobs)
-        gauge("segment_models").record(snapshot.models)
-        gauge("segment_model_versions").record(snapshot.versions)
-        gauge("segment_models_decoded").record(snapshot.cachedModels)
-        gauge("segment_open_connections").record(snapshot.openConnections)
-        let memory = ProcessMemory.current()
-        gauge("process_resident_memory_bytes").record(memory.residentBytes)
-        gauge("process_virtual_memory_bytes").record(memory.virtualBytes)
-        gauge("process_open_fds").record(ProcessMemory.openFileDescriptors())
-        gauge("process_start_time_seconds").record(startTime)
+        gauge(.jobs, [("state", "queued")]).set(Double(snapshot.queuedJobs))
+        gauge(.jobs, [("state", "running")]).set(Double(snapshot.runningJobs))
+        gauge(.models).set(Double(snapshot.models))
+        gauge(.versions).set(Double(snapshot.versions))
+        gauge(.decodedModels).set(Double(snapshot.cachedModels))
+        gauge(.openConnections).set(Double(snapshot.openConnections))
+        let memory = ProcessResources.memory()
+        gauge(.residentMemory).set(Double(memory.residentBytes))
+        gauge(.virtualMemory).set(Double(memory.virtualBytes))
+        gauge(.openFDs).set(Double(ProcessResources.openFileDescriptors()))
+        // A counter moves by what was used since the last scrape.
+        let cpu = ProcessResources.cpuSeconds()
+        let step = cpuCounted.withLock { counted in
+            defer { counted = max(counted, cpu) }
+            return max(0, cpu - counted)
+        }
+        counter(.cpuSeconds).increment(by: step)
         return registry.emitToBuffer()
-    }
-
-    private func gauge(_ label: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Gauge
-    {
-        CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
     }
 }
 
-/// The process's memory and descriptors, from /proc (Linux); zeros where /proc is absent.
-enum ProcessMemory {
-    static func current() -> (residentBytes: Int, virtualBytes: Int) {
+/// The process's CPU time, memory and descriptors, from the kernel (/proc on Linux; zeros where
+/// /proc is absent).
+enum ProcessResources {
+    /// User and system CPU time so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(Int32(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        func seconds(_ time: timeval) -> Double {
+            Double(time.tv_sec) + Double(time.tv_usec) / 1e6
+        }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The soft limit on open descriptors (RLIMIT_NOFILE).
+    static func maximumFileDescriptors() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        return Int(clamping: limit.rlim_cur)
+    }
+
+    static func memory() -> (residentBytes: Int, virtualBytes: Int) {
         // statm: size resident shared text lib data dt, in pages.
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else {
             return (0, 0)

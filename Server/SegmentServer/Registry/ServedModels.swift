@@ -126,7 +126,9 @@ public final class ServedModels: Sendable {
 
     /// The decoded model a reference points at.
     public func resolve(_ reference: ModelReference) async throws -> Resolved {
-        try await model(reference.name, version: try resolveVersion(reference))
+        let version = try resolveVersion(reference)
+        CallNotes.served(model: reference.name, version: version)
+        return try await model(reference.name, version: version)
     }
 
     /// The decoded model of one version the view knows (decoded and cached on first use).

@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import Logging
+import Prometheus
 import SegmentationAPI
 import Synchronization
 
@@ -26,6 +27,11 @@ struct CallInterceptor: ServerInterceptor {
             StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let started = ContinuousClock.now
+        let (service, method) = (
+            context.descriptor.service.fullyQualifiedService, context.descriptor.method
+        )
+        metrics.rpcStarted(service: service, method: method)
+        let notes = CallNotes(metadata: request.metadata)
         var caller: Role?
         let ability = AccessPolicy.ability(for: context.descriptor)
         do {
@@ -41,7 +47,7 @@ struct CallInterceptor: ServerInterceptor {
             }
         } catch {
             let error = RPCErrors.map(error)
-            log(context, role: caller, ability: ability, code: error.code, since: started)
+            log(context, role: caller, ability: ability, error: error, notes: notes, since: started)
             throw error
         }
         let role = caller
@@ -50,33 +56,41 @@ struct CallInterceptor: ServerInterceptor {
         // arrive, which the server cannot see: a call cancelled once half its deadline had gone
         // counts as past it (a client's own cancel that late is counted so too).
         let deadline = Self.timeout(in: request.metadata).map { started + $0 / 2 }
-        let end = CallEnd { code in
+        let end = CallEnd { error in
             let passed = deadline.map { ContinuousClock.now >= $0 } ?? false
-            log(
-                context, role: role, ability: ability,
-                code: passed && code == .cancelled ? .deadlineExceeded : code, since: started)
+            let error =
+                passed && error?.code == .cancelled
+                ? RPCError(code: .deadlineExceeded, message: "the call's deadline passed") : error
+            log(context, role: role, ability: ability, error: error, notes: notes, since: started)
         }
+        let (received, sent) = metrics.messageCounters(service: service, method: method)
+        var counted = request
+        counted.messages = RPCAsyncSequence(
+            wrapping: request.messages.map { message in
+                received.increment()
+                return message
+            })
+        let request = counted
         // Calls that stream may run long: the drain's end stops them. A client stream (an upload)
         // does its work here, in `next`; a server or bidirectional stream in its producer below.
-        let streaming =
-            APISchema.methodTypes[
-                context.descriptor.service.fullyQualifiedService + "/" + context.descriptor.method]
-            ?? "unary" != "unary"
+        let streaming = APISchema.methodTypes[service + "/" + method] ?? "unary" != "unary"
         var response: StreamingServerResponse<Output>
         do {
-            if streaming {
-                // `stopping` returns only once `next` has (a task group), so it never outlives this call.
-                response = try await withoutActuallyEscaping(next) { next in
-                    try await drain.stopping { try await next(request, context) }
-                }
-            } else {
-                response = try await Caller.$role.withValue(role) {
-                    try await next(request, context)
+            response = try await CallNotes.$current.withValue(notes) {
+                if streaming {
+                    // `stopping` returns only once `next` has (a task group), so it never outlives this call.
+                    return try await withoutActuallyEscaping(next) { next in
+                        try await drain.stopping { try await next(request, context) }
+                    }
+                } else {
+                    return try await Caller.$role.withValue(role) {
+                        try await next(request, context)
+                    }
                 }
             }
         } catch {
             let error = answer(for: error)
-            end.finish(error.code)
+            end.finish(error)
             throw error
         }
         switch response.accepted {
@@ -84,18 +98,20 @@ struct CallInterceptor: ServerInterceptor {
             // The call ends when its producer does (a streaming reply may run long after this returns).
             let produce = contents.producer
             contents.producer = { [drain] writer in
+                let writer = RPCWriter(wrapping: CountingWriter(base: writer, counter: sent))
                 do {
                     // A stream can stay open for ever: it is stopped when the drain ends. (A unary
                     // call's only long work, a large Score, checks the drain itself.)
-                    let trailers =
+                    let trailers = try await CallNotes.$current.withValue(notes) {
                         streaming
-                        ? try await drain.stopping { try await produce(writer) }
-                        : try await produce(writer)
+                            ? try await drain.stopping { try await produce(writer) }
+                            : try await produce(writer)
+                    }
                     end.finish(nil)
                     return trailers
                 } catch {
                     let error = answer(for: error)
-                    end.finish(error.code)
+                    end.finish(error)
                     throw error
                 }
             }
@@ -103,7 +119,7 @@ struct CallInterceptor: ServerInterceptor {
         case .failure(let error):
             let error = answer(for: error)
             response.accepted = .failure(error)
-            end.finish(error.code)
+            end.finish(error)
         }
         return response
     }
@@ -189,31 +205,52 @@ struct CallInterceptor: ServerInterceptor {
         }
     }
 
-    /// Counts the call and logs its line (health checks at debug: probes come every few seconds).
+    /// Counts the call and logs its line (health checks at debug: probes come every few seconds):
+    /// method, status (spelled as in the API), time, peer, role, the trace id, the model version
+    /// it served and, for a failure, the message its client was given.
     private func log(
-        _ context: ServerContext, role: Role?, ability: Ability, code: RPCError.Code?,
-        since started: ContinuousClock.Instant
+        _ context: ServerContext, role: Role?, ability: Ability, error: RPCError?,
+        notes: CallNotes, since started: ContinuousClock.Instant
     ) {
         let elapsed = ContinuousClock.now - started
         let method = context.descriptor
         metrics.rpcFinished(
-            service: method.service.fullyQualifiedService, method: method.method, code: code,
-            duration: elapsed)
+            service: method.service.fullyQualifiedService, method: method.method,
+            code: error?.code, duration: elapsed)
         let milliseconds =
             Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds)
             / 1e15
         let level: Logger.Level =
             method.service == Grpc_Health_V1_Health.descriptor ? .debug : .info
-        logger.log(
-            level: level, "rpc",
-            metadata: [
-                "method": "\(context.descriptor.fullyQualifiedMethod)",
-                "status": "\(code.map { "\($0)" } ?? "ok")",
-                "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
-                "peer": "\(context.remotePeer)",
-                "role":
-                    "\(role?.rawValue ?? (tokens == nil || ability == .open ? "open" : "none"))",
-            ])
+        var metadata: Logger.Metadata = [
+            "method": "\(context.descriptor.fullyQualifiedMethod)",
+            "status": "\(StatusName.of(error?.code))",
+            "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
+            "peer": "\(context.remotePeer)",
+            "role": "\(role?.rawValue ?? (tokens == nil || ability == .open ? "open" : "none"))",
+            "trace_id": "\(notes.traceID)",
+        ]
+        if let served = notes.model {
+            metadata["model"] = "\(served.name)"
+            metadata["version"] = "\(served.version)"
+        }
+        if let error { metadata["error"] = "\(error.message)" }
+        logger.log(level: level, "rpc", metadata: metadata)
+    }
+}
+
+/// Counts each message a reply sends.
+private struct CountingWriter<Element: Sendable>: RPCWriterProtocol {
+    let base: RPCWriter<Element>
+    let counter: Prometheus.Counter
+
+    func write(_ element: Element) async throws {
+        try await base.write(element)
+        counter.increment()
+    }
+
+    func write(contentsOf elements: some Sequence<Element>) async throws {
+        for element in elements { try await write(element) }
     }
 }
 
@@ -221,14 +258,17 @@ struct CallInterceptor: ServerInterceptor {
 /// producer (the client reset the stream before the reply began), the call is recorded then, as CANCELLED.
 private final class CallEnd: Sendable {
     private let recorded = Atomic<Bool>(false)
-    private let record: @Sendable (RPCError.Code?) -> Void
+    private let record: @Sendable (RPCError?) -> Void
 
-    init(_ record: @escaping @Sendable (RPCError.Code?) -> Void) { self.record = record }
+    init(_ record: @escaping @Sendable (RPCError?) -> Void) { self.record = record }
 
-    func finish(_ code: RPCError.Code?) {
+    /// nil: the call succeeded.
+    func finish(_ error: RPCError?) {
         guard !recorded.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        record(code)
+        record(error)
     }
 
-    deinit { finish(.cancelled) }
+    deinit {
+        finish(RPCError(code: .cancelled, message: "the client reset the call before its reply"))
+    }
 }

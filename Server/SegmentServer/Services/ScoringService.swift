@@ -57,6 +57,7 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
         cancellation: CancellationCheck
     ) async throws -> Segmentation_V1_ScoreResponse {
         do {
+            let started = ContinuousClock.now
             let response: Segmentation_V1_ScoreResponse
             let tally = drift?.tally(for: resolved)
             if Self.isLarge(request) {
@@ -74,7 +75,10 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                     request, with: resolved, cancellation: cancellation, drift: tally)
             }
             if let tally { drift?.add(tally, name: resolved.name, version: resolved.version) }
-            metrics.customersScored(response.scores.scores.count + response.packed.segmentIds.count)
+            metrics.customersScored(
+                response.scores.scores.count + response.packed.segmentIds.count,
+                model: resolved.name, version: resolved.version,
+                duration: ContinuousClock.now - started)
             return response
         } catch is CancellationError {
             metrics.scoreStoppedEarly()

@@ -1,0 +1,52 @@
+import GRPCCore
+import Synchronization
+
+/// What a call's log line carries beyond what the interceptor sees: the model version its handler
+/// served (noted where a reference is resolved) and the W3C trace id the caller sent, or one made
+/// for the call. The interceptor binds one per call, for the handler and its reply's producer.
+final class CallNotes: Sendable {
+    @TaskLocal static var current: CallNotes?
+
+    let traceID: String
+    private let served = Mutex<(model: String, version: Int)?>(nil)
+
+    init(metadata: Metadata) {
+        traceID = Self.traceID(in: metadata) ?? Self.newTraceID()
+    }
+
+    /// The model version the call served (the last, for a stream that named several).
+    var model: (name: String, version: Int)? {
+        served.withLock { $0.map { ($0.model, $0.version) } }
+    }
+
+    static func served(model: String, version: Int) {
+        current?.served.withLock { $0 = (model, version) }
+    }
+
+    /// The trace id of a `traceparent` header (W3C Trace Context: version-traceid-parentid-flags,
+    /// lower-case hex; an all-zero id is invalid).
+    static func traceID(in metadata: Metadata) -> String? {
+        guard let header = metadata[stringValues: "traceparent"].first(where: { _ in true })
+        else { return nil }
+        let parts = header.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32,
+            parts[2].count == 16, parts[3].count == 2,
+            parts.prefix(4).allSatisfy({ $0.allSatisfy(\.isLowerHexDigit) }),
+            parts[1].contains(where: { $0 != "0" }), parts[2].contains(where: { $0 != "0" })
+        else { return nil }
+        return String(parts[1])
+    }
+
+    private static func newTraceID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<2).map { _ in
+            let value = generator.next() as UInt64
+            let hex = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+}
+
+extension Character {
+    fileprivate var isLowerHexDigit: Bool { isHexDigit && !isUppercase }
+}
