@@ -63,6 +63,11 @@ echo "== clients: training through the Python client on $address"
 "$py" examples/python/train.py --model shop --k 3-6 "$work/tx.csv" > "$work/train.json" 2> "$work/train.log"
 "$cli" score --model shop "$work/tx.csv" --output csv > "$work/cli.csv" 2> "$work/cli-score.log"
 "$py" examples/python/score.py --model shop "$work/tx.csv" > "$work/python.json" 2> "$work/python-score.log"
+# The same through a gzip channel and a deflate one: compressed requests, compressed replies.
+for algorithm in gzip deflate; do
+  "$py" examples/python/score.py --compression $algorithm --model shop "$work/tx.csv" > "$work/python-$algorithm.json" 2> "$work/python-$algorithm.log"
+  cmp "$work/python.json" "$work/python-$algorithm.json" || { echo "Python over $algorithm scored differently" >&2; exit 1; }
+done
 examples/c/segment-score "$SEGMENT_SERVER" shop@1 "$work/tx.csv" > "$work/c.csv" 2> "$work/c-score.log"
 python3 - "$work" <<'PYTHON'
 import csv, json, sys

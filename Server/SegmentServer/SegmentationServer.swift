@@ -119,6 +119,10 @@ public final class SegmentationServer: Service, Sendable {
             transportSecurity: try configuration.transportSecurity(),
             config: .defaults {
                 $0.rpc.maxRequestPayloadSize = 4 * configuration.maximumMessageBytes
+                // gzip and deflate both ways: a request compressed with either is read (its size
+                // limit applies to the decompressed message), and a reply is compressed with the
+                // first of them the client's grpc-accept-encoding lists.
+                $0.compression.enabledAlgorithms = .all
                 // Advertised in SETTINGS, so compliant clients hold calls back instead of having
                 // the connection reset (swift-nio-http2 answers a stream over it with a
                 // connection-level PROTOCOL_ERROR).

@@ -8,7 +8,8 @@
 /// DATASET_QUOTA, MESSAGE_TOO_LARGE, BAD_UPLOAD, DAMAGED_DATA, SHUTTING_DOWN, CANCELLED,
 /// REGISTRY_BUSY (UNAVAILABLE: retry), REGISTRY_UNAVAILABLE (UNAVAILABLE: the shared registry
 /// did not answer within --registry-timeout; nothing was changed; retry), REQUEST_ID_REUSED
-/// (ALREADY_EXISTS: the request_id was used for a different request), DISK_FULL,
+/// (ALREADY_EXISTS: the request_id was used for a different request), ALIAS_MOVED (ABORTED:
+/// SetAlias's expected_version did not match; read and retry), DISK_FULL,
 /// DAMAGED_REGISTRY, STORAGE, MODEL_FORMAT, INTERNAL; refusals before a handler runs: STARTING
 /// (UNAVAILABLE: retry shortly), UNAUTHENTICATED, PERMISSION_DENIED, METADATA_TOO_LARGE; and
 /// SCORING_BUSY when every large-Score slot and waiting place is taken; an error with no more

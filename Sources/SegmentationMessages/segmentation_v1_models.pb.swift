@@ -1723,11 +1723,25 @@ public nonisolated struct Segmentation_V1_SetAliasRequest: Sendable {
   /// token's role and the client's address.
   public var author: String = String()
 
+  /// Compare-and-swap: when set, the alias moves only if it points at this version now (0: only
+  /// if the alias does not exist yet). Otherwise nothing changes and the call fails ABORTED
+  /// (reason ALIAS_MOVED, the alias's current version in the message): read it again, decide,
+  /// retry. Checked in the same transaction as the write, on every replica.
+  public var expectedVersion: Int32 {
+    get {_expectedVersion ?? 0}
+    set {_expectedVersion = newValue}
+  }
+  /// Returns true if `expectedVersion` has been explicitly set.
+  public var hasExpectedVersion: Bool {self._expectedVersion != nil}
+  /// Clears the value of `expectedVersion`. Subsequent reads from it will return its default value.
+  public mutating func clearExpectedVersion() {self._expectedVersion = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _model: Segmentation_V1_ModelRef? = nil
+  fileprivate var _expectedVersion: Int32? = nil
 }
 
 public nonisolated struct Segmentation_V1_SetAliasResponse: Sendable {
@@ -5052,7 +5066,7 @@ nonisolated extension Segmentation_V1_GetModelResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetAliasRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}alias\0\u{1}author\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{1}alias\0\u{1}author\0\u{3}expected_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5063,6 +5077,7 @@ nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.alias) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.author) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self._expectedVersion) }()
       default: break
       }
     }
@@ -5082,6 +5097,9 @@ nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, Sw
     if !self.author.isEmpty {
       try visitor.visitSingularStringField(value: self.author, fieldNumber: 3)
     }
+    try { if let v = self._expectedVersion {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5089,6 +5107,7 @@ nonisolated extension Segmentation_V1_SetAliasRequest: SwiftProtobuf.Message, Sw
     if lhs._model != rhs._model {return false}
     if lhs.alias != rhs.alias {return false}
     if lhs.author != rhs.author {return false}
+    if lhs._expectedVersion != rhs._expectedVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -12,6 +12,47 @@ import Testing
 @Suite("The API for other services", .serialized, .timeLimit(.minutes(10)))
 struct ClientAPITests {
     @Test(
+        "gzip and deflate: compressed uploads and scores are read, replies come back compressed, and the segments equal an uncompressed client's"
+    )
+    func compression() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 400, seed: 4)
+        let csv = try Data(contentsOf: URL(fileURLWithPath: path))
+        try await harness.withServer { services, server in
+            let dataset = try await services.upload(path)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            let request = Segmentation_V1_ScoreRequest.with {
+                $0.model = .init(text: "shop")
+                $0.csv = .with { $0.data = csv }
+            }
+            let plain = try await services.scoring.score(request)
+            let port = try await server.listeningPort
+            let algorithms: [(CompressionAlgorithm, CompressionAlgorithmSet)] = [
+                (.gzip, .gzip), (.deflate, .deflate),
+            ]
+            for (algorithm, accepted) in algorithms {
+                try await withGRPCClient(
+                    transport: .http2NIOPosix(
+                        target: .ipv4(address: "127.0.0.1", port: port),
+                        transportSecurity: .plaintext,
+                        config: .defaults {
+                            $0.compression = .init(
+                                algorithm: algorithm, enabledAlgorithms: accepted)
+                        })
+                ) { client in
+                    let compressed = Services(client: client)
+                    // A client stream of compressed chunks stores the same bytes (same dataset id).
+                    #expect(try await compressed.upload(path).id == dataset.id)
+                    let scored = try await compressed.scoring.score(request)
+                    #expect(scored == plain, "\(algorithm)")
+                }
+            }
+        }
+    }
+
+    @Test(
         "Pages: every version once, in order, across pages; tokens bound to their list and filter; bad sizes and tokens refused"
     )
     func paging() async throws {

@@ -215,13 +215,16 @@ actor InMemoryRegistry: Registry {
             .sorted { $0.hour < $1.hour }
     }
 
-    func setAlias(_ name: String, alias: String, version: Int, by actor: AliasActor) throws -> Int?
-    {
+    func setAlias(
+        _ name: String, alias: String, version: Int, expecting: AliasExpectation?,
+        by actor: AliasActor
+    ) throws -> Int? {
         try Names.validateAlias(alias)
         guard stored[name]?[version] != nil else {
             throw RegistryError.notFound("model version \(name)@\(version)")
         }
         let previous = aliasTable[name]?[alias]
+        try expecting?.check(previous, model: name, alias: alias)
         aliasTable[name, default: [:]][alias] = version
         recordChange(name, alias, .set, from: previous, to: version, actor)
         return previous

@@ -22,9 +22,11 @@ struct JitteryRegistry: ForwardingRegistry {
     }
 
     func setAlias(
-        _ name: String, alias: String, version: Int, by actor: AliasActor
+        _ name: String, alias: String, version: Int, expecting: AliasExpectation?,
+        by actor: AliasActor
     ) async throws -> Int? {
-        let previous = try await base.setAlias(name, alias: alias, version: version, by: actor)
+        let previous = try await base.setAlias(
+            name, alias: alias, version: version, expecting: expecting, by: actor)
         try await jitter()
         return previous
     }
@@ -114,9 +116,11 @@ extension ForwardingRegistry {
         try await inner.addVersion(version, completing: job)
     }
     func setAlias(
-        _ name: String, alias: String, version: Int, by actor: AliasActor
+        _ name: String, alias: String, version: Int, expecting: AliasExpectation?,
+        by actor: AliasActor
     ) async throws -> Int? {
-        try await inner.setAlias(name, alias: alias, version: version, by: actor)
+        try await inner.setAlias(
+            name, alias: alias, version: version, expecting: expecting, by: actor)
     }
     func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws {
         try await inner.deleteAlias(name, alias: alias, by: actor)

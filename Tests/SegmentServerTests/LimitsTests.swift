@@ -369,6 +369,23 @@ struct LimitsTests {
                 badDetails.contains { $0.contains("BAD_ROW") && $0.contains("segmentation.v1") },
                 "\(badDetails)")
             #expect(badDetails.contains { $0.contains("customers[c9].monetary") }, "\(badDetails)")
+            // SetAlias's compare-and-swap: a stale expectation is ABORTED, reason ALIAS_MOVED.
+            func setAlias(expecting: Int32) async -> GoogleRPCStatus? {
+                await status {
+                    _ = try await services.models.setAlias(
+                        .with {
+                            $0.model = .init(text: "m@1"); $0.alias = "prod"
+                            $0.expectedVersion = expecting
+                        })
+                }
+            }
+            let moved = try #require(await setAlias(expecting: 3))
+            #expect(moved.code == .aborted && moved.message.contains("does not exist"))
+            #expect(moved.details.contains { String(describing: $0).contains("ALIAS_MOVED") })
+            #expect(await setAlias(expecting: 0) == nil)
+            let negative = try #require(await setAlias(expecting: -1))
+            #expect(
+                negative.code == .invalidArgument && negative.message.contains("expected_version"))
             let missing = await status {
                 _ = try await services.models.getModel(.with { $0.model = .init(text: "ghost") })
             }

@@ -260,6 +260,24 @@ struct ProcessTests {
             try await Self.run(
                 Self.client, ["models", "alias", "shop", "production", "1"], environment: env
             ).status == 0)
+        // Compare-and-swap: expecting a version the alias is not on changes nothing (exit 6,
+        // one line naming where it is); expecting the right one switches.
+        let stale = try await Self.run(
+            Self.client,
+            ["models", "alias", "shop", "production", "1", "--expect-version", "0"],
+            environment: env)
+        #expect(
+            stale.status == 6 && stale.stderr.contains("points at version 1, not no version"),
+            "\(stale.status) \(stale.stderr)")
+        #expect(
+            try await Self.run(
+                Self.client,
+                [
+                    "models", "alias", "shop", "production", "1", "--expect-version", "1", "-o",
+                    "json",
+                ],
+                environment: env
+            ).status == 0)
         let refused = try await Self.run(
             Self.client, ["models", "delete", "shop@1"], environment: env)
         #expect(refused.status == 6)

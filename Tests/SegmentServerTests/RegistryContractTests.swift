@@ -243,6 +243,51 @@ struct RegistryContractTests {
     }
 
     @Test(
+        "Compare-and-swap alias switches: moved only when the alias is where the caller expects; of writers expecting the same version exactly one wins",
+        arguments: Backend.available)
+    func aliasCompareAndSwap(backend: Backend) async throws {
+        let (registry, cleanup) = try await backend.make()
+        defer { Task { await cleanup() } }
+        _ = try await registry.insertDataset(dataset("d1"))
+        for _ in 1...3 { _ = try await registry.addVersion(try version("c"), completing: nil) }
+        func set(_ version: Int, expecting: AliasExpectation) async throws -> Int? {
+            try await registry.setAlias(
+                "c", alias: "prod", version: version, expecting: expecting, by: .unknown)
+        }
+        // A new alias: only when none exists.
+        await #expect(throws: RegistryError.self) { try await set(1, expecting: .version(1)) }
+        #expect(try await set(1, expecting: .absent) == nil)
+        do {
+            _ = try await set(2, expecting: .absent)
+            Issue.record("an existing alias was taken as absent")
+        } catch let error as RegistryError {
+            guard case .aliasMoved(let message) = error else { throw error }
+            #expect(message.contains("points at version 1, not no version"), "\(message)")
+        }
+        #expect(try await set(2, expecting: .version(1)) == 1)
+        // Stale: it points at 2 now. Nothing changed, no history line.
+        await #expect(throws: RegistryError.self) { try await set(3, expecting: .version(1)) }
+        #expect(try await registry.aliases().first { $0.alias == "prod" }?.version == 2)
+        #expect(try await registry.aliasHistory(of: "c").count == 2)
+        // Eight writers all expecting 2: one moves it, seven are refused.
+        let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    do {
+                        _ = try await set(1 + 2 * (i % 2), expecting: .version(2))
+                        return true
+                    } catch RegistryError.aliasMoved {
+                        return false
+                    }
+                }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+        #expect(try await registry.aliasHistory(of: "c").count == 3)
+    }
+
+    @Test(
         "The alias history keeps every set, move, delete and forced removal with who did it, also concurrent ones",
         arguments: Backend.available)
     func aliasHistory(backend: Backend) async throws {

@@ -20,26 +20,54 @@ extension Models {
                 "Version number, or another alias (promote staging: alias NAME production staging)."
         ) var target: String
         @Flag(help: "Show what the switch would change, and do not switch.") var dryRun = false
+        @Option(
+            help:
+                "Switch only if the alias points at this version now (0: only if it does not exist yet); otherwise nothing changes and it exits 6. Without it, the version the preview showed is expected."
+        )
+        var expectVersion: Int32?
         @Option(help: "Who moves it (recorded in the alias history; at most 200 characters).")
         var author: String?
         @OptionGroup var server: ServerOptions
 
+        func validate() throws {
+            if let expectVersion, expectVersion < 0 {
+                throw ValidationError(
+                    "--expect-version must be a version number, or 0 for an alias that must not exist yet"
+                )
+            }
+        }
+
         func run() async throws {
             let (name, alias, target, dryRun, author) = (name, alias, target, dryRun, author)
+            let expectVersion = expectVersion
             try await server.call { services, format in
-                let previewed =
-                    format == .table
-                    ? await Self.preview(name, alias, target, services: services) : nil
+                // The alias as the preview saw it: the switch then happens only if it is still
+                // there (compare-and-swap), so what was shown is what is switched.
+                var current: Result<Int32?, any Error>?
+                var previewed: (Int32, Int32)?
+                if format == .table {
+                    let read: Result<Int32?, any Error>
+                    do {
+                        read = .success(try await Self.current(name, alias, services))
+                    } catch {
+                        read = .failure(error)
+                    }
+                    previewed = await Self.preview(
+                        name, alias, target, current: read, services: services)
+                    current = read
+                }
                 guard !dryRun else {
                     if format != .table {
                         try await Self.previewData(name, alias, target, services, format)
                     }
                     return
                 }
+                let expected = expectVersion ?? (try? current?.get()).map { $0 ?? 0 }
                 let response = try await services.models.setAlias(
                     .with {
                         $0.model = .init(text: "\(name)@\(target)"); $0.alias = alias
                         $0.author = author ?? ""
+                        if let expected { $0.expectedVersion = expected }
                     })
                 let moved = response.previousVersion > 0 ? " (was \(response.previousVersion))" : ""
                 try Output.emit(
@@ -56,7 +84,7 @@ extension Models {
                 if format == .table {
                     FileHandle.standardError.writeQuietly(
                         "\(name)@\(alias) -> \(response.version)\(moved)\n")
-                    // The alias or the target moved between the preview and the switch.
+                    // The target (an alias) moved between the preview and the switch.
                     if let previewed, previewed != (response.previousVersion, response.version) {
                         FileHandle.standardError.writeQuietly(
                             "note: the preview above was of \(previewed.0) -> \(previewed.1); the alias moved from \(response.previousVersion) to \(response.version) (changed meanwhile)\n"
@@ -83,10 +111,11 @@ extension Models {
         /// previewed, or nil when there was nothing to preview. A preview that fails (a dataset
         /// deleted, the versions not comparable) is said, and the switch goes on.
         static func preview(
-            _ name: String, _ alias: String, _ target: String, services: Services
+            _ name: String, _ alias: String, _ target: String,
+            current: Result<Int32?, any Error>, services: Services
         ) async -> (Int32, Int32)? {
             do {
-                guard let from = try await current(name, alias, services) else {
+                guard let from = try current.get() else {
                     Output.print("\(name)@\(alias) is new: no customer is served by it yet.")
                     return nil
                 }

@@ -243,12 +243,13 @@ public final class ServedModels: Sendable {
     /// latest), resolved in the same serialised step as the write, so promoting "staging" to
     /// "production" cannot pick up a version that moved in between.
     public func setAlias(
-        _ alias: String, to reference: ModelReference, by actor: AliasActor = .unknown
+        _ alias: String, to reference: ModelReference, expecting: AliasExpectation? = nil,
+        by actor: AliasActor = .unknown
     ) async throws -> (previous: Int?, version: Int) {
         try await writes.run {
             let version = try await resolveVersionCatchingUp(reference)
             let previous = try await registry.setAlias(
-                reference.name, alias: alias, version: version, by: actor)
+                reference.name, alias: alias, version: version, expecting: expecting, by: actor)
             view.withLock { $0.aliases[reference.name, default: [:]][alias] = version }
             wrote()
             return (previous, version)

@@ -75,8 +75,16 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         let reference = try ModelReference(request.model)
         try Names.validateAlias(request.alias)
         try Self.checkAuthor(request.author)
+        guard !request.hasExpectedVersion || request.expectedVersion >= 0 else {
+            throw InvalidField(
+                "expected_version",
+                "expected_version must be a version number, or 0 for an alias that must not exist yet"
+            )
+        }
         let (previous, version) = try await models.setAlias(
             request.alias, to: reference,
+            expecting: request.hasExpectedVersion
+                ? AliasExpectation(Int(request.expectedVersion)) : nil,
             by: Caller.actor(author: request.author, context: context))
         return .with {
             $0.previousVersion = Int32(previous ?? 0); $0.version = Int32(version)

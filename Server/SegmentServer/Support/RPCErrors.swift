@@ -54,6 +54,7 @@ enum RPCErrors {
             case .corrupt: return (.dataLoss, "DAMAGED_DATA", [])
             case .datasetInUse: return (.failedPrecondition, "DATASET_IN_USE", [])
             case .requestReused: return (.alreadyExists, "REQUEST_ID_REUSED", [])
+            case .aliasMoved: return (.aborted, "ALIAS_MOVED", [])
             }
         case let error as JobError:
             switch error {

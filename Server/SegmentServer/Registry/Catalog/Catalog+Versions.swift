@@ -166,7 +166,8 @@ extension CatalogStore {
     }
 
     public func setAlias(
-        _ name: String, alias: String, version: Int, by actor: AliasActor
+        _ name: String, alias: String, version: Int, expecting: AliasExpectation?,
+        by actor: AliasActor
     ) async throws -> Int? {
         try Names.validateAlias(alias)
         return try await write { transaction in
@@ -182,6 +183,7 @@ extension CatalogStore {
                 "SELECT version FROM aliases WHERE model = ? AND alias = ?\(transaction.forUpdate)",
                 name, alias
             ).first?.int("version")
+            try expecting?.check(previous, model: name, alias: alias)
             _ = try await transaction.rows(
                 """
                 INSERT INTO aliases (model, alias, version) VALUES (?, ?, ?)

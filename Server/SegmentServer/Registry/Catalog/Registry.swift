@@ -65,6 +65,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
     case datasetInUse(String)
     /// A client's request id already used for a different request.
     case requestReused(String)
+    /// A compare-and-swap alias switch found the alias elsewhere than expected.
+    case aliasMoved(String)
 
     public var description: String {
         switch self {
@@ -77,7 +79,8 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
             .damagedDatabase(let message):
             message
         case .corrupt(let message): message
-        case .datasetInUse(let message), .requestReused(let message): message
+        case .datasetInUse(let message), .requestReused(let message), .aliasMoved(let message):
+            message
         }
     }
 }
@@ -135,9 +138,11 @@ public protocol Registry: Sendable {
     func probe() async throws
     func aliases() async throws -> [(model: String, alias: String, version: Int)]
     /// Returns the version the alias pointed at before. The change and `actor` are added to the
-    /// alias history in the same transaction (so are deletes, below).
+    /// alias history in the same transaction (so are deletes, below). With an expectation the
+    /// alias moves only if it is as expected, checked in the same transaction (`aliasMoved`).
     func setAlias(
-        _ name: String, alias: String, version: Int, by actor: AliasActor
+        _ name: String, alias: String, version: Int, expecting: AliasExpectation?,
+        by actor: AliasActor
     ) async throws -> Int?
     func deleteAlias(_ name: String, alias: String, by actor: AliasActor) async throws
     /// Returns the aliases removed with it (only when forced).
@@ -157,7 +162,13 @@ public protocol Registry: Sendable {
 extension Registry {
     @discardableResult
     public func setAlias(_ name: String, alias: String, version: Int) async throws -> Int? {
-        try await setAlias(name, alias: alias, version: version, by: .unknown)
+        try await setAlias(name, alias: alias, version: version, expecting: nil, by: .unknown)
+    }
+    @discardableResult
+    public func setAlias(
+        _ name: String, alias: String, version: Int, by actor: AliasActor
+    ) async throws -> Int? {
+        try await setAlias(name, alias: alias, version: version, expecting: nil, by: actor)
     }
     public func deleteAlias(_ name: String, alias: String) async throws {
         try await deleteAlias(name, alias: alias, by: .unknown)
@@ -165,6 +176,33 @@ extension Registry {
     @discardableResult
     public func deleteVersion(_ name: String, _ number: Int, force: Bool) async throws -> [String] {
         try await deleteVersion(name, number, force: force, by: .unknown)
+    }
+}
+
+/// What a compare-and-swap alias switch expects the alias to point at now.
+public enum AliasExpectation: Sendable, Equatable {
+    /// The alias must not exist yet.
+    case absent
+    case version(Int)
+
+    /// From the API's `expected_version` (0: absent).
+    public init(_ expectedVersion: Int) {
+        self = expectedVersion == 0 ? .absent : .version(expectedVersion)
+    }
+
+    /// `aliasMoved` unless the alias's current version (nil: none) is the expected one.
+    func check(_ current: Int?, model: String, alias: String) throws {
+        let expected: Int? =
+            switch self {
+            case .absent: nil
+            case .version(let version): version
+            }
+        guard current != expected else { return }
+        let now = current.map { "points at version \($0)" } ?? "does not exist"
+        let then = expected.map { "version \($0)" } ?? "no version (a new alias)"
+        throw RegistryError.aliasMoved(
+            "alias \(alias.quotedForMessage) of model \(model.quotedForMessage) \(now), not \(then) as expected; nothing changed: read it again and retry"
+        )
     }
 }
 

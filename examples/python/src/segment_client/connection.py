@@ -63,10 +63,15 @@ def add_connection_arguments(parser):
     parser.add_argument("--tls-key", help="PEM key of --tls-cert")
     parser.add_argument("--tls-server-name", help="the name to check the server's certificate against, when it differs from HOST")
     parser.add_argument("--timeout", type=float, default=30.0, help="deadline of each call in seconds (default 30)")
+    parser.add_argument("--compression", choices=["none", "gzip", "deflate"], default="none",
+                        help="compress every request (the server answers in kind); default none")
 
 
 class Connection:
-    def __init__(self, server, token=None, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None, timeout=30.0):
+    def __init__(self, server, token=None, tls_ca=None, tls_cert=None, tls_key=None, tls_server_name=None, timeout=30.0,
+                 compression="none"):
+        algorithm = {"none": grpc.Compression.NoCompression, "gzip": grpc.Compression.Gzip,
+                     "deflate": grpc.Compression.Deflate}[compression]
         options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
                    ("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1)]
         if tls_ca or tls_cert:
@@ -74,9 +79,9 @@ class Connection:
             credentials = grpc.ssl_channel_credentials(read(tls_ca), read(tls_key), read(tls_cert))
             if tls_server_name:
                 options.append(("grpc.ssl_target_name_override", tls_server_name))
-            self.channel = grpc.secure_channel(server, credentials, options=options)
+            self.channel = grpc.secure_channel(server, credentials, options=options, compression=algorithm)
         else:
-            self.channel = grpc.insecure_channel(server, options=options)
+            self.channel = grpc.insecure_channel(server, options=options, compression=algorithm)
         self.metadata = [("authorization", "Bearer " + token)] if token else []
         self.timeout = timeout
         self.scoring = pb.scoring_grpc.ScoringServiceStub(self.channel)
@@ -87,7 +92,8 @@ class Connection:
 
     @classmethod
     def from_args(cls, args):
-        return cls(args.server, args.token, args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name, args.timeout)
+        return cls(args.server, args.token, args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name, args.timeout,
+                   args.compression)
 
     def call(self, timeout=None):
         """Keyword arguments for a stub call: the token and a deadline."""
