@@ -236,7 +236,7 @@ struct OperationsTests {
     }
 
     @Test(
-        "Health is NOT_SERVING and other calls UNAVAILABLE while starting; NOT_SERVING while the registry fails its probe, SERVING again after"
+        "Health per service: while starting only liveness is SERVING (other calls UNAVAILABLE); while the registry fails its probe scoring and liveness stay SERVING, the rest NOT_SERVING; all SERVING again after"
     )
     func healthFollowsStartupAndRegistry() async throws {
         let harness = try Harness()
@@ -259,7 +259,22 @@ struct OperationsTests {
                     target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
             ) { client in
                 let services = Services(client: client)
-                #expect(try await services.health.check(.init()).status == .notServing)
+                typealias Status = Grpc_Health_V1_HealthCheckResponse.ServingStatus
+                let names = [
+                    "", "liveness", "segmentation.v1.ScoringService",
+                    "segmentation.v1.ModelRegistry", "segmentation.v1.DatasetService",
+                    "segmentation.v1.TrainingService",
+                ]
+                func statuses() async throws -> [Status] {
+                    var all: [Status] = []
+                    for name in names {
+                        all.append(
+                            try await services.health.check(.with { $0.service = name }).status)
+                    }
+                    return all
+                }
+                let (on, off) = (Status.serving, Status.notServing)
+                #expect(try await statuses() == [off, on, off, off, off, off])
                 // A watcher sees the change as it happens.
                 async let watched: [Grpc_Health_V1_HealthCheckResponse.ServingStatus] = services
                     .health.watch(.init()) { response in
@@ -277,19 +292,22 @@ struct OperationsTests {
                 await registry.releaseStartup()
                 #expect(try await watched == [.notServing, .serving])
                 #expect(await server.health.untilServing())
-                #expect(try await services.health.check(.init()).status == .serving)
+                #expect(try await statuses() == [on, on, on, on, on, on])
                 _ = try await services.models.listModels(.init())
 
+                // A readiness probe on scoring keeps a pod whose models still score.
                 await registry.setUnreachable(true)
                 try await Self.eventually {
                     try await services.health.check(.init()).status == .notServing
                 }
+                #expect(try await statuses() == [off, on, on, off, off, off])
                 // Calls still run: what is in memory keeps serving.
                 _ = try await services.models.listModels(.init())
                 await registry.setUnreachable(false)
                 try await Self.eventually {
                     try await services.health.check(.init()).status == .serving
                 }
+                #expect(try await statuses() == [on, on, on, on, on, on])
             }
             await server.shutDown()
             try await group.waitForAll()

@@ -3,8 +3,11 @@ import GRPCCore
 import SegmentationAPI
 import Synchronization
 
-/// Where the server is in its life, and the serving status that follows: SERVING only once
-/// startup checks are done and while the registry answers; watchers see every change of status.
+/// Where the server is in its life, and the serving status each health service name follows:
+/// what needs the registry is SERVING only once startup checks are done and while the registry
+/// answers; scoring stays SERVING while the registry is briefly away (models in memory score);
+/// `liveness` is SERVING whenever the process answers and is not stopping. Watchers see every
+/// change of their name's status.
 public final class HealthStatus: Sendable {
     public typealias Status = Grpc_Health_V1_HealthCheckResponse.ServingStatus
 
@@ -19,19 +22,48 @@ public final class HealthStatus: Sendable {
         case stopping
     }
 
+    /// The health service names: the whole server (""), each API service, and the process's
+    /// liveness (for a liveness probe that must not restart a server waiting for its registry).
+    public static let liveness = "liveness"
+    static let scoring = "segmentation.v1.ScoringService"
+    public static let names: Set<String> = [
+        "", liveness, scoring, "segmentation.v1.DatasetService",
+        "segmentation.v1.TrainingService", "segmentation.v1.ModelRegistry",
+    ]
+
+    /// The status of a health service name in a phase.
+    static func status(of name: String, in phase: Phase) -> Status {
+        let serving =
+            switch name {
+            case liveness: phase != .stopping
+            case scoring: phase == .serving || phase == .registryUnavailable
+            default: phase == .serving
+            }
+        return serving ? .serving : .notServing
+    }
+
+    private struct Watcher {
+        var name: String
+        var last: Status
+        var continuation: AsyncStream<Status>.Continuation
+    }
+
     private struct State {
         var phase = Phase.starting
         /// The startup checks are done (stays true through shutdown: in-flight calls may finish).
         var started = false
-        var watchers: [UUID: AsyncStream<Status>.Continuation] = [:]
-        var status: Status { phase == .serving ? .serving : .notServing }
+        var watchers: [UUID: Watcher] = [:]
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    public var status: Status { state.withLock { $0.status } }
+    /// The whole server's status ("": every service SERVING).
+    public var status: Status { status(of: "") }
+    public func status(of name: String) -> Status {
+        Self.status(of: name, in: phase)
+    }
     public var phase: Phase { state.withLock { $0.phase } }
     /// Calls other than health and reflection may run: the startup checks are done.
     public var hasStarted: Bool { state.withLock { $0.started } }
@@ -46,10 +78,13 @@ public final class HealthStatus: Sendable {
     public func set(_ phase: Phase) {
         state.withLock { state in
             guard state.phase != .stopping else { return }
-            let before = state.status
             state.phase = phase
-            guard state.status != before else { return }
-            for watcher in state.watchers.values { watcher.yield(state.status) }
+            for (token, watcher) in state.watchers {
+                let now = Self.status(of: watcher.name, in: phase)
+                guard now != watcher.last else { continue }
+                state.watchers[token]?.last = now
+                watcher.continuation.yield(now)
+            }
         }
     }
 
@@ -68,16 +103,17 @@ public final class HealthStatus: Sendable {
         return false
     }
 
-    func watch() -> (AsyncStream<Status>, UUID) {
+    func watch(_ name: String = "") -> (AsyncStream<Status>, UUID) {
         let (stream, continuation) = AsyncStream<Status>.makeStream(
             bufferingPolicy: .bufferingNewest(1))
         let token = UUID()
         state.withLock { state in
-            continuation.yield(state.status)
+            let now = Self.status(of: name, in: state.phase)
+            continuation.yield(now)
             if state.phase == .stopping {
                 continuation.finish()
             } else {
-                state.watchers[token] = continuation
+                state.watchers[token] = Watcher(name: name, last: now, continuation: continuation)
             }
         }
         return (stream, token)
@@ -88,36 +124,30 @@ public final class HealthStatus: Sendable {
         state.withLock { state in
             state.phase = .stopping
             for watcher in state.watchers.values {
-                watcher.yield(.notServing)
-                watcher.finish()
+                watcher.continuation.yield(.notServing)
+                watcher.continuation.finish()
             }
             state.watchers.removeAll()
         }
     }
 
     func endWatch(_ token: UUID) {
-        state.withLock { $0.watchers.removeValue(forKey: token) }?.finish()
+        state.withLock { $0.watchers.removeValue(forKey: token) }?.continuation.finish()
     }
 }
 
-/// `grpc.health.v1.Health` for the server ("") and each of our services.
+/// `grpc.health.v1.Health` for the server (""), each of our services, and `liveness`.
 struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
     let health: HealthStatus
-
-    static let services: Set<String> = [
-        "", "segmentation.v1.DatasetService", "segmentation.v1.TrainingService",
-        "segmentation.v1.ModelRegistry",
-        "segmentation.v1.ScoringService",
-    ]
 
     func check(
         request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext
     ) async throws -> Grpc_Health_V1_HealthCheckResponse {
-        guard Self.services.contains(request.service) else {
+        guard HealthStatus.names.contains(request.service) else {
             throw RPCError(
                 code: .notFound, message: "unknown service \(request.service.quotedForMessage)")
         }
-        return .with { $0.status = health.status }
+        return .with { $0.status = health.status(of: request.service) }
     }
 
     func watch(
@@ -125,11 +155,11 @@ struct HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol {
         response: RPCWriter<Grpc_Health_V1_HealthCheckResponse>,
         context: ServerContext
     ) async throws {
-        guard Self.services.contains(request.service) else {
+        guard HealthStatus.names.contains(request.service) else {
             try await response.write(.with { $0.status = .serviceUnknown })
             return
         }
-        let (statuses, token) = health.watch()
+        let (statuses, token) = health.watch(request.service)
         try await withRPCCancellationHandler {
             for await status in statuses { try await response.write(.with { $0.status = status }) }
         } onCancelRPC: {
