@@ -35,3 +35,8 @@ if [ ! -x bench/.venv-lifetimes/bin/python ]; then python3 -m venv bench/.venv-l
 bench/.venv-lifetimes/bin/python -c "import lifetimes" 2>/dev/null \
   || bench/.venv-lifetimes/bin/pip install -q lifetimes==0.11.3 autograd==1.9.1 numpy==1.26.4 \
     scipy==1.12.0 pandas==2.1.4
+
+# deploy/'s checks (scripts/test-deploy.sh): the Kubernetes manifests' validator and Prometheus'
+# own parser of the text format.
+bench/.venv/bin/python -c "import kubernetes_validate, prometheus_client, yaml" 2>/dev/null \
+  || bench/.venv/bin/pip install -q kubernetes-validate==1.37.0 prometheus-client==0.26.0 PyYAML==6.0.4

@@ -5,7 +5,8 @@
 #                report's tests: pure functions, CPU-bound, nothing timed
 #   integration  the server's tests: in-process and real servers, the registry on SQLite and on a
 #                throwaway PostgreSQL (required here: missing, it fails the run instead of skipping)
-#   system       the Python and C clients against the real server, three replicas behind nginx,
+#   system       deploy/'s manifests, rules and dashboard checked against the real server, the
+#                Python and C clients against the real server, three replicas behind nginx,
 #                60 s of fuzzing, and seconds-long smoke runs of the benchmarks and the soak test
 #                (debug builds; no timing asserted, the soak's correctness checks do hold)
 # Setup (system packages, bench/.venv) and the build run once, first. Tests that need ../shared
@@ -45,6 +46,7 @@ integration() {
 }
 
 system() {
+  bash scripts/test-deploy.sh
   bash scripts/test-clients.sh
   bash scripts/test-cluster.sh
   bash scripts/fuzz.sh 60

@@ -72,21 +72,3 @@ struct Datasets: AsyncParsableCommand {
         }
     }
 }
-
-struct Health: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Check that the server is up and serving.")
-    @OptionGroup var server: ServerOptions
-
-    func run() async throws {
-        try await reportingErrors(server: server.address) {
-            let status = try await server.withServer { services in
-                try await services.health.check(.with { $0.service = "" }).status
-            }
-            guard status == .serving else {
-                throw CLIError.unreachable("the server at \(server.address) is \(status)")
-            }
-            Output.print("SERVING")
-        }
-    }
-}
