@@ -45,7 +45,7 @@ start_server() {  # start_server ARGS...: sets $server and $address, or fails wi
 
 venv=.build/clients/python
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -c "import grpc, grpc_health" 2>/dev/null || "$venv/bin/pip" install -q -r examples/python/requirements.txt
+"$venv/bin/python" -c "import grpc, grpc_health, google.rpc.status_pb2" 2>/dev/null || "$venv/bin/pip" install -q -r examples/python/requirements.txt
 # Reinstalled every run, so the stubs always come from the Protos/ of this checkout.
 "$venv/bin/pip" install -q --force-reinstall --no-deps ./examples/python
 rm -rf examples/python/build examples/python/src/*.egg-info

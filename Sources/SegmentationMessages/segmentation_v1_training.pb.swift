@@ -604,136 +604,159 @@ public nonisolated struct Segmentation_V1_TrainingSpec: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-public nonisolated struct Segmentation_V1_Job: Sendable {
+public nonisolated struct Segmentation_V1_Job: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var id: String = String()
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
 
   public var spec: Segmentation_V1_TrainingSpec {
-    get {_spec ?? Segmentation_V1_TrainingSpec()}
-    set {_spec = newValue}
+    get {_storage._spec ?? Segmentation_V1_TrainingSpec()}
+    set {_uniqueStorage()._spec = newValue}
   }
   /// Returns true if `spec` has been explicitly set.
-  public var hasSpec: Bool {self._spec != nil}
+  public var hasSpec: Bool {_storage._spec != nil}
   /// Clears the value of `spec`. Subsequent reads from it will return its default value.
-  public mutating func clearSpec() {self._spec = nil}
-
-  public var state: Segmentation_V1_JobState = .unspecified
-
-  /// reading, features, clustering, metrics, profiling, done.
-  public var stage: String = String()
-
-  /// 0 to 1.
-  public var fraction: Double = 0
-
-  public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_createdAt = newValue}
-  }
-  /// Returns true if `createdAt` has been explicitly set.
-  public var hasCreatedAt: Bool {self._createdAt != nil}
-  /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
-  public mutating func clearCreatedAt() {self._createdAt = nil}
-
-  public var startedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_startedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_startedAt = newValue}
-  }
-  /// Returns true if `startedAt` has been explicitly set.
-  public var hasStartedAt: Bool {self._startedAt != nil}
-  /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearStartedAt() {self._startedAt = nil}
-
-  public var finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_finishedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_finishedAt = newValue}
-  }
-  /// Returns true if `finishedAt` has been explicitly set.
-  public var hasFinishedAt: Bool {self._finishedAt != nil}
-  /// Clears the value of `finishedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearFinishedAt() {self._finishedAt = nil}
-
-  /// Why the job failed or was cancelled.
-  public var error: String = String()
-
-  /// The version the job registered, once it succeeded.
-  public var modelVersion: Int32 = 0
-
-  /// Metrics of every k tried, once known.
-  public var kMetrics: [Segmentation_V1_KMetrics] = []
-
-  /// Output only. The server that runs (or last ran) the job: its --replica-id. Empty until a
-  /// server takes it from a shared registry's queue.
-  public var server: String = String()
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-
-  fileprivate var _spec: Segmentation_V1_TrainingSpec? = nil
-  fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-}
-
-public nonisolated struct Segmentation_V1_JobEvent: @unchecked Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
+  public mutating func clearSpec() {_uniqueStorage()._spec = nil}
 
   public var state: Segmentation_V1_JobState {
     get {_storage._state}
     set {_uniqueStorage()._state = newValue}
   }
 
+  /// reading, features, clustering, metrics, profiling, done.
   public var stage: String {
     get {_storage._stage}
     set {_uniqueStorage()._stage = newValue}
   }
 
+  /// 0 to 1.
   public var fraction: Double {
     get {_storage._fraction}
     set {_uniqueStorage()._fraction = newValue}
   }
 
-  /// The k this event is about, 0 for none.
-  public var currentK: Int32 {
-    get {_storage._currentK}
-    set {_uniqueStorage()._currentK = newValue}
+  public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._createdAt = newValue}
+  }
+  /// Returns true if `createdAt` has been explicitly set.
+  public var hasCreatedAt: Bool {_storage._createdAt != nil}
+  /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
+  public mutating func clearCreatedAt() {_uniqueStorage()._createdAt = nil}
+
+  public var startedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._startedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._startedAt = newValue}
+  }
+  /// Returns true if `startedAt` has been explicitly set.
+  public var hasStartedAt: Bool {_storage._startedAt != nil}
+  /// Clears the value of `startedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearStartedAt() {_uniqueStorage()._startedAt = nil}
+
+  public var finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._finishedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._finishedAt = newValue}
+  }
+  /// Returns true if `finishedAt` has been explicitly set.
+  public var hasFinishedAt: Bool {_storage._finishedAt != nil}
+  /// Clears the value of `finishedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearFinishedAt() {_uniqueStorage()._finishedAt = nil}
+
+  /// Why the job failed or was cancelled.
+  public var error: String {
+    get {_storage._error}
+    set {_uniqueStorage()._error = newValue}
   }
 
-  /// Set when the metrics of current_k are known.
-  public var metrics: Segmentation_V1_KMetrics {
-    get {_storage._metrics ?? Segmentation_V1_KMetrics()}
-    set {_uniqueStorage()._metrics = newValue}
-  }
-  /// Returns true if `metrics` has been explicitly set.
-  public var hasMetrics: Bool {_storage._metrics != nil}
-  /// Clears the value of `metrics`. Subsequent reads from it will return its default value.
-  public mutating func clearMetrics() {_uniqueStorage()._metrics = nil}
-
-  public var logLine: String {
-    get {_storage._logLine}
-    set {_uniqueStorage()._logLine = newValue}
+  /// The version the job registered, once it succeeded.
+  public var modelVersion: Int32 {
+    get {_storage._modelVersion}
+    set {_uniqueStorage()._modelVersion = newValue}
   }
 
-  /// The whole job, on the final event only.
-  public var finalJob: Segmentation_V1_Job {
-    get {_storage._finalJob ?? Segmentation_V1_Job()}
-    set {_uniqueStorage()._finalJob = newValue}
+  /// Metrics of every k tried, once known.
+  public var kMetrics: [Segmentation_V1_KMetrics] {
+    get {_storage._kMetrics}
+    set {_uniqueStorage()._kMetrics = newValue}
   }
-  /// Returns true if `finalJob` has been explicitly set.
-  public var hasFinalJob: Bool {_storage._finalJob != nil}
-  /// Clears the value of `finalJob`. Subsequent reads from it will return its default value.
-  public mutating func clearFinalJob() {_uniqueStorage()._finalJob = nil}
+
+  /// Output only. The server that runs (or last ran) the job: its --replica-id. Empty until a
+  /// server takes it from a shared registry's queue.
+  public var server: String {
+    get {_storage._server}
+    set {_uniqueStorage()._server = newValue}
+  }
+
+  /// Output only. Why the job failed or was cancelled, for programs: `code` tells what to do,
+  /// `message` equals `error`, and a google.rpc.ErrorInfo (domain "segmentation.v1") gives the
+  /// reason. INVALID_ARGUMENT, FAILED_PRECONDITION or NOT_FOUND: the data or the spec must change
+  /// (reasons such as BAD_ROW, INVALID_INPUT, INVALID_K, DATASET_DELETED); UNAVAILABLE: the job
+  /// was interrupted (INTERRUPTED: its server shut down; REGISTRY_UNAVAILABLE...) and the same
+  /// spec is worth submitting again; CANCELLED: by request (CANCELLED); INTERNAL: a fault of the
+  /// server. Unset while the job runs or once it succeeded.
+  public var status: Google_Rpc_Status {
+    get {_storage._status ?? Google_Rpc_Status()}
+    set {_uniqueStorage()._status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {_storage._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Segmentation_V1_JobEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var state: Segmentation_V1_JobState = .unspecified
+
+  public var stage: String = String()
+
+  public var fraction: Double = 0
+
+  /// The k this event is about, 0 for none.
+  public var currentK: Int32 = 0
+
+  /// Set when the metrics of current_k are known.
+  public var metrics: Segmentation_V1_KMetrics {
+    get {_metrics ?? Segmentation_V1_KMetrics()}
+    set {_metrics = newValue}
+  }
+  /// Returns true if `metrics` has been explicitly set.
+  public var hasMetrics: Bool {self._metrics != nil}
+  /// Clears the value of `metrics`. Subsequent reads from it will return its default value.
+  public mutating func clearMetrics() {self._metrics = nil}
+
+  public var logLine: String = String()
+
+  /// The whole job, on the final event only.
+  public var finalJob: Segmentation_V1_Job {
+    get {_finalJob ?? Segmentation_V1_Job()}
+    set {_finalJob = newValue}
+  }
+  /// Returns true if `finalJob` has been explicitly set.
+  public var hasFinalJob: Bool {self._finalJob != nil}
+  /// Clears the value of `finalJob`. Subsequent reads from it will return its default value.
+  public mutating func clearFinalJob() {self._finalJob = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _metrics: Segmentation_V1_KMetrics? = nil
+  fileprivate var _finalJob: Segmentation_V1_Job? = nil
 }
 
 public nonisolated struct Segmentation_V1_SubmitTrainingJobRequest: Sendable {
@@ -1294,105 +1317,22 @@ nonisolated extension Segmentation_V1_TrainingSpec: SwiftProtobuf.Message, Swift
 
 nonisolated extension Segmentation_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{1}error\0\u{3}model_version\0\u{3}k_metrics\0\u{1}server\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._spec) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.stage) }()
-      case 5: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._startedAt) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._finishedAt) }()
-      case 9: try { try decoder.decodeSingularStringField(value: &self.error) }()
-      case 10: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
-      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.kMetrics) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.server) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.id.isEmpty {
-      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
-    }
-    try { if let v = self._spec {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if self.state != .unspecified {
-      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
-    }
-    if !self.stage.isEmpty {
-      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 4)
-    }
-    if self.fraction.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 5)
-    }
-    try { if let v = self._createdAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
-    try { if let v = self._startedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
-    try { if let v = self._finishedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    if !self.error.isEmpty {
-      try visitor.visitSingularStringField(value: self.error, fieldNumber: 9)
-    }
-    if self.modelVersion != 0 {
-      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 10)
-    }
-    if !self.kMetrics.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.kMetrics, fieldNumber: 11)
-    }
-    if !self.server.isEmpty {
-      try visitor.visitSingularStringField(value: self.server, fieldNumber: 12)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Segmentation_V1_Job, rhs: Segmentation_V1_Job) -> Bool {
-    if lhs.id != rhs.id {return false}
-    if lhs._spec != rhs._spec {return false}
-    if lhs.state != rhs.state {return false}
-    if lhs.stage != rhs.stage {return false}
-    if lhs.fraction != rhs.fraction {return false}
-    if lhs._createdAt != rhs._createdAt {return false}
-    if lhs._startedAt != rhs._startedAt {return false}
-    if lhs._finishedAt != rhs._finishedAt {return false}
-    if lhs.error != rhs.error {return false}
-    if lhs.modelVersion != rhs.modelVersion {return false}
-    if lhs.kMetrics != rhs.kMetrics {return false}
-    if lhs.server != rhs.server {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".JobEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}current_k\0\u{1}metrics\0\u{3}log_line\0\u{3}final_job\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}spec\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}created_at\0\u{3}started_at\0\u{3}finished_at\0\u{1}error\0\u{3}model_version\0\u{3}k_metrics\0\u{1}server\0\u{1}status\0")
 
   fileprivate class _StorageClass {
+    var _id: String = String()
+    var _spec: Segmentation_V1_TrainingSpec? = nil
     var _state: Segmentation_V1_JobState = .unspecified
     var _stage: String = String()
     var _fraction: Double = 0
-    var _currentK: Int32 = 0
-    var _metrics: Segmentation_V1_KMetrics? = nil
-    var _logLine: String = String()
-    var _finalJob: Segmentation_V1_Job? = nil
+    var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _startedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _finishedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _error: String = String()
+    var _modelVersion: Int32 = 0
+    var _kMetrics: [Segmentation_V1_KMetrics] = []
+    var _server: String = String()
+    var _status: Google_Rpc_Status? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1403,13 +1343,19 @@ nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProt
     private init() {}
 
     init(copying source: _StorageClass) {
+      _id = source._id
+      _spec = source._spec
       _state = source._state
       _stage = source._stage
       _fraction = source._fraction
-      _currentK = source._currentK
-      _metrics = source._metrics
-      _logLine = source._logLine
-      _finalJob = source._finalJob
+      _createdAt = source._createdAt
+      _startedAt = source._startedAt
+      _finishedAt = source._finishedAt
+      _error = source._error
+      _modelVersion = source._modelVersion
+      _kMetrics = source._kMetrics
+      _server = source._server
+      _status = source._status
     }
   }
 
@@ -1428,13 +1374,19 @@ nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProt
         // allocates stack space for every case branch when no optimizations are
         // enabled. https://github.com/apple/swift-protobuf/issues/1034
         switch fieldNumber {
-        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
-        case 2: try { try decoder.decodeSingularStringField(value: &_storage._stage) }()
-        case 3: try { try decoder.decodeSingularDoubleField(value: &_storage._fraction) }()
-        case 4: try { try decoder.decodeSingularInt32Field(value: &_storage._currentK) }()
-        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._metrics) }()
-        case 6: try { try decoder.decodeSingularStringField(value: &_storage._logLine) }()
-        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._finalJob) }()
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._spec) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._stage) }()
+        case 5: try { try decoder.decodeSingularDoubleField(value: &_storage._fraction) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._startedAt) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._finishedAt) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._error) }()
+        case 10: try { try decoder.decodeSingularInt32Field(value: &_storage._modelVersion) }()
+        case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._kMetrics) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._server) }()
+        case 13: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
         default: break
         }
       }
@@ -1447,47 +1399,135 @@ nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProt
       // allocates stack space for every if/case branch local when no optimizations
       // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
       // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      try { if let v = _storage._spec {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
       if _storage._state != .unspecified {
-        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 1)
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 3)
       }
       if !_storage._stage.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._stage, fieldNumber: 2)
+        try visitor.visitSingularStringField(value: _storage._stage, fieldNumber: 4)
       }
       if _storage._fraction.bitPattern != 0 {
-        try visitor.visitSingularDoubleField(value: _storage._fraction, fieldNumber: 3)
+        try visitor.visitSingularDoubleField(value: _storage._fraction, fieldNumber: 5)
       }
-      if _storage._currentK != 0 {
-        try visitor.visitSingularInt32Field(value: _storage._currentK, fieldNumber: 4)
-      }
-      try { if let v = _storage._metrics {
-        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      try { if let v = _storage._createdAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
       } }()
-      if !_storage._logLine.isEmpty {
-        try visitor.visitSingularStringField(value: _storage._logLine, fieldNumber: 6)
-      }
-      try { if let v = _storage._finalJob {
+      try { if let v = _storage._startedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._finishedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if !_storage._error.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._error, fieldNumber: 9)
+      }
+      if _storage._modelVersion != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._modelVersion, fieldNumber: 10)
+      }
+      if !_storage._kMetrics.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._kMetrics, fieldNumber: 11)
+      }
+      if !_storage._server.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._server, fieldNumber: 12)
+      }
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
       } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Segmentation_V1_JobEvent, rhs: Segmentation_V1_JobEvent) -> Bool {
+  public static func ==(lhs: Segmentation_V1_Job, rhs: Segmentation_V1_Job) -> Bool {
     if lhs._storage !== rhs._storage {
       let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
         let _storage = _args.0
         let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._spec != rhs_storage._spec {return false}
         if _storage._state != rhs_storage._state {return false}
         if _storage._stage != rhs_storage._stage {return false}
         if _storage._fraction != rhs_storage._fraction {return false}
-        if _storage._currentK != rhs_storage._currentK {return false}
-        if _storage._metrics != rhs_storage._metrics {return false}
-        if _storage._logLine != rhs_storage._logLine {return false}
-        if _storage._finalJob != rhs_storage._finalJob {return false}
+        if _storage._createdAt != rhs_storage._createdAt {return false}
+        if _storage._startedAt != rhs_storage._startedAt {return false}
+        if _storage._finishedAt != rhs_storage._finishedAt {return false}
+        if _storage._error != rhs_storage._error {return false}
+        if _storage._modelVersion != rhs_storage._modelVersion {return false}
+        if _storage._kMetrics != rhs_storage._kMetrics {return false}
+        if _storage._server != rhs_storage._server {return false}
+        if _storage._status != rhs_storage._status {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_JobEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JobEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}stage\0\u{1}fraction\0\u{3}current_k\0\u{1}metrics\0\u{3}log_line\0\u{3}final_job\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.stage) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.fraction) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.currentK) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._metrics) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.logLine) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._finalJob) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 1)
+    }
+    if !self.stage.isEmpty {
+      try visitor.visitSingularStringField(value: self.stage, fieldNumber: 2)
+    }
+    if self.fraction.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.fraction, fieldNumber: 3)
+    }
+    if self.currentK != 0 {
+      try visitor.visitSingularInt32Field(value: self.currentK, fieldNumber: 4)
+    }
+    try { if let v = self._metrics {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if !self.logLine.isEmpty {
+      try visitor.visitSingularStringField(value: self.logLine, fieldNumber: 6)
+    }
+    try { if let v = self._finalJob {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_JobEvent, rhs: Segmentation_V1_JobEvent) -> Bool {
+    if lhs.state != rhs.state {return false}
+    if lhs.stage != rhs.stage {return false}
+    if lhs.fraction != rhs.fraction {return false}
+    if lhs.currentK != rhs.currentK {return false}
+    if lhs._metrics != rhs._metrics {return false}
+    if lhs.logLine != rhs.logLine {return false}
+    if lhs._finalJob != rhs._finalJob {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -105,6 +105,7 @@ struct CancelStageTests {
                 let finished = try await services.waitForJob(job.id)
                 #expect(
                     finished.state == .cancelled, "\(stage): \(finished.state) \(finished.error)")
+                #expect(finished.failure.code == 1 && finished.failure.reason == "CANCELLED")
                 #expect(
                     finished.modelVersion == 0,
                     "\(stage): registered version \(finished.modelVersion)")

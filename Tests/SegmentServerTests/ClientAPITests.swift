@@ -12,6 +12,37 @@ import Testing
 @Suite("The API for other services", .serialized, .timeLimit(.minutes(10)))
 struct ClientAPITests {
     @Test(
+        "A failed job's status tells bad data (INVALID_ARGUMENT and its reason) from an interruption, and a succeeded job has none"
+    )
+    func jobFailureStatus() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 200, seed: 6)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            let trained = try await services.train(dataset.id, model: "ok", ks: 3...3)
+            #expect(trained.state == .succeeded && !trained.hasStatus)
+            // A filter that leaves no customer: the data or the spec must change.
+            let submitted = try await services.training.submitTrainingJob(
+                .with {
+                    $0.spec = .with {
+                        $0.modelName = "bad"; $0.datasetID = dataset.id; $0.k = 3
+                        $0.filters = [
+                            .with {
+                                $0.mode = .include; $0.column = "Country"; $0.value = "Atlantis"
+                            }
+                        ]
+                    }
+                }
+            ).job
+            let job = try await services.waitForJob(submitted.id)
+            #expect(job.state == .failed)
+            #expect(job.failure.code == 3, "\(job.status)")
+            #expect(job.failure.reason != nil && job.status.message == job.error)
+        }
+    }
+
+    @Test(
         "gzip and deflate: compressed uploads and scores are read, replies come back compressed, and the segments equal an uncompressed client's"
     )
     func compression() async throws {

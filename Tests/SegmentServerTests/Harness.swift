@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import GRPCProtobuf
 import Logging
 import SegmentationAPI
 import SegmentationEngine
@@ -190,5 +191,15 @@ func statusCode(_ body: () async throws -> Void) async -> RPCError.Code? {
         return error.code
     } catch {
         return .unknown
+    }
+}
+
+extension Segmentation_V1_Job {
+    /// `status`'s code and the reason of its ErrorInfo (read back through GRPCProtobuf's own
+    /// google.rpc.Status, as a client's library would).
+    var failure: (code: Int32, reason: String?) {
+        let bytes: [UInt8] = (try? status.serializedBytes()) ?? []
+        let decoded = try? GoogleRPCStatus(serializedBytes: bytes)
+        return (status.code, decoded?.details.first?.errorInfo?.reason)
     }
 }

@@ -244,6 +244,9 @@ struct IntegrityTests {
             try bytes.write(to: URL(fileURLWithPath: stored))
             let job = try await services.train(dataset.id, model: "edited", ks: 3...3, nInit: 1)
             #expect(job.state == .failed)
+            // For programs: DATA_LOSS, a reason, not worth resubmitting as it is.
+            #expect(job.failure.code == 15 && job.failure.reason == "DAMAGED_DATA", "\(job.status)")
+            #expect(job.status.message == job.error)
             #expect(
                 job.error.contains("damaged") && job.error.contains(dataset.files[0].name),
                 "\(job.error)")

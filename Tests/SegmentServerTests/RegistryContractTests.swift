@@ -180,6 +180,12 @@ struct RegistryContractTests {
                 reason: "restarted", at: Date(timeIntervalSince1970: 2_000), owner: nil) == 4)
         let failed = try await registry.job(id: "a")
         #expect(failed?.status == .failed && failed?.error == "restarted")
+        #expect(failed?.failure == .interrupted)
+        // A failure's code and reason are kept with it.
+        var bad = try #require(try await registry.job(id: "b"))
+        bad.failure = JobFailure(code: 3, reason: "BAD_ROW")
+        try await registry.updateJob(bad)
+        #expect(try await registry.job(id: "b")?.failure == JobFailure(code: 3, reason: "BAD_ROW"))
     }
 
     @Test(

@@ -69,6 +69,8 @@ extension ServerTests {
                 .job
             #expect(orphanNow.state == .failed)
             #expect(orphanNow.error == "server restarted")
+            // Interrupted, worth submitting again: UNAVAILABLE, INTERRUPTED.
+            #expect(orphanNow.failure.code == 14 && orphanNow.failure.reason == "INTERRUPTED")
             #expect(try await services.datasets.listDatasets(.init()).datasets.count == 1)
         }
     }

@@ -75,6 +75,12 @@ def main():
                     final = event.final_job
             if final is None or final.state != pb.training.JOB_STATE_SUCCEEDED:
                 print(f"error: job {job.id} did not succeed: {final.error if final else 'no final state'}", file=sys.stderr)
+                if final is not None and final.HasField("status"):
+                    # For programs: the code says whether resubmitting can help (UNAVAILABLE) or
+                    # the data or spec must change (INVALID_ARGUMENT...).
+                    code = next((c for c in grpc.StatusCode if c.value[0] == final.status.code), grpc.StatusCode.UNKNOWN)
+                    retry = "resubmitting may succeed" if code == grpc.StatusCode.UNAVAILABLE else "resubmitting as it is will not help"
+                    print(f"  status: {code.name} ({retry})", file=sys.stderr)
                 sys.exit(7)
             detail = connection.models.GetModel(pb.models.GetModelRequest(
                 model=pb.common.ModelRef(name=args.model, version=final.model_version)), **connection.call()).model

@@ -111,6 +111,7 @@ public actor JobManager {
             var refused = record
             refused.status = .failed
             refused.error = "the server shut down before the job started"
+            refused.failure = .interrupted
             refused.finishedAt = Date.wholeSeconds()
             try? await registry.updateJob(refused)
             // Refused, not run: a retry with the same request id (after the restart) must run it.
@@ -243,6 +244,7 @@ public actor JobManager {
         guard var job = live[id] else { return }
         job.record.status = .failed
         job.record.error = "server shut down before the job started"
+        job.record.failure = .interrupted
         job.record.finishedAt = Date.wholeSeconds()
         live[id] = nil
         try? await registry.updateJob(job.record)
@@ -431,9 +433,10 @@ public actor JobManager {
             } catch {
                 job.record.status = .failed
                 job.record.error = "could not register the model: \(error)"
+                job.record.failure = JobFailure(error)
             }
         case .failure(let error):
-            (job.record.status, job.record.error) = JobStatus.after(
+            (job.record.status, job.record.error, job.record.failure) = JobStatus.after(
                 error, stopped: job.stop.reason, sharedQueue: queue.isShared)
             logger.info(
                 "job ended",

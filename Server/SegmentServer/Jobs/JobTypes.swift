@@ -43,17 +43,26 @@ extension JobStatus {
     static func after(
         _ error: any Error, stopped reason: StopFlag.Reason?, sharedQueue: Bool
     )
-        -> (JobStatus, String)
+        -> (JobStatus, String, JobFailure?)
     {
         switch (error, reason) {
-        case (is CancellationError, .cancelled?): (.cancelled, "cancelled by request")
-        case (is CancellationError, .lost?): (.queued, "lost to another server")
+        case (is CancellationError, .cancelled?): (.cancelled, "cancelled by request", nil)
+        case (is CancellationError, .lost?): (.queued, "lost to another server", nil)
         case (is CancellationError, .shutdown?) where sharedQueue:
-            (.queued, "its server shut down; queued again")
+            (.queued, "its server shut down; queued again", nil)
         case (is CancellationError, .shutdown?):
-            (.failed, "server shut down while the job was running")
-        default: (.failed, String(describing: error))
+            (.failed, "server shut down while the job was running", .interrupted)
+        default: (.failed, String(describing: error), JobFailure(error))
         }
+    }
+}
+
+extension JobFailure {
+    /// The status code and reason an error is answered with in a call (RPCErrors' one mapping):
+    /// bad data INVALID_ARGUMENT (BAD_ROW, INVALID_INPUT...), an away registry UNAVAILABLE...
+    init(_ error: any Error) {
+        let (code, reason) = RPCErrors.codeAndReason(error)
+        self.init(code: code.rawValue, reason: reason)
     }
 }
 

@@ -50,6 +50,7 @@ struct SharedJobQueue: JobQueue {
                 var failed = claimed
                 failed.status = .failed
                 failed.error = "its dataset \(claimed.datasetID.prefix(19)) was deleted"
+                failed.failure = .datasetDeleted
                 failed.finishedAt = Date.wholeSeconds()
                 try? await registry.updateJob(failed)
                 continue

@@ -28,6 +28,15 @@ enum RPCErrors {
         return RPCError(code: code, message: message, metadata: status.rpcErrorMetadata)
     }
 
+    /// The status code and stable reason an error is answered with.
+    static func codeAndReason(_ error: any Error) -> (RPCError.Code, String) {
+        if let error = error as? RPCError {
+            return (error.code, reason(of: error) ?? StatusName.of(error.code))
+        }
+        let (code, reason, _) = classify(error)
+        return (code, reason)
+    }
+
     /// The status code, the stable reason, and any further details of an error.
     private static func classify(_ error: any Error) -> (RPCError.Code, String, [ErrorDetails]) {
         switch error {
@@ -257,14 +266,28 @@ extension RPCErrors {
 
     /// UNAVAILABLE, NOT_FOUND... as the reason of an error that has no more specific one.
     static func reasonName(_ code: RPCError.Code) -> String {
-        // gRPC's name; grpc-swift's case is internalError
-        if code == .internalError { return "INTERNAL" }
-        var words: [String] = []
-        for character in String(describing: code) {
-            if character.isUppercase { words.append("") }
-            if words.isEmpty { words.append("") }
-            words[words.count - 1].append(character.uppercased())
+        StatusName.of(code)
+    }
+
+    /// The ErrorInfo reason an error's details carry, if any.
+    static func reason(of error: RPCError) -> String? {
+        guard let status = try? error.unpackGoogleRPCStatus() else { return nil }
+        for detail in status.details {
+            if let info = detail.errorInfo { return info.reason }
         }
-        return words.joined(separator: "_")
+        return nil
+    }
+
+    /// A google.rpc.Status message (as in Job.status) with an ErrorInfo of `reason`.
+    static func status(code: Int, message: String, reason: String) -> Google_Rpc_Status {
+        let status = GoogleRPCStatus(
+            code: Status.Code(rawValue: code).flatMap { RPCError.Code($0) } ?? .unknown,
+            message: message,
+            details: [.errorInfo(reason: reason, domain: domain)])
+        let bytes: [UInt8] = (try? status.serializedBytes()) ?? []
+        return (try? Google_Rpc_Status(serializedBytes: bytes))
+            ?? .with {
+                $0.code = Int32(code); $0.message = message
+            }
     }
 }

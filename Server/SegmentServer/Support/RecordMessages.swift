@@ -66,6 +66,19 @@ extension JobRecord {
             $0.modelVersion = Int32(modelVersion ?? 0)
             $0.kMetrics = kMetrics.map(\.proto)
             $0.server = owner ?? ""
+            if let failure = statusFailure {
+                $0.status = RPCErrors.status(
+                    code: failure.code, message: error ?? "", reason: failure.reason)
+            }
+        }
+    }
+
+    /// A cancelled job's is always CANCELLED; a failed one's as stored.
+    private var statusFailure: JobFailure? {
+        switch status {
+        case .cancelled: .cancelled
+        case .failed: failure ?? .unknown
+        default: nil
         }
     }
 }

@@ -418,7 +418,10 @@ extension TransactionLoader {
         for i in 0..<table.count { bought[Int(table.customer[i])] += table.amount[i] }
         var without = Set<Int32>()
         var netted = 0.0
-        for (customer, amount) in cancelledSpend where bought[Int(customer)] > 0 {
+        // In customer order: a dictionary's order differs between runs, and so would the
+        // floating-point sum (the report would differ in its last digit for the same data).
+        for (customer, amount) in cancelledSpend.sorted(by: { $0.key < $1.key })
+        where bought[Int(customer)] > 0 {
             netted += min(amount, bought[Int(customer)])
             if bought[Int(customer)] - amount <= 0 { without.insert(customer) }
         }

@@ -13,8 +13,8 @@ extension CatalogStore {
             _ = try await transaction.rows(
                 """
                 INSERT INTO jobs (id, model_name, dataset_id, configuration_json, status, stage, fraction, created_at,
-                    started_at, finished_at, error, model_version, k_metrics_json, owner)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    started_at, finished_at, error, model_version, k_metrics_json, error_code, error_reason, owner)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [job.id] + columns.values + [job.owner])
             return job.id
         }
@@ -35,7 +35,7 @@ extension CatalogStore {
             """
             UPDATE jobs SET model_name = ?, dataset_id = ?, configuration_json = ?, status = ?, stage = ?,
                 fraction = ?, created_at = ?, started_at = ?, finished_at = ?, error = ?, model_version = ?,
-                k_metrics_json = ?
+                k_metrics_json = ?, error_code = ?, error_reason = ?
             WHERE id = ? AND (CAST(? AS TEXT) IS NULL OR (owner = ? AND status = 'running'))
             RETURNING id
             """, columns.values + [job.id, job.owner, job.owner])
@@ -78,10 +78,11 @@ extension CatalogStore {
         try await write { transaction in
             try await transaction.rows(
                 """
-                UPDATE jobs SET status = 'failed', error = ?, finished_at = ?
+                UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, error_code = ?, error_reason = ?
                 WHERE status IN ('queued', 'running') AND (CAST(? AS TEXT) IS NULL OR owner = ?)
                 RETURNING id
-                """, reason, date.timeIntervalSince1970, owner, owner
+                """, reason, date.timeIntervalSince1970, JobFailure.interrupted.code,
+                JobFailure.interrupted.reason, owner, owner
             ).count
         }
     }
@@ -97,7 +98,8 @@ struct JobColumns: Sendable {
             job.modelName, job.datasetID, try JSON.text(job.configuration), job.status.rawValue,
             job.stage, job.fraction, job.createdAt.timeIntervalSince1970,
             job.startedAt?.timeIntervalSince1970, job.finishedAt?.timeIntervalSince1970,
-            job.error, job.modelVersion, try JSON.text(job.kMetrics),
+            job.error, job.modelVersion, try JSON.text(job.kMetrics), job.failure?.code,
+            job.failure?.reason,
         ]
     }
 }
@@ -115,6 +117,14 @@ extension JobRecord {
             createdAt: try row.date("created_at"), startedAt: try row.optionalDate("started_at"),
             finishedAt: try row.optionalDate("finished_at"), error: try row.optionalText("error"),
             modelVersion: try row.optionalInt("model_version"),
-            kMetrics: try row.json("k_metrics_json"), owner: try row.optionalText("owner"))
+            kMetrics: try row.json("k_metrics_json"), owner: try row.optionalText("owner"),
+            failure: try Self.failure(row))
+    }
+
+    private static func failure(_ row: StoredRow) throws -> JobFailure? {
+        guard let code = try row.optionalInt("error_code"),
+            let reason = try row.optionalText("error_reason")
+        else { return nil }
+        return JobFailure(code: code, reason: reason)
     }
 }

@@ -87,6 +87,12 @@ public enum CatalogSchema {
                 // Old windows are dropped by hour on every write.
                 "CREATE INDEX drift_windows_by_hour ON drift_windows(hour)",
             ]),
+        Migration(
+            version: 6, name: "job failure reasons",
+            statements: [
+                "ALTER TABLE jobs ADD COLUMN error_code INTEGER",
+                "ALTER TABLE jobs ADD COLUMN error_reason TEXT",
+            ]),
     ]
 
     static var newest: Int { migrations.last!.version }

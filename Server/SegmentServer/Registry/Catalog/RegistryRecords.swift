@@ -70,6 +70,30 @@ public struct JobRecord: Sendable, Equatable {
     /// The server that claimed it from a shared queue (`ServerConfiguration.replicaID`), which
     /// alone may write it while it runs; nil for a job no server claimed (one server's own).
     public var owner: String? = nil
+    /// Why it failed, for programs (nil while it runs, once it succeeded, and for a cancelled job,
+    /// whose reason is always CANCELLED).
+    public var failure: JobFailure? = nil
+}
+
+/// Why a job failed: a google.rpc.Code value that tells a program what to do (UNAVAILABLE: submit
+/// it again; INVALID_ARGUMENT, FAILED_PRECONDITION, NOT_FOUND: change the data or the spec) and
+/// the stable reason of the error's ErrorInfo ("BAD_ROW", "INTERRUPTED"...).
+public struct JobFailure: Sendable, Equatable {
+    public var code: Int
+    public var reason: String
+
+    public init(code: Int, reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    /// The job's server shut down or stopped answering while it ran: the spec is worth submitting again.
+    public static let interrupted = JobFailure(code: 14, reason: "INTERRUPTED")
+    public static let cancelled = JobFailure(code: 1, reason: "CANCELLED")
+    /// Its dataset was deleted before it ran.
+    public static let datasetDeleted = JobFailure(code: 9, reason: "DATASET_DELETED")
+    /// A failure stored before reasons were (registry schema 5 and older).
+    public static let unknown = JobFailure(code: 2, reason: "UNKNOWN")
 }
 
 /// A client's idempotency key (AIP-155 `request_id`) and what its request produced.

@@ -53,7 +53,8 @@ extension PostgresRegistry: SharedRegistry {
         let rows = try await gated(
             """
             UPDATE jobs SET status = 'running', owner = \(owner), heartbeat_at = EXTRACT(EPOCH FROM clock_timestamp()),
-                attempts = attempts + 1, started_at = EXTRACT(EPOCH FROM clock_timestamp()), stage = 'reading', error = NULL
+                attempts = attempts + 1, started_at = EXTRACT(EPOCH FROM clock_timestamp()), stage = 'reading', error = NULL,
+                error_code = NULL, error_reason = NULL
             WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND NOT cancel_requested
                         ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
             RETURNING *
@@ -115,7 +116,8 @@ extension PostgresRegistry: SharedRegistry {
             UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END,
                 finished_at = EXTRACT(EPOCH FROM clock_timestamp()),
                 error = CASE WHEN cancel_requested THEN 'cancelled by request; its server had stopped responding'
-                             ELSE 'its server stopped responding, on each of ' || attempts || ' attempts' END
+                             ELSE 'its server stopped responding, on each of ' || attempts || ' attempts' END,
+                error_code = \(JobFailure.interrupted.code), error_reason = \(JobFailure.interrupted.reason)
             WHERE status = 'running' AND heartbeat_at < EXTRACT(EPOCH FROM clock_timestamp()) - \(stalledAfter)
             RETURNING id
             """
