@@ -53,7 +53,7 @@ actor InMemoryRegistry: Registry {
     func datasetIDs() -> Set<String> { Set(datasetRecords.keys) }
 
     func deleteDataset(id: String, force: Bool) throws -> [String] {
-        guard datasetRecords[id] != nil else { throw RegistryError.notFound("dataset '\(id)'") }
+        guard datasetRecords[id] != nil else { throw RegistryError.notFound(.dataset(id)) }
         if jobRecords.values.contains(where: { $0.datasetID == id && !$0.status.isFinished }) {
             throw RegistryError.datasetInUse(
                 "dataset \(id.prefix(19)) is being used by a queued or running job; cancel it first"
@@ -144,7 +144,7 @@ actor InMemoryRegistry: Registry {
     }
 
     func versions(of name: String) throws -> [VersionRecord] {
-        guard let versions = stored[name] else { throw RegistryError.notFound("model '\(name)'") }
+        guard let versions = stored[name] else { throw RegistryError.notFound(.model(name)) }
         return versions.keys.sorted().map { versions[$0]!.record }
     }
 
@@ -152,7 +152,7 @@ actor InMemoryRegistry: Registry {
 
     func modelBytes(_ name: String, _ number: Int) throws -> Data {
         guard let version = stored[name]?[number] else {
-            throw RegistryError.notFound("model version \(name)@\(number)")
+            throw RegistryError.notFound(.version(name, number))
         }
         return version.bytes
     }
@@ -221,7 +221,7 @@ actor InMemoryRegistry: Registry {
     ) throws -> Int? {
         try Names.validateAlias(alias)
         guard stored[name]?[version] != nil else {
-            throw RegistryError.notFound("model version \(name)@\(version)")
+            throw RegistryError.notFound(.version(name, version))
         }
         let previous = aliasTable[name]?[alias]
         try expecting?.check(previous, model: name, alias: alias)
@@ -232,7 +232,7 @@ actor InMemoryRegistry: Registry {
 
     func deleteAlias(_ name: String, alias: String, by actor: AliasActor) throws {
         guard let previous = aliasTable[name]?.removeValue(forKey: alias) else {
-            throw RegistryError.notFound("alias '\(alias)' of model '\(name)'")
+            throw RegistryError.notFound(.alias(model: name, alias: alias))
         }
         recordChange(name, alias, .deleted, from: previous, to: nil, actor)
     }
@@ -241,7 +241,7 @@ actor InMemoryRegistry: Registry {
         _ name: String, _ number: Int, force: Bool, by actor: AliasActor
     ) throws -> [String] {
         guard stored[name]?[number] != nil else {
-            throw RegistryError.notFound("model version \(name)@\(number)")
+            throw RegistryError.notFound(.version(name, number))
         }
         let aliases = (aliasTable[name] ?? [:]).filter { $0.value == number }.keys.sorted()
         if !aliases.isEmpty && !force {

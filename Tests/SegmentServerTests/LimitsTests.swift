@@ -391,10 +391,20 @@ struct LimitsTests {
             }
             let missingStatus = try #require(missing)
             #expect(missingStatus.code == .notFound)
-            let missingDetails = missingStatus.details.map { String(describing: $0) }
-            #expect(
-                missingDetails.contains { $0.contains("model") && $0.contains("ghost") },
-                "\(missingDetails)")
+            // The resource name, for programs: models/NAME[/versions/N | /aliases/A].
+            func resource(_ status: GoogleRPCStatus?) -> (type: String, name: String)? {
+                status?.details.compactMap(\.resourceInfo).first.map { ($0.type, $0.name) }
+            }
+            #expect(resource(missingStatus)! == ("model", "models/ghost"))
+            let missingVersion = await status {
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "m@9") })
+            }
+            #expect(resource(missingVersion)! == ("model version", "models/m/versions/9"))
+            let missingAlias = await status {
+                _ = try await services.models.getModel(.with { $0.model = .init(text: "m@gold") })
+            }
+            #expect(resource(missingAlias)! == ("alias", "models/m/aliases/gold"))
+            #expect(missingAlias?.message == "alias 'gold' of model 'm' not found")
             // A refused request field is named as a field violation too.
             let badPage = await status {
                 _ = try await services.models.listModels(.with { $0.pageSize = -1 })

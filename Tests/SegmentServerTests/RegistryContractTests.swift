@@ -140,7 +140,7 @@ struct RegistryContractTests {
         await #expect(throws: RegistryError.self) {
             try await registry.deleteDataset(id: "d2", force: true)
         }
-        await #expect(throws: RegistryError.notFound("dataset 'nope'")) {
+        await #expect(throws: RegistryError.notFound(.dataset("nope"))) {
             try await registry.deleteDataset(id: "nope", force: false)
         }
     }
@@ -205,7 +205,7 @@ struct RegistryContractTests {
         #expect(try await registry.addVersion(try version("m"), completing: nil).version == 2)
         #expect(try await registry.addVersion(try version("other"), completing: nil).version == 1)
         #expect(try await registry.versions(of: "m").map(\.version) == [1, 2])
-        await #expect(throws: RegistryError.notFound("model 'ghost'")) {
+        await #expect(throws: RegistryError.notFound(.model("ghost"))) {
             try await registry.versions(of: "ghost")
         }
         #expect(try await registry.version("m", 2)?.silhouette == Self.model.metrics.silhouette)

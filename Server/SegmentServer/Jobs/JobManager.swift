@@ -134,7 +134,7 @@ public actor JobManager {
     public func job(id: String) async throws -> JobRecord {
         if let job = live[id]?.record { return job }
         guard let job = try await registry.job(id: id) else {
-            throw RegistryError.notFound("job \(id.quotedForMessage)")
+            throw RegistryError.notFound(.job(id))
         }
         return job
     }

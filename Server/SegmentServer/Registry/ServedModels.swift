@@ -186,7 +186,7 @@ public final class ServedModels: Sendable {
             }
         }
         guard !records.isEmpty else {
-            throw RegistryError.notFound("model \(name.quotedForMessage)")
+            throw RegistryError.notFound(.model(name))
         }
         return records.sorted { $0.version < $1.version }
     }
@@ -288,7 +288,7 @@ public final class ServedModels: Sendable {
             let resolved = try await model(
                 reference.name, version: try await resolveVersionCatchingUp(reference))
             guard let source = try await registry.version(resolved.name, resolved.version) else {
-                throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
+                throw RegistryError.notFound(.version(resolved.name, resolved.version))
             }
             let edited = try resolved.model.editingSegment(
                 segment, name: name, description: description, actions: actions, author: author)
@@ -397,7 +397,7 @@ struct View {
                 throw RegistryError.corrupt(
                     "model version \(reference) cannot be served: \(problem)")
             }
-            throw RegistryError.notFound("model \(reference.name.quotedForMessage)")
+            throw RegistryError.notFound(.model(reference.name))
         }
         switch reference.selector {
         case .latest:
@@ -410,13 +410,12 @@ struct View {
                     "model version \(reference) cannot be served: \(problem)")
             }
             guard known.contains(number) else {
-                throw RegistryError.notFound("model version \(reference)")
+                throw RegistryError.notFound(.version(reference.name, number))
             }
             return number
         case .alias(let alias):
             guard let number = aliases[reference.name]?[alias] else {
-                throw RegistryError.notFound(
-                    "alias \(alias.quotedForMessage) of model \(reference.name.quotedForMessage)")
+                throw RegistryError.notFound(.alias(model: reference.name, alias: alias))
             }
             return number
         }

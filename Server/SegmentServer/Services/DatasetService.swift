@@ -128,7 +128,7 @@ struct DatasetService: Segmentation_V1_DatasetService.SimpleServiceProtocol {
         request: Segmentation_V1_GetDatasetRequest, context: ServerContext
     ) async throws -> Segmentation_V1_GetDatasetResponse {
         guard let dataset = try await registry.dataset(id: request.id) else {
-            throw RegistryError.notFound("dataset \(request.id.quotedForMessage)")
+            throw RegistryError.notFound(.dataset(request.id))
         }
         return .with { $0.dataset = dataset.proto }
     }

@@ -61,7 +61,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
     ) async throws -> Segmentation_V1_GetModelResponse {
         let resolved = try await models.resolve(try ModelReference(request.model))
         guard let version = models.record(resolved.name, resolved.version) else {
-            throw RegistryError.notFound("model version \(resolved.name)@\(resolved.version)")
+            throw RegistryError.notFound(.version(resolved.name, resolved.version))
         }
         let detail = resolved.model.detail(
             version: version.proto(aliases: models.aliases(of: resolved.name)),
@@ -320,8 +320,7 @@ struct ModelRegistryService: Segmentation_V1_ModelRegistry.SimpleServiceProtocol
         guard let version = try await registry.version(resolved.name, resolved.version),
             let dataset = try await registry.dataset(id: version.datasetID)
         else {
-            throw RegistryError.notFound(
-                "the training dataset of \(resolved.name)@\(resolved.version)")
+            throw RegistryError.notFound(.trainingData(resolved.name, resolved.version))
         }
         let store = self.store
         try await OffPool.run(name: "verify") { try store.verify(dataset) }

@@ -35,7 +35,7 @@ struct TrainingService: Segmentation_V1_TrainingService.SimpleServiceProtocol {
             throw InvalidField("spec.dataset_id", "spec.dataset_id is required")
         }
         guard let dataset = try await registry.dataset(id: spec.datasetID) else {
-            throw RegistryError.notFound("dataset \(spec.datasetID.quotedForMessage)")
+            throw RegistryError.notFound(.dataset(spec.datasetID))
         }
         let configuration = try TrainingSpecs.configuration(
             spec, dataset: dataset.shape, limits: limits)

@@ -42,15 +42,13 @@ enum RPCErrors {
         switch error {
         case let error as RegistryError:
             switch error {
-            case .notFound(let what):
-                let words = what.split(separator: " ", maxSplits: 1)
+            case .notFound(let resource):
                 return (
                     .notFound, "NOT_FOUND",
                     [
                         .resourceInfo(
-                            type: String(words.first ?? ""),
-                            name: String(words.last ?? "").cutToUTF8(200),
-                            errorDescription: "not found")
+                            type: resource.type, name: resource.name.cutToUTF8(200),
+                            errorDescription: "\(resource.prose) not found".cutToUTF8(200))
                     ]
                 )
             case .aliasedVersion: return (.failedPrecondition, "ALIASED_VERSION", [])

@@ -49,7 +49,7 @@ extension CatalogStore {
                 try await transaction.exists(
                     "SELECT 1 FROM datasets WHERE id = ?\(transaction.forUpdate)", id)
             else {
-                throw RegistryError.notFound("dataset \(Names.quoted(id))")
+                throw RegistryError.notFound(.dataset(id))
             }
             if try await transaction.exists(
                 "SELECT 1 FROM jobs WHERE dataset_id = ? AND status IN ('queued', 'running')", id)

@@ -40,8 +40,7 @@ extension CatalogStore {
             RETURNING id
             """, columns.values + [job.id, job.owner, job.owner])
         guard updated.count == 1 else {
-            throw RegistryError.notFound(
-                job.owner == nil ? "job \(job.id)" : "job \(job.id) (held by this server)")
+            throw RegistryError.notFound(job.owner == nil ? .job(job.id) : .heldJob(job.id))
         }
     }
 

@@ -78,7 +78,7 @@ extension CatalogStore {
     public func versions(of name: String) async throws -> [VersionRecord] {
         try await read { transaction in
             guard try await transaction.exists("SELECT 1 FROM models WHERE name = ?", name) else {
-                throw RegistryError.notFound("model \(name.quotedForMessage)")
+                throw RegistryError.notFound(.model(name))
             }
             // A row that does not decode is left out here and named by corruptVersions().
             return try await transaction.rows(
@@ -103,7 +103,7 @@ extension CatalogStore {
                     name, number
                 ).first
             else {
-                throw RegistryError.notFound("model version \(name)@\(number)")
+                throw RegistryError.notFound(.version(name, number))
             }
             let data = try row.blob("model_blob")
             // A version written without a checksum (by an older binary) cannot be checked, not
@@ -177,7 +177,7 @@ extension CatalogStore {
                     "SELECT 1 FROM versions WHERE model = ? AND version = ?\(transaction.forShare)",
                     name, version)
             else {
-                throw RegistryError.notFound("model version \(name)@\(version)")
+                throw RegistryError.notFound(.version(name, version))
             }
             let previous = try await transaction.rows(
                 "SELECT version FROM aliases WHERE model = ? AND alias = ?\(transaction.forUpdate)",
@@ -202,8 +202,7 @@ extension CatalogStore {
             let removed = try await transaction.rows(
                 "DELETE FROM aliases WHERE model = ? AND alias = ? RETURNING version", name, alias)
             guard let previous = try removed.first?.int("version") else {
-                throw RegistryError.notFound(
-                    "alias \(alias.quotedForMessage) of model \(name.quotedForMessage)")
+                throw RegistryError.notFound(.alias(model: name, alias: alias))
             }
             try await Self.recordAliasChange(
                 name, alias, .deleted, from: previous, to: nil, actor, transaction)
@@ -277,7 +276,7 @@ extension CatalogStore {
                 "SELECT 1 FROM versions WHERE model = ? AND version = ?\(transaction.forUpdate)",
                 name, number)
         else {
-            throw RegistryError.notFound("model version \(name)@\(number)")
+            throw RegistryError.notFound(.version(name, number))
         }
         let aliases = try await transaction.rows(
             "SELECT alias FROM aliases WHERE model = ? AND version = ? ORDER BY alias", name, number

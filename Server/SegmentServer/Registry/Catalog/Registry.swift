@@ -45,8 +45,59 @@ extension Registry {
     }
 }
 
+/// Something a call names that may not exist, with its resource name (AIP-122:
+/// `models/shop/versions/3`), which error details carry for programs.
+public enum Resource: Sendable, Equatable {
+    case model(String)
+    case version(String, Int)
+    case alias(model: String, alias: String)
+    case dataset(String)
+    case job(String)
+    /// A job this server no longer holds (another replica took it over).
+    case heldJob(String)
+    /// The stored dataset a version was trained on.
+    case trainingData(String, Int)
+
+    /// "models/shop/versions/3", "datasets/sha256:...", "jobs/job-...".
+    public var name: String {
+        switch self {
+        case .model(let model): "models/\(model)"
+        case .version(let model, let version): "models/\(model)/versions/\(version)"
+        case .alias(let model, let alias): "models/\(model)/aliases/\(alias)"
+        case .dataset(let id): "datasets/\(id)"
+        case .job(let id), .heldJob(let id): "jobs/\(id)"
+        case .trainingData(let model, let version): "models/\(model)/versions/\(version)/dataset"
+        }
+    }
+
+    /// google.rpc.ResourceInfo's resource_type.
+    public var type: String {
+        switch self {
+        case .model: "model"
+        case .version: "model version"
+        case .alias: "alias"
+        case .dataset, .trainingData: "dataset"
+        case .job, .heldJob: "job"
+        }
+    }
+
+    /// In words, for messages.
+    public var prose: String {
+        switch self {
+        case .model(let model): "model \(model.quotedForMessage)"
+        case .version(let model, let version): "model version \(model)@\(version)"
+        case .alias(let model, let alias):
+            "alias \(alias.quotedForMessage) of model \(model.quotedForMessage)"
+        case .dataset(let id): "dataset \(id.quotedForMessage)"
+        case .job(let id): "job \(id.quotedForMessage)"
+        case .heldJob(let id): "job \(id.quotedForMessage) (held by this server)"
+        case .trainingData(let model, let version): "the training dataset of \(model)@\(version)"
+        }
+    }
+}
+
 public enum RegistryError: Error, Equatable, CustomStringConvertible {
-    case notFound(String)
+    case notFound(Resource)
     case aliasedVersion(name: String, version: Int, aliases: [String])
     case invalid(String)
     case storage(String)
@@ -70,7 +121,7 @@ public enum RegistryError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .notFound(let what): "\(what) not found"
+        case .notFound(let resource): "\(resource.prose) not found"
         case .aliasedVersion(let name, let version, let aliases):
             "\(name)@\(version) is pointed at by alias \(aliases.sorted().joined(separator: ", ")); move or delete the alias first, or force the delete"
         case .invalid(let message): message

@@ -162,7 +162,7 @@ extension PostgresRegistry: SharedRegistry {
                         "SELECT * FROM jobs WHERE id = \(jobID)", logger: logger
                     ).collect().first
                 else {
-                    throw RegistryError.notFound("job \(jobID.quotedForMessage)")
+                    throw RegistryError.notFound(.job(jobID))
                 }
                 return try JobRecord(row: PostgresTransaction.stored(stored))
             }
