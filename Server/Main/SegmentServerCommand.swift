@@ -5,12 +5,15 @@ import SegmentBuild
 import SegmentServer
 import ServiceLifecycle
 
-@main
 struct SegmentServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segment-server",
         abstract: "Trains and hosts versioned customer-segmentation models over gRPC.",
-        discussion: "Every option falls back to its environment variable, then to its default.",
+        discussion: """
+            Every option falls back to its environment variable, then to its default. \
+            Backups of the embedded store: segment-server backup --to FILE, and segment-server \
+            restore --from FILE --data-dir DIR (each with --help).
+            """,
         version: BuildInfo.current.line(program: "segment-server"))
 
     @Option(help: "Address to listen on (env SEGMENT_HOST; default 127.0.0.1).")

@@ -42,6 +42,85 @@ struct ProcessTests {
     }
 
     @Test(
+        "segment-server backup while serving, restore into a fresh folder: the restored server scores identically; a damaged, truncated or misplaced restore is refused and writes nothing",
+        .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
+    func backupAndRestore() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "segment-backup-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        func at(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
+        let sample = at("tx.csv")
+        #expect(
+            try await Self.run(
+                Self.client,
+                ["generate-sample", "--customers", "400", "--seed", "8", "--file", sample]
+            ).status == 0)
+        let first = try await ServerProcess.start(dataDirectory: at("a"))
+        defer { first.stopWithoutWaiting() }
+        let env = ["SEGMENT_SERVER": "127.0.0.1:\(first.port)"]
+        let trained = try await Self.run(
+            Self.client, ["train", sample, "--model", "shop", "--k", "3", "--wait"],
+            environment: env)
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(
+            try await Self.run(
+                Self.client, ["models", "alias", "shop", "production", "1"], environment: env
+            ).status == 0)
+        let before = try await Self.run(
+            Self.client, ["score", "--model", "shop@production", sample, "-o", "csv"],
+            environment: env)
+        // Taken while the server runs.
+        let backup = try await Self.run(
+            Self.server, ["backup", "--data-dir", at("a"), "--to", at("shop.backup")])
+        #expect(
+            backup.status == 0
+                && backup.stdout.hasPrefix("backed up 1 models, 1 versions and 1 datasets"),
+            "\(backup.status) \(backup.stdout) \(backup.stderr)")
+
+        // Damaged and truncated copies are refused (65) and leave no registry behind.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: at("shop.backup")))
+        bytes[bytes.count / 2] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: at("damaged.backup")))
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: at("short.backup")))
+        for (file, says) in [("damaged.backup", "checksum"), ("short.backup", "truncated")] {
+            let refused = try await Self.run(
+                Self.server, ["restore", "--from", at(file), "--data-dir", at("c")])
+            #expect(
+                refused.status == 65 && refused.stderr.contains(says)
+                    && refused.stderr.split(separator: "\n").count == 1,
+                "\(file): \(refused.status) \(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: at("c/registry.sqlite")))
+        }
+        let restored = try await Self.run(
+            Self.server, ["restore", "--from", at("shop.backup"), "--data-dir", at("b")])
+        #expect(restored.status == 0, "\(restored.stderr)")
+        // Never over a registry.
+        #expect(
+            try await Self.run(
+                Self.server, ["restore", "--from", at("shop.backup"), "--data-dir", at("b")]
+            ).status == 73)
+        #expect(
+            try await Self.run(
+                Self.server, ["backup", "--data-dir", at("nothing"), "--to", at("x.backup")]
+            ).status == 73)
+
+        let second = try await ServerProcess.start(dataDirectory: at("b"))
+        defer { second.stopWithoutWaiting() }
+        let restoredEnv = ["SEGMENT_SERVER": "127.0.0.1:\(second.port)"]
+        let after = try await Self.run(
+            Self.client, ["score", "--model", "shop@production", sample, "-o", "csv"],
+            environment: restoredEnv)
+        #expect(after.status == 0 && after.stdout == before.stdout && before.stdout.count > 1000)
+        // Its training data came along: the version can be exported and retrained from.
+        let exported = try await Self.run(
+            Self.client, ["models", "export", "shop@1", "--output", at("export.csv")],
+            environment: restoredEnv)
+        #expect(exported.status == 0, "\(exported.stderr)")
+    }
+
+    @Test(
         "--version on both binaries: the version, the commit and the build date, the same build",
         .enabled(if: built, "build the executables first (swift build); scripts/test.sh does"))
     func versions() async throws {

@@ -52,7 +52,12 @@ public struct DatasetStore: Sendable {
     }
 
     public func folder(for id: String) -> String {
-        (root as NSString).appendingPathComponent(id.replacingOccurrences(of: "sha256:", with: ""))
+        (root as NSString).appendingPathComponent(Self.folderName(for: id))
+    }
+
+    /// A dataset's folder under the datasets root: its hash.
+    static func folderName(for id: String) -> String {
+        id.replacingOccurrences(of: "sha256:", with: "")
     }
 
     public func paths(of dataset: DatasetRecord) -> [String] {
