@@ -179,6 +179,32 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ExportModel" metadata.
+        public enum ExportModel: Sendable {
+            /// Request type for "ExportModel".
+            public typealias Input = Segmentation_V1_ExportModelRequest
+            /// Response type for "ExportModel".
+            public typealias Output = Segmentation_V1_ExportModelResponse
+            /// Descriptor for "ExportModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "ExportModel",
+                type: .serverStreaming
+            )
+        }
+        /// Namespace for "ImportModel" metadata.
+        public enum ImportModel: Sendable {
+            /// Request type for "ImportModel".
+            public typealias Input = Segmentation_V1_ImportModelRequest
+            /// Response type for "ImportModel".
+            public typealias Output = Segmentation_V1_ImportModelResponse
+            /// Descriptor for "ImportModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.ModelRegistry"),
+                method: "ImportModel",
+                type: .clientStreaming
+            )
+        }
         /// Descriptors for all methods in the "segmentation.v1.ModelRegistry" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListModels.descriptor,
@@ -192,7 +218,9 @@ public enum Segmentation_V1_ModelRegistry: Sendable {
             DiffModels.descriptor,
             ListAliasHistory.descriptor,
             GetDrift.descriptor,
-            ListSegmentSizes.descriptor
+            ListSegmentSizes.descriptor,
+            ExportModel.descriptor,
+            ImportModel.descriptor
         ]
     }
 }
@@ -440,6 +468,50 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_ListSegmentSizesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListSegmentSizesResponse>
+
+        /// Handle the "ExportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: one version's model as it is stored, to move it to another server
+        /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+        /// > message a part of its bytes (at most 1 MiB each).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_ExportModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ExportModelResponse` messages.
+        func exportModel(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_ExportModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportModelResponse>
+
+        /// Handle the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Client streaming: a model exported from this or another server, registered as a new version
+        /// > of `name` (default: the name it was exported under). The first message carries the header,
+        /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+        /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+        /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+        /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+        /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_ImportModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ImportModelResponse` messages.
+        func importModel(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_ImportModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ImportModelResponse>
     }
 
     /// Service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -671,6 +743,50 @@ extension Segmentation_V1_ModelRegistry {
             request: GRPCCore.ServerRequest<Segmentation_V1_ListSegmentSizesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ListSegmentSizesResponse>
+
+        /// Handle the "ExportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: one version's model as it is stored, to move it to another server
+        /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+        /// > message a part of its bytes (at most 1 MiB each).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ExportModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_ExportModelResponse` messages.
+        func exportModel(
+            request: GRPCCore.ServerRequest<Segmentation_V1_ExportModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportModelResponse>
+
+        /// Handle the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Client streaming: a model exported from this or another server, registered as a new version
+        /// > of `name` (default: the name it was exported under). The first message carries the header,
+        /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+        /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+        /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+        /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+        /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_ImportModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_ImportModelResponse` message.
+        func importModel(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_ImportModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ImportModelResponse>
     }
 
     /// Simple service protocol for the "segmentation.v1.ModelRegistry" service.
@@ -901,6 +1017,51 @@ extension Segmentation_V1_ModelRegistry {
             request: Segmentation_V1_ListSegmentSizesRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_ListSegmentSizesResponse
+
+        /// Handle the "ExportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: one version's model as it is stored, to move it to another server
+        /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+        /// > message a part of its bytes (at most 1 MiB each).
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_ExportModelRequest` message.
+        ///   - response: A response stream of `Segmentation_V1_ExportModelResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func exportModel(
+            request: Segmentation_V1_ExportModelRequest,
+            response: GRPCCore.RPCWriter<Segmentation_V1_ExportModelResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Client streaming: a model exported from this or another server, registered as a new version
+        /// > of `name` (default: the name it was exported under). The first message carries the header,
+        /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+        /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+        /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+        /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+        /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Segmentation_V1_ImportModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_ImportModelResponse` to respond with.
+        func importModel(
+            request: GRPCCore.RPCAsyncSequence<Segmentation_V1_ImportModelRequest, any Swift.Error>,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_ImportModelResponse
     }
 }
 
@@ -1040,6 +1201,28 @@ extension Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.ExportModel.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ExportModelRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ExportModelResponse>(),
+            handler: { request, context in
+                try await self.exportModel(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Segmentation_V1_ModelRegistry.Method.ImportModel.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ImportModelRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ImportModelResponse>(),
+            handler: { request, context in
+                try await self.importModel(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1173,6 +1356,28 @@ extension Segmentation_V1_ModelRegistry.ServiceProtocol {
     ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ListSegmentSizesResponse> {
         let response = try await self.listSegmentSizes(
             request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func exportModel(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_ExportModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportModelResponse> {
+        let response = try await self.exportModel(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func importModel(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_ImportModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ImportModelResponse> {
+        let response = try await self.importModel(
+            request: request,
             context: context
         )
         return GRPCCore.StreamingServerResponse(single: response)
@@ -1336,6 +1541,36 @@ extension Segmentation_V1_ModelRegistry.SimpleServiceProtocol {
         return GRPCCore.ServerResponse<Segmentation_V1_ListSegmentSizesResponse>(
             message: try await self.listSegmentSizes(
                 request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func exportModel(
+        request: GRPCCore.ServerRequest<Segmentation_V1_ExportModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_ExportModelResponse> {
+        return GRPCCore.StreamingServerResponse<Segmentation_V1_ExportModelResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.exportModel(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func importModel(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_ImportModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_ImportModelResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_ImportModelResponse>(
+            message: try await self.importModel(
+                request: request.messages,
                 context: context
             ),
             metadata: [:]
@@ -1632,6 +1867,60 @@ extension Segmentation_V1_ModelRegistry {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ListSegmentSizesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ListSegmentSizesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ExportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: one version's model as it is stored, to move it to another server
+        /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+        /// > message a part of its bytes (at most 1 MiB each).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ExportModelRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ExportModelRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ExportModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func exportModel<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ExportModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ExportModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ExportModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportModelResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Client streaming: a model exported from this or another server, registered as a new version
+        /// > of `name` (default: the name it was exported under). The first message carries the header,
+        /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+        /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+        /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+        /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+        /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Segmentation_V1_ImportModelRequest` messages.
+        ///   - serializer: A serializer for `Segmentation_V1_ImportModelRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ImportModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func importModel<Result>(
+            request: GRPCCore.StreamingClientRequest<Segmentation_V1_ImportModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ImportModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ImportModelResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ImportModelResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2062,6 +2351,80 @@ extension Segmentation_V1_ModelRegistry {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ExportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Server streaming: one version's model as it is stored, to move it to another server
+        /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+        /// > message a part of its bytes (at most 1 MiB each).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_ExportModelRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_ExportModelRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ExportModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func exportModel<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_ExportModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ExportModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ExportModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportModelResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.ExportModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ImportModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Client streaming: a model exported from this or another server, registered as a new version
+        /// > of `name` (default: the name it was exported under). The first message carries the header,
+        /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+        /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+        /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+        /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+        /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Segmentation_V1_ImportModelRequest` messages.
+        ///   - serializer: A serializer for `Segmentation_V1_ImportModelRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_ImportModelResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func importModel<Result>(
+            request: GRPCCore.StreamingClientRequest<Segmentation_V1_ImportModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_ImportModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_ImportModelResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ImportModelResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Segmentation_V1_ModelRegistry.Method.ImportModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2415,6 +2778,70 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             request: request,
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ListSegmentSizesRequest>(),
             deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ListSegmentSizesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ExportModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Server streaming: one version's model as it is stored, to move it to another server
+    /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+    /// > message a part of its bytes (at most 1 MiB each).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_ExportModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func exportModel<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_ExportModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportModelResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.exportModel(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ExportModelRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ExportModelResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ImportModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Client streaming: a model exported from this or another server, registered as a new version
+    /// > of `name` (default: the name it was exported under). The first message carries the header,
+    /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+    /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+    /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+    /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+    /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Segmentation_V1_ImportModelRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func importModel<Result>(
+        request: GRPCCore.StreamingClientRequest<Segmentation_V1_ImportModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ImportModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.importModel(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_ImportModelRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_ImportModelResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2818,6 +3245,79 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
             metadata: metadata
         )
         return try await self.listSegmentSizes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ExportModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Server streaming: one version's model as it is stored, to move it to another server
+    /// > (ImportModel): the first message carries its header (name, version, size, SHA-256), every
+    /// > message a part of its bytes (at most 1 MiB each).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func exportModel<Result>(
+        _ message: Segmentation_V1_ExportModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Segmentation_V1_ExportModelResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_ExportModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.exportModel(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ImportModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Client streaming: a model exported from this or another server, registered as a new version
+    /// > of `name` (default: the name it was exported under). The first message carries the header,
+    /// > every message a part of the bytes, in order. DATA_LOSS when the bytes do not match the
+    /// > header's size and SHA-256; FAILED_PRECONDITION (MODEL_FORMAT) when this server cannot read
+    /// > the model (written by a newer server); RESOURCE_EXHAUSTED past the upload limit. The version
+    /// > keeps the model's segments, names and actions; it has no training data here, so what needs
+    /// > it (ExportAssignments, DiffModels by default) answers that it is missing.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func importModel<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Segmentation_V1_ImportModelRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_ImportModelResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Segmentation_V1_ImportModelRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.importModel(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1,6 +1,9 @@
+import Crypto
 import Foundation
 import SegmentationEngine
 import Testing
+
+@testable import SegmentCLI
 
 /// The built `segment-server` and `segment` executables, run as separate processes.
 @Suite("Executables as separate processes", .serialized, .timeLimit(.minutes(10)))
@@ -118,6 +121,52 @@ struct ProcessTests {
             Self.client, ["models", "export", "shop@1", "--output", at("export.csv")],
             environment: restoredEnv)
         #expect(exported.status == 0, "\(exported.stderr)")
+
+        // One version moved by file: export-model from the first server, import-model into the
+        // restored one under another name; it scores as it did.
+        let file = at("shop.model")
+        #expect(
+            try await Self.run(
+                Self.client, ["models", "export-model", "shop@production", "--to", file],
+                environment: env
+            ).status == 0)
+        let imported = try await Self.run(
+            Self.client, ["models", "import-model", file, "--name", "moved", "-o", "csv"],
+            environment: restoredEnv)
+        #expect(
+            imported.stdout.contains("moved,1,3,400,shop@1"),
+            "\(imported.stdout) \(imported.stderr)")
+        let moved = try await Self.run(
+            Self.client, ["score", "--model", "moved", sample, "-o", "csv"],
+            environment: restoredEnv)
+        #expect(moved.stdout == before.stdout)
+        // Into a model with versions: a new version whose segments are not matched, saying why.
+        #expect(
+            try await Self.run(
+                Self.client, ["models", "import-model", file], environment: restoredEnv
+            ).stdout.contains("shop   2"))
+        let shown = try await Self.run(
+            Self.client, ["models", "show", "shop@2"], environment: restoredEnv)
+        #expect(shown.stdout.contains("imported from shop@1"), "\(shown.stdout)")
+        // A damaged file (exit 4) and a model from a newer server (exit 6) change nothing.
+        var damaged = try Data(contentsOf: URL(fileURLWithPath: file))
+        damaged[damaged.count / 2] ^= 0x01
+        try damaged.write(to: URL(fileURLWithPath: at("damaged.model")))
+        let refused = try await Self.run(
+            Self.client, ["models", "import-model", at("damaged.model")], environment: restoredEnv)
+        #expect(refused.status == 4 && refused.stderr.contains("checksum"), "\(refused.stderr)")
+        var (header, model) = try ModelFile.decode(
+            try Data(contentsOf: URL(fileURLWithPath: file)), path: file)
+        model[11] = 99  // the model's format version, past what this server reads
+        header.sha256 = SHA256.hash(data: model).map { String(format: "%02x", $0) }.joined()
+        try ModelFile.encode(header: header, model: model).write(
+            to: URL(fileURLWithPath: at("newer.model")))
+        let newer = try await Self.run(
+            Self.client, ["models", "import-model", at("newer.model")], environment: restoredEnv)
+        #expect(newer.status == 6 && newer.stderr.contains("newer server"), "\(newer.stderr)")
+        let versions = try await Self.run(
+            Self.client, ["models", "versions", "shop", "-o", "csv"], environment: restoredEnv)
+        #expect(versions.stdout.split(separator: "\n").count == 3, "\(versions.stdout)")
     }
 
     @Test(

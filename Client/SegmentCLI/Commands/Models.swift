@@ -10,7 +10,7 @@ struct Models: AsyncParsableCommand {
         subcommands: [
             List.self, Show.self, Versions.self, Alias.self, Unalias.self, Delete.self,
             RenameSegment.self, Export.self, Diff.self, History.self, Drift.self,
-            Sizes.self,
+            Sizes.self, ExportModel.self, ImportModel.self,
         ])
 
     struct List: AsyncParsableCommand {

@@ -55,6 +55,7 @@ enum AccessPolicy {
             (Models.SetAlias.descriptor, .administer), (Models.DeleteAlias.descriptor, .administer),
             (Models.DeleteVersion.descriptor, .administer),
             (Models.RenameSegment.descriptor, .administer),
+            (Models.ExportModel.descriptor, .export), (Models.ImportModel.descriptor, .administer),
             (Scoring.Score.descriptor, .score), (Scoring.ScoreStream.descriptor, .score),
             (Grpc_Health_V1_Health.Method.Check.descriptor, .open),
             (Grpc_Health_V1_Health.Method.Watch.descriptor, .open),

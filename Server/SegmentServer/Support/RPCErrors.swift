@@ -145,6 +145,12 @@ enum RPCErrors {
             default: return (.internalError, "MODEL_FORMAT", [])
             }
         case is ComparisonError: return (.failedPrecondition, "INCOMPARABLE_VERSIONS", [])
+        case let error as ModelTransferError:
+            switch error {
+            case .mismatch: return (.dataLoss, "DAMAGED_DATA", [])
+            case .newerFormat: return (.failedPrecondition, "MODEL_FORMAT", [])
+            case .tooLarge: return (.resourceExhausted, "UPLOAD_TOO_LARGE", [])
+            }
         case is CancellationError, is ScoringStopped: return (.cancelled, "CANCELLED", [])
         case let refusal as Refusal: return refusal.status
         default: return (.internalError, "INTERNAL", [])

@@ -125,3 +125,32 @@ extension SegmentationModel {
         return text.components(separatedBy: ", ").sorted().joined(separator: ", ")
     }
 }
+
+extension SegmentationModel {
+    /// This model imported from elsewhere (`source`, e.g. "shop@3 of segment-server 0.9.0"),
+    /// joining a model whose latest version is `previous`. It was not trained on this server's
+    /// data, so nothing is matched: starting a model, its segments keep their stable ids; after
+    /// `previous`, they take fresh ones and the lineage says why they are not matched.
+    public func imported(
+        after previous: (model: SegmentationModel, version: Int)?, source: String
+    ) -> SegmentationModel {
+        var copy = self
+        guard let previous else {
+            copy.lineage = nil  // its lineage names versions of another registry
+            return copy
+        }
+        var next = max(
+            previous.model.lineage?.nextStableID ?? 1,
+            (previous.model.segments.map(\.stableIDOrDefault).max() ?? 0) + 1)
+        for index in copy.segments.indices {
+            copy.segments[index].stableID = next
+            next += 1
+        }
+        copy.lineage = SegmentLineage(
+            previousVersion: previous.version,
+            unavailable:
+                "imported from \(source): it was not trained on this model's data, so its segments are not matched to @\(previous.version)",
+            movement: nil, matches: [], carried: [], nextStableID: next)
+        return copy
+    }
+}
