@@ -61,12 +61,19 @@ struct RestoreCommand: ParsableCommand {
     )
     var dataDirectory: String?
 
+    @Option(
+        name: .customLong("datasets-dir"),
+        help:
+            "Where the server will read its datasets, when not DATA_DIR/datasets (env SEGMENT_DATASETS_DIR)."
+    )
+    var datasetsDirectory: String?
+
     func run() throws {
-        let data =
-            dataDirectory ?? ProcessInfo.processInfo.environment["SEGMENT_DATA_DIR"]
-            ?? "./segmentation-data"
+        let environment = ProcessInfo.processInfo.environment
+        let data = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? "./segmentation-data"
+        let datasets = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
         let summary = try BackupFailure.exiting {
-            try RegistryBackup.restore(from: from, into: data)
+            try RegistryBackup.restore(from: from, into: data, datasetsDirectory: datasets)
         }
         print(
             "restored \(summary.models) models, \(summary.versions) versions and \(summary.datasets) datasets into \(data) (backed up \(summary.created) by \(summary.server))"
@@ -88,6 +95,9 @@ enum BackupFailure {
                 }
             FileHandle.standardError.write(Data("segment-server: error: \(error)\n".utf8))
             throw ExitCode(code)
+        } catch {
+            FileHandle.standardError.write(Data("segment-server: error: \(error)\n".utf8))
+            throw ExitCode(74)
         }
     }
 }

@@ -243,7 +243,7 @@ public final class SegmentationServer: Service, Sendable {
                 if health.phase == .serving {
                     health.set(.registryUnavailable)
                     logger.error(
-                        "the registry does not answer: health is NOT_SERVING until it does",
+                        "the registry does not answer: its services' health (and the whole server's) is NOT_SERVING until it does; scoring stays SERVING",
                         metadata: ["error": "\(problem)"])
                 }
             } else if health.phase == .registryUnavailable {

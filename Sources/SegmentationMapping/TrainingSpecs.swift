@@ -199,7 +199,7 @@ public enum TrainingSpecs {
             guard range.min >= 2, range.max >= range.min, range.max <= limits.maximumK else {
                 throw InvalidField(
                     "spec.k_range",
-                    "spec.k_range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= \(limits.maximumK) (the server's --max-k)"
+                    "spec.k_range \(range.min)...\(range.max) is invalid: it needs 2 <= min <= max <= \(limits.maximumK) (this server's largest)"
                 )
             }
             configuration.ks = Array(Int(range.min)...Int(range.max))
@@ -215,25 +215,25 @@ public enum TrainingSpecs {
         if let k = configuration.ks.first(where: { $0 > limits.maximumK }) {
             throw InvalidField(
                 "spec.k",
-                "spec.k: k must be at most \(limits.maximumK) (the server's --max-k), got \(k)")
+                "spec.k: k must be at most \(limits.maximumK) (this server's largest), got \(k)")
         }
         guard configuration.nInit <= limits.maximumNInit else {
             throw InvalidField(
                 "spec.n_init",
-                "spec.n_init: at most \(limits.maximumNInit) restarts (the server's --max-n-init), got \(configuration.nInit)"
+                "spec.n_init: at most \(limits.maximumNInit) restarts (this server's most), got \(configuration.nInit)"
             )
         }
         guard configuration.maxIterations <= limits.maximumIterations else {
             throw InvalidField(
                 "spec.max_iter",
-                "spec.max_iter: at most \(limits.maximumIterations) (the server's --max-iter), got \(configuration.maxIterations)"
+                "spec.max_iter: at most \(limits.maximumIterations) (this server's most), got \(configuration.maxIterations)"
             )
         }
         let named = (configuration.features ?? configuration.customerColumns.features ?? []).count
         guard named <= limits.maximumColumns else {
             throw InvalidField(
                 "spec.features",
-                "spec.features: at most \(limits.maximumColumns) (the server's --max-columns), got \(named)"
+                "spec.features: at most \(limits.maximumColumns) (this server's most), got \(named)"
             )
         }
     }

@@ -43,7 +43,7 @@ struct ClientAPITests {
     }
 
     @Test(
-        "gzip and deflate: compressed uploads and scores are read, replies come back compressed, and the segments equal an uncompressed client's"
+        "gzip and deflate: compressed uploads and scores are read, and the segments equal an uncompressed client's"
     )
     func compression() async throws {
         let harness = try Harness()

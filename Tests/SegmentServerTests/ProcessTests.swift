@@ -104,6 +104,12 @@ struct ProcessTests {
             try await Self.run(
                 Self.server, ["restore", "--from", at("shop.backup"), "--data-dir", at("b")]
             ).status == 73)
+        // Nor beside an old registry's write-ahead log, which SQLite would replay onto it.
+        try FileManager.default.createDirectory(atPath: at("w"), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: at("w/registry.sqlite-wal"), contents: Data([1]))
+        let besideWAL = try await Self.run(
+            Self.server, ["restore", "--from", at("shop.backup"), "--data-dir", at("w")])
+        #expect(besideWAL.status == 73 && besideWAL.stderr.contains("registry.sqlite-wal"))
         #expect(
             try await Self.run(
                 Self.server, ["backup", "--data-dir", at("nothing"), "--to", at("x.backup")]

@@ -150,7 +150,7 @@ struct KChoiceTests {
                     "k=10 has a higher silhouette (0.600) but more than 8 segments are hard to act on"
                 )
             } == true)
-        #expect(many.warnings?.contains { $0.contains("widen --k") } == false)
+        #expect(many.warnings?.contains { $0.contains("widen the k range") } == false)
         let ruledOut = KChooser(method: .actionable).choose([
             candidate(3, 0.3), candidate(4, 0.4, smallest: 0.01), candidate(5, 0.2),
         ])

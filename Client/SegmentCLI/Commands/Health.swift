@@ -21,7 +21,10 @@ struct Health: AsyncParsableCommand {
             }
             guard status == .serving else {
                 let what = name.isEmpty ? "" : " for \(name)"
-                throw CLIError.unreachable("the server at \(server.address) is \(status)\(what)")
+                let word =
+                    status == .notServing
+                    ? "NOT_SERVING" : status == .serviceUnknown ? "SERVICE_UNKNOWN" : "UNKNOWN"
+                throw CLIError.unreachable("the server at \(server.address) is \(word)\(what)")
             }
             Output.print("SERVING")
         }

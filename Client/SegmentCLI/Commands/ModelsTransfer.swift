@@ -46,7 +46,9 @@ enum ModelFile {
         else { throw damaged("has a damaged header") }
         rest = rest.dropFirst(length)
         let trailerLength = 8 + 64 + 1
-        guard header.size >= 0, rest.count == Int(header.size) + trailerLength else {
+        guard header.size >= 0, header.size <= Int64(rest.count),
+            rest.count == Int(header.size) + trailerLength
+        else {
             throw damaged("is truncated or has extra bytes")
         }
         let body = file.prefix(file.count - trailerLength)
@@ -88,6 +90,13 @@ extension Models {
                         model.append(part.data)
                     }
                     guard let header else { throw CLIError.failed("the server sent no header") }
+                    guard Int64(model.count) == header.size,
+                        SHA256.hash(data: model).hex == header.sha256
+                    else {
+                        throw CLIError.failed(
+                            "the model received does not match its header's size and SHA-256; export it again"
+                        )
+                    }
                     return (header, model)
                 }
                 try ModelFile.encode(header: header, model: model).write(

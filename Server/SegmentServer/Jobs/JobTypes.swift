@@ -88,7 +88,7 @@ public enum JobError: Error, Equatable, CustomStringConvertible {
         case .registering(let id):
             "job \(id) has finished training and is registering its version; it can no longer be cancelled"
         case .queueFull(let limit):
-            "\(limit) jobs are already queued (the server's --max-queued-jobs); retry when some have run"
+            "\(limit) jobs are already queued, as many as this server takes; retry when some have run"
         }
     }
 }

@@ -334,9 +334,9 @@ public enum UploadError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .tooLarge(let limit): "the upload exceeds the server's limit of \(limit) bytes"
         case .tooManyColumns(let file, let count, let limit):
-            "\(Names.quoted(file)) has \(count) columns; the server takes at most \(limit) (--max-columns)"
+            "\(Names.quoted(file)) has \(count) columns; the server takes at most \(limit)"
         case .tooManyRows(let count, let limit):
-            "the upload has \(count) rows; the server takes at most \(limit) in one dataset (--max-rows)"
+            "the upload has \(count) rows; the server takes at most \(limit) in one dataset"
         case .quotaExceeded(let limit, let stored):
             "the stored datasets would exceed the server's quota of \(limit) bytes (\(stored) stored or being uploaded); delete datasets first (segment datasets delete)"
         case .badFileName(let name):

@@ -51,7 +51,7 @@ struct CallInterceptor: ServerInterceptor {
             throw error
         }
         let role = caller
-        // The client's deadline, to count a call it ended as DeadlineExceeded rather than cancelled.
+        // The client's deadline, to count a call it ended as DEADLINE_EXCEEDED rather than cancelled.
         // The framework's timer starts before this runs, by as long as a large request took to
         // arrive, which the server cannot see: a call cancelled once half its deadline had gone
         // counts as past it (a client's own cancel that late is counted so too).
@@ -234,7 +234,12 @@ struct CallInterceptor: ServerInterceptor {
             metadata["model"] = "\(served.name)"
             metadata["version"] = "\(served.version)"
         }
-        if let error { metadata["error"] = "\(error.message)" }
+        if let error {
+            // The message the client was given; a bad row's names a customer: its reason only.
+            let reason = RPCErrors.reason(of: error) ?? StatusName.of(error.code)
+            metadata["reason"] = "\(reason)"
+            if reason != "BAD_ROW" { metadata["error"] = "\(error.message)" }
+        }
         logger.log(level: level, "rpc", metadata: metadata)
     }
 }

@@ -11,6 +11,9 @@ import SegmentationMapping
 extension ModelRegistryService {
     /// Bytes per ExportModel message.
     static let transferChunk = 1 << 20
+    /// The largest model ImportModel takes (held in memory while checked): models are a few
+    /// megabytes; the largest trained here stay far below this.
+    static let maximumImportBytes: Int64 = 256 << 20
 
     func exportModel(
         request: Segmentation_V1_ExportModelRequest,
@@ -56,10 +59,11 @@ extension ModelRegistryService {
                 header = message.header
                 name = message.name.isEmpty ? message.header.name : message.name
                 try Names.validateModelName(name)
-                guard message.header.size >= 0, message.header.size <= store.maximumBytes else {
-                    throw ModelTransferError.tooLarge(
-                        size: message.header.size, limit: store.maximumBytes)
+                let limit = min(store.maximumBytes, Self.maximumImportBytes)
+                guard message.header.size >= 0, message.header.size <= limit else {
+                    throw ModelTransferError.tooLarge(size: message.header.size, limit: limit)
                 }
+                try Self.check(message.header)
             }
             bytes.append(message.data)
             guard Int64(bytes.count) <= header!.size else {
@@ -82,8 +86,8 @@ extension ModelRegistryService {
         } catch ModelError.newerFormat(let found, let supported) {
             throw ModelTransferError.newerFormat(found: found, supported: supported)
         }
-        let source =
-            "\(header.name)@\(header.version) of \(header.server.isEmpty ? "another server" : header.server)"
+        let origin = header.server.isEmpty ? "another server" : header.server
+        let source = "\(header.name)@\(header.version) of \(origin)"
         let (target, datasetID) = (name, header.datasetID)
         let record = try await models.addVersion(named: target, completing: nil) { latest in
             let previous = try latest.map { try $0.get() }
@@ -94,6 +98,26 @@ extension ModelRegistryService {
                 datasetID: datasetID, jobID: nil, parentVersion: nil)
         }
         return .with { $0.version = record.proto(aliases: models.aliases(of: name)) }
+    }
+}
+
+extension ModelRegistryService {
+    /// What an import stores from the header: a dataset id of this server's form, short text.
+    static func check(_ header: Segmentation_V1_ModelFileHeader) throws {
+        let id = header.datasetID
+        let hex = id.dropFirst("sha256:".count)
+        guard
+            id.isEmpty
+                || (id.hasPrefix("sha256:") && hex.count == 64
+                    && hex.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        else {
+            throw InvalidField(
+                "header.dataset_id", "header.dataset_id must be sha256: and 64 hex digits, or empty"
+            )
+        }
+        guard header.name.utf8.count <= 200, header.server.utf8.count <= 200 else {
+            throw InvalidField("header", "header.name and header.server are at most 200 bytes")
+        }
     }
 }
 

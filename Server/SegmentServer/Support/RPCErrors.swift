@@ -72,7 +72,11 @@ enum RPCErrors {
                     .resourceExhausted, "QUEUE_FULL",
                     [
                         .quotaFailure(violations: [
-                            .init(subject: "queued jobs", description: "--max-queued-jobs")
+                            .init(
+                                subject: "queued jobs",
+                                description:
+                                    "training jobs waiting to run, at most as many as the server's operator allows"
+                            )
                         ])
                     ]
                 )
@@ -84,7 +88,11 @@ enum RPCErrors {
                     .resourceExhausted, "UPLOAD_TOO_LARGE",
                     [
                         .quotaFailure(violations: [
-                            .init(subject: "upload bytes", description: "--max-upload-mb")
+                            .init(
+                                subject: "upload bytes",
+                                description:
+                                    "bytes in one upload, at most as many as the server's operator allows"
+                            )
                         ])
                     ]
                 )
@@ -94,7 +102,11 @@ enum RPCErrors {
                     .resourceExhausted, "TOO_MANY_ROWS",
                     [
                         .quotaFailure(violations: [
-                            .init(subject: "rows per dataset", description: "--max-rows")
+                            .init(
+                                subject: "rows per dataset",
+                                description:
+                                    "rows in one dataset, at most as many as the server's operator allows"
+                            )
                         ])
                     ]
                 )
@@ -103,7 +115,11 @@ enum RPCErrors {
                     .resourceExhausted, "DATASET_QUOTA",
                     [
                         .quotaFailure(violations: [
-                            .init(subject: "stored dataset bytes", description: "--max-datasets-mb")
+                            .init(
+                                subject: "stored dataset bytes",
+                                description:
+                                    "bytes of all stored datasets, at most as many as the server's operator allows"
+                            )
                         ])
                     ]
                 )
@@ -220,15 +236,15 @@ enum Refusal: Error, CustomStringConvertible {
         case .starting:
             "the server is starting (checking the registry, loading model tables); retry shortly"
         case .noToken:
-            "this server needs a bearer token: send 'authorization: Bearer TOKEN' (the segment CLI: SEGMENT_TOKEN or --token-file)"
+            "this server needs a bearer token: send 'authorization: Bearer TOKEN'"
         case .unknownToken: "the bearer token is not one this server knows"
         case .notPermitted(let role, let method, let needs, let roles):
             "role \(role) may not call \(method) (it needs \(needs); roles with it: \(roles.joined(separator: ", ")))"
         case .metadataTooLarge(let size, let limit):
-            "the call's metadata is \(size) bytes; this server takes at most \(limit) (--max-header-bytes)"
+            "the call's metadata is \(size) bytes; this server takes at most \(limit)"
         case .scoringBusy(let message): message
         case .drainEnded:
-            "the server shut down before this call finished (its --drain-seconds drain ended); retry: another replica, or this one once restarted"
+            "the server shut down before this call finished (its shutdown's time for calls in flight ended); retry: another replica, or this one once restarted"
         }
     }
 
@@ -242,7 +258,11 @@ enum Refusal: Error, CustomStringConvertible {
                 .resourceExhausted, "METADATA_TOO_LARGE",
                 [
                     .quotaFailure(violations: [
-                        .init(subject: "metadata bytes", description: "--max-header-bytes")
+                        .init(
+                            subject: "metadata bytes",
+                            description:
+                                "bytes of a call's metadata, at most as many as the server's operator allows"
+                        )
                     ])
                 ]
             )

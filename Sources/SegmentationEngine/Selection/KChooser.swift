@@ -167,14 +167,14 @@ public struct KChooser: Sendable {
             }).max(by: { $0.silhouette < $1.silhouette }) {
                 warnings.append(
                     "k=\(below.k) has a higher silhouette (\(silhouette(below))) but \(below.k) segments are a split, not a "
-                        + "segmentation; --selection silhouette would take it")
+                        + "segmentation; silhouette selection would take it")
             }
             if let above = all.filter({
                 $0.k > actionableRange.upperBound && $0.silhouette > chosen.silhouette
             }).max(by: { $0.silhouette < $1.silhouette }) {
                 warnings.append(
                     "k=\(above.k) has a higher silhouette (\(silhouette(above))) but more than \(actionableRange.upperBound) "
-                        + "segments are hard to act on; --selection silhouette would take it")
+                        + "segments are hard to act on; silhouette selection would take it")
             }
             let poolKs = Set(pool.map(\.k))
             if let tiny = all.filter({
@@ -190,21 +190,21 @@ public struct KChooser: Sendable {
             }
             if chosen.k == tried.max(), chosen.k < actionableRange.upperBound {
                 warnings.append(
-                    "k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)"
+                    "k=\(chosen.k) is the largest k tried: the data may hold more segments (widen the k range to see)"
                 )
             } else if chosen.k == tried.min(), chosen.k > actionableRange.lowerBound {
                 warnings.append(
-                    "k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)"
+                    "k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen the k range to see)"
                 )
             }
         } else if method != .fixed && tried.count > 1 {
             if chosen.k == tried.max() {
                 warnings.append(
-                    "k=\(chosen.k) is the largest k tried: the data may hold more segments (widen --k to see)"
+                    "k=\(chosen.k) is the largest k tried: the data may hold more segments (widen the k range to see)"
                 )
             } else if chosen.k == tried.min() && chosen.k > 2 {
                 warnings.append(
-                    "k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen --k to see)"
+                    "k=\(chosen.k) is the smallest k tried: fewer segments may fit better (widen the k range to see)"
                 )
             }
         }

@@ -1,6 +1,10 @@
 import Crypto
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One file holding a data directory's registry and datasets, checksummed:
 ///
 ///     segment-backup 1\n
@@ -51,7 +55,9 @@ enum BackupArchive {
     /// to `path` (through a temporary file renamed at the end: a failed backup leaves no half file).
     static func write(_ manifest: BackupManifest, sources: [String], to path: String) throws {
         let temporary = path + ".partial"
-        FileManager.default.createFile(atPath: temporary, contents: nil)
+        // Customer data: readable by its owner only.
+        FileManager.default.createFile(
+            atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600])
         guard let output = FileHandle(forWritingAtPath: temporary) else {
             throw BackupError(.io, "cannot write \(path)")
         }
@@ -84,8 +90,10 @@ enum BackupArchive {
             try output.write(contentsOf: Data(trailer.utf8))
             try output.synchronize()
             try output.close()
-            _ = try? FileManager.default.removeItem(atPath: path)
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+            // rename(2) replaces an older backup of that name in one step: never neither.
+            guard rename(temporary, path) == 0 else {
+                throw BackupError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
+            }
         } catch {
             try? output.close()
             try? FileManager.default.removeItem(atPath: temporary)
@@ -141,9 +149,18 @@ enum BackupArchive {
             throw BackupError(
                 .damaged, "\(path): entry \(entry.path.quotedForMessage) is not allowed")
         }
-        let contentEnd =
-            manifestStart + UInt64(length)
-            + manifest.entries.reduce(UInt64(0)) { $0 + UInt64(max(0, $1.size)) }
+        // Checked sums: a damaged manifest cannot overflow them.
+        var contentEnd = manifestStart + UInt64(length)
+        for entry in manifest.entries {
+            let (sum, overflow) = contentEnd.addingReportingOverflow(UInt64(entry.size))
+            guard !overflow, sum <= size else {
+                throw BackupError(
+                    .damaged,
+                    "\(path) is truncated or damaged: its manifest names more bytes than the file has"
+                )
+            }
+            contentEnd = sum
+        }
         // "\nsha256 " + 64 hex digits + "\n"
         let trailerLength: UInt64 = 8 + 64 + 1
         guard size == contentEnd + trailerLength else {
@@ -192,7 +209,8 @@ enum BackupArchive {
             try FileManager.default.createDirectory(
                 atPath: (target as NSString).deletingLastPathComponent,
                 withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: target, contents: nil)
+            FileManager.default.createFile(
+                atPath: target, contents: nil, attributes: [.posixPermissions: 0o600])
             guard let output = FileHandle(forWritingAtPath: target) else {
                 throw BackupError(.io, "cannot write \(target)")
             }

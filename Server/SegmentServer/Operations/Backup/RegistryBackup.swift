@@ -18,6 +18,7 @@ public enum RegistryBackup {
     }
 
     static let registryFile = "registry.sqlite"
+    static let ledgerFile = "registry-versions.log"
 
     /// Writes the backup of the data directory's registry and datasets to `path`.
     public static func backup(
@@ -45,7 +46,9 @@ public enum RegistryBackup {
         for id in contents.datasetIDs {
             let folder = DatasetStore.folderName(for: id)
             let directory = (datasets as NSString).appendingPathComponent(folder)
-            let files = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            let files = try io("list the files of dataset \(id) in \(directory)") {
+                try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+            }
             for file in files {
                 let source = (directory as NSString).appendingPathComponent(file)
                 sources.append(source)
@@ -62,8 +65,11 @@ public enum RegistryBackup {
     }
 
     /// Restores a backup into `dataDirectory`, which must not hold a registry yet: checks the
-    /// whole file first, writes into a staging folder, then moves it in place.
-    public static func restore(from path: String, into dataDirectory: String) throws -> Summary {
+    /// whole file first, writes into a staging folder, then moves it in place. `datasetsDirectory`:
+    /// where the server will read datasets, when not `DATA_DIR/datasets`.
+    public static func restore(
+        from path: String, into dataDirectory: String, datasetsDirectory: String? = nil
+    ) throws -> Summary {
         let (manifest, offset) = try BackupArchive.verify(path)
         guard manifest.format == 1 else {
             throw BackupError(
@@ -76,38 +82,63 @@ public enum RegistryBackup {
                 "\(path) holds a registry of schema \(manifest.schema), newer than this server's \(CatalogSchema.newest) (written by \(manifest.server)); restore it with that version or newer"
             )
         }
-        let target = (dataDirectory as NSString).appendingPathComponent(registryFile)
-        guard !FileManager.default.fileExists(atPath: target) else {
+        // Not over a registry, nor beside what one left (an old WAL would be replayed onto the
+        // restored database), nor while a server holds the folder.
+        for name in [registryFile, registryFile + "-wal", registryFile + "-shm", ledgerFile]
+        where FileManager.default.fileExists(
+            atPath: (dataDirectory as NSString).appendingPathComponent(name))
+        {
             throw BackupError(
                 .target,
-                "\(dataDirectory) already holds a registry: restore into an empty or new folder")
+                "\(dataDirectory) already holds a registry (\(name)): restore into an empty or new folder"
+            )
         }
-        try FileManager.default.createDirectory(
-            atPath: dataDirectory, withIntermediateDirectories: true)
+        try io("create \(dataDirectory)") {
+            try FileManager.default.createDirectory(
+                atPath: dataDirectory, withIntermediateDirectories: true)
+        }
+        let lock: DataDirectoryLock
+        do {
+            lock = try DataDirectoryLock(directory: dataDirectory)
+        } catch {
+            throw BackupError(.target, "\(error)")
+        }
+        defer { lock.release() }
         let staging = (dataDirectory as NSString).appendingPathComponent(
             ".restore-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: staging) }
         try BackupArchive.extract(path, manifest: manifest, offset: offset, into: staging)
         // The datasets first, the registry last: a server finds either nothing or the whole.
-        let stagedDatasets = (staging as NSString).appendingPathComponent("datasets")
-        let datasets = (dataDirectory as NSString).appendingPathComponent("datasets")
-        if FileManager.default.fileExists(atPath: stagedDatasets) {
-            try FileManager.default.createDirectory(
-                atPath: datasets, withIntermediateDirectories: true)
-            for folder in try FileManager.default.contentsOfDirectory(atPath: stagedDatasets) {
-                let destination = (datasets as NSString).appendingPathComponent(folder)
-                guard !FileManager.default.fileExists(atPath: destination) else { continue }
-                try FileManager.default.moveItem(
-                    atPath: (stagedDatasets as NSString).appendingPathComponent(folder),
-                    toPath: destination)
-            }
+        let datasets =
+            datasetsDirectory ?? (dataDirectory as NSString).appendingPathComponent("datasets")
+        try io("move the datasets into \(datasets)") {
+            try moveDatasets(
+                from: (staging as NSString).appendingPathComponent("datasets"), to: datasets)
         }
-        try recordVersions(
-            of: (staging as NSString).appendingPathComponent(registryFile),
-            in: (target as NSString).deletingPathExtension + "-versions.log")
-        try FileManager.default.moveItem(
-            atPath: (staging as NSString).appendingPathComponent(registryFile), toPath: target)
+        let stagedRegistry = (staging as NSString).appendingPathComponent(registryFile)
+        try io("record the restored versions") {
+            try recordVersions(
+                of: stagedRegistry,
+                in: (dataDirectory as NSString).appendingPathComponent(ledgerFile))
+        }
+        try io("move the registry into \(dataDirectory)") {
+            try FileManager.default.moveItem(
+                atPath: stagedRegistry,
+                toPath: (dataDirectory as NSString).appendingPathComponent(registryFile))
+        }
         return summary(manifest)
+    }
+
+    /// Dataset folders are content-addressed: one already there holds the same files.
+    private static func moveDatasets(from staged: String, to datasets: String) throws {
+        guard FileManager.default.fileExists(atPath: staged) else { return }
+        try FileManager.default.createDirectory(atPath: datasets, withIntermediateDirectories: true)
+        for folder in try FileManager.default.contentsOfDirectory(atPath: staged) {
+            let destination = (datasets as NSString).appendingPathComponent(folder)
+            guard !FileManager.default.fileExists(atPath: destination) else { continue }
+            try FileManager.default.moveItem(
+                atPath: (staged as NSString).appendingPathComponent(folder), toPath: destination)
+        }
     }
 
     // MARK: Steps
@@ -119,10 +150,13 @@ public enum RegistryBackup {
         var datasetIDs: [String]
     }
 
-    /// SQLite's online backup into a database of its own (one file, no WAL), then what it holds.
+    /// SQLite's online backup into a database of its own, then what it holds.
     private static func copyRegistry(_ registry: String, to snapshot: String) throws -> Contents {
         do {
-            let source = try DatabaseQueue(path: registry)
+            // Waits for a server's write in progress instead of failing at once.
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(10)
+            let source = try DatabaseQueue(path: registry, configuration: configuration)
             let copy = try DatabaseQueue(path: snapshot)
             try source.backup(to: copy)
             try source.close()
@@ -146,13 +180,30 @@ public enum RegistryBackup {
     /// The restored versions, in the ledger a server checks its registry against at start.
     private static func recordVersions(of registry: String, in ledgerPath: String) throws {
         let versions = try DatabaseQueue(path: registry).read { db in
-            try Row.fetchAll(db, sql: "SELECT model, version, created_at FROM versions")
+            try Row.fetchAll(db, sql: "SELECT model, version, created_at FROM versions").map {
+                row -> (String, Int, Double) in
+                guard let model = row["model"] as String?, let version = row["version"] as Int?,
+                    let created = row["created_at"] as Double?
+                else {
+                    throw BackupError(.damaged, "the backup's registry has an unreadable version")
+                }
+                return (model, version, created)
+            }
         }
         let ledger = VersionLedger(path: ledgerPath)
-        for row in versions {
-            let created: Double = row["created_at"]
-            ledger.registered(
-                row["model"], row["version"], at: Date(timeIntervalSince1970: created))
+        for (model, version, created) in versions {
+            ledger.registered(model, version, at: Date(timeIntervalSince1970: created))
+        }
+    }
+
+    /// Any other failure of a step, as an I/O failure naming the step.
+    private static func io<T>(_ step: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as BackupError {
+            throw error
+        } catch {
+            throw BackupError(.io, "cannot \(step): \(error.localizedDescription)")
         }
     }
 

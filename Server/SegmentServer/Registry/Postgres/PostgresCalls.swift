@@ -129,11 +129,11 @@ extension PostgresRegistry {
     /// The answer when COMMIT was sent and never answered: whether it was applied is not known.
     private static func unconfirmedMessage(_ location: String, _ timeout: Duration) -> String {
         "the registry at \(location) did not confirm the change within \((1 + commitBounds) * Int(timeout.components.seconds)) s "
-            + "(--registry-timeout x \(1 + commitBounds)): it may or may not have been applied; read it back before retrying"
+            + ": it may or may not have been applied; read it back before retrying"
     }
 
     private static func lateMessage(_ location: String, _ timeout: Duration) -> String {
-        "the registry at \(location) did not answer within \(timeout.components.seconds) s (--registry-timeout); nothing was changed; retry"
+        "the registry at \(location) did not answer within \(timeout.components.seconds) s; nothing was changed; retry"
     }
 
     /// For logs: postgres-nio's errors print a generic text; their code and the server's
