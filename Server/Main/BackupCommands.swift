@@ -11,26 +11,16 @@ struct BackupCommand: ParsableCommand {
         abstract:
             "Copy the embedded registry and its datasets into one checksummed file (consistent while a server runs).",
         discussion:
-            "Restore with segment-server restore. Exit codes: 0 done, 64 usage, 65 the file cannot be written as asked, 73 no registry there, 74 a read or write failed.",
+            "Restore with segment-server restore. Exit codes: 0 done, 64 usage, 73 no embedded registry in the data directory, 74 a read or write failed.",
         version: BuildInfo.current.line(program: "segment-server"))
 
     @Option(help: "The backup file to write (replaced when it exists).")
     var to: String
 
-    @Option(
-        name: .customLong("data-dir"),
-        help: "The data directory to back up (env SEGMENT_DATA_DIR; default ./segmentation-data).")
-    var dataDirectory: String?
-
-    @Option(
-        name: .customLong("datasets-dir"),
-        help: "Where its datasets are, when not DATA_DIR/datasets (env SEGMENT_DATASETS_DIR).")
-    var datasetsDirectory: String?
+    @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let environment = ProcessInfo.processInfo.environment
-        let data = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? "./segmentation-data"
-        let datasets = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
+        let (data, datasets) = (store.data, store.datasets)
         let summary = try BackupFailure.exiting {
             try RegistryBackup.backup(dataDirectory: data, datasetsDirectory: datasets, to: to)
         }
@@ -54,30 +44,37 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "The backup file (written by segment-server backup).")
     var from: String
 
-    @Option(
-        name: .customLong("data-dir"),
-        help:
-            "The data directory to restore into, empty or new (env SEGMENT_DATA_DIR; default ./segmentation-data)."
-    )
-    var dataDirectory: String?
-
-    @Option(
-        name: .customLong("datasets-dir"),
-        help:
-            "Where the server will read its datasets, when not DATA_DIR/datasets (env SEGMENT_DATASETS_DIR)."
-    )
-    var datasetsDirectory: String?
+    @OptionGroup var store: StoreOptions
 
     func run() throws {
-        let environment = ProcessInfo.processInfo.environment
-        let data = dataDirectory ?? environment["SEGMENT_DATA_DIR"] ?? "./segmentation-data"
-        let datasets = datasetsDirectory ?? environment["SEGMENT_DATASETS_DIR"]
+        let (data, datasets) = (store.data, store.datasets)
         let summary = try BackupFailure.exiting {
             try RegistryBackup.restore(from: from, into: data, datasetsDirectory: datasets)
         }
         print(
             "restored \(summary.models) models, \(summary.versions) versions and \(summary.datasets) datasets into \(data) (backed up \(summary.created) by \(summary.server))"
         )
+    }
+}
+
+/// The data directory (restore: empty or new) and its datasets folder, as the server names them.
+struct StoreOptions: ParsableArguments {
+    @Option(
+        name: .customLong("data-dir"),
+        help: "The data directory (env SEGMENT_DATA_DIR; default ./segmentation-data).")
+    var dataDirectory: String?
+
+    @Option(
+        name: .customLong("datasets-dir"),
+        help: "Its datasets folder, when not DATA_DIR/datasets (env SEGMENT_DATASETS_DIR).")
+    var datasetsDirectory: String?
+
+    var data: String {
+        dataDirectory ?? ProcessInfo.processInfo.environment["SEGMENT_DATA_DIR"]
+            ?? "./segmentation-data"
+    }
+    var datasets: String? {
+        datasetsDirectory ?? ProcessInfo.processInfo.environment["SEGMENT_DATASETS_DIR"]
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GRPCCore
+import SegmentationAPI
 import SegmentationEngine
 
 /// A failure the CLI reports as one line on stderr, with an exit code scripts can rely on.
@@ -70,7 +71,7 @@ public enum CLIError: Error, CustomStringConvertible {
             case .unauthenticated:
                 return .denied("\(error.message) (give it by SEGMENT_TOKEN or --token-file)")
             case .permissionDenied: return .denied(error.message)
-            default: return .failed("\(statusName(error.code)): \(error.message)")
+            default: return .failed("\(StatusName.of(error.code)): \(error.message)")
             }
         case let error as CSVError: return .invalidInput(error.description)
         case let error as InputError: return .invalidInput(error.description)
@@ -81,28 +82,6 @@ public enum CLIError: Error, CustomStringConvertible {
         case let error as ValidationError: return .usage(error.message)
         default: return .failed(String(describing: error))
         }
-    }
-}
-
-/// A status code as the server and gRPC spell it (DATA_LOSS, INTERNAL...).
-func statusName(_ code: RPCError.Code) -> String {
-    switch code {
-    case .cancelled: "CANCELLED"
-    case .invalidArgument: "INVALID_ARGUMENT"
-    case .deadlineExceeded: "DEADLINE_EXCEEDED"
-    case .notFound: "NOT_FOUND"
-    case .alreadyExists: "ALREADY_EXISTS"
-    case .permissionDenied: "PERMISSION_DENIED"
-    case .resourceExhausted: "RESOURCE_EXHAUSTED"
-    case .failedPrecondition: "FAILED_PRECONDITION"
-    case .aborted: "ABORTED"
-    case .outOfRange: "OUT_OF_RANGE"
-    case .unimplemented: "UNIMPLEMENTED"
-    case .internalError: "INTERNAL"
-    case .unavailable: "UNAVAILABLE"
-    case .dataLoss: "DATA_LOSS"
-    case .unauthenticated: "UNAUTHENTICATED"
-    default: "UNKNOWN"
     }
 }
 

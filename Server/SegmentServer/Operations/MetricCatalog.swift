@@ -1,4 +1,3 @@
-import GRPCCore
 import Prometheus
 
 /// Every metric the server exposes, with its `# HELP` text: one table, so a name always carries
@@ -79,33 +78,5 @@ enum MetricCatalog: String, CaseIterable {
 
     var descriptor: MetricNameDescriptor {
         MetricNameDescriptor(metricName: rawValue, unitName: "", helpText: help)
-    }
-}
-
-/// The one spelling of a status code the server writes anywhere, in the API, the logs and the
-/// metrics: gRPC's canonical name ("OK", "NOT_FOUND", "DEADLINE_EXCEEDED"), as the
-/// `google.rpc.Code` enum and the gRPC spec name them.
-enum StatusName {
-    static func of(_ code: RPCError.Code?) -> String {
-        guard let code else { return "OK" }
-        return switch code {
-        case .cancelled: "CANCELLED"
-        case .unknown: "UNKNOWN"
-        case .invalidArgument: "INVALID_ARGUMENT"
-        case .deadlineExceeded: "DEADLINE_EXCEEDED"
-        case .notFound: "NOT_FOUND"
-        case .alreadyExists: "ALREADY_EXISTS"
-        case .permissionDenied: "PERMISSION_DENIED"
-        case .resourceExhausted: "RESOURCE_EXHAUSTED"
-        case .failedPrecondition: "FAILED_PRECONDITION"
-        case .aborted: "ABORTED"
-        case .outOfRange: "OUT_OF_RANGE"
-        case .unimplemented: "UNIMPLEMENTED"
-        case .internalError: "INTERNAL"
-        case .unavailable: "UNAVAILABLE"
-        case .dataLoss: "DATA_LOSS"
-        case .unauthenticated: "UNAUTHENTICATED"
-        default: "UNKNOWN"
-        }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import Prometheus
 import SegmentBuild
+import SegmentationAPI
 import SegmentationEngine
 import Synchronization
 

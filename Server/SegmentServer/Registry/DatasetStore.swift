@@ -99,7 +99,7 @@ public struct DatasetStore: Sendable {
     }
 
     static func hex(_ digest: SHA256.Digest) -> String {
-        "sha256:" + digest.map { String(format: "%02x", $0) }.joined()
+        "sha256:" + digest.hex
     }
 
     /// Receives one upload's files.

@@ -137,7 +137,3 @@ enum ModelTransferError: Error, CustomStringConvertible {
         }
     }
 }
-
-extension SHA256.Digest {
-    fileprivate var hex: String { map { String(format: "%02x", $0) }.joined() }
-}

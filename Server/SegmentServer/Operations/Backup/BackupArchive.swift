@@ -56,7 +56,7 @@ enum BackupArchive {
     static func write(_ manifest: BackupManifest, sources: [String], to path: String) throws {
         let temporary = path + ".partial"
         // Customer data: readable by its owner only.
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600])
         guard let output = FileHandle(forWritingAtPath: temporary) else {
             throw BackupError(.io, "cannot write \(path)")
@@ -209,7 +209,7 @@ enum BackupArchive {
             try FileManager.default.createDirectory(
                 atPath: (target as NSString).deletingLastPathComponent,
                 withIntermediateDirectories: true)
-            FileManager.default.createFile(
+            _ = FileManager.default.createFile(
                 atPath: target, contents: nil, attributes: [.posixPermissions: 0o600])
             guard let output = FileHandle(forWritingAtPath: target) else {
                 throw BackupError(.io, "cannot write \(target)")
@@ -225,10 +225,6 @@ enum BackupArchive {
             try output.synchronize()
         }
     }
-}
-
-extension SHA256.Digest {
-    fileprivate var hex: String { map { String(format: "%02x", $0) }.joined() }
 }
 
 extension JSONEncoder {
