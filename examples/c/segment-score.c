@@ -199,7 +199,9 @@ static uint8_t *read_file(const char *path, size_t *length) {
     uint8_t *data = malloc(MAX_FILE + 1);
     *length = fread(data, 1, MAX_FILE + 1, file);
     fclose(file);
-    if (*length > MAX_FILE) die(EXIT_USAGE, "%s is over one message's 16 MiB: split it, or use the segment CLI, which streams", path);
+    // Not "split it": files split at arbitrary rows put one customer's orders in two requests,
+    // and each request measures recency to its own last day, so segments would change.
+    if (*length > MAX_FILE) die(EXIT_USAGE, "%s is over one message's 16 MiB: score it with the segment CLI, which streams it keeping each customer's rows together", path);
     return data;
 }
 
