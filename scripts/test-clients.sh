@@ -2,7 +2,7 @@
 # Other languages against the real segment-server on loopback, with tokens on: the Python client
 # (examples/python, installed into .build/clients/python with stubs generated from Protos/) trains
 # a model and scores; the C client (examples/c: protoc-c + libnghttp2) scores; both must give
-# every customer the segment the Swift CLI gives it, and an unknown model, a bad row and a missing
+# every customer the segment the Swift CLI gives it (also streaming the whole Online Retail file), and an unknown model, a bad row and a missing
 # token must arrive as NOT_FOUND, INVALID_ARGUMENT and UNAUTHENTICATED (exit 3, 4 and 8) in both;
 # the connection limits hold (scripts/connection-limits.py).
 set -euo pipefail
@@ -137,6 +137,38 @@ expect "C, no token" 8 UNAUTHENTICATED env -u SEGMENT_TOKEN examples/c/segment-s
 expect "Python, wrong token" 8 UNAUTHENTICATED env SEGMENT_TOKEN=wrong "$py" examples/python/score.py --model shop "$work/tx.csv"
 printf 'customer_id,recency,frequency,monetary,avg_order_value\nq1,12,abc,300,100\n' > "$work/bad-features.csv"
 expect "C, bad feature row" 4 INVALID_ARGUMENT examples/c/segment-score --feature-rows "$SEGMENT_SERVER" shop "$work/bad-features.csv"
+
+# The whole Online Retail file (305 daily files), streamed by each client: each customer's rows in
+# one request and recency measured to one day, so all three agree on every customer. The model is
+# trained on the first 60 days: many requests' own last day comes before the file's, and the
+# clients must score those again to the file's day. C refuses to print when a customer's rows were
+# split (its customer column not in the files).
+retail=${SEGMENT_SHARED_DIR:-../shared}/data/online-retail/by-day
+if [ -d "$retail" ]; then
+  days=("$retail"/*.csv)
+  "$cli" train --model retail --k 4 --wait "${days[@]:0:60}" > /dev/null 2> "$work/retail-train.log"
+  "$cli" score --model retail "${days[@]}" --output csv > "$work/retail-cli.csv" 2> "$work/retail-cli.log"
+  "$py" examples/python/score.py --model retail "${days[@]}" > "$work/retail-python.json" 2> "$work/retail-python.log"
+  examples/c/segment-score "$SEGMENT_SERVER" retail "${days[@]}" > "$work/retail-c.csv" 2> "$work/retail-c.log"
+  python3 - "$work" <<'PYTHON'
+import csv, json, sys
+work = sys.argv[1]
+cli = {row["customer"]: (int(row["segment_id"]), row["segment"]) for row in csv.DictReader(open(f"{work}/retail-cli.csv"))}
+python = {s["customer_id"]: (s["segment_id"], s["segment_name"]) for s in json.load(open(f"{work}/retail-python.json"))}
+c = {row["customer_id"]: (int(row["segment_id"]), row["segment_name"]) for row in csv.DictReader(open(f"{work}/retail-c.csv"))}
+assert len(cli) > 4000, f"the CLI scored {len(cli)} Online Retail customers"
+assert python == cli, f"Python and the CLI disagree on {sum(python.get(k) != v for k, v in cli.items())} of {len(cli)} customers"
+assert c == cli, f"C and the CLI disagree on {sum(c.get(k) != v for k, v in cli.items())} of {len(cli)} customers"
+for client in ("python", "c"):
+    log = open(f"{work}/retail-{client}.log").read()
+    assert "scored again to that day" in log and "recency measured to 2011-12-10" in log, f"{client}: {log}"
+print(f"ok: Online Retail streamed: the CLI, Python and C give the same segment to all {len(cli)} customers")
+PYTHON
+  expect "C, order lines split across requests" 4 "scored in two requests" \
+    examples/c/segment-score --customer-column NoSuchColumn "$SEGMENT_SERVER" retail "${days[@]}"
+else
+  echo "skipping the Online Retail comparison: $retail is absent"
+fi
 
 # Connection limits: MAX_CONCURRENT_STREAMS advertised, 1,000 concurrent calls on one connection
 # all answered, oversized metadata failing its call alone, idle and mute connections closed.

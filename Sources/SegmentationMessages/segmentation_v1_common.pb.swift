@@ -284,7 +284,8 @@ public nonisolated struct Segmentation_V1_DataReport: @unchecked Sendable {
     set {_uniqueStorage()._lastDate = newValue}
   }
 
-  /// Recency is measured to this day (YYYY-MM-DD).
+  /// Recency is measured to this day (YYYY-MM-DD). In a ScoreResponse to CSV transactions: the
+  /// day that request used.
   public var snapshotDate: String {
     get {_storage._snapshotDate}
     set {_uniqueStorage()._snapshotDate = newValue}

@@ -78,7 +78,11 @@ public nonisolated struct Segmentation_V1_ScoreRequest: Sendable {
   }
 
   /// Transactions only: YYYY-MM-DD recency is measured to. Empty: the later of the model's
-  /// snapshot and the day after the last transaction given.
+  /// snapshot and the day after the last transaction this request keeps after cleaning; the day
+  /// used comes back in ScoreResponse.data_report.snapshot_date. Input split over several
+  /// requests: keep each customer's rows in one request, and score again, with the latest of
+  /// the days the responses name, any request answered with an earlier day (as the shipped
+  /// clients do), so that every customer's recency is measured to the same day.
   public var snapshotDate: String = String()
 
   /// Bulk scoring: leave segment_name, runner_up_name and rfm_segment empty and send ids and

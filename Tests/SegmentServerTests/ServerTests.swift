@@ -151,6 +151,9 @@ struct ServerTests {
             #expect(csvScores.scores.scores.count == unary.scores.scores.count)
             #expect(
                 csvScores.scores.scores.allSatisfy { byCustomer[$0.customerID] == $0.segmentID })
+            // The day recency was measured to comes back (the training data's: the same file).
+            #expect(csvScores.dataReport.snapshotDate == detail.dataReport.snapshotDate)
+            #expect(!csvScores.dataReport.snapshotDate.isEmpty)
 
             // Version 2, aliases, delete refusal.
             let second = try await services.train(dataset.id, model: "retail", ks: 3...3)

@@ -229,9 +229,9 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                 cleaning: model.training.configuration.cleaning ?? .legacy)
             loader.cancellation = cancellation
             try loader.add(bytes: data, source: "request")
-            let (table, report) = try loader.finish(requireRows: false)
+            var (table, report) = try loader.finish(requireRows: false)
             guard table.count > 0 else { return ([], report) }
-            var snapshot: Int?
+            var snapshot = model.defaultSnapshotDay(scoring: table)
             if !request.snapshotDate.isEmpty {
                 guard let day = TimestampParser.day(ofDate: request.snapshotDate) else {
                     throw InvalidField(
@@ -241,6 +241,8 @@ struct ScoringService: Segmentation_V1_ScoringService.SimpleServiceProtocol {
                 }
                 snapshot = day
             }
+            // Told back, so a client that splits its input can put every part on one day.
+            report.snapshotDate = snapshot.map(TimestampParser.isoDate(day:))
             return (
                 try model.score(
                     transactions: table, snapshotDay: snapshot, options: options,

@@ -328,6 +328,12 @@ extension SegmentationModel {
         return try score(customerIDs: [customerID], columns: columns, values: row)[0]
     }
 
+    /// The day recency is measured to when a caller names none: the later of the training
+    /// snapshot and the day after the last transaction `table` keeps (nil for an empty table).
+    public func defaultSnapshotDay(scoring table: TransactionTable) -> Int? {
+        table.seconds.lazy.map(TimestampParser.day(of:)).max().map { max(snapshotDay ?? 0, $0 + 1) }
+    }
+
     /// Scores customers from their transactions, aggregated exactly as at training time.
     /// Recency is measured to `snapshotDay`, by default the later of the training snapshot and
     /// the day after the last scored transaction.
@@ -341,8 +347,7 @@ extension SegmentationModel {
             throw ModelError.wrongKind(expected: kind, found: .transactions)
         }
         guard table.count > 0 else { throw ScoringError.emptyBatch }
-        let lastDay = table.seconds.map(TimestampParser.day(of:)).max()!
-        let day = snapshotDay ?? max(self.snapshotDay ?? 0, lastDay + 1)
+        let day = snapshotDay ?? defaultSnapshotDay(scoring: table)!
         let (features, _) = RFMFeatureBuilder.build(table, snapshotDay: day)
         let values = try features.selecting(features: pipeline.features)
         try cancellation.throwIfCancelled()
