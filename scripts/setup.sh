@@ -7,7 +7,9 @@ need=()
 # gdb: backtraces of a test run that hangs (scripts/bounded.sh).
 # postgresql and nginx: the shared registry's tests and the local cluster (scripts/postgres.sh,
 # deploy/local-cluster.sh start and stop their own, on loopback).
-for package in zlib1g-dev libsqlite3-dev chromium libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev gcc make gdb postgresql nginx; do
+# debootstrap and buildah: the Debian package installed into a clean root, and the OCI image built
+# from it (scripts/test-package.sh, scripts/image.sh).
+for package in zlib1g-dev libsqlite3-dev chromium libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev gcc make gdb postgresql nginx debootstrap buildah; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -40,3 +42,5 @@ bench/.venv-lifetimes/bin/python -c "import lifetimes" 2>/dev/null \
 # own parser of the text format.
 bench/.venv/bin/python -c "import kubernetes_validate, prometheus_client, yaml" 2>/dev/null \
   || bench/.venv/bin/pip install -q kubernetes-validate==1.37.0 prometheus-client==0.26.0 PyYAML==6.0.4
+# The HTTP gateway's fuzzer (scripts/test-gateway.sh), from its OpenAPI document.
+[ -x bench/.venv/bin/schemathesis ] || bench/.venv/bin/pip install -q schemathesis==4.32.5
