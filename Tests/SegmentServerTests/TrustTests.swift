@@ -179,7 +179,12 @@ struct TrustTests {
                 Issue.record("a transactions file was accepted as a customers table")
             } catch let error as RPCError {
                 #expect(error.code == .invalidArgument)
-                #expect(error.message.contains("use --kind transactions"))
+                // The API names its fields, never a client's flags; the CLI says its flag.
+                #expect(error.message.contains("upload it as kind transactions"))
+                #expect(!error.message.contains("--"))
+                #expect(
+                    CLIError.from(error, server: "s").description.contains(
+                        "use --kind transactions"))
             }
         }
     }

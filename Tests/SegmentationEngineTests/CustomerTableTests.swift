@@ -124,7 +124,7 @@ struct CustomerTableTests {
         #expect {
             try train(transactions)
         } throws: { error in
-            String(describing: error).contains("use --kind transactions")
+            String(describing: error).contains("upload it as kind transactions")
         }
         var onePerCustomer = ["InvoiceNo,InvoiceDate,CustomerID,Quantity,UnitPrice"]
         for i in 0..<40 {
@@ -137,7 +137,7 @@ struct CustomerTableTests {
                 .bytes(name: "t.csv", data: Data(onePerCustomer.joined(separator: "\n").utf8))
             ])
         } throws: { error in
-            String(describing: error).contains("use --kind customers")
+            String(describing: error).contains("upload it as kind customers")
         }
     }
 

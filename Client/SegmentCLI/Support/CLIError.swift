@@ -37,8 +37,20 @@ public enum CLIError: Error, CustomStringConvertible {
         case .usage(let m), .notFound(let m), .invalidInput(let m), .unreachable(let m),
             .conflict(let m),
             .jobFailed(let m), .denied(let m), .failed(let m):
-            m
+            Self.namingFlags(m)
         }
+    }
+
+    /// The API's messages name its fields (the server serves every client); this CLI's user
+    /// reads them as its flags.
+    static func namingFlags(_ message: String) -> String {
+        [
+            ("upload it as kind customers", "use --kind customers"),
+            ("upload it as kind transactions", "use --kind transactions"),
+            ("give the right column the id role", "name the right id column with --id-column"),
+            ("name it with the column role ", "name it with --columns "),
+            ("allow_sensitive ", "--allow-sensitive "),
+        ].reduce(message) { text, pair in text.replacingOccurrences(of: pair.0, with: pair.1) }
     }
 
     static func from(_ error: any Error, server: String) -> CLIError {

@@ -130,8 +130,8 @@ public enum CustomerTableLoader {
                 if let idColumn, let earlier = firstRow[id] {
                     throw InputError.kindMismatch(
                         "\(table.source): column \(idColumn.quotedForMessage) repeats: \(id.quotedForMessage) is on rows \(earlier) and \(report.rowsIn). "
-                            + "A customers table has one row per customer; for order lines use --kind transactions "
-                            + "(or name the right id column with --id-column)")
+                            + "A customers table has one row per customer; for order lines upload it as kind transactions "
+                            + "(or give the right column the id role)")
                 }
                 firstRow[id] = report.rowsIn
                 kept.append(row); ids.append(id)
@@ -171,7 +171,7 @@ public enum CustomerTableLoader {
             }
             if let bad = allowed.first(where: { !sensitive.contains($0) }) {
                 throw InputError.invalidOption(
-                    "--allow-sensitive names \(bad.quotedForMessage), which is not a sensitive column; sensitive columns here: "
+                    "allow_sensitive names \(bad.quotedForMessage), which is not a sensitive column; sensitive columns here: "
                         + (sensitive.isEmpty ? "none" : sensitive.joined(separator: ", ")))
             }
             if let bad = columns.features?.first(where: {
@@ -179,7 +179,7 @@ public enum CustomerTableLoader {
             }) {
                 throw InputError.invalidOption(
                     "\(bad.quotedForMessage) is a sensitive attribute: segments are not built on it unless you opt in "
-                        + "with --allow-sensitive \(bad) (it never appears in names or actions either way)"
+                        + "with allow_sensitive \(bad) (it never appears in names or actions either way)"
                 )
             }
             return sensitive

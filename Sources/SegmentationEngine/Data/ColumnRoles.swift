@@ -164,8 +164,8 @@ public enum InputError: Error, Equatable, CustomStringConvertible {
                 "\(source): no column \(column.quotedForMessage) to filter on (columns: \(shown))"
         case "customer", "time":
             return
-                "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown)); name it with --columns \(role)=COLUMN, "
-                + "or, for a table with one row per customer, use --kind customers"
+                "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown)); name it with the column role \(role)=COLUMN, "
+                + "or, for a table with one row per customer, upload it as kind customers"
         default:
             return
                 "\(source): no column \(column.quotedForMessage) for the \(role) role (columns: \(shown))"

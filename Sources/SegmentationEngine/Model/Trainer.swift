@@ -91,7 +91,7 @@ public struct SegmentationTrainer: Sendable {
             if table.customerIDs.count == table.count && table.count >= 20 {
                 throw InputError.kindMismatch(
                     "each of the \(table.count) rows is a different customer: this looks like a customers table (one row per "
-                        + "customer), not order lines; use --kind customers")
+                        + "customer), not order lines; upload it as kind customers")
             }
             var report = loaded
             let snapshot = configuration.snapshotDate.flatMap(TimestampParser.day(ofDate:))
