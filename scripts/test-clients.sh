@@ -10,14 +10,7 @@ cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
 work=$(mktemp -d)
 server=""
-stop_server() {  # SIGINT, then SIGKILL after 10 s: a stuck server never hangs the tests
-  [ -n "$server" ] || return 0
-  kill -INT "$server" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
-}
+source scripts/stop-server.sh
 finish() {
   local status=$?
   if [ "$status" -ne 0 ]; then  # say why, before the evidence goes with $work

@@ -99,7 +99,7 @@ enum BackupFailure {
     }
 }
 
-/// The server, or its `backup` and `restore` commands.
+/// The server, or its `backup`, `restore` and `openapi` commands.
 @main
 enum Entry {
     static func main() async {
@@ -107,6 +107,7 @@ enum Entry {
         switch arguments.first {
         case "backup": BackupCommand.main(Array(arguments.dropFirst()))
         case "restore": RestoreCommand.main(Array(arguments.dropFirst()))
+        case "openapi": OpenAPICommand.main(Array(arguments.dropFirst()))
         default: await SegmentServerCommand.main()
         }
     }

@@ -200,6 +200,13 @@ struct SegmentServerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     @Option(
+        name: .customLong("http-port"),
+        help:
+            "Serve the HTTP/JSON gateway on this port of the --host address: every unary method as POST /package.Service/Method with proto3 JSON, the OpenAPI document at /openapi.json, with the gRPC port's tokens and TLS; 0 picks a free port (env SEGMENT_HTTP_PORT; default off)."
+    )
+    var httpPort: Int?
+
+    @Option(
         name: .customLong("drift-flush-seconds"),
         help:
             "How often what scoring saw is added to the registry's drift windows, 1...3600 (env SEGMENT_DRIFT_FLUSH_SECONDS; default 10)."
@@ -348,6 +355,10 @@ struct SegmentServerCommand: AsyncParsableCommand {
         if metricsPort != nil || environment["SEGMENT_METRICS_PORT"] != nil {
             configuration.metricsPort = try value(
                 metricsPort, "SEGMENT_METRICS_PORT", 0, 0...65535, "metrics-port")
+        }
+        if httpPort != nil || environment["SEGMENT_HTTP_PORT"] != nil {
+            configuration.httpPort = try value(
+                httpPort, "SEGMENT_HTTP_PORT", 0, 0...65535, "http-port")
         }
         configuration.measureDrift = !(noDrift || environment["SEGMENT_NO_DRIFT"] == "1")
         configuration.driftFlushInterval = .seconds(

@@ -29,6 +29,8 @@ public final class SegmentationServer: Service, Sendable {
     /// Held from start to end: one server per data directory.
     private let directoryLock: DataDirectoryLock
     private let metricsEndpoint: MetricsEndpoint?
+    /// The HTTP/JSON gateway (--http-port): the same services and interceptors, over HTTP/1.1.
+    private let gateway: HTTPGateway?
     /// The registry's connection pool when the server opened it (PostgreSQL): one of its services.
     private let registryPool: (any Service)?
     private let transport: HTTP2ServerTransport.Posix
@@ -141,24 +143,30 @@ public final class SegmentationServer: Service, Sendable {
             tokens: tokens, logger: logger, metrics: metrics, health: health,
             maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain)
         let reflection = ReflectionIndex(services: Self.serviceNames)
-        server = GRPCServer(
-            transport: transport,
-            services: [
-                DatasetService(
-                    registry: registry, store: store, limits: configuration.limits,
-                    metrics: metrics,
-                    afterChunk: hooks.afterUploadChunk),
-                TrainingService(
-                    registry: registry, jobs: jobs, store: store, limits: configuration.limits),
-                ModelRegistryService(models: models, store: store, drift: drift),
-                ScoringService(
-                    models: models, metrics: metrics, health: health, drain: drain,
-                    drift: configuration.measureDrift ? drift : nil,
-                    beforeLargeScore: hooks.beforeLargeScore),
-                HealthService(health: health),
-                ReflectionService(index: reflection, health: health),
-                ReflectionServiceV1Alpha(index: reflection, health: health),
-            ], interceptors: [calls])
+        let services: [any RegistrableRPCService] = [
+            DatasetService(
+                registry: registry, store: store, limits: configuration.limits,
+                metrics: metrics,
+                afterChunk: hooks.afterUploadChunk),
+            TrainingService(
+                registry: registry, jobs: jobs, store: store, limits: configuration.limits),
+            ModelRegistryService(models: models, store: store, drift: drift),
+            ScoringService(
+                models: models, metrics: metrics, health: health, drain: drain,
+                drift: configuration.measureDrift ? drift : nil,
+                beforeLargeScore: hooks.beforeLargeScore),
+            HealthService(health: health),
+            ReflectionService(index: reflection, health: health),
+            ReflectionServiceV1Alpha(index: reflection, health: health),
+        ]
+        server = GRPCServer(transport: transport, services: services, interceptors: [calls])
+        gateway = try configuration.httpPort.map { port in
+            HTTPGateway(
+                host: configuration.host, port: port,
+                maximumBodyBytes: configuration.maximumMessageBytes,
+                tls: try configuration.gatewayTLS(), services: services, interceptors: [calls],
+                logger: logger)
+        }
         if let port = configuration.metricsPort {
             let (metrics, jobs, models) = (self.metrics, self.jobs, self.models)
             metricsEndpoint = try await Self.opening("--metrics-port \(port)") {
@@ -289,6 +297,9 @@ public final class SegmentationServer: Service, Sendable {
     /// The port the metrics endpoint listens on, when it is on.
     public var metricsPort: Int? { metricsEndpoint?.port }
 
+    /// The port the HTTP gateway listens on, once listening (nil when it is off or not yet up).
+    public var httpPort: Int? { gateway?.port }
+
     /// Serves until shut down: runs `services` in a ServiceGroup of their own (a server embedded
     /// in a program or a test; `segment-server` puts them in its own group, with the signals).
     /// Health is NOT_SERVING (and other calls UNAVAILABLE) while the startup checks run, SERVING
@@ -340,6 +351,14 @@ public final class SegmentationServer: Service, Sendable {
                 })
         }
         services.append(ServerPart("gRPC server", parts: parts) { try await self.serve() })
+        if let gateway {
+            // Stopped first: it finishes its requests (it ends itself on the graceful shutdown),
+            // then the gRPC server drains.
+            services.append(
+                part("HTTP gateway", untilShutdown: false) {
+                    try await gateway.run()
+                })
+        }
         return services.map {
             // Any part ending ends the server; a failure (a startup check, say) is the group's.
             .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup)
@@ -354,7 +373,12 @@ public final class SegmentationServer: Service, Sendable {
     ) -> ServerPart {
         ServerPart(name, parts: parts) {
             if untilShutdown {
-                try await cancelWhenGracefulShutdown(body)
+                do {
+                    try await cancelWhenGracefulShutdown(body)
+                } catch is CancellationError where Task.isShuttingDownGracefully {
+                    // Cancelled because the server is shutting down: the end it was waiting for
+                    // (the metrics endpoint's accept loop throws this), not a failure.
+                }
             } else {
                 try await body()
             }
@@ -438,13 +462,27 @@ public final class SegmentationServer: Service, Sendable {
         try Task.checkCancellation()
         health.markStarted()
         guard health.phase == .serving else { return }
+        let http = await gatewayAddress
         logger.info(
             "serving",
             metadata: [
                 "address": "\(configuration.host):\(port)",
                 "data": "\(configuration.dataDirectory)",
                 "metrics": "\(metricsPort.map { "\(configuration.host):\($0)/metrics" } ?? "off")",
+                "http": "\(http)",
             ])
+    }
+
+    /// Where the HTTP gateway listens ("off" when it is not on), waiting a moment for it to bind.
+    private var gatewayAddress: String {
+        get async {
+            guard let gateway else { return "off" }
+            for _ in 0..<100 {
+                if let port = gateway.port { return "\(configuration.host):\(port)" }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return "not listening yet"
+        }
     }
 
     /// Stops accepting calls and jobs, ends running jobs, then lets in-flight calls finish.

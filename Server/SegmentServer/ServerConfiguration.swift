@@ -67,6 +67,8 @@ public struct ServerConfiguration: Sendable {
     public var tlsClientCA: String?
     /// Port of the plain-HTTP Prometheus endpoint, on `host` (--metrics-port); nil: off; 0: any free port.
     public var metricsPort: Int?
+    /// Port of the HTTP/JSON gateway, on `host` (--http-port); nil: off; 0: any free port.
+    public var httpPort: Int?
     /// How often the registry is probed; health is NOT_SERVING while the probe fails.
     public var registryProbeInterval: Duration = .seconds(5)
     /// A probe not answered within this counts as failed.

@@ -1,0 +1,228 @@
+import Foundation
+import GRPCCore
+import GRPCInProcessTransport
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOCore
+import SegmentBuild
+import SegmentationCodec
+import Synchronization
+
+/// The HTTP/JSON gateway (`--http-port`): every unary method of the gRPC services as a Connect
+/// protocol unary call over HTTP/1.1, `POST /package.Service/Method` with the request as proto3
+/// JSON (`application/json`) or binary protobuf (`application/proto`), answered in the same
+/// format; a failure is Connect's error object with the HTTP status google.rpc.Code maps the code
+/// to. `GET /openapi.json` serves the OpenAPI document. Calls go to the same services through an
+/// in-process gRPC server with the same interceptors: tokens (`Authorization: Bearer`), roles,
+/// metrics, logs and error details are the gRPC port's. Served by Hummingbird, with TLS when the
+/// server has it.
+public final class HTTPGateway: Sendable {
+    /// Request headers passed on as the call's metadata (lower case).
+    static let forwardedHeaders: Set<String> = [
+        "authorization", "traceparent", "tracestate", "x-request-id",
+    ]
+
+    private let inProcess = InProcessTransport()
+    private let server: GRPCServer<InProcessTransport.Server>
+    private let client: GRPCClient<InProcessTransport.Client>
+    private let host: String
+    private let requestedPort: Int
+    private let maximumBodyBytes: Int
+    private let tls: TLSConfiguration?
+    private let logger: Logger
+    private let boundPort = Mutex<Int?>(nil)
+
+    init(
+        host: String, port: Int, maximumBodyBytes: Int, tls: TLSConfiguration?,
+        services: [any RegistrableRPCService], interceptors: [any ServerInterceptor],
+        logger: Logger
+    ) {
+        server = GRPCServer(
+            transport: inProcess.server, services: services, interceptors: interceptors)
+        client = GRPCClient(transport: inProcess.client)
+        self.host = host
+        self.requestedPort = port
+        self.maximumBodyBytes = maximumBodyBytes
+        self.tls = tls
+        var logger = logger
+        logger[metadataKey: "part"] = "http gateway"
+        self.logger = logger
+    }
+
+    /// The OpenAPI document of the methods served, as `/openapi.json` answers it.
+    public static let openAPI = OpenAPIDocument.json(
+        paths: Array(GatewayMethod.all.keys), version: BuildInfo.current.version)
+
+    /// The port listened on, once listening (nil before).
+    var port: Int? { boundPort.withLock { $0 } }
+
+    /// Serves until the enclosing ServiceGroup shuts down gracefully: then stops accepting, lets
+    /// the requests in flight finish, and stops the in-process server.
+    func run() async throws {
+        let responder = GatewayResponder(
+            client: client, maximumBodyBytes: maximumBodyBytes, openAPI: Self.openAPI)
+        let configuration = ApplicationConfiguration(
+            address: .hostname(host, port: requestedPort), serverName: nil,
+            reuseAddress: true)
+        let onRunning: @Sendable (any Channel) async -> Void = { channel in
+            self.boundPort.withLock { $0 = channel.localAddress?.port }
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                try await MessageSizeLimit.$bytes.withValue(self.maximumBodyBytes) {
+                    try await self.server.serve()
+                }
+            }
+            group.addTask { try await self.client.runConnections() }
+            defer {
+                client.beginGracefulShutdown()
+                server.beginGracefulShutdown()
+            }
+            if let tls {
+                try await Application(
+                    responder: responder, server: try .tls(.http1(), tlsConfiguration: tls),
+                    configuration: configuration, onServerRunning: onRunning, logger: logger
+                ).run()
+            } else {
+                try await Application(
+                    responder: responder, server: .http1(), configuration: configuration,
+                    onServerRunning: onRunning, logger: logger
+                ).run()
+            }
+        }
+    }
+}
+
+/// Routes a request to its method (or the OpenAPI document) and answers it.
+private struct GatewayResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let client: GatewayMethod.Client
+    let maximumBodyBytes: Int
+    let openAPI: [UInt8]
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await answer(request)
+        } catch let error as ConnectError {
+            return Self.response(error)
+        } catch let error as RPCError {
+            return Self.response(ConnectError(error))
+        } catch {
+            return Self.response(ConnectError(code: .internalError, message: "\(error)"))
+        }
+    }
+
+    private func answer(_ request: Request) async throws -> Response {
+        let path = request.uri.path
+        if path == "/openapi.json" {
+            guard request.method == .get || request.method == .head else {
+                throw ConnectError(
+                    code: .unimplemented, message: "use GET for /openapi.json", http: 405,
+                    allow: "GET, HEAD")
+            }
+            return Self.response(.ok, contentType: "application/json", body: openAPI)
+        }
+        guard let method = GatewayMethod.all[path] else {
+            throw ConnectError(
+                code: .unimplemented,
+                message:
+                    "no unary method \(path.dropFirst()): POST /package.Service/Method, as /openapi.json lists (streaming methods are gRPC's alone)",
+                http: 404)
+        }
+        guard request.method == .post else {
+            throw ConnectError(
+                code: .unimplemented, message: "use POST for \(path)", http: 405, allow: "POST")
+        }
+        guard let format = request.headers[.contentType].flatMap(GatewayFormat.init(contentType:))
+        else {
+            throw ConnectError(
+                code: .invalidArgument,
+                message: "Content-Type must be application/json or application/proto", http: 415)
+        }
+        if let encoding = request.headers[.contentEncoding], encoding != "identity" {
+            throw ConnectError(
+                code: .unimplemented,
+                message: "Content-Encoding \(encoding) is not accepted: send the body uncompressed")
+        }
+        var body = request.body
+        let bytes: ByteBuffer
+        do {
+            bytes = try await body.collect(upTo: maximumBodyBytes)
+        } catch {
+            throw ConnectError(
+                code: .resourceExhausted,
+                message:
+                    "the request body is larger than the server's message limit of \(maximumBodyBytes) bytes",
+                http: 413)
+        }
+        let answer = try await method.call(
+            Array(buffer: bytes), format, metadata(request), options(request), client)
+        return Self.response(.ok, contentType: format.rawValue, body: answer)
+    }
+
+    /// The headers a call's interceptors read (the bearer token, trace context, request id).
+    private func metadata(_ request: Request) -> Metadata {
+        var metadata = Metadata()
+        for field in request.headers
+        where HTTPGateway.forwardedHeaders.contains(field.name.canonicalName) {
+            metadata.addString(field.value, forKey: field.name.canonicalName)
+        }
+        return metadata
+    }
+
+    /// Connect's `Connect-Timeout-Ms` as the call's deadline.
+    private func options(_ request: Request) throws -> CallOptions {
+        var options = CallOptions.defaults
+        if let text = request.headers.first(where: {
+            $0.name.canonicalName == "connect-timeout-ms"
+        })?.value {
+            guard let milliseconds = Int64(text), milliseconds > 0, text.count <= 10 else {
+                throw ConnectError(
+                    code: .invalidArgument,
+                    message:
+                        "Connect-Timeout-Ms must be a positive number of milliseconds (at most 10 digits)"
+                )
+            }
+            options.timeout = .milliseconds(milliseconds)
+        }
+        return options
+    }
+
+    static func response(_ error: ConnectError) -> Response {
+        var response = response(
+            HTTPResponse.Status(code: error.httpStatus), contentType: "application/json",
+            body: error.json)
+        if let allow = error.allow { response.headers[.allow] = allow }
+        return response
+    }
+
+    static func response(
+        _ status: HTTPResponse.Status, contentType: String, body: [UInt8]
+    )
+        -> Response
+    {
+        Response(
+            status: status, headers: [.contentType: contentType],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension ServerConfiguration {
+    /// The gateway's TLS: the gRPC port's certificate, key and client CA (nil: plaintext, as there).
+    func gatewayTLS() throws -> TLSConfiguration? {
+        guard let certificate = tlsCertificate, let key = tlsKey else { return nil }
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map {
+                .certificate($0)
+            },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        tls.applicationProtocols = ["http/1.1"]
+        if let ca = tlsClientCA {
+            tls.trustRoots = .file(ca)
+            // Client certificates name people or services, not hosts, as on the gRPC port.
+            tls.certificateVerification = .noHostnameVerification
+        }
+        return tls
+    }
+}
