@@ -21,7 +21,12 @@ image=localhost/segment-server:$version
 containers=()
 server=""
 finish() {
-  [ -n "$server" ] && kill -KILL "$server" 2>/dev/null
+  if [ -n "$server" ]; then
+    # SIGTERM reaches the server through buildah (SIGKILL would leave it running); then SIGKILL.
+    kill -TERM "$server" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server" 2>/dev/null
+  fi
   for c in "${containers[@]}"; do buildah rm "$c" > /dev/null 2>&1 || true; done
 }
 trap finish EXIT

@@ -52,7 +52,10 @@ in_root apt-get install -y -qq --no-install-recommends systemd > "$root/tmp/syst
 verify=$(systemd-analyze verify --root="$root" /lib/systemd/system/segment-server.service 2>&1) || fail "systemd-analyze verify: $verify"
 [ -z "$verify" ] || fail "systemd-analyze verify: $verify"
 echo "ok: user segment (nologin), /var/lib/segment segment:segment 0750, settings root:segment 0640 (a conffile), the unit verifies, no Swift runtime needed"
-in_root /usr/bin/segment-server --version
+version=$(in_root /usr/bin/segment-server --version)
+echo "$version"
+commit=$(git rev-parse --short=12 HEAD)
+case "$version" in *"commit $commit"*) ;; *) fail "--version does not name this commit ($commit): $version" ;; esac
 in_root /usr/bin/segment --version > /dev/null
 
 # The server as the unit starts it: its user, its environment file, its command; a free port.

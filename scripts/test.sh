@@ -49,7 +49,6 @@ integration() {
 
 system() {
   bash scripts/test-deploy.sh
-  bash scripts/test-package.sh
   bash scripts/test-clients.sh
   bash scripts/test-gateway.sh
   bash scripts/test-cluster.sh
@@ -57,6 +56,8 @@ system() {
   .build/debug/segment-bench --smoke
   SMOKE=1 CONFIG=debug bash bench/serve.sh
   SMOKE=1 CONFIG=debug bash bench/soak.sh
+  # Last: it links the binaries again with the Swift runtime inside (scripts/package.sh).
+  bash scripts/test-package.sh
 }
 
 for stage in "${stages[@]}"; do
