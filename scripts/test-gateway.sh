@@ -2,10 +2,11 @@
 # The HTTP/JSON gateway (--http-port) against the real server on loopback, tokens on, as an HTTP
 # client meets it: a model trained with the CLI is read and scores every sample customer through
 # the gateway exactly as `segment score` does; tokens and roles, alias compare-and-swap, binary
-# protobuf, and HTTP-level refusals (404, 405 with Allow, 413, 415) answer as documented; the
+# protobuf, a cancelled job's status, the HTTP client named in the alias history, and HTTP-level
+# refusals (404, 405 with Allow, 413, 415) answer as documented; the
 # served /openapi.json equals docs/openapi.json; then schemathesis (PyPI, bench/.venv) fuzzes
 # every operation from that document for 30 s (no 5xx, responses and status codes as
-# documented, invalid input refused); last, the gateway over TLS.
+# documented, input of the wrong shape refused); last, the gateway over TLS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
@@ -93,6 +94,29 @@ post "$admin" segmentation.v1.ModelRegistry/SetAlias '{"model":{"name":"shop","v
 post "$admin" segmentation.v1.ModelRegistry/SetAlias '{"model":{"name":"shop","version":1},"alias":"production","expectedVersion":7}' > "$work/e.json"
 [ "$(status)" = 409 ] && [ "$(json 'd["code"]' < "$work/e.json")" = aborted ] || fail "SetAlias CAS: $(status) $(cat "$work/e.json")"
 echo "ok: SetAlias with expectedVersion: 200, then 409 aborted when the alias is not where the caller expects"
+post "$admin" segmentation.v1.ModelRegistry/ListAliasHistory '{"name":"shop"}' > "$work/history.json"
+peer=$(json 'd["events"][0]["peer"]' < "$work/history.json")
+case "$peer" in http:127.0.0.1:*) ;; *) fail "the alias history names '$peer', not the HTTP client" ;; esac
+echo "ok: the alias history names the HTTP client ($peer), not the in-process hop"
+
+# A job that ended with a status (cancelled before it started): GetJob and ListJobs as JSON, the
+# status's details spelled out (an Any's "@type" and fields).
+dataset=$(post "$admin" segmentation.v1.DatasetService/ListDatasets '' | json 'd["datasets"][0]["id"]')
+spec="{\"spec\":{\"modelName\":\"shop\",\"datasetId\":\"$dataset\",\"k\":3}}"
+post "$admin" segmentation.v1.TrainingService/SubmitTrainingJob "$spec" > /dev/null
+second=$(post "$admin" segmentation.v1.TrainingService/SubmitTrainingJob "$spec" | json 'd["job"]["id"]')
+post "$admin" segmentation.v1.TrainingService/CancelJob "{\"jobId\":\"$second\"}" > /dev/null
+for _ in $(seq 1 50); do
+  post "$admin" segmentation.v1.TrainingService/GetJob "{\"jobId\":\"$second\"}" > "$work/job.json"
+  [ "$(status)" = 200 ] || fail "GetJob of a cancelled job: $(status) $(cat "$work/job.json")"
+  [ "$(json 'd["job"]["state"]' < "$work/job.json")" = JOB_STATE_CANCELLED ] && break
+  sleep 0.2
+done
+detail=$(json 'd["job"]["status"]["details"][0]["@type"] + " " + d["job"]["status"]["details"][0]["reason"]' < "$work/job.json")
+[ "$detail" = "type.googleapis.com/google.rpc.ErrorInfo CANCELLED" ] || fail "the cancelled job's status details: $detail ($(cat "$work/job.json"))"
+post "$admin" segmentation.v1.TrainingService/ListJobs '{}' > "$work/jobs.json"
+[ "$(status)" = 200 ] || fail "ListJobs with a cancelled job: $(status) $(cat "$work/jobs.json")"
+echo "ok: a cancelled job reads as JSON in GetJob and ListJobs, its status detail $detail"
 
 # Binary protobuf: an empty HealthCheckRequest answers status SERVING (field 1 = 1).
 reply=$(curl -s -X POST -H 'Content-Type: application/proto' --data-binary '' "http://$http/grpc.health.v1.Health/Check" | od -An -tx1 | tr -d ' \n')
@@ -109,6 +133,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: applicat
 [ "$code" = 413 ] || fail "a body over --max-message-mb: $code"
 post "$admin" segmentation.v1.ModelRegistry/ListModels '{"pageSize": "many"}' > "$work/e.json"
 [ "$(status)" = 400 ] && [ "$(json 'd["code"]' < "$work/e.json")" = invalid_argument ] || fail "a bad field: $(status) $(cat "$work/e.json")"
+post "$admin" segmentation.v1.ModelRegistry/ListModels '{"pageSise": 3}' > "$work/e.json"
+grep -q 'no field \\"pageSise\\"' "$work/e.json" || fail "an unknown field: $(cat "$work/e.json")"
+post "$admin" segmentation.v1.ModelRegistry/ListModels '' > /dev/null
+[ "$(status)" = 200 ] || fail "an empty body (the empty message): $(status)"
 echo "ok: application/proto; GET 405 with Allow: POST; text/plain 415; streaming method 404; body over the limit 413; bad JSON 400 invalid_argument"
 
 # The document served is the one in docs/.

@@ -148,6 +148,10 @@ extension Segmentation_V1_DatasetService {
 
         /// Handle the "ListDatasets" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The stored datasets, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ListDatasetsRequest` messages.
         ///   - context: Context providing information about the RPC.
@@ -229,6 +233,10 @@ extension Segmentation_V1_DatasetService {
 
         /// Handle the "ListDatasets" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The stored datasets, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListDatasetsRequest` message.
         ///   - context: Context providing information about the RPC.
@@ -307,6 +315,10 @@ extension Segmentation_V1_DatasetService {
         ) async throws -> Segmentation_V1_GetDatasetResponse
 
         /// Handle the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The stored datasets, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_ListDatasetsRequest` message.
@@ -556,6 +568,10 @@ extension Segmentation_V1_DatasetService {
 
         /// Call the "ListDatasets" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The stored datasets, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListDatasetsRequest` message.
         ///   - serializer: A serializer for `Segmentation_V1_ListDatasetsRequest` messages.
@@ -686,6 +702,10 @@ extension Segmentation_V1_DatasetService {
         }
 
         /// Call the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The stored datasets, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListDatasetsRequest` message.
@@ -818,6 +838,10 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
 
     /// Call the "ListDatasets" method.
     ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The stored datasets, a page at a time.
+    ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_ListDatasetsRequest` message.
     ///   - options: Options to apply to this RPC.
@@ -946,6 +970,10 @@ extension Segmentation_V1_DatasetService.ClientProtocol {
     }
 
     /// Call the "ListDatasets" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The stored datasets, a page at a time.
     ///
     /// - Parameters:
     ///   - message: request message to send.

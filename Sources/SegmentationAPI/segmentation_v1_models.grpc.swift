@@ -249,6 +249,10 @@ extension Segmentation_V1_ModelRegistry {
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "ListModels" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The models in the registry, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ListModelsRequest` messages.
         ///   - context: Context providing information about the RPC.
@@ -316,6 +320,10 @@ extension Segmentation_V1_ModelRegistry {
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_SetAliasResponse>
 
         /// Handle the "DeleteAlias" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes an alias; the version it pointed at stays.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_DeleteAliasRequest` messages.
@@ -524,6 +532,10 @@ extension Segmentation_V1_ModelRegistry {
     public protocol ServiceProtocol: Segmentation_V1_ModelRegistry.StreamingServiceProtocol {
         /// Handle the "ListModels" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The models in the registry, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListModelsRequest` message.
         ///   - context: Context providing information about the RPC.
@@ -591,6 +603,10 @@ extension Segmentation_V1_ModelRegistry {
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_SetAliasResponse>
 
         /// Handle the "DeleteAlias" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes an alias; the version it pointed at stays.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_DeleteAliasRequest` message.
@@ -797,6 +813,10 @@ extension Segmentation_V1_ModelRegistry {
     public protocol SimpleServiceProtocol: Segmentation_V1_ModelRegistry.ServiceProtocol {
         /// Handle the "ListModels" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The models in the registry, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_ListModelsRequest` message.
         ///   - context: Context providing information about the RPC.
@@ -864,6 +884,10 @@ extension Segmentation_V1_ModelRegistry {
         ) async throws -> Segmentation_V1_SetAliasResponse
 
         /// Handle the "DeleteAlias" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes an alias; the version it pointed at stays.
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_DeleteAliasRequest` message.
@@ -1589,6 +1613,10 @@ extension Segmentation_V1_ModelRegistry {
     public protocol ClientProtocol: Sendable {
         /// Call the "ListModels" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The models in the registry, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListModelsRequest` message.
         ///   - serializer: A serializer for `Segmentation_V1_ListModelsRequest` messages.
@@ -1676,6 +1704,10 @@ extension Segmentation_V1_ModelRegistry {
         ) async throws -> Result where Result: Sendable
 
         /// Call the "DeleteAlias" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes an alias; the version it pointed at stays.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_DeleteAliasRequest` message.
@@ -1942,6 +1974,10 @@ extension Segmentation_V1_ModelRegistry {
 
         /// Call the "ListModels" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The models in the registry, a page at a time.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListModelsRequest` message.
         ///   - serializer: A serializer for `Segmentation_V1_ListModelsRequest` messages.
@@ -2073,6 +2109,10 @@ extension Segmentation_V1_ModelRegistry {
         }
 
         /// Call the "DeleteAlias" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes an alias; the version it pointed at stays.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_DeleteAliasRequest` message.
@@ -2433,6 +2473,10 @@ extension Segmentation_V1_ModelRegistry {
 extension Segmentation_V1_ModelRegistry.ClientProtocol {
     /// Call the "ListModels" method.
     ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The models in the registry, a page at a time.
+    ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_ListModelsRequest` message.
     ///   - options: Options to apply to this RPC.
@@ -2544,6 +2588,10 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     }
 
     /// Call the "DeleteAlias" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes an alias; the version it pointed at stays.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_DeleteAliasRequest` message.
@@ -2853,6 +2901,10 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
 extension Segmentation_V1_ModelRegistry.ClientProtocol {
     /// Call the "ListModels" method.
     ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The models in the registry, a page at a time.
+    ///
     /// - Parameters:
     ///   - message: request message to send.
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -2980,6 +3032,10 @@ extension Segmentation_V1_ModelRegistry.ClientProtocol {
     }
 
     /// Call the "DeleteAlias" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes an alias; the version it pointed at stays.
     ///
     /// - Parameters:
     ///   - message: request message to send.

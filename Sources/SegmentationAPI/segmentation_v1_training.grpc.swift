@@ -161,6 +161,10 @@ extension Segmentation_V1_TrainingService {
 
         /// Handle the "GetJob" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One job: its state, progress and, when it failed, its status.
+        ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_GetJobRequest` messages.
         ///   - context: Context providing information about the RPC.
@@ -174,6 +178,10 @@ extension Segmentation_V1_TrainingService {
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_GetJobResponse>
 
         /// Handle the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs, a page at a time; of one model when model_name is set.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ListJobsRequest` messages.
@@ -254,6 +262,10 @@ extension Segmentation_V1_TrainingService {
 
         /// Handle the "GetJob" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One job: its state, progress and, when it failed, its status.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_GetJobRequest` message.
         ///   - context: Context providing information about the RPC.
@@ -267,6 +279,10 @@ extension Segmentation_V1_TrainingService {
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_GetJobResponse>
 
         /// Handle the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs, a page at a time; of one model when model_name is set.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListJobsRequest` message.
@@ -346,6 +362,10 @@ extension Segmentation_V1_TrainingService {
 
         /// Handle the "GetJob" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One job: its state, progress and, when it failed, its status.
+        ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_GetJobRequest` message.
         ///   - context: Context providing information about the RPC.
@@ -359,6 +379,10 @@ extension Segmentation_V1_TrainingService {
         ) async throws -> Segmentation_V1_GetJobResponse
 
         /// Handle the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs, a page at a time; of one model when model_name is set.
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_ListJobsRequest` message.
@@ -645,6 +669,10 @@ extension Segmentation_V1_TrainingService {
 
         /// Call the "GetJob" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One job: its state, progress and, when it failed, its status.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_GetJobRequest` message.
         ///   - serializer: A serializer for `Segmentation_V1_GetJobRequest` messages.
@@ -663,6 +691,10 @@ extension Segmentation_V1_TrainingService {
         ) async throws -> Result where Result: Sendable
 
         /// Call the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs, a page at a time; of one model when model_name is set.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListJobsRequest` message.
@@ -791,6 +823,10 @@ extension Segmentation_V1_TrainingService {
 
         /// Call the "GetJob" method.
         ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One job: its state, progress and, when it failed, its status.
+        ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_GetJobRequest` message.
         ///   - serializer: A serializer for `Segmentation_V1_GetJobRequest` messages.
@@ -820,6 +856,10 @@ extension Segmentation_V1_TrainingService {
         }
 
         /// Call the "ListJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs, a page at a time; of one model when model_name is set.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListJobsRequest` message.
@@ -948,6 +988,10 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
 
     /// Call the "GetJob" method.
     ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One job: its state, progress and, when it failed, its status.
+    ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_GetJobRequest` message.
     ///   - options: Options to apply to this RPC.
@@ -972,6 +1016,10 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     }
 
     /// Call the "ListJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The jobs, a page at a time; of one model when model_name is set.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_ListJobsRequest` message.
@@ -1097,6 +1145,10 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
 
     /// Call the "GetJob" method.
     ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One job: its state, progress and, when it failed, its status.
+    ///
     /// - Parameters:
     ///   - message: request message to send.
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -1125,6 +1177,10 @@ extension Segmentation_V1_TrainingService.ClientProtocol {
     }
 
     /// Call the "ListJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The jobs, a page at a time; of one model when model_name is set.
     ///
     /// - Parameters:
     ///   - message: request message to send.

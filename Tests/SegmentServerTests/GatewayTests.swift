@@ -75,6 +75,23 @@ struct GatewayTests {
             "exit status \(server.terminationStatus): \(server.log.text)")
     }
 
+    @Test("A job's google.rpc.Status reads and writes as proto3 JSON, its details spelled out")
+    func jobStatusAsJSON() throws {
+        let job = Segmentation_V1_Job.with {
+            $0.id = "job-1"
+            $0.status = RPCErrors.status(
+                code: 1, message: "cancelled by request", reason: "CANCELLED")
+        }
+        _ = ErrorDetailTypes.registered
+        let json = try job.jsonString()
+        #expect(json.contains(#""@type":"type.googleapis.com/google.rpc.ErrorInfo""#), "\(json)")
+        #expect(json.contains(#""reason":"CANCELLED""#))
+        let read = try Segmentation_V1_Job(jsonString: json)
+        #expect(read.status.message == "cancelled by request")
+        #expect(
+            try Google_Rpc_ErrorInfo(unpackingAny: read.status.details[0]).reason == "CANCELLED")
+    }
+
     @Test("Errors map to the HTTP status google.rpc.Code gives and Connect's code names")
     func errorMapping() {
         let cases: [(RPCError.Code, Int, String)] = [

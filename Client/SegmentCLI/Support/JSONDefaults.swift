@@ -45,6 +45,7 @@ enum JSONDefaults {
 
     /// The message as JSON with its zero-valued fields filled in, keys sorted.
     static func json(_ message: some SwiftProtobuf.Message) throws -> String {
+        _ = ErrorDetailTypes.registered  // Job.status's details
         let encoded = try message.jsonUTF8Data()
         let object = try JSONSerialization.jsonObject(with: encoded)
         let filled = fill(object, type: "." + type(of: message).protoMessageName)
@@ -54,7 +55,10 @@ enum JSONDefaults {
     }
 
     static func fill(_ value: Any, type: String) -> Any {
-        guard var object = value as? [String: Any], let descriptor = schema.messages[type] else {
+        // An Any's JSON is its message's ("@type" and that message's fields), not Any's own.
+        guard type != ".google.protobuf.Any", var object = value as? [String: Any],
+            let descriptor = schema.messages[type]
+        else {
             return value
         }
         for field in descriptor.field {

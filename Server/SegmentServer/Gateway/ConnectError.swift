@@ -1,7 +1,6 @@
 import Foundation
 import GRPCCore
 import SegmentationAPI
-import SegmentationMessages
 import SwiftProtobuf
 
 /// A failed call as the Connect protocol answers it over HTTP: a JSON object with the gRPC

@@ -36,17 +36,19 @@ struct GatewayMethod: Sendable {
         _ descriptor: MethodDescriptor, _: Input.Type, _: Output.Type
     ) -> GatewayMethod {
         GatewayMethod(descriptor: descriptor) { body, format, metadata, options, client in
+            _ = ErrorDetailTypes.registered  // Job.status's details, as JSON
             let request: Input
             do {
                 switch format {
-                case .json: request = try Input(jsonUTF8Bytes: body)
+                // An empty body is the empty message, as in binary protobuf.
+                case .json: request = body.isEmpty ? Input() : try Input(jsonUTF8Bytes: body)
                 case .proto: request = try Input(serializedBytes: body)
                 }
             } catch {
                 throw ConnectError(
                     code: .invalidArgument,
                     message:
-                        "the request body is not a \(Input.protoMessageName) in \(format == .json ? "proto3 JSON" : "binary protobuf"): \(error)"
+                        "the request body is not a \(Input.protoMessageName) in \(format == .json ? "proto3 JSON" : "binary protobuf"): \(Self.explain(error))"
                 )
             }
             let response = try await client.unary(
@@ -58,6 +60,25 @@ struct GatewayMethod: Sendable {
             case .json: return try response.jsonUTF8Bytes()
             case .proto: return try response.serializedBytes()
             }
+        }
+    }
+
+    /// What a JSON decoding error means, in words (SwiftProtobuf's names are terse).
+    static func explain(_ error: any Error) -> String {
+        guard let error = error as? JSONDecodingError else { return "\(error)" }
+        return switch error {
+        case .unknownField(let name):
+            "no field \"\(name)\" (names are lowerCamelCase or the proto's)"
+        case .unrecognizedEnumValue: "a value is not one of its enum's names"
+        case .truncated: "the JSON ends early"
+        case .conflictingOneOf: "two fields of one oneof are set"
+        case .malformedNumber, .numberRange: "a number is malformed or out of its field's range"
+        case .malformedString, .invalidUTF8: "a string is malformed"
+        case .malformedBool: "a boolean is not true or false"
+        case .malformedTimestamp: "a timestamp is not RFC 3339 (2011-12-09T12:50:00Z)"
+        case .trailingGarbage: "something follows the JSON object"
+        case .messageDepthLimit: "nested too deep"
+        default: "not a JSON object of the message's fields (\(error))"
         }
     }
 

@@ -94,16 +94,34 @@ public final class HTTPGateway: Sendable {
     }
 }
 
+/// A request's context: Hummingbird's, and the client's address (the call's peer in logs and the
+/// alias history).
+struct GatewayRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    /// "http:ADDRESS:PORT", as gRPC names its peers "ipv4:ADDRESS:PORT".
+    var peer: String {
+        guard let address = remoteAddress else { return "http:unknown" }
+        return "http:\(address.ipAddress ?? "unknown"):\(address.port ?? 0)"
+    }
+}
+
 /// Routes a request to its method (or the OpenAPI document) and answers it.
 private struct GatewayResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = GatewayRequestContext
     let client: GatewayMethod.Client
     let maximumBodyBytes: Int
     let openAPI: [UInt8]
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
-            return try await answer(request)
+            return try await answer(request, peer: context.peer)
         } catch let error as ConnectError {
             return Self.response(error)
         } catch let error as RPCError {
@@ -113,7 +131,7 @@ private struct GatewayResponder: HTTPResponder {
         }
     }
 
-    private func answer(_ request: Request) async throws -> Response {
+    private func answer(_ request: Request, peer: String) async throws -> Response {
         let path = request.uri.path
         if path == "/openapi.json" {
             guard request.method == .get || request.method == .head else {
@@ -157,13 +175,14 @@ private struct GatewayResponder: HTTPResponder {
                 http: 413)
         }
         let answer = try await method.call(
-            Array(buffer: bytes), format, metadata(request), options(request), client)
+            Array(buffer: bytes), format, metadata(request, peer: peer), options(request), client)
         return Self.response(.ok, contentType: format.rawValue, body: answer)
     }
 
     /// The headers a call's interceptors read (the bearer token, trace context, request id).
-    private func metadata(_ request: Request) -> Metadata {
-        var metadata = Metadata()
+    private func metadata(_ request: Request, peer: String) -> Metadata {
+        // Believed only from in-process calls: no client reaches that transport but this gateway.
+        var metadata: Metadata = [CallNotes.gatewayPeerKey: .string(peer)]
         for field in request.headers
         where HTTPGateway.forwardedHeaders.contains(field.name.canonicalName) {
             metadata.addString(field.value, forKey: field.name.canonicalName)

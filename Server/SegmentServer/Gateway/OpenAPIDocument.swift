@@ -27,7 +27,7 @@ enum OpenAPIDocument {
                     "operationId": .string(method.operationID),
                     "tags": .array([.string(method.service)]),
                     "summary": .string(method.summary),
-                    "description": .string(method.comment),
+                    "description": .string(method.comment.isEmpty ? method.name : method.comment),
                     "requestBody": .object([
                         "required": true,
                         "content": .object([
@@ -92,9 +92,12 @@ private struct SchemaIndex {
         var output: String
         var comment: String
         var operationID: String { "\(service.split(separator: ".").last ?? "")_\(name)" }
+        /// The comment's first sentence (comments wrap lines mid-sentence).
         var summary: String {
-            let first = comment.split(separator: "\n").first.map(String.init) ?? ""
-            return first.isEmpty ? name : first
+            let text = comment.split(separator: "\n").joined(separator: " ")
+            guard !text.isEmpty else { return name }
+            guard let end = text.range(of: ". ") else { return text }
+            return String(text[..<end.lowerBound]) + "."
         }
     }
 
@@ -163,10 +166,11 @@ private struct SchemaIndex {
         while let name = pending.popLast() {
             guard schemas[name] == nil else { continue }
             if let (kind, comment) = enums[name] {
-                schemas[name] = .object([
-                    "type": "string", "description": .string(comment),
-                    "enum": .array(kind.value.map { .string($0.name) }),
-                ])
+                var members: [String: JSONValue] = [
+                    "type": "string", "enum": .array(kind.value.map { .string($0.name) }),
+                ]
+                if !comment.isEmpty { members["description"] = .string(comment) }
+                schemas[name] = .object(members)
             } else if let (message, comments) = messages[name] {
                 var properties: [String: JSONValue] = [:]
                 for field in message.field {
@@ -280,6 +284,13 @@ private struct SchemaIndex {
         case .message, .group:
             if typeName == "google.protobuf.Timestamp" {
                 return .object(["type": "string", "format": "date-time"])
+            }
+            if typeName == "google.protobuf.Any" {
+                // proto3 JSON: the packed message's own fields, with its type URL in "@type".
+                return .object([
+                    "type": "object", "required": ["@type"],
+                    "properties": .object(["@type": .object(["type": "string"])]),
+                ])
             }
             pending.append(typeName)
             return .reference(typeName)

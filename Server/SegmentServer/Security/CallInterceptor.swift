@@ -31,7 +31,7 @@ struct CallInterceptor: ServerInterceptor {
             context.descriptor.service.fullyQualifiedService, context.descriptor.method
         )
         metrics.rpcStarted(service: service, method: method)
-        let notes = CallNotes(metadata: request.metadata)
+        let notes = CallNotes(metadata: request.metadata, remotePeer: context.remotePeer)
         var caller: Role?
         let ability = AccessPolicy.ability(for: context.descriptor)
         do {
@@ -226,7 +226,7 @@ struct CallInterceptor: ServerInterceptor {
             "method": "\(context.descriptor.fullyQualifiedMethod)",
             "status": "\(StatusName.of(error?.code))",
             "ms": .stringConvertible((milliseconds * 100).rounded() / 100),
-            "peer": "\(context.remotePeer)",
+            "peer": "\(notes.peer)",
             "role": "\(role?.rawValue ?? (tokens == nil || ability == .open ? "open" : "none"))",
             "trace_id": "\(notes.traceID)",
         ]

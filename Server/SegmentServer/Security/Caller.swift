@@ -9,6 +9,6 @@ enum Caller {
     static func actor(author: String, context: ServerContext) -> AliasActor {
         AliasActor(
             author: author.isEmpty ? nil : author, role: role?.rawValue ?? "none (no tokens file)",
-            peer: context.remotePeer)
+            peer: CallNotes.current?.peer ?? context.remotePeer)
     }
 }

@@ -8,10 +8,18 @@ final class CallNotes: Sendable {
     @TaskLocal static var current: CallNotes?
 
     let traceID: String
+    /// Who called: the transport's peer, or for a call the HTTP gateway made in-process, the
+    /// HTTP client's address it passed on.
+    let peer: String
     private let served = Mutex<(model: String, version: Int)?>(nil)
 
-    init(metadata: Metadata) {
+    /// The metadata key the HTTP gateway names its client's address by.
+    static let gatewayPeerKey = "segment-gateway-peer"
+
+    init(metadata: Metadata, remotePeer: String) {
         traceID = Self.traceID(in: metadata) ?? Self.newTraceID()
+        let forwarded = metadata[stringValues: Self.gatewayPeerKey].first(where: { _ in true })
+        peer = remotePeer.hasPrefix("in-process:") ? forwarded ?? remotePeer : remotePeer
     }
 
     /// The model version the call served (the last, for a stream that named several).
