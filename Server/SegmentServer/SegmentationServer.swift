@@ -242,23 +242,38 @@ public final class SegmentationServer: Service, Sendable {
             + URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
     }
 
-    /// Probes the registry every `registryProbeInterval`: NOT_SERVING while it fails or does not
-    /// answer within `registryProbeTimeout`, SERVING again once it answers. Ends when cancelled.
+    /// Probes the registry every `registryProbeInterval`: NOT_SERVING once
+    /// `registryProbeFailures` probes in a row fail or do not answer within
+    /// `registryProbeTimeout`, SERVING again once one answers. After a failure the next probe
+    /// comes sooner (`registryProbeRetry`), so a real outage still shows within seconds while one
+    /// slow answer (a busy machine starving the probe) does not pull a working server from its
+    /// load balancer. Ends when cancelled.
     private func watchRegistry() async {
         let probe = RegistryProbe(registry: registry, timeout: configuration.registryProbeTimeout)
-        while (try? await Task.sleep(for: configuration.registryProbeInterval)) != nil {
-            if let problem = await probe.problem() {
-                if health.phase == .serving {
-                    health.set(.registryUnavailable)
-                    logger.error(
-                        "the registry does not answer: its services' health (and the whole server's) is NOT_SERVING until it does; scoring stays SERVING",
-                        metadata: ["error": "\(problem)"])
+        var failures = 0
+        while (try? await Task.sleep(for: nextProbeDelay(afterFailures: failures))) != nil {
+            guard let problem = await probe.problem() else {
+                failures = 0
+                if health.phase == .registryUnavailable {
+                    health.set(.serving)
+                    logger.notice("the registry answers again: serving")
                 }
-            } else if health.phase == .registryUnavailable {
-                health.set(.serving)
-                logger.notice("the registry answers again: serving")
+                continue
+            }
+            failures += 1
+            if failures >= configuration.registryProbeFailures, health.phase == .serving {
+                health.set(.registryUnavailable)
+                logger.error(
+                    "the registry does not answer: its services' health (and the whole server's) is NOT_SERVING until it does; scoring stays SERVING",
+                    metadata: ["error": "\(problem)", "failed_probes": "\(failures)"])
             }
         }
+    }
+
+    private func nextProbeDelay(afterFailures failures: Int) -> Duration {
+        failures == 0
+            ? configuration.registryProbeInterval
+            : min(configuration.registryProbeInterval, configuration.registryProbeRetry)
     }
 
     /// A port that cannot be opened is a setup error naming its flag, not a transport trace.

@@ -73,6 +73,11 @@ public struct ServerConfiguration: Sendable {
     public var registryProbeInterval: Duration = .seconds(5)
     /// A probe not answered within this counts as failed.
     public var registryProbeTimeout: Duration = .seconds(2)
+    /// How many probes in a row must fail before health turns NOT_SERVING (one slow answer on a
+    /// busy machine is not an outage).
+    public var registryProbeFailures = 2
+    /// How soon a probe follows a failed one (at most `registryProbeInterval`).
+    public var registryProbeRetry: Duration = .seconds(1)
     /// How often what scoring saw is added to the registry's drift windows (and at shutdown).
     public var driftFlushInterval: Duration = .seconds(10)
     /// Whether scoring counts what it sees for drift (--no-drift turns it off).

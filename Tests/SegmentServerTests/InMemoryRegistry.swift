@@ -162,8 +162,17 @@ actor InMemoryRegistry: Registry {
     /// Tests switch the storage "off": the probe (and nothing else) fails while it is.
     private var unreachable = false
     func setUnreachable(_ value: Bool) { unreachable = value }
+    /// Tests make the next few probes fail, as one slow answer on a busy machine would.
+    private var probesToFail = 0
+    func failProbes(_ count: Int) { probesToFail = count }
+    private(set) var probesAnswered = 0
     func probe() throws {
+        probesAnswered += 1
         if unreachable { throw RegistryError.storage("unreachable (a test switched it off)") }
+        if probesToFail > 0 {
+            probesToFail -= 1
+            throw RegistryError.storage("a slow answer (a test failed this probe)")
+        }
     }
 
     /// Tests hold the startup checks here (the first of them marks unfinished jobs failed) until they release it.

@@ -236,7 +236,7 @@ struct OperationsTests {
     }
 
     @Test(
-        "Health per service: while starting only liveness is SERVING (other calls UNAVAILABLE); while the registry fails its probe scoring and liveness stay SERVING, the rest NOT_SERVING; all SERVING again after"
+        "Health per service: while starting only liveness is SERVING (other calls UNAVAILABLE); while the registry fails its probes scoring and liveness stay SERVING, the rest NOT_SERVING; all SERVING again after; one failed probe alone changes nothing"
     )
     func healthFollowsStartupAndRegistry() async throws {
         let harness = try Harness()
@@ -294,6 +294,26 @@ struct OperationsTests {
                 #expect(await server.health.untilServing())
                 #expect(try await statuses() == [on, on, on, on, on, on])
                 _ = try await services.models.listModels(.init())
+
+                // One failed probe is not an outage: a watcher sees no change.
+                let (watching, watchStarted) = AsyncStream<Void>.makeStream()
+                let flip = Task {
+                    let first = try? await services.health.watch(.init()) { response -> Status? in
+                        for try await update in response.messages {
+                            if update.status != .serving { return update.status }
+                            watchStarted.yield()
+                        }
+                        return nil
+                    }
+                    return first ?? nil
+                }
+                for await _ in watching { break }
+                let probes = await registry.probesAnswered
+                await registry.failProbes(1)
+                try await Self.eventually { await registry.probesAnswered >= probes + 4 }
+                flip.cancel()
+                #expect(await flip.value == nil)
+                #expect(try await statuses() == [on, on, on, on, on, on])
 
                 // A readiness probe on scoring keeps a pod whose models still score.
                 await registry.setUnreachable(true)
