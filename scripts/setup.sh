@@ -44,3 +44,6 @@ bench/.venv/bin/python -c "import kubernetes_validate, prometheus_client, yaml" 
   || bench/.venv/bin/pip install -q kubernetes-validate==1.37.0 prometheus-client==0.26.0 PyYAML==6.0.4
 # The HTTP gateway's fuzzer (scripts/test-gateway.sh), from its OpenAPI document.
 [ -x bench/.venv/bin/schemathesis ] || bench/.venv/bin/pip install -q schemathesis==4.32.5
+# The tracing test's stand-in collector (scripts/otlp-collector.py): OpenTelemetry's own messages.
+bench/.venv/bin/python -c "import opentelemetry.proto" 2>/dev/null \
+  || bench/.venv/bin/pip install -q opentelemetry-proto==1.45.2

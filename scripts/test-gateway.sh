@@ -6,7 +6,8 @@
 # refusals (404, 405 with Allow, 413, 415) answer as documented; the
 # served /openapi.json equals docs/openapi.json; then schemathesis (PyPI, bench/.venv) fuzzes
 # every operation from that document for 30 s (no 5xx, responses and status codes as
-# documented, input of the wrong shape refused); last, the gateway over TLS.
+# documented, input of the wrong shape refused); then the gateway over TLS, and its connection
+# and header limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
@@ -47,6 +48,7 @@ post() {
 }
 status() { cat "$work/status"; }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+py=bench/.venv/bin/python
 
 admin=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 scorer=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -166,4 +168,43 @@ reply=$(curl -s --cacert "$work/cert.pem" -X POST -H 'Content-Type: application/
 [ "$reply" = '{"status":"SERVING"}' ] || fail "health over HTTPS: '$reply'"
 curl -s -o /dev/null "http://$http/openapi.json" && fail "plain HTTP answered on the TLS gateway"
 echo "ok: with --tls-cert the gateway serves HTTPS only"
+
+# The gRPC port's bounds hold on HTTP too: headers over --max-header-bytes are answered 431 (the
+# connection stays usable); at --max-connections a new connection waits, unanswered, until an
+# idle one is closed at --idle-timeout.
+stop_server
+start_server --max-connections 2 --idle-timeout 2 --max-header-bytes 2048
+"$py" - "${http%:*}" "${http##*:}" <<'PY' || fail "the gateway's connection and header limits"
+import http.client, json, socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+connection = http.client.HTTPConnection(host, port, timeout=5)
+connection.request("GET", "/openapi.json", headers={"X-Padding": "a" * 3000})
+reply = connection.getresponse()
+body = json.loads(reply.read())
+assert reply.status == 431 and body["code"] == "resource_exhausted", (reply.status, body)
+assert "--max-header-bytes" in body["message"], body
+connection.request("GET", "/openapi.json")
+reply = connection.getresponse()
+assert reply.status == 200, reply.status
+reply.read()
+connection.close()
+time.sleep(0.5)
+held = [socket.create_connection((host, port), timeout=10) for _ in range(2)]
+time.sleep(0.5)
+waiting = socket.create_connection((host, port), timeout=10)
+waiting.sendall(f"GET /openapi.json HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+waiting.settimeout(1.0)
+started = time.monotonic()
+try:
+    waiting.recv(100)
+    sys.exit("a third connection was answered while --max-connections 2 were open")
+except socket.timeout:
+    pass
+for idle in held:
+    assert idle.recv(100) == b"", "an idle connection was not closed"
+waiting.settimeout(10)
+head = waiting.recv(100)
+assert head.startswith(b"HTTP/1.1 200"), head
+print(f"ok: 431 past --max-header-bytes; a third connection answered only once the idle two were closed ({time.monotonic() - started:.1f} s after its request)")
+PY
 echo "gateway: all checks passed"

@@ -8,7 +8,8 @@
 #   system       deploy/'s manifests, rules and dashboard checked against the real server, the
 #                Debian package installed into a debootstrapped root and its OCI image run, the
 #                Python and C clients against the real server, the HTTP/JSON gateway (with
-#                schemathesis from its OpenAPI document), three replicas behind nginx,
+#                schemathesis from its OpenAPI document), OpenTelemetry spans received by a
+#                stand-in OTLP collector, three replicas behind nginx,
 #                60 s of fuzzing, and seconds-long smoke runs of the benchmarks and the soak test
 #                (debug builds; no timing asserted, the soak's correctness checks do hold)
 # Setup (system packages, bench/.venv) and the build run once, first. Tests that need ../shared
@@ -51,6 +52,7 @@ system() {
   bash scripts/test-deploy.sh
   bash scripts/test-clients.sh
   bash scripts/test-gateway.sh
+  bash scripts/test-tracing.sh
   bash scripts/test-cluster.sh
   bash scripts/fuzz.sh 60
   .build/debug/segment-bench --smoke

@@ -207,6 +207,13 @@ struct SegmentServerCommand: AsyncParsableCommand {
     var httpPort: Int?
 
     @Option(
+        name: .customLong("otlp-endpoint"),
+        help:
+            "Trace every call (health checks aside) as an OpenTelemetry span sent over OTLP/gRPC to this collector URL, e.g. http://127.0.0.1:4317 (https:// for TLS); the caller's W3C traceparent is its parent, and the standard OTEL_* variables tune sampling, batching and headers (env SEGMENT_OTLP_ENDPOINT; default off)."
+    )
+    var otlpEndpoint: String?
+
+    @Option(
         name: .customLong("drift-flush-seconds"),
         help:
             "How often what scoring saw is added to the registry's drift windows, 1...3600 (env SEGMENT_DRIFT_FLUSH_SECONDS; default 10)."
@@ -359,6 +366,16 @@ struct SegmentServerCommand: AsyncParsableCommand {
         if httpPort != nil || environment["SEGMENT_HTTP_PORT"] != nil {
             configuration.httpPort = try value(
                 httpPort, "SEGMENT_HTTP_PORT", 0, 0...65535, "http-port")
+        }
+        if let endpoint = otlpEndpoint ?? environment["SEGMENT_OTLP_ENDPOINT"] {
+            guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme),
+                url.host != nil
+            else {
+                throw ValidationError(
+                    "--otlp-endpoint '\(endpoint)' is not a collector URL: give http://HOST:PORT or https://HOST:PORT"
+                )
+            }
+            configuration.otlpEndpoint = endpoint
         }
         configuration.measureDrift = !(noDrift || environment["SEGMENT_NO_DRIFT"] == "1")
         configuration.driftFlushInterval = .seconds(

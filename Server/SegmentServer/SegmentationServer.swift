@@ -31,6 +31,8 @@ public final class SegmentationServer: Service, Sendable {
     private let metricsEndpoint: MetricsEndpoint?
     /// The HTTP/JSON gateway (--http-port): the same services and interceptors, over HTTP/1.1.
     private let gateway: HTTPGateway?
+    /// Spans to the OTLP collector (--otlp-endpoint), when on.
+    private let tracing: CallTracing?
     /// The registry's connection pool when the server opened it (PostgreSQL): one of its services.
     private let registryPool: (any Service)?
     private let transport: HTTP2ServerTransport.Posix
@@ -139,9 +141,12 @@ public final class SegmentationServer: Service, Sendable {
             })
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
+        tracing = try configuration.otlpEndpoint.map {
+            try CallTracing(endpoint: $0, logger: logger)
+        }
         let calls = CallInterceptor(
             tokens: tokens, logger: logger, metrics: metrics, health: health,
-            maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain)
+            maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain, tracing: tracing)
         let reflection = ReflectionIndex(services: Self.serviceNames)
         let services: [any RegistrableRPCService] = [
             DatasetService(
@@ -164,6 +169,10 @@ public final class SegmentationServer: Service, Sendable {
             HTTPGateway(
                 host: configuration.host, port: port,
                 maximumBodyBytes: configuration.maximumMessageBytes,
+                limits: GatewayLimits(
+                    maximumConnections: configuration.maximumConnections,
+                    idleSeconds: configuration.idleTimeoutSeconds,
+                    maximumHeaderBytes: configuration.maximumHeaderBytes),
                 tls: try configuration.gatewayTLS(), services: services, interceptors: [calls],
                 logger: logger)
         }
@@ -334,6 +343,8 @@ public final class SegmentationServer: Service, Sendable {
     public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [any Service] = [ServerPart("data directory lock", holding: directoryLock)]
         if let registryPool { services.append(registryPool) }
+        // Shut down after the gRPC server: the last calls' spans are sent.
+        if let tracing { services.append(tracing.service) }
         if let endpoint = metricsEndpoint {
             services.append(part("metrics endpoint") { try await endpoint.run() })
         }

@@ -69,6 +69,9 @@ public struct ServerConfiguration: Sendable {
     public var metricsPort: Int?
     /// Port of the HTTP/JSON gateway, on `host` (--http-port); nil: off; 0: any free port.
     public var httpPort: Int?
+    /// Where spans go, an OTLP/gRPC collector's URL (--otlp-endpoint, http:// or https://);
+    /// nil: calls are not traced (their log lines still carry the caller's trace id).
+    public var otlpEndpoint: String?
     /// How often the registry is probed; health is NOT_SERVING while the probe fails.
     public var registryProbeInterval: Duration = .seconds(5)
     /// A probe not answered within this counts as failed.

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -29,14 +30,15 @@ public final class HTTPGateway: Sendable {
     private let host: String
     private let requestedPort: Int
     private let maximumBodyBytes: Int
+    private let limits: GatewayLimits
     private let tls: TLSConfiguration?
     private let logger: Logger
     private let boundPort = Mutex<Int?>(nil)
 
     init(
-        host: String, port: Int, maximumBodyBytes: Int, tls: TLSConfiguration?,
-        services: [any RegistrableRPCService], interceptors: [any ServerInterceptor],
-        logger: Logger
+        host: String, port: Int, maximumBodyBytes: Int, limits: GatewayLimits,
+        tls: TLSConfiguration?, services: [any RegistrableRPCService],
+        interceptors: [any ServerInterceptor], logger: Logger
     ) {
         server = GRPCServer(
             transport: inProcess.server, services: services, interceptors: interceptors)
@@ -44,6 +46,7 @@ public final class HTTPGateway: Sendable {
         self.host = host
         self.requestedPort = port
         self.maximumBodyBytes = maximumBodyBytes
+        self.limits = limits
         self.tls = tls
         var logger = logger
         logger[metadataKey: "part"] = "http gateway"
@@ -61,10 +64,16 @@ public final class HTTPGateway: Sendable {
     /// the requests in flight finish, and stops the in-process server.
     func run() async throws {
         let responder = GatewayResponder(
-            client: client, maximumBodyBytes: maximumBodyBytes, openAPI: Self.openAPI)
+            client: client, maximumBodyBytes: maximumBodyBytes,
+            maximumHeaderBytes: limits.maximumHeaderBytes, openAPI: Self.openAPI)
+        // At --max-connections open connections, further ones wait in the listen backlog until
+        // one closes; a connection with no request for --idle-timeout is closed.
         let configuration = ApplicationConfiguration(
             address: .hostname(host, port: requestedPort), serverName: nil,
-            reuseAddress: true)
+            reuseAddress: true,
+            availableConnectionsDelegate: MaximumAvailableConnections(
+                limits.maximumConnections, logger: logger))
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(limits.idleSeconds)))
         let onRunning: @Sendable (any Channel) async -> Void = { channel in
             self.boundPort.withLock { $0 = channel.localAddress?.port }
         }
@@ -81,17 +90,30 @@ public final class HTTPGateway: Sendable {
             }
             if let tls {
                 try await Application(
-                    responder: responder, server: try .tls(.http1(), tlsConfiguration: tls),
+                    responder: responder,
+                    server: try .tls(.http1(configuration: http1), tlsConfiguration: tls),
                     configuration: configuration, onServerRunning: onRunning, logger: logger
                 ).run()
             } else {
                 try await Application(
-                    responder: responder, server: .http1(), configuration: configuration,
+                    responder: responder, server: .http1(configuration: http1),
+                    configuration: configuration,
                     onServerRunning: onRunning, logger: logger
                 ).run()
             }
         }
     }
+}
+
+/// What bounds the gateway's clients: the gRPC port's flags, applied to HTTP.
+struct GatewayLimits: Sendable {
+    /// --max-connections, counted apart from the gRPC port's.
+    var maximumConnections: Int
+    /// --idle-timeout: a connection with no request for this long is closed.
+    var idleSeconds: Int
+    /// --max-header-bytes: a request with more header bytes (name + value + 32 per field, as
+    /// HTTP/2 counts them) is answered 431 (the decoder's own cap, 80 KiB, closes the connection).
+    var maximumHeaderBytes: Int
 }
 
 /// A request's context: Hummingbird's, and the client's address (the call's peer in logs and the
@@ -117,6 +139,7 @@ private struct GatewayResponder: HTTPResponder {
     typealias Context = GatewayRequestContext
     let client: GatewayMethod.Client
     let maximumBodyBytes: Int
+    let maximumHeaderBytes: Int
     let openAPI: [UInt8]
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -132,6 +155,7 @@ private struct GatewayResponder: HTTPResponder {
     }
 
     private func answer(_ request: Request, peer: String) async throws -> Response {
+        try checkHeaderSize(request.headers)
         let path = request.uri.path
         if path == "/openapi.json" {
             guard request.method == .get || request.method == .head else {
@@ -163,7 +187,7 @@ private struct GatewayResponder: HTTPResponder {
                 code: .unimplemented,
                 message: "Content-Encoding \(encoding) is not accepted: send the body uncompressed")
         }
-        var body = request.body
+        let body = request.body
         let bytes: ByteBuffer
         do {
             bytes = try await body.collect(upTo: maximumBodyBytes)
@@ -177,6 +201,17 @@ private struct GatewayResponder: HTTPResponder {
         let answer = try await method.call(
             Array(buffer: bytes), format, metadata(request, peer: peer), options(request), client)
         return Self.response(.ok, contentType: format.rawValue, body: answer)
+    }
+
+    /// RESOURCE_EXHAUSTED with 431 when the headers are over --max-header-bytes.
+    private func checkHeaderSize(_ headers: HTTPFields) throws {
+        let size = headers.reduce(0) { $0 + $1.name.rawName.utf8.count + $1.value.utf8.count + 32 }
+        guard size > maximumHeaderBytes else { return }
+        throw ConnectError(
+            code: .resourceExhausted,
+            message:
+                "the request's headers take \(size) bytes, over the server's limit of \(maximumHeaderBytes) (--max-header-bytes)",
+            http: 431)
     }
 
     /// The headers a call's interceptors read (the bearer token, trace context, request id).

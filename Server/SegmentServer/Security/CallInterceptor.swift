@@ -4,6 +4,7 @@ import Logging
 import Prometheus
 import SegmentationAPI
 import Synchronization
+import Tracing
 
 /// Every call passes here once: refused while the server is starting, authenticated by its bearer
 /// token and checked against the token's role (when the server has a tokens file; health and
@@ -19,6 +20,8 @@ struct CallInterceptor: ServerInterceptor {
     var maximumHeaderBytes = 16 << 10
     /// Streams still open when the drain ends are stopped then, answering UNAVAILABLE.
     var drain = DrainDeadline()
+    /// A span per call (health checks aside) when --otlp-endpoint is given.
+    var tracing: CallTracing?
 
     func intercept<Input: Sendable, Output: Sendable>(
         request: StreamingServerRequest<Input>, context: ServerContext,
@@ -31,7 +34,16 @@ struct CallInterceptor: ServerInterceptor {
             context.descriptor.service.fullyQualifiedService, context.descriptor.method
         )
         metrics.rpcStarted(service: service, method: method)
-        let notes = CallNotes(metadata: request.metadata, remotePeer: context.remotePeer)
+        let span = tracing.flatMap { tracing in
+            context.descriptor.service == Grpc_Health_V1_Health.descriptor
+                ? nil
+                : tracing.start(
+                    context.descriptor, metadata: request.metadata,
+                    peer: CallNotes.peer(
+                        metadata: request.metadata, remotePeer: context.remotePeer))
+        }
+        let notes = CallNotes(
+            metadata: request.metadata, remotePeer: context.remotePeer, traceID: span?.traceID)
         var caller: Role?
         let ability = AccessPolicy.ability(for: context.descriptor)
         do {
@@ -47,7 +59,9 @@ struct CallInterceptor: ServerInterceptor {
             }
         } catch {
             let error = RPCErrors.map(error)
-            log(context, role: caller, ability: ability, error: error, notes: notes, since: started)
+            log(
+                context, role: caller, ability: ability, error: error, notes: notes, span: span,
+                since: started)
             throw error
         }
         let role = caller
@@ -61,7 +75,9 @@ struct CallInterceptor: ServerInterceptor {
             let error =
                 passed && error?.code == .cancelled
                 ? RPCError(code: .deadlineExceeded, message: "the call's deadline passed") : error
-            log(context, role: role, ability: ability, error: error, notes: notes, since: started)
+            log(
+                context, role: role, ability: ability, error: error, notes: notes, span: span,
+                since: started)
         }
         let (received, sent) = metrics.messageCounters(service: service, method: method)
         var counted = request
@@ -207,10 +223,10 @@ struct CallInterceptor: ServerInterceptor {
 
     /// Counts the call and logs its line (health checks at debug: probes come every few seconds):
     /// method, status (spelled as in the API), time, peer, role, the trace id, the model version
-    /// it served and, for a failure, the message its client was given.
+    /// it served and, for a failure, the message its client was given; ends its span with the same.
     private func log(
         _ context: ServerContext, role: Role?, ability: Ability, error: RPCError?,
-        notes: CallNotes, since started: ContinuousClock.Instant
+        notes: CallNotes, span: (any Span)?, since started: ContinuousClock.Instant
     ) {
         let elapsed = ContinuousClock.now - started
         let method = context.descriptor
@@ -234,13 +250,16 @@ struct CallInterceptor: ServerInterceptor {
             metadata["model"] = "\(served.name)"
             metadata["version"] = "\(served.version)"
         }
-        if let error {
+        let reason = error.map { RPCErrors.reason(of: $0) ?? StatusName.of($0.code) }
+        if let error, let reason {
             // The message the client was given; a bad row's names a customer: its reason only.
-            let reason = RPCErrors.reason(of: error) ?? StatusName.of(error.code)
             metadata["reason"] = "\(reason)"
             if reason != "BAD_ROW" { metadata["error"] = "\(error.message)" }
         }
         logger.log(level: level, "rpc", metadata: metadata)
+        if let span {
+            CallTracing.end(span, error: error, reason: reason, model: notes.model)
+        }
     }
 }
 

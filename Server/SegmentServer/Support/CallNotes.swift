@@ -16,10 +16,16 @@ final class CallNotes: Sendable {
     /// The metadata key the HTTP gateway names its client's address by.
     static let gatewayPeerKey = "segment-gateway-peer"
 
-    init(metadata: Metadata, remotePeer: String) {
-        traceID = Self.traceID(in: metadata) ?? Self.newTraceID()
-        let forwarded = metadata[stringValues: Self.gatewayPeerKey].first(where: { _ in true })
-        peer = remotePeer.hasPrefix("in-process:") ? forwarded ?? remotePeer : remotePeer
+    /// - Parameter traceID: the call's span's trace id, when calls are traced (it is the
+    ///   caller's, or a new one the tracer made).
+    init(metadata: Metadata, remotePeer: String, traceID: String? = nil) {
+        self.traceID = traceID ?? Self.traceID(in: metadata) ?? Self.newTraceID()
+        peer = Self.peer(metadata: metadata, remotePeer: remotePeer)
+    }
+
+    static func peer(metadata: Metadata, remotePeer: String) -> String {
+        let forwarded = metadata[stringValues: gatewayPeerKey].first(where: { _ in true })
+        return remotePeer.hasPrefix("in-process:") ? forwarded ?? remotePeer : remotePeer
     }
 
     /// The model version the call served (the last, for a stream that named several).

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# OpenTelemetry tracing (--otlp-endpoint) against the real server and a stand-in OTLP/gRPC
+# collector (scripts/otlp-collector.py: opentelemetry-proto's messages, bench/.venv): a call that
+# sends a W3C traceparent, over gRPC and through the HTTP gateway, becomes a SERVER span in the
+# caller's trace, a child of the caller's span, named by its method, with the model version it
+# scored; a call without one gets a new trace whose id its log line names; a refused call's span
+# carries its code and reason; health checks make none; the resource names the service and its
+# version; what is still batched is sent when the server stops (SIGTERM, exit 0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$(swift build --show-bin-path)
+py=bench/.venv/bin/python
+work=$(mktemp -d)
+server=""
+collector=""
+source scripts/stop-server.sh
+finish() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "tracing: FAILED (exit $status); the server's last lines:"
+    tail -n 15 "$work/server.log" 2>/dev/null || true
+  fi
+  stop_server
+  [ -z "$collector" ] || kill "$collector" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap finish EXIT
+fail() { echo "FAILED: $*"; exit 1; }
+
+"$py" scripts/otlp-collector.py "$work/spans.jsonl" > "$work/collector.port" &
+collector=$!
+for _ in $(seq 1 100); do [ -s "$work/collector.port" ] && break; sleep 0.1; done
+otlp_port=$(head -1 "$work/collector.port")
+[ -n "$otlp_port" ] || fail "the collector did not start"
+
+# A long batch delay: the spans below can only reach the collector through the flush at shutdown.
+OTEL_BSP_SCHEDULE_DELAY=600000 "$bin/segment-server" --port 0 --http-port 0 --data-dir "$work/data" \
+  --log-format json --otlp-endpoint "http://127.0.0.1:$otlp_port" 2> "$work/server.log" &
+server=$!
+for _ in $(seq 1 150); do
+  grep -q '"message":"serving"' "$work/server.log" && break
+  kill -0 "$server" 2>/dev/null || fail "the server exited"
+  sleep 0.2
+done
+address=$(grep -o '"address":"[^"]*"' "$work/server.log" | head -1 | cut -d'"' -f4)
+http=$(grep -o '"http":"[^"]*"' "$work/server.log" | head -1 | cut -d'"' -f4)
+export SEGMENT_SERVER=$address
+"$bin/segment" generate-sample --customers 300 --seed 5 --file "$work/tx.csv" > /dev/null
+"$bin/segment" train "$work/tx.csv" --model shop --k 3 --wait > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "train"; }
+
+trace_grpc=4bf92f3577b34da6a3ce929d0e0e4736; parent_grpc=00f067aa0ba902b7
+trace_http=5cf92f3577b34da6a3ce929d0e0e4737; parent_http=11f067aa0ba902b8
+# Over gRPC: ListModels and a missing model's GetModel (NOT_FOUND), both in the caller's trace.
+"$py" - "$address" "$trace_grpc" "$parent_grpc" <<'PY'
+import sys, grpc
+address, trace, parent = sys.argv[1:]
+channel = grpc.insecure_channel(address)
+metadata = [("traceparent", f"00-{trace}-{parent}-01")]
+call = lambda method: channel.unary_unary(method, request_serializer=bytes, response_deserializer=bytes)
+call("/segmentation.v1.ModelRegistry/ListModels")(b"", metadata=metadata, timeout=10)
+try:
+    # GetModelRequest{model: {name: "nope"}}
+    call("/segmentation.v1.ModelRegistry/GetModel")(bytes.fromhex("0a060a046e6f7065"), metadata=metadata, timeout=10)
+    sys.exit("GetModel of a missing model succeeded")
+except grpc.RpcError as error:
+    assert error.code() == grpc.StatusCode.NOT_FOUND, error
+PY
+# Through the HTTP gateway: Score, in another caller's trace.
+printf '{"model":{"name":"shop"},"csv":{"data":"%s"}}' "$(base64 -w0 "$work/tx.csv")" > "$work/score.json"
+curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+  -H "traceparent: 00-$trace_http-$parent_http-01" --data-binary @"$work/score.json" \
+  "http://$http/segmentation.v1.ScoringService/Score" || fail "Score through the gateway"
+# No traceparent: a new trace, named in the call's log line.
+"$bin/segment" models list > /dev/null
+"$bin/segment" health > /dev/null
+
+stop_server_term() {
+  kill -TERM "$server"
+  local code=0
+  wait "$server" || code=$?
+  server=""
+  [ "$code" = 0 ] || fail "SIGTERM: the server exited $code"
+}
+stop_server_term
+[ -s "$work/spans.jsonl" ] || fail "no span reached the collector by shutdown"
+grep '"message":"rpc"' "$work/server.log" > "$work/calls.log"
+"$py" - "$work/spans.jsonl" "$work/calls.log" "$trace_grpc" "$parent_grpc" "$trace_http" "$parent_http" <<'PY'
+import json, sys
+spans_file, calls_file, trace_grpc, parent_grpc, trace_http, parent_http = sys.argv[1:]
+spans = [json.loads(line) for line in open(spans_file)]
+calls = [json.loads(line) for line in open(calls_file)]
+value = lambda span, key: next(iter(span["attributes"].get(key, {}).values()), None)
+def one(name, **where):
+    found = [s for s in spans if s["name"] == name and all(s.get(k) == v for k, v in where.items())]
+    assert len(found) == 1, f"{name} {where}: {len(found)} spans of {[s['name'] for s in spans]}"
+    return found[0]
+SERVER = "SPAN_KIND_SERVER"
+
+listed = one("segmentation.v1.ModelRegistry/ListModels", traceId=trace_grpc)
+assert listed["parentSpanId"] == parent_grpc and listed["kind"] == SERVER, listed
+assert value(listed, "rpc.system") == "grpc" and value(listed, "rpc.method") == "ListModels", listed
+assert value(listed, "rpc.grpc.status_code") == "0", listed
+assert listed.get("status", {}).get("code") in (None, "STATUS_CODE_UNSET"), listed
+
+missing = one("segmentation.v1.ModelRegistry/GetModel", traceId=trace_grpc)
+assert missing["parentSpanId"] == parent_grpc, missing
+assert value(missing, "rpc.grpc.status_code") == "5", missing
+assert value(missing, "error.type") == "NOT_FOUND", missing
+# NOT_FOUND is the caller's mistake, not the server's fault (OpenTelemetry's RPC conventions).
+assert missing.get("status", {}).get("code") in (None, "STATUS_CODE_UNSET"), missing
+
+scored = one("segmentation.v1.ScoringService/Score", traceId=trace_http)
+assert scored["parentSpanId"] == parent_http and scored["kind"] == SERVER, scored
+assert value(scored, "segmentation.model") == "shop", scored
+assert value(scored, "segmentation.model_version") == "1", scored
+assert value(scored, "client.address").startswith("http:127.0.0.1:"), scored
+
+# Without a traceparent: a root span, and the log line names its trace.
+line = [c for c in calls if c["method"] == "segmentation.v1.ModelRegistry/ListModels"][-1]
+root = one("segmentation.v1.ModelRegistry/ListModels", traceId=line["trace_id"])
+assert root["parentSpanId"] == "", root
+assert not any(s["name"].startswith("grpc.health") for s in spans), "a health check made a span"
+for span in spans:
+    assert span["resource"]["service.name"] == {"stringValue": "segment-server"}, span["resource"]
+    assert "service.version" in span["resource"], span["resource"]
+print(f"ok: {len(spans)} spans; the callers' traces continued over gRPC and HTTP, a new one named in the log line, none for health")
+PY
+echo "== tracing: passed"
