@@ -63,6 +63,8 @@ let package = Package(
             url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0",
             traits: ["OTLPGRPC"]),
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // gzip and deflate bodies on the HTTP gateway (zlib, with a bound on what a body inflates to).
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         // Only the benchmark uses it: the measured comparison behind our own CSV reader.
         .package(url: "https://github.com/yaslab/CSV.swift.git", from: "2.5.2"),
     ],
@@ -160,6 +162,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "OTel", package: "swift-otel"),
+                .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             path: "Server/SegmentServer"

@@ -2,7 +2,7 @@
 # The HTTP/JSON gateway (--http-port) against the real server on loopback, tokens on, as an HTTP
 # client meets it: a model trained with the CLI is read and scores every sample customer through
 # the gateway exactly as `segment score` does; tokens and roles, alias compare-and-swap, binary
-# protobuf, a cancelled job's status, the HTTP client named in the alias history, and HTTP-level
+# protobuf, gzip and deflate both ways, a cancelled job's status, the HTTP client named in the alias history, and HTTP-level
 # refusals (404, 405 with Allow, 413, 415) answer as documented; the
 # served /openapi.json equals docs/openapi.json; then schemathesis (PyPI, bench/.venv) fuzzes
 # every operation from that document for 30 s (no 5xx, responses and status codes as
@@ -140,6 +140,40 @@ grep -q 'no field \\"pageSise\\"' "$work/e.json" || fail "an unknown field: $(ca
 post "$admin" segmentation.v1.ModelRegistry/ListModels '' > /dev/null
 [ "$(status)" = 200 ] || fail "an empty body (the empty message): $(status)"
 echo "ok: application/proto; GET 405 with Allow: POST; text/plain 415; streaming method 404; body over the limit 413; bad JSON 400 invalid_argument"
+
+# Compression both ways: gzip and deflate bodies, replies compressed for clients that accept it,
+# and what a body inflates to bounded by --max-message-mb.
+# (Compared with a plain Score now: the job tests above trained the model again.)
+post "$scorer" segmentation.v1.ScoringService/Score @"$work/score-request.json" \
+  | json '"\n".join(sorted("%s,%s" % (s["customerId"], s.get("segmentId", 0)) for s in d["scores"]["scores"]))' > "$work/plain-segments.csv"
+gzip -c "$work/score-request.json" > "$work/score-request.json.gz"
+curl -s -D "$work/headers" -o "$work/score.gz" -X POST -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: gzip' -H 'Accept-Encoding: gzip' -H "Authorization: Bearer $scorer" \
+  --data-binary @"$work/score-request.json.gz" "http://$http/segmentation.v1.ScoringService/Score"
+grep -qi '^content-encoding: gzip' "$work/headers" || fail "a gzip Score reply: $(head -1 "$work/headers")"
+gunzip -c "$work/score.gz" | json '"\n".join(sorted("%s,%s" % (s["customerId"], s.get("segmentId", 0)) for s in d["scores"]["scores"]))' > "$work/gzip-segments.csv"
+cmp -s "$work/gzip-segments.csv" "$work/plain-segments.csv" || fail "Score gzipped both ways differs from plain"
+"$py" -c "import sys, zlib; sys.stdout.buffer.write(zlib.compress(open(sys.argv[1], 'rb').read()))" "$work/score-request.json" > "$work/score-request.json.z"
+code=$(curl -s -o "$work/score.z" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: deflate' -H 'Accept-Encoding: deflate' -H "Authorization: Bearer $scorer" \
+  --data-binary @"$work/score-request.json.z" "http://$http/segmentation.v1.ScoringService/Score")
+[ "$code" = 200 ] || fail "a deflate Score: $code"
+"$py" -c "import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(sys.argv[1], 'rb').read()))" "$work/score.z" \
+  | json '"\n".join(sorted("%s,%s" % (s["customerId"], s.get("segmentId", 0)) for s in d["scores"]["scores"]))' > "$work/deflate-segments.csv"
+cmp -s "$work/deflate-segments.csv" "$work/plain-segments.csv" || fail "Score deflated both ways differs from plain"
+printf '{"pageSize": 1%*s}' 3000000 '' | gzip -c > "$work/bomb.gz"
+code=$(curl -s -o "$work/e.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: gzip' -H "Authorization: Bearer $admin" --data-binary @"$work/bomb.gz" \
+  "http://$http/segmentation.v1.ModelRegistry/ListModels")
+[ "$code" = 413 ] || fail "a body inflating past --max-message-mb ($(stat -c %s "$work/bomb.gz") bytes gzipped): $code $(cat "$work/e.json")"
+code=$(curl -s -o "$work/e.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: gzip' -H "Authorization: Bearer $admin" --data-binary '{"not": "gzip"}' \
+  "http://$http/segmentation.v1.ModelRegistry/ListModels")
+[ "$code" = 400 ] && [ "$(json 'd["code"]' < "$work/e.json")" = invalid_argument ] || fail "a body that is not gzip: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -H 'Content-Encoding: br' --data-binary '{}' "http://$http/grpc.health.v1.Health/Check")
+[ "$code" = 415 ] || fail "Content-Encoding br: $code"
+echo "ok: gzip and deflate both ways equal plain; $(stat -c %s "$work/bomb.gz") gzipped bytes inflating past the limit 413; not gzip 400; br 415"
 
 # The document served is the one in docs/.
 curl -s "http://$http/openapi.json" > "$work/openapi.json"

@@ -182,13 +182,9 @@ private struct GatewayResponder: HTTPResponder {
                 code: .invalidArgument,
                 message: "Content-Type must be application/json or application/proto", http: 415)
         }
-        if let encoding = request.headers[.contentEncoding], encoding != "identity" {
-            throw ConnectError(
-                code: .unimplemented,
-                message: "Content-Encoding \(encoding) is not accepted: send the body uncompressed")
-        }
+        let encoding = try GatewayEncoding.ofRequest(request.headers[.contentEncoding])
         let body = request.body
-        let bytes: ByteBuffer
+        var bytes: ByteBuffer
         do {
             bytes = try await body.collect(upTo: maximumBodyBytes)
         } catch {
@@ -198,9 +194,30 @@ private struct GatewayResponder: HTTPResponder {
                     "the request body is larger than the server's message limit of \(maximumBodyBytes) bytes",
                 http: 413)
         }
+        if let encoding { bytes = try encoding.decompress(bytes, limit: maximumBodyBytes) }
         let answer = try await method.call(
             Array(buffer: bytes), format, metadata(request, peer: peer), options(request), client)
-        return Self.response(.ok, contentType: format.rawValue, body: answer)
+        return try Self.reply(
+            answer, contentType: format.rawValue,
+            encoding: GatewayEncoding.forReply(request.headers[.acceptEncoding]))
+    }
+
+    /// A method's answer, compressed when the client accepts it and it is large enough to gain.
+    private static func reply(
+        _ answer: [UInt8], contentType: String, encoding: GatewayEncoding?
+    ) throws -> Response {
+        guard let encoding, answer.count >= GatewayEncoding.minimumCompressedBytes else {
+            var response = response(.ok, contentType: contentType, body: answer)
+            response.headers[.vary] = "Accept-Encoding"
+            return response
+        }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: contentType, .contentEncoding: encoding.rawValue,
+                .vary: "Accept-Encoding",
+            ],
+            body: ResponseBody(byteBuffer: try encoding.compress(answer)))
     }
 
     /// RESOURCE_EXHAUSTED with 431 when the headers are over --max-header-bytes.
