@@ -5,7 +5,8 @@
 # caller's trace, a child of the caller's span, named by its method, with the model version it
 # scored; a call without one gets a new trace whose id its log line names; a refused call's span
 # carries its code and reason; health checks make none; the resource names the service and its
-# version; what is still batched is sent when the server stops (SIGTERM, exit 0).
+# version; what is still batched is sent when the server stops (SIGTERM, exit 0); an unreadable
+# traceparent never puts the token beside it in the log; OTEL_SDK_DISABLED=true switches it off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(swift build --show-bin-path)
@@ -45,7 +46,7 @@ done
 address=$(grep -o '"address":"[^"]*"' "$work/server.log" | head -1 | cut -d'"' -f4)
 http=$(grep -o '"http":"[^"]*"' "$work/server.log" | head -1 | cut -d'"' -f4)
 export SEGMENT_SERVER=$address
-"$bin/segment" generate-sample --customers 300 --seed 5 --file "$work/tx.csv" > /dev/null
+"$bin/segment" generate-sample --customers 3000 --seed 5 --file "$work/tx.csv" > /dev/null
 "$bin/segment" train "$work/tx.csv" --model shop --k 3 --wait > "$work/train.log" 2>&1 || { cat "$work/train.log"; fail "train"; }
 
 trace_grpc=4bf92f3577b34da6a3ce929d0e0e4736; parent_grpc=00f067aa0ba902b7
@@ -70,6 +71,27 @@ printf '{"model":{"name":"shop"},"csv":{"data":"%s"}}' "$(base64 -w0 "$work/tx.c
 curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
   -H "traceparent: 00-$trace_http-$parent_http-01" --data-binary @"$work/score.json" \
   "http://$http/segmentation.v1.ScoringService/Score" || fail "Score through the gateway"
+# Clients that give up (deadlines of a millisecond or two, while the reply is being written): their
+# calls end DEADLINE_EXCEEDED or CANCELLED, never as a server fault (INTERNAL, UNAVAILABLE).
+"$py" - "$address" <<'PY'
+import sys, grpc
+channel = grpc.insecure_channel(sys.argv[1])
+get_model = channel.unary_unary("/segmentation.v1.ModelRegistry/GetModel", request_serializer=bytes, response_deserializer=bytes)
+for timeout in [0.0005, 0.001, 0.002, 0.004, 0.008] * 4:
+    try:
+        get_model(bytes.fromhex("0a060a0473686f701001"), timeout=timeout)  # shop, with its sample
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+PY
+# A traceparent that cannot be read starts a new trace, and the token sent with it is logged nowhere.
+"$py" - "$address" <<'PY'
+import sys, grpc
+channel = grpc.insecure_channel(sys.argv[1])
+channel.unary_unary("/segmentation.v1.ModelRegistry/ListModels", request_serializer=bytes, response_deserializer=bytes)(
+    b"", metadata=[("traceparent", "garbage"), ("authorization", "Bearer secret-token-1")], timeout=10)
+PY
+curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' -H 'traceparent: garbage' \
+  -H 'Authorization: Bearer secret-token-2' -d '{}' "http://$http/grpc.health.v1.Health/Check"
 # No traceparent: a new trace, named in the call's log line.
 "$bin/segment" models list > /dev/null
 "$bin/segment" health > /dev/null
@@ -83,7 +105,10 @@ stop_server_term() {
 }
 stop_server_term
 [ -s "$work/spans.jsonl" ] || fail "no span reached the collector by shutdown"
+grep -q 'secret-token' "$work/server.log" && fail "a token reached the log: $(grep -m1 secret-token "$work/server.log")"
 grep '"message":"rpc"' "$work/server.log" > "$work/calls.log"
+faults=$(grep '"segmentation.v1.ModelRegistry/GetModel"' "$work/calls.log" | grep -cE '"status":"(INTERNAL|UNAVAILABLE|UNKNOWN)"' || true)
+[ "$faults" = 0 ] || fail "calls whose clients gave up were logged as server faults: $(grep -m1 -E '"status":"(INTERNAL|UNAVAILABLE)"' "$work/calls.log")"
 "$py" - "$work/spans.jsonl" "$work/calls.log" "$trace_grpc" "$parent_grpc" "$trace_http" "$parent_http" <<'PY'
 import json, sys
 spans_file, calls_file, trace_grpc, parent_grpc, trace_http, parent_http = sys.argv[1:]
@@ -113,7 +138,8 @@ scored = one("segmentation.v1.ScoringService/Score", traceId=trace_http)
 assert scored["parentSpanId"] == parent_http and scored["kind"] == SERVER, scored
 assert value(scored, "segmentation.model") == "shop", scored
 assert value(scored, "segmentation.model_version") == "1", scored
-assert value(scored, "client.address").startswith("http:127.0.0.1:"), scored
+assert value(scored, "client.address") == "127.0.0.1" and int(value(scored, "client.port")) > 0, scored
+assert value(scored, "segmentation.gateway") is True and value(listed, "segmentation.gateway") is None, scored
 
 # Without a traceparent: a root span, and the log line names its trace.
 line = [c for c in calls if c["method"] == "segmentation.v1.ModelRegistry/ListModels"][-1]
@@ -125,4 +151,21 @@ for span in spans:
     assert "service.version" in span["resource"], span["resource"]
 print(f"ok: {len(spans)} spans; the callers' traces continued over gRPC and HTTP, a new one named in the log line, none for health")
 PY
+
+# OTEL_SDK_DISABLED=true, the standard switch, turns tracing off; the server starts all the same.
+OTEL_SDK_DISABLED=true "$bin/segment-server" --port 0 --data-dir "$work/data2" --log-format json \
+  --otlp-endpoint "http://127.0.0.1:$otlp_port" 2> "$work/server.log" &
+server=$!
+for _ in $(seq 1 150); do
+  grep -q '"message":"serving"' "$work/server.log" && break
+  kill -0 "$server" 2>/dev/null || fail "OTEL_SDK_DISABLED=true: the server exited"
+  sleep 0.2
+done
+grep -q 'tracing is off: OTEL_SDK_DISABLED=true' "$work/server.log" || fail "OTEL_SDK_DISABLED=true: no notice"
+stop_server_term
+for endpoint in http://127.0.0.1:99999 http://localhost 'not a url'; do
+  code=0; "$bin/segment-server" --port 0 --data-dir "$work/data3" --otlp-endpoint "$endpoint" 2> "$work/err" || code=$?
+  [ "$code" = 64 ] && grep -q 'not a collector URL' "$work/err" || fail "--otlp-endpoint '$endpoint': exit $code $(cat "$work/err")"
+done
+echo "ok: OTEL_SDK_DISABLED=true switches tracing off; a bad --otlp-endpoint exits 64 naming the flag"
 echo "== tracing: passed"

@@ -369,7 +369,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
         }
         if let endpoint = otlpEndpoint ?? environment["SEGMENT_OTLP_ENDPOINT"] {
             guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme),
-                url.host != nil
+                url.host != nil, let port = url.port, (1...65535).contains(port)
             else {
                 throw ValidationError(
                     "--otlp-endpoint '\(endpoint)' is not a collector URL: give http://HOST:PORT or https://HOST:PORT"

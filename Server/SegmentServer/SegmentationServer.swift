@@ -141,9 +141,10 @@ public final class SegmentationServer: Service, Sendable {
             })
         // Every call is counted and logged once; all but health's and reflection's are authenticated
         // (when tokens are on) and wait for the startup checks.
-        tracing = try configuration.otlpEndpoint.map {
-            try CallTracing(endpoint: $0, logger: logger)
+        let tracing = try configuration.otlpEndpoint.flatMap {
+            try CallTracing.make(endpoint: $0, logger: logger)
         }
+        self.tracing = tracing
         let calls = CallInterceptor(
             tokens: tokens, logger: logger, metrics: metrics, health: health,
             maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain, tracing: tracing)
@@ -174,7 +175,7 @@ public final class SegmentationServer: Service, Sendable {
                     idleSeconds: configuration.idleTimeoutSeconds,
                     maximumHeaderBytes: configuration.maximumHeaderBytes),
                 tls: try configuration.gatewayTLS(), services: services, interceptors: [calls],
-                logger: logger)
+                tracing: tracing, logger: logger)
         }
         if let port = configuration.metricsPort {
             let (metrics, jobs, models) = (self.metrics, self.jobs, self.models)

@@ -13,7 +13,8 @@ enum GatewayEncoding: String, CaseIterable {
 
     private var algorithm: CompressionAlgorithm { self == .gzip ? .gzip() : .zlib() }
 
-    /// The encoding a request's body is in: nil for none or `identity`.
+    /// The encoding a request's body is in: nil for none or `identity`. Another is UNIMPLEMENTED
+    /// (HTTP 501), as the Connect protocol answers an unsupported compression.
     static func ofRequest(_ contentEncoding: String?) throws -> GatewayEncoding? {
         guard let name = contentEncoding?.trimmingWhitespace.lowercased(), name != "identity"
         else { return nil }
@@ -21,8 +22,8 @@ enum GatewayEncoding: String, CaseIterable {
             throw ConnectError(
                 code: .unimplemented,
                 message:
-                    "Content-Encoding \(name) is not accepted: send gzip, deflate or the body uncompressed",
-                http: 415)
+                    "Content-Encoding \(name) is not accepted: send gzip, deflate or the body uncompressed"
+            )
         }
         return encoding
     }
@@ -46,14 +47,20 @@ enum GatewayEncoding: String, CaseIterable {
     /// when it is not what its encoding says.
     func decompress(_ body: ByteBuffer, limit: Int) throws -> ByteBuffer {
         var body = body
+        let tooLarge = ConnectError(
+            code: .resourceExhausted,
+            message:
+                "the request body decompresses to more than the server's message limit of \(limit) bytes",
+            http: 413)
         do {
-            return try body.decompress(with: algorithm, maxSize: limit)
+            // compress-nio stops near the limit, not at it (its buffers round up): checked again.
+            let inflated = try body.decompress(with: algorithm, maxSize: limit)
+            guard inflated.readableBytes <= limit else { throw tooLarge }
+            return inflated
         } catch let error as CompressNIOError where error == .bufferOverflow {
-            throw ConnectError(
-                code: .resourceExhausted,
-                message:
-                    "the request body decompresses to more than the server's message limit of \(limit) bytes",
-                http: 413)
+            throw tooLarge
+        } catch let error as ConnectError {
+            throw error
         } catch {
             throw ConnectError(
                 code: .invalidArgument,

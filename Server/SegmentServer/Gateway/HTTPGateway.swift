@@ -31,6 +31,9 @@ public final class HTTPGateway: Sendable {
     private let requestedPort: Int
     private let maximumBodyBytes: Int
     private let limits: GatewayLimits
+    private let tracing: CallTracing?
+    /// The server's logger, as the interceptor logs calls (without the gateway's `part`).
+    private let callLogger: Logger
     private let tls: TLSConfiguration?
     private let logger: Logger
     private let boundPort = Mutex<Int?>(nil)
@@ -38,7 +41,7 @@ public final class HTTPGateway: Sendable {
     init(
         host: String, port: Int, maximumBodyBytes: Int, limits: GatewayLimits,
         tls: TLSConfiguration?, services: [any RegistrableRPCService],
-        interceptors: [any ServerInterceptor], logger: Logger
+        interceptors: [any ServerInterceptor], tracing: CallTracing?, logger: Logger
     ) {
         server = GRPCServer(
             transport: inProcess.server, services: services, interceptors: interceptors)
@@ -48,6 +51,8 @@ public final class HTTPGateway: Sendable {
         self.maximumBodyBytes = maximumBodyBytes
         self.limits = limits
         self.tls = tls
+        self.tracing = tracing
+        callLogger = logger
         var logger = logger
         logger[metadataKey: "part"] = "http gateway"
         self.logger = logger
@@ -65,7 +70,8 @@ public final class HTTPGateway: Sendable {
     func run() async throws {
         let responder = GatewayResponder(
             client: client, maximumBodyBytes: maximumBodyBytes,
-            maximumHeaderBytes: limits.maximumHeaderBytes, openAPI: Self.openAPI)
+            maximumHeaderBytes: limits.maximumHeaderBytes, openAPI: Self.openAPI,
+            refusals: GatewayRefusals(logger: callLogger, tracing: tracing))
         // At --max-connections open connections, further ones wait in the listen backlog until
         // one closes; a connection with no request for --idle-timeout is closed.
         let configuration = ApplicationConfiguration(
@@ -141,16 +147,20 @@ private struct GatewayResponder: HTTPResponder {
     let maximumBodyBytes: Int
     let maximumHeaderBytes: Int
     let openAPI: [UInt8]
+    let refusals: GatewayRefusals
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         do {
             return try await answer(request, peer: context.peer)
-        } catch let error as ConnectError {
-            return Self.response(error)
         } catch let error as RPCError {
+            // The call's own answer: logged and traced by the gRPC server's interceptor.
             return Self.response(ConnectError(error))
         } catch {
-            return Self.response(ConnectError(code: .internalError, message: "\(error)"))
+            let refusal =
+                error as? ConnectError ?? ConnectError(code: .internalError, message: "\(error)")
+            refusals.record(refusal, request, peer: context.peer, since: started)
+            return Self.response(refusal)
         }
     }
 

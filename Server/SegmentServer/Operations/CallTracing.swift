@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import Logging
 import OTel
@@ -16,7 +17,22 @@ struct CallTracing: Sendable {
     let service: any Service
     private let begin: @Sendable (_ name: String, _ metadata: Metadata) -> any Span
 
-    init(endpoint: String, logger: Logger) throws {
+    /// The tracing --otlp-endpoint asks for; nil when `OTEL_SDK_DISABLED=true` switches it off
+    /// (the standard switch: it must not stop the server from starting).
+    static func make(
+        endpoint: String, logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> CallTracing? {
+        if environment["OTEL_SDK_DISABLED"]?.lowercased() == "true" {
+            logger.notice(
+                "tracing is off: OTEL_SDK_DISABLED=true overrides --otlp-endpoint",
+                metadata: ["otlp_endpoint": "\(endpoint)"])
+            return nil
+        }
+        return try CallTracing(endpoint: endpoint, logger: logger)
+    }
+
+    private init(endpoint: String, logger: Logger) throws {
         var configuration = OTel.Configuration.default
         configuration.serviceName = "segment-server"
         configuration.resourceAttributes["service.version"] = BuildInfo.current.version
@@ -46,18 +62,40 @@ struct CallTracing: Sendable {
     private static func spans(of tracer: some Tracer) -> @Sendable (String, Metadata) -> any Span {
         { name, metadata in
             var context = ServiceContext.topLevel
-            tracer.extract(metadata, into: &context, using: MetadataExtractor())
+            // Only the trace context headers: a propagator that cannot read them logs the carrier
+            // it was given, which must never hold the caller's token.
+            var carrier = Metadata()
+            for key in ["traceparent", "tracestate"] {
+                for value in metadata[stringValues: key] { carrier.addString(value, forKey: key) }
+            }
+            tracer.extract(carrier, into: &context, using: MetadataExtractor())
             return tracer.startSpan(name, context: context, ofKind: .server)
         }
     }
 
     /// A span for a call that has just arrived; its caller ends it.
     func start(_ method: MethodDescriptor, metadata: Metadata, peer: String) -> any Span {
-        let span = begin(method.fullyQualifiedMethod, metadata)
+        let span = start(named: method.fullyQualifiedMethod, metadata: metadata, peer: peer)
         span.attributes["rpc.system"] = "grpc"
         span.attributes["rpc.service"] = method.service.fullyQualifiedService
         span.attributes["rpc.method"] = method.method
-        span.attributes["client.address"] = peer
+        return span
+    }
+
+    /// A span named `name`, with the client's address.
+    func start(named name: String, metadata: Metadata, peer: String) -> any Span {
+        let span = begin(name, metadata)
+        // "ipv4:127.0.0.1:50000", "ipv6:[::1]:50000", "http:127.0.0.1:50000": the address alone
+        // and the port, as the conventions spell them.
+        if let colon = peer.firstIndex(of: ":"), let last = peer.lastIndex(of: ":"), colon < last {
+            let address = peer[peer.index(after: colon)..<last]
+            span.attributes["client.address"] = String(
+                address.hasPrefix("[") ? address.dropFirst().dropLast() : address)
+            if let port = Int(peer[peer.index(after: last)...]) {
+                span.attributes["client.port"] = port
+            }
+        }
+        if peer.hasPrefix("http:") { span.attributes["segmentation.gateway"] = true }
         return span
     }
 

@@ -35,13 +35,24 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(
-        level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-        source: String, file: String, function: String, line: UInt
-    ) {
+    /// A line per event; an error logged with it (`logger.warning(..., error:)`, as swift-otel's
+    /// exporters do) is `error.message` and `error.type`, as swift-log's own handlers write it.
+    public func log(event: LogEvent) {
+        var explicit = event.metadata ?? [:]
+        if let error = event.error {
+            explicit["error.message"] = explicit["error.message"] ?? "\(error)"
+            explicit["error.type"] =
+                explicit["error.type"] ?? "\(String(reflecting: type(of: error)))"
+        }
+        write(line(level: event.level, message: event.message, explicit: explicit))
+    }
+
+    private func line(
+        level: Logger.Level, message: Logger.Message, explicit: Logger.Metadata
+    ) -> String {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
-        if let explicit { merged.merge(explicit) { _, new in new } }
+        merged.merge(explicit) { _, new in new }
         var text =
             "{\"time\":" + Self.quoted(Self.timestamp(Date())) + ",\"level\":"
             + Self.quoted(level.rawValue)
@@ -51,7 +62,7 @@ public struct JSONLogHandler: LogHandler {
         {
             text += "," + Self.quoted(key) + ":" + Self.json(merged[key]!)
         }
-        write(text + "}\n")
+        return text + "}\n"
     }
 
     static func json(_ value: Logger.Metadata.Value) -> String {

@@ -151,7 +151,18 @@ struct CallInterceptor: ServerInterceptor {
     /// What the client is told: every error mapped here, once, to its status and details
     /// (handlers throw domain errors and never map them).
     private func answer(for error: any Error) -> RPCError {
-        RPCErrors.map(cutByDrain(error))
+        RPCErrors.map(cutByDrain(clientWentAway(error)))
+    }
+
+    /// A handler whose task was cancelled outside a shutdown lost its client (a reset stream or a
+    /// passed deadline): whatever its work threw on the way out (a registry read cut short reads
+    /// as the registry being away) is CANCELLED, never a server fault.
+    /// So is a reply the transport could not deliver ("I/O on closed channel"): its client is gone.
+    private func clientWentAway(_ error: any Error) -> any Error {
+        if error is ReplyNotDelivered { return CancellationError() }
+        guard Task.isCancelled, health.phase != .stopping, Self.code(of: error) != .cancelled
+        else { return error }
+        return CancellationError()
     }
 
     /// The `grpc-timeout` a client sent (an integer and a unit: H, M, S, m, u or n).
@@ -269,13 +280,23 @@ private struct CountingWriter<Element: Sendable>: RPCWriterProtocol {
     let counter: Prometheus.Counter
 
     func write(_ element: Element) async throws {
-        try await base.write(element)
+        do {
+            try await base.write(element)
+        } catch {
+            throw ReplyNotDelivered(underlying: error)
+        }
         counter.increment()
     }
 
     func write(contentsOf elements: some Sequence<Element>) async throws {
         for element in elements { try await write(element) }
     }
+}
+
+/// A reply message the transport would not take: the stream is closed (the client reset it or
+/// went away), which is the client's cancel, not the server's fault.
+private struct ReplyNotDelivered: Error {
+    let underlying: any Error
 }
 
 /// Records a call's end exactly once. When the framework drops a response without ever running its

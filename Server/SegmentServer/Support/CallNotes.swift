@@ -51,7 +51,7 @@ final class CallNotes: Sendable {
         return String(parts[1])
     }
 
-    private static func newTraceID() -> String {
+    static func newTraceID() -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<2).map { _ in
             let value = generator.next() as UInt64
