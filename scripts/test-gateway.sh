@@ -174,9 +174,20 @@ code=$(curl -s -o "$work/e.json" -w '%{http_code}' -X POST -H 'Content-Type: app
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   -H 'Content-Encoding: br' --data-binary '{}' "http://$http/grpc.health.v1.Health/Check")
 [ "$code" = 501 ] || fail "Content-Encoding br: $code"
+# Connect-Timeout-Ms: past it the client gets 504 deadline_exceeded and the server stops the call
+# (its log line says so, not INTERNAL or OK).
+for timeout in 1 5 50; do
+  code=$(curl -s -o "$work/e.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -H "Connect-Timeout-Ms: $timeout" -H "Authorization: Bearer $scorer" \
+    --data-binary @"$work/score-request.json" "http://$http/segmentation.v1.ScoringService/Score")
+  [ "$code" = 504 ] && [ "$(json 'd["code"]' < "$work/e.json")" = deadline_exceeded ] || fail "Connect-Timeout-Ms $timeout: $code $(cat "$work/e.json")"
+done
+sleep 1
+grep '"message":"rpc"' "$work/server.log" | grep 'ScoringService/Score' | tail -3 > "$work/deadline.log"
+[ "$(grep -c '"status":"DEADLINE_EXCEEDED"' "$work/deadline.log")" = 3 ] || fail "Score past Connect-Timeout-Ms was logged as: $(cat "$work/deadline.log")"
 grep '"message":"rpc"' "$work/server.log" | grep -q '"http":"501".*"reason":"HTTP_501"' \
   || fail "the gateway's own refusal (501) has no log line"
-echo "ok: gzip and deflate both ways equal plain; $(stat -c %s "$work/bomb.gz") gzipped bytes inflating past the limit 413; not gzip 400; br 501 unimplemented"
+echo "ok: gzip and deflate both ways equal plain; $(stat -c %s "$work/bomb.gz") gzipped bytes inflating past the limit 413; not gzip 400; br 501 unimplemented; Score past Connect-Timeout-Ms 504, stopped and logged DEADLINE_EXCEEDED"
 
 # The document served is the one in docs/.
 curl -s "http://$http/openapi.json" > "$work/openapi.json"

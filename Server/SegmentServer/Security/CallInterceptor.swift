@@ -72,8 +72,11 @@ struct CallInterceptor: ServerInterceptor {
         let deadline = Self.timeout(in: request.metadata).map { started + $0 / 2 }
         let end = CallEnd { error in
             let passed = deadline.map { ContinuousClock.now >= $0 } ?? false
+            // Past it, a cancel or a failure of the call's own plumbing (a request stream the
+            // client closed empty, say) is the deadline: what the client saw, and not a fault.
+            let cutShort: Set<RPCError.Code> = [.cancelled, .internalError, .unknown]
             let error =
-                passed && error?.code == .cancelled
+                passed && error.map({ cutShort.contains($0.code) }) == true
                 ? RPCError(code: .deadlineExceeded, message: "the call's deadline passed") : error
             log(
                 context, role: role, ability: ability, error: error, notes: notes, span: span,
@@ -99,8 +102,14 @@ struct CallInterceptor: ServerInterceptor {
                         try await drain.stopping { try await next(request, context) }
                     }
                 } else {
-                    return try await Caller.$role.withValue(role) {
-                        try await next(request, context)
+                    let timeout = Self.timeout(in: request.metadata)
+                    // `within` returns only once `next` has (a task group).
+                    return try await withoutActuallyEscaping(next) { next in
+                        try await Caller.$role.withValue(role) {
+                            try await Self.within(timeout, since: started) {
+                                try await next(request, context)
+                            }
+                        }
                     }
                 }
             }
@@ -163,6 +172,26 @@ struct CallInterceptor: ServerInterceptor {
         guard Task.isCancelled, health.phase != .stopping, Self.code(of: error) != .cancelled
         else { return error }
         return CancellationError()
+    }
+
+    /// Runs a unary handler, cancelled once the client's deadline has passed. Over HTTP/2 the
+    /// client's reset stream cancels it sooner; the HTTP gateway's in-process calls have no such
+    /// reset, so this is what stops their work (`Connect-Timeout-Ms`).
+    static func within<T: Sendable>(
+        _ timeout: Duration?, since started: ContinuousClock.Instant,
+        _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        guard let timeout else { return try await body() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(until: started + timeout, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let answer = try await group.next() ?? nil else { throw CancellationError() }
+            return answer
+        }
     }
 
     /// The `grpc-timeout` a client sent (an integer and a unit: H, M, S, m, u or n).
