@@ -9,6 +9,8 @@ public struct TransactionTable: Sendable {
     public var seconds: [Int64] = []
     /// Interned invoice ids; nil when the input has no invoice column.
     public var invoice: [Int32]?
+    /// The invoice ids, indexed by `invoice`.
+    public var invoices: [String] = []
     public var quantity: [Double] = []
     /// Quantity x unit price, or the amount column.
     public var amount: [Double] = []
@@ -24,8 +26,19 @@ public struct TransactionTable: Sendable {
     /// Per customer (indexed like `customerIDs`): spend cancelled by cancellation invoices, to
     /// net against purchases; nil when cancellations are not netted.
     public var cancelled: [Double]?
+    /// With `TransactionLoader.keepsLineIdentities` (live ingest): each kept row's fingerprint,
+    /// and every distinct cancellation line that gives money back, with its customer.
+    public var lineIDs: [RowFingerprint]?
+    public var cancellationLines: [CancellationLine] = []
 
     public var count: Int { customer.count }
+}
+
+/// A cancellation invoice's line, as netting counts it: the spend it gives back (positive).
+public struct CancellationLine: Sendable, Equatable {
+    public var customerID: String
+    public var refund: Double
+    public var lineID: RowFingerprint
 }
 
 /// Reads transaction CSVs (one or many files with the same columns) and cleans them as it goes,
@@ -38,6 +51,10 @@ public struct TransactionLoader {
     public let cleaning: TransactionCleaning
     /// Read every 65,536 rows, so a cancel or shutdown stops reading a large input within moments.
     public var cancellation = CancellationCheck.never
+    /// Live ingest: keep each row's fingerprint and the cancellation lines in the table, and keep
+    /// customers whose cancellations outweigh their purchases in this input (a later batch may
+    /// bring more): the customer store nets and judges them over everything it has seen.
+    public var keepsLineIdentities = false
     private var filterSet: RowFilterSet?
     private var filterTally = FilterTally()
     private var filtered: [String: Int] = [:]
@@ -215,7 +232,12 @@ public struct TransactionLoader {
                 record, columnsAt, customer: customerRef, amount: amount)
         }
         guard amount > 0, quantity > 0 else { drop(.nonPositive); return }
-        guard seenRows.insert(RowFingerprint(record)).inserted else { drop(.duplicate); return }
+        let line = RowFingerprint(record)
+        guard seenRows.insert(line).inserted else { drop(.duplicate); return }
+        if keepsLineIdentities {
+            if table.lineIDs == nil { table.lineIDs = [] }
+            table.lineIDs!.append(line)
+        }
         append(
             record, columnsAt, customer: customerRef, seconds: seconds, quantity: quantity,
             amount: amount)
@@ -231,10 +253,14 @@ public struct TransactionLoader {
         }
         drop(.cancellation)
         // Only a line that gives money back (negative quantity or amount) is netted, as the pandas rule.
-        if cleaning.netCancellations, amount < 0, amount.isFinite,
-            seenRows.insert(RowFingerprint(record)).inserted
-        {
+        let line = RowFingerprint(record)
+        if cleaning.netCancellations, amount < 0, amount.isFinite, seenRows.insert(line).inserted {
             cancelledSpend[customer, default: 0] -= amount
+            if keepsLineIdentities {
+                table.cancellationLines.append(
+                    CancellationLine(
+                        customerID: allCustomerIDs[Int(customer)], refund: -amount, lineID: line))
+            }
         }
     }
 
@@ -269,7 +295,9 @@ public struct TransactionLoader {
         if let invoiceAt = at.invoice {
             let id = record.trimmedString(invoiceAt)
             if table.invoice == nil { table.invoice = [] }
+            let before = invoiceIndex.count
             table.invoice!.append(Self.intern(id, in: &invoiceIndex))
+            if invoiceIndex.count > before { table.invoices.append(id) }
         }
         if let countryAt = at.country {
             let name = record.trimmedString(countryAt)
@@ -357,7 +385,9 @@ public struct TransactionLoader {
         report.customersIn = allCustomerIDs.count
         var remaining = report.rowsIn
         report.steps += RowFilterSet.steps(filters, removed: filtered, remaining: &remaining)
-        if cleaning.netCancellations { removeCustomersWithoutNetSpend(&table, &report) }
+        if cleaning.netCancellations && !keepsLineIdentities {
+            removeCustomersWithoutNetSpend(&table, &report)
+        }
         for step in CleaningStep.standardSteps {
             let count =
                 step == .noNetSpend
@@ -440,10 +470,17 @@ extension TransactionLoader {
 }
 
 /// A 128-bit fingerprint of a whole row (two independent 64-bit hashes over all its bytes and
-/// field boundaries), so exact duplicates are found without keeping every row's text.
-struct RowFingerprint: Hashable {
-    let a: UInt64
-    let b: UInt64
+/// field boundaries), so exact duplicates are found without keeping every row's text. Stable
+/// across runs and machines: live ingest keeps it as the line's identity (a line sent twice is
+/// applied once, as cleaning drops an exact duplicate).
+public struct RowFingerprint: Hashable, Sendable, Codable {
+    public let a: UInt64
+    public let b: UInt64
+
+    public init(a: UInt64, b: UInt64) {
+        self.a = a
+        self.b = b
+    }
 
     init(_ record: CSVRecord) {
         var h1: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -1,0 +1,71 @@
+/// What live segmentation keeps of one customer: every aggregate the transaction features need,
+/// updated line by line, so that `features(snapshotDay:)` equals what `RFMFeatureBuilder`
+/// computes from all of the customer's cleaned lines at once, whatever order and batches they
+/// came in. A line already applied (the same row fingerprint) changes nothing.
+public struct CustomerState: Sendable, Equatable {
+    /// Days since 1970 of the first and last purchase (nil before any).
+    public private(set) var firstDay: Int?
+    public private(set) var lastDay: Int?
+    /// What the purchases came to, and what cancellation lines gave back.
+    public private(set) var spend = 0.0
+    public private(set) var refunded = 0.0
+    /// Distinct purchase invoices (frequency when the input has invoices).
+    public private(set) var invoices: Set<String> = []
+    /// Distinct purchase days (frequency when it has none).
+    public private(set) var purchaseDays: Set<Int> = []
+    public private(set) var products: Set<String> = []
+    /// How many lines had each quantity (the usual quantity is the most frequent).
+    public private(set) var quantityCounts: [Double: Int] = [:]
+    /// Every line applied: purchases and netted cancellation lines.
+    public private(set) var lines: Set<RowFingerprint> = []
+
+    public init() {}
+
+    /// Spend less what was given back: a customer at 0 or below has no features (cleaning's
+    /// "no net spend").
+    public var netSpend: Double { spend - refunded }
+
+    public var purchases: Int { quantityCounts.values.reduce(0, +) }
+
+    /// Adds a purchase line; false when it was applied before.
+    @discardableResult
+    mutating func addPurchase(
+        _ line: RowFingerprint, day: Int, amount: Double, quantity: Double, invoice: String?,
+        product: String?
+    ) -> Bool {
+        guard lines.insert(line).inserted else { return false }
+        firstDay = min(firstDay ?? day, day)
+        lastDay = max(lastDay ?? day, day)
+        spend += amount
+        if let invoice { invoices.insert(invoice) }
+        purchaseDays.insert(day)
+        if let product { products.insert(product) }
+        quantityCounts[quantity, default: 0] += 1
+        return true
+    }
+
+    /// Adds a cancellation line's refund; false when it was applied before.
+    @discardableResult
+    mutating func addCancellation(_ line: RowFingerprint, refund: Double) -> Bool {
+        guard lines.insert(line).inserted else { return false }
+        refunded += refund
+        return true
+    }
+
+    /// The transaction features in `TransactionFeature.allCases` order, as of `snapshotDay`;
+    /// nil without a purchase or without net spend.
+    public func features(snapshotDay: Int, countsInvoices: Bool) -> [Double]? {
+        guard let firstDay, let lastDay, netSpend > 0 || refunded == 0 else { return nil }
+        let frequency = countsInvoices ? invoices.count : purchaseDays.count
+        // The most frequent quantity; ties go to the smallest, as in batch.
+        let usual =
+            quantityCounts.max {
+                $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key)
+            }?.key ?? 0
+        return [
+            Double(snapshotDay - lastDay), Double(frequency), netSpend,
+            netSpend / Double(frequency), Double(snapshotDay - firstDay), Double(products.count),
+            usual,
+        ]
+    }
+}

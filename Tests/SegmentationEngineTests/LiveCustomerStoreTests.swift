@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+
+@testable import SegmentationEngine
+
+/// The live customer store against batch feature building: fed the same transactions in batches,
+/// late, shuffled and some twice, every customer's features equal those one batch computation
+/// gives for the same snapshot day.
+@Suite("Live customer state equals batch features")
+struct LiveCustomerStoreTests {
+    /// One cleaned batch, as live ingest loads it.
+    static func batch(_ csv: some Collection<UInt8>, source: String) throws -> TransactionTable {
+        var loader = TransactionLoader()
+        loader.keepsLineIdentities = true
+        try loader.add(bytes: csv, source: source)
+        return try loader.finish(requireRows: false).table
+    }
+
+    /// Every customer's batch features by id.
+    static func batchFeatures(
+        _ table: TransactionTable, snapshotDay: Int
+    ) -> (names: [String], rows: [String: [Double]]) {
+        let features = RFMFeatureBuilder.build(table, snapshotDay: snapshotDay).features
+        var rows: [String: [Double]] = [:]
+        for (i, id) in features.customerIDs.enumerated() {
+            rows[id] = (0..<features.names.count).map { features.values[i, $0] }
+        }
+        return (features.names, rows)
+    }
+
+    /// Features equal up to the order sums were taken in (spend is a sum of many prices).
+    static func expectEqual(
+        _ live: LiveCustomerStore, _ batch: (names: [String], rows: [String: [Double]]),
+        snapshotDay: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(live.featureNames == batch.names, sourceLocation: sourceLocation)
+        let liveFeatures = live.features(snapshotDay: snapshotDay)
+        #expect(
+            Set(liveFeatures.customerIDs) == Set(batch.rows.keys),
+            "customers: \(liveFeatures.count) live, \(batch.rows.count) batch",
+            sourceLocation: sourceLocation)
+        var differing: [String] = []
+        for (i, id) in liveFeatures.customerIDs.enumerated() {
+            guard let expected = batch.rows[id] else { continue }
+            let row = (0..<liveFeatures.names.count).map { liveFeatures.values[i, $0] }
+            let same = zip(row, expected).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
+            if !same { differing.append("\(id): live \(row), batch \(expected)") }
+        }
+        #expect(
+            differing.isEmpty, "\(differing.count) customers differ: \(differing.prefix(3))",
+            sourceLocation: sourceLocation)
+    }
+
+    /// The sample's lines split by day (header repeated), as a shop would send them.
+    static func days(of csv: String) -> [String] {
+        let lines = csv.split(separator: "\n", omittingEmptySubsequences: true)
+        let header = String(lines[0])
+        let dateColumn = header.split(separator: ",").firstIndex { $0 == "InvoiceDate" }!
+        var byDay: [String: [Substring]] = [:]
+        for line in lines.dropFirst() {
+            // Each line alone is one record (the sample breaks no field across lines).
+            let fields = try! CSVReader.rows(of: String(line))[0]
+            byDay[String(fields[dateColumn].prefix(10)), default: []].append(line)
+        }
+        return byDay.keys.sorted().map { day in
+            ([header] + byDay[day]!.map(String.init)).joined(separator: "\n") + "\n"
+        }
+    }
+
+    @Test(
+        "Generated sample (cancellations, duplicates, guests): day batches in order, shuffled, and some twice give the batch features; a repeated batch applies nothing"
+    )
+    func sampleInBatches() throws {
+        let sample = SampleDataGenerator(customers: 400, seed: 9).generate()
+        #expect(sample.cancellationRows > 0 && sample.duplicateRows > 0)
+        let whole = try Self.batch(Array(sample.csv.utf8), source: "whole")
+        let snapshot = TimestampParser.day(ofDate: "2011-12-10")!
+        let expected = Self.batchFeatures(whole, snapshotDay: snapshot)
+        let days = Self.days(of: sample.csv)
+        #expect(days.count > 100)
+
+        var inOrder = LiveCustomerStore()
+        for (i, day) in days.enumerated() {
+            try inOrder.apply(Self.batch(Array(day.utf8), source: "day \(i)"))
+        }
+        Self.expectEqual(inOrder, expected, snapshotDay: snapshot)
+
+        var random = SeededGenerator(seed: 4)
+        var shuffled = LiveCustomerStore()
+        for day in days.shuffled(using: &random) {
+            try shuffled.apply(Self.batch(Array(day.utf8), source: "day"))
+        }
+        let before = shuffled.customers
+        for day in days.prefix(20) {
+            let again = try shuffled.apply(Self.batch(Array(day.utf8), source: "again"))
+            #expect(again.purchases == 0 && again.cancellations == 0 && again.customers.isEmpty)
+            #expect(again.repeated > 0)
+        }
+        #expect(shuffled.customers == before)
+        Self.expectEqual(shuffled, expected, snapshotDay: snapshot)
+    }
+
+    @Test("A batch without the first batch's columns is refused, naming both")
+    func schemaChange() throws {
+        var store = LiveCustomerStore()
+        try store.apply(
+            Self.batch(
+                Array(
+                    "CustomerID,InvoiceNo,InvoiceDate,StockCode,Quantity,UnitPrice\n1,5001,2011-01-02 10:00,A,2,3.5\n"
+                        .utf8), source: "first"))
+        #expect(throws: InputError.self) {
+            try store.apply(
+                Self.batch(
+                    Array(
+                        "CustomerID,InvoiceNo,InvoiceDate,Quantity,UnitPrice\n1,5002,2011-01-03 10:00,2,3.5\n"
+                            .utf8), source: "second"))
+        }
+        #expect(store.customers["1"]?.purchases == 1)
+    }
+
+    @Test(
+        "A cancellation that arrives before its purchase nets the same; a customer whose refunds outweigh what they bought has no features until more purchases come"
+    )
+    func cancellationsInAnyOrder() throws {
+        let header = "CustomerID,InvoiceNo,InvoiceDate,StockCode,Quantity,UnitPrice\n"
+        let purchase = header + "7,5001,2011-01-02 10:00,A,4,5.0\n"
+        let refund = header + "7,C5002,2011-01-05 10:00,A,-4,5.0\n"
+        let later = header + "7,5003,2011-02-01 10:00,B,1,8.0\n"
+        let snapshot = TimestampParser.day(ofDate: "2011-03-01")!
+        var store = LiveCustomerStore()
+        try store.apply(Self.batch(Array(refund.utf8), source: "refund"))
+        try store.apply(Self.batch(Array(purchase.utf8), source: "purchase"))
+        #expect(store.features(of: "7", snapshotDay: snapshot) == nil)
+        try store.apply(Self.batch(Array(later.utf8), source: "later"))
+        let whole = try Self.batch(
+            Array((purchase + refund.dropFirst(header.count) + later.dropFirst(header.count)).utf8),
+            source: "whole")
+        let expected = Self.batchFeatures(whole, snapshotDay: snapshot)
+        Self.expectEqual(store, expected, snapshotDay: snapshot)
+        #expect(store.features(of: "7", snapshotDay: snapshot)?[2] == 8.0)
+    }
+
+    @Test(
+        "Online Retail's 305 days, one batch per day, shuffled, with 30 days sent twice: all 4,3xx customers' features equal the batch computation's"
+    )
+    func onlineRetailByDay() throws {
+        guard Shared.hasOnlineRetail else {
+            print("../shared/data/online-retail is absent: the Online Retail live test is skipped")
+            return
+        }
+        let folder = Shared.path("data/online-retail/by-day")
+        var loader = TransactionLoader()
+        try loader.add(path: folder)
+        let whole = try loader.finish().table
+        let lastDay = whole.seconds.map(TimestampParser.day(of:)).max()!
+        let snapshot = lastDay + 1
+        let expected = Self.batchFeatures(whole, snapshotDay: snapshot)
+
+        let files = try CSVReader.files(at: folder)
+        #expect(files.count == 305)
+        var random = SeededGenerator(seed: 11)
+        var store = LiveCustomerStore()
+        for file in files.shuffled(using: &random) + files.prefix(30) {
+            var day = TransactionLoader()
+            day.keepsLineIdentities = true
+            try day.add(path: file)
+            try store.apply(day.finish(requireRows: false).table)
+        }
+        Self.expectEqual(store, expected, snapshotDay: snapshot)
+        #expect(expected.rows.count > 4_300)
+    }
+}
