@@ -100,6 +100,39 @@ struct LiveCustomerStoreTests {
         Self.expectEqual(shuffled, expected, snapshotDay: snapshot)
     }
 
+    @Test(
+        "Scored by a trained model, the store fed shuffled day batches gives every customer the segment batch scoring of the same lines gives, on the same event-clock day"
+    )
+    func liveScoringEqualsBatchScoring() throws {
+        let csv = SampleDataGenerator(customers: 400, seed: 13).generate().csv
+        var configuration = TrainingConfiguration()
+        configuration.ks = [4]
+        let model = try SegmentationTrainer(configuration: configuration).train([
+            .bytes(name: "train.csv", data: Data(csv.utf8))
+        ])
+        var loader = model.liveBatchLoader()
+        loader.keepsLineIdentities = false
+        try loader.add(bytes: Array(csv.utf8), source: "whole")
+        let whole = try loader.finish().table
+        let day = try #require(model.defaultSnapshotDay(scoring: whole))
+        let batch = try model.score(transactions: whole, snapshotDay: day)
+
+        var random = SeededGenerator(seed: 2)
+        var store = LiveCustomerStore()
+        for batchCSV in Self.days(of: csv).shuffled(using: &random) {
+            var dayLoader = model.liveBatchLoader()
+            try dayLoader.add(bytes: Array(batchCSV.utf8), source: "day")
+            try store.apply(dayLoader.finish(requireRows: false).table)
+        }
+        #expect(store.eventClockDay(for: model) == day)
+        let live = try store.score(with: model, snapshotDay: day)
+        #expect(live.count == batch.count && batch.count > 300)
+        let batchSegments = Dictionary(
+            uniqueKeysWithValues: batch.map { ($0.customerID, $0.segmentID) })
+        let moved = live.filter { batchSegments[$0.customerID] != $0.segmentID }
+        #expect(moved.isEmpty, "\(moved.count) customers in another segment live than in batch")
+    }
+
     @Test("A batch without the first batch's columns is refused, naming both")
     func schemaChange() throws {
         var store = LiveCustomerStore()
