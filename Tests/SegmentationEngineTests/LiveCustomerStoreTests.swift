@@ -203,3 +203,68 @@ struct LiveCustomerStoreTests {
         #expect(expected.rows.count > 4_300)
     }
 }
+
+@Suite("Live segments: moves by transactions, by time passing and by a model change")
+struct LiveSegmentsTests {
+    static func model(_ csv: String, k: Int) throws -> SegmentationModel {
+        var configuration = TrainingConfiguration()
+        configuration.ks = [k]
+        return try SegmentationTrainer(configuration: configuration).train([
+            .bytes(name: "train.csv", data: Data(csv.utf8))
+        ])
+    }
+
+    @Test(
+        "Replayed day by day, then left to age: every move follows the last (from = the previous to), time moves a customer at most once a day, and the segments end as batch scoring puts them; an alias switch moves exactly the customers the new version places elsewhere"
+    )
+    func movesFollowTheData() throws {
+        let csv = SampleDataGenerator(customers: 300, seed: 17).generate().csv
+        let model = try Self.model(csv, k: 4)
+        var store = LiveCustomerStore()
+        var segments = LiveSegments(model: model)
+        var moves: [SegmentMove] = []
+        for day in LiveCustomerStoreTests.days(of: csv) {
+            var loader = model.liveBatchLoader()
+            try loader.add(bytes: Array(day.utf8), source: "day")
+            let table = try loader.finish(requireRows: false).table
+            guard let last = table.seconds.map(TimestampParser.day(of:)).max() else { continue }
+            let applied = try store.apply(table)
+            moves += try segments.advance(in: store, to: last + 1)
+            moves += try segments.update(applied.customers, in: store, day: last + 1)
+        }
+        let now = try #require(store.eventClockDay(for: model))
+        moves += try segments.advance(in: store, to: now)
+        // 200 more days without a purchase: only time moves anyone.
+        var aging: [SegmentMove] = []
+        for day in (now + 1)...(now + 200) {
+            aging += try segments.advance(in: store, to: day)
+            #expect(try segments.advance(in: store, to: day).isEmpty)
+        }
+        #expect(aging.allSatisfy { $0.cause == .timePassing })
+        #expect(!aging.isEmpty, "200 days without a purchase moved nobody")
+        moves += aging
+
+        var last: [String: Int] = [:]
+        for move in moves {
+            #expect(move.from == last[move.customerID], "\(move)")
+            last[move.customerID] = move.to
+        }
+        #expect(last.compactMapValues { $0 } == segments.segmentOf)
+        let batch = try store.score(with: model, snapshotDay: now + 200)
+        #expect(
+            Dictionary(uniqueKeysWithValues: batch.map { ($0.customerID, $0.segmentID) })
+                == segments.segmentOf)
+
+        let other = try Self.model(csv, k: 3)
+        let expected = try store.score(with: other, snapshotDay: now + 200)
+        let switched = try segments.switchModel(to: other, in: store, day: now + 200)
+        #expect(switched.allSatisfy { $0.cause == .modelChange })
+        let before = last
+        #expect(
+            Set(switched.map(\.customerID))
+                == Set(expected.filter { before[$0.customerID] != $0.segmentID }.map(\.customerID)))
+        #expect(
+            Dictionary(uniqueKeysWithValues: expected.map { ($0.customerID, $0.segmentID) })
+                == segments.segmentOf)
+    }
+}
