@@ -27,6 +27,14 @@ finish() {
 }
 trap finish EXIT
 fail() { echo "FAILED: $*"; exit 1; }
+wait_serving() {  # wait_serving WHAT: until the server started as $server logs "serving"
+  for _ in $(seq 1 150); do
+    grep -q '"message":"serving"' "$work/server.log" && return 0
+    kill -0 "$server" 2>/dev/null || fail "$1: the server exited"
+    sleep 0.2
+  done
+  fail "$1: the server did not start"
+}
 
 "$py" scripts/otlp-collector.py "$work/spans.jsonl" > "$work/collector.port" &
 collector=$!
@@ -38,11 +46,7 @@ otlp_port=$(head -1 "$work/collector.port")
 OTEL_BSP_SCHEDULE_DELAY=600000 "$bin/segment-server" --port 0 --http-port 0 --data-dir "$work/data" \
   --log-format json --otlp-endpoint "http://127.0.0.1:$otlp_port" 2> "$work/server.log" &
 server=$!
-for _ in $(seq 1 150); do
-  grep -q '"message":"serving"' "$work/server.log" && break
-  kill -0 "$server" 2>/dev/null || fail "the server exited"
-  sleep 0.2
-done
+wait_serving "the traced server"
 address=$(grep -o '"address":"[^"]*"' "$work/server.log" | head -1 | cut -d'"' -f4)
 http=$(grep -o '"http":"[^"]*"' "$work/server.log" | head -1 | cut -d'"' -f4)
 export SEGMENT_SERVER=$address
@@ -156,11 +160,7 @@ PY
 OTEL_SDK_DISABLED=true "$bin/segment-server" --port 0 --data-dir "$work/data2" --log-format json \
   --otlp-endpoint "http://127.0.0.1:$otlp_port" 2> "$work/server.log" &
 server=$!
-for _ in $(seq 1 150); do
-  grep -q '"message":"serving"' "$work/server.log" && break
-  kill -0 "$server" 2>/dev/null || fail "OTEL_SDK_DISABLED=true: the server exited"
-  sleep 0.2
-done
+wait_serving "OTEL_SDK_DISABLED=true"
 grep -q 'tracing is off: OTEL_SDK_DISABLED=true' "$work/server.log" || fail "OTEL_SDK_DISABLED=true: no notice"
 stop_server_term
 for endpoint in http://127.0.0.1:99999 http://localhost 'not a url'; do
