@@ -14,7 +14,7 @@ public struct SegmentCommand: AsyncParsableCommand {
         version: BuildInfo.current.line(program: "segment"),
         subcommands: [
             Train.self, Jobs.self, Score.self, Models.self, Report.self, Datasets.self,
-            GenerateSample.self, Health.self,
+            GenerateSample.self, Health.self, Live.self,
         ])
 
     public init() {}

@@ -78,6 +78,41 @@ struct SegmentServerCommand: AsyncParsableCommand {
     var maximumQueuedJobs: Int?
 
     @Option(
+        name: .customLong("live-max-batch-rows"),
+        help:
+            "Rows in one batch of live IngestTransactions; larger batches are refused (env SEGMENT_LIVE_MAX_BATCH_ROWS; default 10000)."
+    )
+    var liveMaximumBatchRows: Int?
+
+    @Option(
+        name: .customLong("live-max-customers"),
+        help:
+            "Customers in one model's live store; new customers' lines past it are refused (env SEGMENT_LIVE_MAX_CUSTOMERS; default 10000000)."
+    )
+    var liveMaximumCustomers: Int?
+
+    @Option(
+        name: .customLong("live-max-lines-per-customer"),
+        help:
+            "Transaction lines (event ids) a live store keeps per customer; later lines are refused (env SEGMENT_LIVE_MAX_LINES_PER_CUSTOMER; default 100000)."
+    )
+    var liveMaximumLines: Int?
+
+    @Option(
+        name: .customLong("live-pass-rate"),
+        help:
+            "Customers of live stores re-placed per second as days pass or an alias moves (env SEGMENT_LIVE_PASS_RATE; default 20000)."
+    )
+    var livePassRate: Int?
+
+    @Option(
+        name: .customLong("live-move-retention-days"),
+        help:
+            "Days the live change feed keeps its moves for watchers to resume (env SEGMENT_LIVE_MOVE_RETENTION_DAYS; default 30)."
+    )
+    var liveMoveRetentionDays: Int?
+
+    @Option(
         name: .customLong("model-cache-mb"),
         help:
             "Decoded models kept in memory, in MiB of serialized model, least recently used out first (env SEGMENT_MODEL_CACHE_MB; default 512)."
@@ -281,6 +316,22 @@ struct SegmentServerCommand: AsyncParsableCommand {
         configuration.maximumQueuedJobs = try value(
             maximumQueuedJobs, "SEGMENT_MAX_QUEUED_JOBS", configuration.maximumQueuedJobs,
             1...100_000, "max-queued-jobs")
+        configuration.live.maximumBatchRows = try value(
+            liveMaximumBatchRows, "SEGMENT_LIVE_MAX_BATCH_ROWS", configuration.live.maximumBatchRows,
+            1...1_000_000, "live-max-batch-rows")
+        configuration.live.maximumCustomers = try value(
+            liveMaximumCustomers, "SEGMENT_LIVE_MAX_CUSTOMERS", configuration.live.maximumCustomers,
+            1...1_000_000_000, "live-max-customers")
+        configuration.live.maximumLinesPerCustomer = try value(
+            liveMaximumLines, "SEGMENT_LIVE_MAX_LINES_PER_CUSTOMER",
+            configuration.live.maximumLinesPerCustomer, 1...10_000_000,
+            "live-max-lines-per-customer")
+        configuration.live.passRate = try value(
+            livePassRate, "SEGMENT_LIVE_PASS_RATE", configuration.live.passRate, 1...10_000_000,
+            "live-pass-rate")
+        configuration.live.moveRetentionDays = try value(
+            liveMoveRetentionDays, "SEGMENT_LIVE_MOVE_RETENTION_DAYS",
+            configuration.live.moveRetentionDays, 1...3_650, "live-move-retention-days")
         configuration.maximumUploadBytes =
             Int64(
                 try value(

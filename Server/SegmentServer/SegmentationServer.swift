@@ -19,6 +19,8 @@ public final class SegmentationServer: Service, Sendable {
     public let jobs: JobManager
     /// What scoring saw, per version and hour, for drift.
     let drift: DriftRecorder
+    /// Customers' live state and segments (nil: a registry that cannot hold them).
+    public let live: LiveStores?
     public let health = HealthStatus()
     /// Ends the shutdown's drain just before --drain-seconds run out, while connections are open.
     let drain = DrainDeadline()
@@ -105,6 +107,9 @@ public final class SegmentationServer: Service, Sendable {
                     ModelReference(name: name, selector: .version(version))
                 ).model.driftReference
             })
+        live = (registry as? any CatalogStore).map {
+            LiveStores(registry: $0, models: served, limits: configuration.live)
+        }
         let connections = ConnectionGuards(
             limits: ConnectionLimits(
                 maximumConnections: configuration.maximumConnections,
@@ -149,7 +154,7 @@ public final class SegmentationServer: Service, Sendable {
             tokens: tokens, logger: logger, metrics: metrics, health: health,
             maximumHeaderBytes: configuration.maximumHeaderBytes, drain: drain, tracing: tracing)
         let reflection = ReflectionIndex(services: Self.serviceNames)
-        let services: [any RegistrableRPCService] = [
+        var services: [any RegistrableRPCService] = [
             DatasetService(
                 registry: registry, store: store, limits: configuration.limits,
                 metrics: metrics,
@@ -165,6 +170,7 @@ public final class SegmentationServer: Service, Sendable {
             ReflectionService(index: reflection, health: health),
             ReflectionServiceV1Alpha(index: reflection, health: health),
         ]
+        if let live { services.append(LiveService(stores: live, health: health)) }
         server = GRPCServer(transport: transport, services: services, interceptors: [calls])
         gateway = try configuration.httpPort.map { port in
             HTTPGateway(
@@ -301,6 +307,7 @@ public final class SegmentationServer: Service, Sendable {
     static let serviceNames = [
         Segmentation_V1_DatasetService.descriptor, Segmentation_V1_TrainingService.descriptor,
         Segmentation_V1_ModelRegistry.descriptor, Segmentation_V1_ScoringService.descriptor,
+        Segmentation_V1_LiveSegmentationService.descriptor,
         Grpc_Health_V1_Health.descriptor, Grpc_Reflection_V1_ServerReflection.descriptor,
         Grpc_Reflection_V1alpha_ServerReflection.descriptor,
     ].map(\.fullyQualifiedService)
@@ -369,6 +376,16 @@ public final class SegmentationServer: Service, Sendable {
             part("drift recorder") {
                 await self.drift.run()
             })
+        if let live {
+            services.append(
+                part("live time pass") {
+                    guard await self.health.untilServing() else { return }
+                    await LiveTimePass(
+                        stores: live, interval: self.configuration.livePassInterval,
+                        logger: self.logger
+                    ).run()
+                })
+        }
         if registry is any SharedRegistry {
             // Claims, heartbeats, and re-queuing other servers' stalled jobs.
             services.append(

@@ -85,6 +85,10 @@ public struct ServerConfiguration: Sendable {
     public var driftFlushInterval: Duration = .seconds(10)
     /// Whether scoring counts what it sees for drift (--no-drift turns it off).
     public var measureDrift = true
+    /// Bounds of live stores (--live-*).
+    public var live = LiveLimits()
+    /// How often the live stores' time pass runs.
+    public var livePassInterval: Duration = .seconds(1)
 
     /// Plaintext, TLS, or mutual TLS, as configured.
     func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {

@@ -204,6 +204,43 @@ struct LiveCustomerStoreTests {
     }
 }
 
+extension LiveCustomerStoreTests {
+    @Test(
+        "A customer's state survives its bytes unchanged; damaged bytes are refused, never trusted; a per-customer line limit refuses new lines but not repeats"
+    )
+    func stateBytesAndLimit() throws {
+        let sample = SampleDataGenerator(customers: 200, seed: 2).generate()
+        var store = LiveCustomerStore()
+        try store.apply(Self.batch(Array(sample.csv.utf8), source: "sample"))
+        for state in store.customers.values {
+            #expect(try CustomerState(decoding: state.encoded()) == state)
+        }
+        let some = store.customers.values.max { $0.lines.count < $1.lines.count }!
+        let bytes = some.encoded()
+        #expect(throws: CustomerStateDecodingError.self) {
+            try CustomerState(decoding: bytes.dropLast(3))
+        }
+        var wrongFormat = bytes
+        wrongFormat[wrongFormat.startIndex] = 99
+        #expect(throws: CustomerStateDecodingError.self) {
+            try CustomerState(decoding: wrongFormat)
+        }
+        var huge = bytes
+        // The invoices' count made absurd: refused, not allocated.
+        huge.replaceSubrange((huge.startIndex + 33)..<(huge.startIndex + 41), with: [UInt8](repeating: 0x7f, count: 8))
+        #expect(throws: CustomerStateDecodingError.self) { try CustomerState(decoding: huge) }
+
+        let csv = Array(sample.csv.utf8)
+        var limited = LiveCustomerStore()
+        let first = try limited.apply(Self.batch(csv, source: "limited"), maximumLines: 2)
+        #expect(first.overLimit > 0)
+        #expect(limited.customers.values.allSatisfy { $0.lines.count <= 2 })
+        let again = try limited.apply(Self.batch(csv, source: "again"), maximumLines: 2)
+        #expect(again.purchases == 0 && again.cancellations == 0)
+        #expect(again.repeated + again.overLimit == first.purchases + first.cancellations + first.overLimit)
+    }
+}
+
 @Suite("Live segments: moves by transactions, by time passing and by a model change")
 struct LiveSegmentsTests {
     static func model(_ csv: String, k: Int) throws -> SegmentationModel {

@@ -103,6 +103,7 @@ struct Services: Sendable {
     let models: Segmentation_V1_ModelRegistry.Client<HTTP2ClientTransport.Posix>
     let scoring: Segmentation_V1_ScoringService.Client<HTTP2ClientTransport.Posix>
     let health: Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
+    let live: Segmentation_V1_LiveSegmentationService.Client<HTTP2ClientTransport.Posix>
 
     init(client: GRPCClient<HTTP2ClientTransport.Posix>) {
         datasets = .init(wrapping: client)
@@ -110,6 +111,7 @@ struct Services: Sendable {
         models = .init(wrapping: client)
         scoring = .init(wrapping: client)
         health = .init(wrapping: client)
+        live = .init(wrapping: client)
     }
 }
 

@@ -31,6 +31,13 @@ enum Output {
             .joined(separator: "\n")
     }
 
+    /// "name   value" lines, the values aligned (a record, for people).
+    static func pairs(_ rows: [[String]]) -> String {
+        let width = rows.map { $0[0].count }.max() ?? 0
+        return rows.map { $0[0].padding(toLength: width + 2, withPad: " ", startingAt: 0) + $0[1] }
+            .joined(separator: "\n")
+    }
+
     static func csv(_ header: [String], _ rows: [[String]]) -> String {
         ([header] + rows).map { $0.map(CSVText.escape).joined(separator: ",") }.joined(
             separator: "\n")

@@ -90,6 +90,7 @@ struct GatewayMethod: Sendable {
         typealias Scoring = Segmentation_V1_ScoringService.Method
         typealias Training = Segmentation_V1_TrainingService.Method
         typealias Health = Grpc_Health_V1_Health.Method
+        typealias Live = Segmentation_V1_LiveSegmentationService.Method
         let methods: [GatewayMethod] = [
             .unary(
                 Datasets.GetDataset.descriptor, Datasets.GetDataset.Input.self,
@@ -142,6 +143,12 @@ struct GatewayMethod: Sendable {
             .unary(
                 Training.CancelJob.descriptor, Training.CancelJob.Input.self,
                 Training.CancelJob.Output.self),
+            .unary(
+                Live.GetCustomer.descriptor, Live.GetCustomer.Input.self,
+                Live.GetCustomer.Output.self),
+            .unary(
+                Live.ListSegmentMembers.descriptor, Live.ListSegmentMembers.Input.self,
+                Live.ListSegmentMembers.Output.self),
             .unary(Health.Check.descriptor, Health.Check.Input.self, Health.Check.Output.self),
         ]
         return Dictionary(

@@ -37,6 +37,7 @@ enum AccessPolicy {
         typealias Training = Segmentation_V1_TrainingService.Method
         typealias Models = Segmentation_V1_ModelRegistry.Method
         typealias Scoring = Segmentation_V1_ScoringService.Method
+        typealias Live = Segmentation_V1_LiveSegmentationService.Method
         let pairs: [(MethodDescriptor, Ability)] = [
             (Datasets.GetDataset.descriptor, .read), (Datasets.ListDatasets.descriptor, .read),
             (Datasets.UploadDataset.descriptor, .train),
@@ -57,6 +58,11 @@ enum AccessPolicy {
             (Models.RenameSegment.descriptor, .administer),
             (Models.ExportModel.descriptor, .export), (Models.ImportModel.descriptor, .administer),
             (Scoring.Score.descriptor, .score), (Scoring.ScoreStream.descriptor, .score),
+            // The services that score customers as they buy feed and read the store; audiences
+            // and the change feed are exports (customer lists).
+            (Live.IngestTransactions.descriptor, .score), (Live.GetCustomer.descriptor, .score),
+            (Live.ListSegmentMembers.descriptor, .export),
+            (Live.WatchSegmentChanges.descriptor, .export),
             (Grpc_Health_V1_Health.Method.Check.descriptor, .open),
             (Grpc_Health_V1_Health.Method.Watch.descriptor, .open),
             (Grpc_Reflection_V1_ServerReflection.Method.ServerReflectionInfo.descriptor, .open),

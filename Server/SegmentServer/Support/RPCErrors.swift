@@ -169,6 +169,16 @@ enum RPCErrors {
             }
         case is CancellationError, is ScoringStopped: return (.cancelled, "CANCELLED", [])
         case let refusal as Refusal: return refusal.status
+        case let error as LiveError:
+            switch error {
+            case .noStore: return (.notFound, "LIVE_STORE_NOT_FOUND", [])
+            case .noCustomer: return (.notFound, "CUSTOMER_NOT_FOUND", [])
+            case .follows: return (.failedPrecondition, "LIVE_STORE_FOLLOWS_ANOTHER_REF", [])
+            case .batchTooLarge: return (.resourceExhausted, "BATCH_TOO_LARGE", [])
+            case .positionExpired: return (.outOfRange, "POSITION_EXPIRED", [])
+            case .notTransactions: return (.failedPrecondition, "NOT_A_TRANSACTIONS_MODEL", [])
+            }
+        case is CustomerStateDecodingError: return (.dataLoss, "DAMAGED_DATA", [])
         default: return (.internalError, "INTERNAL", [])
         }
     }

@@ -4,20 +4,20 @@
 /// came in. A line already applied (the same row fingerprint) changes nothing.
 public struct CustomerState: Sendable, Equatable {
     /// Days since 1970 of the first and last purchase (nil before any).
-    public private(set) var firstDay: Int?
-    public private(set) var lastDay: Int?
+    public internal(set) var firstDay: Int?
+    public internal(set) var lastDay: Int?
     /// What the purchases came to, and what cancellation lines gave back.
-    public private(set) var spend = 0.0
-    public private(set) var refunded = 0.0
+    public internal(set) var spend = 0.0
+    public internal(set) var refunded = 0.0
     /// Distinct purchase invoices (frequency when the input has invoices).
-    public private(set) var invoices: Set<String> = []
+    public internal(set) var invoices: Set<String> = []
     /// Distinct purchase days (frequency when it has none).
-    public private(set) var purchaseDays: Set<Int> = []
-    public private(set) var products: Set<String> = []
+    public internal(set) var purchaseDays: Set<Int> = []
+    public internal(set) var products: Set<String> = []
     /// How many lines had each quantity (the usual quantity is the most frequent).
-    public private(set) var quantityCounts: [Double: Int] = [:]
+    public internal(set) var quantityCounts: [Double: Int] = [:]
     /// Every line applied: purchases and netted cancellation lines.
-    public private(set) var lines: Set<RowFingerprint> = []
+    public internal(set) var lines: Set<RowFingerprint> = []
 
     public init() {}
 
@@ -26,6 +26,15 @@ public struct CustomerState: Sendable, Equatable {
     public var netSpend: Double { spend - refunded }
 
     public var purchases: Int { quantityCounts.values.reduce(0, +) }
+
+    /// Whether the customer has features: a purchase, and net spend unless nothing was refunded.
+    public var hasFeatures: Bool { lastDay != nil && (netSpend > 0 || refunded == 0) }
+
+    /// Whether `line` would be a new line past `maximumLines` (a line seen before is not: it
+    /// changes nothing, and a retry must be told so).
+    func isFull(_ maximumLines: Int, adding line: RowFingerprint) -> Bool {
+        lines.count >= maximumLines && !lines.contains(line)
+    }
 
     /// Adds a purchase line; false when it was applied before.
     @discardableResult
@@ -55,7 +64,7 @@ public struct CustomerState: Sendable, Equatable {
     /// The transaction features in `TransactionFeature.allCases` order, as of `snapshotDay`;
     /// nil without a purchase or without net spend.
     public func features(snapshotDay: Int, countsInvoices: Bool) -> [Double]? {
-        guard let firstDay, let lastDay, netSpend > 0 || refunded == 0 else { return nil }
+        guard let firstDay, let lastDay, hasFeatures else { return nil }
         let frequency = countsInvoices ? invoices.count : purchaseDays.count
         // The most frequent quantity; ties go to the smallest, as in batch.
         let usual =

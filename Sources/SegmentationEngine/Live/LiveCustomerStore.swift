@@ -9,10 +9,16 @@ public struct LiveCustomerStore: Sendable {
     /// features would otherwise mean different things for different customers).
     public private(set) var schema: Schema?
 
-    public struct Schema: Sendable, Equatable {
+    public struct Schema: Sendable, Equatable, Codable {
         public var hasInvoices: Bool
         public var hasProducts: Bool
         public var hasQuantity: Bool
+
+        public init(hasInvoices: Bool, hasProducts: Bool, hasQuantity: Bool) {
+            self.hasInvoices = hasInvoices
+            self.hasProducts = hasProducts
+            self.hasQuantity = hasQuantity
+        }
     }
 
     /// What one batch changed.
@@ -21,17 +27,29 @@ public struct LiveCustomerStore: Sendable {
         public var cancellations = 0
         /// Lines applied before (a retried batch), left as they were.
         public var repeated = 0
+        /// Lines refused because their customer already holds `maximumLines` lines.
+        public var overLimit = 0
         /// The customers whose state changed.
         public var customers: Set<String> = []
     }
 
     public init() {}
 
+    /// A part of a store (the customers a batch names, read from a database).
+    public init(schema: Schema?, customers: [String: CustomerState]) {
+        self.schema = schema
+        self.customers = customers
+    }
+
     public var count: Int { customers.count }
 
-    /// Applies a cleaned batch. Throws when its columns differ from the store's.
+    /// Applies a cleaned batch. Throws when its columns differ from the store's. A customer's
+    /// state holds at most `maximumLines` lines (its event ids): later lines are refused and
+    /// counted, so one customer's state cannot grow without bound.
     @discardableResult
-    public mutating func apply(_ table: TransactionTable) throws -> Applied {
+    public mutating func apply(
+        _ table: TransactionTable, maximumLines: Int = .max
+    ) throws -> Applied {
         guard let lineIDs = table.lineIDs ?? (table.count == 0 ? [] : nil) else {
             preconditionFailure("load live batches with TransactionLoader.keepsLineIdentities")
         }
@@ -39,6 +57,10 @@ public struct LiveCustomerStore: Sendable {
         var applied = Applied()
         for row in 0..<table.count {
             let id = table.customerIDs[Int(table.customer[row])]
+            if customers[id]?.isFull(maximumLines, adding: lineIDs[row]) == true {
+                applied.overLimit += 1
+                continue
+            }
             let added = customers[id, default: CustomerState()].addPurchase(
                 lineIDs[row], day: TimestampParser.day(of: table.seconds[row]),
                 amount: table.amount[row], quantity: table.quantity[row],
@@ -52,6 +74,10 @@ public struct LiveCustomerStore: Sendable {
             }
         }
         for line in table.cancellationLines {
+            if customers[line.customerID]?.isFull(maximumLines, adding: line.lineID) == true {
+                applied.overLimit += 1
+                continue
+            }
             if customers[line.customerID, default: CustomerState()].addCancellation(
                 line.lineID, refund: line.refund)
             {
@@ -88,13 +114,18 @@ public struct LiveCustomerStore: Sendable {
     /// One customer's features as of `snapshotDay` (named by `featureNames`); nil when the
     /// store has no purchase of theirs or they have no net spend.
     public func features(of customerID: String, snapshotDay: Int) -> [Double]? {
-        guard let state = customers[customerID],
+        guard let state = customers[customerID] else { return nil }
+        return features(of: state, snapshotDay: snapshotDay)
+    }
+
+    /// A state's features as of `snapshotDay` under this store's schema (named by `featureNames`).
+    public func features(of state: CustomerState, snapshotDay: Int) -> [Double]? {
+        guard
             let all = state.features(
                 snapshotDay: snapshotDay, countsInvoices: schema?.hasInvoices ?? false)
         else { return nil }
-        return TransactionFeature.allCases.indices.filter {
-            schema?.has(TransactionFeature.allCases[$0]) ?? true
-        }.map { all[$0] }
+        guard let schema else { return all }
+        return schema.featureIndices.map { all[$0] }
     }
 
     /// Every customer with features as of `snapshotDay`, in customer-id order.
@@ -121,6 +152,11 @@ extension LiveCustomerStore.Schema {
         case .modeQuantity: hasQuantity
         default: true
         }
+    }
+
+    /// The positions in `TransactionFeature.allCases` of the features this schema has.
+    var featureIndices: [Int] {
+        TransactionFeature.allCases.indices.filter { has(TransactionFeature.allCases[$0]) }
     }
 
     var columnNames: [String] {

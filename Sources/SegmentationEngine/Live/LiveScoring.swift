@@ -14,8 +14,7 @@ extension SegmentationModel {
 extension LiveCustomerStore {
     /// The day after the latest purchase of a customer who has features (nil when none has).
     public var dayAfterLatestPurchase: Int? {
-        customers.values.lazy.filter { $0.netSpend > 0 || $0.refunded == 0 }
-            .compactMap(\.lastDay).max().map { $0 + 1 }
+        customers.values.lazy.filter(\.hasFeatures).compactMap(\.lastDay).max().map { $0 + 1 }
     }
 
     /// "Now" on the event clock, for replaying history: the later of `model`'s snapshot and the
@@ -37,5 +36,34 @@ extension LiveCustomerStore {
             customerIDs: features.customerIDs, columns: model.pipeline.features,
             values: features.selecting(features: model.pipeline.features),
             cancellation: cancellation)
+    }
+}
+
+extension LiveCustomerStore {
+    /// The segment of each of `ids` who has features as of `day`, under `model` (a customer
+    /// without features, or unknown to the store, is in none: absent from the answer).
+    public func segments(
+        of ids: [String], under model: SegmentationModel, day: Int
+    ) throws -> [String: Int] {
+        var scored: [String] = []
+        var rows: [Double] = []
+        for id in ids {
+            guard let row = features(of: id, snapshotDay: day) else { continue }
+            scored.append(id)
+            rows += row
+        }
+        guard !scored.isEmpty else { return [:] }
+        guard model.kind == .transactions else {
+            throw ModelError.wrongKind(expected: model.kind, found: .transactions)
+        }
+        let names = featureNames
+        let values = try CustomerFeatures(
+            customerIDs: scored, names: names,
+            values: Matrix(rows: scored.count, columns: names.count, values: rows)
+        ).selecting(features: model.pipeline.features)
+        let scores = try model.scoreBatch(
+            customerIDs: scored, columns: model.pipeline.features, values: values)
+        return Dictionary(
+            uniqueKeysWithValues: zip(scored, scores.segmentIDs.lazy.map { Int($0) }))
     }
 }

@@ -17,6 +17,12 @@ public struct SegmentMove: Sendable, Equatable {
     public var cause: Cause
     /// The day the move was seen as of (days since 1970).
     public var day: Int
+
+    public init(customerID: String, from: Int?, to: Int?, cause: Cause, day: Int) {
+        (self.customerID, self.from, self.to, self.cause, self.day) = (
+            customerID, from, to, cause, day
+        )
+    }
 }
 
 /// Which segment every customer of a `LiveCustomerStore` is in under one model, kept up to date
@@ -56,38 +62,21 @@ public struct LiveSegments: Sendable {
     private mutating func evaluate(
         _ ids: [String], in store: LiveCustomerStore, day: Int, cause: SegmentMove.Cause
     ) throws -> [SegmentMove] {
-        var scored: [String] = []
-        var rows: [Double] = []
+        let now = try store.segments(of: ids, under: model, day: day)
         var moves: [SegmentMove] = []
         for id in ids {
             evaluatedDay[id] = day
-            guard let row = store.features(of: id, snapshotDay: day) else {
-                // No features (net spend gone): out of every segment.
-                if let from = segmentOf.removeValue(forKey: id) {
-                    moves.append(
-                        SegmentMove(customerID: id, from: from, to: nil, cause: cause, day: day))
-                }
-                continue
+            let to = now[id]
+            let from: Int?
+            if let to {
+                from = segmentOf.updateValue(to, forKey: id)
+            } else {
+                from = segmentOf.removeValue(forKey: id)
             }
-            scored.append(id)
-            rows += row
-        }
-        guard !scored.isEmpty else { return moves }
-        let names = store.featureNames
-        let values = try CustomerFeatures(
-            customerIDs: scored, names: names,
-            values: Matrix(rows: scored.count, columns: names.count, values: rows)
-        ).selecting(features: model.pipeline.features)
-        let scores = try model.scoreBatch(
-            customerIDs: scored, columns: model.pipeline.features, values: values)
-        for (i, id) in scored.enumerated() {
-            let to = Int(scores.segmentIDs[i])
-            let from = segmentOf.updateValue(to, forKey: id)
             if from != to {
-                moves.append(
-                    SegmentMove(customerID: id, from: from, to: to, cause: cause, day: day))
+                moves.append(SegmentMove(customerID: id, from: from, to: to, cause: cause, day: day))
             }
         }
-        return moves.sorted { $0.customerID < $1.customerID }
+        return moves
     }
 }

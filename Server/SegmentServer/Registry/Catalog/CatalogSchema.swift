@@ -93,6 +93,37 @@ public enum CatalogSchema {
                 "ALTER TABLE jobs ADD COLUMN error_code INTEGER",
                 "ALTER TABLE jobs ADD COLUMN error_reason TEXT",
             ]),
+        Migration(
+            version: 7, name: "live segmentation",
+            statements: [
+                // One store per model name: the ref it follows, its clock, the columns of its
+                // batches, the version its segments are under, the change feed's next position,
+                // and a model change's re-evaluation in progress (a customer-id cursor).
+                """
+                CREATE TABLE live_stores (
+                    model TEXT PRIMARY KEY, follows TEXT NOT NULL, clock TEXT NOT NULL, schema_json TEXT,
+                    version INTEGER NOT NULL, next_sequence BIGINT NOT NULL, customers BIGINT NOT NULL,
+                    rescan_after TEXT, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL)
+                """,
+                // last_day: the last purchase day of a customer with features (NULL without), for
+                // the event clock's "day after the latest purchase".
+                """
+                CREATE TABLE live_customers (
+                    model TEXT NOT NULL, customer_id TEXT NOT NULL, state BYTEA NOT NULL, last_day INTEGER,
+                    segment INTEGER, version INTEGER NOT NULL, evaluated_day INTEGER NOT NULL,
+                    PRIMARY KEY (model, customer_id))
+                """,
+                "CREATE INDEX live_customers_by_segment ON live_customers(model, segment, customer_id)",
+                "CREATE INDEX live_customers_by_evaluation ON live_customers(model, evaluated_day)",
+                "CREATE INDEX live_customers_by_last_day ON live_customers(model, last_day)",
+                """
+                CREATE TABLE live_moves (
+                    model TEXT NOT NULL, sequence BIGINT NOT NULL, customer_id TEXT NOT NULL,
+                    from_segment INTEGER, to_segment INTEGER, cause TEXT NOT NULL, day INTEGER NOT NULL,
+                    version INTEGER NOT NULL, at DOUBLE PRECISION NOT NULL, PRIMARY KEY (model, sequence))
+                """,
+                "CREATE INDEX live_moves_by_time ON live_moves(at)",
+            ]),
     ]
 
     static var newest: Int { migrations.last!.version }

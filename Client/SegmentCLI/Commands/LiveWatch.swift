@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import SegmentationAPI
+
+extension Live {
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print customers moving between segments of a live store, as they move.",
+            discussion: """
+                One line per move: position, customer, from -> to, cause (transaction, \
+                time_passing, model_change), the store's date. Runs until interrupted; pass the \
+                last position printed as --after to resume with nothing missed.
+                """)
+        @Option(help: "Model name (the store's ref).") var model: String
+        @Option(help: "The last position already seen (0: from the oldest move kept).")
+        var after: Int64 = 0
+        @Option(help: "Stop after this many moves (0: never).") var limit = 0
+        @OptionGroup var server: ServerOptions
+
+        func validate() throws {
+            guard after >= 0 else { throw ValidationError("--after must be 0 or more") }
+            guard limit >= 0 else { throw ValidationError("--limit must be 0 or more") }
+        }
+
+        func run() async throws {
+            let (model, after, limit) = (model, after, limit)
+            try await server.call { services, format in
+                if format == .csv {
+                    Output.print(
+                        CSVText.line([
+                            "sequence", "customer_id", "from_segment_id", "from_segment",
+                            "to_segment_id", "to_segment", "cause", "date", "model_version",
+                        ]))
+                }
+                try await services.live.watchSegmentChanges(
+                    .with {
+                        $0.model = .init(text: model)
+                        $0.afterSequence = after
+                    }
+                ) { response in
+                    var seen = 0
+                    for try await change in response.messages {
+                        Output.print(try Self.line(change, format: format))
+                        seen += 1
+                        if limit > 0, seen >= limit { break }
+                    }
+                }
+            }
+        }
+
+        static func line(_ change: Segmentation_V1_SegmentChange, format: OutputFormat) throws
+            -> String
+        {
+            let cause =
+                switch change.cause {
+                case .transaction: "transaction"
+                case .timePassing: "time_passing"
+                case .modelChange: "model_change"
+                default: "unknown"
+                }
+            switch format {
+            case .json: return try Output.json(change).replacingOccurrences(of: "\n", with: " ")
+            case .csv:
+                return CSVText.line([
+                    String(change.sequence), change.customerID, String(change.fromSegmentID),
+                    change.fromSegmentName, String(change.toSegmentID), change.toSegmentName, cause,
+                    change.date, String(change.modelVersion),
+                ])
+            case .table:
+                func segment(_ id: Int32, _ name: String) -> String {
+                    id < 0 ? "(none)" : "\(id) \(name)"
+                }
+                return
+                    "#\(change.sequence) \(change.date) customer \(change.customerID): \(segment(change.fromSegmentID, change.fromSegmentName)) -> \(segment(change.toSegmentID, change.toSegmentName)) (\(cause))"
+            }
+        }
+    }
+}

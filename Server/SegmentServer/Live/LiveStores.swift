@@ -1,0 +1,368 @@
+import Foundation
+import SegmentationEngine
+import Synchronization
+
+/// Bounds of live stores (server flags, documented in docs/live.md).
+public struct LiveLimits: Sendable, Equatable {
+    /// Rows in one ingested batch (--live-max-batch-rows).
+    public var maximumBatchRows = 10_000
+    /// Customers in one store (--live-max-customers): a new customer's lines past it are refused.
+    public var maximumCustomers = 10_000_000
+    /// Lines (event ids) kept per customer (--live-max-lines-per-customer): later ones refused.
+    public var maximumLinesPerCustomer = 100_000
+    /// Customers re-evaluated per second by the time pass, all stores together (--live-pass-rate).
+    public var passRate = 20_000
+    /// Days the change feed keeps its moves (--live-move-retention-days).
+    public var moveRetentionDays = 30
+
+    public init() {}
+}
+
+/// What live stores refuse.
+public enum LiveError: Error, Equatable, CustomStringConvertible {
+    case noStore(String)
+    case follows(model: String, follows: String, asked: String)
+    case noCustomer(model: String, id: String)
+    case batchTooLarge(rows: Int, limit: Int)
+    case positionExpired(after: Int64, oldest: Int64)
+    case notTransactions(String)
+
+    public var description: String {
+        switch self {
+        case .noStore(let model):
+            "model \(model.quotedForMessage) has no live store: ingest transactions into it first (segment live ingest)"
+        case .follows(let model, let follows, let asked):
+            "the live store of model \(model.quotedForMessage) follows \(follows), not \(asked): a store follows one ref; name the model alone"
+        case .noCustomer(let model, let id):
+            "customer \(id.quotedForMessage) has no purchase in the live store of model \(model.quotedForMessage)"
+        case .batchTooLarge(let rows, let limit):
+            "the batch has \(rows) rows, over the server's limit of \(limit) (--live-max-batch-rows): send smaller batches"
+        case .positionExpired(let after, let oldest):
+            "position \(after) is older than the moves kept (the oldest is \(oldest), --live-move-retention-days): list the segments' members again and watch from 0"
+        case .notTransactions(let reference):
+            "model \(reference) was trained on a customer table: live stores keep transactions"
+        }
+    }
+}
+
+/// What one ingested batch did.
+public struct IngestOutcome: Sendable {
+    public var applied: LiveCustomerStore.Applied
+    /// New customers refused because the store holds --live-max-customers.
+    public var refusedCustomers: [String]
+    public var report: DataReport
+    public var moves: Int
+    /// The newest move's position after the batch (0: none yet).
+    public var lastSequence: Int64
+    public var day: Int
+    public var customers: Int
+    public var version: Int
+}
+
+/// A customer of a live store placed under a ref, as of the store's day.
+public struct LiveCustomerView: Sendable {
+    public var record: LiveCustomerRecord
+    public var model: ServedModels.Resolved
+    public var day: Int
+    public var featureNames: [String]
+    /// nil without features (refunds outweigh purchases).
+    public var features: [Double]?
+    public var assignment: Assignment?
+}
+
+/// The live stores of a registry: ingest, the time pass, and reads. Every write to a store is one
+/// transaction holding the store's row lock, so this server's and other replicas' writes take
+/// turns, stored state and the feed change together, and an acknowledged batch is durable.
+public final class LiveStores: Sendable {
+    let registry: any CatalogStore
+    let models: ServedModels
+    public let limits: LiveLimits
+    /// Bumped after each committed write of a store, so its watchers look again at once.
+    private let changes = Mutex<[String: Int]>([:])
+
+    public init(registry: any CatalogStore, models: ServedModels, limits: LiveLimits) {
+        self.registry = registry
+        self.models = models
+        self.limits = limits
+    }
+
+    // MARK: Ingest
+
+    /// Applies one CSV batch to the store of `reference.name` (made on first use, following
+    /// `reference`), in one transaction, and re-places the customers it changed.
+    public func ingest(
+        _ data: Data, into reference: ModelReference, clock: LiveClock?
+    ) async throws -> IngestOutcome {
+        let existing = try await registry.read { try await $0.liveStore(reference.name) }
+        let follows = try followed(reference, by: existing)
+        let resolved = try await transactionsModel(follows)
+        var loader = resolved.model.liveBatchLoader()
+        try loader.add(bytes: data, source: "batch")
+        let (table, report) = try loader.finish(requireRows: false)
+        guard report.rowsIn <= limits.maximumBatchRows else {
+            throw LiveError.batchTooLarge(rows: report.rowsIn, limit: limits.maximumBatchRows)
+        }
+        let limits = self.limits
+        let outcome = try await registry.write { transaction in
+            if try await transaction.liveStore(reference.name) == nil {
+                try await transaction.createLiveStore(
+                    LiveStoreRecord(
+                        model: reference.name, follows: follows.description,
+                        clock: clock ?? .wall, schema: nil, version: resolved.version,
+                        nextSequence: 1, customers: 0, rescanAfter: nil))
+            }
+            guard var store = try await transaction.liveStore(reference.name) else {
+                throw RegistryError.storage("the live store of \(reference.name) was not made")
+            }
+            guard store.follows == follows.description else {
+                throw LiveError.follows(
+                    model: reference.name, follows: store.follows, asked: follows.description)
+            }
+            if let clock { store.clock = clock }
+            Self.follow(resolved, in: &store)
+            var outcome = try await Self.apply(
+                table, to: &store, with: resolved, limits: limits, in: transaction)
+            outcome.report = report
+            try await transaction.saveLiveStore(store)
+            return outcome
+        }
+        changed(reference.name)
+        return outcome
+    }
+
+    /// Applies a cleaned batch to the customers it names and places the changed ones as of the
+    /// store's day; writes them and their moves.
+    private static func apply(
+        _ table: TransactionTable, to store: inout LiveStoreRecord,
+        with resolved: ServedModels.Resolved, limits: LiveLimits,
+        in transaction: any CatalogTransaction
+    ) async throws -> IngestOutcome {
+        let named = Set(
+            table.customer.lazy.map { table.customerIDs[Int($0)] }
+                + table.cancellationLines.map(\.customerID))
+        let loaded = try await transaction.liveCustomers(store.model, ids: named.sorted())
+        var part = LiveCustomerStore(schema: store.schema, customers: loaded.mapValues(\.state))
+        var applied = try part.apply(table, maximumLines: limits.maximumLinesPerCustomer)
+        // New customers past the store's limit are refused whole, in id order.
+        let newcomers = applied.customers.subtracting(loaded.keys).sorted()
+        let refused = Array(newcomers.dropFirst(max(0, limits.maximumCustomers - store.customers)))
+        for id in refused {
+            let state = part.customers[id]!
+            applied.overLimit += state.lines.count
+            applied.purchases -= state.purchases
+            applied.cancellations -= state.lines.count - state.purchases
+            applied.customers.remove(id)
+        }
+        store.schema = part.schema
+        store.customers += newcomers.count - refused.count
+        let changed = applied.customers.sorted()
+        let day = try await Self.day(
+            of: store, model: resolved.model, in: transaction,
+            changing: changed.map { part.customers[$0]! }, excluding: applied.customers)
+        let segments = try part.segments(of: changed, under: resolved.model, day: day)
+        var records: [LiveCustomerRecord] = []
+        var moves: [SegmentMove] = []
+        for id in changed {
+            let to = segments[id]
+            if loaded[id]?.segment != to {
+                moves.append(
+                    SegmentMove(
+                        customerID: id, from: loaded[id]?.segment, to: to, cause: .transaction,
+                        day: day))
+            }
+            records.append(
+                LiveCustomerRecord(
+                    id: id, state: part.customers[id]!, segment: to, version: store.version,
+                    evaluatedDay: day))
+        }
+        try await transaction.saveLiveCustomers(store.model, records)
+        store.nextSequence = try await transaction.appendLiveMoves(
+            store.model, moves, version: store.version, from: store.nextSequence)
+        return IngestOutcome(
+            applied: applied, refusedCustomers: refused, report: DataReport(kind: .transactions),
+            moves: moves.count, lastSequence: store.nextSequence - 1, day: day,
+            customers: store.customers, version: store.version)
+    }
+
+    // MARK: Time passing
+
+    /// Re-places up to `limit` customers of one store that are due: every customer once a day
+    /// (time passing), and all of them after the followed ref moved to another version (a model
+    /// change). Returns how many it placed (0: none was due).
+    public func pass(_ name: String, limit: Int) async throws -> Int {
+        guard let existing = try await registry.read({ try await $0.liveStore(name) }) else {
+            return 0
+        }
+        let resolved = try await transactionsModel(try ModelReference(parsing: existing.follows))
+        let placed = try await registry.write { transaction -> Int in
+            guard var store = try await transaction.liveStore(name) else { return 0 }
+            Self.follow(resolved, in: &store)
+            let day = try await Self.day(
+                of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
+            var due: [LiveCustomerRecord]
+            if let cursor = store.rescanAfter {
+                due = try await transaction.liveCustomers(name, after: cursor, limit: limit)
+                store.rescanAfter = due.count < limit ? nil : due.last?.id
+            } else {
+                due = try await transaction.liveCustomersDue(name, before: day, limit: limit)
+            }
+            let part = LiveCustomerStore(
+                schema: store.schema,
+                customers: Dictionary(uniqueKeysWithValues: due.map { ($0.id, $0.state) }))
+            let segments = try part.segments(of: due.map(\.id), under: resolved.model, day: day)
+            var moves: [SegmentMove] = []
+            for i in due.indices {
+                let to = segments[due[i].id]
+                if due[i].segment != to {
+                    let cause: SegmentMove.Cause =
+                        due[i].version != store.version ? .modelChange : .timePassing
+                    moves.append(
+                        SegmentMove(
+                            customerID: due[i].id, from: due[i].segment, to: to, cause: cause,
+                            day: day))
+                }
+                due[i].segment = to
+                due[i].version = store.version
+                due[i].evaluatedDay = day
+            }
+            try await transaction.saveLiveEvaluations(name, due)
+            store.nextSequence = try await transaction.appendLiveMoves(
+                name, moves, version: store.version, from: store.nextSequence)
+            try await transaction.saveLiveStore(store)
+            return due.count
+        }
+        if placed > 0 { changed(name) }
+        return placed
+    }
+
+    /// Points the store at the version its ref resolves to now; a different one starts a
+    /// re-evaluation of every customer (the pass's model change).
+    private static func follow(_ resolved: ServedModels.Resolved, in store: inout LiveStoreRecord) {
+        guard store.version != resolved.version else { return }
+        store.version = resolved.version
+        store.rescanAfter = ""
+    }
+
+    // MARK: Reads
+
+    public func customer(_ id: String, of reference: ModelReference) async throws
+        -> LiveCustomerView
+    {
+        guard let (store, record) = try await registry.liveCustomer(reference.name, id: id) else {
+            throw LiveError.noStore(reference.name)
+        }
+        guard let record else { throw LiveError.noCustomer(model: reference.name, id: id) }
+        let follows = try ModelReference(parsing: store.follows)
+        let resolved = try await transactionsModel(
+            reference.selector == .latest ? follows : reference)
+        let day = try await registry.read { transaction in
+            try await Self.day(
+                of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
+        }
+        let part = LiveCustomerStore(schema: store.schema, customers: [id: record.state])
+        let features = part.features(of: id, snapshotDay: day)
+        let assignment = try features.map { row in
+            let columns = resolved.model.pipeline.features
+            let values = try CustomerFeatures(
+                customerIDs: [id], names: part.featureNames,
+                values: Matrix(rows: 1, columns: row.count, values: row)
+            ).selecting(features: columns)
+            return try resolved.model.score(customerIDs: [id], columns: columns, values: values)[0]
+        }
+        return LiveCustomerView(
+            record: record, model: resolved, day: day, featureNames: part.featureNames,
+            features: features, assignment: assignment)
+    }
+
+    /// A page of a segment's members under the store's ref, with their features as of its day.
+    public func members(
+        of reference: ModelReference, segment: Int, after id: String, limit: Int
+    ) async throws -> (
+        store: LiveStoreRecord, day: Int, featureNames: [String],
+        members: [(LiveCustomerRecord, [Double])]
+    ) {
+        let store = try await followedStore(reference)
+        let resolved = try await transactionsModel(try ModelReference(parsing: store.follows))
+        let day = try await registry.read { transaction in
+            try await Self.day(
+                of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
+        }
+        let page = try await registry.liveMembers(
+            reference.name, segment: segment, after: id, limit: limit)
+        let part = LiveCustomerStore(schema: store.schema, customers: [:])
+        let members = page.compactMap { record in
+            part.features(of: record.state, snapshotDay: day).map { (record, $0) }
+        }
+        return (store, day, part.featureNames, members)
+    }
+
+    /// Moves after `sequence` (at most `limit`); `positionExpired` when moves after it were
+    /// dropped already.
+    public func moves(
+        of reference: ModelReference, after sequence: Int64, limit: Int
+    ) async throws -> [LiveMoveRecord] {
+        let store = try await followedStore(reference)
+        let (moves, oldest) = try await registry.liveMoves(
+            reference.name, after: sequence, limit: limit)
+        let keptFrom = oldest ?? store.nextSequence
+        if sequence > 0, sequence + 1 < keptFrom {
+            throw LiveError.positionExpired(after: sequence, oldest: keptFrom)
+        }
+        return moves
+    }
+
+    /// A number that changes after every committed write of the store.
+    public func changeCount(_ name: String) -> Int { changes.withLock { $0[name] ?? 0 } }
+
+    private func changed(_ name: String) { changes.withLock { $0[name, default: 0] += 1 } }
+
+    /// The store `reference` names, refused when it names another ref than the store follows.
+    private func followedStore(_ reference: ModelReference) async throws -> LiveStoreRecord {
+        guard let store = try await registry.read({ try await $0.liveStore(reference.name) }) else {
+            throw LiveError.noStore(reference.name)
+        }
+        _ = try followed(reference, by: store)
+        return store
+    }
+
+    /// The ref a store follows: its own once it exists (naming the model alone means it);
+    /// another is refused.
+    private func followed(
+        _ reference: ModelReference, by store: LiveStoreRecord?
+    ) throws -> ModelReference {
+        guard let store else { return reference }
+        let follows = try ModelReference(parsing: store.follows)
+        guard reference.selector == .latest || reference == follows else {
+            throw LiveError.follows(
+                model: reference.name, follows: store.follows, asked: reference.description)
+        }
+        return follows
+    }
+
+    private func transactionsModel(_ reference: ModelReference) async throws
+        -> ServedModels.Resolved
+    {
+        let resolved = try await models.resolve(reference)
+        guard resolved.model.kind == .transactions else {
+            throw LiveError.notTransactions(reference.description)
+        }
+        return resolved
+    }
+
+    /// The store's day: today (UTC) on the wall clock; on the event clock the day after the
+    /// latest purchase of a customer with features - the stored ones but `excluded`, and
+    /// `changing` as they are now - or the model's snapshot day if later.
+    static func day(
+        of store: LiveStoreRecord, model: SegmentationModel,
+        in transaction: any CatalogTransaction, changing: [CustomerState],
+        excluding excluded: Set<String>
+    ) async throws -> Int {
+        let today = TimestampParser.day(of: Int64(Date().timeIntervalSince1970))
+        guard store.clock == .event else { return today }
+        let stored = try await transaction.latestPurchaseDay(store.model, excluding: excluded)
+        let latest = ([stored] + changing.filter(\.hasFeatures).map(\.lastDay)).compactMap { $0 }
+            .max()
+        guard let latest else { return model.snapshotDay ?? today }
+        return max(model.snapshotDay ?? 0, latest + 1)
+    }
+}

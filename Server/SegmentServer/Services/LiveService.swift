@@ -1,0 +1,220 @@
+import Foundation
+import GRPCCore
+import SegmentationAPI
+import SegmentationEngine
+import SegmentationMapping
+
+/// Live segmentation over gRPC: translates requests and answers, and delegates to `LiveStores`.
+struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtocol {
+    let stores: LiveStores
+    let health: HealthStatus
+
+    /// Moves sent per read of the feed.
+    static let feedPage = 500
+
+    func ingestTransactions(
+        request: RPCAsyncSequence<Segmentation_V1_IngestTransactionsRequest, any Error>,
+        context: ServerContext
+    ) async throws -> Segmentation_V1_IngestTransactionsResponse {
+        var reference: ModelReference?
+        var clock: LiveClock?
+        var response = Segmentation_V1_IngestTransactionsResponse()
+        for try await message in request {
+            if reference == nil {
+                reference = try ModelReference(message.model)
+                clock = try LiveClock(message.clock)
+            } else if message.hasModel || message.clock != .unspecified {
+                throw InvalidField(
+                    message.hasModel ? "model" : "clock",
+                    "only the first request of an ingest stream names the model and clock")
+            }
+            guard message.hasCsv else { continue }
+            let outcome = try await stores.ingest(message.csv.data, into: reference!, clock: clock)
+            response.batches.append(outcome.proto(batchID: message.batchID))
+            response.lastSequence = outcome.lastSequence
+            response.storeDate = TimestampParser.isoDate(day: outcome.day)
+            response.storeCustomers = Int64(outcome.customers)
+            response.modelVersion = Int32(outcome.version)
+        }
+        guard reference != nil else {
+            throw InvalidField("model", "the ingest stream sent no request: name the model")
+        }
+        return response
+    }
+
+    func getCustomer(
+        request: Segmentation_V1_GetCustomerRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_LiveCustomer {
+        guard !request.customerID.isEmpty else {
+            throw InvalidField("customer_id", "customer_id is required")
+        }
+        let view = try await stores.customer(request.customerID, of: try ModelReference(request.model))
+        return view.proto
+    }
+
+    func listSegmentMembers(
+        request: Segmentation_V1_ListSegmentMembersRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_ListSegmentMembersResponse {
+        let size = try Self.pageSize(request.pageSize)
+        let page = try await stores.members(
+            of: try ModelReference(request.model), segment: Int(request.segmentID),
+            after: request.pageToken, limit: size)
+        return .with { response in
+            response.featureNames = page.featureNames
+            response.modelVersion = Int32(page.store.version)
+            response.storeDate = TimestampParser.isoDate(day: page.day)
+            response.members = page.members.map { record, features in
+                .with {
+                    $0.customerID = record.id
+                    $0.features = features
+                    $0.evaluatedDate = TimestampParser.isoDate(day: record.evaluatedDay)
+                }
+            }
+            // A full page may be followed by more: its last id is where the next one starts.
+            if page.members.count == size, let last = page.members.last {
+                response.nextPageToken = last.0.id
+            }
+        }
+    }
+
+    static func pageSize(_ asked: Int32) throws -> Int {
+        guard asked >= 0, asked <= 10_000 else {
+            throw InvalidField("page_size", "page_size must be 0 (1,000) to 10,000, not \(asked)")
+        }
+        return asked == 0 ? 1_000 : Int(asked)
+    }
+
+    func watchSegmentChanges(
+        request: Segmentation_V1_WatchSegmentChangesRequest,
+        response: RPCWriter<Segmentation_V1_SegmentChange>, context: ServerContext
+    ) async throws {
+        let reference = try ModelReference(request.model)
+        guard request.afterSequence >= 0 else {
+            throw InvalidField("after_sequence", "after_sequence must be 0 or a position seen")
+        }
+        var position = request.afterSequence
+        var names = SegmentNames(models: stores.models, model: reference.name)
+        // Until the client goes away or the server stops (a watcher reconnects elsewhere and
+        // resumes from its position).
+        while !context.cancellation.isCancelled, health.phase != .stopping {
+            let seen = stores.changeCount(reference.name)
+            let moves = try await stores.moves(of: reference, after: position, limit: Self.feedPage)
+            for move in moves {
+                try await response.write(try await move.proto(names: &names))
+                position = move.sequence
+            }
+            if moves.count < Self.feedPage {
+                try await waitForChange(reference.name, since: seen, context: context)
+            }
+        }
+    }
+
+    /// Until this server writes the store, or a second passes (another replica's writes).
+    private func waitForChange(
+        _ name: String, since seen: Int, context: ServerContext
+    ) async throws {
+        for _ in 0..<10 {
+            try await Task.sleep(for: .milliseconds(100))
+            if stores.changeCount(name) != seen || context.cancellation.isCancelled
+                || health.phase == .stopping
+            {
+                return
+            }
+        }
+    }
+}
+
+/// Segment names by version, looked up once per version a feed names.
+private struct SegmentNames {
+    let models: ServedModels
+    let model: String
+    var byVersion: [Int: [Int: String]] = [:]
+
+    init(models: ServedModels, model: String) {
+        self.models = models
+        self.model = model
+    }
+
+    mutating func name(_ segment: Int?, version: Int) async -> String {
+        guard let segment else { return "" }
+        if byVersion[version] == nil {
+            let resolved = try? await models.resolve(
+                ModelReference(name: model, selector: .version(version)))
+            byVersion[version] = Dictionary(
+                (resolved?.model.segments ?? []).map { ($0.id, $0.name) },
+                uniquingKeysWith: { first, _ in first })
+        }
+        return byVersion[version]?[segment] ?? ""
+    }
+}
+
+extension LiveClock {
+    init?(_ clock: Segmentation_V1_LiveClock) throws {
+        switch clock {
+        case .unspecified: return nil
+        case .wall: self = .wall
+        case .event: self = .event
+        case .UNRECOGNIZED(let value):
+            throw InvalidField("clock", "clock \(value) is not one of WALL (1) or EVENT (2)")
+        }
+    }
+}
+
+extension IngestOutcome {
+    func proto(batchID: String) -> Segmentation_V1_IngestBatchResult {
+        .with {
+            $0.batchID = batchID
+            $0.purchasesApplied = Int64(applied.purchases)
+            $0.cancellationsApplied = Int64(applied.cancellations)
+            $0.repeated = Int64(applied.repeated)
+            $0.refusedOverLimit = Int64(applied.overLimit)
+            $0.refusedCustomers = refusedCustomers
+            $0.dataReport = report.proto
+            $0.moves = Int64(moves)
+        }
+    }
+}
+
+extension LiveCustomerView {
+    var proto: Segmentation_V1_LiveCustomer {
+        .with {
+            $0.customerID = record.id
+            if let assignment { $0.score = assignment.proto() }
+            $0.modelName = model.name
+            $0.modelVersion = Int32(model.version)
+            $0.featureNames = featureNames
+            $0.features = features ?? []
+            $0.storeDate = TimestampParser.isoDate(day: day)
+            if let first = record.state.firstDay {
+                $0.firstPurchaseDate = TimestampParser.isoDate(day: first)
+            }
+            if let last = record.state.lastDay {
+                $0.lastPurchaseDate = TimestampParser.isoDate(day: last)
+            }
+            $0.lines = Int64(record.state.lines.count)
+            $0.netSpend = record.state.netSpend
+        }
+    }
+}
+
+extension LiveMoveRecord {
+    fileprivate func proto(names: inout SegmentNames) async throws -> Segmentation_V1_SegmentChange {
+        var change = Segmentation_V1_SegmentChange()
+        change.sequence = sequence
+        change.customerID = move.customerID
+        change.fromSegmentID = Int32(move.from ?? -1)
+        change.fromSegmentName = await names.name(move.from, version: version)
+        change.toSegmentID = Int32(move.to ?? -1)
+        change.toSegmentName = await names.name(move.to, version: version)
+        change.cause =
+            switch move.cause {
+            case .transaction: .transaction
+            case .timePassing: .timePassing
+            case .modelChange: .modelChange
+            }
+        change.date = TimestampParser.isoDate(day: move.day)
+        change.modelVersion = Int32(version)
+        change.recordedAt = at.formatted(.iso8601)
+        return change
+    }
+}
