@@ -13,11 +13,20 @@ struct LiveTimePass {
     /// Customers placed per transaction.
     static let chunk = 1_000
 
+    /// What the pass remembers from round to round, so that its log says each thing once.
+    struct State {
+        /// Per store with customers to place: how many it placed since, and since when.
+        var catchingUp: [String: (placed: Int, since: ContinuousClock.Instant)] = [:]
+        /// Per store that cannot be brought up to date: why (logged when it changes).
+        var problems: [String: String] = [:]
+    }
+
     func run() async {
         var lastTrim = ContinuousClock.now - .seconds(3_600)
+        var state = State()
         while !Task.isCancelled {
             let started = ContinuousClock.now
-            await passOnce(budget: Self.budget(stores.limits.passRate, interval))
+            await passOnce(budget: Self.budget(stores.limits.passRate, interval), &state)
             if started - lastTrim > .seconds(60) {
                 lastTrim = started
                 await trim()
@@ -28,38 +37,81 @@ struct LiveTimePass {
 
     /// Customers one interval may place.
     static func budget(_ rate: Int, _ interval: Duration) -> Int {
-        let seconds = Double(interval.components.seconds)
-            + Double(interval.components.attoseconds) / 1e18
-        return max(1, Int(Double(rate) * seconds))
+        max(1, Int(Double(rate) * seconds(interval)))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// One round over the stores, placing at most `budget` customers; returns how many.
     @discardableResult
-    func passOnce(budget: Int) async -> Int {
-        var left = budget
+    func passOnce(budget: Int, _ state: inout State) async -> Int {
         let names: [String]
         do {
             names = try await stores.registry.liveStores().map(\.model)
         } catch {
-            logger.warning("live time pass: cannot list stores", metadata: ["error": "\(error)"])
+            report("cannot list the live stores: \(error)", store: "", &state)
             return 0
         }
+        report(nil, store: "", &state)
+        var left = budget
         for name in names where left > 0 {
-            while left > 0, !Task.isCancelled {
-                do {
-                    let placed = try await stores.pass(name, limit: min(left, Self.chunk))
-                    left -= placed
-                    if placed < min(left + placed, Self.chunk) { break }
-                } catch {
-                    // Its model or alias gone, say: the others go on; logged each round.
-                    logger.warning(
-                        "live time pass: a store could not be brought up to date",
-                        metadata: ["model": "\(name)", "error": "\(error)"])
-                    break
+            left -= await bringUpToDate(name, budget: left, &state)
+        }
+        return budget - left
+    }
+
+    /// Places up to `budget` of a store's due customers, a chunk per transaction; returns how
+    /// many. A store that had customers to place and has none left is logged with how many and
+    /// how long it took.
+    private func bringUpToDate(_ name: String, budget: Int, _ state: inout State) async -> Int {
+        var left = budget
+        while left > 0, !Task.isCancelled {
+            let limit = min(left, Self.chunk)
+            let called = ContinuousClock.now
+            let placed: Int
+            do {
+                placed = try await stores.pass(name, limit: limit)
+            } catch {
+                // Its model or alias gone, say: the other stores go on.
+                report("\(error)", store: name, &state)
+                break
+            }
+            report(nil, store: name, &state)
+            left -= placed
+            if placed > 0 {
+                state.catchingUp[name, default: (0, called)].placed += placed
+            }
+            guard placed == limit else {
+                if let done = state.catchingUp.removeValue(forKey: name) {
+                    logger.info(
+                        "live store up to date",
+                        metadata: [
+                            "model": "\(name)", "customers_placed": "\(done.placed)",
+                            "seconds": "\(Self.seconds(ContinuousClock.now - done.since))",
+                        ])
                 }
+                break
             }
         }
         return budget - left
+    }
+
+    /// Logs a store's problem when it first appears or changes, and when it is gone; never the
+    /// same one every round.
+    private func report(_ problem: String?, store: String, _ state: inout State) {
+        guard state.problems[store] != problem else { return }
+        let model: Logger.Metadata = store.isEmpty ? [:] : ["model": "\(store)"]
+        if let problem {
+            logger.warning(
+                "live time pass: a store cannot be brought up to date",
+                metadata: model.merging(["error": "\(problem)"]) { $1 })
+            state.problems[store] = problem
+        } else {
+            logger.info("live time pass: the store is brought up to date again", metadata: model)
+            state.problems[store] = nil
+        }
     }
 
     private func trim() async {
