@@ -21,7 +21,7 @@ struct LiveServerTests {
         for line in lines.dropFirst() {
             days[line.firstMatch(of: date)!.output, default: []].append(line)
         }
-        var generator = SplitMix(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         return days.keys.sorted().shuffled(using: &generator).map {
             ([header] + days[$0]!).joined(separator: "\n") + "\n"
         }
@@ -382,18 +382,5 @@ extension LiveServerTests {
             let moves = try await Self.allMoves(b, "shop", count: Int(last))
             #expect(moves.map(\.sequence) == Array(1...last))
         }
-    }
-}
-
-/// A seeded generator for shuffles in tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

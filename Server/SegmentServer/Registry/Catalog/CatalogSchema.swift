@@ -114,7 +114,7 @@ public enum CatalogSchema {
                     PRIMARY KEY (model, customer_id))
                 """,
                 "CREATE INDEX live_customers_by_segment ON live_customers(model, segment, customer_id)",
-                "CREATE INDEX live_customers_by_evaluation ON live_customers(model, evaluated_day)",
+                "CREATE INDEX live_customers_by_evaluation ON live_customers(model, evaluated_day, customer_id)",
                 "CREATE INDEX live_customers_by_last_day ON live_customers(model, last_day)",
                 """
                 CREATE TABLE live_moves (
