@@ -317,7 +317,8 @@ struct SegmentServerCommand: AsyncParsableCommand {
             maximumQueuedJobs, "SEGMENT_MAX_QUEUED_JOBS", configuration.maximumQueuedJobs,
             1...100_000, "max-queued-jobs")
         configuration.live.maximumBatchRows = try value(
-            liveMaximumBatchRows, "SEGMENT_LIVE_MAX_BATCH_ROWS", configuration.live.maximumBatchRows,
+            liveMaximumBatchRows, "SEGMENT_LIVE_MAX_BATCH_ROWS",
+            configuration.live.maximumBatchRows,
             1...1_000_000, "live-max-batch-rows")
         configuration.live.maximumCustomers = try value(
             liveMaximumCustomers, "SEGMENT_LIVE_MAX_CUSTOMERS", configuration.live.maximumCustomers,

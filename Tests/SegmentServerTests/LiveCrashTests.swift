@@ -40,7 +40,8 @@ struct LiveCrashTests {
         var server = try await ServerProcess.start(dataDirectory: data)
         try await Self.withServices(server.port) { services in
             let dataset = try await services.upload(sample)
-            #expect(try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
         }
         var cut = 0
         for wait in [300, 700] {
@@ -78,7 +79,9 @@ struct LiveCrashTests {
             #expect(check.storeCustomers == Int64(reference.count))
             for (id, expected) in batch {
                 let live = try await services.live.getCustomer(
-                    .with { $0.model = .init(text: "shop"); $0.customerID = id })
+                    .with {
+                        $0.model = .init(text: "shop"); $0.customerID = id
+                    })
                 #expect(live.score.segmentID == expected.segmentID, "customer \(id)")
                 #expect(abs(live.score.distance - expected.distance) < 1e-9, "customer \(id)")
                 #expect(live.lines == Int64(reference.customers[id]!.lines.count), "customer \(id)")

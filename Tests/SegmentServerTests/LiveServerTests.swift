@@ -1,8 +1,8 @@
 import Foundation
 import GRPCCore
-import Synchronization
 import SegmentationAPI
 import SegmentationEngine
+import Synchronization
 import Testing
 
 @testable import SegmentCLI
@@ -117,7 +117,8 @@ struct LiveServerTests {
         try await harness.withServer(configure: { $0.livePassInterval = .milliseconds(100) }) {
             services, _ in
             let dataset = try await services.upload(path)
-            #expect(try await services.train(dataset.id, model: "shop", ks: 4...4).state == .succeeded)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 4...4).state == .succeeded)
             let days = Self.shuffledDays(output.csv, seed: 5)
             let first = try await Self.ingest(services, days, model: "shop", clock: .event)
             #expect(first.batches.count == days.count)
@@ -165,7 +166,8 @@ struct LiveServerTests {
             #expect(moves.filter { $0.fromSegmentID == -1 }.count == batch.count)
             // The model's snapshot is after every sample day, so the store's day never moved:
             // nothing to re-place as time passed.
-            #expect(try await Self.allMoves(services, "shop", after: Int64(total), seconds: 1).isEmpty)
+            #expect(
+                try await Self.allMoves(services, "shop", after: Int64(total), seconds: 1).isEmpty)
             let resumed = try await Self.allMoves(
                 services, "shop", after: Int64(total / 2), count: total - total / 2)
             #expect(resumed == Array(moves[(total / 2)...]))
@@ -194,8 +196,10 @@ extension LiveServerTests {
         try await harness.withServer(configure: { $0.livePassInterval = .milliseconds(100) }) {
             services, _ in
             let dataset = try await services.upload(path)
-            #expect(try await services.train(dataset.id, model: "shop", ks: 4...4).state == .succeeded)
-            #expect(try await services.train(dataset.id, model: "shop", ks: 5...5).state == .succeeded)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 4...4).state == .succeeded)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 5...5).state == .succeeded)
             _ = try await services.models.setAlias(
                 .with {
                     $0.model = .init(text: "shop@1"); $0.alias = "prod"
@@ -214,7 +218,9 @@ extension LiveServerTests {
                 ], model: "shop@prod", clock: .event)
             #expect(start.batches[0].moves == 1)
             let recent = try await services.live.getCustomer(
-                .with { $0.model = .init(text: "shop"); $0.customerID = "A" })
+                .with {
+                    $0.model = .init(text: "shop"); $0.customerID = "A"
+                })
             #expect(recent.features[0] == 1)  // recency: a day
             // B buys 400 days later: the store's day moves on, and A is re-placed by the pass.
             let later = try await Self.ingest(
@@ -222,7 +228,9 @@ extension LiveServerTests {
                 clock: .unspecified)
             #expect(later.storeDate == TimestampParser.isoDate(day: last + 401))
             let lapsed = try await services.live.getCustomer(
-                .with { $0.model = .init(text: "shop"); $0.customerID = "A" })
+                .with {
+                    $0.model = .init(text: "shop"); $0.customerID = "A"
+                })
             #expect(lapsed.features[0] == 398)
             #expect(lapsed.score.segmentID != recent.score.segmentID)
             try await Task.sleep(for: .seconds(1))  // the pass has run several times by now
@@ -235,7 +243,8 @@ extension LiveServerTests {
 
             // The whole sample in, then prod moves to version 2: every customer re-placed.
             _ = try await Self.ingest(
-                services, Self.shuffledDays(output.csv, seed: 3), model: "shop", clock: .unspecified)
+                services, Self.shuffledDays(output.csv, seed: 3), model: "shop", clock: .unspecified
+            )
             try await Task.sleep(for: .seconds(1))
             let before = try await Self.allMoves(services, "shop", seconds: 1)
             let v1 = try await Self.members(services, "shop", segments: 4)
@@ -247,7 +256,9 @@ extension LiveServerTests {
             for _ in 0..<100 {
                 try await Task.sleep(for: .milliseconds(100))
                 let page = try await services.live.listSegmentMembers(
-                    .with { $0.model = .init(text: "shop"); $0.segmentID = 0; $0.pageSize = 1 })
+                    .with {
+                        $0.model = .init(text: "shop"); $0.segmentID = 0; $0.pageSize = 1
+                    })
                 guard page.modelVersion == 2 else { continue }
                 v2 = try await Self.members(services, "shop", segments: 5)
                 if v2.count == v1.count { break }
@@ -255,7 +266,9 @@ extension LiveServerTests {
             #expect(v2.count == v1.count)
             for (id, segment) in v2 {
                 let placed = try await services.live.getCustomer(
-                    .with { $0.model = .init(text: "shop@2"); $0.customerID = id })
+                    .with {
+                        $0.model = .init(text: "shop@2"); $0.customerID = id
+                    })
                 #expect(placed.score.segmentID == segment, "customer \(id)")
             }
             let changes = try await Self.allMoves(
@@ -283,7 +296,8 @@ extension LiveServerTests {
         let day = TimestampParser.day(ofDate: "2012-01-01")!
         try await harness.withServer(configure: limits) { services, _ in
             let dataset = try await services.upload(path)
-            #expect(try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
             let big = Self.lines((1...6).map { ("1\($0)", "C\($0)", day, 10) })
             var refused = await statusCode {
                 _ = try await Self.ingest(services, [big], model: "shop", clock: .event)
@@ -315,24 +329,32 @@ extension LiveServerTests {
             #expect(refused == .failedPrecondition)
             refused = await statusCode {
                 _ = try await services.live.getCustomer(
-                    .with { $0.model = .init(text: "shop"); $0.customerID = "nobody" })
+                    .with {
+                        $0.model = .init(text: "shop"); $0.customerID = "nobody"
+                    })
             }
             #expect(refused == .notFound)
             refused = await statusCode {
                 _ = try await services.live.listSegmentMembers(
-                    .with { $0.model = .init(text: "other"); $0.segmentID = 0 })
+                    .with {
+                        $0.model = .init(text: "other"); $0.segmentID = 0
+                    })
             }
             #expect(refused == .notFound)
             refused = await statusCode {
                 _ = try await services.live.listSegmentMembers(
-                    .with { $0.model = .init(text: "shop"); $0.pageSize = 20_000 })
+                    .with {
+                        $0.model = .init(text: "shop"); $0.pageSize = 20_000
+                    })
             }
             #expect(refused == .invalidArgument)
         }
         // After a restart: the same state; sending it all again changes nothing.
         try await harness.withServer(configure: limits) { services, _ in
             let a = try await services.live.getCustomer(
-                .with { $0.model = .init(text: "shop"); $0.customerID = "A" })
+                .with {
+                    $0.model = .init(text: "shop"); $0.customerID = "A"
+                })
             #expect(a.lines == 3 && a.lastPurchaseDate == "2012-01-03")
             let again = try await Self.ingest(
                 services, [Self.lines([("1", "A", day, 10), ("5", "B", day, 10)])], model: "shop",
@@ -374,7 +396,9 @@ extension LiveServerTests {
             let batch = try await Self.batchScores(a, csv, "shop")
             for (id, expected) in batch {
                 let live = try await b.live.getCustomer(
-                    .with { $0.model = .init(text: "shop"); $0.customerID = id })
+                    .with {
+                        $0.model = .init(text: "shop"); $0.customerID = id
+                    })
                 #expect(live.score.segmentID == expected.segmentID, "customer \(id)")
                 #expect(abs(live.score.distance - expected.distance) < 1e-9, "customer \(id)")
             }

@@ -227,7 +227,9 @@ extension LiveCustomerStoreTests {
         }
         var huge = bytes
         // The invoices' count made absurd: refused, not allocated.
-        huge.replaceSubrange((huge.startIndex + 33)..<(huge.startIndex + 41), with: [UInt8](repeating: 0x7f, count: 8))
+        huge.replaceSubrange(
+            (huge.startIndex + 33)..<(huge.startIndex + 41),
+            with: [UInt8](repeating: 0x7f, count: 8))
         #expect(throws: CustomerStateDecodingError.self) { try CustomerState(decoding: huge) }
 
         let csv = Array(sample.csv.utf8)
@@ -237,7 +239,9 @@ extension LiveCustomerStoreTests {
         #expect(limited.customers.values.allSatisfy { $0.lines.count <= 2 })
         let again = try limited.apply(Self.batch(csv, source: "again"), maximumLines: 2)
         #expect(again.purchases == 0 && again.cancellations == 0)
-        #expect(again.repeated + again.overLimit == first.purchases + first.cancellations + first.overLimit)
+        #expect(
+            again.repeated + again.overLimit == first.purchases + first.cancellations
+                + first.overLimit)
     }
 }
 

@@ -5,7 +5,8 @@ import SegmentationAPI
 /// `segment live`: a model's live store, fed with transactions as they happen.
 struct Live: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Feed a model's live store with transactions; show customers, audiences and moves.",
+        abstract:
+            "Feed a model's live store with transactions; show customers, audiences and moves.",
         discussion: """
             A live store keeps every customer's running state from their transactions and their \
             segment under the ref it follows (the one named on the first ingest: NAME, NAME@3 or \

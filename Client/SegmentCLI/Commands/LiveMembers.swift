@@ -7,7 +7,8 @@ extension Live {
         static let configuration = CommandConfiguration(
             abstract: "List the customers in a segment of a live store now, with their features.",
             discussion:
-                "Every page is fetched; --file writes CSV (customer_id, the features, evaluated_date) to a file.")
+                "Every page is fetched; --file writes CSV (customer_id, the features, evaluated_date) to a file."
+        )
         @Option(help: "Model name (the store's ref).") var model: String
         @Option(help: "Segment id (models show lists them).") var segment: Int32
         // -o names the output format, as in every command: -o csv prints the same CSV.
@@ -34,7 +35,8 @@ extension Live {
                         })
                     names = response.featureNames
                     // Exact values for files and scripts, rounded for people.
-                    let number = format == .table && file == nil ? { Output.number($0) } : Output.raw
+                    let number =
+                        format == .table && file == nil ? { Output.number($0) } : Output.raw
                     rows += response.members.map {
                         [$0.customerID] + $0.features.map(number) + [$0.evaluatedDate]
                     }
@@ -46,7 +48,8 @@ extension Live {
                     do {
                         try Data(text.utf8).write(to: URL(fileURLWithPath: file))
                     } catch {
-                        throw CLIError.invalidInput("cannot write \(file): \(error.localizedDescription)")
+                        throw CLIError.invalidInput(
+                            "cannot write \(file): \(error.localizedDescription)")
                     }
                     Output.print(
                         "\(rows.count) customers of segment \(segment) (model version \(response.modelVersion), as of \(response.storeDate)) written to \(file)"

@@ -48,7 +48,9 @@ extension Live {
             }
         }
 
-        static func line(_ change: Segmentation_V1_SegmentChange, format: OutputFormat) throws
+        static func line(
+            _ change: Segmentation_V1_SegmentChange, format: OutputFormat
+        ) throws
             -> String
         {
             let cause =

@@ -245,7 +245,9 @@ public final class LiveStores: Sendable {
 
     // MARK: Reads
 
-    public func customer(_ id: String, of reference: ModelReference) async throws
+    public func customer(
+        _ id: String, of reference: ModelReference
+    ) async throws
         -> LiveCustomerView
     {
         guard let (store, record) = try await registry.liveCustomer(reference.name, id: id) else {
@@ -339,7 +341,9 @@ public final class LiveStores: Sendable {
         return follows
     }
 
-    private func transactionsModel(_ reference: ModelReference) async throws
+    private func transactionsModel(
+        _ reference: ModelReference
+    ) async throws
         -> ServedModels.Resolved
     {
         let resolved = try await models.resolve(reference)

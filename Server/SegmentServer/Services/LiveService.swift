@@ -48,7 +48,8 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
         guard !request.customerID.isEmpty else {
             throw InvalidField("customer_id", "customer_id is required")
         }
-        let view = try await stores.customer(request.customerID, of: try ModelReference(request.model))
+        let view = try await stores.customer(
+            request.customerID, of: try ModelReference(request.model))
         return view.proto
     }
 
@@ -198,7 +199,8 @@ extension LiveCustomerView {
 }
 
 extension LiveMoveRecord {
-    fileprivate func proto(names: inout SegmentNames) async throws -> Segmentation_V1_SegmentChange {
+    fileprivate func proto(names: inout SegmentNames) async throws -> Segmentation_V1_SegmentChange
+    {
         var change = Segmentation_V1_SegmentChange()
         change.sequence = sequence
         change.customerID = move.customerID

@@ -74,7 +74,8 @@ public struct LiveSegments: Sendable {
                 from = segmentOf.removeValue(forKey: id)
             }
             if from != to {
-                moves.append(SegmentMove(customerID: id, from: from, to: to, cause: cause, day: day))
+                moves.append(
+                    SegmentMove(customerID: id, from: from, to: to, cause: cause, day: day))
             }
         }
         return moves

@@ -84,7 +84,8 @@ extension CatalogTransaction {
     }
 
     /// The stored customers among `ids`.
-    func liveCustomers(_ model: String, ids: [String]) async throws -> [String: LiveCustomerRecord] {
+    func liveCustomers(_ model: String, ids: [String]) async throws -> [String: LiveCustomerRecord]
+    {
         var found: [String: LiveCustomerRecord] = [:]
         for chunk in ids.chunked(500) {
             let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
@@ -100,7 +101,9 @@ extension CatalogTransaction {
     }
 
     /// Customers last evaluated before `day`, the longest waiting first.
-    func liveCustomersDue(_ model: String, before day: Int, limit: Int) async throws
+    func liveCustomersDue(
+        _ model: String, before day: Int, limit: Int
+    ) async throws
         -> [LiveCustomerRecord]
     {
         try await rows(
@@ -110,7 +113,9 @@ extension CatalogTransaction {
     }
 
     /// Customers after `id`, in id order.
-    func liveCustomers(_ model: String, after id: String, limit: Int) async throws
+    func liveCustomers(
+        _ model: String, after id: String, limit: Int
+    ) async throws
         -> [LiveCustomerRecord]
     {
         try await rows(
@@ -127,11 +132,12 @@ extension CatalogTransaction {
             var arguments: [any StatementArgument] = []
             arguments.reserveCapacity(chunk.count * 7)
             for customer in chunk {
-                arguments += [
-                    model, customer.id, customer.state.encoded(),
-                    customer.state.hasFeatures ? customer.state.lastDay : nil, customer.segment,
-                    customer.version, customer.evaluatedDay,
-                ] as [any StatementArgument]
+                arguments +=
+                    [
+                        model, customer.id, customer.state.encoded(),
+                        customer.state.hasFeatures ? customer.state.lastDay : nil, customer.segment,
+                        customer.version, customer.evaluatedDay,
+                    ] as [any StatementArgument]
             }
             _ = try await rows(
                 """
@@ -178,10 +184,11 @@ extension CatalogTransaction {
                 .joined(separator: ", ")
             var arguments: [any StatementArgument] = []
             for move in chunk {
-                arguments += [
-                    model, sequence, move.customerID, move.from, move.to, move.cause.rawValue,
-                    move.day, version, at,
-                ] as [any StatementArgument]
+                arguments +=
+                    [
+                        model, sequence, move.customerID, move.from, move.to, move.cause.rawValue,
+                        move.day, version, at,
+                    ] as [any StatementArgument]
                 sequence += 1
             }
             _ = try await rows(
@@ -206,7 +213,9 @@ extension CatalogStore {
         }
     }
 
-    public func liveCustomer(_ model: String, id: String) async throws -> (
+    public func liveCustomer(
+        _ model: String, id: String
+    ) async throws -> (
         LiveStoreRecord, LiveCustomerRecord?
     )? {
         try await read { transaction in
