@@ -225,7 +225,8 @@ public final class LiveStores: Sendable {
                 due[i].version = store.version
                 due[i].evaluatedDay = day
             }
-            try await transaction.saveLiveEvaluations(name, due)
+            // Many to a statement, the state's bytes as they were read.
+            try await transaction.saveLiveCustomers(name, due)
             store.nextSequence = try await transaction.appendLiveMoves(
                 name, moves, version: store.version, from: store.nextSequence)
             try await transaction.saveLiveStore(store)

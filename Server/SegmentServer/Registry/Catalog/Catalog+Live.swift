@@ -38,6 +38,9 @@ public struct LiveCustomerRecord: Sendable {
     public var segment: Int?
     public var version: Int
     public var evaluatedDay: Int
+    /// The state's bytes as read, while `state` is unchanged (a re-placement writes them back
+    /// as they were instead of encoding the state again).
+    var storedBytes: Data? = nil
 }
 
 /// A move of the change feed.
@@ -147,15 +150,6 @@ extension CatalogTransaction {
                     last_day = excluded.last_day, segment = excluded.segment, version = excluded.version,
                     evaluated_day = excluded.evaluated_day
                 """, arguments)
-        }
-    }
-
-    /// Only the segment and evaluation day (a time pass leaves the state as it was).
-    func saveLiveEvaluations(_ model: String, _ customers: [LiveCustomerRecord]) async throws {
-        for customer in customers {
-            _ = try await rows(
-                "UPDATE live_customers SET segment = ?, version = ?, evaluated_day = ? WHERE model = ? AND customer_id = ?",
-                customer.segment, customer.version, customer.evaluatedDay, model, customer.id)
         }
     }
 
@@ -291,11 +285,12 @@ extension LiveCustomerRecord {
 
     init(row: StoredRow) throws {
         let id = try row.text("customer_id")
+        let bytes = try row.blob("state")
         do {
             self.init(
-                id: id, state: try CustomerState(decoding: try row.blob("state")),
+                id: id, state: try CustomerState(decoding: bytes),
                 segment: try row.optionalInt("segment"), version: try row.int("version"),
-                evaluatedDay: try row.int("evaluated_day"))
+                evaluatedDay: try row.int("evaluated_day"), storedBytes: bytes)
         } catch let error as CustomerStateDecodingError {
             throw RegistryError.corrupt("live customer \(id.quotedForMessage): \(error)")
         }
