@@ -18,11 +18,13 @@ swift build -c "$config" --product segment-server >/dev/null
 swift build -c "$config" --product segment >/dev/null
 bin=$(swift build -c "$config" --show-bin-path)
 work=$(mktemp -d)
+# Its own folder: the database runs as another user, who cannot enter $work.
+pg=$(mktemp -d)
 server=""
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-  [ "$registry" = postgres ] && bash scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ "$registry" = postgres ] && bash scripts/postgres.sh stop "$pg" >/dev/null 2>&1 || true
+  rm -rf "$work" "$pg"
 }
 trap cleanup EXIT
 py=bench/.venv/bin/python
@@ -31,8 +33,8 @@ mkdir -p "$work/stubs"
   segmentation/v1/common.proto segmentation/v1/scoring.proto segmentation/v1/live.proto)
 extra=()
 if [ "$registry" = postgres ]; then
-  url=$(bash scripts/postgres.sh start "$work/pg")
-  extra=(--registry "$url" --registry-password-file "$work/pg/password")
+  url=$(bash scripts/postgres.sh start "$pg")
+  extra=(--registry "$url" --registry-password-file "$pg/password")
 fi
 "$bin/segment-server" --port 0 --data-dir "$work/data" --live-pass-rate 10000000 "${extra[@]}" \
   2> "$work/server.log" &
