@@ -282,7 +282,7 @@ extension LiveServerTests {
 
 extension LiveServerTests {
     @Test(
-        "Limits and bad input: batches over --live-max-batch-rows, customers past --live-max-customers and lines past --live-max-lines-per-customer are refused and counted; a stream without a model, another ref, an unknown store or customer, an oversized page are refused; the store survives a restart"
+        "Limits and bad input: batches over --live-max-batch-rows, customers past --live-max-customers and lines past --live-max-lines-per-customer are refused and counted; a stream without a model, another ref, an unknown store or customer, an oversized page, a position past the newest, an over-long customer id are refused; the store survives a restart"
     )
     func limitsAndRestart() async throws {
         let harness = try Harness()
@@ -346,6 +346,17 @@ extension LiveServerTests {
                     .with {
                         $0.model = .init(text: "shop"); $0.pageSize = 20_000
                     })
+            }
+            #expect(refused == .invalidArgument)
+            // Positions past the newest move (Int64.max too) and over-long ids are refused.
+            refused = await statusCode {
+                _ = try await Self.allMoves(services, "shop", after: Int64.max, count: 1)
+            }
+            #expect(refused == .outOfRange)
+            refused = await statusCode {
+                _ = try await Self.ingest(
+                    services, [Self.lines([("9", String(repeating: "x", count: 300), day, 10)])],
+                    model: "shop", clock: .unspecified)
             }
             #expect(refused == .invalidArgument)
         }

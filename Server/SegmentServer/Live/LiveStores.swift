@@ -25,6 +25,9 @@ public enum LiveError: Error, Equatable, CustomStringConvertible {
     case noCustomer(model: String, id: String)
     case batchTooLarge(rows: Int, limit: Int)
     case positionExpired(after: Int64, oldest: Int64)
+    case positionAhead(after: Int64, newest: Int64)
+    case customerIDTooLong(String)
+    case tooManyBatches(Int)
     case notTransactions(String)
 
     public var description: String {
@@ -39,6 +42,12 @@ public enum LiveError: Error, Equatable, CustomStringConvertible {
             "the batch has \(rows) rows, over the server's limit of \(limit) (--live-max-batch-rows): send smaller batches"
         case .positionExpired(let after, let oldest):
             "position \(after) is older than the moves kept (the oldest is \(oldest), --live-move-retention-days): list the segments' members again and watch from 0"
+        case .positionAhead(let after, let newest):
+            "position \(after) is past the newest move (\(newest)): pass the last position seen, or 0"
+        case .customerIDTooLong(let id):
+            "customer id \(id.quotedForMessage) is longer than \(LiveStores.maximumCustomerIDBytes) bytes: live stores key customers by it"
+        case .tooManyBatches(let limit):
+            "an ingest stream carries at most \(limit) batches: the ones sent were applied; send the rest on a new stream"
         case .notTransactions(let reference):
             "model \(reference) was trained on a customer table: live stores keep transactions"
         }
@@ -74,6 +83,9 @@ public struct LiveCustomerView: Sendable {
 /// transaction holding the store's row lock, so this server's and other replicas' writes take
 /// turns, stored state and the feed change together, and an acknowledged batch is durable.
 public final class LiveStores: Sendable {
+    /// The longest customer id a store keys (PostgreSQL's index entries cannot be unbounded).
+    static let maximumCustomerIDBytes = 256
+
     let registry: any CatalogStore
     let models: ServedModels
     public let limits: LiveLimits
@@ -93,7 +105,9 @@ public final class LiveStores: Sendable {
     public func ingest(
         _ data: Data, into reference: ModelReference, clock: LiveClock?
     ) async throws -> IngestOutcome {
-        let existing = try await registry.read { try await $0.liveStore(reference.name) }
+        let existing = try await registry.read {
+            try await $0.liveStore(reference.name, locking: false)
+        }
         let follows = try followed(reference, by: existing)
         let resolved = try await transactionsModel(follows)
         var loader = resolved.model.liveBatchLoader()
@@ -101,6 +115,13 @@ public final class LiveStores: Sendable {
         let (table, report) = try loader.finish(requireRows: false)
         guard report.rowsIn <= limits.maximumBatchRows else {
             throw LiveError.batchTooLarge(rows: report.rowsIn, limit: limits.maximumBatchRows)
+        }
+        // Refused before the write: errors inside a transaction reach the caller as storage errors.
+        try LiveCustomerStore(schema: existing?.schema, customers: [:]).checkColumns(of: table)
+        if let long = table.customerIDs.first(where: {
+            $0.utf8.count > Self.maximumCustomerIDBytes
+        }) {
+            throw LiveError.customerIDTooLong(long)
         }
         let limits = self.limits
         let outcome = try await registry.write { transaction in
@@ -190,7 +211,11 @@ public final class LiveStores: Sendable {
     /// (time passing), and all of them after the followed ref moved to another version (a model
     /// change). Returns how many it placed (0: none was due).
     public func pass(_ name: String, limit: Int) async throws -> Int {
-        guard let existing = try await registry.read({ try await $0.liveStore(name) }) else {
+        guard
+            let existing = try await registry.read({
+                try await $0.liveStore(name, locking: false)
+            })
+        else {
             return 0
         }
         let resolved = try await transactionsModel(try ModelReference(parsing: existing.follows))
@@ -204,7 +229,7 @@ public final class LiveStores: Sendable {
                 due = try await transaction.liveCustomers(name, after: cursor, limit: limit)
                 store.rescanAfter = due.count < limit ? nil : due.last?.id
             } else {
-                due = try await transaction.liveCustomersDue(name, before: day, limit: limit)
+                due = try await transaction.liveCustomersDue(name, day: day, limit: limit)
             }
             let part = LiveCustomerStore(
                 schema: store.schema,
@@ -282,7 +307,7 @@ public final class LiveStores: Sendable {
         of reference: ModelReference, segment: Int, after id: String, limit: Int
     ) async throws -> (
         store: LiveStoreRecord, day: Int, featureNames: [String],
-        members: [(LiveCustomerRecord, [Double])]
+        members: [(LiveCustomerRecord, [Double])], next: String?
     ) {
         let store = try await followedStore(reference)
         let resolved = try await transactionsModel(try ModelReference(parsing: store.follows))
@@ -291,12 +316,14 @@ public final class LiveStores: Sendable {
                 of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
         }
         let page = try await registry.liveMembers(
-            reference.name, segment: segment, after: id, limit: limit)
+            reference.name, segment: segment, version: store.version, after: id, limit: limit)
         let part = LiveCustomerStore(schema: store.schema, customers: [:])
         let members = page.compactMap { record in
             part.features(of: record.state, snapshotDay: day).map { (record, $0) }
         }
-        return (store, day, part.featureNames, members)
+        // A full page may be followed by more: its last id is where the next one starts.
+        let next = page.count == limit ? page.last?.id : nil
+        return (store, day, part.featureNames, members, next)
     }
 
     /// Moves after `sequence` (at most `limit`); `positionExpired` when moves after it were
@@ -307,9 +334,15 @@ public final class LiveStores: Sendable {
         let store = try await followedStore(reference)
         let (moves, oldest) = try await registry.liveMoves(
             reference.name, after: sequence, limit: limit)
-        let keptFrom = oldest ?? store.nextSequence
-        if sequence > 0, sequence + 1 < keptFrom {
-            throw LiveError.positionExpired(after: sequence, oldest: keptFrom)
+        let newest = store.nextSequence - 1
+        guard sequence <= newest else {
+            throw LiveError.positionAhead(after: sequence, newest: newest)
+        }
+        if let oldest, sequence > 0, sequence < oldest - 1 {
+            throw LiveError.positionExpired(after: sequence, oldest: oldest)
+        }
+        if oldest == nil, sequence > 0, sequence < newest {
+            throw LiveError.positionExpired(after: sequence, oldest: newest + 1)
         }
         return moves
     }
@@ -321,7 +354,11 @@ public final class LiveStores: Sendable {
 
     /// The store `reference` names, refused when it names another ref than the store follows.
     private func followedStore(_ reference: ModelReference) async throws -> LiveStoreRecord {
-        guard let store = try await registry.read({ try await $0.liveStore(reference.name) }) else {
+        guard
+            let store = try await registry.read({
+                try await $0.liveStore(reference.name, locking: false)
+            })
+        else {
             throw LiveError.noStore(reference.name)
         }
         _ = try followed(reference, by: store)

@@ -73,6 +73,8 @@ struct LiveTimePass {
             let placed: Int
             do {
                 placed = try await stores.pass(name, limit: limit)
+            } catch is CancellationError {
+                break  // the server is stopping
             } catch {
                 // Its model or alias gone, say: the other stores go on.
                 report("\(error)", store: name, &state)

@@ -11,6 +11,8 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
 
     /// Moves sent per read of the feed.
     static let feedPage = 500
+    /// Batches one ingest stream may carry (its answer has a result for each).
+    static let maximumBatchesPerStream = 10_000
 
     func ingestTransactions(
         request: RPCAsyncSequence<Segmentation_V1_IngestTransactionsRequest, any Error>,
@@ -29,6 +31,10 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
                     "only the first request of an ingest stream names the model and clock")
             }
             guard message.hasCsv else { continue }
+            // The answer holds a result per batch: a stream cannot grow it without bound.
+            guard response.batches.count < Self.maximumBatchesPerStream else {
+                throw LiveError.tooManyBatches(Self.maximumBatchesPerStream)
+            }
             let outcome = try await stores.ingest(message.csv.data, into: reference!, clock: clock)
             response.batches.append(outcome.proto(batchID: message.batchID))
             response.lastSequence = outcome.lastSequence
@@ -71,10 +77,7 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
                     $0.evaluatedDate = TimestampParser.isoDate(day: record.evaluatedDay)
                 }
             }
-            // A full page may be followed by more: its last id is where the next one starts.
-            if page.members.count == size, let last = page.members.last {
-                response.nextPageToken = last.0.id
-            }
+            response.nextPageToken = page.next ?? ""
         }
     }
 
@@ -95,9 +98,16 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
         }
         var position = request.afterSequence
         var names = SegmentNames(models: stores.models, model: reference.name)
-        // Until the client goes away or the server stops (a watcher reconnects elsewhere and
-        // resumes from its position).
-        while !context.cancellation.isCancelled, health.phase != .stopping {
+        // Until the client goes away or the server stops: then UNAVAILABLE, so the watcher
+        // reconnects (to another replica) and resumes from its position.
+        while !context.cancellation.isCancelled {
+            guard health.phase != .stopping else {
+                throw RPCError(
+                    code: .unavailable,
+                    message:
+                        "the server is shutting down: watch again from the last position seen (\(position))"
+                )
+            }
             let seen = stores.changeCount(reference.name)
             let moves = try await stores.moves(of: reference, after: position, limit: Self.feedPage)
             for move in moves {

@@ -176,6 +176,9 @@ enum RPCErrors {
             case .follows: return (.failedPrecondition, "LIVE_STORE_FOLLOWS_ANOTHER_REF", [])
             case .batchTooLarge: return (.resourceExhausted, "BATCH_TOO_LARGE", [])
             case .positionExpired: return (.outOfRange, "POSITION_EXPIRED", [])
+            case .positionAhead: return (.outOfRange, "POSITION_AHEAD", [])
+            case .customerIDTooLong: return (.invalidArgument, "CUSTOMER_ID_TOO_LONG", [])
+            case .tooManyBatches: return (.resourceExhausted, "TOO_MANY_BATCHES", [])
             case .notTransactions: return (.failedPrecondition, "NOT_A_TRANSACTIONS_MODEL", [])
             }
         case is CustomerStateDecodingError: return (.dataLoss, "DAMAGED_DATA", [])

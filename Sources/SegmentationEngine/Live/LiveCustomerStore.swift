@@ -92,14 +92,15 @@ public struct LiveCustomerStore: Sendable {
 
     /// The first batch with purchases fixes the columns; a later one must have the same.
     private mutating func checkSchema(of table: TransactionTable) throws {
-        guard table.count > 0 else { return }
-        let found = Schema(
-            hasInvoices: table.invoice != nil, hasProducts: table.product != nil,
-            hasQuantity: table.hasQuantity)
-        guard let schema else {
-            self.schema = found
-            return
-        }
+        try checkColumns(of: table)
+        if schema == nil, table.count > 0 { schema = Schema(of: table) }
+    }
+
+    /// Throws when the batch's columns differ from the store's (a batch may be checked before
+    /// the store is read for writing).
+    public func checkColumns(of table: TransactionTable) throws {
+        guard table.count > 0, let schema else { return }
+        let found = Schema(of: table)
         guard found == schema else {
             throw InputError.headerMismatch(
                 source: "a live batch", expected: schema.columnNames, found: found.columnNames)
@@ -145,6 +146,12 @@ public struct LiveCustomerStore: Sendable {
 }
 
 extension LiveCustomerStore.Schema {
+    init(of table: TransactionTable) {
+        self.init(
+            hasInvoices: table.invoice != nil, hasProducts: table.product != nil,
+            hasQuantity: table.hasQuantity)
+    }
+
     /// Whether the feature can be computed from batches with these columns (as in batch).
     func has(_ feature: TransactionFeature) -> Bool {
         switch feature {

@@ -52,12 +52,13 @@ public struct LiveMoveRecord: Sendable, Equatable {
 }
 
 extension CatalogTransaction {
-    /// The store, its row locked until the transaction ends; nil when there is none.
-    func liveStore(_ model: String) async throws -> LiveStoreRecord? {
+    /// The store, its row locked until the transaction ends when `locking` (writers); nil when
+    /// there is none. Readers take no lock: they must not queue behind ingests and passes.
+    func liveStore(_ model: String, locking: Bool = true) async throws -> LiveStoreRecord? {
         try await rows(
             """
             SELECT model, follows, clock, schema_json, version, next_sequence, customers, rescan_after
-            FROM live_stores WHERE model = ?\(forUpdate)
+            FROM live_stores WHERE model = ?\(locking ? forUpdate : "")
             """, model
         ).first.map(LiveStoreRecord.init(row:))
     }
@@ -103,16 +104,24 @@ extension CatalogTransaction {
         return found
     }
 
-    /// Customers last evaluated before `day`, the longest waiting first.
+    /// Customers placed as of another day than `day` (earlier, or later: the event clock's day
+    /// goes back when refunds take the latest purchase's customer out), in index order.
     func liveCustomersDue(
-        _ model: String, before day: Int, limit: Int
+        _ model: String, day: Int, limit: Int
     ) async throws
         -> [LiveCustomerRecord]
     {
-        try await rows(
+        var due = try await rows(
             "\(LiveCustomerRecord.select) WHERE model = ? AND evaluated_day < ? ORDER BY evaluated_day, customer_id LIMIT ?",
             model, day, limit
         ).map(LiveCustomerRecord.init(row:))
+        if due.count < limit {
+            due += try await rows(
+                "\(LiveCustomerRecord.select) WHERE model = ? AND evaluated_day > ? ORDER BY evaluated_day, customer_id LIMIT ?",
+                model, day, limit - due.count
+            ).map(LiveCustomerRecord.init(row:))
+        }
+        return due
     }
 
     /// Customers after `id`, in id order.
@@ -137,7 +146,7 @@ extension CatalogTransaction {
             for customer in chunk {
                 arguments +=
                     [
-                        model, customer.id, customer.state.encoded(),
+                        model, customer.id, customer.storedBytes ?? customer.state.encoded(),
                         customer.state.hasFeatures ? customer.state.lastDay : nil, customer.segment,
                         customer.version, customer.evaluatedDay,
                     ] as [any StatementArgument]
@@ -213,7 +222,9 @@ extension CatalogStore {
         LiveStoreRecord, LiveCustomerRecord?
     )? {
         try await read { transaction in
-            guard let store = try await transaction.liveStore(model) else { return nil }
+            guard let store = try await transaction.liveStore(model, locking: false) else {
+                return nil
+            }
             let customer = try await transaction.liveCustomers(model, ids: [id])[id]
             return (store, customer)
         }
@@ -226,12 +237,12 @@ extension CatalogStore {
 
     /// A page of a segment's members, after `id`.
     public func liveMembers(
-        _ model: String, segment: Int, after id: String, limit: Int
+        _ model: String, segment: Int, version: Int, after id: String, limit: Int
     ) async throws -> [LiveCustomerRecord] {
         try await read { transaction in
             try await transaction.rows(
-                "\(LiveCustomerRecord.select) WHERE model = ? AND segment = ? AND customer_id > ? ORDER BY customer_id LIMIT ?",
-                model, segment, id, limit
+                "\(LiveCustomerRecord.select) WHERE model = ? AND segment = ? AND customer_id > ? AND version = ? ORDER BY customer_id LIMIT ?",
+                model, segment, id, version, limit
             ).map(LiveCustomerRecord.init(row:))
         }
     }
@@ -241,15 +252,17 @@ extension CatalogStore {
         _ model: String, after sequence: Int64, limit: Int
     ) async throws -> (moves: [LiveMoveRecord], oldest: Int64?) {
         try await read { transaction in
-            let oldest = try await transaction.rows(
-                "SELECT MIN(sequence) AS oldest FROM live_moves WHERE model = ?", model
-            ).first.flatMap { try $0.optionalInt("oldest") }.map(Int64.init)
+            // The moves first: a trim between the two reads then shows as an expired position,
+            // never as moves silently missing.
             let moves = try await transaction.rows(
                 """
                 SELECT sequence, customer_id, from_segment, to_segment, cause, day, version, at
                 FROM live_moves WHERE model = ? AND sequence > ? ORDER BY sequence LIMIT ?
                 """, model, sequence, limit
             ).map(LiveMoveRecord.init(row:))
+            let oldest = try await transaction.rows(
+                "SELECT MIN(sequence) AS oldest FROM live_moves WHERE model = ?", model
+            ).first.flatMap { try $0.optionalInt("oldest") }.map(Int64.init)
             return (moves, oldest)
         }
     }
