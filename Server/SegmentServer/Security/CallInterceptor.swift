@@ -189,7 +189,11 @@ struct CallInterceptor: ServerInterceptor {
                 return nil
             }
             defer { group.cancelAll() }
-            guard let answer = try await group.next() ?? nil else { throw CancellationError() }
+            // The deadline came first: told as such (a CancellationError would reach a client whose
+            // own timer is a little late as CANCELLED).
+            guard let answer = try await group.next() ?? nil else {
+                throw RPCError(code: .deadlineExceeded, message: "the call's deadline passed")
+            }
             return answer
         }
     }
