@@ -230,11 +230,6 @@ extension CatalogStore {
         }
     }
 
-    /// The latest last-purchase day of customers with features.
-    public func latestPurchaseDay(_ model: String) async throws -> Int? {
-        try await read { try await $0.latestPurchaseDay(model, excluding: []) }
-    }
-
     /// A page of a segment's members, after `id`.
     public func liveMembers(
         _ model: String, segment: Int, version: Int, after id: String, limit: Int
