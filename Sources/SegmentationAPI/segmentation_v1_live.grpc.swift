@@ -114,11 +114,13 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-        /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-        /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-        /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-        /// > tells, per batch, what was applied and what was refused, and why. The first request names
-        /// > the model; the store is made on first use and follows the ref named then.
+        /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+        /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+        /// > that arrive while it writes are written together next, in one transaction (group commit).
+        /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+        /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+        /// > batch, what was applied and what was refused, and why. The first request names the model;
+        /// > the store is made on first use and follows the ref named then.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -205,11 +207,13 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-        /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-        /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-        /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-        /// > tells, per batch, what was applied and what was refused, and why. The first request names
-        /// > the model; the store is made on first use and follows the ref named then.
+        /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+        /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+        /// > that arrive while it writes are written together next, in one transaction (group commit).
+        /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+        /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+        /// > batch, what was applied and what was refused, and why. The first request names the model;
+        /// > the store is made on first use and follows the ref named then.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -294,11 +298,13 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-        /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-        /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-        /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-        /// > tells, per batch, what was applied and what was refused, and why. The first request names
-        /// > the model; the store is made on first use and follows the ref named then.
+        /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+        /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+        /// > that arrive while it writes are written together next, in one transaction (group commit).
+        /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+        /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+        /// > batch, what was applied and what was refused, and why. The first request names the model;
+        /// > the store is made on first use and follows the ref named then.
         ///
         /// - Parameters:
         ///   - request: A stream of `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -547,11 +553,13 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-        /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-        /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-        /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-        /// > tells, per batch, what was applied and what was refused, and why. The first request names
-        /// > the model; the store is made on first use and follows the ref named then.
+        /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+        /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+        /// > that arrive while it writes are written together next, in one transaction (group commit).
+        /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+        /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+        /// > batch, what was applied and what was refused, and why. The first request names the model;
+        /// > the store is made on first use and follows the ref named then.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -666,11 +674,13 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-        /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-        /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-        /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-        /// > tells, per batch, what was applied and what was refused, and why. The first request names
-        /// > the model; the store is made on first use and follows the ref named then.
+        /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+        /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+        /// > that arrive while it writes are written together next, in one transaction (group commit).
+        /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+        /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+        /// > batch, what was applied and what was refused, and why. The first request names the model;
+        /// > the store is made on first use and follows the ref named then.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -815,11 +825,13 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-    /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-    /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-    /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-    /// > tells, per batch, what was applied and what was refused, and why. The first request names
-    /// > the model; the store is made on first use and follows the ref named then.
+    /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+    /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+    /// > that arrive while it writes are written together next, in one transaction (group commit).
+    /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+    /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+    /// > batch, what was applied and what was refused, and why. The first request names the model;
+    /// > the store is made on first use and follows the ref named then.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -943,11 +955,13 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Batches of transactions into a model's live store, cleaned as the model's training data was
-    /// > (its columns, filters, cancellation netting). Each batch is applied in one transaction, all
-    /// > of it or nothing, before the next is read; a line already applied (the same row, by its
-    /// > fingerprint) changes nothing, so a batch can be sent again after a failure. The answer
-    /// > tells, per batch, what was applied and what was refused, and why. The first request names
-    /// > the model; the store is made on first use and follows the ref named then.
+    /// > (its columns, filters, cancellation netting). Batches are applied in the order sent, each
+    /// > all of it or nothing: a batch is written as soon as the server is free to, and the batches
+    /// > that arrive while it writes are written together next, in one transaction (group commit).
+    /// > A line already applied (the same row, by its fingerprint) changes nothing, so a batch can be
+    /// > sent again after a failure. The answer comes once every batch is committed and tells, per
+    /// > batch, what was applied and what was refused, and why. The first request names the model;
+    /// > the store is made on first use and follows the ref named then.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.

@@ -215,7 +215,8 @@ public nonisolated struct Segmentation_V1_IngestBatchResult: Sendable {
   /// Clears the value of `dataReport`. Subsequent reads from it will return its default value.
   public mutating func clearDataReport() {self._dataReport = nil}
 
-  /// Customers whose segment changed with this batch.
+  /// Customers whose segment changed with this batch (a customer changed by several batches
+  /// written together is counted at the last of them).
   public var moves: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

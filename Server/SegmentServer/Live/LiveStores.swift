@@ -54,20 +54,6 @@ public enum LiveError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// What one ingested batch did.
-public struct IngestOutcome: Sendable {
-    public var applied: LiveCustomerStore.Applied
-    /// New customers refused because the store holds --live-max-customers.
-    public var refusedCustomers: [String]
-    public var report: DataReport
-    public var moves: Int
-    /// The newest move's position after the batch (0: none yet).
-    public var lastSequence: Int64
-    public var day: Int
-    public var customers: Int
-    public var version: Int
-}
-
 /// A customer of a live store placed under a ref, as of the store's day.
 public struct LiveCustomerView: Sendable {
     public var record: LiveCustomerRecord
@@ -96,113 +82,6 @@ public final class LiveStores: Sendable {
         self.registry = registry
         self.models = models
         self.limits = limits
-    }
-
-    // MARK: Ingest
-
-    /// Applies one CSV batch to the store of `reference.name` (made on first use, following
-    /// `reference`), in one transaction, and re-places the customers it changed.
-    public func ingest(
-        _ data: Data, into reference: ModelReference, clock: LiveClock?
-    ) async throws -> IngestOutcome {
-        let existing = try await registry.read {
-            try await $0.liveStore(reference.name, locking: false)
-        }
-        let follows = try followed(reference, by: existing)
-        let resolved = try await transactionsModel(follows)
-        var loader = resolved.model.liveBatchLoader()
-        try loader.add(bytes: data, source: "batch")
-        let (table, report) = try loader.finish(requireRows: false)
-        guard report.rowsIn <= limits.maximumBatchRows else {
-            throw LiveError.batchTooLarge(rows: report.rowsIn, limit: limits.maximumBatchRows)
-        }
-        // Refused before the write: errors inside a transaction reach the caller as storage errors.
-        try LiveCustomerStore(schema: existing?.schema, customers: [:]).checkColumns(of: table)
-        if let long = table.customerIDs.first(where: {
-            $0.utf8.count > Self.maximumCustomerIDBytes
-        }) {
-            throw LiveError.customerIDTooLong(long)
-        }
-        let limits = self.limits
-        let outcome = try await registry.write { transaction in
-            if try await transaction.liveStore(reference.name) == nil {
-                try await transaction.createLiveStore(
-                    LiveStoreRecord(
-                        model: reference.name, follows: follows.description,
-                        clock: clock ?? .wall, schema: nil, version: resolved.version,
-                        nextSequence: 1, customers: 0, rescanAfter: nil))
-            }
-            guard var store = try await transaction.liveStore(reference.name) else {
-                throw RegistryError.storage("the live store of \(reference.name) was not made")
-            }
-            guard store.follows == follows.description else {
-                throw LiveError.follows(
-                    model: reference.name, follows: store.follows, asked: follows.description)
-            }
-            if let clock { store.clock = clock }
-            Self.follow(resolved, in: &store)
-            var outcome = try await Self.apply(
-                table, to: &store, with: resolved, limits: limits, in: transaction)
-            outcome.report = report
-            try await transaction.saveLiveStore(store)
-            return outcome
-        }
-        changed(reference.name)
-        return outcome
-    }
-
-    /// Applies a cleaned batch to the customers it names and places the changed ones as of the
-    /// store's day; writes them and their moves.
-    private static func apply(
-        _ table: TransactionTable, to store: inout LiveStoreRecord,
-        with resolved: ServedModels.Resolved, limits: LiveLimits,
-        in transaction: any CatalogTransaction
-    ) async throws -> IngestOutcome {
-        let named = Set(
-            table.customer.lazy.map { table.customerIDs[Int($0)] }
-                + table.cancellationLines.map(\.customerID))
-        let loaded = try await transaction.liveCustomers(store.model, ids: named.sorted())
-        var part = LiveCustomerStore(schema: store.schema, customers: loaded.mapValues(\.state))
-        var applied = try part.apply(table, maximumLines: limits.maximumLinesPerCustomer)
-        // New customers past the store's limit are refused whole, in id order.
-        let newcomers = applied.customers.subtracting(loaded.keys).sorted()
-        let refused = Array(newcomers.dropFirst(max(0, limits.maximumCustomers - store.customers)))
-        for id in refused {
-            let state = part.customers[id]!
-            applied.overLimit += state.lines.count
-            applied.purchases -= state.purchases
-            applied.cancellations -= state.lines.count - state.purchases
-            applied.customers.remove(id)
-        }
-        store.schema = part.schema
-        store.customers += newcomers.count - refused.count
-        let changed = applied.customers.sorted()
-        let day = try await Self.day(
-            of: store, model: resolved.model, in: transaction,
-            changing: changed.map { part.customers[$0]! }, excluding: applied.customers)
-        let segments = try part.segments(of: changed, under: resolved.model, day: day)
-        var records: [LiveCustomerRecord] = []
-        var moves: [SegmentMove] = []
-        for id in changed {
-            let to = segments[id]
-            if loaded[id]?.segment != to {
-                moves.append(
-                    SegmentMove(
-                        customerID: id, from: loaded[id]?.segment, to: to, cause: .transaction,
-                        day: day))
-            }
-            records.append(
-                LiveCustomerRecord(
-                    id: id, state: part.customers[id]!, segment: to, version: store.version,
-                    evaluatedDay: day))
-        }
-        try await transaction.saveLiveCustomers(store.model, records)
-        store.nextSequence = try await transaction.appendLiveMoves(
-            store.model, moves, version: store.version, from: store.nextSequence)
-        return IngestOutcome(
-            applied: applied, refusedCustomers: refused, report: DataReport(kind: .transactions),
-            moves: moves.count, lastSequence: store.nextSequence - 1, day: day,
-            customers: store.customers, version: store.version)
     }
 
     // MARK: Time passing
@@ -263,7 +142,7 @@ public final class LiveStores: Sendable {
 
     /// Points the store at the version its ref resolves to now; a different one starts a
     /// re-evaluation of every customer (the pass's model change).
-    private static func follow(_ resolved: ServedModels.Resolved, in store: inout LiveStoreRecord) {
+    static func follow(_ resolved: ServedModels.Resolved, in store: inout LiveStoreRecord) {
         guard store.version != resolved.version else { return }
         store.version = resolved.version
         store.rescanAfter = ""
@@ -350,7 +229,7 @@ public final class LiveStores: Sendable {
     /// A number that changes after every committed write of the store.
     public func changeCount(_ name: String) -> Int { changes.withLock { $0[name] ?? 0 } }
 
-    private func changed(_ name: String) { changes.withLock { $0[name, default: 0] += 1 } }
+    func changed(_ name: String) { changes.withLock { $0[name, default: 0] += 1 } }
 
     /// The store `reference` names, refused when it names another ref than the store follows.
     private func followedStore(_ reference: ModelReference) async throws -> LiveStoreRecord {
@@ -367,7 +246,7 @@ public final class LiveStores: Sendable {
 
     /// The ref a store follows: its own once it exists (naming the model alone means it);
     /// another is refused.
-    private func followed(
+    func followed(
         _ reference: ModelReference, by store: LiveStoreRecord?
     ) throws -> ModelReference {
         guard let store else { return reference }
@@ -379,7 +258,7 @@ public final class LiveStores: Sendable {
         return follows
     }
 
-    private func transactionsModel(
+    func transactionsModel(
         _ reference: ModelReference
     ) async throws
         -> ServedModels.Resolved

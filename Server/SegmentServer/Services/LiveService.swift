@@ -18,34 +18,41 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
         request: RPCAsyncSequence<Segmentation_V1_IngestTransactionsRequest, any Error>,
         context: ServerContext
     ) async throws -> Segmentation_V1_IngestTransactionsResponse {
-        var reference: ModelReference?
-        var clock: LiveClock?
-        var response = Segmentation_V1_IngestTransactionsResponse()
-        for try await message in request {
-            if reference == nil {
-                reference = try ModelReference(message.model)
-                clock = try LiveClock(message.clock)
-            } else if message.hasModel || message.clock != .unspecified {
-                throw InvalidField(
-                    message.hasModel ? "model" : "clock",
-                    "only the first request of an ingest stream names the model and clock")
-            }
-            guard message.hasCsv else { continue }
-            // The answer holds a result per batch: a stream cannot grow it without bound.
-            guard response.batches.count < Self.maximumBatchesPerStream else {
-                throw LiveError.tooManyBatches(Self.maximumBatchesPerStream)
-            }
-            let outcome = try await stores.ingest(message.csv.data, into: reference!, clock: clock)
-            response.batches.append(outcome.proto(batchID: message.batchID))
-            response.lastSequence = outcome.lastSequence
-            response.storeDate = TimestampParser.isoDate(day: outcome.day)
-            response.storeCustomers = Int64(outcome.customers)
-            response.modelVersion = Int32(outcome.version)
-        }
-        guard reference != nil else {
+        var messages = request.makeAsyncIterator()
+        guard let first = try await messages.next() else {
             throw InvalidField("model", "the ingest stream sent no request: name the model")
         }
-        return response
+        let outcomes = try await stores.ingest(
+            into: try ModelReference(first.model), clock: try LiveClock(first.clock)
+        ) { send in
+            var message: Segmentation_V1_IngestTransactionsRequest? = first
+            var batches = 0
+            while let current = message {
+                if current.hasCsv {
+                    // The answer holds a result per batch: a stream cannot grow it without bound.
+                    guard batches < Self.maximumBatchesPerStream else {
+                        throw LiveError.tooManyBatches(Self.maximumBatchesPerStream)
+                    }
+                    batches += 1
+                    try await send(current.batchID, current.csv.data)
+                }
+                message = try await messages.next()
+                if let next = message, next.hasModel || next.clock != .unspecified {
+                    throw InvalidField(
+                        next.hasModel ? "model" : "clock",
+                        "only the first request of an ingest stream names the model and clock")
+                }
+            }
+        }
+        return .with { response in
+            response.batches = outcomes.map(\.proto)
+            if let last = outcomes.last {
+                response.lastSequence = last.lastSequence
+                response.storeDate = TimestampParser.isoDate(day: last.day)
+                response.storeCustomers = Int64(last.customers)
+                response.modelVersion = Int32(last.version)
+            }
+        }
     }
 
     func getCustomer(
@@ -172,7 +179,7 @@ extension LiveClock {
 }
 
 extension IngestOutcome {
-    func proto(batchID: String) -> Segmentation_V1_IngestBatchResult {
+    var proto: Segmentation_V1_IngestBatchResult {
         .with {
             $0.batchID = batchID
             $0.purchasesApplied = Int64(applied.purchases)

@@ -43,6 +43,11 @@ public struct LiveCustomerStore: Sendable {
 
     public var count: Int { customers.count }
 
+    /// Drops a customer the caller refuses to keep (a new one past its store's limit).
+    public mutating func forget(_ customerID: String) {
+        customers[customerID] = nil
+    }
+
     /// Applies a cleaned batch. Throws when its columns differ from the store's. A customer's
     /// state holds at most `maximumLines` lines (its event ids): later lines are refused and
     /// counted, so one customer's state cannot grow without bound.
@@ -146,7 +151,8 @@ public struct LiveCustomerStore: Sendable {
 }
 
 extension LiveCustomerStore.Schema {
-    init(of table: TransactionTable) {
+    /// The columns a cleaned batch has (nil fields of a table without rows mean nothing).
+    public init(of table: TransactionTable) {
         self.init(
             hasInvoices: table.invoice != nil, hasProducts: table.product != nil,
             hasQuantity: table.hasQuantity)

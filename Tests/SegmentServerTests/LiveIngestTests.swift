@@ -1,0 +1,113 @@
+import Foundation
+import SegmentationEngine
+import Synchronization
+import Testing
+
+@testable import SegmentCLI
+@testable import SegmentServer
+
+/// Group commit: batches written together in one transaction answer each for itself, as they
+/// would one at a time; the queue between a stream's reader and writer bounds what waits.
+@Suite("Live ingest: group commit", .serialized, .timeLimit(.minutes(5)))
+struct LiveIngestTests {
+    @Test(
+        "Three batches in one transaction: each tells its own lines applied, repeated and refused; a new customer past --live-max-customers is refused in every batch that names it; each move is counted at the last batch that changed its customer"
+    )
+    func batchesWrittenTogether() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 13)
+        let day = TimestampParser.day(ofDate: "2012-01-01")!
+        try await harness.withServer(configure: { $0.live.maximumCustomers = 3 }) {
+            services, server in
+            let dataset = try await services.upload(path)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            let stores = try #require(server.live)
+            let shop = try ModelReference(parsing: "shop")
+            let csv = [
+                LiveServerTests.lines([("1", "A", day, 10), ("2", "B", day, 20)]),
+                LiveServerTests.lines([
+                    ("1", "A", day, 10), ("3", "C", day + 1, 30), ("4", "D", day, 40),
+                ]),
+                LiveServerTests.lines([("5", "D", day, 40), ("6", "A", day + 2, 50)]),
+            ]
+            var batches: [PreparedBatch] = []
+            for (index, text) in csv.enumerated() {
+                batches.append(
+                    try await stores.prepare(Data(text.utf8), String(index), following: shop))
+            }
+            let outcomes = try await stores.commit(
+                batches, into: "shop", following: shop, clock: .event)
+            #expect(outcomes.map(\.batchID) == ["0", "1", "2"])
+            #expect(outcomes.map(\.applied.purchases) == [2, 1, 1])
+            #expect(outcomes.map(\.applied.repeated) == [0, 1, 0])
+            #expect(outcomes.map(\.refusedCustomers) == [[], ["D"], ["D"]])
+            #expect(outcomes.map(\.applied.overLimit) == [0, 1, 1])
+            // B first placed by batch 0, C by 1, A last changed by 2.
+            #expect(outcomes.map(\.moves) == [1, 1, 1])
+            #expect(outcomes.allSatisfy { $0.customers == 3 && $0.lastSequence == 3 })
+            // The store's day is the one after the latest purchase of the three batches (the
+            // sample's snapshot is earlier).
+            #expect(outcomes.allSatisfy { $0.day == day + 3 })
+            let a = try await services.live.getCustomer(
+                .with {
+                    $0.model = .init(text: "shop"); $0.customerID = "A"
+                })
+            #expect(a.lines == 2)
+            let moves = try await LiveServerTests.allMoves(services, "shop", count: 3)
+            #expect(moves.map(\.customerID).sorted() == ["A", "B", "C"])
+            #expect(moves.map(\.sequence) == [1, 2, 3])
+        }
+    }
+
+    @Test(
+        "The writer takes every batch waiting; a reader pushing past the waiting-row bound waits until the writer takes them; a batch with other columns is refused; a writer's failure reaches the reader"
+    )
+    func queue() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 13)
+        try await harness.withServer { services, server in
+            let dataset = try await services.upload(path)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            let stores = try #require(server.live)
+            let shop = try ModelReference(parsing: "shop")
+            let day = TimestampParser.day(ofDate: "2012-01-01")!
+            func batch(_ id: String) async throws -> PreparedBatch {
+                try await stores.prepare(
+                    Data(
+                        LiveServerTests.lines([(id, "A", day, 10), (id + "b", "B", day, 10)]).utf8),
+                    id, following: shop)
+            }
+            let queue = IngestQueue(maximumWaitingRows: 4, schema: nil)
+            try await queue.push(try await batch("1"))
+            try await queue.push(try await batch("2"))
+            // A third would make 6 rows waiting: the push waits for the writer.
+            let third = try await batch("3")
+            let pushed = Mutex(false)
+            async let pushing: Void = {
+                try await queue.push(third)
+                pushed.withLock { $0 = true }
+            }()
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(pushed.withLock { !$0 })
+            #expect(await queue.next()?.map(\.batchID) == ["1", "2"])
+            try await pushing
+            #expect(await queue.next()?.map(\.batchID) == ["3"])
+            // Another file's columns (no StockCode: no products) are refused at the push.
+            let other = try await stores.prepare(
+                Data(
+                    "InvoiceNo,Quantity,InvoiceDate,UnitPrice,CustomerID\n9,1,2012-01-01 10:00:00,5,E\n"
+                        .utf8),
+                "4", following: shop)
+            await #expect(throws: InputError.self) { try await queue.push(other) }
+            struct Broken: Error {}
+            queue.fail(Broken())
+            await #expect(throws: Broken.self) { try await queue.push(try await batch("5")) }
+            queue.close()
+            #expect(await queue.next() == nil)
+        }
+    }
+}
