@@ -413,10 +413,22 @@ public nonisolated struct Segmentation_V1_SegmentChange: Sendable {
   /// The store's day the move was seen as of (YYYY-MM-DD).
   public var date: String = String()
 
+  /// The version to_segment_id is a segment of.
   public var modelVersion: Int32 = 0
 
   /// When it was recorded (RFC 3339).
   public var recordedAt: String = String()
+
+  /// The version from_segment_id is a segment of: model_version, or after a model change the
+  /// version the customer was placed under before.
+  public var fromModelVersion: Int32 = 0
+
+  /// The segments' ids across the model's versions (Segment.stable_id; 0: none). A customer
+  /// placed under another version is told as moving only when these differ, as models diff
+  /// matches segments: the same segment under a new index is no move.
+  public var fromStableID: Int32 = 0
+
+  public var toStableID: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -906,7 +918,7 @@ nonisolated extension Segmentation_V1_WatchSegmentChangesRequest: SwiftProtobuf.
 
 nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentChange"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}customer_id\0\u{3}from_segment_id\0\u{3}from_segment_name\0\u{3}to_segment_id\0\u{3}to_segment_name\0\u{1}cause\0\u{1}date\0\u{3}model_version\0\u{3}recorded_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}customer_id\0\u{3}from_segment_id\0\u{3}from_segment_name\0\u{3}to_segment_id\0\u{3}to_segment_name\0\u{1}cause\0\u{1}date\0\u{3}model_version\0\u{3}recorded_at\0\u{3}from_model_version\0\u{3}from_stable_id\0\u{3}to_stable_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -924,6 +936,9 @@ nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, Swif
       case 8: try { try decoder.decodeSingularStringField(value: &self.date) }()
       case 9: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.recordedAt) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.fromModelVersion) }()
+      case 12: try { try decoder.decodeSingularInt32Field(value: &self.fromStableID) }()
+      case 13: try { try decoder.decodeSingularInt32Field(value: &self.toStableID) }()
       default: break
       }
     }
@@ -960,6 +975,15 @@ nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, Swif
     if !self.recordedAt.isEmpty {
       try visitor.visitSingularStringField(value: self.recordedAt, fieldNumber: 10)
     }
+    if self.fromModelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromModelVersion, fieldNumber: 11)
+    }
+    if self.fromStableID != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromStableID, fieldNumber: 12)
+    }
+    if self.toStableID != 0 {
+      try visitor.visitSingularInt32Field(value: self.toStableID, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -974,6 +998,9 @@ nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, Swif
     if lhs.date != rhs.date {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
     if lhs.recordedAt != rhs.recordedAt {return false}
+    if lhs.fromModelVersion != rhs.fromModelVersion {return false}
+    if lhs.fromStableID != rhs.fromStableID {return false}
+    if lhs.toStableID != rhs.toStableID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -108,7 +108,7 @@ struct LiveServerTests {
     }
 
     @Test(
-        "Day batches shuffled, some sent twice, on the event clock: every customer's segment, distance and audience equal batch scoring; repeats change nothing; the feed resumes with no gap"
+        "Day batches shuffled, some sent twice, on the event clock: every customer's segment, distance, customer value and audience equal batch scoring; repeats change nothing; the feed resumes with no gap"
     )
     func equalsBatchScoring() async throws {
         let harness = try Harness()
@@ -139,6 +139,16 @@ struct LiveServerTests {
                     })
                 #expect(live.score.segmentID == expected.segmentID, "customer \(id)")
                 #expect(abs(live.score.distance - expected.distance) < 1e-9, "customer \(id)")
+                // Customer value from the state's purchase summary, as batch scoring gives it.
+                #expect(expected.hasValue && live.score.hasValue, "customer \(id)")
+                let (a, b) = (live.score.value, expected.value)
+                #expect(abs(a.pAlive - b.pAlive) < 1e-9, "customer \(id)")
+                #expect(
+                    abs(a.expectedPurchases - b.expectedPurchases) < 1e-9, "customer \(id)")
+                #expect(a.hasSpend == b.hasSpend, "customer \(id)")
+                #expect(
+                    abs(a.spend.lifetimeValue - b.spend.lifetimeValue)
+                        <= 1e-9 * max(1, abs(b.spend.lifetimeValue)), "customer \(id)")
             }
             // The time pass brings every stored segment to the store's day: the audiences equal
             // batch scoring once it has run.
@@ -187,7 +197,7 @@ extension LiveServerTests {
     }
 
     @Test(
-        "A recent customer slides into another segment by time alone, told once as time passing; an alias switch re-places everyone as the new version does, told as model changes"
+        "A recent customer slides into another segment by time alone, told once as time passing; an alias switch re-places everyone as the new version does, told as model changes only for customers whose segment's stable id changed (as models diff matches segments), the from-segment named by its own version"
     )
     func timeAndModelChange() async throws {
         let harness = try Harness()
@@ -271,11 +281,38 @@ extension LiveServerTests {
                     })
                 #expect(placed.score.segmentID == segment, "customer \(id)")
             }
+            // A move is a change of segment as models diff matches them: by stable id, not by
+            // index; its from-segment is named as version 1 names it.
+            var stable: [Int: [Int32: Int32]] = [:]
+            var names: [Int: [Int32: String]] = [:]
+            for version in [1, 2] {
+                let detail = try await services.models.getModel(
+                    .with { $0.model = .init(text: "shop@\(version)") }
+                ).model
+                stable[version] = Dictionary(
+                    uniqueKeysWithValues: detail.segments.map { ($0.id, $0.stableID) })
+                names[version] = Dictionary(
+                    uniqueKeysWithValues: detail.segments.map { ($0.id, $0.name) })
+            }
+            let moved = v2.filter { id, segment in
+                stable[1]![v1[id]!] != stable[2]![segment]
+            }
+            #expect(v2.contains { stable[1]![v1[$0.key]!] == stable[2]![$0.value] })
             let changes = try await Self.allMoves(
                 services, "shop", after: Int64(before.count), seconds: 2)
             #expect(!changes.isEmpty)
             #expect(changes.allSatisfy { $0.cause == .modelChange && $0.modelVersion == 2 })
-            #expect(changes.count == v2.filter { v1[$0.key] != $0.value }.count)
+            #expect(Set(changes.map(\.customerID)) == Set(moved.keys))
+            #expect(changes.count == moved.count)
+            for change in changes {
+                #expect(change.fromModelVersion == 1)
+                #expect(change.fromSegmentID == v1[change.customerID]!)
+                #expect(change.fromSegmentName == names[1]![change.fromSegmentID]!)
+                #expect(change.fromStableID == stable[1]![change.fromSegmentID]!)
+                #expect(change.toSegmentName == names[2]![change.toSegmentID]!)
+                #expect(change.toStableID == stable[2]![change.toSegmentID]!)
+                #expect(change.fromStableID != change.toStableID)
+            }
         }
     }
 }
@@ -412,6 +449,16 @@ extension LiveServerTests {
                     })
                 #expect(live.score.segmentID == expected.segmentID, "customer \(id)")
                 #expect(abs(live.score.distance - expected.distance) < 1e-9, "customer \(id)")
+                // Customer value from the state's purchase summary, as batch scoring gives it.
+                #expect(expected.hasValue && live.score.hasValue, "customer \(id)")
+                let (a, b) = (live.score.value, expected.value)
+                #expect(abs(a.pAlive - b.pAlive) < 1e-9, "customer \(id)")
+                #expect(
+                    abs(a.expectedPurchases - b.expectedPurchases) < 1e-9, "customer \(id)")
+                #expect(a.hasSpend == b.hasSpend, "customer \(id)")
+                #expect(
+                    abs(a.spend.lifetimeValue - b.spend.lifetimeValue)
+                        <= 1e-9 * max(1, abs(b.spend.lifetimeValue)), "customer \(id)")
             }
             let last = max(answerA.lastSequence, answerB.lastSequence)
             let moves = try await Self.allMoves(b, "shop", count: Int(last))

@@ -232,6 +232,28 @@ extension LiveCustomerStoreTests {
             with: [UInt8](repeating: 0x7f, count: 8))
         #expect(throws: CustomerStateDecodingError.self) { try CustomerState(decoding: huge) }
 
+        // Format 1 (stored before the spend of each day was kept) still reads: its days with
+        // their spend unknown, so no purchase summary (no customer value) rather than a wrong one.
+        var old = Data([1])
+        func put(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { old += $0 } }
+        put(UInt64(bitPattern: 15_000))  // first day
+        put(UInt64(bitPattern: 15_010))  // last day
+        put(42.5.bitPattern)  // spend
+        put(0.0.bitPattern)  // refunded
+        put(0)  // invoices
+        put(2)
+        put(15_000)
+        put(15_010)  // two purchase days
+        put(0)  // products
+        put(1)
+        put(1.0.bitPattern)
+        put(2)  // quantity 1, twice
+        put(0)  // lines
+        let decoded = try CustomerState(decoding: old)
+        #expect(decoded.daySpend.keys.sorted() == [15_000, 15_010])
+        #expect(decoded.features(snapshotDay: 15_020, countsInvoices: false)?[1] == 2)
+        #expect(decoded.purchaseSummary(snapshotDay: 15_020) == nil)
+
         let csv = Array(sample.csv.utf8)
         var limited = LiveCustomerStore()
         let first = try limited.apply(Self.batch(csv, source: "limited"), maximumLines: 2)

@@ -30,6 +30,7 @@ extension Live {
                         CSVText.line([
                             "sequence", "customer_id", "from_segment_id", "from_segment",
                             "to_segment_id", "to_segment", "cause", "date", "model_version",
+                            "from_model_version", "from_stable_id", "to_stable_id",
                         ]))
                 }
                 try await services.live.watchSegmentChanges(
@@ -66,14 +67,20 @@ extension Live {
                 return CSVText.line([
                     String(change.sequence), change.customerID, String(change.fromSegmentID),
                     change.fromSegmentName, String(change.toSegmentID), change.toSegmentName, cause,
-                    change.date, String(change.modelVersion),
+                    change.date, String(change.modelVersion), String(change.fromModelVersion),
+                    String(change.fromStableID), String(change.toStableID),
                 ])
             case .table:
-                func segment(_ id: Int32, _ name: String) -> String {
-                    id < 0 ? "(none)" : "\(id) \(name)"
+                // After a model change the two segments are of different versions: say which.
+                let versions = change.fromModelVersion != change.modelVersion
+                func segment(_ id: Int32, _ name: String, _ version: Int32) -> String {
+                    id < 0 ? "(none)" : versions ? "v\(version) \(id) \(name)" : "\(id) \(name)"
                 }
+                let from = segment(
+                    change.fromSegmentID, change.fromSegmentName, change.fromModelVersion)
+                let to = segment(change.toSegmentID, change.toSegmentName, change.modelVersion)
                 return
-                    "#\(change.sequence) \(change.date) customer \(change.customerID): \(segment(change.fromSegmentID, change.fromSegmentName)) -> \(segment(change.toSegmentID, change.toSegmentName)) (\(cause))"
+                    "#\(change.sequence) \(change.date) customer \(change.customerID): \(from) -> \(to) (\(cause))"
             }
         }
     }

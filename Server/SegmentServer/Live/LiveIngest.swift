@@ -112,15 +112,18 @@ extension LiveStores {
     ) async throws -> [IngestOutcome] {
         let resolved = try await transactionsModel(follows)
         let limits = self.limits
-        return try await registry.write { transaction in
-            var store = try await Self.lockedStore(
-                name, following: follows, version: resolved.version, clock: clock,
-                in: transaction)
-            Self.follow(resolved, in: &store)
-            let outcomes = try await Self.apply(
-                batches, to: &store, with: resolved, limits: limits, in: transaction)
-            try await transaction.saveLiveStore(store)
-            return outcomes
+        return try await withIdentities(of: name) { identities in
+            try await registry.write { transaction in
+                var store = try await Self.lockedStore(
+                    name, following: follows, version: resolved.version, clock: clock,
+                    in: transaction)
+                Self.follow(resolved, in: &store)
+                let outcomes = try await Self.apply(
+                    batches, to: &store, with: resolved, identities: identities, limits: limits,
+                    in: transaction)
+                if case .done = outcomes { try await transaction.saveLiveStore(store) }
+                return outcomes
+            }
         }
     }
 
@@ -154,15 +157,17 @@ extension LiveStores {
     /// ones once, as of the store's day after the last batch.
     private static func apply(
         _ batches: [PreparedBatch], to store: inout LiveStoreRecord,
-        with resolved: ServedModels.Resolved, limits: LiveLimits,
-        in transaction: any CatalogTransaction
-    ) async throws -> [IngestOutcome] {
+        with resolved: ServedModels.Resolved, identities: SegmentIdentities.Versions,
+        limits: LiveLimits, in transaction: any CatalogTransaction
+    ) async throws -> LiveAttempt<[IngestOutcome]> {
         var named = Set<String>()
         for batch in batches {
             named.formUnion(batch.table.customer.lazy.map { batch.table.customerIDs[Int($0)] })
             named.formUnion(batch.table.cancellationLines.lazy.map(\.customerID))
         }
         let loaded = try await transaction.liveCustomers(store.model, ids: named.sorted())
+        let missing = identities.missing(loaded.values.map(\.version) + [store.version])
+        guard missing.isEmpty else { return .needs(missing) }
         var part = LiveCustomerStore(schema: store.schema, customers: loaded.mapValues(\.state))
         var known = Set(loaded.keys)
         var outcomes: [IngestOutcome] = []
@@ -198,14 +203,20 @@ extension LiveStores {
             changing: changed.map { part.customers[$0]! }, excluding: Set(changed))
         let segments = try part.segments(of: changed, under: resolved.model, day: day)
         var records: [LiveCustomerRecord] = []
-        var moves: [SegmentMove] = []
+        var moves: [PendingMove] = []
         for id in changed {
             let to = segments[id]
-            if loaded[id]?.segment != to {
+            let fromVersion = loaded[id]?.version ?? store.version
+            if identities.moved(
+                from: loaded[id]?.segment, fromVersion: fromVersion, to: to,
+                toVersion: store.version)
+            {
                 moves.append(
-                    SegmentMove(
-                        customerID: id, from: loaded[id]?.segment, to: to, cause: .transaction,
-                        day: day))
+                    PendingMove(
+                        move: SegmentMove(
+                            customerID: id, from: loaded[id]?.segment, to: to,
+                            cause: .transaction, day: day),
+                        fromVersion: fromVersion))
                 outcomes[lastChange[id]!].moves += 1
             }
             records.append(
@@ -221,7 +232,7 @@ extension LiveStores {
             outcomes[index].day = day
             outcomes[index].customers = store.customers
         }
-        return outcomes
+        return .done(outcomes)
     }
 }
 

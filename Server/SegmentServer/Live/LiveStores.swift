@@ -75,6 +75,8 @@ public final class LiveStores: Sendable {
     let registry: any CatalogStore
     let models: ServedModels
     public let limits: LiveLimits
+    /// Segments matched across versions, for telling model changes.
+    let identities: SegmentIdentities
     /// Bumped after each committed write of a store, so its watchers look again at once.
     private let changes = Mutex<[String: Int]>([:])
 
@@ -82,6 +84,7 @@ public final class LiveStores: Sendable {
         self.registry = registry
         self.models = models
         self.limits = limits
+        identities = SegmentIdentities(models: models)
     }
 
     // MARK: Time passing
@@ -98,43 +101,53 @@ public final class LiveStores: Sendable {
             return 0
         }
         let resolved = try await transactionsModel(try ModelReference(parsing: existing.follows))
-        let placed = try await registry.write { transaction -> Int in
-            guard var store = try await transaction.liveStore(name) else { return 0 }
-            Self.follow(resolved, in: &store)
-            let day = try await Self.day(
-                of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
-            var due: [LiveCustomerRecord]
-            if let cursor = store.rescanAfter {
-                due = try await transaction.liveCustomers(name, after: cursor, limit: limit)
-                store.rescanAfter = due.count < limit ? nil : due.last?.id
-            } else {
-                due = try await transaction.liveCustomersDue(name, day: day, limit: limit)
-            }
-            let part = LiveCustomerStore(
-                schema: store.schema,
-                customers: Dictionary(uniqueKeysWithValues: due.map { ($0.id, $0.state) }))
-            let segments = try part.segments(of: due.map(\.id), under: resolved.model, day: day)
-            var moves: [SegmentMove] = []
-            for i in due.indices {
-                let to = segments[due[i].id]
-                if due[i].segment != to {
-                    let cause: SegmentMove.Cause =
-                        due[i].version != store.version ? .modelChange : .timePassing
-                    moves.append(
-                        SegmentMove(
-                            customerID: due[i].id, from: due[i].segment, to: to, cause: cause,
-                            day: day))
+        let placed = try await withIdentities(of: name) { identities in
+            try await registry.write { transaction -> LiveAttempt<Int> in
+                guard var store = try await transaction.liveStore(name) else { return .done(0) }
+                Self.follow(resolved, in: &store)
+                let day = try await Self.day(
+                    of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
+                var due: [LiveCustomerRecord]
+                if let cursor = store.rescanAfter {
+                    due = try await transaction.liveCustomers(name, after: cursor, limit: limit)
+                    store.rescanAfter = due.count < limit ? nil : due.last?.id
+                } else {
+                    due = try await transaction.liveCustomersDue(name, day: day, limit: limit)
                 }
-                due[i].segment = to
-                due[i].version = store.version
-                due[i].evaluatedDay = day
+                let missing = identities.missing(due.map(\.version) + [store.version])
+                guard missing.isEmpty else { return .needs(missing) }
+                let part = LiveCustomerStore(
+                    schema: store.schema,
+                    customers: Dictionary(uniqueKeysWithValues: due.map { ($0.id, $0.state) }))
+                let segments = try part.segments(
+                    of: due.map(\.id), under: resolved.model, day: day)
+                var moves: [PendingMove] = []
+                for i in due.indices {
+                    let to = segments[due[i].id]
+                    if identities.moved(
+                        from: due[i].segment, fromVersion: due[i].version, to: to,
+                        toVersion: store.version)
+                    {
+                        let cause: SegmentMove.Cause =
+                            due[i].version != store.version ? .modelChange : .timePassing
+                        moves.append(
+                            PendingMove(
+                                move: SegmentMove(
+                                    customerID: due[i].id, from: due[i].segment, to: to,
+                                    cause: cause, day: day),
+                                fromVersion: due[i].version))
+                    }
+                    due[i].segment = to
+                    due[i].version = store.version
+                    due[i].evaluatedDay = day
+                }
+                // Many to a statement, the state's bytes as they were read.
+                try await transaction.saveLiveCustomers(name, due)
+                store.nextSequence = try await transaction.appendLiveMoves(
+                    name, moves, version: store.version, from: store.nextSequence)
+                try await transaction.saveLiveStore(store)
+                return .done(due.count)
             }
-            // Many to a statement, the state's bytes as they were read.
-            try await transaction.saveLiveCustomers(name, due)
-            store.nextSequence = try await transaction.appendLiveMoves(
-                name, moves, version: store.version, from: store.nextSequence)
-            try await transaction.saveLiveStore(store)
-            return due.count
         }
         if placed > 0 { changed(name) }
         return placed
@@ -168,14 +181,7 @@ public final class LiveStores: Sendable {
         }
         let part = LiveCustomerStore(schema: store.schema, customers: [id: record.state])
         let features = part.features(of: id, snapshotDay: day)
-        let assignment = try features.map { row in
-            let columns = resolved.model.pipeline.features
-            let values = try CustomerFeatures(
-                customerIDs: [id], names: part.featureNames,
-                values: Matrix(rows: 1, columns: row.count, values: row)
-            ).selecting(features: columns)
-            return try resolved.model.score(customerIDs: [id], columns: columns, values: values)[0]
-        }
+        let assignment = try part.assignment(of: id, under: resolved.model, day: day)
         return LiveCustomerView(
             record: record, model: resolved, day: day, featureNames: part.featureNames,
             features: features, assignment: assignment)

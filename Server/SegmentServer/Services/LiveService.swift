@@ -143,26 +143,27 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
 }
 
 /// Segment names by version, looked up once per version a feed names.
+/// Segment names and stable ids by version, read once per version for a watch.
 private struct SegmentNames {
     let models: ServedModels
     let model: String
-    var byVersion: [Int: [Int: String]] = [:]
+    var byVersion: [Int: [Int: Segment]] = [:]
 
     init(models: ServedModels, model: String) {
         self.models = models
         self.model = model
     }
 
-    mutating func name(_ segment: Int?, version: Int) async -> String {
-        guard let segment else { return "" }
+    mutating func segment(_ id: Int?, version: Int) async -> Segment? {
+        guard let id else { return nil }
         if byVersion[version] == nil {
             let resolved = try? await models.resolve(
                 ModelReference(name: model, selector: .version(version)))
             byVersion[version] = Dictionary(
-                (resolved?.model.segments ?? []).map { ($0.id, $0.name) },
+                (resolved?.model.segments ?? []).map { ($0.id, $0) },
                 uniquingKeysWith: { first, _ in first })
         }
-        return byVersion[version]?[segment] ?? ""
+        return byVersion[version]?[id]
     }
 }
 
@@ -221,10 +222,15 @@ extension LiveMoveRecord {
         var change = Segmentation_V1_SegmentChange()
         change.sequence = sequence
         change.customerID = move.customerID
+        let from = await names.segment(move.from, version: fromVersion)
+        let to = await names.segment(move.to, version: version)
         change.fromSegmentID = Int32(move.from ?? -1)
-        change.fromSegmentName = await names.name(move.from, version: version)
+        change.fromSegmentName = from?.name ?? ""
+        change.fromStableID = Int32(from?.stableIDOrDefault ?? 0)
+        change.fromModelVersion = Int32(fromVersion)
         change.toSegmentID = Int32(move.to ?? -1)
-        change.toSegmentName = await names.name(move.to, version: version)
+        change.toSegmentName = to?.name ?? ""
+        change.toStableID = Int32(to?.stableIDOrDefault ?? 0)
         change.cause =
             switch move.cause {
             case .transaction: .transaction

@@ -11,8 +11,10 @@ public struct CustomerState: Sendable, Equatable {
     public internal(set) var refunded = 0.0
     /// Distinct purchase invoices (frequency when the input has invoices).
     public internal(set) var invoices: Set<String> = []
-    /// Distinct purchase days (frequency when it has none).
-    public internal(set) var purchaseDays: Set<Int> = []
+    /// What was bought on each purchase day (not netted: cancellations are `refunded`). Its days
+    /// are the distinct purchase days (frequency without invoices); with the spend they give the
+    /// customer-value model's purchase summary. NaN: unknown (a state stored before it was kept).
+    public internal(set) var daySpend: [Int: Double] = [:]
     public internal(set) var products: Set<String> = []
     /// How many lines had each quantity (the usual quantity is the most frequent).
     public internal(set) var quantityCounts: [Double: Int] = [:]
@@ -47,7 +49,7 @@ public struct CustomerState: Sendable, Equatable {
         lastDay = max(lastDay ?? day, day)
         spend += amount
         if let invoice { invoices.insert(invoice) }
-        purchaseDays.insert(day)
+        daySpend[day, default: 0] += amount
         if let product { products.insert(product) }
         quantityCounts[quantity, default: 0] += 1
         return true
@@ -65,7 +67,7 @@ public struct CustomerState: Sendable, Equatable {
     /// nil without a purchase or without net spend.
     public func features(snapshotDay: Int, countsInvoices: Bool) -> [Double]? {
         guard let firstDay, let lastDay, hasFeatures else { return nil }
-        let frequency = countsInvoices ? invoices.count : purchaseDays.count
+        let frequency = countsInvoices ? invoices.count : daySpend.count
         // The most frequent quantity; ties go to the smallest, as in batch.
         let usual =
             quantityCounts.max {
@@ -76,5 +78,23 @@ public struct CustomerState: Sendable, Equatable {
             netSpend / Double(frequency), Double(snapshotDay - firstDay), Double(products.count),
             usual,
         ]
+    }
+
+    /// The purchase summary the customer-value model takes, as `PurchaseHistories` gives it
+    /// from the same lines: repeat purchase days, days from the first purchase to the last and
+    /// to `snapshotDay`, the mean spend of a repeat day, each day's spend scaled by the share
+    /// refunds left of the total. nil without a purchase, or when the spend of a day is unknown.
+    public func purchaseSummary(snapshotDay: Int) -> PurchaseSummary? {
+        guard let firstDay, let lastDay, daySpend.values.allSatisfy(\.isFinite) else {
+            return nil
+        }
+        let days = daySpend.keys.sorted()
+        let repeats = days.count - 1
+        let netShare = spend > 0 ? max(0, spend - refunded) / spend : 0
+        let repeatSpend = days.dropFirst().reduce(0) { $0 + daySpend[$1]! * netShare }
+        return PurchaseSummary(
+            frequency: repeats, recency: Double(lastDay - firstDay),
+            age: Double(max(snapshotDay - firstDay, lastDay - firstDay)),
+            monetary: repeats > 0 ? repeatSpend / Double(repeats) : 0)
     }
 }

@@ -67,3 +67,35 @@ extension LiveCustomerStore {
             uniqueKeysWithValues: zip(scored, scores.segmentIDs.lazy.map { Int($0) }))
     }
 }
+
+extension LiveCustomerStore {
+    /// One customer placed by `model` as of `day`, as `SegmentationModel.score` places them from
+    /// their transactions: segment, explanation, atypical facts, and, when the model has a
+    /// customer-value model, their value figures (`options.value`'s horizons). nil without
+    /// features.
+    public func assignment(
+        of id: String, under model: SegmentationModel, day: Int, options: ScoreOptions = .init()
+    ) throws -> Assignment? {
+        guard let state = customers[id], let row = features(of: state, snapshotDay: day) else {
+            return nil
+        }
+        guard model.kind == .transactions else {
+            throw ModelError.wrongKind(expected: model.kind, found: .transactions)
+        }
+        var columns = model.pipeline.features
+        var values = try CustomerFeatures(
+            customerIDs: [id], names: featureNames,
+            values: Matrix(rows: 1, columns: row.count, values: row)
+        ).selecting(features: columns).values
+        if model.customerValue?.model != nil, let summary = state.purchaseSummary(snapshotDay: day)
+        {
+            columns += PurchaseSummary.columnNames
+            values += [
+                Double(summary.frequency), summary.recency, summary.age, summary.monetary,
+            ]
+        }
+        return try model.score(
+            customerIDs: [id], columns: columns,
+            values: Matrix(rows: 1, columns: columns.count, values: values), options: options)[0]
+    }
+}

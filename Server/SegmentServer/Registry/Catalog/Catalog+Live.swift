@@ -47,8 +47,17 @@ public struct LiveCustomerRecord: Sendable {
 public struct LiveMoveRecord: Sendable, Equatable {
     public var sequence: Int64
     public var move: SegmentMove
+    /// The version `move.to` is a segment of.
     public var version: Int
+    /// The version `move.from` is a segment of (an earlier one after a model change).
+    public var fromVersion: Int
     public var at: Date
+}
+
+/// A move about to be recorded, with the version its from-segment is a segment of.
+struct PendingMove: Sendable {
+    var move: SegmentMove
+    var fromVersion: Int
 }
 
 extension CatalogTransaction {
@@ -178,25 +187,26 @@ extension CatalogTransaction {
 
     /// Appends moves from `first` on; returns the next free position.
     func appendLiveMoves(
-        _ model: String, _ moves: [SegmentMove], version: Int, from first: Int64
+        _ model: String, _ moves: [PendingMove], version: Int, from first: Int64
     ) async throws -> Int64 {
         let at = Date().timeIntervalSince1970
         var sequence = first
         for chunk in moves.chunked(200) {
-            let marks = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count)
+            let marks = Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count)
                 .joined(separator: ", ")
             var arguments: [any StatementArgument] = []
-            for move in chunk {
+            for pending in chunk {
+                let move = pending.move
                 arguments +=
                     [
                         model, sequence, move.customerID, move.from, move.to, move.cause.rawValue,
-                        move.day, version, at,
+                        move.day, version, pending.fromVersion, at,
                     ] as [any StatementArgument]
                 sequence += 1
             }
             _ = try await rows(
                 """
-                INSERT INTO live_moves (model, sequence, customer_id, from_segment, to_segment, cause, day, version, at)
+                INSERT INTO live_moves (model, sequence, customer_id, from_segment, to_segment, cause, day, version, from_version, at)
                 VALUES \(marks)
                 """, arguments)
         }
@@ -251,7 +261,7 @@ extension CatalogStore {
             // never as moves silently missing.
             let moves = try await transaction.rows(
                 """
-                SELECT sequence, customer_id, from_segment, to_segment, cause, day, version, at
+                SELECT sequence, customer_id, from_segment, to_segment, cause, day, version, from_version, at
                 FROM live_moves WHERE model = ? AND sequence > ? ORDER BY sequence LIMIT ?
                 """, model, sequence, limit
             ).map(LiveMoveRecord.init(row:))
@@ -316,7 +326,10 @@ extension LiveMoveRecord {
             move: SegmentMove(
                 customerID: try row.text("customer_id"), from: try row.optionalInt("from_segment"),
                 to: try row.optionalInt("to_segment"), cause: cause, day: try row.int("day")),
-            version: try row.int("version"), at: try row.date("at"))
+            version: try row.int("version"),
+            // Moves recorded before migration 8 were all within one version.
+            fromVersion: try row.optionalInt("from_version") ?? row.int("version"),
+            at: try row.date("at"))
     }
 }
 

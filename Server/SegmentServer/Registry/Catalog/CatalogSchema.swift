@@ -124,6 +124,13 @@ public enum CatalogSchema {
                 """,
                 "CREATE INDEX live_moves_by_time ON live_moves(at)",
             ]),
+        Migration(
+            version: 8, name: "live move versions",
+            statements: [
+                // The version a move's from-segment is a segment of: after a model change, an
+                // earlier one than the move's own (NULL in older rows: the same).
+                "ALTER TABLE live_moves ADD COLUMN from_version INTEGER"
+            ]),
     ]
 
     static var newest: Int { migrations.last!.version }

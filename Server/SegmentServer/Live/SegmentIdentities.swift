@@ -1,0 +1,78 @@
+import SegmentationEngine
+import Synchronization
+
+/// The stable ids of a model's segments, version by version (`Segment.stableIDOrDefault`: the
+/// matching segment of a later version keeps it, as `models diff` matches them). A customer
+/// placed under another version moved only when their segment's stable id changed; within one
+/// version, when its index did. Versions never change once trained, so what is learnt is kept;
+/// a version that cannot be read (deleted, damaged) is known with no segments, and every
+/// customer placed under it is told as a move.
+final class SegmentIdentities: Sendable {
+    typealias Versions = [Int: [Int: Int]]
+
+    private let models: ServedModels
+    private let known = Mutex<[String: Versions]>([:])
+
+    init(models: ServedModels) { self.models = models }
+
+    /// What is known of `model`'s versions (a copy, for use inside a transaction).
+    func versions(of model: String) -> Versions {
+        known.withLock { $0[model] ?? [:] }
+    }
+
+    /// Reads the versions' segments (outside any transaction: decoding a model may read the
+    /// registry).
+    func learn(_ model: String, versions: Set<Int>) async {
+        for version in versions.subtracting(self.versions(of: model).keys) {
+            let segments = try? await models.resolve(
+                ModelReference(name: model, selector: .version(version))
+            ).model.segments
+            let stable = Dictionary(
+                (segments ?? []).map { ($0.id, $0.stableIDOrDefault) },
+                uniquingKeysWith: { first, _ in first })
+            known.withLock { $0[model, default: [:]][version] = stable }
+        }
+    }
+}
+
+extension SegmentIdentities.Versions {
+    /// The versions among `needed` not known yet.
+    func missing(_ needed: some Sequence<Int>) -> Set<Int> {
+        Set(needed).subtracting(keys)
+    }
+
+    /// Whether a customer placed in `from` under `fromVersion` and now in `to` under `toVersion`
+    /// moved (nil: no segment).
+    func moved(from: Int?, fromVersion: Int, to: Int?, toVersion: Int) -> Bool {
+        guard fromVersion != toVersion, let from, let to else { return from != to }
+        guard let before = self[fromVersion]?[from], let after = self[toVersion]?[to] else {
+            return true
+        }
+        return before != after
+    }
+}
+
+/// A write that found versions it must learn first: its transaction wrote nothing, and is
+/// tried again once they are known.
+enum LiveAttempt<T: Sendable>: Sendable {
+    case done(T)
+    case needs(Set<Int>)
+}
+
+extension LiveStores {
+    /// Runs `attempt` (one write transaction) until it knows every version it meets; a few
+    /// tries, since a version is learnt for good.
+    func withIdentities<T: Sendable>(
+        of model: String,
+        _ attempt: (SegmentIdentities.Versions) async throws -> LiveAttempt<T>
+    ) async throws -> T {
+        for _ in 0..<4 {
+            switch try await attempt(identities.versions(of: model)) {
+            case .done(let result): return result
+            case .needs(let versions): await identities.learn(model, versions: versions)
+            }
+        }
+        throw RegistryError.storage(
+            "the live store of \(model) kept meeting model versions it could not read")
+    }
+}
