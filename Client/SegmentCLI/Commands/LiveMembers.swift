@@ -7,7 +7,7 @@ extension Live {
         static let configuration = CommandConfiguration(
             abstract: "List the customers in a segment of a live store now, with their features.",
             discussion:
-                "Every page is fetched; --file writes CSV (customer_id, the features, evaluated_date) to a file."
+                "--file writes every member as CSV (customer_id, the features, evaluated_date), page by page, whole or not at all; -o csv prints the same, -o json prints each page; the table shows the first 5,000."
         )
         @Option(help: "Model name (the store's ref).") var model: String
         @Option(help: "Segment id (models show lists them).") var segment: Int32
@@ -21,8 +21,11 @@ extension Live {
         func run() async throws {
             let (model, segment, file) = (model, segment, outputFile)
             try await server.call { services, format in
-                var names: [String] = []
-                var rows: [[String]] = []
+                // CSV (a file, or -o csv) is written page by page: an audience of millions is
+                // never held whole. A table is for people: one page of up to 5,000.
+                let sink = file != nil || format == .csv ? try CSVSink(path: file) : nil
+                let streams = sink != nil || format == .json
+                var count = 0
                 var token = ""
                 var response = Segmentation_V1_ListSegmentMembersResponse()
                 repeat {
@@ -33,38 +36,41 @@ extension Live {
                             $0.pageSize = 5_000
                             $0.pageToken = token
                         })
-                    names = response.featureNames
-                    // Exact values for files and scripts, rounded for people.
-                    let number =
-                        format == .table && file == nil ? { Output.number($0) } : Output.raw
-                    rows += response.members.map {
-                        [$0.customerID] + $0.features.map(number) + [$0.evaluatedDate]
+                    if let sink {
+                        if count == 0 {
+                            try sink.write(
+                                ["customer_id"] + response.featureNames + ["evaluated_date"])
+                        }
+                        for member in response.members {
+                            try sink.write(
+                                [member.customerID] + member.features.map(Output.raw)
+                                    + [member.evaluatedDate])
+                        }
+                    } else if format == .json {
+                        Output.print(try Output.json(response))
+                    } else {
+                        Output.print(Self.table(response))
                     }
-                    token = response.nextPageToken
+                    count += response.members.count
+                    token = streams ? response.nextPageToken : ""
                 } while !token.isEmpty
-                let header = ["customer_id"] + names + ["evaluated_date"]
+                try sink?.close()
                 if let file {
-                    let text = Output.csv(header, rows) + "\n"
-                    do {
-                        try Data(text.utf8).write(to: URL(fileURLWithPath: file))
-                    } catch {
-                        throw CLIError.invalidInput(
-                            "cannot write \(file): \(error.localizedDescription)")
-                    }
                     Output.print(
-                        "\(rows.count) customers of segment \(segment) (model version \(response.modelVersion), as of \(response.storeDate)) written to \(file)"
+                        "\(count) customers of segment \(segment) (model version \(response.modelVersion), as of \(response.storeDate)) written to \(file)"
                     )
-                    return
-                }
-                switch format {
-                case .json:
-                    response.members = []
-                    Output.print(try Output.json(response))
-                    Output.print(Output.csv(header, rows))
-                case .csv: Output.print(Output.csv(header, rows))
-                case .table: Output.print(Output.table(header, rows))
+                } else if format == .table, !response.nextPageToken.isEmpty {
+                    Output.print("(the first \(count) customers: -o csv or --file for all)")
                 }
             }
+        }
+
+        static func table(_ page: Segmentation_V1_ListSegmentMembersResponse) -> String {
+            Output.table(
+                ["customer_id"] + page.featureNames + ["evaluated_date"],
+                page.members.map {
+                    [$0.customerID] + $0.features.map { Output.number($0) } + [$0.evaluatedDate]
+                })
         }
     }
 }

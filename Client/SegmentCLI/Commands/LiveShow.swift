@@ -5,7 +5,8 @@ import SegmentationAPI
 extension Live {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show one customer of a live store: features, segment and why.")
+            abstract:
+                "Show one customer of a live store: features, segment and why, customer value.")
         @Argument(help: "Customer id.") var id: String
         @Option(
             help: "Model name, or NAME@ref to place the customer under another version or alias.")
@@ -53,6 +54,20 @@ extension Live {
                     ])
                 }
                 for fact in customer.score.atypical { rows.append(["atypical", fact]) }
+            }
+            if customer.score.hasValue {
+                let value = customer.score.value
+                rows.append(["P(alive)", Output.number(value.pAlive, digits: 2)])
+                rows.append([
+                    "purchases in \(value.purchaseHorizonDays)d",
+                    Output.number(value.expectedPurchases, digits: 2),
+                ])
+                if value.hasSpend {
+                    rows.append([
+                        "value in \(value.valueHorizonDays)d",
+                        Output.number(value.spend.lifetimeValue, digits: 2),
+                    ])
+                }
             }
             return format == .csv ? Output.csv(["item", "value"], rows) : Output.pairs(rows)
         }
