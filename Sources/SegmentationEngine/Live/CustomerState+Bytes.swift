@@ -9,7 +9,7 @@ extension CustomerState {
 
     public func encoded() -> Data {
         var out = ByteWriter()
-        out.data.reserveCapacity(
+        out.reserve(
             64 + lines.count * 16 + daySpend.count * 16 + quantityCounts.count * 16
                 + invoices.count * 16 + products.count * 16)
         out.byte(Self.formatVersion)
@@ -17,15 +17,15 @@ extension CustomerState {
         out.int(lastDay ?? Int.min)
         out.double(spend)
         out.double(refunded)
-        out.strings(invoices.sorted())
+        out.strings(invoices)
         out.int(daySpend.count)
-        for (day, spend) in daySpend.sorted(by: { $0.key < $1.key }) {
+        for (day, spend) in daySpend {
             out.int(day)
             out.double(spend)
         }
-        out.strings(products.sorted())
+        out.strings(products)
         out.int(quantityCounts.count)
-        for (quantity, count) in quantityCounts.sorted(by: { $0.key < $1.key }) {
+        for (quantity, count) in quantityCounts {
             out.double(quantity)
             out.int(count)
         }
@@ -74,56 +74,55 @@ public struct CustomerStateDecodingError: Error, CustomStringConvertible {
     public var description: String { "a stored customer state does not decode: \(reason)" }
 }
 
+/// Appends to a byte array: a state is encoded on every change of its customer, and a long-
+/// standing customer's thousands of fingerprints made Data's per-call checks the slow part.
 private struct ByteWriter {
-    var data = Data()
+    var bytes: [UInt8] = []
 
-    mutating func byte(_ value: UInt8) { data.append(value) }
+    var data: Data { Data(bytes) }
+
+    mutating func reserve(_ count: Int) { bytes.reserveCapacity(count) }
+    mutating func byte(_ value: UInt8) { bytes.append(value) }
     mutating func uint64(_ value: UInt64) {
-        withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
     mutating func int(_ value: Int) { uint64(UInt64(bitPattern: Int64(value))) }
     mutating func double(_ value: Double) { uint64(value.bitPattern) }
-    mutating func strings(_ values: [String]) {
+    mutating func strings(_ values: some Collection<String>) {
         int(values.count)
         for value in values {
-            let utf8 = Array(value.utf8)
-            int(utf8.count)
-            data.append(contentsOf: utf8)
+            int(value.utf8.count)
+            bytes.append(contentsOf: value.utf8)
         }
     }
 }
 
+/// Reads a copy of the bytes in place (no slice per value).
 private struct ByteReader {
-    let data: Data
-    var offset: Data.Index
+    let bytes: [UInt8]
+    var offset = 0
 
-    init(_ data: Data) {
-        self.data = data
-        offset = data.startIndex
-    }
+    init(_ data: Data) { bytes = [UInt8](data) }
 
-    var isAtEnd: Bool { offset == data.endIndex }
+    var isAtEnd: Bool { offset == bytes.count }
 
-    private mutating func take(_ count: Int) throws -> Data {
-        guard count >= 0, data.endIndex - offset >= count else {
+    private func need(_ count: Int) throws {
+        guard count >= 0, bytes.count - offset >= count else {
             throw CustomerStateDecodingError(reason: "cut short")
         }
-        defer { offset += count }
-        return data[offset..<(offset + count)]
     }
 
-    mutating func byte() throws -> UInt8 { try take(1).first! }
-    /// Read in place: most of a long-standing customer's bytes are line fingerprints, and
-    /// copying each eight bytes out first made decoding the slow part of an ingest.
+    mutating func byte() throws -> UInt8 {
+        try need(1)
+        defer { offset += 1 }
+        return bytes[offset]
+    }
     mutating func uint64() throws -> UInt64 {
-        guard data.endIndex - offset >= 8 else {
-            throw CustomerStateDecodingError(reason: "cut short")
-        }
-        let at = offset - data.startIndex
+        try need(8)
         defer { offset += 8 }
         return UInt64(
-            littleEndian: data.withUnsafeBytes {
-                $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            littleEndian: bytes.withUnsafeBytes {
+                $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             })
     }
     mutating func int() throws -> Int { Int(Int64(bitPattern: try uint64())) }
@@ -132,14 +131,20 @@ private struct ByteReader {
     /// make the reader reserve gigabytes).
     mutating func count() throws -> Int {
         let value = try int()
-        guard value >= 0, value <= data.endIndex - offset else {
+        guard value >= 0, value <= bytes.count - offset else {
             throw CustomerStateDecodingError(reason: "count out of range")
         }
         return value
     }
     mutating func strings() throws -> [String] {
         try (0..<count()).map { _ in
-            String(decoding: try take(try count()), as: UTF8.self)
+            let length = try count()
+            defer { offset += length }
+            return bytes.withUnsafeBufferPointer {
+                String(
+                    decoding: UnsafeBufferPointer(rebasing: $0[offset..<(offset + length)]),
+                    as: UTF8.self)
+            }
         }
     }
 }
