@@ -58,6 +58,7 @@ system() {
   .build/debug/segment-bench --smoke
   SMOKE=1 CONFIG=debug bash bench/serve.sh
   SMOKE=1 CONFIG=debug bash bench/soak.sh
+  SMOKE=1 CONFIG=debug bash bench/live.sh
   # Last: it links the binaries again with the Swift runtime inside (scripts/package.sh).
   bash scripts/test-package.sh
 }

@@ -38,6 +38,19 @@ public enum Segmentation_V1_LiveSegmentationService: Sendable {
                 type: .clientStreaming
             )
         }
+        /// Namespace for "RecordTransactions" metadata.
+        public enum RecordTransactions: Sendable {
+            /// Request type for "RecordTransactions".
+            public typealias Input = Segmentation_V1_IngestTransactionsRequest
+            /// Response type for "RecordTransactions".
+            public typealias Output = Segmentation_V1_RecordTransactionsResponse
+            /// Descriptor for "RecordTransactions".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "segmentation.v1.LiveSegmentationService"),
+                method: "RecordTransactions",
+                type: .unary
+            )
+        }
         /// Namespace for "GetCustomer" metadata.
         public enum GetCustomer: Sendable {
             /// Request type for "GetCustomer".
@@ -80,6 +93,7 @@ public enum Segmentation_V1_LiveSegmentationService: Sendable {
         /// Descriptors for all methods in the "segmentation.v1.LiveSegmentationService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             IngestTransactions.descriptor,
+            RecordTransactions.descriptor,
             GetCustomer.descriptor,
             ListSegmentMembers.descriptor,
             WatchSegmentChanges.descriptor
@@ -133,6 +147,27 @@ extension Segmentation_V1_LiveSegmentationService {
             request: GRPCCore.StreamingServerRequest<Segmentation_V1_IngestTransactionsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_IngestTransactionsResponse>
+
+        /// Handle the "RecordTransactions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One batch in one call, for a service that records each purchase as it happens: applied as
+        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+        /// > answered once committed, with the segment each customer it changed is in now. The request
+        /// > names the model (and, for a new store, the clock) itself.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Segmentation_V1_IngestTransactionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Segmentation_V1_RecordTransactionsResponse` messages.
+        func recordTransactions(
+            request: GRPCCore.StreamingServerRequest<Segmentation_V1_IngestTransactionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_RecordTransactionsResponse>
 
         /// Handle the "GetCustomer" method.
         ///
@@ -227,6 +262,27 @@ extension Segmentation_V1_LiveSegmentationService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_IngestTransactionsResponse>
 
+        /// Handle the "RecordTransactions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One batch in one call, for a service that records each purchase as it happens: applied as
+        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+        /// > answered once committed, with the segment each customer it changed is in now. The request
+        /// > names the model (and, for a new store, the clock) itself.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Segmentation_V1_RecordTransactionsResponse` message.
+        func recordTransactions(
+            request: GRPCCore.ServerRequest<Segmentation_V1_IngestTransactionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_RecordTransactionsResponse>
+
         /// Handle the "GetCustomer" method.
         ///
         /// > Source IDL Documentation:
@@ -318,6 +374,27 @@ extension Segmentation_V1_LiveSegmentationService {
             context: GRPCCore.ServerContext
         ) async throws -> Segmentation_V1_IngestTransactionsResponse
 
+        /// Handle the "RecordTransactions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One batch in one call, for a service that records each purchase as it happens: applied as
+        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+        /// > answered once committed, with the segment each customer it changed is in now. The request
+        /// > names the model (and, for a new store, the clock) itself.
+        ///
+        /// - Parameters:
+        ///   - request: A `Segmentation_V1_IngestTransactionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Segmentation_V1_RecordTransactionsResponse` to respond with.
+        func recordTransactions(
+            request: Segmentation_V1_IngestTransactionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Segmentation_V1_RecordTransactionsResponse
+
         /// Handle the "GetCustomer" method.
         ///
         /// > Source IDL Documentation:
@@ -396,6 +473,17 @@ extension Segmentation_V1_LiveSegmentationService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Segmentation_V1_LiveSegmentationService.Method.RecordTransactions.descriptor,
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_IngestTransactionsRequest>(),
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_RecordTransactionsResponse>(),
+            handler: { request, context in
+                try await self.recordTransactions(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Segmentation_V1_LiveSegmentationService.Method.GetCustomer.descriptor,
             deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_GetCustomerRequest>(),
             serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_LiveCustomer>(),
@@ -445,6 +533,17 @@ extension Segmentation_V1_LiveSegmentationService.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func recordTransactions(
+        request: GRPCCore.StreamingServerRequest<Segmentation_V1_IngestTransactionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Segmentation_V1_RecordTransactionsResponse> {
+        let response = try await self.recordTransactions(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func getCustomer(
         request: GRPCCore.StreamingServerRequest<Segmentation_V1_GetCustomerRequest>,
         context: GRPCCore.ServerContext
@@ -489,6 +588,19 @@ extension Segmentation_V1_LiveSegmentationService.SimpleServiceProtocol {
         return GRPCCore.ServerResponse<Segmentation_V1_IngestTransactionsResponse>(
             message: try await self.ingestTransactions(
                 request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func recordTransactions(
+        request: GRPCCore.ServerRequest<Segmentation_V1_IngestTransactionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Segmentation_V1_RecordTransactionsResponse> {
+        return GRPCCore.ServerResponse<Segmentation_V1_RecordTransactionsResponse>(
+            message: try await self.recordTransactions(
+                request: request.message,
                 context: context
             ),
             metadata: [:]
@@ -576,6 +688,32 @@ extension Segmentation_V1_LiveSegmentationService {
             deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_IngestTransactionsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_IngestTransactionsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RecordTransactions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One batch in one call, for a service that records each purchase as it happens: applied as
+        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+        /// > answered once committed, with the segment each customer it changed is in now. The request
+        /// > names the model (and, for a new store, the clock) itself.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_IngestTransactionsRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_RecordTransactionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func recordTransactions<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_IngestTransactionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_IngestTransactionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_RecordTransactionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_RecordTransactionsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetCustomer" method.
@@ -703,6 +841,43 @@ extension Segmentation_V1_LiveSegmentationService {
             try await self.client.clientStreaming(
                 request: request,
                 descriptor: Segmentation_V1_LiveSegmentationService.Method.IngestTransactions.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RecordTransactions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One batch in one call, for a service that records each purchase as it happens: applied as
+        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+        /// > answered once committed, with the segment each customer it changed is in now. The request
+        /// > names the model (and, for a new store, the clock) itself.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
+        ///   - serializer: A serializer for `Segmentation_V1_IngestTransactionsRequest` messages.
+        ///   - deserializer: A deserializer for `Segmentation_V1_RecordTransactionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func recordTransactions<Result>(
+            request: GRPCCore.ClientRequest<Segmentation_V1_IngestTransactionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Segmentation_V1_IngestTransactionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Segmentation_V1_RecordTransactionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_RecordTransactionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Segmentation_V1_LiveSegmentationService.Method.RecordTransactions.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -856,6 +1031,38 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
         )
     }
 
+    /// Call the "RecordTransactions" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One batch in one call, for a service that records each purchase as it happens: applied as
+    /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+    /// > answered once committed, with the segment each customer it changed is in now. The request
+    /// > names the model (and, for a new store, the clock) itself.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordTransactions<Result>(
+        request: GRPCCore.ClientRequest<Segmentation_V1_IngestTransactionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_RecordTransactionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.recordTransactions(
+            request: request,
+            serializer: SegmentationCodec.ProtobufSerializer<Segmentation_V1_IngestTransactionsRequest>(),
+            deserializer: SegmentationCodec.ProtobufDeserializer<Segmentation_V1_RecordTransactionsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "GetCustomer" method.
     ///
     /// > Source IDL Documentation:
@@ -985,6 +1192,42 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
             producer: producer
         )
         return try await self.ingestTransactions(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RecordTransactions" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One batch in one call, for a service that records each purchase as it happens: applied as
+    /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
+    /// > answered once committed, with the segment each customer it changed is in now. The request
+    /// > names the model (and, for a new store, the clock) itself.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func recordTransactions<Result>(
+        _ message: Segmentation_V1_IngestTransactionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Segmentation_V1_RecordTransactionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Segmentation_V1_IngestTransactionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.recordTransactions(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -183,6 +183,59 @@ public nonisolated struct Segmentation_V1_IngestTransactionsResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Segmentation_V1_RecordTransactionsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var result: Segmentation_V1_IngestBatchResult {
+    get {_result ?? Segmentation_V1_IngestBatchResult()}
+    set {_result = newValue}
+  }
+  /// Returns true if `result` has been explicitly set.
+  public var hasResult: Bool {self._result != nil}
+  /// Clears the value of `result`. Subsequent reads from it will return its default value.
+  public mutating func clearResult() {self._result = nil}
+
+  /// The position of the newest move once the batch was written (for WatchSegmentChanges).
+  public var lastSequence: Int64 = 0
+
+  public var storeDate: String = String()
+
+  public var storeCustomers: Int64 = 0
+
+  public var modelVersion: Int32 = 0
+
+  /// The customers the batch changed, in id order, each placed as of store_date.
+  public var customers: [Segmentation_V1_LivePlacement] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _result: Segmentation_V1_IngestBatchResult? = nil
+}
+
+public nonisolated struct Segmentation_V1_LivePlacement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var customerID: String = String()
+
+  /// -1: none (refunds outweigh purchases).
+  public var segmentID: Int32 = 0
+
+  public var segmentName: String = String()
+
+  /// Whether the batch moved them to this segment (a first purchase too).
+  public var moved: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Segmentation_V1_IngestBatchResult: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -541,6 +594,110 @@ nonisolated extension Segmentation_V1_IngestTransactionsResponse: SwiftProtobuf.
     if lhs.storeDate != rhs.storeDate {return false}
     if lhs.storeCustomers != rhs.storeCustomers {return false}
     if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_RecordTransactionsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecordTransactionsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}result\0\u{3}last_sequence\0\u{3}store_date\0\u{3}store_customers\0\u{3}model_version\0\u{1}customers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._result) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.lastSequence) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.storeDate) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.storeCustomers) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.modelVersion) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.customers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._result {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.lastSequence != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastSequence, fieldNumber: 2)
+    }
+    if !self.storeDate.isEmpty {
+      try visitor.visitSingularStringField(value: self.storeDate, fieldNumber: 3)
+    }
+    if self.storeCustomers != 0 {
+      try visitor.visitSingularInt64Field(value: self.storeCustomers, fieldNumber: 4)
+    }
+    if self.modelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.modelVersion, fieldNumber: 5)
+    }
+    if !self.customers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.customers, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_RecordTransactionsResponse, rhs: Segmentation_V1_RecordTransactionsResponse) -> Bool {
+    if lhs._result != rhs._result {return false}
+    if lhs.lastSequence != rhs.lastSequence {return false}
+    if lhs.storeDate != rhs.storeDate {return false}
+    if lhs.storeCustomers != rhs.storeCustomers {return false}
+    if lhs.modelVersion != rhs.modelVersion {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_LivePlacement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LivePlacement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}customer_id\0\u{3}segment_id\0\u{3}segment_name\0\u{1}moved\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.customerID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.segmentID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.segmentName) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.moved) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.customerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerID, fieldNumber: 1)
+    }
+    if self.segmentID != 0 {
+      try visitor.visitSingularInt32Field(value: self.segmentID, fieldNumber: 2)
+    }
+    if !self.segmentName.isEmpty {
+      try visitor.visitSingularStringField(value: self.segmentName, fieldNumber: 3)
+    }
+    if self.moved != false {
+      try visitor.visitSingularBoolField(value: self.moved, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_LivePlacement, rhs: Segmentation_V1_LivePlacement) -> Bool {
+    if lhs.customerID != rhs.customerID {return false}
+    if lhs.segmentID != rhs.segmentID {return false}
+    if lhs.segmentName != rhs.segmentName {return false}
+    if lhs.moved != rhs.moved {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -18,7 +18,7 @@ struct GatewayTests {
             type == "unary" && hosted.contains(String(method.split(separator: "/")[0]))
         }.keys.map { "/" + $0 }
         #expect(Set(GatewayMethod.all.keys) == Set(unary))
-        #expect(GatewayMethod.all.count == 22)
+        #expect(GatewayMethod.all.count == 23)
     }
 
     @Test(

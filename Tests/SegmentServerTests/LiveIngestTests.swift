@@ -1,4 +1,6 @@
 import Foundation
+import GRPCCore
+import SegmentationAPI
 import SegmentationEngine
 import Synchronization
 import Testing
@@ -108,6 +110,65 @@ struct LiveIngestTests {
             await #expect(throws: Broken.self) { try await queue.push(try await batch("5")) }
             queue.close()
             #expect(await queue.next() == nil)
+        }
+    }
+}
+
+extension LiveIngestTests {
+    @Test(
+        "RecordTransactions: one call records a purchase and answers with the customer's segment now (as GetCustomer places them), moved on a first purchase; the same line again changes nothing; a call without csv or model is refused"
+    )
+    func recordTransactions() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 13)
+        let day = TimestampParser.day(ofDate: "2012-01-01")!
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            func record(
+                _ rows: [(String, String, Int, Double)]
+            ) async throws
+                -> Segmentation_V1_RecordTransactionsResponse
+            {
+                try await services.live.recordTransactions(
+                    .with {
+                        $0.model = .init(text: "shop")
+                        $0.clock = .event
+                        $0.csv = .with { $0.data = Data(LiveServerTests.lines(rows).utf8) }
+                        $0.batchID = "one"
+                    })
+            }
+            let first = try await record([("1", "A", day, 80), ("2", "B", day, 5)])
+            #expect(first.result.batchID == "one" && first.result.purchasesApplied == 2)
+            #expect(first.customers.map(\.customerID) == ["A", "B"])
+            #expect(first.customers.allSatisfy { $0.moved && $0.segmentID >= 0 })
+            #expect(first.storeDate == TimestampParser.isoDate(day: day + 1))
+            for placed in first.customers {
+                let live = try await services.live.getCustomer(
+                    .with {
+                        $0.model = .init(text: "shop"); $0.customerID = placed.customerID
+                    })
+                #expect(live.score.segmentID == placed.segmentID)
+                #expect(live.score.segmentName == placed.segmentName && !placed.segmentName.isEmpty)
+            }
+            let again = try await record([("1", "A", day, 80)])
+            #expect(again.result.repeated == 1 && again.result.purchasesApplied == 0)
+            #expect(again.customers.isEmpty && again.lastSequence == first.lastSequence)
+            let later = try await record([("3", "A", day + 1, 90)])
+            #expect(later.customers.map(\.customerID) == ["A"])
+            #expect(later.customers[0].moved == (later.result.moves == 1))
+            let noCSV = await statusCode {
+                _ = try await services.live.recordTransactions(
+                    .with { $0.model = .init(text: "shop") })
+            }
+            #expect(noCSV == .invalidArgument)
+            let noModel = await statusCode {
+                _ = try await services.live.recordTransactions(
+                    .with { $0.csv = .with { $0.data = Data("a,b\n".utf8) } })
+            }
+            #expect(noModel == .invalidArgument)
         }
     }
 }

@@ -144,6 +144,9 @@ struct GatewayMethod: Sendable {
                 Training.CancelJob.descriptor, Training.CancelJob.Input.self,
                 Training.CancelJob.Output.self),
             .unary(
+                Live.RecordTransactions.descriptor, Live.RecordTransactions.Input.self,
+                Live.RecordTransactions.Output.self),
+            .unary(
                 Live.GetCustomer.descriptor, Live.GetCustomer.Input.self,
                 Live.GetCustomer.Output.self),
             .unary(

@@ -17,6 +17,17 @@ public struct IngestOutcome: Sendable {
     public var day: Int
     public var customers: Int
     public var version: Int
+    /// The customers the batch changed (last), with their segment now: only when asked for.
+    public var placed: [LivePlacement] = []
+}
+
+/// A customer an ingested batch changed, placed as of the store's day.
+public struct LivePlacement: Sendable, Equatable {
+    public var customerID: String
+    /// nil: none (refunds outweigh purchases).
+    public var segment: Int?
+    /// Whether the batch moved them (a first purchase too).
+    public var moved: Bool
 }
 
 /// A batch read and cleaned by the model's rules, checked before any write.
@@ -38,7 +49,7 @@ extension LiveStores {
     /// once every batch sent is committed; when `batches` throws, the batches sent before are
     /// committed first.
     public func ingest(
-        into reference: ModelReference, clock: LiveClock?,
+        into reference: ModelReference, clock: LiveClock?, placing: Bool = false,
         batches: (_ send: (_ batchID: String, _ csv: Data) async throws -> Void) async throws ->
             Void
     ) async throws -> [IngestOutcome] {
@@ -50,7 +61,9 @@ extension LiveStores {
             maximumWaitingRows: limits.maximumBatchRows, schema: existing?.schema)
         return try await withThrowingTaskGroup(of: [IngestOutcome].self) { group in
             group.addTask {
-                try await self.write(queue, into: reference.name, following: follows, clock: clock)
+                try await self.write(
+                    queue, into: reference.name, following: follows, clock: clock,
+                    placing: placing)
             }
             do {
                 try await batches { batchID, csv in
@@ -88,12 +101,13 @@ extension LiveStores {
     /// Commits the queue's batches, a group at a time, until it is closed and empty.
     private func write(
         _ queue: IngestQueue, into name: String, following follows: ModelReference,
-        clock: LiveClock?
+        clock: LiveClock?, placing: Bool
     ) async throws -> [IngestOutcome] {
         var outcomes: [IngestOutcome] = []
         while let group = await queue.next() {
             do {
-                outcomes += try await commit(group, into: name, following: follows, clock: clock)
+                outcomes += try await commit(
+                    group, into: name, following: follows, clock: clock, placing: placing)
                 changed(name)
             } catch {
                 queue.fail(error)
@@ -108,7 +122,7 @@ extension LiveStores {
     /// customers and their moves.
     func commit(
         _ batches: [PreparedBatch], into name: String, following follows: ModelReference,
-        clock: LiveClock?
+        clock: LiveClock?, placing: Bool = false
     ) async throws -> [IngestOutcome] {
         let resolved = try await transactionsModel(follows)
         let limits = self.limits
@@ -120,7 +134,7 @@ extension LiveStores {
                 Self.follow(resolved, in: &store)
                 let outcomes = try await Self.apply(
                     batches, to: &store, with: resolved, identities: identities, limits: limits,
-                    in: transaction)
+                    placing: placing, in: transaction)
                 if case .done = outcomes { try await transaction.saveLiveStore(store) }
                 return outcomes
             }
@@ -158,7 +172,7 @@ extension LiveStores {
     private static func apply(
         _ batches: [PreparedBatch], to store: inout LiveStoreRecord,
         with resolved: ServedModels.Resolved, identities: SegmentIdentities.Versions,
-        limits: LiveLimits, in transaction: any CatalogTransaction
+        limits: LiveLimits, placing: Bool, in transaction: any CatalogTransaction
     ) async throws -> LiveAttempt<[IngestOutcome]> {
         var named = Set<String>()
         for batch in batches {
@@ -207,10 +221,14 @@ extension LiveStores {
         for id in changed {
             let to = segments[id]
             let fromVersion = loaded[id]?.version ?? store.version
-            if identities.moved(
+            let moved = identities.moved(
                 from: loaded[id]?.segment, fromVersion: fromVersion, to: to,
                 toVersion: store.version)
-            {
+            if placing {
+                outcomes[lastChange[id]!].placed.append(
+                    LivePlacement(customerID: id, segment: to, moved: moved))
+            }
+            if moved {
                 moves.append(
                     PendingMove(
                         move: SegmentMove(

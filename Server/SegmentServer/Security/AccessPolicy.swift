@@ -60,7 +60,8 @@ enum AccessPolicy {
             (Scoring.Score.descriptor, .score), (Scoring.ScoreStream.descriptor, .score),
             // The services that score customers as they buy feed and read the store; audiences
             // and the change feed are exports (customer lists).
-            (Live.IngestTransactions.descriptor, .score), (Live.GetCustomer.descriptor, .score),
+            (Live.IngestTransactions.descriptor, .score),
+            (Live.RecordTransactions.descriptor, .score), (Live.GetCustomer.descriptor, .score),
             (Live.ListSegmentMembers.descriptor, .export),
             (Live.WatchSegmentChanges.descriptor, .export),
             (Grpc_Health_V1_Health.Method.Check.descriptor, .open),

@@ -55,6 +55,40 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
         }
     }
 
+    func recordTransactions(
+        request: Segmentation_V1_IngestTransactionsRequest, context: ServerContext
+    ) async throws -> Segmentation_V1_RecordTransactionsResponse {
+        guard request.hasCsv else {
+            throw InvalidField("csv", "csv is required: the transactions to record")
+        }
+        let reference = try ModelReference(request.model)
+        let outcome = try await stores.ingest(
+            into: reference, clock: try LiveClock(request.clock), placing: true
+        ) { send in
+            try await send(request.batchID, request.csv.data)
+        }[0]
+        var names = SegmentNames(models: stores.models, model: reference.name)
+        var customers: [Segmentation_V1_LivePlacement] = []
+        for placed in outcome.placed {
+            let segment = await names.segment(placed.segment, version: outcome.version)
+            customers.append(
+                .with {
+                    $0.customerID = placed.customerID
+                    $0.segmentID = Int32(placed.segment ?? -1)
+                    $0.segmentName = segment?.name ?? ""
+                    $0.moved = placed.moved
+                })
+        }
+        return .with {
+            $0.result = outcome.proto
+            $0.lastSequence = outcome.lastSequence
+            $0.storeDate = TimestampParser.isoDate(day: outcome.day)
+            $0.storeCustomers = Int64(outcome.customers)
+            $0.modelVersion = Int32(outcome.version)
+            $0.customers = customers
+        }
+    }
+
     func getCustomer(
         request: Segmentation_V1_GetCustomerRequest, context: ServerContext
     ) async throws -> Segmentation_V1_LiveCustomer {
