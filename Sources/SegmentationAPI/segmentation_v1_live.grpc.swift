@@ -153,9 +153,9 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
-        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-        /// > answered once committed, with the segment each customer it changed is in now. The request
-        /// > names the model (and, for a new store, the clock) itself.
+        /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+        /// > segment each customer it changed is in now. The request names the model (and, for a new
+        /// > store, the clock) itself.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -267,9 +267,9 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
-        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-        /// > answered once committed, with the segment each customer it changed is in now. The request
-        /// > names the model (and, for a new store, the clock) itself.
+        /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+        /// > segment each customer it changed is in now. The request names the model (and, for a new
+        /// > store, the clock) itself.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -379,9 +379,9 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
-        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-        /// > answered once committed, with the segment each customer it changed is in now. The request
-        /// > names the model (and, for a new store, the clock) itself.
+        /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+        /// > segment each customer it changed is in now. The request names the model (and, for a new
+        /// > store, the clock) itself.
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_IngestTransactionsRequest` message.
@@ -695,9 +695,9 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
-        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-        /// > answered once committed, with the segment each customer it changed is in now. The request
-        /// > names the model (and, for a new store, the clock) itself.
+        /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+        /// > segment each customer it changed is in now. The request names the model (and, for a new
+        /// > store, the clock) itself.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -853,9 +853,9 @@ extension Segmentation_V1_LiveSegmentationService {
         /// > Source IDL Documentation:
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
-        /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-        /// > answered once committed, with the segment each customer it changed is in now. The request
-        /// > names the model (and, for a new store, the clock) itself.
+        /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+        /// > segment each customer it changed is in now. The request names the model (and, for a new
+        /// > store, the clock) itself.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -1036,9 +1036,9 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > One batch in one call, for a service that records each purchase as it happens: applied as
-    /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-    /// > answered once committed, with the segment each customer it changed is in now. The request
-    /// > names the model (and, for a new store, the clock) itself.
+    /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+    /// > segment each customer it changed is in now. The request names the model (and, for a new
+    /// > store, the clock) itself.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -1203,9 +1203,9 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > One batch in one call, for a service that records each purchase as it happens: applied as
-    /// > a batch of IngestTransactions is (written together with other calls' batches that wait),
-    /// > answered once committed, with the segment each customer it changed is in now. The request
-    /// > names the model (and, for a new store, the clock) itself.
+    /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
+    /// > segment each customer it changed is in now. The request names the model (and, for a new
+    /// > store, the clock) itself.
     ///
     /// - Parameters:
     ///   - message: request message to send.

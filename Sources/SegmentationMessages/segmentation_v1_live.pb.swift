@@ -435,6 +435,13 @@ public nonisolated struct Segmentation_V1_WatchSegmentChangesRequest: Sendable {
   /// moves kept (--live-move-retention-days) is OUT_OF_RANGE.
   public var afterSequence: Int64 = 0
 
+  /// Model changes summed up: a run of model_change moves (an alias switch re-placing every
+  /// customer) comes as one SegmentChange with `summary` (how many customers went from each
+  /// segment to each other) instead of a change per customer. Sent when the run ends: another
+  /// cause's move follows, or the feed is read to its end and the store is no longer
+  /// re-evaluating (or 10 s have passed since the run began: then the rest follows in another).
+  public var summarizeModelChanges: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -482,6 +489,65 @@ public nonisolated struct Segmentation_V1_SegmentChange: Sendable {
   public var fromStableID: Int32 = 0
 
   public var toStableID: Int32 = 0
+
+  /// A summary of model changes (WatchSegmentChangesRequest.summarize_model_changes): no
+  /// customer, segment ids -1 (the pairs are in the summary); `sequence` is the run's last move,
+  /// so resuming after it misses nothing.
+  public var summary: Segmentation_V1_ModelChangeSummary {
+    get {_summary ?? Segmentation_V1_ModelChangeSummary()}
+    set {_summary = newValue}
+  }
+  /// Returns true if `summary` has been explicitly set.
+  public var hasSummary: Bool {self._summary != nil}
+  /// Clears the value of `summary`. Subsequent reads from it will return its default value.
+  public mutating func clearSummary() {self._summary = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _summary: Segmentation_V1_ModelChangeSummary? = nil
+}
+
+public nonisolated struct Segmentation_V1_ModelChangeSummary: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The run's first move (the summary covers first_sequence..sequence).
+  public var firstSequence: Int64 = 0
+
+  public var customers: Int64 = 0
+
+  /// One per from/to pair, the most customers first.
+  public var pairs: [Segmentation_V1_SegmentPairCount] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Segmentation_V1_SegmentPairCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As in SegmentChange (-1: none).
+  public var fromSegmentID: Int32 = 0
+
+  public var fromSegmentName: String = String()
+
+  public var fromModelVersion: Int32 = 0
+
+  public var fromStableID: Int32 = 0
+
+  public var toSegmentID: Int32 = 0
+
+  public var toSegmentName: String = String()
+
+  public var toStableID: Int32 = 0
+
+  public var customers: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1036,7 +1102,7 @@ nonisolated extension Segmentation_V1_SegmentMember: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_WatchSegmentChangesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchSegmentChangesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}after_sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}model\0\u{3}after_sequence\0\u{3}summarize_model_changes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1046,6 +1112,7 @@ nonisolated extension Segmentation_V1_WatchSegmentChangesRequest: SwiftProtobuf.
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._model) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.afterSequence) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.summarizeModelChanges) }()
       default: break
       }
     }
@@ -1062,12 +1129,16 @@ nonisolated extension Segmentation_V1_WatchSegmentChangesRequest: SwiftProtobuf.
     if self.afterSequence != 0 {
       try visitor.visitSingularInt64Field(value: self.afterSequence, fieldNumber: 2)
     }
+    if self.summarizeModelChanges != false {
+      try visitor.visitSingularBoolField(value: self.summarizeModelChanges, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Segmentation_V1_WatchSegmentChangesRequest, rhs: Segmentation_V1_WatchSegmentChangesRequest) -> Bool {
     if lhs._model != rhs._model {return false}
     if lhs.afterSequence != rhs.afterSequence {return false}
+    if lhs.summarizeModelChanges != rhs.summarizeModelChanges {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1075,7 +1146,7 @@ nonisolated extension Segmentation_V1_WatchSegmentChangesRequest: SwiftProtobuf.
 
 nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SegmentChange"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}customer_id\0\u{3}from_segment_id\0\u{3}from_segment_name\0\u{3}to_segment_id\0\u{3}to_segment_name\0\u{1}cause\0\u{1}date\0\u{3}model_version\0\u{3}recorded_at\0\u{3}from_model_version\0\u{3}from_stable_id\0\u{3}to_stable_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}customer_id\0\u{3}from_segment_id\0\u{3}from_segment_name\0\u{3}to_segment_id\0\u{3}to_segment_name\0\u{1}cause\0\u{1}date\0\u{3}model_version\0\u{3}recorded_at\0\u{3}from_model_version\0\u{3}from_stable_id\0\u{3}to_stable_id\0\u{1}summary\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1096,12 +1167,17 @@ nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, Swif
       case 11: try { try decoder.decodeSingularInt32Field(value: &self.fromModelVersion) }()
       case 12: try { try decoder.decodeSingularInt32Field(value: &self.fromStableID) }()
       case 13: try { try decoder.decodeSingularInt32Field(value: &self.toStableID) }()
+      case 14: try { try decoder.decodeSingularMessageField(value: &self._summary) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if self.sequence != 0 {
       try visitor.visitSingularInt64Field(value: self.sequence, fieldNumber: 1)
     }
@@ -1141,6 +1217,9 @@ nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, Swif
     if self.toStableID != 0 {
       try visitor.visitSingularInt32Field(value: self.toStableID, fieldNumber: 13)
     }
+    try { if let v = self._summary {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1158,6 +1237,112 @@ nonisolated extension Segmentation_V1_SegmentChange: SwiftProtobuf.Message, Swif
     if lhs.fromModelVersion != rhs.fromModelVersion {return false}
     if lhs.fromStableID != rhs.fromStableID {return false}
     if lhs.toStableID != rhs.toStableID {return false}
+    if lhs._summary != rhs._summary {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_ModelChangeSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModelChangeSummary"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}first_sequence\0\u{1}customers\0\u{1}pairs\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.firstSequence) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.pairs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.firstSequence != 0 {
+      try visitor.visitSingularInt64Field(value: self.firstSequence, fieldNumber: 1)
+    }
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 2)
+    }
+    if !self.pairs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.pairs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_ModelChangeSummary, rhs: Segmentation_V1_ModelChangeSummary) -> Bool {
+    if lhs.firstSequence != rhs.firstSequence {return false}
+    if lhs.customers != rhs.customers {return false}
+    if lhs.pairs != rhs.pairs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_SegmentPairCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SegmentPairCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}from_segment_id\0\u{3}from_segment_name\0\u{3}from_model_version\0\u{3}from_stable_id\0\u{3}to_segment_id\0\u{3}to_segment_name\0\u{3}to_stable_id\0\u{1}customers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.fromSegmentID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.fromSegmentName) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.fromModelVersion) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.fromStableID) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.toSegmentID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.toSegmentName) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.toStableID) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.customers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.fromSegmentID != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromSegmentID, fieldNumber: 1)
+    }
+    if !self.fromSegmentName.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromSegmentName, fieldNumber: 2)
+    }
+    if self.fromModelVersion != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromModelVersion, fieldNumber: 3)
+    }
+    if self.fromStableID != 0 {
+      try visitor.visitSingularInt32Field(value: self.fromStableID, fieldNumber: 4)
+    }
+    if self.toSegmentID != 0 {
+      try visitor.visitSingularInt32Field(value: self.toSegmentID, fieldNumber: 5)
+    }
+    if !self.toSegmentName.isEmpty {
+      try visitor.visitSingularStringField(value: self.toSegmentName, fieldNumber: 6)
+    }
+    if self.toStableID != 0 {
+      try visitor.visitSingularInt32Field(value: self.toStableID, fieldNumber: 7)
+    }
+    if self.customers != 0 {
+      try visitor.visitSingularInt64Field(value: self.customers, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_SegmentPairCount, rhs: Segmentation_V1_SegmentPairCount) -> Bool {
+    if lhs.fromSegmentID != rhs.fromSegmentID {return false}
+    if lhs.fromSegmentName != rhs.fromSegmentName {return false}
+    if lhs.fromModelVersion != rhs.fromModelVersion {return false}
+    if lhs.fromStableID != rhs.fromStableID {return false}
+    if lhs.toSegmentID != rhs.toSegmentID {return false}
+    if lhs.toSegmentName != rhs.toSegmentName {return false}
+    if lhs.toStableID != rhs.toStableID {return false}
+    if lhs.customers != rhs.customers {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

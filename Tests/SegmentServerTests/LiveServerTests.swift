@@ -48,7 +48,7 @@ struct LiveServerTests {
     /// The moves after `after`: the first `count`, or those that came within `seconds`.
     static func allMoves(
         _ services: Services, _ model: String, after: Int64 = 0, count: Int = .max,
-        seconds: Int64 = 20
+        seconds: Int64 = 20, summarizing: Bool = false
     ) async throws -> [Segmentation_V1_SegmentChange] {
         var options = CallOptions.defaults
         options.timeout = .seconds(seconds)
@@ -58,6 +58,7 @@ struct LiveServerTests {
                 .with {
                     $0.model = .init(text: model)
                     $0.afterSequence = after
+                    $0.summarizeModelChanges = summarizing
                 }, options: options
             ) { response in
                 for try await change in response.messages {
@@ -197,7 +198,7 @@ extension LiveServerTests {
     }
 
     @Test(
-        "A recent customer slides into another segment by time alone, told once as time passing; an alias switch re-places everyone as the new version does, told as model changes only for customers whose segment's stable id changed (as models diff matches segments), the from-segment named by its own version"
+        "A recent customer slides into another segment by time alone, told once as time passing; an alias switch re-places everyone as the new version does, told as model changes only for customers whose segment's stable id changed (as models diff matches segments), the from-segment named by its own version; a watcher that asks gets the switch summed up in one event, a count per from/to pair"
     )
     func timeAndModelChange() async throws {
         let harness = try Harness()
@@ -313,6 +314,30 @@ extension LiveServerTests {
                 #expect(change.toStableID == stable[2]![change.toSegmentID]!)
                 #expect(change.fromStableID != change.toStableID)
             }
+            // Summed up: one event for the whole switch, a count per from/to pair, its
+            // position the run's last.
+            let summaries = try await Self.allMoves(
+                services, "shop", after: Int64(before.count), count: 1, summarizing: true)
+            let summary = try #require(summaries.first)
+            #expect(summary.hasSummary && summary.customerID.isEmpty)
+            #expect(summary.sequence == changes.last?.sequence)
+            #expect(summary.summary.firstSequence == changes.first?.sequence)
+            #expect(summary.summary.customers == Int64(changes.count))
+            var pairs: [String: Int64] = [:]
+            for change in changes {
+                pairs["\(change.fromSegmentID)>\(change.toSegmentID)", default: 0] += 1
+            }
+            #expect(
+                Dictionary(
+                    uniqueKeysWithValues: summary.summary.pairs.map {
+                        ("\($0.fromSegmentID)>\($0.toSegmentID)", $0.customers)
+                    }) == pairs)
+            #expect(summary.summary.pairs.map(\.customers) == pairs.values.sorted(by: >))
+            #expect(
+                summary.summary.pairs.allSatisfy {
+                    $0.fromModelVersion == 1 && $0.fromSegmentName == names[1]![$0.fromSegmentID]
+                        && $0.toSegmentName == names[2]![$0.toSegmentID]
+                })
         }
     }
 }

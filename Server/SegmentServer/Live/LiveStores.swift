@@ -232,6 +232,12 @@ public final class LiveStores: Sendable {
         return moves
     }
 
+    /// Whether the store is re-placing every customer after the followed ref moved.
+    public func isReevaluating(_ name: String) async throws -> Bool {
+        try await registry.read { try await $0.liveStore(name, locking: false) }?.rescanAfter
+            != nil
+    }
+
     /// A number that changes after every committed write of the store.
     public func changeCount(_ name: String) -> Int { changes.withLock { $0[name] ?? 0 } }
 

@@ -133,36 +133,16 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
         request: Segmentation_V1_WatchSegmentChangesRequest,
         response: RPCWriter<Segmentation_V1_SegmentChange>, context: ServerContext
     ) async throws {
-        let reference = try ModelReference(request.model)
         guard request.afterSequence >= 0 else {
             throw InvalidField("after_sequence", "after_sequence must be 0 or a position seen")
         }
-        var position = request.afterSequence
-        var names = SegmentNames(models: stores.models, model: reference.name)
-        // Until the client goes away or the server stops: then UNAVAILABLE, so the watcher
-        // reconnects (to another replica) and resumes from its position.
-        while !context.cancellation.isCancelled {
-            guard health.phase != .stopping else {
-                throw RPCError(
-                    code: .unavailable,
-                    message:
-                        "the server is shutting down: watch again from the last position seen (\(position))"
-                )
-            }
-            let seen = stores.changeCount(reference.name)
-            let moves = try await stores.moves(of: reference, after: position, limit: Self.feedPage)
-            for move in moves {
-                try await response.write(try await move.proto(names: &names))
-                position = move.sequence
-            }
-            if moves.count < Self.feedPage {
-                try await waitForChange(reference.name, since: seen, context: context)
-            }
-        }
+        var feed = LiveFeed(
+            service: self, reference: try ModelReference(request.model),
+            after: request.afterSequence, summarizing: request.summarizeModelChanges)
+        try await feed.run(into: response, context: context)
     }
 
-    /// Until this server writes the store, or a second passes (another replica's writes).
-    private func waitForChange(
+    func waitForChange(
         _ name: String, since seen: Int, context: ServerContext
     ) async throws {
         for _ in 0..<10 {
@@ -176,9 +156,8 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
     }
 }
 
-/// Segment names by version, looked up once per version a feed names.
 /// Segment names and stable ids by version, read once per version for a watch.
-private struct SegmentNames {
+struct SegmentNames {
     let models: ServedModels
     let model: String
     var byVersion: [Int: [Int: Segment]] = [:]
@@ -251,8 +230,7 @@ extension LiveCustomerView {
 }
 
 extension LiveMoveRecord {
-    fileprivate func proto(names: inout SegmentNames) async throws -> Segmentation_V1_SegmentChange
-    {
+    func proto(names: inout SegmentNames) async throws -> Segmentation_V1_SegmentChange {
         var change = Segmentation_V1_SegmentChange()
         change.sequence = sequence
         change.customerID = move.customerID
