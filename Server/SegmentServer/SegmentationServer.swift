@@ -382,7 +382,7 @@ public final class SegmentationServer: Service, Sendable {
                     guard await self.health.untilServing() else { return }
                     await LiveTimePass(
                         stores: live, interval: self.configuration.livePassInterval,
-                        logger: self.logger
+                        trimInterval: self.configuration.liveTrimInterval, logger: self.logger
                     ).run()
                 })
         }

@@ -87,8 +87,9 @@ public struct ServerConfiguration: Sendable {
     public var measureDrift = true
     /// Bounds of live stores (--live-*).
     public var live = LiveLimits()
-    /// How often the live stores' time pass runs.
+    /// How often the live stores' time pass runs, and drops moves older than the feed keeps.
     public var livePassInterval: Duration = .seconds(1)
+    public var liveTrimInterval: Duration = .seconds(60)
 
     /// Plaintext, TLS, or mutual TLS, as configured.
     func transportSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {

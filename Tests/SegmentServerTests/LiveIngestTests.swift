@@ -172,3 +172,84 @@ extension LiveIngestTests {
         }
     }
 }
+
+extension LiveIngestTests {
+    @Test(
+        "A server whose view of an alias is behind the database (it moved on another replica) reads the view again before writing a store: the store follows the version the database names, never the stale one"
+    )
+    func staleAliasView() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 13)
+        let registry = try SQLiteRegistry(
+            path: (harness.dataDirectory as NSString).appendingPathComponent("registry.sqlite"))
+        let day = TimestampParser.day(ofDate: "2012-01-01")!
+        try await harness.withServer(registry: registry) { services, _ in
+            let dataset = try await services.upload(path)
+            for k in [3, 4] {
+                #expect(
+                    try await services.train(dataset.id, model: "shop", ks: k...k).state
+                        == .succeeded)
+            }
+            _ = try await services.models.setAlias(
+                .with {
+                    $0.model = .init(text: "shop@1"); $0.alias = "prod"
+                })
+            let first = try await LiveServerTests.ingest(
+                services, [LiveServerTests.lines([("1", "A", day, 10)])], model: "shop@prod",
+                clock: .event)
+            #expect(first.modelVersion == 1)
+            // The alias moves in the database only, as another replica would move it.
+            try await registry.setAlias("shop", alias: "prod", version: 2)
+            let next = try await LiveServerTests.ingest(
+                services, [LiveServerTests.lines([("2", "B", day, 10)])], model: "shop",
+                clock: .unspecified)
+            #expect(next.modelVersion == 2)
+            let a = try await services.live.getCustomer(
+                .with {
+                    $0.model = .init(text: "shop"); $0.customerID = "A"
+                })
+            #expect(a.modelVersion == 2)
+        }
+    }
+}
+
+extension LiveIngestTests {
+    @Test(
+        "Moves older than --live-move-retention-days are dropped, oldest first: a watcher resuming from a dropped position is told OUT_OF_RANGE, one at the newest or at 0 is served"
+    )
+    func feedRetention() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, _) = try harness.sampleFile(customers: 300, seed: 13)
+        let day = TimestampParser.day(ofDate: "2012-01-01")!
+        try await harness.withServer(configure: {
+            $0.live.moveRetentionDays = 0  // every move recorded is old at the next trim
+            $0.livePassInterval = .milliseconds(100)
+            $0.liveTrimInterval = .milliseconds(300)
+        }) { services, _ in
+            let dataset = try await services.upload(path)
+            #expect(
+                try await services.train(dataset.id, model: "shop", ks: 3...3).state == .succeeded)
+            let answer = try await LiveServerTests.ingest(
+                services,
+                [
+                    LiveServerTests.lines([("1", "A", day, 10), ("2", "B", day, 20)]),
+                    LiveServerTests.lines([("3", "C", day, 30)]),
+                ], model: "shop", clock: .event)
+            #expect(answer.lastSequence == 3)
+            var expired: RPCError.Code?
+            for _ in 0..<50 where expired == nil {
+                try await Task.sleep(for: .milliseconds(100))
+                expired = await statusCode {
+                    _ = try await LiveServerTests.allMoves(services, "shop", after: 1, seconds: 1)
+                }
+            }
+            #expect(expired == .outOfRange)
+            #expect(
+                try await LiveServerTests.allMoves(services, "shop", after: 0, seconds: 1).isEmpty)
+            #expect(
+                try await LiveServerTests.allMoves(services, "shop", after: 3, seconds: 1).isEmpty)
+        }
+    }
+}

@@ -124,13 +124,15 @@ extension LiveStores {
         _ batches: [PreparedBatch], into name: String, following follows: ModelReference,
         clock: LiveClock?, placing: Bool = false
     ) async throws -> [IngestOutcome] {
-        let resolved = try await transactionsModel(follows)
         let limits = self.limits
-        return try await withIdentities(of: name) { identities in
+        return try await withIdentities(of: name, following: follows) { resolved, identities in
             try await registry.write { transaction in
                 var store = try await Self.lockedStore(
                     name, following: follows, version: resolved.version, clock: clock,
                     in: transaction)
+                guard try await transaction.storedVersion(of: follows) == resolved.version else {
+                    return .staleView
+                }
                 Self.follow(resolved, in: &store)
                 let outcomes = try await Self.apply(
                     batches, to: &store, with: resolved, identities: identities, limits: limits,
@@ -220,21 +222,15 @@ extension LiveStores {
         var moves: [PendingMove] = []
         for id in changed {
             let to = segments[id]
-            let fromVersion = loaded[id]?.version ?? store.version
-            let moved = identities.moved(
-                from: loaded[id]?.segment, fromVersion: fromVersion, to: to,
-                toVersion: store.version)
+            let move = identities.move(
+                id, from: loaded[id]?.segment, fromVersion: loaded[id]?.version ?? store.version,
+                to: to, version: store.version, cause: .transaction, day: day)
             if placing {
                 outcomes[lastChange[id]!].placed.append(
-                    LivePlacement(customerID: id, segment: to, moved: moved))
+                    LivePlacement(customerID: id, segment: to, moved: move != nil))
             }
-            if moved {
-                moves.append(
-                    PendingMove(
-                        move: SegmentMove(
-                            customerID: id, from: loaded[id]?.segment, to: to,
-                            cause: .transaction, day: day),
-                        fromVersion: fromVersion))
+            if let move {
+                moves.append(move)
                 outcomes[lastChange[id]!].moves += 1
             }
             records.append(

@@ -100,10 +100,15 @@ public final class LiveStores: Sendable {
         else {
             return 0
         }
-        let resolved = try await transactionsModel(try ModelReference(parsing: existing.follows))
-        let placed = try await withIdentities(of: name) { identities in
+        let follows = try ModelReference(parsing: existing.follows)
+        let placed = try await withIdentities(of: name, following: follows) {
+            resolved, identities in
             try await registry.write { transaction -> LiveAttempt<Int> in
                 guard var store = try await transaction.liveStore(name) else { return .done(0) }
+                guard try await transaction.storedVersion(of: follows) == resolved.version else {
+                    return .staleView
+                }
+                let before = store
                 Self.follow(resolved, in: &store)
                 let day = try await Self.day(
                     of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
@@ -114,6 +119,8 @@ public final class LiveStores: Sendable {
                 } else {
                     due = try await transaction.liveCustomersDue(name, day: day, limit: limit)
                 }
+                // Nothing to do writes nothing: an idle store costs its writers no commit.
+                guard !due.isEmpty || store != before else { return .done(0) }
                 let missing = identities.missing(due.map(\.version) + [store.version])
                 guard missing.isEmpty else { return .needs(missing) }
                 let part = LiveCustomerStore(
@@ -124,18 +131,13 @@ public final class LiveStores: Sendable {
                 var moves: [PendingMove] = []
                 for i in due.indices {
                     let to = segments[due[i].id]
-                    if identities.moved(
-                        from: due[i].segment, fromVersion: due[i].version, to: to,
-                        toVersion: store.version)
+                    let cause: SegmentMove.Cause =
+                        due[i].version != store.version ? .modelChange : .timePassing
+                    if let move = identities.move(
+                        due[i].id, from: due[i].segment, fromVersion: due[i].version, to: to,
+                        version: store.version, cause: cause, day: day)
                     {
-                        let cause: SegmentMove.Cause =
-                            due[i].version != store.version ? .modelChange : .timePassing
-                        moves.append(
-                            PendingMove(
-                                move: SegmentMove(
-                                    customerID: due[i].id, from: due[i].segment, to: to,
-                                    cause: cause, day: day),
-                                fromVersion: due[i].version))
+                        moves.append(move)
                     }
                     due[i].segment = to
                     due[i].version = store.version

@@ -8,6 +8,8 @@ import Logging
 struct LiveTimePass {
     let stores: LiveStores
     let interval: Duration
+    /// How often old moves are dropped.
+    var trimInterval: Duration = .seconds(60)
     let logger: Logger
 
     /// Customers placed per transaction.
@@ -19,15 +21,16 @@ struct LiveTimePass {
         var catchingUp: [String: (placed: Int, since: ContinuousClock.Instant)] = [:]
         /// Per store that cannot be brought up to date: why (logged when it changes).
         var problems: [String: String] = [:]
+        var rounds = 0
     }
 
     func run() async {
-        var lastTrim = ContinuousClock.now - .seconds(3_600)
+        var lastTrim = ContinuousClock.now - trimInterval
         var state = State()
         while !Task.isCancelled {
             let started = ContinuousClock.now
             await passOnce(budget: Self.budget(stores.limits.passRate, interval), &state)
-            if started - lastTrim > .seconds(60) {
+            if started - lastTrim >= trimInterval {
                 lastTrim = started
                 await trim()
             }
@@ -55,8 +58,12 @@ struct LiveTimePass {
             return 0
         }
         report(nil, store: "", &state)
+        // Each round begins at the next store: one store's long re-evaluation takes the whole
+        // budget of the rounds it begins, not of every round.
+        state.rounds += 1
+        let first = names.isEmpty ? 0 : state.rounds % names.count
         var left = budget
-        for name in names where left > 0 {
+        for name in names[first...] + names[..<first] where left > 0 {
             left -= await bringUpToDate(name, budget: left, &state)
         }
         return budget - left
@@ -116,10 +123,25 @@ struct LiveTimePass {
         }
     }
 
+    /// Moves dropped per transaction.
+    static let trimChunk: Int64 = 10_000
+
+    /// Drops each store's moves older than the feed keeps, oldest first and a chunk per
+    /// transaction, so a big backlog never holds a store's writers up for long.
     private func trim() async {
-        let days = Double(stores.limits.moveRetentionDays)
+        let cutoff = Date() - Double(stores.limits.moveRetentionDays) * 86_400
         do {
-            try await stores.registry.dropLiveMoves(before: Date() - days * 86_400)
+            for name in try await stores.registry.liveStores().map(\.model) {
+                guard let old = try await stores.registry.liveMovesRecorded(name, before: cutoff)
+                else { continue }
+                for start in stride(
+                    from: old.lowerBound, through: old.upperBound, by: Int(Self.trimChunk))
+                {
+                    guard !Task.isCancelled else { return }
+                    try await stores.registry.dropLiveMoves(
+                        name, through: min(old.upperBound, start + Self.trimChunk - 1))
+                }
+            }
         } catch {
             logger.warning("live time pass: cannot drop old moves", metadata: ["error": "\(error)"])
         }

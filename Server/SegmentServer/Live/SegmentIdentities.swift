@@ -41,6 +41,20 @@ extension SegmentIdentities.Versions {
         Set(needed).subtracting(keys)
     }
 
+    /// Customer `id`'s move from `from` (under `fromVersion`) to `to` (under `version`); nil
+    /// when it is none.
+    func move(
+        _ id: String, from: Int?, fromVersion: Int, to: Int?, version: Int,
+        cause: SegmentMove.Cause, day: Int
+    ) -> PendingMove? {
+        guard moved(from: from, fromVersion: fromVersion, to: to, toVersion: version) else {
+            return nil
+        }
+        return PendingMove(
+            move: SegmentMove(customerID: id, from: from, to: to, cause: cause, day: day),
+            fromVersion: fromVersion)
+    }
+
     /// Whether a customer placed in `from` under `fromVersion` and now in `to` under `toVersion`
     /// moved (nil: no segment).
     func moved(from: Int?, fromVersion: Int, to: Int?, toVersion: Int) -> Bool {
@@ -52,27 +66,36 @@ extension SegmentIdentities.Versions {
     }
 }
 
-/// A write that found versions it must learn first: its transaction wrote nothing, and is
-/// tried again once they are known.
+/// A write that could not be done yet: its transaction wrote nothing, and is tried again once
+/// the server knows more.
 enum LiveAttempt<T: Sendable>: Sendable {
     case done(T)
+    /// Model versions whose segments it must learn first.
     case needs(Set<Int>)
+    /// The followed ref names another version in the database than in this server's view (an
+    /// alias moved on another replica): the view is read again first.
+    case staleView
 }
 
 extension LiveStores {
-    /// Runs `attempt` (one write transaction) until it knows every version it meets; a few
-    /// tries, since a version is learnt for good.
+    /// Runs `attempt` (one write transaction, given the followed ref's model as this server
+    /// sees it) until it knows every version it meets and its view of the ref is current; a few
+    /// tries, since a version is learnt for good and a view read again is current.
     func withIdentities<T: Sendable>(
-        of model: String,
-        _ attempt: (SegmentIdentities.Versions) async throws -> LiveAttempt<T>
+        of model: String, following follows: ModelReference,
+        _ attempt: (ServedModels.Resolved, SegmentIdentities.Versions) async throws ->
+            LiveAttempt<T>
     ) async throws -> T {
         for _ in 0..<4 {
-            switch try await attempt(identities.versions(of: model)) {
+            let resolved = try await transactionsModel(follows)
+            switch try await attempt(resolved, identities.versions(of: model)) {
             case .done(let result): return result
             case .needs(let versions): await identities.learn(model, versions: versions)
+            case .staleView: try await models.refresh(model: model)
             }
         }
         throw RegistryError.storage(
-            "the live store of \(model) kept meeting model versions it could not read")
+            "the live store of \(model) could not be written: its model's versions or aliases kept changing"
+        )
     }
 }

@@ -72,6 +72,23 @@ extension CatalogTransaction {
         ).first.map(LiveStoreRecord.init(row:))
     }
 
+    /// The version `reference` names as stored now (nil: none), read in this transaction: a
+    /// replica's view of aliases may be a moment old, and must not point a store back.
+    func storedVersion(of reference: ModelReference) async throws -> Int? {
+        switch reference.selector {
+        case .version(let number):
+            return number
+        case .alias(let alias):
+            return try await rows(
+                "SELECT version FROM aliases WHERE model = ? AND alias = ?", reference.name, alias
+            ).first?.int("version")
+        case .latest:
+            return try await rows(
+                "SELECT MAX(version) AS version FROM versions WHERE model = ?", reference.name
+            ).first.flatMap { try $0.optionalInt("version") }
+        }
+    }
+
     /// Makes the store unless it exists (two replicas may make it at once: one row, the first's).
     func createLiveStore(_ store: LiveStoreRecord) async throws {
         let now = Date().timeIntervalSince1970
@@ -273,10 +290,28 @@ extension CatalogStore {
     }
 
     /// Forgets moves recorded before `date` (the feed's retention).
-    public func dropLiveMoves(before date: Date) async throws {
+    /// A store's oldest kept move and its newest recorded before `date` (nil: none is that old).
+    public func liveMovesRecorded(
+        _ model: String, before date: Date
+    ) async throws -> ClosedRange<Int64>? {
+        try await read { transaction in
+            let newest = try await transaction.rows(
+                "SELECT MAX(sequence) AS newest FROM live_moves WHERE model = ? AND at < ?", model,
+                date.timeIntervalSince1970
+            ).first.flatMap { try $0.optionalInt("newest") }.map(Int64.init)
+            let oldest = try await transaction.rows(
+                "SELECT MIN(sequence) AS oldest FROM live_moves WHERE model = ?", model
+            ).first.flatMap { try $0.optionalInt("oldest") }.map(Int64.init)
+            guard let newest, let oldest, oldest <= newest else { return nil }
+            return oldest...newest
+        }
+    }
+
+    /// Forgets a store's moves up to `sequence` (the oldest first: what is kept has no gap).
+    public func dropLiveMoves(_ model: String, through sequence: Int64) async throws {
         try await write { transaction in
             _ = try await transaction.rows(
-                "DELETE FROM live_moves WHERE at < ?", date.timeIntervalSince1970)
+                "DELETE FROM live_moves WHERE model = ? AND sequence <= ?", model, sequence)
         }
     }
 }
