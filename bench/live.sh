@@ -37,8 +37,8 @@ if [ "$registry" = postgres ]; then
   url=$(bash scripts/postgres.sh start "$pg")
   extra=(--registry "$url" --registry-password-file "$pg/password")
 fi
-"$bin/segment-server" --port 0 --data-dir "$work/data" --live-pass-rate 10000000 "${extra[@]}" \
-  2> "$work/server.log" &
+"$bin/segment-server" --port 0 --data-dir "$work/data" --live-pass-rate 10000000 --metrics-port 0 \
+  "${extra[@]}" 2> "$work/server.log" &
 server=$!
 for _ in $(seq 300); do
   port=$(grep -o 'address=127\.0\.0\.1:[0-9]*' "$work/server.log" | head -1 | cut -d: -f2 || true)
@@ -65,9 +65,16 @@ client() { "$py" bench/live_client.py "$work/stubs" "$SEGMENT_SERVER" "$@"; }
 client retail@prod ingest "${files[@]}" --batch 1000
 # One long-standing customer (each call makes their state longer: the worst case), then the
 # store's customers in turn.
+# Each beside the server's own view of the same calls (its handling-time histogram).
 calls=$([ -n "$smoke" ] && echo 50 || echo 1000)
+metrics=http://$(grep -o 'metrics=127\.0\.0\.1:[0-9]*' "$work/server.log" | head -1 | cut -d= -f2)/metrics
+served() { "$py" bench/live_server_latency.py "$metrics" "$@"; }
+served snapshot "$work/before.json"
 client retail latency "$([ "$data" = online_retail ] && echo 12347 || echo many)" 2011-12-08 "$calls"
+served since "$work/before.json" one
+served snapshot "$work/before.json"
 client retail latency many 2011-12-08 "$calls"
+served since "$work/before.json" many
 # The pass: N more customers in a store of their own, then its alias moves to version 2.
 cli train "${files[@]}" --model bulk --k 4 --wait >/dev/null 2>&1
 cli train "${files[@]}" --model bulk --k 5 --wait >/dev/null 2>&1

@@ -359,6 +359,11 @@ public final class SegmentationServer: Service, Sendable {
         if let shared = registry as? any SharedRegistry {
             services.append(part("registry change feed") { await self.follow(shared) })
         }
+        if let sqlite = registry as? SQLiteRegistry {
+            services.append(
+                part("registry checkpoints") { await sqlite.keepCheckpointing(logger: self.logger) }
+            )
+        }
         services.append(
             part("startup checks and registry probe", untilShutdown: false) {
                 // Cancelled by a shutdown during the checks: nothing will serve.
