@@ -80,7 +80,7 @@ struct SegmentServerCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("live-max-batch-rows"),
         help:
-            "Rows in one batch of live IngestTransactions; larger batches are refused (env SEGMENT_LIVE_MAX_BATCH_ROWS; default 10000)."
+            "Rows in one batch of live IngestTransactions or RecordTransactions; larger batches are refused. Also the rows of a stream waiting to be written, and so of one group commit (env SEGMENT_LIVE_MAX_BATCH_ROWS; default 10000)."
     )
     var liveMaximumBatchRows: Int?
 

@@ -154,8 +154,8 @@ extension Segmentation_V1_LiveSegmentationService {
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
         /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-        /// > segment each customer it changed is in now. The request names the model (and, for a new
-        /// > store, the clock) itself.
+        /// > segment each customer it changed is in now. The request names the model itself, and may set
+        /// > the store's clock as the first request of a stream does.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_IngestTransactionsRequest` messages.
@@ -268,8 +268,8 @@ extension Segmentation_V1_LiveSegmentationService {
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
         /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-        /// > segment each customer it changed is in now. The request names the model (and, for a new
-        /// > store, the clock) itself.
+        /// > segment each customer it changed is in now. The request names the model itself, and may set
+        /// > the store's clock as the first request of a stream does.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -380,8 +380,8 @@ extension Segmentation_V1_LiveSegmentationService {
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
         /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-        /// > segment each customer it changed is in now. The request names the model (and, for a new
-        /// > store, the clock) itself.
+        /// > segment each customer it changed is in now. The request names the model itself, and may set
+        /// > the store's clock as the first request of a stream does.
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_IngestTransactionsRequest` message.
@@ -696,8 +696,8 @@ extension Segmentation_V1_LiveSegmentationService {
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
         /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-        /// > segment each customer it changed is in now. The request names the model (and, for a new
-        /// > store, the clock) itself.
+        /// > segment each customer it changed is in now. The request names the model itself, and may set
+        /// > the store's clock as the first request of a stream does.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -854,8 +854,8 @@ extension Segmentation_V1_LiveSegmentationService {
         /// >
         /// > One batch in one call, for a service that records each purchase as it happens: applied as
         /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-        /// > segment each customer it changed is in now. The request names the model (and, for a new
-        /// > store, the clock) itself.
+        /// > segment each customer it changed is in now. The request names the model itself, and may set
+        /// > the store's clock as the first request of a stream does.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -1037,8 +1037,8 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     /// >
     /// > One batch in one call, for a service that records each purchase as it happens: applied as
     /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-    /// > segment each customer it changed is in now. The request names the model (and, for a new
-    /// > store, the clock) itself.
+    /// > segment each customer it changed is in now. The request names the model itself, and may set
+    /// > the store's clock as the first request of a stream does.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_IngestTransactionsRequest` message.
@@ -1204,8 +1204,8 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     /// >
     /// > One batch in one call, for a service that records each purchase as it happens: applied as
     /// > a batch of IngestTransactions is, in one transaction, and answered once committed, with the
-    /// > segment each customer it changed is in now. The request names the model (and, for a new
-    /// > store, the clock) itself.
+    /// > segment each customer it changed is in now. The request names the model itself, and may set
+    /// > the store's clock as the first request of a stream does.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -438,8 +438,9 @@ public nonisolated struct Segmentation_V1_WatchSegmentChangesRequest: Sendable {
   /// Model changes summed up: a run of model_change moves (an alias switch re-placing every
   /// customer) comes as one SegmentChange with `summary` (how many customers went from each
   /// segment to each other) instead of a change per customer. Sent when the run ends: another
-  /// cause's move follows, or the feed is read to its end and the store is no longer
-  /// re-evaluating (or 10 s have passed since the run began: then the rest follows in another).
+  /// cause's move follows (so an alias switch during steady ingest comes as several summaries,
+  /// each in its place in the feed), or the feed is read to its end and the store is no longer
+  /// re-evaluating, or 10 s have passed since the run began (the rest follows in another).
   public var summarizeModelChanges: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -480,7 +481,8 @@ public nonisolated struct Segmentation_V1_SegmentChange: Sendable {
   public var recordedAt: String = String()
 
   /// The version from_segment_id is a segment of: model_version, or after a model change the
-  /// version the customer was placed under before.
+  /// version the customer was placed under before (0: unknown, a model change recorded by a
+  /// server from before this field).
   public var fromModelVersion: Int32 = 0
 
   /// The segments' ids across the model's versions (Segment.stable_id; 0: none). A customer

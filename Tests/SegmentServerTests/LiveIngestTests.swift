@@ -253,3 +253,28 @@ extension LiveIngestTests {
         }
     }
 }
+
+extension LiveIngestTests {
+    @Test(
+        "Across versions a customer moved only when their segment's stable id changed (the same segment under a new index is no move, another segment under the same index is one); a version that cannot be read tells every customer as moving"
+    )
+    func stableIdentity() {
+        // Version 1's segments 0 and 1 continue as version 2's 1 and 0; 2 is new.
+        let versions: SegmentIdentities.Versions = [1: [0: 1, 1: 2], 2: [0: 2, 1: 1, 2: 3]]
+        #expect(!versions.moved(from: 0, fromVersion: 1, to: 1, toVersion: 2))
+        #expect(versions.moved(from: 0, fromVersion: 1, to: 0, toVersion: 2))
+        #expect(versions.moved(from: 1, fromVersion: 1, to: 2, toVersion: 2))
+        #expect(versions.moved(from: 0, fromVersion: 3, to: 0, toVersion: 2))
+        #expect(!versions.moved(from: nil, fromVersion: 1, to: nil, toVersion: 2))
+        #expect(versions.moved(from: nil, fromVersion: 1, to: 0, toVersion: 2))
+        #expect(!versions.moved(from: 1, fromVersion: 2, to: 1, toVersion: 2))
+        #expect(versions.moved(from: 1, fromVersion: 2, to: 0, toVersion: 2))
+        let move = versions.move(
+            "A", from: 0, fromVersion: 1, to: 0, version: 2, cause: .modelChange, day: 10)
+        #expect(move?.fromVersion == 1 && move?.move.from == 0 && move?.move.to == 0)
+        #expect(
+            versions.move(
+                "A", from: 0, fromVersion: 1, to: 1, version: 2, cause: .modelChange, day: 10)
+                == nil)
+    }
+}

@@ -21,7 +21,7 @@ extension Live {
         var limit = 0
         @Flag(
             help:
-                "Sum up model changes: an alias switch as one event with a count per from/to pair, not a line per customer."
+                "Sum up model changes: a count per from/to pair instead of a line per customer (an alias switch is one summary, or several when other moves come between)."
         )
         var summarize = false
         @OptionGroup var server: ServerOptions

@@ -127,12 +127,13 @@ extension LiveStores {
         let limits = self.limits
         return try await withIdentities(of: name, following: follows) { resolved, identities in
             try await registry.write { transaction in
-                var store = try await Self.lockedStore(
-                    name, following: follows, version: resolved.version, clock: clock,
-                    in: transaction)
+                // Before the store is made: a view that is behind writes nothing.
                 guard try await transaction.storedVersion(of: follows) == resolved.version else {
                     return .staleView
                 }
+                var store = try await Self.lockedStore(
+                    name, following: follows, version: resolved.version, clock: clock,
+                    in: transaction)
                 Self.follow(resolved, in: &store)
                 let outcomes = try await Self.apply(
                     batches, to: &store, with: resolved, identities: identities, limits: limits,
@@ -332,7 +333,9 @@ final class IngestQueue: Sendable {
         writer?.resume()
     }
 
-    /// The writer failed: the reader's next push throws `error`.
+    /// The writer failed: the reader's next push throws `error`. Batches pushed since the
+    /// writer took its last group are dropped unwritten; the stream ends with the error, so none
+    /// was acknowledged, and a client sends them again (a line applied twice changes nothing).
     func fail(_ error: any Error) {
         let reader = state.withLock { state in
             state.failure = error

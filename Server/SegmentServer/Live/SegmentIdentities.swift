@@ -21,14 +21,20 @@ final class SegmentIdentities: Sendable {
     }
 
     /// Reads the versions' segments (outside any transaction: decoding a model may read the
-    /// registry).
-    func learn(_ model: String, versions: Set<Int>) async {
+    /// registry). A version deleted or damaged is known with none; any other failure (the
+    /// registry away, the call cancelled) is thrown and nothing is learnt of that version.
+    func learn(_ model: String, versions: Set<Int>) async throws {
         for version in versions.subtracting(self.versions(of: model).keys) {
-            let segments = try? await models.resolve(
-                ModelReference(name: model, selector: .version(version))
-            ).model.segments
+            var segments: [Segment] = []
+            do {
+                segments = try await models.resolve(
+                    ModelReference(name: model, selector: .version(version))
+                ).model.segments
+            } catch RegistryError.notFound, RegistryError.corrupt {
+                // Gone for good: its customers are told as moving.
+            }
             let stable = Dictionary(
-                (segments ?? []).map { ($0.id, $0.stableIDOrDefault) },
+                segments.map { ($0.id, $0.stableIDOrDefault) },
                 uniquingKeysWith: { first, _ in first })
             known.withLock { $0[model, default: [:]][version] = stable }
         }
@@ -90,7 +96,7 @@ extension LiveStores {
             let resolved = try await transactionsModel(follows)
             switch try await attempt(resolved, identities.versions(of: model)) {
             case .done(let result): return result
-            case .needs(let versions): await identities.learn(model, versions: versions)
+            case .needs(let versions): try await identities.learn(model, versions: versions)
             case .staleView: try await models.refresh(model: model)
             }
         }

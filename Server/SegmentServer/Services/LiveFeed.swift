@@ -6,7 +6,9 @@ import SegmentationEngine
 /// One WatchSegmentChanges call: the moves after a position, then new ones as they are
 /// committed, until the client goes away or the server stops (then UNAVAILABLE, so the watcher
 /// reconnects, to another replica too, and resumes from its position). Summarizing, each run of
-/// model changes goes out as one event with a count per from/to pair.
+/// model changes goes out as one event with a count per from/to pair: an alias switch is one
+/// event unless other moves come between its model changes (each ends a run, so positions stay
+/// in order) or it takes over 10 s to read.
 struct LiveFeed {
     let service: LiveService
     let reference: ModelReference
@@ -58,11 +60,13 @@ struct LiveFeed {
                 }
                 read = move.sequence
             }
-            guard moves.count < LiveService.feedPage else { continue }
-            if let run, !busy || run.started.duration(to: .now) > Self.longestRun {
+            let caughtUp = moves.count < LiveService.feedPage
+            if let run, (caughtUp && !busy) || run.started.duration(to: .now) > Self.longestRun {
                 try await flush(into: response)
             }
-            try await service.waitForChange(reference.name, since: seen, context: context)
+            if caughtUp {
+                try await service.waitForChange(reference.name, since: seen, context: context)
+            }
         }
     }
 
@@ -80,7 +84,7 @@ struct LiveFeed {
                 .with {
                     $0.fromSegmentID = Int32(pair.from ?? -1)
                     $0.fromSegmentName = from?.name ?? ""
-                    $0.fromModelVersion = Int32(pair.fromVersion)
+                    $0.fromModelVersion = Int32(pair.fromVersion ?? 0)
                     $0.fromStableID = Int32(from?.stableIDOrDefault ?? 0)
                     $0.toSegmentID = Int32(pair.to ?? -1)
                     $0.toSegmentName = to?.name ?? ""
@@ -111,7 +115,7 @@ struct LiveFeed {
 struct ModelChangeRun {
     struct Pair: Hashable {
         var from: Int?
-        var fromVersion: Int
+        var fromVersion: Int?
         var to: Int?
     }
 
@@ -139,7 +143,8 @@ struct ModelChangeRun {
     /// The most customers first; ties by segment ids, so the order is the same every time.
     static func mostFirst(_ a: (key: Pair, value: Int), _ b: (key: Pair, value: Int)) -> Bool {
         if a.value != b.value { return a.value > b.value }
-        let left = (a.key.from ?? -1, a.key.to ?? -1), right = (b.key.from ?? -1, b.key.to ?? -1)
+        let left = (a.key.fromVersion ?? 0, a.key.from ?? -1, a.key.to ?? -1)
+        let right = (b.key.fromVersion ?? 0, b.key.from ?? -1, b.key.to ?? -1)
         return left < right
     }
 }

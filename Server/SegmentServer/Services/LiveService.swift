@@ -167,8 +167,9 @@ struct SegmentNames {
         self.model = model
     }
 
-    mutating func segment(_ id: Int?, version: Int) async -> Segment? {
-        guard let id else { return nil }
+    /// nil without a segment or a version (unknown).
+    mutating func segment(_ id: Int?, version: Int?) async -> Segment? {
+        guard let id, let version else { return nil }
         if byVersion[version] == nil {
             let resolved = try? await models.resolve(
                 ModelReference(name: model, selector: .version(version)))
@@ -239,7 +240,7 @@ extension LiveMoveRecord {
         change.fromSegmentID = Int32(move.from ?? -1)
         change.fromSegmentName = from?.name ?? ""
         change.fromStableID = Int32(from?.stableIDOrDefault ?? 0)
-        change.fromModelVersion = Int32(fromVersion)
+        change.fromModelVersion = Int32(fromVersion ?? 0)
         change.toSegmentID = Int32(move.to ?? -1)
         change.toSegmentName = to?.name ?? ""
         change.toStableID = Int32(to?.stableIDOrDefault ?? 0)

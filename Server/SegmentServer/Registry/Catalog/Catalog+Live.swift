@@ -49,8 +49,9 @@ public struct LiveMoveRecord: Sendable, Equatable {
     public var move: SegmentMove
     /// The version `move.to` is a segment of.
     public var version: Int
-    /// The version `move.from` is a segment of (an earlier one after a model change).
-    public var fromVersion: Int
+    /// The version `move.from` is a segment of (an earlier one after a model change); nil:
+    /// unknown (a model change recorded before migration 8).
+    public var fromVersion: Int?
     public var at: Date
 }
 
@@ -289,7 +290,6 @@ extension CatalogStore {
         }
     }
 
-    /// Forgets moves recorded before `date` (the feed's retention).
     /// A store's oldest kept move and its newest recorded before `date` (nil: none is that old).
     public func liveMovesRecorded(
         _ model: String, before date: Date
@@ -362,8 +362,10 @@ extension LiveMoveRecord {
                 customerID: try row.text("customer_id"), from: try row.optionalInt("from_segment"),
                 to: try row.optionalInt("to_segment"), cause: cause, day: try row.int("day")),
             version: try row.int("version"),
-            // Moves recorded before migration 8 were all within one version.
-            fromVersion: try row.optionalInt("from_version") ?? row.int("version"),
+            // Recorded before migration 8: a model change's earlier version was not kept; any
+            // other move's from-segment is of the move's own version.
+            fromVersion: try row.optionalInt("from_version")
+                ?? (cause == .modelChange ? nil : row.int("version")),
             at: try row.date("at"))
     }
 }

@@ -128,7 +128,8 @@ public enum CatalogSchema {
             version: 8, name: "live move versions",
             statements: [
                 // The version a move's from-segment is a segment of: after a model change, an
-                // earlier one than the move's own (NULL in older rows: the same).
+                // earlier one than the move's own (NULL in older rows: unknown for a model
+                // change, the move's own for the others).
                 "ALTER TABLE live_moves ADD COLUMN from_version INTEGER"
             ]),
     ]

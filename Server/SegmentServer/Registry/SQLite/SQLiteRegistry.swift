@@ -32,7 +32,11 @@ public final class SQLiteRegistry: CatalogStore {
         // against 2). The server checkpoints on a connection of its own instead (`checkpoint()`,
         // every second); the automatic one stays as a backstop at 100,000 pages should that stop.
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 100000")
+            // The log's file is cut back to 64 MB when it starts afresh.
+            try db.execute(
+                sql:
+                    "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 100000; PRAGMA journal_size_limit = 67108864"
+            )
         }
         do {
             database = try DatabasePool(path: path, configuration: configuration)
@@ -53,9 +57,18 @@ public final class SQLiteRegistry: CatalogStore {
 
     /// Copies what the write-ahead log holds into the database, as far as readers allow, without
     /// holding up writers (a passive checkpoint); the next writer then starts the log afresh.
+    /// Under writes that never pause the log is never wholly copied, so never started afresh,
+    /// and would grow: past this many pages (40 MB) a restart checkpoint waits for the writer
+    /// that is running, copies the few pages the passive one left, and starts it afresh.
+    static let restartPages = 10_000
+
     public func checkpoint() async throws {
         try await checkpointer.writeWithoutTransaction { db in
-            _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+            let passive = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(PASSIVE)")
+            let pages: Int = passive?["log"] ?? 0
+            if pages > Self.restartPages {
+                _ = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(RESTART)")
+            }
         }
     }
 
