@@ -108,6 +108,24 @@ struct LiveServerTests {
         return Dictionary(uniqueKeysWithValues: scored.scores.scores.map { ($0.customerID, $0) })
     }
 
+    /// A live customer's score equals batch scoring's: segment, distance, and customer value
+    /// from the state's purchase summary.
+    static func expectSame(
+        _ live: Segmentation_V1_CustomerScore, _ batch: Segmentation_V1_CustomerScore,
+        _ id: String
+    ) {
+        #expect(live.segmentID == batch.segmentID, "customer \(id)")
+        #expect(abs(live.distance - batch.distance) < 1e-9, "customer \(id)")
+        #expect(batch.hasValue && live.hasValue, "customer \(id)")
+        let (a, b) = (live.value, batch.value)
+        #expect(abs(a.pAlive - b.pAlive) < 1e-9, "customer \(id)")
+        #expect(abs(a.expectedPurchases - b.expectedPurchases) < 1e-9, "customer \(id)")
+        #expect(a.hasSpend == b.hasSpend, "customer \(id)")
+        #expect(
+            abs(a.spend.lifetimeValue - b.spend.lifetimeValue)
+                <= 1e-9 * max(1, abs(b.spend.lifetimeValue)), "customer \(id)")
+    }
+
     @Test(
         "Day batches shuffled, some sent twice, on the event clock: every customer's segment, distance, customer value and audience equal batch scoring; repeats change nothing; the feed resumes with no gap"
     )
@@ -138,18 +156,7 @@ struct LiveServerTests {
                         $0.model = .init(text: "shop")
                         $0.customerID = id
                     })
-                #expect(live.score.segmentID == expected.segmentID, "customer \(id)")
-                #expect(abs(live.score.distance - expected.distance) < 1e-9, "customer \(id)")
-                // Customer value from the state's purchase summary, as batch scoring gives it.
-                #expect(expected.hasValue && live.score.hasValue, "customer \(id)")
-                let (a, b) = (live.score.value, expected.value)
-                #expect(abs(a.pAlive - b.pAlive) < 1e-9, "customer \(id)")
-                #expect(
-                    abs(a.expectedPurchases - b.expectedPurchases) < 1e-9, "customer \(id)")
-                #expect(a.hasSpend == b.hasSpend, "customer \(id)")
-                #expect(
-                    abs(a.spend.lifetimeValue - b.spend.lifetimeValue)
-                        <= 1e-9 * max(1, abs(b.spend.lifetimeValue)), "customer \(id)")
+                Self.expectSame(live.score, expected, id)
             }
             // The time pass brings every stored segment to the store's day: the audiences equal
             // batch scoring once it has run.
@@ -472,18 +479,7 @@ extension LiveServerTests {
                     .with {
                         $0.model = .init(text: "shop"); $0.customerID = id
                     })
-                #expect(live.score.segmentID == expected.segmentID, "customer \(id)")
-                #expect(abs(live.score.distance - expected.distance) < 1e-9, "customer \(id)")
-                // Customer value from the state's purchase summary, as batch scoring gives it.
-                #expect(expected.hasValue && live.score.hasValue, "customer \(id)")
-                let (a, b) = (live.score.value, expected.value)
-                #expect(abs(a.pAlive - b.pAlive) < 1e-9, "customer \(id)")
-                #expect(
-                    abs(a.expectedPurchases - b.expectedPurchases) < 1e-9, "customer \(id)")
-                #expect(a.hasSpend == b.hasSpend, "customer \(id)")
-                #expect(
-                    abs(a.spend.lifetimeValue - b.spend.lifetimeValue)
-                        <= 1e-9 * max(1, abs(b.spend.lifetimeValue)), "customer \(id)")
+                Self.expectSame(live.score, expected, id)
             }
             let last = max(answerA.lastSequence, answerB.lastSequence)
             let moves = try await Self.allMoves(b, "shop", count: Int(last))
