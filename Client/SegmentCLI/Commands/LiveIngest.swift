@@ -102,7 +102,7 @@ extension Live {
                 ["batches", String(batches.count)],
                 ["purchase lines applied", total(\.purchasesApplied)],
                 ["cancellation lines netted", total(\.cancellationsApplied)],
-                ["lines already applied (unchanged)", total(\.repeated)],
+                ["lines seen before (a retry, or a row twice): unchanged", total(\.repeated)],
                 ["lines refused over a limit", total(\.refusedOverLimit)],
                 ["rows dropped by cleaning", dropped],
                 ["segment moves", total(\.moves)],
