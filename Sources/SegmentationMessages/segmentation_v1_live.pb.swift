@@ -272,11 +272,36 @@ public nonisolated struct Segmentation_V1_IngestBatchResult: Sendable {
   /// written together is counted at the last of them).
   public var moves: Int64 = 0
 
+  /// The rows of the batch its cleaning left out, by line (1-based; the header is line 1) and
+  /// reason, as data_report counts them; cancellation lines netted are applied, not listed.
+  /// Lines refused over a limit are counted above, their customers named. An answer lists at
+  /// most 10,000 rows over all its batches (refused_rows_cut_short then says so; the counts in
+  /// data_report are whole).
+  public var refusedRows: [Segmentation_V1_RefusedRow] = []
+
+  public var refusedRowsCutShort: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _dataReport: Segmentation_V1_DataReport? = nil
+}
+
+public nonisolated struct Segmentation_V1_RefusedRow: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var line: Int64 = 0
+
+  /// The cleaning step (data_report's step names: "missing customer id", "unparseable row",
+  /// "exact duplicate row", "row filter: ..."...).
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Segmentation_V1_GetCustomerRequest: Sendable {
@@ -773,7 +798,7 @@ nonisolated extension Segmentation_V1_LivePlacement: SwiftProtobuf.Message, Swif
 
 nonisolated extension Segmentation_V1_IngestBatchResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".IngestBatchResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}batch_id\0\u{3}purchases_applied\0\u{3}cancellations_applied\0\u{1}repeated\0\u{3}refused_over_limit\0\u{3}refused_customers\0\u{3}data_report\0\u{1}moves\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}batch_id\0\u{3}purchases_applied\0\u{3}cancellations_applied\0\u{1}repeated\0\u{3}refused_over_limit\0\u{3}refused_customers\0\u{3}data_report\0\u{1}moves\0\u{3}refused_rows\0\u{3}refused_rows_cut_short\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -789,6 +814,8 @@ nonisolated extension Segmentation_V1_IngestBatchResult: SwiftProtobuf.Message, 
       case 6: try { try decoder.decodeRepeatedStringField(value: &self.refusedCustomers) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._dataReport) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.moves) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.refusedRows) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.refusedRowsCutShort) }()
       default: break
       }
     }
@@ -823,6 +850,12 @@ nonisolated extension Segmentation_V1_IngestBatchResult: SwiftProtobuf.Message, 
     if self.moves != 0 {
       try visitor.visitSingularInt64Field(value: self.moves, fieldNumber: 8)
     }
+    if !self.refusedRows.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.refusedRows, fieldNumber: 9)
+    }
+    if self.refusedRowsCutShort != false {
+      try visitor.visitSingularBoolField(value: self.refusedRowsCutShort, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -835,6 +868,43 @@ nonisolated extension Segmentation_V1_IngestBatchResult: SwiftProtobuf.Message, 
     if lhs.refusedCustomers != rhs.refusedCustomers {return false}
     if lhs._dataReport != rhs._dataReport {return false}
     if lhs.moves != rhs.moves {return false}
+    if lhs.refusedRows != rhs.refusedRows {return false}
+    if lhs.refusedRowsCutShort != rhs.refusedRowsCutShort {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Segmentation_V1_RefusedRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RefusedRow"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}line\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.line) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.line != 0 {
+      try visitor.visitSingularInt64Field(value: self.line, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Segmentation_V1_RefusedRow, rhs: Segmentation_V1_RefusedRow) -> Bool {
+    if lhs.line != rhs.line {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

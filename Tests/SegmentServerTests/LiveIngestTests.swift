@@ -116,7 +116,7 @@ struct LiveIngestTests {
 
 extension LiveIngestTests {
     @Test(
-        "RecordTransactions: one call records a purchase and answers with the customer's segment now (as GetCustomer places them), moved on a first purchase; the same line again changes nothing; a call without csv or model is refused"
+        "RecordTransactions: one call records a purchase and answers with the customer's segment now (as GetCustomer places them), moved on a first purchase; the same line again changes nothing; rows cleaning leaves out are told by line and reason (at most 10,000 an answer); a call without csv or model is refused"
     )
     func recordTransactions() async throws {
         let harness = try Harness()
@@ -159,6 +159,24 @@ extension LiveIngestTests {
             let later = try await record([("3", "A", day + 1, 90)])
             #expect(later.customers.map(\.customerID) == ["A"])
             #expect(later.customers[0].moved == (later.result.moves == 1))
+            // Rows cleaning leaves out are told one by one, by line, with the reason.
+            let mixed = try await record([
+                ("4", "D", day, 10), ("5", "", day, 10), ("6", "D", day, 0), ("4", "D", day, 10),
+            ])
+            #expect(mixed.result.purchasesApplied == 1)
+            #expect(mixed.result.refusedRows.map(\.line) == [3, 4, 5])
+            #expect(
+                mixed.result.refusedRows.map(\.reason) == [
+                    "missing customer id", "non-positive quantity or price", "exact duplicate row",
+                ])
+            #expect(!mixed.result.refusedRowsCutShort)
+            // An answer lists at most 10,000 of them; the counts stay whole.
+            let guests = LiveServerTests.lines((0..<6_000).map { ("g\($0)", "", day, 10) })
+            let many = try await LiveServerTests.ingest(
+                services, [guests, guests], model: "shop", clock: .unspecified)
+            #expect(many.batches.map(\.refusedRows.count) == [6_000, 4_000])
+            #expect(many.batches.map(\.refusedRowsCutShort) == [false, true])
+            #expect(many.batches[1].dataReport.rowsIn == 6_000)
             let noCSV = await statusCode {
                 _ = try await services.live.recordTransactions(
                     .with { $0.model = .init(text: "shop") })

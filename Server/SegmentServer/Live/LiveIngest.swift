@@ -9,6 +9,8 @@ public struct IngestOutcome: Sendable {
     /// New customers refused because the store holds --live-max-customers.
     public var refusedCustomers: [String]
     public var report: DataReport
+    /// Every row cleaning left out, by line and reason.
+    public var droppedRows: [DroppedRow] = []
     /// Customers whose segment changed with this batch (one changed by several batches written
     /// together counts at the last of them).
     public var moves: Int
@@ -210,8 +212,8 @@ extension LiveStores {
             outcomes.append(
                 IngestOutcome(
                     batchID: batch.batchID, applied: applied, refusedCustomers: refused,
-                    report: batch.report, moves: 0, lastSequence: 0, day: 0, customers: 0,
-                    version: store.version))
+                    report: batch.report, droppedRows: batch.table.droppedRows, moves: 0,
+                    lastSequence: 0, day: 0, customers: 0, version: store.version))
         }
         store.schema = part.schema
         let changed = lastChange.keys.sorted()

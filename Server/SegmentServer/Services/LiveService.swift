@@ -13,6 +13,8 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
     static let feedPage = 500
     /// Batches one ingest stream may carry (its answer has a result for each).
     static let maximumBatchesPerStream = 10_000
+    /// Refused rows one answer lists by line (all are counted in the batches' data reports).
+    static let maximumRefusedRowsListed = 10_000
 
     func ingestTransactions(
         request: RPCAsyncSequence<Segmentation_V1_IngestTransactionsRequest, any Error>,
@@ -45,7 +47,8 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
             }
         }
         return .with { response in
-            response.batches = outcomes.map(\.proto)
+            var rowsLeft = Self.maximumRefusedRowsListed
+            response.batches = outcomes.map { $0.proto(listing: &rowsLeft) }
             if let last = outcomes.last {
                 response.lastSequence = last.lastSequence
                 response.storeDate = TimestampParser.isoDate(day: last.day)
@@ -80,7 +83,8 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
                 })
         }
         return .with {
-            $0.result = outcome.proto
+            var rowsLeft = Self.maximumRefusedRowsListed
+            $0.result = outcome.proto(listing: &rowsLeft)
             $0.lastSequence = outcome.lastSequence
             $0.storeDate = TimestampParser.isoDate(day: outcome.day)
             $0.storeCustomers = Int64(outcome.customers)
@@ -194,6 +198,21 @@ extension LiveClock {
 }
 
 extension IngestOutcome {
+    /// The batch's result, listing at most `rowsLeft` of its refused rows (taken from it).
+    func proto(listing rowsLeft: inout Int) -> Segmentation_V1_IngestBatchResult {
+        var result = proto
+        let listed = droppedRows.prefix(rowsLeft)
+        rowsLeft -= listed.count
+        result.refusedRows = listed.map { row in
+            .with {
+                $0.line = Int64(row.line)
+                $0.reason = row.reason
+            }
+        }
+        result.refusedRowsCutShort = listed.count < droppedRows.count
+        return result
+    }
+
     var proto: Segmentation_V1_IngestBatchResult {
         .with {
             $0.batchID = batchID
@@ -204,6 +223,7 @@ extension IngestOutcome {
             $0.refusedCustomers = refusedCustomers
             $0.dataReport = report.proto
             $0.moves = Int64(moves)
+
         }
     }
 }

@@ -30,8 +30,19 @@ public struct TransactionTable: Sendable {
     /// and every distinct cancellation line that gives money back, with its customer.
     public var lineIDs: [RowFingerprint]?
     public var cancellationLines: [CancellationLine] = []
+    /// With `keepsLineIdentities`: every row cleaning left out, by its line and why (at most the
+    /// batch's rows; a cancellation netted is applied, not left out).
+    public var droppedRows: [DroppedRow] = []
 
     public var count: Int { customer.count }
+}
+
+/// A row cleaning left out: its line in the input (1-based, the header is line 1) and why.
+public struct DroppedRow: Sendable, Equatable {
+    public var line: Int
+    public var reason: String
+
+    public init(line: Int, reason: String) { (self.line, self.reason) = (line, reason) }
 }
 
 /// A cancellation invoice's line, as netting counts it: the spend it gives back (positive).
@@ -58,6 +69,8 @@ public struct TransactionLoader {
     private var filterSet: RowFilterSet?
     private var filterTally = FilterTally()
     private var filtered: [String: Int] = [:]
+    /// The line of the row being read (for `DroppedRow`).
+    private var currentLine = 0
     private var table = TransactionTable()
     private var report = DataReport(kind: .transactions)
     private var removed: [CleaningStep.Name: Int] = [:]
@@ -156,6 +169,7 @@ public struct TransactionLoader {
             return
         }
         report.rowsIn += 1
+        currentLine = record.line
         if report.rowsIn & 0xFFFF == 0 { try cancellation.throwIfCancelled() }
         if let problem = check(record, columnsAt) {
             drop(.unparseable)
@@ -166,6 +180,7 @@ public struct TransactionLoader {
             filterTally.observe(filterSet) { record.string($0) }
             if let rule = filterSet.rejecting({ record.string($0) }) {
                 filtered[rule, default: 0] += 1
+                leftOut("\(CleaningStep.Name.filtered.rawValue): \(rule)")
                 return
             }
         }
@@ -254,13 +269,19 @@ public struct TransactionLoader {
         drop(.cancellation)
         // Only a line that gives money back (negative quantity or amount) is netted, as the pandas rule.
         let line = RowFingerprint(record)
-        if cleaning.netCancellations, amount < 0, amount.isFinite, seenRows.insert(line).inserted {
-            cancelledSpend[customer, default: 0] -= amount
-            if keepsLineIdentities {
-                table.cancellationLines.append(
-                    CancellationLine(
-                        customerID: allCustomerIDs[Int(customer)], refund: -amount, lineID: line))
-            }
+        let nets = cleaning.netCancellations && amount < 0 && amount.isFinite
+        guard nets, seenRows.insert(line).inserted else {
+            leftOut(
+                nets
+                    ? "cancellation seen before in this batch"
+                    : "cancellation not netted (gives no money back, or netting is off)")
+            return
+        }
+        cancelledSpend[customer, default: 0] -= amount
+        if keepsLineIdentities {
+            table.cancellationLines.append(
+                CancellationLine(
+                    customerID: allCustomerIDs[Int(customer)], refund: -amount, lineID: line))
         }
     }
 
@@ -338,7 +359,18 @@ public struct TransactionLoader {
         return ref
     }
 
-    private mutating func drop(_ step: CleaningStep.Name) { removed[step, default: 0] += 1 }
+    private mutating func drop(_ step: CleaningStep.Name) {
+        removed[step, default: 0] += 1
+        // A cancellation is left out only when not netted (said where that is decided).
+        if step != .cancellation { leftOut(step.rawValue) }
+    }
+
+    /// Notes the current row as left out (live batches only: their callers are told per row).
+    private mutating func leftOut(_ reason: String) {
+        if keepsLineIdentities {
+            table.droppedRows.append(DroppedRow(line: currentLine, reason: reason))
+        }
+    }
 
     private mutating func note(_ problem: RowProblem) {
         if report.problems.count < DataReport.maximumProblemsKept {
