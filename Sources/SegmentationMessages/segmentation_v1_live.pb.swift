@@ -272,11 +272,11 @@ public nonisolated struct Segmentation_V1_IngestBatchResult: Sendable {
   /// written together is counted at the last of them).
   public var moves: Int64 = 0
 
-  /// The rows of the batch its cleaning left out, by line (1-based; the header is line 1) and
-  /// reason, as data_report counts them; cancellation lines netted are applied, not listed.
-  /// Lines refused over a limit are counted above, their customers named. An answer lists at
-  /// most 10,000 rows over all its batches (refused_rows_cut_short then says so; the counts in
-  /// data_report are whole).
+  /// The rows of the batch not applied, by line (1-based; the header is line 1) and reason: those
+  /// its cleaning left out (as data_report counts them; cancellation lines netted are applied,
+  /// not listed), and those refused over a limit (as refused_over_limit counts them). Lines seen
+  /// before are counted in `repeated`, not listed. An answer lists at most 10,000 rows over all
+  /// its batches (refused_rows_cut_short then says so; the counts are whole).
   public var refusedRows: [Segmentation_V1_RefusedRow] = []
 
   public var refusedRowsCutShort: Bool = false
@@ -296,7 +296,8 @@ public nonisolated struct Segmentation_V1_RefusedRow: Sendable {
   public var line: Int64 = 0
 
   /// The cleaning step (data_report's step names: "missing customer id", "unparseable row",
-  /// "exact duplicate row", "row filter: ..."...).
+  /// "exact duplicate row", "row filter: ..."...), or the limit ("over
+  /// --live-max-lines-per-customer", "a new customer over --live-max-customers").
   public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -385,6 +385,17 @@ extension LiveServerTests {
             #expect(answer.batches[0].refusedOverLimit == 1)  // A's fourth line
             #expect(answer.batches[1].refusedOverLimit == 2)
             #expect(answer.batches[1].refusedCustomers == ["C", "D"])
+            // Each refused line told by its line in the batch, with the limit it hit.
+            #expect(answer.batches[0].refusedRows.map(\.line) == [5])
+            #expect(
+                answer.batches[0].refusedRows.map(\.reason) == [
+                    "over --live-max-lines-per-customer"
+                ])
+            #expect(answer.batches[1].refusedRows.map(\.line) == [2, 3])
+            #expect(
+                answer.batches[1].refusedRows.allSatisfy {
+                    $0.reason == "a new customer over --live-max-customers"
+                })
             #expect(answer.storeCustomers == 2)
             refused = await statusCode {
                 _ = try await services.live.ingestTransactions { writer in

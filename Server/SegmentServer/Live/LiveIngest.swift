@@ -212,8 +212,10 @@ extension LiveStores {
             outcomes.append(
                 IngestOutcome(
                     batchID: batch.batchID, applied: applied, refusedCustomers: refused,
-                    report: batch.report, droppedRows: batch.table.droppedRows, moves: 0,
-                    lastSequence: 0, day: 0, customers: 0, version: store.version))
+                    report: batch.report,
+                    droppedRows: Self.refusedRows(
+                        of: batch.table, applied: applied, refusedCustomers: Set(refused)),
+                    moves: 0, lastSequence: 0, day: 0, customers: 0, version: store.version))
         }
         store.schema = part.schema
         let changed = lastChange.keys.sorted()
@@ -250,6 +252,36 @@ extension LiveStores {
             outcomes[index].customers = store.customers
         }
         return .done(outcomes)
+    }
+}
+
+extension LiveStores {
+    /// Every row of a batch not applied, by line: what cleaning left out, lines over the
+    /// per-customer limit, and the lines of new customers past the store's limit.
+    static func refusedRows(
+        of table: TransactionTable, applied: LiveCustomerStore.Applied,
+        refusedCustomers: Set<String>
+    ) -> [DroppedRow] {
+        var rows = table.droppedRows
+        rows += applied.overLimitLines.map {
+            DroppedRow(line: $0, reason: "over --live-max-lines-per-customer")
+        }
+        if !refusedCustomers.isEmpty {
+            // A refused newcomer's lines, but those already told as over its line limit.
+            let told = Set(applied.overLimitLines)
+            var lines: [Int] = []
+            for row in 0..<table.count
+            where refusedCustomers.contains(table.customerIDs[Int(table.customer[row])]) {
+                lines.append(table.rowLines?[row] ?? 0)
+            }
+            for line in table.cancellationLines where refusedCustomers.contains(line.customerID) {
+                lines.append(line.line)
+            }
+            rows += lines.filter { !told.contains($0) }.map {
+                DroppedRow(line: $0, reason: "a new customer over --live-max-customers")
+            }
+        }
+        return rows.sorted { $0.line < $1.line }
     }
 }
 

@@ -29,6 +29,8 @@ public struct TransactionTable: Sendable {
     /// With `TransactionLoader.keepsLineIdentities` (live ingest): each kept row's fingerprint,
     /// and every distinct cancellation line that gives money back, with its customer.
     public var lineIDs: [RowFingerprint]?
+    /// With `keepsLineIdentities`: each kept row's line in the input (to tell a refusal by line).
+    public var rowLines: [Int]?
     public var cancellationLines: [CancellationLine] = []
     /// With `keepsLineIdentities`: every row cleaning left out, by its line and why (at most the
     /// batch's rows; a cancellation netted is applied, not left out).
@@ -50,6 +52,8 @@ public struct CancellationLine: Sendable, Equatable {
     public var customerID: String
     public var refund: Double
     public var lineID: RowFingerprint
+    /// Its line in the input.
+    public var line = 0
 }
 
 /// Reads transaction CSVs (one or many files with the same columns) and cleans them as it goes,
@@ -250,8 +254,9 @@ public struct TransactionLoader {
         let line = RowFingerprint(record)
         guard seenRows.insert(line).inserted else { drop(.duplicate); return }
         if keepsLineIdentities {
-            if table.lineIDs == nil { table.lineIDs = [] }
+            if table.lineIDs == nil { (table.lineIDs, table.rowLines) = ([], []) }
             table.lineIDs!.append(line)
+            table.rowLines!.append(currentLine)
         }
         append(
             record, columnsAt, customer: customerRef, seconds: seconds, quantity: quantity,
@@ -281,7 +286,8 @@ public struct TransactionLoader {
         if keepsLineIdentities {
             table.cancellationLines.append(
                 CancellationLine(
-                    customerID: allCustomerIDs[Int(customer)], refund: -amount, lineID: line))
+                    customerID: allCustomerIDs[Int(customer)], refund: -amount, lineID: line,
+                    line: currentLine))
         }
     }
 

@@ -29,6 +29,8 @@ public struct LiveCustomerStore: Sendable {
         public var repeated = 0
         /// Lines refused because their customer already holds `maximumLines` lines.
         public var overLimit = 0
+        /// Those lines' lines in the batch's input (when the table kept them).
+        public var overLimitLines: [Int] = []
         /// The customers whose state changed.
         public var customers: Set<String> = []
     }
@@ -64,6 +66,7 @@ public struct LiveCustomerStore: Sendable {
             let id = table.customerIDs[Int(table.customer[row])]
             if customers[id]?.isFull(maximumLines, adding: lineIDs[row]) == true {
                 applied.overLimit += 1
+                if let lines = table.rowLines { applied.overLimitLines.append(lines[row]) }
                 continue
             }
             let added = customers[id, default: CustomerState()].addPurchase(
@@ -81,6 +84,7 @@ public struct LiveCustomerStore: Sendable {
         for line in table.cancellationLines {
             if customers[line.customerID]?.isFull(maximumLines, adding: line.lineID) == true {
                 applied.overLimit += 1
+                applied.overLimitLines.append(line.line)
                 continue
             }
             if customers[line.customerID, default: CustomerState()].addCancellation(
