@@ -193,8 +193,11 @@ extension Segmentation_V1_LiveSegmentationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-        /// > page at a time, with their features: an audience for a campaign.
+        /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+        /// > an audience for a campaign. Under the ref the store follows by default (its stored
+        /// > segments), or under another ref of the model (its customers placed as the call reads them:
+        /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+        /// > none is left).
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Segmentation_V1_ListSegmentMembersRequest` messages.
@@ -307,8 +310,11 @@ extension Segmentation_V1_LiveSegmentationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-        /// > page at a time, with their features: an audience for a campaign.
+        /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+        /// > an audience for a campaign. Under the ref the store follows by default (its stored
+        /// > segments), or under another ref of the model (its customers placed as the call reads them:
+        /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+        /// > none is left).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListSegmentMembersRequest` message.
@@ -419,8 +425,11 @@ extension Segmentation_V1_LiveSegmentationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-        /// > page at a time, with their features: an audience for a campaign.
+        /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+        /// > an audience for a campaign. Under the ref the store follows by default (its stored
+        /// > segments), or under another ref of the model (its customers placed as the call reads them:
+        /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+        /// > none is left).
         ///
         /// - Parameters:
         ///   - request: A `Segmentation_V1_ListSegmentMembersRequest` message.
@@ -745,8 +754,11 @@ extension Segmentation_V1_LiveSegmentationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-        /// > page at a time, with their features: an audience for a campaign.
+        /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+        /// > an audience for a campaign. Under the ref the store follows by default (its stored
+        /// > segments), or under another ref of the model (its customers placed as the call reads them:
+        /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+        /// > none is left).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListSegmentMembersRequest` message.
@@ -925,8 +937,11 @@ extension Segmentation_V1_LiveSegmentationService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-        /// > page at a time, with their features: an audience for a campaign.
+        /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+        /// > an audience for a campaign. Under the ref the store follows by default (its stored
+        /// > segments), or under another ref of the model (its customers placed as the call reads them:
+        /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+        /// > none is left).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Segmentation_V1_ListSegmentMembersRequest` message.
@@ -1098,8 +1113,11 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-    /// > page at a time, with their features: an audience for a campaign.
+    /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+    /// > an audience for a campaign. Under the ref the store follows by default (its stored
+    /// > segments), or under another ref of the model (its customers placed as the call reads them:
+    /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+    /// > none is left).
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Segmentation_V1_ListSegmentMembersRequest` message.
@@ -1273,8 +1291,11 @@ extension Segmentation_V1_LiveSegmentationService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > The customers in a segment now (under the ref the store follows), in customer-id order, a
-    /// > page at a time, with their features: an audience for a campaign.
+    /// > The customers in a segment now, in customer-id order, a page at a time, with their features:
+    /// > an audience for a campaign. Under the ref the store follows by default (its stored
+    /// > segments), or under another ref of the model (its customers placed as the call reads them:
+    /// > a page may come back short, or empty, with a token to go on from; follow the tokens until
+    /// > none is left).
     ///
     /// - Parameters:
     ///   - message: request message to send.

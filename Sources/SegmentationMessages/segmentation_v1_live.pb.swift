@@ -380,7 +380,7 @@ public nonisolated struct Segmentation_V1_ListSegmentMembersRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Required: the model; a ref other than the store's is refused (FAILED_PRECONDITION).
+  /// Required: the model; with a ref other than the store's, its segments are that version's.
   public var model: Segmentation_V1_ModelRef {
     get {_model ?? Segmentation_V1_ModelRef()}
     set {_model = newValue}
@@ -415,6 +415,7 @@ public nonisolated struct Segmentation_V1_ListSegmentMembersResponse: Sendable {
 
   public var nextPageToken: String = String()
 
+  /// The version segment_id is a segment of.
   public var modelVersion: Int32 = 0
 
   public var storeDate: String = String()

@@ -296,3 +296,56 @@ extension LiveIngestTests {
                 == nil)
     }
 }
+
+extension LiveIngestTests {
+    @Test(
+        "An audience under another version than the store follows: every customer with features, each once, in the segment that version places them in (as GetCustomer under it says), page by page"
+    )
+    func membersUnderAnotherRef() async throws {
+        let harness = try Harness()
+        defer { harness.remove() }
+        let (path, output) = try harness.sampleFile(customers: 300, seed: 13)
+        try await harness.withServer { services, _ in
+            let dataset = try await services.upload(path)
+            for k in [3, 4] {
+                #expect(
+                    try await services.train(dataset.id, model: "shop", ks: k...k).state
+                        == .succeeded)
+            }
+            _ = try await LiveServerTests.ingest(
+                services, [output.csv], model: "shop@1", clock: .event)
+            var placed: [String: Int32] = [:]
+            var pages = 0
+            for segment in Int32(0)..<4 {
+                var token = ""
+                repeat {
+                    let page = try await services.live.listSegmentMembers(
+                        .with {
+                            $0.model = .init(text: "shop@2")
+                            $0.segmentID = segment
+                            $0.pageSize = 7
+                            $0.pageToken = token
+                        })
+                    #expect(page.modelVersion == 2)
+                    #expect(page.members.count <= 7)
+                    for member in page.members {
+                        #expect(placed[member.customerID] == nil, "\(member.customerID) twice")
+                        placed[member.customerID] = segment
+                    }
+                    token = page.nextPageToken
+                    pages += 1
+                } while !token.isEmpty
+            }
+            #expect(pages > 4)
+            let own = try await LiveServerTests.members(services, "shop", segments: 3)
+            #expect(Set(placed.keys) == Set(own.keys) && !own.isEmpty)
+            for (id, segment) in placed {
+                let live = try await services.live.getCustomer(
+                    .with {
+                        $0.model = .init(text: "shop@2"); $0.customerID = id
+                    })
+                #expect(live.score.segmentID == segment, "customer \(id)")
+            }
+        }
+    }
+}

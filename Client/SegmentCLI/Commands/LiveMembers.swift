@@ -9,7 +9,11 @@ extension Live {
             discussion:
                 "--file writes every member as CSV (customer_id, the features, evaluated_date), page by page, whole or not at all; -o csv prints the same, -o json prints each page; the table shows the first 5,000."
         )
-        @Option(help: "Model name (the store's ref).") var model: String
+        @Option(
+            help:
+                "Model name (the store's ref), or NAME@ref for the audience under another version or alias."
+        )
+        var model: String
         @Option(help: "Segment id (models show lists them).") var segment: Int32
         // -o names the output format, as in every command: -o csv prints the same CSV.
         @Option(

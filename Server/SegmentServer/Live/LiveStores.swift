@@ -189,28 +189,73 @@ public final class LiveStores: Sendable {
             features: features, assignment: assignment)
     }
 
-    /// A page of a segment's members under the store's ref, with their features as of its day.
+    /// Customers one members call may place under another ref than the store's, looking for a
+    /// page (it then answers with fewer and the token to go on from).
+    static let membersScanBudget = 100_000
+
+    /// A page of a segment's members, with their features as of the store's day: under the
+    /// store's ref, from its stored segments; under another ref (another version or alias of
+    /// the model), by placing the store's customers in id order until the page is full or
+    /// `membersScanBudget` are placed. `next`: where the next page starts (nil: no more).
     public func members(
         of reference: ModelReference, segment: Int, after id: String, limit: Int
     ) async throws -> (
-        store: LiveStoreRecord, day: Int, featureNames: [String],
+        store: LiveStoreRecord, version: Int, day: Int, featureNames: [String],
         members: [(LiveCustomerRecord, [Double])], next: String?
     ) {
-        let store = try await followedStore(reference)
-        let resolved = try await transactionsModel(try ModelReference(parsing: store.follows))
+        guard
+            let store = try await registry.read({
+                try await $0.liveStore(reference.name, locking: false)
+            })
+        else {
+            throw LiveError.noStore(reference.name)
+        }
+        let follows = try ModelReference(parsing: store.follows)
+        let own = reference.selector == .latest || reference == follows
+        let resolved = try await transactionsModel(own ? follows : reference)
         let day = try await registry.read { transaction in
             try await Self.day(
                 of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
         }
-        let page = try await registry.liveMembers(
-            reference.name, segment: segment, version: store.version, after: id, limit: limit)
         let part = LiveCustomerStore(schema: store.schema, customers: [:])
-        let members = page.compactMap { record in
-            part.features(of: record.state, snapshotDay: day).map { (record, $0) }
+        guard !own else {
+            let page = try await registry.liveMembers(
+                reference.name, segment: segment, version: store.version, after: id, limit: limit)
+            let members = page.compactMap { record in
+                part.features(of: record.state, snapshotDay: day).map { (record, $0) }
+            }
+            // A full page may be followed by more: its last id is where the next one starts.
+            let next = page.count == limit ? page.last?.id : nil
+            return (store, store.version, day, part.featureNames, members, next)
         }
-        // A full page may be followed by more: its last id is where the next one starts.
-        let next = page.count == limit ? page.last?.id : nil
-        return (store, day, part.featureNames, members, next)
+        var members: [(LiveCustomerRecord, [Double])] = []
+        var cursor = id
+        var scanned = 0
+        var more = true
+        while more, members.count < limit, scanned < Self.membersScanBudget {
+            let chunk = try await registry.read { [cursor] transaction in
+                try await transaction.liveCustomers(reference.name, after: cursor, limit: 1_000)
+            }
+            more = chunk.count == 1_000
+            let placed = try LiveCustomerStore(
+                schema: store.schema,
+                customers: Dictionary(uniqueKeysWithValues: chunk.map { ($0.id, $0.state) })
+            ).segments(of: chunk.map(\.id), under: resolved.model, day: day)
+            for record in chunk {
+                scanned += 1
+                cursor = record.id
+                if placed[record.id] == segment,
+                    let features = part.features(of: record.state, snapshotDay: day)
+                {
+                    members.append((record, features))
+                    if members.count == limit {
+                        more = more || record.id != chunk.last?.id
+                        break
+                    }
+                }
+            }
+        }
+        return (store, resolved.version, day, part.featureNames, members, more ? cursor : nil)
     }
 
     /// Moves after `sequence` (at most `limit`); `positionExpired` when moves after it were

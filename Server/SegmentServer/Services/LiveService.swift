@@ -113,7 +113,7 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
             after: request.pageToken, limit: size)
         return .with { response in
             response.featureNames = page.featureNames
-            response.modelVersion = Int32(page.store.version)
+            response.modelVersion = Int32(page.version)
             response.storeDate = TimestampParser.isoDate(day: page.day)
             response.members = page.members.map { record, features in
                 .with {
