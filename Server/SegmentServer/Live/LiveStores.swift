@@ -170,17 +170,15 @@ public final class LiveStores: Sendable {
     ) async throws
         -> LiveCustomerView
     {
-        guard let (store, record) = try await registry.liveCustomer(reference.name, id: id) else {
+        guard let (store, record, latest) = try await registry.liveCustomer(reference.name, id: id)
+        else {
             throw LiveError.noStore(reference.name)
         }
         guard let record else { throw LiveError.noCustomer(model: reference.name, id: id) }
         let follows = try ModelReference(parsing: store.follows)
         let resolved = try await transactionsModel(
             reference.selector == .latest ? follows : reference)
-        let day = try await registry.read { transaction in
-            try await Self.day(
-                of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
-        }
+        let day = Self.day(of: store, model: resolved.model, latestPurchase: latest)
         let part = LiveCustomerStore(schema: store.schema, customers: [id: record.state])
         let features = part.features(of: id, snapshotDay: day)
         let assignment = try part.assignment(of: id, under: resolved.model, day: day)
@@ -203,20 +201,13 @@ public final class LiveStores: Sendable {
         store: LiveStoreRecord, version: Int, day: Int, featureNames: [String],
         members: [(LiveCustomerRecord, [Double])], next: String?
     ) {
-        guard
-            let store = try await registry.read({
-                try await $0.liveStore(reference.name, locking: false)
-            })
-        else {
+        guard let (store, latest) = try await registry.liveStoreForReading(reference.name) else {
             throw LiveError.noStore(reference.name)
         }
         let follows = try ModelReference(parsing: store.follows)
         let own = reference.selector == .latest || reference == follows
         let resolved = try await transactionsModel(own ? follows : reference)
-        let day = try await registry.read { transaction in
-            try await Self.day(
-                of: store, model: resolved.model, in: transaction, changing: [], excluding: [])
-        }
+        let day = Self.day(of: store, model: resolved.model, latestPurchase: latest)
         let part = LiveCustomerStore(schema: store.schema, customers: [:])
         guard !own else {
             let page = try await registry.liveMembers(
@@ -337,11 +328,21 @@ public final class LiveStores: Sendable {
         in transaction: any CatalogTransaction, changing: [CustomerState],
         excluding excluded: Set<String>
     ) async throws -> Int {
-        let today = TimestampParser.day(of: Int64(Date().timeIntervalSince1970))
-        guard store.clock == .event else { return today }
-        let stored = try await transaction.latestPurchaseDay(store.model, excluding: excluded)
+        let stored =
+            store.clock == .event
+            ? try await transaction.latestPurchaseDay(store.model, excluding: excluded) : nil
         let latest = ([stored] + changing.filter(\.hasFeatures).map(\.lastDay)).compactMap { $0 }
             .max()
+        return day(of: store, model: model, latestPurchase: latest)
+    }
+
+    /// The store's day given the latest purchase day of a customer with features (read with
+    /// the store, for readers).
+    static func day(
+        of store: LiveStoreRecord, model: SegmentationModel, latestPurchase latest: Int?
+    ) -> Int {
+        let today = TimestampParser.day(of: Int64(Date().timeIntervalSince1970))
+        guard store.clock == .event else { return today }
         guard let latest else { return model.snapshotDay ?? today }
         return max(model.snapshotDay ?? 0, latest + 1)
     }

@@ -1,23 +1,33 @@
 import SegmentationEngine
 import Synchronization
 
-/// The stable ids of a model's segments, version by version (`Segment.stableIDOrDefault`: the
-/// matching segment of a later version keeps it, as `models diff` matches them). A customer
-/// placed under another version moved only when their segment's stable id changed; within one
-/// version, when its index did. Versions never change once trained, so what is learnt is kept;
-/// a version that cannot be read (deleted, damaged) is known with no segments, and every
-/// customer placed under it is told as a move.
+/// A model's segments, version by version: their names, and their stable ids
+/// (`Segment.stableIDOrDefault`: the matching segment of a later version keeps it, as `models
+/// diff` matches them). A customer placed under another version moved only when their
+/// segment's stable id changed; within one version, when its index did. Versions never change
+/// once trained (a rename registers a new one), so what is learnt is kept; a version that
+/// cannot be read (deleted, damaged) is known with no segments, and every customer placed under
+/// it is told as a move, its segment unnamed.
 final class SegmentIdentities: Sendable {
+    /// Per version, each segment's stable id.
     typealias Versions = [Int: [Int: Int]]
 
     private let models: ServedModels
-    private let known = Mutex<[String: Versions]>([:])
+    private let known = Mutex<[String: [Int: [Int: Segment]]]>([:])
 
     init(models: ServedModels) { self.models = models }
 
-    /// What is known of `model`'s versions (a copy, for use inside a transaction).
+    /// The stable ids known of `model`'s versions (a copy, for use inside a transaction).
     func versions(of model: String) -> Versions {
-        known.withLock { $0[model] ?? [:] }
+        known.withLock { ($0[model] ?? [:]).mapValues { $0.mapValues(\.stableIDOrDefault) } }
+    }
+
+    /// Segment `id` of `model`'s `version`, its version learnt on first use; nil without an id
+    /// or a version, or when the version has no such segment.
+    func segment(_ id: Int?, of model: String, version: Int?) async throws -> Segment? {
+        guard let id, let version else { return nil }
+        try await learn(model, versions: [version])
+        return known.withLock { $0[model]?[version]?[id] }
     }
 
     /// Reads the versions' segments (outside any transaction: decoding a model may read the
@@ -33,10 +43,9 @@ final class SegmentIdentities: Sendable {
             } catch RegistryError.notFound, RegistryError.corrupt {
                 // Gone for good: its customers are told as moving.
             }
-            let stable = Dictionary(
-                segments.map { ($0.id, $0.stableIDOrDefault) },
-                uniquingKeysWith: { first, _ in first })
-            known.withLock { $0[model, default: [:]][version] = stable }
+            let byID = Dictionary(
+                segments.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            known.withLock { $0[model, default: [:]][version] = byID }
         }
     }
 }

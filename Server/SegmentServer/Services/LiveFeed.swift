@@ -16,7 +16,6 @@ struct LiveFeed {
     /// The last move read, and the last position sent (what the client may resume after).
     private var read: Int64
     private var sent: Int64
-    private var names: SegmentNames
     private var run: ModelChangeRun?
 
     /// A run still growing is sent once it is this old (the rest follows in another).
@@ -27,7 +26,6 @@ struct LiveFeed {
         self.reference = reference
         self.summarizing = summarizing
         (read, sent) = (after, after)
-        names = SegmentNames(models: service.stores.models, model: reference.name)
     }
 
     mutating func run(
@@ -55,7 +53,9 @@ struct LiveFeed {
                     run!.add(move)
                 } else {
                     try await flush(into: response)
-                    try await response.write(try await move.proto(names: &names))
+                    try await response.write(
+                        try await move.proto(
+                            model: reference.name, identities: stores.identities))
                     sent = move.sequence
                 }
                 read = move.sequence
@@ -78,17 +78,19 @@ struct LiveFeed {
         self.run = nil
         var pairs: [Segmentation_V1_SegmentPairCount] = []
         for (pair, customers) in run.counts.sorted(by: ModelChangeRun.mostFirst) {
-            let from = await names.segment(pair.from, version: pair.fromVersion)
-            let to = await names.segment(pair.to, version: run.version)
+            let identities = service.stores.identities
+            let from = try await identities.named(
+                pair.from, of: reference.name, version: pair.fromVersion)
+            let to = try await identities.named(pair.to, of: reference.name, version: run.version)
             pairs.append(
                 .with {
-                    $0.fromSegmentID = Int32(pair.from ?? -1)
-                    $0.fromSegmentName = from?.name ?? ""
+                    $0.fromSegmentID = from.id
+                    $0.fromSegmentName = from.name
                     $0.fromModelVersion = Int32(pair.fromVersion ?? 0)
-                    $0.fromStableID = Int32(from?.stableIDOrDefault ?? 0)
-                    $0.toSegmentID = Int32(pair.to ?? -1)
-                    $0.toSegmentName = to?.name ?? ""
-                    $0.toStableID = Int32(to?.stableIDOrDefault ?? 0)
+                    $0.fromStableID = from.stableID
+                    $0.toSegmentID = to.id
+                    $0.toSegmentName = to.name
+                    $0.toStableID = to.stableID
                     $0.customers = Int64(customers)
                 })
         }

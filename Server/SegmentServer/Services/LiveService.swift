@@ -70,15 +70,15 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
         ) { send in
             try await send(request.batchID, request.csv.data)
         }[0]
-        var names = SegmentNames(models: stores.models, model: reference.name)
         var customers: [Segmentation_V1_LivePlacement] = []
         for placed in outcome.placed {
-            let segment = await names.segment(placed.segment, version: outcome.version)
+            let segment = try await stores.identities.named(
+                placed.segment, of: reference.name, version: outcome.version)
             customers.append(
                 .with {
                     $0.customerID = placed.customerID
-                    $0.segmentID = Int32(placed.segment ?? -1)
-                    $0.segmentName = segment?.name ?? ""
+                    $0.segmentID = segment.id
+                    $0.segmentName = segment.name
                     $0.moved = placed.moved
                 })
         }
@@ -160,28 +160,23 @@ struct LiveService: Segmentation_V1_LiveSegmentationService.SimpleServiceProtoco
     }
 }
 
-/// Segment names and stable ids by version, read once per version for a watch.
-struct SegmentNames {
-    let models: ServedModels
-    let model: String
-    var byVersion: [Int: [Int: Segment]] = [:]
+/// A segment as answers name it: its id (-1: none), name and stable id (0: none).
+struct NamedSegment {
+    var id: Int32
+    var name: String
+    var stableID: Int32
 
-    init(models: ServedModels, model: String) {
-        self.models = models
-        self.model = model
+    init(_ id: Int?, _ segment: Segment?) {
+        self.id = Int32(id ?? -1)
+        name = segment?.name ?? ""
+        stableID = Int32(segment?.stableIDOrDefault ?? 0)
     }
+}
 
-    /// nil without a segment or a version (unknown).
-    mutating func segment(_ id: Int?, version: Int?) async -> Segment? {
-        guard let id, let version else { return nil }
-        if byVersion[version] == nil {
-            let resolved = try? await models.resolve(
-                ModelReference(name: model, selector: .version(version)))
-            byVersion[version] = Dictionary(
-                (resolved?.model.segments ?? []).map { ($0.id, $0) },
-                uniquingKeysWith: { first, _ in first })
-        }
-        return byVersion[version]?[id]
+extension SegmentIdentities {
+    /// Segment `id` of `model`'s `version` as answers name it.
+    func named(_ id: Int?, of model: String, version: Int?) async throws -> NamedSegment {
+        NamedSegment(id, try await segment(id, of: model, version: version))
     }
 }
 
@@ -223,7 +218,6 @@ extension IngestOutcome {
             $0.refusedCustomers = refusedCustomers
             $0.dataReport = report.proto
             $0.moves = Int64(moves)
-
         }
     }
 }
@@ -251,19 +245,21 @@ extension LiveCustomerView {
 }
 
 extension LiveMoveRecord {
-    func proto(names: inout SegmentNames) async throws -> Segmentation_V1_SegmentChange {
+    func proto(
+        model: String, identities: SegmentIdentities
+    ) async throws -> Segmentation_V1_SegmentChange {
         var change = Segmentation_V1_SegmentChange()
         change.sequence = sequence
         change.customerID = move.customerID
-        let from = await names.segment(move.from, version: fromVersion)
-        let to = await names.segment(move.to, version: version)
-        change.fromSegmentID = Int32(move.from ?? -1)
-        change.fromSegmentName = from?.name ?? ""
-        change.fromStableID = Int32(from?.stableIDOrDefault ?? 0)
+        let from = try await identities.named(move.from, of: model, version: fromVersion)
+        let to = try await identities.named(move.to, of: model, version: version)
+        change.fromSegmentID = from.id
+        change.fromSegmentName = from.name
+        change.fromStableID = from.stableID
         change.fromModelVersion = Int32(fromVersion ?? 0)
-        change.toSegmentID = Int32(move.to ?? -1)
-        change.toSegmentName = to?.name ?? ""
-        change.toStableID = Int32(to?.stableIDOrDefault ?? 0)
+        change.toSegmentID = to.id
+        change.toSegmentName = to.name
+        change.toStableID = to.stableID
         change.cause =
             switch move.cause {
             case .transaction: .transaction

@@ -203,6 +203,11 @@ extension CatalogTransaction {
         return nil
     }
 
+    /// The latest purchase day a store's event clock counts from (nil on the wall clock).
+    func latestPurchaseDay(of store: LiveStoreRecord) async throws -> Int? {
+        store.clock == .event ? try await latestPurchaseDay(store.model, excluding: []) : nil
+    }
+
     /// Appends moves from `first` on; returns the next free position.
     func appendLiveMoves(
         _ model: String, _ moves: [PendingMove], version: Int, from first: Int64
@@ -244,17 +249,31 @@ extension CatalogStore {
         }
     }
 
+    /// A store, one of its customers, and (on the event clock) the latest purchase day of a
+    /// customer with features, read together.
     public func liveCustomer(
         _ model: String, id: String
     ) async throws -> (
-        LiveStoreRecord, LiveCustomerRecord?
+        store: LiveStoreRecord, customer: LiveCustomerRecord?, latestPurchase: Int?
     )? {
         try await read { transaction in
             guard let store = try await transaction.liveStore(model, locking: false) else {
                 return nil
             }
             let customer = try await transaction.liveCustomers(model, ids: [id])[id]
-            return (store, customer)
+            return (store, customer, try await transaction.latestPurchaseDay(of: store))
+        }
+    }
+
+    /// A store and (on the event clock) the latest purchase day of a customer with features.
+    public func liveStoreForReading(
+        _ model: String
+    ) async throws -> (store: LiveStoreRecord, latestPurchase: Int?)? {
+        try await read { transaction in
+            guard let store = try await transaction.liveStore(model, locking: false) else {
+                return nil
+            }
+            return (store, try await transaction.latestPurchaseDay(of: store))
         }
     }
 
